@@ -1,0 +1,2 @@
+/** The event bus port. */
+package io.tidemark.core.bus;

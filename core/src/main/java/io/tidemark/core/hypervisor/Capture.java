@@ -1,0 +1,30 @@
+package io.tidemark.core.hypervisor;
+
+import java.time.Instant;
+import java.util.List;
+
+/**
+ * A point-in-time capture of all disks of one VM, exported read-only over NBD until closed. The
+ * exported content never changes, whatever the guest writes afterwards.
+ */
+public interface Capture extends AutoCloseable {
+
+    /** The snapshot moment (the instant the atomic transaction returned). */
+    Instant capturedAt();
+
+    /** One export per disk, in the VM's disk order. */
+    List<DiskExport> disks();
+
+    /**
+     * Called once the restore point built from this capture is committed: the checkpoint that was
+     * exported as the change set is no longer needed and is dropped.
+     */
+    void commit();
+
+    /**
+     * Tears the exports down. If {@link #commit()} was not called, the change tracking is restored
+     * so that the next capture still sees every change made since the last committed one.
+     */
+    @Override
+    void close();
+}

@@ -1,0 +1,63 @@
+package io.tidemark.core.repository;
+
+import io.tidemark.core.event.Trigger;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The commit record of one restore point: a restore point exists if and only if its manifest
+ * exists. Every restore point is logically full (each disk's index lists every chunk), so a
+ * restore never replays a chain.
+ *
+ * @param formatVersion the repository format version the manifest was written with
+ * @param id time-sortable restore point id
+ * @param vm the VM's name
+ * @param host the host the VM ran on
+ * @param jobId the job that produced it (the idempotency key)
+ * @param capturedAt the snapshot moment
+ * @param committedAt when the manifest was written
+ * @param consistency {@code crash} or {@code application}
+ * @param trigger why it was taken
+ * @param policy the policy's name
+ * @param parent the previous restore point of this VM, if the capture was incremental to it
+ * @param disks one entry per disk
+ */
+public record Manifest(
+        int formatVersion,
+        String id,
+        String vm,
+        String host,
+        String jobId,
+        Instant capturedAt,
+        Instant committedAt,
+        String consistency,
+        Trigger trigger,
+        String policy,
+        Optional<String> parent,
+        List<DiskEntry> disks) {
+
+    public Manifest {
+        disks = List.copyOf(disks);
+    }
+
+    public long bytesRead() {
+        return disks.stream().mapToLong(DiskEntry::bytesRead).sum();
+    }
+
+    public long bytesNew() {
+        return disks.stream().mapToLong(DiskEntry::bytesNew).sum();
+    }
+
+    public long sizeBytes() {
+        return disks.stream().mapToLong(DiskEntry::sizeBytes).sum();
+    }
+
+    public boolean incremental() {
+        return disks.stream().allMatch(d -> d.fullReason().isEmpty());
+    }
+
+    public Optional<DiskEntry> disk(String name) {
+        return disks.stream().filter(d -> d.name().equals(name)).findFirst();
+    }
+}
