@@ -9,7 +9,6 @@ import java.util.Optional;
  * @param sizeBytes virtual size
  * @param chunkSize bytes per chunk (the last chunk may be shorter)
  * @param index digest of the disk's index root object
- * @param sha256 SHA-256 of the whole disk content at the snapshot moment, hex
  * @param checkpoint the change-tracking checkpoint started at the snapshot moment
  * @param fullReason why the whole disk was read; empty when only the changed extents were read
  * @param bytesRead bytes read from the hypervisor
@@ -20,7 +19,6 @@ public record DiskEntry(
         long sizeBytes,
         int chunkSize,
         String index,
-        String sha256,
         String checkpoint,
         Optional<String> fullReason,
         long bytesRead,

@@ -1,0 +1,75 @@
+package io.tidemark.format;
+
+import io.tidemark.core.PermanentException;
+import java.util.regex.Pattern;
+
+/**
+ * The key layout of a repository. Immutable, content-addressed data lives under {@code chunks/},
+ * {@code pages/} and {@code roots/}; commits under {@code manifests/}; mutable state (locks, GC
+ * marks) only under {@code state/}, so Object Lock can protect everything else.
+ *
+ * <pre>
+ * config                                  repository config (JSON), written once
+ * chunks/ab/abcdef…                       chunk objects, named by the SHA-256 of their plaintext
+ * pages/ab/abcdef…                        index pages
+ * roots/ab/abcdef…                        index roots (one per disk per restore point)
+ * manifests/&lt;vm&gt;/&lt;restore-point-id&gt;.json   manifests: written last, the commit
+ * state/…                                 mutable state, never protected
+ * </pre>
+ */
+public final class ObjectKeys {
+
+    public static final String CONFIG = "config";
+    public static final String CHUNKS = "chunks/";
+    public static final String PAGES = "pages/";
+    public static final String ROOTS = "roots/";
+    public static final String MANIFESTS = "manifests/";
+    public static final String STATE = "state/";
+
+    private static final Pattern VM_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+
+    private ObjectKeys() {}
+
+    public static String chunk(Digest d) {
+        return addressed(CHUNKS, d);
+    }
+
+    public static String page(Digest d) {
+        return addressed(PAGES, d);
+    }
+
+    public static String root(Digest d) {
+        return addressed(ROOTS, d);
+    }
+
+    public static String manifestPrefix(String vm) {
+        return MANIFESTS + checkVmName(vm) + "/";
+    }
+
+    public static String manifest(String vm, String restorePointId) {
+        return manifestPrefix(vm) + restorePointId + ".json";
+    }
+
+    /** The restore point id of a manifest key, or null when the key is not a manifest. */
+    public static String restorePointIdOf(String manifestKey) {
+        if (!manifestKey.startsWith(MANIFESTS) || !manifestKey.endsWith(".json")) {
+            return null;
+        }
+        int slash = manifestKey.lastIndexOf('/');
+        return manifestKey.substring(slash + 1, manifestKey.length() - ".json".length());
+    }
+
+    /** VM names become key segments, so they are restricted to a safe alphabet. */
+    public static String checkVmName(String vm) {
+        if (vm == null || !VM_NAME.matcher(vm).matches()) {
+            throw new PermanentException("invalid VM name '" + vm
+                    + "': use 1-128 characters of letters, digits, '.', '_' and '-', starting with a letter or digit");
+        }
+        return vm;
+    }
+
+    private static String addressed(String prefix, Digest d) {
+        String hex = d.hex();
+        return prefix + hex.substring(0, 2) + "/" + hex;
+    }
+}

@@ -1,0 +1,148 @@
+package io.tidemark.format;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.tidemark.core.CorruptObjectException;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.RestorePointCreated;
+import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.Manifest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class FormatsTest {
+
+    private static byte[] golden(String name) throws IOException {
+        try (InputStream in = FormatsTest.class.getResourceAsStream("/golden/" + name)) {
+            return in.readAllBytes();
+        }
+    }
+
+    @Test
+    void goldenManifestV1ParsesForever() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1.json"));
+        assertThat(m.id()).isEqualTo("20261124T013000.123Z-3fa9c1");
+        assertThat(m.parent()).contains("20261124T012500.001Z-00aa11");
+        assertThat(m.trigger().attributes()).containsEntry("policy", "web-tier");
+        assertThat(m.disks()).singleElement().satisfies(d -> {
+            assertThat(d.sizeBytes()).isEqualTo(64L << 20);
+            assertThat(d.fullReason()).isEmpty();
+            assertThat(d.bytesRead()).isEqualTo(524288);
+        });
+        assertThat(m.incremental()).isTrue();
+        // and it round-trips to the same record
+        assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+
+    @Test
+    void goldenSnapshotJobEventV1ParsesForever() throws IOException {
+        Event e = EventCodec.decode(golden("event-snapshot-job-v1.json"));
+        assertThat(e.jobId()).isEqualTo("web-tier/web-1/1795483800000");
+        assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
+            assertThat(j.vm()).isEqualTo("web-1");
+            assertThat(j.targets()).containsExactly("offsite-s3");
+        });
+    }
+
+    @Test
+    void eventsRoundTripAndBadEventsArePermanentErrors() {
+        Event e = Event.of(
+                "j1",
+                Instant.parse("2026-11-24T00:00:00Z"),
+                new RestorePointCreated("vm", "rp", "pol", List.of("t"), Instant.EPOCH, 10, 5));
+        assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+        assertThatThrownBy(
+                        () -> EventCodec.decode("{\"v\":9,\"type\":\"snapshot-job\"}".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("version 9");
+        assertThatThrownBy(() -> EventCodec.decode("not json".getBytes(StandardCharsets.UTF_8)))
+                .isInstanceOf(PermanentException.class);
+        assertThatThrownBy(() -> EventCodec.decode("{\"v\":1,\"type\":\"nope\"}".getBytes(StandardCharsets.UTF_8)))
+                .hasMessageContaining("unknown event type 'nope'");
+    }
+
+    @Test
+    void objectsRoundTripCompressedOrNotAndCorruptionIsDetected() {
+        byte[] zeros = new byte[262144];
+        zeros[7] = 1;
+        byte[] random = new byte[262144];
+        new Random(1).nextBytes(random);
+        for (byte[] plain : List.of(zeros, random)) {
+            byte[] obj = ObjectCodec.encode(plain);
+            Digest d = Digest.sha256(plain);
+            assertThat(ObjectCodec.decode("k", obj, d)).isEqualTo(plain);
+            obj[obj.length - 1] ^= 0x40;
+            assertThatThrownBy(() -> ObjectCodec.decode("chunks/xx/k", obj, d))
+                    .isInstanceOf(CorruptObjectException.class)
+                    .hasMessageContaining("chunks/xx/k");
+        }
+        assertThat(ObjectCodec.encode(zeros).length).isLessThan(1000);
+        assertThat(ObjectCodec.encode(random).length).isEqualTo(262144 + FormatConstants.OBJECT_HEADER_BYTES);
+    }
+
+    @Test
+    void objectHeaderLayoutIsExact() {
+        byte[] obj = ObjectCodec.encode("abc".getBytes(StandardCharsets.UTF_8));
+        assertThat(HexFormat.of().formatHex(obj, 0, FormatConstants.OBJECT_HEADER_BYTES))
+                .isEqualTo("544d4f420100000000000003");
+    }
+
+    @Test
+    void indexPagesAndRootsRoundTrip() {
+        IndexPage page = new IndexPage(5);
+        page.set(2, Digest.sha256(new byte[] {1}));
+        IndexPage back = IndexPage.parse("p", page.toBytes());
+        assertThat(back.get(2)).isEqualTo(page.get(2));
+        assertThat(back.get(0).isZero()).isTrue();
+        assertThat(page.toBytes()).hasSize(FormatConstants.PAGE_HEADER_BYTES + 5 * 32);
+
+        long size = 3L * 262144 * 4 + 100; // 12 full chunks + a short one → 13 chunks, 4 pages of 4
+        IndexRoot root = new IndexRoot(size, 262144, 4, List.of(Digest.ZERO, Digest.ZERO, Digest.ZERO, Digest.ZERO));
+        assertThat(root.chunkCount()).isEqualTo(13);
+        assertThat(root.entriesInPage(3)).isEqualTo(1);
+        assertThat(IndexRoot.parse("r", root.toBytes())).isEqualTo(root);
+        byte[] broken = root.toBytes();
+        broken[20] = 9;
+        assertThatThrownBy(() -> IndexRoot.parse("roots/ab/r", broken)).isInstanceOf(CorruptObjectException.class);
+    }
+
+    @Test
+    void keysAndIds() {
+        Digest d = Digest.sha256(new byte[0]);
+        assertThat(ObjectKeys.chunk(d)).isEqualTo("chunks/e3/" + d.hex());
+        assertThat(ObjectKeys.manifest("web-1", "X")).isEqualTo("manifests/web-1/X.json");
+        assertThat(ObjectKeys.restorePointIdOf("manifests/web-1/X.json")).isEqualTo("X");
+        assertThatThrownBy(() -> ObjectKeys.checkVmName("../etc")).hasMessageContaining("invalid VM name");
+        String a = RestorePointIds.next(Instant.parse("2026-11-24T01:30:00.123Z"), new Random(1));
+        String b = RestorePointIds.next(Instant.parse("2026-11-24T01:30:00.124Z"), new Random(1));
+        assertThat(a).startsWith("20261124T013000.123Z-").isLessThan(b);
+    }
+
+    @Test
+    void manifestWithoutParentRoundTrips() {
+        Manifest m = new Manifest(
+                1,
+                "id",
+                "vm",
+                "h",
+                "j",
+                Instant.EPOCH,
+                Instant.EPOCH,
+                "crash",
+                Trigger.manual(),
+                "p",
+                Optional.empty(),
+                List.of());
+        assertThat(ManifestCodec.decode("k", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+}
