@@ -1,0 +1,133 @@
+package io.tidemark.app;
+
+import io.tidemark.core.bus.EventBus;
+import io.tidemark.core.bus.Topics;
+import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.kafka.EmbeddedKafka;
+import io.tidemark.kafka.KafkaEventBus;
+import io.tidemark.policies.PolicyParser;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.replicator.Replicator;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.scheduler.PolicyScheduler;
+import io.tidemark.workers.BackupWorker;
+import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.NbdBlockSource;
+import io.tidemark.workers.qmp.QmpHypervisor;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Every role in one process — scheduler, worker, replicator — wired over one event bus: what
+ * {@code tidemark run} starts. With no Kafka configured it starts the embedded broker.
+ */
+public final class Engine implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
+
+    private final Deque<AutoCloseable> resources = new ArrayDeque<>();
+    private final EngineConfig config;
+    private final KafkaEventBus bus;
+    private final Repository repository;
+    private final PolicyScheduler scheduler;
+
+    private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
+        this.config = config;
+        try {
+            String bootstrap = config.kafka();
+            if (bootstrap.isBlank()) {
+                EmbeddedKafka kafka = EmbeddedKafka.start(config.data().resolve("kafka"), 0, 0);
+                resources.push(kafka);
+                bootstrap = kafka.bootstrapServers();
+                log.info("embedded Kafka broker on {}", bootstrap);
+            }
+            bus = new KafkaEventBus(bootstrap);
+            resources.push(bus);
+            bus.checkReachable(Duration.ofSeconds(15));
+
+            PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
+            Map<String, ObjectTarget> targets = Targets.open(config.targets());
+            targets.values().forEach(resources::push);
+            checkTargetsNamedByPolicies(policies, targets);
+
+            ObjectTarget primaryTarget = new FileObjectTarget(config.data().resolve("repo"));
+            resources.push(primaryTarget);
+            repository = Repository.openOrInit(primaryTarget, RepositoryConfig.defaults());
+
+            Hypervisor hypervisor = new QmpHypervisor(config.qmpDir());
+            resources.push(hypervisor);
+            BackupWorker worker = new BackupWorker(config.host(), hypervisor, repository, bus, clock,
+                    config.data().resolve("work"), hooks, NbdBlockSource::open);
+            resources.push(worker);
+            resources.push(bus.subscribe("tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())),
+                    worker::handle));
+
+            Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
+            resources.push(replicator);
+            resources.push(bus.subscribe("tidemark-replicator", List.of(Topics.RESTORE_POINTS), replicator::handle));
+
+            scheduler = new PolicyScheduler(policies, new HypervisorInventory(config.host(), hypervisor), bus, clock);
+            resources.push(scheduler);
+            scheduler.start();
+            log.info("engine up on host {}: {} policies, {} targets, VMs from {}", config.host(),
+                    policies.policies().size(), targets.size(), config.qmpDir());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Starts every role; the caller closes the engine. */
+    public static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock) {
+        return new Engine(config, hooks, clock);
+    }
+
+    public EventBus bus() {
+        return bus;
+    }
+
+    public Repository repository() {
+        return repository;
+    }
+
+    public PolicyScheduler scheduler() {
+        return scheduler;
+    }
+
+    public EngineConfig config() {
+        return config;
+    }
+
+    private static void checkTargetsNamedByPolicies(PolicySet policies, Map<String, ObjectTarget> targets) {
+        for (var p : policies.policies()) {
+            for (String t : p.targets()) {
+                if (!targets.containsKey(t)) {
+                    throw new io.tidemark.core.PermanentException(p.source().map(Object::toString).orElse("policy") + ": policy '" + p.name()
+                            + "' replicates to target '" + t + "', which the engine config does not define"
+                            + " (defined: " + targets.keySet() + ")");
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        while (!resources.isEmpty()) {
+            AutoCloseable r = resources.pop();
+            try {
+                r.close();
+            } catch (Exception e) { // close everything we opened, whatever one of them throws
+                log.warn("closing {} failed: {}", r.getClass().getSimpleName(), e.getMessage());
+            }
+        }
+    }
+}

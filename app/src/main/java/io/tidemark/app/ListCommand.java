@@ -1,0 +1,48 @@
+package io.tidemark.app;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Json;
+import io.tidemark.repository.Repository;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "list", description = "List the restore points in a repository (local directory or s3://…).")
+final class ListCommand implements Callable<Integer> {
+
+    @Option(names = "--from", required = true, description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+    String from;
+
+    @Option(names = "--vm", description = "only this VM")
+    String vm;
+
+    @Option(names = "--json", description = "machine-readable output")
+    boolean json;
+
+    @Override
+    public Integer call() throws java.io.IOException {
+        try (ObjectTarget target = Locations.open(from)) {
+            Repository repo = Repository.open(target);
+            List<String> vms = vm != null ? List.of(vm) : repo.vms();
+            ArrayNode out = Json.mapper().createArrayNode();
+            for (String v : vms) {
+                for (Manifest m : repo.manifests(v)) {
+                    if (json) {
+                        out.add(Json.mapper().valueToTree(m));
+                    } else {
+                        System.out.printf("%-28s %-16s %-11s %10s read of %10s  %s%n", m.id(), m.vm(),
+                                m.incremental() ? "incremental" : "full", Human.bytes(m.bytesRead()),
+                                Human.bytes(m.sizeBytes()), m.capturedAt());
+                    }
+                }
+            }
+            if (json) {
+                System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,63 @@
+package io.tidemark.app;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.policies.PolicyException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code tidemark} command line. */
+@Command(
+        name = "tidemark",
+        mixinStandardHelpOptions = true,
+        version = "tidemark 0.1.0",
+        description = {
+            "Event-driven snapshot, backup and replication for KVM/QEMU virtual machines.",
+            "",
+            "Start everything on one machine with embedded defaults:  tidemark run --qmp-dir DIR --policies DIR",
+            "See it work end to end on a throwaway VM:                tidemark demo",
+        },
+        subcommands = {
+            RunCommand.class,
+            RestoreCommand.class,
+            ListCommand.class,
+            PolicyCommand.class,
+            DemoCommand.class,
+            CommandLine.HelpCommand.class
+        },
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {
+            "0:success",
+            "1:invalid input (a policy, a flag); the message names the file, line and key",
+            "2:permanent failure (missing restore point, corrupt object, refused credentials)",
+            "3:transient failure (an endpoint did not answer); retrying later may succeed"
+        })
+public final class Main {
+
+    static final int EXIT_INVALID = 1;
+    static final int EXIT_PERMANENT = 2;
+    static final int EXIT_RETRIABLE = 3;
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns the exit code (tests call this). */
+    public static int execute(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            cmd.getErr().println("tidemark: " + e.getMessage());
+            if (e instanceof PolicyException) {
+                return EXIT_INVALID;
+            }
+            if (e instanceof RetriableException) {
+                return EXIT_RETRIABLE;
+            }
+            if (e instanceof PermanentException) {
+                return EXIT_PERMANENT;
+            }
+            throw e;
+        });
+        return cli.execute(args);
+    }
+}
