@@ -1,0 +1,174 @@
+package io.tidemark.replicator;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.ReplicaCommitted;
+import io.tidemark.core.event.RestorePointCreated;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Digest;
+import io.tidemark.format.FormatConstants;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.Repository;
+import io.tidemark.testkit.InMemoryObjectTarget;
+import io.tidemark.testkit.RecordingEventBus;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class ReplicatorTest {
+
+    private static final int CHUNK = FormatConstants.DEFAULT_CHUNK_SIZE;
+    private static final long DISK = 512L * CHUNK;
+
+    private final InMemoryObjectTarget primaryTarget = new InMemoryObjectTarget("primary");
+    private final InMemoryObjectTarget offsite = new InMemoryObjectTarget("offsite");
+    private final RecordingEventBus bus = new RecordingEventBus();
+    // 16 entries per page: the disk has 32 pages, so "only changed pages" is visible
+    private final Repository primary = Repository.openOrInit(
+            primaryTarget, new RepositoryConfig(FormatConstants.REPOSITORY_FORMAT_VERSION, CHUNK, 16));
+    private final Replicator replicator =
+            new Replicator(primary, Map.<String, ObjectTarget>of("offsite", offsite), bus, Clock.systemUTC(), 4);
+    private final Random random = new Random(7);
+    private int points;
+
+    @AfterEach
+    void close() {
+        replicator.close();
+    }
+
+    /** Commits a restore point whose listed chunks hold fresh random data, on top of {@code parent}. */
+    private Manifest point(Optional<Manifest> parent, List<Integer> chunks) {
+        DiskIndexBuilder index = primary.newIndex(
+                DISK,
+                parent.map(p -> primary.root(Digest.fromHex(p.disks().get(0).index()))));
+        for (int c : chunks) {
+            byte[] data = new byte[CHUNK];
+            random.nextBytes(data);
+            index.set(c, primary.putChunk(data, CHUNK).digest());
+        }
+        Digest root = index.finish();
+        Manifest m = new Manifest(
+                1,
+                "2026112400000" + (points++) + ".000Z-aaaaaa",
+                "vm1",
+                "hv1",
+                "job" + points,
+                Instant.now(),
+                Instant.now(),
+                "crash",
+                Trigger.manual(),
+                "pol",
+                parent.map(Manifest::id),
+                List.of(new DiskEntry(
+                        "sda",
+                        DISK,
+                        CHUNK,
+                        root.hex(),
+                        "tm-x",
+                        parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
+                        0,
+                        0)));
+        primary.commit(m);
+        return m;
+    }
+
+    private long chunksOn(InMemoryObjectTarget t) {
+        return t.keys().stream().filter(k -> k.startsWith(ObjectKeys.CHUNKS)).count();
+    }
+
+    @Test
+    void shipsEverythingOnceThenOnlyWhatChangedManifestLast() {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 100, 200, 300, 511));
+        replicator.handle("tidemark.restore-points", Event.of("j1", Instant.now(), created(full)));
+        assertThat(chunksOn(offsite)).isEqualTo(7);
+        assertThat(bus.payloads(ReplicaCommitted.class)).singleElement().satisfies(r -> assertThat(r.target())
+                .isEqualTo("offsite"));
+
+        Manifest inc = point(Optional.of(full), List.of(5, 400));
+        Replicator.Result r = replicator.replicate("vm1", inc.id(), "offsite");
+        // 2 chunks + 2 changed pages + 1 root + 1 manifest; the 30 unchanged pages are not even read
+        assertThat(r.objectsSent()).isEqualTo(6);
+        assertThat(chunksOn(offsite)).isEqualTo(9);
+
+        Repository remote = Repository.open(offsite);
+        assertThat(remote.manifests("vm1")).extracting(Manifest::id).containsExactly(full.id(), inc.id());
+        assertThat(replicator.replicate("vm1", inc.id(), "offsite").alreadyThere())
+                .isTrue();
+    }
+
+    @Test
+    void aFaultLeavesNoManifestAndAReplicationIsDoneOnce() {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+        offsite.failNext(1, () -> new RetriableException("injected 503"));
+        // the target's config is written first; the fault hits it, or a chunk: either way no manifest
+        assertThatThrownBy(() -> replicator.replicate("vm1", full.id(), "offsite"))
+                .isInstanceOf(RetriableException.class);
+        assertThat(offsite.keys()).noneMatch(k -> k.startsWith(ObjectKeys.MANIFESTS));
+
+        Replicator.Result first = replicator.replicate("vm1", full.id(), "offsite");
+        assertThat(first.objectsSent()).isGreaterThan(10);
+        assertThat(replicator.replicate("vm1", full.id(), "offsite").objectsSent())
+                .isZero();
+    }
+
+    @Test
+    void resumingAfterAPartialUploadSendsOnlyTheRest() {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+        Repository.openOrInit(offsite, primary.config());
+        // pretend a killed replicator already uploaded 4 of the chunks
+        primaryTarget.keys().stream()
+                .filter(k -> k.startsWith(ObjectKeys.CHUNKS))
+                .limit(4)
+                .forEach(k -> offsite.putIfAbsent(k, primaryTarget.get(k).orElseThrow()));
+        Replicator.Result r = replicator.replicate("vm1", full.id(), "offsite");
+        long pagesRootManifest = r.objectsSent() - 6;
+        assertThat(chunksOn(offsite)).isEqualTo(10);
+        // page 0 (chunks 0-9) and the one all-zero page shared by pages 1-31, the root, the manifest
+        assertThat(pagesRootManifest).isEqualTo(2 + 1 + 1);
+    }
+
+    @Test
+    void aCorruptChunkInThePrimaryIsNeverShipped() {
+        Manifest full = point(Optional.empty(), List.of(3));
+        String key = primaryTarget.keys().stream()
+                .filter(k -> k.startsWith(ObjectKeys.CHUNKS))
+                .findFirst()
+                .orElseThrow();
+        byte[] bad = primaryTarget.get(key).orElseThrow();
+        bad[20] ^= 1;
+        primaryTarget.delete(key);
+        primaryTarget.putIfAbsent(key, bad);
+        assertThatThrownBy(() -> replicator.replicate("vm1", full.id(), "offsite"))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining(key);
+        assertThat(offsite.exists(key)).isFalse();
+        assertThat(offsite.keys()).noneMatch(k -> k.startsWith(ObjectKeys.MANIFESTS));
+    }
+
+    @Test
+    void anUnknownTargetIsAPermanentErrorNamingIt() {
+        Manifest full = point(Optional.empty(), List.of(1));
+        assertThatThrownBy(() -> replicator.replicate("vm1", full.id(), "nowhere"))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("'nowhere'")
+                .hasMessageContaining("offsite");
+    }
+
+    private static RestorePointCreated created(Manifest m) {
+        return new RestorePointCreated(m.vm(), m.id(), m.policy(), List.of("offsite"), m.capturedAt(), 0, 0);
+    }
+}
