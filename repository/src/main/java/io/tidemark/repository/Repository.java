@@ -129,9 +129,9 @@ public final class Repository {
      * are {@link DiskIndexBuilder#set set} differ from it, and only their pages are written.
      */
     public DiskIndexBuilder newIndex(long diskSize, Optional<IndexRoot> parent) {
-        Optional<IndexRoot> usable = parent.filter(p ->
-                p.diskSize() == diskSize && p.chunkSize() == config.chunkSize()
-                        && p.entriesPerPage() == config.entriesPerPage());
+        Optional<IndexRoot> usable = parent.filter(p -> p.diskSize() == diskSize
+                && p.chunkSize() == config.chunkSize()
+                && p.entriesPerPage() == config.entriesPerPage());
         return new DiskIndexBuilder(this, diskSize, usable);
     }
 

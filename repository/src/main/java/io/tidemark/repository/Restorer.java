@@ -67,8 +67,8 @@ public final class Restorer {
             t.setDaemon(true);
             return t;
         });
-        try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        try (FileChannel ch = FileChannel.open(
+                partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             ch.truncate(0);
             List<Future<?>> inFlight = new ArrayList<>();
             long chunkNo = 0;
@@ -85,8 +85,8 @@ public final class Restorer {
                     inFlight.add(pool.submit(() -> {
                         byte[] plain = repository.chunk(d, length);
                         if (plain.length != length) {
-                            throw new PermanentException("chunk " + d + " has " + plain.length
-                                    + " bytes where the index expects " + length);
+                            throw new PermanentException(
+                                    "chunk " + d + " has " + plain.length + " bytes where the index expects " + length);
                         }
                         writeFully(ch, ByteBuffer.wrap(plain), offset);
                         fetched.addAndGet(length);

@@ -1,0 +1,223 @@
+package io.tidemark.replicator;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.bus.EventBus;
+import io.tidemark.core.bus.Topics;
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.JobFailed;
+import io.tidemark.core.event.ReplicaCommitted;
+import io.tidemark.core.event.RestorePointCreated;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Digest;
+import io.tidemark.format.IndexPage;
+import io.tidemark.format.IndexRoot;
+import io.tidemark.format.ManifestCodec;
+import io.tidemark.format.ObjectCodec;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.repository.Repository;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Ships restore points from the primary repository to replication targets: the chunks the target
+ * lacks, then the index pages and roots, then the manifest — the commit. When the parent restore
+ * point is already committed on the target, only what changed since it is even looked at, so an
+ * incremental costs O(changed data). Re-running after a crash resends nothing the target has.
+ */
+public final class Replicator implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Replicator.class);
+
+    private final Repository primary;
+    private final Map<String, ObjectTarget> targets;
+    private final EventBus bus;
+    private final Clock clock;
+    private final ExecutorService pool;
+    private final int window;
+
+    /**
+     * @param targets replication targets by name
+     * @param window chunk uploads in flight per restore point
+     */
+    public Replicator(Repository primary, Map<String, ObjectTarget> targets, EventBus bus, Clock clock, int window) {
+        this.primary = primary;
+        this.targets = Map.copyOf(targets);
+        this.bus = bus;
+        this.clock = clock;
+        this.window = Math.max(1, window);
+        this.pool = Executors.newFixedThreadPool(this.window, r -> {
+            Thread t = new Thread(r, "replicate");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** What one replication did. */
+    public record Result(
+            String target, String restorePointId, long objectsSent, long bytesSent, boolean alreadyThere) {}
+
+    /** The bus handler: replicates a created restore point to each of its targets. */
+    public void handle(String topic, Event event) {
+        if (!(event.payload() instanceof RestorePointCreated created)) {
+            return;
+        }
+        for (String name : created.targets()) {
+            try {
+                Result r = replicate(created.vm(), created.restorePointId(), name);
+                bus.publish(
+                        Topics.REPLICATION,
+                        created.vm(),
+                        Event.of(
+                                event.jobId(),
+                                clock.instant(),
+                                new ReplicaCommitted(
+                                        created.vm(), created.restorePointId(), name, r.objectsSent(), r.bytesSent())));
+            } catch (PermanentException e) {
+                bus.publish(
+                        Topics.JOB_STATUS,
+                        created.vm(),
+                        Event.of(
+                                event.jobId(),
+                                clock.instant(),
+                                new JobFailed(created.vm(), "replicate", name + ": " + e.getMessage(), false)));
+                throw e;
+            }
+        }
+    }
+
+    /** Replicates one restore point to the named target; idempotent. */
+    public Result replicate(String vm, String restorePointId, String targetName) {
+        ObjectTarget target = targets.get(targetName);
+        if (target == null) {
+            throw new PermanentException("restore point " + restorePointId + " of " + vm
+                    + " asks for replication target '" + targetName + "', which the engine config does not define;"
+                    + " defined: " + targets.keySet());
+        }
+        Manifest m = primary.manifest(vm, restorePointId)
+                .orElseThrow(() -> new PermanentException("restore point " + restorePointId + " of " + vm
+                        + " is not in the primary repository " + primary.describe()));
+        Repository remote = Repository.openOrInit(target, primary.config());
+        if (!remote.config().equals(primary.config())) {
+            throw new PermanentException("target " + targetName + " (" + target.describe() + ") was created with "
+                    + remote.config() + " but the primary repository uses " + primary.config()
+                    + "; use an empty location for this target");
+        }
+        if (remote.hasManifest(vm, restorePointId)) {
+            return new Result(targetName, restorePointId, 0, 0, true);
+        }
+        Optional<Manifest> parentThere =
+                m.parent().filter(p -> remote.hasManifest(vm, p)).flatMap(p -> primary.manifest(vm, p));
+        Counter sent = new Counter();
+        for (DiskEntry disk : m.disks()) {
+            Optional<IndexRoot> parentRoot =
+                    parentThere.flatMap(pm -> pm.disk(disk.name())).map(pd -> primary.root(Digest.fromHex(pd.index())));
+            shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
+        }
+        // the commit: only now does the restore point exist on the target
+        if (target.putIfAbsent(ObjectKeys.manifest(vm, restorePointId), ManifestCodec.encode(m))) {
+            sent.add(1, 0);
+        }
+        log.info(
+                "replicated {} of {} to {}: {} objects, {} bytes",
+                restorePointId,
+                vm,
+                targetName,
+                sent.objects.get(),
+                sent.bytes.get());
+        return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false);
+    }
+
+    private void shipDisk(Digest rootDigest, Optional<IndexRoot> parentRoot, ObjectTarget target, Counter sent) {
+        IndexRoot root = primary.root(rootDigest);
+        boolean sameGeometry = parentRoot
+                .map(p -> p.diskSize() == root.diskSize()
+                        && p.chunkSize() == root.chunkSize()
+                        && p.entriesPerPage() == root.entriesPerPage())
+                .orElse(false);
+        List<Future<?>> inFlight = new ArrayList<>();
+        for (int p = 0; p < root.pages().size(); p++) {
+            Digest pageDigest = root.pages().get(p);
+            if (sameGeometry && parentRoot.get().pages().get(p).equals(pageDigest)) {
+                continue; // unchanged page: it and all its chunks are on the target with the parent
+            }
+            IndexPage page = primary.page(pageDigest);
+            IndexPage parentPage =
+                    sameGeometry ? primary.page(parentRoot.get().pages().get(p)) : null;
+            for (int i = 0; i < page.size(); i++) {
+                Digest d = page.get(i);
+                if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {
+                    continue;
+                }
+                inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(d), d, target, sent)));
+                if (inFlight.size() >= window * 2) {
+                    await(inFlight.remove(0));
+                }
+            }
+            for (Future<?> f : inFlight) {
+                await(f);
+            }
+            inFlight.clear();
+            copy(ObjectKeys.page(pageDigest), pageDigest, target, sent);
+        }
+        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent);
+    }
+
+    /** Copies one content-addressed object, verified, unless the target already has it. */
+    private Void copy(String key, Digest digest, ObjectTarget target, Counter sent) {
+        if (target.exists(key)) {
+            return null;
+        }
+        byte[] object = primary.target()
+                .get(key)
+                .orElseThrow(() -> new PermanentException("object " + key + " is missing from the primary repository "
+                        + primary.describe() + "; run `tidemark verify`"));
+        ObjectCodec.decode(key, object, digest); // never ship a corrupt object
+        if (target.putIfAbsent(key, object)) {
+            sent.add(1, object.length);
+        }
+        return null;
+    }
+
+    private static void await(Future<?> f) {
+        try {
+            f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("replication interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof TidemarkException t) {
+                throw t;
+            }
+            throw new IllegalStateException("bug in replication", e.getCause());
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+    }
+
+    private static final class Counter {
+        final AtomicLong objects = new AtomicLong();
+        final AtomicLong bytes = new AtomicLong();
+
+        void add(long o, long b) {
+            objects.addAndGet(o);
+            bytes.addAndGet(b);
+        }
+    }
+}

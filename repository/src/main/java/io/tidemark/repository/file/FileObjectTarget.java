@@ -1,0 +1,415 @@
+package io.tidemark.repository.file;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.target.ObjectTarget;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An {@link ObjectTarget} on a directory of a local or NFS-mounted file system. Key {@code a/b/c}
+ * is the file {@code <root>/a/b/c}; the root directory must exist (it is never created, so an
+ * unmounted NFS share or a mistyped path is reported instead of silently filled).
+ *
+ * <p>Contract beyond the port:
+ *
+ * <ul>
+ *   <li>Keys are validated: empty keys, absolute keys, empty, {@code .} or {@code ..} segments, NUL
+ *       characters and segments containing {@value #TEMP_MARKER} are rejected with a {@link
+ *       PermanentException}.
+ *   <li>{@link #putIfAbsent} is atomic and exclusive, also on NFS: the bytes go to a temporary
+ *       file in the destination directory, which is fsynced and then hard-linked to the final name;
+ *       the parent directory is fsynced before the call returns true.
+ *   <li>Temporary files left behind by a crash are never returned by {@link #get}, {@link
+ *       #exists} or {@link #list}.
+ *   <li>A key cannot be both an object and a "directory" of other keys ({@code a} and {@code
+ *       a/b}): the second write fails with a {@link PermanentException}. Tidemark's key layout
+ *       never does this.
+ *   <li>Disk full, quota exceeded, read-only file system and permission errors are {@link
+ *       PermanentException}s naming the path and the fix; other I/O errors are {@link
+ *       RetriableException}s.
+ * </ul>
+ *
+ * <p>Thread-safe; several processes and hosts may share one root.
+ */
+public final class FileObjectTarget implements ObjectTarget {
+
+    /** Part of every temporary file name; keys containing it are rejected. */
+    public static final String TEMP_MARKER = ".tidemark-tmp-";
+
+    private static final Logger log = LoggerFactory.getLogger(FileObjectTarget.class);
+
+    private final Path root;
+
+    /**
+     * A target on {@code root}. Does no I/O: a missing or unreadable root is reported by the first
+     * operation.
+     */
+    public FileObjectTarget(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+    }
+
+    /** The root directory. */
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public String describe() {
+        return "file://" + root;
+    }
+
+    /**
+     * Writes a temporary file next to the destination, fsyncs it, and hard-links it to the final
+     * name, then removes the temporary name and fsyncs the directory.
+     *
+     * <p>Why a hard link: {@code link(2)} never replaces an existing name and is atomic on local
+     * file systems and on NFS (a single LINK call on the server), so exactly one of several
+     * concurrent writers wins and no reader ever sees a partly written file. The alternatives are
+     * weaker: {@code rename}/{@code Files.move(ATOMIC_MOVE)} silently overwrites, so it needs a
+     * separate existence check that races with other writers; opening the final name with {@code
+     * CREATE_NEW} is exclusive but exposes a partial file while the bytes are written and leaves a
+     * truncated object after a crash. Because NFS may replay a LINK whose reply was lost and then
+     * report "exists" for our own link, an "exists" answer is confirmed by checking whether the
+     * final name is the same file as our temporary one.
+     */
+    @Override
+    public boolean putIfAbsent(String key, byte[] data) {
+        Path target = resolve(key);
+        Path dir = target.getParent();
+        createDirectories(dir, key);
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            return false; // fast path for duplicate chunks: no temporary file, no fsync
+        }
+        Path temp = dir.resolve(target.getFileName()
+                + TEMP_MARKER
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        boolean created;
+        try {
+            writeDurably(temp, data);
+            created = link(target, temp);
+        } catch (IOException e) {
+            throw translate("write object " + key + " to", temp, e);
+        } finally {
+            deleteTemp(temp);
+        }
+        if (created) {
+            fsyncDirectory(dir, key);
+        }
+        return created;
+    }
+
+    @Override
+    public Optional<byte[]> get(String key) {
+        Path path = resolve(key);
+        try {
+            return Optional.of(Files.readAllBytes(path));
+        } catch (NoSuchFileException e) {
+            requireRoot();
+            return Optional.empty();
+        } catch (IOException e) {
+            if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
+                return Optional.empty(); // a "directory" of other keys, not an object
+            }
+            throw translate("read object " + key + " from", path, e);
+        }
+    }
+
+    @Override
+    public boolean exists(String key) {
+        Path path = resolve(key);
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+                    .isRegularFile();
+        } catch (NoSuchFileException e) {
+            requireRoot();
+            return false;
+        } catch (IOException e) {
+            throw translate("look up object " + key + " in", path, e);
+        }
+    }
+
+    @Override
+    public List<String> list(String prefix) {
+        checkPrefix(prefix);
+        requireRoot();
+        int lastSlash = prefix.lastIndexOf('/');
+        Path start = lastSlash < 0 ? root : root.resolve(prefix.substring(0, lastSlash));
+        if (!Files.isDirectory(start, LinkOption.NOFOLLOW_LINKS)) {
+            return List.of();
+        }
+        List<String> keys = new ArrayList<>();
+        try {
+            Files.walkFileTree(start, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+                    if (dir.equals(start)) {
+                        return FileVisitResult.CONTINUE;
+                    }
+                    String dirKey = toKey(dir) + "/";
+                    boolean relevant = dirKey.startsWith(prefix) || prefix.startsWith(dirKey);
+                    return relevant ? FileVisitResult.CONTINUE : FileVisitResult.SKIP_SUBTREE;
+                }
+
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    if (attrs.isRegularFile() && !file.getFileName().toString().contains(TEMP_MARKER)) {
+                        String key = toKey(file);
+                        if (key.startsWith(prefix)) {
+                            keys.add(key);
+                        }
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                    if (e instanceof NoSuchFileException) {
+                        return FileVisitResult.CONTINUE; // deleted while we walked
+                    }
+                    throw e;
+                }
+            });
+        } catch (IOException e) {
+            Path where = e instanceof FileSystemException fse && fse.getFile() != null ? Path.of(fse.getFile()) : start;
+            throw translate("list objects with prefix '" + prefix + "' in", where, e);
+        }
+        Collections.sort(keys);
+        return keys;
+    }
+
+    @Override
+    public void delete(String key) {
+        Path path = resolve(key);
+        try {
+            if (Files.deleteIfExists(path)) {
+                fsyncDirectory(path.getParent(), key);
+            } else {
+                requireRoot();
+            }
+        } catch (IOException e) {
+            throw translate("delete object " + key + " from", path, e);
+        }
+    }
+
+    /** Nothing to release; the target stays usable. */
+    @Override
+    public void close() {
+        // no resources are held between calls
+    }
+
+    @Override
+    public String toString() {
+        return describe();
+    }
+
+    private Path resolve(String key) {
+        checkKey(key);
+        return root.resolve(key);
+    }
+
+    private void checkKey(String key) {
+        if (key == null || key.isEmpty()) {
+            throw new PermanentException("empty object key for " + describe() + " (a bug in the caller)");
+        }
+        if (key.startsWith("/")) {
+            throw badKey(key, "it is absolute; keys are relative to the target's root");
+        }
+        for (String segment : key.split("/", -1)) {
+            checkSegment(key, segment);
+        }
+    }
+
+    private void checkPrefix(String prefix) {
+        if (prefix == null) {
+            throw new PermanentException("null list prefix for " + describe() + " (a bug in the caller)");
+        }
+        if (prefix.startsWith("/")) {
+            throw badKey(prefix, "it is absolute; prefixes are relative to the target's root");
+        }
+        int lastSlash = prefix.lastIndexOf('/');
+        if (lastSlash >= 0) {
+            for (String segment : prefix.substring(0, lastSlash).split("/", -1)) {
+                checkSegment(prefix, segment);
+            }
+        }
+        if (prefix.indexOf('\0') >= 0) {
+            throw badKey(prefix, "it contains a NUL character");
+        }
+    }
+
+    private void checkSegment(String key, String segment) {
+        if (segment.isEmpty()) {
+            throw badKey(key, "it has an empty segment (a leading, trailing or doubled '/')");
+        }
+        if (segment.equals(".") || segment.equals("..")) {
+            throw badKey(key, "it has a '" + segment + "' segment, which could escape the target's root");
+        }
+        if (segment.indexOf('\0') >= 0) {
+            throw badKey(key, "it contains a NUL character");
+        }
+        if (segment.contains(TEMP_MARKER)) {
+            throw badKey(key, "it contains '" + TEMP_MARKER + "', which marks temporary files");
+        }
+    }
+
+    private PermanentException badKey(String key, String why) {
+        return new PermanentException(
+                "invalid object key '" + key + "' for " + describe() + ": " + why + " (a bug in the caller)");
+    }
+
+    private String toKey(Path path) {
+        Path relative = root.relativize(path);
+        StringBuilder key = new StringBuilder();
+        for (Path name : relative) {
+            if (key.length() > 0) {
+                key.append('/');
+            }
+            key.append(name);
+        }
+        return key.toString();
+    }
+
+    private void requireRoot() {
+        if (!Files.isDirectory(root)) {
+            throw new PermanentException("repository directory " + root
+                    + " does not exist or is not a directory: create it, mount the file system, or fix the"
+                    + " configured path");
+        }
+    }
+
+    /** Creates the missing directories between the root and {@code dir}, fsyncing each new entry. */
+    private void createDirectories(Path dir, String key) {
+        requireRoot();
+        if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        Path current = root;
+        for (Path name : root.relativize(dir)) {
+            Path next = current.resolve(name);
+            try {
+                Files.createDirectory(next);
+                fsyncDirectory(current, key);
+            } catch (FileAlreadyExistsException e) {
+                if (!Files.isDirectory(next, LinkOption.NOFOLLOW_LINKS)) {
+                    throw new PermanentException("cannot store object " + key + " in " + describe() + ": " + next
+                            + " is an object, not a directory (two keys where one is a prefix of the other"
+                            + " followed by '/')");
+                }
+            } catch (IOException e) {
+                throw translate("create directory for object " + key + " in", next, e);
+            }
+            current = next;
+        }
+    }
+
+    private static void writeDurably(Path temp, byte[] data) throws IOException {
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ByteBuffer buffer = ByteBuffer.wrap(data);
+            while (buffer.hasRemaining()) {
+                channel.write(buffer);
+            }
+            channel.force(true);
+        }
+    }
+
+    /** Links {@code temp} to {@code target}; false if another object already holds the name. */
+    private static boolean link(Path target, Path temp) throws IOException {
+        try {
+            Files.createLink(target, temp);
+            return true;
+        } catch (FileAlreadyExistsException e) {
+            return Files.isSameFile(target, temp); // NFS replayed our own LINK
+        } catch (UnsupportedOperationException e) {
+            throw new PermanentException(
+                    "the file system holding " + target.getParent()
+                            + " does not support hard links, which Tidemark needs for atomic writes: use a local"
+                            + " file system or NFS",
+                    e);
+        }
+    }
+
+    private static void deleteTemp(Path temp) {
+        try {
+            Files.deleteIfExists(temp);
+        } catch (IOException e) {
+            // Not fatal: temporary files are invisible to readers. Logged, not rethrown.
+            log.warn(
+                    "could not remove temporary file {} ({}); it is ignored and may be deleted by hand",
+                    temp,
+                    e.toString());
+        }
+    }
+
+    private void fsyncDirectory(Path dir, String key) {
+        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
+            channel.force(true);
+        } catch (IOException e) {
+            throw translate("fsync directory for object " + key + " in", dir, e);
+        }
+    }
+
+    private TidemarkException translate(String action, Path path, IOException e) {
+        String what = "could not " + action + " " + describe() + " (" + path + ")";
+        if (e instanceof AccessDeniedException) {
+            return new PermanentException(
+                    what + ": permission denied. Give the user running Tidemark read and"
+                            + " write access to " + root + " (owner, mode, ACLs; on NFS also the export's root_squash"
+                            + " and uid mapping)",
+                    e);
+        }
+        if (e instanceof NotDirectoryException) {
+            return new PermanentException(what + ": a path component is an object, not a directory", e);
+        }
+        String reason = reason(e);
+        if (reason.contains("no space left on device") || reason.contains("disk quota exceeded")) {
+            return new PermanentException(
+                    what + ": the file system is full or the quota is used up. Free space"
+                            + " (run garbage collection or prune old restore points) or grow the volume holding " + root
+                            + ", then retry",
+                    e);
+        }
+        if (reason.contains("read-only file system")) {
+            return new PermanentException(
+                    what + ": the file system is mounted read-only. Remount it"
+                            + " read-write (check the kernel log for I/O errors first)",
+                    e);
+        }
+        if (reason.contains("operation not permitted")) {
+            return new PermanentException(
+                    what + ": operation not permitted. Check that the file system"
+                            + " supports hard links and that Tidemark may write to " + root,
+                    e);
+        }
+        return new RetriableException(what + ": " + e, e);
+    }
+
+    private static String reason(IOException e) {
+        String reason = e instanceof FileSystemException fse && fse.getReason() != null
+                ? fse.getReason()
+                : String.valueOf(e.getMessage());
+        return reason.toLowerCase(Locale.ROOT);
+    }
+}

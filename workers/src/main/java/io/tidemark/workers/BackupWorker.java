@@ -1,0 +1,216 @@
+package io.tidemark.workers;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.bus.EventBus;
+import io.tidemark.core.bus.Topics;
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.JobFailed;
+import io.tidemark.core.event.RestorePointCreated;
+import io.tidemark.core.event.SnapshotCaptured;
+import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.hypervisor.Capture;
+import io.tidemark.core.hypervisor.CaptureRequest;
+import io.tidemark.core.hypervisor.DiskExport;
+import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Digest;
+import io.tidemark.format.FormatConstants;
+import io.tidemark.format.IndexRoot;
+import io.tidemark.format.RestorePointIds;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.Repository;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker of one host: turns {@link SnapshotJob}s into restore points. Per job: capture all disks
+ * of the VM at one instant, read what changed (or everything, when change tracking cannot be
+ * trusted), store the chunks, write the indexes, then the manifest — the commit — and only then
+ * drop the old checkpoint and announce {@link RestorePointCreated}. Jobs of one VM never overlap; a
+ * job delivered twice produces one restore point.
+ */
+public final class BackupWorker implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(BackupWorker.class);
+
+    /** Opens a captured disk for reading. */
+    @FunctionalInterface
+    public interface BlockSourceOpener {
+        BlockSource open(DiskExport export);
+    }
+
+    private final String host;
+    private final Hypervisor hypervisor;
+    private final Repository repository;
+    private final EventBus bus;
+    private final Clock clock;
+    private final Path workRoot;
+    private final CaptureHooks hooks;
+    private final BlockSourceOpener opener;
+    private final ExecutorService cpu;
+    private final SecureRandom random = new SecureRandom();
+    private final Map<String, ReentrantLock> vmLocks = new ConcurrentHashMap<>();
+
+    public BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener) {
+        this.host = host;
+        this.hypervisor = hypervisor;
+        this.repository = repository;
+        this.bus = bus;
+        this.clock = clock;
+        this.workRoot = workRoot;
+        this.hooks = hooks;
+        this.opener = opener;
+        int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        this.cpu = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "chunk-hash");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** The bus handler for {@code tidemark.jobs.<host>}. */
+    public void handle(String topic, Event event) {
+        if (!(event.payload() instanceof SnapshotJob job)) {
+            return;
+        }
+        try {
+            Manifest m = backup(event.jobId(), job);
+            bus.publish(Topics.RESTORE_POINTS, job.vm(), Event.of(event.jobId(), clock.instant(),
+                    new RestorePointCreated(m.vm(), m.id(), m.policy(), job.targets(), m.capturedAt(),
+                            m.bytesRead(), m.bytesNew())));
+        } catch (TidemarkException e) {
+            bus.publish(Topics.JOB_STATUS, job.vm(), Event.of(event.jobId(), clock.instant(),
+                    new JobFailed(job.vm(), "backup", e.getMessage(), e.retriable())));
+            throw e;
+        }
+    }
+
+    /** Runs one job; returns the restore point it committed (or had committed before). */
+    public Manifest backup(String jobId, SnapshotJob job) {
+        ReentrantLock lock = vmLocks.computeIfAbsent(job.vm(), v -> new ReentrantLock());
+        lock.lock();
+        try {
+            Optional<Manifest> done = repository.findByJob(job.vm(), jobId);
+            if (done.isPresent()) {
+                log.info("job {} already committed restore point {}; nothing to do", jobId, done.get().id());
+                return done.get();
+            }
+            return capture(jobId, job);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Manifest capture(String jobId, SnapshotJob job) {
+        Optional<Manifest> parent = repository.latest(job.vm());
+        Optional<String> since = parent.flatMap(p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
+        Instant started = clock.instant();
+        String id = RestorePointIds.next(started, random);
+        String checkpoint = "tm-" + id;
+        Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
+        createDirectories(workDir);
+        try {
+            String consistency;
+            Capture capture;
+            consistency = hooks.freeze(job.vm());
+            try {
+                capture = hypervisor.capture(new CaptureRequest(job.vm(), since, checkpoint, workDir));
+            } finally {
+                hooks.thaw(job.vm());
+            }
+            try (capture) {
+                hooks.onCaptured(job.vm(), capture.capturedAt());
+                bus.publish(Topics.JOB_STATUS, job.vm(),
+                        Event.of(jobId, clock.instant(), new SnapshotCaptured(job.vm(), capture.capturedAt())));
+                List<DiskEntry> disks = new ArrayList<>();
+                for (DiskExport export : capture.disks()) {
+                    disks.add(readDisk(export, parent, checkpoint));
+                }
+                Manifest m = new Manifest(FormatConstants.REPOSITORY_FORMAT_VERSION, id, job.vm(), host, jobId,
+                        capture.capturedAt(), clock.instant(), consistency, job.trigger(), job.policy(),
+                        parent.map(Manifest::id), disks);
+                repository.commit(m);
+                capture.commit();
+                log.info("restore point {} of {}: {} ({} of {} bytes read, {} new) in {} ms", m.id(), m.vm(),
+                        m.incremental() ? "incremental" : "full", m.bytesRead(), m.sizeBytes(), m.bytesNew(),
+                        clock.millis() - started.toEpochMilli());
+                return m;
+            }
+        } finally {
+            deleteRecursively(workDir);
+        }
+    }
+
+    private DiskEntry readDisk(DiskExport export, Optional<Manifest> parent, String checkpoint) {
+        Optional<IndexRoot> parentRoot = parent.flatMap(p -> p.disk(export.disk()))
+                .map(d -> repository.root(Digest.fromHex(d.index())))
+                .filter(r -> r.diskSize() == export.sizeBytes());
+        Optional<String> fullReason = export.fullReason();
+        if (export.incremental() && parentRoot.isEmpty()) {
+            fullReason = Optional.of("the parent restore point has no index of this disk at this size");
+        }
+        DiskIndexBuilder index = repository.newIndex(export.sizeBytes(), fullReason.isEmpty() ? parentRoot : Optional.empty());
+        if (fullReason.isEmpty() && !index.hasParent()) {
+            fullReason = Optional.of("the parent index has another geometry");
+        }
+        Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
+        DiskBackup.Outcome out;
+        try (BlockSource source = opener.open(export)) {
+            out = new DiskBackup(repository, cpu, 8).run(source, dirty, index);
+        }
+        return new DiskEntry(export.disk(), export.sizeBytes(), repository.config().chunkSize(), out.index().hex(),
+                checkpoint, fullReason, out.bytesRead(), out.bytesNew());
+    }
+
+    private static void createDirectories(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new PermanentException("cannot create the work directory " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            log.warn("could not remove the work directory {}: {}", dir, e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        cpu.shutdownNow();
+    }
+}

@@ -1,0 +1,130 @@
+package io.tidemark.workers;
+
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.format.Digest;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.Repository;
+import java.util.BitSet;
+import java.util.Optional;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Reads the chunks of one captured disk that need reading and stores them: for an incremental,
+ * the chunks overlapping dirty extents; for a full, every chunk that does not read as zeros.
+ * Reads are pipelined ({@code readsInFlight}) and hashing/compression runs on {@code cpu}; memory
+ * stays bounded by the number of chunks in flight, whatever the disk size.
+ */
+final class DiskBackup {
+
+    /** What reading one disk did. */
+    record Outcome(Digest index, long bytesRead, long bytesNew, long chunksRead) {}
+
+    private final Repository repository;
+    private final ExecutorService cpu;
+    private final int readsInFlight;
+
+    DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight) {
+        this.repository = repository;
+        this.cpu = cpu;
+        this.readsInFlight = readsInFlight;
+    }
+
+    /**
+     * @param dirtyContext the dirty-bitmap context to read only changed chunks, or empty for a full
+     * @param index where the digests go (with the parent's index as its base for an incremental)
+     */
+    Outcome run(BlockSource source, Optional<String> dirtyContext, DiskIndexBuilder index) {
+        int chunkSize = repository.config().chunkSize();
+        long size = source.size();
+        BitSet chunks = chunksToRead(source, dirtyContext, chunkSize, size);
+        Semaphore window = new Semaphore(readsInFlight);
+        AtomicLong bytesRead = new AtomicLong();
+        AtomicLong bytesNew = new AtomicLong();
+        AtomicReference<RuntimeException> failure = new AtomicReference<>();
+        long count = 0;
+        for (int c = chunks.nextSetBit(0); c >= 0; c = chunks.nextSetBit(c + 1)) {
+            if (failure.get() != null) {
+                break;
+            }
+            long chunkNo = c;
+            long offset = chunkNo * chunkSize;
+            int length = (int) Math.min(chunkSize, size - offset);
+            acquire(window);
+            count++;
+            source.read(offset, length).whenComplete((data, readError) -> {
+                if (readError != null) {
+                    failure.compareAndSet(null, unwrap(readError));
+                    window.release();
+                    return;
+                }
+                bytesRead.addAndGet(length);
+                cpu.execute(() -> {
+                    try {
+                        Repository.StoredChunk stored = repository.putChunk(data, length);
+                        index.set(chunkNo, stored.digest());
+                        if (stored.added()) {
+                            bytesNew.addAndGet(length);
+                        }
+                    } catch (RuntimeException e) {
+                        failure.compareAndSet(null, e);
+                    } finally {
+                        window.release();
+                    }
+                });
+            });
+        }
+        acquire(window, readsInFlight); // drain
+        if (failure.get() != null) {
+            throw failure.get();
+        }
+        return new Outcome(index.finish(), bytesRead.get(), bytesNew.get(), count);
+    }
+
+    /** The chunk numbers to read, from the dirty map (incremental) or the allocation map (full). */
+    static BitSet chunksToRead(BlockSource source, Optional<String> dirtyContext, int chunkSize, long size) {
+        BitSet chunks = new BitSet();
+        String context = dirtyContext.orElse(BlockSource.ALLOCATION);
+        for (BlockSource.Extent e : source.extents(context, 0, size)) {
+            boolean read = dirtyContext.isPresent()
+                    ? (e.flags() & BlockSource.FLAG_DIRTY) != 0
+                    : (e.flags() & BlockSource.FLAG_ZERO) == 0;
+            if (read && e.length() > 0) {
+                int first = Math.toIntExact(e.offset() / chunkSize);
+                int last = Math.toIntExact((e.offset() + e.length() - 1) / chunkSize);
+                chunks.set(first, last + 1);
+            }
+        }
+        return chunks;
+    }
+
+    private static RuntimeException unwrap(Throwable t) {
+        Throwable c = t;
+        while ((c instanceof CompletionException || c instanceof ExecutionException) && c.getCause() != null) {
+            c = c.getCause();
+        }
+        if (c instanceof TidemarkException te) {
+            return te;
+        }
+        return new RetriableException("reading the export failed: " + c.getMessage(), c);
+    }
+
+    private static void acquire(Semaphore s) {
+        acquire(s, 1);
+    }
+
+    private static void acquire(Semaphore s, int permits) {
+        try {
+            s.acquire(permits);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("backup interrupted", e);
+        }
+    }
+
+}
