@@ -1,0 +1,65 @@
+package io.tidemark.policies;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * One snapshot policy: which VMs, when, how consistent, and what recovery objectives it promises.
+ *
+ * <p>The record checks only that its parts are present; the rules of the language (name syntax,
+ * minimum interval, jitter below the interval, ...) are enforced by {@link PolicyParser}, so tests
+ * and embedded callers may build policies the language would refuse, such as a one-second interval.
+ *
+ * @param name unique among the loaded policies; {@code [a-z0-9-]+} when parsed
+ * @param vms which VMs the policy covers
+ * @param schedule when it fires
+ * @param consistency the consistency each snapshot must achieve
+ * @param rpo the recovery point objective: the oldest the newest restore point may be
+ * @param rto the recovery time objective, if one is promised
+ * @param fullEvery how often to force a full read of every disk, if at all
+ * @param targets names of the replication targets every restore point must reach, in file order
+ * @param source the file the policy was read from, for messages; empty for policies built in code
+ */
+public record Policy(
+        String name,
+        VmSelector vms,
+        Schedule schedule,
+        Consistency consistency,
+        Duration rpo,
+        Optional<Duration> rto,
+        Optional<Duration> fullEvery,
+        List<String> targets,
+        Optional<Path> source) {
+
+    public Policy {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(vms, "vms");
+        Objects.requireNonNull(schedule, "schedule");
+        Objects.requireNonNull(consistency, "consistency");
+        Objects.requireNonNull(rpo, "rpo");
+        Objects.requireNonNull(rto, "rto");
+        Objects.requireNonNull(fullEvery, "fullEvery");
+        targets = List.copyOf(targets);
+        Objects.requireNonNull(source, "source");
+    }
+
+    /**
+     * A crash-consistent policy with no RTO, no forced full reads and no source file, for tests and
+     * embedded use.
+     */
+    public static Policy of(String name, VmSelector vms, Schedule schedule, Duration rpo, List<String> targets) {
+        return new Policy(
+                name,
+                vms,
+                schedule,
+                Consistency.CRASH,
+                rpo,
+                Optional.empty(),
+                Optional.empty(),
+                targets,
+                Optional.empty());
+    }
+}

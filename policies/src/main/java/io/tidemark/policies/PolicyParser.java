@@ -1,0 +1,489 @@
+package io.tidemark.policies;
+
+import java.io.IOException;
+import java.io.StringReader;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.text.ParseException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Date;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TimeZone;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.quartz.CronExpression;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.reader.ReaderException;
+
+/**
+ * Reads policy files. A file holds one policy, a YAML mapping; the language is described in {@code
+ * docs/policy-reference.md}.
+ *
+ * <p>Contract: for any input bytes, every method either returns valid, immutable policies or throws
+ * one {@link PolicyException} listing every problem found (all files of a directory, all problems
+ * of each file) with file, line, column and key path. Nothing else escapes. Inputs larger than
+ * {@link #MAX_FILE_BYTES} and documents with many aliases are refused rather than parsed.
+ *
+ * <p>Instances are immutable and thread-safe. The clock is used only to check that a cron
+ * expression fires at all in the future.
+ */
+public final class PolicyParser {
+    /** The largest policy file accepted, in bytes. */
+    public static final int MAX_FILE_BYTES = 1 << 20;
+
+    /** The shortest interval a policy may ask for. */
+    public static final Duration MIN_INTERVAL = Duration.ofSeconds(10);
+
+    static final List<String> TOP_KEYS =
+            List.of("name", "vms", "schedule", "consistency", "rpo", "rto", "full-every", "targets");
+    static final List<String> VMS_KEYS = List.of("names", "globs", "labels");
+    static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
+
+    private static final Pattern NAME = Pattern.compile("[a-z0-9-]+");
+    private static final int MAX_ALIASES = 10;
+    private static final int MAX_NESTING = 20;
+    private static final int CRON_GAPS_CHECKED = 16;
+    private static final TimeZone UTC = TimeZone.getTimeZone("UTC");
+
+    private final Clock clock;
+
+    /** A parser on the system clock. */
+    public PolicyParser() {
+        this(Clock.systemUTC());
+    }
+
+    /** A parser that judges cron expressions against {@code clock}. */
+    public PolicyParser(Clock clock) {
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
+
+    /**
+     * Loads every {@code *.yaml} and {@code *.yml} regular file directly in {@code dir} (not in
+     * subdirectories; names starting with a dot are skipped), in file-name order. Policy names must
+     * be unique across the directory. An empty directory gives an empty set.
+     *
+     * @throws PolicyException listing the problems of every file, if any file has one
+     */
+    public PolicySet loadDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new PolicyException(
+                    List.of(new PolicyProblem(dir, 0, 0, "", "not a directory, or it does not exist")));
+        }
+        List<Path> files;
+        try (Stream<Path> listing = Files.list(dir)) {
+            files = listing.filter(PolicyParser::isPolicyFile).sorted().toList();
+        } catch (IOException | UncheckedIOException | SecurityException e) {
+            throw new PolicyException(
+                    List.of(new PolicyProblem(dir, 0, 0, "", "cannot list the policy directory: " + describe(e))));
+        }
+        List<PolicyProblem> problems = new ArrayList<>();
+        List<FileResult> results = new ArrayList<>();
+        for (Path file : files) {
+            FileResult r = read(file);
+            results.add(r);
+            problems.addAll(r.problems());
+        }
+        problems.addAll(duplicateNames(results));
+        problems.sort(Comparator.comparing((PolicyProblem p) -> p.file().toString())
+                .thenComparingInt(PolicyProblem::line)
+                .thenComparingInt(PolicyProblem::column));
+        if (!problems.isEmpty()) {
+            throw new PolicyException(problems);
+        }
+        return PolicySet.of(results.stream().map(r -> r.policy().orElseThrow()).toList());
+    }
+
+    /**
+     * Parses one policy file.
+     *
+     * @throws PolicyException listing every problem of the file
+     */
+    public Policy parseFile(Path file) {
+        return orThrow(read(file));
+    }
+
+    /**
+     * Parses {@code yaml} as the content of a policy file called {@code file} (which need not
+     * exist; it is only named in problems), for content that does not come from the file system,
+     * such as a git blob.
+     *
+     * @throws PolicyException listing every problem of the content
+     */
+    public Policy parse(Path file, byte[] yaml) {
+        return orThrow(parseBytes(file, yaml));
+    }
+
+    private static Policy orThrow(FileResult r) {
+        if (!r.problems().isEmpty()) {
+            throw new PolicyException(r.problems());
+        }
+        return r.policy().orElseThrow();
+    }
+
+    private static boolean isPolicyFile(Path p) {
+        String name = p.getFileName().toString();
+        return !name.startsWith(".") && (name.endsWith(".yaml") || name.endsWith(".yml")) && Files.isRegularFile(p);
+    }
+
+    private FileResult read(Path file) {
+        byte[] bytes;
+        try {
+            if (Files.size(file) > MAX_FILE_BYTES) {
+                return FileResult.failed(file, "file is larger than " + MAX_FILE_BYTES + " bytes");
+            }
+            bytes = Files.readAllBytes(file);
+        } catch (IOException | SecurityException e) {
+            return FileResult.failed(file, "cannot read the file: " + describe(e));
+        }
+        return parseBytes(file, bytes);
+    }
+
+    private static String describe(Exception e) {
+        return e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+    }
+
+    // ---- bytes to a YAML node -------------------------------------------------------------------
+
+    private FileResult parseBytes(Path file, byte[] bytes) {
+        Problems problems = new Problems(file);
+        if (bytes.length > MAX_FILE_BYTES) {
+            problems.add(0, 0, "", "file is larger than " + MAX_FILE_BYTES + " bytes");
+            return new FileResult(file, Optional.empty(), problems.sorted(), null);
+        }
+        Optional<String> text = decode(bytes, problems);
+        Optional<Node> root = text.flatMap(t -> compose(t, problems));
+        if (root.isEmpty()) {
+            return new FileResult(file, Optional.empty(), problems.sorted(), null);
+        }
+        if (!(root.get() instanceof MappingNode mapping)) {
+            problems.at(
+                    root.get(),
+                    "",
+                    "expected a mapping of policy keys (name, vms, schedule, rpo, ...), got "
+                            + MappingReader.describe(root.get()));
+            return new FileResult(file, Optional.empty(), problems.sorted(), null);
+        }
+        MappingReader top = new MappingReader(mapping, "", problems);
+        top.allowOnly(TOP_KEYS);
+        top.require("name", "vms", "schedule", "rpo");
+        Optional<String> name = readName(top, problems);
+        Optional<Policy> policy = readPolicy(top, name, problems);
+        NameAt nameAt = name.map(
+                        n -> new NameAt(n, top.value("name").orElseThrow().getStartMark()))
+                .orElse(null);
+        return new FileResult(file, problems.isEmpty() ? policy : Optional.empty(), problems.sorted(), nameAt);
+    }
+
+    private static Optional<String> decode(byte[] bytes, Problems problems) {
+        int start =
+                bytes.length >= 3 && (bytes[0] & 0xff) == 0xef && (bytes[1] & 0xff) == 0xbb && (bytes[2] & 0xff) == 0xbf
+                        ? 3
+                        : 0;
+        CharsetDecoder decoder = StandardCharsets.UTF_8
+                .newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes, start, bytes.length - start);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (!result.isError()) {
+            result = decoder.flush(out);
+        }
+        if (result.isError()) {
+            out.flip();
+            String before = out.toString();
+            int line = 1 + (int) before.chars().filter(c -> c == '\n').count();
+            int column = 1 + before.length() - (before.lastIndexOf('\n') + 1);
+            problems.add(line, column, "", "the file is not valid UTF-8 (byte offset " + in.position() + ")");
+            return Optional.empty();
+        }
+        out.flip();
+        return Optional.of(out.toString());
+    }
+
+    private static Optional<Node> compose(String text, Problems problems) {
+        LoaderOptions options = new LoaderOptions();
+        options.setMaxAliasesForCollections(MAX_ALIASES);
+        options.setCodePointLimit(MAX_FILE_BYTES);
+        options.setNestingDepthLimit(MAX_NESTING);
+        options.setAllowRecursiveKeys(false);
+        try {
+            Iterator<Node> documents =
+                    new Yaml(options).composeAll(new StringReader(text)).iterator();
+            if (!documents.hasNext()) {
+                problems.add(
+                        1,
+                        1,
+                        "",
+                        "the file is empty; a policy file holds one mapping with name, vms, schedule and rpo");
+                return Optional.empty();
+            }
+            Node first = documents.next();
+            if (documents.hasNext()) {
+                Node second = documents.next();
+                problems.at(
+                        second == null ? null : second.getStartMark(),
+                        "",
+                        "a policy file holds one policy; found a second YAML document (split it into another file)");
+            }
+            return Optional.ofNullable(first);
+        } catch (MarkedYAMLException e) {
+            Mark mark = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
+            String what = e.getProblem() != null ? e.getProblem() : e.getContext();
+            problems.at(mark, "", "invalid YAML: " + (what == null ? "syntax error" : what.strip()));
+        } catch (ReaderException e) {
+            int[] lineColumn = position(text, e.getPosition());
+            problems.add(
+                    lineColumn[0],
+                    lineColumn[1],
+                    "",
+                    String.format("invalid YAML: character U+%04X is not allowed", e.getCodePoint()));
+        } catch (YAMLException e) {
+            problems.add(0, 0, "", "invalid YAML: " + e.getMessage());
+        }
+        return Optional.empty();
+    }
+
+    /** The 1-based line and column of code point {@code index} of {@code text}. */
+    private static int[] position(String text, int index) {
+        int line = 1;
+        int column = 1;
+        int seen = 0;
+        for (int i = 0; i < text.length() && seen < index; i = text.offsetByCodePoints(i, 1), seen++) {
+            if (text.charAt(i) == '\n') {
+                line++;
+                column = 1;
+            } else {
+                column++;
+            }
+        }
+        return new int[] {line, column};
+    }
+
+    // ---- a YAML node to a policy ----------------------------------------------------------------
+
+    private static Optional<String> readName(MappingReader top, Problems problems) {
+        Optional<String> name = top.string("name", "a policy name");
+        if (name.isPresent() && !NAME.matcher(name.get()).matches()) {
+            problems.at(
+                    top.value("name").orElseThrow(),
+                    "name",
+                    "expected lower-case letters, digits and '-' only, got " + MappingReader.quote(name.get()));
+            return Optional.empty();
+        }
+        return name;
+    }
+
+    private Optional<Policy> readPolicy(MappingReader top, Optional<String> name, Problems problems) {
+        Optional<VmSelector> vms =
+                top.mapping("vms", "a mapping with names, globs or labels").flatMap(m -> readSelector(m, problems));
+        Optional<Schedule> schedule =
+                top.mapping("schedule", "a mapping with interval or cron").flatMap(m -> readSchedule(m, problems));
+        Optional<Consistency> consistency = top.has("consistency")
+                ? top.oneOf("consistency", MappingReader.byName(List.of(Consistency.values()), Consistency::yamlName))
+                : Optional.of(Consistency.CRASH);
+        Optional<Duration> rpo = top.positiveDuration("rpo");
+        Optional<Duration> rto = top.positiveDuration("rto");
+        Optional<Duration> fullEvery = top.positiveDuration("full-every");
+        Optional<List<String>> targets =
+                top.has("targets") ? top.strings("targets", "target name") : Optional.of(List.of());
+
+        if (!problems.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(new Policy(
+                name.orElseThrow(),
+                vms.orElseThrow(),
+                schedule.orElseThrow(),
+                consistency.orElseThrow(),
+                rpo.orElseThrow(),
+                rto,
+                fullEvery,
+                targets.orElseThrow(),
+                Optional.of(problems.file())));
+    }
+
+    private static Optional<VmSelector> readSelector(MappingReader vms, Problems problems) {
+        vms.allowOnly(VMS_KEYS);
+        Optional<List<String>> names = vms.strings("names", "VM name");
+        Optional<List<String>> globs = vms.strings("globs", "VM name pattern");
+        Optional<Map<String, String>> labels = vms.stringMap("labels", "a mapping of label names to values");
+        VmSelector selector = new VmSelector(names.orElse(List.of()), globs.orElse(List.of()), labels.orElse(Map.of()));
+        boolean wellFormed = (names.isPresent() || !vms.has("names"))
+                && (globs.isPresent() || !vms.has("globs"))
+                && (labels.isPresent() || !vms.has("labels"));
+        if (!wellFormed) {
+            return Optional.empty();
+        }
+        if (selector.isEmpty()) {
+            problems.at(vms.node(), vms.path(), "select at least one VM with names, globs or labels");
+            return Optional.empty();
+        }
+        return Optional.of(selector);
+    }
+
+    private Optional<Schedule> readSchedule(MappingReader schedule, Problems problems) {
+        schedule.allowOnly(SCHEDULE_KEYS);
+        boolean hasInterval = schedule.has("interval");
+        boolean hasCron = schedule.has("cron");
+        if (hasInterval == hasCron) {
+            Node at = hasCron ? schedule.keyNode("cron").orElseThrow() : schedule.node();
+            problems.at(
+                    at,
+                    hasCron ? schedule.child("cron") : schedule.path(),
+                    hasCron
+                            ? "give either 'interval' or 'cron', not both"
+                            : "expected exactly one of 'interval' or 'cron'");
+        }
+        Optional<Duration> jitter = schedule.has("jitter") ? schedule.duration("jitter") : Optional.of(Duration.ZERO);
+
+        Optional<Duration> interval = schedule.duration("interval");
+        if (interval.isPresent() && interval.get().compareTo(MIN_INTERVAL) < 0) {
+            problems.at(
+                    schedule.value("interval").orElseThrow(),
+                    schedule.child("interval"),
+                    "must be at least " + DurationSyntax.format(MIN_INTERVAL) + ", got "
+                            + DurationSyntax.format(interval.get()));
+            interval = Optional.empty();
+        }
+        Optional<String> cron = schedule.string("cron", "a Quartz cron expression such as \"0 0/15 * * * ?\"")
+                .flatMap(c -> checkCron(c, schedule.value("cron").orElseThrow(), schedule.child("cron"), problems));
+
+        Optional<Duration> limit = interval.or(() -> cron.flatMap(this::shortestCronGap));
+        if (jitter.isPresent() && limit.isPresent() && jitter.get().compareTo(limit.get()) >= 0) {
+            problems.at(
+                    schedule.value("jitter").orElseThrow(),
+                    schedule.child("jitter"),
+                    "must be less than the " + (interval.isPresent() ? "interval" : "shortest gap between firings")
+                            + " (" + DurationSyntax.format(limit.get()) + "), got "
+                            + DurationSyntax.format(jitter.get()));
+            return Optional.empty();
+        }
+        if (jitter.isEmpty() || hasInterval == hasCron) {
+            return Optional.empty();
+        }
+        if (interval.isPresent()) {
+            return Optional.of(new Schedule.Interval(interval.get(), jitter.get()));
+        }
+        return cron.map(c -> new Schedule.Cron(c, jitter.get()));
+    }
+
+    private Optional<String> checkCron(String expression, Node at, String keyPath, Problems problems) {
+        CronExpression cron;
+        try {
+            cron = new CronExpression(expression);
+        } catch (ParseException | RuntimeException e) {
+            problems.at(
+                    at,
+                    keyPath,
+                    "not a valid Quartz cron expression (second minute hour day-of-month month day-of-week [year]): "
+                            + e.getMessage());
+            return Optional.empty();
+        }
+        cron.setTimeZone(UTC);
+        if (nextFire(cron, Date.from(clock.instant())).isEmpty()) {
+            problems.at(at, keyPath, "the cron expression never fires after " + clock.instant());
+            return Optional.empty();
+        }
+        return Optional.of(expression);
+    }
+
+    /** The shortest gap between the next few firings of a valid expression, if it fires twice. */
+    private Optional<Duration> shortestCronGap(String expression) {
+        CronExpression cron;
+        try {
+            cron = new CronExpression(expression);
+        } catch (ParseException e) {
+            return Optional.empty(); // checked before; not reached
+        }
+        cron.setTimeZone(UTC);
+        Optional<Date> previous = nextFire(cron, Date.from(clock.instant()));
+        Duration shortest = null;
+        for (int i = 0; i < CRON_GAPS_CHECKED && previous.isPresent(); i++) {
+            Optional<Date> next = nextFire(cron, previous.get());
+            if (next.isEmpty()) {
+                break;
+            }
+            Duration gap =
+                    Duration.between(previous.get().toInstant(), next.get().toInstant());
+            shortest = shortest == null || gap.compareTo(shortest) < 0 ? gap : shortest;
+            previous = next;
+        }
+        return Optional.ofNullable(shortest);
+    }
+
+    private static Optional<Date> nextFire(CronExpression cron, Date after) {
+        try {
+            return Optional.ofNullable(cron.getNextValidTimeAfter(after));
+        } catch (RuntimeException e) { // Quartz fails on some odd expressions it accepted
+            return Optional.empty();
+        }
+    }
+
+    // ---- a directory ----------------------------------------------------------------------------
+
+    private static List<PolicyProblem> duplicateNames(List<FileResult> results) {
+        Map<String, List<FileResult>> byName = new LinkedHashMap<>();
+        for (FileResult r : results) {
+            if (r.name() != null) {
+                byName.computeIfAbsent(r.name().name(), n -> new ArrayList<>()).add(r);
+            }
+        }
+        List<PolicyProblem> problems = new ArrayList<>();
+        for (List<FileResult> same : byName.values()) {
+            if (same.size() < 2) {
+                continue;
+            }
+            for (FileResult r : same) {
+                List<String> others = same.stream()
+                        .filter(o -> o != r)
+                        .map(o -> o.file() + ":" + o.name().line() + ":"
+                                + o.name().column())
+                        .toList();
+                problems.add(new PolicyProblem(
+                        r.file(),
+                        r.name().line(),
+                        r.name().column(),
+                        "name",
+                        "duplicate policy name " + MappingReader.quote(r.name().name()) + "; also defined at "
+                                + String.join(", ", others)));
+            }
+        }
+        return problems;
+    }
+
+    /** Where a file's policy name is, for the duplicate check. */
+    private record NameAt(String name, int line, int column) {
+        NameAt(String name, Mark mark) {
+            this(name, mark.getLine() + 1, mark.getColumn() + 1);
+        }
+    }
+
+    /** What reading one file gave: a policy when there were no problems. */
+    private record FileResult(Path file, Optional<Policy> policy, List<PolicyProblem> problems, NameAt name) {
+        static FileResult failed(Path file, String message) {
+            return new FileResult(file, Optional.empty(), List.of(new PolicyProblem(file, 0, 0, "", message)), null);
+        }
+    }
+}
