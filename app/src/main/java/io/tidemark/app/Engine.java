@@ -1,5 +1,6 @@
 package io.tidemark.app;
 
+import io.tidemark.core.PermanentException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.hypervisor.Hypervisor;
@@ -17,6 +18,7 @@ import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.qmp.QmpHypervisor;
+import java.nio.file.Files;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -43,6 +45,24 @@ public final class Engine implements AutoCloseable {
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
         try {
+            // cheap checks first, so bad input fails before anything starts
+            PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
+            Map<String, ObjectTarget> targets = Targets.open(config.targets());
+            targets.values().forEach(resources::push);
+            checkTargetsNamedByPolicies(policies, targets);
+            if (!Files.isDirectory(config.qmpDir())) {
+                throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
+                        + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
+                        + " or pass --qmp-dir");
+            }
+
+            ObjectTarget primaryTarget =
+                    new FileObjectTarget(createDirectories(config.data().resolve("repo")));
+            resources.push(primaryTarget);
+            repository = Repository.openOrInit(primaryTarget, RepositoryConfig.defaults());
+            // every target answers and holds a compatible repository (or is empty)
+            targets.forEach((name, t) -> Repository.openOrInit(t, repository.config()));
+
             String bootstrap = config.kafka();
             if (bootstrap.isBlank()) {
                 EmbeddedKafka kafka = EmbeddedKafka.start(config.data().resolve("kafka"), 0, 0);
@@ -52,34 +72,38 @@ public final class Engine implements AutoCloseable {
             }
             bus = new KafkaEventBus(bootstrap);
             resources.push(bus);
-            bus.checkReachable(Duration.ofSeconds(15));
-
-            PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
-            Map<String, ObjectTarget> targets = Targets.open(config.targets());
-            targets.values().forEach(resources::push);
-            checkTargetsNamedByPolicies(policies, targets);
-
-            ObjectTarget primaryTarget = new FileObjectTarget(config.data().resolve("repo"));
-            resources.push(primaryTarget);
-            repository = Repository.openOrInit(primaryTarget, RepositoryConfig.defaults());
+            bus.checkReachable(Duration.ofSeconds(10));
 
             Hypervisor hypervisor = new QmpHypervisor(config.qmpDir());
             resources.push(hypervisor);
-            BackupWorker worker = new BackupWorker(config.host(), hypervisor, repository, bus, clock,
-                    config.data().resolve("work"), hooks, NbdBlockSource::open);
+            log.info(
+                    "VMs on this host: {}",
+                    hypervisor.list().stream().map(v -> v.name()).toList());
+            BackupWorker worker = new BackupWorker(
+                    config.host(),
+                    hypervisor,
+                    repository,
+                    bus,
+                    clock,
+                    config.data().resolve("work"),
+                    hooks,
+                    NbdBlockSource::open);
             resources.push(worker);
-            resources.push(bus.subscribe("tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())),
-                    worker::handle));
+            resources.push(bus.subscribe(
+                    "tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())), worker::handle));
 
             Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
             resources.push(replicator);
             resources.push(bus.subscribe("tidemark-replicator", List.of(Topics.RESTORE_POINTS), replicator::handle));
 
-            scheduler = new PolicyScheduler(policies, new HypervisorInventory(config.host(), hypervisor), bus, clock);
+            scheduler = PolicyScheduler.start(policies, new HypervisorInventory(config.host(), hypervisor), bus, clock);
             resources.push(scheduler);
-            scheduler.start();
-            log.info("engine up on host {}: {} policies, {} targets, VMs from {}", config.host(),
-                    policies.policies().size(), targets.size(), config.qmpDir());
+            log.info(
+                    "engine up on host {}: {} policies, {} targets, VMs from {}",
+                    config.host(),
+                    policies.policies().size(),
+                    targets.size(),
+                    config.qmpDir());
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -107,13 +131,22 @@ public final class Engine implements AutoCloseable {
         return config;
     }
 
+    private static java.nio.file.Path createDirectories(java.nio.file.Path dir) {
+        try {
+            return Files.createDirectories(dir);
+        } catch (java.io.IOException e) {
+            throw new PermanentException("cannot create " + dir + ": " + e.getMessage() + "; check --data", e);
+        }
+    }
+
     private static void checkTargetsNamedByPolicies(PolicySet policies, Map<String, ObjectTarget> targets) {
         for (var p : policies.policies()) {
             for (String t : p.targets()) {
                 if (!targets.containsKey(t)) {
-                    throw new io.tidemark.core.PermanentException(p.source().map(Object::toString).orElse("policy") + ": policy '" + p.name()
-                            + "' replicates to target '" + t + "', which the engine config does not define"
-                            + " (defined: " + targets.keySet() + ")");
+                    throw new PermanentException(
+                            p.source().map(Object::toString).orElse("policy") + ": policy '" + p.name()
+                                    + "' replicates to target '" + t + "', which the engine config does not define"
+                                    + " (defined: " + targets.keySet() + ")");
                 }
             }
         }

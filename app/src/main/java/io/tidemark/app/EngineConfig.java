@@ -66,7 +66,8 @@ public record EngineConfig(
         try {
             return YAML.readValue(file.toFile(), EngineConfig.class);
         } catch (IOException e) {
-            throw new PermanentException(file + ": " + e.getMessage().lines().findFirst().orElse("unreadable"), e);
+            throw new PermanentException(
+                    file + ": " + e.getMessage().lines().findFirst().orElse("unreadable"), e);
         }
     }
 

@@ -3,6 +3,7 @@ package io.tidemark.app;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
 import io.tidemark.scheduler.Inventory;
+import io.tidemark.scheduler.Placement;
 import io.tidemark.scheduler.VmPlacement;
 import java.util.List;
 import java.util.Map;
@@ -24,11 +25,17 @@ final class HypervisorInventory implements Inventory {
 
     @Override
     public List<VmPlacement> all() {
-        return hypervisor.list().stream().map(VmInfo::name).map(vm -> new VmPlacement(vm, host, Map.of())).toList();
+        return hypervisor.list().stream()
+                .map(VmInfo::name)
+                .map(vm -> VmPlacement.of(vm, host, Map.of()))
+                .toList();
     }
 
     @Override
-    public Optional<VmPlacement> locate(String vm) {
-        return all().stream().filter(p -> p.vm().equals(vm)).findFirst();
+    public Optional<Placement> locate(String vm) {
+        return all().stream()
+                .filter(p -> p.vm().equals(vm))
+                .map(VmPlacement::placement)
+                .findFirst();
     }
 }

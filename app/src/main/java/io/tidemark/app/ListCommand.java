@@ -13,7 +13,10 @@ import picocli.CommandLine.Option;
 @Command(name = "list", description = "List the restore points in a repository (local directory or s3://…).")
 final class ListCommand implements Callable<Integer> {
 
-    @Option(names = "--from", required = true, description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+    @Option(
+            names = "--from",
+            required = true,
+            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
     String from;
 
     @Option(names = "--vm", description = "only this VM")
@@ -33,14 +36,20 @@ final class ListCommand implements Callable<Integer> {
                     if (json) {
                         out.add(Json.mapper().valueToTree(m));
                     } else {
-                        System.out.printf("%-28s %-16s %-11s %10s read of %10s  %s%n", m.id(), m.vm(),
-                                m.incremental() ? "incremental" : "full", Human.bytes(m.bytesRead()),
-                                Human.bytes(m.sizeBytes()), m.capturedAt());
+                        System.out.printf(
+                                "%-28s %-16s %-11s %10s read of %10s  %s%n",
+                                m.id(),
+                                m.vm(),
+                                m.incremental() ? "incremental" : "full",
+                                Human.bytes(m.bytesRead()),
+                                Human.bytes(m.sizeBytes()),
+                                m.capturedAt());
                     }
                 }
             }
             if (json) {
-                System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+                System.out.println(
+                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
             }
         }
         return 0;

@@ -2,8 +2,6 @@ package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.replicator.s3.S3ObjectTarget;
-import io.tidemark.replicator.s3.S3TargetConfig;
 import io.tidemark.repository.file.FileObjectTarget;
 import java.net.URI;
 import java.nio.file.Path;

@@ -31,8 +31,14 @@ final class ProgressBar implements Restorer.Progress {
         int width = 30;
         int filled = total == 0 ? width : (int) (width * done / total);
         double secs = Math.max(1e-3, (now - start) / 1e9);
-        out.printf("\r%s [%s%s] %3d%% %s/%s %.0f MiB/s", label, "#".repeat(filled), " ".repeat(width - filled),
-                total == 0 ? 100 : done * 100 / total, Human.bytes(done), Human.bytes(total),
+        out.printf(
+                "\r%s [%s%s] %3d%% %s/%s %.0f MiB/s",
+                label,
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                total == 0 ? 100 : done * 100 / total,
+                Human.bytes(done),
+                Human.bytes(total),
                 done / secs / (1 << 20));
         if (done >= total) {
             out.println();

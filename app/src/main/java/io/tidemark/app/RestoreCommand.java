@@ -29,7 +29,10 @@ import picocli.CommandLine.Option;
         })
 final class RestoreCommand implements Callable<Integer> {
 
-    @Option(names = "--from", required = true, description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+    @Option(
+            names = "--from",
+            required = true,
+            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
     String from;
 
     @Option(names = "--vm", required = true, description = "the VM whose restore point to restore")
@@ -41,7 +44,9 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--disk", description = "only this disk (default: every disk of the VM)")
     String disk;
 
-    @Option(names = "--out", required = true,
+    @Option(
+            names = "--out",
+            required = true,
             description = "output: a directory (one <disk>.raw per disk) or, with --disk, a file name")
     Path out;
 
@@ -56,23 +61,27 @@ final class RestoreCommand implements Callable<Integer> {
         try (ObjectTarget target = Locations.open(from)) {
             Repository repo = Repository.open(target);
             Manifest m = "latest".equals(point)
-                    ? repo.latest(vm).orElseThrow(() -> new PermanentException("no restore point of VM '" + vm
-                            + "' in " + repo.describe() + "; `tidemark list --from …` shows what there is"))
-                    : repo.manifest(vm, point).orElseThrow(() -> new PermanentException("no restore point '" + point
-                            + "' of VM '" + vm + "' in " + repo.describe()
-                            + "; `tidemark list --from … --vm " + vm + "` shows the ids"));
+                    ? repo.latest(vm)
+                            .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "
+                                    + repo.describe() + "; `tidemark list --from …` shows what there is"))
+                    : repo.manifest(vm, point)
+                            .orElseThrow(() -> new PermanentException("no restore point '" + point
+                                    + "' of VM '" + vm + "' in " + repo.describe()
+                                    + "; `tidemark list --from … --vm " + vm + "` shows the ids"));
             List<DiskEntry> disks = disk == null
                     ? m.disks()
-                    : List.of(m.disk(disk).orElseThrow(() -> new PermanentException("restore point " + m.id()
-                            + " has no disk '" + disk + "'; it has " + m.disks().stream().map(DiskEntry::name).toList())));
+                    : List.of(m.disk(disk)
+                            .orElseThrow(() -> new PermanentException("restore point " + m.id() + " has no disk '"
+                                    + disk + "'; it has "
+                                    + m.disks().stream().map(DiskEntry::name).toList())));
             Restorer restorer = new Restorer(repo, parallel);
             ArrayNode results = Json.mapper().createArrayNode();
             for (DiskEntry d : disks) {
                 Path file = disk != null && !Files.isDirectory(out) ? out : out.resolve(d.name() + ".raw");
                 Files.createDirectories(file.toAbsolutePath().getParent());
                 long t0 = System.nanoTime();
-                Restorer.Result r = restorer.restoreDisk(m, d.name(), file,
-                        new ProgressBar(System.err, d.name(), !json && System.console() != null));
+                Restorer.Result r = restorer.restoreDisk(
+                        m, d.name(), file, new ProgressBar(System.err, d.name(), !json && System.console() != null));
                 double secs = (System.nanoTime() - t0) / 1e9;
                 ObjectNode o = results.addObject();
                 o.put("vm", m.vm());
@@ -85,12 +94,21 @@ final class RestoreCommand implements Callable<Integer> {
                 o.put("sha256", r.sha256());
                 o.put("seconds", secs);
                 if (!json) {
-                    System.out.printf("restored %s of %s (%s, captured %s) to %s: %s, sha256 %s, %.1f s%n", d.name(),
-                            m.vm(), m.id(), m.capturedAt(), file, Human.bytes(r.sizeBytes()), r.sha256(), secs);
+                    System.out.printf(
+                            "restored %s of %s (%s, captured %s) to %s: %s, sha256 %s, %.1f s%n",
+                            d.name(),
+                            m.vm(),
+                            m.id(),
+                            m.capturedAt(),
+                            file,
+                            Human.bytes(r.sizeBytes()),
+                            r.sha256(),
+                            secs);
                 }
             }
             if (json) {
-                System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(results));
+                System.out.println(
+                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(results));
             }
         }
         return 0;

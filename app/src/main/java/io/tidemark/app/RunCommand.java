@@ -23,7 +23,9 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--host", description = "this host's name (default: the machine's host name)")
     String host;
 
-    @Option(names = "--data", description = "data directory: primary repository, embedded broker (default: ./tidemark-data)")
+    @Option(
+            names = "--data",
+            description = "data directory: primary repository, embedded broker (default: ./tidemark-data)")
     Path data;
 
     @Option(names = "--kafka", description = "Kafka bootstrap servers; empty or absent = embedded broker")
@@ -37,9 +39,8 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        EngineConfig base = config != null
-                ? EngineConfig.load(config)
-                : new EngineConfig(null, null, "", null, null, null);
+        EngineConfig base =
+                config != null ? EngineConfig.load(config) : new EngineConfig(null, null, "", null, null, null);
         EngineConfig c = base.with(host, data, kafka, qmpDir, policies);
         c = new EngineConfig(
                 c.host() != null ? c.host() : defaultHost(),

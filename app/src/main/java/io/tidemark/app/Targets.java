@@ -51,8 +51,8 @@ final class Targets {
         if (env != null) {
             String v = System.getenv(env);
             if (v == null || v.isEmpty()) {
-                throw new PermanentException("target '" + target + "': the " + what + " comes from environment variable "
-                        + env + ", which is not set");
+                throw new PermanentException("target '" + target + "': the " + what
+                        + " comes from environment variable " + env + ", which is not set");
             }
             return v;
         }
@@ -60,8 +60,9 @@ final class Targets {
             try {
                 return Files.readString(Path.of(file)).strip();
             } catch (IOException e) {
-                throw new PermanentException("target '" + target + "': cannot read the " + what + " from " + file
-                        + ": " + e.getMessage(), e);
+                throw new PermanentException(
+                        "target '" + target + "': cannot read the " + what + " from " + file + ": " + e.getMessage(),
+                        e);
             }
         }
         throw new PermanentException("target '" + target + "': no " + what + "; set " + what.replace(' ', '-')

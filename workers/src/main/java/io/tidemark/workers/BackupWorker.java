@@ -101,12 +101,28 @@ public final class BackupWorker implements AutoCloseable {
         }
         try {
             Manifest m = backup(event.jobId(), job);
-            bus.publish(Topics.RESTORE_POINTS, job.vm(), Event.of(event.jobId(), clock.instant(),
-                    new RestorePointCreated(m.vm(), m.id(), m.policy(), job.targets(), m.capturedAt(),
-                            m.bytesRead(), m.bytesNew())));
+            bus.publish(
+                    Topics.RESTORE_POINTS,
+                    job.vm(),
+                    Event.of(
+                            event.jobId(),
+                            clock.instant(),
+                            new RestorePointCreated(
+                                    m.vm(),
+                                    m.id(),
+                                    m.policy(),
+                                    job.targets(),
+                                    m.capturedAt(),
+                                    m.bytesRead(),
+                                    m.bytesNew())));
         } catch (TidemarkException e) {
-            bus.publish(Topics.JOB_STATUS, job.vm(), Event.of(event.jobId(), clock.instant(),
-                    new JobFailed(job.vm(), "backup", e.getMessage(), e.retriable())));
+            bus.publish(
+                    Topics.JOB_STATUS,
+                    job.vm(),
+                    Event.of(
+                            event.jobId(),
+                            clock.instant(),
+                            new JobFailed(job.vm(), "backup", e.getMessage(), e.retriable())));
             throw e;
         }
     }
@@ -118,7 +134,10 @@ public final class BackupWorker implements AutoCloseable {
         try {
             Optional<Manifest> done = repository.findByJob(job.vm(), jobId);
             if (done.isPresent()) {
-                log.info("job {} already committed restore point {}; nothing to do", jobId, done.get().id());
+                log.info(
+                        "job {} already committed restore point {}; nothing to do",
+                        jobId,
+                        done.get().id());
                 return done.get();
             }
             return capture(jobId, job);
@@ -129,7 +148,8 @@ public final class BackupWorker implements AutoCloseable {
 
     private Manifest capture(String jobId, SnapshotJob job) {
         Optional<Manifest> parent = repository.latest(job.vm());
-        Optional<String> since = parent.flatMap(p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
+        Optional<String> since = parent.flatMap(
+                p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
         Instant started = clock.instant();
         String id = RestorePointIds.next(started, random);
         String checkpoint = "tm-" + id;
@@ -146,19 +166,37 @@ public final class BackupWorker implements AutoCloseable {
             }
             try (capture) {
                 hooks.onCaptured(job.vm(), capture.capturedAt());
-                bus.publish(Topics.JOB_STATUS, job.vm(),
+                bus.publish(
+                        Topics.JOB_STATUS,
+                        job.vm(),
                         Event.of(jobId, clock.instant(), new SnapshotCaptured(job.vm(), capture.capturedAt())));
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : capture.disks()) {
                     disks.add(readDisk(export, parent, checkpoint));
                 }
-                Manifest m = new Manifest(FormatConstants.REPOSITORY_FORMAT_VERSION, id, job.vm(), host, jobId,
-                        capture.capturedAt(), clock.instant(), consistency, job.trigger(), job.policy(),
-                        parent.map(Manifest::id), disks);
+                Manifest m = new Manifest(
+                        FormatConstants.REPOSITORY_FORMAT_VERSION,
+                        id,
+                        job.vm(),
+                        host,
+                        jobId,
+                        capture.capturedAt(),
+                        clock.instant(),
+                        consistency,
+                        job.trigger(),
+                        job.policy(),
+                        parent.map(Manifest::id),
+                        disks);
                 repository.commit(m);
                 capture.commit();
-                log.info("restore point {} of {}: {} ({} of {} bytes read, {} new) in {} ms", m.id(), m.vm(),
-                        m.incremental() ? "incremental" : "full", m.bytesRead(), m.sizeBytes(), m.bytesNew(),
+                log.info(
+                        "restore point {} of {}: {} ({} of {} bytes read, {} new) in {} ms",
+                        m.id(),
+                        m.vm(),
+                        m.incremental() ? "incremental" : "full",
+                        m.bytesRead(),
+                        m.sizeBytes(),
+                        m.bytesNew(),
                         clock.millis() - started.toEpochMilli());
                 return m;
             }
@@ -175,7 +213,8 @@ public final class BackupWorker implements AutoCloseable {
         if (export.incremental() && parentRoot.isEmpty()) {
             fullReason = Optional.of("the parent restore point has no index of this disk at this size");
         }
-        DiskIndexBuilder index = repository.newIndex(export.sizeBytes(), fullReason.isEmpty() ? parentRoot : Optional.empty());
+        DiskIndexBuilder index =
+                repository.newIndex(export.sizeBytes(), fullReason.isEmpty() ? parentRoot : Optional.empty());
         if (fullReason.isEmpty() && !index.hasParent()) {
             fullReason = Optional.of("the parent index has another geometry");
         }
@@ -184,8 +223,15 @@ public final class BackupWorker implements AutoCloseable {
         try (BlockSource source = opener.open(export)) {
             out = new DiskBackup(repository, cpu, 8).run(source, dirty, index);
         }
-        return new DiskEntry(export.disk(), export.sizeBytes(), repository.config().chunkSize(), out.index().hex(),
-                checkpoint, fullReason, out.bytesRead(), out.bytesNew());
+        return new DiskEntry(
+                export.disk(),
+                export.sizeBytes(),
+                repository.config().chunkSize(),
+                out.index().hex(),
+                checkpoint,
+                fullReason,
+                out.bytesRead(),
+                out.bytesNew());
     }
 
     private static void createDirectories(Path dir) {

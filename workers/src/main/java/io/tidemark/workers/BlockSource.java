@@ -1,24 +1,17 @@
 package io.tidemark.workers;
 
+import io.tidemark.workers.nbd.Extent;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * A read-only view of one captured disk: its size, its extent maps (allocation, dirty bitmap) and
- * its bytes. {@code NbdBlockSource} reads a QEMU export; tests use an in-memory one.
+ * its bytes. {@link NbdBlockSource} reads a QEMU export; tests use an in-memory one.
  */
 public interface BlockSource extends AutoCloseable {
 
-    /** The allocation map context: bit 0 = hole, bit 1 = reads as zeros. */
+    /** The allocation map context; see {@link Extent#HOLE} and {@link Extent#ZERO}. */
     String ALLOCATION = "base:allocation";
-
-    int FLAG_HOLE = 1;
-    int FLAG_ZERO = 2;
-    /** In a dirty-bitmap context, flag bit 0 means dirty. */
-    int FLAG_DIRTY = 1;
-
-    /** One extent of a map: {@code [offset, offset+length)} with the context's flags. */
-    record Extent(long offset, long length, int flags) {}
 
     long size();
 

@@ -5,6 +5,7 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.format.Digest;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
+import io.tidemark.workers.nbd.Extent;
 import java.util.BitSet;
 import java.util.Optional;
 import java.util.concurrent.CompletionException;
@@ -90,10 +91,8 @@ final class DiskBackup {
     static BitSet chunksToRead(BlockSource source, Optional<String> dirtyContext, int chunkSize, long size) {
         BitSet chunks = new BitSet();
         String context = dirtyContext.orElse(BlockSource.ALLOCATION);
-        for (BlockSource.Extent e : source.extents(context, 0, size)) {
-            boolean read = dirtyContext.isPresent()
-                    ? (e.flags() & BlockSource.FLAG_DIRTY) != 0
-                    : (e.flags() & BlockSource.FLAG_ZERO) == 0;
+        for (Extent e : source.extents(context, 0, size)) {
+            boolean read = dirtyContext.isPresent() ? e.dirty() : !e.zero();
             if (read && e.length() > 0) {
                 int first = Math.toIntExact(e.offset() / chunkSize);
                 int last = Math.toIntExact((e.offset() + e.length() - 1) / chunkSize);
@@ -126,5 +125,4 @@ final class DiskBackup {
             throw new RetriableException("backup interrupted", e);
         }
     }
-
 }

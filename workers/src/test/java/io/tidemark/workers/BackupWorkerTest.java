@@ -47,8 +47,8 @@ class BackupWorkerTest {
     @BeforeEach
     void setUp() {
         repo = Repository.openOrInit(target, RepositoryConfig.defaults());
-        worker = new BackupWorker("hv1", hv, repo, bus, Clock.systemUTC(), dir.resolve("work"), CaptureHooks.NONE,
-                hv::open);
+        worker = new BackupWorker(
+                "hv1", hv, repo, bus, Clock.systemUTC(), dir.resolve("work"), CaptureHooks.NONE, hv::open);
         hv.addVm("vm1", Map.of("sda", 8 * MiB, "sdb", 4 * MiB));
         hv.write("vm1", "sda", 0, randomBytes(MiB)); // 4 chunks of data, the rest zeros
         hv.write("vm1", "sdb", 3 * MiB, randomBytes(4096));
@@ -70,7 +70,8 @@ class BackupWorkerTest {
     }
 
     private String restoredSha(Manifest m, String disk) {
-        return new Restorer(repo, 4).restoreDisk(m, disk, dir.resolve(m.id() + "-" + disk + ".raw"), Restorer.Progress.NONE)
+        return new Restorer(repo, 4)
+                .restoreDisk(m, disk, dir.resolve(m.id() + "-" + disk + ".raw"), Restorer.Progress.NONE)
                 .sha256();
     }
 
@@ -104,7 +105,8 @@ class BackupWorkerTest {
         assertThat(restoredSha(inc, "sda")).isEqualTo(sha(sdaAt2));
         assertThat(restoredSha(inc, "sdb")).isEqualTo(sha(hv.content("vm1", "sdb")));
         // and the old checkpoint is gone, the new one records
-        assertThat(hv.checkpoints("vm1")).containsExactly(inc.disk("sda").orElseThrow().checkpoint());
+        assertThat(hv.checkpoints("vm1"))
+                .containsExactly(inc.disk("sda").orElseThrow().checkpoint());
     }
 
     @Test
@@ -114,7 +116,8 @@ class BackupWorkerTest {
         worker.handle("tidemark.jobs.hv1", e);
         assertThat(repo.manifests("vm1")).hasSize(1);
         // the outcome is announced again, so a lost first announcement is repaired
-        assertThat(bus.payloads(RestorePointCreated.class)).hasSize(2)
+        assertThat(bus.payloads(RestorePointCreated.class))
+                .hasSize(2)
                 .extracting(RestorePointCreated::restorePointId)
                 .containsOnly(repo.manifests("vm1").get(0).id());
     }
@@ -150,7 +153,10 @@ class BackupWorkerTest {
         Manifest full = worker.backup("j1", job());
         Path out = dir.resolve("sda.raw");
         // corrupt one stored chunk: the restore must fail and leave no image
-        String key = target.keys().stream().filter(k -> k.startsWith("chunks/")).findFirst().orElseThrow();
+        String key = target.keys().stream()
+                .filter(k -> k.startsWith("chunks/"))
+                .findFirst()
+                .orElseThrow();
         byte[] bad = target.get(key).orElseThrow();
         bad[bad.length - 1] ^= 1;
         target.delete(key);

@@ -7,6 +7,7 @@ import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
+import io.tidemark.workers.nbd.Extent;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
@@ -31,6 +32,7 @@ final class FakeHypervisor implements Hypervisor {
     private final Map<String, Map<String, byte[]>> disks = new LinkedHashMap<>();
     /** vm → checkpoint → dirty granules (all disks of a VM share checkpoint names; keyed disk/granule). */
     private final Map<String, Map<String, Map<String, BitSet>>> bitmaps = new LinkedHashMap<>();
+
     private final Map<String, Boolean> enabled = new LinkedHashMap<>();
     private final Map<String, Snapshot> exports = new LinkedHashMap<>();
 
@@ -71,9 +73,11 @@ final class FakeHypervisor implements Hypervisor {
     @Override
     public synchronized List<VmInfo> list() {
         List<VmInfo> out = new ArrayList<>();
-        disks.forEach((vm, d) -> out.add(new VmInfo(vm, d.entrySet().stream()
-                .map(e -> new DiskInfo(e.getKey(), e.getKey(), e.getValue().length))
-                .toList())));
+        disks.forEach((vm, d) -> out.add(new VmInfo(
+                vm,
+                d.entrySet().stream()
+                        .map(e -> new DiskInfo(e.getKey(), e.getKey(), e.getValue().length))
+                        .toList())));
         return out;
     }
 
@@ -90,10 +94,15 @@ final class FakeHypervisor implements Hypervisor {
         for (var e : disks.get(vm).entrySet()) {
             String disk = e.getKey();
             fresh.put(disk, new BitSet());
-            Optional<BitSet> dirty = since.map(s -> (BitSet) vmBitmaps.get(s).get(disk).clone());
+            Optional<BitSet> dirty =
+                    since.map(s -> (BitSet) vmBitmaps.get(s).get(disk).clone());
             String exportName = vm + "/" + disk;
             exports.put(exportName, new Snapshot(e.getValue().clone(), dirty));
-            out.add(new DiskExport(disk, e.getValue().length, Path.of("fake.sock"), exportName,
+            out.add(new DiskExport(
+                    disk,
+                    e.getValue().length,
+                    Path.of("fake.sock"),
+                    exportName,
                     since.map(s -> "qemu:dirty-bitmap:" + s),
                     since.isPresent() ? Optional.empty() : Optional.of("first backup")));
         }
@@ -160,9 +169,9 @@ final class FakeHypervisor implements Hypervisor {
                         for (int i = 0; i < GRANULARITY && zero; i++) {
                             zero = s.bytes()[g * GRANULARITY + i] == 0;
                         }
-                        flags = zero ? FLAG_HOLE | FLAG_ZERO : 0;
+                        flags = zero ? Extent.HOLE | Extent.ZERO : 0;
                     } else {
-                        flags = s.dirty().orElseThrow().get(g) ? FLAG_DIRTY : 0;
+                        flags = s.dirty().orElseThrow().get(g) ? Extent.DIRTY : 0;
                     }
                     out.add(new Extent(o, GRANULARITY, flags));
                 }

@@ -1,0 +1,163 @@
+package io.tidemark.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line: exit codes and messages a script or a person relies on. */
+class MainTest {
+
+    @TempDir
+    Path dir;
+
+    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
+    private PrintStream oldOut;
+    private PrintStream oldErr;
+
+    @BeforeEach
+    void capture() {
+        oldOut = System.out;
+        oldErr = System.err;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    }
+
+    @AfterEach
+    void restore() {
+        System.setOut(oldOut);
+        System.setErr(oldErr);
+    }
+
+    private String stdout() {
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    private String stderr() {
+        return err.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void lintAcceptsTheExamplePolicies() {
+        assertThat(Main.execute("policy", "lint", "../policies/examples")).isZero();
+        assertThat(stdout()).contains("policies OK");
+    }
+
+    @Test
+    void lintReportsFileLineColumnAndKeyAndExitsOne() throws Exception {
+        Files.writeString(
+                dir.resolve("bad.yaml"),
+                """
+                name: web
+                vms:
+                  names: [web-1]
+                schedule:
+                  interval: 15 minutes
+                rpo: 30m
+                """);
+        assertThat(Main.execute("policy", "lint", dir.toString())).isEqualTo(1);
+        assertThat(stderr()).contains("bad.yaml:5:").contains("schedule.interval");
+    }
+
+    @Test
+    void restoreFromAnEmptyLocationSaysWhatIsWrongAndExitsTwo() {
+        assertThat(Main.execute(
+                        "restore",
+                        "--from",
+                        dir.toString(),
+                        "--vm",
+                        "web-1",
+                        "--out",
+                        dir.resolve("o").toString()))
+                .isEqualTo(2);
+        assertThat(stderr()).contains("no Tidemark repository at").contains(dir.toString());
+    }
+
+    @Test
+    void helpTeachesTheCommands() {
+        assertThat(Main.execute("--help")).isZero();
+        assertThat(stdout())
+                .contains("run")
+                .contains("restore")
+                .contains("demo")
+                .contains("Exit codes");
+    }
+
+    @Test
+    void runWithAMalformedPolicyNamesTheFileAndLineAndStartsNothing() throws Exception {
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("web.yaml"), "name: web\nvms: {names: [a]}\nschedul:\n  interval: 1m\nrpo: 1h\n");
+        assertThat(Main.execute(
+                        "run",
+                        "--policies",
+                        policies.toString(),
+                        "--qmp-dir",
+                        dir.toString(),
+                        "--data",
+                        dir.resolve("data").toString()))
+                .isEqualTo(1);
+        assertThat(stderr()).contains("web.yaml:3:1").contains("schedul");
+        assertThat(dir.resolve("data/kafka")).doesNotExist();
+    }
+
+    @Test
+    void runWithAnUnreachableS3TargetNamesTheEndpointAndExitsThree() throws Exception {
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("web.yaml"),
+                "name: web\nvms: {names: [a]}\nschedule: {interval: 1m}\nrpo: 1h\ntargets: [offsite]\n");
+        Path secret = dir.resolve("secret");
+        Files.writeString(secret, "s3cr3t-value");
+        Path config = dir.resolve("tidemark.yaml");
+        Files.writeString(
+                config,
+                """
+                host: hv1
+                targets:
+                  offsite:
+                    type: s3
+                    endpoint: http://127.0.0.1:1
+                    region: us-east-1
+                    bucket: backups
+                    pathStyle: true
+                    accessKeyFile: %s
+                    secretKeyFile: %s
+                """
+                        .formatted(secret, secret));
+        assertThat(Main.execute(
+                        "run",
+                        "--config",
+                        config.toString(),
+                        "--policies",
+                        policies.toString(),
+                        "--qmp-dir",
+                        dir.toString(),
+                        "--data",
+                        dir.resolve("data").toString()))
+                .isEqualTo(3);
+        assertThat(stderr()).contains("127.0.0.1:1").doesNotContain("s3cr3t-value");
+    }
+
+    @Test
+    void runWithAMissingPolicyDirectorySaysSo() {
+        assertThat(Main.execute(
+                        "run",
+                        "--policies",
+                        dir.resolve("nope").toString(),
+                        "--qmp-dir",
+                        dir.toString(),
+                        "--data",
+                        dir.resolve("data").toString()))
+                .isNotZero();
+        assertThat(stderr()).contains("nope");
+    }
+}

@@ -1,0 +1,503 @@
+package io.tidemark.workers.qmp;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.hypervisor.Capture;
+import io.tidemark.core.hypervisor.CaptureRequest;
+import io.tidemark.core.hypervisor.DiskExport;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One open capture of one VM (classic image fleecing, recipe §4b): per disk a scratch qcow2 whose
+ * backing is the live node, a {@code blockdev-backup sync=none} job that copies old data into it
+ * before the guest overwrites it, and a read-only NBD export of it; all started by one {@code
+ * transaction}, which also rotates the checkpoint bitmaps.
+ *
+ * <p>{@link #close()} tears everything down in reverse order and settles the bitmaps: after {@link
+ * #commit()} the old checkpoint is removed; otherwise the new checkpoint is merged back into the old
+ * one, which records again, so that no change is lost.
+ */
+final class QmpCapture implements Capture {
+
+    private static final Logger log = LoggerFactory.getLogger(QmpCapture.class);
+
+    /** Node, job and export ids of ours start with these, so leftovers can be found after a crash. */
+    static final String SCRATCH_PREFIX = "tmfl-";
+
+    static final String JOB_PREFIX = "tmjob-";
+    static final String EXPORT_PREFIX = "tmexp-";
+
+    private static final AtomicInteger SEQUENCE = new AtomicInteger();
+    private static final Pattern NOT_PERSISTABLE = Pattern.compile("Can't make bitmap '[^']*' persistent in '([^']*)'");
+    private static final int MAX_SOCKET_PATH = 100;
+    private static final Set<String> JOB_END_EVENTS = Set.of("BLOCK_JOB_CANCELLED", "BLOCK_JOB_COMPLETED");
+
+    private final String vm;
+    private final QmpClient qmp;
+    private final Optional<String> since;
+    private final String newCheckpoint;
+    private final Duration eventTimeout;
+    private final Runnable onClosed;
+    private final String token = Integer.toString(SEQUENCE.incrementAndGet(), 36);
+
+    private List<CapturePlan.Disk> disks = List.of();
+    private final List<Path> scratchFiles = new ArrayList<>();
+    private final List<String> scratchNodes = new ArrayList<>();
+    private final List<String> jobs = new ArrayList<>();
+    private final List<String> exportIds = new ArrayList<>();
+    private boolean transactionDone;
+    private boolean serverStarted;
+    private Path nbdSocket;
+    private Path privateSocketDir;
+    private Instant capturedAt;
+    private List<DiskExport> exports = List.of();
+    private volatile boolean committed;
+    private boolean closed;
+
+    private QmpCapture(String vm, QmpClient qmp, CaptureRequest request, Duration eventTimeout, Runnable onClosed) {
+        this.vm = vm;
+        this.qmp = qmp;
+        this.since = request.sinceCheckpoint();
+        this.newCheckpoint = request.newCheckpoint();
+        this.eventTimeout = eventTimeout;
+        this.onClosed = onClosed;
+    }
+
+    /**
+     * Repairs leftovers of an interrupted capture, then captures and exports every disk. On failure
+     * everything created is torn down and the bitmaps are as they were.
+     */
+    static QmpCapture open(
+            QmpClient qmp,
+            CaptureRequest request,
+            Clock clock,
+            String checkpointPrefix,
+            Duration eventTimeout,
+            Runnable onClosed) {
+        QmpCapture c = new QmpCapture(request.vm(), qmp, request, eventTimeout, onClosed);
+        try {
+            c.start(request, clock, checkpointPrefix);
+            return c;
+        } catch (TidemarkException e) {
+            try {
+                c.teardown();
+            } catch (TidemarkException t) {
+                e.addSuppressed(t);
+            }
+            throw e;
+        }
+    }
+
+    private void start(CaptureRequest request, Clock clock, String prefix) {
+        // first: a leftover fleece job hides the disk node behind its copy-before-write filter
+        removeLeftovers();
+        List<BlockDevice> devices = BlockDevice.parse(qmp.execute("query-block"));
+        if (devices.isEmpty()) {
+            throw new PermanentException("VM '" + vm + "' has no disk (no block device with a medium and a guest"
+                    + " device in query-block); nothing to capture");
+        }
+        for (BlockDevice d : devices) {
+            if (d.underJobFilter()) {
+                throw new RetriableException("disk " + d.disk() + " of VM '" + vm + "' is in use by a block job of"
+                        + " another tool (its root node is a " + d.driver() + " filter); retry when it has finished");
+            }
+        }
+        List<ObjectNode> repair = CapturePlan.repairActions(devices, since, newCheckpoint, prefix);
+        if (!repair.isEmpty()) {
+            transaction(repair);
+            log.info("VM {}: repaired the checkpoints left by an interrupted capture: {}", vm, repair);
+            devices = BlockDevice.parse(qmp.execute("query-block"));
+        }
+        disks = devices.stream().map(d -> CapturePlan.plan(d, since)).toList();
+
+        for (int i = 0; i < disks.size(); i++) {
+            BlockDevice d = disks.get(i).device();
+            Path file = request.workDir().toAbsolutePath().resolve("fleece-" + token + "-" + i + ".qcow2");
+            createImage(file, d.sizeBytes());
+            scratchFiles.add(file);
+            String node = SCRATCH_PREFIX + token + "-" + i;
+            ObjectNode add = QmpClient.args().put("driver", "qcow2").put("node-name", node);
+            add.putObject("file").put("driver", "file").put("filename", file.toString());
+            add.put("backing", d.node());
+            qmp.execute("blockdev-add", add);
+            scratchNodes.add(node);
+        }
+
+        fleece();
+        capturedAt = clock.instant();
+        transactionDone = true;
+
+        startServer(request.workDir());
+        List<DiskExport> out = new ArrayList<>();
+        for (int i = 0; i < disks.size(); i++) {
+            CapturePlan.Disk p = disks.get(i);
+            String id = EXPORT_PREFIX + token + "-" + i;
+            ObjectNode exp = QmpClient.args()
+                    .put("type", "nbd")
+                    .put("id", id)
+                    .put("node-name", scratchNodes.get(i))
+                    .put("name", p.device().disk())
+                    .put("writable", false);
+            if (p.incremental()) {
+                exp.putArray("bitmaps")
+                        .addObject()
+                        .put("node", p.device().node())
+                        .put("name", since.orElseThrow());
+            }
+            qmp.execute("block-export-add", exp);
+            exportIds.add(id);
+            out.add(new DiskExport(
+                    p.device().disk(),
+                    p.device().sizeBytes(),
+                    nbdSocket,
+                    p.device().disk(),
+                    p.incremental() ? Optional.of("qemu:dirty-bitmap:" + since.orElseThrow()) : Optional.empty(),
+                    p.fullReason()));
+        }
+        exports = List.copyOf(out);
+        log.info(
+                "VM {}: captured {} disk(s) at {} ({})",
+                vm,
+                disks.size(),
+                capturedAt,
+                exports.stream()
+                        .map(e -> e.disk() + ": "
+                                + e.fullReason().map(r -> "full, " + r).orElse("incremental"))
+                        .toList());
+    }
+
+    /**
+     * The atomic snapshot moment: for all disks at once, stop the old checkpoint, start the new one,
+     * and start copy-before-write into the scratch image. QEMU 7.2 refuses {@code completion-mode:
+     * grouped} for bitmap actions, and a {@code sync=none} job never completes on its own, so the
+     * default completion mode is used.
+     */
+    private void fleece() {
+        while (true) {
+            List<ObjectNode> actions = new ArrayList<>();
+            for (int i = 0; i < disks.size(); i++) {
+                CapturePlan.Disk p = disks.get(i);
+                String node = p.device().node();
+                if (p.incremental()) {
+                    actions.add(CapturePlan.action(
+                            "block-dirty-bitmap-disable", CapturePlan.bitmapAction(node, since.orElseThrow())));
+                }
+                actions.add(CapturePlan.action(
+                        "block-dirty-bitmap-add",
+                        CapturePlan.bitmapAction(node, newCheckpoint)
+                                .put("persistent", p.persistent())
+                                .put("granularity", CapturePlan.GRANULARITY)));
+                actions.add(CapturePlan.action(
+                        "blockdev-backup",
+                        QmpClient.args()
+                                .put("device", node)
+                                .put("target", scratchNodes.get(i))
+                                .put("sync", "none")
+                                .put("job-id", JOB_PREFIX + token + "-" + i)));
+            }
+            try {
+                transaction(actions);
+                for (int i = 0; i < disks.size(); i++) {
+                    jobs.add(JOB_PREFIX + token + "-" + i);
+                }
+                return;
+            } catch (QmpException e) {
+                Matcher m = NOT_PERSISTABLE.matcher(e.description());
+                int i = m.find() ? indexOfPersistentDisk(m.group(1)) : -1;
+                if (i < 0) {
+                    throw e;
+                }
+                // Transactions are atomic: nothing happened. Retry with a non-persistent bitmap there.
+                CapturePlan.Disk p = disks.get(i);
+                log.warn(
+                        "VM {}: node {} of disk {} ({}) cannot store persistent bitmaps; its checkpoint {} is not"
+                                + " persistent and the next capture of this disk will be full",
+                        vm,
+                        p.device().node(),
+                        p.device().disk(),
+                        p.device().imageDescription(),
+                        newCheckpoint);
+                List<CapturePlan.Disk> copy = new ArrayList<>(disks);
+                copy.set(i, p.withoutPersistence());
+                disks = List.copyOf(copy);
+            }
+        }
+    }
+
+    private int indexOfPersistentDisk(String node) {
+        for (int i = 0; i < disks.size(); i++) {
+            if (disks.get(i).device().node().equals(node) && disks.get(i).persistent()) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private void transaction(List<ObjectNode> actions) {
+        ObjectNode args = QmpClient.args();
+        ArrayNode list = args.putArray("actions");
+        actions.forEach(list::add);
+        qmp.execute("transaction", args);
+    }
+
+    private void startServer(Path workDir) {
+        nbdSocket = workDir.resolve("nbd.sock").toAbsolutePath();
+        if (nbdSocket.toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
+            try {
+                privateSocketDir = Files.createTempDirectory("tm-nbd-");
+            } catch (IOException e) {
+                throw new PermanentException("the work directory " + workDir + " is too deep for a Unix socket and"
+                        + " no temporary directory could be created: " + e);
+            }
+            nbdSocket = privateSocketDir.resolve("nbd.sock");
+        }
+        ObjectNode args = QmpClient.args();
+        args.putObject("addr").put("type", "unix").putObject("data").put("path", nbdSocket.toString());
+        try {
+            qmp.execute("nbd-server-start", args);
+        } catch (QmpException e) {
+            if (!e.description().contains("already running")
+                    || !qmp.execute("query-block-exports").isEmpty()) {
+                throw new PermanentException(
+                        "VM '" + vm + "' already runs an NBD server with exports that are not" + " ours ("
+                                + e.description() + "); stop it (nbd-server-stop) or capture this VM another way",
+                        e);
+            }
+            // an idle server left by an interrupted capture of ours
+            qmp.execute("nbd-server-stop");
+            qmp.execute("nbd-server-start", args);
+        }
+        serverStarted = true;
+    }
+
+    private static void createImage(Path file, long size) {
+        ProcessBuilder pb = new ProcessBuilder(
+                        "qemu-img", "create", "-q", "-f", "qcow2", file.toString(), Long.toString(size))
+                .redirectErrorStream(true);
+        try {
+            Process p = pb.start();
+            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new RetriableException("qemu-img create " + file + " did not finish within 60 s");
+            }
+            if (p.exitValue() != 0) {
+                throw new PermanentException("qemu-img create " + file + " failed (exit " + p.exitValue() + "): "
+                        + output + "; check that the work directory is writable and has free space");
+            }
+        } catch (IOException e) {
+            throw new PermanentException(
+                    "cannot run qemu-img to create the scratch image " + file + " (" + e
+                            + "); install qemu-utils on the worker host",
+                    e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while creating the scratch image " + file, e);
+        }
+    }
+
+    /**
+     * Removes exports, jobs and scratch nodes that an interrupted capture of ours left in this QEMU
+     * (recognised by their id prefixes), so that the NBD server and the bitmaps are free again.
+     */
+    private void removeLeftovers() {
+        boolean found = false;
+        for (JsonNode e : qmp.execute("query-block-exports")) {
+            String id = e.path("id").asText();
+            if (id.startsWith(EXPORT_PREFIX)) {
+                log.warn("VM {}: removing export {} left by an interrupted capture", vm, id);
+                deleteExport(id);
+                found = true;
+            }
+        }
+        if (found) {
+            try {
+                qmp.execute("nbd-server-stop");
+            } catch (QmpException e) {
+                log.debug("VM {}: nbd-server-stop after removing leftovers: {}", vm, e.description());
+            }
+        }
+        for (JsonNode j : qmp.execute("query-block-jobs")) {
+            String id = j.path("device").asText();
+            if (id.startsWith(JOB_PREFIX)) {
+                log.warn("VM {}: cancelling block job {} left by an interrupted capture", vm, id);
+                cancelJob(id);
+            }
+        }
+        ObjectNode flat = QmpClient.args().put("flat", true);
+        for (JsonNode n : qmp.execute("query-named-block-nodes", flat)) {
+            String name = n.path("node-name").asText();
+            if (name.startsWith(SCRATCH_PREFIX)) {
+                log.warn("VM {}: deleting scratch node {} left by an interrupted capture", vm, name);
+                qmp.execute("blockdev-del", QmpClient.args().put("node-name", name));
+            }
+        }
+    }
+
+    private void deleteExport(String id) {
+        qmp.execute("block-export-del", QmpClient.args().put("id", id).put("mode", "hard"));
+        qmp.awaitEvent(
+                "BLOCK_EXPORT_DELETED", e -> id.equals(e.path("data").path("id").asText()), eventTimeout);
+    }
+
+    private void cancelJob(String id) {
+        try {
+            qmp.execute("block-job-cancel", QmpClient.args().put("device", id).put("force", true));
+        } catch (QmpException e) {
+            if (e.errorClass().equals("DeviceNotActive")) {
+                return; // the job already ended
+            }
+            throw e;
+        }
+        qmp.awaitAnyEvent(
+                JOB_END_EVENTS, e -> id.equals(e.path("data").path("device").asText()), eventTimeout);
+    }
+
+    @Override
+    public Instant capturedAt() {
+        return capturedAt;
+    }
+
+    @Override
+    public List<DiskExport> disks() {
+        return exports;
+    }
+
+    /** The disks as they were when the capture started (while it runs, filters hide their nodes). */
+    List<BlockDevice> devices() {
+        return disks.stream().map(CapturePlan.Disk::device).toList();
+    }
+
+    /**
+     * Records that the restore point is committed. The old checkpoint is removed by {@link #close()}
+     * once the exports, which use it, are gone.
+     */
+    @Override
+    public void commit() {
+        if (closed) {
+            throw new IllegalStateException(
+                    "commit() after close() on the capture of VM " + vm + ": the change tracking was already restored");
+        }
+        committed = true;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        teardown();
+    }
+
+    private synchronized void teardown() {
+        closed = true;
+        List<TidemarkException> errors = new ArrayList<>();
+        for (String id : exportIds) {
+            step(errors, () -> deleteExport(id));
+        }
+        if (serverStarted) {
+            step(errors, () -> qmp.execute("nbd-server-stop"));
+        }
+        for (String id : jobs) {
+            step(errors, () -> cancelJob(id));
+        }
+        for (String node : scratchNodes) {
+            step(errors, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", node)));
+        }
+        if (transactionDone) {
+            step(errors, this::settleBitmaps);
+        }
+        for (Path f : scratchFiles) {
+            step(errors, () -> delete(f));
+        }
+        if (nbdSocket != null) {
+            step(errors, () -> delete(nbdSocket));
+        }
+        if (privateSocketDir != null) {
+            step(errors, () -> delete(privateSocketDir));
+        }
+        onClosed.run();
+        if (!errors.isEmpty()) {
+            TidemarkException first = errors.get(0);
+            String msg = "closing the capture of VM '" + vm + "' (QMP socket " + qmp.socket() + ") failed: "
+                    + first.getMessage() + "; the next capture of this VM removes what is left";
+            TidemarkException e =
+                    first.retriable() ? new RetriableException(msg, first) : new PermanentException(msg, first);
+            errors.stream().skip(1).forEach(e::addSuppressed);
+            throw e;
+        }
+    }
+
+    /**
+     * After {@link #commit()}: remove the old checkpoint; the new one keeps recording. Otherwise, in
+     * one transaction: merge the new checkpoint into the old one, re-enable the old one, remove the
+     * new one, so the next capture still sees every change since the old checkpoint (merging into a
+     * disabled bitmap and enabling it in the same transaction was verified on QEMU 7.2). For a full
+     * disk the new checkpoint is simply removed; the next capture of it is full again.
+     */
+    private void settleBitmaps() {
+        List<ObjectNode> actions = new ArrayList<>();
+        for (CapturePlan.Disk p : disks) {
+            String node = p.device().node();
+            if (committed) {
+                if (p.sinceExists()) {
+                    actions.add(CapturePlan.action(
+                            "block-dirty-bitmap-remove", CapturePlan.bitmapAction(node, since.orElseThrow())));
+                }
+            } else {
+                if (p.incremental()) {
+                    String old = since.orElseThrow();
+                    actions.add(CapturePlan.action(
+                            "block-dirty-bitmap-merge", CapturePlan.merge(node, old, List.of(newCheckpoint))));
+                    actions.add(CapturePlan.action("block-dirty-bitmap-enable", CapturePlan.bitmapAction(node, old)));
+                }
+                actions.add(
+                        CapturePlan.action("block-dirty-bitmap-remove", CapturePlan.bitmapAction(node, newCheckpoint)));
+            }
+        }
+        if (!actions.isEmpty()) {
+            transaction(actions);
+        }
+    }
+
+    private static void delete(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new RetriableException("cannot delete " + p + ": " + e, e);
+        }
+    }
+
+    private static void step(List<TidemarkException> errors, Runnable action) {
+        try {
+            action.run();
+        } catch (TidemarkException e) {
+            errors.add(e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "QmpCapture[" + vm + " at " + capturedAt + ", " + exports.size() + " disk(s)]";
+    }
+}
