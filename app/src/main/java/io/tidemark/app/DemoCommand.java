@@ -29,6 +29,9 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         long t0 = System.nanoTime();
+        // the demo prints its own story; the engine's log would interleave with it
+        ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.tidemark"))
+                .setLevel(ch.qos.logback.classic.Level.WARN);
         DemoScenario.Outcome o = new DemoScenario(dir, System.out, points).run(null);
         DemoScenario.Point latest = o.latest();
         System.out.printf(
