@@ -3,6 +3,7 @@ package io.tidemark.app;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.policies.PolicyException;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -30,15 +31,23 @@ import picocli.CommandLine.Command;
             "0:success",
             "1:invalid input (a policy, a flag); the message names the file, line and key",
             "2:permanent failure (missing restore point, corrupt object, refused credentials)",
-            "3:transient failure (an endpoint did not answer); retrying later may succeed"
+            "3:transient failure (an endpoint did not answer); retrying later may succeed",
+            "70:internal error (a bug: please report it with the log)"
         })
 public final class Main {
 
     static final int EXIT_INVALID = 1;
     static final int EXIT_PERMANENT = 2;
     static final int EXIT_RETRIABLE = 3;
+    static final int EXIT_INTERNAL = 70;
 
     public static void main(String[] args) {
+        // a bug must end the process (and run the shutdown hooks that stop QEMU, brokers...), not leave it hanging
+        Thread.setDefaultUncaughtExceptionHandler((thread, e) -> {
+            LoggerFactory.getLogger(Main.class)
+                    .error("tidemark: internal error in thread {}; please report it", thread.getName(), e);
+            System.exit(EXIT_INTERNAL);
+        });
         System.exit(execute(args));
     }
 
