@@ -133,7 +133,8 @@ final class DemoScenario {
                                     accessKey.toString(),
                                     null,
                                     secretKey.toString(),
-                                    null)));
+                                    null)),
+                    "127.0.0.1:0");
             out.printf(
                     "engine: embedded Kafka, primary repository %s, policy 'demo' every 10 s → s3://%s/demo%n",
                     config.data().resolve("repo"), BUCKET);

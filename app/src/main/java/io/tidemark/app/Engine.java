@@ -14,6 +14,7 @@ import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.scheduler.PolicyScheduler;
+import io.tidemark.scheduler.RpoTracker;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.NbdBlockSource;
@@ -25,6 +26,9 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,6 +45,8 @@ public final class Engine implements AutoCloseable {
     private final KafkaEventBus bus;
     private final Repository repository;
     private final PolicyScheduler scheduler;
+    private final RpoTracker rpo;
+    private final MetricsServer metrics;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
@@ -94,9 +100,38 @@ public final class Engine implements AutoCloseable {
 
             Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
             resources.push(replicator);
-            resources.push(bus.subscribe("tidemark-replicator", List.of(Topics.RESTORE_POINTS), replicator::handle));
+            // one consumer group per target: each progresses, lags and retries on its own
+            for (String target : replicator.targetNames()) {
+                resources.push(bus.subscribe(
+                        "tidemark-replicator-" + target,
+                        List.of(Topics.RESTORE_POINTS),
+                        replicator.handlerFor(target)));
+            }
 
-            scheduler = PolicyScheduler.start(policies, new HypervisorInventory(config.host(), hypervisor), bus, clock);
+            HypervisorInventory inventory = new HypervisorInventory(config.host(), hypervisor);
+            rpo = new RpoTracker(policies, inventory, clock);
+            RpoSources.seed(rpo, repository, targets);
+            resources.push(bus.subscribe(
+                    "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
+            ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "rpo-watchdog");
+                t.setDaemon(true);
+                return t;
+            });
+            resources.push(watchdog::shutdownNow);
+            watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
+            if (config.metrics() != null && !config.metrics().isBlank()) {
+                metrics = new MetricsServer(address(config.metrics()), rpo);
+                resources.push(metrics);
+                log.info(
+                        "metrics on http://{}:{}/metrics",
+                        config.metrics().replaceFirst(":[0-9]*$", ""),
+                        metrics.port());
+            } else {
+                metrics = null;
+            }
+
+            scheduler = PolicyScheduler.start(policies, inventory, bus, clock);
             resources.push(scheduler);
             log.info(
                     "engine up on host {}: {} policies, {} targets, VMs from {}",
@@ -125,6 +160,32 @@ public final class Engine implements AutoCloseable {
 
     public PolicyScheduler scheduler() {
         return scheduler;
+    }
+
+    public RpoTracker rpo() {
+        return rpo;
+    }
+
+    /** The port of the metrics endpoint, if it is on. */
+    public java.util.OptionalInt metricsPort() {
+        return metrics == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(metrics.port());
+    }
+
+    private void checkRpo() {
+        try {
+            rpo.check(bus);
+        } catch (RuntimeException e) { // the watchdog must outlive a failed check
+            log.warn("RPO check failed: {}", e.getMessage(), e);
+        }
+    }
+
+    static java.net.InetSocketAddress address(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon < 0) {
+            throw new PermanentException("metrics address '" + hostPort + "' must be HOST:PORT, e.g. 127.0.0.1:9464");
+        }
+        return new java.net.InetSocketAddress(
+                hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
     }
 
     public EngineConfig config() {

@@ -20,6 +20,7 @@ import java.util.Map;
  * kafka: ""                      # bootstrap servers; empty = embedded single-node broker
  * qmpDir: /run/tidemark/qmp      # one &lt;vm&gt;.qmp socket per VM on this host
  * policies: /etc/tidemark/policies
+ * metrics: 127.0.0.1:9464        # Prometheus /metrics; empty = off
  * targets:
  *   offsite:
  *     type: s3                   # s3 | file
@@ -32,11 +33,22 @@ import java.util.Map;
  * </pre>
  */
 public record EngineConfig(
-        String host, Path data, String kafka, Path qmpDir, Path policies, Map<String, TargetConfig> targets) {
+        String host,
+        Path data,
+        String kafka,
+        Path qmpDir,
+        Path policies,
+        Map<String, TargetConfig> targets,
+        String metrics) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
         kafka = kafka == null ? "" : kafka;
+    }
+
+    /** Embedded defaults: everything unset (the caller fills in what it needs). */
+    public static EngineConfig empty() {
+        return new EngineConfig(null, null, "", null, null, null, null);
     }
 
     /** One replication target. */
@@ -78,10 +90,16 @@ public record EngineConfig(
                 kafka != null ? kafka : this.kafka,
                 qmpDir != null ? qmpDir : this.qmpDir,
                 policies != null ? policies : this.policies,
-                targets);
+                targets,
+                metrics);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics);
+    }
+
+    /** The metrics address ({@code host:port}); blank turns the endpoint off. */
+    public EngineConfig withMetrics(String metrics) {
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics);
     }
 }

@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
             RunCommand.class,
             RestoreCommand.class,
             ListCommand.class,
+            StatusCommand.class,
             PolicyCommand.class,
             DemoCommand.class,
             CommandLine.HelpCommand.class
@@ -32,6 +33,7 @@ import picocli.CommandLine.Command;
             "1:invalid input (a policy, a flag); the message names the file, line and key",
             "2:permanent failure (missing restore point, corrupt object, refused credentials)",
             "3:transient failure (an endpoint did not answer); retrying later may succeed",
+            "4:(status) an RPO is violated",
             "70:internal error (a bug: please report it with the log)"
         })
 public final class Main {

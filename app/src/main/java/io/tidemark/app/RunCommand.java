@@ -39,8 +39,7 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        EngineConfig base =
-                config != null ? EngineConfig.load(config) : new EngineConfig(null, null, "", null, null, null);
+        EngineConfig base = config != null ? EngineConfig.load(config) : EngineConfig.empty();
         EngineConfig c = base.with(host, data, kafka, qmpDir, policies);
         c = new EngineConfig(
                 c.host() != null ? c.host() : defaultHost(),
@@ -48,7 +47,8 @@ final class RunCommand implements Callable<Integer> {
                 c.kafka(),
                 c.qmpDir() != null ? c.qmpDir() : Path.of("/run/tidemark/qmp"),
                 c.policies() != null ? c.policies() : Path.of("policies"),
-                c.targets());
+                c.targets(),
+                c.metrics() != null ? c.metrics() : "127.0.0.1:9464");
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));

@@ -9,6 +9,7 @@ import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.scheduler.RpoTracker;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -63,6 +64,20 @@ class EndToEndIT {
             assertThat(engine.repository().manifests(DemoScenario.VM))
                     .filteredOn(m -> m.jobId().equals(duplicateJob))
                     .hasSize(1);
+            // the RPO of the VM is measured locally and at the target, and exported as a metric
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> engine.rpo().status().stream()
+                                    .filter(st -> st.newestCapturedAt().isPresent())
+                                    .count()
+                            == 2);
+            assertThat(engine.rpo().status())
+                    .extracting(RpoTracker.Status::location)
+                    .containsExactly("local", DemoScenario.TARGET);
+            assertThat(engine.rpo().status()).noneMatch(RpoTracker.Status::violated);
+            String metrics = httpGet("http://127.0.0.1:" + engine.metricsPort().orElseThrow() + "/metrics");
+            assertThat(metrics)
+                    .contains("tidemark_rpo_seconds{vm=\"demo-vm\",location=\"offsite\",policy=\"demo\"}")
+                    .contains("tidemark_rpo_violated{vm=\"demo-vm\",location=\"local\",policy=\"demo\"} 0");
         });
 
         // the full, the duplicate job's point, the marker's, and at least two more fired by Quartz
@@ -104,6 +119,22 @@ class EndToEndIT {
                         .isLessThanOrEqualTo(chunks * d.chunkSize());
                 assertThat(d.bytesRead()).isLessThan(d.sizeBytes() / 4);
             }
+        }
+    }
+
+    private static String httpGet(String url) {
+        try {
+            return java.net.http.HttpClient.newHttpClient()
+                    .send(
+                            java.net.http.HttpRequest.newBuilder(java.net.URI.create(url))
+                                    .build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString())
+                    .body();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
         }
     }
 

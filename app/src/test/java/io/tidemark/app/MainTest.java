@@ -160,4 +160,42 @@ class MainTest {
                 .isNotZero();
         assertThat(stderr()).contains("nope");
     }
+
+    @Test
+    void statusShowsTheRpoPerLocationAndExitsFourWhenViolated() throws Exception {
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("web.yaml"),
+                "name: web\nvms: {names: [web-1, web-2]}\n" + "schedule: {interval: 10m}\nrpo: 1h\n");
+        Path data = dir.resolve("data");
+        try (var target =
+                new io.tidemark.repository.file.FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
+            var repo = io.tidemark.repository.Repository.openOrInit(
+                    target, io.tidemark.format.RepositoryConfig.defaults());
+            java.time.Instant now = java.time.Instant.now();
+            repo.commit(manifest("web-1", now.minus(java.time.Duration.ofMinutes(5))));
+            repo.commit(manifest("web-2", now.minus(java.time.Duration.ofHours(2))));
+        }
+        assertThat(Main.execute("status", "--data", data.toString(), "--policies", policies.toString()))
+                .isEqualTo(4);
+        assertThat(stdout())
+                .containsPattern("web-1 +local +web .* 5m +1h\\n")
+                .containsPattern("web-2 +local +web .* 2h +1h +VIOLATED");
+    }
+
+    private static io.tidemark.core.repository.Manifest manifest(String vm, java.time.Instant at) {
+        return new io.tidemark.core.repository.Manifest(
+                1,
+                io.tidemark.format.RestorePointIds.next(at, new java.util.Random(1)),
+                vm,
+                "hv1",
+                "job-" + vm,
+                at,
+                at,
+                "crash",
+                io.tidemark.core.event.Trigger.manual(),
+                "web",
+                java.util.Optional.empty(),
+                java.util.List.of());
+    }
 }

@@ -9,6 +9,7 @@ import io.tidemark.core.event.EventPayload;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.event.RestorePointCreated;
+import io.tidemark.core.event.RpoViolated;
 import io.tidemark.core.event.SnapshotCaptured;
 import io.tidemark.core.event.SnapshotJob;
 import java.io.IOException;
@@ -27,7 +28,8 @@ public final class EventCodec {
             "snapshot-captured", SnapshotCaptured.class,
             "restore-point-created", RestorePointCreated.class,
             "replica-committed", ReplicaCommitted.class,
-            "job-failed", JobFailed.class);
+            "job-failed", JobFailed.class,
+            "rpo-violated", RpoViolated.class);
 
     private EventCodec() {}
 

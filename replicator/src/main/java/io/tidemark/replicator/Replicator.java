@@ -70,32 +70,58 @@ public final class Replicator implements AutoCloseable {
     public record Result(
             String target, String restorePointId, long objectsSent, long bytesSent, boolean alreadyThere) {}
 
-    /** The bus handler: replicates a created restore point to each of its targets. */
+    /** The bus handler: replicates a created restore point to each of its targets, one after another. */
     public void handle(String topic, Event event) {
-        if (!(event.payload() instanceof RestorePointCreated created)) {
-            return;
-        }
-        for (String name : created.targets()) {
-            try {
-                Result r = replicate(created.vm(), created.restorePointId(), name);
-                bus.publish(
-                        Topics.REPLICATION,
-                        created.vm(),
-                        Event.of(
-                                event.jobId(),
-                                clock.instant(),
-                                new ReplicaCommitted(
-                                        created.vm(), created.restorePointId(), name, r.objectsSent(), r.bytesSent())));
-            } catch (PermanentException e) {
-                bus.publish(
-                        Topics.JOB_STATUS,
-                        created.vm(),
-                        Event.of(
-                                event.jobId(),
-                                clock.instant(),
-                                new JobFailed(created.vm(), "replicate", name + ": " + e.getMessage(), false)));
-                throw e;
+        if (event.payload() instanceof RestorePointCreated created) {
+            for (String name : created.targets()) {
+                replicateAndAnnounce(event, created, name);
             }
+        }
+    }
+
+    /**
+     * A bus handler for one target only. Giving each target its own consumer group (and this
+     * handler) lets every target progress, lag and retry independently of the others.
+     */
+    public EventBus.EventHandler handlerFor(String target) {
+        return (topic, event) -> {
+            if (event.payload() instanceof RestorePointCreated created
+                    && created.targets().contains(target)) {
+                replicateAndAnnounce(event, created, target);
+            }
+        };
+    }
+
+    /** The names of the targets this replicator ships to. */
+    public java.util.Set<String> targetNames() {
+        return targets.keySet();
+    }
+
+    private void replicateAndAnnounce(Event event, RestorePointCreated created, String name) {
+        try {
+            Result r = replicate(created.vm(), created.restorePointId(), name);
+            bus.publish(
+                    Topics.REPLICATION,
+                    created.vm(),
+                    Event.of(
+                            event.jobId(),
+                            clock.instant(),
+                            new ReplicaCommitted(
+                                    created.vm(),
+                                    created.restorePointId(),
+                                    name,
+                                    created.capturedAt(),
+                                    r.objectsSent(),
+                                    r.bytesSent())));
+        } catch (PermanentException e) {
+            bus.publish(
+                    Topics.JOB_STATUS,
+                    created.vm(),
+                    Event.of(
+                            event.jobId(),
+                            clock.instant(),
+                            new JobFailed(created.vm(), "replicate", name + ": " + e.getMessage(), false)));
+            throw e;
         }
     }
 

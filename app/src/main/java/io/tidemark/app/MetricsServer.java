@@ -1,0 +1,80 @@
+package io.tidemark.app;
+
+import com.sun.net.httpserver.HttpServer;
+import io.tidemark.core.PermanentException;
+import io.tidemark.scheduler.RpoTracker;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+
+/**
+ * Prometheus text exposition on {@code GET /metrics}: per VM and location, the RPO (age of the
+ * newest restore point), the policy's limit, and whether it is violated.
+ */
+final class MetricsServer implements AutoCloseable {
+
+    private final HttpServer server;
+
+    MetricsServer(InetSocketAddress address, RpoTracker rpo) {
+        try {
+            server = HttpServer.create(address, 0);
+        } catch (IOException e) {
+            throw new PermanentException(
+                    "cannot serve metrics on " + address + ": " + e.getMessage()
+                            + "; choose another address with metrics: in the engine config",
+                    e);
+        }
+        server.createContext("/metrics", exchange -> {
+            byte[] body = render(rpo).getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            exchange.sendResponseHeaders(200, body.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(body);
+            }
+        });
+        server.start();
+    }
+
+    int port() {
+        return server.getAddress().getPort();
+    }
+
+    static String render(RpoTracker rpo) {
+        StringBuilder age =
+                new StringBuilder("# HELP tidemark_rpo_seconds Age of the newest restore point of a VM at a location.\n"
+                        + "# TYPE tidemark_rpo_seconds gauge\n");
+        StringBuilder limit =
+                new StringBuilder("# HELP tidemark_rpo_limit_seconds The RPO the VM's policy allows at a location.\n"
+                        + "# TYPE tidemark_rpo_limit_seconds gauge\n");
+        StringBuilder violated = new StringBuilder(
+                "# HELP tidemark_rpo_violated 1 when the RPO at a location exceeds the policy's limit.\n"
+                        + "# TYPE tidemark_rpo_violated gauge\n");
+        for (RpoTracker.Status s : rpo.status()) {
+            String labels = String.format(
+                    Locale.ROOT, "{vm=\"%s\",location=\"%s\",policy=\"%s\"}", s.vm(), s.location(), s.policy());
+            s.age().ifPresent(a -> age.append("tidemark_rpo_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(a.toMillis() / 1000.0)
+                    .append('\n'));
+            limit.append("tidemark_rpo_limit_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(s.rpo().toSeconds())
+                    .append('\n');
+            violated.append("tidemark_rpo_violated")
+                    .append(labels)
+                    .append(' ')
+                    .append(s.violated() ? 1 : 0)
+                    .append('\n');
+        }
+        return age.append(limit).append(violated).toString();
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}

@@ -1,0 +1,99 @@
+package io.tidemark.scheduler;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.ReplicaCommitted;
+import io.tidemark.core.event.RestorePointCreated;
+import io.tidemark.core.event.RpoViolated;
+import io.tidemark.policies.Policy;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.policies.Schedule;
+import io.tidemark.policies.VmSelector;
+import io.tidemark.testkit.FakeClock;
+import io.tidemark.testkit.RecordingEventBus;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class RpoTrackerTest {
+
+    private final FakeClock clock = new FakeClock(Instant.parse("2026-11-24T00:00:00Z"));
+    private final InMemoryInventory inventory = new InMemoryInventory();
+    private final RecordingEventBus bus = new RecordingEventBus();
+    private final RpoTracker tracker = new RpoTracker(
+            PolicySet.of(
+                    Policy.of(
+                            "web",
+                            VmSelector.ofNames("web-1"),
+                            Schedule.Interval.every(Duration.ofMinutes(5)),
+                            Duration.ofMinutes(30),
+                            List.of("offsite")),
+                    Policy.of(
+                            "strict",
+                            VmSelector.ofNames("web-1"),
+                            Schedule.Interval.every(Duration.ofMinutes(1)),
+                            Duration.ofMinutes(10),
+                            List.of())),
+            inventory,
+            clock);
+
+    @Test
+    void measuresEveryRequiredLocationWithTheStrictestPolicy() {
+        inventory.put("web-1", "hv1", Map.of());
+        inventory.put("db-1", "hv1", Map.of()); // selected by no policy: not measured
+        Instant t0 = clock.instant();
+        tracker.handle(
+                "tidemark.restore-points",
+                Event.of("j", t0, new RestorePointCreated("web-1", "rp1", "web", List.of("offsite"), t0, 0, 0)));
+        clock.advance(Duration.ofMinutes(3));
+        tracker.handle(
+                "tidemark.replication",
+                Event.of("j", clock.instant(), new ReplicaCommitted("web-1", "rp1", "offsite", t0, 1, 1)));
+
+        List<RpoTracker.Status> s = tracker.status();
+        assertThat(s).extracting(RpoTracker.Status::location).containsExactly("local", "offsite");
+        assertThat(s.get(0).policy()).isEqualTo("strict");
+        assertThat(s.get(0).rpo()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(s.get(1).rpo()).isEqualTo(Duration.ofMinutes(30));
+        assertThat(s).allSatisfy(x -> {
+            assertThat(x.age()).contains(Duration.ofMinutes(3)); // measured from the capture, not the replication
+            assertThat(x.violated()).isFalse();
+        });
+    }
+
+    @Test
+    void raisesOneEventWhenAViolationStartsAndAgainAfterItRecovers() {
+        inventory.put("web-1", "hv1", Map.of());
+        tracker.record("web-1", "local", clock.instant());
+        tracker.record("web-1", "offsite", clock.instant());
+        clock.advance(Duration.ofMinutes(11));
+        assertThat(tracker.check(bus)).singleElement().satisfies(v -> assertThat(v.location())
+                .isEqualTo("local"));
+        assertThat(tracker.check(bus)).isEmpty(); // still violated: no second event
+        assertThat(bus.payloads(RpoViolated.class)).singleElement().satisfies(v -> {
+            assertThat(v.vm()).isEqualTo("web-1");
+            assertThat(v.age()).isEqualTo(Duration.ofMinutes(11));
+            assertThat(v.rpo()).isEqualTo(Duration.ofMinutes(10));
+        });
+
+        tracker.record("web-1", "local", clock.instant()); // a new point: recovered
+        assertThat(tracker.check(bus)).isEmpty();
+        clock.advance(Duration.ofMinutes(20)); // now both locations are past their RPO
+        assertThat(tracker.check(bus)).extracting(RpoTracker.Status::location).containsExactly("local", "offsite");
+        assertThat(bus.payloads(RpoViolated.class)).hasSize(3);
+    }
+
+    @Test
+    void aVmWithoutAnyPointIsMeasuredFromStartAndViolatesAfterOneRpo() {
+        inventory.put("web-1", "hv1", Map.of());
+        assertThat(tracker.status()).allSatisfy(x -> assertThat(x.violated()).isFalse());
+        clock.advance(Duration.ofMinutes(31));
+        assertThat(tracker.status()).allSatisfy(x -> {
+            assertThat(x.violated()).isTrue();
+            assertThat(x.newestCapturedAt()).isEmpty();
+        });
+    }
+}
