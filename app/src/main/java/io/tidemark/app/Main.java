@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
             RestoreCommand.class,
             ListCommand.class,
             StatusCommand.class,
+            ReplicateCommand.class,
             PolicyCommand.class,
             DemoCommand.class,
             CommandLine.HelpCommand.class

@@ -198,4 +198,66 @@ class MainTest {
                 java.util.Optional.empty(),
                 java.util.List.of());
     }
+
+    @Test
+    void replicateSeedsAnotherRepositoryAndRestoreFromItIsBitIdentical() throws Exception {
+        Path a = Files.createDirectories(dir.resolve("a"));
+        Path b = Files.createDirectories(dir.resolve("b"));
+        byte[] disk = new byte[4 << 20];
+        new java.util.Random(3).nextBytes(disk);
+        java.util.Arrays.fill(disk, 1 << 20, 3 << 20, (byte) 0); // a zero region: never stored
+        try (var target = new io.tidemark.repository.file.FileObjectTarget(a)) {
+            var repo = io.tidemark.repository.Repository.openOrInit(
+                    target, io.tidemark.format.RepositoryConfig.defaults());
+            var index = repo.newIndex(disk.length, java.util.Optional.empty());
+            int chunk = repo.config().chunkSize();
+            for (int c = 0; c * chunk < disk.length; c++) {
+                byte[] slice = java.util.Arrays.copyOfRange(disk, c * chunk, (c + 1) * chunk);
+                index.set(c, repo.putChunk(slice, chunk).digest());
+            }
+            java.time.Instant now = java.time.Instant.now();
+            repo.commit(new io.tidemark.core.repository.Manifest(
+                    1,
+                    "20261124T000000.000Z-000001",
+                    "web-1",
+                    "hv1",
+                    "j1",
+                    now,
+                    now,
+                    "crash",
+                    io.tidemark.core.event.Trigger.manual(),
+                    "web",
+                    java.util.Optional.empty(),
+                    java.util.List.of(new io.tidemark.core.repository.DiskEntry(
+                            "sd0",
+                            disk.length,
+                            chunk,
+                            index.finish().hex(),
+                            "tm-1",
+                            java.util.Optional.of("first backup"),
+                            disk.length,
+                            disk.length))));
+        }
+        assertThat(Main.execute("replicate", "--from", a.toString(), "--to", b.toString()))
+                .isZero();
+        assertThat(stdout()).contains("1 restore points in");
+        assertThat(Main.execute("replicate", "--from", a.toString(), "--to", b.toString()))
+                .isZero();
+        assertThat(stdout()).contains("already there");
+
+        assertThat(Main.execute(
+                        "restore",
+                        "--from",
+                        b.toString(),
+                        "--vm",
+                        "web-1",
+                        "--out",
+                        dir.resolve("r").toString(),
+                        "--json"))
+                .isZero();
+        String expected = io.tidemark.format.Digest.sha256(disk).hex();
+        assertThat(stdout()).contains("\"sha256\" : \"" + expected + "\"");
+        assertThat(io.tidemark.repository.Restorer.sha256(dir.resolve("r/sd0.raw")))
+                .isEqualTo(expected);
+    }
 }

@@ -66,6 +66,14 @@ public final class Replicator implements AutoCloseable {
         });
     }
 
+    /**
+     * A replicator for direct calls of {@link #replicate} (seeding a target from another, the CLI),
+     * with no bus: its handlers must not be used.
+     */
+    public Replicator(Repository source, Map<String, ObjectTarget> targets, int window) {
+        this(source, targets, null, Clock.systemUTC(), window);
+    }
+
     /** What one replication did. */
     public record Result(
             String target, String restorePointId, long objectsSent, long bytesSent, boolean alreadyThere) {}
@@ -98,6 +106,9 @@ public final class Replicator implements AutoCloseable {
     }
 
     private void replicateAndAnnounce(Event event, RestorePointCreated created, String name) {
+        if (bus == null) {
+            throw new IllegalStateException("this replicator was built without an event bus");
+        }
         try {
             Result r = replicate(created.vm(), created.restorePointId(), name);
             bus.publish(
