@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             ListCommand.class,
             StatusCommand.class,
             ReplicateCommand.class,
+            PruneCommand.class,
             PolicyCommand.class,
             DemoCommand.class,
             CommandLine.HelpCommand.class

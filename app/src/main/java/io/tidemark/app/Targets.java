@@ -68,4 +68,9 @@ final class Targets {
         throw new PermanentException("target '" + target + "': no " + what + "; set " + what.replace(' ', '-')
                 + " via an *Env or *File setting (secrets never go into config or policy files)");
     }
+
+    /** What the targets know about immutability locks on their objects. */
+    static io.tidemark.replicator.Pruner.Locks locks(Map<String, ObjectTarget> targets) {
+        return io.tidemark.replicator.Pruner.Locks.NONE;
+    }
 }

@@ -116,6 +116,25 @@ final class MappingReader {
         return value(key).flatMap(v -> scalar(v, child(key), expected));
     }
 
+    /** A whole number from 0 to 100000. */
+    Optional<Integer> count(String key) {
+        Optional<String> text = string(key, "a whole number such as 7");
+        if (text.isEmpty()) {
+            return Optional.empty();
+        }
+        String t = text.get().trim();
+        if (t.matches("\\d{1,6}") && Integer.parseInt(t) <= 100_000) {
+            return Optional.of(Integer.parseInt(t));
+        }
+        problems.at(value(key).orElseThrow(), child(key), "expected a whole number from 0 to 100000, got " + quote(t));
+        return Optional.empty();
+    }
+
+    /** The keys given in this mapping, in order. */
+    List<String> keys() {
+        return List.copyOf(entries.keySet());
+    }
+
     Optional<Duration> duration(String key) {
         return value(key).flatMap(v -> duration(v, child(key)));
     }

@@ -3,6 +3,7 @@ package io.tidemark.policies;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -21,6 +22,7 @@ import java.util.Optional;
  * @param rto the recovery time objective, if one is promised
  * @param fullEvery how often to force a full read of every disk, if at all
  * @param targets names of the replication targets every restore point must reach, in file order
+ * @param retention the retention rule per location ({@code local} or a target name); absent = keep all
  * @param source the file the policy was read from, for messages; empty for policies built in code
  */
 public record Policy(
@@ -32,6 +34,7 @@ public record Policy(
         Optional<Duration> rto,
         Optional<Duration> fullEvery,
         List<String> targets,
+        Map<String, Retention> retention,
         Optional<Path> source) {
 
     public Policy {
@@ -43,6 +46,7 @@ public record Policy(
         Objects.requireNonNull(rto, "rto");
         Objects.requireNonNull(fullEvery, "fullEvery");
         targets = List.copyOf(targets);
+        retention = Map.copyOf(retention);
         Objects.requireNonNull(source, "source");
     }
 
@@ -60,6 +64,12 @@ public record Policy(
                 Optional.empty(),
                 Optional.empty(),
                 targets,
+                Map.of(),
                 Optional.empty());
+    }
+
+    /** The retention rule of {@code location} ({@code local} or a target); keep-all when none is given. */
+    public Retention retentionAt(String location) {
+        return retention.getOrDefault(location, Retention.keepAll());
     }
 }

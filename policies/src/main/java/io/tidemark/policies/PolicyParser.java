@@ -56,7 +56,8 @@ public final class PolicyParser {
     public static final Duration MIN_INTERVAL = Duration.ofSeconds(10);
 
     static final List<String> TOP_KEYS =
-            List.of("name", "vms", "schedule", "consistency", "rpo", "rto", "full-every", "targets");
+            List.of("name", "vms", "schedule", "consistency", "rpo", "rto", "full-every", "targets", "retention");
+    static final List<String> RETENTION_KEYS = List.of("last", "hourly", "daily", "weekly", "monthly", "yearly");
     static final List<String> VMS_KEYS = List.of("names", "globs", "labels");
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
 
@@ -308,6 +309,10 @@ public final class PolicyParser {
         Optional<Duration> fullEvery = top.positiveDuration("full-every");
         Optional<List<String>> targets =
                 top.has("targets") ? top.strings("targets", "target name") : Optional.of(List.of());
+        Optional<Map<String, Retention>> retention = top.has("retention")
+                ? top.mapping("retention", "a mapping of locations (local, or a target) to retention rules")
+                        .flatMap(m -> readRetention(m, targets.orElse(List.of()), problems))
+                : Optional.of(Map.of());
 
         if (!problems.isEmpty()) {
             return Optional.empty();
@@ -321,7 +326,50 @@ public final class PolicyParser {
                 rto,
                 fullEvery,
                 targets.orElseThrow(),
+                retention.orElseThrow(),
                 Optional.of(problems.file())));
+    }
+
+    private static Optional<Map<String, Retention>> readRetention(
+            MappingReader retention, List<String> targets, Problems problems) {
+        List<String> locations = new java.util.ArrayList<>(List.of("local"));
+        locations.addAll(targets);
+        retention.allowOnly(locations);
+        Map<String, Retention> out = new java.util.TreeMap<>();
+        boolean ok = true;
+        for (String location : retention.keys()) {
+            if (!locations.contains(location)) {
+                ok = false;
+                continue;
+            }
+            Optional<MappingReader> rule =
+                    retention.mapping(location, "a mapping of " + String.join(", ", RETENTION_KEYS));
+            if (rule.isEmpty()) {
+                ok = false;
+                continue;
+            }
+            rule.get().allowOnly(RETENTION_KEYS);
+            int[] n = new int[RETENTION_KEYS.size()];
+            for (int i = 0; i < n.length; i++) {
+                String key = RETENTION_KEYS.get(i);
+                if (rule.get().has(key)) {
+                    Optional<Integer> count = rule.get().count(key);
+                    ok &= count.isPresent();
+                    n[i] = count.orElse(0);
+                }
+            }
+            Retention r = new Retention(n[0], n[1], n[2], n[3], n[4], n[5]);
+            if (r.keepsAll()) {
+                problems.at(
+                        rule.get().node(),
+                        rule.get().path(),
+                        "keeps nothing specific; give at least one of " + String.join(", ", RETENTION_KEYS)
+                                + " above zero, or leave the location out to keep every restore point");
+                ok = false;
+            }
+            out.put(location, r);
+        }
+        return ok && problems.isEmpty() ? Optional.of(out) : Optional.empty();
     }
 
     private static Optional<VmSelector> readSelector(MappingReader vms, Problems problems) {

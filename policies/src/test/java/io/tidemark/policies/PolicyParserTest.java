@@ -165,7 +165,7 @@ class PolicyParserTest {
                         colour: blue
                         """))
                 .containsExactly("policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
-                        + " schedule, consistency, rpo, rto, full-every, targets");
+                        + " schedule, consistency, rpo, rto, full-every, targets, retention");
     }
 
     @Test
@@ -554,5 +554,27 @@ class PolicyParserTest {
 
     private static void write(Path dir, String name, String content) throws Exception {
         Files.writeString(dir.resolve(name), content);
+    }
+
+    @Test
+    void retentionPerLocationIsParsedAndChecked() {
+        assertThat(
+                        problems(
+                                """
+                        name: web
+                        vms: {names: [web-1]}
+                        schedule: {interval: 15m}
+                        rpo: 30m
+                        targets: [offsite]
+                        retention:
+                          local: {last: 4, daily: 7}
+                          offsite: {daily: 30, monthly: -1}
+                          elsewhere: {last: 1}
+                        """))
+                .containsExactly(
+                        "policies/web.yaml:8:33: retention.offsite.monthly: expected a whole number from 0 to 100000,"
+                                + " got \"-1\"",
+                        "policies/web.yaml:9:3: retention.elsewhere: unknown key 'elsewhere'; expected one of: local,"
+                                + " offsite");
     }
 }
