@@ -51,7 +51,29 @@ final class MetricsServer implements AutoCloseable {
         StringBuilder violated = new StringBuilder(
                 "# HELP tidemark_rpo_violated 1 when the RPO at a location exceeds the policy's limit.\n"
                         + "# TYPE tidemark_rpo_violated gauge\n");
-        for (RpoTracker.Status s : rpo.status()) {
+        StringBuilder lag = new StringBuilder(
+                "# HELP tidemark_replication_lag_seconds How far a target's newest restore point of a VM is behind"
+                        + " the local one (snapshot moments).\n# TYPE tidemark_replication_lag_seconds gauge\n");
+        java.util.List<RpoTracker.Status> all = rpo.status();
+        java.util.Map<String, java.time.Instant> local = new java.util.HashMap<>();
+        all.stream().filter(s -> s.location().equals(RpoTracker.LOCAL)).forEach(s -> s.newestCapturedAt()
+                .ifPresent(t -> local.put(s.vm(), t)));
+        for (RpoTracker.Status s : all) {
+            java.time.Instant newestLocal = local.get(s.vm());
+            if (!s.location().equals(RpoTracker.LOCAL)
+                    && newestLocal != null
+                    && s.newestCapturedAt().isPresent()) {
+                java.time.Duration behind =
+                        java.time.Duration.between(s.newestCapturedAt().get(), newestLocal);
+                lag.append(String.format(
+                        Locale.ROOT,
+                        "tidemark_replication_lag_seconds{vm=\"%s\",target=\"%s\"} %s%n",
+                        s.vm(),
+                        s.location(),
+                        Math.max(0, behind.toMillis()) / 1000.0));
+            }
+        }
+        for (RpoTracker.Status s : all) {
             String labels = String.format(
                     Locale.ROOT, "{vm=\"%s\",location=\"%s\",policy=\"%s\"}", s.vm(), s.location(), s.policy());
             s.age().ifPresent(a -> age.append("tidemark_rpo_seconds")
@@ -70,7 +92,7 @@ final class MetricsServer implements AutoCloseable {
                     .append(s.violated() ? 1 : 0)
                     .append('\n');
         }
-        return age.append(limit).append(violated).toString();
+        return age.append(limit).append(violated).append(lag).toString();
     }
 
     @Override

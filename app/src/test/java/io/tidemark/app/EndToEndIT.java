@@ -77,7 +77,8 @@ class EndToEndIT {
             String metrics = httpGet("http://127.0.0.1:" + engine.metricsPort().orElseThrow() + "/metrics");
             assertThat(metrics)
                     .contains("tidemark_rpo_seconds{vm=\"demo-vm\",location=\"offsite\",policy=\"demo\"}")
-                    .contains("tidemark_rpo_violated{vm=\"demo-vm\",location=\"local\",policy=\"demo\"} 0");
+                    .contains("tidemark_rpo_violated{vm=\"demo-vm\",location=\"local\",policy=\"demo\"} 0")
+                    .contains("tidemark_replication_lag_seconds{vm=\"demo-vm\",target=\"offsite\"}");
         });
 
         // the full, the duplicate job's point, the marker's, and at least two more fired by Quartz
