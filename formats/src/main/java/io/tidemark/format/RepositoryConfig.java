@@ -13,9 +13,14 @@ import java.io.IOException;
  */
 public record RepositoryConfig(int formatVersion, int chunkSize, int entriesPerPage) {
 
+    /** Objects are uploaded in one request (see docs/adr/0004-no-multipart-uploads.md). */
+    public static final int MAX_CHUNK_SIZE = 64 << 20;
+
     public RepositoryConfig {
-        if (chunkSize <= 0 || chunkSize % (64 * 1024) != 0) {
-            throw new IllegalArgumentException("chunk size must be a positive multiple of 64 KiB, got " + chunkSize);
+        if (chunkSize <= 0 || chunkSize % (64 * 1024) != 0 || chunkSize > MAX_CHUNK_SIZE) {
+            throw new IllegalArgumentException(
+                    "chunk size must be a multiple of 64 KiB up to 64 MiB (objects go up in one request), got "
+                            + chunkSize);
         }
         if (entriesPerPage <= 0) {
             throw new IllegalArgumentException("entries per page must be positive");
