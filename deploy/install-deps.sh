@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Tidemark and its tests need: QEMU (TCG is enough), qemu-img/qemu-io,
-# libnbd tools, and a JDK + Maven if missing. Idempotent; does nothing when everything is there.
+# libnbd tools, Ceph (mon, OSD, radosgw and the CLI, which pulls in librados2 for rados-java; no mgr:
+# the test clusters of deploy/ceph/start-ceph.sh run without one), and a JDK + Maven if missing.
+# Idempotent; does nothing when everything is there. The Ceph packages start no daemon.
 set -euo pipefail
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v nbdinfo >/dev/null || need+=(libnbd-bin)
+command -v ceph-mon >/dev/null || need+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 if [ ${#need[@]} -gt 0 ]; then

@@ -134,7 +134,8 @@ final class DemoScenario {
                                     null,
                                     secretKey.toString(),
                                     null)),
-                    "127.0.0.1:0");
+                    "127.0.0.1:0",
+                    null);
             out.printf(
                     "engine: embedded Kafka, primary repository %s, policy 'demo' every 10 s → s3://%s/demo%n",
                     config.data().resolve("repo"), BUCKET);

@@ -15,6 +15,10 @@ import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.scheduler.PolicyScheduler;
 import io.tidemark.scheduler.RpoTracker;
+import io.tidemark.scheduler.hook.HookSecret;
+import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.scheduler.hook.HookService;
+import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.NbdBlockSource;
@@ -47,6 +51,7 @@ public final class Engine implements AutoCloseable {
     private final PolicyScheduler scheduler;
     private final RpoTracker rpo;
     private final MetricsServer metrics;
+    private final HookServer hookServer;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
@@ -56,6 +61,9 @@ public final class Engine implements AutoCloseable {
             Map<String, ObjectTarget> targets = Targets.open(config.targets());
             targets.values().forEach(resources::push);
             checkTargetsNamedByPolicies(policies, targets);
+            EngineConfig.HooksConfig hooksConfig = config.hooks();
+            HookSecret hookSecret =
+                    hooksConfig != null && hooksConfig.enabled() ? hooksConfig.secret(System.getenv()) : null;
             if (!Files.isDirectory(config.qmpDir())) {
                 throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
                         + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
@@ -133,6 +141,28 @@ public final class Engine implements AutoCloseable {
 
             scheduler = PolicyScheduler.start(policies, inventory, bus, clock);
             resources.push(scheduler);
+
+            // pre-deploy hooks: the Kafka trigger always, the HTTP endpoint when configured. Both cover the
+            // VMs of this host's inventory, so every engine handles every trigger (a group per host)
+            HookService hooksService = new HookService(policies, inventory, bus, clock);
+            resources.push(bus.subscribe(
+                    "tidemark-hook-triggers-" + config.host(),
+                    List.of(Topics.TRIGGERS),
+                    new PreDeployTriggerHandler(hooksService)));
+            if (hookSecret != null) {
+                hookServer = HookServer.start(hooksConfig.socketAddress(), hooksService, hookSecret, clock);
+                resources.push(hookServer);
+                log.info(
+                        "pre-deploy hook on http://{}:{}{}",
+                        hookServer.address().getHostString(),
+                        hookServer.port(),
+                        HookServer.PATH);
+            } else {
+                hookServer = null;
+                log.info(
+                        "pre-deploy hook endpoint off (configure hooks: or set {})",
+                        EngineConfig.HooksConfig.DEFAULT_SECRET_ENV);
+            }
             log.info(
                     "engine up on host {}: {} policies, {} targets, VMs from {}",
                     config.host(),
@@ -164,6 +194,11 @@ public final class Engine implements AutoCloseable {
 
     public RpoTracker rpo() {
         return rpo;
+    }
+
+    /** The port of the pre-deploy hook endpoint, if it is on. */
+    public java.util.OptionalInt hookPort() {
+        return hookServer == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(hookServer.port());
     }
 
     /** The port of the metrics endpoint, if it is on. */

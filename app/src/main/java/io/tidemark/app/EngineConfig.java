@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.tidemark.core.PermanentException;
+import io.tidemark.scheduler.hook.HookSecret;
+import io.tidemark.scheduler.hook.HookServer;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -21,15 +24,29 @@ import java.util.Map;
  * qmpDir: /run/tidemark/qmp      # one &lt;vm&gt;.qmp socket per VM on this host
  * policies: /etc/tidemark/policies
  * metrics: 127.0.0.1:9464        # Prometheus /metrics; empty = off
+ * hooks:                         # pre-deploy hook endpoint; absent = on only if TIDEMARK_HOOK_SECRET is set
+ *   address: 127.0.0.1:9465      # empty = off
+ *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
  * targets:
  *   offsite:
- *     type: s3                   # s3 | file
+ *     type: s3                   # s3 | rados | file
  *     endpoint: https://s3.eu-west-1.amazonaws.com
  *     region: eu-west-1
  *     bucket: backups
  *     prefix: tidemark
  *     accessKeyEnv: TIDEMARK_S3_ACCESS_KEY     # or accessKeyFile
  *     secretKeyFile: /etc/tidemark/s3.secret   # or secretKeyEnv
+ *     retryDeadline: 5m          # how long one object operation is retried (default 5m)
+ *     bandwidthLimit: 20MiB/s    # per direction; unset = unlimited
+ *     objectLockMode: COMPLIANCE # optional S3 Object Lock on everything but state/
+ *     objectLockDays: 30
+ *   ceph:
+ *     type: rados                # a Ceph pool through librados
+ *     monHost: v2:10.0.0.1:3300  # or confFile: /etc/ceph/ceph.conf
+ *     clientName: client.tidemark
+ *     keyFile: /etc/tidemark/ceph.key          # or keyEnv
+ *     pool: tidemark
+ *     prefix: site-a
  * </pre>
  */
 public record EngineConfig(
@@ -39,7 +56,8 @@ public record EngineConfig(
         Path qmpDir,
         Path policies,
         Map<String, TargetConfig> targets,
-        String metrics) {
+        String metrics,
+        HooksConfig hooks) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
@@ -48,7 +66,7 @@ public record EngineConfig(
 
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
     public static EngineConfig empty() {
-        return new EngineConfig(null, null, "", null, null, null, null);
+        return new EngineConfig(null, null, "", null, null, null, null, null);
     }
 
     /** One replication target. */
@@ -65,7 +83,97 @@ public record EngineConfig(
             String accessKeyFile,
             String secretKeyEnv,
             String secretKeyFile,
-            Path path) {}
+            Path path,
+            String retryDeadline,
+            String bandwidthLimit,
+            String pool,
+            String monHost,
+            Path confFile,
+            String clientName,
+            String keyEnv,
+            String keyFile,
+            String objectLockMode,
+            Integer objectLockDays) {
+
+        /** The settings without the RADOS and Object Lock ones, which are left unset. */
+        public TargetConfig(
+                String type,
+                String endpoint,
+                String region,
+                String bucket,
+                String prefix,
+                Boolean pathStyle,
+                Boolean ossCompatible,
+                String storageClass,
+                String accessKeyEnv,
+                String accessKeyFile,
+                String secretKeyEnv,
+                String secretKeyFile,
+                Path path,
+                String retryDeadline,
+                String bandwidthLimit) {
+            this(
+                    type,
+                    endpoint,
+                    region,
+                    bucket,
+                    prefix,
+                    pathStyle,
+                    ossCompatible,
+                    storageClass,
+                    accessKeyEnv,
+                    accessKeyFile,
+                    secretKeyEnv,
+                    secretKeyFile,
+                    path,
+                    retryDeadline,
+                    bandwidthLimit,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null);
+        }
+
+        /**
+         * The settings that predate {@code retryDeadline} and {@code bandwidthLimit}, which are left
+         * unset (defaults: retry for 5 minutes, no limit).
+         */
+        public TargetConfig(
+                String type,
+                String endpoint,
+                String region,
+                String bucket,
+                String prefix,
+                Boolean pathStyle,
+                Boolean ossCompatible,
+                String storageClass,
+                String accessKeyEnv,
+                String accessKeyFile,
+                String secretKeyEnv,
+                String secretKeyFile,
+                Path path) {
+            this(
+                    type,
+                    endpoint,
+                    region,
+                    bucket,
+                    prefix,
+                    pathStyle,
+                    ossCompatible,
+                    storageClass,
+                    accessKeyEnv,
+                    accessKeyFile,
+                    secretKeyEnv,
+                    secretKeyFile,
+                    path,
+                    null,
+                    null);
+        }
+    }
 
     private static final ObjectMapper YAML =
             new ObjectMapper(new YAMLFactory()).enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
@@ -91,15 +199,62 @@ public record EngineConfig(
                 qmpDir != null ? qmpDir : this.qmpDir,
                 policies != null ? policies : this.policies,
                 targets,
-                metrics);
+                metrics,
+                hooks);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks);
     }
 
     /** The metrics address ({@code host:port}); blank turns the endpoint off. */
     public EngineConfig withMetrics(String metrics) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks);
+    }
+
+    /** The pre-deploy hook endpoint; null turns it off. */
+    public EngineConfig withHooks(HooksConfig hooks) {
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks);
+    }
+
+    /**
+     * The pre-deploy hook endpoint ({@code POST /hooks/pre-deploy}, see
+     * docs/runbooks/pre-deploy-hook.md). The HMAC secret comes from {@code secretFile} if given,
+     * else from environment variable {@code secretEnv} (default {@value #DEFAULT_SECRET_ENV}); it is
+     * never written here.
+     *
+     * @param address {@code host:port} to listen on; null = {@value HookServer#DEFAULT_ADDRESS},
+     *     empty = off
+     * @param secretFile a file holding the secret (mode 0600)
+     * @param secretEnv the environment variable holding the secret
+     */
+    public record HooksConfig(String address, Path secretFile, String secretEnv) {
+
+        /** The variable the secret is read from when neither a file nor a variable is named. */
+        public static final String DEFAULT_SECRET_ENV = "TIDEMARK_HOOK_SECRET";
+
+        /** The defaults: {@value HookServer#DEFAULT_ADDRESS}, secret from {@value #DEFAULT_SECRET_ENV}. */
+        public static HooksConfig defaults() {
+            return new HooksConfig(null, null, null);
+        }
+
+        /** True unless {@code address} is empty. */
+        public boolean enabled() {
+            return address == null || !address.isBlank();
+        }
+
+        /** Where to listen. */
+        public InetSocketAddress socketAddress() {
+            return HookServer.address(address != null ? address : HookServer.DEFAULT_ADDRESS);
+        }
+
+        /**
+         * Reads the secret from {@code secretFile}, or else from the environment.
+         *
+         * @throws PermanentException if it is missing or too short
+         */
+        public HookSecret secret(Map<String, String> env) {
+            return HookSecret.load(secretFile, secretEnv != null ? secretEnv : DEFAULT_SECRET_ENV, env);
+        }
     }
 }

@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
             ReplicateCommand.class,
             PruneCommand.class,
             PolicyCommand.class,
+            HookCommand.class,
             DemoCommand.class,
             CommandLine.HelpCommand.class
         },

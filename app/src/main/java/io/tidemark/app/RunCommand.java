@@ -48,7 +48,10 @@ final class RunCommand implements Callable<Integer> {
                 c.qmpDir() != null ? c.qmpDir() : Path.of("/run/tidemark/qmp"),
                 c.policies() != null ? c.policies() : Path.of("policies"),
                 c.targets(),
-                c.metrics() != null ? c.metrics() : "127.0.0.1:9464");
+                c.metrics() != null ? c.metrics() : "127.0.0.1:9464",
+                c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
+                        ? c.hooks()
+                        : EngineConfig.HooksConfig.defaults());
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));

@@ -2,6 +2,11 @@ package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.replicator.RateLimitedObjectTarget;
+import io.tidemark.replicator.RetryingObjectTarget;
+import io.tidemark.replicator.rados.RadosObjectTarget;
+import io.tidemark.replicator.rados.RadosTargetConfig;
+import io.tidemark.replicator.s3.ObjectLockRetention;
 import io.tidemark.replicator.s3.S3ObjectTarget;
 import io.tidemark.replicator.s3.S3TargetConfig;
 import io.tidemark.repository.file.FileObjectTarget;
@@ -9,11 +14,22 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Builds {@link ObjectTarget}s from the engine config, reading secrets from files or the environment. */
 final class Targets {
+
+    /** How long an object operation on a target is retried when the config does not say. */
+    static final Duration DEFAULT_RETRY_DEADLINE = Duration.ofMinutes(5);
+
+    private static final Pattern DURATION = Pattern.compile("(?:(\\d+)d)?(?:(\\d+)h)?(?:(\\d+)m)?(?:(\\d+)s)?");
+    private static final Pattern BANDWIDTH =
+            Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(B|KB|MB|GB|KiB|MiB|GiB)/s", Pattern.CASE_INSENSITIVE);
 
     private Targets() {}
 
@@ -23,7 +39,82 @@ final class Targets {
         return out;
     }
 
+    /**
+     * The target {@code c} describes, wrapped: every operation retried on transient faults until the
+     * target's {@code retryDeadline} (default {@link #DEFAULT_RETRY_DEADLINE}) once the target has
+     * answered a first call (so the start-up check and command-line tools fail fast on a wrong
+     * endpoint), and each attempt's object bytes throttled to {@code bandwidthLimit} per direction
+     * when one is set.
+     */
     static ObjectTarget open(String name, EngineConfig.TargetConfig c) {
+        Duration deadline = retryDeadline(name, c.retryDeadline());
+        long limit = bandwidthLimit(name, c.bandwidthLimit());
+        ObjectTarget target = adapter(name, c);
+        if (limit > 0) {
+            target = new RateLimitedObjectTarget(target, limit);
+        }
+        return RetryingObjectTarget.failingFastUntilReached(target, RetryingObjectTarget.Backoff.upTo(deadline));
+    }
+
+    /**
+     * {@code retryDeadline}: a duration such as {@code 30s}, {@code 5m} or {@code 1h30m}; {@code 0s}
+     * means a single attempt; unset means {@link #DEFAULT_RETRY_DEADLINE}.
+     */
+    static Duration retryDeadline(String target, String text) {
+        if (text == null || text.isBlank()) {
+            return DEFAULT_RETRY_DEADLINE;
+        }
+        Matcher m = DURATION.matcher(text.strip());
+        if (!m.matches()) {
+            throw new PermanentException(
+                    "target '" + target + "': retryDeadline '" + text + "' is not a duration such as 30s, 5m or 1h30m");
+        }
+        long seconds = 0;
+        long[] unit = {86_400, 3_600, 60, 1};
+        try {
+            for (int i = 0; i < unit.length; i++) {
+                if (m.group(i + 1) != null) {
+                    seconds = Math.addExact(seconds, Math.multiplyExact(Long.parseLong(m.group(i + 1)), unit[i]));
+                }
+            }
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new PermanentException("target '" + target + "': retryDeadline '" + text + "' is too large", e);
+        }
+        return Duration.ofSeconds(seconds);
+    }
+
+    /**
+     * {@code bandwidthLimit} in bytes per second: a number and a unit per second, such as {@code
+     * 20MiB/s}, {@code 500KB/s} or {@code 1.5GiB/s} (KB, MB, GB are powers of 1000; KiB, MiB, GiB
+     * of 1024); unset means 0, no limit.
+     */
+    static long bandwidthLimit(String target, String text) {
+        if (text == null || text.isBlank()) {
+            return 0;
+        }
+        Matcher m = BANDWIDTH.matcher(text.strip());
+        long bytes = m.matches() ? (long) (Double.parseDouble(m.group(1)) * unitBytes(m.group(2))) : 0;
+        if (bytes <= 0) {
+            throw new PermanentException("target '" + target + "': bandwidthLimit '" + text
+                    + "' is not a positive rate such as 20MiB/s or 500KB/s");
+        }
+        return bytes;
+    }
+
+    private static long unitBytes(String unit) {
+        return switch (unit.toLowerCase(Locale.ROOT)) {
+            case "b" -> 1L;
+            case "kb" -> 1_000L;
+            case "mb" -> 1_000_000L;
+            case "gb" -> 1_000_000_000L;
+            case "kib" -> 1L << 10;
+            case "mib" -> 1L << 20;
+            case "gib" -> 1L << 30;
+            default -> throw new IllegalStateException("unit " + unit + " passed the pattern");
+        };
+    }
+
+    private static ObjectTarget adapter(String name, EngineConfig.TargetConfig c) {
         String type = c.type() == null ? "s3" : c.type();
         switch (type) {
             case "file":
@@ -41,9 +132,54 @@ final class Targets {
                         Boolean.TRUE.equals(c.ossCompatible()),
                         c.storageClass(),
                         secret(name, "access key", c.accessKeyEnv(), c.accessKeyFile()),
-                        secret(name, "secret key", c.secretKeyEnv(), c.secretKeyFile())));
+                        secret(name, "secret key", c.secretKeyEnv(), c.secretKeyFile()),
+                        objectLock(name, c)));
+            case "rados":
+                return RadosObjectTarget.connect(radosConfig(name, c));
             default:
-                throw new PermanentException("target '" + name + "': unknown type '" + type + "'; use s3 or file");
+                throw new PermanentException(
+                        "target '" + name + "': unknown type '" + type + "'; use s3, rados or file");
+        }
+    }
+
+    /**
+     * {@code type: rados}: {@code pool}, {@code monHost} and/or {@code confFile}, {@code clientName}
+     * (default {@code client.admin}), the cephx key from {@code keyEnv} or {@code keyFile} (or the
+     * conf file's keyring when neither is set), {@code prefix}.
+     */
+    static RadosTargetConfig radosConfig(String name, EngineConfig.TargetConfig c) {
+        if (c.monHost() == null && c.confFile() == null) {
+            throw new PermanentException("target '" + name + "': type rados needs 'monHost' or 'confFile'");
+        }
+        String key = c.keyEnv() == null && c.keyFile() == null && c.confFile() != null
+                ? null // from the keyring the conf file names
+                : secret(name, "key", c.keyEnv(), c.keyFile());
+        try {
+            return new RadosTargetConfig(
+                    c.confFile(),
+                    c.monHost(),
+                    c.clientName() == null ? "client.admin" : c.clientName(),
+                    key,
+                    c.pool(),
+                    c.prefix());
+        } catch (PermanentException e) {
+            throw new PermanentException("target '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code objectLockMode} (GOVERNANCE or COMPLIANCE) with {@code objectLockDays}, both or neither. */
+    static ObjectLockRetention objectLock(String name, EngineConfig.TargetConfig c) {
+        if (c.objectLockMode() == null && c.objectLockDays() == null) {
+            return null;
+        }
+        if (c.objectLockMode() == null || c.objectLockDays() == null) {
+            throw new PermanentException("target '" + name + "': set both objectLockMode (GOVERNANCE or COMPLIANCE)"
+                    + " and objectLockDays, or neither");
+        }
+        try {
+            return ObjectLockRetention.ofDays(ObjectLockRetention.mode(c.objectLockMode()), c.objectLockDays());
+        } catch (PermanentException e) {
+            throw new PermanentException("target '" + name + "': " + e.getMessage(), e);
         }
     }
 
@@ -71,6 +207,9 @@ final class Targets {
 
     /** What the targets know about immutability locks on their objects. */
     static io.tidemark.replicator.Pruner.Locks locks(Map<String, ObjectTarget> targets) {
-        return io.tidemark.replicator.Pruner.Locks.NONE;
+        return (location, key) -> {
+            ObjectTarget t = targets.get(location);
+            return t == null ? java.util.Optional.empty() : t.retainUntil(key);
+        };
     }
 }

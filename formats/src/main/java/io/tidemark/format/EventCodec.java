@@ -7,6 +7,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.EventPayload;
 import io.tidemark.core.event.JobFailed;
+import io.tidemark.core.event.PreDeployRequested;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.RpoViolated;
@@ -29,7 +30,8 @@ public final class EventCodec {
             "restore-point-created", RestorePointCreated.class,
             "replica-committed", ReplicaCommitted.class,
             "job-failed", JobFailed.class,
-            "rpo-violated", RpoViolated.class);
+            "rpo-violated", RpoViolated.class,
+            "pre-deploy-requested", PreDeployRequested.class);
 
     private EventCodec() {}
 

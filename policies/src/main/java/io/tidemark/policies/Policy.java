@@ -24,6 +24,8 @@ import java.util.Optional;
  * @param targets names of the replication targets every restore point must reach, in file order
  * @param retention the retention rule per location ({@code local} or a target name); absent = keep all
  * @param source the file the policy was read from, for messages; empty for policies built in code
+ * @param preDeployApps names of the applications whose pre-deploy hooks snapshot this policy's VMs
+ *     ({@code triggers.pre-deploy.apps}), in file order; empty when no hook triggers the policy
  */
 public record Policy(
         String name,
@@ -35,7 +37,8 @@ public record Policy(
         Optional<Duration> fullEvery,
         List<String> targets,
         Map<String, Retention> retention,
-        Optional<Path> source) {
+        Optional<Path> source,
+        List<String> preDeployApps) {
 
     public Policy {
         Objects.requireNonNull(name, "name");
@@ -48,11 +51,27 @@ public record Policy(
         targets = List.copyOf(targets);
         retention = Map.copyOf(retention);
         Objects.requireNonNull(source, "source");
+        preDeployApps = List.copyOf(preDeployApps);
+    }
+
+    /** A policy that no pre-deploy hook triggers. */
+    public Policy(
+            String name,
+            VmSelector vms,
+            Schedule schedule,
+            Consistency consistency,
+            Duration rpo,
+            Optional<Duration> rto,
+            Optional<Duration> fullEvery,
+            List<String> targets,
+            Map<String, Retention> retention,
+            Optional<Path> source) {
+        this(name, vms, schedule, consistency, rpo, rto, fullEvery, targets, retention, source, List.of());
     }
 
     /**
-     * A crash-consistent policy with no RTO, no forced full reads and no source file, for tests and
-     * embedded use.
+     * A crash-consistent policy with no RTO, no forced full reads, no source file and no pre-deploy
+     * trigger, for tests and embedded use.
      */
     public static Policy of(String name, VmSelector vms, Schedule schedule, Duration rpo, List<String> targets) {
         return new Policy(
@@ -65,7 +84,18 @@ public record Policy(
                 Optional.empty(),
                 targets,
                 Map.of(),
-                Optional.empty());
+                Optional.empty(),
+                List.of());
+    }
+
+    /** This policy, triggered by the pre-deploy hooks of {@code apps} instead of its current ones. */
+    public Policy withPreDeployApps(List<String> apps) {
+        return new Policy(name, vms, schedule, consistency, rpo, rto, fullEvery, targets, retention, source, apps);
+    }
+
+    /** True when the pre-deploy hook of {@code app} snapshots this policy's VMs. */
+    public boolean triggeredBeforeDeployOf(String app) {
+        return preDeployApps.contains(app);
     }
 
     /** The retention rule of {@code location} ({@code local} or a target); keep-all when none is given. */

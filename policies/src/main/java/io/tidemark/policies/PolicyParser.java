@@ -34,6 +34,7 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
 import org.yaml.snakeyaml.error.YAMLException;
 import org.yaml.snakeyaml.nodes.MappingNode;
 import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.SequenceNode;
 import org.yaml.snakeyaml.reader.ReaderException;
 
 /**
@@ -55,13 +56,16 @@ public final class PolicyParser {
     /** The shortest interval a policy may ask for. */
     public static final Duration MIN_INTERVAL = Duration.ofSeconds(10);
 
-    static final List<String> TOP_KEYS =
-            List.of("name", "vms", "schedule", "consistency", "rpo", "rto", "full-every", "targets", "retention");
+    static final List<String> TOP_KEYS = List.of(
+            "name", "vms", "schedule", "consistency", "rpo", "rto", "full-every", "targets", "retention", "triggers");
+    static final List<String> TRIGGERS_KEYS = List.of("pre-deploy");
+    static final List<String> PRE_DEPLOY_KEYS = List.of("apps");
     static final List<String> RETENTION_KEYS = List.of("last", "hourly", "daily", "weekly", "monthly", "yearly");
     static final List<String> VMS_KEYS = List.of("names", "globs", "labels");
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
 
     private static final Pattern NAME = Pattern.compile("[a-z0-9-]+");
+    private static final Pattern APP_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
     private static final int MAX_ALIASES = 10;
     private static final int MAX_NESTING = 20;
     private static final int CRON_GAPS_CHECKED = 16;
@@ -313,6 +317,9 @@ public final class PolicyParser {
                 ? top.mapping("retention", "a mapping of locations (local, or a target) to retention rules")
                         .flatMap(m -> readRetention(m, targets.orElse(List.of()), problems))
                 : Optional.of(Map.of());
+        Optional<List<String>> preDeployApps = top.has("triggers")
+                ? top.mapping("triggers", "a mapping with pre-deploy").flatMap(m -> readTriggers(m, problems))
+                : Optional.of(List.of());
 
         if (!problems.isEmpty()) {
             return Optional.empty();
@@ -327,7 +334,48 @@ public final class PolicyParser {
                 fullEvery,
                 targets.orElseThrow(),
                 retention.orElseThrow(),
-                Optional.of(problems.file())));
+                Optional.of(problems.file()),
+                preDeployApps.orElseThrow()));
+    }
+
+    /** The apps of {@code triggers.pre-deploy.apps}; empty when no pre-deploy trigger is given. */
+    private static Optional<List<String>> readTriggers(MappingReader triggers, Problems problems) {
+        triggers.allowOnly(TRIGGERS_KEYS);
+        if (!triggers.has("pre-deploy")) {
+            return Optional.of(List.of());
+        }
+        Optional<MappingReader> preDeploy = triggers.mapping("pre-deploy", "a mapping with apps");
+        if (preDeploy.isEmpty()) {
+            return Optional.empty();
+        }
+        MappingReader hook = preDeploy.get();
+        hook.allowOnly(PRE_DEPLOY_KEYS);
+        hook.require("apps");
+        Optional<List<String>> apps = hook.strings("apps", "app name");
+        if (apps.isEmpty()) {
+            return Optional.empty();
+        }
+        if (apps.get().isEmpty()) {
+            problems.at(
+                    hook.value("apps").orElseThrow(),
+                    hook.child("apps"),
+                    "list at least one app whose pre-deploy hook snapshots these VMs, or leave out pre-deploy");
+            return Optional.empty();
+        }
+        boolean ok = true;
+        Node list = hook.value("apps").orElseThrow();
+        for (int i = 0; i < apps.get().size(); i++) {
+            String app = apps.get().get(i);
+            if (!APP_NAME.matcher(app).matches()) {
+                problems.at(
+                        ((SequenceNode) list).getValue().get(i),
+                        hook.child("apps") + "[" + i + "]",
+                        "expected an app name of at most 100 letters, digits, '.', '_' and '-', starting with a"
+                                + " letter or digit, got " + MappingReader.quote(app));
+                ok = false;
+            }
+        }
+        return ok ? apps : Optional.empty();
     }
 
     private static Optional<Map<String, Retention>> readRetention(

@@ -165,7 +165,7 @@ class PolicyParserTest {
                         colour: blue
                         """))
                 .containsExactly("policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
-                        + " schedule, consistency, rpo, rto, full-every, targets, retention");
+                        + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers");
     }
 
     @Test
@@ -576,5 +576,104 @@ class PolicyParserTest {
                                 + " got \"-1\"",
                         "policies/web.yaml:9:3: retention.elsewhere: unknown key 'elsewhere'; expected one of: local,"
                                 + " offsite");
+    }
+
+    @Test
+    void preDeployTriggerListsApps() {
+        Policy p = parse(
+                """
+                name: shop
+                vms: {labels: {app: shop}}
+                schedule: {interval: 1h}
+                rpo: 2h
+                triggers:
+                  pre-deploy:
+                    apps: [shop, checkout.v2]
+                """);
+        assertThat(p.preDeployApps()).containsExactly("shop", "checkout.v2");
+        assertThat(p.triggeredBeforeDeployOf("checkout.v2")).isTrue();
+        assertThat(p.triggeredBeforeDeployOf("web")).isFalse();
+    }
+
+    @Test
+    void noTriggersMeansNoPreDeployApps() {
+        Policy p = parse(
+                """
+                name: web
+                vms: {names: [web-1]}
+                schedule: {interval: 15m}
+                rpo: 30m
+                triggers:
+                """);
+        assertThat(p.preDeployApps()).isEmpty();
+        assertThat(Policy.of(
+                                "web",
+                                VmSelector.ofNames("web-1"),
+                                Schedule.Interval.every(Duration.ofHours(1)),
+                                Duration.ofHours(2),
+                                List.of())
+                        .preDeployApps())
+                .isEmpty();
+    }
+
+    @Test
+    void preDeployTriggerProblemsNameTheKeyPath() {
+        assertThat(
+                        problems(
+                                """
+                        name: web
+                        vms: {names: [web-1]}
+                        schedule: {interval: 15m}
+                        rpo: 30m
+                        triggers:
+                          pre-deploy:
+                            apps: [shop, "bad app", shop]
+                            app: [x]
+                          on-push: {}
+                        """))
+                .containsExactly(
+                        "policies/web.yaml:7:29: triggers.pre-deploy.apps[2]: \"shop\" is listed twice",
+                        "policies/web.yaml:8:5: triggers.pre-deploy.app: unknown key 'app'; did you mean 'apps'?",
+                        "policies/web.yaml:9:3: triggers.on-push: unknown key 'on-push'; expected one of: pre-deploy");
+        assertThat(
+                        problems(
+                                """
+                        name: web
+                        vms: {names: [web-1]}
+                        schedule: {interval: 15m}
+                        rpo: 30m
+                        triggers:
+                          pre-deploy:
+                            apps: [shop, "bad app", "-x"]
+                        """))
+                .containsExactly(
+                        "policies/web.yaml:7:18: triggers.pre-deploy.apps[1]: expected an app name of at most 100"
+                                + " letters, digits, '.', '_' and '-', starting with a letter or digit, got \"bad app\"",
+                        "policies/web.yaml:7:29: triggers.pre-deploy.apps[2]: expected an app name of at most 100"
+                                + " letters, digits, '.', '_' and '-', starting with a letter or digit, got \"-x\"");
+    }
+
+    @Test
+    void preDeployTriggerShapes() {
+        String head =
+                """
+                name: web
+                vms: {names: [web-1]}
+                schedule: {interval: 15m}
+                rpo: 30m
+                """;
+        assertThat(problems(head + "triggers: [pre-deploy]\n"))
+                .containsExactly("policies/web.yaml:5:11: triggers: expected a mapping with pre-deploy, got a list");
+        assertThat(problems(head + "triggers: {pre-deploy: shop}\n"))
+                .containsExactly(
+                        "policies/web.yaml:5:24: triggers.pre-deploy: expected a mapping with apps, got \"shop\"");
+        assertThat(problems(head + "triggers: {pre-deploy: {}}\n"))
+                .containsExactly("policies/web.yaml:5:24: triggers.pre-deploy.apps: missing required key 'apps'");
+        assertThat(problems(head + "triggers: {pre-deploy: {apps: []}}\n"))
+                .containsExactly("policies/web.yaml:5:31: triggers.pre-deploy.apps: list at least one app whose"
+                        + " pre-deploy hook snapshots these VMs, or leave out pre-deploy");
+        assertThat(problems(head + "triggers: {pre-deploy: {apps: shop}}\n"))
+                .containsExactly("policies/web.yaml:5:31: triggers.pre-deploy.apps: expected a list of app names,"
+                        + " got \"shop\"");
     }
 }

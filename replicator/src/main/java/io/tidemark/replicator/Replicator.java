@@ -199,7 +199,11 @@ public final class Replicator implements AutoCloseable {
                 if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {
                     continue;
                 }
-                inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(d), d, target, sent)));
+                // next to a parent on the target, a chunk that differs from the parent's is most likely
+                // new there: send it at once (the conditional write keeps it harmless if it is not);
+                // without one (a first copy, or a resumed one) ask first, so nothing is sent twice
+                boolean probe = parentPage == null;
+                inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(d), d, target, sent, probe)));
                 if (inFlight.size() >= window * 2) {
                     await(inFlight.remove(0));
                 }
@@ -208,14 +212,18 @@ public final class Replicator implements AutoCloseable {
                 await(f);
             }
             inFlight.clear();
-            copy(ObjectKeys.page(pageDigest), pageDigest, target, sent);
+            copy(ObjectKeys.page(pageDigest), pageDigest, target, sent, true);
         }
-        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent);
+        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, true);
     }
 
-    /** Copies one content-addressed object, verified, unless the target already has it. */
-    private Void copy(String key, Digest digest, ObjectTarget target, Counter sent) {
-        if (target.exists(key)) {
+    /**
+     * Copies one content-addressed object, verified, unless the target already has it.
+     *
+     * @param probe ask the target first (saves reading and sending an object it probably has)
+     */
+    private Void copy(String key, Digest digest, ObjectTarget target, Counter sent, boolean probe) {
+        if (probe && target.exists(key)) {
             return null;
         }
         byte[] object = primary.target()

@@ -2,7 +2,13 @@ package io.tidemark.core.event;
 
 /** The payloads the engine exchanges; each has a stable wire name in the formats module. */
 public sealed interface EventPayload
-        permits SnapshotJob, SnapshotCaptured, RestorePointCreated, ReplicaCommitted, JobFailed, RpoViolated {
+        permits SnapshotJob,
+                SnapshotCaptured,
+                RestorePointCreated,
+                ReplicaCommitted,
+                JobFailed,
+                RpoViolated,
+                PreDeployRequested {
 
     /** The VM the event is about. */
     String vm();

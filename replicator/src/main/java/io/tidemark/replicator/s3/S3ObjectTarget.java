@@ -4,11 +4,14 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.ObjectKeys;
 import java.io.IOException;
 import java.net.URI;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
@@ -33,7 +36,10 @@ import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
 import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
+import software.amazon.awssdk.services.s3.model.ObjectLockLegalHoldStatus;
+import software.amazon.awssdk.services.s3.model.ObjectLockMode;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
 import software.amazon.awssdk.services.s3.model.S3Object;
 
@@ -64,6 +70,24 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *   <li>The SDK's default retry strategy (a few attempts with backoff, well under a second for a
  *       refused connection) runs inside each call; retries to a deadline belong to the caller's
  *       retry wrapper.
+ *   <li>With {@link S3TargetConfig#objectLock()} every object outside {@code state/} (see {@link
+ *       ObjectKeys#STATE}) is written with {@code x-amz-object-lock-mode} and {@code
+ *       x-amz-object-lock-retain-until-date} = now (this target's clock) + the period; {@code
+ *       state/} holds mutable state and is never locked. The bucket must have Object Lock enabled,
+ *       which also makes it versioned: {@link #delete} then only adds a delete marker, and the
+ *       locked version stays (and is billed) until its retention ends and something removes it
+ *       (e.g. a lifecycle rule for noncurrent versions). Prune asks {@link #isLocked} first.
+ *   <li>Ceph RGW 16 ignores {@code If-None-Match: *} on versioned buckets (every PUT adds a
+ *       version; unversioned buckets honour it). So with Object Lock {@link #putIfAbsent} first
+ *       asks with a HEAD, then sends the conditional PUT: on AWS S3 still exclusive, on RGW
+ *       <b>not exclusive</b> — two writers racing on one key may both return true and leave two
+ *       locked versions, the later one current. Harmless for content-addressed chunks and uniquely
+ *       named manifests; do not build locks on a locked bucket's {@code state/} through RGW.
+ *   <li>Bodies are sent without aws-chunked encoding: they are byte arrays, so the SDK signs the
+ *       payload hash up front. RGW 16 (Pacific) refuses an empty aws-chunked body
+ *       (XAmzContentSHA256Mismatch) and OSS refuses aws-chunked altogether. RGW 16 also ignores
+ *       {@code x-amz-checksum-sha256}; over plain HTTP the signed payload hash still protects the
+ *       body, over HTTPS TLS does.
  * </ul>
  *
  * <p>Thread-safe.
@@ -88,6 +112,7 @@ public final class S3ObjectTarget implements ObjectTarget {
     private final S3TargetConfig config;
     private final S3Client s3;
     private final boolean ownsClient;
+    private final Clock clock;
     private final String description;
 
     /**
@@ -95,40 +120,76 @@ public final class S3ObjectTarget implements ObjectTarget {
      * client between targets. {@code s3} must be configured to match {@code config}.
      */
     public S3ObjectTarget(S3TargetConfig config, S3Client s3) {
-        this(config, s3, false);
+        this(config, s3, Clock.systemUTC());
+    }
+
+    /**
+     * A target using {@code s3}, which stays the caller's to close, and {@code clock} for Object
+     * Lock retain-until dates and {@link #isLocked}.
+     */
+    public S3ObjectTarget(S3TargetConfig config, S3Client s3, Clock clock) {
+        this(config, s3, false, clock);
     }
 
     private S3ObjectTarget(S3TargetConfig config, S3Client s3, boolean ownsClient) {
+        this(config, s3, ownsClient, Clock.systemUTC());
+    }
+
+    private S3ObjectTarget(S3TargetConfig config, S3Client s3, boolean ownsClient, Clock clock) {
         this.config = Objects.requireNonNull(config, "config");
         this.s3 = Objects.requireNonNull(s3, "s3");
         this.ownsClient = ownsClient;
+        this.clock = Objects.requireNonNull(clock, "clock");
         this.description = describe(config);
     }
 
     /** A target with its own {@link S3Client} built from {@code config}; {@link #close()} closes it. */
     public static S3ObjectTarget create(S3TargetConfig config) {
-        return new S3ObjectTarget(config, clientBuilder(config).build(), true);
+        return create(config, Clock.systemUTC());
+    }
+
+    /** Like {@link #create(S3TargetConfig)}, with {@code clock} for Object Lock dates. */
+    public static S3ObjectTarget create(S3TargetConfig config, Clock clock) {
+        return new S3ObjectTarget(config, clientBuilder(config).build(), true, clock);
+    }
+
+    /** Like {@link #create(S3TargetConfig)}, with the client's timeouts set by {@code timeouts}. */
+    public static S3ObjectTarget create(S3TargetConfig config, S3TargetConfig.Timeouts timeouts) {
+        return new S3ObjectTarget(config, clientBuilder(config, timeouts).build(), true);
     }
 
     /**
      * The client settings {@link #create} uses: static credentials, the Apache 5 HTTP client with
-     * connect and socket timeouts, path or virtual-hosted style, and in {@code ossCompatible} mode
-     * no aws-chunked encoding and checksums only when required.
+     * connect and socket timeouts, path or virtual-hosted style, no aws-chunked encoding (see the
+     * class Javadoc), and in {@code ossCompatible} mode checksums only when required.
      */
     static S3ClientBuilder clientBuilder(S3TargetConfig config) {
+        return clientBuilder(config, S3TargetConfig.Timeouts.DEFAULT);
+    }
+
+    /**
+     * The client settings {@link #create(S3TargetConfig, S3TargetConfig.Timeouts)} uses, for callers
+     * that adjust more (a test turning the SDK's own retries off, say) and build the client
+     * themselves.
+     */
+    public static S3ClientBuilder clientBuilder(S3TargetConfig config, S3TargetConfig.Timeouts timeouts) {
         S3ClientBuilder builder = S3Client.builder()
                 .region(Region.of(config.region()))
                 .credentialsProvider(StaticCredentialsProvider.create(
                         AwsBasicCredentials.create(config.accessKeyId(), config.secretAccessKey())))
                 .httpClientBuilder(Apache5HttpClient.builder()
-                        .connectionTimeout(CONNECT_TIMEOUT)
-                        .socketTimeout(SOCKET_TIMEOUT))
+                        .connectionTimeout(timeouts.connect() != null ? timeouts.connect() : CONNECT_TIMEOUT)
+                        .socketTimeout(timeouts.socket() != null ? timeouts.socket() : SOCKET_TIMEOUT))
                 .serviceConfiguration(S3Configuration.builder()
                         .pathStyleAccessEnabled(config.pathStyle())
-                        .chunkedEncodingEnabled(!config.ossCompatible())
+                        .chunkedEncodingEnabled(false)
                         .build());
         if (config.endpoint() != null) {
             builder.endpointOverride(config.endpoint());
+        }
+        if (timeouts.apiCallAttempt() != null || timeouts.apiCall() != null) {
+            builder.overrideConfiguration(
+                    o -> o.apiCallAttemptTimeout(timeouts.apiCallAttempt()).apiCallTimeout(timeouts.apiCall()));
         }
         if (config.ossCompatible()) {
             builder.requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
@@ -150,7 +211,8 @@ public final class S3ObjectTarget implements ObjectTarget {
 
     /**
      * Stores the object with a conditional PUT and a SHA-256 checksum; in {@code ossCompatible}
-     * mode with HEAD then PUT and Content-MD5, which is not exclusive (see the class Javadoc).
+     * mode with HEAD then PUT and Content-MD5, which is not exclusive (see the class Javadoc). With
+     * Object Lock configured, keys outside {@code state/} are locked until now + the period.
      */
     @Override
     public boolean putIfAbsent(String key, byte[] data) {
@@ -161,6 +223,9 @@ public final class S3ObjectTarget implements ObjectTarget {
             }
             put(key, s3Key, data, false);
             return true;
+        }
+        if (config.objectLock() != null && head(key, s3Key)) {
+            return false; // see the class Javadoc: RGW ignores If-None-Match on versioned buckets
         }
         try {
             put(key, s3Key, data, true);
@@ -193,6 +258,35 @@ public final class S3ObjectTarget implements ObjectTarget {
     @Override
     public boolean exists(String key) {
         return head(key, s3Key(key));
+    }
+
+    /**
+     * The retain-until date of the Object Lock retention on the current version of {@code key}, if
+     * it has one; the date may be past. Empty for a missing key, an object without retention, a
+     * bucket without Object Lock and a server without it (S3Proxy). One HEAD request.
+     */
+    @Override
+    public Optional<Instant> retainUntil(String key) {
+        return lockHeaders(key).map(HeadObjectResponse::objectLockRetainUntilDate);
+    }
+
+    /**
+     * Whether the current version of {@code key} cannot be deleted now: its retention ends after
+     * this target's clock's now, or it has a legal hold. Prune skips such objects (a plain delete
+     * would only hide them behind a delete marker). One HEAD request; false for a missing key.
+     */
+    public boolean isLocked(String key) {
+        Instant now = clock.instant();
+        return lockHeaders(key)
+                .filter(h -> h.objectLockLegalHoldStatus() == ObjectLockLegalHoldStatus.ON
+                        || (h.objectLockRetainUntilDate() != null
+                                && h.objectLockRetainUntilDate().isAfter(now)))
+                .isPresent();
+    }
+
+    /** Whether {@link #putIfAbsent} locks {@code key}: Object Lock is configured and it is not state. */
+    boolean locks(String key) {
+        return config.objectLock() != null && !key.startsWith(ObjectKeys.STATE);
     }
 
     @Override
@@ -260,6 +354,11 @@ public final class S3ObjectTarget implements ObjectTarget {
         if (config.storageClass() != null) {
             request.storageClass(config.storageClass());
         }
+        if (locks(key)) {
+            ObjectLockRetention lock = config.objectLock();
+            request.objectLockMode(ObjectLockMode.fromValue(lock.mode().name()))
+                    .objectLockRetainUntilDate(clock.instant().plus(lock.period()));
+        }
         try {
             s3.putObject(request.build(), RequestBody.fromBytes(data));
         } catch (AwsServiceException e) {
@@ -269,6 +368,26 @@ public final class S3ObjectTarget implements ObjectTarget {
             throw translate("write", key, e);
         } catch (SdkException e) {
             throw translate("write", key, e);
+        }
+    }
+
+    /** The HEAD response of {@code key} if it has a retention date or a legal hold. */
+    private Optional<HeadObjectResponse> lockHeaders(String key) {
+        String s3Key = s3Key(key);
+        try {
+            HeadObjectResponse head =
+                    s3.headObject(r -> r.bucket(config.bucket()).key(s3Key));
+            return head.objectLockRetainUntilDate() != null
+                            || head.objectLockLegalHoldStatus() == ObjectLockLegalHoldStatus.ON
+                    ? Optional.of(head)
+                    : Optional.empty();
+        } catch (NoSuchKeyException e) {
+            return Optional.empty();
+        } catch (SdkException e) {
+            if (isMissingKey(e)) {
+                return Optional.empty();
+            }
+            throw translate("look up the retention of", key, e);
         }
     }
 
@@ -364,8 +483,12 @@ public final class S3ObjectTarget implements ObjectTarget {
             return "The server does not support this request (conditional writes?); for Alibaba OSS set"
                     + " ossCompatible";
         }
+        if (config.objectLock() != null && "InvalidRequest".equals(code)) {
+            return "Object Lock is configured (objectLockMode), so " + bucket + " must have Object Lock enabled;"
+                    + " it can only be enabled when a bucket is created: create one with it, or remove objectLockMode";
+        }
         if ("InvalidArgument".equals(code) && !config.ossCompatible()) {
-            return "If this is Alibaba OSS (aws-chunked uploads are refused there), set ossCompatible";
+            return "If this is Alibaba OSS, set ossCompatible";
         }
         return "Check the target configuration (endpoint, region, bucket, storage class)";
     }
@@ -419,8 +542,11 @@ public final class S3ObjectTarget implements ObjectTarget {
     }
 
     private static String describe(S3TargetConfig config) {
+        ObjectLockRetention lock = config.objectLock();
         return config.location() + " (" + endpointName(config) + (config.ossCompatible() ? ", OSS-compatible" : "")
-                + ")";
+                + (lock == null
+                        ? ""
+                        : ", Object Lock " + lock.mode() + " " + lock.period().toDays() + " d") + ")";
     }
 
     private static String base64Digest(String algorithm, byte[] data) {

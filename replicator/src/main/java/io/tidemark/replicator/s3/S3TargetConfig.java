@@ -2,6 +2,7 @@ package io.tidemark.replicator.s3;
 
 import io.tidemark.core.PermanentException;
 import java.net.URI;
+import java.time.Duration;
 
 /**
  * Where and how {@link S3ObjectTarget} stores objects.
@@ -22,6 +23,8 @@ import java.net.URI;
  *     for the bucket's default
  * @param accessKeyId the access key id; may appear in messages
  * @param secretAccessKey the secret key; never logged, never in messages or {@link #toString()}
+ * @param objectLock the Object Lock retention to put on immutable objects (everything outside
+ *     {@code state/}); {@code null} for none. Not available with {@code ossCompatible}
  */
 public record S3TargetConfig(
         URI endpoint,
@@ -32,7 +35,8 @@ public record S3TargetConfig(
         boolean ossCompatible,
         String storageClass,
         String accessKeyId,
-        String secretAccessKey) {
+        String secretAccessKey,
+        ObjectLockRetention objectLock) {
 
     /** Validates the settings and normalises the key prefix; bad settings are permanent errors. */
     public S3TargetConfig {
@@ -66,12 +70,49 @@ public record S3TargetConfig(
         if (secretAccessKey == null || secretAccessKey.isEmpty()) {
             throw invalid("secret access key is missing (set TIDEMARK_S3_SECRET_KEY_FILE)");
         }
+        if (objectLock != null && ossCompatible) {
+            throw invalid("S3 Object Lock is not available through Alibaba OSS's S3 API: remove objectLockMode and"
+                    + " use the bucket's OSS retention policy (WORM) instead");
+        }
+    }
+
+    /** Settings without Object Lock. */
+    public S3TargetConfig(
+            URI endpoint,
+            String region,
+            String bucket,
+            String keyPrefix,
+            boolean pathStyle,
+            boolean ossCompatible,
+            String storageClass,
+            String accessKeyId,
+            String secretAccessKey) {
+        this(
+                endpoint,
+                region,
+                bucket,
+                keyPrefix,
+                pathStyle,
+                ossCompatible,
+                storageClass,
+                accessKeyId,
+                secretAccessKey,
+                null);
     }
 
     /** A copy with another key prefix. */
     public S3TargetConfig withKeyPrefix(String prefix) {
         return new S3TargetConfig(
-                endpoint, region, bucket, prefix, pathStyle, ossCompatible, storageClass, accessKeyId, secretAccessKey);
+                endpoint,
+                region,
+                bucket,
+                prefix,
+                pathStyle,
+                ossCompatible,
+                storageClass,
+                accessKeyId,
+                secretAccessKey,
+                objectLock);
     }
 
     /** A copy with another key pair. */
@@ -85,7 +126,8 @@ public record S3TargetConfig(
                 ossCompatible,
                 storageClass,
                 accessKeyId,
-                secretAccessKey);
+                secretAccessKey,
+                objectLock);
     }
 
     /** A copy with another storage class ({@code null} for the bucket's default). */
@@ -99,7 +141,23 @@ public record S3TargetConfig(
                 ossCompatible,
                 storageClass,
                 accessKeyId,
-                secretAccessKey);
+                secretAccessKey,
+                objectLock);
+    }
+
+    /** A copy with another Object Lock retention ({@code null} for none). */
+    public S3TargetConfig withObjectLock(ObjectLockRetention objectLock) {
+        return new S3TargetConfig(
+                endpoint,
+                region,
+                bucket,
+                keyPrefix,
+                pathStyle,
+                ossCompatible,
+                storageClass,
+                accessKeyId,
+                secretAccessKey,
+                objectLock);
     }
 
     /** {@code s3://bucket/prefix}, the location without endpoint. */
@@ -112,10 +170,37 @@ public record S3TargetConfig(
     public String toString() {
         return "S3TargetConfig[endpoint=" + endpoint + ", region=" + region + ", bucket=" + bucket + ", keyPrefix="
                 + keyPrefix + ", pathStyle=" + pathStyle + ", ossCompatible=" + ossCompatible + ", storageClass="
-                + storageClass + ", accessKeyId=" + accessKeyId + ", secretAccessKey=***]";
+                + storageClass + ", accessKeyId=" + accessKeyId + ", secretAccessKey=***, objectLock=" + objectLock
+                + "]";
     }
 
     private static PermanentException invalid(String why) {
         return new PermanentException("invalid S3 target configuration: " + why);
+    }
+
+    /**
+     * How long the S3 client waits; a {@code null} leaves that setting at its default. Kept apart
+     * from the location settings: the engine uses {@link #DEFAULT}, tests and benchmarks shorten
+     * them.
+     *
+     * @param connect the TCP connect timeout (default 10 s)
+     * @param socket the longest silence on an open connection (default 60 s)
+     * @param apiCallAttempt the longest single HTTP attempt, after which the SDK abandons it (default
+     *     none)
+     * @param apiCall the longest call including the SDK's own retries (default none)
+     */
+    public record Timeouts(Duration connect, Duration socket, Duration apiCallAttempt, Duration apiCall) {
+
+        /** Every setting at its default. */
+        public static final Timeouts DEFAULT = new Timeouts(null, null, null, null);
+
+        /** Validates: each timeout is {@code null} or positive. */
+        public Timeouts {
+            for (Duration d : new Duration[] {connect, socket, apiCallAttempt, apiCall}) {
+                if (d != null && (d.isNegative() || d.isZero())) {
+                    throw invalid("timeouts must be positive, got " + d);
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,102 @@
+package io.tidemark.replicator;
+
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Digest;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.RestorePointIds;
+import io.tidemark.repository.Repository;
+import java.time.Instant;
+import java.util.Collection;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/**
+ * Commits restore points of one single-disk VM to a primary repository, as a backup worker would:
+ * the chunks named in each call get fresh random data, everything else is inherited from the
+ * parent (or zero). For replication tests and benchmarks.
+ */
+final class RestorePoints {
+
+    static final String DISK = "sda";
+
+    private final Repository primary;
+    private final String vm;
+    private final long diskSize;
+    private final Random random;
+    private int points;
+
+    RestorePoints(Repository primary, String vm, int diskChunks, long seed) {
+        this.primary = primary;
+        this.vm = vm;
+        this.diskSize = (long) diskChunks * primary.config().chunkSize();
+        this.random = new Random(seed);
+    }
+
+    /** A full restore point whose listed chunks hold random data, the rest zeros. */
+    Manifest full(Collection<Integer> chunks) {
+        return commit(Optional.empty(), chunks);
+    }
+
+    /** A full restore point whose first {@code n} chunks hold random data. */
+    Manifest full(int n) {
+        return full(IntStream.range(0, n).boxed().toList());
+    }
+
+    /** An incremental on {@code parent}, the listed chunks rewritten with new random data. */
+    Manifest incremental(Manifest parent, Collection<Integer> chunks) {
+        return commit(Optional.of(parent), chunks);
+    }
+
+    /** The keys of the non-zero chunks restore point {@code m} references, in disk order. */
+    List<String> chunkKeys(Manifest m) {
+        var root = primary.root(Digest.fromHex(m.disk(DISK).orElseThrow().index()));
+        return root.pages().stream()
+                .map(primary::page)
+                .flatMap(page -> IntStream.range(0, page.size()).mapToObj(page::get))
+                .filter(d -> !d.isZero())
+                .map(ObjectKeys::chunk)
+                .toList();
+    }
+
+    private Manifest commit(Optional<Manifest> parent, Collection<Integer> chunks) {
+        int chunkSize = primary.config().chunkSize();
+        var index = primary.newIndex(
+                diskSize,
+                parent.map(p ->
+                        primary.root(Digest.fromHex(p.disk(DISK).orElseThrow().index()))));
+        byte[] data = new byte[chunkSize];
+        for (int c : chunks) {
+            random.nextBytes(data);
+            index.set(c, primary.putChunk(data, chunkSize).digest());
+        }
+        Digest root = index.finish();
+        Instant captured = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(60L * points++);
+        Manifest m = new Manifest(
+                1,
+                RestorePointIds.next(captured, random),
+                vm,
+                "hv1",
+                "job-" + points,
+                captured,
+                captured.plusSeconds(1),
+                "crash",
+                Trigger.manual(),
+                "pol",
+                parent.map(Manifest::id),
+                List.of(new DiskEntry(
+                        DISK,
+                        diskSize,
+                        chunkSize,
+                        root.hex(),
+                        "tm-" + points,
+                        parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
+                        0,
+                        0)));
+        primary.commit(m);
+        return m;
+    }
+}

@@ -1,0 +1,202 @@
+package io.tidemark.scheduler.hook;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.format.Json;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The JSON bodies of {@code POST /hooks/pre-deploy}, shared by the server and the command-line
+ * client.
+ *
+ * <p>Request: {@code {"app":"shop","commit":"4f2a…","pipeline":"build-118","wait":"committed",
+ * "timeoutSeconds":600}}; {@code app}, {@code commit} and {@code pipeline} are required strings,
+ * {@code wait} is one of {@code captured} (default), {@code committed}, {@code replicated}, and
+ * {@code timeoutSeconds} a whole number from 1 to 3600 (default 600). Unknown fields are refused.
+ *
+ * <p>Result (200, 502, 504): {@code status} ({@code reached}, {@code failed}, {@code timed-out}),
+ * {@code wait}, {@code app}, {@code commit}, {@code pipeline}, {@code submittedAt}, {@code elapsedMs},
+ * {@code message}, {@code vms} (per VM: {@code vm}, {@code host}, {@code jobId}, {@code policy},
+ * {@code targets}, {@code reached}, and once known {@code capturedAt}, {@code restorePointId}, {@code
+ * capturedAfterMs}, {@code committedAfterMs}, {@code replicatedAfterMs}, {@code replicatedTo}), and
+ * on failure {@code failure} ({@code vm}, {@code host}, {@code jobId}, {@code stage}, {@code error},
+ * {@code retriable}). Error (other statuses): {@code {"error":"<code>","message":"…"}}.
+ */
+public final class HookJson {
+
+    /** How long a request waits when it does not say. */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(10);
+
+    /** The longest wait a request may ask for. */
+    public static final Duration MAX_TIMEOUT = Duration.ofHours(1);
+
+    private static final List<String> FIELDS = List.of("app", "commit", "pipeline", "wait", "timeoutSeconds");
+
+    private HookJson() {}
+
+    /**
+     * A parsed request: the hook, with its wait level always present, and how long to wait.
+     *
+     * @param hook the hook
+     * @param timeout how long to wait, from the submission
+     */
+    public record Request(PreDeployHook hook, Duration timeout) {
+        public Request {
+            Objects.requireNonNull(hook, "hook");
+            Objects.requireNonNull(timeout, "timeout");
+            if (hook.waitLevel().isEmpty()) {
+                throw new IllegalArgumentException("a request waits for a level");
+            }
+        }
+
+        /** The level to wait for. */
+        public WaitLevel level() {
+            return hook.waitLevel().orElseThrow();
+        }
+    }
+
+    /**
+     * Parses a request body.
+     *
+     * @throws InvalidHookException naming the field at fault, or the body when it is not a JSON object
+     */
+    public static Request parseRequest(byte[] body) {
+        JsonNode root;
+        try {
+            root = Json.mapper()
+                    .reader()
+                    .with(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+                    .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                    .readTree(body);
+        } catch (IOException e) {
+            throw new InvalidHookException("", "the body is not valid JSON: " + firstLine(e));
+        }
+        if (root == null || !root.isObject()) {
+            throw new InvalidHookException(
+                    "",
+                    "the body must be a JSON object with app, commit and pipeline (and optionally wait,"
+                            + " timeoutSeconds)");
+        }
+        for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!FIELDS.contains(name)) {
+                throw new InvalidHookException(
+                        name, "unknown field '" + name + "'; expected " + String.join(", ", FIELDS));
+            }
+        }
+        String app = text(root, "app");
+        String commit = text(root, "commit");
+        String pipeline = text(root, "pipeline");
+        WaitLevel wait = WaitLevel.CAPTURED;
+        if (root.has("wait")) {
+            String w = text(root, "wait");
+            wait = WaitLevel.parse(w)
+                    .orElseThrow(() -> new InvalidHookException(
+                            "wait", "'wait' must be one of " + WaitLevel.wireNames() + ", got '" + w + "'"));
+        }
+        Duration timeout = DEFAULT_TIMEOUT;
+        if (root.has("timeoutSeconds")) {
+            JsonNode t = root.get("timeoutSeconds");
+            if (!t.canConvertToExactIntegral() || t.asLong() < 1 || t.asLong() > MAX_TIMEOUT.toSeconds()) {
+                throw new InvalidHookException(
+                        "timeoutSeconds",
+                        "'timeoutSeconds' must be a whole number from 1 to " + MAX_TIMEOUT.toSeconds() + ", got " + t);
+            }
+            timeout = Duration.ofSeconds(t.asLong());
+        }
+        return new Request(new PreDeployHook(app, commit, pipeline, Optional.of(wait)), timeout);
+    }
+
+    /** The body of a request for {@code hook} waiting for {@code wait} up to {@code timeout}. */
+    public static byte[] request(PreDeployHook hook, WaitLevel wait, Duration timeout) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("app", hook.app());
+        o.put("commit", hook.commit());
+        o.put("pipeline", hook.pipeline());
+        o.put("wait", wait.wireName());
+        o.put("timeoutSeconds", timeout.toSeconds());
+        return bytes(o);
+    }
+
+    /** The body of a result. */
+    public static byte[] result(PreDeployHook hook, HookResult r) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("status", r.status().wireName());
+        o.put("wait", r.level().wireName());
+        o.put("app", hook.app());
+        o.put("commit", hook.commit());
+        o.put("pipeline", hook.pipeline());
+        o.put("submittedAt", r.submittedAt().toString());
+        o.put("elapsedMs", r.elapsed().toMillis());
+        o.put("message", r.summary());
+        ArrayNode vms = o.putArray("vms");
+        for (HookResult.VmResult v : r.vms()) {
+            ObjectNode n = vms.addObject();
+            n.put("vm", v.vm());
+            n.put("host", v.host());
+            n.put("jobId", v.jobId());
+            n.put("policy", v.policy());
+            ArrayNode targets = n.putArray("targets");
+            v.targets().forEach(targets::add);
+            n.put("reached", v.reached());
+            v.capturedAt().ifPresent(t -> n.put("capturedAt", t.toString()));
+            v.restorePointId().ifPresent(id -> n.put("restorePointId", id));
+            v.capturedAfter().ifPresent(d -> n.put("capturedAfterMs", d.toMillis()));
+            v.committedAfter().ifPresent(d -> n.put("committedAfterMs", d.toMillis()));
+            v.replicatedAfter().ifPresent(d -> n.put("replicatedAfterMs", d.toMillis()));
+            ArrayNode to = n.putArray("replicatedTo");
+            v.replicatedTo().forEach(to::add);
+        }
+        r.failure().ifPresent(f -> {
+            ObjectNode n = o.putObject("failure");
+            n.put("vm", f.vm());
+            n.put("host", f.host());
+            n.put("jobId", f.jobId());
+            n.put("stage", f.stage());
+            n.put("error", f.error());
+            n.put("retriable", f.retriable());
+        });
+        return bytes(o);
+    }
+
+    /** The body of an error response. */
+    public static byte[] error(String code, String message) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("error", code);
+        o.put("message", message);
+        return bytes(o);
+    }
+
+    private static String text(JsonNode root, String field) {
+        JsonNode n = root.get(field);
+        if (n == null || n.isNull()) {
+            throw new InvalidHookException(field, "missing field '" + field + "'");
+        }
+        if (!n.isTextual()) {
+            throw new InvalidHookException(field, "'" + field + "' must be a string, got " + n.getNodeType());
+        }
+        return n.asText();
+    }
+
+    private static String firstLine(IOException e) {
+        String m = e instanceof JsonProcessingException j ? j.getOriginalMessage() : e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m);
+    }
+
+    private static byte[] bytes(ObjectNode o) {
+        try {
+            return Json.mapper().writeValueAsBytes(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write a JSON tree", e);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+package io.tidemark.scheduler.hook;
+
+import com.sun.net.httpserver.Headers;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP entry point of the pre-deploy hook: {@code POST /hooks/pre-deploy} with a {@link
+ * HookJson} request body, signed as {@link HookSignature} describes. It submits the hook through
+ * the {@link HookService} and answers when the wait ends.
+ *
+ * <table>
+ *   <caption>Responses (bodies are JSON)</caption>
+ *   <tr><th>status</th><th>when</th></tr>
+ *   <tr><td>200</td><td>every VM reached the wait level (a {@link HookJson} result)</td></tr>
+ *   <tr><td>400</td><td>the body is not valid JSON or a field is missing or wrong (named)</td></tr>
+ *   <tr><td>401</td><td>signature or timestamp header missing, bad signature, timestamp more than
+ *       {@link #MAX_CLOCK_SKEW} from the server's clock, or a replayed (timestamp, signature)</td></tr>
+ *   <tr><td>404</td><td>no policy lists the app (or a path other than {@link #PATH})</td></tr>
+ *   <tr><td>405</td><td>a method other than POST</td></tr>
+ *   <tr><td>413</td><td>a body larger than {@link #MAX_BODY_BYTES}</td></tr>
+ *   <tr><td>422</td><td>the policies that list the app select no VM the inventory knows</td></tr>
+ *   <tr><td>502</td><td>a snapshot job failed (a result with {@code failure})</td></tr>
+ *   <tr><td>503</td><td>the bus or the inventory is unavailable; retrying later may succeed</td></tr>
+ *   <tr><td>504</td><td>the timeout passed first (a result saying which VMs lag)</td></tr>
+ * </table>
+ *
+ * <p>Nothing is published for a request refused with a 4xx status. Each request is served on a
+ * thread of its own (up to {@link #THREADS} at once), so a long wait does not hold up others. The
+ * secret is never logged.
+ */
+public final class HookServer implements AutoCloseable {
+
+    /** The path of the endpoint. */
+    public static final String PATH = "/hooks/pre-deploy";
+
+    /** Where the endpoint listens unless configured otherwise. */
+    public static final String DEFAULT_ADDRESS = "127.0.0.1:9465";
+
+    /** How far a request's timestamp may be from the server's clock, either way. */
+    public static final Duration MAX_CLOCK_SKEW = Duration.ofMinutes(5);
+
+    /** The largest request body accepted. */
+    public static final int MAX_BODY_BYTES = 64 * 1024;
+
+    /** How many requests are served at once; more wait for a thread. */
+    public static final int THREADS = 64;
+
+    private static final Logger log = LoggerFactory.getLogger(HookServer.class);
+    private static final Pattern UNIX_SECONDS = Pattern.compile("\\d{1,12}");
+
+    private final HttpServer server;
+    private final ExecutorService executor;
+    private final HookService service;
+    private final HookSecret secret;
+    private final Clock clock;
+    /** (timestamp/signature) → timestamp of the authenticated requests inside the skew window. */
+    private final Map<String, Long> seen = new ConcurrentHashMap<>();
+
+    private HookServer(
+            HttpServer server, ExecutorService executor, HookService service, HookSecret secret, Clock clock) {
+        this.server = server;
+        this.executor = executor;
+        this.service = service;
+        this.secret = secret;
+        this.clock = clock;
+    }
+
+    /**
+     * Starts serving on {@code address}.
+     *
+     * @throws PermanentException if the address cannot be bound
+     */
+    public static HookServer start(InetSocketAddress address, HookService service, HookSecret secret, Clock clock) {
+        Objects.requireNonNull(service, "service");
+        Objects.requireNonNull(secret, "secret");
+        Objects.requireNonNull(clock, "clock");
+        HttpServer http;
+        try {
+            http = HttpServer.create(address, 0);
+        } catch (IOException e) {
+            throw new PermanentException(
+                    "cannot serve the pre-deploy hook on " + address + ": " + e.getMessage()
+                            + "; choose another address with hooks.address in the engine config",
+                    e);
+        }
+        AtomicInteger n = new AtomicInteger();
+        ExecutorService executor = Executors.newFixedThreadPool(THREADS, r -> {
+            Thread t = new Thread(r, "hook-http-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        HookServer server = new HookServer(http, executor, service, secret, clock);
+        http.setExecutor(executor);
+        http.createContext("/", server::serve);
+        http.start();
+        return server;
+    }
+
+    /**
+     * {@code host:port} as a socket address.
+     *
+     * @throws PermanentException if it is not of that form
+     */
+    public static InetSocketAddress address(String hostPort) {
+        int colon = hostPort == null ? -1 : hostPort.lastIndexOf(':');
+        if (colon <= 0 || !hostPort.substring(colon + 1).matches("\\d{1,5}")) {
+            throw new PermanentException("pre-deploy hook address '" + hostPort + "' must be HOST:PORT, e.g. "
+                    + DEFAULT_ADDRESS + " (hooks.address in the engine config)");
+        }
+        return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+    }
+
+    /** The address it listens on (with the actual port when 0 was asked for). */
+    public InetSocketAddress address() {
+        return server.getAddress();
+    }
+
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
+    private void serve(HttpExchange exchange) throws IOException {
+        try {
+            respond(exchange);
+        } catch (RuntimeException e) { // a bug: answer 500 and keep serving
+            log.error("pre-deploy hook: internal error serving {}", exchange.getRequestURI(), e);
+            send(exchange, 500, HookJson.error("internal", "internal error; see the engine log"));
+        } finally {
+            exchange.close();
+        }
+    }
+
+    private void respond(HttpExchange exchange) throws IOException {
+        if (!PATH.equals(exchange.getRequestURI().getPath())) {
+            send(exchange, 404, HookJson.error("not-found", "no such endpoint; POST to " + PATH));
+            return;
+        }
+        if (!"POST".equals(exchange.getRequestMethod())) {
+            exchange.getResponseHeaders().set("Allow", "POST");
+            send(exchange, 405, HookJson.error("method-not-allowed", "use POST"));
+            return;
+        }
+        Optional<byte[]> body = readBody(exchange.getRequestBody());
+        if (body.isEmpty()) {
+            send(exchange, 413, HookJson.error("too-large", "the body is larger than " + MAX_BODY_BYTES + " bytes"));
+            return;
+        }
+        Optional<String> refused = authenticate(exchange.getRequestHeaders(), body.get());
+        if (refused.isPresent()) {
+            log.warn("pre-deploy hook from {} refused: {}", exchange.getRemoteAddress(), refused.get());
+            exchange.getResponseHeaders().set("WWW-Authenticate", "Tidemark-HMAC-SHA256 realm=\"tidemark\"");
+            send(exchange, 401, HookJson.error("unauthorized", refused.get()));
+            return;
+        }
+        HookJson.Request request;
+        try {
+            request = HookJson.parseRequest(body.get());
+        } catch (InvalidHookException e) {
+            send(exchange, 400, HookJson.error("bad-request", e.getMessage()));
+            return;
+        }
+        try (Submission submission = service.submit(request.hook())) {
+            HookResult result = service.await(submission, request.level(), request.timeout());
+            int status =
+                    switch (result.status()) {
+                        case REACHED -> 200;
+                        case FAILED -> 502;
+                        case TIMED_OUT -> 504;
+                    };
+            send(exchange, status, HookJson.result(request.hook(), result));
+        } catch (UnknownAppException e) {
+            send(exchange, 404, HookJson.error("unknown-app", e.getMessage()));
+        } catch (RetriableException e) {
+            send(exchange, 503, HookJson.error("unavailable", e.getMessage() + "; retry later"));
+        } catch (PermanentException e) {
+            send(exchange, 422, HookJson.error("nothing-to-snapshot", e.getMessage()));
+        }
+    }
+
+    /** Why the request is refused, or empty when it is authentic and fresh (it is then remembered). */
+    private Optional<String> authenticate(Headers headers, byte[] body) {
+        String timestamp = headers.getFirst(HookSignature.TIMESTAMP_HEADER);
+        String signature = headers.getFirst(HookSignature.SIGNATURE_HEADER);
+        if (timestamp == null) {
+            return Optional.of("missing " + HookSignature.TIMESTAMP_HEADER + " header (Unix seconds)");
+        }
+        if (signature == null) {
+            return Optional.of("missing " + HookSignature.SIGNATURE_HEADER + " header (sha256=<hex HMAC>)");
+        }
+        if (!UNIX_SECONDS.matcher(timestamp).matches()) {
+            return Optional.of(HookSignature.TIMESTAMP_HEADER + " must be Unix seconds, e.g. the output of `date +%s`");
+        }
+        if (!HookSignature.verify(secret, timestamp, body, signature)) { // first: tell strangers nothing more
+            return Optional.of("bad signature: send " + HookSignature.PREFIX
+                    + "<hex of HMAC-SHA256(secret, timestamp + \".\" + body)> with the engine's hook secret");
+        }
+        long sent = Long.parseLong(timestamp);
+        long now = clock.instant().getEpochSecond();
+        if (Math.abs(now - sent) > MAX_CLOCK_SKEW.toSeconds()) {
+            return Optional.of("the timestamp is " + Math.abs(now - sent) + " s away from the server's clock (at most "
+                    + MAX_CLOCK_SKEW.toSeconds() + " s allowed); sign each request when sending it and check the"
+                    + " signer's clock (NTP)");
+        }
+        seen.values().removeIf(t -> t < now - MAX_CLOCK_SKEW.toSeconds());
+        if (seen.putIfAbsent(timestamp + "/" + signature.toLowerCase(Locale.ROOT), sent) != null) {
+            return Optional.of(
+                    "replayed request: this timestamp and signature were used before; sign each request" + " afresh");
+        }
+        return Optional.empty();
+    }
+
+    /** The body, or empty when it is larger than {@link #MAX_BODY_BYTES}. */
+    private static Optional<byte[]> readBody(InputStream in) throws IOException {
+        try (in) {
+            byte[] body = in.readNBytes(MAX_BODY_BYTES + 1);
+            return body.length > MAX_BODY_BYTES ? Optional.empty() : Optional.of(body);
+        }
+    }
+
+    private static void send(HttpExchange exchange, int status, byte[] body) throws IOException {
+        exchange.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
+        exchange.sendResponseHeaders(status, body.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(body);
+        }
+    }
+
+    /** Stops listening; requests still waiting end with 503. */
+    @Override
+    public void close() {
+        server.stop(0);
+        executor.shutdownNow();
+    }
+}

@@ -1,0 +1,213 @@
+package io.tidemark.scheduler.hook;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.bus.EventBus;
+import io.tidemark.core.bus.Topics;
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.policies.Policy;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.scheduler.Inventory;
+import io.tidemark.scheduler.VmPlacement;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one path of every pre-deploy hook, whichever entry point it came through.
+ *
+ * <p>{@link #submit} finds the policies whose {@code triggers.pre-deploy.apps} lists the hook's
+ * app, resolves their VMs through the {@link Inventory}, and publishes one {@link SnapshotJob} per
+ * VM to {@code Topics.jobs(host)}, keyed by the VM, with trigger {@code hook} (app, commit,
+ * pipeline) and job id {@link #jobId}. The same hook twice therefore publishes the same job ids,
+ * and the worker, which deduplicates by job id, makes one set of restore points. A VM selected by
+ * several such policies gets one job, under the first policy by name, replicating to the union of
+ * their targets.
+ *
+ * <p>{@link #await} waits for a {@link WaitLevel} on the events of {@code tidemark.job-status},
+ * {@code tidemark.restore-points} and {@code tidemark.replication}, watched by a subscription that
+ * {@link #submit} opened, in a consumer group of its own, before it published the first job.
+ *
+ * <p>Thread-safe; {@link #setPolicies} may be called while hooks are submitted.
+ */
+public final class HookService {
+
+    /** The trigger kind recorded in the jobs and their manifests. */
+    public static final String TRIGGER_KIND = "hook";
+
+    private static final Logger log = LoggerFactory.getLogger(HookService.class);
+    private static final List<String> OUTCOME_TOPICS =
+            List.of(Topics.JOB_STATUS, Topics.RESTORE_POINTS, Topics.REPLICATION);
+
+    private final Inventory inventory;
+    private final EventBus bus;
+    private final Clock clock;
+    private volatile PolicySet policies;
+
+    public HookService(PolicySet policies, Inventory inventory, EventBus bus, Clock clock) {
+        this.policies = Objects.requireNonNull(policies, "policies");
+        this.inventory = Objects.requireNonNull(inventory, "inventory");
+        this.bus = Objects.requireNonNull(bus, "bus");
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
+
+    /** Replaces the policies; hooks submitted from now on use the new ones. */
+    public void setPolicies(PolicySet policies) {
+        this.policies = Objects.requireNonNull(policies, "policies");
+    }
+
+    /** The apps some policy lists under {@code triggers.pre-deploy.apps}, sorted. */
+    public List<String> knownApps() {
+        Set<String> apps = new TreeSet<>();
+        policies.policies().forEach(p -> apps.addAll(p.preDeployApps()));
+        return List.copyOf(apps);
+    }
+
+    /**
+     * The job id of the hook's job for {@code vm}: {@code hook/<app>/<commit>/<pipeline>/<vm>}, each
+     * part with every character but ASCII letters, digits, {@code .}, {@code _} and {@code -}
+     * percent-encoded (UTF-8), so distinct hooks never share an id.
+     */
+    public static String jobId(String app, String commit, String pipeline, String vm) {
+        return TRIGGER_KIND + "/" + safe(app) + "/" + safe(commit) + "/" + safe(pipeline) + "/" + safe(vm);
+    }
+
+    /**
+     * Publishes the hook's snapshot jobs. When {@code hook.waitLevel()} is present, the returned
+     * submission watches their outcome events (opened before the first publish) until it is closed;
+     * the caller closes it.
+     *
+     * @throws UnknownAppException if no policy lists the app
+     * @throws PermanentException if the policies that list it select no VM the inventory knows
+     * @throws RetriableException if the inventory or the bus is unavailable; some jobs may have been
+     *     published, and submitting the same hook again publishes the same job ids
+     */
+    public Submission submit(PreDeployHook hook) {
+        Objects.requireNonNull(hook, "hook");
+        PolicySet current = policies;
+        List<Policy> listing = current.policies().stream()
+                .filter(p -> p.triggeredBeforeDeployOf(hook.app()))
+                .toList();
+        if (listing.isEmpty()) {
+            throw new UnknownAppException(hook.app(), knownApps());
+        }
+        Instant submittedAt = clock.instant();
+        List<Submission.Job> jobs = plan(hook, listing);
+        OutcomeWatch watch = hook.waitLevel().isPresent() ? new OutcomeWatch(jobs, submittedAt, clock) : null;
+        EventBus.Subscription subscription =
+                watch == null ? null : bus.subscribe("tidemark-hook-" + UUID.randomUUID(), OUTCOME_TOPICS, watch);
+        Submission submission = new Submission(hook, submittedAt, jobs, watch, subscription);
+        Trigger trigger = new Trigger(
+                TRIGGER_KIND, Map.of("app", hook.app(), "commit", hook.commit(), "pipeline", hook.pipeline()));
+        try {
+            for (Submission.Job job : jobs) {
+                bus.publish(
+                        Topics.jobs(job.host()),
+                        job.vm(),
+                        Event.of(
+                                job.jobId(),
+                                clock.instant(),
+                                new SnapshotJob(
+                                        job.vm(), job.host(), job.policy(), trigger, job.targets(), submittedAt)));
+            }
+        } catch (RuntimeException e) { // the caller learns of the failure; the watch must not outlive it
+            submission.close();
+            throw e;
+        }
+        log.info(
+                "pre-deploy hook app={} commit={} pipeline={}: published {} job(s) for {}",
+                hook.app(),
+                hook.commit(),
+                hook.pipeline(),
+                jobs.size(),
+                jobs.stream().map(Submission.Job::vm).toList());
+        return submission;
+    }
+
+    /**
+     * Waits until every job of {@code submission} reached {@code level}, one of them failed, or
+     * {@code timeout} has passed since the submission (on this service's clock). A timeout is an
+     * outcome, not an exception.
+     *
+     * @throws IllegalStateException if the submission does not watch its outcome (it was submitted
+     *     without a wait level, or is closed)
+     * @throws RetriableException if the waiting thread is interrupted
+     */
+    public HookResult await(Submission submission, WaitLevel level, Duration timeout) {
+        Objects.requireNonNull(level, "level");
+        OutcomeWatch watch = submission
+                .watch()
+                .orElseThrow(() -> new IllegalStateException(
+                        "the hook was submitted without a wait level; submit it" + " with one to await its outcome"));
+        HookResult result = watch.await(level, submission.submittedAt().plus(timeout));
+        log.info(
+                "pre-deploy hook app={} commit={} pipeline={}: {} {} after {} ms",
+                submission.hook().app(),
+                submission.hook().commit(),
+                submission.hook().pipeline(),
+                level.wireName(),
+                result.status().wireName(),
+                result.elapsed().toMillis());
+        return result;
+    }
+
+    /** One job per VM that a listing policy selects now, in VM-name order. */
+    private List<Submission.Job> plan(PreDeployHook hook, List<Policy> listing) {
+        Map<String, Submission.Job> byVm = new TreeMap<>();
+        for (VmPlacement vm : inventory.all()) {
+            String policy = null;
+            Set<String> targets = new LinkedHashSet<>();
+            for (Policy p : listing) { // in name order
+                if (p.vms().matches(vm.vm(), vm.labels())) {
+                    policy = policy == null ? p.name() : policy;
+                    targets.addAll(p.targets());
+                }
+            }
+            if (policy != null) {
+                String id = jobId(hook.app(), hook.commit(), hook.pipeline(), vm.vm());
+                byVm.put(vm.vm(), new Submission.Job(vm.vm(), vm.host(), policy, id, new ArrayList<>(targets)));
+            }
+        }
+        if (byVm.isEmpty()) {
+            throw new PermanentException("app '" + hook.app() + "': the policies that list it ("
+                    + String.join(", ", listing.stream().map(Policy::name).toList())
+                    + ") select no VM the inventory knows now; check their vms: selectors, and that the workers"
+                    + " of the VMs' hosts run and publish their inventory");
+        }
+        return List.copyOf(byVm.values());
+    }
+
+    private static String safe(String part) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte b : part.getBytes(StandardCharsets.UTF_8)) {
+            int c = b & 0xff;
+            boolean plain = (c >= 'a' && c <= 'z')
+                    || (c >= 'A' && c <= 'Z')
+                    || (c >= '0' && c <= '9')
+                    || c == '.'
+                    || c == '_'
+                    || c == '-';
+            if (plain) {
+                out.write(c);
+            } else {
+                out.writeBytes(String.format(java.util.Locale.ROOT, "%%%02X", c).getBytes(StandardCharsets.US_ASCII));
+            }
+        }
+        return out.toString(StandardCharsets.US_ASCII);
+    }
+}
