@@ -110,7 +110,19 @@ public final class Replicator implements AutoCloseable {
             throw new IllegalStateException("this replicator was built without an event bus");
         }
         try {
-            Result r = replicate(created.vm(), created.restorePointId(), name);
+            Result r;
+            try {
+                r = replicate(created.vm(), created.restorePointId(), name);
+            } catch (RetriableException e) {
+                // the target's retry deadline has passed: stop holding the queue. The point goes to
+                // the dead-letter topic; the next point's replication ships whatever is missing.
+                throw new PermanentException(
+                        "replication of " + created.restorePointId() + " of " + created.vm()
+                                + " to " + name + " gave up: " + e.getMessage()
+                                + ". The next restore point will catch the"
+                                + " target up, or run `tidemark replicate` by hand",
+                        e);
+            }
             bus.publish(
                     Topics.REPLICATION,
                     created.vm(),

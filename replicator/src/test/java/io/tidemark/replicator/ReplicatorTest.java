@@ -168,6 +168,22 @@ class ReplicatorTest {
                 .hasMessageContaining("offsite");
     }
 
+    @Test
+    void aTargetStillFailingAfterItsRetryDeadlineSendsThePointToTheDeadLetterTopic() {
+        Manifest full = point(Optional.empty(), List.of(1));
+        offsite.failNext(1000, () -> new RetriableException("503 SlowDown, still"));
+        assertThatThrownBy(() -> replicator
+                        .handlerFor("offsite")
+                        .handle("tidemark.restore-points", Event.of("j1", Instant.now(), created(full))))
+                .isInstanceOf(PermanentException.class) // so the bus dead-letters it instead of blocking
+                .hasMessageContaining("gave up")
+                .hasMessageContaining("503 SlowDown");
+        assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class))
+                .singleElement()
+                .satisfies(f -> assertThat(f.stage()).isEqualTo("replicate"));
+        assertThat(bus.payloads(ReplicaCommitted.class)).isEmpty();
+    }
+
     private static RestorePointCreated created(Manifest m) {
         return new RestorePointCreated(m.vm(), m.id(), m.policy(), List.of("offsite"), m.capturedAt(), 0, 0);
     }
