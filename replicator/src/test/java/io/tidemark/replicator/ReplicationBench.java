@@ -8,40 +8,55 @@ import io.tidemark.replicator.s3.S3TargetConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
+import io.tidemark.testkit.ceph.CephCluster;
 import io.tidemark.testkit.fault.FaultyHttpProxy;
 import io.tidemark.testkit.s3.EmbeddedS3;
+import java.lang.management.ManagementFactory;
+import java.lang.management.OperatingSystemMXBean;
 import java.net.URI;
+import java.nio.file.Files;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiFunction;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.S3Client;
 
 /**
- * Replication throughput against an in-process S3Proxy (transient back end), printed as ratios to
- * baselines measured in the same run. Not a test: a {@code main} in test scope.
+ * Replication throughput against an in-process S3Proxy (transient back end) and a real single-node
+ * Ceph RGW (memstore), printed as ratios to baselines measured in the same run. Not a test: a {@code
+ * main} in test scope.
  *
  * <ol>
- *   <li>(a) {@code bench.mib} MiB of 256 KiB random chunks replicated with window {@code
- *       bench.window}, against the raw AWS SDK PutObject rate of the same objects with as many
- *       threads;
- *   <li>(b) {@code bench.latencyMib} MiB through a {@link FaultyHttpProxy} adding {@code
- *       bench.latencyMs} ms to every request, with windows 8 and 32 against window 1.
+ *   <li>(a) section {@code s3proxy}: {@code bench.mib} MiB of 256 KiB random chunks replicated to
+ *       S3Proxy with window {@code bench.window}, against the raw AWS SDK PutObject rate of the same
+ *       objects with as many threads;
+ *   <li>(b) section {@code latency}: {@code bench.latencyMib} MiB through a {@link FaultyHttpProxy}
+ *       adding {@code bench.latencyMs} ms to every request, with windows 8 and 32 against window 1;
+ *   <li>(c) section {@code rgw}: {@code bench.rgwMib} MiB replicated to Ceph RGW ({@link
+ *       CephCluster}), against raw PutObject to RGW, and raw PutObject to RGW against raw PutObject
+ *       of the same objects to S3Proxy.
  * </ol>
+ *
+ * <p>{@code bench.sections} (comma-separated, default all three) selects the sections.
  *
  * <p>Run (see docs/benchmarks.md):
  *
  * <pre>
- * mvn -q -B -o install -pl testkit -DskipTests -Dspotless.check.skip=true
- * mvn -q -B -o -pl replicator test-compile org.codehaus.mojo:exec-maven-plugin:3.5.0:java \
+ * mvn -q -B -o install -pl testkit,repository,replicator -DskipTests -Dspotless.check.skip=true
+ * mvn -q -B -o -pl replicator test-compile org.codehaus.mojo:exec-maven-plugin:3.6.2:java \
  *     -Dexec.mainClass=io.tidemark.replicator.ReplicationBench -Dexec.classpathScope=test
  * </pre>
  */
@@ -50,29 +65,70 @@ public final class ReplicationBench {
     private static final String BUCKET = "bench";
     private static final String VM = "bench-vm";
     private static final double MIB = 1 << 20;
+    private static final List<String> SECTIONS = List.of("s3proxy", "latency", "rgw");
     private static final AtomicInteger PREFIXES = new AtomicInteger();
 
     private ReplicationBench() {}
 
-    /** Runs both parts and prints the tables; settings are system properties. */
+    /** Runs the selected sections and prints the tables; settings are system properties. */
     public static void main(String[] args) throws Exception {
         int mib = Integer.getInteger("bench.mib", 256);
         int window = Integer.getInteger("bench.window", 8);
         int repetitions = Integer.getInteger("bench.repetitions", 5);
         int latencyMib = Integer.getInteger("bench.latencyMib", 32);
         int latencyMs = Integer.getInteger("bench.latencyMs", 50);
+        int rgwMib = Integer.getInteger("bench.rgwMib", 128);
+        Set<String> sections = sections(System.getProperty("bench.sections", String.join(",", SECTIONS)));
 
-        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
-            s3.createBucket(BUCKET);
+        try (EmbeddedS3 embedded = EmbeddedS3.builder().build().start();
+                LoadSampler load = LoadSampler.start()) {
+            embedded.createBucket(BUCKET);
+            Server s3proxy = Server.of(embedded);
             System.out.printf(
                     Locale.ROOT,
-                    "JVM %s, %d cores, S3Proxy (transient) at %s%n",
+                    "JVM %s, %d cores, S3Proxy (transient) at %s, sections %s%n",
                     Runtime.version(),
                     Runtime.getRuntime().availableProcessors(),
-                    s3.endpoint());
-            throughput(s3, mib, window, repetitions);
-            latency(s3, latencyMib, latencyMs, repetitions);
+                    s3proxy.endpoint(),
+                    sections);
+            if (sections.contains("s3proxy")) {
+                load.reset();
+                throughput(s3proxy, mib, window, repetitions);
+                System.out.println(load.report());
+            }
+            if (sections.contains("latency")) {
+                load.reset();
+                latency(s3proxy, latencyMib, latencyMs, repetitions);
+                System.out.println(load.report());
+            }
+            if (sections.contains("rgw")) {
+                try (CephCluster ceph = CephCluster.start(Files.createTempDirectory("tidemark-bench-ceph"))) {
+                    ceph.createBucket(BUCKET, false);
+                    load.reset();
+                    rgw(s3proxy, Server.of(ceph), rgwMib, window, repetitions);
+                    System.out.println(load.report());
+                }
+            }
         }
+    }
+
+    private static Set<String> sections(String property) {
+        Set<String> selected = new LinkedHashSet<>();
+        for (String name : property.split(",")) {
+            String section = name.strip().toLowerCase(Locale.ROOT);
+            if (section.isEmpty()) {
+                continue;
+            }
+            if (!SECTIONS.contains(section)) {
+                throw new IllegalArgumentException(
+                        "unknown section '" + section + "' in bench.sections; known: " + SECTIONS);
+            }
+            selected.add(section);
+        }
+        if (selected.isEmpty()) {
+            throw new IllegalArgumentException("bench.sections selects nothing; known: " + SECTIONS);
+        }
+        return selected;
     }
 
     /**
@@ -80,7 +136,7 @@ public final class ReplicationBench {
      * back to back in each round, in alternating order, and the ratio is taken per round, so that
      * load from elsewhere on the machine affects both sides of a ratio alike.
      */
-    private static void throughput(EmbeddedS3 s3, int mib, int window, int repetitions) throws Exception {
+    private static void throughput(Server s3, int mib, int window, int repetitions) throws Exception {
         Primary primary = Primary.of(mib);
         List<Double> replicator = new ArrayList<>();
         List<Double> raw = new ArrayList<>();
@@ -104,34 +160,20 @@ public final class ReplicationBench {
         }
         System.out.printf(
                 Locale.ROOT,
-                "%n(a) %d MiB in %d chunks of 256 KiB, window/threads %d, %d rounds after 1 warm-up%n",
+                "%n(a) S3Proxy: %d MiB in %d chunks of 256 KiB, window/threads %d, %d rounds after 1 warm-up%n",
                 mib,
                 primary.chunkKeys.size(),
                 window,
                 repetitions);
         System.out.println("| path | MiB/s (median) | runs |");
         System.out.println("| --- | --- | --- |");
-        System.out.printf(
-                Locale.ROOT, "| raw SDK PutObject, %d threads | %.1f | %s |%n", window, median(raw), fmt(raw));
-        System.out.printf(
-                Locale.ROOT,
-                "| Replicator (Retrying → S3ObjectTarget), window %d | %.1f | %s |%n",
-                window,
-                median(replicator),
-                fmt(replicator));
-        System.out.printf(
-                Locale.ROOT,
-                "ratio Replicator / raw, per round: %s; median %.2f%n",
-                String.join(
-                        ", ",
-                        ratios.stream()
-                                .map(v -> String.format(Locale.ROOT, "%.2f", v))
-                                .toList()),
-                median(ratios));
+        row("raw SDK PutObject, " + window + " threads", raw);
+        row("Replicator (Retrying → S3ObjectTarget), window " + window, replicator);
+        ratio("Replicator / raw", ratios);
     }
 
     /** (b): windows 8 and 32 against window 1, every request delayed by the proxy. */
-    private static void latency(EmbeddedS3 s3, int mib, int latencyMs, int repetitions) throws Exception {
+    private static void latency(Server s3, int mib, int latencyMs, int repetitions) throws Exception {
         Primary primary = Primary.of(mib);
         try (FaultyHttpProxy proxy = FaultyHttpProxy.to(s3.endpoint()).build().start()) {
             replicate(s3, proxy.endpoint(), primary, 8); // warm-up without latency
@@ -167,9 +209,58 @@ public final class ReplicationBench {
         }
     }
 
+    /**
+     * (c): raw PutObject to RGW, the replicator to RGW and raw PutObject of the same objects to
+     * S3Proxy, back to back in each round, in an order that rotates from round to round; both ratios
+     * are taken per round.
+     */
+    private static void rgw(Server s3proxy, Server rgw, int mib, int window, int repetitions) throws Exception {
+        Primary primary = Primary.of(mib);
+        List<Double> rawRgw = new ArrayList<>();
+        List<Double> replicator = new ArrayList<>();
+        List<Double> rawS3Proxy = new ArrayList<>();
+        List<Double> replicatorRatios = new ArrayList<>();
+        List<Double> serverRatios = new ArrayList<>();
+        // one warm-up round, not counted
+        for (int round = 0; round <= repetitions; round++) {
+            double[] rates = new double[3];
+            for (int i = 0; i < 3; i++) {
+                int path = (round + i) % 3;
+                rates[path] = switch (path) {
+                    case 0 -> rawPuts(rgw, rgw.endpoint(), primary, window);
+                    case 1 -> replicate(rgw, rgw.endpoint(), primary, window);
+                    default -> rawPuts(s3proxy, s3proxy.endpoint(), primary, window);
+                };
+            }
+            if (round > 0) {
+                rawRgw.add(rates[0]);
+                replicator.add(rates[1]);
+                rawS3Proxy.add(rates[2]);
+                replicatorRatios.add(rates[1] / rates[0]);
+                serverRatios.add(rates[0] / rates[2]);
+            }
+        }
+        System.out.printf(
+                Locale.ROOT,
+                "%n(c) Ceph RGW (memstore) at %s: %d MiB in %d chunks of 256 KiB, window/threads %d,"
+                        + " %d rounds after 1 warm-up%n",
+                rgw.endpoint(),
+                mib,
+                primary.chunkKeys.size(),
+                window,
+                repetitions);
+        System.out.println("| path | MiB/s (median) | runs |");
+        System.out.println("| --- | --- | --- |");
+        row("RGW: raw SDK PutObject, " + window + " threads", rawRgw);
+        row("RGW: Replicator (Retrying → S3ObjectTarget), window " + window, replicator);
+        row("S3Proxy: raw SDK PutObject, " + window + " threads", rawS3Proxy);
+        ratio("RGW: Replicator / raw", replicatorRatios);
+        ratio("raw PutObject RGW / S3Proxy", serverRatios);
+    }
+
     /** Replicates the primary's restore point to a fresh prefix; returns MiB/s of chunk objects. */
-    private static double replicate(EmbeddedS3 s3, URI endpoint, Primary primary, int window) {
-        S3TargetConfig config = S3Targets.config(endpoint, s3, BUCKET, "replicator-" + PREFIXES.incrementAndGet());
+    private static double replicate(Server server, URI endpoint, Primary primary, int window) {
+        S3TargetConfig config = server.config(endpoint, "replicator-" + PREFIXES.incrementAndGet());
         try (ObjectTarget target = new RetryingObjectTarget(
                         S3ObjectTarget.create(config), RetryingObjectTarget.Backoff.upTo(Duration.ofMinutes(1)));
                 Replicator replicator = new Replicator(
@@ -182,21 +273,23 @@ public final class ReplicationBench {
             replicator.replicate(VM, primary.point.id(), "bench");
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } finally {
-            wipe(s3, config);
+            wipe(server, config);
         }
     }
 
-    /** Deletes a run's objects (S3Proxy's transient back end keeps them in this JVM's heap). */
-    private static void wipe(EmbeddedS3 s3, S3TargetConfig config) {
-        try (S3ObjectTarget target =
-                S3ObjectTarget.create(S3Targets.config(s3.endpoint(), s3, BUCKET, config.keyPrefix()))) {
+    /**
+     * Deletes a run's objects, straight at the server (S3Proxy's transient back end keeps them in
+     * this JVM's heap, memstore in the OSD's).
+     */
+    private static void wipe(Server server, S3TargetConfig config) {
+        try (S3ObjectTarget target = S3ObjectTarget.create(server.config(server.endpoint(), config.keyPrefix()))) {
             target.list("").forEach(target::delete);
         }
     }
 
     /** Puts the primary's chunk objects with plain PutObject from {@code threads} threads; MiB/s. */
-    private static double rawPuts(EmbeddedS3 s3, URI endpoint, Primary primary, int threads) throws Exception {
-        S3TargetConfig config = S3Targets.config(endpoint, s3, BUCKET, "raw-" + PREFIXES.incrementAndGet());
+    private static double rawPuts(Server server, URI endpoint, Primary primary, int threads) throws Exception {
+        S3TargetConfig config = server.config(endpoint, "raw-" + PREFIXES.incrementAndGet());
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         try (S3Client client = S3ObjectTarget.clientBuilder(config, S3TargetConfig.Timeouts.DEFAULT)
                 .build()) {
@@ -218,11 +311,28 @@ public final class ReplicationBench {
             }
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } catch (ExecutionException e) {
-            throw new IllegalStateException("raw PutObject failed", e.getCause());
+            throw new IllegalStateException("raw PutObject to " + server.name() + " failed", e.getCause());
         } finally {
             pool.shutdownNow();
-            wipe(s3, config);
+            wipe(server, config);
         }
+    }
+
+    private static void row(String path, List<Double> rates) {
+        System.out.printf(Locale.ROOT, "| %s | %.1f | %s |%n", path, median(rates), fmt(rates));
+    }
+
+    private static void ratio(String name, List<Double> ratios) {
+        System.out.printf(
+                Locale.ROOT,
+                "ratio %s, per round: %s; median %.2f%n",
+                name,
+                String.join(
+                        ", ",
+                        ratios.stream()
+                                .map(v -> String.format(Locale.ROOT, "%.2f", v))
+                                .toList()),
+                median(ratios));
     }
 
     private static double median(List<Double> values) {
@@ -235,6 +345,83 @@ public final class ReplicationBench {
         return String.join(
                 ", ",
                 values.stream().map(v -> String.format(Locale.ROOT, "%.1f", v)).toList());
+    }
+
+    /** An S3 server under test: its own endpoint, and target settings for a key prefix reached at an endpoint. */
+    private record Server(String name, URI endpoint, BiFunction<URI, String, S3TargetConfig> settings) {
+        static Server of(EmbeddedS3 s3) {
+            return new Server("S3Proxy", s3.endpoint(), (via, prefix) -> S3Targets.config(via, s3, BUCKET, prefix));
+        }
+
+        /** Path style, as in RgwObjectTargetIT. */
+        static Server of(CephCluster ceph) {
+            return new Server(
+                    "Ceph RGW",
+                    ceph.rgwEndpoint(),
+                    (via, prefix) -> new S3TargetConfig(
+                            via,
+                            CephCluster.REGION,
+                            BUCKET,
+                            prefix,
+                            true,
+                            false,
+                            null,
+                            ceph.s3AccessKey(),
+                            ceph.s3SecretKey()));
+        }
+
+        S3TargetConfig config(URI via, String prefix) {
+            return settings.apply(via, prefix);
+        }
+    }
+
+    /** Samples the 1-minute system load average every 5 s, for the run conditions of each section. */
+    private static final class LoadSampler implements AutoCloseable {
+        private final OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+        private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "bench-load");
+            t.setDaemon(true);
+            return t;
+        });
+        private final List<Double> samples = new ArrayList<>();
+        private long started;
+
+        static LoadSampler start() {
+            LoadSampler sampler = new LoadSampler();
+            sampler.reset();
+            sampler.timer.scheduleAtFixedRate(sampler::sample, 5, 5, TimeUnit.SECONDS);
+            return sampler;
+        }
+
+        synchronized void reset() {
+            samples.clear();
+            started = System.nanoTime();
+            samples.add(os.getSystemLoadAverage());
+        }
+
+        private synchronized void sample() {
+            samples.add(os.getSystemLoadAverage());
+        }
+
+        synchronized String report() {
+            samples.add(os.getSystemLoadAverage());
+            List<Double> sorted = samples.stream().sorted().toList();
+            return String.format(
+                    Locale.ROOT,
+                    "section took %.0f s; load average (1 min, every 5 s): start %.2f, end %.2f, min %.2f,"
+                            + " median %.2f, max %.2f",
+                    (System.nanoTime() - started) / 1e9,
+                    samples.get(0),
+                    samples.get(samples.size() - 1),
+                    sorted.get(0),
+                    median(sorted),
+                    sorted.get(sorted.size() - 1));
+        }
+
+        @Override
+        public void close() {
+            timer.shutdownNow();
+        }
     }
 
     /** An in-memory primary repository holding one full restore point of random 256 KiB chunks. */
