@@ -39,7 +39,8 @@ public final class HookJson {
     /** The longest wait a request may ask for. */
     public static final Duration MAX_TIMEOUT = Duration.ofHours(1);
 
-    private static final List<String> FIELDS = List.of("app", "commit", "pipeline", "wait", "timeoutSeconds");
+    private static final List<String> FIELDS =
+            List.of("app", "commit", "pipeline", "wait", "timeoutSeconds", "requestId");
 
     private HookJson() {}
 
@@ -93,6 +94,11 @@ public final class HookJson {
                         name, "unknown field '" + name + "'; expected " + String.join(", ", FIELDS));
             }
         }
+        if (root.has("requestId")
+                && (!root.get("requestId").isTextual()
+                        || root.get("requestId").asText().length() > 100)) {
+            throw new InvalidHookException("requestId", "'requestId' must be a string of at most 100 characters");
+        }
         String app = text(root, "app");
         String commit = text(root, "commit");
         String pipeline = text(root, "pipeline");
@@ -124,6 +130,9 @@ public final class HookJson {
         o.put("pipeline", hook.pipeline());
         o.put("wait", wait.wireName());
         o.put("timeoutSeconds", timeout.toSeconds());
+        // unique per attempt: two attempts within one second would otherwise sign identical bytes
+        // and the second would be refused as a replay
+        o.put("requestId", java.util.UUID.randomUUID().toString());
         return bytes(o);
     }
 

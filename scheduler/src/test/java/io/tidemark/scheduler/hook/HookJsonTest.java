@@ -65,7 +65,7 @@ class HookJsonTest {
         assertThat(refused("{\"app\":\"shop\",\"commit\":\"c\",\"pipeline\":\"p\",\"timeoutSeconds\":3601}"))
                 .hasMessage("'timeoutSeconds' must be a whole number from 1 to 3600, got 3601");
         assertThat(refused("{\"app\":\"shop\",\"commit\":\"c\",\"pipeline\":\"p\",\"timeout\":60}"))
-                .hasMessage("unknown field 'timeout'; expected app, commit, pipeline, wait, timeoutSeconds");
+                .hasMessage("unknown field 'timeout'; expected app, commit, pipeline, wait, timeoutSeconds, requestId");
     }
 
     @Test
