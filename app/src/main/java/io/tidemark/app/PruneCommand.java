@@ -5,19 +5,18 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.format.ObjectKeys;
-import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
@@ -30,14 +29,8 @@ import picocli.CommandLine.Option;
         })
 final class PruneCommand implements Callable<Integer> {
 
-    @Option(names = "--config", description = "engine config YAML (targets, data, policies)")
-    Path config;
-
-    @Option(names = "--data", description = "data directory holding the primary repository (default: ./tidemark-data)")
-    Path data;
-
-    @Option(names = "--policies", description = "policy directory (default: ./policies)")
-    Path policies;
+    @Mixin
+    EngineOptions engine;
 
     @Option(names = "--dry-run", description = "show what would be removed; change nothing")
     boolean dryRun;
@@ -47,12 +40,10 @@ final class PruneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        EngineConfig c = (config != null ? EngineConfig.load(config) : EngineConfig.empty())
-                .with(null, data, null, null, policies);
-        PolicySet set = new PolicyParser().loadDirectory(c.policies() != null ? c.policies() : Path.of("policies"));
+        EngineConfig c = engine.engineConfig();
+        PolicySet set = engine.policies(c);
         Map<String, ObjectTarget> targets = Targets.open(c.targets());
-        try (ObjectTarget primaryTarget =
-                new FileObjectTarget((c.data() != null ? c.data() : Path.of("tidemark-data")).resolve("repo"))) {
+        try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
             Map<String, Repository> targetRepos = new LinkedHashMap<>();
             targets.forEach((name, t) -> {
                 if (t.exists(ObjectKeys.CONFIG)) {

@@ -4,19 +4,18 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
-import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.RpoTracker;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
@@ -30,26 +29,18 @@ final class StatusCommand implements Callable<Integer> {
 
     static final int EXIT_RPO_VIOLATED = 4;
 
-    @Option(names = "--config", description = "engine config YAML (targets, data, policies)")
-    Path config;
-
-    @Option(names = "--data", description = "data directory holding the primary repository (default: ./tidemark-data)")
-    Path data;
-
-    @Option(names = "--policies", description = "policy directory (default: ./policies)")
-    Path policies;
+    @Mixin
+    EngineOptions engine;
 
     @Option(names = "--json", description = "machine-readable output")
     boolean json;
 
     @Override
     public Integer call() throws IOException {
-        EngineConfig c = (config != null ? EngineConfig.load(config) : EngineConfig.empty())
-                .with(null, data, null, null, policies);
-        Path dataDir = c.data() != null ? c.data() : Path.of("tidemark-data");
-        PolicySet set = new PolicyParser().loadDirectory(c.policies() != null ? c.policies() : Path.of("policies"));
+        EngineConfig c = engine.engineConfig();
+        PolicySet set = engine.policies(c);
         Map<String, ObjectTarget> targets = Targets.open(c.targets());
-        try (ObjectTarget primaryTarget = new FileObjectTarget(dataDir.resolve("repo"))) {
+        try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
             Repository primary = Repository.open(primaryTarget);
             InMemoryInventory inventory = new InMemoryInventory();
             primary.vms().forEach(vm -> inventory.put(vm, "-", Map.of()));

@@ -20,11 +20,8 @@ import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.scheduler.hook.HookService;
 import io.tidemark.testkit.FakeClock;
 import io.tidemark.testkit.RecordingEventBus;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,6 +33,7 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code tidemark hook pre-deploy} against a real endpoint on 127.0.0.1; a fake plays the workers. */
@@ -46,10 +44,8 @@ class HookCommandTest {
     @TempDir
     Path dir;
 
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
-    private PrintStream oldOut;
-    private PrintStream oldErr;
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
 
     private final FakeClock clock = new FakeClock(Instant.now().truncatedTo(ChronoUnit.SECONDS));
     private final RecordingEventBus bus = new RecordingEventBus();
@@ -59,10 +55,6 @@ class HookCommandTest {
 
     @BeforeEach
     void start() throws Exception {
-        oldOut = System.out;
-        oldErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         secretFile = Files.writeString(dir.resolve("hook.secret"), SECRET + "\n");
         Policy shop = Policy.of(
                         "shop",
@@ -80,8 +72,6 @@ class HookCommandTest {
     @AfterEach
     void stop() {
         server.close();
-        System.setOut(oldOut);
-        System.setErr(oldErr);
     }
 
     private void work(String topic, Event event) {
@@ -129,18 +119,10 @@ class HookCommandTest {
         return Main.execute(args.toArray(String[]::new));
     }
 
-    private String stdout() {
-        return out.toString(StandardCharsets.UTF_8);
-    }
-
-    private String stderr() {
-        return err.toString(StandardCharsets.UTF_8);
-    }
-
     @Test
     void exitsZeroWhenTheLevelIsReached() {
         assertThat(hook("--wait", "committed")).isZero();
-        assertThat(stdout())
+        assertThat(std.out())
                 .contains("RESTORE POINT")
                 .containsPattern("shop-1 +hv1 +rp-1 +1\\.5 s +1\\.5 s +n/a")
                 .contains("1 VM committed in 1.5 s; the deploy may proceed");
@@ -152,7 +134,7 @@ class HookCommandTest {
         assertThat(hook("--json")).isZero();
         // the test's log goes to stdout as well; the command prints the answer on one line
         String line =
-                stdout().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow();
+                std.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow();
         var answer = Json.mapper().readTree(line);
         assertThat(answer.path("status").asText()).isEqualTo("reached");
         assertThat(answer.path("wait").asText()).isEqualTo("captured");
@@ -163,7 +145,7 @@ class HookCommandTest {
     void aFailedSnapshotExitsTwo() {
         outcome = "failed";
         assertThat(hook()).isEqualTo(2);
-        assertThat(stderr())
+        assertThat(std.err())
                 .contains("snapshot of VM shop-1 failed at backup: QMP socket refused")
                 .contains("do not deploy");
     }
@@ -172,7 +154,7 @@ class HookCommandTest {
     void aTimeoutExitsThree() {
         outcome = "stalled";
         assertThat(hook("--timeout", "90s")).isEqualTo(3);
-        assertThat(stderr()).contains("timed out after").contains("waiting for shop-1 to be captured");
+        assertThat(std.err()).contains("timed out after").contains("waiting for shop-1 to be captured");
     }
 
     @Test
@@ -191,7 +173,7 @@ class HookCommandTest {
                         "--secret-file",
                         secretFile.toString()))
                 .isEqualTo(2);
-        assertThat(stderr()).contains("no policy lists app 'web'").contains("known apps: shop");
+        assertThat(std.err()).contains("no policy lists app 'web'").contains("known apps: shop");
         assertThat(bus.published()).isEmpty();
     }
 
@@ -199,8 +181,8 @@ class HookCommandTest {
     void aWrongSecretExitsTwoAndPublishesNothing() throws Exception {
         Files.writeString(secretFile, "another-secret-of-enough-length\n");
         assertThat(hook()).isEqualTo(2);
-        assertThat(stderr()).contains("the engine refused the signature: bad signature");
-        assertThat(stderr()).doesNotContain("another-secret");
+        assertThat(std.err()).contains("the engine refused the signature: bad signature");
+        assertThat(std.err()).doesNotContain("another-secret");
         assertThat(bus.published()).isEmpty();
     }
 
@@ -211,26 +193,26 @@ class HookCommandTest {
             closed = s.getLocalPort();
         }
         assertThat(hookAt("http://127.0.0.1:" + closed, secretFile.toString())).isEqualTo(3);
-        assertThat(stderr()).contains("cannot reach the engine at http://127.0.0.1:" + closed + "/hooks/pre-deploy");
+        assertThat(std.err()).contains("cannot reach the engine at http://127.0.0.1:" + closed + "/hooks/pre-deploy");
     }
 
     @Test
     void badInputExitsOne() {
         assertThat(Main.execute("hook", "pre-deploy", "--app", "shop", "--pipeline", "p"))
                 .isEqualTo(1);
-        assertThat(stderr()).contains("--commit is required");
+        assertThat(std.err()).contains("--commit is required");
         assertThat(hook("--wait", "deployed")).isEqualTo(1);
-        assertThat(stderr()).contains("--wait must be one of captured, committed, replicated");
+        assertThat(std.err()).contains("--wait must be one of captured, committed, replicated");
         assertThat(hook("--timeout", "2h")).isEqualTo(1);
         assertThat(hook("--timeout", "10")).isEqualTo(1);
-        assertThat(stderr()).contains("--timeout must be a duration from 1s to 1h");
+        assertThat(std.err()).contains("--timeout must be a duration from 1s to 1h");
         assertThat(hookAt(
                         "http://127.0.0.1:" + server.port(),
                         dir.resolve("absent").toString()))
                 .isEqualTo(1);
-        assertThat(stderr()).contains("cannot read the pre-deploy hook secret file");
+        assertThat(std.err()).contains("cannot read the pre-deploy hook secret file");
         assertThat(hookAt("127.0.0.1:9465", secretFile.toString())).isEqualTo(1);
-        assertThat(stderr()).contains("--url must be http://HOST:PORT");
+        assertThat(std.err()).contains("--url must be http://HOST:PORT");
         assertThat(hook("--no-such-flag")).isEqualTo(1);
         assertThat(bus.published()).isEmpty();
     }

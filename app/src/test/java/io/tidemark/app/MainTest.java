@@ -2,14 +2,10 @@ package io.tidemark.app;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The command line: exit codes and messages a script or a person relies on. */
@@ -18,37 +14,13 @@ class MainTest {
     @TempDir
     Path dir;
 
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream err = new ByteArrayOutputStream();
-    private PrintStream oldOut;
-    private PrintStream oldErr;
-
-    @BeforeEach
-    void capture() {
-        oldOut = System.out;
-        oldErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-    }
-
-    @AfterEach
-    void restore() {
-        System.setOut(oldOut);
-        System.setErr(oldErr);
-    }
-
-    private String stdout() {
-        return out.toString(StandardCharsets.UTF_8);
-    }
-
-    private String stderr() {
-        return err.toString(StandardCharsets.UTF_8);
-    }
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
 
     @Test
     void lintAcceptsTheExamplePolicies() {
         assertThat(Main.execute("policy", "lint", "../policies/examples")).isZero();
-        assertThat(stdout()).contains("policies OK");
+        assertThat(std.out()).contains("policies OK");
     }
 
     @Test
@@ -64,7 +36,7 @@ class MainTest {
                 rpo: 30m
                 """);
         assertThat(Main.execute("policy", "lint", dir.toString())).isEqualTo(1);
-        assertThat(stderr()).contains("bad.yaml:5:").contains("schedule.interval");
+        assertThat(std.err()).contains("bad.yaml:5:").contains("schedule.interval");
     }
 
     @Test
@@ -78,13 +50,13 @@ class MainTest {
                         "--out",
                         dir.resolve("o").toString()))
                 .isEqualTo(2);
-        assertThat(stderr()).contains("no Tidemark repository at").contains(dir.toString());
+        assertThat(std.err()).contains("no Tidemark repository at").contains(dir.toString());
     }
 
     @Test
     void helpTeachesTheCommands() {
         assertThat(Main.execute("--help")).isZero();
-        assertThat(stdout())
+        assertThat(std.out())
                 .contains("run")
                 .contains("restore")
                 .contains("demo")
@@ -105,7 +77,7 @@ class MainTest {
                         "--data",
                         dir.resolve("data").toString()))
                 .isEqualTo(1);
-        assertThat(stderr()).contains("web.yaml:3:1").contains("schedul");
+        assertThat(std.err()).contains("web.yaml:3:1").contains("schedul");
         assertThat(dir.resolve("data/kafka")).doesNotExist();
     }
 
@@ -144,7 +116,7 @@ class MainTest {
                         "--data",
                         dir.resolve("data").toString()))
                 .isEqualTo(3);
-        assertThat(stderr()).contains("127.0.0.1:1").doesNotContain("s3cr3t-value");
+        assertThat(std.err()).contains("127.0.0.1:1").doesNotContain("s3cr3t-value");
     }
 
     @Test
@@ -158,7 +130,7 @@ class MainTest {
                         "--data",
                         dir.resolve("data").toString()))
                 .isNotZero();
-        assertThat(stderr()).contains("nope");
+        assertThat(std.err()).contains("nope");
     }
 
     @Test
@@ -178,7 +150,7 @@ class MainTest {
         }
         assertThat(Main.execute("status", "--data", data.toString(), "--policies", policies.toString()))
                 .isEqualTo(4);
-        assertThat(stdout())
+        assertThat(std.out())
                 .containsPattern("web-1 +local +web .* 5m +1h\\n")
                 .containsPattern("web-2 +local +web .* 2h +1h +VIOLATED");
     }
@@ -240,10 +212,10 @@ class MainTest {
         }
         assertThat(Main.execute("replicate", "--from", a.toString(), "--to", b.toString()))
                 .isZero();
-        assertThat(stdout()).contains("1 restore points in");
+        assertThat(std.out()).contains("1 restore points in");
         assertThat(Main.execute("replicate", "--from", a.toString(), "--to", b.toString()))
                 .isZero();
-        assertThat(stdout()).contains("already there");
+        assertThat(std.out()).contains("already there");
 
         assertThat(Main.execute(
                         "restore",
@@ -256,7 +228,7 @@ class MainTest {
                         "--json"))
                 .isZero();
         String expected = io.tidemark.format.Digest.sha256(disk).hex();
-        assertThat(stdout()).contains("\"sha256\" : \"" + expected + "\"");
+        assertThat(std.out()).contains("\"sha256\" : \"" + expected + "\"");
         assertThat(io.tidemark.repository.Restorer.sha256(dir.resolve("r/sd0.raw")))
                 .isEqualTo(expected);
     }

@@ -6,9 +6,6 @@ import static org.awaitility.Awaitility.await;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.testkit.s3.EmbeddedS3;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -16,6 +13,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -152,21 +150,14 @@ class PreDeployHookIT {
                 .toList();
     }
 
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
     private record Run(int exit, String out, String err) {}
 
-    private static Run run(String... args) {
-        PrintStream oldOut = System.out;
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int exit = Main.execute(args);
-            return new Run(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
+    private Run run(String... args) {
+        std.reset();
+        int exit = Main.execute(args);
+        return new Run(exit, std.out(), std.err());
     }
 }
