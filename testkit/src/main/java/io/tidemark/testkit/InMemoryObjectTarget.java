@@ -1,7 +1,7 @@
 package io.tidemark.testkit;
 
-import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.core.target.TargetKeys;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -134,15 +134,6 @@ public final class InMemoryObjectTarget implements ObjectTarget {
     }
 
     private void checkKey(String key) {
-        if (key == null || key.isEmpty() || key.startsWith("/")) {
-            throw new PermanentException("invalid object key '" + key + "' for " + describe()
-                    + ": keys are relative and non-empty (a bug in the caller)");
-        }
-        for (String segment : key.split("/", -1)) {
-            if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
-                throw new PermanentException("invalid object key '" + key + "' for " + describe()
-                        + ": empty, '.' or '..' segment (a bug in the caller)");
-            }
-        }
+        TargetKeys.check(key, describe());
     }
 }

@@ -10,6 +10,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.core.target.TargetKeys;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -329,21 +330,11 @@ public final class RadosObjectTarget implements ObjectTarget {
     }
 
     private String oid(String key) {
-        if (key == null || key.isEmpty() || key.startsWith("/")) {
-            throw invalidKey(key, "keys are relative and non-empty");
-        }
+        TargetKeys.check(key, description);
         for (int i = 0; i < key.length(); i++) {
             char c = key.charAt(i);
             if (c < 0x20 || c > 0x7e) {
                 throw invalidKey(key, "RADOS keys must be printable ASCII");
-            }
-        }
-        for (String segment : key.split("/", -1)) {
-            if (segment.isEmpty()) {
-                throw invalidKey(key, "it has an empty segment (a leading, trailing or doubled '/')");
-            }
-            if (segment.equals(".") || segment.equals("..")) {
-                throw invalidKey(key, "it has a '" + segment + "' segment");
             }
         }
         String oid = config.keyPrefix() + key;
@@ -354,8 +345,7 @@ public final class RadosObjectTarget implements ObjectTarget {
     }
 
     private PermanentException invalidKey(String key, String why) {
-        return new PermanentException(
-                "invalid object key '" + key + "' for " + description + ": " + why + " (a bug in the caller)");
+        return TargetKeys.invalid(key, description, why);
     }
 
     /** Turns a librados error code into one of the two kinds callers branch on. */

@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.core.target.TargetKeys;
 import io.tidemark.format.ObjectKeys;
 import java.io.IOException;
 import java.net.URI;
@@ -411,23 +412,7 @@ public final class S3ObjectTarget implements ObjectTarget {
     }
 
     private String s3Key(String key) {
-        if (key == null || key.isEmpty() || key.startsWith("/")) {
-            throw invalidKey(key, "keys are relative and non-empty");
-        }
-        for (String segment : key.split("/", -1)) {
-            if (segment.isEmpty()) {
-                throw invalidKey(key, "it has an empty segment (a leading, trailing or doubled '/')");
-            }
-            if (segment.equals(".") || segment.equals("..")) {
-                throw invalidKey(key, "it has a '" + segment + "' segment");
-            }
-        }
-        return config.keyPrefix() + key;
-    }
-
-    private PermanentException invalidKey(String key, String why) {
-        return new PermanentException(
-                "invalid object key '" + key + "' for " + description + ": " + why + " (a bug in the caller)");
+        return config.keyPrefix() + TargetKeys.check(key, description);
     }
 
     /** Turns an SDK exception into one of the two kinds callers branch on. */

@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.core.target.TargetKeys;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -231,14 +232,9 @@ public final class FileObjectTarget implements ObjectTarget {
     }
 
     private void checkKey(String key) {
-        if (key == null || key.isEmpty()) {
-            throw new PermanentException("empty object key for " + describe() + " (a bug in the caller)");
-        }
-        if (key.startsWith("/")) {
-            throw badKey(key, "it is absolute; keys are relative to the target's root");
-        }
-        for (String segment : key.split("/", -1)) {
-            checkSegment(key, segment);
+        TargetKeys.check(key, describe());
+        if (key.contains(TEMP_MARKER)) {
+            throw badKey(key, "it contains '" + TEMP_MARKER + "', which marks temporary files");
         }
     }
 
@@ -276,8 +272,7 @@ public final class FileObjectTarget implements ObjectTarget {
     }
 
     private PermanentException badKey(String key, String why) {
-        return new PermanentException(
-                "invalid object key '" + key + "' for " + describe() + ": " + why + " (a bug in the caller)");
+        return TargetKeys.invalid(key, describe(), why);
     }
 
     private String toKey(Path path) {

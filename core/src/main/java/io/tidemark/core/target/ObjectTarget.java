@@ -1,0 +1,49 @@
+package io.tidemark.core.target;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A flat key space of immutable objects: a directory, an S3/OSS bucket prefix, a RADOS pool.
+ * Keys are relative, '/'-separated, and never start with '/'. Every method translates its
+ * technology's faults into {@link io.tidemark.core.RetriableException} or
+ * {@link io.tidemark.core.PermanentException}.
+ */
+public interface ObjectTarget extends AutoCloseable {
+
+    /** A human-readable location such as {@code s3://bucket/prefix}, for messages; never holds secrets. */
+    String describe();
+
+    /**
+     * Stores {@code data} under {@code key} unless an object already exists there. Atomic: a reader
+     * sees either no object or all of it. Idempotent.
+     *
+     * @return true if this call wrote the object, false if it was already present
+     */
+    boolean putIfAbsent(String key, byte[] data);
+
+    /** The whole object, or empty if there is none. */
+    Optional<byte[]> get(String key);
+
+    /** Whether an object exists under {@code key}. */
+    boolean exists(String key);
+
+    /** All keys starting with {@code prefix}, in lexicographic order. */
+    List<String> list(String prefix);
+
+    /** Removes the object; removing a missing object is not an error. */
+    void delete(String key);
+
+    /**
+     * Until when the object is protected against deletion by the target itself (S3 Object Lock),
+     * if it is. Targets without immutability answer empty; wrappers pass the question through.
+     * Prune asks before deleting, so it never tries to remove a locked object.
+     */
+    default Optional<Instant> retainUntil(String key) {
+        return Optional.empty();
+    }
+
+    @Override
+    void close();
+}
