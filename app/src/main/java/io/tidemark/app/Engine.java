@@ -13,6 +13,7 @@ import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.scheduler.BusInventory;
 import io.tidemark.scheduler.PolicyScheduler;
 import io.tidemark.scheduler.RpoTracker;
 import io.tidemark.scheduler.hook.HookSecret;
@@ -21,6 +22,7 @@ import io.tidemark.scheduler.hook.HookService;
 import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.InventoryPublisher;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.nio.file.Files;
@@ -43,6 +45,10 @@ import org.slf4j.LoggerFactory;
 public final class Engine implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
+    /** How often this host's VMs are checked for changes, and re-published in full. */
+    private static final Duration INVENTORY_INTERVAL = Duration.ofSeconds(10);
+
+    private static final Duration INVENTORY_HEARTBEAT = Duration.ofMinutes(5);
 
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private final EngineConfig config;
@@ -93,6 +99,12 @@ public final class Engine implements AutoCloseable {
             log.info(
                     "VMs on this host: {}",
                     hypervisor.list().stream().map(v -> v.name()).toList());
+            // this host's VMs on the compacted inventory topic, which routes every scheduler's jobs (ADR 0003)
+            bus.ensureCompactedTopic(Topics.INVENTORY);
+            InventoryPublisher inventoryPublisher = new InventoryPublisher(
+                    config.host(), hypervisor, bus, clock, vm -> Map.of(), INVENTORY_INTERVAL, INVENTORY_HEARTBEAT);
+            resources.push(inventoryPublisher);
+            inventoryPublisher.start();
             BackupWorker worker = new BackupWorker(
                     config.host(),
                     hypervisor,
@@ -139,7 +151,12 @@ public final class Engine implements AutoCloseable {
                 metrics = null;
             }
 
-            scheduler = PolicyScheduler.start(policies, inventory, bus, clock);
+            // the scheduler routes by where VMs run now, on any host: the inventory topic, read to its end first
+            BusInventory fleetInventory =
+                    BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
+            resources.push(fleetInventory);
+            fleetInventory.awaitReady(Duration.ofSeconds(30));
+            scheduler = PolicyScheduler.start(policies, fleetInventory, bus, clock);
             resources.push(scheduler);
 
             // pre-deploy hooks: the Kafka trigger always, the HTTP endpoint when configured. Both cover the

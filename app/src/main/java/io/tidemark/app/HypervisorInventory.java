@@ -10,8 +10,9 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The inventory of a single-host engine: the VMs this host's hypervisor runs now. (A multi-host
- * deployment reads the compacted inventory topic instead.)
+ * The VMs this host's hypervisor runs now: what the engine's per-host roles cover (pre-deploy hooks
+ * and RPO tracking, each in a consumer group per host). Scheduling routes by the compacted inventory
+ * topic instead ({@link io.tidemark.scheduler.BusInventory}, ADR 0003).
  */
 final class HypervisorInventory implements Inventory {
 

@@ -13,6 +13,8 @@ import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.RpoViolated;
 import io.tidemark.core.event.SnapshotCaptured;
 import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.VmGone;
+import io.tidemark.core.event.VmPlaced;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.Map;
@@ -31,7 +33,9 @@ public final class EventCodec {
             "replica-committed", ReplicaCommitted.class,
             "job-failed", JobFailed.class,
             "rpo-violated", RpoViolated.class,
-            "pre-deploy-requested", PreDeployRequested.class);
+            "pre-deploy-requested", PreDeployRequested.class,
+            "vm-placed", VmPlaced.class,
+            "vm-gone", VmGone.class);
 
     private EventCodec() {}
 

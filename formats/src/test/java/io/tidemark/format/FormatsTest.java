@@ -145,4 +145,20 @@ class FormatsTest {
                 List.of());
         assertThat(ManifestCodec.decode("k", ManifestCodec.encode(m))).isEqualTo(m);
     }
+
+    @Test
+    void goldenInventoryEventsV1ParseForever() throws IOException {
+        Event placed = EventCodec.decode(golden("event-vm-placed-v1.json"));
+        assertThat(placed.payload())
+                .isEqualTo(new io.tidemark.core.event.VmPlaced(
+                        "web-1",
+                        "hv-a",
+                        java.util.Map.of("tier", "web"),
+                        List.of(new io.tidemark.core.event.VmPlaced.Disk("vda", 64L << 20)),
+                        Instant.parse("2026-11-24T01:30:00Z")));
+        assertThat(EventCodec.decode(EventCodec.encode(placed))).isEqualTo(placed);
+        Event gone = EventCodec.decode(golden("event-vm-gone-v1.json"));
+        assertThat(gone.payload()).isEqualTo(new io.tidemark.core.event.VmGone("web-1", "hv-a"));
+        assertThat(EventCodec.typeName(gone.payload())).isEqualTo("vm-gone");
+    }
 }

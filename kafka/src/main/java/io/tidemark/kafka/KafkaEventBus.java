@@ -9,6 +9,7 @@ import io.tidemark.format.EventCodec;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -18,9 +19,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -30,6 +35,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -133,6 +141,102 @@ public final class KafkaEventBus implements EventBus {
             }
             knownTopics.add(e.getKey());
         }
+    }
+
+    /**
+     * Creates {@code topic} compacted ({@code cleanup.policy=compact}: the log keeps at least the
+     * latest record of each key), or makes an existing topic compacted. Idempotent.
+     *
+     * @throws RetriableException if the broker does not answer or refuses
+     */
+    public void ensureCompactedTopic(String topic) {
+        Map<String, String> configs = Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT);
+        try {
+            try {
+                admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1).configs(configs)))
+                        .all()
+                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof TopicExistsException)) {
+                    throw e;
+                }
+                ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+                AlterConfigOp compact = new AlterConfigOp(
+                        new ConfigEntry(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT),
+                        AlterConfigOp.OpType.SET);
+                admin.incrementalAlterConfigs(Map.of(resource, List.of(compact)))
+                        .all()
+                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while creating topic " + topic, e);
+        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new RetriableException(
+                    "cannot make topic " + topic + " compacted on Kafka at " + bootstrap + ": " + e.getMessage(), e);
+        }
+        knownTopics.add(topic);
+    }
+
+    /**
+     * Takes the end offsets of {@code topic} now and returns a check that is true once consumer group
+     * {@code group} has committed them (or beyond) on every partition: the group has handled every
+     * record the topic held at this call. The check asks the broker each time it is evaluated.
+     *
+     * @throws RetriableException if the broker does not answer (now, or when the check runs)
+     */
+    public BooleanSupplier caughtUpCheck(String group, String topic) {
+        ensureTopics(List.of(topic));
+        Map<TopicPartition, Long> ends = new HashMap<>();
+        try {
+            var description = admin.describeTopics(List.of(topic))
+                    .allTopicNames()
+                    .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                    .get(topic);
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            description
+                    .partitions()
+                    .forEach(p -> latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest()));
+            admin.listOffsets(latest)
+                    .all()
+                    .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                    .forEach((tp, info) -> ends.put(tp, info.offset()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while reading the end offsets of " + topic, e);
+        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new RetriableException(
+                    "cannot read the end offsets of " + topic + " on Kafka at " + bootstrap + ": " + e.getMessage(), e);
+        }
+        return () -> {
+            Map<TopicPartition, OffsetAndMetadata> committed;
+            try {
+                committed = admin.listConsumerGroupOffsets(group)
+                        .partitionsToOffsetAndMetadata()
+                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while reading the offsets of group " + group, e);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof GroupIdNotFoundException)) {
+                    throw new RetriableException(
+                            "cannot read the offsets of group " + group + " on Kafka at " + bootstrap + ": "
+                                    + e.getMessage(),
+                            e);
+                }
+                committed = Map.of(); // the group has not committed anything yet
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new RetriableException(
+                        "cannot read the offsets of group " + group + " on Kafka at " + bootstrap + ": "
+                                + e.getMessage(),
+                        e);
+            }
+            Map<TopicPartition, OffsetAndMetadata> done = committed;
+            return ends.entrySet().stream().allMatch(e -> {
+                OffsetAndMetadata c = done.get(e.getKey());
+                return (c == null ? 0 : c.offset()) >= e.getValue();
+            });
+        };
     }
 
     @Override

@@ -8,7 +8,9 @@ public sealed interface EventPayload
                 ReplicaCommitted,
                 JobFailed,
                 RpoViolated,
-                PreDeployRequested {
+                PreDeployRequested,
+                VmPlaced,
+                VmGone {
 
     /** The VM the event is about. */
     String vm();
