@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Tidemark and its tests need: QEMU (TCG is enough), qemu-img/qemu-io,
 # libnbd tools, Ceph (mon, OSD, radosgw and the CLI, which pulls in librados2 for rados-java; no mgr:
-# the test clusters of deploy/ceph/start-ceph.sh run without one), and a JDK + Maven if missing.
+# the test clusters of deploy/ceph/start-ceph.sh run without one), the PostgreSQL server binaries
+# (for the scheduler's JDBC ITs), and a JDK + Maven if missing.
 # Idempotent; does nothing when everything is there. The Ceph packages start no daemon.
 set -euo pipefail
 need=()
@@ -11,6 +12,8 @@ command -v nbdinfo >/dev/null || need+=(libnbd-bin)
 command -v ceph-mon >/dev/null || need+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
+# PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tidemark: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -6,6 +6,7 @@ import org.quartz.DisallowConcurrentExecution;
 import org.quartz.Job;
 import org.quartz.JobDataMap;
 import org.quartz.JobExecutionContext;
+import org.quartz.ObjectAlreadyExistsException;
 import org.quartz.SchedulerException;
 import org.quartz.SimpleScheduleBuilder;
 import org.quartz.TriggerBuilder;
@@ -14,8 +15,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The Quartz job of one policy. Its constructor does no work; {@link PolicyJobFactory} gives it the
- * handler. The job data holds only the policy name (and, on a delayed trigger, the original fire
- * time), so a persistent job store can keep it.
+ * handler. The job data holds only strings and longs (the policy name, its schedule, and on a
+ * delayed trigger the original fire time), so a persistent job store can keep it.
  *
  * <p>A trigger carrying {@link #DELAY_MILLIS} (a cron schedule with jitter) does not fire the policy
  * itself: it schedules a one-shot trigger at fire time + delay that carries the original fire time
@@ -24,6 +25,7 @@ import org.slf4j.LoggerFactory;
 @DisallowConcurrentExecution
 final class PolicyJob implements Job {
     static final String POLICY = "policy";
+    static final String SCHEDULE = "schedule";
     static final String DELAY_MILLIS = "delayMillis";
     static final String SCHEDULED_FOR = "scheduledFor";
 
@@ -66,6 +68,8 @@ final class PolicyJob implements Job {
                             .withSchedule(
                                     SimpleScheduleBuilder.simpleSchedule().withMisfireHandlingInstructionFireNow())
                             .build());
+        } catch (ObjectAlreadyExistsException e) { // a recovered firing (ADR 7): the delayed one is there
+            log.debug("policy {}: the jittered firing for {} is already scheduled", policy, fireTime.toInstant());
         } catch (SchedulerException e) {
             log.error("policy {}: could not schedule the jittered firing for {}", policy, fireTime.toInstant(), e);
         }

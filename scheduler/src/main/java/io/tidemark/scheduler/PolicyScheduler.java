@@ -64,8 +64,12 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>Quartz runs with a RAM job store and a small thread pool unless other properties are given
- * ({@link #defaultQuartzProperties()}); each instance gets a unique Quartz scheduler name. Methods
- * are thread-safe.
+ * ({@link #defaultQuartzProperties()}); each instance gets a unique Quartz scheduler name. With a
+ * persistent, clustered store ({@link QuartzJdbc}) all instances share the triggers: each fire time
+ * is fired by one instance; starting an instance keeps a stored trigger whose schedule is unchanged
+ * (and so its next fire time), and a firing cut short by a dead instance is re-run by another one
+ * with the same job ids. All instances of a cluster must load the same policies. Methods are
+ * thread-safe.
  */
 public final class PolicyScheduler implements AutoCloseable {
     /** The Quartz group of the policy jobs and triggers. */
@@ -307,10 +311,26 @@ public final class PolicyScheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Schedules {@code policy} unless the job store already holds its job with the same schedule and
+     * a trigger: a persistent store shared by a cluster keeps the trigger, and so its next fire time,
+     * when an instance (re)starts. A missing job is added without replacing (another instance may add
+     * it at the same time); a job with another schedule is replaced.
+     */
     private void schedule(Policy policy) throws SchedulerException {
+        String schedule = scheduleKey(policy.schedule());
+        JobDetail existing = quartz.getJobDetail(jobKey(policy.name()));
+        if (existing != null
+                && schedule.equals(existing.getJobDataMap().getString(PolicyJob.SCHEDULE))
+                && quartz.getTrigger(triggerKey(policy.name())) != null) {
+            log.debug("policy {} keeps its stored trigger ({})", policy.name(), schedule);
+            return;
+        }
         JobDetail job = JobBuilder.newJob(PolicyJob.class)
                 .withIdentity(jobKey(policy.name()))
                 .usingJobData(PolicyJob.POLICY, policy.name())
+                .usingJobData(PolicyJob.SCHEDULE, schedule)
+                .requestRecovery(true) // a firing cut short by a dead cluster instance re-runs, same job ids
                 .build();
         long offset = jitterOffsetMillis(policy);
         TriggerBuilder<Trigger> trigger = TriggerBuilder.newTrigger()
@@ -331,7 +351,24 @@ public final class PolicyScheduler implements AutoCloseable {
                             .withMisfireHandlingInstructionFireAndProceed())
                     .build();
         }
-        quartz.scheduleJob(job, Set.of(built), true);
+        if (existing == null) {
+            try {
+                quartz.scheduleJob(job, Set.of(built), false);
+            } catch (ObjectAlreadyExistsException e) {
+                log.debug("policy {} was scheduled by another instance meanwhile", policy.name());
+            }
+        } else {
+            quartz.scheduleJob(job, Set.of(built), true);
+        }
+    }
+
+    /** What the trigger of a policy depends on, stored with its job to detect a changed schedule. */
+    static String scheduleKey(Schedule schedule) {
+        if (schedule instanceof Schedule.Interval interval) {
+            return "interval " + interval.every() + " jitter " + interval.jitter();
+        }
+        Schedule.Cron cron = (Schedule.Cron) schedule;
+        return "cron " + cron.expression() + " jitter " + cron.jitter();
     }
 
     /** Drops jobs a persistent store remembers for policies that are no longer loaded. */

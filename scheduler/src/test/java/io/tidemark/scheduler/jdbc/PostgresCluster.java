@@ -1,0 +1,298 @@
+package io.tidemark.scheduler.jdbc;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.UserPrincipal;
+import java.nio.file.attribute.UserPrincipalLookupService;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A throwaway PostgreSQL cluster for tests: {@code initdb} in a temp dir, a server on a free
+ * 127.0.0.1 port with its unix socket in that dir (fsync off), one database with Quartz's {@code
+ * tables_postgres.sql} loaded. User {@code postgres}, trust authentication, empty password. As root
+ * the server runs as user {@code postgres} through {@code runuser}. {@link #close} stops the server
+ * and deletes the dir; a failed {@link #start} cleans up the same way.
+ */
+public final class PostgresCluster implements AutoCloseable {
+    /** The database user. */
+    public static final String USER = "postgres";
+
+    private static final Logger log = LoggerFactory.getLogger(PostgresCluster.class);
+    private static final String QUARTZ_DDL = "org/quartz/impl/jdbcjobstore/tables_postgres.sql";
+
+    private final Path dir;
+    private final Path bin;
+    private final int port;
+    private final String database;
+    private final Thread onExit = new Thread(this::close, "postgres-cluster-stop");
+    private volatile boolean running;
+
+    private PostgresCluster(Path dir, Path bin, int port, String database) {
+        this.dir = dir;
+        this.bin = bin;
+        this.port = port;
+        this.database = database;
+    }
+
+    /**
+     * Starts a cluster with database {@code database} holding the Quartz tables.
+     *
+     * @throws IllegalStateException if the PostgreSQL binaries are missing (deploy/install-deps.sh)
+     *     or the server does not come up
+     */
+    public static PostgresCluster start(String database) {
+        Path bin = findBin();
+        Path dir;
+        try {
+            dir = Files.createTempDirectory("tidemark-pg");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        PostgresCluster cluster = new PostgresCluster(dir, bin, freePort(), database);
+        Runtime.getRuntime().addShutdownHook(cluster.onExit); // a JVM that exits without close
+        try {
+            cluster.boot();
+            return cluster;
+        } catch (RuntimeException e) {
+            cluster.close();
+            throw e;
+        }
+    }
+
+    /** The JDBC URL of the database. */
+    public String jdbcUrl() {
+        return jdbcUrl(database);
+    }
+
+    /** The server's port on 127.0.0.1. */
+    public int port() {
+        return port;
+    }
+
+    /** Stops the server (immediate mode) and deletes its directory. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (Thread.currentThread() != onExit) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(onExit);
+            } catch (IllegalStateException | IllegalArgumentException e) {
+                // the JVM is exiting (the hook runs or ran) or the hook is gone already
+            }
+        }
+        if (running) {
+            running = false;
+            try {
+                run(List.of(
+                        bin.resolve("pg_ctl").toString(),
+                        "-D",
+                        dir.resolve("data").toString(),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop"));
+            } catch (IllegalStateException e) {
+                log.warn("could not stop PostgreSQL in {}", dir, e);
+            }
+        }
+        deleteTree(dir);
+    }
+
+    private void boot() {
+        Path sock = dir.resolve("sock");
+        try {
+            Files.createDirectories(sock);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        if (isRoot()) {
+            chownTree(dir, USER);
+        }
+        run(List.of(
+                bin.resolve("initdb").toString(),
+                "-D",
+                dir.resolve("data").toString(),
+                "-U",
+                USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+                "--no-instructions"));
+        run(List.of(
+                bin.resolve("pg_ctl").toString(),
+                "-D",
+                dir.resolve("data").toString(),
+                "-l",
+                dir.resolve("postgres.log").toString(),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                "-p " + port + " -k " + sock + " -c listen_addresses=127.0.0.1 -c fsync=off"
+                        + " -c synchronous_commit=off -c full_page_writes=off",
+                "start"));
+        running = true;
+        try (Connection c = DriverManager.getConnection(jdbcUrl("postgres"), USER, "");
+                Statement s = c.createStatement()) {
+            s.execute("create database " + database);
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot create database " + database, e);
+        }
+        try (Connection c = DriverManager.getConnection(jdbcUrl(), USER, "");
+                Statement s = c.createStatement()) {
+            s.execute(quartzDdl());
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot load " + QUARTZ_DDL, e);
+        }
+        log.info("PostgreSQL on 127.0.0.1:{} in {}, database {}", port, dir, database);
+    }
+
+    private String jdbcUrl(String db) {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/" + db;
+    }
+
+    /** The DDL from the quartz jar, without its bare trailing {@code COMMIT} (autocommit is on). */
+    private static String quartzDdl() {
+        try (InputStream in = PostgresCluster.class.getClassLoader().getResourceAsStream(QUARTZ_DDL)) {
+            if (in == null) {
+                throw new IllegalStateException(QUARTZ_DDL + " is not on the classpath");
+            }
+            String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return sql.replaceAll("(?im)^\\s*commit\\s*;\\s*$", "");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private void run(List<String> command) {
+        List<String> full = new ArrayList<>();
+        if (isRoot()) {
+            full.addAll(List.of("runuser", "-u", USER, "--"));
+        }
+        full.addAll(command);
+        Path out = dir.resolve("command.log");
+        try {
+            Process p = new ProcessBuilder(full)
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile()))
+                    .start();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new IllegalStateException("timed out: " + full);
+            }
+            if (p.exitValue() != 0) {
+                throw new IllegalStateException("exit " + p.exitValue() + ": " + full + "\n" + tail(out));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot run " + full, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted: " + full, e);
+        }
+    }
+
+    private static String tail(Path file) {
+        try {
+            List<String> lines = Files.readAllLines(file);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+        } catch (IOException e) {
+            return "(no output: " + e.getMessage() + ")";
+        }
+    }
+
+    private static Path findBin() {
+        String configured = System.getenv("PG_BIN");
+        if (configured != null) {
+            return Path.of(configured);
+        }
+        try (Stream<Path> versions = Files.list(Path.of("/usr/lib/postgresql"))) {
+            return versions.map(v -> v.resolve("bin"))
+                    .filter(b -> Files.isExecutable(b.resolve("pg_ctl")))
+                    .max(Comparator.comparing(
+                            b -> Integer.parseInt(b.getParent().getFileName().toString())))
+                    .orElseThrow(PostgresCluster::noBinaries);
+        } catch (IOException | NumberFormatException e) {
+            throw noBinaries();
+        }
+    }
+
+    private static IllegalStateException noBinaries() {
+        return new IllegalStateException(
+                "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin (run deploy/install-deps.sh or set PG_BIN)");
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static boolean isRoot() {
+        return "root".equals(System.getProperty("user.name"));
+    }
+
+    private static void chownTree(Path root, String owner) {
+        try {
+            UserPrincipalLookupService users = root.getFileSystem().getUserPrincipalLookupService();
+            UserPrincipal user = users.lookupPrincipalByName(owner);
+            GroupPrincipal group = users.lookupPrincipalByGroupName(owner);
+            try (Stream<Path> paths = Files.walk(root)) {
+                for (Path p : paths.toList()) {
+                    PosixFileAttributeView view = Files.getFileAttributeView(p, PosixFileAttributeView.class);
+                    view.setOwner(user);
+                    view.setGroup(group);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot chown " + root + " to " + owner, e);
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try {
+            Files.walkFileTree(root, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                    Files.delete(file);
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult postVisitDirectory(Path d, IOException e) throws IOException {
+                    Files.delete(d);
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (IOException e) {
+            log.warn("could not delete {}", root, e);
+        }
+    }
+}
