@@ -120,8 +120,7 @@ final class DemoScenario {
                     policies,
                     Map.of(
                             TARGET,
-                            new EngineConfig.TargetConfig(
-                                    "s3",
+                            EngineConfig.TargetConfig.s3(
                                     s3.endpoint().toString(),
                                     s3.region(),
                                     BUCKET,
@@ -129,11 +128,9 @@ final class DemoScenario {
                                     true,
                                     false,
                                     null,
-                                    null,
                                     accessKey.toString(),
                                     null,
-                                    secretKey.toString(),
-                                    null)),
+                                    secretKey.toString())),
                     "127.0.0.1:0",
                     null);
             out.printf(

@@ -95,39 +95,34 @@ public record EngineConfig(
             String objectLockMode,
             Integer objectLockDays) {
 
-        /** The settings without the RADOS and Object Lock ones, which are left unset. */
-        public TargetConfig(
-                String type,
+        /** An S3 (or OSS, RGW, S3Proxy) target; the keys are read from the named variables or files. */
+        public static TargetConfig s3(
                 String endpoint,
                 String region,
                 String bucket,
                 String prefix,
-                Boolean pathStyle,
-                Boolean ossCompatible,
-                String storageClass,
+                boolean pathStyle,
+                boolean ossCompatible,
                 String accessKeyEnv,
                 String accessKeyFile,
                 String secretKeyEnv,
-                String secretKeyFile,
-                Path path,
-                String retryDeadline,
-                String bandwidthLimit) {
-            this(
-                    type,
+                String secretKeyFile) {
+            return new TargetConfig(
+                    "s3",
                     endpoint,
                     region,
                     bucket,
                     prefix,
                     pathStyle,
                     ossCompatible,
-                    storageClass,
+                    null,
                     accessKeyEnv,
                     accessKeyFile,
                     secretKeyEnv,
                     secretKeyFile,
-                    path,
-                    retryDeadline,
-                    bandwidthLimit,
+                    null,
+                    null,
+                    null,
                     null,
                     null,
                     null,
@@ -138,38 +133,30 @@ public record EngineConfig(
                     null);
         }
 
-        /**
-         * The settings that predate {@code retryDeadline} and {@code bandwidthLimit}, which are left
-         * unset (defaults: retry for 5 minutes, no limit).
-         */
-        public TargetConfig(
-                String type,
-                String endpoint,
-                String region,
-                String bucket,
-                String prefix,
-                Boolean pathStyle,
-                Boolean ossCompatible,
-                String storageClass,
-                String accessKeyEnv,
-                String accessKeyFile,
-                String secretKeyEnv,
-                String secretKeyFile,
-                Path path) {
-            this(
-                    type,
-                    endpoint,
-                    region,
-                    bucket,
-                    prefix,
-                    pathStyle,
-                    ossCompatible,
-                    storageClass,
-                    accessKeyEnv,
-                    accessKeyFile,
-                    secretKeyEnv,
-                    secretKeyFile,
+        /** A file-system target (a local disk or an NFS mount). */
+        public static TargetConfig file(Path path, String retryDeadline, String bandwidthLimit) {
+            return new TargetConfig(
+                    "file",
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
                     path,
+                    retryDeadline,
+                    bandwidthLimit,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
                     null,
                     null);
         }

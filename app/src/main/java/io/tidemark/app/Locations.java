@@ -37,20 +37,17 @@ final class Locations {
             }
         }
         String prefix = uri.getPath() == null ? "" : uri.getPath().replaceFirst("^/", "");
-        EngineConfig.TargetConfig c = new EngineConfig.TargetConfig(
-                "s3",
+        EngineConfig.TargetConfig c = EngineConfig.TargetConfig.s3(
                 q.get("endpoint"),
                 q.getOrDefault("region", "us-east-1"),
                 uri.getHost(),
                 prefix,
                 Boolean.parseBoolean(q.getOrDefault("path-style", "false")),
                 Boolean.parseBoolean(q.getOrDefault("oss", "false")),
-                null,
                 System.getenv("TIDEMARK_S3_ACCESS_KEY_FILE") == null ? "TIDEMARK_S3_ACCESS_KEY" : null,
                 System.getenv("TIDEMARK_S3_ACCESS_KEY_FILE"),
                 System.getenv("TIDEMARK_S3_SECRET_KEY_FILE") == null ? "TIDEMARK_S3_SECRET_KEY" : null,
-                System.getenv("TIDEMARK_S3_SECRET_KEY_FILE"),
-                null);
+                System.getenv("TIDEMARK_S3_SECRET_KEY_FILE"));
         if (uri.getHost() == null) {
             throw new PermanentException("'" + uri + "' has no bucket: write s3://BUCKET/PREFIX?endpoint=…");
         }

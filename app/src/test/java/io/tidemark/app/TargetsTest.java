@@ -90,21 +90,6 @@ class TargetsTest {
     }
 
     private EngineConfig.TargetConfig fileTarget(String retryDeadline, String bandwidthLimit) {
-        return new EngineConfig.TargetConfig(
-                "file",
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                dir,
-                retryDeadline,
-                bandwidthLimit);
+        return EngineConfig.TargetConfig.file(dir, retryDeadline, bandwidthLimit);
     }
 }
