@@ -49,6 +49,8 @@ public final class Engine implements AutoCloseable {
     private static final Duration INVENTORY_INTERVAL = Duration.ofSeconds(10);
 
     private static final Duration INVENTORY_HEARTBEAT = Duration.ofMinutes(5);
+    /** How often the policy directory is checked for changes (see {@link PolicyWatcher}). */
+    static final Duration POLICY_POLL_INTERVAL = Duration.ofSeconds(5);
 
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private final EngineConfig config;
@@ -180,6 +182,15 @@ public final class Engine implements AutoCloseable {
                         "pre-deploy hook endpoint off (configure hooks: or set {})",
                         EngineConfig.HooksConfig.DEFAULT_SECRET_ENV);
             }
+            // live reload: a changed policy directory applies without a restart; an invalid one is logged
+            PolicyWatcher watcher = new PolicyWatcher(config.policies(), new PolicyParser(clock), policies, next -> {
+                checkTargetsNamedByPolicies(next, targets);
+                scheduler.reload(next);
+                rpo.setPolicies(next);
+                hooksService.setPolicies(next);
+            });
+            resources.push(watcher);
+            watcher.start(POLICY_POLL_INTERVAL);
             log.info(
                     "engine up on host {}: {} policies, {} targets, VMs from {}",
                     config.host(),

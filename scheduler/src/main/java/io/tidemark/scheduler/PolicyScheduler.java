@@ -4,12 +4,12 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
+import io.tidemark.policies.FireTimes;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.policies.Schedule;
 import java.text.ParseException;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.Date;
@@ -393,9 +393,7 @@ public final class PolicyScheduler implements AutoCloseable {
 
     /** A fixed offset in [0, jitter), derived from the policy name so it is stable across restarts. */
     static long jitterOffsetMillis(Policy policy) {
-        Duration jitter = policy.schedule().jitter();
-        long bound = jitter.toMillis();
-        return bound <= 0 ? 0 : Math.floorMod((long) policy.name().hashCode() * 0x9E3779B9L, bound);
+        return FireTimes.jitterOffset(policy).toMillis();
     }
 
     private static JobKey jobKey(String policy) {
