@@ -58,7 +58,7 @@ public final class Restorer {
                 .orElseThrow(() -> new PermanentException("restore point " + manifest.id() + " of " + manifest.vm()
                         + " has no disk '" + diskName + "'; it has "
                         + manifest.disks().stream().map(DiskEntry::name).toList()));
-        IndexRoot root = repository.root(io.tidemark.format.Digest.fromHex(disk.index()));
+        IndexRoot root = repository.root(Digest.fromHex(disk.index()));
         Path partial = out.resolveSibling(out.getFileName() + ".partial");
         AtomicLong done = new AtomicLong();
         AtomicLong fetched = new AtomicLong();

@@ -156,9 +156,8 @@ public final class BackupWorker implements AutoCloseable {
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
         createDirectories(workDir);
         try {
-            String consistency;
+            String consistency = hooks.freeze(job.vm());
             Capture capture;
-            consistency = hooks.freeze(job.vm());
             try {
                 capture = hypervisor.capture(new CaptureRequest(job.vm(), since, checkpoint, workDir));
             } finally {
