@@ -164,6 +164,7 @@ public final class Engine implements AutoCloseable {
             // pre-deploy hooks: the Kafka trigger always, the HTTP endpoint when configured. Both cover the
             // VMs of this host's inventory, so every engine handles every trigger (a group per host)
             HookService hooksService = new HookService(policies, inventory, bus, clock);
+            resources.push(hooksService);
             resources.push(bus.subscribe(
                     "tidemark-hook-triggers-" + config.host(),
                     List.of(Topics.TRIGGERS),

@@ -45,7 +45,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe; {@link #setPolicies} may be called while hooks are submitted.
  */
-public final class HookService {
+public final class HookService implements AutoCloseable {
 
     /** The trigger kind recorded in the jobs and their manifests. */
     public static final String TRIGGER_KIND = "hook";
@@ -58,6 +58,10 @@ public final class HookService {
     private final EventBus bus;
     private final Clock clock;
     private volatile PolicySet policies;
+    /** The watches of submissions still waiting; every outcome event is offered to each. */
+    private final Set<OutcomeWatch> watches = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** One subscription to the outcome topics for all submissions, opened with the first wait. */
+    private EventBus.Subscription outcomes;
 
     public HookService(PolicySet policies, Inventory inventory, EventBus bus, Clock clock) {
         this.policies = Objects.requireNonNull(policies, "policies");
@@ -109,8 +113,7 @@ public final class HookService {
         Instant submittedAt = clock.instant();
         List<Submission.Job> jobs = plan(hook, listing);
         OutcomeWatch watch = hook.waitLevel().isPresent() ? new OutcomeWatch(jobs, submittedAt, clock) : null;
-        EventBus.Subscription subscription =
-                watch == null ? null : bus.subscribe("tidemark-hook-" + UUID.randomUUID(), OUTCOME_TOPICS, watch);
+        EventBus.Subscription subscription = watch == null ? null : register(watch);
         Submission submission = new Submission(hook, submittedAt, jobs, watch, subscription);
         Trigger trigger = new Trigger(
                 TRIGGER_KIND, Map.of("app", hook.app(), "commit", hook.commit(), "pipeline", hook.pipeline()));
@@ -164,6 +167,42 @@ public final class HookService {
                 result.status().wireName(),
                 result.elapsed().toMillis());
         return result;
+    }
+
+    /**
+     * Adds {@code watch} to the shared outcome subscription (opening it the first time): joining a
+     * consumer group per hook cost ~300 ms per hook (docs/benchmarks.md). The watch is registered
+     * before the jobs are published, and the group reads from its committed position, so no outcome
+     * of these jobs is missed.
+     */
+    private EventBus.Subscription register(OutcomeWatch watch) {
+        synchronized (watches) {
+            if (outcomes == null) {
+                outcomes = bus.subscribe("tidemark-hook-outcomes-" + UUID.randomUUID(), OUTCOME_TOPICS, (t, e) -> {
+                    for (OutcomeWatch w : watches) {
+                        w.handle(t, e);
+                    }
+                });
+            }
+        }
+        watches.add(watch);
+        return () -> watches.remove(watch);
+    }
+
+    /** How many submissions are watching their outcome now. */
+    int waiting() {
+        return watches.size();
+    }
+
+    /** Closes the shared outcome subscription; submissions still waiting then time out. */
+    @Override
+    public void close() {
+        synchronized (watches) {
+            if (outcomes != null) {
+                outcomes.close();
+                outcomes = null;
+            }
+        }
     }
 
     /** One job per VM that a listing policy selects now, in VM-name order. */

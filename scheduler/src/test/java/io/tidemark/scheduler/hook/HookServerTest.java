@@ -325,7 +325,7 @@ class HookServerTest {
 
             assertThat(r.statusCode()).isEqualTo(503);
             assertThat(json(r).path("message").asText()).contains("broker down").endsWith("retry later");
-            assertThat(failing.open.get()).isZero();
+            assertThat(down.waiting()).isZero();
         }
     }
 
