@@ -4,14 +4,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
-import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import java.io.IOException;
 import java.time.Instant;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -44,12 +42,7 @@ final class PruneCommand implements Callable<Integer> {
         PolicySet set = engine.policies(c);
         Map<String, ObjectTarget> targets = Targets.open(c.targets());
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
-            Map<String, Repository> targetRepos = new LinkedHashMap<>();
-            targets.forEach((name, t) -> {
-                if (t.exists(ObjectKeys.CONFIG)) {
-                    targetRepos.put(name, Repository.open(t));
-                }
-            });
+            Map<String, Repository> targetRepos = Targets.repositories(targets);
             Pruner pruner = new Pruner(Repository.open(primaryTarget), targetRepos, Targets.locks(targets));
             List<Pruner.Decision> plan = pruner.plan(set, Instant.now());
             int removed = dryRun ? 0 : pruner.apply(plan);

@@ -2,7 +2,6 @@ package io.tidemark.app;
 
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
 import io.tidemark.scheduler.RpoTracker;
 import java.util.Map;
@@ -14,11 +13,7 @@ final class RpoSources {
 
     static void seed(RpoTracker tracker, Repository primary, Map<String, ObjectTarget> targets) {
         seed(tracker, RpoTracker.LOCAL, primary);
-        targets.forEach((name, target) -> {
-            if (target.exists(ObjectKeys.CONFIG)) { // an empty target has no points yet
-                seed(tracker, name, Repository.open(target));
-            }
-        });
+        Targets.repositories(targets).forEach((name, repo) -> seed(tracker, name, repo));
     }
 
     private static void seed(RpoTracker tracker, String location, Repository repo) {

@@ -212,4 +212,15 @@ final class Targets {
             return t == null ? java.util.Optional.empty() : t.retainUntil(key);
         };
     }
+
+    /** The repositories the targets hold; a target with nothing written yet (no config) is left out. */
+    static Map<String, io.tidemark.repository.Repository> repositories(Map<String, ObjectTarget> targets) {
+        Map<String, io.tidemark.repository.Repository> out = new LinkedHashMap<>();
+        targets.forEach((name, t) -> {
+            if (t.exists(io.tidemark.format.ObjectKeys.CONFIG)) {
+                out.put(name, io.tidemark.repository.Repository.open(t));
+            }
+        });
+        return out;
+    }
 }
