@@ -165,8 +165,11 @@ public final class Repository {
     public List<Manifest> manifests(String vm) {
         List<Manifest> out = new ArrayList<>();
         for (String key : target.list(ObjectKeys.manifestPrefix(vm))) {
-            if (ObjectKeys.restorePointIdOf(key) != null) {
-                out.add(manifestCache.computeIfAbsent(key, this::readManifest));
+            String id = ObjectKeys.restorePointIdOf(key);
+            // a listing can name a manifest a moment before it can be read (seen on S3Proxy) or
+            // after prune removed it: only a manifest that can be read is a restore point
+            if (id != null) {
+                manifest(vm, id).ifPresent(out::add);
             }
         }
         out.sort(Comparator.comparing(Manifest::id));
@@ -198,12 +201,6 @@ public final class Repository {
     /** The restore point a job produced, if it committed one: the idempotency check of workers. */
     public Optional<Manifest> findByJob(String vm, String jobId) {
         return manifests(vm).stream().filter(m -> m.jobId().equals(jobId)).findFirst();
-    }
-
-    private Manifest readManifest(String key) {
-        byte[] bytes = target.get(key)
-                .orElseThrow(() -> new PermanentException("manifest " + key + " vanished from " + target.describe()));
-        return ManifestCodec.decode(key, bytes);
     }
 
     static boolean isAllZero(byte[] data, int length) {
