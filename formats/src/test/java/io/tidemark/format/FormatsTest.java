@@ -51,7 +51,24 @@ class FormatsTest {
         assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
             assertThat(j.vm()).isEqualTo("web-1");
             assertThat(j.targets()).containsExactly("offsite-s3");
+            // written before capture options existed: the defaults
+            assertThat(j.consistency()).isEmpty();
+            assertThat(j.fullEvery()).isEmpty();
+            assertThat(j.readBytesPerSecond()).isEmpty();
+            assertThat(j.applicationConsistencyWanted()).isFalse();
         });
+    }
+
+    @Test
+    void goldenSnapshotJobWithCaptureOptionsV1ParsesForever() throws IOException {
+        Event e = EventCodec.decode(golden("event-snapshot-job-v1-capture-options.json"));
+        assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
+            assertThat(j.consistency()).contains("application-required");
+            assertThat(j.applicationConsistencyRequired()).isTrue();
+            assertThat(j.fullEvery()).contains(java.time.Duration.ofDays(7));
+            assertThat(j.readBytesPerSecond()).hasValue(50L << 20);
+        });
+        assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
     }
 
     @Test

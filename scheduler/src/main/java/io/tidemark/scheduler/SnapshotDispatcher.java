@@ -45,8 +45,8 @@ final class SnapshotDispatcher {
         List<String> failed = new ArrayList<>();
         for (VmPlacement vm : vms) {
             String jobId = jobId(policy.name(), vm.vm(), scheduledFor);
-            SnapshotJob job = new SnapshotJob(
-                    vm.vm(), vm.host(), policy.name(), Trigger.schedule(policy.name()), policy.targets(), scheduledFor);
+            SnapshotJob job = SnapshotJobs.of(
+                    policy, vm.vm(), vm.host(), Trigger.schedule(policy.name()), policy.targets(), scheduledFor);
             try {
                 bus.publish(Topics.jobs(vm.host()), vm.vm(), Event.of(jobId, clock.instant(), job));
                 jobIds.add(jobId);

@@ -21,6 +21,8 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Properties;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -68,7 +70,15 @@ class PolicySchedulerTest {
             assertThat(p.key()).isEqualTo("web-1");
             assertThat(p.job())
                     .isEqualTo(new SnapshotJob(
-                            "web-1", "host-a", "web", Trigger.schedule("web"), List.of("offsite-s3"), scheduledFor));
+                            "web-1",
+                            "host-a",
+                            "web",
+                            Trigger.schedule("web"),
+                            List.of("offsite-s3"),
+                            scheduledFor,
+                            Optional.of("crash"),
+                            Optional.empty(),
+                            OptionalLong.empty()));
             assertThat(p.event().jobId()).isEqualTo("web/web-1/" + scheduledFor.toEpochMilli());
             assertThat(p.event().time()).isEqualTo(NOW);
         }
@@ -116,7 +126,16 @@ class PolicySchedulerTest {
         assertThat(bus.published()).singleElement().satisfies(p -> {
             assertThat(p.topic()).isEqualTo("tidemark.jobs.host-b");
             assertThat(p.job())
-                    .isEqualTo(new SnapshotJob("db-1", "host-b", "db", Trigger.schedule("db"), List.of("dr"), millis));
+                    .isEqualTo(new SnapshotJob(
+                            "db-1",
+                            "host-b",
+                            "db",
+                            Trigger.schedule("db"),
+                            List.of("dr"),
+                            millis,
+                            Optional.of("crash"),
+                            Optional.empty(),
+                            OptionalLong.empty()));
         });
         assertThat(scheduler.fireNow("db").jobIds()).isEqualTo(first.jobIds());
         assertThat(scheduler.nextFireTime("db")).contains(Instant.parse("2099-01-01T00:00:00Z"));

@@ -10,6 +10,7 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.scheduler.Inventory;
+import io.tidemark.scheduler.SnapshotJobs;
 import io.tidemark.scheduler.VmPlacement;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -125,8 +126,13 @@ public final class HookService implements AutoCloseable {
                         Event.of(
                                 job.jobId(),
                                 clock.instant(),
-                                new SnapshotJob(
-                                        job.vm(), job.host(), job.policy(), trigger, job.targets(), submittedAt)));
+                                SnapshotJobs.of(
+                                        current.find(job.policy()).orElseThrow(),
+                                        job.vm(),
+                                        job.host(),
+                                        trigger,
+                                        job.targets(),
+                                        submittedAt)));
             }
         } catch (RuntimeException e) { // the caller learns of the failure; the watch must not outlive it
             submission.close();
