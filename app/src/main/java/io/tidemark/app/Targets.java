@@ -2,6 +2,8 @@ package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.policies.BandwidthSyntax;
+import io.tidemark.policies.PolicyParser;
 import io.tidemark.replicator.RateLimitedObjectTarget;
 import io.tidemark.replicator.RetryingObjectTarget;
 import io.tidemark.replicator.rados.RadosObjectTarget;
@@ -16,20 +18,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /** Builds {@link ObjectTarget}s from the engine config, reading secrets from files or the environment. */
 final class Targets {
 
     /** How long an object operation on a target is retried when the config does not say. */
     static final Duration DEFAULT_RETRY_DEADLINE = Duration.ofMinutes(5);
-
-    private static final Pattern DURATION = Pattern.compile("(?:(\\d+)d)?(?:(\\d+)h)?(?:(\\d+)m)?(?:(\\d+)s)?");
-    private static final Pattern BANDWIDTH =
-            Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(B|KB|MB|GB|KiB|MiB|GiB)/s", Pattern.CASE_INSENSITIVE);
 
     private Targets() {}
 
@@ -64,23 +59,12 @@ final class Targets {
         if (text == null || text.isBlank()) {
             return DEFAULT_RETRY_DEADLINE;
         }
-        Matcher m = DURATION.matcher(text.strip());
-        if (!m.matches()) {
+        try {
+            return PolicyParser.parseDuration(text.strip());
+        } catch (IllegalArgumentException e) {
             throw new PermanentException(
                     "target '" + target + "': retryDeadline '" + text + "' is not a duration such as 30s, 5m or 1h30m");
         }
-        long seconds = 0;
-        long[] unit = {86_400, 3_600, 60, 1};
-        try {
-            for (int i = 0; i < unit.length; i++) {
-                if (m.group(i + 1) != null) {
-                    seconds = Math.addExact(seconds, Math.multiplyExact(Long.parseLong(m.group(i + 1)), unit[i]));
-                }
-            }
-        } catch (NumberFormatException | ArithmeticException e) {
-            throw new PermanentException("target '" + target + "': retryDeadline '" + text + "' is too large", e);
-        }
-        return Duration.ofSeconds(seconds);
     }
 
     /**
@@ -92,26 +76,9 @@ final class Targets {
         if (text == null || text.isBlank()) {
             return 0;
         }
-        Matcher m = BANDWIDTH.matcher(text.strip());
-        long bytes = m.matches() ? (long) (Double.parseDouble(m.group(1)) * unitBytes(m.group(2))) : 0;
-        if (bytes <= 0) {
-            throw new PermanentException("target '" + target + "': bandwidthLimit '" + text
-                    + "' is not a positive rate such as 20MiB/s or 500KB/s");
-        }
-        return bytes;
-    }
-
-    private static long unitBytes(String unit) {
-        return switch (unit.toLowerCase(Locale.ROOT)) {
-            case "b" -> 1L;
-            case "kb" -> 1_000L;
-            case "mb" -> 1_000_000L;
-            case "gb" -> 1_000_000_000L;
-            case "kib" -> 1L << 10;
-            case "mib" -> 1L << 20;
-            case "gib" -> 1L << 30;
-            default -> throw new IllegalStateException("unit " + unit + " passed the pattern");
-        };
+        return BandwidthSyntax.parse(text)
+                .orElseThrow(() -> new PermanentException(
+                        "target '" + target + "': bandwidthLimit '" + text + "' is not " + BandwidthSyntax.EXAMPLE));
     }
 
     private static ObjectTarget adapter(String name, EngineConfig.TargetConfig c) {

@@ -239,7 +239,7 @@ final class MappingReader {
         return s;
     }
 
-    private Optional<String> scalar(Node n, String keyPath, String expected) {
+    Optional<String> scalar(Node n, String keyPath, String expected) {
         if (n instanceof ScalarNode s && !isNull(n)) {
             return Optional.of(s.getValue());
         }

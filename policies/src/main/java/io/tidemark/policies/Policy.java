@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 
 /**
  * One snapshot policy: which VMs, when, how consistent, and what recovery objectives it promises.
@@ -26,6 +27,9 @@ import java.util.Optional;
  * @param source the file the policy was read from, for messages; empty for policies built in code
  * @param preDeployApps names of the applications whose pre-deploy hooks snapshot this policy's VMs
  *     ({@code triggers.pre-deploy.apps}), in file order; empty when no hook triggers the policy
+ * @param targetRpos the RPO of each target that has its own ({@code targets: [{name, rpo}]});
+ *     the others are held to {@link #rpo}
+ * @param qos limits on what a snapshot job of this policy may consume
  */
 public record Policy(
         String name,
@@ -38,7 +42,9 @@ public record Policy(
         List<String> targets,
         Map<String, Retention> retention,
         Optional<Path> source,
-        List<String> preDeployApps) {
+        List<String> preDeployApps,
+        Map<String, Duration> targetRpos,
+        Qos qos) {
 
     public Policy {
         Objects.requireNonNull(name, "name");
@@ -52,6 +58,17 @@ public record Policy(
         retention = Map.copyOf(retention);
         Objects.requireNonNull(source, "source");
         preDeployApps = List.copyOf(preDeployApps);
+        targetRpos = Map.copyOf(targetRpos);
+        Objects.requireNonNull(qos, "qos");
+    }
+
+    /** Quality-of-service limits of a policy's snapshot jobs; {@link #NONE} limits nothing. */
+    public record Qos(OptionalLong readBytesPerSecond) {
+        public static final Qos NONE = new Qos(OptionalLong.empty());
+
+        public Qos {
+            Objects.requireNonNull(readBytesPerSecond, "readBytesPerSecond");
+        }
     }
 
     /** A policy that no pre-deploy hook triggers. */
@@ -66,7 +83,20 @@ public record Policy(
             List<String> targets,
             Map<String, Retention> retention,
             Optional<Path> source) {
-        this(name, vms, schedule, consistency, rpo, rto, fullEvery, targets, retention, source, List.of());
+        this(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                List.of(),
+                Map.of(),
+                Qos.NONE);
     }
 
     /**
@@ -85,12 +115,55 @@ public record Policy(
                 targets,
                 Map.of(),
                 Optional.empty(),
-                List.of());
+                List.of(),
+                Map.of(),
+                Qos.NONE);
     }
 
     /** This policy, triggered by the pre-deploy hooks of {@code apps} instead of its current ones. */
     public Policy withPreDeployApps(List<String> apps) {
-        return new Policy(name, vms, schedule, consistency, rpo, rto, fullEvery, targets, retention, source, apps);
+        return new Policy(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                apps,
+                targetRpos,
+                qos);
+    }
+
+    /** This policy with {@code rpo} at {@code target} instead of the policy-wide one. */
+    public Policy withTargetRpo(String target, Duration targetRpo) {
+        Map<String, Duration> rpos = new java.util.HashMap<>(targetRpos);
+        rpos.put(target, targetRpo);
+        return new Policy(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                rpos,
+                qos);
+    }
+
+    /**
+     * The RPO promised at {@code location}: the target's own when it has one, else {@link #rpo}
+     * (also for {@code local}).
+     */
+    public Duration rpoAt(String location) {
+        return targetRpos.getOrDefault(location, rpo);
     }
 
     /** True when the pre-deploy hook of {@code app} snapshots this policy's VMs. */

@@ -69,9 +69,10 @@ public record PolicyDiff(List<String> added, List<String> removed, Map<String, L
         keys.put("rpo", Policy::rpo);
         keys.put("rto", Policy::rto);
         keys.put("full-every", Policy::fullEvery);
-        keys.put("targets", Policy::targets);
+        keys.put("targets", p -> List.of(p.targets(), p.targetRpos()));
         keys.put("retention", Policy::retention);
         keys.put("triggers", Policy::preDeployApps);
+        keys.put("qos", Policy::qos);
         return Collections.unmodifiableMap(keys);
     }
 }

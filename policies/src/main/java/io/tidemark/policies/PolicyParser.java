@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.TimeZone;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -57,12 +58,24 @@ public final class PolicyParser {
     public static final Duration MIN_INTERVAL = Duration.ofSeconds(10);
 
     static final List<String> TOP_KEYS = List.of(
-            "name", "vms", "schedule", "consistency", "rpo", "rto", "full-every", "targets", "retention", "triggers");
+            "name",
+            "vms",
+            "schedule",
+            "consistency",
+            "rpo",
+            "rto",
+            "full-every",
+            "targets",
+            "retention",
+            "triggers",
+            "qos");
     static final List<String> TRIGGERS_KEYS = List.of("pre-deploy");
     static final List<String> PRE_DEPLOY_KEYS = List.of("apps");
     static final List<String> RETENTION_KEYS = List.of("last", "hourly", "daily", "weekly", "monthly", "yearly");
     static final List<String> VMS_KEYS = List.of("names", "globs", "labels");
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
+    static final List<String> TARGET_KEYS = List.of("name", "rpo");
+    static final List<String> QOS_KEYS = List.of("read-bandwidth");
 
     private static final Pattern NAME = Pattern.compile("[a-z0-9-]+");
     private static final Pattern APP_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
@@ -331,8 +344,9 @@ public final class PolicyParser {
         Optional<Duration> rpo = top.positiveDuration("rpo");
         Optional<Duration> rto = top.positiveDuration("rto");
         Optional<Duration> fullEvery = top.positiveDuration("full-every");
-        Optional<List<String>> targets =
-                top.has("targets") ? top.strings("targets", "target name") : Optional.of(List.of());
+        Optional<TargetList> targetList =
+                top.has("targets") ? readTargets(top, problems) : Optional.of(new TargetList(List.of(), Map.of()));
+        Optional<List<String>> targets = targetList.map(TargetList::names);
         Optional<Map<String, Retention>> retention = top.has("retention")
                 ? top.mapping("retention", "a mapping of locations (local, or a target) to retention rules")
                         .flatMap(m -> readRetention(m, targets.orElse(List.of()), problems))
@@ -340,6 +354,10 @@ public final class PolicyParser {
         Optional<List<String>> preDeployApps = top.has("triggers")
                 ? top.mapping("triggers", "a mapping with pre-deploy").flatMap(m -> readTriggers(m, problems))
                 : Optional.of(List.of());
+
+        Optional<Policy.Qos> qos = top.has("qos")
+                ? top.mapping("qos", "a mapping with read-bandwidth").flatMap(m -> readQos(m, problems))
+                : Optional.of(Policy.Qos.NONE);
 
         if (!problems.isEmpty()) {
             return Optional.empty();
@@ -355,7 +373,78 @@ public final class PolicyParser {
                 targets.orElseThrow(),
                 retention.orElseThrow(),
                 Optional.of(problems.file()),
-                preDeployApps.orElseThrow()));
+                preDeployApps.orElseThrow(),
+                targetList.orElseThrow().rpos(),
+                qos.orElseThrow()));
+    }
+
+    /** The targets of a policy: their names in file order, and the RPOs of those that have their own. */
+    private record TargetList(List<String> names, Map<String, Duration> rpos) {}
+
+    /**
+     * {@code targets}: a list whose items are a target name, or a mapping with the name and the RPO
+     * the policy promises at that target ({@code {name: offsite, rpo: 4h}}).
+     */
+    private static Optional<TargetList> readTargets(MappingReader top, Problems problems) {
+        Node value = top.value("targets").orElseThrow();
+        if (!(value instanceof SequenceNode seq)) {
+            problems.at(
+                    value,
+                    "targets",
+                    "expected a list of target names or {name, rpo} mappings, got " + MappingReader.describe(value));
+            return Optional.empty();
+        }
+        List<String> names = new ArrayList<>();
+        Map<String, Duration> rpos = new LinkedHashMap<>();
+        boolean ok = true;
+        List<Node> items = seq.getValue();
+        for (int i = 0; i < items.size(); i++) {
+            String itemPath = "targets[" + i + "]";
+            Node item = items.get(i);
+            Optional<String> name;
+            Optional<Duration> rpo = Optional.empty();
+            if (item instanceof MappingNode mapping) {
+                MappingReader target = new MappingReader(mapping, itemPath, problems);
+                target.allowOnly(TARGET_KEYS);
+                target.require("name");
+                name = target.string("name", "a target name");
+                rpo = target.positiveDuration("rpo");
+                ok &= target.has("rpo") == rpo.isPresent();
+            } else {
+                name = top.scalar(item, itemPath, "a target name or a {name, rpo} mapping");
+            }
+            if (name.isEmpty() || name.get().isBlank()) {
+                if (name.isPresent()) {
+                    problems.at(item, itemPath, "expected a target name, got an empty string");
+                }
+                ok = false;
+            } else if (names.contains(name.get())) {
+                problems.at(item, itemPath, MappingReader.quote(name.get()) + " is listed twice");
+                ok = false;
+            } else {
+                names.add(name.get());
+                rpo.ifPresent(r -> rpos.put(name.get(), r));
+            }
+        }
+        return ok ? Optional.of(new TargetList(List.copyOf(names), Map.copyOf(rpos))) : Optional.empty();
+    }
+
+    /** {@code qos}: limits on what one snapshot job may consume. */
+    private static Optional<Policy.Qos> readQos(MappingReader qos, Problems problems) {
+        qos.allowOnly(QOS_KEYS);
+        Optional<String> readBandwidth = qos.string("read-bandwidth", BandwidthSyntax.EXAMPLE);
+        if (readBandwidth.isEmpty()) {
+            return qos.has("read-bandwidth") ? Optional.empty() : Optional.of(Policy.Qos.NONE);
+        }
+        OptionalLong bytes = BandwidthSyntax.parse(readBandwidth.get());
+        if (bytes.isEmpty()) {
+            problems.at(
+                    qos.value("read-bandwidth").orElseThrow(),
+                    qos.child("read-bandwidth"),
+                    "expected " + BandwidthSyntax.EXAMPLE + ", got " + MappingReader.quote(readBandwidth.get()));
+            return Optional.empty();
+        }
+        return Optional.of(new Policy.Qos(bytes));
     }
 
     /** The apps of {@code triggers.pre-deploy.apps}; empty when no pre-deploy trigger is given. */

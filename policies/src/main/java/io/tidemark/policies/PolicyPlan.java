@@ -135,7 +135,8 @@ public record PolicyPlan(
 
     private static List<String> rpoProblems(Policy policy, Duration gap, Options options) {
         Duration jitter = policy.schedule().jitter();
-        Duration total = gap.plus(jitter).plus(options.backupTime());
+        Duration local = gap.plus(jitter).plus(options.backupTime());
+        Duration total = local;
         StringBuilder why =
                 new StringBuilder(policy.schedule() instanceof Schedule.Interval ? "interval " : "cron gap up to ");
         why.append(DurationSyntax.format(gap));
@@ -158,8 +159,24 @@ public record PolicyPlan(
                         number(changedMb), number(bandwidth), DurationSyntax.format(ship), DurationSyntax.format(gap)));
             }
         }
-        if (total.compareTo(policy.rpo()) > 0) {
-            problems.add(0, why + " exceeds rpo " + DurationSyntax.format(policy.rpo()));
+        if (policy.targetRpos().isEmpty()) { // one RPO everywhere
+            if (total.compareTo(policy.rpo()) > 0) {
+                problems.add(0, why + " exceeds rpo " + DurationSyntax.format(policy.rpo()));
+            }
+            return problems;
+        }
+        List<String> exceeded = new ArrayList<>();
+        if (local.compareTo(policy.rpo()) > 0) {
+            exceeded.add("rpo " + DurationSyntax.format(policy.rpo()) + " at local");
+        }
+        for (String target : policy.targets()) {
+            Duration rpo = policy.rpoAt(target);
+            if (total.compareTo(rpo) > 0) {
+                exceeded.add("rpo " + DurationSyntax.format(rpo) + " at " + target);
+            }
+        }
+        if (!exceeded.isEmpty()) {
+            problems.add(0, why + " exceeds " + String.join(", ", exceeded));
         }
         return problems;
     }

@@ -69,6 +69,52 @@ class PolicyParserTest {
     }
 
     @Test
+    void targetsMayPromiseTheirOwnRpoAndQosLimitsTheReadBandwidth() {
+        Policy p = parse(
+                """
+                name: web-tier
+                vms: {names: [web-1]}
+                schedule: {interval: 15m}
+                rpo: 1h
+                targets:
+                  - offsite-s3
+                  - {name: dr-ceph, rpo: 4h}
+                qos:
+                  read-bandwidth: 50MiB/s
+                """);
+        assertThat(p.targets()).containsExactly("offsite-s3", "dr-ceph");
+        assertThat(p.rpoAt("local")).isEqualTo(Duration.ofHours(1));
+        assertThat(p.rpoAt("offsite-s3")).isEqualTo(Duration.ofHours(1));
+        assertThat(p.rpoAt("dr-ceph")).isEqualTo(Duration.ofHours(4));
+        assertThat(p.qos().readBytesPerSecond()).hasValue(50L << 20);
+    }
+
+    @Test
+    void badTargetEntriesAndQosAreReportedWithTheirPaths() {
+        assertThat(
+                        problems(
+                                """
+                        name: web
+                        vms: {names: [web-1]}
+                        schedule: {interval: 15m}
+                        rpo: 1h
+                        targets:
+                          - {name: dr, rpo: soon, region: eu}
+                          - {rpo: 4h}
+                          - dr
+                        qos: {read-bandwidth: fast, iops: 10}
+                        """))
+                .containsExactly(
+                        "policies/web.yaml:6:21: targets[0].rpo: expected a duration such as 15m or 1h, got \"soon\"",
+                        "policies/web.yaml:6:27: targets[0].region: unknown key 'region'; expected one of: name, rpo",
+                        "policies/web.yaml:7:5: targets[1].name: missing required key 'name'",
+                        "policies/web.yaml:8:5: targets[2]: \"dr\" is listed twice",
+                        "policies/web.yaml:9:23: qos.read-bandwidth: expected a positive rate such as 20MiB/s or 500KB/s,"
+                                + " got \"fast\"",
+                        "policies/web.yaml:9:29: qos.iops: unknown key 'iops'; expected one of: read-bandwidth");
+    }
+
+    @Test
     void appliesDefaults() {
         Policy p = parse(
                 """
@@ -165,7 +211,7 @@ class PolicyParserTest {
                         colour: blue
                         """))
                 .containsExactly("policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
-                        + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers");
+                        + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos");
     }
 
     @Test
@@ -183,7 +229,7 @@ class PolicyParserTest {
                         "policies/web.yaml:1:7: name: expected a policy name, got a list",
                         "policies/web.yaml:2:6: vms: expected a mapping with names, globs or labels, got a list",
                         "policies/web.yaml:4:6: rpo: expected a duration such as 15m or 1h, got a mapping",
-                        "policies/web.yaml:5:10: targets: expected a list of target names, got \"offsite-s3\"");
+                        "policies/web.yaml:5:10: targets: expected a list of target names or {name, rpo} mappings, got \"offsite-s3\"");
     }
 
     @Test

@@ -96,6 +96,20 @@ class PolicyPlanTest {
     }
 
     @Test
+    void eachTargetIsJudgedAgainstItsOwnRpoAndTheLocalPointsIgnoreShipping() {
+        Policy p = policy(Schedule.Interval.every(Duration.ofMinutes(15)), Duration.ofMinutes(30), Map.of())
+                .withTargetRpo("offsite", Duration.ofHours(2));
+        // 15m + 1m locally meets 30m; shipped (+15m) it would not, but offsite promises 2h
+        PolicyPlan.Options options = new PolicyPlan.Options(
+                NOW, 5, Duration.ofDays(1), Duration.ofMinutes(1), OptionalDouble.of(36_000), OptionalDouble.of(10));
+        assertThat(PolicyPlan.of(p, options).feasible()).isTrue();
+        Policy strict = p.withTargetRpo("offsite", Duration.ofMinutes(20));
+        assertThat(PolicyPlan.of(strict, options).problems())
+                .containsExactly(
+                        "interval 15m + 1m backup + 15m to ship 9000 MB at 10 MB/s exceeds rpo 20m at offsite");
+    }
+
+    @Test
     void shippingSlowerThanTheIntervalReportsAGrowingBacklog() {
         Policy p = policy(Schedule.Interval.every(Duration.ofMinutes(15)), Duration.ofDays(1), Map.of());
         PolicyPlan.Options options = new PolicyPlan.Options(

@@ -94,14 +94,14 @@ public final class RpoTracker {
                 locations.add(LOCAL);
                 locations.addAll(p.targets());
                 for (String location : locations) {
-                    strictest.merge(location, p, (a, b) -> a.rpo().compareTo(b.rpo()) <= 0 ? a : b);
+                    strictest.merge(location, p, (a, b) -> a.rpoAt(location).compareTo(b.rpoAt(location)) <= 0 ? a : b);
                 }
             }
             strictest.forEach((location, p) -> {
                 Optional<Instant> at = Optional.ofNullable(newest.get(key(vm.vm(), location)));
                 Duration age = Duration.between(at.orElse(startedAt), now);
-                out.add(new Status(
-                        vm.vm(), location, p.name(), p.rpo(), at, at.map(a -> age), age.compareTo(p.rpo()) > 0));
+                Duration rpo = p.rpoAt(location);
+                out.add(new Status(vm.vm(), location, p.name(), rpo, at, at.map(a -> age), age.compareTo(rpo) > 0));
             });
         }
         out.sort(Comparator.comparing(Status::vm).thenComparing(Status::location));

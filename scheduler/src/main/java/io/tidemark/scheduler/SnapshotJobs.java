@@ -6,7 +6,6 @@ import io.tidemark.policies.Policy;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
-import java.util.OptionalLong;
 
 /** The one place a policy's capture options become part of a {@link SnapshotJob}. */
 public final class SnapshotJobs {
@@ -27,6 +26,6 @@ public final class SnapshotJobs {
                 scheduledFor,
                 Optional.of(policy.consistency().yamlName()),
                 policy.fullEvery(),
-                OptionalLong.empty());
+                policy.qos().readBytesPerSecond());
     }
 }

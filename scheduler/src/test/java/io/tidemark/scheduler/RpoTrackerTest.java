@@ -1,6 +1,7 @@
 package io.tidemark.scheduler;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.ReplicaCommitted;
@@ -95,5 +96,35 @@ class RpoTrackerTest {
             assertThat(x.violated()).isTrue();
             assertThat(x.newestCapturedAt()).isEmpty();
         });
+    }
+
+    @Test
+    void aTargetWithItsOwnRpoIsHeldToIt() {
+        InMemoryInventory hosts = new InMemoryInventory();
+        hosts.put("db-1", "hv1", Map.of());
+        Policy db = Policy.of(
+                        "db",
+                        VmSelector.ofNames("db-1"),
+                        Schedule.Interval.every(Duration.ofMinutes(5)),
+                        Duration.ofMinutes(30),
+                        List.of("offsite", "vault"))
+                .withTargetRpo("vault", Duration.ofHours(6));
+        RpoTracker dbTracker = new RpoTracker(PolicySet.of(db), hosts, clock);
+        Instant t0 = clock.instant();
+        dbTracker.handle(
+                "tidemark.restore-points",
+                Event.of("j", t0, new RestorePointCreated("db-1", "rp1", "db", List.of("offsite", "vault"), t0, 0, 0)));
+        for (String target : List.of("offsite", "vault")) {
+            dbTracker.handle(
+                    "tidemark.replication", Event.of("j", t0, new ReplicaCommitted("db-1", "rp1", target, t0, 1, 1)));
+        }
+        clock.advance(Duration.ofHours(1));
+
+        assertThat(dbTracker.status())
+                .extracting(RpoTracker.Status::location, RpoTracker.Status::rpo, RpoTracker.Status::violated)
+                .containsExactly(
+                        tuple("local", Duration.ofMinutes(30), true),
+                        tuple("offsite", Duration.ofMinutes(30), true),
+                        tuple("vault", Duration.ofHours(6), false));
     }
 }

@@ -1,0 +1,40 @@
+package io.tidemark.scheduler;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.policies.PolicyParser;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SnapshotJobsTest {
+
+    @Test
+    void aJobCarriesThePolicysConsistencyFullCadenceAndReadBandwidth() {
+        var policy = new PolicyParser()
+                .parse(
+                        Path.of("db.yaml"),
+                        """
+                        name: db
+                        vms: {names: [db-1]}
+                        schedule: {interval: 15m}
+                        rpo: 1h
+                        consistency: application-required
+                        full-every: 7d
+                        qos: {read-bandwidth: 40MiB/s}
+                        """
+                                .getBytes(StandardCharsets.UTF_8));
+        Instant at = Instant.parse("2026-11-24T00:00:00Z");
+
+        SnapshotJob job = SnapshotJobs.of(policy, "db-1", "hv1", Trigger.schedule("db"), List.of(), at);
+
+        assertThat(job.applicationConsistencyRequired()).isTrue();
+        assertThat(job.fullEvery()).contains(Duration.ofDays(7));
+        assertThat(job.readBytesPerSecond()).hasValue(40L << 20);
+    }
+}
