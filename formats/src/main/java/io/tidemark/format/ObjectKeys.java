@@ -14,6 +14,7 @@ import java.util.regex.Pattern;
  * pages/ab/abcdef…                        index pages
  * roots/ab/abcdef…                        index roots (one per disk per restore point)
  * manifests/&lt;vm&gt;/&lt;restore-point-id&gt;.json   manifests: written last, the commit
+ * state/marks/&lt;vm&gt;/&lt;restore-point-id&gt;.json marks (pinned, expired) on restore points
  * state/…                                 mutable state, never protected
  * </pre>
  */
@@ -48,6 +49,15 @@ public final class ObjectKeys {
 
     public static String manifest(String vm, String restorePointId) {
         return manifestPrefix(vm) + restorePointId + ".json";
+    }
+
+    public static String markPrefix(String vm) {
+        return STATE + "marks/" + checkVmName(vm) + "/";
+    }
+
+    /** The mark (pinned, expired) on a restore point: mutable, so under {@code state/}. */
+    public static String mark(String vm, String restorePointId) {
+        return markPrefix(vm) + restorePointId + ".json";
     }
 
     /** The restore point id of a manifest key, or null when the key is not a manifest. */

@@ -10,6 +10,7 @@ import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.PointMark;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -69,6 +70,17 @@ class FormatsTest {
             assertThat(j.readBytesPerSecond()).hasValue(50L << 20);
         });
         assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+    }
+
+    @Test
+    void goldenPointMarkV1ParsesForever() throws IOException {
+        PointMark mark = PointMarkCodec.decode("state/marks/shop-1/x.json", golden("point-mark-v1.json"));
+        assertThat(mark.kind()).isEqualTo(PointMark.Kind.PINNED);
+        assertThat(mark.attributes()).containsEntry("commit", "4f2a9c1");
+        assertThat(PointMarkCodec.decode("again", PointMarkCodec.encode(mark))).isEqualTo(mark);
+        assertThatThrownBy(() -> PointMarkCodec.decode("state/marks/shop-1/y.json", new byte[] {'{'}))
+                .isInstanceOf(CorruptObjectException.class)
+                .hasMessageContaining("state/marks/shop-1/y.json");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.tidemark.replicator;
 
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.PointMark;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
@@ -18,7 +19,9 @@ import java.util.TreeSet;
  * Applies each policy's retention at each location ({@code local} and every target): decides which
  * restore points to keep, and removes the manifests of the others. Never removes: the newest point
  * of a VM at a location; a local point that has not yet reached every target its policy requires;
- * a point whose manifest is under an immutability lock; anything of a VM no policy selects. Only
+ * a point whose manifest is under an immutability lock; a pinned point (a failed deploy's pre-deploy
+ * point); anything of a VM no policy selects. An expired point (a successful deploy's pre-deploy
+ * point) does not count for the retention rule. Only
  * manifests are removed: the chunks they alone referenced are reclaimed by garbage collection.
  */
 public final class Pruner {
@@ -66,21 +69,40 @@ public final class Pruner {
                 if (points.isEmpty()) {
                     continue;
                 }
+                Map<String, PointMark> marks = location.getValue().marks(vm);
+                // an expired point does not count for the retention rule: it must not hold a slot
                 Set<Instant> kept = policy.map(p -> p.retentionAt(location.getKey()))
-                        .map(r ->
-                                r.keep(points.stream().map(Manifest::capturedAt).toList()))
+                        .map(r -> r.keep(points.stream()
+                                .filter(m -> !marked(marks, m, PointMark.Kind.EXPIRED))
+                                .map(Manifest::capturedAt)
+                                .toList()))
                         .orElse(null);
                 Manifest newest = points.get(points.size() - 1);
                 for (Manifest m : points) {
-                    out.add(decide(location.getKey(), m, newest, policy, kept, now));
+                    out.add(decide(
+                            location.getKey(), m, newest, policy, kept, Optional.ofNullable(marks.get(m.id())), now));
                 }
             }
         }
         return out;
     }
 
+    private static boolean marked(Map<String, PointMark> marks, Manifest m, PointMark.Kind kind) {
+        PointMark mark = marks.get(m.id());
+        return mark != null && mark.kind() == kind;
+    }
+
     private Decision decide(
-            String location, Manifest m, Manifest newest, Optional<Policy> policy, Set<Instant> kept, Instant now) {
+            String location,
+            Manifest m,
+            Manifest newest,
+            Optional<Policy> policy,
+            Set<Instant> kept,
+            Optional<PointMark> mark,
+            Instant now) {
+        if (mark.isPresent() && mark.get().kind() == PointMark.Kind.PINNED) {
+            return keep(location, m, "pinned: " + mark.get().reason());
+        }
         if (policy.isEmpty()) {
             return keep(location, m, "no policy selects this VM");
         }
@@ -108,7 +130,9 @@ public final class Pruner {
                 m.id(),
                 m.capturedAt(),
                 false,
-                "beyond the retention of policy " + policy.get().name());
+                mark.isPresent()
+                        ? "expired: " + mark.get().reason()
+                        : "beyond the retention of policy " + policy.get().name());
     }
 
     private static Decision keep(String location, Manifest m, String reason) {

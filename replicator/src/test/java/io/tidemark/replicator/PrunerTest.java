@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.PointMark;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
@@ -149,5 +150,35 @@ class PrunerTest {
             assertThat(d.keep()).isTrue();
             assertThat(d.reason()).isEqualTo("no policy selects this VM");
         });
+    }
+
+    @Test
+    void aPinnedPointIsKeptBeyondTheRuleAndAnExpiredOneFreesItsSlot() {
+        points(6);
+        PolicySet rule = policy(new Retention(2, 0, 0, 0, 0, 0), new Retention(2, 0, 0, 0, 0, 0));
+        Instant now = T0.plus(Duration.ofDays(1));
+        Map<String, String> deploy = Map.of("app", "shop", "commit", "4f2a9c1");
+        // p1: a failed deploy's pre-deploy point; p4: a successful one's
+        local.mark("web-1", points.get(1).id(), new PointMark(PointMark.Kind.PINNED, "deploy failed", now, deploy));
+        local.mark("web-1", points.get(4).id(), new PointMark(PointMark.Kind.EXPIRED, "deploy done", now, deploy));
+        Pruner pruner = new Pruner(local, Map.of("offsite", offsite), Pruner.Locks.NONE);
+
+        List<Pruner.Decision> plan = pruner.plan(rule, now);
+
+        // local: last 2 of the unexpired points are p3 and p5; p1 stays pinned; p4 goes
+        assertThat(removed(plan, "local"))
+                .containsExactly(
+                        points.get(0).id(), points.get(2).id(), points.get(4).id());
+        assertThat(plan)
+                .filteredOn(d -> d.location().equals("local"))
+                .extracting(Pruner.Decision::reason)
+                .contains("pinned: deploy failed", "expired: deploy done");
+        // the marks are per location: offsite has none and keeps its own last 2
+        assertThat(removed(plan, "offsite"))
+                .containsExactly(
+                        points.get(0).id(),
+                        points.get(1).id(),
+                        points.get(2).id(),
+                        points.get(3).id());
     }
 }

@@ -2,6 +2,7 @@ package io.tidemark.repository;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
@@ -9,6 +10,7 @@ import io.tidemark.format.IndexRoot;
 import io.tidemark.format.ManifestCodec;
 import io.tidemark.format.ObjectCodec;
 import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.PointMarkCodec;
 import io.tidemark.format.RepositoryConfig;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -196,6 +198,29 @@ public final class Repository {
     public Optional<Manifest> latest(String vm) {
         List<Manifest> all = manifests(vm);
         return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
+    }
+
+    /**
+     * Sets the mark on restore point {@code id} of {@code vm}, replacing any mark it had. Marks are
+     * mutable state: a reader racing the replacement may briefly see no mark.
+     */
+    public void mark(String vm, String id, PointMark mark) {
+        String key = ObjectKeys.mark(vm, id);
+        target.delete(key);
+        target.putIfAbsent(key, PointMarkCodec.encode(mark));
+    }
+
+    /** The marks on the restore points of {@code vm}, by restore point id. */
+    public Map<String, PointMark> marks(String vm) {
+        Map<String, PointMark> out = new java.util.TreeMap<>();
+        String prefix = ObjectKeys.markPrefix(vm);
+        for (String key : target.list(prefix)) {
+            if (key.endsWith(".json")) {
+                String id = key.substring(prefix.length(), key.length() - ".json".length());
+                target.get(key).ifPresent(bytes -> out.put(id, PointMarkCodec.decode(key, bytes)));
+            }
+        }
+        return out;
     }
 
     /** The restore point a job produced, if it committed one: the idempotency check of workers. */
