@@ -41,6 +41,7 @@ public final class HookJson {
 
     private static final List<String> FIELDS =
             List.of("app", "commit", "pipeline", "wait", "timeoutSeconds", "requestId");
+    private static final List<String> POST_DEPLOY_FIELDS = List.of("app", "commit", "pipeline", "outcome", "requestId");
 
     private HookJson() {}
 
@@ -71,34 +72,10 @@ public final class HookJson {
      * @throws InvalidHookException naming the field at fault, or the body when it is not a JSON object
      */
     public static Request parseRequest(byte[] body) {
-        JsonNode root;
-        try {
-            root = Json.mapper()
-                    .reader()
-                    .with(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-                    .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-                    .readTree(body);
-        } catch (IOException e) {
-            throw new InvalidHookException("", "the body is not valid JSON: " + firstLine(e));
-        }
-        if (root == null || !root.isObject()) {
-            throw new InvalidHookException(
-                    "",
-                    "the body must be a JSON object with app, commit and pipeline (and optionally wait,"
-                            + " timeoutSeconds)");
-        }
-        for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
-            String name = names.next();
-            if (!FIELDS.contains(name)) {
-                throw new InvalidHookException(
-                        name, "unknown field '" + name + "'; expected " + String.join(", ", FIELDS));
-            }
-        }
-        if (root.has("requestId")
-                && (!root.get("requestId").isTextual()
-                        || root.get("requestId").asText().length() > 100)) {
-            throw new InvalidHookException("requestId", "'requestId' must be a string of at most 100 characters");
-        }
+        JsonNode root = object(
+                body,
+                FIELDS,
+                "the body must be a JSON object with app, commit and pipeline (and optionally wait, timeoutSeconds)");
         String app = text(root, "app");
         String commit = text(root, "commit");
         String pipeline = text(root, "pipeline");
@@ -120,6 +97,94 @@ public final class HookJson {
             timeout = Duration.ofSeconds(t.asLong());
         }
         return new Request(new PreDeployHook(app, commit, pipeline, Optional.of(wait)), timeout);
+    }
+
+    /**
+     * Parses a post-deploy request body: {@code app}, {@code commit}, {@code outcome} ({@code
+     * success} or {@code failure}) and optionally {@code pipeline} and {@code requestId}.
+     *
+     * @throws InvalidHookException naming the field at fault, or the body when it is not a JSON object
+     */
+    public static PostDeployReport parsePostDeploy(byte[] body) {
+        JsonNode root = object(
+                body,
+                POST_DEPLOY_FIELDS,
+                "the body must be a JSON object with app, commit and outcome (and optionally pipeline)");
+        String app = text(root, "app");
+        String commit = text(root, "commit");
+        Optional<String> pipeline = root.has("pipeline") ? Optional.of(text(root, "pipeline")) : Optional.empty();
+        String outcome = text(root, "outcome");
+        PostDeployReport.Outcome parsed = PostDeployReport.Outcome.parse(outcome)
+                .orElseThrow(() -> new InvalidHookException(
+                        "outcome", "'outcome' must be success or failure, got '" + outcome + "'"));
+        return new PostDeployReport(app, commit, pipeline, parsed);
+    }
+
+    /** The body of a post-deploy request for {@code report}. */
+    public static byte[] postDeployRequest(PostDeployReport report) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("app", report.app());
+        o.put("commit", report.commit());
+        report.pipeline().ifPresent(p -> o.put("pipeline", p));
+        o.put("outcome", report.outcome().wireName());
+        o.put("requestId", java.util.UUID.randomUUID().toString());
+        return bytes(o);
+    }
+
+    /** The body of a post-deploy answer: what was marked where. */
+    public static byte[] postDeployResult(PostDeployReport report, List<PostDeployHandler.MarkedPoint> marked) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("app", report.app());
+        o.put("commit", report.commit());
+        report.pipeline().ifPresent(p -> o.put("pipeline", p));
+        o.put("outcome", report.outcome().wireName());
+        long vms = marked.stream()
+                .map(PostDeployHandler.MarkedPoint::vm)
+                .distinct()
+                .count();
+        o.put(
+                "message",
+                (report.outcome() == PostDeployReport.Outcome.FAILURE ? "pinned " : "expired ") + marked.size()
+                        + " restore point(s) of " + vms + " VM(s) of the deploy of " + report.describe());
+        ArrayNode points = o.putArray("points");
+        for (PostDeployHandler.MarkedPoint m : marked) {
+            ObjectNode n = points.addObject();
+            n.put("location", m.location());
+            n.put("vm", m.vm());
+            n.put("restorePointId", m.restorePointId());
+            n.put("mark", m.mark());
+        }
+        return bytes(o);
+    }
+
+    /** {@code body} as a JSON object holding only {@code fields}, with a sane {@code requestId}. */
+    private static JsonNode object(byte[] body, List<String> fields, String expected) {
+        JsonNode root;
+        try {
+            root = Json.mapper()
+                    .reader()
+                    .with(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+                    .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                    .readTree(body);
+        } catch (IOException e) {
+            throw new InvalidHookException("", "the body is not valid JSON: " + firstLine(e));
+        }
+        if (root == null || !root.isObject()) {
+            throw new InvalidHookException("", expected);
+        }
+        for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            if (!fields.contains(name)) {
+                throw new InvalidHookException(
+                        name, "unknown field '" + name + "'; expected " + String.join(", ", fields));
+            }
+        }
+        if (root.has("requestId")
+                && (!root.get("requestId").isTextual()
+                        || root.get("requestId").asText().length() > 100)) {
+            throw new InvalidHookException("requestId", "'requestId' must be a string of at most 100 characters");
+        }
+        return root;
     }
 
     /** The body of a request for {@code hook} waiting for {@code wait} up to {@code timeout}. */

@@ -11,6 +11,7 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -24,9 +25,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The HTTP entry point of the pre-deploy hook: {@code POST /hooks/pre-deploy} with a {@link
- * HookJson} request body, signed as {@link HookSignature} describes. It submits the hook through
- * the {@link HookService} and answers when the wait ends.
+ * The HTTP entry point of the deploy hooks: {@code POST /hooks/pre-deploy} with a {@link
+ * HookJson} request body, signed as {@link HookSignature} describes, submits the hook through the
+ * {@link HookService} and answers when the wait ends; {@code POST /hooks/post-deploy} (signed the
+ * same way) hands a {@link PostDeployReport} to the {@link PostDeployHandler} and answers with the
+ * restore points it pinned or expired (200).
  *
  * <table>
  *   <caption>Responses (bodies are JSON)</caption>
@@ -35,7 +38,8 @@ import org.slf4j.LoggerFactory;
  *   <tr><td>400</td><td>the body is not valid JSON or a field is missing or wrong (named)</td></tr>
  *   <tr><td>401</td><td>signature or timestamp header missing, bad signature, timestamp more than
  *       {@link #MAX_CLOCK_SKEW} from the server's clock, or a replayed (timestamp, signature)</td></tr>
- *   <tr><td>404</td><td>no policy lists the app (or a path other than {@link #PATH})</td></tr>
+ *   <tr><td>404</td><td>no policy lists the app (or a path other than {@link #PATH}); for {@link
+ *       #POST_DEPLOY_PATH}: no pre-deploy restore point of that deploy exists</td></tr>
  *   <tr><td>405</td><td>a method other than POST</td></tr>
  *   <tr><td>413</td><td>a body larger than {@link #MAX_BODY_BYTES}</td></tr>
  *   <tr><td>422</td><td>the policies that list the app select no VM the inventory knows</td></tr>
@@ -50,8 +54,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class HookServer implements AutoCloseable {
 
-    /** The path of the endpoint. */
+    /** The path of the pre-deploy endpoint. */
     public static final String PATH = "/hooks/pre-deploy";
+
+    /** The path of the post-deploy endpoint. */
+    public static final String POST_DEPLOY_PATH = "/hooks/post-deploy";
 
     /** Where the endpoint listens unless configured otherwise. */
     public static final String DEFAULT_ADDRESS = "127.0.0.1:9465";
@@ -71,16 +78,23 @@ public final class HookServer implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService executor;
     private final HookService service;
+    private final Optional<PostDeployHandler> postDeploy;
     private final HookSecret secret;
     private final Clock clock;
     /** (timestamp/signature) → timestamp of the authenticated requests inside the skew window. */
     private final Map<String, Long> seen = new ConcurrentHashMap<>();
 
     private HookServer(
-            HttpServer server, ExecutorService executor, HookService service, HookSecret secret, Clock clock) {
+            HttpServer server,
+            ExecutorService executor,
+            HookService service,
+            Optional<PostDeployHandler> postDeploy,
+            HookSecret secret,
+            Clock clock) {
         this.server = server;
         this.executor = executor;
         this.service = service;
+        this.postDeploy = postDeploy;
         this.secret = secret;
         this.clock = clock;
     }
@@ -91,7 +105,23 @@ public final class HookServer implements AutoCloseable {
      * @throws PermanentException if the address cannot be bound
      */
     public static HookServer start(InetSocketAddress address, HookService service, HookSecret secret, Clock clock) {
+        return start(address, service, Optional.empty(), secret, clock);
+    }
+
+    /**
+     * Starts serving on {@code address}, with the post-deploy endpoint when {@code postDeploy} is
+     * given.
+     *
+     * @throws PermanentException if the address cannot be bound
+     */
+    public static HookServer start(
+            InetSocketAddress address,
+            HookService service,
+            Optional<PostDeployHandler> postDeploy,
+            HookSecret secret,
+            Clock clock) {
         Objects.requireNonNull(service, "service");
+        Objects.requireNonNull(postDeploy, "postDeploy");
         Objects.requireNonNull(secret, "secret");
         Objects.requireNonNull(clock, "clock");
         HttpServer http;
@@ -109,7 +139,7 @@ public final class HookServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        HookServer server = new HookServer(http, executor, service, secret, clock);
+        HookServer server = new HookServer(http, executor, service, postDeploy, secret, clock);
         http.setExecutor(executor);
         http.createContext("/", server::serve);
         http.start();
@@ -151,8 +181,18 @@ public final class HookServer implements AutoCloseable {
     }
 
     private void respond(HttpExchange exchange) throws IOException {
-        if (!PATH.equals(exchange.getRequestURI().getPath())) {
-            send(exchange, 404, HookJson.error("not-found", "no such endpoint; POST to " + PATH));
+        String path = exchange.getRequestURI().getPath();
+        boolean post = POST_DEPLOY_PATH.equals(path) && postDeploy.isPresent();
+        if (!PATH.equals(path) && !post) {
+            send(
+                    exchange,
+                    404,
+                    HookJson.error(
+                            "not-found",
+                            "no such endpoint; POST to " + PATH
+                                    + postDeploy
+                                            .map(h -> " or " + POST_DEPLOY_PATH)
+                                            .orElse("")));
             return;
         }
         if (!"POST".equals(exchange.getRequestMethod())) {
@@ -170,6 +210,10 @@ public final class HookServer implements AutoCloseable {
             log.warn("pre-deploy hook from {} refused: {}", exchange.getRemoteAddress(), refused.get());
             exchange.getResponseHeaders().set("WWW-Authenticate", "Tidemark-HMAC-SHA256 realm=\"tidemark\"");
             send(exchange, 401, HookJson.error("unauthorized", refused.get()));
+            return;
+        }
+        if (post) {
+            reportDeploy(exchange, body.get());
             return;
         }
         HookJson.Request request;
@@ -194,6 +238,30 @@ public final class HookServer implements AutoCloseable {
             send(exchange, 503, HookJson.error("unavailable", e.getMessage() + "; retry later"));
         } catch (PermanentException e) {
             send(exchange, 422, HookJson.error("nothing-to-snapshot", e.getMessage()));
+        }
+    }
+
+    private void reportDeploy(HttpExchange exchange, byte[] body) throws IOException {
+        PostDeployReport report;
+        try {
+            report = HookJson.parsePostDeploy(body);
+        } catch (InvalidHookException e) {
+            send(exchange, 400, HookJson.error("bad-request", e.getMessage()));
+            return;
+        }
+        try {
+            List<PostDeployHandler.MarkedPoint> marked =
+                    postDeploy.orElseThrow().apply(report);
+            log.info(
+                    "post-deploy hook {} {}: {} restore point mark(s) set",
+                    report.describe(),
+                    report.outcome().wireName(),
+                    marked.size());
+            send(exchange, 200, HookJson.postDeployResult(report, marked));
+        } catch (RetriableException e) {
+            send(exchange, 503, HookJson.error("unavailable", e.getMessage() + "; retry later"));
+        } catch (PermanentException e) {
+            send(exchange, 404, HookJson.error("no-pre-deploy-points", e.getMessage()));
         }
     }
 

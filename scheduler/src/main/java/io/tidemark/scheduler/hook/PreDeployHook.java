@@ -33,7 +33,7 @@ public record PreDeployHook(String app, String commit, String pipeline, Optional
         return new PreDeployHook(app, commit, pipeline, Optional.of(level));
     }
 
-    private static void check(String field, String value) {
+    static void check(String field, String value) {
         if (value == null || value.isBlank()) {
             throw new InvalidHookException(field, "'" + field + "' is missing or empty");
         }

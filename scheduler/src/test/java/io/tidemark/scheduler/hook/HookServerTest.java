@@ -23,6 +23,7 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -44,6 +45,19 @@ class HookServerTest {
             HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private HookService service;
     private HookServer server;
+    /** The reports the post-deploy endpoint handed on; it knows points of shop 4f2a9c1 only. */
+    private final List<PostDeployReport> reports = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    private final PostDeployHandler postDeploy = report -> {
+        reports.add(report);
+        if (!report.commit().equals("4f2a9c1")) {
+            throw new io.tidemark.core.PermanentException("no pre-deploy restore point of " + report.describe());
+        }
+        String mark = report.outcome() == PostDeployReport.Outcome.FAILURE ? "pinned" : "expired";
+        return List.of(
+                new PostDeployHandler.MarkedPoint("local", "shop-1", "rp-1", mark),
+                new PostDeployHandler.MarkedPoint("offsite", "shop-1", "rp-1", mark));
+    };
 
     @BeforeEach
     void start() {
@@ -54,7 +68,8 @@ class HookServerTest {
                 inventory,
                 bus,
                 clock);
-        server = HookServer.start(new InetSocketAddress("127.0.0.1", 0), service, SECRET, clock);
+        server = HookServer.start(
+                new InetSocketAddress("127.0.0.1", 0), service, Optional.of(postDeploy), SECRET, clock);
     }
 
     @AfterEach
@@ -294,7 +309,7 @@ class HookServerTest {
     @Test
     void otherMethodsPathsAndHugeBodiesAreRefused() throws Exception {
         HttpResponse<String> get = send(HookServer.PATH, "GET", "", Map.of());
-        HttpResponse<String> elsewhere = send("/hooks/post-deploy", "POST", "{}", Map.of());
+        HttpResponse<String> elsewhere = send("/hooks/post-mortem", "POST", "{}", Map.of());
         String huge = "x".repeat(HookServer.MAX_BODY_BYTES + 1);
         HttpResponse<String> tooLarge = post(huge);
 
@@ -334,5 +349,43 @@ class HookServerTest {
         assertThat(HookServer.address("127.0.0.1:9465")).isEqualTo(new InetSocketAddress("127.0.0.1", 9465));
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> HookServer.address("9465"))
                 .hasMessageContaining("must be HOST:PORT, e.g. 127.0.0.1:9465");
+    }
+
+    @Test
+    void postDeployPinsThroughTheHandlerAndAnswersWhatWasMarked() throws Exception {
+        String body = "{\"app\":\"shop\",\"commit\":\"4f2a9c1\",\"outcome\":\"failure\"}";
+        String ts = String.valueOf(clock.instant().getEpochSecond());
+
+        HttpResponse<String> r = send(HookServer.POST_DEPLOY_PATH, "POST", body, signed(ts, body));
+
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(reports)
+                .containsExactly(
+                        new PostDeployReport("shop", "4f2a9c1", Optional.empty(), PostDeployReport.Outcome.FAILURE));
+        JsonNode answer = json(r);
+        assertThat(answer.path("message").asText())
+                .isEqualTo("pinned 2 restore point(s) of 1 VM(s) of the deploy of shop 4f2a9c1");
+        assertThat(answer.path("points").get(1).path("location").asText()).isEqualTo("offsite");
+        assertThat(jobs()).isEmpty();
+    }
+
+    @Test
+    void postDeployRefusesBadSignaturesBadOutcomesAndUnknownDeploysWithoutMarking() throws Exception {
+        String ts = String.valueOf(clock.instant().getEpochSecond());
+        String good = "{\"app\":\"shop\",\"commit\":\"4f2a9c1\",\"outcome\":\"success\"}";
+        Map<String, String> forged = signed(ts, good.replace("success", "failure"));
+
+        assertThat(send(HookServer.POST_DEPLOY_PATH, "POST", good, forged).statusCode())
+                .isEqualTo(401);
+        String bad = "{\"app\":\"shop\",\"commit\":\"4f2a9c1\",\"outcome\":\"meh\"}";
+        HttpResponse<String> badOutcome = send(HookServer.POST_DEPLOY_PATH, "POST", bad, signed(ts, bad));
+        assertThat(badOutcome.statusCode()).isEqualTo(400);
+        assertThat(json(badOutcome).path("message").asText()).contains("'outcome' must be success or failure");
+        assertThat(reports).isEmpty();
+
+        String unknown = "{\"app\":\"shop\",\"commit\":\"0000000\",\"outcome\":\"success\"}";
+        HttpResponse<String> none = send(HookServer.POST_DEPLOY_PATH, "POST", unknown, signed(ts, unknown));
+        assertThat(none.statusCode()).isEqualTo(404);
+        assertThat(json(none).path("error").asText()).isEqualTo("no-pre-deploy-points");
     }
 }
