@@ -10,6 +10,7 @@ import io.tidemark.kafka.EmbeddedKafka;
 import io.tidemark.kafka.KafkaEventBus;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
+import io.tidemark.replicator.Pruner;
 import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
@@ -30,8 +31,10 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -170,13 +173,22 @@ public final class Engine implements AutoCloseable {
                     List.of(Topics.TRIGGERS),
                     new PreDeployTriggerHandler(hooksService)));
             if (hookSecret != null) {
-                hookServer = HookServer.start(hooksConfig.socketAddress(), hooksService, hookSecret, clock);
+                Map<String, Repository> locations = new LinkedHashMap<>();
+                locations.put(Pruner.LOCAL, repository);
+                targets.forEach((name, t) -> locations.put(name, Repository.open(t)));
+                hookServer = HookServer.start(
+                        hooksConfig.socketAddress(),
+                        hooksService,
+                        Optional.of(new PostDeployMarks(locations, clock)),
+                        hookSecret,
+                        clock);
                 resources.push(hookServer);
                 log.info(
-                        "pre-deploy hook on http://{}:{}{}",
+                        "deploy hooks on http://{}:{}{} and {}",
                         hookServer.address().getHostString(),
                         hookServer.port(),
-                        HookServer.PATH);
+                        HookServer.PATH,
+                        HookServer.POST_DEPLOY_PATH);
             } else {
                 hookServer = null;
                 log.info(

@@ -8,6 +8,7 @@ import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.scheduler.hook.HookSignature;
 import io.tidemark.scheduler.hook.InvalidHookException;
+import io.tidemark.scheduler.hook.PostDeployReport;
 import io.tidemark.scheduler.hook.PreDeployHook;
 import io.tidemark.scheduler.hook.WaitLevel;
 import java.io.IOException;
@@ -26,13 +27,14 @@ import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
         name = "hook",
         description = "Fire a hook of a running engine, as a CI/CD pipeline does.",
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
-        subcommands = {HookCommand.PreDeploy.class})
+        subcommands = {HookCommand.PreDeploy.class, HookCommand.PostDeploy.class})
 final class HookCommand {
 
     @Command(
@@ -83,23 +85,11 @@ final class HookCommand {
                 description = "how long to wait, such as 90s, 10m or 1h (at most 1h; default: ${DEFAULT-VALUE})")
         String timeout;
 
-        @Option(
-                names = "--url",
-                defaultValue = "http://" + HookServer.DEFAULT_ADDRESS,
-                description = "the engine's hook endpoint (default: ${DEFAULT-VALUE})")
-        String url;
-
-        @Option(
-                names = "--secret-file",
-                paramLabel = "FILE",
-                description =
-                        "file holding the hook secret (default: $" + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")")
-        Path secretFile;
+        @Mixin
+        EngineEndpoint engine;
 
         @Option(names = "--json", description = "print the engine's JSON answer instead of a table")
         boolean json;
-
-        private final Clock clock = Clock.systemUTC();
 
         @Override
         public Integer call() {
@@ -122,56 +112,18 @@ final class HookCommand {
                         "--timeout must be a duration from 1s to 1h such as 90s, 10m or 1h, got '" + timeout + "'");
             }
             PreDeployHook hook;
-            URI endpoint;
-            HookSecret secret;
             try {
                 hook = new PreDeployHook(app, commit, pipeline, level);
-                endpoint = endpoint(url);
-                secret = secretFile != null
-                        ? HookSecret.fromFile(secretFile)
-                        : HookSecret.fromEnv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV, System.getenv());
             } catch (InvalidHookException e) {
                 return invalid("--" + e.field() + ": " + e.getMessage());
-            } catch (PermanentException e) {
-                return invalid(e.getMessage());
             }
             byte[] body = HookJson.request(hook, level.get(), limit.get());
-            String timestamp = String.valueOf(clock.instant().getEpochSecond());
-            HttpRequest request = HttpRequest.newBuilder(endpoint)
-                    .timeout(limit.get().plusSeconds(30)) // the engine answers 504 at the limit
-                    .header("Content-Type", "application/json")
-                    .header(HookSignature.TIMESTAMP_HEADER, timestamp)
-                    .header(HookSignature.SIGNATURE_HEADER, HookSignature.sign(secret, timestamp, body))
-                    .POST(HttpRequest.BodyPublishers.ofByteArray(body))
-                    .build();
-            HttpResponse<String> response;
             try {
-                response = HttpClient.newBuilder()
-                        .connectTimeout(Duration.ofSeconds(10))
-                        .build()
-                        .send(request, HttpResponse.BodyHandlers.ofString());
-            } catch (HttpTimeoutException e) {
-                return fail(
-                        Main.EXIT_RETRIABLE,
-                        "the engine at " + endpoint + " did not answer within "
-                                + limit.get().plusSeconds(30).toSeconds()
-                                + " s; do not deploy; check the engine's log");
-            } catch (ConnectException e) {
-                return fail(
-                        Main.EXIT_RETRIABLE,
-                        "cannot reach the engine at " + endpoint + " (" + e.getMessage()
-                                + "); do not deploy; check that `tidemark run` runs with the hook endpoint on (hooks: in"
-                                + " the engine config) and that --url is right");
-            } catch (IOException e) {
-                return fail(
-                        Main.EXIT_RETRIABLE,
-                        "lost the connection to the engine at " + endpoint + " (" + e.getMessage()
-                                + "); do not deploy; run the hook again (it reuses the same jobs)");
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return fail(Main.EXIT_RETRIABLE, "interrupted; do not deploy");
+                // the engine answers 504 at the limit
+                return report(engine.post(HookServer.PATH, body, limit.get().plusSeconds(30), "do not deploy"));
+            } catch (EngineEndpoint.Failure f) {
+                return fail(f.code, f.getMessage());
             }
-            return report(response);
         }
 
         private int report(HttpResponse<String> response) {
@@ -204,7 +156,7 @@ final class HookCommand {
                             Main.EXIT_PERMANENT,
                             answer.map(a -> a.path("error").asText()).orElse("").equals("unknown-app")
                                     ? message
-                                    : "no hook endpoint at " + url + " (" + message + "); check --url");
+                                    : "no hook endpoint at " + engine.url + " (" + message + "); check --url");
                 case 502, 422 -> fail(Main.EXIT_PERMANENT, message);
                 case 503, 504 -> fail(Main.EXIT_RETRIABLE, message);
                 default ->
@@ -236,15 +188,6 @@ final class HookCommand {
                     : "-";
         }
 
-        private static Optional<JsonNode> parse(String body) {
-            try {
-                JsonNode n = Json.mapper().readTree(body);
-                return n != null && n.isObject() ? Optional.of(n) : Optional.empty();
-            } catch (IOException e) { // not from Tidemark (a proxy's error page): reported by status
-                return Optional.empty();
-            }
-        }
-
         static Optional<Duration> parseTimeout(String text) {
             Matcher m = TIMEOUT.matcher(text == null ? "" : text);
             if (text == null || text.isEmpty() || !m.matches()) {
@@ -263,8 +206,99 @@ final class HookCommand {
             Duration d = Duration.ofSeconds(seconds);
             return d.isZero() || d.compareTo(HookJson.MAX_TIMEOUT) > 0 ? Optional.empty() : Optional.of(d);
         }
+    }
 
-        private static URI endpoint(String url) {
+    private static int invalid(String message) {
+        return fail(Main.EXIT_INVALID, message);
+    }
+
+    private static int fail(int code, String message) {
+        System.err.println("tidemark: " + message);
+        return code;
+    }
+
+    /** Where the engine's hook endpoint is and the secret that signs requests to it. */
+    static final class EngineEndpoint {
+
+        @Option(
+                names = "--url",
+                defaultValue = "http://" + HookServer.DEFAULT_ADDRESS,
+                description = "the engine's hook endpoint (default: ${DEFAULT-VALUE})")
+        String url;
+
+        @Option(
+                names = "--secret-file",
+                paramLabel = "FILE",
+                description =
+                        "file holding the hook secret (default: $" + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")")
+        Path secretFile;
+
+        private final Clock clock = Clock.systemUTC();
+
+        /** A command's failure with its exit code. */
+        static final class Failure extends RuntimeException {
+            final int code;
+
+            Failure(int code, String message) {
+                super(message, null, false, false);
+                this.code = code;
+            }
+        }
+
+        /**
+         * POSTs {@code body}, signed, to {@code path} of the engine and returns the answer.
+         *
+         * @param consequence what the caller's pipeline must do when the engine cannot be asked,
+         *     such as {@code do not deploy}
+         * @throws Failure with exit 1 for a bad --url or secret, 3 when the engine cannot be reached
+         */
+        HttpResponse<String> post(String path, byte[] body, Duration timeout, String consequence) {
+            URI endpoint;
+            HookSecret secret;
+            try {
+                endpoint = endpoint(path);
+                secret = secretFile != null
+                        ? HookSecret.fromFile(secretFile)
+                        : HookSecret.fromEnv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV, System.getenv());
+            } catch (PermanentException e) {
+                throw new Failure(Main.EXIT_INVALID, e.getMessage());
+            }
+            String timestamp = String.valueOf(clock.instant().getEpochSecond());
+            HttpRequest request = HttpRequest.newBuilder(endpoint)
+                    .timeout(timeout)
+                    .header("Content-Type", "application/json")
+                    .header(HookSignature.TIMESTAMP_HEADER, timestamp)
+                    .header(HookSignature.SIGNATURE_HEADER, HookSignature.sign(secret, timestamp, body))
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                    .build();
+            try {
+                return HttpClient.newBuilder()
+                        .connectTimeout(Duration.ofSeconds(10))
+                        .build()
+                        .send(request, HttpResponse.BodyHandlers.ofString());
+            } catch (HttpTimeoutException e) {
+                throw new Failure(
+                        Main.EXIT_RETRIABLE,
+                        "the engine at " + endpoint + " did not answer within " + timeout.toSeconds() + " s; "
+                                + consequence + "; check the engine's log");
+            } catch (ConnectException e) {
+                throw new Failure(
+                        Main.EXIT_RETRIABLE,
+                        "cannot reach the engine at " + endpoint + " (" + e.getMessage() + "); " + consequence
+                                + "; check that `tidemark run` runs with the hook endpoint on (hooks: in the engine"
+                                + " config) and that --url is right");
+            } catch (IOException e) {
+                throw new Failure(
+                        Main.EXIT_RETRIABLE,
+                        "lost the connection to the engine at " + endpoint + " (" + e.getMessage() + "); " + consequence
+                                + "; run the hook again (it is idempotent)");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new Failure(Main.EXIT_RETRIABLE, "interrupted; " + consequence);
+            }
+        }
+
+        private URI endpoint(String path) {
             PermanentException bad = new PermanentException("--url must be http://HOST:PORT or https://HOST:PORT,"
                     + " such as http://" + HookServer.DEFAULT_ADDRESS + ", got '" + url + "'");
             URI base;
@@ -276,16 +310,124 @@ final class HookCommand {
             if (!"http".equals(base.getScheme()) && !"https".equals(base.getScheme()) || base.getHost() == null) {
                 throw bad;
             }
-            return URI.create(base + HookServer.PATH);
+            return URI.create(base + path);
         }
+    }
 
-        private static int invalid(String message) {
-            return fail(Main.EXIT_INVALID, message);
+    @Command(
+            name = "post-deploy",
+            exitCodeOnInvalidInput = Main.EXIT_INVALID,
+            description = {
+                "Tell the engine how the deploy of APP at SHA ended. On failure its pre-deploy restore points are",
+                "pinned at every location (prune keeps them; `tidemark rollback --app APP --to pre-deploy:SHA`",
+                "returns the VMs to them); on success they are expired (the next prune removes them unless",
+                "they are the newest or not yet replicated). Signed like pre-deploy; idempotent.",
+                "",
+                "Example, as the last step of a pipeline:",
+                "  tidemark hook post-deploy --app shop --commit $GIT_SHA --outcome $([ $ok ] && echo success"
+                        + " || echo failure)"
+            },
+            exitCodeListHeading = "%nExit codes:%n",
+            exitCodeList = {
+                "0:the points were marked",
+                "1:invalid input (a flag, a missing secret)",
+                "2:the engine refused the request, or no pre-deploy point of that deploy exists",
+                "3:the engine is unreachable or unavailable; run it again"
+            })
+    static final class PostDeploy implements Callable<Integer> {
+
+        @Option(names = "--app", paramLabel = "APP", required = true, description = "the app deployed")
+        String app;
+
+        @Option(names = "--commit", paramLabel = "SHA", required = true, description = "the revision deployed")
+        String commit;
+
+        @Option(
+                names = "--pipeline",
+                paramLabel = "P",
+                description = "only the points of this pipeline run (default: every run that deployed SHA)")
+        String pipeline;
+
+        @Option(
+                names = "--outcome",
+                paramLabel = "OUTCOME",
+                required = true,
+                description = "success (expire the pre-deploy points) or failure (pin them)")
+        String outcome;
+
+        @Option(names = "--json", description = "print the engine's JSON answer instead of a table")
+        boolean json;
+
+        @Mixin
+        EngineEndpoint engine;
+
+        @Override
+        public Integer call() {
+            Optional<PostDeployReport.Outcome> parsed = PostDeployReport.Outcome.parse(outcome);
+            if (parsed.isEmpty()) {
+                return invalid("--outcome must be success or failure, got '" + outcome + "'");
+            }
+            PostDeployReport report;
+            try {
+                report = new PostDeployReport(app, commit, Optional.ofNullable(pipeline), parsed.get());
+            } catch (InvalidHookException e) {
+                return invalid("--" + e.field() + ": " + e.getMessage());
+            }
+            HttpResponse<String> response;
+            try {
+                response = engine.post(
+                        HookServer.POST_DEPLOY_PATH,
+                        HookJson.postDeployRequest(report),
+                        Duration.ofMinutes(2),
+                        "the points keep their marks");
+            } catch (EngineEndpoint.Failure f) {
+                return fail(f.code, f.getMessage());
+            }
+            Optional<JsonNode> answer = parse(response.body());
+            String message = answer.map(a -> a.path("message").asText(""))
+                    .filter(m -> !m.isEmpty())
+                    .orElse("HTTP " + response.statusCode());
+            if (json) {
+                System.out.println(response.body());
+            }
+            return switch (response.statusCode()) {
+                case 200 -> {
+                    if (!json) {
+                        System.out.printf("%-12s %-20s %-32s %s%n", "LOCATION", "VM", "RESTORE POINT", "MARK");
+                        for (JsonNode p : answer.map(a -> a.path("points")).orElseThrow()) {
+                            System.out.printf(
+                                    "%-12s %-20s %-32s %s%n",
+                                    p.path("location").asText(),
+                                    p.path("vm").asText(),
+                                    p.path("restorePointId").asText(),
+                                    p.path("mark").asText());
+                        }
+                        System.out.println(message);
+                    }
+                    yield 0;
+                }
+                case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
+                case 401 ->
+                    fail(
+                            Main.EXIT_PERMANENT,
+                            "the engine refused the signature: " + message + " (check --secret-file or $"
+                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")");
+                case 404 -> fail(Main.EXIT_PERMANENT, message);
+                case 503 -> fail(Main.EXIT_RETRIABLE, message);
+                default ->
+                    fail(
+                            response.statusCode() >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
+                            "unexpected answer from the engine: " + message);
+            };
         }
+    }
 
-        private static int fail(int code, String message) {
-            System.err.println("tidemark: " + message);
-            return code;
+    static Optional<JsonNode> parse(String body) {
+        try {
+            JsonNode n = Json.mapper().readTree(body);
+            return n != null && n.isObject() ? Optional.of(n) : Optional.empty();
+        } catch (IOException e) { // not from Tidemark (a proxy's error page): reported by status
+            return Optional.empty();
         }
     }
 }
