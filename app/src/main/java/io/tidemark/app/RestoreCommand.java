@@ -2,44 +2,82 @@ package io.tidemark.app;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
+import io.tidemark.repository.DiskSink;
+import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
+import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
         name = "restore",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
         description = {
-            "Rebuild the disk images of a restore point from any repository: the local one or a replication",
-            "target (s3://…). Every restore point is logically full: no chain is replayed. Each chunk is",
-            "verified against its digest; an image appears under its final name only when complete.",
+            "Rebuild the disks of one restore point from any repository: the local one, a target of the",
+            "engine config, a directory or s3://… . Pick the point by id, by time or by pre-deploy tag",
+            "(default: the newest). Every restore point is logically full, so the 50th incremental",
+            "restores as fast as a full. Chunks are fetched in parallel and each is verified against its",
+            "digest; zero chunks are never fetched and stay holes. Output: a raw or qcow2 file (sparse),",
+            "or a new Ceph RBD image. An image appears under its final name only when complete.",
             "",
-            "Example:  tidemark restore --from 's3://backups/tm?endpoint=http://127.0.0.1:9000&path-style=true' \\",
-            "            --vm web-1 --point latest --out /srv/restore/",
+            "Examples:",
+            "  tidemark restore --vm web-1 --out /srv/restore/                   newest point, local repository",
+            "  tidemark restore --from offsite --config /etc/tidemark/engine.yaml --vm web-1 \\",
+            "      --at '2h ago' --out /srv/restore/ --format qcow2                as of two hours ago, from S3",
+            "  tidemark restore --from /mnt/nfs/tm --vm web-1 --tag pre-deploy:shop@3f9a1c2 \\",
+            "      --disk sda --out /srv/web-1-sda.qcow2                       before the deploy of 3f9a1c2",
+            "  tidemark restore --from 's3://backups/tm?endpoint=https://s3.example.com' --vm web-1 \\",
+            "      --point 20261124T013000.123Z-3fa9c1 --out 'rbd:vms/web-1-restored:conf=/etc/ceph/ceph.conf'",
+            "",
+            "See docs/runbooks/restore.md.",
         })
 final class RestoreCommand implements Callable<Integer> {
 
     @Option(
             names = "--from",
-            required = true,
-            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+            defaultValue = "local",
+            description = {
+                "where the restore point is: 'local' (the engine's primary repository, default), the name of",
+                "a target in --config, a directory, or s3://BUCKET/PREFIX?endpoint=…&path-style=true (keys",
+                "from TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY or their _FILE variants)"
+            })
     String from;
 
     @Option(names = "--vm", required = true, description = "the VM whose restore point to restore")
     String vm;
 
-    @Option(names = "--point", defaultValue = "latest", description = "restore point id, or 'latest' (default)")
+    @Option(names = "--point", description = "restore point id (as `tidemark list` shows), or 'latest'")
     String point;
+
+    @Option(
+            names = "--at",
+            description = {
+                "the newest point captured at or before TIME: ISO-8601 (2026-11-24T03:00:00Z,",
+                "2026-11-24T05:00+02:00; without an offset it is UTC) or relative ('2h ago', '1d12h ago')"
+            })
+    String at;
+
+    @Option(
+            names = "--tag",
+            description =
+                    "the point a pre-deploy hook took: pre-deploy:SHA or pre-deploy:APP@SHA (SHA may be abbreviated)")
+    String tag;
 
     @Option(names = "--disk", description = "only this disk (default: every disk of the VM)")
     String disk;
@@ -47,8 +85,16 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(
             names = "--out",
             required = true,
-            description = "output: a directory (one <disk>.raw per disk) or, with --disk, a file name")
-    Path out;
+            description = {
+                "a directory (one <disk>.raw or <disk>.qcow2 per disk), or with --disk a file, or a new",
+                "Ceph RBD image rbd:POOL/IMAGE[:conf=FILE:id=USER] (several disks: IMAGE-<disk> each)"
+            })
+    String out;
+
+    @Option(
+            names = "--format",
+            description = "raw or qcow2 for files (default: qcow2 if --out ends in .qcow2, else raw)")
+    String format;
 
     @Option(names = "--parallel", defaultValue = "8", description = "chunks fetched in parallel (default: 8)")
     int parallel;
@@ -56,61 +102,134 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print a JSON summary instead of text; no progress bar")
     boolean json;
 
+    @Mixin
+    EngineOptions engine;
+
+    private final Clock clock = Clock.systemUTC();
+
     @Override
     public Integer call() throws IOException {
-        try (ObjectTarget target = Locations.open(from)) {
+        RestorePointSelector selector = new RestorePointSelector(clock);
+        RestorePointSelector.Criterion criterion;
+        String fileFormat;
+        try {
+            criterion = selector.parse(point, at, tag);
+            fileFormat = fileFormat();
+        } catch (IllegalArgumentException e) {
+            System.err.println("tidemark: " + e.getMessage());
+            return Main.EXIT_INVALID;
+        }
+        try (ObjectTarget target = openSource()) {
             Repository repo = Repository.open(target);
-            Manifest m = "latest".equals(point)
-                    ? repo.latest(vm)
-                            .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "
-                                    + repo.describe() + "; `tidemark list --from …` shows what there is"))
-                    : repo.manifest(vm, point)
-                            .orElseThrow(() -> new PermanentException("no restore point '" + point
-                                    + "' of VM '" + vm + "' in " + repo.describe()
-                                    + "; `tidemark list --from … --vm " + vm + "` shows the ids"));
-            List<DiskEntry> disks = disk == null
-                    ? m.disks()
-                    : List.of(m.disk(disk)
-                            .orElseThrow(() -> new PermanentException("restore point " + m.id() + " has no disk '"
-                                    + disk + "'; it has "
-                                    + m.disks().stream().map(DiskEntry::name).toList())));
+            Manifest m = selector.select(repo, vm, criterion);
+            List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
+            if (!json) {
+                System.out.printf(
+                        "restoring %s of %s (captured %s%s, %s) from %s%n",
+                        m.id(),
+                        m.vm(),
+                        m.capturedAt(),
+                        RestorePointSelector.tag(m).map(t -> ", " + t).orElse(""),
+                        m.consistency() + "-consistent",
+                        repo.describe());
+            }
             Restorer restorer = new Restorer(repo, parallel);
-            ArrayNode results = Json.mapper().createArrayNode();
+            ObjectNode summary = Json.mapper().createObjectNode();
+            summary.put("vm", m.vm());
+            summary.put("restorePoint", m.id());
+            summary.put("capturedAt", m.capturedAt().toString());
+            summary.put("consistency", m.consistency());
+            RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
+            summary.put("selectedBy", criterion.describe());
+            summary.put("from", repo.describe());
+            ArrayNode results = summary.putArray("disks");
+            long t00 = System.nanoTime();
             for (DiskEntry d : disks) {
-                Path file = disk != null && !Files.isDirectory(out) ? out : out.resolve(d.name() + ".raw");
-                Files.createDirectories(file.toAbsolutePath().getParent());
                 long t0 = System.nanoTime();
-                Restorer.Result r = restorer.restoreDisk(
-                        m, d.name(), file, new ProgressBar(System.err, d.name(), !json && System.console() != null));
+                Restorer.Result r;
+                try (DiskSink sink = sink(d, fileFormat)) {
+                    r = restorer.restore(
+                            m,
+                            d.name(),
+                            sink,
+                            new ProgressBar(System.err, d.name(), !json && System.console() != null));
+                }
                 double secs = (System.nanoTime() - t0) / 1e9;
                 ObjectNode o = results.addObject();
-                o.put("vm", m.vm());
-                o.put("restorePoint", m.id());
-                o.put("capturedAt", m.capturedAt().toString());
                 o.put("disk", d.name());
-                o.put("image", file.toString());
+                o.put("image", r.image());
+                o.put("format", r.format());
                 o.put("sizeBytes", r.sizeBytes());
                 o.put("bytesFetched", r.bytesFetched());
+                o.put("chunksFetched", r.chunksFetched());
                 o.put("sha256", r.sha256());
                 o.put("seconds", secs);
                 if (!json) {
                     System.out.printf(
-                            "restored %s of %s (%s, captured %s) to %s: %s, sha256 %s, %.1f s%n",
+                            "restored %s to %s (%s, %s, %s fetched) in %.1f s, sha256 %s%n",
                             d.name(),
-                            m.vm(),
-                            m.id(),
-                            m.capturedAt(),
-                            file,
+                            r.image(),
+                            r.format(),
                             Human.bytes(r.sizeBytes()),
-                            r.sha256(),
-                            secs);
+                            Human.bytes(r.bytesFetched()),
+                            secs,
+                            r.sha256());
                 }
             }
+            summary.put("seconds", (System.nanoTime() - t00) / 1e9);
             if (json) {
                 System.out.println(
-                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(results));
+                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(summary));
             }
         }
         return 0;
+    }
+
+    private ObjectTarget openSource() {
+        EngineConfig c = engine.engineConfig();
+        if (from.equals("local")) {
+            return new FileObjectTarget(engine.repository(c));
+        }
+        EngineConfig.TargetConfig t = c.targets().get(from);
+        return t != null ? Targets.open(from, t) : Locations.open(from);
+    }
+
+    private boolean toRbd() {
+        return out.startsWith("rbd:");
+    }
+
+    /** raw or qcow2 for a file destination; null for RBD. */
+    private String fileFormat() {
+        if (toRbd()) {
+            if (format != null && !format.equals("raw")) {
+                throw new IllegalArgumentException("an RBD image holds raw data: drop --format " + format);
+            }
+            return null;
+        }
+        String f = format != null
+                ? format.toLowerCase(Locale.ROOT)
+                : out.toLowerCase(Locale.ROOT).endsWith(".qcow2") ? "qcow2" : "raw";
+        if (!f.equals("raw") && !f.equals("qcow2")) {
+            throw new IllegalArgumentException("--format must be raw or qcow2, got '" + format + "'");
+        }
+        return f;
+    }
+
+    private DiskSink sink(DiskEntry d, String fileFormat) throws IOException {
+        if (toRbd()) {
+            return QemuNbdDiskSink.rbd(disk != null ? out : rbdPerDisk(out, d.name()), d.sizeBytes());
+        }
+        Path o = Path.of(out);
+        Path file = disk != null && !Files.isDirectory(o) ? o : o.resolve(d.name() + "." + fileFormat);
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        return fileFormat.equals("qcow2")
+                ? QemuNbdDiskSink.qcow2(file, d.sizeBytes())
+                : RawFileSink.create(file, d.sizeBytes());
+    }
+
+    /** {@code rbd:pool/image:opts} → {@code rbd:pool/image-disk:opts}. */
+    static String rbdPerDisk(String spec, String diskName) {
+        int colon = spec.indexOf(':', "rbd:".length());
+        return colon < 0 ? spec + "-" + diskName : spec.substring(0, colon) + "-" + diskName + spec.substring(colon);
     }
 }

@@ -9,16 +9,13 @@ import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.ArrayDeque;
+import java.util.HexFormat;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -26,10 +23,14 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Rebuilds a disk image from one restore point. Every restore point is logically full, so the
- * cost does not depend on how many incrementals precede it. Chunks are fetched in parallel and
- * verified against their digests; zero chunks become holes. The image appears under its final
- * name only when it is complete.
+ * Rebuilds a disk image from one restore point into a {@link DiskSink}. Every restore point is
+ * logically full, so a restore reads the point's own index root, its pages and the non-zero chunks
+ * they list, nothing else: the cost does not depend on how many incrementals precede it. Chunks are
+ * fetched in parallel through {@link Repository#chunk}, which verifies each against its digest (a
+ * mismatch fails the restore with a {@link io.tidemark.core.CorruptObjectException} naming the
+ * object); zero chunks are never fetched nor written, so the image stays sparse. The SHA-256 of the
+ * whole image content is computed in disk order while restoring, without reading the image back.
+ * The sink publishes the image only when it is complete.
  */
 public final class Restorer {
 
@@ -41,8 +42,18 @@ public final class Restorer {
         Progress NONE = (done, total) -> {};
     }
 
-    /** What a restore produced. */
-    public record Result(Path image, long sizeBytes, long bytesFetched, String sha256) {}
+    /**
+     * What a restore produced.
+     *
+     * @param image the image as its sink names it (a path, {@code rbd:pool/image})
+     * @param format {@code raw}, {@code qcow2} or {@code rbd}
+     * @param sizeBytes the disk's virtual size
+     * @param bytesFetched plaintext bytes of the chunks fetched (the non-zero ones)
+     * @param chunksFetched chunks fetched
+     * @param sha256 SHA-256 of the image's whole content (hex), holes included
+     */
+    public record Result(
+            String image, String format, long sizeBytes, long bytesFetched, long chunksFetched, String sha256) {}
 
     private final Repository repository;
     private final int parallelism;
@@ -52,77 +63,116 @@ public final class Restorer {
         this.parallelism = Math.max(1, parallelism);
     }
 
-    /** Writes disk {@code diskName} of {@code manifest} to {@code out} as a raw (sparse) image. */
-    public Result restoreDisk(Manifest manifest, String diskName, Path out, Progress progress) {
-        DiskEntry disk = manifest.disk(diskName)
+    /** The disk {@code diskName} of {@code manifest}, or a {@link PermanentException} listing its disks. */
+    public static DiskEntry disk(Manifest manifest, String diskName) {
+        return manifest.disk(diskName)
                 .orElseThrow(() -> new PermanentException("restore point " + manifest.id() + " of " + manifest.vm()
                         + " has no disk '" + diskName + "'; it has "
                         + manifest.disks().stream().map(DiskEntry::name).toList()));
+    }
+
+    /** Writes disk {@code diskName} of {@code manifest} to {@code out} as a raw (sparse) image. */
+    public Result restoreDisk(Manifest manifest, String diskName, Path out, Progress progress) {
+        DiskEntry disk = disk(manifest, diskName);
+        try (RawFileSink sink = RawFileSink.create(out, disk.sizeBytes())) {
+            return restore(manifest, diskName, sink, progress);
+        }
+    }
+
+    /**
+     * Writes disk {@code diskName} of {@code manifest} into {@code sink} and commits it. The caller
+     * closes the sink (which discards the image if this failed).
+     */
+    public Result restore(Manifest manifest, String diskName, DiskSink sink, Progress progress) {
+        DiskEntry disk = disk(manifest, diskName);
         IndexRoot root = repository.root(Digest.fromHex(disk.index()));
-        Path partial = out.resolveSibling(out.getFileName() + ".partial");
+        if (root.diskSize() != disk.sizeBytes()) {
+            throw new PermanentException("the index " + disk.index() + " of disk '" + diskName + "' in restore point "
+                    + manifest.id() + " is for " + root.diskSize() + " bytes, the manifest says " + disk.sizeBytes()
+                    + "; run `tidemark verify`");
+        }
+        long total = root.diskSize();
+        MessageDigest sha = Digest.newSha256();
+        byte[] zeros = new byte[root.chunkSize()];
         AtomicLong done = new AtomicLong();
         AtomicLong fetched = new AtomicLong();
+        AtomicLong chunks = new AtomicLong();
+        // in disk order: a future per fetched chunk, null for a zero chunk; hashed from the head
+        ArrayDeque<Pending> window = new ArrayDeque<>();
+        int fetching = 0;
         ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
             Thread t = new Thread(r, "restore-fetch");
             t.setDaemon(true);
             return t;
         });
-        try (FileChannel ch = FileChannel.open(
-                partial, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            ch.truncate(0);
-            List<Future<?>> inFlight = new ArrayList<>();
+        try {
             long chunkNo = 0;
             for (int p = 0; p < root.pages().size(); p++) {
                 IndexPage page = repository.page(root.pages().get(p));
                 for (int i = 0; i < page.size(); i++, chunkNo++) {
                     long offset = chunkNo * root.chunkSize();
-                    int length = (int) Math.min(root.chunkSize(), root.diskSize() - offset);
+                    int length = (int) Math.min(root.chunkSize(), total - offset);
                     Digest d = page.get(i);
                     if (d.isZero()) {
-                        progress.update(done.addAndGet(length), root.diskSize());
+                        window.add(new Pending(null, length));
+                        progress.update(done.addAndGet(length), total);
                         continue;
                     }
-                    inFlight.add(pool.submit(() -> {
-                        byte[] plain = repository.chunk(d, length);
-                        if (plain.length != length) {
-                            throw new PermanentException(
-                                    "chunk " + d + " has " + plain.length + " bytes where the index expects " + length);
+                    window.add(new Pending(
+                            pool.submit(() -> {
+                                byte[] plain = repository.chunk(d, length);
+                                if (plain.length != length) {
+                                    throw new PermanentException("chunk " + d + " has " + plain.length
+                                            + " bytes where the index of restore point " + manifest.id()
+                                            + " expects " + length + "; run `tidemark verify`");
+                                }
+                                sink.write(offset, plain, length);
+                                fetched.addAndGet(length);
+                                chunks.incrementAndGet();
+                                progress.update(done.addAndGet(length), total);
+                                return plain;
+                            }),
+                            length));
+                    fetching++;
+                    while (fetching > parallelism * 4) {
+                        if (hashHead(window, sha, zeros)) {
+                            fetching--;
                         }
-                        writeFully(ch, ByteBuffer.wrap(plain), offset);
-                        fetched.addAndGet(length);
-                        progress.update(done.addAndGet(length), root.diskSize());
-                        return null;
-                    }));
-                    if (inFlight.size() >= parallelism * 4) {
-                        await(inFlight.remove(0));
                     }
                 }
             }
-            for (Future<?> f : inFlight) {
-                await(f);
+            while (!window.isEmpty()) {
+                hashHead(window, sha, zeros);
             }
-            if (ch.size() < root.diskSize()) {
-                // extend to the full size; trailing zero chunks stay holes
-                writeFully(ch, ByteBuffer.allocate(1), root.diskSize() - 1);
-            }
-            ch.force(true);
-        } catch (IOException e) {
-            throw new PermanentException("cannot write " + partial + ": " + e.getMessage(), e);
         } finally {
             pool.shutdownNow();
         }
-        String sha = sha256(partial);
-        try {
-            Files.move(partial, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            throw new PermanentException("cannot move " + partial + " to " + out + ": " + e.getMessage(), e);
-        }
-        return new Result(out, root.diskSize(), fetched.get(), sha);
+        sink.commit();
+        return new Result(
+                sink.describe(),
+                sink.format(),
+                total,
+                fetched.get(),
+                chunks.get(),
+                HexFormat.of().formatHex(sha.digest()));
     }
 
-    private static void await(Future<?> f) {
+    private record Pending(Future<byte[]> fetch, int length) {}
+
+    /** Hashes the oldest pending chunk; true if it was a fetched one. */
+    private static boolean hashHead(ArrayDeque<Pending> window, MessageDigest sha, byte[] zeros) {
+        Pending head = window.removeFirst();
+        if (head.fetch() == null) {
+            sha.update(zeros, 0, head.length());
+            return false;
+        }
+        sha.update(await(head.fetch()));
+        return true;
+    }
+
+    private static byte[] await(Future<byte[]> f) {
         try {
-            f.get();
+            return f.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RetriableException("restore interrupted", e);
@@ -130,21 +180,7 @@ public final class Restorer {
             if (e.getCause() instanceof TidemarkException t) {
                 throw t;
             }
-            if (e.getCause() instanceof UncheckedIOException io) {
-                throw new PermanentException("restore failed: " + io.getMessage(), io);
-            }
-            throw new IllegalStateException(e.getCause());
-        }
-    }
-
-    private static void writeFully(FileChannel ch, ByteBuffer buf, long position) {
-        try {
-            long pos = position;
-            while (buf.hasRemaining()) {
-                pos += ch.write(buf, pos);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new IllegalStateException("restore failed: " + e.getCause(), e.getCause());
         }
     }
 
@@ -161,6 +197,6 @@ public final class Restorer {
         } catch (IOException e) {
             throw new PermanentException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        return java.util.HexFormat.of().formatHex(md.digest());
+        return HexFormat.of().formatHex(md.digest());
     }
 }

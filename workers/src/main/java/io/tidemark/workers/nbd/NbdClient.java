@@ -30,8 +30,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A read-only NBD client for one export, over a Unix socket (the protocol as QEMU 7.2 speaks it:
- * fixed newstyle handshake, structured replies, meta contexts).
+ * An NBD client for one export, over a Unix socket (the protocol as QEMU 7.2 speaks it: fixed
+ * newstyle handshake, structured replies, meta contexts): reads and block status for captures, writes
+ * and flush for restores into an image that {@code qemu-nbd} exports.
  *
  * <p>Contract:
  *
@@ -44,6 +45,9 @@ import org.slf4j.LoggerFactory;
  *       read as zeros. Futures complete on the connection's reader thread: do heavy work, and
  *       issue further requests, in an {@code ...Async} stage, never in a plain callback (a callback
  *       that waits for a free slot would stall the only thread that frees them).
+ *   <li>{@link #writeAsync} and {@link #flush} behave like {@link #readAsync} (same slots, same
+ *       errors); writing to a read-only export is a {@link PermanentException}. A write is durable
+ *       only after a later {@link #flush} completed.
  *   <li>{@link #blockStatus} returns extents that cover exactly the requested range, in order,
  *       adjacent extents with equal flags merged.
  *   <li>An error reported by the server fails only that request, with a {@link PermanentException}
@@ -70,6 +74,7 @@ public final class NbdClient implements AutoCloseable {
     private final String exportName;
     private final SocketChannel channel;
     private final long size;
+    private final int transmissionFlags;
     private final int maxRequest;
     private final Map<String, Integer> contexts;
     private final Object writeLock = new Object();
@@ -85,6 +90,7 @@ public final class NbdClient implements AutoCloseable {
         this.exportName = exportName;
         this.channel = channel;
         this.size = h.size;
+        this.transmissionFlags = h.transmissionFlags;
         this.maxRequest = h.maxBlock > 0 ? Math.min(MAX_REQUEST_LENGTH, h.maxBlock) : MAX_REQUEST_LENGTH;
         this.contexts = Collections.unmodifiableMap(h.contexts);
         this.reader = new Thread(this::readLoop, "nbd-reader " + exportName);
@@ -256,6 +262,50 @@ public final class NbdClient implements AutoCloseable {
         return all.thenApply(v -> buf);
     }
 
+    /** Whether the server accepts writes on this export. */
+    public boolean writable() {
+        return (transmissionFlags & TFLAG_READ_ONLY) == 0;
+    }
+
+    /**
+     * Starts writing {@code data[0, length)} at {@code offset}; lengths above {@link
+     * #maxRequestLength()} are split. Blocks while {@value #MAX_IN_FLIGHT} requests are in flight.
+     * The caller must not change {@code data} until the future completes.
+     */
+    public CompletableFuture<Void> writeAsync(long offset, byte[] data, int length) {
+        checkRange(offset, length);
+        if (!writable()) {
+            throw new PermanentException("NBD export '" + exportName + "' on " + socket + " is read-only");
+        }
+        List<CompletableFuture<Void>> parts = new ArrayList<>();
+        for (int done = 0; done < length; ) {
+            int n = Math.min(length - done, maxRequest);
+            CommandRequest r = new CommandRequest(CMD_WRITE, offset + done, n, data, done);
+            submit(r, CMD_WRITE);
+            parts.add(r.done);
+            done += n;
+        }
+        return parts.size() == 1 ? parts.get(0) : CompletableFuture.allOf(parts.toArray(new CompletableFuture<?>[0]));
+    }
+
+    /** Writes {@code data[0, length)} at {@code offset} and waits until the server has it. */
+    public void write(long offset, byte[] data, int length) {
+        await(writeAsync(offset, data, length));
+    }
+
+    /**
+     * Asks the server to make every completed write durable, and waits. A server that does not
+     * support flush (it writes through) makes this a no-op.
+     */
+    public void flush() {
+        if ((transmissionFlags & TFLAG_SEND_FLUSH) == 0) {
+            return;
+        }
+        CommandRequest r = new CommandRequest(CMD_FLUSH, 0, 0, null, 0);
+        submit(r, CMD_FLUSH);
+        await(r.done);
+    }
+
     /** Reads {@code [offset, offset + length)} and waits for the bytes. */
     public byte[] read(long offset, int length) {
         return await(readAsync(offset, length));
@@ -310,6 +360,9 @@ public final class NbdClient implements AutoCloseable {
         try {
             synchronized (writeLock) {
                 writeAll(channel, b);
+                if (r instanceof CommandRequest c && c.data != null) {
+                    writeAll(channel, ByteBuffer.wrap(c.data, c.dataOffset, c.length));
+                }
             }
         } catch (IOException e) {
             failAll(lost(e));
@@ -374,7 +427,7 @@ public final class NbdClient implements AutoCloseable {
                     } else if (r instanceof ReadRequest rr) {
                         readFully(channel, ByteBuffer.wrap(rr.buf, rr.bufOffset, rr.length));
                         rr.covered = rr.length;
-                    } else {
+                    } else if (!(r instanceof CommandRequest)) {
                         throw new ProtocolViolation("simple reply without error to a block status request");
                     }
                     complete(handle, null);
@@ -466,7 +519,9 @@ public final class NbdClient implements AutoCloseable {
     }
 
     private PermanentException serverError(Request r, int error, String message, long errOffset) {
-        String what = r instanceof ReadRequest ? "read" : "block status";
+        String what = r instanceof ReadRequest
+                ? "read"
+                : r instanceof CommandRequest c ? (c.type == CMD_WRITE ? "write" : "flush") : "block status";
         return new PermanentException("NBD server error " + error + (message.isEmpty() ? "" : " (" + message + ")")
                 + " for " + what + " of export '" + exportName + "' on " + socket + " at offset " + r.offset
                 + " length " + r.length + (errOffset >= 0 ? " (failing offset " + errOffset + ")" : "")
@@ -551,7 +606,7 @@ public final class NbdClient implements AutoCloseable {
         }
     }
 
-    private abstract static sealed class Request permits ReadRequest, StatusRequest {
+    private abstract static sealed class Request permits ReadRequest, StatusRequest, CommandRequest {
         final long offset;
         final int length;
         TidemarkException error;
@@ -582,6 +637,31 @@ public final class NbdClient implements AutoCloseable {
             super(offset, length);
             this.buf = buf;
             this.bufOffset = bufOffset;
+        }
+
+        @Override
+        void succeed() {
+            done.complete(null);
+        }
+
+        @Override
+        void fail(TidemarkException e) {
+            done.completeExceptionally(e);
+        }
+    }
+
+    /** A write (with its payload) or a flush: no reply data. */
+    private static final class CommandRequest extends Request {
+        final int type;
+        final byte[] data;
+        final int dataOffset;
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        CommandRequest(int type, long offset, int length, byte[] data, int dataOffset) {
+            super(offset, length);
+            this.type = type;
+            this.data = data;
+            this.dataOffset = dataOffset;
         }
 
         @Override

@@ -20,6 +20,7 @@ final class NbdHandshake {
     final SocketChannel ch;
     final Map<String, Integer> contexts = new LinkedHashMap<>();
     long size = -1;
+    int transmissionFlags;
     int maxBlock;
 
     NbdHandshake(Path socket, String export, SocketChannel ch) {
@@ -87,6 +88,7 @@ final class NbdHandshake {
                 int info = r.data.getShort() & 0xffff;
                 if (info == INFO_EXPORT) {
                     size = r.data.getLong();
+                    transmissionFlags = r.data.getShort() & 0xffff;
                 } else if (info == INFO_BLOCK_SIZE) {
                     r.data.getInt();
                     r.data.getInt();

@@ -33,11 +33,15 @@ final class NbdProtocol {
     static final int INFO_BLOCK_SIZE = 3;
 
     // transmission
+    static final int TFLAG_READ_ONLY = 1 << 1;
+    static final int TFLAG_SEND_FLUSH = 1 << 2;
     static final int REQUEST_MAGIC = 0x25609513;
     static final int SIMPLE_REPLY_MAGIC = 0x67446698;
     static final int STRUCTURED_REPLY_MAGIC = 0x668e33ef;
     static final int CMD_READ = 0;
+    static final int CMD_WRITE = 1;
     static final int CMD_DISC = 2;
+    static final int CMD_FLUSH = 3;
     static final int CMD_BLOCK_STATUS = 7;
     static final int REPLY_FLAG_DONE = 1;
     static final int CHUNK_NONE = 0;

@@ -1,0 +1,186 @@
+package io.tidemark.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Digest;
+import io.tidemark.format.Json;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
+import io.tidemark.repository.file.FileObjectTarget;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code tidemark restore}'s selection, output naming and exit codes on a small file repository. */
+class RestoreCommandTest {
+
+    private static final int CHUNK = 64 * 1024;
+
+    @TempDir
+    Path dir;
+
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
+    private Path repo;
+    private final String[] sha = new String[3];
+
+    /** Three one-disk points an hour apart; the second taken by a pre-deploy hook. */
+    @BeforeEach
+    void points() throws Exception {
+        repo = Files.createDirectories(dir.resolve("repo"));
+        Repository r = Repository.openOrInit(new FileObjectTarget(repo), new RepositoryConfig(1, CHUNK, 16));
+        for (int n = 0; n < 3; n++) {
+            byte[] disk = new byte[8 * CHUNK];
+            var index = r.newIndex(disk.length, Optional.empty());
+            byte[] data = new byte[CHUNK];
+            java.util.Arrays.fill(data, (byte) (n + 1));
+            System.arraycopy(data, 0, disk, 2 * CHUNK, CHUNK);
+            index.set(2, r.putChunk(data, CHUNK).digest());
+            sha[n] = Digest.sha256(disk).hex();
+            Instant at = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(3600L * n);
+            Trigger t = n == 1
+                    ? new Trigger("hook", Map.of("app", "shop", "commit", "cafe1234", "pipeline", "p"))
+                    : Trigger.schedule("pol");
+            r.commit(new Manifest(
+                    1,
+                    "p" + n,
+                    "web-1",
+                    "hv1",
+                    "j" + n,
+                    at,
+                    at,
+                    "crash",
+                    t,
+                    "pol",
+                    Optional.empty(),
+                    List.of(new DiskEntry(
+                            "sda", disk.length, CHUNK, index.finish().hex(), "c", Optional.of("full"), 0, 0))));
+        }
+    }
+
+    private int run(String... args) {
+        std.reset();
+        return Main.execute(args);
+    }
+
+    @Test
+    void selectsByTagAndTimeAndPrintsJson() throws Exception {
+        Path out = dir.resolve("out");
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--tag",
+                        "pre-deploy:cafe12",
+                        "--out",
+                        out.toString(),
+                        "--json"))
+                .as(std.err())
+                .isZero();
+        JsonNode j = Json.mapper().readTree(std.out());
+        assertThat(j.path("restorePoint").asText()).isEqualTo("p1");
+        assertThat(j.path("tag").asText()).isEqualTo("pre-deploy:shop@cafe1234");
+        JsonNode d = j.path("disks").get(0);
+        assertThat(d.path("image").asText()).isEqualTo(out.resolve("sda.raw").toString());
+        assertThat(d.path("sha256").asText()).isEqualTo(sha[1]).isEqualTo(Restorer.sha256(out.resolve("sda.raw")));
+        assertThat(d.path("bytesFetched").asLong()).isEqualTo(CHUNK);
+        assertThat(d.path("chunksFetched").asLong()).isEqualTo(1);
+
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--at",
+                        "2026-11-24T01:59:59Z",
+                        "--disk",
+                        "sda",
+                        "--out",
+                        dir.resolve("one.raw").toString()))
+                .isZero();
+        assertThat(std.out()).contains("restoring p1 of web-1").contains("sha256 " + sha[1]);
+        assertThat(Restorer.sha256(dir.resolve("one.raw"))).isEqualTo(sha[1]);
+    }
+
+    @Test
+    void badInputExitsOneAndNothingMatchingExitsTwoWithCandidates() {
+        assertThat(run("restore", "--from", repo.toString(), "--vm", "web-1", "--at", "soon", "--out", "x"))
+                .isEqualTo(1);
+        assertThat(std.err()).contains("'soon' is not a time");
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--point",
+                        "p1",
+                        "--tag",
+                        "pre-deploy:cafe",
+                        "--out",
+                        "x"))
+                .isEqualTo(1);
+        assertThat(std.err()).contains("only one of --point, --at and --tag");
+        assertThat(run("restore", "--from", repo.toString(), "--vm", "web-1", "--format", "vmdk", "--out", "x"))
+                .isEqualTo(1);
+        assertThat(std.err()).contains("--format must be raw or qcow2");
+
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--tag",
+                        "pre-deploy:beef",
+                        "--out",
+                        dir.resolve("n").toString()))
+                .isEqualTo(2);
+        assertThat(std.err()).contains("the newest pre-deploy points: p1 (captured 2026-11-24T01:00:00Z,");
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "db-1",
+                        "--out",
+                        dir.resolve("n").toString()))
+                .isEqualTo(2);
+        assertThat(std.err()).contains("VM 'db-1' has no restore points").contains("[web-1]");
+        assertThat(dir.resolve("n")).doesNotExist();
+    }
+
+    @Test
+    void helpTeachesSelectionAndFormats() {
+        assertThat(run("restore", "--help")).isZero();
+        assertThat(std.out())
+                .contains("--at")
+                .contains("2h ago")
+                .contains("pre-deploy:APP@SHA")
+                .contains("rbd:POOL/IMAGE")
+                .contains("Examples:");
+    }
+
+    @Test
+    void rbdImagesPerDiskKeepTheOptions() {
+        assertThat(RestoreCommand.rbdPerDisk("rbd:vms/web-1:conf=/etc/ceph/ceph.conf:id=admin", "sda"))
+                .isEqualTo("rbd:vms/web-1-sda:conf=/etc/ceph/ceph.conf:id=admin");
+        assertThat(RestoreCommand.rbdPerDisk("rbd:vms/web-1", "sdb")).isEqualTo("rbd:vms/web-1-sdb");
+    }
+}
