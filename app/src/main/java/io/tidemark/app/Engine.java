@@ -180,6 +180,9 @@ public final class Engine implements AutoCloseable {
                         hooksConfig.socketAddress(),
                         hooksService,
                         Optional.of(new PostDeployMarks(locations, clock)),
+                        hypervisor instanceof QmpHypervisor qmp
+                                ? Optional.of(new Rollback(repository, qmp, worker, clock))
+                                : Optional.empty(),
                         hookSecret,
                         clock);
                 resources.push(hookServer);

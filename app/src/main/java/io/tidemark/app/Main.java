@@ -27,6 +27,7 @@ import picocli.CommandLine.Command;
             PruneCommand.class,
             PolicyCommand.class,
             HookCommand.class,
+            RollbackCommand.class,
             DemoCommand.class,
             CommandLine.HelpCommand.class
         },

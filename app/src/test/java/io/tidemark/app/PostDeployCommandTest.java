@@ -65,6 +65,7 @@ class PostDeployCommandTest {
                 new InetSocketAddress("127.0.0.1", 0),
                 service,
                 Optional.of(new PostDeployMarks(Map.of("local", local, "offsite", offsite), clock)),
+                Optional.empty(),
                 HookSecret.of(SECRET, "test"),
                 clock);
     }

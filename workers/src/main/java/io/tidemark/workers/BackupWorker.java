@@ -127,6 +127,20 @@ public final class BackupWorker implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs {@code work} while no job of {@code vm} runs, and keeps the VM's jobs waiting until it
+     * returns: for operations on a VM's disks that must not overlap a capture, such as a rollback.
+     */
+    public <T> T exclusively(String vm, java.util.function.Supplier<T> work) {
+        ReentrantLock lock = vmLocks.computeIfAbsent(vm, v -> new ReentrantLock());
+        lock.lock();
+        try {
+            return work.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Runs one job; returns the restore point it committed (or had committed before). */
     public Manifest backup(String jobId, SnapshotJob job) {
         ReentrantLock lock = vmLocks.computeIfAbsent(job.vm(), v -> new ReentrantLock());

@@ -42,6 +42,7 @@ public final class HookJson {
     private static final List<String> FIELDS =
             List.of("app", "commit", "pipeline", "wait", "timeoutSeconds", "requestId");
     private static final List<String> POST_DEPLOY_FIELDS = List.of("app", "commit", "pipeline", "outcome", "requestId");
+    private static final List<String> ROLLBACK_FIELDS = List.of("app", "commit", "vms", "requestId");
 
     private HookJson() {}
 
@@ -153,6 +154,64 @@ public final class HookJson {
             n.put("vm", m.vm());
             n.put("restorePointId", m.restorePointId());
             n.put("mark", m.mark());
+        }
+        return bytes(o);
+    }
+
+    /**
+     * Parses a rollback request body: {@code app}, {@code commit} and optionally {@code vms} (a
+     * list of VM names).
+     *
+     * @throws InvalidHookException naming the field at fault, or the body when it is not a JSON object
+     */
+    public static RollbackRequest parseRollback(byte[] body) {
+        JsonNode root = object(
+                body, ROLLBACK_FIELDS, "the body must be a JSON object with app and commit (and optionally vms)");
+        List<String> vms = new java.util.ArrayList<>();
+        if (root.has("vms")) {
+            JsonNode list = root.get("vms");
+            if (!list.isArray()) {
+                throw new InvalidHookException("vms", "'vms' must be a list of VM names");
+            }
+            for (JsonNode vm : list) {
+                if (!vm.isTextual()) {
+                    throw new InvalidHookException("vms", "'vms' must be a list of VM names, got " + vm);
+                }
+                vms.add(vm.asText());
+            }
+        }
+        return new RollbackRequest(text(root, "app"), text(root, "commit"), vms);
+    }
+
+    /** The body of a rollback request. */
+    public static byte[] rollbackRequest(RollbackRequest request) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("app", request.app());
+        o.put("commit", request.commit());
+        ArrayNode vms = o.putArray("vms");
+        request.vms().forEach(vms::add);
+        o.put("requestId", java.util.UUID.randomUUID().toString());
+        return bytes(o);
+    }
+
+    /** The body of a rollback answer: each VM, the point it returned to and its new images. */
+    public static byte[] rollbackResult(RollbackRequest request, List<RollbackHandler.RolledBack> done) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("app", request.app());
+        o.put("commit", request.commit());
+        o.put(
+                "message",
+                "returned " + done.size() + " VM(s) of " + request.app() + " to their pre-deploy points of "
+                        + request.commit());
+        ArrayNode vms = o.putArray("vms");
+        for (RollbackHandler.RolledBack r : done) {
+            ObjectNode n = vms.addObject();
+            n.put("vm", r.vm());
+            n.put("restorePointId", r.restorePointId());
+            n.put("capturedAt", r.capturedAt().toString());
+            n.put("elapsedMs", r.elapsed().toMillis());
+            ObjectNode images = n.putObject("images");
+            new java.util.TreeMap<>(r.images()).forEach(images::put);
         }
         return bytes(o);
     }

@@ -60,6 +60,9 @@ public final class HookServer implements AutoCloseable {
     /** The path of the post-deploy endpoint. */
     public static final String POST_DEPLOY_PATH = "/hooks/post-deploy";
 
+    /** The path of the rollback endpoint. */
+    public static final String ROLLBACK_PATH = "/hooks/rollback";
+
     /** Where the endpoint listens unless configured otherwise. */
     public static final String DEFAULT_ADDRESS = "127.0.0.1:9465";
 
@@ -79,6 +82,7 @@ public final class HookServer implements AutoCloseable {
     private final ExecutorService executor;
     private final HookService service;
     private final Optional<PostDeployHandler> postDeploy;
+    private final Optional<RollbackHandler> rollback;
     private final HookSecret secret;
     private final Clock clock;
     /** (timestamp/signature) → timestamp of the authenticated requests inside the skew window. */
@@ -89,12 +93,14 @@ public final class HookServer implements AutoCloseable {
             ExecutorService executor,
             HookService service,
             Optional<PostDeployHandler> postDeploy,
+            Optional<RollbackHandler> rollback,
             HookSecret secret,
             Clock clock) {
         this.server = server;
         this.executor = executor;
         this.service = service;
         this.postDeploy = postDeploy;
+        this.rollback = rollback;
         this.secret = secret;
         this.clock = clock;
     }
@@ -105,12 +111,12 @@ public final class HookServer implements AutoCloseable {
      * @throws PermanentException if the address cannot be bound
      */
     public static HookServer start(InetSocketAddress address, HookService service, HookSecret secret, Clock clock) {
-        return start(address, service, Optional.empty(), secret, clock);
+        return start(address, service, Optional.empty(), Optional.empty(), secret, clock);
     }
 
     /**
-     * Starts serving on {@code address}, with the post-deploy endpoint when {@code postDeploy} is
-     * given.
+     * Starts serving on {@code address}, with the post-deploy and rollback endpoints when their
+     * handlers are given.
      *
      * @throws PermanentException if the address cannot be bound
      */
@@ -118,10 +124,12 @@ public final class HookServer implements AutoCloseable {
             InetSocketAddress address,
             HookService service,
             Optional<PostDeployHandler> postDeploy,
+            Optional<RollbackHandler> rollback,
             HookSecret secret,
             Clock clock) {
         Objects.requireNonNull(service, "service");
         Objects.requireNonNull(postDeploy, "postDeploy");
+        Objects.requireNonNull(rollback, "rollback");
         Objects.requireNonNull(secret, "secret");
         Objects.requireNonNull(clock, "clock");
         HttpServer http;
@@ -139,7 +147,7 @@ public final class HookServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        HookServer server = new HookServer(http, executor, service, postDeploy, secret, clock);
+        HookServer server = new HookServer(http, executor, service, postDeploy, rollback, secret, clock);
         http.setExecutor(executor);
         http.createContext("/", server::serve);
         http.start();
@@ -183,7 +191,8 @@ public final class HookServer implements AutoCloseable {
     private void respond(HttpExchange exchange) throws IOException {
         String path = exchange.getRequestURI().getPath();
         boolean post = POST_DEPLOY_PATH.equals(path) && postDeploy.isPresent();
-        if (!PATH.equals(path) && !post) {
+        boolean back = ROLLBACK_PATH.equals(path) && rollback.isPresent();
+        if (!PATH.equals(path) && !post && !back) {
             send(
                     exchange,
                     404,
@@ -191,8 +200,9 @@ public final class HookServer implements AutoCloseable {
                             "not-found",
                             "no such endpoint; POST to " + PATH
                                     + postDeploy
-                                            .map(h -> " or " + POST_DEPLOY_PATH)
-                                            .orElse("")));
+                                            .map(h -> ", " + POST_DEPLOY_PATH)
+                                            .orElse("")
+                                    + rollback.map(h -> ", " + ROLLBACK_PATH).orElse("")));
             return;
         }
         if (!"POST".equals(exchange.getRequestMethod())) {
@@ -213,7 +223,31 @@ public final class HookServer implements AutoCloseable {
             return;
         }
         if (post) {
-            reportDeploy(exchange, body.get());
+            command(
+                    exchange,
+                    body.get(),
+                    HookJson::parsePostDeploy,
+                    report -> {
+                        List<PostDeployHandler.MarkedPoint> marked =
+                                postDeploy.orElseThrow().apply(report);
+                        log.info(
+                                "post-deploy hook {} {}: {} restore point mark(s) set",
+                                report.describe(),
+                                report.outcome().wireName(),
+                                marked.size());
+                        return HookJson.postDeployResult(report, marked);
+                    },
+                    "no-pre-deploy-points");
+            return;
+        }
+        if (back) {
+            command(
+                    exchange,
+                    body.get(),
+                    HookJson::parseRollback,
+                    request -> HookJson.rollbackResult(
+                            request, rollback.orElseThrow().apply(request)),
+                    "rollback-failed");
             return;
         }
         HookJson.Request request;
@@ -241,27 +275,31 @@ public final class HookServer implements AutoCloseable {
         }
     }
 
-    private void reportDeploy(HttpExchange exchange, byte[] body) throws IOException {
-        PostDeployReport report;
+    /**
+     * Serves a command endpoint: 400 when {@code parse} refuses the body, 200 with what {@code run}
+     * answers, 503 on a {@link RetriableException}, 404 with {@code failure} as the error code on a
+     * {@link PermanentException}.
+     */
+    private <R> void command(
+            HttpExchange exchange,
+            byte[] body,
+            java.util.function.Function<byte[], R> parse,
+            java.util.function.Function<R, byte[]> run,
+            String failure)
+            throws IOException {
+        R request;
         try {
-            report = HookJson.parsePostDeploy(body);
+            request = parse.apply(body);
         } catch (InvalidHookException e) {
             send(exchange, 400, HookJson.error("bad-request", e.getMessage()));
             return;
         }
         try {
-            List<PostDeployHandler.MarkedPoint> marked =
-                    postDeploy.orElseThrow().apply(report);
-            log.info(
-                    "post-deploy hook {} {}: {} restore point mark(s) set",
-                    report.describe(),
-                    report.outcome().wireName(),
-                    marked.size());
-            send(exchange, 200, HookJson.postDeployResult(report, marked));
+            send(exchange, 200, run.apply(request));
         } catch (RetriableException e) {
             send(exchange, 503, HookJson.error("unavailable", e.getMessage() + "; retry later"));
         } catch (PermanentException e) {
-            send(exchange, 404, HookJson.error("no-pre-deploy-points", e.getMessage()));
+            send(exchange, 404, HookJson.error(failure, e.getMessage()));
         }
     }
 

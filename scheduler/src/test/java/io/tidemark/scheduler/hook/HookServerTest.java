@@ -69,7 +69,12 @@ class HookServerTest {
                 bus,
                 clock);
         server = HookServer.start(
-                new InetSocketAddress("127.0.0.1", 0), service, Optional.of(postDeploy), SECRET, clock);
+                new InetSocketAddress("127.0.0.1", 0),
+                service,
+                Optional.of(postDeploy),
+                Optional.empty(),
+                SECRET,
+                clock);
     }
 
     @AfterEach

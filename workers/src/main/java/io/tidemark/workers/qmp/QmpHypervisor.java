@@ -1,5 +1,7 @@
 package io.tidemark.workers.qmp;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
@@ -212,6 +214,93 @@ public final class QmpHypervisor implements Hypervisor {
         c = QmpClient.connect(socketOf(vm), timeout);
         clients.put(vm, c);
         return c;
+    }
+
+    /**
+     * The image file of each disk of {@code vm}, by disk name, as QEMU opened it ({@code
+     * query-block}'s {@code inserted.file}).
+     */
+    public Map<String, Path> imageFiles(String vm) {
+        Map<String, Path> out = new java.util.TreeMap<>();
+        for (JsonNode dev : liveClient(vm).execute("query-block")) {
+            JsonNode inserted = dev.get("inserted");
+            String qdev = dev.path("qdev").asText("");
+            if (inserted != null && !qdev.isEmpty()) {
+                out.put(
+                        BlockDevice.diskName(qdev),
+                        Path.of(inserted.path("file").asText()));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Returns {@code vm} to other disk contents without restarting its QEMU: pauses the guest, moves
+     * each named disk onto its new image (a {@code blockdev-mirror sync=none} pivoted at once, which
+     * copies nothing while the guest is paused), resets the machine and lets it run, so the guest
+     * boots from the new contents. The previous images stay on disk as they were; their dirty
+     * bitmaps stay with them, so the next capture of the VM reads its disks in full.
+     *
+     * @param images the new qcow2 image of each disk to switch, by disk name; each must have the
+     *     disk's virtual size
+     * @throws PermanentException if QEMU refuses a step; disks switched before it stay switched and
+     *     the guest is let run again
+     */
+    public void switchDisks(String vm, Map<String, Path> images) {
+        QmpClient qmp = liveClient(vm);
+        Map<String, String> nodes = new HashMap<>();
+        for (BlockDevice d : BlockDevice.parse(qmp.execute("query-block"))) {
+            nodes.put(d.disk(), d.node());
+        }
+        qmp.execute("stop");
+        try {
+            for (Map.Entry<String, Path> e : images.entrySet()) {
+                String node = nodes.get(e.getKey());
+                if (node == null) {
+                    throw new PermanentException(
+                            "VM '" + vm + "' has no disk '" + e.getKey() + "'; it has " + nodes.keySet());
+                }
+                switchDisk(qmp, e.getKey(), node, e.getValue());
+            }
+            qmp.execute("system_reset");
+        } catch (QmpException e) {
+            throw new PermanentException(
+                    "cannot switch the disks of VM '" + vm + "' (QMP socket " + socketOf(vm) + "): " + e.getMessage(),
+                    e);
+        } finally {
+            qmp.execute("cont");
+        }
+    }
+
+    private void switchDisk(QmpClient qmp, String disk, String node, Path image) {
+        String target = "tmrb-" + Long.toString(clock.millis() % 1_000_000_000L, 36) + "-" + disk;
+        ObjectNode add = QmpClient.args().put("driver", "qcow2").put("node-name", target);
+        add.putObject("file")
+                .put("driver", "file")
+                .put("filename", image.toAbsolutePath().toString());
+        qmp.execute("blockdev-add", add);
+        String job = target;
+        qmp.execute(
+                "blockdev-mirror",
+                QmpClient.args()
+                        .put("job-id", job)
+                        .put("device", node)
+                        .put("target", target)
+                        .put("sync", "none"));
+        qmp.awaitEvent(
+                "BLOCK_JOB_READY",
+                ev -> job.equals(ev.path("data").path("device").asText()),
+                timeout);
+        qmp.execute("job-complete", QmpClient.args().put("id", job));
+        JsonNode done = qmp.awaitEvent(
+                "BLOCK_JOB_COMPLETED",
+                ev -> job.equals(ev.path("data").path("device").asText()),
+                timeout);
+        if (done.path("data").has("error")) {
+            throw new PermanentException("switching disk '" + disk + "' to " + image + " failed: "
+                    + done.path("data").path("error").asText());
+        }
+        log.info("disk {} now runs on {} (node {})", disk, image, target);
     }
 
     /** Closes the QMP connections. Close open captures first: they use them. */
