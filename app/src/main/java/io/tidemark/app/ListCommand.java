@@ -1,11 +1,16 @@
 package io.tidemark.app;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.RestorePointSelector;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -32,18 +37,26 @@ final class ListCommand implements Callable<Integer> {
             List<String> vms = vm != null ? List.of(vm) : repo.vms();
             ArrayNode out = Json.mapper().createArrayNode();
             for (String v : vms) {
+                Map<String, PointMark> marks = repo.marks(v);
                 for (Manifest m : repo.manifests(v)) {
+                    Optional<PointMark> mark = Optional.ofNullable(marks.get(m.id()));
                     if (json) {
-                        out.add(Json.mapper().valueToTree(m));
+                        ObjectNode o = Json.mapper().valueToTree(m);
+                        mark.ifPresent(k -> o.set("mark", Json.mapper().valueToTree(k)));
+                        out.add(o);
                     } else {
                         System.out.printf(
-                                "%-28s %-16s %-11s %10s read of %10s  %s%n",
+                                "%-28s %-16s %-11s %10s read of %10s  %s  %s%s%n",
                                 m.id(),
                                 m.vm(),
                                 m.incremental() ? "incremental" : "full",
                                 Human.bytes(m.bytesRead()),
                                 Human.bytes(m.sizeBytes()),
-                                m.capturedAt());
+                                m.capturedAt(),
+                                RestorePointSelector.tag(m).orElse(m.trigger().kind()),
+                                mark.map(k -> "  " + k.kind().name().toLowerCase(java.util.Locale.ROOT) + ": "
+                                                + k.reason())
+                                        .orElse(""));
                     }
                 }
             }

@@ -118,6 +118,11 @@ class RollbackIT {
                         .as(std.err())
                         .isZero();
                 assertThat(engine.repository().marks(VM).get(point.id()).kind()).isEqualTo(PointMark.Kind.PINNED);
+                assertThat(run("list", "--from", dir.resolve("data/repo").toString(), "--vm", VM))
+                        .isZero();
+                assertThat(std.out())
+                        .contains(point.id() + " ")
+                        .contains("pre-deploy:shop@" + SHA + "  pinned: deploy of shop " + SHA + " failed");
 
                 assertThat(run(
                                 "rollback",
