@@ -298,6 +298,54 @@ final class HookCommand {
             }
         }
 
+        /**
+         * POSTs a command and turns the engine's answer into an exit code: 0 for 200 (after {@code
+         * table} printed the answer, unless {@code json} prints it raw), 1 for a refused request, 2 for
+         * a refused signature or a failed command, 3 when the engine is unavailable.
+         */
+        int command(
+                String path,
+                byte[] body,
+                Duration timeout,
+                String consequence,
+                boolean json,
+                java.util.function.Consumer<JsonNode> table) {
+            HttpResponse<String> response;
+            try {
+                response = post(path, body, timeout, consequence);
+            } catch (Failure f) {
+                return fail(f.code, f.getMessage());
+            }
+            Optional<JsonNode> answer = parse(response.body());
+            String message = answer.map(a -> a.path("message").asText(""))
+                    .filter(m -> !m.isEmpty())
+                    .orElse("HTTP " + response.statusCode());
+            if (json) {
+                System.out.println(response.body());
+            }
+            return switch (response.statusCode()) {
+                case 200 -> {
+                    if (!json) {
+                        table.accept(answer.orElseThrow());
+                        System.out.println(message);
+                    }
+                    yield 0;
+                }
+                case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
+                case 401 ->
+                    fail(
+                            Main.EXIT_PERMANENT,
+                            "the engine refused the signature: " + message + " (check --secret-file or $"
+                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")");
+                case 404 -> fail(Main.EXIT_PERMANENT, message);
+                case 503 -> fail(Main.EXIT_RETRIABLE, message);
+                default ->
+                    fail(
+                            response.statusCode() >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
+                            "unexpected answer from the engine: " + message + "; " + consequence);
+            };
+        }
+
         private URI endpoint(String path) {
             PermanentException bad = new PermanentException("--url must be http://HOST:PORT or https://HOST:PORT,"
                     + " such as http://" + HookServer.DEFAULT_ADDRESS + ", got '" + url + "'");
@@ -373,28 +421,15 @@ final class HookCommand {
             } catch (InvalidHookException e) {
                 return invalid("--" + e.field() + ": " + e.getMessage());
             }
-            HttpResponse<String> response;
-            try {
-                response = engine.post(
-                        HookServer.POST_DEPLOY_PATH,
-                        HookJson.postDeployRequest(report),
-                        Duration.ofMinutes(2),
-                        "the points keep their marks");
-            } catch (EngineEndpoint.Failure f) {
-                return fail(f.code, f.getMessage());
-            }
-            Optional<JsonNode> answer = parse(response.body());
-            String message = answer.map(a -> a.path("message").asText(""))
-                    .filter(m -> !m.isEmpty())
-                    .orElse("HTTP " + response.statusCode());
-            if (json) {
-                System.out.println(response.body());
-            }
-            return switch (response.statusCode()) {
-                case 200 -> {
-                    if (!json) {
+            return engine.command(
+                    HookServer.POST_DEPLOY_PATH,
+                    HookJson.postDeployRequest(report),
+                    Duration.ofMinutes(2),
+                    "the points keep their marks",
+                    json,
+                    answer -> {
                         System.out.printf("%-12s %-20s %-32s %s%n", "LOCATION", "VM", "RESTORE POINT", "MARK");
-                        for (JsonNode p : answer.map(a -> a.path("points")).orElseThrow()) {
+                        for (JsonNode p : answer.path("points")) {
                             System.out.printf(
                                     "%-12s %-20s %-32s %s%n",
                                     p.path("location").asText(),
@@ -402,23 +437,7 @@ final class HookCommand {
                                     p.path("restorePointId").asText(),
                                     p.path("mark").asText());
                         }
-                        System.out.println(message);
-                    }
-                    yield 0;
-                }
-                case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
-                case 401 ->
-                    fail(
-                            Main.EXIT_PERMANENT,
-                            "the engine refused the signature: " + message + " (check --secret-file or $"
-                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")");
-                case 404 -> fail(Main.EXIT_PERMANENT, message);
-                case 503 -> fail(Main.EXIT_RETRIABLE, message);
-                default ->
-                    fail(
-                            response.statusCode() >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
-                            "unexpected answer from the engine: " + message);
-            };
+                    });
         }
     }
 

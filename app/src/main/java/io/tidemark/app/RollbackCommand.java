@@ -6,7 +6,6 @@ import io.tidemark.scheduler.hook.HookJson;
 import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.scheduler.hook.InvalidHookException;
 import io.tidemark.scheduler.hook.RollbackRequest;
-import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,55 +90,30 @@ final class RollbackCommand implements Callable<Integer> {
         } catch (InvalidHookException e) {
             return fail(Main.EXIT_INVALID, "--" + e.field() + ": " + e.getMessage());
         }
-        HttpResponse<String> response;
-        try {
-            response = engine.post(
-                    HookServer.ROLLBACK_PATH,
-                    HookJson.rollbackRequest(request),
-                    limit.get(),
-                    "the VMs may not have been rolled back; check the engine's log");
-        } catch (HookCommand.EngineEndpoint.Failure f) {
-            return fail(f.code, f.getMessage());
-        }
-        Optional<JsonNode> answer = HookCommand.parse(response.body());
-        String message = answer.map(a -> a.path("message").asText(""))
-                .filter(m -> !m.isEmpty())
-                .orElse("HTTP " + response.statusCode());
-        if (json) {
-            System.out.println(response.body());
-        }
-        return switch (response.statusCode()) {
-            case 200 -> {
-                if (!json) {
+        return engine.command(
+                HookServer.ROLLBACK_PATH,
+                HookJson.rollbackRequest(request),
+                limit.get(),
+                "the VMs may not have been rolled back; check the engine's log",
+                json,
+                answer -> {
                     System.out.printf(
-                            "%-20s %-32s %-22s %9s  %s%n", "VM", "RESTORE POINT", "CAPTURED", "TOOK", "IMAGES");
-                    for (JsonNode vm : answer.map(a -> a.path("vms")).orElseThrow()) {
+                            "%-20s %-32s %-26s %7s  %s%n", "VM", "RESTORE POINT", "CAPTURED", "TOOK", "IMAGES");
+                    for (JsonNode vm : answer.path("vms")) {
                         List<String> images = new ArrayList<>();
                         vm.path("images")
                                 .fields()
                                 .forEachRemaining(e -> images.add(
                                         e.getKey() + "=" + e.getValue().asText()));
                         System.out.printf(
-                                "%-20s %-32s %-22s %8.1fs  %s%n",
+                                "%-20s %-32s %-26s %6.1fs  %s%n",
                                 vm.path("vm").asText(),
                                 vm.path("restorePointId").asText(),
                                 vm.path("capturedAt").asText(),
                                 vm.path("elapsedMs").asLong() / 1000.0,
                                 String.join(" ", images));
                     }
-                    System.out.println(message);
-                }
-                yield 0;
-            }
-            case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
-            case 401 -> fail(Main.EXIT_PERMANENT, "the engine refused the signature: " + message);
-            case 404 -> fail(Main.EXIT_PERMANENT, message);
-            case 503 -> fail(Main.EXIT_RETRIABLE, message);
-            default ->
-                fail(
-                        response.statusCode() >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
-                        "unexpected answer from the engine: " + message);
-        };
+                });
     }
 
     private static int fail(int code, String message) {

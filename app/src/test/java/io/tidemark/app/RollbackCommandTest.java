@@ -1,0 +1,47 @@
+package io.tidemark.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** What `tidemark rollback` refuses before it asks any engine (nothing listens on the URL below). */
+class RollbackCommandTest {
+
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
+    private int rollback(String... args) {
+        String[] all = new String[args.length + 3];
+        all[0] = "rollback";
+        all[1] = "--url";
+        all[2] = "http://127.0.0.1:9";
+        System.arraycopy(args, 0, all, 3, args.length);
+        return Main.execute(all);
+    }
+
+    @Test
+    void aTagThatIsNotPreDeployIsInvalid() {
+        assertThat(rollback("--app", "shop", "--to", "v1.2")).isEqualTo(1);
+        assertThat(std.err()).contains("--to: tag 'v1.2' is not of the form pre-deploy:SHA");
+    }
+
+    @Test
+    void theAppComesFromTheFlagOrTheTagAndMustAgree() {
+        assertThat(rollback("--to", "pre-deploy:4f2a9c1")).isEqualTo(1);
+        assertThat(std.err()).contains("name the app: --app APP, or --to pre-deploy:APP@SHA");
+        std.reset();
+        assertThat(rollback("--app", "shop", "--to", "pre-deploy:cart@4f2a9c1")).isEqualTo(1);
+        assertThat(std.err()).contains("--app shop and --to pre-deploy:cart@4f2a9c1 name different apps");
+    }
+
+    @Test
+    void anUnreachableEngineExitsThreeAndSaysTheVmsMayNotBeRolledBack() {
+        assertThat(rollback("--to", "pre-deploy:shop@4f2a9c1", "--secret-file", "/dev/null"))
+                .isEqualTo(1); // an empty secret is refused before any call
+        std.reset();
+        assertThat(Main.execute(
+                        new String[] {"rollback", "--to", "pre-deploy:shop@4f2a9c1", "--url", "http://127.0.0.1:9"}))
+                .isIn(1, 3); // 1 when $TIDEMARK_HOOK_SECRET is unset here, 3 when it is set
+    }
+}
