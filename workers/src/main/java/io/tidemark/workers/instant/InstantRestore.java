@@ -41,10 +41,14 @@ public final class InstantRestore implements AutoCloseable {
     /** How often a running mirror's progress is polled. */
     private static final Duration POLL = Duration.ofMillis(200);
 
-    /** Tuning: the chunk cache, the NBD worker threads, and how long a mirror may take. */
-    public record Options(RestorePointExport.Options cache, int serverThreads, Duration mirrorTimeout) {
+    /**
+     * Tuning: the chunk cache, the NBD worker threads, how long a mirror may take to become ready,
+     * and its speed limit in bytes/s (0: unlimited).
+     */
+    public record Options(
+            RestorePointExport.Options cache, int serverThreads, Duration mirrorTimeout, long mirrorSpeed) {
         public static Options defaults() {
-            return new Options(RestorePointExport.Options.defaults(), 16, Duration.ofHours(12));
+            return new Options(RestorePointExport.Options.defaults(), 16, Duration.ofHours(12), 0);
         }
     }
 
@@ -168,73 +172,18 @@ public final class InstantRestore implements AutoCloseable {
 
     /**
      * Copies the whole disk under {@code sourceNode} (the overlay node a device uses) to a new local
-     * image {@code image} and pivots the device onto it, while the guest runs and writes: {@code
-     * blockdev-mirror sync=full}, wait for {@code READY}, then {@code job-complete}. When this
-     * returns, the device reads and writes {@code targetNode} only; {@link #detach} the overlay and
-     * {@link #close()} the server next.
+     * image and pivots the device onto it, while the guest runs and writes: {@link #startMirror},
+     * {@link #awaitReady}, {@link #pivot}. When this returns, the device reads and writes {@code
+     * targetNode} only; {@link #detach} the overlay and {@link #close()} the server next.
      *
      * @param format {@code qcow2} or {@code raw}
      */
     public Hydration hydrate(
             QmpClient qmp, String sourceNode, Path image, String format, String targetNode, Progress progress) {
-        if (!format.equals("qcow2") && !format.equals("raw")) {
-            throw new PermanentException("hydration format must be qcow2 or raw, not '" + format + "'");
-        }
-        if (Files.exists(image)) {
-            throw new PermanentException("the hydration target " + image + " already exists; choose a new file");
-        }
         long t0 = System.nanoTime();
-        run("qemu-img", "create", "-q", "-f", format, image.toAbsolutePath().toString(), Long.toString(export.size()));
-        ObjectNode add = QmpClient.args().put("driver", format).put("node-name", targetNode);
-        add.putObject("file")
-                .put("driver", "file")
-                .put("filename", image.toAbsolutePath().toString());
-        qmp.execute("blockdev-add", add);
-        String job = "tm-hydrate-" + targetNode;
-        qmp.execute(
-                "blockdev-mirror",
-                QmpClient.args()
-                        .put("job-id", job)
-                        .put("device", sourceNode)
-                        .put("target", targetNode)
-                        .put("sync", "full"));
-        long deadline = System.nanoTime() + options.mirrorTimeout().toNanos();
-        long copied = 0;
-        while (true) {
-            JsonNode j = findJob(qmp, job);
-            if (j == null) {
-                JsonNode done = qmp.awaitEvent(
-                        "BLOCK_JOB_COMPLETED",
-                        e -> job.equals(e.path("data").path("device").asText()),
-                        POLL);
-                throw new PermanentException("the hydration mirror of " + describe() + " ended before it was ready: "
-                        + done.path("data").path("error").asText("no error reported")
-                        + "; the VM still runs on the overlay " + overlay);
-            }
-            copied = j.path("offset").asLong();
-            progress.update(copied, j.path("len").asLong());
-            if (j.path("ready").asBoolean(false)) {
-                break;
-            }
-            if (System.nanoTime() > deadline) {
-                qmp.execute("job-cancel", QmpClient.args().put("id", job));
-                throw new RetriableException("the hydration mirror of " + describe() + " was not ready within "
-                        + options.mirrorTimeout() + " (" + copied + " bytes copied); it was cancelled and the VM"
-                        + " still runs on the overlay " + overlay + ". Retry, or check the target's speed");
-            }
-            LockSupport.parkNanos(POLL.toNanos());
-        }
-        qmp.execute("job-complete", QmpClient.args().put("id", job));
-        JsonNode completed = qmp.awaitEvent(
-                "BLOCK_JOB_COMPLETED",
-                e -> job.equals(e.path("data").path("device").asText()),
-                Duration.ofMinutes(10));
-        JsonNode data = completed.path("data");
-        if (data.has("error")) {
-            throw new PermanentException("the hydration mirror of " + describe() + " failed at the pivot: "
-                    + data.path("error").asText() + "; the VM still runs on the overlay " + overlay);
-        }
-        long total = data.path("len").asLong(copied);
+        Mirror m = startMirror(qmp, sourceNode, image, format, targetNode);
+        awaitReady(qmp, m, progress);
+        long total = pivot(qmp, m);
         progress.update(total, total);
         Duration elapsed = Duration.ofNanos(System.nanoTime() - t0);
         log.info(
@@ -245,6 +194,93 @@ public final class InstantRestore implements AutoCloseable {
                 elapsed,
                 targetNode);
         return new Hydration(image, format, targetNode, total, elapsed);
+    }
+
+    /** A running hydration mirror. */
+    public record Mirror(String job, Path image, String format, String targetNode) {}
+
+    /**
+     * Creates {@code image} ({@code qcow2} or {@code raw}, the disk's size), opens it as {@code
+     * targetNode} and starts {@code blockdev-mirror sync=full} from {@code sourceNode} to it (at
+     * {@link Options#mirrorSpeed()} bytes/s, 0 for unlimited). The guest's writes go on; the mirror
+     * copies them too.
+     */
+    public Mirror startMirror(QmpClient qmp, String sourceNode, Path image, String format, String targetNode) {
+        if (!format.equals("qcow2") && !format.equals("raw")) {
+            throw new PermanentException("hydration format must be qcow2 or raw, not '" + format + "'");
+        }
+        if (Files.exists(image)) {
+            throw new PermanentException("the hydration target " + image + " already exists; choose a new file");
+        }
+        Path abs = image.toAbsolutePath();
+        run("qemu-img", "create", "-q", "-f", format, abs.toString(), Long.toString(export.size()));
+        ObjectNode add = QmpClient.args().put("driver", format).put("node-name", targetNode);
+        add.putObject("file").put("driver", "file").put("filename", abs.toString());
+        qmp.execute("blockdev-add", add);
+        String job = "tm-hydrate-" + targetNode;
+        ObjectNode mirror = QmpClient.args()
+                .put("job-id", job)
+                .put("device", sourceNode)
+                .put("target", targetNode)
+                .put("sync", "full");
+        if (options.mirrorSpeed() > 0) {
+            mirror.put("speed", options.mirrorSpeed());
+        }
+        qmp.execute("blockdev-mirror", mirror);
+        return new Mirror(job, abs, format, targetNode);
+    }
+
+    /**
+     * Waits until the mirror has copied everything once and keeps the copy in step ({@code
+     * ready}), reporting the bytes copied. Fails (and cancels the job on a timeout) if the mirror
+     * ends or stalls; the VM then still runs on the overlay.
+     */
+    public void awaitReady(QmpClient qmp, Mirror m, Progress progress) {
+        long deadline = System.nanoTime() + options.mirrorTimeout().toNanos();
+        long copied = 0;
+        while (true) {
+            JsonNode j = findJob(qmp, m.job());
+            if (j == null) {
+                JsonNode done = qmp.awaitEvent(
+                        "BLOCK_JOB_COMPLETED",
+                        e -> m.job().equals(e.path("data").path("device").asText()),
+                        POLL);
+                throw new PermanentException("the hydration mirror of " + describe() + " ended before it was ready: "
+                        + done.path("data").path("error").asText("no error reported")
+                        + "; the VM still runs on the overlay " + overlay);
+            }
+            copied = j.path("offset").asLong();
+            progress.update(copied, j.path("len").asLong());
+            if (j.path("ready").asBoolean(false)) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                qmp.execute("job-cancel", QmpClient.args().put("id", m.job()));
+                throw new RetriableException("the hydration mirror of " + describe() + " was not ready within "
+                        + options.mirrorTimeout() + " (" + copied + " bytes copied); it was cancelled and the VM"
+                        + " still runs on the overlay " + overlay + ". Retry, or check the target's speed");
+            }
+            LockSupport.parkNanos(POLL.toNanos());
+        }
+    }
+
+    /**
+     * Completes a ready mirror ({@code job-complete}): QEMU copies what is still dirty and switches
+     * the device to the local image atomically, without pausing the guest. Returns the bytes the
+     * job copied.
+     */
+    public long pivot(QmpClient qmp, Mirror m) {
+        qmp.execute("job-complete", QmpClient.args().put("id", m.job()));
+        JsonNode completed = qmp.awaitEvent(
+                "BLOCK_JOB_COMPLETED",
+                e -> m.job().equals(e.path("data").path("device").asText()),
+                Duration.ofMinutes(10));
+        JsonNode data = completed.path("data");
+        if (data.has("error")) {
+            throw new PermanentException("the hydration mirror of " + describe() + " failed at the pivot: "
+                    + data.path("error").asText() + "; the VM still runs on the overlay " + overlay);
+        }
+        return data.path("len").asLong();
     }
 
     /**
