@@ -15,6 +15,7 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.nbd.NbdClient;
+import io.tidemark.workers.nbd.NbdServer;
 import io.tidemark.workers.qmp.QmpClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -199,6 +200,31 @@ class InstantRestoreIT {
             unexportNode(qmp);
             qmp.close();
         }
+    }
+
+    @Test
+    void qemuImgCopiesThePointFromTheLoopbackListenerWithItsHoles() throws Exception {
+        Repository repo = Repository.openOrInit(
+                new FileObjectTarget(Files.createDirectories(dir.resolve("repo"))), RepositoryConfig.defaults());
+        byte[] image = TestPoints.image(8 * MIB, repo.config().chunkSize(), 3, 13);
+        Manifest point = TestPoints.commit(repo, "app", "vda", image);
+        Path copy = dir.resolve("copy.raw");
+        try (RestorePointExport export =
+                        RestorePointExport.open(repo, point, "vda", RestorePointExport.Options.defaults());
+                NbdServer server = NbdServer.loopback(export, 4)) {
+            assertThat(server.uri()).startsWith("nbd://127.0.0.1:").endsWith("/app-vda");
+            Process p = new ProcessBuilder(
+                            "qemu-img", "convert", "-f", "raw", "-O", "raw", server.uri(), copy.toString())
+                    .redirectErrorStream(true)
+                    .start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertThat(p.waitFor(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+            assertThat(p.exitValue()).as(out).isZero();
+            // zero chunks are holes: never fetched, also not by the read-ahead
+            long dataChunks = 8L * MIB / repo.config().chunkSize() * 2 / 3;
+            assertThat(export.chunksFetched()).isBetween(dataChunks - 1, dataChunks + 1);
+        }
+        assertThat(Restorer.sha256(copy)).isEqualTo(sha256(image));
     }
 
     private static InstantRestore.Options options() {
