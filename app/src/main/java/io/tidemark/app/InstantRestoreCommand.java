@@ -23,6 +23,7 @@ import picocli.CommandLine.Spec;
 
 @Command(
         name = "restore-instant",
+        mixinStandardHelpOptions = true,
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
         description = {
             "Instant restore: serve one disk of a restore point over NBD straight from its repository, with a",
