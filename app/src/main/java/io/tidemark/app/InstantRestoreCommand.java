@@ -94,7 +94,7 @@ final class InstantRestoreCommand implements Callable<Integer> {
     boolean json;
 
     @Override
-    public Integer call() throws IOException, InterruptedException {
+    public Integer call() throws IOException {
         if (hydrateTo != null && qmp == null) {
             return invalid("--hydrate-to needs --qmp: hydration is a block mirror inside the QEMU that runs the VM");
         }
@@ -241,8 +241,11 @@ final class InstantRestoreCommand implements Callable<Integer> {
         return args.get("id").asText();
     }
 
-    /** Serves until the process is interrupted; the shutdown hook stops the server. */
-    private static void awaitInterrupt(InstantRestore ir) throws InterruptedException {
+    /**
+     * Serves until the process is stopped (Ctrl-C, SIGTERM: the shutdown hook stops the server) or
+     * the calling thread is interrupted.
+     */
+    private static void awaitInterrupt(InstantRestore ir) {
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(
                 () -> {
@@ -251,6 +254,16 @@ final class InstantRestoreCommand implements Callable<Integer> {
                 },
                 "restore-instant-stop");
         Runtime.getRuntime().addShutdownHook(hook);
-        stopped.await();
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down: the hook is running
+            }
+        }
     }
 }

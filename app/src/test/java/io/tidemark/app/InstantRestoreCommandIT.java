@@ -90,6 +90,50 @@ class InstantRestoreCommandIT {
     }
 
     @Test
+    void servesUntilInterruptedAndQemuReadsThePointThroughTheOverlay() throws Exception {
+        Path repoDir = Files.createDirectories(dir.resolve("repo"));
+        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        byte[] image = new byte[8 * MIB];
+        new Random(6).nextBytes(image);
+        commit(repo, image);
+        Path ir = dir.resolve("ir");
+        int[] code = {-1};
+        Thread serving = new Thread(() -> code[0] =
+                Main.execute("restore-instant", "--from", repoDir.toString(), "--vm", "web", "--dir", ir.toString()));
+        serving.start();
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!std.out().contains("serving until interrupted")) {
+                assertThat(serving.isAlive()).as(std.err()).isTrue();
+                assertThat(System.nanoTime()).as("the server did not come up").isLessThan(deadline);
+                Thread.sleep(10);
+            }
+            assertThat(std.out()).contains("-blockdev driver=qcow2,node-name=tm-web-sd0");
+            // QEMU's own block layer reads the overlay, and through it our NBD server
+            Path copy = dir.resolve("copy.raw");
+            Process p = new ProcessBuilder(
+                            "qemu-img",
+                            "convert",
+                            "-O",
+                            "raw",
+                            ir.resolve("sd0-overlay.qcow2").toString(),
+                            copy.toString())
+                    .redirectErrorStream(true)
+                    .start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertThat(p.waitFor()).as(out).isZero();
+            assertThat(Restorer.sha256(copy))
+                    .isEqualTo(HexFormat.of().formatHex(Digest.newSha256().digest(image)));
+        } finally {
+            serving.interrupt();
+            serving.join(60_000);
+        }
+        assertThat(serving.isAlive()).isFalse();
+        assertThat(code[0]).isZero();
+        assertThat(ir.resolve("sd0.nbd")).doesNotExist();
+    }
+
+    @Test
     void hydrationWithoutAQemuIsBadInput() {
         int code = Main.execute(
                 "restore-instant",

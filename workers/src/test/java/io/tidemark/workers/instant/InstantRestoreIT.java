@@ -97,9 +97,11 @@ class InstantRestoreIT {
             unexportNode(qmp);
 
             // hydrate while the guest keeps writing, then pivot. The test's writes are HMP qemu-io
-            // commands, which QEMU 7.2 runs in a nested event loop that a block-graph change must not
-            // interleave with (it asserts); so the graph changes (mirror start, pivot) take the gate
-            // the writer holds per write. A real guest's writes are drained by QEMU itself.
+            // commands; with them racing the mirror's start and pivot (graph changes), QEMU 7.2 was
+            // seen to abort once ("bdrv_co_write_req_prepare: Assertion `child->perm &
+            // BLK_PERM_WRITE' failed"), presumably because HMP qemu-io runs its request in a nested
+            // event loop. So the two graph changes take the gate the writer holds per write; the
+            // writes still run before, during the copy, and after the pivot.
             ReentrantLock gate = new ReentrantLock();
             AtomicBoolean stop = new AtomicBoolean();
             AtomicInteger writes = new AtomicInteger();
