@@ -220,6 +220,92 @@ class NbdServerTest {
     }
 
     @Test
+    void listInfoMetaContextListingAndAbort() throws IOException {
+        NbdServer s = server();
+        try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            ch.connect(UnixDomainSocketAddress.of(s.socket()));
+            read(ch, 18);
+            writeAll(
+                    ch,
+                    ByteBuffer.allocate(4)
+                            .putInt(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES)
+                            .flip());
+
+            writeAll(ch, option(OPT_LIST, new byte[0]));
+            ByteBuffer server = optionReply(ch, OPT_LIST, REP_SERVER);
+            int len = server.getInt();
+            byte[] name = new byte[len];
+            server.get(name);
+            assertThat(new String(name, StandardCharsets.UTF_8)).isEqualTo("disk0");
+            optionReply(ch, OPT_LIST, REP_ACK);
+
+            // INFO for an unknown name, then for the export with a block size request
+            writeAll(ch, option(OPT_INFO, infoRequest("other")));
+            assertThat(StandardCharsets.UTF_8
+                            .decode(optionReply(ch, OPT_INFO, REP_ERR_UNKNOWN))
+                            .toString())
+                    .contains("no export named 'other'");
+            writeAll(ch, option(OPT_INFO, infoRequest("disk0")));
+            ByteBuffer export = optionReply(ch, OPT_INFO, REP_INFO);
+            assertThat(export.getShort()).isEqualTo((short) INFO_EXPORT);
+            assertThat(export.getLong()).isEqualTo(SIZE);
+            ByteBuffer sizes = optionReply(ch, OPT_INFO, REP_INFO);
+            assertThat(sizes.getShort()).isEqualTo((short) INFO_BLOCK_SIZE);
+            assertThat(sizes.getInt()).isEqualTo(1);
+            assertThat(sizes.getInt()).isEqualTo(BLOCK);
+            assertThat(sizes.getInt()).isEqualTo(NbdServer.MAX_REQUEST);
+            optionReply(ch, OPT_INFO, REP_ACK);
+
+            // listing meta contexts with no query offers base:allocation
+            ByteBuffer q = ByteBuffer.allocate(4 + 5 + 4)
+                    .putInt(5)
+                    .put("disk0".getBytes(StandardCharsets.UTF_8))
+                    .putInt(0);
+            writeAll(ch, option(OPT_LIST_META_CONTEXT, q.array()));
+            ByteBuffer ctx = optionReply(ch, OPT_LIST_META_CONTEXT, REP_META_CONTEXT);
+            ctx.getInt();
+            assertThat(StandardCharsets.UTF_8.decode(ctx).toString()).isEqualTo(NbdClient.BASE_ALLOCATION);
+            optionReply(ch, OPT_LIST_META_CONTEXT, REP_ACK);
+
+            // SET_META_CONTEXT before structured replies is refused
+            writeAll(ch, option(OPT_SET_META_CONTEXT, q.array()));
+            optionReply(ch, OPT_SET_META_CONTEXT, REP_ERR_INVALID);
+
+            writeAll(ch, option(OPT_ABORT, new byte[0]));
+            optionReply(ch, OPT_ABORT, REP_ACK);
+            assertThat(ch.read(ByteBuffer.allocate(1))).isEqualTo(-1);
+        }
+    }
+
+    @Test
+    void blockStatusOfAPartialRangeStartsAtItsOffset() {
+        NbdServer s = server();
+        NbdClient c = client(s, "disk0");
+        assertThat(c.blockStatus(NbdClient.BASE_ALLOCATION, 2L * BLOCK, 4L * BLOCK))
+                .containsExactly(
+                        new Extent(2L * BLOCK, 2L * BLOCK, Extent.HOLE | Extent.ZERO),
+                        new Extent(4L * BLOCK, 2L * BLOCK, 0));
+    }
+
+    private static byte[] infoRequest(String name) {
+        byte[] n = name.getBytes(StandardCharsets.UTF_8);
+        return ByteBuffer.allocate(4 + n.length + 2 + 2)
+                .putInt(n.length)
+                .put(n)
+                .putShort((short) 1)
+                .putShort((short) INFO_BLOCK_SIZE)
+                .array();
+    }
+
+    private static ByteBuffer optionReply(SocketChannel ch, int option, int type) throws IOException {
+        ByteBuffer h = read(ch, 20);
+        assertThat(h.getLong()).isEqualTo(OPTION_REPLY_MAGIC);
+        assertThat(h.getInt()).isEqualTo(option);
+        assertThat(h.getInt()).as("reply type").isEqualTo(type);
+        return read(ch, h.getInt());
+    }
+
+    @Test
     void closingStopsServingAndRemovesTheSocket() {
         NbdServer s = server();
         NbdClient c = client(s, "disk0");
