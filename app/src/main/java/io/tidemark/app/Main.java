@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             RunCommand.class,
             RestoreCommand.class,
+            InstantRestoreCommand.class,
             ListCommand.class,
             StatusCommand.class,
             ReplicateCommand.class,

@@ -218,8 +218,16 @@ public final class QemuVm implements AutoCloseable {
      */
     private void qemuIo(String diskId, String io, long offset, int length) {
         require(files, diskId);
+        qemuIo(diskId, io, "wrote " + length + "/" + length + " bytes at offset " + offset);
+    }
+
+    /**
+     * Runs HMP {@code qemu-io -d DEVICE "COMMAND"} on any guest device, also one a test hot-plugged,
+     * and waits until QEMU prints {@code expect}; an error line (for example {@code read failed:
+     * Input/output error}) fails it. Models are not updated.
+     */
+    public void qemuIo(String diskId, String io, String expect) {
         long mark = logSize();
-        String expect = "wrote " + length + "/" + length + " bytes at offset " + offset;
         JsonNode reply = monitor()
                 .execute(
                         "human-monitor-command",

@@ -1,0 +1,296 @@
+package io.tidemark.workers.instant;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Digest;
+import io.tidemark.format.IndexPage;
+import io.tidemark.format.IndexRoot;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.repository.Repository;
+import io.tidemark.workers.nbd.Extent;
+import io.tidemark.workers.nbd.NbdServer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One disk of one restore point, served read-only over NBD straight from its repository.
+ *
+ * <p>Contract:
+ *
+ * <ul>
+ *   <li>Bytes are read through {@link Repository#chunk}, so every chunk is verified against its
+ *       digest (and decrypted, when the repository is) before any byte of it is served. A chunk
+ *       that cannot be read or verified fails the read with the chunk's object key in the message;
+ *       it is retried on the next read, never cached.
+ *   <li>Zero chunks are holes: they are served as zeros without a fetch and reported as {@code
+ *       hole|zero} in {@code base:allocation}.
+ *   <li>Decompressed chunks are kept in an LRU cache of at most {@code cacheBytes}; a read of chunk
+ *       {@code n} also starts fetching chunks {@code n+1 … n+prefetch} in the background, and
+ *       concurrent readers of one chunk share one fetch.
+ * </ul>
+ */
+public final class RestorePointExport implements NbdServer.Export, AutoCloseable {
+
+    /** Tuning of the chunk cache. */
+    public record Options(long cacheBytes, int prefetchChunks, int fetchThreads) {
+        public static Options defaults() {
+            return new Options(256L << 20, 8, 8);
+        }
+    }
+
+    private final Repository repository;
+    private final String name;
+    private final String describe;
+    private final long size;
+    private final int chunkSize;
+    private final Digest[] digests;
+    private final int prefetch;
+    private final int maxCached;
+    private final ExecutorService fetchers;
+    /** Access-ordered: the eldest entry is the least recently used. Guarded by itself. */
+    private final LinkedHashMap<Long, CompletableFuture<byte[]>> cache = new LinkedHashMap<>(64, 0.75f, true);
+
+    private final AtomicLong chunksFetched = new AtomicLong();
+    private final AtomicLong bytesFetched = new AtomicLong();
+    private final AtomicLong cacheHits = new AtomicLong();
+
+    private RestorePointExport(
+            Repository repository, String name, String describe, IndexRoot root, Digest[] digests, Options options) {
+        this.repository = repository;
+        this.name = name;
+        this.describe = describe;
+        this.size = root.diskSize();
+        this.chunkSize = root.chunkSize();
+        this.digests = digests;
+        this.prefetch = Math.max(0, options.prefetchChunks());
+        this.maxCached = (int) Math.max(2 + prefetch, options.cacheBytes() / chunkSize);
+        this.fetchers = Executors.newFixedThreadPool(Math.max(1, options.fetchThreads()), r -> {
+            Thread t = new Thread(r, "instant-fetch " + name);
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Reads the index of {@code diskName} of restore point {@code m} (every page, once). */
+    public static RestorePointExport open(Repository repository, Manifest m, String diskName, Options options) {
+        DiskEntry disk = m.disk(diskName)
+                .orElseThrow(() -> new PermanentException("restore point " + m.id() + " of " + m.vm()
+                        + " has no disk '" + diskName + "'; it has "
+                        + m.disks().stream().map(DiskEntry::name).toList()));
+        IndexRoot root = repository.root(Digest.fromHex(disk.index()));
+        Digest[] digests = new Digest[(int) root.chunkCount()];
+        int n = 0;
+        for (Digest pageDigest : root.pages()) {
+            IndexPage page = repository.page(pageDigest);
+            for (int i = 0; i < page.size() && n < digests.length; i++) {
+                digests[n++] = page.get(i);
+            }
+        }
+        if (n != digests.length) {
+            throw new PermanentException("the index of disk '" + diskName + "' of restore point " + m.id()
+                    + " lists " + n + " chunks where its size needs " + digests.length
+                    + "; run `tidemark verify`");
+        }
+        String describe =
+                "disk '" + diskName + "' of restore point " + m.id() + " of " + m.vm() + " in " + repository.describe();
+        return new RestorePointExport(repository, m.vm() + "-" + diskName, describe, root, digests, options);
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public int preferredBlockSize() {
+        return Math.min(chunkSize, NbdServer.MAX_REQUEST);
+    }
+
+    public int chunkSize() {
+        return chunkSize;
+    }
+
+    /** Chunks fetched from the repository so far (a chunk evicted and read again counts twice). */
+    public long chunksFetched() {
+        return chunksFetched.get();
+    }
+
+    /** Plaintext bytes fetched from the repository so far. */
+    public long bytesFetched() {
+        return bytesFetched.get();
+    }
+
+    /** Chunk lookups answered from the cache. */
+    public long cacheHits() {
+        return cacheHits.get();
+    }
+
+    @Override
+    public void read(long offset, byte[] buf, int bufOffset, int length) {
+        long end = offset + length;
+        long first = offset / chunkSize;
+        long last = length == 0 ? first - 1 : (end - 1) / chunkSize;
+        // start every chunk of the request (and the read-ahead) before waiting for any
+        List<CompletableFuture<byte[]>> parts = new ArrayList<>();
+        for (long c = first; c <= last; c++) {
+            parts.add(digests[(int) c].isZero() ? null : chunk(c, true));
+        }
+        prefetchChunks(last + 1, last + prefetch);
+        for (long c = first; c <= last; c++) {
+            long cStart = c * chunkSize;
+            long from = Math.max(offset, cStart);
+            long to = Math.min(end, cStart + chunkLength(c));
+            int dst = bufOffset + (int) (from - offset);
+            CompletableFuture<byte[]> part = parts.get((int) (c - first));
+            if (part == null) {
+                Arrays.fill(buf, dst, dst + (int) (to - from), (byte) 0);
+            } else {
+                byte[] plain = await(c, part);
+                System.arraycopy(plain, (int) (from - cStart), buf, dst, (int) (to - from));
+            }
+        }
+    }
+
+    @Override
+    public void prefetch(long offset, long length) {
+        if (length > 0) {
+            prefetchChunks(offset / chunkSize, (offset + length - 1) / chunkSize);
+        }
+    }
+
+    private void prefetchChunks(long from, long to) {
+        for (long c = from; c <= Math.min(to, digests.length - 1L); c++) {
+            if (!digests[(int) c].isZero()) {
+                chunk(c, false);
+            }
+        }
+    }
+
+    @Override
+    public List<Extent> allocation(long offset, long length) {
+        List<Extent> out = new ArrayList<>();
+        long end = offset + length;
+        long pos = offset;
+        while (pos < end) {
+            long c = pos / chunkSize;
+            int flags = digests[(int) c].isZero() ? Extent.HOLE | Extent.ZERO : 0;
+            long next = Math.min(end, c * chunkSize + chunkLength(c));
+            if (!out.isEmpty() && out.get(out.size() - 1).flags() == flags) {
+                Extent prev = out.remove(out.size() - 1);
+                out.add(new Extent(prev.offset(), next - prev.offset(), flags));
+            } else {
+                out.add(new Extent(pos, next - pos, flags));
+            }
+            pos = next;
+        }
+        return out;
+    }
+
+    private int chunkLength(long c) {
+        return (int) Math.min(chunkSize, size - c * chunkSize);
+    }
+
+    /** The cached (or started) fetch of chunk {@code c}. */
+    private CompletableFuture<byte[]> chunk(long c, boolean demand) {
+        CompletableFuture<byte[]> f;
+        synchronized (cache) {
+            f = cache.get(c);
+            if (f != null) {
+                if (demand) {
+                    cacheHits.incrementAndGet();
+                }
+                return f;
+            }
+            f = new CompletableFuture<>();
+            cache.put(c, f);
+            evict();
+        }
+        CompletableFuture<byte[]> target = f;
+        try {
+            fetchers.execute(() -> fetch(c, target));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            forget(c, target);
+            target.completeExceptionally(new RetriableException("the export " + name + " is closed"));
+        }
+        return f;
+    }
+
+    private void evict() {
+        var it = cache.entrySet().iterator();
+        while (cache.size() > maxCached && it.hasNext()) {
+            Map.Entry<Long, CompletableFuture<byte[]>> e = it.next();
+            if (e.getValue().isDone()) {
+                it.remove();
+            }
+        }
+    }
+
+    private void fetch(long c, CompletableFuture<byte[]> f) {
+        Digest d = digests[(int) c];
+        int length = chunkLength(c);
+        try {
+            byte[] plain = repository.chunk(d, length);
+            if (plain.length != length) {
+                throw new PermanentException("chunk " + ObjectKeys.chunk(d) + " has " + plain.length
+                        + " bytes where the index expects " + length);
+            }
+            chunksFetched.incrementAndGet();
+            bytesFetched.addAndGet(length);
+            f.complete(plain);
+        } catch (TidemarkException | IllegalStateException | IllegalArgumentException e) {
+            forget(c, f);
+            f.completeExceptionally(e);
+        }
+    }
+
+    private void forget(long c, CompletableFuture<byte[]> f) {
+        synchronized (cache) {
+            cache.remove(c, f);
+        }
+    }
+
+    private byte[] await(long c, CompletableFuture<byte[]> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while reading chunk " + c + " of " + describe, e);
+        } catch (ExecutionException | CompletionException e) {
+            Throwable cause = e.getCause();
+            String what = "chunk " + c + " (object " + ObjectKeys.chunk(digests[(int) c]) + ", disk offset "
+                    + c * chunkSize + ") of " + describe + ": " + cause.getMessage();
+            if (cause instanceof RetriableException) {
+                throw new RetriableException(what, cause);
+            }
+            throw new PermanentException(what, cause);
+        }
+    }
+
+    /** Stops the fetch threads; later reads fail. */
+    @Override
+    public void close() {
+        fetchers.shutdownNow();
+    }
+
+    @Override
+    public String toString() {
+        return "RestorePointExport[" + describe + "]";
+    }
+}
