@@ -211,6 +211,22 @@ class TinyGuestConsistencyIT {
     }
 
     @Test
+    void aFailureWhileTheGuestIsFrozenStillThawsItAndCommitsNothing() {
+        hv.onFrozen(vm -> {
+            assertThat(guest.freezeStatus()).isEqualTo("frozen");
+            throw new IllegalStateException("injected: the capture fails while the guest is frozen");
+        });
+        assertThatThrownBy(() -> backup("application-required")).hasMessageContaining("injected");
+        assertThat(guest.freezeStatus()).isEqualTo("thawed");
+        assertThat(dir.resolve("state").resolve(VM + ".frozen")).doesNotExist();
+        assertThat(repo.manifests(VM)).isEmpty();
+        // the guest writes again, and the next capture through the same worker succeeds
+        guest.shOk("echo after > /mnt/after-failure && sync", GUEST);
+        hv.onFrozen(vm -> {});
+        assertThat(backup("application-required").consistency()).isEqualTo("application");
+    }
+
+    @Test
     void aWorkerThatDiedWhileTheGuestWasFrozenThawsItWhenItStartsAgain() throws Exception {
         Path state = dir.resolve("state-halt");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();

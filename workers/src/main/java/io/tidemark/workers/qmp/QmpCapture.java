@@ -113,10 +113,10 @@ final class QmpCapture implements Capture {
         try {
             c.start(request, clock, checkpointPrefix);
             return c;
-        } catch (TidemarkException e) {
+        } catch (RuntimeException e) { // also a bug or a hook's failure: never leave exports behind
             try {
                 c.teardown();
-            } catch (TidemarkException t) {
+            } catch (RuntimeException t) {
                 e.addSuppressed(t);
             }
             throw e;

@@ -240,6 +240,9 @@ public final class QmpHypervisor implements Hypervisor {
             String msg = "capture of VM '" + vm + "' (QMP socket " + socketOf(vm) + ") failed: " + e.getMessage()
                     + (retriable ? "; the job may be retried" : "");
             throw retriable ? new RetriableException(msg, e) : new PermanentException(msg, e);
+        } catch (RuntimeException e) {
+            capturing.remove(vm);
+            throw e;
         }
     }
 
