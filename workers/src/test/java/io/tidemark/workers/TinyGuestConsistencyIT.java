@@ -167,14 +167,35 @@ class TinyGuestConsistencyIT {
             long before = awaitRecords(100);
             // qemu-ga runs nothing but ping/status/thaw while frozen; the freeze itself is observed
             List<String> whileFrozen = new CopyOnWriteArrayList<>();
-            hv.onFrozen(vm -> whileFrozen.add(guest.freezeStatus()));
+            // while frozen nothing writes to the disk (the freeze flushed the guest, and with it
+            // QEMU's qcow2 caches): a copy of the image file then is the disk at the snapshot moment
+            Path atFreeze = dir.resolve("at-freeze.raw");
+            hv.onFrozen(vm -> {
+                whileFrozen.add(guest.freezeStatus());
+                try {
+                    run(
+                            "qemu-img",
+                            "convert",
+                            "-U",
+                            "-O",
+                            "raw",
+                            guest.diskFile().toString(),
+                            atFreeze.toString());
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
 
             Manifest m = backup("application-preferred");
             long after = records();
 
             assertThat(whileFrozen).containsExactly("frozen");
             assertThat(m.consistency()).isEqualTo("application");
-            byte[] stream = dump(restoreClean(m), "/stream");
+            Path img = restoreClean(m);
+            assertThat(Restorer.sha256(img))
+                    .as("the restored image is the disk at the snapshot moment")
+                    .isEqualTo(Restorer.sha256(atFreeze));
+            byte[] stream = dump(img, "/stream");
             assertThat(stream.length % 64)
                     .as("the restored stream holds whole records")
                     .isZero();
