@@ -44,7 +44,7 @@ import org.slf4j.LoggerFactory;
  *       Quiesce#PREFERRED}: the snapshot is taken crash-consistent and the result says why.
  * </ul>
  */
-public final class GuestFreezer implements AutoCloseable {
+public final class GuestFreezer {
 
     private static final Logger log = LoggerFactory.getLogger(GuestFreezer.class);
 
@@ -56,16 +56,17 @@ public final class GuestFreezer implements AutoCloseable {
 
     private static final String MARKER_SUFFIX = ".frozen";
     private static final int THAW_ATTEMPTS = 3;
+    /** One daemon thread for every freezer of the process: it only ever runs thaws. */
+    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "thaw-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final Path stateDir;
     private final Duration callDeadline;
     private final Duration freezeLimit;
     private final Clock clock;
-    private final ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "thaw-watchdog");
-        t.setDaemon(true);
-        return t;
-    });
 
     /** With the default deadlines. */
     public GuestFreezer(Path stateDir) {
@@ -130,7 +131,7 @@ public final class GuestFreezer implements AutoCloseable {
         // 0 frozen, 1 thawed by the snapshot's own path, 2 thawed by the watchdog
         AtomicInteger state = new AtomicInteger();
         long frozenAt = System.nanoTime();
-        ScheduledFuture<?> dog = watchdog.schedule(
+        ScheduledFuture<?> dog = WATCHDOG.schedule(
                 () -> {
                     if (state.compareAndSet(0, 2)) {
                         log.error(
@@ -271,10 +272,5 @@ public final class GuestFreezer implements AutoCloseable {
         } catch (IOException e) {
             log.warn("VM {}: thawed, but the marker {} could not be removed: {}", vm, marker(vm), e.toString());
         }
-    }
-
-    @Override
-    public void close() {
-        watchdog.shutdownNow();
     }
 }

@@ -17,7 +17,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,13 +27,6 @@ class GuestFreezerTest {
     Path dir;
 
     private GuestFreezer freezer;
-
-    @AfterEach
-    void tearDown() {
-        if (freezer != null) {
-            freezer.close();
-        }
-    }
 
     /** Records calls; fails what it is told to fail. */
     static final class ScriptedAgent implements GuestAgent {
@@ -225,11 +217,7 @@ class GuestFreezerTest {
 
         // a new worker on the same state directory
         GuestFreezer next = new GuestFreezer(dir.resolve("state"));
-        try {
-            assertThat(next.thawLeftovers(vm -> agent)).containsExactly("vm1");
-        } finally {
-            next.close();
-        }
+        assertThat(next.thawLeftovers(vm -> agent)).containsExactly("vm1");
         assertThat(agent.status).isEqualTo(GuestAgent.FreezeStatus.THAWED);
         assertThat(f.markedFrozen("vm1")).isFalse();
     }

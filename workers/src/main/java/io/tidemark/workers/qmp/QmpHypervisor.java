@@ -110,7 +110,7 @@ public final class QmpHypervisor implements Hypervisor {
 
     /**
      * @param freezer freezes guests around the snapshot moment (its state directory holds the
-     *     "frozen by us" markers); closed by {@link #close()}
+     *     "frozen by us" markers)
      */
     public QmpHypervisor(Path socketDir, Clock clock, String checkpointPrefix, Duration timeout, GuestFreezer freezer) {
         if (checkpointPrefix.isEmpty()) {
@@ -295,12 +295,11 @@ public final class QmpHypervisor implements Hypervisor {
         return c;
     }
 
-    /** Closes the QMP connections and the freezer. Close open captures first: they use them. */
+    /** Closes the QMP connections. Close open captures first: they use them. */
     @Override
     public synchronized void close() {
         clients.values().forEach(QmpClient::close);
         clients.clear();
-        freezer.close();
     }
 
     @Override
