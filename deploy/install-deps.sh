@@ -17,6 +17,7 @@ command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
+command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tidemark: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -99,8 +99,12 @@ public final class Engine implements AutoCloseable {
             resources.push(bus);
             bus.checkReachable(Duration.ofSeconds(10));
 
-            Hypervisor hypervisor = new QmpHypervisor(config.qmpDir());
-            resources.push(hypervisor);
+            QmpHypervisor qmpHypervisor =
+                    new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
+            resources.push(qmpHypervisor);
+            // a worker that died between freeze and thaw must not leave a guest frozen
+            qmpHypervisor.thawLeftovers();
+            Hypervisor hypervisor = qmpHypervisor;
             log.info(
                     "VMs on this host: {}",
                     hypervisor.list().stream().map(v -> v.name()).toList());

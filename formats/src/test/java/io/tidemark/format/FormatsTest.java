@@ -46,6 +46,22 @@ class FormatsTest {
     }
 
     @Test
+    void goldenManifestWithoutConsistencyReasonHasNone() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1.json"));
+        assertThat(m.consistency()).isEqualTo("crash");
+        assertThat(m.consistencyReason()).isEmpty();
+    }
+
+    @Test
+    void goldenManifestWithConsistencyReasonV1ParsesForever() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1-consistency-reason.json"));
+        assertThat(m.consistency()).isEqualTo("crash");
+        assertThat(m.consistencyReason())
+                .hasValueSatisfying(r -> assertThat(r).contains("no guest agent answered", "web-1.qga"));
+        assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+
+    @Test
     void goldenSnapshotJobEventV1ParsesForever() throws IOException {
         Event e = EventCodec.decode(golden("event-snapshot-job-v1.json"));
         assertThat(e.jobId()).isEqualTo("web-tier/web-1/1795483800000");

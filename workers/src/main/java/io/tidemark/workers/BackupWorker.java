@@ -10,9 +10,11 @@ import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotCaptured;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.hypervisor.Capture;
+import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.hypervisor.Quiesce;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -46,6 +48,11 @@ import org.slf4j.LoggerFactory;
  * trusted), store the chunks, write the indexes, then the manifest — the commit — and only then
  * drop the old checkpoint and announce {@link RestorePointCreated}. Jobs of one VM never overlap; a
  * job delivered twice produces one restore point.
+ *
+ * <p>Consistency: the job's policy consistency becomes the capture's {@link Quiesce}; the manifest
+ * records what the capture achieved ({@code application} or {@code crash}, and why not {@code
+ * application} when it was preferred). A job that requires application consistency and gets less
+ * fails with {@link JobFailed}: no restore point, and the change tracking is left as it was.
  */
 public final class BackupWorker implements AutoCloseable {
 
@@ -170,14 +177,24 @@ public final class BackupWorker implements AutoCloseable {
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
         createDirectories(workDir);
         try {
-            String consistency = hooks.freeze(job.vm());
+            String hooked = hooks.freeze(job.vm());
+            Quiesce quiesce = Quiesce.fromPolicy(job.consistency());
             Capture capture;
             try {
-                capture = hypervisor.capture(new CaptureRequest(job.vm(), since, checkpoint, workDir));
+                capture = hypervisor.capture(new CaptureRequest(job.vm(), since, checkpoint, workDir, quiesce));
             } finally {
                 hooks.thaw(job.vm());
             }
             try (capture) {
+                CaptureConsistency achieved = capture.consistency();
+                if (quiesce == Quiesce.REQUIRED && !achieved.isApplication()) {
+                    throw new PermanentException("VM '" + job.vm() + "' requires application consistency (policy "
+                            + job.policy() + "), but " + hypervisor + " captured it "
+                            + achieved.reason().orElse("crash-consistent")
+                            + "; install and start qemu-guest-agent in the guest, or relax the policy to"
+                            + " consistency: application-preferred");
+                }
+                String consistency = achieved.isApplication() ? CaptureConsistency.APPLICATION : hooked;
                 hooks.onCaptured(job.vm(), capture.capturedAt());
                 bus.publish(
                         Topics.JOB_STATUS,
@@ -199,7 +216,8 @@ public final class BackupWorker implements AutoCloseable {
                         job.trigger(),
                         job.policy(),
                         parent.map(Manifest::id),
-                        disks);
+                        disks,
+                        quiesce == Quiesce.NONE ? Optional.empty() : achieved.reason());
                 repository.commit(m);
                 capture.commit();
                 log.info(

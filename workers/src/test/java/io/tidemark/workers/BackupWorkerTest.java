@@ -136,6 +136,39 @@ class BackupWorkerTest {
         assertThat(restoredSha(retry, "sda")).isEqualTo(sha(hv.content("vm1", "sda")));
     }
 
+    private static SnapshotJob job(String consistency) {
+        return new SnapshotJob(
+                "vm1",
+                "hv1",
+                "pol",
+                Trigger.schedule("pol"),
+                List.of(),
+                Instant.now(),
+                java.util.Optional.of(consistency),
+                java.util.Optional.empty(),
+                java.util.OptionalLong.empty());
+    }
+
+    @Test
+    void aJobThatRequiresApplicationConsistencyFailsOnAHypervisorThatCannotQuiesce() {
+        worker.backup("j1", job());
+        hv.write("vm1", "sda", 2 * MiB, randomBytes(4096));
+        Event e = Event.of("j2", Instant.now(), job("application-required"));
+        assertThatThrownBy(() -> worker.handle("tidemark.jobs.hv1", e))
+                .isInstanceOf(io.tidemark.core.PermanentException.class)
+                .hasMessageContaining("VM 'vm1' requires application consistency")
+                .hasMessageContaining("qemu-guest-agent");
+        assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class))
+                .singleElement()
+                .satisfies(f -> assertThat(f.toString()).contains("vm1", "qemu-guest-agent"));
+        assertThat(repo.manifests("vm1")).hasSize(1);
+        // the change tracking is unchanged: the next job still reads the write
+        Manifest next = worker.backup("j3", job("application-preferred"));
+        assertThat(next.incremental()).isTrue();
+        assertThat(next.disk("sda").orElseThrow().bytesRead()).isEqualTo(CHUNK);
+        assertThat(next.consistency()).isEqualTo("crash");
+    }
+
     @Test
     void aLostCheckpointMeansAFullReadThatStoresNothingNew() {
         Manifest full = worker.backup("j1", job());

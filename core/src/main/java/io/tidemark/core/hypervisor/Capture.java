@@ -12,6 +12,15 @@ public interface Capture extends AutoCloseable {
     /** The snapshot moment (the instant the atomic transaction returned). */
     Instant capturedAt();
 
+    /**
+     * The consistency achieved. An adapter that never quiesces the guest returns {@link
+     * CaptureConsistency#crash()}; one asked for {@link Quiesce#REQUIRED} either achieves {@code
+     * application} or fails the capture.
+     */
+    default CaptureConsistency consistency() {
+        return CaptureConsistency.crash();
+    }
+
     /** One export per disk, in the VM's disk order. */
     List<DiskExport> disks();
 

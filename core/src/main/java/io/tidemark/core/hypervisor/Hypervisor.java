@@ -17,6 +17,13 @@ public interface Hypervisor extends AutoCloseable {
      * content over NBD. When {@code request.sinceCheckpoint()} names a usable checkpoint, each export
      * carries the dirty bitmap of the changes since it; otherwise the capture is full and says why.
      * The caller must {@link Capture#close() close} the capture.
+     *
+     * <p>{@code request.quiesce()}: with {@link Quiesce#PREFERRED} or {@link Quiesce#REQUIRED} the
+     * adapter freezes the guest's file systems (through its {@link GuestAgent}) just before the
+     * snapshot moment and thaws them right after, on every path; {@link Capture#consistency()} says
+     * what was achieved. With {@link Quiesce#REQUIRED}, when no agent answers or the freeze fails,
+     * the capture fails with a {@link io.tidemark.core.PermanentException} naming the VM, no
+     * checkpoint is started and the change tracking is unchanged.
      */
     Capture capture(CaptureRequest request);
 

@@ -3,6 +3,7 @@ package io.tidemark.core.repository;
 import io.tidemark.core.event.Trigger;
 import java.time.Instant;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -17,11 +18,15 @@ import java.util.Optional;
  * @param jobId the job that produced it (the idempotency key)
  * @param capturedAt the snapshot moment
  * @param committedAt when the manifest was written
- * @param consistency {@code crash} or {@code application}
+ * @param consistency {@code crash} or {@code application} (the guest's file systems were frozen
+ *     across the snapshot moment)
  * @param trigger why it was taken
  * @param policy the policy's name
  * @param parent the previous restore point of this VM, if the capture was incremental to it
  * @param disks one entry per disk
+ * @param consistencyReason why the point is only crash-consistent although the policy preferred
+ *     application consistency (no guest agent answered, the freeze failed, ...); empty otherwise,
+ *     and in manifests written before this field existed
  */
 public record Manifest(
         int formatVersion,
@@ -35,10 +40,42 @@ public record Manifest(
         Trigger trigger,
         String policy,
         Optional<String> parent,
-        List<DiskEntry> disks) {
+        List<DiskEntry> disks,
+        Optional<String> consistencyReason) {
 
     public Manifest {
         disks = List.copyOf(disks);
+        Objects.requireNonNull(consistencyReason, "consistencyReason");
+    }
+
+    /** A manifest without a consistency reason. */
+    public Manifest(
+            int formatVersion,
+            String id,
+            String vm,
+            String host,
+            String jobId,
+            Instant capturedAt,
+            Instant committedAt,
+            String consistency,
+            Trigger trigger,
+            String policy,
+            Optional<String> parent,
+            List<DiskEntry> disks) {
+        this(
+                formatVersion,
+                id,
+                vm,
+                host,
+                jobId,
+                capturedAt,
+                committedAt,
+                consistency,
+                trigger,
+                policy,
+                parent,
+                disks,
+                Optional.empty());
     }
 
     public long bytesRead() {

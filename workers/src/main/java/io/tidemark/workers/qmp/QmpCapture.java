@@ -7,6 +7,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.Capture;
+import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import java.io.IOException;
@@ -22,6 +23,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -58,6 +60,7 @@ final class QmpCapture implements Capture {
     private final String newCheckpoint;
     private final Duration eventTimeout;
     private final Runnable onClosed;
+    private final Function<Runnable, CaptureConsistency> quiesce;
     private final String token = Integer.toString(SEQUENCE.incrementAndGet(), 36);
 
     private List<CapturePlan.Disk> disks = List.of();
@@ -70,12 +73,20 @@ final class QmpCapture implements Capture {
     private Path nbdSocket;
     private Path privateSocketDir;
     private Instant capturedAt;
+    private CaptureConsistency consistency = CaptureConsistency.crash();
     private List<DiskExport> exports = List.of();
     private volatile boolean committed;
     private boolean closed;
 
-    private QmpCapture(String vm, QmpClient qmp, CaptureRequest request, Duration eventTimeout, Runnable onClosed) {
+    private QmpCapture(
+            String vm,
+            QmpClient qmp,
+            CaptureRequest request,
+            Duration eventTimeout,
+            Function<Runnable, CaptureConsistency> quiesce,
+            Runnable onClosed) {
         this.vm = vm;
+        this.quiesce = quiesce;
         this.qmp = qmp;
         this.since = request.sinceCheckpoint();
         this.newCheckpoint = request.newCheckpoint();
@@ -86,6 +97,9 @@ final class QmpCapture implements Capture {
     /**
      * Repairs leftovers of an interrupted capture, then captures and exports every disk. On failure
      * everything created is torn down and the bitmaps are as they were.
+     *
+     * @param quiesce runs the snapshot transaction it is given, with the guest frozen as the request
+     *     asks, and returns the consistency achieved
      */
     static QmpCapture open(
             QmpClient qmp,
@@ -93,15 +107,16 @@ final class QmpCapture implements Capture {
             Clock clock,
             String checkpointPrefix,
             Duration eventTimeout,
+            Function<Runnable, CaptureConsistency> quiesce,
             Runnable onClosed) {
-        QmpCapture c = new QmpCapture(request.vm(), qmp, request, eventTimeout, onClosed);
+        QmpCapture c = new QmpCapture(request.vm(), qmp, request, eventTimeout, quiesce, onClosed);
         try {
             c.start(request, clock, checkpointPrefix);
             return c;
-        } catch (TidemarkException e) {
+        } catch (RuntimeException e) { // also a bug or a hook's failure: never leave exports behind
             try {
                 c.teardown();
-            } catch (TidemarkException t) {
+            } catch (RuntimeException t) {
                 e.addSuppressed(t);
             }
             throw e;
@@ -143,9 +158,10 @@ final class QmpCapture implements Capture {
             scratchNodes.add(node);
         }
 
-        fleece();
-        capturedAt = clock.instant();
-        transactionDone = true;
+        consistency = quiesce.apply(() -> {
+            fleece();
+            capturedAt = clock.instant();
+        });
 
         startServer(request.workDir());
         List<DiskExport> out = new ArrayList<>();
@@ -217,6 +233,7 @@ final class QmpCapture implements Capture {
             }
             try {
                 transaction(actions);
+                transactionDone = true;
                 for (int i = 0; i < disks.size(); i++) {
                     jobs.add(JOB_PREFIX + token + "-" + i);
                 }
@@ -376,6 +393,11 @@ final class QmpCapture implements Capture {
     @Override
     public Instant capturedAt() {
         return capturedAt;
+    }
+
+    @Override
+    public CaptureConsistency consistency() {
+        return consistency;
     }
 
     @Override

@@ -6,10 +6,14 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.Capture;
+import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskInfo;
+import io.tidemark.core.hypervisor.GuestAgent;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
+import io.tidemark.workers.GuestFreezer;
+import io.tidemark.workers.qga.QgaGuestAgent;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,10 +21,13 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -47,6 +54,12 @@ import org.slf4j.LoggerFactory;
  *       client per monitor socket: nothing else may hold {@code <vm>.qmp} open.
  *   <li>One worker per host: a capture treats exports, block jobs and scratch nodes carrying this
  *       adapter's id prefixes as leftovers of a crashed worker and removes them first.
+ *   <li>Application consistency ({@link io.tidemark.core.hypervisor.Quiesce}): the guest agent of
+ *       VM {@code <vm>} is reached on the socket {@code <vm>.qga} next to its QMP socket (see {@link
+ *       #agentSocketOf}); the guest is frozen just before the transaction and thawed right after
+ *       (ping, freeze, transaction, thaw), with the guarantees of {@link GuestFreezer}: a watchdog,
+ *       and markers in the state directory that {@link #thawLeftovers()} acts on when the worker
+ *       starts.
  *   <li>Every fault is a {@link RetriableException} or a {@link PermanentException} whose message
  *       names the VM and the socket.
  * </ul>
@@ -59,6 +72,7 @@ public final class QmpHypervisor implements Hypervisor {
     public static final String CHECKPOINT_PREFIX = "tm-";
 
     private static final String SOCKET_SUFFIX = ".qmp";
+    private static final String AGENT_SUFFIX = ".qga";
     private static final Pattern BUSY = Pattern.compile("(?i)in use|busy");
     private static final Pattern VM_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
 
@@ -69,10 +83,22 @@ public final class QmpHypervisor implements Hypervisor {
     private final Map<String, QmpClient> clients = new HashMap<>(); // guarded by this
     private final Set<String> capturing = ConcurrentHashMap.newKeySet();
     private final Map<String, QmpCapture> open = new ConcurrentHashMap<>();
+    private final GuestFreezer freezer;
+    private final Function<String, GuestAgent> agents;
+    private volatile Consumer<String> onFrozen = vm -> {};
 
-    /** The VMs whose QMP sockets are in {@code socketDir}, with the system clock. */
+    /**
+     * The VMs whose QMP sockets are in {@code socketDir}, with the system clock; freeze markers in
+     * a directory under {@code java.io.tmpdir} named after the socket directory (it survives a
+     * worker restart, not a host reboot, which ends the VMs' freezes too).
+     */
     public QmpHypervisor(Path socketDir) {
-        this(socketDir, Clock.systemUTC(), CHECKPOINT_PREFIX, QmpClient.DEFAULT_TIMEOUT);
+        this(socketDir, defaultStateDir(socketDir));
+    }
+
+    /** As {@link #QmpHypervisor(Path)}, with the freeze markers in {@code stateDir}. */
+    public QmpHypervisor(Path socketDir, Path stateDir) {
+        this(socketDir, Clock.systemUTC(), CHECKPOINT_PREFIX, QmpClient.DEFAULT_TIMEOUT, new GuestFreezer(stateDir));
     }
 
     /**
@@ -81,6 +107,14 @@ public final class QmpHypervisor implements Hypervisor {
      * @param timeout for each QMP command and each awaited QEMU event
      */
     public QmpHypervisor(Path socketDir, Clock clock, String checkpointPrefix, Duration timeout) {
+        this(socketDir, clock, checkpointPrefix, timeout, new GuestFreezer(defaultStateDir(socketDir)));
+    }
+
+    /**
+     * @param freezer freezes guests around the snapshot moment (its state directory holds the
+     *     "frozen by us" markers)
+     */
+    public QmpHypervisor(Path socketDir, Clock clock, String checkpointPrefix, Duration timeout, GuestFreezer freezer) {
         if (checkpointPrefix.isEmpty()) {
             throw new IllegalArgumentException("the checkpoint prefix must not be empty: it tells our bitmaps apart");
         }
@@ -88,6 +122,47 @@ public final class QmpHypervisor implements Hypervisor {
         this.clock = clock;
         this.checkpointPrefix = checkpointPrefix;
         this.timeout = timeout;
+        this.freezer = freezer;
+        this.agents = vm -> new QgaGuestAgent(vm, agentSocketOf(vm));
+    }
+
+    private static Path defaultStateDir(Path socketDir) {
+        String key = HexFormat.of()
+                .toHexDigits(socketDir.toAbsolutePath().normalize().toString().hashCode());
+        return Path.of(System.getProperty("java.io.tmpdir"), "tidemark-freeze-" + key);
+    }
+
+    /**
+     * The socket of {@code vm}'s guest agent: QEMU must be started with {@code -chardev
+     * socket,path=<that>,server=on,wait=off,id=qga0 -device virtio-serial-pci -device
+     * virtserialport,chardev=qga0,name=org.qemu.guest_agent.0}.
+     */
+    public Path agentSocketOf(String vm) {
+        return socketDir.resolve(vm + AGENT_SUFFIX);
+    }
+
+    /** The guest agent of {@code vm} (whether one answers there or not). */
+    public QgaGuestAgent agentOf(String vm) {
+        return new QgaGuestAgent(vm, agentSocketOf(vm));
+    }
+
+    /**
+     * Thaws every VM that a worker before this one froze and did not thaw (it died between freeze
+     * and thaw); call it when the worker starts.
+     *
+     * @return the VMs thawed
+     */
+    public List<String> thawLeftovers() {
+        return freezer.thawLeftovers(agents);
+    }
+
+    /**
+     * Sets a hook that runs right after a guest was frozen and before the snapshot transaction,
+     * with the VM's name: for tests and fault drills (observe the frozen guest, or halt the JVM
+     * there).
+     */
+    public void onFrozen(Consumer<String> hook) {
+        this.onFrozen = hook;
     }
 
     /** The socket QEMU must be started with for {@code vm}: {@code -qmp unix:<that>,server=on,wait=off}. */
@@ -150,7 +225,10 @@ public final class QmpHypervisor implements Hypervisor {
         }
         try {
             QmpClient qmp = liveClient(vm);
-            QmpCapture c = QmpCapture.open(qmp, request, clock, checkpointPrefix, timeout, () -> {
+            GuestAgent agent = agents.apply(vm);
+            Function<Runnable, CaptureConsistency> quiesce =
+                    snapshot -> freezer.around(vm, request.quiesce(), agent, snapshot, onFrozen);
+            QmpCapture c = QmpCapture.open(qmp, request, clock, checkpointPrefix, timeout, quiesce, () -> {
                 open.remove(vm);
                 capturing.remove(vm);
             });
@@ -164,6 +242,9 @@ public final class QmpHypervisor implements Hypervisor {
             String msg = "capture of VM '" + vm + "' (QMP socket " + socketOf(vm) + ") failed: " + e.getMessage()
                     + (retriable ? "; the job may be retried" : "");
             throw retriable ? new RetriableException(msg, e) : new PermanentException(msg, e);
+        } catch (RuntimeException e) {
+            capturing.remove(vm);
+            throw e;
         }
     }
 
