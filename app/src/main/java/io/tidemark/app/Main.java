@@ -28,6 +28,8 @@ import picocli.CommandLine.Command;
             PolicyCommand.class,
             HookCommand.class,
             DemoCommand.class,
+            DrCommand.class,
+            DrillCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

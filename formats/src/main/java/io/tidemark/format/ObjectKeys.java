@@ -15,6 +15,7 @@ import java.util.regex.Pattern;
  * roots/ab/abcdef…                        index roots (one per disk per restore point)
  * manifests/&lt;vm&gt;/&lt;restore-point-id&gt;.json   manifests: written last, the commit
  * state/…                                 mutable state, never protected
+ * state/drills/&lt;vm&gt;/&lt;drill-id&gt;.json        recovery drill results, newest id last
  * </pre>
  */
 public final class ObjectKeys {
@@ -25,6 +26,7 @@ public final class ObjectKeys {
     public static final String ROOTS = "roots/";
     public static final String MANIFESTS = "manifests/";
     public static final String STATE = "state/";
+    public static final String DRILLS = STATE + "drills/";
 
     private static final Pattern VM_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
@@ -48,6 +50,16 @@ public final class ObjectKeys {
 
     public static String manifest(String vm, String restorePointId) {
         return manifestPrefix(vm) + restorePointId + ".json";
+    }
+
+    /** Where the drill results of {@code vm} are kept. */
+    public static String drillPrefix(String vm) {
+        return DRILLS + checkVmName(vm) + "/";
+    }
+
+    /** One drill result of {@code vm}; ids sort by time. */
+    public static String drill(String vm, String drillId) {
+        return drillPrefix(vm) + drillId + ".json";
     }
 
     /** The restore point id of a manifest key, or null when the key is not a manifest. */
