@@ -168,7 +168,10 @@ public final class RecoveryPlanParser {
                                     + MappingReader.quote(vm.get()));
                     vm = Optional.empty();
                 }
-                vm.ifPresent(n -> unique(n, v.value("name").orElseThrow(), v.child("name"), "VM", vmNames, problems));
+                if (vm.isPresent()
+                        && !unique(vm.get(), v.value("name").orElseThrow(), v.child("name"), "VM", vmNames, problems)) {
+                    vm = Optional.empty();
+                }
                 int memory = positive(v, "memory", DEFAULT_MEMORY_MIB, problems);
                 int cpus = positive(v, "cpus", 1, problems);
                 List<String> args = v.strings("qemu-args", "QEMU argument").orElse(List.of());
@@ -198,16 +201,18 @@ public final class RecoveryPlanParser {
         return n.orElse(dflt);
     }
 
-    private static void unique(
+    private static boolean unique(
             String name, Node at, String path, String what, Map<String, Node> seen, Problems problems) {
         Node first = seen.putIfAbsent(name, at);
-        if (first != null) {
-            problems.at(
-                    at,
-                    path,
-                    what + " '" + name + "' is already in the plan at line "
-                            + (first.getStartMark().getLine() + 1));
+        if (first == null) {
+            return true;
         }
+        problems.at(
+                at,
+                path,
+                what + " '" + name + "' is already in the plan at line "
+                        + (first.getStartMark().getLine() + 1));
+        return false;
     }
 
     /** Every consistent-with name is another VM of the plan. */
