@@ -82,7 +82,15 @@ final class FailoverCommand implements Callable<Integer> {
 
     /** The outcome for one VM. */
     record VmResult(
-            String vm, String group, Manifest point, String state, Duration rpo, Duration rto, List<Path> disks) {}
+            String vm,
+            String group,
+            Manifest point,
+            String state,
+            Duration rpo,
+            Duration rto,
+            Instant launchedAt,
+            Instant runningAt,
+            List<Path> disks) {}
 
     @Override
     public Integer call() throws IOException {
@@ -113,7 +121,15 @@ final class FailoverCommand implements Callable<Integer> {
             if (site.status(vm.name()).isPresent()) {
                 Manifest m = points.get(vm.name());
                 results.add(new VmResult(
-                        vm.name(), group.name(), m, "already-running", null, null, disks(site, vm.name(), m)));
+                        vm.name(),
+                        group.name(),
+                        m,
+                        "already-running",
+                        null,
+                        null,
+                        null,
+                        null,
+                        disks(site, vm.name(), m)));
             } else {
                 toStart.add(vm);
             }
@@ -123,6 +139,7 @@ final class FailoverCommand implements Callable<Integer> {
                 .sum();
         ProgressBar bar = new ProgressBar(System.err, "group " + group.name(), !json && System.console() != null);
         AtomicLong done = new AtomicLong();
+        Map<String, Instant> launched = new java.util.concurrent.ConcurrentHashMap<>();
         ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, toStart.size()), r -> {
             Thread t = new Thread(r, "failover-vm");
             t.setDaemon(true);
@@ -148,6 +165,7 @@ final class FailoverCommand implements Callable<Integer> {
                         });
                     }
                     site.start(vm, m.disks().stream().map(DiskEntry::name).toList());
+                    launched.put(vm.name(), clock.instant());
                     return null;
                 }));
             }
@@ -169,6 +187,8 @@ final class FailoverCommand implements Callable<Integer> {
                     "started",
                     Duration.between(m.capturedAt(), now),
                     rto,
+                    launched.get(vm.name()),
+                    now,
                     disks(site, vm.name(), m)));
         }
         // report in plan order
@@ -213,6 +233,8 @@ final class FailoverCommand implements Callable<Integer> {
                 if (r.rpo() != null) {
                     o.put("rpoSeconds", r.rpo().toMillis() / 1000.0);
                     o.put("rtoSeconds", r.rto().toMillis() / 1000.0);
+                    o.put("launchedAt", r.launchedAt().toString());
+                    o.put("runningAt", r.runningAt().toString());
                 }
                 ArrayNode disks = o.putArray("disks");
                 r.disks().forEach(d -> disks.add(d.toString()));
