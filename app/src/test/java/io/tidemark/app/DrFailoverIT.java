@@ -186,6 +186,27 @@ class DrFailoverIT {
                     assertThat(m.trigger().kind()).isEqualTo("failback");
                     assertThat(m.trigger().attributes()).containsEntry("site", "dr-test");
                 }
+
+                // a drill from the same S3 target: not an ext file system, so the chunk digests are checked
+                std.reset();
+                assertThat(Main.execute(
+                                "drill",
+                                "--config",
+                                config.toString(),
+                                "--target",
+                                "offsite",
+                                "--vm",
+                                "web-1",
+                                "--scratch",
+                                dir.resolve("scratch").toString(),
+                                "--json"))
+                        .as(std.err())
+                        .isZero();
+                JsonNode drill = json(std.out());
+                assertThat(drill.path("restorePoint").asText()).isEqualTo(expectedPoint.get("web-1"));
+                assertThat(drill.path("location").asText()).isEqualTo("offsite");
+                assertThat(drill.path("check").asText()).isEqualTo(DiskCheck.DIGESTS);
+                assertThat(drill.path("passed").asBoolean()).isTrue();
             } finally {
                 VMS.forEach(site::stop);
             }
