@@ -33,6 +33,7 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "drill",
+        mixinStandardHelpOptions = true,
         description = {
             "Recovery drill: restore the newest restore point of a VM into an isolated scratch directory, check",
             "it, and record the measured RTO (restore + check) against the RTO its policy promises. The check",

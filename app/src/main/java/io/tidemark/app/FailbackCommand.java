@@ -36,6 +36,7 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "failback",
+        mixinStandardHelpOptions = true,
         description = {
             "Bring the changes made at the DR site home. For each VM of the plan that runs at the DR site:",
             "capture its disks now (one consistent instant per VM), back them up into the plan's source target",

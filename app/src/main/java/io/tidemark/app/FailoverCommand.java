@@ -34,6 +34,7 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "failover",
+        mixinStandardHelpOptions = true,
         description = {
             "Bring up the VMs of a DR plan at the DR site: pick each VM's newest restore point at the plan's",
             "source target (VMs tied by consistent-with come from the same firing), restore the disks under",
