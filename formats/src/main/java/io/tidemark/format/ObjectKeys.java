@@ -52,16 +52,6 @@ public final class ObjectKeys {
         return manifestPrefix(vm) + restorePointId + ".json";
     }
 
-    /** Where the drill results of {@code vm} are kept. */
-    public static String drillPrefix(String vm) {
-        return DRILLS + checkVmName(vm) + "/";
-    }
-
-    /** One drill result of {@code vm}; ids sort by time. */
-    public static String drill(String vm, String drillId) {
-        return drillPrefix(vm) + drillId + ".json";
-    }
-
     /** The restore point id of a manifest key, or null when the key is not a manifest. */
     public static String restorePointIdOf(String manifestKey) {
         if (!manifestKey.startsWith(MANIFESTS) || !manifestKey.endsWith(".json")) {
@@ -78,6 +68,16 @@ public final class ObjectKeys {
                     + "': use 1-128 characters of letters, digits, '.', '_' and '-', starting with a letter or digit");
         }
         return vm;
+    }
+
+    /** Where the drill results of {@code vm} are kept. */
+    public static String drillPrefix(String vm) {
+        return DRILLS + checkVmName(vm) + "/";
+    }
+
+    /** One drill result of {@code vm}; ids sort by time. */
+    public static String drill(String vm, String drillId) {
+        return drillPrefix(vm) + drillId + ".json";
     }
 
     private static String addressed(String prefix, Digest d) {
