@@ -150,7 +150,10 @@ public final class Engine implements AutoCloseable {
             resources.push(watchdog::shutdownNow);
             watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
             if (config.metrics() != null && !config.metrics().isBlank()) {
-                metrics = new MetricsServer(address(config.metrics()), rpo);
+                metrics = new MetricsServer(
+                        address(config.metrics()),
+                        rpo,
+                        DrillResults.cached(primaryTarget, targets, clock, Duration.ofSeconds(30)));
                 resources.push(metrics);
                 log.info(
                         "metrics on http://{}:{}/metrics",

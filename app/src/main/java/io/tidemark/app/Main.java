@@ -30,6 +30,8 @@ import picocli.CommandLine.Command;
             HookCommand.class,
             RollbackCommand.class,
             DemoCommand.class,
+            DrCommand.class,
+            DrillCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

@@ -18,6 +18,14 @@ final class MetricsServer implements AutoCloseable {
     private final HttpServer server;
 
     MetricsServer(InetSocketAddress address, RpoTracker rpo) {
+        this(address, rpo, java.util.List::of);
+    }
+
+    /** Also exposes the newest drill result per VM and location ({@code tidemark drill}). */
+    MetricsServer(
+            InetSocketAddress address,
+            RpoTracker rpo,
+            java.util.function.Supplier<java.util.List<io.tidemark.repository.DrillRecord>> drills) {
         try {
             server = HttpServer.create(address, 0);
         } catch (IOException e) {
@@ -27,7 +35,7 @@ final class MetricsServer implements AutoCloseable {
                     e);
         }
         server.createContext("/metrics", exchange -> {
-            byte[] body = render(rpo).getBytes(StandardCharsets.UTF_8);
+            byte[] body = (render(rpo) + renderDrills(drills.get())).getBytes(StandardCharsets.UTF_8);
             exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
             exchange.sendResponseHeaders(200, body.length);
             try (OutputStream out = exchange.getResponseBody()) {
@@ -93,6 +101,44 @@ final class MetricsServer implements AutoCloseable {
                     .append('\n');
         }
         return age.append(limit).append(violated).append(lag).toString();
+    }
+
+    static String renderDrills(java.util.List<io.tidemark.repository.DrillRecord> drills) {
+        StringBuilder rto = new StringBuilder(
+                "# HELP tidemark_rto_seconds Recovery time measured by the newest drill of a VM at a location.\n"
+                        + "# TYPE tidemark_rto_seconds gauge\n");
+        StringBuilder limit = new StringBuilder("# HELP tidemark_rto_limit_seconds The RTO the VM's policy promises.\n"
+                + "# TYPE tidemark_rto_limit_seconds gauge\n");
+        StringBuilder passed = new StringBuilder(
+                "# HELP tidemark_drill_passed 1 when the newest drill's check passed, 0 when it failed.\n"
+                        + "# TYPE tidemark_drill_passed gauge\n");
+        StringBuilder at = new StringBuilder(
+                "# HELP tidemark_drill_timestamp_seconds When the newest drill finished (Unix time).\n"
+                        + "# TYPE tidemark_drill_timestamp_seconds gauge\n");
+        for (io.tidemark.repository.DrillRecord d : drills) {
+            String labels = String.format(Locale.ROOT, "{vm=\"%s\",location=\"%s\"}", d.vm(), d.location());
+            rto.append("tidemark_rto_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(d.rtoMillis() / 1000.0)
+                    .append('\n');
+            d.rtoLimit().ifPresent(l -> limit.append("tidemark_rto_limit_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(l.toSeconds())
+                    .append('\n'));
+            passed.append("tidemark_drill_passed")
+                    .append(labels)
+                    .append(' ')
+                    .append(d.passed() ? 1 : 0)
+                    .append('\n');
+            at.append("tidemark_drill_timestamp_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(d.at().getEpochSecond())
+                    .append('\n');
+        }
+        return rto.append(limit).append(passed).append(at).toString();
     }
 
     @Override

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.policies.PolicySet;
+import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.scheduler.InMemoryInventory;
@@ -24,6 +25,8 @@ import picocli.CommandLine.Option;
             "Show, per VM and location (local and each replication target), the newest restore point and",
             "its age (the achieved RPO) against the policy's RPO. Reads the repositories themselves, so it",
             "works while the engine is down. Exit 0 when every RPO is met, 4 when any is violated.",
+            "Also shows the newest recovery drill per VM and location (`tidemark drill`): its check, and the",
+            "measured RTO against the policy's rto.",
         })
 final class StatusCommand implements Callable<Integer> {
 
@@ -47,6 +50,7 @@ final class StatusCommand implements Callable<Integer> {
             RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());
             RpoSources.seed(tracker, primary, targets);
             List<RpoTracker.Status> status = tracker.status();
+            List<DrillRecord> drills = DrillResults.read(primaryTarget, targets);
             if (json) {
                 ArrayNode out = Json.mapper().createArrayNode();
                 for (RpoTracker.Status s : status) {
@@ -58,6 +62,10 @@ final class StatusCommand implements Callable<Integer> {
                     s.newestCapturedAt().ifPresent(t -> o.put("newestCapturedAt", t.toString()));
                     s.age().ifPresent(a -> o.put("ageSeconds", a.toSeconds()));
                     o.put("violated", s.violated());
+                    drills.stream()
+                            .filter(d -> d.vm().equals(s.vm()) && d.location().equals(s.location()))
+                            .findFirst()
+                            .ifPresent(d -> o.set("lastDrill", drillJson(d)));
                 }
                 System.out.println(
                         Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
@@ -78,10 +86,45 @@ final class StatusCommand implements Callable<Integer> {
                             human(s.rpo()),
                             s.violated() ? "  VIOLATED" : "");
                 }
+                printDrills(drills);
             }
             return status.stream().anyMatch(RpoTracker.Status::violated) ? EXIT_RPO_VIOLATED : 0;
         } finally {
             targets.values().forEach(ObjectTarget::close);
+        }
+    }
+
+    private static ObjectNode drillJson(DrillRecord d) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("restorePoint", d.restorePoint());
+        o.put("at", d.at().toString());
+        o.put("check", d.check());
+        o.put("passed", d.passed());
+        o.put("rtoSeconds", d.rtoMillis() / 1000.0);
+        d.rtoLimit().ifPresent(l -> o.put("rtoLimitSeconds", l.toSeconds()));
+        o.put("rtoViolated", d.rtoViolated());
+        return o;
+    }
+
+    private static void printDrills(List<DrillRecord> drills) {
+        if (drills.isEmpty()) {
+            System.out.println("no recovery drill recorded yet (`tidemark drill --vm VM`)");
+            return;
+        }
+        System.out.printf(
+                "%n%-20s %-12s %-26s %-16s %-7s %10s %8s%n",
+                "LAST DRILL", "LOCATION", "AT", "CHECK", "RESULT", "RTO", "LIMIT");
+        for (DrillRecord d : drills) {
+            System.out.printf(
+                    "%-20s %-12s %-26s %-16s %-7s %10s %8s%s%n",
+                    d.vm(),
+                    d.location(),
+                    d.at().truncatedTo(java.time.temporal.ChronoUnit.SECONDS),
+                    d.check(),
+                    d.passed() ? "passed" : "FAILED",
+                    FailoverCommand.seconds(d.rto()),
+                    d.rtoLimit().map(StatusCommand::human).orElse("-"),
+                    d.rtoViolated() ? "  RTO VIOLATED" : "");
         }
     }
 

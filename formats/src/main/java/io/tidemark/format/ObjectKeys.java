@@ -16,6 +16,7 @@ import java.util.regex.Pattern;
  * manifests/&lt;vm&gt;/&lt;restore-point-id&gt;.json   manifests: written last, the commit
  * state/marks/&lt;vm&gt;/&lt;restore-point-id&gt;.json marks (pinned, expired) on restore points
  * state/…                                 mutable state, never protected
+ * state/drills/&lt;vm&gt;/&lt;drill-id&gt;.json        recovery drill results, newest id last
  * </pre>
  */
 public final class ObjectKeys {
@@ -26,6 +27,7 @@ public final class ObjectKeys {
     public static final String ROOTS = "roots/";
     public static final String MANIFESTS = "manifests/";
     public static final String STATE = "state/";
+    public static final String DRILLS = STATE + "drills/";
 
     private static final Pattern VM_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
@@ -76,6 +78,16 @@ public final class ObjectKeys {
                     + "': use 1-128 characters of letters, digits, '.', '_' and '-', starting with a letter or digit");
         }
         return vm;
+    }
+
+    /** Where the drill results of {@code vm} are kept. */
+    public static String drillPrefix(String vm) {
+        return DRILLS + checkVmName(vm) + "/";
+    }
+
+    /** One drill result of {@code vm}; ids sort by time. */
+    public static String drill(String vm, String drillId) {
+        return drillPrefix(vm) + drillId + ".json";
     }
 
     private static String addressed(String prefix, Digest d) {

@@ -229,7 +229,7 @@ public final class PolicyParser {
         return new FileResult(file, problems.isEmpty() ? policy : Optional.empty(), problems.sorted(), nameAt);
     }
 
-    private static Optional<String> decode(byte[] bytes, Problems problems) {
+    static Optional<String> decode(byte[] bytes, Problems problems) {
         int start =
                 bytes.length >= 3 && (bytes[0] & 0xff) == 0xef && (bytes[1] & 0xff) == 0xbb && (bytes[2] & 0xff) == 0xbf
                         ? 3
@@ -256,7 +256,7 @@ public final class PolicyParser {
         return Optional.of(out.toString());
     }
 
-    private static Optional<Node> compose(String text, Problems problems) {
+    static Optional<Node> compose(String text, Problems problems) {
         LoaderOptions options = new LoaderOptions();
         options.setMaxAliasesForCollections(MAX_ALIASES);
         options.setCodePointLimit(MAX_FILE_BYTES);

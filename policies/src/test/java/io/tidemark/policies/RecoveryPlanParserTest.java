@@ -1,0 +1,145 @@
+package io.tidemark.policies;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RecoveryPlanParserTest {
+
+    static final Path FILE = Path.of("plans/dr-east.yaml");
+
+    final RecoveryPlanParser parser = new RecoveryPlanParser();
+
+    private RecoveryPlan parse(String yaml) {
+        return parser.parse(FILE, yaml.getBytes(UTF_8));
+    }
+
+    private List<String> problems(String yaml) {
+        PolicyException e = assertThrows(PolicyException.class, () -> parse(yaml));
+        return e.problems().stream().map(PolicyProblem::toString).toList();
+    }
+
+    @Test
+    void readsAFullPlanInBootOrderWithDefaults() {
+        RecoveryPlan plan = parse(
+                """
+                site: dr-east
+                source: offsite
+                work-dir: /srv/dr
+                home-dir: /srv/home
+                groups:
+                  - name: data
+                    vms:
+                      - name: db-1
+                        memory: 512
+                        cpus: 2
+                        qemu-args: ["-device", "virtio-rng-pci"]
+                      - name: queue-1
+                        consistent-with: [db-1]
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        assertThat(plan.site()).isEqualTo("dr-east");
+        assertThat(plan.source()).isEqualTo("offsite");
+        assertThat(plan.workDir()).isEqualTo(Path.of("/srv/dr"));
+        assertThat(plan.homeDir()).contains(Path.of("/srv/home"));
+        assertThat(plan.groups()).extracting(RecoveryPlan.Group::name).containsExactly("data", "apps");
+        assertThat(plan.vms()).extracting(RecoveryPlan.Vm::name).containsExactly("db-1", "queue-1", "web-1");
+        RecoveryPlan.Vm db = plan.vm("db-1").orElseThrow();
+        assertThat(db.memoryMiB()).isEqualTo(512);
+        assertThat(db.cpus()).isEqualTo(2);
+        assertThat(db.qemuArgs()).containsExactly("-device", "virtio-rng-pci");
+        RecoveryPlan.Vm web = plan.vm("web-1").orElseThrow();
+        assertThat(web.memoryMiB()).isEqualTo(RecoveryPlanParser.DEFAULT_MEMORY_MIB);
+        assertThat(web.cpus()).isEqualTo(1);
+        assertThat(plan.vm("queue-1").orElseThrow().consistentWith()).containsExactly("db-1");
+        assertThat(plan.homeDir()).isPresent();
+    }
+
+    @Test
+    void reportsEveryProblemWithFileLineColumnAndKeyPath() {
+        List<String> p = problems(
+                """
+                site: dr-east
+                sorce: offsite
+                work-dir: /srv/dr
+                groups:
+                  - name: data
+                    vms:
+                      - name: db-1
+                        memory: lots
+                      - name: db-1
+                        cpus: 0
+                  - name: apps
+                    vms:
+                      - name: web-1
+                        consistent-with: [db-9]
+                        colour: blue
+                """);
+        assertThat(p)
+                .containsExactly(
+                        "plans/dr-east.yaml:1:1: source: missing required key 'source'",
+                        "plans/dr-east.yaml:2:1: sorce: unknown key 'sorce'; did you mean 'source'?",
+                        "plans/dr-east.yaml:8:17: groups[0].vms[0].memory: expected a whole number from 0 to 100000,"
+                                + " got \"lots\"",
+                        "plans/dr-east.yaml:9:15: groups[0].vms[1].name: VM 'db-1' is already in the plan at line 7",
+                        "plans/dr-east.yaml:10:15: groups[0].vms[1].cpus: must be greater than zero",
+                        "plans/dr-east.yaml:14:27: groups[1].vms[0].consistent-with[0]: 'db-9' is not a VM of this"
+                                + " plan; it has db-1, web-1",
+                        "plans/dr-east.yaml:15:9: groups[1].vms[0].colour: unknown key 'colour'; expected one of:"
+                                + " name, memory, cpus, qemu-args, consistent-with");
+    }
+
+    @Test
+    void wrongShapesAreNamed() {
+        assertThat(problems("site: a\nsource: b\nwork-dir: /w\ngroups: {name: x}\n"))
+                .containsExactly(
+                        "plans/dr-east.yaml:4:9: groups: expected a list of groups with name and vms, got a mapping");
+        assertThat(problems("site: a\nsource: b\nwork-dir: /w\ngroups: []\n"))
+                .containsExactly("plans/dr-east.yaml:4:9: groups: the list is empty; give at least one groups with"
+                        + " name and vms");
+        assertThat(problems("- just\n- a list\n"))
+                .containsExactly("plans/dr-east.yaml:1:1: expected a mapping with site, source, work-dir and groups,"
+                        + " got a list");
+        assertThat(problems(""))
+                .containsExactly(
+                        "plans/dr-east.yaml:1:1: the plan is empty; it needs site, source," + " work-dir and groups");
+        assertThat(problems("site: [unclosed\n"))
+                .singleElement()
+                .asString()
+                .startsWith("plans/dr-east.yaml:2:1: invalid YAML");
+    }
+
+    @Test
+    void aVmThatNamesItselfIsRefused() {
+        assertThat(
+                        problems(
+                                """
+                        site: s
+                        source: t
+                        work-dir: /w
+                        groups:
+                          - name: g
+                            vms:
+                              - {name: a, consistent-with: [a]}
+                        """))
+                .containsExactly("plans/dr-east.yaml:7:37: groups[0].vms[0].consistent-with[0]: VM 'a' names itself");
+    }
+
+    @Test
+    void readsAFileAndNamesAMissingOne(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("p.yaml");
+        Files.writeString(f, "site: s\nsource: t\nwork-dir: /w\ngroups:\n  - {name: g, vms: [{name: a}]}\n");
+        assertThat(parser.parseFile(f).homeDir()).isEqualTo(Optional.empty());
+        PolicyException e = assertThrows(PolicyException.class, () -> parser.parseFile(dir.resolve("nope.yaml")));
+        assertThat(e.getMessage()).startsWith(dir.resolve("nope.yaml") + ": cannot read the plan");
+    }
+}
