@@ -37,13 +37,16 @@ final class ListCommand implements Callable<Integer> {
                         out.add(Json.mapper().valueToTree(m));
                     } else {
                         System.out.printf(
-                                "%-28s %-16s %-11s %10s read of %10s  %s%n",
+                                "%-28s %-16s %-11s %10s read of %10s  %s%s%n",
                                 m.id(),
                                 m.vm(),
                                 m.incremental() ? "incremental" : "full",
                                 Human.bytes(m.bytesRead()),
                                 Human.bytes(m.sizeBytes()),
-                                m.capturedAt());
+                                m.capturedAt(),
+                                io.tidemark.repository.RestorePointSelector.tag(m)
+                                        .map(t -> "  " + t)
+                                        .orElse(""));
                     }
                 }
             }

@@ -77,6 +77,14 @@ class RestoreCommandTest {
     }
 
     @Test
+    void listShowsThePreDeployTagsThatRestoreSelects() {
+        assertThat(run("list", "--from", repo.toString(), "--vm", "web-1")).isZero();
+        assertThat(std.out().lines().filter(l -> l.contains("pre-deploy:")).toList())
+                .singleElement()
+                .satisfies(l -> assertThat(l).startsWith("p1 ").endsWith("pre-deploy:shop@cafe1234"));
+    }
+
+    @Test
     void selectsByTagAndTimeAndPrintsJson() throws Exception {
         Path out = dir.resolve("out");
         assertThat(run(
