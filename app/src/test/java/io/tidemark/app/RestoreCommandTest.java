@@ -175,6 +175,29 @@ class RestoreCommandTest {
     }
 
     @Test
+    void aCorruptChunkExitsTwoNamingTheObjectAndLeavesNoImage() throws Exception {
+        // every chunk object flipped in its last byte: whichever the point uses is corrupt
+        List<Path> chunks;
+        try (var files = Files.walk(repo.resolve("chunks"))) {
+            chunks = files.filter(Files::isRegularFile).toList();
+        }
+        assertThat(chunks).hasSize(3);
+        for (Path chunk : chunks) {
+            byte[] bad = Files.readAllBytes(chunk);
+            bad[bad.length - 1] ^= 1;
+            chunk.toFile().setWritable(true);
+            Files.write(chunk, bad);
+        }
+        Path out = dir.resolve("corrupt");
+        assertThat(run("restore", "--from", repo.toString(), "--vm", "web-1", "--point", "p0", "--out", out.toString()))
+                .isEqualTo(2);
+        assertThat(std.err()).contains("corrupt").contains("chunks/");
+        try (var left = Files.list(out)) {
+            assertThat(left.toList()).isEmpty();
+        }
+    }
+
+    @Test
     void helpTeachesSelectionAndFormats() {
         assertThat(run("restore", "--help")).isZero();
         assertThat(std.out())
