@@ -124,6 +124,26 @@ class RestoreCommandTest {
                 .isZero();
         assertThat(std.out()).contains("restoring p1 of web-1").contains("sha256 " + sha[1]);
         assertThat(Restorer.sha256(dir.resolve("one.raw"))).isEqualTo(sha[1]);
+
+        // without the image digest: the same image, no sha256 in the summary
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--point",
+                        "p2",
+                        "--disk",
+                        "sda",
+                        "--out",
+                        dir.resolve("two.raw").toString(),
+                        "--no-image-sha256",
+                        "--json"))
+                .isZero();
+        assertThat(Json.mapper().readTree(std.out()).path("disks").get(0).has("sha256"))
+                .isFalse();
+        assertThat(Restorer.sha256(dir.resolve("two.raw"))).isEqualTo(sha[2]);
     }
 
     @Test
