@@ -27,77 +27,103 @@ import picocli.CommandLine.Option;
 @Command(
         name = "restore",
         mixinStandardHelpOptions = true,
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {
+            "0:every disk restored",
+            "1:bad input: a malformed --at/--tag/--format, or two of --point/--at/--tag",
+            "2:permanent: no such VM or point (the nearest are listed), a corrupt or missing object, an existing RBD image",
+            "3:transient: the target or qemu-nbd did not answer in time; retry",
+        },
         sortOptions = false,
         description = {
-            "Rebuild the disks of one restore point from any repository: the local one, a target of the",
-            "engine config, a directory or s3://… . Pick the point by id, by time or by pre-deploy tag",
-            "(default: the newest). Every restore point is logically full, so the 50th incremental",
-            "restores as fast as a full. Chunks are fetched in parallel and each is verified against its",
-            "digest; zero chunks are never fetched and stay holes. Output: a raw or qcow2 file (sparse),",
-            "or a new Ceph RBD image. An image appears under its final name only when complete.",
+            "Rebuild the disks of one restore point from any repository: the local one,",
+            "a target of the engine config, a directory or s3://…. Pick the point by id,",
+            "by time or by pre-deploy tag (default: the newest). Every point is logically",
+            "full: the 50th incremental restores as fast as a full. Chunks are fetched in",
+            "parallel and verified against their digests; zero chunks are never fetched",
+            "and stay holes. Output: a sparse raw or qcow2 file, or a new Ceph RBD image,",
+            "published under its final name only when complete.",
             "",
             "Examples:",
-            "  tidemark restore --vm web-1 --out /srv/restore/                   newest point, local repository",
-            "  tidemark restore --from offsite --config /etc/tidemark/engine.yaml --vm web-1 \\",
-            "      --at '2h ago' --out /srv/restore/ --format qcow2                as of two hours ago, from S3",
-            "  tidemark restore --from /mnt/nfs/tm --vm web-1 --tag pre-deploy:shop@3f9a1c2 \\",
-            "      --disk sda --out /srv/web-1-sda.qcow2                       before the deploy of 3f9a1c2",
-            "  tidemark restore --from 's3://backups/tm?endpoint=https://s3.example.com' --vm web-1 \\",
-            "      --point 20261124T013000.123Z-3fa9c1 --out 'rbd:vms/web-1-restored:conf=/etc/ceph/ceph.conf'",
+            "  # the newest point of every disk, from the local repository",
+            "  tidemark restore --vm web-1 --out /srv/restore/",
+            "  # as of two hours ago, from the target 'offsite' of the engine config, qcow2",
+            "  tidemark restore --config /etc/tidemark/engine.yaml --from offsite \\",
+            "      --vm web-1 --at '2h ago' --format qcow2 --out /srv/restore/",
+            "  # one disk as it was before the deploy of commit 3f9a1c2 of app shop",
+            "  tidemark restore --from /mnt/nfs/tm --vm web-1 \\",
+            "      --tag pre-deploy:shop@3f9a1c2 --disk sda --out /srv/web-1-sda.qcow2",
+            "  # a point by id into Ceph RBD (one image per disk: web-1-r-<disk>)",
+            "  tidemark restore --from offsite --config engine.yaml --vm web-1 \\",
+            "      --point 20261124T013000.123Z-3fa9c1 \\",
+            "      --out 'rbd:vms/web-1-r:conf=/etc/ceph/ceph.conf:id=admin'",
             "",
-            "See docs/runbooks/restore.md.",
+            "Runbook: docs/runbooks/restore.md",
+            "",
         })
 final class RestoreCommand implements Callable<Integer> {
 
     @Option(
             names = "--from",
             defaultValue = "local",
-            description = {
-                "where the restore point is: 'local' (the engine's primary repository, default), the name of",
-                "a target in --config, a directory, or s3://BUCKET/PREFIX?endpoint=…&path-style=true (keys",
-                "from TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY or their _FILE variants)"
-            })
+            paramLabel = "SOURCE",
+            description = "where the point is: 'local' (the engine's primary repository, default), the name of a"
+                    + " target in --config, a directory, or s3://BUCKET/PREFIX?endpoint=URL&path-style=true"
+                    + " (keys from TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY or their _FILE variants)")
     String from;
 
-    @Option(names = "--vm", required = true, description = "the VM whose restore point to restore")
+    @Option(names = "--vm", required = true, paramLabel = "VM", description = "the VM whose restore point to restore")
     String vm;
 
-    @Option(names = "--point", description = "restore point id (as `tidemark list` shows), or 'latest'")
+    @Option(
+            names = "--point",
+            paramLabel = "ID",
+            description = "restore point id (as `tidemark list` shows), or 'latest'")
     String point;
 
     @Option(
             names = "--at",
-            description = {
-                "the newest point captured at or before TIME: ISO-8601 (2026-11-24T03:00:00Z,",
-                "2026-11-24T05:00+02:00; without an offset it is UTC) or relative ('2h ago', '1d12h ago')"
-            })
+            paramLabel = "TIME",
+            description = "the newest point captured at or before TIME: ISO-8601 (2026-11-24T03:00:00Z,"
+                    + " 2026-11-24T05:00+02:00; without an offset: UTC) or relative ('2h ago', '1d12h ago')")
     String at;
 
     @Option(
             names = "--tag",
+            paramLabel = "TAG",
             description =
                     "the point a pre-deploy hook took: pre-deploy:SHA or pre-deploy:APP@SHA (SHA may be abbreviated)")
     String tag;
 
-    @Option(names = "--disk", description = "only this disk (default: every disk of the VM)")
+    @Option(names = "--disk", paramLabel = "NAME", description = "only this disk (default: every disk of the VM)")
     String disk;
 
     @Option(
             names = "--out",
             required = true,
-            description = {
-                "a directory (one <disk>.raw or <disk>.qcow2 per disk), or with --disk a file, or a new",
-                "Ceph RBD image rbd:POOL/IMAGE[:conf=FILE:id=USER] (several disks: IMAGE-<disk> each)"
-            })
+            paramLabel = "DEST",
+            description = "a directory (one <disk>.raw or <disk>.qcow2 per disk); with --disk, a file; or a new"
+                    + " Ceph RBD image rbd:POOL/IMAGE[:conf=FILE:id=USER] (without --disk: IMAGE-<disk> per disk)")
     String out;
 
     @Option(
             names = "--format",
+            paramLabel = "FORMAT",
             description = "raw or qcow2 for files (default: qcow2 if --out ends in .qcow2, else raw)")
     String format;
 
-    @Option(names = "--parallel", defaultValue = "8", description = "chunks fetched in parallel (default: 8)")
+    @Option(
+            names = "--parallel",
+            defaultValue = "8",
+            paramLabel = "N",
+            description = "chunks fetched in parallel (default: 8)")
     int parallel;
+
+    @Option(
+            names = "--no-image-sha256",
+            description = "skip the SHA-256 of each whole image (every chunk is still verified): saves hashing"
+                    + " the holes of large sparse disks")
+    boolean noImageSha;
 
     @Option(names = "--json", description = "print a JSON summary instead of text; no progress bar")
     boolean json;
@@ -133,7 +159,8 @@ final class RestoreCommand implements Callable<Integer> {
                         m.consistency() + "-consistent",
                         repo.describe());
             }
-            Restorer restorer = new Restorer(repo, parallel);
+            Restorer restorer =
+                    noImageSha ? new Restorer(repo, parallel).withoutImageDigest() : new Restorer(repo, parallel);
             ObjectNode summary = Json.mapper().createObjectNode();
             summary.put("vm", m.vm());
             summary.put("restorePoint", m.id());
@@ -162,18 +189,20 @@ final class RestoreCommand implements Callable<Integer> {
                 o.put("sizeBytes", r.sizeBytes());
                 o.put("bytesFetched", r.bytesFetched());
                 o.put("chunksFetched", r.chunksFetched());
-                o.put("sha256", r.sha256());
+                if (!r.sha256().isEmpty()) {
+                    o.put("sha256", r.sha256());
+                }
                 o.put("seconds", secs);
                 if (!json) {
                     System.out.printf(
-                            "restored %s to %s (%s, %s, %s fetched) in %.1f s, sha256 %s%n",
+                            "restored %s to %s (%s, %s, %s fetched) in %.1f s%s%n",
                             d.name(),
                             r.image(),
                             r.format(),
                             Human.bytes(r.sizeBytes()),
                             Human.bytes(r.bytesFetched()),
                             secs,
-                            r.sha256());
+                            r.sha256().isEmpty() ? "" : ", sha256 " + r.sha256());
                 }
             }
             summary.put("seconds", (System.nanoTime() - t00) / 1e9);

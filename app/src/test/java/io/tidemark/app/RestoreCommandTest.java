@@ -77,6 +77,14 @@ class RestoreCommandTest {
     }
 
     @Test
+    void listShowsThePreDeployTagsThatRestoreSelects() {
+        assertThat(run("list", "--from", repo.toString(), "--vm", "web-1")).isZero();
+        assertThat(std.out().lines().filter(l -> l.contains("pre-deploy:")).toList())
+                .singleElement()
+                .satisfies(l -> assertThat(l).startsWith("p1 ").endsWith("pre-deploy:shop@cafe1234"));
+    }
+
+    @Test
     void selectsByTagAndTimeAndPrintsJson() throws Exception {
         Path out = dir.resolve("out");
         assertThat(run(
@@ -116,6 +124,26 @@ class RestoreCommandTest {
                 .isZero();
         assertThat(std.out()).contains("restoring p1 of web-1").contains("sha256 " + sha[1]);
         assertThat(Restorer.sha256(dir.resolve("one.raw"))).isEqualTo(sha[1]);
+
+        // without the image digest: the same image, no sha256 in the summary
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--point",
+                        "p2",
+                        "--disk",
+                        "sda",
+                        "--out",
+                        dir.resolve("two.raw").toString(),
+                        "--no-image-sha256",
+                        "--json"))
+                .isZero();
+        assertThat(Json.mapper().readTree(std.out()).path("disks").get(0).has("sha256"))
+                .isFalse();
+        assertThat(Restorer.sha256(dir.resolve("two.raw"))).isEqualTo(sha[2]);
     }
 
     @Test
@@ -164,6 +192,29 @@ class RestoreCommandTest {
                 .isEqualTo(2);
         assertThat(std.err()).contains("VM 'db-1' has no restore points").contains("[web-1]");
         assertThat(dir.resolve("n")).doesNotExist();
+    }
+
+    @Test
+    void aCorruptChunkExitsTwoNamingTheObjectAndLeavesNoImage() throws Exception {
+        // every chunk object flipped in its last byte: whichever the point uses is corrupt
+        List<Path> chunks;
+        try (var files = Files.walk(repo.resolve("chunks"))) {
+            chunks = files.filter(Files::isRegularFile).toList();
+        }
+        assertThat(chunks).hasSize(3);
+        for (Path chunk : chunks) {
+            byte[] bad = Files.readAllBytes(chunk);
+            bad[bad.length - 1] ^= 1;
+            chunk.toFile().setWritable(true);
+            Files.write(chunk, bad);
+        }
+        Path out = dir.resolve("corrupt");
+        assertThat(run("restore", "--from", repo.toString(), "--vm", "web-1", "--point", "p0", "--out", out.toString()))
+                .isEqualTo(2);
+        assertThat(std.err()).contains("corrupt").contains("chunks/");
+        try (var left = Files.list(out)) {
+            assertThat(left.toList()).isEmpty();
+        }
     }
 
     @Test

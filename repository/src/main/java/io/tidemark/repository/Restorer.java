@@ -50,17 +50,33 @@ public final class Restorer {
      * @param sizeBytes the disk's virtual size
      * @param bytesFetched plaintext bytes of the chunks fetched (the non-zero ones)
      * @param chunksFetched chunks fetched
-     * @param sha256 SHA-256 of the image's whole content (hex), holes included
+     * @param sha256 SHA-256 of the image's whole content (hex), holes included; empty when the
+     *     restorer was made {@link #withoutImageDigest() without it}
      */
     public record Result(
             String image, String format, long sizeBytes, long bytesFetched, long chunksFetched, String sha256) {}
 
     private final Repository repository;
     private final int parallelism;
+    private final boolean imageDigest;
 
     public Restorer(Repository repository, int parallelism) {
+        this(repository, parallelism, true);
+    }
+
+    private Restorer(Repository repository, int parallelism, boolean imageDigest) {
         this.repository = repository;
         this.parallelism = Math.max(1, parallelism);
+        this.imageDigest = imageDigest;
+    }
+
+    /**
+     * A restorer that does not compute the whole image's SHA-256 ({@link Result#sha256()} is
+     * empty). Every chunk is still verified against its digest; what is saved is hashing the holes
+     * of a large sparse disk (a 1 TiB disk is 1 TiB of SHA-256 input, whatever it holds).
+     */
+    public Restorer withoutImageDigest() {
+        return new Restorer(repository, parallelism, false);
     }
 
     /** The disk {@code diskName} of {@code manifest}, or a {@link PermanentException} listing its disks. */
@@ -92,7 +108,7 @@ public final class Restorer {
                     + "; run `tidemark verify`");
         }
         long total = root.diskSize();
-        MessageDigest sha = Digest.newSha256();
+        MessageDigest sha = imageDigest ? Digest.newSha256() : null;
         byte[] zeros = new byte[root.chunkSize()];
         AtomicLong done = new AtomicLong();
         AtomicLong fetched = new AtomicLong();
@@ -154,19 +170,24 @@ public final class Restorer {
                 total,
                 fetched.get(),
                 chunks.get(),
-                HexFormat.of().formatHex(sha.digest()));
+                sha == null ? "" : HexFormat.of().formatHex(sha.digest()));
     }
 
     private record Pending(Future<byte[]> fetch, int length) {}
 
-    /** Hashes the oldest pending chunk; true if it was a fetched one. */
+    /** Waits for the oldest pending chunk and hashes it (unless {@code sha} is null); true if it was fetched. */
     private static boolean hashHead(ArrayDeque<Pending> window, MessageDigest sha, byte[] zeros) {
         Pending head = window.removeFirst();
         if (head.fetch() == null) {
-            sha.update(zeros, 0, head.length());
+            if (sha != null) {
+                sha.update(zeros, 0, head.length());
+            }
             return false;
         }
-        sha.update(await(head.fetch()));
+        byte[] plain = await(head.fetch());
+        if (sha != null) {
+            sha.update(plain);
+        }
         return true;
     }
 

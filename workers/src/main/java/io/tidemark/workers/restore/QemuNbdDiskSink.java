@@ -38,6 +38,7 @@ public final class QemuNbdDiskSink implements DiskSink {
 
     private final String format;
     private final String describe;
+    private final String image; // as QEMU names it; may hold options with secrets
     private final Path partial; // qcow2 only
     private final Path out; // qcow2 only
     private final Path work;
@@ -46,9 +47,17 @@ public final class QemuNbdDiskSink implements DiskSink {
     private boolean committed;
 
     private QemuNbdDiskSink(
-            String format, String describe, Path partial, Path out, Path work, Process server, NbdClient client) {
+            String format,
+            String describe,
+            String image,
+            Path partial,
+            Path out,
+            Path work,
+            Process server,
+            NbdClient client) {
         this.format = format;
         this.describe = describe;
+        this.image = image;
         this.partial = partial;
         this.out = out;
         this.work = work;
@@ -90,7 +99,11 @@ public final class QemuNbdDiskSink implements DiskSink {
         return open("rbd", what, null, null, "raw", spec);
     }
 
-    /** {@code rbd:pool/image} without its options (which may hold a key). */
+    /**
+     * {@code rbd:pool/image} without its options (which may hold a key): what messages, logs and
+     * {@code --json} show. Prefer a keyring named in the conf file to {@code :key=} (command lines
+     * are visible to other users of the host).
+     */
     static String redact(String spec) {
         int colon = spec.indexOf(':', "rbd:".length());
         return colon < 0 ? spec : spec.substring(0, colon);
@@ -123,17 +136,17 @@ public final class QemuNbdDiskSink implements DiskSink {
             long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
             while (!Files.exists(socket)) {
                 if (!server.isAlive()) {
-                    throw new PermanentException(
-                            "qemu-nbd could not open " + what + " (exit " + server.exitValue() + "): " + tail(logFile));
+                    throw new PermanentException("qemu-nbd could not open " + what + " (exit " + server.exitValue()
+                            + "): " + tail(logFile).replace(image, what));
                 }
                 if (System.nanoTime() > deadline) {
                     throw new RetriableException("qemu-nbd did not open its socket for " + what + " within "
-                            + START_TIMEOUT.toSeconds() + " s: " + tail(logFile));
+                            + START_TIMEOUT.toSeconds() + " s: " + tail(logFile).replace(image, what));
                 }
                 server.waitFor(20, TimeUnit.MILLISECONDS);
             }
             NbdClient client = NbdClient.connect(socket, EXPORT, List.of());
-            return new QemuNbdDiskSink(format, what, partial, out, work, server, client);
+            return new QemuNbdDiskSink(format, what, image, partial, out, work, server, client);
         } catch (IOException e) {
             stop(server);
             deleteTree(work);
@@ -169,7 +182,7 @@ public final class QemuNbdDiskSink implements DiskSink {
             }
             if (server.exitValue() != 0) {
                 throw new PermanentException("qemu-nbd failed writing " + describe + " (exit " + server.exitValue()
-                        + "): " + tail(work.resolve("qemu-nbd.log")));
+                        + "): " + tail(work.resolve("qemu-nbd.log")).replace(image, describe));
             }
             if (partial != null) {
                 Files.move(partial, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

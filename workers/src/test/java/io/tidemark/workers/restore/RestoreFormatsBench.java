@@ -1,0 +1,225 @@
+package io.tidemark.workers.restore;
+
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.DiskSink;
+import io.tidemark.repository.RawFileSink;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
+import io.tidemark.repository.file.FileObjectTarget;
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+
+/**
+ * Restore into qcow2 through {@code qemu-nbd} ({@link QemuNbdDiskSink}) against restore into a raw
+ * file ({@link RawFileSink}) and against {@code qemu-img convert -O qcow2} of the same image, in the
+ * same run. Not a test: a {@code main} in test scope; nothing asserts on time.
+ *
+ * <p>One full restore point of a {@code bench.mib} MiB random (non-sparse) image in a file
+ * repository; each round, in rotating order: restore to raw, restore to qcow2, {@code qemu-img
+ * convert} of the image file to qcow2; each followed by {@code sync FILE}.
+ *
+ * <pre>
+ * mvn -q -B -o -pl workers -am test-compile dependency:build-classpath \
+ *     -Dmdep.outputFile=/tmp/tm-workers-cp.txt -Dmdep.includeScope=test -Dspotless.check.skip=true
+ * java -cp workers/target/test-classes:workers/target/classes:$(cat /tmp/tm-workers-cp.txt) \
+ *     io.tidemark.workers.restore.RestoreFormatsBench
+ * </pre>
+ */
+public final class RestoreFormatsBench {
+
+    private static final double MIB = 1 << 20;
+
+    private RestoreFormatsBench() {}
+
+    /** Runs the benchmark; settings are system properties. */
+    public static void main(String[] args) throws Exception {
+        int mib = Integer.getInteger("bench.mib", 1024);
+        int repetitions = Integer.getInteger("bench.repetitions", 3);
+        int parallel = Integer.getInteger("bench.parallel", 8);
+        Path dir = Files.createTempDirectory(
+                Path.of(System.getProperty("bench.dir", System.getProperty("java.io.tmpdir"))), "tm-formats-bench-");
+        try {
+            run(dir, mib, repetitions, parallel);
+        } finally {
+            try (Stream<Path> s = Files.walk(dir)) {
+                for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    private static void run(Path dir, int mib, int repetitions, int parallel) throws Exception {
+        long t0 = System.nanoTime();
+        Repository repo = Repository.openOrInit(
+                new FileObjectTarget(Files.createDirectories(dir.resolve("repo"))), RepositoryConfig.defaults());
+        int chunk = repo.config().chunkSize();
+        long size = (long) mib << 20;
+        Path image = dir.resolve("image.raw");
+        SplittableRandom random = new SplittableRandom(5);
+        byte[] data = new byte[chunk];
+        DiskIndexBuilder index = repo.newIndex(size, Optional.empty());
+        try (FileChannel img = FileChannel.open(image, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            for (long c = 0; c < size / chunk; c++) {
+                random.nextBytes(data);
+                index.set(c, repo.putChunk(data, chunk).digest());
+                img.write(ByteBuffer.wrap(data), c * chunk);
+            }
+            img.force(true);
+        }
+        Instant now = Instant.parse("2026-11-24T00:00:00Z");
+        Manifest m = new Manifest(
+                1,
+                "bench",
+                "bench-vm",
+                "bench",
+                "job",
+                now,
+                now,
+                "crash",
+                Trigger.manual(),
+                "bench",
+                Optional.empty(),
+                List.of(new DiskEntry(
+                        "sda", size, chunk, index.finish().hex(), "tm", Optional.of("first backup"), 0, 0)));
+        repo.commit(m);
+        String sha = Restorer.sha256(image);
+        System.out.printf(
+                Locale.ROOT, "setup: %d MiB image, one full point, %.1f s%n", mib, (System.nanoTime() - t0) / 1e9);
+
+        Path rawOut = dir.resolve("out.raw");
+        Path qcowOut = dir.resolve("out.qcow2");
+        Path convOut = dir.resolve("conv.qcow2");
+        List<Double> raw = new ArrayList<>();
+        List<Double> qcow = new ArrayList<>();
+        List<Double> conv = new ArrayList<>();
+        List<Double> qcowVsRaw = new ArrayList<>();
+        List<Double> qcowVsConv = new ArrayList<>();
+        List<Double> load = new ArrayList<>(List.of(loadAverage()));
+        // warm-up
+        restore(repo, m, () -> QemuNbdDiskSink.qcow2(qcowOut, size), parallel, sha, qcowOut);
+        for (int round = 0; round < repetitions; round++) {
+            double r = 0;
+            double q = 0;
+            double c = 0;
+            for (int k = 0; k < 3; k++) {
+                switch ((round + k) % 3) {
+                    case 0 ->
+                        r = size
+                                / MIB
+                                / restore(repo, m, () -> RawFileSink.create(rawOut, size), parallel, sha, rawOut);
+                    case 1 ->
+                        q = size
+                                / MIB
+                                / restore(repo, m, () -> QemuNbdDiskSink.qcow2(qcowOut, size), parallel, sha, qcowOut);
+                    default -> c = size / MIB / convert(image, convOut);
+                }
+            }
+            raw.add(r);
+            qcow.add(q);
+            conv.add(c);
+            qcowVsRaw.add(q / r);
+            qcowVsConv.add(q / c);
+            load.add(loadAverage());
+            System.out.printf(
+                    Locale.ROOT,
+                    "round %d: raw %.1f MiB/s, qcow2 %.1f MiB/s, qemu-img convert %.1f MiB/s%n",
+                    round + 1,
+                    r,
+                    q,
+                    c);
+        }
+        System.out.printf(Locale.ROOT, "%n| path | MiB/s (median of %d) | runs |%n| --- | --- | --- |%n", repetitions);
+        row("restore to raw (RawFileSink)", raw);
+        row("restore to qcow2 (qemu-nbd, NBD writes)", qcow);
+        row("qemu-img convert -O qcow2 of the image file", conv);
+        System.out.printf(
+                Locale.ROOT,
+                "%nqcow2 / raw restore: %.2f (per round %s)%nqcow2 restore / qemu-img convert: %.2f (per round %s)%n",
+                median(qcowVsRaw),
+                fmt(qcowVsRaw),
+                median(qcowVsConv),
+                fmt(qcowVsConv));
+        System.out.printf(
+                Locale.ROOT,
+                "1-minute load average per round: %s; total %.0f s%n",
+                fmt(load),
+                (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** Seconds for one restore (sink created, written, committed, synced). */
+    private static double restore(
+            Repository repo, Manifest m, Supplier<DiskSink> sinks, int parallel, String sha, Path out)
+            throws IOException, InterruptedException {
+        Files.deleteIfExists(out);
+        long t = System.nanoTime();
+        Restorer.Result r;
+        try (DiskSink sink = sinks.get()) {
+            r = new Restorer(repo, parallel).restore(m, "sda", sink, Restorer.Progress.NONE);
+        }
+        exec("sync", out.toString());
+        double secs = (System.nanoTime() - t) / 1e9;
+        if (!r.sha256().equals(sha)) {
+            throw new IllegalStateException("restore to " + out + " does not match the image");
+        }
+        Files.delete(out);
+        return secs;
+    }
+
+    private static double convert(Path image, Path out) throws IOException, InterruptedException {
+        Files.deleteIfExists(out);
+        long t = System.nanoTime();
+        exec("qemu-img", "convert", "-f", "raw", "-O", "qcow2", image.toString(), out.toString());
+        exec("sync", out.toString());
+        double secs = (System.nanoTime() - t) / 1e9;
+        Files.delete(out);
+        return secs;
+    }
+
+    private static void exec(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).inheritIO().start();
+        if (p.waitFor() != 0) {
+            throw new IOException(String.join(" ", command) + " failed");
+        }
+    }
+
+    private static double loadAverage() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+    }
+
+    private static void row(String what, List<Double> runs) {
+        System.out.printf(Locale.ROOT, "| %s | %.1f | %s |%n", what, median(runs), fmt(runs));
+    }
+
+    private static double median(List<Double> xs) {
+        List<Double> s = new ArrayList<>(xs);
+        Collections.sort(s);
+        int n = s.size();
+        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
+    }
+
+    private static String fmt(List<Double> xs) {
+        return String.join(
+                ", ",
+                xs.stream().map(x -> String.format(Locale.ROOT, "%.2f", x)).toList());
+    }
+}
