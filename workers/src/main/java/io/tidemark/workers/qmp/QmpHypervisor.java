@@ -45,6 +45,8 @@ import org.slf4j.LoggerFactory;
  *       client per monitor socket: nothing else may hold {@code <vm>.qmp} open.
  *   <li>One worker per host: a capture treats exports, block jobs and scratch nodes carrying this
  *       adapter's id prefixes as leftovers of a crashed worker and removes them first.
+ *   <li>A VM without a socket is unknown here: a {@link PermanentException}. A socket nobody answers
+ *       on is a {@link RetriableException}.
  *   <li>Every fault is a {@link RetriableException} or a {@link PermanentException} whose message
  *       names the VM and the socket.
  * </ul>
@@ -142,6 +144,11 @@ public final class QmpHypervisor implements Hypervisor {
     public Capture capture(CaptureRequest request) {
         String vm = request.vm();
         validate(request);
+        if (!Files.exists(socketOf(vm))) {
+            throw new PermanentException("no VM '" + vm + "' on this host: there is no QMP socket " + socketOf(vm)
+                    + "; check the VM's name, and that its QEMU runs with -qmp unix:" + socketOf(vm)
+                    + ",server=on,wait=off");
+        }
         if (!capturing.add(vm)) {
             throw new RetriableException("a capture of VM '" + vm + "' is already open on this host (QEMU runs one"
                     + " NBD server per VM); retry when it is closed");
