@@ -24,6 +24,7 @@ import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.InventoryPublisher;
 import io.tidemark.workers.NbdBlockSource;
+import io.tidemark.workers.libvirt.LibvirtHypervisor;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.nio.file.Files;
 import java.time.Clock;
@@ -72,7 +73,8 @@ public final class Engine implements AutoCloseable {
             EngineConfig.HooksConfig hooksConfig = config.hooks();
             HookSecret hookSecret =
                     hooksConfig != null && hooksConfig.enabled() ? hooksConfig.secret(System.getenv()) : null;
-            if (!Files.isDirectory(config.qmpDir())) {
+            boolean libvirt = config.hypervisor().isLibvirt();
+            if (!libvirt && !Files.isDirectory(config.qmpDir())) {
                 throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
                         + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
                         + " or pass --qmp-dir");
@@ -96,7 +98,8 @@ public final class Engine implements AutoCloseable {
             resources.push(bus);
             bus.checkReachable(Duration.ofSeconds(10));
 
-            Hypervisor hypervisor = new QmpHypervisor(config.qmpDir());
+            Hypervisor hypervisor =
+                    libvirt ? new LibvirtHypervisor(config.hypervisor().uri()) : new QmpHypervisor(config.qmpDir());
             resources.push(hypervisor);
             log.info(
                     "VMs on this host: {}",
@@ -197,7 +200,7 @@ public final class Engine implements AutoCloseable {
                     config.host(),
                     policies.policies().size(),
                     targets.size(),
-                    config.qmpDir());
+                    hypervisor);
         } catch (RuntimeException e) {
             close();
             throw e;
