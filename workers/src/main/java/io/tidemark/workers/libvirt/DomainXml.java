@@ -30,8 +30,10 @@ final class DomainXml {
      * @param target the target device name ({@code vda}), the disk's name in manifests
      * @param format the driver type ({@code qcow2}, {@code raw}, ...)
      * @param source the image file, block device or network volume
+     * @param index libvirt's index of the source in the live XML (its QEMU node is {@code
+     *     libvirt-<index>-format}); -1 when absent
      */
-    record Disk(String target, String format, String source) {}
+    record Disk(String target, String format, String source, int index) {}
 
     /** The guest disks of a domain, in the domain's order; CD-ROMs and floppies are not backed up. */
     static List<Disk> disks(String domainXml) {
@@ -48,7 +50,12 @@ final class DomainXml {
             String source = src == null
                     ? ""
                     : first(src.getAttribute("file"), src.getAttribute("dev"), src.getAttribute("name"));
-            out.add(new Disk(target, attribute(disk, "driver", "type"), source));
+            String index = src == null ? "" : src.getAttribute("index");
+            out.add(new Disk(
+                    target,
+                    attribute(disk, "driver", "type"),
+                    source,
+                    index.matches("[0-9]{1,9}") ? Integer.parseInt(index) : -1));
         }
         return out;
     }

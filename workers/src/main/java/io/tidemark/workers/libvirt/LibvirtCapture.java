@@ -41,6 +41,8 @@ final class LibvirtCapture implements Capture {
 
     private static final int MAX_SOCKET_PATH = 100;
     private static final Pattern BROKEN_DISK = Pattern.compile("for disk '([^']+)'");
+    private static final Pattern NOT_PERSISTABLE =
+            Pattern.compile("Can't make bitmap '[^']*' persistent in 'libvirt-([0-9]+)-format'");
 
     private final LibvirtHypervisor hypervisor;
     private final Domain domain;
@@ -63,7 +65,7 @@ final class LibvirtCapture implements Capture {
         final DomainXml.Disk disk;
         final long size;
         Optional<String> fullReason;
-        final boolean canCheckpoint;
+        boolean canCheckpoint;
 
         Planned(DomainXml.Disk disk, long size, Optional<String> fullReason, boolean canCheckpoint) {
             this.disk = disk;
@@ -177,8 +179,10 @@ final class LibvirtCapture implements Capture {
                 reason = Optional.of("checkpoint " + since.get() + " missing in libvirt (deleted, or the domain was"
                         + " redefined without its checkpoints)");
             } else if (!"bitmap".equals(covered.get(d.target()))) {
-                reason = Optional.of("checkpoint " + since.get() + " does not cover disk " + d.target()
-                        + " (the disk was added or replaced since)");
+                reason = Optional.of("checkpoint " + since.get() + " does not track disk " + d.target()
+                        + (covered.containsKey(d.target())
+                                ? " (its image, qcow2 v2 for example, cannot store persistent bitmaps)"
+                                : " (the disk was added or replaced since)"));
             } else {
                 reason = Optional.empty();
             }
@@ -206,6 +210,21 @@ final class LibvirtCapture implements Capture {
                 domain.backupBegin(backupXml(workDir), checkpointXml(), 0);
                 break;
             } catch (LibvirtException e) {
+                Planned unpersistable = unpersistable(LibvirtHypervisor.message(e));
+                if (unpersistable != null) {
+                    // nothing was started: retry with no bitmap for that disk, which is then always full
+                    log.warn(
+                            "domain {}: disk {} ({}) cannot store persistent bitmaps; it is read in full at"
+                                    + " every capture until it is converted to qcow2 v3",
+                            vm,
+                            unpersistable.disk.target(),
+                            unpersistable.disk.source());
+                    unpersistable.canCheckpoint = false;
+                    unpersistable.fullReason = Optional.of("disk " + unpersistable.disk.target()
+                            + " cannot store persistent bitmaps (a qcow2 v2 image?): " + LibvirtHypervisor.message(e)
+                            + "; convert it with qemu-img amend -o compat=1.1 to get incremental backups");
+                    continue;
+                }
                 Matcher m = BROKEN_DISK.matcher(LibvirtHypervisor.message(e));
                 Planned p = m.find() ? disks.get(m.group(1)) : null;
                 if (LibvirtHypervisor.code(e) != ErrorNumber.VIR_ERR_CHECKPOINT_INCONSISTENT
@@ -249,6 +268,19 @@ final class LibvirtCapture implements Capture {
                         .map(e -> e.disk() + ": "
                                 + e.fullReason().map(r -> "full, " + r).orElse("incremental"))
                         .toList());
+    }
+
+    /** The disk QEMU could not give a persistent bitmap, if that is what the message says. */
+    private Planned unpersistable(String message) {
+        Matcher m = NOT_PERSISTABLE.matcher(message);
+        if (!m.find()) {
+            return null;
+        }
+        int index = Integer.parseInt(m.group(1));
+        return disks.values().stream()
+                .filter(p -> p.canCheckpoint && p.disk.index() == index)
+                .findFirst()
+                .orElse(null);
     }
 
     private String backupXml(Path workDir) {

@@ -175,6 +175,71 @@ class LibvirtHypervisorIT extends HypervisorContract {
     }
 
     @Test
+    void rawAndQcow2V2DisksGetNoCheckpointAndFullCapturesThatSayWhy() throws Exception {
+        try (LibvirtDomain d = libvirtd.startDomain("lv-legacy", 16 * MIB)) {
+            Path raw = libvirtd.dir().resolve("disks").resolve("lv-legacy-raw.img");
+            Path v2 = libvirtd.dir().resolve("disks").resolve("lv-legacy-v2.qcow2");
+            run("qemu-img", "create", "-q", "-f", "raw", raw.toString(), "8M");
+            run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=0.10", v2.toString(), "4M");
+            libvirtd.virsh(
+                    "attach-disk",
+                    d.name(),
+                    raw.toString(),
+                    "sda",
+                    "--driver",
+                    "qemu",
+                    "--subdriver",
+                    "raw",
+                    "--targetbus",
+                    "scsi",
+                    "--live");
+            libvirtd.virsh(
+                    "attach-disk",
+                    d.name(),
+                    v2.toString(),
+                    "sdb",
+                    "--driver",
+                    "qemu",
+                    "--subdriver",
+                    "qcow2",
+                    "--targetbus",
+                    "scsi",
+                    "--live");
+
+            try (Capture c = hypervisor.capture(request(d.name(), null, "tm-1"))) {
+                assertThat(c.disks()).extracting(DiskExport::disk).containsExactly("vda", "sda", "sdb");
+                assertThat(c.disks()).extracting(DiskExport::sizeBytes).containsExactly(16 * MIB, 8 * MIB, 4 * MIB);
+                assertThat(c.disks().get(0).fullReason())
+                        .hasValueSatisfying(r -> assertThat(r).contains("first"));
+                assertThat(c.disks().get(1).fullReason())
+                        .hasValueSatisfying(r -> assertThat(r).contains("raw", "persistent bitmaps"));
+                assertThat(c.disks().get(2).fullReason())
+                        .hasValueSatisfying(r -> assertThat(r).contains("qcow2 v2", "compat=1.1"));
+                assertThat(NbdExports.readAll(c.disks().get(2))).containsOnly(0);
+                c.commit();
+            }
+            d.write("vda", 3 * MIB, 4096, 0x44);
+            try (Capture c = hypervisor.capture(request(d.name(), "tm-1", "tm-2"))) {
+                assertThat(c.disks().get(0).incremental()).isTrue();
+                assertThat(NbdExports.dirtyRanges(c.disks().get(0))).containsExactly(3 * MIB + "+65536");
+                assertThat(c.disks().get(1).fullReason())
+                        .hasValueSatisfying(r -> assertThat(r).contains("raw"));
+                // tried again at every capture, so converting the disk (with the domain stopped) is noticed
+                assertThat(c.disks().get(2).fullReason())
+                        .hasValueSatisfying(r -> assertThat(r).contains("sdb", "qcow2 v2", "compat=1.1"));
+                c.commit();
+            }
+            assertThat(checkpoints(d.name())).containsExactly("tm-2");
+        }
+    }
+
+    private static void run(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(String.join(" ", cmd) + ": " + out).isZero();
+    }
+
+    @Test
     void aJobLeftByACrashedWorkerIsAbortedAndNoChangeIsLost() throws IOException {
         try (LibvirtDomain d = libvirtd.startDomain("lv-leftover", 16 * MIB)) {
             baseline(d.name());
