@@ -248,8 +248,8 @@ public final class LibvirtDomain implements AutoCloseable {
     public void close() {
         List<RuntimeException> errors = new ArrayList<>();
         try {
-            if (daemon.virsh("domstate", name).strip().equals("running")
-                    || daemon.virsh("domstate", name).strip().equals("paused")) {
+            String state = daemon.virsh("domstate", name).strip();
+            if (!state.equals("shut off")) {
                 destroy();
             }
         } catch (RuntimeException e) {
