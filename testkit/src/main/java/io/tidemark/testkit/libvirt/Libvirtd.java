@@ -98,6 +98,33 @@ public final class Libvirtd implements AutoCloseable {
         return LibvirtDomain.start(this, name, diskSizes);
     }
 
+    /**
+     * Kills libvirtd with SIGKILL, as a crash would, and waits until it is gone; its domains keep
+     * running. {@link #restart()} brings it back.
+     */
+    public void killDaemon() {
+        Path pidFile = dir.resolve("libvirtd.pid");
+        long pid;
+        try {
+            pid = Long.parseLong(Files.readString(pidFile).strip());
+        } catch (IOException | NumberFormatException e) {
+            throw new IllegalStateException("no libvirtd pid in " + pidFile, e);
+        }
+        ProcessHandle.of(pid).ifPresent(p -> {
+            p.destroyForcibly();
+            try {
+                p.onExit().get(60, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new IllegalStateException("libvirtd (pid " + pid + ") survived SIGKILL for 60 s", e);
+            }
+        });
+    }
+
+    /** Starts libvirtd again on the same directory (after {@link #killDaemon()}); it finds its domains. */
+    public void restart() {
+        script(START_TIMEOUT_SECONDS, "start", dir.toString(), Files.isDirectory(SEED) ? SEED.toString() : "");
+    }
+
     /** Runs {@code virsh -q -c <uri> args...}; returns its standard output or fails with its error. */
     public String virsh(String... args) {
         List<String> cmd = new ArrayList<>(List.of("virsh", "-q", "-c", uri()));

@@ -240,6 +240,34 @@ class LibvirtHypervisorIT extends HypervisorContract {
     }
 
     @Test
+    void whileLibvirtdIsDownCapturesAreRetriableAndAfterItsRestartTheConnectionAndCheckpointsAreBack()
+            throws IOException {
+        try (LibvirtDomain d = libvirtd.startDomain("lv-restart", 16 * MIB)) {
+            baseline(d.name());
+            d.write("vda", 2 * MIB, 4096, 0x91);
+            libvirtd.killDaemon();
+            try {
+                assertThatThrownBy(() -> hypervisor.capture(request(d.name(), "tm-1", "tm-2")))
+                        .isInstanceOf(RetriableException.class)
+                        .hasMessageContaining(libvirtd.uri());
+                assertThatThrownBy(() -> hypervisor.list()).isInstanceOf(RetriableException.class);
+            } finally {
+                libvirtd.restart();
+            }
+            d.write("vda", 5 * MIB, 4096, 0x92);
+            try (Capture c = hypervisor.capture(request(d.name(), "tm-1", "tm-2"))) {
+                DiskExport e = c.disks().get(0);
+                assertThat(e.incremental()).isTrue();
+                assertThat(NbdExports.dirtyRanges(e)).containsExactly(2 * MIB + "+65536", 5 * MIB + "+65536");
+                assertThat(DiskModel.sha256(NbdExports.readAll(e)))
+                        .isEqualTo(d.model("vda").sha256());
+                c.commit();
+            }
+            assertThat(checkpoints(d.name())).containsExactly("tm-2");
+        }
+    }
+
+    @Test
     void aJobLeftByACrashedWorkerIsAbortedAndNoChangeIsLost() throws IOException {
         try (LibvirtDomain d = libvirtd.startDomain("lv-leftover", 16 * MIB)) {
             baseline(d.name());
