@@ -19,6 +19,8 @@ command -v mvn >/dev/null || need+=(maven)
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)
+# libvirt hosts: libvirt0 for LibvirtHypervisor; libvirtd + virsh for the ITs' isolated daemon (no dnsmasq needed)
+{ [ -x /usr/sbin/libvirtd ] && command -v virsh >/dev/null; } || need+=(libvirt-daemon-system libvirt-clients)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tidemark: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -25,6 +25,7 @@ import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.InventoryPublisher;
 import io.tidemark.workers.NbdBlockSource;
+import io.tidemark.workers.libvirt.LibvirtHypervisor;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.nio.file.Files;
 import java.time.Clock;
@@ -75,7 +76,8 @@ public final class Engine implements AutoCloseable {
             EngineConfig.HooksConfig hooksConfig = config.hooks();
             HookSecret hookSecret =
                     hooksConfig != null && hooksConfig.enabled() ? hooksConfig.secret(System.getenv()) : null;
-            if (!Files.isDirectory(config.qmpDir())) {
+            boolean libvirt = config.hypervisor().isLibvirt();
+            if (!libvirt && !Files.isDirectory(config.qmpDir())) {
                 throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
                         + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
                         + " or pass --qmp-dir");
@@ -99,12 +101,18 @@ public final class Engine implements AutoCloseable {
             resources.push(bus);
             bus.checkReachable(Duration.ofSeconds(10));
 
-            QmpHypervisor qmpHypervisor =
-                    new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
-            resources.push(qmpHypervisor);
-            // a worker that died between freeze and thaw must not leave a guest frozen
-            qmpHypervisor.thawLeftovers();
-            Hypervisor hypervisor = qmpHypervisor;
+            Hypervisor hypervisor;
+            if (libvirt) {
+                hypervisor = new LibvirtHypervisor(config.hypervisor().uri());
+                resources.push(hypervisor);
+            } else {
+                QmpHypervisor qmpHypervisor =
+                        new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
+                resources.push(qmpHypervisor);
+                // a worker that died between freeze and thaw must not leave a guest frozen
+                qmpHypervisor.thawLeftovers();
+                hypervisor = qmpHypervisor;
+            }
             log.info(
                     "VMs on this host: {}",
                     hypervisor.list().stream().map(v -> v.name()).toList());
@@ -219,7 +227,7 @@ public final class Engine implements AutoCloseable {
                     config.host(),
                     policies.policies().size(),
                     targets.size(),
-                    config.qmpDir());
+                    hypervisor);
         } catch (RuntimeException e) {
             close();
             throw e;

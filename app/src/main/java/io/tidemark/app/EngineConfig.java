@@ -22,6 +22,9 @@ import java.util.Map;
  * data: /var/lib/tidemark        # primary repository, embedded broker, scratch space
  * kafka: ""                      # bootstrap servers; empty = embedded single-node broker
  * qmpDir: /run/tidemark/qmp      # one &lt;vm&gt;.qmp socket per VM on this host
+ * hypervisor:                    # how VMs are reached; absent = QMP sockets in qmpDir
+ *   type: libvirt                # qmp (default) | libvirt
+ *   uri: qemu:///system          # libvirt only: the connection URI
  * policies: /etc/tidemark/policies
  * metrics: 127.0.0.1:9464        # Prometheus /metrics; empty = off
  * hooks:                         # pre-deploy hook endpoint; absent = on only if TIDEMARK_HOOK_SECRET is set
@@ -57,11 +60,68 @@ public record EngineConfig(
         Path policies,
         Map<String, TargetConfig> targets,
         String metrics,
-        HooksConfig hooks) {
+        HooksConfig hooks,
+        HypervisorConfig hypervisor) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
         kafka = kafka == null ? "" : kafka;
+        hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
+    }
+
+    /** Without a {@code hypervisor:} section: QMP sockets in {@code qmpDir}. */
+    public EngineConfig(
+            String host,
+            Path data,
+            String kafka,
+            Path qmpDir,
+            Path policies,
+            Map<String, TargetConfig> targets,
+            String metrics,
+            HooksConfig hooks) {
+        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null);
+    }
+
+    /**
+     * How this host's VMs are reached: {@code qmp} (the default; every VM's QMP socket in {@code
+     * qmpDir}) or {@code libvirt} (the running domains of {@code uri}, captured with libvirt's backup
+     * API).
+     *
+     * @param type {@code qmp} or {@code libvirt}; null = {@code qmp}
+     * @param uri the libvirt connection URI, for example {@code qemu:///system}; libvirt only
+     */
+    public record HypervisorConfig(String type, String uri) {
+
+        /** The default: QMP sockets. */
+        public static HypervisorConfig qmp() {
+            return new HypervisorConfig("qmp", null);
+        }
+
+        /** The running domains of a libvirt URI. */
+        public static HypervisorConfig libvirt(String uri) {
+            return new HypervisorConfig("libvirt", uri);
+        }
+
+        /**
+         * True for libvirt, false for QMP.
+         *
+         * @throws PermanentException for another type, or libvirt without a URI
+         */
+        public boolean isLibvirt() {
+            String t = type == null ? "qmp" : type;
+            if (t.equals("qmp")) {
+                return false;
+            }
+            if (!t.equals("libvirt")) {
+                throw new PermanentException(
+                        "hypervisor type '" + type + "' is unknown; use qmp (QMP sockets) or libvirt (with uri:)");
+            }
+            if (uri == null || uri.isBlank()) {
+                throw new PermanentException(
+                        "hypervisor type libvirt needs uri: (for example qemu:///system) in the engine config");
+            }
+            return true;
+        }
     }
 
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
@@ -187,21 +247,27 @@ public record EngineConfig(
                 policies != null ? policies : this.policies,
                 targets,
                 metrics,
-                hooks);
+                hooks,
+                hypervisor);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
+    }
+
+    /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
+    public EngineConfig withHypervisor(HypervisorConfig hypervisor) {
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
     }
 
     /** The metrics address ({@code host:port}); blank turns the endpoint off. */
     public EngineConfig withMetrics(String metrics) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
     }
 
     /** The pre-deploy hook endpoint; null turns it off. */
     public EngineConfig withHooks(HooksConfig hooks) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
     }
 
     /**

@@ -52,6 +52,7 @@ final class RunCommand implements Callable<Integer> {
                 c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
                         ? c.hooks()
                         : EngineConfig.HooksConfig.defaults());
+        c = c.withHypervisor(base.hypervisor());
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));

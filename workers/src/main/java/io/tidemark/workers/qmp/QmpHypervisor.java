@@ -60,6 +60,9 @@ import org.slf4j.LoggerFactory;
  *       (ping, freeze, transaction, thaw), with the guarantees of {@link GuestFreezer}: a watchdog,
  *       and markers in the state directory that {@link #thawLeftovers()} acts on when the worker
  *       starts.
+ *
+ *   <li>A VM without a socket is unknown here: a {@link PermanentException}. A socket nobody answers
+ *       on is a {@link RetriableException}.
  *   <li>Every fault is a {@link RetriableException} or a {@link PermanentException} whose message
  *       names the VM and the socket.
  * </ul>
@@ -219,6 +222,11 @@ public final class QmpHypervisor implements Hypervisor {
     public Capture capture(CaptureRequest request) {
         String vm = request.vm();
         validate(request);
+        if (!Files.exists(socketOf(vm))) {
+            throw new PermanentException("no VM '" + vm + "' on this host: there is no QMP socket " + socketOf(vm)
+                    + "; check the VM's name, and that its QEMU runs with -qmp unix:" + socketOf(vm)
+                    + ",server=on,wait=off");
+        }
         if (!capturing.add(vm)) {
             throw new RetriableException("a capture of VM '" + vm + "' is already open on this host (QEMU runs one"
                     + " NBD server per VM); retry when it is closed");
