@@ -83,7 +83,7 @@ public final class Engine implements AutoCloseable {
             resources.push(primaryTarget);
             repository = Repository.openOrInit(primaryTarget, RepositoryConfig.defaults());
             // every target answers and holds a compatible repository (or is empty)
-            targets.forEach((name, t) -> Repository.openOrInit(t, repository.config()));
+            targets.forEach((name, t) -> repository.replicaOn(t));
 
             String bootstrap = config.kafka();
             if (bootstrap.isBlank()) {
