@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
@@ -28,6 +29,9 @@ import picocli.CommandLine.Option;
             "            --vm web-1 --point latest --out /srv/restore/",
         })
 final class RestoreCommand implements Callable<Integer> {
+
+    @Mixin
+    PassphraseOptions passphrase;
 
     @Option(
             names = "--from",
@@ -59,7 +63,7 @@ final class RestoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         try (ObjectTarget target = Locations.open(from)) {
-            Repository repo = Repository.open(target);
+            Repository repo = Repository.open(target, passphrase.source());
             Manifest m = "latest".equals(point)
                     ? repo.latest(vm)
                             .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "

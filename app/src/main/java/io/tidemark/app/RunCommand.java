@@ -51,7 +51,8 @@ final class RunCommand implements Callable<Integer> {
                 c.metrics() != null ? c.metrics() : "127.0.0.1:9464",
                 c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
                         ? c.hooks()
-                        : EngineConfig.HooksConfig.defaults());
+                        : EngineConfig.HooksConfig.defaults(),
+                c.encryption());
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));
