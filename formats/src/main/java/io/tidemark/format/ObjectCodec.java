@@ -123,12 +123,6 @@ public final class ObjectCodec {
         return decodeUnverified(key, object, keys);
     }
 
-    /** Whether {@code object} is framed by this codec (starts with the magic). */
-    public static boolean isFramed(byte[] object) {
-        return object.length >= FormatConstants.OBJECT_HEADER_BYTES
-                && ByteBuffer.wrap(object).order(ByteOrder.BIG_ENDIAN).getInt() == FormatConstants.OBJECT_MAGIC;
-    }
-
     static byte[] decodeUnverified(String key, byte[] object, MasterKeys keys) {
         if (object.length < FormatConstants.OBJECT_HEADER_BYTES) {
             throw new CorruptObjectException(key, "truncated: " + object.length + " bytes");
