@@ -20,6 +20,7 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "key",
+        mixinStandardHelpOptions = true,
         description = {
             "Encryption of repositories: create an encrypted primary repository, change a passphrase.",
             "Passphrases come from files or the environment, never from the command line.",
@@ -35,6 +36,7 @@ final class KeyCommand {
 
     @Command(
             name = "init",
+            mixinStandardHelpOptions = true,
             description = {
                 "Create the engine's primary repository (DATA/repo), encrypted: random master keys, wrapped",
                 "under the passphrase with PBKDF2-HMAC-SHA256 (encryption.kdfIterations, default 600000).",
@@ -83,6 +85,7 @@ final class KeyCommand {
 
     @Command(
             name = "change-passphrase",
+            mixinStandardHelpOptions = true,
             description = {
                 "Re-wrap a repository's master keys under a new passphrase. Only its key objects (keys/)",
                 "change: a new one is written and checked, then the old one removed, so a process killed",
