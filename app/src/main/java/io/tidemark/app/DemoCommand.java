@@ -26,13 +26,26 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--points", defaultValue = "3", description = "restore points to take (default: 3)")
     int points;
 
+    @Option(
+            names = "--encrypt",
+            description = "encrypt the repositories (AES-256-GCM) under a random passphrase, written to"
+                    + " DIR/secrets/passphrase for the engine")
+    boolean encrypt;
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         long t0 = System.nanoTime();
         // the demo prints its own story; the engine's log would interleave with it
         ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.tidemark"))
                 .setLevel(ch.qos.logback.classic.Level.WARN);
-        DemoScenario.Outcome o = new DemoScenario(dir, System.out, points).run(null);
+        DemoScenario scenario = new DemoScenario(dir, System.out, points);
+        if (encrypt) {
+            byte[] random = new byte[24];
+            new java.security.SecureRandom().nextBytes(random);
+            scenario.encrypted(java.util.Base64.getEncoder().encodeToString(random));
+            System.out.println("repositories encrypted; the passphrase is in " + dir.resolve("secrets/passphrase"));
+        }
+        DemoScenario.Outcome o = scenario.run(null);
         DemoScenario.Point latest = o.latest();
         System.out.printf(
                 "restored %s from S3 alone (local repository deleted):%n",

@@ -7,8 +7,10 @@ import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Passphrase;
 import io.tidemark.replicator.s3.S3ObjectTarget;
 import io.tidemark.replicator.s3.S3TargetConfig;
+import io.tidemark.repository.PassphraseSource;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.testkit.qemu.QemuVm;
@@ -68,11 +70,21 @@ final class DemoScenario {
     private final Path dir;
     private final PrintStream out;
     private final int points;
+    /** Encrypt the repositories under this passphrase; null for none. */
+    private String passphrase;
+    /** PBKDF2 iterations of the demo's key object: lower than the default, the key is throwaway. */
+    private static final int DEMO_KDF_ITERATIONS = 100_000;
 
     DemoScenario(Path dir, PrintStream out, int points) {
         this.dir = dir;
         this.out = out;
         this.points = points;
+    }
+
+    /** Runs the demo with encrypted repositories: the passphrase goes to the engine in a 0600 file. */
+    DemoScenario encrypted(String passphrase) {
+        this.passphrase = passphrase;
+        return this;
     }
 
     Outcome run(WhileRunning extra) throws IOException, InterruptedException {
@@ -133,6 +145,11 @@ final class DemoScenario {
                                     secretKey.toString())),
                     "127.0.0.1:0",
                     null);
+            if (passphrase != null) {
+                Path passphraseFile = secret(secrets.resolve("passphrase"), passphrase);
+                config = config.withEncryption(
+                        new EngineConfig.EncryptionConfig(passphraseFile, null, DEMO_KDF_ITERATIONS));
+            }
             out.printf(
                     "engine: embedded Kafka, primary repository %s, policy 'demo' every 10 s → s3://%s/demo%n",
                     config.data().resolve("repo"), BUCKET);
@@ -181,7 +198,11 @@ final class DemoScenario {
                     s3.endpoint(), s3.region(), BUCKET, "demo", true, false, null, s3.accessKey(), s3.secretKey());
             Map<String, Map<String, Restorer.Result>> restored = new java.util.LinkedHashMap<>();
             try (ObjectTarget target = S3ObjectTarget.create(s3Config)) {
-                Repository fromS3 = Repository.open(target);
+                Repository fromS3 = Repository.open(
+                        target,
+                        passphrase == null
+                                ? PassphraseSource.NONE
+                                : PassphraseSource.of(Passphrase.of(passphrase, "the demo")));
                 for (Point p : seen) {
                     String id = p.manifest().id();
                     Manifest m = fromS3.manifest(VM, id)

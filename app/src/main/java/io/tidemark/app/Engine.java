@@ -5,6 +5,7 @@ import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Passphrase;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.kafka.EmbeddedKafka;
 import io.tidemark.kafka.KafkaEventBus;
@@ -86,9 +87,9 @@ public final class Engine implements AutoCloseable {
             ObjectTarget primaryTarget =
                     new FileObjectTarget(createDirectories(config.data().resolve("repo")));
             resources.push(primaryTarget);
-            repository = Repository.openOrInit(primaryTarget, RepositoryConfig.defaults());
+            repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
             // every target answers and holds a compatible repository (or is empty)
-            targets.forEach((name, t) -> Repository.openOrInit(t, repository.config()));
+            targets.forEach((name, t) -> repository.replicaOn(t));
 
             String bootstrap = config.kafka();
             if (bootstrap.isBlank()) {
@@ -190,7 +191,7 @@ public final class Engine implements AutoCloseable {
             if (hookSecret != null) {
                 Map<String, Repository> locations = new LinkedHashMap<>();
                 locations.put(Pruner.LOCAL, repository);
-                targets.forEach((name, t) -> locations.put(name, Repository.open(t)));
+                targets.forEach((name, t) -> locations.put(name, repository.replicaOn(t)));
                 hookServer = HookServer.start(
                         hooksConfig.socketAddress(),
                         hooksService,
@@ -232,6 +233,26 @@ public final class Engine implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /**
+     * The primary repository: opened with the passphrase when one is configured, and created when the
+     * location is empty (encrypted when a passphrase is configured).
+     */
+    private static Repository openPrimary(ObjectTarget target, EngineConfig.EncryptionConfig encryption) {
+        Optional<Passphrase> passphrase = encryption.passphrase(System.getenv());
+        if (passphrase.isEmpty()) {
+            return Repository.openOrInit(target, RepositoryConfig.defaults());
+        }
+        Repository repo =
+                Repository.openOrInit(target, RepositoryConfig.defaults(), passphrase.get(), encryption.iterations());
+        if (!repo.encrypted()) {
+            log.warn(
+                    "repository {} is not encrypted: the configured passphrase is not used (encryption applies to"
+                            + " repositories created with one)",
+                    repo.describe());
+        }
+        return repo;
     }
 
     /** Starts every role; the caller closes the engine. */

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.tidemark.core.PermanentException;
+import io.tidemark.format.FormatConstants;
+import io.tidemark.format.Passphrase;
+import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
 import java.io.IOException;
@@ -11,6 +14,8 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The engine's own settings (not policies): where it keeps data, how it reaches Kafka, where the
@@ -30,6 +35,9 @@ import java.util.Map;
  * hooks:                         # pre-deploy hook endpoint; absent = on only if TIDEMARK_HOOK_SECRET is set
  *   address: 127.0.0.1:9465      # empty = off
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
+ * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
+ *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
+ *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
  * targets:
  *   offsite:
  *     type: s3                   # s3 | rados | file
@@ -61,7 +69,8 @@ public record EngineConfig(
         Map<String, TargetConfig> targets,
         String metrics,
         HooksConfig hooks,
-        HypervisorConfig hypervisor) {
+        HypervisorConfig hypervisor,
+        EncryptionConfig encryption) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
@@ -69,7 +78,7 @@ public record EngineConfig(
         hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
     }
 
-    /** Without a {@code hypervisor:} section: QMP sockets in {@code qmpDir}. */
+    /** Without {@code hypervisor:} (QMP sockets in {@code qmpDir}) and {@code encryption:} sections. */
     public EngineConfig(
             String host,
             Path data,
@@ -79,7 +88,7 @@ public record EngineConfig(
             Map<String, TargetConfig> targets,
             String metrics,
             HooksConfig hooks) {
-        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null);
+        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null);
     }
 
     /**
@@ -126,7 +135,7 @@ public record EngineConfig(
 
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
     public static EngineConfig empty() {
-        return new EngineConfig(null, null, "", null, null, null, null, null);
+        return new EngineConfig(null, null, "", null, null, null, null, null, null, null);
     }
 
     /** One replication target. */
@@ -248,26 +257,106 @@ public record EngineConfig(
                 targets,
                 metrics,
                 hooks,
-                hypervisor);
+                hypervisor,
+                encryption);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
     }
 
     /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
     public EngineConfig withHypervisor(HypervisorConfig hypervisor) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
     }
 
     /** The metrics address ({@code host:port}); blank turns the endpoint off. */
     public EngineConfig withMetrics(String metrics) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+    }
+
+    /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
+    public EngineConfig withEncryption(EncryptionConfig encryption) {
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+    }
+
+    /** The encryption settings, the defaults when the config has none. */
+    public EncryptionConfig encryptionOrDefaults() {
+        return encryption != null ? encryption : EncryptionConfig.defaults();
+    }
+
+    /**
+     * Encryption of repositories ({@code encryption:}, see docs/configuration.md). The passphrase
+     * comes from {@code passphraseFile} if given, else from environment variable {@code
+     * passphraseEnv} (default {@value #DEFAULT_PASSPHRASE_ENV}); it is never written here. When the
+     * engine creates its primary repository and a passphrase is available, the repository is
+     * encrypted; existing repositories keep what they are.
+     *
+     * @param passphraseFile a file holding the passphrase (mode 0600)
+     * @param passphraseEnv the environment variable holding it
+     * @param kdfIterations PBKDF2-HMAC-SHA256 iterations for new key objects (default {@value
+     *     FormatConstants#DEFAULT_KDF_ITERATIONS})
+     */
+    public record EncryptionConfig(Path passphraseFile, String passphraseEnv, Integer kdfIterations) {
+
+        public static final String DEFAULT_PASSPHRASE_ENV = "TIDEMARK_PASSPHRASE";
+
+        public static EncryptionConfig defaults() {
+            return new EncryptionConfig(null, null, null);
+        }
+
+        public EncryptionConfig {
+            if (kdfIterations != null && kdfIterations < FormatConstants.MIN_KDF_ITERATIONS) {
+                throw new PermanentException("encryption.kdfIterations must be at least "
+                        + FormatConstants.MIN_KDF_ITERATIONS + " (the default is "
+                        + FormatConstants.DEFAULT_KDF_ITERATIONS + "), got " + kdfIterations);
+            }
+        }
+
+        /** The iterations for new key objects. */
+        public int iterations() {
+            return kdfIterations != null ? kdfIterations : FormatConstants.DEFAULT_KDF_ITERATIONS;
+        }
+
+        /** The same settings with the passphrase read from {@code file} (a --passphrase-file flag); null keeps them. */
+        public EncryptionConfig withPassphraseFile(Path file) {
+            return file == null ? this : new EncryptionConfig(file, passphraseEnv, kdfIterations);
+        }
+
+        /**
+         * The passphrase, from the file if one is named, else from the environment; empty when
+         * neither is set.
+         *
+         * @throws PermanentException if the file cannot be read, or the passphrase is empty
+         */
+        public Optional<Passphrase> passphrase(Map<String, String> env) {
+            if (passphraseFile != null) {
+                try {
+                    return Optional.of(
+                            Passphrase.of(Files.readString(passphraseFile), "passphrase file " + passphraseFile));
+                } catch (IOException e) {
+                    throw new PermanentException(
+                            "cannot read the passphrase file " + passphraseFile + " ("
+                                    + e.getClass().getSimpleName() + "); check the path and its permissions",
+                            e);
+                }
+            }
+            String var = passphraseEnv != null ? passphraseEnv : DEFAULT_PASSPHRASE_ENV;
+            String value = env.get(var);
+            return value == null ? Optional.empty() : Optional.of(Passphrase.of(value, "environment variable " + var));
+        }
+
+        /** Where {@link io.tidemark.repository.Repository#open} finds the passphrase: read once, when first asked. */
+        public PassphraseSource source(Map<String, String> env) {
+            AtomicReference<Passphrase> cached = new AtomicReference<>();
+            return location -> cached.updateAndGet(
+                    p -> p != null ? p : passphrase(env).orElseGet(() -> PassphraseSource.NONE.passphrase(location)));
+        }
     }
 
     /** The pre-deploy hook endpoint; null turns it off. */
     public EngineConfig withHooks(HooksConfig hooks) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor);
+        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
     }
 
     /**

@@ -2,7 +2,9 @@ package io.tidemark.app;
 
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
+import io.tidemark.repository.PassphraseSource;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -22,6 +24,14 @@ final class EngineOptions {
 
     @Option(names = "--policies", description = "policy directory (default: ./policies)")
     Path policies;
+
+    @Mixin
+    PassphraseOptions passphrase;
+
+    /** Where the passphrase of encrypted repositories comes from. */
+    PassphraseSource passphrases(EngineConfig c) {
+        return passphrase.source(c);
+    }
 
     /** The engine config with the flags applied. */
     EngineConfig engineConfig() {

@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -38,6 +39,9 @@ import picocli.CommandLine.Spec;
             "            --qmp /run/web-1-dr.qmp --device virtio-blk-pci --hydrate-to /srv/vm/web-1-sd0.qcow2",
         })
 final class InstantRestoreCommand implements Callable<Integer> {
+
+    @Mixin
+    PassphraseOptions passphrase;
 
     @Spec
     CommandSpec spec;
@@ -103,7 +107,7 @@ final class InstantRestoreCommand implements Callable<Integer> {
         }
         PrintStream out = System.out;
         try (ObjectTarget target = Locations.open(from)) {
-            Repository repo = Repository.open(target);
+            Repository repo = Repository.open(target, passphrase.source());
             Manifest m = "latest".equals(point)
                     ? repo.latest(vm)
                             .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "

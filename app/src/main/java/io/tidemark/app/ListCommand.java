@@ -13,10 +13,14 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "list", description = "List the restore points in a repository (local directory or s3://…).")
 final class ListCommand implements Callable<Integer> {
+
+    @Mixin
+    PassphraseOptions passphrase;
 
     @Option(
             names = "--from",
@@ -33,7 +37,7 @@ final class ListCommand implements Callable<Integer> {
     @Override
     public Integer call() throws java.io.IOException {
         try (ObjectTarget target = Locations.open(from)) {
-            Repository repo = Repository.open(target);
+            Repository repo = Repository.open(target, passphrase.source());
             List<String> vms = vm != null ? List.of(vm) : repo.vms();
             ArrayNode out = Json.mapper().createArrayNode();
             for (String v : vms) {

@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
             StatusCommand.class,
             ReplicateCommand.class,
             PruneCommand.class,
+            KeyCommand.class,
             PolicyCommand.class,
             HookCommand.class,
             RollbackCommand.class,

@@ -42,8 +42,9 @@ final class PruneCommand implements Callable<Integer> {
         PolicySet set = engine.policies(c);
         Map<String, ObjectTarget> targets = Targets.open(c.targets());
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
-            Map<String, Repository> targetRepos = Targets.repositories(targets);
-            Pruner pruner = new Pruner(Repository.open(primaryTarget), targetRepos, Targets.locks(targets));
+            Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
+            Map<String, Repository> targetRepos = Targets.repositories(primary, targets);
+            Pruner pruner = new Pruner(primary, targetRepos, Targets.locks(targets));
             List<Pruner.Decision> plan = pruner.plan(set, Instant.now());
             int removed = dryRun ? 0 : pruner.apply(plan);
             long toRemove = plan.stream().filter(d -> !d.keep()).count();

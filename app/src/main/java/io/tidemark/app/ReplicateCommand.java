@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
@@ -21,6 +22,9 @@ import picocli.CommandLine.Option;
             "            --to 's3://dr-bucket/tm?endpoint=https://s3.dr.example&path-style=true' --vm web-1",
         })
 final class ReplicateCommand implements Callable<Integer> {
+
+    @Mixin
+    PassphraseOptions passphrase;
 
     @Option(names = "--from", required = true, description = "source repository: DIR or s3://BUCKET/PREFIX?…")
     String from;
@@ -41,9 +45,9 @@ final class ReplicateCommand implements Callable<Integer> {
     public Integer call() {
         try (ObjectTarget source = Locations.open(from);
                 ObjectTarget destination = Locations.open(to);
-                Replicator replicator =
-                        new Replicator(Repository.open(source), Map.of("destination", destination), parallel)) {
-            Repository repo = Repository.open(source);
+                Replicator replicator = new Replicator(
+                        Repository.open(source, passphrase.source()), Map.of("destination", destination), parallel)) {
+            Repository repo = Repository.open(source, passphrase.source());
             long objects = 0;
             long bytes = 0;
             int points = 0;

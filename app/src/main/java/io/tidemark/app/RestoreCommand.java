@@ -63,6 +63,9 @@ import picocli.CommandLine.Option;
         })
 final class RestoreCommand implements Callable<Integer> {
 
+    @Mixin
+    PassphraseOptions passphrase;
+
     @Option(
             names = "--from",
             defaultValue = "local",
@@ -146,7 +149,7 @@ final class RestoreCommand implements Callable<Integer> {
             return Main.EXIT_INVALID;
         }
         try (ObjectTarget target = openSource()) {
-            Repository repo = Repository.open(target);
+            Repository repo = Repository.open(target, passphrase.source(engine.engineConfig()));
             Manifest m = selector.select(repo, vm, criterion);
             List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
             if (!json) {

@@ -13,7 +13,7 @@ final class RpoSources {
 
     static void seed(RpoTracker tracker, Repository primary, Map<String, ObjectTarget> targets) {
         seed(tracker, RpoTracker.LOCAL, primary);
-        Targets.repositories(targets).forEach((name, repo) -> seed(tracker, name, repo));
+        Targets.repositories(primary, targets).forEach((name, repo) -> seed(tracker, name, repo));
     }
 
     private static void seed(RpoTracker tracker, String location, Repository repo) {

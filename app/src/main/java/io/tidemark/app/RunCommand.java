@@ -51,8 +51,9 @@ final class RunCommand implements Callable<Integer> {
                 c.metrics() != null ? c.metrics() : "127.0.0.1:9464",
                 c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
                         ? c.hooks()
-                        : EngineConfig.HooksConfig.defaults());
-        c = c.withHypervisor(base.hypervisor());
+                        : EngineConfig.HooksConfig.defaults(),
+                base.hypervisor(),
+                c.encryption());
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));

@@ -44,7 +44,7 @@ final class StatusCommand implements Callable<Integer> {
         PolicySet set = engine.policies(c);
         Map<String, ObjectTarget> targets = Targets.open(c.targets());
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
-            Repository primary = Repository.open(primaryTarget);
+            Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             InMemoryInventory inventory = new InMemoryInventory();
             primary.vms().forEach(vm -> inventory.put(vm, "-", Map.of()));
             RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());

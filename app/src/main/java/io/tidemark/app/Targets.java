@@ -180,12 +180,17 @@ final class Targets {
         };
     }
 
-    /** The repositories the targets hold; a target with nothing written yet (no config) is left out. */
-    static Map<String, io.tidemark.repository.Repository> repositories(Map<String, ObjectTarget> targets) {
+    /**
+     * The repositories the targets hold, as replicas of {@code primary} (an encrypted one is read with
+     * the primary's keys, so no passphrase is asked again); a target with nothing written yet (no
+     * config) is left out.
+     */
+    static Map<String, io.tidemark.repository.Repository> repositories(
+            io.tidemark.repository.Repository primary, Map<String, ObjectTarget> targets) {
         Map<String, io.tidemark.repository.Repository> out = new LinkedHashMap<>();
         targets.forEach((name, t) -> {
             if (t.exists(io.tidemark.format.ObjectKeys.CONFIG)) {
-                out.put(name, io.tidemark.repository.Repository.open(t));
+                out.put(name, primary.replicaOn(t));
             }
         });
         return out;

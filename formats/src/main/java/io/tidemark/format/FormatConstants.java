@@ -22,6 +22,49 @@ public final class FormatConstants {
     /** Object header: magic (4), version (1), codec (1), flags (1), reserved (1), plaintext length (4). */
     public static final int OBJECT_HEADER_BYTES = 12;
 
+    /**
+     * Object flag bit 0: the payload is AES-256-GCM encrypted. The 12-byte header is then followed by
+     * a {@value #GCM_NONCE_BYTES}-byte random nonce, the ciphertext (as long as the payload), and a
+     * {@value #GCM_TAG_BYTES}-byte tag; the additional authenticated data is the header followed by
+     * the object's key in UTF-8, so an object moved to another name or kind fails to decrypt.
+     */
+    public static final byte FLAG_ENCRYPTED = 1;
+
+    public static final int GCM_NONCE_BYTES = 12;
+    public static final int GCM_TAG_BYTES = 16;
+
+    /** Bytes added by encryption to an object: nonce and tag. */
+    public static final int ENCRYPTION_OVERHEAD_BYTES = GCM_NONCE_BYTES + GCM_TAG_BYTES;
+
+    /** The cipher of encrypted repositories, as named in the config's {@code encryption} section. */
+    public static final String CIPHER_AES_256_GCM = "AES-256-GCM";
+
+    /** How an encrypted repository names content: HMAC-SHA256 under the id key. */
+    public static final String NAMES_HMAC_SHA256 = "HMAC-SHA256";
+
+    /** Each of the two master keys (data key, id key): 256 bits. */
+    public static final int MASTER_KEY_BYTES = 32;
+
+    /** Version of a key object ({@code keys/<id>}: master keys wrapped by a passphrase-derived key). */
+    public static final int KEY_FORMAT_VERSION = 1;
+
+    /** The key derivation function of key objects (JCA name). */
+    public static final String KDF_PBKDF2_SHA256 = "PBKDF2WithHmacSHA256";
+
+    /** Default PBKDF2-HMAC-SHA256 iterations: OWASP's 2023 recommendation. */
+    public static final int DEFAULT_KDF_ITERATIONS = 600_000;
+
+    /** The fewest iterations a key object may have (tests use this to stay fast). */
+    public static final int MIN_KDF_ITERATIONS = 1_000;
+
+    public static final int KDF_SALT_BYTES = 32;
+
+    /** Additional authenticated data of wrapped master keys. */
+    public static final String KEY_WRAP_AAD = "tidemark key v1";
+
+    /** The constant whose HMAC under the id key is the config's {@code keyCheck}. */
+    public static final String KEY_CHECK_INPUT = "tidemark key check v1";
+
     public static final byte CODEC_NONE = 0;
     public static final byte CODEC_ZSTD = 1;
 

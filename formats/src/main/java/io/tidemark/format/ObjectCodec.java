@@ -5,11 +5,15 @@ import com.github.luben.zstd.ZstdException;
 import io.tidemark.core.CorruptObjectException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 
 /**
- * Framing of every content-addressed object: a 12-byte header (see {@link FormatConstants}) then
- * the payload, zstd-compressed when that saves space. Decoding checks the header, decompresses,
- * and verifies that the plaintext hashes to the digest the object is named by.
+ * Framing of every object but the config and key objects: a 12-byte header (see {@link
+ * FormatConstants}) then the payload, zstd-compressed when that saves space. In an encrypted
+ * repository the payload is then sealed with AES-256-GCM ({@link FormatConstants#FLAG_ENCRYPTED}):
+ * a random nonce follows the header and a tag ends the object, and the header and the object's key
+ * are authenticated with it. Decoding checks the header, decrypts, decompresses, and verifies that
+ * the plaintext has the name (SHA-256, or HMAC-SHA256 when encrypted) the object is stored under.
  */
 public final class ObjectCodec {
 
@@ -22,12 +26,7 @@ public final class ObjectCodec {
         int payload = useZstd ? compressed.length : length;
         ByteBuffer out = ByteBuffer.allocate(FormatConstants.OBJECT_HEADER_BYTES + payload)
                 .order(ByteOrder.BIG_ENDIAN);
-        out.putInt(FormatConstants.OBJECT_MAGIC);
-        out.put((byte) FormatConstants.OBJECT_VERSION);
-        out.put(useZstd ? FormatConstants.CODEC_ZSTD : FormatConstants.CODEC_NONE);
-        out.put((byte) 0); // flags: bit 0 will mark encryption
-        out.put((byte) 0); // reserved
-        out.putInt(length);
+        putHeader(out, useZstd, (byte) 0, length);
         if (useZstd) {
             out.put(compressed);
         } else {
@@ -41,21 +40,90 @@ public final class ObjectCodec {
     }
 
     /**
-     * The plaintext of {@code object}, verified against {@code expected}.
+     * Frames {@code plain[0, length)} for storage under {@code key}: compressed when that helps, then
+     * encrypted under {@code keys} with the header and {@code key} authenticated. Without keys
+     * (null), the same as {@link #encode(byte[], int)}.
+     */
+    public static byte[] encode(byte[] plain, int length, String key, MasterKeys keys) {
+        if (keys == null) {
+            return encode(plain, length);
+        }
+        byte[] compressed = Zstd.compress(slice(plain, length), FormatConstants.ZSTD_LEVEL);
+        boolean useZstd = compressed.length < length;
+        byte[] payload = useZstd ? compressed : plain;
+        int payloadLength = useZstd ? compressed.length : length;
+        byte[] out = new byte
+                [FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.ENCRYPTION_OVERHEAD_BYTES + payloadLength];
+        ByteBuffer header = ByteBuffer.wrap(out).order(ByteOrder.BIG_ENDIAN);
+        putHeader(header, useZstd, FormatConstants.FLAG_ENCRYPTED, length);
+        byte[] nonce = new byte[FormatConstants.GCM_NONCE_BYTES];
+        keys.nextNonce(nonce);
+        System.arraycopy(nonce, 0, out, FormatConstants.OBJECT_HEADER_BYTES, nonce.length);
+        keys.seal(
+                nonce,
+                aad(out, key),
+                payload,
+                0,
+                payloadLength,
+                out,
+                FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.GCM_NONCE_BYTES);
+        return out;
+    }
+
+    private static void putHeader(ByteBuffer out, boolean zstd, byte flags, int length) {
+        out.putInt(FormatConstants.OBJECT_MAGIC);
+        out.put((byte) FormatConstants.OBJECT_VERSION);
+        out.put(zstd ? FormatConstants.CODEC_ZSTD : FormatConstants.CODEC_NONE);
+        out.put(flags);
+        out.put((byte) 0); // reserved
+        out.putInt(length);
+    }
+
+    /** Additional authenticated data: the 12-byte header, then the object's key in UTF-8. */
+    private static byte[] aad(byte[] object, String key) {
+        byte[] name = key.getBytes(StandardCharsets.UTF_8);
+        byte[] aad = new byte[FormatConstants.OBJECT_HEADER_BYTES + name.length];
+        System.arraycopy(object, 0, aad, 0, FormatConstants.OBJECT_HEADER_BYTES);
+        System.arraycopy(name, 0, aad, FormatConstants.OBJECT_HEADER_BYTES, name.length);
+        return aad;
+    }
+
+    /**
+     * The plaintext of unencrypted {@code object}, verified against {@code expected}.
      *
      * @param key the object's key, named in errors
      * @throws CorruptObjectException if the framing is broken or the digest does not match
      */
     public static byte[] decode(String key, byte[] object, Digest expected) {
-        byte[] plain = decodeUnverified(key, object);
-        Digest actual = Digest.sha256(plain);
+        return decode(key, object, expected, null);
+    }
+
+    /**
+     * The plaintext of {@code object}, stored under {@code key}, verified against the name {@code
+     * expected}: SHA-256 without keys, HMAC-SHA256 under the id key with them.
+     *
+     * @param keys the repository's master keys, or null for an unencrypted repository
+     * @throws CorruptObjectException if the framing is broken, the object fails authentication, is
+     *     not encrypted when the repository is (or the reverse), or its content has another name
+     */
+    public static byte[] decode(String key, byte[] object, Digest expected, MasterKeys keys) {
+        byte[] plain = decodeUnverified(key, object, keys);
+        Digest actual = keys == null ? Digest.sha256(plain) : keys.name(plain);
         if (!actual.equals(expected)) {
             throw new CorruptObjectException(key, "content hashes to " + actual.hex() + ", expected " + expected.hex());
         }
         return plain;
     }
 
-    static byte[] decodeUnverified(String key, byte[] object) {
+    /**
+     * The plaintext of an object not named by its content (a manifest): with keys, authenticated
+     * by its tag, which binds it to {@code key}; without, only its framing is checked.
+     */
+    public static byte[] decodeNamed(String key, byte[] object, MasterKeys keys) {
+        return decodeUnverified(key, object, keys);
+    }
+
+    static byte[] decodeUnverified(String key, byte[] object, MasterKeys keys) {
         if (object.length < FormatConstants.OBJECT_HEADER_BYTES) {
             throw new CorruptObjectException(key, "truncated: " + object.length + " bytes");
         }
@@ -74,19 +142,50 @@ public final class ObjectCodec {
         byte flags = in.get();
         in.get();
         int length = in.getInt();
-        if (flags != 0) {
-            throw new CorruptObjectException(key, "encrypted objects need a key (flags " + flags + ")");
-        }
         if (length < 0) {
             throw new CorruptObjectException(key, "negative length");
         }
-        int payload = object.length - FormatConstants.OBJECT_HEADER_BYTES;
+        if ((flags & ~FormatConstants.FLAG_ENCRYPTED) != 0) {
+            throw new CorruptObjectException(key, "unknown flags " + flags + "; upgrade Tidemark");
+        }
+        boolean encrypted = (flags & FormatConstants.FLAG_ENCRYPTED) != 0;
+        if (encrypted && keys == null) {
+            throw new CorruptObjectException(
+                    key, "the object is encrypted but the repository was opened without keys (flags " + flags + ")");
+        }
+        if (!encrypted && keys != null) {
+            throw new CorruptObjectException(key, "the object is not encrypted, but the repository is");
+        }
+        byte[] payload;
+        int payloadOffset;
+        int payloadLength;
+        if (encrypted) {
+            int sealed = object.length - FormatConstants.OBJECT_HEADER_BYTES - FormatConstants.GCM_NONCE_BYTES;
+            if (sealed < FormatConstants.GCM_TAG_BYTES) {
+                throw new CorruptObjectException(key, "truncated: " + object.length + " bytes");
+            }
+            byte[] nonce = new byte[FormatConstants.GCM_NONCE_BYTES];
+            System.arraycopy(object, FormatConstants.OBJECT_HEADER_BYTES, nonce, 0, nonce.length);
+            payload = keys.open(
+                    key,
+                    nonce,
+                    aad(object, key),
+                    object,
+                    FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.GCM_NONCE_BYTES,
+                    sealed);
+            payloadOffset = 0;
+            payloadLength = payload.length;
+        } else {
+            payload = object;
+            payloadOffset = FormatConstants.OBJECT_HEADER_BYTES;
+            payloadLength = object.length - FormatConstants.OBJECT_HEADER_BYTES;
+        }
         if (codec == FormatConstants.CODEC_NONE) {
-            if (payload != length) {
-                throw new CorruptObjectException(key, "length " + payload + " != header " + length);
+            if (payloadLength != length) {
+                throw new CorruptObjectException(key, "length " + payloadLength + " != header " + length);
             }
             byte[] plain = new byte[length];
-            System.arraycopy(object, FormatConstants.OBJECT_HEADER_BYTES, plain, 0, length);
+            System.arraycopy(payload, payloadOffset, plain, 0, length);
             return plain;
         }
         if (codec != FormatConstants.CODEC_ZSTD) {
@@ -94,7 +193,7 @@ public final class ObjectCodec {
         }
         byte[] plain = new byte[length];
         try {
-            long n = Zstd.decompressByteArray(plain, 0, length, object, FormatConstants.OBJECT_HEADER_BYTES, payload);
+            long n = Zstd.decompressByteArray(plain, 0, length, payload, payloadOffset, payloadLength);
             if (n != length) {
                 throw new CorruptObjectException(key, "decompressed " + n + " bytes, header says " + length);
             }

@@ -10,6 +10,7 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * config                                  repository config (JSON), written once
+ * keys/&lt;sha256 hex&gt;                        encrypted repositories: master keys wrapped by a passphrase
  * chunks/ab/abcdef…                       chunk objects, named by the SHA-256 of their plaintext
  * pages/ab/abcdef…                        index pages
  * roots/ab/abcdef…                        index roots (one per disk per restore point)
@@ -22,6 +23,7 @@ import java.util.regex.Pattern;
 public final class ObjectKeys {
 
     public static final String CONFIG = "config";
+    public static final String KEYS = "keys/";
     public static final String CHUNKS = "chunks/";
     public static final String PAGES = "pages/";
     public static final String ROOTS = "roots/";
@@ -43,6 +45,11 @@ public final class ObjectKeys {
 
     public static String root(Digest d) {
         return addressed(ROOTS, d);
+    }
+
+    /** A key object, named by the SHA-256 of its bytes. */
+    public static String keyObject(Digest d) {
+        return KEYS + d.hex();
     }
 
     public static String manifestPrefix(String vm) {

@@ -15,8 +15,6 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
-import io.tidemark.format.ManifestCodec;
-import io.tidemark.format.ObjectCodec;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
 import java.time.Clock;
@@ -37,6 +35,8 @@ import org.slf4j.LoggerFactory;
  * lacks, then the index pages and roots, then the manifest — the commit. When the parent restore
  * point is already committed on the target, only what changed since it is even looked at, so an
  * incremental costs O(changed data). Re-running after a crash resends nothing the target has.
+ * Objects are shipped as they are stored: an encrypted repository's ciphertext, never plaintext,
+ * and a new target receives the primary's key objects, so it opens with the same passphrase.
  */
 public final class Replicator implements AutoCloseable {
 
@@ -159,7 +159,8 @@ public final class Replicator implements AutoCloseable {
         Manifest m = primary.manifest(vm, restorePointId)
                 .orElseThrow(() -> new PermanentException("restore point " + restorePointId + " of " + vm
                         + " is not in the primary repository " + primary.describe()));
-        Repository remote = Repository.openOrInit(target, primary.config());
+        // an empty target gets the primary's config (and key objects, when encrypted) first
+        Repository remote = primary.replicaOn(target);
         if (!remote.config().equals(primary.config())) {
             throw new PermanentException("target " + targetName + " (" + target.describe() + ") was created with "
                     + remote.config() + " but the primary repository uses " + primary.config()
@@ -177,7 +178,10 @@ public final class Replicator implements AutoCloseable {
             shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
         }
         // the commit: only now does the restore point exist on the target
-        if (target.putIfAbsent(ObjectKeys.manifest(vm, restorePointId), ManifestCodec.encode(m))) {
+        byte[] manifest = primary.storedManifest(vm, restorePointId)
+                .orElseThrow(() -> new PermanentException("restore point " + restorePointId + " of " + vm
+                        + " disappeared from the primary repository " + primary.describe() + " while replicating"));
+        if (target.putIfAbsent(ObjectKeys.manifest(vm, restorePointId), manifest)) {
             sent.add(1, 0);
         }
         log.info(
@@ -242,7 +246,7 @@ public final class Replicator implements AutoCloseable {
                 .get(key)
                 .orElseThrow(() -> new PermanentException("object " + key + " is missing from the primary repository "
                         + primary.describe() + "; run `tidemark verify`"));
-        ObjectCodec.decode(key, object, digest); // never ship a corrupt object
+        primary.verify(key, object, digest); // never ship a corrupt object; encrypted ones go as they are
         if (target.putIfAbsent(key, object)) {
             sent.add(1, object.length);
         }

@@ -1,5 +1,6 @@
 package io.tidemark.repository;
 
+import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
@@ -8,10 +9,14 @@ import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.ManifestCodec;
+import io.tidemark.format.MasterKeys;
 import io.tidemark.format.ObjectCodec;
 import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.Passphrase;
 import io.tidemark.format.PointMarkCodec;
 import io.tidemark.format.RepositoryConfig;
+import io.tidemark.format.WrappedKeys;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -21,34 +26,169 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A Tidemark repository on one {@link ObjectTarget}: content-addressed chunks, index pages and
- * roots, and manifests written last. Thread-safe. Every object read is verified against the digest
- * it is named by; a mismatch raises {@link io.tidemark.core.CorruptObjectException}.
+ * roots, and manifests written last. Thread-safe. Every object read is verified against the name
+ * it is stored under; a mismatch raises {@link io.tidemark.core.CorruptObjectException}.
+ *
+ * <p>An <em>encrypted</em> repository (its config has an {@code encryption} section) is opened with
+ * a passphrase, which unwraps its master keys from one of its key objects ({@code keys/}). Then
+ * content is named by HMAC-SHA256 under the id key instead of SHA-256, every object (chunks, pages,
+ * roots, manifests) is encrypted with AES-256-GCM bound to its key, and a read verifies both the
+ * authentication tag and the name. The passphrase and keys are never logged or put in a message.
  */
 public final class Repository {
 
+    private static final SecureRandom RANDOM = new SecureRandom();
+
     private final ObjectTarget target;
     private final RepositoryConfig config;
+    /** The master keys of an encrypted repository; null when it is not encrypted. */
+    private final MasterKeys keys;
+    /** The key object the keys were unwrapped from; null when not encrypted or opened as a replica. */
+    private final String keyObject;
     /** Manifests are immutable, so a read one can be kept. */
     private final Map<String, Manifest> manifestCache = new ConcurrentHashMap<>();
 
-    private Repository(ObjectTarget target, RepositoryConfig config) {
+    private Repository(ObjectTarget target, RepositoryConfig config, MasterKeys keys, String keyObject) {
         this.target = target;
         this.config = config;
+        this.keys = keys;
+        this.keyObject = keyObject;
     }
 
-    /** Opens an existing repository. */
+    /** Opens an existing unencrypted repository; an encrypted one fails, saying how to give its passphrase. */
     public static Repository open(ObjectTarget target) {
+        return open(target, PassphraseSource.NONE);
+    }
+
+    /**
+     * Opens an existing repository; when it is encrypted, {@code passphrases} is asked for its
+     * passphrase.
+     *
+     * @throws PermanentException "wrong passphrase for repository …" when no key object opens with it
+     */
+    public static Repository open(ObjectTarget target, PassphraseSource passphrases) {
+        RepositoryConfig config = readConfig(target);
+        if (!config.encrypted()) {
+            return new Repository(target, config, null, null);
+        }
+        return unlock(target, config, passphrases.passphrase(target.describe()));
+    }
+
+    /** Opens the repository, creating it unencrypted with {@code config} when the location is empty. */
+    public static Repository openOrInit(ObjectTarget target, RepositoryConfig config) {
+        target.putIfAbsent(ObjectKeys.CONFIG, config.toBytes());
+        return open(target);
+    }
+
+    /**
+     * Opens the repository with {@code passphrase}, creating it encrypted when the location is empty:
+     * new random master keys, wrapped under {@code passphrase} with {@code kdfIterations} of PBKDF2
+     * into a key object, written before the config. Creating concurrently from two places is safe:
+     * one config wins, and the other's key object is ignored (its key check does not match). An
+     * existing unencrypted repository opens as it is; see {@link #encrypted()}.
+     */
+    public static Repository openOrInit(
+            ObjectTarget target, RepositoryConfig config, Passphrase passphrase, int kdfIterations) {
+        if (!target.exists(ObjectKeys.CONFIG)) {
+            MasterKeys fresh = MasterKeys.generate(RANDOM);
+            putKeyObject(target, WrappedKeys.wrap(fresh, passphrase, kdfIterations, RANDOM));
+            target.putIfAbsent(ObjectKeys.CONFIG, config.encryptedWith(fresh).toBytes());
+        }
+        return open(target, PassphraseSource.of(passphrase));
+    }
+
+    private static RepositoryConfig readConfig(ObjectTarget target) {
         byte[] bytes = target.get(ObjectKeys.CONFIG)
                 .orElseThrow(() -> new PermanentException("no Tidemark repository at " + target.describe()
                         + ": it has no '" + ObjectKeys.CONFIG + "' object. Check the location, or let a backup"
                         + " create the repository there"));
-        return new Repository(target, RepositoryConfig.parse(ObjectKeys.CONFIG, bytes));
+        return RepositoryConfig.parse(ObjectKeys.CONFIG, bytes);
     }
 
-    /** Opens the repository, creating it with {@code config} when the location is empty. */
-    public static Repository openOrInit(ObjectTarget target, RepositoryConfig config) {
-        target.putIfAbsent(ObjectKeys.CONFIG, config.toBytes());
-        return open(target);
+    private static Repository unlock(ObjectTarget target, RepositoryConfig config, Passphrase passphrase) {
+        String check = config.encryption().orElseThrow().keyCheck();
+        List<String> candidates = target.list(ObjectKeys.KEYS);
+        if (candidates.isEmpty()) {
+            throw new PermanentException("encrypted repository " + target.describe() + " has no key objects under "
+                    + ObjectKeys.KEYS + ": without them its data cannot be read. Copy the keys/ objects from"
+                    + " another location that holds this repository");
+        }
+        int corrupt = 0;
+        for (String k : candidates) {
+            Optional<byte[]> bytes = target.get(k);
+            if (bytes.isEmpty()) {
+                continue; // removed by a concurrent passphrase change
+            }
+            WrappedKeys wrapped;
+            try {
+                wrapped = WrappedKeys.parse(k, bytes.get());
+            } catch (CorruptObjectException e) {
+                corrupt++;
+                continue;
+            }
+            Optional<MasterKeys> unwrapped = wrapped.unwrap(passphrase, RANDOM);
+            if (unwrapped.isPresent() && unwrapped.get().keyCheck().equals(check)) {
+                return new Repository(target, config, unwrapped.get(), k);
+            }
+        }
+        throw new PermanentException("wrong passphrase for repository " + target.describe()
+                + (corrupt > 0 ? " (" + corrupt + " of its key objects are unreadable)" : "")
+                + ": check TIDEMARK_PASSPHRASE or the passphrase file");
+    }
+
+    private static String putKeyObject(ObjectTarget target, WrappedKeys wrapped) {
+        byte[] bytes = wrapped.toBytes();
+        String key = ObjectKeys.keyObject(Digest.sha256(bytes));
+        target.putIfAbsent(key, bytes);
+        return key;
+    }
+
+    /** Whether the repository is encrypted. */
+    public boolean encrypted() {
+        return keys != null;
+    }
+
+    /**
+     * Re-wraps the master keys under {@code next}: writes a new key object, checks that it opens
+     * with {@code next}, then removes the key object this repository was opened with. Only key
+     * objects change; data and names stay as they are. A process killed in between leaves both key
+     * objects, so either passphrase opens the repository.
+     *
+     * @return the new key object's key
+     * @throws PermanentException if the repository is not encrypted
+     */
+    public String changePassphrase(Passphrase next, int kdfIterations) {
+        if (keys == null || keyObject == null) {
+            throw new PermanentException("repository " + describe() + " is not encrypted (or was opened without a"
+                    + " passphrase): there is no passphrase to change");
+        }
+        String added = putKeyObject(target, WrappedKeys.wrap(keys, next, kdfIterations, RANDOM));
+        Repository reopened = unlock(target, config, next);
+        if (!reopened.keys.keyCheck().equals(keys.keyCheck())) {
+            throw new IllegalStateException("a freshly written key object opened other keys");
+        }
+        if (!added.equals(keyObject)) {
+            target.delete(keyObject);
+        }
+        return added;
+    }
+
+    /**
+     * This repository on {@code other}: when {@code other} is empty, its key objects (ciphertext, as
+     * they are) and then its config are copied there first, so a replica opens with the same
+     * passphrase and reads with the same master keys. The caller compares {@link #config()}s to
+     * detect a location that holds another repository.
+     */
+    public Repository replicaOn(ObjectTarget other) {
+        if (!other.exists(ObjectKeys.CONFIG)) {
+            if (keys != null) {
+                for (String k : target.list(ObjectKeys.KEYS)) {
+                    target.get(k).ifPresent(bytes -> other.putIfAbsent(k, bytes));
+                }
+            }
+            other.putIfAbsent(ObjectKeys.CONFIG, config.toBytes());
+        }
+        return new Repository(other, readConfig(other), keys, null);
     }
 
     public ObjectTarget target() {
@@ -74,12 +214,12 @@ public final class Repository {
         if (isAllZero(plain, length)) {
             return new StoredChunk(Digest.ZERO, false, 0);
         }
-        Digest d = Digest.sha256(plain, 0, length);
+        Digest d = name(plain, length);
         String key = ObjectKeys.chunk(d);
         if (target.exists(key)) {
             return new StoredChunk(d, false, 0);
         }
-        byte[] object = ObjectCodec.encode(plain, length);
+        byte[] object = ObjectCodec.encode(plain, length, key, keys);
         boolean added = target.putIfAbsent(key, object);
         return new StoredChunk(d, added, added ? object.length : 0);
     }
@@ -110,11 +250,16 @@ public final class Repository {
         return putAddressed(root.toBytes(), false);
     }
 
+    /** The name of content: SHA-256, or HMAC-SHA256 under the id key when encrypted. */
+    private Digest name(byte[] plain, int length) {
+        return keys == null ? Digest.sha256(plain, 0, length) : keys.name(plain, 0, length);
+    }
+
     private Digest putAddressed(byte[] plain, boolean page) {
-        Digest d = Digest.sha256(plain);
+        Digest d = name(plain, plain.length);
         String key = page ? ObjectKeys.page(d) : ObjectKeys.root(d);
         if (!target.exists(key)) {
-            target.putIfAbsent(key, ObjectCodec.encode(plain));
+            target.putIfAbsent(key, ObjectCodec.encode(plain, plain.length, key, keys));
         }
         return d;
     }
@@ -123,7 +268,39 @@ public final class Repository {
         byte[] object = target.get(key)
                 .orElseThrow(() -> new PermanentException("object " + key + " is missing from " + target.describe()
                         + " (run `tidemark verify`; restore from another target if it holds the point)"));
-        return ObjectCodec.decode(key, object, d);
+        return ObjectCodec.decode(key, object, d, keys);
+    }
+
+    /**
+     * Checks a stored content-addressed object (a chunk, page or root, as read from the target)
+     * against the name {@code d} it is stored under {@code key}, without keeping the plaintext: what
+     * the replicator does before it ships the object as it is.
+     *
+     * @throws CorruptObjectException naming {@code key} if it fails
+     */
+    public void verify(String key, byte[] object, Digest d) {
+        ObjectCodec.decode(key, object, d, keys);
+    }
+
+    /**
+     * The stored bytes of a manifest (encrypted when the repository is), after checking that they
+     * decode: what the replicator ships as they are.
+     */
+    public Optional<byte[]> storedManifest(String vm, String id) {
+        String key = ObjectKeys.manifest(vm, id);
+        return target.get(key).map(bytes -> {
+            decodeManifest(key, bytes);
+            return bytes;
+        });
+    }
+
+    private byte[] encodeManifest(String key, Manifest m) {
+        byte[] json = ManifestCodec.encode(m);
+        return keys == null ? json : ObjectCodec.encode(json, json.length, key, keys);
+    }
+
+    private Manifest decodeManifest(String key, byte[] bytes) {
+        return ManifestCodec.decode(key, keys == null ? bytes : ObjectCodec.decodeNamed(key, bytes, keys));
     }
 
     /**
@@ -143,7 +320,7 @@ public final class Repository {
      */
     public void commit(Manifest m) {
         String key = ObjectKeys.manifest(m.vm(), m.id());
-        target.putIfAbsent(key, ManifestCodec.encode(m));
+        target.putIfAbsent(key, encodeManifest(key, m));
         manifestCache.put(key, m);
     }
 
@@ -185,7 +362,7 @@ public final class Repository {
             return Optional.of(cached);
         }
         return target.get(key).map(bytes -> {
-            Manifest m = ManifestCodec.decode(key, bytes);
+            Manifest m = decodeManifest(key, bytes);
             manifestCache.put(key, m);
             return m;
         });
