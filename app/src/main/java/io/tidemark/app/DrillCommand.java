@@ -61,9 +61,6 @@ final class DrillCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
 
-    @Mixin
-    PassphraseOptions passphrase;
-
     @Option(names = "--vm", required = true, description = "the VM to drill")
     String vm;
 
@@ -89,7 +86,7 @@ final class DrillCommand implements Callable<Integer> {
         Optional<Duration> limit = rtoLimit(c);
         String location = targetName == null ? RpoTracker.LOCAL : targetName;
         try (ObjectTarget target = open(c)) {
-            Repository repo = Repository.open(target, passphrase.source(c));
+            Repository repo = Repository.open(target, engine.passphrases(c));
             long t0 = System.nanoTime();
             Manifest m = repo.latest(vm)
                     .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "

@@ -63,9 +63,6 @@ final class FailbackCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
 
-    @Mixin
-    PassphraseOptions passphrase;
-
     @Option(names = "--plan", required = true, description = "the DR plan the VMs were failed over with")
     Path planFile;
 
@@ -107,7 +104,7 @@ final class FailbackCommand implements Callable<Integer> {
         }
         ArrayNode out = Json.mapper().createArrayNode();
         try (ObjectTarget target = DrSources.open(engine, plan)) {
-            Repository repo = Repository.open(target, passphrase.source(engine.engineConfig()));
+            Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
             try (QmpHypervisor hypervisor = new QmpHypervisor(site.runDir());
                     OfflineBus bus = new OfflineBus();
                     BackupWorker worker = new BackupWorker(

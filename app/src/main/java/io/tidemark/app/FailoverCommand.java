@@ -64,9 +64,6 @@ final class FailoverCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
 
-    @Mixin
-    PassphraseOptions passphrase;
-
     @Option(names = "--plan", required = true, description = "the DR plan (YAML; see the runbook)")
     Path planFile;
 
@@ -102,7 +99,7 @@ final class FailoverCommand implements Callable<Integer> {
         Instant started = clock.instant();
         RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
         try (ObjectTarget target = DrSources.open(engine, plan)) {
-            Repository repo = Repository.open(target, passphrase.source(engine.engineConfig()));
+            Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
             Map<String, Manifest> points = RecoveryPoints.choose(plan, repo::manifests);
             DrSite site = new DrSite(plan.workDir());
             if (dryRun) {

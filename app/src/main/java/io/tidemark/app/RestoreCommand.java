@@ -63,9 +63,6 @@ import picocli.CommandLine.Option;
         })
 final class RestoreCommand implements Callable<Integer> {
 
-    @Mixin
-    PassphraseOptions passphrase;
-
     @Option(
             names = "--from",
             defaultValue = "local",
@@ -149,7 +146,7 @@ final class RestoreCommand implements Callable<Integer> {
             return Main.EXIT_INVALID;
         }
         try (ObjectTarget target = openSource()) {
-            Repository repo = Repository.open(target, passphrase.source(engine.engineConfig()));
+            Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
             Manifest m = selector.select(repo, vm, criterion);
             List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
             if (!json) {
