@@ -1,0 +1,267 @@
+package io.tidemark.repository.maintenance;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.CorruptObjectException;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Json;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+
+/**
+ * Two-phase mark-and-sweep garbage collection of one repository's chunks, pages and roots,
+ * designed for targets that offer neither modification times nor overwrites.
+ *
+ * <p>Each run marks everything the manifests reference; every other object is a <em>candidate</em>,
+ * recorded in {@code state/gc/candidates/<epoch>.json} with the time a run first saw it
+ * unreferenced. An object is swept only when an earlier run recorded it as a candidate at least
+ * {@code grace} ago, it has stayed one since, and a second mark, taken right before the sweep,
+ * still finds no manifest referencing it. Objects written before their manifest (an in-flight
+ * backup or replication) therefore survive for at least the grace period; and the sweep itself
+ * never overlaps a writer, by the {@link WriteLease} handshake. A {@link GcLock} keeps two
+ * collections apart.
+ *
+ * <p>If a mark meets a manifest, root or page it cannot read, it cannot know what that references,
+ * so the run stops before sweeping anything: run {@link Verifier} and repair first.
+ */
+public final class GarbageCollector {
+
+    static final String CANDIDATES = ObjectKeys.STATE + "gc/candidates/";
+
+    /**
+     * @param grace how long an object must have been a candidate before it is swept; longer than
+     *     the longest backup, replication or restore
+     * @param lockTtl how long the GC lock (and a sweep announcement) lasts before others may take over
+     * @param writerWait how long a sweep waits for running writers to finish before it is put off
+     */
+    public record Settings(Duration grace, Duration lockTtl, Duration writerWait) {
+        public static final Duration DEFAULT_GRACE = Duration.ofHours(24);
+
+        /** {@code grace}, a 6 h lock, and 10 min of waiting for writers. */
+        public static Settings withGrace(Duration grace) {
+            return new Settings(grace, Duration.ofHours(6), Duration.ofMinutes(10));
+        }
+    }
+
+    /**
+     * What a run did.
+     *
+     * @param manifests restore points marked
+     * @param objects chunks, pages and roots on the target
+     * @param candidates unreferenced objects recorded for a later sweep (after this run)
+     * @param swept the objects deleted (with {@code dryRun}: that would have been deleted)
+     * @param referencedAgain due candidates that a manifest committed since referenced, kept
+     * @param locked due candidates under an immutability lock, kept
+     * @param deferred why the sweep was put off, if it was
+     */
+    public record Result(
+            int manifests,
+            long objects,
+            long candidates,
+            List<String> swept,
+            long referencedAgain,
+            long locked,
+            Optional<String> deferred,
+            boolean dryRun) {
+        public Result {
+            swept = List.copyOf(swept);
+        }
+
+        /** How many of the swept keys start with {@code prefix} ({@link ObjectKeys#CHUNKS}...). */
+        public long swept(String prefix) {
+            return swept.stream().filter(k -> k.startsWith(prefix)).count();
+        }
+    }
+
+    private final Repository repository;
+    private final ObjectTarget target;
+    private final Clock clock;
+    private final Settings settings;
+
+    public GarbageCollector(Repository repository, Clock clock, Settings settings) {
+        this.repository = repository;
+        this.target = repository.target();
+        this.clock = clock;
+        this.settings = settings;
+    }
+
+    /**
+     * One collection run.
+     *
+     * @param dryRun record nothing and delete nothing; report what would be swept now
+     * @param progress (done, total) in manifests of the first mark
+     * @throws RetriableException if another collection holds the lock
+     * @throws PermanentException if a manifest, root or page cannot be read (nothing is swept)
+     */
+    public Result run(boolean dryRun, Restorer.Progress progress) {
+        String owner = "gc " + UUID.randomUUID().toString().substring(0, 8) + " on " + host();
+        try (GcLock lock = dryRun ? null : GcLock.acquire(target, clock, settings.lockTtl(), owner)) {
+            Instant now = clock.instant();
+            References marked = References.mark(repository, null, progress::update);
+            requireComplete(marked);
+            List<String> objects = new ArrayList<>();
+            objects.addAll(target.list(ObjectKeys.ROOTS));
+            objects.addAll(target.list(ObjectKeys.PAGES));
+            objects.addAll(target.list(ObjectKeys.CHUNKS));
+            Map<String, Instant> previous = readCandidates();
+            Map<String, Instant> candidates = new TreeMap<>();
+            List<String> due = new ArrayList<>();
+            for (String key : objects) {
+                if (marked.references(key)) {
+                    continue;
+                }
+                Instant firstSeen = previous.getOrDefault(key, now);
+                candidates.put(key, firstSeen);
+                if (previous.containsKey(key)
+                        && !firstSeen.plus(settings.grace()).isAfter(now)) {
+                    due.add(key);
+                }
+            }
+            if (dryRun) {
+                return new Result(
+                        marked.points().size(), objects.size(), candidates.size(), due, 0, 0, Optional.empty(), true);
+            }
+            Sweep sweep = due.isEmpty() ? new Sweep() : sweep(lock, due, candidates);
+            writeCandidates(lock, candidates);
+            return new Result(
+                    marked.points().size(),
+                    objects.size(),
+                    candidates.size(),
+                    sweep.swept,
+                    sweep.referencedAgain,
+                    sweep.locked,
+                    Optional.ofNullable(sweep.deferred),
+                    false);
+        }
+    }
+
+    private static final class Sweep {
+        final List<String> swept = new ArrayList<>();
+        long referencedAgain;
+        long locked;
+        String deferred;
+    }
+
+    private Sweep sweep(GcLock lock, List<String> due, Map<String, Instant> candidates) {
+        Sweep s = new Sweep();
+        Instant now = clock.instant();
+        String announcement = WriteLease.SWEEPS + lock.epochKey() + ".json";
+        target.putIfAbsent(announcement, Leases.encode("gc sweep", now, now.plus(settings.lockTtl())));
+        try {
+            if (!Leases.await(() -> liveWriters().isEmpty(), settings.writerWait())) {
+                s.deferred = "writers still running after " + settings.writerWait() + ": " + liveWriters()
+                        + "; the due candidates stay recorded and the next run sweeps them";
+                return s;
+            }
+            // the second mark: whatever a writer committed since the first one is referenced again
+            References again = References.mark(repository, null, References.ProgressListener.NONE);
+            requireComplete(again);
+            if (!lock.stillHeld()) {
+                throw new RetriableException("garbage collection of " + target.describe() + " ran past its lock's"
+                        + " expiry and another collection took over; nothing was swept. Raise the lock TTL");
+            }
+            Instant at = clock.instant();
+            for (String key : due) {
+                if (again.references(key)) {
+                    candidates.remove(key);
+                    s.referencedAgain++;
+                    continue;
+                }
+                Optional<Instant> until = target.retainUntil(key);
+                if (until.isPresent() && until.get().isAfter(at)) {
+                    s.locked++;
+                    continue;
+                }
+                target.delete(key);
+                candidates.remove(key);
+                s.swept.add(key);
+            }
+            return s;
+        } finally {
+            target.delete(announcement);
+        }
+    }
+
+    private List<String> liveWriters() {
+        Instant now = clock.instant();
+        List<String> out = new ArrayList<>();
+        for (String k : target.list(WriteLease.PREFIX)) {
+            Leases.read(target, k).filter(l -> l.liveAt(now)).ifPresent(l -> out.add(l.owner()));
+        }
+        return out;
+    }
+
+    private void requireComplete(References marked) {
+        List<Problem> problems = marked.problems();
+        if (!problems.isEmpty()) {
+            Problem first = problems.get(0);
+            throw new PermanentException("garbage collection of " + target.describe() + " stopped before sweeping: "
+                    + problems.size() + " manifest/index object(s) cannot be read (first: " + first.key() + ", "
+                    + first.kind() + "), so what they reference is unknown. Run `tidemark verify` on this"
+                    + " target and repair it, then run gc again");
+        }
+    }
+
+    /** The candidates the newest record holds, with the time each was first seen; empty if none. */
+    private Map<String, Instant> readCandidates() {
+        List<String> records = target.list(CANDIDATES);
+        Map<String, Instant> out = new TreeMap<>();
+        if (records.isEmpty()) {
+            return out;
+        }
+        String key = records.get(records.size() - 1);
+        Optional<byte[]> bytes = target.get(key);
+        if (bytes.isEmpty()) {
+            return out;
+        }
+        try {
+            JsonNode n = Json.mapper().readTree(bytes.get()).path("candidates");
+            for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                out.put(e.getKey(), Instant.parse(e.getValue().asText()));
+            }
+        } catch (IOException | RuntimeException e) {
+            // mutable state, not data: a damaged record only restarts the candidates' ageing
+            throw new CorruptObjectException(
+                    key, "unreadable GC candidate record (" + e.getMessage() + "); delete it to start ageing afresh");
+        }
+        return out;
+    }
+
+    private void writeCandidates(GcLock lock, Map<String, Instant> candidates) {
+        ObjectNode root = Json.mapper().createObjectNode();
+        root.put("writtenAt", clock.instant().toString());
+        ObjectNode c = root.putObject("candidates");
+        candidates.forEach((k, v) -> c.put(k, v.toString()));
+        String key = CANDIDATES + lock.epochKey() + ".json";
+        target.putIfAbsent(key, root.toString().getBytes(StandardCharsets.UTF_8));
+        for (String old : target.list(CANDIDATES)) {
+            if (old.compareTo(key) < 0) {
+                target.delete(old);
+            }
+        }
+    }
+
+    private static String host() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "unknown host";
+        }
+    }
+}
