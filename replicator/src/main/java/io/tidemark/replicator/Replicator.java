@@ -19,6 +19,7 @@ import io.tidemark.format.ManifestCodec;
 import io.tidemark.format.ObjectCodec;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.WriteLease;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
@@ -168,6 +169,14 @@ public final class Replicator implements AutoCloseable {
         if (remote.hasManifest(vm, restorePointId)) {
             return new Result(targetName, restorePointId, 0, 0, true);
         }
+        // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
+        try (WriteLease lease = WriteLease.acquire(target, clock, "replication of " + restorePointId + " of " + vm)) {
+            return ship(m, vm, restorePointId, targetName, target, remote);
+        }
+    }
+
+    private Result ship(
+            Manifest m, String vm, String restorePointId, String targetName, ObjectTarget target, Repository remote) {
         Optional<Manifest> parentThere =
                 m.parent().filter(p -> remote.hasManifest(vm, p)).flatMap(p -> primary.manifest(vm, p));
         Counter sent = new Counter();
