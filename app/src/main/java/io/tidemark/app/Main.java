@@ -25,6 +25,8 @@ import picocli.CommandLine.Command;
             StatusCommand.class,
             ReplicateCommand.class,
             PruneCommand.class,
+            VerifyCommand.class,
+            GcCommand.class,
             PolicyCommand.class,
             HookCommand.class,
             DemoCommand.class,

@@ -29,7 +29,8 @@ import java.util.UUID;
  *
  * <p>Each run marks everything the manifests reference; every other object is a <em>candidate</em>,
  * recorded in {@code state/gc/candidates/<epoch>.json} with the time a run first saw it
- * unreferenced. An object is swept only when an earlier run recorded it as a candidate at least
+ * unreferenced (the record also holds when each writer lease was first seen: all ageing is
+ * measured by the collector's own clock, so no two machines' clocks are ever compared). An object is swept only when an earlier run recorded it as a candidate at least
  * {@code grace} ago, it has stayed one since, and a second mark, taken right before the sweep,
  * still finds no manifest referencing it. Objects written before their manifest (an in-flight
  * backup or replication) therefore survive for at least the grace period; and the sweep itself
@@ -48,13 +49,15 @@ public final class GarbageCollector {
      *     the longest backup, replication or restore
      * @param lockTtl how long the GC lock (and a sweep announcement) lasts before others may take over
      * @param writerWait how long a sweep waits for running writers to finish before it is put off
+     * @param writerTtl a writer lease that collection runs have seen for this long (by the
+     *     collector's own clock, so writers' clocks do not matter) is stale: its writer died
      */
-    public record Settings(Duration grace, Duration lockTtl, Duration writerWait) {
+    public record Settings(Duration grace, Duration lockTtl, Duration writerWait, Duration writerTtl) {
         public static final Duration DEFAULT_GRACE = Duration.ofHours(24);
 
-        /** {@code grace}, a 6 h lock, and 10 min of waiting for writers. */
+        /** {@code grace}, a 6 h lock, 10 min of waiting for writers, writer leases stale after 48 h. */
         public static Settings withGrace(Duration grace) {
-            return new Settings(grace, Duration.ofHours(6), Duration.ofMinutes(10));
+            return new Settings(grace, Duration.ofHours(6), Duration.ofMinutes(10), Duration.ofHours(48));
         }
     }
 
@@ -118,7 +121,12 @@ public final class GarbageCollector {
             objects.addAll(target.list(ObjectKeys.ROOTS));
             objects.addAll(target.list(ObjectKeys.PAGES));
             objects.addAll(target.list(ObjectKeys.CHUNKS));
-            Map<String, Instant> previous = readCandidates();
+            State previousState = readState();
+            Map<String, Instant> previous = previousState.candidates;
+            Map<String, Instant> leasesSeen = new TreeMap<>();
+            for (String k : target.list(WriteLease.PREFIX)) {
+                leasesSeen.put(k, previousState.leases.getOrDefault(k, now));
+            }
             Map<String, Instant> candidates = new TreeMap<>();
             List<String> due = new ArrayList<>();
             for (String key : objects) {
@@ -136,8 +144,8 @@ public final class GarbageCollector {
                 return new Result(
                         marked.points().size(), objects.size(), candidates.size(), due, 0, 0, Optional.empty(), true);
             }
-            Sweep sweep = due.isEmpty() ? new Sweep() : sweep(lock, due, candidates);
-            writeCandidates(lock, candidates);
+            Sweep sweep = due.isEmpty() ? new Sweep() : sweep(lock, due, candidates, leasesSeen);
+            writeState(lock, candidates, leasesSeen);
             return new Result(
                     marked.points().size(),
                     objects.size(),
@@ -157,14 +165,14 @@ public final class GarbageCollector {
         String deferred;
     }
 
-    private Sweep sweep(GcLock lock, List<String> due, Map<String, Instant> candidates) {
+    private Sweep sweep(GcLock lock, List<String> due, Map<String, Instant> candidates, Map<String, Instant> seen) {
         Sweep s = new Sweep();
         Instant now = clock.instant();
         String announcement = WriteLease.SWEEPS + lock.epochKey() + ".json";
         target.putIfAbsent(announcement, Leases.encode("gc sweep", now, now.plus(settings.lockTtl())));
         try {
-            if (!Leases.await(() -> liveWriters().isEmpty(), settings.writerWait())) {
-                s.deferred = "writers still running after " + settings.writerWait() + ": " + liveWriters()
+            if (!Leases.await(() -> liveWriters(seen).isEmpty(), settings.writerWait())) {
+                s.deferred = "writers still running after " + settings.writerWait() + ": " + liveWriters(seen)
                         + "; the due candidates stay recorded and the next run sweeps them";
                 return s;
             }
@@ -197,11 +205,18 @@ public final class GarbageCollector {
         }
     }
 
-    private List<String> liveWriters() {
+    /**
+     * The writers whose leases are not stale. A lease is stale once collection runs have seen it
+     * for {@code writerTtl}; one that appeared during this run is first seen now.
+     */
+    private List<String> liveWriters(Map<String, Instant> seen) {
         Instant now = clock.instant();
         List<String> out = new ArrayList<>();
         for (String k : target.list(WriteLease.PREFIX)) {
-            Leases.read(target, k).filter(l -> l.liveAt(now)).ifPresent(l -> out.add(l.owner()));
+            Instant first = seen.computeIfAbsent(k, x -> now);
+            if (first.plus(settings.writerTtl()).isAfter(now)) {
+                Leases.read(target, k).ifPresent(l -> out.add(l.owner() + " since " + l.startedAt()));
+            }
         }
         return out;
     }
@@ -217,10 +232,12 @@ public final class GarbageCollector {
         }
     }
 
-    /** The candidates the newest record holds, with the time each was first seen; empty if none. */
-    private Map<String, Instant> readCandidates() {
+    /** What the newest state record holds: the candidates and the writer leases, each with when a run first saw it. */
+    private record State(Map<String, Instant> candidates, Map<String, Instant> leases) {}
+
+    private State readState() {
         List<String> records = target.list(CANDIDATES);
-        Map<String, Instant> out = new TreeMap<>();
+        State out = new State(new TreeMap<>(), new TreeMap<>());
         if (records.isEmpty()) {
             return out;
         }
@@ -230,24 +247,31 @@ public final class GarbageCollector {
             return out;
         }
         try {
-            JsonNode n = Json.mapper().readTree(bytes.get()).path("candidates");
-            for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
-                out.put(e.getKey(), Instant.parse(e.getValue().asText()));
-            }
+            JsonNode n = Json.mapper().readTree(bytes.get());
+            readTimes(n.path("candidates"), out.candidates);
+            readTimes(n.path("writerLeases"), out.leases);
         } catch (IOException | RuntimeException e) {
             // mutable state, not data: a damaged record only restarts the candidates' ageing
             throw new CorruptObjectException(
-                    key, "unreadable GC candidate record (" + e.getMessage() + "); delete it to start ageing afresh");
+                    key, "unreadable GC state record (" + e.getMessage() + "); delete it to start ageing afresh");
         }
         return out;
     }
 
-    private void writeCandidates(GcLock lock, Map<String, Instant> candidates) {
+    private static void readTimes(JsonNode n, Map<String, Instant> into) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            into.put(e.getKey(), Instant.parse(e.getValue().asText()));
+        }
+    }
+
+    private void writeState(GcLock lock, Map<String, Instant> candidates, Map<String, Instant> leases) {
         ObjectNode root = Json.mapper().createObjectNode();
         root.put("writtenAt", clock.instant().toString());
         ObjectNode c = root.putObject("candidates");
         candidates.forEach((k, v) -> c.put(k, v.toString()));
+        ObjectNode l = root.putObject("writerLeases");
+        leases.forEach((k, v) -> l.put(k, v.toString()));
         String key = CANDIDATES + lock.epochKey() + ".json";
         target.putIfAbsent(key, root.toString().getBytes(StandardCharsets.UTF_8));
         for (String old : target.list(CANDIDATES)) {

@@ -72,10 +72,11 @@ public final class Verifier {
      *
      * @param deep also read and verify every referenced chunk
      * @param vm only the restore points of this VM; null for all
-     * @param progress (done, total) in manifests for the metadata walk, then in plaintext bytes
+     * @param manifests progress of the metadata walk: (done, total) in manifests
+     * @param chunkBytes progress of the deep check: (done, total) in plaintext bytes
      */
-    public Report verify(boolean deep, String vm, Restorer.Progress progress) {
-        References refs = References.mark(repository, vm, progress::update);
+    public Report verify(boolean deep, String vm, Restorer.Progress manifests, Restorer.Progress chunkBytes) {
+        References refs = References.mark(repository, vm, manifests::update);
         ObjectTarget target = repository.target();
         List<Problem> found = new ArrayList<>(refs.problems());
         Set<String> present = new HashSet<>(target.list(ObjectKeys.CHUNKS));
@@ -87,7 +88,7 @@ public final class Verifier {
                 found.add(refs.withAffected(new Problem(chunk, Problem.Kind.MISSING, "not on the target", List.of())));
             }
         }
-        long bytes = deep ? readChunks(toRead, refs, found, progress) : 0;
+        long bytes = deep ? readChunks(toRead, refs, found, chunkBytes) : 0;
         List<Problem> still = stillAffecting(found);
         return new Report(
                 refs.points().size(),

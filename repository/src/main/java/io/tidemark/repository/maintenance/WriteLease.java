@@ -26,8 +26,9 @@ import java.util.UUID;
  * </ul>
  *
  * Each side writes before it reads, so at least one of them sees the other: a sweep never
- * overlaps a writer. A lease expires after its TTL (a crashed writer does not block collection
- * forever); writers must finish within it.
+ * overlaps a writer. A lease that collection runs have seen for their {@code writerTtl} (48 h by
+ * default, by the collector's clock) is stale, so a crashed writer does not block collection
+ * forever; writers must finish within it. The {@code expiresAt} a lease records is for operators.
  */
 public final class WriteLease implements AutoCloseable {
 

@@ -43,7 +43,10 @@ class GarbageCollectorTest {
     }
 
     GarbageCollector gc(Duration writerWait) {
-        return new GarbageCollector(repo, clock, new GarbageCollector.Settings(GRACE, Duration.ofHours(6), writerWait));
+        return new GarbageCollector(
+                repo,
+                clock,
+                new GarbageCollector.Settings(GRACE, Duration.ofHours(6), writerWait, Duration.ofHours(48)));
     }
 
     GarbageCollector.Result run() {
@@ -156,13 +159,23 @@ class GarbageCollectorTest {
     }
 
     @Test
-    void anExpiredWriterLeaseDoesNotBlockCollection() {
+    void aWriterLeaseSeenByCollectionsForItsTtlIsStaleAndNoLongerBlocks() {
         Points.Pending old = points.full(4);
         points.full(4);
         prune(old);
+        // a crashed writer: its lease is never closed, and its own clock is far behind
+        WriteLease.acquire(
+                target,
+                java.time.Clock.fixed(Instant.EPOCH, java.time.ZoneOffset.UTC),
+                "crashed backup",
+                Duration.ofHours(1),
+                Duration.ZERO);
         run();
-        WriteLease.acquire(target, clock, "crashed backup", Duration.ofHours(2), Duration.ZERO); // never closed
         clock.advance(GRACE.plusHours(1));
+        GarbageCollector.Result blocked = run();
+        assertThat(blocked.swept()).isEmpty();
+        assertThat(blocked.deferred()).get().asString().contains("crashed backup");
+        clock.advance(Duration.ofHours(24)); // seen for 49 h now
         assertThat(run().swept(ObjectKeys.CHUNKS)).isEqualTo(4);
     }
 

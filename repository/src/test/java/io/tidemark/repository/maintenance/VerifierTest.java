@@ -40,7 +40,7 @@ class VerifierTest {
     }
 
     Verifier.Report verify(boolean deep) {
-        return new Verifier(repo, 2).verify(deep, null, Restorer.Progress.NONE);
+        return new Verifier(repo, 2).verify(deep, null, Restorer.Progress.NONE, Restorer.Progress.NONE);
     }
 
     /** A chunk both points reference, and one only base references. */
@@ -127,7 +127,7 @@ class VerifierTest {
         memory.putIfAbsent(manifest, "garbage".getBytes());
 
         Verifier verifier = new Verifier(repo, 2);
-        Verifier.Report before = verifier.verify(true, null, Restorer.Progress.NONE);
+        Verifier.Report before = verifier.verify(true, null, Restorer.Progress.NONE, Restorer.Progress.NONE);
         assertThat(before.problems()).hasSize(3);
         List<Verifier.Repair> repairs = verifier.repair(before.problems(), good, clock);
         assertThat(repairs).allMatch(Verifier.Repair::repaired);
@@ -154,7 +154,10 @@ class VerifierTest {
         flipAByte(copy, corrupt);
         Verifier verifier = new Verifier(repo, 2);
         List<Verifier.Repair> repairs = verifier.repair(
-                verifier.verify(true, null, Restorer.Progress.NONE).problems(), Repository.open(copy), clock);
+                verifier.verify(true, null, Restorer.Progress.NONE, Restorer.Progress.NONE)
+                        .problems(),
+                Repository.open(copy),
+                clock);
         assertThat(repairs).noneMatch(Verifier.Repair::repaired);
         Map<String, Verifier.Repair> byKey =
                 repairs.stream().collect(Collectors.toMap(r -> r.problem().key(), Function.identity()));
@@ -172,7 +175,10 @@ class VerifierTest {
         target.locks = key -> Optional.of(clock.instant().plus(Duration.ofDays(7)));
         Verifier verifier = new Verifier(repo, 2);
         List<Verifier.Repair> repairs = verifier.repair(
-                verifier.verify(true, null, Restorer.Progress.NONE).problems(), Repository.open(copy), clock);
+                verifier.verify(true, null, Restorer.Progress.NONE, Restorer.Progress.NONE)
+                        .problems(),
+                Repository.open(copy),
+                clock);
         assertThat(repairs).singleElement().satisfies(r -> {
             assertThat(r.repaired()).isFalse();
             assertThat(r.outcome()).contains("Object Lock").contains("new object version");
@@ -192,7 +198,7 @@ class VerifierTest {
         };
         Repository r = Repository.open(target);
         assertThat(new Verifier(r, 1)
-                        .verify(false, null, Restorer.Progress.NONE)
+                        .verify(false, null, Restorer.Progress.NONE, Restorer.Progress.NONE)
                         .problems())
                 .isEmpty();
     }
