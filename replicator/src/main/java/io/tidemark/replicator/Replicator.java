@@ -181,8 +181,9 @@ public final class Replicator implements AutoCloseable {
                 m.parent().filter(p -> remote.hasManifest(vm, p)).flatMap(p -> primary.manifest(vm, p));
         Counter sent = new Counter();
         for (DiskEntry disk : m.disks()) {
-            Optional<IndexRoot> parentRoot =
-                    parentThere.flatMap(pm -> pm.disk(disk.name())).map(pd -> primary.root(Digest.fromHex(pd.index())));
+            Optional<IndexRoot> parentRoot = parentThere
+                    .flatMap(pm -> pm.disk(disk.name()))
+                    .flatMap(pd -> parentIndex(() -> primary.root(Digest.fromHex(pd.index()))));
             shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
         }
         // the commit: only now does the restore point exist on the target
@@ -199,6 +200,20 @@ public final class Replicator implements AutoCloseable {
         return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false);
     }
 
+    /**
+     * Reads part of the parent's index on the primary, which only narrows what is looked at. The
+     * parent may have been pruned there and its objects collected since (a cached manifest outlives
+     * them): then everything is probed instead, which is always correct.
+     */
+    private static <T> Optional<T> parentIndex(java.util.function.Supplier<T> read) {
+        try {
+            return Optional.of(read.get());
+        } catch (PermanentException e) {
+            log.debug("parent index unavailable on the primary, probing instead: {}", e.getMessage());
+            return Optional.empty();
+        }
+    }
+
     private void shipDisk(Digest rootDigest, Optional<IndexRoot> parentRoot, ObjectTarget target, Counter sent) {
         IndexRoot root = primary.root(rootDigest);
         boolean sameGeometry = parentRoot
@@ -213,8 +228,10 @@ public final class Replicator implements AutoCloseable {
                 continue; // unchanged page: it and all its chunks are on the target with the parent
             }
             IndexPage page = primary.page(pageDigest);
-            IndexPage parentPage =
-                    sameGeometry ? primary.page(parentRoot.get().pages().get(p)) : null;
+            Digest parentPageDigest = sameGeometry ? parentRoot.get().pages().get(p) : null;
+            IndexPage parentPage = parentPageDigest == null
+                    ? null
+                    : parentIndex(() -> primary.page(parentPageDigest)).orElse(null);
             for (int i = 0; i < page.size(); i++) {
                 Digest d = page.get(i);
                 if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {
