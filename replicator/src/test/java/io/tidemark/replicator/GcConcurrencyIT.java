@@ -75,7 +75,7 @@ class GcConcurrencyIT {
     private static final List<String> VMS = List.of("vm1", "vm2");
     private static final int DISK_CHUNKS = 48;
     private static final int BACKUPS_PER_VM = 10;
-    private static final int POOL = 24; // distinct chunk contents backups draw from
+    private static final int POOL = 96; // distinct chunk contents backups draw from: twice a disk
     private static final Duration GRACE = Duration.ofHours(24);
 
     private final FakeClock gcClock = new FakeClock(Instant.parse("2026-11-24T00:00:00Z"));
@@ -102,6 +102,7 @@ class GcConcurrencyIT {
         AtomicBoolean backupsDone = new AtomicBoolean();
         AtomicBoolean replicationDone = new AtomicBoolean();
         AtomicLong swept = new AtomicLong();
+        AtomicLong sweptChunks = new AtomicLong();
         AtomicLong gcRuns = new AtomicLong();
         ExecutorService pool = Executors.newFixedThreadPool(4);
         try {
@@ -131,8 +132,19 @@ class GcConcurrencyIT {
                     }
                     pruner.apply(pruner.plan(policies(), gcClock.instant()));
                     for (Repository r : List.of(primary, offsite)) {
-                        swept.addAndGet(
-                                gc(r).run(false, Restorer.Progress.NONE).swept().size());
+                        GarbageCollector.Result result = gc(r).run(false, Restorer.Progress.NONE);
+                        swept.addAndGet(result.swept().size());
+                        sweptChunks.addAndGet(result.swept(ObjectKeys.CHUNKS));
+                        log.debug(
+                                "gc {}: {} points, {} objects, {} candidates, swept {} ({} chunks), kept again {}{}",
+                                r.describe(),
+                                result.manifests(),
+                                result.objects(),
+                                result.candidates(),
+                                result.swept().size(),
+                                result.swept(ObjectKeys.CHUNKS),
+                                result.referencedAgain(),
+                                result.deferred().map(d -> ", put off: " + d).orElse(""));
                         gcRuns.incrementAndGet();
                     }
                     gcClock.advance(GRACE.plusHours(1));
@@ -178,13 +190,14 @@ class GcConcurrencyIT {
         }
         assertThat(expectedSha).hasSize(VMS.size() * BACKUPS_PER_VM);
         assertThat(restored).isLessThan(2 * expectedSha.size()); // prune did remove points
-        assertThat(swept.get()).isPositive();
+        assertThat(sweptChunks.get()).as("chunks swept").isPositive();
         log.info(
-                "{} restore points written, {} restored bit-identically after {} gc runs that swept {} objects",
+                "{} restore points written, {} restored bit-identically after {} gc runs that swept {} objects ({} chunks)",
                 expectedSha.size(),
                 restored,
                 gcRuns.get(),
-                swept.get());
+                swept.get(),
+                sweptChunks.get());
     }
 
     private GarbageCollector gc(Repository r) {
