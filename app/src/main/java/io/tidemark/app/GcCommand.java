@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "gc",
+        mixinStandardHelpOptions = true,
         description = {
             "Reclaim the chunks, index pages and roots no restore point references any more (after prune).",
             "Mark-and-sweep in two phases: a run records what is unreferenced; a later run deletes what has",

@@ -21,6 +21,7 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "verify",
+        mixinStandardHelpOptions = true,
         description = {
             "Check a repository: every manifest parses, every index root and page it references is there and",
             "matches its digest, every chunk it references is there. --deep also reads every chunk and checks",

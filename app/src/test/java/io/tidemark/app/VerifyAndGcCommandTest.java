@@ -1,0 +1,145 @@
+package io.tidemark.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Json;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.format.RestorePointIds;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.file.FileObjectTarget;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The verify and gc commands on a local file repository: exit codes, text, JSON, errors. */
+class VerifyAndGcCommandTest {
+
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
+    @TempDir
+    Path data;
+
+    private Manifest point;
+    private String chunk;
+
+    private void repository() throws Exception {
+        try (FileObjectTarget t = new FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
+            Repository repo = Repository.openOrInit(t, RepositoryConfig.defaults());
+            int chunkSize = repo.config().chunkSize();
+            DiskIndexBuilder index = repo.newIndex(2L * chunkSize, Optional.empty());
+            byte[] bytes = new byte[chunkSize];
+            new Random(3).nextBytes(bytes);
+            var stored = repo.putChunk(bytes, chunkSize);
+            index.set(1, stored.digest());
+            chunk = ObjectKeys.chunk(stored.digest());
+            Instant at = Instant.parse("2026-11-24T00:00:00Z");
+            point = new Manifest(
+                    1,
+                    RestorePointIds.next(at, new Random(1)),
+                    "web-1",
+                    "hv1",
+                    "j1",
+                    at,
+                    at,
+                    "crash",
+                    Trigger.manual(),
+                    "web",
+                    Optional.empty(),
+                    List.of(new DiskEntry(
+                            "sda", 2L * chunkSize, chunkSize, index.finish().hex(), "tm", Optional.of("first"), 0, 0)));
+            repo.commit(point);
+        }
+    }
+
+    @Test
+    void aCleanRepositoryVerifiesWithExitZero() throws Exception {
+        repository();
+        assertThat(Main.execute("verify", "--data", data.toString(), "--target", "local", "--deep"))
+                .isZero();
+        assertThat(std.out()).contains("1 restore points").contains("1 chunks").contains("no problems found");
+    }
+
+    @Test
+    void aMissingChunkIsNamedWithTheRestorePointItBreaksAndExitsTwo() throws Exception {
+        repository();
+        Files.delete(data.resolve("repo").resolve(chunk));
+        assertThat(Main.execute("verify", "--data", data.toString(), "--target", "local", "--json"))
+                .isEqualTo(2);
+        JsonNode report = Json.mapper().readTree(std.out());
+        JsonNode problem = report.path("problems").get(0);
+        assertThat(problem.path("key").asText()).isEqualTo(chunk);
+        assertThat(problem.path("kind").asText()).isEqualTo("MISSING");
+        assertThat(problem.path("affected").get(0).path("restorePoint").asText())
+                .isEqualTo(point.id());
+        assertThat(report.path("problemsRemaining").asInt()).isEqualTo(1);
+
+        std.reset();
+        assertThat(Main.execute("verify", "--data", data.toString(), "--target", "local"))
+                .isEqualTo(2);
+        assertThat(std.out())
+                .contains("MISSING      " + chunk)
+                .contains("breaks: [web-1/" + point.id() + "]")
+                .contains("--repair-from OTHER");
+    }
+
+    @Test
+    void anUnknownTargetNameSaysWhichExist() {
+        assertThat(Main.execute("verify", "--data", data.toString(), "--target", "offsite"))
+                .isEqualTo(2);
+        assertThat(std.err()).contains("no target named 'offsite'").contains("'local'");
+    }
+
+    @Test
+    void gcRecordsWhatIsUnreferencedAndDeletesNothingOnItsFirstRun() throws Exception {
+        repository();
+        Files.delete(data.resolve("repo").resolve(ObjectKeys.manifest("web-1", point.id())));
+        assertThat(Main.execute("gc", "--data", data.toString(), "--json")).isZero();
+        JsonNode r = Json.mapper().readTree(std.out());
+        assertThat(r.path("candidates").asLong()).isEqualTo(3); // the chunk, the page, the root
+        assertThat(r.path("sweptChunks").asLong()).isZero();
+        assertThat(Files.exists(data.resolve("repo").resolve(chunk))).isTrue();
+
+        std.reset();
+        assertThat(Main.execute("gc", "--data", data.toString(), "--grace", "0s", "--dry-run"))
+                .isZero();
+        assertThat(std.out())
+                .contains("would delete now: 1 chunks, 1 index pages, 1 roots")
+                .contains("dry run");
+        assertThat(Files.exists(data.resolve("repo").resolve(chunk))).isTrue();
+
+        std.reset();
+        assertThat(Main.execute("gc", "--data", data.toString(), "--grace", "0s"))
+                .isZero();
+        assertThat(std.out()).contains("deleted: 1 chunks, 1 index pages, 1 roots");
+        assertThat(Files.exists(data.resolve("repo").resolve(chunk))).isFalse();
+    }
+
+    @Test
+    void aBadGraceIsRejected() {
+        assertThat(Main.execute("gc", "--data", data.toString(), "--grace", "a day"))
+                .isEqualTo(2);
+        assertThat(std.err()).contains("--grace 'a day' is not a duration");
+    }
+
+    @Test
+    void helpTeachesWithAnExample() {
+        assertThat(Main.execute("verify", "--help")).isZero();
+        assertThat(std.out()).contains("Example:").contains("--repair-from");
+        std.reset();
+        assertThat(Main.execute("gc", "--help")).isZero();
+        assertThat(std.out()).contains("Example:").contains("--grace");
+    }
+}
