@@ -4,15 +4,20 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
+import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
 import io.tidemark.repository.maintenance.PointRef;
 import io.tidemark.repository.maintenance.Problem;
 import io.tidemark.repository.maintenance.Verifier;
 import java.io.IOException;
 import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -83,10 +88,7 @@ final class VerifyCommand implements Callable<Integer> {
             double secs = (System.nanoTime() - t0) / 1e9;
             Map<Problem, Verifier.Repair> repairs = new LinkedHashMap<>();
             if (source != null && !report.clean()) {
-                for (Verifier.Repair r :
-                        verifier.repair(report.problems(), Repository.open(source), Clock.systemUTC())) {
-                    repairs.put(r.problem(), r);
-                }
+                report = repair(verifier, report, Repository.open(source), repairs, tty);
             }
             long left = report.problems().stream()
                     .filter(p -> !repairs.containsKey(p) || !repairs.get(p).repaired())
@@ -98,6 +100,42 @@ final class VerifyCommand implements Callable<Integer> {
             }
             return left == 0 ? 0 : Main.EXIT_PERMANENT;
         }
+    }
+
+    /**
+     * Repairs every problem; when a manifest, root or page was repaired, what it references has
+     * not been checked yet, so checks again and repairs what that finds (a few rounds at most).
+     *
+     * @return the report with every problem found in any round
+     */
+    private Verifier.Report repair(
+            Verifier verifier,
+            Verifier.Report first,
+            Repository from,
+            Map<Problem, Verifier.Repair> repairs,
+            boolean tty) {
+        List<Problem> all = new ArrayList<>(first.problems());
+        List<Problem> todo = first.problems();
+        Verifier.Report last = first;
+        for (int round = 0; round < 4 && !todo.isEmpty(); round++) {
+            boolean indexRepaired = false;
+            for (Verifier.Repair r : verifier.repair(todo, from, Clock.systemUTC())) {
+                repairs.put(r.problem(), r);
+                indexRepaired |= r.repaired() && !r.problem().key().startsWith(ObjectKeys.CHUNKS);
+            }
+            if (!indexRepaired) {
+                break;
+            }
+            last = verifier.verify(deep, vm, Restorer.Progress.NONE, new ProgressBar(System.err, "verify again", tty));
+            Set<String> known = new HashSet<>();
+            all.forEach(p -> known.add(p.key()));
+            todo = last.problems().stream()
+                    .filter(p -> !known.contains(p.key()))
+                    .toList();
+            all.addAll(todo);
+        }
+        return new Verifier.Report(
+                last.manifests(), last.roots(), last.pages(), last.chunks(), last.chunkBytesRead(), all);
     }
 
     private void printText(

@@ -96,6 +96,45 @@ class VerifyAndGcCommandTest {
     }
 
     @Test
+    void aRepairedPageIsCheckedAgainSoTheChunkItNamesIsRepairedToo(@TempDir Path copy) throws Exception {
+        repository();
+        Path repo = data.resolve("repo");
+        try (var files = Files.walk(repo)) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Path to = copy.resolve(repo.relativize(f));
+                Files.createDirectories(to.getParent());
+                Files.copy(f, to);
+            }
+        }
+        String page;
+        try (var files = Files.list(repo.resolve("pages"))) {
+            Path dir = files.findFirst().orElseThrow();
+            try (var pages = Files.list(dir)) {
+                page = repo.relativize(pages.findFirst().orElseThrow()).toString();
+            }
+        }
+        Files.delete(repo.resolve(page));
+        Files.delete(repo.resolve(chunk)); // unseen until the page is back
+        assertThat(Main.execute(
+                        "verify",
+                        "--data",
+                        data.toString(),
+                        "--target",
+                        "local",
+                        "--deep",
+                        "--repair-from",
+                        copy.toString()))
+                .isZero();
+        assertThat(std.out())
+                .contains("MISSING      " + page)
+                .contains("MISSING      " + chunk)
+                .contains("2 problems, 2 repaired, 0 remain");
+        std.reset();
+        assertThat(Main.execute("verify", "--data", data.toString(), "--target", "local", "--deep"))
+                .isZero();
+    }
+
+    @Test
     void anUnknownTargetNameSaysWhichExist() {
         assertThat(Main.execute("verify", "--data", data.toString(), "--target", "offsite"))
                 .isEqualTo(2);
