@@ -36,22 +36,26 @@ class VerifyAndGcCommandTest {
     private String chunk;
 
     private void repository() throws Exception {
+        repository(3, Instant.parse("2026-11-24T00:00:00Z"));
+    }
+
+    /** One restore point of web-1 holding one chunk of seeded random data; sets {@link #point} and {@link #chunk}. */
+    private void repository(long seed, Instant at) throws Exception {
         try (FileObjectTarget t = new FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
             Repository repo = Repository.openOrInit(t, RepositoryConfig.defaults());
             int chunkSize = repo.config().chunkSize();
             DiskIndexBuilder index = repo.newIndex(2L * chunkSize, Optional.empty());
             byte[] bytes = new byte[chunkSize];
-            new Random(3).nextBytes(bytes);
+            new Random(seed).nextBytes(bytes);
             var stored = repo.putChunk(bytes, chunkSize);
             index.set(1, stored.digest());
             chunk = ObjectKeys.chunk(stored.digest());
-            Instant at = Instant.parse("2026-11-24T00:00:00Z");
             point = new Manifest(
                     1,
                     RestorePointIds.next(at, new Random(1)),
                     "web-1",
                     "hv1",
-                    "j1",
+                    "j" + seed,
                     at,
                     at,
                     "crash",
@@ -164,6 +168,32 @@ class VerifyAndGcCommandTest {
                 .isZero();
         assertThat(std.out()).contains("deleted: 1 chunks, 1 index pages, 1 roots");
         assertThat(Files.exists(data.resolve("repo").resolve(chunk))).isFalse();
+    }
+
+    @Test
+    void pruneWithGcCollectsWhatThePrunedPointAloneUsed(@TempDir Path policies) throws Exception {
+        Files.writeString(
+                policies.resolve("web.yaml"),
+                "name: web\nvms: {names: [web-1]}\nschedule: {interval: 10m}\nrpo: 1h\n"
+                        + "retention:\n  local: {last: 1}\n");
+        repository(3, Instant.parse("2026-11-24T00:00:00Z"));
+        String oldChunk = chunk;
+        repository(4, Instant.parse("2026-11-24T01:00:00Z"));
+        String[] prune = {"prune", "--data", data.toString(), "--policies", policies.toString(), "--gc", "--grace", "0s"
+        };
+        assertThat(Main.execute(prune)).isZero();
+        assertThat(std.out())
+                .contains("1 restore points removed")
+                .contains("gc of local")
+                .contains("3 unreferenced objects recorded");
+        assertThat(Files.exists(data.resolve("repo").resolve(oldChunk))).isTrue();
+        std.reset();
+        assertThat(Main.execute(prune)).isZero(); // the next day's run
+        assertThat(std.out())
+                .contains("0 restore points removed")
+                .contains("deleted: 1 chunks, 1 index pages, 1 roots");
+        assertThat(Files.exists(data.resolve("repo").resolve(oldChunk))).isFalse();
+        assertThat(Files.exists(data.resolve("repo").resolve(chunk))).isTrue();
     }
 
     @Test
