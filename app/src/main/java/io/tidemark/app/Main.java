@@ -27,6 +27,8 @@ import picocli.CommandLine.Command;
             ReplicateCommand.class,
             PruneCommand.class,
             KeyCommand.class,
+            VerifyCommand.class,
+            GcCommand.class,
             PolicyCommand.class,
             HookCommand.class,
             RollbackCommand.class,

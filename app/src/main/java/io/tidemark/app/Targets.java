@@ -59,11 +59,18 @@ final class Targets {
         if (text == null || text.isBlank()) {
             return DEFAULT_RETRY_DEADLINE;
         }
+        return duration("target '" + target + "': retryDeadline", text);
+    }
+
+    /**
+     * A duration such as {@code 30s}, {@code 5m}, {@code 1h30m} or {@code 7d}; {@code what} names
+     * the setting in the error.
+     */
+    static Duration duration(String what, String text) {
         try {
             return PolicyParser.parseDuration(text.strip());
         } catch (IllegalArgumentException e) {
-            throw new PermanentException(
-                    "target '" + target + "': retryDeadline '" + text + "' is not a duration such as 30s, 5m or 1h30m");
+            throw new PermanentException(what + " '" + text + "' is not a duration such as 30s, 5m or 1h30m");
         }
     }
 
@@ -194,5 +201,26 @@ final class Targets {
             }
         });
         return out;
+    }
+
+    /**
+     * The location a command-line {@code --target} names: {@code local} (the primary repository in
+     * {@code primary}), a target of the engine config by name, or a location (a directory, {@code
+     * file:…} or {@code s3://…}).
+     */
+    static ObjectTarget named(EngineConfig c, Path primary, String name) {
+        if (io.tidemark.replicator.Pruner.LOCAL.equals(name)) {
+            return new FileObjectTarget(primary);
+        }
+        EngineConfig.TargetConfig t = c.targets() == null ? null : c.targets().get(name);
+        if (t != null) {
+            return open(name, t);
+        }
+        if (!name.contains("/") && !name.contains(":")) {
+            throw new PermanentException("no target named '" + name + "': the engine config defines "
+                    + (c.targets() == null ? "none" : c.targets().keySet())
+                    + "; give 'local', one of those, a directory or an s3:// location");
+        }
+        return Locations.open(name);
     }
 }

@@ -17,6 +17,7 @@ import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.WriteLease;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
@@ -169,12 +170,21 @@ public final class Replicator implements AutoCloseable {
         if (remote.hasManifest(vm, restorePointId)) {
             return new Result(targetName, restorePointId, 0, 0, true);
         }
+        // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
+        try (WriteLease lease = WriteLease.acquire(target, clock, "replication of " + restorePointId + " of " + vm)) {
+            return ship(m, vm, restorePointId, targetName, target, remote);
+        }
+    }
+
+    private Result ship(
+            Manifest m, String vm, String restorePointId, String targetName, ObjectTarget target, Repository remote) {
         Optional<Manifest> parentThere =
                 m.parent().filter(p -> remote.hasManifest(vm, p)).flatMap(p -> primary.manifest(vm, p));
         Counter sent = new Counter();
         for (DiskEntry disk : m.disks()) {
-            Optional<IndexRoot> parentRoot =
-                    parentThere.flatMap(pm -> pm.disk(disk.name())).map(pd -> primary.root(Digest.fromHex(pd.index())));
+            Optional<IndexRoot> parentRoot = parentThere
+                    .flatMap(pm -> pm.disk(disk.name()))
+                    .flatMap(pd -> parentIndex(() -> primary.root(Digest.fromHex(pd.index()))));
             shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
         }
         // the commit: only now does the restore point exist on the target
@@ -194,6 +204,20 @@ public final class Replicator implements AutoCloseable {
         return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false);
     }
 
+    /**
+     * Reads part of the parent's index on the primary, which only narrows what is looked at. The
+     * parent may have been pruned there and its objects collected since (a cached manifest outlives
+     * them): then everything is probed instead, which is always correct.
+     */
+    private static <T> Optional<T> parentIndex(java.util.function.Supplier<T> read) {
+        try {
+            return Optional.of(read.get());
+        } catch (PermanentException e) {
+            log.debug("parent index unavailable on the primary, probing instead: {}", e.getMessage());
+            return Optional.empty();
+        }
+    }
+
     private void shipDisk(Digest rootDigest, Optional<IndexRoot> parentRoot, ObjectTarget target, Counter sent) {
         IndexRoot root = primary.root(rootDigest);
         boolean sameGeometry = parentRoot
@@ -208,8 +232,10 @@ public final class Replicator implements AutoCloseable {
                 continue; // unchanged page: it and all its chunks are on the target with the parent
             }
             IndexPage page = primary.page(pageDigest);
-            IndexPage parentPage =
-                    sameGeometry ? primary.page(parentRoot.get().pages().get(p)) : null;
+            Digest parentPageDigest = sameGeometry ? parentRoot.get().pages().get(p) : null;
+            IndexPage parentPage = parentPageDigest == null
+                    ? null
+                    : parentIndex(() -> primary.page(parentPageDigest)).orElse(null);
             for (int i = 0; i < page.size(); i++) {
                 Digest d = page.get(i);
                 if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {

@@ -304,6 +304,21 @@ public final class Repository {
     }
 
     /**
+     * Checks the stored bytes of one object as a read would: a chunk, page or root against the
+     * digest its key names, a manifest by parsing it. For copying objects between targets (repair),
+     * which never stores bytes that fail this.
+     *
+     * @throws io.tidemark.core.CorruptObjectException if they fail
+     */
+    public void checkObject(String key, byte[] object) {
+        if (key.startsWith(ObjectKeys.MANIFESTS)) {
+            ManifestCodec.decode(key, object);
+            return;
+        }
+        ObjectCodec.decode(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)));
+    }
+
+    /**
      * Starts the index of one disk. With a parent index of the same geometry, only the chunks that
      * are {@link DiskIndexBuilder#set set} differ from it, and only their pages are written.
      */

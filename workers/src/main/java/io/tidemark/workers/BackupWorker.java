@@ -23,6 +23,7 @@ import io.tidemark.format.IndexRoot;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.WriteLease;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -161,7 +162,10 @@ public final class BackupWorker implements AutoCloseable {
                         done.get().id());
                 return done.get();
             }
-            return capture(jobId, job);
+            // a backup reuses chunks the repository holds: keep garbage collection from sweeping meanwhile
+            try (WriteLease lease = WriteLease.acquire(repository.target(), clock, "backup of " + job.vm())) {
+                return capture(jobId, job);
+            }
         } finally {
             lock.unlock();
         }

@@ -1,0 +1,125 @@
+package io.tidemark.repository.maintenance;
+
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Digest;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.RestorePointIds;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.Repository;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/**
+ * Writes restore points of one single-disk VM as a backup would, and remembers each point's disk
+ * image, so tests can compare what a restore produces with what was backed up.
+ */
+final class Points {
+
+    static final String DISK = "sda";
+
+    private final Repository repository;
+    private final String vm;
+    private final int chunks;
+    private final Random random;
+    private int count;
+
+    Points(Repository repository, String vm, int chunks, long seed) {
+        this.repository = repository;
+        this.vm = vm;
+        this.chunks = chunks;
+        this.random = new Random(seed);
+    }
+
+    /** A written-but-uncommitted point: its objects are in the repository, its manifest is not. */
+    record Pending(Manifest manifest, byte[] image) {}
+
+    /** A point whose chunks {@code rewrite} get new random data on top of {@code parent}'s image. */
+    Pending write(Optional<Pending> parent, List<Integer> rewrite) {
+        int chunkSize = repository.config().chunkSize();
+        long size = (long) chunks * chunkSize;
+        byte[] image = parent.map(p -> p.image().clone()).orElse(new byte[(int) size]);
+        DiskIndexBuilder index = repository.newIndex(
+                size,
+                parent.map(p -> repository.root(
+                        Digest.fromHex(p.manifest().disks().get(0).index()))));
+        byte[] data = new byte[chunkSize];
+        for (int c : rewrite) {
+            random.nextBytes(data);
+            System.arraycopy(data, 0, image, c * chunkSize, chunkSize);
+            index.set(c, repository.putChunk(data, chunkSize).digest());
+        }
+        Digest root = index.finish();
+        Instant at = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(60L * count++);
+        Manifest m = new Manifest(
+                1,
+                RestorePointIds.next(at, random),
+                vm,
+                "hv1",
+                "job-" + vm + "-" + count,
+                at,
+                at.plusSeconds(1),
+                "crash",
+                Trigger.manual(),
+                "pol",
+                parent.map(p -> p.manifest().id()),
+                List.of(new DiskEntry(
+                        DISK,
+                        size,
+                        chunkSize,
+                        root.hex(),
+                        "tm-" + count,
+                        parent.isPresent() ? Optional.empty() : Optional.of("first"),
+                        0,
+                        0)));
+        return new Pending(m, image);
+    }
+
+    Pending commit(Pending p) {
+        repository.commit(p.manifest());
+        return p;
+    }
+
+    Pending full(int dataChunks) {
+        return commit(
+                write(Optional.empty(), IntStream.range(0, dataChunks).boxed().toList()));
+    }
+
+    Pending incremental(Pending parent, List<Integer> rewrite) {
+        return commit(write(Optional.of(parent), rewrite));
+    }
+
+    /** The keys of the non-zero chunks {@code p} references. */
+    List<String> chunkKeys(Pending p) {
+        var root = repository.root(Digest.fromHex(p.manifest().disks().get(0).index()));
+        return root.pages().stream()
+                .map(repository::page)
+                .flatMap(page -> IntStream.range(0, page.size()).mapToObj(page::get))
+                .filter(d -> !d.isZero())
+                .map(ObjectKeys::chunk)
+                .distinct()
+                .toList();
+    }
+
+    PointRef ref(Pending p) {
+        return new PointRef(vm, p.manifest().id());
+    }
+
+    static String sha256(byte[] bytes) {
+        return HexFormat.of().formatHex(sha().digest(bytes));
+    }
+
+    private static MessageDigest sha() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
