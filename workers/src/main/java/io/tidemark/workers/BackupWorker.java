@@ -26,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -35,6 +36,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -51,6 +53,9 @@ public final class BackupWorker implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(BackupWorker.class);
 
+    /** Chunk reads in flight per disk: also the bound of chunks held in memory. */
+    static final int READS_IN_FLIGHT = 16;
+
     /** Opens a captured disk for reading. */
     @FunctionalInterface
     public interface BlockSourceOpener {
@@ -66,6 +71,7 @@ public final class BackupWorker implements AutoCloseable {
     private final CaptureHooks hooks;
     private final BlockSourceOpener opener;
     private final ExecutorService cpu;
+    private final ReadLimit.Sleeper sleeper;
     private final SecureRandom random = new SecureRandom();
     private final Map<String, ReentrantLock> vmLocks = new ConcurrentHashMap<>();
 
@@ -78,6 +84,30 @@ public final class BackupWorker implements AutoCloseable {
             Path workRoot,
             CaptureHooks hooks,
             BlockSourceOpener opener) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()));
+    }
+
+    /** As the public constructor, with the waits of the read bandwidth limit going to {@code sleeper}. */
+    BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            ReadLimit.Sleeper sleeper) {
+        this.sleeper = sleeper;
         this.host = host;
         this.hypervisor = hypervisor;
         this.repository = repository;
@@ -151,6 +181,8 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> since = parent.flatMap(
                 p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
         Instant started = clock.instant();
+        Optional<String> forcedFull = parent.isPresent() ? forcedFull(job, started) : Optional.empty();
+        ReadLimit readLimit = ReadLimit.of(job.readBytesPerSecond(), clock, sleeper);
         String id = RestorePointIds.next(started, random);
         String checkpoint = "tm-" + id;
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
@@ -171,7 +203,7 @@ public final class BackupWorker implements AutoCloseable {
                         Event.of(jobId, clock.instant(), new SnapshotCaptured(job.vm(), capture.capturedAt())));
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : capture.disks()) {
-                    disks.add(readDisk(export, parent, checkpoint));
+                    disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit));
                 }
                 Manifest m = new Manifest(
                         FormatConstants.REPOSITORY_FORMAT_VERSION,
@@ -204,11 +236,40 @@ public final class BackupWorker implements AutoCloseable {
         }
     }
 
-    private DiskEntry readDisk(DiskExport export, Optional<Manifest> parent, String checkpoint) {
+    /**
+     * The policy's {@code full-every}: why this job must read every disk in full although change
+     * tracking works, or empty. It still stores only the chunks the repository lacks.
+     */
+    private Optional<String> forcedFull(SnapshotJob job, Instant now) {
+        if (job.fullEvery().isEmpty()) {
+            return Optional.empty();
+        }
+        Duration every = job.fullEvery().get();
+        Optional<Manifest> lastFull = repository.manifests(job.vm()).stream()
+                .filter(m -> m.disks().stream().allMatch(d -> d.fullReason().isPresent()))
+                .reduce((a, b) -> b);
+        if (lastFull.isEmpty()) {
+            return Optional.of("policy '" + job.policy() + "' full-every " + every + ": no full restore point of "
+                    + job.vm() + " yet");
+        }
+        Duration age = Duration.between(lastFull.get().capturedAt(), now);
+        if (age.compareTo(every) < 0) {
+            return Optional.empty();
+        }
+        return Optional.of("policy '" + job.policy() + "' full-every " + every + ": the newest full restore point "
+                + lastFull.get().id() + " is " + age + " old");
+    }
+
+    private DiskEntry readDisk(
+            DiskExport export,
+            Optional<Manifest> parent,
+            String checkpoint,
+            Optional<String> forcedFull,
+            ReadLimit readLimit) {
         Optional<IndexRoot> parentRoot = parent.flatMap(p -> p.disk(export.disk()))
                 .map(d -> repository.root(Digest.fromHex(d.index())))
                 .filter(r -> r.diskSize() == export.sizeBytes());
-        Optional<String> fullReason = export.fullReason();
+        Optional<String> fullReason = export.fullReason().or(() -> forcedFull);
         if (export.incremental() && parentRoot.isEmpty()) {
             fullReason = Optional.of("the parent restore point has no index of this disk at this size");
         }
@@ -220,7 +281,7 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
-            out = new DiskBackup(repository, cpu, 8).run(source, dirty, index);
+            out = new DiskBackup(repository, cpu, READS_IN_FLIGHT, readLimit).run(source, dirty, index);
         }
         return new DiskEntry(
                 export.disk(),
