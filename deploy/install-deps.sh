@@ -14,6 +14,7 @@ command -v uuidgen >/dev/null || need+=(uuid-runtime)   # deploy/ceph/start-ceph
 command -v curl >/dev/null || need+=(curl)               # deploy/ceph/start-ceph.sh waits for RGW with it
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v restic >/dev/null || need+=(restic)               # tidemark bench compares incrementals with restic
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -28,6 +28,7 @@ import picocli.CommandLine.Command;
             PolicyCommand.class,
             HookCommand.class,
             DemoCommand.class,
+            BenchCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",
