@@ -103,6 +103,17 @@ public final class Bench {
             long t0 = System.nanoTime();
             Tools.run("nbdcopy", "nbd+unix:///sda?socket=" + socket, "null:");
             nbdNanos = System.nanoTime() - t0;
+            phase.accept("profiling the stages of the chunk pipeline");
+            Stages.profile(
+                    o.dir().resolve("image.raw"),
+                    socket,
+                    "sda",
+                    512L * MIB,
+                    o.dir().resolve("stages"),
+                    report.putObject("stages"));
+            Tools.deleteTree(o.dir().resolve("stages"));
+        } catch (IOException e) {
+            throw new PermanentException("profiling the stages failed: " + e.getMessage(), e);
         } finally {
             server.destroy();
             waitFor(server);
