@@ -1,6 +1,7 @@
 package io.tidemark.workers;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
@@ -36,6 +37,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
@@ -67,6 +69,9 @@ public final class BackupWorker implements AutoCloseable {
      */
     static final int STORE_THREADS = 16;
 
+    /** Jobs of one host that run at once unless configured otherwise. */
+    public static final int DEFAULT_MAX_CONCURRENT_JOBS = 2;
+
     /** Opens a captured disk for reading. */
     @FunctionalInterface
     public interface BlockSourceOpener {
@@ -83,6 +88,7 @@ public final class BackupWorker implements AutoCloseable {
     private final BlockSourceOpener opener;
     private final ExecutorService cpu;
     private final ReadLimit.Sleeper sleeper;
+    private final Semaphore jobSlots;
     private final SecureRandom random = new SecureRandom();
     private final Map<String, ReentrantLock> vmLocks = new ConcurrentHashMap<>();
 
@@ -95,6 +101,23 @@ public final class BackupWorker implements AutoCloseable {
             Path workRoot,
             CaptureHooks hooks,
             BlockSourceOpener opener) {
+        this(host, hypervisor, repository, bus, clock, workRoot, hooks, opener, DEFAULT_MAX_CONCURRENT_JOBS);
+    }
+
+    /**
+     * A worker that runs at most {@code maxConcurrentJobs} jobs of this host at once, however many
+     * threads deliver them; jobs of one VM never overlap in any case.
+     */
+    public BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs) {
         this(
                 host,
                 hypervisor,
@@ -104,6 +127,7 @@ public final class BackupWorker implements AutoCloseable {
                 workRoot,
                 hooks,
                 opener,
+                maxConcurrentJobs,
                 d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()));
     }
 
@@ -117,7 +141,13 @@ public final class BackupWorker implements AutoCloseable {
             Path workRoot,
             CaptureHooks hooks,
             BlockSourceOpener opener,
+            int maxConcurrentJobs,
             ReadLimit.Sleeper sleeper) {
+        if (maxConcurrentJobs < 1) {
+            throw new IllegalArgumentException(
+                    "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
+        }
+        this.jobSlots = new Semaphore(maxConcurrentJobs, true);
         this.sleeper = sleeper;
         this.host = host;
         this.hypervisor = hypervisor;
@@ -181,9 +211,27 @@ public final class BackupWorker implements AutoCloseable {
                         done.get().id());
                 return done.get();
             }
-            return capture(jobId, job);
+            // the VM's lock first: a job waiting for its VM holds no slot of the host
+            acquireSlot(job.vm());
+            try {
+                return capture(jobId, job);
+            } finally {
+                jobSlots.release();
+            }
         } finally {
             lock.unlock();
+        }
+    }
+
+    private void acquireSlot(String vm) {
+        try {
+            jobSlots.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException(
+                    "interrupted while the job of " + vm + " waited for a free slot on host " + host
+                            + "; it runs again when redelivered",
+                    e);
         }
     }
 

@@ -59,6 +59,7 @@ class BackupPolicyTest {
                 dir.resolve("work"),
                 CaptureHooks.NONE,
                 this::recordingSource,
+                BackupWorker.DEFAULT_MAX_CONCURRENT_JOBS,
                 clock::advance); // a sleep moves the fake clock, nothing else does
         hv.addVm("vm1", Map.of("sda", 16 * MiB, "sdb", 8 * MiB));
         hv.write("vm1", "sda", 0, randomBytes(6 * MiB));
