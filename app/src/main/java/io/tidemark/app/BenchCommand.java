@@ -19,19 +19,21 @@ import picocli.CommandLine.Option;
 
 @Command(
         name = "bench",
+        mixinStandardHelpOptions = true,
         description = {
-            "Measure Tidemark's backup pipeline against baselines run in the same process, on the same data:",
-            "  1. full backup of a deterministic test image vs nbdcopy reading the same NBD export to null:",
-            "  2. a 1 %-dirty incremental vs restic re-backing up the raw image (time and bytes read)",
-            "  3. a zero-change incremental of a large sparse disk (time and bytes written) vs its full",
-            "  4. N clones of one base image backed up as N VMs into one repository (dedup ratio)",
-            "Needs qemu-img, qemu-nbd, qemu-io, nbdcopy and restic (deploy/install-deps.sh), and free space",
-            "under --dir of about 3x --image-size plus 2x --clone-size. Ratios, not absolute figures, are",
-            "what carries over to other machines.",
+            "Measure the backup pipeline against baselines run in the same process on the same data:",
+            "  1. full backup of a test image vs nbdcopy reading the same NBD export to null:",
+            "  2. a 1 %%-dirty incremental vs restic re-backing up the raw image: time, bytes read",
+            "  3. a zero-change incremental of a large sparse disk: time, bytes written",
+            "  4. N clones of one base image backed up as N VMs into one repository: dedup ratio",
+            "It also profiles each stage (NBD read, SHA-256, zstd, chunk writes) alone.",
+            "Needs qemu-img, qemu-nbd, qemu-io, nbdcopy and restic (deploy/install-deps.sh) and",
+            "about 4x --image-size plus 2x --clone-size of free space under --dir. Ratios, not",
+            "absolute figures, carry over to other machines.",
             "",
-            "Example (a smoke run in seconds):",
+            "Example, a smoke run in seconds:",
             "  tidemark bench --image-size 64MiB --large-size 1GiB --clones 3 --clone-size 16MiB",
-            "The defaults are the figures of docs/benchmarks.md (4 GiB, 20 GiB, 10 clones of 1 GiB).",
+            "The defaults give the figures of docs/benchmarks.md.",
         })
 final class BenchCommand implements Callable<Integer> {
 

@@ -73,5 +73,8 @@ class BenchCommandIT {
     void aSizeThatIsNotOneIsInvalidInput() {
         assertThat(Main.execute("bench", "--image-size", "lots")).isEqualTo(1);
         assertThat(std.err()).contains("'lots' is not a size");
+        std.reset();
+        assertThat(Main.execute("bench", "--help")).isZero();
+        assertThat(std.out()).contains("Example", "--image-size", "nbdcopy", "restic");
     }
 }
