@@ -16,6 +16,7 @@ command -v curl >/dev/null || need+=(curl)               # deploy/ceph/start-cep
 command -v e2fsck >/dev/null || need+=(e2fsprogs)          # tidemark drill checks restored ext4 file systems
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v restic >/dev/null || need+=(restic)               # tidemark bench compares incrementals with restic
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)

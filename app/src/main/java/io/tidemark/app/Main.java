@@ -35,6 +35,7 @@ import picocli.CommandLine.Command;
             DemoCommand.class,
             DrCommand.class,
             DrillCommand.class,
+            BenchCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

@@ -220,7 +220,7 @@ public final class Repository {
             return new StoredChunk(d, false, 0);
         }
         byte[] object = ObjectCodec.encode(plain, length, key, keys);
-        boolean added = target.putIfAbsent(key, object);
+        boolean added = target.putIfAbsentDeferred(key, object); // durable at commit()
         return new StoredChunk(d, added, added ? object.length : 0);
     }
 
@@ -259,7 +259,7 @@ public final class Repository {
         Digest d = name(plain, plain.length);
         String key = page ? ObjectKeys.page(d) : ObjectKeys.root(d);
         if (!target.exists(key)) {
-            target.putIfAbsent(key, ObjectCodec.encode(plain, plain.length, key, keys));
+            target.putIfAbsentDeferred(key, ObjectCodec.encode(plain, plain.length, key, keys)); // durable at commit()
         }
         return d;
     }
@@ -330,10 +330,12 @@ public final class Repository {
     }
 
     /**
-     * Commits a restore point by writing its manifest, after everything it references. Idempotent:
+     * Commits a restore point by making the objects stored so far durable and then writing its
+     * manifest, after everything it references. Idempotent:
      * committing the same manifest twice leaves one.
      */
     public void commit(Manifest m) {
+        target.flush(); // every chunk, page and root it refers to is durable before it is
         String key = ObjectKeys.manifest(m.vm(), m.id());
         target.putIfAbsent(key, encodeManifest(key, m));
         manifestCache.put(key, m);

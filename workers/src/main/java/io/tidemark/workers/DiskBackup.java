@@ -19,7 +19,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * Reads the chunks of one captured disk that need reading and stores them: for an incremental,
  * the chunks overlapping dirty extents; for a full, every chunk that does not read as zeros.
  * Reads are pipelined ({@code readsInFlight}) and hashing/compression runs on {@code cpu}; memory
- * stays bounded by the number of chunks in flight, whatever the disk size.
+ * stays bounded by the number of chunks in flight, whatever the disk size: a chunk holds a permit
+ * of the window from its read until it is stored, so the hand-over from the reader to the hashing
+ * and compression workers is a bounded queue. Reads are paced by the job's {@link ReadLimit}.
  */
 final class DiskBackup {
 
@@ -29,11 +31,18 @@ final class DiskBackup {
     private final Repository repository;
     private final ExecutorService cpu;
     private final int readsInFlight;
+    private final ReadLimit readLimit;
 
     DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight) {
+        this(repository, cpu, readsInFlight, ReadLimit.NONE);
+    }
+
+    /** @param readLimit paces the reads (the job's read bandwidth limit), shared by the job's disks */
+    DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight, ReadLimit readLimit) {
         this.repository = repository;
         this.cpu = cpu;
         this.readsInFlight = readsInFlight;
+        this.readLimit = readLimit;
     }
 
     /**
@@ -57,6 +66,7 @@ final class DiskBackup {
             long offset = chunkNo * chunkSize;
             int length = (int) Math.min(chunkSize, size - offset);
             acquire(window);
+            readLimit.acquire(length);
             count++;
             source.read(offset, length).whenComplete((data, readError) -> {
                 if (readError != null) {

@@ -23,6 +23,24 @@ public interface ObjectTarget extends AutoCloseable {
      */
     boolean putIfAbsent(String key, byte[] data);
 
+    /**
+     * As {@link #putIfAbsent}, but the object need only be durable, and visible to other clients,
+     * once {@link #flush()} has returned; this client sees it at once ({@link #get}, {@link
+     * #exists}). Lets a target batch its durability work; a target whose every write is durable
+     * (object stores), and every wrapper, may simply {@link #putIfAbsent}.
+     */
+    default boolean putIfAbsentDeferred(String key, byte[] data) {
+        return putIfAbsent(key, data);
+    }
+
+    /**
+     * Makes every object written by {@link #putIfAbsentDeferred} before this call durable and
+     * visible. Callers flush before writing an object that refers to them (a manifest).
+     */
+    default void flush() {
+        // every write is durable already
+    }
+
     /** The whole object, or empty if there is none. */
     Optional<byte[]> get(String key);
 

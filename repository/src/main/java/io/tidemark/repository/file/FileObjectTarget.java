@@ -22,10 +22,19 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,6 +52,10 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #putIfAbsent} is atomic and exclusive, also on NFS: the bytes go to a temporary
  *       file in the destination directory, which is fsynced and then hard-linked to the final name;
  *       the parent directory is fsynced before the call returns true.
+ *   <li>{@link #putIfAbsentDeferred} writes without fsync to a temporary name that only this
+ *       instance sees; {@link #flush()} fsyncs those files in parallel, links them to their final
+ *       names and fsyncs each directory once. So no final name ever holds bytes that a crash could
+ *       lose, and a backup pays the fsync latency once per batch instead of twice per chunk.
  *   <li>Temporary files left behind by a crash are never returned by {@link #get}, {@link
  *       #exists} or {@link #list}.
  *   <li>A key cannot be both an object and a "directory" of other keys ({@code a} and {@code
@@ -62,7 +75,21 @@ public final class FileObjectTarget implements ObjectTarget {
 
     private static final Logger log = LoggerFactory.getLogger(FileObjectTarget.class);
 
+    /** Deferred objects held before a put flushes them itself: bounds the batch (64 MiB of chunks). */
+    static final int MAX_DEFERRED = 256;
+
+    /** Threads that fsync a batch: concurrent fsyncs share the file system's journal commits. */
+    private static final ExecutorService SYNC = Executors.newFixedThreadPool(16, r -> {
+        Thread t = new Thread(r, "file-target-sync");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final Path root;
+    /** Key → its temporary file, written but not yet fsynced nor linked (see {@link #putIfAbsentDeferred}). */
+    private final Map<String, Path> deferred = new ConcurrentHashMap<>();
+
+    private final ReentrantLock flushLock = new ReentrantLock();
 
     /**
      * A target on {@code root}. Does no I/O: a missing or unreadable root is reported by the first
@@ -104,12 +131,10 @@ public final class FileObjectTarget implements ObjectTarget {
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
             return false; // fast path for duplicate chunks: no temporary file, no fsync
         }
-        Path temp = dir.resolve(target.getFileName()
-                + TEMP_MARKER
-                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Path temp = tempFor(target);
         boolean created;
         try {
-            writeDurably(temp, data);
+            write(temp, data, true);
             created = link(target, temp);
         } catch (IOException e) {
             throw translate("write object " + key + " to", temp, e);
@@ -122,12 +147,133 @@ public final class FileObjectTarget implements ObjectTarget {
         return created;
     }
 
+    /**
+     * Writes the bytes to a temporary file next to the destination without fsync and returns; the
+     * object reaches its final name only in {@link #flush()}, after its bytes are durable, so no
+     * other client (nor this one after a crash) ever sees a final name whose bytes may be lost. This
+     * client sees it at once. A put that finds {@value #MAX_DEFERRED} objects waiting flushes them
+     * itself, which bounds the batch.
+     */
+    @Override
+    public boolean putIfAbsentDeferred(String key, byte[] data) {
+        Path target = resolve(key);
+        Path dir = target.getParent();
+        createDirectories(dir, key);
+        if (deferred.containsKey(key) || Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            return false;
+        }
+        Path temp = tempFor(target);
+        try {
+            write(temp, data, false);
+        } catch (IOException e) {
+            deleteTemp(temp);
+            throw translate("write object " + key + " to", temp, e);
+        }
+        if (deferred.putIfAbsent(key, temp) != null) {
+            deleteTemp(temp); // another thread stored the same object meanwhile
+            return false;
+        }
+        if (deferred.size() >= MAX_DEFERRED) {
+            flush();
+        }
+        return true;
+    }
+
+    /**
+     * Makes the deferred objects durable and visible: fsyncs their temporary files (in parallel),
+     * hard-links each to its final name, removes the temporary names, and fsyncs each directory
+     * once. On failure the objects not yet linked are dropped (their temporary files removed): this
+     * client no longer sees them, and a retried backup writes them again.
+     */
+    @Override
+    public void flush() {
+        flushLock.lock();
+        try {
+            List<Map.Entry<String, Path>> batch = new ArrayList<>(deferred.entrySet());
+            if (batch.isEmpty()) {
+                return;
+            }
+            try {
+                List<Future<?>> syncs = new ArrayList<>();
+                for (Map.Entry<String, Path> e : batch) {
+                    syncs.add(SYNC.submit(() -> {
+                        fsyncFile(e.getValue(), e.getKey());
+                        return null;
+                    }));
+                }
+                awaitAll(syncs);
+                Set<Path> dirs = new HashSet<>();
+                for (Map.Entry<String, Path> e : batch) {
+                    Path target = resolve(e.getKey());
+                    try {
+                        link(target, e.getValue());
+                    } catch (IOException ex) {
+                        throw translate("write object " + e.getKey() + " to", e.getValue(), ex);
+                    }
+                    dirs.add(target.getParent());
+                }
+                List<Future<?>> dirSyncs = new ArrayList<>();
+                for (Path d : dirs) {
+                    dirSyncs.add(SYNC.submit(() -> {
+                        fsyncDirectory(d, d.toString());
+                        return null;
+                    }));
+                }
+                awaitAll(dirSyncs);
+            } finally {
+                for (Map.Entry<String, Path> e : batch) {
+                    deleteTemp(e.getValue());
+                    deferred.remove(e.getKey(), e.getValue());
+                }
+            }
+        } finally {
+            flushLock.unlock();
+        }
+    }
+
+    private static void awaitAll(List<Future<?>> futures) {
+        TidemarkException first = null;
+        for (Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (first == null) {
+                    first = e.getCause() instanceof TidemarkException te
+                            ? te
+                            : new RetriableException("fsync failed: " + e.getCause(), e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while making objects durable", e);
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    private void fsyncFile(Path file, String key) {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            channel.force(true);
+        } catch (IOException e) {
+            throw translate("fsync object " + key + " in", file, e);
+        }
+    }
+
     @Override
     public Optional<byte[]> get(String key) {
         Path path = resolve(key);
         try {
             return Optional.of(Files.readAllBytes(path));
         } catch (NoSuchFileException e) {
+            Path temp = deferred.get(key);
+            if (temp != null) {
+                try {
+                    return Optional.of(Files.readAllBytes(temp));
+                } catch (IOException gone) {
+                    return get(key); // flushed meanwhile: it has its final name now
+                }
+            }
             requireRoot();
             return Optional.empty();
         } catch (IOException e) {
@@ -145,6 +291,9 @@ public final class FileObjectTarget implements ObjectTarget {
             return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
                     .isRegularFile();
         } catch (NoSuchFileException e) {
+            if (deferred.containsKey(key)) {
+                return true;
+            }
             requireRoot();
             return false;
         } catch (IOException e) {
@@ -320,13 +469,22 @@ public final class FileObjectTarget implements ObjectTarget {
         }
     }
 
-    private static void writeDurably(Path temp, byte[] data) throws IOException {
+    private static Path tempFor(Path target) {
+        return target.getParent()
+                .resolve(target.getFileName()
+                        + TEMP_MARKER
+                        + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+    }
+
+    private static void write(Path temp, byte[] data, boolean durably) throws IOException {
         try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ByteBuffer buffer = ByteBuffer.wrap(data);
             while (buffer.hasRemaining()) {
                 channel.write(buffer);
             }
-            channel.force(true);
+            if (durably) {
+                channel.force(true);
+            }
         }
     }
 

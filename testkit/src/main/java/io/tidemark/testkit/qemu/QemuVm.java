@@ -51,6 +51,7 @@ public final class QemuVm implements AutoCloseable {
     private final Path dir;
     private final String name;
     private final Map<String, Path> files = new LinkedHashMap<>();
+    private final Map<String, String> formats = new LinkedHashMap<>();
     private final Map<String, DiskModel> models = new LinkedHashMap<>();
     private final Path log;
     private Process process;
@@ -111,7 +112,9 @@ public final class QemuVm implements AutoCloseable {
             String id = d.getKey();
             cmd.addAll(List.of(
                     "-blockdev", "driver=file,filename=" + escape(d.getValue()) + ",node-name=" + id + "-file",
-                    "-blockdev", "driver=qcow2,file=" + id + "-file,node-name=" + nodeName(id),
+                    "-blockdev",
+                            "driver=" + formats.getOrDefault(id, "qcow2") + ",file=" + id + "-file,node-name="
+                                    + nodeName(id),
                     "-device", "scsi-hd,drive=" + nodeName(id) + ",id=" + id + ",share-rw=on"));
         }
         cmd.addAll(List.of(
@@ -147,6 +150,41 @@ public final class QemuVm implements AutoCloseable {
             }
         }
         monitor.execute("cont", null);
+    }
+
+    /**
+     * Creates a disk image of another kind ({@code raw}, or {@code qcow2} with {@code -o} options
+     * such as {@code compat=0.10} for a qcow2 v2) and hot-plugs it as guest device {@code diskId},
+     * with node {@link #nodeName}. It is written, modelled and restarted like the other disks.
+     *
+     * @param createOptions {@code qemu-img create -o} options, empty for none
+     */
+    public void attach(String diskId, long size, String format, String createOptions) {
+        if (files.containsKey(diskId)) {
+            throw new IllegalArgumentException("disk '" + diskId + "' already exists");
+        }
+        Path file = dir.resolve(name + "-" + diskId + "." + format);
+        List<String> create = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", format));
+        if (!createOptions.isEmpty()) {
+            create.addAll(List.of("-o", createOptions));
+        }
+        create.addAll(List.of(file.toString(), Long.toString(size)));
+        run(create.toArray(String[]::new));
+        ObjectNode fileNode =
+                args().put("driver", "file").put("filename", file.toString()).put("node-name", diskId + "-file");
+        qmp("blockdev-add", fileNode);
+        qmp(
+                "blockdev-add",
+                args().put("driver", format).put("file", diskId + "-file").put("node-name", nodeName(diskId)));
+        qmp(
+                "device_add",
+                args().put("driver", "scsi-hd")
+                        .put("drive", nodeName(diskId))
+                        .put("id", diskId)
+                        .put("share-rw", true));
+        files.put(diskId, file);
+        formats.put(diskId, format);
+        models.put(diskId, new DiskModel(size));
     }
 
     private static String escape(Path p) {
