@@ -13,7 +13,6 @@ import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.scheduler.RpoTracker;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -85,7 +84,7 @@ final class DrillCommand implements Callable<Integer> {
         EngineConfig c = engine.engineConfig();
         Optional<Duration> limit = rtoLimit(c);
         String location = targetName == null ? RpoTracker.LOCAL : targetName;
-        try (ObjectTarget target = open(c)) {
+        try (ObjectTarget target = engine.open(c, targetName)) {
             Repository repo = Repository.open(target, engine.passphrases(c));
             long t0 = System.nanoTime();
             Manifest m = repo.latest(vm)
@@ -142,20 +141,6 @@ final class DrillCommand implements Callable<Integer> {
             }
             return r.rtoViolated() ? EXIT_RTO_VIOLATED : 0;
         }
-    }
-
-    private ObjectTarget open(EngineConfig c) {
-        if (targetName == null) {
-            return new FileObjectTarget(engine.repository(c));
-        }
-        EngineConfig.TargetConfig tc = c.targets().get(targetName);
-        if (tc == null) {
-            throw new PermanentException("no target '" + targetName + "' in the engine config; it defines "
-                    + (c.targets().isEmpty()
-                            ? "none (pass --config)"
-                            : String.join(", ", c.targets().keySet())));
-        }
-        return Targets.open(targetName, tc);
     }
 
     /** The strictest RTO among the policies that select the VM by name. */

@@ -137,33 +137,13 @@ final class HookCommand {
             } else {
                 answer.filter(a -> a.has("vms")).ifPresent(PreDeploy::printTable);
             }
-            return switch (status) {
-                case 200 -> {
-                    if (!json) {
-                        System.out.println(message);
-                    }
-                    yield 0;
+            if (status == 200) {
+                if (!json) {
+                    System.out.println(message);
                 }
-                case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
-                case 401 ->
-                    fail(
-                            Main.EXIT_PERMANENT,
-                            "the engine refused the signature: " + message + " (check that --secret-file or $"
-                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV
-                                    + " holds the engine's hook secret and that this machine's clock is right)");
-                case 404 ->
-                    fail(
-                            Main.EXIT_PERMANENT,
-                            answer.map(a -> a.path("error").asText()).orElse("").equals("unknown-app")
-                                    ? message
-                                    : "no hook endpoint at " + engine.url + " (" + message + "); check --url");
-                case 502, 422 -> fail(Main.EXIT_PERMANENT, message);
-                case 503, 504 -> fail(Main.EXIT_RETRIABLE, message);
-                default ->
-                    fail(
-                            status >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
-                            "unexpected answer from the engine: " + message + "; do not deploy");
-            };
+                return 0;
+            }
+            return engine.refusal(status, answer, message, "do not deploy");
         }
 
         private static void printTable(JsonNode answer) {
@@ -323,25 +303,46 @@ final class HookCommand {
             if (json) {
                 System.out.println(response.body());
             }
-            return switch (response.statusCode()) {
-                case 200 -> {
-                    if (!json) {
-                        table.accept(answer.orElseThrow());
-                        System.out.println(message);
-                    }
-                    yield 0;
+            if (response.statusCode() == 200) {
+                if (!json) {
+                    table.accept(answer.orElseThrow());
+                    System.out.println(message);
                 }
+                return 0;
+            }
+            return refusal(response.statusCode(), answer, message, consequence);
+        }
+
+        /**
+         * Turns an answer other than 200 into an exit code, after printing why: 1 when the engine
+         * calls the request malformed, 2 for a refused signature, an unknown app, a missing endpoint
+         * or a failed command, 3 when the engine is unavailable or timed out.
+         *
+         * @param message the answer's {@code message}, or the HTTP status in words
+         * @param consequence what the caller's pipeline must do, such as {@code do not deploy}
+         */
+        int refusal(int status, Optional<JsonNode> answer, String message, String consequence) {
+            return switch (status) {
                 case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
                 case 401 ->
                     fail(
                             Main.EXIT_PERMANENT,
-                            "the engine refused the signature: " + message + " (check --secret-file or $"
-                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")");
-                case 404 -> fail(Main.EXIT_PERMANENT, message);
-                case 503 -> fail(Main.EXIT_RETRIABLE, message);
+                            "the engine refused the signature: " + message + " (check that --secret-file or $"
+                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV
+                                    + " holds the engine's hook secret and that this machine's clock is right)");
+                case 404 ->
+                    fail(
+                            Main.EXIT_PERMANENT,
+                            answer.map(a -> a.path("error").asText("not-found"))
+                                            .orElse("not-found")
+                                            .equals("not-found")
+                                    ? "no hook endpoint at " + url + " (" + message + "); check --url"
+                                    : message);
+                case 502, 422 -> fail(Main.EXIT_PERMANENT, message);
+                case 503, 504 -> fail(Main.EXIT_RETRIABLE, message);
                 default ->
                     fail(
-                            response.statusCode() >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
+                            status >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
                             "unexpected answer from the engine: " + message + "; " + consequence);
             };
         }

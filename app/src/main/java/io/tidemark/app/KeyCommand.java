@@ -124,7 +124,7 @@ final class KeyCommand {
                     .passphrase(env)
                     .orElseThrow(() -> new PermanentException("no new passphrase: put it in a file named by"
                             + " --new-passphrase-file or in the environment variable " + NEW_PASSPHRASE_ENV));
-            try (ObjectTarget location = open(c)) {
+            try (ObjectTarget location = engine.open(c, target)) {
                 Repository repo = Repository.open(location, enc.source(env));
                 if (!repo.encrypted()) {
                     throw new PermanentException(
@@ -139,18 +139,6 @@ final class KeyCommand {
                                 + ", the old one removed");
             }
             return 0;
-        }
-
-        private ObjectTarget open(EngineConfig c) {
-            if (target == null) {
-                return new FileObjectTarget(engine.repository(c));
-            }
-            EngineConfig.TargetConfig t = c.targets().get(target);
-            if (t == null) {
-                throw new PermanentException("target '" + target + "' is not in the engine config; it defines "
-                        + c.targets().keySet() + " (pass --config)");
-            }
-            return Targets.open(target, t);
         }
     }
 

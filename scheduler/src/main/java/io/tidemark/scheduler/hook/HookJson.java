@@ -123,22 +123,14 @@ public final class HookJson {
 
     /** The body of a post-deploy request for {@code report}. */
     public static byte[] postDeployRequest(PostDeployReport report) {
-        ObjectNode o = Json.mapper().createObjectNode();
-        o.put("app", report.app());
-        o.put("commit", report.commit());
-        report.pipeline().ifPresent(p -> o.put("pipeline", p));
-        o.put("outcome", report.outcome().wireName());
+        ObjectNode o = fields(report);
         o.put("requestId", java.util.UUID.randomUUID().toString());
         return bytes(o);
     }
 
     /** The body of a post-deploy answer: what was marked where. */
     public static byte[] postDeployResult(PostDeployReport report, List<PostDeployHandler.MarkedPoint> marked) {
-        ObjectNode o = Json.mapper().createObjectNode();
-        o.put("app", report.app());
-        o.put("commit", report.commit());
-        report.pipeline().ifPresent(p -> o.put("pipeline", p));
-        o.put("outcome", report.outcome().wireName());
+        ObjectNode o = fields(report);
         long vms = marked.stream()
                 .map(PostDeployHandler.MarkedPoint::vm)
                 .distinct()
@@ -156,6 +148,16 @@ public final class HookJson {
             n.put("mark", m.mark());
         }
         return bytes(o);
+    }
+
+    /** The fields that name a post-deploy report, shared by its request and its answer. */
+    private static ObjectNode fields(PostDeployReport report) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("app", report.app());
+        o.put("commit", report.commit());
+        report.pipeline().ifPresent(p -> o.put("pipeline", p));
+        o.put("outcome", report.outcome().wireName());
+        return o;
     }
 
     /**
