@@ -131,10 +131,16 @@ public final class Engine implements AutoCloseable {
                     clock,
                     config.data().resolve("work"),
                     hooks,
-                    NbdBlockSource::open);
+                    NbdBlockSource::open,
+                    config.concurrentJobs());
             resources.push(worker);
-            resources.push(bus.subscribe(
-                    "tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())), worker::handle));
+            // N jobs at once: N consumers of one group on a topic of N partitions keyed by VM, so the jobs
+            // of one VM stay on one partition, in order, and offsets are committed after each outcome
+            bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
+            for (int i = 0; i < config.concurrentJobs(); i++) {
+                resources.push(bus.subscribe(
+                        "tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())), worker::handle));
+            }
 
             Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
             resources.push(replicator);

@@ -35,6 +35,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * hooks:                         # pre-deploy hook endpoint; absent = on only if TIDEMARK_HOOK_SECRET is set
  *   address: 127.0.0.1:9465      # empty = off
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
+ * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -70,12 +71,17 @@ public record EngineConfig(
         String metrics,
         HooksConfig hooks,
         HypervisorConfig hypervisor,
-        EncryptionConfig encryption) {
+        EncryptionConfig encryption,
+        Integer maxConcurrentJobs) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
         kafka = kafka == null ? "" : kafka;
         hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
+        if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
+            throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
+                    + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
+        }
     }
 
     /** Without {@code hypervisor:} (QMP sockets in {@code qmpDir}) and {@code encryption:} sections. */
@@ -88,7 +94,7 @@ public record EngineConfig(
             Map<String, TargetConfig> targets,
             String metrics,
             HooksConfig hooks) {
-        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null);
+        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null);
     }
 
     /**
@@ -133,9 +139,20 @@ public record EngineConfig(
         }
     }
 
+    /** How many snapshot jobs of this host run at once unless {@code maxConcurrentJobs} says. */
+    public static final int DEFAULT_CONCURRENT_JOBS = 2;
+
+    /** The most snapshot jobs of one host that may run at once. */
+    public static final int MAX_CONCURRENT_JOBS = 32;
+
+    /** How many snapshot jobs of this host may run at once (jobs of one VM never overlap). */
+    public int concurrentJobs() {
+        return maxConcurrentJobs != null ? maxConcurrentJobs : DEFAULT_CONCURRENT_JOBS;
+    }
+
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
     public static EngineConfig empty() {
-        return new EngineConfig(null, null, "", null, null, null, null, null, null, null);
+        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null);
     }
 
     /** One replication target. */
@@ -258,26 +275,71 @@ public record EngineConfig(
                 metrics,
                 hooks,
                 hypervisor,
-                encryption);
+                encryption,
+                maxConcurrentJobs);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs);
     }
 
     /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
     public EngineConfig withHypervisor(HypervisorConfig hypervisor) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs);
     }
 
     /** The metrics address ({@code host:port}); blank turns the endpoint off. */
     public EngineConfig withMetrics(String metrics) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs);
     }
 
     /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
     public EngineConfig withEncryption(EncryptionConfig encryption) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs);
     }
 
     /** The encryption settings, the defaults when the config has none. */
@@ -356,7 +418,18 @@ public record EngineConfig(
 
     /** The pre-deploy hook endpoint; null turns it off. */
     public EngineConfig withHooks(HooksConfig hooks) {
-        return new EngineConfig(host, data, kafka, qmpDir, policies, targets, metrics, hooks, hypervisor, encryption);
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs);
     }
 
     /**

@@ -53,7 +53,8 @@ final class RunCommand implements Callable<Integer> {
                         ? c.hooks()
                         : EngineConfig.HooksConfig.defaults(),
                 base.hypervisor(),
-                c.encryption());
+                c.encryption(),
+                c.maxConcurrentJobs());
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));

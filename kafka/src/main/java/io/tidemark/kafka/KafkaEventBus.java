@@ -144,6 +144,48 @@ public final class KafkaEventBus implements EventBus {
     }
 
     /**
+     * Makes {@code topic} have at least {@code partitions} partitions: creates it so, or adds
+     * partitions to an existing one (never removes any). Records keep going to the partition of their
+     * key, so the events of one key stay in order once the count no longer changes. Idempotent.
+     *
+     * @throws RetriableException if the broker does not answer or refuses
+     */
+    public void ensurePartitions(String topic, int partitions) {
+        ensureTopics(List.of(topic));
+        try {
+            int now = admin.describeTopics(List.of(topic))
+                    .allTopicNames()
+                    .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                    .get(topic)
+                    .partitions()
+                    .size();
+            if (now < partitions) {
+                admin.createPartitions(
+                                Map.of(topic, org.apache.kafka.clients.admin.NewPartitions.increaseTo(partitions)))
+                        .all()
+                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                log.info("topic {}: {} partitions (was {})", topic, partitions, now);
+            }
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.InvalidPartitionsException) {
+                return; // it has that many already (the description read was older than the topic)
+            }
+            throw new RetriableException(
+                    "cannot give topic " + topic + " " + partitions + " partitions on Kafka at " + bootstrap + ": "
+                            + e.getCause().getMessage(),
+                    e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while adding partitions to " + topic, e);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new RetriableException(
+                    "Kafka at " + bootstrap + " did not answer about topic " + topic + " within "
+                            + PUBLISH_TIMEOUT.toSeconds() + " s; check that the broker runs",
+                    e);
+        }
+    }
+
+    /**
      * Creates {@code topic} compacted ({@code cleanup.policy=compact}: the log keeps at least the
      * latest record of each key), or makes an existing topic compacted. Idempotent.
      *

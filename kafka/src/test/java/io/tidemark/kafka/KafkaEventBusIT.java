@@ -72,6 +72,61 @@ class KafkaEventBusIT {
     }
 
     @Test
+    void twoConsumersOfOneGroupOnTwoPartitionsHandleTwoKeysAtOnceAndEachKeyInOrder() throws Exception {
+        String topic = "t.parallel";
+        bus.ensurePartitions(topic, 2);
+        bus.ensurePartitions(topic, 2); // idempotent
+        Object monitor = new Object();
+        AtomicInteger inside = new AtomicInteger();
+        AtomicInteger most = new AtomicInteger();
+        AtomicInteger rounds = new AtomicInteger();
+        java.util.Map<String, List<String>> byKey = new java.util.concurrent.ConcurrentHashMap<>();
+        EventBus.EventHandler handler = (t, e) -> {
+            synchronized (monitor) {
+                most.accumulateAndGet(inside.incrementAndGet(), Math::max);
+                monitor.notifyAll();
+                // until the group has settled one consumer may hold both partitions: wait a little for
+                // the other consumer to be inside a handler too (once seen, nobody waits any more)
+                long deadline = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+                while (most.get() < 2 && System.nanoTime() < deadline) {
+                    try {
+                        monitor.wait(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+                    } catch (InterruptedException ex) {
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
+                }
+            }
+            byKey.computeIfAbsent(e.jobId().substring(0, 4), k -> new CopyOnWriteArrayList<>())
+                    .add(e.jobId());
+            inside.decrementAndGet();
+        };
+        try (EventBus.Subscription a = bus.subscribe("g.parallel", List.of(topic), handler);
+                EventBus.Subscription b = bus.subscribe("g.parallel", List.of(topic), handler)) {
+            // rounds of one event per key until two handlers ran at once (the group settles in seconds)
+            for (int n = 0; n < 30 && most.get() < 2; n++) {
+                for (int k = 0; k < 8; k++) {
+                    bus.publish(topic, "vm-" + k, event("vm-" + k + "/" + n));
+                }
+                int expected = 8 * (n + 1);
+                await().atMost(Duration.ofSeconds(60))
+                        .until(() ->
+                                byKey.values().stream().mapToInt(List::size).sum() == expected);
+                rounds.set(n + 1);
+            }
+        }
+        assertThat(most.get()).as("handlers running at once").isEqualTo(2);
+        for (int k = 0; k < 8; k++) {
+            String key = "vm-" + k;
+            assertThat(byKey.get(key))
+                    .as("the events of %s, in order", key)
+                    .containsExactlyElementsOf(java.util.stream.IntStream.range(0, rounds.get())
+                            .mapToObj(n -> key + "/" + n)
+                            .toList());
+        }
+    }
+
+    @Test
     void aPermanentFailureGoesToTheDeadLetterTopicAndDoesNotBlockTheNext() {
         List<Event> ok = new CopyOnWriteArrayList<>();
         List<Event> dead = new CopyOnWriteArrayList<>();

@@ -1,0 +1,28 @@
+package io.tidemark.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.tidemark.core.PermanentException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class EngineConfigJobsTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void maxConcurrentJobsDefaultsToTwoAndIsBounded() throws Exception {
+        assertThat(EngineConfig.empty().concurrentJobs()).isEqualTo(2);
+        Path four = Files.writeString(dir.resolve("four.yaml"), "host: hv1\nmaxConcurrentJobs: 4\n");
+        assertThat(EngineConfig.load(four).concurrentJobs()).isEqualTo(4);
+        assertThat(EngineConfig.load(four).withMetrics("").concurrentJobs()).isEqualTo(4);
+        Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\nmaxConcurrentJobs: 0\n");
+        assertThatThrownBy(() -> EngineConfig.load(zero))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("maxConcurrentJobs must be from 1 to 32");
+    }
+}
