@@ -134,6 +134,10 @@ final class DrillCommand implements Callable<Integer> {
                     }
                 }
                 if (bootKernel != null) {
+                    if (!json && System.console() != null) {
+                        System.err.printf(
+                                "drill: booting the check guest from %s (TCG, up to %s)…%n", bootKernel, bootTimeout);
+                    }
                     BootCheck.Result b = BootCheck.run(repo, bootKernel, restored, dir, bootTimeout);
                     boot = b.summary();
                     outcomes.addAll(b.outcomes());
