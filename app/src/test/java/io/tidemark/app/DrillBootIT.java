@@ -8,6 +8,7 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.RepositoryConfig;
+import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
@@ -26,6 +27,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -104,6 +106,76 @@ class DrillBootIT {
             assertThat(kept.passed()).isFalse();
             assertThat(kept.detail()).contains("/dev/vda not mounted");
         }
+    }
+
+    /**
+     * A point of two ext4 disks (made on the host, backed up from a QEMU without an OS, as in {@link
+     * DrillIT}): the guest's init mounts the first on {@code /mnt}, the drill mounts the second
+     * under {@code /run/check/} through guest-exec, and each disk's report lists its own files.
+     */
+    @Test
+    void bootCheckMountsEveryDiskOfAPoint() throws Exception {
+        String vm = "two-1";
+        Path data = dir.resolve("data");
+        DrSite source = new DrSite(dir.resolve("src"));
+        for (String d : List.of("sd0", "sd1")) {
+            Path disk = source.disk(vm, d);
+            Files.createDirectories(disk.getParent());
+            run("truncate", "-s", "32M", disk.toString());
+            run("mkfs.ext4", "-q", "-F", disk.toString());
+            run("debugfs", "-w", "-R", "mkdir only-on-" + d, disk.toString());
+        }
+        RecoveryPlan.Vm spec = new RecoveryPlan.Vm(vm, 64, 1, List.of(), List.of());
+        Path kernel = TinyGuest.build().get(0).getParent();
+        try (ObjectTarget primary = new FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
+            Repository repo = Repository.openOrInit(primary, RepositoryConfig.defaults());
+            Manifest point;
+            source.start(spec, List.of("sd0", "sd1"));
+            try {
+                source.awaitRunning(vm, Duration.ofMinutes(2));
+                try (QmpHypervisor hv = new QmpHypervisor(source.runDir());
+                        BackupWorker worker = new BackupWorker(
+                                "hv1",
+                                hv,
+                                repo,
+                                new RecordingEventBus(),
+                                Clock.systemUTC(),
+                                dir.resolve("work"),
+                                CaptureHooks.NONE,
+                                NbdBlockSource::open)) {
+                    point = worker.backup(
+                            "two", new SnapshotJob(vm, "hv1", "two", Trigger.manual(), List.of(), Instant.now()));
+                }
+            } finally {
+                source.stop(vm);
+            }
+            assertThat(point.disks()).hasSize(2);
+            String[] args = drill(data, dir.resolve("no-policies"), kernel);
+            args[6] = vm;
+            assertThat(Main.execute(args)).as(std.err()).isZero();
+            JsonNode ok = DrFailoverIT.json(std.out());
+            assertThat(ok.path("passed").asBoolean()).isTrue();
+            String detail = ok.path("detail").asText();
+            String first = point.disks().get(0).name();
+            String second = point.disks().get(1).name();
+            assertThat(detail)
+                    .contains(first + ": boot passed\n/dev/vda mounted on /mnt\n. .. lost+found only-on-" + first)
+                    .contains(second + ": boot passed\n/dev/vdb mounted on /run/check/vdb\n. .. lost+found only-on-"
+                            + second);
+        }
+    }
+
+    private static void run(String... cmd) throws Exception {
+        List<String> command = new java.util.ArrayList<>(List.of(cmd));
+        for (String sbin : List.of("/usr/sbin/", "/sbin/")) {
+            if (!DrChecks.onPath(cmd[0]) && Files.isExecutable(Path.of(sbin + cmd[0]))) {
+                command.set(0, sbin + cmd[0]);
+            }
+        }
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+        assertThat(p.exitValue()).as(String.join(" ", cmd) + ": " + out).isZero();
     }
 
     private List<Path> leftovers() throws Exception {
