@@ -7,12 +7,14 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.workers.instant.InstantRestore;
 import io.tidemark.workers.instant.RestorePointExport;
 import io.tidemark.workers.qmp.QmpClient;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -37,6 +39,10 @@ import picocli.CommandLine.Spec;
             "",
             "Example:  tidemark restore-instant --from /srv/tidemark --vm web-1 --disk sd0 --dir /run/tm-ir \\",
             "            --qmp /run/web-1-dr.qmp --device virtio-blk-pci --hydrate-to /srv/vm/web-1-sd0.qcow2",
+            "          tidemark restore-instant --from /srv/tidemark --vm web-1 --at '2h ago' --dir /run/tm-ir",
+            "          tidemark restore-instant --from /srv/tidemark --vm shop-db --tag pre-deploy:shop@3f9a1c2 --dir /run/tm-ir",
+            "",
+            "Choose the point with at most one of --point, --at, --tag (default: the newest), as for `tidemark restore`.",
         })
 final class InstantRestoreCommand implements Callable<Integer> {
 
@@ -55,8 +61,25 @@ final class InstantRestoreCommand implements Callable<Integer> {
     @Option(names = "--vm", required = true, description = "the VM whose restore point to serve")
     String vm;
 
-    @Option(names = "--point", defaultValue = "latest", description = "restore point id, or 'latest' (default)")
+    @Option(
+            names = "--point",
+            paramLabel = "ID",
+            description = "restore point id (as `tidemark list` shows), or 'latest' (default: the newest)")
     String point;
+
+    @Option(
+            names = "--at",
+            paramLabel = "TIME",
+            description = "the newest point captured at or before TIME: ISO-8601 (2026-11-24T03:00:00Z,"
+                    + " 2026-11-24T05:00+02:00; without an offset: UTC) or relative ('2h ago', '1d12h ago')")
+    String at;
+
+    @Option(
+            names = "--tag",
+            paramLabel = "TAG",
+            description =
+                    "the point a pre-deploy hook took: pre-deploy:SHA or pre-deploy:APP@SHA (SHA may be abbreviated)")
+    String tag;
 
     @Option(names = "--disk", description = "the disk to serve (default: the point's only disk)")
     String disk;
@@ -97,6 +120,8 @@ final class InstantRestoreCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print a JSON summary instead of text; no progress bar")
     boolean json;
 
+    Clock clock = Clock.systemUTC();
+
     @Override
     public Integer call() throws IOException {
         if (hydrateTo != null && qmp == null) {
@@ -105,17 +130,17 @@ final class InstantRestoreCommand implements Callable<Integer> {
         if (device != null && qmp == null) {
             return invalid("--device needs --qmp: the device is added to a running QEMU");
         }
+        RestorePointSelector selector = new RestorePointSelector(clock);
+        RestorePointSelector.Criterion criterion;
+        try {
+            criterion = selector.parse(point, at, tag);
+        } catch (IllegalArgumentException e) {
+            return invalid(e.getMessage());
+        }
         PrintStream out = System.out;
         try (ObjectTarget target = Locations.open(from)) {
             Repository repo = Repository.open(target, passphrase.source());
-            Manifest m = "latest".equals(point)
-                    ? repo.latest(vm)
-                            .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "
-                                    + repo.describe() + "; `tidemark list --from …` shows what there is"))
-                    : repo.manifest(vm, point)
-                            .orElseThrow(() -> new PermanentException("no restore point '" + point
-                                    + "' of VM '" + vm + "' in " + repo.describe()
-                                    + "; `tidemark list --from … --vm " + vm + "` shows the ids"));
+            Manifest m = selector.select(repo, vm, criterion);
             String diskName = disk != null ? disk : onlyDisk(m);
             String nodeName = node != null ? node : "tm-" + vm + "-" + diskName;
             InstantRestore.Options options = new InstantRestore.Options(
@@ -127,6 +152,8 @@ final class InstantRestoreCommand implements Callable<Integer> {
                 summary.put("vm", m.vm());
                 summary.put("restorePoint", m.id());
                 summary.put("capturedAt", m.capturedAt().toString());
+                RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
+                summary.put("selectedBy", criterion.describe());
                 summary.put("disk", diskName);
                 summary.put("sizeBytes", ir.export().size());
                 summary.put("nbd", ir.nbdUri());
