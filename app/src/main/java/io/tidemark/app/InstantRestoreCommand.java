@@ -61,25 +61,8 @@ final class InstantRestoreCommand implements Callable<Integer> {
     @Option(names = "--vm", required = true, description = "the VM whose restore point to serve")
     String vm;
 
-    @Option(
-            names = "--point",
-            paramLabel = "ID",
-            description = "restore point id (as `tidemark list` shows), or 'latest' (default: the newest)")
-    String point;
-
-    @Option(
-            names = "--at",
-            paramLabel = "TIME",
-            description = "the newest point captured at or before TIME: ISO-8601 (2026-11-24T03:00:00Z,"
-                    + " 2026-11-24T05:00+02:00; without an offset: UTC) or relative ('2h ago', '1d12h ago')")
-    String at;
-
-    @Option(
-            names = "--tag",
-            paramLabel = "TAG",
-            description =
-                    "the point a pre-deploy hook took: pre-deploy:SHA or pre-deploy:APP@SHA (SHA may be abbreviated)")
-    String tag;
+    @Mixin
+    PointOptions points;
 
     @Option(names = "--disk", description = "the disk to serve (default: the point's only disk)")
     String disk;
@@ -133,7 +116,7 @@ final class InstantRestoreCommand implements Callable<Integer> {
         RestorePointSelector selector = new RestorePointSelector(clock);
         RestorePointSelector.Criterion criterion;
         try {
-            criterion = selector.parse(point, at, tag);
+            criterion = points.criterion(selector);
         } catch (IllegalArgumentException e) {
             return invalid(e.getMessage());
         }

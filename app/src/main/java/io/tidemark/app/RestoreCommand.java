@@ -75,25 +75,8 @@ final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--vm", required = true, paramLabel = "VM", description = "the VM whose restore point to restore")
     String vm;
 
-    @Option(
-            names = "--point",
-            paramLabel = "ID",
-            description = "restore point id (as `tidemark list` shows), or 'latest'")
-    String point;
-
-    @Option(
-            names = "--at",
-            paramLabel = "TIME",
-            description = "the newest point captured at or before TIME: ISO-8601 (2026-11-24T03:00:00Z,"
-                    + " 2026-11-24T05:00+02:00; without an offset: UTC) or relative ('2h ago', '1d12h ago')")
-    String at;
-
-    @Option(
-            names = "--tag",
-            paramLabel = "TAG",
-            description =
-                    "the point a pre-deploy hook took: pre-deploy:SHA or pre-deploy:APP@SHA (SHA may be abbreviated)")
-    String tag;
+    @Mixin
+    PointOptions points;
 
     @Option(names = "--disk", paramLabel = "NAME", description = "only this disk (default: every disk of the VM)")
     String disk;
@@ -139,7 +122,7 @@ final class RestoreCommand implements Callable<Integer> {
         RestorePointSelector.Criterion criterion;
         String fileFormat;
         try {
-            criterion = selector.parse(point, at, tag);
+            criterion = points.criterion(selector);
             fileFormat = fileFormat();
         } catch (IllegalArgumentException e) {
             System.err.println("tidemark: " + e.getMessage());
