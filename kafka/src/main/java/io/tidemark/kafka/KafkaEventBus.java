@@ -146,13 +146,26 @@ public final class KafkaEventBus implements EventBus {
     /**
      * Makes {@code topic} have at least {@code partitions} partitions: creates it so, or adds
      * partitions to an existing one (never removes any). Records keep going to the partition of their
-     * key, so the events of one key stay in order once the count no longer changes. Idempotent.
+     * key, so the events of one key stay in order once the count no longer changes. Consumers see
+     * partitions added to an existing topic only when they next refresh their metadata (within
+     * {@code metadata.max.age.ms}, 5 minutes by default). Idempotent.
      *
      * @throws RetriableException if the broker does not answer or refuses
      */
     public void ensurePartitions(String topic, int partitions) {
-        ensureTopics(List.of(topic));
         try {
+            if (!knownTopics.contains(topic)) { // create it so at once rather than adding partitions later
+                try {
+                    admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1)))
+                            .all()
+                            .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                } catch (ExecutionException e) {
+                    if (!(e.getCause() instanceof TopicExistsException)) {
+                        throw e;
+                    }
+                }
+                knownTopics.add(topic);
+            }
             int now = admin.describeTopics(List.of(topic))
                     .allTopicNames()
                     .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
