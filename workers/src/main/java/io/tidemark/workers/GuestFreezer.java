@@ -147,9 +147,11 @@ public final class GuestFreezer {
             onFrozen.accept(vm);
             snapshot.run();
         } finally {
-            dog.cancel(false);
             if (state.compareAndSet(0, 1)) {
+                dog.cancel(false);
                 thawAndUnmark(vm, agent);
+            } else {
+                awaitWatchdog(vm, dog); // it is thawing the guest: let it finish, marker included
             }
         }
         if (state.get() == 2) {
@@ -167,6 +169,16 @@ public final class GuestFreezer {
                 frozen,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - frozenAt));
         return CaptureConsistency.application();
+    }
+
+    private static void awaitWatchdog(String vm, ScheduledFuture<?> dog) {
+        try {
+            dog.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException e) {
+            log.warn("VM {}: the thaw watchdog failed: {}", vm, e.getCause().toString());
+        }
     }
 
     private CaptureConsistency withoutFreeze(
