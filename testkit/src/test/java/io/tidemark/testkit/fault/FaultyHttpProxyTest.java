@@ -40,7 +40,7 @@ class FaultyHttpProxyTest {
     private final AtomicInteger served = new AtomicInteger();
     private final HttpClient client = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5))
+            .connectTimeout(Duration.ofSeconds(30))
             .build();
     private HttpServer upstream;
     private FaultyHttpProxy proxy;
@@ -87,7 +87,7 @@ class FaultyHttpProxyTest {
     private HttpResponse<String> send(String method, String path, String body) throws Exception {
         HttpRequest request = HttpRequest.newBuilder(proxy.endpoint().resolve(path))
                 .method(method, HttpRequest.BodyPublishers.ofString(body))
-                .timeout(Duration.ofSeconds(5))
+                .timeout(Duration.ofSeconds(30))
                 .build();
         return client.send(request, HttpResponse.BodyHandlers.ofString());
     }
@@ -164,7 +164,7 @@ class FaultyHttpProxyTest {
                 .isInstanceOf(HttpTimeoutException.class);
         assertThat(proxy.inFlight()).isEqualTo(1);
         proxy.close();
-        await().atMost(Duration.ofSeconds(5)).until(() -> proxy.inFlight() == 0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> proxy.inFlight() == 0);
         assertThat(served).hasValue(0);
     }
 
