@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  */
 class ClusteredSchedulerIT {
     private static final Logger log = LoggerFactory.getLogger(ClusteredSchedulerIT.class);
-    static final Duration DEADLINE = Duration.ofSeconds(40);
+    static final Duration DEADLINE = Duration.ofSeconds(90);
 
     @TempDir
     Path tmp;
@@ -70,7 +70,7 @@ class ClusteredSchedulerIT {
     }
 
     @Test
-    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    @Timeout(value = 180, unit = TimeUnit.SECONDS)
     void aKilledInstanceLosesNoFireTimeAndDoublesNone() {
         Node a = startNode("a");
         Node b = startNode("b");
@@ -93,7 +93,9 @@ class ClusteredSchedulerIT {
         await().atMost(DEADLINE)
                 .pollInterval(Duration.ofMillis(100))
                 .until(() -> survivor.lines().stream()
-                                .filter(l -> l.fireTime() > killedAt && l.publishedAt() - l.fireTime() < step / 2)
+                                // on time again: published within one interval of its fire time (a loaded
+                                // machine may add a few hundred milliseconds)
+                                .filter(l -> l.fireTime() > killedAt && l.publishedAt() - l.fireTime() < step)
                                 .map(Line::fireTime)
                                 .distinct()
                                 .count()
