@@ -102,12 +102,10 @@ class InstantRestoreCommandIT {
                 Main.execute("restore-instant", "--from", repoDir.toString(), "--vm", "web", "--dir", ir.toString()));
         serving.start();
         try {
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (!std.out().contains("serving until interrupted")) {
-                assertThat(serving.isAlive()).as(std.err()).isTrue();
-                assertThat(System.nanoTime()).as("the server did not come up").isLessThan(deadline);
-                Thread.sleep(10);
-            }
+            org.awaitility.Awaitility.await("the server comes up")
+                    .atMost(java.time.Duration.ofSeconds(60))
+                    .until(() -> std.out().contains("serving until interrupted") || !serving.isAlive());
+            assertThat(serving.isAlive()).as(std.err()).isTrue();
             assertThat(std.out()).contains("-blockdev driver=qcow2,node-name=tm-web-sd0");
             // QEMU's own block layer reads the overlay, and through it our NBD server
             Path copy = dir.resolve("copy.raw");

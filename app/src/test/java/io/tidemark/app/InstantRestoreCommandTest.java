@@ -120,11 +120,10 @@ class InstantRestoreCommandTest {
         AtomicInteger exit = new AtomicInteger(-1);
         Thread t = new Thread(() -> exit.set(Main.execute(args.toArray(String[]::new))), "restore-instant");
         t.start();
-        long end = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
-        while (!std.out().contains("\"restorePoint\"") && t.isAlive() && System.nanoTime() < end) {
-            Thread.onSpinWait();
-            Thread.sleep(20); // polling the captured stdout: the command has no other signal
-        }
+        // the command's only signal is its summary on stdout (or that it ended)
+        org.awaitility.Awaitility.await()
+                .atMost(java.time.Duration.ofMinutes(2))
+                .until(() -> std.out().contains("\"restorePoint\"") || !t.isAlive());
         t.interrupt();
         t.join(TimeUnit.MINUTES.toMillis(1));
         assertThat(t.isAlive()).isFalse();
