@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -69,18 +68,16 @@ class NbdClientIT {
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("qemu-nbd.log").toFile())
                 .start();
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (true) {
-            try (NbdClient c = NbdClient.connect(socket, "disk", List.of())) {
-                assertThat(c.size()).isEqualTo(SIZE);
-                return;
-            } catch (RetriableException e) {
-                if (System.nanoTime() > deadline || !qemuNbd.isAlive()) {
-                    throw e;
-                }
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
-            }
-        }
+        // qemu-nbd answers once it has opened the image: until then a connection is refused (retriable)
+        org.awaitility.Awaitility.await("qemu-nbd answers")
+                .atMost(Duration.ofSeconds(10))
+                .ignoreException(RetriableException.class)
+                .until(() -> {
+                    assertThat(qemuNbd.isAlive()).isTrue();
+                    try (NbdClient c = NbdClient.connect(socket, "disk", List.of())) {
+                        return c.size() == SIZE;
+                    }
+                });
     }
 
     @AfterAll
