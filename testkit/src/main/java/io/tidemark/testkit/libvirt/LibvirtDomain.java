@@ -1,5 +1,6 @@
 package io.tidemark.testkit.libvirt;
 
+import io.tidemark.testkit.contract.HypervisorContract;
 import io.tidemark.testkit.qemu.DiskModel;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -28,7 +29,7 @@ import java.util.regex.Pattern;
  * the matching {@link DiskModel} is updated. {@code qemu-io} prints its result to QEMU's stdout,
  * which libvirt writes to {@code log/qemu/<name>.log}; the fixture waits for it there.
  */
-public final class LibvirtDomain implements AutoCloseable {
+public final class LibvirtDomain implements HypervisorContract.GuestVm {
 
     private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(30);
     private static final Pattern FAILURE = Pattern.compile("(?m)^.*(failed|Error).*$");

@@ -2,6 +2,7 @@ package io.tidemark.testkit.qemu;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.testkit.contract.HypervisorContract;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -37,7 +38,7 @@ import java.util.stream.StreamSupport;
  * <p>Keep {@code dir} short: Unix socket paths are limited to about 107 bytes. QEMU is always
  * stopped by {@link #close()}, and killed by a JVM shutdown hook if a test forgot to.
  */
-public final class QemuVm implements AutoCloseable {
+public final class QemuVm implements HypervisorContract.GuestVm {
 
     private static final Duration START_TIMEOUT = Duration.ofSeconds(20);
     private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(20);
@@ -226,6 +227,12 @@ public final class QemuVm implements AutoCloseable {
     }
 
     /** The expected content of a disk, kept in step by {@link #write} and {@link #writeZeroes}. */
+    /** The disk ids, as {@link #diskIds()}: the names QMP reports (the guest device ids). */
+    @Override
+    public List<String> disks() {
+        return diskIds();
+    }
+
     public DiskModel model(String diskId) {
         return require(models, diskId);
     }

@@ -65,33 +65,7 @@ class LibvirtHypervisorIT extends HypervisorContract {
 
     @Override
     protected GuestVm startVm(String name, long... diskSizes) {
-        LibvirtDomain d = libvirtd.startDomain(name, diskSizes);
-        return new GuestVm() {
-            @Override
-            public String name() {
-                return d.name();
-            }
-
-            @Override
-            public List<String> disks() {
-                return d.disks();
-            }
-
-            @Override
-            public void write(String disk, long offset, int length, int patternByte) {
-                d.write(disk, offset, length, patternByte);
-            }
-
-            @Override
-            public DiskModel model(String disk) {
-                return d.model(disk);
-            }
-
-            @Override
-            public void close() {
-                d.close();
-            }
-        };
+        return libvirtd.startDomain(name, diskSizes);
     }
 
     @Override

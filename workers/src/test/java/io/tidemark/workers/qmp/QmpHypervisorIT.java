@@ -41,33 +41,7 @@ class QmpHypervisorIT extends HypervisorContract {
 
     @Override
     protected GuestVm startVm(String name, long... diskSizes) {
-        QemuVm vm = QemuVm.start(dir, name, diskSizes);
-        return new GuestVm() {
-            @Override
-            public String name() {
-                return vm.name();
-            }
-
-            @Override
-            public List<String> disks() {
-                return vm.diskIds();
-            }
-
-            @Override
-            public void write(String disk, long offset, int length, int patternByte) {
-                vm.write(disk, offset, length, patternByte);
-            }
-
-            @Override
-            public DiskModel model(String disk) {
-                return vm.model(disk);
-            }
-
-            @Override
-            public void close() {
-                vm.close();
-            }
-        };
+        return QemuVm.start(dir, name, diskSizes);
     }
 
     @Override
