@@ -88,8 +88,11 @@ public final class Engine implements AutoCloseable {
                     new FileObjectTarget(createDirectories(config.data().resolve("repo")));
             resources.push(primaryTarget);
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
-            // every target answers and holds a compatible repository (or is empty)
-            targets.forEach((name, t) -> repository.replicaOn(t));
+            // every target answers and holds a compatible repository (or is empty); the primary as "local"
+            // and each target's repository are the locations marks apply to
+            Map<String, Repository> locations = new LinkedHashMap<>();
+            locations.put(Pruner.LOCAL, repository);
+            targets.forEach((name, t) -> locations.put(name, repository.replicaOn(t)));
 
             String bootstrap = config.kafka();
             if (bootstrap.isBlank()) {
@@ -154,7 +157,7 @@ public final class Engine implements AutoCloseable {
 
             HypervisorInventory inventory = new HypervisorInventory(config.host(), hypervisor);
             rpo = new RpoTracker(policies, inventory, clock);
-            RpoSources.seed(rpo, repository, targets);
+            RpoSources.seed(rpo, locations);
             resources.push(bus.subscribe(
                     "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
             ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -195,9 +198,6 @@ public final class Engine implements AutoCloseable {
                     List.of(Topics.TRIGGERS),
                     new PreDeployTriggerHandler(hooksService)));
             if (hookSecret != null) {
-                Map<String, Repository> locations = new LinkedHashMap<>();
-                locations.put(Pruner.LOCAL, repository);
-                targets.forEach((name, t) -> locations.put(name, repository.replicaOn(t)));
                 hookServer = HookServer.start(
                         hooksConfig.socketAddress(),
                         hooksService,

@@ -11,9 +11,17 @@ final class RpoSources {
 
     private RpoSources() {}
 
-    static void seed(RpoTracker tracker, Repository primary, Map<String, ObjectTarget> targets) {
-        seed(tracker, RpoTracker.LOCAL, primary);
-        Targets.repositories(primary, targets).forEach((name, repo) -> seed(tracker, name, repo));
+    /** @param locations the primary repository as {@code local}, and each target's by name */
+    static void seed(RpoTracker tracker, Map<String, Repository> locations) {
+        locations.forEach((name, repo) -> seed(tracker, name, repo));
+    }
+
+    /** The primary as {@code local}, then the repositories the targets hold (empty targets left out). */
+    static Map<String, Repository> locations(Repository primary, Map<String, ObjectTarget> targets) {
+        Map<String, Repository> out = new java.util.LinkedHashMap<>();
+        out.put(RpoTracker.LOCAL, primary);
+        out.putAll(Targets.repositories(primary, targets));
+        return out;
     }
 
     private static void seed(RpoTracker tracker, String location, Repository repo) {

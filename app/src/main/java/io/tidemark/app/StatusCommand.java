@@ -48,7 +48,7 @@ final class StatusCommand implements Callable<Integer> {
             InMemoryInventory inventory = new InMemoryInventory();
             primary.vms().forEach(vm -> inventory.put(vm, "-", Map.of()));
             RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());
-            RpoSources.seed(tracker, primary, targets);
+            RpoSources.seed(tracker, RpoSources.locations(primary, targets));
             List<RpoTracker.Status> status = tracker.status();
             List<DrillRecord> drills = DrillResults.read(primaryTarget, targets);
             if (json) {
