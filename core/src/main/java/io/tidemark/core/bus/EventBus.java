@@ -1,7 +1,9 @@
 package io.tidemark.core.bus;
 
 import io.tidemark.core.event.Event;
+import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * A durable, partitioned log of events with consumer groups (Kafka in production). Delivery is at
@@ -23,8 +25,52 @@ public interface EventBus extends AutoCloseable {
      */
     Subscription subscribe(String group, List<String> topics, EventHandler handler);
 
+    /**
+     * As {@link #subscribe}, but events of different keys are handled concurrently (at most {@code
+     * maxInFlight} at once, each key on its own lane), while the events of one key are handled one
+     * after the other, in order. A handler that blocks holds only its key's lane. A partition's
+     * position is committed only up to the first event not yet handled, so a crash redelivers what
+     * was in flight and nothing is lost. A retriable failure is retried with backoff a bounded
+     * number of times, then dead-lettered like a permanent one.
+     *
+     * <p>The default delivers sequentially, which is correct but lets one key block the others.
+     */
+    default Subscription subscribeByKey(String group, List<String> topics, int maxInFlight, EventHandler handler) {
+        return subscribe(group, topics, handler);
+    }
+
+    /**
+     * The state of every subscription of this bus, kept current in the background (never a call to
+     * the broker): what health and readiness report.
+     */
+    default List<SubscriptionState> subscriptions() {
+        return List.of();
+    }
+
     @Override
     void close();
+
+    /**
+     * One subscription's state.
+     *
+     * @param group the consumer group
+     * @param topics the topics it consumes
+     * @param running whether its consumer is delivering now (false while it restarts after a fault)
+     * @param restarts how often its consumer was restarted after a fault since it started
+     * @param lastError the last fault's message, if any (never a secret)
+     * @param lastErrorAt when that fault happened
+     */
+    record SubscriptionState(
+            String group,
+            List<String> topics,
+            boolean running,
+            int restarts,
+            Optional<String> lastError,
+            Optional<Instant> lastErrorAt) {
+        public SubscriptionState {
+            topics = List.copyOf(topics);
+        }
+    }
 
     /** Handles one delivered event. */
     @FunctionalInterface
