@@ -3,8 +3,10 @@ package io.tidemark.app;
 import io.tidemark.workers.CaptureHooks;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -56,12 +58,41 @@ final class RunCommand implements Callable<Integer> {
                 c.encryption(),
                 c.maxConcurrentJobs());
         CountDownLatch stop = new CountDownLatch(1);
-        try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
-            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));
+        CountDownLatch closed = new CountDownLatch(1);
+        // the JVM halts once every shutdown hook has returned: the hook waits until the engine has drained
+        Thread hook = new Thread(
+                () -> {
+                    stop.countDown();
+                    awaitQuietly(closed, SHUTDOWN_GRACE);
+                },
+                "shutdown");
+        Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC());
+        try {
+            Runtime.getRuntime().addShutdownHook(hook);
             System.err.println("tidemark: running on host " + c.host() + "; stop with Ctrl-C");
             stop.await();
+            System.err.println("tidemark: stopping (running jobs get a bounded time to finish)");
+            engine.close();
+            System.err.println("tidemark: stopped");
+        } finally {
+            engine.close(); // idempotent: closes what the try did not
+            closed.countDown();
         }
         return 0;
+    }
+
+    /**
+     * How long a SIGTERM waits for the engine to drain before the JVM halts anyway: longer than the
+     * roles' own drain bounds, so they, not this, decide.
+     */
+    static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(90);
+
+    private static void awaitQuietly(CountDownLatch latch, Duration timeout) {
+        try {
+            latch.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     static String defaultHost() {
