@@ -312,10 +312,21 @@ public final class Repository {
      */
     public void checkObject(String key, byte[] object) {
         if (key.startsWith(ObjectKeys.MANIFESTS)) {
-            ManifestCodec.decode(key, object);
+            decodeManifest(key, object);
             return;
         }
-        ObjectCodec.decode(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)));
+        ObjectCodec.decode(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)), keys);
+    }
+
+    /**
+     * The manifest stored as {@code bytes} under {@code key}, decrypted when the repository is
+     * encrypted and parsed, bypassing the cache: what a check reads, so a damaged object is never
+     * hidden by a copy read earlier.
+     *
+     * @throws CorruptObjectException naming {@code key} when it cannot be decrypted or parsed
+     */
+    public Manifest parseManifest(String key, byte[] bytes) {
+        return decodeManifest(key, bytes);
     }
 
     /**
