@@ -22,7 +22,10 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A Tidemark repository on one {@link ObjectTarget}: content-addressed chunks, index pages and
@@ -38,6 +41,7 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class Repository {
 
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Logger log = LoggerFactory.getLogger(Repository.class);
 
     private final ObjectTarget target;
     private final RepositoryConfig config;
@@ -47,6 +51,8 @@ public final class Repository {
     private final String keyObject;
     /** Manifests are immutable, so a read one can be kept. */
     private final Map<String, Manifest> manifestCache = new ConcurrentHashMap<>();
+    /** The unreadable manifests already logged, so a long-running engine warns once per object. */
+    private final Set<String> warned = ConcurrentHashMap.newKeySet();
 
     private Repository(ObjectTarget target, RepositoryConfig config, MasterKeys keys, String keyObject) {
         this.target = target;
@@ -368,21 +374,68 @@ public final class Repository {
         return vms;
     }
 
-    /** The restore points of {@code vm}, oldest first. */
-    public List<Manifest> manifests(String vm) {
+    /**
+     * A manifest that is listed but cannot be read (truncated, corrupt, or not decryptable): the
+     * restore point it would be, its key, and why. It never hides the readable points.
+     */
+    public record UnreadableManifest(String vm, String id, String key, String reason) {}
+
+    /** The readable restore points of one VM, oldest first, and the manifests that cannot be read. */
+    public record Listing(List<Manifest> points, List<UnreadableManifest> unreadable) {
+        public Listing {
+            points = List.copyOf(points);
+            unreadable = List.copyOf(unreadable);
+        }
+    }
+
+    /**
+     * The restore points of {@code vm}, oldest first, and the manifests that cannot be read, for a
+     * caller that reports them itself. A corrupt or truncated manifest leaves every other point usable.
+     */
+    public Listing listing(String vm) {
         List<Manifest> out = new ArrayList<>();
+        List<UnreadableManifest> unreadable = new ArrayList<>();
         for (String key : target.list(ObjectKeys.manifestPrefix(vm))) {
             String id = ObjectKeys.restorePointIdOf(key);
             // a listing can name a manifest a moment before it can be read (seen on S3Proxy) or
             // after prune removed it: only a manifest that can be read is a restore point
-            if (id != null) {
+            if (id == null) {
+                continue;
+            }
+            try {
                 manifest(vm, id).ifPresent(out::add);
+            } catch (CorruptObjectException e) {
+                unreadable.add(new UnreadableManifest(vm, id, key, e.getMessage()));
             }
         }
         out.sort(Comparator.comparing(Manifest::id));
-        return out;
+        return new Listing(out, unreadable);
     }
 
+    /**
+     * The readable restore points of {@code vm}, oldest first. A manifest that cannot be read is
+     * left out and logged once per repository instance as a warning (see {@link #listing}).
+     */
+    public List<Manifest> manifests(String vm) {
+        Listing listing = listing(vm);
+        for (UnreadableManifest u : listing.unreadable()) {
+            if (warned.add(u.key())) {
+                log.warn(
+                        "restore point {} of VM {} in {} is unreadable and left out: {}",
+                        u.id(),
+                        vm,
+                        target.describe(),
+                        u.reason());
+            }
+        }
+        return listing.points();
+    }
+
+    /**
+     * The restore point {@code id} of {@code vm}; empty when it does not exist.
+     *
+     * @throws CorruptObjectException naming the manifest's key when it exists but cannot be read
+     */
     public Optional<Manifest> manifest(String vm, String id) {
         String key = ObjectKeys.manifest(vm, id);
         Manifest cached = manifestCache.get(key);
@@ -400,6 +453,7 @@ public final class Repository {
         return manifestCache.containsKey(ObjectKeys.manifest(vm, id)) || target.exists(ObjectKeys.manifest(vm, id));
     }
 
+    /** The newest readable restore point of {@code vm}; an unreadable manifest is left out. */
     public Optional<Manifest> latest(String vm) {
         List<Manifest> all = manifests(vm);
         return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
