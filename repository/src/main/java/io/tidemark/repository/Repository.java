@@ -460,25 +460,52 @@ public final class Repository {
     }
 
     /**
-     * Sets the mark on restore point {@code id} of {@code vm}, replacing any mark it had. Marks are
-     * mutable state: a reader racing the replacement may briefly see no mark.
+     * Sets the mark on restore point {@code id} of {@code vm}, replacing any mark it had. Crash-safe:
+     * the new mark is written as the next version first, and only then are the older versions
+     * removed, so a process killed (or a target failing) in between leaves both, and readers take
+     * the newest; a mark is never lost to a crash. Two writers racing: the later version wins.
      */
     public void mark(String vm, String id, PointMark mark) {
-        String key = ObjectKeys.mark(vm, id);
-        target.delete(key);
-        target.putIfAbsent(key, PointMarkCodec.encode(mark));
+        byte[] bytes = PointMarkCodec.encode(mark);
+        List<ObjectKeys.MarkKey> older = markVersions(vm).getOrDefault(id, List.of());
+        long version =
+                older.isEmpty() ? 1 : Math.max(1, older.get(older.size() - 1).version() + 1);
+        while (!target.putIfAbsent(ObjectKeys.mark(vm, id, version), bytes)) {
+            version++; // another writer took this version meanwhile: ours comes after it
+        }
+        for (ObjectKeys.MarkKey k : older) {
+            target.delete(k.version() == 0 ? ObjectKeys.mark(vm, id) : ObjectKeys.mark(vm, id, k.version()));
+        }
     }
 
-    /** The marks on the restore points of {@code vm}, by restore point id. */
+    /**
+     * The marks on the restore points of {@code vm}, by restore point id: for each, the newest
+     * version present (older ones remain only after a crash during {@link #mark}).
+     */
     public Map<String, PointMark> marks(String vm) {
         Map<String, PointMark> out = new java.util.TreeMap<>();
-        String prefix = ObjectKeys.markPrefix(vm);
-        for (String key : target.list(prefix)) {
-            if (key.endsWith(".json")) {
-                String id = key.substring(prefix.length(), key.length() - ".json".length());
-                target.get(key).ifPresent(bytes -> out.put(id, PointMarkCodec.decode(key, bytes)));
+        markVersions(vm).forEach((id, versions) -> {
+            for (int i = versions.size() - 1; i >= 0; i--) {
+                long v = versions.get(i).version();
+                String key = v == 0 ? ObjectKeys.mark(vm, id) : ObjectKeys.mark(vm, id, v);
+                Optional<byte[]> bytes = target.get(key);
+                if (bytes.isPresent()) { // absent: replaced since the listing, take the next one
+                    out.put(id, PointMarkCodec.decode(key, bytes.get()));
+                    return;
+                }
             }
+        });
+        return out;
+    }
+
+    /** The mark keys of {@code vm} by restore point id, each list oldest version first. */
+    private Map<String, List<ObjectKeys.MarkKey>> markVersions(String vm) {
+        Map<String, List<ObjectKeys.MarkKey>> out = new java.util.TreeMap<>();
+        for (String key : target.list(ObjectKeys.markPrefix(vm))) {
+            ObjectKeys.parseMark(vm, key).ifPresent(k -> out.computeIfAbsent(k.restorePointId(), x -> new ArrayList<>())
+                    .add(k));
         }
+        out.values().forEach(l -> l.sort(Comparator.comparingLong(ObjectKeys.MarkKey::version)));
         return out;
     }
 
