@@ -15,6 +15,7 @@ import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.Passphrase;
+import io.tidemark.policies.BandwidthSyntax;
 import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
@@ -276,7 +277,12 @@ public record EngineConfig(
                     + " file (see docs/configuration.md) or leave it out to run on embedded defaults");
         }
         try {
-            return YAML.readValue(file.toFile(), EngineConfig.class);
+            EngineConfig c = YAML.readValue(file.toFile(), EngineConfig.class);
+            List<InputProblem> problems = c.checkTargets(file);
+            if (!problems.isEmpty()) {
+                throw InvalidInputException.of(problems, null);
+            }
+            return c;
         } catch (JsonProcessingException e) {
             throw InvalidInputException.of(List.of(problem(file, e)), e);
         } catch (IOException e) {
@@ -309,8 +315,88 @@ public record EngineConfig(
         return new InputProblem(file, line, column, path, message(e));
     }
 
+    /**
+     * The settings of each target that can be checked without reaching it or reading a secret:
+     * its type, what that type needs, durations, rates and Object Lock. So a typo fails at start-up
+     * with its place in the file, not when the target is first used.
+     */
+    private List<InputProblem> checkTargets(Path file) {
+        List<InputProblem> out = new java.util.ArrayList<>();
+        new java.util.TreeMap<>(targets).forEach((name, t) -> {
+            String type = t.type() == null ? "s3" : t.type();
+            if (!List.of("s3", "rados", "file").contains(type)) {
+                out.add(at(file, name, "type", "expected one of: s3, rados, file; got \"" + type + "\""));
+            }
+            if (type.equals("file") && t.path() == null) {
+                out.add(at(file, name, null, "type file needs 'path', the directory of the repository"));
+            }
+            if (type.equals("s3") && (t.bucket() == null || t.bucket().isBlank())) {
+                out.add(at(file, name, null, "type s3 needs 'bucket'"));
+            }
+            if (type.equals("rados") && t.monHost() == null && t.confFile() == null) {
+                out.add(at(file, name, null, "type rados needs 'monHost' or 'confFile'"));
+            }
+            if (t.retryDeadline() != null && !t.retryDeadline().isBlank()) {
+                try {
+                    Targets.retryDeadline(name, t.retryDeadline());
+                } catch (PermanentException e) {
+                    out.add(at(
+                            file,
+                            name,
+                            "retryDeadline",
+                            "expected a duration such as 30s, 5m or 1h30m (0s: a single attempt), got \""
+                                    + t.retryDeadline() + "\""));
+                }
+            }
+            if (t.bandwidthLimit() != null && !t.bandwidthLimit().isBlank()) {
+                try {
+                    Targets.bandwidthLimit(name, t.bandwidthLimit());
+                } catch (PermanentException e) {
+                    out.add(at(
+                            file,
+                            name,
+                            "bandwidthLimit",
+                            "expected " + BandwidthSyntax.EXAMPLE + ", got \"" + t.bandwidthLimit() + "\""));
+                }
+            }
+            try {
+                Targets.objectLock(name, t);
+            } catch (PermanentException e) {
+                String prefix = "target '" + name + "': ";
+                String why =
+                        e.getMessage().startsWith(prefix) ? e.getMessage().substring(prefix.length()) : e.getMessage();
+                out.add(at(file, name, t.objectLockMode() != null ? "objectLockMode" : "objectLockDays", why));
+            }
+        });
+        return out;
+    }
+
+    /** A problem at {@code targets.<target>[.<key>]}, positioned at that key (or the target's name). */
+    private static InputProblem at(Path file, String target, String key, String message) {
+        List<Object> path = key == null ? List.of("targets", target) : List.of("targets", target, key);
+        Optional<Mark> mark = locateAt(file, path, key == null);
+        return new InputProblem(
+                file,
+                mark.map(m -> m.getLine() + 1).orElse(0),
+                mark.map(m -> m.getColumn() + 1).orElse(0),
+                "targets." + target + (key == null ? "" : "." + key),
+                message);
+    }
+
     /** Where the key (or, for a wrong value, the value) at {@code refs} is in the YAML of {@code file}. */
     private static Optional<Mark> locate(Path file, List<JsonMappingException.Reference> refs, boolean key) {
+        List<Object> path = new java.util.ArrayList<>();
+        for (JsonMappingException.Reference r : refs) {
+            path.add(r.getFieldName() != null ? r.getFieldName() : (Object) r.getIndex());
+        }
+        return locateAt(file, path, key);
+    }
+
+    /**
+     * Where the key (or the value, unless {@code key}) at {@code path} (field names and list
+     * indexes) is in the YAML of {@code file}.
+     */
+    private static Optional<Mark> locateAt(Path file, List<Object> path, boolean key) {
         Node node;
         try {
             node = new Yaml().compose(new StringReader(Files.readString(file)));
@@ -318,21 +404,22 @@ public record EngineConfig(
             return Optional.empty(); // Jackson read it, so this is not expected; keep Jackson's position
         }
         Node keyNode = null;
-        for (JsonMappingException.Reference r : refs) {
+        for (Object step : path) {
             keyNode = null;
-            if (r.getFieldName() != null && node instanceof MappingNode m) {
+            if (step instanceof String field && node instanceof MappingNode m) {
                 Node next = null;
                 for (NodeTuple t : m.getValue()) {
-                    if (t.getKeyNode() instanceof ScalarNode k && k.getValue().equals(r.getFieldName())) {
+                    if (t.getKeyNode() instanceof ScalarNode k && k.getValue().equals(field)) {
                         keyNode = t.getKeyNode();
                         next = t.getValueNode();
                     }
                 }
                 node = next;
-            } else if (r.getIndex() >= 0
+            } else if (step instanceof Integer i
+                    && i >= 0
                     && node instanceof SequenceNode q
-                    && r.getIndex() < q.getValue().size()) {
-                node = q.getValue().get(r.getIndex());
+                    && i < q.getValue().size()) {
+                node = q.getValue().get(i);
             } else {
                 node = null;
             }

@@ -76,6 +76,32 @@ class EngineConfigErrorsTest {
     }
 
     @Test
+    void targetSettingsAreCheckedWhenTheConfigIsReadEachAtItsPlace() throws Exception {
+        Path c = config(
+                """
+                targets:
+                  nas:
+                    type: file
+                  offsite:
+                    type: s4
+                  slow:
+                    type: s3
+                    bucket: b
+                    retryDeadline: 5 minutes
+                    bandwidthLimit: fast
+                    objectLockDays: 30
+                """);
+        assertThat(Main.execute("gc", "--config", c.toString(), "--target", "local"))
+                .isEqualTo(1);
+        assertThat(std.err())
+                .contains(c + ":2:3: targets.nas: type file needs 'path'")
+                .contains(c + ":5:11: targets.offsite.type: expected one of: s3, rados, file; got \"s4\"")
+                .contains(c + ":9:20: targets.slow.retryDeadline: expected a duration such as 30s")
+                .contains(c + ":10:21: targets.slow.bandwidthLimit: expected a positive rate such as 20MiB/s")
+                .contains(c + ":11:21: targets.slow.objectLockDays: set both objectLockMode");
+    }
+
+    @Test
     void brokenYamlNamesTheLineAndExitsOne() throws Exception {
         Path c = config("host: hv1\ntargets:\n  offsite: {type: s3\n");
         assertThat(Main.execute("gc", "--config", c.toString())).isEqualTo(1);
