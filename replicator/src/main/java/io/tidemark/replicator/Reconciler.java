@@ -203,7 +203,7 @@ public final class Reconciler implements AutoCloseable {
             call.get(settings.probeTimeout().toMillis(), TimeUnit.MILLISECONDS);
             return probed(name, true, null);
         } catch (TimeoutException e) {
-            call.cancel(true);
+            call.cancel(false); // an interrupt would not stop every client; the next probe sees it still running
             return probed(
                     name,
                     false,
