@@ -190,8 +190,8 @@ public final class Engine implements AutoCloseable {
             resources.push(watchdog::shutdownNow);
             watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
             if (config.metrics() != null && !config.metrics().isBlank()) {
-                DrillResults.Background drills =
-                        DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+                DrillResults.Background drills = DrillResults.inBackground(
+                        primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
                 resources.push(drills);
                 metrics = new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
                 resources.push(metrics);

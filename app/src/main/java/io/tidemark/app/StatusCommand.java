@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Json;
+import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.ReplicaGap;
 import io.tidemark.repository.DrillLog;
@@ -119,7 +119,8 @@ final class StatusCommand implements Callable<Integer> {
             RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());
             points.forEach((vm, list) -> {
                 if (!list.isEmpty()) {
-                    tracker.record(vm, RpoTracker.LOCAL, list.get(list.size() - 1).capturedAt());
+                    tracker.record(
+                            vm, RpoTracker.LOCAL, list.get(list.size() - 1).capturedAt());
                 }
             });
             read.values().forEach(r -> r.newest().forEach((vm, at) -> tracker.record(vm, r.name(), at)));
@@ -132,7 +133,12 @@ final class StatusCommand implements Callable<Integer> {
                     Map<String, List<Manifest>> perVm = new LinkedHashMap<>();
                     points.forEach((vm, list) -> {
                         List<Manifest> m = ReplicaGap.missing(
-                                set, r.name(), vm, list, primary.marks(vm), r.ids().getOrDefault(vm, Set.of()));
+                                set,
+                                r.name(),
+                                vm,
+                                list,
+                                primary.marks(vm),
+                                r.ids().getOrDefault(vm, Set.of()));
                         if (!m.isEmpty()) {
                             perVm.put(vm, m);
                         }
@@ -141,9 +147,8 @@ final class StatusCommand implements Callable<Integer> {
                 }
             });
             Instant now = Instant.now();
-            boolean violated = status.stream()
-                    .filter(s -> reachable(read, s.location()))
-                    .anyMatch(RpoTracker.Status::violated);
+            boolean violated =
+                    status.stream().filter(s -> reachable(read, s.location())).anyMatch(RpoTracker.Status::violated);
             boolean partial = read.values().stream().anyMatch(r -> r.error().isPresent());
             if (json) {
                 printJson(status, read, missing, drills);
@@ -202,9 +207,10 @@ final class StatusCommand implements Callable<Integer> {
         } catch (ExecutionException e) {
             return TargetRead.failed(
                     name,
-                    e.getCause().getMessage() + (e.getCause() instanceof io.tidemark.core.PermanentException
-                            ? "; check the target's settings and credentials in the engine config"
-                            : "; check that it is up and reachable from here, then run status again"));
+                    e.getCause().getMessage()
+                            + (e.getCause() instanceof io.tidemark.core.PermanentException
+                                    ? "; check the target's settings and credentials in the engine config"
+                                    : "; check that it is up and reachable from here, then run status again"));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return TargetRead.failed(name, "interrupted");
@@ -279,7 +285,9 @@ final class StatusCommand implements Callable<Integer> {
             System.out.printf("%n%-12s %-12s %8s %14s  %s%n", "TARGET", "STATE", "MISSING", "OLDEST MISSING", "");
             for (TargetRead r : read.values()) {
                 if (r.error().isPresent()) {
-                    System.out.printf("%-12s %-12s %8s %14s  %s%n", r.name(), "UNREACHABLE", "?", "?", r.error().get());
+                    System.out.printf(
+                            "%-12s %-12s %8s %14s  %s%n",
+                            r.name(), "UNREACHABLE", "?", "?", r.error().get());
                     continue;
                 }
                 Map<String, List<Manifest>> lacking = missing.getOrDefault(r.name(), Map.of());
@@ -292,12 +300,15 @@ final class StatusCommand implements Callable<Integer> {
                         r.name(),
                         "ok",
                         count,
-                        oldest.map(t -> human(Duration.between(t, now)) + " ago").orElse("-"),
+                        oldest.map(t -> human(Duration.between(t, now)) + " ago")
+                                .orElse("-"),
                         count == 0
                                 ? ""
-                                : "by VM " + lacking.entrySet().stream()
-                                        .map(e -> e.getKey() + "=" + e.getValue().size())
-                                        .toList()
+                                : "by VM "
+                                        + lacking.entrySet().stream()
+                                                .map(e -> e.getKey() + "="
+                                                        + e.getValue().size())
+                                                .toList()
                                         + "; the engine's reconciliation ships them (or `tidemark replicate`)");
             }
         }

@@ -163,7 +163,8 @@ class MultiTargetReplicationIT {
                                 r.target().equals("ceph") && r.restorePointId().equals(caughtUp)));
                 // the point dead-lettered during the outage: the reconciliation ships it, no operator needed
                 await().atMost(Duration.ofSeconds(120)).until(() -> replicated.stream()
-                        .anyMatch(r -> r.target().equals("s3") && r.restorePointId().equals(cephOnly)));
+                        .anyMatch(r ->
+                                r.target().equals("s3") && r.restorePointId().equals(cephOnly)));
             }
 
             Map<String, ObjectTarget> targets = Targets.open(config.targets());
@@ -180,7 +181,8 @@ class MultiTargetReplicationIT {
                 }
                 for (Repository from : List.of(fromS3, fromCeph)) {
                     assertThat(restore(from, duringOutage))
-                            .isEqualTo(guest.at(duringOutage.capturedAt()).sha256().get(disk));
+                            .isEqualTo(
+                                    guest.at(duringOutage.capturedAt()).sha256().get(disk));
                 }
             } finally {
                 targets.values().forEach(ObjectTarget::close);

@@ -32,7 +32,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -86,9 +85,9 @@ class TargetOutageIT {
             Path configFile = config(proxy.endpoint(), s3);
             EngineConfig config = EngineConfig.load(configFile);
             // a point from before the target was added: never announced, only the reconciliation ships it
-            Repository before =
-                    Repository.openOrInit(
-                    new FileObjectTarget(Files.createDirectories(dir.resolve("data/repo"))), RepositoryConfig.defaults());
+            Repository before = Repository.openOrInit(
+                    new FileObjectTarget(Files.createDirectories(dir.resolve("data/repo"))),
+                    RepositoryConfig.defaults());
             Manifest old = commit(before, Optional.empty(), Instant.now().minusSeconds(600));
 
             List<ReplicaCommitted> replicated = new CopyOnWriteArrayList<>();
@@ -112,10 +111,12 @@ class TargetOutageIT {
                 Manifest during1 = announce(engine, commit(primary, Optional.of(first), Instant.now()));
                 // the event path gives up after the retry deadline: dead-lettered
                 await().atMost(Duration.ofSeconds(60)).until(() -> failed.stream()
-                        .anyMatch(f -> f.stage().equals("replicate") && f.error().contains(during1.id())));
+                        .anyMatch(
+                                f -> f.stage().equals("replicate") && f.error().contains(during1.id())));
                 Manifest during2 = announce(engine, commit(primary, Optional.of(during1), Instant.now()));
                 await().atMost(Duration.ofSeconds(60)).until(() -> failed.stream()
-                        .anyMatch(f -> f.stage().equals("replicate") && f.error().contains(during2.id())));
+                        .anyMatch(
+                                f -> f.stage().equals("replicate") && f.error().contains(during2.id())));
 
                 // health, metrics: from memory, at once, the target marked
                 int port = engine.metricsPort().orElseThrow();
@@ -128,9 +129,10 @@ class TargetOutageIT {
                             .as("%s answers within a second while the target is down", path)
                             .isLessThan(Duration.ofSeconds(1));
                     switch (path) {
-                        case "/metrics" -> assertThat(r.body())
-                                .contains("tidemark_target_up{target=\"s3\"} 0")
-                                .contains("tidemark_target_up{target=\"vault\"} 1");
+                        case "/metrics" ->
+                            assertThat(r.body())
+                                    .contains("tidemark_target_up{target=\"s3\"} 0")
+                                    .contains("tidemark_target_up{target=\"vault\"} 1");
                         case "/readyz" -> {
                             assertThat(r.statusCode()).isEqualTo(503);
                             assertThat(r.body()).contains("\"target:vault\":{\"ready\":true");
@@ -158,9 +160,8 @@ class TargetOutageIT {
                     assertThat(remote.hasManifest(VM, m.id())).as(m.id()).isTrue();
                     String key = "/" + BUCKET + "/tm/" + ObjectKeys.manifest(VM, m.id());
                     assertThat(proxy.exchanges().stream()
-                                    .filter(x -> x.method().equals("PUT")
-                                            && x.path().equals(key)
-                                            && x.reachedUpstream()))
+                                    .filter(x ->
+                                            x.method().equals("PUT") && x.path().equals(key) && x.reachedUpstream()))
                             .as("manifest PUTs of %s that reached S3", m.id())
                             .hasSize(1);
                     assertThat(replicated.stream()
@@ -178,7 +179,8 @@ class TargetOutageIT {
     }
 
     private static boolean committedOn(List<ReplicaCommitted> replicated, String target, String id) {
-        return replicated.stream().anyMatch(r -> r.target().equals(target) && r.restorePointId().equals(id));
+        return replicated.stream()
+                .anyMatch(r -> r.target().equals(target) && r.restorePointId().equals(id));
     }
 
     private static HttpResponse<String> get(int port, String path) throws Exception {
@@ -199,7 +201,8 @@ class TargetOutageIT {
                         Event.of(
                                 m.jobId(),
                                 Instant.now(),
-                                new RestorePointCreated(VM, m.id(), "app", List.of("s3", "vault"), m.capturedAt(), 0, 0)));
+                                new RestorePointCreated(
+                                        VM, m.id(), "app", List.of("s3", "vault"), m.capturedAt(), 0, 0)));
         return m;
     }
 

@@ -207,15 +207,17 @@ public final class Reconciler implements AutoCloseable {
             return probed(
                     name,
                     false,
-                    target.describe() + " did not answer within " + settings.probeTimeout().toSeconds()
+                    target.describe() + " did not answer within "
+                            + settings.probeTimeout().toSeconds()
                             + " s; check that it is up and reachable from this host");
         } catch (ExecutionException e) {
             return probed(
                     name,
                     false,
-                    e.getCause().getMessage() + (e.getCause() instanceof PermanentException
-                            ? "; check the target's settings and credentials in the engine config"
-                            : "; check that the target is up and reachable from this host"));
+                    e.getCause().getMessage()
+                            + (e.getCause() instanceof PermanentException
+                                    ? "; check the target's settings and credentials in the engine config"
+                                    : "; check that the target is up and reachable from this host"));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
@@ -258,7 +260,8 @@ public final class Reconciler implements AutoCloseable {
         ObjectTarget target = replicator.target(name).orElseThrow();
         Repository primary = replicator.primary();
         PolicySet policySet = policies;
-        boolean reachable = states.get(name).reachable() || states.get(name).probedAt().isEmpty();
+        boolean reachable =
+                states.get(name).reachable() || states.get(name).probedAt().isEmpty();
         boolean listed = false;
         Map<String, Set<String>> there = known.get(name);
         Map<String, Integer> missingByVm = new TreeMap<>();
@@ -326,11 +329,17 @@ public final class Reconciler implements AutoCloseable {
                         missingByVm,
                         Optional.ofNullable(oldestMissing),
                         s.shipped() + total,
-                        failure == null && reached ? Optional.empty() : Optional.ofNullable(failure).or(s::lastError)));
+                        failure == null && reached
+                                ? Optional.empty()
+                                : Optional.ofNullable(failure).or(s::lastError)));
         if (failure != null) {
             log.warn("reconciliation of {} stopped: {}; it resumes with the next round", name, failure);
         }
-        return new Round(name, shipped, missingByVm.values().stream().mapToInt(Integer::intValue).sum(), reached);
+        return new Round(
+                name,
+                shipped,
+                missingByVm.values().stream().mapToInt(Integer::intValue).sum(),
+                reached);
     }
 
     /** The restore point ids of {@code vm} on {@code target}, from its manifest keys. */
