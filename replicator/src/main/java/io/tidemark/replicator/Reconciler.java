@@ -286,7 +286,7 @@ public final class Reconciler implements AutoCloseable {
             }
             Set<String> held = there.computeIfAbsent(vm, k -> ConcurrentHashMap.newKeySet());
             List<Manifest> missing = ReplicaGap.missing(policySet, name, vm, points, primary.marks(vm), held);
-            int left = missing.size();
+            List<Manifest> left = new java.util.ArrayList<>(missing);
             for (Manifest m : missing) {
                 if (!reachable) {
                     break;
@@ -299,7 +299,7 @@ public final class Reconciler implements AutoCloseable {
                         log.info("reconciliation shipped {} of {} to {}, which lacked it", m.id(), vm, name);
                     }
                     held.add(m.id());
-                    left--;
+                    left.remove(m);
                 } catch (RetriableException e) {
                     reachable = false;
                     error = "shipping " + m.id() + " of " + vm + " failed: " + e.getMessage();
@@ -308,9 +308,9 @@ public final class Reconciler implements AutoCloseable {
                     log.warn("reconciliation of {} cannot ship {} of {}: {}", name, m.id(), vm, e.getMessage());
                 }
             }
-            if (left > 0) {
-                missingByVm.put(vm, left);
-                Instant first = missing.get(missing.size() - left).capturedAt();
+            if (!left.isEmpty()) {
+                missingByVm.put(vm, left.size());
+                Instant first = left.get(0).capturedAt();
                 oldest = oldest == null || first.isBefore(oldest) ? first : oldest;
             }
         }
