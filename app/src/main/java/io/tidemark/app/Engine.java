@@ -1,6 +1,7 @@
 package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.hypervisor.Hypervisor;
@@ -14,6 +15,7 @@ import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.replicator.Reconciler;
 import io.tidemark.replicator.Replicator;
+import io.tidemark.replicator.RetryingObjectTarget;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.scheduler.BusInventory;
@@ -92,11 +94,16 @@ public final class Engine implements AutoCloseable {
                     new FileObjectTarget(createDirectories(config.data().resolve("repo")));
             resources.push(primaryTarget);
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
-            // every target answers and holds a compatible repository (or is empty); the primary as "local"
-            // and each target's repository are the locations marks apply to
+            // the primary as "local" and each target's repository are the locations marks apply to; a
+            // target that does not answer now is not waited for (reconciliation ships to it when it does)
             Map<String, Repository> locations = new LinkedHashMap<>();
             locations.put(Pruner.LOCAL, repository);
-            targets.forEach((name, t) -> locations.put(name, repository.replicaOn(t)));
+            Map<String, Repository> reachable = new LinkedHashMap<>(locations);
+            targets.forEach((name, t) -> {
+                Optional<Repository> replica = replicaAtStart(name, t);
+                locations.put(name, replica.orElseGet(() -> repository.replicaView(t)));
+                replica.ifPresent(r -> reachable.put(name, r));
+            });
 
             String bootstrap = config.kafka();
             if (bootstrap.isBlank()) {
@@ -174,7 +181,7 @@ public final class Engine implements AutoCloseable {
             inventory.refresh();
             this.inventory = inventory;
             rpo = new RpoTracker(policies, inventory, clock);
-            RpoSources.seed(rpo, locations);
+            RpoSources.seed(rpo, reachable);
             rpo.refreshInventory();
             ScheduledExecutorService listing = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "vm-listing");
@@ -287,6 +294,55 @@ public final class Engine implements AutoCloseable {
         }
         return repo;
     }
+
+    /**
+     * {@code target}'s repository, checked once without the retry wrapper and within {@link
+     * #TARGET_CHECK_AT_START}: a target holding another repository, or refusing for good (wrong bucket,
+     * wrong credentials), stops the start-up; one that does not answer now (down, slow) is reported
+     * and left to the reconciliation, so a restart during a target's outage still protects the VMs.
+     */
+    private Optional<Repository> replicaAtStart(String name, ObjectTarget target) {
+        ObjectTarget raw = target instanceof RetryingObjectTarget r ? r.delegate() : target;
+        java.util.concurrent.ExecutorService check = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "target-check-" + name);
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            check.submit(() -> repository.replicaOn(raw)).get(TARGET_CHECK_AT_START.toMillis(), TimeUnit.MILLISECONDS);
+            return Optional.of(repository.replicaOn(target));
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RetriableException retriable) {
+                log.warn(
+                        "target '{}' ({}) does not answer at start-up: {}; starting without it, its points are"
+                                + " shipped when it answers (see /readyz and tidemark status)",
+                        name,
+                        target.describe(),
+                        retriable.getMessage());
+                return Optional.empty();
+            }
+            if (e.getCause() instanceof RuntimeException permanent) {
+                throw permanent;
+            }
+            throw new IllegalStateException(e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            log.warn(
+                    "target '{}' ({}) did not answer within {} s at start-up; starting without it, its points"
+                            + " are shipped when it answers (see /readyz and tidemark status)",
+                    name,
+                    target.describe(),
+                    TARGET_CHECK_AT_START.toSeconds());
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while checking target '" + name + "' at start-up", e);
+        } finally {
+            check.shutdownNow();
+        }
+    }
+
+    /** How long the start-up waits for each target's first answer. */
+    static final Duration TARGET_CHECK_AT_START = Duration.ofSeconds(10);
 
     /** Starts every role; the caller closes the engine. */
     public static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock) {

@@ -178,6 +178,49 @@ class TargetOutageIT {
         }
     }
 
+    @Test
+    void theEngineStartsWhileATargetIsDownAndShipsToItWhenItAnswers() throws Exception {
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start();
+                FaultyHttpProxy proxy = FaultyHttpProxy.to(s3.endpoint())
+                        .faults(FaultyHttpProxy.Fault.SLOW_DOWN)
+                        .faultRate(1.0) // down from the start: every request gets 503 SlowDown
+                        .build()
+                        .start();
+                S3ObjectTarget direct = S3ObjectTarget.create(new S3TargetConfig(
+                        s3.endpoint(),
+                        s3.region(),
+                        BUCKET,
+                        "tm",
+                        true,
+                        false,
+                        null,
+                        s3.accessKey(),
+                        s3.secretKey(),
+                        null))) {
+            s3.createBucket(BUCKET);
+            Path configFile = config(proxy.endpoint(), s3);
+            Repository before = Repository.openOrInit(
+                    new FileObjectTarget(Files.createDirectories(dir.resolve("data/repo"))),
+                    RepositoryConfig.defaults());
+            Manifest old = commit(before, Optional.empty(), Instant.now().minusSeconds(60));
+            // on main this threw after the retry deadline: a restart during an outage ended protection
+            try (Engine engine = Engine.start(
+                    EngineConfig.load(configFile), io.tidemark.workers.CaptureHooks.NONE, Clock.systemUTC())) {
+                int port = engine.metricsPort().orElseThrow();
+                await().atMost(Duration.ofSeconds(30))
+                        .until(() -> get(port, "/readyz").body().contains("\"target:s3\":{\"ready\":false"));
+                // the healthy target is fed meanwhile
+                await().atMost(Duration.ofSeconds(120)).ignoreExceptions().until(() -> Repository.open(
+                                new FileObjectTarget(dir.resolve("vault")))
+                        .hasManifest(VM, old.id()));
+
+                proxy.faultRate(0); // the target is back
+                await().atMost(Duration.ofSeconds(120)).ignoreExceptions().until(() -> Repository.open(direct)
+                        .hasManifest(VM, old.id()));
+            }
+        }
+    }
+
     private static boolean committedOn(List<ReplicaCommitted> replicated, String target, String id) {
         return replicated.stream()
                 .anyMatch(r -> r.target().equals(target) && r.restorePointId().equals(id));

@@ -197,6 +197,15 @@ public final class Repository {
         return new Repository(other, readConfig(other), keys, null);
     }
 
+    /**
+     * This repository on {@code other} without reading or writing it: what {@link #replicaOn} returns
+     * for a compatible replica, for a location that cannot be reached now (it is checked and seeded
+     * by the first {@link #replicaOn} that reaches it, e.g. when the replicator ships to it).
+     */
+    public Repository replicaView(ObjectTarget other) {
+        return new Repository(other, config, keys, null);
+    }
+
     public ObjectTarget target() {
         return target;
     }
