@@ -75,6 +75,9 @@ import org.slf4j.LoggerFactory;
  *       and markers in the state directory that {@link #thawLeftovers()} acts on when the worker
  *       starts.
  *
+ *   <li>{@link #list()} reports a VM whose monitor listens but does not answer in time (another
+ *       client holds it, or QEMU is stopped) as it last answered, so a busy monitor does not make
+ *       the VM look gone; a VM that never answered, or whose socket refuses connections, is skipped.
  *   <li>A VM without a socket is unknown here: a {@link PermanentException}. A socket nobody answers
  *       on is a {@link RetriableException}.
  *   <li>Every fault is a {@link RetriableException} or a {@link PermanentException} whose message
@@ -99,6 +102,9 @@ public final class QmpHypervisor implements Hypervisor {
     private final Duration timeout;
     /** VMs this adapter has connected to once, and so swept of leftovers of dead captures. */
     private final Set<String> swept = ConcurrentHashMap.newKeySet();
+
+    /** Each VM as it last answered a listing: a VM whose monitor is busy or stopped is listed so. */
+    private final Map<String, VmInfo> lastSeen = new ConcurrentHashMap<>();
 
     private final Set<String> capturing = ConcurrentHashMap.newKeySet();
     private final Map<String, QmpCapture> open = new ConcurrentHashMap<>();
@@ -213,11 +219,23 @@ public final class QmpHypervisor implements Hypervisor {
         for (String vm : vms) {
             try {
                 List<BlockDevice> devices = BlockDevice.parse(query(vm, "query-block"));
-                out.add(new VmInfo(vm, devices.stream().map(d -> disk(vm, d)).toList()));
+                VmInfo info =
+                        new VmInfo(vm, devices.stream().map(d -> disk(vm, d)).toList());
+                lastSeen.put(vm, info);
+                out.add(info);
+            } catch (QmpClient.Unanswered e) {
+                // the VM is there (its monitor listens) but busy with another client, or stopped: as last seen
+                VmInfo seen = lastSeen.get(vm);
+                if (seen != null) {
+                    out.add(seen);
+                }
+                log.info("VM {} {}: {}", vm, seen != null ? "listed as last seen" : "skipped", e.getMessage());
             } catch (RetriableException e) {
+                lastSeen.remove(vm);
                 log.info("VM {} skipped: {}", vm, e.getMessage());
             }
         }
+        lastSeen.keySet().retainAll(vms);
         return out;
     }
 
