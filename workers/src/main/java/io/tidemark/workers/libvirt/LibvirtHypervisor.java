@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -69,7 +70,8 @@ import org.slf4j.LoggerFactory;
  *       waits at most the adapter's timeout: then a {@link RetriableException} saying QEMU may be
  *       stopped or hung. The call goes on; a capture that completes after its caller gave up is
  *       closed at once (no commit: the change tracking is as before), and until then the domain
- *       counts as being captured. Listing is not bounded yet.
+ *       counts as being captured. A listing waits at most the timeout for all domains together and
+ *       reports a domain that did not answer as it last answered.
  *   <li>One capture per domain at a time; a second one is a {@link RetriableException}. Shut-off
  *       domains cannot be captured (libvirt has no offline backup): a {@link PermanentException}.
  *   <li>Every fault is a {@link RetriableException} (libvirtd unreachable, timeouts, busy) or a
@@ -116,6 +118,10 @@ public final class LibvirtHypervisor implements Hypervisor {
     private final Duration timeout;
     private final Set<String> capturing = ConcurrentHashMap.newKeySet();
     private final Map<String, LibvirtCapture> open = new ConcurrentHashMap<>();
+
+    /** Each domain as it last answered a listing: one whose QEMU is stopped is listed so. */
+    private final Map<String, VmInfo> lastSeen = new ConcurrentHashMap<>();
+
     private Connect connection; // guarded by this
 
     /** The active domains of {@code uri}, with the system clock. Connects on first use. */
@@ -161,17 +167,48 @@ public final class LibvirtHypervisor implements Hypervisor {
         try {
             Domain[] domains =
                     connection().listAllDomains(Connect.ConnectListAllDomainsFlags.CONNECT_LIST_DOMAINS_ACTIVE);
-            List<VmInfo> out = new ArrayList<>();
+            // the disk sizes come from QEMU, which libvirtd waits for without a deadline: ask for all
+            // domains at once and wait at most the timeout for all of them together
+            Map<String, Future<VmInfo>> asked = new LinkedHashMap<>();
             for (Domain d : domains) {
+                asked.put(d.getName(), CALLS.submit(() -> info(d)));
+            }
+            long deadline = System.nanoTime() + timeout.toNanos();
+            List<VmInfo> out = new ArrayList<>();
+            for (Map.Entry<String, Future<VmInfo>> a : asked.entrySet()) {
+                String name = a.getKey();
                 try {
-                    out.add(info(d));
-                } catch (LibvirtException e) {
-                    if (code(e) != ErrorNumber.VIR_ERR_NO_DOMAIN && code(e) != ErrorNumber.VIR_ERR_OPERATION_INVALID) {
-                        throw e;
+                    VmInfo info = a.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    lastSeen.put(name, info);
+                    out.add(info);
+                } catch (TimeoutException e) {
+                    VmInfo seen = lastSeen.get(name);
+                    if (seen != null) {
+                        out.add(seen);
                     }
-                    log.debug("domain vanished while listing {}: {}", uri, e.getMessage());
+                    log.info(
+                            "domain {} did not answer within {} ({}): {}",
+                            name,
+                            timeout,
+                            seen != null ? "listed as last seen" : "skipped",
+                            "QEMU may be stopped or hung");
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof LibvirtException le
+                            && (code(le) == ErrorNumber.VIR_ERR_NO_DOMAIN
+                                    || code(le) == ErrorNumber.VIR_ERR_OPERATION_INVALID)) {
+                        log.debug("domain vanished while listing {}: {}", uri, le.getMessage());
+                        continue;
+                    }
+                    if (e.getCause() instanceof LibvirtException le) {
+                        throw le;
+                    }
+                    throw rethrown(e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new RetriableException("interrupted while listing the domains of libvirt " + uri, e);
                 }
             }
+            lastSeen.keySet().retainAll(asked.keySet());
             out.sort(Comparator.comparing(VmInfo::name));
             return out;
         } catch (LibvirtException e) {

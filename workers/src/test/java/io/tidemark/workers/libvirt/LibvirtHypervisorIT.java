@@ -10,6 +10,7 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.hypervisor.VmInfo;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
@@ -279,6 +280,7 @@ class LibvirtHypervisorIT extends HypervisorContract {
             try (Capture c = hv.capture(request(d.name(), null, "tm-1"))) {
                 c.commit();
             }
+            assertThat(hv.list()).extracting(VmInfo::name).contains(d.name());
             long pid = Long.parseLong(Files.readString(libvirtd.dir().resolve("run/qemu/" + d.name() + ".pid"))
                     .strip());
             signal("STOP", pid);
@@ -289,6 +291,10 @@ class LibvirtHypervisorIT extends HypervisorContract {
                         .hasMessageContaining(d.name())
                         .hasMessageContaining("stopped");
                 assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(bound);
+                // the listing (inventory) answers in time and still knows the domain
+                long t1 = System.nanoTime();
+                assertThat(hv.list()).extracting(VmInfo::name).contains(d.name());
+                assertThat(Duration.ofNanos(System.nanoTime() - t1)).isLessThan(bound);
             } finally {
                 signal("CONT", pid);
             }
