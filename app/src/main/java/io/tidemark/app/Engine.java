@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Passphrase;
@@ -127,6 +128,13 @@ public final class Engine implements AutoCloseable {
                 // a worker that died between freeze and thaw must not leave a guest frozen
                 qmpHypervisor.thawLeftovers();
                 hypervisor = qmpHypervisor;
+            }
+            // scratch of captures whose process is gone (a killed engine); QEMU-side leftovers go at the
+            // adapter's first contact with each VM
+            List<java.nio.file.Path> leftovers =
+                    HostScratch.removeLeftovers(config.data().resolve("work"), clock);
+            if (!leftovers.isEmpty()) {
+                log.info("removed {} leftovers of earlier captures: {}", leftovers.size(), leftovers);
             }
             log.info(
                     "VMs on this host: {}",
