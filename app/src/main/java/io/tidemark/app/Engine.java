@@ -25,6 +25,7 @@ import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.InventoryPublisher;
+import io.tidemark.workers.JobBounds;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.libvirt.LibvirtHypervisor;
 import io.tidemark.workers.qmp.QmpHypervisor;
@@ -135,15 +136,17 @@ public final class Engine implements AutoCloseable {
                     config.data().resolve("work"),
                     hooks,
                     NbdBlockSource::open,
-                    config.concurrentJobs());
+                    config.concurrentJobs(),
+                    JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
             resources.push(worker);
-            // N jobs at once: N consumers of one group on a topic of N partitions keyed by VM, so the jobs
-            // of one VM stay on one partition, in order, and offsets are committed after each outcome
+            // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
+            // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
             bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
-            for (int i = 0; i < config.concurrentJobs(); i++) {
-                resources.push(bus.subscribe(
-                        "tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())), worker::handle));
-            }
+            resources.push(bus.subscribeByKey(
+                    "tidemark-worker-" + config.host(),
+                    List.of(Topics.jobs(config.host())),
+                    config.concurrentJobs(),
+                    worker::handle));
 
             Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
             resources.push(replicator);
