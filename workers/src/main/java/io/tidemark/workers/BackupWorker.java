@@ -127,6 +127,13 @@ public final class BackupWorker implements AutoCloseable {
     private final Set<RunningJob> handled = ConcurrentHashMap.newKeySet();
     /** Jobs started by {@link #handle} whose thread has not ended (including abandoned ones). */
     private final Set<RunningJob> alive = ConcurrentHashMap.newKeySet();
+    /**
+     * VMs whose last job was abandoned at its deadline while QEMU captured or exported it, and since
+     * when: their next captures get {@link JobBounds#vmBusyWait()}, not the whole deadline.
+     */
+    private final Map<String, Unresponsive> unresponsive = new ConcurrentHashMap<>();
+
+    private record Unresponsive(String jobId, Instant since) {}
 
     private volatile boolean closing;
 
@@ -283,7 +290,9 @@ public final class BackupWorker implements AutoCloseable {
         rj.runsOn(thread);
         try {
             thread.start();
+            awaitCaptureOfUnresponsiveVm(rj, deadline);
             Manifest m = await(rj, job, deadline);
+            unresponsive.remove(job.vm());
             announce(jobId, job, m);
         } catch (JobEndedException e) {
             fail(jobId, job, e.stage(), e.reason(), e.getMessage(), e.mayRunAgain());
@@ -295,6 +304,37 @@ public final class BackupWorker implements AutoCloseable {
             fail(jobId, job, stage, RunningJob.classify(e, stage), e.getMessage(), e.retriable());
         } finally {
             handled.remove(rj);
+        }
+    }
+
+    /**
+     * A VM whose last job hung in QEMU gets {@link JobBounds#vmBusyWait()} for its capture, not the
+     * whole deadline: if QEMU still does not answer, the job ends {@code VM_BUSY} soon, so a hung VM
+     * costs its lane and a host slot for that long per firing, not for the deadline.
+     */
+    private void awaitCaptureOfUnresponsiveVm(RunningJob rj, Instant deadline) {
+        Unresponsive since = unresponsive.get(rj.vm);
+        if (since == null) {
+            return;
+        }
+        long wait = Math.min(bounds.vmBusyWait().toMillis(), remainingMillis(deadline));
+        try {
+            CompletableFuture.anyOf(rj.pastCapture, rj.outcome).get(wait, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            if (rj.stage() != RunningJob.Stage.CAPTURE) {
+                return; // it waits for a host slot or the lease: not the VM's fault
+            }
+            String why = "VM '" + rj.vm + "' has not answered since " + since.since() + " (job " + since.jobId()
+                    + " exceeded its deadline there), and the capture of job " + rj.jobId + " did not return within "
+                    + bounds.vmBusyWait() + " either; QEMU of '" + rj.vm + "' may be stopped or hung (check its"
+                    + " process state and QMP socket); the job was cancelled, the next firing tries again";
+            if (cancel(rj, new JobEndedException(FailureReason.VM_BUSY, RunningJob.Stage.CAPTURE, why, true))) {
+                log.warn("{}", why);
+            }
+        } catch (ExecutionException e) {
+            // the outcome: await() reports it
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -315,6 +355,9 @@ public final class BackupWorker implements AutoCloseable {
                     + "; the next firing tries again";
             if (cancel(rj, new JobEndedException(FailureReason.DEADLINE_EXCEEDED, stage, why, true))) {
                 log.warn("{}", why);
+                if (stage == RunningJob.Stage.CAPTURE || stage == RunningJob.Stage.EXPORT) {
+                    unresponsive.putIfAbsent(rj.vm, new Unresponsive(rj.jobId, rj.stageSince()));
+                }
             }
             return outcomeWithin(rj, job, bounds.commitGrace());
         } catch (InterruptedException e) {

@@ -58,6 +58,8 @@ final class RunningJob {
     final Instant startedAt;
     /** Completed with the committed manifest, or exceptionally with why the job ended. */
     final CompletableFuture<Manifest> outcome = new CompletableFuture<>();
+    /** Completed once the capture returned (the job reads the disks, or commits). */
+    final CompletableFuture<Void> pastCapture = new CompletableFuture<>();
 
     private final AtomicReference<State> state = new AtomicReference<>(State.RUNNING);
     private volatile Stage stage = Stage.QUEUED;
@@ -89,6 +91,9 @@ final class RunningJob {
     void enter(Stage next, Instant at) {
         stage = next;
         stageSince = at;
+        if (next == Stage.EXPORT || next == Stage.COMMIT) {
+            pastCapture.complete(null);
+        }
     }
 
     State state() {

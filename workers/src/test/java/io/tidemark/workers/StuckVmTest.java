@@ -82,6 +82,17 @@ class StuckVmTest {
             if (failNext.getOrDefault(request.vm(), new AtomicInteger()).getAndDecrement() > 0) {
                 throw new RetriableException("injected: QMP of '" + request.vm() + "' answered GenericError");
             }
+            if (request.vm().equals("hung")) { // like a QMP command awaiting its reply: interruptible
+                try {
+                    if (!qemuResumed.await(60, TimeUnit.SECONDS)) {
+                        throw new IllegalStateException("the test never resumed QEMU");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new RetriableException("interrupted while awaiting QMP of 'hung'", e);
+                }
+                return fake.capture(request);
+            }
             if (request.vm().equals("stuck")) {
                 stuckEntered.countDown();
                 awaitUninterruptibly(qemuResumed);
@@ -141,7 +152,7 @@ class StuckVmTest {
     @BeforeEach
     void setUp() {
         repo = Repository.openOrInit(new InMemoryObjectTarget("primary"), RepositoryConfig.defaults());
-        for (String vm : List.of("stuck", "ok", "flaky")) {
+        for (String vm : List.of("stuck", "hung", "ok", "flaky")) {
             fake.addVm(vm, Map.of("sda", MiB));
             fake.write(vm, "sda", 0, new byte[] {1, 2, 3});
         }
@@ -268,6 +279,33 @@ class StuckVmTest {
         assertThat(repo.manifests("stuck")).singleElement().satisfies(m -> assertThat(m.jobId())
                 .startsWith("stuck-3-"));
         assertThat(thrown.get()).isNull();
+    }
+
+    @Test
+    void onceAVmsJobHungTillItsDeadlineItsNextCaptureGetsOnlyTheBusyWaitThenItRecovers() throws Exception {
+        BackupWorker w = worker(2, bounds(3));
+        long t0 = System.nanoTime();
+        w.handle("tidemark.jobs.hv1", job("hung", "hung-1"));
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(DEADLINE.plus(SLACK));
+        assertThat(failures("hung")).singleElement().satisfies(f -> assertThat(f.reason())
+                .contains(FailureReason.DEADLINE_EXCEEDED));
+
+        // the abandoned capture gave up on the interrupt, so the VM's lock is free: the next job tries
+        // QEMU again, but waits only vmBusyWait (1 s) for it, not the 3 s deadline
+        long t1 = System.nanoTime();
+        w.handle("tidemark.jobs.hv1", job("hung", "hung-2"));
+        assertThat(Duration.ofNanos(System.nanoTime() - t1)).isLessThan(DEADLINE);
+        assertThat(captures.get("hung")).hasValue(2);
+        assertThat(failures("hung")).hasSize(2).last().satisfies(f -> {
+            assertThat(f.reason()).contains(FailureReason.VM_BUSY);
+            assertThat(f.stage()).isEqualTo("capture");
+            assertThat(f.error()).contains("has not answered since", "hung-1", "may be stopped or hung");
+        });
+
+        qemuResumed.countDown(); // kill -CONT
+        w.handle("tidemark.jobs.hv1", job("hung", "hung-3"));
+        assertThat(points("hung")).isEqualTo(1);
+        assertThat(failures("hung")).hasSize(2);
     }
 
     @Test
