@@ -138,15 +138,24 @@ public final class Engine implements AutoCloseable {
                     NbdBlockSource::open,
                     config.concurrentJobs(),
                     JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
-            resources.push(worker);
             // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
             // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
-            bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
-            resources.push(bus.subscribeByKey(
-                    "tidemark-worker-" + config.host(),
-                    List.of(Topics.jobs(config.host())),
-                    config.concurrentJobs(),
-                    worker::handle));
+            EventBus.Subscription jobs;
+            try {
+                bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
+                jobs = bus.subscribeByKey(
+                        "tidemark-worker-" + config.host(),
+                        List.of(Topics.jobs(config.host())),
+                        config.concurrentJobs(),
+                        worker::handle);
+            } catch (RuntimeException e) {
+                worker.close();
+                throw e;
+            }
+            resources.push(jobs);
+            // closed before its subscription: on SIGTERM the worker drains its running jobs (bounded) and cancels
+            // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
+            resources.push(worker);
 
             Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
             resources.push(replicator);
