@@ -658,10 +658,32 @@ public final class BackupWorker implements AutoCloseable {
     /**
      * Runs {@code work} while no job of {@code vm} runs, and keeps the VM's jobs waiting until it
      * returns: for operations on a VM's disks that must not overlap a capture, such as a rollback.
+     * Waits for a running job at most as long as a job may run (its deadline and commit grace).
+     *
+     * @throws RetriableException if the VM's job was abandoned and still blocks in QEMU, or did not
+     *     end in that time
      */
     public <T> T exclusively(String vm, java.util.function.Supplier<T> work) {
         ReentrantLock lock = vmLocks.computeIfAbsent(vm, v -> new ReentrantLock());
-        lock.lock();
+        long end =
+                System.nanoTime() + bounds.deadline().plus(bounds.commitGrace()).toNanos();
+        try {
+            while (!lock.tryLock(1, TimeUnit.SECONDS)) {
+                RunningJob holder = vmHolders.get(vm);
+                if ((holder != null && holder.abandoned()) || System.nanoTime() - end > 0) {
+                    throw new RetriableException("VM '" + vm + "' is busy: "
+                            + (holder == null
+                                    ? "another operation on it runs"
+                                    : holder.jobId + " has run since "
+                                            + holder.startedAt + " (" + holder.where()
+                                            + (holder.abandoned() ? ", abandoned after its deadline" : "") + ")")
+                            + "; QEMU of '" + vm + "' may be stopped or hung; try again once it answers");
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while waiting for VM '" + vm + "'", e);
+        }
         RunningJob op = new RunningJob("an exclusive operation (rollback)", vm, clock.instant());
         vmHolders.put(vm, op);
         try {
@@ -760,6 +782,9 @@ public final class BackupWorker implements AutoCloseable {
                 }
                 String consistency = achieved.isApplication() ? CaptureConsistency.APPLICATION : hooked;
                 hooks.onCaptured(job.vm(), open.capturedAt());
+                if (!rj.running()) { // abandoned meanwhile: announce no capture that will never commit
+                    throw new RetriableException("job " + jobId + " of VM '" + job.vm() + "' was cancelled");
+                }
                 bus.publish(
                         Topics.JOB_STATUS,
                         job.vm(),

@@ -268,6 +268,11 @@ class StuckVmTest {
             assertThat(f.error()).contains("stuck-1 has run since", "abandoned", "may be stopped or hung");
         });
         assertThat(captures.get("stuck")).as("no second capture of a hung QEMU").hasValue(1);
+        // a rollback does not wait for ever behind it either
+        assertThatThrownBy(() -> w.exclusively("stuck", () -> "rolled back"))
+                .isInstanceOf(RetriableException.class)
+                .hasMessageContaining("stuck-1 has run since")
+                .hasMessageContaining("abandoned");
 
         // QEMU resumes: the abandoned capture returns late, is closed unused, and commits nothing
         qemuResumed.countDown();
