@@ -98,6 +98,9 @@ public final class BackupWorker implements AutoCloseable {
      */
     static final int STORE_THREADS = 16;
 
+    /** How long a job waits for its VM when the VM's previous job was abandoned and may be letting go. */
+    static final Duration ABANDONED_LET_GO = Duration.ofSeconds(1);
+
     /** Jobs of one host that run at once unless configured otherwise. */
     public static final int DEFAULT_MAX_CONCURRENT_JOBS = 2;
 
@@ -598,7 +601,11 @@ public final class BackupWorker implements AutoCloseable {
         boolean locked;
         try {
             if (holder != null && holder.abandoned()) {
-                locked = lock.tryLock(); // the holder is stuck: do not wait for it
+                // an interrupted capture usually lets go at once; one that stays blocked in QEMU is not waited for
+                locked = lock.tryLock(
+                        Math.min(
+                                ABANDONED_LET_GO.toMillis(), bounds.vmBusyWait().toMillis()),
+                        TimeUnit.MILLISECONDS);
             } else {
                 Duration wait = bounds.vmBusyWait();
                 long left = remainingMillis(deadline);
