@@ -291,23 +291,27 @@ public final class BackupWorker implements AutoCloseable {
         Thread thread = new Thread(() -> runHandled(rj, job, deadline), "job-" + job.vm());
         thread.setDaemon(true);
         rj.runsOn(thread);
+        Manifest m;
         try {
             thread.start();
             awaitCaptureOfUnresponsiveVm(rj, deadline);
-            Manifest m = await(rj, job, deadline);
-            unresponsive.remove(job.vm());
-            announce(jobId, job, m);
+            m = await(rj, job, deadline);
         } catch (JobEndedException e) {
             fail(jobId, job, e.stage(), e.reason(), e.getMessage(), e.mayRunAgain());
             if (e.reason() == FailureReason.ENGINE_STOPPING) {
                 throw new RetriableException(e.getMessage(), e);
             }
+            return;
         } catch (TidemarkException e) {
             RunningJob.Stage stage = rj.stage();
             fail(jobId, job, stage, RunningJob.classify(e, stage), e.getMessage(), e.retriable());
+            return;
         } finally {
             handled.remove(rj);
         }
+        unresponsive.remove(job.vm());
+        // a failed announcement propagates: the bus delivers the job again, which finds its point and announces it
+        announce(jobId, job, m);
     }
 
     /**
