@@ -356,9 +356,14 @@ public final class BackupWorker implements AutoCloseable {
             RunningJob.Stage stage = rj.stage();
             String why = "the job " + rj.jobId + " of VM '" + rj.vm + "' did not finish within the job deadline "
                     + bounds.deadline() + " (" + rj.where() + "); it was cancelled and commits nothing; "
-                    + (stage == RunningJob.Stage.CAPTURE || stage == RunningJob.Stage.EXPORT
-                            ? "QEMU of '" + rj.vm + "' may be stopped or hung, or its disks too slow to read"
-                            : "the repository may be too slow")
+                    + switch (stage) {
+                        case CAPTURE, EXPORT ->
+                            "QEMU of '" + rj.vm + "' may be stopped or hung, or its disks too" + " slow to read";
+                        case QUEUED ->
+                            "it waited for a host slot all that time (every one of the host's"
+                                    + " maxConcurrentJobs was busy)";
+                        case PREPARE, COMMIT -> "the primary repository may be too slow";
+                    }
                     + "; the next firing tries again";
             if (cancel(rj, new JobEndedException(FailureReason.DEADLINE_EXCEEDED, stage, why, true))) {
                 log.warn("{}", why);
