@@ -20,11 +20,13 @@ import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.workers.JobBounds;
 import java.io.IOException;
 import java.io.StringReader;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -56,6 +58,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   address: 127.0.0.1:9465      # empty = off
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
  * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
+ * jobDeadline: 30m               # longest one snapshot job may run; then it is cancelled (JobFailed)
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -92,7 +95,8 @@ public record EngineConfig(
         HooksConfig hooks,
         HypervisorConfig hypervisor,
         EncryptionConfig encryption,
-        Integer maxConcurrentJobs) {
+        Integer maxConcurrentJobs,
+        String jobDeadline) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
@@ -102,6 +106,41 @@ public record EngineConfig(
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
                     + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
         }
+        if (jobDeadline != null) {
+            Duration d = Targets.duration("jobDeadline", jobDeadline);
+            if (d.compareTo(MIN_JOB_DEADLINE) < 0) {
+                throw new PermanentException("jobDeadline must be at least " + MIN_JOB_DEADLINE.toSeconds()
+                        + "s (default " + JobBounds.DEFAULT_DEADLINE.toMinutes() + "m), got " + jobDeadline);
+            }
+        }
+    }
+
+    /** Without {@code jobDeadline} (the default deadline). */
+    public EngineConfig(
+            String host,
+            Path data,
+            String kafka,
+            Path qmpDir,
+            Path policies,
+            Map<String, TargetConfig> targets,
+            String metrics,
+            HooksConfig hooks,
+            HypervisorConfig hypervisor,
+            EncryptionConfig encryption,
+            Integer maxConcurrentJobs) {
+        this(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                null);
     }
 
     /** Without {@code hypervisor:} (QMP sockets in {@code qmpDir}) and {@code encryption:} sections. */
@@ -114,7 +153,7 @@ public record EngineConfig(
             Map<String, TargetConfig> targets,
             String metrics,
             HooksConfig hooks) {
-        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null);
+        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null, null);
     }
 
     /**
@@ -170,9 +209,34 @@ public record EngineConfig(
         return maxConcurrentJobs != null ? maxConcurrentJobs : DEFAULT_CONCURRENT_JOBS;
     }
 
+    /** The shortest {@code jobDeadline} accepted. */
+    public static final Duration MIN_JOB_DEADLINE = Duration.ofSeconds(1);
+
+    /** How long one snapshot job may run before it is cancelled: {@code jobDeadline}, default 30 min. */
+    public Duration jobDeadlineOrDefault() {
+        return jobDeadline != null ? Targets.duration("jobDeadline", jobDeadline) : JobBounds.DEFAULT_DEADLINE;
+    }
+
+    /** The longest one snapshot job may run, as {@code 30s}, {@code 10m} or {@code 1h}; null = the default. */
+    public EngineConfig withJobDeadline(String jobDeadline) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
     public static EngineConfig empty() {
-        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null);
+        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null, null);
     }
 
     /** One replication target. */
@@ -504,7 +568,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
@@ -519,7 +584,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
@@ -535,7 +601,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** The metrics address ({@code host:port}); blank turns the endpoint off. */
@@ -551,7 +618,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
@@ -567,7 +635,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** The encryption settings, the defaults when the config has none. */
@@ -657,7 +726,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /**

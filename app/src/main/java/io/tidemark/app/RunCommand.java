@@ -56,7 +56,8 @@ final class RunCommand implements Callable<Integer> {
                         : EngineConfig.HooksConfig.defaults(),
                 base.hypervisor(),
                 c.encryption(),
-                c.maxConcurrentJobs());
+                c.maxConcurrentJobs(),
+                c.jobDeadline());
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch closed = new CountDownLatch(1);
         // the JVM halts once every shutdown hook has returned: the hook waits until the engine has drained
