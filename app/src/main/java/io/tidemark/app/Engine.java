@@ -454,6 +454,15 @@ public final class Engine implements AutoCloseable {
 
     @Override
     public void close() {
+        if (bus != null && !resources.isEmpty()) {
+            // every subscription stops polling and drains at once (each waits for its running handlers
+            // up to the bus's drain time, in parallel rather than one after another); then the rest
+            try {
+                bus.close();
+            } catch (RuntimeException e) { // close everything else whatever the bus throws
+                log.warn("closing the event bus failed: {}", e.getMessage());
+            }
+        }
         while (!resources.isEmpty()) {
             AutoCloseable r = resources.pop();
             try {

@@ -14,6 +14,7 @@ import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
+import io.tidemark.core.hypervisor.CheckpointNames;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.Quiesce;
@@ -113,6 +114,9 @@ public final class BackupWorker implements AutoCloseable {
     private final String host;
     private final Hypervisor hypervisor;
     private final Repository repository;
+    /** Names this repository's checkpoints, so another repository protecting the VM keeps its own. */
+    private final String checkpointOwner;
+
     private final EventBus bus;
     private final Clock clock;
     private final Path workRoot;
@@ -254,6 +258,7 @@ public final class BackupWorker implements AutoCloseable {
         this.host = host;
         this.hypervisor = hypervisor;
         this.repository = repository;
+        this.checkpointOwner = CheckpointNames.ownerOf(repository.describe());
         this.bus = bus;
         this.clock = clock;
         this.workRoot = workRoot;
@@ -765,7 +770,7 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> forcedFull = parent.isPresent() ? forcedFull(job, started) : Optional.empty();
         ReadLimit readLimit = ReadLimit.of(job.readBytesPerSecond(), clock, sleeper);
         String id = RestorePointIds.next(started, random);
-        String checkpoint = "tm-" + id;
+        String checkpoint = CheckpointNames.name(checkpointOwner, id);
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
         rj.workDir(workDir);
         createDirectories(workDir);
@@ -775,7 +780,8 @@ public final class BackupWorker implements AutoCloseable {
             Quiesce quiesce = Quiesce.fromPolicy(job.consistency());
             Capture capture;
             try {
-                capture = hypervisor.capture(new CaptureRequest(job.vm(), since, checkpoint, workDir, quiesce));
+                capture = hypervisor.capture(new CaptureRequest(
+                        job.vm(), since, checkpoint, workDir, quiesce, Optional.of(checkpointOwner)));
             } finally {
                 hooks.thaw(job.vm());
             }

@@ -180,6 +180,43 @@ class ChangeTrackingIT {
 
     // ---- helpers
 
+    @Test
+    void twoRepositoriesProtectingOneVmKeepTheirOwnCheckpointsAndBothStayIncremental() throws IOException {
+        Repository other = Repository.openOrInit(
+                new FileObjectTarget(Files.createDirectories(dir.resolve("repo-b"))), RepositoryConfig.defaults());
+        try (QemuVm vm = QemuVm.start(dir, "ct4", 4L * MIB);
+                BackupWorker second = new BackupWorker(
+                        "hv1",
+                        hv,
+                        other,
+                        new RecordingEventBus(),
+                        Clock.systemUTC(),
+                        dir.resolve("work-b"),
+                        CaptureHooks.NONE,
+                        NbdBlockSource::open)) {
+            for (int round = 0; round < 3; round++) {
+                writeChunks(vm, "sd0", round);
+                Manifest a = backup("ct4");
+                Manifest b = second.backup(
+                        "job-b-" + round,
+                        new SnapshotJob("ct4", "hv1", "pol", Trigger.schedule("pol"), List.of(), Instant.now()));
+                int r = round;
+                if (r > 0) {
+                    // on main each repository's capture removed the other's checkpoint as a leftover: full reads
+                    assertThat(a.disks()).allSatisfy(d -> assertThat(d.fullReason())
+                            .as("repo A, round %d", r)
+                            .isEmpty());
+                    assertThat(b.disks()).allSatisfy(d -> assertThat(d.fullReason())
+                            .as("repo B, round %d", r)
+                            .isEmpty());
+                }
+                assertThat(a.disks()).hasSize(1);
+                assertThat(b.disks()).hasSize(1);
+                assertRestores(vm, a);
+            }
+        }
+    }
+
     private Manifest backup(String vm) {
         return worker.backup(
                 "job-" + ++jobs, new SnapshotJob(vm, "hv1", "pol", Trigger.schedule("pol"), List.of(), Instant.now()));
