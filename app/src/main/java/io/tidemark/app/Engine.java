@@ -92,9 +92,13 @@ public final class Engine implements AutoCloseable {
                         + " or pass --qmp-dir");
             }
 
-            ObjectTarget primaryTarget =
+            FileObjectTarget primaryTarget =
                     new FileObjectTarget(createDirectories(config.data().resolve("repo")));
             resources.push(primaryTarget);
+            int temporaries = primaryTarget.removeLeftoverTemporaries(); // of writers killed mid-write
+            if (temporaries > 0) {
+                log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+            }
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
             // the primary as "local" and each target's repository are the locations marks apply to; a
             // target that does not answer now is not waited for (reconciliation ships to it when it does)

@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.CaptureConsistency;
+import io.tidemark.core.hypervisor.ConsistencyNotMetException;
 import io.tidemark.core.hypervisor.GuestAgent;
 import io.tidemark.core.hypervisor.Quiesce;
 import java.io.IOException;
@@ -188,7 +189,7 @@ public final class GuestFreezer {
                     + " application-required), but " + why + "; install and start qemu-guest-agent in the guest"
                     + " (with a virtio-serial port named org.qemu.guest_agent.0), or relax the policy to"
                     + " consistency: application-preferred";
-            throw cause == null ? new PermanentException(msg) : new PermanentException(msg, cause);
+            throw cause == null ? new ConsistencyNotMetException(msg) : new ConsistencyNotMetException(msg, cause);
         }
         log.warn("VM {}: application consistency preferred, but {}; capturing crash-consistent", vm, why);
         snapshot.run();

@@ -201,6 +201,9 @@ final class RunningJob {
         if (e instanceof io.tidemark.core.hypervisor.VmNotFoundException) {
             return FailureReason.VM_NOT_FOUND;
         }
+        if (e instanceof io.tidemark.core.hypervisor.ConsistencyNotMetException) {
+            return FailureReason.CONSISTENCY_NOT_MET;
+        }
         return switch (stage) {
             case QUEUED, PREPARE, COMMIT -> FailureReason.REPOSITORY_FAILED;
             case CAPTURE -> FailureReason.CAPTURE_FAILED;

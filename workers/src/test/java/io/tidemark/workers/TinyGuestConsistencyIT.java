@@ -3,8 +3,8 @@ package io.tidemark.workers;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.tidemark.core.PermanentException;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
@@ -305,10 +305,12 @@ class TinyGuestConsistencyIT {
             vm.write("sd0", 5L << 20, 4096, 0x22);
 
             Event required = Event.of("b2", Instant.now(), bareJob("application-required"));
-            assertThatThrownBy(() -> w.handle("tidemark.jobs.hv1", required)).isInstanceOf(PermanentException.class);
+            // a permanent failure ends the job in one JobFailed and the handler returns (nothing to redeliver)
+            w.handle("tidemark.jobs.hv1", required);
             assertThat(bus.payloads(JobFailed.class)).singleElement().satisfies(f -> {
                 assertThat(f.vm()).isEqualTo("bare");
                 assertThat(f.retriable()).isFalse();
+                assertThat(f.reason()).contains(FailureReason.CONSISTENCY_NOT_MET);
                 assertThat(f.error())
                         .contains("VM 'bare' requires application consistency")
                         .contains(sockets.resolve("bare.qga").toString())

@@ -50,16 +50,36 @@ public final class HostScratch {
     /** A work directory that is empty and older than this many minutes is removed at start-up too. */
     static final long EMPTY_DIR_MINUTES = 10;
 
-    private static final String PROCESS = processPart();
+    private static final String PROCESS = currentProcessPart();
     private static final AtomicLong SEQUENCE = new AtomicLong();
     private static final Set<String> HELD = ConcurrentHashMap.newKeySet();
 
     private HostScratch() {}
 
-    private static String processPart() {
+    private static String currentProcessPart() {
         ProcessHandle self = ProcessHandle.current();
         long start = self.info().startInstant().map(Instant::getEpochSecond).orElse(0L);
         return Long.toString(self.pid(), 36) + "." + Long.toString(start, 36);
+    }
+
+    /**
+     * This process's identity in tags, {@code <pid>.<start second>} in base 36: what other scratch
+     * (e.g. a file target's temporary files) carries so that leftovers of dead processes are known.
+     */
+    public static String processPart() {
+        return PROCESS;
+    }
+
+    /**
+     * Whether the process a {@link #processPart()} names is gone (no process with that pid started
+     * at that second: pid reuse is not mistaken for it). A malformed part counts as gone.
+     */
+    public static boolean processGone(String processPart) {
+        int dot = processPart.indexOf('.');
+        if (dot <= 0) {
+            return true;
+        }
+        return !alive(processPart.substring(0, dot), processPart.substring(dot + 1));
     }
 
     /** A fresh tag of this process, held until {@link #release}. */

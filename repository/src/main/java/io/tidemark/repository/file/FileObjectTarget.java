@@ -3,6 +3,7 @@ package io.tidemark.repository.file;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.core.target.TargetKeys;
 import java.io.IOException;
@@ -20,6 +21,7 @@ import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
@@ -469,11 +471,64 @@ public final class FileObjectTarget implements ObjectTarget {
         }
     }
 
+    /** {@code <name>.tidemark-tmp-<pid>.<start>-<random>}: the process part tells leftovers from live writes. */
     private static Path tempFor(Path target) {
         return target.getParent()
                 .resolve(target.getFileName()
                         + TEMP_MARKER
+                        + HostScratch.processPart()
+                        + "-"
                         + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+    }
+
+    /** Temporary files without a process part (written before they had one) older than this are leftovers. */
+    static final Duration UNTAGGED_TEMP_AGE = Duration.ofHours(1);
+
+    /**
+     * Removes the temporary files that writers killed mid-write left (they are never listed or read,
+     * but take space): those of processes that are gone, and untagged ones older than {@link
+     * #UNTAGGED_TEMP_AGE}. Temporary files of live processes (another engine or command writing now)
+     * are kept. For start-up; a file that cannot be removed is logged and skipped.
+     *
+     * @return how many files were removed
+     */
+    public int removeLeftoverTemporaries() {
+        java.util.concurrent.atomic.AtomicInteger removed = new java.util.concurrent.atomic.AtomicInteger();
+        long untaggedBefore = System.currentTimeMillis() - UNTAGGED_TEMP_AGE.toMillis();
+        try {
+            Files.walkFileTree(root, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    String name = file.getFileName().toString();
+                    int at = name.indexOf(TEMP_MARKER);
+                    if (at < 0 || !attrs.isRegularFile()) {
+                        return FileVisitResult.CONTINUE;
+                    }
+                    String suffix = name.substring(at + TEMP_MARKER.length());
+                    int dash = suffix.lastIndexOf('-');
+                    boolean leftover = dash > 0
+                            ? HostScratch.processGone(suffix.substring(0, dash))
+                            : attrs.lastModifiedTime().toMillis() < untaggedBefore;
+                    if (leftover) {
+                        try {
+                            Files.deleteIfExists(file);
+                            removed.incrementAndGet();
+                        } catch (IOException e) {
+                            log.warn("cannot remove the leftover temporary file {}: {}", file, e.getMessage());
+                        }
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) {
+                    return FileVisitResult.CONTINUE; // deleted meanwhile, or unreadable: not ours to judge
+                }
+            });
+        } catch (IOException e) {
+            log.warn("cannot look for leftover temporary files in {}: {}", root, e.getMessage());
+        }
+        return removed.get();
     }
 
     private static void write(Path temp, byte[] data, boolean durably) throws IOException {

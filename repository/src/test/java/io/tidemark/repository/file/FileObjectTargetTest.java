@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.testkit.contract.ObjectTargetContract;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -31,6 +34,42 @@ class FileObjectTargetTest extends ObjectTargetContract {
             throw new IllegalStateException(e);
         }
         return new FileObjectTarget(root);
+    }
+
+    @Test
+    void startUpRemovesTheTemporaryFilesOfDeadWritersAndKeepsThoseOfLiveOnes() throws IOException {
+        target.putIfAbsent("chunks/ab/abcd", "payload".getBytes(UTF_8));
+        Path dir = root.resolve("chunks/ab");
+        // a writer killed mid-write: a process (pid 2^31-2 in base 36) that does not run
+        Path dead = Files.writeString(dir.resolve("abce" + FileObjectTarget.TEMP_MARKER + "zik0zi.0-1f"), "half");
+        Path live = Files.writeString(
+                dir.resolve("abcf" + FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "-2e"), "writing");
+        Path oldUntagged = Files.writeString(dir.resolve("abd0" + FileObjectTarget.TEMP_MARKER + "3a"), "old");
+        Files.setLastModifiedTime(
+                oldUntagged, FileTime.from(Instant.now().minus(FileObjectTarget.UNTAGGED_TEMP_AGE.plusMinutes(1))));
+        Path newUntagged = Files.writeString(dir.resolve("abd1" + FileObjectTarget.TEMP_MARKER + "3b"), "new");
+
+        int removed = ((FileObjectTarget) target).removeLeftoverTemporaries();
+
+        assertThat(removed).isEqualTo(2);
+        assertThat(dead).doesNotExist();
+        assertThat(oldUntagged).doesNotExist();
+        assertThat(live).exists();
+        assertThat(newUntagged).exists();
+        assertThat(root.resolve("chunks/ab/abcd")).hasContent("payload");
+    }
+
+    @Test
+    void aTemporaryFileNamesTheProcessThatWritesIt() throws IOException {
+        FileObjectTarget deferred = (FileObjectTarget) target;
+        deferred.putIfAbsentDeferred("chunks/aa/aaaa", "x".getBytes(UTF_8));
+        try (Stream<Path> files = Files.list(root.resolve("chunks/aa"))) {
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .singleElement()
+                    .asString()
+                    .contains(FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "-");
+        }
+        deferred.flush();
     }
 
     @Test
