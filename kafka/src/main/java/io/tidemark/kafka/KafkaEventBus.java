@@ -1,14 +1,13 @@
 package io.tidemark.kafka;
 
-import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
 import io.tidemark.format.EventCodec;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -16,7 +15,6 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -24,8 +22,11 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -38,8 +39,9 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.InvalidPartitionsException;
+import org.apache.kafka.common.errors.LeaderNotAvailableException;
 import org.apache.kafka.common.errors.TopicExistsException;
-import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -49,29 +51,43 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The {@link EventBus} on Kafka. Publishing is idempotent with {@code acks=all}. Each subscription
- * runs one consumer thread that commits a record's offset only after its handler returned (or the
- * record went to the dead-letter topic), so delivery is at least once.
+ * is a {@link SupervisedConsumer}: one polling thread that owns the consumer and hands events to
+ * per-key lanes ({@link KeyLanes}), committing a partition only up to its first event not yet
+ * handled or dead-lettered, so delivery is at least once; a consumer that fails is restarted with
+ * backoff. Topic creation waits until the topic can be used.
  */
 public final class KafkaEventBus implements EventBus {
 
     private static final Logger log = LoggerFactory.getLogger(KafkaEventBus.class);
     private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(30);
+    /** How long topic creation and growth retry Kafka's retriable errors. */
+    private static final Duration ADMIN_DEADLINE = Duration.ofSeconds(60);
 
     private final String bootstrap;
     private final KafkaProducer<String, byte[]> producer;
     private final Admin admin;
     private final Set<String> knownTopics = ConcurrentHashMap.newKeySet();
-    private final List<ConsumerLoop> loops = new CopyOnWriteArrayList<>();
-    private final Duration retryBackoff;
+    private final List<SupervisedConsumer> loops = new CopyOnWriteArrayList<>();
+    private final SubscriptionSettings settings;
+    private final Clock clock;
 
     public KafkaEventBus(String bootstrapServers) {
-        this(bootstrapServers, Duration.ofSeconds(2));
+        this(bootstrapServers, SubscriptionSettings.DEFAULT, Clock.systemUTC());
     }
 
-    /** @param retryBackoff pause before a record whose handler failed retriably is delivered again */
+    /** @param retryBackoff pause before the first retry of an event whose handler failed retriably */
     public KafkaEventBus(String bootstrapServers, Duration retryBackoff) {
+        this(bootstrapServers, SubscriptionSettings.DEFAULT.withInitialBackoff(retryBackoff), Clock.systemUTC());
+    }
+
+    /**
+     * @param settings how subscriptions retry, drain, restart and bound their memory
+     * @param clock the time of retry deadlines, faults and dead letters
+     */
+    public KafkaEventBus(String bootstrapServers, SubscriptionSettings settings, Clock clock) {
         this.bootstrap = bootstrapServers;
-        this.retryBackoff = retryBackoff;
+        this.settings = settings;
+        this.clock = clock;
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -110,127 +126,174 @@ public final class KafkaEventBus implements EventBus {
 
     /** Creates the topics that do not exist yet (one partition; replication 1 on a single broker). */
     public void ensureTopics(List<String> topics) {
-        List<NewTopic> missing = new ArrayList<>();
         for (String t : topics) {
             if (!knownTopics.contains(t)) {
-                missing.add(new NewTopic(t, 1, (short) 1));
+                createUsable(t, 1, Map.of());
+                knownTopics.add(t);
             }
-        }
-        if (missing.isEmpty()) {
-            return;
-        }
-        for (Map.Entry<String, org.apache.kafka.common.KafkaFuture<Void>> e :
-                admin.createTopics(missing).values().entrySet()) {
-            try {
-                e.getValue().get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (ExecutionException ex) {
-                if (!(ex.getCause() instanceof TopicExistsException)) {
-                    throw new RetriableException(
-                            "cannot create topic " + e.getKey() + " on Kafka at " + bootstrap + ": "
-                                    + ex.getCause().getMessage(),
-                            ex);
-                }
-            } catch (InterruptedException ex) {
-                Thread.currentThread().interrupt();
-                throw new RetriableException("interrupted while creating topics", ex);
-            } catch (java.util.concurrent.TimeoutException ex) {
-                throw new RetriableException(
-                        "Kafka at " + bootstrap + " did not create topic " + e.getKey() + " within "
-                                + PUBLISH_TIMEOUT.toSeconds() + " s; check that the broker runs",
-                        ex);
-            }
-            knownTopics.add(e.getKey());
         }
     }
 
     /**
      * Makes {@code topic} have at least {@code partitions} partitions: creates it so, or adds
-     * partitions to an existing one (never removes any). Records keep going to the partition of their
-     * key, so the events of one key stay in order once the count no longer changes. Consumers see
-     * partitions added to an existing topic only when they next refresh their metadata (within
-     * {@code metadata.max.age.ms}, 5 minutes by default). Idempotent.
+     * partitions to an existing one (never removes any). Returns once every partition has a leader, so
+     * the topic can be written at once. Records keep going to the partition of their key, so the
+     * events of one key stay in order once the count no longer changes. Consumers see partitions
+     * added to an existing topic only when they next refresh their metadata (within {@code
+     * metadata.max.age.ms}, 5 minutes by default). Idempotent.
      *
-     * @throws RetriableException if the broker does not answer or refuses
+     * @throws RetriableException if the broker does not answer or refuses within the admin deadline
      */
     public void ensurePartitions(String topic, int partitions) {
-        try {
-            if (!knownTopics.contains(topic)) { // create it so at once rather than adding partitions later
+        String what = "give topic " + topic + " " + partitions + " partitions";
+        if (!knownTopics.contains(topic)) { // create it so at once rather than adding partitions later
+            createUsable(topic, partitions, Map.of());
+            knownTopics.add(topic);
+        }
+        int now = withRetries(what, () -> describe(topic).partitions().size());
+        if (now < partitions) {
+            withRetries(what, () -> {
                 try {
-                    admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1)))
+                    admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(partitions)))
                             .all()
                             .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
                 } catch (ExecutionException e) {
-                    if (!(e.getCause() instanceof TopicExistsException)) {
+                    if (!(e.getCause() instanceof InvalidPartitionsException)) {
                         throw e;
-                    }
+                    } // it has that many already (the description read was older than the topic)
                 }
-                knownTopics.add(topic);
-            }
-            int now = admin.describeTopics(List.of(topic))
-                    .allTopicNames()
-                    .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
-                    .get(topic)
-                    .partitions()
-                    .size();
-            if (now < partitions) {
-                admin.createPartitions(
-                                Map.of(topic, org.apache.kafka.clients.admin.NewPartitions.increaseTo(partitions)))
-                        .all()
-                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-                log.info("topic {}: {} partitions (was {})", topic, partitions, now);
-            }
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof org.apache.kafka.common.errors.InvalidPartitionsException) {
-                return; // it has that many already (the description read was older than the topic)
-            }
-            throw new RetriableException(
-                    "cannot give topic " + topic + " " + partitions + " partitions on Kafka at " + bootstrap + ": "
-                            + e.getCause().getMessage(),
-                    e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while adding partitions to " + topic, e);
-        } catch (java.util.concurrent.TimeoutException e) {
-            throw new RetriableException(
-                    "Kafka at " + bootstrap + " did not answer about topic " + topic + " within "
-                            + PUBLISH_TIMEOUT.toSeconds() + " s; check that the broker runs",
-                    e);
+                return null;
+            });
+            log.info("topic {}: {} partitions (was {})", topic, partitions, now);
         }
+        awaitLeaders(topic, partitions, what);
+    }
+
+    /** How many partitions {@code topic} has now. */
+    public int partitionsOf(String topic) {
+        return withRetries(
+                "describe topic " + topic, () -> describe(topic).partitions().size());
     }
 
     /**
      * Creates {@code topic} compacted ({@code cleanup.policy=compact}: the log keeps at least the
      * latest record of each key), or makes an existing topic compacted. Idempotent.
      *
-     * @throws RetriableException if the broker does not answer or refuses
+     * @throws RetriableException if the broker does not answer or refuses within the admin deadline
      */
     public void ensureCompactedTopic(String topic) {
         Map<String, String> configs = Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT);
-        try {
-            try {
-                admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1).configs(configs)))
-                        .all()
-                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (ExecutionException e) {
-                if (!(e.getCause() instanceof TopicExistsException)) {
-                    throw e;
-                }
-                ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-                AlterConfigOp compact = new AlterConfigOp(
-                        new ConfigEntry(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT),
-                        AlterConfigOp.OpType.SET);
-                admin.incrementalAlterConfigs(Map.of(resource, List.of(compact)))
-                        .all()
-                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while creating topic " + topic, e);
-        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
-            throw new RetriableException(
-                    "cannot make topic " + topic + " compacted on Kafka at " + bootstrap + ": " + e.getMessage(), e);
+        if (!createUsable(topic, 1, configs)) {
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            AlterConfigOp compact = new AlterConfigOp(
+                    new ConfigEntry(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT),
+                    AlterConfigOp.OpType.SET);
+            withRetries("make topic " + topic + " compacted", () -> admin.incrementalAlterConfigs(
+                            Map.of(resource, List.of(compact)))
+                    .all()
+                    .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS));
         }
         knownTopics.add(topic);
+    }
+
+    /**
+     * Creates {@code topic} unless it exists, and waits until at least {@code partitions} of its
+     * partitions have a leader. Returns whether this call created it.
+     */
+    private boolean createUsable(String topic, int partitions, Map<String, String> configs) {
+        String what = "create topic " + topic;
+        boolean created = withRetries(what, () -> {
+            try {
+                admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs)))
+                        .all()
+                        .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+                return true;
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof TopicExistsException) {
+                    return false;
+                }
+                throw e;
+            }
+        });
+        awaitLeaders(topic, 1, what);
+        return created;
+    }
+
+    /**
+     * Waits until this broker's metadata shows {@code topic} with at least {@code partitions}
+     * partitions, each with a leader: right after a creation the broker may not host it yet.
+     */
+    private void awaitLeaders(String topic, int partitions, String what) {
+        withRetries(what, () -> {
+            TopicDescription d = describe(topic);
+            long led = d.partitions().stream()
+                    .filter(p -> p.leader() != null && !p.leader().isEmpty())
+                    .count();
+            if (d.partitions().size() < partitions || led < d.partitions().size()) {
+                throw new ExecutionException(new LeaderNotAvailableException(
+                        led + " of " + d.partitions().size() + " partitions of " + topic + " have a leader"));
+            }
+            return null;
+        });
+    }
+
+    private TopicDescription describe(String topic) throws Exception {
+        return admin.describeTopics(List.of(topic))
+                .allTopicNames()
+                .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .get(topic);
+    }
+
+    /** One admin call, {@code Future.get} inside. */
+    @FunctionalInterface
+    private interface AdminCall<T> {
+        T call() throws Exception;
+    }
+
+    /**
+     * Runs {@code call}, again after a growing pause while Kafka answers with a retriable error
+     * (a topic not yet known to the broker, no leader yet, a timeout), up to {@link #ADMIN_DEADLINE}.
+     *
+     * @throws RetriableException saying what failed, where, once the deadline passed or the error
+     *     is not retriable
+     */
+    private <T> T withRetries(String what, AdminCall<T> call) {
+        long deadline = System.nanoTime() + ADMIN_DEADLINE.toNanos();
+        long pause = Duration.ofMillis(50).toNanos();
+        while (true) {
+            Throwable failure;
+            try {
+                return call.call();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while trying to " + what + " on Kafka at " + bootstrap, e);
+            } catch (ExecutionException e) {
+                failure = e.getCause() == null ? e : e.getCause();
+            } catch (java.util.concurrent.TimeoutException | KafkaException e) {
+                failure = e;
+            } catch (Exception e) {
+                throw new RetriableException("cannot " + what + " on Kafka at " + bootstrap + ": " + e.getMessage(), e);
+            }
+            boolean retriable = failure instanceof org.apache.kafka.common.errors.RetriableException
+                    || failure instanceof java.util.concurrent.TimeoutException;
+            if (!retriable || System.nanoTime() + pause > deadline) {
+                throw new RetriableException(
+                        "cannot " + what + " on Kafka at " + bootstrap + ": " + failure.getMessage()
+                                + (retriable
+                                        ? " (still after " + ADMIN_DEADLINE.toSeconds()
+                                                + " s; check that the broker runs)"
+                                        : ""),
+                        failure);
+            }
+            log.debug("Kafka at {}: cannot {} yet, retrying: {}", bootstrap, what, failure.getMessage());
+            try {
+                TimeUnit.NANOSECONDS.sleep(pause);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while trying to " + what + " on Kafka at " + bootstrap, e);
+            }
+            pause = Math.min(pause * 2, Duration.ofSeconds(1).toNanos());
+        }
     }
 
     /**
@@ -313,158 +376,87 @@ public final class KafkaEventBus implements EventBus {
 
     @Override
     public Subscription subscribe(String group, List<String> topics, EventHandler handler) {
+        return start(group, topics, false, 1, handler);
+    }
+
+    @Override
+    public Subscription subscribeByKey(String group, List<String> topics, int maxInFlight, EventHandler handler) {
+        if (maxInFlight < 1) {
+            throw new IllegalArgumentException("maxInFlight must be at least 1, not " + maxInFlight);
+        }
+        return start(group, topics, true, maxInFlight, handler);
+    }
+
+    private Subscription start(
+            String group, List<String> topics, boolean byKey, int maxInFlight, EventHandler handler) {
         ensureTopics(topics);
         ensureTopics(List.of(Topics.DEAD_LETTER));
-        ConsumerLoop loop = new ConsumerLoop(group, topics, handler);
+        SupervisedConsumer loop = new SupervisedConsumer(
+                group,
+                topics,
+                byKey,
+                maxInFlight,
+                handler,
+                () -> newConsumer(group),
+                this::deadLetter,
+                settings,
+                clock);
         loops.add(loop);
-        loop.thread.start();
+        loop.start();
         return () -> {
-            loop.stop();
+            loop.close();
             loops.remove(loop);
         };
     }
 
     @Override
+    public List<SubscriptionState> subscriptions() {
+        return loops.stream().map(SupervisedConsumer::state).toList();
+    }
+
+    /**
+     * Stops every subscription at once (no more polling), waits up to the drain timeout for their
+     * running handlers, commits what finished, then closes the producer.
+     */
+    @Override
     public void close() {
-        for (ConsumerLoop loop : loops) {
-            loop.stop();
-        }
+        List<SupervisedConsumer> all = List.copyOf(loops);
+        all.forEach(SupervisedConsumer::beginClose);
+        all.forEach(SupervisedConsumer::awaitClosed);
         loops.clear();
         producer.close(Duration.ofSeconds(5));
         admin.close(Duration.ofSeconds(5));
     }
 
-    private final class ConsumerLoop implements Runnable {
-        private final String group;
-        private final List<String> topics;
-        private final EventHandler handler;
-        private final KafkaConsumer<String, byte[]> consumer;
-        private final Thread thread;
-        private final CountDownLatch stopped = new CountDownLatch(1);
-        private volatile boolean running = true;
+    private Consumer<String, byte[]> newConsumer(String group) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "50");
+        return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
+    }
 
-        ConsumerLoop(String group, List<String> topics, EventHandler handler) {
-            this.group = group;
-            this.topics = List.copyOf(topics);
-            this.handler = handler;
-            Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-            p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
-            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-            p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-            p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "10");
-            // a backup may take long; the handler runs on the polling thread
-            p.put(
-                    ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG,
-                    String.valueOf(Duration.ofHours(1).toMillis()));
-            this.consumer = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
-            this.thread = new Thread(this, "bus-" + group);
-            this.thread.setDaemon(true);
-        }
-
-        @Override
-        public void run() {
-            try {
-                consumer.subscribe(topics);
-                while (running) {
-                    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
-                        if (!running) {
-                            break;
-                        }
-                        if (!deliver(r)) {
-                            // redeliver this record (and what follows) after a pause
-                            consumer.seek(new TopicPartition(r.topic(), r.partition()), r.offset());
-                            pause();
-                            break;
-                        }
-                        consumer.commitSync(Map.of(
-                                new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1)));
-                    }
-                }
-            } catch (WakeupException e) {
-                if (running) {
-                    log.error("consumer of group {} woken up unexpectedly", group, e);
-                }
-            } catch (KafkaException e) {
-                log.error("consumer of group {} on {} stopped: {}", group, topics, e.getMessage(), e);
-            } finally {
-                consumer.close(Duration.ofSeconds(5));
-                stopped.countDown();
-            }
-        }
-
-        /** @return false when the record must be delivered again */
-        private boolean deliver(ConsumerRecord<String, byte[]> r) {
-            Event event;
-            try {
-                event = EventCodec.decode(r.value());
-            } catch (PermanentException e) {
-                deadLetter(r, e);
-                return true;
-            }
-            try {
-                handler.handle(r.topic(), event);
-                return true;
-            } catch (RetriableException e) {
-                log.warn(
-                        "group {}: event {} of job {} failed, will retry: {}",
-                        group,
-                        event.eventId(),
-                        event.jobId(),
-                        e.getMessage());
-                return false;
-            } catch (RuntimeException e) {
-                log.error(
-                        "group {}: event {} of job {} failed permanently, sent to {}: {}",
-                        group,
-                        event.eventId(),
-                        event.jobId(),
-                        Topics.DEAD_LETTER,
-                        e.getMessage(),
-                        e);
-                deadLetter(r, e);
-                return true;
-            }
-        }
-
-        private void deadLetter(ConsumerRecord<String, byte[]> r, RuntimeException why) {
-            ProducerRecord<String, byte[]> dl = new ProducerRecord<>(Topics.DEAD_LETTER, r.key(), r.value());
-            dl.headers()
-                    .add(
-                            "tidemark.source",
-                            (r.topic() + "/" + r.partition() + "/" + r.offset()).getBytes(StandardCharsets.UTF_8));
-            dl.headers().add("tidemark.group", group.getBytes(StandardCharsets.UTF_8));
-            dl.headers().add("tidemark.error", String.valueOf(why.getMessage()).getBytes(StandardCharsets.UTF_8));
-            try {
-                producer.send(dl).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new RetriableException("interrupted while dead-lettering", e);
-            } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
-                throw new RetriableException("cannot write to " + Topics.DEAD_LETTER, e);
-            }
-        }
-
-        private void pause() {
-            try {
-                stopped.await(retryBackoff.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                running = false;
-            }
-        }
-
-        void stop() {
-            running = false;
-            consumer.wakeup();
-            try {
-                if (Thread.currentThread() != thread) {
-                    thread.join(Duration.ofSeconds(10).toMillis());
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+    private void deadLetter(ConsumerRecord<String, byte[]> r, String group, String reason, int attempts) {
+        ProducerRecord<String, byte[]> dl = new ProducerRecord<>(Topics.DEAD_LETTER, r.key(), r.value());
+        dl.headers()
+                .add(
+                        "tidemark.source",
+                        (r.topic() + "/" + r.partition() + "/" + r.offset()).getBytes(StandardCharsets.UTF_8));
+        dl.headers().add("tidemark.group", group.getBytes(StandardCharsets.UTF_8));
+        dl.headers().add("tidemark.error", reason.getBytes(StandardCharsets.UTF_8));
+        dl.headers().add("tidemark.attempts", String.valueOf(attempts).getBytes(StandardCharsets.UTF_8));
+        dl.headers().add("tidemark.dead-lettered-at", clock.instant().toString().getBytes(StandardCharsets.UTF_8));
+        try {
+            producer.send(dl).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while dead-lettering", e);
+        } catch (ExecutionException | java.util.concurrent.TimeoutException | KafkaException e) {
+            throw new RetriableException(
+                    "cannot write to " + Topics.DEAD_LETTER + " on Kafka at " + bootstrap + ": " + e.getMessage(), e);
         }
     }
 }

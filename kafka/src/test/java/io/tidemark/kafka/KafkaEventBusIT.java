@@ -10,12 +10,28 @@ import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.JobFailed;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -144,6 +160,116 @@ class KafkaEventBusIT {
         }
         assertThat(ok).extracting(Event::jobId).containsExactly("good");
         assertThat(dead).extracting(Event::jobId).contains("bad");
+    }
+
+    /** 100 ms first backoff, 3 attempts, 1 s to drain. */
+    private static final SubscriptionSettings QUICK = new SubscriptionSettings(
+            3,
+            Duration.ofMillis(100),
+            Duration.ofSeconds(1),
+            Duration.ofMinutes(10),
+            Duration.ofSeconds(1),
+            Duration.ofSeconds(1),
+            Duration.ofMinutes(1),
+            500);
+
+    private static long committedOffset(String group, TopicPartition tp) throws Exception {
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+            OffsetAndMetadata o = admin.listConsumerGroupOffsets(group)
+                    .partitionsToOffsetAndMetadata()
+                    .get(30, TimeUnit.SECONDS)
+                    .get(tp);
+            return o == null ? -1 : o.offset();
+        }
+    }
+
+    private static void awaitRelease(CountDownLatch release) {
+        try {
+            release.await(2, TimeUnit.MINUTES);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
+    void aBlockedKeyHoldsOnlyItsLaneTheOffsetStaysAtItsEventAndANewMemberGetsItAgain() throws Exception {
+        String topic = "t.lanes"; // one partition: a and b share it
+        TopicPartition tp = new TopicPartition(topic, 0);
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> handled = new CopyOnWriteArrayList<>();
+        try (KafkaEventBus quick = new KafkaEventBus(kafka.bootstrapServers(), QUICK, Clock.systemUTC())) {
+            quick.publish(topic, "vm-a", event("a1"));
+            for (int i = 1; i <= 3; i++) {
+                quick.publish(topic, "vm-b", event("b" + i));
+            }
+            EventBus.Subscription first = quick.subscribeByKey("g.lanes", List.of(topic), 4, (t, e) -> {
+                if (e.jobId().equals("a1")) {
+                    awaitRelease(release); // a VM that hangs
+                }
+                handled.add(e.jobId());
+            });
+            await().atMost(Duration.ofSeconds(60)).until(() -> handled.size() == 3);
+            assertThat(handled).as("b's events pass a's, in order").containsExactly("b1", "b2", "b3");
+            assertThat(quick.subscriptions()).singleElement().satisfies(st -> assertThat(st.running())
+                    .isTrue());
+            first.close(); // a1 still runs: close waits 1 s, then leaves it
+            assertThat(committedOffset("g.lanes", tp))
+                    .as("committed up to a1 only")
+                    .isEqualTo(0);
+
+            List<String> again = new CopyOnWriteArrayList<>();
+            try (EventBus.Subscription second =
+                    quick.subscribeByKey("g.lanes", List.of(topic), 4, (t, e) -> again.add(e.jobId()))) {
+                await().atMost(Duration.ofSeconds(90)).until(() -> again.size() >= 4);
+            }
+            assertThat(again).as("a1 is delivered again").startsWith("a1").contains("b1", "b2", "b3");
+            await().atMost(Duration.ofSeconds(30)).until(() -> committedOffset("g.lanes", tp) == 4);
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
+    void aRetriableFailureIsRetriedABoundedNumberOfTimesThenDeadLetteredSayingWhy() throws Exception {
+        String topic = "t.retries";
+        List<String> ok = new CopyOnWriteArrayList<>();
+        AtomicInteger attempts = new AtomicInteger();
+        try (KafkaEventBus quick = new KafkaEventBus(kafka.bootstrapServers(), QUICK, Clock.systemUTC());
+                EventBus.Subscription s = quick.subscribe("g.retries", List.of(topic), (t, e) -> {
+                    if (e.jobId().equals("never")) {
+                        attempts.incrementAndGet();
+                        throw new RetriableException("target unreachable");
+                    }
+                    ok.add(e.jobId());
+                })) {
+            quick.publish(topic, "vm", event("never"));
+            quick.publish(topic, "vm", event("after"));
+            await().atMost(Duration.ofSeconds(60)).until(() -> ok.contains("after"));
+        }
+        assertThat(attempts.get()).isEqualTo(3);
+        Map<String, String> headers = new HashMap<>();
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+        try (KafkaConsumer<String, byte[]> dl =
+                new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer())) {
+            dl.assign(List.of(new TopicPartition(Topics.DEAD_LETTER, 0)));
+            dl.seekToBeginning(dl.assignment());
+            await().atMost(Duration.ofSeconds(60)).until(() -> {
+                for (ConsumerRecord<String, byte[]> r : dl.poll(Duration.ofMillis(500))) {
+                    Map<String, String> h = new HashMap<>();
+                    r.headers().forEach(x -> h.put(x.key(), new String(x.value(), StandardCharsets.UTF_8)));
+                    if (h.getOrDefault("tidemark.source", "").startsWith(topic + "/")) {
+                        headers.putAll(h);
+                    }
+                }
+                return !headers.isEmpty();
+            });
+        }
+        assertThat(headers)
+                .containsEntry("tidemark.error", "retries exhausted after 3 attempts: target unreachable")
+                .containsEntry("tidemark.attempts", "3")
+                .containsEntry("tidemark.group", "g.retries")
+                .containsEntry("tidemark.source", topic + "/0/0");
     }
 
     @Test
