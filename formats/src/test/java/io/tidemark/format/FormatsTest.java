@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FailureReason;
+import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
@@ -86,6 +88,69 @@ class FormatsTest {
             assertThat(j.readBytesPerSecond()).hasValue(50L << 20);
         });
         assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+    }
+
+    @Test
+    void goldenSnapshotJobWithoutNotAfterNeverExpires() throws IOException {
+        Event e = EventCodec.decode(golden("event-snapshot-job-v1.json"));
+        assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
+            assertThat(j.notAfter()).isEmpty();
+            assertThat(j.expiredAt(Instant.parse("2099-01-01T00:00:00Z"))).isFalse();
+        });
+    }
+
+    @Test
+    void goldenSnapshotJobWithNotAfterV1ParsesForeverAndIsWrittenTheSameWay() throws IOException {
+        byte[] golden = golden("event-snapshot-job-v1-not-after.json");
+        Event e = EventCodec.decode(golden);
+        assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
+            assertThat(j.notAfter()).contains(Instant.parse("2026-11-24T01:45:00Z"));
+            assertThat(j.expiredAt(Instant.parse("2026-11-24T01:45:00Z"))).isFalse();
+            assertThat(j.expiredAt(Instant.parse("2026-11-24T01:45:00.001Z"))).isTrue();
+        });
+        assertThat(Json.mapper().readTree(EventCodec.encode(e)))
+                .isEqualTo(Json.mapper().readTree(golden));
+    }
+
+    @Test
+    void goldenJobFailedV1WithoutReasonParsesForever() throws IOException {
+        Event e = EventCodec.decode(golden("event-job-failed-v1.json"));
+        assertThat(e.payload()).isInstanceOfSatisfying(JobFailed.class, f -> {
+            assertThat(f.vm()).isEqualTo("web-1");
+            assertThat(f.stage()).isEqualTo("backup");
+            assertThat(f.retriable()).isFalse();
+            assertThat(f.reason()).isEmpty();
+        });
+        assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+    }
+
+    @Test
+    void goldenJobFailedWithReasonV1ParsesForeverAndIsWrittenTheSameWay() throws IOException {
+        byte[] golden = golden("event-job-failed-v1-reason.json");
+        Event e = EventCodec.decode(golden);
+        assertThat(e.payload())
+                .isEqualTo(JobFailed.of(
+                        "web-1",
+                        "capture",
+                        FailureReason.DEADLINE_EXCEEDED,
+                        "the job of VM 'web-1' did not finish within the job deadline PT30M (stage capture since"
+                                + " 2026-11-24T01:30:00.120Z); it was cancelled and commits nothing; QEMU of 'web-1'"
+                                + " may be stopped or hung",
+                        true));
+        assertThat(Json.mapper().readTree(EventCodec.encode(e)))
+                .isEqualTo(Json.mapper().readTree(golden));
+    }
+
+    @Test
+    void aJobFailedWithAReasonThisReaderDoesNotKnowIsReadWithoutAReason() {
+        String newer = "{\"v\":1,\"type\":\"job-failed\",\"eventId\":\"e\",\"jobId\":\"j\",\"time\":"
+                + "\"2026-11-24T02:00:00Z\",\"payload\":{\"vm\":\"web-1\",\"stage\":\"capture\",\"error\":\"x\","
+                + "\"retriable\":true,\"reason\":\"SOMETHING_NEWER\"}}";
+        Event e = EventCodec.decode(newer.getBytes(StandardCharsets.UTF_8));
+        assertThat(e.payload()).isInstanceOfSatisfying(JobFailed.class, f -> {
+            assertThat(f.reason()).isEmpty();
+            assertThat(f.retriable()).isTrue();
+        });
     }
 
     @Test

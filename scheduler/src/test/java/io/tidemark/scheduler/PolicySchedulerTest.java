@@ -78,7 +78,9 @@ class PolicySchedulerTest {
                             scheduledFor,
                             Optional.of("crash"),
                             Optional.empty(),
-                            OptionalLong.empty()));
+                            OptionalLong.empty(),
+                            // superseded by the next firing, one interval later
+                            Optional.of(scheduledFor.plusSeconds(1))));
             assertThat(p.event().jobId()).isEqualTo("web/web-1/" + scheduledFor.toEpochMilli());
             assertThat(p.event().time()).isEqualTo(NOW);
         }
@@ -135,7 +137,8 @@ class PolicySchedulerTest {
                             millis,
                             Optional.of("crash"),
                             Optional.empty(),
-                            OptionalLong.empty()));
+                            OptionalLong.empty(),
+                            Optional.of(Instant.parse("2099-01-01T00:00:00Z"))));
         });
         assertThat(scheduler.fireNow("db").jobIds()).isEqualTo(first.jobIds());
         assertThat(scheduler.nextFireTime("db")).contains(Instant.parse("2099-01-01T00:00:00Z"));

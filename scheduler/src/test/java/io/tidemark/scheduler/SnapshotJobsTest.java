@@ -37,4 +37,37 @@ class SnapshotJobsTest {
         assertThat(job.fullEvery()).contains(Duration.ofDays(7));
         assertThat(job.readBytesPerSecond()).hasValue(40L << 20);
     }
+
+    private static io.tidemark.policies.Policy policy(String schedule) {
+        return new PolicyParser()
+                .parse(
+                        Path.of("web.yaml"),
+                        ("name: web\nvms: {names: [web-1]}\nschedule: " + schedule + "\nrpo: 1h\n")
+                                .getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void aScheduledJobIsValidUntilThePolicysNextFiring() {
+        Instant at = Instant.parse("2026-11-24T00:00:00Z");
+        SnapshotJob interval =
+                SnapshotJobs.of(policy("{interval: 15m}"), "web-1", "hv1", Trigger.schedule("web"), List.of(), at);
+        assertThat(interval.notAfter()).contains(at.plus(Duration.ofMinutes(15)));
+
+        SnapshotJob cron = SnapshotJobs.of(
+                policy("{cron: \"0 0/10 * * * ?\"}"), "web-1", "hv1", Trigger.schedule("web"), List.of(), at);
+        assertThat(cron.notAfter()).contains(Instant.parse("2026-11-24T00:10:00Z"));
+    }
+
+    @Test
+    void aHooksJobIsValidForAnHourAfterItsSubmission() {
+        Instant at = Instant.parse("2026-11-24T00:00:00Z");
+        SnapshotJob job = SnapshotJobs.of(
+                policy("{interval: 15m}"),
+                "web-1",
+                "hv1",
+                new Trigger("hook", java.util.Map.of("app", "shop")),
+                List.of(),
+                at);
+        assertThat(job.notAfter()).contains(at.plus(Duration.ofHours(1)));
+    }
 }

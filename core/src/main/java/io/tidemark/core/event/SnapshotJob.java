@@ -11,9 +11,14 @@ import java.util.OptionalLong;
  * A request to snapshot one VM, routed to the worker on the VM's host. Handling it twice yields
  * one restore point: the job id is the idempotency key.
  *
- * <p>The last three components carry what the worker must honour from the policy; they are absent
- * in jobs written before they existed, which then mean the defaults (crash-consistent, no forced
- * full, no bandwidth limit).
+ * <p>The capture options ({@code consistency}, {@code fullEvery}, {@code readBytesPerSecond}) carry
+ * what the worker must honour from the policy; they are absent in jobs written before they existed,
+ * which then mean the defaults (crash-consistent, no forced full, no bandwidth limit).
+ *
+ * <p>{@code notAfter} bounds how long the job is worth starting: a scheduled job is superseded by
+ * the policy's next firing, a hook's job by the pipeline giving up. A worker ends a job it could not
+ * start by then with {@link JobFailed} ({@link FailureReason#EXPIRED}) instead of running it late.
+ * Jobs written before it existed have none and never expire.
  *
  * @param vm the VM's name
  * @param host the host the VM runs on, which decides the topic
@@ -25,6 +30,7 @@ import java.util.OptionalLong;
  *     application-preferred} or {@code application-required}); empty means {@code crash}
  * @param fullEvery force a full read when the VM's newest full restore point is at least this old
  * @param readBytesPerSecond the most the capture may read from the disks per second
+ * @param notAfter the latest instant the job may start; empty means it never expires
  */
 public record SnapshotJob(
         String vm,
@@ -35,7 +41,8 @@ public record SnapshotJob(
         Instant scheduledFor,
         Optional<String> consistency,
         Optional<Duration> fullEvery,
-        OptionalLong readBytesPerSecond)
+        OptionalLong readBytesPerSecond,
+        Optional<Instant> notAfter)
         implements EventPayload {
 
     public SnapshotJob {
@@ -43,9 +50,34 @@ public record SnapshotJob(
         Objects.requireNonNull(consistency, "consistency");
         Objects.requireNonNull(fullEvery, "fullEvery");
         Objects.requireNonNull(readBytesPerSecond, "readBytesPerSecond");
+        Objects.requireNonNull(notAfter, "notAfter");
     }
 
-    /** A job with the default capture options. */
+    /** A job with capture options that never expires. */
+    public SnapshotJob(
+            String vm,
+            String host,
+            String policy,
+            Trigger trigger,
+            List<String> targets,
+            Instant scheduledFor,
+            Optional<String> consistency,
+            Optional<Duration> fullEvery,
+            OptionalLong readBytesPerSecond) {
+        this(
+                vm,
+                host,
+                policy,
+                trigger,
+                targets,
+                scheduledFor,
+                consistency,
+                fullEvery,
+                readBytesPerSecond,
+                Optional.empty());
+    }
+
+    /** A job with the default capture options that never expires. */
     public SnapshotJob(
             String vm, String host, String policy, Trigger trigger, List<String> targets, Instant scheduledFor) {
         this(
@@ -60,10 +92,43 @@ public record SnapshotJob(
                 OptionalLong.empty());
     }
 
-    /** This job with another trigger and fire time, the same VM, policy and capture options. */
+    /**
+     * This job with another trigger and fire time, the same VM, policy and capture options; its
+     * validity moves with the fire time.
+     */
     public SnapshotJob retriggered(Trigger newTrigger, Instant newScheduledFor) {
+        Optional<Instant> moved = notAfter.map(n -> newScheduledFor.plus(Duration.between(scheduledFor, n)));
         return new SnapshotJob(
-                vm, host, policy, newTrigger, targets, newScheduledFor, consistency, fullEvery, readBytesPerSecond);
+                vm,
+                host,
+                policy,
+                newTrigger,
+                targets,
+                newScheduledFor,
+                consistency,
+                fullEvery,
+                readBytesPerSecond,
+                moved);
+    }
+
+    /** This job, to be started no later than {@code latestStart}. */
+    public SnapshotJob validUntil(Instant latestStart) {
+        return new SnapshotJob(
+                vm,
+                host,
+                policy,
+                trigger,
+                targets,
+                scheduledFor,
+                consistency,
+                fullEvery,
+                readBytesPerSecond,
+                Optional.of(latestStart));
+    }
+
+    /** Whether the job may no longer start at {@code now} (it has a {@code notAfter} before now). */
+    public boolean expiredAt(Instant now) {
+        return notAfter.filter(now::isAfter).isPresent();
     }
 
     /** Whether the policy demands an application-consistent point (fail rather than fall back). */
