@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -22,6 +23,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -50,6 +54,10 @@ import org.slf4j.LoggerFactory;
  *       only after a later {@link #flush} completed.
  *   <li>{@link #blockStatus} returns extents that cover exactly the requested range, in order,
  *       adjacent extents with equal flags merged.
+ *   <li>Nothing waits for ever: the connect and handshake have a deadline, and a server that sends
+ *       nothing for longer than the timeout while requests are pending (QEMU stopped or hung) fails
+ *       them all with a {@link RetriableException} that says so, and closes the connection. {@link
+ *       #close()} from another thread fails every pending request at once.
  *   <li>An error reported by the server fails only that request, with a {@link PermanentException}
  *       naming the export, offset and length. A lost connection fails every pending and later
  *       request with a {@link RetriableException}; open a new client to retry.
@@ -65,7 +73,10 @@ public final class NbdClient implements AutoCloseable {
     /** The largest request sent on the wire; longer reads and status queries are split. */
     public static final int MAX_REQUEST_LENGTH = 32 << 20;
 
-    /** Handshake timeout of {@link #connect(Path, String, List)}. */
+    /**
+     * Timeout of {@link #connect(Path, String, List)}: for the connect and handshake, and for the
+     * server's silence while requests are pending.
+     */
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
 
     static final int MAX_IN_FLIGHT = 64;
@@ -84,9 +95,24 @@ public final class NbdClient implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread reader;
     private volatile TidemarkException failure;
+    private final long timeoutNanos;
+    private volatile long lastProgress = System.nanoTime();
+    private volatile ScheduledFuture<?> watchdog;
 
-    private NbdClient(Path socket, String exportName, SocketChannel channel, NbdHandshake h) {
+    /** What a server that does not answer in time may be, and what to do. */
+    static final String STOPPED = "QEMU may be stopped (SIGSTOP) or hung; check the VM's QEMU process, the job may"
+            + " be retried with a new capture";
+
+    /** One thread for every client's stall check. */
+    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "nbd-watchdog");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private NbdClient(Path socket, String exportName, SocketChannel channel, NbdHandshake h, Duration timeout) {
         this.socket = socket;
+        this.timeoutNanos = timeout.toNanos();
         this.exportName = exportName;
         this.channel = channel;
         this.size = h.size;
@@ -117,7 +143,9 @@ public final class NbdClient implements AutoCloseable {
      *
      * @param metaContexts the meta contexts to select (for example {@code base:allocation} and
      *     {@code qemu:dirty-bitmap:tm-1}); each must be offered by the export
-     * @param timeout for the whole handshake
+     * @param timeout for the connect and the whole handshake; later, how long the server may send
+     *     nothing while requests are pending before every pending and later request fails with a
+     *     {@link RetriableException} and the connection is closed
      */
     public static NbdClient connect(Path socket, String exportName, List<String> metaContexts, Duration timeout) {
         SocketChannel channel;
@@ -126,14 +154,8 @@ public final class NbdClient implements AutoCloseable {
         } catch (IOException e) {
             throw new RetriableException("cannot open a Unix socket channel for " + socket + ": " + e, e);
         }
-        try {
-            channel.connect(UnixDomainSocketAddress.of(socket));
-        } catch (IOException e) {
-            closeQuietly(channel);
-            throw new RetriableException(
-                    "cannot connect to the NBD socket " + socket + " (" + e + "); is the capture still open?", e);
-        }
-        // whoever flips this first wins: the handshake (done) or the watchdog (closes the channel)
+        // whoever flips this first wins: the handshake (done) or the watchdog (closes the channel). It
+        // covers connect() as well: a QEMU that accepts nothing leaves it blocked once the backlog is full
         AtomicBoolean settled = new AtomicBoolean();
         CompletableFuture.delayedExecutor(timeout.toMillis(), TimeUnit.MILLISECONDS)
                 .execute(() -> {
@@ -142,23 +164,57 @@ public final class NbdClient implements AutoCloseable {
                     }
                 });
         try {
+            channel.connect(UnixDomainSocketAddress.of(socket));
+        } catch (AsynchronousCloseException e) {
+            closeQuietly(channel);
+            throw new RetriableException(
+                    "the NBD socket " + socket + " did not accept a connection within " + timeout + ": " + STOPPED, e);
+        } catch (IOException e) {
+            settled.set(true);
+            closeQuietly(channel);
+            throw new RetriableException(
+                    "cannot connect to the NBD socket " + socket + " (" + e + "); is the capture still open?", e);
+        }
+        try {
             NbdHandshake h = new NbdHandshake(socket, exportName, channel).run(metaContexts);
             if (!settled.compareAndSet(false, true)) {
                 throw new IOException("the handshake took longer than " + timeout);
             }
-            NbdClient client = new NbdClient(socket, exportName, channel, h);
+            NbdClient client = new NbdClient(socket, exportName, channel, h, timeout);
             client.reader.start();
+            client.watch();
             log.debug("NBD export {} on {}: {} bytes, contexts {}", exportName, socket, h.size, h.contexts);
             return client;
         } catch (IOException e) {
             closeQuietly(channel);
             throw new RetriableException(
                     "NBD handshake for export '" + exportName + "' on " + socket + " failed or took longer than "
-                            + timeout + ": " + e,
+                            + timeout + ": " + e + "; if it timed out, " + STOPPED,
                     e);
         } catch (TidemarkException e) {
             closeQuietly(channel);
             throw e;
+        }
+    }
+
+    /** Fails everything in flight when the server has sent nothing for longer than the timeout. */
+    private void watch() {
+        long period = Math.max(20, Math.min(1000, timeoutNanos / 4_000_000));
+        watchdog = WATCHDOG.scheduleWithFixedDelay(this::checkStall, period, period, TimeUnit.MILLISECONDS);
+    }
+
+    private void checkStall() {
+        if (inFlight.isEmpty() || failure != null) {
+            return;
+        }
+        long silent = System.nanoTime() - lastProgress;
+        if (silent > timeoutNanos) {
+            failAll(new RetriableException("NBD export '" + exportName + "' on " + socket + " answered nothing for "
+                    + Duration.ofNanos(silent).toMillis() + " ms with " + inFlight.size()
+                    + " request(s) pending (timeout " + Duration.ofNanos(timeoutNanos) + "): " + STOPPED
+                    + "; the connection was closed"));
+            closeQuietly(channel);
+            watchdog.cancel(false);
         }
     }
 
@@ -349,6 +405,7 @@ public final class NbdClient implements AutoCloseable {
             throw new RetriableException("interrupted while waiting to send an NBD request to " + socket, e);
         }
         long handle = handles.incrementAndGet();
+        lastProgress = System.nanoTime();
         inFlight.put(handle, r);
         if (failure != null) {
             complete(handle, failure);
@@ -377,6 +434,10 @@ public final class NbdClient implements AutoCloseable {
     }
 
     private RetriableException lost(Exception e) {
+        TidemarkException f = failure;
+        if (f instanceof RetriableException r) {
+            return r; // the watchdog closed the channel: keep its reason
+        }
         return closed.get()
                 ? new RetriableException("the NBD client for export '" + exportName + "' on " + socket + " is closed")
                 : new RetriableException(
@@ -397,6 +458,7 @@ public final class NbdClient implements AutoCloseable {
         try {
             while (true) {
                 readFully(channel, magic.clear());
+                lastProgress = System.nanoTime();
                 int m = magic.getInt(0);
                 if (m == STRUCTURED_REPLY_MAGIC) {
                     readFully(channel, structured.clear());
@@ -575,6 +637,10 @@ public final class NbdClient implements AutoCloseable {
     public void close() {
         if (closed.getAndSet(true)) {
             return;
+        }
+        ScheduledFuture<?> w = watchdog;
+        if (w != null) {
+            w.cancel(false);
         }
         if (failure == null) {
             ByteBuffer b = ByteBuffer.allocate(28);

@@ -14,6 +14,7 @@ import java.io.InputStreamReader;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -28,6 +29,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
@@ -51,7 +53,13 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p>QEMU serves one client per {@code -qmp} socket: while this client is open, a second one on the
- * same socket gets no greeting.
+ * same socket gets no greeting. So callers connect for one piece of work and close at once.
+ *
+ * <p>Every wait is bounded by the timeout given to {@link #connect(Path, Duration)}: the connect
+ * itself (a stopped QEMU stops accepting, and once its listen backlog is full a connect would block
+ * for ever), the greeting, each command's reply and each awaited event. A QEMU that does not answer
+ * in time is a {@link RetriableException} naming the socket and saying QEMU may be stopped or hung.
+ * {@link #close()} from another thread unblocks every waiting caller at once.
  */
 public final class QmpClient implements AutoCloseable {
 
@@ -62,6 +70,10 @@ public final class QmpClient implements AutoCloseable {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(30);
 
     static final int MAX_BUFFERED_EVENTS = 1000;
+
+    /** What a QEMU that does not answer in time may be, and what to do. */
+    static final String STOPPED =
+            "QEMU may be stopped (SIGSTOP) or hung; check the VM's QEMU process, the job may be" + " retried later";
 
     private final Path socket;
     private final SocketChannel channel;
@@ -103,9 +115,30 @@ public final class QmpClient implements AutoCloseable {
         } catch (IOException e) {
             throw new RetriableException("cannot open a Unix socket channel for QMP socket " + socket + ": " + e, e);
         }
+        // a QEMU that does not accept (stopped, hung) leaves connect() blocked once its listen backlog is
+        // full: whoever flips this first wins, the connect (done) or the watchdog (closes the channel)
+        AtomicBoolean settled = new AtomicBoolean();
+        CompletableFuture.delayedExecutor(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                .execute(() -> {
+                    if (settled.compareAndSet(false, true)) {
+                        closeQuietly(channel);
+                    }
+                });
+        long started = System.nanoTime();
         try {
             channel.connect(UnixDomainSocketAddress.of(socket));
+            if (!settled.compareAndSet(false, true)) {
+                throw new AsynchronousCloseException();
+            }
+        } catch (AsynchronousCloseException e) {
+            closeQuietly(channel);
+            if (Thread.currentThread().isInterrupted()) {
+                throw new RetriableException("interrupted while connecting to the QMP socket " + socket, e);
+            }
+            throw new RetriableException(
+                    "the QMP socket " + socket + " did not accept a connection within " + timeout + ": " + STOPPED, e);
         } catch (IOException e) {
+            settled.set(true);
             closeQuietly(channel);
             throw new RetriableException(
                     "cannot connect to the QMP socket " + socket + " (" + e + "); check that the VM is running and that"
@@ -115,7 +148,7 @@ public final class QmpClient implements AutoCloseable {
         QmpClient client = new QmpClient(socket, channel, timeout);
         client.reader.start();
         try {
-            client.awaitGreeting(timeout);
+            client.awaitGreeting(timeout.minusNanos(System.nanoTime() - started), timeout);
             client.execute("qmp_capabilities");
             return client;
         } catch (TidemarkException e) {
@@ -124,14 +157,15 @@ public final class QmpClient implements AutoCloseable {
         }
     }
 
-    private void awaitGreeting(Duration timeout) {
+    private void awaitGreeting(Duration left, Duration timeout) {
         try {
-            JsonNode g = greeting.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            JsonNode g = greeting.get(Math.max(1, left.toMillis()), TimeUnit.MILLISECONDS);
             log.debug("QMP greeting on {}: {}", socket, g);
         } catch (TimeoutException e) {
             throw new RetriableException(
-                    "QMP socket " + socket + " accepted the connection but sent no greeting within " + timeout
-                            + "; another client probably holds this monitor (QEMU serves one client per -qmp socket)",
+                    "QMP socket " + socket + " accepted the connection but sent no greeting within " + timeout + ": "
+                            + STOPPED + "; or another client holds this monitor (QEMU serves one client per -qmp"
+                            + " socket)",
                     e);
         } catch (ExecutionException e) {
             throw rethrown(e.getCause());
@@ -206,7 +240,7 @@ public final class QmpClient implements AutoCloseable {
             close();
             throw new RetriableException(
                     "QMP command '" + command + "' on " + socket + " got no reply within " + timeout
-                            + "; QEMU may be hung. The connection was closed; retry later",
+                            + " (the connection was closed): " + STOPPED,
                     e);
         } catch (ExecutionException e) {
             throw rethrown(e.getCause());
@@ -250,7 +284,7 @@ public final class QmpClient implements AutoCloseable {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     throw new RetriableException("no " + String.join(" or ", names) + " event on QMP socket " + socket
-                            + " within " + timeout + "; QEMU may be slow or hung, retry later");
+                            + " within " + timeout + ": QEMU may be slow, " + STOPPED);
                 }
                 try {
                     TimeUnit.NANOSECONDS.timedWait(eventLock, left);

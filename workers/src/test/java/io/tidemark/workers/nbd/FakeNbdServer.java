@@ -34,6 +34,7 @@ final class FakeNbdServer implements AutoCloseable {
     private final Thread thread;
     private final Map<String, Integer> contexts = new LinkedHashMap<>();
     private volatile boolean dropAfterNextRequest;
+    private volatile boolean stall;
     private volatile SocketChannel client;
 
     FakeNbdServer(Path socket) throws IOException {
@@ -50,6 +51,11 @@ final class FakeNbdServer implements AutoCloseable {
 
     static boolean isHole(long pos) {
         return (pos / BLOCK) % 2 == 1;
+    }
+
+    /** Requests from now on are read and never answered, the connection kept open (QEMU stopped). */
+    void stallFromNow() {
+        stall = true;
     }
 
     /** The next request is answered by closing the connection. */
@@ -158,6 +164,9 @@ final class FakeNbdServer implements AutoCloseable {
             if (dropAfterNextRequest) {
                 ch.close();
                 return;
+            }
+            if (stall) {
+                continue;
             }
             switch (type) {
                 case 0 -> read(ch, handle, offset, length);

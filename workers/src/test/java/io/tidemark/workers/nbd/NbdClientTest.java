@@ -7,11 +7,17 @@ import static io.tidemark.workers.nbd.FakeNbdServer.EXPORT;
 import static io.tidemark.workers.nbd.FakeNbdServer.SIZE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -42,6 +48,50 @@ class NbdClientTest {
 
     private NbdClient connect() {
         return NbdClient.connect(socket, EXPORT, List.of(NbdClient.BASE_ALLOCATION, DIRTY));
+    }
+
+    @Test
+    void aServerThatStopsAnsweringFailsPendingReadsWithinTheTimeoutAndSaysQemuMayBeStopped() {
+        try (NbdClient c =
+                NbdClient.connect(socket, EXPORT, List.of(NbdClient.BASE_ALLOCATION), Duration.ofMillis(500))) {
+            assertThat(c.read(0, 4096)).hasSize(4096);
+            server.stallFromNow();
+            long t0 = System.nanoTime();
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () -> assertThatThrownBy(() -> c.read(0, 4096))
+                    .isInstanceOf(RetriableException.class)
+                    .hasMessageContaining(socket.toString())
+                    .hasMessageContaining("stopped")
+                    .hasMessageContaining("hung"));
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+            // and the connection is done for: later requests fail at once
+            assertThatThrownBy(() -> c.read(0, 4096)).isInstanceOf(RetriableException.class);
+        }
+    }
+
+    @Test
+    void aHandshakeWithAServerThatAcceptsButNeverAnswersGivesUpWithinTheTimeout() throws IOException {
+        Path mute = dir.resolve("mute.sock");
+        try (ServerSocketChannel s = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            s.bind(UnixDomainSocketAddress.of(mute), 1);
+            List<SocketChannel> queued = new ArrayList<>();
+            try {
+                for (int i = 0; i < 2; i++) { // fill the backlog; nobody accepts: connect() would block
+                    SocketChannel q = SocketChannel.open(StandardProtocolFamily.UNIX);
+                    q.connect(UnixDomainSocketAddress.of(mute));
+                    queued.add(q);
+                }
+                long t0 = System.nanoTime();
+                assertTimeoutPreemptively(Duration.ofSeconds(20), () -> assertThatThrownBy(
+                                () -> NbdClient.connect(mute, EXPORT, List.of(), Duration.ofMillis(500)))
+                        .isInstanceOf(RetriableException.class)
+                        .hasMessageContaining(mute.toString()));
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+            } finally {
+                for (SocketChannel q : queued) {
+                    q.close();
+                }
+            }
+        }
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.tidemark.workers.qmp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -18,6 +19,10 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,6 +72,9 @@ class QmpClientTest {
                             send(out, "{\"event\":\"BLOCK_JOB_CANCELLED\",\"data\":{\"device\":\"j1\"}}");
                             send(out, "{\"event\":\"BLOCK_EXPORT_DELETED\",\"data\":{\"id\":\"e1\"}}");
                             send(out, "{\"return\":{\"ok\":1},\"id\":" + id + "}");
+                        }
+                        case "silence" -> {
+                            // a QEMU that stopped answering
                         }
                         case "fail" ->
                             send(
@@ -130,6 +138,106 @@ class QmpClientTest {
                 .isInstanceOf(RetriableException.class)
                 .hasMessageContaining(socket.toString())
                 .hasMessageContaining("no greeting");
+    }
+
+    /** A server that accepts every connection and never writes a byte (a QEMU stopped with SIGSTOP). */
+    private Path muteServer() throws IOException {
+        Path socket = dir.resolve("mute.qmp");
+        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(socket));
+        Thread t = new Thread(() -> {
+            List<SocketChannel> held = new ArrayList<>();
+            try {
+                while (true) {
+                    held.add(server.accept());
+                }
+            } catch (IOException e) {
+                held.forEach(QmpClientTest::closeQuietly);
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        return socket;
+    }
+
+    private static void closeQuietly(SocketChannel c) {
+        try {
+            c.close();
+        } catch (IOException e) {
+            // the test is over
+        }
+    }
+
+    @Test
+    void aServerThatAcceptsAndNeverAnswersIsRetriableWithinTheTimeoutAndSaysQemuMayBeStopped() throws IOException {
+        Path socket = muteServer();
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> QmpClient.connect(socket, Duration.ofMillis(500)))
+                .isInstanceOf(RetriableException.class)
+                .hasMessageContaining(socket.toString())
+                .hasMessageContaining("stopped")
+                .hasMessageContaining("hung");
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    }
+
+    @Test
+    void aCommandThatGetsNoReplyIsRetriableWithinTheTimeoutAndSaysQemuMayBeStopped() throws IOException {
+        Path socket = scriptedServer(true);
+        try (QmpClient c = QmpClient.connect(socket, Duration.ofMillis(500))) {
+            long t0 = System.nanoTime();
+            assertThatThrownBy(() -> c.execute("silence"))
+                    .isInstanceOf(RetriableException.class)
+                    .hasMessageContaining(socket.toString())
+                    .hasMessageContaining("stopped")
+                    .hasMessageContaining("hung");
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+            assertThat(c.isOpen()).isFalse();
+        }
+    }
+
+    /**
+     * A QEMU stopped with SIGSTOP accepts nothing; once its listen backlog is full, connect() on a Unix
+     * socket blocks in the kernel. The client must still give up within its timeout.
+     */
+    @Test
+    void aConnectToASocketWhoseBacklogIsFullGivesUpWithinTheTimeout() throws IOException {
+        Path socket = dir.resolve("full.qmp");
+        server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(socket), 1);
+        List<SocketChannel> queued = new ArrayList<>();
+        try {
+            for (int i = 0; i < 2; i++) { // fill the backlog; nobody ever accepts
+                SocketChannel c = SocketChannel.open(StandardProtocolFamily.UNIX);
+                c.connect(UnixDomainSocketAddress.of(socket));
+                queued.add(c);
+            }
+            long t0 = System.nanoTime();
+            assertTimeoutPreemptively(Duration.ofSeconds(20), () -> assertThatThrownBy(
+                            () -> QmpClient.connect(socket, Duration.ofMillis(500)))
+                    .isInstanceOf(RetriableException.class)
+                    .hasMessageContaining(socket.toString())
+                    .hasMessageContaining("stopped"));
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        } finally {
+            queued.forEach(QmpClientTest::closeQuietly);
+        }
+    }
+
+    @Test
+    void aCloseFromAnotherThreadUnblocksAWaitingCommandAtOnce() throws Exception {
+        Path socket = scriptedServer(true);
+        QmpClient c = QmpClient.connect(socket, Duration.ofSeconds(60));
+        CompletableFuture<Throwable> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                c.execute("silence");
+                return null;
+            } catch (RuntimeException e) {
+                return e;
+            }
+        });
+        Thread.onSpinWait();
+        c.close();
+        assertThat(waiting.get(5, TimeUnit.SECONDS)).isInstanceOf(RetriableException.class);
     }
 
     @Test
