@@ -52,4 +52,90 @@ final class DrillResults {
             }
         };
     }
+
+    /**
+     * The newest drill results, refreshed every {@code interval} on a thread of its own: each
+     * location is read with a single attempt (no retry wrapper) and at most {@code timeout}; a
+     * location that fails or does not answer keeps its last answer and the fault is logged once. What
+     * {@link Background#get()} returns is always in memory, so a scrape never waits for a target.
+     */
+    static Background inBackground(
+            ObjectTarget primary, Map<String, ObjectTarget> targets, Duration interval, Duration timeout) {
+        Map<String, ObjectTarget> locations = new java.util.LinkedHashMap<>();
+        locations.put(io.tidemark.scheduler.RpoTracker.LOCAL, primary);
+        targets.forEach((name, t) -> locations.put(
+                name, t instanceof io.tidemark.replicator.RetryingObjectTarget r ? r.delegate() : t));
+        return new Background(locations, interval, timeout);
+    }
+
+    /** Drill results kept current in the background; see {@link #inBackground}. */
+    static final class Background implements Supplier<List<DrillRecord>>, AutoCloseable {
+        private final Map<String, ObjectTarget> locations;
+        private final Duration timeout;
+        private final Map<String, List<DrillRecord>> last = new java.util.concurrent.ConcurrentHashMap<>();
+        private final Map<String, java.util.concurrent.Future<List<DrillRecord>>> reading =
+                new java.util.concurrent.ConcurrentHashMap<>();
+        private final Map<String, String> failing = new java.util.concurrent.ConcurrentHashMap<>();
+        private final java.util.concurrent.ScheduledExecutorService schedule;
+        private final java.util.concurrent.ExecutorService reads;
+
+        private Background(Map<String, ObjectTarget> locations, Duration interval, Duration timeout) {
+            this.locations = locations;
+            this.timeout = timeout;
+            this.schedule = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(daemon("drill-results"));
+            this.reads = java.util.concurrent.Executors.newCachedThreadPool(daemon("drill-results-read"));
+            schedule.scheduleWithFixedDelay(
+                    this::refresh, 0, interval.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+
+        @Override
+        public List<DrillRecord> get() {
+            List<DrillRecord> out = new ArrayList<>();
+            locations.keySet().forEach(l -> out.addAll(last.getOrDefault(l, List.of())));
+            return out;
+        }
+
+        /** Reads every location once (not overlapping a read of the same location still running). */
+        void refresh() {
+            locations.forEach((name, target) -> {
+                java.util.concurrent.Future<List<DrillRecord>> f = reading.get(name);
+                if (f == null || f.isDone()) {
+                    f = reads.submit(() -> new DrillLog(target).latestPerVm());
+                    reading.put(name, f);
+                }
+                try {
+                    last.put(name, f.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS));
+                    if (failing.remove(name) != null) {
+                        log.info("drill results of {} readable again", name);
+                    }
+                } catch (java.util.concurrent.TimeoutException e) {
+                    fault(name, target.describe() + " did not answer within " + timeout.toSeconds() + " s");
+                } catch (java.util.concurrent.ExecutionException e) {
+                    fault(name, String.valueOf(e.getCause().getMessage()));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+
+        private void fault(String location, String message) {
+            if (!message.equals(failing.put(location, message))) {
+                log.warn("drill results of {} not refreshed (the last ones stand): {}", location, message);
+            }
+        }
+
+        private static java.util.concurrent.ThreadFactory daemon(String name) {
+            return r -> {
+                Thread t = new Thread(r, name);
+                t.setDaemon(true);
+                return t;
+            };
+        }
+
+        @Override
+        public void close() {
+            schedule.shutdownNow();
+            reads.shutdownNow();
+        }
+    }
 }

@@ -12,6 +12,7 @@ import io.tidemark.kafka.KafkaEventBus;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Pruner;
+import io.tidemark.replicator.Reconciler;
 import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.file.FileObjectTarget;
@@ -64,7 +65,9 @@ public final class Engine implements AutoCloseable {
     private final PolicyScheduler scheduler;
     private final RpoTracker rpo;
     private final MetricsServer metrics;
+    private final Reconciler reconciler;
     private final HookServer hookServer;
+    private final EngineHealth health;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
@@ -154,10 +157,29 @@ public final class Engine implements AutoCloseable {
                         List.of(Topics.RESTORE_POINTS),
                         replicator.handlerFor(target)));
             }
+            // events make replication fast, the reconciliation makes it right: what a target lacks
+            // (dead-lettered, missed in an outage, older than the target) is shipped in the background
+            reconciler = new Reconciler(replicator, policies, clock, Reconciler.Settings.defaults());
+            resources.push(reconciler);
+            reconciler.start();
+            EngineHealth health = new EngineHealth(bus::subscriptions, reconciler::states, config.host(), clock);
+            this.health = health;
+            health.started("worker");
+            health.started("replicator");
 
             HypervisorInventory inventory = new HypervisorInventory(config.host(), hypervisor);
             rpo = new RpoTracker(policies, inventory, clock);
             RpoSources.seed(rpo, locations);
+            // status, metrics and the watchdog read the VMs from memory; listing the hypervisor (which
+            // asks every VM) runs on a thread of its own
+            rpo.refreshInventory();
+            ScheduledExecutorService rpoInventory = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "rpo-inventory");
+                t.setDaemon(true);
+                return t;
+            });
+            resources.push(rpoInventory::shutdownNow);
+            rpoInventory.scheduleWithFixedDelay(this::refreshRpoInventory, 10, 10, TimeUnit.SECONDS);
             resources.push(bus.subscribe(
                     "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
             ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -168,10 +190,10 @@ public final class Engine implements AutoCloseable {
             resources.push(watchdog::shutdownNow);
             watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
             if (config.metrics() != null && !config.metrics().isBlank()) {
-                metrics = new MetricsServer(
-                        address(config.metrics()),
-                        rpo,
-                        DrillResults.cached(primaryTarget, targets, clock, Duration.ofSeconds(30)));
+                DrillResults.Background drills =
+                        DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+                resources.push(drills);
+                metrics = new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
                 resources.push(metrics);
                 log.info(
                         "metrics on http://{}:{}/metrics",
@@ -188,6 +210,7 @@ public final class Engine implements AutoCloseable {
             fleetInventory.awaitReady(Duration.ofSeconds(30));
             scheduler = PolicyScheduler.start(policies, fleetInventory, bus, clock);
             resources.push(scheduler);
+            health.started("scheduler");
 
             // pre-deploy hooks: the Kafka trigger always, the HTTP endpoint when configured. Both cover the
             // VMs of this host's inventory, so every engine handles every trigger (a group per host)
@@ -225,6 +248,7 @@ public final class Engine implements AutoCloseable {
                 checkTargetsNamedByPolicies(next, targets);
                 scheduler.reload(next);
                 rpo.setPolicies(next);
+                reconciler.setPolicies(next);
                 hooksService.setPolicies(next);
             });
             resources.push(watcher);
@@ -292,9 +316,23 @@ public final class Engine implements AutoCloseable {
         return metrics == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(metrics.port());
     }
 
+    /** The reconciliation of every target with the primary. */
+    public Reconciler reconciler() {
+        return reconciler;
+    }
+
+    private void refreshRpoInventory() {
+        try {
+            rpo.refreshInventory();
+        } catch (RuntimeException e) { // the last listing stands; the next one may succeed
+            log.warn("VM listing for RPO tracking failed: {}", e.getMessage());
+        }
+    }
+
     private void checkRpo() {
         try {
             rpo.check(bus);
+            health.rpoChecked();
         } catch (RuntimeException e) { // the watchdog must outlive a failed check
             log.warn("RPO check failed: {}", e.getMessage(), e);
         }

@@ -11,11 +11,18 @@ import java.util.Locale;
 
 /**
  * Prometheus text exposition on {@code GET /metrics}: per VM and location, the RPO (age of the
- * newest restore point), the policy's limit, and whether it is violated.
+ * newest restore point), the policy's limit, and whether it is violated; per target, whether its
+ * last probe answered and how many restore points it lacks. With an {@link EngineHealth}, also
+ * {@code GET /healthz} (liveness) and {@code GET /readyz} (readiness per role and target, 200 or
+ * 503), as JSON. Every answer is built from memory: nothing here calls a target or a VM, so a
+ * scrape answers at once whatever a target does.
  */
 final class MetricsServer implements AutoCloseable {
 
+    private static final String JSON = "application/json; charset=utf-8";
+
     private final HttpServer server;
+    private final java.util.concurrent.ExecutorService executor;
 
     MetricsServer(InetSocketAddress address, RpoTracker rpo) {
         this(address, rpo, java.util.List::of);
@@ -26,6 +33,20 @@ final class MetricsServer implements AutoCloseable {
             InetSocketAddress address,
             RpoTracker rpo,
             java.util.function.Supplier<java.util.List<io.tidemark.repository.DrillRecord>> drills) {
+        this(address, rpo, drills, null, java.util.Map::of, java.time.Clock.systemUTC());
+    }
+
+    /**
+     * @param health answers {@code /healthz} and {@code /readyz}; null serves neither
+     * @param targets each target's state as the reconciliation keeps it
+     */
+    MetricsServer(
+            InetSocketAddress address,
+            RpoTracker rpo,
+            java.util.function.Supplier<java.util.List<io.tidemark.repository.DrillRecord>> drills,
+            EngineHealth health,
+            java.util.function.Supplier<java.util.Map<String, io.tidemark.replicator.Reconciler.TargetState>> targets,
+            java.time.Clock clock) {
         try {
             server = HttpServer.create(address, 0);
         } catch (IOException e) {
@@ -35,14 +56,34 @@ final class MetricsServer implements AutoCloseable {
                     e);
         }
         server.createContext("/metrics", exchange -> {
-            byte[] body = (render(rpo) + renderDrills(drills.get())).getBytes(StandardCharsets.UTF_8);
-            exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-            exchange.sendResponseHeaders(200, body.length);
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(body);
-            }
+            String text = render(rpo) + renderDrills(drills.get()) + renderTargets(targets.get(), clock.instant());
+            send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         });
+        if (health != null) {
+            server.createContext("/healthz", exchange -> send(exchange, 200, JSON, health.liveness()));
+            server.createContext("/readyz", exchange -> {
+                EngineHealth.Readiness r = health.readiness();
+                send(exchange, r.ready() ? 200 : 503, JSON, r.json());
+            });
+        }
+        // a slow client holds one thread, not the endpoint
+        executor = java.util.concurrent.Executors.newFixedThreadPool(2, r -> {
+            Thread t = new Thread(r, "metrics-http");
+            t.setDaemon(true);
+            return t;
+        });
+        server.setExecutor(executor);
         server.start();
+    }
+
+    private static void send(com.sun.net.httpserver.HttpExchange exchange, int status, String type, String text)
+            throws IOException {
+        byte[] body = text.getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", type);
+        exchange.sendResponseHeaders(status, body.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(body);
+        }
     }
 
     int port() {
@@ -84,11 +125,12 @@ final class MetricsServer implements AutoCloseable {
         for (RpoTracker.Status s : all) {
             String labels = String.format(
                     Locale.ROOT, "{vm=\"%s\",location=\"%s\",policy=\"%s\"}", s.vm(), s.location(), s.policy());
-            s.age().ifPresent(a -> age.append("tidemark_rpo_seconds")
+            // with no point yet: the time since the engine first saw the VM, so an alert on it fires too
+            age.append("tidemark_rpo_seconds")
                     .append(labels)
                     .append(' ')
-                    .append(a.toMillis() / 1000.0)
-                    .append('\n'));
+                    .append(s.without().toMillis() / 1000.0)
+                    .append('\n');
             limit.append("tidemark_rpo_limit_seconds")
                     .append(labels)
                     .append(' ')
@@ -141,8 +183,46 @@ final class MetricsServer implements AutoCloseable {
         return rto.append(limit).append(passed).append(at).toString();
     }
 
+    static String renderTargets(java.util.Map<String, io.tidemark.replicator.Reconciler.TargetState> targets, java.time.Instant now) {
+        StringBuilder up = new StringBuilder(
+                "# HELP tidemark_target_up 1 when the target's last probe answered in time, 0 when it did not.\n"
+                        + "# TYPE tidemark_target_up gauge\n");
+        StringBuilder probed = new StringBuilder(
+                "# HELP tidemark_target_probe_timestamp_seconds When the target was last probed (Unix time).\n"
+                        + "# TYPE tidemark_target_probe_timestamp_seconds gauge\n");
+        StringBuilder missing = new StringBuilder(
+                "# HELP tidemark_replication_missing_points Restore points a target should hold and lacks"
+                        + " (the reconciliation ships them).\n# TYPE tidemark_replication_missing_points gauge\n");
+        StringBuilder oldest = new StringBuilder(
+                "# HELP tidemark_replication_oldest_missing_seconds Age of the oldest restore point a target"
+                        + " lacks; 0 when it lacks none.\n# TYPE tidemark_replication_oldest_missing_seconds gauge\n");
+        targets.forEach((name, s) -> {
+            String labels = String.format(Locale.ROOT, "{target=\"%s\"}", name);
+            up.append("tidemark_target_up").append(labels).append(' ').append(s.reachable() ? 1 : 0).append('\n');
+            s.probedAt().ifPresent(t -> probed.append("tidemark_target_probe_timestamp_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(t.getEpochSecond())
+                    .append('\n'));
+            missing.append("tidemark_replication_missing_points")
+                    .append(labels)
+                    .append(' ')
+                    .append(s.missing())
+                    .append('\n');
+            oldest.append("tidemark_replication_oldest_missing_seconds")
+                    .append(labels)
+                    .append(' ')
+                    .append(s.oldestMissingCapturedAt()
+                            .map(t -> Math.max(0, java.time.Duration.between(t, now).toMillis()) / 1000.0)
+                            .orElse(0.0))
+                    .append('\n');
+        });
+        return up.append(probed).append(missing).append(oldest).toString();
+    }
+
     @Override
     public void close() {
         server.stop(0);
+        executor.shutdownNow();
     }
 }

@@ -49,6 +49,13 @@ public final class Replicator implements AutoCloseable {
     private final Clock clock;
     private final ExecutorService pool;
     private final int window;
+    /**
+     * One lock per target and VM: the event-driven path and the {@link Reconciler} never ship the
+     * same VM to the same target at once, so the second of them finds the point there and sends
+     * nothing (see the concurrency table in docs/design.md).
+     */
+    private final Map<String, java.util.concurrent.locks.ReentrantLock> shipping =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * @param targets replication targets by name
@@ -116,27 +123,16 @@ public final class Replicator implements AutoCloseable {
                 r = replicate(created.vm(), created.restorePointId(), name);
             } catch (RetriableException e) {
                 // the target's retry deadline has passed: stop holding the queue. The point goes to
-                // the dead-letter topic; the next point's replication ships whatever is missing.
+                // the dead-letter topic; the periodic reconciliation ships it once the target answers.
                 throw new PermanentException(
                         "replication of " + created.restorePointId() + " of " + created.vm()
                                 + " to " + name + " gave up: " + e.getMessage()
-                                + ". The next restore point will catch the"
-                                + " target up, or run `tidemark replicate` by hand",
+                                + ". The reconciliation ships it once the target answers again"
+                                + " (`tidemark status` counts what is missing); `tidemark replicate`"
+                                + " does it now by hand",
                         e);
             }
-            bus.publish(
-                    Topics.REPLICATION,
-                    created.vm(),
-                    Event.of(
-                            event.jobId(),
-                            clock.instant(),
-                            new ReplicaCommitted(
-                                    created.vm(),
-                                    created.restorePointId(),
-                                    name,
-                                    created.capturedAt(),
-                                    r.objectsSent(),
-                                    r.bytesSent())));
+            announce(event.jobId(), created.vm(), created.restorePointId(), name, created.capturedAt(), r);
         } catch (PermanentException e) {
             bus.publish(
                     Topics.JOB_STATUS,
@@ -147,6 +143,20 @@ public final class Replicator implements AutoCloseable {
                             new JobFailed(created.vm(), "replicate", name + ": " + e.getMessage(), false)));
             throw e;
         }
+    }
+
+    /** Publishes that {@code r} committed a restore point on a target. */
+    void announce(String jobId, String vm, String restorePointId, String name, java.time.Instant capturedAt, Result r) {
+        if (bus == null) {
+            return;
+        }
+        bus.publish(
+                Topics.REPLICATION,
+                vm,
+                Event.of(
+                        jobId,
+                        clock.instant(),
+                        new ReplicaCommitted(vm, restorePointId, name, capturedAt, r.objectsSent(), r.bytesSent())));
     }
 
     /** Replicates one restore point to the named target; idempotent. */
@@ -167,13 +177,31 @@ public final class Replicator implements AutoCloseable {
                     + remote.config() + " but the primary repository uses " + primary.config()
                     + "; use an empty location for this target");
         }
-        if (remote.hasManifest(vm, restorePointId)) {
-            return new Result(targetName, restorePointId, 0, 0, true);
+        java.util.concurrent.locks.ReentrantLock lock =
+                shipping.computeIfAbsent(targetName + "\u0000" + vm, k -> new java.util.concurrent.locks.ReentrantLock());
+        lock.lock();
+        try {
+            if (remote.hasManifest(vm, restorePointId)) {
+                return new Result(targetName, restorePointId, 0, 0, true);
+            }
+            // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
+            try (WriteLease lease =
+                    WriteLease.acquire(target, clock, "replication of " + restorePointId + " of " + vm)) {
+                return ship(m, vm, restorePointId, targetName, target, remote);
+            }
+        } finally {
+            lock.unlock();
         }
-        // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
-        try (WriteLease lease = WriteLease.acquire(target, clock, "replication of " + restorePointId + " of " + vm)) {
-            return ship(m, vm, restorePointId, targetName, target, remote);
-        }
+    }
+
+    /** The repository of the primary this replicator ships from. */
+    Repository primary() {
+        return primary;
+    }
+
+    /** The target named {@code name}, as configured (with its retry wrapper), if defined. */
+    Optional<ObjectTarget> target(String name) {
+        return Optional.ofNullable(targets.get(name));
     }
 
     private Result ship(

@@ -26,6 +26,14 @@ import org.slf4j.LoggerFactory;
  * the snapshot moment of its newest restore point committed there. The tracker learns restore
  * points from the bus (and from repositories when it starts), measures every VM its policies select
  * at every location they require, and raises {@link RpoViolated} once when a violation starts.
+ *
+ * <p>Which VMs it measures is kept in memory: {@link #refreshInventory()} (on a background thread;
+ * it may be slow, as listing a hypervisor asks every VM) adds what the inventory lists, and a VM
+ * stays measured until the inventory has not listed it for {@link #FORGET_AFTER}. So a VM that a
+ * listing skips because its monitor does not answer (its jobs stuck, the VM starved) keeps being
+ * measured and raises its violation; {@link #status()} and {@link #check} never call the inventory
+ * once it has been read. A VM with no restore point at a location is measured from when the tracker
+ * first saw it.
  */
 public final class RpoTracker {
 
@@ -34,7 +42,19 @@ public final class RpoTracker {
 
     private static final Logger log = LoggerFactory.getLogger(RpoTracker.class);
 
-    /** One VM at one location, measured at {@code now}. */
+    /**
+     * How long a VM the inventory stops listing is still measured: long enough that a VM skipped
+     * because it does not answer raises its violation; a VM deleted for good stops being measured.
+     */
+    public static final Duration FORGET_AFTER = Duration.ofHours(24);
+
+    /**
+     * One VM at one location, measured at {@code now}.
+     *
+     * @param age now minus the newest point's snapshot moment; empty when there is no point
+     * @param without how long the location has been without a point newer than the RPO allows to
+     *     measure: {@code age} when there is a point, else the time since the tracker first saw the VM
+     */
     public record Status(
             String vm,
             String location,
@@ -42,7 +62,8 @@ public final class RpoTracker {
             Duration rpo,
             Optional<Instant> newestCapturedAt,
             Optional<Duration> age,
-            boolean violated) {}
+            boolean violated,
+            Duration without) {}
 
     private final Inventory inventory;
     private final Clock clock;
@@ -50,6 +71,12 @@ public final class RpoTracker {
     private volatile PolicySet policies;
     private final Map<String, Instant> newest = new ConcurrentHashMap<>();
     private final Set<String> violating = ConcurrentHashMap.newKeySet();
+    /** Every VM measured, with its labels; replaced as a whole by {@link #refreshInventory()}. */
+    private volatile Map<String, VmPlacement> measured = Map.of();
+
+    private volatile boolean listed;
+    private final Map<String, Instant> lastListed = new ConcurrentHashMap<>();
+    private final Map<String, Instant> firstSeen = new ConcurrentHashMap<>();
 
     public RpoTracker(PolicySet policies, Inventory inventory, Clock clock) {
         this.policies = policies;
@@ -64,6 +91,7 @@ public final class RpoTracker {
 
     /** Notes that {@code vm} has a restore point captured at {@code capturedAt} at {@code location}. */
     public void record(String vm, String location, Instant capturedAt) {
+        firstSeen.putIfAbsent(vm, clock.instant());
         newest.merge(key(vm, location), capturedAt, (a, b) -> a.isAfter(b) ? a : b);
     }
 
@@ -77,14 +105,45 @@ public final class RpoTracker {
     }
 
     /**
-     * Every VM the policies select, at every location they require, measured now. A VM with no
-     * restore point at a location is measured from when the tracker started (it is not violated
-     * before one RPO has passed).
+     * Reads the inventory and updates which VMs are measured. May block as long as the inventory
+     * does: call it from a background thread. A failed read changes nothing.
+     */
+    public void refreshInventory() {
+        List<VmPlacement> all = inventory.all();
+        Instant now = clock.instant();
+        synchronized (this) {
+            Map<String, VmPlacement> next = new java.util.TreeMap<>(measured);
+            for (VmPlacement vm : all) {
+                lastListed.put(vm.vm(), now);
+                firstSeen.putIfAbsent(vm.vm(), now);
+                next.put(vm.vm(), vm);
+            }
+            next.keySet().removeIf(vm -> {
+                Instant seen = lastListed.get(vm);
+                boolean forget = seen == null || Duration.between(seen, now).compareTo(FORGET_AFTER) > 0;
+                if (forget) {
+                    log.info("VM {} not listed by the inventory for {}: no longer measured", vm, FORGET_AFTER);
+                }
+                return forget;
+            });
+            measured = Map.copyOf(next);
+            listed = true;
+        }
+    }
+
+    /**
+     * Every VM the policies select, at every location they require, measured now, from memory (the
+     * inventory is read here only if {@link #refreshInventory()} never ran). A VM with no restore
+     * point at a location is measured from when the tracker first saw it (it is not violated before
+     * one RPO has passed).
      */
     public List<Status> status() {
+        if (!listed) {
+            refreshInventory();
+        }
         Instant now = clock.instant();
         List<Status> out = new ArrayList<>();
-        for (VmPlacement vm : inventory.all()) {
+        for (VmPlacement vm : measured.values()) {
             Map<String, Policy> strictest = new java.util.TreeMap<>();
             for (Policy p : policies.policies()) {
                 if (!p.vms().matches(vm.vm(), vm.labels())) {
@@ -99,9 +158,10 @@ public final class RpoTracker {
             }
             strictest.forEach((location, p) -> {
                 Optional<Instant> at = Optional.ofNullable(newest.get(key(vm.vm(), location)));
-                Duration age = Duration.between(at.orElse(startedAt), now);
+                Duration age = Duration.between(at.orElse(firstSeen.getOrDefault(vm.vm(), startedAt)), now);
                 Duration rpo = p.rpoAt(location);
-                out.add(new Status(vm.vm(), location, p.name(), rpo, at, at.map(a -> age), age.compareTo(rpo) > 0));
+                out.add(new Status(
+                        vm.vm(), location, p.name(), rpo, at, at.map(a -> age), age.compareTo(rpo) > 0, age));
             });
         }
         out.sort(Comparator.comparing(Status::vm).thenComparing(Status::location));
@@ -113,9 +173,21 @@ public final class RpoTracker {
         List<Status> started = new ArrayList<>();
         for (Status s : status()) {
             String k = key(s.vm(), s.location());
-            if (s.violated() && violating.add(k)) {
-                started.add(s);
-                Duration age = s.age().orElse(Duration.between(startedAt, clock.instant()));
+            if (s.violated() && !violating.contains(k)) {
+                Duration age = s.without();
+                try {
+                    bus.publish(
+                            Topics.JOB_STATUS,
+                            s.vm(),
+                            Event.of(
+                                    "rpo/" + k,
+                                    clock.instant(),
+                                    new RpoViolated(
+                                            s.vm(), s.location(), s.policy(), s.rpo(), age, s.newestCapturedAt())));
+                } catch (RuntimeException e) { // the bus is down: the next check publishes it
+                    log.warn("RPO violation of {} at {} not published yet: {}", s.vm(), s.location(), e.getMessage());
+                    continue;
+                }
                 log.warn(
                         "RPO violated: {} at {} has no restore point newer than {} (policy {} allows {})",
                         s.vm(),
@@ -123,13 +195,9 @@ public final class RpoTracker {
                         age,
                         s.policy(),
                         s.rpo());
-                bus.publish(
-                        Topics.JOB_STATUS,
-                        s.vm(),
-                        Event.of(
-                                "rpo/" + k,
-                                clock.instant(),
-                                new RpoViolated(s.vm(), s.location(), s.policy(), s.rpo(), age, s.newestCapturedAt())));
+                // only once it is published: a bus that failed gets the event on the next check
+                violating.add(k);
+                started.add(s);
             } else if (!s.violated()) {
                 violating.remove(k);
             }

@@ -127,4 +127,115 @@ class RpoTrackerTest {
                         tuple("offsite", Duration.ofMinutes(30), true),
                         tuple("vault", Duration.ofHours(6), false));
     }
+
+    @Test
+    void aVmTheInventoryStopsListingKeepsBeingMeasuredAndRaisesItsViolation() {
+        // a VM whose monitor does not answer is skipped by the hypervisor's listing while its jobs are stuck
+        inventory.put("web-1", "hv1", Map.of());
+        tracker.record("web-1", "local", clock.instant());
+        tracker.record("web-1", "offsite", clock.instant());
+        tracker.refreshInventory();
+        inventory.remove("web-1");
+        tracker.refreshInventory();
+        clock.advance(Duration.ofMinutes(11));
+
+        assertThat(tracker.check(bus)).extracting(RpoTracker.Status::vm, RpoTracker.Status::location)
+                .containsExactly(tuple("web-1", "local"));
+        assertThat(bus.payloads(RpoViolated.class)).hasSize(1);
+    }
+
+    @Test
+    void aVmNotListedForLongerThanForgetAfterIsNoLongerMeasured() {
+        inventory.put("web-1", "hv1", Map.of());
+        tracker.refreshInventory();
+        inventory.remove("web-1");
+        clock.advance(RpoTracker.FORGET_AFTER.plusMinutes(1));
+        tracker.refreshInventory();
+
+        assertThat(tracker.status()).isEmpty();
+    }
+
+    @Test
+    void aCheckAnswersFromMemoryWhileTheInventoryBlocks() throws Exception {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean blocking = new java.util.concurrent.atomic.AtomicBoolean();
+        Inventory slow = new Inventory() {
+            @Override
+            public java.util.Optional<Placement> locate(String vm) {
+                return inventory.locate(vm);
+            }
+
+            @Override
+            public List<VmPlacement> all() {
+                if (blocking.get()) {
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return inventory.all();
+            }
+        };
+        RpoTracker t = new RpoTracker(
+                PolicySet.of(Policy.of(
+                        "web",
+                        VmSelector.ofNames("web-1"),
+                        Schedule.Interval.every(Duration.ofMinutes(5)),
+                        Duration.ofMinutes(30),
+                        List.of())),
+                slow,
+                clock);
+        inventory.put("web-1", "hv1", Map.of());
+        t.refreshInventory();
+        blocking.set(true);
+        Thread refresher = new Thread(t::refreshInventory, "refresher");
+        refresher.start();
+        try {
+            clock.advance(Duration.ofMinutes(31)); // never got a point: violated one RPO after it was seen
+            List<RpoTracker.Status> started = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                    Duration.ofSeconds(5), () -> t.check(bus));
+            assertThat(started).singleElement().satisfies(s -> {
+                assertThat(s.newestCapturedAt()).isEmpty();
+                assertThat(s.without()).isEqualTo(Duration.ofMinutes(31));
+            });
+            assertThat(bus.payloads(RpoViolated.class)).singleElement().satisfies(v -> assertThat(v.age())
+                    .isEqualTo(Duration.ofMinutes(31)));
+        } finally {
+            release.countDown();
+            refresher.join(5_000);
+        }
+    }
+
+    @Test
+    void aViolationTheBusCouldNotTakeIsPublishedByTheNextCheck() {
+        java.util.concurrent.atomic.AtomicBoolean down = new java.util.concurrent.atomic.AtomicBoolean(true);
+        io.tidemark.core.bus.EventBus flaky = new io.tidemark.core.bus.EventBus() {
+            @Override
+            public void publish(String topic, String key, Event event) {
+                if (down.get()) {
+                    throw new io.tidemark.core.RetriableException("broker not available");
+                }
+                bus.publish(topic, key, event);
+            }
+
+            @Override
+            public Subscription subscribe(String group, List<String> topics, EventHandler handler) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public void close() {}
+        };
+        inventory.put("web-1", "hv1", Map.of());
+        tracker.record("web-1", "local", clock.instant());
+        tracker.record("web-1", "offsite", clock.instant());
+        clock.advance(Duration.ofMinutes(11));
+
+        assertThat(tracker.check(flaky)).isEmpty();
+        down.set(false);
+
+        assertThat(tracker.check(flaky)).hasSize(1);
+        assertThat(bus.payloads(RpoViolated.class)).hasSize(1);
+    }
 }
