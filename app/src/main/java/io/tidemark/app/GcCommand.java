@@ -56,7 +56,8 @@ final class GcCommand implements Callable<Integer> {
         EngineConfig c = engine.engineConfig();
         Duration g = Targets.duration("--grace", grace);
         try (ObjectTarget t = Targets.named(c, engine.repository(c), target)) {
-            GarbageCollector.Result r = collect(Repository.open(t), g, dryRun, !json && System.console() != null);
+            GarbageCollector.Result r =
+                    collect(Repository.open(t, engine.passphrases(c)), g, dryRun, !json && System.console() != null);
             if (json) {
                 System.out.println(
                         Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(toJson(t.describe(), r)));

@@ -8,6 +8,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -40,9 +41,12 @@ final class ListCommand implements Callable<Integer> {
             Repository repo = Repository.open(target, passphrase.source());
             List<String> vms = vm != null ? List.of(vm) : repo.vms();
             ArrayNode out = Json.mapper().createArrayNode();
+            List<Repository.UnreadableManifest> unreadable = new ArrayList<>();
             for (String v : vms) {
                 Map<String, PointMark> marks = repo.marks(v);
-                for (Manifest m : repo.manifests(v)) {
+                Repository.Listing listing = repo.listing(v);
+                unreadable.addAll(listing.unreadable());
+                for (Manifest m : listing.points()) {
                     Optional<PointMark> mark = Optional.ofNullable(marks.get(m.id()));
                     if (json) {
                         ObjectNode o = Json.mapper().valueToTree(m);
@@ -68,7 +72,26 @@ final class ListCommand implements Callable<Integer> {
                 System.out.println(
                         Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
             }
+            warn(unreadable, from);
         }
         return 0;
+    }
+
+    /**
+     * Names each unreadable manifest on stderr (the listing above shows every readable point): its
+     * key, the restore point it would be, why, and what to do.
+     */
+    static void warn(List<Repository.UnreadableManifest> unreadable, String location) {
+        for (Repository.UnreadableManifest u : unreadable) {
+            System.err.printf(
+                    "warning: restore point %s of VM %s cannot be read and is not listed: %s%n",
+                    u.id(), u.vm(), u.reason());
+        }
+        if (!unreadable.isEmpty()) {
+            System.err.printf(
+                    "warning: %d manifests cannot be read; the other restore points are intact. Check and repair:"
+                            + " tidemark verify --target %s --repair-from OTHER%n",
+                    unreadable.size(), location);
+        }
     }
 }

@@ -2,6 +2,7 @@ package io.tidemark.app;
 
 import io.tidemark.repository.PassphraseSource;
 import java.nio.file.Path;
+import java.util.Map;
 import picocli.CommandLine.Option;
 
 /**
@@ -18,6 +19,9 @@ final class PassphraseOptions {
                     + " (default: encryption.passphraseFile of --config, else $TIDEMARK_PASSPHRASE)")
     Path passphraseFile;
 
+    /** The environment the passphrase variable is read from; tests replace it. */
+    static Map<String, String> env = System.getenv();
+
     /** The encryption settings of {@code c} with the flag applied. */
     EngineConfig.EncryptionConfig encryption(EngineConfig c) {
         return c.encryptionOrDefaults().withPassphraseFile(passphraseFile);
@@ -25,7 +29,7 @@ final class PassphraseOptions {
 
     /** The passphrase source for repositories of {@code c}, read from the process environment. */
     PassphraseSource source(EngineConfig c) {
-        return encryption(c).source(System.getenv());
+        return encryption(c).source(env);
     }
 
     /** The passphrase source for a command without an engine config. */

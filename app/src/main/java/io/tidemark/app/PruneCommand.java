@@ -67,7 +67,7 @@ final class PruneCommand implements Callable<Integer> {
             if (gc) {
                 Duration g = Targets.duration("--grace", grace);
                 Map<String, Repository> all = new LinkedHashMap<>();
-                all.put(Pruner.LOCAL, Repository.open(primaryTarget));
+                all.put(Pruner.LOCAL, primary);
                 all.putAll(targetRepos);
                 all.forEach((name, repo) ->
                         collected.put(name, GcCommand.collect(repo, g, dryRun, !json && System.console() != null)));

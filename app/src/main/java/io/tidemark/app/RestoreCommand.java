@@ -131,6 +131,9 @@ final class RestoreCommand implements Callable<Integer> {
         try (ObjectTarget target = openSource()) {
             Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
             Manifest m = selector.select(repo, vm, criterion);
+            if (!(criterion instanceof RestorePointSelector.ById)) {
+                ListCommand.warn(repo.listing(vm).unreadable(), from); // they were not considered
+            }
             List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
             if (!json) {
                 System.out.printf(

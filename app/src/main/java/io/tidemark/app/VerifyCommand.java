@@ -73,7 +73,7 @@ final class VerifyCommand implements Callable<Integer> {
         boolean tty = !json && System.console() != null;
         try (ObjectTarget checked = Targets.named(c, engine.repository(c), target);
                 ObjectTarget source = repairFrom == null ? null : Targets.named(c, engine.repository(c), repairFrom)) {
-            Repository repo = Repository.open(checked);
+            Repository repo = Repository.open(checked, engine.passphrases(c));
             Verifier verifier = new Verifier(repo, parallel);
             long t0 = System.nanoTime();
             Verifier.Report report = verifier.verify(
@@ -88,7 +88,7 @@ final class VerifyCommand implements Callable<Integer> {
             double secs = (System.nanoTime() - t0) / 1e9;
             Map<Problem, Verifier.Repair> repairs = new LinkedHashMap<>();
             if (source != null && !report.clean()) {
-                report = repair(verifier, report, Repository.open(source), repairs, tty);
+                report = repair(verifier, report, Repository.open(source, engine.passphrases(c)), repairs, tty);
             }
             long left = report.problems().stream()
                     .filter(p -> !repairs.containsKey(p) || !repairs.get(p).repaired())

@@ -218,6 +218,51 @@ class RestoreCommandTest {
     }
 
     @Test
+    void aTruncatedOldManifestIsNamedAndHidesNoHealthyPoint() throws Exception {
+        String key = io.tidemark.format.ObjectKeys.manifest("web-1", "p0");
+        Path manifest = repo.resolve(key);
+        byte[] whole = Files.readAllBytes(manifest);
+        manifest.toFile().setWritable(true);
+        Files.write(manifest, java.util.Arrays.copyOf(whole, whole.length / 2)); // a torn copy
+
+        assertThat(run("list", "--from", repo.toString())).as(std.err()).isZero();
+        assertThat(std.out().lines().map(l -> l.split(" ")[0]).toList()).containsExactly("p1", "p2");
+        assertThat(std.err())
+                .contains("warning: restore point p0 of VM web-1 cannot be read")
+                .contains(key);
+
+        Path out = dir.resolve("latest");
+        assertThat(run(
+                        "restore",
+                        "--from",
+                        repo.toString(),
+                        "--vm",
+                        "web-1",
+                        "--point",
+                        "latest",
+                        "--out",
+                        out.toString()))
+                .as(std.err())
+                .isZero();
+        assertThat(Restorer.sha256(out.resolve("sda.raw"))).isEqualTo(sha[2]);
+        assertThat(std.err()).contains(key);
+
+        assertThat(run("restore", "--from", repo.toString(), "--vm", "web-1", "--point", "p0", "--out", out.toString()))
+                .isEqualTo(2);
+        assertThat(std.err())
+                .contains("restore point 'p0' of VM 'web-1'")
+                .contains("cannot be read")
+                .contains(key);
+
+        assertThat(run("verify", "--target", repo.toString(), "--json")).isEqualTo(2);
+        JsonNode problem = Json.mapper().readTree(std.out()).path("problems").get(0);
+        assertThat(problem.path("key").asText()).isEqualTo(key);
+        assertThat(problem.path("kind").asText()).isEqualTo("BAD_MANIFEST");
+        assertThat(problem.path("affected").get(0).path("restorePoint").asText())
+                .isEqualTo("p0");
+    }
+
+    @Test
     void helpTeachesSelectionAndFormats() {
         assertThat(run("restore", "--help")).isZero();
         assertThat(std.out())

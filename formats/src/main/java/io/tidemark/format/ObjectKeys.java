@@ -15,7 +15,9 @@ import java.util.regex.Pattern;
  * pages/ab/abcdef…                        index pages
  * roots/ab/abcdef…                        index roots (one per disk per restore point)
  * manifests/&lt;vm&gt;/&lt;restore-point-id&gt;.json   manifests: written last, the commit
- * state/marks/&lt;vm&gt;/&lt;restore-point-id&gt;.json marks (pinned, expired) on restore points
+ * state/marks/&lt;vm&gt;/&lt;restore-point-id&gt;/&lt;version&gt;.json  marks (pinned, expired) on restore points:
+ *                                         the highest version holds; older ones are left by a crash
+ * state/marks/&lt;vm&gt;/&lt;restore-point-id&gt;.json  a mark written before versions (version 0), read
  * state/…                                 mutable state, never protected
  * state/drills/&lt;vm&gt;/&lt;drill-id&gt;.json        recovery drill results, newest id last
  * </pre>
@@ -64,9 +66,52 @@ public final class ObjectKeys {
         return STATE + "marks/" + checkVmName(vm) + "/";
     }
 
-    /** The mark (pinned, expired) on a restore point: mutable, so under {@code state/}. */
+    /**
+     * The unversioned mark on a restore point, as written before marks had versions: read as
+     * version 0, removed when the mark is next replaced.
+     */
     public static String mark(String vm, String restorePointId) {
         return markPrefix(vm) + restorePointId + ".json";
+    }
+
+    /**
+     * Version {@code version} (from 1) of the mark (pinned, expired) on a restore point: mutable, so
+     * under {@code state/}. A replacement writes the next version before it removes the older ones,
+     * so a reader takes the highest version present.
+     */
+    public static String mark(String vm, String restorePointId, long version) {
+        if (version < 1) {
+            throw new IllegalArgumentException("mark versions start at 1, got " + version);
+        }
+        return markPrefix(vm) + restorePointId + "/" + String.format(java.util.Locale.ROOT, "%019d", version) + ".json";
+    }
+
+    /** A mark key of one VM parsed: the restore point it marks and its version (0: unversioned). */
+    public record MarkKey(String restorePointId, long version) {}
+
+    /**
+     * The restore point and version of a key listed under {@link #markPrefix}({@code vm}); empty for
+     * a key that is not a mark.
+     */
+    public static java.util.Optional<MarkKey> parseMark(String vm, String key) {
+        String prefix = markPrefix(vm);
+        if (!key.startsWith(prefix) || !key.endsWith(".json")) {
+            return java.util.Optional.empty();
+        }
+        String rest = key.substring(prefix.length(), key.length() - ".json".length());
+        int slash = rest.indexOf('/');
+        if (slash < 0) {
+            return rest.isEmpty() ? java.util.Optional.empty() : java.util.Optional.of(new MarkKey(rest, 0));
+        }
+        String version = rest.substring(slash + 1);
+        if (slash == 0 || !version.matches("\\d{1,19}")) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return java.util.Optional.of(new MarkKey(rest.substring(0, slash), Long.parseLong(version)));
+        } catch (NumberFormatException e) {
+            return java.util.Optional.empty(); // beyond Long.MAX_VALUE: not one we wrote
+        }
     }
 
     /** The restore point id of a manifest key, or null when the key is not a manifest. */

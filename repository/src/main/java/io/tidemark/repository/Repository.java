@@ -22,7 +22,10 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A Tidemark repository on one {@link ObjectTarget}: content-addressed chunks, index pages and
@@ -38,6 +41,7 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class Repository {
 
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final Logger log = LoggerFactory.getLogger(Repository.class);
 
     private final ObjectTarget target;
     private final RepositoryConfig config;
@@ -47,6 +51,8 @@ public final class Repository {
     private final String keyObject;
     /** Manifests are immutable, so a read one can be kept. */
     private final Map<String, Manifest> manifestCache = new ConcurrentHashMap<>();
+    /** The unreadable manifests already logged, so a long-running engine warns once per object. */
+    private final Set<String> warned = ConcurrentHashMap.newKeySet();
 
     private Repository(ObjectTarget target, RepositoryConfig config, MasterKeys keys, String keyObject) {
         this.target = target;
@@ -312,10 +318,21 @@ public final class Repository {
      */
     public void checkObject(String key, byte[] object) {
         if (key.startsWith(ObjectKeys.MANIFESTS)) {
-            ManifestCodec.decode(key, object);
+            decodeManifest(key, object);
             return;
         }
-        ObjectCodec.decode(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)));
+        ObjectCodec.decode(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)), keys);
+    }
+
+    /**
+     * The manifest stored as {@code bytes} under {@code key}, decrypted when the repository is
+     * encrypted and parsed, bypassing the cache: what a check reads, so a damaged object is never
+     * hidden by a copy read earlier.
+     *
+     * @throws CorruptObjectException naming {@code key} when it cannot be decrypted or parsed
+     */
+    public Manifest parseManifest(String key, byte[] bytes) {
+        return decodeManifest(key, bytes);
     }
 
     /**
@@ -357,21 +374,68 @@ public final class Repository {
         return vms;
     }
 
-    /** The restore points of {@code vm}, oldest first. */
-    public List<Manifest> manifests(String vm) {
+    /**
+     * A manifest that is listed but cannot be read (truncated, corrupt, or not decryptable): the
+     * restore point it would be, its key, and why. It never hides the readable points.
+     */
+    public record UnreadableManifest(String vm, String id, String key, String reason) {}
+
+    /** The readable restore points of one VM, oldest first, and the manifests that cannot be read. */
+    public record Listing(List<Manifest> points, List<UnreadableManifest> unreadable) {
+        public Listing {
+            points = List.copyOf(points);
+            unreadable = List.copyOf(unreadable);
+        }
+    }
+
+    /**
+     * The restore points of {@code vm}, oldest first, and the manifests that cannot be read, for a
+     * caller that reports them itself. A corrupt or truncated manifest leaves every other point usable.
+     */
+    public Listing listing(String vm) {
         List<Manifest> out = new ArrayList<>();
+        List<UnreadableManifest> unreadable = new ArrayList<>();
         for (String key : target.list(ObjectKeys.manifestPrefix(vm))) {
             String id = ObjectKeys.restorePointIdOf(key);
             // a listing can name a manifest a moment before it can be read (seen on S3Proxy) or
             // after prune removed it: only a manifest that can be read is a restore point
-            if (id != null) {
+            if (id == null) {
+                continue;
+            }
+            try {
                 manifest(vm, id).ifPresent(out::add);
+            } catch (CorruptObjectException e) {
+                unreadable.add(new UnreadableManifest(vm, id, key, e.getMessage()));
             }
         }
         out.sort(Comparator.comparing(Manifest::id));
-        return out;
+        return new Listing(out, unreadable);
     }
 
+    /**
+     * The readable restore points of {@code vm}, oldest first. A manifest that cannot be read is
+     * left out and logged once per repository instance as a warning (see {@link #listing}).
+     */
+    public List<Manifest> manifests(String vm) {
+        Listing listing = listing(vm);
+        for (UnreadableManifest u : listing.unreadable()) {
+            if (warned.add(u.key())) {
+                log.warn(
+                        "restore point {} of VM {} in {} is unreadable and left out: {}",
+                        u.id(),
+                        vm,
+                        target.describe(),
+                        u.reason());
+            }
+        }
+        return listing.points();
+    }
+
+    /**
+     * The restore point {@code id} of {@code vm}; empty when it does not exist.
+     *
+     * @throws CorruptObjectException naming the manifest's key when it exists but cannot be read
+     */
     public Optional<Manifest> manifest(String vm, String id) {
         String key = ObjectKeys.manifest(vm, id);
         Manifest cached = manifestCache.get(key);
@@ -389,31 +453,59 @@ public final class Repository {
         return manifestCache.containsKey(ObjectKeys.manifest(vm, id)) || target.exists(ObjectKeys.manifest(vm, id));
     }
 
+    /** The newest readable restore point of {@code vm}; an unreadable manifest is left out. */
     public Optional<Manifest> latest(String vm) {
         List<Manifest> all = manifests(vm);
         return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
     }
 
     /**
-     * Sets the mark on restore point {@code id} of {@code vm}, replacing any mark it had. Marks are
-     * mutable state: a reader racing the replacement may briefly see no mark.
+     * Sets the mark on restore point {@code id} of {@code vm}, replacing any mark it had. Crash-safe:
+     * the new mark is written as the next version first, and only then are the older versions
+     * removed, so a process killed (or a target failing) in between leaves both, and readers take
+     * the newest; a mark is never lost to a crash. Two writers racing: the later version wins.
      */
     public void mark(String vm, String id, PointMark mark) {
-        String key = ObjectKeys.mark(vm, id);
-        target.delete(key);
-        target.putIfAbsent(key, PointMarkCodec.encode(mark));
+        byte[] bytes = PointMarkCodec.encode(mark);
+        List<ObjectKeys.MarkKey> older = markVersions(vm).getOrDefault(id, List.of());
+        long version =
+                older.isEmpty() ? 1 : Math.max(1, older.get(older.size() - 1).version() + 1);
+        while (!target.putIfAbsent(ObjectKeys.mark(vm, id, version), bytes)) {
+            version++; // another writer took this version meanwhile: ours comes after it
+        }
+        for (ObjectKeys.MarkKey k : older) {
+            target.delete(k.version() == 0 ? ObjectKeys.mark(vm, id) : ObjectKeys.mark(vm, id, k.version()));
+        }
     }
 
-    /** The marks on the restore points of {@code vm}, by restore point id. */
+    /**
+     * The marks on the restore points of {@code vm}, by restore point id: for each, the newest
+     * version present (older ones remain only after a crash during {@link #mark}).
+     */
     public Map<String, PointMark> marks(String vm) {
         Map<String, PointMark> out = new java.util.TreeMap<>();
-        String prefix = ObjectKeys.markPrefix(vm);
-        for (String key : target.list(prefix)) {
-            if (key.endsWith(".json")) {
-                String id = key.substring(prefix.length(), key.length() - ".json".length());
-                target.get(key).ifPresent(bytes -> out.put(id, PointMarkCodec.decode(key, bytes)));
+        markVersions(vm).forEach((id, versions) -> {
+            for (int i = versions.size() - 1; i >= 0; i--) {
+                long v = versions.get(i).version();
+                String key = v == 0 ? ObjectKeys.mark(vm, id) : ObjectKeys.mark(vm, id, v);
+                Optional<byte[]> bytes = target.get(key);
+                if (bytes.isPresent()) { // absent: replaced since the listing, take the next one
+                    out.put(id, PointMarkCodec.decode(key, bytes.get()));
+                    return;
+                }
             }
+        });
+        return out;
+    }
+
+    /** The mark keys of {@code vm} by restore point id, each list oldest version first. */
+    private Map<String, List<ObjectKeys.MarkKey>> markVersions(String vm) {
+        Map<String, List<ObjectKeys.MarkKey>> out = new java.util.TreeMap<>();
+        for (String key : target.list(ObjectKeys.markPrefix(vm))) {
+            ObjectKeys.parseMark(vm, key).ifPresent(k -> out.computeIfAbsent(k.restorePointId(), x -> new ArrayList<>())
+                    .add(k));
         }
+        out.values().forEach(l -> l.sort(Comparator.comparingLong(ObjectKeys.MarkKey::version)));
         return out;
     }
 

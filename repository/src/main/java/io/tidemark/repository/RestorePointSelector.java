@@ -1,5 +1,6 @@
 package io.tidemark.repository;
 
+import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.Manifest;
 import java.time.Clock;
@@ -238,12 +239,31 @@ public final class RestorePointSelector {
     public Manifest select(Repository repository, String vm, Criterion c) {
         if (c instanceof ById id) {
             // a direct read, without listing every manifest
-            Optional<Manifest> m = repository.manifest(vm, id.id());
+            Optional<Manifest> m;
+            try {
+                m = repository.manifest(vm, id.id());
+            } catch (CorruptObjectException e) {
+                throw new PermanentException(
+                        "restore point '" + id.id() + "' of VM '" + vm + "' in " + repository.describe()
+                                + " cannot be read: " + e.getMessage()
+                                + ". Restore it from another target that holds it (--from), or pick another point"
+                                + " (`tidemark list`)",
+                        e);
+            }
             if (m.isPresent()) {
                 return m.get();
             }
         }
-        List<Manifest> points = repository.manifests(vm);
+        Repository.Listing listing = repository.listing(vm);
+        List<Manifest> points = listing.points();
+        if (points.isEmpty() && !listing.unreadable().isEmpty()) {
+            throw new NoRestorePointException("VM '" + vm + "' has no readable restore point in "
+                    + repository.describe() + ": " + listing.unreadable().size() + " manifests cannot be read ("
+                    + listing.unreadable().stream()
+                            .map(Repository.UnreadableManifest::key)
+                            .collect(Collectors.joining(", "))
+                    + "). Run `tidemark verify --target … --repair-from OTHER`, or restore from another target");
+        }
         if (points.isEmpty()) {
             List<String> vms = repository.vms();
             throw new NoRestorePointException("VM '" + vm + "' has no restore points in " + repository.describe()

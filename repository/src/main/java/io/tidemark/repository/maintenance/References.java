@@ -7,7 +7,6 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
-import io.tidemark.format.ManifestCodec;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
 import java.util.ArrayList;
@@ -80,7 +79,7 @@ final class References {
             if (read.isEmpty()) {
                 return; // removed by prune since the listing
             }
-            m = ManifestCodec.decode(key, read.get());
+            m = repository.parseManifest(key, read.get());
             for (DiskEntry disk : m.disks()) {
                 roots.add(Digest.fromHex(disk.index()));
             }
