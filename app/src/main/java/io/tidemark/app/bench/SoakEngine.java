@@ -8,6 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.LocalDate;
+import java.time.LocalTime;
+import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -21,6 +24,8 @@ import java.util.regex.Pattern;
  */
 final class SoakEngine {
 
+    static final String READY = "tidemark: running on host";
+    private static final Pattern TIME = Pattern.compile("(?m)^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3}) ");
     private static final Pattern BROKER = Pattern.compile("embedded Kafka broker on (\\S+)");
 
     /** One run of the engine process. */
@@ -50,6 +55,29 @@ final class SoakEngine {
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
+        }
+
+        /**
+         * When the engine said it was running: the time of the last log line before {@code
+         * tidemark: running on host} (log times are UTC, on this machine), if it got that far.
+         */
+        Optional<Instant> ready() {
+            String text = logText();
+            int at = text.indexOf(READY);
+            if (at < 0) {
+                return Optional.empty();
+            }
+            Matcher m = TIME.matcher(text.substring(0, at));
+            String last = null;
+            while (m.find()) {
+                last = m.group(1);
+            }
+            if (last == null) {
+                return Optional.of(started);
+            }
+            LocalDate day = started.atZone(ZoneOffset.UTC).toLocalDate();
+            Instant t = LocalTime.parse(last).atDate(day).toInstant(ZoneOffset.UTC);
+            return Optional.of(t.isBefore(started) ? t.plus(Duration.ofDays(1)) : t);
         }
 
         Optional<String> bootstrap() {
