@@ -89,11 +89,14 @@ final class KeyLanes {
 
     /**
      * Starts no further job and waits up to {@code bound} for the running ones to end; the others
-     * are dropped. Returns whether none runs any more.
+     * are dropped. Returns whether none runs any more. Only the first call waits.
      */
     boolean stop(Duration bound) {
         long deadline = System.nanoTime() + bound.toNanos();
         synchronized (this) {
+            if (stopped) {
+                return running == 0; // waited once already
+            }
             stopped = true;
             timer.shutdownNow();
             while (running > 0) {

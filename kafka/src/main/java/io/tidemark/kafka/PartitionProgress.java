@@ -17,6 +17,7 @@ final class PartitionProgress {
     private long next = -1;
     private long committed = -1;
     private volatile boolean revoked;
+    private int running;
     /** Whether the consumer paused this partition (the polling thread's alone). */
     boolean paused;
 
@@ -51,11 +52,46 @@ final class PartitionProgress {
         committed = Math.max(committed, offset);
     }
 
-    void revoke() {
+    /**
+     * Marks the start of a handler call for one of its events; false (and nothing marked) once
+     * revoked, when the event must not be handled here any more.
+     */
+    synchronized boolean begin() {
+        if (revoked) {
+            return false;
+        }
+        running++;
+        return true;
+    }
+
+    synchronized void end() {
+        running--;
+        notifyAll();
+    }
+
+    /** No handler starts for this partition any more. */
+    synchronized void revoke() {
         revoked = true;
     }
 
     boolean revoked() {
         return revoked;
+    }
+
+    /** Waits until no handler of this partition runs, or until {@code deadlineNanos} (System.nanoTime). */
+    synchronized boolean awaitIdle(long deadlineNanos) {
+        while (running > 0) {
+            long left = deadlineNanos - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            try {
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(this, left);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
     }
 }

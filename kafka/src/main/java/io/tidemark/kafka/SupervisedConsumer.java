@@ -214,7 +214,8 @@ final class SupervisedConsumer implements EventBus.Subscription {
         if (!stopped()) {
             return; // interrupted: nothing more to release
         }
-        lanes.stop(Duration.ZERO);
+        // closed while no consumer ran (between restarts): still let running handlers end in time
+        lanes.stop(settings.drainTimeout());
     }
 
     private void poll(Consumer<String, byte[]> consumer) {
@@ -314,6 +315,17 @@ final class SupervisedConsumer implements EventBus.Subscription {
                     .filter(p -> p != null)
                     .toList();
             gone.forEach(PartitionProgress::revoke);
+            // let the handlers running on them end (bounded), so the next owner rarely repeats them
+            long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
+            for (PartitionProgress p : gone) {
+                if (!p.awaitIdle(deadline)) {
+                    log.warn(
+                            "group {}: a handler on revoked {} still runs after {} s; its event goes to the next owner",
+                            group,
+                            p.partition,
+                            settings.drainTimeout().toSeconds());
+                }
+            }
             // commit what finished; what runs on is fetched again by the next owner
             try {
                 commitFinished(consumer, gone);
@@ -353,6 +365,17 @@ final class SupervisedConsumer implements EventBus.Subscription {
 
         @Override
         public Optional<Duration> attempt() {
+            if (!partition.begin()) {
+                return Optional.empty(); // revoked meanwhile: its next owner handles it
+            }
+            try {
+                return attemptOnce();
+            } finally {
+                partition.end();
+            }
+        }
+
+        private Optional<Duration> attemptOnce() {
             if (deadLetterReason == null) {
                 handleOnce();
             }

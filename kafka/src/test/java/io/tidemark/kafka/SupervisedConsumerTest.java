@@ -291,7 +291,7 @@ class SupervisedConsumerTest {
     }
 
     @Test
-    void aRevokedPartitionIsCommittedOnlyUpToWhatFinishedAndItsQueuedEventsAreDropped() {
+    void aRevokedPartitionWaitsForItsRunningHandlerCommitsWhatFinishedAndDropsItsQueuedEvents() {
         MockConsumer<String, byte[]> c = consumerWith("a0", "a1", "b0");
         CountDownLatch release = new CountDownLatch(1);
         List<String> handled = new CopyOnWriteArrayList<>();
@@ -300,11 +300,40 @@ class SupervisedConsumerTest {
                 2,
                 (t, e) -> {
                     if (e.jobId().equals("a0")) {
-                        try {
-                            release.await(30, TimeUnit.SECONDS);
-                        } catch (InterruptedException ex) {
-                            Thread.currentThread().interrupt();
-                        }
+                        awaitQuietly(release);
+                    }
+                    handled.add(e.jobId());
+                },
+                () -> c,
+                FAST,
+                Clock.systemUTC());
+        await().atMost(Duration.ofSeconds(10)).until(() -> handled.contains("b0"));
+        CountDownLatch revoking = new CountDownLatch(1);
+        CountDownLatch revoked = new CountDownLatch(1);
+        c.schedulePollTask(() -> {
+            revoking.countDown();
+            c.rebalance(List.of()); // the partition goes to another member
+            revoked.countDown();
+        });
+        await().atMost(Duration.ofSeconds(10)).until(() -> revoking.getCount() == 0);
+        release.countDown(); // a0 ends while the revocation waits for it
+        await().atMost(Duration.ofSeconds(10)).until(() -> revoked.getCount() == 0);
+        // a1 was queued behind a0: the partition's next owner handles it, not this member
+        assertThat(handled).containsExactlyInAnyOrder("a0", "b0");
+        assertThat(committed(c)).as("a0 finished, a1 not").isEqualTo(1);
+    }
+
+    @Test
+    void aRevokedPartitionWhoseHandlerOutlastsTheBoundCommitsNothingBeyondIt() {
+        MockConsumer<String, byte[]> c = consumerWith("a0", "a1", "b0");
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> handled = new CopyOnWriteArrayList<>();
+        start(
+                true,
+                2,
+                (t, e) -> {
+                    if (e.jobId().equals("a0")) {
+                        awaitQuietly(release);
                     }
                     handled.add(e.jobId());
                 },
@@ -314,15 +343,22 @@ class SupervisedConsumerTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> handled.contains("b0"));
         CountDownLatch revoked = new CountDownLatch(1);
         c.schedulePollTask(() -> {
-            c.rebalance(List.of()); // the partition goes to another member
+            c.rebalance(List.of());
             revoked.countDown();
         });
-        await().atMost(Duration.ofSeconds(10)).until(() -> revoked.getCount() == 0);
+        await().atMost(Duration.ofSeconds(10)).until(() -> revoked.getCount() == 0); // after FAST's 2 s
         release.countDown();
         await().atMost(Duration.ofSeconds(10)).until(() -> handled.contains("a0"));
-        // a1 was queued behind a0 on a revoked partition: its next owner handles it, not this member
         assertThat(handled).doesNotContain("a1");
         assertThat(committed(c)).isEqualTo(0);
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Test

@@ -18,10 +18,13 @@ public interface EventBus extends AutoCloseable {
     void publish(String topic, String key, Event event);
 
     /**
-     * Delivers the events of {@code topics} to {@code handler} on a thread of the bus, as member of
-     * consumer group {@code group}. An event's position is committed only after the handler returns
-     * normally; a {@link io.tidemark.core.RetriableException} redelivers it, any other exception
-     * sends it to the dead-letter topic.
+     * Delivers the events of {@code topics} to {@code handler} on a thread of the bus, one at a time,
+     * as member of consumer group {@code group}. An event's position is committed only after the
+     * handler returns normally or the event went to the dead-letter topic; a {@link
+     * io.tidemark.core.RetriableException} is retried with backoff a bounded number of times, then
+     * dead-lettered with the reason; any other exception dead-letters it at once. Closing the
+     * subscription (or the bus) stops delivery, waits a bounded time for the running handler and
+     * commits what finished.
      */
     Subscription subscribe(String group, List<String> topics, EventHandler handler);
 
