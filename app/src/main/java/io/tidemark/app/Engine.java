@@ -26,6 +26,7 @@ import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.InventoryPublisher;
+import io.tidemark.workers.JobBounds;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.libvirt.LibvirtHypervisor;
 import io.tidemark.workers.qmp.QmpHypervisor;
@@ -138,15 +139,26 @@ public final class Engine implements AutoCloseable {
                     config.data().resolve("work"),
                     hooks,
                     NbdBlockSource::open,
-                    config.concurrentJobs());
-            resources.push(worker);
-            // N jobs at once: N consumers of one group on a topic of N partitions keyed by VM, so the jobs
-            // of one VM stay on one partition, in order, and offsets are committed after each outcome
-            bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
-            for (int i = 0; i < config.concurrentJobs(); i++) {
-                resources.push(bus.subscribe(
-                        "tidemark-worker-" + config.host(), List.of(Topics.jobs(config.host())), worker::handle));
+                    config.concurrentJobs(),
+                    JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
+            // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
+            // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
+            EventBus.Subscription jobs;
+            try {
+                bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
+                jobs = bus.subscribeByKey(
+                        "tidemark-worker-" + config.host(),
+                        List.of(Topics.jobs(config.host())),
+                        config.concurrentJobs(),
+                        worker::handle);
+            } catch (RuntimeException e) {
+                worker.close();
+                throw e;
             }
+            resources.push(jobs);
+            // closed before its subscription: on SIGTERM the worker drains its running jobs (bounded) and cancels
+            // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
+            resources.push(worker);
 
             Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
             resources.push(replicator);

@@ -9,10 +9,12 @@ import io.tidemark.format.Passphrase;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.workers.JobBounds;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
@@ -36,6 +38,7 @@ import java.util.concurrent.atomic.AtomicReference;
  *   address: 127.0.0.1:9465      # empty = off
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
  * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
+ * jobDeadline: 30m               # longest one snapshot job may run; then it is cancelled (JobFailed)
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -72,7 +75,8 @@ public record EngineConfig(
         HooksConfig hooks,
         HypervisorConfig hypervisor,
         EncryptionConfig encryption,
-        Integer maxConcurrentJobs) {
+        Integer maxConcurrentJobs,
+        String jobDeadline) {
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Map.copyOf(targets);
@@ -82,6 +86,41 @@ public record EngineConfig(
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
                     + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
         }
+        if (jobDeadline != null) {
+            Duration d = Targets.duration("jobDeadline", jobDeadline);
+            if (d.compareTo(MIN_JOB_DEADLINE) < 0) {
+                throw new PermanentException("jobDeadline must be at least " + MIN_JOB_DEADLINE.toSeconds()
+                        + "s (default " + JobBounds.DEFAULT_DEADLINE.toMinutes() + "m), got " + jobDeadline);
+            }
+        }
+    }
+
+    /** Without {@code jobDeadline} (the default deadline). */
+    public EngineConfig(
+            String host,
+            Path data,
+            String kafka,
+            Path qmpDir,
+            Path policies,
+            Map<String, TargetConfig> targets,
+            String metrics,
+            HooksConfig hooks,
+            HypervisorConfig hypervisor,
+            EncryptionConfig encryption,
+            Integer maxConcurrentJobs) {
+        this(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                null);
     }
 
     /** Without {@code hypervisor:} (QMP sockets in {@code qmpDir}) and {@code encryption:} sections. */
@@ -94,7 +133,7 @@ public record EngineConfig(
             Map<String, TargetConfig> targets,
             String metrics,
             HooksConfig hooks) {
-        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null);
+        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null, null);
     }
 
     /**
@@ -150,9 +189,34 @@ public record EngineConfig(
         return maxConcurrentJobs != null ? maxConcurrentJobs : DEFAULT_CONCURRENT_JOBS;
     }
 
+    /** The shortest {@code jobDeadline} accepted. */
+    public static final Duration MIN_JOB_DEADLINE = Duration.ofSeconds(1);
+
+    /** How long one snapshot job may run before it is cancelled: {@code jobDeadline}, default 30 min. */
+    public Duration jobDeadlineOrDefault() {
+        return jobDeadline != null ? Targets.duration("jobDeadline", jobDeadline) : JobBounds.DEFAULT_DEADLINE;
+    }
+
+    /** The longest one snapshot job may run, as {@code 30s}, {@code 10m} or {@code 1h}; null = the default. */
+    public EngineConfig withJobDeadline(String jobDeadline) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
     public static EngineConfig empty() {
-        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null);
+        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null, null);
     }
 
     /** One replication target. */
@@ -276,7 +340,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     public EngineConfig withTargets(Map<String, TargetConfig> targets) {
@@ -291,7 +356,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
@@ -307,7 +373,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** The metrics address ({@code host:port}); blank turns the endpoint off. */
@@ -323,7 +390,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
@@ -339,7 +407,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /** The encryption settings, the defaults when the config has none. */
@@ -429,7 +498,8 @@ public record EngineConfig(
                 hooks,
                 hypervisor,
                 encryption,
-                maxConcurrentJobs);
+                maxConcurrentJobs,
+                jobDeadline);
     }
 
     /**

@@ -54,7 +54,8 @@ final class RunCommand implements Callable<Integer> {
                         : EngineConfig.HooksConfig.defaults(),
                 base.hypervisor(),
                 c.encryption(),
-                c.maxConcurrentJobs());
+                c.maxConcurrentJobs(),
+                c.jobDeadline());
         CountDownLatch stop = new CountDownLatch(1);
         try (Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC())) {
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "shutdown"));

@@ -25,4 +25,21 @@ class EngineConfigJobsTest {
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("maxConcurrentJobs must be from 1 to 32");
     }
+
+    @Test
+    void jobDeadlineDefaultsToThirtyMinutesAndIsADuration() throws Exception {
+        assertThat(EngineConfig.empty().jobDeadlineOrDefault()).isEqualTo(java.time.Duration.ofMinutes(30));
+        Path tenMinutes = Files.writeString(dir.resolve("ten.yaml"), "host: hv1\njobDeadline: 10m\n");
+        assertThat(EngineConfig.load(tenMinutes).jobDeadlineOrDefault()).isEqualTo(java.time.Duration.ofMinutes(10));
+        assertThat(EngineConfig.load(tenMinutes).withMetrics("").jobDeadlineOrDefault())
+                .isEqualTo(java.time.Duration.ofMinutes(10));
+        Path bad = Files.writeString(dir.resolve("bad.yaml"), "host: hv1\njobDeadline: soon\n");
+        assertThatThrownBy(() -> EngineConfig.load(bad))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("jobDeadline 'soon' is not a duration");
+        Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\njobDeadline: 0s\n");
+        assertThatThrownBy(() -> EngineConfig.load(zero))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("jobDeadline must be at least 1s");
+    }
 }

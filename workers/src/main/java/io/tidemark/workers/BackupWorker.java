@@ -6,6 +6,7 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotCaptured;
@@ -36,12 +37,18 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -54,10 +61,24 @@ import org.slf4j.LoggerFactory;
  * drop the old checkpoint and announce {@link RestorePointCreated}. Jobs of one VM never overlap; a
  * job delivered twice produces one restore point.
  *
+ * <p>Bounded per VM ({@link JobBounds}, docs/design.md §4): {@link #handle} runs each job on a
+ * thread of its own and waits for it up to the job deadline. Every delivered job ends, within the
+ * deadline (plus the short grace of a manifest write that had begun), in a restore point or in
+ * exactly one {@link JobFailed} with a {@link FailureReason}: a job past its deadline is cancelled
+ * (interrupted, its capture closed, its host slot released) and never commits afterwards; the next
+ * job of a VM whose job is stuck fails at once ({@code VM_BUSY}); a job that could not start before
+ * its {@code notAfter} is not run ({@code EXPIRED}); retriable errors are retried inside the job
+ * with backoff, a bounded number of times. The handler then returns normally, so the bus moves on:
+ * a stuck VM holds only its own jobs, never a host slot beyond its deadline.
+ *
  * <p>Consistency: the job's policy consistency becomes the capture's {@link Quiesce}; the manifest
  * records what the capture achieved ({@code application} or {@code crash}, and why not {@code
  * application} when it was preferred). A job that requires application consistency and gets less
  * fails with {@link JobFailed}: no restore point, and the change tracking is left as it was.
+ *
+ * <p>{@link #close()} (SIGTERM) drains: new deliveries are refused (not acknowledged, so delivered
+ * again after the restart), running jobs get {@link JobBounds#drain()} to finish, then they are
+ * cancelled like a job past its deadline, and their work directories are removed.
  */
 public final class BackupWorker implements AutoCloseable {
 
@@ -97,8 +118,24 @@ public final class BackupWorker implements AutoCloseable {
     private final ExecutorService cpu;
     private final ReadLimit.Sleeper sleeper;
     private final Semaphore jobSlots;
+    private final JobBounds bounds;
     private final SecureRandom random = new SecureRandom();
     private final Map<String, ReentrantLock> vmLocks = new ConcurrentHashMap<>();
+    /** What holds each VM's lock now: a job, or an exclusive operation such as a rollback. */
+    private final Map<String, RunningJob> vmHolders = new ConcurrentHashMap<>();
+    /** Jobs started by {@link #handle} whose handler still waits for them. */
+    private final Set<RunningJob> handled = ConcurrentHashMap.newKeySet();
+    /** Jobs started by {@link #handle} whose thread has not ended (including abandoned ones). */
+    private final Set<RunningJob> alive = ConcurrentHashMap.newKeySet();
+    /**
+     * VMs whose last job was abandoned at its deadline while QEMU captured or exported it, and since
+     * when: their next captures get {@link JobBounds#vmBusyWait()}, not the whole deadline.
+     */
+    private final Map<String, Unresponsive> unresponsive = new ConcurrentHashMap<>();
+
+    private record Unresponsive(String jobId, Instant since) {}
+
+    private volatile boolean closing;
 
     public BackupWorker(
             String host,
@@ -136,7 +173,59 @@ public final class BackupWorker implements AutoCloseable {
                 hooks,
                 opener,
                 maxConcurrentJobs,
+                JobBounds.defaults());
+    }
+
+    /** As above, with the job deadline, retries and drain time of {@code bounds}. */
+    public BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            JobBounds bounds) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                bounds,
                 d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()));
+    }
+
+    /** With the default bounds and the waits of the read bandwidth limit going to {@code sleeper}. */
+    BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            ReadLimit.Sleeper sleeper) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                JobBounds.defaults(),
+                sleeper);
     }
 
     /** As the public constructor, with the waits of the read bandwidth limit going to {@code sleeper}. */
@@ -150,12 +239,14 @@ public final class BackupWorker implements AutoCloseable {
             CaptureHooks hooks,
             BlockSourceOpener opener,
             int maxConcurrentJobs,
+            JobBounds bounds,
             ReadLimit.Sleeper sleeper) {
         if (maxConcurrentJobs < 1) {
             throw new IllegalArgumentException(
                     "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
         }
         this.jobSlots = new Semaphore(maxConcurrentJobs, true);
+        this.bounds = Objects.requireNonNull(bounds, "bounds");
         this.sleeper = sleeper;
         this.host = host;
         this.hypervisor = hypervisor;
@@ -173,36 +264,394 @@ public final class BackupWorker implements AutoCloseable {
         });
     }
 
-    /** The bus handler for {@code tidemark.jobs.<host>}. */
+    /**
+     * The bus handler for {@code tidemark.jobs.<host>}: runs the job and returns once it ended, in a
+     * restore point ({@link RestorePointCreated}) or a {@link JobFailed}, within the job deadline.
+     *
+     * @throws RetriableException if the worker is stopping (the job is delivered again after the
+     *     restart), or an outcome could not be published
+     */
     public void handle(String topic, Event event) {
         if (!(event.payload() instanceof SnapshotJob job)) {
             return;
         }
+        String jobId = event.jobId();
+        if (closing) {
+            throw new RetriableException("the worker of host " + host + " is stopping: job " + jobId + " of VM '"
+                    + job.vm() + "' was not started and is delivered again after the restart");
+        }
+        Instant started = clock.instant();
+        Instant deadline = started.plus(bounds.deadline());
+        RunningJob rj = new RunningJob(jobId, job.vm(), started);
+        handled.add(rj);
+        alive.add(rj);
+        Thread thread = new Thread(() -> runHandled(rj, job, deadline), "job-" + job.vm());
+        thread.setDaemon(true);
+        rj.runsOn(thread);
         try {
-            Manifest m = backup(event.jobId(), job);
-            bus.publish(
-                    Topics.RESTORE_POINTS,
-                    job.vm(),
-                    Event.of(
-                            event.jobId(),
-                            clock.instant(),
-                            new RestorePointCreated(
-                                    m.vm(),
-                                    m.id(),
-                                    m.policy(),
-                                    job.targets(),
-                                    m.capturedAt(),
-                                    m.bytesRead(),
-                                    m.bytesNew())));
+            thread.start();
+            awaitCaptureOfUnresponsiveVm(rj, deadline);
+            Manifest m = await(rj, job, deadline);
+            unresponsive.remove(job.vm());
+            announce(jobId, job, m);
+        } catch (JobEndedException e) {
+            fail(jobId, job, e.stage(), e.reason(), e.getMessage(), e.mayRunAgain());
+            if (e.reason() == FailureReason.ENGINE_STOPPING) {
+                throw new RetriableException(e.getMessage(), e);
+            }
         } catch (TidemarkException e) {
-            bus.publish(
-                    Topics.JOB_STATUS,
-                    job.vm(),
-                    Event.of(
-                            event.jobId(),
-                            clock.instant(),
-                            new JobFailed(job.vm(), "backup", e.getMessage(), e.retriable())));
-            throw e;
+            RunningJob.Stage stage = rj.stage();
+            fail(jobId, job, stage, RunningJob.classify(e, stage), e.getMessage(), e.retriable());
+        } finally {
+            handled.remove(rj);
+        }
+    }
+
+    /**
+     * A VM whose last job hung in QEMU gets {@link JobBounds#vmBusyWait()} for its capture, not the
+     * whole deadline: if QEMU still does not answer, the job ends {@code VM_BUSY} soon, so a hung VM
+     * costs its lane and a host slot for that long per firing, not for the deadline.
+     */
+    private void awaitCaptureOfUnresponsiveVm(RunningJob rj, Instant deadline) {
+        Unresponsive since = unresponsive.get(rj.vm);
+        if (since == null) {
+            return;
+        }
+        long wait = Math.min(bounds.vmBusyWait().toMillis(), remainingMillis(deadline));
+        try {
+            CompletableFuture.anyOf(rj.pastCapture, rj.outcome).get(wait, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            if (rj.stage() != RunningJob.Stage.CAPTURE) {
+                return; // it waits for a host slot or the lease: not the VM's fault
+            }
+            String why = "VM '" + rj.vm + "' has not answered since " + since.since() + " (job " + since.jobId()
+                    + " exceeded its deadline there), and the capture of job " + rj.jobId + " did not return within "
+                    + bounds.vmBusyWait() + " either; QEMU of '" + rj.vm + "' may be stopped or hung (check its"
+                    + " process state and QMP socket); the job was cancelled, the next firing tries again";
+            if (cancel(rj, new JobEndedException(FailureReason.VM_BUSY, RunningJob.Stage.CAPTURE, why, true))) {
+                log.warn("{}", why);
+            }
+        } catch (ExecutionException e) {
+            // the outcome: await() reports it
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Waits for the job's outcome until {@code deadline}; past it, abandons the job (unless it is
+     * writing its manifest: then a short grace) and throws why.
+     */
+    private Manifest await(RunningJob rj, SnapshotJob job, Instant deadline) {
+        try {
+            return rj.outcome.get(remainingMillis(deadline), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            RunningJob.Stage stage = rj.stage();
+            String why = "the job " + rj.jobId + " of VM '" + rj.vm + "' did not finish within the job deadline "
+                    + bounds.deadline() + " (" + rj.where() + "); it was cancelled and commits nothing; "
+                    + (stage == RunningJob.Stage.CAPTURE || stage == RunningJob.Stage.EXPORT
+                            ? "QEMU of '" + rj.vm + "' may be stopped or hung, or its disks too slow to read"
+                            : "the repository may be too slow")
+                    + "; the next firing tries again";
+            if (cancel(rj, new JobEndedException(FailureReason.DEADLINE_EXCEEDED, stage, why, true))) {
+                log.warn("{}", why);
+                if (stage == RunningJob.Stage.CAPTURE || stage == RunningJob.Stage.EXPORT) {
+                    unresponsive.putIfAbsent(rj.vm, new Unresponsive(rj.jobId, rj.stageSince()));
+                }
+            }
+            return outcomeWithin(rj, job, bounds.commitGrace());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            String why = "the worker of host " + host + " was interrupted while job " + rj.jobId + " of VM '" + rj.vm
+                    + "' ran (" + rj.where() + "); it was cancelled and is delivered again after the restart";
+            cancel(rj, new JobEndedException(FailureReason.ENGINE_STOPPING, rj.stage(), why, true));
+            return outcomeWithin(rj, job, bounds.commitGrace());
+        } catch (ExecutionException e) {
+            throw unwrap(e);
+        }
+    }
+
+    /**
+     * The outcome of a job that was abandoned (then it is there at once) or was writing its
+     * manifest (then it may take {@code grace}). A manifest that is still being written after the
+     * grace is announced when it completes: the manifest decides whether the point exists.
+     */
+    private Manifest outcomeWithin(RunningJob rj, SnapshotJob job, Duration grace) {
+        try {
+            return rj.outcome.get(grace.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            rj.outcome.thenAccept(m -> announce(rj.jobId, job, m));
+            throw new JobEndedException(
+                    FailureReason.DEADLINE_EXCEEDED,
+                    RunningJob.Stage.COMMIT,
+                    "the job " + rj.jobId + " of VM '" + rj.vm + "' was writing its manifest when its deadline "
+                            + bounds.deadline() + " passed, and had not finished " + grace + " later; if the write"
+                            + " completes, the restore point exists and is announced then; check the primary"
+                            + " repository's storage",
+                    true);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException(
+                    "interrupted while job " + rj.jobId + " of VM '" + rj.vm + "' wrote its manifest", e);
+        } catch (ExecutionException e) {
+            throw unwrap(e);
+        }
+    }
+
+    private static RuntimeException unwrap(ExecutionException e) {
+        if (e.getCause() instanceof RuntimeException r) {
+            return r;
+        }
+        return new IllegalStateException("a job ended with " + e.getCause(), e.getCause());
+    }
+
+    private long remainingMillis(Instant deadline) {
+        return Math.max(0, Duration.between(clock.instant(), deadline).toMillis());
+    }
+
+    /**
+     * Abandons {@code rj} with {@code why} and tears its capture down (bounded by {@link
+     * JobBounds#cancelWait()}). Returns false if the job had already committed or was committing.
+     */
+    private boolean cancel(RunningJob rj, JobEndedException why) {
+        if (!rj.abandon(why)) {
+            return false;
+        }
+        rj.takeCapture().ifPresent(c -> closeBounded(rj, c));
+        return true;
+    }
+
+    /** Closes a cancelled job's capture on a thread of its own, waiting at most the cancel bound. */
+    private void closeBounded(RunningJob rj, Capture capture) {
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        Thread t = new Thread(
+                () -> {
+                    try {
+                        capture.close();
+                        closed.complete(null);
+                    } catch (RuntimeException e) {
+                        closed.completeExceptionally(e);
+                    }
+                },
+                "cancel-" + rj.vm);
+        t.setDaemon(true);
+        t.start();
+        try {
+            closed.get(bounds.cancelWait().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            log.warn(
+                    "closing the capture of cancelled job {} of VM '{}' did not finish within {}; the hypervisor"
+                            + " cleans it up when it answers again",
+                    rj.jobId,
+                    rj.vm,
+                    bounds.cancelWait());
+        } catch (ExecutionException e) {
+            log.warn(
+                    "closing the capture of cancelled job {} of VM '{}' failed: {}",
+                    rj.jobId,
+                    rj.vm,
+                    e.getCause().getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void announce(String jobId, SnapshotJob job, Manifest m) {
+        bus.publish(
+                Topics.RESTORE_POINTS,
+                job.vm(),
+                Event.of(
+                        jobId,
+                        clock.instant(),
+                        new RestorePointCreated(
+                                m.vm(),
+                                m.id(),
+                                m.policy(),
+                                job.targets(),
+                                m.capturedAt(),
+                                m.bytesRead(),
+                                m.bytesNew())));
+    }
+
+    private void fail(
+            String jobId,
+            SnapshotJob job,
+            RunningJob.Stage stage,
+            FailureReason reason,
+            String message,
+            boolean retriable) {
+        bus.publish(
+                Topics.JOB_STATUS,
+                job.vm(),
+                Event.of(
+                        jobId,
+                        clock.instant(),
+                        JobFailed.of(job.vm(), stage.wireName(), reason, String.valueOf(message), retriable)));
+    }
+
+    /** The job thread of a delivered job: runs it with retries and records the outcome. */
+    private void runHandled(RunningJob rj, SnapshotJob job, Instant deadline) {
+        try {
+            rj.committed(runWithRetries(rj, job, deadline));
+        } catch (RuntimeException e) { // every outcome goes to the handler, which publishes it once
+            if (rj.abandoned()) {
+                log.info(
+                        "abandoned job {} of VM '{}' ended: {}",
+                        rj.jobId,
+                        rj.vm,
+                        e.getMessage() == null ? e.toString() : e.getMessage());
+            } else if (!(e instanceof TidemarkException)) {
+                rj.failed(new JobEndedException(
+                        FailureReason.INTERNAL_ERROR,
+                        rj.stage(),
+                        "job " + rj.jobId + " of VM '" + rj.vm + "' failed with an internal error in " + rj.where()
+                                + ": " + e + "; report it with the worker's log",
+                        false));
+                log.error("job {} of VM '{}' failed with an internal error", rj.jobId, rj.vm, e);
+            } else {
+                rj.failed(e);
+            }
+        } finally {
+            rj.releaseSlot();
+            rj.workDir().ifPresent(BackupWorker::deleteRecursively);
+            alive.remove(rj);
+        }
+    }
+
+    /**
+     * A delivered job: nothing if it already committed, {@code EXPIRED} if it may no longer start,
+     * {@code VM_BUSY} if its VM stays busy, else attempts until one commits, the attempts are used up
+     * or the next pause would pass the deadline.
+     */
+    private Manifest runWithRetries(RunningJob rj, SnapshotJob job, Instant deadline) {
+        Optional<Manifest> done = repository.findByJob(job.vm(), rj.jobId);
+        if (done.isPresent()) {
+            log.info(
+                    "job {} already committed restore point {}; nothing to do",
+                    rj.jobId,
+                    done.get().id());
+            return done.get();
+        }
+        checkNotExpired(rj, job);
+        ReentrantLock lock = lockVm(rj, deadline);
+        try {
+            Duration pause = bounds.backoff();
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    return attempt(rj, job, attempt == 1);
+                } catch (RetriableException e) {
+                    if (!rj.running()) {
+                        throw e;
+                    }
+                    Instant now = clock.instant();
+                    if (attempt >= bounds.attempts() || now.plus(pause).isAfter(deadline)) {
+                        throw new RetriableException(
+                                "job " + rj.jobId + " of VM '" + rj.vm + "' failed " + attempt + " time(s), the last"
+                                        + " in stage " + rj.stage().wireName() + ": " + e.getMessage()
+                                        + (attempt >= bounds.attempts()
+                                                ? ""
+                                                : "; no time left for another attempt before the job deadline")
+                                        + "; the next firing tries again",
+                                e);
+                    }
+                    log.info(
+                            "job {} of VM '{}': attempt {} of {} failed in stage {} ({}); trying again in {}",
+                            rj.jobId,
+                            rj.vm,
+                            attempt,
+                            bounds.attempts(),
+                            rj.stage().wireName(),
+                            e.getMessage(),
+                            pause);
+                    rj.enter(RunningJob.Stage.QUEUED, now);
+                    pauseBeforeRetry(rj, pause);
+                    pause = pause.multipliedBy(2);
+                    Optional<Manifest> meanwhile = repository.findByJob(job.vm(), rj.jobId);
+                    if (meanwhile.isPresent()) { // a failure after the manifest was written
+                        return meanwhile.get();
+                    }
+                }
+            }
+        } finally {
+            vmHolders.remove(job.vm(), rj);
+            lock.unlock();
+        }
+    }
+
+    private void checkNotExpired(RunningJob rj, SnapshotJob job) {
+        Instant now = clock.instant();
+        if (job.expiredAt(now)) {
+            throw new JobEndedException(
+                    FailureReason.EXPIRED,
+                    RunningJob.Stage.QUEUED,
+                    "job " + rj.jobId + " of VM '" + rj.vm + "' was scheduled for " + job.scheduledFor()
+                            + " and could not start before " + job.notAfter().orElseThrow() + " (now " + now
+                            + "); it was not run: the next firing takes a new point",
+                    true);
+        }
+    }
+
+    /** Takes the VM's lock for {@code rj}, waiting a bounded time; else {@code VM_BUSY}. */
+    private ReentrantLock lockVm(RunningJob rj, Instant deadline) {
+        ReentrantLock lock = vmLocks.computeIfAbsent(rj.vm, v -> new ReentrantLock());
+        RunningJob holder = vmHolders.get(rj.vm);
+        boolean locked;
+        try {
+            if (holder != null && holder.abandoned()) {
+                locked = lock.tryLock(); // the holder is stuck: do not wait for it
+            } else {
+                Duration wait = bounds.vmBusyWait();
+                long left = remainingMillis(deadline);
+                locked = lock.tryLock(Math.min(wait.toMillis(), left), TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while job " + rj.jobId + " waited for VM '" + rj.vm + "'", e);
+        }
+        if (!locked) {
+            RunningJob busy = vmHolders.get(rj.vm);
+            throw new JobEndedException(
+                    FailureReason.VM_BUSY,
+                    RunningJob.Stage.QUEUED,
+                    "VM '" + rj.vm + "' is busy: "
+                            + (busy == null
+                                    ? "another operation on it runs"
+                                    : (busy.jobId + " has run since " + busy.startedAt + " (" + busy.where()
+                                            + (busy.abandoned() ? ", abandoned after its deadline" : "") + ")"))
+                            + "; QEMU of '" + rj.vm + "' may be stopped or hung (check its process state and QMP"
+                            + " socket); job " + rj.jobId + " took no point, the next firing tries again",
+                    true);
+        }
+        vmHolders.put(rj.vm, rj);
+        return lock;
+    }
+
+    private void pauseBeforeRetry(RunningJob rj, Duration pause) {
+        try {
+            TimeUnit.MILLISECONDS.sleep(pause.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException(
+                    "job " + rj.jobId + " of VM '" + rj.vm + "' was cancelled while it waited to try again", e);
+        }
+    }
+
+    /** One attempt of a delivered job, holding the VM's lock: a host slot, the lease, the capture. */
+    private Manifest attempt(RunningJob rj, SnapshotJob job, boolean first) {
+        acquireSlot(job.vm());
+        if (!rj.holdSlot(jobSlots)) {
+            throw new RetriableException("job " + rj.jobId + " of VM '" + rj.vm + "' was cancelled");
+        }
+        try {
+            if (first) {
+                checkNotExpired(rj, job); // it may have waited long for a slot
+            }
+            rj.enter(RunningJob.Stage.PREPARE, clock.instant());
+            try (WriteLease lease = WriteLease.acquire(repository.target(), clock, "backup of " + job.vm())) {
+                return capture(rj, job);
+            }
+        } finally {
+            rj.releaseSlot();
         }
     }
 
@@ -213,17 +662,25 @@ public final class BackupWorker implements AutoCloseable {
     public <T> T exclusively(String vm, java.util.function.Supplier<T> work) {
         ReentrantLock lock = vmLocks.computeIfAbsent(vm, v -> new ReentrantLock());
         lock.lock();
+        RunningJob op = new RunningJob("an exclusive operation (rollback)", vm, clock.instant());
+        vmHolders.put(vm, op);
         try {
             return work.get();
         } finally {
+            vmHolders.remove(vm, op);
             lock.unlock();
         }
     }
 
-    /** Runs one job; returns the restore point it committed (or had committed before). */
+    /**
+     * Runs one job on the calling thread, without deadline or retries (the CLI's and the bench's
+     * way); returns the restore point it committed (or had committed before).
+     */
     public Manifest backup(String jobId, SnapshotJob job) {
         ReentrantLock lock = vmLocks.computeIfAbsent(job.vm(), v -> new ReentrantLock());
         lock.lock();
+        RunningJob rj = new RunningJob(jobId, job.vm(), clock.instant());
+        vmHolders.put(job.vm(), rj);
         try {
             Optional<Manifest> done = repository.findByJob(job.vm(), jobId);
             if (done.isPresent()) {
@@ -235,14 +692,17 @@ public final class BackupWorker implements AutoCloseable {
             }
             // the VM's lock first: a job waiting for its VM holds no slot of the host
             acquireSlot(job.vm());
+            rj.holdSlot(jobSlots);
             // a backup reuses chunks the repository holds: keep garbage collection from sweeping meanwhile
             try (WriteLease lease = WriteLease.acquire(repository.target(), clock, "backup of " + job.vm())) {
-                return capture(jobId, job);
+                return capture(rj, job);
             } finally {
-                jobSlots.release();
+                rj.releaseSlot();
             }
         } finally {
+            vmHolders.remove(job.vm(), rj);
             lock.unlock();
+            rj.workDir().ifPresent(BackupWorker::deleteRecursively);
         }
     }
 
@@ -258,7 +718,8 @@ public final class BackupWorker implements AutoCloseable {
         }
     }
 
-    private Manifest capture(String jobId, SnapshotJob job) {
+    private Manifest capture(RunningJob rj, SnapshotJob job) {
+        String jobId = rj.jobId;
         Optional<Manifest> parent = repository.latest(job.vm());
         Optional<String> since = parent.flatMap(
                 p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
@@ -268,8 +729,10 @@ public final class BackupWorker implements AutoCloseable {
         String id = RestorePointIds.next(started, random);
         String checkpoint = "tm-" + id;
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
+        rj.workDir(workDir);
         createDirectories(workDir);
         try {
+            rj.enter(RunningJob.Stage.CAPTURE, clock.instant());
             String hooked = hooks.freeze(job.vm());
             Quiesce quiesce = Quiesce.fromPolicy(job.consistency());
             Capture capture;
@@ -278,23 +741,32 @@ public final class BackupWorker implements AutoCloseable {
             } finally {
                 hooks.thaw(job.vm());
             }
-            try (capture) {
-                CaptureConsistency achieved = capture.consistency();
+            try (Capture open = new OnceClosed(capture)) {
+                if (!rj.holdCapture(open)) {
+                    throw new RetriableException("job " + jobId + " of VM '" + job.vm()
+                            + "' was cancelled while QEMU captured it; the capture is closed unused");
+                }
+                CaptureConsistency achieved = open.consistency();
                 if (quiesce == Quiesce.REQUIRED && !achieved.isApplication()) {
-                    throw new PermanentException("VM '" + job.vm() + "' requires application consistency (policy "
-                            + job.policy() + "), but " + hypervisor + " captured it "
-                            + achieved.reason().orElse("crash-consistent")
-                            + "; install and start qemu-guest-agent in the guest, or relax the policy to"
-                            + " consistency: application-preferred");
+                    throw new JobEndedException(
+                            FailureReason.CONSISTENCY_NOT_MET,
+                            RunningJob.Stage.CAPTURE,
+                            "VM '" + job.vm() + "' requires application consistency (policy " + job.policy()
+                                    + "), but " + hypervisor + " captured it "
+                                    + achieved.reason().orElse("crash-consistent")
+                                    + "; install and start qemu-guest-agent in the guest, or relax the policy to"
+                                    + " consistency: application-preferred",
+                            false);
                 }
                 String consistency = achieved.isApplication() ? CaptureConsistency.APPLICATION : hooked;
-                hooks.onCaptured(job.vm(), capture.capturedAt());
+                hooks.onCaptured(job.vm(), open.capturedAt());
                 bus.publish(
                         Topics.JOB_STATUS,
                         job.vm(),
-                        Event.of(jobId, clock.instant(), new SnapshotCaptured(job.vm(), capture.capturedAt())));
+                        Event.of(jobId, clock.instant(), new SnapshotCaptured(job.vm(), open.capturedAt())));
+                rj.enter(RunningJob.Stage.EXPORT, clock.instant());
                 List<DiskEntry> disks = new ArrayList<>();
-                for (DiskExport export : capture.disks()) {
+                for (DiskExport export : open.disks()) {
                     disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit));
                 }
                 Manifest m = new Manifest(
@@ -303,7 +775,7 @@ public final class BackupWorker implements AutoCloseable {
                         job.vm(),
                         host,
                         jobId,
-                        capture.capturedAt(),
+                        open.capturedAt(),
                         clock.instant(),
                         consistency,
                         job.trigger(),
@@ -311,8 +783,23 @@ public final class BackupWorker implements AutoCloseable {
                         parent.map(Manifest::id),
                         disks,
                         quiesce == Quiesce.NONE ? Optional.empty() : achieved.reason());
+                rj.enter(RunningJob.Stage.COMMIT, clock.instant());
+                // the commit gate: a job abandoned after its deadline never writes its manifest (§4)
+                if (!rj.enterCommit()) {
+                    throw new RetriableException("job " + jobId + " of VM '" + job.vm()
+                            + "' was cancelled before its commit; no restore point was written");
+                }
                 repository.commit(m);
-                capture.commit();
+                rj.committed(m);
+                try {
+                    open.commit();
+                } catch (TidemarkException e) { // the point exists; the next capture reads in full if it must
+                    log.warn(
+                            "restore point {} of {} is committed, but dropping the previous checkpoint failed: {}",
+                            m.id(),
+                            m.vm(),
+                            e.getMessage());
+                }
                 log.info(
                         "restore point {} of {}: {} ({} of {} bytes read, {} new) in {} ms",
                         m.id(),
@@ -323,6 +810,8 @@ public final class BackupWorker implements AutoCloseable {
                         m.bytesNew(),
                         clock.millis() - started.toEpochMilli());
                 return m;
+            } finally {
+                rj.takeCapture();
             }
         } finally {
             deleteRecursively(workDir);
@@ -408,8 +897,77 @@ public final class BackupWorker implements AutoCloseable {
         }
     }
 
+    /**
+     * Drains (SIGTERM): refuses new deliveries, lets running jobs finish for {@link
+     * JobBounds#drain()}, then cancels the rest (they end in {@code ENGINE_STOPPING}, their
+     * deliveries are not acknowledged and come again after the restart, idempotent by job id), and
+     * removes the work directories of this worker's jobs.
+     */
     @Override
     public void close() {
+        closing = true;
+        long drainEnd = System.nanoTime() + bounds.drain().toNanos();
+        for (RunningJob rj : List.copyOf(handled)) {
+            long left = drainEnd - System.nanoTime();
+            try {
+                rj.outcome.get(Math.max(0, left), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                break;
+            } catch (ExecutionException e) {
+                // its handler reports it
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        for (RunningJob rj : List.copyOf(alive)) {
+            String why = "the worker of host " + host + " stopped while job " + rj.jobId + " of VM '" + rj.vm
+                    + "' ran (" + rj.where() + "); it was cancelled and commits nothing now; it is delivered again"
+                    + " after the restart";
+            if (cancel(rj, new JobEndedException(FailureReason.ENGINE_STOPPING, rj.stage(), why, true))) {
+                log.warn("{}", why);
+            }
+        }
         cpu.shutdownNow();
+        for (RunningJob rj : List.copyOf(alive)) {
+            rj.workDir().ifPresent(BackupWorker::deleteRecursively);
+        }
+    }
+
+    /** A capture closed at most once, whoever closes it first: the job thread or a cancellation. */
+    private static final class OnceClosed implements Capture {
+        private final Capture capture;
+        private final AtomicBoolean closed = new AtomicBoolean();
+
+        OnceClosed(Capture capture) {
+            this.capture = capture;
+        }
+
+        @Override
+        public Instant capturedAt() {
+            return capture.capturedAt();
+        }
+
+        @Override
+        public CaptureConsistency consistency() {
+            return capture.consistency();
+        }
+
+        @Override
+        public List<DiskExport> disks() {
+            return capture.disks();
+        }
+
+        @Override
+        public void commit() {
+            capture.commit();
+        }
+
+        @Override
+        public void close() {
+            if (closed.compareAndSet(false, true)) {
+                capture.close();
+            }
+        }
     }
 }

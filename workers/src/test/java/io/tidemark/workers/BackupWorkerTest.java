@@ -153,14 +153,20 @@ class BackupWorkerTest {
     void aJobThatRequiresApplicationConsistencyFailsOnAHypervisorThatCannotQuiesce() {
         worker.backup("j1", job());
         hv.write("vm1", "sda", 2 * MiB, randomBytes(4096));
-        Event e = Event.of("j2", Instant.now(), job("application-required"));
-        assertThatThrownBy(() -> worker.handle("tidemark.jobs.hv1", e))
+        assertThatThrownBy(() -> worker.backup("j2", job("application-required")))
                 .isInstanceOf(io.tidemark.core.PermanentException.class)
                 .hasMessageContaining("VM 'vm1' requires application consistency")
                 .hasMessageContaining("qemu-guest-agent");
+        // delivered by the bus: one JobFailed with its reason, and the handler returns (no redelivery)
+        worker.handle("tidemark.jobs.hv1", Event.of("j2", Instant.now(), job("application-required")));
         assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class))
                 .singleElement()
-                .satisfies(f -> assertThat(f.toString()).contains("vm1", "qemu-guest-agent"));
+                .satisfies(f -> {
+                    assertThat(f.error()).contains("vm1", "qemu-guest-agent");
+                    assertThat(f.reason()).contains(io.tidemark.core.event.FailureReason.CONSISTENCY_NOT_MET);
+                    assertThat(f.stage()).isEqualTo("capture");
+                    assertThat(f.retriable()).isFalse();
+                });
         assertThat(repo.manifests("vm1")).hasSize(1);
         // the change tracking is unchanged: the next job still reads the write
         Manifest next = worker.backup("j3", job("application-preferred"));

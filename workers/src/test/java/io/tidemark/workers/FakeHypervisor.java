@@ -1,12 +1,12 @@
 package io.tidemark.workers;
 
-import io.tidemark.core.PermanentException;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
+import io.tidemark.core.hypervisor.VmNotFoundException;
 import io.tidemark.workers.nbd.Extent;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -85,7 +85,7 @@ final class FakeHypervisor implements Hypervisor {
     public synchronized Capture capture(CaptureRequest request) {
         String vm = request.vm();
         if (!disks.containsKey(vm)) {
-            throw new PermanentException("no VM " + vm);
+            throw new VmNotFoundException("no VM " + vm);
         }
         Map<String, Map<String, BitSet>> vmBitmaps = bitmaps.get(vm);
         Optional<String> since = request.sinceCheckpoint().filter(vmBitmaps::containsKey);
