@@ -7,9 +7,11 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
+import io.tidemark.core.hypervisor.CheckpointNames;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.hypervisor.Quiesce;
 import io.tidemark.core.hypervisor.VmInfo;
 import io.tidemark.testkit.qemu.DiskModel;
 import java.io.IOException;
@@ -36,7 +38,9 @@ import org.junit.jupiter.api.io.TempDir;
  * granularity; a capture closed without {@link Capture#commit()} loses no change; all disks are
  * captured at one moment; a missing checkpoint gives a full capture that names it; an unknown VM
  * is a {@link PermanentException} naming it; an unreachable host is a {@link RetriableException}
- * naming where it was looked for. Checkpoint names start with {@code tm-}.
+ * naming where it was looked for; two owners (repositories) capturing one VM keep their own
+ * checkpoints, and a checkpoint without owner from an earlier version still serves as parent.
+ * Checkpoint names start with {@code tm-}.
  */
 public abstract class HypervisorContract {
 
@@ -115,6 +119,12 @@ public abstract class HypervisorContract {
     protected CaptureRequest request(String vm, String since, String next) throws IOException {
         Path work = Files.createDirectories(dir.resolve("w" + ++jobs));
         return new CaptureRequest(vm, Optional.ofNullable(since), next, work);
+    }
+
+    /** A request of {@code owner} (a repository) with a fresh work directory. */
+    protected CaptureRequest owned(String owner, String vm, String since, String next) throws IOException {
+        Path work = Files.createDirectories(dir.resolve("w" + ++jobs));
+        return new CaptureRequest(vm, Optional.ofNullable(since), next, work, Quiesce.NONE, Optional.of(owner));
     }
 
     /** A committed full capture that starts checkpoint {@code tm-1}. */
@@ -274,6 +284,78 @@ public abstract class HypervisorContract {
             try (Capture c = hypervisor.capture(request(vm.name(), "tm-2", "tm-3"))) {
                 assertThat(c.disks().get(0).incremental()).isTrue();
                 assertCovers(dirtyExtents(c.disks().get(0)), w);
+            }
+        }
+    }
+
+    /**
+     * Two repositories protect one VM: each capture treats only its own owner's checkpoints as
+     * leftovers, so neither drops the other's chain.
+     */
+    @Test
+    void twoOwnersCapturingTheSameVmKeepTheirOwnCheckpoints() throws IOException {
+        try (GuestVm vm = startVm("ct-owners", 16 * MIB)) {
+            String d = vm.disks().get(0);
+            String a = CheckpointNames.ownerOf("repository A");
+            String b = CheckpointNames.ownerOf("repository B");
+            for (String owner : List.of(a, b)) {
+                try (Capture c = hypervisor.capture(owned(owner, vm.name(), null, CheckpointNames.name(owner, "1")))) {
+                    c.commit();
+                }
+            }
+            List<long[]> writes = new ArrayList<>();
+            writes.add(write(vm, d, MIB, 4096, 0x31));
+            try (Capture c = hypervisor.capture(
+                    owned(a, vm.name(), CheckpointNames.name(a, "1"), CheckpointNames.name(a, "2")))) {
+                assertThat(c.disks().get(0).incremental()).isTrue();
+                assertCovers(dirtyExtents(c.disks().get(0)), writes);
+                c.commit();
+            }
+            writes.add(write(vm, d, 5 * MIB, 4096, 0x32));
+            try (Capture c = hypervisor.capture(
+                    owned(b, vm.name(), CheckpointNames.name(b, "1"), CheckpointNames.name(b, "2")))) {
+                DiskExport e = c.disks().get(0);
+                assertThat(e.incremental())
+                        .as("B's checkpoint survived A's capture: %s", e.fullReason())
+                        .isTrue();
+                assertCovers(dirtyExtents(e), writes);
+                assertThat(DiskModel.sha256(read(e))).isEqualTo(vm.model(d).sha256());
+                c.commit();
+            }
+            try (Capture c = hypervisor.capture(
+                    owned(a, vm.name(), CheckpointNames.name(a, "2"), CheckpointNames.name(a, "3")))) {
+                DiskExport e = c.disks().get(0);
+                assertThat(e.incremental())
+                        .as("A's checkpoint survived B's capture: %s", e.fullReason())
+                        .isTrue();
+                assertCovers(dirtyExtents(e), List.of(writes.get(1)));
+                c.commit();
+            }
+        }
+    }
+
+    /**
+     * After an upgrade, the newest restore point of a repository names a checkpoint without owner
+     * ({@code tm-<id>}): the first owned capture is still incremental from it.
+     */
+    @Test
+    void aCheckpointWithoutOwnerFromAnEarlierVersionIsTheParentOfAnOwnedCapture() throws IOException {
+        try (GuestVm vm = startVm("ct-upgrade", 16 * MIB)) {
+            String d = vm.disks().get(0);
+            String a = CheckpointNames.ownerOf("repository A");
+            baseline(vm.name());
+            List<long[]> w1 = List.of(write(vm, d, 2 * MIB, 4096, 0x41));
+            try (Capture c = hypervisor.capture(owned(a, vm.name(), "tm-1", CheckpointNames.name(a, "2")))) {
+                assertThat(c.disks().get(0).incremental()).isTrue();
+                assertCovers(dirtyExtents(c.disks().get(0)), w1);
+                c.commit();
+            }
+            List<long[]> w2 = List.of(write(vm, d, 7 * MIB, 4096, 0x42));
+            try (Capture c = hypervisor.capture(
+                    owned(a, vm.name(), CheckpointNames.name(a, "2"), CheckpointNames.name(a, "3")))) {
+                assertThat(c.disks().get(0).incremental()).isTrue();
+                assertCovers(dirtyExtents(c.disks().get(0)), w2);
+                c.commit();
             }
         }
     }

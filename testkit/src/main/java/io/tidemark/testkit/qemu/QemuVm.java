@@ -245,6 +245,24 @@ public final class QemuVm implements HypervisorContract.GuestVm {
         return process.pid();
     }
 
+    /**
+     * Stops the QEMU process with SIGSTOP, as a hung QEMU behaves: its sockets (monitors, NBD) accept
+     * nothing and answer nothing until {@link #resumeProcess()}. Do not use this VM's other methods
+     * meanwhile: they would wait for QEMU.
+     */
+    public void suspendProcess() {
+        signal("STOP");
+    }
+
+    /** Lets a process stopped by {@link #suspendProcess()} run again (SIGCONT). */
+    public void resumeProcess() {
+        signal("CONT");
+    }
+
+    private void signal(String name) {
+        run("kill", "-" + name, Long.toString(process.pid()));
+    }
+
     /** Writes {@code patternByte} through the guest device, like a guest, and updates the model. */
     public void write(String diskId, long offset, int length, int patternByte) {
         qemuIo(diskId, String.format("write -P 0x%02x %d %d", patternByte & 0xff, offset, length), offset, length);

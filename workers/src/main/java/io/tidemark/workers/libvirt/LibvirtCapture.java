@@ -6,6 +6,7 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
+import io.tidemark.core.hypervisor.HostScratch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -38,6 +39,12 @@ final class LibvirtCapture implements Capture {
 
     /** Scratch files of ours start with this, so a job left by a crashed worker can be recognised. */
     static final String SCRATCH_PREFIX = "tm-scratch-";
+
+    /** The name of one of our scratch files inside a backup job's XML (tagged or from before tags). */
+    private static final Pattern OUR_SCRATCH = Pattern.compile("/(" + SCRATCH_PREFIX + "[^/'\"<]*)['\"]");
+
+    /** Names this capture's scratch files and socket, so that a later process can tell leftovers. */
+    private final String token = HostScratch.newTag();
 
     private static final int MAX_SOCKET_PATH = 100;
     private static final Pattern BROKEN_DISK = Pattern.compile("for disk '([^']+)'");
@@ -99,7 +106,7 @@ final class LibvirtCapture implements Capture {
             throws LibvirtException {
         LibvirtCapture c = new LibvirtCapture(hypervisor, domain, request.vm(), request, onClosed);
         try {
-            c.removeLeftovers(prefix);
+            c.removeLeftovers(request.leftoverPrefix(prefix));
             c.plan();
             c.begin(request.workDir(), clock);
             return c;
@@ -130,9 +137,15 @@ final class LibvirtCapture implements Capture {
                 throw new RetriableException("domain '" + vm + "' (libvirt " + hypervisor.uri() + ") runs another"
                         + " job (" + domain.getJobInfo() + "); retry when it has finished");
             }
-            if (!backup.contains(SCRATCH_PREFIX)) {
+            Matcher ours = OUR_SCRATCH.matcher(backup);
+            if (!ours.find()) {
                 throw new RetriableException("domain '" + vm + "' (libvirt " + hypervisor.uri() + ") runs a backup"
                         + " job of another tool; retry when it has finished");
+            }
+            if (!HostScratch.isLeftover(ours.group(1))) {
+                throw new RetriableException("domain '" + vm + "' (libvirt " + hypervisor.uri() + ") is being backed"
+                        + " up by another live capture of this engine (another repository's worker protects it too);"
+                        + " retry when it has finished");
             }
             log.warn("domain {}: aborting a backup job left by an interrupted capture", vm);
             abortJob();
@@ -320,22 +333,27 @@ final class LibvirtCapture implements Capture {
         return x.append("</disks></domaincheckpoint>").toString();
     }
 
-    private static Path scratch(Path workDir, Planned p) {
-        return workDir.toAbsolutePath().resolve(SCRATCH_PREFIX + p.disk.target().replace('/', '_') + ".qcow2");
+    private Path scratch(Path workDir, Planned p) {
+        return workDir.toAbsolutePath()
+                .resolve(SCRATCH_PREFIX + token + "-" + p.disk.target().replace('/', '_') + ".qcow2");
     }
 
     private Path socketPath(Path workDir) {
-        Path socket = workDir.toAbsolutePath().resolve("nbd.sock");
+        Path socket = workDir.toAbsolutePath().resolve(socketName());
         if (socket.toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH) {
             return socket;
         }
         try {
-            privateSocketDir = Files.createTempDirectory("tm-nbd-");
+            privateSocketDir = Files.createTempDirectory(HostScratch.SOCKET_DIR_PREFIX + token + "-");
         } catch (IOException e) {
             throw new PermanentException("the work directory " + workDir + " is too deep for a Unix socket and no"
                     + " temporary directory could be created: " + e);
         }
-        return privateSocketDir.resolve("nbd.sock");
+        return privateSocketDir.resolve(socketName());
+    }
+
+    private String socketName() {
+        return "nbd-" + token + ".sock";
     }
 
     @Override
@@ -353,10 +371,15 @@ final class LibvirtCapture implements Capture {
      * the job, which may use it, has ended.
      */
     @Override
-    public void commit() {
+    public synchronized void commit() {
         if (closed) {
-            throw new IllegalStateException("commit() after close() on the capture of domain " + vm
-                    + ": the new checkpoint was already deleted");
+            // closed from another thread (the job's deadline cancelled it) after the restore point was written
+            log.warn(
+                    "domain {}: the capture was closed before its restore point's commit reached it; checkpoint {}"
+                            + " was deleted, so the next capture of this domain reads its disks in full",
+                    vm,
+                    newCheckpoint);
+            return;
         }
         committed = true;
     }
@@ -370,6 +393,31 @@ final class LibvirtCapture implements Capture {
     }
 
     private synchronized void teardown() {
+        try {
+            teardownSteps();
+        } finally {
+            HostScratch.release(token);
+        }
+    }
+
+    /**
+     * The worker is gone without closing (the adapter was closed under an open capture): leave the
+     * job to the next capture, as a crash would.
+     */
+    synchronized void abandon() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        HostScratch.release(token);
+        onClosed.run();
+    }
+
+    String vm() {
+        return vm;
+    }
+
+    private void teardownSteps() {
         closed = true;
         List<TidemarkException> errors = new ArrayList<>();
         if (begun) {
@@ -385,7 +433,7 @@ final class LibvirtCapture implements Capture {
         if (privateSocketDir != null) {
             step(errors, "deleting " + privateSocketDir, () -> {
                 try {
-                    Files.deleteIfExists(privateSocketDir.resolve("nbd.sock"));
+                    Files.deleteIfExists(privateSocketDir.resolve(socketName()));
                     Files.deleteIfExists(privateSocketDir);
                 } catch (IOException e) {
                     throw new RetriableException("cannot delete " + privateSocketDir + ": " + e, e);

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.libvirt.Connect;
@@ -49,10 +50,12 @@ import org.slf4j.LoggerFactory;
  *       deletes the new checkpoint: libvirt's checkpoints all record, so {@code sinceCheckpoint}
  *       still holds every change.
  *   <li>Checkpoint names must start with the prefix ({@value #CHECKPOINT_PREFIX} by default). A
- *       capture deletes checkpoints with that prefix other than {@code sinceCheckpoint}, and aborts a
- *       pull backup job whose scratch files are ours: both are leftovers of a crashed worker (one
- *       worker per host). Other checkpoints and jobs are never touched; another job is a {@link
- *       RetriableException}.
+ *       capture deletes the checkpoints of its {@link CaptureRequest#owner() owner} ({@code
+ *       <prefix><owner>-...}, or every one with the prefix for a request without owner) other than
+ *       {@code sinceCheckpoint}: leftovers of its interrupted captures. It aborts a pull backup job
+ *       whose scratch files carry a {@link io.tidemark.core.hypervisor.HostScratch} tag of a capture
+ *       that is over (its process is gone). Checkpoints of other owners and tools, and jobs of live
+ *       captures or other tools, are never touched; such a job is a {@link RetriableException}.
  *   <li>One capture per domain at a time; a second one is a {@link RetriableException}. Shut-off
  *       domains cannot be captured (libvirt has no offline backup): a {@link PermanentException}.
  *   <li>Every fault is a {@link RetriableException} (libvirtd unreachable, timeouts, busy) or a
@@ -87,6 +90,7 @@ public final class LibvirtHypervisor implements Hypervisor {
     private final Clock clock;
     private final String checkpointPrefix;
     private final Set<String> capturing = ConcurrentHashMap.newKeySet();
+    private final Map<String, LibvirtCapture> open = new ConcurrentHashMap<>();
     private Connect connection; // guarded by this
 
     /** The active domains of {@code uri}, with the system clock. Connects on first use. */
@@ -160,7 +164,12 @@ public final class LibvirtHypervisor implements Hypervisor {
         }
         try {
             Domain domain = lookup(vm);
-            return LibvirtCapture.open(this, domain, request, clock, checkpointPrefix, () -> capturing.remove(vm));
+            LibvirtCapture c = LibvirtCapture.open(this, domain, request, clock, checkpointPrefix, () -> {
+                open.remove(vm);
+                capturing.remove(vm);
+            });
+            open.put(vm, c);
+            return c;
         } catch (LibvirtException e) {
             capturing.remove(vm);
             throw translate(e, "capture of domain '" + vm + "'");
@@ -286,9 +295,16 @@ public final class LibvirtHypervisor implements Hypervisor {
                 : String.valueOf(e.getMessage());
     }
 
-    /** Closes the connection. Close open captures first: they use it. */
+    /**
+     * Closes the connection. Captures still open are abandoned as a crash would leave them (their
+     * jobs stay in libvirt for the next capture to abort). Close captures first.
+     */
     @Override
     public void close() {
+        for (LibvirtCapture c : List.copyOf(open.values())) {
+            log.warn("domain {}: the adapter is closed under an open capture; it is abandoned", c.vm());
+            c.abandon();
+        }
         dropConnection();
     }
 

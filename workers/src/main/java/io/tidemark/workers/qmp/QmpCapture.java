@@ -10,6 +10,7 @@ import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
+import io.tidemark.core.hypervisor.HostScratch;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,7 +23,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -48,8 +48,8 @@ final class QmpCapture implements Capture {
 
     static final String JOB_PREFIX = "tmjob-";
     static final String EXPORT_PREFIX = "tmexp-";
+    static final String FLEECE_FILE_PREFIX = "fleece-";
 
-    private static final AtomicInteger SEQUENCE = new AtomicInteger();
     private static final Pattern NOT_PERSISTABLE = Pattern.compile("Can't make bitmap '[^']*' persistent in '([^']*)'");
     private static final int MAX_SOCKET_PATH = 100;
     private static final Set<String> JOB_END_EVENTS = Set.of("BLOCK_JOB_CANCELLED", "BLOCK_JOB_COMPLETED");
@@ -58,10 +58,11 @@ final class QmpCapture implements Capture {
     private final QmpClient qmp;
     private final Optional<String> since;
     private final String newCheckpoint;
-    private final Duration eventTimeout;
+    private final Duration eventTimeout; // also bounds each wait of teardown
     private final Runnable onClosed;
     private final Function<Runnable, CaptureConsistency> quiesce;
-    private final String token = Integer.toString(SEQUENCE.incrementAndGet(), 36);
+    /** Names everything this capture creates on the host, so that a later process can tell leftovers. */
+    private final String token = HostScratch.newTag();
 
     private List<CapturePlan.Disk> disks = List.of();
     private final List<Path> scratchFiles = new ArrayList<>();
@@ -111,7 +112,7 @@ final class QmpCapture implements Capture {
             Runnable onClosed) {
         QmpCapture c = new QmpCapture(request.vm(), qmp, request, eventTimeout, quiesce, onClosed);
         try {
-            c.start(request, clock, checkpointPrefix);
+            c.start(request, clock, request.leftoverPrefix(checkpointPrefix));
             return c;
         } catch (RuntimeException e) { // also a bug or a hook's failure: never leave exports behind
             try {
@@ -125,7 +126,7 @@ final class QmpCapture implements Capture {
 
     private void start(CaptureRequest request, Clock clock, String prefix) {
         // first: a leftover fleece job hides the disk node behind its copy-before-write filter
-        removeLeftovers();
+        removeLeftovers(qmp, vm, eventTimeout);
         List<BlockDevice> devices = BlockDevice.parse(qmp.execute("query-block"));
         if (devices.isEmpty()) {
             throw new PermanentException("VM '" + vm + "' has no disk (no block device with a medium and a guest"
@@ -147,7 +148,7 @@ final class QmpCapture implements Capture {
 
         for (int i = 0; i < disks.size(); i++) {
             BlockDevice d = disks.get(i).device();
-            Path file = request.workDir().toAbsolutePath().resolve("fleece-" + token + "-" + i + ".qcow2");
+            Path file = request.workDir().toAbsolutePath().resolve(FLEECE_FILE_PREFIX + token + "-" + i + ".qcow2");
             createImage(file, d.sizeBytes());
             scratchFiles.add(file);
             String node = SCRATCH_PREFIX + token + "-" + i;
@@ -278,10 +279,10 @@ final class QmpCapture implements Capture {
     }
 
     private void startServer(Path workDir) {
-        nbdSocket = workDir.resolve("nbd.sock").toAbsolutePath();
+        nbdSocket = workDir.resolve("nbd-" + token + ".sock").toAbsolutePath();
         if (nbdSocket.toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
             try {
-                privateSocketDir = Files.createTempDirectory("tm-nbd-");
+                privateSocketDir = Files.createTempDirectory(HostScratch.SOCKET_DIR_PREFIX + token + "-");
             } catch (IOException e) {
                 throw new PermanentException("the work directory " + workDir + " is too deep for a Unix socket and"
                         + " no temporary directory could be created: " + e);
@@ -293,11 +294,23 @@ final class QmpCapture implements Capture {
         try {
             qmp.execute("nbd-server-start", args);
         } catch (QmpException e) {
-            if (!e.description().contains("already running")
-                    || !qmp.execute("query-block-exports").isEmpty()) {
+            if (!e.description().contains("already running")) {
+                throw e;
+            }
+            JsonNode running = qmp.execute("query-block-exports");
+            boolean allOurs = true;
+            for (JsonNode x : running) {
+                allOurs &= x.path("id").asText().startsWith(EXPORT_PREFIX);
+            }
+            if (!running.isEmpty() && allOurs) {
+                throw new RetriableException("VM '" + vm + "' is being exported by another live capture of this"
+                        + " engine (another repository's worker protects it too; QEMU runs one NBD server per VM);"
+                        + " retry when it has finished");
+            }
+            if (!running.isEmpty()) {
                 throw new PermanentException(
-                        "VM '" + vm + "' already runs an NBD server with exports that are not" + " ours ("
-                                + e.description() + "); stop it (nbd-server-stop) or capture this VM another way",
+                        "VM '" + vm + "' already runs an NBD server with exports that are not ours (" + e.description()
+                                + "); stop it (nbd-server-stop) or capture this VM another way",
                         e);
             }
             // an idle server left by an interrupted capture of ours
@@ -334,20 +347,26 @@ final class QmpCapture implements Capture {
     }
 
     /**
-     * Removes exports, jobs and scratch nodes that an interrupted capture of ours left in this QEMU
-     * (recognised by their id prefixes), so that the NBD server and the bitmaps are free again.
+     * Removes exports, jobs and scratch nodes that an interrupted capture of this engine left in this
+     * QEMU (recognised by their id prefixes, and by a {@link HostScratch} tag whose capture is over:
+     * its process is gone, or it is ours and no capture holds it), so that the NBD server and the
+     * bitmaps are free again. What a live capture of another process (another repository's worker)
+     * holds is kept.
      */
-    private void removeLeftovers() {
+    static void removeLeftovers(QmpClient qmp, String vm, Duration timeout) {
         boolean found = false;
+        boolean othersLeft = false;
         for (JsonNode e : qmp.execute("query-block-exports")) {
             String id = e.path("id").asText();
-            if (id.startsWith(EXPORT_PREFIX)) {
+            if (id.startsWith(EXPORT_PREFIX) && HostScratch.isLeftover(id)) {
                 log.warn("VM {}: removing export {} left by an interrupted capture", vm, id);
-                deleteExport(id);
+                leftoverStep(vm, () -> deleteExport(qmp, id, timeout));
                 found = true;
+            } else {
+                othersLeft = true;
             }
         }
-        if (found) {
+        if (found && !othersLeft) {
             try {
                 qmp.execute("nbd-server-stop");
             } catch (QmpException e) {
@@ -356,28 +375,41 @@ final class QmpCapture implements Capture {
         }
         for (JsonNode j : qmp.execute("query-block-jobs")) {
             String id = j.path("device").asText();
-            if (id.startsWith(JOB_PREFIX)) {
+            if (id.startsWith(JOB_PREFIX) && HostScratch.isLeftover(id)) {
                 log.warn("VM {}: cancelling block job {} left by an interrupted capture", vm, id);
-                cancelJob(id);
+                leftoverStep(vm, () -> cancelJob(qmp, id, timeout));
             }
         }
         ObjectNode flat = QmpClient.args().put("flat", true);
         for (JsonNode n : qmp.execute("query-named-block-nodes", flat)) {
             String name = n.path("node-name").asText();
-            if (name.startsWith(SCRATCH_PREFIX)) {
+            if (name.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(name)) {
                 log.warn("VM {}: deleting scratch node {} left by an interrupted capture", vm, name);
-                qmp.execute("blockdev-del", QmpClient.args().put("node-name", name));
+                leftoverStep(
+                        vm, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", name)));
             }
         }
     }
 
-    private void deleteExport(String id) {
-        qmp.execute("block-export-del", QmpClient.args().put("id", id).put("mode", "hard"));
-        qmp.awaitEvent(
-                "BLOCK_EXPORT_DELETED", e -> id.equals(e.path("data").path("id").asText()), eventTimeout);
+    /**
+     * A refused step (the thing went away meanwhile: a command the dead capture had sent ran when
+     * QEMU was continued) is logged; a QEMU that does not answer fails the whole removal.
+     */
+    private static void leftoverStep(String vm, Runnable step) {
+        try {
+            step.run();
+        } catch (QmpException e) {
+            log.warn("VM {}: {}; going on", vm, e.getMessage());
+        }
     }
 
-    private void cancelJob(String id) {
+    private static void deleteExport(QmpClient qmp, String id, Duration timeout) {
+        qmp.execute("block-export-del", QmpClient.args().put("id", id).put("mode", "hard"));
+        qmp.awaitEvent(
+                "BLOCK_EXPORT_DELETED", e -> id.equals(e.path("data").path("id").asText()), timeout);
+    }
+
+    private static void cancelJob(QmpClient qmp, String id, Duration timeout) {
         try {
             qmp.execute("block-job-cancel", QmpClient.args().put("device", id).put("force", true));
         } catch (QmpException e) {
@@ -387,7 +419,7 @@ final class QmpCapture implements Capture {
             throw e;
         }
         qmp.awaitAnyEvent(
-                JOB_END_EVENTS, e -> id.equals(e.path("data").path("device").asText()), eventTimeout);
+                JOB_END_EVENTS, e -> id.equals(e.path("data").path("device").asText()), timeout);
     }
 
     @Override
@@ -405,6 +437,15 @@ final class QmpCapture implements Capture {
         return exports;
     }
 
+    /** The capture's own monitor connection, open until the capture is closed. */
+    QmpClient qmp() {
+        return qmp;
+    }
+
+    String vm() {
+        return vm;
+    }
+
     /** The disks as they were when the capture started (while it runs, filters hide their nodes). */
     List<BlockDevice> devices() {
         return disks.stream().map(CapturePlan.Disk::device).toList();
@@ -415,10 +456,15 @@ final class QmpCapture implements Capture {
      * once the exports, which use it, are gone.
      */
     @Override
-    public void commit() {
+    public synchronized void commit() {
         if (closed) {
-            throw new IllegalStateException(
-                    "commit() after close() on the capture of VM " + vm + ": the change tracking was already restored");
+            // closed from another thread (the job's deadline cancelled it) after the restore point was written
+            log.warn(
+                    "VM {}: the capture was closed before its restore point's commit reached it; checkpoint {} was"
+                            + " dropped, so the next capture of this VM reads its disks in full",
+                    vm,
+                    newCheckpoint);
+            return;
         }
         committed = true;
     }
@@ -431,17 +477,51 @@ final class QmpCapture implements Capture {
         teardown();
     }
 
+    /**
+     * Tears down on the capture's own connection, each QEMU wait bounded by the timeout; once QEMU
+     * failed to answer, the connection is closed and the remaining steps fail at once, so a stopped
+     * QEMU costs one timeout. A thread interrupted to cancel its job still tears down: the interrupt
+     * is set aside meanwhile and restored after. What cannot be removed now is a leftover the next
+     * connection to this VM removes.
+     */
     private synchronized void teardown() {
         closed = true;
+        boolean interrupted = Thread.interrupted();
+        try {
+            teardownSteps();
+        } finally {
+            qmp.close();
+            HostScratch.release(token);
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * The worker is gone without closing (the adapter was closed under an open capture): drop the
+     * connection and leave everything in QEMU to the next capture, as a crash would.
+     */
+    synchronized void abandon() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        qmp.close();
+        HostScratch.release(token);
+        onClosed.run();
+    }
+
+    private void teardownSteps() {
         List<TidemarkException> errors = new ArrayList<>();
         for (String id : exportIds) {
-            step(errors, () -> deleteExport(id));
+            step(errors, () -> deleteExport(qmp, id, eventTimeout));
         }
         if (serverStarted) {
             step(errors, () -> qmp.execute("nbd-server-stop"));
         }
         for (String id : jobs) {
-            step(errors, () -> cancelJob(id));
+            step(errors, () -> cancelJob(qmp, id, eventTimeout));
         }
         for (String node : scratchNodes) {
             step(errors, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", node)));

@@ -135,7 +135,7 @@ public final class QmpClient implements AutoCloseable {
             if (Thread.currentThread().isInterrupted()) {
                 throw new RetriableException("interrupted while connecting to the QMP socket " + socket, e);
             }
-            throw new RetriableException(
+            throw new Unanswered(
                     "the QMP socket " + socket + " did not accept a connection within " + timeout + ": " + STOPPED, e);
         } catch (IOException e) {
             settled.set(true);
@@ -162,7 +162,7 @@ public final class QmpClient implements AutoCloseable {
             JsonNode g = greeting.get(Math.max(1, left.toMillis()), TimeUnit.MILLISECONDS);
             log.debug("QMP greeting on {}: {}", socket, g);
         } catch (TimeoutException e) {
-            throw new RetriableException(
+            throw new Unanswered(
                     "QMP socket " + socket + " accepted the connection but sent no greeting within " + timeout + ": "
                             + STOPPED + "; or another client holds this monitor (QEMU serves one client per -qmp"
                             + " socket)",
@@ -172,6 +172,18 @@ public final class QmpClient implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RetriableException("interrupted while waiting for the QMP greeting on " + socket, e);
+        }
+    }
+
+    /**
+     * Something listens on the socket but does not answer in time: QEMU is stopped or hung, or
+     * another client holds the monitor. The VM exists; it is only unavailable now.
+     */
+    public static final class Unanswered extends RetriableException {
+        private static final long serialVersionUID = 1L;
+
+        Unanswered(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 

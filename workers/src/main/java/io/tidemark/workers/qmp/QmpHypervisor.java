@@ -46,14 +46,28 @@ import org.slf4j.LoggerFactory;
  *   <li>A disk is incremental when the bitmap {@code sinceCheckpoint} exists on its node, is
  *       persistent and is not inconsistent; otherwise it is full and its export says why.
  *   <li>Checkpoint names must start with the checkpoint prefix ({@value #CHECKPOINT_PREFIX} by
- *       default). Bitmaps with that prefix other than {@code sinceCheckpoint} are leftovers of ours
- *       and are removed by the next capture (after merging into {@code sinceCheckpoint} what an
- *       interrupted capture would otherwise lose); other bitmaps are never touched.
+ *       default). A request with an {@link CaptureRequest#owner() owner} owns the bitmaps named
+ *       {@code <prefix><owner>-...}: those other than {@code sinceCheckpoint} are leftovers of its
+ *       interrupted captures and are removed by its next capture (after merging into {@code
+ *       sinceCheckpoint} what an interrupted capture would otherwise lose). Bitmaps of other owners,
+ *       unowned {@code tm-<id>} bitmaps of earlier versions, and other tools' bitmaps are never
+ *       touched. A request without owner takes every bitmap with the prefix as its own.
  *   <li>One capture per VM at a time (QEMU runs one NBD server per process); a second one is a
- *       {@link RetriableException}. This class keeps one QMP connection per VM, since QEMU serves one
- *       client per monitor socket: nothing else may hold {@code <vm>.qmp} open.
- *   <li>One worker per host: a capture treats exports, block jobs and scratch nodes carrying this
- *       adapter's id prefixes as leftovers of a crashed worker and removes them first.
+ *       {@link RetriableException}, also when it comes from another process.
+ *   <li>The monitor is shared politely: QEMU serves one client per {@code -qmp} socket, so this
+ *       adapter connects for each capture (the connection lives as long as the capture) and for each
+ *       listing or query (closed at once) and holds nothing between them; operators' tools and
+ *       monitoring agents may use {@code <vm>.qmp} between jobs. While a capture of the VM is open,
+ *       listings use its connection.
+ *   <li>Every wait on QEMU (connect, greeting, each command, each awaited event, NBD reads) has the
+ *       adapter's timeout: a stopped or hung QEMU fails the capture with a {@link
+ *       RetriableException} that says so, within a bound. {@link Capture#close()} may be called from
+ *       another thread to cancel a job: it tears down on the capture's connection (one timeout at
+ *       most when QEMU does not answer) and unblocks NBD readers by deleting the exports.
+ *   <li>Exports, block jobs, scratch nodes and scratch files carry a {@link
+ *       io.tidemark.core.hypervisor.HostScratch} tag of the creating process. The first connection
+ *       to a VM (a listing or a capture) removes those whose capture is over (its process is gone)
+ *       and never those of a live capture of another process.
  *   <li>Application consistency ({@link io.tidemark.core.hypervisor.Quiesce}): the guest agent of
  *       VM {@code <vm>} is reached on the socket {@code <vm>.qga} next to its QMP socket (see {@link
  *       #agentSocketOf}); the guest is frozen just before the transaction and thawed right after
@@ -61,6 +75,9 @@ import org.slf4j.LoggerFactory;
  *       and markers in the state directory that {@link #thawLeftovers()} acts on when the worker
  *       starts.
  *
+ *   <li>{@link #list()} reports a VM whose monitor listens but does not answer in time (another
+ *       client holds it, or QEMU is stopped) as it last answered, so a busy monitor does not make
+ *       the VM look gone; a VM that never answered, or whose socket refuses connections, is skipped.
  *   <li>A VM without a socket is unknown here: a {@link PermanentException}. A socket nobody answers
  *       on is a {@link RetriableException}.
  *   <li>Every fault is a {@link RetriableException} or a {@link PermanentException} whose message
@@ -83,7 +100,12 @@ public final class QmpHypervisor implements Hypervisor {
     private final Clock clock;
     private final String checkpointPrefix;
     private final Duration timeout;
-    private final Map<String, QmpClient> clients = new HashMap<>(); // guarded by this
+    /** VMs this adapter has connected to once, and so swept of leftovers of dead captures. */
+    private final Set<String> swept = ConcurrentHashMap.newKeySet();
+
+    /** Each VM as it last answered a listing: a VM whose monitor is busy or stopped is listed so. */
+    private final Map<String, VmInfo> lastSeen = new ConcurrentHashMap<>();
+
     private final Set<String> capturing = ConcurrentHashMap.newKeySet();
     private final Map<String, QmpCapture> open = new ConcurrentHashMap<>();
     private final GuestFreezer freezer;
@@ -196,13 +218,65 @@ public final class QmpHypervisor implements Hypervisor {
         List<VmInfo> out = new ArrayList<>();
         for (String vm : vms) {
             try {
-                List<BlockDevice> devices = BlockDevice.parse(liveClient(vm).execute("query-block"));
-                out.add(new VmInfo(vm, devices.stream().map(d -> disk(vm, d)).toList()));
+                List<BlockDevice> devices = BlockDevice.parse(query(vm, "query-block"));
+                VmInfo info =
+                        new VmInfo(vm, devices.stream().map(d -> disk(vm, d)).toList());
+                lastSeen.put(vm, info);
+                out.add(info);
+            } catch (QmpClient.Unanswered e) {
+                // the VM is there (its monitor listens) but busy with another client, or stopped: as last seen
+                VmInfo seen = lastSeen.get(vm);
+                if (seen != null) {
+                    out.add(seen);
+                }
+                log.info("VM {} {}: {}", vm, seen != null ? "listed as last seen" : "skipped", e.getMessage());
             } catch (RetriableException e) {
+                lastSeen.remove(vm);
                 log.info("VM {} skipped: {}", vm, e.getMessage());
             }
         }
+        lastSeen.keySet().retainAll(vms);
         return out;
+    }
+
+    /**
+     * Runs one command on {@code vm}: on the connection of its open capture if there is one (the
+     * monitor serves one client), otherwise on a connection made for it and closed at once. The
+     * first connection of this adapter to a VM also removes what captures of processes now gone
+     * left in its QEMU.
+     */
+    private JsonNode query(String vm, String command) {
+        QmpCapture c = open.get(vm);
+        if (c != null) {
+            try {
+                return c.qmp().execute(command);
+            } catch (RetriableException e) {
+                if (open.get(vm) == c) {
+                    throw e;
+                }
+                // the capture closed meanwhile, and with it its connection: connect ourselves
+            }
+        }
+        try (QmpClient qmp = connect(vm)) {
+            return qmp.execute(command);
+        }
+    }
+
+    /** A connection of its own to {@code vm}'s monitor; the caller closes it when its work is done. */
+    private QmpClient connect(String vm) {
+        QmpClient qmp = QmpClient.connect(socketOf(vm), timeout);
+        if (swept.add(vm)) {
+            try {
+                QmpCapture.removeLeftovers(qmp, vm, timeout);
+            } catch (TidemarkException e) {
+                swept.remove(vm);
+                log.warn("VM {}: could not remove what interrupted captures left: {}", vm, e.getMessage());
+                if (!qmp.isOpen()) {
+                    throw e;
+                }
+            }
+        }
+        return qmp;
     }
 
     /** While our capture runs, the fleece filter hides the disk's node; report the node it captured. */
@@ -232,7 +306,9 @@ public final class QmpHypervisor implements Hypervisor {
                     + " NBD server per VM); retry when it is closed");
         }
         try {
-            QmpClient qmp = liveClient(vm);
+            // a connection of the capture's own, closed with it: between jobs the monitor is free
+            QmpClient qmp = QmpClient.connect(socketOf(vm), timeout);
+            swept.add(vm); // the capture removes leftovers first anyway
             GuestAgent agent = agents.apply(vm);
             Function<Runnable, CaptureConsistency> quiesce =
                     snapshot -> freezer.around(vm, request.quiesce(), agent, snapshot, onFrozen);
@@ -275,43 +351,13 @@ public final class QmpHypervisor implements Hypervisor {
         }
     }
 
-    /** The VM's connection, reconnecting once when QEMU was restarted since it was opened. */
-    private QmpClient liveClient(String vm) {
-        QmpClient c = client(vm);
-        try {
-            c.execute("query-status");
-            return c;
-        } catch (RetriableException e) {
-            if (c.isOpen()) {
-                throw e;
-            }
-            log.debug("QMP connection to {} was lost ({}); reconnecting", vm, e.getMessage());
-            QmpClient fresh = client(vm);
-            fresh.execute("query-status");
-            return fresh;
-        }
-    }
-
-    private synchronized QmpClient client(String vm) {
-        QmpClient c = clients.get(vm);
-        if (c != null && c.isOpen()) {
-            return c;
-        }
-        if (c != null) {
-            c.close();
-        }
-        c = QmpClient.connect(socketOf(vm), timeout);
-        clients.put(vm, c);
-        return c;
-    }
-
     /**
      * The image file of each disk of {@code vm}, by disk name, as QEMU opened it ({@code
      * query-block}'s {@code inserted.file}).
      */
     public Map<String, Path> imageFiles(String vm) {
         Map<String, Path> out = new java.util.TreeMap<>();
-        for (JsonNode dev : liveClient(vm).execute("query-block")) {
+        for (JsonNode dev : query(vm, "query-block")) {
             JsonNode inserted = dev.get("inserted");
             String qdev = dev.path("qdev").asText("");
             if (inserted != null && !qdev.isEmpty()) {
@@ -336,7 +382,12 @@ public final class QmpHypervisor implements Hypervisor {
      *     the guest is let run again
      */
     public void switchDisks(String vm, Map<String, Path> images) {
-        QmpClient qmp = liveClient(vm);
+        try (QmpClient qmp = connect(vm)) {
+            switchDisks(qmp, vm, images);
+        }
+    }
+
+    private void switchDisks(QmpClient qmp, String vm, Map<String, Path> images) {
         Map<String, String> nodes = new HashMap<>();
         for (BlockDevice d : BlockDevice.parse(qmp.execute("query-block"))) {
             nodes.put(d.disk(), d.node());
@@ -392,11 +443,17 @@ public final class QmpHypervisor implements Hypervisor {
         log.info("disk {} now runs on {} (node {})", disk, image, target);
     }
 
-    /** Closes the QMP connections. Close open captures first: they use them. */
+    /**
+     * Holds no connection between uses, so there is nothing to close but captures still open: they
+     * are abandoned as a crash would leave them (their connections dropped, everything in QEMU left
+     * for the next capture to remove). Close captures first.
+     */
     @Override
-    public synchronized void close() {
-        clients.values().forEach(QmpClient::close);
-        clients.clear();
+    public void close() {
+        for (QmpCapture c : List.copyOf(open.values())) {
+            log.warn("VM {}: the adapter is closed under an open capture; it is abandoned", c.vm());
+            c.abandon();
+        }
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.tidemark.workers.qmp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.PermanentException;
@@ -15,13 +16,19 @@ import io.tidemark.testkit.contract.HypervisorContract;
 import io.tidemark.testkit.qemu.DiskModel;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.NbdExports;
+import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -255,6 +262,190 @@ class QmpHypervisorIT extends HypervisorContract {
                     .isInstanceOf(RetriableException.class)
                     .hasMessageContaining("already open");
         }
+    }
+
+    /**
+     * QEMU's monitor serves one client: the adapter must hold it only while it works, so that an
+     * operator's tool or a monitoring agent gets answers between jobs.
+     */
+    @Test
+    void aThirdPartyQmpClientGetsAnswersBetweenJobs() throws IOException {
+        try (QemuVm vm = QemuVm.start(dir, "vm9", 16L * MIB);
+                QmpHypervisor hv = new QmpHypervisor(dir)) {
+            assertThat(hv.list()).extracting(VmInfo::name).containsExactly("vm9");
+            assertThat(queryStatusAsAThirdParty(vm)).isEqualTo("running");
+            baseline(hv, "vm9");
+            assertThat(queryStatusAsAThirdParty(vm)).isEqualTo("running");
+            try (Capture c = hv.capture(request("vm9", "tm-1", "tm-2"))) {
+                c.commit();
+            }
+            hv.imageFiles("vm9");
+            assertThat(queryStatusAsAThirdParty(vm)).isEqualTo("running");
+            // and the adapter still works after the third party is gone
+            assertThat(hv.list()).extracting(VmInfo::name).containsExactly("vm9");
+        }
+    }
+
+    private static String queryStatusAsAThirdParty(QemuVm vm) {
+        try (QmpClient operator = QmpClient.connect(vm.qmpSocket(), Duration.ofSeconds(10))) {
+            return operator.execute("query-status").path("status").asText();
+        }
+    }
+
+    /**
+     * A QEMU stopped with SIGSTOP, before and during a capture: the capture, the NBD reads and a
+     * close from another thread (a job's deadline cancelling it) each give up within a bound; after
+     * SIGCONT the next capture works, is still incremental, and nothing of the failed ones remains.
+     */
+    @Test
+    void aStoppedQemuFailsCapturesWithinTheBoundAndAfterContTheNextCaptureWorksAndLeavesNothing() throws Exception {
+        Duration timeout = Duration.ofSeconds(3);
+        Duration bound = timeout.multipliedBy(3).plusSeconds(10); // connect + greeting + slack for a loaded machine
+        try (QemuVm vm = QemuVm.start(dir, "vm8", 16L * MIB);
+                QmpHypervisor hv = new QmpHypervisor(dir, Clock.systemUTC(), "tm-", timeout)) {
+            vm.write("sd0", 0, MIB, 0x01);
+            baseline(hv, "vm8");
+            assertThat(hv.list()).extracting(VmInfo::name).containsExactly("vm8");
+            List<long[]> writes = new ArrayList<>();
+            writes.add(write(vm, "sd0", 2L * MIB, 4096, 0x02));
+
+            vm.suspendProcess();
+            try {
+                for (int attempt = 0; attempt < 3; attempt++) { // the later ones find the listen backlog full
+                    long t0 = System.nanoTime();
+                    assertTimeoutPreemptively(bound.multipliedBy(2), () -> assertThatThrownBy(
+                                    () -> hv.capture(request("vm8", "tm-1", "tm-2")))
+                            .isInstanceOf(RetriableException.class)
+                            .hasMessageContaining(hv.socketOf("vm8").toString())
+                            .hasMessageContaining("stopped"));
+                    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(bound);
+                }
+                // the listing (inventory) still knows the VM: stopped is not gone
+                assertThat(hv.list()).extracting(VmInfo::name).containsExactly("vm8");
+            } finally {
+                vm.resumeProcess();
+            }
+
+            Capture c = hv.capture(request("vm8", "tm-1", "tm-2"));
+            DiskExport e = c.disks().get(0);
+            try (NbdClient nbd = NbdClient.connect(e.nbdSocket(), e.exportName(), List.of(), timeout)) {
+                assertThat(nbd.read(0, 4096)).containsOnly(1);
+                vm.suspendProcess();
+                try {
+                    long t0 = System.nanoTime();
+                    assertThatThrownBy(() -> nbd.read(MIB, 65536))
+                            .isInstanceOf(RetriableException.class)
+                            .hasMessageContaining("stopped");
+                    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(bound);
+                    // the job's deadline cancels it from another thread
+                    long t1 = System.nanoTime();
+                    CompletableFuture<Void> cancel = CompletableFuture.runAsync(c::close);
+                    assertThatThrownBy(() -> cancel.get(bound.toMillis(), TimeUnit.MILLISECONDS))
+                            .isInstanceOf(ExecutionException.class)
+                            .hasCauseInstanceOf(RetriableException.class)
+                            .hasMessageContaining("stopped");
+                    assertThat(Duration.ofNanos(System.nanoTime() - t1)).isLessThan(bound);
+                } finally {
+                    vm.resumeProcess();
+                }
+            }
+
+            writes.add(write(vm, "sd0", 6L * MIB, 4096, 0x03));
+            try (Capture next = hv.capture(request("vm8", "tm-1", "tm-3"))) {
+                DiskExport n = next.disks().get(0);
+                assertThat(n.incremental())
+                        .as("tm-1 still usable: %s", n.fullReason())
+                        .isTrue();
+                assertThat(dirtyRanges(n)).containsExactlyElementsOf(grains(writes));
+                assertThat(DiskModel.sha256(readAll(n)))
+                        .isEqualTo(vm.model("sd0").sha256());
+                next.commit();
+            }
+            assertThat(vm.qmp("query-block-jobs", null)).isEmpty();
+            assertThat(vm.qmp("query-block-exports", null)).isEmpty();
+            assertThat(nodeNames(vm)).noneMatch(n -> n.startsWith("tmfl-"));
+            assertThat(vm.bitmapNames("sd0")).containsExactly("tm-3");
+        }
+    }
+
+    /**
+     * A killed engine leaves its fleece node, job and export in QEMU: the adapter's first contact
+     * with the VM (here a listing, as at start-up) removes them, and keeps what a live capture of
+     * another process holds.
+     */
+    @Test
+    void theFirstContactRemovesTheFleeceLeftOfADeadProcessAndKeepsALiveProcesses() throws Exception {
+        try (QemuVm vm = QemuVm.start(dir, "vm10", 16L * MIB)) {
+            String dead = "tmfl-" + deadTag() + "-0";
+            plantFleece(vm, dead, "tmjob-" + dead.substring(5), "tmexp-" + dead.substring(5));
+            ProcessHandle parent = ProcessHandle.current().parent().orElseThrow();
+            String live = "tmfl-" + Long.toString(parent.pid(), 36) + "."
+                    + Long.toString(parent.info().startInstant().orElseThrow().getEpochSecond(), 36) + ".1-0";
+            plantNode(vm, live);
+            assertThat(nodeNames(vm)).contains(dead, live);
+
+            try (QmpHypervisor hv = new QmpHypervisor(dir)) {
+                assertThat(hv.list()).extracting(VmInfo::name).containsExactly("vm10");
+            }
+
+            assertThat(nodeNames(vm)).doesNotContain(dead).contains(live);
+            assertThat(vm.qmp("query-block-jobs", null)).isEmpty();
+            assertThat(vm.qmp("query-block-exports", null)).isEmpty();
+            vm.qmp("blockdev-del", QemuVm.args().put("node-name", live));
+        }
+    }
+
+    private void plantFleece(QemuVm vm, String node, String job, String export) throws Exception {
+        plantNode(vm, node);
+        vm.qmp(
+                "blockdev-backup",
+                QemuVm.args()
+                        .put("device", vm.nodeName("sd0"))
+                        .put("target", node)
+                        .put("sync", "none")
+                        .put("job-id", job));
+        ObjectNode addr = QemuVm.args();
+        addr.putObject("addr")
+                .put("type", "unix")
+                .putObject("data")
+                .put("path", dir.resolve("planted.sock").toString());
+        vm.qmp("nbd-server-start", addr);
+        vm.qmp(
+                "block-export-add",
+                QemuVm.args()
+                        .put("type", "nbd")
+                        .put("id", export)
+                        .put("node-name", node)
+                        .put("name", "sd0")
+                        .put("writable", false));
+    }
+
+    private void plantNode(QemuVm vm, String node) throws Exception {
+        Path file = dir.resolve(node + ".qcow2");
+        Process p = new ProcessBuilder("qemu-img", "create", "-q", "-f", "qcow2", file.toString(), "16M")
+                .redirectErrorStream(true)
+                .start();
+        assertThat(p.waitFor()).isZero();
+        ObjectNode add = QemuVm.args().put("driver", "qcow2").put("node-name", node);
+        add.putObject("file").put("driver", "file").put("filename", file.toString());
+        add.put("backing", vm.nodeName("sd0"));
+        vm.qmp("blockdev-add", add);
+    }
+
+    private static List<String> nodeNames(QemuVm vm) {
+        List<String> names = new ArrayList<>();
+        vm.qmp("query-named-block-nodes", QemuVm.args().put("flat", true))
+                .forEach(n -> names.add(n.path("node-name").asText()));
+        return names;
+    }
+
+    /** The tag a capture of a process that has exited carried. */
+    private static String deadTag() throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("sleep", "60").start();
+        long start = p.info().startInstant().orElseThrow().getEpochSecond();
+        p.destroyForcibly();
+        p.waitFor();
+        return Long.toString(p.pid(), 36) + "." + Long.toString(start, 36) + ".1";
     }
 
     // ---- helpers
