@@ -63,8 +63,8 @@ final class DrillResults {
             ObjectTarget primary, Map<String, ObjectTarget> targets, Duration interval, Duration timeout) {
         Map<String, ObjectTarget> locations = new java.util.LinkedHashMap<>();
         locations.put(io.tidemark.scheduler.RpoTracker.LOCAL, primary);
-        targets.forEach((name, t) -> locations.put(
-                name, t instanceof io.tidemark.replicator.RetryingObjectTarget r ? r.delegate() : t));
+        targets.forEach((name, t) ->
+                locations.put(name, t instanceof io.tidemark.replicator.RetryingObjectTarget r ? r.delegate() : t));
         return new Background(locations, interval, timeout);
     }
 

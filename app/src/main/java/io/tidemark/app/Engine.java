@@ -69,6 +69,7 @@ public final class Engine implements AutoCloseable {
     private final Reconciler reconciler;
     private final HookServer hookServer;
     private final EngineHealth health;
+    private final ListedInventory inventory;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
@@ -179,19 +180,21 @@ public final class Engine implements AutoCloseable {
             health.started("worker");
             health.started("replicator");
 
-            HypervisorInventory inventory = new HypervisorInventory(config.host(), hypervisor);
+            // status, metrics, the watchdog and the hooks read this host's VMs from memory; listing the
+            // hypervisor (which asks every VM) runs on a thread of its own
+            ListedInventory inventory = new ListedInventory(new HypervisorInventory(config.host(), hypervisor));
+            inventory.refresh();
+            this.inventory = inventory;
             rpo = new RpoTracker(policies, inventory, clock);
             RpoSources.seed(rpo, locations);
-            // status, metrics and the watchdog read the VMs from memory; listing the hypervisor (which
-            // asks every VM) runs on a thread of its own
             rpo.refreshInventory();
-            ScheduledExecutorService rpoInventory = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "rpo-inventory");
+            ScheduledExecutorService listing = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "vm-listing");
                 t.setDaemon(true);
                 return t;
             });
-            resources.push(rpoInventory::shutdownNow);
-            rpoInventory.scheduleWithFixedDelay(this::refreshRpoInventory, 10, 10, TimeUnit.SECONDS);
+            resources.push(listing::shutdownNow);
+            listing.scheduleWithFixedDelay(this::refreshListing, 10, 10, TimeUnit.SECONDS);
             resources.push(bus.subscribe(
                     "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
             ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -202,8 +205,8 @@ public final class Engine implements AutoCloseable {
             resources.push(watchdog::shutdownNow);
             watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
             if (config.metrics() != null && !config.metrics().isBlank()) {
-                DrillResults.Background drills =
-                        DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+                DrillResults.Background drills = DrillResults.inBackground(
+                        primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
                 resources.push(drills);
                 metrics = new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
                 resources.push(metrics);
@@ -333,11 +336,12 @@ public final class Engine implements AutoCloseable {
         return reconciler;
     }
 
-    private void refreshRpoInventory() {
+    private void refreshListing() {
         try {
+            inventory.refresh();
             rpo.refreshInventory();
         } catch (RuntimeException e) { // the last listing stands; the next one may succeed
-            log.warn("VM listing for RPO tracking failed: {}", e.getMessage());
+            log.warn("listing this host's VMs failed (the last listing stands): {}", e.getMessage());
         }
     }
 

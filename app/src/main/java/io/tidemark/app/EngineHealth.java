@@ -82,12 +82,14 @@ final class EngineHealth {
                                         "the RPO watchdog's last check was at " + checked
                                                 + "; see the engine log for 'RPO check failed'")
                                 : new Component("rpo", true, "last check at " + checked));
-        targets.get().forEach((name, s) -> out.add(new Component(
-                "target:" + name,
-                s.reachable(),
-                s.reachable()
-                        ? "answered at " + s.probedAt().map(Instant::toString).orElse("-")
-                        : s.probeError().orElse("not reachable"))));
+        targets.get()
+                .forEach((name, s) -> out.add(new Component(
+                        "target:" + name,
+                        s.reachable(),
+                        s.reachable()
+                                ? "answered at "
+                                        + s.probedAt().map(Instant::toString).orElse("-")
+                                : s.probeError().orElse("not reachable"))));
         return out;
     }
 

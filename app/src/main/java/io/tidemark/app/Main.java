@@ -45,6 +45,7 @@ import picocli.CommandLine.Command;
             "2:permanent failure (missing restore point, corrupt object, refused credentials)",
             "3:transient failure (an endpoint did not answer); retrying later may succeed",
             "4:(status) an RPO is violated",
+            "5:(status) partial results: a location could not be read; the others are shown",
             "70:internal error (a bug: please report it with the log)"
         })
 public final class Main {

@@ -183,7 +183,8 @@ final class MetricsServer implements AutoCloseable {
         return rto.append(limit).append(passed).append(at).toString();
     }
 
-    static String renderTargets(java.util.Map<String, io.tidemark.replicator.Reconciler.TargetState> targets, java.time.Instant now) {
+    static String renderTargets(
+            java.util.Map<String, io.tidemark.replicator.Reconciler.TargetState> targets, java.time.Instant now) {
         StringBuilder up = new StringBuilder(
                 "# HELP tidemark_target_up 1 when the target's last probe answered in time, 0 when it did not.\n"
                         + "# TYPE tidemark_target_up gauge\n");
@@ -198,7 +199,11 @@ final class MetricsServer implements AutoCloseable {
                         + " lacks; 0 when it lacks none.\n# TYPE tidemark_replication_oldest_missing_seconds gauge\n");
         targets.forEach((name, s) -> {
             String labels = String.format(Locale.ROOT, "{target=\"%s\"}", name);
-            up.append("tidemark_target_up").append(labels).append(' ').append(s.reachable() ? 1 : 0).append('\n');
+            up.append("tidemark_target_up")
+                    .append(labels)
+                    .append(' ')
+                    .append(s.reachable() ? 1 : 0)
+                    .append('\n');
             s.probedAt().ifPresent(t -> probed.append("tidemark_target_probe_timestamp_seconds")
                     .append(labels)
                     .append(' ')
@@ -213,7 +218,10 @@ final class MetricsServer implements AutoCloseable {
                     .append(labels)
                     .append(' ')
                     .append(s.oldestMissingCapturedAt()
-                            .map(t -> Math.max(0, java.time.Duration.between(t, now).toMillis()) / 1000.0)
+                            .map(t -> Math.max(
+                                            0,
+                                            java.time.Duration.between(t, now).toMillis())
+                                    / 1000.0)
                             .orElse(0.0))
                     .append('\n');
         });

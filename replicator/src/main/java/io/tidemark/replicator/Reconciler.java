@@ -207,15 +207,17 @@ public final class Reconciler implements AutoCloseable {
             return probed(
                     name,
                     false,
-                    target.describe() + " did not answer within " + settings.probeTimeout().toSeconds()
+                    target.describe() + " did not answer within "
+                            + settings.probeTimeout().toSeconds()
                             + " s; check that it is up and reachable from this host");
         } catch (ExecutionException e) {
             return probed(
                     name,
                     false,
-                    e.getCause().getMessage() + (e.getCause() instanceof PermanentException
-                            ? "; check the target's settings and credentials in the engine config"
-                            : "; check that the target is up and reachable from this host"));
+                    e.getCause().getMessage()
+                            + (e.getCause() instanceof PermanentException
+                                    ? "; check the target's settings and credentials in the engine config"
+                                    : "; check that the target is up and reachable from this host"));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;
@@ -258,7 +260,8 @@ public final class Reconciler implements AutoCloseable {
         ObjectTarget target = replicator.target(name).orElseThrow();
         Repository primary = replicator.primary();
         PolicySet policySet = policies;
-        boolean reachable = states.get(name).reachable() || states.get(name).probedAt().isEmpty();
+        boolean reachable =
+                states.get(name).reachable() || states.get(name).probedAt().isEmpty();
         boolean listed = false;
         Map<String, Set<String>> there = known.get(name);
         Map<String, Integer> missingByVm = new TreeMap<>();
@@ -283,7 +286,7 @@ public final class Reconciler implements AutoCloseable {
             }
             Set<String> held = there.computeIfAbsent(vm, k -> ConcurrentHashMap.newKeySet());
             List<Manifest> missing = ReplicaGap.missing(policySet, name, vm, points, primary.marks(vm), held);
-            int left = missing.size();
+            List<Manifest> left = new java.util.ArrayList<>(missing);
             for (Manifest m : missing) {
                 if (!reachable) {
                     break;
@@ -296,7 +299,7 @@ public final class Reconciler implements AutoCloseable {
                         log.info("reconciliation shipped {} of {} to {}, which lacked it", m.id(), vm, name);
                     }
                     held.add(m.id());
-                    left--;
+                    left.remove(m);
                 } catch (RetriableException e) {
                     reachable = false;
                     error = "shipping " + m.id() + " of " + vm + " failed: " + e.getMessage();
@@ -305,9 +308,9 @@ public final class Reconciler implements AutoCloseable {
                     log.warn("reconciliation of {} cannot ship {} of {}: {}", name, m.id(), vm, e.getMessage());
                 }
             }
-            if (left > 0) {
-                missingByVm.put(vm, left);
-                Instant first = missing.get(missing.size() - left).capturedAt();
+            if (!left.isEmpty()) {
+                missingByVm.put(vm, left.size());
+                Instant first = left.get(0).capturedAt();
                 oldest = oldest == null || first.isBefore(oldest) ? first : oldest;
             }
         }
@@ -326,11 +329,17 @@ public final class Reconciler implements AutoCloseable {
                         missingByVm,
                         Optional.ofNullable(oldestMissing),
                         s.shipped() + total,
-                        failure == null && reached ? Optional.empty() : Optional.ofNullable(failure).or(s::lastError)));
+                        failure == null && reached
+                                ? Optional.empty()
+                                : Optional.ofNullable(failure).or(s::lastError)));
         if (failure != null) {
             log.warn("reconciliation of {} stopped: {}; it resumes with the next round", name, failure);
         }
-        return new Round(name, shipped, missingByVm.values().stream().mapToInt(Integer::intValue).sum(), reached);
+        return new Round(
+                name,
+                shipped,
+                missingByVm.values().stream().mapToInt(Integer::intValue).sum(),
+                reached);
     }
 
     /** The restore point ids of {@code vm} on {@code target}, from its manifest keys. */

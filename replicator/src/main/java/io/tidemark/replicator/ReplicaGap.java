@@ -71,8 +71,7 @@ public final class ReplicaGap {
         Manifest newest = points.get(points.size() - 1);
         List<Manifest> out = new ArrayList<>();
         for (Manifest m : points) {
-            boolean wanted =
-                    m == newest || kept.contains(m.capturedAt()) || hasMark(marks, m, PointMark.Kind.PINNED);
+            boolean wanted = m == newest || kept.contains(m.capturedAt()) || hasMark(marks, m, PointMark.Kind.PINNED);
             if (wanted && !onTarget.contains(m.id())) {
                 out.add(m);
             }

@@ -177,8 +177,8 @@ public final class Replicator implements AutoCloseable {
                     + remote.config() + " but the primary repository uses " + primary.config()
                     + "; use an empty location for this target");
         }
-        java.util.concurrent.locks.ReentrantLock lock =
-                shipping.computeIfAbsent(targetName + "\u0000" + vm, k -> new java.util.concurrent.locks.ReentrantLock());
+        java.util.concurrent.locks.ReentrantLock lock = shipping.computeIfAbsent(
+                targetName + "\u0000" + vm, k -> new java.util.concurrent.locks.ReentrantLock());
         lock.lock();
         try {
             if (remote.hasManifest(vm, restorePointId)) {

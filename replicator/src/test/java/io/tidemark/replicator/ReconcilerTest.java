@@ -94,7 +94,8 @@ class ReconcilerTest {
         assertThat(second.shipped()).isZero();
         assertThat(second.missing()).isZero();
         Repository there = Repository.open(offsite);
-        assertThat(there.manifests(VM)).extracting(Manifest::id)
+        assertThat(there.manifests(VM))
+                .extracting(Manifest::id)
                 .containsExactlyElementsOf(chain.stream().map(Manifest::id).toList());
         assertThat(bus.payloads(ReplicaCommitted.class))
                 .extracting(ReplicaCommitted::restorePointId)
@@ -109,7 +110,8 @@ class ReconcilerTest {
 
         assertThat(r.reconcile("offsite").shipped()).isEqualTo(1);
 
-        assertThat(Repository.open(offsite).manifests(VM)).extracting(Manifest::id)
+        assertThat(Repository.open(offsite).manifests(VM))
+                .extracting(Manifest::id)
                 .containsExactly(chain.get(2).id());
     }
 
@@ -133,9 +135,10 @@ class ReconcilerTest {
 
         assertThat(down.shipped()).isZero();
         assertThat(down.missing()).isEqualTo(2);
-        assertThat(r.states().get("offsite").oldestMissingCapturedAt()).contains(chain.get(0).capturedAt());
-        assertThat(r.states().get("offsite").probeError()).hasValueSatisfying(e -> assertThat(e)
-                .contains("connection refused"));
+        assertThat(r.states().get("offsite").oldestMissingCapturedAt())
+                .contains(chain.get(0).capturedAt());
+        assertThat(r.states().get("offsite").probeError())
+                .hasValueSatisfying(e -> assertThat(e).contains("connection refused"));
         assertThat(offsite.keys()).isEmpty();
 
         assertThat(r.probe("offsite")).isTrue();
@@ -162,8 +165,8 @@ class ReconcilerTest {
             assertThat(r.probe("offsite")).isFalse();
             assertThat(r.probe("offsite")).isFalse();
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(2));
-            assertThat(r.states().get("offsite").probeError()).hasValueSatisfying(e -> assertThat(e)
-                    .contains("has not answered yet"));
+            assertThat(r.states().get("offsite").probeError())
+                    .hasValueSatisfying(e -> assertThat(e).contains("has not answered yet"));
         } finally {
             release.countDown();
         }
@@ -176,7 +179,8 @@ class ReconcilerTest {
         Manifest m = points.full(8);
         Reconciler r = reconciler(policy(List.of("offsite"), Map.of()));
         List<Boolean> sentBoth = java.util.Collections.synchronizedList(new ArrayList<>());
-        Thread eventPath = new Thread(() -> sentBoth.add(!replicator.replicate(VM, m.id(), "offsite").alreadyThere()));
+        Thread eventPath = new Thread(
+                () -> sentBoth.add(!replicator.replicate(VM, m.id(), "offsite").alreadyThere()));
         eventPath.start();
         Reconciler.Round round = r.reconcile("offsite");
         eventPath.join(10_000);

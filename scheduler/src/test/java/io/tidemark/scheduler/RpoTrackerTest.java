@@ -139,7 +139,8 @@ class RpoTrackerTest {
         tracker.refreshInventory();
         clock.advance(Duration.ofMinutes(11));
 
-        assertThat(tracker.check(bus)).extracting(RpoTracker.Status::vm, RpoTracker.Status::location)
+        assertThat(tracker.check(bus))
+                .extracting(RpoTracker.Status::vm, RpoTracker.Status::location)
                 .containsExactly(tuple("web-1", "local"));
         assertThat(bus.payloads(RpoViolated.class)).hasSize(1);
     }
