@@ -1,23 +1,43 @@
 package io.tidemark.app;
 
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.tidemark.core.InputProblem;
+import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.Passphrase;
+import io.tidemark.policies.BandwidthSyntax;
+import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.workers.JobBounds;
 import java.io.IOException;
+import java.io.StringReader;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
 
 /**
  * The engine's own settings (not policies): where it keeps data, how it reaches Kafka, where the
@@ -321,11 +341,219 @@ public record EngineConfig(
                     + " file (see docs/configuration.md) or leave it out to run on embedded defaults");
         }
         try {
-            return YAML.readValue(file.toFile(), EngineConfig.class);
+            EngineConfig c = YAML.readValue(file.toFile(), EngineConfig.class);
+            List<InputProblem> problems = c.checkTargets(file);
+            if (!problems.isEmpty()) {
+                throw InvalidInputException.of(problems, null);
+            }
+            return c;
+        } catch (JsonProcessingException e) {
+            throw InvalidInputException.of(List.of(problem(file, e)), e);
         } catch (IOException e) {
             throw new PermanentException(
-                    file + ": " + e.getMessage().lines().findFirst().orElse("unreadable"), e);
+                    "cannot read the engine config " + file + " ("
+                            + e.getClass().getSimpleName() + "); check the path and its permissions",
+                    e);
         }
+    }
+
+    /**
+     * What is wrong at the place Jackson stopped, as a policy problem reads: the line and column,
+     * the key path ({@code targets.offsite.secretKeyFile}) and what is allowed there; never a Java
+     * class name.
+     */
+    static InputProblem problem(Path file, JsonProcessingException e) {
+        JsonLocation at = e.getLocation();
+        int line = at == null || at.getLineNr() < 1 ? 0 : at.getLineNr();
+        int column = line == 0 ? 0 : Math.max(1, at.getColumnNr());
+        String path = "";
+        if (e instanceof JsonMappingException m) {
+            path = keyPath(m.getPath());
+            // Jackson's location is where its parser stopped (past the key); find the key itself
+            Optional<Mark> mark = locate(file, m.getPath(), e instanceof UnrecognizedPropertyException);
+            if (mark.isPresent()) {
+                line = mark.get().getLine() + 1;
+                column = mark.get().getColumn() + 1;
+            }
+        }
+        return new InputProblem(file, line, column, path, message(e));
+    }
+
+    /**
+     * The settings of each target that can be checked without reaching it or reading a secret:
+     * its type, what that type needs, durations, rates and Object Lock. So a typo fails at start-up
+     * with its place in the file, not when the target is first used.
+     */
+    private List<InputProblem> checkTargets(Path file) {
+        List<InputProblem> out = new java.util.ArrayList<>();
+        new java.util.TreeMap<>(targets).forEach((name, t) -> {
+            String type = t.type() == null ? "s3" : t.type();
+            if (!List.of("s3", "rados", "file").contains(type)) {
+                out.add(at(file, name, "type", "expected one of: s3, rados, file; got \"" + type + "\""));
+            }
+            if (type.equals("file") && t.path() == null) {
+                out.add(at(file, name, null, "type file needs 'path', the directory of the repository"));
+            }
+            if (type.equals("s3") && (t.bucket() == null || t.bucket().isBlank())) {
+                out.add(at(file, name, null, "type s3 needs 'bucket'"));
+            }
+            if (type.equals("rados") && t.monHost() == null && t.confFile() == null) {
+                out.add(at(file, name, null, "type rados needs 'monHost' or 'confFile'"));
+            }
+            if (t.retryDeadline() != null && !t.retryDeadline().isBlank()) {
+                try {
+                    Targets.retryDeadline(name, t.retryDeadline());
+                } catch (PermanentException e) {
+                    out.add(at(
+                            file,
+                            name,
+                            "retryDeadline",
+                            "expected a duration such as 30s, 5m or 1h30m (0s: a single attempt), got \""
+                                    + t.retryDeadline() + "\""));
+                }
+            }
+            if (t.bandwidthLimit() != null && !t.bandwidthLimit().isBlank()) {
+                try {
+                    Targets.bandwidthLimit(name, t.bandwidthLimit());
+                } catch (PermanentException e) {
+                    out.add(at(
+                            file,
+                            name,
+                            "bandwidthLimit",
+                            "expected " + BandwidthSyntax.EXAMPLE + ", got \"" + t.bandwidthLimit() + "\""));
+                }
+            }
+            try {
+                Targets.objectLock(name, t);
+            } catch (PermanentException e) {
+                String prefix = "target '" + name + "': ";
+                String why =
+                        e.getMessage().startsWith(prefix) ? e.getMessage().substring(prefix.length()) : e.getMessage();
+                out.add(at(file, name, t.objectLockMode() != null ? "objectLockMode" : "objectLockDays", why));
+            }
+        });
+        return out;
+    }
+
+    /** A problem at {@code targets.<target>[.<key>]}, positioned at that key (or the target's name). */
+    private static InputProblem at(Path file, String target, String key, String message) {
+        List<Object> path = key == null ? List.of("targets", target) : List.of("targets", target, key);
+        Optional<Mark> mark = locateAt(file, path, key == null);
+        return new InputProblem(
+                file,
+                mark.map(m -> m.getLine() + 1).orElse(0),
+                mark.map(m -> m.getColumn() + 1).orElse(0),
+                "targets." + target + (key == null ? "" : "." + key),
+                message);
+    }
+
+    /** Where the key (or, for a wrong value, the value) at {@code refs} is in the YAML of {@code file}. */
+    private static Optional<Mark> locate(Path file, List<JsonMappingException.Reference> refs, boolean key) {
+        List<Object> path = new java.util.ArrayList<>();
+        for (JsonMappingException.Reference r : refs) {
+            path.add(r.getFieldName() != null ? r.getFieldName() : (Object) r.getIndex());
+        }
+        return locateAt(file, path, key);
+    }
+
+    /**
+     * Where the key (or the value, unless {@code key}) at {@code path} (field names and list
+     * indexes) is in the YAML of {@code file}.
+     */
+    private static Optional<Mark> locateAt(Path file, List<Object> path, boolean key) {
+        Node node;
+        try {
+            node = new Yaml().compose(new StringReader(Files.readString(file)));
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty(); // Jackson read it, so this is not expected; keep Jackson's position
+        }
+        Node keyNode = null;
+        for (Object step : path) {
+            keyNode = null;
+            if (step instanceof String field && node instanceof MappingNode m) {
+                Node next = null;
+                for (NodeTuple t : m.getValue()) {
+                    if (t.getKeyNode() instanceof ScalarNode k && k.getValue().equals(field)) {
+                        keyNode = t.getKeyNode();
+                        next = t.getValueNode();
+                    }
+                }
+                node = next;
+            } else if (step instanceof Integer i
+                    && i >= 0
+                    && node instanceof SequenceNode q
+                    && i < q.getValue().size()) {
+                node = q.getValue().get(i);
+            } else {
+                node = null;
+            }
+            if (node == null && keyNode == null) {
+                return Optional.empty();
+            }
+        }
+        Node found = key && keyNode != null ? keyNode : node != null ? node : keyNode;
+        return Optional.ofNullable(found).map(Node::getStartMark);
+    }
+
+    private static String keyPath(List<JsonMappingException.Reference> refs) {
+        StringBuilder s = new StringBuilder();
+        for (JsonMappingException.Reference r : refs) {
+            if (r.getFieldName() != null) {
+                s.append(s.length() == 0 ? "" : ".").append(r.getFieldName());
+            } else if (r.getIndex() >= 0) {
+                s.append('[').append(r.getIndex()).append(']');
+            }
+        }
+        return s.toString();
+    }
+
+    private static String message(JsonProcessingException e) {
+        if (e instanceof UnrecognizedPropertyException u) {
+            List<String> known = u.getKnownPropertyIds() == null
+                    ? List.of()
+                    : u.getKnownPropertyIds().stream()
+                            .map(String::valueOf)
+                            .sorted()
+                            .toList();
+            String m = "unknown key '" + u.getPropertyName() + "'";
+            Optional<String> closest = Suggestions.closest(u.getPropertyName(), known);
+            if (closest.isPresent()) {
+                return m + "; did you mean '" + closest.get() + "'? (docs/configuration.md lists the settings)";
+            }
+            return m + (known.isEmpty() ? "" : "; expected one of: " + String.join(", ", known));
+        }
+        if (e instanceof ValueInstantiationException v && v.getCause() instanceof PermanentException p) {
+            return p.getMessage(); // a check of the settings themselves (maxConcurrentJobs, kdfIterations…)
+        }
+        if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            String got = e instanceof InvalidFormatException f && f.getValue() != null
+                    ? ", got \"" + f.getValue() + "\""
+                    : "";
+            return "expected " + expected(m.getTargetType()) + got;
+        }
+        String original = e.getOriginalMessage() == null ? "syntax error" : e.getOriginalMessage();
+        return "invalid YAML: "
+                + original.lines().findFirst().orElse("syntax error").strip();
+    }
+
+    /** A Java type as the settings describe values. */
+    private static String expected(Class<?> type) {
+        if (type == Integer.class || type == int.class || type == Long.class || type == long.class) {
+            return "a whole number";
+        }
+        if (type == Boolean.class || type == boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class || type == Path.class) {
+            return "a single value (text)";
+        }
+        if (Map.class.isAssignableFrom(type) || type.isRecord()) {
+            return "a mapping of settings";
+        }
+        if (java.util.Collection.class.isAssignableFrom(type) || type.isArray()) {
+            return "a list";
+        }
+        return "another kind of value";
     }
 
     public EngineConfig with(String host, Path data, String kafka, Path qmpDir, Path policies) {

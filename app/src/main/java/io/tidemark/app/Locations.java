@@ -16,6 +16,9 @@ import java.util.Map;
  */
 final class Locations {
 
+    /** The environment variable holding the secret key of command-line S3 locations. */
+    static final String SECRET_KEY_ENV = "TIDEMARK_S3_SECRET_KEY";
+
     private Locations() {}
 
     static ObjectTarget open(String spec) {
@@ -46,11 +49,11 @@ final class Locations {
                 Boolean.parseBoolean(q.getOrDefault("oss", "false")),
                 System.getenv("TIDEMARK_S3_ACCESS_KEY_FILE") == null ? "TIDEMARK_S3_ACCESS_KEY" : null,
                 System.getenv("TIDEMARK_S3_ACCESS_KEY_FILE"),
-                System.getenv("TIDEMARK_S3_SECRET_KEY_FILE") == null ? "TIDEMARK_S3_SECRET_KEY" : null,
-                System.getenv("TIDEMARK_S3_SECRET_KEY_FILE"));
+                System.getenv(SECRET_KEY_ENV + "_FILE") == null ? SECRET_KEY_ENV : null,
+                System.getenv(SECRET_KEY_ENV + "_FILE"));
         if (uri.getHost() == null) {
             throw new PermanentException("'" + uri + "' has no bucket: write s3://BUCKET/PREFIX?endpoint=…");
         }
-        return Targets.open(uri.getHost(), c);
+        return Targets.open(uri.getHost(), c, Targets.Origin.COMMAND_LINE);
     }
 }

@@ -1,8 +1,8 @@
 package io.tidemark.app;
 
+import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
-import io.tidemark.policies.PolicyException;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -41,7 +41,7 @@ import picocli.CommandLine.Command;
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
             "0:success",
-            "1:invalid input (a policy, a flag); the message names the file, line and key",
+            "1:invalid input (a policy, the engine config, a flag); the message names the file, line and key",
             "2:permanent failure (missing restore point, corrupt object, refused credentials)",
             "3:transient failure (an endpoint did not answer); retrying later may succeed",
             "4:(status) an RPO is violated",
@@ -70,7 +70,7 @@ public final class Main {
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             cmd.getErr().println("tidemark: " + e.getMessage());
-            if (e instanceof PolicyException) {
+            if (e instanceof InvalidInputException) {
                 return EXIT_INVALID;
             }
             if (e instanceof RetriableException) {

@@ -42,9 +42,22 @@ final class Targets {
      * when one is set.
      */
     static ObjectTarget open(String name, EngineConfig.TargetConfig c) {
+        return open(name, c, Origin.CONFIG);
+    }
+
+    /** Where a target's settings came from, so that messages name the setting the operator wrote. */
+    enum Origin {
+        /** The {@code targets:} section of the engine config: settings are named by their config keys. */
+        CONFIG,
+        /** A location on the command line: keys from {@code TIDEMARK_S3_*} environment variables. */
+        COMMAND_LINE
+    }
+
+    /** {@link #open(String, EngineConfig.TargetConfig)} for settings that came from {@code origin}. */
+    static ObjectTarget open(String name, EngineConfig.TargetConfig c, Origin origin) {
         Duration deadline = retryDeadline(name, c.retryDeadline());
         long limit = bandwidthLimit(name, c.bandwidthLimit());
-        ObjectTarget target = adapter(name, c);
+        ObjectTarget target = adapter(name, c, origin);
         if (limit > 0) {
             target = new RateLimitedObjectTarget(target, limit);
         }
@@ -88,7 +101,7 @@ final class Targets {
                         "target '" + target + "': bandwidthLimit '" + text + "' is not " + BandwidthSyntax.EXAMPLE));
     }
 
-    private static ObjectTarget adapter(String name, EngineConfig.TargetConfig c) {
+    private static ObjectTarget adapter(String name, EngineConfig.TargetConfig c, Origin origin) {
         String type = c.type() == null ? "s3" : c.type();
         switch (type) {
             case "file":
@@ -98,16 +111,18 @@ final class Targets {
                 return new FileObjectTarget(c.path());
             case "s3":
                 return S3ObjectTarget.create(new S3TargetConfig(
-                        c.endpoint() == null ? null : URI.create(c.endpoint()),
-                        c.region() == null ? "us-east-1" : c.region(),
-                        c.bucket(),
-                        c.prefix(),
-                        Boolean.TRUE.equals(c.pathStyle()),
-                        Boolean.TRUE.equals(c.ossCompatible()),
-                        c.storageClass(),
-                        secret(name, "access key", c.accessKeyEnv(), c.accessKeyFile()),
-                        secret(name, "secret key", c.secretKeyEnv(), c.secretKeyFile()),
-                        objectLock(name, c)));
+                                c.endpoint() == null ? null : URI.create(c.endpoint()),
+                                c.region() == null ? "us-east-1" : c.region(),
+                                c.bucket(),
+                                c.prefix(),
+                                Boolean.TRUE.equals(c.pathStyle()),
+                                Boolean.TRUE.equals(c.ossCompatible()),
+                                c.storageClass(),
+                                secret(name, "access key", c.accessKeyEnv(), c.accessKeyFile()),
+                                secret(name, "secret key", c.secretKeyEnv(), c.secretKeyFile()),
+                                objectLock(name, c))
+                        .withCredentialsFrom(
+                                secretFrom(name, "secretKey", c.secretKeyEnv(), c.secretKeyFile(), origin)));
             case "rados":
                 return RadosObjectTarget.connect(radosConfig(name, c));
             default:
@@ -177,6 +192,24 @@ final class Targets {
         }
         throw new PermanentException("target '" + target + "': no " + what + "; set " + what.replace(' ', '-')
                 + " via an *Env or *File setting (secrets never go into config or policy files)");
+    }
+
+    /**
+     * Where a secret was read from, naming the setting the operator actually used: the config key
+     * ({@code secretKeyFile /etc/… of target 'offsite'}) or, for a command-line location, the
+     * environment variable ({@code TIDEMARK_S3_SECRET_KEY}, {@code TIDEMARK_S3_SECRET_KEY_FILE}).
+     *
+     * @param setting the config key without its Env/File ending, such as {@code secretKey}
+     */
+    static String secretFrom(String target, String setting, String env, String file, Origin origin) {
+        if (origin == Origin.COMMAND_LINE) {
+            return env != null
+                    ? "from environment variable " + env
+                    : "from the file " + file + " named by " + Locations.SECRET_KEY_ENV + "_FILE";
+        }
+        return env != null
+                ? "from environment variable " + env + ", set by " + setting + "Env of target '" + target + "'"
+                : "from the file " + file + ", set by " + setting + "File of target '" + target + "'";
     }
 
     /** What the targets know about immutability locks on their objects. */

@@ -1,6 +1,6 @@
 package io.tidemark.policies;
 
-import io.tidemark.core.PermanentException;
+import io.tidemark.core.InvalidInputException;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -8,7 +8,7 @@ import java.util.stream.Collectors;
  * Policy files that cannot be used, with every problem found in them (not just the first), in file
  * then position order. The message is one {@link PolicyProblem} per line.
  */
-public final class PolicyException extends PermanentException {
+public final class PolicyException extends InvalidInputException {
     private static final long serialVersionUID = 1L;
 
     private final transient List<PolicyProblem> problems;

@@ -1,5 +1,6 @@
 package io.tidemark.policies;
 
+import io.tidemark.core.InputProblem;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -30,14 +31,6 @@ public record PolicyProblem(Path file, int line, int column, String keyPath, Str
 
     @Override
     public String toString() {
-        StringBuilder s = new StringBuilder(file.toString());
-        if (line > 0) {
-            s.append(':').append(line).append(':').append(column);
-        }
-        s.append(": ");
-        if (!keyPath.isEmpty()) {
-            s.append(keyPath).append(": ");
-        }
-        return s.append(message).toString();
+        return InputProblem.format(file, line, column, keyPath, message);
     }
 }

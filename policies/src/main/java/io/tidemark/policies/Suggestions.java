@@ -5,11 +5,11 @@ import java.util.Locale;
 import java.util.Optional;
 
 /** "Did you mean" for misspelt keys: the known word within a small edit distance. */
-final class Suggestions {
+public final class Suggestions {
     private Suggestions() {}
 
     /** The word of {@code known} closest to {@code word}, if it is close enough to be a likely typo. */
-    static Optional<String> closest(String word, List<String> known) {
+    public static Optional<String> closest(String word, List<String> known) {
         String w = word.toLowerCase(Locale.ROOT);
         String best = null;
         int bestDistance = Integer.MAX_VALUE;

@@ -460,9 +460,11 @@ public final class S3ObjectTarget implements ObjectTarget {
                     + " path style off";
         }
         if (status == 403) {
-            return "Check the access key id '" + config.accessKeyId()
-                    + "' and the secret in TIDEMARK_S3_SECRET_KEY_FILE, and that the key may read and write "
-                    + config.location();
+            return "Check the access key id '" + config.accessKeyId() + "' and the secret key"
+                    + (config.credentialsFrom() == null
+                            ? " this target was given"
+                            : " (" + config.credentialsFrom() + ")")
+                    + ", and that the key may read and write " + config.location();
         }
         if (status == 501 || "NotImplemented".equals(code)) {
             return "The server does not support this request (conditional writes?); for Alibaba OSS set"

@@ -25,6 +25,9 @@ import java.time.Duration;
  * @param secretAccessKey the secret key; never logged, never in messages or {@link #toString()}
  * @param objectLock the Object Lock retention to put on immutable objects (everything outside
  *     {@code state/}); {@code null} for none. Not available with {@code ossCompatible}
+ * @param credentialsFrom where the key pair was read from, in words for error messages (e.g.
+ *     {@code secretKeyFile /etc/tidemark/s3.secret of target 'offsite'}); never the secret itself;
+ *     {@code null} when the caller gave the keys directly
  */
 public record S3TargetConfig(
         URI endpoint,
@@ -36,7 +39,8 @@ public record S3TargetConfig(
         String storageClass,
         String accessKeyId,
         String secretAccessKey,
-        ObjectLockRetention objectLock) {
+        ObjectLockRetention objectLock,
+        String credentialsFrom) {
 
     /** Validates the settings and normalises the key prefix; bad settings are permanent errors. */
     public S3TargetConfig {
@@ -76,6 +80,48 @@ public record S3TargetConfig(
         }
     }
 
+    /** Settings whose keys were given directly (no {@code credentialsFrom}). */
+    public S3TargetConfig(
+            URI endpoint,
+            String region,
+            String bucket,
+            String keyPrefix,
+            boolean pathStyle,
+            boolean ossCompatible,
+            String storageClass,
+            String accessKeyId,
+            String secretAccessKey,
+            ObjectLockRetention objectLock) {
+        this(
+                endpoint,
+                region,
+                bucket,
+                keyPrefix,
+                pathStyle,
+                ossCompatible,
+                storageClass,
+                accessKeyId,
+                secretAccessKey,
+                objectLock,
+                null);
+    }
+
+    /** A copy saying where the keys came from, for error messages. */
+    public S3TargetConfig withCredentialsFrom(String credentialsFrom) {
+        return new S3TargetConfig(
+                endpoint,
+                region,
+                bucket,
+                keyPrefix,
+                pathStyle,
+                ossCompatible,
+                storageClass,
+                accessKeyId,
+                secretAccessKey,
+                objectLock,
+                credentialsFrom);
+    }
+
     /** Settings without Object Lock. */
     public S3TargetConfig(
             URI endpoint,
@@ -112,7 +158,8 @@ public record S3TargetConfig(
                 storageClass,
                 accessKeyId,
                 secretAccessKey,
-                objectLock);
+                objectLock,
+                credentialsFrom);
     }
 
     /** A copy with another key pair. */
@@ -142,7 +189,8 @@ public record S3TargetConfig(
                 storageClass,
                 accessKeyId,
                 secretAccessKey,
-                objectLock);
+                objectLock,
+                credentialsFrom);
     }
 
     /** A copy with another Object Lock retention ({@code null} for none). */
@@ -157,7 +205,8 @@ public record S3TargetConfig(
                 storageClass,
                 accessKeyId,
                 secretAccessKey,
-                objectLock);
+                objectLock,
+                credentialsFrom);
     }
 
     /** {@code s3://bucket/prefix}, the location without endpoint. */
@@ -171,7 +220,7 @@ public record S3TargetConfig(
         return "S3TargetConfig[endpoint=" + endpoint + ", region=" + region + ", bucket=" + bucket + ", keyPrefix="
                 + keyPrefix + ", pathStyle=" + pathStyle + ", ossCompatible=" + ossCompatible + ", storageClass="
                 + storageClass + ", accessKeyId=" + accessKeyId + ", secretAccessKey=***, objectLock=" + objectLock
-                + "]";
+                + ", credentialsFrom=" + credentialsFrom + "]";
     }
 
     private static PermanentException invalid(String why) {

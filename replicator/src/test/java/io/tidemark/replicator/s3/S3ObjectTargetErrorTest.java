@@ -67,7 +67,9 @@ class S3ObjectTargetErrorTest {
                         RetriableException.class,
                         "cannot reach the endpoint"),
                 Arguments.of(
-                        service(403, "SignatureDoesNotMatch"), PermanentException.class, "TIDEMARK_S3_SECRET_KEY_FILE"),
+                        service(403, "SignatureDoesNotMatch"),
+                        PermanentException.class,
+                        "the secret key this target was given"),
                 Arguments.of(service(403, "AccessDenied"), PermanentException.class, "AKIDEXAMPLE"),
                 Arguments.of(service(404, "NoSuchBucket"), PermanentException.class, "Create bucket 'bucket'"),
                 Arguments.of(service(400, "InvalidArgument"), PermanentException.class, "set ossCompatible"),

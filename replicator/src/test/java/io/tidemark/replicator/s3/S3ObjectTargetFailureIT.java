@@ -57,7 +57,7 @@ class S3ObjectTargetFailureIT {
                         .contains("HTTP 403")
                         .contains("s3://" + BUCKET + "/p/chunks/")
                         .contains("127.0.0.1:" + s3.port())
-                        .contains("TIDEMARK_S3_SECRET_KEY_FILE")
+                        .contains("the secret key this target was given")
                         .contains(s3.accessKey());
                 assertNoSecretIn(e, wrongSecret);
                 assertNoSecretIn(e, s3.secretKey());
