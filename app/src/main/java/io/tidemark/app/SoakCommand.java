@@ -39,13 +39,19 @@ final class SoakCommand implements Callable<Integer> {
     @Option(names = "--min-duration", defaultValue = "0s", description = "run at least this long, e.g. 30m")
     String minDuration;
 
-    @Option(names = "--vms", defaultValue = "3", description = "VMs (default ${DEFAULT-VALUE}; the first has two disks)")
+    @Option(
+            names = "--vms",
+            defaultValue = "3",
+            description = "VMs (default ${DEFAULT-VALUE}; the first has two disks)")
     int vms;
 
     @Option(names = "--disk-size", defaultValue = "16MiB", description = "each disk (default ${DEFAULT-VALUE})")
     String diskSize;
 
-    @Option(names = "--interval", defaultValue = "10s", description = "the policy's schedule (default ${DEFAULT-VALUE})")
+    @Option(
+            names = "--interval",
+            defaultValue = "10s",
+            description = "the policy's schedule (default ${DEFAULT-VALUE})")
     String interval;
 
     @Option(names = "--rpo", defaultValue = "40s", description = "the policy's RPO (default ${DEFAULT-VALUE})")

@@ -36,7 +36,9 @@ class SoakIT {
         SoakCommand.print(r.figures(), System.out);
         assertThat(r.figures().path("kills").asInt()).isGreaterThanOrEqualTo(20);
         assertThat(r.figures().path("points").path("primary").asInt()).isPositive();
-        assertThat(r.failures()).as("soak checks (engine logs under %s)", dir.resolve("logs")).isEmpty();
+        assertThat(r.failures())
+                .as("soak checks (engine logs under %s)", dir.resolve("logs"))
+                .isEmpty();
         DemoScenario.deleteRecursively(dir);
     }
 }

@@ -377,7 +377,8 @@ public final class Soak {
                 qmpGoneVm = vm.name();
                 moveQuietly(vm.qemu.qmpSocket(), away(vm.qemu.qmpSocket()));
                 qmpGoneWindow = new Instant[] {Instant.now(), null};
-                qmpBackAt = qmpGoneWindow[0].plus(o.rpo().multipliedBy(3).dividedBy(2).plus(o.interval()));
+                qmpBackAt = qmpGoneWindow[0].plus(
+                        o.rpo().multipliedBy(3).dividedBy(2).plus(o.interval()));
                 progress.accept("QMP socket of " + qmpGoneVm + " moved away");
             }
             if (qmpBackAt != null && Instant.now().isAfter(qmpBackAt)) {
@@ -458,7 +459,11 @@ public final class Soak {
     private void killBroker(SoakEngine.Life life) {
         Optional<ProcessHandle> broker = life.process
                 .descendants()
-                .filter(p -> p.info().commandLine().orElse("").toLowerCase(Locale.ROOT).contains("kafka"))
+                .filter(p -> p.info()
+                        .commandLine()
+                        .orElse("")
+                        .toLowerCase(Locale.ROOT)
+                        .contains("kafka"))
                 .findFirst();
         if (broker.isPresent()) {
             broker.get().destroyForcibly();
@@ -487,13 +492,15 @@ public final class Soak {
             }
             boolean hit =
                     switch (aim) {
-                        case "capture" -> workFiles().stream().anyMatch(f -> f.startsWith("fleece-"))
-                                && workFiles().stream().noneMatch(f -> f.endsWith(".sock"));
+                        case "capture" ->
+                            workFiles().stream().anyMatch(f -> f.startsWith("fleece-"))
+                                    && workFiles().stream().noneMatch(f -> f.endsWith(".sock"));
                         case "export" -> workFiles().stream().anyMatch(f -> f.endsWith(".sock"));
                         case "commit" -> !manifestsBefore.containsAll(manifestFiles());
                         case "replication" -> proxy.inFlight() > 0;
-                        case "gc" -> gcRuns.stream().anyMatch(Process::isAlive)
-                                && random.nextInt(20) == 0; // a random moment of the gc run
+                        case "gc" ->
+                            gcRuns.stream().anyMatch(Process::isAlive)
+                                    && random.nextInt(20) == 0; // a random moment of the gc run
                         default -> false;
                     };
             if (hit) {
@@ -561,8 +568,7 @@ public final class Soak {
                     gcOutcomes.put("reaped-" + i, 0);
                     gcOutcomes.merge(key, 1, Integer::sum);
                     if (p.exitValue() != 0) {
-                        findings.add("tidemark gc exited " + p.exitValue() + " (" + log + "): "
-                                + lastLines(log, 2));
+                        findings.add("tidemark gc exited " + p.exitValue() + " (" + log + "): " + lastLines(log, 2));
                     }
                 }
             }
@@ -617,11 +623,14 @@ public final class Soak {
                 }
                 List<Path> files;
                 try (Stream<Path> s = Files.list(dir)) {
-                    files = s.filter(p -> p.toString().endsWith(".json")).sorted().toList();
+                    files = s.filter(p -> p.toString().endsWith(".json"))
+                            .sorted()
+                            .toList();
                 }
                 // one already on the target, not the newest (the engine may use the newest as parent)
                 for (int i = files.size() - 2; i >= 0; i--) {
-                    String key = ObjectKeys.MANIFESTS + vm.name() + "/" + files.get(i).getFileName();
+                    String key = ObjectKeys.MANIFESTS + vm.name() + "/"
+                            + files.get(i).getFileName();
                     String id = ObjectKeys.restorePointIdOf(key);
                     if (id != null && target.exists(key)) {
                         truncatedJobId = Repository.open(new FileObjectTarget(data.resolve("repo")))
@@ -750,10 +759,12 @@ public final class Soak {
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
         }
         Instant quiesced = Instant.now();
-        progress.accept("final run: policy quiesced at " + quiesced + "; waiting for every job to end and for "
-                + TARGET + " to hold every point");
-        String bootstrap = engine.current().bootstrap().orElseThrow(() -> new IllegalStateException(
-                "the engine's log names no embedded broker: " + engine.current().log));
+        progress.accept("final run: policy quiesced at " + quiesced + "; waiting for every job to end and for " + TARGET
+                + " to hold every point");
+        String bootstrap = engine.current()
+                .bootstrap()
+                .orElseThrow(() -> new IllegalStateException(
+                        "the engine's log names no embedded broker: " + engine.current().log));
         Map<String, SnapshotJob> jobs = new LinkedHashMap<>();
         Map<String, Instant> jobPublished = new HashMap<>();
         Map<String, List<JobFailed>> failed = new HashMap<>();
@@ -795,7 +806,8 @@ public final class Soak {
                         jobs.putIfAbsent(e.jobId(), j);
                         jobPublished.putIfAbsent(e.jobId(), e.time());
                     } else if (payload instanceof JobFailed f) {
-                        failed.computeIfAbsent(e.jobId(), x -> new ArrayList<>()).add(f);
+                        failed.computeIfAbsent(e.jobId(), x -> new ArrayList<>())
+                                .add(f);
                     } else if (payload instanceof SnapshotCaptured c) {
                         captured.putIfAbsent(e.jobId(), c.capturedAt());
                     } else if (payload instanceof RestorePointCreated c) {
@@ -821,7 +833,8 @@ public final class Soak {
                         created.keySet().stream().allMatch(k -> replicated.containsKey(k + "@" + TARGET));
                 Map<TopicPartition, Long> ends = consumer.endOffsets(parts);
                 boolean readAll = parts.stream().allMatch(tp -> consumer.position(tp) >= ends.get(tp));
-                boolean settled = Instant.now().isAfter(quiesced.plus(o.interval().multipliedBy(2)));
+                boolean settled =
+                        Instant.now().isAfter(quiesced.plus(o.interval().multipliedBy(2)));
                 if (readAll && settled && pending.isEmpty() && allReplicated) {
                     break;
                 }
@@ -834,8 +847,8 @@ public final class Soak {
         SoakEngine.Life life = engine.current();
         life.process.descendants().forEach(d -> orphanCandidates.add(d.pid()));
         if (life.alive() && !engine.terminate(life, DRAIN)) {
-            failures.add("the final engine did not stop within " + DRAIN.toSeconds() + " s of SIGTERM; log "
-                    + life.log);
+            failures.add(
+                    "the final engine did not stop within " + DRAIN.toSeconds() + " s of SIGTERM; log " + life.log);
         }
         return new Events(jobs, jobPublished, failed, captured, created, replicated, violations, quiesced);
     }
@@ -845,8 +858,8 @@ public final class Soak {
         if (!life.alive()) {
             engine.exited(life);
             noteSelfExit(life);
-            failures.add("the engine exited by itself during the final run (" + life.endedBy + "): "
-                    + lastErrorLine(life));
+            failures.add(
+                    "the engine exited by itself during the final run (" + life.endedBy + "): " + lastErrorLine(life));
             throw new IllegalStateException("the final engine exited; the topics cannot be read: " + life.log);
         }
     }
@@ -867,7 +880,8 @@ public final class Soak {
 
         // 1. every firing → one point or a JobFailed with a reason
         Map<String, List<Manifest>> byJob = new HashMap<>();
-        points.values().forEach(m -> byJob.computeIfAbsent(m.jobId(), j -> new ArrayList<>()).add(m));
+        points.values().forEach(m -> byJob.computeIfAbsent(m.jobId(), j -> new ArrayList<>())
+                .add(m));
         Set<String> truncatedJob = truncatedJobId == null ? Set.of() : Set.of(truncatedJobId);
         int firings = 0;
         int withPoint = 0;
@@ -885,7 +899,8 @@ public final class Soak {
             }
             if (!ms.isEmpty() || truncatedJob.contains(j.getKey())) {
                 withPoint++;
-            } else if (!fs.isEmpty() && fs.stream().allMatch(f -> f.error() != null && !f.error().isBlank())) {
+            } else if (!fs.isEmpty()
+                    && fs.stream().allMatch(f -> f.error() != null && !f.error().isBlank())) {
                 withFailure++;
             } else if (!fs.isEmpty()) {
                 failures.add("job " + j.getKey() + " failed without a reason");
@@ -1064,7 +1079,14 @@ public final class Soak {
                 }
                 for (String disk : vm.qemu.diskIds()) {
                     Path raw = o.dir().resolve("restore").resolve("paused-" + vm.name() + "-" + disk + ".raw");
-                    run("qemu-img", "convert", "-U", "-O", "raw", vm.qemu.diskFile(disk).toString(), raw.toString());
+                    run(
+                            "qemu-img",
+                            "convert",
+                            "-U",
+                            "-O",
+                            "raw",
+                            vm.qemu.diskFile(disk).toString(),
+                            raw.toString());
                     String actual = sha256(raw);
                     Files.delete(raw);
                     String expected = vm.model.latest().sha256().get(disk);
@@ -1116,7 +1138,8 @@ public final class Soak {
                 Instant episodeStart = null;
                 List<Instant[]> episodes = new ArrayList<>();
                 while (!t.isAfter(ev.quiesced())) {
-                    for (Map.Entry<Instant, Instant> v : visible.headMap(t, true).entrySet()) {
+                    for (Map.Entry<Instant, Instant> v :
+                            visible.headMap(t, true).entrySet()) {
                         if (newest == null || v.getValue().isAfter(newest)) {
                             newest = v.getValue();
                         }
@@ -1150,7 +1173,8 @@ public final class Soak {
                         raised++;
                     } else {
                         failures.add("RPO missed by " + vm.name() + " at " + location + " from " + ep[0] + " to "
-                                + ep[1] + " (engine up " + engineUpWithin(ep[0], ep[1]).toSeconds()
+                                + ep[1] + " (engine up "
+                                + engineUpWithin(ep[0], ep[1]).toSeconds()
                                 + " s of it) but no RpoViolated was raised");
                     }
                 }
@@ -1196,13 +1220,15 @@ public final class Soak {
         }
         for (Vm vm : vms) {
             JsonNode jobs = vm.qemu.qmp("query-block-jobs", null);
-            jobs.forEach(j -> left.add("block job on " + vm.name() + ": " + j.path("device").asText()));
+            jobs.forEach(j -> left.add(
+                    "block job on " + vm.name() + ": " + j.path("device").asText()));
             Set<String> ours = new HashSet<>();
             for (String d : vm.qemu.diskIds()) {
                 ours.add(vm.qemu.nodeName(d));
                 ours.add(d + "-file");
             }
-            for (JsonNode n : vm.qemu.qmp("query-named-block-nodes", QemuVm.args().put("flat", true))) {
+            for (JsonNode n :
+                    vm.qemu.qmp("query-named-block-nodes", QemuVm.args().put("flat", true))) {
                 String name = n.path("node-name").asText();
                 if (!ours.contains(name) && !name.startsWith("#")) {
                     left.add("block node on " + vm.name() + ": " + name);
@@ -1214,8 +1240,11 @@ public final class Soak {
         }
         Set<Long> qemus = new HashSet<>();
         vms.forEach(v -> qemus.add(v.qemu.pid()));
-        ProcessHandle.current().descendants().filter(p -> !qemus.contains(p.pid())).forEach(p -> left.add(
-                "process " + p.pid() + " " + p.info().commandLine().orElse("?")));
+        ProcessHandle.current()
+                .descendants()
+                .filter(p -> !qemus.contains(p.pid()))
+                .forEach(p -> left.add(
+                        "process " + p.pid() + " " + p.info().commandLine().orElse("?")));
         for (long pid : orphanCandidates) {
             ProcessHandle.of(pid)
                     .filter(ProcessHandle::isAlive)
@@ -1253,7 +1282,9 @@ public final class Soak {
         r.put("policyIntervalSeconds", o.interval().toSeconds());
         figures.set("catchUpAfterOutage", catchUp);
         if (outageWindow != null) {
-            catchUp.put("outageSeconds", Duration.between(outageWindow[0], outageWindow[1]).toSeconds());
+            catchUp.put(
+                    "outageSeconds",
+                    Duration.between(outageWindow[0], outageWindow[1]).toSeconds());
             catchUp.put("retryDeadlineSeconds", o.retryDeadline().toSeconds());
         }
         // firing lag (scheduledFor → capture) of the healthy VMs: stuck window vs the baseline before it
@@ -1267,7 +1298,8 @@ public final class Soak {
             lag.put("stuckSamples", stuck.size());
             lag.put("stuckP99", percentile(stuck, 99));
             long neverCaptured = ev.jobs().entrySet().stream()
-                    .filter(j -> !j.getValue().vm().equals(stuckVm) && in(j.getValue().scheduledFor(), stuckWindow))
+                    .filter(j -> !j.getValue().vm().equals(stuckVm)
+                            && in(j.getValue().scheduledFor(), stuckWindow))
                     .filter(j -> !ev.captured().containsKey(j.getKey()))
                     .count();
             lag.put("stuckWindowJobsNeverCaptured", neverCaptured);
