@@ -64,6 +64,13 @@ final class SoakCommand implements Callable<Integer> {
                     + " ${DEFAULT-VALUE})")
     String retryDeadline;
 
+    @Option(
+            names = "--aim-wait",
+            defaultValue = "50s",
+            description = "how long a kill waits for its aimed moment (capture, export, ...); random kills fall"
+                    + " in its first half (default ${DEFAULT-VALUE})")
+    String aimWait;
+
     @Option(names = "--seed", defaultValue = "1", description = "random seed (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -86,7 +93,8 @@ final class SoakCommand implements Callable<Integer> {
                 Targets.duration("--interval", interval),
                 Targets.duration("--rpo", rpo),
                 Targets.duration("--retry-deadline", retryDeadline),
-                seed);
+                seed,
+                Targets.duration("--aim-wait", aimWait));
         Soak.Result r = new Soak(options, line -> System.err.println("soak: " + line)).run();
         if (json) {
             System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(r.figures()));

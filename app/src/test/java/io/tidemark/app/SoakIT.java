@@ -28,10 +28,11 @@ class SoakIT {
                 Duration.ZERO,
                 3,
                 8L << 20,
+                Duration.ofSeconds(10), // the shortest interval a policy may have
+                Duration.ofSeconds(30),
                 Duration.ofSeconds(5),
-                Duration.ofSeconds(25),
-                Duration.ofSeconds(5),
-                Long.getLong("soak.seed", 7L));
+                Long.getLong("soak.seed", 7L),
+                Duration.ofSeconds(40));
         Soak.Result r = new Soak(options, line -> System.out.println("soak: " + line)).run();
         SoakCommand.print(r.figures(), System.out);
         assertThat(r.figures().path("kills").asInt()).isGreaterThanOrEqualTo(20);

@@ -104,6 +104,8 @@ public final class Soak {
      * @param rpo the policy's RPO (local and target)
      * @param retryDeadline the target's retry deadline
      * @param seed the random seed (moments, offsets, patterns)
+     * @param aimWait how long a kill waits for its aimed moment (then it kills anyway); a random
+     *     moment is drawn from the first half of it
      */
     public record Options(
             Path dir,
@@ -114,7 +116,8 @@ public final class Soak {
             Duration interval,
             Duration rpo,
             Duration retryDeadline,
-            long seed) {}
+            long seed,
+            Duration aimWait) {}
 
     /** The figures (JSON) and one line per failed check; the soak passed iff there are none. */
     public record Result(ObjectNode figures, List<String> failures) {}
@@ -420,7 +423,7 @@ public final class Soak {
         if (aim.equals("gc")) {
             gc = startGc();
         }
-        String moment = awaitMoment(aim, Duration.ofSeconds(40).plus(o.interval()));
+        String moment = awaitMoment(aim, o.aimWait());
         SoakEngine.Life life = engine.current();
         if (!life.alive()) {
             engine.exited(life);
@@ -480,8 +483,8 @@ public final class Soak {
     private String awaitMoment(String aim, Duration max) {
         long deadline = System.nanoTime() + max.toNanos();
         if (aim.equals("any")) {
-            // a random moment of the engine's first 20 s: start-up, recovery, the first jobs
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(random.nextInt(20_000)));
+            // a random moment of the engine's first moments: start-up, recovery, the first jobs
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(random.nextInt((int) max.toMillis() / 2 + 1)));
             return "any (" + observedMoment() + ")";
         }
         Set<String> manifestsBefore = aim.equals("commit") ? manifestFiles() : Set.of();
