@@ -92,7 +92,8 @@ public final class Soak {
     private static final int WRITE_BYTES = 64 << 10;
     private static final Duration DRAIN = Duration.ofSeconds(60);
     private static final Duration CAPTURE_SLACK = Duration.ofSeconds(1);
-    private static final Pattern ERROR_LINE = Pattern.compile("(?m)^\\S+ (ERROR|WARN) +(\\S+) - (.*)$");
+    private static final Pattern ERROR_LINE =
+            Pattern.compile("(?m)^\\S+ (ERROR|WARN) +(?:\\[[^\\]]*\\] )?(\\S+) - (.*)$");
 
     /**
      * @param dir work directory (kept short: Unix socket paths)
