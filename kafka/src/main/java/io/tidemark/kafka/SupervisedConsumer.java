@@ -288,7 +288,7 @@ final class SupervisedConsumer implements EventBus.Subscription {
         }
         try {
             commitFinished(consumer, progress.values());
-        } catch (KafkaException e) {
+        } catch (RuntimeException e) { // a failed consumer may refuse anything: it is replaced anyway
             log.warn("group {}: cannot commit what finished: {}", group, e.getMessage());
         }
         // what was fetched and not handled is fetched again by the next consumer
@@ -296,7 +296,7 @@ final class SupervisedConsumer implements EventBus.Subscription {
         progress.clear();
         try {
             consumer.close(Duration.ofSeconds(5));
-        } catch (KafkaException e) {
+        } catch (RuntimeException e) {
             log.warn("group {}: closing the consumer failed: {}", group, e.getMessage());
         }
     }
