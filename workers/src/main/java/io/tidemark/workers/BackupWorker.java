@@ -98,6 +98,9 @@ public final class BackupWorker implements AutoCloseable {
      */
     static final int STORE_THREADS = 16;
 
+    /** How long a job waits for its VM when the VM's previous job was abandoned and may be letting go. */
+    static final Duration ABANDONED_LET_GO = Duration.ofSeconds(1);
+
     /** Jobs of one host that run at once unless configured otherwise. */
     public static final int DEFAULT_MAX_CONCURRENT_JOBS = 2;
 
@@ -288,23 +291,27 @@ public final class BackupWorker implements AutoCloseable {
         Thread thread = new Thread(() -> runHandled(rj, job, deadline), "job-" + job.vm());
         thread.setDaemon(true);
         rj.runsOn(thread);
+        Manifest m;
         try {
             thread.start();
             awaitCaptureOfUnresponsiveVm(rj, deadline);
-            Manifest m = await(rj, job, deadline);
-            unresponsive.remove(job.vm());
-            announce(jobId, job, m);
+            m = await(rj, job, deadline);
         } catch (JobEndedException e) {
             fail(jobId, job, e.stage(), e.reason(), e.getMessage(), e.mayRunAgain());
             if (e.reason() == FailureReason.ENGINE_STOPPING) {
                 throw new RetriableException(e.getMessage(), e);
             }
+            return;
         } catch (TidemarkException e) {
             RunningJob.Stage stage = rj.stage();
             fail(jobId, job, stage, RunningJob.classify(e, stage), e.getMessage(), e.retriable());
+            return;
         } finally {
             handled.remove(rj);
         }
+        unresponsive.remove(job.vm());
+        // a failed announcement propagates: the bus delivers the job again, which finds its point and announces it
+        announce(jobId, job, m);
     }
 
     /**
@@ -349,9 +356,14 @@ public final class BackupWorker implements AutoCloseable {
             RunningJob.Stage stage = rj.stage();
             String why = "the job " + rj.jobId + " of VM '" + rj.vm + "' did not finish within the job deadline "
                     + bounds.deadline() + " (" + rj.where() + "); it was cancelled and commits nothing; "
-                    + (stage == RunningJob.Stage.CAPTURE || stage == RunningJob.Stage.EXPORT
-                            ? "QEMU of '" + rj.vm + "' may be stopped or hung, or its disks too slow to read"
-                            : "the repository may be too slow")
+                    + switch (stage) {
+                        case CAPTURE, EXPORT ->
+                            "QEMU of '" + rj.vm + "' may be stopped or hung, or its disks too" + " slow to read";
+                        case QUEUED ->
+                            "it waited for a host slot all that time (every one of the host's"
+                                    + " maxConcurrentJobs was busy)";
+                        case PREPARE, COMMIT -> "the primary repository may be too slow";
+                    }
                     + "; the next firing tries again";
             if (cancel(rj, new JobEndedException(FailureReason.DEADLINE_EXCEEDED, stage, why, true))) {
                 log.warn("{}", why);
@@ -598,7 +610,11 @@ public final class BackupWorker implements AutoCloseable {
         boolean locked;
         try {
             if (holder != null && holder.abandoned()) {
-                locked = lock.tryLock(); // the holder is stuck: do not wait for it
+                // an interrupted capture usually lets go at once; one that stays blocked in QEMU is not waited for
+                locked = lock.tryLock(
+                        Math.min(
+                                ABANDONED_LET_GO.toMillis(), bounds.vmBusyWait().toMillis()),
+                        TimeUnit.MILLISECONDS);
             } else {
                 Duration wait = bounds.vmBusyWait();
                 long left = remainingMillis(deadline);
@@ -658,10 +674,32 @@ public final class BackupWorker implements AutoCloseable {
     /**
      * Runs {@code work} while no job of {@code vm} runs, and keeps the VM's jobs waiting until it
      * returns: for operations on a VM's disks that must not overlap a capture, such as a rollback.
+     * Waits for a running job at most as long as a job may run (its deadline and commit grace).
+     *
+     * @throws RetriableException if the VM's job was abandoned and still blocks in QEMU, or did not
+     *     end in that time
      */
     public <T> T exclusively(String vm, java.util.function.Supplier<T> work) {
         ReentrantLock lock = vmLocks.computeIfAbsent(vm, v -> new ReentrantLock());
-        lock.lock();
+        long end =
+                System.nanoTime() + bounds.deadline().plus(bounds.commitGrace()).toNanos();
+        try {
+            while (!lock.tryLock(1, TimeUnit.SECONDS)) {
+                RunningJob holder = vmHolders.get(vm);
+                if ((holder != null && holder.abandoned()) || System.nanoTime() - end > 0) {
+                    throw new RetriableException("VM '" + vm + "' is busy: "
+                            + (holder == null
+                                    ? "another operation on it runs"
+                                    : holder.jobId + " has run since "
+                                            + holder.startedAt + " (" + holder.where()
+                                            + (holder.abandoned() ? ", abandoned after its deadline" : "") + ")")
+                            + "; QEMU of '" + vm + "' may be stopped or hung; try again once it answers");
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while waiting for VM '" + vm + "'", e);
+        }
         RunningJob op = new RunningJob("an exclusive operation (rollback)", vm, clock.instant());
         vmHolders.put(vm, op);
         try {
@@ -760,6 +798,9 @@ public final class BackupWorker implements AutoCloseable {
                 }
                 String consistency = achieved.isApplication() ? CaptureConsistency.APPLICATION : hooked;
                 hooks.onCaptured(job.vm(), open.capturedAt());
+                if (!rj.running()) { // abandoned meanwhile: announce no capture that will never commit
+                    throw new RetriableException("job " + jobId + " of VM '" + job.vm() + "' was cancelled");
+                }
                 bus.publish(
                         Topics.JOB_STATUS,
                         job.vm(),

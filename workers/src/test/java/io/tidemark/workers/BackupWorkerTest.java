@@ -123,6 +123,38 @@ class BackupWorkerTest {
     }
 
     @Test
+    void aLostAnnouncementIsRepairedByRedeliveryNotReportedAsAFailedJob() {
+        java.util.concurrent.atomic.AtomicBoolean brokerDown = new java.util.concurrent.atomic.AtomicBoolean(true);
+        io.tidemark.core.bus.EventBus flaky = new io.tidemark.core.bus.EventBus() {
+            @Override
+            public void publish(String topic, String key, Event event) {
+                if (topic.equals(io.tidemark.core.bus.Topics.RESTORE_POINTS) && brokerDown.getAndSet(false)) {
+                    throw new RetriableException("injected: the broker did not acknowledge");
+                }
+                bus.publish(topic, key, event);
+            }
+
+            @Override
+            public Subscription subscribe(String group, List<String> topics, EventHandler handler) {
+                return bus.subscribe(group, topics, handler);
+            }
+
+            @Override
+            public void close() {}
+        };
+        try (BackupWorker w = new BackupWorker(
+                "hv1", hv, repo, flaky, Clock.systemUTC(), dir.resolve("work2"), CaptureHooks.NONE, hv::open)) {
+            Event e = Event.of("job-ann", Instant.now(), job());
+            assertThatThrownBy(() -> w.handle("tidemark.jobs.hv1", e)).isInstanceOf(RetriableException.class);
+            assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class)).isEmpty();
+            w.handle("tidemark.jobs.hv1", e); // the bus delivers it again
+            assertThat(repo.manifests("vm1")).hasSize(1);
+            assertThat(bus.payloads(RestorePointCreated.class)).hasSize(1);
+            assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class)).isEmpty();
+        }
+    }
+
+    @Test
     void aFailedJobLosesNoChangeAndCommitsNothing() {
         worker.backup("j1", job());
         hv.write("vm1", "sda", 2 * MiB, randomBytes(4096));
