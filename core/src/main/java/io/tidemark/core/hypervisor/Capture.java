@@ -26,13 +26,20 @@ public interface Capture extends AutoCloseable {
 
     /**
      * Called once the restore point built from this capture is committed: the checkpoint that was
-     * exported as the change set is no longer needed and is dropped.
+     * exported as the change set is no longer needed and is dropped. After {@link #close()} (a
+     * cancelled job) it does nothing: the next capture then reads in full.
      */
     void commit();
 
     /**
      * Tears the exports down. If {@link #commit()} was not called, the change tracking is restored
      * so that the next capture still sees every change made since the last committed one.
+     *
+     * <p>May be called from another thread while a reader of the exports is blocked (a job's
+     * deadline cancelling it): the exports go away, which fails the blocked reads, and the call
+     * returns within the adapter's timeout even when the hypervisor does not answer (then it throws
+     * a {@link io.tidemark.core.RetriableException}, and what it could not remove is removed by the
+     * next capture of the VM). Calling it again does nothing.
      */
     @Override
     void close();

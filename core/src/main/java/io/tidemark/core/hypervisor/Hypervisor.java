@@ -4,7 +4,12 @@ import java.util.List;
 
 /**
  * The VMs of one host and the means to capture them. Adapters: {@code QmpHypervisor} (QEMU's
- * monitor socket) and, later, {@code LibvirtHypervisor}; both export captures as pull-mode NBD.
+ * monitor socket) and {@code LibvirtHypervisor}; both export captures as pull-mode NBD.
+ *
+ * <p>Every adapter bounds each wait on a VM by its timeout (a stopped or hung QEMU is a {@link
+ * io.tidemark.core.RetriableException} that says so), treats as leftovers only what carries its
+ * names and a {@link HostScratch} tag of a capture that is over, and only checkpoints of the
+ * request's {@link CaptureRequest#owner() owner}.
  */
 public interface Hypervisor extends AutoCloseable {
 
@@ -27,6 +32,10 @@ public interface Hypervisor extends AutoCloseable {
      */
     Capture capture(CaptureRequest request);
 
+    /**
+     * Releases what the adapter holds. Captures still open are abandoned as a crash would leave
+     * them: the next capture of their VMs removes what they left. Close captures first.
+     */
     @Override
     void close();
 }

@@ -66,6 +66,7 @@ final class LibvirtCapture implements Capture {
     private List<DiskExport> exports = List.of();
     private volatile boolean committed;
     private boolean closed;
+    private boolean closing; // guarded by this
 
     /** A disk of the capture: its size and why it is full, if it is. */
     private static final class Planned {
@@ -384,12 +385,20 @@ final class LibvirtCapture implements Capture {
         committed = true;
     }
 
+    /**
+     * Ends the job and settles the checkpoints, waiting at most the adapter's timeout (libvirt waits
+     * for a stopped QEMU for ever): then a {@link RetriableException}, and the teardown finishes in
+     * the background when libvirt returns.
+     */
     @Override
-    public synchronized void close() {
-        if (closed) {
-            return;
+    public void close() {
+        synchronized (this) {
+            if (closed || closing) {
+                return;
+            }
+            closing = true;
         }
-        teardown();
+        hypervisor.bounded("closing the capture of domain '" + vm + "'", this::teardown);
     }
 
     private synchronized void teardown() {

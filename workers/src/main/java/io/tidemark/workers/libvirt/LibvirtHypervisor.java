@@ -10,13 +10,22 @@ import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
 import java.nio.file.Files;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.libvirt.Connect;
 import org.libvirt.Domain;
 import org.libvirt.Error.ErrorNumber;
@@ -56,6 +65,13 @@ import org.slf4j.LoggerFactory;
  *       whose scratch files carry a {@link io.tidemark.core.hypervisor.HostScratch} tag of a capture
  *       that is over (its process is gone). Checkpoints of other owners and tools, and jobs of live
  *       captures or other tools, are never touched; such a job is a {@link RetriableException}.
+ *   <li>libvirtd waits for QEMU without a deadline (a QEMU stopped with SIGSTOP blocks the call for
+ *       ever), so a capture and the teardown of one run on a thread of their own and the caller
+ *       waits at most the adapter's timeout: then a {@link RetriableException} saying QEMU may be
+ *       stopped or hung. The call goes on; a capture that completes after its caller gave up is
+ *       closed at once (no commit: the change tracking is as before), and until then the domain
+ *       counts as being captured. A listing waits at most the timeout for all domains together and
+ *       reports a domain that did not answer as it last answered.
  *   <li>One capture per domain at a time; a second one is a {@link RetriableException}. Shut-off
  *       domains cannot be captured (libvirt has no offline backup): a {@link PermanentException}.
  *   <li>Every fault is a {@link RetriableException} (libvirtd unreachable, timeouts, busy) or a
@@ -86,11 +102,26 @@ public final class LibvirtHypervisor implements Hypervisor {
 
     private static volatile boolean errorHandlerSet;
 
+    /** The default deadline of each capture and teardown through libvirt. */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
+
+    /** Threads for libvirt calls that may block (libvirtd waiting for a stopped QEMU). */
+    private static final ExecutorService CALLS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "libvirt-call");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final String uri;
     private final Clock clock;
     private final String checkpointPrefix;
+    private final Duration timeout;
     private final Set<String> capturing = ConcurrentHashMap.newKeySet();
     private final Map<String, LibvirtCapture> open = new ConcurrentHashMap<>();
+
+    /** Each domain as it last answered a listing: one whose QEMU is stopped is listed so. */
+    private final Map<String, VmInfo> lastSeen = new ConcurrentHashMap<>();
+
     private Connect connection; // guarded by this
 
     /** The active domains of {@code uri}, with the system clock. Connects on first use. */
@@ -104,6 +135,14 @@ public final class LibvirtHypervisor implements Hypervisor {
      * @param checkpointPrefix the prefix every checkpoint name of this engine has
      */
     public LibvirtHypervisor(String uri, Clock clock, String checkpointPrefix) {
+        this(uri, clock, checkpointPrefix, DEFAULT_TIMEOUT);
+    }
+
+    /**
+     * @param timeout how long a capture, and the teardown of one, may wait for libvirt (which waits
+     *     for QEMU without a deadline of its own)
+     */
+    public LibvirtHypervisor(String uri, Clock clock, String checkpointPrefix, Duration timeout) {
         if (checkpointPrefix.isEmpty()) {
             throw new IllegalArgumentException(
                     "the checkpoint prefix must not be empty: it tells our checkpoints apart");
@@ -114,6 +153,7 @@ public final class LibvirtHypervisor implements Hypervisor {
         this.uri = uri;
         this.clock = clock;
         this.checkpointPrefix = checkpointPrefix;
+        this.timeout = timeout;
     }
 
     /** The connection URI. */
@@ -127,17 +167,48 @@ public final class LibvirtHypervisor implements Hypervisor {
         try {
             Domain[] domains =
                     connection().listAllDomains(Connect.ConnectListAllDomainsFlags.CONNECT_LIST_DOMAINS_ACTIVE);
-            List<VmInfo> out = new ArrayList<>();
+            // the disk sizes come from QEMU, which libvirtd waits for without a deadline: ask for all
+            // domains at once and wait at most the timeout for all of them together
+            Map<String, Future<VmInfo>> asked = new LinkedHashMap<>();
             for (Domain d : domains) {
+                asked.put(d.getName(), CALLS.submit(() -> info(d)));
+            }
+            long deadline = System.nanoTime() + timeout.toNanos();
+            List<VmInfo> out = new ArrayList<>();
+            for (Map.Entry<String, Future<VmInfo>> a : asked.entrySet()) {
+                String name = a.getKey();
                 try {
-                    out.add(info(d));
-                } catch (LibvirtException e) {
-                    if (code(e) != ErrorNumber.VIR_ERR_NO_DOMAIN && code(e) != ErrorNumber.VIR_ERR_OPERATION_INVALID) {
-                        throw e;
+                    VmInfo info = a.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    lastSeen.put(name, info);
+                    out.add(info);
+                } catch (TimeoutException e) {
+                    VmInfo seen = lastSeen.get(name);
+                    if (seen != null) {
+                        out.add(seen);
                     }
-                    log.debug("domain vanished while listing {}: {}", uri, e.getMessage());
+                    log.info(
+                            "domain {} did not answer within {} ({}): {}",
+                            name,
+                            timeout,
+                            seen != null ? "listed as last seen" : "skipped",
+                            "QEMU may be stopped or hung");
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof LibvirtException le
+                            && (code(le) == ErrorNumber.VIR_ERR_NO_DOMAIN
+                                    || code(le) == ErrorNumber.VIR_ERR_OPERATION_INVALID)) {
+                        log.debug("domain vanished while listing {}: {}", uri, le.getMessage());
+                        continue;
+                    }
+                    if (e.getCause() instanceof LibvirtException le) {
+                        throw le;
+                    }
+                    throw rethrown(e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new RetriableException("interrupted while listing the domains of libvirt " + uri, e);
                 }
             }
+            lastSeen.keySet().retainAll(asked.keySet());
             out.sort(Comparator.comparing(VmInfo::name));
             return out;
         } catch (LibvirtException e) {
@@ -162,20 +233,107 @@ public final class LibvirtHypervisor implements Hypervisor {
             throw new RetriableException("a capture of domain '" + vm + "' (libvirt " + uri
                     + ") is already open on this host; retry when it is closed");
         }
-        try {
-            Domain domain = lookup(vm);
-            LibvirtCapture c = LibvirtCapture.open(this, domain, request, clock, checkpointPrefix, () -> {
-                open.remove(vm);
+        // libvirtd waits for QEMU without a deadline (a stopped QEMU blocks the call for ever): the call
+        // runs on a thread of its own; a caller that gives up leaves it to close what it opens
+        AtomicBoolean gaveUp = new AtomicBoolean();
+        Future<LibvirtCapture> call = CALLS.submit(() -> {
+            try {
+                Domain domain = lookup(vm);
+                LibvirtCapture c = LibvirtCapture.open(this, domain, request, clock, checkpointPrefix, () -> {
+                    open.remove(vm);
+                    capturing.remove(vm);
+                });
+                synchronized (gaveUp) {
+                    if (!gaveUp.get()) {
+                        open.put(vm, c);
+                        return c;
+                    }
+                }
+                log.warn("domain {}: a capture finished after its caller gave up; closing it", vm);
+                closeLate(c);
+                return null;
+            } catch (LibvirtException e) {
                 capturing.remove(vm);
-            });
-            open.put(vm, c);
-            return c;
-        } catch (LibvirtException e) {
-            capturing.remove(vm);
-            throw translate(e, "capture of domain '" + vm + "'");
-        } catch (RuntimeException e) {
-            capturing.remove(vm);
-            throw e;
+                throw translate(e, "capture of domain '" + vm + "'");
+            } catch (RuntimeException e) {
+                capturing.remove(vm);
+                throw e;
+            }
+        });
+        try {
+            return call.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw rethrown(e.getCause());
+        } catch (TimeoutException | InterruptedException e) {
+            boolean interrupted = e instanceof InterruptedException;
+            synchronized (gaveUp) {
+                if (call.isDone()) {
+                    try {
+                        return call.get();
+                    } catch (ExecutionException x) {
+                        throw rethrown(x.getCause());
+                    } catch (InterruptedException x) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                gaveUp.set(true);
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException(
+                        "interrupted while capturing domain '" + vm + "' (libvirt " + uri
+                                + "); the capture is closed in the background as soon as libvirt returns",
+                        e);
+            }
+            throw new RetriableException(
+                    "capture of domain '" + vm + "' (libvirt " + uri + ") got no answer within " + timeout + ": "
+                            + STOPPED,
+                    e);
+        }
+    }
+
+    /** What a libvirt call that did not return in time may mean, and what to do. */
+    static final String STOPPED = "QEMU may be stopped (SIGSTOP) or hung (libvirtd waits for its monitor); check"
+            + " the domain's QEMU process, the job may be retried later. The call goes on in the background"
+            + " and what it opens is closed";
+
+    private static void closeLate(LibvirtCapture c) {
+        try {
+            c.close();
+        } catch (TidemarkException e) {
+            log.warn("domain {}: closing a capture whose caller gave up failed: {}", c.vm(), e.getMessage());
+        }
+    }
+
+    private static TidemarkException rethrown(Throwable cause) {
+        if (cause instanceof TidemarkException t) {
+            return t.retriable()
+                    ? new RetriableException(t.getMessage(), t)
+                    : new PermanentException(t.getMessage(), t);
+        }
+        if (cause instanceof RuntimeException r) {
+            throw r;
+        }
+        return new RetriableException("libvirt call failed: " + cause, cause);
+    }
+
+    /**
+     * Runs a libvirt call with the adapter's deadline (the call itself goes on in the background
+     * when it is exceeded).
+     */
+    void bounded(String what, Runnable call) {
+        Future<?> f = CALLS.submit(call);
+        try {
+            f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw rethrown(e.getCause());
+        } catch (TimeoutException e) {
+            throw new RetriableException(
+                    what + " (libvirt " + uri + ") got no answer within " + timeout + ": " + STOPPED, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException(
+                    "interrupted while " + what + " (libvirt " + uri + "); it goes on in the" + " background", e);
         }
     }
 

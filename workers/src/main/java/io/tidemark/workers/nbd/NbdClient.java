@@ -144,8 +144,9 @@ public final class NbdClient implements AutoCloseable {
      * @param metaContexts the meta contexts to select (for example {@code base:allocation} and
      *     {@code qemu:dirty-bitmap:tm-1}); each must be offered by the export
      * @param timeout for the connect and the whole handshake; later, how long the server may send
-     *     nothing while requests are pending before every pending and later request fails with a
-     *     {@link RetriableException} and the connection is closed
+     *     nothing while requests are pending (ten times that while a flush is pending) before every
+     *     pending and later request fails with a {@link RetriableException} and the connection is
+     *     closed
      */
     public static NbdClient connect(Path socket, String exportName, List<String> metaContexts, Duration timeout) {
         SocketChannel channel;
@@ -208,7 +209,10 @@ public final class NbdClient implements AutoCloseable {
             return;
         }
         long silent = System.nanoTime() - lastProgress;
-        if (silent > timeoutNanos) {
+        // a flush may take long on a slow disk (restores into qemu-nbd): it gets ten times the timeout
+        boolean flushing =
+                inFlight.values().stream().anyMatch(r -> r instanceof CommandRequest c && c.type == CMD_FLUSH);
+        if (silent > (flushing ? 10 * timeoutNanos : timeoutNanos)) {
             failAll(new RetriableException("NBD export '" + exportName + "' on " + socket + " answered nothing for "
                     + Duration.ofNanos(silent).toMillis() + " ms with " + inFlight.size()
                     + " request(s) pending (timeout " + Duration.ofNanos(timeoutNanos) + "): " + STOPPED

@@ -217,6 +217,11 @@ public final class QmpHypervisor implements Hypervisor {
         }
         List<VmInfo> out = new ArrayList<>();
         for (String vm : vms) {
+            VmInfo opening = lastSeen.get(vm);
+            if (opening != null && capturing.contains(vm) && !open.containsKey(vm)) {
+                out.add(opening); // a capture is being opened: its connection holds the monitor for a moment
+                continue;
+            }
             try {
                 List<BlockDevice> devices = BlockDevice.parse(query(vm, "query-block"));
                 VmInfo info =

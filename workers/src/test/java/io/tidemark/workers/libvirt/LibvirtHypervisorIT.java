@@ -2,6 +2,7 @@ package io.tidemark.workers.libvirt;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.event.SnapshotJob;
@@ -9,6 +10,7 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.hypervisor.VmInfo;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
@@ -27,6 +29,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
@@ -262,6 +265,80 @@ class LibvirtHypervisorIT extends HypervisorContract {
             }
             assertThat(checkpoints(d.name())).containsExactly("tm-3");
         }
+    }
+
+    /**
+     * libvirtd waits for a stopped QEMU for ever: the adapter gives up after its timeout, closes
+     * what the call opens once QEMU runs again, and the domain is capturable again, incrementally.
+     */
+    @Test
+    void aStoppedQemuFailsTheCaptureAndItsCloseWithinTheBoundAndTheDomainIsCapturableAfterCont() throws Exception {
+        Duration timeout = Duration.ofSeconds(5);
+        Duration bound = timeout.plusSeconds(10);
+        try (LibvirtDomain d = libvirtd.startDomain("lv-stopped", 16 * MIB);
+                LibvirtHypervisor hv = new LibvirtHypervisor(libvirtd.uri(), Clock.systemUTC(), "tm-", timeout)) {
+            try (Capture c = hv.capture(request(d.name(), null, "tm-1"))) {
+                c.commit();
+            }
+            assertThat(hv.list()).extracting(VmInfo::name).contains(d.name());
+            long pid = Long.parseLong(Files.readString(libvirtd.dir().resolve("run/qemu/" + d.name() + ".pid"))
+                    .strip());
+            signal("STOP", pid);
+            try {
+                long t0 = System.nanoTime();
+                assertThatThrownBy(() -> hv.capture(request(d.name(), "tm-1", "tm-2")))
+                        .isInstanceOf(RetriableException.class)
+                        .hasMessageContaining(d.name())
+                        .hasMessageContaining("stopped");
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(bound);
+                // the listing (inventory) answers in time and still knows the domain
+                long t1 = System.nanoTime();
+                assertThat(hv.list()).extracting(VmInfo::name).contains(d.name());
+                assertThat(Duration.ofNanos(System.nanoTime() - t1)).isLessThan(bound);
+            } finally {
+                signal("CONT", pid);
+            }
+            // the late capture is closed in the background; then the domain is free again
+            d.write("vda", MIB, 4096, 0x5a);
+            await().atMost(Duration.ofSeconds(60))
+                    .ignoreException(RetriableException.class)
+                    .untilAsserted(() -> {
+                        try (Capture c = hv.capture(request(d.name(), "tm-1", "tm-3"))) {
+                            assertThat(c.disks().get(0).incremental()).isTrue();
+                            assertThat(NbdExports.dirtyRanges(c.disks().get(0))).containsExactly(MIB + "+65536");
+                            c.commit();
+                        }
+                    });
+            assertThat(checkpoints(d.name())).containsExactly("tm-3");
+
+            Capture open = hv.capture(request(d.name(), "tm-3", "tm-4"));
+            signal("STOP", pid);
+            try {
+                long t0 = System.nanoTime();
+                assertThatThrownBy(open::close)
+                        .isInstanceOf(RetriableException.class)
+                        .hasMessageContaining("stopped");
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(bound);
+            } finally {
+                signal("CONT", pid);
+            }
+            await().atMost(Duration.ofSeconds(60))
+                    .ignoreException(RetriableException.class)
+                    .untilAsserted(() -> {
+                        try (Capture c = hv.capture(request(d.name(), "tm-3", "tm-5"))) {
+                            assertThat(c.disks().get(0).incremental()).isTrue();
+                            c.commit();
+                        }
+                    });
+            assertThat(checkpoints(d.name())).containsExactly("tm-5");
+        }
+    }
+
+    private static void signal(String name, long pid) throws IOException, InterruptedException {
+        assertThat(new ProcessBuilder("kill", "-" + name, Long.toString(pid))
+                        .start()
+                        .waitFor())
+                .isZero();
     }
 
     @Test

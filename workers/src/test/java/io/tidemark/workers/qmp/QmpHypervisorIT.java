@@ -2,12 +2,14 @@ package io.tidemark.workers.qmp;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.hypervisor.Capture;
+import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.Hypervisor;
@@ -25,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -364,6 +367,46 @@ class QmpHypervisorIT extends HypervisorContract {
             assertThat(vm.qmp("query-block-jobs", null)).isEmpty();
             assertThat(vm.qmp("query-block-exports", null)).isEmpty();
             assertThat(nodeNames(vm)).noneMatch(n -> n.startsWith("tmfl-"));
+            assertThat(vm.bitmapNames("sd0")).containsExactly("tm-3");
+        }
+    }
+
+    /**
+     * A job's deadline cancels it by interrupting its thread: a capture blocked on a stopped QEMU
+     * returns at once (long before the adapter's own timeout), and the VM is capturable after
+     * SIGCONT.
+     */
+    @Test
+    void aCaptureBlockedOnAStoppedQemuReturnsAtOnceWhenItsThreadIsInterrupted() throws Exception {
+        try (QemuVm vm = QemuVm.start(dir, "vm11", 16L * MIB);
+                QmpHypervisor hv = new QmpHypervisor(dir, Clock.systemUTC(), "tm-", Duration.ofSeconds(120))) {
+            baseline(hv, "vm11");
+            CaptureRequest blocked = request("vm11", "tm-1", "tm-2");
+            vm.suspendProcess();
+            try {
+                CompletableFuture<Throwable> outcome = new CompletableFuture<>();
+                Thread job = new Thread(() -> {
+                    try (Capture c = hv.capture(blocked)) {
+                        outcome.complete(null);
+                    } catch (RuntimeException e) {
+                        outcome.complete(e);
+                    }
+                });
+                job.start();
+                await().atMost(Duration.ofSeconds(30)).until(() -> Arrays.stream(job.getStackTrace())
+                        .anyMatch(f -> f.getClassName().equals(QmpClient.class.getName())));
+                long t0 = System.nanoTime();
+                job.interrupt();
+                assertThat(outcome.get(10, TimeUnit.SECONDS)).isInstanceOf(RetriableException.class);
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(10));
+            } finally {
+                vm.resumeProcess();
+            }
+            try (Capture c = hv.capture(request("vm11", "tm-1", "tm-3"))) {
+                assertThat(c.disks().get(0).incremental()).isTrue();
+                c.commit();
+            }
+            assertThat(vm.qmp("query-block-jobs", null)).isEmpty();
             assertThat(vm.bitmapNames("sd0")).containsExactly("tm-3");
         }
     }
