@@ -1,6 +1,7 @@
 package io.tidemark.app;
 
 import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
@@ -33,6 +34,7 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 import org.yaml.snakeyaml.nodes.MappingNode;
 import org.yaml.snakeyaml.nodes.Node;
 import org.yaml.snakeyaml.nodes.NodeTuple;
@@ -332,8 +334,9 @@ public record EngineConfig(
         }
     }
 
-    private static final ObjectMapper YAML =
-            new ObjectMapper(new YAMLFactory()).enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    private static final ObjectMapper YAML = new ObjectMapper(
+                    new YAMLFactory().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION))
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
     public static EngineConfig load(Path file) {
         if (!Files.isRegularFile(file)) {
@@ -343,6 +346,23 @@ public record EngineConfig(
         try {
             EngineConfig c = YAML.readValue(file.toFile(), EngineConfig.class);
             List<InputProblem> problems = c.checkTargets(file);
+            try {
+                c.hypervisor().isLibvirt();
+            } catch (PermanentException e) {
+                boolean badType = c.hypervisor().type() != null
+                        && !List.of("qmp", "libvirt").contains(c.hypervisor().type());
+                List<Object> where = List.of("hypervisor", badType ? "type" : "uri");
+                Optional<Mark> mark = locateAt(file, where, false);
+                if (mark.isEmpty()) {
+                    mark = locateAt(file, List.of("hypervisor"), true);
+                }
+                problems.add(new InputProblem(
+                        file,
+                        mark.map(m -> m.getLine() + 1).orElse(0),
+                        mark.map(m -> m.getColumn() + 1).orElse(0),
+                        "hypervisor." + (badType ? "type" : "uri"),
+                        e.getMessage()));
+            }
             if (!problems.isEmpty()) {
                 throw InvalidInputException.of(problems, null);
             }
@@ -366,6 +386,18 @@ public record EngineConfig(
         JsonLocation at = e.getLocation();
         int line = at == null || at.getLineNr() < 1 ? 0 : at.getLineNr();
         int column = line == 0 ? 0 : Math.max(1, at.getColumnNr());
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof MarkedYAMLException y) { // broken YAML, even when met while mapping a value
+                Mark mark = y.getProblemMark() != null ? y.getProblemMark() : y.getContextMark();
+                String what = y.getProblem() != null ? y.getProblem() : y.getContext();
+                return new InputProblem(
+                        file,
+                        mark == null ? 0 : mark.getLine() + 1,
+                        mark == null ? 0 : mark.getColumn() + 1,
+                        "",
+                        "invalid YAML: " + (what == null ? "syntax error" : what.strip()));
+            }
+        }
         String path = "";
         if (e instanceof JsonMappingException m) {
             path = keyPath(m.getPath());
@@ -531,9 +563,20 @@ public record EngineConfig(
                     : "";
             return "expected " + expected(m.getTargetType()) + got;
         }
+        if (e instanceof ValueInstantiationException v && v.getCause() != null) {
+            return "invalid value: " + v.getCause().getMessage();
+        }
         String original = e.getOriginalMessage() == null ? "syntax error" : e.getOriginalMessage();
-        return "invalid YAML: "
-                + original.lines().findFirst().orElse("syntax error").strip();
+        String first = original.lines().findFirst().orElse("syntax error").strip();
+        if (e instanceof JsonMappingException) {
+            // a mapping error we do not describe ourselves: its text, without the Java names in it
+            return "invalid value: " + first.replaceAll("`[^`]*`", "this setting");
+        }
+        if (first.startsWith("Duplicate field ")) {
+            return "duplicate key "
+                    + first.substring("Duplicate field ".length()).replace('"', '\'') + "; give each setting once";
+        }
+        return "invalid YAML: " + first;
     }
 
     /** A Java type as the settings describe values. */

@@ -1,5 +1,6 @@
 package io.tidemark.app;
 
+import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.policies.BandwidthSyntax;
@@ -78,12 +79,14 @@ final class Targets {
     /**
      * A duration such as {@code 30s}, {@code 5m}, {@code 1h30m} or {@code 7d}; {@code what} names
      * the setting in the error.
+     *
+     * @throws InvalidInputException (exit 1) when it is not one
      */
     static Duration duration(String what, String text) {
         try {
             return PolicyParser.parseDuration(text.strip());
         } catch (IllegalArgumentException e) {
-            throw new PermanentException(what + " '" + text + "' is not a duration such as 30s, 5m or 1h30m");
+            throw new InvalidInputException(what + " '" + text + "' is not a duration such as 30s, 5m or 1h30m");
         }
     }
 

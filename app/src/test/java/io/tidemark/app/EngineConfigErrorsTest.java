@@ -102,6 +102,24 @@ class EngineConfigErrorsTest {
     }
 
     @Test
+    void aKeyGivenTwiceIsAnErrorNotASilentOverride() throws Exception {
+        Path c = config("host: hv1\ndata: /srv/a\ndata: /srv/b\n");
+        assertThatThrownBy(() -> EngineConfig.load(c))
+                .isInstanceOf(InvalidInputException.class)
+                .hasMessageStartingWith(c + ":3:")
+                .hasMessageContaining("duplicate key 'data'")
+                .hasMessageNotContaining("io.tidemark");
+    }
+
+    @Test
+    void anUnknownHypervisorTypeIsFoundWhenTheConfigIsRead() throws Exception {
+        Path c = config("host: hv1\nhypervisor:\n  type: xen\n");
+        assertThatThrownBy(() -> EngineConfig.load(c))
+                .isInstanceOf(InvalidInputException.class)
+                .hasMessageStartingWith(c + ":3:9: hypervisor.type: ");
+    }
+
+    @Test
     void brokenYamlNamesTheLineAndExitsOne() throws Exception {
         Path c = config("host: hv1\ntargets:\n  offsite: {type: s3\n");
         assertThat(Main.execute("gc", "--config", c.toString())).isEqualTo(1);

@@ -254,6 +254,17 @@ class RestoreCommandTest {
                 .contains("cannot be read")
                 .contains(key);
 
+        // status seeds the RPO from the newest readable point instead of dying on the damaged one
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("pol.yaml"), "name: pol\nvms: {names: [web-1]}\nschedule: {interval: 1h}\nrpo: 1h\n");
+        assertThat(run("status", "--data", dir.toString(), "--policies", policies.toString(), "--json"))
+                .as(std.err())
+                .isEqualTo(StatusCommand.EXIT_RPO_VIOLATED); // the points are from 2026-11-24
+        String json = std.out().substring(std.out().indexOf("\n[") + 1); // after the test logger's WARN line
+        assertThat(Json.mapper().readTree(json).get(0).path("newestCapturedAt").asText())
+                .isEqualTo("2026-11-24T02:00:00Z");
+
         assertThat(run("verify", "--target", repo.toString(), "--json")).isEqualTo(2);
         JsonNode problem = Json.mapper().readTree(std.out()).path("problems").get(0);
         assertThat(problem.path("key").asText()).isEqualTo(key);

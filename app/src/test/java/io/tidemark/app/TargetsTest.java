@@ -92,4 +92,16 @@ class TargetsTest {
     private EngineConfig.TargetConfig fileTarget(String retryDeadline, String bandwidthLimit) {
         return EngineConfig.TargetConfig.file(dir, retryDeadline, bandwidthLimit);
     }
+
+    @Test
+    void theSecretIsDescribedByTheSettingThatSuppliedIt() {
+        assertThat(Targets.secretFrom("offsite", "secretKey", null, "/etc/tm/s3.secret", Targets.Origin.CONFIG))
+                .isEqualTo("from the file /etc/tm/s3.secret, set by secretKeyFile of target 'offsite'");
+        assertThat(Targets.secretFrom("offsite", "secretKey", "S3_SECRET", null, Targets.Origin.CONFIG))
+                .isEqualTo("from environment variable S3_SECRET, set by secretKeyEnv of target 'offsite'");
+        assertThat(Targets.secretFrom("b", "secretKey", "TIDEMARK_S3_SECRET_KEY", null, Targets.Origin.COMMAND_LINE))
+                .isEqualTo("from environment variable TIDEMARK_S3_SECRET_KEY");
+        assertThat(Targets.secretFrom("b", "secretKey", null, "/root/s", Targets.Origin.COMMAND_LINE))
+                .isEqualTo("from the file /root/s named by TIDEMARK_S3_SECRET_KEY_FILE");
+    }
 }

@@ -468,8 +468,7 @@ public final class Repository {
     public void mark(String vm, String id, PointMark mark) {
         byte[] bytes = PointMarkCodec.encode(mark);
         List<ObjectKeys.MarkKey> older = markVersions(vm).getOrDefault(id, List.of());
-        long version =
-                older.isEmpty() ? 1 : Math.max(1, older.get(older.size() - 1).version() + 1);
+        long version = older.isEmpty() ? 1 : older.get(older.size() - 1).version() + 1;
         while (!target.putIfAbsent(ObjectKeys.mark(vm, id, version), bytes)) {
             version++; // another writer took this version meanwhile: ours comes after it
         }

@@ -101,6 +101,20 @@ class S3ObjectTargetErrorTest {
     }
 
     @Test
+    void aRefusedSecretNamesWhereTheKeysCameFrom() {
+        S3TargetConfig from = CONFIG.withCredentialsFrom("from the file /etc/tm/s3.secret, set by secretKeyFile");
+        try (S3ObjectTarget target =
+                new S3ObjectTarget(from, new FailingS3Client(() -> service(403, "SignatureDoesNotMatch")))) {
+            assertThatThrownBy(() -> target.get("chunks/k"))
+                    .isInstanceOf(PermanentException.class)
+                    .hasMessageContaining("the secret key (from the file /etc/tm/s3.secret, set by secretKeyFile)")
+                    .hasMessageNotContaining("TIDEMARK_S3_SECRET_KEY")
+                    .hasMessageNotContaining(SECRET);
+        }
+        assertThat(from.withKeyPrefix("other").credentialsFrom()).isEqualTo(from.credentialsFrom());
+    }
+
+    @Test
     void aFailedPreconditionMeansTheObjectIsPresent() {
         try (S3ObjectTarget target =
                 new S3ObjectTarget(CONFIG, new FailingS3Client(() -> service(412, "PreconditionFailed")))) {
