@@ -383,7 +383,11 @@ public final class Soak {
                 qmpGoneWindow = new Instant[] {Instant.now(), null};
                 qmpBackAt = qmpGoneWindow[0].plus(
                         o.rpo().multipliedBy(3).dividedBy(2).plus(o.interval()));
-                progress.accept("QMP socket of " + qmpGoneVm + " moved away");
+                progress.accept("QMP socket of " + qmpGoneVm + " moved away; no kills until it is back, so the"
+                        + " engine has the time to notice the missed RPO");
+                ensureEngine();
+                awaitEngineReady();
+                sleep(Duration.between(Instant.now(), qmpBackAt));
             }
             if (qmpBackAt != null && Instant.now().isAfter(qmpBackAt)) {
                 Vm vm = vms.stream()
