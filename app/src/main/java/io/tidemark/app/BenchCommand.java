@@ -20,6 +20,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
+        subcommands = SoakCommand.class,
         description = {
             "Measure the backup pipeline against baselines run in the same process on the same data:",
             "  1. full backup of a test image vs nbdcopy reading the same NBD export to null:",
@@ -34,6 +35,7 @@ import picocli.CommandLine.Option;
             "Example, a smoke run in seconds:",
             "  tidemark bench --image-size 64MiB --large-size 1GiB --clones 3 --clone-size 16MiB",
             "The defaults give the figures of docs/benchmarks.md.",
+            "`tidemark bench soak` is the day-two soak (restarts, kills and outages; see its --help).",
         })
 final class BenchCommand implements Callable<Integer> {
 
