@@ -19,14 +19,15 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         description = {
             "Operate the engine like production and check what it left behind (the day-two soak).",
-            "Starts QEMU VMs (TCG) whose disks it writes with known patterns, S3Proxy as target behind a",
-            "fault proxy, and `tidemark run` as a child process, then: SIGTERM/SIGKILL at random moments",
-            "(capture, export, just after a commit, replication, gc), the embedded broker killed, the",
-            "target down longer than its retry deadline, a VM SIGSTOPped, a QMP socket moved away and",
-            "back, a manifest truncated. At the end it checks that every firing produced one restore point",
-            "or a JobFailed with a reason, no point is half-visible, every point is on the target and",
-            "restores bit-identically to the disk at its snapshot moment (the soak's own model, checked",
-            "with the VM paused), every missed RPO raised a violation, and nothing is left behind.",
+            "Starts QEMU VMs (TCG) whose disks it writes with known patterns, S3Proxy as target behind a"
+                    + " fault proxy, and `tidemark run` as a child process, then: SIGTERM/SIGKILL at random"
+                    + " moments (capture, export, just after a commit, replication, gc), the embedded broker"
+                    + " killed, the target down longer than its retry deadline, a VM SIGSTOPped, a QMP socket"
+                    + " moved away and back, a manifest truncated.",
+            "At the end it checks that every firing produced one restore point or a JobFailed with a reason,"
+                    + " no point is half-visible, every point is on the target and restores bit-identically to"
+                    + " the disk at its snapshot moment (the soak's own model, checked with the VM paused),"
+                    + " every missed RPO raised a violation, and nothing is left behind.",
             "Exit 0 if every check passed, 2 otherwise. Needs qemu-system-x86, qemu-utils.",
             "",
             "Example (the long run of docs/benchmarks.md):  tidemark bench soak --kills 200",
