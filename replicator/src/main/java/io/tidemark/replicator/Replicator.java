@@ -6,6 +6,7 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.event.RestorePointCreated;
@@ -140,7 +141,13 @@ public final class Replicator implements AutoCloseable {
                     Event.of(
                             event.jobId(),
                             clock.instant(),
-                            new JobFailed(created.vm(), "replicate", name + ": " + e.getMessage(), false)));
+                            JobFailed.of(
+                                    created.vm(),
+                                    "replicate",
+                                    FailureReason.TARGET_FAILED,
+                                    name + ": " + e.getMessage()
+                                            + "; the reconciliation ships the point when the target answers",
+                                    false)));
             throw e;
         }
     }

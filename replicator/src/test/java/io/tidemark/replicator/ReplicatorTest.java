@@ -180,7 +180,10 @@ class ReplicatorTest {
                 .hasMessageContaining("503 SlowDown");
         assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class))
                 .singleElement()
-                .satisfies(f -> assertThat(f.stage()).isEqualTo("replicate"));
+                .satisfies(f -> {
+                    assertThat(f.stage()).isEqualTo("replicate");
+                    assertThat(f.reason()).contains(io.tidemark.core.event.FailureReason.TARGET_FAILED);
+                });
         assertThat(bus.payloads(ReplicaCommitted.class)).isEmpty();
     }
 

@@ -8,10 +8,12 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
+import io.tidemark.core.hypervisor.ConsistencyNotMetException;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.GuestAgent;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
+import io.tidemark.core.hypervisor.VmNotFoundException;
 import io.tidemark.workers.GuestFreezer;
 import io.tidemark.workers.qga.QgaGuestAgent;
 import java.io.IOException;
@@ -302,7 +304,7 @@ public final class QmpHypervisor implements Hypervisor {
         String vm = request.vm();
         validate(request);
         if (!Files.exists(socketOf(vm))) {
-            throw new PermanentException("no VM '" + vm + "' on this host: there is no QMP socket " + socketOf(vm)
+            throw new VmNotFoundException("no VM '" + vm + "' on this host: there is no QMP socket " + socketOf(vm)
                     + "; check the VM's name, and that its QEMU runs with -qmp unix:" + socketOf(vm)
                     + ",server=on,wait=off");
         }
@@ -323,6 +325,9 @@ public final class QmpHypervisor implements Hypervisor {
             });
             open.put(vm, c);
             return c;
+        } catch (ConsistencyNotMetException | VmNotFoundException e) { // typed: the worker reports their reason
+            capturing.remove(vm);
+            throw e;
         } catch (TidemarkException e) {
             capturing.remove(vm);
             boolean retriable = e.retriable()
