@@ -82,44 +82,6 @@ class MainTest {
     }
 
     @Test
-    void runWithAnUnreachableS3TargetNamesTheEndpointAndExitsThree() throws Exception {
-        Path policies = Files.createDirectories(dir.resolve("policies"));
-        Files.writeString(
-                policies.resolve("web.yaml"),
-                "name: web\nvms: {names: [a]}\nschedule: {interval: 1m}\nrpo: 1h\ntargets: [offsite]\n");
-        Path secret = dir.resolve("secret");
-        Files.writeString(secret, "s3cr3t-value");
-        Path config = dir.resolve("tidemark.yaml");
-        Files.writeString(
-                config,
-                """
-                host: hv1
-                targets:
-                  offsite:
-                    type: s3
-                    endpoint: http://127.0.0.1:1
-                    region: us-east-1
-                    bucket: backups
-                    pathStyle: true
-                    accessKeyFile: %s
-                    secretKeyFile: %s
-                """
-                        .formatted(secret, secret));
-        assertThat(Main.execute(
-                        "run",
-                        "--config",
-                        config.toString(),
-                        "--policies",
-                        policies.toString(),
-                        "--qmp-dir",
-                        dir.toString(),
-                        "--data",
-                        dir.resolve("data").toString()))
-                .isEqualTo(3);
-        assertThat(std.err()).contains("127.0.0.1:1").doesNotContain("s3cr3t-value");
-    }
-
-    @Test
     void runWithAMissingPolicyDirectorySaysSo() {
         assertThat(Main.execute(
                         "run",

@@ -16,6 +16,7 @@ import io.tidemark.format.Digest;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
+import io.tidemark.replicator.Reconciler;
 import io.tidemark.replicator.s3.S3ObjectTarget;
 import io.tidemark.replicator.s3.S3TargetConfig;
 import io.tidemark.repository.Repository;
@@ -218,6 +219,53 @@ class TargetOutageIT {
                 await().atMost(Duration.ofSeconds(120)).ignoreExceptions().until(() -> Repository.open(direct)
                         .hasManifest(VM, old.id()));
             }
+        }
+    }
+
+    @Test
+    void anUnreachableEndpointAtStartUpIsReportedByNameWithoutItsSecretAndTheEngineRuns() throws Exception {
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("web.yaml"),
+                "name: web\nvms: {names: [a]}\nschedule: {interval: 1m}\nrpo: 1h\ntargets: [offsite]\n");
+        Path secret = Files.writeString(dir.resolve("secret"), "s3cr3t-value");
+        Path config = Files.writeString(
+                dir.resolve("tidemark.yaml"),
+                """
+                host: hv1
+                data: %s
+                qmpDir: %s
+                policies: %s
+                metrics: 127.0.0.1:0
+                targets:
+                  offsite:
+                    type: s3
+                    endpoint: http://127.0.0.1:1
+                    region: us-east-1
+                    bucket: backups
+                    pathStyle: true
+                    accessKeyFile: %s
+                    secretKeyFile: %s
+                """
+                        .formatted(
+                                dir.resolve("data"),
+                                Files.createDirectories(dir.resolve("q")),
+                                policies,
+                                secret,
+                                secret));
+        // on main this start-up failed (exit 3): a restart while a target is unreachable ended protection
+        try (Engine engine =
+                Engine.start(EngineConfig.load(config), io.tidemark.workers.CaptureHooks.NONE, Clock.systemUTC())) {
+            await().atMost(Duration.ofSeconds(60)).until(() -> engine.reconciler()
+                    .states()
+                    .get("offsite")
+                    .probeError()
+                    .isPresent());
+            Reconciler.TargetState state = engine.reconciler().states().get("offsite");
+            assertThat(state.reachable()).isFalse();
+            assertThat(state.probeError().orElseThrow()).contains("127.0.0.1:1").doesNotContain("s3cr3t-value");
+            String readyz = get(engine.metricsPort().orElseThrow(), "/readyz").body();
+            assertThat(readyz).contains("\"target:offsite\":{\"ready\":false").doesNotContain("s3cr3t-value");
         }
     }
 
