@@ -59,10 +59,12 @@ final class DemoScenario {
          * moment (a point with no disks restored matches nothing).
          */
         boolean matches(Point p) {
-            Map<String, Restorer.Result> restored = restoredFromS3.get(p.manifest().id());
+            Map<String, Restorer.Result> restored =
+                    restoredFromS3.get(p.manifest().id());
             return !restored.isEmpty()
-                    && restored.entrySet().stream().allMatch(e ->
-                            e.getValue().sha256().equals(p.moment().sha256().get(e.getKey())));
+                    && restored.entrySet().stream().allMatch(e -> e.getValue()
+                            .sha256()
+                            .equals(p.moment().sha256().get(e.getKey())));
         }
     }
 

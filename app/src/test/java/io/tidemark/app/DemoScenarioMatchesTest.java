@@ -19,7 +19,18 @@ class DemoScenarioMatchesTest {
 
     private static DemoScenario.Point point(String id, Map<String, String> sha256) {
         Manifest m = new Manifest(
-                1, id, DemoScenario.VM, "hv1", "j", T0, T0, "crash", Trigger.manual(), "p", Optional.empty(), List.of());
+                1,
+                id,
+                DemoScenario.VM,
+                "hv1",
+                "j",
+                T0,
+                T0,
+                "crash",
+                Trigger.manual(),
+                "p",
+                Optional.empty(),
+                List.of());
         return new DemoScenario.Point(m, new DemoGuest.Moment(sha256, Map.of()), Duration.ZERO);
     }
 
@@ -30,10 +41,10 @@ class DemoScenarioMatchesTest {
     @Test
     void aPointWithEveryDiskRestoredAsAtItsMomentMatchesAndADifferentDiskDoesNot() {
         DemoScenario.Point p = point("p1", Map.of("vda", "aa", "vdb", "bb"));
-        DemoScenario.Outcome same =
-                new DemoScenario.Outcome(List.of(p), Map.of("p1", Map.of("vda", restored("aa"), "vdb", restored("bb"))), null);
-        DemoScenario.Outcome other =
-                new DemoScenario.Outcome(List.of(p), Map.of("p1", Map.of("vda", restored("aa"), "vdb", restored("cc"))), null);
+        DemoScenario.Outcome same = new DemoScenario.Outcome(
+                List.of(p), Map.of("p1", Map.of("vda", restored("aa"), "vdb", restored("bb"))), null);
+        DemoScenario.Outcome other = new DemoScenario.Outcome(
+                List.of(p), Map.of("p1", Map.of("vda", restored("aa"), "vdb", restored("cc"))), null);
         assertThat(same.matches(p)).isTrue();
         assertThat(other.matches(p)).isFalse();
     }

@@ -13,9 +13,9 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * The encoding side of the golden files: what Tidemark writes today for a decoded golden file is
@@ -40,7 +40,8 @@ class GoldenFilesEncodeTest {
             Map.entry("event-vm-gone-v1.json", GoldenFilesEncodeTest::event),
             Map.entry("point-mark-v1.json", b -> PointMarkCodec.encode(PointMarkCodec.decode("golden", b))),
             Map.entry("config-v1.json", b -> RepositoryConfig.parse("config", b).toBytes()),
-            Map.entry("config-encrypted-v1.json", b -> RepositoryConfig.parse("config", b).toBytes()),
+            Map.entry("config-encrypted-v1.json", b -> RepositoryConfig.parse("config", b)
+                    .toBytes()),
             Map.entry("key-v1.json", b -> WrappedKeys.parse("keys/golden", b).toBytes()));
 
     private static byte[] event(byte[] golden) {
@@ -60,7 +61,8 @@ class GoldenFilesEncodeTest {
             golden = in.readAllBytes();
         }
         JsonNode expected = withoutNulls(Json.mapper().readTree(golden));
-        JsonNode encoded = withoutNulls(Json.mapper().readTree(ROUND_TRIPS.get(name).apply(golden)));
+        JsonNode encoded =
+                withoutNulls(Json.mapper().readTree(ROUND_TRIPS.get(name).apply(golden)));
         if (name.equals("event-snapshot-job-v1-capture-options.json")) {
             // KNOWN DRIFT (reported, not fixed here): the mapper writes a Duration as seconds
             // (WRITE_DURATIONS_AS_TIMESTAMPS is on), the golden file has ISO-8601; both decode alike.

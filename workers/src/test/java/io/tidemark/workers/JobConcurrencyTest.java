@@ -120,15 +120,16 @@ class JobConcurrencyTest {
                 threads.add(t);
                 t.start();
             }
-            assertThat(started.await(30, TimeUnit.SECONDS)).as("all jobs started").isTrue();
+            assertThat(started.await(30, TimeUnit.SECONDS))
+                    .as("all jobs started")
+                    .isTrue();
             assertThat(twoIn.await(30, TimeUnit.SECONDS))
                     .as("two captures got in")
                     .isTrue();
             // everyone else ends up parked in a lock or semaphore of the worker (the VM's lock or a
             // host slot), not merely somewhere in WAITING: only then does opening the gate test the limits
-            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(threads.stream()
-                            .filter(t -> !inCapture.contains(t))
-                            .map(LockSupport::getBlocker))
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
+                            threads.stream().filter(t -> !inCapture.contains(t)).map(LockSupport::getBlocker))
                     .hasSize(jobs.length - 2)
                     .allSatisfy(blocker -> assertThat(blocker)
                             .isInstanceOf(AbstractQueuedSynchronizer.class)
