@@ -54,11 +54,17 @@ final class DemoScenario {
             return points.get(points.size() - 1);
         }
 
-        /** Whether every disk of {@code p}, restored from S3, equals the disk at its snapshot moment. */
+        /**
+         * Whether {@code p} has disks and every one, restored from S3, equals the disk at its snapshot
+         * moment (a point with no disks restored matches nothing).
+         */
         boolean matches(Point p) {
-            return restoredFromS3.get(p.manifest().id()).entrySet().stream()
-                    .allMatch(e ->
-                            e.getValue().sha256().equals(p.moment().sha256().get(e.getKey())));
+            Map<String, Restorer.Result> restored =
+                    restoredFromS3.get(p.manifest().id());
+            return !restored.isEmpty()
+                    && restored.entrySet().stream().allMatch(e -> e.getValue()
+                            .sha256()
+                            .equals(p.moment().sha256().get(e.getKey())));
         }
     }
 

@@ -93,6 +93,9 @@ class DrFailoverIT {
                         .isZero();
                 JsonNode dry = json(std.out());
                 assertThat(dry.path("ok").asBoolean()).isTrue();
+                assertThat(dry.path("vms"))
+                        .extracting(vm -> vm.path("vm").asText())
+                        .containsExactlyInAnyOrderElementsOf(VMS);
                 for (JsonNode vm : dry.path("vms")) {
                     assertThat(vm.path("restorePoint").asText())
                             .isEqualTo(expectedPoint.get(vm.path("vm").asText()));

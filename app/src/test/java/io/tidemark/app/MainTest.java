@@ -91,7 +91,7 @@ class MainTest {
                         dir.toString(),
                         "--data",
                         dir.resolve("data").toString()))
-                .isNotZero();
+                .isEqualTo(Main.EXIT_INVALID); // a PolicyException: bad input, not a failure to retry
         assertThat(std.err()).contains("nope");
     }
 

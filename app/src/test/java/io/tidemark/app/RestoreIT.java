@@ -197,6 +197,7 @@ class RestoreIT {
         Manifest tagged = points.get(1);
         assertThat(j.path("restorePoint").asText()).isEqualTo(tagged.id());
         assertThat(j.path("tag").asText()).isEqualTo("pre-deploy:shop@" + COMMIT);
+        assertThat(j.path("disks")).hasSize(2);
         for (JsonNode d : j.path("disks")) {
             String disk = d.path("disk").asText();
             Path image = out.resolve(disk + ".qcow2");

@@ -34,12 +34,19 @@ class PolicyPlanTest {
         Policy p = policy(
                 new Schedule.Interval(Duration.ofMinutes(15), Duration.ofSeconds(30)), Duration.ofHours(1), Map.of());
         Duration offset = FireTimes.jitterOffset(p);
-        assertThat(offset).isBetween(Duration.ZERO, Duration.ofMillis(29_999));
+        // fixed by the policy's name: floorMod("web".hashCode() * 0x9E3779B9, 30 000 ms)
+        assertThat(offset).isEqualTo(Duration.ofMillis(5_172));
+        assertThat(FireTimes.jitterOffset(policy(
+                        new Schedule.Interval(Duration.ofMinutes(15), Duration.ofMillis(700)),
+                        Duration.ofHours(1),
+                        Map.of())))
+                .as("the same name under a 700 ms jitter")
+                .isEqualTo(Duration.ofMillis(572));
         assertThat(FireTimes.next(p, NOW, 3))
                 .containsExactly(
-                        NOW.plus(offset),
-                        NOW.plus(offset).plus(Duration.ofMinutes(15)),
-                        NOW.plus(offset).plus(Duration.ofMinutes(30)));
+                        Instant.parse("2026-01-01T00:00:05.172Z"),
+                        Instant.parse("2026-01-01T00:15:05.172Z"),
+                        Instant.parse("2026-01-01T00:30:05.172Z"));
     }
 
     @Test

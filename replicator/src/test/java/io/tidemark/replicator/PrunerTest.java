@@ -146,7 +146,7 @@ class PrunerTest {
                 Schedule.Interval.every(Duration.ofHours(1)),
                 Duration.ofHours(2),
                 List.of()));
-        assertThat(pruner.plan(other, T0)).allSatisfy(d -> {
+        assertThat(pruner.plan(other, T0)).hasSize(6).allSatisfy(d -> {
             assertThat(d.keep()).isTrue();
             assertThat(d.reason()).isEqualTo("no policy selects this VM");
         });

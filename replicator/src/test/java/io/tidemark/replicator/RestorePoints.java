@@ -7,9 +7,14 @@ import io.tidemark.format.Digest;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.Repository;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.Collection;
+import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.stream.IntStream;
@@ -28,12 +33,48 @@ final class RestorePoints {
     private final long diskSize;
     private final Random random;
     private int points;
+    /**
+     * The disk image of each point, kept apart from the repository (chunk number to its bytes, absent
+     * meaning zeros), when {@link #withImages()} asked for it; null otherwise (benchmarks).
+     */
+    private Map<String, Map<Integer, byte[]>> images;
 
     RestorePoints(Repository primary, String vm, int diskChunks, long seed) {
         this.primary = primary;
         this.vm = vm;
         this.diskSize = (long) diskChunks * primary.config().chunkSize();
         this.random = new Random(seed);
+    }
+
+    /** Also keeps the bytes written, so that {@link #sha256} can say what a restore must give. */
+    RestorePoints withImages() {
+        images = new HashMap<>();
+        return this;
+    }
+
+    /**
+     * The SHA-256 of the whole disk of {@code m} as this class wrote it, computed from the bytes it
+     * generated, not from the repository: what a restore of {@code m} from any repository must give.
+     */
+    String sha256(Manifest m) {
+        if (images == null) {
+            throw new IllegalStateException("create with withImages() to compute image checksums");
+        }
+        Map<Integer, byte[]> image = images.get(m.id());
+        if (image == null) {
+            throw new IllegalArgumentException("restore point " + m.id() + " was not written here");
+        }
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            int chunkSize = primary.config().chunkSize();
+            byte[] zeros = new byte[chunkSize];
+            for (int c = 0; c < diskSize / chunkSize; c++) {
+                md.update(image.getOrDefault(c, zeros));
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** A full restore point whose listed chunks hold random data, the rest zeros. */
@@ -69,9 +110,15 @@ final class RestorePoints {
                 parent.map(p ->
                         primary.root(Digest.fromHex(p.disk(DISK).orElseThrow().index()))));
         byte[] data = new byte[chunkSize];
+        Map<Integer, byte[]> image = images == null
+                ? null
+                : new HashMap<>(parent.map(p -> images.get(p.id())).orElse(Map.of()));
         for (int c : chunks) {
             random.nextBytes(data);
             index.set(c, primary.putChunk(data, chunkSize).digest());
+            if (image != null) {
+                image.put(c, data.clone());
+            }
         }
         Digest root = index.finish();
         Instant captured = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(60L * points++);
@@ -97,6 +144,9 @@ final class RestorePoints {
                         0,
                         0)));
         primary.commit(m);
+        if (image != null) {
+            images.put(m.id(), image);
+        }
         return m;
     }
 }

@@ -217,11 +217,12 @@ class PolicySchedulerTest {
     void cronJitterDelaysTheFiringButKeepsTheCronTimeInTheJobId() {
         Policy jittered =
                 policy("jit", VmSelector.ofNames("web-1"), new Schedule.Cron("* * * * * ?", Duration.ofMillis(700)));
-        assertThat(PolicyScheduler.jitterOffsetMillis(jittered)).isBetween(0L, 699L);
+        // fixed by the policy's name: floorMod("jit".hashCode() * 0x9E3779B9, 700 ms)
+        assertThat(PolicyScheduler.jitterOffsetMillis(jittered)).isEqualTo(253L);
         start(jittered);
 
         await().atMost(DEADLINE).until(() -> bus.forPolicy("jit").size() >= 2);
-        assertThat(bus.forPolicy("jit")).allSatisfy(p -> {
+        assertThat(bus.forPolicy("jit")).hasSizeGreaterThanOrEqualTo(2).allSatisfy(p -> {
             assertThat(p.job().scheduledFor().toEpochMilli() % 1000).isZero();
             assertThat(p.event().jobId())
                     .isEqualTo("jit/web-1/" + p.job().scheduledFor().toEpochMilli());

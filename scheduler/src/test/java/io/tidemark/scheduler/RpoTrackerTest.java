@@ -90,9 +90,10 @@ class RpoTrackerTest {
     @Test
     void aVmWithoutAnyPointIsMeasuredFromStartAndViolatesAfterOneRpo() {
         inventory.put("web-1", "hv1", Map.of());
+        assertThat(tracker.status()).extracting(RpoTracker.Status::location).containsExactly("local", "offsite");
         assertThat(tracker.status()).allSatisfy(x -> assertThat(x.violated()).isFalse());
         clock.advance(Duration.ofMinutes(31));
-        assertThat(tracker.status()).allSatisfy(x -> {
+        assertThat(tracker.status()).hasSize(2).allSatisfy(x -> {
             assertThat(x.violated()).isTrue();
             assertThat(x.newestCapturedAt()).isEmpty();
         });

@@ -1,11 +1,9 @@
 package io.tidemark.workers;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.within;
 
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
-import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
@@ -14,7 +12,6 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.repository.file.FileObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.qemu.QemuVm;
-import io.tidemark.workers.nbd.Extent;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -24,8 +21,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -49,10 +44,6 @@ class ChangeTrackingIT {
     private BackupWorker worker;
     private int pattern = 1;
     private int jobs;
-    /** First read issued and last read completed, in nanoTime, for the bandwidth check. */
-    private final AtomicLong firstRead = new AtomicLong();
-
-    private final AtomicLong lastDone = new AtomicLong();
 
     @BeforeEach
     void setUp() throws IOException {
@@ -67,7 +58,7 @@ class ChangeTrackingIT {
                 Clock.systemUTC(),
                 dir.resolve("work"),
                 CaptureHooks.NONE,
-                this::timedSource);
+                NbdBlockSource::open);
     }
 
     @AfterEach
@@ -153,7 +144,7 @@ class ChangeTrackingIT {
     }
 
     @Test
-    void theReadBandwidthLimitHoldsOnRealQemu() {
+    void aJobWithAReadBandwidthLimitReadsAndRestoresEverythingOnRealQemu() throws IOException {
         try (QemuVm vm = QemuVm.start(dir, "ct3", 32L * MIB)) {
             for (int i = 0; i < 12; i++) {
                 vm.write("sd0", (long) i * MIB, MIB, pattern++);
@@ -171,10 +162,11 @@ class ChangeTrackingIT {
                             Optional.empty(),
                             Optional.empty(),
                             OptionalLong.of(limit)));
+            // the pacing itself (within 10 % of the limit) is checked on a fake clock in
+            // BackupPolicyTest.theReadBandwidthLimitIsHonouredWithinTenPercent; here: a limited job on
+            // real QEMU reads all of its data and the point restores as the disk was
             assertThat(m.bytesRead()).isEqualTo(12L * MIB);
-            double seconds = (lastDone.get() - firstRead.get()) / 1e9;
-            double rate = m.bytesRead() / seconds;
-            assertThat(rate).as("bytes/s over %.2f s", seconds).isCloseTo((double) limit, within(limit * 0.10));
+            assertRestores(vm, m);
         }
     }
 
@@ -244,31 +236,5 @@ class ChangeTrackingIT {
                     .isEqualTo(vm.model(d.name()).sha256());
             Files.delete(out);
         }
-    }
-
-    private BlockSource timedSource(DiskExport export) {
-        BlockSource inner = NbdBlockSource.open(export);
-        return new BlockSource() {
-            @Override
-            public long size() {
-                return inner.size();
-            }
-
-            @Override
-            public List<Extent> extents(String context, long offset, long length) {
-                return inner.extents(context, offset, length);
-            }
-
-            @Override
-            public CompletableFuture<byte[]> read(long offset, int length) {
-                firstRead.compareAndSet(0, System.nanoTime());
-                return inner.read(offset, length).whenComplete((b, e) -> lastDone.set(System.nanoTime()));
-            }
-
-            @Override
-            public void close() {
-                inner.close();
-            }
-        };
     }
 }

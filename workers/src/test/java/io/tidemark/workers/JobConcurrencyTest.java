@@ -1,6 +1,7 @@
 package io.tidemark.workers;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
@@ -14,14 +15,20 @@ import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.AbstractQueuedSynchronizer;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,6 +46,8 @@ class JobConcurrencyTest {
     private final AtomicInteger maxRunning = new AtomicInteger();
     private final Map<String, AtomicInteger> perVm = new ConcurrentHashMap<>();
     private final AtomicInteger maxPerVm = new AtomicInteger();
+    private final CountDownLatch twoIn = new CountDownLatch(2);
+    private final Set<Thread> inCapture = ConcurrentHashMap.newKeySet();
 
     /** Holds every capture at the gate, counting how many are in at once, overall and per VM. */
     private final Hypervisor gated = new Hypervisor() {
@@ -49,7 +58,9 @@ class JobConcurrencyTest {
 
         @Override
         public Capture capture(CaptureRequest request) {
+            inCapture.add(Thread.currentThread());
             int now = running.incrementAndGet();
+            twoIn.countDown();
             maxRunning.accumulateAndGet(now, Math::max);
             int vm = perVm.computeIfAbsent(request.vm(), v -> new AtomicInteger())
                     .incrementAndGet();
@@ -63,6 +74,7 @@ class JobConcurrencyTest {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException(e);
             } finally {
+                inCapture.remove(Thread.currentThread());
                 running.decrementAndGet();
                 perVm.get(request.vm()).decrementAndGet();
             }
@@ -91,8 +103,10 @@ class JobConcurrencyTest {
             List<Thread> threads = new ArrayList<>();
             List<Throwable> errors = new ArrayList<>();
             String[][] jobs = {{"a", "j1"}, {"a", "j2"}, {"b", "j3"}, {"c", "j4"}, {"a", "j5"}};
+            CountDownLatch started = new CountDownLatch(jobs.length);
             for (String[] j : jobs) {
                 Thread t = new Thread(() -> {
+                    started.countDown();
                     try {
                         worker.backup(
                                 j[1],
@@ -106,19 +120,21 @@ class JobConcurrencyTest {
                 threads.add(t);
                 t.start();
             }
-            // two captures get in; everyone else ends up waiting (for the VM's lock or a host slot)
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (running.get() < 2
-                    || threads.stream()
-                                    .filter(t -> t.getState() == Thread.State.WAITING
-                                            || t.getState() == Thread.State.TIMED_WAITING)
-                                    .count()
-                            < jobs.length) {
-                assertThat(System.nanoTime())
-                        .as("jobs started and blocked in time")
-                        .isLessThan(deadline);
-                Thread.onSpinWait();
-            }
+            assertThat(started.await(30, TimeUnit.SECONDS))
+                    .as("all jobs started")
+                    .isTrue();
+            assertThat(twoIn.await(30, TimeUnit.SECONDS))
+                    .as("two captures got in")
+                    .isTrue();
+            // everyone else ends up parked in a lock or semaphore of the worker (the VM's lock or a
+            // host slot), not merely somewhere in WAITING: only then does opening the gate test the limits
+            await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(
+                            threads.stream().filter(t -> !inCapture.contains(t)).map(LockSupport::getBlocker))
+                    .hasSize(jobs.length - 2)
+                    .allSatisfy(blocker -> assertThat(blocker)
+                            .isInstanceOf(AbstractQueuedSynchronizer.class)
+                            .extracting(b -> b.getClass().getEnclosingClass())
+                            .isIn(ReentrantLock.class, Semaphore.class)));
             assertThat(running.get()).isEqualTo(2);
             gate.countDown();
             for (Thread t : threads) {

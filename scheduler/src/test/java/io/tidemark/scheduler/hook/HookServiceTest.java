@@ -21,14 +21,18 @@ import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.hook.FakeDownstream.Outcome;
 import io.tidemark.testkit.FakeClock;
 import io.tidemark.testkit.RecordingEventBus;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.ZoneId;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
 class HookServiceTest {
@@ -53,13 +57,61 @@ class HookServiceTest {
         return new VmSelector(List.of(), List.of(), Map.of("app", app));
     }
 
-    private final HookService service = new HookService(
-            PolicySet.of(
-                    policy("shop", label("shop"), List.of("offsite"), "shop", "checkout"),
-                    policy("nightly", VmSelector.ofNames("db-1"), List.of())),
-            inventory,
-            bus,
-            clock);
+    private final HookService service = service(clock);
+
+    private HookService service(Clock serviceClock) {
+        return new HookService(
+                PolicySet.of(
+                        policy("shop", label("shop"), List.of("offsite"), "shop", "checkout"),
+                        policy("nightly", VmSelector.ofNames("db-1"), List.of())),
+                inventory,
+                bus,
+                serviceClock);
+    }
+
+    /**
+     * The test's clock, which also says when a given thread first read it: the waiter reads the
+     * clock under the watch's lock before it looks at the progress, so once it has, an event
+     * published afterwards is handled only after the waiter saw the state without it.
+     */
+    private static final class ReadSignallingClock extends Clock {
+        private final Clock delegate;
+        private final AtomicReference<Thread> reader = new AtomicReference<>();
+        private final CountDownLatch read = new CountDownLatch(1);
+
+        ReadSignallingClock(Clock delegate) {
+            this.delegate = delegate;
+        }
+
+        <T> T readBy(java.util.function.Supplier<T> work) {
+            reader.set(Thread.currentThread());
+            return work.get();
+        }
+
+        void awaitRead() throws InterruptedException {
+            assertThat(read.await(10, TimeUnit.SECONDS))
+                    .as("the waiter read the clock in time")
+                    .isTrue();
+        }
+
+        @Override
+        public Instant instant() {
+            if (Thread.currentThread() == reader.get()) {
+                read.countDown();
+            }
+            return delegate.instant();
+        }
+
+        @Override
+        public ZoneId getZone() {
+            return delegate.getZone();
+        }
+
+        @Override
+        public Clock withZone(ZoneId zone) {
+            return this;
+        }
+    }
 
     static PreDeployHook hook(String app) {
         return new PreDeployHook(app, "4f2a9c1", "build-118", Optional.empty());
@@ -194,10 +246,13 @@ class HookServiceTest {
     void committedWaitsForEveryRestorePoint() throws Exception {
         downstream.on("shop-1", Outcome.COMMITTED).on("shop-2", Outcome.CAPTURED);
 
+        ReadSignallingClock signalling = new ReadSignallingClock(clock);
+        HookService service = service(signalling);
         try (Submission s = service.submit(waiting("shop", WaitLevel.COMMITTED))) {
-            CompletableFuture<HookResult> wait =
-                    CompletableFuture.supplyAsync(() -> service.await(s, WaitLevel.COMMITTED, TEN_MINUTES));
-            assertThat(wait).isNotDone();
+            CompletableFuture<HookResult> wait = CompletableFuture.supplyAsync(
+                    () -> signalling.readBy(() -> service.await(s, WaitLevel.COMMITTED, TEN_MINUTES)));
+            // the waiter has looked at the progress (shop-2 only captured) before the late point is published
+            signalling.awaitRead();
             publish(Topics.RESTORE_POINTS, s.jobIds().get(1), created("shop-2", "rp-late"));
 
             HookResult r = wait.get(10, TimeUnit.SECONDS);
@@ -235,6 +290,7 @@ class HookServiceTest {
             HookResult r = service.await(s, WaitLevel.REPLICATED, TEN_MINUTES);
 
             assertThat(r.status()).isEqualTo(HookResult.Status.TIMED_OUT);
+            assertThat(r.vms()).extracting(HookResult.VmResult::vm).containsExactly("shop-1", "shop-2");
             assertThat(r.vms()).allSatisfy(v -> assertThat(v.reached()).isFalse());
             assertThat(service.await(s, WaitLevel.COMMITTED, TEN_MINUTES).status())
                     .isEqualTo(HookResult.Status.REACHED);
@@ -251,6 +307,7 @@ class HookServiceTest {
 
             HookResult r = service.await(s, WaitLevel.CAPTURED, TEN_MINUTES);
             assertThat(r.status()).isEqualTo(HookResult.Status.REACHED);
+            assertThat(r.vms()).extracting(HookResult.VmResult::vm).containsExactly("shop-1", "shop-2");
             assertThat(r.vms()).allSatisfy(v -> assertThat(v.restorePointId()).contains("rp-old"));
         }
     }
