@@ -20,9 +20,7 @@ import java.util.TreeSet;
  * restore points to keep, and removes the manifests of the others. Never removes: the newest point
  * of a VM at a location; a local point that has not yet reached every target its policy requires;
  * a point whose manifest is under an immutability lock; a pinned point (a failed deploy's pre-deploy
- * point); anything of a VM no policy selects. "Required" means the target's own retention would keep
- * the point (judged on the local points, as the reconciliation judges what to ship, {@link
- * ReplicaGap}): a point a target will never receive does not pin the local copy. An expired point (a successful deploy's pre-deploy
+ * point); anything of a VM no policy selects. An expired point (a successful deploy's pre-deploy
  * point) does not count for the retention rule. Only
  * manifests are removed: the chunks they alone referenced are reclaimed by garbage collection.
  */
@@ -80,26 +78,9 @@ public final class Pruner {
                                 .toList()))
                         .orElse(null);
                 Manifest newest = points.get(points.size() - 1);
-                // which local points each target still wants: what the reconciliation would ship there
-                Map<String, Set<String>> wanted = new java.util.HashMap<>();
-                if (location.getKey().equals(LOCAL) && policy.isPresent()) {
-                    for (String target : policy.get().targets()) {
-                        Set<String> ids = new java.util.HashSet<>();
-                        ReplicaGap.missing(policies, target, vm, points, marks, Set.of())
-                                .forEach(w -> ids.add(w.id()));
-                        wanted.put(target, ids);
-                    }
-                }
                 for (Manifest m : points) {
                     out.add(decide(
-                            location.getKey(),
-                            m,
-                            newest,
-                            policy,
-                            kept,
-                            Optional.ofNullable(marks.get(m.id())),
-                            now,
-                            wanted));
+                            location.getKey(), m, newest, policy, kept, Optional.ofNullable(marks.get(m.id())), now));
                 }
             }
         }
@@ -118,8 +99,7 @@ public final class Pruner {
             Optional<Policy> policy,
             Set<Instant> kept,
             Optional<PointMark> mark,
-            Instant now,
-            Map<String, Set<String>> wanted) {
+            Instant now) {
         if (mark.isPresent() && mark.get().kind() == PointMark.Kind.PINNED) {
             return keep(location, m, "pinned: " + mark.get().reason());
         }
@@ -135,8 +115,7 @@ public final class Pruner {
         if (location.equals(LOCAL)) {
             for (String target : policy.get().targets()) {
                 Repository there = locations.get(target);
-                boolean wants = wanted.getOrDefault(target, Set.of()).contains(m.id());
-                if (wants && (there == null || !there.hasManifest(m.vm(), m.id()))) {
+                if (there == null || !there.hasManifest(m.vm(), m.id())) {
                     return keep(location, m, "not yet replicated to " + target);
                 }
             }

@@ -181,21 +181,4 @@ class PrunerTest {
                         points.get(2).id(),
                         points.get(3).id());
     }
-
-    @Test
-    void aLocalPointTheTargetsRetentionWouldNeverReceiveIsNotKeptForIt() {
-        points(3); // p3, p4, p5 never reached offsite (an outage), and offsite keeps only its newest
-        Pruner pruner = new Pruner(local, Map.of("offsite", offsite), Pruner.Locks.NONE);
-
-        List<Pruner.Decision> plan = pruner.plan(
-                policy(new Retention(2, 0, 0, 0, 0, 0), new Retention(1, 0, 0, 0, 0, 0)), T0.plus(Duration.ofDays(1)));
-
-        // the reconciliation ships only p5 to offsite: p3 is beyond local's rule and nothing waits for it
-        assertThat(removed(plan, "local"))
-                .containsExactly(
-                        points.get(0).id(),
-                        points.get(1).id(),
-                        points.get(2).id(),
-                        points.get(3).id());
-    }
 }
