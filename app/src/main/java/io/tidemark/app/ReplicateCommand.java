@@ -66,7 +66,9 @@ final class ReplicateCommand implements Callable<Integer> {
                             m.id(),
                             r.alreadyThere()
                                     ? "already there"
-                                    : r.objectsSent() + " objects, " + Human.bytes(r.bytesSent()));
+                                    : r.pruned()
+                                            ? "pruned from the source meanwhile, not copied"
+                                            : r.objectsSent() + " objects, " + Human.bytes(r.bytesSent()));
                 }
             }
             System.out.printf(

@@ -293,7 +293,7 @@ public final class Reconciler implements AutoCloseable {
                 }
                 try {
                     Replicator.Result r = replicator.replicate(vm, m.id(), name);
-                    if (!r.alreadyThere()) {
+                    if (!r.alreadyThere() && !r.pruned()) {
                         replicator.announce(m.jobId(), vm, m.id(), name, m.capturedAt(), r);
                         shipped++;
                         log.info("reconciliation shipped {} of {} to {}, which lacked it", m.id(), vm, name);

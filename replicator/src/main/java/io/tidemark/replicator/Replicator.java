@@ -83,9 +83,20 @@ public final class Replicator implements AutoCloseable {
         this(source, targets, null, Clock.systemUTC(), window);
     }
 
-    /** What one replication did. */
+    /**
+     * What one replication did.
+     *
+     * @param alreadyThere the target had the restore point: nothing was sent
+     * @param pruned the restore point is not (any more) in the primary: prune removed it, which it does
+     *     only when no target's retention wants it, so there is nothing to ship and nothing is announced
+     */
     public record Result(
-            String target, String restorePointId, long objectsSent, long bytesSent, boolean alreadyThere) {}
+            String target,
+            String restorePointId,
+            long objectsSent,
+            long bytesSent,
+            boolean alreadyThere,
+            boolean pruned) {}
 
     /** The bus handler: replicates a created restore point to each of its targets, one after another. */
     public void handle(String topic, Event event) {
@@ -133,7 +144,9 @@ public final class Replicator implements AutoCloseable {
                                 + " does it now by hand",
                         e);
             }
-            announce(event.jobId(), created.vm(), created.restorePointId(), name, created.capturedAt(), r);
+            if (!r.pruned()) {
+                announce(event.jobId(), created.vm(), created.restorePointId(), name, created.capturedAt(), r);
+            }
         } catch (PermanentException e) {
             bus.publish(
                     Topics.JOB_STATUS,
@@ -174,9 +187,17 @@ public final class Replicator implements AutoCloseable {
                     + " asks for replication target '" + targetName + "', which the engine config does not define;"
                     + " defined: " + targets.keySet());
         }
-        Manifest m = primary.manifest(vm, restorePointId)
-                .orElseThrow(() -> new PermanentException("restore point " + restorePointId + " of " + vm
-                        + " is not in the primary repository " + primary.describe()));
+        Optional<Manifest> found = primary.manifest(vm, restorePointId);
+        if (found.isEmpty()) {
+            log.info(
+                    "restore point {} of {} is not in the primary repository {} (pruned): nothing to ship to {}",
+                    restorePointId,
+                    vm,
+                    primary.describe(),
+                    targetName);
+            return new Result(targetName, restorePointId, 0, 0, false, true);
+        }
+        Manifest m = found.get();
         // an empty target gets the primary's config (and key objects, when encrypted) first
         Repository remote = primary.replicaOn(target);
         if (!remote.config().equals(primary.config())) {
@@ -189,7 +210,7 @@ public final class Replicator implements AutoCloseable {
         lock.lock();
         try {
             if (remote.hasManifest(vm, restorePointId)) {
-                return new Result(targetName, restorePointId, 0, 0, true);
+                return new Result(targetName, restorePointId, 0, 0, true, false);
             }
             // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
             try (WriteLease lease =
@@ -216,16 +237,40 @@ public final class Replicator implements AutoCloseable {
         Optional<Manifest> parentThere =
                 m.parent().filter(p -> remote.hasManifest(vm, p)).flatMap(p -> primary.manifest(vm, p));
         Counter sent = new Counter();
-        for (DiskEntry disk : m.disks()) {
-            Optional<IndexRoot> parentRoot = parentThere
-                    .flatMap(pm -> pm.disk(disk.name()))
-                    .flatMap(pd -> parentIndex(() -> primary.root(Digest.fromHex(pd.index()))));
-            shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
+        try {
+            for (DiskEntry disk : m.disks()) {
+                Optional<IndexRoot> parentRoot = parentThere
+                        .flatMap(pm -> pm.disk(disk.name()))
+                        .flatMap(pd -> parentIndex(() -> primary.root(Digest.fromHex(pd.index()))));
+                shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
+            }
+        } catch (PermanentException e) {
+            if (primary.storedManifest(vm, restorePointId).isPresent()) {
+                throw e;
+            }
+            // pruned meanwhile, and garbage collection swept objects only it referenced: nothing lost
+            log.info(
+                    "restore point {} of {} was pruned from {} while it was shipped to {} ({}); not committed there",
+                    restorePointId,
+                    vm,
+                    primary.describe(),
+                    targetName,
+                    e.getMessage());
+            return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false, true);
         }
         // the commit: only now does the restore point exist on the target
-        byte[] manifest = primary.storedManifest(vm, restorePointId)
-                .orElseThrow(() -> new PermanentException("restore point " + restorePointId + " of " + vm
-                        + " disappeared from the primary repository " + primary.describe() + " while replicating"));
+        Optional<byte[]> stored = primary.storedManifest(vm, restorePointId);
+        if (stored.isEmpty()) { // pruned while its objects were shipped: the target's GC reclaims them
+            log.info(
+                    "restore point {} of {} was pruned from the primary repository {} while it was shipped to {};"
+                            + " not committed there",
+                    restorePointId,
+                    vm,
+                    primary.describe(),
+                    targetName);
+            return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false, true);
+        }
+        byte[] manifest = stored.get();
         if (target.putIfAbsent(ObjectKeys.manifest(vm, restorePointId), manifest)) {
             sent.add(1, 0);
         }
@@ -236,7 +281,7 @@ public final class Replicator implements AutoCloseable {
                 targetName,
                 sent.objects.get(),
                 sent.bytes.get());
-        return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false);
+        return new Result(targetName, restorePointId, sent.objects.get(), sent.bytes.get(), false, false);
     }
 
     /**

@@ -187,6 +187,22 @@ class ReplicatorTest {
         assertThat(bus.payloads(ReplicaCommitted.class)).isEmpty();
     }
 
+    @Test
+    void aPointPrunedBeforeItIsShippedIsNotAnErrorAndIsNotAnnounced() {
+        Manifest full = point(Optional.empty(), List.of(1));
+        primaryTarget.delete(ObjectKeys.manifest(full.vm(), full.id())); // what prune does to a manifest
+
+        replicator
+                .handlerFor("offsite")
+                .handle("tidemark.restore-points", Event.of("j1", Instant.now(), created(full)));
+
+        assertThat(replicator.replicate(full.vm(), full.id(), "offsite").pruned())
+                .isTrue();
+        assertThat(bus.payloads(ReplicaCommitted.class)).isEmpty();
+        assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class)).isEmpty();
+        assertThat(offsite.list(ObjectKeys.MANIFESTS)).isEmpty();
+    }
+
     private static RestorePointCreated created(Manifest m) {
         return new RestorePointCreated(m.vm(), m.id(), m.policy(), List.of("offsite"), m.capturedAt(), 0, 0);
     }
