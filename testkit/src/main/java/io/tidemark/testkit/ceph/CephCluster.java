@@ -1,5 +1,6 @@
 package io.tidemark.testkit.ceph;
 
+import io.tidemark.core.files.FileTrees;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -386,14 +387,8 @@ public final class CephCluster implements AutoCloseable {
     }
 
     private static void deleteRecursively(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p :
-                    paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(root);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete the Ceph directory " + root, e);
         }

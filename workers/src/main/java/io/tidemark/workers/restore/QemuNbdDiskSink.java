@@ -2,6 +2,7 @@ package io.tidemark.workers.restore;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.repository.DiskSink;
 import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
@@ -9,11 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -285,12 +283,8 @@ public final class QemuNbdDiskSink implements DiskSink {
         if (dir == null) {
             return;
         }
-        try (Stream<Path> s = Files.walk(dir)) {
-            List<Path> all = new ArrayList<>(s.toList());
-            all.sort(Comparator.reverseOrder());
-            for (Path p : all) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(dir);
         } catch (IOException e) {
             log.debug("cannot remove {}: {}", dir, e.toString());
         }
