@@ -48,13 +48,16 @@ public final class ExternalCommand {
     private static final Duration KILL_WAIT = Duration.ofSeconds(10);
 
     private final List<String> args = new ArrayList<>();
-    private final List<Boolean> secret = new ArrayList<>();
+    /** Per argument: how a secret one is shown, or null for a plain one. */
+    private final List<String> shown = new ArrayList<>();
+
     private final Map<String, String> env = new LinkedHashMap<>();
     private Path directory;
     private Duration timeout = DEFAULT_TIMEOUT;
     private int outputLimit = DEFAULT_OUTPUT_LIMIT;
     private String hint = "";
     private boolean mergeStderr;
+    private Path outputFile;
 
     private ExternalCommand() {}
 
@@ -81,7 +84,7 @@ public final class ExternalCommand {
     /** Appends a plain argument (shown as is in errors). */
     public ExternalCommand arg(String arg) {
         args.add(Objects.requireNonNull(arg, "arg"));
-        secret.add(false);
+        shown.add(null);
         return this;
     }
 
@@ -91,10 +94,21 @@ public final class ExternalCommand {
         return this;
     }
 
-    /** Appends an argument that is never shown: errors and {@link #toString()} print {@code ***}. */
+    /**
+     * Appends an argument that is never shown: errors and {@link #toString()} print {@code ***}, and
+     * the program's output quoted in errors has it replaced too.
+     */
     public ExternalCommand secret(String arg) {
+        return secret(arg, REDACTED);
+    }
+
+    /**
+     * Appends an argument that is shown as {@code shownAs} (e.g. {@code rbd:pool/image} for a spec
+     * that holds a key) in errors, {@link #toString()} and the output quoted in errors.
+     */
+    public ExternalCommand secret(String arg, String shownAs) {
         args.add(Objects.requireNonNull(arg, "arg"));
-        secret.add(true);
+        shown.add(Objects.requireNonNull(shownAs, "shownAs"));
         return this;
     }
 
@@ -134,6 +148,16 @@ public final class ExternalCommand {
         return this;
     }
 
+    /**
+     * Appends stdout and stderr to {@code file} instead of capturing them through pipes, for programs
+     * that daemonize and leave a child holding their stdio (QEMU {@code -daemonize}, ceph daemons);
+     * {@link Result#stdout()} then holds the file's last {@link #outputLimit(int)} bytes.
+     */
+    public ExternalCommand outputFile(Path file) {
+        this.outputFile = file;
+        return this;
+    }
+
     /** Captures stderr into {@link Result#stdout()} interleaved with stdout (like {@code 2>&1}). */
     public ExternalCommand mergeStderr() {
         this.mergeStderr = true;
@@ -148,7 +172,7 @@ public final class ExternalCommand {
             if (i > 0) {
                 b.append(' ');
             }
-            b.append(secret.get(i) ? REDACTED : args.get(i));
+            b.append(shown.get(i) != null ? shown.get(i) : args.get(i));
         }
         return b.toString();
     }
@@ -183,6 +207,9 @@ public final class ExternalCommand {
      */
     public Result runForExit() {
         ProcessBuilder pb = builder().redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+        if (outputFile != null) {
+            return runToFile(pb);
+        }
         pb.redirectErrorStream(mergeStderr);
         Process p = startOrThrow(pb);
         Drain out = Drain.start(p.getInputStream(), outputLimit, "stdout of " + program());
@@ -207,6 +234,36 @@ public final class ExternalCommand {
             kill(p);
             Thread.currentThread().interrupt();
             throw new RetriableException("interrupted while running " + this + "; the process was killed", e);
+        }
+    }
+
+    private Result runToFile(ProcessBuilder pb) {
+        pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(outputFile.toFile()));
+        Process p = startOrThrow(pb);
+        try {
+            if (!p.waitFor(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
+                kill(p);
+                throw new RetriableException(this + " did not finish within " + timeout + " and was killed; output in "
+                        + outputFile + suffix());
+            }
+            return new Result(p.exitValue(), fileTail(), "", false);
+        } catch (InterruptedException e) {
+            kill(p);
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while running " + this + "; the process was killed", e);
+        }
+    }
+
+    private String fileTail() {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(outputFile)) {
+            long from = Math.max(0, ch.size() - outputLimit);
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) (ch.size() - from));
+            while (b.hasRemaining() && ch.read(b, from + b.position()) >= 0) {
+                // read fully
+            }
+            return new String(b.array(), 0, b.position(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(cannot read " + outputFile + ": " + e.getMessage() + ")";
         }
     }
 
@@ -255,12 +312,18 @@ public final class ExternalCommand {
         return hint.isEmpty() ? "" : " (" + hint + ")";
     }
 
-    private static String tailOf(Drain out, Drain err) {
+    private String tailOf(Drain out, Drain err) {
         String text = err != null && !err.text().isBlank() ? err.text() : out.text();
         return text.isBlank() ? "" : "; output: " + tail(text.strip());
     }
 
-    private static String tail(String s) {
+    /** The last 2000 characters of the program's output, secret arguments replaced by how they are shown. */
+    private String tail(String s) {
+        for (int i = 0; i < args.size(); i++) {
+            if (shown.get(i) != null && !args.get(i).isEmpty()) {
+                s = s.replace(args.get(i), shown.get(i));
+            }
+        }
         return s.length() <= 2000 ? s : "…" + s.substring(s.length() - 2000);
     }
 

@@ -33,6 +33,21 @@ class ExternalCommandTest {
     }
 
     @Test
+    void aDaemonizingProgramWritesToItsOutputFileAndTheRunDoesNotWaitForTheDaemon() throws Exception {
+        Path out = tmp.resolve("out.log");
+        Path pidFile = tmp.resolve("daemon.pid");
+        ExternalCommand.Result r = ExternalCommand.of(
+                        "sh", "-c", "echo started; sleep 60 & echo $! > " + pidFile + "; echo done >&2")
+                .outputFile(out)
+                .timeout(Duration.ofSeconds(30))
+                .run();
+
+        assertThat(r.stdout()).isEqualTo("started\ndone\n");
+        assertThat(out).hasContent("started\ndone");
+        ProcessHandle.of(Long.parseLong(Files.readString(pidFile).strip())).ifPresent(ProcessHandle::destroyForcibly);
+    }
+
+    @Test
     void outputBeyondTheLimitIsDroppedAndTheChildStillFinishes() {
         ExternalCommand.Result r = ExternalCommand.of("sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' a")
                 .outputLimit(100)
@@ -63,6 +78,13 @@ class ExternalCommandTest {
         assertThat(cmd.toString()).doesNotContain("hunter2").endsWith("sh ***");
         assertThatThrownBy(cmd::run)
                 .isInstanceOf(PermanentException.class)
+                .message()
+                .doesNotContain("hunter2");
+        assertThatThrownBy(() -> ExternalCommand.of("sh", "-c", "echo \"cannot open $1\" >&2; exit 1", "sh")
+                        .secret("rbd:pool/img:key=hunter2", "rbd:pool/img")
+                        .run())
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("cannot open rbd:pool/img")
                 .message()
                 .doesNotContain("hunter2");
     }
