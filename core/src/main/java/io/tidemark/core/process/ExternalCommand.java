@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  * </ul>
  *
  * <p>Errors name the command line with arguments added by {@link #secret(String)} shown as {@code ***},
- * and append the {@link #hint(String)} (e.g. "install qemu-utils"). A binary that cannot be started
+ * and say what to do: {@link #ifMissing(String)} (e.g. "install qemu-utils") when the program cannot be
+ * started, {@link #hint(String)} when it fails or times out. A binary that cannot be started
  * is a {@link PermanentException}; a timeout or an interrupt kills the child (and its descendants)
  * and is a {@link RetriableException} (the interrupt flag stays set).
  *
@@ -56,6 +57,7 @@ public final class ExternalCommand {
     private Duration timeout = DEFAULT_TIMEOUT;
     private int outputLimit = DEFAULT_OUTPUT_LIMIT;
     private String hint = "";
+    private String ifMissing = "";
     private boolean mergeStderr;
     private Path outputFile;
 
@@ -142,9 +144,21 @@ public final class ExternalCommand {
         return this;
     }
 
-    /** What to do when the program is missing or fails, appended to errors (e.g. "install qemu-utils"). */
-    public ExternalCommand hint(String hint) {
-        this.hint = Objects.requireNonNull(hint, "hint");
+    /**
+     * What to do when the program cannot be started, appended to that error (e.g. "install
+     * qemu-utils"); without it the error asks whether the program is installed and on PATH.
+     */
+    public ExternalCommand ifMissing(String whatToDo) {
+        this.ifMissing = Objects.requireNonNull(whatToDo, "whatToDo");
+        return this;
+    }
+
+    /**
+     * What to do when the program fails or times out, appended to those errors (e.g. "check that the
+     * work directory is writable and has free space").
+     */
+    public ExternalCommand hint(String whatToDo) {
+        this.hint = Objects.requireNonNull(whatToDo, "whatToDo");
         return this;
     }
 
@@ -296,7 +310,7 @@ public final class ExternalCommand {
         } catch (IOException e) {
             throw new PermanentException(
                     "cannot run " + program() + " (" + this + "): " + e.getMessage()
-                            + (hint.isEmpty() ? "; is it installed and on PATH?" : "; " + hint),
+                            + (ifMissing.isEmpty() ? "; is it installed and on PATH?" : "; " + ifMissing),
                     e);
         }
     }

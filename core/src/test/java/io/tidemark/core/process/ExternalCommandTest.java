@@ -60,13 +60,16 @@ class ExternalCommandTest {
     @Test
     void aNonZeroExitIsPermanentAndNamesTheCommandItsOutputAndTheHint() {
         assertThatThrownBy(() -> ExternalCommand.of("sh", "-c", "echo broken disk >&2; exit 3")
-                        .hint("install qemu-utils")
+                        .hint("check the disk")
+                        .ifMissing("install qemu-utils")
                         .run())
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("sh -c echo broken disk >&2; exit 3")
                 .hasMessageContaining("exit code 3")
                 .hasMessageContaining("broken disk")
-                .hasMessageContaining("install qemu-utils");
+                .hasMessageContaining("check the disk")
+                .message()
+                .doesNotContain("install qemu-utils");
         assertThat(ExternalCommand.of("false").runForExit().exitCode()).isEqualTo(1);
         assertThat(ExternalCommand.of("true").run().exitCode()).isZero();
     }
@@ -92,7 +95,7 @@ class ExternalCommandTest {
     @Test
     void aMissingBinaryIsPermanentAndSaysWhatToInstall() {
         assertThatThrownBy(() -> ExternalCommand.of("tidemark-no-such-binary", "x")
-                        .hint("install tidemark-tools")
+                        .ifMissing("install tidemark-tools")
                         .run())
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("cannot run tidemark-no-such-binary")

@@ -2,6 +2,7 @@ package io.tidemark.workers.guest;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.workers.qga.QgaGuestAgent;
 import java.io.File;
 import java.io.IOException;
@@ -228,22 +229,11 @@ public final class CheckGuest implements AutoCloseable {
     }
 
     private static void run(Duration timeout, String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new RetriableException(String.join(" ", cmd) + " did not finish within " + timeout);
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException(String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + out);
-            }
-        } catch (IOException e) {
-            throw new PermanentException("cannot run " + cmd[0] + ": " + e.getMessage() + " (install qemu-utils)", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(timeout)
+                .mergeStderr()
+                .ifMissing("install qemu-utils")
+                .run();
     }
 
     /** Stops QEMU: SIGTERM, SIGKILL after 30 s. */
