@@ -1,6 +1,7 @@
 package io.tidemark.testkit.ceph;
 
 import io.tidemark.core.files.FileTrees;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -256,31 +257,12 @@ public final class CephCluster implements AutoCloseable {
     }
 
     private void run(List<String> command) {
-        try {
-            Path log = Files.createTempFile(dir, "cmd", ".log");
-            ProcessBuilder builder = new ProcessBuilder(command)
-                    .redirectErrorStream(true)
-                    .redirectOutput(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-            builder.environment().put("CEPH_CONF", confFile().toString());
-            Process process = builder.start();
-            if (!process.waitFor(COMMAND_DEADLINE.toSeconds(), TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-                throw new IllegalStateException(
-                        String.join(" ", command) + " did not finish within " + COMMAND_DEADLINE.toSeconds() + " s");
-            }
-            String output = Files.readString(log);
-            Files.delete(log);
-            if (process.exitValue() != 0) {
-                throw new IllegalStateException(
-                        String.join(" ", command) + " failed (exit " + process.exitValue() + "): " + output.strip());
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + command, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while running " + command, e);
-        }
+        ExternalCommand.of(command)
+                .env("CEPH_CONF", confFile().toString())
+                .timeout(COMMAND_DEADLINE)
+                .mergeStderr()
+                .ifMissing("install ceph-common (deploy/install-deps.sh)")
+                .run();
     }
 
     private static void requireInstalled() {

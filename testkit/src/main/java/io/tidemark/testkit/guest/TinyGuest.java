@@ -3,8 +3,8 @@ package io.tidemark.testkit.guest;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -204,17 +204,10 @@ public final class TinyGuest implements AutoCloseable {
                 "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
                 "-qmp",
                 "unix:" + escape(abs.resolve(name + ".qmp")) + ",server=on,wait=off"));
-        Process p;
-        try {
-            p = new ProcessBuilder(cmd)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(
-                            abs.resolve(name + ".log").toFile()))
-                    .start();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start qemu-system-x86_64 (install qemu-system-x86): " + cmd, e);
-        }
+        Process p = ExternalCommand.of(cmd)
+                .ifMissing("install qemu-system-x86")
+                .start(abs.resolve(name + ".log"))
+                .process();
         LIVE.add(p);
         TinyGuest g = new TinyGuest(abs, name, p);
         try {
@@ -439,22 +432,11 @@ public final class TinyGuest implements AutoCloseable {
     }
 
     private static void run(Duration timeout, String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IllegalStateException(String.join(" ", cmd) + " did not finish within " + timeout);
-            }
-            if (p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + out);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + cmd[0] + " (see deploy/install-deps.sh)", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(timeout)
+                .mergeStderr()
+                .ifMissing("see deploy/install-deps.sh")
+                .run();
     }
 
     /** Stops QEMU with SIGTERM (it closes its images cleanly), SIGKILL after 30 s. */

@@ -4,7 +4,6 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.workers.qga.QgaGuestAgent;
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -146,20 +145,11 @@ public final class CheckGuest implements AutoCloseable {
     /** Starts QEMU; it boots in the background ({@link #awaitAgent} waits for it). */
     public static CheckGuest start(Kernel kernel, String name, Path dir, List<Disk> disks) {
         List<String> cmd = commandLine(kernel, name, dir, disks);
-        try {
-            Process p = new ProcessBuilder(cmd)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(
-                            dir.resolve(name + ".log").toFile()))
-                    .start();
-            return new CheckGuest(name, dir, p);
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot start qemu-system-x86_64 for the check guest " + name + ": " + e.getMessage()
-                            + " (install qemu-system-x86; deploy/install-deps.sh)",
-                    e);
-        }
+        Process p = ExternalCommand.of(cmd)
+                .ifMissing("install qemu-system-x86 (deploy/install-deps.sh) for the check guest " + name)
+                .start(dir.resolve(name + ".log"))
+                .process();
+        return new CheckGuest(name, dir, p);
     }
 
     /**
