@@ -232,6 +232,9 @@ public final class ExternalCommand {
             if (!p.waitFor(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
                 kill(p);
                 out.join(Duration.ofSeconds(1));
+                if (err != null) {
+                    err.join(Duration.ofSeconds(1));
+                }
                 throw new RetriableException(
                         this + " did not finish within " + timeout + " and was killed" + tailOf(out, err) + suffix());
             }
