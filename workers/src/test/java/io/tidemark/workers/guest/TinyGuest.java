@@ -1,4 +1,4 @@
-package io.tidemark.testkit.guest;
+package io.tidemark.workers.guest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -20,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Set;
@@ -33,7 +32,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A real tiny Linux guest under TCG with qemu-guest-agent, for tests that need a guest OS (file
+ * A real tiny Linux guest under TCG with qemu-guest-agent, booted with the QEMU command line of
+ * {@link CheckGuest#commandLine} (the drill's check guest), for tests that need a guest OS (file
  * system freeze, a guest writing while it is backed up). Boot takes about 10 s on an idle 2-core
  * machine and up to a minute or two under load; boot it once per test class.
  *
@@ -164,46 +164,12 @@ public final class TinyGuest implements AutoCloseable {
             throw new UncheckedIOException("cannot create the data disk " + disk, e);
         }
         Path console = abs.resolve(name + ".console");
-        List<String> cmd = new ArrayList<>(List.of(
-                "qemu-system-x86_64",
-                "-machine",
-                "q35",
-                "-accel",
-                "tcg",
-                "-cpu",
-                "max",
-                "-m",
-                "256",
-                "-smp",
-                "1",
-                "-nodefaults",
-                "-display",
-                "none",
-                "-name",
+        // the same launcher as the drill's check guest (product code), with the data disk as vd0
+        List<String> cmd = CheckGuest.commandLine(
+                new CheckGuest.Kernel(kernel.get(0), kernel.get(1)),
                 name,
-                "-no-reboot",
-                "-kernel",
-                kernel.get(0).toString(),
-                "-initrd",
-                kernel.get(1).toString(),
-                "-append",
-                "console=ttyS0 panic=-1 quiet",
-                "-serial",
-                "file:" + console,
-                "-blockdev",
-                "driver=file,filename=" + escape(disk) + ",node-name=" + DISK + "-file",
-                "-blockdev",
-                "driver=qcow2,file=" + DISK + "-file,node-name=" + DISK + "-fmt",
-                "-device",
-                "virtio-blk-pci,drive=" + DISK + "-fmt,id=" + DISK,
-                "-device",
-                "virtio-serial-pci,id=vser0",
-                "-chardev",
-                "socket,path=" + escape(abs.resolve(name + ".qga")) + ",server=on,wait=off,id=qga0",
-                "-device",
-                "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
-                "-qmp",
-                "unix:" + escape(abs.resolve(name + ".qmp")) + ",server=on,wait=off"));
+                abs,
+                List.of(new CheckGuest.Disk(DISK, disk, "qcow2")));
         Process p = ExternalCommand.of(cmd)
                 .ifMissing("install qemu-system-x86")
                 .start(abs.resolve(name + ".log"))
@@ -412,10 +378,6 @@ public final class TinyGuest implements AutoCloseable {
 
     private static String base64(JsonNode n) {
         return n.isTextual() ? new String(Base64.getDecoder().decode(n.asText()), StandardCharsets.UTF_8) : "";
-    }
-
-    private static String escape(Path p) {
-        return p.toString().replace(",", ",,");
     }
 
     private static String tail(Path file) {
