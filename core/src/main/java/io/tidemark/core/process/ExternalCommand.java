@@ -60,6 +60,7 @@ public final class ExternalCommand {
     private String ifMissing = "";
     private boolean mergeStderr;
     private Path outputFile;
+    private java.util.function.Predicate<String> removeEnv = n -> false;
 
     private ExternalCommand() {}
 
@@ -123,6 +124,12 @@ public final class ExternalCommand {
     /** Sets one environment variable of the child (added to this process's environment). */
     public ExternalCommand env(String name, String value) {
         env.put(name, value);
+        return this;
+    }
+
+    /** Leaves out of the child's environment the inherited variables whose name matches. */
+    public ExternalCommand removeEnv(java.util.function.Predicate<String> name) {
+        this.removeEnv = this.removeEnv.or(name);
         return this;
     }
 
@@ -303,6 +310,7 @@ public final class ExternalCommand {
         if (directory != null) {
             pb.directory(directory.toFile());
         }
+        pb.environment().keySet().removeIf(removeEnv);
         pb.environment().putAll(env);
         return pb;
     }

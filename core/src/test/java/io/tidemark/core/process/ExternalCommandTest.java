@@ -48,6 +48,18 @@ class ExternalCommandTest {
     }
 
     @Test
+    void removedVariablesAreNotInheritedButSetOnesAre() {
+        assertThat(System.getenv("HOME")).as("this test needs HOME set").isNotBlank();
+        String path = ExternalCommand.of("sh", "-c", "echo \"[$HOME][$X]\"")
+                .removeEnv(n -> n.equals("HOME"))
+                .env("X", "set")
+                .run()
+                .stdout();
+
+        assertThat(path).isEqualTo("[][set]\n");
+    }
+
+    @Test
     void outputBeyondTheLimitIsDroppedAndTheChildStillFinishes() {
         ExternalCommand.Result r = ExternalCommand.of("sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' a")
                 .outputLimit(100)
