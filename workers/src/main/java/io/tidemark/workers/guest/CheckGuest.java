@@ -40,7 +40,7 @@ public final class CheckGuest implements AutoCloseable {
 
     private final String name;
     private final Path dir;
-    private final Process process;
+    private final ExternalCommand.Running process;
     private final QgaGuestAgent agent;
 
     /** A tiny-guest kernel and initramfs. */
@@ -63,7 +63,7 @@ public final class CheckGuest implements AutoCloseable {
     /** A disk to attach: its node/device id, its file and that file's format ({@code raw}, {@code qcow2}). */
     public record Disk(String id, Path file, String format) {}
 
-    private CheckGuest(String name, Path dir, Process process) {
+    private CheckGuest(String name, Path dir, ExternalCommand.Running process) {
         this.name = name;
         this.dir = dir;
         this.process = process;
@@ -145,10 +145,9 @@ public final class CheckGuest implements AutoCloseable {
     /** Starts QEMU; it boots in the background ({@link #awaitAgent} waits for it). */
     public static CheckGuest start(Kernel kernel, String name, Path dir, List<Disk> disks) {
         List<String> cmd = commandLine(kernel, name, dir, disks);
-        Process p = ExternalCommand.of(cmd)
+        ExternalCommand.Running p = ExternalCommand.of(cmd)
                 .ifMissing("install qemu-system-x86 (deploy/install-deps.sh) for the check guest " + name)
-                .start(dir.resolve(name + ".log"))
-                .process();
+                .start(dir.resolve(name + ".log"));
         return new CheckGuest(name, dir, p);
     }
 
@@ -165,7 +164,7 @@ public final class CheckGuest implements AutoCloseable {
         while (true) {
             if (!process.isAlive()) {
                 throw new RetriableException("QEMU of the check guest " + name + " exited with "
-                        + process.exitValue() + " while booting; log: " + tail(dir.resolve(name + ".log"))
+                        + process.process().exitValue() + " while booting; log: " + tail(dir.resolve(name + ".log"))
                         + "; console: " + console());
             }
             long left = end - System.nanoTime();
@@ -201,7 +200,8 @@ public final class CheckGuest implements AutoCloseable {
         return tail(dir.resolve(name + ".console"));
     }
 
-    private static String tail(Path file) {
+    /** The last 4000 bytes of {@code file}, "" if it does not exist. */
+    static String tail(Path file) {
         try {
             if (!Files.exists(file)) {
                 return "";
@@ -229,14 +229,6 @@ public final class CheckGuest implements AutoCloseable {
     /** Stops QEMU: SIGTERM, SIGKILL after 30 s. */
     @Override
     public void close() {
-        process.destroy();
-        try {
-            if (!process.waitFor(30, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            process.destroyForcibly();
-        }
+        process.stop(Duration.ofSeconds(30));
     }
 }

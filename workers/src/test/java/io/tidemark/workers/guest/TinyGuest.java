@@ -74,12 +74,12 @@ public final class TinyGuest implements AutoCloseable {
 
     private final Path dir;
     private final String name;
-    private final Process process;
+    private final ExternalCommand.Running process;
 
     /** The result of a command run in the guest. */
     public record Exec(int exitCode, String stdout, String stderr) {}
 
-    private TinyGuest(Path dir, String name, Process process) {
+    private TinyGuest(Path dir, String name, ExternalCommand.Running process) {
         this.dir = dir;
         this.name = name;
         this.process = process;
@@ -170,11 +170,9 @@ public final class TinyGuest implements AutoCloseable {
                 name,
                 abs,
                 List.of(new CheckGuest.Disk(DISK, disk, "qcow2")));
-        Process p = ExternalCommand.of(cmd)
-                .ifMissing("install qemu-system-x86")
-                .start(abs.resolve(name + ".log"))
-                .process();
-        LIVE.add(p);
+        ExternalCommand.Running p =
+                ExternalCommand.of(cmd).ifMissing("install qemu-system-x86").start(abs.resolve(name + ".log"));
+        LIVE.add(p.process());
         TinyGuest g = new TinyGuest(abs, name, p);
         try {
             g.awaitReady(console);
@@ -189,8 +187,9 @@ public final class TinyGuest implements AutoCloseable {
         long deadline = System.nanoTime() + BOOT_TIMEOUT.toNanos();
         while (true) {
             if (!process.isAlive()) {
-                throw new IllegalStateException("QEMU for guest " + name + " exited with " + process.exitValue()
-                        + " while booting; console:\n" + tail(console) + "\nlog:\n" + tail(log()));
+                throw new IllegalStateException("QEMU for guest " + name + " exited with "
+                        + process.process().exitValue() + " while booting; console:\n" + tail(console) + "\nlog:\n"
+                        + tail(log()));
             }
             if (tail(console).contains("init: ready")) {
                 break;
@@ -381,16 +380,7 @@ public final class TinyGuest implements AutoCloseable {
     }
 
     private static String tail(Path file) {
-        try {
-            if (!Files.exists(file)) {
-                return "";
-            }
-            byte[] b = Files.readAllBytes(file);
-            int from = Math.max(0, b.length - 4000);
-            return new String(b, from, b.length - from, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return CheckGuest.tail(file);
     }
 
     private static void run(Duration timeout, String... cmd) {
@@ -404,16 +394,10 @@ public final class TinyGuest implements AutoCloseable {
     /** Stops QEMU with SIGTERM (it closes its images cleanly), SIGKILL after 30 s. */
     @Override
     public void close() {
-        process.destroy();
         try {
-            if (!process.waitFor(30, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            process.destroyForcibly();
+            process.stop(Duration.ofSeconds(30));
         } finally {
-            LIVE.remove(process);
+            LIVE.remove(process.process());
         }
     }
 
