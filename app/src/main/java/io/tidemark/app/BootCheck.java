@@ -1,6 +1,7 @@
 package io.tidemark.app;
 
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.repository.Repository;
 import io.tidemark.workers.guest.CheckGuest;
@@ -10,10 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Stream;
 
 /**
  * The drill's boot check: boots a throwaway {@link CheckGuest} from a tiny-guest kernel directory
@@ -93,10 +92,8 @@ final class BootCheck {
     }
 
     private static void deleteRecursively(Path dir) {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(dir);
         } catch (IOException e) {
             throw new RetriableException("cannot remove the check guest's directory " + dir + "; remove it by hand", e);
         }

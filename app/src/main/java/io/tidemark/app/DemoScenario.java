@@ -5,6 +5,7 @@ import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.ReplicaCommitted;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Passphrase;
@@ -24,13 +25,11 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * The whole flow on real parts in one process, used by {@code tidemark demo} and by the end-to-end
@@ -94,7 +93,7 @@ final class DemoScenario {
     }
 
     Outcome run(WhileRunning extra) throws IOException, InterruptedException {
-        deleteRecursively(dir);
+        FileTrees.delete(dir);
         Files.createDirectories(dir);
         Path qmpDir = Files.createDirectories(dir.resolve("qmp"));
         try (EmbeddedS3 s3 = EmbeddedS3.builder()
@@ -198,7 +197,7 @@ final class DemoScenario {
             }
             out.println("engine stopped; deleting the local repository "
                     + config.data().resolve("repo"));
-            deleteRecursively(config.data().resolve("repo"));
+            FileTrees.delete(config.data().resolve("repo"));
 
             S3TargetConfig s3Config = new S3TargetConfig(
                     s3.endpoint(), s3.region(), BUCKET, "demo", true, false, null, s3.accessKey(), s3.secretKey());
@@ -231,16 +230,5 @@ final class DemoScenario {
         Files.writeString(file, value);
         Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
         return file;
-    }
-
-    static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
     }
 }

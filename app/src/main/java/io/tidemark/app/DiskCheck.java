@@ -1,7 +1,7 @@
 package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
-import io.tidemark.core.RetriableException;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
@@ -10,12 +10,11 @@ import io.tidemark.repository.Repository;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Checks a restored disk image: {@code e2fsck -fn} when it holds an ext2/3/4 file system (its
@@ -53,27 +52,12 @@ final class DiskCheck {
 
     /** {@code e2fsck -fn}: forced, read-only; exit 0 means clean. */
     static Outcome e2fsck(Path image) {
-        String binary = locate(E2FSCK);
-        try {
-            Path out = Files.createTempFile(image.getParent(), "e2fsck", ".log");
-            Process p = new ProcessBuilder(binary, "-fn", image.toString())
-                    .redirectErrorStream(true)
-                    .redirectOutput(out.toFile())
-                    .start();
-            if (!p.waitFor(30, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new RetriableException("e2fsck of " + image + " did not finish within 30 minutes");
-            }
-            String report = Files.readString(out, StandardCharsets.UTF_8);
-            int exit = p.exitValue();
-            return new Outcome(E2FSCK, exit == 0, "e2fsck -fn exit " + exit + "\n" + report);
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot run e2fsck on " + image + ": " + e.getMessage() + " (install e2fsprogs)", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while checking " + image, e);
-        }
+        ExternalCommand.Result r = ExternalCommand.of(locate(E2FSCK), "-fn", image.toString())
+                .timeout(Duration.ofMinutes(30))
+                .mergeStderr()
+                .ifMissing("install e2fsprogs")
+                .runForExit();
+        return new Outcome(E2FSCK, r.exitCode() == 0, "e2fsck -fn exit " + r.exitCode() + "\n" + r.stdout());
     }
 
     /** Reads the image back and compares each chunk with the digest the index names. */

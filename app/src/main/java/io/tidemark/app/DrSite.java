@@ -3,11 +3,10 @@ package io.tidemark.app;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.workers.qmp.QmpClient;
-import java.io.File;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -139,32 +138,25 @@ final class DrSite {
      * @throws PermanentException with QEMU's own message when it refuses to start
      */
     void start(RecoveryPlan.Vm vm, List<String> disks) {
+        Path out = runDir().resolve(vm.name() + ".start.log");
         try {
             Files.createDirectories(runDir());
             Files.deleteIfExists(qmp(vm.name()));
-            Path out = runDir().resolve(vm.name() + ".start.log");
-            Process p = new ProcessBuilder(command(vm, disks))
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(out.toFile())
-                    .start();
-            if (!p.waitFor(2, TimeUnit.MINUTES)) {
-                p.destroyForcibly();
-                throw new RetriableException(
-                        "QEMU for " + vm.name() + " did not daemonize within 2 minutes; see " + log(vm.name()));
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException("QEMU for " + vm.name() + " did not start (exit " + p.exitValue() + "): "
-                        + Files.readString(out, StandardCharsets.UTF_8).strip()
-                        + "; fix the plan's qemu-args or the host, then re-run the failover");
-            }
+            Files.deleteIfExists(out);
         } catch (IOException e) {
             throw new PermanentException(
-                    "cannot start " + QEMU + " for " + vm.name() + ": " + e.getMessage() + " (install qemu-system-x86)",
-                    e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while starting " + vm.name(), e);
+                    "cannot prepare " + runDir() + " to start " + vm.name() + ": " + e.getMessage(), e);
+        }
+        // the daemon keeps QEMU's stdio: its output goes to a file, not a pipe
+        ExternalCommand.Result r = ExternalCommand.of(command(vm, disks))
+                .outputFile(out)
+                .timeout(Duration.ofMinutes(2))
+                .hint("QEMU for " + vm.name() + " did not daemonize; see " + log(vm.name()))
+                .ifMissing("install qemu-system-x86")
+                .runForExit();
+        if (r.exitCode() != 0) {
+            throw new PermanentException("QEMU for " + vm.name() + " did not start (exit " + r.exitCode() + "): "
+                    + r.stdout().strip() + "; fix the plan's qemu-args or the host, then re-run the failover");
         }
     }
 

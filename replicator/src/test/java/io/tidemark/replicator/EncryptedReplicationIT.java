@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -26,13 +27,11 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -92,7 +91,7 @@ class EncryptedReplicationIT {
             }
 
             // disaster: the primary is gone
-            deleteTree(primaryDir);
+            FileTrees.delete(primaryDir);
             assertThat(primaryDir).doesNotExist();
 
             try (S3ObjectTarget fromS3 = S3ObjectTarget.create(config)) {
@@ -179,13 +178,5 @@ class EncryptedReplicationIT {
             return i;
         }
         return -1;
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
     }
 }

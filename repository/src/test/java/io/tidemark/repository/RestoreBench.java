@@ -1,6 +1,7 @@
 package io.tidemark.repository;
 
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -17,7 +18,6 @@ import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -63,7 +63,7 @@ public final class RestoreBench {
         try {
             run(dir, mib, points, changePercent, repetitions, parallel);
         } finally {
-            deleteTree(dir);
+            FileTrees.delete(dir);
         }
     }
 
@@ -279,14 +279,5 @@ public final class RestoreBench {
             out.add(x);
         }
         return out;
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                p.toFile().setWritable(true);
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

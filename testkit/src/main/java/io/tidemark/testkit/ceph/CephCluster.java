@@ -1,6 +1,8 @@
 package io.tidemark.testkit.ceph;
 
-import java.io.File;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.files.FileTrees;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -16,7 +18,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.awaitility.Awaitility;
 import org.awaitility.core.ConditionTimeoutException;
@@ -104,26 +105,32 @@ public final class CephCluster implements AutoCloseable {
             Path startLog = root.resolve("start.log");
             int monPort = freePort();
             int rgwPort = freePort();
-            ProcessBuilder builder = new ProcessBuilder(
+            Files.deleteIfExists(startLog);
+            // the script leaves the daemons running with its output: a file, not a pipe
+            ExternalCommand start = ExternalCommand.of(
                             "bash",
                             script.toString(),
                             root.toString(),
                             Integer.toString(monPort),
                             Integer.toString(rgwPort))
-                    .redirectErrorStream(true)
-                    .redirectOutput(startLog.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-            builder.environment().keySet().removeIf(k -> k.startsWith("CEPH_"));
-            Process process = builder.start();
-            if (!process.waitFor(START_DEADLINE.toSeconds(), TimeUnit.SECONDS)) {
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-                process.destroyForcibly();
-                throw new IllegalStateException("Ceph did not start within " + START_DEADLINE.toSeconds() + " s in "
-                        + root + "\n" + diagnostics(root));
+                    .removeEnv(k -> k.startsWith("CEPH_"))
+                    .outputFile(startLog)
+                    .timeout(START_DEADLINE);
+            int exit;
+            try {
+                exit = start.runForExit().exitCode();
+            } catch (RetriableException e) {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new IllegalStateException("interrupted while starting Ceph in " + root, e);
+                }
+                throw new IllegalStateException(
+                        "Ceph did not start within " + START_DEADLINE.toSeconds() + " s in " + root + "\n"
+                                + diagnostics(root),
+                        e);
             }
-            if (process.exitValue() != 0) {
-                throw new IllegalStateException("deploy/ceph/start-ceph.sh failed (exit " + process.exitValue()
-                        + ") in " + root + "\n" + diagnostics(root));
+            if (exit != 0) {
+                throw new IllegalStateException(
+                        "deploy/ceph/start-ceph.sh failed (exit " + exit + ") in " + root + "\n" + diagnostics(root));
             }
             CephCluster cluster = new CephCluster(root, readEnv(root.resolve("env")), hook);
             LOG.info(
@@ -139,10 +146,6 @@ public final class CephCluster implements AutoCloseable {
         } catch (RuntimeException e) {
             stopAfterFailure(root, hook, e);
             throw e;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            stopAfterFailure(root, hook, e);
-            throw new IllegalStateException("interrupted while starting Ceph in " + root, e);
         }
     }
 
@@ -255,31 +258,12 @@ public final class CephCluster implements AutoCloseable {
     }
 
     private void run(List<String> command) {
-        try {
-            Path log = Files.createTempFile(dir, "cmd", ".log");
-            ProcessBuilder builder = new ProcessBuilder(command)
-                    .redirectErrorStream(true)
-                    .redirectOutput(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-            builder.environment().put("CEPH_CONF", confFile().toString());
-            Process process = builder.start();
-            if (!process.waitFor(COMMAND_DEADLINE.toSeconds(), TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-                throw new IllegalStateException(
-                        String.join(" ", command) + " did not finish within " + COMMAND_DEADLINE.toSeconds() + " s");
-            }
-            String output = Files.readString(log);
-            Files.delete(log);
-            if (process.exitValue() != 0) {
-                throw new IllegalStateException(
-                        String.join(" ", command) + " failed (exit " + process.exitValue() + "): " + output.strip());
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + command, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while running " + command, e);
-        }
+        ExternalCommand.of(command)
+                .env("CEPH_CONF", confFile().toString())
+                .timeout(COMMAND_DEADLINE)
+                .mergeStderr()
+                .ifMissing("install ceph-common (deploy/install-deps.sh)")
+                .run();
     }
 
     private static void requireInstalled() {
@@ -386,14 +370,8 @@ public final class CephCluster implements AutoCloseable {
     }
 
     private static void deleteRecursively(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p :
-                    paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(root);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete the Ceph directory " + root, e);
         }

@@ -1,16 +1,17 @@
 package io.tidemark.testkit.libvirt;
 
+import io.tidemark.core.files.FileTrees;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -133,27 +134,12 @@ public final class Libvirtd implements AutoCloseable {
     }
 
     static String run(List<String> cmd, long timeoutSeconds) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            p.getOutputStream().close();
-            byte[] out = p.getInputStream().readAllBytes();
-            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IllegalStateException(
-                        String.join(" ", cmd) + " did not finish within " + timeoutSeconds + " s");
-            }
-            String text = new String(out, StandardCharsets.UTF_8);
-            if (p.exitValue() != 0) {
-                throw new IllegalStateException(
-                        String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + text.strip());
-            }
-            return text;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + cmd.get(0), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running " + cmd.get(0), e);
-        }
+        return ExternalCommand.of(cmd)
+                .timeout(Duration.ofSeconds(timeoutSeconds))
+                .mergeStderr()
+                .ifMissing("install libvirt-clients and libvirt-daemon-system (deploy/install-deps.sh)")
+                .run()
+                .stdout();
     }
 
     private void script(long timeoutSeconds, String... args) {
@@ -229,13 +215,8 @@ public final class Libvirtd implements AutoCloseable {
     }
 
     static void deleteRecursively(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(root);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot delete " + root, e);
         }

@@ -2,8 +2,8 @@ package io.tidemark.testkit.qemu;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.testkit.contract.HypervisorContract;
-import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -121,15 +121,10 @@ public final class QemuVm implements HypervisorContract.GuestVm {
         cmd.addAll(List.of(
                 "-qmp", "unix:" + escape(qmpSocket()) + ",server=on,wait=off",
                 "-qmp", "unix:" + escape(controlSocket()) + ",server=on,wait=off"));
-        try {
-            process = new ProcessBuilder(cmd)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                    .start();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start qemu-system-x86_64 (install qemu-system-x86): " + cmd, e);
-        }
+        process = ExternalCommand.of(cmd)
+                .ifMissing("install qemu-system-x86")
+                .start(log)
+                .process();
         LIVE.add(process);
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (true) {
@@ -470,18 +465,11 @@ public final class QemuVm implements HypervisorContract.GuestVm {
     }
 
     private static void run(String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", cmd) + " failed: " + out);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + cmd[0] + " (install qemu-utils)", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(Duration.ofSeconds(60))
+                .mergeStderr()
+                .ifMissing("install qemu-utils")
+                .run();
     }
 
     /** Stops QEMU: cleanly if it answers, else with SIGKILL. Files stay in {@code dir}. */

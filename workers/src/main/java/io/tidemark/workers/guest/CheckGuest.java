@@ -2,8 +2,8 @@ package io.tidemark.workers.guest;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.workers.qga.QgaGuestAgent;
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -40,7 +40,7 @@ public final class CheckGuest implements AutoCloseable {
 
     private final String name;
     private final Path dir;
-    private final Process process;
+    private final ExternalCommand.Running process;
     private final QgaGuestAgent agent;
 
     /** A tiny-guest kernel and initramfs. */
@@ -63,7 +63,7 @@ public final class CheckGuest implements AutoCloseable {
     /** A disk to attach: its node/device id, its file and that file's format ({@code raw}, {@code qcow2}). */
     public record Disk(String id, Path file, String format) {}
 
-    private CheckGuest(String name, Path dir, Process process) {
+    private CheckGuest(String name, Path dir, ExternalCommand.Running process) {
         this.name = name;
         this.dir = dir;
         this.process = process;
@@ -145,20 +145,10 @@ public final class CheckGuest implements AutoCloseable {
     /** Starts QEMU; it boots in the background ({@link #awaitAgent} waits for it). */
     public static CheckGuest start(Kernel kernel, String name, Path dir, List<Disk> disks) {
         List<String> cmd = commandLine(kernel, name, dir, disks);
-        try {
-            Process p = new ProcessBuilder(cmd)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(
-                            dir.resolve(name + ".log").toFile()))
-                    .start();
-            return new CheckGuest(name, dir, p);
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot start qemu-system-x86_64 for the check guest " + name + ": " + e.getMessage()
-                            + " (install qemu-system-x86; deploy/install-deps.sh)",
-                    e);
-        }
+        ExternalCommand.Running p = ExternalCommand.of(cmd)
+                .ifMissing("install qemu-system-x86 (deploy/install-deps.sh) for the check guest " + name)
+                .start(dir.resolve(name + ".log"));
+        return new CheckGuest(name, dir, p);
     }
 
     /**
@@ -174,7 +164,7 @@ public final class CheckGuest implements AutoCloseable {
         while (true) {
             if (!process.isAlive()) {
                 throw new RetriableException("QEMU of the check guest " + name + " exited with "
-                        + process.exitValue() + " while booting; log: " + tail(dir.resolve(name + ".log"))
+                        + process.process().exitValue() + " while booting; log: " + tail(dir.resolve(name + ".log"))
                         + "; console: " + console());
             }
             long left = end - System.nanoTime();
@@ -210,7 +200,8 @@ public final class CheckGuest implements AutoCloseable {
         return tail(dir.resolve(name + ".console"));
     }
 
-    private static String tail(Path file) {
+    /** The last 4000 bytes of {@code file}, "" if it does not exist. */
+    static String tail(Path file) {
         try {
             if (!Files.exists(file)) {
                 return "";
@@ -228,35 +219,16 @@ public final class CheckGuest implements AutoCloseable {
     }
 
     private static void run(Duration timeout, String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new RetriableException(String.join(" ", cmd) + " did not finish within " + timeout);
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException(String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + out);
-            }
-        } catch (IOException e) {
-            throw new PermanentException("cannot run " + cmd[0] + ": " + e.getMessage() + " (install qemu-utils)", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(timeout)
+                .mergeStderr()
+                .ifMissing("install qemu-utils")
+                .run();
     }
 
     /** Stops QEMU: SIGTERM, SIGKILL after 30 s. */
     @Override
     public void close() {
-        process.destroy();
-        try {
-            if (!process.waitFor(30, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            process.destroyForcibly();
-        }
+        process.stop(Duration.ofSeconds(30));
     }
 }

@@ -4,18 +4,16 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.repository.Repository;
 import io.tidemark.workers.nbd.NbdServer;
 import io.tidemark.workers.qmp.QmpClient;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -320,23 +318,10 @@ public final class InstantRestore implements AutoCloseable {
     }
 
     static void run(String... cmd) {
-        List<String> command = new ArrayList<>(List.of(cmd));
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new RetriableException(String.join(" ", command) + " did not finish within 120 s");
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException(
-                        String.join(" ", command) + " failed (exit " + p.exitValue() + "): " + out.strip());
-            }
-        } catch (IOException e) {
-            throw new PermanentException("cannot run " + cmd[0] + " (install qemu-utils): " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(Duration.ofSeconds(120))
+                .mergeStderr()
+                .ifMissing("install qemu-utils")
+                .run();
     }
 }

@@ -11,6 +11,7 @@ import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.HostScratch;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,7 +23,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -321,29 +321,12 @@ final class QmpCapture implements Capture {
     }
 
     private static void createImage(Path file, long size) {
-        ProcessBuilder pb = new ProcessBuilder(
-                        "qemu-img", "create", "-q", "-f", "qcow2", file.toString(), Long.toString(size))
-                .redirectErrorStream(true);
-        try {
-            Process p = pb.start();
-            String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new RetriableException("qemu-img create " + file + " did not finish within 60 s");
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException("qemu-img create " + file + " failed (exit " + p.exitValue() + "): "
-                        + output + "; check that the work directory is writable and has free space");
-            }
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot run qemu-img to create the scratch image " + file + " (" + e
-                            + "); install qemu-utils on the worker host",
-                    e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while creating the scratch image " + file, e);
-        }
+        ExternalCommand.of("qemu-img", "create", "-q", "-f", "qcow2", file.toString(), Long.toString(size))
+                .timeout(Duration.ofSeconds(60))
+                .mergeStderr()
+                .hint("check that the work directory is writable and has free space")
+                .ifMissing("install qemu-utils on the worker host")
+                .run();
     }
 
     /**

@@ -2,6 +2,8 @@ package io.tidemark.workers.restore;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.files.FileTrees;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.repository.DiskSink;
 import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
@@ -9,11 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,7 +41,7 @@ public final class QemuNbdDiskSink implements DiskSink {
     private final Path partial; // qcow2 only
     private final Path out; // qcow2 only
     private final Path work;
-    private final Process server;
+    private final ExternalCommand.Running server;
     private final NbdClient client;
     private boolean committed;
 
@@ -53,7 +52,7 @@ public final class QemuNbdDiskSink implements DiskSink {
             Path partial,
             Path out,
             Path work,
-            Process server,
+            ExternalCommand.Running server,
             NbdClient client) {
         this.format = format;
         this.describe = describe;
@@ -74,7 +73,7 @@ public final class QemuNbdDiskSink implements DiskSink {
             throw new PermanentException("cannot remove the stale " + partial + ": " + e.getMessage(), e);
         }
         String what = out.toString();
-        run(what, List.of("qemu-img", "create", "-q", "-f", "qcow2", partial.toString(), Long.toString(size)));
+        run(ExternalCommand.of("qemu-img", "create", "-q", "-f", "qcow2", partial.toString(), Long.toString(size)));
         try {
             return open("qcow2", what, partial, out, "qcow2", partial.toString());
         } catch (RuntimeException e) {
@@ -95,7 +94,9 @@ public final class QemuNbdDiskSink implements DiskSink {
                     + " followed by :conf=/etc/ceph/ceph.conf:id=USER");
         }
         String what = redact(spec);
-        run(what, List.of("qemu-img", "create", "-q", "-f", "raw", spec, Long.toString(size)));
+        run(ExternalCommand.of("qemu-img", "create", "-q", "-f", "raw")
+                .secret(spec, what)
+                .arg(Long.toString(size)));
         return open("rbd", what, null, null, "raw", spec);
     }
 
@@ -120,40 +121,33 @@ public final class QemuNbdDiskSink implements DiskSink {
         }
         Path socket = work.resolve("nbd.sock");
         Path logFile = work.resolve("qemu-nbd.log");
-        Process server = null;
+        ExternalCommand.Running server = null;
         try {
-            server = new ProcessBuilder(
+            server = ExternalCommand.of(
                             "qemu-nbd",
                             "--socket=" + socket,
                             "--export-name=" + EXPORT,
                             "--format=" + imageFormat,
                             "--cache=writeback",
-                            "--shared=1",
-                            image)
-                    .redirectErrorStream(true)
-                    .redirectOutput(logFile.toFile())
-                    .start();
+                            "--shared=1")
+                    .secret(image, what)
+                    .ifMissing("is qemu-utils installed (deploy/install-deps.sh)?")
+                    .start(logFile);
             long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
             while (!Files.exists(socket)) {
                 if (!server.isAlive()) {
-                    throw new PermanentException("qemu-nbd could not open " + what + " (exit " + server.exitValue()
+                    throw new PermanentException("qemu-nbd could not open " + what + " (exit "
+                            + server.process().exitValue()
                             + "): " + tail(logFile).replace(image, what));
                 }
                 if (System.nanoTime() > deadline) {
                     throw new RetriableException("qemu-nbd did not open its socket for " + what + " within "
                             + START_TIMEOUT.toSeconds() + " s: " + tail(logFile).replace(image, what));
                 }
-                server.waitFor(20, TimeUnit.MILLISECONDS);
+                server.process().waitFor(20, TimeUnit.MILLISECONDS);
             }
             NbdClient client = NbdClient.connect(socket, EXPORT, List.of());
             return new QemuNbdDiskSink(format, what, image, partial, out, work, server, client);
-        } catch (IOException e) {
-            stop(server);
-            deleteTree(work);
-            throw new PermanentException(
-                    "cannot start qemu-nbd for " + what + ": " + e.getMessage()
-                            + "; is qemu-utils installed (deploy/install-deps.sh)?",
-                    e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             stop(server);
@@ -176,12 +170,13 @@ public final class QemuNbdDiskSink implements DiskSink {
         client.flush();
         client.close();
         try {
-            if (!server.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+            if (!server.process().waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
                 throw new RetriableException(
                         "qemu-nbd did not finish writing " + describe + " within " + STOP_TIMEOUT.toSeconds() + " s");
             }
-            if (server.exitValue() != 0) {
-                throw new PermanentException("qemu-nbd failed writing " + describe + " (exit " + server.exitValue()
+            if (server.process().exitValue() != 0) {
+                throw new PermanentException("qemu-nbd failed writing " + describe + " (exit "
+                        + server.process().exitValue()
                         + "): " + tail(work.resolve("qemu-nbd.log")).replace(image, describe));
             }
             if (partial != null) {
@@ -223,44 +218,20 @@ public final class QemuNbdDiskSink implements DiskSink {
         }
     }
 
-    private static void run(String what, List<String> command) {
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String output = new String(p.getInputStream().readAllBytes()).strip();
-            if (!p.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new RetriableException(
-                        "qemu-img create " + what + " did not finish within " + STOP_TIMEOUT.toSeconds() + " s");
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException("cannot create " + what + ": " + output.replace(command.get(5), what)
-                        + (output.contains("Unknown protocol 'rbd'")
-                                ? " (install Debian's qemu-block-extra for RBD)"
-                                : ""));
-            }
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot run qemu-img for " + what + ": " + e.getMessage()
-                            + "; is qemu-utils installed (deploy/install-deps.sh)?",
-                    e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while creating " + what, e);
+    private static void run(ExternalCommand create) {
+        create.timeout(STOP_TIMEOUT).mergeStderr().ifMissing("is qemu-utils installed (deploy/install-deps.sh)?");
+        ExternalCommand.Result r = create.runForExit();
+        if (r.exitCode() != 0) {
+            throw new PermanentException(create.failure(r)
+                    + (r.stdout().contains("Unknown protocol 'rbd'")
+                            ? " (install Debian's qemu-block-extra for RBD)"
+                            : ""));
         }
     }
 
-    private static void stop(Process p) {
-        if (p == null || !p.isAlive()) {
-            return;
-        }
-        p.destroy();
-        try {
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            p.destroyForcibly();
+    private static void stop(ExternalCommand.Running p) {
+        if (p != null) {
+            p.stop(Duration.ofSeconds(10));
         }
     }
 
@@ -285,12 +256,8 @@ public final class QemuNbdDiskSink implements DiskSink {
         if (dir == null) {
             return;
         }
-        try (Stream<Path> s = Files.walk(dir)) {
-            List<Path> all = new ArrayList<>(s.toList());
-            all.sort(Comparator.reverseOrder());
-            for (Path p : all) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(dir);
         } catch (IOException e) {
             log.debug("cannot remove {}: {}", dir, e.toString());
         }

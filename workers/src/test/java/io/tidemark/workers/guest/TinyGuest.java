@@ -1,10 +1,10 @@
-package io.tidemark.testkit.guest;
+package io.tidemark.workers.guest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Set;
@@ -33,7 +32,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A real tiny Linux guest under TCG with qemu-guest-agent, for tests that need a guest OS (file
+ * A real tiny Linux guest under TCG with qemu-guest-agent, booted with the QEMU command line of
+ * {@link CheckGuest#commandLine} (the drill's check guest), for tests that need a guest OS (file
  * system freeze, a guest writing while it is backed up). Boot takes about 10 s on an idle 2-core
  * machine and up to a minute or two under load; boot it once per test class.
  *
@@ -74,12 +74,12 @@ public final class TinyGuest implements AutoCloseable {
 
     private final Path dir;
     private final String name;
-    private final Process process;
+    private final ExternalCommand.Running process;
 
     /** The result of a command run in the guest. */
     public record Exec(int exitCode, String stdout, String stderr) {}
 
-    private TinyGuest(Path dir, String name, Process process) {
+    private TinyGuest(Path dir, String name, ExternalCommand.Running process) {
         this.dir = dir;
         this.name = name;
         this.process = process;
@@ -164,58 +164,15 @@ public final class TinyGuest implements AutoCloseable {
             throw new UncheckedIOException("cannot create the data disk " + disk, e);
         }
         Path console = abs.resolve(name + ".console");
-        List<String> cmd = new ArrayList<>(List.of(
-                "qemu-system-x86_64",
-                "-machine",
-                "q35",
-                "-accel",
-                "tcg",
-                "-cpu",
-                "max",
-                "-m",
-                "256",
-                "-smp",
-                "1",
-                "-nodefaults",
-                "-display",
-                "none",
-                "-name",
+        // the same launcher as the drill's check guest (product code), with the data disk as vd0
+        List<String> cmd = CheckGuest.commandLine(
+                new CheckGuest.Kernel(kernel.get(0), kernel.get(1)),
                 name,
-                "-no-reboot",
-                "-kernel",
-                kernel.get(0).toString(),
-                "-initrd",
-                kernel.get(1).toString(),
-                "-append",
-                "console=ttyS0 panic=-1 quiet",
-                "-serial",
-                "file:" + console,
-                "-blockdev",
-                "driver=file,filename=" + escape(disk) + ",node-name=" + DISK + "-file",
-                "-blockdev",
-                "driver=qcow2,file=" + DISK + "-file,node-name=" + DISK + "-fmt",
-                "-device",
-                "virtio-blk-pci,drive=" + DISK + "-fmt,id=" + DISK,
-                "-device",
-                "virtio-serial-pci,id=vser0",
-                "-chardev",
-                "socket,path=" + escape(abs.resolve(name + ".qga")) + ",server=on,wait=off,id=qga0",
-                "-device",
-                "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
-                "-qmp",
-                "unix:" + escape(abs.resolve(name + ".qmp")) + ",server=on,wait=off"));
-        Process p;
-        try {
-            p = new ProcessBuilder(cmd)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(
-                            abs.resolve(name + ".log").toFile()))
-                    .start();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start qemu-system-x86_64 (install qemu-system-x86): " + cmd, e);
-        }
-        LIVE.add(p);
+                abs,
+                List.of(new CheckGuest.Disk(DISK, disk, "qcow2")));
+        ExternalCommand.Running p =
+                ExternalCommand.of(cmd).ifMissing("install qemu-system-x86").start(abs.resolve(name + ".log"));
+        LIVE.add(p.process());
         TinyGuest g = new TinyGuest(abs, name, p);
         try {
             g.awaitReady(console);
@@ -230,8 +187,9 @@ public final class TinyGuest implements AutoCloseable {
         long deadline = System.nanoTime() + BOOT_TIMEOUT.toNanos();
         while (true) {
             if (!process.isAlive()) {
-                throw new IllegalStateException("QEMU for guest " + name + " exited with " + process.exitValue()
-                        + " while booting; console:\n" + tail(console) + "\nlog:\n" + tail(log()));
+                throw new IllegalStateException("QEMU for guest " + name + " exited with "
+                        + process.process().exitValue() + " while booting; console:\n" + tail(console) + "\nlog:\n"
+                        + tail(log()));
             }
             if (tail(console).contains("init: ready")) {
                 break;
@@ -421,55 +379,25 @@ public final class TinyGuest implements AutoCloseable {
         return n.isTextual() ? new String(Base64.getDecoder().decode(n.asText()), StandardCharsets.UTF_8) : "";
     }
 
-    private static String escape(Path p) {
-        return p.toString().replace(",", ",,");
-    }
-
     private static String tail(Path file) {
-        try {
-            if (!Files.exists(file)) {
-                return "";
-            }
-            byte[] b = Files.readAllBytes(file);
-            int from = Math.max(0, b.length - 4000);
-            return new String(b, from, b.length - from, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return CheckGuest.tail(file);
     }
 
     private static void run(Duration timeout, String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IllegalStateException(String.join(" ", cmd) + " did not finish within " + timeout);
-            }
-            if (p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", cmd) + " failed (exit " + p.exitValue() + "): " + out);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + cmd[0] + " (see deploy/install-deps.sh)", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(timeout)
+                .mergeStderr()
+                .ifMissing("see deploy/install-deps.sh")
+                .run();
     }
 
     /** Stops QEMU with SIGTERM (it closes its images cleanly), SIGKILL after 30 s. */
     @Override
     public void close() {
-        process.destroy();
         try {
-            if (!process.waitFor(30, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            process.destroyForcibly();
+            process.stop(Duration.ofSeconds(30));
         } finally {
-            LIVE.remove(process);
+            LIVE.remove(process.process());
         }
     }
 
