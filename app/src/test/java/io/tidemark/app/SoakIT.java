@@ -40,6 +40,6 @@ class SoakIT {
         assertThat(r.failures())
                 .as("soak checks (engine logs under %s)", dir.resolve("logs"))
                 .isEmpty();
-        DemoScenario.deleteRecursively(dir);
+        io.tidemark.core.files.FileTrees.delete(dir);
     }
 }
