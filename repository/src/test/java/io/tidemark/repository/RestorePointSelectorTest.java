@@ -171,9 +171,8 @@ class RestorePointSelectorTest {
                 .hasMessageContaining("the newest pre-deploy points: p03 (captured 2026-11-24T03:00:00Z,"
                         + " pre-deploy:shop@a1b2c3d4e5)")
                 .hasMessageContaining("p08 (");
-        List<Manifest> scheduled = points().stream()
-                .filter(m -> !m.trigger().kind().equals("hook"))
-                .toList();
+        List<Manifest> scheduled =
+                points().stream().filter(m -> !m.trigger().is(TriggerKind.HOOK)).toList();
         assertThatThrownBy(() -> selector.select(scheduled, "web-1", AT, new PreDeploy(Optional.empty(), "abcd")))
                 .hasMessageContaining("none of its 9 points was taken by a pre-deploy hook");
     }

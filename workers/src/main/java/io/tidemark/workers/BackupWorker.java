@@ -2,6 +2,7 @@ package io.tidemark.workers;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
@@ -124,7 +125,7 @@ public final class BackupWorker implements AutoCloseable {
     private final CaptureHooks hooks;
     private final BlockSourceOpener opener;
     private final ExecutorService cpu;
-    private final ReadLimit.Sleeper sleeper;
+    private final Sleeper sleeper;
     private final Semaphore jobSlots;
     private final JobBounds bounds;
     private final SecureRandom random = new SecureRandom();
@@ -221,7 +222,7 @@ public final class BackupWorker implements AutoCloseable {
             CaptureHooks hooks,
             BlockSourceOpener opener,
             int maxConcurrentJobs,
-            ReadLimit.Sleeper sleeper) {
+            Sleeper sleeper) {
         this(
                 host,
                 hypervisor,
@@ -248,7 +249,7 @@ public final class BackupWorker implements AutoCloseable {
             BlockSourceOpener opener,
             int maxConcurrentJobs,
             JobBounds bounds,
-            ReadLimit.Sleeper sleeper) {
+            Sleeper sleeper) {
         if (maxConcurrentJobs < 1) {
             throw new IllegalArgumentException(
                     "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
