@@ -1,5 +1,6 @@
 package io.tidemark.app;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.format.Digest;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.CaptureHooks;
@@ -68,7 +69,7 @@ final class DemoGuest implements CaptureHooks {
     }
 
     @Override
-    public String freeze(String vmName) {
+    public ConsistencyAchieved freeze(String vmName) {
         writes.lock();
         Map<String, String> sha = new LinkedHashMap<>();
         Map<String, BitSet> dirty = new LinkedHashMap<>();
@@ -82,7 +83,7 @@ final class DemoGuest implements CaptureHooks {
             bits.clear();
         });
         pending = new Moment(sha, dirty);
-        return "crash";
+        return ConsistencyAchieved.CRASH;
     }
 
     @Override

@@ -7,6 +7,7 @@ import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
@@ -137,7 +138,7 @@ final class FailbackCommand implements Callable<Integer> {
                             vm,
                             plan.site(),
                             "failback",
-                            new Trigger("failback", Map.of("site", plan.site())),
+                            new Trigger(TriggerKind.FAILBACK, Map.of("site", plan.site())),
                             List.of(),
                             at));
             List<Restorer.Result> restored = new ArrayList<>();

@@ -61,7 +61,8 @@ final class ListCommand implements Callable<Integer> {
                                 Human.bytes(m.bytesRead()),
                                 Human.bytes(m.sizeBytes()),
                                 m.capturedAt(),
-                                RestorePointSelector.tag(m).orElse(m.trigger().kind()),
+                                RestorePointSelector.tag(m)
+                                        .orElse(m.trigger().kind().spelling()),
                                 mark.map(k -> "  " + k.kind().name().toLowerCase(java.util.Locale.ROOT) + ": "
                                                 + k.reason())
                                         .orElse(""));

@@ -1,10 +1,10 @@
 package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.repository.Repository;
-import io.tidemark.scheduler.hook.HookService;
 import io.tidemark.scheduler.hook.PostDeployHandler;
 import io.tidemark.scheduler.hook.PostDeployReport;
 import java.time.Clock;
@@ -58,7 +58,7 @@ final class PostDeployMarks implements PostDeployHandler {
         for (String vm : repository.vms()) {
             for (Manifest m : repository.manifests(vm)) {
                 Map<String, String> a = m.trigger().attributes();
-                if (m.trigger().kind().equals(HookService.TRIGGER_KIND)
+                if (m.trigger().is(TriggerKind.HOOK)
                         && report.matches(a.get("app"), a.get("commit"), a.get("pipeline"))) {
                     out.add(m);
                 }

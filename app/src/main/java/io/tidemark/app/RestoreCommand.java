@@ -142,7 +142,7 @@ final class RestoreCommand implements Callable<Integer> {
                         m.vm(),
                         m.capturedAt(),
                         RestorePointSelector.tag(m).map(t -> ", " + t).orElse(""),
-                        m.consistency() + "-consistent",
+                        m.consistency().spelling() + "-consistent",
                         repo.describe());
             }
             Restorer restorer =
@@ -151,7 +151,7 @@ final class RestoreCommand implements Callable<Integer> {
             summary.put("vm", m.vm());
             summary.put("restorePoint", m.id());
             summary.put("capturedAt", m.capturedAt().toString());
-            summary.put("consistency", m.consistency());
+            summary.put("consistency", m.consistency().spelling());
             RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
             summary.put("selectedBy", criterion.describe());
             summary.put("from", repo.describe());

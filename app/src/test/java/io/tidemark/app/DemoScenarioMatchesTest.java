@@ -26,7 +26,7 @@ class DemoScenarioMatchesTest {
                 "j",
                 T0,
                 T0,
-                "crash",
+                io.tidemark.core.event.ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "p",
                 Optional.empty(),

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
@@ -186,7 +187,7 @@ class DrFailoverIT {
                     Manifest m = Repository.open(target)
                             .manifest("db-1", back.path("restorePoint").asText())
                             .orElseThrow();
-                    assertThat(m.trigger().kind()).isEqualTo("failback");
+                    assertThat(m.trigger().kind()).isEqualTo(TriggerKind.FAILBACK);
                     assertThat(m.trigger().attributes()).containsEntry("site", "dr-test");
                 }
 

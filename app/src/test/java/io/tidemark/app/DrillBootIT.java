@@ -3,6 +3,7 @@ package io.tidemark.app;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
@@ -66,7 +67,7 @@ class DrillBootIT {
             Repository repo = Repository.openOrInit(primary, RepositoryConfig.defaults());
             guest.shOk("echo drill-me > /mnt/marker && sync", LONG);
 
-            Manifest first = backUp(guest, repo, "application-preferred");
+            Manifest first = backUp(guest, repo, ConsistencyPolicy.APPLICATION_PREFERRED);
             assertThat(Main.execute(drill(data, policies, kernel)))
                     .as(std.err())
                     .isZero();
@@ -90,7 +91,7 @@ class DrillBootIT {
                     .isEmpty();
 
             guest.shOk("umount /mnt && printf '\\377' | dd of=/dev/vda bs=1 seek=1123 conv=notrunc && sync", LONG);
-            Manifest second = backUp(guest, repo, "crash");
+            Manifest second = backUp(guest, repo, ConsistencyPolicy.CRASH);
             std.reset();
             assertThat(Main.execute(drill(data, policies, kernel))).isEqualTo(Main.EXIT_PERMANENT);
             JsonNode bad = DrFailoverIT.json(std.out());
@@ -204,7 +205,7 @@ class DrillBootIT {
         };
     }
 
-    private Manifest backUp(TinyGuest guest, Repository repo, String consistency) {
+    private Manifest backUp(TinyGuest guest, Repository repo, ConsistencyPolicy consistency) {
         try (QmpHypervisor hv = new QmpHypervisor(guest.qmpSocket().getParent(), dir.resolve("state"));
                 BackupWorker worker = new BackupWorker(
                         "hv1",

@@ -7,6 +7,7 @@ import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.scheduler.RpoTracker;
@@ -84,8 +85,8 @@ class EndToEndIT {
         // the full, the duplicate job's point, the marker's, and at least two more fired by Quartz
         assertThat(o.points()).hasSize(5);
         assertThat(o.points())
-                .filteredOn(p -> p.manifest().incremental()
-                        && p.manifest().trigger().kind().equals("schedule"))
+                .filteredOn(p ->
+                        p.manifest().incremental() && p.manifest().trigger().is(TriggerKind.SCHEDULE))
                 .hasSizeGreaterThanOrEqualTo(2);
         DemoScenario.Point first = o.points().get(0);
         assertThat(first.manifest().incremental()).isFalse();

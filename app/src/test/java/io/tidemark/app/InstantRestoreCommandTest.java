@@ -3,7 +3,9 @@ package io.tidemark.app;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Json;
@@ -87,7 +89,7 @@ class InstantRestoreCommandTest {
             index.set(1, r.putChunk(data, chunk).digest());
             Instant at = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(3600L * n);
             Trigger t = n == 1
-                    ? new Trigger("hook", Map.of("app", "shop", "commit", "cafe1234", "pipeline", "p"))
+                    ? new Trigger(TriggerKind.HOOK, Map.of("app", "shop", "commit", "cafe1234", "pipeline", "p"))
                     : Trigger.schedule("pol");
             r.commit(new Manifest(
                     1,
@@ -97,7 +99,7 @@ class InstantRestoreCommandTest {
                     "j" + n,
                     at,
                     at,
-                    "crash",
+                    ConsistencyAchieved.CRASH,
                     t,
                     "pol",
                     Optional.empty(),

@@ -2,7 +2,9 @@ package io.tidemark.app;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.format.RepositoryConfig;
@@ -76,13 +78,24 @@ class PostDeployCommandTest {
     }
 
     private static Trigger hook(String commit, String pipeline) {
-        return new Trigger(HookService.TRIGGER_KIND, Map.of("app", "shop", "commit", commit, "pipeline", pipeline));
+        return new Trigger(TriggerKind.HOOK, Map.of("app", "shop", "commit", commit, "pipeline", pipeline));
     }
 
     private void point(Repository repository, String vm, String id, Trigger trigger) {
         Instant at = clock.instant();
         repository.commit(new Manifest(
-                1, id, vm, "hv1", "j-" + id, at, at, "crash", trigger, "shop", Optional.empty(), List.of()));
+                1,
+                id,
+                vm,
+                "hv1",
+                "j-" + id,
+                at,
+                at,
+                ConsistencyAchieved.CRASH,
+                trigger,
+                "shop",
+                Optional.empty(),
+                List.of()));
     }
 
     private int postDeploy(String... extra) {

@@ -3,6 +3,7 @@ package io.tidemark.app;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.testkit.s3.EmbeddedS3;
@@ -146,7 +147,7 @@ class PreDeployHookIT {
 
     private static List<Manifest> hookPoints(Engine engine) {
         return engine.repository().manifests(VM).stream()
-                .filter(m -> m.trigger().kind().equals("hook"))
+                .filter(m -> m.trigger().is(TriggerKind.HOOK))
                 .toList();
     }
 

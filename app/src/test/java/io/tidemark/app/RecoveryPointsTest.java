@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.policies.RecoveryPlan;
@@ -36,7 +37,7 @@ class RecoveryPointsTest {
                 policy + "/" + vm + "/" + scheduled.toEpochMilli(),
                 captured,
                 captured.plusSeconds(5),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.schedule(policy),
                 policy,
                 Optional.empty(),
@@ -55,7 +56,7 @@ class RecoveryPointsTest {
                 "manual-" + captured.toEpochMilli(),
                 captured,
                 captured,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "",
                 Optional.empty(),

@@ -3,7 +3,9 @@ package io.tidemark.app;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -52,7 +54,7 @@ class RestoreCommandTest {
             sha[n] = Digest.sha256(disk).hex();
             Instant at = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(3600L * n);
             Trigger t = n == 1
-                    ? new Trigger("hook", Map.of("app", "shop", "commit", "cafe1234", "pipeline", "p"))
+                    ? new Trigger(TriggerKind.HOOK, Map.of("app", "shop", "commit", "cafe1234", "pipeline", "p"))
                     : Trigger.schedule("pol");
             r.commit(new Manifest(
                     1,
@@ -62,7 +64,7 @@ class RestoreCommandTest {
                     "j" + n,
                     at,
                     at,
-                    "crash",
+                    ConsistencyAchieved.CRASH,
                     t,
                     "pol",
                     Optional.empty(),

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Json;
 import io.tidemark.format.RepositoryConfig;
@@ -104,7 +105,11 @@ class RestoreIT {
             capture(vm, worker, "j1", Trigger.schedule("pol"));
             vm.write(sd0, 512 << 10, 4096, 0x21);
             vm.write(sd1, 7L << 20, 1 << 20, 0x22);
-            capture(vm, worker, "j2", new Trigger("hook", Map.of("app", "shop", "commit", COMMIT, "pipeline", "p-7")));
+            capture(
+                    vm,
+                    worker,
+                    "j2",
+                    new Trigger(TriggerKind.HOOK, Map.of("app", "shop", "commit", COMMIT, "pipeline", "p-7")));
             vm.writeZeroes(sd0, 0, 1 << 20);
             vm.write(sd0, 20L << 20, 1 << 20, 0x31);
             capture(vm, worker, "j3", Trigger.schedule("pol"));

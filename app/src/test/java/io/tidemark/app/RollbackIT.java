@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.repository.Restorer;
@@ -94,7 +95,7 @@ class RollbackIT {
                         .as(std.err())
                         .isZero();
                 Manifest point = engine.repository().manifests(VM).stream()
-                        .filter(m -> m.trigger().kind().equals("hook"))
+                        .filter(m -> m.trigger().is(TriggerKind.HOOK))
                         .findFirst()
                         .orElseThrow();
                 String before = guest.at(point.capturedAt()).sha256().get(disk);

@@ -2,6 +2,7 @@ package io.tidemark.app;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -91,7 +92,7 @@ class StatusCommandTest {
                 "job-" + id,
                 captured,
                 captured.plusSeconds(1),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "web",
                 Optional.empty(),

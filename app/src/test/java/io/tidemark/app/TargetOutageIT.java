@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.ReplicaCommitted;
@@ -318,7 +319,7 @@ class TargetOutageIT {
                 "job-" + id,
                 captured,
                 captured.plusSeconds(1),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "app",
                 parent.map(Manifest::id),

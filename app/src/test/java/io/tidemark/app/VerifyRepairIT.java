@@ -3,6 +3,7 @@ package io.tidemark.app;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -236,7 +237,7 @@ class VerifyRepairIT {
                 "job-" + expected.size(),
                 at,
                 at,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 parent.map(Manifest::id),

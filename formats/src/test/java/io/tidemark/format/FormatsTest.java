@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
@@ -50,14 +52,14 @@ class FormatsTest {
     @Test
     void goldenManifestWithoutConsistencyReasonHasNone() throws IOException {
         Manifest m = ManifestCodec.decode("golden", golden("manifest-v1.json"));
-        assertThat(m.consistency()).isEqualTo("crash");
+        assertThat(m.consistency()).isEqualTo(ConsistencyAchieved.CRASH);
         assertThat(m.consistencyReason()).isEmpty();
     }
 
     @Test
     void goldenManifestWithConsistencyReasonV1ParsesForever() throws IOException {
         Manifest m = ManifestCodec.decode("golden", golden("manifest-v1-consistency-reason.json"));
-        assertThat(m.consistency()).isEqualTo("crash");
+        assertThat(m.consistency()).isEqualTo(ConsistencyAchieved.CRASH);
         assertThat(m.consistencyReason())
                 .hasValueSatisfying(r -> assertThat(r).contains("no guest agent answered", "web-1.qga"));
         assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
@@ -82,7 +84,7 @@ class FormatsTest {
     void goldenSnapshotJobWithCaptureOptionsV1ParsesForever() throws IOException {
         Event e = EventCodec.decode(golden("event-snapshot-job-v1-capture-options.json"));
         assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
-            assertThat(j.consistency()).contains("application-required");
+            assertThat(j.consistency()).contains(ConsistencyPolicy.APPLICATION_REQUIRED);
             assertThat(j.applicationConsistencyRequired()).isTrue();
             assertThat(j.fullEvery()).contains(java.time.Duration.ofDays(7));
             assertThat(j.readBytesPerSecond()).hasValue(50L << 20);
@@ -248,7 +250,7 @@ class FormatsTest {
                 "j",
                 Instant.EPOCH,
                 Instant.EPOCH,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "p",
                 Optional.empty(),

@@ -1,5 +1,6 @@
 package io.tidemark.policies;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -35,7 +36,7 @@ public record Policy(
         String name,
         VmSelector vms,
         Schedule schedule,
-        Consistency consistency,
+        ConsistencyPolicy consistency,
         Duration rpo,
         Optional<Duration> rto,
         Optional<Duration> fullEvery,
@@ -76,7 +77,7 @@ public record Policy(
             String name,
             VmSelector vms,
             Schedule schedule,
-            Consistency consistency,
+            ConsistencyPolicy consistency,
             Duration rpo,
             Optional<Duration> rto,
             Optional<Duration> fullEvery,
@@ -108,7 +109,7 @@ public record Policy(
                 name,
                 vms,
                 schedule,
-                Consistency.CRASH,
+                ConsistencyPolicy.CRASH,
                 rpo,
                 Optional.empty(),
                 Optional.empty(),

@@ -1,5 +1,6 @@
 package io.tidemark.policies;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.io.IOException;
 import java.io.StringReader;
 import java.io.UncheckedIOException;
@@ -338,9 +339,11 @@ public final class PolicyParser {
                 top.mapping("vms", "a mapping with names, globs or labels").flatMap(m -> readSelector(m, problems));
         Optional<Schedule> schedule =
                 top.mapping("schedule", "a mapping with interval or cron").flatMap(m -> readSchedule(m, problems));
-        Optional<Consistency> consistency = top.has("consistency")
-                ? top.oneOf("consistency", MappingReader.byName(List.of(Consistency.values()), Consistency::yamlName))
-                : Optional.of(Consistency.CRASH);
+        Optional<ConsistencyPolicy> consistency = top.has("consistency")
+                ? top.oneOf(
+                        "consistency",
+                        MappingReader.byName(List.of(ConsistencyPolicy.values()), ConsistencyPolicy::spelling))
+                : Optional.of(ConsistencyPolicy.CRASH);
         Optional<Duration> rpo = top.positiveDuration("rpo");
         Optional<Duration> rto = top.positiveDuration("rto");
         Optional<Duration> fullEvery = top.positiveDuration("full-every");

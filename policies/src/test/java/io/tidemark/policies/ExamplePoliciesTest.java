@@ -2,6 +2,7 @@ package io.tidemark.policies;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -25,7 +26,7 @@ class ExamplePoliciesTest {
 
         Policy db = set.find("databases").orElseThrow();
         assertThat(db.schedule()).isEqualTo(new Schedule.Cron("0 0 * * * ?", Duration.ofMinutes(5)));
-        assertThat(db.consistency()).isEqualTo(Consistency.APPLICATION_REQUIRED);
+        assertThat(db.consistency()).isEqualTo(ConsistencyPolicy.APPLICATION_REQUIRED);
         assertThat(db.rpo()).isEqualTo(Duration.ofMinutes(90));
         assertThat(db.targets()).containsExactly("offsite-s3", "dr-ceph");
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.tuple;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -60,7 +61,7 @@ class PolicyParserTest {
         assertThat(p.vms())
                 .isEqualTo(new VmSelector(List.of("web-1", "web-2"), List.of("web-*"), Map.of("tier", "web")));
         assertThat(p.schedule()).isEqualTo(new Schedule.Interval(Duration.ofMinutes(90), Duration.ofSeconds(30)));
-        assertThat(p.consistency()).isEqualTo(Consistency.APPLICATION_PREFERRED);
+        assertThat(p.consistency()).isEqualTo(ConsistencyPolicy.APPLICATION_PREFERRED);
         assertThat(p.rpo()).isEqualTo(Duration.ofHours(2));
         assertThat(p.rto()).contains(Duration.ofHours(1));
         assertThat(p.fullEvery()).contains(Duration.ofDays(7));
@@ -124,7 +125,7 @@ class PolicyParserTest {
                 rpo: 30m
                 """);
         assertThat(p.schedule()).isEqualTo(Schedule.Cron.of("0 */15 * * * ?"));
-        assertThat(p.consistency()).isEqualTo(Consistency.CRASH);
+        assertThat(p.consistency()).isEqualTo(ConsistencyPolicy.CRASH);
         assertThat(p.rto()).isEmpty();
         assertThat(p.fullEvery()).isEmpty();
         assertThat(p.targets()).isEmpty();

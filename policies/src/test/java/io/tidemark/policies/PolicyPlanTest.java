@@ -3,6 +3,7 @@ package io.tidemark.policies;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -20,7 +21,7 @@ class PolicyPlanTest {
                 "web",
                 VmSelector.ofNames("web-1"),
                 schedule,
-                Consistency.CRASH,
+                ConsistencyPolicy.CRASH,
                 rpo,
                 Optional.empty(),
                 Optional.empty(),

@@ -2,6 +2,7 @@ package io.tidemark.replicator;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.core.target.ObjectTarget;
 import java.time.Clock;
 import java.time.Duration;

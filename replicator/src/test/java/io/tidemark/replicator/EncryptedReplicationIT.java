@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
@@ -158,7 +159,7 @@ class EncryptedReplicationIT {
                 "job-" + n,
                 t,
                 t,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 parent.map(Manifest::id),

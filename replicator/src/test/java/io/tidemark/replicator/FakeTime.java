@@ -1,5 +1,6 @@
 package io.tidemark.replicator;
 
+import io.tidemark.core.Sleeper;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

@@ -2,6 +2,7 @@ package io.tidemark.replicator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -260,7 +261,7 @@ class GcConcurrencyIT {
                         vm + "-" + i,
                         at,
                         at,
-                        "crash",
+                        ConsistencyAchieved.CRASH,
                         Trigger.manual(),
                         "pol",
                         parent.map(Manifest::id),

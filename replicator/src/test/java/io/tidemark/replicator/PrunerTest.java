@@ -2,6 +2,7 @@ package io.tidemark.replicator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
@@ -66,7 +67,7 @@ class PrunerTest {
                     "j" + i,
                     at,
                     at,
-                    "crash",
+                    ConsistencyAchieved.CRASH,
                     Trigger.manual(),
                     "web",
                     Optional.empty(),

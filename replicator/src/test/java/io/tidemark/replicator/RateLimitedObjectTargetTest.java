@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.time.Duration;
 import java.time.Instant;

@@ -3,13 +3,13 @@ package io.tidemark.replicator;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
-import io.tidemark.policies.Consistency;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.policies.Retention;
@@ -55,7 +55,7 @@ class ReconcilerTest {
                 "pol",
                 VmSelector.ofNames(VM),
                 Schedule.Interval.every(Duration.ofMinutes(5)),
-                Consistency.CRASH,
+                ConsistencyPolicy.CRASH,
                 Duration.ofMinutes(30),
                 Optional.empty(),
                 Optional.empty(),

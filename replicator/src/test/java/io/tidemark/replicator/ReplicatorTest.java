@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.event.RestorePointCreated;
@@ -69,7 +70,7 @@ class ReplicatorTest {
                 "job" + points,
                 Instant.now(),
                 Instant.now(),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 parent.map(Manifest::id),

@@ -1,5 +1,6 @@
 package io.tidemark.replicator;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -130,7 +131,7 @@ final class RestorePoints {
                 "job-" + points,
                 captured,
                 captured.plusSeconds(1),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 parent.map(Manifest::id),

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.time.Duration;

@@ -2,6 +2,7 @@ package io.tidemark.repository;
 
 import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import java.time.Clock;
 import java.time.Duration;
@@ -46,9 +47,6 @@ import java.util.stream.Collectors;
  * </ul>
  */
 public final class RestorePointSelector {
-
-    /** The trigger kind pre-deploy hooks record in manifests. */
-    public static final String HOOK_TRIGGER = "hook";
 
     /** The prefix of a pre-deploy tag. */
     public static final String PRE_DEPLOY_TAG = "pre-deploy:";
@@ -332,9 +330,8 @@ public final class RestorePointSelector {
     }
 
     private static Manifest preDeploy(List<Manifest> sorted, PreDeploy c, String where) {
-        List<Manifest> hooks = sorted.stream()
-                .filter(m -> HOOK_TRIGGER.equals(m.trigger().kind()))
-                .toList();
+        List<Manifest> hooks =
+                sorted.stream().filter(m -> m.trigger().is(TriggerKind.HOOK)).toList();
         List<Manifest> matches = hooks.stream()
                 .filter(m -> c.app().isEmpty()
                         || c.app().get().equals(m.trigger().attributes().get("app")))
@@ -381,7 +378,7 @@ public final class RestorePointSelector {
 
     /** The pre-deploy tag of a point taken by a hook: {@code pre-deploy:APP@SHA}. */
     public static Optional<String> tag(Manifest m) {
-        if (!HOOK_TRIGGER.equals(m.trigger().kind())) {
+        if (!m.trigger().is(TriggerKind.HOOK)) {
             return Optional.empty();
         }
         Map<String, String> a = m.trigger().attributes();

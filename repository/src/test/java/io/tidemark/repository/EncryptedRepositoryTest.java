@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -77,7 +78,7 @@ class EncryptedRepositoryTest {
                 "job-" + id,
                 t,
                 t,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 Optional.empty(),

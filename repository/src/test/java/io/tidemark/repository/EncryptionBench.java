@@ -1,5 +1,6 @@
 package io.tidemark.repository;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -177,7 +178,7 @@ public final class EncryptionBench {
                 "j",
                 now,
                 now,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "p",
                 Optional.empty(),

@@ -1,5 +1,6 @@
 package io.tidemark.repository;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
@@ -115,7 +116,7 @@ public final class RestoreBench {
                         "job-" + n,
                         captured,
                         captured,
-                        "crash",
+                        ConsistencyAchieved.CRASH,
                         Trigger.manual(),
                         "bench",
                         parent.map(Manifest::id),

@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.repository.RestorePointSelector.AtOrBefore;
 import io.tidemark.repository.RestorePointSelector.ById;
@@ -33,9 +35,15 @@ class RestorePointSelectorTest {
         for (int h = 0; h < 12; h++) {
             Trigger t =
                     switch (h) {
-                        case 3 -> new Trigger("hook", Map.of("app", "shop", "commit", "a1b2c3d4e5", "pipeline", "p1"));
-                        case 7 -> new Trigger("hook", Map.of("app", "cart", "commit", "a1b2ffff00", "pipeline", "p2"));
-                        case 8 -> new Trigger("hook", Map.of("app", "cart", "commit", "a1b2ffff00", "pipeline", "p3"));
+                        case 3 ->
+                            new Trigger(
+                                    TriggerKind.HOOK, Map.of("app", "shop", "commit", "a1b2c3d4e5", "pipeline", "p1"));
+                        case 7 ->
+                            new Trigger(
+                                    TriggerKind.HOOK, Map.of("app", "cart", "commit", "a1b2ffff00", "pipeline", "p2"));
+                        case 8 ->
+                            new Trigger(
+                                    TriggerKind.HOOK, Map.of("app", "cart", "commit", "a1b2ffff00", "pipeline", "p3"));
                         default -> Trigger.schedule("pol");
                     };
             out.add(point(String.format("p%02d", h), T0.plusSeconds(3600L * h), t));
@@ -52,7 +60,7 @@ class RestorePointSelectorTest {
                 "job-" + id,
                 captured,
                 captured.plusSeconds(5),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 trigger,
                 "pol",
                 Optional.empty(),
@@ -163,9 +171,8 @@ class RestorePointSelectorTest {
                 .hasMessageContaining("the newest pre-deploy points: p03 (captured 2026-11-24T03:00:00Z,"
                         + " pre-deploy:shop@a1b2c3d4e5)")
                 .hasMessageContaining("p08 (");
-        List<Manifest> scheduled = points().stream()
-                .filter(m -> !m.trigger().kind().equals("hook"))
-                .toList();
+        List<Manifest> scheduled =
+                points().stream().filter(m -> !m.trigger().is(TriggerKind.HOOK)).toList();
         assertThatThrownBy(() -> selector.select(scheduled, "web-1", AT, new PreDeploy(Optional.empty(), "abcd")))
                 .hasMessageContaining("none of its 9 points was taken by a pre-deploy hook");
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.CorruptObjectException;
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -64,7 +65,7 @@ class RestorerTest {
                 "job-" + n,
                 captured,
                 captured.plusSeconds(1),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 parent.map(Manifest::id),
@@ -132,7 +133,7 @@ class RestorerTest {
                 "job-full",
                 fiftieth.capturedAt(),
                 fiftieth.committedAt(),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 Optional.empty(),

@@ -2,6 +2,7 @@ package io.tidemark.scheduler;
 
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.policies.FireTimes;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.Schedule;
@@ -40,7 +41,7 @@ public final class SnapshotJobs {
                 trigger,
                 targets,
                 scheduledFor,
-                Optional.of(policy.consistency().yamlName()),
+                Optional.of(policy.consistency()),
                 policy.fullEvery(),
                 policy.qos().readBytesPerSecond(),
                 notAfter(policy, trigger, scheduledFor));
@@ -54,7 +55,7 @@ public final class SnapshotJobs {
      * one): {@link #REQUEST_VALIDITY} after {@code scheduledFor}.
      */
     static Optional<Instant> notAfter(Policy policy, Trigger trigger, Instant scheduledFor) {
-        if (!"schedule".equals(trigger.kind())) {
+        if (!trigger.is(TriggerKind.SCHEDULE)) {
             return Optional.of(scheduledFor.plus(REQUEST_VALIDITY));
         }
         if (policy.schedule() instanceof Schedule.Interval interval) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.policies.Policy;
@@ -76,7 +77,7 @@ class PolicySchedulerTest {
                             Trigger.schedule("web"),
                             List.of("offsite-s3"),
                             scheduledFor,
-                            Optional.of("crash"),
+                            Optional.of(ConsistencyPolicy.CRASH),
                             Optional.empty(),
                             OptionalLong.empty(),
                             // superseded by the next firing, one interval later
@@ -135,7 +136,7 @@ class PolicySchedulerTest {
                             Trigger.schedule("db"),
                             List.of("dr"),
                             millis,
-                            Optional.of("crash"),
+                            Optional.of(ConsistencyPolicy.CRASH),
                             Optional.empty(),
                             OptionalLong.empty(),
                             Optional.of(Instant.parse("2099-01-01T00:00:00Z"))));

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.policies.PolicyParser;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -65,7 +66,7 @@ class SnapshotJobsTest {
                 policy("{interval: 15m}"),
                 "web-1",
                 "hv1",
-                new Trigger("hook", java.util.Map.of("app", "shop")),
+                new Trigger(TriggerKind.HOOK, java.util.Map.of("app", "shop")),
                 List.of(),
                 at);
         assertThat(job.notAfter()).contains(at.plus(Duration.ofHours(1)));

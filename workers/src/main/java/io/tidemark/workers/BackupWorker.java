@@ -2,9 +2,12 @@ package io.tidemark.workers;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
@@ -18,7 +21,6 @@ import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.CheckpointNames;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.Hypervisor;
-import io.tidemark.core.hypervisor.Quiesce;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -71,7 +73,7 @@ import org.slf4j.LoggerFactory;
  * with backoff, a bounded number of times. The handler then returns normally, so the bus moves on:
  * a stuck VM holds only its own jobs, never a host slot beyond its deadline.
  *
- * <p>Consistency: the job's policy consistency becomes the capture's {@link Quiesce}; the manifest
+ * <p>Consistency: the job's policy consistency becomes the capture's {@link ConsistencyPolicy}; the manifest
  * records what the capture achieved ({@code application} or {@code crash}, and why not {@code
  * application} when it was preferred). A job that requires application consistency and gets less
  * fails with {@link JobFailed}: no restore point, and the change tracking is left as it was.
@@ -122,7 +124,7 @@ public final class BackupWorker implements AutoCloseable {
     private final CaptureHooks hooks;
     private final BlockSourceOpener opener;
     private final ExecutorService cpu;
-    private final ReadLimit.Sleeper sleeper;
+    private final Sleeper sleeper;
     private final Semaphore jobSlots;
     private final JobBounds bounds;
     private final SecureRandom random = new SecureRandom();
@@ -219,7 +221,7 @@ public final class BackupWorker implements AutoCloseable {
             CaptureHooks hooks,
             BlockSourceOpener opener,
             int maxConcurrentJobs,
-            ReadLimit.Sleeper sleeper) {
+            Sleeper sleeper) {
         this(
                 host,
                 hypervisor,
@@ -246,7 +248,7 @@ public final class BackupWorker implements AutoCloseable {
             BlockSourceOpener opener,
             int maxConcurrentJobs,
             JobBounds bounds,
-            ReadLimit.Sleeper sleeper) {
+            Sleeper sleeper) {
         if (maxConcurrentJobs < 1) {
             throw new IllegalArgumentException(
                     "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
@@ -775,8 +777,8 @@ public final class BackupWorker implements AutoCloseable {
         createDirectories(workDir);
         try {
             rj.enter(RunningJob.Stage.CAPTURE, clock.instant());
-            String hooked = hooks.freeze(job.vm());
-            Quiesce quiesce = Quiesce.fromPolicy(job.consistency());
+            ConsistencyAchieved hooked = hooks.freeze(job.vm());
+            ConsistencyPolicy quiesce = job.consistencyOrDefault();
             Capture capture;
             try {
                 capture = hypervisor.capture(new CaptureRequest(
@@ -790,7 +792,7 @@ public final class BackupWorker implements AutoCloseable {
                             + "' was cancelled while QEMU captured it; the capture is closed unused");
                 }
                 CaptureConsistency achieved = open.consistency();
-                if (quiesce == Quiesce.REQUIRED && !achieved.isApplication()) {
+                if (quiesce == ConsistencyPolicy.APPLICATION_REQUIRED && !achieved.isApplication()) {
                     throw new JobEndedException(
                             FailureReason.CONSISTENCY_NOT_MET,
                             RunningJob.Stage.CAPTURE,
@@ -801,7 +803,7 @@ public final class BackupWorker implements AutoCloseable {
                                     + " consistency: application-preferred",
                             false);
                 }
-                String consistency = achieved.isApplication() ? CaptureConsistency.APPLICATION : hooked;
+                ConsistencyAchieved consistency = achieved.isApplication() ? ConsistencyAchieved.APPLICATION : hooked;
                 hooks.onCaptured(job.vm(), open.capturedAt());
                 if (!rj.running()) { // abandoned meanwhile: announce no capture that will never commit
                     throw new RetriableException("job " + jobId + " of VM '" + job.vm() + "' was cancelled");
@@ -828,7 +830,7 @@ public final class BackupWorker implements AutoCloseable {
                         job.policy(),
                         parent.map(Manifest::id),
                         disks,
-                        quiesce == Quiesce.NONE ? Optional.empty() : achieved.reason());
+                        quiesce == ConsistencyPolicy.CRASH ? Optional.empty() : achieved.reason());
                 rj.enter(RunningJob.Stage.COMMIT, clock.instant());
                 // the commit gate: a job abandoned after its deadline never writes its manifest (§4)
                 if (!rj.enterCommit()) {

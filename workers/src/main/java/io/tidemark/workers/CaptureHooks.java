@@ -1,5 +1,6 @@
 package io.tidemark.workers;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import java.time.Instant;
 
 /**
@@ -15,11 +16,11 @@ public interface CaptureHooks {
     /**
      * Quiesces the guest before the capture.
      *
-     * @return the consistency achieved: {@code application} if the guest flushed and froze, else
-     *     {@code crash}
+     * @return the consistency achieved: {@link ConsistencyAchieved#APPLICATION} if the guest
+     *     flushed and froze, else {@link ConsistencyAchieved#CRASH}
      */
-    default String freeze(String vm) {
-        return "crash";
+    default ConsistencyAchieved freeze(String vm) {
+        return ConsistencyAchieved.CRASH;
     }
 
     default void thaw(String vm) {}

@@ -3,10 +3,10 @@ package io.tidemark.workers;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.ConsistencyNotMetException;
 import io.tidemark.core.hypervisor.GuestAgent;
-import io.tidemark.core.hypervisor.Quiesce;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -40,9 +40,9 @@ import org.slf4j.LoggerFactory;
  *       removed once the thaw succeeded. {@link #thawLeftovers} — called when a worker starts —
  *       and the next {@link #around} of that VM thaw every VM whose marker is left, so a worker that
  *       died (or whose thaw failed) between freeze and thaw never leaves the guest frozen for good.
- *   <li>{@link Quiesce#REQUIRED}: when the agent does not answer, or the freeze fails, the snapshot
+ *   <li>{@link ConsistencyPolicy#APPLICATION_REQUIRED}: when the agent does not answer, or the freeze fails, the snapshot
  *       is not taken and a {@link PermanentException} names the VM and says what to do. {@link
- *       Quiesce#PREFERRED}: the snapshot is taken crash-consistent and the result says why.
+ *       ConsistencyPolicy#PREFERRED}: the snapshot is taken crash-consistent and the result says why.
  * </ul>
  */
 public final class GuestFreezer {
@@ -92,14 +92,14 @@ public final class GuestFreezer {
      * asks, and returns the consistency achieved. {@code onFrozen} runs right after the freeze,
      * before the snapshot (a hook for tests and fault drills).
      *
-     * @throws PermanentException when {@code quiesce} is {@link Quiesce#REQUIRED} and the guest
+     * @throws PermanentException when {@code quiesce} is {@link ConsistencyPolicy#APPLICATION_REQUIRED} and the guest
      *     could not be frozen; the snapshot was then not taken
-     * @throws RetriableException when {@link Quiesce#REQUIRED} and the watchdog thawed the guest
+     * @throws RetriableException when {@link ConsistencyPolicy#APPLICATION_REQUIRED} and the watchdog thawed the guest
      *     before the snapshot returned (the snapshot was taken; the caller discards it)
      */
     public CaptureConsistency around(
-            String vm, Quiesce quiesce, GuestAgent agent, Runnable snapshot, Consumer<String> onFrozen) {
-        if (quiesce == Quiesce.NONE) {
+            String vm, ConsistencyPolicy quiesce, GuestAgent agent, Runnable snapshot, Consumer<String> onFrozen) {
+        if (quiesce == ConsistencyPolicy.CRASH) {
             snapshot.run();
             return CaptureConsistency.crash();
         }
@@ -158,7 +158,7 @@ public final class GuestFreezer {
         if (state.get() == 2) {
             String reason = "the snapshot took longer than the freeze limit of " + freezeLimit
                     + ", so the watchdog thawed the guest before the snapshot moment";
-            if (quiesce == Quiesce.REQUIRED) {
+            if (quiesce == ConsistencyPolicy.APPLICATION_REQUIRED) {
                 throw new RetriableException("VM '" + vm + "' requires application consistency, but " + reason
                         + "; the capture is discarded and the job may be retried");
             }
@@ -183,8 +183,8 @@ public final class GuestFreezer {
     }
 
     private CaptureConsistency withoutFreeze(
-            String vm, Quiesce quiesce, Runnable snapshot, String why, TidemarkException cause) {
-        if (quiesce == Quiesce.REQUIRED) {
+            String vm, ConsistencyPolicy quiesce, Runnable snapshot, String why, TidemarkException cause) {
+        if (quiesce == ConsistencyPolicy.APPLICATION_REQUIRED) {
             String msg = "VM '" + vm + "' requires application consistency (policy consistency:"
                     + " application-required), but " + why + "; install and start qemu-guest-agent in the guest"
                     + " (with a virtio-serial port named org.qemu.guest_agent.0), or relax the policy to"

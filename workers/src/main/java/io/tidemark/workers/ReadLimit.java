@@ -1,6 +1,7 @@
 package io.tidemark.workers;
 
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.OptionalLong;
@@ -14,12 +15,6 @@ import java.util.OptionalLong;
  * through the injected {@link Sleeper}, so tests run on a fake clock. Thread-safe.
  */
 public final class ReadLimit {
-
-    /** Waits; the production one is {@link Thread#sleep(Duration)}. */
-    @FunctionalInterface
-    public interface Sleeper {
-        void sleep(Duration d) throws InterruptedException;
-    }
 
     /** No limit: {@link #acquire} returns at once. */
     public static final ReadLimit NONE = new ReadLimit(0, Clock.systemUTC(), d -> {});

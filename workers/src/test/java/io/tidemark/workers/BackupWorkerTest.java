@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotJob;
@@ -168,7 +170,7 @@ class BackupWorkerTest {
         assertThat(restoredSha(retry, "sda")).isEqualTo(sha(hv.content("vm1", "sda")));
     }
 
-    private static SnapshotJob job(String consistency) {
+    private static SnapshotJob job(ConsistencyPolicy consistency) {
         return new SnapshotJob(
                 "vm1",
                 "hv1",
@@ -185,12 +187,12 @@ class BackupWorkerTest {
     void aJobThatRequiresApplicationConsistencyFailsOnAHypervisorThatCannotQuiesce() {
         worker.backup("j1", job());
         hv.write("vm1", "sda", 2 * MiB, randomBytes(4096));
-        assertThatThrownBy(() -> worker.backup("j2", job("application-required")))
+        assertThatThrownBy(() -> worker.backup("j2", job(ConsistencyPolicy.APPLICATION_REQUIRED)))
                 .isInstanceOf(io.tidemark.core.PermanentException.class)
                 .hasMessageContaining("VM 'vm1' requires application consistency")
                 .hasMessageContaining("qemu-guest-agent");
         // delivered by the bus: one JobFailed with its reason, and the handler returns (no redelivery)
-        worker.handle("tidemark.jobs.hv1", Event.of("j2", Instant.now(), job("application-required")));
+        worker.handle("tidemark.jobs.hv1", Event.of("j2", Instant.now(), job(ConsistencyPolicy.APPLICATION_REQUIRED)));
         assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class))
                 .singleElement()
                 .satisfies(f -> {
@@ -201,10 +203,10 @@ class BackupWorkerTest {
                 });
         assertThat(repo.manifests("vm1")).hasSize(1);
         // the change tracking is unchanged: the next job still reads the write
-        Manifest next = worker.backup("j3", job("application-preferred"));
+        Manifest next = worker.backup("j3", job(ConsistencyPolicy.APPLICATION_PREFERRED));
         assertThat(next.incremental()).isTrue();
         assertThat(next.disk("sda").orElseThrow().bytesRead()).isEqualTo(CHUNK);
-        assertThat(next.consistency()).isEqualTo("crash");
+        assertThat(next.consistency()).isEqualTo(ConsistencyAchieved.CRASH);
     }
 
     @Test

@@ -1,7 +1,7 @@
 package io.tidemark.workers;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.hypervisor.CaptureRequest;
-import io.tidemark.core.hypervisor.Quiesce;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +21,8 @@ public final class FreezeAndHalt {
         Path work = Files.createDirectories(Path.of(args[3]));
         QmpHypervisor hv = new QmpHypervisor(Path.of(args[0]), Path.of(args[1]));
         hv.onFrozen(vm -> Runtime.getRuntime().halt(42));
-        hv.capture(new CaptureRequest(args[2], Optional.empty(), "tm-halted", work, Quiesce.REQUIRED));
+        hv.capture(new CaptureRequest(
+                args[2], Optional.empty(), "tm-halted", work, ConsistencyPolicy.APPLICATION_REQUIRED));
         System.exit(1); // the hook never ran
     }
 }

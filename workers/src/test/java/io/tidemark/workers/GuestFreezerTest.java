@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.GuestAgent;
-import io.tidemark.core.hypervisor.Quiesce;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -96,7 +96,7 @@ class GuestFreezerTest {
         AtomicBoolean markedDuring = new AtomicBoolean();
         CaptureConsistency c = f.around(
                 "vm1",
-                Quiesce.PREFERRED,
+                ConsistencyPolicy.APPLICATION_PREFERRED,
                 agent,
                 () -> {
                     agent.calls.add("snapshot");
@@ -114,7 +114,8 @@ class GuestFreezerTest {
     void noneNeverTalksToTheAgent() {
         ScriptedAgent agent = new ScriptedAgent();
         AtomicBoolean ran = new AtomicBoolean();
-        assertThat(freezer(Duration.ofMinutes(1)).around("vm1", Quiesce.NONE, agent, () -> ran.set(true), vm -> {}))
+        assertThat(freezer(Duration.ofMinutes(1))
+                        .around("vm1", ConsistencyPolicy.CRASH, agent, () -> ran.set(true), vm -> {}))
                 .isEqualTo(CaptureConsistency.crash());
         assertThat(ran).isTrue();
         assertThat(agent.calls).isEmpty();
@@ -126,7 +127,7 @@ class GuestFreezerTest {
         GuestFreezer f = freezer(Duration.ofMinutes(1));
         assertThatThrownBy(() -> f.around(
                         "vm1",
-                        Quiesce.REQUIRED,
+                        ConsistencyPolicy.APPLICATION_REQUIRED,
                         agent,
                         () -> {
                             throw new RetriableException("transaction failed");
@@ -143,8 +144,8 @@ class GuestFreezerTest {
         ScriptedAgent agent = new ScriptedAgent();
         agent.answers = false;
         AtomicBoolean ran = new AtomicBoolean();
-        CaptureConsistency c =
-                freezer(Duration.ofMinutes(1)).around("vm1", Quiesce.PREFERRED, agent, () -> ran.set(true), vm -> {});
+        CaptureConsistency c = freezer(Duration.ofMinutes(1))
+                .around("vm1", ConsistencyPolicy.APPLICATION_PREFERRED, agent, () -> ran.set(true), vm -> {});
         assertThat(ran).isTrue();
         assertThat(c.isApplication()).isFalse();
         assertThat(c.reason()).hasValueSatisfying(r -> assertThat(r)
@@ -158,7 +159,8 @@ class GuestFreezerTest {
         agent.answers = false;
         AtomicBoolean ran = new AtomicBoolean();
         GuestFreezer f = freezer(Duration.ofMinutes(1));
-        assertThatThrownBy(() -> f.around("vm1", Quiesce.REQUIRED, agent, () -> ran.set(true), vm -> {}))
+        assertThatThrownBy(() ->
+                        f.around("vm1", ConsistencyPolicy.APPLICATION_REQUIRED, agent, () -> ran.set(true), vm -> {}))
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("VM 'vm1' requires application consistency")
                 .hasMessageContaining("install and start qemu-guest-agent")
@@ -173,7 +175,8 @@ class GuestFreezerTest {
         agent.freezeFails = true;
         AtomicBoolean ran = new AtomicBoolean();
         GuestFreezer f = freezer(Duration.ofMinutes(1));
-        assertThatThrownBy(() -> f.around("vm1", Quiesce.REQUIRED, agent, () -> ran.set(true), vm -> {}))
+        assertThatThrownBy(() ->
+                        f.around("vm1", ConsistencyPolicy.APPLICATION_REQUIRED, agent, () -> ran.set(true), vm -> {}))
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("could not be frozen");
         assertThat(ran).isFalse();
@@ -187,7 +190,7 @@ class GuestFreezerTest {
         GuestFreezer f = freezer(Duration.ofMillis(200));
         CaptureConsistency c = f.around(
                 "vm1",
-                Quiesce.PREFERRED,
+                ConsistencyPolicy.APPLICATION_PREFERRED,
                 agent,
                 () -> {
                     try {
@@ -209,7 +212,8 @@ class GuestFreezerTest {
         ScriptedAgent agent = new ScriptedAgent();
         agent.thawFailures = 3;
         GuestFreezer f = freezer(Duration.ofMinutes(1));
-        assertThat(f.around("vm1", Quiesce.PREFERRED, agent, () -> {}, vm -> {}).isApplication())
+        assertThat(f.around("vm1", ConsistencyPolicy.APPLICATION_PREFERRED, agent, () -> {}, vm -> {})
+                        .isApplication())
                 .isTrue();
         assertThat(agent.status).isEqualTo(GuestAgent.FreezeStatus.FROZEN);
         assertThat(f.markedFrozen("vm1")).isTrue();

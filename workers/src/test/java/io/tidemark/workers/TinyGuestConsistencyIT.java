@@ -3,6 +3,8 @@ package io.tidemark.workers;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
@@ -92,7 +94,7 @@ class TinyGuestConsistencyIT {
         }
     }
 
-    private SnapshotJob job(String consistency) {
+    private SnapshotJob job(ConsistencyPolicy consistency) {
         return new SnapshotJob(
                 VM,
                 "hv1",
@@ -105,7 +107,7 @@ class TinyGuestConsistencyIT {
                 OptionalLong.empty());
     }
 
-    private Manifest backup(String consistency) {
+    private Manifest backup(ConsistencyPolicy consistency) {
         return worker.backup("job-" + jobs.incrementAndGet(), job(consistency));
     }
 
@@ -144,11 +146,11 @@ class TinyGuestConsistencyIT {
         List<String> whileFrozen = new CopyOnWriteArrayList<>();
         hv.onFrozen(vm -> whileFrozen.add(vm + " " + guest.freezeStatus()));
 
-        Manifest m = backup("application-required");
+        Manifest m = backup(ConsistencyPolicy.APPLICATION_REQUIRED);
 
         assertThat(whileFrozen).containsExactly(VM + " frozen");
         assertThat(guest.freezeStatus()).isEqualTo("thawed");
-        assertThat(m.consistency()).isEqualTo("application");
+        assertThat(m.consistency()).isEqualTo(ConsistencyAchieved.APPLICATION);
         assertThat(m.consistencyReason()).isEmpty();
         assertThat(Files.list(dir.resolve("state")).toList())
                 .as("freeze markers")
@@ -186,11 +188,11 @@ class TinyGuestConsistencyIT {
                 }
             });
 
-            Manifest m = backup("application-preferred");
+            Manifest m = backup(ConsistencyPolicy.APPLICATION_PREFERRED);
             long after = records();
 
             assertThat(whileFrozen).containsExactly("frozen");
-            assertThat(m.consistency()).isEqualTo("application");
+            assertThat(m.consistency()).isEqualTo(ConsistencyAchieved.APPLICATION);
             Path img = restoreClean(m);
             assertThat(Restorer.sha256(img))
                     .as("the restored image is the disk at the snapshot moment")
@@ -237,14 +239,15 @@ class TinyGuestConsistencyIT {
             assertThat(guest.freezeStatus()).isEqualTo("frozen");
             throw new IllegalStateException("injected: the capture fails while the guest is frozen");
         });
-        assertThatThrownBy(() -> backup("application-required")).hasMessageContaining("injected");
+        assertThatThrownBy(() -> backup(ConsistencyPolicy.APPLICATION_REQUIRED)).hasMessageContaining("injected");
         assertThat(guest.freezeStatus()).isEqualTo("thawed");
         assertThat(dir.resolve("state").resolve(VM + ".frozen")).doesNotExist();
         assertThat(repo.manifests(VM)).isEmpty();
         // the guest writes again, and the next capture through the same worker succeeds
         guest.shOk("echo after > /mnt/after-failure && sync", GUEST);
         hv.onFrozen(vm -> {});
-        assertThat(backup("application-required").consistency()).isEqualTo("application");
+        assertThat(backup(ConsistencyPolicy.APPLICATION_REQUIRED).consistency())
+                .isEqualTo(ConsistencyAchieved.APPLICATION);
     }
 
     @Test
@@ -281,7 +284,8 @@ class TinyGuestConsistencyIT {
         assertThat(guest.freezeStatus()).isEqualTo("thawed");
         assertThat(state.resolve(VM + ".frozen")).doesNotExist();
         // and the dead worker's half-made capture does not stand in the way of the next one
-        assertThat(backup("application-required").consistency()).isEqualTo("application");
+        assertThat(backup(ConsistencyPolicy.APPLICATION_REQUIRED).consistency())
+                .isEqualTo(ConsistencyAchieved.APPLICATION);
     }
 
     @Test
@@ -299,12 +303,12 @@ class TinyGuestConsistencyIT {
                         CaptureHooks.NONE,
                         NbdBlockSource::open)) {
             vm.write("sd0", 0, 1 << 20, 0x11);
-            Manifest base = w.backup("b1", bareJob("crash"));
-            assertThat(base.consistency()).isEqualTo("crash");
+            Manifest base = w.backup("b1", bareJob(ConsistencyPolicy.CRASH));
+            assertThat(base.consistency()).isEqualTo(ConsistencyAchieved.CRASH);
             assertThat(base.consistencyReason()).isEmpty();
             vm.write("sd0", 5L << 20, 4096, 0x22);
 
-            Event required = Event.of("b2", Instant.now(), bareJob("application-required"));
+            Event required = Event.of("b2", Instant.now(), bareJob(ConsistencyPolicy.APPLICATION_REQUIRED));
             // a permanent failure ends the job in one JobFailed and the handler returns (nothing to redeliver)
             w.handle("tidemark.jobs.hv1", required);
             assertThat(bus.payloads(JobFailed.class)).singleElement().satisfies(f -> {
@@ -321,8 +325,8 @@ class TinyGuestConsistencyIT {
             assertThat(vm.bitmapNames("sd0"))
                     .containsExactly(base.disks().get(0).checkpoint());
 
-            Manifest preferred = w.backup("b3", bareJob("application-preferred"));
-            assertThat(preferred.consistency()).isEqualTo("crash");
+            Manifest preferred = w.backup("b3", bareJob(ConsistencyPolicy.APPLICATION_PREFERRED));
+            assertThat(preferred.consistency()).isEqualTo(ConsistencyAchieved.CRASH);
             assertThat(preferred.consistencyReason())
                     .hasValueSatisfying(r -> assertThat(r).contains("no guest agent answered", "bare.qga"));
             // the failed job changed nothing: this one is incremental to the base and holds the write
@@ -337,7 +341,7 @@ class TinyGuestConsistencyIT {
         }
     }
 
-    private static SnapshotJob bareJob(String consistency) {
+    private static SnapshotJob bareJob(ConsistencyPolicy consistency) {
         return new SnapshotJob(
                 "bare",
                 "hv1",

@@ -26,8 +26,8 @@ import java.util.OptionalLong;
  * @param trigger why
  * @param targets replication targets (by name) the restore point must reach
  * @param scheduledFor the fire time that produced the job
- * @param consistency the policy's consistency in its policy spelling ({@code crash}, {@code
- *     application-preferred} or {@code application-required}); empty means {@code crash}
+ * @param consistency the policy's consistency; empty means {@link ConsistencyPolicy#CRASH} (and so
+ *     does a spelling this version does not know, see ADR 0010)
  * @param fullEvery force a full read when the VM's newest full restore point is at least this old
  * @param readBytesPerSecond the most the capture may read from the disks per second
  * @param notAfter the latest instant the job may start; empty means it never expires
@@ -39,7 +39,7 @@ public record SnapshotJob(
         Trigger trigger,
         List<String> targets,
         Instant scheduledFor,
-        Optional<String> consistency,
+        Optional<ConsistencyPolicy> consistency,
         Optional<Duration> fullEvery,
         OptionalLong readBytesPerSecond,
         Optional<Instant> notAfter)
@@ -61,7 +61,7 @@ public record SnapshotJob(
             Trigger trigger,
             List<String> targets,
             Instant scheduledFor,
-            Optional<String> consistency,
+            Optional<ConsistencyPolicy> consistency,
             Optional<Duration> fullEvery,
             OptionalLong readBytesPerSecond) {
         this(
@@ -131,13 +131,18 @@ public record SnapshotJob(
         return notAfter.filter(now::isAfter).isPresent();
     }
 
+    /** The policy's consistency, {@link ConsistencyPolicy#CRASH} when the job carries none. */
+    public ConsistencyPolicy consistencyOrDefault() {
+        return consistency.orElse(ConsistencyPolicy.CRASH);
+    }
+
     /** Whether the policy demands an application-consistent point (fail rather than fall back). */
     public boolean applicationConsistencyRequired() {
-        return consistency.filter("application-required"::equals).isPresent();
+        return consistencyOrDefault() == ConsistencyPolicy.APPLICATION_REQUIRED;
     }
 
     /** Whether the policy asks for an application-consistent point when an agent answers. */
     public boolean applicationConsistencyWanted() {
-        return consistency.filter(c -> c.startsWith("application-")).isPresent();
+        return consistencyOrDefault().wantsApplication();
     }
 }

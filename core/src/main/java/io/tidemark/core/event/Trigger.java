@@ -1,23 +1,31 @@
 package io.tidemark.core.event;
 
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 
 /**
- * Why a snapshot was taken: {@code schedule}, {@code hook} (with app, commit, pipeline) or
- * {@code manual}. Recorded in the manifest.
+ * Why a snapshot was taken: {@link TriggerKind#SCHEDULE}, {@link TriggerKind#HOOK} (with app,
+ * commit, pipeline), {@link TriggerKind#MANUAL} or {@link TriggerKind#FAILBACK} (with site).
+ * Recorded in the manifest.
  */
-public record Trigger(String kind, Map<String, String> attributes) {
+public record Trigger(TriggerKind kind, Map<String, String> attributes) {
     public Trigger {
+        Objects.requireNonNull(kind, "kind");
         attributes = Map.copyOf(attributes);
     }
 
     public static Trigger schedule(String policy) {
-        return new Trigger("schedule", Map.of("policy", policy));
+        return new Trigger(TriggerKind.SCHEDULE, Map.of("policy", policy));
     }
 
     public static Trigger manual() {
-        return new Trigger("manual", Map.of());
+        return new Trigger(TriggerKind.MANUAL, Map.of());
+    }
+
+    /** Whether the snapshot was taken for a kind of trigger. */
+    public boolean is(TriggerKind k) {
+        return kind.equals(k);
     }
 
     /** Attributes in a stable order, for display and for golden files. */

@@ -1,5 +1,6 @@
 package io.tidemark.core.hypervisor;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.time.Instant;
 import java.util.List;
 
@@ -14,7 +15,7 @@ public interface Capture extends AutoCloseable {
 
     /**
      * The consistency achieved. An adapter that never quiesces the guest returns {@link
-     * CaptureConsistency#crash()}; one asked for {@link Quiesce#REQUIRED} either achieves {@code
+     * CaptureConsistency#crash()}; one asked for {@link ConsistencyPolicy#APPLICATION_REQUIRED} either achieves {@code
      * application} or fails the capture.
      */
     default CaptureConsistency consistency() {

@@ -1,5 +1,6 @@
 package io.tidemark.core.hypervisor;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Optional;
@@ -23,7 +24,7 @@ public record CaptureRequest(
         Optional<String> sinceCheckpoint,
         String newCheckpoint,
         Path workDir,
-        Quiesce quiesce,
+        ConsistencyPolicy quiesce,
         Optional<String> owner) {
 
     public CaptureRequest {
@@ -40,13 +41,17 @@ public record CaptureRequest(
 
     /** A capture whose checkpoints have no owner (see {@link #owner()}). */
     public CaptureRequest(
-            String vm, Optional<String> sinceCheckpoint, String newCheckpoint, Path workDir, Quiesce quiesce) {
+            String vm,
+            Optional<String> sinceCheckpoint,
+            String newCheckpoint,
+            Path workDir,
+            ConsistencyPolicy quiesce) {
         this(vm, sinceCheckpoint, newCheckpoint, workDir, quiesce, Optional.empty());
     }
 
-    /** A crash-consistent capture ({@link Quiesce#NONE}) whose checkpoints have no owner. */
+    /** A crash-consistent capture ({@link ConsistencyPolicy#CRASH}) whose checkpoints have no owner. */
     public CaptureRequest(String vm, Optional<String> sinceCheckpoint, String newCheckpoint, Path workDir) {
-        this(vm, sinceCheckpoint, newCheckpoint, workDir, Quiesce.NONE);
+        this(vm, sinceCheckpoint, newCheckpoint, workDir, ConsistencyPolicy.CRASH);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.tidemark.core.hypervisor;
 
+import io.tidemark.core.event.ConsistencyPolicy;
 import java.util.List;
 
 /**
@@ -23,10 +24,10 @@ public interface Hypervisor extends AutoCloseable {
      * carries the dirty bitmap of the changes since it; otherwise the capture is full and says why.
      * The caller must {@link Capture#close() close} the capture.
      *
-     * <p>{@code request.quiesce()}: with {@link Quiesce#PREFERRED} or {@link Quiesce#REQUIRED} the
+     * <p>{@code request.quiesce()}: with {@link ConsistencyPolicy#APPLICATION_PREFERRED} or {@link ConsistencyPolicy#APPLICATION_REQUIRED} the
      * adapter freezes the guest's file systems (through its {@link GuestAgent}) just before the
      * snapshot moment and thaws them right after, on every path; {@link Capture#consistency()} says
-     * what was achieved. With {@link Quiesce#REQUIRED}, when no agent answers or the freeze fails,
+     * what was achieved. With {@link ConsistencyPolicy#APPLICATION_REQUIRED}, when no agent answers or the freeze fails,
      * the capture fails with a {@link io.tidemark.core.PermanentException} naming the VM, no
      * checkpoint is started and the change tracking is unchanged.
      */

@@ -1,5 +1,6 @@
 package io.tidemark.core.repository;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import java.time.Instant;
 import java.util.List;
@@ -18,8 +19,8 @@ import java.util.Optional;
  * @param jobId the job that produced it (the idempotency key)
  * @param capturedAt the snapshot moment
  * @param committedAt when the manifest was written
- * @param consistency {@code crash} or {@code application} (the guest's file systems were frozen
- *     across the snapshot moment)
+ * @param consistency {@link ConsistencyAchieved#CRASH} or {@link ConsistencyAchieved#APPLICATION}
+ *     (the guest's file systems were frozen across the snapshot moment)
  * @param trigger why it was taken
  * @param policy the policy's name
  * @param parent the previous restore point of this VM, if the capture was incremental to it
@@ -36,7 +37,7 @@ public record Manifest(
         String jobId,
         Instant capturedAt,
         Instant committedAt,
-        String consistency,
+        ConsistencyAchieved consistency,
         Trigger trigger,
         String policy,
         Optional<String> parent,
@@ -45,6 +46,7 @@ public record Manifest(
 
     public Manifest {
         disks = List.copyOf(disks);
+        Objects.requireNonNull(consistency, "consistency");
         Objects.requireNonNull(consistencyReason, "consistencyReason");
     }
 
@@ -57,7 +59,7 @@ public record Manifest(
             String jobId,
             Instant capturedAt,
             Instant committedAt,
-            String consistency,
+            ConsistencyAchieved consistency,
             Trigger trigger,
             String policy,
             Optional<String> parent,

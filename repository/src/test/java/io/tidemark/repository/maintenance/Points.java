@@ -1,5 +1,6 @@
 package io.tidemark.repository.maintenance;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -65,7 +66,7 @@ final class Points {
                 "job-" + vm + "-" + count,
                 at,
                 at.plusSeconds(1),
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 parent.map(p -> p.manifest().id()),

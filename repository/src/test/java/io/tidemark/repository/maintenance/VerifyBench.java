@@ -1,5 +1,6 @@
 package io.tidemark.repository.maintenance;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -63,7 +64,7 @@ public final class VerifyBench {
                     "bench",
                     at,
                     at,
-                    "crash",
+                    ConsistencyAchieved.CRASH,
                     Trigger.manual(),
                     "bench",
                     Optional.empty(),

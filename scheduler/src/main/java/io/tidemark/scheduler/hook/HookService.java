@@ -7,6 +7,7 @@ import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.scheduler.Inventory;
@@ -48,9 +49,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class HookService implements AutoCloseable {
 
-    /** The trigger kind recorded in the jobs and their manifests. */
-    public static final String TRIGGER_KIND = "hook";
-
     private static final Logger log = LoggerFactory.getLogger(HookService.class);
     private static final List<String> OUTCOME_TOPICS =
             List.of(Topics.JOB_STATUS, Topics.RESTORE_POINTS, Topics.REPLICATION);
@@ -89,7 +87,8 @@ public final class HookService implements AutoCloseable {
      * percent-encoded (UTF-8), so distinct hooks never share an id.
      */
     public static String jobId(String app, String commit, String pipeline, String vm) {
-        return TRIGGER_KIND + "/" + safe(app) + "/" + safe(commit) + "/" + safe(pipeline) + "/" + safe(vm);
+        return TriggerKind.HOOK.spelling() + "/" + safe(app) + "/" + safe(commit) + "/" + safe(pipeline) + "/"
+                + safe(vm);
     }
 
     /**
@@ -117,7 +116,7 @@ public final class HookService implements AutoCloseable {
         EventBus.Subscription subscription = watch == null ? null : register(watch);
         Submission submission = new Submission(hook, submittedAt, jobs, watch, subscription);
         Trigger trigger = new Trigger(
-                TRIGGER_KIND, Map.of("app", hook.app(), "commit", hook.commit(), "pipeline", hook.pipeline()));
+                TriggerKind.HOOK, Map.of("app", hook.app(), "commit", hook.commit(), "pipeline", hook.pipeline()));
         try {
             for (Submission.Job job : jobs) {
                 bus.publish(

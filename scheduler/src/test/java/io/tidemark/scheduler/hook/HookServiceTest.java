@@ -13,6 +13,7 @@ import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotCaptured;
 import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.TriggerKind;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.policies.Schedule;
@@ -149,7 +150,7 @@ class HookServiceTest {
         assertThat(job.policy()).isEqualTo("shop");
         assertThat(job.targets()).containsExactly("offsite");
         assertThat(job.scheduledFor()).isEqualTo(T0);
-        assertThat(job.trigger().kind()).isEqualTo("hook");
+        assertThat(job.trigger().kind()).isEqualTo(TriggerKind.HOOK);
         assertThat(job.trigger().attributes())
                 .isEqualTo(Map.of("app", "shop", "commit", "4f2a9c1", "pipeline", "build-118"));
         assertThatThrownBy(() -> service.await(s, WaitLevel.CAPTURED, TEN_MINUTES))

@@ -5,13 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.CheckpointNames;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.Hypervisor;
-import io.tidemark.core.hypervisor.Quiesce;
 import io.tidemark.core.hypervisor.VmInfo;
 import io.tidemark.testkit.qemu.DiskModel;
 import java.io.IOException;
@@ -124,7 +124,8 @@ public abstract class HypervisorContract {
     /** A request of {@code owner} (a repository) with a fresh work directory. */
     protected CaptureRequest owned(String owner, String vm, String since, String next) throws IOException {
         Path work = Files.createDirectories(dir.resolve("w" + ++jobs));
-        return new CaptureRequest(vm, Optional.ofNullable(since), next, work, Quiesce.NONE, Optional.of(owner));
+        return new CaptureRequest(
+                vm, Optional.ofNullable(since), next, work, ConsistencyPolicy.CRASH, Optional.of(owner));
     }
 
     /** A committed full capture that starts checkpoint {@code tm-1}. */

@@ -70,7 +70,7 @@ import org.slf4j.LoggerFactory;
  *       io.tidemark.core.hypervisor.HostScratch} tag of the creating process. The first connection
  *       to a VM (a listing or a capture) removes those whose capture is over (its process is gone)
  *       and never those of a live capture of another process.
- *   <li>Application consistency ({@link io.tidemark.core.hypervisor.Quiesce}): the guest agent of
+ *   <li>Application consistency ({@link io.tidemark.core.hypervisor.ConsistencyPolicy}): the guest agent of
  *       VM {@code <vm>} is reached on the socket {@code <vm>.qga} next to its QMP socket (see {@link
  *       #agentSocketOf}); the guest is frozen just before the transaction and thawed right after
  *       (ping, freeze, transaction, thaw), with the guarantees of {@link GuestFreezer}: a watchdog,

@@ -1,5 +1,6 @@
 package io.tidemark.workers.instant;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -108,7 +109,7 @@ public final class InstantBootBench {
                 "job-1",
                 now,
                 now,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "bench",
                 Optional.empty(),

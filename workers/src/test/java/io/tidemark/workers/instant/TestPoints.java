@@ -1,5 +1,6 @@
 package io.tidemark.workers.instant;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -54,7 +55,7 @@ public final class TestPoints {
                 "job-" + vm,
                 now,
                 now,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "pol",
                 Optional.empty(),

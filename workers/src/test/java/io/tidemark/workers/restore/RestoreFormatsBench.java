@@ -1,5 +1,6 @@
 package io.tidemark.workers.restore;
 
+import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -95,7 +96,7 @@ public final class RestoreFormatsBench {
                 "job",
                 now,
                 now,
-                "crash",
+                ConsistencyAchieved.CRASH,
                 Trigger.manual(),
                 "bench",
                 Optional.empty(),

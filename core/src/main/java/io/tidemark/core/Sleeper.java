@@ -1,10 +1,11 @@
-package io.tidemark.replicator;
+package io.tidemark.core;
 
 import java.time.Duration;
 
 /**
- * Waiting, as a port: the retry and rate-limit wrappers wait through it, so their tests advance a
- * fake clock instead of sleeping (the counterpart of an injected {@link java.time.Clock}).
+ * Waiting, as a port: the retry and rate-limit wrappers and a job's read bandwidth limit wait
+ * through it, so their tests advance a fake clock instead of sleeping (the counterpart of an
+ * injected {@link java.time.Clock}). The one definition for every module (ADR 0010).
  */
 @FunctionalInterface
 public interface Sleeper {
