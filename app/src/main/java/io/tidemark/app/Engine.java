@@ -136,8 +136,10 @@ public final class Engine implements AutoCloseable {
             }
             // scratch of captures whose process is gone (a killed engine); QEMU-side leftovers go at the
             // adapter's first contact with each VM
-            List<java.nio.file.Path> leftovers =
-                    HostScratch.removeLeftovers(config.data().resolve("work"), clock);
+            List<java.nio.file.Path> leftovers = new java.util.ArrayList<>(
+                    HostScratch.removeLeftovers(config.data().resolve("work"), clock));
+            // no job of this engine runs yet: an empty job directory is one a killed job made before its scratch
+            leftovers.addAll(removeEmptyDirectories(config.data().resolve("work")));
             if (!leftovers.isEmpty()) {
                 log.info("removed {} leftovers of earlier captures: {}", leftovers.size(), leftovers);
             }
@@ -206,6 +208,10 @@ public final class Engine implements AutoCloseable {
             this.inventory = inventory;
             rpo = new RpoTracker(policies, inventory, clock);
             RpoSources.seed(rpo, reachable);
+            // a target that does not answer now: the newest point it held, as the last life knew it
+            java.util.Set<String> unreadable = new java.util.HashSet<>(locations.keySet());
+            unreadable.removeAll(reachable.keySet());
+            RpoSources.seedRemembered(rpo, rpoState(), unreadable);
             rpo.refreshInventory();
             ScheduledExecutorService listing = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "vm-listing");
@@ -413,10 +419,16 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** What the RPO tracker knew, kept for the next start (see {@link RpoSources#remember}). */
+    private java.nio.file.Path rpoState() {
+        return config.data().resolve("state").resolve("rpo-newest.json");
+    }
+
     private void checkRpo() {
         try {
             rpo.check(bus);
             health.rpoChecked();
+            RpoSources.remember(rpo, rpoState());
         } catch (RuntimeException e) { // the watchdog must outlive a failed check
             log.warn("RPO check failed: {}", e.getMessage(), e);
         }
@@ -433,6 +445,26 @@ public final class Engine implements AutoCloseable {
 
     public EngineConfig config() {
         return config;
+    }
+
+    private static List<java.nio.file.Path> removeEmptyDirectories(java.nio.file.Path root) {
+        List<java.nio.file.Path> removed = new java.util.ArrayList<>();
+        if (!Files.isDirectory(root)) {
+            return removed;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> dirs = Files.list(root)) {
+            for (java.nio.file.Path d : dirs.filter(Files::isDirectory).toList()) {
+                try (java.util.stream.Stream<java.nio.file.Path> inside = Files.list(d)) {
+                    if (inside.findAny().isEmpty()) {
+                        Files.deleteIfExists(d);
+                        removed.add(d);
+                    }
+                }
+            }
+        } catch (java.io.IOException e) {
+            log.warn("cannot look for empty job directories in {}: {}", root, e.getMessage());
+        }
+        return removed;
     }
 
     private static java.nio.file.Path createDirectories(java.nio.file.Path dir) {

@@ -260,7 +260,7 @@ class TargetOutageIT {
             await().atMost(Duration.ofSeconds(60)).until(() -> engine.reconciler()
                     .states()
                     .get("offsite")
-                    .probeError()
+                    .probedAt()
                     .isPresent());
             Reconciler.TargetState state = engine.reconciler().states().get("offsite");
             assertThat(state.reachable()).isFalse();
