@@ -1,6 +1,7 @@
 package io.tidemark.app;
 
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
@@ -82,8 +83,9 @@ final class DrillResults {
         private Background(Map<String, ObjectTarget> locations, Duration interval, Duration timeout) {
             this.locations = locations;
             this.timeout = timeout;
-            this.schedule = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(daemon("drill-results"));
-            this.reads = java.util.concurrent.Executors.newCachedThreadPool(daemon("drill-results-read"));
+            this.schedule = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                    DaemonThreads.named("drill-results"));
+            this.reads = java.util.concurrent.Executors.newCachedThreadPool(DaemonThreads.named("drill-results-read"));
             schedule.scheduleWithFixedDelay(
                     this::refresh, 0, interval.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
         }
@@ -122,14 +124,6 @@ final class DrillResults {
             if (!message.equals(failing.put(location, message))) {
                 log.warn("drill results of {} not refreshed (the last ones stand): {}", location, message);
             }
-        }
-
-        private static java.util.concurrent.ThreadFactory daemon(String name) {
-            return r -> {
-                Thread t = new Thread(r, name);
-                t.setDaemon(true);
-                return t;
-            };
         }
 
         @Override

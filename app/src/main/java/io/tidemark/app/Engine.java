@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.target.ObjectTarget;
@@ -213,20 +214,14 @@ public final class Engine implements AutoCloseable {
             unreadable.removeAll(reachable.keySet());
             RpoSources.seedRemembered(rpo, rpoState(), unreadable);
             rpo.refreshInventory();
-            ScheduledExecutorService listing = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "vm-listing");
-                t.setDaemon(true);
-                return t;
-            });
+            ScheduledExecutorService listing =
+                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("vm-listing"));
             resources.push(listing::shutdownNow);
             listing.scheduleWithFixedDelay(this::refreshListing, 10, 10, TimeUnit.SECONDS);
             resources.push(bus.subscribe(
                     "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
-            ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "rpo-watchdog");
-                t.setDaemon(true);
-                return t;
-            });
+            ScheduledExecutorService watchdog =
+                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("rpo-watchdog"));
             resources.push(watchdog::shutdownNow);
             watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
             if (config.metrics() != null && !config.metrics().isBlank()) {
@@ -333,11 +328,8 @@ public final class Engine implements AutoCloseable {
      */
     private Optional<Repository> replicaAtStart(String name, ObjectTarget target) {
         ObjectTarget raw = target instanceof RetryingObjectTarget r ? r.delegate() : target;
-        java.util.concurrent.ExecutorService check = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "target-check-" + name);
-            t.setDaemon(true);
-            return t;
-        });
+        java.util.concurrent.ExecutorService check =
+                Executors.newSingleThreadExecutor(DaemonThreads.named("target-check-" + name));
         try {
             check.submit(() -> repository.replicaOn(raw)).get(TARGET_CHECK_AT_START.toMillis(), TimeUnit.MILLISECONDS);
             return Optional.of(repository.replicaOn(target));

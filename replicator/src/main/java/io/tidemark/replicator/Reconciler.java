@@ -2,6 +2,7 @@ package io.tidemark.replicator;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ObjectKeys;
@@ -153,14 +154,15 @@ public final class Reconciler implements AutoCloseable {
             known.put(name, new ConcurrentHashMap<>());
             probing.put(name, new AtomicBoolean());
         }
-        this.probes = Executors.newSingleThreadScheduledExecutor(daemon("target-probe"));
-        this.probeCalls = Executors.newCachedThreadPool(daemon("target-probe-call"));
+        this.probes = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("target-probe"));
+        this.probeCalls = Executors.newCachedThreadPool(DaemonThreads.named("target-probe-call"));
     }
 
     /** Starts probing and reconciling every target in the background. */
     public void start() {
         for (String name : replicator.targetNames()) {
-            ScheduledExecutorService executor = Executors.newSingleThreadScheduledExecutor(daemon("reconcile-" + name));
+            ScheduledExecutorService executor =
+                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("reconcile-" + name));
             rounds.put(name, executor);
             executor.scheduleWithFixedDelay(
                     () -> roundQuietly(name), 0, settings.interval().toMillis(), TimeUnit.MILLISECONDS);
@@ -380,14 +382,6 @@ public final class Reconciler implements AutoCloseable {
         } catch (RuntimeException e) { // a probe must never stop the probing of the others
             probed(name, false, String.valueOf(e.getMessage()));
         }
-    }
-
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
-        return r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        };
     }
 
     @Override

@@ -1,0 +1,21 @@
+package io.tidemark.core.concurrent;
+
+import java.util.concurrent.ThreadFactory;
+
+/**
+ * Thread factories for the engine's background work (probes, watchdogs, refreshes): daemon threads,
+ * so a stuck call never keeps the JVM from exiting, named so a thread dump says what each one does.
+ */
+public final class DaemonThreads {
+
+    private DaemonThreads() {}
+
+    /** A factory of daemon threads all named {@code name}. */
+    public static ThreadFactory named(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
+    }
+}

@@ -1,0 +1,2 @@
+/** Small concurrency building blocks shared by every module. */
+package io.tidemark.core.concurrent;
