@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "demo",
         description = {
             "Run the whole flow on this machine with embedded defaults, in about a minute:",

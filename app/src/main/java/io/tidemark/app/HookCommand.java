@@ -31,6 +31,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "hook",
         description = "Fire a hook of a running engine, as a CI/CD pipeline does.",
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
@@ -38,6 +39,7 @@ import picocli.CommandLine.Option;
 final class HookCommand {
 
     @Command(
+            mixinStandardHelpOptions = true,
             name = "pre-deploy",
             exitCodeOnInvalidInput = Main.EXIT_INVALID,
             description = {
@@ -364,6 +366,7 @@ final class HookCommand {
     }
 
     @Command(
+            mixinStandardHelpOptions = true,
             name = "post-deploy",
             exitCodeOnInvalidInput = Main.EXIT_INVALID,
             description = {

@@ -17,7 +17,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-@Command(name = "list", description = "List the restore points in a repository (local directory or s3://…).")
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "list",
+        description = "List the restore points in a repository (local directory or s3://…).")
 final class ListCommand implements Callable<Integer> {
 
     @Mixin

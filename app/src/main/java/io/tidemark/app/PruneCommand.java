@@ -21,6 +21,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "prune",
         description = {
             "Apply each policy's retention (local, and per replication target): remove the restore points",

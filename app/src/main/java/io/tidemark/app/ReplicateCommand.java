@@ -12,6 +12,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "replicate",
         description = {
             "Copy restore points from one repository to another: seed a new target from an existing one",

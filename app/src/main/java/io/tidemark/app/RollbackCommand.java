@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 
 /** {@code tidemark rollback}: return an app's VMs to the points taken before a deploy. */
 @Command(
+        mixinStandardHelpOptions = true,
         name = "rollback",
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
         description = {

@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "run",
         description = {
             "Run the scheduler, the worker of this host and the replicator in one process until stopped.",

@@ -36,6 +36,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(
+        mixinStandardHelpOptions = true,
         name = "status",
         description = {
             "Show, per VM and location (local and each replication target), the newest restore point and",

@@ -81,6 +81,26 @@ class MainTest {
         assertThat(dir.resolve("data/kafka")).doesNotExist();
     }
 
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(
+            strings = {
+                "list",
+                "replicate",
+                "hook",
+                "hook pre-deploy",
+                "hook post-deploy",
+                "run",
+                "demo",
+                "status",
+                "prune",
+                "rollback"
+            })
+    void everyCommandTeachesWithHelp(String command) {
+        String[] args = (command + " --help").split(" ");
+        assertThat(Main.execute(args)).as(std.err()).isZero();
+        assertThat(std.out()).contains("Usage: tidemark " + command).contains("--help");
+    }
+
     @Test
     void runWithAMissingPolicyDirectorySaysSo() {
         assertThat(Main.execute(
