@@ -140,7 +140,7 @@ public final class Engine implements AutoCloseable {
             List<java.nio.file.Path> leftovers = new java.util.ArrayList<>(
                     HostScratch.removeLeftovers(config.data().resolve("work"), clock));
             // no job of this engine runs yet: an empty job directory is one a killed job made before its scratch
-            leftovers.addAll(removeEmptyDirectories(config.data().resolve("work")));
+            leftovers.addAll(HostScratch.removeEmptyJobDirectories(config.data().resolve("work")));
             if (!leftovers.isEmpty()) {
                 log.info("removed {} leftovers of earlier captures: {}", leftovers.size(), leftovers);
             }
@@ -437,26 +437,6 @@ public final class Engine implements AutoCloseable {
 
     public EngineConfig config() {
         return config;
-    }
-
-    private static List<java.nio.file.Path> removeEmptyDirectories(java.nio.file.Path root) {
-        List<java.nio.file.Path> removed = new java.util.ArrayList<>();
-        if (!Files.isDirectory(root)) {
-            return removed;
-        }
-        try (java.util.stream.Stream<java.nio.file.Path> dirs = Files.list(root)) {
-            for (java.nio.file.Path d : dirs.filter(Files::isDirectory).toList()) {
-                try (java.util.stream.Stream<java.nio.file.Path> inside = Files.list(d)) {
-                    if (inside.findAny().isEmpty()) {
-                        Files.deleteIfExists(d);
-                        removed.add(d);
-                    }
-                }
-            }
-        } catch (java.io.IOException e) {
-            log.warn("cannot look for empty job directories in {}: {}", root, e.getMessage());
-        }
-        return removed;
     }
 
     private static java.nio.file.Path createDirectories(java.nio.file.Path dir) {

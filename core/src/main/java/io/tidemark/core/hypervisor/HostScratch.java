@@ -174,6 +174,27 @@ public final class HostScratch {
         return removed;
     }
 
+    /**
+     * Removes the empty job directories directly under {@code workRoot}, whatever their age: for the
+     * start-up of the engine that owns the work root, before any job of it runs, when an empty one
+     * can only be what a job killed before its first scratch file left. (Unlike {@link
+     * #removeLeftovers}, which keeps fresh empty directories another process may be filling.)
+     *
+     * @return what was removed
+     */
+    public static List<Path> removeEmptyJobDirectories(Path workRoot) {
+        List<Path> removed = new ArrayList<>();
+        if (!Files.isDirectory(workRoot)) {
+            return removed;
+        }
+        for (Path d : list(workRoot)) {
+            if (Files.isDirectory(d) && list(d).isEmpty()) {
+                delete(d, removed);
+            }
+        }
+        return removed;
+    }
+
     private static void sweep(Path dir, Clock clock, List<Path> removed) {
         int before = removed.size();
         for (Path f : list(dir)) {

@@ -15,6 +15,17 @@ import org.junit.jupiter.api.io.TempDir;
 
 class HostScratchTest {
 
+    @Test
+    void atStartUpEveryEmptyJobDirectoryGoesAndNonEmptyOnesStay(@TempDir Path work) throws IOException {
+        Path empty = Files.createDirectories(work.resolve("28797d72")); // a job killed before its scratch
+        Path busy = Files.createDirectories(work.resolve("4c5aec3f"));
+        Files.writeString(busy.resolve("notes.txt"), "not scratch");
+
+        assertThat(HostScratch.removeEmptyJobDirectories(work)).containsExactly(empty);
+        assertThat(empty).doesNotExist();
+        assertThat(busy.resolve("notes.txt")).exists();
+    }
+
     @TempDir
     Path root;
 
