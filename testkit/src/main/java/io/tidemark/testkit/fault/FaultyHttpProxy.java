@@ -172,7 +172,7 @@ public final class FaultyHttpProxy implements AutoCloseable {
         this.latency = checkLatency(latency);
     }
 
-    /** Every request received so far, in the order they completed. */
+    /** Every request received so far, in the order they were answered (logged before the client can read the answer). */
     public List<Exchange> exchanges() {
         return List.copyOf(exchanges);
     }
@@ -245,6 +245,7 @@ public final class FaultyHttpProxy implements AutoCloseable {
         String target = request.target();
         Fault fault = null;
         int status = 0;
+        boolean recorded = false;
         try {
             if (request.expectsContinue()) {
                 out.write("HTTP/1.1 100 Continue\r\n\r\n".getBytes(ISO_8859_1));
@@ -262,12 +263,17 @@ public final class FaultyHttpProxy implements AutoCloseable {
                     reset(client);
                     return false;
                 }
+                // recorded before the client can read the answer, so a caller that got it sees the exchange
+                recorded = record(method, target, fault, status);
                 if (response == null) {
                     writeError(out, method, 502, "BadGateway", "the upstream server did not answer");
                     return false;
                 }
                 response.writeTo(out);
                 return !response.closesConnection() && !request.closesConnection();
+            }
+            if (fault == Fault.SERVER_ERROR || fault == Fault.SLOW_DOWN) {
+                recorded = record(method, target, fault, status);
             }
             switch (fault) {
                 case SERVER_ERROR -> writeError(out, method, 500, "InternalError", "injected fault");
@@ -284,9 +290,17 @@ public final class FaultyHttpProxy implements AutoCloseable {
             }
             return !request.closesConnection();
         } finally {
-            exchanges.add(new Exchange(method, target, Optional.ofNullable(fault), status));
-            inFlight.decrementAndGet();
+            if (!recorded) {
+                record(method, target, fault, status);
+            }
         }
+    }
+
+    /** Logs a finished exchange; returns true. */
+    private boolean record(String method, String target, Fault fault, int status) {
+        exchanges.add(new Exchange(method, target, Optional.ofNullable(fault), status));
+        inFlight.decrementAndGet();
+        return true;
     }
 
     private Fault draw(String request) {
