@@ -65,7 +65,7 @@ final class DrillResults {
         Map<String, ObjectTarget> locations = new java.util.LinkedHashMap<>();
         locations.put(io.tidemark.scheduler.RpoTracker.LOCAL, primary);
         targets.forEach((name, t) ->
-                locations.put(name, t instanceof io.tidemark.replicator.RetryingObjectTarget r ? r.delegate() : t));
+                locations.put(name, t instanceof io.tidemark.targets.RetryingObjectTarget r ? r.delegate() : t));
         return new Background(locations, interval, timeout);
     }
 

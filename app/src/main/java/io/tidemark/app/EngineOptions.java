@@ -5,7 +5,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.PassphraseSource;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Path;
 import java.util.TreeSet;
 import picocli.CommandLine.Mixin;

@@ -8,7 +8,7 @@ import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Passphrase;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -2,7 +2,7 @@ package io.tidemark.app;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.HashMap;

@@ -11,7 +11,7 @@ import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -13,7 +13,7 @@ import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;

@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -16,7 +16,7 @@ import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Passphrase;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;

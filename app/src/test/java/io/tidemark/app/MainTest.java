@@ -123,7 +123,7 @@ class MainTest {
                 "name: web\nvms: {names: [web-1, web-2]}\n" + "schedule: {interval: 10m}\nrpo: 1h\n");
         Path data = dir.resolve("data");
         try (var target =
-                new io.tidemark.repository.file.FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
+                new io.tidemark.targets.file.FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
             var repo = io.tidemark.repository.Repository.openOrInit(
                     target, io.tidemark.format.RepositoryConfig.defaults());
             java.time.Instant now = java.time.Instant.now();
@@ -161,7 +161,7 @@ class MainTest {
         byte[] disk = new byte[4 << 20];
         new java.util.Random(3).nextBytes(disk);
         java.util.Arrays.fill(disk, 1 << 20, 3 << 20, (byte) 0); // a zero region: never stored
-        try (var target = new io.tidemark.repository.file.FileObjectTarget(a)) {
+        try (var target = new io.tidemark.targets.file.FileObjectTarget(a)) {
             var repo = io.tidemark.repository.Repository.openOrInit(
                     target, io.tidemark.format.RepositoryConfig.defaults());
             var index = repo.newIndex(disk.length, java.util.Optional.empty());

@@ -13,7 +13,7 @@ import io.tidemark.format.Json;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;

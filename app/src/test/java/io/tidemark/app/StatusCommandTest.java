@@ -10,7 +10,7 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;

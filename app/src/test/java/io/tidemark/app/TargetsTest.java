@@ -5,9 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.replicator.RateLimitedObjectTarget;
-import io.tidemark.replicator.RetryingObjectTarget;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.RateLimitedObjectTarget;
+import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -13,7 +13,7 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;

@@ -18,7 +18,7 @@ import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -8,6 +8,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.Repository;
+import io.tidemark.targets.RetryingObjectTarget;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

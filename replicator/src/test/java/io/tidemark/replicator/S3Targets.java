@@ -1,7 +1,8 @@
 package io.tidemark.replicator;
 
-import io.tidemark.replicator.s3.S3ObjectTarget;
-import io.tidemark.replicator.s3.S3TargetConfig;
+import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.s3.S3ObjectTarget;
+import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.net.URI;
 import java.time.Duration;

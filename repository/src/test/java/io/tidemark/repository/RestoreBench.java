@@ -8,7 +8,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;

@@ -12,7 +12,7 @@ import io.tidemark.format.Digest;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.DiskModel;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -8,7 +8,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.qmp.QmpHypervisor;

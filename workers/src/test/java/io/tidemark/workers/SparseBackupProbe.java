@@ -3,7 +3,7 @@ package io.tidemark.workers;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;

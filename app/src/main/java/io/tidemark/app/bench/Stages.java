@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.format.Digest;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.ObjectCodec;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
 import java.nio.ByteBuffer;

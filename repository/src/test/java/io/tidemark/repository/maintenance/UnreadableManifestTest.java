@@ -9,7 +9,7 @@ import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;

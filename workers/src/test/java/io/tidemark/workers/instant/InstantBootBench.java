@@ -9,7 +9,7 @@ import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.guest.CheckGuest;
 import io.tidemark.workers.guest.TinyGuest;
 import io.tidemark.workers.qga.QgaGuestAgent;

@@ -10,7 +10,7 @@ import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.nbd.NbdClient;
 import io.tidemark.workers.qmp.QmpClient;

@@ -12,7 +12,7 @@ import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.nbd.NbdClient;
 import io.tidemark.workers.nbd.NbdServer;

@@ -10,7 +10,7 @@ import io.tidemark.repository.DiskSink;
 import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.repository.file.FileObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;

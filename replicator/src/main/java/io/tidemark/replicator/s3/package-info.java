@@ -1,7 +1,0 @@
-/**
- * The S3 adapter of {@link io.tidemark.core.target.ObjectTarget} for AWS S3, Ceph RGW, other
- * S3-compatible servers and Alibaba OSS through its S3 API: {@link
- * io.tidemark.replicator.s3.S3ObjectTarget}, configured by {@link
- * io.tidemark.replicator.s3.S3TargetConfig}.
- */
-package io.tidemark.replicator.s3;

@@ -1,0 +1,623 @@
+package io.tidemark.targets.file;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.hypervisor.HostScratch;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.core.target.TargetKeys;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An {@link ObjectTarget} on a directory of a local or NFS-mounted file system. Key {@code a/b/c}
+ * is the file {@code <root>/a/b/c}; the root directory must exist (it is never created, so an
+ * unmounted NFS share or a mistyped path is reported instead of silently filled).
+ *
+ * <p>Contract beyond the port:
+ *
+ * <ul>
+ *   <li>Keys are validated: empty keys, absolute keys, empty, {@code .} or {@code ..} segments, NUL
+ *       characters and segments containing {@value #TEMP_MARKER} are rejected with a {@link
+ *       PermanentException}.
+ *   <li>{@link #putIfAbsent} is atomic and exclusive, also on NFS: the bytes go to a temporary
+ *       file in the destination directory, which is fsynced and then hard-linked to the final name;
+ *       the parent directory is fsynced before the call returns true.
+ *   <li>{@link #putIfAbsentDeferred} writes without fsync to a temporary name that only this
+ *       instance sees; {@link #flush()} fsyncs those files in parallel, links them to their final
+ *       names and fsyncs each directory once. So no final name ever holds bytes that a crash could
+ *       lose, and a backup pays the fsync latency once per batch instead of twice per chunk.
+ *   <li>Temporary files left behind by a crash are never returned by {@link #get}, {@link
+ *       #exists} or {@link #list}.
+ *   <li>A key cannot be both an object and a "directory" of other keys ({@code a} and {@code
+ *       a/b}): the second write fails with a {@link PermanentException}. Tidemark's key layout
+ *       never does this.
+ *   <li>Disk full, quota exceeded, read-only file system and permission errors are {@link
+ *       PermanentException}s naming the path and the fix; other I/O errors are {@link
+ *       RetriableException}s.
+ * </ul>
+ *
+ * <p>Thread-safe; several processes and hosts may share one root.
+ */
+public final class FileObjectTarget implements ObjectTarget {
+
+    /** Part of every temporary file name; keys containing it are rejected. */
+    public static final String TEMP_MARKER = ".tidemark-tmp-";
+
+    private static final Logger log = LoggerFactory.getLogger(FileObjectTarget.class);
+
+    /** Deferred objects held before a put flushes them itself: bounds the batch (64 MiB of chunks). */
+    static final int MAX_DEFERRED = 256;
+
+    /** Threads that fsync a batch: concurrent fsyncs share the file system's journal commits. */
+    private static final ExecutorService SYNC = Executors.newFixedThreadPool(16, r -> {
+        Thread t = new Thread(r, "file-target-sync");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private final Path root;
+    /** Key → its temporary file, written but not yet fsynced nor linked (see {@link #putIfAbsentDeferred}). */
+    private final Map<String, Path> deferred = new ConcurrentHashMap<>();
+
+    private final ReentrantLock flushLock = new ReentrantLock();
+
+    /**
+     * A target on {@code root}. Does no I/O: a missing or unreadable root is reported by the first
+     * operation.
+     */
+    public FileObjectTarget(Path root) {
+        this.root = root.toAbsolutePath().normalize();
+    }
+
+    /** The root directory. */
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public String describe() {
+        return "file://" + root;
+    }
+
+    /**
+     * Writes a temporary file next to the destination, fsyncs it, and hard-links it to the final
+     * name, then removes the temporary name and fsyncs the directory.
+     *
+     * <p>Why a hard link: {@code link(2)} never replaces an existing name and is atomic on local
+     * file systems and on NFS (a single LINK call on the server), so exactly one of several
+     * concurrent writers wins and no reader ever sees a partly written file. The alternatives are
+     * weaker: {@code rename}/{@code Files.move(ATOMIC_MOVE)} silently overwrites, so it needs a
+     * separate existence check that races with other writers; opening the final name with {@code
+     * CREATE_NEW} is exclusive but exposes a partial file while the bytes are written and leaves a
+     * truncated object after a crash. Because NFS may replay a LINK whose reply was lost and then
+     * report "exists" for our own link, an "exists" answer is confirmed by checking whether the
+     * final name is the same file as our temporary one.
+     */
+    @Override
+    public boolean putIfAbsent(String key, byte[] data) {
+        Path target = resolve(key);
+        Path dir = target.getParent();
+        createDirectories(dir, key);
+        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            return false; // fast path for duplicate chunks: no temporary file, no fsync
+        }
+        Path temp = tempFor(target);
+        boolean created;
+        try {
+            write(temp, data, true);
+            created = link(target, temp);
+        } catch (IOException e) {
+            throw translate("write object " + key + " to", temp, e);
+        } finally {
+            deleteTemp(temp);
+        }
+        if (created) {
+            fsyncDirectory(dir, key);
+        }
+        return created;
+    }
+
+    /**
+     * Writes the bytes to a temporary file next to the destination without fsync and returns; the
+     * object reaches its final name only in {@link #flush()}, after its bytes are durable, so no
+     * other client (nor this one after a crash) ever sees a final name whose bytes may be lost. This
+     * client sees it at once. A put that finds {@value #MAX_DEFERRED} objects waiting flushes them
+     * itself, which bounds the batch.
+     */
+    @Override
+    public boolean putIfAbsentDeferred(String key, byte[] data) {
+        Path target = resolve(key);
+        Path dir = target.getParent();
+        createDirectories(dir, key);
+        if (deferred.containsKey(key) || Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            return false;
+        }
+        Path temp = tempFor(target);
+        try {
+            write(temp, data, false);
+        } catch (IOException e) {
+            deleteTemp(temp);
+            throw translate("write object " + key + " to", temp, e);
+        }
+        if (deferred.putIfAbsent(key, temp) != null) {
+            deleteTemp(temp); // another thread stored the same object meanwhile
+            return false;
+        }
+        if (deferred.size() >= MAX_DEFERRED) {
+            flush();
+        }
+        return true;
+    }
+
+    /**
+     * Makes the deferred objects durable and visible: fsyncs their temporary files (in parallel),
+     * hard-links each to its final name, removes the temporary names, and fsyncs each directory
+     * once. On failure the objects not yet linked are dropped (their temporary files removed): this
+     * client no longer sees them, and a retried backup writes them again.
+     */
+    @Override
+    public void flush() {
+        flushLock.lock();
+        try {
+            List<Map.Entry<String, Path>> batch = new ArrayList<>(deferred.entrySet());
+            if (batch.isEmpty()) {
+                return;
+            }
+            try {
+                List<Future<?>> syncs = new ArrayList<>();
+                for (Map.Entry<String, Path> e : batch) {
+                    syncs.add(SYNC.submit(() -> {
+                        fsyncFile(e.getValue(), e.getKey());
+                        return null;
+                    }));
+                }
+                awaitAll(syncs);
+                Set<Path> dirs = new HashSet<>();
+                for (Map.Entry<String, Path> e : batch) {
+                    Path target = resolve(e.getKey());
+                    try {
+                        link(target, e.getValue());
+                    } catch (IOException ex) {
+                        throw translate("write object " + e.getKey() + " to", e.getValue(), ex);
+                    }
+                    dirs.add(target.getParent());
+                }
+                List<Future<?>> dirSyncs = new ArrayList<>();
+                for (Path d : dirs) {
+                    dirSyncs.add(SYNC.submit(() -> {
+                        fsyncDirectory(d, d.toString());
+                        return null;
+                    }));
+                }
+                awaitAll(dirSyncs);
+            } finally {
+                for (Map.Entry<String, Path> e : batch) {
+                    deleteTemp(e.getValue());
+                    deferred.remove(e.getKey(), e.getValue());
+                }
+            }
+        } finally {
+            flushLock.unlock();
+        }
+    }
+
+    private static void awaitAll(List<Future<?>> futures) {
+        TidemarkException first = null;
+        for (Future<?> f : futures) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (first == null) {
+                    first = e.getCause() instanceof TidemarkException te
+                            ? te
+                            : new RetriableException("fsync failed: " + e.getCause(), e.getCause());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while making objects durable", e);
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    private void fsyncFile(Path file, String key) {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            channel.force(true);
+        } catch (IOException e) {
+            throw translate("fsync object " + key + " in", file, e);
+        }
+    }
+
+    @Override
+    public Optional<byte[]> get(String key) {
+        Path path = resolve(key);
+        try {
+            return Optional.of(Files.readAllBytes(path));
+        } catch (NoSuchFileException e) {
+            Path temp = deferred.get(key);
+            if (temp != null) {
+                try {
+                    return Optional.of(Files.readAllBytes(temp));
+                } catch (IOException gone) {
+                    return get(key); // flushed meanwhile: it has its final name now
+                }
+            }
+            requireRoot();
+            return Optional.empty();
+        } catch (IOException e) {
+            if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
+                return Optional.empty(); // a "directory" of other keys, not an object
+            }
+            throw translate("read object " + key + " from", path, e);
+        }
+    }
+
+    @Override
+    public boolean exists(String key) {
+        Path path = resolve(key);
+        try {
+            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
+                    .isRegularFile();
+        } catch (NoSuchFileException e) {
+            if (deferred.containsKey(key)) {
+                return true;
+            }
+            requireRoot();
+            return false;
+        } catch (IOException e) {
+            throw translate("look up object " + key + " in", path, e);
+        }
+    }
+
+    @Override
+    public List<String> list(String prefix) {
+        checkPrefix(prefix);
+        requireRoot();
+        int lastSlash = prefix.lastIndexOf('/');
+        Path start = lastSlash < 0 ? root : root.resolve(prefix.substring(0, lastSlash));
+        if (!Files.isDirectory(start, LinkOption.NOFOLLOW_LINKS)) {
+            return List.of();
+        }
+        List<String> keys = new ArrayList<>();
+        try {
+            Files.walkFileTree(start, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+                    if (dir.equals(start)) {
+                        return FileVisitResult.CONTINUE;
+                    }
+                    String dirKey = toKey(dir) + "/";
+                    boolean relevant = dirKey.startsWith(prefix) || prefix.startsWith(dirKey);
+                    return relevant ? FileVisitResult.CONTINUE : FileVisitResult.SKIP_SUBTREE;
+                }
+
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    if (attrs.isRegularFile() && !file.getFileName().toString().contains(TEMP_MARKER)) {
+                        String key = toKey(file);
+                        if (key.startsWith(prefix)) {
+                            keys.add(key);
+                        }
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+                    if (e instanceof NoSuchFileException) {
+                        return FileVisitResult.CONTINUE; // deleted while we walked
+                    }
+                    throw e;
+                }
+            });
+        } catch (IOException e) {
+            Path where = e instanceof FileSystemException fse && fse.getFile() != null ? Path.of(fse.getFile()) : start;
+            throw translate("list objects with prefix '" + prefix + "' in", where, e);
+        }
+        Collections.sort(keys);
+        return keys;
+    }
+
+    @Override
+    public void delete(String key) {
+        Path path = resolve(key);
+        try {
+            if (Files.deleteIfExists(path)) {
+                fsyncDirectory(path.getParent(), key);
+            } else {
+                requireRoot();
+            }
+        } catch (IOException e) {
+            throw translate("delete object " + key + " from", path, e);
+        }
+    }
+
+    /** Nothing to release; the target stays usable. */
+    @Override
+    public void close() {
+        // no resources are held between calls
+    }
+
+    @Override
+    public String toString() {
+        return describe();
+    }
+
+    private Path resolve(String key) {
+        checkKey(key);
+        return root.resolve(key);
+    }
+
+    private void checkKey(String key) {
+        TargetKeys.check(key, describe());
+        if (key.contains(TEMP_MARKER)) {
+            throw badKey(key, "it contains '" + TEMP_MARKER + "', which marks temporary files");
+        }
+    }
+
+    private void checkPrefix(String prefix) {
+        if (prefix == null) {
+            throw new PermanentException("null list prefix for " + describe() + " (a bug in the caller)");
+        }
+        if (prefix.startsWith("/")) {
+            throw badKey(prefix, "it is absolute; prefixes are relative to the target's root");
+        }
+        int lastSlash = prefix.lastIndexOf('/');
+        if (lastSlash >= 0) {
+            for (String segment : prefix.substring(0, lastSlash).split("/", -1)) {
+                checkSegment(prefix, segment);
+            }
+        }
+        if (prefix.indexOf('\0') >= 0) {
+            throw badKey(prefix, "it contains a NUL character");
+        }
+    }
+
+    private void checkSegment(String key, String segment) {
+        if (segment.isEmpty()) {
+            throw badKey(key, "it has an empty segment (a leading, trailing or doubled '/')");
+        }
+        if (segment.equals(".") || segment.equals("..")) {
+            throw badKey(key, "it has a '" + segment + "' segment, which could escape the target's root");
+        }
+        if (segment.indexOf('\0') >= 0) {
+            throw badKey(key, "it contains a NUL character");
+        }
+        if (segment.contains(TEMP_MARKER)) {
+            throw badKey(key, "it contains '" + TEMP_MARKER + "', which marks temporary files");
+        }
+    }
+
+    private PermanentException badKey(String key, String why) {
+        return TargetKeys.invalid(key, describe(), why);
+    }
+
+    private String toKey(Path path) {
+        Path relative = root.relativize(path);
+        StringBuilder key = new StringBuilder();
+        for (Path name : relative) {
+            if (key.length() > 0) {
+                key.append('/');
+            }
+            key.append(name);
+        }
+        return key.toString();
+    }
+
+    private void requireRoot() {
+        if (!Files.isDirectory(root)) {
+            throw new PermanentException("repository directory " + root
+                    + " does not exist or is not a directory: create it, mount the file system, or fix the"
+                    + " configured path");
+        }
+    }
+
+    /** Creates the missing directories between the root and {@code dir}, fsyncing each new entry. */
+    private void createDirectories(Path dir, String key) {
+        requireRoot();
+        if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        Path current = root;
+        for (Path name : root.relativize(dir)) {
+            Path next = current.resolve(name);
+            try {
+                Files.createDirectory(next);
+                fsyncDirectory(current, key);
+            } catch (FileAlreadyExistsException e) {
+                if (!Files.isDirectory(next, LinkOption.NOFOLLOW_LINKS)) {
+                    throw new PermanentException("cannot store object " + key + " in " + describe() + ": " + next
+                            + " is an object, not a directory (two keys where one is a prefix of the other"
+                            + " followed by '/')");
+                }
+            } catch (IOException e) {
+                throw translate("create directory for object " + key + " in", next, e);
+            }
+            current = next;
+        }
+    }
+
+    /** {@code <name>.tidemark-tmp-<pid>.<start>-<random>}: the process part tells leftovers from live writes. */
+    private static Path tempFor(Path target) {
+        return target.getParent()
+                .resolve(target.getFileName()
+                        + TEMP_MARKER
+                        + HostScratch.processPart()
+                        + "-"
+                        + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+    }
+
+    /** Temporary files without a process part (written before they had one) older than this are leftovers. */
+    static final Duration UNTAGGED_TEMP_AGE = Duration.ofHours(1);
+
+    /**
+     * Removes the temporary files that writers killed mid-write left (they are never listed or read,
+     * but take space): those of processes that are gone, and untagged ones older than {@link
+     * #UNTAGGED_TEMP_AGE}. Temporary files of live processes (another engine or command writing now)
+     * are kept. For start-up; a file that cannot be removed is logged and skipped.
+     *
+     * @return how many files were removed
+     */
+    public int removeLeftoverTemporaries() {
+        java.util.concurrent.atomic.AtomicInteger removed = new java.util.concurrent.atomic.AtomicInteger();
+        long untaggedBefore = System.currentTimeMillis() - UNTAGGED_TEMP_AGE.toMillis();
+        try {
+            Files.walkFileTree(root, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+                    String name = file.getFileName().toString();
+                    int at = name.indexOf(TEMP_MARKER);
+                    if (at < 0 || !attrs.isRegularFile()) {
+                        return FileVisitResult.CONTINUE;
+                    }
+                    String suffix = name.substring(at + TEMP_MARKER.length());
+                    int dash = suffix.lastIndexOf('-');
+                    boolean leftover = dash > 0
+                            ? HostScratch.processGone(suffix.substring(0, dash))
+                            : attrs.lastModifiedTime().toMillis() < untaggedBefore;
+                    if (leftover) {
+                        try {
+                            Files.deleteIfExists(file);
+                            removed.incrementAndGet();
+                        } catch (IOException e) {
+                            log.warn("cannot remove the leftover temporary file {}: {}", file, e.getMessage());
+                        }
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException e) {
+                    return FileVisitResult.CONTINUE; // deleted meanwhile, or unreadable: not ours to judge
+                }
+            });
+        } catch (IOException e) {
+            log.warn("cannot look for leftover temporary files in {}: {}", root, e.getMessage());
+        }
+        return removed.get();
+    }
+
+    private static void write(Path temp, byte[] data, boolean durably) throws IOException {
+        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ByteBuffer buffer = ByteBuffer.wrap(data);
+            while (buffer.hasRemaining()) {
+                channel.write(buffer);
+            }
+            if (durably) {
+                channel.force(true);
+            }
+        }
+    }
+
+    /** Links {@code temp} to {@code target}; false if another object already holds the name. */
+    private static boolean link(Path target, Path temp) throws IOException {
+        try {
+            Files.createLink(target, temp);
+            return true;
+        } catch (FileAlreadyExistsException e) {
+            return Files.isSameFile(target, temp); // NFS replayed our own LINK
+        } catch (UnsupportedOperationException e) {
+            throw new PermanentException(
+                    "the file system holding " + target.getParent()
+                            + " does not support hard links, which Tidemark needs for atomic writes: use a local"
+                            + " file system or NFS",
+                    e);
+        }
+    }
+
+    private static void deleteTemp(Path temp) {
+        try {
+            Files.deleteIfExists(temp);
+        } catch (IOException e) {
+            // Not fatal: temporary files are invisible to readers. Logged, not rethrown.
+            log.warn(
+                    "could not remove temporary file {} ({}); it is ignored and may be deleted by hand",
+                    temp,
+                    e.toString());
+        }
+    }
+
+    private void fsyncDirectory(Path dir, String key) {
+        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
+            channel.force(true);
+        } catch (IOException e) {
+            throw translate("fsync directory for object " + key + " in", dir, e);
+        }
+    }
+
+    private TidemarkException translate(String action, Path path, IOException e) {
+        String what = "could not " + action + " " + describe() + " (" + path + ")";
+        if (e instanceof AccessDeniedException) {
+            return new PermanentException(
+                    what + ": permission denied. Give the user running Tidemark read and"
+                            + " write access to " + root + " (owner, mode, ACLs; on NFS also the export's root_squash"
+                            + " and uid mapping)",
+                    e);
+        }
+        if (e instanceof NotDirectoryException) {
+            return new PermanentException(what + ": a path component is an object, not a directory", e);
+        }
+        String reason = reason(e);
+        if (reason.contains("no space left on device") || reason.contains("disk quota exceeded")) {
+            return new PermanentException(
+                    what + ": the file system is full or the quota is used up. Free space"
+                            + " (run garbage collection or prune old restore points) or grow the volume holding " + root
+                            + ", then retry",
+                    e);
+        }
+        if (reason.contains("read-only file system")) {
+            return new PermanentException(
+                    what + ": the file system is mounted read-only. Remount it"
+                            + " read-write (check the kernel log for I/O errors first)",
+                    e);
+        }
+        if (reason.contains("operation not permitted")) {
+            return new PermanentException(
+                    what + ": operation not permitted. Check that the file system"
+                            + " supports hard links and that Tidemark may write to " + root,
+                    e);
+        }
+        return new RetriableException(what + ": " + e, e);
+    }
+
+    private static String reason(IOException e) {
+        String reason = e instanceof FileSystemException fse && fse.getReason() != null
+                ? fse.getReason()
+                : String.valueOf(e.getMessage());
+        return reason.toLowerCase(Locale.ROOT);
+    }
+}

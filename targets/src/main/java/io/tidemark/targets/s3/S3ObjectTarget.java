@@ -1,0 +1,547 @@
+package io.tidemark.targets.s3;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.core.target.TargetKeys;
+import io.tidemark.format.ObjectKeys;
+import java.io.IOException;
+import java.net.URI;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collections;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.awscore.exception.AwsServiceException;
+import software.amazon.awssdk.core.ResponseBytes;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.AbortedException;
+import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
+import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
+import software.amazon.awssdk.services.s3.S3Configuration;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+import software.amazon.awssdk.services.s3.model.NoSuchKeyException;
+import software.amazon.awssdk.services.s3.model.ObjectLockLegalHoldStatus;
+import software.amazon.awssdk.services.s3.model.ObjectLockMode;
+import software.amazon.awssdk.services.s3.model.PutObjectRequest;
+import software.amazon.awssdk.services.s3.model.S3Object;
+
+/**
+ * An {@link ObjectTarget} on a key prefix of an S3 bucket, through aws-sdk-java-v2: AWS S3, Ceph
+ * RGW, S3Proxy, MinIO and Alibaba OSS (with {@link S3TargetConfig#ossCompatible()}). Key {@code k}
+ * is the S3 key {@code keyPrefix + k}.
+ *
+ * <p>Contract beyond the port:
+ *
+ * <ul>
+ *   <li>{@link #putIfAbsent} is one conditional PUT ({@code If-None-Match: *}; 412 means present)
+ *       carrying {@code x-amz-checksum-sha256} of the bytes, so the server rejects a body damaged
+ *       in transit. It is atomic and exclusive.
+ *   <li>In {@code ossCompatible} mode OSS offers no conditional writes through its S3 API, so
+ *       {@link #putIfAbsent} is a HEAD followed by a plain PUT with {@code Content-MD5}: still
+ *       atomic for readers and idempotent, but <b>not exclusive</b>. Two writers racing on one key
+ *       may both return true and the later PUT wins. Harmless for content-addressed chunks and
+ *       uniquely named manifests; do not build locks on it.
+ *   <li>Keys are validated like the other adapters: no empty, absolute, {@code .} or {@code ..}
+ *       segments.
+ *   <li>A HEAD cannot tell a missing bucket from a missing key, so {@link #exists} on a missing
+ *       bucket answers false; every other call reports the missing bucket.
+ *   <li>Errors: 5xx, throttling (429, 503 SlowDown), request timeouts, a corrupted upload
+ *       (BadDigest), timeouts and connection failures are {@link RetriableException}s; other 4xx
+ *       (403, missing bucket, 400, 501) are {@link PermanentException}s naming the endpoint, bucket
+ *       and key and what to check. No message contains the secret key.
+ *   <li>The SDK's default retry strategy (a few attempts with backoff, well under a second for a
+ *       refused connection) runs inside each call; retries to a deadline belong to the caller's
+ *       retry wrapper.
+ *   <li>With {@link S3TargetConfig#objectLock()} every object outside {@code state/} (see {@link
+ *       ObjectKeys#STATE}) is written with {@code x-amz-object-lock-mode} and {@code
+ *       x-amz-object-lock-retain-until-date} = now (this target's clock) + the period; {@code
+ *       state/} holds mutable state and is never locked. The bucket must have Object Lock enabled,
+ *       which also makes it versioned: {@link #delete} then only adds a delete marker, and the
+ *       locked version stays (and is billed) until its retention ends and something removes it
+ *       (e.g. a lifecycle rule for noncurrent versions). Prune asks {@link #isLocked} first.
+ *   <li>Ceph RGW 16 ignores {@code If-None-Match: *} on versioned buckets (every PUT adds a
+ *       version; unversioned buckets honour it). So with Object Lock {@link #putIfAbsent} first
+ *       asks with a HEAD, then sends the conditional PUT: on AWS S3 still exclusive, on RGW
+ *       <b>not exclusive</b> — two writers racing on one key may both return true and leave two
+ *       locked versions, the later one current. Harmless for content-addressed chunks and uniquely
+ *       named manifests; do not build locks on a locked bucket's {@code state/} through RGW.
+ *   <li>Bodies are sent without aws-chunked encoding: they are byte arrays, so the SDK signs the
+ *       payload hash up front. RGW 16 (Pacific) refuses an empty aws-chunked body
+ *       (XAmzContentSHA256Mismatch) and OSS refuses aws-chunked altogether. RGW 16 also ignores
+ *       {@code x-amz-checksum-sha256}; over plain HTTP the signed payload hash still protects the
+ *       body, over HTTPS TLS does.
+ * </ul>
+ *
+ * <p>Thread-safe.
+ */
+public final class S3ObjectTarget implements ObjectTarget {
+
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration SOCKET_TIMEOUT = Duration.ofSeconds(60);
+    private static final Set<String> RETRIABLE_CODES = Set.of(
+            "SlowDown",
+            "Throttling",
+            "ThrottlingException",
+            "RequestTimeout",
+            "RequestTimeoutException",
+            "InternalError",
+            "ServiceUnavailable",
+            "BadDigest",
+            "XAmzContentSHA256Mismatch",
+            "ConditionalRequestConflict",
+            "OperationAborted");
+
+    private final S3TargetConfig config;
+    private final S3Client s3;
+    private final boolean ownsClient;
+    private final Clock clock;
+    private final String description;
+
+    /**
+     * A target using {@code s3}, which stays the caller's to close; for tests and for sharing one
+     * client between targets. {@code s3} must be configured to match {@code config}.
+     */
+    public S3ObjectTarget(S3TargetConfig config, S3Client s3) {
+        this(config, s3, Clock.systemUTC());
+    }
+
+    /**
+     * A target using {@code s3}, which stays the caller's to close, and {@code clock} for Object
+     * Lock retain-until dates and {@link #isLocked}.
+     */
+    public S3ObjectTarget(S3TargetConfig config, S3Client s3, Clock clock) {
+        this(config, s3, false, clock);
+    }
+
+    private S3ObjectTarget(S3TargetConfig config, S3Client s3, boolean ownsClient) {
+        this(config, s3, ownsClient, Clock.systemUTC());
+    }
+
+    private S3ObjectTarget(S3TargetConfig config, S3Client s3, boolean ownsClient, Clock clock) {
+        this.config = Objects.requireNonNull(config, "config");
+        this.s3 = Objects.requireNonNull(s3, "s3");
+        this.ownsClient = ownsClient;
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.description = describe(config);
+    }
+
+    /** A target with its own {@link S3Client} built from {@code config}; {@link #close()} closes it. */
+    public static S3ObjectTarget create(S3TargetConfig config) {
+        return create(config, Clock.systemUTC());
+    }
+
+    /** Like {@link #create(S3TargetConfig)}, with {@code clock} for Object Lock dates. */
+    public static S3ObjectTarget create(S3TargetConfig config, Clock clock) {
+        return new S3ObjectTarget(config, clientBuilder(config).build(), true, clock);
+    }
+
+    /** Like {@link #create(S3TargetConfig)}, with the client's timeouts set by {@code timeouts}. */
+    public static S3ObjectTarget create(S3TargetConfig config, S3TargetConfig.Timeouts timeouts) {
+        return new S3ObjectTarget(config, clientBuilder(config, timeouts).build(), true);
+    }
+
+    /**
+     * The client settings {@link #create} uses: static credentials, the Apache 5 HTTP client with
+     * connect and socket timeouts, path or virtual-hosted style, no aws-chunked encoding (see the
+     * class Javadoc), and in {@code ossCompatible} mode checksums only when required.
+     */
+    static S3ClientBuilder clientBuilder(S3TargetConfig config) {
+        return clientBuilder(config, S3TargetConfig.Timeouts.DEFAULT);
+    }
+
+    /**
+     * The client settings {@link #create(S3TargetConfig, S3TargetConfig.Timeouts)} uses, for callers
+     * that adjust more (a test turning the SDK's own retries off, say) and build the client
+     * themselves.
+     */
+    public static S3ClientBuilder clientBuilder(S3TargetConfig config, S3TargetConfig.Timeouts timeouts) {
+        S3ClientBuilder builder = S3Client.builder()
+                .region(Region.of(config.region()))
+                .credentialsProvider(StaticCredentialsProvider.create(
+                        AwsBasicCredentials.create(config.accessKeyId(), config.secretAccessKey())))
+                .httpClientBuilder(Apache5HttpClient.builder()
+                        .connectionTimeout(timeouts.connect() != null ? timeouts.connect() : CONNECT_TIMEOUT)
+                        .socketTimeout(timeouts.socket() != null ? timeouts.socket() : SOCKET_TIMEOUT))
+                .serviceConfiguration(S3Configuration.builder()
+                        .pathStyleAccessEnabled(config.pathStyle())
+                        .chunkedEncodingEnabled(false)
+                        .build());
+        if (config.endpoint() != null) {
+            builder.endpointOverride(config.endpoint());
+        }
+        if (timeouts.apiCallAttempt() != null || timeouts.apiCall() != null) {
+            builder.overrideConfiguration(
+                    o -> o.apiCallAttemptTimeout(timeouts.apiCallAttempt()).apiCallTimeout(timeouts.apiCall()));
+        }
+        if (config.ossCompatible()) {
+            builder.requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                    .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED);
+        }
+        return builder;
+    }
+
+    /** The settings this target was made with. */
+    public S3TargetConfig config() {
+        return config;
+    }
+
+    /** {@code s3://bucket/prefix (endpoint host[:port])}; never holds credentials. */
+    @Override
+    public String describe() {
+        return description;
+    }
+
+    /**
+     * Stores the object with a conditional PUT and a SHA-256 checksum; in {@code ossCompatible}
+     * mode with HEAD then PUT and Content-MD5, which is not exclusive (see the class Javadoc). With
+     * Object Lock configured, keys outside {@code state/} are locked until now + the period.
+     */
+    @Override
+    public boolean putIfAbsent(String key, byte[] data) {
+        String s3Key = s3Key(key);
+        if (config.ossCompatible()) {
+            if (head(key, s3Key)) {
+                return false;
+            }
+            put(key, s3Key, data, false);
+            return true;
+        }
+        if (config.objectLock() != null && head(key, s3Key)) {
+            return false; // see the class Javadoc: RGW ignores If-None-Match on versioned buckets
+        }
+        try {
+            put(key, s3Key, data, true);
+            return true;
+        } catch (AwsServiceException e) {
+            if (e.statusCode() == 412) {
+                return false;
+            }
+            throw translate("write", key, e);
+        }
+    }
+
+    @Override
+    public Optional<byte[]> get(String key) {
+        String s3Key = s3Key(key);
+        try {
+            ResponseBytes<GetObjectResponse> bytes =
+                    s3.getObjectAsBytes(r -> r.bucket(config.bucket()).key(s3Key));
+            return Optional.of(bytes.asByteArrayUnsafe());
+        } catch (NoSuchKeyException e) {
+            return Optional.empty();
+        } catch (SdkException e) {
+            if (isMissingKey(e)) {
+                return Optional.empty();
+            }
+            throw translate("read", key, e);
+        }
+    }
+
+    @Override
+    public boolean exists(String key) {
+        return head(key, s3Key(key));
+    }
+
+    /**
+     * The retain-until date of the Object Lock retention on the current version of {@code key}, if
+     * it has one; the date may be past. Empty for a missing key, an object without retention, a
+     * bucket without Object Lock and a server without it (S3Proxy). One HEAD request.
+     */
+    @Override
+    public Optional<Instant> retainUntil(String key) {
+        return lockHeaders(key).map(HeadObjectResponse::objectLockRetainUntilDate);
+    }
+
+    /**
+     * Whether the current version of {@code key} cannot be deleted now: its retention ends after
+     * this target's clock's now, or it has a legal hold. Prune skips such objects (a plain delete
+     * would only hide them behind a delete marker). One HEAD request; false for a missing key.
+     */
+    public boolean isLocked(String key) {
+        Instant now = clock.instant();
+        return lockHeaders(key)
+                .filter(h -> h.objectLockLegalHoldStatus() == ObjectLockLegalHoldStatus.ON
+                        || (h.objectLockRetainUntilDate() != null
+                                && h.objectLockRetainUntilDate().isAfter(now)))
+                .isPresent();
+    }
+
+    /** Whether {@link #putIfAbsent} locks {@code key}: Object Lock is configured and it is not state. */
+    boolean locks(String key) {
+        return config.objectLock() != null && !key.startsWith(ObjectKeys.STATE);
+    }
+
+    @Override
+    public List<String> list(String prefix) {
+        Objects.requireNonNull(prefix, "prefix");
+        if (prefix.startsWith("/")) {
+            throw new PermanentException("invalid list prefix '" + prefix + "' for " + description
+                    + ": it is absolute; prefixes are relative to the target (a bug in the caller)");
+        }
+        String keyPrefix = config.keyPrefix();
+        List<String> keys = new ArrayList<>();
+        try {
+            for (S3Object object : s3.listObjectsV2Paginator(
+                            r -> r.bucket(config.bucket()).prefix(keyPrefix + prefix))
+                    .contents()) {
+                String key = object.key().substring(keyPrefix.length());
+                if (!key.endsWith("/")) { // "folder" markers made by consoles are not objects
+                    keys.add(key);
+                }
+            }
+        } catch (SdkException e) {
+            throw translate("list", prefix + "*", e);
+        }
+        Collections.sort(keys); // S3 sorts by UTF-8 bytes; the port promises String order
+        return keys;
+    }
+
+    @Override
+    public void delete(String key) {
+        String s3Key = s3Key(key);
+        try {
+            s3.deleteObject(r -> r.bucket(config.bucket()).key(s3Key));
+        } catch (SdkException e) {
+            if (isMissingKey(e)) {
+                return;
+            }
+            throw translate("delete", key, e);
+        }
+    }
+
+    /** Closes the client if {@link #create} made it; a client passed in stays open. */
+    @Override
+    public void close() {
+        if (ownsClient) {
+            s3.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return description;
+    }
+
+    private void put(String key, String s3Key, byte[] data, boolean conditional) {
+        PutObjectRequest.Builder request =
+                PutObjectRequest.builder().bucket(config.bucket()).key(s3Key).contentLength((long) data.length);
+        if (conditional) {
+            request.ifNoneMatch("*");
+        }
+        if (config.ossCompatible()) {
+            request.contentMD5(base64Digest("MD5", data));
+        } else {
+            request.checksumSHA256(base64Digest("SHA-256", data));
+        }
+        if (config.storageClass() != null) {
+            request.storageClass(config.storageClass());
+        }
+        if (locks(key)) {
+            ObjectLockRetention lock = config.objectLock();
+            request.objectLockMode(ObjectLockMode.fromValue(lock.mode().name()))
+                    .objectLockRetainUntilDate(clock.instant().plus(lock.period()));
+        }
+        try {
+            s3.putObject(request.build(), RequestBody.fromBytes(data));
+        } catch (AwsServiceException e) {
+            if (conditional && e.statusCode() == 412) {
+                throw e; // the caller's answer, not an error
+            }
+            throw translate("write", key, e);
+        } catch (SdkException e) {
+            throw translate("write", key, e);
+        }
+    }
+
+    /** The HEAD response of {@code key} if it has a retention date or a legal hold. */
+    private Optional<HeadObjectResponse> lockHeaders(String key) {
+        String s3Key = s3Key(key);
+        try {
+            HeadObjectResponse head =
+                    s3.headObject(r -> r.bucket(config.bucket()).key(s3Key));
+            return head.objectLockRetainUntilDate() != null
+                            || head.objectLockLegalHoldStatus() == ObjectLockLegalHoldStatus.ON
+                    ? Optional.of(head)
+                    : Optional.empty();
+        } catch (NoSuchKeyException e) {
+            return Optional.empty();
+        } catch (SdkException e) {
+            if (isMissingKey(e)) {
+                return Optional.empty();
+            }
+            throw translate("look up the retention of", key, e);
+        }
+    }
+
+    private boolean head(String key, String s3Key) {
+        try {
+            s3.headObject(r -> r.bucket(config.bucket()).key(s3Key));
+            return true;
+        } catch (NoSuchKeyException e) {
+            return false;
+        } catch (SdkException e) {
+            if (isMissingKey(e)) {
+                return false;
+            }
+            throw translate("look up", key, e);
+        }
+    }
+
+    /** A 404 that is about the key, not the bucket. */
+    private static boolean isMissingKey(SdkException e) {
+        return e instanceof AwsServiceException se && se.statusCode() == 404 && !"NoSuchBucket".equals(errorCode(se));
+    }
+
+    private String s3Key(String key) {
+        return config.keyPrefix() + TargetKeys.check(key, description);
+    }
+
+    /** Turns an SDK exception into one of the two kinds callers branch on. */
+    private TidemarkException translate(String action, String key, SdkException e) {
+        String what = "S3 " + action + " of " + config.location() + key + " at " + endpointName() + " failed";
+        if (e instanceof AwsServiceException se) {
+            int status = se.statusCode();
+            String code = errorCode(se);
+            String detail = what + ": HTTP " + status + (code == null ? "" : " " + code) + message(se);
+            if (status >= 500
+                    || status == 408
+                    || status == 429
+                    || se.isThrottlingException()
+                    || (code != null && RETRIABLE_CODES.contains(code))) {
+                return new RetriableException(redact(detail + " (transient; retry with backoff)"), e);
+            }
+            return new PermanentException(redact(detail + ". " + hint(status, code)), e);
+        }
+        if (e instanceof ApiCallTimeoutException
+                || e instanceof ApiCallAttemptTimeoutException
+                || e instanceof AbortedException
+                || hasIoCause(e)) {
+            return new RetriableException(
+                    redact(what + ": cannot reach the endpoint (" + rootCause(e) + "); retry with backoff"), e);
+        }
+        return new PermanentException(
+                redact(what + ": " + e.getMessage() + ". Check the target configuration (endpoint, region,"
+                        + " bucket, path style)"),
+                e);
+    }
+
+    private String hint(int status, String code) {
+        String bucket = "bucket '" + config.bucket() + "'";
+        if ("NoSuchBucket".equals(code) || (status == 404 && code == null)) {
+            return "Create " + bucket + " at " + endpointName() + " or correct the bucket name";
+        }
+        if ("RequestTimeTooSkewed".equals(code)) {
+            return "The clock of this host is off; synchronise it (NTP)";
+        }
+        if ("AuthorizationHeaderMalformed".equals(code) || "PermanentRedirect".equals(code) || status == 301) {
+            return "Set the region to the one " + bucket + " lives in (configured: " + config.region() + ")";
+        }
+        if ("SecondLevelDomainForbidden".equals(code)) {
+            return "This server (Alibaba OSS) needs virtual-hosted-style requests: set ossCompatible and turn"
+                    + " path style off";
+        }
+        if (status == 403) {
+            return "Check the access key id '" + config.accessKeyId() + "' and the secret key"
+                    + (config.credentialsFrom() == null
+                            ? " this target was given"
+                            : " (" + config.credentialsFrom() + ")")
+                    + ", and that the key may read and write " + config.location();
+        }
+        if (status == 501 || "NotImplemented".equals(code)) {
+            return "The server does not support this request (conditional writes?); for Alibaba OSS set"
+                    + " ossCompatible";
+        }
+        if (config.objectLock() != null && "InvalidRequest".equals(code)) {
+            return "Object Lock is configured (objectLockMode), so " + bucket + " must have Object Lock enabled;"
+                    + " it can only be enabled when a bucket is created: create one with it, or remove objectLockMode";
+        }
+        if ("InvalidArgument".equals(code) && !config.ossCompatible()) {
+            return "If this is Alibaba OSS, set ossCompatible";
+        }
+        return "Check the target configuration (endpoint, region, bucket, storage class)";
+    }
+
+    private static String errorCode(AwsServiceException e) {
+        return e.awsErrorDetails() == null ? null : e.awsErrorDetails().errorCode();
+    }
+
+    private static String message(AwsServiceException e) {
+        String message =
+                e.awsErrorDetails() == null ? null : e.awsErrorDetails().errorMessage();
+        return message == null || message.isBlank() ? "" : " (" + message + ")";
+    }
+
+    private static boolean hasIoCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof IOException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String rootCause(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.toString();
+    }
+
+    /**
+     * Defence in depth: no message leaves this class with the secret in it. (Secrets shorter than 8
+     * characters are test values; replacing them would garble the message.)
+     */
+    private String redact(String message) {
+        String secret = config.secretAccessKey();
+        return secret.length() < 8 ? message : message.replace(secret, "***");
+    }
+
+    private String endpointName() {
+        return endpointName(config);
+    }
+
+    private static String endpointName(S3TargetConfig config) {
+        URI endpoint = config.endpoint();
+        if (endpoint == null) {
+            return "AWS " + config.region();
+        }
+        return endpoint.getPort() < 0 ? endpoint.getHost() : endpoint.getHost() + ":" + endpoint.getPort();
+    }
+
+    private static String describe(S3TargetConfig config) {
+        ObjectLockRetention lock = config.objectLock();
+        return config.location() + " (" + endpointName(config) + (config.ossCompatible() ? ", OSS-compatible" : "")
+                + (lock == null
+                        ? ""
+                        : ", Object Lock " + lock.mode() + " " + lock.period().toDays() + " d") + ")";
+    }
+
+    private static String base64Digest(String algorithm, byte[] data) {
+        try {
+            return Base64.getEncoder()
+                    .encodeToString(MessageDigest.getInstance(algorithm).digest(data));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(algorithm + " is required of every Java platform", e);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+package io.tidemark.targets.file;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.hypervisor.HostScratch;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.testkit.contract.ObjectTargetContract;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Instant;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class FileObjectTargetTest extends ObjectTargetContract {
+
+    @TempDir
+    Path tempDir;
+
+    private Path root;
+
+    @Override
+    protected ObjectTarget newTarget() {
+        root = tempDir.resolve("repo");
+        try {
+            Files.createDirectories(root);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return new FileObjectTarget(root);
+    }
+
+    @Test
+    void startUpRemovesTheTemporaryFilesOfDeadWritersAndKeepsThoseOfLiveOnes() throws IOException {
+        target.putIfAbsent("chunks/ab/abcd", "payload".getBytes(UTF_8));
+        Path dir = root.resolve("chunks/ab");
+        // a writer killed mid-write: a process (pid 2^31-2 in base 36) that does not run
+        Path dead = Files.writeString(dir.resolve("abce" + FileObjectTarget.TEMP_MARKER + "zik0zi.0-1f"), "half");
+        Path live = Files.writeString(
+                dir.resolve("abcf" + FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "-2e"), "writing");
+        Path oldUntagged = Files.writeString(dir.resolve("abd0" + FileObjectTarget.TEMP_MARKER + "3a"), "old");
+        Files.setLastModifiedTime(
+                oldUntagged, FileTime.from(Instant.now().minus(FileObjectTarget.UNTAGGED_TEMP_AGE.plusMinutes(1))));
+        Path newUntagged = Files.writeString(dir.resolve("abd1" + FileObjectTarget.TEMP_MARKER + "3b"), "new");
+
+        int removed = ((FileObjectTarget) target).removeLeftoverTemporaries();
+
+        assertThat(removed).isEqualTo(2);
+        assertThat(dead).doesNotExist();
+        assertThat(oldUntagged).doesNotExist();
+        assertThat(live).exists();
+        assertThat(newUntagged).exists();
+        assertThat(root.resolve("chunks/ab/abcd")).hasContent("payload");
+    }
+
+    @Test
+    void aTemporaryFileNamesTheProcessThatWritesIt() throws IOException {
+        FileObjectTarget deferred = (FileObjectTarget) target;
+        deferred.putIfAbsentDeferred("chunks/aa/aaaa", "x".getBytes(UTF_8));
+        try (Stream<Path> files = Files.list(root.resolve("chunks/aa"))) {
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .singleElement()
+                    .asString()
+                    .contains(FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "-");
+        }
+        deferred.flush();
+    }
+
+    @Test
+    void objectsAreFilesUnderTheRootNamedByTheirKey() throws IOException {
+        target.putIfAbsent("chunks/ab/abcd", "payload".getBytes(UTF_8));
+
+        assertThat(root.resolve("chunks/ab/abcd")).hasContent("payload");
+        assertThat(target.describe()).isEqualTo("file://" + root.toAbsolutePath());
+        assertThat(allFiles()).containsExactly(root.resolve("chunks/ab/abcd"));
+    }
+
+    @Test
+    void aCrashBetweenTempWriteAndLinkLeavesNoVisibleObject() throws IOException {
+        Path dir = Files.createDirectories(root.resolve("chunks/ab"));
+        Path orphan = dir.resolve("abcd" + FileObjectTarget.TEMP_MARKER + "0123456789abcdef");
+        Files.write(orphan, "half-writ".getBytes(UTF_8));
+
+        assertThat(target.list("")).isEmpty();
+        assertThat(target.list("chunks/ab/")).isEmpty();
+        assertThat(target.get("chunks/ab/abcd")).isEmpty();
+        assertThat(target.exists("chunks/ab/abcd")).isFalse();
+
+        assertThat(target.putIfAbsent("chunks/ab/abcd", "whole".getBytes(UTF_8)))
+                .isTrue();
+        assertThat(target.list("")).containsExactly("chunks/ab/abcd");
+        assertThat(target.get("chunks/ab/abcd"))
+                .hasValueSatisfying(read -> assertThat(read).isEqualTo("whole".getBytes(UTF_8)));
+    }
+
+    @Test
+    void writesLeaveNoTemporaryFilesBehind() throws IOException {
+        target.putIfAbsent("a/b", new byte[] {1});
+        target.putIfAbsent("a/b", new byte[] {2});
+        target.putIfAbsent("a/c", new byte[0]);
+
+        assertThat(allFiles()).containsExactly(root.resolve("a/b"), root.resolve("a/c"));
+    }
+
+    @Test
+    void traversalKeysAreRejectedWithAClearMessage() {
+        assertThatThrownBy(() -> target.putIfAbsent("../outside", new byte[1]))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("invalid object key '../outside'")
+                .hasMessageContaining("'..' segment")
+                .hasMessageContaining("escape");
+        assertThatThrownBy(() -> target.get("chunks/../../etc/passwd"))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("chunks/../../etc/passwd");
+        assertThatThrownBy(() -> target.delete("/etc/passwd"))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("absolute");
+        assertThatThrownBy(() -> target.list("../"))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("'..' segment");
+
+        assertThat(tempDir.resolve("outside")).doesNotExist();
+    }
+
+    @Test
+    void keysThatLookLikeTemporaryFilesAreRejected() {
+        assertThatThrownBy(() -> target.putIfAbsent("a" + FileObjectTarget.TEMP_MARKER + "1", new byte[1]))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("temporary");
+    }
+
+    @Test
+    void aMissingRootIsReportedNotCreated() {
+        Path missing = tempDir.resolve("not-mounted");
+        FileObjectTarget unmounted = new FileObjectTarget(missing);
+
+        assertThatThrownBy(() -> unmounted.putIfAbsent("chunks/x", new byte[1]))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining(missing.toString())
+                .hasMessageContaining("does not exist");
+        assertThatThrownBy(() -> unmounted.list("")).isInstanceOf(PermanentException.class);
+        assertThatThrownBy(() -> unmounted.get("chunks/x")).isInstanceOf(PermanentException.class);
+        assertThat(missing).doesNotExist();
+    }
+
+    @Test
+    void anObjectCannotAlsoBeADirectoryOfOtherKeys() {
+        target.putIfAbsent("a", new byte[1]);
+
+        assertThatThrownBy(() -> target.putIfAbsent("a/b", new byte[1]))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("a/b")
+                .hasMessageContaining("not a directory");
+    }
+
+    private List<Path> allFiles() throws IOException {
+        try (Stream<Path> files = Files.walk(root)) {
+            return files.filter(Files::isRegularFile).sorted().toList();
+        }
+    }
+}
