@@ -1,0 +1,78 @@
+package io.tidemark.cli;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.engine.EngineConfig;
+import io.tidemark.engine.Targets;
+import io.tidemark.policies.PolicyParser;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.repository.PassphraseSource;
+import io.tidemark.targets.file.FileObjectTarget;
+import java.nio.file.Path;
+import java.util.TreeSet;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The options by which offline commands ({@code status}, {@code prune}, {@code restore}, {@code
+ * verify}, {@code gc}, {@code drill}, {@code key}, {@code dr}) find the engine's repositories and
+ * policies: the engine config, overridden by {@code --data} and {@code --policies}.
+ */
+final class EngineOptions {
+
+    static final Path DEFAULT_DATA = Path.of("tidemark-data");
+    static final Path DEFAULT_POLICIES = Path.of("policies");
+
+    @Option(names = "--config", description = "engine config YAML (targets, data, policies)")
+    Path config;
+
+    @Option(names = "--data", description = "data directory holding the primary repository (default: ./tidemark-data)")
+    Path data;
+
+    @Option(names = "--policies", description = "policy directory (default: ./policies)")
+    Path policies;
+
+    @Mixin
+    PassphraseOptions passphrase;
+
+    /** Where the passphrase of encrypted repositories comes from. */
+    PassphraseSource passphrases(EngineConfig c) {
+        return passphrase.source(c);
+    }
+
+    /** The engine config with the flags applied. */
+    EngineConfig engineConfig() {
+        return (config != null ? EngineConfig.load(config) : EngineConfig.empty())
+                .with(null, data, null, null, policies);
+    }
+
+    /** The primary repository's directory. */
+    Path repository(EngineConfig c) {
+        return (c.data() != null ? c.data() : DEFAULT_DATA).resolve("repo");
+    }
+
+    /**
+     * The primary repository's location when {@code target} is null, else the engine config's target
+     * of that name.
+     *
+     * @throws PermanentException when the config has no such target (the message names those it has)
+     */
+    ObjectTarget open(EngineConfig c, String target) {
+        if (target == null) {
+            return new FileObjectTarget(repository(c));
+        }
+        EngineConfig.TargetConfig t = c.targets().get(target);
+        if (t == null) {
+            throw new PermanentException("target '" + target + "' is not in the engine config; it defines "
+                    + (c.targets().isEmpty()
+                            ? "none (pass --config)"
+                            : String.join(", ", new TreeSet<>(c.targets().keySet()))));
+        }
+        return Targets.open(target, t);
+    }
+
+    /** The policies, parsed; a malformed one is a {@link io.tidemark.policies.PolicyException}. */
+    PolicySet policies(EngineConfig c) {
+        return new PolicyParser().loadDirectory(c.policies() != null ? c.policies() : DEFAULT_POLICIES);
+    }
+}

@@ -1,0 +1,457 @@
+package io.tidemark.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.PermanentException;
+import io.tidemark.engine.EngineConfig;
+import io.tidemark.format.Json;
+import io.tidemark.scheduler.hook.HookJson;
+import io.tidemark.scheduler.hook.HookSecret;
+import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.scheduler.hook.HookSignature;
+import io.tidemark.scheduler.hook.InvalidHookException;
+import io.tidemark.scheduler.hook.PostDeployReport;
+import io.tidemark.scheduler.hook.PreDeployHook;
+import io.tidemark.scheduler.hook.WaitLevel;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "hook",
+        description = "Fire a hook of a running engine, as a CI/CD pipeline does.",
+        exitCodeOnInvalidInput = Main.EXIT_INVALID,
+        subcommands = {HookCommand.PreDeploy.class, HookCommand.PostDeploy.class})
+final class HookCommand {
+
+    @Command(
+            mixinStandardHelpOptions = true,
+            name = "pre-deploy",
+            exitCodeOnInvalidInput = Main.EXIT_INVALID,
+            description = {
+                "Snapshot the VMs of APP before it is deployed and wait until every snapshot is captured (the",
+                "default; fast), committed or replicated. Talks to the engine's hook endpoint (see",
+                "docs/runbooks/pre-deploy-hook.md), signing the request with the shared secret from",
+                "--secret-file or $" + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ". The same APP, SHA and",
+                "PIPELINE again reuse the same jobs, so a retried pipeline step makes no extra restore points.",
+                "Exit 0 only when the wait level is reached: anything else must stop the deploy."
+            },
+            exitCodeListHeading = "%nExit codes:%n",
+            exitCodeList = {
+                "0:every VM reached the wait level; deploy",
+                "1:invalid input (a flag, a missing secret, a request the engine calls malformed)",
+                "2:a snapshot failed, or the engine refused the request (signature, unknown app)",
+                "3:timed out, or the engine is unreachable or unavailable; retrying may succeed"
+            })
+    static final class PreDeploy implements Callable<Integer> {
+
+        private static final Pattern TIMEOUT = Pattern.compile("(?:(\\d+)h)?(?:(\\d+)m)?(?:(\\d+)s)?");
+
+        @Option(
+                names = "--app",
+                paramLabel = "APP",
+                description = "the app, as policies name it in triggers.pre-deploy.apps")
+        String app;
+
+        @Option(names = "--commit", paramLabel = "SHA", description = "the revision being deployed")
+        String commit;
+
+        @Option(names = "--pipeline", paramLabel = "P", description = "the pipeline run (its id or URL)")
+        String pipeline;
+
+        @Option(
+                names = "--wait",
+                paramLabel = "LEVEL",
+                defaultValue = "captured",
+                description = "captured | committed | replicated (default: ${DEFAULT-VALUE})")
+        String wait;
+
+        @Option(
+                names = "--timeout",
+                paramLabel = "DURATION",
+                defaultValue = "10m",
+                description = "how long to wait, such as 90s, 10m or 1h (at most 1h; default: ${DEFAULT-VALUE})")
+        String timeout;
+
+        @Mixin
+        EngineEndpoint engine;
+
+        @Option(names = "--json", description = "print the engine's JSON answer instead of a table")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            Optional<String> missing = app == null
+                    ? Optional.of("--app")
+                    : commit == null
+                            ? Optional.of("--commit")
+                            : pipeline == null ? Optional.of("--pipeline") : Optional.empty();
+            if (missing.isPresent()) {
+                return invalid(missing.get() + " is required: tidemark hook pre-deploy --app APP --commit SHA"
+                        + " --pipeline P [--wait captured|committed|replicated] [--timeout 10m]");
+            }
+            Optional<WaitLevel> level = WaitLevel.parse(wait);
+            if (level.isEmpty()) {
+                return invalid("--wait must be one of " + WaitLevel.wireNames() + ", got '" + wait + "'");
+            }
+            Optional<Duration> limit = parseTimeout(timeout);
+            if (limit.isEmpty()) {
+                return invalid(
+                        "--timeout must be a duration from 1s to 1h such as 90s, 10m or 1h, got '" + timeout + "'");
+            }
+            PreDeployHook hook;
+            try {
+                hook = new PreDeployHook(app, commit, pipeline, level);
+            } catch (InvalidHookException e) {
+                return invalid("--" + e.field() + ": " + e.getMessage());
+            }
+            byte[] body = HookJson.request(hook, level.get(), limit.get());
+            try {
+                // the engine answers 504 at the limit
+                return report(engine.post(HookServer.PATH, body, limit.get().plusSeconds(30), "do not deploy"));
+            } catch (EngineEndpoint.Failure f) {
+                return fail(f.code, f.getMessage());
+            }
+        }
+
+        private int report(HttpResponse<String> response) {
+            int status = response.statusCode();
+            Optional<JsonNode> answer = parse(response.body());
+            String message = answer.map(a -> a.path("message").asText(""))
+                    .filter(m -> !m.isEmpty())
+                    .orElse("HTTP " + status);
+            if (json) {
+                System.out.println(response.body());
+            } else {
+                answer.filter(a -> a.has("vms")).ifPresent(PreDeploy::printTable);
+            }
+            if (status == 200) {
+                if (!json) {
+                    System.out.println(message);
+                }
+                return 0;
+            }
+            return engine.refusal(status, answer, message, "do not deploy");
+        }
+
+        private static void printTable(JsonNode answer) {
+            System.out.printf(
+                    "%-20s %-12s %-32s %10s %10s %10s%n",
+                    "VM", "HOST", "RESTORE POINT", "CAPTURED", "COMMITTED", "REPLICATED");
+            for (JsonNode vm : answer.path("vms")) {
+                System.out.printf(
+                        "%-20s %-12s %-32s %10s %10s %10s%n",
+                        vm.path("vm").asText(),
+                        vm.path("host").asText(),
+                        vm.path("restorePointId").asText("-"),
+                        after(vm, "capturedAfterMs"),
+                        after(vm, "committedAfterMs"),
+                        vm.path("targets").isEmpty() ? "n/a" : after(vm, "replicatedAfterMs"));
+            }
+        }
+
+        private static String after(JsonNode vm, String field) {
+            return vm.has(field)
+                    ? String.format(Locale.ROOT, "%.1f s", vm.path(field).asLong() / 1000.0)
+                    : "-";
+        }
+
+        static Optional<Duration> parseTimeout(String text) {
+            Matcher m = TIMEOUT.matcher(text == null ? "" : text);
+            if (text == null || text.isEmpty() || !m.matches()) {
+                return Optional.empty();
+            }
+            long seconds = 0;
+            long[] unit = {3600, 60, 1};
+            for (int i = 0; i < unit.length; i++) {
+                if (m.group(i + 1) != null) {
+                    if (m.group(i + 1).length() > 6) {
+                        return Optional.empty();
+                    }
+                    seconds += Long.parseLong(m.group(i + 1)) * unit[i];
+                }
+            }
+            Duration d = Duration.ofSeconds(seconds);
+            return d.isZero() || d.compareTo(HookJson.MAX_TIMEOUT) > 0 ? Optional.empty() : Optional.of(d);
+        }
+    }
+
+    private static int invalid(String message) {
+        return fail(Main.EXIT_INVALID, message);
+    }
+
+    private static int fail(int code, String message) {
+        System.err.println("tidemark: " + message);
+        return code;
+    }
+
+    /** Where the engine's hook endpoint is and the secret that signs requests to it. */
+    static final class EngineEndpoint {
+
+        @Option(
+                names = "--url",
+                defaultValue = "http://" + HookServer.DEFAULT_ADDRESS,
+                description = "the engine's hook endpoint (default: ${DEFAULT-VALUE})")
+        String url;
+
+        @Option(
+                names = "--secret-file",
+                paramLabel = "FILE",
+                description =
+                        "file holding the hook secret (default: $" + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ")")
+        Path secretFile;
+
+        private final Clock clock = Clock.systemUTC();
+
+        /** A command's failure with its exit code. */
+        static final class Failure extends RuntimeException {
+            final int code;
+
+            Failure(int code, String message) {
+                super(message, null, false, false);
+                this.code = code;
+            }
+        }
+
+        /**
+         * POSTs {@code body}, signed, to {@code path} of the engine and returns the answer.
+         *
+         * @param consequence what the caller's pipeline must do when the engine cannot be asked,
+         *     such as {@code do not deploy}
+         * @throws Failure with exit 1 for a bad --url or secret, 3 when the engine cannot be reached
+         */
+        HttpResponse<String> post(String path, byte[] body, Duration timeout, String consequence) {
+            URI endpoint;
+            HookSecret secret;
+            try {
+                endpoint = endpoint(path);
+                secret = secretFile != null
+                        ? HookSecret.fromFile(secretFile)
+                        : HookSecret.fromEnv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV, System.getenv());
+            } catch (PermanentException e) {
+                throw new Failure(Main.EXIT_INVALID, e.getMessage());
+            }
+            String timestamp = String.valueOf(clock.instant().getEpochSecond());
+            HttpRequest request = HttpRequest.newBuilder(endpoint)
+                    .timeout(timeout)
+                    .header("Content-Type", "application/json")
+                    .header(HookSignature.TIMESTAMP_HEADER, timestamp)
+                    .header(HookSignature.SIGNATURE_HEADER, HookSignature.sign(secret, timestamp, body))
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(body))
+                    .build();
+            try {
+                return HttpClient.newBuilder()
+                        .connectTimeout(Duration.ofSeconds(10))
+                        .build()
+                        .send(request, HttpResponse.BodyHandlers.ofString());
+            } catch (HttpTimeoutException e) {
+                throw new Failure(
+                        Main.EXIT_RETRIABLE,
+                        "the engine at " + endpoint + " did not answer within " + timeout.toSeconds() + " s; "
+                                + consequence + "; check the engine's log");
+            } catch (ConnectException e) {
+                throw new Failure(
+                        Main.EXIT_RETRIABLE,
+                        "cannot reach the engine at " + endpoint + " (" + e.getMessage() + "); " + consequence
+                                + "; check that `tidemark run` runs with the hook endpoint on (hooks: in the engine"
+                                + " config) and that --url is right");
+            } catch (IOException e) {
+                throw new Failure(
+                        Main.EXIT_RETRIABLE,
+                        "lost the connection to the engine at " + endpoint + " (" + e.getMessage() + "); " + consequence
+                                + "; run the hook again (it is idempotent)");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new Failure(Main.EXIT_RETRIABLE, "interrupted; " + consequence);
+            }
+        }
+
+        /**
+         * POSTs a command and turns the engine's answer into an exit code: 0 for 200 (after {@code
+         * table} printed the answer, unless {@code json} prints it raw), 1 for a refused request, 2 for
+         * a refused signature or a failed command, 3 when the engine is unavailable.
+         */
+        int command(
+                String path,
+                byte[] body,
+                Duration timeout,
+                String consequence,
+                boolean json,
+                java.util.function.Consumer<JsonNode> table) {
+            HttpResponse<String> response;
+            try {
+                response = post(path, body, timeout, consequence);
+            } catch (Failure f) {
+                return fail(f.code, f.getMessage());
+            }
+            Optional<JsonNode> answer = parse(response.body());
+            String message = answer.map(a -> a.path("message").asText(""))
+                    .filter(m -> !m.isEmpty())
+                    .orElse("HTTP " + response.statusCode());
+            if (json) {
+                System.out.println(response.body());
+            }
+            if (response.statusCode() == 200) {
+                if (!json) {
+                    table.accept(answer.orElseThrow());
+                    System.out.println(message);
+                }
+                return 0;
+            }
+            return refusal(response.statusCode(), answer, message, consequence);
+        }
+
+        /**
+         * Turns an answer other than 200 into an exit code, after printing why: 1 when the engine
+         * calls the request malformed, 2 for a refused signature, an unknown app, a missing endpoint
+         * or a failed command, 3 when the engine is unavailable or timed out.
+         *
+         * @param message the answer's {@code message}, or the HTTP status in words
+         * @param consequence what the caller's pipeline must do, such as {@code do not deploy}
+         */
+        int refusal(int status, Optional<JsonNode> answer, String message, String consequence) {
+            return switch (status) {
+                case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
+                case 401 ->
+                    fail(
+                            Main.EXIT_PERMANENT,
+                            "the engine refused the signature: " + message + " (check that --secret-file or $"
+                                    + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV
+                                    + " holds the engine's hook secret and that this machine's clock is right)");
+                case 404 ->
+                    fail(
+                            Main.EXIT_PERMANENT,
+                            answer.map(a -> a.path("error").asText("not-found"))
+                                            .orElse("not-found")
+                                            .equals("not-found")
+                                    ? "no hook endpoint at " + url + " (" + message + "); check --url"
+                                    : message);
+                case 502, 422 -> fail(Main.EXIT_PERMANENT, message);
+                case 503, 504 -> fail(Main.EXIT_RETRIABLE, message);
+                default ->
+                    fail(
+                            status >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
+                            "unexpected answer from the engine: " + message + "; " + consequence);
+            };
+        }
+
+        private URI endpoint(String path) {
+            PermanentException bad = new PermanentException("--url must be http://HOST:PORT or https://HOST:PORT,"
+                    + " such as http://" + HookServer.DEFAULT_ADDRESS + ", got '" + url + "'");
+            URI base;
+            try {
+                base = URI.create(url.endsWith("/") ? url.substring(0, url.length() - 1) : url);
+            } catch (IllegalArgumentException e) {
+                throw bad;
+            }
+            if (!"http".equals(base.getScheme()) && !"https".equals(base.getScheme()) || base.getHost() == null) {
+                throw bad;
+            }
+            return URI.create(base + path);
+        }
+    }
+
+    @Command(
+            mixinStandardHelpOptions = true,
+            name = "post-deploy",
+            exitCodeOnInvalidInput = Main.EXIT_INVALID,
+            description = {
+                "Tell the engine how the deploy of APP at SHA ended. On failure its pre-deploy restore points are",
+                "pinned at every location (prune keeps them; `tidemark rollback --app APP --to pre-deploy:SHA`",
+                "returns the VMs to them); on success they are expired (the next prune removes them unless",
+                "they are the newest or not yet replicated). Signed like pre-deploy; idempotent.",
+                "",
+                "Example, as the last step of a pipeline:",
+                "  tidemark hook post-deploy --app shop --commit $GIT_SHA --outcome $([ $ok ] && echo success"
+                        + " || echo failure)"
+            },
+            exitCodeListHeading = "%nExit codes:%n",
+            exitCodeList = {
+                "0:the points were marked",
+                "1:invalid input (a flag, a missing secret)",
+                "2:the engine refused the request, or no pre-deploy point of that deploy exists",
+                "3:the engine is unreachable or unavailable; run it again"
+            })
+    static final class PostDeploy implements Callable<Integer> {
+
+        @Option(names = "--app", paramLabel = "APP", required = true, description = "the app deployed")
+        String app;
+
+        @Option(names = "--commit", paramLabel = "SHA", required = true, description = "the revision deployed")
+        String commit;
+
+        @Option(
+                names = "--pipeline",
+                paramLabel = "P",
+                description = "only the points of this pipeline run (default: every run that deployed SHA)")
+        String pipeline;
+
+        @Option(
+                names = "--outcome",
+                paramLabel = "OUTCOME",
+                required = true,
+                description = "success (expire the pre-deploy points) or failure (pin them)")
+        String outcome;
+
+        @Option(names = "--json", description = "print the engine's JSON answer instead of a table")
+        boolean json;
+
+        @Mixin
+        EngineEndpoint engine;
+
+        @Override
+        public Integer call() {
+            Optional<PostDeployReport.Outcome> parsed = PostDeployReport.Outcome.parse(outcome);
+            if (parsed.isEmpty()) {
+                return invalid("--outcome must be success or failure, got '" + outcome + "'");
+            }
+            PostDeployReport report;
+            try {
+                report = new PostDeployReport(app, commit, Optional.ofNullable(pipeline), parsed.get());
+            } catch (InvalidHookException e) {
+                return invalid("--" + e.field() + ": " + e.getMessage());
+            }
+            return engine.command(
+                    HookServer.POST_DEPLOY_PATH,
+                    HookJson.postDeployRequest(report),
+                    Duration.ofMinutes(2),
+                    "the points keep their marks",
+                    json,
+                    answer -> {
+                        System.out.printf("%-12s %-20s %-32s %s%n", "LOCATION", "VM", "RESTORE POINT", "MARK");
+                        for (JsonNode p : answer.path("points")) {
+                            System.out.printf(
+                                    "%-12s %-20s %-32s %s%n",
+                                    p.path("location").asText(),
+                                    p.path("vm").asText(),
+                                    p.path("restorePointId").asText(),
+                                    p.path("mark").asText());
+                        }
+                    });
+        }
+    }
+
+    static Optional<JsonNode> parse(String body) {
+        try {
+            JsonNode n = Json.mapper().readTree(body);
+            return n != null && n.isObject() ? Optional.of(n) : Optional.empty();
+        } catch (IOException e) { // not from Tidemark (a proxy's error page): reported by status
+            return Optional.empty();
+        }
+    }
+}

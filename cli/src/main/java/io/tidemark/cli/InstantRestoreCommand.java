@@ -1,0 +1,284 @@
+package io.tidemark.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.engine.Locations;
+import io.tidemark.format.Json;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.RestorePointSelector;
+import io.tidemark.workers.instant.InstantRestore;
+import io.tidemark.workers.instant.RestorePointExport;
+import io.tidemark.workers.qmp.QmpClient;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(
+        name = "restore-instant",
+        mixinStandardHelpOptions = true,
+        exitCodeOnInvalidInput = Main.EXIT_INVALID,
+        description = {
+            "Instant restore: serve one disk of a restore point over NBD straight from its repository, with a",
+            "local qcow2 overlay on top, so a VM starts from it at once (the guest's writes stay in the overlay;",
+            "the repository is never written). With --qmp the overlay is opened in a running QEMU (and, with",
+            "--device, attached to a new device); with --hydrate-to the whole disk is then copied to a local",
+            "image by a live block mirror and the VM pivots onto it without stopping. After the pivot the NBD",
+            "server stops and the command exits. Without --hydrate-to it serves until interrupted (Ctrl-C):",
+            "stop the VM first, it reads through the server. Runbook: docs/runbooks/instant-restore.md",
+            "",
+            "Example:  tidemark restore-instant --from /srv/tidemark --vm web-1 --disk sd0 --dir /run/tm-ir \\",
+            "            --qmp /run/web-1-dr.qmp --device virtio-blk-pci --hydrate-to /srv/vm/web-1-sd0.qcow2",
+            "          tidemark restore-instant --from /srv/tidemark --vm web-1 --at '2h ago' --dir /run/tm-ir",
+            "          tidemark restore-instant --from /srv/tidemark --vm shop-db --tag pre-deploy:shop@3f9a1c2 --dir /run/tm-ir",
+            "",
+            "Choose the point with at most one of --point, --at, --tag (default: the newest), as for `tidemark restore`.",
+        })
+final class InstantRestoreCommand implements Callable<Integer> {
+
+    @Mixin
+    PassphraseOptions passphrase;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(
+            names = "--from",
+            required = true,
+            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+    String from;
+
+    @Option(names = "--vm", required = true, description = "the VM whose restore point to serve")
+    String vm;
+
+    @Mixin
+    PointOptions points;
+
+    @Option(names = "--disk", description = "the disk to serve (default: the point's only disk)")
+    String disk;
+
+    @Option(
+            names = "--dir",
+            required = true,
+            description = "directory for the NBD socket <disk>.nbd and <disk>-overlay.qcow2 (keep it short)")
+    Path dir;
+
+    @Option(names = "--qmp", description = "QMP socket of a running QEMU to hand the disk to")
+    Path qmp;
+
+    @Option(names = "--node", description = "block node name of the overlay in QEMU (default: tm-<vm>-<disk>)")
+    String node;
+
+    @Option(
+            names = "--device",
+            description = "with --qmp: also attach a device, DRIVER[,KEY=VALUE…] (for example virtio-blk-pci or"
+                    + " scsi-hd,bus=scsi0.0); drive= and id= (default <node>-dev) are filled in")
+    String device;
+
+    @Option(names = "--hydrate-to", description = "with --qmp: copy the disk to this new local image and pivot")
+    Path hydrateTo;
+
+    @Option(names = "--format", defaultValue = "qcow2", description = "hydrated image format: qcow2 (default) or raw")
+    String format;
+
+    @Option(
+            names = "--speed",
+            defaultValue = "0",
+            description = "hydration speed limit in bytes/s (default 0: unlimited)")
+    long speed;
+
+    @Option(names = "--cache-mib", defaultValue = "256", description = "chunk cache size in MiB (default 256)")
+    long cacheMib;
+
+    @Option(names = "--json", description = "print a JSON summary instead of text; no progress bar")
+    boolean json;
+
+    Clock clock = Clock.systemUTC();
+
+    @Override
+    public Integer call() throws IOException {
+        if (hydrateTo != null && qmp == null) {
+            return invalid("--hydrate-to needs --qmp: hydration is a block mirror inside the QEMU that runs the VM");
+        }
+        if (device != null && qmp == null) {
+            return invalid("--device needs --qmp: the device is added to a running QEMU");
+        }
+        RestorePointSelector selector = new RestorePointSelector(clock);
+        RestorePointSelector.Criterion criterion;
+        try {
+            criterion = points.criterion(selector);
+        } catch (IllegalArgumentException e) {
+            return invalid(e.getMessage());
+        }
+        PrintStream out = System.out;
+        try (ObjectTarget target = Locations.open(from)) {
+            Repository repo = Repository.open(target, passphrase.source());
+            Manifest m = selector.select(repo, vm, criterion);
+            String diskName = disk != null ? disk : onlyDisk(m);
+            String nodeName = node != null ? node : "tm-" + vm + "-" + diskName;
+            InstantRestore.Options options = new InstantRestore.Options(
+                    new RestorePointExport.Options(cacheMib << 20, 8, 8), 16, Duration.ofHours(12), speed);
+            long t0 = System.nanoTime();
+            ObjectNode summary = Json.mapper().createObjectNode();
+            try (InstantRestore ir = InstantRestore.start(repo, m, diskName, dir, options)) {
+                double servingSecs = (System.nanoTime() - t0) / 1e9;
+                summary.put("vm", m.vm());
+                summary.put("restorePoint", m.id());
+                summary.put("capturedAt", m.capturedAt().toString());
+                RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
+                summary.put("selectedBy", criterion.describe());
+                summary.put("disk", diskName);
+                summary.put("sizeBytes", ir.export().size());
+                summary.put("nbd", ir.nbdUri());
+                summary.put("overlay", ir.overlay().toString());
+                summary.put("secondsToServe", servingSecs);
+                if (!json) {
+                    out.printf(
+                            "serving %s of %s (%s, captured %s, %s) on %s in %.2f s%noverlay: %s%n",
+                            diskName,
+                            m.vm(),
+                            m.id(),
+                            m.capturedAt(),
+                            Human.bytes(ir.export().size()),
+                            ir.nbdUri(),
+                            servingSecs,
+                            ir.overlay());
+                }
+                if (qmp == null) {
+                    if (!json) {
+                        out.println("start QEMU with:  " + String.join(" ", ir.blockdevArgs(nodeName))
+                                + " -device virtio-blk-pci,drive=" + nodeName);
+                        out.println("serving until interrupted (Ctrl-C); stop the VM first");
+                    } else {
+                        out.println(Json.mapper().writeValueAsString(summary));
+                    }
+                    out.flush();
+                    awaitInterrupt(ir);
+                    return 0;
+                }
+                try (QmpClient client = QmpClient.connect(qmp)) {
+                    ir.attach(client, nodeName);
+                    summary.put("node", nodeName);
+                    if (device != null) {
+                        summary.put("device", addDevice(client, nodeName));
+                    }
+                    summary.put("secondsToAttach", (System.nanoTime() - t0) / 1e9);
+                    if (!json) {
+                        out.printf(
+                                "attached as node %s%s in %.2f s%n",
+                                nodeName,
+                                device != null
+                                        ? " to device " + summary.get("device").asText()
+                                        : "",
+                                summary.get("secondsToAttach").asDouble());
+                    }
+                    if (hydrateTo == null) {
+                        if (!json) {
+                            out.println("serving until interrupted (Ctrl-C); stop the VM first");
+                        } else {
+                            out.println(Json.mapper().writeValueAsString(summary));
+                        }
+                        out.flush();
+                        awaitInterrupt(ir);
+                        return 0;
+                    }
+                    ProgressBar bar =
+                            new ProgressBar(System.err, "hydrate " + diskName, !json && System.console() != null);
+                    InstantRestore.Hydration h =
+                            ir.hydrate(client, nodeName, hydrateTo, format, nodeName + "-local", bar::update);
+                    ir.detach(client, nodeName);
+                    summary.put("hydratedTo", h.image().toString());
+                    summary.put("format", h.format());
+                    summary.put("activeNode", h.node());
+                    summary.put("bytesHydrated", h.bytesCopied());
+                    summary.put("secondsToHydrate", h.elapsed().toMillis() / 1e3);
+                }
+                summary.put("bytesServed", ir.server().bytesServed());
+                summary.put("bytesFetched", ir.export().bytesFetched());
+            }
+            summary.put("seconds", (System.nanoTime() - t0) / 1e9);
+            if (json) {
+                out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(summary));
+            } else {
+                out.printf(
+                        "hydrated %s to %s (%s copied in %.1f s); the VM runs on node %s; NBD server stopped%n",
+                        diskName,
+                        hydrateTo,
+                        Human.bytes(summary.get("bytesHydrated").asLong()),
+                        summary.get("secondsToHydrate").asDouble(),
+                        summary.get("activeNode").asText());
+            }
+        }
+        return 0;
+    }
+
+    private int invalid(String message) {
+        spec.commandLine().getErr().println("tidemark restore-instant: " + message);
+        return Main.EXIT_INVALID;
+    }
+
+    private static String onlyDisk(Manifest m) {
+        if (m.disks().size() != 1) {
+            throw new PermanentException("restore point " + m.id() + " of " + m.vm() + " has "
+                    + m.disks().size() + " disks "
+                    + m.disks().stream().map(DiskEntry::name).toList()
+                    + "; choose one with --disk");
+        }
+        return m.disks().get(0).name();
+    }
+
+    private String addDevice(QmpClient client, String nodeName) {
+        String[] parts = device.split(",");
+        ObjectNode args = QmpClient.args().put("driver", parts[0].trim());
+        for (int i = 1; i < parts.length; i++) {
+            String[] kv = parts[i].split("=", 2);
+            if (kv.length != 2) {
+                throw new PermanentException("--device '" + device + "': '" + parts[i] + "' is not KEY=VALUE");
+            }
+            args.put(kv[0].trim(), kv[1].trim());
+        }
+        args.put("drive", nodeName);
+        if (!args.has("id")) {
+            args.put("id", nodeName + "-dev");
+        }
+        client.execute("device_add", args);
+        return args.get("id").asText();
+    }
+
+    /**
+     * Serves until the process is stopped (Ctrl-C, SIGTERM: the shutdown hook stops the server) or
+     * the calling thread is interrupted.
+     */
+    private static void awaitInterrupt(InstantRestore ir) {
+        CountDownLatch stopped = new CountDownLatch(1);
+        Thread hook = new Thread(
+                () -> {
+                    ir.close();
+                    stopped.countDown();
+                },
+                "restore-instant-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException e) {
+                // the JVM is shutting down: the hook is running
+            }
+        }
+    }
+}

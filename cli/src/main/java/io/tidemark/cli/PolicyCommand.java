@@ -1,0 +1,276 @@
+package io.tidemark.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.tidemark.format.Json;
+import io.tidemark.policies.Policy;
+import io.tidemark.policies.PolicyDiff;
+import io.tidemark.policies.PolicyException;
+import io.tidemark.policies.PolicyParser;
+import io.tidemark.policies.PolicyPlan;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.policies.Schedule;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalDouble;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+@Command(
+        name = "policy",
+        mixinStandardHelpOptions = true,
+        description = "Check policy files before they are merged.",
+        subcommands = {PolicyCommand.Lint.class, PolicyCommand.Plan.class, PolicyCommand.Diff.class})
+final class PolicyCommand {
+
+    /** The clock {@code policy plan} starts from; tests replace it. */
+    static Clock clock = Clock.systemUTC();
+
+    @Command(
+            name = "lint",
+            mixinStandardHelpOptions = true,
+            description = {
+                "Parse every *.yaml / *.yml policy in DIR and report every problem as FILE:LINE:COLUMN: KEY: what",
+                "is expected. Exit 0 when all are valid, 1 otherwise: fit for a pull-request check."
+            })
+    static final class Lint implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "DIR", description = "the policy directory")
+        Path dir;
+
+        @Override
+        public Integer call() {
+            try {
+                PolicySet set = new PolicyParser().loadDirectory(dir);
+                System.out.println(set.policies().size() + " policies OK in " + dir);
+                return 0;
+            } catch (PolicyException e) {
+                printProblems(e);
+                return Main.EXIT_INVALID;
+            }
+        }
+    }
+
+    @Command(
+            name = "plan",
+            mixinStandardHelpOptions = true,
+            description = {
+                "For every policy in DIR: its next 5 firings (UTC), whether its schedule can meet its RPO, and how",
+                "many restore points each location keeps after --days days. Exit 0 when every policy is feasible,",
+                "1 when one is not (the reason is printed) or a policy file is invalid."
+            })
+    static final class Plan implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "DIR", description = "the policy directory")
+        Path dir;
+
+        @Option(names = "--days", defaultValue = "30", description = "days of retention to simulate (default 30)")
+        int days;
+
+        @Option(
+                names = "--vms",
+                split = ",",
+                paramLabel = "VM",
+                description = "only the policies whose names or globs cover one of these VMs (labels are not checked)")
+        List<String> vms = List.of();
+
+        @Option(
+                names = "--backup-time",
+                defaultValue = "1m",
+                paramLabel = "DURATION",
+                description = "expected duration of one backup, such as 1m or 30s (default 1m)")
+        String backupTime;
+
+        @Option(names = "--change-rate", paramLabel = "MB/h", description = "data changed per hour, in MB")
+        Double changeRate;
+
+        @Option(names = "--bandwidth", paramLabel = "MB/s", description = "bandwidth to the targets, in MB/s")
+        Double bandwidth;
+
+        @Option(names = "--json", description = "machine-readable output")
+        boolean json;
+
+        @Override
+        public Integer call() throws JsonProcessingException {
+            if (days < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--days must not be negative");
+            }
+            if ((changeRate == null) != (bandwidth == null)) {
+                throw new CommandLine.ParameterException(
+                        spec.commandLine(), "--change-rate and --bandwidth go together");
+            }
+            if ((bandwidth != null && bandwidth <= 0) || (changeRate != null && changeRate < 0)) {
+                throw new CommandLine.ParameterException(
+                        spec.commandLine(), "--bandwidth must be positive and --change-rate not negative");
+            }
+            Duration backup = parseDuration(backupTime);
+            PolicySet set;
+            try {
+                set = new PolicyParser().loadDirectory(dir);
+            } catch (PolicyException e) {
+                printProblems(e);
+                return Main.EXIT_INVALID;
+            }
+            PolicyPlan.Options options = new PolicyPlan.Options(
+                    clock.instant().truncatedTo(ChronoUnit.SECONDS),
+                    5,
+                    Duration.ofDays(days),
+                    backup,
+                    changeRate == null ? OptionalDouble.empty() : OptionalDouble.of(changeRate),
+                    bandwidth == null ? OptionalDouble.empty() : OptionalDouble.of(bandwidth));
+            List<PolicyPlan> plans = set.policies().stream()
+                    .filter(this::selected)
+                    .map(p -> PolicyPlan.of(p, options))
+                    .toList();
+            if (json) {
+                System.out.println(Json.mapper()
+                        .writerWithDefaultPrettyPrinter()
+                        .writeValueAsString(plans.stream().map(Plan::toJson).toList()));
+            } else {
+                plans.forEach(this::print);
+                long infeasible = plans.stream().filter(p -> !p.feasible()).count();
+                System.out.println(plans.size() + " policies planned, "
+                        + (infeasible == 0 ? "all feasible" : infeasible + " infeasible"));
+            }
+            plans.stream().filter(p -> !p.feasible()).forEach(p -> p.problems()
+                    .forEach(why -> System.err.println(p.policy().name() + ": " + why)));
+            return plans.stream().allMatch(PolicyPlan::feasible) ? 0 : Main.EXIT_INVALID;
+        }
+
+        private boolean selected(Policy p) {
+            return vms.isEmpty()
+                    || vms.stream().anyMatch(vm -> p.vms().matches(vm, p.vms().labels()));
+        }
+
+        private Duration parseDuration(String text) {
+            try {
+                return PolicyParser.parseDuration(text);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--backup-time: " + e.getMessage());
+            }
+        }
+
+        private void print(PolicyPlan plan) {
+            Policy p = plan.policy();
+            System.out.printf(
+                    "%s: %s, rpo %s: %s%n",
+                    p.name(),
+                    describe(p.schedule()),
+                    PolicyParser.formatDuration(p.rpo()),
+                    plan.feasible() ? "feasible" : "INFEASIBLE: " + String.join("; ", plan.problems()));
+            System.out.println("  next: "
+                    + plan.nextFireTimes().stream().map(Instant::toString).collect(Collectors.joining(", ")));
+            for (PolicyPlan.LocationOutlook o : plan.retention()) {
+                System.out.printf(
+                        "  %s: keeps %d of %d after %d days%s%s%n",
+                        o.location(),
+                        o.kept(),
+                        o.created(),
+                        days,
+                        o.oldestKept().map(t -> ", oldest " + t).orElse(""),
+                        o.rule().keepsAll() ? " (no retention rule: keeps all)" : "");
+            }
+        }
+
+        private static Map<String, Object> toJson(PolicyPlan plan) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("policy", plan.policy().name());
+            m.put("schedule", describe(plan.policy().schedule()));
+            m.put("rpo", PolicyParser.formatDuration(plan.policy().rpo()));
+            m.put("feasible", plan.feasible());
+            m.put("problems", plan.problems());
+            m.put(
+                    "nextFireTimes",
+                    plan.nextFireTimes().stream().map(Instant::toString).toList());
+            List<Map<String, Object>> locations = new ArrayList<>();
+            for (PolicyPlan.LocationOutlook o : plan.retention()) {
+                Map<String, Object> l = new LinkedHashMap<>();
+                l.put("location", o.location());
+                l.put("created", o.created());
+                l.put("kept", o.kept());
+                l.put("oldestKept", o.oldestKept().map(Instant::toString).orElse(null));
+                l.put("keepsAll", o.rule().keepsAll());
+                locations.add(l);
+            }
+            m.put("retention", locations);
+            return m;
+        }
+
+        private static String describe(Schedule schedule) {
+            String jitter =
+                    schedule.jitter().isZero() ? "" : ", jitter " + PolicyParser.formatDuration(schedule.jitter());
+            if (schedule instanceof Schedule.Interval interval) {
+                return "every " + PolicyParser.formatDuration(interval.every()) + jitter;
+            }
+            return "cron '" + ((Schedule.Cron) schedule).expression() + "'" + jitter;
+        }
+    }
+
+    @Command(
+            name = "diff",
+            mixinStandardHelpOptions = true,
+            description = {
+                "List the policies added, removed and changed (with the keys that changed) in DIR compared with",
+                "--against DIR2, such as a pull request's checkout against main. Always exits 0 when both parse."
+            })
+    static final class Diff implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "DIR", description = "the new policy directory")
+        Path dir;
+
+        @Option(names = "--against", required = true, paramLabel = "DIR2", description = "the old policy directory")
+        Path against;
+
+        @Option(names = "--json", description = "machine-readable output")
+        boolean json;
+
+        @Override
+        public Integer call() throws JsonProcessingException {
+            PolicyParser parser = new PolicyParser();
+            PolicySet next;
+            PolicySet previous;
+            try {
+                next = parser.loadDirectory(dir);
+                previous = parser.loadDirectory(against);
+            } catch (PolicyException e) {
+                printProblems(e);
+                return Main.EXIT_INVALID;
+            }
+            PolicyDiff diff = PolicyDiff.between(previous, next);
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("added", diff.added());
+                m.put("removed", diff.removed());
+                m.put("changed", diff.changed());
+                System.out.println(
+                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(m));
+                return 0;
+            }
+            if (diff.isEmpty()) {
+                System.out.println("no policy changed");
+                return 0;
+            }
+            diff.added().forEach(n -> System.out.println("+ " + n));
+            diff.removed().forEach(n -> System.out.println("- " + n));
+            diff.changed().forEach((n, keys) -> System.out.println("~ " + n + ": " + String.join(", ", keys)));
+            return 0;
+        }
+    }
+
+    private static void printProblems(PolicyException e) {
+        e.problems().forEach(p -> System.err.println(p));
+        System.err.println(e.problems().size() + " problem(s); no policy was changed");
+    }
+}

@@ -1,0 +1,127 @@
+package io.tidemark.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.engine.EngineConfig;
+import io.tidemark.engine.Targets;
+import io.tidemark.format.Json;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.replicator.Pruner;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.GarbageCollector;
+import io.tidemark.targets.file.FileObjectTarget;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "prune",
+        description = {
+            "Apply each policy's retention (local, and per replication target): remove the restore points",
+            "it no longer keeps. Never removes the newest point, a local point not yet on every target its",
+            "policy requires, a point under an immutability lock, or points of VMs no policy selects.",
+            "Removes manifests only; their chunks are reclaimed by garbage collection (`tidemark gc`, or --gc",
+            "here to collect every location right after). Try --dry-run first.",
+            "",
+            "Example:  tidemark prune --config engine.yaml --gc --grace 24h",
+        })
+final class PruneCommand implements Callable<Integer> {
+
+    @Mixin
+    EngineOptions engine;
+
+    @Option(names = "--dry-run", description = "show what would be removed; change nothing")
+    boolean dryRun;
+
+    @Option(names = "--json", description = "machine-readable output")
+    boolean json;
+
+    @Option(names = "--gc", description = "then run garbage collection at every location (see `tidemark gc`)")
+    boolean gc;
+
+    @Option(
+            names = "--grace",
+            defaultValue = "24h",
+            description = "with --gc: how long an object must stay unreferenced before it is deleted (default: 24h)")
+    String grace;
+
+    @Override
+    public Integer call() throws IOException {
+        EngineConfig c = engine.engineConfig();
+        PolicySet set = engine.policies(c);
+        Map<String, ObjectTarget> targets = Targets.open(c.targets());
+        try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
+            Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
+            Map<String, Repository> targetRepos = Targets.repositories(primary, targets);
+            Pruner pruner = new Pruner(primary, targetRepos, Targets.locks(targets));
+            List<Pruner.Decision> plan = pruner.plan(set, Instant.now());
+            int removed = dryRun ? 0 : pruner.apply(plan);
+            long toRemove = plan.stream().filter(d -> !d.keep()).count();
+            Map<String, GarbageCollector.Result> collected = new LinkedHashMap<>();
+            if (gc) {
+                Duration g = Targets.duration("--grace", grace);
+                Map<String, Repository> all = new LinkedHashMap<>();
+                all.put(Pruner.LOCAL, primary);
+                all.putAll(targetRepos);
+                all.forEach((name, repo) ->
+                        collected.put(name, GcCommand.collect(repo, g, dryRun, !json && System.console() != null)));
+            }
+            if (json && gc) {
+                ObjectNode both = Json.mapper().createObjectNode();
+                ArrayNode decisions = both.putArray("decisions");
+                decisions.addAll(decisions(plan));
+                ObjectNode gcs = both.putObject("gc");
+                collected.forEach((name, r) -> gcs.set(name, GcCommand.toJson(name, r)));
+                System.out.println(
+                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(both));
+            } else if (json) {
+                ArrayNode out = decisions(plan);
+                System.out.println(
+                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+            } else {
+                for (Pruner.Decision d : plan) {
+                    System.out.printf(
+                            "%-10s %-16s %-28s %-6s %s%n",
+                            d.location(),
+                            d.vm(),
+                            d.restorePointId(),
+                            d.keep() ? "keep" : dryRun ? "WOULD REMOVE" : "removed",
+                            d.reason());
+                }
+                System.out.printf(
+                        dryRun
+                                ? "%d restore points would be removed (dry run: nothing changed)%n"
+                                : "%d restore points removed%n",
+                        dryRun ? toRemove : removed);
+                Duration g = gc ? Targets.duration("--grace", grace) : null;
+                collected.forEach((name, r) -> GcCommand.print(System.out, name, g, r));
+            }
+        } finally {
+            targets.values().forEach(ObjectTarget::close);
+        }
+        return 0;
+    }
+
+    private static ArrayNode decisions(List<Pruner.Decision> plan) {
+        ArrayNode out = Json.mapper().createArrayNode();
+        for (Pruner.Decision d : plan) {
+            ObjectNode o = out.addObject();
+            o.put("location", d.location());
+            o.put("vm", d.vm());
+            o.put("restorePoint", d.restorePointId());
+            o.put("capturedAt", d.capturedAt().toString());
+            o.put("keep", d.keep());
+            o.put("reason", d.reason());
+        }
+        return out;
+    }
+}

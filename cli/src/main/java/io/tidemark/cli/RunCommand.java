@@ -1,0 +1,113 @@
+package io.tidemark.cli;
+
+import io.tidemark.engine.Engine;
+import io.tidemark.engine.EngineConfig;
+import io.tidemark.workers.CaptureHooks;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "run",
+        description = {
+            "Run the scheduler, the worker of this host and the replicator in one process until stopped.",
+            "Without --kafka an embedded single-node Kafka broker is started under --data.",
+            "Every <vm>.qmp socket in --qmp-dir is a VM of this host; policies select VMs by name."
+        })
+final class RunCommand implements Callable<Integer> {
+
+    @Option(names = "--config", description = "engine config YAML (targets, host, paths); flags override it")
+    Path config;
+
+    @Option(names = "--host", description = "this host's name (default: the machine's host name)")
+    String host;
+
+    @Option(
+            names = "--data",
+            description = "data directory: primary repository, embedded broker (default: ./tidemark-data)")
+    Path data;
+
+    @Option(names = "--kafka", description = "Kafka bootstrap servers; empty or absent = embedded broker")
+    String kafka;
+
+    @Option(names = "--qmp-dir", description = "directory of <vm>.qmp QMP sockets (default: /run/tidemark/qmp)")
+    Path qmpDir;
+
+    @Option(names = "--policies", description = "directory of policy YAML files (default: ./policies)")
+    Path policies;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        EngineConfig base = config != null ? EngineConfig.load(config) : EngineConfig.empty();
+        EngineConfig c = base.with(host, data, kafka, qmpDir, policies);
+        c = new EngineConfig(
+                c.host() != null ? c.host() : defaultHost(),
+                c.data() != null ? c.data() : Path.of("tidemark-data"),
+                c.kafka(),
+                c.qmpDir() != null ? c.qmpDir() : Path.of("/run/tidemark/qmp"),
+                c.policies() != null ? c.policies() : Path.of("policies"),
+                c.targets(),
+                c.metrics() != null ? c.metrics() : "127.0.0.1:9464",
+                c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
+                        ? c.hooks()
+                        : EngineConfig.HooksConfig.defaults(),
+                base.hypervisor(),
+                c.encryption(),
+                c.maxConcurrentJobs(),
+                c.jobDeadline());
+        CountDownLatch stop = new CountDownLatch(1);
+        CountDownLatch closed = new CountDownLatch(1);
+        // the JVM halts once every shutdown hook has returned: the hook waits until the engine has drained
+        Thread hook = new Thread(
+                () -> {
+                    stop.countDown();
+                    awaitQuietly(closed, SHUTDOWN_GRACE);
+                },
+                "shutdown");
+        Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC());
+        try {
+            Runtime.getRuntime().addShutdownHook(hook);
+            System.err.println("tidemark: running on host " + c.host() + "; stop with Ctrl-C");
+            stop.await();
+            System.err.println("tidemark: stopping (running jobs get a bounded time to finish)");
+            engine.close();
+            System.err.println("tidemark: stopped");
+        } finally {
+            engine.close(); // idempotent: closes what the try did not
+            closed.countDown();
+        }
+        return 0;
+    }
+
+    /**
+     * How long a SIGTERM waits for the engine to drain before the JVM halts anyway: longer than the
+     * roles' own drain bounds, so they, not this, decide.
+     */
+    static final Duration SHUTDOWN_GRACE = Duration.ofSeconds(90);
+
+    private static void awaitQuietly(CountDownLatch latch, Duration timeout) {
+        try {
+            latch.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static String defaultHost() {
+        String h = System.getenv("HOSTNAME");
+        if (h != null && !h.isBlank()) {
+            return h;
+        }
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "localhost";
+        }
+    }
+}

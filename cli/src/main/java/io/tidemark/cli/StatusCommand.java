@@ -1,0 +1,374 @@
+package io.tidemark.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.engine.EngineConfig;
+import io.tidemark.engine.Targets;
+import io.tidemark.format.Json;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.replicator.ReplicaGap;
+import io.tidemark.repository.DrillLog;
+import io.tidemark.repository.DrillRecord;
+import io.tidemark.repository.Repository;
+import io.tidemark.scheduler.InMemoryInventory;
+import io.tidemark.scheduler.RpoTracker;
+import io.tidemark.targets.file.FileObjectTarget;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(
+        mixinStandardHelpOptions = true,
+        name = "status",
+        description = {
+            "Show, per VM and location (local and each replication target), the newest restore point and",
+            "its age (the achieved RPO) against the policy's RPO, and per target how many restore points it",
+            "lacks (the engine's reconciliation ships them) and since when. Reads the repositories themselves,",
+            "so it works while the engine is down. A target that cannot be read is marked UNREACHABLE with",
+            "the error and what to do; the other locations are still shown.",
+            "Exit 0 when every RPO is met, 4 when any is violated, 5 when no RPO is violated but a location",
+            "could not be read (partial results).",
+            "Also shows the newest recovery drill per VM and location (`tidemark drill`): its check, and the",
+            "measured RTO against the policy's rto.",
+        })
+final class StatusCommand implements Callable<Integer> {
+
+    static final int EXIT_RPO_VIOLATED = 4;
+    /** Some location could not be read; what could be read is shown. */
+    static final int EXIT_PARTIAL = 5;
+
+    @Mixin
+    EngineOptions engine;
+
+    @Option(names = "--json", description = "machine-readable output")
+    boolean json;
+
+    @Option(
+            names = "--timeout",
+            description = "how long each target may take to answer before it is marked unreachable (default: 20s)",
+            defaultValue = "20s")
+    String timeout;
+
+    /** What could be read from one target, or why not. */
+    private record TargetRead(
+            String name,
+            Map<String, Instant> newest,
+            Map<String, Set<String>> ids,
+            List<DrillRecord> drills,
+            Optional<String> error) {
+        static TargetRead failed(String name, String error) {
+            return new TargetRead(name, Map.of(), Map.of(), List.of(), Optional.of(error));
+        }
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        EngineConfig c = engine.engineConfig();
+        PolicySet set = engine.policies(c);
+        Duration wait = Targets.duration("--timeout", timeout);
+        Map<String, ObjectTarget> targets = new LinkedHashMap<>();
+        Map<String, String> unopened = new LinkedHashMap<>();
+        c.targets().forEach((name, tc) -> {
+            try {
+                targets.put(name, Targets.open(name, tc));
+            } catch (RuntimeException e) { // the other locations are still shown
+                unopened.put(name, String.valueOf(e.getMessage()));
+            }
+        });
+        ExecutorService reads = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "status-read");
+            t.setDaemon(true);
+            return t;
+        });
+        try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
+            Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
+            List<String> vms = primary.vms();
+            Map<String, List<Manifest>> points = new LinkedHashMap<>();
+            vms.forEach(vm -> points.put(vm, primary.manifests(vm)));
+            // each target read on a thread of its own, bounded: one that hangs costs only its own row
+            Map<String, Future<TargetRead>> pending = new LinkedHashMap<>();
+            targets.forEach((name, t) -> pending.put(name, reads.submit(() -> read(name, t, primary, vms))));
+            Map<String, TargetRead> read = new LinkedHashMap<>();
+            c.targets().keySet().forEach(name -> {
+                if (unopened.containsKey(name)) {
+                    read.put(name, TargetRead.failed(name, unopened.get(name)));
+                } else {
+                    read.put(name, await(name, targets.get(name), pending.get(name), wait));
+                }
+            });
+
+            InMemoryInventory inventory = new InMemoryInventory();
+            vms.forEach(vm -> inventory.put(vm, "-", Map.of()));
+            RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());
+            points.forEach((vm, list) -> {
+                if (!list.isEmpty()) {
+                    tracker.record(
+                            vm, RpoTracker.LOCAL, list.get(list.size() - 1).capturedAt());
+                }
+            });
+            read.values().forEach(r -> r.newest().forEach((vm, at) -> tracker.record(vm, r.name(), at)));
+            List<RpoTracker.Status> status = tracker.status();
+            List<DrillRecord> drills = new ArrayList<>(new DrillLog(primaryTarget).latestPerVm());
+            read.values().forEach(r -> drills.addAll(r.drills()));
+            Map<String, Map<String, List<Manifest>>> missing = new LinkedHashMap<>();
+            read.values().forEach(r -> {
+                if (r.error().isEmpty()) {
+                    Map<String, List<Manifest>> perVm = new LinkedHashMap<>();
+                    points.forEach((vm, list) -> {
+                        List<Manifest> m = ReplicaGap.missing(
+                                set,
+                                r.name(),
+                                vm,
+                                list,
+                                primary.marks(vm),
+                                r.ids().getOrDefault(vm, Set.of()));
+                        if (!m.isEmpty()) {
+                            perVm.put(vm, m);
+                        }
+                    });
+                    missing.put(r.name(), perVm);
+                }
+            });
+            Instant now = Instant.now();
+            boolean violated =
+                    status.stream().filter(s -> reachable(read, s.location())).anyMatch(RpoTracker.Status::violated);
+            boolean partial = read.values().stream().anyMatch(r -> r.error().isPresent());
+            if (json) {
+                printJson(status, read, missing, drills);
+            } else {
+                printTable(status, read, drills, missing, now);
+            }
+            if (violated) {
+                return EXIT_RPO_VIOLATED;
+            }
+            return partial ? EXIT_PARTIAL : 0;
+        } finally {
+            reads.shutdownNow();
+            targets.values().forEach(ObjectTarget::close);
+        }
+    }
+
+    private static boolean reachable(Map<String, TargetRead> read, String location) {
+        TargetRead r = read.get(location);
+        return r == null || r.error().isEmpty();
+    }
+
+    /** Everything status needs from one target; throws what the target throws. */
+    private static TargetRead read(String name, ObjectTarget t, Repository primary, List<String> vms) {
+        if (!t.exists(ObjectKeys.CONFIG)) {
+            return new TargetRead(name, Map.of(), Map.of(), List.of(), Optional.empty());
+        }
+        Repository repo = primary.replicaOn(t);
+        Map<String, Set<String>> ids = new LinkedHashMap<>();
+        for (String vm : vms) {
+            Set<String> there = new java.util.HashSet<>();
+            for (String key : t.list(ObjectKeys.manifestPrefix(vm))) {
+                String id = ObjectKeys.restorePointIdOf(key);
+                if (id != null) {
+                    there.add(id);
+                }
+            }
+            ids.put(vm, there);
+        }
+        // the newest point per VM is what RPO needs: read it now, inside the time bound
+        Map<String, Instant> newest = new LinkedHashMap<>();
+        for (String vm : repo.vms()) {
+            repo.latest(vm).ifPresent(m -> newest.put(vm, m.capturedAt()));
+        }
+        return new TargetRead(name, newest, ids, new DrillLog(t).latestPerVm(), Optional.empty());
+    }
+
+    private static TargetRead await(String name, ObjectTarget t, Future<TargetRead> f, Duration wait) {
+        try {
+            return f.get(wait.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            f.cancel(true);
+            return TargetRead.failed(
+                    name,
+                    t.describe() + " did not answer within " + human(wait)
+                            + "; check that it is up and reachable from here, or wait longer with --timeout");
+        } catch (ExecutionException e) {
+            return TargetRead.failed(
+                    name,
+                    e.getCause().getMessage()
+                            + (e.getCause() instanceof io.tidemark.core.PermanentException
+                                    ? "; check the target's settings and credentials in the engine config"
+                                    : "; check that it is up and reachable from here, then run status again"));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return TargetRead.failed(name, "interrupted");
+        }
+    }
+
+    private void printJson(
+            List<RpoTracker.Status> status,
+            Map<String, TargetRead> read,
+            Map<String, Map<String, List<Manifest>>> missing,
+            List<DrillRecord> drills)
+            throws IOException {
+        ArrayNode out = Json.mapper().createArrayNode();
+        for (RpoTracker.Status s : status) {
+            ObjectNode o = out.addObject();
+            o.put("vm", s.vm());
+            o.put("location", s.location());
+            o.put("policy", s.policy());
+            o.put("rpoSeconds", s.rpo().toSeconds());
+            TargetRead r = read.get(s.location());
+            if (r != null && r.error().isPresent()) {
+                o.put("reachable", false);
+                o.put("error", r.error().get());
+                continue;
+            }
+            o.put("reachable", true);
+            s.newestCapturedAt().ifPresent(t -> o.put("newestCapturedAt", t.toString()));
+            s.age().ifPresent(a -> o.put("ageSeconds", a.toSeconds()));
+            o.put("violated", s.violated());
+            if (missing.containsKey(s.location())) {
+                List<Manifest> m = missing.get(s.location()).getOrDefault(s.vm(), List.of());
+                o.put("missingPoints", m.size());
+                if (!m.isEmpty()) {
+                    o.put("oldestMissingCapturedAt", m.get(0).capturedAt().toString());
+                }
+            }
+            drills.stream()
+                    .filter(d -> d.vm().equals(s.vm()) && d.location().equals(s.location()))
+                    .findFirst()
+                    .ifPresent(d -> o.set("lastDrill", drillJson(d)));
+        }
+        System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+    }
+
+    private static void printTable(
+            List<RpoTracker.Status> status,
+            Map<String, TargetRead> read,
+            List<DrillRecord> drills,
+            Map<String, Map<String, List<Manifest>>> missing,
+            Instant now) {
+        System.out.printf(
+                "%-20s %-12s %-14s %-26s %10s %8s%n", "VM", "LOCATION", "POLICY", "NEWEST POINT", "AGE", "RPO");
+        for (RpoTracker.Status s : status) {
+            TargetRead r = read.get(s.location());
+            boolean down = r != null && r.error().isPresent();
+            System.out.printf(
+                    "%-20s %-12s %-14s %-26s %10s %8s%s%n",
+                    s.vm(),
+                    s.location(),
+                    s.policy(),
+                    down
+                            ? "UNREACHABLE"
+                            : s.newestCapturedAt()
+                                    .map(t -> t.truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                                            .toString())
+                                    .orElse("none"),
+                    down ? "?" : s.age().map(StatusCommand::human).orElse("-"),
+                    human(s.rpo()),
+                    down ? "" : s.violated() ? "  VIOLATED" : "");
+        }
+        if (!read.isEmpty()) {
+            System.out.printf("%n%-12s %-12s %8s %14s  %s%n", "TARGET", "STATE", "MISSING", "OLDEST MISSING", "");
+            for (TargetRead r : read.values()) {
+                if (r.error().isPresent()) {
+                    System.out.printf(
+                            "%-12s %-12s %8s %14s  %s%n",
+                            r.name(), "UNREACHABLE", "?", "?", r.error().get());
+                    continue;
+                }
+                Map<String, List<Manifest>> lacking = missing.getOrDefault(r.name(), Map.of());
+                int count = lacking.values().stream().mapToInt(List::size).sum();
+                Optional<Instant> oldest = lacking.values().stream()
+                        .map(l -> l.get(0).capturedAt())
+                        .min(Instant::compareTo);
+                System.out.printf(
+                        "%-12s %-12s %8d %14s  %s%n",
+                        r.name(),
+                        "ok",
+                        count,
+                        oldest.map(t -> human(Duration.between(t, now)) + " ago")
+                                .orElse("-"),
+                        count == 0
+                                ? ""
+                                : "by VM "
+                                        + lacking.entrySet().stream()
+                                                .map(e -> e.getKey() + "="
+                                                        + e.getValue().size())
+                                                .toList()
+                                        + "; the engine's reconciliation ships them (or `tidemark replicate`)");
+            }
+        }
+        printDrills(drills);
+    }
+
+    private static ObjectNode drillJson(DrillRecord d) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("restorePoint", d.restorePoint());
+        o.put("at", d.at().toString());
+        o.put("check", d.check());
+        o.put("passed", d.passed());
+        o.put("rtoSeconds", d.rtoMillis() / 1000.0);
+        d.rtoLimit().ifPresent(l -> o.put("rtoLimitSeconds", l.toSeconds()));
+        o.put("rtoViolated", d.rtoViolated());
+        return o;
+    }
+
+    private static void printDrills(List<DrillRecord> drills) {
+        if (drills.isEmpty()) {
+            System.out.println("no recovery drill recorded yet (`tidemark drill --vm VM`)");
+            return;
+        }
+        System.out.printf(
+                "%n%-20s %-12s %-26s %-16s %-7s %10s %8s%n",
+                "LAST DRILL", "LOCATION", "AT", "CHECK", "RESULT", "RTO", "LIMIT");
+        for (DrillRecord d : drills) {
+            System.out.printf(
+                    "%-20s %-12s %-26s %-16s %-7s %10s %8s%s%n",
+                    d.vm(),
+                    d.location(),
+                    d.at().truncatedTo(java.time.temporal.ChronoUnit.SECONDS),
+                    d.check(),
+                    d.passed() ? "passed" : "FAILED",
+                    FailoverCommand.seconds(d.rto()),
+                    d.rtoLimit().map(StatusCommand::human).orElse("-"),
+                    d.rtoViolated() ? "  RTO VIOLATED" : "");
+        }
+    }
+
+    /** A duration in at most two units: 45s, 5m, 1h, 1h30m, 2d3h. */
+    static String human(java.time.Duration d) {
+        long s = Math.max(0, d.toSeconds());
+        long[] sizes = {86400, 3600, 60, 1};
+        String[] units = {"d", "h", "m", "s"};
+        StringBuilder out = new StringBuilder();
+        int used = 0;
+        for (int i = 0; i < sizes.length && used < 2; i++) {
+            long n = s / sizes[i];
+            if (n > 0 || (i == sizes.length - 1 && out.length() == 0)) {
+                out.append(n).append(units[i]);
+                s -= n * sizes[i];
+                used++;
+            } else if (used > 0) {
+                used++; // a zero unit after the first ends the list: 2h, not 2h5s
+            }
+        }
+        return out.toString();
+    }
+}

@@ -1,0 +1,118 @@
+package io.tidemark.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.tidemark.testkit.StdStreams;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code policy plan} and {@code policy diff}: what a reviewer of a policy change reads. */
+class PolicyCommandTest {
+
+    @TempDir
+    Path dir;
+
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
+    @BeforeEach
+    void fixTheClock() {
+        PolicyCommand.clock = Clock.fixed(Instant.parse("2026-01-01T00:00:00Z"), ZoneOffset.UTC);
+    }
+
+    @AfterEach
+    void restoreTheClock() {
+        PolicyCommand.clock = Clock.systemUTC();
+    }
+
+    private Path write(String subdir, String file, String yaml) throws Exception {
+        Path d = Files.createDirectories(dir.resolve(subdir));
+        Files.writeString(d.resolve(file), yaml);
+        return d;
+    }
+
+    private static String policy(String name, String interval, String rpo) {
+        return "name: " + name + "\nvms: {names: [" + name + "-1]}\nschedule:\n  interval: " + interval + "\nrpo: "
+                + rpo + "\n";
+    }
+
+    @Test
+    void planOfTheExamplesListsFiringsAndRetentionAndExitsZero() {
+        assertThat(Main.execute("policy", "plan", "../policies/examples")).isZero();
+        assertThat(std.out())
+                .contains("web-tier: every 15m, jitter 30s, rpo 30m: feasible")
+                .contains("next: 2026-01-01T00:")
+                .contains("offsite-s3: keeps")
+                .contains("all feasible");
+    }
+
+    @Test
+    void planOfAnInfeasiblePolicySaysWhyAndExitsOne() throws Exception {
+        Path d = write("p", "web.yaml", policy("web", "1h", "30m"));
+        assertThat(Main.execute("policy", "plan", d.toString())).isEqualTo(1);
+        assertThat(std.err()).contains("web: interval 1h + 1m backup exceeds rpo 30m");
+        assertThat(std.out()).contains("INFEASIBLE").contains("1 infeasible");
+    }
+
+    @Test
+    void planChecksShippingWhenGivenChangeRateAndBandwidth() throws Exception {
+        Path d = write("p", "web.yaml", policy("web", "15m", "30m"));
+        assertThat(Main.execute("policy", "plan", d.toString())).isZero();
+        std.reset();
+        assertThat(Main.execute(
+                        "policy", "plan", d.toString(), "--change-rate", "36000", "--bandwidth", "10", "--days", "1"))
+                .isEqualTo(1);
+        assertThat(std.err()).contains("15m to ship 9000 MB at 10 MB/s exceeds rpo 30m");
+    }
+
+    @Test
+    void planFiltersByVmAndPrintsJson() throws Exception {
+        Path d = write("p", "web.yaml", policy("web", "15m", "30m"));
+        write("p", "db.yaml", policy("db", "1h", "30m"));
+        assertThat(Main.execute("policy", "plan", d.toString(), "--vms", "web-1", "--json", "--days", "2"))
+                .isZero();
+        assertThat(std.out())
+                .contains("\"policy\" : \"web\"")
+                .doesNotContain("\"db\"")
+                .contains("\"feasible\" : true")
+                .contains("\"kept\" : 192");
+    }
+
+    @Test
+    void planOfAnInvalidDirectoryReportsLikeLint() throws Exception {
+        Path d = write("p", "bad.yaml", "name: web\nvms: {names: [a]}\nschedule:\n  interval: 15 minutes\nrpo: 1h\n");
+        assertThat(Main.execute("policy", "plan", d.toString())).isEqualTo(1);
+        assertThat(std.err()).contains("bad.yaml:4:").contains("schedule.interval");
+    }
+
+    @Test
+    void diffListsAddedRemovedAndChangedKeys() throws Exception {
+        Path main = write("main", "web.yaml", policy("web", "15m", "30m"));
+        write("main", "old.yaml", policy("old", "1h", "2h"));
+        Path pr = write("pr", "web.yaml", policy("web", "10m", "30m"));
+        write("pr", "new.yaml", policy("new", "1h", "2h"));
+        assertThat(Main.execute("policy", "diff", pr.toString(), "--against", main.toString()))
+                .isZero();
+        assertThat(std.out()).contains("+ new").contains("- old").contains("~ web: schedule");
+        std.reset();
+        assertThat(Main.execute("policy", "diff", pr.toString(), "--against", main.toString(), "--json"))
+                .isZero();
+        assertThat(std.out()).contains("\"added\" : [ \"new\" ]").contains("\"web\" : [ \"schedule\" ]");
+    }
+
+    @Test
+    void diffOfIdenticalDirectoriesSaysSo() throws Exception {
+        Path main = write("main", "web.yaml", policy("web", "15m", "30m"));
+        assertThat(Main.execute("policy", "diff", main.toString(), "--against", main.toString()))
+                .isZero();
+        assertThat(std.out()).contains("no policy changed");
+    }
+}

@@ -1,0 +1,191 @@
+package io.tidemark.demo;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.cli.Human;
+import io.tidemark.demo.bench.Bench;
+import io.tidemark.format.Json;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(
+        name = "bench",
+        mixinStandardHelpOptions = true,
+        subcommands = SoakCommand.class,
+        description = {
+            "Measure the backup pipeline against baselines run in the same process on the same data:",
+            "  1. full backup of a test image vs nbdcopy reading the same NBD export to null:",
+            "  2. a 1 %%-dirty incremental vs restic re-backing up the raw image: time, bytes read",
+            "  3. a zero-change incremental of a large sparse disk: time, bytes written",
+            "  4. N clones of one base image backed up as N VMs into one repository: dedup ratio",
+            "It also profiles each stage (NBD read, SHA-256, zstd, chunk writes) alone.",
+            "Needs qemu-img, qemu-nbd, qemu-io, nbdcopy and restic (deploy/install-deps.sh) and",
+            "about 4x --image-size plus 2x --clone-size of free space under --dir. Ratios, not",
+            "absolute figures, carry over to other machines.",
+            "",
+            "Example, a smoke run in seconds:",
+            "  tidemark bench --image-size 64MiB --large-size 1GiB --clones 3 --clone-size 16MiB",
+            "The defaults give the figures of docs/benchmarks.md.",
+            "`tidemark bench soak` is the day-two soak (restarts, kills and outages; see its --help).",
+        })
+final class BenchCommand implements Callable<Integer> {
+
+    private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]?)(i?B)?", Pattern.CASE_INSENSITIVE);
+
+    @Option(names = "--image-size", defaultValue = "4GiB", description = "test image size (default ${DEFAULT-VALUE})")
+    String imageSize;
+
+    @Option(
+            names = "--large-size",
+            defaultValue = "20GiB",
+            description = "sparse disk of the zero-change incremental (default ${DEFAULT-VALUE})")
+    String largeSize;
+
+    @Option(
+            names = "--clones",
+            defaultValue = "10",
+            description = "clones for the dedup figure (default ${DEFAULT-VALUE})")
+    int clones;
+
+    @Option(
+            names = "--clone-size",
+            defaultValue = "1GiB",
+            description = "size of each clone (default ${DEFAULT-VALUE})")
+    String cloneSize;
+
+    @Option(
+            names = "--dirty",
+            defaultValue = "1",
+            description = "percent of a disk changed between backups (default ${DEFAULT-VALUE})")
+    double dirtyPercent;
+
+    @Option(
+            names = "--dir",
+            description = "work directory (default: a new one under the system temporary directory); removed"
+                    + " afterwards unless --keep")
+    Path dir;
+
+    @Option(names = "--keep", description = "keep the images and repositories")
+    boolean keep;
+
+    @Option(names = "--json", description = "machine-readable output")
+    boolean json;
+
+    @Override
+    public Integer call() throws IOException {
+        Path work = dir != null ? dir : Files.createTempDirectory("tm-bench-");
+        boolean tty = System.console() != null && !json;
+        PrintStream err = System.err;
+        int[] step = {0};
+        Bench.Options options =
+                new Bench.Options(work, size(imageSize), size(largeSize), clones, size(cloneSize), dirtyPercent / 100);
+        ObjectNode report;
+        try {
+            report = new Bench(options, p -> {
+                        step[0]++;
+                        if (tty) {
+                            err.printf("[%2d] %s%n", step[0], p);
+                        }
+                    })
+                    .run();
+        } finally {
+            if (!keep) {
+                deleteTree(work);
+            }
+        }
+        if (json) {
+            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        } else {
+            print(report, System.out);
+        }
+        return 0;
+    }
+
+    private static void print(ObjectNode r, PrintStream out) {
+        JsonNode f = r.path("full");
+        out.printf(
+                Locale.ROOT,
+                "full backup of %s:    tidemark %.2f s (%.0f MiB/s)  nbdcopy %.2f s (%.0f MiB/s)"
+                        + "  -> %.2fx of the NBD read ceiling%n",
+                Human.bytes(f.path("bytes").asLong()),
+                f.path("tidemarkSeconds").asDouble(),
+                f.path("tidemarkMiBps").asDouble(),
+                f.path("nbdcopySeconds").asDouble(),
+                f.path("nbdcopyMiBps").asDouble(),
+                f.path("throughputVsNbdcopy").asDouble());
+        JsonNode i = r.path("incremental");
+        out.printf(
+                Locale.ROOT,
+                "incremental (%s changed): tidemark %.2f s, read %s  restic %.2f s, read %s"
+                        + "  -> time %.3fx, bytes read %.3fx of restic%n",
+                Human.bytes(i.path("changedBytes").asLong()),
+                i.path("tidemarkSeconds").asDouble(),
+                Human.bytes(i.path("tidemarkBytesRead").asLong()),
+                i.path("resticSeconds").asDouble(),
+                Human.bytes(i.path("resticBytesRead").asLong()),
+                i.path("timeVsRestic").asDouble(),
+                i.path("bytesReadVsRestic").asDouble());
+        JsonNode z = r.path("zeroChange");
+        out.printf(
+                Locale.ROOT,
+                "zero-change incremental of %s: %.2f s, %s written, %s read  (full: %.2f s, %s written)"
+                        + "  -> %.3fx the full's time%n",
+                Human.bytes(z.path("diskBytes").asLong()),
+                z.path("incrementalSeconds").asDouble(),
+                Human.bytes(z.path("incrementalBytesWritten").asLong()),
+                Human.bytes(z.path("incrementalBytesRead").asLong()),
+                z.path("fullSeconds").asDouble(),
+                Human.bytes(z.path("fullBytesWritten").asLong()),
+                z.path("timeVsFull").asDouble());
+        JsonNode c = r.path("clones");
+        out.printf(
+                Locale.ROOT,
+                "%d clones of %s (%s changed each): read %s, stored %s  -> dedup %.2fx, cost %.2f images%n",
+                c.path("clones").asInt(),
+                Human.bytes(c.path("cloneBytes").asLong()),
+                Human.bytes(c.path("changedBytesPerClone").asLong()),
+                Human.bytes(c.path("bytesRead").asLong()),
+                Human.bytes(c.path("repositoryBytes").asLong()),
+                c.path("dedupRatio").asDouble(),
+                c.path("costInImages").asDouble());
+    }
+
+    /** {@code 4GiB}, {@code 64M}, {@code 1048576}: binary units. */
+    static long size(String text) {
+        Matcher m = SIZE.matcher(text.trim());
+        if (!m.matches()) {
+            throw new IllegalArgumentException(
+                    "'" + text + "' is not a size; write for example 64MiB, 4GiB or 1048576");
+        }
+        int shift =
+                switch (m.group(2).toUpperCase(Locale.ROOT)) {
+                    case "K" -> 10;
+                    case "M" -> 20;
+                    case "G" -> 30;
+                    case "T" -> 40;
+                    default -> 0;
+                };
+        return Long.parseLong(m.group(1)) << shift;
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

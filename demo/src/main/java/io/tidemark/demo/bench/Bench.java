@@ -1,0 +1,398 @@
+package io.tidemark.demo.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.bus.EventBus;
+import io.tidemark.core.event.Event;
+import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.Json;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.Repository;
+import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.workers.BackupWorker;
+import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.NbdBlockSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * The benchmark scenarios. Each compares Tidemark with a baseline measured in the same run on the
+ * same data:
+ *
+ * <ol>
+ *   <li>full backup of the test image vs {@code nbdcopy} reading the same kind of export to {@code
+ *       null:} (the NBD read ceiling);
+ *   <li>a 1 %-dirty incremental vs restic re-backing up the raw image into a local repository;
+ *   <li>a zero-change incremental of a large sparse disk vs its own full backup;
+ *   <li>N clones of one base image (1 % of each changed) backed up as N VMs into one repository.
+ * </ol>
+ *
+ * All work happens under {@code dir}, which the caller removes.
+ */
+public final class Bench {
+
+    private static final int MIB = 1 << 20;
+
+    /**
+     * @param imageSize the test image (scenarios 1 and 2)
+     * @param largeSize the sparse disk of scenario 3 (holding the test image's data at its start)
+     * @param clones how many clones (scenario 4)
+     * @param cloneSize each clone's size
+     * @param dirtyFraction the share of a disk changed between backups
+     */
+    public record Options(Path dir, long imageSize, long largeSize, int clones, long cloneSize, double dirtyFraction) {
+        public Options {
+            if (largeSize < imageSize) {
+                throw new PermanentException(
+                        "--large-size (" + largeSize + ") must be at least --image-size (" + imageSize + ")");
+            }
+            if (clones < 1) {
+                throw new PermanentException("--clones must be at least 1, not " + clones);
+            }
+        }
+    }
+
+    private final Options o;
+    private final Consumer<String> phase;
+    private final ObjectNode report = Json.mapper().createObjectNode();
+    private int jobs;
+
+    /** @param phase told the name of each step as it starts (for a progress line) */
+    public Bench(Options options, Consumer<String> phase) {
+        this.o = options;
+        this.phase = phase;
+    }
+
+    /** Runs every scenario; returns the figures (see docs/benchmarks.md for their meaning). */
+    public ObjectNode run() throws IOException {
+        Files.createDirectories(o.dir());
+        report.put("cores", Runtime.getRuntime().availableProcessors());
+        Path raw = o.dir().resolve("image.raw");
+        Path qcow2 = o.dir().resolve("image.qcow2");
+        phase.accept("generating the " + mib(o.imageSize()) + " MiB test image");
+        long randomMiB = TestImage.generate(raw, o.imageSize());
+        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-S", "0", raw.toString(), qcow2.toString());
+        report.putObject("image").put("bytes", o.imageSize()).put("randomMiB", randomMiB);
+
+        try (ImageHypervisor hv = new ImageHypervisor(Clock.systemUTC());
+                BackupWorker worker = worker(hv, o.dir().resolve("repo"))) {
+            hv.add("image", "sda", qcow2);
+            fullVsNbdcopy(worker, qcow2);
+            incrementalVsRestic(worker, raw, qcow2);
+        }
+        zeroChange(raw);
+        clones();
+        return report;
+    }
+
+    private void fullVsNbdcopy(BackupWorker worker, Path qcow2) {
+        phase.accept("nbdcopy: reading the export to null:");
+        Path socket = o.dir().resolve("nbdcopy.sock");
+        Process server = startNbd(qcow2, socket);
+        long nbdNanos;
+        try {
+            long t0 = System.nanoTime();
+            Tools.run("nbdcopy", "nbd+unix:///sda?socket=" + socket, "null:");
+            nbdNanos = System.nanoTime() - t0;
+            phase.accept("profiling the stages of the chunk pipeline");
+            Stages.profile(
+                    o.dir().resolve("image.raw"),
+                    socket,
+                    "sda",
+                    512L * MIB,
+                    o.dir().resolve("stages"),
+                    report.putObject("stages"));
+            Tools.deleteTree(o.dir().resolve("stages"));
+        } catch (IOException e) {
+            throw new PermanentException("profiling the stages failed: " + e.getMessage(), e);
+        } finally {
+            server.destroy();
+            waitFor(server);
+        }
+        phase.accept("tidemark: full backup");
+        long repoBefore = repoBytes();
+        Timed<Manifest> full = time(() -> worker.backup("bench-" + ++jobs, job("image")));
+        ObjectNode s = report.putObject("full");
+        s.put("bytes", o.imageSize());
+        s.put("tidemarkSeconds", secs(full.nanos()));
+        s.put("tidemarkMiBps", mibps(o.imageSize(), full.nanos()));
+        s.put("nbdcopySeconds", secs(nbdNanos));
+        s.put("nbdcopyMiBps", mibps(o.imageSize(), nbdNanos));
+        s.put("throughputVsNbdcopy", round((double) nbdNanos / full.nanos()));
+        s.put("bytesRead", full.value().bytesRead());
+        s.put("bytesNew", full.value().bytesNew());
+        s.put("bytesWritten", repoBytes() - repoBefore);
+        s.put("tidemarkCpuSeconds", secs(full.cpuNanos()));
+    }
+
+    private void incrementalVsRestic(BackupWorker worker, Path raw, Path qcow2) throws IOException {
+        Path resticRepo = o.dir().resolve("restic");
+        Map<String, String> env = Map.of(
+                "RESTIC_PASSWORD",
+                "bench",
+                "RESTIC_CACHE_DIR",
+                o.dir().resolve("restic-cache").toString());
+        phase.accept("restic: first backup of the raw image");
+        Tools.run(List.of("restic", "init", "-q", "-r", resticRepo.toString(), "--repository-version", "2"), env, 600);
+        Timed<JsonNode> resticFull = time(() -> restic(resticRepo, raw, env));
+
+        phase.accept("changing " + o.dirtyFraction() * 100 + " % of the image");
+        List<TestImage.Change> changes = TestImage.changes(o.imageSize(), o.dirtyFraction(), 7);
+        TestImage.applyRaw(raw, changes);
+        TestImage.applyQcow2(qcow2, changes, o.dir().resolve("scratch"));
+        long changed = changes.size() * (long) TestImage.K64;
+
+        phase.accept("tidemark: incremental backup");
+        long repoBefore = repoBytes();
+        Timed<Manifest> inc = time(() -> worker.backup("bench-" + ++jobs, job("image")));
+        long written = repoBytes() - repoBefore;
+        phase.accept("restic: second backup of the raw image");
+        Timed<JsonNode> resticInc = time(() -> restic(resticRepo, raw, env));
+
+        ObjectNode s = report.putObject("incremental");
+        s.put("changedBytes", changed);
+        s.put("tidemarkSeconds", secs(inc.nanos()));
+        s.put("tidemarkBytesRead", inc.value().bytesRead());
+        s.put("tidemarkBytesNew", inc.value().bytesNew());
+        s.put("tidemarkBytesWritten", written);
+        s.put("tidemarkCpuSeconds", secs(inc.cpuNanos()));
+        s.put("resticFullSeconds", secs(resticFull.nanos()));
+        s.put("resticSeconds", secs(resticInc.nanos()));
+        s.put("resticBytesRead", resticInc.value().path("total_bytes_processed").asLong());
+        s.put("resticBytesAdded", resticInc.value().path("data_added").asLong());
+        s.put("timeVsRestic", round((double) inc.nanos() / resticInc.nanos()));
+        s.put(
+                "bytesReadVsRestic",
+                round((double) inc.value().bytesRead()
+                        / Math.max(
+                                1,
+                                resticInc.value().path("total_bytes_processed").asLong())));
+    }
+
+    private void zeroChange(Path raw) {
+        Path repo = o.dir().resolve("repo-large");
+        try (ImageHypervisor hv = new ImageHypervisor(Clock.systemUTC());
+                BackupWorker worker = worker(hv, repo)) {
+            zeroChange(hv, worker, raw, repo);
+        }
+    }
+
+    /** On its own repository, so that its full stores its chunks like any first backup. */
+    private void zeroChange(ImageHypervisor hv, BackupWorker worker, Path raw, Path repo) {
+        Path large = o.dir().resolve("large.qcow2");
+        phase.accept("creating the " + mib(o.largeSize()) + " MiB sparse disk");
+        Tools.run("qemu-img", "create", "-q", "-f", "qcow2", large.toString(), Long.toString(o.largeSize()));
+        Tools.run("qemu-img", "convert", "-n", "-f", "raw", "-O", "qcow2", raw.toString(), large.toString());
+        hv.add("large", "sda", large);
+        phase.accept("tidemark: full backup of the sparse disk");
+        long before = Tools.treeBytes(repo);
+        Timed<Manifest> full = time(() -> worker.backup("bench-" + ++jobs, job("large")));
+        long fullWritten = Tools.treeBytes(repo) - before;
+        phase.accept("tidemark: zero-change incremental");
+        before = Tools.treeBytes(repo);
+        Timed<Manifest> zero = time(() -> worker.backup("bench-" + ++jobs, job("large")));
+        long zeroWritten = Tools.treeBytes(repo) - before;
+        ObjectNode s = report.putObject("zeroChange");
+        s.put("diskBytes", o.largeSize());
+        s.put("fullSeconds", secs(full.nanos()));
+        s.put("fullBytesRead", full.value().bytesRead());
+        s.put("fullBytesWritten", fullWritten);
+        s.put("incrementalSeconds", secs(zero.nanos()));
+        s.put("incrementalBytesRead", zero.value().bytesRead());
+        s.put("incrementalBytesWritten", zeroWritten);
+        s.put("timeVsFull", round((double) zero.nanos() / full.nanos()));
+    }
+
+    private void clones() throws IOException {
+        phase.accept("creating " + o.clones() + " clones of a " + mib(o.cloneSize()) + " MiB base image");
+        Path baseRaw = o.dir().resolve("clone-base.raw");
+        Path base = o.dir().resolve("clone-base.qcow2");
+        TestImage.generate(baseRaw, o.cloneSize());
+        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-S", "0", baseRaw.toString(), base.toString());
+        Files.delete(baseRaw);
+        Path repo = o.dir().resolve("repo-clones");
+        long afterFirst = 0;
+        long read = 0;
+        long changed = 0;
+        try (ImageHypervisor hv = new ImageHypervisor(Clock.systemUTC());
+                BackupWorker worker = worker(hv, repo)) {
+            for (int k = 0; k < o.clones(); k++) {
+                Path clone = o.dir().resolve("clone-" + k + ".qcow2");
+                Tools.run(
+                        "qemu-img",
+                        "create",
+                        "-q",
+                        "-f",
+                        "qcow2",
+                        "-b",
+                        base.toString(),
+                        "-F",
+                        "qcow2",
+                        clone.toString());
+                List<TestImage.Change> changes = TestImage.changes(o.cloneSize(), o.dirtyFraction(), 100 + k);
+                TestImage.applyQcow2(clone, changes, o.dir().resolve("scratch"));
+                changed += changes.size() * (long) TestImage.K64;
+                hv.add("clone-" + k, "sda", clone);
+                phase.accept("tidemark: backing up clone " + (k + 1) + " of " + o.clones());
+                read += worker.backup("bench-" + ++jobs, job("clone-" + k)).bytesRead();
+                if (k == 0) {
+                    afterFirst = Tools.treeBytes(repo);
+                }
+            }
+        }
+        long stored = Tools.treeBytes(repo);
+        ObjectNode s = report.putObject("clones");
+        s.put("clones", o.clones());
+        s.put("cloneBytes", o.cloneSize());
+        s.put("changedBytesPerClone", changed / o.clones());
+        s.put("bytesRead", read);
+        s.put("repositoryBytes", stored);
+        s.put("firstCloneRepositoryBytes", afterFirst);
+        s.put("dedupRatio", round((double) read / stored));
+        s.put("costInImages", round((double) stored / afterFirst));
+    }
+
+    // ---- helpers
+
+    private BackupWorker worker(ImageHypervisor hv, Path repoDir) {
+        try {
+            Files.createDirectories(repoDir);
+        } catch (IOException e) {
+            throw new PermanentException("cannot create " + repoDir + ": " + e, e);
+        }
+        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        return new BackupWorker(
+                "bench",
+                hv,
+                repo,
+                new DiscardingBus(),
+                Clock.systemUTC(),
+                o.dir().resolve("w"),
+                CaptureHooks.NONE,
+                NbdBlockSource::open);
+    }
+
+    private long repoBytes() {
+        return Tools.treeBytes(o.dir().resolve("repo"));
+    }
+
+    private static SnapshotJob job(String vm) {
+        return new SnapshotJob(vm, "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now());
+    }
+
+    private static JsonNode restic(Path repo, Path file, Map<String, String> env) {
+        String out =
+                Tools.run(List.of("restic", "-r", repo.toString(), "backup", "--json", file.toString()), env, 7200);
+        for (String line : out.split("\n")) {
+            if (line.contains("\"summary\"")) {
+                try {
+                    return Json.mapper().readTree(line);
+                } catch (IOException e) {
+                    throw new PermanentException("restic printed a summary that is not JSON: " + line, e);
+                }
+            }
+        }
+        throw new PermanentException("restic printed no summary: " + out);
+    }
+
+    private static Process startNbd(Path image, Path socket) {
+        try {
+            Process p = new ProcessBuilder(
+                            "qemu-nbd",
+                            "-r",
+                            "-t",
+                            "-e",
+                            "8",
+                            "-f",
+                            "qcow2",
+                            "-x",
+                            "sda",
+                            "-k",
+                            socket.toString(),
+                            image.toString())
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (!Files.exists(socket)) {
+                if (!p.isAlive() || System.nanoTime() > deadline) {
+                    p.destroyForcibly();
+                    throw new PermanentException("qemu-nbd did not listen on " + socket);
+                }
+                Thread.sleep(5);
+            }
+            return p;
+        } catch (IOException e) {
+            throw new PermanentException("cannot run qemu-nbd: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PermanentException("interrupted", e);
+        }
+    }
+
+    private static void waitFor(Process p) {
+        try {
+            p.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private record Timed<T>(T value, long nanos, long cpuNanos) {}
+
+    private interface Work<T> {
+        T run() throws IOException;
+    }
+
+    private static <T> Timed<T> time(Work<T> work) {
+        com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean)
+                java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long cpu = os.getProcessCpuTime();
+        long t0 = System.nanoTime();
+        try {
+            T v = work.run();
+            return new Timed<>(v, System.nanoTime() - t0, os.getProcessCpuTime() - cpu);
+        } catch (IOException e) {
+            throw new PermanentException(e.getMessage(), e);
+        }
+    }
+
+    private static double secs(long nanos) {
+        return round(nanos / 1e9);
+    }
+
+    private static double mibps(long bytes, long nanos) {
+        return round(bytes / (double) MIB / (nanos / 1e9));
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    private static long mib(long bytes) {
+        return bytes / MIB;
+    }
+
+    /** The bench has no listeners: the worker's events go nowhere. */
+    private static final class DiscardingBus implements EventBus {
+        @Override
+        public void publish(String topic, String key, Event event) {}
+
+        @Override
+        public Subscription subscribe(String group, List<String> topics, EventHandler handler) {
+            return () -> {};
+        }
+
+        @Override
+        public void close() {}
+    }
+}

@@ -1,0 +1,82 @@
+package io.tidemark.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.cli.Main;
+import io.tidemark.format.Json;
+import io.tidemark.testkit.StdStreams;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code tidemark bench} at tiny sizes, with the real qemu-nbd, nbdcopy and restic: the figures are consistent. */
+class BenchCommandIT {
+
+    private static final long MIB = 1 << 20;
+
+    @TempDir
+    Path dir;
+
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
+    @Test
+    void aTinyRunPrintsEveryScenarioWithConsistentFigures() throws Exception {
+        Path work = dir.resolve("b");
+        int code = Main.execute(
+                "bench",
+                "--image-size",
+                "32MiB",
+                "--large-size",
+                "512MiB",
+                "--clones",
+                "3",
+                "--clone-size",
+                "8MiB",
+                "--dir",
+                work.toString(),
+                "--json");
+        assertThat(code).as(std.err()).isZero();
+        String out = std.out();
+        JsonNode r = Json.mapper().readTree(out.substring(out.indexOf("\n{") + 1)); // after the test's log lines
+
+        JsonNode full = r.path("full");
+        assertThat(full.path("bytesRead").asLong()).isEqualTo(32 * MIB);
+        // about half the test image is zeros, which are never stored
+        long random = r.path("image").path("randomMiB").asLong() * MIB;
+        assertThat(full.path("bytesNew").asLong()).isEqualTo(random);
+        assertThat(full.path("throughputVsNbdcopy").asDouble()).isPositive();
+
+        JsonNode inc = r.path("incremental");
+        long changed = inc.path("changedBytes").asLong();
+        assertThat(changed).isEqualTo(6 * 64 * 1024); // 1 % of 32 MiB in 64 KiB blocks, rounded up
+        // only the chunks holding a change are read; restic reads the whole image again
+        assertThat(inc.path("tidemarkBytesRead").asLong()).isBetween(changed, 6 * 256 * 1024L);
+        assertThat(inc.path("resticBytesRead").asLong()).isEqualTo(32 * MIB);
+        assertThat(inc.path("bytesReadVsRestic").asDouble()).isLessThan(0.1);
+
+        JsonNode zero = r.path("zeroChange");
+        assertThat(zero.path("incrementalBytesRead").asLong()).isZero();
+        // a manifest and an index root: no chunk, no page
+        assertThat(zero.path("incrementalBytesWritten").asLong()).isPositive().isLessThan(8 * 1024);
+        assertThat(zero.path("fullBytesWritten").asLong()).isGreaterThan(random / 2);
+
+        JsonNode clones = r.path("clones");
+        assertThat(clones.path("bytesRead").asLong()).isEqualTo(3 * 8 * MIB);
+        assertThat(clones.path("costInImages").asDouble()).isBetween(1.0, 1.6);
+        assertThat(clones.path("dedupRatio").asDouble()).isGreaterThan(2.0);
+        assertThat(Files.exists(work)).isFalse(); // removed without --keep
+    }
+
+    @Test
+    void aSizeThatIsNotOneIsInvalidInput() {
+        assertThat(Main.execute("bench", "--image-size", "lots")).isEqualTo(1);
+        assertThat(std.err()).contains("'lots' is not a size");
+        std.reset();
+        assertThat(Main.execute("bench", "--help")).isZero();
+        assertThat(std.out()).contains("Example", "--image-size", "nbdcopy", "restic");
+    }
+}

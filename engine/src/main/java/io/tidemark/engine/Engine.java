@@ -1,0 +1,485 @@
+package io.tidemark.engine;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.bus.EventBus;
+import io.tidemark.core.bus.Topics;
+import io.tidemark.core.concurrent.DaemonThreads;
+import io.tidemark.core.hypervisor.HostScratch;
+import io.tidemark.core.hypervisor.Hypervisor;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Passphrase;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.kafka.EmbeddedKafka;
+import io.tidemark.kafka.KafkaEventBus;
+import io.tidemark.policies.PolicyParser;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.recovery.PostDeployMarks;
+import io.tidemark.recovery.Rollback;
+import io.tidemark.replicator.Pruner;
+import io.tidemark.replicator.Reconciler;
+import io.tidemark.replicator.Replicator;
+import io.tidemark.repository.Repository;
+import io.tidemark.scheduler.BusInventory;
+import io.tidemark.scheduler.PolicyScheduler;
+import io.tidemark.scheduler.RpoTracker;
+import io.tidemark.scheduler.hook.HookSecret;
+import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.scheduler.hook.HookService;
+import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
+import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.workers.BackupWorker;
+import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.InventoryPublisher;
+import io.tidemark.workers.JobBounds;
+import io.tidemark.workers.NbdBlockSource;
+import io.tidemark.workers.libvirt.LibvirtHypervisor;
+import io.tidemark.workers.qmp.QmpHypervisor;
+import java.nio.file.Files;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Every role in one process — scheduler, worker, replicator — wired over one event bus: what
+ * {@code tidemark run} starts. With no Kafka configured it starts the embedded broker.
+ */
+public final class Engine implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(Engine.class);
+    /** How often this host's VMs are checked for changes, and re-published in full. */
+    private static final Duration INVENTORY_INTERVAL = Duration.ofSeconds(10);
+
+    private static final Duration INVENTORY_HEARTBEAT = Duration.ofMinutes(5);
+    /** How often the policy directory is checked for changes (see {@link PolicyWatcher}). */
+    static final Duration POLICY_POLL_INTERVAL = Duration.ofSeconds(5);
+
+    private final Deque<AutoCloseable> resources = new ArrayDeque<>();
+    private final EngineConfig config;
+    private final KafkaEventBus bus;
+    private final Repository repository;
+    private final PolicyScheduler scheduler;
+    private final RpoTracker rpo;
+    private final MetricsServer metrics;
+    private final Reconciler reconciler;
+    private final HookServer hookServer;
+    private final EngineHealth health;
+    private final ListedInventory inventory;
+
+    private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
+        this.config = config;
+        try {
+            // cheap checks first, so bad input fails before anything starts
+            PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
+            Map<String, ObjectTarget> targets = Targets.open(config.targets());
+            targets.values().forEach(resources::push);
+            checkTargetsNamedByPolicies(policies, targets);
+            EngineConfig.HooksConfig hooksConfig = config.hooks();
+            HookSecret hookSecret =
+                    hooksConfig != null && hooksConfig.enabled() ? hooksConfig.secret(System.getenv()) : null;
+            boolean libvirt = config.hypervisor().isLibvirt();
+            if (!libvirt && !Files.isDirectory(config.qmpDir())) {
+                throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
+                        + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
+                        + " or pass --qmp-dir");
+            }
+
+            FileObjectTarget primaryTarget =
+                    new FileObjectTarget(createDirectories(config.data().resolve("repo")));
+            resources.push(primaryTarget);
+            int temporaries = primaryTarget.removeLeftoverTemporaries(); // of writers killed mid-write
+            if (temporaries > 0) {
+                log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+            }
+            repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
+            // the primary as "local" and each target's repository are the locations marks apply to; a
+            // target that does not answer now is not waited for (reconciliation ships to it when it does)
+            Map<String, Repository> locations = new LinkedHashMap<>();
+            locations.put(Pruner.LOCAL, repository);
+            Map<String, Repository> reachable = new LinkedHashMap<>(locations);
+            targets.forEach((name, t) -> {
+                Optional<Repository> replica = replicaAtStart(name, t);
+                locations.put(name, replica.orElseGet(() -> repository.replicaView(t)));
+                replica.ifPresent(r -> reachable.put(name, r));
+            });
+
+            String bootstrap = config.kafka();
+            if (bootstrap.isBlank()) {
+                EmbeddedKafka kafka = EmbeddedKafka.start(config.data().resolve("kafka"), 0, 0);
+                resources.push(kafka);
+                bootstrap = kafka.bootstrapServers();
+                log.info("embedded Kafka broker on {}", bootstrap);
+            }
+            bus = new KafkaEventBus(bootstrap);
+            resources.push(bus);
+            bus.checkReachable(Duration.ofSeconds(10));
+
+            Hypervisor hypervisor;
+            if (libvirt) {
+                hypervisor = new LibvirtHypervisor(config.hypervisor().uri());
+                resources.push(hypervisor);
+            } else {
+                QmpHypervisor qmpHypervisor =
+                        new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
+                resources.push(qmpHypervisor);
+                // a worker that died between freeze and thaw must not leave a guest frozen
+                qmpHypervisor.thawLeftovers();
+                hypervisor = qmpHypervisor;
+            }
+            // scratch of captures whose process is gone (a killed engine); QEMU-side leftovers go at the
+            // adapter's first contact with each VM
+            List<java.nio.file.Path> leftovers = new java.util.ArrayList<>(
+                    HostScratch.removeLeftovers(config.data().resolve("work"), clock));
+            // no job of this engine runs yet: an empty job directory is one a killed job made before its scratch
+            leftovers.addAll(HostScratch.removeEmptyJobDirectories(config.data().resolve("work")));
+            if (!leftovers.isEmpty()) {
+                log.info("removed {} leftovers of earlier captures: {}", leftovers.size(), leftovers);
+            }
+            log.info(
+                    "VMs on this host: {}",
+                    hypervisor.list().stream().map(v -> v.name()).toList());
+            // this host's VMs on the compacted inventory topic, which routes every scheduler's jobs (ADR 0003)
+            bus.ensureCompactedTopic(Topics.INVENTORY);
+            InventoryPublisher inventoryPublisher = new InventoryPublisher(
+                    config.host(), hypervisor, bus, clock, vm -> Map.of(), INVENTORY_INTERVAL, INVENTORY_HEARTBEAT);
+            resources.push(inventoryPublisher);
+            inventoryPublisher.start();
+            BackupWorker worker = new BackupWorker(
+                    config.host(),
+                    hypervisor,
+                    repository,
+                    bus,
+                    clock,
+                    config.data().resolve("work"),
+                    hooks,
+                    NbdBlockSource::open,
+                    config.concurrentJobs(),
+                    JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
+            // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
+            // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
+            EventBus.Subscription jobs;
+            try {
+                bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
+                jobs = bus.subscribeByKey(
+                        "tidemark-worker-" + config.host(),
+                        List.of(Topics.jobs(config.host())),
+                        config.concurrentJobs(),
+                        worker::handle);
+            } catch (RuntimeException e) {
+                worker.close();
+                throw e;
+            }
+            resources.push(jobs);
+            // closed before its subscription: on SIGTERM the worker drains its running jobs (bounded) and cancels
+            // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
+            resources.push(worker);
+
+            Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
+            resources.push(replicator);
+            // one consumer group per target: each progresses, lags and retries on its own
+            for (String target : replicator.targetNames()) {
+                resources.push(bus.subscribe(
+                        "tidemark-replicator-" + target,
+                        List.of(Topics.RESTORE_POINTS),
+                        replicator.handlerFor(target)));
+            }
+            // events make replication fast, the reconciliation makes it right: what a target lacks
+            // (dead-lettered, missed in an outage, older than the target) is shipped in the background
+            reconciler = new Reconciler(replicator, policies, clock, Reconciler.Settings.defaults());
+            resources.push(reconciler);
+            reconciler.start();
+            EngineHealth health = new EngineHealth(bus::subscriptions, reconciler::states, config.host(), clock);
+            this.health = health;
+            health.started("worker");
+            health.started("replicator");
+
+            // status, metrics, the watchdog and the hooks read this host's VMs from memory; listing the
+            // hypervisor (which asks every VM) runs on a thread of its own
+            ListedInventory inventory = new ListedInventory(new HypervisorInventory(config.host(), hypervisor));
+            inventory.refresh();
+            this.inventory = inventory;
+            rpo = new RpoTracker(policies, inventory, clock);
+            RpoSources.seed(rpo, reachable);
+            // a target that does not answer now: the newest point it held, as the last life knew it
+            java.util.Set<String> unreadable = new java.util.HashSet<>(locations.keySet());
+            unreadable.removeAll(reachable.keySet());
+            RpoSources.seedRemembered(rpo, rpoState(), unreadable);
+            rpo.refreshInventory();
+            ScheduledExecutorService listing =
+                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("vm-listing"));
+            resources.push(listing::shutdownNow);
+            listing.scheduleWithFixedDelay(this::refreshListing, 10, 10, TimeUnit.SECONDS);
+            resources.push(bus.subscribe(
+                    "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
+            ScheduledExecutorService watchdog =
+                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("rpo-watchdog"));
+            resources.push(watchdog::shutdownNow);
+            watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
+            if (config.metrics() != null && !config.metrics().isBlank()) {
+                DrillResults.Background drills = DrillResults.inBackground(
+                        primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+                resources.push(drills);
+                metrics = new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
+                resources.push(metrics);
+                log.info(
+                        "metrics on http://{}:{}/metrics",
+                        config.metrics().replaceFirst(":[0-9]*$", ""),
+                        metrics.port());
+            } else {
+                metrics = null;
+            }
+
+            // the scheduler routes by where VMs run now, on any host: the inventory topic, read to its end first
+            BusInventory fleetInventory =
+                    BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
+            resources.push(fleetInventory);
+            fleetInventory.awaitReady(Duration.ofSeconds(30));
+            scheduler = PolicyScheduler.start(policies, fleetInventory, bus, clock);
+            resources.push(scheduler);
+            health.started("scheduler");
+
+            // pre-deploy hooks: the Kafka trigger always, the HTTP endpoint when configured. Both cover the
+            // VMs of this host's inventory, so every engine handles every trigger (a group per host)
+            HookService hooksService = new HookService(policies, inventory, bus, clock);
+            resources.push(hooksService);
+            resources.push(bus.subscribe(
+                    "tidemark-hook-triggers-" + config.host(),
+                    List.of(Topics.TRIGGERS),
+                    new PreDeployTriggerHandler(hooksService)));
+            if (hookSecret != null) {
+                hookServer = HookServer.start(
+                        hooksConfig.socketAddress(),
+                        hooksService,
+                        Optional.of(new PostDeployMarks(locations, clock)),
+                        hypervisor instanceof QmpHypervisor qmp
+                                ? Optional.of(new Rollback(repository, qmp, worker, clock))
+                                : Optional.empty(),
+                        hookSecret,
+                        clock);
+                resources.push(hookServer);
+                log.info(
+                        "deploy hooks on http://{}:{}{} and {}",
+                        hookServer.address().getHostString(),
+                        hookServer.port(),
+                        HookServer.PATH,
+                        HookServer.POST_DEPLOY_PATH);
+            } else {
+                hookServer = null;
+                log.info(
+                        "pre-deploy hook endpoint off (configure hooks: or set {})",
+                        EngineConfig.HooksConfig.DEFAULT_SECRET_ENV);
+            }
+            // live reload: a changed policy directory applies without a restart; an invalid one is logged
+            PolicyWatcher watcher = new PolicyWatcher(config.policies(), new PolicyParser(clock), policies, next -> {
+                checkTargetsNamedByPolicies(next, targets);
+                scheduler.reload(next);
+                rpo.setPolicies(next);
+                reconciler.setPolicies(next);
+                hooksService.setPolicies(next);
+            });
+            resources.push(watcher);
+            watcher.start(POLICY_POLL_INTERVAL);
+            log.info(
+                    "engine up on host {}: {} policies, {} targets, VMs from {}",
+                    config.host(),
+                    policies.policies().size(),
+                    targets.size(),
+                    hypervisor);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /**
+     * The primary repository: opened with the passphrase when one is configured, and created when the
+     * location is empty (encrypted when a passphrase is configured).
+     */
+    private static Repository openPrimary(ObjectTarget target, EngineConfig.EncryptionConfig encryption) {
+        Optional<Passphrase> passphrase = encryption.passphrase(System.getenv());
+        if (passphrase.isEmpty()) {
+            return Repository.openOrInit(target, RepositoryConfig.defaults());
+        }
+        Repository repo =
+                Repository.openOrInit(target, RepositoryConfig.defaults(), passphrase.get(), encryption.iterations());
+        if (!repo.encrypted()) {
+            log.warn(
+                    "repository {} is not encrypted: the configured passphrase is not used (encryption applies to"
+                            + " repositories created with one)",
+                    repo.describe());
+        }
+        return repo;
+    }
+
+    /**
+     * {@code target}'s repository, checked once without the retry wrapper and within {@link
+     * #TARGET_CHECK_AT_START}: a target holding another repository, or refusing for good (wrong bucket,
+     * wrong credentials), stops the start-up; one that does not answer now (down, slow) is reported
+     * and left to the reconciliation, so a restart during a target's outage still protects the VMs.
+     */
+    private Optional<Repository> replicaAtStart(String name, ObjectTarget target) {
+        ObjectTarget raw = target instanceof RetryingObjectTarget r ? r.delegate() : target;
+        java.util.concurrent.ExecutorService check =
+                Executors.newSingleThreadExecutor(DaemonThreads.named("target-check-" + name));
+        try {
+            check.submit(() -> repository.replicaOn(raw)).get(TARGET_CHECK_AT_START.toMillis(), TimeUnit.MILLISECONDS);
+            return Optional.of(repository.replicaOn(target));
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RetriableException retriable) {
+                log.warn(
+                        "target '{}' ({}) does not answer at start-up: {}; starting without it, its points are"
+                                + " shipped when it answers (see /readyz and tidemark status)",
+                        name,
+                        target.describe(),
+                        retriable.getMessage());
+                return Optional.empty();
+            }
+            if (e.getCause() instanceof RuntimeException permanent) {
+                throw permanent;
+            }
+            throw new IllegalStateException(e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            log.warn(
+                    "target '{}' ({}) did not answer within {} s at start-up; starting without it, its points"
+                            + " are shipped when it answers (see /readyz and tidemark status)",
+                    name,
+                    target.describe(),
+                    TARGET_CHECK_AT_START.toSeconds());
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RetriableException("interrupted while checking target '" + name + "' at start-up", e);
+        } finally {
+            check.shutdownNow();
+        }
+    }
+
+    /** How long the start-up waits for each target's first answer. */
+    static final Duration TARGET_CHECK_AT_START = Duration.ofSeconds(10);
+
+    /** Starts every role; the caller closes the engine. */
+    public static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock) {
+        return new Engine(config, hooks, clock);
+    }
+
+    public EventBus bus() {
+        return bus;
+    }
+
+    public Repository repository() {
+        return repository;
+    }
+
+    public PolicyScheduler scheduler() {
+        return scheduler;
+    }
+
+    public RpoTracker rpo() {
+        return rpo;
+    }
+
+    /** The port of the pre-deploy hook endpoint, if it is on. */
+    public java.util.OptionalInt hookPort() {
+        return hookServer == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(hookServer.port());
+    }
+
+    /** The port of the metrics endpoint, if it is on. */
+    public java.util.OptionalInt metricsPort() {
+        return metrics == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(metrics.port());
+    }
+
+    /** The reconciliation of every target with the primary. */
+    public Reconciler reconciler() {
+        return reconciler;
+    }
+
+    private void refreshListing() {
+        try {
+            inventory.refresh();
+            rpo.refreshInventory();
+        } catch (RuntimeException e) { // the last listing stands; the next one may succeed
+            log.warn("listing this host's VMs failed (the last listing stands): {}", e.getMessage());
+        }
+    }
+
+    /** What the RPO tracker knew, kept for the next start (see {@link RpoSources#remember}). */
+    private java.nio.file.Path rpoState() {
+        return config.data().resolve("state").resolve("rpo-newest.json");
+    }
+
+    private void checkRpo() {
+        try {
+            rpo.check(bus);
+            health.rpoChecked();
+            RpoSources.remember(rpo, rpoState());
+        } catch (RuntimeException e) { // the watchdog must outlive a failed check
+            log.warn("RPO check failed: {}", e.getMessage(), e);
+        }
+    }
+
+    static java.net.InetSocketAddress address(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon < 0) {
+            throw new PermanentException("metrics address '" + hostPort + "' must be HOST:PORT, e.g. 127.0.0.1:9464");
+        }
+        return new java.net.InetSocketAddress(
+                hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+    }
+
+    public EngineConfig config() {
+        return config;
+    }
+
+    private static java.nio.file.Path createDirectories(java.nio.file.Path dir) {
+        try {
+            return Files.createDirectories(dir);
+        } catch (java.io.IOException e) {
+            throw new PermanentException("cannot create " + dir + ": " + e.getMessage() + "; check --data", e);
+        }
+    }
+
+    private static void checkTargetsNamedByPolicies(PolicySet policies, Map<String, ObjectTarget> targets) {
+        for (var p : policies.policies()) {
+            for (String t : p.targets()) {
+                if (!targets.containsKey(t)) {
+                    throw new PermanentException(
+                            p.source().map(Object::toString).orElse("policy") + ": policy '" + p.name()
+                                    + "' replicates to target '" + t + "', which the engine config does not define"
+                                    + " (defined: " + targets.keySet() + ")");
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (bus != null && !resources.isEmpty()) {
+            // every subscription stops polling and drains at once (each waits for its running handlers
+            // up to the bus's drain time, in parallel rather than one after another); then the rest
+            try {
+                bus.close();
+            } catch (RuntimeException e) { // close everything else whatever the bus throws
+                log.warn("closing the event bus failed: {}", e.getMessage());
+            }
+        }
+        while (!resources.isEmpty()) {
+            AutoCloseable r = resources.pop();
+            try {
+                r.close();
+            } catch (Exception e) { // close everything we opened, whatever one of them throws
+                log.warn("closing {} failed: {}", r.getClass().getSimpleName(), e.getMessage());
+            }
+        }
+    }
+}

@@ -1,0 +1,816 @@
+package io.tidemark.engine;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.tidemark.core.InputProblem;
+import io.tidemark.core.InvalidInputException;
+import io.tidemark.core.PermanentException;
+import io.tidemark.format.FormatConstants;
+import io.tidemark.format.Passphrase;
+import io.tidemark.policies.BandwidthSyntax;
+import io.tidemark.policies.Suggestions;
+import io.tidemark.repository.PassphraseSource;
+import io.tidemark.scheduler.hook.HookSecret;
+import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.workers.JobBounds;
+import java.io.IOException;
+import java.io.StringReader;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
+
+/**
+ * The engine's own settings (not policies): where it keeps data, how it reaches Kafka, where the
+ * VMs' QMP sockets are, and the replication targets policies may name. Secrets are never written
+ * here: a target names the environment variable or file that holds each one.
+ *
+ * <pre>
+ * host: hv1                      # this host's name; jobs for its VMs go to tidemark.jobs.hv1
+ * data: /var/lib/tidemark        # primary repository, embedded broker, scratch space
+ * kafka: ""                      # bootstrap servers; empty = embedded single-node broker
+ * qmpDir: /run/tidemark/qmp      # one &lt;vm&gt;.qmp socket per VM on this host
+ * hypervisor:                    # how VMs are reached; absent = QMP sockets in qmpDir
+ *   type: libvirt                # qmp (default) | libvirt
+ *   uri: qemu:///system          # libvirt only: the connection URI
+ * policies: /etc/tidemark/policies
+ * metrics: 127.0.0.1:9464        # Prometheus /metrics; empty = off
+ * hooks:                         # pre-deploy hook endpoint; absent = on only if TIDEMARK_HOOK_SECRET is set
+ *   address: 127.0.0.1:9465      # empty = off
+ *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
+ * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
+ * jobDeadline: 30m               # longest one snapshot job may run; then it is cancelled (JobFailed)
+ * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
+ *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
+ *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
+ * targets:
+ *   offsite:
+ *     type: s3                   # s3 | rados | file
+ *     endpoint: https://s3.eu-west-1.amazonaws.com
+ *     region: eu-west-1
+ *     bucket: backups
+ *     prefix: tidemark
+ *     accessKeyEnv: TIDEMARK_S3_ACCESS_KEY     # or accessKeyFile
+ *     secretKeyFile: /etc/tidemark/s3.secret   # or secretKeyEnv
+ *     retryDeadline: 5m          # how long one object operation is retried (default 5m)
+ *     bandwidthLimit: 20MiB/s    # per direction; unset = unlimited
+ *     objectLockMode: COMPLIANCE # optional S3 Object Lock on everything but state/
+ *     objectLockDays: 30
+ *   ceph:
+ *     type: rados                # a Ceph pool through librados
+ *     monHost: v2:10.0.0.1:3300  # or confFile: /etc/ceph/ceph.conf
+ *     clientName: client.tidemark
+ *     keyFile: /etc/tidemark/ceph.key          # or keyEnv
+ *     pool: tidemark
+ *     prefix: site-a
+ * </pre>
+ */
+public record EngineConfig(
+        String host,
+        Path data,
+        String kafka,
+        Path qmpDir,
+        Path policies,
+        Map<String, TargetConfig> targets,
+        String metrics,
+        HooksConfig hooks,
+        HypervisorConfig hypervisor,
+        EncryptionConfig encryption,
+        Integer maxConcurrentJobs,
+        String jobDeadline) {
+
+    public EngineConfig {
+        targets = targets == null ? Map.of() : Map.copyOf(targets);
+        kafka = kafka == null ? "" : kafka;
+        hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
+        if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
+            throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
+                    + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
+        }
+        if (jobDeadline != null) {
+            Duration d = Targets.duration("jobDeadline", jobDeadline);
+            if (d.compareTo(MIN_JOB_DEADLINE) < 0) {
+                throw new PermanentException("jobDeadline must be at least " + MIN_JOB_DEADLINE.toSeconds()
+                        + "s (default " + JobBounds.DEFAULT_DEADLINE.toMinutes() + "m), got " + jobDeadline);
+            }
+        }
+    }
+
+    /** Without {@code jobDeadline} (the default deadline). */
+    public EngineConfig(
+            String host,
+            Path data,
+            String kafka,
+            Path qmpDir,
+            Path policies,
+            Map<String, TargetConfig> targets,
+            String metrics,
+            HooksConfig hooks,
+            HypervisorConfig hypervisor,
+            EncryptionConfig encryption,
+            Integer maxConcurrentJobs) {
+        this(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                null);
+    }
+
+    /** Without {@code hypervisor:} (QMP sockets in {@code qmpDir}) and {@code encryption:} sections. */
+    public EngineConfig(
+            String host,
+            Path data,
+            String kafka,
+            Path qmpDir,
+            Path policies,
+            Map<String, TargetConfig> targets,
+            String metrics,
+            HooksConfig hooks) {
+        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null, null);
+    }
+
+    /**
+     * How this host's VMs are reached: {@code qmp} (the default; every VM's QMP socket in {@code
+     * qmpDir}) or {@code libvirt} (the running domains of {@code uri}, captured with libvirt's backup
+     * API).
+     *
+     * @param type {@code qmp} or {@code libvirt}; null = {@code qmp}
+     * @param uri the libvirt connection URI, for example {@code qemu:///system}; libvirt only
+     */
+    public record HypervisorConfig(String type, String uri) {
+
+        /** The default: QMP sockets. */
+        public static HypervisorConfig qmp() {
+            return new HypervisorConfig("qmp", null);
+        }
+
+        /** The running domains of a libvirt URI. */
+        public static HypervisorConfig libvirt(String uri) {
+            return new HypervisorConfig("libvirt", uri);
+        }
+
+        /**
+         * True for libvirt, false for QMP.
+         *
+         * @throws PermanentException for another type, or libvirt without a URI
+         */
+        public boolean isLibvirt() {
+            String t = type == null ? "qmp" : type;
+            if (t.equals("qmp")) {
+                return false;
+            }
+            if (!t.equals("libvirt")) {
+                throw new PermanentException(
+                        "hypervisor type '" + type + "' is unknown; use qmp (QMP sockets) or libvirt (with uri:)");
+            }
+            if (uri == null || uri.isBlank()) {
+                throw new PermanentException(
+                        "hypervisor type libvirt needs uri: (for example qemu:///system) in the engine config");
+            }
+            return true;
+        }
+    }
+
+    /** How many snapshot jobs of this host run at once unless {@code maxConcurrentJobs} says. */
+    public static final int DEFAULT_CONCURRENT_JOBS = 2;
+
+    /** The most snapshot jobs of one host that may run at once. */
+    public static final int MAX_CONCURRENT_JOBS = 32;
+
+    /** How many snapshot jobs of this host may run at once (jobs of one VM never overlap). */
+    public int concurrentJobs() {
+        return maxConcurrentJobs != null ? maxConcurrentJobs : DEFAULT_CONCURRENT_JOBS;
+    }
+
+    /** The shortest {@code jobDeadline} accepted. */
+    public static final Duration MIN_JOB_DEADLINE = Duration.ofSeconds(1);
+
+    /** How long one snapshot job may run before it is cancelled: {@code jobDeadline}, default 30 min. */
+    public Duration jobDeadlineOrDefault() {
+        return jobDeadline != null ? Targets.duration("jobDeadline", jobDeadline) : JobBounds.DEFAULT_DEADLINE;
+    }
+
+    /** The longest one snapshot job may run, as {@code 30s}, {@code 10m} or {@code 1h}; null = the default. */
+    public EngineConfig withJobDeadline(String jobDeadline) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    /** Embedded defaults: everything unset (the caller fills in what it needs). */
+    public static EngineConfig empty() {
+        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null, null);
+    }
+
+    /** One replication target. */
+    public record TargetConfig(
+            String type,
+            String endpoint,
+            String region,
+            String bucket,
+            String prefix,
+            Boolean pathStyle,
+            Boolean ossCompatible,
+            String storageClass,
+            String accessKeyEnv,
+            String accessKeyFile,
+            String secretKeyEnv,
+            String secretKeyFile,
+            Path path,
+            String retryDeadline,
+            String bandwidthLimit,
+            String pool,
+            String monHost,
+            Path confFile,
+            String clientName,
+            String keyEnv,
+            String keyFile,
+            String objectLockMode,
+            Integer objectLockDays) {
+
+        /** An S3 (or OSS, RGW, S3Proxy) target; the keys are read from the named variables or files. */
+        public static TargetConfig s3(
+                String endpoint,
+                String region,
+                String bucket,
+                String prefix,
+                boolean pathStyle,
+                boolean ossCompatible,
+                String accessKeyEnv,
+                String accessKeyFile,
+                String secretKeyEnv,
+                String secretKeyFile) {
+            return new TargetConfig(
+                    "s3",
+                    endpoint,
+                    region,
+                    bucket,
+                    prefix,
+                    pathStyle,
+                    ossCompatible,
+                    null,
+                    accessKeyEnv,
+                    accessKeyFile,
+                    secretKeyEnv,
+                    secretKeyFile,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null);
+        }
+
+        /** A file-system target (a local disk or an NFS mount). */
+        public static TargetConfig file(Path path, String retryDeadline, String bandwidthLimit) {
+            return new TargetConfig(
+                    "file",
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    path,
+                    retryDeadline,
+                    bandwidthLimit,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null);
+        }
+    }
+
+    private static final ObjectMapper YAML = new ObjectMapper(
+                    new YAMLFactory().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION))
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    public static EngineConfig load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new PermanentException("engine config " + file + " does not exist; pass --config with a readable"
+                    + " file (see docs/configuration.md) or leave it out to run on embedded defaults");
+        }
+        try {
+            EngineConfig c = YAML.readValue(file.toFile(), EngineConfig.class);
+            List<InputProblem> problems = c.checkTargets(file);
+            try {
+                c.hypervisor().isLibvirt();
+            } catch (PermanentException e) {
+                boolean badType = c.hypervisor().type() != null
+                        && !List.of("qmp", "libvirt").contains(c.hypervisor().type());
+                List<Object> where = List.of("hypervisor", badType ? "type" : "uri");
+                Optional<Mark> mark = locateAt(file, where, false);
+                if (mark.isEmpty()) {
+                    mark = locateAt(file, List.of("hypervisor"), true);
+                }
+                problems.add(new InputProblem(
+                        file,
+                        mark.map(m -> m.getLine() + 1).orElse(0),
+                        mark.map(m -> m.getColumn() + 1).orElse(0),
+                        "hypervisor." + (badType ? "type" : "uri"),
+                        e.getMessage()));
+            }
+            if (!problems.isEmpty()) {
+                throw InvalidInputException.of(problems, null);
+            }
+            return c;
+        } catch (JsonProcessingException e) {
+            throw InvalidInputException.of(List.of(problem(file, e)), e);
+        } catch (IOException e) {
+            throw new PermanentException(
+                    "cannot read the engine config " + file + " ("
+                            + e.getClass().getSimpleName() + "); check the path and its permissions",
+                    e);
+        }
+    }
+
+    /**
+     * What is wrong at the place Jackson stopped, as a policy problem reads: the line and column,
+     * the key path ({@code targets.offsite.secretKeyFile}) and what is allowed there; never a Java
+     * class name.
+     */
+    static InputProblem problem(Path file, JsonProcessingException e) {
+        JsonLocation at = e.getLocation();
+        int line = at == null || at.getLineNr() < 1 ? 0 : at.getLineNr();
+        int column = line == 0 ? 0 : Math.max(1, at.getColumnNr());
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof MarkedYAMLException y) { // broken YAML, even when met while mapping a value
+                Mark mark = y.getProblemMark() != null ? y.getProblemMark() : y.getContextMark();
+                String what = y.getProblem() != null ? y.getProblem() : y.getContext();
+                return new InputProblem(
+                        file,
+                        mark == null ? 0 : mark.getLine() + 1,
+                        mark == null ? 0 : mark.getColumn() + 1,
+                        "",
+                        "invalid YAML: " + (what == null ? "syntax error" : what.strip()));
+            }
+        }
+        String path = "";
+        if (e instanceof JsonMappingException m) {
+            path = keyPath(m.getPath());
+            // Jackson's location is where its parser stopped (past the key); find the key itself
+            Optional<Mark> mark = locate(file, m.getPath(), e instanceof UnrecognizedPropertyException);
+            if (mark.isPresent()) {
+                line = mark.get().getLine() + 1;
+                column = mark.get().getColumn() + 1;
+            }
+        }
+        return new InputProblem(file, line, column, path, message(e));
+    }
+
+    /**
+     * The settings of each target that can be checked without reaching it or reading a secret:
+     * its type, what that type needs, durations, rates and Object Lock. So a typo fails at start-up
+     * with its place in the file, not when the target is first used.
+     */
+    private List<InputProblem> checkTargets(Path file) {
+        List<InputProblem> out = new java.util.ArrayList<>();
+        new java.util.TreeMap<>(targets).forEach((name, t) -> {
+            String type = t.type() == null ? "s3" : t.type();
+            if (!List.of("s3", "rados", "file").contains(type)) {
+                out.add(at(file, name, "type", "expected one of: s3, rados, file; got \"" + type + "\""));
+            }
+            if (type.equals("file") && t.path() == null) {
+                out.add(at(file, name, null, "type file needs 'path', the directory of the repository"));
+            }
+            if (type.equals("s3") && (t.bucket() == null || t.bucket().isBlank())) {
+                out.add(at(file, name, null, "type s3 needs 'bucket'"));
+            }
+            if (type.equals("rados") && t.monHost() == null && t.confFile() == null) {
+                out.add(at(file, name, null, "type rados needs 'monHost' or 'confFile'"));
+            }
+            if (t.retryDeadline() != null && !t.retryDeadline().isBlank()) {
+                try {
+                    Targets.retryDeadline(name, t.retryDeadline());
+                } catch (PermanentException e) {
+                    out.add(at(
+                            file,
+                            name,
+                            "retryDeadline",
+                            "expected a duration such as 30s, 5m or 1h30m (0s: a single attempt), got \""
+                                    + t.retryDeadline() + "\""));
+                }
+            }
+            if (t.bandwidthLimit() != null && !t.bandwidthLimit().isBlank()) {
+                try {
+                    Targets.bandwidthLimit(name, t.bandwidthLimit());
+                } catch (PermanentException e) {
+                    out.add(at(
+                            file,
+                            name,
+                            "bandwidthLimit",
+                            "expected " + BandwidthSyntax.EXAMPLE + ", got \"" + t.bandwidthLimit() + "\""));
+                }
+            }
+            try {
+                Targets.objectLock(name, t);
+            } catch (PermanentException e) {
+                String prefix = "target '" + name + "': ";
+                String why =
+                        e.getMessage().startsWith(prefix) ? e.getMessage().substring(prefix.length()) : e.getMessage();
+                out.add(at(file, name, t.objectLockMode() != null ? "objectLockMode" : "objectLockDays", why));
+            }
+        });
+        return out;
+    }
+
+    /** A problem at {@code targets.<target>[.<key>]}, positioned at that key (or the target's name). */
+    private static InputProblem at(Path file, String target, String key, String message) {
+        List<Object> path = key == null ? List.of("targets", target) : List.of("targets", target, key);
+        Optional<Mark> mark = locateAt(file, path, key == null);
+        return new InputProblem(
+                file,
+                mark.map(m -> m.getLine() + 1).orElse(0),
+                mark.map(m -> m.getColumn() + 1).orElse(0),
+                "targets." + target + (key == null ? "" : "." + key),
+                message);
+    }
+
+    /** Where the key (or, for a wrong value, the value) at {@code refs} is in the YAML of {@code file}. */
+    private static Optional<Mark> locate(Path file, List<JsonMappingException.Reference> refs, boolean key) {
+        List<Object> path = new java.util.ArrayList<>();
+        for (JsonMappingException.Reference r : refs) {
+            path.add(r.getFieldName() != null ? r.getFieldName() : (Object) r.getIndex());
+        }
+        return locateAt(file, path, key);
+    }
+
+    /**
+     * Where the key (or the value, unless {@code key}) at {@code path} (field names and list
+     * indexes) is in the YAML of {@code file}.
+     */
+    private static Optional<Mark> locateAt(Path file, List<Object> path, boolean key) {
+        Node node;
+        try {
+            node = new Yaml().compose(new StringReader(Files.readString(file)));
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty(); // Jackson read it, so this is not expected; keep Jackson's position
+        }
+        Node keyNode = null;
+        for (Object step : path) {
+            keyNode = null;
+            if (step instanceof String field && node instanceof MappingNode m) {
+                Node next = null;
+                for (NodeTuple t : m.getValue()) {
+                    if (t.getKeyNode() instanceof ScalarNode k && k.getValue().equals(field)) {
+                        keyNode = t.getKeyNode();
+                        next = t.getValueNode();
+                    }
+                }
+                node = next;
+            } else if (step instanceof Integer i
+                    && i >= 0
+                    && node instanceof SequenceNode q
+                    && i < q.getValue().size()) {
+                node = q.getValue().get(i);
+            } else {
+                node = null;
+            }
+            if (node == null && keyNode == null) {
+                return Optional.empty();
+            }
+        }
+        Node found = key && keyNode != null ? keyNode : node != null ? node : keyNode;
+        return Optional.ofNullable(found).map(Node::getStartMark);
+    }
+
+    private static String keyPath(List<JsonMappingException.Reference> refs) {
+        StringBuilder s = new StringBuilder();
+        for (JsonMappingException.Reference r : refs) {
+            if (r.getFieldName() != null) {
+                s.append(s.length() == 0 ? "" : ".").append(r.getFieldName());
+            } else if (r.getIndex() >= 0) {
+                s.append('[').append(r.getIndex()).append(']');
+            }
+        }
+        return s.toString();
+    }
+
+    private static String message(JsonProcessingException e) {
+        if (e instanceof UnrecognizedPropertyException u) {
+            List<String> known = u.getKnownPropertyIds() == null
+                    ? List.of()
+                    : u.getKnownPropertyIds().stream()
+                            .map(String::valueOf)
+                            .sorted()
+                            .toList();
+            String m = "unknown key '" + u.getPropertyName() + "'";
+            Optional<String> closest = Suggestions.closest(u.getPropertyName(), known);
+            if (closest.isPresent()) {
+                return m + "; did you mean '" + closest.get() + "'? (docs/configuration.md lists the settings)";
+            }
+            return m + (known.isEmpty() ? "" : "; expected one of: " + String.join(", ", known));
+        }
+        if (e instanceof ValueInstantiationException v && v.getCause() instanceof PermanentException p) {
+            return p.getMessage(); // a check of the settings themselves (maxConcurrentJobs, kdfIterations…)
+        }
+        if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            String got = e instanceof InvalidFormatException f && f.getValue() != null
+                    ? ", got \"" + f.getValue() + "\""
+                    : "";
+            return "expected " + expected(m.getTargetType()) + got;
+        }
+        if (e instanceof ValueInstantiationException v && v.getCause() != null) {
+            return "invalid value: " + v.getCause().getMessage();
+        }
+        String original = e.getOriginalMessage() == null ? "syntax error" : e.getOriginalMessage();
+        String first = original.lines().findFirst().orElse("syntax error").strip();
+        if (e instanceof JsonMappingException) {
+            // a mapping error we do not describe ourselves: its text, without the Java names in it
+            return "invalid value: " + first.replaceAll("`[^`]*`", "this setting");
+        }
+        if (first.startsWith("Duplicate field ")) {
+            return "duplicate key "
+                    + first.substring("Duplicate field ".length()).replace('"', '\'') + "; give each setting once";
+        }
+        return "invalid YAML: " + first;
+    }
+
+    /** A Java type as the settings describe values. */
+    private static String expected(Class<?> type) {
+        if (type == Integer.class || type == int.class || type == Long.class || type == long.class) {
+            return "a whole number";
+        }
+        if (type == Boolean.class || type == boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class || type == Path.class) {
+            return "a single value (text)";
+        }
+        if (Map.class.isAssignableFrom(type) || type.isRecord()) {
+            return "a mapping of settings";
+        }
+        if (java.util.Collection.class.isAssignableFrom(type) || type.isArray()) {
+            return "a list";
+        }
+        return "another kind of value";
+    }
+
+    public EngineConfig with(String host, Path data, String kafka, Path qmpDir, Path policies) {
+        return new EngineConfig(
+                host != null ? host : this.host,
+                data != null ? data : this.data,
+                kafka != null ? kafka : this.kafka,
+                qmpDir != null ? qmpDir : this.qmpDir,
+                policies != null ? policies : this.policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    public EngineConfig withTargets(Map<String, TargetConfig> targets) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
+    public EngineConfig withHypervisor(HypervisorConfig hypervisor) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    /** The metrics address ({@code host:port}); blank turns the endpoint off. */
+    public EngineConfig withMetrics(String metrics) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
+    public EngineConfig withEncryption(EncryptionConfig encryption) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    /** The encryption settings, the defaults when the config has none. */
+    public EncryptionConfig encryptionOrDefaults() {
+        return encryption != null ? encryption : EncryptionConfig.defaults();
+    }
+
+    /**
+     * Encryption of repositories ({@code encryption:}, see docs/configuration.md). The passphrase
+     * comes from {@code passphraseFile} if given, else from environment variable {@code
+     * passphraseEnv} (default {@value #DEFAULT_PASSPHRASE_ENV}); it is never written here. When the
+     * engine creates its primary repository and a passphrase is available, the repository is
+     * encrypted; existing repositories keep what they are.
+     *
+     * @param passphraseFile a file holding the passphrase (mode 0600)
+     * @param passphraseEnv the environment variable holding it
+     * @param kdfIterations PBKDF2-HMAC-SHA256 iterations for new key objects (default {@value
+     *     FormatConstants#DEFAULT_KDF_ITERATIONS})
+     */
+    public record EncryptionConfig(Path passphraseFile, String passphraseEnv, Integer kdfIterations) {
+
+        public static final String DEFAULT_PASSPHRASE_ENV = "TIDEMARK_PASSPHRASE";
+
+        public static EncryptionConfig defaults() {
+            return new EncryptionConfig(null, null, null);
+        }
+
+        public EncryptionConfig {
+            if (kdfIterations != null && kdfIterations < FormatConstants.MIN_KDF_ITERATIONS) {
+                throw new PermanentException("encryption.kdfIterations must be at least "
+                        + FormatConstants.MIN_KDF_ITERATIONS + " (the default is "
+                        + FormatConstants.DEFAULT_KDF_ITERATIONS + "), got " + kdfIterations);
+            }
+        }
+
+        /** The iterations for new key objects. */
+        public int iterations() {
+            return kdfIterations != null ? kdfIterations : FormatConstants.DEFAULT_KDF_ITERATIONS;
+        }
+
+        /** The same settings with the passphrase read from {@code file} (a --passphrase-file flag); null keeps them. */
+        public EncryptionConfig withPassphraseFile(Path file) {
+            return file == null ? this : new EncryptionConfig(file, passphraseEnv, kdfIterations);
+        }
+
+        /**
+         * The passphrase, from the file if one is named, else from the environment; empty when
+         * neither is set.
+         *
+         * @throws PermanentException if the file cannot be read, or the passphrase is empty
+         */
+        public Optional<Passphrase> passphrase(Map<String, String> env) {
+            if (passphraseFile != null) {
+                try {
+                    return Optional.of(
+                            Passphrase.of(Files.readString(passphraseFile), "passphrase file " + passphraseFile));
+                } catch (IOException e) {
+                    throw new PermanentException(
+                            "cannot read the passphrase file " + passphraseFile + " ("
+                                    + e.getClass().getSimpleName() + "); check the path and its permissions",
+                            e);
+                }
+            }
+            String var = passphraseEnv != null ? passphraseEnv : DEFAULT_PASSPHRASE_ENV;
+            String value = env.get(var);
+            return value == null ? Optional.empty() : Optional.of(Passphrase.of(value, "environment variable " + var));
+        }
+
+        /** Where {@link io.tidemark.repository.Repository#open} finds the passphrase: read once, when first asked. */
+        public PassphraseSource source(Map<String, String> env) {
+            AtomicReference<Passphrase> cached = new AtomicReference<>();
+            return location -> cached.updateAndGet(
+                    p -> p != null ? p : passphrase(env).orElseGet(() -> PassphraseSource.NONE.passphrase(location)));
+        }
+    }
+
+    /** The pre-deploy hook endpoint; null turns it off. */
+    public EngineConfig withHooks(HooksConfig hooks) {
+        return new EngineConfig(
+                host,
+                data,
+                kafka,
+                qmpDir,
+                policies,
+                targets,
+                metrics,
+                hooks,
+                hypervisor,
+                encryption,
+                maxConcurrentJobs,
+                jobDeadline);
+    }
+
+    /**
+     * The pre-deploy hook endpoint ({@code POST /hooks/pre-deploy}, see
+     * docs/runbooks/pre-deploy-hook.md). The HMAC secret comes from {@code secretFile} if given,
+     * else from environment variable {@code secretEnv} (default {@value #DEFAULT_SECRET_ENV}); it is
+     * never written here.
+     *
+     * @param address {@code host:port} to listen on; null = {@value HookServer#DEFAULT_ADDRESS},
+     *     empty = off
+     * @param secretFile a file holding the secret (mode 0600)
+     * @param secretEnv the environment variable holding the secret
+     */
+    public record HooksConfig(String address, Path secretFile, String secretEnv) {
+
+        /** The variable the secret is read from when neither a file nor a variable is named. */
+        public static final String DEFAULT_SECRET_ENV = "TIDEMARK_HOOK_SECRET";
+
+        /** The defaults: {@value HookServer#DEFAULT_ADDRESS}, secret from {@value #DEFAULT_SECRET_ENV}. */
+        public static HooksConfig defaults() {
+            return new HooksConfig(null, null, null);
+        }
+
+        /** True unless {@code address} is empty. */
+        public boolean enabled() {
+            return address == null || !address.isBlank();
+        }
+
+        /** Where to listen. */
+        public InetSocketAddress socketAddress() {
+            return HookServer.address(address != null ? address : HookServer.DEFAULT_ADDRESS);
+        }
+
+        /**
+         * Reads the secret from {@code secretFile}, or else from the environment.
+         *
+         * @throws PermanentException if it is missing or too short
+         */
+        public HookSecret secret(Map<String, String> env) {
+            return HookSecret.load(secretFile, secretEnv != null ? secretEnv : DEFAULT_SECRET_ENV, env);
+        }
+    }
+}

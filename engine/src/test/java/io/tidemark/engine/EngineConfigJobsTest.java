@@ -1,0 +1,45 @@
+package io.tidemark.engine;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.tidemark.core.PermanentException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class EngineConfigJobsTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void maxConcurrentJobsDefaultsToTwoAndIsBounded() throws Exception {
+        assertThat(EngineConfig.empty().concurrentJobs()).isEqualTo(2);
+        Path four = Files.writeString(dir.resolve("four.yaml"), "host: hv1\nmaxConcurrentJobs: 4\n");
+        assertThat(EngineConfig.load(four).concurrentJobs()).isEqualTo(4);
+        assertThat(EngineConfig.load(four).withMetrics("").concurrentJobs()).isEqualTo(4);
+        Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\nmaxConcurrentJobs: 0\n");
+        assertThatThrownBy(() -> EngineConfig.load(zero))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("maxConcurrentJobs must be from 1 to 32");
+    }
+
+    @Test
+    void jobDeadlineDefaultsToThirtyMinutesAndIsADuration() throws Exception {
+        assertThat(EngineConfig.empty().jobDeadlineOrDefault()).isEqualTo(java.time.Duration.ofMinutes(30));
+        Path tenMinutes = Files.writeString(dir.resolve("ten.yaml"), "host: hv1\njobDeadline: 10m\n");
+        assertThat(EngineConfig.load(tenMinutes).jobDeadlineOrDefault()).isEqualTo(java.time.Duration.ofMinutes(10));
+        assertThat(EngineConfig.load(tenMinutes).withMetrics("").jobDeadlineOrDefault())
+                .isEqualTo(java.time.Duration.ofMinutes(10));
+        Path bad = Files.writeString(dir.resolve("bad.yaml"), "host: hv1\njobDeadline: soon\n");
+        assertThatThrownBy(() -> EngineConfig.load(bad))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("jobDeadline 'soon' is not a duration");
+        Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\njobDeadline: 0s\n");
+        assertThatThrownBy(() -> EngineConfig.load(zero))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("jobDeadline must be at least 1s");
+    }
+}

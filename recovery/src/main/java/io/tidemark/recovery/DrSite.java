@@ -1,0 +1,209 @@
+package io.tidemark.recovery;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.TidemarkException;
+import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.policies.RecoveryPlan;
+import io.tidemark.workers.qmp.QmpClient;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The files of a DR site under a plan's work dir, and the QEMU processes that run its VMs:
+ *
+ * <pre>
+ * &lt;work-dir&gt;/&lt;vm&gt;/&lt;disk&gt;.raw   restored disks
+ * &lt;work-dir&gt;/run/&lt;vm&gt;.qmp      QMP socket (one client at a time)
+ * &lt;work-dir&gt;/run/&lt;vm&gt;.pid      QEMU's pid file
+ * &lt;work-dir&gt;/run/&lt;vm&gt;.log      QEMU's messages
+ * </pre>
+ *
+ * <p>QEMU runs daemonized under {@code -accel tcg}, one {@code scsi-hd} (id = the disk's name) per
+ * disk on a virtio-scsi controller, so the VM outlives the command that started it and
+ * {@link io.tidemark.workers.qmp.QmpHypervisor} can capture it by its socket for failback.
+ */
+public final class DrSite {
+
+    /** The QEMU binary started for each VM. */
+    public static final String QEMU = "qemu-system-x86_64";
+
+    /** Unix socket paths longer than this do not fit in sockaddr_un. */
+    public static final int MAX_SOCKET_PATH = 107;
+
+    private static final Duration QMP_TIMEOUT = Duration.ofSeconds(10);
+
+    private final Path workDir;
+
+    public DrSite(Path workDir) {
+        this.workDir = workDir.toAbsolutePath();
+    }
+
+    public Path workDir() {
+        return workDir;
+    }
+
+    public Path runDir() {
+        return workDir.resolve("run");
+    }
+
+    public Path disk(String vm, String disk) {
+        return workDir.resolve(vm).resolve(disk + ".raw");
+    }
+
+    public Path qmp(String vm) {
+        return runDir().resolve(vm + ".qmp");
+    }
+
+    Path pidFile(String vm) {
+        return runDir().resolve(vm + ".pid");
+    }
+
+    Path log(String vm) {
+        return runDir().resolve(vm + ".log");
+    }
+
+    /** The pid of the VM's QEMU when its pid file names a live process. */
+    public Optional<Long> pid(String vm) {
+        try {
+            long pid = Long.parseLong(Files.readString(pidFile(vm)).strip());
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive).map(ProcessHandle::pid);
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** QEMU's run state ({@code running}, {@code paused}, ...) or empty when it does not answer. */
+    public Optional<String> status(String vm) {
+        if (pid(vm).isEmpty() || !Files.exists(qmp(vm))) {
+            return Optional.empty();
+        }
+        try (QmpClient qmp = QmpClient.connect(qmp(vm), QMP_TIMEOUT)) {
+            return Optional.of(qmp.execute("query-status").path("status").asText());
+        } catch (TidemarkException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The QEMU command line that runs {@code vm} on {@code disks}, daemonized. */
+    List<String> command(RecoveryPlan.Vm vm, List<String> disks) {
+        List<String> cmd = new ArrayList<>(List.of(
+                QEMU,
+                "-machine",
+                "q35",
+                "-accel",
+                "tcg",
+                "-display",
+                "none",
+                "-nodefaults",
+                "-name",
+                vm.name(),
+                "-m",
+                Integer.toString(vm.memoryMiB()),
+                "-smp",
+                Integer.toString(vm.cpus()),
+                "-device",
+                "virtio-scsi-pci,id=scsi0"));
+        for (String d : disks) {
+            cmd.addAll(List.of(
+                    "-blockdev",
+                    "driver=file,filename=" + escape(disk(vm.name(), d)) + ",node-name=" + d + "-file",
+                    "-blockdev",
+                    "driver=raw,file=" + d + "-file,node-name=" + d + "-disk",
+                    "-device",
+                    "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"));
+        }
+        cmd.addAll(List.of(
+                "-qmp",
+                "unix:" + escape(qmp(vm.name())) + ",server=on,wait=off",
+                "-pidfile",
+                pidFile(vm.name()).toString(),
+                "-D",
+                log(vm.name()).toString(),
+                "-daemonize"));
+        cmd.addAll(vm.qemuArgs());
+        return cmd;
+    }
+
+    /**
+     * Starts {@code vm} daemonized; returns once QEMU has daemonized (its devices are set up).
+     *
+     * @throws PermanentException with QEMU's own message when it refuses to start
+     */
+    public void start(RecoveryPlan.Vm vm, List<String> disks) {
+        Path out = runDir().resolve(vm.name() + ".start.log");
+        try {
+            Files.createDirectories(runDir());
+            Files.deleteIfExists(qmp(vm.name()));
+            Files.deleteIfExists(out);
+        } catch (IOException e) {
+            throw new PermanentException(
+                    "cannot prepare " + runDir() + " to start " + vm.name() + ": " + e.getMessage(), e);
+        }
+        // the daemon keeps QEMU's stdio: its output goes to a file, not a pipe
+        ExternalCommand.Result r = ExternalCommand.of(command(vm, disks))
+                .outputFile(out)
+                .timeout(Duration.ofMinutes(2))
+                .hint("QEMU for " + vm.name() + " did not daemonize; see " + log(vm.name()))
+                .ifMissing("install qemu-system-x86")
+                .runForExit();
+        if (r.exitCode() != 0) {
+            throw new PermanentException("QEMU for " + vm.name() + " did not start (exit " + r.exitCode() + "): "
+                    + r.stdout().strip() + "; fix the plan's qemu-args or the host, then re-run the failover");
+        }
+    }
+
+    /** Waits until QEMU reports {@code running}; lets a VM that waits for {@code cont} go. */
+    public void awaitRunning(String vm, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String last = "no answer";
+        while (System.nanoTime() < deadline) {
+            if (pid(vm).isEmpty() && Files.exists(pidFile(vm))) {
+                throw new PermanentException("QEMU for " + vm + " exited; see " + log(vm));
+            }
+            Optional<String> s = status(vm);
+            if (s.isPresent()) {
+                last = s.get();
+                if (last.equals("running")) {
+                    return;
+                }
+                if (last.equals("prelaunch") || last.equals("paused")) {
+                    try (QmpClient qmp = QmpClient.connect(qmp(vm), QMP_TIMEOUT)) {
+                        qmp.execute("cont");
+                    } catch (TidemarkException e) {
+                        last = e.getMessage();
+                    }
+                }
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
+        }
+        throw new RetriableException(
+                "VM " + vm + " is not running after " + timeout + " (last state: " + last + "); see " + log(vm));
+    }
+
+    /** Stops the VM's QEMU (quit over QMP, else SIGKILL), if it runs. */
+    public void stop(String vm) {
+        Optional<Long> pid = pid(vm);
+        if (pid.isEmpty()) {
+            return;
+        }
+        try (QmpClient qmp = QmpClient.connect(qmp(vm), QMP_TIMEOUT)) {
+            qmp.execute("quit");
+        } catch (TidemarkException e) {
+            ProcessHandle.of(pid.get()).ifPresent(ProcessHandle::destroyForcibly);
+        }
+        ProcessHandle.of(pid.get())
+                .ifPresent(h -> h.onExit().orTimeout(30, TimeUnit.SECONDS).join());
+    }
+
+    private static String escape(Path p) {
+        return p.toString().replace(",", ",,");
+    }
+}
