@@ -119,15 +119,21 @@ final class DrillCommand implements Callable<Integer> {
         return Files.isDirectory(dir) ? engine.policies(c) : PolicySet.empty();
     }
 
+    private static final String NO_BOOT = "boot: not run (no --boot kernel directory)";
+
+    /** The drill's JSON: the record, the RTO and its limit in seconds, and the boot check's summary. */
+    static ObjectNode toJson(DrillRecord r, Optional<String> boot) {
+        ObjectNode o = Json.mapper().valueToTree(r);
+        o.put("rtoSeconds", r.rtoMillis() / 1000.0);
+        r.rtoLimit().ifPresent(l -> o.put("rtoLimitSeconds", l.toSeconds()));
+        o.put("rtoViolated", r.rtoViolated());
+        o.put("bootCheck", boot.orElse(NO_BOOT));
+        return o;
+    }
+
     private void print(DrillRecord r, Optional<String> boot) throws IOException {
-        String bootCheck = boot.orElse("boot: not run (no --boot kernel directory)");
         if (json) {
-            ObjectNode o = Json.mapper().valueToTree(r);
-            o.put("rtoSeconds", r.rtoMillis() / 1000.0);
-            r.rtoLimit().ifPresent(l -> o.put("rtoLimitSeconds", l.toSeconds()));
-            o.put("rtoViolated", r.rtoViolated());
-            o.put("bootCheck", bootCheck);
-            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(o));
+            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(toJson(r, boot)));
             return;
         }
         System.out.printf(
@@ -135,7 +141,7 @@ final class DrillCommand implements Callable<Integer> {
                 r.vm(), r.location(), r.restorePoint(), r.capturedAt());
         System.out.println(r.detail());
         if (boot.isEmpty()) {
-            System.out.println(bootCheck);
+            System.out.println(NO_BOOT);
         }
         System.out.printf(
                 "RTO measured %s, policy %s%s%n",

@@ -89,7 +89,8 @@ final class FailbackCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void toJson(Failback.VmResult r, ObjectNode o) {
+    /** One VM of a failback's JSON summary. */
+    static void toJson(Failback.VmResult r, ObjectNode o) {
         o.put("vm", r.vm());
         o.put("restorePoint", r.point().id());
         o.put("capturedAt", r.point().capturedAt().toString());

@@ -112,7 +112,8 @@ final class FailoverCommand implements Callable<Integer> {
         }
     }
 
-    private static void toJson(Failover.VmResult r, ObjectNode o) {
+    /** One VM of a failover's JSON summary. */
+    static void toJson(Failover.VmResult r, ObjectNode o) {
         o.put("vm", r.vm());
         o.put("group", r.group());
         o.put("state", r.state().label());
