@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -107,11 +108,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (hydrateTo != null && qmp == null) {
-            return invalid("--hydrate-to needs --qmp: hydration is a block mirror inside the QEMU that runs the VM");
-        }
-        if (device != null && qmp == null) {
-            return invalid("--device needs --qmp: the device is added to a running QEMU");
+        Optional<String> invalid = checkOptions();
+        if (invalid.isPresent()) {
+            return invalid(invalid.get());
         }
         RestorePointSelector selector = new RestorePointSelector(clock);
         RestorePointSelector.Criterion criterion;
@@ -242,6 +241,18 @@ final class InstantRestoreCommand implements Callable<Integer> {
     private InstantRestore.Options options() {
         return new InstantRestore.Options(
                 new RestorePointExport.Options(cacheMib << 20, 8, 8), 16, Duration.ofHours(12), speed);
+    }
+
+    /** Why the options do not go together, if they do not. */
+    private Optional<String> checkOptions() {
+        if (hydrateTo != null && qmp == null) {
+            return Optional.of(
+                    "--hydrate-to needs --qmp: hydration is a block mirror inside the QEMU that runs the VM");
+        }
+        if (device != null && qmp == null) {
+            return Optional.of("--device needs --qmp: the device is added to a running QEMU");
+        }
+        return Optional.empty();
     }
 
     private int invalid(String message) {

@@ -139,14 +139,7 @@ final class RestoreCommand implements Callable<Integer> {
             }
             List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
             if (!json) {
-                System.out.printf(
-                        "restoring %s of %s (captured %s%s, %s) from %s%n",
-                        m.id(),
-                        m.vm(),
-                        m.capturedAt(),
-                        RestorePointSelector.tag(m).map(t -> ", " + t).orElse(""),
-                        m.consistency().spelling() + "-consistent",
-                        repo.describe());
+                printRestoring(m, repo);
             }
             ObjectNode summary = summary(m, criterion, repo);
             long t00 = System.nanoTime();
@@ -163,6 +156,17 @@ final class RestoreCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static void printRestoring(Manifest m, Repository repo) {
+        System.out.printf(
+                "restoring %s of %s (captured %s%s, %s) from %s%n",
+                m.id(),
+                m.vm(),
+                m.capturedAt(),
+                RestorePointSelector.tag(m).map(t -> ", " + t).orElse(""),
+                m.consistency().spelling() + "-consistent",
+                repo.describe());
     }
 
     private static ObjectNode summary(Manifest m, RestorePointSelector.Criterion criterion, Repository repo) {

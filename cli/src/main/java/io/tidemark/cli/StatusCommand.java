@@ -2,6 +2,7 @@ package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
@@ -95,11 +96,7 @@ final class StatusCommand implements Callable<Integer> {
                 unopened.put(name, String.valueOf(e.getMessage()));
             }
         });
-        ExecutorService reads = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "status-read");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService reads = Executors.newCachedThreadPool(DaemonThreads.named("status-read"));
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             List<String> vms = primary.vms();
