@@ -2,7 +2,7 @@
 # Builds the Tidemark container image for the control-plane roles (scheduler, replicator) without a
 # Docker daemon: buildah from `scratch` + a jlinked JRE + the glibc libraries it needs + the
 # distribution's lib/. Writes an OCI archive and checks it (check-image.sh).
-#   deploy/container/build-image.sh [DIST_DIR] [OUT.tar]
+#   deploy/container/build-image.sh [--run] [DIST_DIR] [OUT.tar]
 #   DIST_DIR  the unpacked distribution (default: dist/target/tidemark-V/tidemark-V, from `mvn package`)
 #   OUT.tar   default: dist/target/tidemark-image.tar (oci-archive, image name tidemark:V)
 # Needs root, buildah, skopeo, umoci (deploy/install-deps.sh). About 30-60 s, most of it jlink.
@@ -10,6 +10,7 @@
 # or the DaemonSet in deploy/k8s, which uses this image with the host's QMP directory mounted).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+check_args=(); if [ "${1:-}" = --run ]; then check_args=(--run); shift; fi   # --run: check-image.sh --run
 version=$(sed -n 's:^  <version>\(.*\)</version>:\1:p' "$root/pom.xml" | head -1)
 dist=$(readlink -f "${1:-$root/dist/target/tidemark-$version/tidemark-$version}")
 out=$(readlink -m "${2:-$root/dist/target/tidemark-image.tar}")
@@ -78,4 +79,4 @@ buildah commit --quiet "$ctr" "tidemark-build-$$" >/dev/null
 rm -f "$out"
 buildah push --quiet "tidemark-build-$$" "oci-archive:$out:tidemark:$version"
 echo "build-image: $out ($(du -h "$out" | cut -f1)), image tidemark:$version" >&2
-"$(dirname "$0")/check-image.sh" "$out"
+"$(dirname "$0")/check-image.sh" "${check_args[@]}" "$out"
