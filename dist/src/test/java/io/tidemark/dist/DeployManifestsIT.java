@@ -8,7 +8,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The Kubernetes manifests and the compose file of deploy/ against their schemas
- * (deploy/validate/validate.mjs: kubernetes-models and the compose specification's JSON schema), and the
+ * (deploy/validate/validate.mjs: kubernetes-models, its declarations for unknown fields, and the compose
+ * specification's JSON schema), and the
  * validator itself against broken copies: a check that passes everything would pass here too.
  */
 class DeployManifestsIT {
@@ -29,7 +30,7 @@ class DeployManifestsIT {
     }
 
     @Test
-    void theValidatorRefusesAWrongTypeAnUnknownComposeKeyAndAMissingRequiredField() throws Exception {
+    void theValidatorRefusesAWrongTypeAMissingRequiredFieldAndUnknownFields() throws Exception {
         Path copy = Files.createTempDirectory("tidemark-deploy-copy");
         try {
             Sh.run(
@@ -51,6 +52,10 @@ class DeployManifestsIT {
                     copy.resolve("compose/docker-compose.yml"),
                     "    image: postgres:15\n",
                     "    imagee: postgres:15\n");
+            replace(
+                    copy.resolve("k8s/replicator.yaml"),
+                    "            allowPrivilegeEscalation: false\n",
+                    "            allowPrivilegeEscalaton: false\n");
             Sh bad = Sh.run("node", copy.resolve("validate/validate.mjs").toString());
             assertThat(bad.rc()).isEqualTo(1);
             assertThat(bad.err())
@@ -59,7 +64,10 @@ class DeployManifestsIT {
                     .contains("worker.yaml: document 1 (DaemonSet tidemark-worker)")
                     .contains("containers/0 must have required property name")
                     .contains("docker-compose.yml: /services/postgres: must NOT have additional properties")
-                    .contains("imagee");
+                    .contains("imagee")
+                    .contains(
+                            "replicator.yaml: document 1 (Deployment tidemark-replicator):"
+                                    + " /spec/template/spec/containers/0/securityContext/allowPrivilegeEscalaton: unknown field");
         } finally {
             Sh.run("rm", "-rf", copy.toString());
         }
