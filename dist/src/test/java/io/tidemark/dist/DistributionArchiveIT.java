@@ -6,6 +6,7 @@ import io.tidemark.engine.EngineConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -62,6 +63,40 @@ class DistributionArchiveIT {
         EngineConfig config = EngineConfig.load(home.resolve("etc/tidemark.yaml"));
         assertThat(config.data()).isEqualTo(Path.of("/var/lib/tidemark"));
         assertThat(config.metrics()).isEqualTo("127.0.0.1:9464");
+    }
+
+    @Test
+    void theComposeAndKubernetesConfigsAndPoliciesAreValid() throws Exception {
+        Path home = unpack();
+        Path deploy = Path.of("..", "deploy");
+        EngineConfig compose = EngineConfig.load(deploy.resolve("compose/tidemark.yaml"));
+        assertThat(compose.kafka()).isEqualTo("kafka:9092");
+        Sh lint = Sh.run(
+                home.resolve("bin/tidemark").toString(),
+                "policy",
+                "lint",
+                deploy.resolve("compose/policies").toString());
+        assertThat(lint.rc()).as(lint.out() + lint.err()).isZero();
+
+        // the ConfigMaps' files, as Kubernetes mounts them
+        Map<String, String> files = new java.util.LinkedHashMap<>();
+        for (Object doc : new org.yaml.snakeyaml.Yaml().loadAll(Files.readString(deploy.resolve("k8s/config.yaml")))) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> map = (Map<String, Object>) doc;
+            @SuppressWarnings("unchecked")
+            Map<String, String> data = (Map<String, String>) map.get("data");
+            files.putAll(data);
+        }
+        Path config = dir.resolve("k8s-tidemark.yaml");
+        Files.writeString(config, files.remove("tidemark.yaml"));
+        assertThat(EngineConfig.load(config).metrics()).isEqualTo("0.0.0.0:9464");
+        Path policies = Files.createDirectories(dir.resolve("k8s-policies"));
+        assertThat(files).isNotEmpty();
+        for (Map.Entry<String, String> f : files.entrySet()) {
+            Files.writeString(policies.resolve(f.getKey()), f.getValue());
+        }
+        Sh k8sLint = Sh.run(home.resolve("bin/tidemark").toString(), "policy", "lint", policies.toString());
+        assertThat(k8sLint.rc()).as(k8sLint.out() + k8sLint.err()).isZero();
     }
 
     @Test
