@@ -31,8 +31,9 @@ import org.junit.jupiter.api.Test;
 /**
  * Installs the Debian package that {@code mvn package} built on this machine with {@code dpkg -i}, checks
  * what it installed (user, modes, units with {@code systemd-analyze}), starts the engine from the
- * installed files exactly as {@code tidemark.service} would (its User, Group, WorkingDirectory,
- * Environment and ExecStart; no new privileges, an empty capability bounding set, UMask 0027), awaits
+ * installed files as {@code tidemark.service} would (its User, Group, WorkingDirectory, Environment
+ * and ExecStart; no new privileges, an empty capability bounding set, UMask 0027, and its file-system
+ * sandbox in a mount namespace: ProtectSystem=strict with ReadWritePaths, ProtectHome, PrivateTmp), awaits
  * {@code /readyz}, stops it with SIGTERM and purges the package ({@code dpkg -P}), leaving the machine as
  * it was. Needs root, dpkg and systemd-analyze (deploy/install-deps.sh); PID 1 need not be systemd.
  */
@@ -175,6 +176,11 @@ class DebianPackageIT {
         assertThat(status).containsPattern("(?m)^Uid:\\s+" + uid + "\\s+" + uid + "\\s+" + uid);
         assertThat(status).containsPattern("(?m)^CapBnd:\\s+0+$");
         assertThat(status).containsPattern("(?m)^NoNewPrivs:\\s+1$");
+        // in the unit's file-system sandbox: the system read-only, its state directory writable, /tmp its own
+        List<String> mounts = Files.readAllLines(Path.of("/proc/" + pid + "/mounts"));
+        assertThat(mounts).anyMatch(m -> m.matches("\\S+ / \\S+ ro,.*"));
+        assertThat(mounts).anyMatch(m -> m.matches("\\S+ /var/lib/tidemark \\S+ rw,.*"));
+        assertThat(mounts).anyMatch(m -> m.matches("tmpfs /tmp tmpfs rw,.*"));
         // every port it listens on is on loopback (metrics, embedded broker and its controller)
         List<String> listening = Sh.run("ss", "-ltnpH")
                 .ok()
@@ -243,9 +249,13 @@ class DebianPackageIT {
     /** ExecStart of the unit, run as its User/Group with its Environment and WorkingDirectory. */
     static Process startAsTheUnitWould(Map<String, String> unit, Path log) throws IOException {
         List<String> command = new ArrayList<>(List.of(
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
                 "/bin/sh",
                 "-c",
-                "umask " + unit.get("UMask") + " && exec \"$@\"",
+                sandbox(unit),
                 "sh",
                 "setpriv",
                 "--reuid=" + unit.get("User"),
@@ -280,6 +290,36 @@ class DebianPackageIT {
             }
         }
         return pb.start();
+    }
+
+    /**
+     * The part of the unit's file-system sandbox that a mount namespace can give without systemd:
+     * ProtectSystem=strict (every mount read-only but /proc, /sys, /dev and ReadWritePaths),
+     * ProtectHome=yes (/home, /root, /run/user empty and inaccessible), PrivateTmp=yes (/tmp and
+     * /var/tmp fresh), then UMask. The system-call filter, address families and the other settings
+     * need systemd itself: systemd-analyze checks them, this test does not exercise them.
+     */
+    static String sandbox(Map<String, String> unit) {
+        assertThat(unit.get("ProtectSystem")).isEqualTo("strict");
+        assertThat(unit.get("ProtectHome")).isEqualTo("yes");
+        assertThat(unit.get("PrivateTmp")).isEqualTo("yes");
+        String readWrite = unit.get("ReadWritePaths").replace('\n', ' ');
+        return String.join(
+                "\n",
+                "set -e",
+                "for rw in " + readWrite + "; do mount --bind \"$rw\" \"$rw\"; done",
+                "for mp in $(awk '{print $2}' /proc/self/mounts | sort -u); do",
+                "  case \"$mp\" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue;; esac",
+                "  for rw in " + readWrite + "; do [ \"$mp\" = \"$rw\" ] && continue 2; done",
+                "  mount -o remount,bind,ro \"$mp\"",
+                "done",
+                "for home in /home /root /run/user; do",
+                "  if [ -d \"$home\" ]; then mount -t tmpfs -o mode=000 tmpfs \"$home\"; fi",
+                "done",
+                "mount -t tmpfs -o mode=1777 tmpfs /tmp",
+                "mount -t tmpfs -o mode=1777 tmpfs /var/tmp",
+                "umask " + unit.get("UMask"),
+                "exec \"$@\"");
     }
 
     private static void putAssignment(Map<String, String> env, String assignment) {
