@@ -1,5 +1,6 @@
 package io.tidemark.kafka;
 
+import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
@@ -11,6 +12,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -38,9 +40,13 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.AuthenticationException;
+import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.InvalidPartitionsException;
+import org.apache.kafka.common.errors.InvalidReplicationFactorException;
 import org.apache.kafka.common.errors.LeaderNotAvailableException;
+import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -63,6 +69,7 @@ public final class KafkaEventBus implements EventBus {
     /** How long topic creation and growth retry Kafka's retriable errors. */
     private static final Duration ADMIN_DEADLINE = Duration.ofSeconds(60);
 
+    private final KafkaSettings kafka;
     private final String bootstrap;
     private final KafkaProducer<String, byte[]> producer;
     private final Admin admin;
@@ -85,11 +92,21 @@ public final class KafkaEventBus implements EventBus {
      * @param clock the time of retry deadlines, faults and dead letters
      */
     public KafkaEventBus(String bootstrapServers, SubscriptionSettings settings, Clock clock) {
-        this.bootstrap = bootstrapServers;
+        this(KafkaSettings.plaintext(bootstrapServers), settings, clock);
+    }
+
+    /**
+     * @param kafka the cluster: bootstrap servers, replication of the topics this bus creates, security
+     * @param settings how subscriptions retry, drain, restart and bound their memory
+     * @param clock the time of retry deadlines, faults and dead letters
+     */
+    public KafkaEventBus(KafkaSettings kafka, SubscriptionSettings settings, Clock clock) {
+        this.kafka = kafka;
+        this.bootstrap = kafka.bootstrapServers();
         this.settings = settings;
         this.clock = clock;
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        p.putAll(kafka.clientProperties());
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.LINGER_MS_CONFIG, "0");
@@ -99,32 +116,87 @@ public final class KafkaEventBus implements EventBus {
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "tidemark-producer");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
         Properties a = new Properties();
-        a.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        a.putAll(kafka.clientProperties());
         a.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, String.valueOf(PUBLISH_TIMEOUT.toMillis()));
         a.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         this.admin = Admin.create(a);
     }
 
     /**
-     * Checks that the brokers answer within {@code timeout}.
+     * Checks that the brokers answer within {@code timeout}, accept this client's credentials, and are
+     * enough for the replication factor the topics need.
      *
-     * @throws RetriableException naming the bootstrap servers when they do not
+     * @throws RetriableException naming the bootstrap servers when they do not answer
+     * @throws PermanentException when TLS or authentication fails, or the cluster has fewer brokers
+     *     than the replication factor
      */
     public void checkReachable(Duration timeout) {
+        int brokers;
         try {
-            admin.describeCluster().nodes().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            brokers = admin.describeCluster()
+                    .nodes()
+                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                    .size();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RetriableException("interrupted while contacting Kafka at " + bootstrap, e);
-        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+        } catch (ExecutionException e) {
+            Optional<PermanentException> refused = refusal(e.getCause());
+            if (refused.isPresent()) {
+                throw refused.get();
+            }
+            throw new RetriableException(
+                    "Kafka at " + bootstrap + " did not answer: " + e.getCause().getMessage()
+                            + "; check that the brokers run and the bootstrap address is right",
+                    e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
             throw new RetriableException(
                     "Kafka at " + bootstrap + " did not answer within " + timeout.toSeconds()
                             + " s; check that the broker runs and the bootstrap address is right",
                     e);
         }
+        if (brokers < kafka.replicationFactor()) {
+            throw new PermanentException("Kafka at " + bootstrap + " has " + brokers + " broker"
+                    + (brokers == 1 ? "" : "s") + ", fewer than the replication factor " + kafka.replicationFactor()
+                    + " the engine's topics need: lower kafka.replicationFactor or point kafka.bootstrap at a"
+                    + " cluster with enough brokers");
+        }
     }
 
-    /** Creates the topics that do not exist yet (one partition; replication 1 on a single broker). */
+    /**
+     * The error to report when Kafka refused this client for good (TLS handshake, credentials, ACLs, a
+     * replication factor it cannot give), if {@code failure} is one.
+     */
+    private Optional<PermanentException> refusal(Throwable failure) {
+        String where = "Kafka at " + bootstrap + " (" + kafka.security().describe() + ")";
+        if (failure instanceof SslAuthenticationException) {
+            return Optional.of(new PermanentException(
+                    "the TLS handshake with " + where + " failed: " + failure.getMessage()
+                            + "; check kafka.tls.truststore holds the CA of the brokers' certificates",
+                    failure));
+        }
+        if (failure instanceof AuthenticationException) {
+            return Optional.of(new PermanentException(
+                    where + " refused the credentials: " + failure.getMessage()
+                            + "; check kafka.sasl.username and the password file or variable",
+                    failure));
+        }
+        if (failure instanceof AuthorizationException) {
+            return Optional.of(new PermanentException(
+                    where + " does not allow this: " + failure.getMessage()
+                            + "; grant the engine's user the ACLs listed in docs/deploy.md",
+                    failure));
+        }
+        if (failure instanceof InvalidReplicationFactorException) {
+            return Optional.of(new PermanentException(
+                    where + " cannot give replication factor " + kafka.replicationFactor() + ": " + failure.getMessage()
+                            + "; lower kafka.replicationFactor or add brokers",
+                    failure));
+        }
+        return Optional.empty();
+    }
+
+    /** Creates the topics that do not exist yet (one partition, the settings' replication factor). */
     public void ensureTopics(List<String> topics) {
         for (String t : topics) {
             if (!knownTopics.contains(t)) {
@@ -204,7 +276,10 @@ public final class KafkaEventBus implements EventBus {
         String what = "create topic " + topic;
         boolean created = withRetries(what, () -> {
             try {
-                admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs)))
+                Map<String, String> all = new HashMap<>(kafka.topicConfigs());
+                all.putAll(configs);
+                admin.createTopics(List.of(
+                                new NewTopic(topic, partitions, (short) kafka.replicationFactor()).configs(all)))
                         .all()
                         .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
                 return true;
@@ -273,6 +348,10 @@ public final class KafkaEventBus implements EventBus {
                 failure = e;
             } catch (Exception e) {
                 throw new RetriableException("cannot " + what + " on Kafka at " + bootstrap + ": " + e.getMessage(), e);
+            }
+            Optional<PermanentException> refused = refusal(failure);
+            if (refused.isPresent()) {
+                throw refused.get();
             }
             boolean retriable = failure instanceof org.apache.kafka.common.errors.RetriableException
                     || failure instanceof java.util.concurrent.TimeoutException;
@@ -430,7 +509,7 @@ public final class KafkaEventBus implements EventBus {
 
     private Consumer<String, byte[]> newConsumer(String group) {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(kafka.clientProperties());
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
         p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
