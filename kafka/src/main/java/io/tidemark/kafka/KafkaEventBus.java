@@ -68,6 +68,9 @@ public final class KafkaEventBus implements EventBus {
     private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(30);
     /** How long topic creation and growth retry Kafka's retriable errors. */
     private static final Duration ADMIN_DEADLINE = Duration.ofSeconds(60);
+    /** This process, as other processes see it in a consumer group's members: machine name and pid. */
+    private static final String PROCESS =
+            machineName() + "-pid" + ProcessHandle.current().pid();
 
     private final KafkaSettings kafka;
     private final String bootstrap;
@@ -436,6 +439,53 @@ public final class KafkaEventBus implements EventBus {
         };
     }
 
+    /**
+     * The members of consumer group {@code group} now, as "client-id at /address": empty when no
+     * process consumes with that group. Members of a process that was killed stay until their session
+     * times out ({@code group.consumer.session.timeout.ms}, 45 s by default, 15 s on the embedded broker).
+     *
+     * @throws RetriableException if the brokers do not answer
+     */
+    public List<String> groupMembers(String group) {
+        return withRetries("describe consumer group " + group, () -> admin
+                .describeConsumerGroups(List.of(group))
+                .all()
+                .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .get(group)
+                .members()
+                .stream()
+                .map(m -> m.clientId() + " at " + m.host())
+                .sorted()
+                .toList());
+    }
+
+    /**
+     * Waits up to {@code patience} until consumer group {@code group} has no members: a process that
+     * is about to consume as {@code group} calls this first, so two processes never share one role
+     * (two workers claiming one host). A member left by a killed process ends with its session.
+     *
+     * @throws PermanentException naming the members when they are still there after {@code patience}
+     * @throws RetriableException if the brokers do not answer
+     */
+    public void awaitGroupFree(String group, Duration patience, String whatToDo) {
+        long deadline = System.nanoTime() + patience.toNanos();
+        List<String> members = groupMembers(group);
+        while (!members.isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                throw new PermanentException("consumer group " + group + " on Kafka at " + bootstrap + " is in use by "
+                        + String.join(", ", members) + ": " + whatToDo);
+            }
+            log.info("consumer group {} still has members {}; waiting for them to leave", group, members);
+            try {
+                TimeUnit.MILLISECONDS.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while waiting for consumer group " + group, e);
+            }
+            members = groupMembers(group);
+        }
+    }
+
     @Override
     public void publish(String topic, String key, Event event) {
         ensureTopics(List.of(topic));
@@ -507,10 +557,19 @@ public final class KafkaEventBus implements EventBus {
         admin.close(Duration.ofSeconds(5));
     }
 
+    private static String machineName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "unknown-machine";
+        }
+    }
+
     private Consumer<String, byte[]> newConsumer(String group) {
         Properties p = new Properties();
         p.putAll(kafka.clientProperties());
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "tidemark-" + PROCESS); // names this process in group listings
         p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
