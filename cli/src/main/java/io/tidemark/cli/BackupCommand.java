@@ -102,7 +102,10 @@ final class BackupCommand implements Callable<Integer> {
         HttpResponse<String> response;
         try { // the engine answers 504 at the limit
             response = engine.post(
-                    HookServer.BACKUP_PATH, HookJson.backupRequest(request), limit.get().plusSeconds(30), consequence);
+                    HookServer.BACKUP_PATH,
+                    HookJson.backupRequest(request),
+                    limit.get().plusSeconds(30),
+                    consequence);
         } catch (HookCommand.EngineEndpoint.Failure f) {
             return fail(f.code, f.getMessage());
         }
