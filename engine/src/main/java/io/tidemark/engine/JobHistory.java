@@ -227,6 +227,18 @@ public final class JobHistory implements EventBus.EventHandler, AutoCloseable {
      * @throws PermanentException if a file cannot be read for another reason (permissions)
      */
     public static Contents read(Path dir) {
+        return read(dir, java.time.Instant.MIN);
+    }
+
+    /** How much older than a reader's horizon a rotated file may be and still hold a job it shows. */
+    static final java.time.Duration ROTATED_MARGIN = java.time.Duration.ofDays(1);
+
+    /**
+     * As {@link #read(Path)}, but skips the rotated files last written more than {@link
+     * #ROTATED_MARGIN} before {@code horizon}: they hold only jobs that started before it (a job
+     * ends within its deadline, hours at most), and reading 40 MiB costs seconds.
+     */
+    public static Contents read(Path dir, java.time.Instant horizon) {
         if (!Files.isDirectory(dir)) {
             return new Contents(List.of(), 0);
         }
@@ -234,7 +246,19 @@ public final class JobHistory implements EventBus.EventHandler, AutoCloseable {
         Set<String> seen = new HashSet<>();
         int skipped = 0;
         try {
-            List<Path> files = new ArrayList<>(rotated(dir));
+            List<Path> files = new ArrayList<>();
+            for (Path f : rotated(dir)) {
+                try {
+                    if (!Files.getLastModifiedTime(f)
+                            .toInstant()
+                            .plus(ROTATED_MARGIN)
+                            .isBefore(horizon)) {
+                        files.add(f);
+                    }
+                } catch (NoSuchFileException rotatedMeanwhile) {
+                    // deleted by the writer since the listing
+                }
+            }
             files.add(dir.resolve(CURRENT));
             for (Path f : files) {
                 String text;

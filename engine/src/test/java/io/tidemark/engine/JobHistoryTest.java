@@ -168,4 +168,27 @@ class JobHistoryTest {
         assertThat(JobHistory.read(dir.resolve("none")).events()).isEmpty();
         assertThat(Optional.of(JobHistory.directory(Path.of("/d")))).contains(Path.of("/d/state/history"));
     }
+
+    @Test
+    void aReaderWithAHorizonSkipsRotatedFilesWrittenWellBeforeIt() throws Exception {
+        try (JobHistory h = JobHistory.open(dir, new JobHistory.Limits(1500, 4))) {
+            for (int i = 0; i < 6; i++) {
+                h.handle(Topics.jobs("hv1"), job("j" + i, "db-1", i));
+            }
+        }
+        Path oldest = dir.resolve("jobs.1.jsonl");
+        assertThat(oldest).exists();
+        Instant now = Instant.parse("2026-12-07T12:00:00Z");
+        Files.setLastModifiedTime(oldest, java.nio.file.attribute.FileTime.from(now.minus(Duration.ofDays(3))));
+
+        List<Event> all = JobHistory.read(dir).events();
+        List<Event> recent =
+                JobHistory.read(dir, now.minus(Duration.ofHours(2))).events();
+        List<Event> lastWeek =
+                JobHistory.read(dir, now.minus(Duration.ofDays(7))).events();
+
+        assertThat(all).hasSize(6);
+        assertThat(recent).hasSizeLessThan(6).isEqualTo(all.subList(all.size() - recent.size(), all.size()));
+        assertThat(lastWeek).isEqualTo(all);
+    }
 }
