@@ -14,6 +14,7 @@ import io.tidemark.format.Json;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.replicator.Pruner;
+import io.tidemark.repository.PointFootprint;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import java.nio.file.Files;
@@ -69,6 +70,12 @@ final class ShowCommand implements Callable<Integer> {
             description = "how long each location may take to say whether it holds the point (default: 20s)")
     String timeout;
 
+    @Option(
+            names = "--stored",
+            description = "also read the point's index and chunks at --from to tell what it occupies there, compressed"
+                    + " (costs a read of the point's data)")
+    boolean stored;
+
     @Mixin
     EngineOptions engine;
 
@@ -101,6 +108,7 @@ final class ShowCommand implements Callable<Integer> {
             String location = from == null ? Pruner.LOCAL : from;
             Repository source = open(location, c, primary, opened);
             Manifest m = find(source, location);
+            Optional<PointFootprint> footprint = stored ? Optional.of(PointFootprint.of(source, m)) : Optional.empty();
             // every location of the engine config, asked in parallel, each bounded
             Map<String, Future<Held>> pending = new LinkedHashMap<>();
             Repository p = primary;
@@ -117,7 +125,7 @@ final class ShowCommand implements Callable<Integer> {
             if (!pending.containsKey(location)) { // a location outside the engine config
                 holders.add(held(location, source, m));
             }
-            print(m, holders);
+            print(m, holders, footprint);
             return 0;
         } finally {
             asks.shutdownNow();
@@ -184,7 +192,7 @@ final class ShowCommand implements Callable<Integer> {
         }
     }
 
-    private void print(Manifest m, List<Held> holders) throws java.io.IOException {
+    private void print(Manifest m, List<Held> holders, Optional<PointFootprint> footprint) throws java.io.IOException {
         if (json) {
             ObjectNode o = Json.mapper().valueToTree(m);
             o.put("sizeBytes", m.sizeBytes());
@@ -192,6 +200,7 @@ final class ShowCommand implements Callable<Integer> {
             o.put("bytesNew", m.bytesNew());
             o.put("incremental", m.incremental());
             RestorePointSelector.tag(m).ifPresent(t -> o.put("tag", t));
+            footprint.ifPresent(f -> o.set("footprint", Json.mapper().valueToTree(f)));
             ArrayNode locations = o.putArray("locations");
             for (Held h : holders) {
                 ObjectNode n = locations.addObject();
@@ -229,6 +238,13 @@ final class ShowCommand implements Callable<Integer> {
         System.out.printf(
                 "size           %s logical, %s read, %s new in the repository (before compression)%n",
                 Human.bytes(m.sizeBytes()), Human.bytes(m.bytesRead()), Human.bytes(m.bytesNew()));
+        footprint.ifPresent(f -> System.out.printf(
+                "stored         %s as stored objects (compressed) for %s of data in %d distinct chunks, shared"
+                        + " with other points or not%s%n",
+                Human.bytes(f.storedBytes()),
+                Human.bytes(f.logicalBytes()),
+                f.chunks(),
+                f.missing() > 0 ? "; " + f.missing() + " chunks MISSING: run `tidemark verify`" : ""));
         System.out.printf("%ndisks%n");
         System.out.printf("  %-16s %10s %10s %10s %8s  %s%n", "NAME", "SIZE", "READ", "NEW", "CHUNK", "READ IN FULL");
         for (DiskEntry d : m.disks()) {

@@ -197,6 +197,22 @@ class JobsAndShowCommandTest {
         assertThat(holds).isEqualTo(Map.of("local", true, "vault", false, "other", true));
 
         std.reset();
+        assertThat(Main.execute("show", second.id(), "--config", config.toString(), "--stored", "--json"))
+                .isZero();
+        JsonNode footprint = Json.mapper().readTree(std.out()).path("footprint");
+        assertThat(footprint.path("chunks").asLong()).isEqualTo(1);
+        assertThat(footprint.path("logicalBytes").asLong())
+                .isEqualTo(primary.config().chunkSize());
+        // the one chunk the point's data went into: a stored object, smaller than the random 64 KiB it holds
+        // only by the framing (random data does not compress)
+        var root = primary.root(
+                io.tidemark.format.Digest.fromHex(second.disks().get(0).index()));
+        var chunk = primary.page(root.pages().get(0)).get(0);
+        long storedObject = Files.size(repo.resolve(io.tidemark.format.ObjectKeys.chunk(chunk)));
+        assertThat(footprint.path("storedBytes").asLong()).isEqualTo(storedObject);
+        assertThat(footprint.path("missing").asLong()).isZero();
+
+        std.reset();
         assertThat(Main.execute("show", "20990101T000000.000Z-0000", "--config", config.toString()))
                 .isEqualTo(Main.EXIT_PERMANENT);
         assertThat(std.err()).contains("no restore point '20990101T000000.000Z-0000' at local");
