@@ -21,11 +21,13 @@ import picocli.CommandLine.Option;
         name = "backup",
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
         description = {
-            "Back up a VM now: the running engine publishes one snapshot job (trigger manual) for the VM under",
-            "the policy that selects it (or --policy), and this command waits until the point is captured (the",
-            "default), committed or replicated. Goes through the engine's hook endpoint, signed with the hook",
-            "secret like `hook pre-deploy` (see docs/runbooks/backup-now.md). The same --request-id again",
-            "publishes no second job: it waits for the first one. Exit 0 only when the wait level is reached.",
+            "Back up one VM now through the running engine and wait for its restore point.",
+            "",
+            "The engine publishes one snapshot job (trigger manual) for the VM under the policy that selects it",
+            "(or --policy), and this command waits until the point is captured (the default), committed or",
+            "replicated. It goes through the engine's hook endpoint, signed with the hook secret like `hook",
+            "pre-deploy` (see docs/runbooks/backup-now.md). The same --request-id again publishes no second",
+            "job: it waits for the first one. Exit 0 only when the wait level is reached.",
             "",
             "Example:",
             "  tidemark backup --vm db-1 --wait committed --request-id change-4711 --secret-file /etc/tidemark/hook"

@@ -26,10 +26,12 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "jobs",
         description = {
-            "List what the engine's snapshot jobs did, newest last: per job its firing (trigger and time), the",
-            "job, and the restore point it committed or the failure with its reason, the duration, and the",
-            "bytes read and new. Reads the history the engine keeps under DATA/state/history (kept across",
-            "restarts, rotated at about 40 MiB), so it works while the engine is down.",
+            "List what the engine's snapshot jobs did, from its history on disk.",
+            "",
+            "One row per job, newest last: its firing (trigger and time), the restore point it committed or",
+            "the failure with its reason, the duration, and the bytes read and new. The engine keeps the",
+            "history under DATA/state/history (across restarts, rotated at about 40 MiB), so this works while",
+            "the engine is down.",
             "",
             "Example: what failed in the last two hours",
             "  tidemark jobs --config /etc/tidemark/tidemark.yaml --failed --since 2h"

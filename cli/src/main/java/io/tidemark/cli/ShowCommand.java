@@ -41,10 +41,12 @@ import picocli.CommandLine.Parameters;
         mixinStandardHelpOptions = true,
         name = "show",
         description = {
-            "Show one restore point: its VM, disks with their logical sizes and the bytes read and newly stored,",
-            "its parent, why a disk was read in full, the consistency achieved (and why it is less than the",
-            "policy wanted), its trigger and tags, its marks, and which locations (local and each target of the",
-            "engine config) hold it. Reads the repositories themselves, so it works while the engine is down.",
+            "Show one restore point in full, and which locations hold it.",
+            "",
+            "Its VM, disks with their logical sizes and the bytes read and newly stored, its parent, why a disk",
+            "was read in full, the consistency achieved (and why it is less than the policy wanted), its trigger",
+            "and tags, its marks, and which locations (local and each target of the engine config) hold it.",
+            "Reads the repositories themselves, so it works while the engine is down.",
             "",
             "Example:",
             "  tidemark show 20261207T012233.123Z-3f9a --config /etc/tidemark/tidemark.yaml"
