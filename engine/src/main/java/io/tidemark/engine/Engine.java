@@ -258,6 +258,10 @@ public final class Engine implements AutoCloseable {
         // closed before its subscription: on SIGTERM the worker drains its running jobs (bounded) and cancels
         // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
         resources.push(worker);
+        // what each job did, kept on disk for `tidemark jobs` across restarts (one writer per data directory)
+        JobHistory history = JobHistory.open(JobHistory.directory(config.data()), JobHistory.Limits.defaults());
+        resources.push(history);
+        resources.push(history.subscribe(bus, config.host()));
         return worker;
     }
 

@@ -30,6 +30,9 @@ import java.util.Optional;
  * capturedAfterMs}, {@code committedAfterMs}, {@code replicatedAfterMs}, {@code replicatedTo}), and
  * on failure {@code failure} ({@code vm}, {@code host}, {@code jobId}, {@code stage}, {@code error},
  * {@code retriable}). Error (other statuses): {@code {"error":"<code>","message":"…"}}.
+ *
+ * <p>The bodies of {@code POST /hooks/backup} ({@link #parseBackup}, {@link #backupResult}), of the
+ * post-deploy and of the rollback endpoint live here too.
  */
 public final class HookJson {
 
@@ -43,6 +46,8 @@ public final class HookJson {
             List.of("app", "commit", "pipeline", "wait", "timeoutSeconds", "requestId");
     private static final List<String> POST_DEPLOY_FIELDS = List.of("app", "commit", "pipeline", "outcome", "requestId");
     private static final List<String> ROLLBACK_FIELDS = List.of("app", "commit", "vms", "requestId");
+    private static final List<String> BACKUP_FIELDS =
+            List.of("vm", "policy", "requestId", "wait", "timeoutSeconds", "nonce");
 
     private HookJson() {}
 
@@ -80,24 +85,107 @@ public final class HookJson {
         String app = text(root, "app");
         String commit = text(root, "commit");
         String pipeline = text(root, "pipeline");
-        WaitLevel wait = WaitLevel.CAPTURED;
-        if (root.has("wait")) {
-            String w = text(root, "wait");
-            wait = WaitLevel.parse(w)
-                    .orElseThrow(() -> new InvalidHookException(
-                            "wait", "'wait' must be one of " + WaitLevel.wireNames() + ", got '" + w + "'"));
+        WaitLevel wait = waitLevel(root);
+        return new Request(new PreDeployHook(app, commit, pipeline, Optional.of(wait)), timeout(root));
+    }
+
+    private static WaitLevel waitLevel(JsonNode root) {
+        if (!root.has("wait")) {
+            return WaitLevel.CAPTURED;
         }
-        Duration timeout = DEFAULT_TIMEOUT;
-        if (root.has("timeoutSeconds")) {
-            JsonNode t = root.get("timeoutSeconds");
-            if (!t.canConvertToExactIntegral() || t.asLong() < 1 || t.asLong() > MAX_TIMEOUT.toSeconds()) {
-                throw new InvalidHookException(
-                        "timeoutSeconds",
-                        "'timeoutSeconds' must be a whole number from 1 to " + MAX_TIMEOUT.toSeconds() + ", got " + t);
+        String w = text(root, "wait");
+        return WaitLevel.parse(w)
+                .orElseThrow(() -> new InvalidHookException(
+                        "wait", "'wait' must be one of " + WaitLevel.wireNames() + ", got '" + w + "'"));
+    }
+
+    private static Duration timeout(JsonNode root) {
+        if (!root.has("timeoutSeconds")) {
+            return DEFAULT_TIMEOUT;
+        }
+        JsonNode t = root.get("timeoutSeconds");
+        if (!t.canConvertToExactIntegral() || t.asLong() < 1 || t.asLong() > MAX_TIMEOUT.toSeconds()) {
+            throw new InvalidHookException(
+                    "timeoutSeconds",
+                    "'timeoutSeconds' must be a whole number from 1 to " + MAX_TIMEOUT.toSeconds() + ", got " + t);
+        }
+        return Duration.ofSeconds(t.asLong());
+    }
+
+    /**
+     * Parses a backup request body: {@code vm} and {@code requestId} (required strings), and
+     * optionally {@code policy}, {@code wait} (as for pre-deploy, default {@code captured}), {@code
+     * timeoutSeconds} and {@code nonce} (ignored: it makes two sends of one request sign different
+     * bytes, so the second is not refused as a replay).
+     *
+     * @throws InvalidHookException naming the field at fault, or the body when it is not a JSON object
+     */
+    public static BackupRequest parseBackup(byte[] body) {
+        JsonNode root = object(
+                body,
+                BACKUP_FIELDS,
+                "the body must be a JSON object with vm and requestId (and optionally policy, wait,"
+                        + " timeoutSeconds)");
+        Optional<String> policy = root.has("policy") ? Optional.of(text(root, "policy")) : Optional.empty();
+        return new BackupRequest(text(root, "vm"), policy, text(root, "requestId"), waitLevel(root), timeout(root));
+    }
+
+    /** The body of a backup request. */
+    public static byte[] backupRequest(BackupRequest request) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("vm", request.vm());
+        request.policy().ifPresent(p -> o.put("policy", p));
+        o.put("requestId", request.requestId());
+        o.put("wait", request.level().wireName());
+        o.put("timeoutSeconds", request.timeout().toSeconds());
+        o.put("nonce", java.util.UUID.randomUUID().toString());
+        return bytes(o);
+    }
+
+    /**
+     * The body of a backup answer (200, 502, 504): {@code status}, {@code wait}, {@code vm}, {@code
+     * requestId}, {@code submittedAt}, {@code elapsedMs}, {@code message}, {@code vms} and {@code
+     * failure} as in a pre-deploy result.
+     */
+    public static byte[] backupResult(BackupRequest request, HookResult r) {
+        ObjectNode o = Json.mapper().createObjectNode();
+        o.put("status", r.status().wireName());
+        o.put("wait", r.level().wireName());
+        o.put("vm", request.vm());
+        o.put("requestId", request.requestId());
+        o.put("submittedAt", r.submittedAt().toString());
+        o.put("elapsedMs", r.elapsed().toMillis());
+        o.put("message", backupSummary(request, r));
+        outcome(o, r);
+        return bytes(o);
+    }
+
+    private static String backupSummary(BackupRequest request, HookResult r) {
+        HookResult.VmResult vm = r.vms().get(0);
+        String again = "tidemark backup --vm " + request.vm() + " --request-id " + request.requestId();
+        return switch (r.status()) {
+            case REACHED ->
+                "VM " + vm.vm() + " " + r.level().wireName()
+                        + vm.restorePointId()
+                                .map(id -> " as restore point " + id)
+                                .orElse("") + " in "
+                        + String.format(
+                                java.util.Locale.ROOT, "%.1f s", r.elapsed().toMillis() / 1000.0) + " (job "
+                        + vm.jobId() + ", policy " + vm.policy() + ")";
+            case FAILED -> {
+                HookResult.Failure f = r.failure().orElseThrow();
+                yield "backup of VM " + f.vm() + " failed at " + f.stage() + ": " + f.error() + " (job " + f.jobId()
+                        + "); check the worker log on host " + f.host() + " and `tidemark jobs --vm " + f.vm()
+                        + " --failed`; a new request id (or none) asks for a new attempt";
             }
-            timeout = Duration.ofSeconds(t.asLong());
-        }
-        return new Request(new PreDeployHook(app, commit, pipeline, Optional.of(wait)), timeout);
+            case TIMED_OUT ->
+                "timed out after "
+                        + String.format(
+                                java.util.Locale.ROOT, "%.1f s", r.elapsed().toMillis() / 1000.0)
+                        + " waiting for VM " + vm.vm() + " to be " + r.level().wireName() + "; the job " + vm.jobId()
+                        + " goes on: wait for it again with `" + again + "`, and check that the worker of host "
+                        + vm.host() + " runs (`tidemark status`)";
+        };
     }
 
     /**
@@ -273,6 +361,12 @@ public final class HookJson {
         o.put("submittedAt", r.submittedAt().toString());
         o.put("elapsedMs", r.elapsed().toMillis());
         o.put("message", r.summary());
+        outcome(o, r);
+        return bytes(o);
+    }
+
+    /** The {@code vms} and {@code failure} fields of a result. */
+    private static void outcome(ObjectNode o, HookResult r) {
         ArrayNode vms = o.putArray("vms");
         for (HookResult.VmResult v : r.vms()) {
             ObjectNode n = vms.addObject();
@@ -300,7 +394,6 @@ public final class HookJson {
             n.put("error", f.error());
             n.put("retriable", f.retriable());
         });
-        return bytes(o);
     }
 
     /** The body of an error response. */

@@ -29,7 +29,10 @@ import org.slf4j.LoggerFactory;
  * HookJson} request body, signed as {@link HookSignature} describes, submits the hook through the
  * {@link HookService} and answers when the wait ends; {@code POST /hooks/post-deploy} (signed the
  * same way) hands a {@link PostDeployReport} to the {@link PostDeployHandler} and answers with the
- * restore points it pinned or expired (200).
+ * restore points it pinned or expired (200); {@code POST /hooks/backup} (signed the same way) with a
+ * {@link HookJson#parseBackup backup request} publishes one manual snapshot job through {@link
+ * HookService#backup} and answers like pre-deploy when the wait ends (404 {@code unknown-vm} naming
+ * the VMs the engine knows; 422 {@code policy-mismatch} naming the policies that select the VM).
  *
  * <table>
  *   <caption>Responses (bodies are JSON)</caption>
@@ -39,10 +42,12 @@ import org.slf4j.LoggerFactory;
  *   <tr><td>401</td><td>signature or timestamp header missing, bad signature, timestamp more than
  *       {@link #MAX_CLOCK_SKEW} from the server's clock, or a replayed (timestamp, signature)</td></tr>
  *   <tr><td>404</td><td>no policy lists the app (or a path other than {@link #PATH}); for {@link
- *       #POST_DEPLOY_PATH}: no pre-deploy restore point of that deploy exists</td></tr>
+ *       #POST_DEPLOY_PATH}: no pre-deploy restore point of that deploy exists; for {@link
+ *       #BACKUP_PATH}: the engine knows no such VM</td></tr>
  *   <tr><td>405</td><td>a method other than POST</td></tr>
  *   <tr><td>413</td><td>a body larger than {@link #MAX_BODY_BYTES}</td></tr>
- *   <tr><td>422</td><td>the policies that list the app select no VM the inventory knows</td></tr>
+ *   <tr><td>422</td><td>the policies that list the app select no VM the inventory knows; for {@link
+ *       #BACKUP_PATH}: no policy, or not the named one, selects the VM</td></tr>
  *   <tr><td>502</td><td>a snapshot job failed (a result with {@code failure})</td></tr>
  *   <tr><td>503</td><td>the bus or the inventory is unavailable; retrying later may succeed</td></tr>
  *   <tr><td>504</td><td>the timeout passed first (a result saying which VMs lag)</td></tr>
@@ -62,6 +67,9 @@ public final class HookServer implements AutoCloseable {
 
     /** The path of the rollback endpoint. */
     public static final String ROLLBACK_PATH = "/hooks/rollback";
+
+    /** The path of the manual backup endpoint ("back up this VM now"). */
+    public static final String BACKUP_PATH = "/hooks/backup";
 
     /** Where the endpoint listens unless configured otherwise. */
     public static final String DEFAULT_ADDRESS = "127.0.0.1:9465";
@@ -192,13 +200,14 @@ public final class HookServer implements AutoCloseable {
         String path = exchange.getRequestURI().getPath();
         boolean post = POST_DEPLOY_PATH.equals(path) && postDeploy.isPresent();
         boolean back = ROLLBACK_PATH.equals(path) && rollback.isPresent();
-        if (!PATH.equals(path) && !post && !back) {
+        boolean backup = BACKUP_PATH.equals(path);
+        if (!PATH.equals(path) && !post && !back && !backup) {
             send(
                     exchange,
                     404,
                     HookJson.error(
                             "not-found",
-                            "no such endpoint; POST to " + PATH
+                            "no such endpoint; POST to " + PATH + ", " + BACKUP_PATH
                                     + postDeploy
                                             .map(h -> ", " + POST_DEPLOY_PATH)
                                             .orElse("")
@@ -217,7 +226,7 @@ public final class HookServer implements AutoCloseable {
         }
         Optional<String> refused = authenticate(exchange.getRequestHeaders(), body.get());
         if (refused.isPresent()) {
-            log.warn("pre-deploy hook from {} refused: {}", exchange.getRemoteAddress(), refused.get());
+            log.warn("hook request to {} from {} refused: {}", path, exchange.getRemoteAddress(), refused.get());
             exchange.getResponseHeaders().set("WWW-Authenticate", "Tidemark-HMAC-SHA256 realm=\"tidemark\"");
             send(exchange, 401, HookJson.error("unauthorized", refused.get()));
             return;
@@ -250,6 +259,10 @@ public final class HookServer implements AutoCloseable {
                     "rollback-failed");
             return;
         }
+        if (backup) {
+            backup(exchange, body.get());
+            return;
+        }
         HookJson.Request request;
         try {
             request = HookJson.parseRequest(body.get());
@@ -259,13 +272,7 @@ public final class HookServer implements AutoCloseable {
         }
         try (Submission submission = service.submit(request.hook())) {
             HookResult result = service.await(submission, request.level(), request.timeout());
-            int status =
-                    switch (result.status()) {
-                        case REACHED -> 200;
-                        case FAILED -> 502;
-                        case TIMED_OUT -> 504;
-                    };
-            send(exchange, status, HookJson.result(request.hook(), result));
+            send(exchange, status(result), HookJson.result(request.hook(), result));
         } catch (UnknownAppException e) {
             send(exchange, 404, HookJson.error("unknown-app", e.getMessage()));
         } catch (RetriableException e) {
@@ -273,6 +280,37 @@ public final class HookServer implements AutoCloseable {
         } catch (PermanentException e) {
             send(exchange, 422, HookJson.error("nothing-to-snapshot", e.getMessage()));
         }
+    }
+
+    /** Serves {@link #BACKUP_PATH}: publishes the manual job and answers when the wait ends. */
+    private void backup(HttpExchange exchange, byte[] body) throws IOException {
+        BackupRequest request;
+        try {
+            request = HookJson.parseBackup(body);
+        } catch (InvalidHookException e) {
+            send(exchange, 400, HookJson.error("bad-request", e.getMessage()));
+            return;
+        }
+        try (Submission submission = service.backup(request)) {
+            HookResult result = service.await(submission, request.level(), request.timeout());
+            send(exchange, status(result), HookJson.backupResult(request, result));
+        } catch (UnknownVmException e) {
+            send(exchange, 404, HookJson.error("unknown-vm", e.getMessage()));
+        } catch (PolicyMismatchException e) {
+            send(exchange, 422, HookJson.error("policy-mismatch", e.getMessage()));
+        } catch (RetriableException e) {
+            send(exchange, 503, HookJson.error("unavailable", e.getMessage() + "; retry later"));
+        } catch (PermanentException e) {
+            send(exchange, 422, HookJson.error("backup-refused", e.getMessage()));
+        }
+    }
+
+    private static int status(HookResult result) {
+        return switch (result.status()) {
+            case REACHED -> 200;
+            case FAILED -> 502;
+            case TIMED_OUT -> 504;
+        };
     }
 
     /**

@@ -11,6 +11,7 @@ import io.tidemark.core.event.TriggerKind;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.scheduler.Inventory;
+import io.tidemark.scheduler.Placement;
 import io.tidemark.scheduler.SnapshotJobs;
 import io.tidemark.scheduler.VmPlacement;
 import java.io.ByteArrayOutputStream;
@@ -31,7 +32,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The one path of every pre-deploy hook, whichever entry point it came through.
+ * The one path of every pre-deploy hook, whichever entry point it came through, and of manual
+ * backups ({@link #backup}).
  *
  * <p>{@link #submit} finds the policies whose {@code triggers.pre-deploy.apps} lists the hook's
  * app, resolves their VMs through the {@link Inventory}, and publishes one {@link SnapshotJob} per
@@ -59,6 +61,15 @@ public final class HookService implements AutoCloseable {
     private volatile PolicySet policies;
     /** The watches of submissions still waiting; every outcome event is offered to each. */
     private final Set<OutcomeWatch> watches = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** How many manual backup requests {@link #backup} remembers for repeats. */
+    static final int REMEMBERED_BACKUPS = 256;
+
+    /** A published manual backup job and the registered watch on its outcome. */
+    private record Remembered(Submission.Job job, OutcomeWatch watch, EventBus.Subscription registration) {}
+
+    /** Manual backups by job id, oldest first; guarded by itself. */
+    private final Map<String, Remembered> backups = new java.util.LinkedHashMap<>();
+
     /** One subscription to the outcome topics for all submissions, opened with the first wait. */
     private EventBus.Subscription outcomes;
 
@@ -114,7 +125,12 @@ public final class HookService implements AutoCloseable {
         List<Submission.Job> jobs = plan(hook, listing);
         OutcomeWatch watch = hook.waitLevel().isPresent() ? new OutcomeWatch(jobs, submittedAt, clock) : null;
         EventBus.Subscription subscription = watch == null ? null : register(watch);
-        Submission submission = new Submission(hook, submittedAt, jobs, watch, subscription);
+        Submission submission = new Submission(
+                "pre-deploy hook app=" + hook.app() + " commit=" + hook.commit() + " pipeline=" + hook.pipeline(),
+                submittedAt,
+                jobs,
+                watch,
+                subscription);
         Trigger trigger = new Trigger(
                 TriggerKind.HOOK, Map.of("app", hook.app(), "commit", hook.commit(), "pipeline", hook.pipeline()));
         try {
@@ -148,6 +164,98 @@ public final class HookService implements AutoCloseable {
     }
 
     /**
+     * Publishes the one snapshot job of a manual backup: for {@code request.vm()}, under the named
+     * policy or the first by name that selects the VM, replicating to that policy's targets, with
+     * trigger {@code manual} (attribute {@code requestId}) and job id {@link #manualJobId}. The
+     * returned submission always watches the job's outcome.
+     *
+     * <p>Idempotent by request id: the last {@link #REMEMBERED_BACKUPS} requests are remembered with
+     * the watch on their job, and a repeat of one publishes nothing and waits on that watch (a job
+     * that failed answers its failure again: a new request id asks for a new attempt). After a
+     * restart, a repeat publishes the same job id again, and the worker, which deduplicates by job
+     * id, makes no second restore point.
+     *
+     * @throws UnknownVmException if the inventory does not know the VM
+     * @throws PolicyMismatchException if no policy selects the VM, or the named one does not
+     * @throws RetriableException if the inventory or the bus is unavailable; submitting the same
+     *     request again publishes the same job id
+     */
+    public Submission backup(BackupRequest request) {
+        Objects.requireNonNull(request, "request");
+        String jobId = manualJobId(request.requestId(), request.vm());
+        synchronized (backups) {
+            Remembered known = backups.get(jobId);
+            if (known != null) {
+                log.info(
+                        "{}: job {} was published before; waiting for it, publishing nothing",
+                        request.describe(),
+                        jobId);
+                return new Submission(request.describe(), clock.instant(), List.of(known.job()), known.watch(), null);
+            }
+            Placement placement = inventory
+                    .locate(request.vm())
+                    .orElseThrow(() -> new UnknownVmException(
+                            request.vm(),
+                            inventory.all().stream()
+                                    .map(VmPlacement::vm)
+                                    .sorted()
+                                    .toList()));
+            List<Policy> selecting = policies.policies().stream()
+                    .filter(p -> p.vms().matches(request.vm(), placement.labels()))
+                    .sorted(java.util.Comparator.comparing(Policy::name))
+                    .toList();
+            List<String> names = selecting.stream().map(Policy::name).toList();
+            Policy policy = request.policy()
+                    .map(named -> selecting.stream()
+                            .filter(p -> p.name().equals(named))
+                            .findFirst()
+                            .orElseThrow(() -> new PolicyMismatchException(request.vm(), named, names)))
+                    .orElseGet(() -> selecting.stream()
+                            .findFirst()
+                            .orElseThrow(() -> new PolicyMismatchException(request.vm(), null, names)));
+            Instant submittedAt = clock.instant();
+            Submission.Job job =
+                    new Submission.Job(request.vm(), placement.host(), policy.name(), jobId, policy.targets());
+            OutcomeWatch watch = new OutcomeWatch(List.of(job), submittedAt, clock);
+            EventBus.Subscription registration = register(watch); // before the publish: no outcome is missed
+            Trigger trigger = new Trigger(TriggerKind.MANUAL, Map.of("requestId", request.requestId()));
+            try {
+                bus.publish(
+                        Topics.jobs(job.host()),
+                        job.vm(),
+                        Event.of(
+                                jobId,
+                                clock.instant(),
+                                SnapshotJobs.of(policy, job.vm(), job.host(), trigger, job.targets(), submittedAt)));
+            } catch (RuntimeException e) { // not remembered: the same request again publishes it
+                registration.close();
+                throw e;
+            }
+            backups.put(jobId, new Remembered(job, watch, registration));
+            if (backups.size() > REMEMBERED_BACKUPS) {
+                var eldest = backups.entrySet().iterator();
+                eldest.next().getValue().registration().close();
+                eldest.remove();
+            }
+            log.info(
+                    "{}: published job {} on host {} under policy {}",
+                    request.describe(),
+                    jobId,
+                    job.host(),
+                    policy.name());
+            return new Submission(request.describe(), submittedAt, List.of(job), watch, null);
+        }
+    }
+
+    /**
+     * The job id of a manual backup of {@code vm}: {@code manual/<requestId>/<vm>}, each part encoded
+     * as in {@link #jobId}.
+     */
+    public static String manualJobId(String requestId, String vm) {
+        return TriggerKind.MANUAL.spelling() + "/" + safe(requestId) + "/" + safe(vm);
+    }
+
+    /**
      * Waits until every job of {@code submission} reached {@code level}, one of them failed, or
      * {@code timeout} has passed since the submission (on this service's clock). A timeout is an
      * outcome, not an exception.
@@ -164,10 +272,8 @@ public final class HookService implements AutoCloseable {
                         "the hook was submitted without a wait level; submit it" + " with one to await its outcome"));
         HookResult result = watch.await(level, submission.submittedAt().plus(timeout));
         log.info(
-                "pre-deploy hook app={} commit={} pipeline={}: {} {} after {} ms",
-                submission.hook().app(),
-                submission.hook().commit(),
-                submission.hook().pipeline(),
+                "{}: {} {} after {} ms",
+                submission.subject(),
                 level.wireName(),
                 result.status().wireName(),
                 result.elapsed().toMillis());

@@ -7,10 +7,11 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * The snapshot jobs one pre-deploy hook published, and — when the hook asked for a wait level — the
- * watch on their outcome events that {@link HookService#await} reads. The watch started before the
- * first job was published, so it misses none of their events. Closing the submission stops the
- * watch; it does not cancel the jobs. Thread-safe.
+ * The snapshot jobs one request published — a pre-deploy hook's, or a manual backup's — and, when
+ * the request asked for a wait level, the watch on their outcome events that {@link
+ * HookService#await} reads. The watch started before the first job was published, so it misses none
+ * of their events. Closing the submission stops the watch (unless the service keeps it for a repeat
+ * of the same backup request); it does not cancel the jobs. Thread-safe.
  */
 public final class Submission implements AutoCloseable {
 
@@ -19,7 +20,8 @@ public final class Submission implements AutoCloseable {
      *
      * @param vm the VM
      * @param host the host it runs on (its job topic)
-     * @param policy the policy the job runs under (the first by name, if several list the app)
+     * @param policy the policy the job runs under (the first by name, if several list the app; for a
+     *     manual backup the named policy, or the first by name that selects the VM)
      * @param jobId the idempotency key, {@link HookService#jobId}
      * @param targets the replication targets the restore point must reach
      */
@@ -33,7 +35,7 @@ public final class Submission implements AutoCloseable {
         }
     }
 
-    private final PreDeployHook hook;
+    private final String subject;
     private final Instant submittedAt;
     private final List<Job> jobs;
     private final OutcomeWatch watch;
@@ -41,20 +43,24 @@ public final class Submission implements AutoCloseable {
     private volatile boolean closed;
 
     Submission(
-            PreDeployHook hook,
+            String subject,
             Instant submittedAt,
             List<Job> jobs,
             OutcomeWatch watch,
             EventBus.Subscription subscription) {
-        this.hook = hook;
+        this.subject = subject;
         this.submittedAt = submittedAt;
         this.jobs = List.copyOf(jobs);
         this.watch = watch;
         this.subscription = subscription;
     }
 
-    public PreDeployHook hook() {
-        return hook;
+    /**
+     * What was submitted, in words for logs: {@code pre-deploy hook app=… commit=… pipeline=…} or
+     * {@code backup vm=… request=…}.
+     */
+    public String subject() {
+        return subject;
     }
 
     /** When the hook was submitted, on the service's clock; wait timeouts count from here. */

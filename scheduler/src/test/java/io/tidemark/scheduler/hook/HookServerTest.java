@@ -393,4 +393,86 @@ class HookServerTest {
         assertThat(none.statusCode()).isEqualTo(404);
         assertThat(json(none).path("error").asText()).isEqualTo("no-pre-deploy-points");
     }
+
+    private HttpResponse<String> backup(String body) throws IOException, InterruptedException {
+        return send(
+                HookServer.BACKUP_PATH,
+                "POST",
+                body,
+                signed(String.valueOf(clock.instant().getEpochSecond()), body));
+    }
+
+    @Test
+    void aBackupAnswers200WithTheRestorePointOfItsManualJob() throws Exception {
+        HttpResponse<String> r = backup("{\"vm\":\"shop-2\",\"requestId\":\"r-1\",\"wait\":\"committed\"}");
+
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode body = json(r);
+        assertThat(body.path("status").asText()).isEqualTo("reached");
+        assertThat(body.path("vm").asText()).isEqualTo("shop-2");
+        assertThat(body.path("requestId").asText()).isEqualTo("r-1");
+        assertThat(body.path("vms").get(0).path("restorePointId").asText()).isEqualTo("rp-shop-2");
+        assertThat(body.path("vms").get(0).path("jobId").asText()).isEqualTo("manual/r-1/shop-2");
+        assertThat(body.path("message").asText()).contains("VM shop-2 committed as restore point rp-shop-2");
+        assertThat(jobs()).singleElement().satisfies(p -> assertThat(
+                        ((io.tidemark.core.event.SnapshotJob) p.event().payload())
+                                .trigger()
+                                .kind())
+                .isEqualTo(io.tidemark.core.event.TriggerKind.MANUAL));
+
+        // the same request again (a new nonce, so not a replay): the same answer, no second job
+        HttpResponse<String> again =
+                backup("{\"vm\":\"shop-2\",\"requestId\":\"r-1\",\"wait\":\"committed\",\"nonce\":\"2\"}");
+        assertThat(again.statusCode()).isEqualTo(200);
+        assertThat(json(again).path("vms").get(0).path("restorePointId").asText())
+                .isEqualTo("rp-shop-2");
+        assertThat(jobs()).hasSize(1);
+    }
+
+    @Test
+    void aBackupWithABadSignatureIs401AndPublishesNothing() throws Exception {
+        String body = "{\"vm\":\"shop-1\",\"requestId\":\"r-1\"}";
+        Map<String, String> headers = signed(String.valueOf(T0.getEpochSecond()), body);
+        headers.put(
+                HookSignature.SIGNATURE_HEADER,
+                HookSignature.sign(
+                        HookSecret.of("another-secret-0123456789", "x"),
+                        String.valueOf(T0.getEpochSecond()),
+                        body.getBytes(UTF_8)));
+
+        HttpResponse<String> r = send(HookServer.BACKUP_PATH, "POST", body, headers);
+
+        assertThat(r.statusCode()).isEqualTo(401);
+        assertThat(json(r).path("message").asText()).startsWith("bad signature");
+        assertThat(bus.published()).isEmpty();
+    }
+
+    @Test
+    void aBackupOfAnUnknownVmIs404NamingTheKnownVms() throws Exception {
+        HttpResponse<String> r = backup("{\"vm\":\"web-1\",\"requestId\":\"r-1\"}");
+
+        assertThat(r.statusCode()).isEqualTo(404);
+        assertThat(json(r).path("error").asText()).isEqualTo("unknown-vm");
+        assertThat(json(r).path("message").asText()).contains("it knows shop-1, shop-2");
+        assertThat(bus.published()).isEmpty();
+    }
+
+    @Test
+    void aBackupUnderAPolicyThatDoesNotSelectTheVmIs422NamingThoseThatDo() throws Exception {
+        HttpResponse<String> r = backup("{\"vm\":\"shop-1\",\"policy\":\"ghost\",\"requestId\":\"r-1\"}");
+
+        assertThat(r.statusCode()).isEqualTo(422);
+        assertThat(json(r).path("error").asText()).isEqualTo("policy-mismatch");
+        assertThat(json(r).path("message").asText()).contains("the policies that do: shop");
+        assertThat(bus.published()).isEmpty();
+    }
+
+    @Test
+    void aMalformedBackupIs400NamingTheField() throws Exception {
+        HttpResponse<String> r = backup("{\"vm\":\"shop-1\"}");
+
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(json(r).path("message").asText()).contains("missing field 'requestId'");
+        assertThat(bus.published()).isEmpty();
+    }
 }

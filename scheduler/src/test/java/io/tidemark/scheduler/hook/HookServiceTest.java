@@ -516,4 +516,126 @@ class HookServiceTest {
             delegate.close();
         }
     }
+
+    static BackupRequest backup(String vm, String policy, String requestId, WaitLevel level) {
+        return new BackupRequest(vm, Optional.ofNullable(policy), requestId, level, TEN_MINUTES);
+    }
+
+    @Test
+    void aBackupPublishesOneManualJobForTheVmUnderThePolicyThatSelectsIt() {
+        try (Submission s = service.backup(backup("shop-2", null, "req-7", WaitLevel.COMMITTED))) {
+            HookResult r = service.await(s, WaitLevel.COMMITTED, TEN_MINUTES);
+
+            assertThat(r.status()).isEqualTo(HookResult.Status.REACHED);
+            assertThat(r.vms()).singleElement().satisfies(v -> {
+                assertThat(v.restorePointId()).contains("rp-shop-2");
+                assertThat(v.jobId()).isEqualTo("manual/req-7/shop-2");
+                assertThat(v.policy()).isEqualTo("shop");
+            });
+        }
+        assertThat(jobsPublished()).singleElement().satisfies(p -> {
+            assertThat(p.topic()).isEqualTo("tidemark.jobs.hv2");
+            assertThat(p.key()).isEqualTo("shop-2");
+            assertThat(p.event().jobId()).isEqualTo("manual/req-7/shop-2");
+            SnapshotJob job = (SnapshotJob) p.event().payload();
+            assertThat(job.trigger().kind()).isEqualTo(TriggerKind.MANUAL);
+            assertThat(job.trigger().attributes()).isEqualTo(Map.of("requestId", "req-7"));
+            assertThat(job.policy()).isEqualTo("shop");
+            assertThat(job.targets()).containsExactly("offsite");
+            assertThat(job.scheduledFor()).isEqualTo(T0);
+        });
+    }
+
+    @Test
+    void aRepeatedBackupRequestPublishesNothingAndAnswersTheFirstJobsOutcome() {
+        try (Submission first = service.backup(backup("db-1", null, "req-1", WaitLevel.COMMITTED))) {
+            assertThat(service.await(first, WaitLevel.COMMITTED, TEN_MINUTES).reached())
+                    .isTrue();
+        }
+        clock.advance(Duration.ofMinutes(5));
+
+        try (Submission again = service.backup(backup("db-1", null, "req-1", WaitLevel.COMMITTED))) {
+            HookResult r = service.await(again, WaitLevel.COMMITTED, TEN_MINUTES);
+
+            assertThat(r.status()).isEqualTo(HookResult.Status.REACHED);
+            assertThat(r.vms().get(0).restorePointId()).contains("rp-db-1");
+        }
+        assertThat(jobsPublished()).extracting(p -> p.event().jobId()).containsExactly("manual/req-1/db-1");
+
+        // another request id is another job
+        service.backup(backup("db-1", null, "req-2", WaitLevel.CAPTURED)).close();
+        assertThat(jobsPublished())
+                .extracting(p -> p.event().jobId())
+                .containsExactly("manual/req-1/db-1", "manual/req-2/db-1");
+    }
+
+    @Test
+    void aBackupRunsUnderTheNamedPolicyWhenItSelectsTheVm() {
+        service.setPolicies(PolicySet.of(
+                policy("a-all", label("shop"), List.of()), policy("b-offsite", label("shop"), List.of("offsite"))));
+
+        service.backup(backup("shop-1", "b-offsite", "r", WaitLevel.CAPTURED)).close();
+        service.backup(backup("shop-2", null, "r", WaitLevel.CAPTURED)).close();
+
+        assertThat(jobsPublished())
+                .extracting(p -> ((SnapshotJob) p.event().payload()).policy())
+                .containsExactly("b-offsite", "a-all");
+    }
+
+    @Test
+    void aBackupOfAnUnknownVmNamesTheKnownVmsSortedAndPublishesNothing() {
+        assertThatThrownBy(() -> service.backup(backup("shop-9", null, "r", WaitLevel.CAPTURED)))
+                .isInstanceOf(UnknownVmException.class)
+                .hasMessageContaining("no VM 'shop-9'")
+                .hasMessageContaining("it knows db-1, shop-1, shop-2");
+        assertThat(bus.published()).isEmpty();
+    }
+
+    @Test
+    void theKnownVmsNamedAreBounded() {
+        for (int i = 0; i < 30; i++) {
+            inventory.put(String.format("vm-%02d", i), "hv1", Map.of());
+        }
+        assertThatThrownBy(() -> service.backup(backup("nope", null, "r", WaitLevel.CAPTURED)))
+                .isInstanceOf(UnknownVmException.class)
+                .hasMessageContaining("db-1, shop-1, shop-2, vm-00")
+                .hasMessageContaining("vm-16 and 13 more")
+                .satisfies(e -> assertThat(((UnknownVmException) e).knownVms()).hasSize(33));
+    }
+
+    @Test
+    void aNamedPolicyThatDoesNotSelectTheVmIsRefusedNamingThoseThatDo() {
+        assertThatThrownBy(() -> service.backup(backup("db-1", "shop", "r", WaitLevel.CAPTURED)))
+                .isInstanceOf(PolicyMismatchException.class)
+                .hasMessageContaining("policy 'shop' does not select VM 'db-1'; the policies that do: nightly");
+        assertThatThrownBy(() -> service.backup(backup("db-1", "nosuch", "r", WaitLevel.CAPTURED)))
+                .isInstanceOf(PolicyMismatchException.class)
+                .hasMessageContaining("the policies that do: nightly");
+        assertThat(bus.published()).isEmpty();
+    }
+
+    @Test
+    void aVmNoPolicySelectsIsRefused() {
+        inventory.put("stray", "hv1", Map.of());
+
+        assertThatThrownBy(() -> service.backup(backup("stray", null, "r", WaitLevel.CAPTURED)))
+                .isInstanceOf(PolicyMismatchException.class)
+                .hasMessageContaining("no policy selects VM 'stray'");
+        assertThat(bus.published()).isEmpty();
+    }
+
+    @Test
+    void aFailedBackupAnswersItsFailureAgainToARepeat() {
+        downstream.on("db-1", Outcome.FAILED);
+        try (Submission s = service.backup(backup("db-1", null, "r", WaitLevel.COMMITTED))) {
+            assertThat(service.await(s, WaitLevel.COMMITTED, TEN_MINUTES).status())
+                    .isEqualTo(HookResult.Status.FAILED);
+        }
+        try (Submission s = service.backup(backup("db-1", null, "r", WaitLevel.COMMITTED))) {
+            HookResult r = service.await(s, WaitLevel.COMMITTED, TEN_MINUTES);
+            assertThat(r.status()).isEqualTo(HookResult.Status.FAILED);
+            assertThat(r.failure().orElseThrow().error()).isEqualTo("QMP socket refused");
+        }
+        assertThat(jobsPublished()).hasSize(1);
+    }
 }
