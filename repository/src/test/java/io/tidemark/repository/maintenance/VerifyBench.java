@@ -1,6 +1,7 @@
 package io.tidemark.repository.maintenance;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -69,7 +70,14 @@ public final class VerifyBench {
                     "bench",
                     Optional.empty(),
                     List.of(new DiskEntry(
-                            "sda", size, chunkSize, index.finish().hex(), "tm", Optional.of("first"), 0, 0))));
+                            "sda",
+                            size,
+                            chunkSize,
+                            index.finish().hex(),
+                            "tm",
+                            Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                            0,
+                            0))));
             String chunksDir = dir.resolve("repo/chunks").toString();
             String[] imageCmd = {"sha256sum", image.toString()};
             String[] opensslCmd = {"openssl", "dgst", "-sha256", image.toString()};

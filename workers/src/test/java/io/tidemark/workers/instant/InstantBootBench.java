@@ -1,6 +1,7 @@
 package io.tidemark.workers.instant;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -114,7 +115,14 @@ public final class InstantBootBench {
                 "bench",
                 Optional.empty(),
                 List.of(new DiskEntry(
-                        TinyGuest.DISK, size, chunk, index.finish().hex(), "tm-1", Optional.of("first"), 0, 0)));
+                        TinyGuest.DISK,
+                        size,
+                        chunk,
+                        index.finish().hex(),
+                        "tm-1",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                        0,
+                        0)));
         repo.commit(point);
         Files.delete(raw);
         System.out.printf(

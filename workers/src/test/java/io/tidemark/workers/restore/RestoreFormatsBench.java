@@ -1,6 +1,7 @@
 package io.tidemark.workers.restore;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -101,7 +102,14 @@ public final class RestoreFormatsBench {
                 "bench",
                 Optional.empty(),
                 List.of(new DiskEntry(
-                        "sda", size, chunk, index.finish().hex(), "tm", Optional.of("first backup"), 0, 0)));
+                        "sda",
+                        size,
+                        chunk,
+                        index.finish().hex(),
+                        "tm",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
+                        0,
+                        0)));
         repo.commit(m);
         String sha = Restorer.sha256(image);
         System.out.printf(
