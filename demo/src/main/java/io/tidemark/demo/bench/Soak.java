@@ -541,29 +541,23 @@ public final class Soak {
 
     private Process startGc() {
         Path log = logs.resolve(String.format("gc-%03d.log", gcRuns.size() + 1));
-        try {
-            Process p = new ProcessBuilder(
-                            Path.of(System.getProperty("java.home"), "bin", "java")
-                                    .toString(),
-                            "-Xmx256m",
-                            "-XX:TieredStopAtLevel=1",
-                            "-cp",
-                            classpath,
-                            "io.tidemark.cli.Main",
-                            "gc",
-                            "--config",
-                            configFile.toString(),
-                            "--grace",
-                            "10m",
-                            "--json")
-                    .redirectErrorStream(true)
-                    .redirectOutput(log.toFile())
-                    .start();
-            gcRuns.add(p);
-            return p;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start tidemark gc", e);
-        }
+        Process p = ExternalCommand.of(
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-Xmx256m",
+                        "-XX:TieredStopAtLevel=1",
+                        "-cp",
+                        classpath,
+                        "io.tidemark.cli.Main",
+                        "gc",
+                        "--config",
+                        configFile.toString(),
+                        "--grace",
+                        "10m",
+                        "--json")
+                .start(log)
+                .process();
+        gcRuns.add(p);
+        return p;
     }
 
     private void reapGc() {
