@@ -1,12 +1,11 @@
-package io.tidemark.scheduler.jdbc;
+package io.tidemark.testkit.postgres;
 
 import io.tidemark.core.files.FileTrees;
+import io.tidemark.testkit.fixture.PostgresFixture;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.GroupPrincipal;
@@ -26,18 +25,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A throwaway PostgreSQL cluster for tests: {@code initdb} in a temp dir, a server on a free
- * 127.0.0.1 port with its unix socket in that dir (fsync off), one database with Quartz's {@code
- * tables_postgres.sql} loaded. User {@code postgres}, trust authentication, empty password. As root
- * the server runs as user {@code postgres} through {@code runuser}. {@link #close} stops the server
- * and deletes the dir; a failed {@link #start} cleans up the same way.
+ * A throwaway PostgreSQL cluster for tests, the process-backed {@link PostgresFixture}: {@code
+ * initdb} in a temp dir, a server on a free 127.0.0.1 port with its unix socket in that dir (fsync
+ * off), one empty database (load a schema with {@link #execute}). User {@code postgres}, trust
+ * authentication, empty password. As root the server runs as user {@code postgres} through {@code
+ * runuser}. {@link #close} stops the server and deletes the dir; a failed {@link #start} cleans up
+ * the same way.
  */
-public final class PostgresCluster implements AutoCloseable {
-    /** The database user. */
-    public static final String USER = "postgres";
+public final class PostgresCluster implements PostgresFixture {
 
     private static final Logger log = LoggerFactory.getLogger(PostgresCluster.class);
-    private static final String QUARTZ_DDL = "org/quartz/impl/jdbcjobstore/tables_postgres.sql";
 
     private final Path dir;
     private final Path bin;
@@ -54,7 +51,7 @@ public final class PostgresCluster implements AutoCloseable {
     }
 
     /**
-     * Starts a cluster with database {@code database} holding the Quartz tables.
+     * Starts a cluster with the empty database {@code database}.
      *
      * @throws IllegalStateException if the PostgreSQL binaries are missing (deploy/install-deps.sh)
      *     or the server does not come up
@@ -78,7 +75,7 @@ public final class PostgresCluster implements AutoCloseable {
         }
     }
 
-    /** The JDBC URL of the database. */
+    @Override
     public String jdbcUrl() {
         return jdbcUrl(database);
     }
@@ -86,6 +83,16 @@ public final class PostgresCluster implements AutoCloseable {
     /** The server's port on 127.0.0.1. */
     public int port() {
         return port;
+    }
+
+    @Override
+    public String password() {
+        return "";
+    }
+
+    @Override
+    public String backend() {
+        return "process: PostgreSQL from " + bin + " on 127.0.0.1:" + port;
     }
 
     /** Stops the server (immediate mode) and deletes its directory. Idempotent. */
@@ -159,30 +166,11 @@ public final class PostgresCluster implements AutoCloseable {
         } catch (SQLException e) {
             throw new IllegalStateException("cannot create database " + database, e);
         }
-        try (Connection c = DriverManager.getConnection(jdbcUrl(), USER, "");
-                Statement s = c.createStatement()) {
-            s.execute(quartzDdl());
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot load " + QUARTZ_DDL, e);
-        }
         log.info("PostgreSQL on 127.0.0.1:{} in {}, database {}", port, dir, database);
     }
 
     private String jdbcUrl(String db) {
         return "jdbc:postgresql://127.0.0.1:" + port + "/" + db;
-    }
-
-    /** The DDL from the quartz jar, without its bare trailing {@code COMMIT} (autocommit is on). */
-    private static String quartzDdl() {
-        try (InputStream in = PostgresCluster.class.getClassLoader().getResourceAsStream(QUARTZ_DDL)) {
-            if (in == null) {
-                throw new IllegalStateException(QUARTZ_DDL + " is not on the classpath");
-            }
-            String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            return sql.replaceAll("(?im)^\\s*commit\\s*;\\s*$", "");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
     }
 
     private void run(List<String> command) {
