@@ -1,6 +1,7 @@
 package io.tidemark.testkit.postgres;
 
 import io.tidemark.core.files.FileTrees;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.testkit.fixture.PostgresFixture;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -16,10 +17,10 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -179,34 +180,12 @@ public final class PostgresCluster implements PostgresFixture {
             full.addAll(List.of("runuser", "-u", USER, "--"));
         }
         full.addAll(command);
-        Path out = dir.resolve("command.log");
-        try {
-            Process p = new ProcessBuilder(full)
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile()))
-                    .start();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IllegalStateException("timed out: " + full);
-            }
-            if (p.exitValue() != 0) {
-                throw new IllegalStateException("exit " + p.exitValue() + ": " + full + "\n" + tail(out));
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + full, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted: " + full, e);
-        }
-    }
-
-    private static String tail(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
-        } catch (IOException e) {
-            return "(no output: " + e.getMessage() + ")";
-        }
+        // pg_ctl leaves the server holding its stdio: output to a file, not through pipes
+        ExternalCommand.of(full)
+                .timeout(Duration.ofSeconds(60))
+                .outputFile(dir.resolve("command.log"))
+                .ifMissing("install PostgreSQL (deploy/install-deps.sh) or set PG_BIN")
+                .run();
     }
 
     private static Path findBin() {
