@@ -3,6 +3,7 @@ package io.tidemark.workers.instant;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
@@ -21,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -60,9 +60,7 @@ public final class InstantBootBench {
         try {
             run(dir, size, k);
         } finally {
-            try (Stream<Path> s = Files.walk(dir)) {
-                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            FileTrees.delete(dir);
         }
     }
 
