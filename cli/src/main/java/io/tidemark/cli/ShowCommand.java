@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
@@ -257,7 +258,7 @@ final class ShowCommand implements Callable<Integer> {
                     Human.bytes(d.bytesRead()),
                     Human.bytes(d.bytesNew()),
                     Human.bytes(d.chunkSize()),
-                    d.fullReason().orElse("no (changed extents only)"));
+                    d.fullReason().map(FullReason::detail).orElse("no (changed extents only)"));
         }
         System.out.printf("%nlocations%n");
         for (Held h : holders) {

@@ -3,6 +3,7 @@ package io.tidemark.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -113,7 +114,14 @@ class EncryptedVerifyAndGcCommandTest {
                     "web",
                     Optional.empty(),
                     List.of(new DiskEntry(
-                            "sda", 2L * chunkSize, chunkSize, index.finish().hex(), "tm", Optional.of("first"), 0, 0)));
+                            "sda",
+                            2L * chunkSize,
+                            chunkSize,
+                            index.finish().hex(),
+                            "tm",
+                            Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                            0,
+                            0)));
             repo.commit(m);
             // a byte-identical copy, as replication makes
             try (Stream<Path> files = Files.walk(data.resolve("repo"))) {

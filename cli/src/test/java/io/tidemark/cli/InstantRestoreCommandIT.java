@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -170,7 +171,14 @@ class InstantRestoreCommandIT {
                 "pol",
                 Optional.empty(),
                 List.of(new DiskEntry(
-                        "sd0", image.length, chunk, index.finish().hex(), "tm-1", Optional.of("first"), 0, 0)));
+                        "sd0",
+                        image.length,
+                        chunk,
+                        index.finish().hex(),
+                        "tm-1",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                        0,
+                        0)));
         repo.commit(m);
         return m;
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.DiskEntry;
@@ -105,7 +106,14 @@ class InstantRestoreCommandTest {
                     "pol",
                     Optional.empty(),
                     List.of(new DiskEntry(
-                            "sda", 4L * chunk, chunk, index.finish().hex(), "c", Optional.of("full"), 0, 0))));
+                            "sda",
+                            4L * chunk,
+                            chunk,
+                            index.finish().hex(),
+                            "c",
+                            Optional.of(FullReason.of(FullReason.Kind.UNRECORDED, "full")),
+                            0,
+                            0))));
         }
         return repo;
     }

@@ -239,7 +239,15 @@ class JobsAndShowCommandTest {
                 "web",
                 parent,
                 List.of(new DiskEntry(
-                        "sda", 4L * chunk, chunk, index.finish().hex(), "tm-" + id, fullReason, chunk, chunk)),
+                        "sda",
+                        4L * chunk,
+                        chunk,
+                        index.finish().hex(),
+                        "tm-" + id,
+                        fullReason.map(r -> io.tidemark.core.event.FullReason.of(
+                                io.tidemark.core.event.FullReason.Kind.FIRST_BACKUP, r)),
+                        chunk,
+                        chunk)),
                 Optional.of("no guest agent answered"));
         repo.commit(m);
         return m;

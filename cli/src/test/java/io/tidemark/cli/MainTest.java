@@ -178,7 +178,8 @@ class MainTest {
                             chunk,
                             index.finish().hex(),
                             "tm-1",
-                            java.util.Optional.of("first backup"),
+                            java.util.Optional.of(io.tidemark.core.event.FullReason.of(
+                                    io.tidemark.core.event.FullReason.Kind.FIRST_BACKUP, "first backup")),
                             disk.length,
                             disk.length))));
         }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.DiskEntry;
@@ -70,7 +71,14 @@ class RestoreCommandTest {
                     "pol",
                     Optional.empty(),
                     List.of(new DiskEntry(
-                            "sda", disk.length, CHUNK, index.finish().hex(), "c", Optional.of("full"), 0, 0))));
+                            "sda",
+                            disk.length,
+                            CHUNK,
+                            index.finish().hex(),
+                            "c",
+                            Optional.of(FullReason.of(FullReason.Kind.UNRECORDED, "full")),
+                            0,
+                            0))));
         }
     }
 

@@ -3,6 +3,7 @@ package io.tidemark.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -98,7 +99,14 @@ class StatusCommandTest {
                 "web",
                 Optional.empty(),
                 List.of(new DiskEntry(
-                        "sda", 4L * chunk, chunk, index.finish().hex(), "tm-" + id, Optional.of("first"), 0, 0)));
+                        "sda",
+                        4L * chunk,
+                        chunk,
+                        index.finish().hex(),
+                        "tm-" + id,
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                        0,
+                        0)));
         repo.commit(m);
         return m;
     }

@@ -7,6 +7,7 @@ import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.event.RestorePointCreated;
@@ -332,7 +333,9 @@ class TargetOutageIT {
                         chunk,
                         root.hex(),
                         "tm-" + id,
-                        parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
+                        parent.isPresent()
+                                ? Optional.empty()
+                                : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
                         0,
                         0)));
         repo.commit(m);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -65,7 +66,14 @@ class VerifyAndGcCommandTest {
                     "web",
                     Optional.empty(),
                     List.of(new DiskEntry(
-                            "sda", 2L * chunkSize, chunkSize, index.finish().hex(), "tm", Optional.of("first"), 0, 0)));
+                            "sda",
+                            2L * chunkSize,
+                            chunkSize,
+                            index.finish().hex(),
+                            "tm",
+                            Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                            0,
+                            0)));
             repo.commit(point);
         }
     }

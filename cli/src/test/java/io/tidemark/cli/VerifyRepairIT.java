@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -250,7 +251,9 @@ class VerifyRepairIT {
                         chunkSize,
                         index.finish().hex(),
                         "tm",
-                        parent.isEmpty() ? Optional.of("first") : Optional.empty(),
+                        parent.isEmpty()
+                                ? Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first"))
+                                : Optional.empty(),
                         0,
                         0)));
         repo.commit(m);

@@ -3,18 +3,17 @@ package io.tidemark.demo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.cli.Human;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.demo.bench.Bench;
 import io.tidemark.format.Json;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -100,7 +99,7 @@ final class BenchCommand implements Callable<Integer> {
                     .run();
         } finally {
             if (!keep) {
-                deleteTree(work);
+                FileTrees.delete(work);
             }
         }
         if (json) {
@@ -176,16 +175,5 @@ final class BenchCommand implements Callable<Integer> {
                     default -> 0;
                 };
         return Long.parseLong(m.group(1)) << shift;
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

@@ -2,6 +2,7 @@ package io.tidemark.engine;
 
 import com.sun.net.httpserver.HttpServer;
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.scheduler.RpoTracker;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -67,11 +68,7 @@ public final class MetricsServer implements AutoCloseable {
             });
         }
         // a slow client holds one thread, not the endpoint
-        executor = java.util.concurrent.Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r, "metrics-http");
-            t.setDaemon(true);
-            return t;
-        });
+        executor = java.util.concurrent.Executors.newFixedThreadPool(2, DaemonThreads.named("metrics-http"));
         server.setExecutor(executor);
         server.start();
     }

@@ -1,6 +1,7 @@
 package io.tidemark.engine;
 
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.policies.PolicyException;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
@@ -64,11 +65,7 @@ final class PolicyWatcher implements AutoCloseable {
             if (executor != null) {
                 throw new IllegalStateException("already started");
             }
-            executor = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "policy-watcher");
-                t.setDaemon(true);
-                return t;
-            });
+            executor = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("policy-watcher"));
         }
         long millis = interval.toMillis();
         executor.scheduleWithFixedDelay(this::pollLogged, millis, millis, TimeUnit.MILLISECONDS);

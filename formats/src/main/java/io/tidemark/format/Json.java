@@ -17,6 +17,7 @@ import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.TriggerKind;
+import io.tidemark.core.repository.DiskEntry;
 import java.io.IOException;
 import java.util.Arrays;
 import java.util.function.Function;
@@ -48,7 +49,8 @@ public final class Json {
      * reader does with a spelling it does not know: a {@link ConsistencyPolicy} reads as absent
      * (so a job means crash-consistent, as before the type existed), a {@link ConsistencyAchieved}
      * as {@link ConsistencyAchieved#CRASH} (every capture is at least that, so the point is
-     * under-claimed, never over-claimed), a {@link TriggerKind} is kept as it is.
+     * under-claimed, never over-claimed), a {@link TriggerKind} is kept as it is, a disk's full
+     * reason kind reads as {@code UNRECORDED} with its words kept ({@link DiskEntryJson}).
      */
     private static SimpleModule domainValues() {
         return new SimpleModule("tidemark-domain-values")
@@ -67,7 +69,37 @@ public final class Json {
                         new SpellingDeserializer<>(ConsistencyAchieved.class, s -> ConsistencyAchieved.fromSpelling(s)
                                 .orElse(ConsistencyAchieved.CRASH)))
                 .addSerializer(TriggerKind.class, new SpellingSerializer<>(TriggerKind.class, TriggerKind::spelling))
-                .addDeserializer(TriggerKind.class, new SpellingDeserializer<>(TriggerKind.class, TriggerKind::new));
+                .addDeserializer(TriggerKind.class, new SpellingDeserializer<>(TriggerKind.class, TriggerKind::new))
+                .addSerializer(DiskEntry.class, new DiskEntrySerializer())
+                .addDeserializer(DiskEntry.class, new DiskEntryDeserializer());
+    }
+
+    /** Writes a manifest's disk through {@link DiskEntryJson}: its full reason as two fields. */
+    private static final class DiskEntrySerializer extends StdSerializer<DiskEntry> {
+        private static final long serialVersionUID = 1L;
+
+        DiskEntrySerializer() {
+            super(DiskEntry.class);
+        }
+
+        @Override
+        public void serialize(DiskEntry value, JsonGenerator gen, SerializerProvider provider) throws IOException {
+            provider.defaultSerializeValue(DiskEntryJson.of(value), gen);
+        }
+    }
+
+    /** Reads a manifest's disk through {@link DiskEntryJson}, with the same rules as any record. */
+    private static final class DiskEntryDeserializer extends StdDeserializer<DiskEntry> {
+        private static final long serialVersionUID = 1L;
+
+        DiskEntryDeserializer() {
+            super(DiskEntry.class);
+        }
+
+        @Override
+        public DiskEntry deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+            return ctxt.readValue(p, DiskEntryJson.class).toDiskEntry();
+        }
     }
 
     /** Writes a domain value as its spelling. */

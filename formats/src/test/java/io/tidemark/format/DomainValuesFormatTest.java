@@ -8,13 +8,16 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.TriggerKind;
+import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -32,7 +35,13 @@ class DomainValuesFormatTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"manifest-v1.json", "manifest-v1-consistency-reason.json"})
+    @ValueSource(
+            strings = {
+                "manifest-v1.json",
+                "manifest-v1-consistency-reason.json",
+                "manifest-v1-full-reason.json",
+                "manifest-v1-full-reason-kind.json"
+            })
     void goldenManifestsReEncodeIdentically(String name) throws IOException {
         byte[] golden = golden(name);
         Manifest m = ManifestCodec.decode(name, golden);
@@ -116,6 +125,59 @@ class DomainValuesFormatTest {
             assertThat(j.consistencyOrDefault()).isEqualTo(ConsistencyPolicy.CRASH);
             assertThat(j.vm()).isEqualTo("db-1");
         });
+    }
+
+    @Test
+    void everyFullReasonKindIsWrittenWithItsSpellingAndReadBack() throws IOException {
+        Manifest golden = ManifestCodec.decode("golden", golden("manifest-v1-full-reason-kind.json"));
+        DiskEntry disk = golden.disks().get(0);
+        for (FullReason.Kind kind : FullReason.Kind.values()) {
+            Manifest m = new Manifest(
+                    golden.formatVersion(),
+                    golden.id(),
+                    golden.vm(),
+                    golden.host(),
+                    golden.jobId(),
+                    golden.capturedAt(),
+                    golden.committedAt(),
+                    golden.consistency(),
+                    golden.trigger(),
+                    golden.policy(),
+                    golden.parent(),
+                    List.of(new DiskEntry(
+                            disk.name(),
+                            disk.sizeBytes(),
+                            disk.chunkSize(),
+                            disk.index(),
+                            disk.checkpoint(),
+                            Optional.of(FullReason.of(kind, "why " + kind)),
+                            disk.bytesRead(),
+                            disk.bytesNew())),
+                    golden.consistencyReason());
+            byte[] bytes = ManifestCodec.encode(m);
+            JsonNode written = Json.mapper().readTree(bytes).get("disks").get(0);
+            assertThat(written.get("fullReason").asText()).isEqualTo("why " + kind);
+            if (kind == FullReason.Kind.UNRECORDED) {
+                assertThat(written.get("fullReasonKind").isNull()).isTrue();
+            } else {
+                assertThat(written.get("fullReasonKind").asText()).isEqualTo(kind.spelling());
+            }
+            assertThat(ManifestCodec.decode("again", bytes)).isEqualTo(m);
+        }
+        assertThat(FullReason.Kind.FIRST_BACKUP.spelling()).isEqualTo("first-backup");
+        assertThat(FullReason.Kind.FULL_EVERY.spelling()).isEqualTo("full-every");
+    }
+
+    @Test
+    void aFullReasonKindThisVersionDoesNotKnowReadsAsUnrecordedAndKeepsItsWords() throws IOException {
+        ObjectNode tree = (ObjectNode) Json.mapper().readTree(golden("manifest-v1-full-reason-kind.json"));
+        ((ObjectNode) tree.get("disks").get(0)).put("fullReasonKind", "snapshot-chain-broken");
+        Manifest m = ManifestCodec.decode("newer", Json.mapper().writeValueAsBytes(tree));
+        assertThat(m.disks().get(0).fullReason()).hasValueSatisfying(r -> {
+            assertThat(r.kind()).isEqualTo(FullReason.Kind.UNRECORDED);
+            assertThat(r.detail()).contains("inconsistent");
+        });
+        assertThat(m.incremental()).isFalse();
     }
 
     @Test

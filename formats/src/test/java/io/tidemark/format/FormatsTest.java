@@ -9,6 +9,7 @@ import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.FailureReason;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotJob;
@@ -46,6 +47,27 @@ class FormatsTest {
         });
         assertThat(m.incremental()).isTrue();
         // and it round-trips to the same record
+        assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+
+    @Test
+    void goldenManifestWithAFullReasonWrittenBeforeKindsExistedReadsAsUnrecordedWithItsWords() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1-full-reason.json"));
+        assertThat(m.disks()).singleElement().satisfies(d -> assertThat(d.fullReason())
+                .hasValue(FullReason.of(
+                        FullReason.Kind.UNRECORDED,
+                        "checkpoint tm-20261124T013000.123Z-3fa9c1 inconsistent (QEMU was not shut down cleanly)")));
+        assertThat(m.incremental()).isFalse();
+        assertThat(m.parent()).isEmpty();
+    }
+
+    @Test
+    void goldenManifestWithAFullReasonKindV1ParsesForever() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1-full-reason-kind.json"));
+        assertThat(m.disks()).singleElement().satisfies(d -> assertThat(d.fullReason())
+                .hasValue(FullReason.of(
+                        FullReason.Kind.CHECKPOINT_INCONSISTENT,
+                        "checkpoint tm-20261124T013000.123Z-3fa9c1 inconsistent (QEMU was not shut down cleanly)")));
         assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
     }
 

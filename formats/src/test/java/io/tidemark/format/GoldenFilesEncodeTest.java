@@ -31,6 +31,9 @@ class GoldenFilesEncodeTest {
             Map.entry(
                     "manifest-v1-consistency-reason.json",
                     b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
+            Map.entry("manifest-v1-full-reason.json", b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
+            Map.entry(
+                    "manifest-v1-full-reason-kind.json", b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
             Map.entry("event-snapshot-job-v1.json", GoldenFilesEncodeTest::event),
             Map.entry("event-snapshot-job-v1-capture-options.json", GoldenFilesEncodeTest::event),
             Map.entry("event-snapshot-job-v1-not-after.json", GoldenFilesEncodeTest::event),

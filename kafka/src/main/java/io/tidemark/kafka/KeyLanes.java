@@ -1,5 +1,6 @@
 package io.tidemark.kafka;
 
+import io.tidemark.core.concurrent.DaemonThreads;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -46,18 +47,12 @@ final class KeyLanes {
         if (maxInFlight < 1) {
             throw new IllegalArgumentException("maxInFlight must be at least 1, not " + maxInFlight);
         }
-        this.timer = new ScheduledThreadPoolExecutor(1, r -> daemon(r, name + "-retry"));
+        this.timer = new ScheduledThreadPoolExecutor(1, DaemonThreads.named(name + "-retry"));
         this.timer.setRemoveOnCancelPolicy(true);
         for (int i = 0; i < maxInFlight; i++) {
-            threads.add(daemon(this::work, name + "-" + i));
+            threads.add(DaemonThreads.named(name + "-" + i).newThread(this::work));
         }
         threads.forEach(Thread::start);
-    }
-
-    private static Thread daemon(Runnable r, String name) {
-        Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        return t;
     }
 
     /** Queues {@code job} at the end of {@code key}'s lane. */

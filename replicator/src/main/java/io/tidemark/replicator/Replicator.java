@@ -5,6 +5,7 @@ import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.FailureReason;
 import io.tidemark.core.event.JobFailed;
@@ -68,11 +69,7 @@ public final class Replicator implements AutoCloseable {
         this.bus = bus;
         this.clock = clock;
         this.window = Math.max(1, window);
-        this.pool = Executors.newFixedThreadPool(this.window, r -> {
-            Thread t = new Thread(r, "replicate");
-            t.setDaemon(true);
-            return t;
-        });
+        this.pool = Executors.newFixedThreadPool(this.window, DaemonThreads.named("replicate"));
     }
 
     /**

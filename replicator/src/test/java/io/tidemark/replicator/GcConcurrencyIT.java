@@ -3,6 +3,7 @@ package io.tidemark.replicator;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -271,7 +272,9 @@ class GcConcurrencyIT {
                                 chunkSize,
                                 root.hex(),
                                 "tm-" + i,
-                                parent.isEmpty() ? Optional.of("first") : Optional.empty(),
+                                parent.isEmpty()
+                                        ? Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first"))
+                                        : Optional.empty(),
                                 0,
                                 0)));
                 expectedSha.put(m.id(), sha256(image));

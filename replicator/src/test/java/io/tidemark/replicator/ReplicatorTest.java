@@ -7,6 +7,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.ReplicaCommitted;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.Trigger;
@@ -80,7 +81,9 @@ class ReplicatorTest {
                         CHUNK,
                         root.hex(),
                         "tm-x",
-                        parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
+                        parent.isPresent()
+                                ? Optional.empty()
+                                : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
                         0,
                         0)));
         primary.commit(m);

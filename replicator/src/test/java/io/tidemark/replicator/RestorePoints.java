@@ -1,6 +1,7 @@
 package io.tidemark.replicator;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -141,7 +142,9 @@ final class RestorePoints {
                         chunkSize,
                         root.hex(),
                         "tm-" + points,
-                        parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
+                        parent.isPresent()
+                                ? Optional.empty()
+                                : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
                         0,
                         0)));
         primary.commit(m);

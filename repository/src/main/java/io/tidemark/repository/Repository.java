@@ -1,6 +1,5 @@
 package io.tidemark.repository;
 
-import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
@@ -8,24 +7,12 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
-import io.tidemark.format.ManifestCodec;
 import io.tidemark.format.MasterKeys;
-import io.tidemark.format.ObjectCodec;
-import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Passphrase;
-import io.tidemark.format.PointMarkCodec;
 import io.tidemark.format.RepositoryConfig;
-import io.tidemark.format.WrappedKeys;
-import java.security.SecureRandom;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * A Tidemark repository on one {@link ObjectTarget}: content-addressed chunks, index pages and
@@ -37,28 +24,28 @@ import org.slf4j.LoggerFactory;
  * content is named by HMAC-SHA256 under the id key instead of SHA-256, every object (chunks, pages,
  * roots, manifests) is encrypted with AES-256-GCM bound to its key, and a read verifies both the
  * authentication tag and the name. The passphrase and keys are never logged or put in a message.
+ *
+ * <p>This class is the facade over the repository's parts, each in its own class of this package:
+ * the config object ({@code ConfigObject}), the key objects ({@code RepositoryKeys}: unlock and
+ * passphrase change), chunks, pages and roots ({@code ChunkStore}), manifests ({@code
+ * ManifestStore}) and marks ({@code Marks}).
  */
 public final class Repository {
 
-    private static final SecureRandom RANDOM = new SecureRandom();
-    private static final Logger log = LoggerFactory.getLogger(Repository.class);
-
     private final ObjectTarget target;
     private final RepositoryConfig config;
-    /** The master keys of an encrypted repository; null when it is not encrypted. */
-    private final MasterKeys keys;
-    /** The key object the keys were unwrapped from; null when not encrypted or opened as a replica. */
-    private final String keyObject;
-    /** Manifests are immutable, so a read one can be kept. */
-    private final Map<String, Manifest> manifestCache = new ConcurrentHashMap<>();
-    /** The unreadable manifests already logged, so a long-running engine warns once per object. */
-    private final Set<String> warned = ConcurrentHashMap.newKeySet();
+    private final RepositoryKeys keys;
+    private final ChunkStore chunks;
+    private final ManifestStore manifests;
+    private final Marks marks;
 
-    private Repository(ObjectTarget target, RepositoryConfig config, MasterKeys keys, String keyObject) {
+    private Repository(ObjectTarget target, RepositoryConfig config, RepositoryKeys keys) {
         this.target = target;
         this.config = config;
         this.keys = keys;
-        this.keyObject = keyObject;
+        this.chunks = new ChunkStore(target, keys.master());
+        this.manifests = new ManifestStore(target, keys.master());
+        this.marks = new Marks(target);
     }
 
     /** Opens an existing unencrypted repository; an encrypted one fails, saying how to give its passphrase. */
@@ -73,16 +60,17 @@ public final class Repository {
      * @throws PermanentException "wrong passphrase for repository …" when no key object opens with it
      */
     public static Repository open(ObjectTarget target, PassphraseSource passphrases) {
-        RepositoryConfig config = readConfig(target);
+        RepositoryConfig config = ConfigObject.read(target);
         if (!config.encrypted()) {
-            return new Repository(target, config, null, null);
+            return new Repository(target, config, RepositoryKeys.NONE);
         }
-        return unlock(target, config, passphrases.passphrase(target.describe()));
+        return new Repository(
+                target, config, RepositoryKeys.unlock(target, config, passphrases.passphrase(target.describe())));
     }
 
     /** Opens the repository, creating it unencrypted with {@code config} when the location is empty. */
     public static Repository openOrInit(ObjectTarget target, RepositoryConfig config) {
-        target.putIfAbsent(ObjectKeys.CONFIG, config.toBytes());
+        ConfigObject.putIfAbsent(target, config);
         return open(target);
     }
 
@@ -95,63 +83,16 @@ public final class Repository {
      */
     public static Repository openOrInit(
             ObjectTarget target, RepositoryConfig config, Passphrase passphrase, int kdfIterations) {
-        if (!target.exists(ObjectKeys.CONFIG)) {
-            MasterKeys fresh = MasterKeys.generate(RANDOM);
-            putKeyObject(target, WrappedKeys.wrap(fresh, passphrase, kdfIterations, RANDOM));
-            target.putIfAbsent(ObjectKeys.CONFIG, config.encryptedWith(fresh).toBytes());
+        if (!ConfigObject.exists(target)) {
+            MasterKeys fresh = RepositoryKeys.create(target, passphrase, kdfIterations);
+            ConfigObject.putIfAbsent(target, config.encryptedWith(fresh));
         }
         return open(target, PassphraseSource.of(passphrase));
     }
 
-    private static RepositoryConfig readConfig(ObjectTarget target) {
-        byte[] bytes = target.get(ObjectKeys.CONFIG)
-                .orElseThrow(() -> new PermanentException("no Tidemark repository at " + target.describe()
-                        + ": it has no '" + ObjectKeys.CONFIG + "' object. Check the location, or let a backup"
-                        + " create the repository there"));
-        return RepositoryConfig.parse(ObjectKeys.CONFIG, bytes);
-    }
-
-    private static Repository unlock(ObjectTarget target, RepositoryConfig config, Passphrase passphrase) {
-        String check = config.encryption().orElseThrow().keyCheck();
-        List<String> candidates = target.list(ObjectKeys.KEYS);
-        if (candidates.isEmpty()) {
-            throw new PermanentException("encrypted repository " + target.describe() + " has no key objects under "
-                    + ObjectKeys.KEYS + ": without them its data cannot be read. Copy the keys/ objects from"
-                    + " another location that holds this repository");
-        }
-        int corrupt = 0;
-        for (String k : candidates) {
-            Optional<byte[]> bytes = target.get(k);
-            if (bytes.isEmpty()) {
-                continue; // removed by a concurrent passphrase change
-            }
-            WrappedKeys wrapped;
-            try {
-                wrapped = WrappedKeys.parse(k, bytes.get());
-            } catch (CorruptObjectException e) {
-                corrupt++;
-                continue;
-            }
-            Optional<MasterKeys> unwrapped = wrapped.unwrap(passphrase, RANDOM);
-            if (unwrapped.isPresent() && unwrapped.get().keyCheck().equals(check)) {
-                return new Repository(target, config, unwrapped.get(), k);
-            }
-        }
-        throw new PermanentException("wrong passphrase for repository " + target.describe()
-                + (corrupt > 0 ? " (" + corrupt + " of its key objects are unreadable)" : "")
-                + ": check TIDEMARK_PASSPHRASE or the passphrase file");
-    }
-
-    private static String putKeyObject(ObjectTarget target, WrappedKeys wrapped) {
-        byte[] bytes = wrapped.toBytes();
-        String key = ObjectKeys.keyObject(Digest.sha256(bytes));
-        target.putIfAbsent(key, bytes);
-        return key;
-    }
-
     /** Whether the repository is encrypted. */
     public boolean encrypted() {
-        return keys != null;
+        return keys.encrypted();
     }
 
     /**
@@ -164,19 +105,7 @@ public final class Repository {
      * @throws PermanentException if the repository is not encrypted
      */
     public String changePassphrase(Passphrase next, int kdfIterations) {
-        if (keys == null || keyObject == null) {
-            throw new PermanentException("repository " + describe() + " is not encrypted (or was opened without a"
-                    + " passphrase): there is no passphrase to change");
-        }
-        String added = putKeyObject(target, WrappedKeys.wrap(keys, next, kdfIterations, RANDOM));
-        Repository reopened = unlock(target, config, next);
-        if (!reopened.keys.keyCheck().equals(keys.keyCheck())) {
-            throw new IllegalStateException("a freshly written key object opened other keys");
-        }
-        if (!added.equals(keyObject)) {
-            target.delete(keyObject);
-        }
-        return added;
+        return keys.changePassphrase(target, config, next, kdfIterations);
     }
 
     /**
@@ -186,15 +115,11 @@ public final class Repository {
      * detect a location that holds another repository.
      */
     public Repository replicaOn(ObjectTarget other) {
-        if (!other.exists(ObjectKeys.CONFIG)) {
-            if (keys != null) {
-                for (String k : target.list(ObjectKeys.KEYS)) {
-                    target.get(k).ifPresent(bytes -> other.putIfAbsent(k, bytes));
-                }
-            }
-            other.putIfAbsent(ObjectKeys.CONFIG, config.toBytes());
+        if (!ConfigObject.exists(other)) {
+            keys.copyKeyObjects(target, other);
+            ConfigObject.putIfAbsent(other, config);
         }
-        return new Repository(other, readConfig(other), keys, null);
+        return new Repository(other, ConfigObject.read(other), keys.forReplica());
     }
 
     /**
@@ -203,7 +128,7 @@ public final class Repository {
      * by the first {@link #replicaOn} that reaches it, e.g. when the replicator ships to it).
      */
     public Repository replicaView(ObjectTarget other) {
-        return new Repository(other, config, keys, null);
+        return new Repository(other, config, keys.forReplica());
     }
 
     public ObjectTarget target() {
@@ -218,6 +143,8 @@ public final class Repository {
         return target.describe();
     }
 
+    // ---- chunks, pages and roots (ChunkStore) ----
+
     /** The result of storing one chunk: its digest, and whether the repository lacked it. */
     public record StoredChunk(Digest digest, boolean added, long storedBytes) {}
 
@@ -226,64 +153,28 @@ public final class Repository {
      * chunk is never stored: it gets {@link Digest#ZERO}.
      */
     public StoredChunk putChunk(byte[] plain, int length) {
-        if (isAllZero(plain, length)) {
-            return new StoredChunk(Digest.ZERO, false, 0);
-        }
-        Digest d = name(plain, length);
-        String key = ObjectKeys.chunk(d);
-        if (target.exists(key)) {
-            return new StoredChunk(d, false, 0);
-        }
-        byte[] object = ObjectCodec.encode(plain, length, key, keys);
-        boolean added = target.putIfAbsentDeferred(key, object); // durable at commit()
-        return new StoredChunk(d, added, added ? object.length : 0);
+        return chunks.putChunk(plain, length);
     }
 
     /** The plaintext of chunk {@code d}, verified; all zeros for {@link Digest#ZERO}. */
     public byte[] chunk(Digest d, int length) {
-        if (d.isZero()) {
-            return new byte[length];
-        }
-        return readVerified(ObjectKeys.chunk(d), d);
+        return chunks.chunk(d, length);
     }
 
     public IndexPage page(Digest d) {
-        String key = ObjectKeys.page(d);
-        return IndexPage.parse(key, readVerified(key, d));
+        return chunks.page(d);
     }
 
     public IndexRoot root(Digest d) {
-        String key = ObjectKeys.root(d);
-        return IndexRoot.parse(key, readVerified(key, d));
+        return chunks.root(d);
     }
 
     Digest putPage(IndexPage page) {
-        return putAddressed(page.toBytes(), true);
+        return chunks.putPage(page);
     }
 
     Digest putRoot(IndexRoot root) {
-        return putAddressed(root.toBytes(), false);
-    }
-
-    /** The name of content: SHA-256, or HMAC-SHA256 under the id key when encrypted. */
-    private Digest name(byte[] plain, int length) {
-        return keys == null ? Digest.sha256(plain, 0, length) : keys.name(plain, 0, length);
-    }
-
-    private Digest putAddressed(byte[] plain, boolean page) {
-        Digest d = name(plain, plain.length);
-        String key = page ? ObjectKeys.page(d) : ObjectKeys.root(d);
-        if (!target.exists(key)) {
-            target.putIfAbsentDeferred(key, ObjectCodec.encode(plain, plain.length, key, keys)); // durable at commit()
-        }
-        return d;
-    }
-
-    private byte[] readVerified(String key, Digest d) {
-        byte[] object = target.get(key)
-                .orElseThrow(() -> new PermanentException("object " + key + " is missing from " + target.describe()
-                        + " (run `tidemark verify`; restore from another target if it holds the point)"));
-        return ObjectCodec.decode(key, object, d, keys);
+        return chunks.putRoot(root);
     }
 
     /**
@@ -291,31 +182,10 @@ public final class Repository {
      * against the name {@code d} it is stored under {@code key}, without keeping the plaintext: what
      * the replicator does before it ships the object as it is.
      *
-     * @throws CorruptObjectException naming {@code key} if it fails
+     * @throws io.tidemark.core.CorruptObjectException naming {@code key} if it fails
      */
     public void verify(String key, byte[] object, Digest d) {
-        ObjectCodec.decode(key, object, d, keys);
-    }
-
-    /**
-     * The stored bytes of a manifest (encrypted when the repository is), after checking that they
-     * decode: what the replicator ships as they are.
-     */
-    public Optional<byte[]> storedManifest(String vm, String id) {
-        String key = ObjectKeys.manifest(vm, id);
-        return target.get(key).map(bytes -> {
-            decodeManifest(key, bytes);
-            return bytes;
-        });
-    }
-
-    private byte[] encodeManifest(String key, Manifest m) {
-        byte[] json = ManifestCodec.encode(m);
-        return keys == null ? json : ObjectCodec.encode(json, json.length, key, keys);
-    }
-
-    private Manifest decodeManifest(String key, byte[] bytes) {
-        return ManifestCodec.decode(key, keys == null ? bytes : ObjectCodec.decodeNamed(key, bytes, keys));
+        chunks.verify(key, object, d);
     }
 
     /**
@@ -326,22 +196,11 @@ public final class Repository {
      * @throws io.tidemark.core.CorruptObjectException if they fail
      */
     public void checkObject(String key, byte[] object) {
-        if (key.startsWith(ObjectKeys.MANIFESTS)) {
-            decodeManifest(key, object);
+        if (ManifestStore.isManifestKey(key)) {
+            manifests.decode(key, object);
             return;
         }
-        ObjectCodec.decode(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)), keys);
-    }
-
-    /**
-     * The manifest stored as {@code bytes} under {@code key}, decrypted when the repository is
-     * encrypted and parsed, bypassing the cache: what a check reads, so a damaged object is never
-     * hidden by a copy read earlier.
-     *
-     * @throws CorruptObjectException naming {@code key} when it cannot be decrypted or parsed
-     */
-    public Manifest parseManifest(String key, byte[] bytes) {
-        return decodeManifest(key, bytes);
+        chunks.checkAddressed(key, object);
     }
 
     /**
@@ -355,6 +214,27 @@ public final class Repository {
         return new DiskIndexBuilder(this, diskSize, usable);
     }
 
+    // ---- manifests (ManifestStore) ----
+
+    /**
+     * The stored bytes of a manifest (encrypted when the repository is), after checking that they
+     * decode: what the replicator ships as they are.
+     */
+    public Optional<byte[]> storedManifest(String vm, String id) {
+        return manifests.stored(vm, id);
+    }
+
+    /**
+     * The manifest stored as {@code bytes} under {@code key}, decrypted when the repository is
+     * encrypted and parsed, bypassing the cache: what a check reads, so a damaged object is never
+     * hidden by a copy read earlier.
+     *
+     * @throws io.tidemark.core.CorruptObjectException naming {@code key} when it cannot be decrypted or parsed
+     */
+    public Manifest parseManifest(String key, byte[] bytes) {
+        return manifests.decode(key, bytes);
+    }
+
     /**
      * Commits a restore point by making the objects stored so far durable and then writing its
      * manifest, after everything it references. Idempotent:
@@ -362,25 +242,12 @@ public final class Repository {
      */
     public void commit(Manifest m) {
         target.flush(); // every chunk, page and root it refers to is durable before it is
-        String key = ObjectKeys.manifest(m.vm(), m.id());
-        target.putIfAbsent(key, encodeManifest(key, m));
-        manifestCache.put(key, m);
+        manifests.put(m);
     }
 
     /** The VMs that have restore points. */
     public List<String> vms() {
-        List<String> vms = new ArrayList<>();
-        for (String key : target.list(ObjectKeys.MANIFESTS)) {
-            String rest = key.substring(ObjectKeys.MANIFESTS.length());
-            int slash = rest.indexOf('/');
-            if (slash > 0) {
-                String vm = rest.substring(0, slash);
-                if (vms.isEmpty() || !vms.get(vms.size() - 1).equals(vm)) {
-                    vms.add(vm);
-                }
-            }
-        }
-        return vms;
+        return manifests.vms();
     }
 
     /**
@@ -402,23 +269,7 @@ public final class Repository {
      * caller that reports them itself. A corrupt or truncated manifest leaves every other point usable.
      */
     public Listing listing(String vm) {
-        List<Manifest> out = new ArrayList<>();
-        List<UnreadableManifest> unreadable = new ArrayList<>();
-        for (String key : target.list(ObjectKeys.manifestPrefix(vm))) {
-            String id = ObjectKeys.restorePointIdOf(key);
-            // a listing can name a manifest a moment before it can be read (seen on S3Proxy) or
-            // after prune removed it: only a manifest that can be read is a restore point
-            if (id == null) {
-                continue;
-            }
-            try {
-                manifest(vm, id).ifPresent(out::add);
-            } catch (CorruptObjectException e) {
-                unreadable.add(new UnreadableManifest(vm, id, key, e.getMessage()));
-            }
-        }
-        out.sort(Comparator.comparing(Manifest::id));
-        return new Listing(out, unreadable);
+        return manifests.listing(vm);
     }
 
     /**
@@ -426,40 +277,20 @@ public final class Repository {
      * left out and logged once per repository instance as a warning (see {@link #listing}).
      */
     public List<Manifest> manifests(String vm) {
-        Listing listing = listing(vm);
-        for (UnreadableManifest u : listing.unreadable()) {
-            if (warned.add(u.key())) {
-                log.warn(
-                        "restore point {} of VM {} in {} is unreadable and left out: {}",
-                        u.id(),
-                        vm,
-                        target.describe(),
-                        u.reason());
-            }
-        }
-        return listing.points();
+        return manifests.manifests(vm);
     }
 
     /**
      * The restore point {@code id} of {@code vm}; empty when it does not exist.
      *
-     * @throws CorruptObjectException naming the manifest's key when it exists but cannot be read
+     * @throws io.tidemark.core.CorruptObjectException naming the manifest's key when it exists but cannot be read
      */
     public Optional<Manifest> manifest(String vm, String id) {
-        String key = ObjectKeys.manifest(vm, id);
-        Manifest cached = manifestCache.get(key);
-        if (cached != null) {
-            return Optional.of(cached);
-        }
-        return target.get(key).map(bytes -> {
-            Manifest m = decodeManifest(key, bytes);
-            manifestCache.put(key, m);
-            return m;
-        });
+        return manifests.manifest(vm, id);
     }
 
     public boolean hasManifest(String vm, String id) {
-        return manifestCache.containsKey(ObjectKeys.manifest(vm, id)) || target.exists(ObjectKeys.manifest(vm, id));
+        return manifests.has(vm, id);
     }
 
     /** The newest readable restore point of {@code vm}; an unreadable manifest is left out. */
@@ -468,6 +299,13 @@ public final class Repository {
         return all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1));
     }
 
+    /** The restore point a job produced, if it committed one: the idempotency check of workers. */
+    public Optional<Manifest> findByJob(String vm, String jobId) {
+        return manifests(vm).stream().filter(m -> m.jobId().equals(jobId)).findFirst();
+    }
+
+    // ---- marks (Marks) ----
+
     /**
      * Sets the mark on restore point {@code id} of {@code vm}, replacing any mark it had. Crash-safe:
      * the new mark is written as the next version first, and only then are the older versions
@@ -475,15 +313,7 @@ public final class Repository {
      * the newest; a mark is never lost to a crash. Two writers racing: the later version wins.
      */
     public void mark(String vm, String id, PointMark mark) {
-        byte[] bytes = PointMarkCodec.encode(mark);
-        List<ObjectKeys.MarkKey> older = markVersions(vm).getOrDefault(id, List.of());
-        long version = older.isEmpty() ? 1 : older.get(older.size() - 1).version() + 1;
-        while (!target.putIfAbsent(ObjectKeys.mark(vm, id, version), bytes)) {
-            version++; // another writer took this version meanwhile: ours comes after it
-        }
-        for (ObjectKeys.MarkKey k : older) {
-            target.delete(k.version() == 0 ? ObjectKeys.mark(vm, id) : ObjectKeys.mark(vm, id, k.version()));
-        }
+        marks.mark(vm, id, mark);
     }
 
     /**
@@ -491,43 +321,6 @@ public final class Repository {
      * version present (older ones remain only after a crash during {@link #mark}).
      */
     public Map<String, PointMark> marks(String vm) {
-        Map<String, PointMark> out = new java.util.TreeMap<>();
-        markVersions(vm).forEach((id, versions) -> {
-            for (int i = versions.size() - 1; i >= 0; i--) {
-                long v = versions.get(i).version();
-                String key = v == 0 ? ObjectKeys.mark(vm, id) : ObjectKeys.mark(vm, id, v);
-                Optional<byte[]> bytes = target.get(key);
-                if (bytes.isPresent()) { // absent: replaced since the listing, take the next one
-                    out.put(id, PointMarkCodec.decode(key, bytes.get()));
-                    return;
-                }
-            }
-        });
-        return out;
-    }
-
-    /** The mark keys of {@code vm} by restore point id, each list oldest version first. */
-    private Map<String, List<ObjectKeys.MarkKey>> markVersions(String vm) {
-        Map<String, List<ObjectKeys.MarkKey>> out = new java.util.TreeMap<>();
-        for (String key : target.list(ObjectKeys.markPrefix(vm))) {
-            ObjectKeys.parseMark(vm, key).ifPresent(k -> out.computeIfAbsent(k.restorePointId(), x -> new ArrayList<>())
-                    .add(k));
-        }
-        out.values().forEach(l -> l.sort(Comparator.comparingLong(ObjectKeys.MarkKey::version)));
-        return out;
-    }
-
-    /** The restore point a job produced, if it committed one: the idempotency check of workers. */
-    public Optional<Manifest> findByJob(String vm, String jobId) {
-        return manifests(vm).stream().filter(m -> m.jobId().equals(jobId)).findFirst();
-    }
-
-    static boolean isAllZero(byte[] data, int length) {
-        for (int i = 0; i < length; i++) {
-            if (data[i] != 0) {
-                return false;
-            }
-        }
-        return true;
+        return marks.marks(vm);
     }
 }

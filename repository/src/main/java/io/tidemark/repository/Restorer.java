@@ -3,6 +3,7 @@ package io.tidemark.repository;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -116,11 +117,7 @@ public final class Restorer {
         // in disk order: a future per fetched chunk, null for a zero chunk; hashed from the head
         ArrayDeque<Pending> window = new ArrayDeque<>();
         int fetching = 0;
-        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
-            Thread t = new Thread(r, "restore-fetch");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Executors.newFixedThreadPool(parallelism, DaemonThreads.named("restore-fetch"));
         try {
             long chunkNo = 0;
             for (int p = 0; p < root.pages().size(); p++) {

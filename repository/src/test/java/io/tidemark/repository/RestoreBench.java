@@ -1,6 +1,7 @@
 package io.tidemark.repository;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
@@ -126,7 +127,9 @@ public final class RestoreBench {
                                 chunk,
                                 index.finish().hex(),
                                 "tm-" + n,
-                                n == 0 ? Optional.of("first backup") : Optional.empty(),
+                                n == 0
+                                        ? Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup"))
+                                        : Optional.empty(),
                                 0,
                                 0)));
                 repo.commit(m);

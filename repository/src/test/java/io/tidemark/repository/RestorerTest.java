@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -75,7 +76,9 @@ class RestorerTest {
                         CHUNK,
                         index.finish().hex(),
                         "tm-" + n,
-                        parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
+                        parent.isPresent()
+                                ? Optional.empty()
+                                : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
                         0,
                         0)));
         repo.commit(m);
@@ -137,7 +140,15 @@ class RestorerTest {
                 Trigger.manual(),
                 "pol",
                 Optional.empty(),
-                List.of(new DiskEntry(DISK, SIZE, CHUNK, index.finish().hex(), "tm", Optional.of("full"), 0, 0)));
+                List.of(new DiskEntry(
+                        DISK,
+                        SIZE,
+                        CHUNK,
+                        index.finish().hex(),
+                        "tm",
+                        Optional.of(FullReason.of(FullReason.Kind.UNRECORDED, "full")),
+                        0,
+                        0)));
         fullRepo.commit(full);
 
         chainTarget.reset();

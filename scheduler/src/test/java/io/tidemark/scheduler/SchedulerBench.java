@@ -5,6 +5,7 @@ import io.tidemark.core.bus.Topics;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.SnapshotCaptured;
 import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.kafka.EmbeddedKafka;
 import io.tidemark.kafka.KafkaEventBus;
 import io.tidemark.policies.Policy;
@@ -29,7 +30,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -210,9 +210,7 @@ public final class SchedulerBench {
                     pct(hook, 50) / pct(oneHop, 50),
                     pct(hook, 99) / pct(oneHop, 99));
         } finally {
-            try (var paths = Files.walk(dir)) {
-                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            FileTrees.delete(dir);
         }
     }
 

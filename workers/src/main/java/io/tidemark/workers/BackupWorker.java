@@ -6,10 +6,12 @@ import io.tidemark.core.Sleeper;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.FailureReason;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.JobFailed;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotCaptured;
@@ -266,11 +268,7 @@ public final class BackupWorker implements AutoCloseable {
         this.hooks = hooks;
         this.opener = opener;
         int threads = Math.max(STORE_THREADS, Runtime.getRuntime().availableProcessors());
-        this.cpu = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "chunk-store");
-            t.setDaemon(true);
-            return t;
-        });
+        this.cpu = Executors.newFixedThreadPool(threads, DaemonThreads.named("chunk-store"));
     }
 
     /**
@@ -768,7 +766,7 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> since = parent.flatMap(
                 p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
         Instant started = clock.instant();
-        Optional<String> forcedFull = parent.isPresent() ? forcedFull(job, started) : Optional.empty();
+        Optional<FullReason> forcedFull = parent.isPresent() ? forcedFull(job, started) : Optional.empty();
         ReadLimit readLimit = ReadLimit.of(job.readBytesPerSecond(), clock, sleeper);
         String id = RestorePointIds.next(started, random);
         String checkpoint = CheckpointNames.name(checkpointOwner, id);
@@ -870,7 +868,7 @@ public final class BackupWorker implements AutoCloseable {
      * The policy's {@code full-every}: why this job must read every disk in full although change
      * tracking works, or empty. It still stores only the chunks the repository lacks.
      */
-    private Optional<String> forcedFull(SnapshotJob job, Instant now) {
+    private Optional<FullReason> forcedFull(SnapshotJob job, Instant now) {
         if (job.fullEvery().isEmpty()) {
             return Optional.empty();
         }
@@ -879,34 +877,41 @@ public final class BackupWorker implements AutoCloseable {
                 .filter(m -> m.disks().stream().allMatch(d -> d.fullReason().isPresent()))
                 .reduce((a, b) -> b);
         if (lastFull.isEmpty()) {
-            return Optional.of("policy '" + job.policy() + "' full-every " + every + ": no full restore point of "
-                    + job.vm() + " yet");
+            return Optional.of(FullReason.of(
+                    FullReason.Kind.FULL_EVERY,
+                    "policy '" + job.policy() + "' full-every " + every + ": no full restore point of " + job.vm()
+                            + " yet"));
         }
         Duration age = Duration.between(lastFull.get().capturedAt(), now);
         if (age.compareTo(every) < 0) {
             return Optional.empty();
         }
-        return Optional.of("policy '" + job.policy() + "' full-every " + every + ": the newest full restore point "
-                + lastFull.get().id() + " is " + age + " old");
+        return Optional.of(FullReason.of(
+                FullReason.Kind.FULL_EVERY,
+                "policy '" + job.policy() + "' full-every " + every + ": the newest full restore point "
+                        + lastFull.get().id() + " is " + age + " old"));
     }
 
     private DiskEntry readDisk(
             DiskExport export,
             Optional<Manifest> parent,
             String checkpoint,
-            Optional<String> forcedFull,
+            Optional<FullReason> forcedFull,
             ReadLimit readLimit) {
         Optional<IndexRoot> parentRoot = parent.flatMap(p -> p.disk(export.disk()))
                 .map(d -> repository.root(Digest.fromHex(d.index())))
                 .filter(r -> r.diskSize() == export.sizeBytes());
-        Optional<String> fullReason = export.fullReason().or(() -> forcedFull);
+        Optional<FullReason> fullReason = export.fullReason().or(() -> forcedFull);
         if (export.incremental() && parentRoot.isEmpty()) {
-            fullReason = Optional.of("the parent restore point has no index of this disk at this size");
+            fullReason = Optional.of(FullReason.of(
+                    FullReason.Kind.NO_PARENT_INDEX,
+                    "the parent restore point has no index of this disk at this size"));
         }
         DiskIndexBuilder index =
                 repository.newIndex(export.sizeBytes(), fullReason.isEmpty() ? parentRoot : Optional.empty());
         if (fullReason.isEmpty() && !index.hasParent()) {
-            fullReason = Optional.of("the parent index has another geometry");
+            fullReason = Optional.of(
+                    FullReason.of(FullReason.Kind.PARENT_GEOMETRY, "the parent index has another geometry"));
         }
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;

@@ -3,6 +3,7 @@ package io.tidemark.workers;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.ConsistencyNotMetException;
@@ -58,11 +59,8 @@ public final class GuestFreezer {
     private static final String MARKER_SUFFIX = ".frozen";
     private static final int THAW_ATTEMPTS = 3;
     /** One daemon thread for every freezer of the process: it only ever runs thaws. */
-    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "thaw-watchdog");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ScheduledExecutorService WATCHDOG =
+            Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("thaw-watchdog"));
 
     private final Path stateDir;
     private final Duration callDeadline;

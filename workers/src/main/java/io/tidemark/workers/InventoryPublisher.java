@@ -2,6 +2,7 @@ package io.tidemark.workers;
 
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.EventPayload;
 import io.tidemark.core.event.VmGone;
@@ -90,11 +91,7 @@ public final class InventoryPublisher implements AutoCloseable {
         }
         this.interval = interval;
         this.heartbeat = heartbeat;
-        this.executor = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "inventory-publisher-" + host);
-            t.setDaemon(true);
-            return t;
-        });
+        this.executor = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("inventory-publisher-" + host));
     }
 
     /**

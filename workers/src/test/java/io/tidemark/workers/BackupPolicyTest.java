@@ -3,6 +3,7 @@ package io.tidemark.workers;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.hypervisor.DiskExport;
@@ -95,7 +96,7 @@ class BackupPolicyTest {
         Optional<Duration> daily = Optional.of(Duration.ofDays(1));
         Manifest first = worker.backup("j1", job(daily, OptionalLong.empty()));
         assertThat(first.disk("sda").orElseThrow().fullReason())
-                .hasValueSatisfying(r -> assertThat(r).contains("first backup"));
+                .hasValueSatisfying(r -> assertThat(r.detail()).contains("first backup"));
 
         clock.advance(Duration.ofHours(12));
         hv.write("vm1", "sda", 10 * MiB, randomBytes(CHUNK));
@@ -107,8 +108,10 @@ class BackupPolicyTest {
         hv.write("vm1", "sda", 12 * MiB, randomBytes(CHUNK)); // one new chunk
         Manifest forced = worker.backup("j3", job(daily, OptionalLong.empty()));
         for (DiskEntry d : forced.disks()) {
-            assertThat(d.fullReason())
-                    .hasValueSatisfying(r -> assertThat(r).contains("full-every", "PT24H", first.id()));
+            assertThat(d.fullReason()).hasValueSatisfying(r -> {
+                assertThat(r.kind()).isEqualTo(FullReason.Kind.FULL_EVERY);
+                assertThat(r.detail()).contains("full-every", "PT24H", first.id());
+            });
         }
         // every allocated chunk read again, but only the new one stored
         assertThat(forced.disk("sda").orElseThrow().bytesRead()).isEqualTo(6L * MiB + 2 * CHUNK);

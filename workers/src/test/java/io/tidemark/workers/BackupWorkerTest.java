@@ -7,6 +7,7 @@ import io.tidemark.core.RetriableException;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.Event;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
@@ -86,7 +87,8 @@ class BackupWorkerTest {
         byte[] sdaAt1 = hv.content("vm1", "sda");
         Manifest full = worker.backup("j1", job());
         assertThat(full.incremental()).isFalse();
-        assertThat(full.disk("sda").orElseThrow().fullReason()).contains("first backup");
+        assertThat(full.disk("sda").orElseThrow().fullReason())
+                .hasValue(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup"));
         assertThat(full.disk("sda").orElseThrow().bytesRead()).isEqualTo(MiB); // zero chunks not read
         assertThat(full.disk("sdb").orElseThrow().bytesRead()).isEqualTo(CHUNK);
 

@@ -88,10 +88,10 @@ class ChangeTrackingIT {
             assertThat(sd0.fullReason()).isEmpty();
             assertThat(sd0.bytesRead()).isEqualTo(CHUNK);
             DiskEntry raw = second.disk("raw0").orElseThrow();
-            assertThat(raw.fullReason()).hasValueSatisfying(r -> assertThat(r)
+            assertThat(raw.fullReason()).hasValueSatisfying(r -> assertThat(r.detail())
                     .contains("not persistent", "(raw) cannot store persistent bitmaps"));
             DiskEntry old = second.disk("old0").orElseThrow();
-            assertThat(old.fullReason()).hasValueSatisfying(r -> assertThat(r)
+            assertThat(old.fullReason()).hasValueSatisfying(r -> assertThat(r.detail())
                     .contains("not persistent", "qcow2 v2 (compat=0.10)", "convert the disk to qcow2 v3"));
             for (DiskEntry full : List.of(raw, old)) {
                 // the whole disk was read (every written chunk), but only the changed chunk uploaded
@@ -109,7 +109,7 @@ class ChangeTrackingIT {
             Manifest third = backup("ct1");
             DiskEntry sd0Full = third.disk("sd0").orElseThrow();
             assertThat(sd0Full.fullReason())
-                    .hasValueSatisfying(r -> assertThat(r).contains(sd0.checkpoint() + " missing"));
+                    .hasValueSatisfying(r -> assertThat(r.detail()).contains(sd0.checkpoint() + " missing"));
             assertThat(sd0Full.bytesRead()).isEqualTo(5L * CHUNK);
             assertThat(sd0Full.bytesNew()).isEqualTo(CHUNK);
             assertRestores(vm, third);
@@ -134,7 +134,7 @@ class ChangeTrackingIT {
             long chunksBefore = chunkObjects();
             Manifest afterCrash = backup("ct2");
             DiskEntry d = afterCrash.disk("sd0").orElseThrow();
-            assertThat(d.fullReason()).hasValueSatisfying(r -> assertThat(r)
+            assertThat(d.fullReason()).hasValueSatisfying(r -> assertThat(r.detail())
                     .contains(first.disk("sd0").orElseThrow().checkpoint(), "inconsistent"));
             assertThat(d.bytesRead()).isEqualTo(6L * CHUNK);
             assertThat(d.bytesNew()).isEqualTo(2L * CHUNK);

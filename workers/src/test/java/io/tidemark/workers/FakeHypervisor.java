@@ -1,5 +1,6 @@
 package io.tidemark.workers;
 
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
@@ -104,7 +105,9 @@ final class FakeHypervisor implements Hypervisor {
                     Path.of("fake.sock"),
                     exportName,
                     since.map(s -> "qemu:dirty-bitmap:" + s),
-                    since.isPresent() ? Optional.empty() : Optional.of("first backup")));
+                    since.isPresent()
+                            ? Optional.empty()
+                            : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup"))));
         }
         since.ifPresent(s -> enabled.put(vm + "/" + s, false));
         vmBitmaps.put(request.newCheckpoint(), fresh);

@@ -1,5 +1,6 @@
 package io.tidemark.workers;
 
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
@@ -27,8 +28,13 @@ public final class SparseBackupProbe {
         ExecutorService cpu = Executors.newFixedThreadPool(BackupWorker.STORE_THREADS);
         long t0 = System.nanoTime();
         DiskBackup.Outcome out;
-        try (BlockSource source = NbdBlockSource.open(
-                new DiskExport(args[1], 0, socket, args[1], Optional.empty(), Optional.of("probe")))) {
+        try (BlockSource source = NbdBlockSource.open(new DiskExport(
+                args[1],
+                0,
+                socket,
+                args[1],
+                Optional.empty(),
+                Optional.of(FullReason.of(FullReason.Kind.UNRECORDED, "probe"))))) {
             out = new DiskBackup(repo, cpu, BackupWorker.READS_IN_FLIGHT)
                     .run(source, Optional.empty(), repo.newIndex(source.size(), Optional.empty()));
         } finally {

@@ -1,5 +1,6 @@
 package io.tidemark.core.hypervisor;
 
+import io.tidemark.core.event.FullReason;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -21,7 +22,7 @@ public record DiskExport(
         Path nbdSocket,
         String exportName,
         Optional<String> dirtyBitmapContext,
-        Optional<String> fullReason) {
+        Optional<FullReason> fullReason) {
 
     public DiskExport {
         if (dirtyBitmapContext.isPresent() == fullReason.isPresent()) {

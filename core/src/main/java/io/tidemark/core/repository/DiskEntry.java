@@ -1,5 +1,6 @@
 package io.tidemark.core.repository;
 
+import io.tidemark.core.event.FullReason;
 import java.util.Optional;
 
 /**
@@ -20,6 +21,6 @@ public record DiskEntry(
         int chunkSize,
         String index,
         String checkpoint,
-        Optional<String> fullReason,
+        Optional<FullReason> fullReason,
         long bytesRead,
         long bytesNew) {}

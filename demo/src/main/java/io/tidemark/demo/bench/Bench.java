@@ -7,6 +7,7 @@ import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Json;
 import io.tidemark.format.RepositoryConfig;
@@ -305,34 +306,32 @@ public final class Bench {
     }
 
     private static Process startNbd(Path image, Path socket) {
+        Process p = ExternalCommand.of(
+                        "qemu-nbd",
+                        "-r",
+                        "-t",
+                        "-e",
+                        "8",
+                        "-f",
+                        "qcow2",
+                        "-x",
+                        "sda",
+                        "-k",
+                        socket.toString(),
+                        image.toString())
+                .ifMissing("install qemu-utils")
+                .start(Path.of(socket + ".log"))
+                .process();
         try {
-            Process p = new ProcessBuilder(
-                            "qemu-nbd",
-                            "-r",
-                            "-t",
-                            "-e",
-                            "8",
-                            "-f",
-                            "qcow2",
-                            "-x",
-                            "sda",
-                            "-k",
-                            socket.toString(),
-                            image.toString())
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .start();
             long deadline = System.nanoTime() + 30_000_000_000L;
             while (!Files.exists(socket)) {
                 if (!p.isAlive() || System.nanoTime() > deadline) {
                     p.destroyForcibly();
-                    throw new PermanentException("qemu-nbd did not listen on " + socket);
+                    throw new PermanentException("qemu-nbd did not listen on " + socket + "; see " + socket + ".log");
                 }
                 Thread.sleep(5);
             }
             return p;
-        } catch (IOException e) {
-            throw new PermanentException("cannot run qemu-nbd: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new PermanentException("interrupted", e);

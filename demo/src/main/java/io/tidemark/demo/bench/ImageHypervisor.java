@@ -3,14 +3,15 @@ package io.tidemark.demo.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.DiskInfo;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.format.Json;
-import java.io.File;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
@@ -100,8 +101,12 @@ final class ImageHypervisor implements Hypervisor {
                         inc
                                 ? Optional.empty()
                                 : Optional.of(request.sinceCheckpoint()
-                                        .map(s -> "checkpoint " + s + " missing in " + image)
-                                        .orElse("first backup: there is no parent checkpoint"))));
+                                        .map(s -> FullReason.of(
+                                                FullReason.Kind.CHECKPOINT_MISSING,
+                                                "checkpoint " + s + " missing in " + image))
+                                        .orElse(FullReason.of(
+                                                FullReason.Kind.FIRST_BACKUP,
+                                                "first backup: there is no parent checkpoint")))));
             }
         } catch (RuntimeException e) {
             servers.forEach(ImageHypervisor::stop);
@@ -146,15 +151,10 @@ final class ImageHypervisor implements Hypervisor {
     }
 
     private static Process start(List<String> cmd, Path socket) {
-        Process p;
-        try {
-            p = new ProcessBuilder(cmd)
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(new File(socket + ".log")))
-                    .start();
-        } catch (IOException e) {
-            throw new PermanentException("cannot run qemu-nbd (" + e.getMessage() + "); install qemu-utils", e);
-        }
+        Process p = ExternalCommand.of(cmd)
+                .ifMissing("install qemu-utils")
+                .start(Path.of(socket + ".log"))
+                .process();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (true) {
             if (!p.isAlive()) {

@@ -11,6 +11,7 @@ import io.tidemark.core.event.RestorePointCreated;
 import io.tidemark.core.event.RpoViolated;
 import io.tidemark.core.event.SnapshotCaptured;
 import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
@@ -28,7 +29,6 @@ import io.tidemark.testkit.s3.EmbeddedS3;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -541,29 +541,23 @@ public final class Soak {
 
     private Process startGc() {
         Path log = logs.resolve(String.format("gc-%03d.log", gcRuns.size() + 1));
-        try {
-            Process p = new ProcessBuilder(
-                            Path.of(System.getProperty("java.home"), "bin", "java")
-                                    .toString(),
-                            "-Xmx256m",
-                            "-XX:TieredStopAtLevel=1",
-                            "-cp",
-                            classpath,
-                            "io.tidemark.cli.Main",
-                            "gc",
-                            "--config",
-                            configFile.toString(),
-                            "--grace",
-                            "10m",
-                            "--json")
-                    .redirectErrorStream(true)
-                    .redirectOutput(log.toFile())
-                    .start();
-            gcRuns.add(p);
-            return p;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start tidemark gc", e);
-        }
+        Process p = ExternalCommand.of(
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-Xmx256m",
+                        "-XX:TieredStopAtLevel=1",
+                        "-cp",
+                        classpath,
+                        "io.tidemark.cli.Main",
+                        "gc",
+                        "--config",
+                        configFile.toString(),
+                        "--grace",
+                        "10m",
+                        "--json")
+                .start(log)
+                .process();
+        gcRuns.add(p);
+        return p;
     }
 
     private void reapGc() {
@@ -1488,18 +1482,10 @@ public final class Soak {
     }
 
     private static void run(String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IllegalStateException(String.join(" ", cmd) + " failed: " + out);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + cmd[0], e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted running " + cmd[0], e);
-        }
+        ExternalCommand.of(List.of(cmd))
+                .timeout(Duration.ofSeconds(120))
+                .mergeStderr()
+                .run();
     }
 
     private static void sleep(Duration d) {

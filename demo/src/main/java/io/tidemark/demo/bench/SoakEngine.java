@@ -1,6 +1,6 @@
 package io.tidemark.demo.bench;
 
-import java.io.File;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -123,18 +123,10 @@ final class SoakEngine {
                 "run",
                 "--config",
                 config.toString());
-        try {
-            Process p = new ProcessBuilder(cmd)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                    .start();
-            Life life = new Life(n, Instant.now(), log, p);
-            lives.add(life);
-            return life;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start the engine: " + cmd, e);
-        }
+        Process p = ExternalCommand.of(cmd).start(log).process();
+        Life life = new Life(n, Instant.now(), log, p);
+        lives.add(life);
+        return life;
     }
 
     /**

@@ -1,58 +1,35 @@
 package io.tidemark.demo.bench;
 
-import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.files.FileTrees;
+import io.tidemark.core.process.ExternalCommand;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /** Runs the external programs of the benchmark (qemu-img, qemu-io, nbdcopy, restic). */
 final class Tools {
 
+    /** Bound on the captured stdout: JSON maps of large images (qemu-img map) run to megabytes. */
+    private static final int STDOUT_LIMIT = 256 << 20;
+
     private Tools() {}
 
-    /** Runs {@code cmd} to completion and returns its stdout; a non-zero exit is a permanent failure. */
+    /**
+     * Runs {@code cmd} to completion and returns its stdout; a non-zero exit is a permanent failure
+     * naming the command and the tail of its stderr, a timeout a retriable one (the child is killed).
+     */
     static String run(List<String> cmd, Map<String, String> env, long timeoutSeconds) {
-        ProcessBuilder pb = new ProcessBuilder(cmd);
-        pb.environment().putAll(env);
-        Path err;
-        try {
-            err = Files.createTempFile("tidemark-bench-", ".err");
-        } catch (IOException e) {
-            throw new RetriableException("cannot create a temporary file: " + e, e);
-        }
-        pb.redirectError(err.toFile());
-        try {
-            Process p = pb.start();
-            byte[] out = p.getInputStream().readAllBytes();
-            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new RetriableException(cmd.get(0) + " did not finish within " + timeoutSeconds + " s: " + cmd);
-            }
-            if (p.exitValue() != 0) {
-                throw new PermanentException(cmd.get(0) + " failed (exit " + p.exitValue() + "): " + cmd + ": "
-                        + Files.readString(err).trim());
-            }
-            return new String(out, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot run " + cmd.get(0) + " (" + e.getMessage() + "); run deploy/install-deps.sh to install it",
-                    e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new RetriableException("interrupted while running " + cmd, e);
-        } finally {
-            try {
-                Files.deleteIfExists(err);
-            } catch (IOException e) {
-                // a leftover temporary file is harmless
-            }
-        }
+        ExternalCommand command = ExternalCommand.of(cmd)
+                .timeout(Duration.ofSeconds(timeoutSeconds))
+                .outputLimit(STDOUT_LIMIT)
+                .ifMissing("run deploy/install-deps.sh to install it");
+        env.forEach(command::env);
+        return command.run().stdout();
     }
 
     static String run(String... cmd) {
@@ -80,13 +57,8 @@ final class Tools {
     }
 
     static void deleteTree(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            FileTrees.delete(dir);
         } catch (IOException e) {
             throw new RetriableException("cannot remove " + dir + ": " + e, e);
         }

@@ -4,6 +4,7 @@ import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
@@ -104,11 +105,7 @@ public final class Verifier {
         long total = (long) keys.size() * chunkSize;
         AtomicLong done = new AtomicLong();
         AtomicLong plain = new AtomicLong();
-        ExecutorService pool = Executors.newFixedThreadPool(parallelism, r -> {
-            Thread t = new Thread(r, "verify");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService pool = Executors.newFixedThreadPool(parallelism, DaemonThreads.named("verify"));
         try {
             List<Future<Problem>> inFlight = new ArrayList<>();
             for (String key : keys) {

@@ -1,6 +1,7 @@
 package io.tidemark.repository.maintenance;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -76,7 +77,9 @@ final class Points {
                         chunkSize,
                         root.hex(),
                         "tm-" + count,
-                        parent.isPresent() ? Optional.empty() : Optional.of("first"),
+                        parent.isPresent()
+                                ? Optional.empty()
+                                : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
                         0,
                         0)));
         return new Pending(m, image);

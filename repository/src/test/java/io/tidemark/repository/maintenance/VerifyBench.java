@@ -1,7 +1,9 @@
 package io.tidemark.repository.maintenance;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
@@ -15,11 +17,9 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
-import java.util.stream.Stream;
 
 /**
  * {@code verify --deep} throughput on a file repository, against {@code sha256sum} of the same
@@ -69,7 +69,14 @@ public final class VerifyBench {
                     "bench",
                     Optional.empty(),
                     List.of(new DiskEntry(
-                            "sda", size, chunkSize, index.finish().hex(), "tm", Optional.of("first"), 0, 0))));
+                            "sda",
+                            size,
+                            chunkSize,
+                            index.finish().hex(),
+                            "tm",
+                            Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                            0,
+                            0))));
             String chunksDir = dir.resolve("repo/chunks").toString();
             String[] imageCmd = {"sha256sum", image.toString()};
             String[] opensslCmd = {"openssl", "dgst", "-sha256", image.toString()};
@@ -102,9 +109,7 @@ public final class VerifyBench {
             row("verify --deep --parallel 1", mib, bestV1, bestImage);
             row("verify --deep --parallel 2", mib, bestV2, bestImage);
         } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            FileTrees.delete(dir);
         }
     }
 

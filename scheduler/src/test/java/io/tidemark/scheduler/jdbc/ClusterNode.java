@@ -9,6 +9,7 @@ import io.tidemark.policies.VmSelector;
 import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.PolicyScheduler;
 import io.tidemark.scheduler.QuartzJdbc;
+import io.tidemark.testkit.fixture.PostgresFixture;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.io.Writer;
@@ -54,7 +55,7 @@ public final class ClusterNode {
                 Schedule.Interval.every(INTERVAL),
                 Duration.ofHours(1),
                 List.of("offsite"));
-        QuartzJdbc jdbc = QuartzJdbc.of(args[0], PostgresCluster.USER, "", CLUSTER)
+        QuartzJdbc jdbc = QuartzJdbc.of(args[0], PostgresFixture.USER, "", CLUSTER)
                 .withCheckinInterval(CHECKIN)
                 .withMisfireThreshold(MISFIRE_THRESHOLD);
         LineFileBus bus = new LineFileBus(Path.of(args[1]));

@@ -3,6 +3,8 @@ package io.tidemark.scheduler.jdbc;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.tidemark.testkit.fixture.Fixtures;
+import io.tidemark.testkit.fixture.PostgresFixture;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -36,12 +38,12 @@ class ClusteredSchedulerIT {
     @TempDir
     Path tmp;
 
-    PostgresCluster postgres;
+    PostgresFixture postgres;
     final List<Process> children = new ArrayList<>();
 
     @BeforeEach
     void startPostgres() {
-        postgres = PostgresCluster.start("quartz");
+        postgres = QuartzTables.loadInto(Fixtures.fromEnvironment().postgres("quartz"));
     }
 
     @AfterEach

@@ -13,6 +13,8 @@ import io.tidemark.policies.VmSelector;
 import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.PolicyScheduler;
 import io.tidemark.scheduler.QuartzJdbc;
+import io.tidemark.testkit.fixture.Fixtures;
+import io.tidemark.testkit.fixture.PostgresFixture;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -35,14 +37,14 @@ class JdbcRestartIT {
     static final Duration INTERVAL = Duration.ofSeconds(1);
     static final Duration MISFIRE_THRESHOLD = Duration.ofSeconds(1);
 
-    static PostgresCluster postgres;
+    static PostgresFixture postgres;
 
     final InMemoryInventory inventory = new InMemoryInventory().put("vm-1", "host-a", Map.of());
     final Recorder bus = new Recorder();
 
     @BeforeAll
     static void startPostgres() {
-        postgres = PostgresCluster.start("quartz");
+        postgres = QuartzTables.loadInto(Fixtures.fromEnvironment().postgres("quartz"));
     }
 
     @AfterAll
@@ -53,7 +55,7 @@ class JdbcRestartIT {
     }
 
     private PolicyScheduler start(String cluster, Policy policy) {
-        QuartzJdbc jdbc = QuartzJdbc.of(postgres.jdbcUrl(), PostgresCluster.USER, "", cluster)
+        QuartzJdbc jdbc = QuartzJdbc.of(postgres.jdbcUrl(), PostgresFixture.USER, "", cluster)
                 .withCheckinInterval(Duration.ofSeconds(1))
                 .withMisfireThreshold(MISFIRE_THRESHOLD);
         return PolicyScheduler.start(PolicySet.of(policy), inventory, bus, Clock.systemUTC(), jdbc.properties());

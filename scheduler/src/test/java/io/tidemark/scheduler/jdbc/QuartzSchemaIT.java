@@ -7,6 +7,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.scheduler.QuartzJdbc;
 import io.tidemark.scheduler.QuartzSchema;
+import io.tidemark.testkit.postgres.PostgresCluster;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.sql.Connection;

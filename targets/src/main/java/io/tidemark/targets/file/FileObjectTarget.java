@@ -3,6 +3,7 @@ package io.tidemark.targets.file;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.core.target.TargetKeys;
@@ -81,11 +82,8 @@ public final class FileObjectTarget implements ObjectTarget {
     static final int MAX_DEFERRED = 256;
 
     /** Threads that fsync a batch: concurrent fsyncs share the file system's journal commits. */
-    private static final ExecutorService SYNC = Executors.newFixedThreadPool(16, r -> {
-        Thread t = new Thread(r, "file-target-sync");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ExecutorService SYNC =
+            Executors.newFixedThreadPool(16, DaemonThreads.named("file-target-sync"));
 
     private final Path root;
     /** Key → its temporary file, written but not yet fsynced nor linked (see {@link #putIfAbsentDeferred}). */

@@ -174,7 +174,7 @@ public abstract class HypervisorContract {
                 assertThat(c.disks()).allSatisfy(e -> {
                     assertThat(e.incremental()).isFalse();
                     assertThat(e.fullReason())
-                            .hasValueSatisfying(r -> assertThat(r).isNotBlank());
+                            .hasValueSatisfying(r -> assertThat(r.detail()).isNotBlank());
                 });
                 assertThat(DiskModel.sha256(read(c.disks().get(0)))).isEqualTo(m0.sha256());
                 assertThat(DiskModel.sha256(read(c.disks().get(1)))).isEqualTo(m1.sha256());
@@ -276,7 +276,8 @@ public abstract class HypervisorContract {
             try (Capture c = hypervisor.capture(request(vm.name(), "tm-gone", "tm-2"))) {
                 DiskExport e = c.disks().get(0);
                 assertThat(e.incremental()).isFalse();
-                assertThat(e.fullReason()).hasValueSatisfying(r -> assertThat(r).contains("tm-gone"));
+                assertThat(e.fullReason())
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("tm-gone"));
                 assertThat(DiskModel.sha256(read(e))).isEqualTo(vm.model(d).sha256());
                 c.commit();
             }

@@ -2,6 +2,7 @@ package io.tidemark.testkit.fault;
 
 import static java.nio.charset.StandardCharsets.ISO_8859_1;
 
+import io.tidemark.core.concurrent.DaemonThreads;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
@@ -134,12 +135,7 @@ public final class FaultyHttpProxy implements AutoCloseable {
         if (server != null) {
             throw new IllegalStateException("FaultyHttpProxy already started at " + endpoint());
         }
-        AtomicInteger threads = new AtomicInteger();
-        pool = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "faulty-proxy-" + threads.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        pool = Executors.newCachedThreadPool(DaemonThreads.numbered("faulty-proxy-"));
         try {
             server = new ServerSocket(0, 200, InetAddress.getLoopbackAddress());
         } catch (IOException e) {

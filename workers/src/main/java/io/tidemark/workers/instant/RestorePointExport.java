@@ -3,6 +3,7 @@ package io.tidemark.workers.instant;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -76,11 +77,8 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         this.digests = digests;
         this.prefetch = Math.max(0, options.prefetchChunks());
         this.maxCached = (int) Math.max(2 + prefetch, options.cacheBytes() / chunkSize);
-        this.fetchers = Executors.newFixedThreadPool(Math.max(1, options.fetchThreads()), r -> {
-            Thread t = new Thread(r, "instant-fetch " + name);
-            t.setDaemon(true);
-            return t;
-        });
+        this.fetchers = Executors.newFixedThreadPool(
+                Math.max(1, options.fetchThreads()), DaemonThreads.named("instant-fetch " + name));
     }
 
     /** Reads the index of {@code diskName} of restore point {@code m} (every page, once). */

@@ -3,6 +3,7 @@ package io.tidemark.workers.libvirt;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
@@ -72,10 +73,10 @@ final class LibvirtCapture implements Capture {
     private static final class Planned {
         final DomainXml.Disk disk;
         final long size;
-        Optional<String> fullReason;
+        Optional<FullReason> fullReason;
         boolean canCheckpoint;
 
-        Planned(DomainXml.Disk disk, long size, Optional<String> fullReason, boolean canCheckpoint) {
+        Planned(DomainXml.Disk disk, long size, Optional<FullReason> fullReason, boolean canCheckpoint) {
             this.disk = disk;
             this.size = size;
             this.fullReason = fullReason;
@@ -182,26 +183,37 @@ final class LibvirtCapture implements Capture {
         }
         for (DomainXml.Disk d : all) {
             boolean qcow2 = d.format().equals("qcow2");
-            Optional<String> reason;
+            Optional<FullReason> reason;
             if (!qcow2) {
-                reason = Optional.of("disk " + d.target() + " is " + (d.format().isEmpty() ? "not qcow2" : d.format())
-                        + ", which cannot store persistent bitmaps; convert it to qcow2 v3 to get incremental"
-                        + " backups");
+                reason = full(
+                        FullReason.Kind.NO_PERSISTENT_BITMAPS,
+                        "disk " + d.target() + " is " + (d.format().isEmpty() ? "not qcow2" : d.format())
+                                + ", which cannot store persistent bitmaps; convert it to qcow2 v3 to get incremental"
+                                + " backups");
             } else if (since.isEmpty()) {
-                reason = Optional.of("first backup: there is no parent checkpoint");
+                reason = full(FullReason.Kind.FIRST_BACKUP, "first backup: there is no parent checkpoint");
             } else if (!sinceExists) {
-                reason = Optional.of("checkpoint " + since.get() + " missing in libvirt (deleted, or the domain was"
-                        + " redefined without its checkpoints)");
+                reason = full(
+                        FullReason.Kind.CHECKPOINT_MISSING,
+                        "checkpoint " + since.get() + " missing in libvirt (deleted, or the domain was"
+                                + " redefined without its checkpoints)");
             } else if (!"bitmap".equals(covered.get(d.target()))) {
-                reason = Optional.of("checkpoint " + since.get() + " does not track disk " + d.target()
-                        + (covered.containsKey(d.target())
-                                ? " (its image, qcow2 v2 for example, cannot store persistent bitmaps)"
-                                : " (the disk was added or replaced since)"));
+                boolean cannotPersist = covered.containsKey(d.target());
+                reason = full(
+                        cannotPersist ? FullReason.Kind.NO_PERSISTENT_BITMAPS : FullReason.Kind.CHECKPOINT_MISSING,
+                        "checkpoint " + since.get() + " does not track disk " + d.target()
+                                + (cannotPersist
+                                        ? " (its image, qcow2 v2 for example, cannot store persistent bitmaps)"
+                                        : " (the disk was added or replaced since)"));
             } else {
                 reason = Optional.empty();
             }
             disks.put(d.target(), new Planned(d, domain.blockInfo(d.target()).getCapacity(), reason, qcow2));
         }
+    }
+
+    private static Optional<FullReason> full(FullReason.Kind kind, String detail) {
+        return Optional.of(FullReason.of(kind, detail));
     }
 
     /**
@@ -234,9 +246,12 @@ final class LibvirtCapture implements Capture {
                             unpersistable.disk.target(),
                             unpersistable.disk.source());
                     unpersistable.canCheckpoint = false;
-                    unpersistable.fullReason = Optional.of("disk " + unpersistable.disk.target()
-                            + " cannot store persistent bitmaps (a qcow2 v2 image?): " + LibvirtHypervisor.message(e)
-                            + "; convert it with qemu-img amend -o compat=1.1 to get incremental backups");
+                    unpersistable.fullReason = Optional.of(FullReason.of(
+                            FullReason.Kind.NO_PERSISTENT_BITMAPS,
+                            "disk " + unpersistable.disk.target()
+                                    + " cannot store persistent bitmaps (a qcow2 v2 image?): "
+                                    + LibvirtHypervisor.message(e)
+                                    + "; convert it with qemu-img amend -o compat=1.1 to get incremental backups"));
                     continue;
                 }
                 Matcher m = BROKEN_DISK.matcher(LibvirtHypervisor.message(e));
@@ -246,8 +261,10 @@ final class LibvirtCapture implements Capture {
                         || p.fullReason.isPresent()) {
                     throw e;
                 }
-                p.fullReason = Optional.of("checkpoint " + since.orElseThrow() + " inconsistent on disk "
-                        + p.disk.target() + " (QEMU was not shut down cleanly): " + LibvirtHypervisor.message(e));
+                p.fullReason = Optional.of(FullReason.of(
+                        FullReason.Kind.CHECKPOINT_INCONSISTENT,
+                        "checkpoint " + since.orElseThrow() + " inconsistent on disk " + p.disk.target()
+                                + " (QEMU was not shut down cleanly): " + LibvirtHypervisor.message(e)));
             }
         }
         capturedAt = clock.instant();
@@ -262,7 +279,9 @@ final class LibvirtCapture implements Capture {
             }
             Optional<String> bitmap = p.fullReason.isPresent() ? Optional.empty() : b.exportBitmap();
             if (p.fullReason.isEmpty() && bitmap.isEmpty()) {
-                p.fullReason = Optional.of("libvirt exported disk " + p.disk.target() + " without a dirty bitmap");
+                p.fullReason = Optional.of(FullReason.of(
+                        FullReason.Kind.NO_DIRTY_BITMAP,
+                        "libvirt exported disk " + p.disk.target() + " without a dirty bitmap"));
             }
             out.add(new DiskExport(
                     p.disk.target(),

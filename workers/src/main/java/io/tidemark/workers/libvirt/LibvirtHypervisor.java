@@ -3,6 +3,7 @@ package io.tidemark.workers.libvirt;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskInfo;
@@ -106,11 +107,7 @@ public final class LibvirtHypervisor implements Hypervisor {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
 
     /** Threads for libvirt calls that may block (libvirtd waiting for a stopped QEMU). */
-    private static final ExecutorService CALLS = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "libvirt-call");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ExecutorService CALLS = Executors.newCachedThreadPool(DaemonThreads.named("libvirt-call"));
 
     private final String uri;
     private final Clock clock;

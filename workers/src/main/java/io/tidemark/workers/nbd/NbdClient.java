@@ -5,6 +5,7 @@ import static io.tidemark.workers.nbd.NbdProtocol.*;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.hypervisor.DiskExport;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -104,11 +105,8 @@ public final class NbdClient implements AutoCloseable {
             + " be retried with a new capture";
 
     /** One thread for every client's stall check. */
-    private static final ScheduledExecutorService WATCHDOG = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "nbd-watchdog");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ScheduledExecutorService WATCHDOG =
+            Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("nbd-watchdog"));
 
     private NbdClient(Path socket, String exportName, SocketChannel channel, NbdHandshake h, Duration timeout) {
         this.socket = socket;

@@ -4,6 +4,7 @@ import static io.tidemark.workers.nbd.NbdProtocol.*;
 
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import java.io.EOFException;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -116,11 +117,8 @@ public final class NbdServer implements AutoCloseable {
         this.listener = listener;
         this.socket = socket;
         this.port = port;
-        this.workers = Executors.newFixedThreadPool(Math.max(1, workers), r -> {
-            Thread t = new Thread(r, "nbd-worker " + export.name());
-            t.setDaemon(true);
-            return t;
-        });
+        this.workers =
+                Executors.newFixedThreadPool(Math.max(1, workers), DaemonThreads.named("nbd-worker " + export.name()));
         this.acceptor = new Thread(this::acceptLoop, "nbd-accept " + export.name());
         this.acceptor.setDaemon(true);
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.hypervisor.GuestAgent;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -48,11 +49,8 @@ public final class QgaGuestAgent implements GuestAgent {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final int MAX_LINE = 16 << 20;
-    private static final ScheduledExecutorService TIMER = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "qga-deadline");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ScheduledExecutorService TIMER =
+            Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("qga-deadline"));
 
     private final String vm;
     private final Path socket;

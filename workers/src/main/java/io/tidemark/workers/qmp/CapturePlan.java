@@ -3,6 +3,7 @@ package io.tidemark.workers.qmp;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.workers.qmp.BlockDevice.Bitmap;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,7 +28,7 @@ final class CapturePlan {
      * @param sinceExists whether the {@code sinceCheckpoint} bitmap exists on the node (in any state)
      * @param persistent whether the new checkpoint bitmap is made persistent
      */
-    record Disk(BlockDevice device, Optional<String> fullReason, boolean sinceExists, boolean persistent) {
+    record Disk(BlockDevice device, Optional<FullReason> fullReason, boolean sinceExists, boolean persistent) {
         boolean incremental() {
             return fullReason.isEmpty();
         }
@@ -43,37 +44,49 @@ final class CapturePlan {
         return new Disk(d, fullReason(d, since, bm), bm.isPresent(), d.canPersistBitmaps());
     }
 
-    private static Optional<String> fullReason(BlockDevice d, Optional<String> since, Optional<Bitmap> bm) {
+    private static Optional<FullReason> fullReason(BlockDevice d, Optional<String> since, Optional<Bitmap> bm) {
         if (since.isEmpty()) {
-            return Optional.of("first backup: there is no parent checkpoint");
+            return full(FullReason.Kind.FIRST_BACKUP, "first backup: there is no parent checkpoint");
         }
         String s = since.get();
         String node = "node '" + d.node() + "'";
         String cannotPersist = node + " (" + d.imageDescription() + ") cannot store persistent bitmaps";
         if (bm.isEmpty()) {
-            return Optional.of("checkpoint " + s + " missing on " + node
-                    + (d.canPersistBitmaps()
-                            ? " (QEMU stopped uncleanly before it ever stored the bitmap, the bitmap was"
-                                    + " removed, or the disk was replaced)"
-                            : "; " + cannotPersist + ", so checkpoints do not survive a QEMU restart"));
+            return full(
+                    FullReason.Kind.CHECKPOINT_MISSING,
+                    "checkpoint " + s + " missing on " + node
+                            + (d.canPersistBitmaps()
+                                    ? " (QEMU stopped uncleanly before it ever stored the bitmap, the bitmap was"
+                                            + " removed, or the disk was replaced)"
+                                    : "; " + cannotPersist + ", so checkpoints do not survive a QEMU restart"));
         }
         Bitmap b = bm.get();
         if (b.inconsistent()) {
-            return Optional.of("checkpoint " + s + " inconsistent (QEMU was not shut down cleanly)");
+            return full(
+                    FullReason.Kind.CHECKPOINT_INCONSISTENT,
+                    "checkpoint " + s + " inconsistent (QEMU was not shut down cleanly)");
         }
         if (!b.persistent()) {
-            return Optional.of("checkpoint " + s + " is not persistent: " + cannotPersist
-                    + "; convert the disk to qcow2 v3 to get incremental backups");
+            return full(
+                    FullReason.Kind.NO_PERSISTENT_BITMAPS,
+                    "checkpoint " + s + " is not persistent: " + cannotPersist
+                            + "; convert the disk to qcow2 v3 to get incremental backups");
         }
         if (b.busy()) {
             throw new RetriableException("checkpoint " + s + " on " + node + " of disk " + d.disk()
                     + " is in use by another block job or export; retry when it has finished");
         }
         if (!b.recording()) {
-            return Optional.of("checkpoint " + s + " was found disabled, so it may miss changes"
-                    + " (an earlier capture was interrupted)");
+            return full(
+                    FullReason.Kind.CHECKPOINT_DISABLED,
+                    "checkpoint " + s + " was found disabled, so it may miss changes"
+                            + " (an earlier capture was interrupted)");
         }
         return Optional.empty();
+    }
+
+    private static Optional<FullReason> full(FullReason.Kind kind, String detail) {
+        return Optional.of(FullReason.of(kind, detail));
     }
 
     /**

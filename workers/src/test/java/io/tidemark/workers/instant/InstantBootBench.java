@@ -1,7 +1,9 @@
 package io.tidemark.workers.instant;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
@@ -20,7 +22,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -59,9 +60,7 @@ public final class InstantBootBench {
         try {
             run(dir, size, k);
         } finally {
-            try (Stream<Path> s = Files.walk(dir)) {
-                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            FileTrees.delete(dir);
         }
     }
 
@@ -114,7 +113,14 @@ public final class InstantBootBench {
                 "bench",
                 Optional.empty(),
                 List.of(new DiskEntry(
-                        TinyGuest.DISK, size, chunk, index.finish().hex(), "tm-1", Optional.of("first"), 0, 0)));
+                        TinyGuest.DISK,
+                        size,
+                        chunk,
+                        index.finish().hex(),
+                        "tm-1",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                        0,
+                        0)));
         repo.commit(point);
         Files.delete(raw);
         System.out.printf(

@@ -1,6 +1,7 @@
 package io.tidemark.workers.instant;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -95,7 +96,15 @@ public final class InstantRestoreBench {
                 Trigger.manual(),
                 "bench",
                 Optional.empty(),
-                List.of(new DiskEntry("sd0", size, chunk, index.finish().hex(), "tm-1", Optional.of("first"), 0, 0)));
+                List.of(new DiskEntry(
+                        "sd0",
+                        size,
+                        chunk,
+                        index.finish().hex(),
+                        "tm-1",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                        0,
+                        0)));
         repo.commit(point);
         System.out.printf(Locale.ROOT, "point: %d MiB (1/8 holes) written in %.1f s%n", size / MIB, secs(t));
 

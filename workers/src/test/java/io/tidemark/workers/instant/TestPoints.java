@@ -1,6 +1,7 @@
 package io.tidemark.workers.instant;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -59,7 +60,15 @@ public final class TestPoints {
                 Trigger.manual(),
                 "pol",
                 Optional.empty(),
-                List.of(new DiskEntry(disk, image.length, chunk, root.hex(), "tm-1", Optional.of("first"), 0, 0)));
+                List.of(new DiskEntry(
+                        disk,
+                        image.length,
+                        chunk,
+                        root.hex(),
+                        "tm-1",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                        0,
+                        0)));
         repo.commit(m);
         return m;
     }

@@ -1,5 +1,6 @@
 package io.tidemark.workers.libvirt;
 
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.Hypervisor;
@@ -14,11 +15,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.BiConsumer;
-import java.util.stream.Stream;
 
 /**
  * The price of capturing through libvirt instead of QMP directly: the same VM shape (q35/TCG, two
@@ -89,11 +88,7 @@ public final class CaptureBench {
         System.out.printf(
                 "duration %.1f s, 1-min load average %.1f at start, %.1f at end%n",
                 (System.nanoTime() - t0) / 1e9, loadStart, load());
-        try (Stream<Path> files = Files.walk(root)) {
-            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
+        FileTrees.delete(root);
     }
 
     private static void capture(Hypervisor hv, String vm, Path root, int round, Timing t) throws IOException {

@@ -135,7 +135,7 @@ class LibvirtHypervisorIT extends HypervisorContract {
                 assertThat(c.disks()).allSatisfy(e -> {
                     assertThat(e.incremental()).isFalse();
                     assertThat(e.fullReason())
-                            .hasValueSatisfying(r -> assertThat(r).contains("tm-1", "inconsistent", e.disk()));
+                            .hasValueSatisfying(r -> assertThat(r.detail()).contains("tm-1", "inconsistent", e.disk()));
                 });
                 assertThat(DiskModel.sha256(NbdExports.readAll(c.disks().get(1))))
                         .isEqualTo(d.model("sda").sha256());
@@ -187,11 +187,11 @@ class LibvirtHypervisorIT extends HypervisorContract {
                 assertThat(c.disks()).extracting(DiskExport::disk).containsExactly("vda", "sda", "sdb");
                 assertThat(c.disks()).extracting(DiskExport::sizeBytes).containsExactly(16 * MIB, 8 * MIB, 4 * MIB);
                 assertThat(c.disks().get(0).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("first"));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("first"));
                 assertThat(c.disks().get(1).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("raw", "persistent bitmaps"));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("raw", "persistent bitmaps"));
                 assertThat(c.disks().get(2).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("qcow2 v2", "compat=1.1"));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("qcow2 v2", "compat=1.1"));
                 assertThat(NbdExports.readAll(c.disks().get(2))).containsOnly(0);
                 c.commit();
             }
@@ -200,10 +200,10 @@ class LibvirtHypervisorIT extends HypervisorContract {
                 assertThat(c.disks().get(0).incremental()).isTrue();
                 assertThat(NbdExports.dirtyRanges(c.disks().get(0))).containsExactly(3 * MIB + "+65536");
                 assertThat(c.disks().get(1).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("raw"));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("raw"));
                 // tried again at every capture, so converting the disk (with the domain stopped) is noticed
                 assertThat(c.disks().get(2).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("sdb", "qcow2 v2", "compat=1.1"));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("sdb", "qcow2 v2", "compat=1.1"));
                 c.commit();
             }
             assertThat(checkpoints(d.name())).containsExactly("tm-2");

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.event.FullReason;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
@@ -64,18 +65,26 @@ class CapturePlanTest {
     @Test
     void fullReasons() throws IOException {
         BlockDevice fresh = devices("[]").get(0);
-        assertThat(CapturePlan.plan(fresh, Optional.empty()).fullReason())
-                .hasValueSatisfying(r -> assertThat(r).contains("first backup"));
-        assertThat(CapturePlan.plan(fresh, Optional.of("tm-1")).fullReason())
-                .hasValueSatisfying(r -> assertThat(r).contains("checkpoint tm-1 missing"));
+        assertThat(CapturePlan.plan(fresh, Optional.empty()).fullReason()).hasValueSatisfying(r -> {
+            assertThat(r.kind()).isEqualTo(FullReason.Kind.FIRST_BACKUP);
+            assertThat(r.detail()).contains("first backup");
+        });
+        assertThat(CapturePlan.plan(fresh, Optional.of("tm-1")).fullReason()).hasValueSatisfying(r -> {
+            assertThat(r.kind()).isEqualTo(FullReason.Kind.CHECKPOINT_MISSING);
+            assertThat(r.detail()).contains("checkpoint tm-1 missing");
+        });
         BlockDevice crashed =
                 devices("[" + bitmap("tm-1", false, true, true) + "]").get(0);
         assertThat(CapturePlan.plan(crashed, Optional.of("tm-1")).fullReason())
-                .hasValue("checkpoint tm-1 inconsistent (QEMU was not shut down cleanly)");
+                .hasValue(FullReason.of(
+                        FullReason.Kind.CHECKPOINT_INCONSISTENT,
+                        "checkpoint tm-1 inconsistent (QEMU was not shut down cleanly)"));
         BlockDevice disabled =
                 devices("[" + bitmap("tm-1", false, true, false) + "]").get(0);
-        assertThat(CapturePlan.plan(disabled, Optional.of("tm-1")).fullReason())
-                .hasValueSatisfying(r -> assertThat(r).contains("disabled"));
+        assertThat(CapturePlan.plan(disabled, Optional.of("tm-1")).fullReason()).hasValueSatisfying(r -> {
+            assertThat(r.kind()).isEqualTo(FullReason.Kind.CHECKPOINT_DISABLED);
+            assertThat(r.detail()).contains("disabled");
+        });
     }
 
     @Test
@@ -83,8 +92,10 @@ class CapturePlanTest {
         BlockDevice v2 = devices("[]").get(1);
         CapturePlan.Disk first = CapturePlan.plan(v2, Optional.empty());
         assertThat(first.persistent()).isFalse();
-        assertThat(CapturePlan.plan(v2, Optional.of("tm-1")).fullReason())
-                .hasValueSatisfying(r -> assertThat(r).contains("qcow2 v2", "cannot store persistent bitmaps"));
+        assertThat(CapturePlan.plan(v2, Optional.of("tm-1")).fullReason()).hasValueSatisfying(r -> {
+            assertThat(r.kind()).isEqualTo(FullReason.Kind.CHECKPOINT_MISSING);
+            assertThat(r.detail()).contains("qcow2 v2", "cannot store persistent bitmaps");
+        });
         BlockDevice raw = devices("[]").get(2);
         BlockDevice rawWithBitmap = new BlockDevice(
                 raw.disk(),
@@ -95,7 +106,10 @@ class CapturePlanTest {
                 "raw",
                 List.of(new BlockDevice.Bitmap(Optional.of("tm-1"), true, false, false, false)));
         assertThat(CapturePlan.plan(rawWithBitmap, Optional.of("tm-1")).fullReason())
-                .hasValueSatisfying(r -> assertThat(r).contains("not persistent", "raw"));
+                .hasValueSatisfying(r -> {
+                    assertThat(r.kind()).isEqualTo(FullReason.Kind.NO_PERSISTENT_BITMAPS);
+                    assertThat(r.detail()).contains("not persistent", "raw");
+                });
     }
 
     @Test

@@ -94,7 +94,7 @@ class QmpHypervisorIT extends HypervisorContract {
                                     new DiskInfo("sd1", "sd1-fmt", 16L * MIB))));
             try (Capture c = hv.capture(request("vm1", null, "tm-1"))) {
                 assertThat(c.disks()).allSatisfy(e -> assertThat(e.fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("first backup")));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("first backup")));
                 c.commit();
             }
             for (String disk : List.of("sd0", "sd1")) {
@@ -146,7 +146,8 @@ class QmpHypervisorIT extends HypervisorContract {
             try (Capture c = hv.capture(request("vm4", "tm-1", "tm-2"))) {
                 DiskExport e = c.disks().get(0);
                 assertThat(e.incremental()).isFalse();
-                assertThat(e.fullReason()).hasValueSatisfying(r -> assertThat(r).contains("tm-1", "inconsistent"));
+                assertThat(e.fullReason())
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("tm-1", "inconsistent"));
                 assertThat(DiskModel.sha256(readAll(e)))
                         .isEqualTo(vm.model("sd0").sha256());
                 c.commit();
@@ -165,7 +166,7 @@ class QmpHypervisorIT extends HypervisorContract {
             vm.restart();
             try (Capture c = hv.capture(request("vm4", "tm-3", "tm-4"))) {
                 assertThat(c.disks().get(0).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("tm-3 missing"));
+                        .hasValueSatisfying(r -> assertThat(r.detail()).contains("tm-3 missing"));
             }
         }
     }
@@ -195,8 +196,8 @@ class QmpHypervisorIT extends HypervisorContract {
             try (Capture c = hv.capture(request("vm7", "tm-1", "tm-2"))) {
                 assertThat(c.disks()).extracting(DiskExport::disk).containsExactly("sd0", "legacy");
                 assertThat(c.disks().get(0).incremental()).isTrue();
-                assertThat(c.disks().get(1).fullReason())
-                        .hasValueSatisfying(r -> assertThat(r).contains("qcow2 v2", "cannot store persistent bitmaps"));
+                assertThat(c.disks().get(1).fullReason()).hasValueSatisfying(r -> assertThat(r.detail())
+                        .contains("qcow2 v2", "cannot store persistent bitmaps"));
                 assertThat(c.disks().get(1).sizeBytes()).isEqualTo(8L * MIB);
                 assertThat(readAll(c.disks().get(1))).containsOnly(0);
                 c.commit();

@@ -1,7 +1,9 @@
 package io.tidemark.workers.restore;
 
 import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
@@ -21,13 +23,11 @@ import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
-import java.util.stream.Stream;
 
 /**
  * Restore into qcow2 through {@code qemu-nbd} ({@link QemuNbdDiskSink}) against restore into a raw
@@ -61,11 +61,7 @@ public final class RestoreFormatsBench {
         try {
             run(dir, mib, repetitions, parallel);
         } finally {
-            try (Stream<Path> s = Files.walk(dir)) {
-                for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(p);
-                }
-            }
+            FileTrees.delete(dir);
         }
     }
 
@@ -101,7 +97,14 @@ public final class RestoreFormatsBench {
                 "bench",
                 Optional.empty(),
                 List.of(new DiskEntry(
-                        "sda", size, chunk, index.finish().hex(), "tm", Optional.of("first backup"), 0, 0)));
+                        "sda",
+                        size,
+                        chunk,
+                        index.finish().hex(),
+                        "tm",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
+                        0,
+                        0)));
         repo.commit(m);
         String sha = Restorer.sha256(image);
         System.out.printf(

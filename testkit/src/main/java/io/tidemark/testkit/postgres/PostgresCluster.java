@@ -1,8 +1,8 @@
-package io.tidemark.scheduler.jdbc;
+package io.tidemark.testkit.postgres;
 
 import io.tidemark.core.files.FileTrees;
-import io.tidemark.scheduler.QuartzJdbc;
-import io.tidemark.scheduler.QuartzSchema;
+import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.testkit.fixture.PostgresFixture;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
@@ -17,26 +17,24 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A throwaway PostgreSQL cluster for tests: {@code initdb} in a temp dir, a server on a free
- * 127.0.0.1 port with its unix socket in that dir (fsync off), one database with the scheduler's
- * tables created by {@link QuartzSchema#ensure} as the engine does. User {@code postgres}, trust
+ * A throwaway PostgreSQL cluster for tests, the process-backed {@link PostgresFixture}: {@code
+ * initdb} in a temp dir, a server on a free 127.0.0.1 port with its unix socket in that dir (fsync
+ * off), one empty database (load a schema with {@link #execute}). User {@code postgres}, trust
  * authentication, empty password; user {@link #PASSWORD_USER} logs in over TCP with {@link
- * #PASSWORD} only (scram-sha-256), for tests of refused credentials. As root
- * the server runs as user {@code postgres} through {@code runuser}. {@link #close} stops the server
- * and deletes the dir; a failed {@link #start} cleans up the same way.
+ * #PASSWORD} only (scram-sha-256), for tests of refused credentials. As root the server runs as user {@code postgres} through {@code
+ * runuser}. {@link #close} stops the server and deletes the dir; a failed {@link #start} cleans up
+ * the same way.
  */
-public final class PostgresCluster implements AutoCloseable {
-    /** The database user. */
-    public static final String USER = "postgres";
+public final class PostgresCluster implements PostgresFixture {
     /** A user that must give {@link #PASSWORD} (scram-sha-256 over TCP). */
     public static final String PASSWORD_USER = "tidemark";
     /** The password of {@link #PASSWORD_USER}. */
@@ -59,7 +57,7 @@ public final class PostgresCluster implements AutoCloseable {
     }
 
     /**
-     * Starts a cluster with database {@code database} holding the Quartz tables.
+     * Starts a cluster with the empty database {@code database}.
      *
      * @throws IllegalStateException if the PostgreSQL binaries are missing (deploy/install-deps.sh)
      *     or the server does not come up
@@ -83,7 +81,7 @@ public final class PostgresCluster implements AutoCloseable {
         }
     }
 
-    /** The JDBC URL of the database. */
+    @Override
     public String jdbcUrl() {
         return jdbcUrl(database);
     }
@@ -91,6 +89,16 @@ public final class PostgresCluster implements AutoCloseable {
     /** The server's port on 127.0.0.1. */
     public int port() {
         return port;
+    }
+
+    @Override
+    public String password() {
+        return "";
+    }
+
+    @Override
+    public String backend() {
+        return "process: PostgreSQL from " + bin + " on 127.0.0.1:" + port;
     }
 
     /** Stops the server (immediate mode) and deletes its directory. Idempotent. */
@@ -172,7 +180,6 @@ public final class PostgresCluster implements AutoCloseable {
         } catch (SQLException e) {
             throw new IllegalStateException("cannot create role " + PASSWORD_USER, e);
         }
-        QuartzSchema.ensure(QuartzJdbc.of(jdbcUrl(), USER, "", "setup"));
         log.info("PostgreSQL on 127.0.0.1:{} in {}, database {}", port, dir, database);
     }
 
@@ -187,7 +194,7 @@ public final class PostgresCluster implements AutoCloseable {
         }
     }
 
-    /** Creates another empty database (no tables). */
+    /** Creates another empty database (no tables), owned by {@link #PASSWORD_USER}. */
     public void createDatabase(String name) {
         try (Connection c = DriverManager.getConnection(jdbcUrl("postgres"), USER, "");
                 Statement s = c.createStatement()) {
@@ -208,34 +215,12 @@ public final class PostgresCluster implements AutoCloseable {
             full.addAll(List.of("runuser", "-u", USER, "--"));
         }
         full.addAll(command);
-        Path out = dir.resolve("command.log");
-        try {
-            Process p = new ProcessBuilder(full)
-                    .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile()))
-                    .start();
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IllegalStateException("timed out: " + full);
-            }
-            if (p.exitValue() != 0) {
-                throw new IllegalStateException("exit " + p.exitValue() + ": " + full + "\n" + tail(out));
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot run " + full, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted: " + full, e);
-        }
-    }
-
-    private static String tail(Path file) {
-        try {
-            List<String> lines = Files.readAllLines(file);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
-        } catch (IOException e) {
-            return "(no output: " + e.getMessage() + ")";
-        }
+        // pg_ctl leaves the server holding its stdio: output to a file, not through pipes
+        ExternalCommand.of(full)
+                .timeout(Duration.ofSeconds(60))
+                .outputFile(dir.resolve("command.log"))
+                .ifMissing("install PostgreSQL (deploy/install-deps.sh) or set PG_BIN")
+                .run();
     }
 
     private static Path findBin() {

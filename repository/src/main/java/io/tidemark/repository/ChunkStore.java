@@ -1,0 +1,108 @@
+package io.tidemark.repository;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Digest;
+import io.tidemark.format.IndexPage;
+import io.tidemark.format.IndexRoot;
+import io.tidemark.format.MasterKeys;
+import io.tidemark.format.ObjectCodec;
+import io.tidemark.format.ObjectKeys;
+
+/**
+ * The content-addressed objects of a repository: chunks, index pages and index roots. Each is
+ * named by its content (SHA-256, or HMAC-SHA256 under the id key when encrypted), written once
+ * (put-if-absent, made durable by the target's next flush) and verified against its name on every
+ * read. Thread-safe: it keeps no state besides the target and the keys.
+ */
+final class ChunkStore {
+
+    private final ObjectTarget target;
+    /** Null when the repository is not encrypted. */
+    private final MasterKeys keys;
+
+    ChunkStore(ObjectTarget target, MasterKeys keys) {
+        this.target = target;
+        this.keys = keys;
+    }
+
+    /** See {@link Repository#putChunk}. */
+    Repository.StoredChunk putChunk(byte[] plain, int length) {
+        if (isAllZero(plain, length)) {
+            return new Repository.StoredChunk(Digest.ZERO, false, 0);
+        }
+        Digest d = name(plain, length);
+        String key = ObjectKeys.chunk(d);
+        if (target.exists(key)) {
+            return new Repository.StoredChunk(d, false, 0);
+        }
+        byte[] object = ObjectCodec.encode(plain, length, key, keys);
+        boolean added = target.putIfAbsentDeferred(key, object); // durable at commit()
+        return new Repository.StoredChunk(d, added, added ? object.length : 0);
+    }
+
+    byte[] chunk(Digest d, int length) {
+        if (d.isZero()) {
+            return new byte[length];
+        }
+        return readVerified(ObjectKeys.chunk(d), d);
+    }
+
+    IndexPage page(Digest d) {
+        String key = ObjectKeys.page(d);
+        return IndexPage.parse(key, readVerified(key, d));
+    }
+
+    IndexRoot root(Digest d) {
+        String key = ObjectKeys.root(d);
+        return IndexRoot.parse(key, readVerified(key, d));
+    }
+
+    Digest putPage(IndexPage page) {
+        return putAddressed(page.toBytes(), true);
+    }
+
+    Digest putRoot(IndexRoot root) {
+        return putAddressed(root.toBytes(), false);
+    }
+
+    /** See {@link Repository#verify}. */
+    void verify(String key, byte[] object, Digest d) {
+        ObjectCodec.decode(key, object, d, keys);
+    }
+
+    /** Checks a stored object against the digest its key ends with. */
+    void checkAddressed(String key, byte[] object) {
+        verify(key, object, Digest.fromHex(key.substring(key.lastIndexOf('/') + 1)));
+    }
+
+    /** The name of content: SHA-256, or HMAC-SHA256 under the id key when encrypted. */
+    private Digest name(byte[] plain, int length) {
+        return keys == null ? Digest.sha256(plain, 0, length) : keys.name(plain, 0, length);
+    }
+
+    private Digest putAddressed(byte[] plain, boolean page) {
+        Digest d = name(plain, plain.length);
+        String key = page ? ObjectKeys.page(d) : ObjectKeys.root(d);
+        if (!target.exists(key)) {
+            target.putIfAbsentDeferred(key, ObjectCodec.encode(plain, plain.length, key, keys)); // durable at commit()
+        }
+        return d;
+    }
+
+    private byte[] readVerified(String key, Digest d) {
+        byte[] object = target.get(key)
+                .orElseThrow(() -> new PermanentException("object " + key + " is missing from " + target.describe()
+                        + " (run `tidemark verify`; restore from another target if it holds the point)"));
+        return ObjectCodec.decode(key, object, d, keys);
+    }
+
+    static boolean isAllZero(byte[] data, int length) {
+        for (int i = 0; i < length; i++) {
+            if (data[i] != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
