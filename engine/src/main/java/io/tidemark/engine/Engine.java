@@ -83,6 +83,8 @@ public final class Engine implements AutoCloseable {
             // cheap checks first, so bad input fails before anything starts
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
             Map<String, ObjectTarget> targets = Targets.open(config.targets());
+            // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
+            EngineMetrics observed = new EngineMetrics(clock);
             targets.values().forEach(resources::push);
             checkTargetsNamedByPolicies(policies, targets);
             EngineConfig.HooksConfig hooksConfig = config.hooks();
@@ -157,9 +159,9 @@ public final class Engine implements AutoCloseable {
             inventoryPublisher.start();
             BackupWorker worker = new BackupWorker(
                     config.host(),
-                    hypervisor,
+                    observed.metering(hypervisor),
                     repository,
-                    bus,
+                    observed.metering(bus),
                     clock,
                     config.data().resolve("work"),
                     hooks,
@@ -175,7 +177,7 @@ public final class Engine implements AutoCloseable {
                         "tidemark-worker-" + config.host(),
                         List.of(Topics.jobs(config.host())),
                         config.concurrentJobs(),
-                        worker::handle);
+                        observed.meteringJobs(worker::handle));
             } catch (RuntimeException e) {
                 worker.close();
                 throw e;
@@ -185,14 +187,14 @@ public final class Engine implements AutoCloseable {
             // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
             resources.push(worker);
 
-            Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
+            Replicator replicator = new Replicator(repository, targets, observed.metering(bus), clock, 8);
             resources.push(replicator);
             // one consumer group per target: each progresses, lags and retries on its own
             for (String target : replicator.targetNames()) {
                 resources.push(bus.subscribe(
                         "tidemark-replicator-" + target,
                         List.of(Topics.RESTORE_POINTS),
-                        replicator.handlerFor(target)));
+                        observed.meteringReplication(target, replicator.handlerFor(target))));
             }
             // events make replication fast, the reconciliation makes it right: what a target lacks
             // (dead-lettered, missed in an outage, older than the target) is shipped in the background
@@ -230,7 +232,9 @@ public final class Engine implements AutoCloseable {
                 DrillResults.Background drills = DrillResults.inBackground(
                         primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
                 resources.push(drills);
-                metrics = new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
+                observed.observe(reconciler::states, health);
+                metrics = new MetricsServer(
+                        address(config.metrics()), rpo, drills, health, reconciler::states, clock, observed);
                 resources.push(metrics);
                 log.info(
                         "metrics on http://{}:{}/metrics",
@@ -245,7 +249,7 @@ public final class Engine implements AutoCloseable {
                     BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
             resources.push(fleetInventory);
             fleetInventory.awaitReady(Duration.ofSeconds(30));
-            scheduler = PolicyScheduler.start(policies, fleetInventory, bus, clock);
+            scheduler = PolicyScheduler.start(policies, fleetInventory, observed.metering(bus), clock);
             resources.push(scheduler);
             health.started("scheduler");
 
