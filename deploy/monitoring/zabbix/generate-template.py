@@ -1,3 +1,6 @@
+#!/usr/bin/env python3
+# Writes tidemark_template.yaml (Zabbix 6.0 export format) beside this file; UUIDs are derived from names,
+# so the output is stable. Edit here, run it, then prove-import.sh against a running engine.
 import uuid, yaml
 T='Tidemark by HTTP'
 def u(*k): return uuid.UUID(uuid.uuid5(uuid.NAMESPACE_URL,'tidemark-zabbix/'+'/'.join(k)).hex, version=4).hex
@@ -29,7 +32,7 @@ items=[
      desc='The engine version (tidemark_build_info).',
      triggers=[trig('down','Tidemark: engine {HOST.NAME} does not answer scrapes',
         'nodata(/%s/tidemark.build_info,{$TIDEMARK.NODATA})=1'%T,'HIGH',
-        'No /metrics answer for {$TIDEMARK.NODATA} (alert TidemarkEngineDown). Check the service and its log.')]),
+        'Alert TidemarkEngineDown: no /metrics answer for {$TIDEMARK.NODATA}. Check the service and its log.')]),
  dep('Tidemark: jobs failed','tidemark.jobs.failed','tidemark_jobs_failed_total{stage!="replicate"}',mode='function',param='sum',default='0',
      desc='Backup jobs that failed since the engine started, over all VMs.'),
  dep('Tidemark: jobs succeeded','tidemark.jobs.succeeded','tidemark_jobs_succeeded_total',mode='function',param='sum',default='0',
@@ -66,7 +69,7 @@ rules=[
    dep('VM {#VM} at {#LOCATION}: RPO violated','tidemark.rpo.violated[{#VM},{#LOCATION}]','tidemark_rpo_violated{vm="%s"}'%vl,value_type='UNSIGNED',
      triggers=[trig('rpo','Tidemark: RPO of {#VM} at {#LOCATION} violated',
        'min(/%s/tidemark.rpo.violated[{#VM},{#LOCATION}],{$TIDEMARK.RPO.FOR})=1'%T,'HIGH',
-       'The newest restore point is older than policy {#POLICY} allows (alert TidemarkRpoViolated).')]),
+       'Alert TidemarkRpoViolated: the newest restore point is older than policy {#POLICY} allows.')]),
  ], desc='One entry per VM and location (local and each target), from tidemark_rpo_violated.'),
  lld('VM discovery','tidemark.vm.discovery','tidemark_rpo_violated{location="local"}',[('{#VM}','$.labels.vm')],[
    dep('VM {#VM}: backup failures','tidemark.vm.failed[{#VM}]','tidemark_jobs_failed_total{vm="{#VM}",stage!="replicate"}',mode='function',param='sum',default='0',
@@ -78,8 +81,12 @@ rules=[
        'last(/%s/tidemark.drill.passed[{#VM},{#LOCATION}])=0'%T,'HIGH','Alert TidemarkDrillFailed: run tidemark drill by hand and read its report.')]),
    dep('Drill of {#VM} at {#LOCATION}: finished at','tidemark.drill.timestamp[{#VM},{#LOCATION}]','tidemark_drill_timestamp_seconds{vm="%s"}'%vl,units='unixtime',value_type='UNSIGNED',
      triggers=[trig('drilloverdue','Tidemark: no drill of {#VM} at {#LOCATION} for over {$TIDEMARK.DRILL.MAX_AGE}',
-       'now()-last(/%s/tidemark.drill.timestamp[{#VM},{#LOCATION}])>{$TIDEMARK.DRILL.MAX_AGE}'%T,'WARNING','Alert TidemarkDrillOverdue.')]),
-   dep('Drill of {#VM} at {#LOCATION}: RTO','tidemark.drill.rto[{#VM},{#LOCATION}]','tidemark_rto_seconds{vm="%s"}'%vl,units='s'),
+       'now()-last(/%s/tidemark.drill.timestamp[{#VM},{#LOCATION}])>{$TIDEMARK.DRILL.MAX_AGE}'%T,'WARNING','Alert TidemarkDrillOverdue: schedule tidemark drill at least weekly for every VM and location.')]),
+   dep('Drill of {#VM} at {#LOCATION}: RTO','tidemark.drill.rto[{#VM},{#LOCATION}]','tidemark_rto_seconds{vm="%s"}'%vl,units='s',
+     triggers=[trig('rto','Tidemark: the newest drill of {#VM} at {#LOCATION} took longer than its RTO',
+       'last(/{T}/tidemark.drill.rto[{{#VM}},{{#LOCATION}}])>last(/{T}/tidemark.drill.rto.limit[{{#VM}},{{#LOCATION}}])'.format(T=T),
+       'WARNING','Alert TidemarkRtoExceeded: a restore from here takes longer than the policy promises.')]),
+   dep('Drill of {#VM} at {#LOCATION}: RTO limit','tidemark.drill.rto.limit[{#VM},{#LOCATION}]','tidemark_rto_limit_seconds{vm="%s"}'%vl,units='s'),
  ], desc='One entry per VM and location with a drill result.'),
  lld('Target discovery','tidemark.target.discovery','tidemark_target_up',[('{#TARGET}','$.labels.target')],[
    dep('Target {#TARGET}: reachable','tidemark.target.up[{#TARGET}]','tidemark_target_up{target="{#TARGET}"}',value_type='UNSIGNED',
@@ -88,7 +95,7 @@ rules=[
    dep('Target {#TARGET}: missing restore points','tidemark.target.missing[{#TARGET}]','tidemark_replication_missing_points{target="{#TARGET}"}',value_type='UNSIGNED',
      triggers=[trig('backlog','Tidemark: target {#TARGET} falls behind',
        'min(/{T}/tidemark.target.missing[{{#TARGET}}],{{$TIDEMARK.BACKLOG.FOR}})>0 and last(/{T}/tidemark.target.missing[{{#TARGET}}])>last(/{T}/tidemark.target.missing[{{#TARGET}}],#1:now-1h)'.format(T=T),
-       'WARNING','Alert TidemarkReplicationBacklogGrowing.')]),
+       'WARNING','Alert TidemarkReplicationBacklogGrowing: check the target, its errors and its bandwidth limit.')]),
    dep('Target {#TARGET}: backlog bytes','tidemark.target.backlog.bytes[{#TARGET}]','tidemark_replication_backlog_bytes{target="{#TARGET}"}',units='B',default='0'),
    dep('Target {#TARGET}: errors','tidemark.target.errors[{#TARGET}]','tidemark_target_errors_total{target="{#TARGET}"}',mode='function',param='sum',default='0'),
  ], desc='One entry per configured replication target.'),
@@ -133,4 +140,4 @@ class D(yaml.SafeDumper):
     def ignore_aliases(self, data): return True
 D.add_representer(str, lambda d,s: d.represent_scalar('tag:yaml.org,2002:str', s, style="'" if (s[:1] in '{[*&!|>%@`\'"#' or ':' in s or s in ('0','1','3','60') or s.isdigit()) else None))
 hdr='# Zabbix 6.0 LTS template for Tidemark: import in Data collection > Templates > Import (or configuration.import).\n# docs/monitoring.md explains the items, discovery rules and triggers; deploy/monitoring/zabbix/prove-import.sh\n# proves it against a real Zabbix 6.0 server.\n'
-open('tidemark_template.yaml','w').write(hdr+yaml.dump(export,Dumper=D,sort_keys=False,allow_unicode=True,width=200))
+open(__import__('os').path.join(__import__('os').path.dirname(__import__('os').path.abspath(__file__)),'tidemark_template.yaml'),'w').write(hdr+yaml.dump(export,Dumper=D,sort_keys=False,allow_unicode=True,width=200))

@@ -55,7 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # for debugging the template: keep everything up for a while after the proof
-[ -n "${TIDEMARK_ZBX_KEEP:-}" ] && trap 'echo "frontend on http://127.0.0.1:$web_port (Admin/zabbix)"; sleep "$TIDEMARK_ZBX_KEEP"; cleanup' EXIT
+[ -n "${TIDEMARK_ZBX_KEEP:-}" ] && trap 'echo "frontend on http://127.0.0.1:$web_port (Admin/zabbix)"; sleep "$TIDEMARK_ZBX_KEEP" || true; cleanup' EXIT
 
 # a throwaway PostgreSQL with Zabbix's schema
 mkdir -p "$dir/pg" && chown postgres "$dir/pg"
