@@ -163,8 +163,8 @@ while time.time() < deadline:
     plain = [i for i in items if i["flags"] == "0" and i["lastclock"] != "0" and i["key_"] != "tidemark.get_metrics"]
     if discovered and plain and not seen_items:
         seen_items = True
-        print(f"items have values: {len(plain)} plain, {len(discovered)} discovered, e.g.",
-              ", ".join(f"{i['key_']}={i['lastvalue']}" for i in (discovered + plain)[:6]))
+        print(f"items have values: {len(plain)} plain, {len(discovered)} discovered:",
+              ", ".join(f"{i['key_']}={i['lastvalue']}" for i in sorted(discovered + plain, key=lambda i: i["key_"])))
     fired = call("trigger.get", {"hostids": host, "filter": {"value": 1}, "output": ["description"], "expandDescription": True})
     if expect and any(expect in t["description"] for t in fired) and not seen_trigger:
         seen_trigger = True
