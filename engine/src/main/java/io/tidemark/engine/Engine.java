@@ -83,8 +83,6 @@ public final class Engine implements AutoCloseable {
             // cheap checks first, so bad input fails before anything starts
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
             Map<String, ObjectTarget> targets = Targets.open(config.targets());
-            // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
-            EngineMetrics observed = new EngineMetrics(clock);
             targets.values().forEach(resources::push);
             checkTargetsNamedByPolicies(policies, targets);
             EngineConfig.HooksConfig hooksConfig = config.hooks();
@@ -157,6 +155,8 @@ public final class Engine implements AutoCloseable {
                     config.host(), hypervisor, bus, clock, vm -> Map.of(), INVENTORY_INTERVAL, INVENTORY_HEARTBEAT);
             resources.push(inventoryPublisher);
             inventoryPublisher.start();
+            // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
+            EngineMetrics observed = new EngineMetrics(clock);
             BackupWorker worker = new BackupWorker(
                     config.host(),
                     observed.metering(hypervisor),

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>Asserts: the engine's /metrics serves the new families (build info, component readiness, JVM)
  * beside the old ones; the import succeeds; plain and discovered items (targets, roles) get values
- * from the engine; the "target does not answer" trigger of the down target fires. About 90 s.
+ * from the engine; the "target does not answer" trigger of the down target fires. 100–150 s.
  */
 class ZabbixTemplateIT {
 
