@@ -233,6 +233,7 @@ public final class Engine implements AutoCloseable {
                         primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
                 resources.push(drills);
                 observed.observe(reconciler::states, health);
+                observed.observeBus(bus::subscriptions);
                 metrics = new MetricsServer(
                         address(config.metrics()), rpo, drills, health, reconciler::states, clock, observed);
                 resources.push(metrics);

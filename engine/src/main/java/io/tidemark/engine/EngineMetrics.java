@@ -209,6 +209,31 @@ public final class EngineMetrics {
         }
     }
 
+    /**
+     * Adds, per subscription of the bus, the events it has not handled yet (as of its last poll;
+     * {@link EventBus#subscriptions()} is kept by the bus, never asked of the broker).
+     */
+    void observeBus(Supplier<List<EventBus.SubscriptionState>> subscriptions) {
+        GaugeWithCallback.builder()
+                .name("tidemark_bus_consumer_lag_events")
+                .help("Events a subscription of the bus has not handled yet: behind the log's end, or fetched"
+                        + " and still queued or running. Role: worker, replicator, rpo, hooks or the group.")
+                .labelNames("role", "group")
+                .callback(cb -> subscriptions.get().forEach(s -> s.lag()
+                        .ifPresent(l -> cb.call(l, roleOf(s.group()), s.group()))))
+                .register(registry);
+    }
+
+    /** The role a consumer group of the engine serves, from its name. */
+    static String roleOf(String group) {
+        for (String role : List.of("worker", "replicator", "rpo", "hook-triggers")) {
+            if (group.startsWith("tidemark-" + role + "-")) {
+                return role.equals("hook-triggers") ? "hooks" : role;
+            }
+        }
+        return group;
+    }
+
     /** The text exposition of every family, from memory. */
     public String scrape() {
         ByteArrayOutputStream out = new ByteArrayOutputStream();

@@ -182,6 +182,22 @@ class EngineMetricsTest {
         EngineHealth health = new EngineHealth(List::of, () -> Map.of("s3", s3), "hv1", clock);
         health.started("worker");
         metrics.observe(() -> Map.of("s3", s3), health);
+        metrics.observeBus(() -> List.of(
+                new EventBus.SubscriptionState(
+                        "tidemark-replicator-s3",
+                        List.of(Topics.RESTORE_POINTS),
+                        true,
+                        0,
+                        Optional.empty(),
+                        Optional.empty(),
+                        java.util.OptionalLong.of(7)),
+                new EventBus.SubscriptionState(
+                        "tidemark-rpo-hv1",
+                        List.of(Topics.RESTORE_POINTS),
+                        true,
+                        0,
+                        Optional.empty(),
+                        Optional.empty())));
 
         String text = metrics.scrape();
 
@@ -189,6 +205,10 @@ class EngineMetricsTest {
                 .isEqualTo(3);
         assertThat(sample(text, "tidemark_replication_backlog_bytes{target=\"s3\"}"))
                 .isEqualTo(9000);
+        assertThat(sample(
+                        text, "tidemark_bus_consumer_lag_events{group=\"tidemark-replicator-s3\",role=\"replicator\"}"))
+                .isEqualTo(7);
+        assertThat(text).doesNotContain("tidemark_bus_consumer_lag_events{group=\"tidemark-rpo-hv1\""); // unknown yet
         assertThat(sample(text, "tidemark_component_ready{component=\"worker\"}"))
                 .isEqualTo(1);
         assertThat(sample(text, "tidemark_component_ready{component=\"scheduler\"}"))

@@ -205,6 +205,14 @@ class MonitoringAsCodeTest {
                 Optional.empty(),
                 1);
         metrics.observe(() -> Map.of("s3", s3), new EngineHealth(List::of, () -> Map.of("s3", s3), "hv1", clock));
+        metrics.observeBus(() -> List.of(new EventBus.SubscriptionState(
+                "tidemark-worker-hv1",
+                List.of("jobs"),
+                true,
+                0,
+                Optional.empty(),
+                Optional.empty(),
+                java.util.OptionalLong.of(0))));
         String text = metrics.scrape()
                 + MetricsServer.renderDrills(List.of())
                 + MetricsServer.renderTargets(Map.of(), T0)
