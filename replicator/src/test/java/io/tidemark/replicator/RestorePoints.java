@@ -142,8 +142,8 @@ final class RestorePoints {
                         root.hex(),
                         "tm-" + points,
                         parent.isPresent() ? Optional.empty() : Optional.of("first backup"),
-                        0,
-                        0)));
+                        (long) chunks.size() * chunkSize, // each written chunk read and stored new
+                        (long) chunks.size() * chunkSize)));
         primary.commit(m);
         if (image != null) {
             images.put(m.id(), image);
