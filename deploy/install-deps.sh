@@ -2,7 +2,9 @@
 # Installs the Debian packages Tidemark and its tests need: QEMU (TCG is enough), qemu-img/qemu-io,
 # libnbd tools, Ceph (mon, OSD, radosgw and the CLI, which pulls in librados2 for rados-java; no mgr:
 # the test clusters of deploy/ceph/start-ceph.sh run without one), the PostgreSQL server binaries
-# (for the scheduler's JDBC ITs), and a JDK + Maven if missing.
+# (for the scheduler's JDBC ITs), promtool (Debian's prometheus package: the alert rules' and dashboard's
+# checks), a Zabbix 6.0 server with its PHP frontend (ZabbixTemplateIT proves the template against it; no
+# service starts), and a JDK + Maven if missing.
 # Idempotent; does nothing when everything is there. The Ceph packages start no daemon.
 set -euo pipefail
 need=()
@@ -35,6 +37,13 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
 command -v npm >/dev/null || need+=(npm)
 [ -f /etc/ssl/certs/java/cacerts ] || need+=(ca-certificates-java)
+# monitoring as code: promtool checks deploy/monitoring (MonitoringAsCodeTest); the Zabbix template is imported
+# into a throwaway Zabbix 6.0 (deploy/monitoring/zabbix/prove-import.sh, ZabbixTemplateIT)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v zabbix_server >/dev/null || need+=(zabbix-server-pgsql)
+[ -f /usr/share/zabbix/api_jsonrpc.php ] || need+=(zabbix-frontend-php)
+command -v php >/dev/null || need+=(php-cli)
+php -m 2>/dev/null | grep -qx pgsql || need+=(php-pgsql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tidemark: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

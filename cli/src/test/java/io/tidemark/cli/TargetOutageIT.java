@@ -49,7 +49,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A real engine (embedded KRaft Kafka, no VMs) replicating to a real S3 target (S3Proxy behind a
  * fault-injecting proxy) and a file target, while the S3 target is down for longer than its retry
  * deadline. Restore points are committed to the primary and announced on the bus as a worker does.
- * Asserts: scrapes of /metrics and /readyz answer in under a second and mark the target; {@code
+ * Asserts: scrapes of /metrics and /readyz answer in under a second and mark the target (its errors by
+ * kind, the replication failures, its readiness); {@code
  * status} shows the local and healthy rows and marks the down target; every point — one that
  * existed before the target was added, and those dead-lettered during the outage — reaches the
  * target without an operator, its manifest written exactly once.
@@ -138,7 +139,16 @@ class TargetOutageIT {
                         case "/metrics" ->
                             assertThat(r.body())
                                     .contains("tidemark_target_up{target=\"s3\"} 0")
-                                    .contains("tidemark_target_up{target=\"vault\"} 1");
+                                    .contains("tidemark_target_up{target=\"vault\"} 1")
+                                    // the event path gave up on the down target: its errors and the failures
+                                    .containsPattern("(?m)^tidemark_target_errors_total\\{kind=\"retriable\","
+                                            + "target=\"s3\"} [1-9]")
+                                    .containsPattern("(?m)^tidemark_jobs_failed_total\\{policy=\"unknown\","
+                                            + "reason=\"target_failed\",stage=\"replicate\",vm=\"app-vm\"} [1-9]")
+                                    .contains("tidemark_replication_duration_seconds_count{outcome=\"failed\","
+                                            + "target=\"s3\"}")
+                                    .contains("tidemark_component_ready{component=\"target:s3\"} 0")
+                                    .contains("jvm_threads_current");
                         case "/readyz" -> {
                             assertThat(r.statusCode()).isEqualTo(503);
                             assertThat(r.body()).contains("\"target:vault\":{\"ready\":true");

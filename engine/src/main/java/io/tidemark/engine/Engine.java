@@ -77,9 +77,12 @@ public final class Engine implements AutoCloseable {
     private final HookServer hookServer;
     private final EngineHealth health;
     private final ListedInventory inventory;
+    private final EngineMetrics observed;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
+        // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
+        this.observed = new EngineMetrics(clock);
         try {
             // cheap checks first, so bad input fails before anything starts
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
@@ -231,9 +234,9 @@ public final class Engine implements AutoCloseable {
     private BackupWorker startWorker(Hypervisor hypervisor, CaptureHooks hooks, Clock clock) {
         BackupWorker worker = new BackupWorker(
                 config.host(),
-                hypervisor,
+                observed.metering(hypervisor),
                 repository,
-                bus,
+                observed.metering(bus),
                 clock,
                 config.data().resolve("work"),
                 hooks,
@@ -249,7 +252,7 @@ public final class Engine implements AutoCloseable {
                     "tidemark-worker-" + config.host(),
                     List.of(Topics.jobs(config.host())),
                     config.concurrentJobs(),
-                    worker::handle);
+                    observed.meteringJobs(worker::handle));
         } catch (RuntimeException e) {
             worker.close();
             throw e;
@@ -266,12 +269,14 @@ public final class Engine implements AutoCloseable {
     }
 
     private Reconciler startReplication(Map<String, ObjectTarget> targets, PolicySet policies, Clock clock) {
-        Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
+        Replicator replicator = new Replicator(repository, targets, observed.metering(bus), clock, 8);
         resources.push(replicator);
         // one consumer group per target: each progresses, lags and retries on its own
         for (String target : replicator.targetNames()) {
             resources.push(bus.subscribe(
-                    "tidemark-replicator-" + target, List.of(Topics.RESTORE_POINTS), replicator.handlerFor(target)));
+                    "tidemark-replicator-" + target,
+                    List.of(Topics.RESTORE_POINTS),
+                    observed.meteringReplication(target, replicator.handlerFor(target))));
         }
         // events make replication fast, the reconciliation makes it right: what a target lacks
         // (dead-lettered, missed in an outage, older than the target) is shipped in the background
@@ -321,8 +326,10 @@ public final class Engine implements AutoCloseable {
         DrillResults.Background drills =
                 DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
         resources.push(drills);
+        observed.observe(reconciler::states, health);
+        observed.observeBus(bus::subscriptions);
         MetricsServer server =
-                new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
+                new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock, observed);
         resources.push(server);
         log.info("metrics on http://{}:{}/metrics", config.metrics().replaceFirst(":[0-9]*$", ""), server.port());
         return server;
@@ -333,7 +340,7 @@ public final class Engine implements AutoCloseable {
         BusInventory fleetInventory = BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
         resources.push(fleetInventory);
         fleetInventory.awaitReady(Duration.ofSeconds(30));
-        PolicyScheduler started = PolicyScheduler.start(policies, fleetInventory, bus, clock);
+        PolicyScheduler started = PolicyScheduler.start(policies, fleetInventory, observed.metering(bus), clock);
         resources.push(started);
         return started;
     }

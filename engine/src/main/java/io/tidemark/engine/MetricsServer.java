@@ -15,7 +15,8 @@ import java.util.Locale;
  * newest restore point), the policy's limit, and whether it is violated; per target, whether its
  * last probe answered and how many restore points it lacks. With an {@link EngineHealth}, also
  * {@code GET /healthz} (liveness) and {@code GET /readyz} (readiness per role and target, 200 or
- * 503), as JSON. Every answer is built from memory: nothing here calls a target or a VM, so a
+ * 503), as JSON. With {@link EngineMetrics}, also the job, byte, replication and JVM families
+ * (docs/monitoring.md lists every one). Every answer is built from memory: nothing here calls a target or a VM, so a
  * scrape answers at once whatever a target does.
  */
 public final class MetricsServer implements AutoCloseable {
@@ -48,6 +49,21 @@ public final class MetricsServer implements AutoCloseable {
             EngineHealth health,
             java.util.function.Supplier<java.util.Map<String, io.tidemark.replicator.Reconciler.TargetState>> targets,
             java.time.Clock clock) {
+        this(address, rpo, drills, health, targets, clock, null);
+    }
+
+    /**
+     * @param engine the job, byte, replication and JVM families ({@link EngineMetrics}), appended
+     *     after the RPO, drill and target gauges; null serves only those
+     */
+    public MetricsServer(
+            InetSocketAddress address,
+            RpoTracker rpo,
+            java.util.function.Supplier<java.util.List<io.tidemark.repository.DrillRecord>> drills,
+            EngineHealth health,
+            java.util.function.Supplier<java.util.Map<String, io.tidemark.replicator.Reconciler.TargetState>> targets,
+            java.time.Clock clock,
+            EngineMetrics engine) {
         try {
             server = HttpServer.create(address, 0);
         } catch (IOException e) {
@@ -57,7 +73,10 @@ public final class MetricsServer implements AutoCloseable {
                     e);
         }
         server.createContext("/metrics", exchange -> {
-            String text = render(rpo) + renderDrills(drills.get()) + renderTargets(targets.get(), clock.instant());
+            String text = render(rpo)
+                    + renderDrills(drills.get())
+                    + renderTargets(targets.get(), clock.instant())
+                    + (engine == null ? "" : engine.scrape());
             send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         });
         if (health != null) {

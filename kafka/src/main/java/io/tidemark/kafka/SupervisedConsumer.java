@@ -72,6 +72,8 @@ final class SupervisedConsumer implements EventBus.Subscription {
     private final AtomicInteger restarts = new AtomicInteger();
     private volatile String lastError;
     private volatile Instant lastErrorAt;
+    /** Events not handled yet as of the last poll; negative while unknown. */
+    private volatile long lag = -1;
 
     /**
      * @param byKey whether events of different keys are handled at once (else all in one lane)
@@ -113,7 +115,8 @@ final class SupervisedConsumer implements EventBus.Subscription {
                 running,
                 restarts.get(),
                 Optional.ofNullable(lastError),
-                Optional.ofNullable(lastErrorAt));
+                Optional.ofNullable(lastErrorAt),
+                lag < 0 ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(lag));
     }
 
     /** Stops polling; the polling thread then drains the lanes, commits and leaves the group. */
@@ -228,7 +231,29 @@ final class SupervisedConsumer implements EventBus.Subscription {
             }
             commitFinished(consumer, progress.values());
             bound(consumer);
+            measureLag(consumer);
         }
+    }
+
+    /**
+     * Events of the assigned partitions not handled yet: behind the log's end (the consumer's own
+     * fetch state, no call to the broker) plus fetched and not finished.
+     */
+    private void measureLag(Consumer<String, byte[]> consumer) {
+        long total = 0;
+        boolean known = false;
+        for (TopicPartition tp : consumer.assignment()) {
+            java.util.OptionalLong behind = consumer.currentLag(tp);
+            if (behind.isPresent()) {
+                total += behind.getAsLong();
+                known = true;
+            }
+            PartitionProgress p = progress.get(tp);
+            if (p != null) {
+                total += p.unfinished();
+            }
+        }
+        lag = known ? total : -1;
     }
 
     private String laneOf(ConsumerRecord<String, byte[]> r) {

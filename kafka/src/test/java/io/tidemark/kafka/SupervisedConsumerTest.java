@@ -261,6 +261,33 @@ class SupervisedConsumerTest {
     }
 
     @Test
+    void theStateCountsTheEventsNotHandledYetAsLag() {
+        MockConsumer<String, byte[]> c = consumerWith("a0", "a1", "a2");
+        c.schedulePollTask(() -> c.updateEndOffsets(Map.of(TP, 3L)));
+        CountDownLatch release = new CountDownLatch(1);
+        List<String> handled = new CopyOnWriteArrayList<>();
+        SupervisedConsumer s = start(
+                false,
+                1,
+                (t, e) -> {
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException ex) {
+                        Thread.currentThread().interrupt();
+                    }
+                    handled.add(e.jobId());
+                },
+                () -> c,
+                FAST,
+                Clock.systemUTC());
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> s.state().lag().orElse(-1) == 3); // one running, two queued
+        release.countDown();
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> handled.size() == 3 && s.state().lag().orElse(-1) == 0);
+    }
+
+    @Test
     void aPartitionWithTooManyUnhandledEventsIsPausedAndResumedOnceTheyAreHandled() {
         // key a blocks; keys b.. flow; the partition holds 6 > 4 (FAST.maxBufferedPerPartition) unhandled events
         MockConsumer<String, byte[]> c = consumerWith("a0", "a1", "a2", "a3", "a4", "b0");

@@ -95,6 +95,8 @@ public final class Reconciler implements AutoCloseable {
      * @param oldestMissingCapturedAt the snapshot moment of the oldest point the target lacks
      * @param shipped how many points rounds shipped since start
      * @param lastError the last failure of a round, if any
+     * @param missingBytes the new bytes (chunks first stored by each point in the primary) of the
+     *     points the target lacks: what shipping them moves at most
      */
     public record TargetState(
             String target,
@@ -105,9 +107,34 @@ public final class Reconciler implements AutoCloseable {
             Map<String, Integer> missingByVm,
             Optional<Instant> oldestMissingCapturedAt,
             long shipped,
-            Optional<String> lastError) {
+            Optional<String> lastError,
+            long missingBytes) {
         public TargetState {
             missingByVm = Map.copyOf(missingByVm);
+        }
+
+        /** A state without the bytes of what the target lacks. */
+        public TargetState(
+                String target,
+                Optional<Instant> probedAt,
+                boolean reachable,
+                Optional<String> probeError,
+                Optional<Instant> reconciledAt,
+                Map<String, Integer> missingByVm,
+                Optional<Instant> oldestMissingCapturedAt,
+                long shipped,
+                Optional<String> lastError) {
+            this(
+                    target,
+                    probedAt,
+                    reachable,
+                    probeError,
+                    reconciledAt,
+                    missingByVm,
+                    oldestMissingCapturedAt,
+                    shipped,
+                    lastError,
+                    0);
         }
 
         /** How many restore points the target lacks, over all VMs. */
@@ -240,7 +267,8 @@ public final class Reconciler implements AutoCloseable {
                         s.missingByVm(),
                         s.oldestMissingCapturedAt(),
                         s.shipped(),
-                        s.lastError()));
+                        s.lastError(),
+                        s.missingBytes()));
         if (ok && !before.reachable()) {
             if (before.probedAt().isPresent()) {
                 log.info("target {} answers again: reconciling it now", name);
@@ -269,6 +297,7 @@ public final class Reconciler implements AutoCloseable {
         Map<String, Set<String>> there = known.get(name);
         Map<String, Integer> missingByVm = new TreeMap<>();
         Instant oldest = null;
+        long bytesMissing = 0;
         int shipped = 0;
         String error = null;
         for (String vm : primary.vms()) {
@@ -313,6 +342,7 @@ public final class Reconciler implements AutoCloseable {
             }
             if (!left.isEmpty()) {
                 missingByVm.put(vm, left.size());
+                bytesMissing += left.stream().mapToLong(Manifest::bytesNew).sum();
                 Instant first = left.get(0).capturedAt();
                 oldest = oldest == null || first.isBefore(oldest) ? first : oldest;
             }
@@ -321,6 +351,7 @@ public final class Reconciler implements AutoCloseable {
         String failure = error;
         Instant oldestMissing = oldest;
         long total = shipped;
+        long backlogBytes = bytesMissing;
         states.compute(
                 name,
                 (k, s) -> new TargetState(
@@ -334,7 +365,8 @@ public final class Reconciler implements AutoCloseable {
                         s.shipped() + total,
                         failure == null && reached
                                 ? Optional.empty()
-                                : Optional.ofNullable(failure).or(s::lastError)));
+                                : Optional.ofNullable(failure).or(s::lastError),
+                        backlogBytes));
         if (failure != null) {
             log.warn("reconciliation of {} stopped: {}; it resumes with the next round", name, failure);
         }
@@ -373,7 +405,8 @@ public final class Reconciler implements AutoCloseable {
                             s.missingByVm(),
                             s.oldestMissingCapturedAt(),
                             s.shipped(),
-                            Optional.of(String.valueOf(e.getMessage()))));
+                            Optional.of(String.valueOf(e.getMessage())),
+                            s.missingBytes()));
         }
     }
 

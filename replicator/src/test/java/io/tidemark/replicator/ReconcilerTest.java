@@ -125,7 +125,7 @@ class ReconcilerTest {
     }
 
     @Test
-    void whileTheTargetIsDownTheMissingPointsAreCountedAndShippedOnceItAnswers() {
+    void whileTheTargetIsDownTheMissingPointsAndTheirBytesAreCountedAndShippedOnceItAnswers() {
         List<Manifest> chain = chain(2);
         Reconciler r = reconciler(policy(List.of("offsite"), Map.of()));
         offsite.failNext(1, () -> new RetriableException("connection refused"));
@@ -137,6 +137,10 @@ class ReconcilerTest {
         assertThat(down.missing()).isEqualTo(2);
         assertThat(r.states().get("offsite").oldestMissingCapturedAt())
                 .contains(chain.get(0).capturedAt());
+        assertThat(r.states().get("offsite").missingBytes())
+                .as("the new bytes of the points it lacks")
+                .isPositive()
+                .isEqualTo(chain.stream().mapToLong(Manifest::bytesNew).sum());
         assertThat(r.states().get("offsite").probeError())
                 .hasValueSatisfying(e -> assertThat(e).contains("connection refused"));
         assertThat(offsite.keys()).isEmpty();
@@ -146,6 +150,7 @@ class ReconcilerTest {
 
         assertThat(up.shipped()).isEqualTo(2);
         assertThat(r.states().get("offsite").missing()).isZero();
+        assertThat(r.states().get("offsite").missingBytes()).isZero();
     }
 
     @Test

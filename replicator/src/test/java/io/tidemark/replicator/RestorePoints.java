@@ -145,8 +145,8 @@ final class RestorePoints {
                         parent.isPresent()
                                 ? Optional.empty()
                                 : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
-                        0,
-                        0)));
+                        (long) chunks.size() * chunkSize, // each written chunk read and stored new
+                        (long) chunks.size() * chunkSize)));
         primary.commit(m);
         if (image != null) {
             images.put(m.id(), image);

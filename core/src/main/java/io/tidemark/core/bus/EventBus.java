@@ -62,6 +62,8 @@ public interface EventBus extends AutoCloseable {
      * @param restarts how often its consumer was restarted after a fault since it started
      * @param lastError the last fault's message, if any (never a secret)
      * @param lastErrorAt when that fault happened
+     * @param lag events of its topics not handled yet (behind the log's end, or fetched and still
+     *     queued or running), as of its last poll; empty while unknown
      */
     record SubscriptionState(
             String group,
@@ -69,9 +71,22 @@ public interface EventBus extends AutoCloseable {
             boolean running,
             int restarts,
             Optional<String> lastError,
-            Optional<Instant> lastErrorAt) {
+            Optional<Instant> lastErrorAt,
+            java.util.OptionalLong lag) {
         public SubscriptionState {
             topics = List.copyOf(topics);
+            java.util.Objects.requireNonNull(lag, "lag");
+        }
+
+        /** A state whose lag is unknown. */
+        public SubscriptionState(
+                String group,
+                List<String> topics,
+                boolean running,
+                int restarts,
+                Optional<String> lastError,
+                Optional<Instant> lastErrorAt) {
+            this(group, topics, running, restarts, lastError, lastErrorAt, java.util.OptionalLong.empty());
         }
     }
 
