@@ -1,5 +1,6 @@
 package io.tidemark.cli;
 
+import io.tidemark.targets.TargetSpec;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
@@ -58,7 +59,7 @@ final class PruneCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         EngineConfig c = engine.engineConfig();
         PolicySet set = engine.policies(c);
-        Map<String, ObjectTarget> targets = Targets.open(c.targets());
+        Map<String, ObjectTarget> targets = TargetSpec.openAll(c.targets());
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             Map<String, Repository> targetRepos = Targets.repositories(primary, targets);

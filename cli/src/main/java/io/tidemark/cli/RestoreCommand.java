@@ -1,5 +1,6 @@
 package io.tidemark.cli;
 
+import io.tidemark.targets.TargetSpec;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.DiskEntry;
@@ -208,8 +209,8 @@ final class RestoreCommand implements Callable<Integer> {
         if (from.equals("local")) {
             return new FileObjectTarget(engine.repository(c));
         }
-        EngineConfig.TargetConfig t = c.targets().get(from);
-        return t != null ? Targets.open(from, t) : Locations.open(from);
+        TargetSpec t = c.targets().get(from);
+        return t != null ? t.open(from) : Locations.open(from);
     }
 
     private boolean toRbd() {

@@ -44,23 +44,27 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        EngineConfig base = config != null ? EngineConfig.load(config) : EngineConfig.empty();
-        EngineConfig c = base.with(host, data, kafka, qmpDir, policies);
-        c = new EngineConfig(
-                c.host() != null ? c.host() : defaultHost(),
-                c.data() != null ? c.data() : Path.of("tidemark-data"),
-                c.kafka(),
-                c.qmpDir() != null ? c.qmpDir() : Path.of("/run/tidemark/qmp"),
-                c.policies() != null ? c.policies() : Path.of("policies"),
-                c.targets(),
-                c.metrics() != null ? c.metrics() : "127.0.0.1:9464",
-                c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
-                        ? c.hooks()
-                        : EngineConfig.HooksConfig.defaults(),
-                base.hypervisor(),
-                c.encryption(),
-                c.maxConcurrentJobs(),
-                c.jobDeadline());
+        EngineConfig.Builder given =
+                (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
+        if (host != null) {
+            given.host(host);
+        }
+        if (data != null) {
+            given.data(data);
+        }
+        if (kafka != null) {
+            given.kafka(kafka);
+        }
+        if (qmpDir != null) {
+            given.qmpDir(qmpDir);
+        }
+        if (policies != null) {
+            given.policies(policies);
+        }
+        EngineConfig c = given.build().withDefaults(defaultHost());
+        if (c.hooks() == null && System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) != null) {
+            c = c.toBuilder().hooks(EngineConfig.HooksConfig.defaults()).build();
+        }
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch closed = new CountDownLatch(1);
         // the JVM halts once every shutdown hook has returned: the hook waits until the engine has drained

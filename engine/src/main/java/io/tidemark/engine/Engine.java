@@ -28,6 +28,7 @@ import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.scheduler.hook.HookService;
 import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
 import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
@@ -82,7 +83,7 @@ public final class Engine implements AutoCloseable {
         try {
             // cheap checks first, so bad input fails before anything starts
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
-            Map<String, ObjectTarget> targets = Targets.open(config.targets());
+            Map<String, ObjectTarget> targets = TargetSpec.openAll(config.targets());
             targets.values().forEach(resources::push);
             checkTargetsNamedByPolicies(policies, targets);
             EngineConfig.HooksConfig hooksConfig = config.hooks();
