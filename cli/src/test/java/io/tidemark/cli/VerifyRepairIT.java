@@ -21,6 +21,7 @@ import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.nio.file.Files;
@@ -83,7 +84,7 @@ class VerifyRepairIT {
                         "db-1",
                         Optional.empty(),
                         IntStream.range(0, 6).boxed().toList());
-                Map<String, ObjectTarget> targets = Targets.open(engine.targets());
+                Map<String, ObjectTarget> targets = TargetSpec.openAll(engine.targets());
                 try (Replicator replicator = new Replicator(local, targets, 4)) {
                     for (Manifest m : List.of(a1, a2, b1)) {
                         replicator.replicate(m.vm(), m.id(), "offsite");

@@ -89,7 +89,7 @@ class GcConcurrencyIT {
             Repository primary = Repository.openOrInit(
                     new FileObjectTarget(Files.createDirectories(tmp.resolve("primary"))), REPOSITORY);
             try (ObjectTarget offsiteTarget =
-                            S3ObjectTarget.create(S3Targets.config(s3.endpoint(), s3, "tidemark-gc", "tm"));
+                            S3Targets.config(s3.endpoint(), s3, "tidemark-gc", "tm").open();
                     Replicator replicator =
                             new Replicator(primary, Map.of("offsite", offsiteTarget), null, Clock.systemUTC(), 4)) {
                 Repository offsite = Repository.openOrInit(offsiteTarget, REPOSITORY);
