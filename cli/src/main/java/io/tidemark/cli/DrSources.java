@@ -1,10 +1,10 @@
 package io.tidemark.cli;
 
-import io.tidemark.targets.TargetSpec;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.policies.RecoveryPlan;
+import io.tidemark.targets.TargetSpec;
 import java.util.TreeSet;
 
 /** Opens the target a DR plan restores from, by its name in the engine config. */

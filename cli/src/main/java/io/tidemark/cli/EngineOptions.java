@@ -1,12 +1,12 @@
 package io.tidemark.cli;
 
-import io.tidemark.targets.TargetSpec;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.PassphraseSource;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Path;
 import java.util.TreeSet;
@@ -42,8 +42,7 @@ final class EngineOptions {
 
     /** The engine config with the flags applied. */
     EngineConfig engineConfig() {
-        EngineConfig.Builder c =
-                (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
+        EngineConfig.Builder c = (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
         if (data != null) {
             c.data(data);
         }

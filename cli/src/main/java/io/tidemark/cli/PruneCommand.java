@@ -1,6 +1,5 @@
 package io.tidemark.cli;
 
-import io.tidemark.targets.TargetSpec;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.target.ObjectTarget;
@@ -11,6 +10,7 @@ import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.maintenance.GarbageCollector;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.time.Duration;

@@ -1,6 +1,5 @@
 package io.tidemark.cli;
 
-import io.tidemark.targets.TargetSpec;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.DiskEntry;
@@ -8,13 +7,13 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.engine.Locations;
-import io.tidemark.engine.Targets;
 import io.tidemark.format.Json;
 import io.tidemark.repository.DiskSink;
 import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;

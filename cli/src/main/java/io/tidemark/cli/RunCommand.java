@@ -44,8 +44,7 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        EngineConfig.Builder given =
-                (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
+        EngineConfig.Builder given = (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
         if (host != null) {
             given.host(host);
         }

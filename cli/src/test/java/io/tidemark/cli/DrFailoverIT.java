@@ -9,7 +9,6 @@ import io.tidemark.core.event.TriggerKind;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Targets;
 import io.tidemark.format.Json;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.recovery.DiskCheck;
@@ -187,7 +186,8 @@ class DrFailoverIT {
                         .isLessThanOrEqualTo(chunk);
                 Path home = dir.resolve("home").resolve("db-1").resolve("sd0.raw");
                 assertThat(Restorer.sha256(home)).isEqualTo(drSha);
-                try (ObjectTarget target = EngineConfig.load(config).targets().get("offsite").open("offsite")) {
+                try (ObjectTarget target =
+                        EngineConfig.load(config).targets().get("offsite").open("offsite")) {
                     Manifest m = Repository.open(target)
                             .manifest("db-1", back.path("restorePoint").asText())
                             .orElseThrow();
@@ -230,7 +230,8 @@ class DrFailoverIT {
         Path qmpDir = dir.resolve("qmp");
         Instant f1 = Instant.parse("2026-01-01T00:00:00Z");
         Instant f2 = f1.plusSeconds(900);
-        try (ObjectTarget target = EngineConfig.load(config).targets().get("offsite").open("offsite");
+        try (ObjectTarget target =
+                        EngineConfig.load(config).targets().get("offsite").open("offsite");
                 QemuVm db = QemuVm.start(Files.createDirectories(qmpDir), "db-1", DISK);
                 QemuVm queue = QemuVm.start(qmpDir, "queue-1", DISK);
                 QemuVm web = QemuVm.start(qmpDir, "web-1", DISK);

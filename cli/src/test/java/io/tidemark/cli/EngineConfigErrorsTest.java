@@ -121,7 +121,8 @@ class EngineConfigErrorsTest {
                 """);
         assertThatThrownBy(() -> EngineConfig.load(c))
                 .isInstanceOf(InvalidInputException.class)
-                .hasMessageContaining(c + ":5:5: targets.offsite.pool: 'pool' is a setting of type rados, not of type s3")
+                .hasMessageContaining(
+                        c + ":5:5: targets.offsite.pool: 'pool' is a setting of type rados, not of type s3")
                 .hasMessageContaining(
                         c + ":11:5: targets.ceph.bucket: 'bucket' is a setting of type s3, not of type rados");
     }
@@ -162,8 +163,8 @@ class EngineConfigErrorsTest {
                 """);
         assertThatThrownBy(() -> EngineConfig.load(c))
                 .isInstanceOf(InvalidInputException.class)
-                .hasMessageContaining(c + ":4:15: targets.oss.endpoint: endpoint 'ftp://oss.example.com' is not an"
-                        + " http(s) URL")
+                .hasMessageContaining(
+                        c + ":4:15: targets.oss.endpoint: endpoint 'ftp://oss.example.com' is not an" + " http(s) URL")
                 .hasMessageContaining(c + ":6:13: targets.oss.prefix: key prefix '/abs' must not start with '/'")
                 .hasMessageContaining(c + ":8:16: targets.oss.pathStyle: Alibaba OSS accepts only virtual-hosted")
                 .hasMessageContaining(c + ":9:21: targets.oss.objectLockMode: S3 Object Lock is not available"

@@ -8,10 +8,10 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
-import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.tidemark.core.InputProblem;
@@ -22,9 +22,9 @@ import io.tidemark.format.Passphrase;
 import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
+import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TargetSpecException;
-import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.workers.JobBounds;
 import java.io.IOException;
 import java.io.StringReader;
@@ -436,7 +436,8 @@ public record EngineConfig(
      */
     private static Optional<TargetSpec> readTarget(Path file, String name, JsonNode node, List<InputProblem> problems) {
         if (!(node instanceof ObjectNode given)) {
-            problems.add(at(file, name, null, false, "expected a mapping of settings (type: and the settings of that type)"));
+            problems.add(at(
+                    file, name, null, false, "expected a mapping of settings (type: and the settings of that type)"));
             return Optional.empty();
         }
         ObjectNode settings = given.deepCopy();

@@ -19,7 +19,8 @@ class EngineConfigJobsTest {
         assertThat(EngineConfig.empty().concurrentJobs()).isEqualTo(2);
         Path four = Files.writeString(dir.resolve("four.yaml"), "host: hv1\nmaxConcurrentJobs: 4\n");
         assertThat(EngineConfig.load(four).concurrentJobs()).isEqualTo(4);
-        assertThat(EngineConfig.load(four).toBuilder().metrics("").build().concurrentJobs()).isEqualTo(4);
+        assertThat(EngineConfig.load(four).toBuilder().metrics("").build().concurrentJobs())
+                .isEqualTo(4);
         Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\nmaxConcurrentJobs: 0\n");
         assertThatThrownBy(() -> EngineConfig.load(zero))
                 .isInstanceOf(PermanentException.class)

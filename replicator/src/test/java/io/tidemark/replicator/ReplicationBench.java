@@ -5,8 +5,8 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.targets.RetryingObjectTarget;
-import io.tidemark.targets.s3.S3ObjectTarget;
 import io.tidemark.targets.s3.S3Credentials;
+import io.tidemark.targets.s3.S3ObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.ceph.CephCluster;
@@ -283,7 +283,8 @@ public final class ReplicationBench {
      * this JVM's heap, memstore in the OSD's).
      */
     private static void wipe(Server server, S3Targets.Settings config) {
-        try (S3ObjectTarget target = server.config(server.endpoint(), config.spec().prefix()).open()) {
+        try (S3ObjectTarget target =
+                server.config(server.endpoint(), config.spec().prefix()).open()) {
             target.list("").forEach(target::delete);
         }
     }
@@ -292,7 +293,8 @@ public final class ReplicationBench {
     private static double rawPuts(Server server, URI endpoint, Primary primary, int threads) throws Exception {
         S3Targets.Settings config = server.config(endpoint, "raw-" + PREFIXES.incrementAndGet());
         ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try (S3Client client = S3ObjectTarget.clientBuilder(config.spec(), config.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
+        try (S3Client client = S3ObjectTarget.clientBuilder(
+                        config.spec(), config.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                 .build()) {
             List<byte[]> objects = new ArrayList<>();
             for (String key : primary.chunkKeys) {

@@ -99,7 +99,8 @@ class ReplicationFaultsIT {
         S3Targets.Settings viaProxy = S3Targets.config(proxy.endpoint(), s3, BUCKET, "faults");
 
         try (S3Client client = S3Targets.withoutSdkRetries(viaProxy, Duration.ofSeconds(1));
-                S3ObjectTarget direct = S3Targets.config(s3.endpoint(), s3, BUCKET, "faults").open()) {
+                S3ObjectTarget direct =
+                        S3Targets.config(s3.endpoint(), s3, BUCKET, "faults").open()) {
             ObjectTarget offsite = new RetryingObjectTarget(
                     new S3ObjectTarget(viaProxy.spec(), viaProxy.credentials(), client),
                     new RetryingObjectTarget.Backoff(

@@ -1,9 +1,9 @@
 package io.tidemark.replicator;
 
 import io.tidemark.targets.RetryingObjectTarget;
-import io.tidemark.targets.s3.S3ObjectTarget;
 import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.targets.s3.S3Credentials;
+import io.tidemark.targets.s3.S3ObjectTarget;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.net.URI;
 import java.time.Duration;

@@ -53,7 +53,8 @@ public record RadosTargetSpec(
             problems.add("prefix", "key prefix '" + prefix + "' must not start with '/'");
         }
         if (key == null && confFile == null) {
-            problems.add(null, "type rados needs the cephx key: keyEnv or keyFile, or a confFile whose keyring holds it");
+            problems.add(
+                    null, "type rados needs the cephx key: keyEnv or keyFile, or a confFile whose keyring holds it");
         }
         transfer = transfer == null ? TransferLimits.DEFAULTS : transfer;
         problems.check();

@@ -152,7 +152,11 @@ public final class S3ObjectTarget implements ObjectTarget {
     /** Like {@link #create(S3TargetSpec, S3Credentials)}, with {@code clock} for Object Lock dates. */
     public static S3ObjectTarget create(S3TargetSpec spec, S3Credentials credentials, Clock clock) {
         return new S3ObjectTarget(
-                spec, credentials, clientBuilder(spec, credentials, Timeouts.DEFAULT).build(), true, clock);
+                spec,
+                credentials,
+                clientBuilder(spec, credentials, Timeouts.DEFAULT).build(),
+                true,
+                clock);
     }
 
     /** Like {@link #create(S3TargetSpec, S3Credentials)}, with the client's timeouts set by {@code timeouts}. */
@@ -461,9 +465,7 @@ public final class S3ObjectTarget implements ObjectTarget {
         }
         if (status == 403) {
             return "Check the access key id '" + credentials.accessKeyId() + "' and the secret key"
-                    + (credentials.from() == null
-                            ? " this target was given"
-                            : " (" + credentials.from() + ")")
+                    + (credentials.from() == null ? " this target was given" : " (" + credentials.from() + ")")
                     + ", and that the key may read and write " + config.location();
         }
         if (status == 501 || "NotImplemented".equals(code)) {
@@ -565,7 +567,8 @@ public final class S3ObjectTarget implements ObjectTarget {
         public Timeouts {
             for (Duration d : new Duration[] {connect, socket, apiCallAttempt, apiCall}) {
                 if (d != null && (d.isNegative() || d.isZero())) {
-                    throw new PermanentException("invalid S3 target configuration: timeouts must be positive, got " + d);
+                    throw new PermanentException(
+                            "invalid S3 target configuration: timeouts must be positive, got " + d);
                 }
             }
         }

@@ -63,7 +63,8 @@ class RgwObjectLockIT {
     private static S3ObjectTarget target(String bucket, ObjectLockRetention lock, Clock clock) {
         S3TargetSpec.Builder config = RgwObjectTargetIT.config(ceph, bucket, "lock-" + PREFIXES.incrementAndGet());
         if (lock != null) {
-            config.objectLockMode(lock.mode().name()).objectLockDays((int) lock.period().toDays());
+            config.objectLockMode(lock.mode().name())
+                    .objectLockDays((int) lock.period().toDays());
         }
         return S3ObjectTarget.create(config.build(), RgwObjectTargetIT.credentials(ceph), clock);
     }
@@ -195,9 +196,11 @@ class RgwObjectLockIT {
     void aRetentionThatHasEndedIsNotALock() {
         try (S3ObjectTarget writer = target(LOCKED, COMPLIANCE_1D, Clock.systemUTC());
                 S3ObjectTarget twoDaysLater = new S3ObjectTarget(
-                        RgwObjectTargetIT.config(ceph, LOCKED, writer.spec().prefix()).build(),
+                        RgwObjectTargetIT.config(ceph, LOCKED, writer.spec().prefix())
+                                .build(),
                         writer.credentials(),
-                        S3ObjectTarget.clientBuilder(writer.spec(), writer.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
+                        S3ObjectTarget.clientBuilder(
+                                        writer.spec(), writer.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                                 .build(),
                         Clock.offset(Clock.systemUTC(), Duration.ofDays(2)))) {
             writer.putIfAbsent("chunks/01/0456", new byte[] {1});

@@ -115,15 +115,16 @@ class S3ObjectTargetErrorTest {
 
     @Test
     void aFailedPreconditionMeansTheObjectIsPresent() {
-        try (S3ObjectTarget target =
-                new S3ObjectTarget(CONFIG, CREDENTIALS, new FailingS3Client(() -> service(412, "PreconditionFailed")))) {
+        try (S3ObjectTarget target = new S3ObjectTarget(
+                CONFIG, CREDENTIALS, new FailingS3Client(() -> service(412, "PreconditionFailed")))) {
             assertThat(target.putIfAbsent("chunks/k", new byte[] {1})).isFalse();
         }
     }
 
     @Test
     void aMissingKeyIsNotAnError() {
-        try (S3ObjectTarget target = new S3ObjectTarget(CONFIG, CREDENTIALS, new FailingS3Client(() -> service(404, "NoSuchKey")))) {
+        try (S3ObjectTarget target =
+                new S3ObjectTarget(CONFIG, CREDENTIALS, new FailingS3Client(() -> service(404, "NoSuchKey")))) {
             assertThat(target.get("chunks/k")).isEmpty();
             assertThat(target.exists("chunks/k")).isFalse();
             target.delete("chunks/k");

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import io.tidemark.core.PermanentException;
-import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.util.List;
 import java.util.function.Consumer;
@@ -68,7 +68,9 @@ class S3ObjectTargetFailureIT {
                 assertNoSecretIn(e, wrongSecret);
                 assertNoSecretIn(e, s3.secretKey());
             }
-            assertThat(target.credentials().toString()).doesNotContain(wrongSecret).contains("secretAccessKey=***");
+            assertThat(target.credentials().toString())
+                    .doesNotContain(wrongSecret)
+                    .contains("secretAccessKey=***");
             assertThat(target.describe()).doesNotContain(wrongSecret);
         }
     }
@@ -87,7 +89,8 @@ class S3ObjectTargetFailureIT {
 
     @Test
     void aMissingBucketIsPermanentAndSaysSo() {
-        try (S3ObjectTarget target = S3ObjectTarget.create(config("no-such-bucket"), S3Credentials.of(s3.accessKey(), s3.secretKey()))) {
+        try (S3ObjectTarget target =
+                S3ObjectTarget.create(config("no-such-bucket"), S3Credentials.of(s3.accessKey(), s3.secretKey()))) {
             PermanentException e = catchThrowableOfType(
                     PermanentException.class, () -> target.putIfAbsent("chunks/k", new byte[] {1}));
 

@@ -81,7 +81,8 @@ class S3TargetSpecTest {
                 .prefix("p")
                 .ossCompatible(true)
                 .build();
-        S3TargetSpec aws = S3TargetSpec.builder().region("eu-central-1").bucket("b").build();
+        S3TargetSpec aws =
+                S3TargetSpec.builder().region("eu-central-1").bucket("b").build();
 
         try (S3ObjectTarget onOss = S3ObjectTarget.create(oss, S3Credentials.of("AKID", "s3cr3t-value"));
                 S3ObjectTarget onAws = S3ObjectTarget.create(aws, S3Credentials.of("AKID", "s3cr3t"))) {
