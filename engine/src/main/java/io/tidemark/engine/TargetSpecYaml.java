@@ -93,34 +93,54 @@ final class TargetSpecYaml {
         abstract Object bandwidthLimit(long bytesPerSecond);
     }
 
-    /** {@code retryDeadline}: a duration such as {@code 30s}, {@code 5m} or {@code 1h30m}; {@code 0s} is one attempt. */
-    static final class DurationText extends JsonDeserializer<Duration> {
+    /**
+     * A setting written in a syntax of its own; a value not in it is reported as {@code expected
+     * <what>, got "<value>"} at its place in the file.
+     */
+    abstract static class TextSetting<T> extends JsonDeserializer<T> {
+        private final String expected;
+        private final Class<?> type;
+
+        TextSetting(String expected, Class<?> type) {
+            this.expected = expected;
+            this.type = type;
+        }
+
+        /** @throws PermanentException when {@code text} is not in the syntax */
+        abstract T parse(String text);
+
         @Override
-        public Duration deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+        public T deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
             String text = p.getValueAsString();
             try {
-                return Targets.retryDeadline("", text == null ? "-" : text);
+                return parse(text == null ? "-" : text);
             } catch (PermanentException e) {
-                throw InvalidFormatException.from(
-                        p,
-                        "expected a duration such as 30s, 5m or 1h30m (0s: a single attempt), got \"" + text + "\"",
-                        text,
-                        Duration.class);
+                throw InvalidFormatException.from(p, "expected " + expected + ", got \"" + text + "\"", text, type);
             }
         }
     }
 
-    /** {@code bandwidthLimit}: bytes per second, such as {@code 20MiB/s} or {@code 500KB/s}. */
-    static final class RateText extends JsonDeserializer<Long> {
+    /** {@code retryDeadline}: a duration such as {@code 30s}, {@code 5m} or {@code 1h30m}; {@code 0s} is one attempt. */
+    static final class DurationText extends TextSetting<Duration> {
+        DurationText() {
+            super("a duration such as 30s, 5m or 1h30m (0s: a single attempt)", Duration.class);
+        }
+
         @Override
-        public Long deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
-            String text = p.getValueAsString();
-            try {
-                return Targets.bandwidthLimit("", text == null ? "-" : text);
-            } catch (PermanentException e) {
-                throw InvalidFormatException.from(
-                        p, "expected " + BandwidthSyntax.EXAMPLE + ", got \"" + text + "\"", text, long.class);
-            }
+        Duration parse(String text) {
+            return Targets.retryDeadline("", text);
+        }
+    }
+
+    /** {@code bandwidthLimit}: bytes per second, such as {@code 20MiB/s} or {@code 500KB/s}. */
+    static final class RateText extends TextSetting<Long> {
+        RateText() {
+            super(BandwidthSyntax.EXAMPLE, long.class);
+        }
+
+        @Override
+        Long parse(String text) {
+            return Targets.bandwidthLimit("", text);
         }
     }
 }
