@@ -444,7 +444,8 @@ public record EngineConfig(
         if (!settings.has("type")) {
             settings.put("type", TargetSpec.DEFAULT_TYPE);
         }
-        String type = settings.get("type").asText();
+        JsonNode typeNode = settings.get("type");
+        String type = typeNode.isTextual() ? typeNode.asText() : typeNode.toString();
         for (int left = settings.size(); left >= 0; left--) {
             try {
                 return Optional.of(YAML.treeToValue(settings, TargetSpec.class));
@@ -470,20 +471,32 @@ public record EngineConfig(
                     return Optional.empty();
                 }
                 boolean unknown = e instanceof UnrecognizedPropertyException;
-                problems.add(at(file, name, key, unknown, unknown ? unknownKey(type, key, e) : message(e)));
+                problems.add(at(file, name, key, unknown, unknown ? unknownKey(type, key) : message(e)));
                 settings.remove(key);
             }
         }
         return Optional.empty();
     }
 
+    /** {@code unknown key 'k'}, with the known key meant, or else the known keys. */
+    private static String unknownKey(String key, List<String> known) {
+        String m = "unknown key '" + key + "'";
+        Optional<String> closest = Suggestions.closest(key, known);
+        if (closest.isPresent()) {
+            return m + "; did you mean '" + closest.get() + "'? (docs/configuration.md lists the settings)";
+        }
+        return m + (known.isEmpty() ? "" : "; expected one of: " + String.join(", ", known));
+    }
+
     /** An unknown key of a target: one that belongs to another type says so, others as any unknown key. */
-    private static String unknownKey(String type, String key, JsonProcessingException e) {
+    private static String unknownKey(String type, String key) {
         List<String> owners = TargetSpec.TYPES.keySet().stream()
                 .filter(t -> !t.equals(type) && TargetSpecYaml.keys(t).contains(key))
                 .toList();
         if (owners.isEmpty()) {
-            return message(e);
+            List<String> known = new ArrayList<>(TargetSpecYaml.keys(type));
+            known.add("type");
+            return unknownKey(key, known.stream().sorted().toList());
         }
         return "'" + key + "' is a setting of type " + String.join(" and ", owners) + ", not of type " + type
                 + "; remove it, or set the type this target really is";
@@ -615,12 +628,7 @@ public record EngineConfig(
                             .map(String::valueOf)
                             .sorted()
                             .toList();
-            String m = "unknown key '" + u.getPropertyName() + "'";
-            Optional<String> closest = Suggestions.closest(u.getPropertyName(), known);
-            if (closest.isPresent()) {
-                return m + "; did you mean '" + closest.get() + "'? (docs/configuration.md lists the settings)";
-            }
-            return m + (known.isEmpty() ? "" : "; expected one of: " + String.join(", ", known));
+            return unknownKey(u.getPropertyName(), known);
         }
         if (e instanceof InvalidFormatException f
                 && f.getOriginalMessage() != null
@@ -659,6 +667,9 @@ public record EngineConfig(
         }
         if (type == Boolean.class || type == boolean.class) {
             return "true or false";
+        }
+        if (type == java.net.URI.class) {
+            return "a URL such as https://s3.eu-west-1.amazonaws.com";
         }
         if (type == String.class || type == Path.class) {
             return "a single value (text)";

@@ -220,7 +220,7 @@ public record S3TargetSpec(
             try {
                 lock = ObjectLockRetention.of(objectLockMode, objectLockDays);
             } catch (PermanentException e) {
-                boolean modeAtFault = objectLockMode != null && (objectLockDays == null || objectLockDays >= 1);
+                boolean modeAtFault = objectLockMode != null && (objectLockDays == null || !isMode(objectLockMode));
                 problems.add(modeAtFault ? "objectLockMode" : "objectLockDays", e);
             }
             ObjectLockRetention objectLock = lock;
@@ -243,6 +243,15 @@ public record S3TargetSpec(
             }
             problems.check();
             return spec;
+        }
+
+        private static boolean isMode(String mode) {
+            try {
+                ObjectLockRetention.mode(mode);
+                return true;
+            } catch (PermanentException e) {
+                return false;
+            }
         }
     }
 }
