@@ -22,9 +22,28 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/n
 command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)
 # libvirt hosts: libvirt0 for LibvirtHypervisor; libvirtd + virsh for the ITs' isolated daemon (no dnsmasq needed)
 { [ -x /usr/sbin/libvirtd ] && command -v virsh >/dev/null; } || need+=(libvirt-daemon-system libvirt-clients)
+# packaging (dist/, deploy/debian, deploy/container, deploy/validate): dpkg-deb and systemd-analyze for the
+# package and its units, ss for DebianPackageIT, buildah/skopeo/umoci for the daemonless OCI image,
+# node + npm for the Kubernetes and compose validation
+command -v dpkg-deb >/dev/null || need+=(dpkg-dev)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v ss >/dev/null || need+=(iproute2)
+command -v adduser >/dev/null || need+=(adduser)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v buildah >/dev/null || need+=(buildah)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
+command -v npm >/dev/null || need+=(npm)
+[ -f /etc/ssl/certs/java/cacerts ] || need+=(ca-certificates-java)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tidemark: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+# the validators of deploy/validate (kubernetes-models, the compose spec's schema, ajv), pinned by its lock file
+validate="$(cd "$(dirname "$0")" && pwd)/validate"
+if [ ! -d "$validate/node_modules" ] || [ "$validate/package-lock.json" -nt "$validate/node_modules" ]; then
+  echo "tidemark: installing the npm packages of deploy/validate" >&2
+  (cd "$validate" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && touch node_modules)
 fi

@@ -1,32 +1,20 @@
 package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.tidemark.core.PermanentException;
-import io.tidemark.core.RetriableException;
-import io.tidemark.core.files.FileTrees;
-import io.tidemark.core.repository.DiskEntry;
-import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
-import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
-import io.tidemark.recovery.BootCheck;
-import io.tidemark.recovery.DiskCheck;
+import io.tidemark.recovery.Drill;
 import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
-import io.tidemark.repository.Restorer;
 import io.tidemark.scheduler.RpoTracker;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -104,112 +92,56 @@ final class DrillCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         EngineConfig c = engine.engineConfig();
-        Optional<Duration> limit = rtoLimit(c);
-        String location = targetName == null ? RpoTracker.LOCAL : targetName;
-        if (bootKernel != null) {
-            io.tidemark.workers.guest.CheckGuest.Kernel.in(bootKernel); // fail before restoring anything
-        }
+        Drill.Request request = new Drill.Request(
+                vm,
+                targetName == null ? RpoTracker.LOCAL : targetName,
+                Drill.rtoLimit(policies(c), vm),
+                scratch != null ? scratch : Path.of(System.getProperty("java.io.tmpdir")),
+                parallel,
+                Optional.ofNullable(bootKernel),
+                bootTimeout);
+        Drill.checkBootKernel(request.bootKernel()); // fail before opening or restoring anything
+        Drill.DrillResult result;
         try (ObjectTarget target = engine.open(c, targetName)) {
             Repository repo = Repository.open(target, engine.passphrases(c));
-            long t0 = System.nanoTime();
-            Manifest m = repo.latest(vm)
-                    .orElseThrow(() -> new PermanentException("no restore point of VM '" + vm + "' in "
-                            + repo.describe() + "; nothing to drill (`tidemark list` shows what there is)"));
-            Path dir = Files.createTempDirectory(
-                    scratch != null ? Files.createDirectories(scratch) : Path.of(System.getProperty("java.io.tmpdir")),
-                    "tidemark-drill-");
-            List<DiskCheck.Outcome> outcomes = new ArrayList<>();
-            String boot = null;
-            try {
-                Restorer restorer = new Restorer(repo, parallel);
-                List<BootCheck.Restored> restored = new ArrayList<>();
-                for (DiskEntry d : m.disks()) {
-                    Path image = dir.resolve(d.name() + ".raw");
-                    restorer.restoreDisk(
-                            m,
-                            d.name(),
-                            image,
-                            new ProgressBar(System.err, "drill " + d.name(), !json && System.console() != null));
-                    restored.add(new BootCheck.Restored(d, image));
-                    if (bootKernel == null) {
-                        outcomes.add(DiskCheck.check(repo, d, image));
-                    }
-                }
-                if (bootKernel != null) {
-                    if (!json && System.console() != null) {
-                        System.err.printf(
-                                "drill: booting the check guest from %s (TCG, up to %s)…%n", bootKernel, bootTimeout);
-                    }
-                    BootCheck.Result b = BootCheck.run(repo, bootKernel, restored, dir, bootTimeout);
-                    boot = b.summary();
-                    outcomes.addAll(b.outcomes());
-                }
-            } finally {
-                deleteRecursively(dir);
-            }
-            long rtoMillis = (System.nanoTime() - t0) / 1_000_000;
-            boolean passed = outcomes.stream().allMatch(DiskCheck.Outcome::passed);
-            String check = String.join(
-                    ",",
-                    outcomes.stream().map(DiskCheck.Outcome::check).distinct().toList());
-            StringBuilder detail = new StringBuilder(boot == null ? "" : boot + "\n");
-            for (int i = 0; i < outcomes.size(); i++) {
-                DiskCheck.Outcome o = outcomes.get(i);
-                detail.append(m.disks().get(i).name())
-                        .append(": ")
-                        .append(o.check())
-                        .append(o.passed() ? " passed" : " FAILED")
-                        .append(o.report().isBlank() ? "" : "\n" + o.report().strip())
-                        .append('\n');
-            }
-            DrillRecord r = new DrillRecord(
-                    vm,
-                    location,
-                    m.id(),
-                    m.capturedAt(),
-                    clock.instant(),
-                    rtoMillis,
-                    limit.map(Duration::toMillis).orElse(null),
-                    check,
-                    passed,
-                    detail.toString().strip());
-            new DrillLog(target).record(r);
-            print(r, boot);
-            if (!passed) {
-                return Main.EXIT_PERMANENT;
-            }
-            return r.rtoViolated() ? EXIT_RTO_VIOLATED : 0;
+            result = new Drill(clock, ProgressBars.onTerminal(json)).run(repo, new DrillLog(target), request);
         }
+        print(result.record(), result.boot());
+        if (!result.passed()) {
+            return Main.EXIT_PERMANENT;
+        }
+        return result.rtoViolated() ? EXIT_RTO_VIOLATED : 0;
     }
 
-    /** The strictest RTO among the policies that select the VM by name. */
-    private Optional<Duration> rtoLimit(EngineConfig c) {
+    /** The policies the engine config names (none when their directory does not exist). */
+    private PolicySet policies(EngineConfig c) {
         Path dir = c.policies() != null ? c.policies() : EngineOptions.DEFAULT_POLICIES;
-        PolicySet set = Files.isDirectory(dir) ? engine.policies(c) : PolicySet.empty();
-        return set.policies().stream()
-                .filter(p -> p.vms().matches(vm, Map.of()))
-                .map(Policy::rto)
-                .flatMap(Optional::stream)
-                .min(Comparator.naturalOrder());
+        return Files.isDirectory(dir) ? engine.policies(c) : PolicySet.empty();
     }
 
-    private void print(DrillRecord r, String boot) throws IOException {
-        String bootCheck = boot != null ? boot : "boot: not run (no --boot kernel directory)";
+    private static final String NO_BOOT = "boot: not run (no --boot kernel directory)";
+
+    /** The drill's JSON: the record, the RTO and its limit in seconds, and the boot check's summary. */
+    static ObjectNode toJson(DrillRecord r, Optional<String> boot) {
+        ObjectNode o = Json.mapper().valueToTree(r);
+        o.put("rtoSeconds", r.rtoMillis() / 1000.0);
+        r.rtoLimit().ifPresent(l -> o.put("rtoLimitSeconds", l.toSeconds()));
+        o.put("rtoViolated", r.rtoViolated());
+        o.put("bootCheck", boot.orElse(NO_BOOT));
+        return o;
+    }
+
+    private void print(DrillRecord r, Optional<String> boot) throws IOException {
         if (json) {
-            ObjectNode o = Json.mapper().valueToTree(r);
-            o.put("rtoSeconds", r.rtoMillis() / 1000.0);
-            r.rtoLimit().ifPresent(l -> o.put("rtoLimitSeconds", l.toSeconds()));
-            o.put("rtoViolated", r.rtoViolated());
-            o.put("bootCheck", bootCheck);
-            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(o));
+            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(toJson(r, boot)));
             return;
         }
         System.out.printf(
                 "drill of %s from %s: restore point %s (captured %s)%n",
                 r.vm(), r.location(), r.restorePoint(), r.capturedAt());
         System.out.println(r.detail());
-        if (boot == null) {
-            System.out.println(bootCheck);
+        if (boot.isEmpty()) {
+            System.out.println(NO_BOOT);
         }
         System.out.printf(
                 "RTO measured %s, policy %s%s%n",
@@ -217,16 +149,5 @@ final class DrillCommand implements Callable<Integer> {
                 r.rtoLimit().map(StatusCommand::human).orElse("none"),
                 r.rtoViolated() ? "  VIOLATED" : "");
         System.out.println(r.passed() ? "drill PASSED" : "drill FAILED");
-    }
-
-    private static void deleteRecursively(Path dir) {
-        try {
-            FileTrees.delete(dir);
-        } catch (IOException e) {
-            throw new RetriableException(
-                    "cannot remove the drill's scratch directory " + dir + ": " + e.getMessage()
-                            + "; remove it by hand",
-                    e);
-        }
     }
 }

@@ -254,6 +254,12 @@ final class HookCommand {
                     .header(HookSignature.SIGNATURE_HEADER, HookSignature.sign(secret, timestamp, body))
                     .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                     .build();
+            return send(request, endpoint, timeout, consequence);
+        }
+
+        /** Sends {@code request}; a timeout, a refused or lost connection is a retriable failure that says what next. */
+        private static HttpResponse<String> send(
+                HttpRequest request, URI endpoint, Duration timeout, String consequence) {
             try {
                 return HttpClient.newBuilder()
                         .connectTimeout(Duration.ofSeconds(10))

@@ -13,10 +13,10 @@ import io.tidemark.workers.instant.InstantRestore;
 import io.tidemark.workers.instant.RestorePointExport;
 import io.tidemark.workers.qmp.QmpClient;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -108,11 +108,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (hydrateTo != null && qmp == null) {
-            return invalid("--hydrate-to needs --qmp: hydration is a block mirror inside the QEMU that runs the VM");
-        }
-        if (device != null && qmp == null) {
-            return invalid("--device needs --qmp: the device is added to a running QEMU");
+        Optional<String> invalid = checkOptions();
+        if (invalid.isPresent()) {
+            return invalid(invalid.get());
         }
         RestorePointSelector selector = new RestorePointSelector(clock);
         RestorePointSelector.Criterion criterion;
@@ -121,106 +119,140 @@ final class InstantRestoreCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             return invalid(e.getMessage());
         }
-        PrintStream out = System.out;
         try (ObjectTarget target = Locations.open(from)) {
             Repository repo = Repository.open(target, passphrase.source());
             Manifest m = selector.select(repo, vm, criterion);
             String diskName = disk != null ? disk : onlyDisk(m);
             String nodeName = node != null ? node : "tm-" + vm + "-" + diskName;
-            InstantRestore.Options options = new InstantRestore.Options(
-                    new RestorePointExport.Options(cacheMib << 20, 8, 8), 16, Duration.ofHours(12), speed);
             long t0 = System.nanoTime();
             ObjectNode summary = Json.mapper().createObjectNode();
-            try (InstantRestore ir = InstantRestore.start(repo, m, diskName, dir, options)) {
-                double servingSecs = (System.nanoTime() - t0) / 1e9;
-                summary.put("vm", m.vm());
-                summary.put("restorePoint", m.id());
-                summary.put("capturedAt", m.capturedAt().toString());
-                RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
-                summary.put("selectedBy", criterion.describe());
-                summary.put("disk", diskName);
-                summary.put("sizeBytes", ir.export().size());
-                summary.put("nbd", ir.nbdUri());
-                summary.put("overlay", ir.overlay().toString());
-                summary.put("secondsToServe", servingSecs);
-                if (!json) {
-                    out.printf(
-                            "serving %s of %s (%s, captured %s, %s) on %s in %.2f s%noverlay: %s%n",
-                            diskName,
-                            m.vm(),
-                            m.id(),
-                            m.capturedAt(),
-                            Human.bytes(ir.export().size()),
-                            ir.nbdUri(),
-                            servingSecs,
-                            ir.overlay());
-                }
+            try (InstantRestore ir = InstantRestore.start(repo, m, diskName, dir, options())) {
+                printServing(ir, m, criterion.describe(), diskName, (System.nanoTime() - t0) / 1e9, summary);
                 if (qmp == null) {
-                    if (!json) {
-                        out.println("start QEMU with:  " + String.join(" ", ir.blockdevArgs(nodeName))
-                                + " -device virtio-blk-pci,drive=" + nodeName);
-                        out.println("serving until interrupted (Ctrl-C); stop the VM first");
-                    } else {
-                        out.println(Json.mapper().writeValueAsString(summary));
-                    }
-                    out.flush();
-                    awaitInterrupt(ir);
+                    printStartHint(ir, nodeName);
+                    serveUntilInterrupted(ir, summary);
                     return 0;
                 }
                 try (QmpClient client = QmpClient.connect(qmp)) {
-                    ir.attach(client, nodeName);
-                    summary.put("node", nodeName);
-                    if (device != null) {
-                        summary.put("device", addDevice(client, nodeName));
-                    }
-                    summary.put("secondsToAttach", (System.nanoTime() - t0) / 1e9);
-                    if (!json) {
-                        out.printf(
-                                "attached as node %s%s in %.2f s%n",
-                                nodeName,
-                                device != null
-                                        ? " to device " + summary.get("device").asText()
-                                        : "",
-                                summary.get("secondsToAttach").asDouble());
-                    }
+                    attach(ir, client, nodeName, t0, summary);
                     if (hydrateTo == null) {
-                        if (!json) {
-                            out.println("serving until interrupted (Ctrl-C); stop the VM first");
-                        } else {
-                            out.println(Json.mapper().writeValueAsString(summary));
-                        }
-                        out.flush();
-                        awaitInterrupt(ir);
+                        serveUntilInterrupted(ir, summary);
                         return 0;
                     }
-                    ProgressBar bar =
-                            new ProgressBar(System.err, "hydrate " + diskName, !json && System.console() != null);
-                    InstantRestore.Hydration h =
-                            ir.hydrate(client, nodeName, hydrateTo, format, nodeName + "-local", bar::update);
-                    ir.detach(client, nodeName);
-                    summary.put("hydratedTo", h.image().toString());
-                    summary.put("format", h.format());
-                    summary.put("activeNode", h.node());
-                    summary.put("bytesHydrated", h.bytesCopied());
-                    summary.put("secondsToHydrate", h.elapsed().toMillis() / 1e3);
+                    hydrate(ir, client, diskName, nodeName, summary);
                 }
                 summary.put("bytesServed", ir.server().bytesServed());
                 summary.put("bytesFetched", ir.export().bytesFetched());
             }
             summary.put("seconds", (System.nanoTime() - t0) / 1e9);
-            if (json) {
-                out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(summary));
-            } else {
-                out.printf(
-                        "hydrated %s to %s (%s copied in %.1f s); the VM runs on node %s; NBD server stopped%n",
-                        diskName,
-                        hydrateTo,
-                        Human.bytes(summary.get("bytesHydrated").asLong()),
-                        summary.get("secondsToHydrate").asDouble(),
-                        summary.get("activeNode").asText());
-            }
+            printHydrated(diskName, summary);
         }
         return 0;
+    }
+
+    /** What the command serves, and how long it took until the NBD server answered. */
+    private void printServing(
+            InstantRestore ir, Manifest m, String selectedBy, String diskName, double servingSecs, ObjectNode summary) {
+        summary.put("vm", m.vm());
+        summary.put("restorePoint", m.id());
+        summary.put("capturedAt", m.capturedAt().toString());
+        RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
+        summary.put("selectedBy", selectedBy);
+        summary.put("disk", diskName);
+        summary.put("sizeBytes", ir.export().size());
+        summary.put("nbd", ir.nbdUri());
+        summary.put("overlay", ir.overlay().toString());
+        summary.put("secondsToServe", servingSecs);
+        if (!json) {
+            System.out.printf(
+                    "serving %s of %s (%s, captured %s, %s) on %s in %.2f s%noverlay: %s%n",
+                    diskName,
+                    m.vm(),
+                    m.id(),
+                    m.capturedAt(),
+                    Human.bytes(ir.export().size()),
+                    ir.nbdUri(),
+                    servingSecs,
+                    ir.overlay());
+        }
+    }
+
+    /** Without --qmp: the QEMU arguments that open the served disk. */
+    private void printStartHint(InstantRestore ir, String nodeName) {
+        if (!json) {
+            System.out.println("start QEMU with:  " + String.join(" ", ir.blockdevArgs(nodeName))
+                    + " -device virtio-blk-pci,drive=" + nodeName);
+        }
+    }
+
+    private void serveUntilInterrupted(InstantRestore ir, ObjectNode summary) throws IOException {
+        if (!json) {
+            System.out.println("serving until interrupted (Ctrl-C); stop the VM first");
+        } else {
+            System.out.println(Json.mapper().writeValueAsString(summary));
+        }
+        System.out.flush();
+        awaitInterrupt(ir);
+    }
+
+    /** Opens the overlay in the running QEMU (and adds the device when asked). */
+    private void attach(InstantRestore ir, QmpClient client, String nodeName, long t0, ObjectNode summary) {
+        ir.attach(client, nodeName);
+        summary.put("node", nodeName);
+        if (device != null) {
+            summary.put("device", addDevice(client, nodeName));
+        }
+        summary.put("secondsToAttach", (System.nanoTime() - t0) / 1e9);
+        if (!json) {
+            System.out.printf(
+                    "attached as node %s%s in %.2f s%n",
+                    nodeName,
+                    device != null ? " to device " + summary.get("device").asText() : "",
+                    summary.get("secondsToAttach").asDouble());
+        }
+    }
+
+    /** Copies the disk to --hydrate-to by a live mirror, pivots the VM onto it and stops serving. */
+    private void hydrate(InstantRestore ir, QmpClient client, String diskName, String nodeName, ObjectNode summary) {
+        ProgressBar bar = new ProgressBar(System.err, "hydrate " + diskName, !json && System.console() != null);
+        InstantRestore.Hydration h = ir.hydrate(client, nodeName, hydrateTo, format, nodeName + "-local", bar::update);
+        ir.detach(client, nodeName);
+        summary.put("hydratedTo", h.image().toString());
+        summary.put("format", h.format());
+        summary.put("activeNode", h.node());
+        summary.put("bytesHydrated", h.bytesCopied());
+        summary.put("secondsToHydrate", h.elapsed().toMillis() / 1e3);
+    }
+
+    private void printHydrated(String diskName, ObjectNode summary) throws IOException {
+        if (json) {
+            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(summary));
+            return;
+        }
+        System.out.printf(
+                "hydrated %s to %s (%s copied in %.1f s); the VM runs on node %s; NBD server stopped%n",
+                diskName,
+                hydrateTo,
+                Human.bytes(summary.get("bytesHydrated").asLong()),
+                summary.get("secondsToHydrate").asDouble(),
+                summary.get("activeNode").asText());
+    }
+
+    private InstantRestore.Options options() {
+        return new InstantRestore.Options(
+                new RestorePointExport.Options(cacheMib << 20, 8, 8), 16, Duration.ofHours(12), speed);
+    }
+
+    /** Why the options do not go together, if they do not. */
+    private Optional<String> checkOptions() {
+        if (hydrateTo != null && qmp == null) {
+            return Optional.of(
+                    "--hydrate-to needs --qmp: hydration is a block mirror inside the QEMU that runs the VM");
+        }
+        if (device != null && qmp == null) {
+            return Optional.of("--device needs --qmp: the device is added to a running QEMU");
+        }
+        return Optional.empty();
     }
 
     private int invalid(String message) {

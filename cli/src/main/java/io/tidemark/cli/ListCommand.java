@@ -57,19 +57,7 @@ final class ListCommand implements Callable<Integer> {
                         mark.ifPresent(k -> o.set("mark", Json.mapper().valueToTree(k)));
                         out.add(o);
                     } else {
-                        System.out.printf(
-                                "%-28s %-16s %-11s %10s read of %10s  %s  %s%s%n",
-                                m.id(),
-                                m.vm(),
-                                m.incremental() ? "incremental" : "full",
-                                Human.bytes(m.bytesRead()),
-                                Human.bytes(m.sizeBytes()),
-                                m.capturedAt(),
-                                RestorePointSelector.tag(m)
-                                        .orElse(m.trigger().kind().spelling()),
-                                mark.map(k -> "  " + k.kind().name().toLowerCase(java.util.Locale.ROOT) + ": "
-                                                + k.reason())
-                                        .orElse(""));
+                        printLine(m, mark);
                     }
                 }
             }
@@ -80,6 +68,20 @@ final class ListCommand implements Callable<Integer> {
             warn(unreadable, from);
         }
         return 0;
+    }
+
+    private static void printLine(Manifest m, Optional<PointMark> mark) {
+        System.out.printf(
+                "%-28s %-16s %-11s %10s read of %10s  %s  %s%s%n",
+                m.id(),
+                m.vm(),
+                m.incremental() ? "incremental" : "full",
+                Human.bytes(m.bytesRead()),
+                Human.bytes(m.sizeBytes()),
+                m.capturedAt(),
+                RestorePointSelector.tag(m).orElse(m.trigger().kind().spelling()),
+                mark.map(k -> "  " + k.kind().name().toLowerCase(java.util.Locale.ROOT) + ": " + k.reason())
+                        .orElse(""));
     }
 
     /**

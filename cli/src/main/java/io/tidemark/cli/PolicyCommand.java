@@ -105,17 +105,7 @@ final class PolicyCommand {
 
         @Override
         public Integer call() throws JsonProcessingException {
-            if (days < 0) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--days must not be negative");
-            }
-            if ((changeRate == null) != (bandwidth == null)) {
-                throw new CommandLine.ParameterException(
-                        spec.commandLine(), "--change-rate and --bandwidth go together");
-            }
-            if ((bandwidth != null && bandwidth <= 0) || (changeRate != null && changeRate < 0)) {
-                throw new CommandLine.ParameterException(
-                        spec.commandLine(), "--bandwidth must be positive and --change-rate not negative");
-            }
+            checkOptions();
             Duration backup = parseDuration(backupTime);
             PolicySet set;
             try {
@@ -135,6 +125,25 @@ final class PolicyCommand {
                     .filter(this::selected)
                     .map(p -> PolicyPlan.of(p, options))
                     .toList();
+            printPlans(plans);
+            return plans.stream().allMatch(PolicyPlan::feasible) ? 0 : Main.EXIT_INVALID;
+        }
+
+        private void checkOptions() {
+            if (days < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--days must not be negative");
+            }
+            if ((changeRate == null) != (bandwidth == null)) {
+                throw new CommandLine.ParameterException(
+                        spec.commandLine(), "--change-rate and --bandwidth go together");
+            }
+            if ((bandwidth != null && bandwidth <= 0) || (changeRate != null && changeRate < 0)) {
+                throw new CommandLine.ParameterException(
+                        spec.commandLine(), "--bandwidth must be positive and --change-rate not negative");
+            }
+        }
+
+        private void printPlans(List<PolicyPlan> plans) throws JsonProcessingException {
             if (json) {
                 System.out.println(Json.mapper()
                         .writerWithDefaultPrettyPrinter()
@@ -147,7 +156,6 @@ final class PolicyCommand {
             }
             plans.stream().filter(p -> !p.feasible()).forEach(p -> p.problems()
                     .forEach(why -> System.err.println(p.policy().name() + ": " + why)));
-            return plans.stream().allMatch(PolicyPlan::feasible) ? 0 : Main.EXIT_INVALID;
         }
 
         private boolean selected(Policy p) {

@@ -76,40 +76,50 @@ final class PruneCommand implements Callable<Integer> {
                 all.forEach((name, repo) ->
                         collected.put(name, GcCommand.collect(repo, g, dryRun, !json && System.console() != null)));
             }
-            if (json && gc) {
-                ObjectNode both = Json.mapper().createObjectNode();
-                ArrayNode decisions = both.putArray("decisions");
-                decisions.addAll(decisions(plan));
-                ObjectNode gcs = both.putObject("gc");
-                collected.forEach((name, r) -> gcs.set(name, GcCommand.toJson(name, r)));
-                System.out.println(
-                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(both));
-            } else if (json) {
-                ArrayNode out = decisions(plan);
-                System.out.println(
-                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+            if (json) {
+                printJson(plan, collected);
             } else {
-                for (Pruner.Decision d : plan) {
-                    System.out.printf(
-                            "%-10s %-16s %-28s %-6s %s%n",
-                            d.location(),
-                            d.vm(),
-                            d.restorePointId(),
-                            d.keep() ? "keep" : dryRun ? "WOULD REMOVE" : "removed",
-                            d.reason());
-                }
-                System.out.printf(
-                        dryRun
-                                ? "%d restore points would be removed (dry run: nothing changed)%n"
-                                : "%d restore points removed%n",
-                        dryRun ? toRemove : removed);
-                Duration g = gc ? Targets.duration("--grace", grace) : null;
-                collected.forEach((name, r) -> GcCommand.print(System.out, name, g, r));
+                printText(plan, dryRun ? toRemove : removed, collected);
             }
         } finally {
             targets.values().forEach(ObjectTarget::close);
         }
         return 0;
+    }
+
+    private void printJson(List<Pruner.Decision> plan, Map<String, GarbageCollector.Result> collected)
+            throws IOException {
+        if (gc) {
+            ObjectNode both = Json.mapper().createObjectNode();
+            ArrayNode decisions = both.putArray("decisions");
+            decisions.addAll(decisions(plan));
+            ObjectNode gcs = both.putObject("gc");
+            collected.forEach((name, r) -> gcs.set(name, GcCommand.toJson(name, r)));
+            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(both));
+        } else {
+            ArrayNode out = decisions(plan);
+            System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+        }
+    }
+
+    /** @param count the points removed, or (dry run) that would be */
+    private void printText(List<Pruner.Decision> plan, long count, Map<String, GarbageCollector.Result> collected) {
+        for (Pruner.Decision d : plan) {
+            System.out.printf(
+                    "%-10s %-16s %-28s %-6s %s%n",
+                    d.location(),
+                    d.vm(),
+                    d.restorePointId(),
+                    d.keep() ? "keep" : dryRun ? "WOULD REMOVE" : "removed",
+                    d.reason());
+        }
+        System.out.printf(
+                dryRun
+                        ? "%d restore points would be removed (dry run: nothing changed)%n"
+                        : "%d restore points removed%n",
+                count);
+        Duration g = gc ? Targets.duration("--grace", grace) : null;
+        collected.forEach((name, r) -> GcCommand.print(System.out, name, g, r));
     }
 
     private static ArrayNode decisions(List<Pruner.Decision> plan) {

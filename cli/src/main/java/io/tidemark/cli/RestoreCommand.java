@@ -139,60 +139,15 @@ final class RestoreCommand implements Callable<Integer> {
             }
             List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
             if (!json) {
-                System.out.printf(
-                        "restoring %s of %s (captured %s%s, %s) from %s%n",
-                        m.id(),
-                        m.vm(),
-                        m.capturedAt(),
-                        RestorePointSelector.tag(m).map(t -> ", " + t).orElse(""),
-                        m.consistency().spelling() + "-consistent",
-                        repo.describe());
+                printRestoring(m, repo);
             }
+            ObjectNode summary = summary(m, criterion, repo);
+            long t00 = System.nanoTime();
             Restorer restorer =
                     noImageSha ? new Restorer(repo, parallel).withoutImageDigest() : new Restorer(repo, parallel);
-            ObjectNode summary = Json.mapper().createObjectNode();
-            summary.put("vm", m.vm());
-            summary.put("restorePoint", m.id());
-            summary.put("capturedAt", m.capturedAt().toString());
-            summary.put("consistency", m.consistency().spelling());
-            RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
-            summary.put("selectedBy", criterion.describe());
-            summary.put("from", repo.describe());
             ArrayNode results = summary.putArray("disks");
-            long t00 = System.nanoTime();
             for (DiskEntry d : disks) {
-                long t0 = System.nanoTime();
-                Restorer.Result r;
-                try (DiskSink sink = sink(d, fileFormat)) {
-                    r = restorer.restore(
-                            m,
-                            d.name(),
-                            sink,
-                            new ProgressBar(System.err, d.name(), !json && System.console() != null));
-                }
-                double secs = (System.nanoTime() - t0) / 1e9;
-                ObjectNode o = results.addObject();
-                o.put("disk", d.name());
-                o.put("image", r.image());
-                o.put("format", r.format());
-                o.put("sizeBytes", r.sizeBytes());
-                o.put("bytesFetched", r.bytesFetched());
-                o.put("chunksFetched", r.chunksFetched());
-                if (!r.sha256().isEmpty()) {
-                    o.put("sha256", r.sha256());
-                }
-                o.put("seconds", secs);
-                if (!json) {
-                    System.out.printf(
-                            "restored %s to %s (%s, %s, %s fetched) in %.1f s%s%n",
-                            d.name(),
-                            r.image(),
-                            r.format(),
-                            Human.bytes(r.sizeBytes()),
-                            Human.bytes(r.bytesFetched()),
-                            secs,
-                            r.sha256().isEmpty() ? "" : ", sha256 " + r.sha256());
-                }
+                restoreDisk(restorer, m, d, fileFormat, results.addObject());
             }
             summary.put("seconds", (System.nanoTime() - t00) / 1e9);
             if (json) {
@@ -201,6 +156,62 @@ final class RestoreCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static void printRestoring(Manifest m, Repository repo) {
+        System.out.printf(
+                "restoring %s of %s (captured %s%s, %s) from %s%n",
+                m.id(),
+                m.vm(),
+                m.capturedAt(),
+                RestorePointSelector.tag(m).map(t -> ", " + t).orElse(""),
+                m.consistency().spelling() + "-consistent",
+                repo.describe());
+    }
+
+    private static ObjectNode summary(Manifest m, RestorePointSelector.Criterion criterion, Repository repo) {
+        ObjectNode summary = Json.mapper().createObjectNode();
+        summary.put("vm", m.vm());
+        summary.put("restorePoint", m.id());
+        summary.put("capturedAt", m.capturedAt().toString());
+        summary.put("consistency", m.consistency().spelling());
+        RestorePointSelector.tag(m).ifPresent(t -> summary.put("tag", t));
+        summary.put("selectedBy", criterion.describe());
+        summary.put("from", repo.describe());
+        return summary;
+    }
+
+    /** Restores one disk into its sink, records it in {@code o} and, as text, says so. */
+    private void restoreDisk(Restorer restorer, Manifest m, DiskEntry d, String fileFormat, ObjectNode o)
+            throws IOException {
+        long t0 = System.nanoTime();
+        Restorer.Result r;
+        try (DiskSink sink = sink(d, fileFormat)) {
+            r = restorer.restore(
+                    m, d.name(), sink, new ProgressBar(System.err, d.name(), !json && System.console() != null));
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        o.put("disk", d.name());
+        o.put("image", r.image());
+        o.put("format", r.format());
+        o.put("sizeBytes", r.sizeBytes());
+        o.put("bytesFetched", r.bytesFetched());
+        o.put("chunksFetched", r.chunksFetched());
+        if (!r.sha256().isEmpty()) {
+            o.put("sha256", r.sha256());
+        }
+        o.put("seconds", secs);
+        if (!json) {
+            System.out.printf(
+                    "restored %s to %s (%s, %s, %s fetched) in %.1f s%s%n",
+                    d.name(),
+                    r.image(),
+                    r.format(),
+                    Human.bytes(r.sizeBytes()),
+                    Human.bytes(r.bytesFetched()),
+                    secs,
+                    r.sha256().isEmpty() ? "" : ", sha256 " + r.sha256());
+        }
     }
 
     private ObjectTarget openSource() {

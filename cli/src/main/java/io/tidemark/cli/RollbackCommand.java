@@ -97,24 +97,26 @@ final class RollbackCommand implements Callable<Integer> {
                 limit.get(),
                 "the VMs may not have been rolled back; check the engine's log",
                 json,
-                answer -> {
-                    System.out.printf(
-                            "%-20s %-32s %-26s %7s  %s%n", "VM", "RESTORE POINT", "CAPTURED", "TOOK", "IMAGES");
-                    for (JsonNode vm : answer.path("vms")) {
-                        List<String> images = new ArrayList<>();
-                        vm.path("images")
-                                .fields()
-                                .forEachRemaining(e -> images.add(
-                                        e.getKey() + "=" + e.getValue().asText()));
-                        System.out.printf(
-                                "%-20s %-32s %-26s %6.1fs  %s%n",
-                                vm.path("vm").asText(),
-                                vm.path("restorePointId").asText(),
-                                vm.path("capturedAt").asText(),
-                                vm.path("elapsedMs").asLong() / 1000.0,
-                                String.join(" ", images));
-                    }
-                });
+                RollbackCommand::printTable);
+    }
+
+    /** The engine's answer as a table: per VM the point, its capture time, how long it took, the new images. */
+    private static void printTable(JsonNode answer) {
+        System.out.printf("%-20s %-32s %-26s %7s  %s%n", "VM", "RESTORE POINT", "CAPTURED", "TOOK", "IMAGES");
+        for (JsonNode vm : answer.path("vms")) {
+            List<String> images = new ArrayList<>();
+            vm.path("images")
+                    .fields()
+                    .forEachRemaining(
+                            e -> images.add(e.getKey() + "=" + e.getValue().asText()));
+            System.out.printf(
+                    "%-20s %-32s %-26s %6.1fs  %s%n",
+                    vm.path("vm").asText(),
+                    vm.path("restorePointId").asText(),
+                    vm.path("capturedAt").asText(),
+                    vm.path("elapsedMs").asLong() / 1000.0,
+                    String.join(" ", images));
+        }
     }
 
     private static int fail(int code, String message) {

@@ -2,6 +2,7 @@ package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
@@ -95,60 +96,18 @@ final class StatusCommand implements Callable<Integer> {
                 unopened.put(name, String.valueOf(e.getMessage()));
             }
         });
-        ExecutorService reads = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "status-read");
-            t.setDaemon(true);
-            return t;
-        });
+        ExecutorService reads = Executors.newCachedThreadPool(DaemonThreads.named("status-read"));
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             List<String> vms = primary.vms();
             Map<String, List<Manifest>> points = new LinkedHashMap<>();
             vms.forEach(vm -> points.put(vm, primary.manifests(vm)));
-            // each target read on a thread of its own, bounded: one that hangs costs only its own row
-            Map<String, Future<TargetRead>> pending = new LinkedHashMap<>();
-            targets.forEach((name, t) -> pending.put(name, reads.submit(() -> read(name, t, primary, vms))));
-            Map<String, TargetRead> read = new LinkedHashMap<>();
-            c.targets().keySet().forEach(name -> {
-                if (unopened.containsKey(name)) {
-                    read.put(name, TargetRead.failed(name, unopened.get(name)));
-                } else {
-                    read.put(name, await(name, targets.get(name), pending.get(name), wait));
-                }
-            });
-
-            InMemoryInventory inventory = new InMemoryInventory();
-            vms.forEach(vm -> inventory.put(vm, "-", Map.of()));
-            RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());
-            points.forEach((vm, list) -> {
-                if (!list.isEmpty()) {
-                    tracker.record(
-                            vm, RpoTracker.LOCAL, list.get(list.size() - 1).capturedAt());
-                }
-            });
-            read.values().forEach(r -> r.newest().forEach((vm, at) -> tracker.record(vm, r.name(), at)));
-            List<RpoTracker.Status> status = tracker.status();
+            Map<String, TargetRead> read = readAll(
+                    c.targets().keySet(), targets, unopened, reads, wait, (name, t) -> read(name, t, primary, vms));
+            List<RpoTracker.Status> status = rpoStatus(set, points, read);
             List<DrillRecord> drills = new ArrayList<>(new DrillLog(primaryTarget).latestPerVm());
             read.values().forEach(r -> drills.addAll(r.drills()));
-            Map<String, Map<String, List<Manifest>>> missing = new LinkedHashMap<>();
-            read.values().forEach(r -> {
-                if (r.error().isEmpty()) {
-                    Map<String, List<Manifest>> perVm = new LinkedHashMap<>();
-                    points.forEach((vm, list) -> {
-                        List<Manifest> m = ReplicaGap.missing(
-                                set,
-                                r.name(),
-                                vm,
-                                list,
-                                primary.marks(vm),
-                                r.ids().getOrDefault(vm, Set.of()));
-                        if (!m.isEmpty()) {
-                            perVm.put(vm, m);
-                        }
-                    });
-                    missing.put(r.name(), perVm);
-                }
-            });
+            Map<String, Map<String, List<Manifest>>> missing = missing(set, primary, points, read);
             Instant now = Instant.now();
             boolean violated =
                     status.stream().filter(s -> reachable(read, s.location())).anyMatch(RpoTracker.Status::violated);
@@ -166,6 +125,65 @@ final class StatusCommand implements Callable<Integer> {
             reads.shutdownNow();
             targets.values().forEach(ObjectTarget::close);
         }
+    }
+
+    /**
+     * Every target's read, in the config's order: each on a thread of its own, bounded by {@code wait}, so
+     * one that hangs costs only its own row; one that could not be opened is a failed read.
+     */
+    private static Map<String, TargetRead> readAll(
+            Set<String> names,
+            Map<String, ObjectTarget> targets,
+            Map<String, String> unopened,
+            ExecutorService reads,
+            Duration wait,
+            java.util.function.BiFunction<String, ObjectTarget, TargetRead> reader) {
+        Map<String, Future<TargetRead>> pending = new LinkedHashMap<>();
+        targets.forEach((name, t) -> pending.put(name, reads.submit(() -> reader.apply(name, t))));
+        Map<String, TargetRead> read = new LinkedHashMap<>();
+        names.forEach(name -> {
+            if (unopened.containsKey(name)) {
+                read.put(name, TargetRead.failed(name, unopened.get(name)));
+            } else {
+                read.put(name, await(name, targets.get(name), pending.get(name), wait));
+            }
+        });
+        return read;
+    }
+
+    /** Each VM's RPO at each location, from the newest point the primary and each read target hold. */
+    private static List<RpoTracker.Status> rpoStatus(
+            PolicySet set, Map<String, List<Manifest>> points, Map<String, TargetRead> read) {
+        InMemoryInventory inventory = new InMemoryInventory();
+        points.keySet().forEach(vm -> inventory.put(vm, "-", Map.of()));
+        RpoTracker tracker = new RpoTracker(set, inventory, Clock.systemUTC());
+        points.forEach((vm, list) -> {
+            if (!list.isEmpty()) {
+                tracker.record(vm, RpoTracker.LOCAL, list.get(list.size() - 1).capturedAt());
+            }
+        });
+        read.values().forEach(r -> r.newest().forEach((vm, at) -> tracker.record(vm, r.name(), at)));
+        return tracker.status();
+    }
+
+    /** Per readable target, per VM: the points it should hold and lacks ({@link ReplicaGap}). */
+    private static Map<String, Map<String, List<Manifest>>> missing(
+            PolicySet set, Repository primary, Map<String, List<Manifest>> points, Map<String, TargetRead> read) {
+        Map<String, Map<String, List<Manifest>>> missing = new LinkedHashMap<>();
+        read.values().forEach(r -> {
+            if (r.error().isEmpty()) {
+                Map<String, List<Manifest>> perVm = new LinkedHashMap<>();
+                points.forEach((vm, list) -> {
+                    List<Manifest> m = ReplicaGap.missing(
+                            set, r.name(), vm, list, primary.marks(vm), r.ids().getOrDefault(vm, Set.of()));
+                    if (!m.isEmpty()) {
+                        perVm.put(vm, m);
+                    }
+                });
+                missing.put(r.name(), perVm);
+            }
+        });
+        return missing;
     }
 
     private static boolean reachable(Map<String, TargetRead> read, String location) {
@@ -284,38 +302,43 @@ final class StatusCommand implements Callable<Integer> {
                     human(s.rpo()),
                     down ? "" : s.violated() ? "  VIOLATED" : "");
         }
-        if (!read.isEmpty()) {
-            System.out.printf("%n%-12s %-12s %8s %14s  %s%n", "TARGET", "STATE", "MISSING", "OLDEST MISSING", "");
-            for (TargetRead r : read.values()) {
-                if (r.error().isPresent()) {
-                    System.out.printf(
-                            "%-12s %-12s %8s %14s  %s%n",
-                            r.name(), "UNREACHABLE", "?", "?", r.error().get());
-                    continue;
-                }
-                Map<String, List<Manifest>> lacking = missing.getOrDefault(r.name(), Map.of());
-                int count = lacking.values().stream().mapToInt(List::size).sum();
-                Optional<Instant> oldest = lacking.values().stream()
-                        .map(l -> l.get(0).capturedAt())
-                        .min(Instant::compareTo);
-                System.out.printf(
-                        "%-12s %-12s %8d %14s  %s%n",
-                        r.name(),
-                        "ok",
-                        count,
-                        oldest.map(t -> human(Duration.between(t, now)) + " ago")
-                                .orElse("-"),
-                        count == 0
-                                ? ""
-                                : "by VM "
-                                        + lacking.entrySet().stream()
-                                                .map(e -> e.getKey() + "="
-                                                        + e.getValue().size())
-                                                .toList()
-                                        + "; the engine's reconciliation ships them (or `tidemark replicate`)");
-            }
-        }
+        printTargets(read, missing, now);
         printDrills(drills);
+    }
+
+    /** Per target: reachable or not, how many points it lacks and the oldest of them. */
+    private static void printTargets(
+            Map<String, TargetRead> read, Map<String, Map<String, List<Manifest>>> missing, Instant now) {
+        if (read.isEmpty()) {
+            return;
+        }
+        System.out.printf("%n%-12s %-12s %8s %14s  %s%n", "TARGET", "STATE", "MISSING", "OLDEST MISSING", "");
+        for (TargetRead r : read.values()) {
+            if (r.error().isPresent()) {
+                System.out.printf(
+                        "%-12s %-12s %8s %14s  %s%n",
+                        r.name(), "UNREACHABLE", "?", "?", r.error().get());
+                continue;
+            }
+            Map<String, List<Manifest>> lacking = missing.getOrDefault(r.name(), Map.of());
+            int count = lacking.values().stream().mapToInt(List::size).sum();
+            Optional<Instant> oldest =
+                    lacking.values().stream().map(l -> l.get(0).capturedAt()).min(Instant::compareTo);
+            System.out.printf(
+                    "%-12s %-12s %8d %14s  %s%n",
+                    r.name(),
+                    "ok",
+                    count,
+                    oldest.map(t -> human(Duration.between(t, now)) + " ago").orElse("-"),
+                    count == 0
+                            ? ""
+                            : "by VM "
+                                    + lacking.entrySet().stream()
+                                            .map(e -> e.getKey() + "="
+                                                    + e.getValue().size())
+                                            .toList()
+                                    + "; the engine's reconciliation ships them (or `tidemark replicate`)");
+        }
     }
 
     private static ObjectNode drillJson(DrillRecord d) {

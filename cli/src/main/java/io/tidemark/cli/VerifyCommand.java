@@ -157,15 +157,7 @@ final class VerifyCommand implements Callable<Integer> {
                                 secs,
                                 r.chunkBytesRead() / Math.max(secs, 1e-3) / (1 << 20))
                         : " (metadata only; --deep reads the chunks too)");
-        for (Problem p : r.problems()) {
-            System.out.printf("%-12s %s%n", p.kind(), p.key());
-            System.out.printf("             %s%n", p.detail());
-            System.out.printf("             breaks: %s%n", names(p.affected()));
-            Verifier.Repair fix = repairs.get(p);
-            if (fix != null) {
-                System.out.printf("             %s: %s%n", fix.repaired() ? "REPAIRED" : "NOT REPAIRED", fix.outcome());
-            }
-        }
+        r.problems().forEach(p -> printProblem(p, repairs.get(p)));
         if (r.clean()) {
             System.out.println("no problems found");
         } else {
@@ -180,6 +172,15 @@ final class VerifyCommand implements Callable<Integer> {
                 System.out.println("repair from a target that holds good copies:  tidemark verify --target " + target
                         + (deep ? " --deep" : "") + " --repair-from OTHER");
             }
+        }
+    }
+
+    private static void printProblem(Problem p, Verifier.Repair fix) {
+        System.out.printf("%-12s %s%n", p.kind(), p.key());
+        System.out.printf("             %s%n", p.detail());
+        System.out.printf("             breaks: %s%n", names(p.affected()));
+        if (fix != null) {
+            System.out.printf("             %s: %s%n", fix.repaired() ? "REPAIRED" : "NOT REPAIRED", fix.outcome());
         }
     }
 

@@ -27,6 +27,7 @@ import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.scheduler.hook.HookService;
 import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
+import io.tidemark.scheduler.hook.RollbackHandler;
 import io.tidemark.targets.RetryingObjectTarget;
 import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
@@ -83,214 +84,29 @@ public final class Engine implements AutoCloseable {
         try {
             // cheap checks first, so bad input fails before anything starts
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
-            Map<String, ObjectTarget> targets = TargetSpec.openAll(config.targets());
-            targets.values().forEach(resources::push);
-            checkTargetsNamedByPolicies(policies, targets);
-            EngineConfig.HooksConfig hooksConfig = config.hooks();
-            HookSecret hookSecret =
-                    hooksConfig != null && hooksConfig.enabled() ? hooksConfig.secret(System.getenv()) : null;
-            boolean libvirt = config.hypervisor().isLibvirt();
-            if (!libvirt && !Files.isDirectory(config.qmpDir())) {
-                throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
-                        + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
-                        + " or pass --qmp-dir");
-            }
-
-            FileObjectTarget primaryTarget =
-                    new FileObjectTarget(createDirectories(config.data().resolve("repo")));
-            resources.push(primaryTarget);
-            int temporaries = primaryTarget.removeLeftoverTemporaries(); // of writers killed mid-write
-            if (temporaries > 0) {
-                log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
-            }
+            Map<String, ObjectTarget> targets = openTargets(policies);
+            Optional<HookSecret> hookSecret = hookSecret();
+            checkQmpDir();
+            FileObjectTarget primaryTarget = openPrimaryTarget();
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
-            // the primary as "local" and each target's repository are the locations marks apply to; a
-            // target that does not answer now is not waited for (reconciliation ships to it when it does)
-            Map<String, Repository> locations = new LinkedHashMap<>();
-            locations.put(Pruner.LOCAL, repository);
-            Map<String, Repository> reachable = new LinkedHashMap<>(locations);
-            targets.forEach((name, t) -> {
-                Optional<Repository> replica = replicaAtStart(name, t);
-                locations.put(name, replica.orElseGet(() -> repository.replicaView(t)));
-                replica.ifPresent(r -> reachable.put(name, r));
-            });
-
-            String bootstrap = config.kafka();
-            if (bootstrap.isBlank()) {
-                EmbeddedKafka kafka = EmbeddedKafka.start(config.data().resolve("kafka"), 0, 0);
-                resources.push(kafka);
-                bootstrap = kafka.bootstrapServers();
-                log.info("embedded Kafka broker on {}", bootstrap);
-            }
-            bus = new KafkaEventBus(bootstrap);
-            resources.push(bus);
-            bus.checkReachable(Duration.ofSeconds(10));
-
-            Hypervisor hypervisor;
-            if (libvirt) {
-                hypervisor = new LibvirtHypervisor(config.hypervisor().uri());
-                resources.push(hypervisor);
-            } else {
-                QmpHypervisor qmpHypervisor =
-                        new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
-                resources.push(qmpHypervisor);
-                // a worker that died between freeze and thaw must not leave a guest frozen
-                qmpHypervisor.thawLeftovers();
-                hypervisor = qmpHypervisor;
-            }
-            // scratch of captures whose process is gone (a killed engine); QEMU-side leftovers go at the
-            // adapter's first contact with each VM
-            List<java.nio.file.Path> leftovers = new java.util.ArrayList<>(
-                    HostScratch.removeLeftovers(config.data().resolve("work"), clock));
-            // no job of this engine runs yet: an empty job directory is one a killed job made before its scratch
-            leftovers.addAll(HostScratch.removeEmptyJobDirectories(config.data().resolve("work")));
-            if (!leftovers.isEmpty()) {
-                log.info("removed {} leftovers of earlier captures: {}", leftovers.size(), leftovers);
-            }
-            log.info(
-                    "VMs on this host: {}",
-                    hypervisor.list().stream().map(v -> v.name()).toList());
-            // this host's VMs on the compacted inventory topic, which routes every scheduler's jobs (ADR 0003)
-            bus.ensureCompactedTopic(Topics.INVENTORY);
-            InventoryPublisher inventoryPublisher = new InventoryPublisher(
-                    config.host(), hypervisor, bus, clock, vm -> Map.of(), INVENTORY_INTERVAL, INVENTORY_HEARTBEAT);
-            resources.push(inventoryPublisher);
-            inventoryPublisher.start();
-            BackupWorker worker = new BackupWorker(
-                    config.host(),
-                    hypervisor,
-                    repository,
-                    bus,
-                    clock,
-                    config.data().resolve("work"),
-                    hooks,
-                    NbdBlockSource::open,
-                    config.concurrentJobs(),
-                    JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
-            // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
-            // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
-            EventBus.Subscription jobs;
-            try {
-                bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
-                jobs = bus.subscribeByKey(
-                        "tidemark-worker-" + config.host(),
-                        List.of(Topics.jobs(config.host())),
-                        config.concurrentJobs(),
-                        worker::handle);
-            } catch (RuntimeException e) {
-                worker.close();
-                throw e;
-            }
-            resources.push(jobs);
-            // closed before its subscription: on SIGTERM the worker drains its running jobs (bounded) and cancels
-            // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
-            resources.push(worker);
-
-            Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
-            resources.push(replicator);
-            // one consumer group per target: each progresses, lags and retries on its own
-            for (String target : replicator.targetNames()) {
-                resources.push(bus.subscribe(
-                        "tidemark-replicator-" + target,
-                        List.of(Topics.RESTORE_POINTS),
-                        replicator.handlerFor(target)));
-            }
-            // events make replication fast, the reconciliation makes it right: what a target lacks
-            // (dead-lettered, missed in an outage, older than the target) is shipped in the background
-            reconciler = new Reconciler(replicator, policies, clock, Reconciler.Settings.defaults());
-            resources.push(reconciler);
-            reconciler.start();
-            EngineHealth health = new EngineHealth(bus::subscriptions, reconciler::states, config.host(), clock);
-            this.health = health;
+            MarkLocations locations = markLocations(targets);
+            bus = startBus();
+            Hypervisor hypervisor = openHypervisor();
+            removeLeftovers(hypervisor, clock);
+            startInventoryPublisher(hypervisor, clock);
+            BackupWorker worker = startWorker(hypervisor, hooks, clock);
+            reconciler = startReplication(targets, policies, clock);
+            health = new EngineHealth(bus::subscriptions, reconciler::states, config.host(), clock);
             health.started("worker");
             health.started("replicator");
-
-            // status, metrics, the watchdog and the hooks read this host's VMs from memory; listing the
-            // hypervisor (which asks every VM) runs on a thread of its own
-            ListedInventory inventory = new ListedInventory(new HypervisorInventory(config.host(), hypervisor));
-            inventory.refresh();
-            this.inventory = inventory;
-            rpo = new RpoTracker(policies, inventory, clock);
-            RpoSources.seed(rpo, reachable);
-            // a target that does not answer now: the newest point it held, as the last life knew it
-            java.util.Set<String> unreadable = new java.util.HashSet<>(locations.keySet());
-            unreadable.removeAll(reachable.keySet());
-            RpoSources.seedRemembered(rpo, rpoState(), unreadable);
-            rpo.refreshInventory();
-            ScheduledExecutorService listing =
-                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("vm-listing"));
-            resources.push(listing::shutdownNow);
-            listing.scheduleWithFixedDelay(this::refreshListing, 10, 10, TimeUnit.SECONDS);
-            resources.push(bus.subscribe(
-                    "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), rpo::handle));
-            ScheduledExecutorService watchdog =
-                    Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("rpo-watchdog"));
-            resources.push(watchdog::shutdownNow);
-            watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
-            if (config.metrics() != null && !config.metrics().isBlank()) {
-                DrillResults.Background drills = DrillResults.inBackground(
-                        primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
-                resources.push(drills);
-                metrics = new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
-                resources.push(metrics);
-                log.info(
-                        "metrics on http://{}:{}/metrics",
-                        config.metrics().replaceFirst(":[0-9]*$", ""),
-                        metrics.port());
-            } else {
-                metrics = null;
-            }
-
-            // the scheduler routes by where VMs run now, on any host: the inventory topic, read to its end first
-            BusInventory fleetInventory =
-                    BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
-            resources.push(fleetInventory);
-            fleetInventory.awaitReady(Duration.ofSeconds(30));
-            scheduler = PolicyScheduler.start(policies, fleetInventory, bus, clock);
-            resources.push(scheduler);
+            inventory = startListing(hypervisor);
+            rpo = startRpoTracking(policies, locations, clock);
+            metrics = startMetrics(primaryTarget, targets, clock);
+            scheduler = startScheduler(policies, clock);
             health.started("scheduler");
-
-            // pre-deploy hooks: the Kafka trigger always, the HTTP endpoint when configured. Both cover the
-            // VMs of this host's inventory, so every engine handles every trigger (a group per host)
-            HookService hooksService = new HookService(policies, inventory, bus, clock);
-            resources.push(hooksService);
-            resources.push(bus.subscribe(
-                    "tidemark-hook-triggers-" + config.host(),
-                    List.of(Topics.TRIGGERS),
-                    new PreDeployTriggerHandler(hooksService)));
-            if (hookSecret != null) {
-                hookServer = HookServer.start(
-                        hooksConfig.socketAddress(),
-                        hooksService,
-                        Optional.of(new PostDeployMarks(locations, clock)),
-                        hypervisor instanceof QmpHypervisor qmp
-                                ? Optional.of(new Rollback(repository, qmp, worker, clock))
-                                : Optional.empty(),
-                        hookSecret,
-                        clock);
-                resources.push(hookServer);
-                log.info(
-                        "deploy hooks on http://{}:{}{} and {}",
-                        hookServer.address().getHostString(),
-                        hookServer.port(),
-                        HookServer.PATH,
-                        HookServer.POST_DEPLOY_PATH);
-            } else {
-                hookServer = null;
-                log.info(
-                        "pre-deploy hook endpoint off (configure hooks: or set {})",
-                        EngineConfig.HooksConfig.DEFAULT_SECRET_ENV);
-            }
-            // live reload: a changed policy directory applies without a restart; an invalid one is logged
-            PolicyWatcher watcher = new PolicyWatcher(config.policies(), new PolicyParser(clock), policies, next -> {
-                checkTargetsNamedByPolicies(next, targets);
-                scheduler.reload(next);
-                rpo.setPolicies(next);
-                reconciler.setPolicies(next);
-                hooksService.setPolicies(next);
-            });
-            resources.push(watcher);
-            watcher.start(POLICY_POLL_INTERVAL);
+            HookService hooksService = startHookTriggers(policies, clock);
+            hookServer = startHookServer(hookSecret, hooksService, locations, hypervisor, worker, clock);
+            watchPolicies(policies, targets, hooksService, clock);
             log.info(
                     "engine up on host {}: {} policies, {} targets, VMs from {}",
                     config.host(),
@@ -301,6 +117,286 @@ public final class Engine implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /** The engine config's targets, each checked against the policies that replicate to it. */
+    private Map<String, ObjectTarget> openTargets(PolicySet policies) {
+        Map<String, ObjectTarget> targets = TargetSpec.openAll(config.targets());
+        targets.values().forEach(resources::push);
+        checkTargetsNamedByPolicies(policies, targets);
+        return targets;
+    }
+
+    /** The hook secret, when the HTTP hook endpoint is on. */
+    private Optional<HookSecret> hookSecret() {
+        EngineConfig.HooksConfig hooksConfig = config.hooks();
+        return hooksConfig != null && hooksConfig.enabled()
+                ? Optional.of(hooksConfig.secret(System.getenv()))
+                : Optional.empty();
+    }
+
+    private void checkQmpDir() {
+        if (!config.hypervisor().isLibvirt() && !Files.isDirectory(config.qmpDir())) {
+            throw new PermanentException("the QMP socket directory " + config.qmpDir() + " does not exist;"
+                    + " start QEMU with -qmp unix:" + config.qmpDir() + "/<vm>.qmp,server=on,wait=off"
+                    + " or pass --qmp-dir");
+        }
+    }
+
+    /** The primary repository's directory, cleared of the temporary files of writers killed mid-write. */
+    private FileObjectTarget openPrimaryTarget() {
+        FileObjectTarget primaryTarget =
+                new FileObjectTarget(createDirectories(config.data().resolve("repo")));
+        resources.push(primaryTarget);
+        int temporaries = primaryTarget.removeLeftoverTemporaries();
+        if (temporaries > 0) {
+            log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+        }
+        return primaryTarget;
+    }
+
+    /**
+     * The locations marks apply to ({@code all}: the primary as "local" and each target's
+     * repository) and those that answered now ({@code reachable}).
+     */
+    private record MarkLocations(Map<String, Repository> all, Map<String, Repository> reachable) {}
+
+    /** A target that does not answer now is not waited for (reconciliation ships to it when it does). */
+    private MarkLocations markLocations(Map<String, ObjectTarget> targets) {
+        Map<String, Repository> locations = new LinkedHashMap<>();
+        locations.put(Pruner.LOCAL, repository);
+        Map<String, Repository> reachable = new LinkedHashMap<>(locations);
+        targets.forEach((name, t) -> {
+            Optional<Repository> replica = replicaAtStart(name, t);
+            locations.put(name, replica.orElseGet(() -> repository.replicaView(t)));
+            replica.ifPresent(r -> reachable.put(name, r));
+        });
+        return new MarkLocations(locations, reachable);
+    }
+
+    /** The configured Kafka, or the embedded broker when none is. */
+    private KafkaEventBus startBus() {
+        String bootstrap = config.kafka();
+        if (bootstrap.isBlank()) {
+            EmbeddedKafka kafka = EmbeddedKafka.start(config.data().resolve("kafka"), 0, 0);
+            resources.push(kafka);
+            bootstrap = kafka.bootstrapServers();
+            log.info("embedded Kafka broker on {}", bootstrap);
+        }
+        KafkaEventBus kafkaBus = new KafkaEventBus(bootstrap);
+        resources.push(kafkaBus);
+        kafkaBus.checkReachable(Duration.ofSeconds(10));
+        return kafkaBus;
+    }
+
+    private Hypervisor openHypervisor() {
+        if (config.hypervisor().isLibvirt()) {
+            Hypervisor hypervisor = new LibvirtHypervisor(config.hypervisor().uri());
+            resources.push(hypervisor);
+            return hypervisor;
+        }
+        QmpHypervisor qmpHypervisor =
+                new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
+        resources.push(qmpHypervisor);
+        // a worker that died between freeze and thaw must not leave a guest frozen
+        qmpHypervisor.thawLeftovers();
+        return qmpHypervisor;
+    }
+
+    /**
+     * Scratch of captures whose process is gone (a killed engine); QEMU-side leftovers go at the
+     * adapter's first contact with each VM.
+     */
+    private void removeLeftovers(Hypervisor hypervisor, Clock clock) {
+        List<java.nio.file.Path> leftovers = new java.util.ArrayList<>(
+                HostScratch.removeLeftovers(config.data().resolve("work"), clock));
+        // no job of this engine runs yet: an empty job directory is one a killed job made before its scratch
+        leftovers.addAll(HostScratch.removeEmptyJobDirectories(config.data().resolve("work")));
+        if (!leftovers.isEmpty()) {
+            log.info("removed {} leftovers of earlier captures: {}", leftovers.size(), leftovers);
+        }
+        log.info(
+                "VMs on this host: {}",
+                hypervisor.list().stream().map(v -> v.name()).toList());
+    }
+
+    /** This host's VMs on the compacted inventory topic, which routes every scheduler's jobs (ADR 0003). */
+    private void startInventoryPublisher(Hypervisor hypervisor, Clock clock) {
+        bus.ensureCompactedTopic(Topics.INVENTORY);
+        InventoryPublisher inventoryPublisher = new InventoryPublisher(
+                config.host(), hypervisor, bus, clock, vm -> Map.of(), INVENTORY_INTERVAL, INVENTORY_HEARTBEAT);
+        resources.push(inventoryPublisher);
+        inventoryPublisher.start();
+    }
+
+    private BackupWorker startWorker(Hypervisor hypervisor, CaptureHooks hooks, Clock clock) {
+        BackupWorker worker = new BackupWorker(
+                config.host(),
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                config.data().resolve("work"),
+                hooks,
+                NbdBlockSource::open,
+                config.concurrentJobs(),
+                JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
+        // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
+        // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
+        EventBus.Subscription jobs;
+        try {
+            bus.ensurePartitions(Topics.jobs(config.host()), config.concurrentJobs());
+            jobs = bus.subscribeByKey(
+                    "tidemark-worker-" + config.host(),
+                    List.of(Topics.jobs(config.host())),
+                    config.concurrentJobs(),
+                    worker::handle);
+        } catch (RuntimeException e) {
+            worker.close();
+            throw e;
+        }
+        resources.push(jobs);
+        // closed before its subscription: on SIGTERM the worker drains its running jobs (bounded) and cancels
+        // the rest, whose deliveries stay unacknowledged; then the subscription leaves the group
+        resources.push(worker);
+        return worker;
+    }
+
+    private Reconciler startReplication(Map<String, ObjectTarget> targets, PolicySet policies, Clock clock) {
+        Replicator replicator = new Replicator(repository, targets, bus, clock, 8);
+        resources.push(replicator);
+        // one consumer group per target: each progresses, lags and retries on its own
+        for (String target : replicator.targetNames()) {
+            resources.push(bus.subscribe(
+                    "tidemark-replicator-" + target, List.of(Topics.RESTORE_POINTS), replicator.handlerFor(target)));
+        }
+        // events make replication fast, the reconciliation makes it right: what a target lacks
+        // (dead-lettered, missed in an outage, older than the target) is shipped in the background
+        Reconciler started = new Reconciler(replicator, policies, clock, Reconciler.Settings.defaults());
+        resources.push(started);
+        started.start();
+        return started;
+    }
+
+    /**
+     * Status, metrics, the watchdog and the hooks read this host's VMs from memory; listing the
+     * hypervisor (which asks every VM) runs on a thread of its own.
+     */
+    private ListedInventory startListing(Hypervisor hypervisor) {
+        ListedInventory listed = new ListedInventory(new HypervisorInventory(config.host(), hypervisor));
+        listed.refresh();
+        return listed;
+    }
+
+    private RpoTracker startRpoTracking(PolicySet policies, MarkLocations locations, Clock clock) {
+        RpoTracker tracker = new RpoTracker(policies, inventory, clock);
+        RpoSources.seed(tracker, locations.reachable());
+        // a target that does not answer now: the newest point it held, as the last life knew it
+        java.util.Set<String> unreadable =
+                new java.util.HashSet<>(locations.all().keySet());
+        unreadable.removeAll(locations.reachable().keySet());
+        RpoSources.seedRemembered(tracker, rpoState(), unreadable);
+        tracker.refreshInventory();
+        ScheduledExecutorService listing =
+                Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("vm-listing"));
+        resources.push(listing::shutdownNow);
+        listing.scheduleWithFixedDelay(this::refreshListing, 10, 10, TimeUnit.SECONDS);
+        resources.push(bus.subscribe(
+                "tidemark-rpo-" + config.host(), List.of(Topics.RESTORE_POINTS, Topics.REPLICATION), tracker::handle));
+        ScheduledExecutorService watchdog =
+                Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("rpo-watchdog"));
+        resources.push(watchdog::shutdownNow);
+        watchdog.scheduleWithFixedDelay(this::checkRpo, 5, 5, TimeUnit.SECONDS);
+        return tracker;
+    }
+
+    /** The metrics endpoint, when an address is configured; else null. */
+    private MetricsServer startMetrics(FileObjectTarget primaryTarget, Map<String, ObjectTarget> targets, Clock clock) {
+        if (config.metrics() == null || config.metrics().isBlank()) {
+            return null;
+        }
+        DrillResults.Background drills =
+                DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+        resources.push(drills);
+        MetricsServer server =
+                new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock);
+        resources.push(server);
+        log.info("metrics on http://{}:{}/metrics", config.metrics().replaceFirst(":[0-9]*$", ""), server.port());
+        return server;
+    }
+
+    /** The scheduler routes by where VMs run now, on any host: the inventory topic, read to its end first. */
+    private PolicyScheduler startScheduler(PolicySet policies, Clock clock) {
+        BusInventory fleetInventory = BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
+        resources.push(fleetInventory);
+        fleetInventory.awaitReady(Duration.ofSeconds(30));
+        PolicyScheduler started = PolicyScheduler.start(policies, fleetInventory, bus, clock);
+        resources.push(started);
+        return started;
+    }
+
+    /**
+     * Pre-deploy hooks from the Kafka trigger topic, always. They cover the VMs of this host's
+     * inventory, so every engine handles every trigger (a group per host).
+     */
+    private HookService startHookTriggers(PolicySet policies, Clock clock) {
+        HookService hooksService = new HookService(policies, inventory, bus, clock);
+        resources.push(hooksService);
+        resources.push(bus.subscribe(
+                "tidemark-hook-triggers-" + config.host(),
+                List.of(Topics.TRIGGERS),
+                new PreDeployTriggerHandler(hooksService)));
+        return hooksService;
+    }
+
+    /**
+     * The HTTP hook endpoint, when a secret is configured (else null): pre-deploy, post-deploy marks
+     * and, when the hypervisor can switch disks, rollback.
+     */
+    private HookServer startHookServer(
+            Optional<HookSecret> hookSecret,
+            HookService hooksService,
+            MarkLocations locations,
+            Hypervisor hypervisor,
+            BackupWorker worker,
+            Clock clock) {
+        if (hookSecret.isEmpty()) {
+            log.info(
+                    "pre-deploy hook endpoint off (configure hooks: or set {})",
+                    EngineConfig.HooksConfig.DEFAULT_SECRET_ENV);
+            return null;
+        }
+        Optional<RollbackHandler> rollback =
+                Rollback.on(repository, hypervisor, worker, clock).map(r -> r);
+        HookServer server = HookServer.start(
+                config.hooks().socketAddress(),
+                hooksService,
+                Optional.of(new PostDeployMarks(locations.all(), clock)),
+                rollback,
+                hookSecret.get(),
+                clock);
+        resources.push(server);
+        log.info(
+                "deploy hooks on http://{}:{}{} and {}",
+                server.address().getHostString(),
+                server.port(),
+                HookServer.PATH,
+                HookServer.POST_DEPLOY_PATH);
+        return server;
+    }
+
+    /** Live reload: a changed policy directory applies without a restart; an invalid one is logged. */
+    private void watchPolicies(
+            PolicySet policies, Map<String, ObjectTarget> targets, HookService hooksService, Clock clock) {
+        PolicyWatcher watcher = new PolicyWatcher(config.policies(), new PolicyParser(clock), policies, next -> {
+            checkTargetsNamedByPolicies(next, targets);
+            scheduler.reload(next);
+            rpo.setPolicies(next);
+            reconciler.setPolicies(next);
+            hooksService.setPolicies(next);
+        });
+        resources.push(watcher);
+        watcher.start(POLICY_POLL_INTERVAL);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.tidemark.kafka;
 
+import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
@@ -11,6 +12,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -38,9 +40,13 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.AuthenticationException;
+import org.apache.kafka.common.errors.AuthorizationException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.InvalidPartitionsException;
+import org.apache.kafka.common.errors.InvalidReplicationFactorException;
 import org.apache.kafka.common.errors.LeaderNotAvailableException;
+import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -62,7 +68,11 @@ public final class KafkaEventBus implements EventBus {
     private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(30);
     /** How long topic creation and growth retry Kafka's retriable errors. */
     private static final Duration ADMIN_DEADLINE = Duration.ofSeconds(60);
+    /** This process, as other processes see it in a consumer group's members: machine name and pid. */
+    private static final String PROCESS =
+            machineName() + "-pid" + ProcessHandle.current().pid();
 
+    private final KafkaSettings kafka;
     private final String bootstrap;
     private final KafkaProducer<String, byte[]> producer;
     private final Admin admin;
@@ -85,11 +95,21 @@ public final class KafkaEventBus implements EventBus {
      * @param clock the time of retry deadlines, faults and dead letters
      */
     public KafkaEventBus(String bootstrapServers, SubscriptionSettings settings, Clock clock) {
-        this.bootstrap = bootstrapServers;
+        this(KafkaSettings.plaintext(bootstrapServers), settings, clock);
+    }
+
+    /**
+     * @param kafka the cluster: bootstrap servers, replication of the topics this bus creates, security
+     * @param settings how subscriptions retry, drain, restart and bound their memory
+     * @param clock the time of retry deadlines, faults and dead letters
+     */
+    public KafkaEventBus(KafkaSettings kafka, SubscriptionSettings settings, Clock clock) {
+        this.kafka = kafka;
+        this.bootstrap = kafka.bootstrapServers();
         this.settings = settings;
         this.clock = clock;
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        p.putAll(kafka.clientProperties());
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.LINGER_MS_CONFIG, "0");
@@ -99,32 +119,87 @@ public final class KafkaEventBus implements EventBus {
         p.put(ProducerConfig.CLIENT_ID_CONFIG, "tidemark-producer");
         this.producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
         Properties a = new Properties();
-        a.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        a.putAll(kafka.clientProperties());
         a.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, String.valueOf(PUBLISH_TIMEOUT.toMillis()));
         a.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         this.admin = Admin.create(a);
     }
 
     /**
-     * Checks that the brokers answer within {@code timeout}.
+     * Checks that the brokers answer within {@code timeout}, accept this client's credentials, and are
+     * enough for the replication factor the topics need.
      *
-     * @throws RetriableException naming the bootstrap servers when they do not
+     * @throws RetriableException naming the bootstrap servers when they do not answer
+     * @throws PermanentException when TLS or authentication fails, or the cluster has fewer brokers
+     *     than the replication factor
      */
     public void checkReachable(Duration timeout) {
+        int brokers;
         try {
-            admin.describeCluster().nodes().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            brokers = admin.describeCluster()
+                    .nodes()
+                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                    .size();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RetriableException("interrupted while contacting Kafka at " + bootstrap, e);
-        } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+        } catch (ExecutionException e) {
+            Optional<PermanentException> refused = refusal(e.getCause());
+            if (refused.isPresent()) {
+                throw refused.get();
+            }
+            throw new RetriableException(
+                    "Kafka at " + bootstrap + " did not answer: " + e.getCause().getMessage()
+                            + "; check that the brokers run and the bootstrap address is right",
+                    e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
             throw new RetriableException(
                     "Kafka at " + bootstrap + " did not answer within " + timeout.toSeconds()
                             + " s; check that the broker runs and the bootstrap address is right",
                     e);
         }
+        if (brokers < kafka.replicationFactor()) {
+            throw new PermanentException("Kafka at " + bootstrap + " has " + brokers + " broker"
+                    + (brokers == 1 ? "" : "s") + ", fewer than the replication factor " + kafka.replicationFactor()
+                    + " the engine's topics need: lower kafka.replicationFactor or point kafka.bootstrap at a"
+                    + " cluster with enough brokers");
+        }
     }
 
-    /** Creates the topics that do not exist yet (one partition; replication 1 on a single broker). */
+    /**
+     * The error to report when Kafka refused this client for good (TLS handshake, credentials, ACLs, a
+     * replication factor it cannot give), if {@code failure} is one.
+     */
+    private Optional<PermanentException> refusal(Throwable failure) {
+        String where = "Kafka at " + bootstrap + " (" + kafka.security().describe() + ")";
+        if (failure instanceof SslAuthenticationException) {
+            return Optional.of(new PermanentException(
+                    "the TLS handshake with " + where + " failed: " + failure.getMessage()
+                            + "; check kafka.tls.truststore holds the CA of the brokers' certificates",
+                    failure));
+        }
+        if (failure instanceof AuthenticationException) {
+            return Optional.of(new PermanentException(
+                    where + " refused the credentials: " + failure.getMessage()
+                            + "; check kafka.sasl.username and the password file or variable",
+                    failure));
+        }
+        if (failure instanceof AuthorizationException) {
+            return Optional.of(new PermanentException(
+                    where + " does not allow this: " + failure.getMessage()
+                            + "; grant the engine's user the ACLs listed in docs/deploy.md",
+                    failure));
+        }
+        if (failure instanceof InvalidReplicationFactorException) {
+            return Optional.of(new PermanentException(
+                    where + " cannot give replication factor " + kafka.replicationFactor() + ": " + failure.getMessage()
+                            + "; lower kafka.replicationFactor or add brokers",
+                    failure));
+        }
+        return Optional.empty();
+    }
+
+    /** Creates the topics that do not exist yet (one partition, the settings' replication factor). */
     public void ensureTopics(List<String> topics) {
         for (String t : topics) {
             if (!knownTopics.contains(t)) {
@@ -204,7 +279,10 @@ public final class KafkaEventBus implements EventBus {
         String what = "create topic " + topic;
         boolean created = withRetries(what, () -> {
             try {
-                admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs)))
+                Map<String, String> all = new HashMap<>(kafka.topicConfigs());
+                all.putAll(configs);
+                admin.createTopics(List.of(
+                                new NewTopic(topic, partitions, (short) kafka.replicationFactor()).configs(all)))
                         .all()
                         .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
                 return true;
@@ -273,6 +351,10 @@ public final class KafkaEventBus implements EventBus {
                 failure = e;
             } catch (Exception e) {
                 throw new RetriableException("cannot " + what + " on Kafka at " + bootstrap + ": " + e.getMessage(), e);
+            }
+            Optional<PermanentException> refused = refusal(failure);
+            if (refused.isPresent()) {
+                throw refused.get();
             }
             boolean retriable = failure instanceof org.apache.kafka.common.errors.RetriableException
                     || failure instanceof java.util.concurrent.TimeoutException;
@@ -357,6 +439,53 @@ public final class KafkaEventBus implements EventBus {
         };
     }
 
+    /**
+     * The members of consumer group {@code group} now, as "client-id at /address": empty when no
+     * process consumes with that group. Members of a process that was killed stay until their session
+     * times out ({@code group.consumer.session.timeout.ms}, 45 s by default, 15 s on the embedded broker).
+     *
+     * @throws RetriableException if the brokers do not answer
+     */
+    public List<String> groupMembers(String group) {
+        return withRetries("describe consumer group " + group, () -> admin
+                .describeConsumerGroups(List.of(group))
+                .all()
+                .get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .get(group)
+                .members()
+                .stream()
+                .map(m -> m.clientId() + " at " + m.host())
+                .sorted()
+                .toList());
+    }
+
+    /**
+     * Waits up to {@code patience} until consumer group {@code group} has no members: a process that
+     * is about to consume as {@code group} calls this first, so two processes never share one role
+     * (two workers claiming one host). A member left by a killed process ends with its session.
+     *
+     * @throws PermanentException naming the members when they are still there after {@code patience}
+     * @throws RetriableException if the brokers do not answer
+     */
+    public void awaitGroupFree(String group, Duration patience, String whatToDo) {
+        long deadline = System.nanoTime() + patience.toNanos();
+        List<String> members = groupMembers(group);
+        while (!members.isEmpty()) {
+            if (System.nanoTime() > deadline) {
+                throw new PermanentException("consumer group " + group + " on Kafka at " + bootstrap + " is in use by "
+                        + String.join(", ", members) + ": " + whatToDo);
+            }
+            log.info("consumer group {} still has members {}; waiting for them to leave", group, members);
+            try {
+                TimeUnit.MILLISECONDS.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("interrupted while waiting for consumer group " + group, e);
+            }
+            members = groupMembers(group);
+        }
+    }
+
     @Override
     public void publish(String topic, String key, Event event) {
         ensureTopics(List.of(topic));
@@ -428,10 +557,19 @@ public final class KafkaEventBus implements EventBus {
         admin.close(Duration.ofSeconds(5));
     }
 
+    private static String machineName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.net.UnknownHostException e) {
+            return "unknown-machine";
+        }
+    }
+
     private Consumer<String, byte[]> newConsumer(String group) {
         Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.putAll(kafka.clientProperties());
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.CLIENT_ID_CONFIG, "tidemark-" + PROCESS); // names this process in group listings
         p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");

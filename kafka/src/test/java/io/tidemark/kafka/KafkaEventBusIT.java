@@ -282,4 +282,26 @@ class KafkaEventBusIT {
                     .hasMessageContaining("127.0.0.1:1");
         }
     }
+
+    @Test
+    void aGroupInUseIsReportedWithItsMembersAndIsFreeOnceTheyLeave() {
+        EventBus.Subscription first = bus.subscribe("g.claimed", List.of("t.claimed"), (t, e) -> {});
+        try (KafkaEventBus other = new KafkaEventBus(kafka.bootstrapServers())) {
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> !other.groupMembers("g.claimed").isEmpty());
+            assertThat(other.groupMembers("g.claimed"))
+                    .singleElement()
+                    .asString()
+                    .startsWith("tidemark-")
+                    .contains("-pid" + ProcessHandle.current().pid());
+            assertThatThrownBy(() -> other.awaitGroupFree("g.claimed", Duration.ofSeconds(1), "stop the other worker"))
+                    .isInstanceOf(io.tidemark.core.PermanentException.class)
+                    .hasMessageContaining("consumer group g.claimed")
+                    .hasMessageContaining("is in use by tidemark-")
+                    .hasMessageContaining("stop the other worker");
+            first.close(); // leaves the group at once
+            other.awaitGroupFree("g.claimed", Duration.ofSeconds(60), "unused");
+            assertThat(other.groupMembers("g.claimed")).isEmpty();
+        }
+    }
 }

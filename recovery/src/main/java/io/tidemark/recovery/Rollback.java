@@ -1,6 +1,8 @@
 package io.tidemark.recovery;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.hypervisor.DiskSwitch;
+import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
@@ -10,7 +12,6 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.scheduler.hook.RollbackHandler;
 import io.tidemark.scheduler.hook.RollbackRequest;
 import io.tidemark.workers.BackupWorker;
-import io.tidemark.workers.qmp.QmpHypervisor;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,22 +30,36 @@ import org.slf4j.LoggerFactory;
  * Returns the VMs of an app on this host to their pre-deploy restore points, without restarting
  * their QEMU: each disk is restored from the primary repository into a new qcow2 image next to the
  * current one (while the guest still runs), then the guest is paused, its disks are switched to the
- * new images, and it is reset. Runs under the VM's job lock, so no capture overlaps it.
+ * new images, and it is reset. Runs under the VM's job lock, so no capture overlaps it. Needs a
+ * hypervisor that offers a {@link DiskSwitch} ({@link #on}).
  */
 public final class Rollback implements RollbackHandler {
 
     private static final Logger log = LoggerFactory.getLogger(Rollback.class);
 
     private final Repository repository;
-    private final QmpHypervisor hypervisor;
+    private final Hypervisor hypervisor;
+    private final DiskSwitch disks;
     private final BackupWorker worker;
     private final Clock clock;
 
-    public Rollback(Repository repository, QmpHypervisor hypervisor, BackupWorker worker, Clock clock) {
+    /**
+     * @param hypervisor lists this host's VMs
+     * @param disks switches a VM's disks to the restored images
+     * @param worker whose per-VM job lock the rollback of each VM holds
+     */
+    public Rollback(Repository repository, Hypervisor hypervisor, DiskSwitch disks, BackupWorker worker, Clock clock) {
         this.repository = repository;
         this.hypervisor = hypervisor;
+        this.disks = disks;
         this.worker = worker;
         this.clock = clock;
+    }
+
+    /** A rollback on {@code hypervisor}'s VMs, when it can switch disks ({@link Hypervisor#diskSwitch()}). */
+    public static Optional<Rollback> on(
+            Repository repository, Hypervisor hypervisor, BackupWorker worker, Clock clock) {
+        return hypervisor.diskSwitch().map(d -> new Rollback(repository, hypervisor, d, worker, clock));
     }
 
     @Override
@@ -86,7 +101,7 @@ public final class Rollback implements RollbackHandler {
 
     private RolledBack rollBack(Manifest m) {
         Instant start = clock.instant();
-        Map<String, Path> current = hypervisor.imageFiles(m.vm());
+        Map<String, Path> current = disks.imageFiles(m.vm());
         Map<String, Path> images = new LinkedHashMap<>();
         Restorer restorer = new Restorer(repository, 8);
         for (DiskEntry d : m.disks()) {
@@ -101,7 +116,7 @@ public final class Rollback implements RollbackHandler {
             }
             images.put(d.name(), image);
         }
-        hypervisor.switchDisks(m.vm(), images);
+        disks.switchDisks(m.vm(), images);
         Duration took = Duration.between(start, clock.instant());
         log.info(
                 "VM {} returned to restore point {} (captured {}) in {} ms",

@@ -2,6 +2,7 @@ package io.tidemark.core.hypervisor;
 
 import io.tidemark.core.event.ConsistencyPolicy;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The VMs of one host and the means to capture them. Adapters: {@code QmpHypervisor} (QEMU's
@@ -32,6 +33,14 @@ public interface Hypervisor extends AutoCloseable {
      * checkpoint is started and the change tracking is unchanged.
      */
     Capture capture(CaptureRequest request);
+
+    /**
+     * The means to switch a running VM's disks to other images (what a rollback needs), when this
+     * adapter has them; empty otherwise (the default).
+     */
+    default Optional<DiskSwitch> diskSwitch() {
+        return Optional.empty();
+    }
 
     /**
      * Releases what the adapter holds. Captures still open are abandoned as a crash would leave

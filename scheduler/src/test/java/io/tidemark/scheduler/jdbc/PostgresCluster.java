@@ -1,12 +1,12 @@
 package io.tidemark.scheduler.jdbc;
 
 import io.tidemark.core.files.FileTrees;
+import io.tidemark.scheduler.QuartzJdbc;
+import io.tidemark.scheduler.QuartzSchema;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.GroupPrincipal;
@@ -27,17 +27,22 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A throwaway PostgreSQL cluster for tests: {@code initdb} in a temp dir, a server on a free
- * 127.0.0.1 port with its unix socket in that dir (fsync off), one database with Quartz's {@code
- * tables_postgres.sql} loaded. User {@code postgres}, trust authentication, empty password. As root
+ * 127.0.0.1 port with its unix socket in that dir (fsync off), one database with the scheduler's
+ * tables created by {@link QuartzSchema#ensure} as the engine does. User {@code postgres}, trust
+ * authentication, empty password; user {@link #PASSWORD_USER} logs in over TCP with {@link
+ * #PASSWORD} only (scram-sha-256), for tests of refused credentials. As root
  * the server runs as user {@code postgres} through {@code runuser}. {@link #close} stops the server
  * and deletes the dir; a failed {@link #start} cleans up the same way.
  */
 public final class PostgresCluster implements AutoCloseable {
     /** The database user. */
     public static final String USER = "postgres";
+    /** A user that must give {@link #PASSWORD} (scram-sha-256 over TCP). */
+    public static final String PASSWORD_USER = "tidemark";
+    /** The password of {@link #PASSWORD_USER}. */
+    public static final String PASSWORD = "pg-pw-for-tests-31";
 
     private static final Logger log = LoggerFactory.getLogger(PostgresCluster.class);
-    private static final String QUARTZ_DDL = "org/quartz/impl/jdbcjobstore/tables_postgres.sql";
 
     private final Path dir;
     private final Path bin;
@@ -139,6 +144,7 @@ public final class PostgresCluster implements AutoCloseable {
                 "--locale=C.UTF-8",
                 "--no-sync",
                 "--no-instructions"));
+        requirePasswordOf(PASSWORD_USER);
         run(List.of(
                 bin.resolve("pg_ctl").toString(),
                 "-D",
@@ -159,30 +165,41 @@ public final class PostgresCluster implements AutoCloseable {
         } catch (SQLException e) {
             throw new IllegalStateException("cannot create database " + database, e);
         }
-        try (Connection c = DriverManager.getConnection(jdbcUrl(), USER, "");
+        try (Connection c = DriverManager.getConnection(jdbcUrl("postgres"), USER, "");
                 Statement s = c.createStatement()) {
-            s.execute(quartzDdl());
+            s.execute("create role " + PASSWORD_USER + " login password '" + PASSWORD + "'");
+            s.execute("grant all on database " + database + " to " + PASSWORD_USER);
         } catch (SQLException e) {
-            throw new IllegalStateException("cannot load " + QUARTZ_DDL, e);
+            throw new IllegalStateException("cannot create role " + PASSWORD_USER, e);
         }
+        QuartzSchema.ensure(QuartzJdbc.of(jdbcUrl(), USER, "", "setup"));
         log.info("PostgreSQL on 127.0.0.1:{} in {}, database {}", port, dir, database);
     }
 
-    private String jdbcUrl(String db) {
-        return "jdbc:postgresql://127.0.0.1:" + port + "/" + db;
-    }
-
-    /** The DDL from the quartz jar, without its bare trailing {@code COMMIT} (autocommit is on). */
-    private static String quartzDdl() {
-        try (InputStream in = PostgresCluster.class.getClassLoader().getResourceAsStream(QUARTZ_DDL)) {
-            if (in == null) {
-                throw new IllegalStateException(QUARTZ_DDL + " is not on the classpath");
-            }
-            String sql = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            return sql.replaceAll("(?im)^\\s*commit\\s*;\\s*$", "");
+    /** Makes {@code user} log in over TCP with its password only: a line before initdb's trust lines. */
+    private void requirePasswordOf(String user) {
+        Path hba = dir.resolve("data").resolve("pg_hba.conf");
+        try {
+            String rules = Files.readString(hba);
+            Files.writeString(hba, "host all " + user + " 127.0.0.1/32 scram-sha-256\n" + rules);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Creates another empty database (no tables). */
+    public void createDatabase(String name) {
+        try (Connection c = DriverManager.getConnection(jdbcUrl("postgres"), USER, "");
+                Statement s = c.createStatement()) {
+            s.execute("create database " + name + " owner " + PASSWORD_USER);
+        } catch (SQLException e) {
+            throw new IllegalStateException("cannot create database " + name, e);
+        }
+    }
+
+    /** The JDBC URL of database {@code name} of this cluster. */
+    public String jdbcUrl(String name) {
+        return "jdbc:postgresql://127.0.0.1:" + port + "/" + name;
     }
 
     private void run(List<String> command) {

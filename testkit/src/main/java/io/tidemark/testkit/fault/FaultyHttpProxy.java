@@ -259,12 +259,13 @@ public final class FaultyHttpProxy implements AutoCloseable {
             if (fault == null || fault == Fault.RESET_AFTER_FORWARD) {
                 Message response = up.forward(request);
                 status = response == null ? 0 : response.status();
+                // recorded before the client can see the answer or the reset, so a caller that saw it sees
+                // the exchange
+                recorded = record(method, target, fault, status);
                 if (fault == Fault.RESET_AFTER_FORWARD) {
                     reset(client);
                     return false;
                 }
-                // recorded before the client can read the answer, so a caller that got it sees the exchange
-                recorded = record(method, target, fault, status);
                 if (response == null) {
                     writeError(out, method, 502, "BadGateway", "the upstream server did not answer");
                     return false;
@@ -272,7 +273,7 @@ public final class FaultyHttpProxy implements AutoCloseable {
                 response.writeTo(out);
                 return !response.closesConnection() && !request.closesConnection();
             }
-            if (fault == Fault.SERVER_ERROR || fault == Fault.SLOW_DOWN) {
+            if (fault != Fault.STALL) { // a stall is logged when it ends
                 recorded = record(method, target, fault, status);
             }
             switch (fault) {

@@ -10,6 +10,7 @@ import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.ConsistencyNotMetException;
 import io.tidemark.core.hypervisor.DiskInfo;
+import io.tidemark.core.hypervisor.DiskSwitch;
 import io.tidemark.core.hypervisor.GuestAgent;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
@@ -26,6 +27,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
@@ -86,7 +88,7 @@ import org.slf4j.LoggerFactory;
  *       names the VM and the socket.
  * </ul>
  */
-public final class QmpHypervisor implements Hypervisor {
+public final class QmpHypervisor implements Hypervisor, DiskSwitch {
 
     private static final Logger log = LoggerFactory.getLogger(QmpHypervisor.class);
 
@@ -365,6 +367,12 @@ public final class QmpHypervisor implements Hypervisor {
      * The image file of each disk of {@code vm}, by disk name, as QEMU opened it ({@code
      * query-block}'s {@code inserted.file}).
      */
+    @Override
+    public Optional<DiskSwitch> diskSwitch() {
+        return Optional.of(this);
+    }
+
+    @Override
     public Map<String, Path> imageFiles(String vm) {
         Map<String, Path> out = new java.util.TreeMap<>();
         for (JsonNode dev : query(vm, "query-block")) {
@@ -391,6 +399,7 @@ public final class QmpHypervisor implements Hypervisor {
      * @throws PermanentException if QEMU refuses a step; disks switched before it stay switched and
      *     the guest is let run again
      */
+    @Override
     public void switchDisks(String vm, Map<String, Path> images) {
         try (QmpClient qmp = connect(vm)) {
             switchDisks(qmp, vm, images);

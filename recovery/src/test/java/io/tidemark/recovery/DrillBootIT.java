@@ -1,23 +1,20 @@
-package io.tidemark.cli;
+package io.tidemark.recovery;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyPolicy;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.RepositoryConfig;
+import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.RecoveryPlan;
-import io.tidemark.recovery.DrChecks;
-import io.tidemark.recovery.DrSite;
 import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
-import io.tidemark.testkit.StdStreams;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.NbdBlockSource;
@@ -28,17 +25,16 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code tidemark drill --boot}: the tiny guest (real Linux under TCG with qemu-guest-agent) writes
+ * The {@link Drill}'s boot check: the tiny guest (real Linux under TCG with qemu-guest-agent) writes
  * a file on its ext4 data disk and is backed up by the real worker; the drill restores the point,
  * boots a throwaway guest from the same kernel directory on a copy-on-write overlay of the restored
  * disk, reaches its agent and sees the disk mounted with the file on it. Then the guest breaks its
@@ -54,54 +50,54 @@ class DrillBootIT {
     @TempDir
     Path dir;
 
-    @RegisterExtension
-    final StdStreams std = new StdStreams();
-
     @Test
     void bootCheckReachesTheAgentAndSeesTheDiskMountedThenFailsOnAnUnmountableFileSystem() throws Exception {
-        Path data = dir.resolve("data");
         Path policies = Files.createDirectories(dir.resolve("policies"));
         Files.writeString(
                 policies.resolve("tg.yaml"),
                 "name: tg\nvms: {names: [" + VM + "]}\nschedule: {interval: 1h}\nrpo: 1h\nrto: 30m\n");
         Path kernel = TinyGuest.build().get(0).getParent();
-        try (ObjectTarget primary = new FileObjectTarget(Files.createDirectories(data.resolve("repo")));
+        List<String> started = new ArrayList<>();
+        Drill drill = new Drill(Clock.systemUTC(), new RecoveryProgress() {
+            @Override
+            public void starting(String what) {
+                started.add(what);
+            }
+        });
+        Drill.Request request = request(VM, Drill.rtoLimit(new PolicyParser().loadDirectory(policies), VM), kernel);
+        try (ObjectTarget primary = new FileObjectTarget(Files.createDirectories(dir.resolve("data/repo")));
                 TinyGuest guest = TinyGuest.boot(dir.resolve("g"), VM, 32L << 20)) {
             Repository repo = Repository.openOrInit(primary, RepositoryConfig.defaults());
             guest.shOk("echo drill-me > /mnt/marker && sync", LONG);
 
             Manifest first = backUp(guest, repo, ConsistencyPolicy.APPLICATION_PREFERRED);
-            assertThat(Main.execute(drill(data, policies, kernel)))
-                    .as(std.err())
-                    .isZero();
-            JsonNode ok = DrFailoverIT.json(std.out());
-            assertThat(ok.path("restorePoint").asText()).isEqualTo(first.id());
-            assertThat(ok.path("check").asText()).isEqualTo("boot");
-            assertThat(ok.path("passed").asBoolean()).isTrue();
-            assertThat(ok.path("bootCheck").asText()).matches("boot: agent answered in \\d+\\.\\d s");
-            assertThat(ok.path("detail").asText())
-                    .startsWith(ok.path("bootCheck").asText())
+            Drill.DrillResult ok = drill.run(repo, new DrillLog(primary), request);
+            assertThat(ok.record().restorePoint()).isEqualTo(first.id());
+            assertThat(ok.record().check()).isEqualTo("boot");
+            assertThat(ok.passed()).isTrue();
+            String bootCheck = ok.boot().orElseThrow();
+            assertThat(bootCheck).matches("boot: agent answered in \\d+\\.\\d s");
+            assertThat(ok.record().detail())
+                    .startsWith(bootCheck)
                     .contains("vd0: boot passed")
                     .contains("/dev/vda mounted on /mnt")
                     .contains("marker");
             // the measured RTO includes the boot: at least the time the agent took to answer
-            double agentSeconds =
-                    Double.parseDouble(ok.path("bootCheck").asText().replaceAll(".* in ([0-9.]+) s", "$1"));
-            assertThat(ok.path("rtoSeconds").asDouble()).isGreaterThanOrEqualTo(agentSeconds);
-            assertThat(ok.path("rtoViolated").asBoolean()).isFalse();
+            double agentSeconds = Double.parseDouble(bootCheck.replaceAll(".* in ([0-9.]+) s", "$1"));
+            assertThat(ok.record().rtoMillis() / 1000.0).isGreaterThanOrEqualTo(agentSeconds);
+            assertThat(ok.rtoViolated()).isFalse();
+            assertThat(started).singleElement().asString().startsWith("drill: booting the check guest from " + kernel);
             assertThat(leftovers())
                     .as("the drill's guest and scratch files are gone")
                     .isEmpty();
 
             guest.shOk("umount /mnt && printf '\\377' | dd of=/dev/vda bs=1 seek=1123 conv=notrunc && sync", LONG);
             Manifest second = backUp(guest, repo, ConsistencyPolicy.CRASH);
-            std.reset();
-            assertThat(Main.execute(drill(data, policies, kernel))).isEqualTo(Main.EXIT_PERMANENT);
-            JsonNode bad = DrFailoverIT.json(std.out());
-            assertThat(bad.path("restorePoint").asText()).isEqualTo(second.id());
-            assertThat(bad.path("passed").asBoolean()).isFalse();
-            assertThat(bad.path("bootCheck").asText()).startsWith("boot: agent answered in");
-            assertThat(bad.path("detail").asText())
+            Drill.DrillResult bad = drill.run(repo, new DrillLog(primary), request);
+            assertThat(bad.record().restorePoint()).isEqualTo(second.id());
+            assertThat(bad.passed()).isFalse();
+            assertThat(bad.boot()).hasValueSatisfying(b -> assertThat(b).startsWith("boot: agent answered in"));
+            assertThat(bad.record().detail())
                     .contains("vd0: boot FAILED")
                     .contains("/dev/vda not mounted")
                     .containsIgnoringCase("ext4");
@@ -120,18 +116,17 @@ class DrillBootIT {
     @Test
     void bootCheckMountsEveryDiskOfAPoint() throws Exception {
         String vm = "two-1";
-        Path data = dir.resolve("data");
         DrSite source = new DrSite(dir.resolve("src"));
         for (String d : List.of("sd0", "sd1")) {
             Path disk = source.disk(vm, d);
             Files.createDirectories(disk.getParent());
-            run("truncate", "-s", "32M", disk.toString());
-            run("mkfs.ext4", "-q", "-F", disk.toString());
-            run("debugfs", "-w", "-R", "mkdir only-on-" + d, disk.toString());
+            DrillIT.run("truncate", "-s", "32M", disk.toString());
+            DrillIT.run("mkfs.ext4", "-q", "-F", disk.toString());
+            DrillIT.run("debugfs", "-w", "-R", "mkdir only-on-" + d, disk.toString());
         }
         RecoveryPlan.Vm spec = new RecoveryPlan.Vm(vm, 64, 1, List.of(), List.of());
         Path kernel = TinyGuest.build().get(0).getParent();
-        try (ObjectTarget primary = new FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
+        try (ObjectTarget primary = new FileObjectTarget(Files.createDirectories(dir.resolve("data/repo")))) {
             Repository repo = Repository.openOrInit(primary, RepositoryConfig.defaults());
             Manifest point;
             source.start(spec, List.of("sd0", "sd1"));
@@ -154,12 +149,10 @@ class DrillBootIT {
                 source.stop(vm);
             }
             assertThat(point.disks()).hasSize(2);
-            String[] args = drill(data, dir.resolve("no-policies"), kernel);
-            args[6] = vm;
-            assertThat(Main.execute(args)).as(std.err()).isZero();
-            JsonNode ok = DrFailoverIT.json(std.out());
-            assertThat(ok.path("passed").asBoolean()).isTrue();
-            String detail = ok.path("detail").asText();
+            Drill.DrillResult ok = new Drill(Clock.systemUTC(), RecoveryProgress.NONE)
+                    .run(repo, new DrillLog(primary), request(vm, Optional.empty(), kernel));
+            assertThat(ok.passed()).isTrue();
+            String detail = ok.record().detail();
             String first = point.disks().get(0).name();
             String second = point.disks().get(1).name();
             assertThat(detail)
@@ -169,43 +162,15 @@ class DrillBootIT {
         }
     }
 
-    private static void run(String... cmd) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of(cmd));
-        for (String sbin : List.of("/usr/sbin/", "/sbin/")) {
-            if (!DrChecks.onPath(cmd[0]) && Files.isExecutable(Path.of(sbin + cmd[0]))) {
-                command.set(0, sbin + cmd[0]);
-            }
-        }
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
-        assertThat(p.exitValue()).as(String.join(" ", cmd) + ": " + out).isZero();
+    private Drill.Request request(String vm, Optional<Duration> rtoLimit, Path kernel) {
+        return new Drill.Request(
+                vm, "local", rtoLimit, dir.resolve("scratch"), 8, Optional.of(kernel), Duration.ofMinutes(10));
     }
 
     private List<Path> leftovers() throws Exception {
-        Path scratch = dir.resolve("scratch");
-        try (Stream<Path> s = Files.list(scratch)) {
+        try (Stream<Path> s = Files.list(dir.resolve("scratch"))) {
             return s.toList();
         }
-    }
-
-    private String[] drill(Path data, Path policies, Path kernel) {
-        return new String[] {
-            "drill",
-            "--data",
-            data.toString(),
-            "--policies",
-            policies.toString(),
-            "--vm",
-            VM,
-            "--scratch",
-            dir.resolve("scratch").toString(),
-            "--boot",
-            kernel.toString(),
-            "--boot-timeout",
-            "PT10M",
-            "--json"
-        };
     }
 
     private Manifest backUp(TinyGuest guest, Repository repo, ConsistencyPolicy consistency) {
