@@ -16,9 +16,15 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "run",
         description = {
-            "Run the scheduler, the worker of this host and the replicator in one process until stopped.",
+            "Run the scheduler, the worker of this host and the replicator until stopped: all in one process on",
+            "one host, or only some of them (--roles) on each machine of a fleet.",
             "Without --kafka an embedded single-node Kafka broker is started under --data.",
-            "Every <vm>.qmp socket in --qmp-dir is a VM of this host; policies select VMs by name."
+            "Every <vm>.qmp socket in --qmp-dir is a VM of this host; policies select VMs by name.",
+            "",
+            "Examples:",
+            "  tidemark run --qmp-dir /run/tidemark/qmp --policies /etc/tidemark/policies",
+            "  tidemark run --config /etc/tidemark/tidemark.yaml --roles worker          # a hypervisor host",
+            "  tidemark run --config /etc/tidemark/tidemark.yaml --roles scheduler,replicator"
         })
 final class RunCommand implements Callable<Integer> {
 
@@ -35,6 +41,14 @@ final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--kafka", description = "Kafka bootstrap servers; empty or absent = embedded broker")
     String kafka;
+
+    @Option(
+            names = "--roles",
+            split = ",",
+            defaultValue = "${env:TIDEMARK_ROLES}",
+            description = "what this process runs: scheduler, worker, replicator (comma-separated) or all;"
+                    + " overrides roles: of the config (default: every role; env TIDEMARK_ROLES)")
+    java.util.List<String> roles;
 
     @Option(names = "--qmp-dir", description = "directory of <vm>.qmp QMP sockets (default: /run/tidemark/qmp)")
     Path qmpDir;
@@ -59,6 +73,9 @@ final class RunCommand implements Callable<Integer> {
         }
         if (policies != null) {
             given.policies(policies);
+        }
+        if (roles != null && !roles.isEmpty()) {
+            given.roles(roles);
         }
         EngineConfig c = given.build().withDefaults(defaultHost());
         if (c.hooks() == null && System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) != null) {

@@ -96,7 +96,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 public record EngineConfig(
         String host,
         Path data,
-        String kafka,
+        KafkaConfig kafka,
         Path qmpDir,
         Path policies,
         Map<String, TargetSpec> targets,
@@ -105,7 +105,9 @@ public record EngineConfig(
         HypervisorConfig hypervisor,
         EncryptionConfig encryption,
         Integer maxConcurrentJobs,
-        String jobDeadline) {
+        String jobDeadline,
+        List<String> roles,
+        SchedulerConfig scheduler) {
 
     /** Where the data directory is when neither the config nor {@code --data} says. */
     public static final Path DEFAULT_DATA = Path.of("tidemark-data");
@@ -121,7 +123,9 @@ public record EngineConfig(
 
     public EngineConfig {
         targets = targets == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(targets));
-        kafka = kafka == null ? "" : kafka;
+        kafka = kafka == null ? KafkaConfig.embedded() : kafka;
+        roles = roles == null ? List.of() : List.copyOf(roles);
+        Role.parse(roles); // an unknown role fails here, at its key
         hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
         if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
@@ -245,14 +249,21 @@ public record EngineConfig(
                 .hypervisor(hypervisor)
                 .encryption(encryption)
                 .maxConcurrentJobs(maxConcurrentJobs)
-                .jobDeadline(jobDeadline);
+                .jobDeadline(jobDeadline)
+                .roles(roles)
+                .scheduler(scheduler);
+    }
+
+    /** The roles this process runs ({@code roles:}; every role when none is named). */
+    public java.util.Set<Role> roleSet() {
+        return Role.parse(roles);
     }
 
     /** Builds an {@link EngineConfig} setting by setting; {@link #build()} checks them. */
     public static final class Builder {
         private String host;
         private Path data;
-        private String kafka;
+        private KafkaConfig kafka;
         private Path qmpDir;
         private Path policies;
         private Map<String, TargetSpec> targets;
@@ -262,6 +273,8 @@ public record EngineConfig(
         private EncryptionConfig encryption;
         private Integer maxConcurrentJobs;
         private String jobDeadline;
+        private List<String> roles;
+        private SchedulerConfig scheduler;
 
         private Builder() {}
 
@@ -279,7 +292,25 @@ public record EngineConfig(
 
         /** Kafka bootstrap servers; empty or null = the embedded broker. */
         public Builder kafka(String kafka) {
+            this.kafka = kafka == null ? null : KafkaConfig.of(kafka);
+            return this;
+        }
+
+        /** The Kafka cluster: bootstrap servers, topic replication, security; null = the embedded broker. */
+        public Builder kafka(KafkaConfig kafka) {
             this.kafka = kafka;
+            return this;
+        }
+
+        /** The roles this process runs ({@code scheduler}, {@code worker}, {@code replicator}); empty = all. */
+        public Builder roles(List<String> roles) {
+            this.roles = roles;
+            return this;
+        }
+
+        /** The scheduler's job store; null = in memory (one scheduler process). */
+        public Builder scheduler(SchedulerConfig scheduler) {
+            this.scheduler = scheduler;
             return this;
         }
 
@@ -351,7 +382,9 @@ public record EngineConfig(
                     hypervisor,
                     encryption,
                     maxConcurrentJobs,
-                    jobDeadline);
+                    jobDeadline,
+                    roles,
+                    scheduler);
         }
     }
 
