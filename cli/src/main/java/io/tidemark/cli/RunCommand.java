@@ -60,7 +60,7 @@ final class RunCommand implements Callable<Integer> {
         if (policies != null) {
             given.policies(policies);
         }
-        EngineConfig c = given.build().withDefaults(defaultHost());
+        EngineConfig c = given.build().withDefaults(RunCommand::defaultHost);
         if (c.hooks() == null && System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) != null) {
             c = c.toBuilder().hooks(EngineConfig.HooksConfig.defaults()).build();
         }
