@@ -77,7 +77,7 @@ final class RunCommand implements Callable<Integer> {
         if (roles != null && !roles.isEmpty()) {
             given.roles(roles);
         }
-        EngineConfig c = given.build().withDefaults(defaultHost());
+        EngineConfig c = given.build().withDefaults(RunCommand::defaultHost);
         if (c.hooks() == null && System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) != null) {
             c = c.toBuilder().hooks(EngineConfig.HooksConfig.defaults()).build();
         }

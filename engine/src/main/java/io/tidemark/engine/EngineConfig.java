@@ -213,11 +213,11 @@ public record EngineConfig(
 
     /**
      * This config with every unset setting at its default, as {@code tidemark run} uses it: {@code
-     * host} (else {@code defaultHost}), the data, policy and QMP directories, and the metrics address.
+     * host} (else the one {@code defaultHost} finds), the data, policy and QMP directories, and the metrics address.
      */
-    public EngineConfig withDefaults(String defaultHost) {
+    public EngineConfig withDefaults(java.util.function.Supplier<String> defaultHost) {
         return toBuilder()
-                .host(host != null ? host : defaultHost)
+                .host(host != null ? host : defaultHost.get())
                 .data(dataOrDefault())
                 .qmpDir(qmpDir != null ? qmpDir : DEFAULT_QMP_DIR)
                 .policies(policiesOrDefault())
