@@ -3,8 +3,8 @@ package io.tidemark.cli;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Targets;
 import io.tidemark.policies.RecoveryPlan;
+import io.tidemark.targets.TargetSpec;
 import java.util.TreeSet;
 
 /** Opens the target a DR plan restores from, by its name in the engine config. */
@@ -14,7 +14,7 @@ final class DrSources {
 
     static ObjectTarget open(EngineOptions engine, RecoveryPlan plan) {
         EngineConfig c = engine.engineConfig();
-        EngineConfig.TargetConfig tc = c.targets().get(plan.source());
+        TargetSpec tc = c.targets().get(plan.source());
         if (tc == null) {
             throw new PermanentException("plan " + plan.file() + " restores from target '" + plan.source()
                     + "', which the engine config does not define"
@@ -24,6 +24,6 @@ final class DrSources {
                                     + String.join(
                                             ", ", new TreeSet<>(c.targets().keySet()))));
         }
-        return Targets.open(plan.source(), tc);
+        return tc.open(plan.source());
     }
 }

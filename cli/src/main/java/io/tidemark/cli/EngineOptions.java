@@ -3,10 +3,10 @@ package io.tidemark.cli;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Targets;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.PassphraseSource;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Path;
 import java.util.TreeSet;
@@ -20,8 +20,8 @@ import picocli.CommandLine.Option;
  */
 final class EngineOptions {
 
-    static final Path DEFAULT_DATA = Path.of("tidemark-data");
-    static final Path DEFAULT_POLICIES = Path.of("policies");
+    /** The policy directory when neither the config nor {@code --policies} names one. */
+    static final Path DEFAULT_POLICIES = EngineConfig.DEFAULT_POLICIES;
 
     @Option(names = "--config", description = "engine config YAML (targets, data, policies)")
     Path config;
@@ -42,13 +42,19 @@ final class EngineOptions {
 
     /** The engine config with the flags applied. */
     EngineConfig engineConfig() {
-        return (config != null ? EngineConfig.load(config) : EngineConfig.empty())
-                .with(null, data, null, null, policies);
+        EngineConfig.Builder c = (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
+        if (data != null) {
+            c.data(data);
+        }
+        if (policies != null) {
+            c.policies(policies);
+        }
+        return c.build();
     }
 
     /** The primary repository's directory. */
     Path repository(EngineConfig c) {
-        return (c.data() != null ? c.data() : DEFAULT_DATA).resolve("repo");
+        return c.dataOrDefault().resolve("repo");
     }
 
     /**
@@ -61,18 +67,18 @@ final class EngineOptions {
         if (target == null) {
             return new FileObjectTarget(repository(c));
         }
-        EngineConfig.TargetConfig t = c.targets().get(target);
+        TargetSpec t = c.targets().get(target);
         if (t == null) {
             throw new PermanentException("target '" + target + "' is not in the engine config; it defines "
                     + (c.targets().isEmpty()
                             ? "none (pass --config)"
                             : String.join(", ", new TreeSet<>(c.targets().keySet()))));
         }
-        return Targets.open(target, t);
+        return t.open(target);
     }
 
     /** The policies, parsed; a malformed one is a {@link io.tidemark.policies.PolicyException}. */
     PolicySet policies(EngineConfig c) {
-        return new PolicyParser().loadDirectory(c.policies() != null ? c.policies() : DEFAULT_POLICIES);
+        return new PolicyParser().loadDirectory(c.policiesOrDefault());
     }
 }

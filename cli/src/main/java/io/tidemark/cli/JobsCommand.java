@@ -69,7 +69,7 @@ final class JobsCommand implements Callable<Integer> {
             }
         }
         EngineConfig c = engine.engineConfig();
-        Path dir = JobHistory.directory(c.data() != null ? c.data() : EngineOptions.DEFAULT_DATA);
+        Path dir = JobHistory.directory(c.dataOrDefault());
         JobHistory.Contents history = JobHistory.read(dir, from);
         Instant after = from;
         List<JobRuns.Run> runs = JobRuns.of(history.events()).stream()

@@ -10,6 +10,7 @@ import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.maintenance.GarbageCollector;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.time.Duration;
@@ -58,7 +59,7 @@ final class PruneCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         EngineConfig c = engine.engineConfig();
         PolicySet set = engine.policies(c);
-        Map<String, ObjectTarget> targets = Targets.open(c.targets());
+        Map<String, ObjectTarget> targets = TargetSpec.openAll(c.targets());
         try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             Map<String, Repository> targetRepos = Targets.repositories(primary, targets);

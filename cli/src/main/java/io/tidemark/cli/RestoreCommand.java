@@ -7,13 +7,13 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.engine.Locations;
-import io.tidemark.engine.Targets;
 import io.tidemark.format.Json;
 import io.tidemark.repository.DiskSink;
 import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
@@ -219,8 +219,8 @@ final class RestoreCommand implements Callable<Integer> {
         if (from.equals("local")) {
             return new FileObjectTarget(engine.repository(c));
         }
-        EngineConfig.TargetConfig t = c.targets().get(from);
-        return t != null ? Targets.open(from, t) : Locations.open(from);
+        TargetSpec t = c.targets().get(from);
+        return t != null ? t.open(from) : Locations.open(from);
     }
 
     private boolean toRbd() {

@@ -16,9 +16,15 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "run",
         description = {
-            "Run the scheduler, the worker of this host and the replicator in one process until stopped.",
+            "Run the scheduler, the worker of this host and the replicator until stopped: all in one process on",
+            "one host, or only some of them (--roles) on each machine of a fleet.",
             "Without --kafka an embedded single-node Kafka broker is started under --data.",
-            "Every <vm>.qmp socket in --qmp-dir is a VM of this host; policies select VMs by name."
+            "Every <vm>.qmp socket in --qmp-dir is a VM of this host; policies select VMs by name.",
+            "",
+            "Examples:",
+            "  tidemark run --qmp-dir /run/tidemark/qmp --policies /etc/tidemark/policies",
+            "  tidemark run --config /etc/tidemark/tidemark.yaml --roles worker          # a hypervisor host",
+            "  tidemark run --config /etc/tidemark/tidemark.yaml --roles scheduler,replicator"
         })
 final class RunCommand implements Callable<Integer> {
 
@@ -36,6 +42,14 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--kafka", description = "Kafka bootstrap servers; empty or absent = embedded broker")
     String kafka;
 
+    @Option(
+            names = "--roles",
+            split = ",",
+            defaultValue = "${env:TIDEMARK_ROLES}",
+            description = "what this process runs: scheduler, worker, replicator (comma-separated) or all;"
+                    + " overrides roles: of the config (default: every role; env TIDEMARK_ROLES)")
+    java.util.List<String> roles;
+
     @Option(names = "--qmp-dir", description = "directory of <vm>.qmp QMP sockets (default: /run/tidemark/qmp)")
     Path qmpDir;
 
@@ -44,23 +58,29 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws InterruptedException {
-        EngineConfig base = config != null ? EngineConfig.load(config) : EngineConfig.empty();
-        EngineConfig c = base.with(host, data, kafka, qmpDir, policies);
-        c = new EngineConfig(
-                c.host() != null ? c.host() : defaultHost(),
-                c.data() != null ? c.data() : Path.of("tidemark-data"),
-                c.kafka(),
-                c.qmpDir() != null ? c.qmpDir() : Path.of("/run/tidemark/qmp"),
-                c.policies() != null ? c.policies() : Path.of("policies"),
-                c.targets(),
-                c.metrics() != null ? c.metrics() : "127.0.0.1:9464",
-                c.hooks() != null || System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) == null
-                        ? c.hooks()
-                        : EngineConfig.HooksConfig.defaults(),
-                base.hypervisor(),
-                c.encryption(),
-                c.maxConcurrentJobs(),
-                c.jobDeadline());
+        EngineConfig.Builder given = (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
+        if (host != null) {
+            given.host(host);
+        }
+        if (data != null) {
+            given.data(data);
+        }
+        if (kafka != null) {
+            given.kafka(kafka);
+        }
+        if (qmpDir != null) {
+            given.qmpDir(qmpDir);
+        }
+        if (policies != null) {
+            given.policies(policies);
+        }
+        if (roles != null && !roles.isEmpty()) {
+            given.roles(roles);
+        }
+        EngineConfig c = given.build().withDefaults(RunCommand::defaultHost);
+        if (c.hooks() == null && System.getenv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV) != null) {
+            c = c.toBuilder().hooks(EngineConfig.HooksConfig.defaults()).build();
+        }
         CountDownLatch stop = new CountDownLatch(1);
         CountDownLatch closed = new CountDownLatch(1);
         // the JVM halts once every shutdown hook has returned: the hook waits until the engine has drained

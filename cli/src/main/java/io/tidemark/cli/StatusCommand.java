@@ -91,7 +91,7 @@ final class StatusCommand implements Callable<Integer> {
         Map<String, String> unopened = new LinkedHashMap<>();
         c.targets().forEach((name, tc) -> {
             try {
-                targets.put(name, Targets.open(name, tc));
+                targets.put(name, tc.open(name));
             } catch (RuntimeException e) { // the other locations are still shown
                 unopened.put(name, String.valueOf(e.getMessage()));
             }

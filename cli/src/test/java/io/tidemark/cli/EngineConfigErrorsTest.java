@@ -104,6 +104,74 @@ class EngineConfigErrorsTest {
     }
 
     @Test
+    void aKeyOfAnotherTypeOfTargetIsNamedAsSuch() throws Exception {
+        Path c = config(
+                """
+                targets:
+                  offsite:
+                    type: s3
+                    bucket: b
+                    pool: tidemark
+                  ceph:
+                    type: rados
+                    monHost: v2:10.0.0.1:3300
+                    pool: tidemark
+                    keyFile: /etc/tidemark/ceph.key
+                    bucket: b
+                """);
+        assertThatThrownBy(() -> EngineConfig.load(c))
+                .isInstanceOf(InvalidInputException.class)
+                .hasMessageContaining(
+                        c + ":5:5: targets.offsite.pool: 'pool' is a setting of type rados, not of type s3")
+                .hasMessageContaining(
+                        c + ":11:5: targets.ceph.bucket: 'bucket' is a setting of type s3, not of type rados");
+    }
+
+    @Test
+    void theRequiredSettingsOfEachTypeAreNamedAtTheTarget() throws Exception {
+        Path c = config(
+                """
+                targets:
+                  ceph:
+                    type: rados
+                    monHost: v2:10.0.0.1:3300
+                  offsite:
+                    region: eu-west-1
+                """);
+        assertThat(Main.execute("verify", "--config", c.toString(), "--target", "local"))
+                .isEqualTo(1);
+        assertThat(std.err())
+                .contains(c + ":2:3: targets.ceph: type rados needs 'pool'")
+                .contains(c + ":2:3: targets.ceph: type rados needs the cephx key: keyEnv or keyFile")
+                .contains(c + ":5:3: targets.offsite: type s3 needs 'bucket'");
+    }
+
+    @Test
+    void settingsThatContradictEachOtherAreFoundWhenTheFileIsReadEachAtItsKey() throws Exception {
+        Path c = config(
+                """
+                targets:
+                  oss:
+                    type: s3
+                    endpoint: ftp://oss.example.com
+                    bucket: b
+                    prefix: /abs
+                    ossCompatible: true
+                    pathStyle: true
+                    objectLockMode: COMPLIANCE
+                    objectLockDays: 30
+                """);
+        assertThatThrownBy(() -> EngineConfig.load(c))
+                .isInstanceOf(InvalidInputException.class)
+                .hasMessageContaining(
+                        c + ":4:15: targets.oss.endpoint: endpoint 'ftp://oss.example.com' is not an" + " http(s) URL")
+                .hasMessageContaining(c + ":6:13: targets.oss.prefix: key prefix '/abs' must not start with '/'")
+                .hasMessageContaining(c + ":8:16: targets.oss.pathStyle: Alibaba OSS accepts only virtual-hosted")
+                .hasMessageContaining(c + ":9:21: targets.oss.objectLockMode: S3 Object Lock is not available"
+                        + " through Alibaba OSS");
+    }
+
+    @Test
     void aKeyGivenTwiceIsAnErrorNotASilentOverride() throws Exception {
         Path c = config("host: hv1\ndata: /srv/a\ndata: /srv/b\n");
         assertThatThrownBy(() -> EngineConfig.load(c))

@@ -11,8 +11,9 @@ import io.tidemark.format.Json;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.S3TargetSpec;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.ceph.CephCluster;
@@ -75,18 +76,14 @@ class RestoreIT {
                 .start();
         s3.createBucket("tm-restore");
         Path qmp = Files.createDirectories(dir.resolve("qmp"));
-        S3TargetConfig c = new S3TargetConfig(
-                s3.endpoint(),
-                s3.region(),
-                "tm-restore",
-                "site",
-                true,
-                false,
-                null,
-                s3.accessKey(),
-                s3.secretKey(),
-                null);
-        try (S3ObjectTarget target = S3ObjectTarget.create(c);
+        S3TargetSpec c = S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket("tm-restore")
+                .prefix("site")
+                .pathStyle(true)
+                .build();
+        try (S3ObjectTarget target = S3ObjectTarget.create(c, S3Credentials.of(s3.accessKey(), s3.secretKey()));
                 QemuVm vm = QemuVm.start(qmp, VM, SD0, SD1);
                 QmpHypervisor hv = new QmpHypervisor(qmp);
                 BackupWorker worker = new BackupWorker(

@@ -22,9 +22,10 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.replicator.Reconciler;
 import io.tidemark.repository.Repository;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.fault.FaultyHttpProxy;
 import io.tidemark.testkit.s3.EmbeddedS3;
@@ -77,17 +78,7 @@ class TargetOutageIT {
                         .faultRate(0)
                         .build()
                         .start();
-                S3ObjectTarget direct = S3ObjectTarget.create(new S3TargetConfig(
-                        s3.endpoint(),
-                        s3.region(),
-                        BUCKET,
-                        "tm",
-                        true,
-                        false,
-                        null,
-                        s3.accessKey(),
-                        s3.secretKey(),
-                        null))) {
+                S3ObjectTarget direct = direct(s3)) {
             s3.createBucket(BUCKET);
             Path configFile = config(proxy.endpoint(), s3);
             EngineConfig config = EngineConfig.load(configFile);
@@ -202,17 +193,7 @@ class TargetOutageIT {
                         .faultRate(1.0) // down from the start: every request gets 503 SlowDown
                         .build()
                         .start();
-                S3ObjectTarget direct = S3ObjectTarget.create(new S3TargetConfig(
-                        s3.endpoint(),
-                        s3.region(),
-                        BUCKET,
-                        "tm",
-                        true,
-                        false,
-                        null,
-                        s3.accessKey(),
-                        s3.secretKey(),
-                        null))) {
+                S3ObjectTarget direct = direct(s3)) {
             s3.createBucket(BUCKET);
             Path configFile = config(proxy.endpoint(), s3);
             Repository before = Repository.openOrInit(
@@ -403,5 +384,17 @@ class TargetOutageIT {
                                 RETRY_DEADLINE.toSeconds(),
                                 Files.createDirectories(dir.resolve("vault"))));
         return configFile;
+    }
+
+    /** The test's bucket straight at S3Proxy, not through the fault proxy. */
+    private static S3ObjectTarget direct(EmbeddedS3 s3) {
+        S3TargetSpec spec = S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket(BUCKET)
+                .prefix("tm")
+                .pathStyle(true)
+                .build();
+        return S3ObjectTarget.create(spec, S3Credentials.of(s3.accessKey(), s3.secretKey()));
     }
 }

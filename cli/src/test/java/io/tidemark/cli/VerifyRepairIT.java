@@ -10,7 +10,6 @@ import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Targets;
 import io.tidemark.format.Digest;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.Json;
@@ -21,6 +20,7 @@ import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.s3.EmbeddedS3;
@@ -84,7 +84,7 @@ class VerifyRepairIT {
                         "db-1",
                         Optional.empty(),
                         IntStream.range(0, 6).boxed().toList());
-                Map<String, ObjectTarget> targets = Targets.open(engine.targets());
+                Map<String, ObjectTarget> targets = TargetSpec.openAll(engine.targets());
                 try (Replicator replicator = new Replicator(local, targets, 4)) {
                     for (Manifest m : List.of(a1, a2, b1)) {
                         replicator.replicate(m.vm(), m.id(), "offsite");

@@ -15,8 +15,9 @@ import io.tidemark.format.Passphrase;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.S3TargetSpec;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import io.tidemark.workers.DemoGuest;
@@ -133,32 +134,27 @@ final class DemoScenario {
             Path secrets = Files.createDirectories(dir.resolve("secrets"));
             Path accessKey = secret(secrets.resolve("s3.access"), s3.accessKey());
             Path secretKey = secret(secrets.resolve("s3.secret"), s3.secretKey());
-            EngineConfig config = new EngineConfig(
-                    "demo-host",
-                    dir.resolve("data"),
-                    "",
-                    qmpDir,
-                    policies,
-                    Map.of(
-                            TARGET,
-                            EngineConfig.TargetConfig.s3(
-                                    s3.endpoint().toString(),
-                                    s3.region(),
-                                    BUCKET,
-                                    "demo",
-                                    true,
-                                    false,
-                                    null,
-                                    accessKey.toString(),
-                                    null,
-                                    secretKey.toString())),
-                    "127.0.0.1:0",
-                    null);
+            S3TargetSpec offsite = S3TargetSpec.builder()
+                    .endpoint(s3.endpoint())
+                    .region(s3.region())
+                    .bucket(BUCKET)
+                    .prefix("demo")
+                    .pathStyle(true)
+                    .accessKeyFile(accessKey.toString())
+                    .secretKeyFile(secretKey.toString())
+                    .build();
+            EngineConfig.Builder settings = EngineConfig.builder()
+                    .host("demo-host")
+                    .data(dir.resolve("data"))
+                    .qmpDir(qmpDir)
+                    .policies(policies)
+                    .targets(Map.of(TARGET, offsite))
+                    .metrics("127.0.0.1:0");
             if (passphrase != null) {
                 Path passphraseFile = secret(secrets.resolve("passphrase"), passphrase);
-                config = config.withEncryption(
-                        new EngineConfig.EncryptionConfig(passphraseFile, null, DEMO_KDF_ITERATIONS));
+                settings.encryption(new EngineConfig.EncryptionConfig(passphraseFile, null, DEMO_KDF_ITERATIONS));
             }
+            EngineConfig config = settings.build();
             out.printf(
                     "engine: embedded Kafka, primary repository %s, policy 'demo' every 10 s → s3://%s/demo%n",
                     config.data().resolve("repo"), BUCKET);
@@ -203,10 +199,9 @@ final class DemoScenario {
                     + config.data().resolve("repo"));
             FileTrees.delete(config.data().resolve("repo"));
 
-            S3TargetConfig s3Config = new S3TargetConfig(
-                    s3.endpoint(), s3.region(), BUCKET, "demo", true, false, null, s3.accessKey(), s3.secretKey());
             Map<String, Map<String, Restorer.Result>> restored = new java.util.LinkedHashMap<>();
-            try (ObjectTarget target = S3ObjectTarget.create(s3Config)) {
+            try (ObjectTarget target =
+                    S3ObjectTarget.create(offsite, S3Credentials.of(s3.accessKey(), s3.secretKey()))) {
                 Repository fromS3 = Repository.open(
                         target,
                         passphrase == null

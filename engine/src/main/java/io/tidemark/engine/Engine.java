@@ -12,6 +12,8 @@ import io.tidemark.format.Passphrase;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.kafka.EmbeddedKafka;
 import io.tidemark.kafka.KafkaEventBus;
+import io.tidemark.kafka.KafkaSettings;
+import io.tidemark.kafka.SubscriptionSettings;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.recovery.PostDeployMarks;
@@ -21,7 +23,10 @@ import io.tidemark.replicator.Reconciler;
 import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
 import io.tidemark.scheduler.BusInventory;
+import io.tidemark.scheduler.Inventory;
 import io.tidemark.scheduler.PolicyScheduler;
+import io.tidemark.scheduler.QuartzJdbc;
+import io.tidemark.scheduler.QuartzSchema;
 import io.tidemark.scheduler.RpoTracker;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
@@ -29,6 +34,7 @@ import io.tidemark.scheduler.hook.HookService;
 import io.tidemark.scheduler.hook.PreDeployTriggerHandler;
 import io.tidemark.scheduler.hook.RollbackHandler;
 import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
@@ -49,6 +55,7 @@ import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -63,6 +70,8 @@ public final class Engine implements AutoCloseable {
     private static final Duration INVENTORY_INTERVAL = Duration.ofSeconds(10);
 
     private static final Duration INVENTORY_HEARTBEAT = Duration.ofMinutes(5);
+    /** How long a worker waits for another member of its host's group to leave (a Kafka session). */
+    private static final Duration HOST_CLAIM_PATIENCE = Duration.ofSeconds(50);
     /** How often the policy directory is checked for changes (see {@link PolicyWatcher}). */
     static final Duration POLICY_POLL_INTERVAL = Duration.ofSeconds(5);
 
@@ -76,11 +85,14 @@ public final class Engine implements AutoCloseable {
     private final Reconciler reconciler;
     private final HookServer hookServer;
     private final EngineHealth health;
-    private final ListedInventory inventory;
+    private final Inventory inventory;
     private final EngineMetrics observed;
+    private final java.util.Set<Role> roles;
+    private BusInventory fleetInventory;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
+        this.roles = config.roleSet();
         // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
         this.observed = new EngineMetrics(clock);
         try {
@@ -88,42 +100,84 @@ public final class Engine implements AutoCloseable {
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
             Map<String, ObjectTarget> targets = openTargets(policies);
             Optional<HookSecret> hookSecret = hookSecret();
-            checkQmpDir();
+            if (runs(Role.WORKER)) {
+                checkQmpDir();
+            }
             FileObjectTarget primaryTarget = openPrimaryTarget();
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
             MarkLocations locations = markLocations(targets);
             bus = startBus();
-            Hypervisor hypervisor = openHypervisor();
-            removeLeftovers(hypervisor, clock);
-            startInventoryPublisher(hypervisor, clock);
-            BackupWorker worker = startWorker(hypervisor, hooks, clock);
-            reconciler = startReplication(targets, policies, clock);
-            health = new EngineHealth(bus::subscriptions, reconciler::states, config.host(), clock);
-            health.started("worker");
-            health.started("replicator");
-            inventory = startListing(hypervisor);
+            Hypervisor hypervisor = null;
+            BackupWorker worker = null;
+            if (runs(Role.WORKER)) {
+                hypervisor = openHypervisor();
+                removeLeftovers(hypervisor, clock);
+                claimHost();
+                startInventoryPublisher(hypervisor, clock);
+                worker = startWorker(hypervisor, hooks, clock);
+            }
+            reconciler = runs(Role.REPLICATOR) ? startReplication(targets, policies, clock) : null;
+            health = new EngineHealth(
+                    bus::subscriptions, reconciler != null ? reconciler::states : Map::of, config.host(), clock);
+            roles.forEach(r -> health.started(r.spelling()));
+            // this host's VMs where it runs them (status and hooks answer for them), else the fleet's
+            inventory = hypervisor != null ? startListing(hypervisor) : fleetInventory();
             rpo = startRpoTracking(policies, locations, clock);
             metrics = startMetrics(primaryTarget, targets, clock);
-            scheduler = startScheduler(policies, clock);
-            health.started("scheduler");
-            HookService hooksService = startHookTriggers(policies, clock);
-            hookServer = startHookServer(hookSecret, hooksService, locations, hypervisor, worker, clock);
+            scheduler = runs(Role.SCHEDULER) ? startScheduler(policies, clock) : null;
+            HookService hooksService = runs(Role.SCHEDULER) ? startHookTriggers(policies, clock) : null;
+            hookServer = hooksService != null
+                    ? startHookServer(hookSecret, hooksService, locations, hypervisor, worker, clock)
+                    : null;
             watchPolicies(policies, targets, hooksService, clock);
             log.info(
-                    "engine up on host {}: {} policies, {} targets, VMs from {}",
+                    "engine up on host {} ({}): {} policies, {} targets{}",
                     config.host(),
+                    roles.stream().map(Role::spelling).collect(java.util.stream.Collectors.joining(", ")),
                     policies.policies().size(),
                     targets.size(),
-                    hypervisor);
+                    hypervisor != null ? ", VMs from " + hypervisor : "");
         } catch (RuntimeException e) {
             close();
             throw e;
         }
     }
 
+    private boolean runs(Role role) {
+        return roles.contains(role);
+    }
+
+    /**
+     * One worker per host: jobs of a host go to one consumer group, so a second process serving the
+     * same host name would take half of them. A member left by a killed process of this machine is
+     * not waited for; one elsewhere is, until its Kafka session ends.
+     */
+    private void claimHost() {
+        bus.awaitGroupFree(
+                workerGroup(),
+                HOST_CLAIM_PATIENCE,
+                "another worker serves host " + config.host() + "; give each hypervisor host its own host: (or"
+                        + " --host), or stop the other process first");
+    }
+
+    private String workerGroup() {
+        return "tidemark-worker-" + config.host();
+    }
+
+    /** Where every VM of the fleet runs, from the inventory topic, read to its end first (shared). */
+    private BusInventory fleetInventory() {
+        if (fleetInventory == null) {
+            BusInventory started = BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
+            resources.push(started);
+            started.awaitReady(Duration.ofSeconds(30));
+            fleetInventory = started;
+        }
+        return fleetInventory;
+    }
+
     /** The engine config's targets, each checked against the policies that replicate to it. */
     private Map<String, ObjectTarget> openTargets(PolicySet policies) {
-        Map<String, ObjectTarget> targets = Targets.open(config.targets());
+        Map<String, ObjectTarget> targets = TargetSpec.openAll(config.targets());
         targets.values().forEach(resources::push);
         checkTargetsNamedByPolicies(policies, targets);
         return targets;
@@ -178,16 +232,18 @@ public final class Engine implements AutoCloseable {
 
     /** The configured Kafka, or the embedded broker when none is. */
     private KafkaEventBus startBus() {
-        String bootstrap = config.kafka();
-        if (bootstrap.isBlank()) {
+        String bootstrap = config.kafka().bootstrap();
+        if (config.kafka().isEmbedded()) {
             EmbeddedKafka kafka = EmbeddedKafka.start(config.data().resolve("kafka"), 0, 0);
             resources.push(kafka);
             bootstrap = kafka.bootstrapServers();
             log.info("embedded Kafka broker on {}", bootstrap);
         }
-        KafkaEventBus kafkaBus = new KafkaEventBus(bootstrap);
+        KafkaSettings settings = config.kafka().settings(bootstrap, System.getenv());
+        KafkaEventBus kafkaBus = new KafkaEventBus(settings, SubscriptionSettings.DEFAULT, Clock.systemUTC());
         resources.push(kafkaBus);
         kafkaBus.checkReachable(Duration.ofSeconds(10));
+        log.info("Kafka: {}", settings);
         return kafkaBus;
     }
 
@@ -326,10 +382,11 @@ public final class Engine implements AutoCloseable {
         DrillResults.Background drills =
                 DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
         resources.push(drills);
-        observed.observe(reconciler::states, health);
+        Supplier<Map<String, Reconciler.TargetState>> targetStates = reconciler != null ? reconciler::states : Map::of;
+        observed.observe(targetStates, health);
         observed.observeBus(bus::subscriptions);
         MetricsServer server =
-                new MetricsServer(address(config.metrics()), rpo, drills, health, reconciler::states, clock, observed);
+                new MetricsServer(address(config.metrics()), rpo, drills, health, targetStates, clock, observed);
         resources.push(server);
         log.info("metrics on http://{}:{}/metrics", config.metrics().replaceFirst(":[0-9]*$", ""), server.port());
         return server;
@@ -337,10 +394,15 @@ public final class Engine implements AutoCloseable {
 
     /** The scheduler routes by where VMs run now, on any host: the inventory topic, read to its end first. */
     private PolicyScheduler startScheduler(PolicySet policies, Clock clock) {
-        BusInventory fleetInventory = BusInventory.start(bus, bus::caughtUpCheck, INVENTORY_HEARTBEAT.multipliedBy(3));
-        resources.push(fleetInventory);
-        fleetInventory.awaitReady(Duration.ofSeconds(30));
-        PolicyScheduler started = PolicyScheduler.start(policies, fleetInventory, observed.metering(bus), clock);
+        java.util.Properties quartz = new java.util.Properties();
+        if (config.scheduler() != null && config.scheduler().jdbc() != null) {
+            QuartzJdbc jdbc = config.scheduler().jdbc().quartz(System.getenv());
+            int before = QuartzSchema.ensure(jdbc); // creates or upgrades the tables; names what is wrong
+            log.info("scheduler: Quartz cluster {} (schema version {}, was {})", jdbc, QuartzSchema.VERSION, before);
+            quartz = jdbc.properties();
+        }
+        PolicyScheduler started =
+                PolicyScheduler.start(policies, fleetInventory(), observed.metering(bus), clock, quartz);
         resources.push(started);
         return started;
     }
@@ -376,8 +438,10 @@ public final class Engine implements AutoCloseable {
                     EngineConfig.HooksConfig.DEFAULT_SECRET_ENV);
             return null;
         }
-        Optional<RollbackHandler> rollback =
-                Rollback.on(repository, hypervisor, worker, clock).map(r -> r);
+        // rollback switches disks under the VM's QEMU: only where this process runs the host's worker
+        Optional<RollbackHandler> rollback = hypervisor == null
+                ? Optional.empty()
+                : Rollback.on(repository, hypervisor, worker, clock).map(r -> r);
         HookServer server = HookServer.start(
                 config.hooks().socketAddress(),
                 hooksService,
@@ -400,10 +464,16 @@ public final class Engine implements AutoCloseable {
             PolicySet policies, Map<String, ObjectTarget> targets, HookService hooksService, Clock clock) {
         PolicyWatcher watcher = new PolicyWatcher(config.policies(), new PolicyParser(clock), policies, next -> {
             checkTargetsNamedByPolicies(next, targets);
-            scheduler.reload(next);
+            if (scheduler != null) {
+                scheduler.reload(next);
+            }
             rpo.setPolicies(next);
-            reconciler.setPolicies(next);
-            hooksService.setPolicies(next);
+            if (reconciler != null) {
+                reconciler.setPolicies(next);
+            }
+            if (hooksService != null) {
+                hooksService.setPolicies(next);
+            }
         });
         resources.push(watcher);
         watcher.start(POLICY_POLL_INTERVAL);
@@ -513,7 +583,9 @@ public final class Engine implements AutoCloseable {
 
     private void refreshListing() {
         try {
-            inventory.refresh();
+            if (inventory instanceof ListedInventory listed) {
+                listed.refresh();
+            }
             rpo.refreshInventory();
         } catch (RuntimeException e) { // the last listing stands; the next one may succeed
             log.warn("listing this host's VMs failed (the last listing stands): {}", e.getMessage());

@@ -5,22 +5,26 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.InvalidTypeIdException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.tidemark.core.InputProblem;
 import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.Passphrase;
-import io.tidemark.policies.BandwidthSyntax;
 import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.targets.TargetSpec;
+import io.tidemark.targets.TargetSpecException;
 import io.tidemark.workers.JobBounds;
 import java.io.IOException;
 import java.io.StringReader;
@@ -28,6 +32,9 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -89,20 +96,36 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 public record EngineConfig(
         String host,
         Path data,
-        String kafka,
+        KafkaConfig kafka,
         Path qmpDir,
         Path policies,
-        Map<String, TargetConfig> targets,
+        Map<String, TargetSpec> targets,
         String metrics,
         HooksConfig hooks,
         HypervisorConfig hypervisor,
         EncryptionConfig encryption,
         Integer maxConcurrentJobs,
-        String jobDeadline) {
+        String jobDeadline,
+        List<String> roles,
+        SchedulerConfig scheduler) {
+
+    /** Where the data directory is when neither the config nor {@code --data} says. */
+    public static final Path DEFAULT_DATA = Path.of("tidemark-data");
+
+    /** Where the policies are when neither the config nor {@code --policies} says. */
+    public static final Path DEFAULT_POLICIES = Path.of("policies");
+
+    /** Where the VMs' QMP sockets are when neither the config nor {@code --qmp-dir} says. */
+    public static final Path DEFAULT_QMP_DIR = Path.of("/run/tidemark/qmp");
+
+    /** Where {@code tidemark run} serves metrics when the config does not say. */
+    public static final String DEFAULT_METRICS = "127.0.0.1:9464";
 
     public EngineConfig {
-        targets = targets == null ? Map.of() : Map.copyOf(targets);
-        kafka = kafka == null ? "" : kafka;
+        targets = targets == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(targets));
+        kafka = kafka == null ? KafkaConfig.embedded() : kafka;
+        roles = roles == null ? List.of() : List.copyOf(roles);
+        Role.parse(roles); // an unknown role fails here, at its key
         hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
         if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
@@ -115,47 +138,6 @@ public record EngineConfig(
                         + "s (default " + JobBounds.DEFAULT_DEADLINE.toMinutes() + "m), got " + jobDeadline);
             }
         }
-    }
-
-    /** Without {@code jobDeadline} (the default deadline). */
-    public EngineConfig(
-            String host,
-            Path data,
-            String kafka,
-            Path qmpDir,
-            Path policies,
-            Map<String, TargetConfig> targets,
-            String metrics,
-            HooksConfig hooks,
-            HypervisorConfig hypervisor,
-            EncryptionConfig encryption,
-            Integer maxConcurrentJobs) {
-        this(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                null);
-    }
-
-    /** Without {@code hypervisor:} (QMP sockets in {@code qmpDir}) and {@code encryption:} sections. */
-    public EngineConfig(
-            String host,
-            Path data,
-            String kafka,
-            Path qmpDir,
-            Path policies,
-            Map<String, TargetConfig> targets,
-            String metrics,
-            HooksConfig hooks) {
-        this(host, data, kafka, qmpDir, policies, targets, metrics, hooks, null, null, null, null);
     }
 
     /**
@@ -219,133 +201,234 @@ public record EngineConfig(
         return jobDeadline != null ? Targets.duration("jobDeadline", jobDeadline) : JobBounds.DEFAULT_DEADLINE;
     }
 
-    /** The longest one snapshot job may run, as {@code 30s}, {@code 10m} or {@code 1h}; null = the default. */
-    public EngineConfig withJobDeadline(String jobDeadline) {
-        return new EngineConfig(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
+    /** The data directory: {@code data}, else {@link #DEFAULT_DATA}. */
+    public Path dataOrDefault() {
+        return data != null ? data : DEFAULT_DATA;
+    }
+
+    /** The policy directory: {@code policies}, else {@link #DEFAULT_POLICIES}. */
+    public Path policiesOrDefault() {
+        return policies != null ? policies : DEFAULT_POLICIES;
+    }
+
+    /**
+     * This config with every unset setting at its default, as {@code tidemark run} uses it: {@code
+     * host} (else the one {@code defaultHost} finds), the data, policy and QMP directories, and the metrics address.
+     */
+    public EngineConfig withDefaults(java.util.function.Supplier<String> defaultHost) {
+        return toBuilder()
+                .host(host != null ? host : defaultHost.get())
+                .data(dataOrDefault())
+                .qmpDir(qmpDir != null ? qmpDir : DEFAULT_QMP_DIR)
+                .policies(policiesOrDefault())
+                .metrics(metrics != null ? metrics : DEFAULT_METRICS)
+                .build();
     }
 
     /** Embedded defaults: everything unset (the caller fills in what it needs). */
     public static EngineConfig empty() {
-        return new EngineConfig(null, null, "", null, null, null, null, null, null, null, null, null);
+        return builder().build();
     }
 
-    /** One replication target. */
-    public record TargetConfig(
-            String type,
-            String endpoint,
-            String region,
-            String bucket,
-            String prefix,
-            Boolean pathStyle,
-            Boolean ossCompatible,
-            String storageClass,
-            String accessKeyEnv,
-            String accessKeyFile,
-            String secretKeyEnv,
-            String secretKeyFile,
-            Path path,
-            String retryDeadline,
-            String bandwidthLimit,
-            String pool,
-            String monHost,
-            Path confFile,
-            String clientName,
-            String keyEnv,
-            String keyFile,
-            String objectLockMode,
-            Integer objectLockDays) {
+    /** A builder with everything unset. */
+    public static Builder builder() {
+        return new Builder();
+    }
 
-        /** An S3 (or OSS, RGW, S3Proxy) target; the keys are read from the named variables or files. */
-        public static TargetConfig s3(
-                String endpoint,
-                String region,
-                String bucket,
-                String prefix,
-                boolean pathStyle,
-                boolean ossCompatible,
-                String accessKeyEnv,
-                String accessKeyFile,
-                String secretKeyEnv,
-                String secretKeyFile) {
-            return new TargetConfig(
-                    "s3",
-                    endpoint,
-                    region,
-                    bucket,
-                    prefix,
-                    pathStyle,
-                    ossCompatible,
-                    null,
-                    accessKeyEnv,
-                    accessKeyFile,
-                    secretKeyEnv,
-                    secretKeyFile,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null);
+    /** A builder holding this config's settings. */
+    public Builder toBuilder() {
+        return new Builder()
+                .host(host)
+                .data(data)
+                .kafka(kafka)
+                .qmpDir(qmpDir)
+                .policies(policies)
+                .targets(targets)
+                .metrics(metrics)
+                .hooks(hooks)
+                .hypervisor(hypervisor)
+                .encryption(encryption)
+                .maxConcurrentJobs(maxConcurrentJobs)
+                .jobDeadline(jobDeadline)
+                .roles(roles)
+                .scheduler(scheduler);
+    }
+
+    /** The roles this process runs ({@code roles:}; every role when none is named). */
+    public java.util.Set<Role> roleSet() {
+        return Role.parse(roles);
+    }
+
+    /** Builds an {@link EngineConfig} setting by setting; {@link #build()} checks them. */
+    public static final class Builder {
+        private String host;
+        private Path data;
+        private KafkaConfig kafka;
+        private Path qmpDir;
+        private Path policies;
+        private Map<String, TargetSpec> targets;
+        private String metrics;
+        private HooksConfig hooks;
+        private HypervisorConfig hypervisor;
+        private EncryptionConfig encryption;
+        private Integer maxConcurrentJobs;
+        private String jobDeadline;
+        private List<String> roles;
+        private SchedulerConfig scheduler;
+
+        private Builder() {}
+
+        /** This host's name. */
+        public Builder host(String host) {
+            this.host = host;
+            return this;
         }
 
-        /** A file-system target (a local disk or an NFS mount). */
-        public static TargetConfig file(Path path, String retryDeadline, String bandwidthLimit) {
-            return new TargetConfig(
-                    "file",
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    path,
-                    retryDeadline,
-                    bandwidthLimit,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null);
+        /** The data directory (primary repository, embedded broker, scratch space). */
+        public Builder data(Path data) {
+            this.data = data;
+            return this;
+        }
+
+        /** Kafka bootstrap servers; empty or null = the embedded broker. */
+        public Builder kafka(String kafka) {
+            this.kafka = kafka == null ? null : KafkaConfig.of(kafka);
+            return this;
+        }
+
+        /** The Kafka cluster: bootstrap servers, topic replication, security; null = the embedded broker. */
+        public Builder kafka(KafkaConfig kafka) {
+            this.kafka = kafka;
+            return this;
+        }
+
+        /** The roles this process runs ({@code scheduler}, {@code worker}, {@code replicator}); empty = all. */
+        public Builder roles(List<String> roles) {
+            this.roles = roles;
+            return this;
+        }
+
+        /** The scheduler's job store; null = in memory (one scheduler process). */
+        public Builder scheduler(SchedulerConfig scheduler) {
+            this.scheduler = scheduler;
+            return this;
+        }
+
+        /** The directory of the VMs' QMP sockets. */
+        public Builder qmpDir(Path qmpDir) {
+            this.qmpDir = qmpDir;
+            return this;
+        }
+
+        /** The policy directory. */
+        public Builder policies(Path policies) {
+            this.policies = policies;
+            return this;
+        }
+
+        /** The replication targets by name. */
+        public Builder targets(Map<String, TargetSpec> targets) {
+            this.targets = targets;
+            return this;
+        }
+
+        /** The metrics address ({@code host:port}); blank turns the endpoint off. */
+        public Builder metrics(String metrics) {
+            this.metrics = metrics;
+            return this;
+        }
+
+        /** The pre-deploy hook endpoint; null turns it off. */
+        public Builder hooks(HooksConfig hooks) {
+            this.hooks = hooks;
+            return this;
+        }
+
+        /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
+        public Builder hypervisor(HypervisorConfig hypervisor) {
+            this.hypervisor = hypervisor;
+            return this;
+        }
+
+        /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
+        public Builder encryption(EncryptionConfig encryption) {
+            this.encryption = encryption;
+            return this;
+        }
+
+        /** Snapshot jobs of this host at once; null = {@value #DEFAULT_CONCURRENT_JOBS}. */
+        public Builder maxConcurrentJobs(Integer maxConcurrentJobs) {
+            this.maxConcurrentJobs = maxConcurrentJobs;
+            return this;
+        }
+
+        /** The longest one snapshot job may run, as {@code 30s}, {@code 10m} or {@code 1h}; null = the default. */
+        public Builder jobDeadline(String jobDeadline) {
+            this.jobDeadline = jobDeadline;
+            return this;
+        }
+
+        /** The config; @throws PermanentException when a setting is out of range */
+        public EngineConfig build() {
+            return new EngineConfig(
+                    host,
+                    data,
+                    kafka,
+                    qmpDir,
+                    policies,
+                    targets,
+                    metrics,
+                    hooks,
+                    hypervisor,
+                    encryption,
+                    maxConcurrentJobs,
+                    jobDeadline,
+                    roles,
+                    scheduler);
         }
     }
 
-    private static final ObjectMapper YAML = new ObjectMapper(
-                    new YAMLFactory().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION))
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    private static final ObjectMapper YAML = yaml();
 
+    private static ObjectMapper yaml() {
+        ObjectMapper mapper = new ObjectMapper(new YAMLFactory().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION))
+                .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+        TargetSpecYaml.register(mapper);
+        return mapper;
+    }
+
+    /**
+     * Reads and checks the engine config in {@code file}: every target is built from its {@code
+     * type}'s spec, so a wrong setting fails here, with its place in the file, not when the target is
+     * first used.
+     *
+     * @throws InvalidInputException listing every problem as {@code file:line:column: key.path:
+     *     message}
+     * @throws PermanentException when the file cannot be read
+     */
     public static EngineConfig load(Path file) {
         if (!Files.isRegularFile(file)) {
             throw new PermanentException("engine config " + file + " does not exist; pass --config with a readable"
                     + " file (see docs/configuration.md) or leave it out to run on embedded defaults");
         }
         try {
-            EngineConfig c = YAML.readValue(file.toFile(), EngineConfig.class);
-            List<InputProblem> problems = c.checkTargets(file);
+            JsonNode root = YAML.readTree(file.toFile());
+            if (!(root instanceof ObjectNode settings)) {
+                return YAML.readValue(file.toFile(), EngineConfig.class); // reports what the file holds instead
+            }
+            JsonNode targetsNode = settings.get("targets");
+            ObjectNode rest = settings.deepCopy();
+            if (targetsNode instanceof ObjectNode) {
+                rest.remove("targets"); // read below, target by target, so that every problem is found
+            }
+            EngineConfig c = YAML.treeToValue(rest, EngineConfig.class);
+            List<InputProblem> problems = new ArrayList<>();
+            if (targetsNode instanceof ObjectNode targets) {
+                Map<String, TargetSpec> specs = new LinkedHashMap<>();
+                targets.fields().forEachRemaining(e -> readTarget(file, e.getKey(), e.getValue(), problems)
+                        .ifPresent(spec -> specs.put(e.getKey(), spec)));
+                c = c.toBuilder().targets(specs).build();
+            }
             try {
                 c.hypervisor().isLibvirt();
             } catch (PermanentException e) {
@@ -375,6 +458,90 @@ public record EngineConfig(
                             + e.getClass().getSimpleName() + "); check the path and its permissions",
                     e);
         }
+    }
+
+    /**
+     * The spec of target {@code name}, chosen by its {@code type} (default {@value
+     * TargetSpec#DEFAULT_TYPE}); empty after adding to {@code problems} each problem found: an
+     * unknown type, a key of another type or of none, a value of the wrong form, a missing or
+     * inconsistent setting. A key found wrong is left out and the rest read again, so that one run
+     * reports every problem of the target.
+     */
+    private static Optional<TargetSpec> readTarget(Path file, String name, JsonNode node, List<InputProblem> problems) {
+        if (!(node instanceof ObjectNode given)) {
+            problems.add(at(
+                    file, name, null, false, "expected a mapping of settings (type: and the settings of that type)"));
+            return Optional.empty();
+        }
+        ObjectNode settings = given.deepCopy();
+        if (!settings.has("type")) {
+            settings.put("type", TargetSpec.DEFAULT_TYPE);
+        }
+        JsonNode typeNode = settings.get("type");
+        String type = typeNode.isTextual() ? typeNode.asText() : typeNode.toString();
+        for (int left = settings.size(); left >= 0; left--) {
+            try {
+                return Optional.of(YAML.treeToValue(settings, TargetSpec.class));
+            } catch (InvalidTypeIdException e) {
+                problems.add(at(
+                        file,
+                        name,
+                        "type",
+                        false,
+                        "expected one of: " + String.join(", ", TargetSpec.TYPES.keySet()) + "; got \"" + type + "\""));
+                return Optional.empty();
+            } catch (JsonProcessingException e) {
+                TargetSpecException spec = cause(e, TargetSpecException.class);
+                if (spec != null) {
+                    spec.problems().forEach(p -> problems.add(at(file, name, p.key(), false, p.message())));
+                    return Optional.empty();
+                }
+                String key = e instanceof JsonMappingException m && !m.getPath().isEmpty()
+                        ? m.getPath().get(0).getFieldName()
+                        : null;
+                if (key == null || !settings.has(key)) {
+                    problems.add(at(file, name, key, false, message(e)));
+                    return Optional.empty();
+                }
+                boolean unknown = e instanceof UnrecognizedPropertyException;
+                problems.add(at(file, name, key, unknown, unknown ? unknownKey(type, key) : message(e)));
+                settings.remove(key);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** {@code unknown key 'k'}, with the known key meant, or else the known keys. */
+    private static String unknownKey(String key, List<String> known) {
+        String m = "unknown key '" + key + "'";
+        Optional<String> closest = Suggestions.closest(key, known);
+        if (closest.isPresent()) {
+            return m + "; did you mean '" + closest.get() + "'? (docs/configuration.md lists the settings)";
+        }
+        return m + (known.isEmpty() ? "" : "; expected one of: " + String.join(", ", known));
+    }
+
+    /** An unknown key of a target: one that belongs to another type says so, others as any unknown key. */
+    private static String unknownKey(String type, String key) {
+        List<String> owners = TargetSpec.TYPES.keySet().stream()
+                .filter(t -> !t.equals(type) && TargetSpecYaml.keys(t).contains(key))
+                .toList();
+        if (owners.isEmpty()) {
+            List<String> known = new ArrayList<>(TargetSpecYaml.keys(type));
+            known.add("type");
+            return unknownKey(key, known.stream().sorted().toList());
+        }
+        return "'" + key + "' is a setting of type " + String.join(" and ", owners) + ", not of type " + type
+                + "; remove it, or set the type this target really is";
+    }
+
+    private static <T extends Throwable> T cause(Throwable e, Class<T> kind) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (kind.isInstance(t)) {
+                return kind.cast(t);
+            }
+        }
+        return null;
     }
 
     /**
@@ -412,65 +579,12 @@ public record EngineConfig(
     }
 
     /**
-     * The settings of each target that can be checked without reaching it or reading a secret:
-     * its type, what that type needs, durations, rates and Object Lock. So a typo fails at start-up
-     * with its place in the file, not when the target is first used.
+     * A problem at {@code targets.<target>[.<key>]}, positioned at that key's value (at the key
+     * itself if {@code atKey}), or at the target's name.
      */
-    private List<InputProblem> checkTargets(Path file) {
-        List<InputProblem> out = new java.util.ArrayList<>();
-        new java.util.TreeMap<>(targets).forEach((name, t) -> {
-            String type = t.type() == null ? "s3" : t.type();
-            if (!List.of("s3", "rados", "file").contains(type)) {
-                out.add(at(file, name, "type", "expected one of: s3, rados, file; got \"" + type + "\""));
-            }
-            if (type.equals("file") && t.path() == null) {
-                out.add(at(file, name, null, "type file needs 'path', the directory of the repository"));
-            }
-            if (type.equals("s3") && (t.bucket() == null || t.bucket().isBlank())) {
-                out.add(at(file, name, null, "type s3 needs 'bucket'"));
-            }
-            if (type.equals("rados") && t.monHost() == null && t.confFile() == null) {
-                out.add(at(file, name, null, "type rados needs 'monHost' or 'confFile'"));
-            }
-            if (t.retryDeadline() != null && !t.retryDeadline().isBlank()) {
-                try {
-                    Targets.retryDeadline(name, t.retryDeadline());
-                } catch (PermanentException e) {
-                    out.add(at(
-                            file,
-                            name,
-                            "retryDeadline",
-                            "expected a duration such as 30s, 5m or 1h30m (0s: a single attempt), got \""
-                                    + t.retryDeadline() + "\""));
-                }
-            }
-            if (t.bandwidthLimit() != null && !t.bandwidthLimit().isBlank()) {
-                try {
-                    Targets.bandwidthLimit(name, t.bandwidthLimit());
-                } catch (PermanentException e) {
-                    out.add(at(
-                            file,
-                            name,
-                            "bandwidthLimit",
-                            "expected " + BandwidthSyntax.EXAMPLE + ", got \"" + t.bandwidthLimit() + "\""));
-                }
-            }
-            try {
-                Targets.objectLock(name, t);
-            } catch (PermanentException e) {
-                String prefix = "target '" + name + "': ";
-                String why =
-                        e.getMessage().startsWith(prefix) ? e.getMessage().substring(prefix.length()) : e.getMessage();
-                out.add(at(file, name, t.objectLockMode() != null ? "objectLockMode" : "objectLockDays", why));
-            }
-        });
-        return out;
-    }
-
-    /** A problem at {@code targets.<target>[.<key>]}, positioned at that key (or the target's name). */
-    private static InputProblem at(Path file, String target, String key, String message) {
+    private static InputProblem at(Path file, String target, String key, boolean atKey, String message) {
         List<Object> path = key == null ? List.of("targets", target) : List.of("targets", target, key);
-        Optional<Mark> mark = locateAt(file, path, key == null);
+        Optional<Mark> mark = locateAt(file, path, key == null || atKey);
         return new InputProblem(
                 file,
                 mark.map(m -> m.getLine() + 1).orElse(0),
@@ -547,12 +661,12 @@ public record EngineConfig(
                             .map(String::valueOf)
                             .sorted()
                             .toList();
-            String m = "unknown key '" + u.getPropertyName() + "'";
-            Optional<String> closest = Suggestions.closest(u.getPropertyName(), known);
-            if (closest.isPresent()) {
-                return m + "; did you mean '" + closest.get() + "'? (docs/configuration.md lists the settings)";
-            }
-            return m + (known.isEmpty() ? "" : "; expected one of: " + String.join(", ", known));
+            return unknownKey(u.getPropertyName(), known);
+        }
+        if (e instanceof InvalidFormatException f
+                && f.getOriginalMessage() != null
+                && f.getOriginalMessage().startsWith("expected ")) {
+            return f.getOriginalMessage(); // a syntax of our own (durations, rates), described where it is read
         }
         if (e instanceof ValueInstantiationException v && v.getCause() instanceof PermanentException p) {
             return p.getMessage(); // a check of the settings themselves (maxConcurrentJobs, kdfIterations…)
@@ -587,6 +701,9 @@ public record EngineConfig(
         if (type == Boolean.class || type == boolean.class) {
             return "true or false";
         }
+        if (type == java.net.URI.class) {
+            return "a URL such as https://s3.eu-west-1.amazonaws.com";
+        }
         if (type == String.class || type == Path.class) {
             return "a single value (text)";
         }
@@ -597,89 +714,6 @@ public record EngineConfig(
             return "a list";
         }
         return "another kind of value";
-    }
-
-    public EngineConfig with(String host, Path data, String kafka, Path qmpDir, Path policies) {
-        return new EngineConfig(
-                host != null ? host : this.host,
-                data != null ? data : this.data,
-                kafka != null ? kafka : this.kafka,
-                qmpDir != null ? qmpDir : this.qmpDir,
-                policies != null ? policies : this.policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
-    }
-
-    public EngineConfig withTargets(Map<String, TargetConfig> targets) {
-        return new EngineConfig(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
-    }
-
-    /** How this host's VMs are reached; null = QMP sockets in {@code qmpDir}. */
-    public EngineConfig withHypervisor(HypervisorConfig hypervisor) {
-        return new EngineConfig(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
-    }
-
-    /** The metrics address ({@code host:port}); blank turns the endpoint off. */
-    public EngineConfig withMetrics(String metrics) {
-        return new EngineConfig(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
-    }
-
-    /** The encryption settings; null = passphrase from {@value EncryptionConfig#DEFAULT_PASSPHRASE_ENV} only. */
-    public EngineConfig withEncryption(EncryptionConfig encryption) {
-        return new EngineConfig(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
     }
 
     /** The encryption settings, the defaults when the config has none. */
@@ -754,23 +788,6 @@ public record EngineConfig(
             return location -> cached.updateAndGet(
                     p -> p != null ? p : passphrase(env).orElseGet(() -> PassphraseSource.NONE.passphrase(location)));
         }
-    }
-
-    /** The pre-deploy hook endpoint; null turns it off. */
-    public EngineConfig withHooks(HooksConfig hooks) {
-        return new EngineConfig(
-                host,
-                data,
-                kafka,
-                qmpDir,
-                policies,
-                targets,
-                metrics,
-                hooks,
-                hypervisor,
-                encryption,
-                maxConcurrentJobs,
-                jobDeadline);
     }
 
     /**

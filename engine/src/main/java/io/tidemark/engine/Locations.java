@@ -2,6 +2,8 @@ package io.tidemark.engine;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.targets.S3TargetSpec;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.net.URI;
 import java.nio.file.Path;
@@ -16,8 +18,11 @@ import java.util.Map;
  */
 public final class Locations {
 
+    /** The environment variable holding the access key id of command-line S3 locations. */
+    static final String ACCESS_KEY_ENV = "TIDEMARK_S3_ACCESS_KEY";
+
     /** The environment variable holding the secret key of command-line S3 locations. */
-    static final String SECRET_KEY_ENV = "TIDEMARK_S3_SECRET_KEY";
+    static final String SECRET_KEY_ENV = S3TargetSpec.COMMAND_LINE_SECRET_KEY_ENV;
 
     private Locations() {}
 
@@ -39,21 +44,23 @@ public final class Locations {
                 q.put(eq < 0 ? kv : kv.substring(0, eq), eq < 0 ? "true" : kv.substring(eq + 1));
             }
         }
-        String prefix = uri.getPath() == null ? "" : uri.getPath().replaceFirst("^/", "");
-        EngineConfig.TargetConfig c = EngineConfig.TargetConfig.s3(
-                q.get("endpoint"),
-                q.getOrDefault("region", "us-east-1"),
-                uri.getHost(),
-                prefix,
-                Boolean.parseBoolean(q.getOrDefault("path-style", "false")),
-                Boolean.parseBoolean(q.getOrDefault("oss", "false")),
-                System.getenv("TIDEMARK_S3_ACCESS_KEY_FILE") == null ? "TIDEMARK_S3_ACCESS_KEY" : null,
-                System.getenv("TIDEMARK_S3_ACCESS_KEY_FILE"),
-                System.getenv(SECRET_KEY_ENV + "_FILE") == null ? SECRET_KEY_ENV : null,
-                System.getenv(SECRET_KEY_ENV + "_FILE"));
         if (uri.getHost() == null) {
             throw new PermanentException("'" + uri + "' has no bucket: write s3://BUCKET/PREFIX?endpoint=…");
         }
-        return Targets.open(uri.getHost(), c, Targets.Origin.COMMAND_LINE);
+        String accessKeyFile = System.getenv(ACCESS_KEY_ENV + "_FILE");
+        String secretKeyFile = System.getenv(SECRET_KEY_ENV + "_FILE");
+        S3TargetSpec spec = S3TargetSpec.builder()
+                .endpoint(q.get("endpoint") == null ? null : URI.create(q.get("endpoint")))
+                .region(q.get("region"))
+                .bucket(uri.getHost())
+                .prefix(uri.getPath() == null ? "" : uri.getPath().replaceFirst("^/", ""))
+                .pathStyle(Boolean.parseBoolean(q.getOrDefault("path-style", "false")))
+                .ossCompatible(Boolean.parseBoolean(q.getOrDefault("oss", "false")))
+                .accessKeyEnv(accessKeyFile == null ? ACCESS_KEY_ENV : null)
+                .accessKeyFile(accessKeyFile)
+                .secretKeyEnv(secretKeyFile == null ? SECRET_KEY_ENV : null)
+                .secretKeyFile(secretKeyFile)
+                .build();
+        return spec.open(uri.getHost(), TargetSpec.Origin.COMMAND_LINE);
     }
 }

@@ -31,10 +31,7 @@ class EngineConfigHypervisorTest {
 
         assertThat(c.hypervisor()).isEqualTo(EngineConfig.HypervisorConfig.libvirt("qemu:///system"));
         assertThat(c.hypervisor().isLibvirt()).isTrue();
-        assertThat(c.with("hv2", null, null, null, null)
-                        .withMetrics("")
-                        .withHooks(null)
-                        .hypervisor())
+        assertThat(c.toBuilder().host("hv2").metrics("").hooks(null).build().hypervisor())
                 .isEqualTo(c.hypervisor());
     }
 

@@ -19,7 +19,8 @@ class EngineConfigJobsTest {
         assertThat(EngineConfig.empty().concurrentJobs()).isEqualTo(2);
         Path four = Files.writeString(dir.resolve("four.yaml"), "host: hv1\nmaxConcurrentJobs: 4\n");
         assertThat(EngineConfig.load(four).concurrentJobs()).isEqualTo(4);
-        assertThat(EngineConfig.load(four).withMetrics("").concurrentJobs()).isEqualTo(4);
+        assertThat(EngineConfig.load(four).toBuilder().metrics("").build().concurrentJobs())
+                .isEqualTo(4);
         Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\nmaxConcurrentJobs: 0\n");
         assertThatThrownBy(() -> EngineConfig.load(zero))
                 .isInstanceOf(PermanentException.class)
@@ -31,7 +32,7 @@ class EngineConfigJobsTest {
         assertThat(EngineConfig.empty().jobDeadlineOrDefault()).isEqualTo(java.time.Duration.ofMinutes(30));
         Path tenMinutes = Files.writeString(dir.resolve("ten.yaml"), "host: hv1\njobDeadline: 10m\n");
         assertThat(EngineConfig.load(tenMinutes).jobDeadlineOrDefault()).isEqualTo(java.time.Duration.ofMinutes(10));
-        assertThat(EngineConfig.load(tenMinutes).withMetrics("").jobDeadlineOrDefault())
+        assertThat(EngineConfig.load(tenMinutes).toBuilder().metrics("").build().jobDeadlineOrDefault())
                 .isEqualTo(java.time.Duration.ofMinutes(10));
         Path bad = Files.writeString(dir.resolve("bad.yaml"), "host: hv1\njobDeadline: soon\n");
         assertThatThrownBy(() -> EngineConfig.load(bad))

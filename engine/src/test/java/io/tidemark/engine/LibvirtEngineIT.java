@@ -18,7 +18,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,16 +40,13 @@ class LibvirtEngineIT {
                 LibvirtDomain d = libvirtd.startDomain("web-1", 16 * MIB, 16 * MIB)) {
             d.write("vda", 0, (int) MIB, 0x31);
             d.write("sda", 9 * MIB, 4096, 0x32);
-            EngineConfig config = new EngineConfig(
-                            HOST,
-                            dir.resolve("data"),
-                            "",
-                            null,
-                            Files.createDirectories(dir.resolve("policies")),
-                            Map.of(),
-                            "",
-                            null)
-                    .withHypervisor(EngineConfig.HypervisorConfig.libvirt(libvirtd.uri()));
+            EngineConfig config = EngineConfig.builder()
+                    .host(HOST)
+                    .data(dir.resolve("data"))
+                    .policies(Files.createDirectories(dir.resolve("policies")))
+                    .metrics("")
+                    .hypervisor(EngineConfig.HypervisorConfig.libvirt(libvirtd.uri()))
+                    .build();
             try (Engine engine = Engine.start(config, CaptureHooks.NONE, Clock.systemUTC())) {
                 String vdaAt1 = d.model("vda").sha256();
                 Manifest full = backup(engine, d.name(), "lv/1");

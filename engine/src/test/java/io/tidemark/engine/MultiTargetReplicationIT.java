@@ -11,6 +11,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.TargetSpec;
 import io.tidemark.testkit.ceph.CephCluster;
 import io.tidemark.testkit.fault.FaultyHttpProxy;
 import io.tidemark.testkit.qemu.QemuVm;
@@ -168,7 +169,7 @@ class MultiTargetReplicationIT {
                                 r.target().equals("s3") && r.restorePointId().equals(cephOnly)));
             }
 
-            Map<String, ObjectTarget> targets = Targets.open(config.targets());
+            Map<String, ObjectTarget> targets = TargetSpec.openAll(config.targets());
             try {
                 Repository fromS3 = Repository.open(targets.get("s3"));
                 Repository fromCeph = Repository.open(targets.get("ceph"));

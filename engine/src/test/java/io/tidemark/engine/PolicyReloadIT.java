@@ -14,7 +14,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -62,7 +61,12 @@ class PolicyReloadIT {
         Path policies = Files.createDirectories(dir.resolve("policies"));
         Files.writeString(policies.resolve("steady.yaml"), policy("steady", "10s"));
         Files.writeString(policies.resolve("edited.yaml"), policy("edited", "1h"));
-        EngineConfig config = new EngineConfig(HOST, dir.resolve("data"), "", qmpDir, policies, Map.of(), null, null);
+        EngineConfig config = EngineConfig.builder()
+                .host(HOST)
+                .data(dir.resolve("data"))
+                .qmpDir(qmpDir)
+                .policies(policies)
+                .build();
 
         try (QemuVm vm = QemuVm.start(qmpDir, VM, 16L << 20);
                 Engine engine = Engine.start(config, CaptureHooks.NONE, Clock.systemUTC());

@@ -5,8 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.targets.FileTargetSpec;
 import io.tidemark.targets.RateLimitedObjectTarget;
 import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.S3TargetSpec;
+import io.tidemark.targets.TargetSpec;
+import io.tidemark.targets.TransferLimits;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,8 +26,8 @@ class TargetsTest {
 
     @Test
     void everyTargetRetriesAndOnlyALimitedOneIsThrottled() {
-        ObjectTarget plain = Targets.open("nas", fileTarget(null, null));
-        ObjectTarget limited = Targets.open("slow", fileTarget("30s", "20MiB/s"));
+        ObjectTarget plain = fileTarget(null, null).open("nas");
+        ObjectTarget limited = fileTarget("30s", "20MiB/s").open("slow");
 
         assertThat(plain).isInstanceOfSatisfying(RetryingObjectTarget.class, r -> {
             assertThat(r.backoff().deadline()).isEqualTo(Duration.ofMinutes(5));
@@ -83,25 +87,36 @@ class TargetsTest {
 
         EngineConfig config = EngineConfig.load(file);
 
-        assertThat(config.targets().get("nas").retryDeadline()).isEqualTo("10m");
-        assertThat(config.targets().get("nas").bandwidthLimit()).isEqualTo("20MiB/s");
-        assertThat(config.targets().get("other").retryDeadline()).isNull();
-        assertThat(config.targets().get("other").bandwidthLimit()).isNull();
+        assertThat(config.targets().get("nas").transfer().retryDeadline()).isEqualTo(Duration.ofMinutes(10));
+        assertThat(config.targets().get("nas").transfer().bandwidthLimit()).isEqualTo(20L << 20);
+        assertThat(config.targets().get("other").transfer()).isEqualTo(TransferLimits.DEFAULTS);
     }
 
-    private EngineConfig.TargetConfig fileTarget(String retryDeadline, String bandwidthLimit) {
-        return EngineConfig.TargetConfig.file(dir, retryDeadline, bandwidthLimit);
+    private FileTargetSpec fileTarget(String retryDeadline, String bandwidthLimit) {
+        return new FileTargetSpec(
+                dir,
+                new TransferLimits(
+                        retryDeadline == null ? null : Targets.retryDeadline("t", retryDeadline),
+                        Targets.bandwidthLimit("t", bandwidthLimit)));
     }
 
     @Test
     void theSecretIsDescribedByTheSettingThatSuppliedIt() {
-        assertThat(Targets.secretFrom("offsite", "secretKey", null, "/etc/tm/s3.secret", Targets.Origin.CONFIG))
+        assertThat(s3(null, "/etc/tm/s3.secret").secretKeyFrom("offsite", TargetSpec.Origin.CONFIG))
                 .isEqualTo("from the file /etc/tm/s3.secret, set by secretKeyFile of target 'offsite'");
-        assertThat(Targets.secretFrom("offsite", "secretKey", "S3_SECRET", null, Targets.Origin.CONFIG))
+        assertThat(s3("S3_SECRET", null).secretKeyFrom("offsite", TargetSpec.Origin.CONFIG))
                 .isEqualTo("from environment variable S3_SECRET, set by secretKeyEnv of target 'offsite'");
-        assertThat(Targets.secretFrom("b", "secretKey", "TIDEMARK_S3_SECRET_KEY", null, Targets.Origin.COMMAND_LINE))
+        assertThat(s3("TIDEMARK_S3_SECRET_KEY", null).secretKeyFrom("b", TargetSpec.Origin.COMMAND_LINE))
                 .isEqualTo("from environment variable TIDEMARK_S3_SECRET_KEY");
-        assertThat(Targets.secretFrom("b", "secretKey", null, "/root/s", Targets.Origin.COMMAND_LINE))
+        assertThat(s3(null, "/root/s").secretKeyFrom("b", TargetSpec.Origin.COMMAND_LINE))
                 .isEqualTo("from the file /root/s named by TIDEMARK_S3_SECRET_KEY_FILE");
+    }
+
+    private static S3TargetSpec s3(String secretKeyEnv, String secretKeyFile) {
+        return S3TargetSpec.builder()
+                .bucket("b")
+                .secretKeyEnv(secretKeyEnv)
+                .secretKeyFile(secretKeyFile)
+                .build();
     }
 }

@@ -469,7 +469,7 @@ public final class KafkaEventBus implements EventBus {
      */
     public void awaitGroupFree(String group, Duration patience, String whatToDo) {
         long deadline = System.nanoTime() + patience.toNanos();
-        List<String> members = groupMembers(group);
+        List<String> members = liveMembers(group);
         while (!members.isEmpty()) {
             if (System.nanoTime() > deadline) {
                 throw new PermanentException("consumer group " + group + " on Kafka at " + bootstrap + " is in use by "
@@ -482,7 +482,33 @@ public final class KafkaEventBus implements EventBus {
                 Thread.currentThread().interrupt();
                 throw new RetriableException("interrupted while waiting for consumer group " + group, e);
             }
-            members = groupMembers(group);
+            members = liveMembers(group);
+        }
+    }
+
+    /**
+     * The members of {@code group} but those of a process of this machine that is gone: a killed
+     * predecessor's membership ends only with its session, and need not be waited for.
+     */
+    private List<String> liveMembers(String group) {
+        return groupMembers(group).stream()
+                .filter(m -> !deadProcessOfThisMachine(m))
+                .toList();
+    }
+
+    /** True for a member "tidemark-MACHINE-pidN at /ADDRESS" of this machine whose process N has ended. */
+    static boolean deadProcessOfThisMachine(String member) {
+        String prefix = "tidemark-" + machineName() + "-pid";
+        if (!member.startsWith(prefix)) {
+            return false;
+        }
+        String rest = member.substring(prefix.length());
+        int end = rest.indexOf(' ');
+        try {
+            long pid = Long.parseLong(end < 0 ? rest : rest.substring(0, end));
+            return ProcessHandle.of(pid).map(p -> !p.isAlive()).orElse(true);
+        } catch (NumberFormatException e) {
+            return false;
         }
     }
 

@@ -56,8 +56,8 @@ public final class Secret {
         return new Secret(value, source);
     }
 
-    /** The secret itself: only for handing to the Kafka client. */
-    String reveal() {
+    /** The secret itself: only for handing to a client (Kafka, JDBC); never log it. */
+    public String reveal() {
         return value;
     }
 

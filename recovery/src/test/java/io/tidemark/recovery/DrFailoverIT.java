@@ -15,7 +15,8 @@ import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
+import io.tidemark.targets.S3TargetSpec;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.testkit.s3.EmbeddedS3;
@@ -61,7 +62,7 @@ class DrFailoverIT {
             s3.createBucket("drsite");
             Map<String, String> expectedSha = new HashMap<>();
             Map<String, String> expectedPoint = new HashMap<>();
-            try (ObjectTarget target = S3ObjectTarget.create(config(s3))) {
+            try (ObjectTarget target = target(s3)) {
                 backUpSources(target, expectedSha, expectedPoint);
             }
             Path planFile = dir.resolve("plan.yaml");
@@ -83,7 +84,7 @@ class DrFailoverIT {
                     """
                             .formatted(drDir, dir.resolve("home")));
             RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
-            try (ObjectTarget target = S3ObjectTarget.create(config(s3))) {
+            try (ObjectTarget target = target(s3)) {
                 Repository repo = Repository.open(target);
                 Failover failover = new Failover(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE);
                 try {
@@ -249,9 +250,15 @@ class DrFailoverIT {
                 new SnapshotJob(vm, "hv1", "p", Trigger.schedule("p"), List.of(), firing));
     }
 
-    private static S3TargetConfig config(EmbeddedS3 s3) {
-        return new S3TargetConfig(
-                s3.endpoint(), s3.region(), "drsite", "tm", true, false, null, s3.accessKey(), s3.secretKey());
+    private static ObjectTarget target(EmbeddedS3 s3) {
+        S3TargetSpec spec = S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket("drsite")
+                .prefix("tm")
+                .pathStyle(true)
+                .build();
+        return S3ObjectTarget.create(spec, S3Credentials.of(s3.accessKey(), s3.secretKey()));
     }
 
     private static Instant processStart(String vm, DrSite site) {

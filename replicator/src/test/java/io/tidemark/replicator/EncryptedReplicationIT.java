@@ -69,7 +69,7 @@ class EncryptedReplicationIT {
         try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
             s3.createBucket("enc");
             var config = S3Targets.config(s3.endpoint(), s3, "enc", "tm");
-            try (S3ObjectTarget offsite = S3ObjectTarget.create(config);
+            try (S3ObjectTarget offsite = config.open();
                     Replicator replicator = new Replicator(
                             primary, Map.of("offsite", offsite), new RecordingEventBus(), Clock.systemUTC(), 4)) {
                 assertThat(replicator.replicate(VM, full.id(), "offsite").objectsSent())
@@ -95,7 +95,7 @@ class EncryptedReplicationIT {
             FileTrees.delete(primaryDir);
             assertThat(primaryDir).doesNotExist();
 
-            try (S3ObjectTarget fromS3 = S3ObjectTarget.create(config)) {
+            try (S3ObjectTarget fromS3 = config.open()) {
                 assertThatThrownBy(() -> Repository.open(fromS3))
                         .isInstanceOf(PermanentException.class)
                         .hasMessageContaining("is encrypted");

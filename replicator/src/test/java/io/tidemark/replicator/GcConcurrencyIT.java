@@ -25,7 +25,6 @@ import io.tidemark.repository.maintenance.GarbageCollector;
 import io.tidemark.repository.maintenance.Verifier;
 import io.tidemark.repository.maintenance.WriteLease;
 import io.tidemark.targets.file.FileObjectTarget;
-import io.tidemark.targets.s3.S3ObjectTarget;
 import io.tidemark.testkit.FakeClock;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.nio.file.Files;
@@ -89,8 +88,8 @@ class GcConcurrencyIT {
             s3.createBucket("tidemark-gc");
             Repository primary = Repository.openOrInit(
                     new FileObjectTarget(Files.createDirectories(tmp.resolve("primary"))), REPOSITORY);
-            try (ObjectTarget offsiteTarget =
-                            S3ObjectTarget.create(S3Targets.config(s3.endpoint(), s3, "tidemark-gc", "tm"));
+            try (ObjectTarget offsiteTarget = S3Targets.config(s3.endpoint(), s3, "tidemark-gc", "tm")
+                            .open();
                     Replicator replicator =
                             new Replicator(primary, Map.of("offsite", offsiteTarget), null, Clock.systemUTC(), 4)) {
                 Repository offsite = Repository.openOrInit(offsiteTarget, REPOSITORY);

@@ -5,8 +5,8 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.targets.RetryingObjectTarget;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.ceph.CephCluster;
@@ -261,9 +261,9 @@ public final class ReplicationBench {
 
     /** Replicates the primary's restore point to a fresh prefix; returns MiB/s of chunk objects. */
     private static double replicate(Server server, URI endpoint, Primary primary, int window) {
-        S3TargetConfig config = server.config(endpoint, "replicator-" + PREFIXES.incrementAndGet());
+        S3Targets.Settings config = server.config(endpoint, "replicator-" + PREFIXES.incrementAndGet());
         try (ObjectTarget target = new RetryingObjectTarget(
-                        S3ObjectTarget.create(config), RetryingObjectTarget.Backoff.upTo(Duration.ofMinutes(1)));
+                        config.open(), RetryingObjectTarget.Backoff.upTo(Duration.ofMinutes(1)));
                 Replicator replicator = new Replicator(
                         primary.repository,
                         Map.of("bench", target),
@@ -282,17 +282,19 @@ public final class ReplicationBench {
      * Deletes a run's objects, straight at the server (S3Proxy's transient back end keeps them in
      * this JVM's heap, memstore in the OSD's).
      */
-    private static void wipe(Server server, S3TargetConfig config) {
-        try (S3ObjectTarget target = S3ObjectTarget.create(server.config(server.endpoint(), config.keyPrefix()))) {
+    private static void wipe(Server server, S3Targets.Settings config) {
+        try (S3ObjectTarget target =
+                server.config(server.endpoint(), config.spec().prefix()).open()) {
             target.list("").forEach(target::delete);
         }
     }
 
     /** Puts the primary's chunk objects with plain PutObject from {@code threads} threads; MiB/s. */
     private static double rawPuts(Server server, URI endpoint, Primary primary, int threads) throws Exception {
-        S3TargetConfig config = server.config(endpoint, "raw-" + PREFIXES.incrementAndGet());
+        S3Targets.Settings config = server.config(endpoint, "raw-" + PREFIXES.incrementAndGet());
         ExecutorService pool = Executors.newFixedThreadPool(threads);
-        try (S3Client client = S3ObjectTarget.clientBuilder(config, S3TargetConfig.Timeouts.DEFAULT)
+        try (S3Client client = S3ObjectTarget.clientBuilder(
+                        config.spec(), config.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                 .build()) {
             List<byte[]> objects = new ArrayList<>();
             for (String key : primary.chunkKeys) {
@@ -301,7 +303,7 @@ public final class ReplicationBench {
             long start = System.nanoTime();
             List<Future<?>> puts = new ArrayList<>();
             for (int i = 0; i < objects.size(); i++) {
-                String key = config.keyPrefix() + primary.chunkKeys.get(i);
+                String key = config.spec().prefix() + primary.chunkKeys.get(i);
                 byte[] object = objects.get(i);
                 puts.add(pool.submit(() -> client.putObject(
                         r -> r.bucket(BUCKET).key(key).contentLength((long) object.length),
@@ -349,7 +351,7 @@ public final class ReplicationBench {
     }
 
     /** An S3 server under test: its own endpoint, and target settings for a key prefix reached at an endpoint. */
-    private record Server(String name, URI endpoint, BiFunction<URI, String, S3TargetConfig> settings) {
+    private record Server(String name, URI endpoint, BiFunction<URI, String, S3Targets.Settings> settings) {
         static Server of(EmbeddedS3 s3) {
             return new Server("S3Proxy", s3.endpoint(), (via, prefix) -> S3Targets.config(via, s3, BUCKET, prefix));
         }
@@ -359,19 +361,15 @@ public final class ReplicationBench {
             return new Server(
                     "Ceph RGW",
                     ceph.rgwEndpoint(),
-                    (via, prefix) -> new S3TargetConfig(
+                    (via, prefix) -> S3Targets.config(
                             via,
                             CephCluster.REGION,
                             BUCKET,
                             prefix,
-                            true,
-                            false,
-                            null,
-                            ceph.s3AccessKey(),
-                            ceph.s3SecretKey()));
+                            S3Credentials.of(ceph.s3AccessKey(), ceph.s3SecretKey())));
         }
 
-        S3TargetConfig config(URI via, String prefix) {
+        S3Targets.Settings config(URI via, String prefix) {
             return settings.apply(via, prefix);
         }
     }

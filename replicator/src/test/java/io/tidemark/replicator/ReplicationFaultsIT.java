@@ -20,7 +20,6 @@ import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.targets.RetryingObjectTarget;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.fault.FaultyHttpProxy;
@@ -97,12 +96,13 @@ class ReplicationFaultsIT {
         for (int i = 0; i < 4; i++) {
             chain.add(points.incremental(chain.get(i), distinct(positions, 12)));
         }
-        S3TargetConfig viaProxy = S3Targets.config(proxy.endpoint(), s3, BUCKET, "faults");
+        S3Targets.Settings viaProxy = S3Targets.config(proxy.endpoint(), s3, BUCKET, "faults");
 
         try (S3Client client = S3Targets.withoutSdkRetries(viaProxy, Duration.ofSeconds(1));
-                S3ObjectTarget direct = S3ObjectTarget.create(S3Targets.config(s3.endpoint(), s3, BUCKET, "faults"))) {
+                S3ObjectTarget direct =
+                        S3Targets.config(s3.endpoint(), s3, BUCKET, "faults").open()) {
             ObjectTarget offsite = new RetryingObjectTarget(
-                    new S3ObjectTarget(viaProxy, client),
+                    new S3ObjectTarget(viaProxy.spec(), viaProxy.credentials(), client),
                     new RetryingObjectTarget.Backoff(
                             Duration.ofMillis(10), Duration.ofMillis(250), Duration.ofSeconds(30)));
             CompletenessReader reader = new CompletenessReader(direct, VM);

@@ -11,8 +11,8 @@ import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.targets.RetryingObjectTarget;
 import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.fault.FaultyHttpProxy;
 import io.tidemark.testkit.fault.FaultyHttpProxy.Exchange;
@@ -105,8 +105,8 @@ class ReplicationResumeIT {
         List<Exchange> firstRun = proxy.exchanges();
         Set<String> storedFirst = stored(firstRun);
 
-        S3TargetConfig direct = S3Targets.config(s3.endpoint(), s3, BUCKET, PREFIX);
-        try (S3ObjectTarget target = S3ObjectTarget.create(direct)) {
+        S3Targets.Settings direct = S3Targets.config(s3.endpoint(), s3, BUCKET, PREFIX);
+        try (S3ObjectTarget target = direct.open()) {
             assertThat(storedFirst).hasSizeBetween(KILL_AFTER, CHUNKS - 1);
             assertThat(target.list(ObjectKeys.CHUNKS)).containsExactlyInAnyOrderElementsOf(storedFirst);
             assertThat(target.list(ObjectKeys.MANIFESTS))
@@ -115,10 +115,10 @@ class ReplicationResumeIT {
         }
 
         // run 2: a fresh replicator, as after a restart
-        S3TargetConfig viaProxy = S3Targets.config(proxy.endpoint(), s3, BUCKET, PREFIX);
+        S3Targets.Settings viaProxy = S3Targets.config(proxy.endpoint(), s3, BUCKET, PREFIX);
         Replicator.Result result;
         try (RetryingObjectTarget offsite = new RetryingObjectTarget(
-                        S3ObjectTarget.create(viaProxy), RetryingObjectTarget.Backoff.upTo(Duration.ofSeconds(30)));
+                        viaProxy.open(), RetryingObjectTarget.Backoff.upTo(Duration.ofSeconds(30)));
                 Replicator replicator = new Replicator(
                         primary, Map.of("offsite", offsite), new RecordingEventBus(), Clock.systemUTC(), 4)) {
             result = replicator.replicate(VM, big.id(), "offsite");
@@ -161,7 +161,7 @@ class ReplicationResumeIT {
                         .map(k -> k.substring(0, k.indexOf('/') < 0 ? k.length() : k.indexOf('/')))
                         .collect(Collectors.groupingBy(k -> k, Collectors.counting())));
 
-        try (S3ObjectTarget target = S3ObjectTarget.create(direct)) {
+        try (S3ObjectTarget target = direct.open()) {
             // against a checksum of the bytes written, not a restore from the primary through the same Restorer
             assertThat(restore(Repository.open(target), big, tmp.resolve("replica.img")))
                     .isEqualTo(points.sha256(big));
@@ -219,19 +219,15 @@ class ReplicationResumeIT {
         private ChildReplicator() {}
 
         public static void main(String[] args) {
-            S3TargetConfig config = new S3TargetConfig(
+            S3Targets.Settings config = S3Targets.config(
                     URI.create(args[1]),
                     EmbeddedS3.REGION,
                     args[2],
                     args[3],
-                    true,
-                    false,
-                    null,
-                    System.getenv(ACCESS_ENV),
-                    System.getenv(SECRET_ENV));
+                    S3Credentials.of(System.getenv(ACCESS_ENV), System.getenv(SECRET_ENV)));
             Repository primary = Repository.open(new FileObjectTarget(Path.of(args[0])));
             try (RetryingObjectTarget offsite = new RetryingObjectTarget(
-                            S3ObjectTarget.create(config), RetryingObjectTarget.Backoff.upTo(Duration.ofSeconds(30)));
+                            config.open(), RetryingObjectTarget.Backoff.upTo(Duration.ofSeconds(30)));
                     Replicator replicator = new Replicator(
                             primary, Map.of("offsite", offsite), new RecordingEventBus(), Clock.systemUTC(), 4)) {
                 replicator.replicate(args[4], args[5], "offsite");

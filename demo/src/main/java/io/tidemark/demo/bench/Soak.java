@@ -20,9 +20,10 @@ import io.tidemark.format.Json;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.targets.s3.S3Credentials;
 import io.tidemark.targets.s3.S3ObjectTarget;
-import io.tidemark.targets.s3.S3TargetConfig;
 import io.tidemark.testkit.fault.FaultyHttpProxy;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.testkit.s3.EmbeddedS3;
@@ -1347,8 +1348,14 @@ public final class Soak {
     // ----------------------------------------------------------------------------------- the helpers
 
     private ObjectTarget targetDirect() {
-        return S3ObjectTarget.create(new S3TargetConfig(
-                s3.endpoint(), s3.region(), BUCKET, "soak", true, false, null, s3.accessKey(), s3.secretKey()));
+        S3TargetSpec spec = S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket(BUCKET)
+                .prefix("soak")
+                .pathStyle(true)
+                .build();
+        return S3ObjectTarget.create(spec, S3Credentials.of(s3.accessKey(), s3.secretKey()));
     }
 
     /** Every manifest of a repository read one by one, so one unreadable manifest hides nothing. */

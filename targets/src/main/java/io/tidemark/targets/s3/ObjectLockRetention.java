@@ -44,6 +44,23 @@ public record ObjectLockRetention(Mode mode, Duration period) {
         return new ObjectLockRetention(mode, Duration.ofDays(days));
     }
 
+    /**
+     * The retention {@code objectLockMode} and {@code objectLockDays} configure: both or neither.
+     *
+     * @return {@code null} when neither is set
+     * @throws PermanentException when only one is set, or either is invalid
+     */
+    public static ObjectLockRetention of(String mode, Integer days) {
+        if (mode == null && days == null) {
+            return null;
+        }
+        if (mode == null || days == null) {
+            throw new PermanentException(
+                    "set both objectLockMode (GOVERNANCE or COMPLIANCE) and objectLockDays, or neither");
+        }
+        return ofDays(mode(mode), days);
+    }
+
     /** Parses {@code GOVERNANCE} or {@code COMPLIANCE} (any case). */
     public static Mode mode(String name) {
         try {

@@ -6,6 +6,7 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.core.target.TargetKeys;
 import io.tidemark.format.ObjectKeys;
+import io.tidemark.targets.S3TargetSpec;
 import java.io.IOException;
 import java.net.URI;
 import java.security.MessageDigest;
@@ -46,7 +47,7 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 
 /**
  * An {@link ObjectTarget} on a key prefix of an S3 bucket, through aws-sdk-java-v2: AWS S3, Ceph
- * RGW, S3Proxy, MinIO and Alibaba OSS (with {@link S3TargetConfig#ossCompatible()}). Key {@code k}
+ * RGW, S3Proxy, MinIO and Alibaba OSS (with {@link S3TargetSpec#ossCompatible()}). Key {@code k}
  * is the S3 key {@code keyPrefix + k}.
  *
  * <p>Contract beyond the port:
@@ -71,7 +72,7 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *   <li>The SDK's default retry strategy (a few attempts with backoff, well under a second for a
  *       refused connection) runs inside each call; retries to a deadline belong to the caller's
  *       retry wrapper.
- *   <li>With {@link S3TargetConfig#objectLock()} every object outside {@code state/} (see {@link
+ *   <li>With {@link S3TargetSpec#objectLock()} every object outside {@code state/} (see {@link
  *       ObjectKeys#STATE}) is written with {@code x-amz-object-lock-mode} and {@code
  *       x-amz-object-lock-retain-until-date} = now (this target's clock) + the period; {@code
  *       state/} holds mutable state and is never locked. The bucket must have Object Lock enabled,
@@ -110,7 +111,8 @@ public final class S3ObjectTarget implements ObjectTarget {
             "ConditionalRequestConflict",
             "OperationAborted");
 
-    private final S3TargetConfig config;
+    private final S3TargetSpec config;
+    private final S3Credentials credentials;
     private final S3Client s3;
     private final boolean ownsClient;
     private final Clock clock;
@@ -118,66 +120,63 @@ public final class S3ObjectTarget implements ObjectTarget {
 
     /**
      * A target using {@code s3}, which stays the caller's to close; for tests and for sharing one
-     * client between targets. {@code s3} must be configured to match {@code config}.
+     * client between targets. {@code s3} must be configured to match {@code spec} and {@code
+     * credentials}.
      */
-    public S3ObjectTarget(S3TargetConfig config, S3Client s3) {
-        this(config, s3, Clock.systemUTC());
+    public S3ObjectTarget(S3TargetSpec spec, S3Credentials credentials, S3Client s3) {
+        this(spec, credentials, s3, Clock.systemUTC());
     }
 
     /**
      * A target using {@code s3}, which stays the caller's to close, and {@code clock} for Object
      * Lock retain-until dates and {@link #isLocked}.
      */
-    public S3ObjectTarget(S3TargetConfig config, S3Client s3, Clock clock) {
-        this(config, s3, false, clock);
+    public S3ObjectTarget(S3TargetSpec spec, S3Credentials credentials, S3Client s3, Clock clock) {
+        this(spec, credentials, s3, false, clock);
     }
 
-    private S3ObjectTarget(S3TargetConfig config, S3Client s3, boolean ownsClient) {
-        this(config, s3, ownsClient, Clock.systemUTC());
-    }
-
-    private S3ObjectTarget(S3TargetConfig config, S3Client s3, boolean ownsClient, Clock clock) {
-        this.config = Objects.requireNonNull(config, "config");
+    private S3ObjectTarget(S3TargetSpec spec, S3Credentials credentials, S3Client s3, boolean ownsClient, Clock clock) {
+        this.config = Objects.requireNonNull(spec, "spec");
+        this.credentials = Objects.requireNonNull(credentials, "credentials");
         this.s3 = Objects.requireNonNull(s3, "s3");
         this.ownsClient = ownsClient;
         this.clock = Objects.requireNonNull(clock, "clock");
-        this.description = describe(config);
+        this.description = describe(spec);
     }
 
-    /** A target with its own {@link S3Client} built from {@code config}; {@link #close()} closes it. */
-    public static S3ObjectTarget create(S3TargetConfig config) {
-        return create(config, Clock.systemUTC());
+    /** A target with its own {@link S3Client} built from the settings; {@link #close()} closes it. */
+    public static S3ObjectTarget create(S3TargetSpec spec, S3Credentials credentials) {
+        return create(spec, credentials, Clock.systemUTC());
     }
 
-    /** Like {@link #create(S3TargetConfig)}, with {@code clock} for Object Lock dates. */
-    public static S3ObjectTarget create(S3TargetConfig config, Clock clock) {
-        return new S3ObjectTarget(config, clientBuilder(config).build(), true, clock);
+    /** Like {@link #create(S3TargetSpec, S3Credentials)}, with {@code clock} for Object Lock dates. */
+    public static S3ObjectTarget create(S3TargetSpec spec, S3Credentials credentials, Clock clock) {
+        return new S3ObjectTarget(
+                spec,
+                credentials,
+                clientBuilder(spec, credentials, Timeouts.DEFAULT).build(),
+                true,
+                clock);
     }
 
-    /** Like {@link #create(S3TargetConfig)}, with the client's timeouts set by {@code timeouts}. */
-    public static S3ObjectTarget create(S3TargetConfig config, S3TargetConfig.Timeouts timeouts) {
-        return new S3ObjectTarget(config, clientBuilder(config, timeouts).build(), true);
+    /** Like {@link #create(S3TargetSpec, S3Credentials)}, with the client's timeouts set by {@code timeouts}. */
+    public static S3ObjectTarget create(S3TargetSpec spec, S3Credentials credentials, Timeouts timeouts) {
+        return new S3ObjectTarget(
+                spec, credentials, clientBuilder(spec, credentials, timeouts).build(), true, Clock.systemUTC());
     }
 
     /**
      * The client settings {@link #create} uses: static credentials, the Apache 5 HTTP client with
      * connect and socket timeouts, path or virtual-hosted style, no aws-chunked encoding (see the
-     * class Javadoc), and in {@code ossCompatible} mode checksums only when required.
-     */
-    static S3ClientBuilder clientBuilder(S3TargetConfig config) {
-        return clientBuilder(config, S3TargetConfig.Timeouts.DEFAULT);
-    }
-
-    /**
-     * The client settings {@link #create(S3TargetConfig, S3TargetConfig.Timeouts)} uses, for callers
+     * class Javadoc), and in {@code ossCompatible} mode checksums only when required; for callers
      * that adjust more (a test turning the SDK's own retries off, say) and build the client
      * themselves.
      */
-    public static S3ClientBuilder clientBuilder(S3TargetConfig config, S3TargetConfig.Timeouts timeouts) {
+    public static S3ClientBuilder clientBuilder(S3TargetSpec config, S3Credentials credentials, Timeouts timeouts) {
         S3ClientBuilder builder = S3Client.builder()
                 .region(Region.of(config.region()))
                 .credentialsProvider(StaticCredentialsProvider.create(
-                        AwsBasicCredentials.create(config.accessKeyId(), config.secretAccessKey())))
+                        AwsBasicCredentials.create(credentials.accessKeyId(), credentials.secretAccessKey())))
                 .httpClientBuilder(Apache5HttpClient.builder()
                         .connectionTimeout(timeouts.connect() != null ? timeouts.connect() : CONNECT_TIMEOUT)
                         .socketTimeout(timeouts.socket() != null ? timeouts.socket() : SOCKET_TIMEOUT))
@@ -200,8 +199,13 @@ public final class S3ObjectTarget implements ObjectTarget {
     }
 
     /** The settings this target was made with. */
-    public S3TargetConfig config() {
+    public S3TargetSpec spec() {
         return config;
+    }
+
+    /** The key pair this target signs with. */
+    public S3Credentials credentials() {
+        return credentials;
     }
 
     /** {@code s3://bucket/prefix (endpoint host[:port])}; never holds credentials. */
@@ -297,7 +301,7 @@ public final class S3ObjectTarget implements ObjectTarget {
             throw new PermanentException("invalid list prefix '" + prefix + "' for " + description
                     + ": it is absolute; prefixes are relative to the target (a bug in the caller)");
         }
-        String keyPrefix = config.keyPrefix();
+        String keyPrefix = config.prefix();
         List<String> keys = new ArrayList<>();
         try {
             for (S3Object object : s3.listObjectsV2Paginator(
@@ -412,7 +416,7 @@ public final class S3ObjectTarget implements ObjectTarget {
     }
 
     private String s3Key(String key) {
-        return config.keyPrefix() + TargetKeys.check(key, description);
+        return config.prefix() + TargetKeys.check(key, description);
     }
 
     /** Turns an SDK exception into one of the two kinds callers branch on. */
@@ -460,10 +464,8 @@ public final class S3ObjectTarget implements ObjectTarget {
                     + " path style off";
         }
         if (status == 403) {
-            return "Check the access key id '" + config.accessKeyId() + "' and the secret key"
-                    + (config.credentialsFrom() == null
-                            ? " this target was given"
-                            : " (" + config.credentialsFrom() + ")")
+            return "Check the access key id '" + credentials.accessKeyId() + "' and the secret key"
+                    + (credentials.from() == null ? " this target was given" : " (" + credentials.from() + ")")
                     + ", and that the key may read and write " + config.location();
         }
         if (status == 501 || "NotImplemented".equals(code)) {
@@ -512,7 +514,7 @@ public final class S3ObjectTarget implements ObjectTarget {
      * characters are test values; replacing them would garble the message.)
      */
     private String redact(String message) {
-        String secret = config.secretAccessKey();
+        String secret = credentials.secretAccessKey();
         return secret.length() < 8 ? message : message.replace(secret, "***");
     }
 
@@ -520,7 +522,7 @@ public final class S3ObjectTarget implements ObjectTarget {
         return endpointName(config);
     }
 
-    private static String endpointName(S3TargetConfig config) {
+    private static String endpointName(S3TargetSpec config) {
         URI endpoint = config.endpoint();
         if (endpoint == null) {
             return "AWS " + config.region();
@@ -528,7 +530,7 @@ public final class S3ObjectTarget implements ObjectTarget {
         return endpoint.getPort() < 0 ? endpoint.getHost() : endpoint.getHost() + ":" + endpoint.getPort();
     }
 
-    private static String describe(S3TargetConfig config) {
+    private static String describe(S3TargetSpec config) {
         ObjectLockRetention lock = config.objectLock();
         return config.location() + " (" + endpointName(config) + (config.ossCompatible() ? ", OSS-compatible" : "")
                 + (lock == null
@@ -542,6 +544,33 @@ public final class S3ObjectTarget implements ObjectTarget {
                     .encodeToString(MessageDigest.getInstance(algorithm).digest(data));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(algorithm + " is required of every Java platform", e);
+        }
+    }
+
+    /**
+     * How long the S3 client waits; a {@code null} leaves that setting at its default. Kept apart
+     * from the location settings: the engine uses {@link #DEFAULT}, tests and benchmarks shorten
+     * them.
+     *
+     * @param connect the TCP connect timeout (default 10 s)
+     * @param socket the longest silence on an open connection (default 60 s)
+     * @param apiCallAttempt the longest single HTTP attempt, after which the SDK abandons it (default
+     *     none)
+     * @param apiCall the longest call including the SDK's own retries (default none)
+     */
+    public record Timeouts(Duration connect, Duration socket, Duration apiCallAttempt, Duration apiCall) {
+
+        /** Every setting at its default. */
+        public static final Timeouts DEFAULT = new Timeouts(null, null, null, null);
+
+        /** Validates: each timeout is {@code null} or positive. */
+        public Timeouts {
+            for (Duration d : new Duration[] {connect, socket, apiCallAttempt, apiCall}) {
+                if (d != null && (d.isNegative() || d.isZero())) {
+                    throw new PermanentException(
+                            "invalid S3 target configuration: timeouts must be positive, got " + d);
+                }
+            }
         }
     }
 }

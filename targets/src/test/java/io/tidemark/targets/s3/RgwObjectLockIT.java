@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.targets.s3.ObjectLockRetention.Mode;
 import io.tidemark.testkit.ceph.CephCluster;
 import io.tidemark.testkit.ceph.CephClusterExtension;
@@ -60,9 +61,12 @@ class RgwObjectLockIT {
     }
 
     private static S3ObjectTarget target(String bucket, ObjectLockRetention lock, Clock clock) {
-        S3TargetConfig config = RgwObjectTargetIT.config(ceph, bucket, "lock-" + PREFIXES.incrementAndGet())
-                .withObjectLock(lock);
-        return S3ObjectTarget.create(config, clock);
+        S3TargetSpec.Builder config = RgwObjectTargetIT.config(ceph, bucket, "lock-" + PREFIXES.incrementAndGet());
+        if (lock != null) {
+            config.objectLockMode(lock.mode().name())
+                    .objectLockDays((int) lock.period().toDays());
+        }
+        return S3ObjectTarget.create(config.build(), RgwObjectTargetIT.credentials(ceph), clock);
     }
 
     /**
@@ -93,7 +97,7 @@ class RgwObjectLockIT {
         byte[] data = "chunk bytes".getBytes(UTF_8);
         String key = "chunks/ab/abcdef";
         try (S3ObjectTarget target = target(LOCKED, COMPLIANCE_1D, Clock.systemUTC())) {
-            String s3Key = target.config().keyPrefix() + key;
+            String s3Key = target.spec().prefix() + key;
             Instant before = Instant.now();
 
             assertThat(target.putIfAbsent(key, data)).isTrue();
@@ -135,7 +139,7 @@ class RgwObjectLockIT {
     @Test
     void aGovernanceLockRefusesAPlainVersionDeleteButYieldsToAnExplicitBypass() {
         try (S3ObjectTarget target = target(LOCKED, GOVERNANCE_1D, Clock.systemUTC())) {
-            String s3Key = target.config().keyPrefix() + "manifests/vm-1/0001.json";
+            String s3Key = target.spec().prefix() + "manifests/vm-1/0001.json";
             target.putIfAbsent("manifests/vm-1/0001.json", "{}".getBytes(UTF_8));
             String versionId = raw.headObject(r -> r.bucket(LOCKED).key(s3Key)).versionId();
             assertThat(raw.headObject(r -> r.bucket(LOCKED).key(s3Key)).objectLockMode())
@@ -179,7 +183,7 @@ class RgwObjectLockIT {
             }
             for (String key : new String[] {"state/gc/mark", "state/locks/vm-1"}) {
                 assertThat(target.retainUntil(key)).as(key).isEmpty();
-                String s3Key = target.config().keyPrefix() + key;
+                String s3Key = target.spec().prefix() + key;
                 String versionId =
                         raw.headObject(r -> r.bucket(LOCKED).key(s3Key)).versionId();
                 raw.deleteObject(r -> r.bucket(LOCKED).key(s3Key).versionId(versionId));
@@ -192,8 +196,12 @@ class RgwObjectLockIT {
     void aRetentionThatHasEndedIsNotALock() {
         try (S3ObjectTarget writer = target(LOCKED, COMPLIANCE_1D, Clock.systemUTC());
                 S3ObjectTarget twoDaysLater = new S3ObjectTarget(
-                        writer.config().withObjectLock(null),
-                        S3ObjectTarget.clientBuilder(writer.config()).build(),
+                        RgwObjectTargetIT.config(ceph, LOCKED, writer.spec().prefix())
+                                .build(),
+                        writer.credentials(),
+                        S3ObjectTarget.clientBuilder(
+                                        writer.spec(), writer.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
+                                .build(),
                         Clock.offset(Clock.systemUTC(), Duration.ofDays(2)))) {
             writer.putIfAbsent("chunks/01/0456", new byte[] {1});
 

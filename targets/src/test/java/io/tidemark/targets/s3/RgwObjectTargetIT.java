@@ -3,6 +3,7 @@ package io.tidemark.targets.s3;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.testkit.ceph.CephCluster;
 import io.tidemark.testkit.ceph.CephClusterExtension;
 import io.tidemark.testkit.contract.ObjectTargetContract;
@@ -26,22 +27,23 @@ class RgwObjectTargetIT extends ObjectTargetContract {
         ceph.createBucket(BUCKET, false);
     }
 
-    static S3TargetConfig config(CephCluster ceph, String bucket, String keyPrefix) {
-        return new S3TargetConfig(
-                ceph.rgwEndpoint(),
-                CephCluster.REGION,
-                bucket,
-                keyPrefix,
-                true,
-                false,
-                null,
-                ceph.s3AccessKey(),
-                ceph.s3SecretKey());
+    static S3TargetSpec.Builder config(CephCluster ceph, String bucket, String keyPrefix) {
+        return S3TargetSpec.builder()
+                .endpoint(ceph.rgwEndpoint())
+                .region(CephCluster.REGION)
+                .bucket(bucket)
+                .prefix(keyPrefix)
+                .pathStyle(true);
+    }
+
+    static S3Credentials credentials(CephCluster ceph) {
+        return S3Credentials.of(ceph.s3AccessKey(), ceph.s3SecretKey());
     }
 
     @Override
     protected ObjectTarget newTarget() {
-        return S3ObjectTarget.create(config(ceph, BUCKET, "contract-" + PREFIXES.incrementAndGet()));
+        return S3ObjectTarget.create(
+                config(ceph, BUCKET, "contract-" + PREFIXES.incrementAndGet()).build(), credentials(ceph));
     }
 
     @Override

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.targets.S3TargetSpec;
 import java.net.ConnectException;
 import java.net.URI;
 import java.util.function.Supplier;
@@ -37,16 +38,14 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
 class S3ObjectTargetErrorTest {
 
     private static final String SECRET = "very-secret-key-value";
-    private static final S3TargetConfig CONFIG = new S3TargetConfig(
-            URI.create("https://s3.example.net:9000"),
-            "eu-central-1",
-            "bucket",
-            "prefix",
-            true,
-            false,
-            null,
-            "AKIDEXAMPLE",
-            SECRET);
+    private static final S3TargetSpec CONFIG = S3TargetSpec.builder()
+            .endpoint(URI.create("https://s3.example.net:9000"))
+            .region("eu-central-1")
+            .bucket("bucket")
+            .prefix("prefix")
+            .pathStyle(true)
+            .build();
+    private static final S3Credentials CREDENTIALS = S3Credentials.of("AKIDEXAMPLE", SECRET);
 
     static Stream<Arguments> faults() {
         return Stream.of(
@@ -85,7 +84,7 @@ class S3ObjectTargetErrorTest {
     @MethodSource("faults")
     void faultsAreTranslatedWithEndpointBucketAndKey(
             SdkException fault, Class<? extends TidemarkException> kind, String expected) {
-        try (S3ObjectTarget target = new S3ObjectTarget(CONFIG, new FailingS3Client(() -> fault))) {
+        try (S3ObjectTarget target = new S3ObjectTarget(CONFIG, CREDENTIALS, new FailingS3Client(() -> fault))) {
             assertThatThrownBy(() -> target.get("chunks/k"))
                     .isInstanceOf(kind)
                     .hasMessageContaining(expected)
@@ -102,29 +101,30 @@ class S3ObjectTargetErrorTest {
 
     @Test
     void aRefusedSecretNamesWhereTheKeysCameFrom() {
-        S3TargetConfig from = CONFIG.withCredentialsFrom("from the file /etc/tm/s3.secret, set by secretKeyFile");
+        S3Credentials from =
+                new S3Credentials("AKIDEXAMPLE", SECRET, "from the file /etc/tm/s3.secret, set by secretKeyFile");
         try (S3ObjectTarget target =
-                new S3ObjectTarget(from, new FailingS3Client(() -> service(403, "SignatureDoesNotMatch")))) {
+                new S3ObjectTarget(CONFIG, from, new FailingS3Client(() -> service(403, "SignatureDoesNotMatch")))) {
             assertThatThrownBy(() -> target.get("chunks/k"))
                     .isInstanceOf(PermanentException.class)
                     .hasMessageContaining("the secret key (from the file /etc/tm/s3.secret, set by secretKeyFile)")
                     .hasMessageNotContaining("TIDEMARK_S3_SECRET_KEY")
                     .hasMessageNotContaining(SECRET);
         }
-        assertThat(from.withKeyPrefix("other").credentialsFrom()).isEqualTo(from.credentialsFrom());
     }
 
     @Test
     void aFailedPreconditionMeansTheObjectIsPresent() {
-        try (S3ObjectTarget target =
-                new S3ObjectTarget(CONFIG, new FailingS3Client(() -> service(412, "PreconditionFailed")))) {
+        try (S3ObjectTarget target = new S3ObjectTarget(
+                CONFIG, CREDENTIALS, new FailingS3Client(() -> service(412, "PreconditionFailed")))) {
             assertThat(target.putIfAbsent("chunks/k", new byte[] {1})).isFalse();
         }
     }
 
     @Test
     void aMissingKeyIsNotAnError() {
-        try (S3ObjectTarget target = new S3ObjectTarget(CONFIG, new FailingS3Client(() -> service(404, "NoSuchKey")))) {
+        try (S3ObjectTarget target =
+                new S3ObjectTarget(CONFIG, CREDENTIALS, new FailingS3Client(() -> service(404, "NoSuchKey")))) {
             assertThat(target.get("chunks/k")).isEmpty();
             assertThat(target.exists("chunks/k")).isFalse();
             target.delete("chunks/k");
@@ -134,7 +134,7 @@ class S3ObjectTargetErrorTest {
     @Test
     void theSecretIsRedactedEvenIfAServerEchoesIt() {
         S3Exception echo = service(400, "InvalidRequest", "bad header near " + SECRET);
-        try (S3ObjectTarget target = new S3ObjectTarget(CONFIG, new FailingS3Client(() -> echo))) {
+        try (S3ObjectTarget target = new S3ObjectTarget(CONFIG, CREDENTIALS, new FailingS3Client(() -> echo))) {
             assertThatThrownBy(() -> target.get("k"))
                     .isInstanceOf(PermanentException.class)
                     .hasMessageContaining("bad header near ***")

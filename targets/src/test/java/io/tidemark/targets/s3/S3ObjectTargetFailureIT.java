@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.util.List;
 import java.util.function.Consumer;
@@ -30,9 +31,14 @@ class S3ObjectTargetFailureIT {
         s3.close();
     }
 
-    private static S3TargetConfig config(String bucket) {
-        return new S3TargetConfig(
-                s3.endpoint(), s3.region(), bucket, "p", true, false, null, s3.accessKey(), s3.secretKey());
+    private static S3TargetSpec config(String bucket) {
+        return S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket(bucket)
+                .prefix("p")
+                .pathStyle(true)
+                .build();
     }
 
     private static List<Consumer<S3ObjectTarget>> everyOperation() {
@@ -47,8 +53,8 @@ class S3ObjectTargetFailureIT {
     @Test
     void aWrongSecretIsPermanentAndNoMessageHoldsTheSecret() {
         String wrongSecret = "wrong-" + s3.secretKey();
-        S3TargetConfig config = config(BUCKET).withCredentials(s3.accessKey(), wrongSecret);
-        try (S3ObjectTarget target = S3ObjectTarget.create(config)) {
+        try (S3ObjectTarget target =
+                S3ObjectTarget.create(config(BUCKET), S3Credentials.of(s3.accessKey(), wrongSecret))) {
             for (Consumer<S3ObjectTarget> operation : everyOperation()) {
                 PermanentException e = catchThrowableOfType(PermanentException.class, () -> operation.accept(target));
 
@@ -62,15 +68,17 @@ class S3ObjectTargetFailureIT {
                 assertNoSecretIn(e, wrongSecret);
                 assertNoSecretIn(e, s3.secretKey());
             }
-            assertThat(config.toString()).doesNotContain(wrongSecret).contains("secretAccessKey=***");
+            assertThat(target.credentials().toString())
+                    .doesNotContain(wrongSecret)
+                    .contains("secretAccessKey=***");
             assertThat(target.describe()).doesNotContain(wrongSecret);
         }
     }
 
     @Test
     void anUnknownAccessKeyIsPermanent() {
-        S3TargetConfig config = config(BUCKET).withCredentials("AKIDUNKNOWN", s3.secretKey());
-        try (S3ObjectTarget target = S3ObjectTarget.create(config)) {
+        try (S3ObjectTarget target =
+                S3ObjectTarget.create(config(BUCKET), S3Credentials.of("AKIDUNKNOWN", s3.secretKey()))) {
             PermanentException e = catchThrowableOfType(PermanentException.class, () -> target.get("chunks/k"));
 
             assertThat(e).isNotNull();
@@ -81,7 +89,8 @@ class S3ObjectTargetFailureIT {
 
     @Test
     void aMissingBucketIsPermanentAndSaysSo() {
-        try (S3ObjectTarget target = S3ObjectTarget.create(config("no-such-bucket"))) {
+        try (S3ObjectTarget target =
+                S3ObjectTarget.create(config("no-such-bucket"), S3Credentials.of(s3.accessKey(), s3.secretKey()))) {
             PermanentException e = catchThrowableOfType(
                     PermanentException.class, () -> target.putIfAbsent("chunks/k", new byte[] {1}));
 
@@ -98,17 +107,15 @@ class S3ObjectTargetFailureIT {
     void aStoppedEndpointIsRetriable() {
         EmbeddedS3 doomed = EmbeddedS3.builder().build().start();
         doomed.createBucket(BUCKET);
-        S3TargetConfig config = new S3TargetConfig(
-                doomed.endpoint(),
-                doomed.region(),
-                BUCKET,
-                "p",
-                true,
-                false,
-                null,
-                doomed.accessKey(),
-                doomed.secretKey());
-        try (S3ObjectTarget target = S3ObjectTarget.create(config)) {
+        S3TargetSpec config = S3TargetSpec.builder()
+                .endpoint(doomed.endpoint())
+                .region(doomed.region())
+                .bucket(BUCKET)
+                .prefix("p")
+                .pathStyle(true)
+                .build();
+        try (S3ObjectTarget target =
+                S3ObjectTarget.create(config, S3Credentials.of(doomed.accessKey(), doomed.secretKey()))) {
             assertThat(target.putIfAbsent("chunks/k", new byte[] {1})).isTrue();
             int port = doomed.port();
             doomed.close();

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.testkit.contract.ObjectTargetContract;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.util.Set;
@@ -35,14 +36,23 @@ class S3ObjectTargetIT extends ObjectTargetContract {
         s3.close();
     }
 
-    static S3TargetConfig config(String keyPrefix) {
-        return new S3TargetConfig(
-                s3.endpoint(), s3.region(), BUCKET, keyPrefix, true, false, null, s3.accessKey(), s3.secretKey());
+    static S3TargetSpec config(String keyPrefix) {
+        return S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket(BUCKET)
+                .prefix(keyPrefix)
+                .pathStyle(true)
+                .build();
+    }
+
+    static S3Credentials credentials() {
+        return S3Credentials.of(s3.accessKey(), s3.secretKey());
     }
 
     @Override
     protected ObjectTarget newTarget() {
-        return S3ObjectTarget.create(config("contract-" + PREFIXES.incrementAndGet()));
+        return S3ObjectTarget.create(config("contract-" + PREFIXES.incrementAndGet()), credentials());
     }
 
     @Override
@@ -59,9 +69,10 @@ class S3ObjectTargetIT extends ObjectTargetContract {
 
     @Test
     void objectsLandUnderTheKeyPrefixAndListStripsIt() {
-        S3TargetConfig config = config("backups/site-a");
-        try (S3ObjectTarget prefixed = S3ObjectTarget.create(config);
-                S3Client raw = S3ObjectTarget.clientBuilder(config).build()) {
+        S3TargetSpec config = config("backups/site-a");
+        try (S3ObjectTarget prefixed = S3ObjectTarget.create(config, credentials());
+                S3Client raw = S3ObjectTarget.clientBuilder(config, credentials(), S3ObjectTarget.Timeouts.DEFAULT)
+                        .build()) {
             prefixed.putIfAbsent("chunks/01", "x".getBytes(UTF_8));
 
             assertThat(raw.listObjectsV2(r -> r.bucket(BUCKET).prefix("backups/"))
@@ -75,11 +86,11 @@ class S3ObjectTargetIT extends ObjectTargetContract {
     @Test
     void putIfAbsentIsOneConditionalPutCarryingASha256() {
         RecordingInterceptor wire = new RecordingInterceptor();
-        S3TargetConfig config = config("wire-" + PREFIXES.incrementAndGet());
-        try (S3Client client = S3ObjectTarget.clientBuilder(config)
+        S3TargetSpec config = config("wire-" + PREFIXES.incrementAndGet());
+        try (S3Client client = S3ObjectTarget.clientBuilder(config, credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                         .overrideConfiguration(o -> o.addExecutionInterceptor(wire))
                         .build();
-                S3ObjectTarget recorded = new S3ObjectTarget(config, client)) {
+                S3ObjectTarget recorded = new S3ObjectTarget(config, credentials(), client)) {
             assertThat(recorded.putIfAbsent("k", "payload".getBytes(UTF_8))).isTrue();
             assertThat(recorded.putIfAbsent("k", "other".getBytes(UTF_8))).isFalse();
 
@@ -94,11 +105,18 @@ class S3ObjectTargetIT extends ObjectTargetContract {
     @Test
     void theStorageClassIsSentWithEachPut() {
         RecordingInterceptor wire = new RecordingInterceptor();
-        S3TargetConfig config = config("class-" + PREFIXES.incrementAndGet()).withStorageClass("STANDARD_IA");
-        try (S3Client client = S3ObjectTarget.clientBuilder(config)
+        S3TargetSpec config = S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket(BUCKET)
+                .prefix("class-" + PREFIXES.incrementAndGet())
+                .pathStyle(true)
+                .storageClass("STANDARD_IA")
+                .build();
+        try (S3Client client = S3ObjectTarget.clientBuilder(config, credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                         .overrideConfiguration(o -> o.addExecutionInterceptor(wire))
                         .build();
-                S3ObjectTarget infrequent = new S3ObjectTarget(config, client)) {
+                S3ObjectTarget infrequent = new S3ObjectTarget(config, credentials(), client)) {
             assertThat(infrequent.putIfAbsent("k", new byte[] {1})).isTrue();
 
             assertThat(wire.last("PUT").firstMatchingHeader("x-amz-storage-class"))
@@ -116,15 +134,15 @@ class S3ObjectTargetIT extends ObjectTargetContract {
                         .putHeader("x-amz-checksum-sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
                         .build()
                 : request);
-        S3TargetConfig config = config("digest-" + PREFIXES.incrementAndGet());
-        try (S3Client client = S3ObjectTarget.clientBuilder(config)
+        S3TargetSpec config = config("digest-" + PREFIXES.incrementAndGet());
+        try (S3Client client = S3ObjectTarget.clientBuilder(config, credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                         .overrideConfiguration(o -> o.addExecutionInterceptor(wire))
                         .build();
-                S3ObjectTarget tampered = new S3ObjectTarget(config, client)) {
+                S3ObjectTarget tampered = new S3ObjectTarget(config, credentials(), client)) {
             assertThatThrownBy(() -> tampered.putIfAbsent("k", "payload".getBytes(UTF_8)))
                     .isInstanceOf(RetriableException.class)
                     .hasMessageContaining("BadDigest")
-                    .hasMessageContaining("s3://" + BUCKET + "/" + config.keyPrefix() + "k");
+                    .hasMessageContaining("s3://" + BUCKET + "/" + config.prefix() + "k");
             wire.tamperWith(request -> request);
             assertThat(tampered.exists("k")).isFalse();
         }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.testkit.contract.ObjectTargetContract;
 import io.tidemark.testkit.s3.EmbeddedS3;
 import java.util.Set;
@@ -39,14 +40,23 @@ class S3ObjectTargetOssModeIT extends ObjectTargetContract {
         s3.close();
     }
 
-    private static S3TargetConfig config(String keyPrefix) {
-        return new S3TargetConfig(
-                s3.endpoint(), s3.region(), BUCKET, keyPrefix, false, true, null, s3.accessKey(), s3.secretKey());
+    private static S3TargetSpec config(String keyPrefix) {
+        return S3TargetSpec.builder()
+                .endpoint(s3.endpoint())
+                .region(s3.region())
+                .bucket(BUCKET)
+                .prefix(keyPrefix)
+                .ossCompatible(true)
+                .build();
+    }
+
+    private static S3Credentials credentials() {
+        return S3Credentials.of(s3.accessKey(), s3.secretKey());
     }
 
     @Override
     protected ObjectTarget newTarget() {
-        return S3ObjectTarget.create(config("oss-" + PREFIXES.incrementAndGet()));
+        return S3ObjectTarget.create(config("oss-" + PREFIXES.incrementAndGet()), credentials());
     }
 
     @Override
@@ -63,18 +73,18 @@ class S3ObjectTargetOssModeIT extends ObjectTargetContract {
     @Test
     void requestsUseOssSafeSettings() {
         RecordingInterceptor wire = new RecordingInterceptor();
-        S3TargetConfig config = config("wire-" + PREFIXES.incrementAndGet());
-        try (S3Client client = S3ObjectTarget.clientBuilder(config)
+        S3TargetSpec config = config("wire-" + PREFIXES.incrementAndGet());
+        try (S3Client client = S3ObjectTarget.clientBuilder(config, credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                         .overrideConfiguration(o -> o.addExecutionInterceptor(wire))
                         .build();
-                S3ObjectTarget oss = new S3ObjectTarget(config, client)) {
+                S3ObjectTarget oss = new S3ObjectTarget(config, credentials(), client)) {
             assertThat(oss.putIfAbsent("chunks/k", "payload".getBytes(UTF_8))).isTrue();
             assertThat(oss.putIfAbsent("chunks/k", "other".getBytes(UTF_8))).isFalse();
 
             assertThat(wire.sent()).extracting(r -> r.method().name()).containsExactly("HEAD", "PUT", "HEAD");
             SdkHttpRequest put = wire.last("PUT");
             assertThat(put.host()).isEqualTo(BUCKET + ".s3.local");
-            assertThat(put.encodedPath()).isEqualTo("/" + config.keyPrefix() + "chunks/k");
+            assertThat(put.encodedPath()).isEqualTo("/" + config.prefix() + "chunks/k");
             assertThat(put.firstMatchingHeader("Content-MD5")).hasValue("Mhw89IbtUJFk7eweGYH+yA==");
             assertThat(put.firstMatchingHeader("x-amz-content-sha256"))
                     .hasValue("239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5");
@@ -96,11 +106,11 @@ class S3ObjectTargetOssModeIT extends ObjectTargetContract {
                         .putHeader("Content-MD5", "1B2M2Y8AsgTpgAmY7PhCfg==")
                         .build()
                 : request);
-        S3TargetConfig config = config("digest-" + PREFIXES.incrementAndGet());
-        try (S3Client client = S3ObjectTarget.clientBuilder(config)
+        S3TargetSpec config = config("digest-" + PREFIXES.incrementAndGet());
+        try (S3Client client = S3ObjectTarget.clientBuilder(config, credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                         .overrideConfiguration(o -> o.addExecutionInterceptor(wire))
                         .build();
-                S3ObjectTarget tampered = new S3ObjectTarget(config, client)) {
+                S3ObjectTarget tampered = new S3ObjectTarget(config, credentials(), client)) {
             assertThatThrownBy(() -> tampered.putIfAbsent("k", "payload".getBytes(UTF_8)))
                     .isInstanceOf(RetriableException.class)
                     .hasMessageContaining("BadDigest");
