@@ -57,7 +57,7 @@ class EngineRolesIT {
             String common = "kafka: " + kafka.bootstrapServers() + "\nqmpDir: " + qmp + "\npolicies: " + policies
                     + "\nmetrics: \"127.0.0.1:0\"\n";
             String jdbc = "scheduler:\n  jdbc:\n    url: " + postgres.jdbcUrl() + "\n    user: " + PostgresCluster.USER
-                    + "\n    checkinInterval: 1s\n";
+                    + "\n    checkinInterval: 1s\nroles: [scheduler]\n";
             Path workerData = dir.resolve("worker");
             Process worker = start(
                     "worker",
@@ -98,6 +98,12 @@ class EngineRolesIT {
                         .failFast(() -> assertThat(first.isAlive() && second.isAlive())
                                 .as("schedulers run; s1:%n%s%ns2:%n%s", log("s1"), log("s2"))
                                 .isTrue())
+                        .conditionEvaluationListener(c -> {
+                            if (c.getRemainingTimeInMS() < 1000) {
+                                System.out.println(
+                                        "s1:\n" + log("s1") + "\ns2:\n" + log("s2") + "\nworker:\n" + log("worker"));
+                            }
+                        })
                         .until(() -> published.size() >= 4);
                 assertThat(published).allSatisfy((job, times) -> assertThat(times.get())
                         .as("job %s published once though two schedulers run", job)

@@ -288,6 +288,8 @@ class KafkaEventBusIT {
 
     @Test
     void aGroupInUseIsReportedWithItsMembersAndIsFreeOnceTheyLeave() {
+        assertThat(bus.groupMembers("g.never-used")).isEmpty(); // a group no process ever joined
+        bus.awaitGroupFree("g.never-used", Duration.ofSeconds(1), "unused");
         EventBus.Subscription first = bus.subscribe("g.claimed", List.of("t.claimed"), (t, e) -> {});
         try (KafkaEventBus other = new KafkaEventBus(kafka.bootstrapServers())) {
             await().atMost(Duration.ofSeconds(60))
