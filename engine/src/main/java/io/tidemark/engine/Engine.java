@@ -360,6 +360,8 @@ public final class Engine implements AutoCloseable {
                 new java.util.HashSet<>(locations.all().keySet());
         unreadable.removeAll(locations.reachable().keySet());
         RpoSources.seedRemembered(tracker, rpoState(), unreadable);
+        // a VM the last life measured stays measured, though it cannot be listed right now (socket away)
+        tracker.measureRemembered(RpoSources.rememberedVms(rpoState()));
         tracker.refreshInventory();
         ScheduledExecutorService listing =
                 Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("vm-listing"));

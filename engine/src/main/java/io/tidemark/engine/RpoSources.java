@@ -48,6 +48,28 @@ final class RpoSources {
         }
     }
 
+    /** The VMs the remembered state names at any location (empty when there is none or it cannot be read). */
+    static java.util.Set<String> rememberedVms(java.nio.file.Path file) {
+        if (!java.nio.file.Files.isRegularFile(file)) {
+            return java.util.Set.of();
+        }
+        try {
+            Map<String, Map<String, String>> newest = JSON.readValue(
+                    file.toFile(),
+                    new com.fasterxml.jackson.core.type.TypeReference<Map<String, Map<String, String>>>() {});
+            java.util.Set<String> vms = new java.util.TreeSet<>();
+            newest.values().forEach(byVm -> vms.addAll(byVm.keySet()));
+            return vms;
+        } catch (java.io.IOException | RuntimeException e) {
+            org.slf4j.LoggerFactory.getLogger(RpoSources.class)
+                    .warn(
+                            "cannot read the remembered RPO state {} (its VMs are measured once listed): {}",
+                            file,
+                            e.getMessage());
+            return java.util.Set.of();
+        }
+    }
+
     /**
      * Seeds {@code tracker} for {@code locations} from what {@link #remember} wrote in an earlier life:
      * for a target that does not answer at start-up, the newest point it held then is still known,

@@ -132,6 +132,25 @@ public final class RpoTracker {
     }
 
     /**
+     * Measures {@code vms} as if the inventory had listed them now: the VMs the engine's previous life
+     * measured, so that a restart does not forget a VM that is unreachable at that moment (its QMP
+     * socket gone, its host down). They are forgotten like any VM the inventory stops listing, after
+     * {@link #FORGET_AFTER}. Their labels are not known until listed again, so only policies that
+     * select them by name or glob measure them meanwhile.
+     */
+    public synchronized void measureRemembered(java.util.Collection<String> vms) {
+        Instant now = clock.instant();
+        Map<String, VmPlacement> next = new java.util.TreeMap<>(measured);
+        for (String vm : vms) {
+            if (next.putIfAbsent(vm, new VmPlacement(vm, new Placement("-", Map.of()))) == null) {
+                lastListed.putIfAbsent(vm, now);
+                firstSeen.putIfAbsent(vm, now);
+            }
+        }
+        measured = Map.copyOf(next);
+    }
+
+    /**
      * Every VM the policies select, at every location they require, measured now, from memory (the
      * inventory is read here only if {@link #refreshInventory()} never ran). A VM with no restore
      * point at a location is measured from when the tracker first saw it (it is not violated before

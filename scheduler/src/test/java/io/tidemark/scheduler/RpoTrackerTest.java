@@ -240,4 +240,21 @@ class RpoTrackerTest {
         assertThat(tracker.check(flaky)).hasSize(1);
         assertThat(bus.payloads(RpoViolated.class)).hasSize(1);
     }
+
+    @Test
+    void aVmTheLastLifeMeasuredIsMeasuredAfterARestartEvenWhenTheInventoryCannotListItNow() {
+        // a restart while web-1's QMP socket is away: the inventory lists nothing, the remembered state names it
+        tracker.record("web-1", "local", clock.instant());
+        tracker.record("web-1", "offsite", clock.instant());
+        tracker.measureRemembered(List.of("web-1"));
+        tracker.refreshInventory(); // lists nothing: the remembered VM stays measured
+        clock.advance(Duration.ofMinutes(11));
+        assertThat(tracker.check(bus)).singleElement().satisfies(v -> {
+            assertThat(v.vm()).isEqualTo("web-1");
+            assertThat(v.location()).isEqualTo("local");
+        });
+        clock.advance(RpoTracker.FORGET_AFTER);
+        tracker.refreshInventory(); // not listed for a day: forgotten like any VM that left
+        assertThat(tracker.status()).isEmpty();
+    }
 }
