@@ -8,7 +8,6 @@ import io.tidemark.scheduler.hook.InvalidHookException;
 import io.tidemark.scheduler.hook.WaitLevel;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.Callable;
@@ -118,7 +117,7 @@ final class BackupCommand implements Callable<Integer> {
         if (json) {
             System.out.println(response.body());
         } else {
-            answer.filter(a -> a.has("vms")).ifPresent(BackupCommand::printTable);
+            answer.filter(a -> a.has("vms")).ifPresent(a -> HookOutcomes.print(a, true));
         }
         if (response.statusCode() == 200) {
             if (!json) {
@@ -134,29 +133,6 @@ final class BackupCommand implements Callable<Integer> {
                             + "); upgrade the engine or check --url");
         }
         return engine.refusal(response.statusCode(), answer, message, consequence);
-    }
-
-    private static void printTable(JsonNode answer) {
-        System.out.printf(
-                "%-20s %-12s %-32s %-28s %10s %10s %10s%n",
-                "VM", "HOST", "JOB", "RESTORE POINT", "CAPTURED", "COMMITTED", "REPLICATED");
-        for (JsonNode vm : answer.path("vms")) {
-            System.out.printf(
-                    "%-20s %-12s %-32s %-28s %10s %10s %10s%n",
-                    vm.path("vm").asText(),
-                    vm.path("host").asText(),
-                    vm.path("jobId").asText(),
-                    vm.path("restorePointId").asText("-"),
-                    after(vm, "capturedAfterMs"),
-                    after(vm, "committedAfterMs"),
-                    vm.path("targets").isEmpty() ? "n/a" : after(vm, "replicatedAfterMs"));
-        }
-    }
-
-    private static String after(JsonNode vm, String field) {
-        return vm.has(field)
-                ? String.format(Locale.ROOT, "%.1f s", vm.path(field).asLong() / 1000.0)
-                : "-";
     }
 
     private static int fail(int code, String message) {

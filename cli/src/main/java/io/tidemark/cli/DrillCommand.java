@@ -59,7 +59,9 @@ final class DrillCommand implements Callable<Integer> {
     @Option(names = "--vm", required = true, description = "the VM to drill")
     String vm;
 
-    @Option(names = "--target", description = "an engine target's name to restore from (default: the local repository)")
+    @Option(
+            names = {"--from", "--target"},
+            description = "an engine target's name to restore from (default: the local repository)")
     String targetName;
 
     @Option(

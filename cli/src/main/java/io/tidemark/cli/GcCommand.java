@@ -35,7 +35,7 @@ final class GcCommand implements Callable<Integer> {
     EngineOptions engine;
 
     @Option(
-            names = "--target",
+            names = {"--from", "--target"},
             defaultValue = "local",
             description = "what to collect: 'local' (default), a target of the engine config, a directory or s3://…")
     String target;

@@ -22,7 +22,6 @@ import java.net.http.HttpTimeoutException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
@@ -138,7 +137,7 @@ final class HookCommand {
             if (json) {
                 System.out.println(response.body());
             } else {
-                answer.filter(a -> a.has("vms")).ifPresent(PreDeploy::printTable);
+                answer.filter(a -> a.has("vms")).ifPresent(a -> HookOutcomes.print(a, false));
             }
             if (status == 200) {
                 if (!json) {
@@ -147,28 +146,6 @@ final class HookCommand {
                 return 0;
             }
             return engine.refusal(status, answer, message, "do not deploy");
-        }
-
-        private static void printTable(JsonNode answer) {
-            System.out.printf(
-                    "%-20s %-12s %-32s %10s %10s %10s%n",
-                    "VM", "HOST", "RESTORE POINT", "CAPTURED", "COMMITTED", "REPLICATED");
-            for (JsonNode vm : answer.path("vms")) {
-                System.out.printf(
-                        "%-20s %-12s %-32s %10s %10s %10s%n",
-                        vm.path("vm").asText(),
-                        vm.path("host").asText(),
-                        vm.path("restorePointId").asText("-"),
-                        after(vm, "capturedAfterMs"),
-                        after(vm, "committedAfterMs"),
-                        vm.path("targets").isEmpty() ? "n/a" : after(vm, "replicatedAfterMs"));
-            }
-        }
-
-        private static String after(JsonNode vm, String field) {
-            return vm.has(field)
-                    ? String.format(Locale.ROOT, "%.1f s", vm.path(field).asLong() / 1000.0)
-                    : "-";
         }
 
         static Optional<Duration> parseTimeout(String text) {

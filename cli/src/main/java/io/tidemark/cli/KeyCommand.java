@@ -103,7 +103,7 @@ final class KeyCommand {
         EngineOptions engine;
 
         @Option(
-                names = "--target",
+                names = {"--from", "--target"},
                 paramLabel = "NAME",
                 description = "a replication target of the engine config (default: the primary repository)")
         String target;

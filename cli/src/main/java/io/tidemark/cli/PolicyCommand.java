@@ -1,6 +1,7 @@
 package io.tidemark.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
 import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicyDiff;
@@ -42,23 +43,75 @@ final class PolicyCommand {
             name = "lint",
             mixinStandardHelpOptions = true,
             description = {
-                "Parse every *.yaml / *.yml policy in DIR and report every problem as FILE:LINE:COLUMN: KEY: what",
-                "is expected. Exit 0 when all are valid, 1 otherwise: fit for a pull-request check."
+                "Parse policy files (or every *.yaml / *.yml in a directory) and report every problem as",
+                "FILE:LINE:COLUMN: KEY: what is expected; with --config also every target a policy names that the",
+                "engine config lacks. Exit 0 when all are valid, 1 otherwise: fit for a pull-request check.",
+                "",
+                "Examples:",
+                "  tidemark policy lint policies/",
+                "  tidemark policy lint policies/web.yaml policies/db.yaml --config /etc/tidemark/tidemark.yaml"
             })
     static final class Lint implements Callable<Integer> {
-        @Parameters(index = "0", paramLabel = "DIR", description = "the policy directory")
-        Path dir;
+        @Parameters(arity = "1..*", paramLabel = "PATH", description = "policy files, or directories of them")
+        List<Path> paths;
+
+        @Option(
+                names = "--config",
+                paramLabel = "FILE",
+                description = "the engine config: also check that every target a policy replicates to is defined there")
+        Path config;
 
         @Override
         public Integer call() {
-            try {
-                PolicySet set = new PolicyParser().loadDirectory(dir);
-                System.out.println(set.policies().size() + " policies OK in " + dir);
-                return 0;
-            } catch (PolicyException e) {
-                printProblems(e);
+            List<io.tidemark.policies.PolicyProblem> problems = new ArrayList<>();
+            List<Policy> policies = new ArrayList<>();
+            PolicyParser parser = new PolicyParser();
+            for (Path path : paths) {
+                try {
+                    if (java.nio.file.Files.isDirectory(path)) {
+                        policies.addAll(parser.loadDirectory(path).policies());
+                    } else {
+                        policies.add(parser.parseFile(path));
+                    }
+                } catch (PolicyException e) {
+                    problems.addAll(e.problems());
+                }
+            }
+            if (config != null) {
+                problems.addAll(undefinedTargets(
+                        policies, EngineConfig.load(config).targets().keySet()));
+            }
+            if (!problems.isEmpty()) {
+                printProblems(new PolicyException(problems));
                 return Main.EXIT_INVALID;
             }
+            System.out.println(policies.size() + " policies OK in "
+                    + paths.stream().map(Path::toString).collect(Collectors.joining(", "))
+                    + (config != null ? "; every target they name is in " + config : ""));
+            return 0;
+        }
+
+        /** A problem per target a policy names that the engine config does not define. */
+        static List<io.tidemark.policies.PolicyProblem> undefinedTargets(
+                List<Policy> policies, java.util.Set<String> defined) {
+            List<io.tidemark.policies.PolicyProblem> problems = new ArrayList<>();
+            for (Policy p : policies) {
+                for (String t : p.targets()) {
+                    if (!defined.contains(t)) {
+                        problems.add(new io.tidemark.policies.PolicyProblem(
+                                p.source().orElse(Path.of(p.name())),
+                                0,
+                                0,
+                                "targets",
+                                "target '" + t + "' is not defined in the engine config (defined: "
+                                        + (defined.isEmpty()
+                                                ? "none"
+                                                : String.join(", ", new java.util.TreeSet<>(defined)))
+                                        + ")"));
+                    }
+                }
+            }
+            return problems;
         }
     }
 

@@ -46,7 +46,7 @@ final class VerifyCommand implements Callable<Integer> {
     EngineOptions engine;
 
     @Option(
-            names = "--target",
+            names = {"--from", "--target"},
             required = true,
             description = "what to check: 'local', a target of the engine config, a directory or s3://…")
     String target;

@@ -115,4 +115,35 @@ class PolicyCommandTest {
                 .isZero();
         assertThat(std.out()).contains("no policy changed");
     }
+
+    @Test
+    void lintTakesFilesAsWellAsDirectoriesAndWithTheConfigChecksTheTargetsTheyName() throws Exception {
+        Path d = write(
+                "lint",
+                "web.yaml",
+                "name: web\nvms: {names: [web-1]}\nschedule: {interval: 10m}\nrpo: 1h\ntargets: [offsite, nas]\n");
+        write("lint", "db.yaml", "name: db\nvms: {names: [db-1]}\nschedule: {interval: 10m}\nrpo: 1h\n");
+        Path web = d.resolve("web.yaml");
+
+        assertThat(Main.execute(
+                        "policy", "lint", web.toString(), d.resolve("db.yaml").toString()))
+                .as(std.err())
+                .isZero();
+        assertThat(std.out()).contains("2 policies OK");
+
+        Path config = Files.writeString(
+                dir.resolve("tidemark.yaml"), "targets:\n  offsite:\n    type: file\n    path: /srv/offsite\n");
+        std.reset();
+        assertThat(Main.execute("policy", "lint", d.toString(), "--config", config.toString()))
+                .isEqualTo(Main.EXIT_INVALID);
+        assertThat(std.err())
+                .contains(web.toString())
+                .contains("targets: target 'nas' is not defined in the engine config (defined: offsite)")
+                .doesNotContain("'offsite' is not defined");
+
+        std.reset();
+        assertThat(Main.execute("policy", "lint", dir.resolve("missing.yaml").toString()))
+                .isEqualTo(Main.EXIT_INVALID);
+        assertThat(std.err()).contains("missing.yaml");
+    }
 }

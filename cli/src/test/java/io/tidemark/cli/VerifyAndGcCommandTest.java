@@ -98,6 +98,17 @@ class VerifyAndGcCommandTest {
         assertThat(problem.path("kind").asText()).isEqualTo("MISSING");
         assertThat(problem.path("affected").get(0).path("restorePoint").asText())
                 .isEqualTo(point.id());
+        // --from names the repository as list and restore do; --target stays as its old spelling
+        std.reset();
+        assertThat(Main.execute("verify", "--data", data.toString(), "--from", "local", "--json"))
+                .isEqualTo(2);
+        assertThat(Json.mapper()
+                        .readTree(std.out())
+                        .path("problems")
+                        .get(0)
+                        .path("key")
+                        .asText())
+                .isEqualTo(chunk);
         assertThat(report.path("problemsRemaining").asInt()).isEqualTo(1);
 
         std.reset();

@@ -123,6 +123,8 @@ public final class RestorePointSelector {
     }
 
     private final Clock clock;
+    /** How far past "now" an {@code --at} time may be (clocks of two machines differ a little). */
+    private static final Duration FUTURE_TOLERANCE = Duration.ofMinutes(1);
 
     /** @param clock the "now" of relative times such as {@code 2h ago} */
     public RestorePointSelector(Clock clock) {
@@ -145,7 +147,15 @@ public final class RestorePointSelector {
             throw new IllegalArgumentException("give only one of --point, --at and --tag");
         }
         if (at != null) {
-            return new AtOrBefore(parseTime(at));
+            Instant time = parseTime(at);
+            Instant now = clock.instant();
+            if (time.isAfter(now.plus(FUTURE_TOLERANCE))) {
+                throw new IllegalArgumentException(
+                        "--at '" + at + "' is " + time + ", in the future (now is "
+                                + now.truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                                + "): no restore point is newer than now; for the newest leave --at out or give --point latest");
+            }
+            return new AtOrBefore(time);
         }
         if (tag != null) {
             return parseTag(tag);

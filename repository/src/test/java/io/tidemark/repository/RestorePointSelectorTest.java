@@ -183,4 +183,16 @@ class RestorePointSelectorTest {
                 .isInstanceOf(NoRestorePointException.class)
                 .hasMessageContaining("VM 'db-9' has no restore points in file:/repo");
     }
+
+    @Test
+    void aTimeInTheFutureIsAnErrorNotTheNewestPoint() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> selector.parse(null, "2026-11-24T13:00:00Z", null))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("--at '2026-11-24T13:00:00Z' is 2026-11-24T13:00:00Z, in the future")
+                .hasMessageContaining("now is 2026-11-24T12:00:00Z")
+                .hasMessageContaining("--point latest");
+        // a few seconds ahead (another machine's clock) is still now
+        org.assertj.core.api.Assertions.assertThat(selector.parse(null, "2026-11-24T12:00:30Z", null))
+                .isNotNull();
+    }
 }
