@@ -70,7 +70,7 @@ class DistributionArchiveIT {
         Path home = unpack();
         Path deploy = Path.of("..", "deploy");
         EngineConfig compose = EngineConfig.load(deploy.resolve("compose/tidemark.yaml"));
-        assertThat(compose.kafka()).isEqualTo("kafka:9092");
+        assertThat(compose.kafka().bootstrap()).isEqualTo("kafka:9092");
         Sh lint = Sh.run(
                 home.resolve("bin/tidemark").toString(),
                 "policy",
