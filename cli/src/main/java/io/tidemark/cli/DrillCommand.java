@@ -81,9 +81,9 @@ final class DrillCommand implements Callable<Integer> {
 
     @Option(
             names = "--boot-timeout",
-            defaultValue = "PT5M",
+            defaultValue = "5m",
             description = "how long the boot check waits for the guest agent and each check in the guest"
-                    + " (ISO-8601, default PT5M; TCG is slow)")
+                    + " (like 90s or 5m, default 5m; TCG is slow)")
     Duration bootTimeout;
 
     @Option(names = "--json", description = "print the result as JSON; no progress bar")

@@ -89,6 +89,8 @@ public final class Main {
     /** The whole command tree: the built-in commands and those of every {@link MoreCommands} on the class path. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
+        // one duration syntax on every command: 30s, 5m, 1h30m (ISO-8601 such as PT5M still accepted)
+        cli.registerConverter(java.time.Duration.class, Main::duration);
         for (MoreCommands more : ServiceLoader.load(MoreCommands.class)) {
             more.commands().forEach(cli::addSubcommand);
         }
@@ -111,5 +113,20 @@ public final class Main {
             paths.add(path);
             addPaths(sub, path, paths);
         });
+    }
+
+    /** A duration as policies write it ({@code 30s}, {@code 5m}, {@code 1h30m}), or ISO-8601 ({@code PT5M}). */
+    static java.time.Duration duration(String text) {
+        String t = text.strip();
+        if (t.regionMatches(true, 0, "PT", 0, 2)
+                || t.regionMatches(true, 0, "P", 0, 1) && t.length() > 1 && Character.isDigit(t.charAt(1))) {
+            return java.time.Duration.parse(t);
+        }
+        try {
+            return io.tidemark.policies.PolicyParser.parseDuration(t);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.TypeConversionException(
+                    "'" + text + "' is not a duration: write it like 30s, 5m or 1h30m");
+        }
     }
 }

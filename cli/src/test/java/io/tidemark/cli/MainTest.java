@@ -205,4 +205,13 @@ class MainTest {
         assertThat(io.tidemark.repository.Restorer.sha256(dir.resolve("r/sd0.raw")))
                 .isEqualTo(expected);
     }
+
+    @Test
+    void everyDurationOptionTakesThePolicySyntaxAndStillIsoEightySixOhOne() {
+        assertThat(Main.duration("90s")).isEqualTo(java.time.Duration.ofSeconds(90));
+        assertThat(Main.duration("1h30m")).isEqualTo(java.time.Duration.ofMinutes(90));
+        assertThat(Main.duration("PT5M")).isEqualTo(java.time.Duration.ofMinutes(5));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Main.duration("5 minutes"))
+                .hasMessageContaining("'5 minutes' is not a duration: write it like 30s, 5m or 1h30m");
+    }
 }
