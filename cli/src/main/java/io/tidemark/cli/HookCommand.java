@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.PermanentException;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
+import io.tidemark.policies.PolicyParser;
 import io.tidemark.scheduler.hook.HookJson;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
@@ -24,8 +25,6 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -58,8 +57,6 @@ final class HookCommand {
                 "3:timed out, or the engine is unreachable or unavailable; retrying may succeed"
             })
     static final class PreDeploy implements Callable<Integer> {
-
-        private static final Pattern TIMEOUT = Pattern.compile("(?:(\\d+)h)?(?:(\\d+)m)?(?:(\\d+)s)?");
 
         @Option(
                 names = "--app",
@@ -149,21 +146,15 @@ final class HookCommand {
         }
 
         static Optional<Duration> parseTimeout(String text) {
-            Matcher m = TIMEOUT.matcher(text == null ? "" : text);
-            if (text == null || text.isEmpty() || !m.matches()) {
+            if (text == null || text.isBlank()) {
                 return Optional.empty();
             }
-            long seconds = 0;
-            long[] unit = {3600, 60, 1};
-            for (int i = 0; i < unit.length; i++) {
-                if (m.group(i + 1) != null) {
-                    if (m.group(i + 1).length() > 6) {
-                        return Optional.empty();
-                    }
-                    seconds += Long.parseLong(m.group(i + 1)) * unit[i];
-                }
+            Duration d;
+            try {
+                d = PolicyParser.parseDuration(text.strip()); // the one duration syntax: 90s, 5m, 1h30m
+            } catch (IllegalArgumentException e) {
+                return Optional.empty();
             }
-            Duration d = Duration.ofSeconds(seconds);
             return d.isZero() || d.compareTo(HookJson.MAX_TIMEOUT) > 0 ? Optional.empty() : Optional.of(d);
         }
     }

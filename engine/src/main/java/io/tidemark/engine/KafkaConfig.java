@@ -2,9 +2,9 @@ package io.tidemark.engine;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import io.tidemark.core.InvalidInputException;
+import io.tidemark.core.Secret;
 import io.tidemark.kafka.KafkaSecurity;
 import io.tidemark.kafka.KafkaSettings;
-import io.tidemark.kafka.Secret;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;

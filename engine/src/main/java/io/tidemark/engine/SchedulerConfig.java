@@ -1,7 +1,7 @@
 package io.tidemark.engine;
 
 import io.tidemark.core.InvalidInputException;
-import io.tidemark.kafka.Secret;
+import io.tidemark.core.Secret;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.scheduler.QuartzJdbc;
 import java.nio.file.Path;

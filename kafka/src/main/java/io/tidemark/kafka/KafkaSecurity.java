@@ -1,5 +1,6 @@
 package io.tidemark.kafka;
 
+import io.tidemark.core.Secret;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.Secret;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.JobFailed;

@@ -1,5 +1,6 @@
 package io.tidemark.kafka;
 
+import io.tidemark.core.Secret;
 import io.tidemark.core.process.ExternalCommand;
 import java.io.IOException;
 import java.io.OutputStream;

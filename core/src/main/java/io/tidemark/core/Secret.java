@@ -1,14 +1,12 @@
-package io.tidemark.kafka;
+package io.tidemark.core;
 
-import io.tidemark.core.InvalidInputException;
-import io.tidemark.core.PermanentException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * A password for the Kafka cluster (a SASL password, a key store's password), read from a file or
+ * A password (Kafka SASL, a key store, PostgreSQL), read from a file or
  * the environment, never from the engine config itself. {@link #toString()} never shows it.
  */
 public final class Secret {
