@@ -359,9 +359,9 @@ public final class Engine implements AutoCloseable {
         java.util.Set<String> unreadable =
                 new java.util.HashSet<>(locations.all().keySet());
         unreadable.removeAll(locations.reachable().keySet());
-        RpoSources.seedRemembered(tracker, rpoState(), unreadable);
+        java.util.Set<String> measuredBefore = RpoSources.seedRemembered(tracker, rpoState(), unreadable);
         // a VM the last life measured stays measured, though it cannot be listed right now (socket away)
-        tracker.measureRemembered(RpoSources.rememberedVms(rpoState()));
+        tracker.measureRemembered(measuredBefore);
         tracker.refreshInventory();
         ScheduledExecutorService listing =
                 Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("vm-listing"));

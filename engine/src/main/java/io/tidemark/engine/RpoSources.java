@@ -48,50 +48,35 @@ final class RpoSources {
         }
     }
 
-    /** The VMs the remembered state names at any location (empty when there is none or it cannot be read). */
-    static java.util.Set<String> rememberedVms(java.nio.file.Path file) {
-        if (!java.nio.file.Files.isRegularFile(file)) {
-            return java.util.Set.of();
-        }
-        try {
-            Map<String, Map<String, String>> newest = JSON.readValue(
-                    file.toFile(),
-                    new com.fasterxml.jackson.core.type.TypeReference<Map<String, Map<String, String>>>() {});
-            java.util.Set<String> vms = new java.util.TreeSet<>();
-            newest.values().forEach(byVm -> vms.addAll(byVm.keySet()));
-            return vms;
-        } catch (java.io.IOException | RuntimeException e) {
-            org.slf4j.LoggerFactory.getLogger(RpoSources.class)
-                    .warn(
-                            "cannot read the remembered RPO state {} (its VMs are measured once listed): {}",
-                            file,
-                            e.getMessage());
-            return java.util.Set.of();
-        }
-    }
-
     /**
      * Seeds {@code tracker} for {@code locations} from what {@link #remember} wrote in an earlier life:
      * for a target that does not answer at start-up, the newest point it held then is still known,
      * so its RPO keeps being measured (and violated) through the outage. A missing or unreadable
      * file seeds nothing.
+     *
+     * @return the VMs the file names at any location: the VMs the earlier life measured
      */
-    static void seedRemembered(RpoTracker tracker, java.nio.file.Path file, java.util.Set<String> locations) {
+    static java.util.Set<String> seedRemembered(
+            RpoTracker tracker, java.nio.file.Path file, java.util.Set<String> locations) {
         if (!java.nio.file.Files.isRegularFile(file)) {
-            return;
+            return java.util.Set.of();
         }
         try {
             Map<String, Map<String, String>> newest = JSON.readValue(
                     file.toFile(),
                     new com.fasterxml.jackson.core.type.TypeReference<Map<String, Map<String, String>>>() {});
+            java.util.Set<String> named = new java.util.TreeSet<>();
             newest.forEach((location, vms) -> {
+                named.addAll(vms.keySet());
                 if (locations.contains(location)) {
                     vms.forEach((vm, at) -> tracker.record(vm, location, java.time.Instant.parse(at)));
                 }
             });
+            return named;
         } catch (java.io.IOException | RuntimeException e) { // a damaged file only costs the seed
             org.slf4j.LoggerFactory.getLogger(RpoSources.class)
                     .warn("cannot read the remembered RPO state {}: {}", file, e.getMessage());
+            return java.util.Set.of();
         }
     }
 
