@@ -231,14 +231,15 @@ public final class Replicator implements AutoCloseable {
 
     private Result ship(
             Manifest m, String vm, String restorePointId, String targetName, ObjectTarget target, Repository remote) {
-        Optional<Manifest> parentThere =
-                m.parent().filter(p -> remote.hasManifest(vm, p)).flatMap(p -> primary.manifest(vm, p));
+        Optional<Manifest> parentThere = m.parent()
+                .filter(p -> remote.hasManifest(vm, p))
+                .flatMap(p -> parentHint(() -> primary.manifest(vm, p)).flatMap(x -> x));
         Counter sent = new Counter();
         try {
             for (DiskEntry disk : m.disks()) {
                 Optional<IndexRoot> parentRoot = parentThere
                         .flatMap(pm -> pm.disk(disk.name()))
-                        .flatMap(pd -> parentIndex(() -> primary.root(Digest.fromHex(pd.index()))));
+                        .flatMap(pd -> parentHint(() -> primary.root(Digest.fromHex(pd.index()))));
                 shipDisk(Digest.fromHex(disk.index()), parentRoot, target, sent);
             }
         } catch (PermanentException e) {
@@ -282,15 +283,16 @@ public final class Replicator implements AutoCloseable {
     }
 
     /**
-     * Reads part of the parent's index on the primary, which only narrows what is looked at. The
-     * parent may have been pruned there and its objects collected since (a cached manifest outlives
-     * them): then everything is probed instead, which is always correct.
+     * Reads part of the parent's manifest or index on the primary, which only narrows what is looked
+     * at. The parent may have been pruned there and its objects collected since (a cached manifest
+     * outlives them), or its manifest damaged after it was shipped (verify reports that): then
+     * everything is probed instead, which is always correct, and the child still ships.
      */
-    private static <T> Optional<T> parentIndex(java.util.function.Supplier<T> read) {
+    private static <T> Optional<T> parentHint(java.util.function.Supplier<T> read) {
         try {
             return Optional.of(read.get());
         } catch (PermanentException e) {
-            log.debug("parent index unavailable on the primary, probing instead: {}", e.getMessage());
+            log.debug("parent unreadable on the primary, probing instead: {}", e.getMessage());
             return Optional.empty();
         }
     }
@@ -312,7 +314,7 @@ public final class Replicator implements AutoCloseable {
             Digest parentPageDigest = sameGeometry ? parentRoot.get().pages().get(p) : null;
             IndexPage parentPage = parentPageDigest == null
                     ? null
-                    : parentIndex(() -> primary.page(parentPageDigest)).orElse(null);
+                    : parentHint(() -> primary.page(parentPageDigest)).orElse(null);
             for (int i = 0; i < page.size(); i++) {
                 Digest d = page.get(i);
                 if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {

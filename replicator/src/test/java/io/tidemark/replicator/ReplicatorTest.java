@@ -164,6 +164,32 @@ class ReplicatorTest {
     }
 
     @Test
+    void aChildShipsWhenItsParentsManifestIsCorruptOnThePrimary() {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2));
+        replicator.replicate("vm1", full.id(), "offsite");
+        Manifest inc = point(Optional.of(full), List.of(5));
+        // the parent's manifest is damaged on the primary after it reached the target (as SoakIT does)
+        String parentKey = ObjectKeys.manifest("vm1", full.id());
+        byte[] stored = primaryTarget.get(parentKey).orElseThrow();
+        primaryTarget.delete(parentKey);
+        primaryTarget.putIfAbsent(parentKey, java.util.Arrays.copyOf(stored, stored.length / 2));
+
+        // a replicator that starts now (the engine restarted) reads the damaged manifest
+        try (Replicator restarted = new Replicator(
+                Repository.open(primaryTarget),
+                Map.<String, ObjectTarget>of("offsite", offsite),
+                bus,
+                Clock.systemUTC(),
+                4)) {
+            Replicator.Result r = restarted.replicate("vm1", inc.id(), "offsite");
+            assertThat(r.alreadyThere()).isFalse();
+        }
+        assertThat(Repository.open(offsite).manifests("vm1"))
+                .extracting(Manifest::id)
+                .containsExactly(full.id(), inc.id());
+    }
+
+    @Test
     void anUnknownTargetIsAPermanentErrorNamingIt() {
         Manifest full = point(Optional.empty(), List.of(1));
         assertThatThrownBy(() -> replicator.replicate("vm1", full.id(), "nowhere"))
