@@ -1169,7 +1169,8 @@ public final class Soak {
                         RpoViolated v = (RpoViolated) e.payload();
                         return v.vm().equals(vm.name())
                                 && v.location().equals(location)
-                                && !e.time().isBefore(ep[0])
+                                // episodes are sampled once a second, so one starts up to 1 s after the engine saw it
+                                && !e.time().isBefore(ep[0].minusSeconds(1))
                                 && !e.time().isAfter(ep[1].plus(watchdog));
                     });
                     if (seen) {
