@@ -272,6 +272,17 @@ public final class BackupWorker implements AutoCloseable {
     }
 
     /**
+     * The jobs this worker runs now (handed to it and not yet ended), with their stage: read from
+     * memory, never from a VM, so a status page may call it at any time.
+     */
+    public List<JobProgress> running() {
+        return handled.stream()
+                .map(RunningJob::progress)
+                .sorted(java.util.Comparator.comparing(JobProgress::startedAt))
+                .toList();
+    }
+
+    /**
      * The bus handler for {@code tidemark.jobs.<host>}: runs the job and returns once it ended, in a
      * restore point ({@link RestorePointCreated}) or a {@link JobFailed}, within the job deadline.
      *
@@ -813,6 +824,7 @@ public final class BackupWorker implements AutoCloseable {
                 rj.enter(RunningJob.Stage.EXPORT, clock.instant());
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : open.disks()) {
+                    rj.exporting(disks.size() + 1, open.disks().size());
                     disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit));
                 }
                 Manifest m = new Manifest(

@@ -66,6 +66,10 @@ final class RunningJob {
     private volatile Instant stageSince;
     private volatile Thread thread;
     private volatile Path workDir;
+    /** During {@link Stage#EXPORT}: the disk being read (1-based) and how many there are; 0 before. */
+    private volatile int disk;
+
+    private volatile int disks;
     private Capture capture;
     private Semaphore slots;
 
@@ -86,6 +90,19 @@ final class RunningJob {
 
     Instant stageSince() {
         return stageSince;
+    }
+
+    /** Notes that the export reads disk {@code number} (1-based) of {@code of}. */
+    void exporting(int number, int of) {
+        disks = of;
+        disk = number;
+    }
+
+    /** What a status page shows of this job now. */
+    JobProgress progress() {
+        Stage s = stage;
+        return new JobProgress(
+                jobId, vm, startedAt, s.wireName(), s.ordinal() + 1, Stage.values().length, stageSince, disk, disks);
     }
 
     void enter(Stage next, Instant at) {
