@@ -93,8 +93,22 @@ final class StatusPage {
     /** A committed restore point, as the job history saw it. */
     record Point(String id, Instant capturedAt, long bytesRead, long bytesNew, List<String> replicatedTo) {}
 
-    /** A failed job. */
-    record Failure(Instant at, String jobId, String reason, String stage, String error, boolean retriable) {}
+    /**
+     * A failure of the VM's jobs: the newest of {@code count} recent ones with the same reason, stage
+     * and message (a VM failing every firing shows one row, not one per firing).
+     *
+     * @param at when the newest of them failed
+     * @param firstAt when the oldest of them (among the recent jobs kept) failed
+     */
+    record Failure(
+            Instant at,
+            String jobId,
+            String reason,
+            String stage,
+            String error,
+            boolean retriable,
+            int count,
+            Instant firstAt) {}
 
     /** Everything the page shows of one VM. */
     record Vm(
@@ -196,25 +210,7 @@ final class StatusPage {
                         r.bytesNew(),
                         r.replicas().stream().map(JobRuns.Replica::target).toList()));
             }
-            List<Failure> failures = mine.stream()
-                    .filter(r -> r.failure().isPresent())
-                    .sorted(Comparator.comparing(
-                                    (JobRuns.Run r) -> r.failure().get().at())
-                            .reversed())
-                    .limit(FAILURES_PER_VM)
-                    .map(r -> {
-                        JobRuns.Failure f = r.failure().get();
-                        return new Failure(
-                                f.at(),
-                                r.jobId(),
-                                f.reason()
-                                        .map(x -> x.name().toLowerCase(Locale.ROOT))
-                                        .orElse("unknown"),
-                                f.stage(),
-                                f.error(),
-                                f.retriable());
-                    })
-                    .toList();
+            List<Failure> failures = failures(mine);
             // the newest job that ended: failed, or committed
             boolean failing = mine.stream()
                     .filter(r -> r.state() == JobRuns.State.FAILED || r.state() == JobRuns.State.COMMITTED)
@@ -233,6 +229,10 @@ final class StatusPage {
                     failures,
                     failing));
         }
+        // the VMs that need a look first: RPO violated, then failing, then by name
+        vms.sort(Comparator.comparing((Vm v) -> !v.violated())
+                .thenComparing(v -> !v.failing())
+                .thenComparing(Vm::name));
         return new View(
                 sources.host(),
                 now,
@@ -240,6 +240,35 @@ final class StatusPage {
                 vms,
                 List.copyOf(targets.values()),
                 sources.components().get());
+    }
+
+    /** The VM's failed jobs, newest first, alike ones (reason, stage, message) as one row with a count. */
+    private static List<Failure> failures(List<JobRuns.Run> runs) {
+        Map<List<String>, Failure> alike = new java.util.LinkedHashMap<>();
+        runs.stream()
+                .filter(r -> r.failure().isPresent())
+                .sorted(Comparator.comparing(
+                                (JobRuns.Run r) -> r.failure().get().at())
+                        .reversed())
+                .forEach(r -> {
+                    JobRuns.Failure f = r.failure().get();
+                    String reason = f.reason()
+                            .map(x -> x.name().toLowerCase(Locale.ROOT))
+                            .orElse("unknown");
+                    alike.merge(
+                            List.of(reason, f.stage(), f.error()),
+                            new Failure(f.at(), r.jobId(), reason, f.stage(), f.error(), f.retriable(), 1, f.at()),
+                            (newer, older) -> new Failure(
+                                    newer.at(),
+                                    newer.jobId(),
+                                    reason,
+                                    newer.stage(),
+                                    newer.error(),
+                                    newer.retriable(),
+                                    newer.count() + 1,
+                                    older.firstAt()));
+                });
+        return alike.values().stream().limit(FAILURES_PER_VM).toList();
     }
 
     /** The id of the committed point captured at {@code at}, if the history holds it. */
@@ -319,6 +348,8 @@ final class StatusPage {
                 n.put("stage", f.stage());
                 n.put("error", f.error());
                 n.put("retriable", f.retriable());
+                n.put("count", f.count());
+                n.put("firstAt", f.firstAt().toString());
             }
         }
         ArrayNode targets = o.putArray("targets");
@@ -359,7 +390,8 @@ final class StatusPage {
             section h2{font-size:16px;margin:0 0 8px 0;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
             h3{font-size:13px;margin:10px 0 4px 0;color:#4a5868;text-transform:uppercase;letter-spacing:.04em}
             table{border-collapse:collapse;width:100%}
-            th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eef1f4;vertical-align:top}
+            th,td{text-align:left;padding:3px 8px;border-bottom:1px solid #eef1f4;vertical-align:top;white-space:nowrap}
+            td.err{white-space:normal}
             th{font-weight:600;color:#4a5868;font-size:12px}
             code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
             .badge{font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;color:#fff}
@@ -550,6 +582,11 @@ final class StatusPage {
             for (Failure f : vm.failures()) {
                 h.append("<tr><td>")
                         .append(ago(f.at(), now))
+                        .append(
+                                f.count() > 1
+                                        ? "<br><span class=\"muted\">" + f.count() + " times since "
+                                                + ago(f.firstAt(), now) + "</span>"
+                                        : "")
                         .append("</td><td><span class=\"badge bad reason\">")
                         .append(esc(f.reason()))
                         .append("</span>")

@@ -160,6 +160,7 @@ class StatusPageTest {
             assertThat(vm.failures()).singleElement().satisfies(f -> {
                 assertThat(f.reason()).isEqualTo("consistency_not_met");
                 assertThat(f.error()).contains("install qemu-guest-agent");
+                assertThat(f.count()).isEqualTo(1);
             });
             assertThat(vm.running()).containsExactly(exporting);
         });
@@ -239,5 +240,30 @@ class StatusPageTest {
                 .hasSize(RecentJobs.PER_VM)
                 .first()
                 .satisfies(r -> assertThat(r.jobId()).isEqualTo("k10")); // the oldest ones are forgotten
+    }
+
+    @Test
+    void alikeFailuresAreOneRowWithACountAndTroubledVmsComeFirst() {
+        RpoTracker rpo = tracker("a-ok", "z-failing");
+        recent.seed(List.of(
+                job("j1", "z-failing", 0),
+                failed("j1", "z-failing", 0, "no guest agent"),
+                job("j2", "z-failing", 10),
+                failed("j2", "z-failing", 10, "no guest agent"),
+                job("j3", "z-failing", 20),
+                failed("j3", "z-failing", 20, "disk full"),
+                job("j4", "a-ok", 0),
+                committed("j4", "a-ok", 0, "rp-4")));
+
+        StatusPage.View view = page(rpo, true, List.of(), List.of()).view();
+
+        assertThat(view.vms()).extracting(StatusPage.Vm::name).containsExactly("z-failing", "a-ok");
+        assertThat(view.vms().get(0).failures())
+                .extracting(StatusPage.Failure::error, StatusPage.Failure::count)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple("disk full", 1),
+                        org.assertj.core.groups.Tuple.tuple("no guest agent", 2));
+        assertThat(view.vms().get(0).failures().get(1).firstAt()).isEqualTo(T0.plusSeconds(2));
+        assertThat(StatusPage.html(view)).contains("2 times since");
     }
 }
