@@ -223,6 +223,26 @@ class StuckVmTest {
     }
 
     @Test
+    void runningNamesTheJobItsStageAndSinceWhenWhileQemuHangsAndForgetsItOnceItEnded() throws Exception {
+        BackupWorker w = worker(1, bounds(1));
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread stuck = deliver(w, job("stuck", "stuck-1"), thrown);
+        assertThat(stuckEntered.await(30, TimeUnit.SECONDS)).isTrue();
+
+        assertThat(w.running()).singleElement().satisfies(j -> {
+            assertThat(j.jobId()).isEqualTo("stuck-1");
+            assertThat(j.vm()).isEqualTo("stuck");
+            assertThat(j.stage()).isEqualTo("capture");
+            assertThat(j.stageNumber()).isEqualTo(3);
+            assertThat(j.stages()).isEqualTo(5);
+            assertThat(j.stageSince()).isAfterOrEqualTo(j.startedAt());
+        });
+
+        stuck.join(DEADLINE.plus(SLACK).toMillis());
+        assertThat(w.running()).isEmpty(); // ended at its deadline, though QEMU still hangs
+    }
+
+    @Test
     void theStuckJobEndsAtItsDeadlineAndFreesTheOnlyHostSlotWhileQemuStillHangs() throws Exception {
         BackupWorker w = worker(1, bounds(3)); // one host slot: the stuck job must not keep it
         AtomicReference<Throwable> thrown = new AtomicReference<>();
