@@ -327,6 +327,8 @@ final class StatusPage {
                 if (j.disks() > 0) {
                     n.put("disk", j.disk());
                     n.put("disks", j.disks());
+                    n.put("bytesRead", j.bytesRead());
+                    n.put("bytesToRead", j.bytesToRead());
                 }
             }
             ArrayNode points = v.putArray("points");
@@ -540,15 +542,28 @@ final class StatusPage {
                         .append("</code></td><td>")
                         .append(esc(j.stage()))
                         .append(j.disks() > 0 ? " (disk " + j.disk() + " of " + j.disks() + ")" : "")
-                        .append("</td><td><progress max=\"")
-                        .append(j.stages())
-                        .append("\" value=\"")
-                        .append(j.stageNumber() - 1)
-                        .append("\"></progress> stage ")
-                        .append(j.stageNumber())
-                        .append(" of ")
-                        .append(j.stages())
-                        .append("</td><td>")
+                        .append("</td><td>");
+                if (j.disks() > 0 && j.bytesToRead() > 0) { // the export: bytes of the disks begun
+                    h.append("<progress max=\"")
+                            .append(j.bytesToRead())
+                            .append("\" value=\"")
+                            .append(Math.min(j.bytesRead(), j.bytesToRead()))
+                            .append("\"></progress> ")
+                            .append(bytes(j.bytesRead()))
+                            .append(" of ")
+                            .append(bytes(j.bytesToRead()))
+                            .append(j.disk() < j.disks() ? " (disks begun so far)" : "");
+                } else {
+                    h.append("<progress max=\"")
+                            .append(j.stages())
+                            .append("\" value=\"")
+                            .append(j.stageNumber() - 1)
+                            .append("\"></progress> stage ")
+                            .append(j.stageNumber())
+                            .append(" of ")
+                            .append(j.stages());
+                }
+                h.append("</td><td>")
                         .append(human(Duration.between(j.stageSince(), now)))
                         .append("</td><td>")
                         .append(human(Duration.between(j.startedAt(), now)))

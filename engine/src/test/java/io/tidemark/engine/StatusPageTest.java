@@ -138,7 +138,9 @@ class StatusPageTest {
                 5,
                 clock.instant().minusSeconds(10),
                 1,
-                2);
+                2,
+                3L << 20,
+                8L << 20);
 
         StatusPage.View view =
                 page(rpo, false, List.of(exporting), List.of(drill)).view();
@@ -172,7 +174,7 @@ class StatusPageTest {
                 .contains("consistency_not_met")
                 .contains("install qemu-guest-agent")
                 .contains("export (disk 1 of 2)")
-                .contains("stage 4 of 5")
+                .contains("3.0 MiB of 8.0 MiB")
                 .contains("RPO violated")
                 .contains("e2fsck")
                 .contains("connection refused")

@@ -825,7 +825,7 @@ public final class BackupWorker implements AutoCloseable {
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : open.disks()) {
                     rj.exporting(disks.size() + 1, open.disks().size());
-                    disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit));
+                    disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit, rj.readProgress()));
                 }
                 Manifest m = new Manifest(
                         FormatConstants.REPOSITORY_FORMAT_VERSION,
@@ -909,7 +909,8 @@ public final class BackupWorker implements AutoCloseable {
             Optional<Manifest> parent,
             String checkpoint,
             Optional<FullReason> forcedFull,
-            ReadLimit readLimit) {
+            ReadLimit readLimit,
+            DiskBackup.Progress progress) {
         Optional<IndexRoot> parentRoot = parent.flatMap(p -> p.disk(export.disk()))
                 .map(d -> repository.root(Digest.fromHex(d.index())))
                 .filter(r -> r.diskSize() == export.sizeBytes());
@@ -928,7 +929,7 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
-            out = new DiskBackup(repository, cpu, READS_IN_FLIGHT, readLimit).run(source, dirty, index);
+            out = new DiskBackup(repository, cpu, READS_IN_FLIGHT, readLimit).run(source, dirty, index, progress);
         }
         return new DiskEntry(
                 export.disk(),

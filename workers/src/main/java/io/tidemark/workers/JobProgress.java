@@ -15,6 +15,9 @@ import java.time.Instant;
  * @param stageSince when it entered the stage
  * @param disk during {@code export}: the disk being read, 1-based; 0 otherwise
  * @param disks during {@code export}: how many disks the job reads; 0 otherwise
+ * @param bytesRead during {@code export}: bytes read so far from the disks begun
+ * @param bytesToRead during {@code export}: bytes the disks begun will read (a disk not begun yet
+ *     adds its share when it begins); 0 before
  */
 public record JobProgress(
         String jobId,
@@ -25,4 +28,6 @@ public record JobProgress(
         int stages,
         Instant stageSince,
         int disk,
-        int disks) {}
+        int disks,
+        long bytesRead,
+        long bytesToRead) {}
