@@ -44,6 +44,7 @@ command -v zabbix_server >/dev/null || need+=(zabbix-server-pgsql)
 [ -f /usr/share/zabbix/api_jsonrpc.php ] || need+=(zabbix-frontend-php)
 command -v php >/dev/null || need+=(php-cli)
 php -m 2>/dev/null | grep -qx pgsql || need+=(php-pgsql)
+command -v chromium >/dev/null || need+=(chromium)        # StatusPageIT renders the status page headless
 if [ ${#need[@]} -gt 0 ]; then
   echo "tidemark: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

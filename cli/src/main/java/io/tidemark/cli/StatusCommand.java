@@ -51,6 +51,10 @@ import picocli.CommandLine.Option;
             "could not be read (partial results).",
             "Also shows the newest recovery drill per VM and location (`tidemark drill`): its check, and the",
             "measured RTO against the policy's rto.",
+            "While the engine runs with statusPage: in its config, its status page shows the same view from",
+            "the engine's memory, plus running jobs and recent failures with their reasons:",
+            "http://127.0.0.1:9464/status (the metrics address; token from statusPage.tokenFile;",
+            "docs/monitoring.md).",
         })
 final class StatusCommand implements Callable<Integer> {
 

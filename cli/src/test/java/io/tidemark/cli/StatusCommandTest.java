@@ -110,4 +110,11 @@ class StatusCommandTest {
         repo.commit(m);
         return m;
     }
+
+    @Test
+    void theHelpPointsToTheEnginesStatusPage() {
+        assertThat(Main.execute("status", "--help")).isZero();
+
+        assertThat(std.out()).contains("statusPage:").contains("http://127.0.0.1:9464/status");
+    }
 }

@@ -88,7 +88,11 @@ public final class Engine implements AutoCloseable {
     private final Inventory inventory;
     private final EngineMetrics observed;
     private final java.util.Set<Role> roles;
+    /** The newest job events per VM, for the status page (fed where this process keeps the job history). */
+    private final RecentJobs recentJobs = new RecentJobs();
+
     private BusInventory fleetInventory;
+    private Supplier<List<io.tidemark.repository.DrillRecord>> drillResults = List::of;
 
     private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
         this.config = config;
@@ -100,6 +104,7 @@ public final class Engine implements AutoCloseable {
             PolicySet policies = new PolicyParser(clock).loadDirectory(config.policies());
             Map<String, ObjectTarget> targets = openTargets(policies);
             Optional<HookSecret> hookSecret = hookSecret();
+            Optional<StatusToken> statusToken = statusToken();
             if (runs(Role.WORKER)) {
                 checkQmpDir();
             }
@@ -124,6 +129,9 @@ public final class Engine implements AutoCloseable {
             inventory = hypervisor != null ? startListing(hypervisor) : fleetInventory();
             rpo = startRpoTracking(policies, locations, clock);
             metrics = startMetrics(primaryTarget, targets, clock);
+            if (metrics != null && statusToken.isPresent()) {
+                serveStatusPage(metrics, statusToken.get(), worker, clock);
+            }
             scheduler = runs(Role.SCHEDULER) ? startScheduler(policies, clock) : null;
             HookService hooksService = runs(Role.SCHEDULER) ? startHookTriggers(policies, clock) : null;
             hookServer = hooksService != null
@@ -320,7 +328,8 @@ public final class Engine implements AutoCloseable {
         // what each job did, kept on disk for `tidemark jobs` across restarts (one writer per data directory)
         JobHistory history = JobHistory.open(JobHistory.directory(config.data()), JobHistory.Limits.defaults());
         resources.push(history);
-        resources.push(history.subscribe(bus, config.host()));
+        resources.push(history.subscribe(bus, config.host(), recentJobs::add));
+        seedRecentJobs(clock);
         return worker;
     }
 
@@ -384,6 +393,7 @@ public final class Engine implements AutoCloseable {
         DrillResults.Background drills =
                 DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
         resources.push(drills);
+        drillResults = drills;
         Supplier<Map<String, Reconciler.TargetState>> targetStates = reconciler != null ? reconciler::states : Map::of;
         observed.observe(targetStates, health);
         observed.observeBus(bus::subscriptions);
@@ -459,6 +469,64 @@ public final class Engine implements AutoCloseable {
                 HookServer.PATH,
                 HookServer.POST_DEPLOY_PATH);
         return server;
+    }
+
+    /** The status page's token, when the page is on; it needs the metrics listener. */
+    private Optional<StatusToken> statusToken() {
+        EngineConfig.StatusPageConfig page = config.statusPage();
+        if (page == null || !page.enabled()) {
+            return Optional.empty();
+        }
+        if (config.metrics() == null || config.metrics().isBlank()) {
+            throw new PermanentException("statusPage: is served on the metrics listener, which is off (metrics:"
+                    + " \"\"); set metrics: to an address such as 127.0.0.1:9464, or remove statusPage:");
+        }
+        return Optional.of(page.token());
+    }
+
+    /** The status page on the metrics listener: {@code /status} and {@code /status.json}, from memory. */
+    private void serveStatusPage(MetricsServer server, StatusToken token, BackupWorker worker, Clock clock) {
+        if (worker == null) {
+            recentJobs.noHistory(); // no job history in this process: the page shows RPO, targets and drills
+        }
+        StatusPage page = new StatusPage(new StatusPage.Sources(
+                config.host(),
+                rpo::status,
+                reconciler != null ? reconciler::states : Map::of,
+                drillResults,
+                health::components,
+                worker != null ? worker::running : List::of,
+                recentJobs,
+                clock));
+        server.serve(new StatusPageHttp(token, page::view));
+        log.info(
+                "status page on http://{}:{}{} (token from {})",
+                config.metrics().replaceFirst(":[0-9]*$", ""),
+                server.port(),
+                StatusPageHttp.PAGE,
+                config.statusPage().tokenFile());
+    }
+
+    /**
+     * The job history on disk into {@link #recentJobs}, on a thread of its own (up to 40 MiB): the
+     * page answers meanwhile, without the older jobs.
+     */
+    private void seedRecentJobs(Clock clock) {
+        Thread seed = new Thread(
+                () -> {
+                    try {
+                        recentJobs.seed(JobHistory.read(
+                                        JobHistory.directory(config.data()),
+                                        clock.instant().minus(Duration.ofDays(7)))
+                                .events());
+                    } catch (RuntimeException e) { // the page shows what arrives from now on
+                        log.warn("the status page could not read the job history: {}", e.getMessage());
+                        recentJobs.noHistory();
+                    }
+                },
+                "status-history-seed");
+        seed.setDaemon(true);
+        seed.start();
     }
 
     /** Live reload: a changed policy directory applies without a restart; an invalid one is logged. */

@@ -63,6 +63,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   uri: qemu:///system          # libvirt only: the connection URI
  * policies: /etc/tidemark/policies
  * metrics: 127.0.0.1:9464        # Prometheus /metrics; empty = off
+ * statusPage:                    # read-only status page on the metrics listener (/status); absent = off
+ *   tokenFile: /etc/tidemark/status.token    # the token that opens it (at least 16 bytes, mode 0600)
  * hooks:                         # pre-deploy hook endpoint; absent = on only if TIDEMARK_HOOK_SECRET is set
  *   address: 127.0.0.1:9465      # empty = off
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
@@ -107,7 +109,8 @@ public record EngineConfig(
         Integer maxConcurrentJobs,
         String jobDeadline,
         List<String> roles,
-        SchedulerConfig scheduler) {
+        SchedulerConfig scheduler,
+        StatusPageConfig statusPage) {
 
     /** Where the data directory is when neither the config nor {@code --data} says. */
     public static final Path DEFAULT_DATA = Path.of("tidemark-data");
@@ -251,7 +254,8 @@ public record EngineConfig(
                 .maxConcurrentJobs(maxConcurrentJobs)
                 .jobDeadline(jobDeadline)
                 .roles(roles)
-                .scheduler(scheduler);
+                .scheduler(scheduler)
+                .statusPage(statusPage);
     }
 
     /** The roles this process runs ({@code roles:}; every role when none is named). */
@@ -275,8 +279,15 @@ public record EngineConfig(
         private String jobDeadline;
         private List<String> roles;
         private SchedulerConfig scheduler;
+        private StatusPageConfig statusPage;
 
         private Builder() {}
+
+        /** The status page; null = off. */
+        public Builder statusPage(StatusPageConfig statusPage) {
+            this.statusPage = statusPage;
+            return this;
+        }
 
         /** This host's name. */
         public Builder host(String host) {
@@ -384,7 +395,8 @@ public record EngineConfig(
                     maxConcurrentJobs,
                     jobDeadline,
                     roles,
-                    scheduler);
+                    scheduler,
+                    statusPage);
         }
     }
 
@@ -828,6 +840,26 @@ public record EngineConfig(
          */
         public HookSecret secret(Map<String, String> env) {
             return HookSecret.load(secretFile, secretEnv != null ? secretEnv : DEFAULT_SECRET_ENV, env);
+        }
+    }
+
+    /**
+     * The read-only status page ({@code GET /status}, {@code /status.json}) on the metrics listener,
+     * see docs/monitoring.md. The token that opens it is read from {@code tokenFile} at start and
+     * never written here or logged.
+     *
+     * @param tokenFile a file holding the token, at least {@value StatusToken#MIN_BYTES} bytes (mode 0600)
+     */
+    public record StatusPageConfig(Path tokenFile) {
+
+        /** True when a token file is named. */
+        public boolean enabled() {
+            return tokenFile != null;
+        }
+
+        /** The token; @throws PermanentException if the file cannot be read or the token is too short */
+        StatusToken token() {
+            return StatusToken.fromFile(tokenFile);
         }
     }
 }

@@ -111,7 +111,15 @@ public final class JobHistory implements EventBus.EventHandler, AutoCloseable {
 
     /** Subscribes the history to the bus as the one writer of {@code host}'s history. */
     public EventBus.Subscription subscribe(EventBus bus, String host) {
-        return bus.subscribe("tidemark-history-" + host, topics(host), this);
+        return subscribe(bus, host, e -> {});
+    }
+
+    /** As {@link #subscribe(EventBus, String)}, handing each event on to {@code recorded} once it is written. */
+    EventBus.Subscription subscribe(EventBus bus, String host, java.util.function.Consumer<Event> recorded) {
+        return bus.subscribe("tidemark-history-" + host, topics(host), (topic, event) -> {
+            handle(topic, event);
+            recorded.accept(event);
+        });
     }
 
     /**

@@ -102,6 +102,11 @@ public final class MetricsServer implements AutoCloseable {
         }
     }
 
+    /** Also serves the status page ({@link StatusPageHttp}) on this listener. */
+    void serve(StatusPageHttp statusPage) {
+        statusPage.register(server);
+    }
+
     public int port() {
         return server.getAddress().getPort();
     }

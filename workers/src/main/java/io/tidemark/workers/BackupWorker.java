@@ -272,6 +272,17 @@ public final class BackupWorker implements AutoCloseable {
     }
 
     /**
+     * The jobs this worker runs now (handed to it and not yet ended), with their stage: read from
+     * memory, never from a VM, so a status page may call it at any time.
+     */
+    public List<JobProgress> running() {
+        return handled.stream()
+                .map(RunningJob::progress)
+                .sorted(java.util.Comparator.comparing(JobProgress::startedAt))
+                .toList();
+    }
+
+    /**
      * The bus handler for {@code tidemark.jobs.<host>}: runs the job and returns once it ended, in a
      * restore point ({@link RestorePointCreated}) or a {@link JobFailed}, within the job deadline.
      *
@@ -813,7 +824,8 @@ public final class BackupWorker implements AutoCloseable {
                 rj.enter(RunningJob.Stage.EXPORT, clock.instant());
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : open.disks()) {
-                    disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit));
+                    rj.exporting(disks.size() + 1, open.disks().size());
+                    disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit, rj.readProgress()));
                 }
                 Manifest m = new Manifest(
                         FormatConstants.REPOSITORY_FORMAT_VERSION,
@@ -897,7 +909,8 @@ public final class BackupWorker implements AutoCloseable {
             Optional<Manifest> parent,
             String checkpoint,
             Optional<FullReason> forcedFull,
-            ReadLimit readLimit) {
+            ReadLimit readLimit,
+            DiskBackup.Progress progress) {
         Optional<IndexRoot> parentRoot = parent.flatMap(p -> p.disk(export.disk()))
                 .map(d -> repository.root(Digest.fromHex(d.index())))
                 .filter(r -> r.diskSize() == export.sizeBytes());
@@ -916,7 +929,7 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
-            out = new DiskBackup(repository, cpu, READS_IN_FLIGHT, readLimit).run(source, dirty, index);
+            out = new DiskBackup(repository, cpu, READS_IN_FLIGHT, readLimit).run(source, dirty, index, progress);
         }
         return new DiskEntry(
                 export.disk(),

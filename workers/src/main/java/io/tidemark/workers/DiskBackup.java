@@ -45,14 +45,36 @@ final class DiskBackup {
         this.readLimit = readLimit;
     }
 
+    /** Told how far the reading of one disk got, from the reading threads. */
+    interface Progress {
+        Progress NONE = new Progress() {};
+
+        /** The bytes this disk's read will read, once known (before the first read). */
+        default void toRead(long bytes) {}
+
+        /** {@code bytes} more were read. */
+        default void read(long bytes) {}
+    }
+
     /**
      * @param dirtyContext the dirty-bitmap context to read only changed chunks, or empty for a full
      * @param index where the digests go (with the parent's index as its base for an incremental)
      */
     Outcome run(BlockSource source, Optional<String> dirtyContext, DiskIndexBuilder index) {
+        return run(source, dirtyContext, index, Progress.NONE);
+    }
+
+    /** As {@link #run(BlockSource, Optional, DiskIndexBuilder)}, telling {@code progress} how far it got. */
+    Outcome run(BlockSource source, Optional<String> dirtyContext, DiskIndexBuilder index, Progress progress) {
         int chunkSize = repository.config().chunkSize();
         long size = source.size();
         BitSet chunks = chunksToRead(source, dirtyContext, chunkSize, size);
+        long toRead = (long) chunks.cardinality() * chunkSize;
+        long lastChunk = size == 0 ? -1 : (size - 1) / chunkSize;
+        if (lastChunk >= 0 && chunks.get((int) lastChunk)) {
+            toRead -= (long) chunkSize - (size - lastChunk * chunkSize); // the last chunk may be short
+        }
+        progress.toRead(toRead);
         Semaphore window = new Semaphore(readsInFlight);
         AtomicLong bytesRead = new AtomicLong();
         AtomicLong bytesNew = new AtomicLong();
@@ -75,6 +97,7 @@ final class DiskBackup {
                     return;
                 }
                 bytesRead.addAndGet(length);
+                progress.read(length);
                 cpu.execute(() -> {
                     try {
                         Repository.StoredChunk stored = repository.putChunk(data, length);

@@ -66,6 +66,14 @@ final class RunningJob {
     private volatile Instant stageSince;
     private volatile Thread thread;
     private volatile Path workDir;
+    /** During {@link Stage#EXPORT}: the disk being read (1-based) and how many there are; 0 before. */
+    private volatile int disk;
+
+    private volatile int disks;
+    /** During {@link Stage#EXPORT}: bytes read so far, and to read, of the disks begun (all disks). */
+    private final java.util.concurrent.atomic.AtomicLong bytesRead = new java.util.concurrent.atomic.AtomicLong();
+
+    private final java.util.concurrent.atomic.AtomicLong bytesToRead = new java.util.concurrent.atomic.AtomicLong();
     private Capture capture;
     private Semaphore slots;
 
@@ -86,6 +94,48 @@ final class RunningJob {
 
     Instant stageSince() {
         return stageSince;
+    }
+
+    /** Notes that the export reads disk {@code number} (1-based) of {@code of}. */
+    void exporting(int number, int of) {
+        if (number == 1) { // a new attempt's export starts from nothing
+            bytesRead.set(0);
+            bytesToRead.set(0);
+        }
+        disks = of;
+        disk = number;
+    }
+
+    /** Where the export's readers report the bytes of this job's disks. */
+    DiskBackup.Progress readProgress() {
+        return new DiskBackup.Progress() {
+            @Override
+            public void toRead(long bytes) {
+                bytesToRead.addAndGet(bytes);
+            }
+
+            @Override
+            public void read(long bytes) {
+                bytesRead.addAndGet(bytes);
+            }
+        };
+    }
+
+    /** What a status page shows of this job now. */
+    JobProgress progress() {
+        Stage s = stage;
+        return new JobProgress(
+                jobId,
+                vm,
+                startedAt,
+                s.wireName(),
+                s.ordinal() + 1,
+                Stage.values().length,
+                stageSince,
+                disk,
+                disks,
+                bytesRead.get(),
+                bytesToRead.get());
     }
 
     void enter(Stage next, Instant at) {

@@ -223,6 +223,98 @@ class StuckVmTest {
     }
 
     @Test
+    void runningNamesTheJobItsStageAndSinceWhenWhileQemuHangsAndForgetsItOnceItEnded() throws Exception {
+        BackupWorker w = worker(1, bounds(1));
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread stuck = deliver(w, job("stuck", "stuck-1"), thrown);
+        assertThat(stuckEntered.await(30, TimeUnit.SECONDS)).isTrue();
+
+        assertThat(w.running()).singleElement().satisfies(j -> {
+            assertThat(j.jobId()).isEqualTo("stuck-1");
+            assertThat(j.vm()).isEqualTo("stuck");
+            assertThat(j.stage()).isEqualTo("capture");
+            assertThat(j.stageNumber()).isEqualTo(3);
+            assertThat(j.stages()).isEqualTo(5);
+            assertThat(j.stageSince()).isAfterOrEqualTo(j.startedAt());
+        });
+
+        stuck.join(DEADLINE.plus(SLACK).toMillis());
+        assertThat(w.running()).isEmpty(); // ended at its deadline, though QEMU still hangs
+    }
+
+    @Test
+    void runningCountsTheBytesTheExportHasReadOfThoseItWillRead() throws Exception {
+        fake.addVm("big", Map.of("sda", MiB));
+        fake.write("big", "sda", 0, new byte[] {1});
+        fake.write("big", "sda", MiB / 2, new byte[] {2}); // two allocated chunks
+        CountDownLatch readsResume = new CountDownLatch(1);
+        worker = new BackupWorker(
+                "hv1",
+                faulty,
+                repo,
+                bus,
+                Clock.systemUTC(),
+                dir.resolve("work"),
+                CaptureHooks.NONE,
+                export -> {
+                    BlockSource real = fake.open(export);
+                    return new BlockSource() { // the first chunk reads at once, the others wait
+                        @Override
+                        public long size() {
+                            return real.size();
+                        }
+
+                        @Override
+                        public List<io.tidemark.workers.nbd.Extent> extents(String context, long offset, long length) {
+                            return real.extents(context, offset, length);
+                        }
+
+                        @Override
+                        public java.util.concurrent.CompletableFuture<byte[]> read(long offset, int length) {
+                            if (offset == 0) {
+                                return real.read(offset, length);
+                            }
+                            return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                                awaitUninterruptibly(readsResume);
+                                return real.read(offset, length).join();
+                            });
+                        }
+
+                        @Override
+                        public void close() {
+                            real.close();
+                        }
+                    };
+                },
+                1,
+                new JobBounds(
+                        Duration.ofSeconds(60),
+                        Duration.ofSeconds(1),
+                        1,
+                        Duration.ofMillis(20),
+                        Duration.ofSeconds(1),
+                        Duration.ofMillis(500),
+                        Duration.ofSeconds(1)));
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread job = deliver(worker, job("big", "big-1"), thrown);
+        long chunk = repo.config().chunkSize();
+
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> worker.running().stream().anyMatch(j -> j.bytesRead() == chunk));
+        assertThat(worker.running()).singleElement().satisfies(j -> {
+            assertThat(j.stage()).isEqualTo("export");
+            assertThat(j.disk()).isEqualTo(1);
+            assertThat(j.disks()).isEqualTo(1);
+            assertThat(j.bytesToRead()).isEqualTo(2 * chunk);
+        });
+
+        readsResume.countDown();
+        job.join(SLACK.toMillis());
+        assertThat(points("big")).isEqualTo(1);
+        assertThat(worker.running()).isEmpty();
+    }
+
+    @Test
     void theStuckJobEndsAtItsDeadlineAndFreesTheOnlyHostSlotWhileQemuStillHangs() throws Exception {
         BackupWorker w = worker(1, bounds(3)); // one host slot: the stuck job must not keep it
         AtomicReference<Throwable> thrown = new AtomicReference<>();
