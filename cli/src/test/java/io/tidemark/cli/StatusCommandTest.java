@@ -36,8 +36,9 @@ class StatusCommandTest {
     void aTargetThatCannotBeReadIsMarkedWhileTheOthersAreShownAndCounted() throws Exception {
         Path repo = Files.createDirectories(dir.resolve("data/repo"));
         Repository primary = Repository.openOrInit(new FileObjectTarget(repo), RepositoryConfig.defaults());
-        Manifest first = point(primary, Instant.now().minusSeconds(120));
-        Manifest second = point(primary, Instant.now().minusSeconds(60));
+        Instant now = Instant.now(); // one base: writing the first point may take a second on a loaded host
+        Manifest first = point(primary, now.minusSeconds(120));
+        Manifest second = point(primary, now.minusSeconds(60));
         Path vault = Files.createDirectories(dir.resolve("vault"));
         try (FileObjectTarget v = new FileObjectTarget(vault);
                 Replicator r = new Replicator(primary, Map.of("vault", v), 1)) {
