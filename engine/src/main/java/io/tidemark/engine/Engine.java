@@ -103,7 +103,7 @@ public final class Engine implements AutoCloseable {
             if (runs(Role.WORKER)) {
                 checkQmpDir();
             }
-            FileObjectTarget primaryTarget = openPrimaryTarget();
+            ObjectTarget primaryTarget = openPrimaryTarget();
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
             MarkLocations locations = markLocations(targets);
             bus = startBus();
@@ -199,15 +199,26 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The primary repository's directory, cleared of the temporary files of writers killed mid-write. */
-    private FileObjectTarget openPrimaryTarget() {
-        FileObjectTarget primaryTarget =
-                new FileObjectTarget(createDirectories(config.data().resolve("repo")));
-        resources.push(primaryTarget);
-        int temporaries = primaryTarget.removeLeftoverTemporaries();
-        if (temporaries > 0) {
-            log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+    /**
+     * The primary repository every role of this process reads and writes ({@code repository:}, else
+     * {@code <data>/repo}, which is created). A directory is cleared of the temporary files of
+     * writers killed mid-write: this machine's dead processes' at once, other machines' (a directory
+     * shared over NFS) only when old ({@link FileObjectTarget#removeLeftoverTemporaries}). A
+     * configured directory must exist: a missing NFS mount must not become a host-local primary.
+     */
+    private ObjectTarget openPrimaryTarget() {
+        if (config.primaryIsDefault()) {
+            createDirectories(config.data().resolve("repo"));
         }
+        ObjectTarget primaryTarget = Targets.primary(config);
+        resources.push(primaryTarget);
+        if (primaryTarget instanceof FileObjectTarget files) {
+            int temporaries = files.removeLeftoverTemporaries();
+            if (temporaries > 0) {
+                log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+            }
+        }
+        log.info("primary repository: {}", primaryTarget.describe());
         return primaryTarget;
     }
 
@@ -377,7 +388,7 @@ public final class Engine implements AutoCloseable {
     }
 
     /** The metrics endpoint, when an address is configured; else null. */
-    private MetricsServer startMetrics(FileObjectTarget primaryTarget, Map<String, ObjectTarget> targets, Clock clock) {
+    private MetricsServer startMetrics(ObjectTarget primaryTarget, Map<String, ObjectTarget> targets, Clock clock) {
         if (config.metrics() == null || config.metrics().isBlank()) {
             return null;
         }
