@@ -554,10 +554,10 @@ public final class FileObjectTarget implements ObjectTarget {
                         leftover = attrs.lastModifiedTime().toMillis() < untaggedBefore;
                     } else {
                         String writer = suffix.substring(0, dash);
-                        int at = writer.indexOf(MACHINE_SEPARATOR);
+                        int sep = writer.indexOf(MACHINE_SEPARATOR);
                         // without a machine part: written by an engine of one host, before there were shared primaries
-                        leftover = at < 0 || writer.substring(at + 1).equals(MACHINE)
-                                ? HostScratch.processGone(at < 0 ? writer : writer.substring(0, at))
+                        leftover = sep < 0 || writer.substring(sep + 1).equals(MACHINE)
+                                ? HostScratch.processGone(sep < 0 ? writer : writer.substring(0, sep))
                                 : attrs.lastModifiedTime().toMillis() < foreignBefore;
                     }
                     if (leftover) {
