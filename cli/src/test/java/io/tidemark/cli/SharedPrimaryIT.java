@@ -47,8 +47,7 @@ class SharedPrimaryIT {
     Path dir;
 
     @Test
-    void twoWorkerHostsWriteOneSharedPrimaryThatAReplicatorElsewhereShipsAndRestoresBitIdentically()
-            throws Exception {
+    void twoWorkerHostsWriteOneSharedPrimaryThatAReplicatorElsewhereShipsAndRestoresBitIdentically() throws Exception {
         Path qmpA = Files.createDirectories(dir.resolve("qa"));
         Path qmpB = Files.createDirectories(dir.resolve("qb"));
         Path offsite = Files.createDirectories(dir.resolve("offsite"));
@@ -112,8 +111,8 @@ class SharedPrimaryIT {
                                 .isTrue())
                         .conditionEvaluationListener(c -> {
                             if (c.getRemainingTimeInMS() < 1000) {
-                                System.out.println("a:\n" + log("a") + "\nb:\n" + log("b") + "\ncontrol:\n"
-                                        + log("control"));
+                                System.out.println(
+                                        "a:\n" + log("a") + "\nb:\n" + log("b") + "\ncontrol:\n" + log("control"));
                             }
                         })
                         .until(() -> replicated(primaryTarget, offsiteTarget, "vma", Instant.EPOCH)
@@ -126,11 +125,15 @@ class SharedPrimaryIT {
                         .orElseThrow();
                 Manifest b = replicated(primaryTarget, offsiteTarget, "vmb", Instant.EPOCH)
                         .orElseThrow();
-                assertThat(a.host()).as("vma's point, written by the worker of its host").isEqualTo("hwa");
+                assertThat(a.host())
+                        .as("vma's point, written by the worker of its host")
+                        .isEqualTo("hwa");
                 assertThat(b.host()).isEqualTo("hwb");
                 assertThat(restore(replica, a)).as("vma from offsite").isEqualTo(shaA);
                 assertThat(restore(replica, b)).as("vmb from offsite").isEqualTo(shaB);
-                assertThat(restore(primary, a)).as("vma from the shared primary").isEqualTo(shaA);
+                assertThat(restore(primary, a))
+                        .as("vma from the shared primary")
+                        .isEqualTo(shaA);
                 // the CLI's 'local' is the configured primary: host a's config restores host b's VM
                 Path out = dir.resolve("cli-restore.raw");
                 assertThat(Main.execute(
@@ -167,9 +170,11 @@ class SharedPrimaryIT {
                                 .isTrue())
                         .until(() -> replicated(primaryTarget, offsiteTarget, "vma", killed)
                                 .isPresent());
-                Manifest a2 = replicated(primaryTarget, offsiteTarget, "vma", killed)
-                        .orElseThrow();
-                assertThat(restore(replica, a2)).as("vma after the restart, from offsite").isEqualTo(shaA2);
+                Manifest a2 =
+                        replicated(primaryTarget, offsiteTarget, "vma", killed).orElseThrow();
+                assertThat(restore(replica, a2))
+                        .as("vma after the restart, from offsite")
+                        .isEqualTo(shaA2);
                 // host b went on all along, its points are still there and the earlier ones unchanged
                 assertThat(primary.manifests("vmb")).hasSizeGreaterThan(1);
                 assertThat(restore(replica, b)).isEqualTo(shaB);
