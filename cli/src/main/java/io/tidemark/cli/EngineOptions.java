@@ -26,7 +26,10 @@ final class EngineOptions {
     @Option(names = "--config", description = "engine config YAML (targets, data, policies)")
     Path config;
 
-    @Option(names = "--data", description = "data directory holding the primary repository (default: ./tidemark-data)")
+    @Option(
+            names = "--data",
+            description =
+                    "data directory holding the primary repository unless the config names repository: (default: ./tidemark-data)")
     Path data;
 
     @Option(names = "--policies", description = "policy directory (default: ./policies)")

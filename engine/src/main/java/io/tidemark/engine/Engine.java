@@ -401,8 +401,10 @@ public final class Engine implements AutoCloseable {
         if (config.metrics() == null || config.metrics().isBlank()) {
             return null;
         }
+        // read with a time bound each round, as the targets are: without the retry wrapper of an S3 or RADOS primary
+        ObjectTarget primaryRaw = primaryTarget instanceof RetryingObjectTarget r ? r.delegate() : primaryTarget;
         DrillResults.Background drills =
-                DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+                DrillResults.inBackground(primaryRaw, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
         resources.push(drills);
         Supplier<Map<String, Reconciler.TargetState>> targetStates = reconciler != null ? reconciler::states : Map::of;
         observed.observe(targetStates, health);
