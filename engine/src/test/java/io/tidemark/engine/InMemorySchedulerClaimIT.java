@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.kafka.EmbeddedKafka;
+import io.tidemark.testkit.postgres.PostgresCluster;
 import io.tidemark.workers.CaptureHooks;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Two schedulers with their state in memory on one bus would each fire every policy: the second is
  * refused at start-up, before it fires, with what to configure; once the first has stopped, a
- * scheduler starts again on the same bus (real embedded Kafka).
+ * scheduler starts again on the same bus. Neither kind, in memory or a Quartz cluster on
+ * PostgreSQL, starts beside the other. Real embedded Kafka and PostgreSQL.
  */
 class InMemorySchedulerClaimIT {
 
@@ -49,6 +51,45 @@ class InMemorySchedulerClaimIT {
             try (Engine again = Engine.start(
                     scheduler(kafka, "s2"), CaptureHooks.NONE, Clock.systemUTC(), Duration.ofSeconds(30))) {
                 assertThat(again.scheduler()).isNotNull();
+            }
+        }
+    }
+
+    @Test
+    void inMemoryAndClusteredSchedulersRefuseToRunBesideEachOther() throws Exception {
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("p.yaml"),
+                "name: hourly\nvms:\n  names: [vm1]\nschedule:\n  interval: 1h\nrpo: 2h\ntargets: []\n");
+        try (PostgresCluster postgres = PostgresCluster.start("scheduler");
+                EmbeddedKafka kafka = EmbeddedKafka.start(dir.resolve("kafka"), 0, 0)) {
+            EngineConfig clustered = scheduler(kafka, "c1").toBuilder()
+                    .scheduler(new SchedulerConfig(new SchedulerConfig.JdbcConfig(
+                            postgres.jdbcUrl(), PostgresCluster.USER, null, null, null, "1s", null)))
+                    .build();
+            try (Engine inMemory =
+                    Engine.start(scheduler(kafka, "m1"), CaptureHooks.NONE, Clock.systemUTC(), Duration.ofSeconds(3))) {
+                assertThat(inMemory.scheduler()).isNotNull();
+                assertThatThrownBy(() -> Engine.start(
+                                        clustered, CaptureHooks.NONE, Clock.systemUTC(), Duration.ofSeconds(3))
+                                .close())
+                        .isInstanceOf(PermanentException.class)
+                        .hasMessageContaining(
+                                "a scheduler with its state in memory (no scheduler.jdbc) runs on this bus")
+                        .hasMessageContaining("configure scheduler.jdbc");
+            }
+            try (Engine cluster =
+                    Engine.start(clustered, CaptureHooks.NONE, Clock.systemUTC(), Duration.ofSeconds(30))) {
+                assertThat(cluster.scheduler()).isNotNull();
+                assertThatThrownBy(() -> Engine.start(
+                                        scheduler(kafka, "m2"),
+                                        CaptureHooks.NONE,
+                                        Clock.systemUTC(),
+                                        Duration.ofSeconds(3))
+                                .close())
+                        .isInstanceOf(PermanentException.class)
+                        .hasMessageContaining("consumer group " + Engine.SCHEDULERS_CLUSTERED)
+                        .hasMessageContaining("schedulers of a Quartz cluster (scheduler.jdbc) run on this bus");
             }
         }
     }
