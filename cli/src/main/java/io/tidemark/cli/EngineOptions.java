@@ -3,11 +3,11 @@ package io.tidemark.cli;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
+import io.tidemark.engine.Targets;
 import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.targets.TargetSpec;
-import io.tidemark.targets.file.FileObjectTarget;
 import java.nio.file.Path;
 import java.util.TreeSet;
 import picocli.CommandLine.Mixin;
@@ -26,7 +26,10 @@ final class EngineOptions {
     @Option(names = "--config", description = "engine config YAML (targets, data, policies)")
     Path config;
 
-    @Option(names = "--data", description = "data directory holding the primary repository (default: ./tidemark-data)")
+    @Option(
+            names = "--data",
+            description =
+                    "data directory holding the primary repository unless the config names repository: (default: ./tidemark-data)")
     Path data;
 
     @Option(names = "--policies", description = "policy directory (default: ./policies)")
@@ -52,9 +55,9 @@ final class EngineOptions {
         return c.build();
     }
 
-    /** The primary repository's directory. */
-    Path repository(EngineConfig c) {
-        return c.dataOrDefault().resolve("repo");
+    /** The primary repository: {@code repository:} of the engine config, else {@code <data>/repo}. */
+    ObjectTarget primary(EngineConfig c) {
+        return Targets.primary(c);
     }
 
     /**
@@ -65,7 +68,7 @@ final class EngineOptions {
      */
     ObjectTarget open(EngineConfig c, String target) {
         if (target == null) {
-            return new FileObjectTarget(repository(c));
+            return primary(c);
         }
         TargetSpec t = c.targets().get(target);
         if (t == null) {

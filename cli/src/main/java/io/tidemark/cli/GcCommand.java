@@ -57,7 +57,7 @@ final class GcCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         EngineConfig c = engine.engineConfig();
         Duration g = Targets.duration("--grace", grace);
-        try (ObjectTarget t = Targets.named(c, engine.repository(c), target)) {
+        try (ObjectTarget t = Targets.named(c, target)) {
             GarbageCollector.Result r =
                     collect(Repository.open(t, engine.passphrases(c)), g, dryRun, !json && System.console() != null);
             if (json) {

@@ -9,7 +9,6 @@ import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Passphrase;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
-import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -63,9 +62,10 @@ final class KeyCommand {
                     .orElseThrow(() -> new PermanentException("no passphrase: put it in a file named by"
                             + " --passphrase-file or encryption.passphraseFile, or in the environment variable "
                             + EngineConfig.EncryptionConfig.DEFAULT_PASSPHRASE_ENV));
-            Path dir = engine.repository(c);
-            Files.createDirectories(dir);
-            try (ObjectTarget target = new FileObjectTarget(dir)) {
+            if (c.primaryIsDefault()) {
+                Files.createDirectories(c.dataOrDefault().resolve("repo"));
+            }
+            try (ObjectTarget target = engine.primary(c)) {
                 if (target.exists(ObjectKeys.CONFIG)) {
                     throw new PermanentException("there is a repository at " + target.describe() + " already;"
                             + " an existing repository cannot be encrypted in place. Use an empty --data"

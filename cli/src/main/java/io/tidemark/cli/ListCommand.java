@@ -5,7 +5,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.engine.EngineConfig;
 import io.tidemark.engine.Locations;
+import io.tidemark.engine.Targets;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
@@ -21,7 +23,8 @@ import picocli.CommandLine.Option;
 @Command(
         mixinStandardHelpOptions = true,
         name = "list",
-        description = "List the restore points in a repository (local directory or s3://…).")
+        description = "List the restore points in a repository (local directory or s3://…, or with --config 'local'"
+                + " or a target's name).")
 final class ListCommand implements Callable<Integer> {
 
     @Mixin
@@ -30,8 +33,12 @@ final class ListCommand implements Callable<Integer> {
     @Option(
             names = "--from",
             required = true,
-            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…; with --config also 'local' (the"
+                    + " engine's primary repository, repository: of the config) or a target's name")
     String from;
+
+    @Option(names = "--config", description = "engine config YAML: 'local' and target names in --from")
+    java.nio.file.Path config;
 
     @Option(names = "--vm", description = "only this VM")
     String vm;
@@ -41,8 +48,9 @@ final class ListCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws java.io.IOException {
-        try (ObjectTarget target = Locations.open(from)) {
-            Repository repo = Repository.open(target, passphrase.source());
+        EngineConfig c = config == null ? null : EngineConfig.load(config);
+        try (ObjectTarget target = c == null ? Locations.open(from) : Targets.named(c, from)) {
+            Repository repo = Repository.open(target, c == null ? passphrase.source() : passphrase.source(c));
             List<String> vms = vm != null ? List.of(vm) : repo.vms();
             ArrayNode out = Json.mapper().createArrayNode();
             List<Repository.UnreadableManifest> unreadable = new ArrayList<>();

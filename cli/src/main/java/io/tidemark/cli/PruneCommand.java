@@ -11,7 +11,6 @@ import io.tidemark.replicator.Pruner;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.maintenance.GarbageCollector;
 import io.tidemark.targets.TargetSpec;
-import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -60,7 +59,7 @@ final class PruneCommand implements Callable<Integer> {
         EngineConfig c = engine.engineConfig();
         PolicySet set = engine.policies(c);
         Map<String, ObjectTarget> targets = TargetSpec.openAll(c.targets());
-        try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
+        try (ObjectTarget primaryTarget = engine.primary(c)) {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             Map<String, Repository> targetRepos = Targets.repositories(primary, targets);
             Pruner pruner = new Pruner(primary, targetRepos, Targets.locks(targets));

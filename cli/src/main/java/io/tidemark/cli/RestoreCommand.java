@@ -14,7 +14,6 @@ import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
 import io.tidemark.targets.TargetSpec;
-import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -217,7 +216,7 @@ final class RestoreCommand implements Callable<Integer> {
     private ObjectTarget openSource() {
         EngineConfig c = engine.engineConfig();
         if (from.equals("local")) {
-            return new FileObjectTarget(engine.repository(c));
+            return engine.primary(c);
         }
         TargetSpec t = c.targets().get(from);
         return t != null ? t.open(from) : Locations.open(from);

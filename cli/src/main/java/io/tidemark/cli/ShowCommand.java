@@ -18,7 +18,6 @@ import io.tidemark.replicator.Pruner;
 import io.tidemark.repository.PointFootprint;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -94,7 +93,6 @@ final class ShowCommand implements Callable<Integer> {
             throw new InvalidInputException("--timeout '" + timeout + "' is not a duration such as 20s or 2m");
         }
         EngineConfig c = engine.engineConfig();
-        boolean hasPrimary = Files.exists(engine.repository(c).resolve(ObjectKeys.CONFIG));
         List<AutoCloseable> opened = new ArrayList<>();
         ExecutorService asks = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "show-location");
@@ -103,10 +101,10 @@ final class ShowCommand implements Callable<Integer> {
         });
         try {
             Repository primary = null;
-            if (hasPrimary) {
-                ObjectTarget t = engine.open(c, null);
-                opened.add(t);
-                primary = Repository.open(t, engine.passphrases(c));
+            ObjectTarget primaryTarget = engine.primary(c);
+            opened.add(primaryTarget);
+            if (primaryTarget.exists(ObjectKeys.CONFIG)) {
+                primary = Repository.open(primaryTarget, engine.passphrases(c));
             }
             String location = from == null ? Pruner.LOCAL : from;
             Repository source = open(location, c, primary, opened);
@@ -145,7 +143,7 @@ final class ShowCommand implements Callable<Integer> {
     private Repository open(String location, EngineConfig c, Repository primary, List<AutoCloseable> opened) {
         if (location.equals(Pruner.LOCAL)) {
             if (primary == null) {
-                throw new PermanentException("there is no primary repository at " + engine.repository(c)
+                throw new PermanentException("there is no primary repository at " + c.primary()
                         + "; pass --data or --config, or --from a target");
             }
             return primary;

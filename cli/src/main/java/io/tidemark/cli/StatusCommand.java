@@ -16,7 +16,6 @@ import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
 import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.RpoTracker;
-import io.tidemark.targets.file.FileObjectTarget;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -101,7 +100,7 @@ final class StatusCommand implements Callable<Integer> {
             }
         });
         ExecutorService reads = Executors.newCachedThreadPool(DaemonThreads.named("status-read"));
-        try (ObjectTarget primaryTarget = new FileObjectTarget(engine.repository(c))) {
+        try (ObjectTarget primaryTarget = engine.primary(c)) {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             List<String> vms = primary.vms();
             Map<String, List<Manifest>> points = new LinkedHashMap<>();

@@ -73,8 +73,8 @@ final class VerifyCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         EngineConfig c = engine.engineConfig();
         boolean tty = !json && System.console() != null;
-        try (ObjectTarget checked = Targets.named(c, engine.repository(c), target);
-                ObjectTarget source = repairFrom == null ? null : Targets.named(c, engine.repository(c), repairFrom)) {
+        try (ObjectTarget checked = Targets.named(c, target);
+                ObjectTarget source = repairFrom == null ? null : Targets.named(c, repairFrom)) {
             Repository repo = Repository.open(checked, engine.passphrases(c));
             Verifier verifier = new Verifier(repo, parallel);
             long t0 = System.nanoTime();

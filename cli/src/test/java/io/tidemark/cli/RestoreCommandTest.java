@@ -96,6 +96,17 @@ class RestoreCommandTest {
     }
 
     @Test
+    void listFromLocalWithAConfigReadsThePrimaryItsRepositoryNames() throws Exception {
+        Path config = java.nio.file.Files.writeString(
+                dir.resolve("shared-primary.yaml"),
+                "data: " + dir.resolve("elsewhere") + "\nrepository: " + repo + "\n");
+        assertThat(run("list", "--config", config.toString(), "--from", "local", "--vm", "web-1"))
+                .as(std.err())
+                .isZero();
+        assertThat(std.out()).contains("pre-deploy:shop@cafe1234");
+    }
+
+    @Test
     void selectsByTagAndTimeAndPrintsJson() throws Exception {
         Path out = dir.resolve("out");
         assertThat(run(

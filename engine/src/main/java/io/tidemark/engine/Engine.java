@@ -72,6 +72,11 @@ public final class Engine implements AutoCloseable {
     private static final Duration INVENTORY_HEARTBEAT = Duration.ofMinutes(5);
     /** How long a worker waits for another member of its host's group to leave (a Kafka session). */
     private static final Duration HOST_CLAIM_PATIENCE = Duration.ofSeconds(50);
+    /** Schedulers with their state in memory (no {@code scheduler.jdbc}): at most one per bus. */
+    static final String SCHEDULERS_IN_MEMORY = "tidemark-scheduler-memory";
+    /** Schedulers of a Quartz cluster ({@code scheduler.jdbc}): any number, but none in memory beside them. */
+    static final String SCHEDULERS_CLUSTERED = "tidemark-scheduler-cluster";
+
     /** How often the policy directory is checked for changes (see {@link PolicyWatcher}). */
     static final Duration POLICY_POLL_INTERVAL = Duration.ofSeconds(5);
 
@@ -90,12 +95,15 @@ public final class Engine implements AutoCloseable {
     private final java.util.Set<Role> roles;
     /** The newest job events per VM, for the status page (fed where this process keeps the job history). */
     private final RecentJobs recentJobs = new RecentJobs();
+    /** How long a claim (host, in-memory scheduler) waits for a consumer group to empty. */
+    private final Duration claimPatience;
 
     private BusInventory fleetInventory;
     private Supplier<List<io.tidemark.repository.DrillRecord>> drillResults = List::of;
 
-    private Engine(EngineConfig config, CaptureHooks hooks, Clock clock) {
+    private Engine(EngineConfig config, CaptureHooks hooks, Clock clock, Duration claimPatience) {
         this.config = config;
+        this.claimPatience = claimPatience;
         this.roles = config.roleSet();
         // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
         this.observed = new EngineMetrics(clock);
@@ -108,7 +116,7 @@ public final class Engine implements AutoCloseable {
             if (runs(Role.WORKER)) {
                 checkQmpDir();
             }
-            FileObjectTarget primaryTarget = openPrimaryTarget();
+            ObjectTarget primaryTarget = openPrimaryTarget();
             repository = openPrimary(primaryTarget, config.encryptionOrDefaults());
             MarkLocations locations = markLocations(targets);
             bus = startBus();
@@ -163,7 +171,7 @@ public final class Engine implements AutoCloseable {
     private void claimHost() {
         bus.awaitGroupFree(
                 workerGroup(),
-                HOST_CLAIM_PATIENCE,
+                claimPatience,
                 "another worker serves host " + config.host() + "; give each hypervisor host its own host: (or"
                         + " --host), or stop the other process first");
     }
@@ -207,15 +215,26 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The primary repository's directory, cleared of the temporary files of writers killed mid-write. */
-    private FileObjectTarget openPrimaryTarget() {
-        FileObjectTarget primaryTarget =
-                new FileObjectTarget(createDirectories(config.data().resolve("repo")));
-        resources.push(primaryTarget);
-        int temporaries = primaryTarget.removeLeftoverTemporaries();
-        if (temporaries > 0) {
-            log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+    /**
+     * The primary repository every role of this process reads and writes ({@code repository:}, else
+     * {@code <data>/repo}, which is created). A directory is cleared of the temporary files of
+     * writers killed mid-write: this machine's dead processes' at once, other machines' (a directory
+     * shared over NFS) only when old ({@link FileObjectTarget#removeLeftoverTemporaries}). A
+     * configured directory must exist: a missing NFS mount must not become a host-local primary.
+     */
+    private ObjectTarget openPrimaryTarget() {
+        if (config.primaryIsDefault()) {
+            createDirectories(config.data().resolve("repo"));
         }
+        ObjectTarget primaryTarget = Targets.primary(config);
+        resources.push(primaryTarget);
+        if (primaryTarget instanceof FileObjectTarget files) {
+            int temporaries = files.removeLeftoverTemporaries();
+            if (temporaries > 0) {
+                log.info("removed {} temporary files that killed writers left in the primary repository", temporaries);
+            }
+        }
+        log.info("primary repository: {}", primaryTarget.describe());
         return primaryTarget;
     }
 
@@ -386,12 +405,14 @@ public final class Engine implements AutoCloseable {
     }
 
     /** The metrics endpoint, when an address is configured; else null. */
-    private MetricsServer startMetrics(FileObjectTarget primaryTarget, Map<String, ObjectTarget> targets, Clock clock) {
+    private MetricsServer startMetrics(ObjectTarget primaryTarget, Map<String, ObjectTarget> targets, Clock clock) {
         if (config.metrics() == null || config.metrics().isBlank()) {
             return null;
         }
+        // read with a time bound each round, as the targets are: without the retry wrapper of an S3 or RADOS primary
+        ObjectTarget primaryRaw = primaryTarget instanceof RetryingObjectTarget r ? r.delegate() : primaryTarget;
         DrillResults.Background drills =
-                DrillResults.inBackground(primaryTarget, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
+                DrillResults.inBackground(primaryRaw, targets, Duration.ofSeconds(30), Duration.ofSeconds(10));
         resources.push(drills);
         drillResults = drills;
         Supplier<Map<String, Reconciler.TargetState>> targetStates = reconciler != null ? reconciler::states : Map::of;
@@ -406,8 +427,10 @@ public final class Engine implements AutoCloseable {
 
     /** The scheduler routes by where VMs run now, on any host: the inventory topic, read to its end first. */
     private PolicyScheduler startScheduler(PolicySet policies, Clock clock) {
+        boolean clustered = config.scheduler() != null && config.scheduler().jdbc() != null;
+        claimScheduling(clustered);
         java.util.Properties quartz = new java.util.Properties();
-        if (config.scheduler() != null && config.scheduler().jdbc() != null) {
+        if (clustered) {
             QuartzJdbc jdbc = config.scheduler().jdbc().quartz(System.getenv());
             int before = QuartzSchema.ensure(jdbc); // creates or upgrades the tables; names what is wrong
             log.info("scheduler: Quartz cluster {} (schema version {}, was {})", jdbc, QuartzSchema.VERSION, before);
@@ -417,6 +440,40 @@ public final class Engine implements AutoCloseable {
                 PolicyScheduler.start(policies, fleetInventory(), observed.metering(bus), clock, quartz);
         resources.push(started);
         return started;
+    }
+
+    /**
+     * A scheduler with its state in memory fires every policy itself, so it must be the only
+     * scheduler on the bus; schedulers of a Quartz cluster share the firings, but not with one in
+     * memory. Each kind holds a consumer group of its own while it runs ({@link
+     * #SCHEDULERS_IN_MEMORY}, {@link #SCHEDULERS_CLUSTERED}); a start that finds the group it must
+     * not share in use (after waiting out a killed process's session) is refused, before anything
+     * fires. Two in-memory schedulers started within the same second may both pass the check.
+     */
+    private void claimScheduling(boolean clustered) {
+        String configure = "configure scheduler.jdbc (a Quartz cluster on PostgreSQL, docs/configuration.md) on every"
+                + " scheduler process, or run a single scheduler";
+        bus.awaitGroupFree(
+                SCHEDULERS_IN_MEMORY,
+                claimPatience,
+                (clustered
+                                ? "a scheduler with its state in memory (no scheduler.jdbc) runs on this bus and fires"
+                                        + " every policy itself, so this one's firings would double its; "
+                                : "another scheduler with its state in memory runs on this bus, and two would fire"
+                                        + " every policy twice; ")
+                        + configure);
+        if (!clustered) {
+            bus.awaitGroupFree(
+                    SCHEDULERS_CLUSTERED,
+                    claimPatience,
+                    "schedulers of a Quartz cluster (scheduler.jdbc) run on this bus, and this one, with its state in"
+                            + " memory, would fire every policy again; " + configure);
+        }
+        // membership only: the group's consumer reads the (quiet) trigger topic and ignores it
+        resources.push(bus.subscribe(
+                clustered ? SCHEDULERS_CLUSTERED : SCHEDULERS_IN_MEMORY,
+                List.of(Topics.TRIGGERS),
+                (topic, event) -> {}));
     }
 
     /**
@@ -617,7 +674,12 @@ public final class Engine implements AutoCloseable {
 
     /** Starts every role; the caller closes the engine. */
     public static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock) {
-        return new Engine(config, hooks, clock);
+        return new Engine(config, hooks, clock, HOST_CLAIM_PATIENCE);
+    }
+
+    /** {@link #start}, waiting {@code claimPatience} for a claimed consumer group to empty (tests). */
+    static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock, Duration claimPatience) {
+        return new Engine(config, hooks, clock, claimPatience);
     }
 
     public EventBus bus() {

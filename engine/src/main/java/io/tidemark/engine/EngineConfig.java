@@ -23,6 +23,7 @@ import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
 import io.tidemark.scheduler.hook.HookServer;
+import io.tidemark.targets.FileTargetSpec;
 import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TargetSpecException;
 import io.tidemark.workers.JobBounds;
@@ -55,7 +56,10 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *
  * <pre>
  * host: hv1                      # this host's name; jobs for its VMs go to tidemark.jobs.hv1
- * data: /var/lib/tidemark        # primary repository, embedded broker, scratch space
+ * data: /var/lib/tidemark        # primary repository (unless repository: says), embedded broker, scratch
+ * repository: /mnt/tidemark      # the primary repository every role of the fleet shares: a directory
+ *                                # (local disk, NFS mount) or a mapping like a target (type: s3 | rados | file);
+ *                                # absent = &lt;data&gt;/repo, host-local
  * kafka: ""                      # bootstrap servers; empty = embedded single-node broker
  * qmpDir: /run/tidemark/qmp      # one &lt;vm&gt;.qmp socket per VM on this host
  * hypervisor:                    # how VMs are reached; absent = QMP sockets in qmpDir
@@ -110,7 +114,8 @@ public record EngineConfig(
         String jobDeadline,
         List<String> roles,
         SchedulerConfig scheduler,
-        StatusPageConfig statusPage) {
+        StatusPageConfig statusPage,
+        TargetSpec repository) {
 
     /** Where the data directory is when neither the config nor {@code --data} says. */
     public static final Path DEFAULT_DATA = Path.of("tidemark-data");
@@ -209,6 +214,22 @@ public record EngineConfig(
         return data != null ? data : DEFAULT_DATA;
     }
 
+    /**
+     * The primary repository every role of this process opens: {@code repository:} (shared by the
+     * fleet's hosts: a directory on NFS, an S3 bucket prefix, a RADOS pool), else the host-local
+     * {@code <data>/repo}.
+     */
+    public TargetSpec primary() {
+        return repository != null
+                ? repository
+                : FileTargetSpec.builder().path(dataOrDefault().resolve("repo")).build();
+    }
+
+    /** Whether the primary is the host-local default {@code <data>/repo} ({@code repository:} unset). */
+    public boolean primaryIsDefault() {
+        return repository == null;
+    }
+
     /** The policy directory: {@code policies}, else {@link #DEFAULT_POLICIES}. */
     public Path policiesOrDefault() {
         return policies != null ? policies : DEFAULT_POLICIES;
@@ -255,7 +276,8 @@ public record EngineConfig(
                 .jobDeadline(jobDeadline)
                 .roles(roles)
                 .scheduler(scheduler)
-                .statusPage(statusPage);
+                .statusPage(statusPage)
+                .repository(repository);
     }
 
     /** The roles this process runs ({@code roles:}; every role when none is named). */
@@ -280,12 +302,19 @@ public record EngineConfig(
         private List<String> roles;
         private SchedulerConfig scheduler;
         private StatusPageConfig statusPage;
+        private TargetSpec repository;
 
         private Builder() {}
 
         /** The status page; null = off. */
         public Builder statusPage(StatusPageConfig statusPage) {
             this.statusPage = statusPage;
+            return this;
+        }
+
+        /** The primary repository; null = {@code <data>/repo}. */
+        public Builder repository(TargetSpec repository) {
+            this.repository = repository;
             return this;
         }
 
@@ -396,7 +425,8 @@ public record EngineConfig(
                     jobDeadline,
                     roles,
                     scheduler,
-                    statusPage);
+                    statusPage,
+                    repository);
         }
     }
 
@@ -429,10 +459,12 @@ public record EngineConfig(
                 return YAML.readValue(file.toFile(), EngineConfig.class); // reports what the file holds instead
             }
             JsonNode targetsNode = settings.get("targets");
+            JsonNode repositoryNode = settings.get("repository");
             ObjectNode rest = settings.deepCopy();
             if (targetsNode instanceof ObjectNode) {
                 rest.remove("targets"); // read below, target by target, so that every problem is found
             }
+            rest.remove("repository"); // read below, like a target
             EngineConfig c = YAML.treeToValue(rest, EngineConfig.class);
             List<InputProblem> problems = new ArrayList<>();
             if (targetsNode instanceof ObjectNode targets) {
@@ -440,6 +472,12 @@ public record EngineConfig(
                 targets.fields().forEachRemaining(e -> readTarget(file, e.getKey(), e.getValue(), problems)
                         .ifPresent(spec -> specs.put(e.getKey(), spec)));
                 c = c.toBuilder().targets(specs).build();
+            }
+            if (repositoryNode != null && !repositoryNode.isNull()) {
+                Optional<TargetSpec> primary = readRepository(file, repositoryNode, problems);
+                if (primary.isPresent()) {
+                    c = c.toBuilder().repository(primary.get()).build();
+                }
             }
             try {
                 c.hypervisor().isLibvirt();
@@ -480,9 +518,37 @@ public record EngineConfig(
      * reports every problem of the target.
      */
     private static Optional<TargetSpec> readTarget(Path file, String name, JsonNode node, List<InputProblem> problems) {
+        return readSpec(file, List.of("targets", name), node, problems);
+    }
+
+    /**
+     * The primary repository: a directory ({@code repository: /mnt/tidemark}), or a mapping read as
+     * a target is ({@code type: s3}, {@code rados} or {@code file} and that type's settings).
+     */
+    private static Optional<TargetSpec> readRepository(Path file, JsonNode node, List<InputProblem> problems) {
+        if (node.isTextual()) {
+            if (node.asText().isBlank()) {
+                problems.add(at(
+                        file,
+                        List.of("repository"),
+                        null,
+                        false,
+                        "expected a directory or a mapping (type: s3 | rados | file and its settings); leave"
+                                + " repository: out for <data>/repo"));
+                return Optional.empty();
+            }
+            return Optional.of(
+                    FileTargetSpec.builder().path(Path.of(node.asText())).build());
+        }
+        return readSpec(file, List.of("repository"), node, problems);
+    }
+
+    /** A target spec at {@code base} ({@code targets.<name>} or {@code repository}); see {@link #readTarget}. */
+    private static Optional<TargetSpec> readSpec(
+            Path file, List<Object> base, JsonNode node, List<InputProblem> problems) {
         if (!(node instanceof ObjectNode given)) {
             problems.add(at(
-                    file, name, null, false, "expected a mapping of settings (type: and the settings of that type)"));
+                    file, base, null, false, "expected a mapping of settings (type: and the settings of that type)"));
             return Optional.empty();
         }
         ObjectNode settings = given.deepCopy();
@@ -497,7 +563,7 @@ public record EngineConfig(
             } catch (InvalidTypeIdException e) {
                 problems.add(at(
                         file,
-                        name,
+                        base,
                         "type",
                         false,
                         "expected one of: " + String.join(", ", TargetSpec.TYPES.keySet()) + "; got \"" + type + "\""));
@@ -505,18 +571,18 @@ public record EngineConfig(
             } catch (JsonProcessingException e) {
                 TargetSpecException spec = cause(e, TargetSpecException.class);
                 if (spec != null) {
-                    spec.problems().forEach(p -> problems.add(at(file, name, p.key(), false, p.message())));
+                    spec.problems().forEach(p -> problems.add(at(file, base, p.key(), false, p.message())));
                     return Optional.empty();
                 }
                 String key = e instanceof JsonMappingException m && !m.getPath().isEmpty()
                         ? m.getPath().get(0).getFieldName()
                         : null;
                 if (key == null || !settings.has(key)) {
-                    problems.add(at(file, name, key, false, message(e)));
+                    problems.add(at(file, base, key, false, message(e)));
                     return Optional.empty();
                 }
                 boolean unknown = e instanceof UnrecognizedPropertyException;
-                problems.add(at(file, name, key, unknown, unknown ? unknownKey(type, key) : message(e)));
+                problems.add(at(file, base, key, unknown, unknown ? unknownKey(type, key) : message(e)));
                 settings.remove(key);
             }
         }
@@ -591,17 +657,20 @@ public record EngineConfig(
     }
 
     /**
-     * A problem at {@code targets.<target>[.<key>]}, positioned at that key's value (at the key
+     * A problem at {@code base[.<key>]} ({@code targets.<target>} or {@code repository}), positioned at that key's value (at the key
      * itself if {@code atKey}), or at the target's name.
      */
-    private static InputProblem at(Path file, String target, String key, boolean atKey, String message) {
-        List<Object> path = key == null ? List.of("targets", target) : List.of("targets", target, key);
+    private static InputProblem at(Path file, List<Object> base, String key, boolean atKey, String message) {
+        List<Object> path = new ArrayList<>(base);
+        if (key != null) {
+            path.add(key);
+        }
         Optional<Mark> mark = locateAt(file, path, key == null || atKey);
         return new InputProblem(
                 file,
                 mark.map(m -> m.getLine() + 1).orElse(0),
                 mark.map(m -> m.getColumn() + 1).orElse(0),
-                "targets." + target + (key == null ? "" : "." + key),
+                String.join(".", path.stream().map(String::valueOf).toList()),
                 message);
     }
 

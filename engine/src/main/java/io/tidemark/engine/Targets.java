@@ -5,10 +5,10 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.policies.BandwidthSyntax;
 import io.tidemark.policies.PolicyParser;
+import io.tidemark.targets.FileTargetSpec;
 import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TransferLimits;
 import io.tidemark.targets.file.FileObjectTarget;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -87,13 +87,30 @@ public final class Targets {
     }
 
     /**
-     * The location a command-line {@code --target} names: {@code local} (the primary repository in
-     * {@code primary}), a target of the engine config by name, or a location (a directory, {@code
+     * The primary repository of {@code c} ({@link EngineConfig#primary()}), as every role and
+     * command opens it: a directory is the bare {@link FileObjectTarget} (as the host-local default
+     * always was); an S3 or RADOS primary gets the spec's retries and bandwidth limit. Not checked:
+     * a directory that does not exist fails at its first use, naming it.
+     */
+    public static ObjectTarget primary(EngineConfig c) {
+        TargetSpec spec = c.primary();
+        if (spec instanceof FileTargetSpec file) {
+            return new FileObjectTarget(file.path());
+        }
+        return spec.open(PRIMARY);
+    }
+
+    /** The name the primary repository goes by in messages about its settings ({@code repository:}). */
+    public static final String PRIMARY = "repository";
+
+    /**
+     * The location a command-line {@code --target} names: {@code local} (the primary repository,
+     * {@link #primary}), a target of the engine config by name, or a location (a directory, {@code
      * file:…} or {@code s3://…}).
      */
-    public static ObjectTarget named(EngineConfig c, Path primary, String name) {
+    public static ObjectTarget named(EngineConfig c, String name) {
         if (io.tidemark.replicator.Pruner.LOCAL.equals(name)) {
-            return new FileObjectTarget(primary);
+            return primary(c);
         }
         TargetSpec t = c.targets().get(name);
         if (t != null) {

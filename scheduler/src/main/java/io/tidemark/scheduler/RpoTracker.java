@@ -187,7 +187,16 @@ public final class RpoTracker {
         return out;
     }
 
-    /** Publishes {@link RpoViolated} for every violation that started since the last check. */
+    /**
+     * Publishes {@link RpoViolated} for every violation that started since the last check.
+     *
+     * <p>Every process of a fleet that tracks RPO (each scheduler, each worker for its own VMs) may
+     * raise the same violation. Its event is therefore named by the violation, not by the process: the
+     * job id is {@code rpo/<vm>@<location>/<capture time of the newest point, or none>} and the event
+     * id is derived from it ({@link #violationId}), so every process publishes the same ids and a
+     * consumer that deduplicates by event id (as the job history does) sees each violation once. A
+     * violation ends only when a newer point arrives, so the newest point names it.
+     */
     public List<Status> check(EventBus bus) {
         List<Status> started = new ArrayList<>();
         for (Status s : status()) {
@@ -195,11 +204,17 @@ public final class RpoTracker {
             if (s.violated() && !violating.contains(k)) {
                 Duration age = s.without();
                 try {
+                    String violation = violationId(s.vm(), s.location(), s.newestCapturedAt());
                     bus.publish(
                             Topics.JOB_STATUS,
                             s.vm(),
-                            Event.of(
-                                    "rpo/" + k,
+                            new Event(
+                                    java.util
+                                            .UUID
+                                            .nameUUIDFromBytes(
+                                                    violation.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                                            .toString(),
+                                    violation,
                                     clock.instant(),
                                     new RpoViolated(
                                             s.vm(), s.location(), s.policy(), s.rpo(), age, s.newestCapturedAt())));
@@ -222,6 +237,15 @@ public final class RpoTracker {
             }
         }
         return started;
+    }
+
+    /**
+     * The name of one violation, the same in every process: the VM, the location and the newest
+     * point it had there when the violation started.
+     */
+    static String violationId(String vm, String location, Optional<Instant> newestCapturedAt) {
+        return "rpo/" + key(vm, location) + "/"
+                + newestCapturedAt.map(Instant::toString).orElse("none");
     }
 
     private static String key(String vm, String location) {

@@ -88,6 +88,48 @@ class RpoTrackerTest {
     }
 
     @Test
+    void twoProcessesRaiseOneViolationUnderTheSameEventIdAndANewViolationUnderAnother() {
+        // a second scheduler of the fleet: started later, its own clock and bus, the same facts
+        FakeClock otherClock = new FakeClock(clock.instant().plusSeconds(7));
+        InMemoryInventory otherInventory = new InMemoryInventory();
+        RecordingEventBus otherBus = new RecordingEventBus();
+        RpoTracker other = new RpoTracker(
+                PolicySet.of(Policy.of(
+                        "strict",
+                        VmSelector.ofNames("web-1"),
+                        Schedule.Interval.every(Duration.ofMinutes(1)),
+                        Duration.ofMinutes(10),
+                        List.of())),
+                otherInventory,
+                otherClock);
+        inventory.put("web-1", "hv1", Map.of());
+        otherInventory.put("web-1", "hv1", Map.of());
+        Instant point = clock.instant();
+        tracker.record("web-1", "local", point);
+        tracker.record("web-1", "offsite", point);
+        other.record("web-1", "local", point);
+        clock.advance(Duration.ofMinutes(11));
+        otherClock.advance(Duration.ofMinutes(12));
+
+        tracker.check(bus);
+        other.check(otherBus);
+
+        Event mine = bus.published().get(0).event();
+        Event theirs = otherBus.published().get(0).event();
+        assertThat(theirs.eventId())
+                .as("one violation, one event id, whichever process raised it")
+                .isEqualTo(mine.eventId());
+        assertThat(theirs.jobId()).isEqualTo(mine.jobId()).isEqualTo("rpo/web-1@local/" + point);
+
+        tracker.record("web-1", "local", clock.instant()); // recovered, then violated again: another violation
+        assertThat(tracker.check(bus)).isEmpty();
+        clock.advance(Duration.ofMinutes(11));
+        tracker.check(bus);
+        assertThat(bus.published()).hasSize(2);
+        assertThat(bus.published().get(1).event().eventId()).isNotEqualTo(mine.eventId());
+    }
+
+    @Test
     void aVmWithoutAnyPointIsMeasuredFromStartAndViolatesAfterOneRpo() {
         inventory.put("web-1", "hv1", Map.of());
         assertThat(tracker.status()).extracting(RpoTracker.Status::location).containsExactly("local", "offsite");

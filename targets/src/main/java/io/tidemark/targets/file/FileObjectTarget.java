@@ -469,30 +469,75 @@ public final class FileObjectTarget implements ObjectTarget {
         }
     }
 
-    /** {@code <name>.tidemark-tmp-<pid>.<start>-<random>}: the process part tells leftovers from live writes. */
+    /**
+     * {@code <name>.tidemark-tmp-<pid>.<start>@<machine>-<random>}: the process and machine parts
+     * tell leftovers from live writes, also in a directory several hosts share over NFS (where a pid
+     * means nothing to another machine).
+     */
     private static Path tempFor(Path target) {
         return target.getParent()
                 .resolve(target.getFileName()
                         + TEMP_MARKER
                         + HostScratch.processPart()
+                        + MACHINE_SEPARATOR
+                        + MACHINE
                         + "-"
                         + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+    }
+
+    private static final char MACHINE_SEPARATOR = '@';
+
+    /**
+     * This machine (kernel boot) as a temporary file names it: the host name and the kernel's boot
+     * id, so two machines of one name, or two containers on one kernel with their own pid spaces,
+     * differ. Letters, digits and {@code _} only.
+     */
+    static final String MACHINE = machine();
+
+    private static String machine() {
+        String host = firstLine(Path.of("/proc/sys/kernel/hostname"))
+                .or(() -> Optional.ofNullable(System.getenv("HOSTNAME")))
+                .orElse("host");
+        String boot = firstLine(Path.of("/proc/sys/kernel/random/boot_id")).orElse("");
+        String name = host.replaceAll("[^A-Za-z0-9]", "_");
+        name = name.substring(0, Math.min(name.length(), 32));
+        return boot.isEmpty() ? name : name + "_" + boot.replace("-", "").substring(0, Math.min(8, boot.length()));
+    }
+
+    private static Optional<String> firstLine(Path file) {
+        try {
+            String text = Files.readString(file).strip();
+            return text.isEmpty() ? Optional.empty() : Optional.of(text);
+        } catch (IOException | RuntimeException e) { // not Linux, or not readable: the other source
+            return Optional.empty();
+        }
     }
 
     /** Temporary files without a process part (written before they had one) older than this are leftovers. */
     static final Duration UNTAGGED_TEMP_AGE = Duration.ofHours(1);
 
     /**
+     * Temporary files of another machine (a directory shared over NFS) older than this are
+     * leftovers: longer than any write lasts, deferred chunk writes of a whole job included (a job
+     * ends within its deadline, 30 min by default). Younger ones may be another host's write in
+     * flight and are never touched.
+     */
+    static final Duration FOREIGN_TEMP_AGE = Duration.ofHours(24);
+
+    /**
      * Removes the temporary files that writers killed mid-write left (they are never listed or read,
-     * but take space): those of processes that are gone, and untagged ones older than {@link
-     * #UNTAGGED_TEMP_AGE}. Temporary files of live processes (another engine or command writing now)
-     * are kept. For start-up; a file that cannot be removed is logged and skipped.
+     * but take space): those of this machine's processes that are gone, those of other machines (a
+     * directory shared over NFS) older than {@link #FOREIGN_TEMP_AGE}, and untagged ones older than
+     * {@link #UNTAGGED_TEMP_AGE}. Temporary files of live processes (another engine or command
+     * writing now, on this host or another) are kept. For start-up; a file that cannot be removed is
+     * logged and skipped.
      *
      * @return how many files were removed
      */
     public int removeLeftoverTemporaries() {
         java.util.concurrent.atomic.AtomicInteger removed = new java.util.concurrent.atomic.AtomicInteger();
         long untaggedBefore = System.currentTimeMillis() - UNTAGGED_TEMP_AGE.toMillis();
+        long foreignBefore = System.currentTimeMillis() - FOREIGN_TEMP_AGE.toMillis();
         try {
             Files.walkFileTree(root, new SimpleFileVisitor<>() {
                 @Override
@@ -504,9 +549,17 @@ public final class FileObjectTarget implements ObjectTarget {
                     }
                     String suffix = name.substring(at + TEMP_MARKER.length());
                     int dash = suffix.lastIndexOf('-');
-                    boolean leftover = dash > 0
-                            ? HostScratch.processGone(suffix.substring(0, dash))
-                            : attrs.lastModifiedTime().toMillis() < untaggedBefore;
+                    boolean leftover;
+                    if (dash <= 0) {
+                        leftover = attrs.lastModifiedTime().toMillis() < untaggedBefore;
+                    } else {
+                        String writer = suffix.substring(0, dash);
+                        int sep = writer.indexOf(MACHINE_SEPARATOR);
+                        // without a machine part: written by an engine of one host, before there were shared primaries
+                        leftover = sep < 0 || writer.substring(sep + 1).equals(MACHINE)
+                                ? HostScratch.processGone(sep < 0 ? writer : writer.substring(0, sep))
+                                : attrs.lastModifiedTime().toMillis() < foreignBefore;
+                    }
                     if (leftover) {
                         try {
                             Files.deleteIfExists(file);

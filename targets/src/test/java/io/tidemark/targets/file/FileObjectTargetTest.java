@@ -67,9 +67,39 @@ class FileObjectTargetTest extends ObjectTargetContract {
             assertThat(files.map(p -> p.getFileName().toString()))
                     .singleElement()
                     .asString()
-                    .contains(FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "-");
+                    .contains(FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "@" + FileObjectTarget.MACHINE
+                            + "-");
         }
         deferred.flush();
+    }
+
+    @Test
+    void onADirectorySharedByHostsStartUpKeepsAnotherMachinesFreshTemporariesWhateverItsPid() throws IOException {
+        target.putIfAbsent("chunks/ab/abcd", "payload".getBytes(UTF_8));
+        Path dir = root.resolve("chunks/ab");
+        // pid zik0zi does not run here; on the other host it may be writing right now
+        Path otherHostWriting = Files.writeString(
+                dir.resolve("abce" + FileObjectTarget.TEMP_MARKER + "zik0zi.0@hv2_0badf00d-1f"), "in flight");
+        Path otherHostLongDead = Files.writeString(
+                dir.resolve("abcf" + FileObjectTarget.TEMP_MARKER + "zik0zi.0@hv2_0badf00d-2f"), "abandoned");
+        Files.setLastModifiedTime(
+                otherHostLongDead,
+                FileTime.from(Instant.now().minus(FileObjectTarget.FOREIGN_TEMP_AGE.plusMinutes(1))));
+        Path thisHostDead = Files.writeString(
+                dir.resolve("abd0" + FileObjectTarget.TEMP_MARKER + "zik0zi.0@" + FileObjectTarget.MACHINE + "-3f"),
+                "half");
+        Path thisHostLive = Files.writeString(
+                dir.resolve("abd1" + FileObjectTarget.TEMP_MARKER + HostScratch.processPart() + "@"
+                        + FileObjectTarget.MACHINE + "-4f"),
+                "writing");
+
+        int removed = ((FileObjectTarget) target).removeLeftoverTemporaries();
+
+        assertThat(otherHostWriting).as("another host's write in flight").exists();
+        assertThat(thisHostLive).exists();
+        assertThat(otherHostLongDead).doesNotExist();
+        assertThat(thisHostDead).doesNotExist();
+        assertThat(removed).isEqualTo(2);
     }
 
     @Test
