@@ -42,6 +42,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "status",
         description = {
+            "Show the achieved RPO of every VM at every location.",
             "Show, per VM and location (local and each replication target), the newest restore point and",
             "its age (the achieved RPO) against the policy's RPO, and per target how many restore points it",
             "lacks (the engine's reconciliation ships them) and since when. Reads the repositories themselves,",
@@ -51,6 +52,11 @@ import picocli.CommandLine.Option;
             "could not be read (partial results).",
             "Also shows the newest recovery drill per VM and location (`tidemark drill`): its check, and the",
             "measured RTO against the policy's rto.",
+        },
+        footerHeading = "%nExamples:%n",
+        footer = {
+            "  tidemark status --config /etc/tidemark/engine.yaml",
+            "  tidemark status --config /etc/tidemark/engine.yaml --json | jq '.[] | select(.violated)'",
         })
 final class StatusCommand implements Callable<Integer> {
 
