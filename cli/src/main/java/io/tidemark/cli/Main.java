@@ -16,8 +16,10 @@ import picocli.CommandLine.Command;
         description = {
             "Event-driven snapshot, backup and replication for KVM/QEMU virtual machines.",
             "",
-            "Start everything on one machine with embedded defaults:  tidemark run --qmp-dir DIR --policies DIR",
-            "See it work end to end on a throwaway VM:                tidemark demo",
+            "Examples:",
+            "  tidemark run --qmp-dir DIR --policies DIR   # everything on one machine with embedded defaults",
+            "  tidemark demo                               # see it work end to end on a throwaway VM",
+            "  source <(tidemark completion)               # complete commands and options in bash",
         },
         subcommands = {
             RunCommand.class,

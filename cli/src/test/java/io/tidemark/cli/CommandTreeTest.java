@@ -88,6 +88,14 @@ class CommandTreeTest {
     }
 
     @org.junit.jupiter.api.Test
+    void theTopLevelHelpPrintsItsExamplesWhole() {
+        assertThat(Main.commandLine().getUsageMessage(CommandLine.Help.Ansi.OFF))
+                .contains("\n  tidemark run --qmp-dir DIR --policies DIR   # everything on one machine")
+                .contains("\n  tidemark demo ")
+                .contains("\n  source <(tidemark completion) ");
+    }
+
+    @org.junit.jupiter.api.Test
     void proseLinesBecomeOneParagraphAndExamplesStayAsWritten() {
         assertThat(Main.paragraphs(
                         new String[] {
