@@ -14,7 +14,7 @@ import picocli.CommandLine.Spec;
         name = "completion",
         mixinStandardHelpOptions = true,
         description = {
-            "Print the shell completion script of tidemark for bash (zsh reads it too, after bashcompinit).",
+            "Print the bash completion script of tidemark (zsh reads it too, after bashcompinit).",
             "",
             "It completes every command, subcommand and option of this tidemark, including those another",
             "module adds. The Debian package installs the same script in /usr/share/bash-completion.",
