@@ -278,12 +278,15 @@ final class HookCommand {
         }
 
         /**
-         * Turns an answer other than 200 into an exit code, after printing why: 1 when the engine
-         * calls the request malformed, 2 for a refused signature, an unknown app, a missing endpoint
-         * or a failed command, 3 when the engine is unavailable or timed out.
+         * Ends the command for an answer other than 200, saying why, with exit 1 when the engine
+         * calls the request malformed, 2 for a refused signature, an unknown app or VM, a missing
+         * endpoint or a failed command, 3 when the engine is unavailable or timed out. The answer
+         * becomes the {@code detail} of the JSON error.
          *
          * @param message the answer's {@code message}, or the HTTP status in words
          * @param consequence what the caller's pipeline must do, such as {@code do not deploy}
+         * @return never: it always throws (callers {@code return} it to end their method)
+         * @throws CommandFailure always
          */
         int refusal(int status, Optional<JsonNode> answer, String message, String consequence) {
             int code =
