@@ -29,7 +29,8 @@ import picocli.CommandLine.Option;
             "job: it waits for the first one. Exit 0 only when the wait level is reached.",
             "",
             "Example:",
-            "  tidemark backup --vm db-1 --wait committed --request-id change-4711 --secret-file /etc/tidemark/hook"
+            "  tidemark backup --vm db-1 --wait committed --request-id change-4711 \\",
+            "      --secret-file /etc/tidemark/hook"
         },
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {
@@ -100,23 +101,19 @@ final class BackupCommand implements Callable<Integer> {
             return fail(Main.EXIT_INVALID, "--" + flag + ": " + e.getMessage());
         }
         String consequence = "the job may still run; wait for it with --request-id " + request.requestId();
-        HttpResponse<String> response;
-        try { // the engine answers 504 at the limit
-            response = engine.post(
-                    HookServer.BACKUP_PATH,
-                    HookJson.backupRequest(request),
-                    limit.get().plusSeconds(30),
-                    consequence);
-        } catch (HookCommand.EngineEndpoint.Failure f) {
-            return fail(f.code, f.getMessage());
-        }
+        // the engine answers 504 at the limit
+        HttpResponse<String> response = engine.post(
+                HookServer.BACKUP_PATH,
+                HookJson.backupRequest(request),
+                limit.get().plusSeconds(30),
+                consequence);
         Optional<JsonNode> answer = HookCommand.parse(response.body());
         String message = answer.map(a -> a.path("message").asText(""))
                 .filter(m -> !m.isEmpty())
                 .orElse("HTTP " + response.statusCode());
-        if (json) {
+        if (json && response.statusCode() == 200) {
             System.out.println(response.body());
-        } else {
+        } else if (!json) {
             answer.filter(a -> a.has("vms")).ifPresent(a -> HookOutcomes.print(a, true));
         }
         if (response.statusCode() == 200) {
@@ -127,16 +124,17 @@ final class BackupCommand implements Callable<Integer> {
         }
         if (response.statusCode() == 404
                 && answer.map(a -> a.path("error").asText()).orElse("").equals("not-found")) {
-            return fail(
+            throw new CommandFailure(
                     Main.EXIT_PERMANENT,
                     "the engine at " + engine.url + " has no backup endpoint (" + message
-                            + "); upgrade the engine or check --url");
+                            + "); upgrade the engine or check --url",
+                    answer);
         }
         return engine.refusal(response.statusCode(), answer, message, consequence);
     }
 
+    /** Ends the command: {@link Main#execute} prints the message (with --json, the JSON error) and exits with code. */
     private static int fail(int code, String message) {
-        System.err.println("tidemark: " + message);
-        return code;
+        throw new CommandFailure(code, message);
     }
 }

@@ -9,6 +9,7 @@ import picocli.CommandLine.Spec;
         name = "dr",
         mixinStandardHelpOptions = true,
         description = {
+            "Fail a plan's VMs over to the DR site, and back home again.",
             "Disaster recovery: bring a plan's VMs up at a DR site from replicated restore points",
             "(failover), and bring the changes made there home again (failback).",
             "",

@@ -25,6 +25,7 @@ import picocli.CommandLine.Option;
         name = "drill",
         mixinStandardHelpOptions = true,
         description = {
+            "Restore a VM's newest point into a scratch directory, check it and record the RTO.",
             "Recovery drill: restore the newest restore point of a VM into an isolated scratch directory, check",
             "it, and record the measured RTO (restore + check) against the RTO its policy promises. The check",
             "is e2fsck -fn for a disk that holds an ext2/3/4 file system, otherwise the restored image is read",
@@ -36,7 +37,8 @@ import picocli.CommandLine.Option;
             "tidemark_rto_limit_seconds, tidemark_drill_passed). The scratch copy is deleted afterwards.",
             "",
             "Example:  tidemark drill --config /etc/tidemark/engine.yaml --vm web-1 --target offsite",
-            "          tidemark drill --config /etc/tidemark/engine.yaml --vm web-1 --boot /var/lib/tidemark/guest",
+            "          tidemark drill --config /etc/tidemark/engine.yaml --vm web-1 --boot \\",
+            "            /var/lib/tidemark/guest",
             "          (build DIR once with deploy/guest/build-tiny-guest.sh DIR)",
             "",
             "Runbook: docs/runbooks/drill.md",

@@ -80,6 +80,17 @@ final class EngineOptions {
         return t.open(target);
     }
 
+    /**
+     * The repository a {@code --from} names, as every command that reads restore points takes it:
+     * {@code local} (the primary repository), a target of the engine config by name, a directory or
+     * a URL ({@code file:…}, {@code s3://…}).
+     *
+     * @throws PermanentException for a bare name the config does not define (the message names those it does)
+     */
+    ObjectTarget source(EngineConfig c, String from) {
+        return io.tidemark.engine.Targets.named(c, from);
+    }
+
     /** The policies, parsed; a malformed one is a {@link io.tidemark.policies.PolicyException}. */
     PolicySet policies(EngineConfig c) {
         return new PolicyParser().loadDirectory(c.policiesOrDefault());

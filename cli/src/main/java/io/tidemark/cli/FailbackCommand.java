@@ -24,6 +24,7 @@ import picocli.CommandLine.Option;
         name = "failback",
         mixinStandardHelpOptions = true,
         description = {
+            "Bring the changes made at the DR site home.",
             "Bring the changes made at the DR site home. For each VM of the plan that runs at the DR site:",
             "capture its disks now (one consistent instant per VM), back them up into the plan's source target",
             "as a restore point with trigger 'failback' — the whole disk is read, but only chunks the target",

@@ -26,6 +26,7 @@ import picocli.CommandLine.Option;
         name = "failover",
         mixinStandardHelpOptions = true,
         description = {
+            "Bring up the VMs of a DR plan at the DR site from replicated restore points.",
             "Bring up the VMs of a DR plan at the DR site: pick each VM's newest restore point at the plan's",
             "source target (VMs tied by consistent-with come from the same firing), restore the disks under",
             "the plan's work-dir (in parallel within a group), start each VM in QEMU (daemonized, -accel tcg),",

@@ -42,12 +42,18 @@ final class HookCommand {
             name = "pre-deploy",
             exitCodeOnInvalidInput = Main.EXIT_INVALID,
             description = {
+                "Snapshot the VMs of an app before it is deployed (a pipeline step).",
                 "Snapshot the VMs of APP before it is deployed and wait until every snapshot is captured (the",
                 "default; fast), committed or replicated. Talks to the engine's hook endpoint (see",
                 "docs/runbooks/pre-deploy-hook.md), signing the request with the shared secret from",
                 "--secret-file or $" + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV + ". The same APP, SHA and",
                 "PIPELINE again reuse the same jobs, so a retried pipeline step makes no extra restore points.",
                 "Exit 0 only when the wait level is reached: anything else must stop the deploy."
+            },
+            footerHeading = "%nExample, as the step before the deploy of a pipeline:%n",
+            footer = {
+                "  tidemark hook pre-deploy --app shop --commit $GIT_SHA --pipeline $CI_PIPELINE_ID \\",
+                "      --url http://hv1:9465 --secret-file /run/secrets/tidemark-hook --wait committed || exit 1"
             },
             exitCodeListHeading = "%nExit codes:%n",
             exitCodeList = {
@@ -117,12 +123,8 @@ final class HookCommand {
                 return invalid("--" + e.field() + ": " + e.getMessage());
             }
             byte[] body = HookJson.request(hook, level.get(), limit.get());
-            try {
-                // the engine answers 504 at the limit
-                return report(engine.post(HookServer.PATH, body, limit.get().plusSeconds(30), "do not deploy"));
-            } catch (EngineEndpoint.Failure f) {
-                return fail(f.code, f.getMessage());
-            }
+            // the engine answers 504 at the limit
+            return report(engine.post(HookServer.PATH, body, limit.get().plusSeconds(30), "do not deploy"));
         }
 
         private int report(HttpResponse<String> response) {
@@ -131,9 +133,9 @@ final class HookCommand {
             String message = answer.map(a -> a.path("message").asText(""))
                     .filter(m -> !m.isEmpty())
                     .orElse("HTTP " + status);
-            if (json) {
+            if (json && status == 200) {
                 System.out.println(response.body());
-            } else {
+            } else if (!json) {
                 answer.filter(a -> a.has("vms")).ifPresent(a -> HookOutcomes.print(a, false));
             }
             if (status == 200) {
@@ -163,9 +165,9 @@ final class HookCommand {
         return fail(Main.EXIT_INVALID, message);
     }
 
+    /** Ends the command: {@link Main#execute} prints the message (with --json, the JSON error) and exits with code. */
     private static int fail(int code, String message) {
-        System.err.println("tidemark: " + message);
-        return code;
+        throw new CommandFailure(code, message);
     }
 
     /** Where the engine's hook endpoint is and the secret that signs requests to it. */
@@ -186,22 +188,12 @@ final class HookCommand {
 
         private final Clock clock = Clock.systemUTC();
 
-        /** A command's failure with its exit code. */
-        static final class Failure extends RuntimeException {
-            final int code;
-
-            Failure(int code, String message) {
-                super(message, null, false, false);
-                this.code = code;
-            }
-        }
-
         /**
          * POSTs {@code body}, signed, to {@code path} of the engine and returns the answer.
          *
          * @param consequence what the caller's pipeline must do when the engine cannot be asked,
          *     such as {@code do not deploy}
-         * @throws Failure with exit 1 for a bad --url or secret, 3 when the engine cannot be reached
+         * @throws CommandFailure with exit 1 for a bad --url or secret, 3 when the engine cannot be reached
          */
         HttpResponse<String> post(String path, byte[] body, Duration timeout, String consequence) {
             URI endpoint;
@@ -212,7 +204,7 @@ final class HookCommand {
                         ? HookSecret.fromFile(secretFile)
                         : HookSecret.fromEnv(EngineConfig.HooksConfig.DEFAULT_SECRET_ENV, System.getenv());
             } catch (PermanentException e) {
-                throw new Failure(Main.EXIT_INVALID, e.getMessage());
+                throw new CommandFailure(Main.EXIT_INVALID, e.getMessage());
             }
             String timestamp = String.valueOf(clock.instant().getEpochSecond());
             HttpRequest request = HttpRequest.newBuilder(endpoint)
@@ -234,24 +226,24 @@ final class HookCommand {
                         .build()
                         .send(request, HttpResponse.BodyHandlers.ofString());
             } catch (HttpTimeoutException e) {
-                throw new Failure(
+                throw new CommandFailure(
                         Main.EXIT_RETRIABLE,
                         "the engine at " + endpoint + " did not answer within " + timeout.toSeconds() + " s; "
                                 + consequence + "; check the engine's log");
             } catch (ConnectException e) {
-                throw new Failure(
+                throw new CommandFailure(
                         Main.EXIT_RETRIABLE,
                         "cannot reach the engine at " + endpoint + " (" + e.getMessage() + "); " + consequence
                                 + "; check that `tidemark run` runs with the hook endpoint on (hooks: in the engine"
                                 + " config) and that --url is right");
             } catch (IOException e) {
-                throw new Failure(
+                throw new CommandFailure(
                         Main.EXIT_RETRIABLE,
                         "lost the connection to the engine at " + endpoint + " (" + e.getMessage() + "); " + consequence
                                 + "; run the hook again (it is idempotent)");
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new Failure(Main.EXIT_RETRIABLE, "interrupted; " + consequence);
+                throw new CommandFailure(Main.EXIT_RETRIABLE, "interrupted; " + consequence);
             }
         }
 
@@ -267,17 +259,12 @@ final class HookCommand {
                 String consequence,
                 boolean json,
                 java.util.function.Consumer<JsonNode> table) {
-            HttpResponse<String> response;
-            try {
-                response = post(path, body, timeout, consequence);
-            } catch (Failure f) {
-                return fail(f.code, f.getMessage());
-            }
+            HttpResponse<String> response = post(path, body, timeout, consequence);
             Optional<JsonNode> answer = parse(response.body());
             String message = answer.map(a -> a.path("message").asText(""))
                     .filter(m -> !m.isEmpty())
                     .orElse("HTTP " + response.statusCode());
-            if (json) {
+            if (json && response.statusCode() == 200) {
                 System.out.println(response.body());
             }
             if (response.statusCode() == 200) {
@@ -291,37 +278,41 @@ final class HookCommand {
         }
 
         /**
-         * Turns an answer other than 200 into an exit code, after printing why: 1 when the engine
-         * calls the request malformed, 2 for a refused signature, an unknown app, a missing endpoint
-         * or a failed command, 3 when the engine is unavailable or timed out.
+         * Ends the command for an answer other than 200, saying why, with exit 1 when the engine
+         * calls the request malformed, 2 for a refused signature, an unknown app or VM, a missing
+         * endpoint or a failed command, 3 when the engine is unavailable or timed out. The answer
+         * becomes the {@code detail} of the JSON error.
          *
          * @param message the answer's {@code message}, or the HTTP status in words
          * @param consequence what the caller's pipeline must do, such as {@code do not deploy}
+         * @return never: it always throws (callers {@code return} it to end their method)
+         * @throws CommandFailure always
          */
         int refusal(int status, Optional<JsonNode> answer, String message, String consequence) {
-            return switch (status) {
-                case 400 -> fail(Main.EXIT_INVALID, "the engine refused the request as malformed: " + message);
-                case 401 ->
-                    fail(
-                            Main.EXIT_PERMANENT,
+            int code =
+                    switch (status) {
+                        case 400 -> Main.EXIT_INVALID;
+                        case 401, 404, 502, 422 -> Main.EXIT_PERMANENT;
+                        case 503, 504 -> Main.EXIT_RETRIABLE;
+                        default -> status >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT;
+                    };
+            String why =
+                    switch (status) {
+                        case 400 -> "the engine refused the request as malformed: " + message;
+                        case 401 ->
                             "the engine refused the signature: " + message + " (check that --secret-file or $"
                                     + EngineConfig.HooksConfig.DEFAULT_SECRET_ENV
-                                    + " holds the engine's hook secret and that this machine's clock is right)");
-                case 404 ->
-                    fail(
-                            Main.EXIT_PERMANENT,
+                                    + " holds the engine's hook secret and that this machine's clock is right)";
+                        case 404 ->
                             answer.map(a -> a.path("error").asText("not-found"))
                                             .orElse("not-found")
                                             .equals("not-found")
                                     ? "no hook endpoint at " + url + " (" + message + "); check --url"
-                                    : message);
-                case 502, 422 -> fail(Main.EXIT_PERMANENT, message);
-                case 503, 504 -> fail(Main.EXIT_RETRIABLE, message);
-                default ->
-                    fail(
-                            status >= 500 ? Main.EXIT_RETRIABLE : Main.EXIT_PERMANENT,
-                            "unexpected answer from the engine: " + message + "; " + consequence);
-            };
+                                    : message;
+                        case 502, 422, 503, 504 -> message;
+                        default -> "unexpected answer from the engine: " + message + "; " + consequence;
+                    };
+            throw new CommandFailure(code, why, answer); // with --json, the answer is the error's detail
         }
 
         private URI endpoint(String path) {
@@ -345,14 +336,15 @@ final class HookCommand {
             name = "post-deploy",
             exitCodeOnInvalidInput = Main.EXIT_INVALID,
             description = {
+                "Tell the engine how a deploy ended, to pin or expire its pre-deploy points.",
                 "Tell the engine how the deploy of APP at SHA ended. On failure its pre-deploy restore points are",
                 "pinned at every location (prune keeps them; `tidemark rollback --app APP --to pre-deploy:SHA`",
                 "returns the VMs to them); on success they are expired (the next prune removes them unless",
                 "they are the newest or not yet replicated). Signed like pre-deploy; idempotent.",
                 "",
                 "Example, as the last step of a pipeline:",
-                "  tidemark hook post-deploy --app shop --commit $GIT_SHA --outcome $([ $ok ] && echo success"
-                        + " || echo failure)"
+                "  tidemark hook post-deploy --app shop --commit $GIT_SHA \\",
+                "      --outcome $([ $ok ] && echo success || echo failure)"
             },
             exitCodeListHeading = "%nExit codes:%n",
             exitCodeList = {

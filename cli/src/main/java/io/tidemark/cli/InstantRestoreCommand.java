@@ -21,15 +21,14 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 @Command(
         name = "restore-instant",
         mixinStandardHelpOptions = true,
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
         description = {
+            "Start a VM from a restore point at once, its disk served over NBD from the repository.",
             "Instant restore: serve one disk of a restore point over NBD straight from its repository, with a",
             "local qcow2 overlay on top, so a VM starts from it at once (the guest's writes stay in the overlay;",
             "the repository is never written). With --qmp the overlay is opened in a running QEMU (and, with",
@@ -41,7 +40,8 @@ import picocli.CommandLine.Spec;
             "Example:  tidemark restore-instant --from /srv/tidemark --vm web-1 --disk sd0 --dir /run/tm-ir \\",
             "            --qmp /run/web-1-dr.qmp --device virtio-blk-pci --hydrate-to /srv/vm/web-1-sd0.qcow2",
             "          tidemark restore-instant --from /srv/tidemark --vm web-1 --at '2h ago' --dir /run/tm-ir",
-            "          tidemark restore-instant --from /srv/tidemark --vm shop-db --tag pre-deploy:shop@3f9a1c2 --dir /run/tm-ir",
+            "          tidemark restore-instant --from /srv/tidemark --vm shop-db \\",
+            "            --tag pre-deploy:shop@3f9a1c2 --dir /run/tm-ir",
             "",
             "Choose the point with at most one of --point, --at, --tag (default: the newest), as for `tidemark restore`.",
         })
@@ -49,9 +49,6 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     @Mixin
     PassphraseOptions passphrase;
-
-    @Spec
-    CommandSpec spec;
 
     @Option(
             names = "--from",
@@ -256,8 +253,7 @@ final class InstantRestoreCommand implements Callable<Integer> {
     }
 
     private int invalid(String message) {
-        spec.commandLine().getErr().println("tidemark restore-instant: " + message);
-        return Main.EXIT_INVALID;
+        throw new CommandFailure(Main.EXIT_INVALID, message);
     }
 
     private static String onlyDisk(Manifest m) {

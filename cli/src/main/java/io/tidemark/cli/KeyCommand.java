@@ -38,6 +38,7 @@ final class KeyCommand {
             name = "init",
             mixinStandardHelpOptions = true,
             description = {
+                "Create the engine's primary repository, encrypted.",
                 "Create the engine's primary repository (DATA/repo), encrypted: random master keys, wrapped",
                 "under the passphrase with PBKDF2-HMAC-SHA256 (encryption.kdfIterations, default 600000).",
                 "`tidemark run` does the same on first start when a passphrase is configured; use this to",
@@ -88,6 +89,7 @@ final class KeyCommand {
             name = "change-passphrase",
             mixinStandardHelpOptions = true,
             description = {
+                "Change the passphrase of an encrypted repository.",
                 "Re-wrap a repository's master keys under a new passphrase. Only its key objects (keys/)",
                 "change: a new one is written and checked, then the old one removed, so a process killed",
                 "midway leaves a repository that opens with either passphrase. Data is not re-encrypted.",

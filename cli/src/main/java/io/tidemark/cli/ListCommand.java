@@ -5,9 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Locations;
-import io.tidemark.engine.Targets;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
@@ -23,22 +20,30 @@ import picocli.CommandLine.Option;
 @Command(
         mixinStandardHelpOptions = true,
         name = "list",
-        description = "List the restore points in a repository (local directory or s3://…, or with --config 'local'"
-                + " or a target's name).")
+        description = {
+            "List the restore points of a repository, oldest first per VM.",
+            "",
+            "The repository is any that restore reads: the engine's primary (local, the default), a target of",
+            "the engine config by name, a directory or s3://….",
+        },
+        footerHeading = "%nExamples:%n",
+        footer = {
+            "  tidemark list --vm web-1",
+            "  tidemark list --config /etc/tidemark/engine.yaml --from offsite --json",
+            "  tidemark list --from 's3://tm-backups/prod?endpoint=https://s3.example&path-style=true'",
+        })
 final class ListCommand implements Callable<Integer> {
 
     @Mixin
-    PassphraseOptions passphrase;
+    EngineOptions engine;
 
     @Option(
             names = "--from",
-            required = true,
-            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…; with --config also 'local' (the"
-                    + " engine's primary repository, repository: of the config) or a target's name")
+            defaultValue = "local",
+            paramLabel = "SOURCE",
+            description = "where the points are: 'local' (the engine's primary repository, default), the name of a"
+                    + " target in --config, a directory, or s3://BUCKET/PREFIX?endpoint=URL&path-style=true")
     String from;
-
-    @Option(names = "--config", description = "engine config YAML: 'local' and target names in --from")
-    java.nio.file.Path config;
 
     @Option(names = "--vm", description = "only this VM")
     String vm;
@@ -48,9 +53,9 @@ final class ListCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws java.io.IOException {
-        EngineConfig c = config == null ? null : EngineConfig.load(config);
-        try (ObjectTarget target = c == null ? Locations.open(from) : Targets.named(c, from)) {
-            Repository repo = Repository.open(target, c == null ? passphrase.source() : passphrase.source(c));
+        io.tidemark.engine.EngineConfig c = engine.engineConfig();
+        try (ObjectTarget target = engine.source(c, from)) {
+            Repository repo = Repository.open(target, engine.passphrases(c));
             List<String> vms = vm != null ? List.of(vm) : repo.vms();
             ArrayNode out = Json.mapper().createArrayNode();
             List<Repository.UnreadableManifest> unreadable = new ArrayList<>();
@@ -70,8 +75,7 @@ final class ListCommand implements Callable<Integer> {
                 }
             }
             if (json) {
-                System.out.println(
-                        Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
+                JsonOutput.print(out);
             }
             warn(unreadable, from);
         }

@@ -16,8 +16,10 @@ import picocli.CommandLine.Command;
         description = {
             "Event-driven snapshot, backup and replication for KVM/QEMU virtual machines.",
             "",
-            "Start everything on one machine with embedded defaults:  tidemark run --qmp-dir DIR --policies DIR",
-            "See it work end to end on a throwaway VM:                tidemark demo",
+            "Examples:",
+            "  tidemark run --qmp-dir DIR --policies DIR   # everything on one machine with embedded defaults",
+            "  tidemark demo                               # see it work end to end on a throwaway VM",
+            "  source <(tidemark completion)               # complete commands and options in bash",
         },
         subcommands = {
             RunCommand.class,
@@ -38,6 +40,7 @@ import picocli.CommandLine.Command;
             RollbackCommand.class,
             DrCommand.class,
             DrillCommand.class,
+            CompletionCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",
@@ -67,23 +70,67 @@ public final class Main {
         System.exit(execute(args));
     }
 
-    /** Runs the command line and returns the exit code (tests call this). */
+    /**
+     * Runs the command line and returns the exit code (tests call this). A failure prints {@code
+     * tidemark: MESSAGE} on stderr; with {@code --json} also {@code {"error": MESSAGE, "exitCode":
+     * N}} on stdout, as the one JSON document of the command.
+     */
     public static int execute(String... args) {
         CommandLine cli = commandLine();
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            int code = exitCode(e);
+            if (code == EXIT_INTERNAL) {
+                if (wantsJson(parsed)) {
+                    JsonOutput.error(
+                            "internal error: " + e + "; please report it with the log",
+                            code,
+                            java.util.Optional.empty());
+                }
+                throw e;
+            }
             cmd.getErr().println("tidemark: " + e.getMessage());
-            if (e instanceof InvalidInputException) {
-                return EXIT_INVALID;
+            if (wantsJson(parsed)) {
+                JsonOutput.error(
+                        e.getMessage(), code, e instanceof CommandFailure f ? f.detail() : java.util.Optional.empty());
             }
-            if (e instanceof RetriableException) {
-                return EXIT_RETRIABLE;
+            return code;
+        });
+        CommandLine.IParameterExceptionHandler usage = cli.getParameterExceptionHandler();
+        cli.setParameterExceptionHandler((e, given) -> {
+            usage.handleParseException(e, given); // the message and the usage on stderr
+            int code = EXIT_INVALID; // a bad flag is bad input, as the exit code list says (picocli would say 2)
+            if (java.util.Arrays.asList(given).contains("--json")) {
+                JsonOutput.error(e.getMessage(), code, java.util.Optional.empty());
             }
-            if (e instanceof PermanentException) {
-                return EXIT_PERMANENT;
-            }
-            throw e;
+            return code;
         });
         return cli.execute(args);
+    }
+
+    /** The exit code of a failure: {@link #EXIT_INTERNAL} for a bug. */
+    static int exitCode(Exception e) {
+        if (e instanceof CommandFailure f) {
+            return f.exitCode();
+        }
+        if (e instanceof InvalidInputException) {
+            return EXIT_INVALID;
+        }
+        if (e instanceof RetriableException) {
+            return EXIT_RETRIABLE;
+        }
+        if (e instanceof PermanentException) {
+            return EXIT_PERMANENT;
+        }
+        return EXIT_INTERNAL;
+    }
+
+    /** Whether the command that ran (the deepest subcommand) was given {@code --json}. */
+    private static boolean wantsJson(CommandLine.ParseResult parsed) {
+        CommandLine.ParseResult p = parsed;
+        while (p.hasSubcommand()) {
+            p = p.subcommand();
+        }
+        return p.hasMatchedOption("--json") && Boolean.TRUE.equals(p.matchedOptionValue("--json", false));
     }
 
     /** The whole command tree: the built-in commands and those of every {@link MoreCommands} on the class path. */
@@ -94,7 +141,49 @@ public final class Main {
         for (MoreCommands more : ServiceLoader.load(MoreCommands.class)) {
             more.commands().forEach(cli::addSubcommand);
         }
+        cli.setUsageHelpWidth(USAGE_WIDTH);
+        paragraphs(cli);
         return cli;
+    }
+
+    /** The width of {@code --help}: every example line of every command fits (CommandTreeTest checks). */
+    static final int USAGE_WIDTH = 100;
+
+    /**
+     * Descriptions and footers are written as lines of source; picocli would wrap each line again on
+     * its own, breaking sentences mid-way. Consecutive lines of prose are joined into paragraphs that
+     * picocli wraps once; the first line (the summary the command list shows), blank lines, headings
+     * (ending in ':'), "Example..." lines and indented lines (examples, lists) stay as written.
+     */
+    private static void paragraphs(CommandLine command) {
+        CommandLine.Model.UsageMessageSpec usage = command.getCommandSpec().usageMessage();
+        usage.description(paragraphs(usage.description(), true));
+        usage.footer(paragraphs(usage.footer(), false));
+        command.getSubcommands().forEach((name, sub) -> {
+            if (sub.getCommandName().equals(name)) {
+                paragraphs(sub);
+            }
+        });
+    }
+
+    static String[] paragraphs(String[] lines, boolean firstIsSummary) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        boolean prose = false; // whether the last line out is prose another may join
+        for (int i = 0; i < lines.length; i++) {
+            String line = lines[i];
+            boolean asWritten = line.isBlank()
+                    || Character.isWhitespace(line.charAt(0))
+                    || line.stripTrailing().endsWith(":")
+                    || line.startsWith("Example")
+                    || i == 0 && firstIsSummary;
+            if (!asWritten && prose) {
+                out.set(out.size() - 1, out.get(out.size() - 1).stripTrailing() + " " + line.strip());
+            } else {
+                out.add(line);
+            }
+            prose = !asWritten;
+        }
+        return out.toArray(String[]::new);
     }
 
     /** The names of every command and subcommand, parents first ("dr", "dr failover", ...). */

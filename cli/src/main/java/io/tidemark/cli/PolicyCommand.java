@@ -43,6 +43,7 @@ final class PolicyCommand {
             name = "lint",
             mixinStandardHelpOptions = true,
             description = {
+                "Check policy files and report every problem with its file, line and key.",
                 "Parse policy files (or every *.yaml / *.yml in a directory) and report every problem as",
                 "FILE:LINE:COLUMN: KEY: what is expected; with --config also every target a policy names that the",
                 "engine config lacks. Exit 0 when all are valid, 1 otherwise: fit for a pull-request check.",
@@ -60,6 +61,9 @@ final class PolicyCommand {
                 paramLabel = "FILE",
                 description = "the engine config: also check that every target a policy replicates to is defined there")
         Path config;
+
+        @Option(names = "--json", description = "print {\"policies\": N, \"problems\": [...]} on stdout")
+        boolean json;
 
         @Override
         public Integer call() {
@@ -80,6 +84,13 @@ final class PolicyCommand {
             if (config != null) {
                 problems.addAll(undefinedTargets(
                         policies, EngineConfig.load(config).targets().keySet()));
+            }
+            if (json) {
+                com.fasterxml.jackson.databind.node.ObjectNode o = Json.mapper().createObjectNode();
+                o.put("policies", policies.size());
+                o.set("problems", problemsJson(problems));
+                JsonOutput.print(o);
+                return problems.isEmpty() ? 0 : Main.EXIT_INVALID;
             }
             if (!problems.isEmpty()) {
                 printProblems(new PolicyException(problems));
@@ -119,9 +130,15 @@ final class PolicyCommand {
             name = "plan",
             mixinStandardHelpOptions = true,
             description = {
+                "Show when each policy fires, whether it meets its RPO and what it keeps.",
                 "For every policy in DIR: its next 5 firings (UTC), whether its schedule can meet its RPO, and how",
                 "many restore points each location keeps after --days days. Exit 0 when every policy is feasible,",
                 "1 when one is not (the reason is printed) or a policy file is invalid."
+            },
+            footerHeading = "%nExamples:%n",
+            footer = {
+                "  tidemark policy plan /etc/tidemark/policies",
+                "  tidemark policy plan policies/ --vms web-1 --days 90 --change-rate 500 --bandwidth 50 --json"
             })
     static final class Plan implements Callable<Integer> {
         @Spec
@@ -164,8 +181,7 @@ final class PolicyCommand {
             try {
                 set = new PolicyParser().loadDirectory(dir);
             } catch (PolicyException e) {
-                printProblems(e);
-                return Main.EXIT_INVALID;
+                return invalid(e, json);
             }
             PolicyPlan.Options options = new PolicyPlan.Options(
                     clock.instant().truncatedTo(ChronoUnit.SECONDS),
@@ -284,8 +300,14 @@ final class PolicyCommand {
             name = "diff",
             mixinStandardHelpOptions = true,
             description = {
+                "List what changed between two policy directories.",
                 "List the policies added, removed and changed (with the keys that changed) in DIR compared with",
                 "--against DIR2, such as a pull request's checkout against main. Always exits 0 when both parse."
+            },
+            footerHeading = "%nExample, in a pull-request check:%n",
+            footer = {
+                "  git worktree add /tmp/main origin/main",
+                "  tidemark policy diff policies/ --against /tmp/main/policies"
             })
     static final class Diff implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "DIR", description = "the new policy directory")
@@ -306,8 +328,7 @@ final class PolicyCommand {
                 next = parser.loadDirectory(dir);
                 previous = parser.loadDirectory(against);
             } catch (PolicyException e) {
-                printProblems(e);
-                return Main.EXIT_INVALID;
+                return invalid(e, json);
             }
             PolicyDiff diff = PolicyDiff.between(previous, next);
             if (json) {
@@ -328,6 +349,36 @@ final class PolicyCommand {
             diff.changed().forEach((n, keys) -> System.out.println("~ " + n + ": " + String.join(", ", keys)));
             return 0;
         }
+    }
+
+    /**
+     * Exit 1 for invalid policy files: their problems on stderr, or with {@code json} as the JSON
+     * error whose {@code detail} lists them.
+     */
+    private static int invalid(PolicyException e, boolean json) {
+        if (json) {
+            throw new CommandFailure(
+                    Main.EXIT_INVALID,
+                    e.problems().size() + " problem(s) in the policy files",
+                    java.util.Optional.of(problemsJson(e.problems())));
+        }
+        printProblems(e);
+        return Main.EXIT_INVALID;
+    }
+
+    /** Each problem as {@code {"file", "line", "column", "key", "message"}}. */
+    static com.fasterxml.jackson.databind.node.ArrayNode problemsJson(
+            List<io.tidemark.policies.PolicyProblem> problems) {
+        com.fasterxml.jackson.databind.node.ArrayNode a = Json.mapper().createArrayNode();
+        for (io.tidemark.policies.PolicyProblem p : problems) {
+            a.addObject()
+                    .put("file", p.file().toString())
+                    .put("line", p.line())
+                    .put("column", p.column())
+                    .put("key", p.keyPath())
+                    .put("message", p.message());
+        }
+        return a;
     }
 
     private static void printProblems(PolicyException e) {

@@ -26,6 +26,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "prune",
         description = {
+            "Remove the restore points that no policy keeps any more.",
             "Apply each policy's retention (local, and per replication target): remove the restore points",
             "it no longer keeps. Never removes the newest point, a local point not yet on every target its",
             "policy requires, a point under an immutability lock, or points of VMs no policy selects.",

@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "replicate",
         description = {
+            "Copy restore points from one repository to another.",
             "Copy restore points from one repository to another: seed a new target from an existing one",
             "(e.g. a local copy carried to the DR site), or catch a target up by hand. Only objects the",
             "destination lacks are sent; every object is verified first; manifests go last. Idempotent.",
@@ -43,8 +44,14 @@ final class ReplicateCommand implements Callable<Integer> {
     @Option(names = "--parallel", defaultValue = "8", description = "uploads in flight (default: 8)")
     int parallel;
 
+    @Option(names = "--json", description = "print one JSON summary (each point and what was sent) instead of text")
+    boolean json;
+
     @Override
     public Integer call() {
+        com.fasterxml.jackson.databind.node.ObjectNode summary =
+                io.tidemark.format.Json.mapper().createObjectNode();
+        com.fasterxml.jackson.databind.node.ArrayNode copied = summary.putArray("restorePoints");
         try (ObjectTarget source = Locations.open(from);
                 ObjectTarget destination = Locations.open(to);
                 Replicator replicator = new Replicator(
@@ -62,6 +69,17 @@ final class ReplicateCommand implements Callable<Integer> {
                     objects += r.objectsSent();
                     bytes += r.bytesSent();
                     points++;
+                    copied.addObject()
+                            .put("vm", v)
+                            .put("restorePoint", m.id())
+                            .put(
+                                    "outcome",
+                                    r.alreadyThere() ? "already-there" : r.pruned() ? "pruned-from-source" : "copied")
+                            .put("objectsSent", r.objectsSent())
+                            .put("bytesSent", r.bytesSent());
+                    if (json) {
+                        continue;
+                    }
                     System.out.printf(
                             "%s %s: %s%n",
                             v,
@@ -72,6 +90,13 @@ final class ReplicateCommand implements Callable<Integer> {
                                             ? "pruned from the source meanwhile, not copied"
                                             : r.objectsSent() + " objects, " + Human.bytes(r.bytesSent()));
                 }
+            }
+            if (json) {
+                summary.put("destination", destination.describe());
+                summary.put("objectsSent", objects);
+                summary.put("bytesSent", bytes);
+                JsonOutput.print(summary);
+                return 0;
             }
             System.out.printf(
                     "%d restore points in %s; sent %d objects, %s%n",

@@ -5,15 +5,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Locations;
 import io.tidemark.format.Json;
 import io.tidemark.repository.DiskSink;
 import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
-import io.tidemark.targets.TargetSpec;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -38,6 +35,7 @@ import picocli.CommandLine.Option;
         },
         sortOptions = false,
         description = {
+            "Restore the disks of one restore point into files or Ceph RBD images.",
             "Rebuild the disks of one restore point from any repository: the local one,",
             "a target of the engine config, a directory or s3://…. Pick the point by id,",
             "by time or by pre-deploy tag (default: the newest). Every point is logically",
@@ -127,10 +125,9 @@ final class RestoreCommand implements Callable<Integer> {
             criterion = points.criterion(selector);
             fileFormat = fileFormat();
         } catch (IllegalArgumentException e) {
-            System.err.println("tidemark: " + e.getMessage());
-            return Main.EXIT_INVALID;
+            throw new io.tidemark.core.InvalidInputException(e.getMessage());
         }
-        try (ObjectTarget target = openSource()) {
+        try (ObjectTarget target = engine.source(engine.engineConfig(), from)) {
             Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
             Manifest m = selector.select(repo, vm, criterion);
             if (!(criterion instanceof RestorePointSelector.ById)) {
@@ -211,15 +208,6 @@ final class RestoreCommand implements Callable<Integer> {
                     secs,
                     r.sha256().isEmpty() ? "" : ", sha256 " + r.sha256());
         }
-    }
-
-    private ObjectTarget openSource() {
-        EngineConfig c = engine.engineConfig();
-        if (from.equals("local")) {
-            return engine.primary(c);
-        }
-        TargetSpec t = c.targets().get(from);
-        return t != null ? t.open(from) : Locations.open(from);
     }
 
     private boolean toRbd() {

@@ -21,6 +21,7 @@ import picocli.CommandLine.Option;
         name = "rollback",
         exitCodeOnInvalidInput = Main.EXIT_INVALID,
         description = {
+            "Roll the VMs of an app back to the restore points taken before a deploy.",
             "Return the VMs of APP on an engine's host to the restore points its pre-deploy hook took before",
             "SHA was deployed. For each VM the engine restores every disk into a new qcow2 image next to the",
             "current one while the guest runs, then pauses the guest, switches its disks to the new images and",
@@ -119,8 +120,8 @@ final class RollbackCommand implements Callable<Integer> {
         }
     }
 
+    /** Ends the command: {@link Main#execute} prints the message (with --json, the JSON error) and exits with code. */
     private static int fail(int code, String message) {
-        System.err.println("tidemark: " + message);
-        return code;
+        throw new CommandFailure(code, message);
     }
 }

@@ -16,6 +16,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "run",
         description = {
+            "Run the engine (scheduler, worker and replicator) until stopped.",
             "Run the scheduler, the worker of this host and the replicator until stopped: all in one process on",
             "one host, or only some of them (--roles) on each machine of a fleet.",
             "Without --kafka an embedded single-node Kafka broker is started under --data.",
@@ -24,7 +25,8 @@ import picocli.CommandLine.Option;
             "Examples:",
             "  tidemark run --qmp-dir /run/tidemark/qmp --policies /etc/tidemark/policies",
             "  tidemark run --config /etc/tidemark/tidemark.yaml --roles worker          # a hypervisor host",
-            "  tidemark run --config /etc/tidemark/tidemark.yaml --roles scheduler,replicator"
+            "  tidemark run --config /etc/tidemark/tidemark.yaml --roles scheduler,replicator",
+            "  tidemark run --config /etc/tidemark/tidemark.yaml --json 2>>/var/log/tidemark.jsonl"
         })
 final class RunCommand implements Callable<Integer> {
 
@@ -56,8 +58,18 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--policies", description = "directory of policy YAML files (default: ./policies)")
     Path policies;
 
+    @Option(
+            names = "--json",
+            description = "log as JSON lines on stderr (one object per event) for a log shipper; stdout stays empty")
+    boolean json;
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(RunCommand.class);
+
     @Override
     public Integer call() throws InterruptedException {
+        if (json) {
+            JsonLogs.useJsonLines();
+        }
         EngineConfig.Builder given = (config != null ? EngineConfig.load(config) : EngineConfig.empty()).toBuilder();
         if (host != null) {
             given.host(host);
@@ -93,16 +105,25 @@ final class RunCommand implements Callable<Integer> {
         Engine engine = Engine.start(c, CaptureHooks.NONE, Clock.systemUTC());
         try {
             Runtime.getRuntime().addShutdownHook(hook);
-            System.err.println("tidemark: running on host " + c.host() + "; stop with Ctrl-C");
+            say("tidemark: running on host " + c.host() + "; stop with Ctrl-C");
             stop.await();
-            System.err.println("tidemark: stopping (running jobs get a bounded time to finish)");
+            say("tidemark: stopping (running jobs get a bounded time to finish)");
             engine.close();
-            System.err.println("tidemark: stopped");
+            say("tidemark: stopped");
         } finally {
             engine.close(); // idempotent: closes what the try did not
             closed.countDown();
         }
         return 0;
+    }
+
+    /** A word to the operator: a line on stderr, or with --json a log event like every other. */
+    private void say(String message) {
+        if (json) {
+            LOG.info(message);
+        } else {
+            System.err.println(message);
+        }
     }
 
     /**

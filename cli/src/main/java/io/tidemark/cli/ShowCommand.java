@@ -10,7 +10,6 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Locations;
 import io.tidemark.format.Json;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.PolicyParser;
@@ -148,7 +147,7 @@ final class ShowCommand implements Callable<Integer> {
             }
             return primary;
         }
-        ObjectTarget t = c.targets().containsKey(location) ? engine.open(c, location) : Locations.open(location);
+        ObjectTarget t = engine.source(c, location); // a target by name, a directory or a URL, as list and restore
         synchronized (opened) {
             opened.add(t);
         }

@@ -41,6 +41,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "status",
         description = {
+            "Show the achieved RPO of every VM at every location.",
             "Show, per VM and location (local and each replication target), the newest restore point and",
             "its age (the achieved RPO) against the policy's RPO, and per target how many restore points it",
             "lacks (the engine's reconciliation ships them) and since when. Reads the repositories themselves,",
@@ -54,6 +55,11 @@ import picocli.CommandLine.Option;
             "the engine's memory, plus running jobs and recent failures with their reasons:",
             "http://127.0.0.1:9464/status (the metrics address; token from statusPage.tokenFile;",
             "docs/monitoring.md).",
+        },
+        footerHeading = "%nExamples:%n",
+        footer = {
+            "  tidemark status --config /etc/tidemark/engine.yaml",
+            "  tidemark status --config /etc/tidemark/engine.yaml --json | jq '.[] | select(.violated)'",
         })
 final class StatusCommand implements Callable<Integer> {
 

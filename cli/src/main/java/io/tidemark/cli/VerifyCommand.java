@@ -30,6 +30,7 @@ import picocli.CommandLine.Option;
         name = "verify",
         mixinStandardHelpOptions = true,
         description = {
+            "Check that a repository is complete and intact, and repair it from another.",
             "Check a repository: every manifest parses, every index root and page it references is there and",
             "matches its digest, every chunk it references is there. --deep also reads every chunk and checks",
             "its digest. Every problem names the object and the restore points it breaks. --repair-from",

@@ -225,4 +225,24 @@ class HookCommandTest {
         assertThat(HookCommand.PreDeploy.parseTimeout("0s")).isEmpty();
         assertThat(HookCommand.PreDeploy.parseTimeout("")).isEmpty();
     }
+
+    @Test
+    void backupOfAnUnknownVmNamesTheVmsTheEngineKnowsAndWithJsonIsTheErrorObject() throws Exception {
+        String url = "http://127.0.0.1:" + server.port();
+        assertThat(Main.execute("backup", "--vm", "shop-9", "--url", url, "--secret-file", secretFile.toString()))
+                .isEqualTo(Main.EXIT_PERMANENT);
+        assertThat(std.err()).contains("no VM 'shop-9'").contains("it knows shop-1");
+        std.reset();
+        assertThat(Main.execute(
+                        "backup", "--vm", "shop-9", "--url", url, "--secret-file", secretFile.toString(), "--json"))
+                .isEqualTo(Main.EXIT_PERMANENT);
+        String line =
+                std.out().lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow();
+        String document = std.out().substring(std.out().indexOf(line)); // the test's log goes to stdout too
+        var error = Json.mapper().readTree(document);
+        assertThat(error.path("exitCode").asInt()).isEqualTo(Main.EXIT_PERMANENT);
+        assertThat(error.path("error").asText()).contains("it knows shop-1");
+        assertThat(error.path("detail").path("error").asText()).isEqualTo("unknown-vm");
+        assertThat(bus.payloads(SnapshotJob.class)).isEmpty();
+    }
 }

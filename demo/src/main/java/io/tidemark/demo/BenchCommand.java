@@ -22,7 +22,8 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         subcommands = SoakCommand.class,
         description = {
-            "Measure the backup pipeline against baselines run in the same process on the same data:",
+            "Measure the backup pipeline against nbdcopy and restic on the same data.",
+            "Baselines run in the same process on the same data:",
             "  1. full backup of a test image vs nbdcopy reading the same NBD export to null:",
             "  2. a 1 %%-dirty incremental vs restic re-backing up the raw image: time, bytes read",
             "  3. a zero-change incremental of a large sparse disk: time, bytes written",

@@ -11,12 +11,15 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         name = "demo",
         description = {
-            "Run the whole flow on this machine with embedded defaults, in about a minute:",
+            "Show the whole flow end to end on a throwaway VM, in about a minute.",
+            "Run the whole flow on this machine with embedded defaults:",
             "a throwaway QEMU VM (TCG) writing known data, an embedded Kafka broker, S3Proxy on loopback,",
             "a policy firing every 10 s (full backup, then incrementals read from QEMU's dirty bitmap),",
             "replication to S3, then a restore of the latest point from S3 alone, checked against the",
             "disk's SHA-256 at the snapshot moment. Everything it starts is stopped when it ends."
-        })
+        },
+        footerHeading = "%nExamples:%n",
+        footer = {"  tidemark demo", "  tidemark demo --dir /tmp/tm-demo --points 5 --encrypt --json"})
 final class DemoCommand implements Callable<Integer> {
 
     @Option(
@@ -34,21 +37,48 @@ final class DemoCommand implements Callable<Integer> {
                     + " DIR/secrets/passphrase for the engine")
     boolean encrypt;
 
+    @Option(
+            names = "--json",
+            description = "print one JSON summary on stdout (restore points, checksums, seconds); the story goes"
+                    + " to stderr")
+    boolean json;
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         long t0 = System.nanoTime();
         // the demo prints its own story; the engine's log would interleave with it
         ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.tidemark"))
                 .setLevel(ch.qos.logback.classic.Level.WARN);
-        DemoScenario scenario = new DemoScenario(dir, System.out, points);
+        java.io.PrintStream story = json ? System.err : System.out;
+        DemoScenario scenario = new DemoScenario(dir, story, points);
         if (encrypt) {
             byte[] random = new byte[24];
             new java.security.SecureRandom().nextBytes(random);
             scenario.encrypted(java.util.Base64.getEncoder().encodeToString(random));
-            System.out.println("repositories encrypted; the passphrase is in " + dir.resolve("secrets/passphrase"));
+            story.println("repositories encrypted; the passphrase is in " + dir.resolve("secrets/passphrase"));
         }
         DemoScenario.Outcome o = scenario.run(null);
         DemoScenario.Point latest = o.latest();
+        boolean ok = o.points().stream().allMatch(o::matches);
+        if (json) {
+            com.fasterxml.jackson.databind.node.ObjectNode summary =
+                    io.tidemark.format.Json.mapper().createObjectNode();
+            o.points().forEach(p -> summary.withArray("restorePoints")
+                    .add(p.manifest().id()));
+            summary.put("restoredFromS3", latest.manifest().id());
+            com.fasterxml.jackson.databind.node.ObjectNode disks = summary.putObject("disks");
+            o.restoredFromS3().get(latest.manifest().id()).forEach((disk, r) -> disks.putObject(disk)
+                    .put("sha256", r.sha256())
+                    .put("sha256AtSnapshot", latest.moment().sha256().get(disk)));
+            summary.put("checksumsMatch", ok);
+            summary.put("encrypted", encrypt);
+            summary.put("seconds", (System.nanoTime() - t0) / 1e9);
+            summary.put("dir", dir.toString());
+            System.out.println(io.tidemark.format.Json.mapper()
+                    .writerWithDefaultPrettyPrinter()
+                    .writeValueAsString(summary));
+            return ok ? 0 : Main.EXIT_PERMANENT;
+        }
         System.out.printf(
                 "restored %s from S3 alone (local repository deleted):%n",
                 latest.manifest().id());
@@ -57,7 +87,6 @@ final class DemoCommand implements Callable<Integer> {
                 .forEach((disk, r) -> System.out.printf(
                         "  %s: sha256 %s%n  %s  disk at the snapshot moment%n",
                         disk, r.sha256(), latest.moment().sha256().get(disk)));
-        boolean ok = o.points().stream().allMatch(o::matches);
         System.out.println(
                 ok
                         ? "checksum matches: the restored image is the disk as it was at the snapshot moment"

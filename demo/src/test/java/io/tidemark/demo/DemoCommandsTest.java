@@ -25,4 +25,21 @@ class DemoCommandsTest {
         assertThat(Main.execute(command, "--help")).as(std.err()).isZero();
         assertThat(std.out()).contains("Usage: tidemark " + command).contains("--help");
     }
+
+    /** The commands this module adds keep the promises of the cli module's CommandTreeTest. */
+    @ParameterizedTest
+    @ValueSource(strings = {"demo", "bench", "bench soak"})
+    void demoAndBenchHaveASentenceSummaryAnExampleAndJson(String path) {
+        picocli.CommandLine c = Main.commandLine();
+        for (String name : path.split(" ")) {
+            c = c.getSubcommands().get(name);
+        }
+        assertThat(c.getCommandSpec().findOption("--json"))
+                .as("tidemark %s --json", path)
+                .isNotNull();
+        assertThat(c.getCommandSpec().usageMessage().description()[0])
+                .as("the summary of tidemark %s", path)
+                .matches("^[A-Z].*[^,;:]\\.$");
+        assertThat(c.getUsageMessage(picocli.CommandLine.Help.Ansi.OFF)).contains("Example");
+    }
 }
