@@ -1,6 +1,7 @@
 package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.Human;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
@@ -150,7 +151,7 @@ final class DrillCommand implements Callable<Integer> {
         System.out.printf(
                 "RTO measured %s, policy %s%s%n",
                 FailoverCommand.seconds(r.rto()),
-                r.rtoLimit().map(StatusCommand::human).orElse("none"),
+                r.rtoLimit().map(Human::duration).orElse("none"),
                 r.rtoViolated() ? "  VIOLATED" : "");
         System.out.println(r.passed() ? "drill PASSED" : "drill FAILED");
     }

@@ -2,6 +2,7 @@ package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.Human;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
@@ -186,7 +187,7 @@ final class FailoverCommand implements Callable<Integer> {
                 vm.running() ? "already running from" : "restore",
                 m.id(),
                 m.capturedAt(),
-                StatusCommand.human(Duration.between(m.capturedAt(), now)),
+                Human.duration(Duration.between(m.capturedAt(), now)),
                 m.disks().size(),
                 Human.bytes(m.sizeBytes()),
                 vm.dir(),

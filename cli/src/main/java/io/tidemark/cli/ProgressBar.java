@@ -1,5 +1,6 @@
 package io.tidemark.cli;
 
+import io.tidemark.core.Human;
 import io.tidemark.repository.Restorer;
 import java.io.PrintStream;
 

@@ -1,5 +1,6 @@
 package io.tidemark.cli;
 
+import io.tidemark.core.Human;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.Locations;

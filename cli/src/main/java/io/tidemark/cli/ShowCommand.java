@@ -2,6 +2,7 @@ package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.Human;
 import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.event.FullReason;

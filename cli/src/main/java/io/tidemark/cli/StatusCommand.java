@@ -2,6 +2,7 @@ package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.Human;
 import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
@@ -232,7 +233,7 @@ final class StatusCommand implements Callable<Integer> {
             f.cancel(true);
             return TargetRead.failed(
                     name,
-                    t.describe() + " did not answer within " + human(wait)
+                    t.describe() + " did not answer within " + Human.duration(wait)
                             + "; check that it is up and reachable from here, or wait longer with --timeout");
         } catch (ExecutionException e) {
             return TargetRead.failed(
@@ -307,8 +308,8 @@ final class StatusCommand implements Callable<Integer> {
                                     .map(t -> t.truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
                                             .toString())
                                     .orElse("none"),
-                    down ? "?" : s.age().map(StatusCommand::human).orElse("-"),
-                    human(s.rpo()),
+                    down ? "?" : s.age().map(Human::duration).orElse("-"),
+                    Human.duration(s.rpo()),
                     down ? "" : s.violated() ? "  VIOLATED" : "");
         }
         printTargets(read, missing, now);
@@ -338,7 +339,8 @@ final class StatusCommand implements Callable<Integer> {
                     r.name(),
                     "ok",
                     count,
-                    oldest.map(t -> human(Duration.between(t, now)) + " ago").orElse("-"),
+                    oldest.map(t -> Human.duration(Duration.between(t, now)) + " ago")
+                            .orElse("-"),
                     count == 0
                             ? ""
                             : "by VM "
@@ -379,28 +381,8 @@ final class StatusCommand implements Callable<Integer> {
                     d.check(),
                     d.passed() ? "passed" : "FAILED",
                     FailoverCommand.seconds(d.rto()),
-                    d.rtoLimit().map(StatusCommand::human).orElse("-"),
+                    d.rtoLimit().map(Human::duration).orElse("-"),
                     d.rtoViolated() ? "  RTO VIOLATED" : "");
         }
-    }
-
-    /** A duration in at most two units: 45s, 5m, 1h, 1h30m, 2d3h. */
-    static String human(java.time.Duration d) {
-        long s = Math.max(0, d.toSeconds());
-        long[] sizes = {86400, 3600, 60, 1};
-        String[] units = {"d", "h", "m", "s"};
-        StringBuilder out = new StringBuilder();
-        int used = 0;
-        for (int i = 0; i < sizes.length && used < 2; i++) {
-            long n = s / sizes[i];
-            if (n > 0 || (i == sizes.length - 1 && out.length() == 0)) {
-                out.append(n).append(units[i]);
-                s -= n * sizes[i];
-                used++;
-            } else if (used > 0) {
-                used++; // a zero unit after the first ends the list: 2h, not 2h5s
-            }
-        }
-        return out.toString();
     }
 }

@@ -2,7 +2,7 @@ package io.tidemark.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.tidemark.cli.Human;
+import io.tidemark.core.Human;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.demo.bench.Bench;
 import io.tidemark.format.Json;

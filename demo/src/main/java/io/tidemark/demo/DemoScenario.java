@@ -1,6 +1,6 @@
 package io.tidemark.demo;
 
-import io.tidemark.cli.Human;
+import io.tidemark.core.Human;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.bus.EventBus;

@@ -2,6 +2,7 @@ package io.tidemark.engine;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.Human;
 import io.tidemark.format.Json;
 import io.tidemark.replicator.Reconciler;
 import io.tidemark.repository.DrillRecord;
@@ -12,7 +13,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -495,9 +495,9 @@ final class StatusPage {
                         .append("</code></td><td>")
                         .append(l.newest().map(t -> esc(TIME.format(t))).orElse("–"))
                         .append("</td><td>")
-                        .append(l.age().map(StatusPage::human).orElse("–"))
+                        .append(l.age().map(Human::duration).orElse("–"))
                         .append("</td><td>")
-                        .append(l.rpo().isZero() ? "–" : human(l.rpo()))
+                        .append(l.rpo().isZero() ? "–" : Human.duration(l.rpo()))
                         .append("</td><td>");
                 if (!l.reachable()) {
                     h.append("<span class=\"badge warn\">unreachable</span> ");
@@ -519,9 +519,9 @@ final class StatusPage {
                                                         : "<span" + " class=\"badge bad\">failed</span> ")
                                         .append(esc(d.check()))
                                         .append(", RTO ")
-                                        .append(human(d.rto()))
+                                        .append(Human.duration(d.rto()))
                                         .append(d.rtoLimit()
-                                                .map(r -> " of " + human(r)
+                                                .map(r -> " of " + Human.duration(r)
                                                         + (d.rtoViolated()
                                                                 ? " <span class=\"badge bad\">RTO violated</span>"
                                                                 : ""))
@@ -549,9 +549,9 @@ final class StatusPage {
                             .append("\" value=\"")
                             .append(Math.min(j.bytesRead(), j.bytesToRead()))
                             .append("\"></progress> ")
-                            .append(bytes(j.bytesRead()))
+                            .append(Human.bytes(j.bytesRead()))
                             .append(" of ")
-                            .append(bytes(j.bytesToRead()))
+                            .append(Human.bytes(j.bytesToRead()))
                             .append(j.disk() < j.disks() ? " (disks begun so far)" : "");
                 } else {
                     h.append("<progress max=\"")
@@ -564,9 +564,9 @@ final class StatusPage {
                             .append(j.stages());
                 }
                 h.append("</td><td>")
-                        .append(human(Duration.between(j.stageSince(), now)))
+                        .append(Human.duration(Duration.between(j.stageSince(), now)))
                         .append("</td><td>")
-                        .append(human(Duration.between(j.startedAt(), now)))
+                        .append(Human.duration(Duration.between(j.startedAt(), now)))
                         .append("</td></tr>");
             }
             h.append("</table>");
@@ -582,9 +582,9 @@ final class StatusPage {
                         .append(" (")
                         .append(ago(p.capturedAt(), now))
                         .append(")</td><td>")
-                        .append(bytes(p.bytesRead()))
+                        .append(Human.bytes(p.bytesRead()))
                         .append("</td><td>")
-                        .append(bytes(p.bytesNew()))
+                        .append(Human.bytes(p.bytesNew()))
                         .append("</td><td>")
                         .append(p.replicatedTo().isEmpty() ? "–" : esc(String.join(", ", p.replicatedTo())))
                         .append("</td></tr>");
@@ -694,37 +694,6 @@ final class StatusPage {
 
     private static String ago(Instant at, Instant now) {
         Duration d = Duration.between(at, now);
-        return d.isNegative() ? "just now" : human(d) + " ago";
-    }
-
-    /** A duration in at most two units: 45s, 5m, 1h30m, 2d3h. */
-    static String human(Duration d) {
-        long s = Math.max(0, d.truncatedTo(ChronoUnit.SECONDS).toSeconds());
-        long[] sizes = {86400, 3600, 60, 1};
-        String[] units = {"d", "h", "m", "s"};
-        StringBuilder out = new StringBuilder();
-        int used = 0;
-        for (int i = 0; i < sizes.length && used < 2; i++) {
-            long n = s / sizes[i];
-            if (n > 0 || (i == sizes.length - 1 && out.length() == 0)) {
-                out.append(n).append(units[i]);
-                s -= n * sizes[i];
-                used++;
-            } else if (used > 0) {
-                used++;
-            }
-        }
-        return out.toString();
-    }
-
-    private static String bytes(long n) {
-        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
-        double v = n;
-        int u = 0;
-        while (v >= 1024 && u < units.length - 1) {
-            v /= 1024;
-            u++;
-        }
-        return u == 0 ? n + " B" : String.format(Locale.ROOT, "%.1f %s", v, units[u]);
+        return d.isNegative() ? "just now" : Human.duration(d) + " ago";
     }
 }
