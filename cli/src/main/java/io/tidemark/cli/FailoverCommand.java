@@ -7,6 +7,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.policies.RecoveryPlanParser;
+import io.tidemark.recovery.DrHypervisor;
 import io.tidemark.recovery.DrSite;
 import io.tidemark.recovery.Failover;
 import io.tidemark.repository.Repository;
@@ -73,10 +74,11 @@ final class FailoverCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         Instant started = clock.instant();
         RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
-        try (ObjectTarget target = DrSources.open(engine, plan)) {
+        DrSite site = DrSite.of(plan);
+        try (ObjectTarget target = DrSources.open(engine, plan);
+                DrHypervisor host = DrHypervisor.of(plan, site)) {
             Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
-            Failover failover =
-                    new Failover(repo, new DrSite(plan.workDir()), parallel, clock, ProgressBars.onTerminal(json));
+            Failover failover = new Failover(repo, site, host, parallel, clock, ProgressBars.onTerminal(json));
             Map<String, Manifest> points = failover.points(plan);
             if (dryRun) {
                 Failover.DryRun dry = failover.dryRun(plan, points);
@@ -109,6 +111,10 @@ final class FailoverCommand implements Callable<Integer> {
                     r.state().label(),
                     r.timing().map(t -> seconds(t.rpo())).orElse("-"),
                     r.timing().map(t -> seconds(t.rto())).orElse("-"));
+            r.started().ifPresent(st -> {
+                System.out.printf("%-20s runs under %s%n", "", st.accelerator().toUpperCase(java.util.Locale.ROOT));
+                st.notes().forEach(n -> System.out.printf("%-20s adapted: %s%n", "", n));
+            });
         }
     }
 
@@ -127,6 +133,11 @@ final class FailoverCommand implements Callable<Integer> {
         });
         ArrayNode disks = o.putArray("disks");
         r.disks().forEach(d -> disks.add(d.toString()));
+        r.started().ifPresent(st -> {
+            o.put("accelerator", st.accelerator());
+            ArrayNode notes = o.putArray("adapted");
+            st.notes().forEach(notes::add);
+        });
     }
 
     static String seconds(Duration d) {

@@ -3,6 +3,7 @@ package io.tidemark.recovery;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.hypervisor.Accelerators;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.workers.qmp.QmpClient;
@@ -26,11 +27,14 @@ import java.util.concurrent.locks.LockSupport;
  * &lt;work-dir&gt;/run/&lt;vm&gt;.log      QEMU's messages
  * </pre>
  *
- * <p>QEMU runs daemonized under {@code -accel tcg}, one {@code scsi-hd} (id = the disk's name) per
- * disk on a virtio-scsi controller, so the VM outlives the command that started it and
- * {@link io.tidemark.workers.qmp.QmpHypervisor} can capture it by its socket for failback.
+ * <p>QEMU runs daemonized under KVM where the host can run it and TCG otherwise ({@link
+ * Accelerators}; the plan's {@code dr-host.accel} or an {@code -accel} in its {@code qemu-args}
+ * decides instead), one {@code scsi-hd} (id = the disk's name) per disk on a virtio-scsi
+ * controller, so the VM outlives the command that started it and {@link
+ * io.tidemark.workers.qmp.QmpHypervisor} can capture it by its socket for failback. It also holds
+ * the files of a libvirt DR site ({@link LibvirtDrSite}): restored disks, consoles and sockets.
  */
-public final class DrSite {
+public final class DrSite implements DrHypervisor {
 
     /** The QEMU binary started for each VM. */
     public static final String QEMU = "qemu-system-x86_64";
@@ -41,9 +45,26 @@ public final class DrSite {
     private static final Duration QMP_TIMEOUT = Duration.ofSeconds(10);
 
     private final Path workDir;
+    private final RecoveryPlan.Accel accel;
 
     public DrSite(Path workDir) {
+        this(workDir, RecoveryPlan.Accel.AUTO);
+    }
+
+    /** @param accel the accelerator the plan asks for */
+    public DrSite(Path workDir, RecoveryPlan.Accel accel) {
         this.workDir = workDir.toAbsolutePath();
+        this.accel = accel;
+    }
+
+    /** The DR site of {@code plan}. */
+    public static DrSite of(RecoveryPlan plan) {
+        return new DrSite(plan.workDir(), plan.drHost().accel());
+    }
+
+    @Override
+    public String describe() {
+        return "QEMU processes under " + workDir;
     }
 
     public Path workDir() {
@@ -54,12 +75,27 @@ public final class DrSite {
         return workDir.resolve("run");
     }
 
+    /** Where the disks of {@code point} are restored for {@code vm}, in the point's disk order. */
+    public List<Path> disks(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point) {
+        return point.disks().stream().map(d -> disk(vm.name(), d.name())).toList();
+    }
+
     public Path disk(String vm, String disk) {
         return workDir.resolve(vm).resolve(disk + ".raw");
     }
 
     public Path qmp(String vm) {
         return runDir().resolve(vm + ".qmp");
+    }
+
+    /** The guest agent's socket of {@code vm} on a libvirt DR host. */
+    public Path agent(String vm) {
+        return runDir().resolve(vm + ".qga");
+    }
+
+    /** The serial console's file of {@code vm} on a libvirt DR host (when its definition logs to a file). */
+    public Path console(String vm) {
+        return runDir().resolve(vm + ".console");
     }
 
     Path pidFile(String vm) {
@@ -81,6 +117,7 @@ public final class DrSite {
     }
 
     /** QEMU's run state ({@code running}, {@code paused}, ...) or empty when it does not answer. */
+    @Override
     public Optional<String> status(String vm) {
         if (pid(vm).isEmpty() || !Files.exists(qmp(vm))) {
             return Optional.empty();
@@ -98,8 +135,6 @@ public final class DrSite {
                 QEMU,
                 "-machine",
                 "q35",
-                "-accel",
-                "tcg",
                 "-display",
                 "none",
                 "-nodefaults",
@@ -111,6 +146,9 @@ public final class DrSite {
                 Integer.toString(vm.cpus()),
                 "-device",
                 "virtio-scsi-pci,id=scsi0"));
+        if (!Accelerators.chooses(vm.qemuArgs())) { // the plan's own -accel wins
+            cmd.addAll(3, Accelerators.qemuArgs(accel.name().toLowerCase(java.util.Locale.ROOT)));
+        }
         for (String d : disks) {
             cmd.addAll(List.of(
                     "-blockdev",
@@ -160,7 +198,57 @@ public final class DrSite {
         }
     }
 
+    @Override
+    public List<String> check(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point) {
+        List<String> problems = new ArrayList<>();
+        String socket = qmp(vm.name()).toString();
+        if (socket.length() > MAX_SOCKET_PATH) {
+            problems.add("the QMP socket path of " + vm.name() + " (" + socket + ") is longer than " + MAX_SOCKET_PATH
+                    + " bytes; choose a shorter work-dir");
+        }
+        if (accel == RecoveryPlan.Accel.KVM && !Accelerators.chooses(vm.qemuArgs())) {
+            Accelerators.whyNoKvm()
+                    .ifPresent(why -> problems.add("the plan asks for KVM, but " + why + "; set dr-host.accel: auto"));
+        }
+        return problems;
+    }
+
+    @Override
+    public Started start(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point, List<Path> disks) {
+        start(
+                vm,
+                point.disks().stream()
+                        .map(io.tidemark.core.repository.DiskEntry::name)
+                        .toList());
+        List<String> notes = new ArrayList<>();
+        if (point.definition().isEmpty()) {
+            notes.add("point " + point.id() + " has no captured definition: started with the plan's settings ("
+                    + vm.memoryMiB() + " MiB, " + vm.cpus() + " vCPU, q35, disks on virtio-scsi)");
+        } else {
+            notes.add("started with the plan's settings (" + vm.memoryMiB() + " MiB, " + vm.cpus()
+                    + " vCPU); the captured definition ("
+                    + point.definition().get().summary()
+                    + ") is applied on a libvirt DR host");
+        }
+        String running = accelerator(vm.name());
+        if (running.equals("tcg") && !Accelerators.chooses(vm.qemuArgs()) && accel != RecoveryPlan.Accel.TCG) {
+            notes.add("runs under TCG (software emulation), not KVM: "
+                    + Accelerators.whyNoKvm().orElse("KVM did not initialise; see " + log(vm.name())));
+        }
+        return new Started(running, notes);
+    }
+
+    /** {@code kvm} when QEMU runs {@code vm} under KVM ({@code query-kvm}), else {@code tcg}. */
+    public String accelerator(String vm) {
+        try (QmpClient qmp = QmpClient.connect(qmp(vm), QMP_TIMEOUT)) {
+            return qmp.execute("query-kvm").path("enabled").asBoolean() ? "kvm" : "tcg";
+        } catch (TidemarkException e) {
+            return "unknown";
+        }
+    }
+
     /** Waits until QEMU reports {@code running}; lets a VM that waits for {@code cont} go. */
+    @Override
     public void awaitRunning(String vm, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         String last = "no answer";
@@ -189,6 +277,7 @@ public final class DrSite {
     }
 
     /** Stops the VM's QEMU (quit over QMP, else SIGKILL), if it runs. */
+    @Override
     public void stop(String vm) {
         Optional<Long> pid = pid(vm);
         if (pid.isEmpty()) {
