@@ -86,7 +86,8 @@ public final class Failback {
                 .filter(v -> host.status(v).isPresent())
                 .toList();
         if (running.isEmpty()) {
-            throw new PermanentException("no VM of plan " + plan.file() + " runs at the DR site (" + host.describe()
+            throw new PermanentException("no VM of plan " + plan.file() + " runs at the DR site ("
+                    + (host instanceof DrSite s ? s.runDir().toString() : host.describe())
                     + "); nothing to bring home");
         }
         return running;

@@ -200,6 +200,28 @@ class LibvirtFailoverIT {
                         .contains("machine='" + def.machine() + "'")
                         .doesNotContain("s3cr3tvn");
                 assertThat(host.status(VM)).contains("running");
+
+                // failback, the same way in reverse: captured through libvirt, with the domain as it ran at DR
+                sh(dr, "echo written-at-the-dr-site > /mnt/dr-marker && sync");
+                List<String> running = Failback.running(plan, host, java.util.Optional.empty());
+                assertThat(running).containsExactly(VM);
+                Failback.VmResult back = new Failback(repo, site, 4, Clock.systemUTC(), RecoveryProgress.NONE)
+                        .run(plan, running, dir.resolve("home"))
+                        .get(0);
+                VmDefinition atDr = back.point().definition().orElseThrow();
+                assertThat(atDr.source()).isEqualTo(VmDefinition.LIBVIRT);
+                assertThat(atDr.nics()).singleElement().satisfies(n -> assertThat(n.mac())
+                        .isEqualTo(MAC));
+                assertThat(atDr.disks()).singleElement().satisfies(d -> {
+                    assertThat(d.serial()).contains("WEB1-DATA");
+                    assertThat(d.format()).contains("raw");
+                });
+                assertThat(atDr.domainXml()).hasValueSatisfying(x -> assertThat(x)
+                        .contains(site.disk(VM, "vda").toString()));
+                assertThat(back.point().bytesNew())
+                        .as("only what changed at the DR site is shipped")
+                        .isLessThan(point.sizeBytes() / 4);
+                assertThat(dir.resolve("home").resolve(VM).resolve("vda.raw")).isRegularFile();
                 host.stop(VM);
                 assertThat(host.status(VM)).isEmpty();
             }
