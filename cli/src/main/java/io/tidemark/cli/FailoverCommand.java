@@ -165,9 +165,10 @@ final class FailoverCommand implements Callable<Integer> {
                 plan.file(), plan.site(), plan.source(), target.describe());
         for (RecoveryPlan.Group g : plan.groups()) {
             System.out.println("group " + g.name() + ":");
-            dry.vms().stream()
-                    .filter(vm -> vm.group().equals(g.name()))
-                    .forEach(vm -> System.out.println(describe(vm, now)));
+            dry.vms().stream().filter(vm -> vm.group().equals(g.name())).forEach(vm -> {
+                System.out.println(describe(vm, now));
+                vm.adaptations().forEach(a -> System.out.println("    would adapt: " + a));
+            });
         }
         dry.problems().forEach(p -> System.out.println("PROBLEM: " + p));
         System.out.println(
@@ -186,6 +187,8 @@ final class FailoverCommand implements Callable<Integer> {
         o.put("alreadyRunning", vm.running());
         ArrayNode disks = o.putArray("disks");
         vm.disks().forEach(d -> disks.add(d.toString()));
+        ArrayNode adapt = o.putArray("adaptations");
+        vm.adaptations().forEach(adapt::add);
     }
 
     private static String describe(Failover.PlannedVm vm, Instant now) {

@@ -37,6 +37,9 @@ public interface DrHypervisor extends AutoCloseable {
     /** What would stop {@code vm} from starting from {@code point} (dry run); touches nothing. */
     List<String> check(RecoveryPlan.Vm vm, Manifest point);
 
+    /** What starting {@code vm} from {@code point} would adapt to this host (dry run); touches nothing. */
+    List<String> adaptations(RecoveryPlan.Vm vm, Manifest point);
+
     /** Starts {@code vm} on the restored {@code disks} (in the point's disk order). */
     Started start(RecoveryPlan.Vm vm, Manifest point, List<Path> disks);
 

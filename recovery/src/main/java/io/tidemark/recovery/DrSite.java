@@ -5,6 +5,7 @@ import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.Accelerators;
 import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.core.repository.VmDefinition;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.workers.qmp.QmpClient;
 import java.io.IOException;
@@ -35,6 +36,8 @@ import java.util.concurrent.locks.LockSupport;
  * the files of a libvirt DR site ({@link LibvirtDrSite}): restored disks, consoles and sockets.
  */
 public final class DrSite implements DrHypervisor {
+
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DrSite.class);
 
     /** The QEMU binary started for each VM. */
     public static final String QEMU = "qemu-system-x86_64";
@@ -129,34 +132,91 @@ public final class DrSite implements DrHypervisor {
         }
     }
 
-    /** The QEMU command line that runs {@code vm} on {@code disks}, daemonized. */
+    /** The QEMU command line that runs {@code vm} on {@code disks} with the plan's settings, daemonized. */
     List<String> command(RecoveryPlan.Vm vm, List<String> disks) {
+        return command(vm, disks, Optional.empty(), new ArrayList<>());
+    }
+
+    /**
+     * The QEMU command line that runs {@code vm} on {@code disks}, daemonized: with the captured
+     * definition's machine type, CPUs, CPU model and memory, its disks' serials and its NICs (MAC
+     * and model, on user-mode networking) when there is one, else the plan's memory and CPUs. What
+     * had to change to run here goes to {@code notes}. The plan's {@code qemu-args} come last, so
+     * they override.
+     */
+    List<String> command(
+            RecoveryPlan.Vm vm, List<String> disks, Optional<VmDefinition> definition, List<String> notes) {
+        String machine = "q35";
+        String memory = Integer.toString(vm.memoryMiB());
+        String cpus = Integer.toString(vm.cpus());
+        List<String> cpu = List.of();
+        if (definition.isPresent()) {
+            VmDefinition d = definition.get();
+            machine = machine(d.machine(), notes);
+            memory = Long.toString(Math.max(1, d.memoryBytes() >> 20));
+            cpus = Integer.toString(d.cpus());
+            String model = d.cpuModel().orElse("");
+            if (model.equals("host") || model.equals("host-passthrough")) {
+                if (accel == RecoveryPlan.Accel.KVM || Accelerators.whyNoKvm().isEmpty()) {
+                    cpu = List.of("-cpu", "host");
+                } else {
+                    cpu = List.of("-cpu", "max");
+                    notes.add("CPU model host needs KVM: uses max (every feature TCG emulates)");
+                }
+            } else if (model.matches("[A-Za-z0-9._-]+") && !model.equals("host-model") && !model.equals("maximum")) {
+                cpu = List.of("-cpu", model);
+            } else if (!model.isEmpty()) {
+                cpu = List.of("-cpu", "max");
+                notes.add("CPU mode " + model + " has no QEMU equivalent here: uses max");
+            }
+        }
         List<String> cmd = new ArrayList<>(List.of(
                 QEMU,
                 "-machine",
-                "q35",
+                machine,
                 "-display",
                 "none",
                 "-nodefaults",
                 "-name",
                 vm.name(),
                 "-m",
-                Integer.toString(vm.memoryMiB()),
+                memory,
                 "-smp",
-                Integer.toString(vm.cpus()),
+                cpus,
                 "-device",
                 "virtio-scsi-pci,id=scsi0"));
         if (!Accelerators.chooses(vm.qemuArgs())) { // the plan's own -accel wins
             cmd.addAll(3, Accelerators.qemuArgs(accel.name().toLowerCase(java.util.Locale.ROOT)));
         }
+        cmd.addAll(cpu);
         for (String d : disks) {
+            Optional<String> serial = definition.flatMap(def -> def.disks().stream()
+                    .filter(x -> x.name().equals(d))
+                    .findFirst()
+                    .flatMap(VmDefinition.Disk::serial));
             cmd.addAll(List.of(
                     "-blockdev",
                     "driver=file,filename=" + escape(disk(vm.name(), d)) + ",node-name=" + d + "-file",
                     "-blockdev",
                     "driver=raw,file=" + d + "-file,node-name=" + d + "-disk",
                     "-device",
-                    "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"));
+                    "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"
+                            + serial.map(x -> ",serial=" + x.replace(",", ",,")).orElse("")));
+        }
+        if (definition.isPresent()) {
+            for (VmDefinition.Nic nic : definition.get().nics()) {
+                if (!nic.mac().matches("([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")) {
+                    continue;
+                }
+                String model = nic.model().isEmpty() || nic.model().equals("virtio")
+                        ? "virtio-net-pci"
+                        : nic.model().replace(",", "");
+                cmd.addAll(List.of("-nic", "user,mac=" + nic.mac() + ",model=" + model));
+            }
+            if (!definition.get().nics().isEmpty()) {
+                notes.add(definition.get().nics().size() + " NIC(s) keep their MAC and model on QEMU user-mode"
+                        + " networking; give the VM real networking with the plan's qemu-args");
+            }
         }
         cmd.addAll(List.of(
                 "-qmp",
@@ -170,12 +230,49 @@ public final class DrSite implements DrHypervisor {
         return cmd;
     }
 
+    private static volatile java.util.Set<String> machines;
+
+    /** {@code wanted} if this QEMU has that machine type, else its family's alias, noted. */
+    private static String machine(String wanted, List<String> notes) {
+        if (wanted.isEmpty()) {
+            return "q35";
+        }
+        java.util.Set<String> known = machines;
+        if (known == null) {
+            known = new java.util.HashSet<>();
+            try {
+                ExternalCommand.Result r = ExternalCommand.of(QEMU, "-machine", "help")
+                        .timeout(Duration.ofSeconds(30))
+                        .runForExit();
+                for (String line : r.stdout().split("\n")) {
+                    String[] words = line.strip().split("\\s+");
+                    if (words.length > 0 && !words[0].isEmpty()) {
+                        known.add(words[0]);
+                    }
+                }
+            } catch (TidemarkException e) { // QEMU missing: the start names it; the family alias is always safe
+                log.debug("cannot list QEMU's machine types: {}", e.getMessage());
+            }
+            machines = known;
+        }
+        if (known.contains(wanted)) {
+            return wanted;
+        }
+        String family = wanted.contains("q35") ? "q35" : "pc";
+        notes.add("machine type " + wanted + " is not offered by this QEMU: uses " + family);
+        return family;
+    }
+
     /**
      * Starts {@code vm} daemonized; returns once QEMU has daemonized (its devices are set up).
      *
      * @throws PermanentException with QEMU's own message when it refuses to start
      */
     public void start(RecoveryPlan.Vm vm, List<String> disks) {
+        launch(vm, command(vm, disks));
+    }
+
+    private void launch(RecoveryPlan.Vm vm, List<String> command) {
         Path out = runDir().resolve(vm.name() + ".start.log");
         try {
             Files.createDirectories(runDir());
@@ -186,7 +283,7 @@ public final class DrSite implements DrHypervisor {
                     "cannot prepare " + runDir() + " to start " + vm.name() + ": " + e.getMessage(), e);
         }
         // the daemon keeps QEMU's stdio: its output goes to a file, not a pipe
-        ExternalCommand.Result r = ExternalCommand.of(command(vm, disks))
+        ExternalCommand.Result r = ExternalCommand.of(command)
                 .outputFile(out)
                 .timeout(Duration.ofMinutes(2))
                 .hint("QEMU for " + vm.name() + " did not daemonize; see " + log(vm.name()))
@@ -211,6 +308,25 @@ public final class DrSite implements DrHypervisor {
                     .ifPresent(why -> problems.add("the plan asks for KVM, but " + why + "; set dr-host.accel: auto"));
         }
         return problems;
+    }
+
+    @Override
+    public List<String> adaptations(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point) {
+        List<String> notes = new ArrayList<>();
+        command(
+                vm,
+                point.disks().stream()
+                        .map(io.tidemark.core.repository.DiskEntry::name)
+                        .toList(),
+                point.definition(),
+                notes);
+        if (point.definition().isEmpty()) {
+            notes.add("point " + point.id() + " has no captured definition: would start with the plan's settings");
+        }
+        if (!Accelerators.chooses(vm.qemuArgs()) && accel != RecoveryPlan.Accel.KVM) {
+            Accelerators.whyNoKvm().ifPresent(why -> notes.add("would run under TCG, not KVM: " + why));
+        }
+        return notes;
     }
 
     @Override

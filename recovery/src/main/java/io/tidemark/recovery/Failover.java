@@ -96,9 +96,22 @@ public final class Failover {
      * would be restored to, and their files.
      */
     public record PlannedVm(
-            RecoveryPlan.Vm spec, String group, Manifest point, boolean running, Path dir, List<Path> disks) {
+            RecoveryPlan.Vm spec,
+            String group,
+            Manifest point,
+            boolean running,
+            Path dir,
+            List<Path> disks,
+            List<String> adaptations) {
         public PlannedVm {
             disks = List.copyOf(disks);
+            adaptations = List.copyOf(adaptations);
+        }
+
+        /** A planned VM without adaptations. */
+        public PlannedVm(
+                RecoveryPlan.Vm spec, String group, Manifest point, boolean running, Path dir, List<Path> disks) {
+            this(spec, group, point, running, dir, disks, List.of());
         }
 
         public String vm() {
@@ -163,14 +176,16 @@ public final class Failover {
         for (RecoveryPlan.Group g : plan.groups()) {
             for (RecoveryPlan.Vm vm : g.vms()) {
                 Manifest m = points.get(vm.name());
+                List<String> adaptations = List.of();
                 try {
                     problems.addAll(host.check(vm, m));
+                    adaptations = m == null ? List.of() : host.adaptations(vm, m);
                 } catch (TidemarkException e) {
                     problems.add("cannot check " + vm.name() + " at " + host.describe() + ": " + e.getMessage());
                 }
                 boolean running = status(vm.name()).isPresent();
                 vms.add(new PlannedVm(
-                        vm, g.name(), m, running, site.workDir().resolve(vm.name()), disks(vm.name(), m)));
+                        vm, g.name(), m, running, site.workDir().resolve(vm.name()), disks(vm.name(), m), adaptations));
             }
         }
         return new DryRun(vms, problems);

@@ -227,6 +227,12 @@ public final class LibvirtDrSite implements DrHypervisor {
         return problems;
     }
 
+    @Override
+    public List<String> adaptations(RecoveryPlan.Vm vm, Manifest point) {
+        return DrDomainXml.build(vm, point, files.disks(vm, point), spec, host(), files)
+                .notes();
+    }
+
     private boolean hasNetwork(String name) {
         try {
             return connection().networkLookupByName(name) != null;

@@ -166,6 +166,11 @@ class LibvirtFailoverIT {
 
                 Failover.DryRun dry = failover.dryRun(plan, points);
                 assertThat(dry.ok()).as("%s", dry.problems()).isTrue();
+                assertThat(dry.vms()).singleElement().satisfies(v -> assertThat(v.adaptations())
+                        .anySatisfy(a -> assertThat(a).contains("runs under TCG")));
+                assertThat(dr.virsh("list", "--all", "--name").strip())
+                        .as("the dry run defines nothing")
+                        .isEmpty();
                 // a point whose VM sat on network 'prod': the plan maps it to dr-net, which the DR host lacks
                 Manifest onProd = point.withDefinition(java.util.Optional.of(LibvirtDefinition.of(def.domainXml()
                         .orElseThrow()
