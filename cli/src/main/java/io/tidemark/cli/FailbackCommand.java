@@ -7,6 +7,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.policies.RecoveryPlanParser;
+import io.tidemark.recovery.DrHypervisor;
 import io.tidemark.recovery.DrSite;
 import io.tidemark.recovery.Failback;
 import io.tidemark.repository.Repository;
@@ -73,8 +74,11 @@ final class FailbackCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
         Path homeDir = Failback.homeDir(plan, Optional.ofNullable(home));
-        DrSite site = new DrSite(plan.workDir());
-        List<String> running = Failback.running(plan, site, Optional.ofNullable(only));
+        DrSite site = DrSite.of(plan);
+        List<String> running;
+        try (DrHypervisor host = DrHypervisor.of(plan, site)) {
+            running = Failback.running(plan, host, Optional.ofNullable(only));
+        }
         List<Failback.VmResult> results;
         try (ObjectTarget target = DrSources.open(engine, plan)) {
             Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));

@@ -8,6 +8,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Json;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.policies.RecoveryPlanParser;
+import io.tidemark.recovery.DrHypervisor;
 import io.tidemark.recovery.DrSite;
 import io.tidemark.recovery.Failover;
 import io.tidemark.repository.Repository;
@@ -75,10 +76,11 @@ final class FailoverCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         Instant started = clock.instant();
         RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
-        try (ObjectTarget target = DrSources.open(engine, plan)) {
+        DrSite site = DrSite.of(plan);
+        try (ObjectTarget target = DrSources.open(engine, plan);
+                DrHypervisor host = DrHypervisor.of(plan, site)) {
             Repository repo = Repository.open(target, engine.passphrases(engine.engineConfig()));
-            Failover failover =
-                    new Failover(repo, new DrSite(plan.workDir()), parallel, clock, ProgressBars.onTerminal(json));
+            Failover failover = new Failover(repo, site, host, parallel, clock, ProgressBars.onTerminal(json));
             Map<String, Manifest> points = failover.points(plan);
             if (dryRun) {
                 Failover.DryRun dry = failover.dryRun(plan, points);
@@ -111,6 +113,10 @@ final class FailoverCommand implements Callable<Integer> {
                     r.state().label(),
                     r.timing().map(t -> seconds(t.rpo())).orElse("-"),
                     r.timing().map(t -> seconds(t.rto())).orElse("-"));
+            r.started().ifPresent(st -> {
+                System.out.printf("%-20s runs under %s%n", "", st.accelerator().toUpperCase(java.util.Locale.ROOT));
+                st.notes().forEach(n -> System.out.printf("%-20s adapted: %s%n", "", n));
+            });
         }
     }
 
@@ -129,6 +135,11 @@ final class FailoverCommand implements Callable<Integer> {
         });
         ArrayNode disks = o.putArray("disks");
         r.disks().forEach(d -> disks.add(d.toString()));
+        r.started().ifPresent(st -> {
+            o.put("accelerator", st.accelerator());
+            ArrayNode notes = o.putArray("adapted");
+            st.notes().forEach(notes::add);
+        });
     }
 
     static String seconds(Duration d) {
@@ -156,9 +167,10 @@ final class FailoverCommand implements Callable<Integer> {
                 plan.file(), plan.site(), plan.source(), target.describe());
         for (RecoveryPlan.Group g : plan.groups()) {
             System.out.println("group " + g.name() + ":");
-            dry.vms().stream()
-                    .filter(vm -> vm.group().equals(g.name()))
-                    .forEach(vm -> System.out.println(describe(vm, now)));
+            dry.vms().stream().filter(vm -> vm.group().equals(g.name())).forEach(vm -> {
+                System.out.println(describe(vm, now));
+                vm.adaptations().forEach(a -> System.out.println("    would adapt: " + a));
+            });
         }
         dry.problems().forEach(p -> System.out.println("PROBLEM: " + p));
         System.out.println(
@@ -177,6 +189,8 @@ final class FailoverCommand implements Callable<Integer> {
         o.put("alreadyRunning", vm.running());
         ArrayNode disks = o.putArray("disks");
         vm.disks().forEach(d -> disks.add(d.toString()));
+        ArrayNode adapt = o.putArray("adaptations");
+        vm.adaptations().forEach(adapt::add);
     }
 
     private static String describe(Failover.PlannedVm vm, Instant now) {

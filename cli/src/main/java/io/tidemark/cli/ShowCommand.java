@@ -9,6 +9,7 @@ import io.tidemark.core.event.FullReason;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
+import io.tidemark.core.repository.VmDefinition;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
@@ -45,7 +46,8 @@ import picocli.CommandLine.Parameters;
             "",
             "Its VM, disks with their logical sizes and the bytes read and newly stored, its parent, why a disk",
             "was read in full, the consistency achieved (and why it is less than the policy wanted), its trigger",
-            "and tags, its marks, and which locations (local and each target of the engine config) hold it.",
+            "and tags, its marks, the VM's definition as the backup saw it (machine, CPUs, memory, disks, NICs;",
+            "in full with --definition), and which locations (local and each target of the engine config) hold it.",
             "Reads the repositories themselves, so it works while the engine is down.",
             "",
             "Example:",
@@ -77,6 +79,12 @@ final class ShowCommand implements Callable<Integer> {
             description = "also read the point's index and chunks at --from to tell what it occupies there, compressed"
                     + " (costs a read of the point's data)")
     boolean stored;
+
+    @Option(
+            names = "--definition",
+            description = "print the VM's captured definition in full: libvirt's domain XML (secrets removed), or"
+                    + " what QMP told as JSON")
+    boolean definition;
 
     @Mixin
     EngineOptions engine;
@@ -196,6 +204,9 @@ final class ShowCommand implements Callable<Integer> {
     private void print(Manifest m, List<Held> holders, Optional<PointFootprint> footprint) throws java.io.IOException {
         if (json) {
             ObjectNode o = Json.mapper().valueToTree(m);
+            if (!definition && o.get("definition") instanceof ObjectNode d) {
+                d.remove("domainXml"); // long: only with --definition
+            }
             o.put("sizeBytes", m.sizeBytes());
             o.put("bytesRead", m.bytesRead());
             o.put("bytesNew", m.bytesNew());
@@ -258,6 +269,7 @@ final class ShowCommand implements Callable<Integer> {
                     Human.bytes(d.chunkSize()),
                     d.fullReason().map(FullReason::detail).orElse("no (changed extents only)"));
         }
+        printDefinition(m);
         System.out.printf("%nlocations%n");
         for (Held h : holders) {
             System.out.printf(
@@ -268,6 +280,44 @@ final class ShowCommand implements Callable<Integer> {
                             .map(k -> "; " + k.kind().name().toLowerCase(Locale.ROOT) + " at " + k.at() + ": "
                                     + k.reason())
                             .orElse(""));
+        }
+    }
+
+    private void printDefinition(Manifest m) throws java.io.IOException {
+        System.out.printf("%ndefinition%n");
+        if (m.definition().isEmpty()) {
+            System.out.printf("  none captured (a point written before Tidemark recorded definitions, or the hypervisor"
+                    + " did not tell); a failover uses the plan's settings%n");
+            return;
+        }
+        VmDefinition d = m.definition().get();
+        System.out.printf("  %s%n", d.summary());
+        for (VmDefinition.Disk disk : d.disks()) {
+            System.out.printf(
+                    "  disk %-10s bus %s%s%s%s%n",
+                    disk.name(),
+                    disk.bus(),
+                    disk.device().map(x -> ", " + x).orElse(""),
+                    disk.serial().map(x -> ", serial " + x).orElse(""),
+                    disk.format().map(x -> ", " + x).orElse(""));
+        }
+        for (VmDefinition.Nic nic : d.nics()) {
+            System.out.printf(
+                    "  nic  %-10s %s %s%s%n",
+                    nic.id(),
+                    nic.mac(),
+                    nic.model(),
+                    nic.network().map(x -> " on " + x).orElse(""));
+        }
+        if (!d.redacted().isEmpty()) {
+            System.out.printf("  secrets removed: %s%n", String.join(", ", d.redacted()));
+        }
+        if (definition) {
+            System.out.println();
+            System.out.println(d.domainXml()
+                    .orElse(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(d)));
+        } else {
+            System.out.printf("  (in full: --definition)%n");
         }
     }
 }

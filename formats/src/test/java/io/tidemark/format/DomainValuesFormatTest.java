@@ -40,7 +40,9 @@ class DomainValuesFormatTest {
                 "manifest-v1.json",
                 "manifest-v1-consistency-reason.json",
                 "manifest-v1-full-reason.json",
-                "manifest-v1-full-reason-kind.json"
+                "manifest-v1-full-reason-kind.json",
+                "manifest-v1-definition-libvirt.json",
+                "manifest-v1-definition-qmp.json"
             })
     void goldenManifestsReEncodeIdentically(String name) throws IOException {
         byte[] golden = golden(name);

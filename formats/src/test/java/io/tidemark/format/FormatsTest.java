@@ -16,6 +16,7 @@ import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
+import io.tidemark.core.repository.VmDefinition;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -48,6 +49,69 @@ class FormatsTest {
         assertThat(m.incremental()).isTrue();
         // and it round-trips to the same record
         assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+
+    @Test
+    void aPointWrittenBeforeDefinitionsExistedHasNone() throws IOException {
+        for (String name : List.of(
+                "manifest-v1.json",
+                "manifest-v1-consistency-reason.json",
+                "manifest-v1-full-reason.json",
+                "manifest-v1-full-reason-kind.json")) {
+            assertThat(ManifestCodec.decode(name, golden(name)).definition())
+                    .as(name)
+                    .isEmpty();
+        }
+    }
+
+    @Test
+    void goldenManifestWithALibvirtDefinitionParsesForever() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1-definition-libvirt.json"));
+        VmDefinition d = m.definition().orElseThrow();
+        assertThat(d.version()).isEqualTo(1);
+        assertThat(d.source()).isEqualTo(VmDefinition.LIBVIRT);
+        assertThat(d.machine()).isEqualTo("pc-q35-7.2");
+        assertThat(d.cpus()).isEqualTo(2);
+        assertThat(d.memoryBytes()).isEqualTo(512L << 20);
+        assertThat(d.disks()).singleElement().satisfies(disk -> {
+            assertThat(disk.bus()).isEqualTo("virtio");
+            assertThat(disk.serial()).contains("WEB1-ROOT");
+            assertThat(disk.device()).isEmpty();
+        });
+        assertThat(d.nics()).singleElement().satisfies(nic -> {
+            assertThat(nic.mac()).isEqualTo("52:54:00:aa:bb:01");
+            assertThat(nic.network()).contains("network:prod");
+        });
+        assertThat(d.domainXml()).hasValueSatisfying(x -> assertThat(x).startsWith("<domain type=\"kvm\">"));
+        assertThat(d.redacted()).containsExactly("./devices/graphics[vnc]/@passwd");
+        assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+
+    @Test
+    void goldenManifestWithAQmpDefinitionParsesForever() throws IOException {
+        Manifest m = ManifestCodec.decode("golden", golden("manifest-v1-definition-qmp.json"));
+        VmDefinition d = m.definition().orElseThrow();
+        assertThat(d.source()).isEqualTo(VmDefinition.QMP);
+        assertThat(d.disks()).singleElement().satisfies(disk -> {
+            assertThat(disk.device()).contains("scsi-hd");
+            assertThat(disk.serial()).contains("SER123");
+        });
+        assertThat(d.nics()).singleElement().satisfies(nic -> assertThat(nic.model())
+                .isEqualTo("virtio-net-pci"));
+        assertThat(d.domainXml()).isEmpty();
+        assertThat(ManifestCodec.decode("again", ManifestCodec.encode(m))).isEqualTo(m);
+    }
+
+    @Test
+    void aDefinitionOfANewerLayoutStillReadsWithTheFieldsThisReaderKnows() throws IOException {
+        com.fasterxml.jackson.databind.node.ObjectNode tree = (com.fasterxml.jackson.databind.node.ObjectNode)
+                Json.mapper().readTree(golden("manifest-v1-definition-qmp.json"));
+        com.fasterxml.jackson.databind.node.ObjectNode def =
+                (com.fasterxml.jackson.databind.node.ObjectNode) tree.get("definition");
+        def.put("version", 2).put("tpm", "2.0");
+        Manifest m = ManifestCodec.decode("newer", Json.mapper().writeValueAsBytes(tree));
+        assertThat(m.definition())
+                .hasValueSatisfying(d -> assertThat(d.version()).isEqualTo(2));
     }
 
     @Test

@@ -34,6 +34,10 @@ class GoldenFilesEncodeTest {
             Map.entry("manifest-v1-full-reason.json", b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
             Map.entry(
                     "manifest-v1-full-reason-kind.json", b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
+            Map.entry(
+                    "manifest-v1-definition-libvirt.json",
+                    b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
+            Map.entry("manifest-v1-definition-qmp.json", b -> ManifestCodec.encode(ManifestCodec.decode("golden", b))),
             Map.entry("event-snapshot-job-v1.json", GoldenFilesEncodeTest::event),
             Map.entry("event-snapshot-job-v1-capture-options.json", GoldenFilesEncodeTest::event),
             Map.entry("event-snapshot-job-v1-not-after.json", GoldenFilesEncodeTest::event),

@@ -15,12 +15,67 @@ import java.util.Optional;
  *     sockets and pid files ({@code <work-dir>/run/})
  * @param homeDir where failback writes the disks at home, if the plan says
  * @param groups the boot order: every VM of a group runs before the next group starts
+ * @param drHost the hypervisor the VMs run on at the DR site
  */
 public record RecoveryPlan(
-        Path file, String site, String source, Path workDir, Optional<Path> homeDir, List<Group> groups) {
+        Path file,
+        String site,
+        String source,
+        Path workDir,
+        Optional<Path> homeDir,
+        List<Group> groups,
+        DrHost drHost) {
 
     public RecoveryPlan {
         groups = List.copyOf(groups);
+        java.util.Objects.requireNonNull(drHost, "drHost");
+    }
+
+    /** A plan whose VMs run as QEMU processes under the work dir (no {@code dr-host} in the file). */
+    public RecoveryPlan(
+            Path file, String site, String source, Path workDir, Optional<Path> homeDir, List<Group> groups) {
+        this(file, site, source, workDir, homeDir, groups, DrHost.qmp());
+    }
+
+    /** The hypervisor at the DR site. */
+    public enum HypervisorKind {
+        /** QEMU processes started by Tidemark under the work dir, each with its QMP socket. */
+        QMP,
+        /** A libvirt daemon (local or remote URI): domains defined from the captured definitions. */
+        LIBVIRT
+    }
+
+    /** Which accelerator the DR VMs run under. */
+    public enum Accel {
+        /** KVM where the DR host can run it, otherwise TCG, and the output says which and why. */
+        AUTO,
+        KVM,
+        TCG
+    }
+
+    /**
+     * The DR site's hypervisor ({@code dr-host} in the plan).
+     *
+     * @param kind libvirt or QMP
+     * @param uri the libvirt URI (libvirt only; default {@code qemu:///system})
+     * @param accel KVM, TCG, or the best the host offers
+     * @param networks libvirt network or bridge name at the source to the one at the DR host (an
+     *     interface whose network is not listed keeps its name, which the DR host must then have)
+     * @param newMacs whether the DR VMs get new MAC addresses (default: they keep theirs)
+     */
+    public record DrHost(
+            HypervisorKind kind, String uri, Accel accel, java.util.Map<String, String> networks, boolean newMacs) {
+
+        public static final String DEFAULT_URI = "qemu:///system";
+
+        public DrHost {
+            networks = java.util.Map.copyOf(networks);
+        }
+
+        /** Today's default: QEMU processes under the work dir, the best accelerator. */
+        public static DrHost qmp() {
+            return new DrHost(HypervisorKind.QMP, "", Accel.AUTO, java.util.Map.of(), false);
+        }
     }
 
     /** One boot step: its VMs are restored and started in parallel. */

@@ -23,6 +23,12 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * source: offsite              # engine target holding the replicated points
  * work-dir: /srv/tidemark-dr   # disks, sockets and pid files at the DR site
  * home-dir: /srv/vms           # optional: where failback writes the disks at home
+ * dr-host:                     # optional; without it the VMs run as QEMU processes under work-dir
+ *   hypervisor: libvirt        # libvirt (default) or qmp
+ *   uri: qemu:///system        # libvirt's URI (default qemu:///system)
+ *   accel: auto                # auto (KVM where the host runs it, else TCG, reported), kvm or tcg
+ *   networks: {prod: dr-prod}  # libvirt network or bridge at the source: name at the DR host
+ *   macs: keep                 # keep (default) or new
  * groups:                      # boot order
  *   - name: data
  *     vms:
@@ -39,7 +45,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  */
 public final class RecoveryPlanParser {
 
-    static final List<String> TOP_KEYS = List.of("site", "source", "work-dir", "home-dir", "groups");
+    static final List<String> TOP_KEYS = List.of("site", "source", "work-dir", "home-dir", "dr-host", "groups");
+    static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs");
     static final List<String> GROUP_KEYS = List.of("name", "vms");
     static final List<String> VM_KEYS = List.of("name", "memory", "cpus", "qemu-args", "consistent-with");
 
@@ -93,13 +100,58 @@ public final class RecoveryPlanParser {
         Optional<String> source = name(top, "source", "the name of an engine target", problems);
         Optional<Path> workDir = top.string("work-dir", "a directory").map(Path::of);
         Optional<Path> homeDir = top.string("home-dir", "a directory").map(Path::of);
+        RecoveryPlan.DrHost drHost = drHost(top, problems);
         List<Ref> refs = new ArrayList<>();
         List<RecoveryPlan.Group> groups = groups(top, refs, problems);
         checkReferences(groups, refs, problems);
         if (!problems.isEmpty()) {
             throw new PolicyException(problems.sorted());
         }
-        return new RecoveryPlan(file, site.orElseThrow(), source.orElseThrow(), workDir.orElseThrow(), homeDir, groups);
+        return new RecoveryPlan(
+                file, site.orElseThrow(), source.orElseThrow(), workDir.orElseThrow(), homeDir, groups, drHost);
+    }
+
+    private static RecoveryPlan.DrHost drHost(MappingReader top, Problems problems) {
+        Optional<MappingReader> m = top.mapping("dr-host", "a mapping with hypervisor, uri, accel, networks, macs");
+        if (m.isEmpty()) {
+            return RecoveryPlan.DrHost.qmp();
+        }
+        MappingReader h = m.get();
+        h.allowOnly(DR_HOST_KEYS);
+        RecoveryPlan.HypervisorKind kind = choice(h, "hypervisor", List.of("libvirt", "qmp"), problems)
+                .map(s -> s.equals("qmp") ? RecoveryPlan.HypervisorKind.QMP : RecoveryPlan.HypervisorKind.LIBVIRT)
+                .orElse(RecoveryPlan.HypervisorKind.LIBVIRT);
+        Optional<String> uri = h.string("uri", "a libvirt URI such as qemu:///system");
+        if (uri.isPresent() && kind == RecoveryPlan.HypervisorKind.QMP) {
+            problems.at(h.value("uri").orElseThrow(), h.child("uri"), "uri is for hypervisor: libvirt only");
+        }
+        RecoveryPlan.Accel accel = choice(h, "accel", List.of("auto", "kvm", "tcg"), problems)
+                .map(s -> RecoveryPlan.Accel.valueOf(s.toUpperCase(java.util.Locale.ROOT)))
+                .orElse(RecoveryPlan.Accel.AUTO);
+        java.util.Map<String, String> networks =
+                h.stringMap("networks", "a network or bridge name").orElse(java.util.Map.of());
+        if (!networks.isEmpty() && kind == RecoveryPlan.HypervisorKind.QMP) {
+            problems.at(
+                    h.value("networks").orElseThrow(),
+                    h.child("networks"),
+                    "networks are remapped on hypervisor: libvirt only");
+        }
+        boolean newMacs = choice(h, "macs", List.of("keep", "new"), problems)
+                .map("new"::equals)
+                .orElse(false);
+        return new RecoveryPlan.DrHost(kind, uri.orElse(RecoveryPlan.DrHost.DEFAULT_URI), accel, networks, newMacs);
+    }
+
+    private static Optional<String> choice(MappingReader m, String key, List<String> allowed, Problems problems) {
+        Optional<String> s = m.string(key, String.join(" or ", allowed));
+        if (s.isPresent() && !allowed.contains(s.get())) {
+            problems.at(
+                    m.value(key).orElseThrow(),
+                    m.child(key),
+                    "expected " + String.join(", ", allowed) + ", got " + MappingReader.quote(s.get()));
+            return Optional.empty();
+        }
+        return s;
     }
 
     private static Optional<String> name(MappingReader m, String key, String expected, Problems problems) {

@@ -65,6 +65,70 @@ class RecoveryPlanParserTest {
     }
 
     @Test
+    void aPlanWithoutDrHostRunsQemuProcessesAndOneWithItDefaultsToLibvirt() {
+        String groups =
+                """
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """;
+        RecoveryPlan plain = parse("site: s\nsource: t\nwork-dir: /w\n" + groups);
+        RecoveryPlan libvirt = parse(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  networks: {prod: dr-prod, br0: br-dr}
+                  macs: new
+                """
+                        + groups);
+        RecoveryPlan qmp = parse(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host: {hypervisor: qmp, accel: tcg}
+                """
+                        + groups);
+
+        assertThat(plain.drHost()).isEqualTo(RecoveryPlan.DrHost.qmp());
+        assertThat(libvirt.drHost().kind()).isEqualTo(RecoveryPlan.HypervisorKind.LIBVIRT);
+        assertThat(libvirt.drHost().uri()).isEqualTo("qemu:///system");
+        assertThat(libvirt.drHost().accel()).isEqualTo(RecoveryPlan.Accel.AUTO);
+        assertThat(libvirt.drHost().networks()).containsEntry("prod", "dr-prod").containsEntry("br0", "br-dr");
+        assertThat(libvirt.drHost().newMacs()).isTrue();
+        assertThat(qmp.drHost().kind()).isEqualTo(RecoveryPlan.HypervisorKind.QMP);
+        assertThat(qmp.drHost().accel()).isEqualTo(RecoveryPlan.Accel.TCG);
+    }
+
+    @Test
+    void badDrHostValuesAreNamedWithTheirPlace() {
+        List<String> p = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  hypervisor: xen
+                  accel: fast
+                  macs: random
+                  uri: qemu:///system
+                  bridge: br0
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        assertThat(p)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.hypervisor: expected libvirt, qmp, got \"xen\""))
+                .anySatisfy(x -> assertThat(x).contains("dr-host.accel: expected auto, kvm, tcg, got \"fast\""))
+                .anySatisfy(x -> assertThat(x).contains("dr-host.macs: expected keep, new, got \"random\""))
+                .anySatisfy(x -> assertThat(x).contains("dr-host.bridge: unknown key 'bridge'"));
+    }
+
+    @Test
     void reportsEveryProblemWithFileLineColumnAndKeyPath() {
         List<String> p = problems(
                 """

@@ -3,7 +3,9 @@ package io.tidemark.recovery;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.hypervisor.Accelerators;
 import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.core.repository.VmDefinition;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.workers.qmp.QmpClient;
 import java.io.IOException;
@@ -26,11 +28,16 @@ import java.util.concurrent.locks.LockSupport;
  * &lt;work-dir&gt;/run/&lt;vm&gt;.log      QEMU's messages
  * </pre>
  *
- * <p>QEMU runs daemonized under {@code -accel tcg}, one {@code scsi-hd} (id = the disk's name) per
- * disk on a virtio-scsi controller, so the VM outlives the command that started it and
- * {@link io.tidemark.workers.qmp.QmpHypervisor} can capture it by its socket for failback.
+ * <p>QEMU runs daemonized under KVM where the host can run it and TCG otherwise ({@link
+ * Accelerators}; the plan's {@code dr-host.accel} or an {@code -accel} in its {@code qemu-args}
+ * decides instead), one {@code scsi-hd} (id = the disk's name) per disk on a virtio-scsi
+ * controller, so the VM outlives the command that started it and {@link
+ * io.tidemark.workers.qmp.QmpHypervisor} can capture it by its socket for failback. It also holds
+ * the files of a libvirt DR site ({@link LibvirtDrSite}): restored disks, consoles and sockets.
  */
-public final class DrSite {
+public final class DrSite implements DrHypervisor {
+
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(DrSite.class);
 
     /** The QEMU binary started for each VM. */
     public static final String QEMU = "qemu-system-x86_64";
@@ -41,9 +48,26 @@ public final class DrSite {
     private static final Duration QMP_TIMEOUT = Duration.ofSeconds(10);
 
     private final Path workDir;
+    private final RecoveryPlan.Accel accel;
 
     public DrSite(Path workDir) {
+        this(workDir, RecoveryPlan.Accel.AUTO);
+    }
+
+    /** @param accel the accelerator the plan asks for */
+    public DrSite(Path workDir, RecoveryPlan.Accel accel) {
         this.workDir = workDir.toAbsolutePath();
+        this.accel = accel;
+    }
+
+    /** The DR site of {@code plan}. */
+    public static DrSite of(RecoveryPlan plan) {
+        return new DrSite(plan.workDir(), plan.drHost().accel());
+    }
+
+    @Override
+    public String describe() {
+        return "QEMU processes under " + workDir;
     }
 
     public Path workDir() {
@@ -54,12 +78,27 @@ public final class DrSite {
         return workDir.resolve("run");
     }
 
+    /** Where the disks of {@code point} are restored for {@code vm}, in the point's disk order. */
+    public List<Path> disks(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point) {
+        return point.disks().stream().map(d -> disk(vm.name(), d.name())).toList();
+    }
+
     public Path disk(String vm, String disk) {
         return workDir.resolve(vm).resolve(disk + ".raw");
     }
 
     public Path qmp(String vm) {
         return runDir().resolve(vm + ".qmp");
+    }
+
+    /** The guest agent's socket of {@code vm} on a libvirt DR host. */
+    public Path agent(String vm) {
+        return runDir().resolve(vm + ".qga");
+    }
+
+    /** The serial console's file of {@code vm} on a libvirt DR host (when its definition logs to a file). */
+    public Path console(String vm) {
+        return runDir().resolve(vm + ".console");
     }
 
     Path pidFile(String vm) {
@@ -81,6 +120,7 @@ public final class DrSite {
     }
 
     /** QEMU's run state ({@code running}, {@code paused}, ...) or empty when it does not answer. */
+    @Override
     public Optional<String> status(String vm) {
         if (pid(vm).isEmpty() || !Files.exists(qmp(vm))) {
             return Optional.empty();
@@ -92,33 +132,91 @@ public final class DrSite {
         }
     }
 
-    /** The QEMU command line that runs {@code vm} on {@code disks}, daemonized. */
+    /** The QEMU command line that runs {@code vm} on {@code disks} with the plan's settings, daemonized. */
     List<String> command(RecoveryPlan.Vm vm, List<String> disks) {
+        return command(vm, disks, Optional.empty(), new ArrayList<>());
+    }
+
+    /**
+     * The QEMU command line that runs {@code vm} on {@code disks}, daemonized: with the captured
+     * definition's machine type, CPUs, CPU model and memory, its disks' serials and its NICs (MAC
+     * and model, on user-mode networking) when there is one, else the plan's memory and CPUs. What
+     * had to change to run here goes to {@code notes}. The plan's {@code qemu-args} come last, so
+     * they override.
+     */
+    List<String> command(
+            RecoveryPlan.Vm vm, List<String> disks, Optional<VmDefinition> definition, List<String> notes) {
+        String machine = "q35";
+        String memory = Integer.toString(vm.memoryMiB());
+        String cpus = Integer.toString(vm.cpus());
+        List<String> cpu = List.of();
+        if (definition.isPresent()) {
+            VmDefinition d = definition.get();
+            machine = machine(d.machine(), notes);
+            memory = Long.toString(Math.max(1, d.memoryBytes() >> 20));
+            cpus = Integer.toString(d.cpus());
+            String model = d.cpuModel().orElse("");
+            if (model.equals("host") || model.equals("host-passthrough")) {
+                if (accel == RecoveryPlan.Accel.KVM || Accelerators.whyNoKvm().isEmpty()) {
+                    cpu = List.of("-cpu", "host");
+                } else {
+                    cpu = List.of("-cpu", "max");
+                    notes.add("CPU model host needs KVM: uses max (every feature TCG emulates)");
+                }
+            } else if (model.matches("[A-Za-z0-9._-]+") && !model.equals("host-model") && !model.equals("maximum")) {
+                cpu = List.of("-cpu", model);
+            } else if (!model.isEmpty()) {
+                cpu = List.of("-cpu", "max");
+                notes.add("CPU mode " + model + " has no QEMU equivalent here: uses max");
+            }
+        }
         List<String> cmd = new ArrayList<>(List.of(
                 QEMU,
                 "-machine",
-                "q35",
-                "-accel",
-                "tcg",
+                machine,
                 "-display",
                 "none",
                 "-nodefaults",
                 "-name",
                 vm.name(),
                 "-m",
-                Integer.toString(vm.memoryMiB()),
+                memory,
                 "-smp",
-                Integer.toString(vm.cpus()),
+                cpus,
                 "-device",
                 "virtio-scsi-pci,id=scsi0"));
+        if (!Accelerators.chooses(vm.qemuArgs())) { // the plan's own -accel wins
+            cmd.addAll(3, Accelerators.qemuArgs(accel.name().toLowerCase(java.util.Locale.ROOT)));
+        }
+        cmd.addAll(cpu);
         for (String d : disks) {
+            Optional<String> serial = definition.flatMap(def -> def.disks().stream()
+                    .filter(x -> x.name().equals(d))
+                    .findFirst()
+                    .flatMap(VmDefinition.Disk::serial));
             cmd.addAll(List.of(
                     "-blockdev",
                     "driver=file,filename=" + escape(disk(vm.name(), d)) + ",node-name=" + d + "-file",
                     "-blockdev",
                     "driver=raw,file=" + d + "-file,node-name=" + d + "-disk",
                     "-device",
-                    "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"));
+                    "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"
+                            + serial.map(x -> ",serial=" + x.replace(",", ",,")).orElse("")));
+        }
+        if (definition.isPresent()) {
+            for (VmDefinition.Nic nic : definition.get().nics()) {
+                if (!nic.mac().matches("([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")) {
+                    continue;
+                }
+                String model = nic.model().isEmpty() || nic.model().equals("virtio")
+                        ? "virtio-net-pci"
+                        : nic.model().replace(",", "");
+                cmd.addAll(List.of("-nic", "user,mac=" + nic.mac() + ",model=" + model));
+            }
+            if (!definition.get().nics().isEmpty()) {
+                notes.add(definition.get().nics().size() + " NIC(s) keep their MAC and model on QEMU user-mode"
+                        + " networking; give the VM real networking with the plan's qemu-args");
+            }
         }
         cmd.addAll(List.of(
                 "-qmp",
@@ -132,12 +230,49 @@ public final class DrSite {
         return cmd;
     }
 
+    private static volatile java.util.Set<String> machines;
+
+    /** {@code wanted} if this QEMU has that machine type, else its family's alias, noted. */
+    private static String machine(String wanted, List<String> notes) {
+        if (wanted.isEmpty()) {
+            return "q35";
+        }
+        java.util.Set<String> known = machines;
+        if (known == null) {
+            known = new java.util.HashSet<>();
+            try {
+                ExternalCommand.Result r = ExternalCommand.of(QEMU, "-machine", "help")
+                        .timeout(Duration.ofSeconds(30))
+                        .runForExit();
+                for (String line : r.stdout().split("\n")) {
+                    String[] words = line.strip().split("\\s+");
+                    if (words.length > 0 && !words[0].isEmpty()) {
+                        known.add(words[0]);
+                    }
+                }
+            } catch (TidemarkException e) { // QEMU missing: the start names it; the family alias is always safe
+                log.debug("cannot list QEMU's machine types: {}", e.getMessage());
+            }
+            machines = known;
+        }
+        if (known.contains(wanted)) {
+            return wanted;
+        }
+        String family = wanted.contains("q35") ? "q35" : "pc";
+        notes.add("machine type " + wanted + " is not offered by this QEMU: uses " + family);
+        return family;
+    }
+
     /**
      * Starts {@code vm} daemonized; returns once QEMU has daemonized (its devices are set up).
      *
      * @throws PermanentException with QEMU's own message when it refuses to start
      */
     public void start(RecoveryPlan.Vm vm, List<String> disks) {
+        launch(vm, command(vm, disks));
+    }
+
+    private void launch(RecoveryPlan.Vm vm, List<String> command) {
         Path out = runDir().resolve(vm.name() + ".start.log");
         try {
             Files.createDirectories(runDir());
@@ -148,7 +283,7 @@ public final class DrSite {
                     "cannot prepare " + runDir() + " to start " + vm.name() + ": " + e.getMessage(), e);
         }
         // the daemon keeps QEMU's stdio: its output goes to a file, not a pipe
-        ExternalCommand.Result r = ExternalCommand.of(command(vm, disks))
+        ExternalCommand.Result r = ExternalCommand.of(command)
                 .outputFile(out)
                 .timeout(Duration.ofMinutes(2))
                 .hint("QEMU for " + vm.name() + " did not daemonize; see " + log(vm.name()))
@@ -160,7 +295,76 @@ public final class DrSite {
         }
     }
 
+    @Override
+    public List<String> check(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point) {
+        List<String> problems = new ArrayList<>();
+        String socket = qmp(vm.name()).toString();
+        if (socket.length() > MAX_SOCKET_PATH) {
+            problems.add("the QMP socket path of " + vm.name() + " (" + socket + ") is longer than " + MAX_SOCKET_PATH
+                    + " bytes; choose a shorter work-dir");
+        }
+        if (accel == RecoveryPlan.Accel.KVM && !Accelerators.chooses(vm.qemuArgs())) {
+            Accelerators.whyNoKvm()
+                    .ifPresent(why -> problems.add("the plan asks for KVM, but " + why + "; set dr-host.accel: auto"));
+        }
+        return problems;
+    }
+
+    @Override
+    public List<String> adaptations(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point) {
+        List<String> notes = new ArrayList<>();
+        command(
+                vm,
+                point.disks().stream()
+                        .map(io.tidemark.core.repository.DiskEntry::name)
+                        .toList(),
+                point.definition(),
+                notes);
+        if (point.definition().isEmpty()) {
+            notes.add("point " + point.id() + " has no captured definition: would start with the plan's settings");
+        }
+        if (!Accelerators.chooses(vm.qemuArgs()) && accel != RecoveryPlan.Accel.KVM) {
+            Accelerators.whyNoKvm().ifPresent(why -> notes.add("would run under TCG, not KVM: " + why));
+        }
+        return notes;
+    }
+
+    @Override
+    public Started start(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point, List<Path> disks) {
+        start(
+                vm,
+                point.disks().stream()
+                        .map(io.tidemark.core.repository.DiskEntry::name)
+                        .toList());
+        List<String> notes = new ArrayList<>();
+        if (point.definition().isEmpty()) {
+            notes.add("point " + point.id() + " has no captured definition: started with the plan's settings ("
+                    + vm.memoryMiB() + " MiB, " + vm.cpus() + " vCPU, q35, disks on virtio-scsi)");
+        } else {
+            notes.add("started with the plan's settings (" + vm.memoryMiB() + " MiB, " + vm.cpus()
+                    + " vCPU); the captured definition ("
+                    + point.definition().get().summary()
+                    + ") is applied on a libvirt DR host");
+        }
+        String running = accelerator(vm.name());
+        if (running.equals("tcg") && !Accelerators.chooses(vm.qemuArgs()) && accel != RecoveryPlan.Accel.TCG) {
+            notes.add("runs under TCG (software emulation), not KVM: "
+                    + Accelerators.whyNoKvm().orElse("KVM did not initialise; see " + log(vm.name())));
+        }
+        return new Started(running, notes);
+    }
+
+    /** {@code kvm} when QEMU runs {@code vm} under KVM ({@code query-kvm}), else {@code tcg}. */
+    public String accelerator(String vm) {
+        try (QmpClient qmp = QmpClient.connect(qmp(vm), QMP_TIMEOUT)) {
+            return qmp.execute("query-kvm").path("enabled").asBoolean() ? "kvm" : "tcg";
+        } catch (TidemarkException e) {
+            return "unknown";
+        }
+    }
+
     /** Waits until QEMU reports {@code running}; lets a VM that waits for {@code cont} go. */
+    @Override
     public void awaitRunning(String vm, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         String last = "no answer";
@@ -189,6 +393,7 @@ public final class DrSite {
     }
 
     /** Stops the VM's QEMU (quit over QMP, else SIGKILL), if it runs. */
+    @Override
     public void stop(String vm) {
         Optional<Long> pid = pid(vm);
         if (pid.isEmpty()) {

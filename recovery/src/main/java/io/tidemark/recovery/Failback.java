@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.event.TriggerKind;
+import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.policies.RecoveryPlan;
@@ -12,6 +13,7 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.NbdBlockSource;
+import io.tidemark.workers.libvirt.LibvirtHypervisor;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,7 +30,10 @@ import java.util.Optional;
  * Brings the changes made at a DR site home: each VM of the plan that runs at the DR site is
  * captured now (one consistent instant per VM) and backed up into the plan's source repository as a
  * point with trigger {@code failback} — the whole disk is read, only chunks the repository lacks
- * are stored — and that point is restored at home as {@code <home>/<vm>/<disk>.raw}.
+ * are stored — and that point is restored at home as {@code <home>/<vm>/<disk>.raw}. On a libvirt
+ * DR host the capture goes through libvirt's backup API, so the failback point also carries the
+ * domain's definition as it ran at the DR site: a plan whose {@code dr-host} is the home host then
+ * defines and starts it there ({@code dr failover}), the same way in reverse.
  */
 public final class Failback {
 
@@ -70,13 +75,19 @@ public final class Failback {
      * @throws PermanentException when none does
      */
     public static List<String> running(RecoveryPlan plan, DrSite site, Optional<List<String>> only) {
+        return running(plan, (DrHypervisor) site, only);
+    }
+
+    /** The VMs of the plan (only those in {@code only}, when given) that run at the DR host. */
+    public static List<String> running(RecoveryPlan plan, DrHypervisor host, Optional<List<String>> only) {
         List<String> running = plan.vms().stream()
                 .map(RecoveryPlan.Vm::name)
                 .filter(v -> only.isEmpty() || only.get().contains(v))
-                .filter(v -> site.status(v).isPresent())
+                .filter(v -> host.status(v).isPresent())
                 .toList();
         if (running.isEmpty()) {
-            throw new PermanentException("no VM of plan " + plan.file() + " runs at the DR site (" + site.runDir()
+            throw new PermanentException("no VM of plan " + plan.file() + " runs at the DR site ("
+                    + (host instanceof DrSite s ? s.runDir().toString() : host.describe())
                     + "); nothing to bring home");
         }
         return running;
@@ -85,7 +96,9 @@ public final class Failback {
     /** Captures, backs up and restores at home each VM of {@code vms}, one after the other. */
     public List<VmResult> run(RecoveryPlan plan, List<String> vms, Path homeDir) {
         List<VmResult> results = new ArrayList<>();
-        try (QmpHypervisor hypervisor = new QmpHypervisor(site.runDir());
+        try (Hypervisor hypervisor = plan.drHost().kind() == RecoveryPlan.HypervisorKind.LIBVIRT
+                        ? new LibvirtHypervisor(plan.drHost().uri())
+                        : new QmpHypervisor(site.runDir());
                 OfflineBus bus = new OfflineBus();
                 BackupWorker worker = new BackupWorker(
                         plan.site(),

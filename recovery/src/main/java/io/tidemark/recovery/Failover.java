@@ -71,10 +71,23 @@ public final class Failover {
             State state,
             Optional<Timing> timing,
             List<Path> disks,
-            List<Restorer.Result> restored) {
+            List<Restorer.Result> restored,
+            Optional<DrHypervisor.Started> started) {
         public VmResult {
             disks = List.copyOf(disks);
             restored = List.copyOf(restored);
+        }
+
+        /** A result without the DR host's account of the start. */
+        public VmResult(
+                String vm,
+                String group,
+                Manifest point,
+                State state,
+                Optional<Timing> timing,
+                List<Path> disks,
+                List<Restorer.Result> restored) {
+            this(vm, group, point, state, timing, disks, restored, Optional.empty());
         }
     }
 
@@ -83,9 +96,22 @@ public final class Failover {
      * would be restored to, and their files.
      */
     public record PlannedVm(
-            RecoveryPlan.Vm spec, String group, Manifest point, boolean running, Path dir, List<Path> disks) {
+            RecoveryPlan.Vm spec,
+            String group,
+            Manifest point,
+            boolean running,
+            Path dir,
+            List<Path> disks,
+            List<String> adaptations) {
         public PlannedVm {
             disks = List.copyOf(disks);
+            adaptations = List.copyOf(adaptations);
+        }
+
+        /** A planned VM without adaptations. */
+        public PlannedVm(
+                RecoveryPlan.Vm spec, String group, Manifest point, boolean running, Path dir, List<Path> disks) {
+            this(spec, group, point, running, dir, disks, List.of());
         }
 
         public String vm() {
@@ -102,6 +128,7 @@ public final class Failover {
 
     private final Repository repository;
     private final DrSite site;
+    private final DrHypervisor host;
     private final int parallel;
     private final Clock clock;
     private final RecoveryProgress progress;
@@ -110,8 +137,24 @@ public final class Failover {
      * @param parallel chunks fetched in parallel per disk
      */
     public Failover(Repository repository, DrSite site, int parallel, Clock clock, RecoveryProgress progress) {
+        this(repository, site, site, parallel, clock, progress);
+    }
+
+    /**
+     * @param site the DR site's files (restored disks, sockets)
+     * @param host where the VMs run: {@code site}'s QEMU processes, or a {@link LibvirtDrSite}
+     * @param parallel chunks fetched in parallel per disk
+     */
+    public Failover(
+            Repository repository,
+            DrSite site,
+            DrHypervisor host,
+            int parallel,
+            Clock clock,
+            RecoveryProgress progress) {
         this.repository = repository;
         this.site = site;
+        this.host = host;
         this.parallel = parallel;
         this.clock = clock;
         this.progress = progress;
@@ -125,22 +168,24 @@ public final class Failover {
     /** Checks the plan, the points, the disks' paths and QEMU; writes nothing, starts nothing. */
     public DryRun dryRun(RecoveryPlan plan, Map<String, Manifest> points) {
         List<String> problems = new ArrayList<>();
-        if (!DrChecks.onPath(DrSite.QEMU)) {
+        if (host == site && !DrChecks.onPath(DrSite.QEMU)) {
             problems.add(DrSite.QEMU + " is not on PATH (install qemu-system-x86)");
         }
         DrChecks.writable(site.workDir()).ifPresent(problems::add);
         List<PlannedVm> vms = new ArrayList<>();
         for (RecoveryPlan.Group g : plan.groups()) {
             for (RecoveryPlan.Vm vm : g.vms()) {
-                String socket = site.qmp(vm.name()).toString();
-                if (socket.length() > DrSite.MAX_SOCKET_PATH) {
-                    problems.add("the QMP socket path of " + vm.name() + " (" + socket + ") is longer than "
-                            + DrSite.MAX_SOCKET_PATH + " bytes; choose a shorter work-dir");
-                }
                 Manifest m = points.get(vm.name());
-                boolean running = site.status(vm.name()).isPresent();
+                List<String> adaptations = List.of();
+                try {
+                    problems.addAll(host.check(vm, m));
+                    adaptations = m == null ? List.of() : host.adaptations(vm, m);
+                } catch (TidemarkException e) {
+                    problems.add("cannot check " + vm.name() + " at " + host.describe() + ": " + e.getMessage());
+                }
+                boolean running = status(vm.name()).isPresent();
                 vms.add(new PlannedVm(
-                        vm, g.name(), m, running, site.workDir().resolve(vm.name()), disks(vm.name(), m)));
+                        vm, g.name(), m, running, site.workDir().resolve(vm.name()), disks(vm.name(), m), adaptations));
             }
         }
         return new DryRun(vms, problems);
@@ -165,7 +210,7 @@ public final class Failover {
         List<RecoveryPlan.Vm> toStart = new ArrayList<>();
         List<VmResult> results = new ArrayList<>();
         for (RecoveryPlan.Vm vm : group.vms()) {
-            if (site.status(vm.name()).isPresent()) {
+            if (status(vm.name()).isPresent()) {
                 Manifest m = points.get(vm.name());
                 results.add(new VmResult(
                         vm.name(),
@@ -181,14 +226,21 @@ public final class Failover {
         }
         Map<String, Launched> launched = restoreAndLaunch(group, toStart, points);
         for (RecoveryPlan.Vm vm : toStart) {
-            site.awaitRunning(vm.name(), RUN_TIMEOUT);
+            host.awaitRunning(vm.name(), RUN_TIMEOUT);
             Manifest m = points.get(vm.name());
             Duration rto = Duration.ofNanos(System.nanoTime() - startedNanos);
             Instant now = clock.instant();
             Launched l = launched.get(vm.name());
             Timing timing = new Timing(Duration.between(m.capturedAt(), now), rto, l.at(), now);
             results.add(new VmResult(
-                    vm.name(), group.name(), m, State.STARTED, Optional.of(timing), disks(vm.name(), m), l.restored()));
+                    vm.name(),
+                    group.name(),
+                    m,
+                    State.STARTED,
+                    Optional.of(timing),
+                    disks(vm.name(), m),
+                    l.restored(),
+                    Optional.of(l.started())));
         }
         // report in plan order
         List<VmResult> ordered = new ArrayList<>();
@@ -198,7 +250,12 @@ public final class Failover {
         return ordered;
     }
 
-    private record Launched(Instant at, List<Restorer.Result> restored) {}
+    private record Launched(Instant at, List<Restorer.Result> restored, DrHypervisor.Started started) {}
+
+    /** The VM's state at the DR host; a host that cannot be asked is a failure the operator must see. */
+    private Optional<String> status(String vm) {
+        return host.status(vm);
+    }
 
     /** Restores the disks of {@code toStart} in parallel, starting each VM as soon as its disks are in place. */
     private Map<String, Launched> restoreAndLaunch(
@@ -221,8 +278,8 @@ public final class Failover {
                     Manifest m = points.get(vm.name());
                     List<Restorer.Result> restored =
                             restore(vm.name(), m, n -> progress.restored(label, done.addAndGet(n), total));
-                    site.start(vm, m.disks().stream().map(DiskEntry::name).toList());
-                    launched.put(vm.name(), new Launched(clock.instant(), restored));
+                    DrHypervisor.Started started = host.start(vm, m, disks(vm.name(), m));
+                    launched.put(vm.name(), new Launched(clock.instant(), restored, started));
                     return null;
                 }));
             }

@@ -25,6 +25,7 @@ import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.VmDefinition;
 import io.tidemark.format.Digest;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.IndexRoot;
@@ -840,7 +841,8 @@ public final class BackupWorker implements AutoCloseable {
                         job.policy(),
                         parent.map(Manifest::id),
                         disks,
-                        quiesce == ConsistencyPolicy.CRASH ? Optional.empty() : achieved.reason());
+                        quiesce == ConsistencyPolicy.CRASH ? Optional.empty() : achieved.reason(),
+                        open.definition());
                 rj.enter(RunningJob.Stage.COMMIT, clock.instant());
                 // the commit gate: a job abandoned after its deadline never writes its manifest (§4)
                 if (!rj.enterCommit()) {
@@ -1012,6 +1014,11 @@ public final class BackupWorker implements AutoCloseable {
         @Override
         public CaptureConsistency consistency() {
             return capture.consistency();
+        }
+
+        @Override
+        public Optional<VmDefinition> definition() {
+            return capture.definition();
         }
 
         @Override

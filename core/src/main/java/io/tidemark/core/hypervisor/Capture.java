@@ -1,8 +1,10 @@
 package io.tidemark.core.hypervisor;
 
 import io.tidemark.core.event.ConsistencyPolicy;
+import io.tidemark.core.repository.VmDefinition;
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * A point-in-time capture of all disks of one VM, exported read-only over NBD until closed. The
@@ -20,6 +22,14 @@ public interface Capture extends AutoCloseable {
      */
     default CaptureConsistency consistency() {
         return CaptureConsistency.crash();
+    }
+
+    /**
+     * The VM's definition as seen at the snapshot moment, secrets removed; empty when the adapter
+     * cannot read it (the default). The worker stores it in the restore point's manifest.
+     */
+    default Optional<VmDefinition> definition() {
+        return Optional.empty();
     }
 
     /** One export per disk, in the VM's disk order. */

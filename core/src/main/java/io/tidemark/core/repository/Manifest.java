@@ -28,6 +28,8 @@ import java.util.Optional;
  * @param consistencyReason why the point is only crash-consistent although the policy preferred
  *     application consistency (no guest agent answered, the freeze failed, ...); empty otherwise,
  *     and in manifests written before this field existed
+ * @param definition the VM's definition as the capture saw it ({@link VmDefinition}); empty in
+ *     manifests written before it existed and when the adapter could not read it
  */
 public record Manifest(
         int formatVersion,
@@ -42,12 +44,65 @@ public record Manifest(
         String policy,
         Optional<String> parent,
         List<DiskEntry> disks,
-        Optional<String> consistencyReason) {
+        Optional<String> consistencyReason,
+        Optional<VmDefinition> definition) {
 
     public Manifest {
         disks = List.copyOf(disks);
         Objects.requireNonNull(consistency, "consistency");
         Objects.requireNonNull(consistencyReason, "consistencyReason");
+        Objects.requireNonNull(definition, "definition");
+    }
+
+    /** A manifest without a captured definition. */
+    public Manifest(
+            int formatVersion,
+            String id,
+            String vm,
+            String host,
+            String jobId,
+            Instant capturedAt,
+            Instant committedAt,
+            ConsistencyAchieved consistency,
+            Trigger trigger,
+            String policy,
+            Optional<String> parent,
+            List<DiskEntry> disks,
+            Optional<String> consistencyReason) {
+        this(
+                formatVersion,
+                id,
+                vm,
+                host,
+                jobId,
+                capturedAt,
+                committedAt,
+                consistency,
+                trigger,
+                policy,
+                parent,
+                disks,
+                consistencyReason,
+                Optional.empty());
+    }
+
+    /** This manifest with {@code definition}. */
+    public Manifest withDefinition(Optional<VmDefinition> definition) {
+        return new Manifest(
+                formatVersion,
+                id,
+                vm,
+                host,
+                jobId,
+                capturedAt,
+                committedAt,
+                consistency,
+                trigger,
+                policy,
+                parent,
+                disks,
+                consistencyReason,
+                definition);
     }
 
     /** A manifest without a consistency reason. */
@@ -77,6 +132,7 @@ public record Manifest(
                 policy,
                 parent,
                 disks,
+                Optional.empty(),
                 Optional.empty());
     }
 

@@ -2,6 +2,7 @@ package io.tidemark.workers.guest;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.hypervisor.Accelerators;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.workers.qga.QgaGuestAgent;
 import java.io.IOException;
@@ -79,8 +80,6 @@ public final class CheckGuest implements AutoCloseable {
                 "qemu-system-x86_64",
                 "-machine",
                 "q35",
-                "-accel",
-                "tcg",
                 "-cpu",
                 "max",
                 "-m",
@@ -101,6 +100,8 @@ public final class CheckGuest implements AutoCloseable {
                 "console=ttyS0 panic=-1 quiet",
                 "-serial",
                 "file:" + dir.resolve(name + ".console")));
+        // KVM where this host runs KVM guests, else TCG (Accelerators says why); never hard-coded
+        cmd.addAll(3, Accelerators.qemuArgs("auto"));
         for (Disk d : disks) {
             cmd.addAll(List.of(
                     "-blockdev",

@@ -8,6 +8,7 @@ import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.HostScratch;
+import io.tidemark.core.repository.VmDefinition;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -64,6 +65,7 @@ final class LibvirtCapture implements Capture {
     private boolean sinceExists;
     private boolean begun;
     private Instant capturedAt;
+    private VmDefinition definition;
     private List<DiskExport> exports = List.of();
     private volatile boolean committed;
     private boolean closed;
@@ -176,7 +178,9 @@ final class LibvirtCapture implements Capture {
                 }
             }
         }
-        List<DomainXml.Disk> all = DomainXml.disks(domain.getXMLDesc(0));
+        String domainXml = domain.getXMLDesc(0); // not VIR_DOMAIN_XML_SECURE: libvirt leaves passwords out
+        definition = LibvirtDefinition.of(domainXml);
+        List<DomainXml.Disk> all = DomainXml.disks(domainXml);
         if (all.isEmpty()) {
             throw new PermanentException(
                     "domain '" + vm + "' (libvirt " + hypervisor.uri() + ") has no disk to capture");
@@ -374,6 +378,11 @@ final class LibvirtCapture implements Capture {
 
     private String socketName() {
         return "nbd-" + token + ".sock";
+    }
+
+    @Override
+    public Optional<VmDefinition> definition() {
+        return Optional.ofNullable(definition);
     }
 
     @Override

@@ -7,6 +7,7 @@ import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskInfo;
+import io.tidemark.core.hypervisor.DiskSwitch;
 import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.hypervisor.VmInfo;
 import java.nio.file.Files;
@@ -18,6 +19,7 @@ import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -156,6 +158,11 @@ public final class LibvirtHypervisor implements Hypervisor {
     /** The connection URI. */
     public String uri() {
         return uri;
+    }
+
+    /** The prefix of the checkpoints this adapter creates. */
+    String checkpointPrefix() {
+        return checkpointPrefix;
     }
 
     /** The active domains, sorted by name, with their guest disks. */
@@ -334,7 +341,13 @@ public final class LibvirtHypervisor implements Hypervisor {
         }
     }
 
-    private Domain lookup(String vm) throws LibvirtException {
+    /** Rollback's disk switch: the domain is restarted on the restored images ({@link LibvirtDiskSwitch}). */
+    @Override
+    public Optional<DiskSwitch> diskSwitch() {
+        return Optional.of(new LibvirtDiskSwitch(this));
+    }
+
+    Domain lookup(String vm) throws LibvirtException {
         Domain domain;
         try {
             domain = connection().domainLookupByName(vm);

@@ -12,6 +12,7 @@ import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.core.repository.VmDefinition;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -74,6 +75,7 @@ final class QmpCapture implements Capture {
     private Path nbdSocket;
     private Path privateSocketDir;
     private Instant capturedAt;
+    private VmDefinition definition;
     private CaptureConsistency consistency = CaptureConsistency.crash();
     private List<DiskExport> exports = List.of();
     private volatile boolean committed;
@@ -137,6 +139,11 @@ final class QmpCapture implements Capture {
                 throw new RetriableException("disk " + d.disk() + " of VM '" + vm + "' is in use by a block job of"
                         + " another tool (its root node is a " + d.driver() + " filter); retry when it has finished");
             }
+        }
+        try {
+            definition = QmpDefinition.read(qmp, devices);
+        } catch (QmpException e) { // the point is still worth taking without it
+            log.warn("VM {}: cannot read its definition over QMP, the point will have none: {}", vm, e.getMessage());
         }
         List<ObjectNode> repair = CapturePlan.repairActions(devices, since, newCheckpoint, prefix);
         if (!repair.isEmpty()) {
@@ -403,6 +410,11 @@ final class QmpCapture implements Capture {
         }
         qmp.awaitAnyEvent(
                 JOB_END_EVENTS, e -> id.equals(e.path("data").path("device").asText()), timeout);
+    }
+
+    @Override
+    public Optional<VmDefinition> definition() {
+        return Optional.ofNullable(definition);
     }
 
     @Override

@@ -82,6 +82,32 @@ class QmpHypervisorIT extends HypervisorContract {
     }
 
     @Test
+    void aCaptureTellsTheVmsDefinitionAsQemuReportsIt() throws IOException {
+        try (QemuVm vm = QemuVm.start(dir, "vm1", 32L * MIB, 16L * MIB);
+                QmpHypervisor hv = new QmpHypervisor(dir);
+                Capture c = hv.capture(request("vm1", null, "tm-1"))) {
+            io.tidemark.core.repository.VmDefinition d = c.definition().orElseThrow();
+            assertThat(d.source()).isEqualTo(io.tidemark.core.repository.VmDefinition.QMP);
+            assertThat(d.machine()).startsWith("pc-q35-");
+            assertThat(d.arch()).isEqualTo("x86_64");
+            assertThat(d.cpus()).isEqualTo(1);
+            assertThat(d.memoryBytes()).isEqualTo(64L * MIB);
+            assertThat(d.cpuModel()).contains("qemu64");
+            assertThat(d.firmware()).contains("bios");
+            assertThat(d.disks())
+                    .extracting(
+                            io.tidemark.core.repository.VmDefinition.Disk::name,
+                            io.tidemark.core.repository.VmDefinition.Disk::bus,
+                            disk -> disk.device().orElse(""))
+                    .containsExactly(
+                            org.assertj.core.groups.Tuple.tuple("sd0", "scsi", "scsi-hd"),
+                            org.assertj.core.groups.Tuple.tuple("sd1", "scsi", "scsi-hd"));
+            assertThat(d.nics()).isEmpty();
+            assertThat(d.domainXml()).isEmpty();
+        }
+    }
+
+    @Test
     void nodesReasonsAndBitmapsAsQemuShowsThem() throws IOException {
         try (QemuVm vm = QemuVm.start(dir, "vm1", 32L * MIB, 16L * MIB);
                 QmpHypervisor hv = new QmpHypervisor(dir)) {

@@ -1,0 +1,142 @@
+package io.tidemark.recovery;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.repository.VmDefinition;
+import io.tidemark.policies.RecoveryPlan;
+import io.tidemark.workers.libvirt.LibvirtDefinition;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class DrDomainXmlTest {
+
+    private static final String CAPTURED =
+            """
+            <domain type='kvm' id='7'>
+              <name>db-1</name><uuid>5b1f3c4e-0000-4000-8000-000000000001</uuid>
+              <memory unit='KiB'>1048576</memory><vcpu>2</vcpu>
+              <os><type arch='x86_64' machine='pc-q35-9.9'>hvm</type></os>
+              <cpu mode='host-passthrough'/>
+              <devices>
+                <disk type='network' device='disk'>
+                  <driver name='qemu' type='raw'/>
+                  <source protocol='rbd' name='rbd/db-1' index='2'><host name='mon1'/></source>
+                  <target dev='vda' bus='virtio'/><serial>DB1</serial><alias name='virtio-disk0'/>
+                </disk>
+                <disk type='file' device='disk'>
+                  <source file='/srv/scratch.qcow2'/><target dev='vdb' bus='virtio'/>
+                </disk>
+                <interface type='network'>
+                  <mac address='52:54:00:0d:b1:01'/><source network='prod' portid='abc'/>
+                  <target dev='vnet3'/><model type='virtio'/>
+                </interface>
+                <interface type='bridge'>
+                  <mac address='52:54:00:0d:b1:02'/><source bridge='br-backup'/><model type='e1000'/>
+                </interface>
+              </devices>
+              <seclabel type='dynamic' model='dac'/>
+            </domain>
+            """;
+
+    private static final DrDomainXml.Host TCG_ONLY = new DrDomainXml.Host(
+            "qemu",
+            Optional.of("the DR host's CPU has no vmx/svm feature"),
+            Set.of("pc-q35-7.2", "q35", "pc-i440fx-7.2", "pc"),
+            false,
+            true,
+            true,
+            Set.of("qemu64"));
+
+    @Test
+    void adaptsTheCapturedDomainToTheDrHostAndSaysWhat() {
+        Manifest point = point(Optional.of(LibvirtDefinition.of(CAPTURED)));
+        DrSite site = new DrSite(Path.of("/srv/dr"));
+        RecoveryPlan.DrHost dr = new RecoveryPlan.DrHost(
+                RecoveryPlan.HypervisorKind.LIBVIRT,
+                "qemu:///system",
+                RecoveryPlan.Accel.AUTO,
+                Map.of("prod", "dr-prod"),
+                true);
+
+        DrDomainXml.Result r =
+                DrDomainXml.build(vm(), point, List.of(Path.of("/srv/dr/db-1/vda.raw")), dr, TCG_ONLY, site);
+
+        assertThat(r.xml())
+                .contains("<domain type=\"qemu\">")
+                .doesNotContain("id=\"7\"")
+                .doesNotContain("<uuid>")
+                .contains("machine=\"q35\"")
+                .contains("<cpu check=\"none\" mode=\"maximum\"/>")
+                .contains("<source file=\"/srv/dr/db-1/vda.raw\"/>")
+                .contains("<driver name=\"qemu\" type=\"raw\"/>")
+                .doesNotContain("rbd/db-1")
+                .doesNotContain("scratch.qcow2")
+                .contains("<serial>DB1</serial>")
+                .contains("network=\"dr-prod\"")
+                .doesNotContain("portid")
+                .doesNotContain("vnet3")
+                .doesNotContain("52:54:00:0d:b1:01")
+                .doesNotContain("virtio-disk0")
+                .doesNotContain("seclabel");
+        assertThat(r.networks()).containsExactly("dr-prod");
+        assertThat(r.bridges()).containsExactly("br-backup");
+        assertThat(r.notes())
+                .anySatisfy(n -> assertThat(n).contains("runs under TCG").contains("no vmx/svm"))
+                .anySatisfy(n -> assertThat(n).contains("machine type pc-q35-9.9 is not offered"))
+                .anySatisfy(n -> assertThat(n).contains("CPU mode host-passthrough is not offered"))
+                .anySatisfy(n -> assertThat(n).contains("disk vdb is not in point"))
+                .anySatisfy(n -> assertThat(n).contains("moves from network prod to dr-prod"))
+                .anySatisfy(n -> assertThat(n).contains("gets a new MAC address"));
+    }
+
+    @Test
+    void aPointWithoutADefinitionStartsWithThePlansSettingsAndSaysSo() {
+        Manifest point = point(Optional.empty());
+        DrDomainXml.Result r = DrDomainXml.build(
+                vm(),
+                point,
+                List.of(Path.of("/srv/dr/db-1/vda.raw")),
+                RecoveryPlan.DrHost.qmp(),
+                TCG_ONLY,
+                new DrSite(Path.of("/srv/dr")));
+
+        assertThat(r.xml())
+                .contains("<memory unit=\"MiB\">512</memory>")
+                .contains("<vcpu>2</vcpu>")
+                .contains("<source file=\"/srv/dr/db-1/vda.raw\"/><target bus=\"virtio\" dev=\"vda\"/>");
+        assertThat(r.notes()).anySatisfy(n -> assertThat(n)
+                .contains("has no captured definition: started with the plan's settings"));
+    }
+
+    private static RecoveryPlan.Vm vm() {
+        return new RecoveryPlan.Vm("db-1", 512, 2, List.of(), List.of());
+    }
+
+    private static Manifest point(Optional<VmDefinition> def) {
+        Instant t = Instant.parse("2026-12-07T01:00:00Z");
+        return new Manifest(
+                1,
+                "20261207T010000.000Z-aaaa",
+                "db-1",
+                "hv1",
+                "j",
+                t,
+                t,
+                ConsistencyAchieved.CRASH,
+                Trigger.schedule("p"),
+                "p",
+                Optional.empty(),
+                List.of(new DiskEntry("vda", 1 << 20, 1 << 18, "00", "tm-x", Optional.empty(), 0, 0)),
+                Optional.empty(),
+                def);
+    }
+}

@@ -1,0 +1,103 @@
+package io.tidemark.recovery;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.tidemark.core.hypervisor.Accelerators;
+import io.tidemark.policies.RecoveryPlan;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class DrSiteTest {
+
+    private static RecoveryPlan.Vm vm(List<String> args) {
+        return new RecoveryPlan.Vm("db-1", 64, 1, args, List.of());
+    }
+
+    private static int count(List<String> cmd, String arg) {
+        return Collections.frequency(cmd, arg);
+    }
+
+    @Test
+    void theAcceleratorIsChosenNotHardCodedAndThePlansOwnWins() {
+        List<String> auto = new DrSite(Path.of("/srv/dr")).command(vm(List.of()), List.of("sd0"));
+        List<String> tcg = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.TCG).command(vm(List.of()), List.of());
+        List<String> kvm = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.KVM).command(vm(List.of()), List.of());
+        List<String> own = new DrSite(Path.of("/srv/dr")).command(vm(List.of("-accel", "hvf")), List.of());
+
+        // auto: KVM first (QEMU falls back to the next -accel) only where this host can run KVM guests
+        assertThat(auto.subList(3, auto.indexOf("-display")))
+                .isEqualTo(
+                        Accelerators.whyNoKvm().isEmpty()
+                                ? List.of("-accel", "kvm", "-accel", "tcg")
+                                : List.of("-accel", "tcg"));
+        assertThat(tcg).containsSubsequence("-accel", "tcg").doesNotContain("kvm");
+        assertThat(kvm).containsSubsequence("-accel", "kvm").doesNotContain("tcg");
+        // the plan's -accel is the only one: ours would come first and win
+        assertThat(count(own, "-accel")).isEqualTo(1);
+        assertThat(own.get(own.indexOf("-accel") + 1)).isEqualTo("hvf");
+    }
+
+    @Test
+    void aCapturedDefinitionGivesMachineCpusMemorySerialsAndNicsAndWhatCannotRunHereIsNoted() {
+        io.tidemark.core.repository.VmDefinition def = new io.tidemark.core.repository.VmDefinition(
+                1,
+                "qmp",
+                "pc-q35-7.2",
+                "x86_64",
+                2,
+                256L << 20,
+                java.util.Optional.of("qemu64"),
+                java.util.Optional.of("bios"),
+                List.of(new io.tidemark.core.repository.VmDefinition.Disk(
+                        "sd0",
+                        "scsi",
+                        java.util.Optional.of("scsi-hd"),
+                        java.util.Optional.of("S,1"),
+                        java.util.Optional.of("qcow2"))),
+                List.of(new io.tidemark.core.repository.VmDefinition.Nic(
+                        "nic0", "52:54:00:12:34:56", "e1000", java.util.Optional.of("n0"))),
+                java.util.Optional.empty(),
+                List.of());
+        List<String> notes = new java.util.ArrayList<>();
+        List<String> cmd = new DrSite(Path.of("/srv/dr"))
+                .command(vm(List.of("-m", "512")), List.of("sd0"), java.util.Optional.of(def), notes);
+        List<String> newer = new java.util.ArrayList<>();
+        List<String> cmd2 = new DrSite(Path.of("/srv/dr"))
+                .command(
+                        vm(List.of()),
+                        List.of("sd0"),
+                        java.util.Optional.of(new io.tidemark.core.repository.VmDefinition(
+                                1,
+                                "libvirt",
+                                "pc-q35-99.0",
+                                "x86_64",
+                                1,
+                                64L << 20,
+                                java.util.Optional.of("host-passthrough"),
+                                java.util.Optional.empty(),
+                                List.of(),
+                                List.of(),
+                                java.util.Optional.empty(),
+                                List.of())),
+                        newer);
+
+        assertThat(cmd)
+                .containsSubsequence("-machine", "pc-q35-7.2")
+                .containsSubsequence("-m", "256")
+                .containsSubsequence("-smp", "2")
+                .containsSubsequence("-cpu", "qemu64")
+                .contains("scsi-hd,drive=sd0-disk,id=sd0,share-rw=on,serial=S,,1")
+                .containsSubsequence("-nic", "user,mac=52:54:00:12:34:56,model=e1000");
+        // the plan's qemu-args come last: QEMU takes the last -m
+        assertThat(cmd.subList(cmd.size() - 2, cmd.size())).containsExactly("-m", "512");
+        assertThat(notes).anySatisfy(n -> assertThat(n).contains("keep their MAC"));
+        assertThat(cmd2).containsSubsequence("-machine", "q35");
+        assertThat(newer).anySatisfy(n -> assertThat(n).contains("machine type pc-q35-99.0 is not offered"));
+        if (Accelerators.whyNoKvm().isPresent()) {
+            assertThat(cmd2).containsSubsequence("-cpu", "max");
+            assertThat(newer).anySatisfy(n -> assertThat(n).contains("CPU model host needs KVM"));
+        }
+    }
+}
