@@ -43,7 +43,10 @@ final class TopologyCommand implements Callable<Integer> {
     @Option(names = "--disk-size", defaultValue = "8MiB", description = "each VM's disk (default ${DEFAULT-VALUE})")
     String diskSize;
 
-    @Option(names = "--interval", defaultValue = "10s", description = "the policy's schedule (default ${DEFAULT-VALUE})")
+    @Option(
+            names = "--interval",
+            defaultValue = "10s",
+            description = "the policy's schedule (default ${DEFAULT-VALUE})")
     String interval;
 
     @Option(names = "--kills", defaultValue = "20", description = "kills (default ${DEFAULT-VALUE})")

@@ -32,7 +32,7 @@ class TopologyIT {
                 Topology.KINDS.size(),
                 Topology.KINDS,
                 Duration.ofSeconds(2),
-                Duration.ofSeconds(5),
+                Duration.ofSeconds(2),
                 true,
                 false,
                 false,

@@ -137,7 +137,13 @@ public final class PostgresCluster implements PostgresFixture {
         if (!running) {
             throw new IllegalStateException("PostgreSQL in " + dir + " is not running");
         }
-        run(List.of(bin.resolve("pg_ctl").toString(), "-D", dir.resolve("data").toString(), "-m", "immediate", "-w",
+        run(List.of(
+                bin.resolve("pg_ctl").toString(),
+                "-D",
+                dir.resolve("data").toString(),
+                "-m",
+                "immediate",
+                "-w",
                 "stop"));
         startServer();
         log.info("PostgreSQL on 127.0.0.1:{} restarted", port);
