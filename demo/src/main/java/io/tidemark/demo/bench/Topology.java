@@ -853,9 +853,17 @@ public final class Topology {
         int quiesceFirings = 0;
         for (Map.Entry<String, List<SnapshotJob>> e : byVm.entrySet()) {
             // the quiesce replaces the schedule, and a new interval trigger fires once at its start:
-            // one firing per VM after it is expected, a second one is doubled
+            // one firing per VM off the old grid is expected, a second one is doubled (a firing of
+            // the old grid due just as the policy changed is an ordinary one)
+            List<SnapshotJob> before = e.getValue().stream()
+                    .filter(j -> j.scheduledFor().isBefore(quiesceWritten))
+                    .sorted(Comparator.comparing(SnapshotJob::scheduledFor))
+                    .toList();
+            Instant anchor =
+                    before.isEmpty() ? null : before.get(before.size() - 1).scheduledFor();
             List<SnapshotJob> after = e.getValue().stream()
                     .filter(j -> !j.scheduledFor().isBefore(quiesceWritten))
+                    .filter(j -> anchor == null || !onGrid(anchor, j.scheduledFor()))
                     .toList();
             quiesceFirings += after.size();
             if (after.size() > 1) {
@@ -864,7 +872,8 @@ public final class Topology {
                         + after.stream().map(SnapshotJob::scheduledFor).toList());
             }
             List<SnapshotJob> js = new ArrayList<>(e.getValue().stream()
-                    .filter(j -> j.scheduledFor().isBefore(quiesceWritten))
+                    .filter(j -> j.scheduledFor().isBefore(quiesceWritten)
+                            || (anchor != null && onGrid(anchor, j.scheduledFor())))
                     .toList());
             js.sort(Comparator.comparing(SnapshotJob::scheduledFor));
             for (int i = 1; i < js.size(); i++) {
@@ -901,6 +910,13 @@ public final class Topology {
         if (!expected.isEmpty()) {
             failures.add("VMs that never got a job: " + expected);
         }
+    }
+
+    /** Whether {@code t} is a whole number of intervals after {@code anchor} (within 50 ms). */
+    private boolean onGrid(Instant anchor, Instant t) {
+        long ms = Duration.between(anchor, t).toMillis();
+        long rest = Math.floorMod(ms, o.interval().toMillis());
+        return ms > 0 && (rest < 50 || o.interval().toMillis() - rest < 50);
     }
 
     /** Every job has one restore point or a JobFailed with a reason. */
