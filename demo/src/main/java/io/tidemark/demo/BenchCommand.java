@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        subcommands = SoakCommand.class,
+        subcommands = {SoakCommand.class, TopologyCommand.class, FiringLagCommand.class},
         description = {
             "Measure the backup pipeline against nbdcopy and restic on the same data.",
             "Baselines run in the same process on the same data:",
@@ -37,6 +37,7 @@ import picocli.CommandLine.Option;
             "  tidemark bench --image-size 64MiB --large-size 1GiB --clones 3 --clone-size 16MiB",
             "The defaults give the figures of docs/benchmarks.md.",
             "`tidemark bench soak` is the day-two soak (restarts, kills and outages; see its --help).",
+            "`tidemark bench topology` is a fleet of processes under SIGKILL (see its --help).",
         })
 final class BenchCommand implements Callable<Integer> {
 

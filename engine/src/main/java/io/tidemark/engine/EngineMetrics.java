@@ -365,6 +365,11 @@ public final class EngineMetrics {
         }
 
         @Override
+        public java.util.concurrent.CompletableFuture<Void> publishAsync(String topic, String key, Event event) {
+            return bus.publishAsync(topic, key, event).thenRun(() -> published(event));
+        }
+
+        @Override
         public Subscription subscribe(String group, List<String> topics, EventHandler handler) {
             return bus.subscribe(group, topics, handler);
         }

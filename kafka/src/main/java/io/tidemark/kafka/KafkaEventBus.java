@@ -539,6 +539,38 @@ public final class KafkaEventBus implements EventBus {
     }
 
     @Override
+    public java.util.concurrent.CompletableFuture<Void> publishAsync(String topic, String key, Event event) {
+        java.util.concurrent.CompletableFuture<Void> done = new java.util.concurrent.CompletableFuture<>();
+        try {
+            ensureTopics(List.of(topic));
+            producer.send(new ProducerRecord<>(topic, key, EventCodec.encode(event)), (metadata, e) -> {
+                if (e == null) {
+                    done.complete(null);
+                } else {
+                    done.completeExceptionally(new RetriableException(
+                            "Kafka at " + bootstrap + " did not acknowledge an event on " + topic
+                                    + "; check that the broker runs",
+                            e));
+                }
+            });
+        } catch (KafkaException e) {
+            done.completeExceptionally(new RetriableException(
+                    "Kafka at " + bootstrap + " refused an event on " + topic + "; check that the broker runs", e));
+        } catch (RuntimeException e) {
+            done.completeExceptionally(e);
+        }
+        return done.orTimeout(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)
+                .exceptionallyCompose(e -> java.util.concurrent.CompletableFuture.failedFuture(
+                        e instanceof java.util.concurrent.TimeoutException
+                                ? new RetriableException(
+                                        "Kafka at " + bootstrap + " did not acknowledge an event on " + topic
+                                                + " within " + PUBLISH_TIMEOUT.toSeconds()
+                                                + " s; check that the broker runs",
+                                        e)
+                                : e));
+    }
+
+    @Override
     public Subscription subscribe(String group, List<String> topics, EventHandler handler) {
         return start(group, topics, false, 1, handler);
     }

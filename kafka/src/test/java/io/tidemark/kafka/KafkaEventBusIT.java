@@ -67,6 +67,21 @@ class KafkaEventBusIT {
     }
 
     @Test
+    void eventsPublishedAsynchronouslyAreAllAcknowledgedAndDelivered() {
+        List<java.util.concurrent.CompletableFuture<Void>> sent = new java.util.ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            sent.add(bus.publishAsync("t.async", "vm-" + (i % 7), event("a" + i)));
+        }
+        java.util.concurrent.CompletableFuture.allOf(sent.toArray(java.util.concurrent.CompletableFuture[]::new))
+                .join();
+        List<String> got = new CopyOnWriteArrayList<>();
+        try (EventBus.Subscription s = bus.subscribe("g.async", List.of("t.async"), (topic, e) -> got.add(e.jobId()))) {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> got.size() >= 300);
+        }
+        assertThat(got).hasSize(300).doesNotHaveDuplicates();
+    }
+
+    @Test
     void publishedEventsReachTheGroupAndOffsetsAreCommittedOnlyAfterTheHandler() {
         List<Event> got = new CopyOnWriteArrayList<>();
         AtomicInteger attempts = new AtomicInteger();

@@ -205,8 +205,11 @@ public final class PolicyScheduler implements AutoCloseable {
         try {
             requireOpen();
             PolicySet previous = policies;
+            // a changed policy keeps its job: schedule() replaces the trigger only if the schedule
+            // changed. Deleting it here made each scheduler of a JDBC cluster that reloads the same
+            // change replace the trigger the first one stored, and so fire it once more.
             for (Policy old : previous.policies()) {
-                if (!next.find(old.name()).equals(Optional.of(old))) {
+                if (next.find(old.name()).isEmpty()) {
                     quartz.deleteJob(jobKey(old.name()));
                 }
             }

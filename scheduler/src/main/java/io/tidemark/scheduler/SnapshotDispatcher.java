@@ -41,16 +41,37 @@ final class SnapshotDispatcher {
 
     Firing dispatch(Policy policy, Instant scheduledFor) {
         List<VmPlacement> vms = resolve(policy);
-        List<String> jobIds = new ArrayList<>();
-        List<String> failed = new ArrayList<>();
+        // every job of the firing in flight at once, then each outcome: waiting for each
+        // acknowledgement in turn made a firing of 10,000 VMs on a Kafka cluster last minutes
+        List<java.util.concurrent.CompletableFuture<Void>> sent = new ArrayList<>();
+        List<String> ids = new ArrayList<>();
         for (VmPlacement vm : vms) {
             String jobId = jobId(policy.name(), vm.vm(), scheduledFor);
             SnapshotJob job = SnapshotJobs.of(
                     policy, vm.vm(), vm.host(), Trigger.schedule(policy.name()), policy.targets(), scheduledFor);
+            ids.add(jobId);
+            java.util.concurrent.CompletableFuture<Void> f;
             try {
-                bus.publish(Topics.jobs(vm.host()), vm.vm(), Event.of(jobId, clock.instant(), job));
+                f = bus.publishAsync(Topics.jobs(vm.host()), vm.vm(), Event.of(jobId, clock.instant(), job));
+            } catch (RuntimeException e) { // an adapter that broke its contract: still isolate the VM
+                f = java.util.concurrent.CompletableFuture.failedFuture(e);
+            }
+            sent.add(f);
+        }
+        List<String> jobIds = new ArrayList<>();
+        List<String> failed = new ArrayList<>();
+        for (int i = 0; i < vms.size(); i++) {
+            VmPlacement vm = vms.get(i);
+            String jobId = ids.get(i);
+            Throwable error = null;
+            try {
+                sent.get(i).join();
+            } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+                error = e.getCause() != null ? e.getCause() : e;
+            }
+            if (error == null) {
                 jobIds.add(jobId);
-            } catch (TidemarkException e) {
+            } else if (error instanceof TidemarkException t) {
                 failed.add(vm.vm());
                 log.warn(
                         "policy {}: could not publish snapshot job {} for VM {} on host {} ({})",
@@ -58,9 +79,9 @@ final class SnapshotDispatcher {
                         jobId,
                         vm.vm(),
                         vm.host(),
-                        e.retriable() ? "retriable" : "permanent",
-                        e);
-            } catch (RuntimeException e) { // an adapter that broke its contract: still isolate the VM
+                        t.retriable() ? "retriable" : "permanent",
+                        t);
+            } else {
                 failed.add(vm.vm());
                 log.error(
                         "policy {}: could not publish snapshot job {} for VM {} on host {}",
@@ -68,7 +89,7 @@ final class SnapshotDispatcher {
                         jobId,
                         vm.vm(),
                         vm.host(),
-                        e);
+                        error);
             }
         }
         return new Firing(policy.name(), scheduledFor, jobIds, failed);

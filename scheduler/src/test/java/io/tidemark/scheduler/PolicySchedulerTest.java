@@ -181,6 +181,29 @@ class PolicySchedulerTest {
     }
 
     @Test
+    void reloadOfAPolicyWhoseScheduleDidNotChangeKeepsItsTriggerAndFiresNothingExtra() {
+        // with a Quartz JDBC cluster every scheduler reloads the same change: the second one sees
+        // the schedule it would store stored already, and must not replace (and so re-fire) it
+        Schedule hourly = Schedule.Interval.every(Duration.ofHours(1));
+        PolicyScheduler scheduler = start(policy("p", VmSelector.ofNames("web-1"), hourly, "old-target"));
+        await().atMost(DEADLINE).until(() -> bus.forPolicy("p").size() == 1); // the firing at start
+        await().atMost(DEADLINE).until(() -> scheduler
+                .nextFireTime("p")
+                .map(t -> t.isAfter(Instant.now().plus(Duration.ofMinutes(30))))
+                .orElse(false));
+        Instant next = scheduler.nextFireTime("p").orElseThrow();
+
+        scheduler.reload(PolicySet.of(policy("p", VmSelector.ofNames("web-1"), hourly, "new-target")));
+
+        assertThat(scheduler.nextFireTime("p")).contains(next);
+        await().during(Duration.ofSeconds(2))
+                .atMost(Duration.ofSeconds(5))
+                .until(() -> bus.forPolicy("p").size() == 1);
+        scheduler.fireNow("p");
+        assertThat(bus.forPolicy("p").get(1).job().targets()).containsExactly("new-target");
+    }
+
+    @Test
     void reloadReschedulesChangedPoliciesAndKeepsUnchangedOnes() {
         Policy web = policy("web", VmSelector.ofNames("web-1"), EVERY_SECOND, "old-target");
         Policy yearly = policy("yearly", VmSelector.ofNames("db-1"), Schedule.Cron.of("0 0 0 1 1 ?"));

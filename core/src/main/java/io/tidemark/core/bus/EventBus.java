@@ -18,6 +18,22 @@ public interface EventBus extends AutoCloseable {
     void publish(String topic, String key, Event event);
 
     /**
+     * Starts appending {@code event} like {@link #publish} and returns at once; the future completes
+     * when the log has acknowledged it durably, or exceptionally with what {@link #publish} would
+     * have thrown. Lets a caller with many events (a firing of thousands of VMs) have them all in
+     * flight instead of waiting for each acknowledgement in turn. The default publishes before it
+     * returns.
+     */
+    default java.util.concurrent.CompletableFuture<Void> publishAsync(String topic, String key, Event event) {
+        try {
+            publish(topic, key, event);
+            return java.util.concurrent.CompletableFuture.completedFuture(null);
+        } catch (RuntimeException e) {
+            return java.util.concurrent.CompletableFuture.failedFuture(e);
+        }
+    }
+
+    /**
      * Delivers the events of {@code topics} to {@code handler} on a thread of the bus, one at a time,
      * as member of consumer group {@code group}. An event's position is committed only after the
      * handler returns normally or the event went to the dead-letter topic; a {@link

@@ -307,12 +307,12 @@ public final class FileObjectTarget implements ObjectTarget {
         requireRoot();
         int lastSlash = prefix.lastIndexOf('/');
         Path start = lastSlash < 0 ? root : root.resolve(prefix.substring(0, lastSlash));
-        if (!Files.isDirectory(start, LinkOption.NOFOLLOW_LINKS)) {
+        if (!start.equals(root) && !Files.isDirectory(start, LinkOption.NOFOLLOW_LINKS)) {
             return List.of();
         }
         List<String> keys = new ArrayList<>();
         try {
-            Files.walkFileTree(start, new SimpleFileVisitor<>() {
+            Files.walkFileTree(start, walkOptions(), Integer.MAX_VALUE, new SimpleFileVisitor<>() {
                 @Override
                 public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
                     if (dir.equals(start)) {
@@ -424,6 +424,13 @@ public final class FileObjectTarget implements ObjectTarget {
         return TargetKeys.invalid(key, describe(), why);
     }
 
+    /** A root that is a symbolic link is walked through (below it, the repository has no links). */
+    private java.util.Set<java.nio.file.FileVisitOption> walkOptions() {
+        return Files.isSymbolicLink(root)
+                ? java.util.EnumSet.of(java.nio.file.FileVisitOption.FOLLOW_LINKS)
+                : java.util.EnumSet.noneOf(java.nio.file.FileVisitOption.class);
+    }
+
     private String toKey(Path path) {
         Path relative = root.relativize(path);
         StringBuilder key = new StringBuilder();
@@ -447,7 +454,9 @@ public final class FileObjectTarget implements ObjectTarget {
     /** Creates the missing directories between the root and {@code dir}, fsyncing each new entry. */
     private void createDirectories(Path dir, String key) {
         requireRoot();
-        if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+        // the root may be a symbolic link (a repository directory on another mount): only the
+        // directories below it must be real ones
+        if (dir.equals(root) || Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
         Path current = root;
@@ -539,7 +548,7 @@ public final class FileObjectTarget implements ObjectTarget {
         long untaggedBefore = System.currentTimeMillis() - UNTAGGED_TEMP_AGE.toMillis();
         long foreignBefore = System.currentTimeMillis() - FOREIGN_TEMP_AGE.toMillis();
         try {
-            Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            Files.walkFileTree(root, walkOptions(), Integer.MAX_VALUE, new SimpleFileVisitor<>() {
                 @Override
                 public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
                     String name = file.getFileName().toString();

@@ -37,6 +37,26 @@ class FileObjectTargetTest extends ObjectTargetContract {
     }
 
     @Test
+    void aRepositoryDirectoryReachedThroughASymbolicLinkStoresTopLevelAndNestedObjects() throws IOException {
+        // e.g. /var/lib/tidemark/repo -> /srv/shared-primary, or several hosts' repo links to one mount
+        Path real = Files.createDirectories(tempDir.resolve("shared"));
+        Path link = Files.createSymbolicLink(tempDir.resolve("linked-repo"), real);
+        try (FileObjectTarget linked = new FileObjectTarget(link)) {
+            linked.putIfAbsent("config", "v1".getBytes(UTF_8));
+            linked.putIfAbsent("chunks/ab/abcd", "payload".getBytes(UTF_8));
+
+            assertThat(linked.get("config"))
+                    .hasValueSatisfying(b -> assertThat(b).isEqualTo("v1".getBytes(UTF_8)));
+            assertThat(linked.list("chunks/")).containsExactly("chunks/ab/abcd");
+            assertThat(linked.list("")).containsExactly("chunks/ab/abcd", "config");
+            Files.writeString(real.resolve("chunks/ab/abce" + FileObjectTarget.TEMP_MARKER + "zik0zi.0-1f"), "half");
+            assertThat(linked.removeLeftoverTemporaries()).isEqualTo(1);
+        }
+        assertThat(real.resolve("config")).hasContent("v1");
+        assertThat(real.resolve("chunks/ab/abcd")).hasContent("payload");
+    }
+
+    @Test
     void startUpRemovesTheTemporaryFilesOfDeadWritersAndKeepsThoseOfLiveOnes() throws IOException {
         target.putIfAbsent("chunks/ab/abcd", "payload".getBytes(UTF_8));
         Path dir = root.resolve("chunks/ab");

@@ -129,6 +129,42 @@ public final class PostgresCluster implements PostgresFixture {
         deleteTree(dir);
     }
 
+    /**
+     * Stops the server in immediate mode (as a crash would: no checkpoint, clients cut off) and
+     * starts it again on its data and port, as an operator's database restarts under its clients.
+     */
+    public synchronized void restart() {
+        if (!running) {
+            throw new IllegalStateException("PostgreSQL in " + dir + " is not running");
+        }
+        run(List.of(
+                bin.resolve("pg_ctl").toString(),
+                "-D",
+                dir.resolve("data").toString(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop"));
+        startServer();
+        log.info("PostgreSQL on 127.0.0.1:{} restarted", port);
+    }
+
+    private void startServer() {
+        run(List.of(
+                bin.resolve("pg_ctl").toString(),
+                "-D",
+                dir.resolve("data").toString(),
+                "-l",
+                dir.resolve("postgres.log").toString(),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                "-p " + port + " -k " + dir.resolve("sock") + " -c listen_addresses=127.0.0.1 -c fsync=off"
+                        + " -c synchronous_commit=off -c full_page_writes=off",
+                "start"));
+    }
+
     private void boot() {
         Path sock = dir.resolve("sock");
         try {
@@ -153,19 +189,7 @@ public final class PostgresCluster implements PostgresFixture {
                 "--no-sync",
                 "--no-instructions"));
         requirePasswordOf(PASSWORD_USER);
-        run(List.of(
-                bin.resolve("pg_ctl").toString(),
-                "-D",
-                dir.resolve("data").toString(),
-                "-l",
-                dir.resolve("postgres.log").toString(),
-                "-w",
-                "-t",
-                "30",
-                "-o",
-                "-p " + port + " -k " + sock + " -c listen_addresses=127.0.0.1 -c fsync=off"
-                        + " -c synchronous_commit=off -c full_page_writes=off",
-                "start"));
+        startServer();
         running = true;
         try (Connection c = DriverManager.getConnection(jdbcUrl("postgres"), USER, "");
                 Statement s = c.createStatement()) {
