@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
             RunCommand.class,
             RestoreCommand.class,
             InstantRestoreCommand.class,
+            FilesCommand.class,
             ListCommand.class,
             ShowCommand.class,
             StatusCommand.class,
