@@ -64,11 +64,20 @@ final class FilesCommand {
                 description = "for the appliance's log and temporary archives (default: a new temporary directory)")
         Path workDir;
 
+        @Option(
+                names = "--appliance-accel",
+                defaultValue = "auto",
+                paramLabel = "auto|tcg",
+                description = "auto (default): libguestfs uses KVM when it works, else TCG; tcg: never KVM (for hosts"
+                        + " where /dev/kvm exists but hangs)")
+        String accel;
+
         @Mixin
         EngineOptions engine;
 
         /** Opens the point's disk, runs {@code body} and closes everything; prints what was fetched. */
         <T> T withFiles(String point, Body<T> body) throws IOException {
+            PointFiles.Options options = options();
             EngineConfig c = engine.engineConfig();
             Path work = workDir != null ? workDir : Files.createTempDirectory("tidemark-files");
             long t0 = System.nanoTime();
@@ -76,7 +85,7 @@ final class FilesCommand {
                 Repository repo = Repository.open(target, engine.passphrases(c));
                 Manifest m = find(repo, point);
                 String d = disk != null ? disk : onlyDisk(m);
-                try (PointFiles files = PointFiles.open(repo, m, d, work, PointFiles.Options.defaults())) {
+                try (PointFiles files = PointFiles.open(repo, m, d, work, options)) {
                     ObjectNode doc = Json.mapper().createObjectNode();
                     doc.put("vm", m.vm());
                     doc.put("restorePoint", m.id());
@@ -103,6 +112,14 @@ final class FilesCommand {
                     deleteTree(work);
                 }
             }
+        }
+
+        private PointFiles.Options options() {
+            if (!accel.equals("auto") && !accel.equals("tcg")) {
+                throw new io.tidemark.core.InvalidInputException(
+                        "--appliance-accel must be auto or tcg, got '" + accel + "'");
+            }
+            return PointFiles.Options.defaults().withForceTcg(accel.equals("tcg"));
         }
 
         private ObjectTarget open(EngineConfig c) {

@@ -47,12 +47,25 @@ import java.util.regex.Pattern;
  */
 public final class PointFiles implements AutoCloseable {
 
-    /** How the appliance is run. */
-    public record Options(Duration launchTimeout, Duration callTimeout, RestorePointExport.Options cache) {
+    /**
+     * How the appliance is run.
+     *
+     * @param forceTcg run the appliance under TCG even where /dev/kvm exists (hosts whose KVM does not
+     *     work); false lets libguestfs pick KVM when it is usable
+     */
+    public record Options(
+            Duration launchTimeout, Duration callTimeout, RestorePointExport.Options cache, boolean forceTcg) {
         public static Options defaults() {
             // prefetch 2 chunks: file systems read small runs; the rest is fetched on demand
             return new Options(
-                    Duration.ofMinutes(10), Duration.ofMinutes(30), new RestorePointExport.Options(128L << 20, 2, 4));
+                    Duration.ofMinutes(10),
+                    Duration.ofMinutes(30),
+                    new RestorePointExport.Options(128L << 20, 2, 4),
+                    false);
+        }
+
+        public Options withForceTcg(boolean force) {
+            return new Options(launchTimeout, callTimeout, cache, force);
         }
     }
 
@@ -89,7 +102,10 @@ public final class PointFiles implements AutoCloseable {
      * @param workDir for the appliance's log and temporary archives
      */
     public static PointFiles open(Repository repo, Manifest m, String disk, Path workDir, Options options) {
-        Map<String, String> env = GuestFsKernel.environment();
+        Map<String, String> env = new java.util.HashMap<>(GuestFsKernel.environment());
+        if (options.forceTcg()) {
+            env.put("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
+        }
         RestorePointExport export = RestorePointExport.open(repo, m, disk, options.cache());
         NbdServer server = null;
         try {
