@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        subcommands = SoakCommand.class,
+        subcommands = {SoakCommand.class, FilesBenchCommand.class},
         description = {
             "Measure the backup pipeline against baselines run in the same process on the same data:",
             "  1. full backup of a test image vs nbdcopy reading the same NBD export to null:",
