@@ -21,7 +21,7 @@ class PointFilesTest {
 
     @Test
     void parsesGuestfishStructListsIntoEntries() {
-        String out = "[0] = {\n  st_dev: 2065\n  st_ino: 12\n  st_mode: 35232\n  st_uid: 1001\n  st_gid: 1002\n"
+        String out = "[0] = {\n  st_dev: 2065\n  st_ino: 12\n  st_mode: 33184\n  st_uid: 1001\n  st_gid: 1002\n"
                 + "  st_size: 21\n  st_mtime_sec: 1700000000\n  st_mtime_nsec: 123456789\n}\n"
                 + "[1] = {\n  st_ino: 13\n  st_mode: 41471\n  st_uid: 7\n  st_size: 9\n}\n";
         List<Map<String, Long>> st = PointFiles.parseStats(out);
