@@ -52,7 +52,10 @@ final class FilesCommand {
                         + " a target in --config, a directory, or s3://BUCKET/PREFIX?endpoint=URL")
         String from;
 
-        @Option(names = "--disk", paramLabel = "NAME", description = "the disk to read (default: the point's only disk)")
+        @Option(
+                names = "--disk",
+                paramLabel = "NAME",
+                description = "the disk to read (default: the point's only disk)")
         String disk;
 
         @Option(names = "--json", description = "print a JSON document instead of text")
@@ -96,7 +99,8 @@ final class FilesCommand {
                     doc.put("chunksFetched", files.chunksFetched());
                     doc.put("seconds", (System.nanoTime() - t0) / 1e9);
                     if (json) {
-                        System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(doc));
+                        System.out.println(
+                                Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(doc));
                     } else {
                         System.err.printf(
                                 "fetched %s (%d chunks) of the %s disk in %.1f s%n",
@@ -144,7 +148,8 @@ final class FilesCommand {
         private static String onlyDisk(Manifest m) {
             if (m.disks().size() != 1) {
                 throw new PermanentException("restore point " + m.id() + " of " + m.vm() + " has "
-                        + m.disks().size() + " disks " + m.disks().stream().map(DiskEntry::name).toList()
+                        + m.disks().size() + " disks "
+                        + m.disks().stream().map(DiskEntry::name).toList()
                         + "; choose one with --disk");
             }
             return m.disks().get(0).name();
@@ -191,8 +196,8 @@ final class FilesCommand {
                             .put("readable", f.readable()));
                     if (!source.json) {
                         System.out.printf("%-20s %-10s %s%n", "FILE SYSTEM", "TYPE", "READABLE");
-                        all.forEach(f -> System.out.printf(
-                                "%-20s %-10s %s%n", f.name(), f.type(), f.readable() ? "yes" : "no"));
+                        all.forEach(f ->
+                                System.out.printf("%-20s %-10s %s%n", f.name(), f.type(), f.readable() ? "yes" : "no"));
                     }
                     return 0;
                 }
@@ -244,9 +249,16 @@ final class FilesCommand {
         @Override
         public Integer call() throws IOException {
             return source.withFiles(point, (files, doc) -> {
-                List<PointFiles.Copied> copied = files.get(paths, out, (p, local, bytes, took) -> System.err.printf(
-                        "got %s -> %s (%s) in %.1f s, %s fetched so far%n",
-                        p, local, Human.bytes(bytes), took.toMillis() / 1e3, Human.bytes(files.bytesFetched())));
+                List<PointFiles.Copied> copied = files.get(
+                        paths,
+                        out,
+                        (p, local, bytes, took) -> System.err.printf(
+                                "got %s -> %s (%s) in %.1f s, %s fetched so far%n",
+                                p,
+                                local,
+                                Human.bytes(bytes),
+                                took.toMillis() / 1e3,
+                                Human.bytes(files.bytesFetched())));
                 ArrayNode a = doc.putArray("files");
                 copied.forEach(c -> a.addObject()
                         .put("path", c.path())

@@ -18,7 +18,6 @@ import io.tidemark.repository.Repository;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.workers.files.FileEntry;
-import io.tidemark.workers.files.FileSystemInfo;
 import io.tidemark.workers.files.GuestFsKernel;
 import io.tidemark.workers.files.PointFiles;
 import java.io.InputStream;
@@ -101,7 +100,11 @@ class FilesCommandIT {
                 s.append("utimens /data/big.bin 0 0 ").append(MTIME + 60).append(" 5\n");
             }
             s.append("chmod 0640 /data/hello.txt\nchown 1001 1002 /data/hello.txt\n");
-            s.append("utimens /data/hello.txt 0 0 ").append(MTIME).append(' ').append(MTIME_NS).append('\n');
+            s.append("utimens /data/hello.txt 0 0 ")
+                    .append(MTIME)
+                    .append(' ')
+                    .append(MTIME_NS)
+                    .append('\n');
             s.append("chown 1003 1004 /data/sub/script.sh\nchmod 04755 /data/sub/script.sh\n");
             s.append("utimens /data/sub/script.sh 0 0 ").append(MTIME + 1).append(" 0\n");
             s.append("ln-s hello.txt /data/link\nlchown 1007 1008 /data/link\n");
@@ -109,8 +112,13 @@ class FilesCommandIT {
             s.append("umount /\n");
         }
         for (String dev : List.of("/dev/sda3", "/dev/sda4")) {
-            s.append(dev.equals("/dev/sda4") ? "-" : "").append("mount ").append(dev).append(" /\n");
-            s.append(dev.equals("/dev/sda4") ? "-" : "").append("upload ").append(dir.resolve("hello.txt"))
+            s.append(dev.equals("/dev/sda4") ? "-" : "")
+                    .append("mount ")
+                    .append(dev)
+                    .append(" /\n");
+            s.append(dev.equals("/dev/sda4") ? "-" : "")
+                    .append("upload ")
+                    .append(dir.resolve("hello.txt"))
                     .append(" /hello.txt\n");
             s.append("-umount /\n");
         }
@@ -135,7 +143,11 @@ class FilesCommandIT {
     void listsAndGetsFilesOfEveryFileSystemOnAGptDiskFetchingOnlyWhatTheyRead() throws Exception {
         Repository repo = Repository.open(new FileObjectTarget(repoDir));
         try (PointFiles files = PointFiles.open(
-                repo, point, "sda", dir.resolve("work"), PointFiles.Options.defaults().withForceTcg(true))) {
+                repo,
+                point,
+                "sda",
+                dir.resolve("work"),
+                PointFiles.Options.defaults().withForceTcg(true))) {
             List<String> fs = files.fileSystems().stream()
                     .map(f -> f.name() + "=" + f.type())
                     .toList();
@@ -175,8 +187,10 @@ class FilesCommandIT {
 
             long beforeGet = files.bytesFetched();
             Path out = dir.resolve("got");
-            files.get(List.of("sda1:/data/big.bin", "sda1:/data/hello.txt", "sda1:/data/link", "sda2:/data/sub"),
-                    out, (p, local, bytes, took) -> {});
+            files.get(
+                    List.of("sda1:/data/big.bin", "sda1:/data/hello.txt", "sda1:/data/link", "sda2:/data/sub"),
+                    out,
+                    (p, local, bytes, took) -> {});
             assertThat(Files.readAllBytes(out.resolve("big.bin"))).isEqualTo(big);
             assertMeta(out.resolve("big.bin"), 0600, 1005, 1006, Instant.ofEpochSecond(MTIME + 60, 5));
             assertThat(Files.readString(out.resolve("hello.txt"))).isEqualTo("hello from the point\n");
@@ -188,7 +202,8 @@ class FilesCommandIT {
             Path script = out.resolve("sub").resolve("script.sh");
             assertThat(Files.readString(script)).isEqualTo("#!/bin/sh\necho hi\n");
             assertMeta(script, 04755, 1003, 1004, Instant.ofEpochSecond(MTIME + 1));
-            assertThat(Files.getLastModifiedTime(out.resolve("sub"))).isEqualTo(FileTime.from(Instant.ofEpochSecond(MTIME + 2)));
+            assertThat(Files.getLastModifiedTime(out.resolve("sub")))
+                    .isEqualTo(FileTime.from(Instant.ofEpochSecond(MTIME + 2)));
 
             long fetched = files.bytesFetched();
             assertThat(fetched - beforeGet).isGreaterThanOrEqualTo(big.length);
@@ -202,8 +217,20 @@ class FilesCommandIT {
         // the appliance sees the chosen disk (sdb of the point) as its only disk, sda
         Path out = dir.resolve("cli-out");
         int code = Main.execute(
-                "files", "get", point.id(), "/data/hello.txt", "/data/sub", "--disk", "sdb", "--from",
-                repoDir.toString(), "--out", out.toString(), "--appliance-accel", "tcg", "--json");
+                "files",
+                "get",
+                point.id(),
+                "/data/hello.txt",
+                "/data/sub",
+                "--disk",
+                "sdb",
+                "--from",
+                repoDir.toString(),
+                "--out",
+                out.toString(),
+                "--appliance-accel",
+                "tcg",
+                "--json");
         assertThat(code).as(std.err()).isZero();
         assertThat(std.err()).contains("got sda1:/data/hello.txt");
         String o = std.out();
@@ -216,8 +243,17 @@ class FilesCommandIT {
 
         // the text listing, and a bad path, in one more appliance
         std.reset();
-        code = Main.execute("files", "ls", point.id(), "--disk", "sdb", "--from", repoDir.toString(),
-                "--appliance-accel", "tcg", "sda1:/data/missing");
+        code = Main.execute(
+                "files",
+                "ls",
+                point.id(),
+                "--disk",
+                "sdb",
+                "--from",
+                repoDir.toString(),
+                "--appliance-accel",
+                "tcg",
+                "sda1:/data/missing");
         assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
         assertThat(std.err()).contains("nearest existing directory is sda1:/data");
     }
@@ -242,12 +278,16 @@ class FilesCommandIT {
     }
 
     private static FileEntry entry(List<FileEntry> entries, String name) {
-        return entries.stream().filter(e -> e.name().equals(name)).findFirst().orElseThrow(
-                () -> new AssertionError(name + " not in " + entries));
+        return entries.stream()
+                .filter(e -> e.name().equals(name))
+                .findFirst()
+                .orElseThrow(() -> new AssertionError(name + " not in " + entries));
     }
 
     private static void assertMeta(Path p, int mode, int uid, int gid, Instant mtime) throws Exception {
-        assertThat((Integer) Files.getAttribute(p, "unix:mode") & 07777).as(p + " mode").isEqualTo(mode);
+        assertThat((Integer) Files.getAttribute(p, "unix:mode") & 07777)
+                .as(p + " mode")
+                .isEqualTo(mode);
         assertThat(Files.getAttribute(p, "unix:uid")).as(p + " uid").isEqualTo(uid);
         assertThat(Files.getAttribute(p, "unix:gid")).as(p + " gid").isEqualTo(gid);
         assertThat(Files.getLastModifiedTime(p).toInstant()).as(p + " mtime").isEqualTo(mtime);
@@ -268,12 +308,29 @@ class FilesCommandIT {
                 }
             }
             entries.add(new DiskEntry(
-                    d.getKey(), size, chunk, index.finish().hex(), "tm-1",
-                    Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")), 0, 0));
+                    d.getKey(),
+                    size,
+                    chunk,
+                    index.finish().hex(),
+                    "tm-1",
+                    Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first")),
+                    0,
+                    0));
         }
         Instant now = Instant.now();
-        Manifest m = new Manifest(1, RestorePointIds.next(now, new Random()), "files", "hv1", "job-1", now, now,
-                ConsistencyAchieved.CRASH, Trigger.manual(), "pol", Optional.empty(), entries);
+        Manifest m = new Manifest(
+                1,
+                RestorePointIds.next(now, new Random()),
+                "files",
+                "hv1",
+                "job-1",
+                now,
+                now,
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.empty(),
+                entries);
         repo.commit(m);
         return m;
     }

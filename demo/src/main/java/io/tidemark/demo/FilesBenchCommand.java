@@ -53,7 +53,10 @@ final class FilesBenchCommand implements Callable<Integer> {
     @Option(names = "--disk-gib", defaultValue = "20", description = "disk size in GiB (default ${DEFAULT-VALUE})")
     int diskGib;
 
-    @Option(names = "--data-mib", defaultValue = "1024", description = "random data besides the 10 MiB file (default ${DEFAULT-VALUE})")
+    @Option(
+            names = "--data-mib",
+            defaultValue = "1024",
+            description = "random data besides the 10 MiB file (default ${DEFAULT-VALUE})")
     int dataMib;
 
     @Option(names = "--appliance-accel", defaultValue = "auto", description = "auto or tcg, as for `tidemark files`")
@@ -84,7 +87,8 @@ final class FilesBenchCommand implements Callable<Integer> {
                 + " /data/big.bin\n" + "touch /data/a\ntouch /data/b\nmkdir /data/sub\numount /\n";
         Files.writeString(dir.resolve("build.gf"), script);
         long t = System.nanoTime();
-        ExternalCommand build = ExternalCommand.of("sh", "-c", "guestfish -a " + image + " < " + dir.resolve("build.gf"))
+        ExternalCommand build = ExternalCommand.of(
+                        "sh", "-c", "guestfish -a " + image + " < " + dir.resolve("build.gf"))
                 .timeout(Duration.ofMinutes(60));
         env.forEach(build::env);
         if (accel.equals("tcg")) {
@@ -128,13 +132,15 @@ final class FilesBenchCommand implements Callable<Integer> {
         }
         double filesTotal = secs(t0);
         t = System.nanoTime();
-        Restorer.Result full = new Restorer(repo, 8).withoutImageDigest()
+        Restorer.Result full = new Restorer(repo, 8)
+                .withoutImageDigest()
                 .restoreDisk(m, "sda", dir.resolve("full.raw"), Restorer.Progress.NONE);
         double restore = secs(t);
         Files.delete(dir.resolve("full.raw"));
 
-        System.out.printf("%n%-44s %10s %14s%n", "step (disk " + diskGib + " GiB, " + dataMib + " MiB of data)", "seconds",
-                "fetched");
+        System.out.printf(
+                "%n%-44s %10s %14s%n",
+                "step (disk " + diskGib + " GiB, " + dataMib + " MiB of data)", "seconds", "fetched");
         row("appliance start + partitions + mount", launch, launchBytes);
         row("files ls /data", ls, lsBytes);
         row("files get /data/big.bin (10 MiB)", get, getBytes);

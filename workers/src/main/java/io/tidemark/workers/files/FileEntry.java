@@ -18,7 +18,14 @@ import java.util.Optional;
  * @param target a symlink's target
  */
 public record FileEntry(
-        String name, String path, String type, int mode, long uid, long gid, long size, Instant mtime,
+        String name,
+        String path,
+        String type,
+        int mode,
+        long uid,
+        long gid,
+        long size,
+        Instant mtime,
         Optional<String> target) {
 
     static final int S_IFMT = 0170000;
@@ -58,15 +65,16 @@ public record FileEntry(
 
     /** {@code ls -l} style: {@code drwxr-xr-x}. */
     public String modeString() {
-        char t = switch (type) {
-            case "directory" -> 'd';
-            case "symlink" -> 'l';
-            case "char" -> 'c';
-            case "block" -> 'b';
-            case "fifo" -> 'p';
-            case "socket" -> 's';
-            default -> '-';
-        };
+        char t =
+                switch (type) {
+                    case "directory" -> 'd';
+                    case "symlink" -> 'l';
+                    case "char" -> 'c';
+                    case "block" -> 'b';
+                    case "fifo" -> 'p';
+                    case "socket" -> 's';
+                    default -> '-';
+                };
         StringBuilder b = new StringBuilder().append(t);
         String rwx = "rwxrwxrwx";
         for (int i = 0; i < 9; i++) {

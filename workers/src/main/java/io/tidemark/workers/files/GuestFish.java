@@ -89,7 +89,8 @@ public final class GuestFish implements AutoCloseable {
             }
         } catch (IOException e) {
             throw new PermanentException(
-                    "cannot start guestfish (" + e.getMessage() + "); install libguestfs-tools (deploy/install-deps.sh)",
+                    "cannot start guestfish (" + e.getMessage()
+                            + "); install libguestfs-tools (deploy/install-deps.sh)",
                     e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -104,9 +105,11 @@ public final class GuestFish implements AutoCloseable {
             g.call(launchTimeout, "run");
         } catch (GuestFishException | RetriableException e) {
             g.close();
-            throw new PermanentException("the libguestfs appliance did not start: " + e.getMessage()
-                    + "; run `libguestfs-test-tool` to see why; where /dev/kvm exists but does not work, set"
-                    + " LIBGUESTFS_BACKEND_SETTINGS=force_tcg (details in " + log + ")", e);
+            throw new PermanentException(
+                    "the libguestfs appliance did not start: " + e.getMessage()
+                            + "; run `libguestfs-test-tool` to see why; where /dev/kvm exists but does not work, set"
+                            + " LIBGUESTFS_BACKEND_SETTINGS=force_tcg (details in " + log + ")",
+                    e);
         }
         return g;
     }
@@ -149,11 +152,12 @@ public final class GuestFish implements AutoCloseable {
         int at = errors.indexOf(ERROR);
         if (at >= 0) {
             throw new GuestFishException(
-                    String.join(" ", command), errors.substring(at + ERROR.length()).strip());
+                    String.join(" ", command),
+                    errors.substring(at + ERROR.length()).strip());
         }
         if (r.exitCode() != 0) {
-            throw new PermanentException("guestfish " + String.join(" ", command) + " exited with "
-                    + r.exitCode() + ": " + r.stderr().strip() + errors.strip() + " (is the appliance still running?)");
+            throw new PermanentException("guestfish " + String.join(" ", command) + " exited with " + r.exitCode()
+                    + ": " + r.stderr().strip() + errors.strip() + " (is the appliance still running?)");
         }
         return r.stdout();
     }
@@ -199,7 +203,8 @@ public final class GuestFish implements AutoCloseable {
             // the server is gone or hangs: kill it below
         }
         ProcessHandle.of(pid)
-                .filter(h -> h.info().command().map(c -> c.endsWith("guestfish")).orElse(false))
+                .filter(h ->
+                        h.info().command().map(c -> c.endsWith("guestfish")).orElse(false))
                 .ifPresent(h -> {
                     try {
                         h.onExit().get(30, TimeUnit.SECONDS);

@@ -45,9 +45,12 @@ public final class GuestFsKernel {
         }
         String named = env.get(ENV);
         if (named != null) {
-            out.putAll(fromDir(Path.of(named))
-                    .orElseThrow(() -> new PermanentException(ENV + "=" + named + " is not a kernel directory made by"
-                            + " deploy/guest/guestfs-kernel.sh (no 'ready' file); run deploy/guest/guestfs-kernel.sh")));
+            out.putAll(
+                    fromDir(Path.of(named))
+                            .orElseThrow(
+                                    () -> new PermanentException(
+                                            ENV + "=" + named + " is not a kernel directory made by"
+                                                    + " deploy/guest/guestfs-kernel.sh (no 'ready' file); run deploy/guest/guestfs-kernel.sh")));
             return out;
         }
         if (hasBootKernel(boot)) {
@@ -81,8 +84,12 @@ public final class GuestFsKernel {
             }
             String version = Files.readString(ready).strip();
             Map<String, String> m = new LinkedHashMap<>();
-            m.put("SUPERMIN_KERNEL", dir.resolve("boot").resolve("vmlinuz-" + version).toString());
-            m.put("SUPERMIN_MODULES", dir.resolve("lib/modules").resolve(version).toString());
+            m.put(
+                    "SUPERMIN_KERNEL",
+                    dir.resolve("boot").resolve("vmlinuz-" + version).toString());
+            m.put(
+                    "SUPERMIN_MODULES",
+                    dir.resolve("lib/modules").resolve(version).toString());
             m.put("SUPERMIN_KERNEL_VERSION", version);
             return java.util.Optional.of(m);
         } catch (IOException e) {

@@ -112,7 +112,11 @@ public final class PointFiles implements AutoCloseable {
             server = NbdServer.loopback(export, 4);
             Files.createDirectories(workDir);
             GuestFish fish = GuestFish.launch(
-                    server.uri(), env, workDir.resolve("guestfish.log"), options.launchTimeout(), options.callTimeout());
+                    server.uri(),
+                    env,
+                    workDir.resolve("guestfish.log"),
+                    options.launchTimeout(),
+                    options.callTimeout());
             return new PointFiles(
                     export, server, fish, workDir, "disk '" + disk + "' of restore point " + m.id() + " of " + m.vm());
         } catch (IOException e) {
@@ -219,8 +223,9 @@ public final class PointFiles implements AutoCloseable {
                     bytes = 0;
                 }
                 case "directory" -> bytes = directory(e, local);
-                default -> throw new PermanentException(at.describe() + " is a " + e.type()
-                        + "; only files, directories and symlinks are restored");
+                default ->
+                    throw new PermanentException(at.describe() + " is a " + e.type()
+                            + "; only files, directories and symlinks are restored");
             }
             done.add(new Copied(at.describe(), local, e.type(), bytes));
             progress.copied(at.describe(), local, bytes, Duration.ofNanos(System.nanoTime() - t0));
@@ -326,7 +331,8 @@ public final class PointFiles implements AutoCloseable {
         List<FileSystemInfo> all = fileSystems();
         FileSystemInfo fs;
         if (fsName == null) {
-            List<FileSystemInfo> readable = all.stream().filter(FileSystemInfo::readable).toList();
+            List<FileSystemInfo> readable =
+                    all.stream().filter(FileSystemInfo::readable).toList();
             if (readable.size() != 1) {
                 throw new PermanentException(describe + " holds " + readable.size() + " readable file systems"
                         + describeAll(all) + "; name one: FS:" + path);
@@ -372,8 +378,10 @@ public final class PointFiles implements AutoCloseable {
         try {
             fish.call("mount-ro", fs.device(), "/");
         } catch (GuestFish.GuestFishException e) {
-            throw new PermanentException("cannot mount " + fs.name() + " (" + fs.type() + ") of " + describe
-                    + " read-only: " + e.detail() + "; the file system type may be unsupported by the appliance", e);
+            throw new PermanentException(
+                    "cannot mount " + fs.name() + " (" + fs.type() + ") of " + describe + " read-only: " + e.detail()
+                            + "; the file system type may be unsupported by the appliance",
+                    e);
         }
         mounted = fs.device();
     }
@@ -386,9 +394,12 @@ public final class PointFiles implements AutoCloseable {
         try {
             st = parseStat(fish.call("lstatns", at.path()));
         } catch (GuestFish.GuestFishException e) {
-            throw new PermanentException("no " + at.path() + " in " + at.fs().name() + " of " + describe
-                    + "; the nearest existing directory is " + at.fs().name() + ":" + nearestDirectory(at.path())
-                    + " (list it with `tidemark files ls`)", e);
+            throw new PermanentException(
+                    "no " + at.path() + " in " + at.fs().name() + " of " + describe
+                            + "; the nearest existing directory is " + at.fs().name() + ":"
+                            + nearestDirectory(at.path())
+                            + " (list it with `tidemark files ls`)",
+                    e);
         }
         Optional<String> target = Optional.empty();
         if (FileEntry.type(st.getOrDefault("st_mode", 0L).intValue()).equals("symlink")) {

@@ -36,10 +36,12 @@ class PointFilesTest {
         FileEntry l = FileEntry.of("/data/link", st.get(1), Optional.of("hello.txt"));
         assertThat(l.type()).isEqualTo("symlink");
         assertThat(l.modeString()).isEqualTo("lrwxrwxrwx");
-        assertThat(FileEntry.of("/", PointFiles.parseStat("st_mode: 17407\n"), Optional.empty()).modeString())
+        assertThat(FileEntry.of("/", PointFiles.parseStat("st_mode: 17407\n"), Optional.empty())
+                        .modeString())
                 .isEqualTo("drwxrwxrwt");
         assertThat(FileEntry.type(0104755)).isEqualTo("file");
-        assertThat(FileEntry.of("/x", Map.of("st_mode", 0104755L), Optional.empty()).modeString())
+        assertThat(FileEntry.of("/x", Map.of("st_mode", 0104755L), Optional.empty())
+                        .modeString())
                 .isEqualTo("-rwsr-xr-x");
     }
 
@@ -65,13 +67,18 @@ class PointFilesTest {
         Map<String, String> env = GuestFsKernel.environment(Map.of(), boot, cache);
         assertThat(env)
                 .containsEntry("LIBGUESTFS_BACKEND", "direct")
-                .containsEntry("SUPERMIN_KERNEL", cache.resolve("boot/vmlinuz-6.1.0-57-amd64").toString())
-                .containsEntry("SUPERMIN_MODULES", cache.resolve("lib/modules/6.1.0-57-amd64").toString())
+                .containsEntry(
+                        "SUPERMIN_KERNEL",
+                        cache.resolve("boot/vmlinuz-6.1.0-57-amd64").toString())
+                .containsEntry(
+                        "SUPERMIN_MODULES",
+                        cache.resolve("lib/modules/6.1.0-57-amd64").toString())
                 .containsEntry("SUPERMIN_KERNEL_VERSION", "6.1.0-57-amd64");
         // a kernel in /boot: supermin finds it itself; the operator's own settings win
         Files.createFile(boot.resolve("vmlinuz-6.1.0-1-amd64"));
         assertThat(GuestFsKernel.environment(Map.of(), boot, cache)).doesNotContainKey("SUPERMIN_KERNEL");
-        assertThat(GuestFsKernel.environment(Map.of("SUPERMIN_KERNEL", "/k", "LIBGUESTFS_BACKEND", "libvirt"), boot, cache))
+        assertThat(GuestFsKernel.environment(
+                        Map.of("SUPERMIN_KERNEL", "/k", "LIBGUESTFS_BACKEND", "libvirt"), boot, cache))
                 .isEmpty();
         assertThatThrownBy(() -> GuestFsKernel.environment(Map.of(GuestFsKernel.ENV, dir.toString()), boot, cache))
                 .hasMessageContaining("not a kernel directory made by deploy/guest/guestfs-kernel.sh");
