@@ -71,38 +71,43 @@ final class FilesBenchCommand implements Callable<Integer> {
         byte[] big = new byte[10 * MIB];
         random.nextBytes(big);
         Files.write(dir.resolve("big.bin"), big);
-        Path filler = dir.resolve("filler.bin");
-        try (OutputStream out = Files.newOutputStream(filler)) {
-            byte[] b = new byte[MIB];
-            for (int i = 0; i < dataMib; i++) {
-                random.nextBytes(b);
-                out.write(b);
+        Path marker = dir.resolve("files-bench.built");
+        if (Files.exists(marker) && Files.exists(image)) {
+            System.out.println("reusing " + image + " (remove " + marker + " to rebuild it)");
+        } else {
+            Path filler = dir.resolve("filler.bin");
+            try (OutputStream out = Files.newOutputStream(filler)) {
+                byte[] b = new byte[MIB];
+                for (int i = 0; i < dataMib; i++) {
+                    random.nextBytes(b);
+                    out.write(b);
+                }
             }
+            try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+                f.setLength((long) diskGib << 30);
+            }
+            String script = "run\npart-disk /dev/sda gpt\nmkfs ext4 /dev/sda1\nmount /dev/sda1 /\nmkdir /data\n"
+                    + "mkdir /filler\nupload " + filler + " /filler/filler.bin\nupload " + dir.resolve("big.bin")
+                    + " /data/big.bin\n" + "touch /data/a\ntouch /data/b\nmkdir /data/sub\numount /\n";
+            Files.writeString(dir.resolve("build.gf"), script);
+            long t = System.nanoTime();
+            ExternalCommand build = ExternalCommand.of(
+                            "sh", "-c", "guestfish -a " + image + " < " + dir.resolve("build.gf"))
+                    .timeout(Duration.ofMinutes(60));
+            env.forEach(build::env);
+            if (accel.equals("tcg")) {
+                build.env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
+            }
+            build.run();
+            Files.delete(filler);
+            System.out.printf("built a %d GiB disk with %d MiB of data in %.1f s%n", diskGib, dataMib, secs(t));
+            Files.writeString(marker, diskGib + " GiB, " + dataMib + " MiB\n");
         }
-        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
-            f.setLength((long) diskGib << 30);
-        }
-        String script = "run\npart-disk /dev/sda gpt\nmkfs ext4 /dev/sda1\nmount /dev/sda1 /\nmkdir /data\n"
-                + "mkdir /filler\nupload " + filler + " /filler/filler.bin\nupload " + dir.resolve("big.bin")
-                + " /data/big.bin\n" + "touch /data/a\ntouch /data/b\nmkdir /data/sub\numount /\n";
-        Files.writeString(dir.resolve("build.gf"), script);
-        long t = System.nanoTime();
-        ExternalCommand build = ExternalCommand.of(
-                        "sh", "-c", "guestfish -a " + image + " < " + dir.resolve("build.gf"))
-                .timeout(Duration.ofMinutes(60));
-        env.forEach(build::env);
-        if (accel.equals("tcg")) {
-            build.env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
-        }
-        build.run();
-        Files.delete(filler);
-        System.out.printf("built a %d GiB disk with %d MiB of data in %.1f s%n", diskGib, dataMib, secs(t));
 
-        Path repoDir = dir.resolve("repo");
+        Path repoDir = Files.createDirectories(dir.resolve("repo"));
         Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
-        t = System.nanoTime();
+        long t = System.nanoTime();
         Manifest m = commit(repo, image);
-        Files.delete(image);
         System.out.printf("backed up into %s in %.1f s%n", repoDir, secs(t));
 
         PointFiles.Options options = PointFiles.Options.defaults().withForceTcg(accel.equals("tcg"));
