@@ -59,6 +59,13 @@ final class FilesBenchCommand implements Callable<Integer> {
             description = "random data besides the 10 MiB file (default ${DEFAULT-VALUE})")
     int dataMib;
 
+    @Option(
+            names = "--link-mib-per-s",
+            defaultValue = "0",
+            description = "read the point through a link of this many MiB/s (a remote target); 0: the local"
+                    + " disk's speed (default)")
+    int linkMibPerS;
+
     @Option(names = "--appliance-accel", defaultValue = "auto", description = "auto or tcg, as for `tidemark files`")
     String accel;
 
@@ -110,6 +117,11 @@ final class FilesBenchCommand implements Callable<Integer> {
         Manifest m = commit(repo, image);
         System.out.printf("backed up into %s in %.1f s%n", repoDir, secs(t));
 
+        if (linkMibPerS > 0) {
+            repo = Repository.open(new io.tidemark.targets.RateLimitedObjectTarget(
+                    new FileObjectTarget(repoDir), (long) linkMibPerS << 20));
+            System.out.printf("reading the point through a %d MiB/s link%n", linkMibPerS);
+        }
         PointFiles.Options options = PointFiles.Options.defaults().withForceTcg(accel.equals("tcg"));
         long t0 = System.nanoTime();
         double launch;
@@ -145,7 +157,7 @@ final class FilesBenchCommand implements Callable<Integer> {
 
         System.out.printf(
                 "%n%-44s %10s %14s%n",
-                "step (disk " + diskGib + " GiB, " + dataMib + " MiB of data)", "seconds", "fetched");
+                "step (" + diskGib + " GiB disk, " + dataMib + " MiB data" + (linkMibPerS > 0 ? ", " + linkMibPerS + " MiB/s link" : "") + ")", "seconds", "fetched");
         row("appliance start + partitions + mount", launch, launchBytes);
         row("files ls /data", ls, lsBytes);
         row("files get /data/big.bin (10 MiB)", get, getBytes);
