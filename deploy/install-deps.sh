@@ -29,6 +29,7 @@ command -v guestfish >/dev/null || need+=(libguestfs-tools)
 command -v mkntfs >/dev/null || need+=(ntfs-3g)
 command -v mkfs.vfat >/dev/null || need+=(dosfstools)
 command -v depmod >/dev/null || need+=(kmod)             # deploy/guest/guestfs-kernel.sh
+command -v fusermount >/dev/null || need+=(fuse3)         # tidemark mount (guestmount)
 # libvirt hosts: libvirt0 for LibvirtHypervisor; libvirtd + virsh for the ITs' isolated daemon (no dnsmasq needed)
 { [ -x /usr/sbin/libvirtd ] && command -v virsh >/dev/null; } || need+=(libvirt-daemon-system libvirt-clients)
 # packaging (dist/, deploy/debian, deploy/container, deploy/validate): dpkg-deb and systemd-analyze for the

@@ -118,7 +118,7 @@ final class FilesCommand {
             }
         }
 
-        private PointFiles.Options options() {
+        PointFiles.Options options() {
             if (!accel.equals("auto") && !accel.equals("tcg")) {
                 throw new io.tidemark.core.InvalidInputException(
                         "--appliance-accel must be auto or tcg, got '" + accel + "'");
@@ -126,7 +126,7 @@ final class FilesCommand {
             return PointFiles.Options.defaults().withForceTcg(accel.equals("tcg"));
         }
 
-        private ObjectTarget open(EngineConfig c) {
+        ObjectTarget open(EngineConfig c) {
             if (from.equals("local")) {
                 return new FileObjectTarget(engine.repository(c));
             }
@@ -134,7 +134,7 @@ final class FilesCommand {
             return t != null ? t.open(from) : Locations.open(from);
         }
 
-        private Manifest find(Repository repo, String point) {
+        Manifest find(Repository repo, String point) {
             for (String vm : repo.vms()) {
                 Optional<Manifest> m = repo.manifest(vm, point);
                 if (m.isPresent()) {
@@ -145,7 +145,7 @@ final class FilesCommand {
                     + "); list the points with `tidemark list --from " + from + "`");
         }
 
-        private static String onlyDisk(Manifest m) {
+        static String onlyDisk(Manifest m) {
             if (m.disks().size() != 1) {
                 throw new PermanentException("restore point " + m.id() + " of " + m.vm() + " has "
                         + m.disks().size() + " disks "

@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
             RestoreCommand.class,
             InstantRestoreCommand.class,
             FilesCommand.class,
+            MountCommand.class,
             ListCommand.class,
             ShowCommand.class,
             StatusCommand.class,

@@ -258,6 +258,44 @@ class FilesCommandIT {
         assertThat(std.err()).contains("nearest existing directory is sda1:/data");
     }
 
+    @Test
+    void mountsAFileSystemOfThePointReadOnlyUntilInterrupted() throws Exception {
+        Path mnt = Files.createDirectories(dir.resolve("mnt"));
+        int[] code = {-1};
+        Thread mounting = new Thread(() -> code[0] = Main.execute(
+                "mount",
+                point.id(),
+                mnt.toString(),
+                "--fs",
+                "vg0/lv0",
+                "--disk",
+                "sda",
+                "--from",
+                repoDir.toString(),
+                "--appliance-accel",
+                "tcg"));
+        mounting.start();
+        try {
+            org.awaitility.Awaitility.await("the mount")
+                    .atMost(Duration.ofMinutes(10))
+                    .until(() -> std.out().contains("mounted vg0/lv0") || !mounting.isAlive());
+            assertThat(mounting.isAlive()).as(std.err()).isTrue();
+            // the LVM volume's ext4, read through FUSE: content and metadata as written
+            Path hello = mnt.resolve("data/hello.txt");
+            assertThat(Files.readString(hello)).isEqualTo("hello from the point\n");
+            assertMeta(hello, 0640, 1001, 1002, Instant.ofEpochSecond(MTIME, MTIME_NS));
+            assertThat(Files.readSymbolicLink(mnt.resolve("data/link"))).isEqualTo(Path.of("hello.txt"));
+            assertThatThrownBy(() -> Files.writeString(mnt.resolve("data/new.txt"), "x"))
+                    .isInstanceOf(java.io.IOException.class);
+        } finally {
+            mounting.interrupt();
+            mounting.join(120_000);
+        }
+        assertThat(mounting.isAlive()).isFalse();
+        assertThat(code[0]).as(std.err()).isZero();
+        assertThat(Files.readString(Path.of("/proc/self/mounts"))).doesNotContain(mnt.toString());
+    }
+
     /** The appliance's kernel; unpacked by deploy/guest/guestfs-kernel.sh on first use. */
     private static Map<String, String> kernel() {
         try {

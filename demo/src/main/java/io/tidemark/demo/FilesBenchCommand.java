@@ -157,7 +157,10 @@ final class FilesBenchCommand implements Callable<Integer> {
 
         System.out.printf(
                 "%n%-44s %10s %14s%n",
-                "step (" + diskGib + " GiB disk, " + dataMib + " MiB data" + (linkMibPerS > 0 ? ", " + linkMibPerS + " MiB/s link" : "") + ")", "seconds", "fetched");
+                "step (" + diskGib + " GiB disk, " + dataMib + " MiB data"
+                        + (linkMibPerS > 0 ? ", " + linkMibPerS + " MiB/s link" : "") + ")",
+                "seconds",
+                "fetched");
         row("appliance start + partitions + mount", launch, launchBytes);
         row("files ls /data", ls, lsBytes);
         row("files get /data/big.bin (10 MiB)", get, getBytes);
