@@ -22,6 +22,14 @@ command -v restic >/dev/null || need+=(restic)               # tidemark bench co
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)
+# tidemark files: libguestfs's appliance (its kernel comes from deploy/guest/guestfs-kernel.sh, not linux-image-amd64),
+# with XFS, NTFS and vfat tools in the appliance (FilesCommandIT builds disks with them)
+command -v guestfish >/dev/null || need+=(libguestfs-tools)
+[ -d /usr/share/doc/libguestfs-xfs ] || need+=(libguestfs-xfs)
+command -v mkntfs >/dev/null || need+=(ntfs-3g)
+command -v mkfs.vfat >/dev/null || need+=(dosfstools)
+command -v depmod >/dev/null || need+=(kmod)             # deploy/guest/guestfs-kernel.sh
+command -v fusermount >/dev/null || need+=(fuse3)         # tidemark mount (guestmount)
 # libvirt hosts: libvirt0 for LibvirtHypervisor; libvirtd + virsh for the ITs' isolated daemon (no dnsmasq needed)
 { [ -x /usr/sbin/libvirtd ] && command -v virsh >/dev/null; } || need+=(libvirt-daemon-system libvirt-clients)
 # packaging (dist/, deploy/debian, deploy/container, deploy/validate): dpkg-deb and systemd-analyze for the

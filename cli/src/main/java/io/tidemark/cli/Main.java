@@ -25,6 +25,8 @@ import picocli.CommandLine.Command;
             RunCommand.class,
             RestoreCommand.class,
             InstantRestoreCommand.class,
+            FilesCommand.class,
+            MountCommand.class,
             ListCommand.class,
             ShowCommand.class,
             StatusCommand.class,

@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        subcommands = {SoakCommand.class, TopologyCommand.class, FiringLagCommand.class},
+        subcommands = {SoakCommand.class, TopologyCommand.class, FiringLagCommand.class, FilesBenchCommand.class},
         description = {
             "Measure the backup pipeline against nbdcopy and restic on the same data.",
             "Baselines run in the same process on the same data:",
