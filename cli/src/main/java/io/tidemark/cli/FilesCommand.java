@@ -2,16 +2,14 @@ package io.tidemark.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.Human;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
-import io.tidemark.engine.Locations;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
-import io.tidemark.targets.TargetSpec;
-import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.files.FileEntry;
 import io.tidemark.workers.files.FileSystemInfo;
 import io.tidemark.workers.files.PointFiles;
@@ -127,11 +125,7 @@ final class FilesCommand {
         }
 
         ObjectTarget open(EngineConfig c) {
-            if (from.equals("local")) {
-                return new FileObjectTarget(engine.repository(c));
-            }
-            TargetSpec t = c.targets().get(from);
-            return t != null ? t.open(from) : Locations.open(from);
+            return engine.source(c, from);
         }
 
         Manifest find(Repository repo, String point) {

@@ -1,6 +1,6 @@
 package io.tidemark.demo;
 
-import io.tidemark.cli.Human;
+import io.tidemark.core.Human;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
