@@ -31,8 +31,8 @@ import picocli.CommandLine.Parameters;
         name = "files",
         mixinStandardHelpOptions = true,
         description = {
-            "File-level restore: list and copy files out of a restore point in any location without restoring",
-            "its disk. The disk is served read-only over NBD straight from the repository to a libguestfs",
+            "List and copy files out of a restore point in any location, without restoring its disk.",
+            "The disk is served read-only over NBD straight from the repository to a libguestfs",
             "appliance, which reads the partition table (MBR, GPT), LVM and the file system (ext2/3/4, xfs,",
             "vfat, ntfs …); only the chunks it reads are fetched. Starting the appliance takes seconds with KVM",
             "and about a minute under TCG. Runbook: docs/runbooks/files.md",
@@ -165,7 +165,7 @@ final class FilesCommand {
                 "",
                 "Examples:",
                 "  tidemark files ls 20261207T012233.123Z-3f9a",
-                "  tidemark files ls 20261207T012233.123Z-3f9a sda1:/etc --from offsite --config /etc/tidemark/tidemark.yaml",
+                "  tidemark files ls --from offsite --config engine.yaml 20261207T012233.123Z-3f9a sda1:/etc",
             })
     static final class Ls implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "POINT", description = "the restore point id (as `tidemark list` shows)")
@@ -221,8 +221,9 @@ final class FilesCommand {
             name = "get",
             mixinStandardHelpOptions = true,
             description = {
-                "Copy files, directories (recursively) and symlinks out of a point into --out, keeping their",
-                "mode, mtime, symlink targets and, when run as root, owner and group. Progress goes to stderr.",
+                "Copy files, directories (recursively) and symlinks out of a restore point into --out.",
+                "Mode, mtime, symlink targets and, when run as root, owner and group are kept. Progress goes to",
+                "stderr.",
                 "",
                 "Example:",
                 "  tidemark files get 20261207T012233.123Z-3f9a sda1:/etc/nginx sda1:/var/www/index.html --out /tmp/r",

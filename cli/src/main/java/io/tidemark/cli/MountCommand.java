@@ -24,8 +24,9 @@ import picocli.CommandLine.Parameters;
         name = "mount",
         mixinStandardHelpOptions = true,
         description = {
-            "Mount one file system of a restore point read-only on DIR (FUSE, through libguestfs's guestmount",
-            "over the point's NBD export), until interrupted (Ctrl-C) or unmounted (`guestunmount DIR`).",
+            "Mount one file system of a restore point read-only on DIR.",
+            "FUSE, through libguestfs's guestmount over the point's NBD export, until interrupted (Ctrl-C)",
+            "or unmounted (`guestunmount DIR`).",
             "Only the chunks read through the mount are fetched. FS as `tidemark files ls POINT` lists it.",
             "Runbook: docs/runbooks/files.md",
             "",
