@@ -18,8 +18,7 @@ import org.apache.kafka.common.Uuid;
 /**
  * A Kafka cluster of {@code n} KRaft nodes on loopback, each a separate JVM ({@link
  * KafkaClusterNode}) that a test can kill with SIGKILL and start again on its data, as an operator's
- * cluster loses and regains brokers. (The same as the Kafka module's test fixture of that name, here
- * for the topology bench of the demo module, which cannot see another module's tests.)
+ * cluster loses and regains brokers (KafkaClusterIT, the topology and firing-lag benches).
  */
 public final class LocalKafkaCluster implements AutoCloseable {
 

@@ -1,4 +1,4 @@
-package io.tidemark.kafka;
+package io.tidemark.testkit.kafka;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -6,6 +6,10 @@ import static org.awaitility.Awaitility.await;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.JobFailed;
+import io.tidemark.kafka.KafkaEventBus;
+import io.tidemark.kafka.KafkaSecurity;
+import io.tidemark.kafka.KafkaSettings;
+import io.tidemark.kafka.SubscriptionSettings;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -19,7 +23,10 @@ import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The bus on a three-broker cluster, as in production: replicated topics, a broker killed and back. */
+/**
+ * The bus on a three-broker cluster, as in production: replicated topics, a broker killed and back
+ * (here, beside the cluster fixture, because the Kafka module's tests cannot depend on the test kit).
+ */
 class KafkaClusterIT {
 
     @TempDir
