@@ -72,8 +72,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * the Quartz store of two scheduler processes, N worker hosts ({@code tidemark run --roles worker},
  * each with its own QMP directory and its own QEMU VMs under TCG), two replicator processes, and an
  * S3 target (S3Proxy, or Ceph RGW with {@link Options#rgw}). The worker hosts and replicators share
- * one primary repository directory: each process's {@code <data>/repo} is a symbolic link to it
- * (the fleet's shared primary).
+ * one primary repository directory, named by {@code repository:} in each process's config (as an
+ * NFS mount would be in a fleet).
  *
  * <p>While the VMs' disks are written with known patterns (the harness keeps its own model of
  * them, {@link SoakModel}), it kills a process with SIGKILL again and again, round-robin over the
@@ -504,13 +504,9 @@ public final class Topology {
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** A role process's config; its {@code <data>/repo} is a link to the shared primary. */
+    /** A role process's config; {@code repository:} names the shared primary. */
     private Path config(String name, String role, String bucket) throws IOException {
         Path data = Files.createDirectories(o.dir().resolve("data").resolve(name));
-        Path repo = data.resolve("repo");
-        if (!Files.exists(repo, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            Files.createSymbolicLink(repo, primary);
-        }
         Path qmp = Files.createDirectories(o.dir().resolve("q").resolve(name));
         Path secrets = Files.createDirectories(o.dir().resolve("secrets"));
         Path access = secret(secrets.resolve("s3.access"), s3.accessKey());
@@ -521,6 +517,7 @@ public final class Topology {
                 host: %s
                 roles: [%s]
                 data: %s
+                repository: %s
                 qmpDir: %s
                 policies: %s
                 metrics: "127.0.0.1:0"
@@ -551,6 +548,7 @@ public final class Topology {
                                 name,
                                 role,
                                 data,
+                                primary,
                                 qmp,
                                 policies,
                                 kafka.bootstrapServers(),
