@@ -1,12 +1,14 @@
 package io.tidemark.recovery;
 
-import io.tidemark.core.PermanentException;
+import static io.tidemark.workers.libvirt.LibvirtXml.child;
+import static io.tidemark.workers.libvirt.LibvirtXml.children;
+import static io.tidemark.workers.libvirt.LibvirtXml.escape;
+import static io.tidemark.workers.libvirt.LibvirtXml.parse;
+import static io.tidemark.workers.libvirt.LibvirtXml.serialize;
+
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.VmDefinition;
 import io.tidemark.policies.RecoveryPlan;
-import java.io.IOException;
-import java.io.StringReader;
-import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -14,19 +16,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
-import javax.xml.XMLConstants;
-import javax.xml.parsers.DocumentBuilderFactory;
-import javax.xml.parsers.ParserConfigurationException;
-import javax.xml.transform.OutputKeys;
-import javax.xml.transform.TransformerException;
-import javax.xml.transform.TransformerFactory;
-import javax.xml.transform.dom.DOMSource;
-import javax.xml.transform.stream.StreamResult;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
-import org.w3c.dom.Node;
-import org.xml.sax.InputSource;
-import org.xml.sax.SAXException;
 
 /**
  * The domain XML a libvirt DR host defines for one VM of a plan: the captured domain XML when the
@@ -70,13 +61,13 @@ final class DrDomainXml {
         Optional<VmDefinition> def = point.definition();
         Document doc;
         if (def.flatMap(VmDefinition::domainXml).isPresent()) {
-            doc = parse(def.get().domainXml().get());
+            doc = parse(def.get().domainXml().get(), "the point's domain XML");
         } else if (def.isPresent()) {
-            doc = parse(fromFacts(vm, def.get(), disks));
+            doc = parse(fromFacts(vm, def.get(), disks), "the domain XML made from the point's definition");
             notes.add("built the domain from what QMP told of " + point.vm() + " ("
                     + def.get().summary() + ")");
         } else {
-            doc = parse(fromPlan(vm, disks));
+            doc = parse(fromPlan(vm, disks), "the domain XML made from the plan");
             notes.add("point " + point.id() + " has no captured definition: started with the plan's settings ("
                     + vm.memoryMiB() + " MiB, " + vm.cpus() + " vCPU, q35, virtio disks, no NIC)");
         }
@@ -277,7 +268,7 @@ final class DrDomainXml {
     }
 
     private static void removeAliases(Element e) {
-        for (Element k : new ArrayList<>(allChildren(e))) {
+        for (Element k : new ArrayList<>(children(e))) {
             if (k.getTagName().equals("alias") && !k.getAttribute("name").startsWith("ua-")) {
                 e.removeChild(k);
             } else if (k.getTagName().equals("seclabel")) {
@@ -356,32 +347,6 @@ final class DrDomainXml {
                 + serial.map(s -> "<serial>" + escape(s) + "</serial>").orElse("") + "</disk>";
     }
 
-    static Document parse(String xml) {
-        try {
-            DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
-            f.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
-            f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-            return f.newDocumentBuilder().parse(new InputSource(new StringReader(xml)));
-        } catch (ParserConfigurationException | SAXException | IOException e) {
-            throw new PermanentException("cannot read the domain XML: " + e.getMessage(), e);
-        }
-    }
-
-    static String serialize(Document doc) {
-        try {
-            TransformerFactory tf = TransformerFactory.newInstance();
-            tf.setAttribute(XMLConstants.ACCESS_EXTERNAL_DTD, "");
-            tf.setAttribute(XMLConstants.ACCESS_EXTERNAL_STYLESHEET, "");
-            var t = tf.newTransformer();
-            t.setOutputProperty(OutputKeys.OMIT_XML_DECLARATION, "yes");
-            StringWriter w = new StringWriter();
-            t.transform(new DOMSource(doc), new StreamResult(w));
-            return w.toString();
-        } catch (TransformerException e) {
-            throw new IllegalStateException("cannot write domain XML: " + e.getMessage(), e);
-        }
-    }
-
     private static void set(Document doc, Element parent, String name, String text) {
         Element e = child(parent, name);
         if (e == null) {
@@ -396,47 +361,11 @@ final class DrDomainXml {
         }
     }
 
-    static Element child(Element parent, String name) {
-        List<Element> c = children(parent, name);
-        return c.isEmpty() ? null : c.get(0);
-    }
-
-    static List<Element> children(Element parent, String name) {
-        List<Element> out = new ArrayList<>();
-        for (Element e : allChildren(parent)) {
-            if (e.getTagName().equals(name)) {
-                out.add(e);
-            }
-        }
-        return out;
-    }
-
-    private static List<Element> allChildren(Element parent) {
-        List<Element> out = new ArrayList<>();
-        if (parent == null) {
-            return out;
-        }
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e) {
-                out.add(e);
-            }
-        }
-        return out;
-    }
-
     private static String text(Element e) {
         return e == null ? "" : e.getTextContent().strip();
     }
 
     private static String attr(Element e, String name) {
         return e == null ? "" : e.getAttribute(name);
-    }
-
-    private static String escape(String s) {
-        return s.replace("&", "&amp;")
-                .replace("<", "&lt;")
-                .replace(">", "&gt;")
-                .replace("'", "&apos;")
-                .replace("\"", "&quot;");
     }
 }

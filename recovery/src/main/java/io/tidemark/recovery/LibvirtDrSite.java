@@ -7,6 +7,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.policies.RecoveryPlan;
+import io.tidemark.workers.libvirt.LibvirtXml;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -103,26 +104,26 @@ public final class LibvirtDrSite implements DrHypervisor {
         }
         DrConnect c = (DrConnect) connection();
         try {
-            Document caps = DrDomainXml.parse(c.getCapabilities());
+            Document caps = LibvirtXml.parse(c.getCapabilities(), "libvirt's capabilities");
             Set<String> machines = new LinkedHashSet<>();
             boolean kvmOffered = false;
             Set<String> features = new LinkedHashSet<>();
-            Element hostEl = DrDomainXml.child(caps.getDocumentElement(), "host");
-            Element cpu = DrDomainXml.child(hostEl, "cpu");
-            for (Element f : DrDomainXml.children(cpu, "feature")) {
+            Element hostEl = LibvirtXml.child(caps.getDocumentElement(), "host");
+            Element cpu = LibvirtXml.child(hostEl, "cpu");
+            for (Element f : LibvirtXml.children(cpu, "feature")) {
                 features.add(f.getAttribute("name"));
             }
-            for (Element guest : DrDomainXml.children(caps.getDocumentElement(), "guest")) {
-                Element arch = DrDomainXml.child(guest, "arch");
+            for (Element guest : LibvirtXml.children(caps.getDocumentElement(), "guest")) {
+                Element arch = LibvirtXml.child(guest, "arch");
                 if (arch == null || !"x86_64".equals(arch.getAttribute("name"))) {
                     continue;
                 }
-                for (Element m : DrDomainXml.children(arch, "machine")) {
+                for (Element m : LibvirtXml.children(arch, "machine")) {
                     machines.add(m.getTextContent().strip());
                 }
-                for (Element d : DrDomainXml.children(arch, "domain")) {
+                for (Element d : LibvirtXml.children(arch, "domain")) {
                     kvmOffered |= "kvm".equals(d.getAttribute("type"));
-                    for (Element m : DrDomainXml.children(d, "machine")) {
+                    for (Element m : LibvirtXml.children(d, "machine")) {
                         machines.add(m.getTextContent().strip());
                     }
                 }
@@ -145,20 +146,20 @@ public final class LibvirtDrSite implements DrHypervisor {
             if (spec.accel() == RecoveryPlan.Accel.TCG) {
                 noKvm = Optional.of("the plan asks for TCG (dr-host.accel: tcg)");
             }
-            Document dc = DrDomainXml.parse(c.domainCapabilities(type, null));
-            Element cpuCaps = DrDomainXml.child(dc.getDocumentElement(), "cpu");
+            Document dc = LibvirtXml.parse(c.domainCapabilities(type, null), "libvirt's domain capabilities");
+            Element cpuCaps = LibvirtXml.child(dc.getDocumentElement(), "cpu");
             boolean passthrough = false;
             boolean hostModel = false;
             boolean maximum = false;
             Set<String> usable = new LinkedHashSet<>();
-            for (Element mode : DrDomainXml.children(cpuCaps, "mode")) {
+            for (Element mode : LibvirtXml.children(cpuCaps, "mode")) {
                 boolean yes = "yes".equals(mode.getAttribute("supported"));
                 switch (mode.getAttribute("name")) {
                     case "host-passthrough" -> passthrough = yes;
                     case "host-model" -> hostModel = yes;
                     case "maximum" -> maximum = yes;
                     case "custom" -> {
-                        for (Element m : DrDomainXml.children(mode, "model")) {
+                        for (Element m : LibvirtXml.children(mode, "model")) {
                             if (!"no".equals(m.getAttribute("usable"))) {
                                 usable.add(m.getTextContent().strip());
                             }

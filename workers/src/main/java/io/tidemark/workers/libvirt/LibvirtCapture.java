@@ -325,19 +325,19 @@ final class LibvirtCapture implements Capture {
         StringBuilder x = new StringBuilder("<domainbackup mode='pull'>");
         if (anyIncremental) {
             x.append("<incremental>")
-                    .append(DomainXml.escape(since.orElseThrow()))
+                    .append(LibvirtXml.escape(since.orElseThrow()))
                     .append("</incremental>");
         }
         x.append("<server transport='unix' socket='")
-                .append(DomainXml.escape(nbdSocket.toString()))
+                .append(LibvirtXml.escape(nbdSocket.toString()))
                 .append("'/><disks>");
         for (Planned p : disks.values()) {
-            x.append("<disk name='").append(DomainXml.escape(p.disk.target())).append("' backup='yes' type='file'");
+            x.append("<disk name='").append(LibvirtXml.escape(p.disk.target())).append("' backup='yes' type='file'");
             if (p.fullReason.isPresent() && anyIncremental) {
                 x.append(" backupmode='full'");
             }
             x.append("><scratch file='")
-                    .append(DomainXml.escape(scratch(workDir, p).toString()))
+                    .append(LibvirtXml.escape(scratch(workDir, p).toString()))
                     .append("'/></disk>");
         }
         return x.append("</disks></domainbackup>").toString();
@@ -345,11 +345,11 @@ final class LibvirtCapture implements Capture {
 
     private String checkpointXml() {
         StringBuilder x = new StringBuilder("<domaincheckpoint><name>")
-                .append(DomainXml.escape(newCheckpoint))
+                .append(LibvirtXml.escape(newCheckpoint))
                 .append("</name><disks>");
         for (Planned p : disks.values()) {
             x.append("<disk name='")
-                    .append(DomainXml.escape(p.disk.target()))
+                    .append(LibvirtXml.escape(p.disk.target()))
                     .append("' checkpoint='")
                     .append(p.canCheckpoint ? "bitmap" : "no")
                     .append("'/>");

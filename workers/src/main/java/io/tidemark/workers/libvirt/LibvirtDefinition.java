@@ -1,31 +1,21 @@
 package io.tidemark.workers.libvirt;
 
-import io.tidemark.core.PermanentException;
+import static io.tidemark.workers.libvirt.LibvirtXml.child;
+import static io.tidemark.workers.libvirt.LibvirtXml.children;
+import static io.tidemark.workers.libvirt.LibvirtXml.parse;
+import static io.tidemark.workers.libvirt.LibvirtXml.serialize;
+
 import io.tidemark.core.repository.VmDefinition;
-import java.io.IOException;
-import java.io.StringReader;
-import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
-import javax.xml.XMLConstants;
-import javax.xml.parsers.DocumentBuilderFactory;
-import javax.xml.parsers.ParserConfigurationException;
-import javax.xml.transform.OutputKeys;
-import javax.xml.transform.Transformer;
-import javax.xml.transform.TransformerException;
-import javax.xml.transform.TransformerFactory;
-import javax.xml.transform.dom.DOMSource;
-import javax.xml.transform.stream.StreamResult;
 import org.w3c.dom.Attr;
 import org.w3c.dom.Document;
 import org.w3c.dom.Element;
 import org.w3c.dom.NamedNodeMap;
 import org.w3c.dom.Node;
-import org.xml.sax.InputSource;
-import org.xml.sax.SAXException;
 
 /**
  * A libvirt domain's XML as a {@link VmDefinition}: the summary facts read from it, and the XML
@@ -47,7 +37,7 @@ public final class LibvirtDefinition {
 
     /** The definition of the domain whose XML is {@code domainXml}, secrets removed. */
     public static VmDefinition of(String domainXml) {
-        Document doc = parse(domainXml);
+        Document doc = parse(domainXml, "libvirt's domain XML");
         Element root = doc.getDocumentElement();
         List<String> redacted = new ArrayList<>();
         redact(root, ".", redacted);
@@ -179,57 +169,6 @@ public final class LibvirtDefinition {
         } catch (NumberFormatException e) {
             return dflt;
         }
-    }
-
-    static Document parse(String xml) {
-        try {
-            DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
-            f.setFeature(XMLConstants.FEATURE_SECURE_PROCESSING, true);
-            f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-            return f.newDocumentBuilder().parse(new InputSource(new StringReader(xml)));
-        } catch (ParserConfigurationException | SAXException | IOException e) {
-            throw new PermanentException("libvirt returned domain XML that cannot be parsed: " + e.getMessage(), e);
-        }
-    }
-
-    static String serialize(Document doc) {
-        try {
-            TransformerFactory tf = TransformerFactory.newInstance();
-            tf.setAttribute(XMLConstants.ACCESS_EXTERNAL_DTD, "");
-            tf.setAttribute(XMLConstants.ACCESS_EXTERNAL_STYLESHEET, "");
-            Transformer t = tf.newTransformer();
-            t.setOutputProperty(OutputKeys.OMIT_XML_DECLARATION, "yes");
-            StringWriter w = new StringWriter();
-            t.transform(new DOMSource(doc), new StreamResult(w));
-            return w.toString();
-        } catch (TransformerException e) {
-            throw new IllegalStateException("cannot write domain XML: " + e.getMessage(), e);
-        }
-    }
-
-    static Element child(Element parent, String name) {
-        if (parent == null) {
-            return null;
-        }
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e && e.getTagName().equals(name)) {
-                return e;
-            }
-        }
-        return null;
-    }
-
-    static List<Element> children(Element parent, String name) {
-        List<Element> out = new ArrayList<>();
-        if (parent == null) {
-            return out;
-        }
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e && e.getTagName().equals(name)) {
-                out.add(e);
-            }
-        }
-        return out;
     }
 
     private static String text(Element e) {

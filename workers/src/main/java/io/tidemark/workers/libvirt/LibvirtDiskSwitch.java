@@ -114,17 +114,17 @@ final class LibvirtDiskSwitch implements DiskSwitch {
 
     /** {@code domainXml} with each named disk reading its new qcow2 image. */
     static String withImages(String domainXml, Map<String, Path> images) {
-        Document doc = LibvirtDefinition.parse(domainXml);
-        Element devices = LibvirtDefinition.child(doc.getDocumentElement(), "devices");
+        Document doc = LibvirtXml.parse(domainXml, "libvirt's domain XML");
+        Element devices = LibvirtXml.child(doc.getDocumentElement(), "devices");
         int switched = 0;
-        for (Element disk : LibvirtDefinition.children(devices, "disk")) {
-            Element target = LibvirtDefinition.child(disk, "target");
+        for (Element disk : LibvirtXml.children(devices, "disk")) {
+            Element target = LibvirtXml.child(disk, "target");
             Path image = target == null ? null : images.get(target.getAttribute("dev"));
             if (image == null) {
                 continue;
             }
             disk.setAttribute("type", "file");
-            Element driver = LibvirtDefinition.child(disk, "driver");
+            Element driver = LibvirtXml.child(disk, "driver");
             if (driver == null) {
                 driver = doc.createElement("driver");
                 driver.setAttribute("name", "qemu");
@@ -132,7 +132,7 @@ final class LibvirtDiskSwitch implements DiskSwitch {
             }
             driver.setAttribute("type", "qcow2");
             for (String gone : List.of("source", "backingStore")) {
-                for (Element e : LibvirtDefinition.children(disk, gone)) {
+                for (Element e : LibvirtXml.children(disk, gone)) {
                     disk.removeChild(e);
                 }
             }
@@ -145,6 +145,6 @@ final class LibvirtDiskSwitch implements DiskSwitch {
             throw new PermanentException(
                     "the domain has no disk for some of " + images.keySet() + "; nothing was switched");
         }
-        return LibvirtDefinition.serialize(doc);
+        return LibvirtXml.serialize(doc);
     }
 }

@@ -82,7 +82,7 @@ class DomainXmlTest {
 
     @Test
     void namesAreEscapedAndBadXmlIsPermanent() {
-        assertThat(DomainXml.escape("a'b<c>&\"")).isEqualTo("a&apos;b&lt;c&gt;&amp;&quot;");
+        assertThat(LibvirtXml.escape("a'b<c>&\"")).isEqualTo("a&apos;b&lt;c&gt;&amp;&quot;");
         assertThatThrownBy(() -> DomainXml.disks("<domain><devices>"))
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("XML");
