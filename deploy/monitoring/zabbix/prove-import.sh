@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Proves tidemark_template.yaml against a real, throwaway Zabbix 6.0 server (Debian's zabbix-server-pgsql
 # and zabbix-frontend-php, installed by deploy/install-deps.sh): imports it through the API, adds a host
-# that scrapes METRICS_URL, waits until discovered items have values and, with --expect-trigger, until a
+# that scrapes METRICS_URL, waits until discovered items have values (and each --expect-item KEY has one,
+# however late its discovery rule runs) and, with --expect-trigger, until a
 # trigger whose name contains that text fires. Everything (PostgreSQL, zabbix_server, the PHP frontend)
 # runs in a scratch directory and is stopped on exit. Needs root (PostgreSQL runs as postgres, the
 # server as zabbix). About a minute.
 #
-#   deploy/monitoring/zabbix/prove-import.sh http://127.0.0.1:9464 [--expect-trigger 'does not answer'] [--timeout 150]
+#   deploy/monitoring/zabbix/prove-import.sh http://127.0.0.1:9464 [--expect-trigger 'does not answer']
+#       [--expect-item 'tidemark.target.up[s3]']... [--timeout 150]
 #
 # Prints one line per fact it proved; exit 0 when all were, 1 otherwise.
 set -euo pipefail
@@ -14,10 +16,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 url="${1:?usage: prove-import.sh METRICS_BASE_URL [--expect-trigger TEXT] [--timeout SECONDS]}"
 shift
 expect=""
+expect_items=""
 timeout=150
 while [ $# -gt 0 ]; do
   case "$1" in
     --expect-trigger) expect="$2"; shift 2 ;;
+    --expect-item) expect_items="$expect_items$2\n"; shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -112,9 +116,10 @@ php -S "127.0.0.1:$web_port" -t "$dir/web" >"$dir/php.log" 2>&1 &
 php_pid=$!
 
 # the API steps and waits, in Python for the JSON
-python3 - "$web_port" "$here/tidemark_template.yaml" "$url" "$expect" "$timeout" <<'PY'
+python3 - "$web_port" "$here/tidemark_template.yaml" "$url" "$expect" "$timeout" "$(printf '%b' "$expect_items")" <<'PY'
 import json, sys, time, urllib.request
 port, template, metrics, expect, timeout = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+expect_items = [k for k in sys.argv[6].split("\n") if k]
 api = f"http://127.0.0.1:{port}/api_jsonrpc.php"
 auth = None
 def call(method, params):
@@ -161,7 +166,8 @@ while time.time() < deadline:
     items = call("item.get", {"hostids": host, "output": ["key_", "lastvalue", "lastclock", "flags", "state", "error"]})
     discovered = [i for i in items if i["flags"] == "4" and i["lastclock"] != "0"]
     plain = [i for i in items if i["flags"] == "0" and i["lastclock"] != "0" and i["key_"] != "tidemark.get_metrics"]
-    if discovered and plain and not seen_items:
+    valued = {i["key_"] for i in discovered + plain}
+    if discovered and plain and all(k in valued for k in expect_items) and not seen_items:
         seen_items = True
         print(f"items have values: {len(plain)} plain, {len(discovered)} discovered:",
               ", ".join(f"{i['key_']}={i['lastvalue']}" for i in sorted(discovered + plain, key=lambda i: i["key_"])))
@@ -174,7 +180,9 @@ while time.time() < deadline:
     time.sleep(1)
 if not seen_items:
     bad = [f"{i['key_']}: {i['error']}" for i in items if i["state"] == "1"]
-    raise SystemExit(f"no discovered item got a value within {timeout}s; unsupported: {bad[:8]}")
+    missing = [k for k in expect_items if k not in valued]
+    raise SystemExit(f"no discovered item got a value within {timeout}s (expected items without one: {missing});"
+                     f" unsupported: {bad[:8]}")
 if expect and not seen_trigger:
     raise SystemExit(f"no trigger containing '{expect}' fired within {timeout}s; firing: {[t['description'] for t in fired]}")
 unsupported = [f"{i['key_']}: {i['error']}" for i in items if i["state"] == "1"]

@@ -61,6 +61,13 @@ class ZabbixTemplateIT {
                             "http://127.0.0.1:" + port,
                             "--expect-trigger",
                             "replication target s3 does not answer",
+                            // discovery rules run one after the other: wait for the ones asserted below
+                            "--expect-item",
+                            "tidemark.target.up[s3]",
+                            "--expect-item",
+                            "tidemark.target.up[vault]",
+                            "--expect-item",
+                            "tidemark.component.ready[worker]",
                             "--timeout",
                             "120")
                     .redirectErrorStream(true)
