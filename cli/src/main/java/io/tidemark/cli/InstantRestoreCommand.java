@@ -84,6 +84,12 @@ final class InstantRestoreCommand implements Callable<Integer> {
                     + " scsi-hd,bus=scsi0.0); drive= and id= (default <node>-dev) are filled in")
     String device;
 
+    @Option(
+            names = "--bus",
+            description = "with --device: the bus to plug it into (default: for a PCI device on q35 the first free"
+                    + " pcie-root-port, on i440fx pci.0; otherwise QEMU's choice)")
+    String bus;
+
     @Option(names = "--hydrate-to", description = "with --qmp: copy the disk to this new local image and pivot")
     Path hydrateTo;
 
@@ -195,17 +201,31 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     /** Opens the overlay in the running QEMU (and adds the device when asked). */
     private void attach(InstantRestore ir, QmpClient client, String nodeName, long t0, ObjectNode summary) {
+        // the bus first: without a free one nothing is added to the VM
+        ObjectNode dev = device != null ? deviceArgs(client, nodeName) : null;
         ir.attach(client, nodeName);
         summary.put("node", nodeName);
-        if (device != null) {
-            summary.put("device", addDevice(client, nodeName));
+        if (dev != null) {
+            try {
+                client.execute("device_add", dev);
+            } catch (RuntimeException e) {
+                ir.detach(client, nodeName);
+                throw e;
+            }
+            summary.put("device", dev.get("id").asText());
+            if (dev.has("bus")) {
+                summary.put("bus", dev.get("bus").asText());
+            }
         }
         summary.put("secondsToAttach", (System.nanoTime() - t0) / 1e9);
         if (!json) {
             System.out.printf(
                     "attached as node %s%s in %.2f s%n",
                     nodeName,
-                    device != null ? " to device " + summary.get("device").asText() : "",
+                    device != null
+                            ? " to device " + summary.get("device").asText()
+                                    + (summary.has("bus") ? " on bus " + summary.get("bus").asText() : "")
+                            : "",
                     summary.get("secondsToAttach").asDouble());
         }
     }
@@ -250,6 +270,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
         if (device != null && qmp == null) {
             return Optional.of("--device needs --qmp: the device is added to a running QEMU");
         }
+        if (bus != null && device == null) {
+            return Optional.of("--bus needs --device: it says where the device is plugged in");
+        }
         return Optional.empty();
     }
 
@@ -267,7 +290,11 @@ final class InstantRestoreCommand implements Callable<Integer> {
         return m.disks().get(0).name();
     }
 
-    private String addDevice(QmpClient client, String nodeName) {
+    /**
+     * The {@code device_add} arguments: --device's KEY=VALUEs, drive and id, and the bus: bus= in
+     * --device, else --bus, else for a PCI device the one {@link InstantRestore#pciHotplugBus} finds.
+     */
+    private ObjectNode deviceArgs(QmpClient client, String nodeName) {
         String[] parts = device.split(",");
         ObjectNode args = QmpClient.args().put("driver", parts[0].trim());
         for (int i = 1; i < parts.length; i++) {
@@ -281,8 +308,19 @@ final class InstantRestoreCommand implements Callable<Integer> {
         if (!args.has("id")) {
             args.put("id", nodeName + "-dev");
         }
-        client.execute("device_add", args);
-        return args.get("id").asText();
+        if (!args.has("bus")) {
+            if (bus != null) {
+                args.put("bus", bus);
+            } else if (isPci(parts[0].trim())) {
+                InstantRestore.pciHotplugBus(client).ifPresent(b -> args.put("bus", b));
+            }
+        }
+        return args;
+    }
+
+    /** Whether a device driver is a PCI(e) function, which needs a hot-pluggable PCI bus. */
+    static boolean isPci(String driver) {
+        return driver.endsWith("-pci") || driver.equals("nvme") || driver.startsWith("vfio-pci");
     }
 
     /**
