@@ -224,7 +224,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
                     nodeName,
                     device != null
                             ? " to device " + summary.get("device").asText()
-                                    + (summary.has("bus") ? " on bus " + summary.get("bus").asText() : "")
+                                    + (summary.has("bus")
+                                            ? " on bus " + summary.get("bus").asText()
+                                            : "")
                             : "",
                     summary.get("secondsToAttach").asDouble());
         }

@@ -171,8 +171,8 @@ public final class InstantRestore implements AutoCloseable {
     }
 
     /** The QOM types of PCIe slots a device can be hot-plugged into (QEMU 7.2). */
-    private static final List<String> HOTPLUG_PORTS = List.of(
-            "child<pcie-root-port>", "child<ioh3420>", "child<xio3130-downstream>");
+    private static final List<String> HOTPLUG_PORTS =
+            List.of("child<pcie-root-port>", "child<ioh3420>", "child<xio3130-downstream>");
 
     /**
      * The bus a PCI device (virtio-blk-pci, virtio-scsi-pci, nvme…) is hot-plugged on in the QEMU
@@ -186,7 +186,8 @@ public final class InstantRestore implements AutoCloseable {
      * @throws PermanentException on q35 without a free port, saying how to start the VM with one
      */
     public static Optional<String> pciHotplugBus(QmpClient qmp) {
-        String machine = qmp.execute("qom-get", QmpClient.args().put("path", "/machine").put("property", "type"))
+        String machine = qmp.execute(
+                        "qom-get", QmpClient.args().put("path", "/machine").put("property", "type"))
                 .asText();
         if (!machine.contains("q35")) {
             return Optional.empty();
@@ -204,7 +205,8 @@ public final class InstantRestore implements AutoCloseable {
                 String name = prop.path("name").asText();
                 if (name.equals("hotplug")) {
                     hotplug = qmp.execute(
-                                    "qom-get", QmpClient.args().put("path", path).put("property", "hotplug"))
+                                    "qom-get",
+                                    QmpClient.args().put("path", path).put("property", "hotplug"))
                             .asBoolean(true);
                 } else if (prop.path("type").asText().equals("child<PCIE>")) {
                     bus = name;
