@@ -168,6 +168,11 @@ public final class InstantRestoreSizeBench {
                 bus,
                 readable);
 
+        String cliClassPath = System.getProperty("bench.cli.cp");
+        if (cliClassPath != null) {
+            viaCommand(dir, size, head, cliClassPath);
+        }
+
         if (kernel != null) {
             long t0 = System.nanoTime();
             double booted;
@@ -270,10 +275,101 @@ public final class InstantRestoreSizeBench {
                         "-device",
                         "pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9",
                         "-qmp",
-                        "unix:" + dir.resolve("vm.qmp") + ",server=on,wait=off")
+                        "unix:" + dir.resolve("vm.qmp") + ",server=on,wait=off",
+                        "-qmp",
+                        "unix:" + dir.resolve("vm.ctl") + ",server=on,wait=off")
                 .redirectErrorStream(true)
                 .redirectOutput(dir.resolve("vm.log").toFile())
                 .start();
+    }
+
+    /**
+     * The real command in its own JVM ({@code java -cp CLASSPATH io.tidemark.cli.Main
+     * restore-instant … --qmp … --device virtio-blk-pci --json}): seconds from its start to its
+     * "attached" summary, and to the first MiB read back through the device (on QEMU's second
+     * monitor).
+     */
+    private static void viaCommand(Path dir, long size, byte[] head, String classPath) throws Exception {
+        Path q = Files.createDirectories(dir.resolve("q2"));
+        Process qemu = startQ35(q);
+        try (QmpClient ctl = connect(q.resolve("vm.ctl"), qemu)) {
+            connect(q.resolve("vm.qmp"), qemu).close();
+            String java = ProcessHandle.current().info().command().orElse("java");
+            long t0 = System.nanoTime();
+            Process cmd = new ProcessBuilder(
+                            java,
+                            "-cp",
+                            classPath,
+                            "io.tidemark.cli.Main",
+                            "restore-instant",
+                            "--from",
+                            dir.resolve("repo").toString(),
+                            "--vm",
+                            "bench",
+                            "--dir",
+                            dir.resolve("ir3").toString(),
+                            "--qmp",
+                            q.resolve("vm.qmp").toString(),
+                            "--device",
+                            "virtio-blk-pci",
+                            "--node",
+                            "rd0",
+                            "--json")
+                    .redirectError(dir.resolve("cmd.err").toFile())
+                    .start();
+            try {
+                String summary = null;
+                var out = new java.io.BufferedReader(
+                        new java.io.InputStreamReader(cmd.getInputStream(), StandardCharsets.UTF_8));
+                for (String line; (line = out.readLine()) != null; ) {
+                    if (line.contains("\"secondsToAttach\"")) {
+                        summary = line;
+                        break;
+                    }
+                }
+                double attached = secs(t0);
+                if (summary == null) {
+                    throw new IllegalStateException(
+                            "the command ended without attaching: " + Files.readString(dir.resolve("cmd.err")));
+                }
+                var addr = QmpClient.args().put("type", "unix");
+                addr.putObject("data").put("path", q.resolve("e.sock").toString());
+                ctl.execute("nbd-server-start", QmpClient.args().set("addr", addr));
+                ctl.execute(
+                        "block-export-add",
+                        QmpClient.args()
+                                .put("type", "nbd")
+                                .put("id", "e0")
+                                .put("node-name", "rd0")
+                                .put("name", "seen")
+                                .put("writable", false));
+                try (NbdClient c = NbdClient.connect(q.resolve("e.sock"), "seen", List.of())) {
+                    if (!Arrays.equals(c.read(0, MIB), head)) {
+                        throw new IllegalStateException("the first MiB read through the device differs from the point");
+                    }
+                }
+                double readable = secs(t0);
+                JsonNode j = new ObjectMapper().readTree(summary);
+                System.out.printf(
+                        Locale.ROOT,
+                        "%d GiB: tidemark restore-instant (own JVM): attached on bus %s after %.2f s (command's own"
+                                + " secondsToAttach %.3f), first MiB read through the device after %.2f s%n",
+                        size / GIB,
+                        j.path("bus").asText("?"),
+                        attached,
+                        j.path("secondsToAttach").asDouble(),
+                        readable);
+                ctl.execute("block-export-del", QmpClient.args().put("id", "e0"));
+                ctl.awaitEvent("BLOCK_EXPORT_DELETED", e -> true, Duration.ofSeconds(60));
+                ctl.execute("quit");
+            } finally {
+                cmd.destroy();
+                cmd.waitFor(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            qemu.destroyForcibly();
+            qemu.waitFor(30, TimeUnit.SECONDS);
+        }
     }
 
     private static QmpClient connect(Path socket, Process qemu) {
