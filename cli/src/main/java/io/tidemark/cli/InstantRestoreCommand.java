@@ -312,12 +312,17 @@ final class InstantRestoreCommand implements Callable<Integer> {
         if (!args.has("id")) {
             args.put("id", nodeName + "-dev");
         }
+        boolean pci = isPci(parts[0].trim());
         if (!args.has("bus")) {
             if (bus != null) {
                 args.put("bus", bus);
-            } else if (isPci(parts[0].trim())) {
+            } else if (pci) {
                 InstantRestore.pciHotplugBus(client).ifPresent(b -> args.put("bus", b));
+                return args;
             }
+        }
+        if (pci && args.has("bus")) {
+            InstantRestore.checkPciBus(client, args.get("bus").asText());
         }
         return args;
     }

@@ -225,6 +225,42 @@ class InstantRestoreCommandIT {
         }
     }
 
+    /** --bus naming a root port that already holds a device is refused (QEMU would hide it at slot 1). */
+    @Test
+    void busOfAPortInUseIsRefused() throws Exception {
+        Path repoDir = repoWith(randomImage(MIB, 12));
+        try (BareQemu vm = new BareQemu(
+                dir,
+                "q35",
+                "-device",
+                "pcie-root-port,id=busy0,bus=pcie.0,chassis=8",
+                "-device",
+                "virtio-scsi-pci,id=scsi0,bus=busy0")) {
+            int code = Main.execute(
+                    "restore-instant",
+                    "--from",
+                    repoDir.toString(),
+                    "--vm",
+                    "web",
+                    "--dir",
+                    dir.resolve("ir").toString(),
+                    "--qmp",
+                    vm.qmp.toString(),
+                    "--device",
+                    "virtio-blk-pci",
+                    "--bus",
+                    "busy0",
+                    "--node",
+                    "rd0");
+            assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
+            assertThat(std.err()).contains("bus 'busy0' is the PCIe port busy0, which already holds a device");
+            assertThat(vm.ctl
+                            .execute("qom-list", QmpClient.args().put("path", "/machine/peripheral"))
+                            .toString())
+                    .doesNotContain("rd0-dev");
+        }
+    }
+
     /**
      * Runs restore-instant --qmp --device DRIVER until it serves, then checks through the test's own
      * monitor that the device exists on {@code expectedBus} and that its node reads the point.

@@ -193,6 +193,46 @@ public final class InstantRestore implements AutoCloseable {
             return Optional.empty();
         }
         List<String> taken = new ArrayList<>();
+        for (PcieSlot port : pcieSlots(qmp)) {
+            if (port.free()) {
+                return Optional.of(port.bus());
+            }
+            taken.add(port.id() + (port.hotplug() ? " (in use)" : " (hotplug off)"));
+        }
+        throw new PermanentException("the VM behind " + qmp.socket() + " is a q35 machine (" + machine
+                + "): its root bus pcie.0 does not take hot-plugged devices (\"Bus 'pcie.0' does not support"
+                + " hotplugging\"), and it has no free PCIe root port with an id"
+                + (taken.isEmpty() ? "" : " (" + String.join(", ", taken) + ")")
+                + ". Start the VM with a spare one, e.g. -device pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9"
+                + " (chassis unique per port; libvirt: <controller type='pci' model='pcie-root-port'/>), name a"
+                + " bus with --bus, or attach to an existing SCSI controller (--device scsi-hd,bus=scsi0.0)."
+                + " Runbook: docs/runbooks/instant-restore.md");
+    }
+
+    /**
+     * Refuses a PCIe port's bus that already holds a device: QEMU 7.2 accepts a second device there
+     * at slot 1, where a guest normally does not see it (a PCIe link has one device, slot 0). Other
+     * buses are left to QEMU.
+     */
+    public static void checkPciBus(QmpClient qmp, String bus) {
+        for (PcieSlot port : pcieSlots(qmp)) {
+            if (port.bus().equals(bus) && !port.empty()) {
+                throw new PermanentException("bus '" + bus + "' is the PCIe port " + port.id()
+                        + ", which already holds a device; a second one there would be invisible to the guest."
+                        + " Choose a free port, or leave out --bus to let Tidemark pick one");
+            }
+        }
+    }
+
+    /** A hot-plug-capable PCIe port with an id, its secondary bus, and whether a device sits on it. */
+    private record PcieSlot(String id, String bus, boolean hotplug, boolean empty) {
+        boolean free() {
+            return hotplug && empty;
+        }
+    }
+
+    private static List<PcieSlot> pcieSlots(QmpClient qmp) {
+        List<PcieSlot> out = new ArrayList<>();
         for (JsonNode dev : qmp.execute("qom-list", QmpClient.args().put("path", "/machine/peripheral"))) {
             if (!HOTPLUG_PORTS.contains(dev.path("type").asText())) {
                 continue;
@@ -212,8 +252,7 @@ public final class InstantRestore implements AutoCloseable {
                     bus = name;
                 }
             }
-            if (!hotplug || bus == null) {
-                taken.add(id + " (hotplug off)");
+            if (bus == null) {
                 continue;
             }
             boolean empty = true;
@@ -222,19 +261,9 @@ public final class InstantRestore implements AutoCloseable {
                     empty = false;
                 }
             }
-            if (empty) {
-                return Optional.of(bus);
-            }
-            taken.add(id + " (in use)");
+            out.add(new PcieSlot(id, bus, hotplug, empty));
         }
-        throw new PermanentException("the VM behind " + qmp.socket() + " is a q35 machine (" + machine
-                + "): its root bus pcie.0 does not take hot-plugged devices (\"Bus 'pcie.0' does not support"
-                + " hotplugging\"), and it has no free PCIe root port with an id"
-                + (taken.isEmpty() ? "" : " (" + String.join(", ", taken) + ")")
-                + ". Start the VM with a spare one, e.g. -device pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9"
-                + " (chassis unique per port; libvirt: <controller type='pci' model='pcie-root-port'/>), name a"
-                + " bus with --bus, or attach to an existing SCSI controller (--device scsi-hd,bus=scsi0.0)."
-                + " Runbook: docs/runbooks/instant-restore.md");
+        return out;
     }
 
     /**
