@@ -213,7 +213,12 @@ class InstantRestoreCommandIT {
                     "--device",
                     "virtio-blk-pci",
                     "--node",
-                    "rd0");
+                    "rd0",
+                    // so that a regression ends (hydrated) instead of serving forever
+                    "--hydrate-to",
+                    dir.resolve("x.raw").toString(),
+                    "--format",
+                    "raw");
             assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
             assertThat(std.err())
                     .contains("no free PCIe root port", "busy0 (in use)")
@@ -251,7 +256,12 @@ class InstantRestoreCommandIT {
                     "--bus",
                     "busy0",
                     "--node",
-                    "rd0");
+                    "rd0",
+                    // so that a regression ends (hydrated) instead of serving forever
+                    "--hydrate-to",
+                    dir.resolve("x.raw").toString(),
+                    "--format",
+                    "raw");
             assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
             assertThat(std.err()).contains("bus 'busy0' is the PCIe port busy0, which already holds a device");
             assertThat(vm.ctl
