@@ -36,7 +36,9 @@ import picocli.CommandLine.Option;
             "--device, attached to a new device); with --hydrate-to the whole disk is then copied to a local",
             "image by a live block mirror and the VM pivots onto it without stopping. After the pivot the NBD",
             "server stops and the command exits. Without --hydrate-to it serves until interrupted (Ctrl-C):",
-            "stop the VM first, it reads through the server. Runbook: docs/runbooks/instant-restore.md",
+            "stop the VM first, it reads through the server. A PCI --device goes on pci.0 (i440fx) or, on q35, into",
+            "the first free pcie-root-port (start the VM with one: -device pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9).",
+            "Runbook: docs/runbooks/instant-restore.md",
             "",
             "Example:  tidemark restore-instant --from /srv/tidemark --vm web-1 --disk sd0 --dir /run/tm-ir \\",
             "            --qmp /run/web-1-dr.qmp --device virtio-blk-pci --hydrate-to /srv/vm/web-1-sd0.qcow2",
@@ -83,6 +85,12 @@ final class InstantRestoreCommand implements Callable<Integer> {
             description = "with --qmp: also attach a device, DRIVER[,KEY=VALUE…] (for example virtio-blk-pci or"
                     + " scsi-hd,bus=scsi0.0); drive= and id= (default <node>-dev) are filled in")
     String device;
+
+    @Option(
+            names = "--bus",
+            description = "with --device: the bus to plug it into (default: for a PCI device on q35 the first free"
+                    + " pcie-root-port, on i440fx pci.0; otherwise QEMU's choice)")
+    String bus;
 
     @Option(names = "--hydrate-to", description = "with --qmp: copy the disk to this new local image and pivot")
     Path hydrateTo;
@@ -195,17 +203,33 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     /** Opens the overlay in the running QEMU (and adds the device when asked). */
     private void attach(InstantRestore ir, QmpClient client, String nodeName, long t0, ObjectNode summary) {
+        // the bus first: without a free one nothing is added to the VM
+        ObjectNode dev = device != null ? deviceArgs(client, nodeName) : null;
         ir.attach(client, nodeName);
         summary.put("node", nodeName);
-        if (device != null) {
-            summary.put("device", addDevice(client, nodeName));
+        if (dev != null) {
+            try {
+                client.execute("device_add", dev);
+            } catch (RuntimeException e) {
+                ir.detach(client, nodeName);
+                throw e;
+            }
+            summary.put("device", dev.get("id").asText());
+            if (dev.has("bus")) {
+                summary.put("bus", dev.get("bus").asText());
+            }
         }
         summary.put("secondsToAttach", (System.nanoTime() - t0) / 1e9);
         if (!json) {
             System.out.printf(
                     "attached as node %s%s in %.2f s%n",
                     nodeName,
-                    device != null ? " to device " + summary.get("device").asText() : "",
+                    device != null
+                            ? " to device " + summary.get("device").asText()
+                                    + (summary.has("bus")
+                                            ? " on bus " + summary.get("bus").asText()
+                                            : "")
+                            : "",
                     summary.get("secondsToAttach").asDouble());
         }
     }
@@ -250,6 +274,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
         if (device != null && qmp == null) {
             return Optional.of("--device needs --qmp: the device is added to a running QEMU");
         }
+        if (bus != null && device == null) {
+            return Optional.of("--bus needs --device: it says where the device is plugged in");
+        }
         return Optional.empty();
     }
 
@@ -267,7 +294,11 @@ final class InstantRestoreCommand implements Callable<Integer> {
         return m.disks().get(0).name();
     }
 
-    private String addDevice(QmpClient client, String nodeName) {
+    /**
+     * The {@code device_add} arguments: --device's KEY=VALUEs, drive and id, and the bus: bus= in
+     * --device, else --bus, else for a PCI device the one {@link InstantRestore#pciHotplugBus} finds.
+     */
+    private ObjectNode deviceArgs(QmpClient client, String nodeName) {
         String[] parts = device.split(",");
         ObjectNode args = QmpClient.args().put("driver", parts[0].trim());
         for (int i = 1; i < parts.length; i++) {
@@ -281,8 +312,24 @@ final class InstantRestoreCommand implements Callable<Integer> {
         if (!args.has("id")) {
             args.put("id", nodeName + "-dev");
         }
-        client.execute("device_add", args);
-        return args.get("id").asText();
+        boolean pci = isPci(parts[0].trim());
+        if (!args.has("bus")) {
+            if (bus != null) {
+                args.put("bus", bus);
+            } else if (pci) {
+                InstantRestore.pciHotplugBus(client).ifPresent(b -> args.put("bus", b));
+                return args;
+            }
+        }
+        if (pci && args.has("bus")) {
+            InstantRestore.checkPciBus(client, args.get("bus").asText());
+        }
+        return args;
+    }
+
+    /** Whether a device driver is a PCI(e) function, which needs a hot-pluggable PCI bus. */
+    static boolean isPci(String driver) {
+        return driver.endsWith("-pci") || driver.equals("nvme") || driver.startsWith("vfio-pci");
     }
 
     /**

@@ -18,14 +18,21 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.qemu.QemuVm;
+import io.tidemark.workers.nbd.NbdClient;
+import io.tidemark.workers.qmp.QmpClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -132,6 +139,285 @@ class InstantRestoreCommandIT {
         assertThat(serving.isAlive()).isFalse();
         assertThat(code[0]).isZero();
         assertThat(ir.resolve("sd0.nbd")).doesNotExist();
+    }
+
+    /**
+     * q35 (QEMU 7.2, TCG): a virtio-blk-pci cannot be hot-plugged on pcie.0, so the command plugs it
+     * into the free pcie-root-port (not the one a controller already uses); the guest-visible
+     * device sits on that port and reads back the point's bytes.
+     */
+    @Test
+    void plugsAPciDiskIntoAFreeRootPortOnQ35() throws Exception {
+        byte[] image = randomImage(8 * MIB, 8);
+        Path repoDir = repoWith(image);
+        try (BareQemu vm = new BareQemu(
+                dir,
+                "q35",
+                "-device",
+                "pcie-root-port,id=busy0,bus=pcie.0,chassis=8",
+                "-device",
+                "virtio-scsi-pci,id=scsi0,bus=busy0",
+                "-device",
+                "pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9")) {
+            serveAttached(repoDir, vm, image, "virtio-blk-pci", "tm-hp0");
+        }
+    }
+
+    /** i440fx: pci.0 takes hot-plugged devices, so the command leaves the bus to QEMU. */
+    @Test
+    void plugsAPciDiskIntoPci0OnI440fx() throws Exception {
+        byte[] image = randomImage(8 * MIB, 9);
+        Path repoDir = repoWith(image);
+        try (BareQemu vm = new BareQemu(dir, "pc")) {
+            serveAttached(repoDir, vm, image, "virtio-blk-pci", "pci.0");
+        }
+    }
+
+    /** --bus overrides the choice: the second of two free root ports. */
+    @Test
+    void busChoosesTheRootPort() throws Exception {
+        byte[] image = randomImage(2 * MIB, 11);
+        Path repoDir = repoWith(image);
+        try (BareQemu vm = new BareQemu(
+                dir,
+                "q35",
+                "-device",
+                "pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9",
+                "-device",
+                "pcie-root-port,id=tm-hp1,bus=pcie.0,chassis=10")) {
+            serveAttached(repoDir, vm, image, "virtio-blk-pci", "tm-hp1", "--bus", "tm-hp1");
+        }
+    }
+
+    /** q35 whose only root port is taken: a clear error before anything is added to the VM. */
+    @Test
+    void q35WithoutAFreeRootPortSaysHowToAddOne() throws Exception {
+        Path repoDir = repoWith(randomImage(MIB, 10));
+        try (BareQemu vm = new BareQemu(
+                dir,
+                "q35",
+                "-device",
+                "pcie-root-port,id=busy0,bus=pcie.0,chassis=8",
+                "-device",
+                "virtio-scsi-pci,id=scsi0,bus=busy0")) {
+            int code = Main.execute(
+                    "restore-instant",
+                    "--from",
+                    repoDir.toString(),
+                    "--vm",
+                    "web",
+                    "--dir",
+                    dir.resolve("ir").toString(),
+                    "--qmp",
+                    vm.qmp.toString(),
+                    "--device",
+                    "virtio-blk-pci",
+                    "--node",
+                    "rd0",
+                    // so that a regression ends (hydrated) instead of serving forever
+                    "--hydrate-to",
+                    dir.resolve("x.raw").toString(),
+                    "--format",
+                    "raw");
+            assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
+            assertThat(std.err())
+                    .contains("no free PCIe root port", "busy0 (in use)")
+                    .contains("-device pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9")
+                    .contains("<controller type='pci' model='pcie-root-port'/>");
+            for (JsonNode b : vm.ctl.execute("query-block")) {
+                assertThat(b.path("inserted").path("node-name").asText()).isNotEqualTo("rd0");
+            }
+        }
+    }
+
+    /** --bus naming a root port that already holds a device is refused (QEMU would hide it at slot 1). */
+    @Test
+    void busOfAPortInUseIsRefused() throws Exception {
+        Path repoDir = repoWith(randomImage(MIB, 12));
+        try (BareQemu vm = new BareQemu(
+                dir,
+                "q35",
+                "-device",
+                "pcie-root-port,id=busy0,bus=pcie.0,chassis=8",
+                "-device",
+                "virtio-scsi-pci,id=scsi0,bus=busy0")) {
+            int code = Main.execute(
+                    "restore-instant",
+                    "--from",
+                    repoDir.toString(),
+                    "--vm",
+                    "web",
+                    "--dir",
+                    dir.resolve("ir").toString(),
+                    "--qmp",
+                    vm.qmp.toString(),
+                    "--device",
+                    "virtio-blk-pci",
+                    "--bus",
+                    "busy0",
+                    "--node",
+                    "rd0",
+                    // so that a regression ends (hydrated) instead of serving forever
+                    "--hydrate-to",
+                    dir.resolve("x.raw").toString(),
+                    "--format",
+                    "raw");
+            assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
+            assertThat(std.err()).contains("bus 'busy0' is the PCIe port busy0, which already holds a device");
+            assertThat(vm.ctl
+                            .execute("qom-list", QmpClient.args().put("path", "/machine/peripheral"))
+                            .toString())
+                    .doesNotContain("rd0-dev");
+        }
+    }
+
+    /**
+     * Runs restore-instant --qmp --device DRIVER until it serves, then checks through the test's own
+     * monitor that the device exists on {@code expectedBus} and that its node reads the point.
+     */
+    private void serveAttached(
+            Path repoDir, BareQemu vm, byte[] image, String driver, String expectedBus, String... more)
+            throws Exception {
+        int[] code = {-1};
+        List<String> args = new ArrayList<>(List.of(
+                "restore-instant",
+                "--from",
+                repoDir.toString(),
+                "--vm",
+                "web",
+                "--dir",
+                dir.resolve("ir").toString(),
+                "--qmp",
+                vm.qmp.toString(),
+                "--device",
+                driver,
+                "--node",
+                "rd0",
+                "--json"));
+        args.addAll(Arrays.asList(more));
+        Thread serving = new Thread(() -> code[0] = Main.execute(args.toArray(String[]::new)));
+        serving.start();
+        try {
+            Awaitility.await("the disk is attached")
+                    .atMost(Duration.ofSeconds(90))
+                    .until(() -> std.out().contains("\"secondsToAttach\"") || !serving.isAlive());
+            assertThat(serving.isAlive()).as(std.err()).isTrue();
+            // the guest-visible device, on the expected bus, with our node inserted
+            String parent = vm.ctl
+                    .execute(
+                            "qom-get",
+                            QmpClient.args()
+                                    .put("path", "/machine/peripheral/rd0-dev")
+                                    .put("property", "parent_bus"))
+                    .asText();
+            assertThat(parent).endsWith("/" + expectedBus);
+            JsonNode block = null;
+            for (JsonNode b : vm.ctl.execute("query-block")) {
+                if (b.path("qdev").asText().startsWith("/machine/peripheral/rd0-dev")) {
+                    block = b;
+                }
+            }
+            assertThat(block).as("query-block has the device").isNotNull();
+            assertThat(block.path("inserted").path("node-name").asText()).isEqualTo("rd0");
+            // and it reads the restore point, through the overlay and our NBD server
+            var addr = QmpClient.args().put("type", "unix");
+            addr.putObject("data").put("path", dir.resolve("q.sock").toString());
+            vm.ctl.execute("nbd-server-start", QmpClient.args().set("addr", addr));
+            vm.ctl.execute(
+                    "block-export-add",
+                    QmpClient.args()
+                            .put("type", "nbd")
+                            .put("id", "e0")
+                            .put("node-name", "rd0")
+                            .put("name", "seen")
+                            .put("writable", false));
+            MessageDigest md = Digest.newSha256();
+            try (NbdClient c = NbdClient.connect(dir.resolve("q.sock"), "seen", List.of())) {
+                assertThat(c.size()).isEqualTo(image.length);
+                for (long off = 0; off < c.size(); off += MIB) {
+                    md.update(c.read(off, (int) Math.min(MIB, c.size() - off)));
+                }
+            }
+            assertThat(HexFormat.of().formatHex(md.digest()))
+                    .isEqualTo(HexFormat.of().formatHex(Digest.newSha256().digest(image)));
+        } finally {
+            serving.interrupt();
+            serving.join(60_000);
+        }
+        assertThat(code[0]).isZero();
+    }
+
+    private static byte[] randomImage(int size, long seed) {
+        byte[] image = new byte[size];
+        new Random(seed).nextBytes(image);
+        return image;
+    }
+
+    private Path repoWith(byte[] image) throws Exception {
+        Path repoDir = Files.createDirectories(dir.resolve("repo"));
+        commit(Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults()), image);
+        return repoDir;
+    }
+
+    /**
+     * A QEMU of machine type {@code machine} with no guest OS (TCG, running SeaBIOS), two QMP
+     * sockets: {@code qmp} for the command under test, {@code ctl} for the test.
+     */
+    private static final class BareQemu implements AutoCloseable {
+        final Path qmp;
+        final Process process;
+        final QmpClient ctl;
+
+        BareQemu(Path dir, String machine, String... devices) throws Exception {
+            qmp = dir.resolve("vm.qmp");
+            Path ctlSocket = dir.resolve("vm.ctl");
+            List<String> cmd = new ArrayList<>(List.of(
+                    "qemu-system-x86_64",
+                    "-machine",
+                    machine,
+                    "-accel",
+                    "tcg",
+                    "-display",
+                    "none",
+                    "-nodefaults",
+                    "-m",
+                    "64"));
+            cmd.addAll(Arrays.asList(devices));
+            cmd.addAll(List.of(
+                    "-qmp",
+                    "unix:" + qmp + ",server=on,wait=off",
+                    "-qmp",
+                    "unix:" + ctlSocket + ",server=on,wait=off"));
+            process = new ProcessBuilder(cmd)
+                    .redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("vm.log").toFile())
+                    .start();
+            try {
+                Awaitility.await("QEMU's monitor")
+                        .atMost(Duration.ofSeconds(30))
+                        .until(() -> Files.exists(ctlSocket) || !process.isAlive());
+                assertThat(process.isAlive()).as(() -> readLog(dir)).isTrue();
+                ctl = QmpClient.connect(ctlSocket);
+            } catch (Exception | AssertionError e) {
+                process.destroyForcibly();
+                throw e;
+            }
+        }
+
+        private static String readLog(Path dir) {
+            try {
+                return Files.readString(dir.resolve("vm.log"));
+            } catch (java.io.IOException e) {
+                return e.toString();
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            ctl.close();
+            process.destroyForcibly();
+            process.waitFor(30, TimeUnit.SECONDS);
+        }
     }
 
     @Test

@@ -63,6 +63,31 @@ class InstantRestoreCommandTest {
     }
 
     @Test
+    void aBusWithoutDeviceIsBadInput() {
+        assertThat(Main.execute(
+                        "restore-instant",
+                        "--from",
+                        dir.toString(),
+                        "--vm",
+                        "web",
+                        "--dir",
+                        dir.resolve("ir").toString(),
+                        "--qmp",
+                        dir.resolve("vm.qmp").toString(),
+                        "--bus",
+                        "tm-hp0"))
+                .isEqualTo(Main.EXIT_INVALID);
+        assertThat(std.err()).contains("--bus needs --device");
+    }
+
+    @Test
+    void pciDriversAreRecognised() {
+        assertThat(InstantRestoreCommand.isPci("virtio-blk-pci")).isTrue();
+        assertThat(InstantRestoreCommand.isPci("nvme")).isTrue();
+        assertThat(InstantRestoreCommand.isPci("scsi-hd")).isFalse();
+    }
+
+    @Test
     void aMissingPointIsPermanentAndNamesTheVm() throws Exception {
         Path repo = Files.createDirectories(dir.resolve("repo"));
         Repository.openOrInit(new FileObjectTarget(repo), RepositoryConfig.defaults());

@@ -13,7 +13,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -166,6 +168,102 @@ public final class InstantRestore implements AutoCloseable {
         ObjectNode args = QmpClient.args().put("driver", "qcow2").put("node-name", node);
         args.putObject("file").put("driver", "file").put("filename", overlay.toString());
         qmp.execute("blockdev-add", args);
+    }
+
+    /** The QOM types of PCIe slots a device can be hot-plugged into (QEMU 7.2). */
+    private static final List<String> HOTPLUG_PORTS =
+            List.of("child<pcie-root-port>", "child<ioh3420>", "child<xio3130-downstream>");
+
+    /**
+     * The bus a PCI device (virtio-blk-pci, virtio-scsi-pci, nvme…) is hot-plugged on in the QEMU
+     * behind {@code qmp}. Empty when the machine's root bus takes hot-plugged devices (i440fx, whose
+     * {@code pci.0} does; QEMU then picks a free slot). On q35 the root bus {@code pcie.0} does not
+     * ({@code device_add} fails with "Bus 'pcie.0' does not support hotplugging"), so this is the id
+     * of the first free PCIe root port (also {@code ioh3420}, {@code xio3130-downstream}) with
+     * hotplug on, among the devices that have an id ({@code /machine/peripheral}). The machine type
+     * is {@code qom-get /machine type}; a port is free when nothing sits on its secondary bus.
+     *
+     * @throws PermanentException on q35 without a free port, saying how to start the VM with one
+     */
+    public static Optional<String> pciHotplugBus(QmpClient qmp) {
+        String machine = qmp.execute(
+                        "qom-get", QmpClient.args().put("path", "/machine").put("property", "type"))
+                .asText();
+        if (!machine.contains("q35")) {
+            return Optional.empty();
+        }
+        List<String> taken = new ArrayList<>();
+        for (PcieSlot port : pcieSlots(qmp)) {
+            if (port.free()) {
+                return Optional.of(port.bus());
+            }
+            taken.add(port.id() + (port.hotplug() ? " (in use)" : " (hotplug off)"));
+        }
+        throw new PermanentException("the VM behind " + qmp.socket() + " is a q35 machine (" + machine
+                + "): its root bus pcie.0 does not take hot-plugged devices (\"Bus 'pcie.0' does not support"
+                + " hotplugging\"), and it has no free PCIe root port with an id"
+                + (taken.isEmpty() ? "" : " (" + String.join(", ", taken) + ")")
+                + ". Start the VM with a spare one, e.g. -device pcie-root-port,id=tm-hp0,bus=pcie.0,chassis=9"
+                + " (chassis unique per port; libvirt: <controller type='pci' model='pcie-root-port'/>), name a"
+                + " bus with --bus, or attach to an existing SCSI controller (--device scsi-hd,bus=scsi0.0)."
+                + " Runbook: docs/runbooks/instant-restore.md");
+    }
+
+    /**
+     * Refuses a PCIe port's bus that already holds a device: QEMU 7.2 accepts a second device there
+     * at slot 1, where a guest normally does not see it (a PCIe link has one device, slot 0). Other
+     * buses are left to QEMU.
+     */
+    public static void checkPciBus(QmpClient qmp, String bus) {
+        for (PcieSlot port : pcieSlots(qmp)) {
+            if (port.bus().equals(bus) && !port.empty()) {
+                throw new PermanentException("bus '" + bus + "' is the PCIe port " + port.id()
+                        + ", which already holds a device; a second one there would be invisible to the guest."
+                        + " Choose a free port, or leave out --bus to let Tidemark pick one");
+            }
+        }
+    }
+
+    /** A hot-plug-capable PCIe port with an id, its secondary bus, and whether a device sits on it. */
+    private record PcieSlot(String id, String bus, boolean hotplug, boolean empty) {
+        boolean free() {
+            return hotplug && empty;
+        }
+    }
+
+    private static List<PcieSlot> pcieSlots(QmpClient qmp) {
+        List<PcieSlot> out = new ArrayList<>();
+        for (JsonNode dev : qmp.execute("qom-list", QmpClient.args().put("path", "/machine/peripheral"))) {
+            if (!HOTPLUG_PORTS.contains(dev.path("type").asText())) {
+                continue;
+            }
+            String id = dev.path("name").asText();
+            String path = "/machine/peripheral/" + id;
+            boolean hotplug = true;
+            String bus = null;
+            for (JsonNode prop : qmp.execute("qom-list", QmpClient.args().put("path", path))) {
+                String name = prop.path("name").asText();
+                if (name.equals("hotplug")) {
+                    hotplug = qmp.execute(
+                                    "qom-get",
+                                    QmpClient.args().put("path", path).put("property", "hotplug"))
+                            .asBoolean(true);
+                } else if (prop.path("type").asText().equals("child<PCIE>")) {
+                    bus = name;
+                }
+            }
+            if (bus == null) {
+                continue;
+            }
+            boolean empty = true;
+            for (JsonNode prop : qmp.execute("qom-list", QmpClient.args().put("path", path + "/" + bus))) {
+                if (prop.path("name").asText().startsWith("child[")) {
+                    empty = false;
+                }
+            }
+            out.add(new PcieSlot(id, bus, hotplug, empty));
+        }
+        return out;
     }
 
     /**
