@@ -54,7 +54,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -90,7 +89,6 @@ public final class Soak {
     private static final String POLICY = "soak";
     private static final String TARGET = "offsite";
     private static final String BUCKET = "tidemark-soak";
-    private static final int WRITE_BYTES = 64 << 10;
     private static final Duration DRAIN = Duration.ofSeconds(60);
     private static final Duration CAPTURE_SLACK = Duration.ofSeconds(1);
     private static final Pattern ERROR_LINE =
@@ -128,7 +126,7 @@ public final class Soak {
     private final Consumer<String> progress;
     private final Random random;
     private final String classpath;
-    private final List<Vm> vms = new ArrayList<>();
+    private final List<PatternedVm> vms = new ArrayList<>();
     private final List<String> failures = new ArrayList<>();
     private final List<String> findings = new ArrayList<>();
     private final Map<String, Integer> killsByKind = new TreeMap<>();
@@ -146,7 +144,6 @@ public final class Soak {
     private EmbeddedS3 s3;
     private FaultyHttpProxy proxy;
     private SoakEngine engine;
-    private volatile boolean writing = true;
 
     // fault windows
     private Instant[] baselineWindow;
@@ -159,55 +156,6 @@ public final class Soak {
     private String truncatedId;
     private String truncatedJobId;
     private final ObjectNode catchUp = Json.mapper().createObjectNode();
-
-    /** A QEMU VM, its writer and its model. */
-    private final class Vm {
-        final QemuVm qemu;
-        final SoakModel model;
-        final ReentrantLock writes = new ReentrantLock();
-        final Random rnd;
-        Thread writer;
-        long writesDone;
-
-        Vm(QemuVm qemu, long seed) {
-            this.qemu = qemu;
-            this.rnd = new Random(seed);
-            this.model = new SoakModel(shas(qemu));
-        }
-
-        String name() {
-            return qemu.name();
-        }
-
-        void writeLoop() {
-            while (writing) {
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(700 + rnd.nextInt(1300)));
-                writes.lock();
-                try {
-                    if (!writing) {
-                        return;
-                    }
-                    List<String> disks = qemu.diskIds();
-                    String disk = disks.get(rnd.nextInt(disks.size()));
-                    long size = qemu.model(disk).size();
-                    long offset = (long) rnd.nextInt((int) ((size - WRITE_BYTES) / 4096)) * 4096;
-                    int pattern = 1 + rnd.nextInt(255);
-                    Instant issued = Instant.now();
-                    qemu.write(disk, offset, WRITE_BYTES, pattern);
-                    Instant acked = Instant.now();
-                    model.add(issued, acked, shas(qemu));
-                    writesDone++;
-                } catch (RuntimeException e) {
-                    synchronized (findings) {
-                        failures.add("the soak's writer of " + name() + " failed: " + e.getMessage());
-                    }
-                    return;
-                } finally {
-                    writes.unlock();
-                }
-            }
-        }
-    }
 
     public Soak(Options options, Consumer<String> progress) {
         this.o = options;
@@ -240,13 +188,11 @@ public final class Soak {
             writeConfig();
             for (int i = 0; i < o.vms(); i++) {
                 long[] sizes = i == 0 ? new long[] {o.diskSize(), o.diskSize()} : new long[] {o.diskSize()};
-                vms.add(new Vm(QemuVm.start(qmpDir, "vm" + i, sizes), o.seed() + i));
+                vms.add(new PatternedVm(QemuVm.start(qmpDir, "vm" + i, sizes), o.seed() + i, this::writerFailed));
             }
             try {
-                for (Vm vm : vms) {
-                    vm.writer = new Thread(vm::writeLoop, "soak-writer-" + vm.name());
-                    vm.writer.setDaemon(true);
-                    vm.writer.start();
+                for (PatternedVm vm : vms) {
+                    vm.startWriting("soak-writer");
                 }
                 engine = new SoakEngine(configFile, logs, classpath);
                 engine.start();
@@ -257,13 +203,13 @@ public final class Soak {
                 figures.put("loadAverageAtEnd", loadAverage());
                 figures.put("seconds", Duration.between(began, Instant.now()).toSeconds());
             } finally {
-                writing = false;
+                vms.forEach(PatternedVm::stopWriting);
                 SoakEngine.Life life = engine == null ? null : engine.current();
                 if (life != null && life.alive()) {
                     engine.kill(life);
                 }
                 gcRuns.forEach(Process::destroyForcibly);
-                for (Vm vm : vms) {
+                for (PatternedVm vm : vms) {
                     try {
                         ProcessHandle.of(vm.qemu.pid()).ifPresent(p -> signal(p.pid(), "CONT"));
                         vm.qemu.close();
@@ -378,7 +324,7 @@ public final class Soak {
                 measureCatchUp();
             }
             if (kills == qmpAt && qmpGoneWindow == null) {
-                Vm vm = vms.get(vms.size() - 1);
+                PatternedVm vm = vms.get(vms.size() - 1);
                 qmpGoneVm = vm.name();
                 moveQuietly(vm.qemu.qmpSocket(), away(vm.qemu.qmpSocket()));
                 qmpGoneWindow = new Instant[] {Instant.now(), null};
@@ -391,7 +337,7 @@ public final class Soak {
                 sleep(Duration.between(Instant.now(), qmpBackAt));
             }
             if (qmpBackAt != null && Instant.now().isAfter(qmpBackAt)) {
-                Vm vm = vms.stream()
+                PatternedVm vm = vms.stream()
                         .filter(v -> v.name().equals(qmpGoneVm))
                         .findFirst()
                         .orElseThrow();
@@ -414,7 +360,7 @@ public final class Soak {
             }
             if (kills % 10 == 0) {
                 progress.accept(kills + " kills, " + engine.lives().size() + " engine starts, "
-                        + vms.stream().mapToLong(v -> v.writesDone).sum() + " writes");
+                        + vms.stream().mapToLong(PatternedVm::writesDone).sum() + " writes");
             }
         }
         figures.put("kills", kills);
@@ -579,7 +525,7 @@ public final class Soak {
     }
 
     private void stuckVm() {
-        Vm vm = vms.get(0);
+        PatternedVm vm = vms.get(0);
         stuckVm = vm.name();
         Duration d = o.rpo().multipliedBy(3).dividedBy(2).plus(o.interval().multipliedBy(2));
         // same-run baseline: the same length just before, with no faults
@@ -619,7 +565,7 @@ public final class Soak {
     private void truncateManifest() {
         Path manifests = data.resolve("repo").resolve(ObjectKeys.MANIFESTS);
         try (ObjectTarget target = targetDirect()) {
-            for (Vm vm : vms) {
+            for (PatternedVm vm : vms) {
                 Path dir = manifests.resolve(vm.name());
                 if (!Files.isDirectory(dir)) {
                     continue;
@@ -723,14 +669,13 @@ public final class Soak {
     // ------------------------------------------------------------------------------ the final phase
 
     private void stopWriters() {
-        writing = false;
-        for (Vm vm : vms) {
-            try {
-                vm.writer.join(TimeUnit.SECONDS.toMillis(60));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
+        vms.forEach(PatternedVm::stopWriting);
+        vms.forEach(vm -> vm.awaitStopped(Duration.ofSeconds(60)));
+    }
+
+    private void writerFailed(String failure) {
+        synchronized (failures) {
+            failures.add(failure);
         }
     }
 
@@ -1028,13 +973,13 @@ public final class Soak {
         gcOutcomes.entrySet().stream()
                 .filter(e -> !e.getKey().startsWith("reaped-"))
                 .forEach(e -> gc.put(e.getKey(), e.getValue()));
-        figures.put("writes", vms.stream().mapToLong(v -> v.writesDone).sum());
+        figures.put("writes", vms.stream().mapToLong(PatternedVm::writesDone).sum());
         figures.set("logErrors", logErrors());
     }
 
     /** The product's own listing must show every healthy point even with a truncated manifest. */
     private void checkListing(Repository primary) {
-        for (Vm vm : vms) {
+        for (PatternedVm vm : vms) {
             try {
                 primary.manifests(vm.name());
             } catch (RuntimeException e) {
@@ -1058,7 +1003,8 @@ public final class Soak {
             failures.add("restore of " + m.vm() + "/" + m.id() + " from " + location + " failed: " + e.getMessage());
             return false;
         }
-        Vm vm = vms.stream().filter(v -> v.name().equals(m.vm())).findFirst().orElse(null);
+        PatternedVm vm =
+                vms.stream().filter(v -> v.name().equals(m.vm())).findFirst().orElse(null);
         if (vm == null) {
             failures.add("restore point " + m.vm() + "/" + m.id() + " is of a VM the soak does not run");
             return false;
@@ -1074,7 +1020,7 @@ public final class Soak {
     /** Pauses each VM, reads its disks with qemu-img (not the engine), compares with the model. */
     private void checkModelsWithVmPaused() {
         int ok = 0;
-        for (Vm vm : vms) {
+        for (PatternedVm vm : vms) {
             try {
                 vm.qemu.qmp("stop", null);
                 for (String disk : vm.qemu.diskIds()) {
@@ -1117,7 +1063,7 @@ public final class Soak {
         Duration watchdog = Duration.ofSeconds(10); // the engine checks every 5 s
         int missed = 0;
         int raised = 0;
-        for (Vm vm : vms) {
+        for (PatternedVm vm : vms) {
             for (String location : List.of("local", TARGET)) {
                 // visible from: commit (RestorePointCreated) or replica (ReplicaCommitted) time
                 TreeMap<Instant, Instant> visible = new TreeMap<>(); // visibleAt → capturedAt
@@ -1222,7 +1168,7 @@ public final class Soak {
                         .forEach(p -> left.add("temporary object " + p));
             }
         }
-        for (Vm vm : vms) {
+        for (PatternedVm vm : vms) {
             JsonNode jobs = vm.qemu.qmp("query-block-jobs", null);
             jobs.forEach(j -> left.add(
                     "block job on " + vm.name() + ": " + j.path("device").asText()));
@@ -1403,14 +1349,6 @@ public final class Soak {
         } catch (IOException | UncheckedIOException e) {
             return Set.of();
         }
-    }
-
-    private static Map<String, String> shas(QemuVm vm) {
-        Map<String, String> out = new LinkedHashMap<>();
-        for (String d : vm.diskIds()) {
-            out.put(d, vm.model(d).sha256());
-        }
-        return out;
     }
 
     static String sha256(Path file) throws IOException {

@@ -53,7 +53,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -96,7 +95,6 @@ public final class Topology {
     private static final String TARGET = "offsite";
     private static final String BUCKET = "tidemark-topology";
     private static final String READY = "engine up on host";
-    private static final int WRITE_BYTES = 64 << 10;
     private static final Duration CAPTURE_SLACK = Duration.ofSeconds(1);
     private static final Pattern FIRED = Pattern.compile("policy " + POLICY + " fired for (\\S+): (\\d+) jobs");
 
@@ -152,7 +150,7 @@ public final class Topology {
     private final String classpath = System.getProperty("java.class.path");
     private final List<String> failures = new ArrayList<>();
     private final ObjectNode figures = Json.mapper().createObjectNode();
-    private final List<Vm> vms = new ArrayList<>();
+    private final List<PatternedVm> vms = new ArrayList<>();
     private final List<Proc> schedulers = new ArrayList<>();
     private final List<Proc> workers = new ArrayList<>();
     private final List<Proc> replicators = new ArrayList<>();
@@ -160,7 +158,6 @@ public final class Topology {
     private final Map<String, String> vmHost = new HashMap<>();
     private Migration migration;
     private Instant quiesceWritten = Instant.MAX;
-    private volatile boolean writing = true;
 
     private Path logs;
     private Path primary;
@@ -291,54 +288,6 @@ public final class Topology {
         }
     }
 
-    /** A QEMU VM, its writer and its model. */
-    private final class Vm {
-        final QemuVm qemu;
-        final SoakModel model;
-        final ReentrantLock writes = new ReentrantLock();
-        final Random rnd;
-        Thread writer;
-        long writesDone;
-
-        Vm(QemuVm qemu, long seed) {
-            this.qemu = qemu;
-            this.rnd = new Random(seed);
-            this.model = new SoakModel(shas(qemu));
-        }
-
-        String name() {
-            return qemu.name();
-        }
-
-        void writeLoop() {
-            while (writing) {
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(700 + rnd.nextInt(1300)));
-                writes.lock();
-                try {
-                    if (!writing) {
-                        return;
-                    }
-                    String disk = qemu.diskIds().get(0);
-                    long size = qemu.model(disk).size();
-                    long offset = (long) rnd.nextInt((int) ((size - WRITE_BYTES) / 4096)) * 4096;
-                    int pattern = 1 + rnd.nextInt(255);
-                    Instant issued = Instant.now();
-                    qemu.write(disk, offset, WRITE_BYTES, pattern);
-                    Instant acked = Instant.now();
-                    model.add(issued, acked, shas(qemu));
-                    writesDone++;
-                } catch (RuntimeException e) {
-                    synchronized (failures) {
-                        failures.add("the writer of " + name() + " failed: " + e.getMessage());
-                    }
-                    return;
-                } finally {
-                    writes.unlock();
-                }
-            }
-        }
-    }
-
     public Topology(Options options, Consumer<String> progress) {
         this.o = options;
         this.progress = progress;
@@ -413,10 +362,8 @@ public final class Topology {
             figures.put("rolesStartSeconds", secondsSince(t));
             progress.accept(
                     "fleet up: " + all.size() + " role processes, " + vms.size() + " VMs; load " + loadAverage());
-            for (Vm vm : vms) {
-                vm.writer = new Thread(vm::writeLoop, "topology-writer-" + vm.name());
-                vm.writer.setDaemon(true);
-                vm.writer.start();
+            for (PatternedVm vm : vms) {
+                vm.startWriting("topology-writer");
             }
             Instant baselineFrom = Instant.now();
             sleep(o.settle().plus(o.interval()));
@@ -424,26 +371,25 @@ public final class Topology {
             figures.put("baselineTo", Instant.now().toString());
             killLoop();
             Instant quiesced = quiesce();
-            writing = false;
-            for (Vm vm : vms) {
-                join(vm.writer);
-            }
+            vms.forEach(PatternedVm::stopWriting);
+            vms.forEach(vm -> vm.awaitStopped(Duration.ofSeconds(60)));
             Events events = drain(quiesced);
             check(events);
             if (o.replicationBench()) {
                 replicationBench();
             }
-            figures.put("writes", vms.stream().mapToLong(v -> v.writesDone).sum());
+            figures.put(
+                    "writes", vms.stream().mapToLong(PatternedVm::writesDone).sum());
             figures.put("loadAverageAtEnd", loadAverage());
             figures.put("seconds", secondsSince(began));
         } finally {
-            writing = false;
+            vms.forEach(PatternedVm::stopWriting);
             for (Proc p : all) {
                 if (p.process != null) {
                     p.process.destroyForcibly();
                 }
             }
-            for (Vm vm : vms) {
+            for (PatternedVm vm : vms) {
                 try {
                     vm.qemu.close();
                 } catch (RuntimeException e) {
@@ -480,7 +426,8 @@ public final class Topology {
             Path qmp = Files.createDirectories(o.dir().resolve("q").resolve("hw" + h));
             for (int i = 0; i < o.vmsPerHost(); i++) {
                 String name = "vm" + h + "" + (char) ('a' + i);
-                vms.add(new Vm(QemuVm.start(qmp, name, o.diskSize()), o.seed() * 31 + vms.size()));
+                vms.add(new PatternedVm(
+                        QemuVm.start(qmp, name, o.diskSize()), o.seed() * 31 + vms.size(), this::writerFailed));
                 vmHost.put(name, "hw" + h);
             }
         }
@@ -666,7 +613,7 @@ public final class Topology {
 
     /** Moves the first VM of host 1 to host 2: its QMP socket changes directory, as after a live migration. */
     private void migrate() {
-        Vm vm = vms.get(0);
+        PatternedVm vm = vms.get(0);
         String from = vmHost.get(vm.name());
         String to = "hw2";
         Path target = o.dir().resolve("q").resolve(to).resolve(vm.name() + ".qmp");
@@ -984,7 +931,7 @@ public final class Topology {
         int onTarget = 0;
         int identical = 0;
         Path scratch = Files.createDirectories(o.dir().resolve("restore"));
-        Map<String, Vm> byName = new HashMap<>();
+        Map<String, PatternedVm> byName = new HashMap<>();
         vms.forEach(v -> byName.put(v.name(), v));
         try (ObjectTarget t = target(BUCKET)) {
             Repository replica = Repository.open(t);
@@ -1015,7 +962,7 @@ public final class Topology {
                     failures.add("restore of " + m.vm() + "/" + m.id() + " from the target failed: " + e.getMessage());
                     continue;
                 }
-                Vm vm = byName.get(m.vm());
+                PatternedVm vm = byName.get(m.vm());
                 if (vm == null) {
                     failures.add("restore point " + m.vm() + "/" + m.id() + " is of a VM the run does not know");
                     continue;
@@ -1298,14 +1245,6 @@ public final class Topology {
 
     // ----------------------------------------------------------------------------------- helpers
 
-    private static Map<String, String> shas(QemuVm vm) {
-        Map<String, String> out = new LinkedHashMap<>();
-        for (String d : vm.diskIds()) {
-            out.put(d, vm.model(d).sha256());
-        }
-        return out;
-    }
-
     static double percentile(List<Double> values, int p) {
         if (values.isEmpty()) {
             return 0;
@@ -1338,12 +1277,9 @@ public final class Topology {
         }
     }
 
-    private static void join(Thread t) {
-        try {
-            t.join(TimeUnit.SECONDS.toMillis(60));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
+    private void writerFailed(String failure) {
+        synchronized (failures) {
+            failures.add(failure);
         }
     }
 
