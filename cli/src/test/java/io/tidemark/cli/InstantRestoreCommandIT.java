@@ -200,25 +200,7 @@ class InstantRestoreCommandIT {
                 "pcie-root-port,id=busy0,bus=pcie.0,chassis=8",
                 "-device",
                 "virtio-scsi-pci,id=scsi0,bus=busy0")) {
-            int code = Main.execute(
-                    "restore-instant",
-                    "--from",
-                    repoDir.toString(),
-                    "--vm",
-                    "web",
-                    "--dir",
-                    dir.resolve("ir").toString(),
-                    "--qmp",
-                    vm.qmp.toString(),
-                    "--device",
-                    "virtio-blk-pci",
-                    "--node",
-                    "rd0",
-                    // so that a regression ends (hydrated) instead of serving forever
-                    "--hydrate-to",
-                    dir.resolve("x.raw").toString(),
-                    "--format",
-                    "raw");
+            int code = refusedAttach(repoDir, vm);
             assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
             assertThat(std.err())
                     .contains("no free PCIe root port", "busy0 (in use)")
@@ -241,27 +223,7 @@ class InstantRestoreCommandIT {
                 "pcie-root-port,id=busy0,bus=pcie.0,chassis=8",
                 "-device",
                 "virtio-scsi-pci,id=scsi0,bus=busy0")) {
-            int code = Main.execute(
-                    "restore-instant",
-                    "--from",
-                    repoDir.toString(),
-                    "--vm",
-                    "web",
-                    "--dir",
-                    dir.resolve("ir").toString(),
-                    "--qmp",
-                    vm.qmp.toString(),
-                    "--device",
-                    "virtio-blk-pci",
-                    "--bus",
-                    "busy0",
-                    "--node",
-                    "rd0",
-                    // so that a regression ends (hydrated) instead of serving forever
-                    "--hydrate-to",
-                    dir.resolve("x.raw").toString(),
-                    "--format",
-                    "raw");
+            int code = refusedAttach(repoDir, vm, "--bus", "busy0");
             assertThat(code).isEqualTo(Main.EXIT_PERMANENT);
             assertThat(std.err()).contains("bus 'busy0' is the PCIe port busy0, which already holds a device");
             assertThat(vm.ctl
@@ -269,6 +231,33 @@ class InstantRestoreCommandIT {
                             .toString())
                     .doesNotContain("rd0-dev");
         }
+    }
+
+    /**
+     * Runs restore-instant --qmp --device virtio-blk-pci --node rd0 (plus {@code more}) where it must be
+     * refused; with --hydrate-to, so that a regression ends (hydrated) instead of serving forever.
+     */
+    private int refusedAttach(Path repoDir, BareQemu vm, String... more) {
+        List<String> args = new ArrayList<>(List.of(
+                "restore-instant",
+                "--from",
+                repoDir.toString(),
+                "--vm",
+                "web",
+                "--dir",
+                dir.resolve("ir").toString(),
+                "--qmp",
+                vm.qmp.toString(),
+                "--device",
+                "virtio-blk-pci",
+                "--node",
+                "rd0",
+                "--hydrate-to",
+                dir.resolve("x.raw").toString(),
+                "--format",
+                "raw"));
+        args.addAll(List.of(more));
+        return Main.execute(args.toArray(String[]::new));
     }
 
     /**
