@@ -1305,21 +1305,17 @@ public final class Soak {
         return S3ObjectTarget.create(spec, S3Credentials.of(s3.accessKey(), s3.secretKey()));
     }
 
-    /** Every manifest of a repository read one by one, so one unreadable manifest hides nothing. */
-    private Map<String, Manifest> readableManifests(Repository repo, Map<String, String> unreadable) {
+    /**
+     * Every readable manifest of a repository by "vm/id" ({@link Repository#listing}: one unreadable
+     * manifest hides nothing); each unreadable one goes into {@code unreadable} with why, when given.
+     */
+    static Map<String, Manifest> readableManifests(Repository repo, Map<String, String> unreadable) {
         Map<String, Manifest> out = new TreeMap<>();
-        for (String key : repo.target().list(ObjectKeys.MANIFESTS)) {
-            String id = ObjectKeys.restorePointIdOf(key);
-            if (id == null) {
-                continue;
-            }
-            String vm = key.substring(ObjectKeys.MANIFESTS.length(), key.lastIndexOf('/'));
-            try {
-                repo.manifest(vm, id).ifPresent(m -> out.put(vm + "/" + id, m));
-            } catch (RuntimeException e) {
-                if (unreadable != null) {
-                    unreadable.put(vm + "/" + id, e.getMessage());
-                }
+        for (String vm : repo.vms()) {
+            Repository.Listing listing = repo.listing(vm);
+            listing.points().forEach(m -> out.put(vm + "/" + m.id(), m));
+            if (unreadable != null) {
+                listing.unreadable().forEach(u -> unreadable.put(vm + "/" + u.id(), u.reason()));
             }
         }
         return out;

@@ -752,19 +752,10 @@ public final class Topology {
 
     private void check(Events ev) throws IOException {
         Repository repo = Repository.open(new FileObjectTarget(primary));
-        Map<String, Manifest> points = new TreeMap<>();
-        for (String key : repo.target().list(ObjectKeys.MANIFESTS)) {
-            String id = ObjectKeys.restorePointIdOf(key);
-            if (id == null) {
-                continue;
-            }
-            String vm = key.substring(ObjectKeys.MANIFESTS.length(), key.lastIndexOf('/'));
-            try {
-                repo.manifest(vm, id).ifPresent(m -> points.put(vm + "/" + id, m));
-            } catch (RuntimeException e) {
-                failures.add("manifest " + vm + "/" + id + " in the primary cannot be read: " + e.getMessage());
-            }
-        }
+        Map<String, String> unreadable = new TreeMap<>();
+        Map<String, Manifest> points = Soak.readableManifests(repo, unreadable);
+        unreadable.forEach(
+                (point, why) -> failures.add("manifest " + point + " in the primary cannot be read: " + why));
         checkFirings(ev);
         checkJobs(ev, points);
         checkHalfVisible(ev, points);
