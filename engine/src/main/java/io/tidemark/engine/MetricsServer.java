@@ -220,16 +220,19 @@ public final class MetricsServer implements AutoCloseable {
                         + " lacks; 0 when it lacks none.\n# TYPE tidemark_replication_oldest_missing_seconds gauge\n");
         targets.forEach((name, s) -> {
             String labels = String.format(Locale.ROOT, "{target=\"%s\"}", name);
-            up.append("tidemark_target_up")
-                    .append(labels)
-                    .append(' ')
-                    .append(s.reachable() ? 1 : 0)
-                    .append('\n');
-            s.probedAt().ifPresent(t -> probed.append("tidemark_target_probe_timestamp_seconds")
-                    .append(labels)
-                    .append(' ')
-                    .append(t.getEpochSecond())
-                    .append('\n'));
+            // no sample before the first probe: "down" at start-up would be a claim nobody measured
+            s.probedAt().ifPresent(t -> {
+                up.append("tidemark_target_up")
+                        .append(labels)
+                        .append(' ')
+                        .append(s.reachable() ? 1 : 0)
+                        .append('\n');
+                probed.append("tidemark_target_probe_timestamp_seconds")
+                        .append(labels)
+                        .append(' ')
+                        .append(t.getEpochSecond())
+                        .append('\n');
+            });
             missing.append("tidemark_replication_missing_points")
                     .append(labels)
                     .append(' ')

@@ -114,4 +114,23 @@ class EngineHealthTest {
                 .contains("tidemark_target_up{target=\"s3\"} 0")
                 .contains("tidemark_replication_missing_points{target=\"s3\"} 2");
     }
+
+    @Test
+    void aTargetNotProbedYetHasNoUpSampleRatherThanADownOne() {
+        Reconciler.TargetState unprobed = new Reconciler.TargetState(
+                "vault",
+                Optional.empty(),
+                false,
+                Optional.empty(),
+                Optional.empty(),
+                Map.of(),
+                Optional.empty(),
+                0,
+                Optional.empty());
+
+        assertThat(MetricsServer.renderTargets(Map.of("vault", unprobed), clock.instant()))
+                .doesNotContain("tidemark_target_up{")
+                .doesNotContain("tidemark_target_probe_timestamp_seconds{")
+                .contains("tidemark_replication_missing_points{target=\"vault\"} 0");
+    }
 }

@@ -46,7 +46,10 @@ class ZabbixTemplateIT {
                     .build();
             await().atMost(Duration.ofSeconds(60)).until(() -> http.send(scrape, HttpResponse.BodyHandlers.ofString())
                     .body()
-                    .contains("tidemark_target_up{target=\"s3\"} 0"));
+                    .contains("tidemark_target_up{target=\"s3\"} 0")); // sampled once probed
+            await().atMost(Duration.ofSeconds(60)).until(() -> http.send(scrape, HttpResponse.BodyHandlers.ofString())
+                    .body()
+                    .contains("tidemark_target_up{target=\"vault\"}"));
             assertThat(http.send(scrape, HttpResponse.BodyHandlers.ofString()).body())
                     .contains("tidemark_target_up{target=\"vault\"} 1")
                     .contains("tidemark_component_ready{component=\"worker\"} 1")
