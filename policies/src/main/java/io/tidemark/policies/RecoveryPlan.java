@@ -85,18 +85,43 @@ public record RecoveryPlan(
         }
     }
 
+    /** A VM setting a plan may give explicitly, which then overrides a captured definition on libvirt. */
+    public enum Setting {
+        MEMORY,
+        CPUS
+    }
+
     /**
      * One VM of the plan.
      *
-     * @param memoryMiB guest memory
-     * @param cpus virtual CPUs
+     * @param memoryMiB guest memory (the plan's, or the default)
+     * @param cpus virtual CPUs (the plan's, or the default)
      * @param qemuArgs extra arguments appended to QEMU's command line
      * @param consistentWith VMs whose restore points must come from the same firing as this one's
+     * @param explicit the settings the plan gives itself, rather than leaving to their defaults: on a
+     *     libvirt DR host they override the point's captured definition, the others leave it as it is
      */
-    public record Vm(String name, int memoryMiB, int cpus, List<String> qemuArgs, List<String> consistentWith) {
+    public record Vm(
+            String name,
+            int memoryMiB,
+            int cpus,
+            List<String> qemuArgs,
+            List<String> consistentWith,
+            java.util.Set<Setting> explicit) {
         public Vm {
             qemuArgs = List.copyOf(qemuArgs);
             consistentWith = List.copyOf(consistentWith);
+            explicit = java.util.Set.copyOf(explicit);
+        }
+
+        /** A VM whose memory and CPUs the plan gives itself. */
+        public Vm(String name, int memoryMiB, int cpus, List<String> qemuArgs, List<String> consistentWith) {
+            this(name, memoryMiB, cpus, qemuArgs, consistentWith, java.util.EnumSet.allOf(Setting.class));
+        }
+
+        /** Whether the plan gives {@code s} itself. */
+        public boolean sets(Setting s) {
+            return explicit.contains(s);
         }
     }
 

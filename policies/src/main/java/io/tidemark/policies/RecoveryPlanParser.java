@@ -33,8 +33,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   - name: data
  *     vms:
  *       - name: db-1
- *         memory: 512          # MiB (default 128)
- *         cpus: 2              # default 1
+ *         memory: 512          # MiB (default 128; on libvirt, given: overrides the captured definition)
+ *         cpus: 2              # default 1 (likewise)
  *         qemu-args: ["-device", "virtio-rng-pci"]
  *       - name: queue-1
  *         consistent-with: [db-1]   # same firing as db-1
@@ -238,7 +238,14 @@ public final class RecoveryPlanParser {
                                 v.child("consistent-with") + "[" + i + "]"));
                     }
                 }
-                vm.ifPresent(n -> vms.add(new RecoveryPlan.Vm(n, memory, cpus, args, with)));
+                java.util.Set<RecoveryPlan.Setting> explicit = java.util.EnumSet.noneOf(RecoveryPlan.Setting.class);
+                if (v.value("memory").isPresent()) {
+                    explicit.add(RecoveryPlan.Setting.MEMORY);
+                }
+                if (v.value("cpus").isPresent()) {
+                    explicit.add(RecoveryPlan.Setting.CPUS);
+                }
+                vm.ifPresent(n -> vms.add(new RecoveryPlan.Vm(n, memory, cpus, args, with, explicit)));
             }
             name.ifPresent(n -> groups.add(new RecoveryPlan.Group(n, vms)));
         }

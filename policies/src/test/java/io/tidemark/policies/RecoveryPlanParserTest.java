@@ -65,6 +65,31 @@ class RecoveryPlanParserTest {
     }
 
     @Test
+    void tellsTheSettingsThePlanGivesFromTheDefaults() {
+        RecoveryPlan plan = parse(
+                """
+                site: dr-east
+                source: offsite
+                work-dir: /srv/dr
+                groups:
+                  - name: data
+                    vms:
+                      - {name: db-1, memory: 512, cpus: 2}
+                      - {name: queue-1, cpus: 1}
+                      - {name: web-1}
+                """);
+        assertThat(plan.vm("db-1").orElseThrow().explicit())
+                .containsExactlyInAnyOrder(RecoveryPlan.Setting.MEMORY, RecoveryPlan.Setting.CPUS);
+        RecoveryPlan.Vm queue = plan.vm("queue-1").orElseThrow();
+        assertThat(queue.sets(RecoveryPlan.Setting.CPUS)).isTrue();
+        assertThat(queue.sets(RecoveryPlan.Setting.MEMORY))
+                .as("memory left to its default")
+                .isFalse();
+        assertThat(plan.vm("web-1").orElseThrow().explicit()).isEmpty();
+        assertThat(plan.vm("web-1").orElseThrow().memoryMiB()).isEqualTo(RecoveryPlanParser.DEFAULT_MEMORY_MIB);
+    }
+
+    @Test
     void aPlanWithoutDrHostRunsQemuProcessesAndOneWithItDefaultsToLibvirt() {
         String groups =
                 """

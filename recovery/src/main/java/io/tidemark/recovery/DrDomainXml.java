@@ -32,6 +32,8 @@ import org.w3c.dom.Element;
  *       {@code macs: new} they lose their MAC so that libvirt makes a new one;
  *   <li>a CPU mode or model and a machine type the host does not offer are replaced by what it
  *       does;
+ *   <li>memory and CPUs the plan gives itself ({@link RecoveryPlan.Vm#explicit}) replace the
+ *       captured ones; the plan's {@code qemu-args} go to QEMU through {@code <qemu:commandline>};
  *   <li>what belongs to the source host is removed: uuid, live ids and aliases, security labels;
  *       the guest agent's socket and file consoles move under the DR site's run dir.
  * </ul>
@@ -83,6 +85,10 @@ final class DrDomainXml {
         remove(root, "seclabel");
         machine(doc, root, host, notes);
         cpu(doc, root, host, notes);
+        if (def.isPresent()) {
+            planSettings(doc, root, vm, notes);
+        }
+        qemuArgs(doc, root, vm, notes);
         Element devices = child(root, "devices");
         if (devices == null) {
             devices = (Element) root.appendChild(doc.createElement("devices"));
@@ -161,6 +167,118 @@ final class DrDomainXml {
         }
         notes.add(what + " is not offered by the DR host for " + host.domainType() + " domains: uses " + instead);
     }
+
+    /**
+     * The plan's memory and CPUs, where it gives them, over the captured ones: {@code <memory>} and
+     * {@code <currentMemory>}; {@code <vcpu>} (without a smaller {@code current} count), per-vCPU
+     * {@code <vcpus>} dropped, a CPU topology that no longer adds up flattened to one core per
+     * socket; NUMA cells (sized for the old figures) dropped.
+     */
+    private static void planSettings(Document doc, Element root, RecoveryPlan.Vm vm, List<String> notes) {
+        boolean memory = vm.sets(RecoveryPlan.Setting.MEMORY);
+        boolean cpus = vm.sets(RecoveryPlan.Setting.CPUS);
+        if (memory) {
+            String was = describeMemory(child(root, "memory"));
+            Element m = child(root, "memory");
+            if (m == null) {
+                m = (Element) root.insertBefore(doc.createElement("memory"), child(root, "os"));
+            }
+            m.setAttribute("unit", "MiB");
+            m.setTextContent(Integer.toString(vm.memoryMiB()));
+            Element current = child(root, "currentMemory");
+            if (current != null) {
+                current.setAttribute("unit", "MiB");
+                current.setTextContent(Integer.toString(vm.memoryMiB()));
+            }
+            Element max = child(root, "maxMemory");
+            if (max != null && bytes(max) < (long) vm.memoryMiB() << 20) {
+                root.removeChild(max);
+                notes.add("maxMemory (" + describeMemory(max) + ", for memory hot-plug) is below the plan's memory:"
+                        + " left out");
+            }
+            notes.add("memory " + vm.memoryMiB() + " MiB from the plan (captured: " + was + ")");
+        }
+        if (cpus) {
+            Element v = child(root, "vcpu");
+            String was = v == null ? "none" : text(v);
+            if (v == null) {
+                v = (Element) root.insertBefore(doc.createElement("vcpu"), child(root, "os"));
+            }
+            v.setTextContent(Integer.toString(vm.cpus()));
+            v.removeAttribute("current");
+            remove(root, "vcpus");
+            Element topology = child(child(root, "cpu"), "topology");
+            if (topology != null && product(topology) != vm.cpus()) {
+                topology.setAttribute("sockets", Integer.toString(vm.cpus()));
+                for (String a : List.of("dies", "cores", "threads")) {
+                    if (topology.hasAttribute(a) || !a.equals("dies")) {
+                        topology.setAttribute(a, "1");
+                    }
+                }
+                notes.add("CPU topology: " + vm.cpus() + " socket(s) of 1 core, 1 thread, to match the plan's cpus");
+            }
+            notes.add(vm.cpus() + " vCPU(s) from the plan (captured: " + was + ")");
+        }
+        Element cpu = child(root, "cpu");
+        if ((memory || cpus) && child(cpu, "numa") != null) {
+            remove(cpu, "numa");
+            notes.add("NUMA cells of the captured domain left out: they were sized for its own memory and CPUs");
+        }
+    }
+
+    private static long bytes(Element memory) {
+        long n;
+        try {
+            n = Long.parseLong(text(memory));
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+        String unit = memory.getAttribute("unit").isEmpty() ? "KiB" : memory.getAttribute("unit");
+        return switch (unit) {
+            case "b", "bytes" -> n;
+            case "KB" -> n * 1000;
+            case "k", "KiB" -> n << 10;
+            case "MB" -> n * 1000_000;
+            case "M", "MiB" -> n << 20;
+            case "GB" -> n * 1000_000_000;
+            case "G", "GiB" -> n << 30;
+            case "T", "TiB" -> n << 40;
+            default -> 0;
+        };
+    }
+
+    private static String describeMemory(Element memory) {
+        return memory == null ? "none" : (bytes(memory) >> 20) + " MiB";
+    }
+
+    private static int product(Element topology) {
+        int p = 1;
+        for (String a : List.of("sockets", "dies", "cores", "threads")) {
+            String v = topology.getAttribute(a);
+            p *= v.isEmpty() ? 1 : Integer.parseInt(v);
+        }
+        return p;
+    }
+
+    /** The plan's {@code qemu-args}, appended to QEMU's command line through libvirt's QEMU namespace. */
+    private static void qemuArgs(Document doc, Element root, RecoveryPlan.Vm vm, List<String> notes) {
+        if (vm.qemuArgs().isEmpty()) {
+            return;
+        }
+        root.setAttribute("xmlns:qemu", QEMU_NS);
+        Element cmd = doc.createElement("qemu:commandline");
+        for (String a : vm.qemuArgs()) {
+            Element arg = doc.createElement("qemu:arg");
+            arg.setAttribute("value", a);
+            cmd.appendChild(arg);
+        }
+        root.appendChild(cmd);
+        notes.add("the plan's qemu-args (" + String.join(" ", vm.qemuArgs()) + ") go to QEMU through"
+                + " <qemu:commandline>; libvirt marks the domain tainted (custom-argv)");
+    }
+
+    /** libvirt's namespace for QEMU command-line pass-through. */
+    static final String QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0";
 
     private static void disks(Document doc, Element devices, Manifest point, List<Path> files, List<String> notes) {
         List<String> names = point.disks().stream().map(d -> d.name()).toList();

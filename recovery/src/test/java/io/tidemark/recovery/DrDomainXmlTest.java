@@ -117,6 +117,108 @@ class DrDomainXmlTest {
                 .contains("has no captured definition: started with the plan's settings"));
     }
 
+    private static final String SIZED =
+            """
+            <domain type='qemu'>
+              <name>db-1</name>
+              <memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>1048576</currentMemory>
+              <vcpu placement='static' current='2'>4</vcpu>
+              <os><type arch='x86_64' machine='q35'>hvm</type></os>
+              <cpu mode='custom' match='exact'>
+                <model fallback='allow'>qemu64</model><topology sockets='1' cores='2' threads='2'/>
+                <numa><cell id='0' cpus='0-3' memory='1048576' unit='KiB'/></numa>
+              </cpu>
+              <devices>
+                <disk type='file' device='disk'><source file='/srv/db.qcow2'/><target dev='vda' bus='virtio'/></disk>
+              </devices>
+            </domain>
+            """;
+
+    @Test
+    void thePlansMemoryAndCpusOverrideTheCapturedOnesAndSaySo() {
+        RecoveryPlan.Vm vm = new RecoveryPlan.Vm(
+                "db-1",
+                384,
+                3,
+                List.of(),
+                List.of(),
+                java.util.EnumSet.of(RecoveryPlan.Setting.MEMORY, RecoveryPlan.Setting.CPUS));
+
+        DrDomainXml.Result r = build(vm, SIZED);
+
+        assertThat(r.xml())
+                .contains("<memory unit=\"MiB\">384</memory>")
+                .contains("<currentMemory unit=\"MiB\">384</currentMemory>")
+                .contains("<vcpu placement=\"static\">3</vcpu>")
+                .contains("<topology cores=\"1\" sockets=\"3\" threads=\"1\"/>")
+                .doesNotContain("1048576")
+                .doesNotContain("<numa>");
+        assertThat(r.notes())
+                .anySatisfy(n -> assertThat(n).isEqualTo("memory 384 MiB from the plan (captured: 1024 MiB)"))
+                .anySatisfy(n -> assertThat(n).isEqualTo("3 vCPU(s) from the plan (captured: 4)"))
+                .anySatisfy(n -> assertThat(n).contains("CPU topology: 3 socket(s)"))
+                .anySatisfy(n -> assertThat(n).contains("NUMA cells"));
+    }
+
+    @Test
+    void settingsThePlanLeavesToTheirDefaultsKeepTheCapturedOnes() {
+        RecoveryPlan.Vm onlyCpus = new RecoveryPlan.Vm(
+                "db-1", 128, 2, List.of(), List.of(), java.util.EnumSet.of(RecoveryPlan.Setting.CPUS));
+
+        DrDomainXml.Result r = build(onlyCpus, SIZED);
+
+        assertThat(r.xml())
+                .contains("<memory unit=\"KiB\">1048576</memory>")
+                .contains("<vcpu placement=\"static\">2</vcpu>")
+                .as("the captured topology (1 x 2 x 2) no longer adds up to 2 vCPUs: flattened")
+                .contains("sockets=\"2\"");
+        assertThat(r.notes()).noneSatisfy(n -> assertThat(n).startsWith("memory "));
+
+        DrDomainXml.Result none = build(
+                new RecoveryPlan.Vm(
+                        "db-1", 128, 1, List.of(), List.of(), java.util.EnumSet.noneOf(RecoveryPlan.Setting.class)),
+                SIZED);
+        assertThat(none.xml())
+                .contains("<memory unit=\"KiB\">1048576</memory>")
+                .contains("current=\"2\"")
+                .contains("<numa>");
+        assertThat(none.notes()).noneSatisfy(n -> assertThat(n).contains("from the plan"));
+    }
+
+    @Test
+    void thePlansQemuArgsGoThroughLibvirtsQemuNamespace() {
+        RecoveryPlan.Vm vm = new RecoveryPlan.Vm(
+                "db-1",
+                128,
+                1,
+                List.of("-device", "virtio-rng-pci"),
+                List.of(),
+                java.util.EnumSet.noneOf(RecoveryPlan.Setting.class));
+
+        DrDomainXml.Result r = build(vm, SIZED);
+
+        assertThat(r.xml())
+                .contains("xmlns:qemu=\"" + DrDomainXml.QEMU_NS + "\"")
+                .contains("<qemu:commandline><qemu:arg value=\"-device\"/><qemu:arg value=\"virtio-rng-pci\"/>"
+                        + "</qemu:commandline>");
+        assertThat(r.notes()).anySatisfy(n -> assertThat(n).contains("qemu-args (-device virtio-rng-pci)"));
+    }
+
+    private static DrDomainXml.Result build(RecoveryPlan.Vm vm, String captured) {
+        return DrDomainXml.build(
+                vm,
+                point(Optional.of(LibvirtDefinition.of(captured))),
+                List.of(Path.of("/srv/dr/db-1/vda.raw")),
+                new RecoveryPlan.DrHost(
+                        RecoveryPlan.HypervisorKind.LIBVIRT,
+                        "qemu:///system",
+                        RecoveryPlan.Accel.AUTO,
+                        Map.of(),
+                        false),
+                TCG_ONLY,
+                new DrSite(Path.of("/srv/dr")));
+    }
+
     private static RecoveryPlan.Vm vm() {
         return new RecoveryPlan.Vm("db-1", 512, 2, List.of(), List.of());
     }

@@ -41,7 +41,8 @@ import org.junit.jupiter.api.io.TempDir;
  * (its domain XML goes into the manifest, without the password), and the failover defines and
  * starts it at the DR host from that definition on the restored disk. Checks: the dry run passes
  * and names a network the DR host lacks; the DR domain keeps the MAC, the serial and the machine
- * type, runs as type qemu and the result says TCG and why; the guest boots, its agent answers and
+ * type, takes the plan's memory and CPUs over the captured ones (and says so), runs as type qemu
+ * and the result says TCG and why; the guest boots, its agent answers and
  * reads the file written before the backup.
  */
 class LibvirtFailoverIT {
@@ -152,7 +153,7 @@ class LibvirtFailoverIT {
                     groups:
                       - name: apps
                         vms:
-                          - {name: %s}
+                          - {name: %s, memory: 320, cpus: 2}
                     """
                             .formatted(work, dr.uri(), VM));
             RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
@@ -194,7 +195,10 @@ class LibvirtFailoverIT {
                 assertThat(r.state()).isEqualTo(Failover.State.STARTED);
                 DrHypervisor.Started started = r.started().orElseThrow();
                 assertThat(started.accelerator()).isEqualTo("tcg");
-                assertThat(started.notes()).anySatisfy(n -> assertThat(n).contains("runs under TCG"));
+                assertThat(started.notes())
+                        .anySatisfy(n -> assertThat(n).contains("runs under TCG"))
+                        .anySatisfy(n -> assertThat(n).isEqualTo("memory 320 MiB from the plan (captured: 256 MiB)"))
+                        .anySatisfy(n -> assertThat(n).isEqualTo("2 vCPU(s) from the plan (captured: 1)"));
                 assertThat(sh(dr, "cat /mnt/marker")).isEqualTo("written-before-the-backup\n");
                 String xml = dr.virsh("dumpxml", VM);
                 assertThat(xml)
@@ -203,7 +207,13 @@ class LibvirtFailoverIT {
                         .contains("<serial>WEB1-DATA</serial>")
                         .contains(site.disk(VM, "vda").toString())
                         .contains("machine='" + def.machine() + "'")
+                        .as("the plan's memory and cpus, not the captured 256 MiB and 1 vCPU")
+                        .contains("<memory unit='KiB'>327680</memory>")
+                        .contains("<vcpu placement='static'>2</vcpu>")
                         .doesNotContain("s3cr3tvn");
+                assertThat(sh(dr, "grep -c ^processor /proc/cpuinfo").strip())
+                        .as("vCPUs the guest sees")
+                        .isEqualTo("2");
                 assertThat(host.status(VM)).contains("running");
 
                 // failback, the same way in reverse: captured through libvirt, with the domain as it ran at DR
