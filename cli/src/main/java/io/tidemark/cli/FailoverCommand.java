@@ -36,7 +36,8 @@ import picocli.CommandLine.Option;
             "run it, else TCG, which it reports), and waits until every VM of a group runs before starting",
             "the next group. What was adapted is printed (adapted: …). Prints per VM the",
             "restore point, the achieved RPO (how old its data is) and RTO (time from the start of the",
-            "command until the VM ran). Re-running it reports VMs that already run and starts the rest.",
+            "command until the VM ran; with --json also from its JVM's start, rtoFromCommandStartSeconds).",
+            "Re-running it reports VMs that already run and starts the rest.",
             "",
             "Example:  tidemark dr failover --config /etc/tidemark/engine.yaml --plan dr-east.yaml --dry-run",
             "          tidemark dr failover --config /etc/tidemark/engine.yaml --plan dr-east.yaml",
@@ -89,18 +90,48 @@ final class FailoverCommand implements Callable<Integer> {
                 printDryRun(plan, target, dry, started);
                 return dry.ok() ? 0 : Main.EXIT_PERMANENT;
             }
-            print(plan, failover.run(plan, points, t0));
+            Instant runStarted = clock.instant();
+            print(plan, failover.run(plan, points, t0), new Starts(jvmStarted(), started, runStarted));
             return 0;
         }
     }
 
-    private void print(RecoveryPlan plan, List<Failover.VmResult> results) throws IOException {
+    /**
+     * When this process's JVM started (as the JVM tells), when the command itself began (after JVM
+     * start and argument parsing), and when the failover began restoring (after the plan, the
+     * engine config, the target, the repository and the points were read).
+     */
+    record Starts(Instant jvm, Instant command, Instant run) {}
+
+    /** When this JVM started: the operator's command began no later. */
+    static Instant jvmStarted() {
+        return Instant.ofEpochMilli(
+                java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime());
+    }
+
+    /** A failover's JSON summary; each started VM's RTO also from the JVM's start. */
+    static ObjectNode summary(RecoveryPlan plan, List<Failover.VmResult> results, Starts starts) {
+        ObjectNode out = Json.mapper().createObjectNode();
+        out.put("site", plan.site());
+        out.put("source", plan.source());
+        out.put("jvmStartedAt", starts.jvm().toString());
+        out.put("commandStartedAt", starts.command().toString());
+        out.put("restoreStartedAt", starts.run().toString());
+        ArrayNode vms = out.putArray("vms");
+        results.forEach(r -> {
+            ObjectNode o = vms.addObject();
+            toJson(r, o);
+            r.timing()
+                    .ifPresent(t -> o.put(
+                            "rtoFromCommandStartSeconds",
+                            Duration.between(starts.jvm(), t.runningAt()).toMillis() / 1000.0));
+        });
+        return out;
+    }
+
+    private void print(RecoveryPlan plan, List<Failover.VmResult> results, Starts starts) throws IOException {
         if (json) {
-            ObjectNode out = Json.mapper().createObjectNode();
-            out.put("site", plan.site());
-            out.put("source", plan.source());
-            ArrayNode vms = out.putArray("vms");
-            results.forEach(r -> toJson(r, vms.addObject()));
+            ObjectNode out = summary(plan, results, starts);
             System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(out));
             return;
         }
