@@ -20,7 +20,13 @@ import picocli.CommandLine.Option;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        subcommands = {SoakCommand.class, TopologyCommand.class, FiringLagCommand.class, FilesBenchCommand.class},
+        subcommands = {
+            SoakCommand.class,
+            TopologyCommand.class,
+            FiringLagCommand.class,
+            FilesBenchCommand.class,
+            DrBenchCommand.class
+        },
         description = {
             "Measure the backup pipeline against nbdcopy and restic on the same data.",
             "Baselines run in the same process on the same data:",
@@ -38,6 +44,7 @@ import picocli.CommandLine.Option;
             "The defaults give the figures of docs/benchmarks.md.",
             "`tidemark bench soak` is the day-two soak (restarts, kills and outages; see its --help).",
             "`tidemark bench topology` is a fleet of processes under SIGKILL (see its --help).",
+            "`tidemark bench dr` times a DR failover from the command's start to the guests' answer.",
         })
 final class BenchCommand implements Callable<Integer> {
 
