@@ -28,7 +28,7 @@ class DemoCommandsTest {
 
     /** The commands this module adds keep the promises of the cli module's CommandTreeTest. */
     @ParameterizedTest
-    @ValueSource(strings = {"demo", "bench", "bench soak"})
+    @ValueSource(strings = {"demo", "bench", "bench soak", "bench dr"})
     void demoAndBenchHaveASentenceSummaryAnExampleAndJson(String path) {
         picocli.CommandLine c = Main.commandLine();
         for (String name : path.split(" ")) {
