@@ -277,6 +277,15 @@ final class DrDomainXml {
                 + " <qemu:commandline>; libvirt marks the domain tainted (custom-argv)");
     }
 
+    /** What in the plan's entry for {@code vm} a libvirt DR host cannot carry out. */
+    static List<String> planProblems(RecoveryPlan.Vm vm) {
+        if (io.tidemark.core.hypervisor.Accelerators.chooses(vm.qemuArgs())) {
+            return List.of(vm.name() + ": the plan's qemu-args choose an accelerator, which libvirt chooses itself"
+                    + " (the domain type); remove it from qemu-args and set dr-host.accel instead");
+        }
+        return List.of();
+    }
+
     /** libvirt's namespace for QEMU command-line pass-through. */
     static final String QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0";
 

@@ -207,10 +207,7 @@ public final class LibvirtDrSite implements DrHypervisor {
         if (point == null) {
             return problems;
         }
-        if (io.tidemark.core.hypervisor.Accelerators.chooses(vm.qemuArgs())) {
-            problems.add(vm.name() + ": the plan's qemu-args choose an accelerator, which libvirt chooses itself"
-                    + " (the domain type); remove it from qemu-args and set dr-host.accel instead");
-        }
+        problems.addAll(DrDomainXml.planProblems(vm));
         DrDomainXml.Host h = host();
         if (spec.accel() == RecoveryPlan.Accel.KVM && h.noKvmReason().isPresent()) {
             problems.add(vm.name() + ": the plan asks for KVM, but "

@@ -204,6 +204,29 @@ class DrDomainXmlTest {
         assertThat(r.notes()).anySatisfy(n -> assertThat(n).contains("qemu-args (-device virtio-rng-pci)"));
     }
 
+    @Test
+    void anAcceleratorInTheQemuArgsIsAProblemOnLibvirtWhichChoosesItByTheDomainType() {
+        RecoveryPlan.Vm accel = new RecoveryPlan.Vm(
+                "db-1",
+                128,
+                1,
+                List.of("-accel", "kvm"),
+                List.of(),
+                java.util.EnumSet.noneOf(RecoveryPlan.Setting.class));
+        RecoveryPlan.Vm rng = new RecoveryPlan.Vm(
+                "db-1",
+                128,
+                1,
+                List.of("-device", "virtio-rng-pci"),
+                List.of(),
+                java.util.EnumSet.noneOf(RecoveryPlan.Setting.class));
+
+        assertThat(DrDomainXml.planProblems(accel))
+                .singleElement()
+                .satisfies(p -> assertThat(p).contains("db-1").contains("set dr-host.accel"));
+        assertThat(DrDomainXml.planProblems(rng)).isEmpty();
+    }
+
     private static DrDomainXml.Result build(RecoveryPlan.Vm vm, String captured) {
         return DrDomainXml.build(
                 vm,
