@@ -223,6 +223,11 @@ final class DrDomainXml {
         if ((memory || cpus) && child(cpu, "numa") != null) {
             remove(cpu, "numa");
             notes.add("NUMA cells of the captured domain left out: they were sized for its own memory and CPUs");
+            Element max = child(root, "maxMemory");
+            if (max != null) { // libvirt allows memory hot-plug only with NUMA cells
+                root.removeChild(max);
+                notes.add("maxMemory (" + describeMemory(max) + ", for memory hot-plug) left out with the NUMA cells");
+            }
         }
     }
 

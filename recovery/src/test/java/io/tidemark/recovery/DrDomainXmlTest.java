@@ -121,6 +121,7 @@ class DrDomainXmlTest {
             """
             <domain type='qemu'>
               <name>db-1</name>
+              <maxMemory slots='4' unit='KiB'>4194304</maxMemory>
               <memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>1048576</currentMemory>
               <vcpu placement='static' current='2'>4</vcpu>
               <os><type arch='x86_64' machine='q35'>hvm</type></os>
@@ -152,7 +153,9 @@ class DrDomainXmlTest {
                 .contains("<vcpu placement=\"static\">3</vcpu>")
                 .contains("<topology cores=\"1\" sockets=\"3\" threads=\"1\"/>")
                 .doesNotContain("1048576")
-                .doesNotContain("<numa>");
+                .doesNotContain("<numa>")
+                .as("memory hot-plug needs NUMA cells")
+                .doesNotContain("maxMemory");
         assertThat(r.notes())
                 .anySatisfy(n -> assertThat(n).isEqualTo("memory 384 MiB from the plan (captured: 1024 MiB)"))
                 .anySatisfy(n -> assertThat(n).isEqualTo("3 vCPU(s) from the plan (captured: 4)"))
@@ -181,7 +184,8 @@ class DrDomainXmlTest {
         assertThat(none.xml())
                 .contains("<memory unit=\"KiB\">1048576</memory>")
                 .contains("current=\"2\"")
-                .contains("<numa>");
+                .contains("<numa>")
+                .contains("<maxMemory");
         assertThat(none.notes()).noneSatisfy(n -> assertThat(n).contains("from the plan"));
     }
 
