@@ -140,9 +140,10 @@ public final class DrSite implements DrHypervisor {
     /**
      * The QEMU command line that runs {@code vm} on {@code disks}, daemonized: with the captured
      * definition's machine type, CPUs, CPU model and memory, its disks' serials and its NICs (MAC
-     * and model, on user-mode networking) when there is one, else the plan's memory and CPUs. What
-     * had to change to run here goes to {@code notes}. The plan's {@code qemu-args} come last, so
-     * they override.
+     * and model, on user-mode networking) when there is one, else the plan's memory and CPUs; memory
+     * and CPUs the plan gives itself ({@link RecoveryPlan.Vm#sets}) win over the captured ones, as
+     * on a libvirt DR host. What had to change to run here goes to {@code notes}. The plan's {@code
+     * qemu-args} come last, so they override.
      */
     List<String> command(
             RecoveryPlan.Vm vm, List<String> disks, Optional<VmDefinition> definition, List<String> notes) {
@@ -153,8 +154,17 @@ public final class DrSite implements DrHypervisor {
         if (definition.isPresent()) {
             VmDefinition d = definition.get();
             machine = machine(d.machine(), notes);
-            memory = Long.toString(Math.max(1, d.memoryBytes() >> 20));
-            cpus = Integer.toString(d.cpus());
+            long capturedMiB = Math.max(1, d.memoryBytes() >> 20);
+            if (vm.sets(RecoveryPlan.Setting.MEMORY) && vm.memoryMiB() != capturedMiB) {
+                notes.add("memory " + vm.memoryMiB() + " MiB from the plan (captured: " + capturedMiB + " MiB)");
+            } else {
+                memory = Long.toString(capturedMiB);
+            }
+            if (vm.sets(RecoveryPlan.Setting.CPUS) && vm.cpus() != d.cpus()) {
+                notes.add(vm.cpus() + " vCPU(s) from the plan (captured: " + d.cpus() + ")");
+            } else {
+                cpus = Integer.toString(d.cpus());
+            }
             String model = d.cpuModel().orElse("");
             if (model.equals("host") || model.equals("host-passthrough")) {
                 if (accel == RecoveryPlan.Accel.KVM || Accelerators.whyNoKvm().isEmpty()) {
@@ -331,20 +341,20 @@ public final class DrSite implements DrHypervisor {
 
     @Override
     public Started start(RecoveryPlan.Vm vm, io.tidemark.core.repository.Manifest point, List<Path> disks) {
-        start(
-                vm,
-                point.disks().stream()
-                        .map(io.tidemark.core.repository.DiskEntry::name)
-                        .toList());
         List<String> notes = new ArrayList<>();
+        // the same command the dry run's adaptations describe
+        launch(
+                vm,
+                command(
+                        vm,
+                        point.disks().stream()
+                                .map(io.tidemark.core.repository.DiskEntry::name)
+                                .toList(),
+                        point.definition(),
+                        notes));
         if (point.definition().isEmpty()) {
             notes.add("point " + point.id() + " has no captured definition: started with the plan's settings ("
                     + vm.memoryMiB() + " MiB, " + vm.cpus() + " vCPU, q35, disks on virtio-scsi)");
-        } else {
-            notes.add("started with the plan's settings (" + vm.memoryMiB() + " MiB, " + vm.cpus()
-                    + " vCPU); the captured definition ("
-                    + point.definition().get().summary()
-                    + ") is applied on a libvirt DR host");
         }
         String running = accelerator(vm.name());
         if (running.equals("tcg") && !Accelerators.chooses(vm.qemuArgs()) && accel != RecoveryPlan.Accel.TCG) {

@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class DrSiteTest {
 
     private static RecoveryPlan.Vm vm(List<String> args) {
-        return new RecoveryPlan.Vm("db-1", 64, 1, args, List.of());
+        return new RecoveryPlan.Vm("db-1", 64, 1, args, List.of(), java.util.Set.of()); // plan defaults
     }
 
     private static int count(List<String> cmd, String arg) {
@@ -99,5 +99,37 @@ class DrSiteTest {
             assertThat(cmd2).containsSubsequence("-cpu", "max");
             assertThat(newer).anySatisfy(n -> assertThat(n).contains("CPU model host needs KVM"));
         }
+    }
+
+    @Test
+    void memoryAndCpusThePlanGivesItselfWinOverTheCapturedOnesAndAreNoted() {
+        io.tidemark.core.repository.VmDefinition def = new io.tidemark.core.repository.VmDefinition(
+                1,
+                "qmp",
+                "q35",
+                "x86_64",
+                2,
+                256L << 20,
+                java.util.Optional.empty(),
+                java.util.Optional.empty(),
+                List.of(),
+                List.of(),
+                java.util.Optional.empty(),
+                List.of());
+        List<String> notes = new java.util.ArrayList<>();
+        List<String> cmd = new DrSite(Path.of("/srv/dr"))
+                .command(
+                        new RecoveryPlan.Vm(
+                                "db-1", 384, 1, List.of(), List.of(), java.util.Set.of(RecoveryPlan.Setting.MEMORY)),
+                        List.of("sd0"),
+                        java.util.Optional.of(def),
+                        notes);
+
+        assertThat(cmd)
+                .as("memory from the plan, CPUs as captured (the plan leaves them to the default)")
+                .containsSubsequence("-m", "384")
+                .containsSubsequence("-smp", "2");
+        assertThat(notes).contains("memory 384 MiB from the plan (captured: 256 MiB)");
+        assertThat(notes).noneSatisfy(n -> assertThat(n).contains("vCPU(s) from the plan"));
     }
 }
