@@ -85,6 +85,8 @@ public final class LibvirtDrSite implements DrHypervisor {
 
     private synchronized Connect connection() {
         if (connection == null) {
+            // "Domain not found" while checking what runs is an answer, not an error for stderr
+            io.tidemark.workers.libvirt.LibvirtHypervisor.silenceDefaultErrorHandler();
             try {
                 connection = new DrConnect(spec.uri());
             } catch (LibvirtException e) {

@@ -425,8 +425,11 @@ public final class LibvirtHypervisor implements Hypervisor {
         connection = null;
     }
 
-    /** libvirt prints every error to stderr unless a handler is set; exceptions carry them anyway. */
-    private static void silenceDefaultErrorHandler() {
+    /**
+     * libvirt prints every error to stderr unless a handler is set; exceptions carry them anyway.
+     * Every connection of Tidemark's (capture here, the DR host in recovery) calls this first.
+     */
+    public static void silenceDefaultErrorHandler() {
         if (errorHandlerSet) {
             return;
         }
