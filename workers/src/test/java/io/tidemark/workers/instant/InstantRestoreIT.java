@@ -232,7 +232,8 @@ class InstantRestoreIT {
 
     private static InstantRestore.Options options() {
         // the mirror runs at 16 MiB/s, so the guest writes while it copies
-        return new InstantRestore.Options(new RestorePointExport.Options(16L << 20, 4, 4), 8, WAIT, 16L << 20);
+        return new InstantRestore.Options(
+                new RestorePointExport.Options(16L << 20, 4, 4), 8, WAIT, 16L << 20, BootReads.Options.off());
     }
 
     private static void write(QemuVm vm, byte[] expected, long offset, int length, int pattern) {
