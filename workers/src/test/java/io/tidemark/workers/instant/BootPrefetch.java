@@ -163,8 +163,8 @@ final class BootPrefetch {
         Files.createDirectories(dir);
         long t0 = System.nanoTime();
         try (InstantRestore ir = InstantRestore.start(repo, point, TinyGuest.DISK, dir.resolve("ir"), o)) {
-            double s =
-                    InstantRestoreSizeBench.boot(kernel, Files.createDirectories(dir.resolve("g")), ir.overlay(), t0);
+            double s = InstantRestoreSizeBench.boot(
+                    kernel, Files.createDirectories(dir.resolve("g")), ir.overlay(), t0, AND_THEN);
             RestorePointExport e = ir.export();
             return new Boot(
                     prefetch ? "prefetch" : "no prefetch",
