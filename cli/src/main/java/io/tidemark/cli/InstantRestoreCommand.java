@@ -10,6 +10,7 @@ import io.tidemark.engine.Locations;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
+import io.tidemark.workers.instant.BootReads;
 import io.tidemark.workers.instant.InstantRestore;
 import io.tidemark.workers.instant.RestorePointExport;
 import io.tidemark.workers.qmp.QmpClient;
@@ -107,6 +108,14 @@ final class InstantRestoreCommand implements Callable<Integer> {
     @Option(names = "--cache-mib", defaultValue = "256", description = "chunk cache size in MiB (default 256)")
     long cacheMib;
 
+    @Option(
+            names = "--boot-reads",
+            defaultValue = "prefetch",
+            description = "prefetch (default): fetch the chunks the VM's last instant restore read while it booted,"
+                    + " in the background, and record this boot's reads for next time; record: record only; off:"
+                    + " neither (the repository is then only read, on demand)")
+    String bootReadsMode;
+
     @Option(names = "--json", description = "print a JSON summary instead of text; no progress bar")
     boolean json;
 
@@ -149,6 +158,7 @@ final class InstantRestoreCommand implements Callable<Integer> {
                 }
                 summary.put("bytesServed", ir.server().bytesServed());
                 summary.put("bytesFetched", ir.export().bytesFetched());
+                bootReadsSummary(ir, summary);
             }
             summary.put("seconds", (System.nanoTime() - t0) / 1e9);
             printHydrated(diskName, summary);
@@ -181,6 +191,17 @@ final class InstantRestoreCommand implements Callable<Integer> {
                     servingSecs,
                     ir.overlay());
         }
+    }
+
+    /** What the boot-read prefetch did (so far). */
+    private static void bootReadsSummary(InstantRestore ir, ObjectNode summary) {
+        ObjectNode b = summary.putObject("bootReads");
+        b.put("mode", ir.bootReads().options().mode().name().toLowerCase(java.util.Locale.ROOT));
+        ir.bootReads().loaded().ifPresent(l -> b.put("traceChunks", l.chunks()).put("tracedOn", l.restorePoint()));
+        b.put("chunksPrefetched", ir.export().tracePrefetched());
+        b.put("prefetchFailed", ir.export().tracePrefetchFailed());
+        b.put("readsServedByPrefetch", ir.export().tracePrefetchHits());
+        b.put("chunksFetchedOnDemand", ir.export().demandFetches());
     }
 
     /** Without --qmp: the QEMU arguments that open the served disk. */
@@ -262,7 +283,20 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     private InstantRestore.Options options() {
         return new InstantRestore.Options(
-                new RestorePointExport.Options(cacheMib << 20, 8, 8), 16, Duration.ofHours(12), speed);
+                new RestorePointExport.Options(cacheMib << 20, 8, 8),
+                16,
+                Duration.ofHours(12),
+                speed,
+                BootReads.Options.defaults().withMode(bootReadsMode()));
+    }
+
+    private BootReads.Mode bootReadsMode() {
+        return switch (bootReadsMode) {
+            case "prefetch" -> BootReads.Mode.PREFETCH;
+            case "record" -> BootReads.Mode.RECORD;
+            case "off" -> BootReads.Mode.OFF;
+            default -> throw new IllegalStateException("checked in checkOptions: " + bootReadsMode);
+        };
     }
 
     /** Why the options do not go together, if they do not. */
@@ -273,6 +307,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
         }
         if (device != null && qmp == null) {
             return Optional.of("--device needs --qmp: the device is added to a running QEMU");
+        }
+        if (!java.util.Set.of("prefetch", "record", "off").contains(bootReadsMode)) {
+            return Optional.of("--boot-reads must be prefetch, record or off, not '" + bootReadsMode + "'");
         }
         if (bus != null && device == null) {
             return Optional.of("--bus needs --device: it says where the device is plugged in");

@@ -40,6 +40,7 @@ class InstantRestoreCommandTest {
         assertThat(std.out())
                 .contains("Example:  tidemark restore-instant")
                 .contains("--hydrate-to")
+                .contains("--boot-reads")
                 .contains("docs/runbooks/instant-restore.md");
         std.reset();
         assertThat(Main.execute("--help")).isZero();
@@ -60,6 +61,23 @@ class InstantRestoreCommandTest {
                         "virtio-blk-pci"))
                 .isEqualTo(Main.EXIT_INVALID);
         assertThat(std.err()).contains("--device needs --qmp");
+    }
+
+    @Test
+    void anUnknownBootReadsModeIsBadInput() {
+        assertThat(Main.execute(
+                        "restore-instant",
+                        "--from",
+                        dir.toString(),
+                        "--vm",
+                        "web",
+                        "--dir",
+                        dir.resolve("ir").toString(),
+                        "--boot-reads",
+                        "always"))
+                .isEqualTo(Main.EXIT_INVALID);
+        assertThat(std.err()).contains("--boot-reads must be prefetch, record or off, not 'always'");
+        assertThat(dir.resolve("ir")).doesNotExist();
     }
 
     @Test

@@ -20,6 +20,8 @@ import java.util.regex.Pattern;
  * state/marks/&lt;vm&gt;/&lt;restore-point-id&gt;.json  a mark written before versions (version 0), read
  * state/…                                 mutable state, never protected
  * state/drills/&lt;vm&gt;/&lt;drill-id&gt;.json        recovery drill results, newest id last
+ * state/boot-reads/&lt;vm&gt;/&lt;disk&gt;/&lt;trace-id&gt;.json  chunk numbers an instantly restored disk
+ *                                         was read at during boot (prefetched next time), newest last
  * </pre>
  */
 public final class ObjectKeys {
@@ -32,6 +34,7 @@ public final class ObjectKeys {
     public static final String MANIFESTS = "manifests/";
     public static final String STATE = "state/";
     public static final String DRILLS = STATE + "drills/";
+    public static final String BOOT_READS = STATE + "boot-reads/";
 
     private static final Pattern VM_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
@@ -140,6 +143,24 @@ public final class ObjectKeys {
     /** One drill result of {@code vm}; ids sort by time. */
     public static String drill(String vm, String drillId) {
         return drillPrefix(vm) + drillId + ".json";
+    }
+
+    /** Where the boot-read traces of disk {@code disk} of {@code vm} are kept. */
+    public static String bootReadsPrefix(String vm, String disk) {
+        return BOOT_READS + checkVmName(vm) + "/" + checkSegment("disk", disk) + "/";
+    }
+
+    /** One boot-read trace of disk {@code disk} of {@code vm}; ids sort by time. */
+    public static String bootReads(String vm, String disk, String traceId) {
+        return bootReadsPrefix(vm, disk) + traceId + ".json";
+    }
+
+    private static String checkSegment(String what, String name) {
+        if (name == null || !VM_NAME.matcher(name).matches()) {
+            throw new PermanentException("invalid " + what + " name '" + name
+                    + "' for a key: use 1-128 characters of letters, digits, '.', '_' and '-'");
+        }
+        return name;
     }
 
     private static String addressed(String prefix, Digest d) {

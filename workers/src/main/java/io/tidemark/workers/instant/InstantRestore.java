@@ -6,12 +6,14 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.repository.BootReadLog;
 import io.tidemark.repository.Repository;
 import io.tidemark.workers.nbd.NbdServer;
 import io.tidemark.workers.qmp.QmpClient;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,12 +45,21 @@ public final class InstantRestore implements AutoCloseable {
 
     /**
      * Tuning: the chunk cache, the NBD worker threads, how long a mirror may take to become ready,
-     * and its speed limit in bytes/s (0: unlimited).
+     * its speed limit in bytes/s (0: unlimited), and the boot-read prefetch and recording.
      */
     public record Options(
-            RestorePointExport.Options cache, int serverThreads, Duration mirrorTimeout, long mirrorSpeed) {
+            RestorePointExport.Options cache,
+            int serverThreads,
+            Duration mirrorTimeout,
+            long mirrorSpeed,
+            BootReads.Options bootReads) {
         public static Options defaults() {
-            return new Options(RestorePointExport.Options.defaults(), 16, Duration.ofHours(12), 0);
+            return new Options(
+                    RestorePointExport.Options.defaults(), 16, Duration.ofHours(12), 0, BootReads.Options.defaults());
+        }
+
+        public Options withBootReads(BootReads.Options b) {
+            return new Options(cache, serverThreads, mirrorTimeout, mirrorSpeed, b);
         }
     }
 
@@ -69,21 +80,30 @@ public final class InstantRestore implements AutoCloseable {
     private final NbdServer server;
     private final Path overlay;
     private final Options options;
+    private final BootReads bootReads;
 
     private InstantRestore(
-            Manifest point, String disk, RestorePointExport export, NbdServer server, Path overlay, Options options) {
+            Manifest point,
+            String disk,
+            RestorePointExport export,
+            NbdServer server,
+            Path overlay,
+            Options options,
+            BootReads bootReads) {
         this.point = point;
         this.disk = disk;
         this.export = export;
         this.server = server;
         this.overlay = overlay;
         this.options = options;
+        this.bootReads = bootReads;
     }
 
     /**
      * Serves disk {@code disk} of {@code point} on {@code dir/<disk>.nbd} and creates {@code
      * dir/<disk>-overlay.qcow2} backed by it. An existing overlay is an error: it may hold a
-     * guest's writes.
+     * guest's writes. Boot reads are prefetched and recorded as {@link Options#bootReads()} says
+     * (see {@link BootReads}): the prefetch starts before the server, so it runs while the VM starts.
      */
     public static InstantRestore start(Repository repository, Manifest point, String disk, Path dir, Options options) {
         Path abs = dir.toAbsolutePath();
@@ -98,10 +118,13 @@ public final class InstantRestore implements AutoCloseable {
             throw new PermanentException("cannot create " + abs + ": " + e.getMessage(), e);
         }
         RestorePointExport export = RestorePointExport.open(repository, point, disk, options.cache());
+        BootReads bootReads = BootReads.start(
+                new BootReadLog(repository.target()), point, disk, export, options.bootReads(), Clock.systemUTC());
         NbdServer server;
         try {
             server = NbdServer.unix(abs.resolve(disk + ".nbd"), export, options.serverThreads());
         } catch (RuntimeException e) {
+            bootReads.close();
             export.close();
             throw e;
         }
@@ -109,6 +132,7 @@ public final class InstantRestore implements AutoCloseable {
             run("qemu-img", "create", "-q", "-f", "qcow2", "-b", server.uri(), "-F", "raw", overlay.toString());
         } catch (RuntimeException e) {
             server.close();
+            bootReads.close();
             export.close();
             throw e;
         }
@@ -119,7 +143,7 @@ public final class InstantRestore implements AutoCloseable {
                 point.vm(),
                 overlay,
                 server.uri());
-        return new InstantRestore(point, disk, export, server, overlay, options);
+        return new InstantRestore(point, disk, export, server, overlay, options, bootReads);
     }
 
     public Manifest point() {
@@ -146,6 +170,11 @@ public final class InstantRestore implements AutoCloseable {
 
     public RestorePointExport export() {
         return export;
+    }
+
+    /** The boot-read prefetch and recording of this restore. */
+    public BootReads bootReads() {
+        return bootReads;
     }
 
     /**
@@ -302,6 +331,7 @@ public final class InstantRestore implements AutoCloseable {
      * copies them too.
      */
     public Mirror startMirror(QmpClient qmp, String sourceNode, Path image, String format, String targetNode) {
+        bootReads.finish(); // the mirror reads the whole disk: not boot reads
         if (!format.equals("qcow2") && !format.equals("raw")) {
             throw new PermanentException("hydration format must be qcow2 or raw, not '" + format + "'");
         }
@@ -400,13 +430,20 @@ public final class InstantRestore implements AutoCloseable {
         return "disk '" + disk + "' of restore point " + point.id() + " of " + point.vm();
     }
 
-    /** Stops the NBD server and the chunk fetchers; the overlay file stays. */
+    /**
+     * Stores the boot-read trace (if the window has not ended yet; see {@link BootReads}), stops the
+     * NBD server and the chunk fetchers; the overlay file stays.
+     */
     @Override
     public void close() {
         try {
-            server.close();
+            bootReads.close();
         } finally {
-            export.close();
+            try {
+                server.close();
+            } finally {
+                export.close();
+            }
         }
     }
 

@@ -10,6 +10,8 @@ import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.BootReadLog;
+import io.tidemark.repository.BootReadTrace;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.targets.file.FileObjectTarget;
@@ -230,9 +232,84 @@ class InstantRestoreIT {
         assertThat(Restorer.sha256(copy)).isEqualTo(sha256(image));
     }
 
+    @Test
+    void aSecondInstantRestoreOfTheVmFetchesTheChunksTheFirstBootReadBeforeTheGuestAsksForThem() throws Exception {
+        FileObjectTarget target = new FileObjectTarget(Files.createDirectories(dir.resolve("repo")));
+        Repository repo = Repository.openOrInit(target, RepositoryConfig.defaults());
+        int chunk = repo.config().chunkSize();
+        byte[] first = TestPoints.image(SIZE, chunk, 7, 21);
+        Manifest older = TestPoints.commit(repo, "web", "sd0", first);
+        byte[] second = first.clone(); // the next point of the VM: a few chunks changed
+        Arrays.fill(second, 41 * chunk, 41 * chunk + 4096, (byte) 0x42);
+        Arrays.fill(second, 100 * chunk, 101 * chunk, (byte) 0x17);
+        Manifest newer = TestPoints.commit(repo, "web", "sd0", second);
+        List<Long> bootChunks = List.of(3L, 41L, 90L, 120L, 2L); // none of them zero (every 7th is)
+        // no read-ahead, so that every chunk fetched is one the guest asked for or the prefetch
+        InstantRestore.Options o = new InstantRestore.Options(
+                new RestorePointExport.Options(16L << 20, 0, 4),
+                8,
+                WAIT,
+                0,
+                new BootReads.Options(BootReads.Mode.PREFETCH, Duration.ofMinutes(10), 1024, 4));
+
+        // the first instant restore of the VM: nothing to prefetch; the guest's reads are recorded
+        try (InstantRestore ir = InstantRestore.start(repo, older, "sd0", dir.resolve("ir1"), o);
+                QemuVm vm = QemuVm.start(Files.createDirectories(dir.resolve("vm1")), "vm", MIB);
+                QmpClient qmp = QmpClient.connect(vm.qmpSocket())) {
+            attachScsi(ir, qmp);
+            bootReads(vm, bootChunks, chunk);
+            assertThat(ir.export().demandFetches()).isEqualTo(bootChunks.size());
+            assertThat(ir.export().tracePrefetched()).isZero();
+            qmp.close();
+        } // close stores the trace
+        BootReadTrace trace = new BootReadLog(target).latest("web", "sd0").orElseThrow();
+        assertThat(trace.chunks()).containsExactlyElementsOf(bootChunks);
+        assertThat(trace.restorePoint()).isEqualTo(older.id());
+
+        // the next one, of the newer point: the traced chunks are fetched while QEMU starts
+        try (InstantRestore ir = InstantRestore.start(repo, newer, "sd0", dir.resolve("ir2"), o);
+                QemuVm vm = QemuVm.start(Files.createDirectories(dir.resolve("vm2")), "vm", MIB);
+                QmpClient qmp = QmpClient.connect(vm.qmpSocket())) {
+            RestorePointExport export = ir.export();
+            awaitTrue(() -> export.tracePrefetched() == bootChunks.size());
+            assertThat(export.demandFetches()).isZero(); // fetched before the guest asked for any of them
+            attachScsi(ir, qmp);
+            bootReads(vm, bootChunks, chunk);
+            assertThat(export.demandFetches()).isZero(); // every boot read was served by the prefetch
+            assertThat(export.tracePrefetchHits()).isEqualTo(bootChunks.size());
+            assertThat(export.chunksFetched()).isEqualTo(bootChunks.size()); // each fetched once
+            assertThat(ir.bootReads().loaded()).contains(new BootReads.Loaded(bootChunks.size(), older.id()));
+
+            // and the disk the guest sees is the newer point, byte for byte
+            exportNode(qmp, "rd0-ovl");
+            assertThat(shaThroughQemu()).isEqualTo(sha256(second));
+            unexportNode(qmp);
+            qmp.close();
+        }
+    }
+
+    private static void attachScsi(InstantRestore ir, QmpClient qmp) {
+        ir.attach(qmp, "rd0-ovl");
+        qmp.execute(
+                "device_add",
+                QmpClient.args()
+                        .put("driver", "scsi-hd")
+                        .put("drive", "rd0-ovl")
+                        .put("id", "rd0"));
+    }
+
+    /** What a boot does to the disk, as far as the server sees it: small reads in a few chunks. */
+    private static void bootReads(QemuVm vm, List<Long> chunks, int chunk) {
+        for (long c : chunks) {
+            long off = c * chunk + 512;
+            vm.qemuIo("rd0", "read " + off + " 4096", "read 4096/4096 bytes at offset " + off);
+        }
+    }
+
     private static InstantRestore.Options options() {
         // the mirror runs at 16 MiB/s, so the guest writes while it copies
-        return new InstantRestore.Options(new RestorePointExport.Options(16L << 20, 4, 4), 8, WAIT, 16L << 20);
+        return new InstantRestore.Options(
+                new RestorePointExport.Options(16L << 20, 4, 4), 8, WAIT, 16L << 20, BootReads.Options.off());
     }
 
     private static void write(QemuVm vm, byte[] expected, long offset, int length, int pattern) {

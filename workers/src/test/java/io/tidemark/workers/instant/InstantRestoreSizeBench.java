@@ -66,6 +66,10 @@ public final class InstantRestoreSizeBench {
     private InstantRestoreSizeBench() {}
 
     public static void main(String[] args) throws Exception {
+        if (System.getProperty("bench.latencyMs") != null) {
+            BootPrefetch.main(args);
+            return;
+        }
         boolean boot = Boolean.parseBoolean(System.getProperty("bench.boot", "true"));
         CheckGuest.Kernel kernel = null;
         if (boot) {
@@ -86,21 +90,7 @@ public final class InstantRestoreSizeBench {
 
     private static void run(Path dir, long size, CheckGuest.Kernel kernel) throws Exception {
         long t = System.nanoTime();
-        Path content = Files.createDirectories(dir.resolve("content"));
-        SplittableRandom random = new SplittableRandom(1);
-        byte[] buf = new byte[4 * MIB];
-        for (int f = 0; f < 4; f++) {
-            for (int i = 0; i < buf.length; i += 8) {
-                long v = random.nextLong();
-                for (int b = 0; b < 8; b++) {
-                    buf[i + b] = (byte) (v >>> (8 * b));
-                }
-            }
-            Files.write(content.resolve("data-" + f), buf);
-        }
-        Path raw = dir.resolve("disk.raw");
-        exec("truncate", "-s", Long.toString(size), raw.toString());
-        exec("mkfs.ext4", "-q", "-F", "-d", content.toString(), raw.toString());
+        Path raw = sparseExt4(dir, size);
         byte[] head = new byte[MIB];
         try (FileChannel ch = FileChannel.open(raw)) {
             ch.read(ByteBuffer.wrap(head), 0);
@@ -191,11 +181,31 @@ public final class InstantRestoreSizeBench {
         }
     }
 
+    /** A sparse raw disk of {@code size} bytes: ext4 holding four 4 MiB random files {@code data-0…3}. */
+    static Path sparseExt4(Path dir, long size) throws Exception {
+        Path content = Files.createDirectories(dir.resolve("content"));
+        SplittableRandom random = new SplittableRandom(1);
+        byte[] buf = new byte[4 * MIB];
+        for (int f = 0; f < 4; f++) {
+            for (int i = 0; i < buf.length; i += 8) {
+                long v = random.nextLong();
+                for (int b = 0; b < 8; b++) {
+                    buf[i + b] = (byte) (v >>> (8 * b));
+                }
+            }
+            Files.write(content.resolve("data-" + f), buf);
+        }
+        Path raw = dir.resolve("disk.raw");
+        exec("truncate", "-s", Long.toString(size), raw.toString());
+        exec("mkfs.ext4", "-q", "-F", "-d", content.toString(), raw.toString());
+        return raw;
+    }
+
     /**
      * Commits only the data extents of a sparse raw file (qemu-img map) as a point of VM "bench";
      * {@code stored} gets the chunks and bytes stored.
      */
-    private static Manifest commitSparse(Repository repo, Path raw, long size, long[] stored) throws Exception {
+    static Manifest commitSparse(Repository repo, Path raw, long size, long[] stored) throws Exception {
         int chunk = repo.config().chunkSize();
         DiskIndexBuilder index = repo.newIndex(size, Optional.empty());
         String map = exec("qemu-img", "map", "--output=json", "-f", "raw", raw.toString());
@@ -384,11 +394,22 @@ public final class InstantRestoreSizeBench {
     }
 
     /** Boots the tiny guest on {@code disk} until its agent lists the mounted disk; seconds since {@code t0}. */
-    private static double boot(CheckGuest.Kernel kernel, Path dir, Path disk, long t0) {
+    static double boot(CheckGuest.Kernel kernel, Path dir, Path disk, long t0) {
+        return boot(kernel, dir, disk, t0, "");
+    }
+
+    /**
+     * As {@link #boot(CheckGuest.Kernel, Path, Path, long)}, then {@code andThen} (a shell command
+     * run in the guest after the listing, e.g. reading the files) must succeed too.
+     */
+    static double boot(CheckGuest.Kernel kernel, Path dir, Path disk, long t0, String andThen) {
         try (CheckGuest g = CheckGuest.start(kernel, "irs", dir, List.of(new CheckGuest.Disk("vd0", disk, "qcow2")))) {
             g.awaitAgent(BOOT);
-            QgaGuestAgent.ExecResult r =
-                    g.agent().exec(BOOT, "/bin/sh", List.of("-c", "grep -q '^/dev/vda /mnt ' /proc/mounts && ls /mnt"));
+            QgaGuestAgent.ExecResult r = g.agent()
+                    .exec(
+                            BOOT,
+                            "/bin/sh",
+                            List.of("-c", "grep -q '^/dev/vda /mnt ' /proc/mounts && ls /mnt" + andThen));
             if (r.exitCode() != 0 || !r.stdout().contains("data-0")) {
                 throw new IllegalStateException(
                         "the guest does not show the disk on /mnt: " + r + "; console: " + g.console());
@@ -397,7 +418,7 @@ public final class InstantRestoreSizeBench {
         }
     }
 
-    private static String exec(String... cmd) throws IOException, InterruptedException {
+    static String exec(String... cmd) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0) {
@@ -406,11 +427,11 @@ public final class InstantRestoreSizeBench {
         return out;
     }
 
-    private static String loadAverage() throws IOException {
+    static String loadAverage() throws IOException {
         return Files.readString(Path.of("/proc/loadavg")).trim();
     }
 
-    private static double secs(long since) {
+    static double secs(long since) {
         return (System.nanoTime() - since) / 1e9;
     }
 }
