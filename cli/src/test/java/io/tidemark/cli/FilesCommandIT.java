@@ -34,16 +34,28 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * {@code tidemark files}: real disks built with libguestfs (GPT with ext4, xfs, vfat, NTFS and LVM
  * partitions; MBR with ext4) are backed up into a repository, then listed and copied out of the point
  * through the appliance over Tidemark's NBD server, compared byte for byte with what was written. The
  * appliance runs under TCG (--appliance-accel tcg): /dev/kvm on the test machines may hang.
+ *
+ * <p>Each case starts its own appliance (the command's own, as a user's would), so the cases run
+ * concurrently, the longest (two appliances, one after the other) first: they share only the
+ * read-only point built once by {@link #buildDisksAndBackThemUp()}, each writes into its own
+ * directory, and {@link StdStreams#perThread()} gives each the output of its own commands.
  */
+@Execution(ExecutionMode.CONCURRENT)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FilesCommandIT {
 
     private static final int MIB = 1 << 20;
@@ -53,7 +65,7 @@ class FilesCommandIT {
     private static final long MTIME_NS = 123_456_789L;
 
     @RegisterExtension
-    final StdStreams std = new StdStreams();
+    final StdStreams std = StdStreams.perThread();
 
     @TempDir
     static Path dir;
@@ -140,6 +152,7 @@ class FilesCommandIT {
     }
 
     @Test
+    @Order(2)
     void listsAndGetsFilesOfEveryFileSystemOnAGptDiskFetchingOnlyWhatTheyRead() throws Exception {
         Repository repo = Repository.open(new FileObjectTarget(repoDir));
         try (PointFiles files = PointFiles.open(
@@ -213,6 +226,7 @@ class FilesCommandIT {
     }
 
     @Test
+    @Order(1)
     void theCommandListsAnMbrDiskAndGetsFilesAsJson() throws Exception {
         // the appliance sees the chosen disk (sdb of the point) as its only disk, sda
         Path out = dir.resolve("cli-out");
@@ -259,6 +273,7 @@ class FilesCommandIT {
     }
 
     @Test
+    @Order(3)
     void mountsAFileSystemOfThePointReadOnlyUntilInterrupted() throws Exception {
         Path mnt = Files.createDirectories(dir.resolve("mnt"));
         int[] code = {-1};
