@@ -72,6 +72,8 @@ public final class Engine implements AutoCloseable {
     private static final Duration INVENTORY_HEARTBEAT = Duration.ofMinutes(5);
     /** How long a worker waits for another member of its host's group to leave (a Kafka session). */
     private static final Duration HOST_CLAIM_PATIENCE = Duration.ofSeconds(50);
+    /** How long start-up waits for an external Kafka that does not answer yet (then exits, code 3). */
+    private static final Duration KAFKA_PATIENCE = Duration.ofMinutes(5);
     /** Schedulers with their state in memory (no {@code scheduler.jdbc}): at most one per bus. */
     static final String SCHEDULERS_IN_MEMORY = "tidemark-scheduler-memory";
     /** Schedulers of a Quartz cluster ({@code scheduler.jdbc}): any number, but none in memory beside them. */
@@ -269,7 +271,7 @@ public final class Engine implements AutoCloseable {
         KafkaSettings settings = config.kafka().settings(bootstrap, System.getenv());
         KafkaEventBus kafkaBus = new KafkaEventBus(settings, SubscriptionSettings.DEFAULT, Clock.systemUTC());
         resources.push(kafkaBus);
-        kafkaBus.checkReachable(Duration.ofSeconds(10));
+        kafkaBus.awaitReachable(KAFKA_PATIENCE);
         log.info("Kafka: {}", settings);
         return kafkaBus;
     }

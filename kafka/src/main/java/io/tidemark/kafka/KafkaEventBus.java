@@ -126,6 +126,64 @@ public final class KafkaEventBus implements EventBus {
     }
 
     /**
+     * Waits until {@link #checkReachable} passes, trying again with backoff (1 s doubling to 15 s)
+     * while Kafka does not answer or answers with fewer brokers than the replication factor, until
+     * {@code patience} has passed: an engine that starts beside a restarting cluster, or before it
+     * after a host reboot, comes up and waits (DESIGN §8) instead of exiting. A refusal (TLS,
+     * credentials) fails at once.
+     *
+     * @throws RetriableException or {@link PermanentException} from the last attempt when patience
+     *     runs out
+     */
+    public void awaitReachable(Duration patience) {
+        awaitReachable(patience, ATTEMPT_TIMEOUT, () -> {});
+    }
+
+    /** As {@link #awaitReachable(Duration)}, each attempt bounded by {@code attempt}; {@code beforeRetry} runs before each retry. */
+    void awaitReachable(Duration patience, Duration attemptTimeout, Runnable beforeRetry) {
+        long until = System.nanoTime() + patience.toNanos();
+        Duration pause = Duration.ofSeconds(1);
+        for (int attempt = 1; ; attempt++) {
+            try {
+                checkReachable(attemptTimeout);
+                if (attempt > 1) {
+                    log.info("Kafka at {} answers (attempt {})", bootstrap, attempt);
+                }
+                return;
+            } catch (RetriableException | TooFewBrokersException e) {
+                long left = until - System.nanoTime();
+                if (left <= pause.toNanos()) {
+                    throw e;
+                }
+                log.warn(
+                        "{} (attempt {}); trying again in {} s, for up to {} s more",
+                        e.getMessage(),
+                        attempt,
+                        pause.toSeconds(),
+                        Duration.ofNanos(left).toSeconds());
+                try {
+                    Thread.sleep(pause.toMillis()); // a backoff between attempts, not synchronisation
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new RetriableException("interrupted while waiting for Kafka at " + bootstrap, ie);
+                }
+                pause = pause.multipliedBy(2).compareTo(MAX_PAUSE) > 0 ? MAX_PAUSE : pause.multipliedBy(2);
+                beforeRetry.run();
+            }
+        }
+    }
+
+    private static final Duration ATTEMPT_TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration MAX_PAUSE = Duration.ofSeconds(15);
+
+    /** Fewer brokers answer than the replication factor: wrong for good only if it lasts. */
+    private static final class TooFewBrokersException extends PermanentException {
+        TooFewBrokersException(String message) {
+            super(message);
+        }
+    }
+
+    /**
      * Checks that the brokers answer within {@code timeout}, accept this client's credentials, and are
      * enough for the replication factor the topics need.
      *
@@ -159,7 +217,7 @@ public final class KafkaEventBus implements EventBus {
                     e);
         }
         if (brokers < kafka.replicationFactor()) {
-            throw new PermanentException("Kafka at " + bootstrap + " has " + brokers + " broker"
+            throw new TooFewBrokersException("Kafka at " + bootstrap + " has " + brokers + " broker"
                     + (brokers == 1 ? "" : "s") + ", fewer than the replication factor " + kafka.replicationFactor()
                     + " the engine's topics need: lower kafka.replicationFactor or point kafka.bootstrap at a"
                     + " cluster with enough brokers");

@@ -302,6 +302,43 @@ class KafkaEventBusIT {
     }
 
     @Test
+    void startUpWaitsForABrokerThatComesUpAfterTheFirstAttemptFailed() throws Exception {
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort(); // closed again: the first attempt finds nothing there
+        }
+        java.util.concurrent.atomic.AtomicInteger retries = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicReference<EmbeddedKafka> late =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        int brokerPort = port;
+        try (KafkaEventBus bus = new KafkaEventBus("127.0.0.1:" + port)) {
+            bus.awaitReachable(Duration.ofMinutes(3), Duration.ofSeconds(3), () -> {
+                if (retries.getAndIncrement() == 0) { // the broker starts only once an attempt failed
+                    late.set(EmbeddedKafka.start(dir.resolve("late-kafka"), brokerPort, 0));
+                }
+            });
+        } finally {
+            if (late.get() != null) {
+                late.get().close();
+            }
+        }
+        assertThat(retries.get()).as("it failed at least once, then waited").isPositive();
+        assertThat(late.get()).isNotNull();
+    }
+
+    @Test
+    void patienceRunsOutWithTheLastAttemptsError() {
+        try (KafkaEventBus nowhere = new KafkaEventBus("127.0.0.1:1")) {
+            java.util.concurrent.atomic.AtomicInteger retries = new java.util.concurrent.atomic.AtomicInteger();
+            assertThatThrownBy(() -> nowhere.awaitReachable(
+                            Duration.ofSeconds(5), Duration.ofSeconds(1), retries::incrementAndGet))
+                    .isInstanceOf(RetriableException.class)
+                    .hasMessageContaining("127.0.0.1:1");
+            assertThat(retries.get()).as("it tried again before giving up").isPositive();
+        }
+    }
+
+    @Test
     void aGroupInUseIsReportedWithItsMembersAndIsFreeOnceTheyLeave() {
         assertThat(bus.groupMembers("g.never-used")).isEmpty(); // a group no process ever joined
         bus.awaitGroupFree("g.never-used", Duration.ofSeconds(1), "unused");
