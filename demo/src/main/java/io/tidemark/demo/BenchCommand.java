@@ -71,6 +71,21 @@ final class BenchCommand implements Callable<Integer> {
     double dirtyPercent;
 
     @Option(
+            names = "--scenarios",
+            split = ",",
+            defaultValue = "full,incremental,zero,clones,guest",
+            description = "scenarios to run: full, incremental (runs full first), zero, clones, guest"
+                    + " (default ${DEFAULT-VALUE})")
+    java.util.List<String> scenarios;
+
+    @Option(
+            names = "--guest-size",
+            defaultValue = "1GiB",
+            description = "disk of the running VM of the guest-impact scenario, at most 2GiB and --image-size"
+                    + " (default ${DEFAULT-VALUE})")
+    String guestSize;
+
+    @Option(
             names = "--dir",
             description = "work directory (default: a new one under the system temporary directory); removed"
                     + " afterwards unless --keep")
@@ -88,8 +103,15 @@ final class BenchCommand implements Callable<Integer> {
         boolean tty = System.console() != null && !json;
         PrintStream err = System.err;
         int[] step = {0};
-        Bench.Options options =
-                new Bench.Options(work, size(imageSize), size(largeSize), clones, size(cloneSize), dirtyPercent / 100);
+        Bench.Options options = new Bench.Options(
+                work,
+                size(imageSize),
+                size(largeSize),
+                clones,
+                size(cloneSize),
+                dirtyPercent / 100,
+                java.util.Set.copyOf(scenarios),
+                size(guestSize));
         ObjectNode report;
         try {
             report = new Bench(options, p -> {
@@ -113,7 +135,41 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static void print(ObjectNode r, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                "load average at start %s, at end %s%n",
+                r.path("loadAverageAtStart").asText(),
+                r.path("loadAverageAtEnd").asText());
         JsonNode f = r.path("full");
+        if (!f.isMissingNode()) {
+            printFull(f, out);
+        }
+        JsonNode i = r.path("incremental");
+        if (!i.isMissingNode()) {
+            printIncremental(i, out);
+        }
+        JsonNode z = r.path("zeroChange");
+        if (!z.isMissingNode()) {
+            printZero(z, out);
+        }
+        JsonNode c = r.path("clones");
+        if (!c.isMissingNode()) {
+            printClones(c, out);
+        }
+        printGuest(r.path("guest"), out);
+    }
+
+    private static void printFull(JsonNode f, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                "full backup CPU: %.2f CPU-s per GB of non-zero data; zstd -1 + sha256sum %.2f  -> %.2fx;"
+                        + " process RSS peak %d MiB (heap max %d MiB); %s%n",
+                f.path("tidemarkCpuSecondsPerGB").asDouble(),
+                f.path("zstdSha256CpuSecondsPerGB").asDouble(),
+                f.path("cpuVsZstdSha256").asDouble(),
+                f.path("processRssPeakMiB").asLong(),
+                f.path("maxHeapMiB").asLong(),
+                f.path("borg").asText());
         out.printf(
                 Locale.ROOT,
                 "full backup of %s:    tidemark %.2f s (%.0f MiB/s)  nbdcopy %.2f s (%.0f MiB/s)"
@@ -124,7 +180,9 @@ final class BenchCommand implements Callable<Integer> {
                 f.path("nbdcopySeconds").asDouble(),
                 f.path("nbdcopyMiBps").asDouble(),
                 f.path("throughputVsNbdcopy").asDouble());
-        JsonNode i = r.path("incremental");
+    }
+
+    private static void printIncremental(JsonNode i, PrintStream out) {
         out.printf(
                 Locale.ROOT,
                 "incremental (%s changed): tidemark %.2f s, read %s  restic %.2f s, read %s"
@@ -136,7 +194,9 @@ final class BenchCommand implements Callable<Integer> {
                 Human.bytes(i.path("resticBytesRead").asLong()),
                 i.path("timeVsRestic").asDouble(),
                 i.path("bytesReadVsRestic").asDouble());
-        JsonNode z = r.path("zeroChange");
+    }
+
+    private static void printZero(JsonNode z, PrintStream out) {
         out.printf(
                 Locale.ROOT,
                 "zero-change incremental of %s: %.2f s, %s written, %s read  (full: %.2f s, %s written)"
@@ -148,7 +208,9 @@ final class BenchCommand implements Callable<Integer> {
                 z.path("fullSeconds").asDouble(),
                 Human.bytes(z.path("fullBytesWritten").asLong()),
                 z.path("timeVsFull").asDouble());
-        JsonNode c = r.path("clones");
+    }
+
+    private static void printClones(JsonNode c, PrintStream out) {
         out.printf(
                 Locale.ROOT,
                 "%d clones of %s (%s changed each): read %s, stored %s  -> dedup %.2fx, cost %.2f images%n",
@@ -159,6 +221,23 @@ final class BenchCommand implements Callable<Integer> {
                 Human.bytes(c.path("repositoryBytes").asLong()),
                 c.path("dedupRatio").asDouble(),
                 c.path("costInImages").asDouble());
+    }
+
+    private static void printGuest(JsonNode g, PrintStream out) {
+        if (g.isMissingNode()) {
+            return;
+        }
+        out.printf(
+                Locale.ROOT,
+                "guest 4 KiB writes (%s): no backup p50 %.3f ms p99 %.3f ms; during a full backup p50 %.3f ms"
+                        + " p99 %.3f ms  -> p50 %.2fx, p99 %.2fx%n",
+                g.path("issuedFrom").asText(),
+                g.path("noBackup").path("p50Ms").asDouble(),
+                g.path("noBackup").path("p99Ms").asDouble(),
+                g.path("duringBackup").path("p50Ms").asDouble(),
+                g.path("duringBackup").path("p99Ms").asDouble(),
+                g.path("p50VsNoBackup").asDouble(),
+                g.path("p99VsNoBackup").asDouble());
     }
 
     /** {@code 4GiB}, {@code 64M}, {@code 1048576}: binary units. */
