@@ -140,6 +140,7 @@ public final class BackupWorker implements AutoCloseable {
     private final ExecutorService cpu;
     /** Chunks in flight per disk: what {@code backupMemory} allows. */
     private final int readsInFlight;
+
     private final Sleeper sleeper;
     private final Semaphore jobSlots;
     private final JobBounds bounds;

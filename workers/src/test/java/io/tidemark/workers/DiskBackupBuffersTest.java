@@ -76,9 +76,7 @@ class DiskBackupBuffersTest {
                 IndexPage page = repo.page(root.pages().get(p));
                 for (int i = 0; i < root.entriesInPage(p); i++, n++) {
                     Digest d = page.get(i);
-                    assertThat(repo.chunk(d, CHUNK))
-                            .as("chunk %d", n)
-                            .isEqualTo(content((long) n * CHUNK, CHUNK));
+                    assertThat(repo.chunk(d, CHUNK)).as("chunk %d", n).isEqualTo(content((long) n * CHUNK, CHUNK));
                 }
             }
             assertThat(n).isEqualTo(CHUNKS);

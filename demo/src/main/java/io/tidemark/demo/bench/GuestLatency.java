@@ -12,6 +12,7 @@ import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.JobBounds;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
@@ -77,44 +78,71 @@ final class GuestLatency {
             Random offsets = new Random(11);
             phase.accept("guest latency: " + samples + " writes with no backup");
             List<Double> before = writes(vm, offsets, size, samples, () -> false);
-            Path repoDir = Files.createDirectories(dir.resolve("repo"));
-            Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
-            List<Double> during;
-            long backupNanos;
-            try (QmpHypervisor hv = new QmpHypervisor(dir, dir.resolve("state"));
-                    BackupWorker worker = new BackupWorker(
-                            "bench",
-                            hv,
-                            repo,
-                            new Bench.DiscardingBus(),
-                            Clock.systemUTC(),
-                            dir.resolve("w"),
-                            CaptureHooks.NONE,
-                            NbdBlockSource::open)) {
-                phase.accept("guest latency: writes during a full backup of the VM");
-                long t0 = System.nanoTime();
-                CompletableFuture<Void> backup = CompletableFuture.runAsync(() -> worker.backup(
-                        "bench-guest",
-                        new SnapshotJob("guest", "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now())));
-                during = writes(vm, offsets, size, 20 * samples, backup::isDone);
-                backup.join();
-                backupNanos = System.nanoTime() - t0;
-            }
+            phase.accept("guest latency: writes during a full backup of the VM (backupMemory "
+                    + (BackupWorker.DEFAULT_BACKUP_MEMORY >> 20) + " MiB, the default)");
+            ObjectNode during = out.putObject("duringBackup");
+            List<Double> busy =
+                    during(vm, dir, "repo", BackupWorker.DEFAULT_BACKUP_MEMORY, offsets, size, samples, during);
             phase.accept("guest latency: " + samples + " writes with no backup, again");
             List<Double> after = writes(vm, offsets, size, samples, () -> false);
+            phase.accept(
+                    "guest latency: writes during a full backup of the VM (backupMemory 1 MiB: 2 chunks in flight)");
+            ObjectNode small = out.putObject("duringBackupSmallWindow");
+            List<Double> busySmall = during(vm, dir, "repo-small", 1L << 20, offsets, size, samples, small);
             List<Double> idle = new ArrayList<>(before);
             idle.addAll(after);
             out.put("diskBytes", size);
             out.put("writeBytes", WRITE);
             out.put("issuedFrom", "outside the guest, through its disk: HMP qemu-io on the device (TCG, no guest OS)");
-            out.put("backupSeconds", Math.round(backupNanos / 1e6) / 1000.0);
             put(out.putObject("noBackup"), idle);
-            put(out.putObject("duringBackup"), during);
-            double p50 = percentile(during, 50) / percentile(idle, 50);
-            double p99 = percentile(during, 99) / percentile(idle, 99);
-            out.put("p50VsNoBackup", Math.round(p50 * 100) / 100.0);
-            out.put("p99VsNoBackup", Math.round(p99 * 100) / 100.0);
+            out.put("p50VsNoBackup", ratio(busy, idle, 50));
+            out.put("p99VsNoBackup", ratio(busy, idle, 99));
+            out.put("smallWindowP50VsNoBackup", ratio(busySmall, idle, 50));
+            out.put("smallWindowP99VsNoBackup", ratio(busySmall, idle, 99));
         }
+    }
+
+    /** Writes while a full backup of the VM into a new repository {@code repoName} runs. */
+    private static List<Double> during(
+            QemuVm vm,
+            Path dir,
+            String repoName,
+            long backupMemory,
+            Random offsets,
+            long size,
+            int samples,
+            ObjectNode out)
+            throws IOException {
+        Path repoDir = Files.createDirectories(dir.resolve(repoName));
+        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        try (QmpHypervisor hv = new QmpHypervisor(dir, dir.resolve("state"));
+                BackupWorker worker = new BackupWorker(
+                        "bench",
+                        hv,
+                        repo,
+                        new Bench.DiscardingBus(),
+                        Clock.systemUTC(),
+                        dir.resolve("w"),
+                        CaptureHooks.NONE,
+                        NbdBlockSource::open,
+                        1,
+                        JobBounds.defaults(),
+                        backupMemory)) {
+            long t0 = System.nanoTime();
+            CompletableFuture<Void> backup = CompletableFuture.runAsync(() -> worker.backup(
+                    "bench-" + repoName,
+                    new SnapshotJob("guest", "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now())));
+            List<Double> ms = writes(vm, offsets, size, 20 * samples, backup::isDone);
+            backup.join();
+            out.put("backupMemoryBytes", backupMemory);
+            out.put("backupSeconds", Math.round((System.nanoTime() - t0) / 1e6) / 1000.0);
+            put(out, ms);
+            return ms;
+        }
+    }
+
+    private static double ratio(List<Double> busy, List<Double> idle, double p) {
+        return Math.round(percentile(busy, p) / percentile(idle, p) * 100) / 100.0;
     }
 
     /** Writes until {@code max} writes or {@code stop} says so; the latency of each, in ms. */
@@ -122,7 +150,7 @@ final class GuestLatency {
             QemuVm vm, Random offsets, long size, int max, java.util.function.BooleanSupplier stop) {
         List<Double> ms = new ArrayList<>();
         long blocks = size / WRITE;
-        while (ms.size() < max && !stop.getAsBoolean()) {
+        while (ms.size() < max && (ms.isEmpty() || !stop.getAsBoolean())) { // at least one
             long off = (long) (offsets.nextDouble() * blocks) * WRITE;
             long mark = logSize(vm.log());
             vm.qemuIo("sd0", String.format("write -P 0x%02x %d %d", ms.size() & 0xff, off, WRITE), "ops/sec");

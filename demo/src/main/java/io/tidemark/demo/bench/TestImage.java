@@ -83,7 +83,10 @@ final class TestImage {
         long written = 0;
         try (FileChannel in = FileChannel.open(raw, StandardOpenOption.READ);
                 FileChannel to = FileChannel.open(
-                        out, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+                        out,
+                        StandardOpenOption.CREATE,
+                        StandardOpenOption.TRUNCATE_EXISTING,
+                        StandardOpenOption.WRITE)) {
             ByteBuffer b = ByteBuffer.allocate(chunkSize);
             for (long off = 0; ; off += chunkSize) {
                 b.clear();
