@@ -81,11 +81,13 @@ public final class ObjectCodec {
     /**
      * A zstd context and its output buffer, reused across objects: a fresh context per object (what
      * {@code Zstd.compress} does) costs an allocation and initialisation of its tables each time,
-     * and a fresh output array per object is garbage. At most {@link #POOLED} are kept; more are
-     * made while more threads compress at once, and closed when given back to a full pool.
+     * and a fresh output array per object is garbage. At most {@link #POOLED} (two per core: about
+     * as many as compress at once) are kept, so the heap they hold stays small (a pooled buffer
+     * lives in the old generation); more are made while more threads compress at once, and closed
+     * when given back to a full pool.
      */
     private static final class Compressor {
-        static final int POOLED = 32;
+        static final int POOLED = 2 * Runtime.getRuntime().availableProcessors();
         private static final ConcurrentLinkedDeque<Compressor> POOL = new ConcurrentLinkedDeque<>();
         private static final AtomicInteger POOL_SIZE = new AtomicInteger();
 
