@@ -76,7 +76,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
  * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
  * jobDeadline: 30m               # longest one snapshot job may run; then it is cancelled (JobFailed)
- * backupMemory: 16MiB            # chunk buffers one disk's backup may hold (bounds its heap; default 16MiB)
+ * backupMemory: 8MiB             # chunk buffers one disk's backup may hold (bounds its heap; default 8MiB)
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects

@@ -45,8 +45,8 @@ class EngineConfigJobsTest {
     }
 
     @Test
-    void backupMemoryDefaultsToSixteenMebibytesAndIsASizeOfAtLeastOneMebibyte() throws Exception {
-        assertThat(EngineConfig.empty().backupMemoryOrDefault()).isEqualTo(16L << 20);
+    void backupMemoryDefaultsToEightMebibytesAndIsASizeOfAtLeastOneMebibyte() throws Exception {
+        assertThat(EngineConfig.empty().backupMemoryOrDefault()).isEqualTo(8L << 20);
         Path more = Files.writeString(dir.resolve("more.yaml"), "host: hv1\nbackupMemory: 64MiB\n");
         assertThat(EngineConfig.load(more).backupMemoryOrDefault()).isEqualTo(64L << 20);
         assertThat(EngineConfig.load(more).toBuilder().metrics("").build().backupMemoryOrDefault())

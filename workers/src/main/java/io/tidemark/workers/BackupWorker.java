@@ -91,9 +91,10 @@ public final class BackupWorker implements AutoCloseable {
 
     /**
      * The default of {@code backupMemory}: the chunk buffers one disk's read may hold, plain and
-     * encoded (16 MiB: 32 chunks of 256 KiB in flight), whatever the disk size.
+     * encoded (8 MiB: 16 chunks of 256 KiB in flight), whatever the disk size. The plain buffers are
+     * reused for the whole read, so they stay in the heap's old generation while it runs.
      */
-    public static final long DEFAULT_BACKUP_MEMORY = 16L << 20;
+    public static final long DEFAULT_BACKUP_MEMORY = 8L << 20;
 
     /** Chunks in flight per disk at the default memory and chunk size. */
     static final int READS_IN_FLIGHT = chunksInFlight(DEFAULT_BACKUP_MEMORY, 256 << 10);

@@ -89,7 +89,7 @@ class DiskBackupBuffersTest {
     @Test
     void theBackupMemorySettingBoundsTheChunksInFlight() {
         assertThat(BackupWorker.chunksInFlight(BackupWorker.DEFAULT_BACKUP_MEMORY, CHUNK))
-                .isEqualTo(32);
+                .isEqualTo(16);
         assertThat(BackupWorker.chunksInFlight(64L << 20, CHUNK)).isEqualTo(128);
         assertThat(BackupWorker.chunksInFlight(1L << 20, CHUNK)).isEqualTo(2);
         assertThat(BackupWorker.chunksInFlight(1, CHUNK)).isEqualTo(2);
