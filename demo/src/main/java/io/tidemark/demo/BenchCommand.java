@@ -34,8 +34,14 @@ import picocli.CommandLine.Option;
             "  2. a 1 %%-dirty incremental vs restic re-backing up the raw image: time, bytes read",
             "  3. a zero-change incremental of a large sparse disk: time, bytes written",
             "  4. N clones of one base image backed up as N VMs into one repository: dedup ratio",
-            "It also profiles each stage (NBD read, SHA-256, zstd, chunk writes) alone.",
-            "Needs qemu-img, qemu-nbd, qemu-io, nbdcopy and restic (deploy/install-deps.sh) and",
+            "  5. guest impact: 4 KiB writes through a running VM's disk (HMP qemu-io, TCG) with and",
+            "     without a full backup running: p50/p99 ratios",
+            "The full also reports its CPU per GB of non-zero data against zstd -1 + sha256sum on the",
+            "same bytes, its peak RSS and the load average. It profiles each stage (NBD read, zero",
+            "check, SHA-256, zstd, chunk writes) alone, in MiB/s and CPU-seconds per GB.",
+            "A baseline that is not installed (borg) is named as skipped in the output.",
+            "Needs qemu-img, qemu-nbd, qemu-io, qemu-system-x86_64, nbdcopy, zstd and restic",
+            "(deploy/install-deps.sh) and",
             "about 4x --image-size plus 2x --clone-size of free space under --dir. Ratios, not",
             "absolute figures, carry over to other machines.",
             "",
@@ -78,6 +84,21 @@ final class BenchCommand implements Callable<Integer> {
     double dirtyPercent;
 
     @Option(
+            names = "--scenarios",
+            split = ",",
+            defaultValue = "full,incremental,zero,clones,guest",
+            description = "scenarios to run: full, incremental (runs full first), zero, clones, guest"
+                    + " (default ${DEFAULT-VALUE})")
+    java.util.List<String> scenarios;
+
+    @Option(
+            names = "--guest-size",
+            defaultValue = "256MiB",
+            description = "disk of the running VM of the guest-impact scenario, at most 2GiB and --image-size;"
+                    + " the VM fixture models the disk in the heap (default ${DEFAULT-VALUE})")
+    String guestSize;
+
+    @Option(
             names = "--dir",
             description = "work directory (default: a new one under the system temporary directory); removed"
                     + " afterwards unless --keep")
@@ -95,8 +116,15 @@ final class BenchCommand implements Callable<Integer> {
         boolean tty = System.console() != null && !json;
         PrintStream err = System.err;
         int[] step = {0};
-        Bench.Options options =
-                new Bench.Options(work, size(imageSize), size(largeSize), clones, size(cloneSize), dirtyPercent / 100);
+        Bench.Options options = new Bench.Options(
+                work,
+                size(imageSize),
+                size(largeSize),
+                clones,
+                size(cloneSize),
+                dirtyPercent / 100,
+                java.util.Set.copyOf(scenarios),
+                size(guestSize));
         ObjectNode report;
         try {
             report = new Bench(options, p -> {
@@ -120,7 +148,41 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private static void print(ObjectNode r, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                "load average at start %s, at end %s%n",
+                r.path("loadAverageAtStart").asText(),
+                r.path("loadAverageAtEnd").asText());
         JsonNode f = r.path("full");
+        if (!f.isMissingNode()) {
+            printFull(f, out);
+        }
+        JsonNode i = r.path("incremental");
+        if (!i.isMissingNode()) {
+            printIncremental(i, out);
+        }
+        JsonNode z = r.path("zeroChange");
+        if (!z.isMissingNode()) {
+            printZero(z, out);
+        }
+        JsonNode c = r.path("clones");
+        if (!c.isMissingNode()) {
+            printClones(c, out);
+        }
+        printGuest(r.path("guest"), out);
+    }
+
+    private static void printFull(JsonNode f, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                "full backup CPU: %.2f CPU-s per GB of non-zero data; zstd -1 + sha256sum %.2f  -> %.2fx;"
+                        + " process RSS peak %d MiB (heap max %d MiB); %s%n",
+                f.path("tidemarkCpuSecondsPerGB").asDouble(),
+                f.path("zstdSha256CpuSecondsPerGB").asDouble(),
+                f.path("cpuVsZstdSha256").asDouble(),
+                f.path("processRssPeakMiB").asLong(),
+                f.path("maxHeapMiB").asLong(),
+                f.path("borg").asText());
         out.printf(
                 Locale.ROOT,
                 "full backup of %s:    tidemark %.2f s (%.0f MiB/s)  nbdcopy %.2f s (%.0f MiB/s)"
@@ -131,7 +193,9 @@ final class BenchCommand implements Callable<Integer> {
                 f.path("nbdcopySeconds").asDouble(),
                 f.path("nbdcopyMiBps").asDouble(),
                 f.path("throughputVsNbdcopy").asDouble());
-        JsonNode i = r.path("incremental");
+    }
+
+    private static void printIncremental(JsonNode i, PrintStream out) {
         out.printf(
                 Locale.ROOT,
                 "incremental (%s changed): tidemark %.2f s, read %s  restic %.2f s, read %s"
@@ -143,7 +207,9 @@ final class BenchCommand implements Callable<Integer> {
                 Human.bytes(i.path("resticBytesRead").asLong()),
                 i.path("timeVsRestic").asDouble(),
                 i.path("bytesReadVsRestic").asDouble());
-        JsonNode z = r.path("zeroChange");
+    }
+
+    private static void printZero(JsonNode z, PrintStream out) {
         out.printf(
                 Locale.ROOT,
                 "zero-change incremental of %s: %.2f s, %s written, %s read  (full: %.2f s, %s written)"
@@ -155,7 +221,9 @@ final class BenchCommand implements Callable<Integer> {
                 z.path("fullSeconds").asDouble(),
                 Human.bytes(z.path("fullBytesWritten").asLong()),
                 z.path("timeVsFull").asDouble());
-        JsonNode c = r.path("clones");
+    }
+
+    private static void printClones(JsonNode c, PrintStream out) {
         out.printf(
                 Locale.ROOT,
                 "%d clones of %s (%s changed each): read %s, stored %s  -> dedup %.2fx, cost %.2f images%n",
@@ -166,6 +234,30 @@ final class BenchCommand implements Callable<Integer> {
                 Human.bytes(c.path("repositoryBytes").asLong()),
                 c.path("dedupRatio").asDouble(),
                 c.path("costInImages").asDouble());
+    }
+
+    private static void printGuest(JsonNode g, PrintStream out) {
+        if (g.isMissingNode()) {
+            return;
+        }
+        out.printf(
+                Locale.ROOT,
+                "guest 4 KiB writes (%s): no backup p50 %.3f ms p99 %.3f ms; during a full backup p50 %.3f ms"
+                        + " p99 %.3f ms  -> p50 %.2fx, p99 %.2fx%n",
+                g.path("issuedFrom").asText(),
+                g.path("noBackup").path("p50Ms").asDouble(),
+                g.path("noBackup").path("p99Ms").asDouble(),
+                g.path("duringBackup").path("p50Ms").asDouble(),
+                g.path("duringBackup").path("p99Ms").asDouble(),
+                g.path("p50VsNoBackup").asDouble(),
+                g.path("p99VsNoBackup").asDouble());
+        out.printf(
+                Locale.ROOT,
+                "  with backupMemory 1 MiB (2 chunks in flight): p50 %.3f ms p99 %.3f ms  -> p50 %.2fx, p99 %.2fx%n",
+                g.path("duringBackupSmallWindow").path("p50Ms").asDouble(),
+                g.path("duringBackupSmallWindow").path("p99Ms").asDouble(),
+                g.path("smallWindowP50VsNoBackup").asDouble(),
+                g.path("smallWindowP99VsNoBackup").asDouble());
     }
 
     /** {@code 4GiB}, {@code 64M}, {@code 1048576}: binary units. */

@@ -49,6 +49,25 @@ class BenchCommandIT {
         long random = r.path("image").path("randomMiB").asLong() * MIB;
         assertThat(full.path("bytesNew").asLong()).isEqualTo(random);
         assertThat(full.path("throughputVsNbdcopy").asDouble()).isPositive();
+        // CPU against zstd -1 + sha256sum on the same non-zero bytes, the process's RSS, a named skip
+        assertThat(full.path("nonZeroBytes").asLong()).isEqualTo(random);
+        assertThat(full.path("cpuVsZstdSha256").asDouble()).isPositive();
+        assertThat(full.path("zstdSha256CpuSecondsPerGB").asDouble()).isPositive();
+        assertThat(full.path("processRssPeakMiB").asLong()).isPositive();
+        assertThat(full.path("borg").asText()).startsWith("skipped: borg");
+        assertThat(r.path("loadAverageAtStart").asText()).matches("[0-9.]+ [0-9.]+ [0-9.]+");
+
+        // guest impact: writes through a running VM's disk with and without a backup, same run
+        JsonNode guest = r.path("guest");
+        assertThat(guest.path("diskBytes").asLong()).isEqualTo(32 * MIB);
+        assertThat(guest.path("noBackup").path("writes").asInt()).isEqualTo(400);
+        assertThat(guest.path("duringBackup").path("writes").asInt()).isPositive();
+        assertThat(guest.path("p99VsNoBackup").asDouble()).isPositive();
+        assertThat(guest.path("duringBackupSmallWindow")
+                        .path("backupMemoryBytes")
+                        .asLong())
+                .isEqualTo(MIB);
+        assertThat(guest.path("qemuCbwOptions")).extracting(JsonNode::asText).contains("on-cbw-error", "cbw-timeout");
 
         JsonNode inc = r.path("incremental");
         long changed = inc.path("changedBytes").asLong();

@@ -327,7 +327,8 @@ public final class Engine implements AutoCloseable {
                 hooks,
                 NbdBlockSource::open,
                 config.concurrentJobs(),
-                JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
+                JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()),
+                config.backupMemoryOrDefault());
         // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
         // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
         EventBus.Subscription jobs;

@@ -19,6 +19,7 @@ import io.tidemark.core.InvalidInputException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.Passphrase;
+import io.tidemark.policies.BandwidthSyntax;
 import io.tidemark.policies.Suggestions;
 import io.tidemark.repository.PassphraseSource;
 import io.tidemark.scheduler.hook.HookSecret;
@@ -26,6 +27,7 @@ import io.tidemark.scheduler.hook.HookServer;
 import io.tidemark.targets.FileTargetSpec;
 import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TargetSpecException;
+import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.JobBounds;
 import java.io.IOException;
 import java.io.StringReader;
@@ -74,6 +76,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   secretFile: /etc/tidemark/hook.secret      # or secretEnv (default TIDEMARK_HOOK_SECRET)
  * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
  * jobDeadline: 30m               # longest one snapshot job may run; then it is cancelled (JobFailed)
+ * backupMemory: 8MiB             # chunk buffers one disk's backup may hold (bounds its heap; default 8MiB)
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -112,6 +115,7 @@ public record EngineConfig(
         EncryptionConfig encryption,
         Integer maxConcurrentJobs,
         String jobDeadline,
+        String backupMemory,
         List<String> roles,
         SchedulerConfig scheduler,
         StatusPageConfig statusPage,
@@ -138,6 +142,9 @@ public record EngineConfig(
         if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
                     + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
+        }
+        if (backupMemory != null) {
+            parseBackupMemory(backupMemory);
         }
         if (jobDeadline != null) {
             Duration d = Targets.duration("jobDeadline", jobDeadline);
@@ -199,6 +206,29 @@ public record EngineConfig(
     /** How many snapshot jobs of this host may run at once (jobs of one VM never overlap). */
     public int concurrentJobs() {
         return maxConcurrentJobs != null ? maxConcurrentJobs : DEFAULT_CONCURRENT_JOBS;
+    }
+
+    /** The least {@code backupMemory} accepted: two chunks of the largest chunk size in flight. */
+    public static final long MIN_BACKUP_MEMORY = 1L << 20;
+
+    /**
+     * The chunk buffers one disk's backup may hold ({@code backupMemory}, such as {@code 16MiB};
+     * default {@link BackupWorker#DEFAULT_BACKUP_MEMORY}): bounds a backup's heap whatever the disk
+     * size.
+     */
+    public long backupMemoryOrDefault() {
+        return backupMemory != null ? parseBackupMemory(backupMemory) : BackupWorker.DEFAULT_BACKUP_MEMORY;
+    }
+
+    private static long parseBackupMemory(String text) {
+        long bytes = BandwidthSyntax.parse(text.strip() + "/s")
+                .orElseThrow(() -> new PermanentException("backupMemory '" + text
+                        + "' is not a size such as 16MiB or 64MiB (KiB, MiB, GiB: powers of 1024)"));
+        if (bytes < MIN_BACKUP_MEMORY) {
+            throw new PermanentException("backupMemory must be at least 1MiB (default "
+                    + (BackupWorker.DEFAULT_BACKUP_MEMORY >> 20) + "MiB), got " + text);
+        }
+        return bytes;
     }
 
     /** The shortest {@code jobDeadline} accepted. */
@@ -274,6 +304,7 @@ public record EngineConfig(
                 .encryption(encryption)
                 .maxConcurrentJobs(maxConcurrentJobs)
                 .jobDeadline(jobDeadline)
+                .backupMemory(backupMemory)
                 .roles(roles)
                 .scheduler(scheduler)
                 .statusPage(statusPage)
@@ -299,6 +330,7 @@ public record EngineConfig(
         private EncryptionConfig encryption;
         private Integer maxConcurrentJobs;
         private String jobDeadline;
+        private String backupMemory;
         private List<String> roles;
         private SchedulerConfig scheduler;
         private StatusPageConfig statusPage;
@@ -408,6 +440,12 @@ public record EngineConfig(
             return this;
         }
 
+        /** The chunk buffers one disk's backup may hold, as {@code 16MiB}; null = the default. */
+        public Builder backupMemory(String backupMemory) {
+            this.backupMemory = backupMemory;
+            return this;
+        }
+
         /** The config; @throws PermanentException when a setting is out of range */
         public EngineConfig build() {
             return new EngineConfig(
@@ -423,6 +461,7 @@ public record EngineConfig(
                     encryption,
                     maxConcurrentJobs,
                     jobDeadline,
+                    backupMemory,
                     roles,
                     scheduler,
                     statusPage,

@@ -43,4 +43,21 @@ class EngineConfigJobsTest {
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("jobDeadline must be at least 1s");
     }
+
+    @Test
+    void backupMemoryDefaultsToEightMebibytesAndIsASizeOfAtLeastOneMebibyte() throws Exception {
+        assertThat(EngineConfig.empty().backupMemoryOrDefault()).isEqualTo(8L << 20);
+        Path more = Files.writeString(dir.resolve("more.yaml"), "host: hv1\nbackupMemory: 64MiB\n");
+        assertThat(EngineConfig.load(more).backupMemoryOrDefault()).isEqualTo(64L << 20);
+        assertThat(EngineConfig.load(more).toBuilder().metrics("").build().backupMemoryOrDefault())
+                .isEqualTo(64L << 20);
+        Path bad = Files.writeString(dir.resolve("bad.yaml"), "host: hv1\nbackupMemory: lots\n");
+        assertThatThrownBy(() -> EngineConfig.load(bad))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("backupMemory 'lots' is not a size such as 16MiB");
+        Path tiny = Files.writeString(dir.resolve("tiny.yaml"), "host: hv1\nbackupMemory: 512KiB\n");
+        assertThatThrownBy(() -> EngineConfig.load(tiny))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("backupMemory must be at least 1MiB");
+    }
 }

@@ -1,11 +1,14 @@
 package io.tidemark.format;
 
 import com.github.luben.zstd.Zstd;
+import com.github.luben.zstd.ZstdCompressCtx;
 import com.github.luben.zstd.ZstdException;
 import io.tidemark.core.CorruptObjectException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Framing of every object but the config and key objects: a 12-byte header (see {@link
@@ -21,18 +24,18 @@ public final class ObjectCodec {
 
     /** Frames {@code plain[0, length)}, compressing it when that makes it smaller. */
     public static byte[] encode(byte[] plain, int length) {
-        byte[] compressed = Zstd.compress(slice(plain, length), FormatConstants.ZSTD_LEVEL);
-        boolean useZstd = compressed.length < length;
-        int payload = useZstd ? compressed.length : length;
-        ByteBuffer out = ByteBuffer.allocate(FormatConstants.OBJECT_HEADER_BYTES + payload)
-                .order(ByteOrder.BIG_ENDIAN);
-        putHeader(out, useZstd, (byte) 0, length);
-        if (useZstd) {
-            out.put(compressed);
-        } else {
-            out.put(plain, 0, length);
+        Compressor c = Compressor.take();
+        try {
+            int compressed = c.compress(plain, length);
+            boolean useZstd = compressed < length;
+            int payload = useZstd ? compressed : length;
+            byte[] out = new byte[FormatConstants.OBJECT_HEADER_BYTES + payload];
+            putHeader(ByteBuffer.wrap(out).order(ByteOrder.BIG_ENDIAN), useZstd, (byte) 0, length);
+            System.arraycopy(useZstd ? c.out : plain, 0, out, FormatConstants.OBJECT_HEADER_BYTES, payload);
+            return out;
+        } finally {
+            Compressor.give(c);
         }
-        return out.array();
     }
 
     public static byte[] encode(byte[] plain) {
@@ -48,26 +51,75 @@ public final class ObjectCodec {
         if (keys == null) {
             return encode(plain, length);
         }
-        byte[] compressed = Zstd.compress(slice(plain, length), FormatConstants.ZSTD_LEVEL);
-        boolean useZstd = compressed.length < length;
-        byte[] payload = useZstd ? compressed : plain;
-        int payloadLength = useZstd ? compressed.length : length;
-        byte[] out = new byte
-                [FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.ENCRYPTION_OVERHEAD_BYTES + payloadLength];
-        ByteBuffer header = ByteBuffer.wrap(out).order(ByteOrder.BIG_ENDIAN);
-        putHeader(header, useZstd, FormatConstants.FLAG_ENCRYPTED, length);
-        byte[] nonce = new byte[FormatConstants.GCM_NONCE_BYTES];
-        keys.nextNonce(nonce);
-        System.arraycopy(nonce, 0, out, FormatConstants.OBJECT_HEADER_BYTES, nonce.length);
-        keys.seal(
-                nonce,
-                aad(out, key),
-                payload,
-                0,
-                payloadLength,
-                out,
-                FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.GCM_NONCE_BYTES);
-        return out;
+        Compressor c = Compressor.take();
+        try {
+            int compressed = c.compress(plain, length);
+            boolean useZstd = compressed < length;
+            byte[] payload = useZstd ? c.out : plain;
+            int payloadLength = useZstd ? compressed : length;
+            byte[] out = new byte
+                    [FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.ENCRYPTION_OVERHEAD_BYTES + payloadLength];
+            ByteBuffer header = ByteBuffer.wrap(out).order(ByteOrder.BIG_ENDIAN);
+            putHeader(header, useZstd, FormatConstants.FLAG_ENCRYPTED, length);
+            byte[] nonce = new byte[FormatConstants.GCM_NONCE_BYTES];
+            keys.nextNonce(nonce);
+            System.arraycopy(nonce, 0, out, FormatConstants.OBJECT_HEADER_BYTES, nonce.length);
+            keys.seal(
+                    nonce,
+                    aad(out, key),
+                    payload,
+                    0,
+                    payloadLength,
+                    out,
+                    FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.GCM_NONCE_BYTES);
+            return out;
+        } finally {
+            Compressor.give(c);
+        }
+    }
+
+    /**
+     * A zstd context and its output buffer, reused across objects: a fresh context per object (what
+     * {@code Zstd.compress} does) costs an allocation and initialisation of its tables each time,
+     * and a fresh output array per object is garbage. At most {@link #POOLED} (two per core: about
+     * as many as compress at once) are kept, so the heap they hold stays small (a pooled buffer
+     * lives in the old generation); more are made while more threads compress at once, and closed
+     * when given back to a full pool.
+     */
+    private static final class Compressor {
+        static final int POOLED = 2 * Runtime.getRuntime().availableProcessors();
+        private static final ConcurrentLinkedDeque<Compressor> POOL = new ConcurrentLinkedDeque<>();
+        private static final AtomicInteger POOL_SIZE = new AtomicInteger();
+
+        final ZstdCompressCtx ctx = new ZstdCompressCtx().setLevel(FormatConstants.ZSTD_LEVEL);
+        byte[] out = new byte[0];
+
+        static Compressor take() {
+            Compressor c = POOL.pollFirst();
+            if (c == null) {
+                return new Compressor();
+            }
+            POOL_SIZE.decrementAndGet();
+            return c;
+        }
+
+        static void give(Compressor c) {
+            if (POOL_SIZE.incrementAndGet() <= POOLED) {
+                POOL.addFirst(c);
+            } else {
+                POOL_SIZE.decrementAndGet();
+                c.ctx.close();
+            }
+        }
+
+        /** Compresses {@code plain[0, length)} into {@link #out}; returns the compressed length. */
+        int compress(byte[] plain, int length) {
+            int bound = Math.toIntExact(Zstd.compressBound(length));
+            if (out.length < bound) {
+                out = new byte[bound];
+            }
+            return ctx.compressByteArray(out, 0, bound, plain, 0, length);
+        }
     }
 
     private static void putHeader(ByteBuffer out, boolean zstd, byte flags, int length) {
@@ -201,14 +253,5 @@ public final class ObjectCodec {
             throw new CorruptObjectException(key, "zstd: " + e.getMessage());
         }
         return plain;
-    }
-
-    private static byte[] slice(byte[] data, int length) {
-        if (length == data.length) {
-            return data;
-        }
-        byte[] copy = new byte[length];
-        System.arraycopy(data, 0, copy, 0, length);
-        return copy;
     }
 }

@@ -90,10 +90,22 @@ public final class BackupWorker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BackupWorker.class);
 
     /**
-     * Chunks in flight per disk, from the read request until stored: also the bound of chunks held
-     * in memory (32 × 256 KiB, plain and encoded: about 16 MiB), whatever the disk size.
+     * The default of {@code backupMemory}: the chunk buffers one disk's read may hold, plain and
+     * encoded (8 MiB: 16 chunks of 256 KiB in flight), whatever the disk size. The plain buffers are
+     * reused for the whole read, so they stay in the heap's old generation while it runs.
      */
-    static final int READS_IN_FLIGHT = 32;
+    public static final long DEFAULT_BACKUP_MEMORY = 8L << 20;
+
+    /** Chunks in flight per disk at the default memory and chunk size. */
+    static final int READS_IN_FLIGHT = chunksInFlight(DEFAULT_BACKUP_MEMORY, 256 << 10);
+
+    /**
+     * Chunks one disk's read keeps in flight with {@code backupMemory} bytes: each holds its plain
+     * buffer (reused) and, while it is stored, its encoded object; at least 2, at most 1024.
+     */
+    static int chunksInFlight(long backupMemory, int chunkSize) {
+        return (int) Math.max(2, Math.min(1024, backupMemory / (2L * chunkSize)));
+    }
 
     /**
      * Threads that hash, compress and store chunks. More than the cores: a store into a file
@@ -127,6 +139,9 @@ public final class BackupWorker implements AutoCloseable {
     private final CaptureHooks hooks;
     private final BlockSourceOpener opener;
     private final ExecutorService cpu;
+    /** Chunks in flight per disk: what {@code backupMemory} allows. */
+    private final int readsInFlight;
+
     private final Sleeper sleeper;
     private final Semaphore jobSlots;
     private final JobBounds bounds;
@@ -239,6 +254,38 @@ public final class BackupWorker implements AutoCloseable {
                 sleeper);
     }
 
+    /**
+     * As above, with the memory each disk's read may hold for its chunks in flight ({@code
+     * backupMemory} of the engine config; {@link #DEFAULT_BACKUP_MEMORY} by default): it bounds the
+     * backup's heap whatever the disk size, and fewer chunks in flight read more slowly.
+     */
+    public BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            JobBounds bounds,
+            long backupMemory) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                bounds,
+                d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()),
+                backupMemory);
+    }
+
     /** As the public constructor, with the waits of the read bandwidth limit going to {@code sleeper}. */
     BackupWorker(
             String host,
@@ -252,6 +299,34 @@ public final class BackupWorker implements AutoCloseable {
             int maxConcurrentJobs,
             JobBounds bounds,
             Sleeper sleeper) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                bounds,
+                sleeper,
+                DEFAULT_BACKUP_MEMORY);
+    }
+
+    private BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            JobBounds bounds,
+            Sleeper sleeper,
+            long backupMemory) {
         if (maxConcurrentJobs < 1) {
             throw new IllegalArgumentException(
                     "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
@@ -268,6 +343,10 @@ public final class BackupWorker implements AutoCloseable {
         this.workRoot = workRoot;
         this.hooks = hooks;
         this.opener = opener;
+        if (backupMemory < 1) {
+            throw new IllegalArgumentException("backupMemory must be positive, not " + backupMemory);
+        }
+        this.readsInFlight = chunksInFlight(backupMemory, repository.config().chunkSize());
         int threads = Math.max(STORE_THREADS, Runtime.getRuntime().availableProcessors());
         this.cpu = Executors.newFixedThreadPool(threads, DaemonThreads.named("chunk-store"));
     }
@@ -931,7 +1010,7 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
-            out = new DiskBackup(repository, cpu, READS_IN_FLIGHT, readLimit).run(source, dirty, index, progress);
+            out = new DiskBackup(repository, cpu, readsInFlight, readLimit).run(source, dirty, index, progress);
         }
         return new DiskEntry(
                 export.disk(),

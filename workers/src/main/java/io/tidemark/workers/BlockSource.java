@@ -21,6 +21,15 @@ public interface BlockSource extends AutoCloseable {
     /** Reads {@code length} bytes at {@code offset}; several reads may be in flight. */
     CompletableFuture<byte[]> read(long offset, int length);
 
+    /**
+     * Reads {@code length} bytes at {@code offset} into {@code into[0, length)}, a buffer the caller
+     * reuses; it must not be touched until the future completes. The default copies what {@link
+     * #read} returns; a source that can read in place (NBD) avoids the copy and the allocation.
+     */
+    default CompletableFuture<Void> readInto(long offset, int length, byte[] into) {
+        return read(offset, length).thenAccept(data -> System.arraycopy(data, 0, into, 0, length));
+    }
+
     @Override
     void close();
 }

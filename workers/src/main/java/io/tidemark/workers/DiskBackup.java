@@ -8,7 +8,9 @@ import io.tidemark.repository.Repository;
 import io.tidemark.workers.nbd.Extent;
 import java.util.BitSet;
 import java.util.Optional;
+import java.util.Queue;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
@@ -20,8 +22,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * the chunks overlapping dirty extents; for a full, every chunk that does not read as zeros.
  * Reads are pipelined ({@code readsInFlight}) and hashing/compression runs on {@code cpu}; memory
  * stays bounded by the number of chunks in flight, whatever the disk size: a chunk holds a permit
- * of the window from its read until it is stored, so the hand-over from the reader to the hashing
- * and compression workers is a bounded queue. Reads are paced by the job's {@link ReadLimit}.
+ * of the window and one of at most {@code readsInFlight} reused buffers from its read until it is
+ * stored, so the hand-over from the reader to the hashing and compression workers is a bounded
+ * queue and a backup allocates no buffer per chunk. Reads are paced by the job's {@link ReadLimit}.
  */
 final class DiskBackup {
 
@@ -76,6 +79,8 @@ final class DiskBackup {
         }
         progress.toRead(toRead);
         Semaphore window = new Semaphore(readsInFlight);
+        // a chunk's buffer is reused once it is stored: at most readsInFlight buffers, allocated as needed
+        Queue<byte[]> buffers = new ConcurrentLinkedQueue<>();
         AtomicLong bytesRead = new AtomicLong();
         AtomicLong bytesNew = new AtomicLong();
         AtomicReference<RuntimeException> failure = new AtomicReference<>();
@@ -90,9 +95,12 @@ final class DiskBackup {
             acquire(window);
             readLimit.acquire(length);
             count++;
-            source.read(offset, length).whenComplete((data, readError) -> {
+            byte[] pooled = buffers.poll();
+            byte[] data = pooled != null ? pooled : new byte[chunkSize];
+            source.readInto(offset, length, data).whenComplete((ignored, readError) -> {
                 if (readError != null) {
                     failure.compareAndSet(null, unwrap(readError));
+                    buffers.add(data);
                     window.release();
                     return;
                 }
@@ -108,6 +116,7 @@ final class DiskBackup {
                     } catch (RuntimeException e) {
                         failure.compareAndSet(null, e);
                     } finally {
+                        buffers.add(data);
                         window.release();
                     }
                 });

@@ -36,6 +36,11 @@ public final class NbdBlockSource implements BlockSource {
     }
 
     @Override
+    public CompletableFuture<Void> readInto(long offset, int length, byte[] into) {
+        return client.readAsync(offset, length, into, 0);
+    }
+
+    @Override
     public void close() {
         client.close();
     }

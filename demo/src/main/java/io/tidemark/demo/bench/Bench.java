@@ -23,6 +23,7 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -50,8 +51,32 @@ public final class Bench {
      * @param cloneSize each clone's size
      * @param dirtyFraction the share of a disk changed between backups
      */
-    public record Options(Path dir, long imageSize, long largeSize, int clones, long cloneSize, double dirtyFraction) {
+    public record Options(
+            Path dir,
+            long imageSize,
+            long largeSize,
+            int clones,
+            long cloneSize,
+            double dirtyFraction,
+            Set<String> scenarios,
+            long guestSize) {
+
+        /** The scenarios, by the names {@code --scenarios} takes. */
+        public static final List<String> SCENARIOS = List.of("full", "incremental", "zero", "clones", "guest");
+
+        /** Every scenario, with a 256 MiB guest disk. */
+        public Options(Path dir, long imageSize, long largeSize, int clones, long cloneSize, double dirtyFraction) {
+            this(dir, imageSize, largeSize, clones, cloneSize, dirtyFraction, Set.copyOf(SCENARIOS), 256L << 20);
+        }
+
         public Options {
+            scenarios = Set.copyOf(scenarios);
+            for (String sc : scenarios) {
+                if (!SCENARIOS.contains(sc)) {
+                    throw new PermanentException(
+                            "unknown scenario '" + sc + "'; known: " + String.join(", ", SCENARIOS));
+                }
+            }
             if (largeSize < imageSize) {
                 throw new PermanentException(
                         "--large-size (" + largeSize + ") must be at least --image-size (" + imageSize + ")");
@@ -77,22 +102,56 @@ public final class Bench {
     public ObjectNode run() throws IOException {
         Files.createDirectories(o.dir());
         report.put("cores", Runtime.getRuntime().availableProcessors());
+        report.put("loadAverageAtStart", loadAverage());
         Path raw = o.dir().resolve("image.raw");
         Path qcow2 = o.dir().resolve("image.qcow2");
-        phase.accept("generating the " + mib(o.imageSize()) + " MiB test image");
-        long randomMiB = TestImage.generate(raw, o.imageSize());
-        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-S", "0", raw.toString(), qcow2.toString());
-        report.putObject("image").put("bytes", o.imageSize()).put("randomMiB", randomMiB);
-
+        if (o.scenarios().contains("full")
+                || o.scenarios().contains("incremental")
+                || o.scenarios().contains("zero")) {
+            phase.accept("generating the " + mib(o.imageSize()) + " MiB test image");
+            long randomMiB = TestImage.generate(raw, o.imageSize());
+            Tools.run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-S", "0", raw.toString(), qcow2.toString());
+            report.putObject("image").put("bytes", o.imageSize()).put("randomMiB", randomMiB);
+        }
         try (ImageHypervisor hv = new ImageHypervisor(Clock.systemUTC());
                 BackupWorker worker = worker(hv, o.dir().resolve("repo"))) {
-            hv.add("image", "sda", qcow2);
-            fullVsNbdcopy(worker, qcow2);
-            incrementalVsRestic(worker, raw, qcow2);
+            if (Files.exists(qcow2)) {
+                hv.add("image", "sda", qcow2);
+            }
+            if (o.scenarios().contains("full") || o.scenarios().contains("incremental")) {
+                fullVsNbdcopy(worker, qcow2);
+            }
+            if (o.scenarios().contains("incremental")) {
+                incrementalVsRestic(worker, raw, qcow2);
+            }
         }
-        zeroChange(raw);
-        clones();
+        if (o.scenarios().contains("zero")) {
+            zeroChange(raw);
+        }
+        if (o.scenarios().contains("clones")) {
+            clones();
+        }
+        if (o.scenarios().contains("guest")) {
+            phase.accept("guest impact: write latency with and without a backup");
+            GuestLatency.measure(
+                    o.dir().resolve("guest"),
+                    Math.min(Math.min(o.guestSize(), o.imageSize()), 2L << 30),
+                    200,
+                    phase,
+                    report.putObject("guest").put("loadAverageAtStart", loadAverage()));
+        }
+        report.put("loadAverageAtEnd", loadAverage());
         return report;
+    }
+
+    /** The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them (the machine is shared). */
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (IOException e) {
+            return "unknown (" + e.getMessage() + ")";
+        }
     }
 
     private void fullVsNbdcopy(BackupWorker worker, Path qcow2) {
@@ -121,8 +180,22 @@ public final class Bench {
         }
         phase.accept("tidemark: full backup");
         long repoBefore = repoBytes();
-        Timed<Manifest> full = time(() -> worker.backup("bench-" + ++jobs, job("image")));
+        String loadBefore = loadAverage();
+        Timed<Manifest> full;
+        long rssPeak;
+        long[] ticks0 = cpuTicks();
+        try (RssSampler rss = new RssSampler()) {
+            full = time(() -> worker.backup("bench-" + ++jobs, job("image")));
+            rssPeak = rss.peak();
+        }
+        long[] ticks1 = cpuTicks();
         ObjectNode s = report.putObject("full");
+        s.put("tidemarkUserCpuSeconds", (ticks1[0] - ticks0[0]) / 100.0);
+        s.put("tidemarkSystemCpuSeconds", (ticks1[1] - ticks0[1]) / 100.0);
+        s.put("loadAverageBefore", loadBefore);
+        s.put("loadAverageAfter", loadAverage());
+        s.put("processRssPeakMiB", rssPeak >> 20);
+        s.put("maxHeapMiB", Runtime.getRuntime().maxMemory() >> 20);
         s.put("bytes", o.imageSize());
         s.put("tidemarkSeconds", secs(full.nanos()));
         s.put("tidemarkMiBps", mibps(o.imageSize(), full.nanos()));
@@ -133,6 +206,109 @@ public final class Bench {
         s.put("bytesNew", full.value().bytesNew());
         s.put("bytesWritten", repoBytes() - repoBefore);
         s.put("tidemarkCpuSeconds", secs(full.cpuNanos()));
+        cpuVsTools(s, full.cpuNanos());
+        s.put(
+                "borg",
+                Tools.onPath("borg")
+                        ? "skipped: borg is installed, but this bench has no borg comparison yet"
+                        : "skipped: borg is not installed (Debian package borgbackup); no borg comparison in this run");
+    }
+
+    /**
+     * What {@code zstd -1} plus {@code sha256sum} spend (user + system CPU) on the image's non-zero
+     * 256 KiB chunks, written to one file first: the CPU floor of hashing and compressing the same
+     * bytes, against Tidemark's CPU for the whole full backup (reading, zero detection, hashing,
+     * compression, storing).
+     */
+    private void cpuVsTools(ObjectNode s, long tidemarkCpuNanos) {
+        phase.accept("zstd -1 + sha256sum on the same non-zero bytes (CPU baseline)");
+        Path nonZero = o.dir().resolve("nonzero.bin");
+        long bytes;
+        try {
+            bytes = TestImage.nonZeroChunks(o.dir().resolve("image.raw"), nonZero, 256 << 10);
+        } catch (IOException e) {
+            throw new PermanentException("cannot write the non-zero chunks to " + nonZero + ": " + e, e);
+        }
+        String times = Tools.run(
+                "sh",
+                "-c",
+                "zstd -1 -q -c \"$1\" > /dev/null && sha256sum \"$1\" > /dev/null && times",
+                "sh",
+                nonZero.toString());
+        double tools = childCpuSeconds(times);
+        try {
+            Files.delete(nonZero);
+        } catch (IOException e) {
+            throw new PermanentException("cannot remove " + nonZero + ": " + e, e);
+        }
+        double gb = bytes / 1e9;
+        s.put("nonZeroBytes", bytes);
+        s.put("tidemarkCpuSecondsPerGB", round(tidemarkCpuNanos / 1e9 / gb));
+        s.put("zstdSha256CpuSeconds", round(tools));
+        s.put("zstdSha256CpuSecondsPerGB", round(tools / gb));
+        s.put("cpuVsZstdSha256", round(tidemarkCpuNanos / 1e9 / tools));
+    }
+
+    /** This process's user and system CPU in clock ticks (1/100 s on Linux), from /proc/self/stat. */
+    private static long[] cpuTicks() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return new long[] {Long.parseLong(f[11]), Long.parseLong(f[12])};
+        } catch (IOException | RuntimeException e) {
+            return new long[] {0, 0}; // no /proc: no split
+        }
+    }
+
+    /** The children's user + system seconds from the second line of sh's {@code times}: {@code 0m1.5s 0m0.2s}. */
+    static double childCpuSeconds(String times) {
+        String[] lines = times.trim().split("\n");
+        double total = 0;
+        for (String t : lines[lines.length - 1].trim().split("\\s+")) {
+            java.util.regex.Matcher m =
+                    java.util.regex.Pattern.compile("(\\d+)m([0-9.]+)s").matcher(t);
+            if (!m.matches()) {
+                throw new PermanentException("sh's times printed '" + times + "', not NmS.SSSs pairs");
+            }
+            total += Integer.parseInt(m.group(1)) * 60 + Double.parseDouble(m.group(2));
+        }
+        return total;
+    }
+
+    /** Samples this process's resident set size every 20 ms until closed; {@link #peak()} is the largest. */
+    private static final class RssSampler implements AutoCloseable {
+        private final java.util.concurrent.atomic.AtomicLong peak = new java.util.concurrent.atomic.AtomicLong();
+        private final java.util.concurrent.ScheduledExecutorService timer =
+                java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                        io.tidemark.core.concurrent.DaemonThreads.named("rss-sampler"));
+
+        RssSampler() {
+            timer.scheduleAtFixedRate(
+                    () -> peak.accumulateAndGet(rss(), Math::max), 0, 20, java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+
+        long peak() {
+            peak.accumulateAndGet(rss(), Math::max);
+            return peak.get();
+        }
+
+        private static long rss() {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                    if (line.startsWith("VmRSS:")) {
+                        return Long.parseLong(line.replaceAll("[^0-9]", "")) << 10;
+                    }
+                }
+            } catch (IOException e) {
+                return 0; // no /proc: no figure
+            }
+            return 0;
+        }
+
+        @Override
+        public void close() {
+            timer.shutdownNow();
+        }
     }
 
     private void incrementalVsRestic(BackupWorker worker, Path raw, Path qcow2) throws IOException {
@@ -382,7 +558,7 @@ public final class Bench {
     }
 
     /** The bench has no listeners: the worker's events go nowhere. */
-    private static final class DiscardingBus implements EventBus {
+    static final class DiscardingBus implements EventBus {
         @Override
         public void publish(String topic, String key, Event event) {}
 

@@ -35,44 +35,74 @@ final class Stages {
         long sample = Math.min(sampleBytes, Files.size(raw)) / chunk * chunk;
 
         long t0 = System.nanoTime();
+        long cpu0 = processCpu();
         Semaphore window = new Semaphore(16);
+        java.util.concurrent.ConcurrentLinkedQueue<byte[]> buffers = new java.util.concurrent.ConcurrentLinkedQueue<>();
         try (NbdClient nbd = NbdClient.connect(socket, export, List.of(NbdClient.BASE_ALLOCATION))) {
-            List<CompletableFuture<byte[]>> pending = new ArrayList<>();
+            List<CompletableFuture<Void>> pending = new ArrayList<>();
             for (long off = 0; off < sample; off += chunk) {
                 window.acquireUninterruptibly();
-                pending.add(nbd.readAsync(off, chunk).whenComplete((b, e) -> window.release()));
+                byte[] pooled = buffers.poll();
+                byte[] buf = pooled != null ? pooled : new byte[chunk];
+                pending.add(nbd.readAsync(off, chunk, buf, 0).whenComplete((v, e) -> {
+                    buffers.add(buf);
+                    window.release();
+                }));
             }
             pending.forEach(CompletableFuture::join);
         }
         long nbdNanos = System.nanoTime() - t0;
+        long nbdCpu = processCpu() - cpu0;
+        long zeroCpu = threadCpu();
+        int zeroChunks = 0;
+        for (long off = 0; off < sample; off += chunk) {
+            zeroChunks += allZero(ZEROS) ? 1 : 0;
+        }
+        zeroCpu = threadCpu() - zeroCpu;
 
         List<byte[]> data = new ArrayList<>();
         byte[] zero = new byte[chunk];
+        // the sample and its encoded copy stay in the heap: an eighth of it at most (a bench run with a
+        // small -Xmx measures a backup's resident size), and never more than 128 MiB
+        int held = (int) Math.max(16, Math.min(512, Runtime.getRuntime().maxMemory() / 8 / 2 / chunk));
         try (FileChannel ch = FileChannel.open(raw, StandardOpenOption.READ)) {
             for (long off = 0; off < sample; off += chunk) {
                 ByteBuffer b = ByteBuffer.allocate(chunk);
                 while (b.hasRemaining() && ch.read(b, off + b.position()) > 0) {
                     // read on
                 }
-                if (java.util.Arrays.mismatch(b.array(), zero) >= 0 && data.size() < 512) {
-                    data.add(b.array()); // at most 128 MiB held
+                if (java.util.Arrays.mismatch(b.array(), zero) >= 0 && data.size() < held) {
+                    data.add(b.array());
                 }
             }
         }
         long bytes = (long) data.size() * chunk;
         t0 = System.nanoTime();
+        long c0 = threadCpu();
         List<Digest> digests = new ArrayList<>();
         for (byte[] d : data) {
             digests.add(Digest.sha256(d, 0, chunk));
         }
         long shaNanos = System.nanoTime() - t0;
+        long shaCpu = threadCpu() - c0;
         t0 = System.nanoTime();
+        c0 = threadCpu();
         List<byte[]> encoded = new ArrayList<>();
         for (byte[] d : data) {
             encoded.add(ObjectCodec.encode(d, chunk));
         }
         long zstdNanos = System.nanoTime() - t0;
+        long zstdCpu = threadCpu() - c0;
         Files.createDirectories(scratch);
+        io.tidemark.repository.Repository repo = io.tidemark.repository.Repository.openOrInit(
+                new FileObjectTarget(Files.createDirectories(scratch.resolve("repo"))),
+                io.tidemark.format.RepositoryConfig.defaults());
+        c0 = threadCpu();
+        for (byte[] d : data) {
+            repo.putChunk(d, chunk);
+        }
+        long putCpu = threadCpu() - c0;
+        repo.target().flush();
         FileObjectTarget target = new FileObjectTarget(scratch);
         t0 = System.nanoTime();
         for (int i = 0; i < encoded.size(); i++) {
@@ -82,10 +112,12 @@ final class Stages {
         long writeNanos = System.nanoTime() - t0;
         FileObjectTarget batched = new FileObjectTarget(Files.createDirectories(scratch.resolve("batched")));
         t0 = System.nanoTime();
+        c0 = threadCpu();
         for (int i = 0; i < encoded.size(); i++) {
             String hex = digests.get(i).hex();
             batched.putIfAbsentDeferred("chunks/" + hex.substring(0, 2) + "/" + hex, encoded.get(i));
         }
+        long deferredCpu = threadCpu() - c0;
         batched.flush();
         long batchedNanos = System.nanoTime() - t0;
         String probe = HexFormat.of().toHexDigits(System.nanoTime());
@@ -95,6 +127,12 @@ final class Stages {
         }
         long existsNanos = System.nanoTime() - t0;
 
+        out.put("nbdReadCpuSecondsPerGB", perGB(nbdCpu, sample));
+        out.put("zeroCheckCpuSecondsPerGB", perGB(zeroCpu, (long) zeroChunks * chunk));
+        out.put("sha256CpuSecondsPerGB", perGB(shaCpu, bytes));
+        out.put("zstdCpuSecondsPerGB", perGB(zstdCpu, bytes));
+        out.put("putChunkCpuSecondsPerGB", perGB(putCpu, bytes));
+        out.put("deferredWriteCpuSecondsPerGB", perGB(deferredCpu, bytes));
         out.put("sampleBytes", sample);
         out.put("nbdReadMiBps", mibps(sample, nbdNanos));
         out.put("nonZeroSampleBytes", bytes);
@@ -104,6 +142,27 @@ final class Stages {
         out.put("fileWriteBatchedMiBps", mibps(bytes, batchedNanos));
         out.put("fileWriteMsPerChunk", Math.round(writeNanos / 1e6 / Math.max(1, encoded.size()) * 1000) / 1000.0);
         out.put("existsMicrosPerChunk", Math.round(existsNanos / 1e3 / Math.max(1, encoded.size()) * 10) / 10.0);
+    }
+
+    private static final byte[] ZEROS = new byte[FormatConstants.DEFAULT_CHUNK_SIZE];
+
+    /** The zero check of a backup (a vectorised compare), on a chunk of zeros: its whole length. */
+    private static boolean allZero(byte[] chunk) {
+        return java.util.Arrays.mismatch(chunk, ZEROS) < 0;
+    }
+
+    private static long threadCpu() {
+        return java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
+    }
+
+    private static long processCpu() {
+        return ((com.sun.management.OperatingSystemMXBean)
+                        java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    private static double perGB(long cpuNanos, long bytes) {
+        return Math.round(cpuNanos / 1e9 / (bytes / 1e9) * 1000) / 1000.0;
     }
 
     private static double mibps(long bytes, long nanos) {

@@ -74,6 +74,39 @@ final class TestImage {
         return randomMiB;
     }
 
+    /**
+     * Copies the chunks of {@code chunkSize} bytes of {@code raw} that are not all zeros to {@code
+     * out} (the bytes a backup hashes and compresses); returns how many bytes it wrote.
+     */
+    static long nonZeroChunks(Path raw, Path out, int chunkSize) throws IOException {
+        byte[] zero = new byte[chunkSize];
+        long written = 0;
+        try (FileChannel in = FileChannel.open(raw, StandardOpenOption.READ);
+                FileChannel to = FileChannel.open(
+                        out,
+                        StandardOpenOption.CREATE,
+                        StandardOpenOption.TRUNCATE_EXISTING,
+                        StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.allocate(chunkSize);
+            for (long off = 0; ; off += chunkSize) {
+                b.clear();
+                while (b.hasRemaining() && in.read(b, off + b.position()) > 0) {
+                    // read on
+                }
+                if (b.position() == 0) {
+                    return written;
+                }
+                int n = b.position();
+                if (java.util.Arrays.mismatch(b.array(), 0, n, zero, 0, n) >= 0) {
+                    b.flip();
+                    while (b.hasRemaining()) {
+                        written += to.write(b);
+                    }
+                }
+            }
+        }
+    }
+
     /** {@code fraction} of {@code size} as distinct 64 KiB-aligned blocks of random bytes, from {@code seed}. */
     static List<Change> changes(long size, double fraction, long seed) {
         long blocks = size / K64;

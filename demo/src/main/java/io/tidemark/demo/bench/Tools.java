@@ -36,6 +36,17 @@ final class Tools {
         return run(List.of(cmd), Map.of(), 3600);
     }
 
+    /** Whether {@code program} is an executable in a directory of {@code PATH}. */
+    static boolean onPath(String program) {
+        String path = System.getenv().getOrDefault("PATH", "");
+        for (String d : path.split(java.io.File.pathSeparator)) {
+            if (!d.isEmpty() && Files.isExecutable(Path.of(d, program))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Bytes of all regular files under {@code dir} (a repository's size on disk, before block rounding). */
     static long treeBytes(Path dir) {
         if (!Files.exists(dir)) {

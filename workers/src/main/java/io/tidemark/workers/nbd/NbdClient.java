@@ -17,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -302,22 +303,33 @@ public final class NbdClient implements AutoCloseable {
      * RetriableException} for a lost connection.
      */
     public CompletableFuture<byte[]> readAsync(long offset, int length) {
-        checkRange(offset, length);
         byte[] buf = new byte[length];
+        return readAsync(offset, length, buf, 0).thenApply(v -> buf);
+    }
+
+    /**
+     * As {@link #readAsync(long, int)}, into {@code buf[bufOffset, bufOffset + length)} (a buffer
+     * the caller reuses: holes are zero-filled, nothing else is written). The caller must not touch
+     * that range until the future completes.
+     */
+    public CompletableFuture<Void> readAsync(long offset, int length, byte[] buf, int bufOffset) {
+        checkRange(offset, length);
+        if (bufOffset < 0 || length > buf.length - bufOffset) {
+            throw new IllegalArgumentException("a read of " + length + " bytes does not fit at " + bufOffset
+                    + " in a buffer of " + buf.length + " bytes");
+        }
         if (length == 0) {
-            return CompletableFuture.completedFuture(buf);
+            return CompletableFuture.completedFuture(null);
         }
         List<CompletableFuture<Void>> parts = new ArrayList<>();
         for (int done = 0; done < length; ) {
             int n = Math.min(length - done, maxRequest);
-            ReadRequest r = new ReadRequest(offset + done, n, buf, done);
+            ReadRequest r = new ReadRequest(offset + done, n, buf, bufOffset + done);
             submit(r, CMD_READ);
             parts.add(r.done);
             done += n;
         }
-        CompletableFuture<Void> all =
-                parts.size() == 1 ? parts.get(0) : CompletableFuture.allOf(parts.toArray(new CompletableFuture<?>[0]));
-        return all.thenApply(v -> buf);
+        return parts.size() == 1 ? parts.get(0) : CompletableFuture.allOf(parts.toArray(new CompletableFuture<?>[0]));
     }
 
     /** Whether the server accepts writes on this export. */
@@ -534,7 +546,8 @@ public final class NbdClient implements AutoCloseable {
                     throw new ProtocolViolation(
                             "OFFSET_HOLE " + off + "+" + n + " outside the request " + rr.offset + "+" + rr.length);
                 }
-                // the buffer is fresh, so it is already zero-filled
+                int from = rr.bufOffset + (int) (off - rr.offset);
+                Arrays.fill(rr.buf, from, from + (int) n, (byte) 0); // the buffer may be reused
                 rr.covered += n;
             }
             case CHUNK_BLOCK_STATUS -> {

@@ -113,6 +113,21 @@ class NbdClientTest {
     }
 
     @Test
+    void aReadIntoAReusedBufferZeroFillsHolesAndLeavesTheRestOfTheBufferAlone() {
+        try (NbdClient c = connect()) {
+            long offset = 40_000;
+            int length = (int) (4 * BLOCK + 12_345);
+            byte[] buf = new byte[length + 20];
+            java.util.Arrays.fill(buf, (byte) 0x5a); // what an earlier chunk left behind
+            c.readAsync(offset, length, buf, 10).join();
+            assertThat(java.util.Arrays.copyOfRange(buf, 10, 10 + length)).isEqualTo(expected(offset, length));
+            assertThat(java.util.Arrays.copyOfRange(buf, 0, 10)).containsOnly((byte) 0x5a);
+            assertThat(java.util.Arrays.copyOfRange(buf, 10 + length, buf.length))
+                    .containsOnly((byte) 0x5a);
+        }
+    }
+
+    @Test
     void parallelReadsMatchTheirOwnRanges() {
         try (NbdClient c = connect()) {
             List<CompletableFuture<byte[]>> reads = new ArrayList<>();

@@ -1,0 +1,107 @@
+package io.tidemark.workers;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.tidemark.format.Digest;
+import io.tidemark.format.IndexPage;
+import io.tidemark.format.IndexRoot;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.Repository;
+import io.tidemark.testkit.InMemoryObjectTarget;
+import io.tidemark.workers.nbd.Extent;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The read/hash/store pipeline of one disk reuses its chunk buffers: however many chunks a disk
+ * has, it hands the source at most as many buffers as chunks in flight, and reuse never mixes one
+ * chunk's bytes into another's (every stored chunk reads back as the disk's bytes at its offset).
+ */
+class DiskBackupBuffersTest {
+
+    private static final int CHUNK = 256 << 10;
+    private static final int CHUNKS = 60;
+    private static final int IN_FLIGHT = 4;
+
+    @Test
+    void aDiskOfManyChunksUsesAtMostOneBufferPerChunkInFlightAndStoresEachChunksOwnBytes() {
+        Repository repo = Repository.openOrInit(new InMemoryObjectTarget(), RepositoryConfig.defaults());
+        assertThat(repo.config().chunkSize()).isEqualTo(CHUNK);
+        Set<byte[]> buffers = Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+        ExecutorService io = Executors.newFixedThreadPool(3);
+        ExecutorService cpu = Executors.newFixedThreadPool(4);
+        try {
+            BlockSource source = new BlockSource() {
+                @Override
+                public long size() {
+                    return (long) CHUNKS * CHUNK;
+                }
+
+                @Override
+                public List<Extent> extents(String context, long offset, long length) {
+                    return List.of(new Extent(offset, length, 0));
+                }
+
+                @Override
+                public CompletableFuture<byte[]> read(long offset, int length) {
+                    return CompletableFuture.supplyAsync(() -> content(offset, length), io);
+                }
+
+                @Override
+                public CompletableFuture<Void> readInto(long offset, int length, byte[] into) {
+                    buffers.add(into);
+                    return CompletableFuture.runAsync(
+                            () -> System.arraycopy(content(offset, length), 0, into, 0, length), io);
+                }
+
+                @Override
+                public void close() {}
+            };
+            DiskBackup.Outcome out = new DiskBackup(repo, cpu, IN_FLIGHT)
+                    .run(source, Optional.empty(), repo.newIndex(source.size(), Optional.empty()));
+
+            assertThat(out.chunksRead()).isEqualTo(CHUNKS);
+            assertThat(buffers).hasSizeLessThanOrEqualTo(IN_FLIGHT);
+            IndexRoot root = repo.root(out.index());
+            int n = 0;
+            for (int p = 0; p < root.pages().size(); p++) {
+                IndexPage page = repo.page(root.pages().get(p));
+                for (int i = 0; i < root.entriesInPage(p); i++, n++) {
+                    Digest d = page.get(i);
+                    assertThat(repo.chunk(d, CHUNK)).as("chunk %d", n).isEqualTo(content((long) n * CHUNK, CHUNK));
+                }
+            }
+            assertThat(n).isEqualTo(CHUNKS);
+        } finally {
+            io.shutdownNow();
+            cpu.shutdownNow();
+        }
+    }
+
+    @Test
+    void theBackupMemorySettingBoundsTheChunksInFlight() {
+        assertThat(BackupWorker.chunksInFlight(BackupWorker.DEFAULT_BACKUP_MEMORY, CHUNK))
+                .isEqualTo(16);
+        assertThat(BackupWorker.chunksInFlight(64L << 20, CHUNK)).isEqualTo(128);
+        assertThat(BackupWorker.chunksInFlight(1L << 20, CHUNK)).isEqualTo(2);
+        assertThat(BackupWorker.chunksInFlight(1, CHUNK)).isEqualTo(2);
+    }
+
+    /** Distinct bytes per chunk, every third chunk all zeros. */
+    private static byte[] content(long offset, int length) {
+        byte[] b = new byte[length];
+        long chunk = offset / CHUNK;
+        if (chunk % 3 != 2) {
+            new Random(chunk).nextBytes(b);
+        }
+        return b;
+    }
+}
