@@ -2,6 +2,7 @@ package io.tidemark.engine;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.concurrent.DaemonThreads;
@@ -38,6 +39,7 @@ import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.HostReadLimit;
 import io.tidemark.workers.InventoryPublisher;
 import io.tidemark.workers.JobBounds;
 import io.tidemark.workers.NbdBlockSource;
@@ -325,7 +327,12 @@ public final class Engine implements AutoCloseable {
                 hooks,
                 NbdBlockSource::open,
                 config.concurrentJobs(),
-                JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()));
+                JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()),
+                HostReadLimit.of(
+                        config.worker().hostReadBytesPerSecond(),
+                        config.worker().hostReadIopsPerSecond(),
+                        clock,
+                        Sleeper.SYSTEM));
         // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
         // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
         EventBus.Subscription jobs;

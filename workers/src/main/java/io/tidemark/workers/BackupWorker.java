@@ -128,6 +128,7 @@ public final class BackupWorker implements AutoCloseable {
     private final BlockSourceOpener opener;
     private final ExecutorService cpu;
     private final Sleeper sleeper;
+    private final HostReadLimit hostReadLimit;
     private final Semaphore jobSlots;
     private final JobBounds bounds;
     private final SecureRandom random = new SecureRandom();
@@ -213,6 +214,38 @@ public final class BackupWorker implements AutoCloseable {
                 d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()));
     }
 
+    /**
+     * As above, with every job's reads also within {@code hostReadLimit}, the host's aggregate limit
+     * (shared fairly by the jobs running at once, on top of each job's own limit), waiting on {@code
+     * clock}.
+     */
+    public BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            JobBounds bounds,
+            HostReadLimit hostReadLimit) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                bounds,
+                Sleeper.SYSTEM,
+                hostReadLimit);
+    }
+
     /** With the default bounds and the waits of the read bandwidth limit going to {@code sleeper}. */
     BackupWorker(
             String host,
@@ -252,6 +285,35 @@ public final class BackupWorker implements AutoCloseable {
             int maxConcurrentJobs,
             JobBounds bounds,
             Sleeper sleeper) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                bounds,
+                sleeper,
+                HostReadLimit.NONE);
+    }
+
+    /** As the public constructor, with the waits of the read limits going to {@code sleeper}. */
+    BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            JobBounds bounds,
+            Sleeper sleeper,
+            HostReadLimit hostReadLimit) {
         if (maxConcurrentJobs < 1) {
             throw new IllegalArgumentException(
                     "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
@@ -259,6 +321,7 @@ public final class BackupWorker implements AutoCloseable {
         this.jobSlots = new Semaphore(maxConcurrentJobs, true);
         this.bounds = Objects.requireNonNull(bounds, "bounds");
         this.sleeper = sleeper;
+        this.hostReadLimit = Objects.requireNonNull(hostReadLimit, "hostReadLimit");
         this.host = host;
         this.hypervisor = hypervisor;
         this.repository = repository;
@@ -779,7 +842,8 @@ public final class BackupWorker implements AutoCloseable {
                 p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
         Instant started = clock.instant();
         Optional<FullReason> forcedFull = parent.isPresent() ? forcedFull(job, started) : Optional.empty();
-        ReadLimit readLimit = ReadLimit.of(job.readBytesPerSecond(), clock, sleeper);
+        ReadLimit readLimit =
+                ReadLimit.of(job.readBytesPerSecond(), job.readIopsPerSecond(), hostReadLimit.share(), clock, sleeper);
         String id = RestorePointIds.next(started, random);
         String checkpoint = CheckpointNames.name(checkpointOwner, id);
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));
