@@ -180,6 +180,22 @@ class FormatsTest {
     }
 
     @Test
+    void goldenBudgetExceededV1ParsesForever() throws IOException {
+        Event e = EventCodec.decode(golden("event-budget-exceeded-v1.json"));
+        assertThat(e.payload())
+                .isEqualTo(new io.tidemark.core.event.BudgetExceeded(
+                        "db-1",
+                        "local",
+                        "db",
+                        50L << 30,
+                        56L << 30,
+                        4L << 30,
+                        "20261124T014500.000Z-1a2b3c",
+                        "1 pinned: deploy 4f2a failed; 1 newest restore point"));
+        assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+    }
+
+    @Test
     void goldenSnapshotJobWithReadIopsV1ParsesForever() throws IOException {
         Event e = EventCodec.decode(golden("event-snapshot-job-v1-read-iops.json"));
         assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
