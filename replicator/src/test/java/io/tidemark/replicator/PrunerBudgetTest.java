@@ -192,4 +192,52 @@ class PrunerBudgetTest {
                         "sda", chunk + chunk / 2L, chunk, index.finish().hex(), "c", Optional.empty(), 0, 0)));
         assertThat(new BudgetUsage(local).alone(sparse)).isEqualTo(chunk / 2);
     }
+
+    @Test
+    void theWatchRaisesBudgetExceededOncePerNewestPointThatDoesNotFitAndKeepsTheUseForMetrics() {
+        Instant now = T0.plus(Duration.ofDays(1));
+        io.tidemark.testkit.RecordingEventBus bus = new io.tidemark.testkit.RecordingEventBus();
+        BudgetWatch fits = new BudgetWatch(
+                local,
+                Map.of(),
+                Pruner.Locks.NONE,
+                keepTenWithin(6L * chunk),
+                java.time.Clock.fixed(now, java.time.ZoneOffset.UTC));
+        assertThat(fits.check(bus)).isEmpty();
+        assertThat(bus.published()).isEmpty();
+        assertThat(fits.uses()).containsExactly(new Pruner.BudgetUse("local", "db-1", "db", 6L * chunk, 6L * chunk));
+
+        BudgetWatch tight = new BudgetWatch(
+                local,
+                Map.of(),
+                Pruner.Locks.NONE,
+                keepTenWithin(3L * chunk),
+                java.time.Clock.fixed(now, java.time.ZoneOffset.UTC));
+        assertThat(tight.check(bus)).hasSize(1);
+        assertThat(tight.check(bus)).hasSize(1); // still over, the same newest point: announced once
+        assertThat(bus.published()).singleElement().satisfies(p -> {
+            assertThat(p.topic()).isEqualTo(io.tidemark.core.bus.Topics.JOB_STATUS);
+            assertThat(p.key()).isEqualTo("db-1");
+            assertThat(p.event().jobId()).isEqualTo("budget/db-1@local/" + id(4));
+            assertThat(p.event().payload())
+                    .isEqualTo(new io.tidemark.core.event.BudgetExceeded(
+                            "db-1",
+                            "local",
+                            "db",
+                            3L * chunk,
+                            4L * chunk,
+                            4L * chunk,
+                            id(4),
+                            "1 newest restore point"));
+        });
+        // no budget in any policy: nothing measured
+        BudgetWatch none = new BudgetWatch(
+                local,
+                Map.of(),
+                Pruner.Locks.NONE,
+                PolicySet.of(keepTenWithin(1).policies().get(0).withBudgets(Map.of())),
+                java.time.Clock.fixed(now, java.time.ZoneOffset.UTC));
+        assertThat(none.check(bus)).isEmpty();
+        assertThat(none.uses()).isEmpty();
+    }
 }
