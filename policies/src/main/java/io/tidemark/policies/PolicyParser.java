@@ -715,6 +715,38 @@ public final class PolicyParser {
         }
     }
 
+    /**
+     * A problem found outside the parser (such as a budget checked against a repository) at the value
+     * of {@code keyPath} in {@code file}, such as {@code [budget, local]}: at its line and column when
+     * the file still holds it, else at line 0.
+     */
+    public static PolicyProblem problemAt(Path file, List<String> keyPath, String message) {
+        int line = 0;
+        int column = 0;
+        try {
+            Node node = compose(Files.readString(file), new Problems(file)).orElse(null);
+            for (String key : keyPath) {
+                Node next = null;
+                if (node instanceof MappingNode m) {
+                    for (var tuple : m.getValue()) {
+                        if (tuple.getKeyNode() instanceof org.yaml.snakeyaml.nodes.ScalarNode k
+                                && k.getValue().equals(key)) {
+                            next = tuple.getValueNode();
+                        }
+                    }
+                }
+                node = next;
+            }
+            if (node != null) {
+                line = node.getStartMark().getLine() + 1;
+                column = node.getStartMark().getColumn() + 1;
+            }
+        } catch (IOException | RuntimeException e) {
+            // the file changed or went away since it was parsed: the problem stands without a position
+        }
+        return new PolicyProblem(file, line, column, String.join(".", keyPath), message);
+    }
+
     // ---- a directory ----------------------------------------------------------------------------
 
     private static List<PolicyProblem> duplicateNames(List<FileResult> results) {
