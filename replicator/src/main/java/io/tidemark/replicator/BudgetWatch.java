@@ -34,6 +34,9 @@ public final class BudgetWatch {
     private final Pruner.Locks locks;
     private final Clock clock;
     private final Set<String> announced = ConcurrentHashMap.newKeySet();
+    /** The budgets already reported as smaller than one full point, by VM, location and size. */
+    private final Set<String> tooSmall = ConcurrentHashMap.newKeySet();
+
     private volatile PolicySet policies;
     private volatile List<Pruner.BudgetUse> uses = List.of();
 
@@ -75,6 +78,19 @@ public final class BudgetWatch {
         Pruner.Plan plan = new Pruner(primary, targets, locks).review(current, clock.instant());
         uses = plan.budgets();
         for (Pruner.OverBudget o : plan.overBudget()) {
+            if (o.fullPointBytes() > o.budgetBytes()
+                    && tooSmall.add(o.vm() + "@" + o.location() + "=" + o.budgetBytes())) {
+                log.error(
+                        "the budget of policy {} at {} ({} bytes) is smaller than one full restore point of {} ({}"
+                                + " bytes): it can never hold even the newest point; raise budget.{} (policy lint"
+                                + " --config reports this before a merge)",
+                        o.policy(),
+                        o.location(),
+                        o.budgetBytes(),
+                        o.vm(),
+                        o.fullPointBytes(),
+                        o.location());
+            }
             String jobId = "budget/" + o.vm() + "@" + o.location() + "/" + o.newestPointId();
             if (!announced.add(jobId)) {
                 continue;
