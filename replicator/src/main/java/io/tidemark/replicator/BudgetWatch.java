@@ -75,7 +75,7 @@ public final class BudgetWatch {
             uses = List.of();
             return List.of();
         }
-        Pruner.Plan plan = new Pruner(primary, targets, locks).review(current, clock.instant());
+        Pruner.Plan plan = new Pruner(primary, targets, locks).reviewBudgets(current, clock.instant());
         uses = plan.budgets();
         for (Pruner.OverBudget o : plan.overBudget()) {
             if (o.fullPointBytes() > o.budgetBytes()

@@ -110,6 +110,18 @@ public final class Pruner {
 
     /** As {@link #plan}, with the budgets' use and the VMs over budget. Changes nothing. */
     public Plan review(PolicySet policies, Instant now) {
+        return review(policies, now, false);
+    }
+
+    /**
+     * As {@link #review}, for the VMs and locations that have a budget only: what a budget watch
+     * needs, without reading the manifests of the others.
+     */
+    public Plan reviewBudgets(PolicySet policies, Instant now) {
+        return review(policies, now, true);
+    }
+
+    private Plan review(PolicySet policies, Instant now, boolean budgetedOnly) {
         List<Decision> out = new ArrayList<>();
         List<BudgetUse> budgets = new ArrayList<>();
         List<OverBudget> overBudget = new ArrayList<>();
@@ -120,6 +132,11 @@ public final class Pruner {
                     .filter(p -> p.vms().matches(vm, Map.of()))
                     .findFirst();
             for (Map.Entry<String, Repository> location : locations.entrySet()) {
+                if (budgetedOnly
+                        && policy.map(p -> p.budgetAt(location.getKey()).isEmpty())
+                                .orElse(true)) {
+                    continue;
+                }
                 List<Manifest> points = location.getValue().manifests(vm);
                 if (points.isEmpty()) {
                     continue;

@@ -127,6 +127,15 @@ class PrunerBudgetTest {
         assertThat(removed(unbounded)).isEmpty();
         assertThat(unbounded.budgets().get(0).usedBytes()).isEqualTo(8L * chunk);
 
+        // the budget watch's review: the same decisions for the budgeted VM, none for the others
+        assertThat(pruner.reviewBudgets(keepTenWithin(6L * chunk), T0.plus(Duration.ofDays(1))))
+                .isEqualTo(plan);
+        PolicySet withoutBudgets =
+                PolicySet.of(keepTenWithin(1).policies().get(0).withBudgets(Map.of()));
+        assertThat(pruner.reviewBudgets(withoutBudgets, T0.plus(Duration.ofDays(1)))
+                        .decisions())
+                .isEmpty();
+
         assertThat(pruner.apply(plan.decisions())).isEqualTo(2);
         assertThat(local.manifests("db-1")).extracting(Manifest::id).containsExactly(id(2), id(3), id(4));
     }
