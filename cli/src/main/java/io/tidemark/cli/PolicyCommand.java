@@ -10,6 +10,7 @@ import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicyPlan;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.policies.Schedule;
+import io.tidemark.policies.SizeSyntax;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -46,7 +47,9 @@ final class PolicyCommand {
                 "Check policy files and report every problem with its file, line and key.",
                 "Parse policy files (or every *.yaml / *.yml in a directory) and report every problem as",
                 "FILE:LINE:COLUMN: KEY: what is expected; with --config also every target a policy names that the",
-                "engine config lacks. Exit 0 when all are valid, 1 otherwise: fit for a pull-request check.",
+                "engine config lacks, and every capacity budget smaller than one full restore point of a VM it",
+                "covers (measured in the repositories the config names; without --config budgets are checked",
+                "when the engine runs). Exit 0 when all are valid, 1 otherwise: fit for a pull-request check.",
                 "",
                 "Examples:",
                 "  tidemark policy lint policies/",
@@ -65,6 +68,9 @@ final class PolicyCommand {
         @Option(names = "--json", description = "print {\"policies\": N, \"problems\": [...]} on stdout")
         boolean json;
 
+        @picocli.CommandLine.Mixin
+        PassphraseOptions passphrase;
+
         @Override
         public Integer call() {
             List<io.tidemark.policies.PolicyProblem> problems = new ArrayList<>();
@@ -82,8 +88,14 @@ final class PolicyCommand {
                 }
             }
             if (config != null) {
-                problems.addAll(undefinedTargets(
-                        policies, EngineConfig.load(config).targets().keySet()));
+                EngineConfig c = EngineConfig.load(config);
+                problems.addAll(undefinedTargets(policies, c.targets().keySet()));
+                if (problems.isEmpty()) {
+                    problems.addAll(budgetsBelowAFullPoint(policies, c, passphrase.source(c)));
+                }
+            } else if (policies.stream().anyMatch(p -> !p.budgets().isEmpty())) {
+                System.err.println("warning: capacity budgets are not checked against the size of a full restore"
+                        + " point without --config (the engine checks them when it runs)");
             }
             if (json) {
                 com.fasterxml.jackson.databind.node.ObjectNode o = Json.mapper().createObjectNode();
@@ -100,6 +112,58 @@ final class PolicyCommand {
                     + paths.stream().map(Path::toString).collect(Collectors.joining(", "))
                     + (config != null ? "; every target they name is in " + config : ""));
             return 0;
+        }
+
+        /**
+         * A problem per budget smaller than one full restore point of a VM it covers at its location,
+         * measured in the repositories of {@code c} as capacity budgets count (the newest point's
+         * distinct chunks): such a budget can never hold even the newest point. Locations that cannot be
+         * read are skipped with a warning; a VM with no restore point there yet is not measured.
+         */
+        static List<io.tidemark.policies.PolicyProblem> budgetsBelowAFullPoint(
+                List<Policy> policies, EngineConfig c, io.tidemark.repository.PassphraseSource passphrases) {
+            if (policies.stream().allMatch(p -> p.budgets().isEmpty())) {
+                return List.of();
+            }
+            List<io.tidemark.policies.PolicyProblem> problems = new ArrayList<>();
+            Map<String, io.tidemark.core.target.ObjectTarget> targets = Map.of();
+            try (io.tidemark.core.target.ObjectTarget primaryTarget = io.tidemark.engine.Targets.primary(c)) {
+                if (!primaryTarget.exists(io.tidemark.format.ObjectKeys.CONFIG)) {
+                    System.err.println("warning: no repository at " + primaryTarget.describe()
+                            + " yet: budgets are checked once it holds restore points");
+                    return List.of();
+                }
+                io.tidemark.repository.Repository primary =
+                        io.tidemark.repository.Repository.open(primaryTarget, passphrases);
+                targets = io.tidemark.targets.TargetSpec.openAll(c.targets());
+                Map<String, io.tidemark.repository.Repository> replicas =
+                        io.tidemark.engine.Targets.repositories(primary, targets);
+                io.tidemark.replicator.Pruner.Plan plan = new io.tidemark.replicator.Pruner(
+                                primary, replicas, io.tidemark.replicator.Pruner.Locks.NONE)
+                        .review(PolicySet.of(policies), Instant.now());
+                for (io.tidemark.replicator.Pruner.OverBudget o : plan.overBudget()) {
+                    if (o.fullPointBytes() <= o.budgetBytes()) {
+                        continue;
+                    }
+                    Policy p = policies.stream()
+                            .filter(x -> x.name().equals(o.policy()))
+                            .findFirst()
+                            .orElseThrow();
+                    problems.add(PolicyParser.problemAt(
+                            p.source().orElse(Path.of(p.name())),
+                            List.of("budget", o.location()),
+                            "budget " + SizeSyntax.format(o.budgetBytes()) + " is smaller than one full restore"
+                                    + " point of VM '" + o.vm() + "' at " + o.location() + " ("
+                                    + SizeSyntax.format(o.fullPointBytes()) + ", its newest point " + o.newestPointId()
+                                    + "); give at least " + SizeSyntax.format(o.fullPointBytes())
+                                    + " plus room for the incrementals to keep"));
+                }
+            } catch (io.tidemark.core.TidemarkException e) {
+                System.err.println("warning: capacity budgets not checked: " + e.getMessage());
+            } finally {
+                targets.values().forEach(io.tidemark.core.target.ObjectTarget::close);
+            }
+            return problems;
         }
 
         /** A problem per target a policy names that the engine config does not define. */

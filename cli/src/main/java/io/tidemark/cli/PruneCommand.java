@@ -30,6 +30,8 @@ import picocli.CommandLine.Option;
             "Apply each policy's retention (local, and per replication target): remove the restore points",
             "it no longer keeps. Never removes the newest point, a local point not yet on every target its",
             "policy requires, a point under an immutability lock, or points of VMs no policy selects.",
+            "A policy's capacity budget (budget:) removes the oldest other points while the VM's points at a",
+            "location occupy more than it; what stays over budget is printed.",
             "Removes manifests only; their chunks are reclaimed by garbage collection (`tidemark gc`, or --gc",
             "here to collect every location right after). Try --dry-run first.",
             "",
@@ -64,7 +66,8 @@ final class PruneCommand implements Callable<Integer> {
             Repository primary = Repository.open(primaryTarget, engine.passphrases(c));
             Map<String, Repository> targetRepos = Targets.repositories(primary, targets);
             Pruner pruner = new Pruner(primary, targetRepos, Targets.locks(targets));
-            List<Pruner.Decision> plan = pruner.plan(set, Instant.now());
+            Pruner.Plan review = pruner.review(set, Instant.now());
+            List<Pruner.Decision> plan = review.decisions();
             int removed = dryRun ? 0 : pruner.apply(plan);
             long toRemove = plan.stream().filter(d -> !d.keep()).count();
             Map<String, GarbageCollector.Result> collected = new LinkedHashMap<>();
@@ -80,6 +83,18 @@ final class PruneCommand implements Callable<Integer> {
                 printJson(plan, collected);
             } else {
                 printText(plan, dryRun ? toRemove : removed, collected);
+                review.overBudget()
+                        .forEach(o -> System.out.printf(
+                                "over budget: %s at %s occupies %s of its %s budget (policy %s) after pruning; restore point"
+                                        + " %s needed %s; kept: %s (docs/runbooks/budget-exceeded.md)%n",
+                                o.vm(),
+                                o.location(),
+                                io.tidemark.policies.SizeSyntax.format(o.usedBytes()),
+                                io.tidemark.policies.SizeSyntax.format(o.budgetBytes()),
+                                o.policy(),
+                                o.newestPointId(),
+                                io.tidemark.policies.SizeSyntax.format(o.neededBytes()),
+                                o.held()));
             }
         } finally {
             targets.values().forEach(ObjectTarget::close);

@@ -146,4 +146,62 @@ class PolicyCommandTest {
                 .isEqualTo(Main.EXIT_INVALID);
         assertThat(std.err()).contains("missing.yaml");
     }
+
+    @Test
+    void withTheConfigLintMeasuresABudgetAgainstAFullRestorePointInTheRepository() throws Exception {
+        // a repository holding one restore point of db-1: 4 chunks of random data
+        Path repoDir = Files.createDirectories(dir.resolve("repo"));
+        io.tidemark.repository.Repository repo = io.tidemark.repository.Repository.openOrInit(
+                new io.tidemark.targets.file.FileObjectTarget(repoDir), io.tidemark.format.RepositoryConfig.defaults());
+        int chunk = repo.config().chunkSize();
+        io.tidemark.repository.DiskIndexBuilder index = repo.newIndex(4L * chunk, java.util.Optional.empty());
+        java.util.Random random = new java.util.Random(5);
+        for (int c = 0; c < 4; c++) {
+            byte[] data = new byte[chunk];
+            random.nextBytes(data);
+            index.set(c, repo.putChunk(data, chunk).digest());
+        }
+        Instant at = Instant.parse("2026-01-01T00:00:00Z");
+        repo.commit(new io.tidemark.core.repository.Manifest(
+                1,
+                io.tidemark.format.RestorePointIds.next(at, random),
+                "db-1",
+                "hv1",
+                "j1",
+                at,
+                at,
+                io.tidemark.core.event.ConsistencyAchieved.CRASH,
+                io.tidemark.core.event.Trigger.manual(),
+                "db",
+                java.util.Optional.empty(),
+                java.util.List.of(new io.tidemark.core.repository.DiskEntry(
+                        "sda", 4L * chunk, chunk, index.finish().hex(), "c1", java.util.Optional.empty(), 0, 0))));
+        Path config = Files.writeString(dir.resolve("tidemark.yaml"), "repository: " + repoDir + "\n");
+        Path d = write(
+                "budget",
+                "db.yaml",
+                "name: db\nvms: {names: [db-1]}\nschedule: {interval: 10m}\nrpo: 1h\nbudget:\n  local: 1KiB\n");
+
+        assertThat(Main.execute("policy", "lint", d.toString(), "--config", config.toString()))
+                .isEqualTo(Main.EXIT_INVALID);
+        assertThat(std.err())
+                .contains(d.resolve("db.yaml") + ":6:10: budget.local: budget 1.0KiB is smaller than one full"
+                        + " restore point of VM 'db-1' at local (" + io.tidemark.policies.SizeSyntax.format(4L * chunk)
+                        + ", its newest point");
+
+        // without the config the budget cannot be measured: a warning, not a failure
+        std.reset();
+        assertThat(Main.execute("policy", "lint", d.toString())).isZero();
+        assertThat(std.err()).contains("warning: capacity budgets are not checked");
+
+        // a budget that holds the point passes
+        write(
+                "budget",
+                "db.yaml",
+                "name: db\nvms: {names: [db-1]}\nschedule: {interval: 10m}\nrpo: 1h\nbudget:\n  local: 1GiB\n");
+        std.reset();
+        assertThat(Main.execute("policy", "lint", d.toString(), "--config", config.toString()))
+                .as(std.err())
+                .isZero();
+    }
 }

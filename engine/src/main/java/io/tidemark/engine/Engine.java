@@ -2,6 +2,7 @@ package io.tidemark.engine;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
+import io.tidemark.core.Sleeper;
 import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.bus.Topics;
 import io.tidemark.core.concurrent.DaemonThreads;
@@ -18,6 +19,7 @@ import io.tidemark.policies.PolicyParser;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.recovery.PostDeployMarks;
 import io.tidemark.recovery.Rollback;
+import io.tidemark.replicator.BudgetWatch;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.replicator.Reconciler;
 import io.tidemark.replicator.Replicator;
@@ -38,6 +40,7 @@ import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.HostReadLimit;
 import io.tidemark.workers.InventoryPublisher;
 import io.tidemark.workers.JobBounds;
 import io.tidemark.workers.NbdBlockSource;
@@ -81,6 +84,10 @@ public final class Engine implements AutoCloseable {
 
     /** How often the policy directory is checked for changes (see {@link PolicyWatcher}). */
     static final Duration POLICY_POLL_INTERVAL = Duration.ofSeconds(5);
+    /** When the capacity budgets are first measured after start, and how often after that. */
+    static final Duration BUDGET_FIRST_CHECK = Duration.ofMinutes(1);
+
+    static final Duration BUDGET_CHECK_INTERVAL = Duration.ofMinutes(10);
 
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private final EngineConfig config;
@@ -90,6 +97,9 @@ public final class Engine implements AutoCloseable {
     private final RpoTracker rpo;
     private final MetricsServer metrics;
     private final Reconciler reconciler;
+    /** The capacity budgets, measured in the background where replication runs; else null. */
+    private final BudgetWatch budgets;
+
     private final HookServer hookServer;
     private final EngineHealth health;
     private final Inventory inventory;
@@ -132,6 +142,7 @@ public final class Engine implements AutoCloseable {
                 worker = startWorker(hypervisor, hooks, clock);
             }
             reconciler = runs(Role.REPLICATOR) ? startReplication(targets, policies, clock) : null;
+            budgets = runs(Role.REPLICATOR) ? startBudgetWatch(policies, locations, targets, clock) : null;
             health = new EngineHealth(
                     bus::subscriptions, reconciler != null ? reconciler::states : Map::of, config.host(), clock);
             roles.forEach(r -> health.started(r.spelling()));
@@ -139,6 +150,9 @@ public final class Engine implements AutoCloseable {
             inventory = hypervisor != null ? startListing(hypervisor) : fleetInventory();
             rpo = startRpoTracking(policies, locations, clock);
             metrics = startMetrics(primaryTarget, targets, clock);
+            if (metrics != null && budgets != null) {
+                metrics.budgets(budgets::uses);
+            }
             if (metrics != null && statusToken.isPresent()) {
                 serveStatusPage(metrics, statusToken.get(), worker, clock);
             }
@@ -328,6 +342,11 @@ public final class Engine implements AutoCloseable {
                 NbdBlockSource::open,
                 config.concurrentJobs(),
                 JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()),
+                HostReadLimit.of(
+                        config.worker().hostReadBytesPerSecond(),
+                        config.worker().hostReadIopsPerSecond(),
+                        clock,
+                        Sleeper.SYSTEM),
                 config.backupMemoryOrDefault());
         // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
         // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
@@ -601,6 +620,9 @@ public final class Engine implements AutoCloseable {
             if (reconciler != null) {
                 reconciler.setPolicies(next);
             }
+            if (budgets != null) {
+                budgets.setPolicies(next);
+            }
             if (hooksService != null) {
                 hooksService.setPolicies(next);
             }
@@ -730,6 +752,34 @@ public final class Engine implements AutoCloseable {
     /** What the RPO tracker knew, kept for the next start (see {@link RpoSources#remember}). */
     private java.nio.file.Path rpoState() {
         return config.data().resolve("state").resolve("rpo-newest.json");
+    }
+
+    /**
+     * Capacity budgets: measured a minute after start and every {@link #BUDGET_CHECK_INTERVAL} (a
+     * measurement reads the index pages of every point of the VMs that have a budget), on a thread of
+     * its own; {@code BudgetExceeded} when a newest point does not fit. Only the locations that
+     * answered at start are measured.
+     */
+    private BudgetWatch startBudgetWatch(
+            PolicySet policies, MarkLocations locations, Map<String, ObjectTarget> targets, Clock clock) {
+        Map<String, Repository> reachableTargets = new LinkedHashMap<>(locations.reachable());
+        reachableTargets.remove(Pruner.LOCAL);
+        BudgetWatch watch = new BudgetWatch(repository, reachableTargets, Targets.locks(targets), policies, clock);
+        ScheduledExecutorService timer =
+                Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("budget-watch"));
+        resources.push(timer::shutdownNow);
+        timer.scheduleWithFixedDelay(
+                () -> {
+                    try {
+                        watch.check(bus);
+                    } catch (RuntimeException e) { // the watch must outlive a failed check
+                        log.warn("capacity budget check failed: {}", e.getMessage(), e);
+                    }
+                },
+                BUDGET_FIRST_CHECK.toSeconds(),
+                BUDGET_CHECK_INTERVAL.toSeconds(),
+                TimeUnit.SECONDS);
+        return watch;
     }
 
     private void checkRpo() {

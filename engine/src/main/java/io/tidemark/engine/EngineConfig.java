@@ -41,6 +41,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.error.Mark;
@@ -77,6 +78,9 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * maxConcurrentJobs: 2           # snapshot jobs of this host at once (jobs of one VM never overlap)
  * jobDeadline: 30m               # longest one snapshot job may run; then it is cancelled (JobFailed)
  * backupMemory: 8MiB             # chunk buffers one disk's backup may hold (bounds its heap; default 8MiB)
+ * worker:                        # limits shared by all snapshot jobs of this host (each job also has its policy's qos)
+ *   hostReadBandwidth: 200MiB/s  # the most all jobs together read from VM disks per second; unset = unlimited
+ *   hostReadIops: 5000           # the most read requests all jobs together send per second; unset = unlimited
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -119,7 +123,8 @@ public record EngineConfig(
         List<String> roles,
         SchedulerConfig scheduler,
         StatusPageConfig statusPage,
-        TargetSpec repository) {
+        TargetSpec repository,
+        WorkerConfig worker) {
 
     /** Where the data directory is when neither the config nor {@code --data} says. */
     public static final Path DEFAULT_DATA = Path.of("tidemark-data");
@@ -139,6 +144,7 @@ public record EngineConfig(
         roles = roles == null ? List.of() : List.copyOf(roles);
         Role.parse(roles); // an unknown role fails here, at its key
         hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
+        worker = worker == null ? WorkerConfig.UNLIMITED : worker;
         if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
                     + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
@@ -308,7 +314,8 @@ public record EngineConfig(
                 .roles(roles)
                 .scheduler(scheduler)
                 .statusPage(statusPage)
-                .repository(repository);
+                .repository(repository)
+                .worker(worker);
     }
 
     /** The roles this process runs ({@code roles:}; every role when none is named). */
@@ -335,6 +342,13 @@ public record EngineConfig(
         private SchedulerConfig scheduler;
         private StatusPageConfig statusPage;
         private TargetSpec repository;
+        private WorkerConfig worker;
+
+        /** The limits shared by all snapshot jobs of this host; null = none. */
+        public Builder worker(WorkerConfig worker) {
+            this.worker = worker;
+            return this;
+        }
 
         private Builder() {}
 
@@ -465,7 +479,8 @@ public record EngineConfig(
                     roles,
                     scheduler,
                     statusPage,
-                    repository);
+                    repository,
+                    worker);
         }
     }
 
@@ -968,6 +983,43 @@ public record EngineConfig(
         /** The token; @throws PermanentException if the file cannot be read or the token is too short */
         StatusToken token() {
             return StatusToken.fromFile(tokenFile);
+        }
+    }
+
+    /**
+     * Limits shared by all snapshot jobs of this host ({@code worker:}), on top of each job's own
+     * {@code qos} from its policy; the jobs running at once share them fairly (docs/design.md §5.3).
+     *
+     * @param hostReadBandwidth the most all jobs together read from the VMs' disks per second, such
+     *     as {@code 200MiB/s}; null = unlimited
+     * @param hostReadIops the most read requests all jobs together send to the disks per second;
+     *     null = unlimited
+     */
+    public record WorkerConfig(String hostReadBandwidth, Long hostReadIops) {
+
+        /** No host limit. */
+        public static final WorkerConfig UNLIMITED = new WorkerConfig(null, null);
+
+        public WorkerConfig {
+            if (hostReadBandwidth != null
+                    && BandwidthSyntax.parse(hostReadBandwidth).isEmpty()) {
+                throw new PermanentException("worker.hostReadBandwidth must be " + BandwidthSyntax.EXAMPLE + ", got \""
+                        + hostReadBandwidth + "\"; leave it out for no host limit");
+            }
+            if (hostReadIops != null && hostReadIops <= 0) {
+                throw new PermanentException("worker.hostReadIops must be a positive number of read requests per"
+                        + " second such as 5000, got " + hostReadIops + "; leave it out for no host limit");
+            }
+        }
+
+        /** {@code hostReadBandwidth} in bytes per second, if set. */
+        public OptionalLong hostReadBytesPerSecond() {
+            return hostReadBandwidth == null ? OptionalLong.empty() : BandwidthSyntax.parse(hostReadBandwidth);
+        }
+
+        /** {@code hostReadIops}, if set. */
+        public OptionalLong hostReadIopsPerSecond() {
+            return hostReadIops == null ? OptionalLong.empty() : OptionalLong.of(hostReadIops);
         }
     }
 }

@@ -25,6 +25,8 @@ public final class MetricsServer implements AutoCloseable {
 
     private final HttpServer server;
     private final java.util.concurrent.ExecutorService executor;
+    private volatile java.util.function.Supplier<java.util.List<io.tidemark.replicator.Pruner.BudgetUse>> budgets =
+            java.util.List::of;
 
     public MetricsServer(InetSocketAddress address, RpoTracker rpo) {
         this(address, rpo, java.util.List::of);
@@ -76,6 +78,7 @@ public final class MetricsServer implements AutoCloseable {
             String text = render(rpo)
                     + renderDrills(drills.get())
                     + renderTargets(targets.get(), clock.instant())
+                    + renderBudgets(budgets.get())
                     + (engine == null ? "" : engine.scrape());
             send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         });
@@ -100,6 +103,39 @@ public final class MetricsServer implements AutoCloseable {
         try (OutputStream out = exchange.getResponseBody()) {
             out.write(body);
         }
+    }
+
+    /** Also exposes the use of the capacity budgets, as the budget watch last measured it. */
+    void budgets(java.util.function.Supplier<java.util.List<io.tidemark.replicator.Pruner.BudgetUse>> uses) {
+        this.budgets = uses;
+    }
+
+    /** {@code tidemark_budget_bytes} and {@code tidemark_budget_used_bytes} per VM and location; nothing without budgets. */
+    static String renderBudgets(java.util.List<io.tidemark.replicator.Pruner.BudgetUse> uses) {
+        if (uses.isEmpty()) {
+            return "";
+        }
+        StringBuilder budget = new StringBuilder(
+                "# HELP tidemark_budget_bytes The capacity budget of a VM at a location (its policy's budget:).\n"
+                        + "# TYPE tidemark_budget_bytes gauge\n");
+        StringBuilder used = new StringBuilder(
+                "# HELP tidemark_budget_used_bytes What the VM's restore points at a location occupy once prune has"
+                        + " run (distinct chunks, before compression).\n# TYPE tidemark_budget_used_bytes gauge\n");
+        for (io.tidemark.replicator.Pruner.BudgetUse u : uses) {
+            String labels = String.format(
+                    Locale.ROOT, "{vm=\"%s\",location=\"%s\",policy=\"%s\"}", u.vm(), u.location(), u.policy());
+            budget.append("tidemark_budget_bytes")
+                    .append(labels)
+                    .append(' ')
+                    .append(u.budgetBytes())
+                    .append('\n');
+            used.append("tidemark_budget_used_bytes")
+                    .append(labels)
+                    .append(' ')
+                    .append(u.usedBytes())
+                    .append('\n');
+        }
+        return budget.append(used).toString();
     }
 
     /** Also serves the status page ({@link StatusPageHttp}) on this listener. */

@@ -60,4 +60,31 @@ class EngineConfigJobsTest {
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("backupMemory must be at least 1MiB");
     }
+
+    @Test
+    void theHostReadLimitsAreARateAndACountSharedByAllJobs() throws Exception {
+        assertThat(EngineConfig.empty().worker().hostReadBytesPerSecond()).isEmpty();
+        assertThat(EngineConfig.empty().worker().hostReadIopsPerSecond()).isEmpty();
+        Path limited = Files.writeString(
+                dir.resolve("limited.yaml"),
+                "host: hv1\nworker:\n  hostReadBandwidth: 200MiB/s\n  hostReadIops: 5000\n");
+        EngineConfig c = EngineConfig.load(limited);
+        assertThat(c.worker().hostReadBytesPerSecond()).hasValue(200L << 20);
+        assertThat(c.worker().hostReadIopsPerSecond()).hasValue(5000);
+        assertThat(c.toBuilder().metrics("").build().worker()).isEqualTo(c.worker());
+        Path bad = Files.writeString(dir.resolve("bad.yaml"), "host: hv1\nworker:\n  hostReadBandwidth: fast\n");
+        assertThatThrownBy(() -> EngineConfig.load(bad))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("bad.yaml:3:")
+                .hasMessageContaining("worker.hostReadBandwidth must be a positive rate such as 20MiB/s");
+        Path zero = Files.writeString(dir.resolve("zero.yaml"), "host: hv1\nworker: {hostReadIops: 0}\n");
+        assertThatThrownBy(() -> EngineConfig.load(zero))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("worker.hostReadIops must be a positive number");
+        Path unknown = Files.writeString(dir.resolve("unknown.yaml"), "host: hv1\nworker: {readIops: 10}\n");
+        assertThatThrownBy(() -> EngineConfig.load(unknown))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("unknown.yaml:2:10")
+                .hasMessageContaining("unknown key 'readIops'");
+    }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.BudgetExceeded;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.EventPayload;
 import io.tidemark.core.event.JobFailed;
@@ -26,16 +27,17 @@ import java.util.Map;
  */
 public final class EventCodec {
 
-    private static final Map<String, Class<? extends EventPayload>> TYPES = Map.of(
-            "snapshot-job", SnapshotJob.class,
-            "snapshot-captured", SnapshotCaptured.class,
-            "restore-point-created", RestorePointCreated.class,
-            "replica-committed", ReplicaCommitted.class,
-            "job-failed", JobFailed.class,
-            "rpo-violated", RpoViolated.class,
-            "pre-deploy-requested", PreDeployRequested.class,
-            "vm-placed", VmPlaced.class,
-            "vm-gone", VmGone.class);
+    private static final Map<String, Class<? extends EventPayload>> TYPES = Map.ofEntries(
+            Map.entry("snapshot-job", SnapshotJob.class),
+            Map.entry("snapshot-captured", SnapshotCaptured.class),
+            Map.entry("restore-point-created", RestorePointCreated.class),
+            Map.entry("replica-committed", ReplicaCommitted.class),
+            Map.entry("job-failed", JobFailed.class),
+            Map.entry("rpo-violated", RpoViolated.class),
+            Map.entry("pre-deploy-requested", PreDeployRequested.class),
+            Map.entry("vm-placed", VmPlaced.class),
+            Map.entry("vm-gone", VmGone.class),
+            Map.entry("budget-exceeded", BudgetExceeded.class));
 
     private EventCodec() {}
 

@@ -174,6 +174,35 @@ class FormatsTest {
             assertThat(j.applicationConsistencyRequired()).isTrue();
             assertThat(j.fullEvery()).contains(java.time.Duration.ofDays(7));
             assertThat(j.readBytesPerSecond()).hasValue(50L << 20);
+            assertThat(j.readIopsPerSecond()).isEmpty(); // written before the I/O limit existed: none
+        });
+        assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+    }
+
+    @Test
+    void goldenBudgetExceededV1ParsesForever() throws IOException {
+        Event e = EventCodec.decode(golden("event-budget-exceeded-v1.json"));
+        assertThat(e.payload())
+                .isEqualTo(new io.tidemark.core.event.BudgetExceeded(
+                        "db-1",
+                        "local",
+                        "db",
+                        50L << 30,
+                        56L << 30,
+                        4L << 30,
+                        "20261124T014500.000Z-1a2b3c",
+                        "1 pinned: deploy 4f2a failed; 1 newest restore point"));
+        assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
+    }
+
+    @Test
+    void goldenSnapshotJobWithReadIopsV1ParsesForever() throws IOException {
+        Event e = EventCodec.decode(golden("event-snapshot-job-v1-read-iops.json"));
+        assertThat(e.payload()).isInstanceOfSatisfying(SnapshotJob.class, j -> {
+            assertThat(j.readBytesPerSecond()).hasValue(50L << 20);
+            assertThat(j.readIopsPerSecond()).hasValue(2000);
+            assertThat(j.retriggered(j.trigger(), j.scheduledFor()).readIopsPerSecond())
+                    .hasValue(2000);
         });
         assertThat(EventCodec.decode(EventCodec.encode(e))).isEqualTo(e);
     }
@@ -196,8 +225,11 @@ class FormatsTest {
             assertThat(j.expiredAt(Instant.parse("2026-11-24T01:45:00Z"))).isFalse();
             assertThat(j.expiredAt(Instant.parse("2026-11-24T01:45:00.001Z"))).isTrue();
         });
-        assertThat(Json.mapper().readTree(EventCodec.encode(e)))
-                .isEqualTo(Json.mapper().readTree(golden));
+        com.fasterxml.jackson.databind.JsonNode written = Json.mapper().readTree(EventCodec.encode(e));
+        // a field added since (the read I/O limit) is written as null when absent; the rest is unchanged
+        assertThat(written.path("payload").path("readIopsPerSecond").isNull()).isTrue();
+        ((com.fasterxml.jackson.databind.node.ObjectNode) written.path("payload")).remove("readIopsPerSecond");
+        assertThat(written).isEqualTo(Json.mapper().readTree(golden));
     }
 
     @Test

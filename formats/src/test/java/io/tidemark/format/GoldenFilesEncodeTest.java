@@ -45,6 +45,8 @@ class GoldenFilesEncodeTest {
             Map.entry("event-job-failed-v1-reason.json", GoldenFilesEncodeTest::event),
             Map.entry("event-vm-placed-v1.json", GoldenFilesEncodeTest::event),
             Map.entry("event-vm-gone-v1.json", GoldenFilesEncodeTest::event),
+            Map.entry("event-snapshot-job-v1-read-iops.json", GoldenFilesEncodeTest::event),
+            Map.entry("event-budget-exceeded-v1.json", GoldenFilesEncodeTest::event),
             Map.entry("point-mark-v1.json", b -> PointMarkCodec.encode(PointMarkCodec.decode("golden", b))),
             Map.entry("config-v1.json", b -> RepositoryConfig.parse("config", b).toBytes()),
             Map.entry("config-encrypted-v1.json", b -> RepositoryConfig.parse("config", b)

@@ -31,6 +31,9 @@ import java.util.OptionalLong;
  * @param targetRpos the RPO of each target that has its own ({@code targets: [{name, rpo}]});
  *     the others are held to {@link #rpo}
  * @param qos limits on what a snapshot job of this policy may consume
+ * @param budgets the capacity budget of each VM at each location that has one ({@code budget:}):
+ *     the most bytes the VM's restore points there may occupy, counted as {@code
+ *     io.tidemark.replicator.Budgets} does; retention removes the oldest prunable points beyond it
  */
 public record Policy(
         String name,
@@ -45,7 +48,8 @@ public record Policy(
         Optional<Path> source,
         List<String> preDeployApps,
         Map<String, Duration> targetRpos,
-        Qos qos) {
+        Qos qos,
+        Map<String, Long> budgets) {
 
     public Policy {
         Objects.requireNonNull(name, "name");
@@ -61,15 +65,84 @@ public record Policy(
         preDeployApps = List.copyOf(preDeployApps);
         targetRpos = Map.copyOf(targetRpos);
         Objects.requireNonNull(qos, "qos");
+        budgets = Map.copyOf(budgets);
     }
 
-    /** Quality-of-service limits of a policy's snapshot jobs; {@link #NONE} limits nothing. */
-    public record Qos(OptionalLong readBytesPerSecond) {
-        public static final Qos NONE = new Qos(OptionalLong.empty());
+    /** A policy without capacity budgets. */
+    public Policy(
+            String name,
+            VmSelector vms,
+            Schedule schedule,
+            ConsistencyPolicy consistency,
+            Duration rpo,
+            Optional<Duration> rto,
+            Optional<Duration> fullEvery,
+            List<String> targets,
+            Map<String, Retention> retention,
+            Optional<Path> source,
+            List<String> preDeployApps,
+            Map<String, Duration> targetRpos,
+            Qos qos) {
+        this(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                targetRpos,
+                qos,
+                Map.of());
+    }
+
+    /**
+     * Quality-of-service limits of a policy's snapshot jobs; {@link #NONE} limits nothing.
+     *
+     * @param readBytesPerSecond {@code read-bandwidth}: the most bytes a job reads from the disks per second
+     * @param readIopsPerSecond {@code read-iops}: the most read requests a job sends to the disks per second
+     */
+    public record Qos(OptionalLong readBytesPerSecond, OptionalLong readIopsPerSecond) {
+        public static final Qos NONE = new Qos(OptionalLong.empty(), OptionalLong.empty());
 
         public Qos {
             Objects.requireNonNull(readBytesPerSecond, "readBytesPerSecond");
+            Objects.requireNonNull(readIopsPerSecond, "readIopsPerSecond");
         }
+
+        /** A bandwidth limit alone. */
+        public Qos(OptionalLong readBytesPerSecond) {
+            this(readBytesPerSecond, OptionalLong.empty());
+        }
+    }
+
+    /** The capacity budget of each VM at {@code location}, if the policy sets one. */
+    public OptionalLong budgetAt(String location) {
+        Long b = budgets.get(location);
+        return b == null ? OptionalLong.empty() : OptionalLong.of(b);
+    }
+
+    /** This policy with the capacity budgets {@code byLocation} instead of its own. */
+    public Policy withBudgets(Map<String, Long> byLocation) {
+        return new Policy(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                targetRpos,
+                qos,
+                byLocation);
     }
 
     /** A policy that no pre-deploy hook triggers. */
@@ -136,7 +209,8 @@ public record Policy(
                 source,
                 apps,
                 targetRpos,
-                qos);
+                qos,
+                budgets);
     }
 
     /** This policy with {@code rpo} at {@code target} instead of the policy-wide one. */
@@ -156,7 +230,8 @@ public record Policy(
                 source,
                 preDeployApps,
                 rpos,
-                qos);
+                qos,
+                budgets);
     }
 
     /**

@@ -73,6 +73,7 @@ public record PolicyDiff(List<String> added, List<String> removed, Map<String, L
         keys.put("retention", Policy::retention);
         keys.put("triggers", Policy::preDeployApps);
         keys.put("qos", Policy::qos);
+        keys.put("budget", Policy::budgets);
         return Collections.unmodifiableMap(keys);
     }
 }

@@ -69,14 +69,18 @@ public final class PolicyParser {
             "targets",
             "retention",
             "triggers",
-            "qos");
+            "qos",
+            "budget");
     static final List<String> TRIGGERS_KEYS = List.of("pre-deploy");
     static final List<String> PRE_DEPLOY_KEYS = List.of("apps");
     static final List<String> RETENTION_KEYS = List.of("last", "hourly", "daily", "weekly", "monthly", "yearly");
     static final List<String> VMS_KEYS = List.of("names", "globs", "labels");
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
     static final List<String> TARGET_KEYS = List.of("name", "rpo");
-    static final List<String> QOS_KEYS = List.of("read-bandwidth");
+    static final List<String> QOS_KEYS = List.of("read-bandwidth", "read-iops");
+
+    /** The most read requests per second {@code qos.read-iops} may allow. */
+    public static final long MAX_READ_IOPS = 10_000_000;
 
     private static final Pattern NAME = Pattern.compile("[a-z0-9-]+");
     private static final Pattern APP_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
@@ -359,8 +363,13 @@ public final class PolicyParser {
                 : Optional.of(List.of());
 
         Optional<Policy.Qos> qos = top.has("qos")
-                ? top.mapping("qos", "a mapping with read-bandwidth").flatMap(m -> readQos(m, problems))
+                ? top.mapping("qos", "a mapping with read-bandwidth or read-iops")
+                        .flatMap(m -> readQos(m, problems))
                 : Optional.of(Policy.Qos.NONE);
+        Optional<Map<String, Long>> budgets = top.has("budget")
+                ? top.mapping("budget", "a mapping of locations (local, or a target) to sizes such as 50GiB")
+                        .flatMap(m -> readBudgets(m, targets.orElse(List.of()), problems))
+                : Optional.of(Map.of());
 
         if (!problems.isEmpty()) {
             return Optional.empty();
@@ -378,7 +387,8 @@ public final class PolicyParser {
                 Optional.of(problems.file()),
                 preDeployApps.orElseThrow(),
                 targetList.orElseThrow().rpos(),
-                qos.orElseThrow()));
+                qos.orElseThrow(),
+                budgets.orElseThrow()));
     }
 
     /** The targets of a policy: their names in file order, and the RPOs of those that have their own. */
@@ -435,19 +445,75 @@ public final class PolicyParser {
     /** {@code qos}: limits on what one snapshot job may consume. */
     private static Optional<Policy.Qos> readQos(MappingReader qos, Problems problems) {
         qos.allowOnly(QOS_KEYS);
+        OptionalLong bytes = OptionalLong.empty();
+        boolean ok = true;
         Optional<String> readBandwidth = qos.string("read-bandwidth", BandwidthSyntax.EXAMPLE);
-        if (readBandwidth.isEmpty()) {
-            return qos.has("read-bandwidth") ? Optional.empty() : Optional.of(Policy.Qos.NONE);
+        if (readBandwidth.isPresent()) {
+            bytes = BandwidthSyntax.parse(readBandwidth.get());
+            if (bytes.isEmpty()) {
+                problems.at(
+                        qos.value("read-bandwidth").orElseThrow(),
+                        qos.child("read-bandwidth"),
+                        "expected " + BandwidthSyntax.EXAMPLE + ", got " + MappingReader.quote(readBandwidth.get()));
+                ok = false;
+            }
+        } else {
+            ok = !qos.has("read-bandwidth");
         }
-        OptionalLong bytes = BandwidthSyntax.parse(readBandwidth.get());
-        if (bytes.isEmpty()) {
-            problems.at(
-                    qos.value("read-bandwidth").orElseThrow(),
-                    qos.child("read-bandwidth"),
-                    "expected " + BandwidthSyntax.EXAMPLE + ", got " + MappingReader.quote(readBandwidth.get()));
-            return Optional.empty();
+        OptionalLong iops = OptionalLong.empty();
+        Optional<String> readIops = qos.string("read-iops", "a number of read requests per second such as 2000");
+        if (readIops.isPresent()) {
+            String t = readIops.get().strip();
+            if (t.matches("\\d{1,8}") && Long.parseLong(t) > 0 && Long.parseLong(t) <= MAX_READ_IOPS) {
+                iops = OptionalLong.of(Long.parseLong(t));
+            } else {
+                problems.at(
+                        qos.value("read-iops").orElseThrow(),
+                        qos.child("read-iops"),
+                        "expected a whole number of read requests per second from 1 to " + MAX_READ_IOPS
+                                + " such as 2000, got " + MappingReader.quote(t));
+                ok = false;
+            }
+        } else {
+            ok &= !qos.has("read-iops");
         }
-        return Optional.of(new Policy.Qos(bytes));
+        return ok ? Optional.of(new Policy.Qos(bytes, iops)) : Optional.empty();
+    }
+
+    /**
+     * {@code budget}: the capacity budget of each VM at a location ({@code local} or a target of
+     * the policy), as a size. Whether a budget holds one full restore point is checked where the
+     * repository is known ({@code policy lint --config}, the engine at start), not here.
+     */
+    private static Optional<Map<String, Long>> readBudgets(
+            MappingReader budget, List<String> targets, Problems problems) {
+        List<String> locations = new ArrayList<>(List.of("local"));
+        locations.addAll(targets);
+        budget.allowOnly(locations);
+        Map<String, Long> out = new java.util.TreeMap<>();
+        boolean ok = true;
+        for (String location : budget.keys()) {
+            if (!locations.contains(location)) {
+                ok = false;
+                continue;
+            }
+            Optional<String> text = budget.string(location, SizeSyntax.EXAMPLE);
+            if (text.isEmpty()) {
+                ok = false;
+                continue;
+            }
+            OptionalLong bytes = SizeSyntax.parse(text.get());
+            if (bytes.isEmpty()) {
+                problems.at(
+                        budget.value(location).orElseThrow(),
+                        budget.child(location),
+                        "expected " + SizeSyntax.EXAMPLE + ", got " + MappingReader.quote(text.get()));
+                ok = false;
+                continue;
+            }
+            out.put(location, bytes.getAsLong());
+        }
+        return ok ? Optional.of(out) : Optional.empty();
     }
 
     /** The apps of {@code triggers.pre-deploy.apps}; empty when no pre-deploy trigger is given. */
@@ -647,6 +713,38 @@ public final class PolicyParser {
         } catch (RuntimeException e) { // Quartz fails on some odd expressions it accepted
             return Optional.empty();
         }
+    }
+
+    /**
+     * A problem found outside the parser (such as a budget checked against a repository) at the value
+     * of {@code keyPath} in {@code file}, such as {@code [budget, local]}: at its line and column when
+     * the file still holds it, else at line 0.
+     */
+    public static PolicyProblem problemAt(Path file, List<String> keyPath, String message) {
+        int line = 0;
+        int column = 0;
+        try {
+            Node node = compose(Files.readString(file), new Problems(file)).orElse(null);
+            for (String key : keyPath) {
+                Node next = null;
+                if (node instanceof MappingNode m) {
+                    for (var tuple : m.getValue()) {
+                        if (tuple.getKeyNode() instanceof org.yaml.snakeyaml.nodes.ScalarNode k
+                                && k.getValue().equals(key)) {
+                            next = tuple.getValueNode();
+                        }
+                    }
+                }
+                node = next;
+            }
+            if (node != null) {
+                line = node.getStartMark().getLine() + 1;
+                column = node.getStartMark().getColumn() + 1;
+            }
+        } catch (IOException | RuntimeException e) {
+            // the file changed or went away since it was parsed: the problem stands without a position
+        }
+        return new PolicyProblem(file, line, column, String.join(".", keyPath), message);
     }
 
     // ---- a directory ----------------------------------------------------------------------------

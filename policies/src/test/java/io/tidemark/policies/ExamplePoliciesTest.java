@@ -29,6 +29,8 @@ class ExamplePoliciesTest {
         assertThat(db.consistency()).isEqualTo(ConsistencyPolicy.APPLICATION_REQUIRED);
         assertThat(db.rpo()).isEqualTo(Duration.ofMinutes(90));
         assertThat(db.targets()).containsExactly("offsite-s3", "dr-ceph");
+        assertThat(db.qos().readIopsPerSecond()).hasValue(2000);
+        assertThat(db.budgetAt("local")).hasValue(500L << 30);
 
         Policy ci = set.find("build-agents").orElseThrow();
         assertThat(ci.vms().globs()).containsExactly("ci-agent-??", "ci-runner-*");

@@ -35,4 +35,13 @@ class PolicyDiffTest {
         PolicySet set = PolicySet.of(policy("db", Duration.ofHours(1), Duration.ofHours(2)));
         assertThat(PolicyDiff.between(set, set).isEmpty()).isTrue();
     }
+
+    @Test
+    void aChangedBudgetIsAChangedKey() {
+        Policy db = policy("db", Duration.ofHours(1), Duration.ofHours(2));
+        PolicyDiff diff = PolicyDiff.between(
+                PolicySet.of(db.withBudgets(Map.of("local", 50L << 30))),
+                PolicySet.of(db.withBudgets(Map.of("local", 60L << 30))));
+        assertThat(diff.changed()).isEqualTo(Map.of("db", List.of("budget")));
+    }
 }

@@ -112,7 +112,107 @@ class PolicyParserTest {
                         "policies/web.yaml:8:5: targets[2]: \"dr\" is listed twice",
                         "policies/web.yaml:9:23: qos.read-bandwidth: expected a positive rate such as 20MiB/s or 500KB/s,"
                                 + " got \"fast\"",
-                        "policies/web.yaml:9:29: qos.iops: unknown key 'iops'; expected one of: read-bandwidth");
+                        "policies/web.yaml:9:29: qos.iops: unknown key 'iops'; expected one of: read-bandwidth,"
+                                + " read-iops");
+    }
+
+    @Test
+    void qosLimitsReadRequestsPerSecondBesideTheBandwidth() {
+        Policy p = parse(
+                """
+                name: db
+                vms: {names: [db-1]}
+                schedule: {interval: 15m}
+                rpo: 1h
+                qos: {read-bandwidth: 50MiB/s, read-iops: 2000}
+                """);
+        assertThat(p.qos().readBytesPerSecond()).hasValue(50L << 20);
+        assertThat(p.qos().readIopsPerSecond()).hasValue(2000);
+        Policy iopsOnly = parse(
+                """
+                name: db
+                vms: {names: [db-1]}
+                schedule: {interval: 15m}
+                rpo: 1h
+                qos: {read-iops: 300}
+                """);
+        assertThat(iopsOnly.qos().readBytesPerSecond()).isEmpty();
+        assertThat(iopsOnly.qos().readIopsPerSecond()).hasValue(300);
+    }
+
+    @Test
+    void badReadIopsAreReportedAtTheirValue() {
+        assertThat(
+                        problems(
+                                """
+                        name: db
+                        vms: {names: [db-1]}
+                        schedule: {interval: 15m}
+                        rpo: 1h
+                        qos:
+                          read-iops: 0
+                        """))
+                .containsExactly("policies/web.yaml:6:14: qos.read-iops: expected a whole number of read requests per"
+                        + " second from 1 to 10000000 such as 2000, got \"0\"");
+        assertThat(
+                        problems(
+                                """
+                        name: db
+                        vms: {names: [db-1]}
+                        schedule: {interval: 15m}
+                        rpo: 1h
+                        qos: {read-iops: lots}
+                        """))
+                .containsExactly("policies/web.yaml:5:18: qos.read-iops: expected a whole number of read requests per"
+                        + " second from 1 to 10000000 such as 2000, got \"lots\"");
+    }
+
+    @Test
+    void budgetsAreSizesPerLocationOfThePolicy() {
+        Policy p = parse(
+                """
+                name: db
+                vms: {names: [db-1]}
+                schedule: {interval: 15m}
+                rpo: 1h
+                targets: [offsite]
+                budget: {local: 50GiB, offsite: 1.5TB}
+                """);
+        assertThat(p.budgetAt("local")).hasValue(50L << 30);
+        assertThat(p.budgetAt("offsite")).hasValue(1_500_000_000_000L);
+        assertThat(p.budgetAt("elsewhere")).isEmpty();
+        assertThat(parse(
+                                """
+                name: db
+                vms: {names: [db-1]}
+                schedule: {interval: 15m}
+                rpo: 1h
+                """)
+                        .budgets())
+                .isEmpty();
+    }
+
+    @Test
+    void badBudgetsAreReportedWithTheirPaths() {
+        assertThat(
+                        problems(
+                                """
+                        name: db
+                        vms: {names: [db-1]}
+                        schedule: {interval: 15m}
+                        rpo: 1h
+                        targets: [offsite]
+                        budget:
+                          local: lots
+                          offsite: 0GiB
+                          dr: 10GiB
+                        """))
+                .containsExactly(
+                        "policies/web.yaml:7:10: budget.local: expected a positive size such as 50GiB or 500MB, got"
+                                + " \"lots\"",
+                        "policies/web.yaml:8:12: budget.offsite: expected a positive size such as 50GiB or 500MB,"
+                                + " got \"0GiB\"",
+                        "policies/web.yaml:9:3: budget.dr: unknown key 'dr'; expected one of: local, offsite");
     }
 
     @Test
@@ -212,7 +312,7 @@ class PolicyParserTest {
                         colour: blue
                         """))
                 .containsExactly("policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
-                        + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos");
+                        + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos, budget");
     }
 
     @Test

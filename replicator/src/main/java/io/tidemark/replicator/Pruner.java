@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -23,6 +24,13 @@ import java.util.TreeSet;
  * point); anything of a VM no policy selects. An expired point (a successful deploy's pre-deploy
  * point) does not count for the retention rule. Only
  * manifests are removed: the chunks they alone referenced are reclaimed by garbage collection.
+ *
+ * <p>A policy's capacity budget at a location ({@code budget:}) overrides its retention rule there,
+ * never the protections above: while the VM's kept points occupy more than the budget ({@link
+ * BudgetUsage}), the oldest point that only the retention rule keeps goes too. When the points that
+ * stay still exceed the budget, the plan says so ({@link Plan#overBudget()}): the newest point did
+ * not fit. Every point is logically full (restore never reads a parent), so removing any point's
+ * manifest leaves every other point whole.
  */
 public final class Pruner {
 
@@ -57,7 +65,66 @@ public final class Pruner {
 
     /** Decides, for every restore point at every location, whether it stays. Changes nothing. */
     public List<Decision> plan(PolicySet policies, Instant now) {
+        return review(policies, now).decisions();
+    }
+
+    /**
+     * A VM whose kept points at a location exceed its policy's budget there, even after prune.
+     *
+     * @param usedBytes what the kept points occupy ({@link BudgetUsage})
+     * @param neededBytes what the newest point occupies that no other kept point shares
+     * @param fullPointBytes what the newest point alone occupies: one full point
+     * @param held why the kept points stay, as counts of the reasons
+     */
+    public record OverBudget(
+            String location,
+            String vm,
+            String policy,
+            long budgetBytes,
+            long usedBytes,
+            long neededBytes,
+            long fullPointBytes,
+            String newestPointId,
+            String held) {}
+
+    /**
+     * A VM's usage of its budget at a location after the plan, for every VM whose policy sets one
+     * there.
+     */
+    public record BudgetUse(String location, String vm, String policy, long budgetBytes, long usedBytes) {}
+
+    /**
+     * What prune decided, and where the budgets stand after it.
+     *
+     * @param decisions per restore point at every location
+     * @param budgets per VM and location with a budget: its use once the plan is applied
+     * @param overBudget the VMs whose kept points still exceed their budget
+     */
+    public record Plan(List<Decision> decisions, List<BudgetUse> budgets, List<OverBudget> overBudget) {
+        public Plan {
+            decisions = List.copyOf(decisions);
+            budgets = List.copyOf(budgets);
+            overBudget = List.copyOf(overBudget);
+        }
+    }
+
+    /** As {@link #plan}, with the budgets' use and the VMs over budget. Changes nothing. */
+    public Plan review(PolicySet policies, Instant now) {
+        return review(policies, now, false);
+    }
+
+    /**
+     * As {@link #review}, for the VMs and locations that have a budget only: what a budget watch
+     * needs, without reading the manifests of the others.
+     */
+    public Plan reviewBudgets(PolicySet policies, Instant now) {
+        return review(policies, now, true);
+    }
+
+    private Plan review(PolicySet policies, Instant now, boolean budgetedOnly) {
         List<Decision> out = new ArrayList<>();
+        List<BudgetUse> budgets = new ArrayList<>();
+        List<OverBudget> overBudget = new ArrayList<>();
         Set<String> vms = new TreeSet<>();
         locations.values().forEach(r -> vms.addAll(r.vms()));
         for (String vm : vms) {
@@ -65,6 +132,11 @@ public final class Pruner {
                     .filter(p -> p.vms().matches(vm, Map.of()))
                     .findFirst();
             for (Map.Entry<String, Repository> location : locations.entrySet()) {
+                if (budgetedOnly
+                        && policy.map(p -> p.budgetAt(location.getKey()).isEmpty())
+                                .orElse(true)) {
+                    continue;
+                }
                 List<Manifest> points = location.getValue().manifests(vm);
                 if (points.isEmpty()) {
                     continue;
@@ -78,13 +150,82 @@ public final class Pruner {
                                 .toList()))
                         .orElse(null);
                 Manifest newest = points.get(points.size() - 1);
+                List<Decision> decisions = new ArrayList<>();
                 for (Manifest m : points) {
-                    out.add(decide(
-                            location.getKey(), m, newest, policy, kept, Optional.ofNullable(marks.get(m.id())), now));
+                    decisions.add(decide(
+                            location.getKey(),
+                            m,
+                            newest,
+                            policy,
+                            kept,
+                            Optional.ofNullable(marks.get(m.id())),
+                            now,
+                            Optional.empty()));
                 }
+                OptionalLong budget =
+                        policy.map(p -> p.budgetAt(location.getKey())).orElse(OptionalLong.empty());
+                if (budget.isPresent()) {
+                    BudgetUsage usage = new BudgetUsage(location.getValue());
+                    for (int i = 0; i < points.size(); i++) {
+                        if (decisions.get(i).keep()) {
+                            usage.add(points.get(i));
+                        }
+                    }
+                    String overReason =
+                            "over the budget of policy " + policy.get().name() + " at " + location.getKey() + " ("
+                                    + budget.getAsLong() + " bytes), oldest first";
+                    // the oldest first: a point that only the retention rule keeps goes while the budget is exceeded
+                    for (int i = 0; i < points.size() && usage.bytes() > budget.getAsLong(); i++) {
+                        Manifest m = points.get(i);
+                        if (!decisions.get(i).keep()) {
+                            continue;
+                        }
+                        Decision without = decide(
+                                location.getKey(),
+                                m,
+                                newest,
+                                policy,
+                                kept,
+                                Optional.ofNullable(marks.get(m.id())),
+                                now,
+                                Optional.of(overReason));
+                        if (!without.keep()) {
+                            usage.remove(m);
+                            decisions.set(i, without);
+                        }
+                    }
+                    budgets.add(new BudgetUse(
+                            location.getKey(), vm, policy.get().name(), budget.getAsLong(), usage.bytes()));
+                    if (usage.bytes() > budget.getAsLong()) {
+                        overBudget.add(new OverBudget(
+                                location.getKey(),
+                                vm,
+                                policy.get().name(),
+                                budget.getAsLong(),
+                                usage.bytes(),
+                                usage.own(newest),
+                                usage.alone(newest),
+                                newest.id(),
+                                held(decisions)));
+                    }
+                }
+                out.addAll(decisions);
             }
         }
-        return out;
+        return new Plan(out, budgets, overBudget);
+    }
+
+    /** Why the kept points stay, as counts of their reasons: {@code 2 pinned: …; 1 newest restore point}. */
+    private static String held(List<Decision> decisions) {
+        Map<String, Integer> reasons = new LinkedHashMap<>();
+        for (int i = decisions.size() - 1; i >= 0; i--) {
+            if (decisions.get(i).keep()) {
+                reasons.merge(decisions.get(i).reason(), 1, Integer::sum);
+            }
+        }
+        List<String> parts = new ArrayList<>();
+        reasons.forEach((reason, n) -> parts.add(n + " " + reason));
+        return String.join("; ", parts);
     }
 
     private static boolean marked(Map<String, PointMark> marks, Manifest m, PointMark.Kind kind) {
@@ -99,7 +240,8 @@ public final class Pruner {
             Optional<Policy> policy,
             Set<Instant> kept,
             Optional<PointMark> mark,
-            Instant now) {
+            Instant now,
+            Optional<String> overBudget) {
         if (mark.isPresent() && mark.get().kind() == PointMark.Kind.PINNED) {
             return keep(location, m, "pinned: " + mark.get().reason());
         }
@@ -109,7 +251,7 @@ public final class Pruner {
         if (m == newest) {
             return keep(location, m, "newest restore point");
         }
-        if (kept.contains(m.capturedAt())) {
+        if (kept.contains(m.capturedAt()) && overBudget.isEmpty()) {
             return keep(location, m, "retention of policy " + policy.get().name());
         }
         if (location.equals(LOCAL)) {
@@ -130,9 +272,9 @@ public final class Pruner {
                 m.id(),
                 m.capturedAt(),
                 false,
-                mark.isPresent()
+                overBudget.orElseGet(() -> mark.isPresent()
                         ? "expired: " + mark.get().reason()
-                        : "beyond the retention of policy " + policy.get().name());
+                        : "beyond the retention of policy " + policy.get().name()));
     }
 
     private static Decision keep(String location, Manifest m, String reason) {

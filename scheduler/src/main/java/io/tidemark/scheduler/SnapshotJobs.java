@@ -29,7 +29,7 @@ public final class SnapshotJobs {
 
     /**
      * The job that snapshots {@code vm} on {@code host} for {@code policy}, carrying the policy's
-     * consistency, full cadence and read bandwidth limit to the worker, valid until {@link
+     * consistency, full cadence and read bandwidth and I/O limits to the worker, valid until {@link
      * #notAfter}.
      */
     public static SnapshotJob of(
@@ -44,7 +44,8 @@ public final class SnapshotJobs {
                 Optional.of(policy.consistency()),
                 policy.fullEvery(),
                 policy.qos().readBytesPerSecond(),
-                notAfter(policy, trigger, scheduledFor));
+                notAfter(policy, trigger, scheduledFor),
+                policy.qos().readIopsPerSecond());
     }
 
     /**

@@ -27,7 +27,7 @@ class SnapshotJobsTest {
                         rpo: 1h
                         consistency: application-required
                         full-every: 7d
-                        qos: {read-bandwidth: 40MiB/s}
+                        qos: {read-bandwidth: 40MiB/s, read-iops: 1500}
                         """
                                 .getBytes(StandardCharsets.UTF_8));
         Instant at = Instant.parse("2026-11-24T00:00:00Z");
@@ -37,6 +37,7 @@ class SnapshotJobsTest {
         assertThat(job.applicationConsistencyRequired()).isTrue();
         assertThat(job.fullEvery()).contains(Duration.ofDays(7));
         assertThat(job.readBytesPerSecond()).hasValue(40L << 20);
+        assertThat(job.readIopsPerSecond()).hasValue(1500);
     }
 
     private static io.tidemark.policies.Policy policy(String schedule) {

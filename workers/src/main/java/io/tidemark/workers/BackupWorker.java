@@ -143,6 +143,7 @@ public final class BackupWorker implements AutoCloseable {
     private final int readsInFlight;
 
     private final Sleeper sleeper;
+    private final HostReadLimit hostReadLimit;
     private final Semaphore jobSlots;
     private final JobBounds bounds;
     private final SecureRandom random = new SecureRandom();
@@ -228,6 +229,40 @@ public final class BackupWorker implements AutoCloseable {
                 d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()));
     }
 
+    /**
+     * As above, with every job's reads also within {@code hostReadLimit}, the host's aggregate limit
+     * (shared fairly by the jobs running at once, on top of each job's own limit), and each disk's
+     * chunks in flight within {@code backupMemory} (see the constructor taking only that).
+     */
+    public BackupWorker(
+            String host,
+            Hypervisor hypervisor,
+            Repository repository,
+            EventBus bus,
+            Clock clock,
+            Path workRoot,
+            CaptureHooks hooks,
+            BlockSourceOpener opener,
+            int maxConcurrentJobs,
+            JobBounds bounds,
+            HostReadLimit hostReadLimit,
+            long backupMemory) {
+        this(
+                host,
+                hypervisor,
+                repository,
+                bus,
+                clock,
+                workRoot,
+                hooks,
+                opener,
+                maxConcurrentJobs,
+                bounds,
+                Sleeper.SYSTEM,
+                hostReadLimit,
+                backupMemory);
+    }
+
     /** With the default bounds and the waits of the read bandwidth limit going to {@code sleeper}. */
     BackupWorker(
             String host,
@@ -282,7 +317,8 @@ public final class BackupWorker implements AutoCloseable {
                 opener,
                 maxConcurrentJobs,
                 bounds,
-                d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()),
+                Sleeper.SYSTEM,
+                HostReadLimit.NONE,
                 backupMemory);
     }
 
@@ -311,9 +347,11 @@ public final class BackupWorker implements AutoCloseable {
                 maxConcurrentJobs,
                 bounds,
                 sleeper,
+                HostReadLimit.NONE,
                 DEFAULT_BACKUP_MEMORY);
     }
 
+    /** The one that sets every field: the others give it their defaults. */
     private BackupWorker(
             String host,
             Hypervisor hypervisor,
@@ -326,6 +364,7 @@ public final class BackupWorker implements AutoCloseable {
             int maxConcurrentJobs,
             JobBounds bounds,
             Sleeper sleeper,
+            HostReadLimit hostReadLimit,
             long backupMemory) {
         if (maxConcurrentJobs < 1) {
             throw new IllegalArgumentException(
@@ -334,6 +373,7 @@ public final class BackupWorker implements AutoCloseable {
         this.jobSlots = new Semaphore(maxConcurrentJobs, true);
         this.bounds = Objects.requireNonNull(bounds, "bounds");
         this.sleeper = sleeper;
+        this.hostReadLimit = Objects.requireNonNull(hostReadLimit, "hostReadLimit");
         this.host = host;
         this.hypervisor = hypervisor;
         this.repository = repository;
@@ -858,7 +898,8 @@ public final class BackupWorker implements AutoCloseable {
                 p -> p.disks().stream().map(DiskEntry::checkpoint).findFirst());
         Instant started = clock.instant();
         Optional<FullReason> forcedFull = parent.isPresent() ? forcedFull(job, started) : Optional.empty();
-        ReadLimit readLimit = ReadLimit.of(job.readBytesPerSecond(), clock, sleeper);
+        ReadLimit readLimit =
+                ReadLimit.of(job.readBytesPerSecond(), job.readIopsPerSecond(), hostReadLimit.share(), clock, sleeper);
         String id = RestorePointIds.next(started, random);
         String checkpoint = CheckpointNames.name(checkpointOwner, id);
         Path workDir = workRoot.resolve(Integer.toHexString(id.hashCode()));

@@ -10,7 +10,8 @@ public sealed interface EventPayload
                 RpoViolated,
                 PreDeployRequested,
                 VmPlaced,
-                VmGone {
+                VmGone,
+                BudgetExceeded {
 
     /** The VM the event is about. */
     String vm();

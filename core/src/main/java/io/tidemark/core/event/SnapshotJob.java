@@ -11,9 +11,10 @@ import java.util.OptionalLong;
  * A request to snapshot one VM, routed to the worker on the VM's host. Handling it twice yields
  * one restore point: the job id is the idempotency key.
  *
- * <p>The capture options ({@code consistency}, {@code fullEvery}, {@code readBytesPerSecond}) carry
- * what the worker must honour from the policy; they are absent in jobs written before they existed,
- * which then mean the defaults (crash-consistent, no forced full, no bandwidth limit).
+ * <p>The capture options ({@code consistency}, {@code fullEvery}, {@code readBytesPerSecond},
+ * {@code readIopsPerSecond}) carry what the worker must honour from the policy; they are absent in
+ * jobs written before they existed, which then mean the defaults (crash-consistent, no forced full,
+ * no bandwidth or I/O limit).
  *
  * <p>{@code notAfter} bounds how long the job is worth starting: a scheduled job is superseded by
  * the policy's next firing, a hook's job by the pipeline giving up. A worker ends a job it could not
@@ -31,6 +32,8 @@ import java.util.OptionalLong;
  * @param fullEvery force a full read when the VM's newest full restore point is at least this old
  * @param readBytesPerSecond the most the capture may read from the disks per second
  * @param notAfter the latest instant the job may start; empty means it never expires
+ * @param readIopsPerSecond the most read requests the capture may send to the disks per second
+ *     (one NBD read request is one I/O)
  */
 public record SnapshotJob(
         String vm,
@@ -42,7 +45,8 @@ public record SnapshotJob(
         Optional<ConsistencyPolicy> consistency,
         Optional<Duration> fullEvery,
         OptionalLong readBytesPerSecond,
-        Optional<Instant> notAfter)
+        Optional<Instant> notAfter,
+        OptionalLong readIopsPerSecond)
         implements EventPayload {
 
     public SnapshotJob {
@@ -51,6 +55,33 @@ public record SnapshotJob(
         Objects.requireNonNull(fullEvery, "fullEvery");
         Objects.requireNonNull(readBytesPerSecond, "readBytesPerSecond");
         Objects.requireNonNull(notAfter, "notAfter");
+        Objects.requireNonNull(readIopsPerSecond, "readIopsPerSecond");
+    }
+
+    /** A job with capture options but no I/O limit. */
+    public SnapshotJob(
+            String vm,
+            String host,
+            String policy,
+            Trigger trigger,
+            List<String> targets,
+            Instant scheduledFor,
+            Optional<ConsistencyPolicy> consistency,
+            Optional<Duration> fullEvery,
+            OptionalLong readBytesPerSecond,
+            Optional<Instant> notAfter) {
+        this(
+                vm,
+                host,
+                policy,
+                trigger,
+                targets,
+                scheduledFor,
+                consistency,
+                fullEvery,
+                readBytesPerSecond,
+                notAfter,
+                OptionalLong.empty());
     }
 
     /** A job with capture options that never expires. */
@@ -108,7 +139,8 @@ public record SnapshotJob(
                 consistency,
                 fullEvery,
                 readBytesPerSecond,
-                moved);
+                moved,
+                readIopsPerSecond);
     }
 
     /** This job, to be started no later than {@code latestStart}. */
@@ -123,7 +155,24 @@ public record SnapshotJob(
                 consistency,
                 fullEvery,
                 readBytesPerSecond,
-                Optional.of(latestStart));
+                Optional.of(latestStart),
+                readIopsPerSecond);
+    }
+
+    /** This job with the read I/O limit {@code iopsPerSecond} (empty: none). */
+    public SnapshotJob withReadIops(OptionalLong iopsPerSecond) {
+        return new SnapshotJob(
+                vm,
+                host,
+                policy,
+                trigger,
+                targets,
+                scheduledFor,
+                consistency,
+                fullEvery,
+                readBytesPerSecond,
+                notAfter,
+                iopsPerSecond);
     }
 
     /** Whether the job may no longer start at {@code now} (it has a {@code notAfter} before now). */
