@@ -57,6 +57,8 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
     private final long size;
     private final int chunkSize;
     private final Digest[] digests;
+    /** The patches of patched chunks (ADR 15), by chunk number; most disks have few or none. */
+    private final Map<Integer, Digest> patches;
     private final int prefetch;
     private final int maxCached;
     private final ExecutorService fetchers;
@@ -68,13 +70,20 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
     private final AtomicLong cacheHits = new AtomicLong();
 
     private RestorePointExport(
-            Repository repository, String name, String describe, IndexRoot root, Digest[] digests, Options options) {
+            Repository repository,
+            String name,
+            String describe,
+            IndexRoot root,
+            Digest[] digests,
+            Map<Integer, Digest> patches,
+            Options options) {
         this.repository = repository;
         this.name = name;
         this.describe = describe;
         this.size = root.diskSize();
         this.chunkSize = root.chunkSize();
         this.digests = digests;
+        this.patches = patches;
         this.prefetch = Math.max(0, options.prefetchChunks());
         this.maxCached = (int) Math.max(2 + prefetch, options.cacheBytes() / chunkSize);
         this.fetchers = Executors.newFixedThreadPool(
@@ -89,10 +98,14 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
                         + m.disks().stream().map(DiskEntry::name).toList()));
         IndexRoot root = repository.root(Digest.fromHex(disk.index()));
         Digest[] digests = new Digest[(int) root.chunkCount()];
+        Map<Integer, Digest> patches = new java.util.HashMap<>();
         int n = 0;
         for (Digest pageDigest : root.pages()) {
             IndexPage page = repository.page(pageDigest);
             for (int i = 0; i < page.size() && n < digests.length; i++) {
+                if (!page.patch(i).isZero()) {
+                    patches.put(n, page.patch(i));
+                }
                 digests[n++] = page.get(i);
             }
         }
@@ -103,7 +116,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         }
         String describe =
                 "disk '" + diskName + "' of restore point " + m.id() + " of " + m.vm() + " in " + repository.describe();
-        return new RestorePointExport(repository, m.vm() + "-" + diskName, describe, root, digests, options);
+        return new RestorePointExport(repository, m.vm() + "-" + diskName, describe, root, digests, Map.copyOf(patches), options);
     }
 
     @Override
@@ -148,7 +161,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         // start every chunk of the request (and the read-ahead) before waiting for any
         List<CompletableFuture<byte[]>> parts = new ArrayList<>();
         for (long c = first; c <= last; c++) {
-            parts.add(digests[(int) c].isZero() ? null : chunk(c, true));
+            parts.add(zero(c) ? null : chunk(c, true));
         }
         prefetchChunks(last + 1, last + prefetch);
         for (long c = first; c <= last; c++) {
@@ -175,7 +188,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
 
     private void prefetchChunks(long from, long to) {
         for (long c = from; c <= Math.min(to, digests.length - 1L); c++) {
-            if (!digests[(int) c].isZero()) {
+            if (!zero(c)) {
                 chunk(c, false);
             }
         }
@@ -188,7 +201,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         long pos = offset;
         while (pos < end) {
             long c = pos / chunkSize;
-            int flags = digests[(int) c].isZero() ? Extent.HOLE | Extent.ZERO : 0;
+            int flags = zero(c) ? Extent.HOLE | Extent.ZERO : 0;
             long next = Math.min(end, c * chunkSize + chunkLength(c));
             if (!out.isEmpty() && out.get(out.size() - 1).flags() == flags) {
                 Extent prev = out.remove(out.size() - 1);
@@ -199,6 +212,11 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
             pos = next;
         }
         return out;
+    }
+
+    /** Whether chunk {@code c} reads as zeros without a fetch: a zero chunk with no patch. */
+    private boolean zero(long c) {
+        return digests[(int) c].isZero() && !patches.containsKey((int) c);
     }
 
     private int chunkLength(long c) {
@@ -244,7 +262,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         Digest d = digests[(int) c];
         int length = chunkLength(c);
         try {
-            byte[] plain = repository.chunk(d, length);
+            byte[] plain = repository.chunk(d, patches.getOrDefault((int) c, Digest.ZERO), length);
             if (plain.length != length) {
                 throw new PermanentException("chunk " + ObjectKeys.chunk(d) + " has " + plain.length
                         + " bytes where the index expects " + length);
