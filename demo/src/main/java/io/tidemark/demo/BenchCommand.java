@@ -20,7 +20,13 @@ import picocli.CommandLine.Option;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        subcommands = {SoakCommand.class, TopologyCommand.class, FiringLagCommand.class, FilesBenchCommand.class},
+        subcommands = {
+            SoakCommand.class,
+            TopologyCommand.class,
+            FiringLagCommand.class,
+            FilesBenchCommand.class,
+            ScatteredBenchCommand.class
+        },
         description = {
             "Measure the backup pipeline against nbdcopy and restic on the same data.",
             "Baselines run in the same process on the same data:",
@@ -28,6 +34,8 @@ import picocli.CommandLine.Option;
             "  2. a 1 %%-dirty incremental vs restic re-backing up the raw image: time, bytes read",
             "  3. a zero-change incremental of a large sparse disk: time, bytes written",
             "  4. N clones of one base image backed up as N VMs into one repository: dedup ratio",
+            "  5. on a second image (text, random, zeros), an incremental of one sequential run plus",
+            "     scattered 4 KiB writes vs restic: bytes read and stored per byte changed, time",
             "It also profiles each stage (NBD read, SHA-256, zstd, chunk writes) alone.",
             "Needs qemu-img, qemu-nbd, qemu-io, nbdcopy and restic (deploy/install-deps.sh) and",
             "about 4x --image-size plus 2x --clone-size of free space under --dir. Ratios, not",
@@ -159,6 +167,28 @@ final class BenchCommand implements Callable<Integer> {
                 Human.bytes(c.path("repositoryBytes").asLong()),
                 c.path("dedupRatio").asDouble(),
                 c.path("costInImages").asDouble());
+        printScattered(r.path("scatteredIncremental"), out);
+    }
+
+    static void printScattered(JsonNode s, PrintStream out) {
+        out.printf(
+                Locale.ROOT,
+                "scattered incremental (%d x 4 KiB + a %s run = %s changed): tidemark %.2f s, read %s (%.2fx),"
+                        + " stored %s (%.2fx)  restic %.2f s  -> time %.3fx of restic%n",
+                s.path("scatteredWrites").asInt(),
+                Human.bytes(s.path("sequentialRunBytes").asLong()),
+                Human.bytes(s.path("changedBytes").asLong()),
+                s.path("tidemarkSeconds").asDouble(),
+                Human.bytes(s.path("tidemarkBytesRead").asLong()),
+                s.path("bytesReadVsChanged").asDouble(),
+                Human.bytes(s.path("tidemarkBytesWritten").asLong()),
+                s.path("bytesStoredVsChanged").asDouble(),
+                s.path("resticSeconds").asDouble(),
+                s.path("timeVsRestic").asDouble());
+        if (s.has("resticSkipped")) {
+            out.println(
+                    "  restic comparison skipped: " + s.path("resticSkipped").asText());
+        }
     }
 
     /** {@code 4GiB}, {@code 64M}, {@code 1048576}: binary units. */

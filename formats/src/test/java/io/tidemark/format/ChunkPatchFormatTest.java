@@ -121,8 +121,7 @@ class ChunkPatchFormatTest {
         ChunkPatch p2 = p1.with(new TreeMap<>(Map.of(2, fill(4, 3), 40, fill(8, 4))));
         assertThat(p2.base()).isEqualTo(filled(7));
         assertThat(p2.ranges())
-                .containsExactly(
-                        new ChunkPatch.Range(0, 6), new ChunkPatch.Range(16, 4), new ChunkPatch.Range(40, 8));
+                .containsExactly(new ChunkPatch.Range(0, 6), new ChunkPatch.Range(16, 4), new ChunkPatch.Range(40, 8));
         byte[] chunk = p2.applyTo(new byte[64]);
         assertThat(Arrays.copyOfRange(chunk, 0, 6)).containsExactly(1, 1, 3, 3, 3, 3);
         assertThat(Arrays.copyOfRange(chunk, 16, 20)).containsExactly(2, 2, 2, 2);

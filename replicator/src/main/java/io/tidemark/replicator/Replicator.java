@@ -317,7 +317,8 @@ public final class Replicator implements AutoCloseable {
                     : parentHint(() -> primary.page(parentPageDigest)).orElse(null);
             for (int i = 0; i < page.size(); i++) {
                 Digest patch = page.patch(i); // a patch (ADR 15) ships like a chunk, next to its base
-                if (!patch.isZero() && (parentPage == null || !parentPage.patch(i).equals(patch))) {
+                if (!patch.isZero()
+                        && (parentPage == null || !parentPage.patch(i).equals(patch))) {
                     boolean probePatch = parentPage == null;
                     inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(patch), patch, target, sent, probePatch)));
                 }

@@ -96,8 +96,9 @@ class ReplicatorTest {
 
     /** Commits a point on {@code parent} where each listed chunk gets a 4 KiB patch at offset 8 KiB (ADR 15). */
     private Manifest patchedPoint(Manifest parent, List<Integer> chunks) {
-        DiskIndexBuilder index =
-                primary.newIndex(DISK, Optional.of(primary.root(Digest.fromHex(parent.disks().get(0).index()))));
+        DiskIndexBuilder index = primary.newIndex(
+                DISK,
+                Optional.of(primary.root(Digest.fromHex(parent.disks().get(0).index()))));
         for (int c : chunks) {
             byte[] data = new byte[4096];
             random.nextBytes(data);

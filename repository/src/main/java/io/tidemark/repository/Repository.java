@@ -197,8 +197,8 @@ public final class Repository {
         if (!p.base().equals(base) || p.chunkLength() != length || plain.length != length) {
             throw new CorruptObjectException(
                     ObjectKeys.chunk(patch),
-                    "patch is for base " + p.base() + " of " + p.chunkLength() + " bytes, the index names base "
-                            + base + " of " + length + " bytes; run `tidemark verify`");
+                    "patch is for base " + p.base() + " of " + p.chunkLength() + " bytes, the index names base " + base
+                            + " of " + length + " bytes; run `tidemark verify`");
         }
         return p.applyTo(plain);
     }

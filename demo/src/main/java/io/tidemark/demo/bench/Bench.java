@@ -92,6 +92,8 @@ public final class Bench {
         }
         zeroChange(raw);
         clones();
+        new ScatteredBench(o.dir().resolve("scattered"), o.imageSize(), o.dirtyFraction(), phase)
+                .run(report.putObject("scatteredIncremental"));
         return report;
     }
 
@@ -290,7 +292,7 @@ public final class Bench {
         return new SnapshotJob(vm, "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now());
     }
 
-    private static JsonNode restic(Path repo, Path file, Map<String, String> env) {
+    static JsonNode restic(Path repo, Path file, Map<String, String> env) {
         String out =
                 Tools.run(List.of("restic", "-r", repo.toString(), "backup", "--json", file.toString()), env, 7200);
         for (String line : out.split("\n")) {
@@ -373,7 +375,7 @@ public final class Bench {
         return round(bytes / (double) MIB / (nanos / 1e9));
     }
 
-    private static double round(double v) {
+    static double round(double v) {
         return Math.round(v * 1000) / 1000.0;
     }
 
@@ -382,7 +384,7 @@ public final class Bench {
     }
 
     /** The bench has no listeners: the worker's events go nowhere. */
-    private static final class DiscardingBus implements EventBus {
+    static final class DiscardingBus implements EventBus {
         @Override
         public void publish(String topic, String key, Event event) {}
 

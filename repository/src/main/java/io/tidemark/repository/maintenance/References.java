@@ -35,6 +35,7 @@ final class References {
     private final Map<String, List<String>> pagesByChunk = new HashMap<>();
     /** Patch key → the base digest its page names (ADR 15); patches are also in pagesByChunk. */
     private final Map<String, Digest> patchBases = new HashMap<>();
+
     private final Map<String, Problem> problems = new LinkedHashMap<>();
     private final List<PointRef> points = new ArrayList<>();
 

@@ -54,13 +54,13 @@ class PatchedPointsTest {
         for (Points.Pending p : List.of(full, p1, p2, p3)) {
             assertRestores(p, tmp);
         }
-        IndexPage page = repo.page(repo.root(Digest.fromHex(p3.manifest().disks().get(0).index()))
-                .pages()
-                .get(0));
+        IndexPage page =
+                repo.page(repo.root(Digest.fromHex(p3.manifest().disks().get(0).index()))
+                        .pages()
+                        .get(0));
         ChunkPatch chunk1 = repo.patch(page.patch(1));
         assertThat(chunk1.base()).as("always the full chunk, never a patch").isEqualTo(page.get(1));
-        assertThat(chunk1.ranges())
-                .containsExactly(new ChunkPatch.Range(4096, 4096), new ChunkPatch.Range(20000, 512));
+        assertThat(chunk1.ranges()).containsExactly(new ChunkPatch.Range(4096, 4096), new ChunkPatch.Range(20000, 512));
         PointFootprint footprint = PointFootprint.of(repo, p3.manifest());
         assertThat(footprint.missing()).isZero();
     }
@@ -76,13 +76,16 @@ class PatchedPointsTest {
         memory.delete(ObjectKeys.manifest("vm1", full.manifest().id()));
         memory.delete(ObjectKeys.manifest("vm1", p1.manifest().id()));
 
-        GarbageCollector gc = new GarbageCollector(repo, clock, GarbageCollector.Settings.withGrace(Duration.ofHours(1)));
+        GarbageCollector gc =
+                new GarbageCollector(repo, clock, GarbageCollector.Settings.withGrace(Duration.ofHours(1)));
         gc.run(false, Restorer.Progress.NONE);
         clock.advance(Duration.ofHours(2));
         GarbageCollector.Result r = gc.run(false, Restorer.Progress.NONE);
 
         assertThat(memory.keys()).as("p2's patch and its base").contains(p2Patch1, base1);
-        assertThat(memory.keys()).as("p1's patch of chunk 1, which no kept point needs").doesNotContain(p1Patch1);
+        assertThat(memory.keys())
+                .as("p1's patch of chunk 1, which no kept point needs")
+                .doesNotContain(p1Patch1);
         assertThat(r.swept(ObjectKeys.CHUNKS)).isEqualTo(1);
         assertRestores(p2, tmp);
         assertThat(verify(true).problems()).isEmpty();
@@ -97,21 +100,19 @@ class PatchedPointsTest {
         String damaged = ObjectKeys.chunk(patchOf(p1, 1));
         VerifierTest.flipAByte(memory, damaged);
         assertThat(verify(false).problems()).isEmpty();
-        assertThat(verify(true).problems())
-                .singleElement()
-                .satisfies(p -> {
-                    assertThat(p.key()).isEqualTo(damaged);
-                    assertThat(p.kind()).isEqualTo(Problem.Kind.CORRUPT);
-                    assertThat(p.affected()).containsExactly(new PointRef("vm1", p1.manifest().id()));
-                });
+        assertThat(verify(true).problems()).singleElement().satisfies(p -> {
+            assertThat(p.key()).isEqualTo(damaged);
+            assertThat(p.kind()).isEqualTo(Problem.Kind.CORRUPT);
+            assertThat(p.affected())
+                    .containsExactly(new PointRef("vm1", p1.manifest().id()));
+        });
 
         String missing = ObjectKeys.chunk(patchOf(p1, 2));
         memory.delete(missing);
-        assertThat(verify(false).problems())
-                .anySatisfy(p -> {
-                    assertThat(p.key()).isEqualTo(missing);
-                    assertThat(p.kind()).isEqualTo(Problem.Kind.MISSING);
-                });
+        assertThat(verify(false).problems()).anySatisfy(p -> {
+            assertThat(p.key()).isEqualTo(missing);
+            assertThat(p.kind()).isEqualTo(Problem.Kind.MISSING);
+        });
     }
 
     @Test
@@ -123,14 +124,15 @@ class PatchedPointsTest {
                 .digest();
         var index = repo.newIndex(
                 16L * 64 * 1024,
-                Optional.of(repo.root(Digest.fromHex(full.manifest().disks().get(0).index()))));
+                Optional.of(
+                        repo.root(Digest.fromHex(full.manifest().disks().get(0).index()))));
         index.setPatched(1, repo.page(firstPage(full)).get(1), wrong);
-        var bad = points.manifest(Optional.of(full), index.finish(), full.image()).manifest();
+        var bad =
+                points.manifest(Optional.of(full), index.finish(), full.image()).manifest();
         repo.commit(bad);
 
-        assertThat(verify(true).problems())
-                .singleElement()
-                .satisfies(p -> assertThat(p.detail()).contains("patch is for base", "its index page names"));
+        assertThat(verify(true).problems()).singleElement().satisfies(p -> assertThat(p.detail())
+                .contains("patch is for base", "its index page names"));
         assertThatThrownBy(() -> new Restorer(repo, 2)
                         .restoreDisk(bad, Points.DISK, tmp.resolve("bad.raw"), Restorer.Progress.NONE))
                 .isInstanceOf(CorruptObjectException.class)
@@ -140,7 +142,9 @@ class PatchedPointsTest {
     }
 
     private Digest firstPage(Points.Pending p) {
-        return repo.root(Digest.fromHex(p.manifest().disks().get(0).index())).pages().get(0);
+        return repo.root(Digest.fromHex(p.manifest().disks().get(0).index()))
+                .pages()
+                .get(0);
     }
 
     private Digest patchOf(Points.Pending p, int chunk) {

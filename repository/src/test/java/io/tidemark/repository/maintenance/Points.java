@@ -103,7 +103,9 @@ final class Points {
         long size = (long) chunks * chunkSize;
         byte[] image = parent.image().clone();
         DiskIndexBuilder index = repository.newIndex(
-                size, Optional.of(repository.root(Digest.fromHex(parent.manifest().disks().get(0).index()))));
+                size,
+                Optional.of(repository.root(
+                        Digest.fromHex(parent.manifest().disks().get(0).index()))));
         for (Map.Entry<Integer, Integer> e : patched.entrySet()) {
             byte[] data = new byte[bytes];
             random.nextBytes(data);

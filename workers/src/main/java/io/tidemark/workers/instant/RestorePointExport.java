@@ -59,6 +59,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
     private final Digest[] digests;
     /** The patches of patched chunks (ADR 15), by chunk number; most disks have few or none. */
     private final Map<Integer, Digest> patches;
+
     private final int prefetch;
     private final int maxCached;
     private final ExecutorService fetchers;
@@ -116,7 +117,8 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         }
         String describe =
                 "disk '" + diskName + "' of restore point " + m.id() + " of " + m.vm() + " in " + repository.describe();
-        return new RestorePointExport(repository, m.vm() + "-" + diskName, describe, root, digests, Map.copyOf(patches), options);
+        return new RestorePointExport(
+                repository, m.vm() + "-" + diskName, describe, root, digests, Map.copyOf(patches), options);
     }
 
     @Override

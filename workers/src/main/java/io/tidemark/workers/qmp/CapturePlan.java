@@ -23,6 +23,7 @@ final class CapturePlan {
      * another granularity (an older engine, another tool) are read at theirs.
      */
     static final int GRANULARITY = 16 * 1024;
+
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
 
     private CapturePlan() {}

@@ -156,8 +156,8 @@ class RestorePointExportTest {
     void patchedChunksReadAsBaseAndPatchAndAPatchedZeroChunkIsNoHole() {
         // ADR 15: chunk 3 (data) and chunk 5 (zero in the parent) get 4 KiB patches
         byte[] expected = image.clone();
-        DiskIndexBuilder index =
-                repo.newIndex(SIZE, Optional.of(repo.root(Digest.fromHex(point.disks().get(0).index()))));
+        DiskIndexBuilder index = repo.newIndex(
+                SIZE, Optional.of(repo.root(Digest.fromHex(point.disks().get(0).index()))));
         Random r = new Random(9);
         for (int c : List.of(3, 5)) {
             byte[] data = new byte[4096];
