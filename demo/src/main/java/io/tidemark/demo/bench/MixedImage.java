@@ -20,10 +20,10 @@ import java.util.Set;
  * sequential run plus thousands of scattered 4 KiB writes. Both are deterministic from their
  * seeds.
  *
- * <p>Image: each 1 MiB block is, from {@code new Random(seed)}, with p = 0.35 log-like text
- * (timestamped lines of a small vocabulary; zstd -1 shrinks it about 4×), with p = 0.35 random
+ * <p>Image: each 1 MiB block is, from {@code new Random(seed)}, with p = 0.47 log-like text
+ * (timestamped lines of a small vocabulary; zstd -1 shrinks it about 4×), with p = 0.47 random
  * bytes ({@link Random#nextBytes}, incompressible), else the start of a run of 1–16 MiB of zeros
- * (written explicitly, no holes).
+ * (written explicitly, no holes): about a third of the image each.
  *
  * <p>Change of {@code fraction} of the image: a quarter of it as one sequential run (4 KiB
  * aligned, half text and half random), three quarters as distinct 4 KiB-aligned 4 KiB writes
@@ -63,10 +63,10 @@ final class MixedImage {
                     mib[2]++;
                 } else {
                     double k = kinds.nextDouble();
-                    if (k < 0.35) {
+                    if (k < 0.47) {
                         clock = text(block, 0, MIB, content, clock);
                         mib[0]++;
-                    } else if (k < 0.70) {
+                    } else if (k < 0.94) {
                         content.nextBytes(block);
                         mib[1]++;
                     } else {

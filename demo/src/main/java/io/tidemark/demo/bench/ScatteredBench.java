@@ -90,7 +90,10 @@ public final class ScatteredBench {
                         List.of("restic", "init", "-q", "-r", resticRepo.toString(), "--repository-version", "2"),
                         env,
                         600);
-                Bench.restic(resticRepo, raw, env);
+                t0 = System.nanoTime();
+                JsonNode first = Bench.restic(resticRepo, raw, env);
+                s.put("resticFullSeconds", secs(System.nanoTime() - t0));
+                s.put("resticFullBytesAdded", first.path("data_added").asLong());
             } else {
                 s.put("resticSkipped", "restic is not on the PATH: install restic (deploy/install-deps.sh)");
             }
@@ -126,6 +129,7 @@ public final class ScatteredBench {
                 long resticNanos = System.nanoTime() - t0;
                 s.put("resticSeconds", secs(resticNanos));
                 s.put("resticBytesAdded", r.path("data_added").asLong());
+                s.put("resticBytesRead", r.path("total_bytes_processed").asLong());
                 s.put("timeVsRestic", Bench.round((double) incNanos / resticNanos));
             }
 
