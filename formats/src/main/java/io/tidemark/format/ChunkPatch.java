@@ -4,9 +4,9 @@ import io.tidemark.core.CorruptObjectException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * The bytes of a chunk that changed since its base chunk (ADR 15): ranges of the chunk and their
@@ -99,64 +99,66 @@ public final class ChunkPatch {
      * where they overlap, {@code changed} wins. Ranges that touch are merged.
      */
     public ChunkPatch with(Map<Integer, byte[]> changed) {
-        TreeMap<Integer, byte[]> all = new TreeMap<>();
+        List<Map.Entry<Integer, byte[]>> layers = new ArrayList<>(ranges.size() + changed.size());
         int at = 0;
         for (Range r : ranges) {
-            byte[] b = new byte[r.length()];
-            System.arraycopy(data, at, b, 0, r.length());
+            layers.add(Map.entry(r.offset(), Arrays.copyOfRange(data, at, at + r.length())));
             at += r.length();
-            all.put(r.offset(), b);
         }
-        // written in order of offset, the later writes (changed) over the earlier (this patch)
-        byte[] image = new byte[chunkLength];
-        boolean[] covered = new boolean[chunkLength];
-        for (Map<Integer, byte[]> layer : List.of(all, changed)) {
-            for (Map.Entry<Integer, byte[]> e : layer.entrySet()) {
-                System.arraycopy(e.getValue(), 0, image, e.getKey(), e.getValue().length);
-                for (int i = e.getKey(); i < e.getKey() + e.getValue().length; i++) {
-                    covered[i] = true;
-                }
-            }
-        }
-        return fromCovered(base, image, covered);
+        layers.addAll(changed.entrySet()); // later layers are written over earlier ones
+        return merged(base, chunkLength, layers);
     }
 
     /** A patch on {@code base} of the bytes {@code changed} (offset in the chunk → new bytes) of a chunk. */
     public static ChunkPatch of(Digest base, int chunkLength, Map<Integer, byte[]> changed) {
-        byte[] image = new byte[chunkLength];
-        boolean[] covered = new boolean[chunkLength];
-        for (Map.Entry<Integer, byte[]> e : changed.entrySet()) {
-            System.arraycopy(e.getValue(), 0, image, e.getKey(), e.getValue().length);
-            for (int i = e.getKey(); i < e.getKey() + e.getValue().length; i++) {
-                covered[i] = true;
-            }
-        }
-        return fromCovered(base, image, covered);
+        return merged(base, chunkLength, new ArrayList<>(changed.entrySet()));
     }
 
-    private static ChunkPatch fromCovered(Digest base, byte[] image, boolean[] covered) {
-        List<Range> ranges = new ArrayList<>();
+    /**
+     * The patch of {@code layers} (offset → bytes), each written over the ones before it: the union
+     * of their ranges, touching ones merged. Costs O(layers · log layers + bytes), not O(chunk).
+     */
+    private static ChunkPatch merged(Digest base, int chunkLength, List<Map.Entry<Integer, byte[]>> layers) {
+        List<int[]> spans = new ArrayList<>(layers.size()); // [start, end)
+        for (Map.Entry<Integer, byte[]> e : layers) {
+            if (e.getValue().length > 0) {
+                spans.add(new int[] {e.getKey(), e.getKey() + e.getValue().length});
+            }
+        }
+        spans.sort((a, b) -> Integer.compare(a[0], b[0]));
+        List<Range> out = new ArrayList<>();
         int total = 0;
-        int i = 0;
-        while (i < covered.length) {
-            if (!covered[i]) {
-                i++;
-                continue;
+        for (int[] sp : spans) {
+            if (!out.isEmpty() && sp[0] <= out.get(out.size() - 1).end()) {
+                Range last = out.remove(out.size() - 1);
+                int end = Math.max(last.end(), sp[1]);
+                total += end - last.end();
+                out.add(new Range(last.offset(), end - last.offset()));
+            } else {
+                out.add(new Range(sp[0], sp[1] - sp[0]));
+                total += sp[1] - sp[0];
             }
-            int start = i;
-            while (i < covered.length && covered[i]) {
-                i++;
-            }
-            ranges.add(new Range(start, i - start));
-            total += i - start;
+        }
+        int[] starts = new int[out.size()];
+        int[] dataAt = new int[out.size()];
+        int pos = 0;
+        for (int i = 0; i < out.size(); i++) {
+            starts[i] = out.get(i).offset();
+            dataAt[i] = pos;
+            pos += out.get(i).length();
         }
         byte[] data = new byte[total];
-        int at = 0;
-        for (Range r : ranges) {
-            System.arraycopy(image, r.offset(), data, at, r.length());
-            at += r.length();
+        for (Map.Entry<Integer, byte[]> e : layers) {
+            int i = Arrays.binarySearch(starts, e.getKey());
+            if (i < 0) {
+                i = -i - 2; // the range that contains this offset starts before it
+            }
+            if (e.getValue().length > 0) {
+                System.arraycopy(
+                        e.getValue(), 0, data, dataAt[i] + e.getKey() - starts[i], e.getValue().length);
+            }
         }
-        return new ChunkPatch(base, image.length, ranges, data);
+        return new ChunkPatch(base, chunkLength, out, data);
     }
 
     public byte[] toBytes() {

@@ -130,6 +130,35 @@ class ChunkPatchFormatTest {
     }
 
     @Test
+    void mergedPatchesEqualWritingEveryChangeInOrderOverTheBase() {
+        java.util.Random r = new java.util.Random(15);
+        for (int trial = 0; trial < 300; trial++) {
+            int length = 4096;
+            byte[] base = new byte[length];
+            r.nextBytes(base);
+            byte[] expected = base.clone();
+            ChunkPatch patch = null;
+            for (int round = 0; round < 1 + r.nextInt(4); round++) {
+                Map<Integer, byte[]> changed = new TreeMap<>();
+                int at = r.nextInt(64);
+                while (at < length - 1 && changed.size() < 6) { // disjoint within one round, as reads are
+                    int n = 1 + r.nextInt(Math.min(300, length - at));
+                    byte[] b = new byte[n];
+                    r.nextBytes(b);
+                    changed.put(at, b);
+                    at += n + r.nextInt(400);
+                }
+                for (var e : changed.entrySet()) {
+                    System.arraycopy(e.getValue(), 0, expected, e.getKey(), e.getValue().length);
+                }
+                patch = patch == null ? ChunkPatch.of(filled(1), length, changed) : patch.with(changed);
+            }
+            assertThat(patch.applyTo(base.clone())).as("trial %d", trial).isEqualTo(expected);
+            assertThat(ChunkPatch.parse("k", patch.toBytes()).applyTo(base.clone())).isEqualTo(expected);
+        }
+    }
+
+    @Test
     void aPatchWhoseDataDoesNotMatchItsRangesIsCorrupt() throws IOException {
         byte[] golden = golden("patch-v1.bin");
         assertThatThrownBy(() -> ChunkPatch.parse("chunks/ab/abc", Arrays.copyOf(golden, golden.length - 1)))
