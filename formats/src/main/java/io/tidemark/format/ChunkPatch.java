@@ -154,8 +154,7 @@ public final class ChunkPatch {
                 i = -i - 2; // the range that contains this offset starts before it
             }
             if (e.getValue().length > 0) {
-                System.arraycopy(
-                        e.getValue(), 0, data, dataAt[i] + e.getKey() - starts[i], e.getValue().length);
+                System.arraycopy(e.getValue(), 0, data, dataAt[i] + e.getKey() - starts[i], e.getValue().length);
             }
         }
         return new ChunkPatch(base, chunkLength, out, data);

@@ -154,7 +154,8 @@ class ChunkPatchFormatTest {
                 patch = patch == null ? ChunkPatch.of(filled(1), length, changed) : patch.with(changed);
             }
             assertThat(patch.applyTo(base.clone())).as("trial %d", trial).isEqualTo(expected);
-            assertThat(ChunkPatch.parse("k", patch.toBytes()).applyTo(base.clone())).isEqualTo(expected);
+            assertThat(ChunkPatch.parse("k", patch.toBytes()).applyTo(base.clone()))
+                    .isEqualTo(expected);
         }
     }
 

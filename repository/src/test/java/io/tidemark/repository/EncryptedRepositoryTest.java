@@ -98,7 +98,9 @@ class EncryptedRepositoryTest {
         // ADR 15: a patch of the marker over chunk 3 (random) of an encrypted point
         byte[] img = image(2);
         Manifest full = backup(repo, img, "20261124T000000.000Z-aaaaaa");
-        var index = repo.newIndex(img.length, Optional.of(repo.root(Digest.fromHex(full.disks().get(0).index()))));
+        var index = repo.newIndex(
+                img.length,
+                Optional.of(repo.root(Digest.fromHex(full.disks().get(0).index()))));
         var was = index.parentEntry(3);
         Repository.StoredChunk stored =
                 repo.putPatch(io.tidemark.format.ChunkPatch.of(was.chunk(), CHUNK, java.util.Map.of(100, MARKER)));

@@ -15,6 +15,7 @@ import io.tidemark.workers.nbd.Extent;
 import io.tidemark.workers.nbd.NbdServer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -99,7 +100,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
                         + m.disks().stream().map(DiskEntry::name).toList()));
         IndexRoot root = repository.root(Digest.fromHex(disk.index()));
         Digest[] digests = new Digest[(int) root.chunkCount()];
-        Map<Integer, Digest> patches = new java.util.HashMap<>();
+        Map<Integer, Digest> patches = new HashMap<>();
         int n = 0;
         for (Digest pageDigest : root.pages()) {
             IndexPage page = repository.page(pageDigest);
