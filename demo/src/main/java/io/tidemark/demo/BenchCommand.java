@@ -25,7 +25,8 @@ import picocli.CommandLine.Option;
             TopologyCommand.class,
             FiringLagCommand.class,
             FilesBenchCommand.class,
-            DrBenchCommand.class
+            DrBenchCommand.class,
+            ScatteredBenchCommand.class
         },
         description = {
             "Measure the backup pipeline against nbdcopy and restic on the same data.",
@@ -36,6 +37,8 @@ import picocli.CommandLine.Option;
             "  4. N clones of one base image backed up as N VMs into one repository: dedup ratio",
             "  5. guest impact: 4 KiB writes through a running VM's disk (HMP qemu-io, TCG) with and",
             "     without a full backup running: p50/p99 ratios",
+            "  6. on a second image (text, random, zeros), an incremental of one sequential run plus",
+            "     scattered 4 KiB writes vs restic: bytes read and stored per byte changed, time",
             "The full also reports its CPU per GB of non-zero data against zstd -1 + sha256sum on the",
             "same bytes, its peak RSS and the load average. It profiles each stage (NBD read, zero",
             "check, SHA-256, zstd, chunk writes) alone, in MiB/s and CPU-seconds per GB.",
@@ -86,8 +89,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--scenarios",
             split = ",",
-            defaultValue = "full,incremental,zero,clones,guest",
-            description = "scenarios to run: full, incremental (runs full first), zero, clones, guest"
+            defaultValue = "full,incremental,zero,clones,guest,scattered",
+            description = "scenarios to run: full, incremental (runs full first), zero, clones, guest, scattered"
                     + " (default ${DEFAULT-VALUE})")
     java.util.List<String> scenarios;
 
@@ -169,6 +172,7 @@ final class BenchCommand implements Callable<Integer> {
         if (!c.isMissingNode()) {
             printClones(c, out);
         }
+        printScattered(r.path("scatteredIncremental"), out);
         printGuest(r.path("guest"), out);
     }
 
@@ -234,6 +238,30 @@ final class BenchCommand implements Callable<Integer> {
                 Human.bytes(c.path("repositoryBytes").asLong()),
                 c.path("dedupRatio").asDouble(),
                 c.path("costInImages").asDouble());
+    }
+
+    static void printScattered(JsonNode s, PrintStream out) {
+        if (s.isMissingNode()) {
+            return;
+        }
+        out.printf(
+                Locale.ROOT,
+                "scattered incremental (%d x 4 KiB + a %s run = %s changed): tidemark %.2f s, read %s (%.2fx),"
+                        + " stored %s (%.2fx)  restic %.2f s  -> time %.3fx of restic%n",
+                s.path("scatteredWrites").asInt(),
+                Human.bytes(s.path("sequentialRunBytes").asLong()),
+                Human.bytes(s.path("changedBytes").asLong()),
+                s.path("tidemarkSeconds").asDouble(),
+                Human.bytes(s.path("tidemarkBytesRead").asLong()),
+                s.path("bytesReadVsChanged").asDouble(),
+                Human.bytes(s.path("tidemarkBytesWritten").asLong()),
+                s.path("bytesStoredVsChanged").asDouble(),
+                s.path("resticSeconds").asDouble(),
+                s.path("timeVsRestic").asDouble());
+        if (s.has("resticSkipped")) {
+            out.println(
+                    "  restic comparison skipped: " + s.path("resticSkipped").asText());
+        }
     }
 
     private static void printGuest(JsonNode g, PrintStream out) {

@@ -87,6 +87,17 @@ class BenchCommandIT {
         assertThat(clones.path("bytesRead").asLong()).isEqualTo(3 * 8 * MIB);
         assertThat(clones.path("costInImages").asDouble()).isBetween(1.0, 1.6);
         assertThat(clones.path("dedupRatio").asDouble()).isGreaterThan(2.0);
+
+        // scattered 4 KiB writes on the mixed image (ADR 15): issue 15 goal 2's byte ratios
+        JsonNode scattered = r.path("scatteredIncremental");
+        assertThat(scattered.path("incremental").asBoolean()).isTrue();
+        assertThat(scattered.path("scatteredWrites").asInt()).isPositive();
+        assertThat(scattered.path("bytesReadVsChanged").asDouble()).isPositive().isLessThanOrEqualTo(8.0);
+        assertThat(scattered.path("bytesStoredVsChanged").asDouble())
+                .isPositive()
+                .isLessThanOrEqualTo(4.0);
+        assertThat(scattered.path("resticSeconds").asDouble()).isPositive();
+        assertThat(scattered.path("restoreMatchesImage").asBoolean()).isTrue();
         assertThat(Files.exists(work)).isFalse(); // removed without --keep
     }
 

@@ -78,6 +78,28 @@ public final class FormatConstants {
     public static final int ROOT_MAGIC = 0x544D4952;
 
     public static final int PAGE_HEADER_BYTES = 12;
+
+    /**
+     * Version of an index page that has patches (ADR 15): the version 1 layout followed by a patch
+     * table — patch count (4, at least 1), then per patched entry its index (4, increasing) and the
+     * patch's 32-byte digest. A page without patches is still written as version 1.
+     */
+    public static final int PAGE_VERSION_PATCHES = 2;
+
+    /** One entry of a page's patch table: entry index (4) and patch digest (32). */
+    public static final int PAGE_PATCH_ENTRY_BYTES = 4 + 32;
+
+    /**
+     * Chunk patch payload (ADR 15): "TMPA", version (1), 3 reserved, base digest (32), chunk length
+     * (4), range count (4), then per range offset (4) and length (4) within the chunk, increasing and
+     * not touching, then the ranges' bytes in order. Stored as a content-addressed object under
+     * {@code chunks/} (framed, compressed and encrypted like a chunk), named by its payload.
+     */
+    public static final int PATCH_MAGIC = 0x544D5041;
+
+    public static final int PATCH_VERSION = 1;
+
+    public static final int PATCH_HEADER_BYTES = 4 + 4 + 32 + 4 + 4;
     public static final int ROOT_HEADER_BYTES = 28;
 
     /** Size of a digest (SHA-256). The all-zero digest stands for an all-zero chunk, never stored. */

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -80,9 +81,14 @@ public final class DiskCheck {
                         // read fully
                     }
                     Digest expected = page.get(i);
-                    boolean ok = expected.isZero()
-                            ? allZero(buf, length)
-                            : Digest.sha256(buf, 0, length).equals(expected);
+                    boolean ok;
+                    if (!page.patch(i).isZero()) { // a patched chunk (ADR 15): its bytes, base and patch
+                        ok = Arrays.equals(buf, 0, length, repo.chunk(page, i, length), 0, length);
+                    } else {
+                        ok = expected.isZero()
+                                ? allZero(buf, length)
+                                : Digest.sha256(buf, 0, length).equals(expected);
+                    }
                     if (!ok) {
                         return new Outcome(
                                 DIGESTS,

@@ -316,6 +316,12 @@ public final class Replicator implements AutoCloseable {
                     ? null
                     : parentHint(() -> primary.page(parentPageDigest)).orElse(null);
             for (int i = 0; i < page.size(); i++) {
+                Digest patch = page.patch(i); // a patch (ADR 15) ships like a chunk, next to its base
+                if (!patch.isZero()
+                        && (parentPage == null || !parentPage.patch(i).equals(patch))) {
+                    boolean probePatch = parentPage == null;
+                    inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(patch), patch, target, sent, probePatch)));
+                }
                 Digest d = page.get(i);
                 if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {
                     continue;

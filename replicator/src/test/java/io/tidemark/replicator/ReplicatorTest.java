@@ -14,14 +14,17 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
@@ -30,6 +33,7 @@ import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ReplicatorTest {
 
@@ -88,6 +92,63 @@ class ReplicatorTest {
                         0)));
         primary.commit(m);
         return m;
+    }
+
+    /** Commits a point on {@code parent} where each listed chunk gets a 4 KiB patch at offset 8 KiB (ADR 15). */
+    private Manifest patchedPoint(Manifest parent, List<Integer> chunks) {
+        DiskIndexBuilder index = primary.newIndex(
+                DISK,
+                Optional.of(primary.root(Digest.fromHex(parent.disks().get(0).index()))));
+        for (int c : chunks) {
+            byte[] data = new byte[4096];
+            random.nextBytes(data);
+            DiskIndexBuilder.Entry was = index.parentEntry(c);
+            ChunkPatch patch = was.patch().isZero()
+                    ? ChunkPatch.of(was.chunk(), CHUNK, Map.of(8192, data))
+                    : primary.patch(was.patch()).with(Map.of(8192, data));
+            index.setPatched(c, was.chunk(), primary.putPatch(patch).digest());
+        }
+        Digest root = index.finish();
+        Manifest m = new Manifest(
+                1,
+                "2026112400000" + (points++) + ".000Z-aaaaaa",
+                "vm1",
+                "hv1",
+                "job" + points,
+                Instant.now(),
+                Instant.now(),
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.of(parent.id()),
+                List.of(new DiskEntry("sda", DISK, CHUNK, root.hex(), "tm-x", Optional.empty(), 0, 0)));
+        primary.commit(m);
+        return m;
+    }
+
+    @Test
+    void patchesShipWithTheirPointOnlyWhenNewAndTheReplicaRestoresThem(@TempDir Path tmp) {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 3));
+        replicator.replicate("vm1", full.id(), "offsite");
+        Manifest p1 = patchedPoint(full, List.of(1, 5)); // 5 was zero: a patch on a zero base
+        // 2 patches + 1 page (both in page 0) + 1 root + 1 manifest; the bases are there already
+        assertThat(replicator.replicate("vm1", p1.id(), "offsite").objectsSent())
+                .isEqualTo(5);
+        Manifest p2 = patchedPoint(p1, List.of(2));
+        // chunk 1's and 5's patches are unchanged: only chunk 2's, its page, the root and the manifest
+        assertThat(replicator.replicate("vm1", p2.id(), "offsite").objectsSent())
+                .isEqualTo(4);
+
+        Repository remote = Repository.open(offsite);
+        for (Manifest m : List.of(p1, p2)) {
+            String here = new Restorer(primary, 2)
+                    .restoreDisk(m, "sda", tmp.resolve("primary-" + m.id()), Restorer.Progress.NONE)
+                    .sha256();
+            String there = new Restorer(remote, 2)
+                    .restoreDisk(m, "sda", tmp.resolve("replica-" + m.id()), Restorer.Progress.NONE)
+                    .sha256();
+            assertThat(there).isEqualTo(here);
+        }
     }
 
     private long chunksOn(InMemoryObjectTarget t) {

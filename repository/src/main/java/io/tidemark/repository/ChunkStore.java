@@ -2,6 +2,7 @@ package io.tidemark.repository;
 
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
@@ -47,6 +48,24 @@ final class ChunkStore {
             return new byte[length];
         }
         return readVerified(ObjectKeys.chunk(d), d);
+    }
+
+    /** See {@link Repository#putPatch}. */
+    Repository.StoredChunk putPatch(ChunkPatch patch) {
+        byte[] plain = patch.toBytes();
+        Digest d = name(plain, plain.length);
+        String key = ObjectKeys.chunk(d);
+        if (target.exists(key)) {
+            return new Repository.StoredChunk(d, false, 0);
+        }
+        byte[] object = ObjectCodec.encode(plain, plain.length, key, keys);
+        boolean added = target.putIfAbsentDeferred(key, object); // durable at commit()
+        return new Repository.StoredChunk(d, added, added ? object.length : 0);
+    }
+
+    ChunkPatch patch(Digest d) {
+        String key = ObjectKeys.chunk(d);
+        return ChunkPatch.parse(key, readVerified(key, d));
     }
 
     IndexPage page(Digest d) {

@@ -41,6 +41,33 @@ public final class DiskIndexBuilder {
         page.set((int) (chunkNo % perPage), digest);
     }
 
+    /** Sets chunk {@code chunkNo} to base chunk {@code base} with {@code patch} over it (ADR 15). */
+    public synchronized void setPatched(long chunkNo, Digest base, Digest patch) {
+        int p = Math.toIntExact(chunkNo / perPage);
+        IndexPage page = touched.computeIfAbsent(p, this::startPage);
+        page.set((int) (chunkNo % perPage), base, patch);
+    }
+
+    /** What the parent index holds for one chunk: its chunk (or base) and its patch, if any. */
+    public record Entry(Digest chunk, Digest patch) {
+        public static final Entry ZERO = new Entry(Digest.ZERO, Digest.ZERO);
+    }
+
+    /**
+     * The parent's entry for chunk {@code chunkNo} ({@link Entry#ZERO} without a parent). Read
+     * before the chunk is {@link #set}: a page already touched answers from its copy, which holds
+     * the parent's entries until they are set.
+     */
+    public synchronized Entry parentEntry(long chunkNo) {
+        if (parent.isEmpty()) {
+            return Entry.ZERO;
+        }
+        int p = Math.toIntExact(chunkNo / perPage);
+        IndexPage page = touched.computeIfAbsent(p, this::startPage);
+        int i = (int) (chunkNo % perPage);
+        return new Entry(page.get(i), page.patch(i));
+    }
+
     private IndexPage startPage(int p) {
         if (parent.isPresent()) {
             return repository.page(parent.get().pages().get(p)).copy();

@@ -34,6 +34,15 @@ public record PointFootprint(long chunks, long logicalBytes, long storedBytes, l
             for (int p = 0; p < root.pages().size(); p++) {
                 IndexPage page = repository.page(root.pages().get(p));
                 for (int i = 0; i < page.size(); i++, offset += root.chunkSize()) {
+                    Digest patch = page.patch(i);
+                    if (!patch.isZero() && seen.add(patch)) { // a patch (ADR 15): stored bytes, no logical ones
+                        var object = repository.target().get(ObjectKeys.chunk(patch));
+                        if (object.isPresent()) {
+                            stored += object.get().length;
+                        } else {
+                            missing++;
+                        }
+                    }
                     Digest d = page.get(i);
                     if (d.isZero() || !seen.add(d)) {
                         continue;

@@ -1,13 +1,16 @@
 package io.tidemark.repository;
 
+import io.tidemark.core.CorruptObjectException;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.MasterKeys;
+import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Passphrase;
 import io.tidemark.format.RepositoryConfig;
 import java.util.List;
@@ -159,6 +162,45 @@ public final class Repository {
     /** The plaintext of chunk {@code d}, verified; all zeros for {@link Digest#ZERO}. */
     public byte[] chunk(Digest d, int length) {
         return chunks.chunk(d, length);
+    }
+
+    /**
+     * Stores {@code patch} (ADR 15) unless the repository already has it: a content-addressed
+     * object in the chunk key space, compressed and encrypted like a chunk.
+     */
+    public StoredChunk putPatch(ChunkPatch patch) {
+        return chunks.putPatch(patch);
+    }
+
+    /** The patch {@code d}, verified and parsed. */
+    public ChunkPatch patch(Digest d) {
+        return chunks.patch(d);
+    }
+
+    /**
+     * The plaintext of entry {@code i} of {@code page}: its chunk, or its base chunk with its patch
+     * applied (ADR 15). What every reader of a restore point's data uses.
+     *
+     * @throws io.tidemark.core.CorruptObjectException when the patch is not for this entry's base or length
+     */
+    public byte[] chunk(IndexPage page, int i, int length) {
+        return chunk(page.get(i), page.patch(i), length);
+    }
+
+    /** The plaintext of chunk {@code base} with {@code patch} over it ({@link Digest#ZERO}: none). */
+    public byte[] chunk(Digest base, Digest patch, int length) {
+        byte[] plain = chunk(base, length);
+        if (patch.isZero()) {
+            return plain;
+        }
+        ChunkPatch p = patch(patch);
+        if (!p.base().equals(base) || p.chunkLength() != length || plain.length != length) {
+            throw new CorruptObjectException(
+                    ObjectKeys.chunk(patch),
+                    "patch is for base " + p.base() + " of " + p.chunkLength() + " bytes, the index names base " + base
+                            + " of " + length + " bytes; run `tidemark verify`");
+        }
+        return p.applyTo(plain);
     }
 
     public IndexPage page(Digest d) {

@@ -29,7 +29,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * they list, nothing else: the cost does not depend on how many incrementals precede it. Chunks are
  * fetched in parallel through {@link Repository#chunk}, which verifies each against its digest (a
  * mismatch fails the restore with a {@link io.tidemark.core.CorruptObjectException} naming the
- * object); zero chunks are never fetched nor written, so the image stays sparse. The SHA-256 of the
+ * object); zero chunks are never fetched nor written, so the image stays sparse. A patched chunk
+ * (ADR 15) is its base chunk with its one patch applied: two objects, whatever the chain before it. The SHA-256 of the
  * whole image content is computed in disk order while restoring, without reading the image back.
  * The sink publishes the image only when it is complete.
  */
@@ -126,14 +127,15 @@ public final class Restorer {
                     long offset = chunkNo * root.chunkSize();
                     int length = (int) Math.min(root.chunkSize(), total - offset);
                     Digest d = page.get(i);
-                    if (d.isZero()) {
+                    Digest patch = page.patch(i);
+                    if (d.isZero() && patch.isZero()) {
                         window.add(new Pending(null, length));
                         progress.update(done.addAndGet(length), total);
                         continue;
                     }
                     window.add(new Pending(
                             pool.submit(() -> {
-                                byte[] plain = repository.chunk(d, length);
+                                byte[] plain = repository.chunk(d, patch, length);
                                 if (plain.length != length) {
                                     throw new PermanentException("chunk " + d + " has " + plain.length
                                             + " bytes where the index of restore point " + manifest.id()

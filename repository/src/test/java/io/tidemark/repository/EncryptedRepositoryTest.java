@@ -94,6 +94,45 @@ class EncryptedRepositoryTest {
     }
 
     @Test
+    void aPatchIsEncryptedAndNamedLikeAChunkAndRestores() throws IOException {
+        // ADR 15: a patch of the marker over chunk 3 (random) of an encrypted point
+        byte[] img = image(2);
+        Manifest full = backup(repo, img, "20261124T000000.000Z-aaaaaa");
+        var index = repo.newIndex(
+                img.length,
+                Optional.of(repo.root(Digest.fromHex(full.disks().get(0).index()))));
+        var was = index.parentEntry(3);
+        Repository.StoredChunk stored =
+                repo.putPatch(io.tidemark.format.ChunkPatch.of(was.chunk(), CHUNK, java.util.Map.of(100, MARKER)));
+        index.setPatched(3, was.chunk(), stored.digest());
+        Digest root = index.finish();
+        Manifest patched = new Manifest(
+                1,
+                "20261124T000100.000Z-bbbbbb",
+                "vm1",
+                "hv1",
+                "job-b",
+                full.capturedAt().plusSeconds(60),
+                full.committedAt().plusSeconds(60),
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.of(full.id()),
+                List.of(new DiskEntry("sda", img.length, CHUNK, root.hex(), "cp2", Optional.empty(), 0, 0)));
+        repo.commit(patched);
+        System.arraycopy(MARKER, 0, img, 3 * CHUNK + 100, MARKER.length);
+
+        Path out = restore(Repository.open(target, PassphraseSource.of(PASSPHRASE)), patched);
+        assertThat(Files.readAllBytes(out)).isEqualTo(img);
+        byte[] object = target.get(ObjectKeys.chunk(stored.digest())).orElseThrow();
+        assertThat(object[6]).as("encrypted flag").isEqualTo(FormatConstants.FLAG_ENCRYPTED);
+        assertThat(indexOf(object, MARKER)).isNegative();
+        byte[] payload = io.tidemark.format.ChunkPatch.of(was.chunk(), CHUNK, java.util.Map.of(100, MARKER))
+                .toBytes();
+        assertThat(stored.digest()).as("an HMAC name").isNotEqualTo(Digest.sha256(payload));
+    }
+
+    @Test
     void roundTripWithHmacNamesDedupAndNoPlaintextStored() throws IOException {
         byte[] img = image(1);
         Manifest m = backup(repo, img, "20261124T000000.000Z-aaaaaa");

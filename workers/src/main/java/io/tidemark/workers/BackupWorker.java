@@ -108,6 +108,14 @@ public final class BackupWorker implements AutoCloseable {
     }
 
     /**
+     * The most a chunk's patch may hold (ADR 15): a quarter of the chunk. So a patched chunk costs a
+     * restore at most 1.25× its bytes, in two objects, and a chunk changed further is stored whole.
+     */
+    static int maxPatchBytes(int chunkSize) {
+        return chunkSize / 4;
+    }
+
+    /**
      * Threads that hash, compress and store chunks. More than the cores: a store into a file
      * repository waits ~10 ms for its fsyncs (file and directory), and only many stores in flight
      * let the file system batch them into one journal commit (measured by {@code tidemark bench}:
@@ -1051,7 +1059,9 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
-            out = new DiskBackup(repository, cpu, readsInFlight, readLimit).run(source, dirty, index, progress);
+            out = new DiskBackup(repository, cpu, readsInFlight, readLimit)
+                    .withPatches(maxPatchBytes(repository.config().chunkSize()))
+                    .run(source, dirty, index, progress);
         }
         return new DiskEntry(
                 export.disk(),

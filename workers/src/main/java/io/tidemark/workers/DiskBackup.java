@@ -2,13 +2,19 @@ package io.tidemark.workers;
 
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.workers.nbd.Extent;
+import java.util.ArrayList;
 import java.util.BitSet;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Queue;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
@@ -35,6 +41,8 @@ final class DiskBackup {
     private final ExecutorService cpu;
     private final int readsInFlight;
     private final ReadLimit readLimit;
+    /** The most bytes a chunk's patch may hold (ADR 15); 0: never patch, read dirty chunks whole. */
+    private int maxPatchBytes;
 
     DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight) {
         this(repository, cpu, readsInFlight, ReadLimit.NONE);
@@ -46,6 +54,17 @@ final class DiskBackup {
         this.cpu = cpu;
         this.readsInFlight = readsInFlight;
         this.readLimit = readLimit;
+    }
+
+    /**
+     * Lets an incremental store a dirty chunk as a patch on its parent's chunk (ADR 15): only the
+     * dirty ranges are read, and a patch holding them (with the parent's patch of that chunk, if it
+     * had one) is stored instead of the whole chunk, as long as it holds at most {@code
+     * maxPatchBytes}; past that the chunk is read and stored whole. 0 turns patches off.
+     */
+    DiskBackup withPatches(int maxPatchBytes) {
+        this.maxPatchBytes = Math.max(0, maxPatchBytes);
+        return this;
     }
 
     /** Told how far the reading of one disk got, from the reading threads. */
@@ -71,13 +90,18 @@ final class DiskBackup {
     Outcome run(BlockSource source, Optional<String> dirtyContext, DiskIndexBuilder index, Progress progress) {
         int chunkSize = repository.config().chunkSize();
         long size = source.size();
-        BitSet chunks = chunksToRead(source, dirtyContext, chunkSize, size);
+        List<Extent> extents = source.extents(dirtyContext.orElse(BlockSource.ALLOCATION), 0, size);
+        BitSet chunks = chunksToRead(extents, dirtyContext.isPresent(), chunkSize);
+        PatchPlan patches = dirtyContext.isPresent() && index.hasParent() && maxPatchBytes > 0
+                ? PatchPlan.of(extents, chunks, chunkSize, size, maxPatchBytes)
+                : PatchPlan.NONE;
+        chunks.andNot(patches.chunks()); // patched chunks take their own path: storePatches
         long toRead = (long) chunks.cardinality() * chunkSize;
         long lastChunk = size == 0 ? -1 : (size - 1) / chunkSize;
         if (lastChunk >= 0 && chunks.get((int) lastChunk)) {
             toRead -= (long) chunkSize - (size - lastChunk * chunkSize); // the last chunk may be short
         }
-        progress.toRead(toRead);
+        progress.toRead(toRead + patches.bytes());
         Semaphore window = new Semaphore(readsInFlight);
         // a chunk's buffer is reused once it is stored: at most readsInFlight buffers, allocated as needed
         Queue<byte[]> buffers = new ConcurrentLinkedQueue<>();
@@ -122,6 +146,7 @@ final class DiskBackup {
                 });
             });
         }
+        count += storePatches(source, patches, index, window, failure, bytesRead, bytesNew, progress);
         acquire(window, readsInFlight); // drain
         if (failure.get() != null) {
             throw failure.get();
@@ -129,12 +154,114 @@ final class DiskBackup {
         return new Outcome(index.finish(), bytesRead.get(), bytesNew.get(), count);
     }
 
+    /**
+     * The patch path (ADR 15): for each chunk of {@code plan}, reads its dirty ranges, adds them to
+     * the parent's patch of that chunk (if any) and stores the result as a patch on the parent's
+     * base chunk; when that patch would hold more than {@link #maxPatchBytes}, reads and stores the
+     * chunk whole instead, so a patch never grows past the bound and never stacks on another.
+     *
+     * @return how many chunks it started
+     */
+    private long storePatches(
+            BlockSource source,
+            PatchPlan plan,
+            DiskIndexBuilder index,
+            Semaphore window,
+            AtomicReference<RuntimeException> failure,
+            AtomicLong bytesRead,
+            AtomicLong bytesNew,
+            Progress progress) {
+        long count = 0;
+        for (Map.Entry<Long, List<ChunkPatch.Range>> e : plan.ranges().entrySet()) {
+            if (failure.get() != null) {
+                break;
+            }
+            long chunkNo = e.getKey();
+            long offset = chunkNo * plan.chunkSize();
+            int length = (int) Math.min(plan.chunkSize(), source.size() - offset);
+            DiskIndexBuilder.Entry parent = index.parentEntry(chunkNo);
+            acquire(window);
+            count++;
+            List<CompletableFuture<byte[]>> reads = new ArrayList<>();
+            for (ChunkPatch.Range r : e.getValue()) {
+                readLimit.acquire(r.length());
+                reads.add(source.read(offset + r.offset(), r.length()));
+            }
+            CompletableFuture.allOf(reads.toArray(CompletableFuture[]::new)).whenComplete((ignored, readError) -> {
+                if (readError != null) {
+                    failure.compareAndSet(null, unwrap(readError));
+                    window.release();
+                    return;
+                }
+                cpu.execute(() -> {
+                    try {
+                        Map<Integer, byte[]> changed = new TreeMap<>();
+                        int read = 0;
+                        for (int i = 0; i < reads.size(); i++) {
+                            byte[] data = reads.get(i).join();
+                            changed.put(e.getValue().get(i).offset(), data);
+                            read += data.length;
+                        }
+                        bytesRead.addAndGet(read);
+                        progress.read(read);
+                        storePatched(source, chunkNo, offset, length, parent, changed, index, bytesRead, bytesNew);
+                    } catch (RuntimeException ex) {
+                        failure.compareAndSet(null, ex instanceof CompletionException ? unwrap(ex) : ex);
+                    } finally {
+                        window.release();
+                    }
+                });
+            });
+        }
+        return count;
+    }
+
+    /** Stores one chunk of the patch path: as a patch within the bound, else whole. */
+    private void storePatched(
+            BlockSource source,
+            long chunkNo,
+            long offset,
+            int length,
+            DiskIndexBuilder.Entry parent,
+            Map<Integer, byte[]> changed,
+            DiskIndexBuilder index,
+            AtomicLong bytesRead,
+            AtomicLong bytesNew) {
+        ChunkPatch patch = parent.patch().isZero()
+                ? ChunkPatch.of(parent.chunk(), length, changed)
+                : repository.patch(parent.patch()).with(changed);
+        if (patch.dataBytes() <= maxPatchBytes && patch.chunkLength() == length) {
+            Repository.StoredChunk stored = repository.putPatch(patch);
+            index.setPatched(chunkNo, parent.chunk(), stored.digest());
+            if (stored.added()) {
+                bytesNew.addAndGet(patch.dataBytes());
+            }
+            return;
+        }
+        // past the bound: the chunk whole, as the whole-chunk path would have stored it
+        readLimit.acquire(length);
+        byte[] data = source.read(offset, length).join();
+        bytesRead.addAndGet(length);
+        Repository.StoredChunk stored = repository.putChunk(data, length);
+        index.set(chunkNo, stored.digest());
+        if (stored.added()) {
+            bytesNew.addAndGet(length);
+        }
+    }
+
     /** The chunk numbers to read, from the dirty map (incremental) or the allocation map (full). */
     static BitSet chunksToRead(BlockSource source, Optional<String> dirtyContext, int chunkSize, long size) {
+        return chunksToRead(
+                source.extents(dirtyContext.orElse(BlockSource.ALLOCATION), 0, size),
+                dirtyContext.isPresent(),
+                chunkSize);
+    }
+
+    /** The chunk numbers to read from {@code extents}: the dirty ones (incremental) or the non-zero ones. */
+    static BitSet chunksToRead(List<Extent> extents, boolean incremental, int chunkSize) {
         BitSet chunks = new BitSet();
-        String context = dirtyContext.orElse(BlockSource.ALLOCATION);
-        for (Extent e : source.extents(context, 0, size)) {
-            boolean read = dirtyContext.isPresent() ? e.dirty() : !e.zero();
+        for (Extent e : extents) {
+            boolean read = incremental ? e.dirty() : !e.zero();
             if (read && e.length() > 0) {
                 int first = Math.toIntExact(e.offset() / chunkSize);
                 int last = Math.toIntExact((e.offset() + e.length() - 1) / chunkSize);

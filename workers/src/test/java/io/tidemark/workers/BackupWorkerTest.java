@@ -100,9 +100,11 @@ class BackupWorkerTest {
         Manifest inc = worker.backup("j2", job());
         assertThat(inc.incremental()).isTrue();
         assertThat(inc.parent()).contains(full.id());
-        assertThat(inc.disk("sda").orElseThrow().bytesRead()).isEqualTo(3L * CHUNK);
+        // each write dirties one 64 KiB granule of the fake's bitmap: read and stored as a patch (ADR 15)
+        int granule = FakeHypervisor.GRANULARITY;
+        assertThat(inc.disk("sda").orElseThrow().bytesRead()).isEqualTo(3L * granule);
         assertThat(inc.disk("sdb").orElseThrow().bytesRead()).isZero();
-        assertThat(inc.disk("sda").orElseThrow().bytesNew()).isEqualTo(3L * CHUNK);
+        assertThat(inc.disk("sda").orElseThrow().bytesNew()).isEqualTo(3L * granule);
 
         // every point restores to the bytes of its own moment
         assertThat(restoredSha(full, "sda")).isEqualTo(sha(sdaAt1));
@@ -168,7 +170,8 @@ class BackupWorkerTest {
 
         Manifest retry = worker.backup("j2", job());
         assertThat(retry.incremental()).isTrue();
-        assertThat(retry.disk("sda").orElseThrow().bytesRead()).isEqualTo(CHUNK); // the write was not forgotten
+        assertThat(retry.disk("sda").orElseThrow().bytesRead())
+                .isEqualTo(FakeHypervisor.GRANULARITY); // the write was not forgotten (its granule, ADR 15)
         assertThat(restoredSha(retry, "sda")).isEqualTo(sha(hv.content("vm1", "sda")));
     }
 
@@ -207,7 +210,7 @@ class BackupWorkerTest {
         // the change tracking is unchanged: the next job still reads the write
         Manifest next = worker.backup("j3", job(ConsistencyPolicy.APPLICATION_PREFERRED));
         assertThat(next.incremental()).isTrue();
-        assertThat(next.disk("sda").orElseThrow().bytesRead()).isEqualTo(CHUNK);
+        assertThat(next.disk("sda").orElseThrow().bytesRead()).isEqualTo(FakeHypervisor.GRANULARITY);
         assertThat(next.consistency()).isEqualTo(ConsistencyAchieved.CRASH);
     }
 

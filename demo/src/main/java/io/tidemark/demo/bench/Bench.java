@@ -131,6 +131,10 @@ public final class Bench {
         if (o.scenarios().contains("clones")) {
             clones();
         }
+        if (o.scenarios().contains("scattered")) {
+            new ScatteredBench(o.dir().resolve("scattered"), o.imageSize(), o.dirtyFraction(), phase)
+                    .run(report.putObject("scatteredIncremental"));
+        }
         if (o.scenarios().contains("guest")) {
             phase.accept("guest impact: write latency with and without a backup");
             GuestLatency.measure(
@@ -466,7 +470,7 @@ public final class Bench {
         return new SnapshotJob(vm, "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now());
     }
 
-    private static JsonNode restic(Path repo, Path file, Map<String, String> env) {
+    static JsonNode restic(Path repo, Path file, Map<String, String> env) {
         String out =
                 Tools.run(List.of("restic", "-r", repo.toString(), "backup", "--json", file.toString()), env, 7200);
         for (String line : out.split("\n")) {
@@ -549,7 +553,7 @@ public final class Bench {
         return round(bytes / (double) MIB / (nanos / 1e9));
     }
 
-    private static double round(double v) {
+    static double round(double v) {
         return Math.round(v * 1000) / 1000.0;
     }
 

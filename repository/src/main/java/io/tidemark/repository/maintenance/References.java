@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -32,6 +33,9 @@ final class References {
 
     private final Map<String, List<String>> rootsByPage = new LinkedHashMap<>();
     private final Map<String, List<String>> pagesByChunk = new HashMap<>();
+    /** Patch key → the base digest its page names (ADR 15); patches are also in pagesByChunk. */
+    private final Map<String, Digest> patchBases = new HashMap<>();
+
     private final Map<String, Problem> problems = new LinkedHashMap<>();
     private final List<PointRef> points = new ArrayList<>();
 
@@ -126,12 +130,30 @@ final class References {
         for (int i = 0; i < p.size(); i++) {
             Digest d = p.get(i);
             if (!d.isZero()) {
-                List<String> pages = pagesByChunk.computeIfAbsent(ObjectKeys.chunk(d), k -> new ArrayList<>(1));
-                if (!pages.contains(pageKey)) {
-                    pages.add(pageKey);
-                }
+                referencedBy(ObjectKeys.chunk(d), pageKey);
+            }
+            Digest patch = p.patch(i);
+            if (!patch.isZero()) { // a patch (ADR 15) lives in the chunk key space, kept and checked like a chunk
+                referencedBy(ObjectKeys.chunk(patch), pageKey);
+                patchBases.put(ObjectKeys.chunk(patch), d);
             }
         }
+    }
+
+    private void referencedBy(String chunkKey, String pageKey) {
+        List<String> pages = pagesByChunk.computeIfAbsent(chunkKey, k -> new ArrayList<>(1));
+        if (!pages.contains(pageKey)) {
+            pages.add(pageKey);
+        }
+    }
+
+    /**
+     * The base chunk the index names for patch {@code key} (ADR 15), or empty when {@code key} is
+     * not a patch (a chunk). A patch named by two pages has the same base in both: its payload
+     * names the base, and its name is the digest of its payload.
+     */
+    Optional<Digest> patchBase(String key) {
+        return Optional.ofNullable(patchBases.get(key));
     }
 
     private interface Read<T> {

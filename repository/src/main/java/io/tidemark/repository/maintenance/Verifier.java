@@ -6,6 +6,8 @@ import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
 import io.tidemark.core.concurrent.DaemonThreads;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.ChunkPatch;
+import io.tidemark.format.Digest;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
@@ -110,7 +112,7 @@ public final class Verifier {
             List<Future<Problem>> inFlight = new ArrayList<>();
             for (String key : keys) {
                 inFlight.add(pool.submit(() -> {
-                    Problem p = readChunk(key, chunkSize, plain);
+                    Problem p = readChunk(key, chunkSize, plain, refs);
                     progress.update(done.addAndGet(chunkSize), total);
                     return p;
                 }));
@@ -128,8 +130,21 @@ public final class Verifier {
         return plain.get();
     }
 
-    private Problem readChunk(String key, int chunkSize, AtomicLong plain) {
+    private Problem readChunk(String key, int chunkSize, AtomicLong plain, References refs) {
         try {
+            Optional<Digest> base = refs.patchBase(key);
+            if (base.isPresent()) { // a patch (ADR 15): verified, parsed, and on the base its index names
+                ChunkPatch patch = repository.patch(References.digestOf(key));
+                if (!patch.base().equals(base.get())) {
+                    return new Problem(
+                            key,
+                            Problem.Kind.CORRUPT,
+                            "patch is for base " + patch.base() + ", its index page names " + base.get(),
+                            List.of());
+                }
+                plain.addAndGet(patch.dataBytes());
+                return null;
+            }
             plain.addAndGet(repository.chunk(References.digestOf(key), chunkSize).length);
             return null;
         } catch (CorruptObjectException e) {

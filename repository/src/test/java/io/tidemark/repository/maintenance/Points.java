@@ -5,6 +5,7 @@ import io.tidemark.core.event.FullReason;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RestorePointIds;
@@ -14,6 +15,7 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
 import java.util.stream.IntStream;
@@ -57,7 +59,13 @@ final class Points {
             System.arraycopy(data, 0, image, c * chunkSize, chunkSize);
             index.set(c, repository.putChunk(data, chunkSize).digest());
         }
-        Digest root = index.finish();
+        return manifest(parent, index.finish(), image);
+    }
+
+    /** An uncommitted point of {@code root} (as {@link #write} makes it), its image as given. */
+    Pending manifest(Optional<Pending> parent, Digest root, byte[] image) {
+        int chunkSize = repository.config().chunkSize();
+        long size = (long) chunks * chunkSize;
         Instant at = Instant.parse("2026-11-24T00:00:00Z").plusSeconds(60L * count++);
         Manifest m = new Manifest(
                 1,
@@ -85,6 +93,34 @@ final class Points {
         return new Pending(m, image);
     }
 
+    /**
+     * A point where, in each chunk of {@code patched}, {@code bytes} random bytes at the offset given
+     * change on top of {@code parent}'s image, stored as a backup with patches does (ADR 15): one
+     * patch on the parent's base chunk holding the parent's patch ranges and the new ones.
+     */
+    Pending patched(Pending parent, Map<Integer, Integer> patched, int bytes) {
+        int chunkSize = repository.config().chunkSize();
+        long size = (long) chunks * chunkSize;
+        byte[] image = parent.image().clone();
+        DiskIndexBuilder index = repository.newIndex(
+                size,
+                Optional.of(repository.root(
+                        Digest.fromHex(parent.manifest().disks().get(0).index()))));
+        for (Map.Entry<Integer, Integer> e : patched.entrySet()) {
+            byte[] data = new byte[bytes];
+            random.nextBytes(data);
+            int c = e.getKey();
+            System.arraycopy(data, 0, image, c * chunkSize + e.getValue(), bytes);
+            DiskIndexBuilder.Entry was = index.parentEntry(c);
+            Map<Integer, byte[]> changed = Map.of(e.getValue(), data);
+            ChunkPatch patch = was.patch().isZero()
+                    ? ChunkPatch.of(was.chunk(), chunkSize, changed)
+                    : repository.patch(was.patch()).with(changed);
+            index.setPatched(c, was.chunk(), repository.putPatch(patch).digest());
+        }
+        return commit(manifest(Optional.of(parent), index.finish(), image));
+    }
+
     Pending commit(Pending p) {
         repository.commit(p.manifest());
         return p;
@@ -99,12 +135,14 @@ final class Points {
         return commit(write(Optional.of(parent), rewrite));
     }
 
-    /** The keys of the non-zero chunks {@code p} references. */
+    /** The keys of the non-zero chunks (and patches, ADR 15) {@code p} references. */
     List<String> chunkKeys(Pending p) {
         var root = repository.root(Digest.fromHex(p.manifest().disks().get(0).index()));
         return root.pages().stream()
                 .map(repository::page)
-                .flatMap(page -> IntStream.range(0, page.size()).mapToObj(page::get))
+                .flatMap(page -> IntStream.range(0, page.size())
+                        .boxed()
+                        .flatMap(i -> java.util.stream.Stream.of(page.get(i), page.patch(i))))
                 .filter(d -> !d.isZero())
                 .map(ObjectKeys::chunk)
                 .distinct()

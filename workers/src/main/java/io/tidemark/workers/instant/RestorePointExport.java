@@ -15,6 +15,7 @@ import io.tidemark.workers.nbd.Extent;
 import io.tidemark.workers.nbd.NbdServer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -80,6 +81,9 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
     private final long size;
     private final int chunkSize;
     private final Digest[] digests;
+    /** The patches of patched chunks (ADR 15), by chunk number; most disks have few or none. */
+    private final Map<Integer, Digest> patches;
+
     private final int prefetch;
     private final int maxCached;
     private final ExecutorService fetchers;
@@ -103,13 +107,20 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
     private volatile Thread prefetcher;
 
     private RestorePointExport(
-            Repository repository, String name, String describe, IndexRoot root, Digest[] digests, Options options) {
+            Repository repository,
+            String name,
+            String describe,
+            IndexRoot root,
+            Digest[] digests,
+            Map<Integer, Digest> patches,
+            Options options) {
         this.repository = repository;
         this.name = name;
         this.describe = describe;
         this.size = root.diskSize();
         this.chunkSize = root.chunkSize();
         this.digests = digests;
+        this.patches = patches;
         this.prefetch = Math.max(0, options.prefetchChunks());
         this.maxCached = (int) Math.max(2 + prefetch, options.cacheBytes() / chunkSize);
         this.fetchers = Executors.newFixedThreadPool(
@@ -124,9 +135,13 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
                         + m.disks().stream().map(DiskEntry::name).toList()));
         IndexRoot root = repository.root(Digest.fromHex(disk.index()));
         Digest[] digests = new Digest[(int) root.chunkCount()];
+        Map<Integer, Digest> patches = new HashMap<>();
         int n = 0;
         for (IndexPage page : pages(repository, root, options.fetchThreads())) {
             for (int i = 0; i < page.size() && n < digests.length; i++) {
+                if (!page.patch(i).isZero()) {
+                    patches.put(n, page.patch(i));
+                }
                 digests[n++] = page.get(i);
             }
         }
@@ -137,7 +152,8 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         }
         String describe =
                 "disk '" + diskName + "' of restore point " + m.id() + " of " + m.vm() + " in " + repository.describe();
-        return new RestorePointExport(repository, m.vm() + "-" + diskName, describe, root, digests, options);
+        return new RestorePointExport(
+                repository, m.vm() + "-" + diskName, describe, root, digests, Map.copyOf(patches), options);
     }
 
     /**
@@ -263,7 +279,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
             if (todo.size() >= maxCached / 2) {
                 break;
             }
-            if (c != null && c >= 0 && c < digests.length && !digests[(int) (long) c].isZero()) {
+            if (c != null && c >= 0 && c < digests.length && !zero(c)) {
                 todo.add(c);
             }
         }
@@ -354,7 +370,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         // start every chunk of the request (and the read-ahead) before waiting for any
         List<CompletableFuture<byte[]>> parts = new ArrayList<>();
         for (long c = first; c <= last; c++) {
-            if (digests[(int) c].isZero()) {
+            if (zero(c)) {
                 parts.add(null);
             } else {
                 note(c);
@@ -390,7 +406,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
 
     private void prefetchChunks(long from, long to) {
         for (long c = from; c <= Math.min(to, digests.length - 1L); c++) {
-            if (!digests[(int) c].isZero()) {
+            if (!zero(c)) {
                 chunk(c, Kind.READ_AHEAD);
             }
         }
@@ -403,7 +419,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         long pos = offset;
         while (pos < end) {
             long c = pos / chunkSize;
-            int flags = digests[(int) c].isZero() ? Extent.HOLE | Extent.ZERO : 0;
+            int flags = zero(c) ? Extent.HOLE | Extent.ZERO : 0;
             long next = Math.min(end, c * chunkSize + chunkLength(c));
             if (!out.isEmpty() && out.get(out.size() - 1).flags() == flags) {
                 Extent prev = out.remove(out.size() - 1);
@@ -414,6 +430,11 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
             pos = next;
         }
         return out;
+    }
+
+    /** Whether chunk {@code c} reads as zeros without a fetch: a zero chunk with no patch. */
+    private boolean zero(long c) {
+        return digests[(int) c].isZero() && !patches.containsKey((int) c);
     }
 
     private int chunkLength(long c) {
@@ -465,7 +486,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         Digest d = digests[(int) c];
         int length = chunkLength(c);
         try {
-            byte[] plain = repository.chunk(d, length);
+            byte[] plain = repository.chunk(d, patches.getOrDefault((int) c, Digest.ZERO), length);
             if (plain.length != length) {
                 throw new PermanentException("chunk " + ObjectKeys.chunk(d) + " has " + plain.length
                         + " bytes where the index expects " + length);

@@ -4,19 +4,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.format.FormatConstants;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.workers.nbd.Extent;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
@@ -145,6 +150,49 @@ class RestorePointExportTest {
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("no disk 'vdz'")
                 .hasMessageContaining("[sda]");
+    }
+
+    @Test
+    void patchedChunksReadAsBaseAndPatchAndAPatchedZeroChunkIsNoHole() {
+        // ADR 15: chunk 3 (data) and chunk 5 (zero in the parent) get 4 KiB patches
+        byte[] expected = image.clone();
+        DiskIndexBuilder index = repo.newIndex(
+                SIZE, Optional.of(repo.root(Digest.fromHex(point.disks().get(0).index()))));
+        Random r = new Random(9);
+        for (int c : List.of(3, 5)) {
+            byte[] data = new byte[4096];
+            r.nextBytes(data);
+            System.arraycopy(data, 0, expected, c * CHUNK + 8192, 4096);
+            DiskIndexBuilder.Entry was = index.parentEntry(c);
+            Digest patch = repo.putPatch(ChunkPatch.of(was.chunk(), CHUNK, Map.of(8192, data)))
+                    .digest();
+            index.setPatched(c, was.chunk(), patch);
+        }
+        Digest root = index.finish();
+        Manifest child = new Manifest(
+                1,
+                "20991231T000000.000Z-cccccc",
+                "vm1",
+                "hv1",
+                "job-child",
+                point.capturedAt().plusSeconds(60),
+                point.committedAt().plusSeconds(60),
+                point.consistency(),
+                point.trigger(),
+                "pol",
+                Optional.of(point.id()),
+                List.of(new DiskEntry("sda", SIZE, CHUNK, root.hex(), "tm-2", Optional.empty(), 0, 0)));
+        repo.commit(child);
+        RestorePointExport e = RestorePointExport.open(repo, child, "sda", RestorePointExport.Options.defaults());
+        opened.add(e);
+
+        byte[] all = new byte[SIZE];
+        e.read(0, all, 0, SIZE);
+        assertThat(all).isEqualTo(expected);
+        assertThat(e.allocation(5L * CHUNK, CHUNK)).singleElement().satisfies(x -> assertThat(x.zero())
+                .isFalse());
+        assertThat(e.allocation(10L * CHUNK, CHUNK)).singleElement().satisfies(x -> assertThat(x.zero())
+                .isTrue());
     }
 
     private Digest[] digests() {

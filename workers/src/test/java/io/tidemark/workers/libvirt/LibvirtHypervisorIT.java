@@ -385,10 +385,14 @@ class LibvirtHypervisorIT extends HypervisorContract {
             assertThat(full.incremental()).isFalse();
             assertThat(inc.incremental()).isTrue();
             assertThat(inc.parent()).contains(full.id());
+            // one small write per disk: read as the dirty granule of libvirt's bitmap and stored as a
+            // patch (ADR 15), at most a quarter of a chunk, not the whole chunk
             assertThat(inc.disk("vda").orElseThrow().bytesRead())
-                    .isEqualTo(repo.config().chunkSize());
+                    .isPositive()
+                    .isLessThanOrEqualTo(repo.config().chunkSize() / 4);
             assertThat(inc.disk("sda").orElseThrow().bytesRead())
-                    .isEqualTo(repo.config().chunkSize());
+                    .isPositive()
+                    .isLessThanOrEqualTo(repo.config().chunkSize() / 4);
             assertThat(restoredSha(repo, full, "vda")).isEqualTo(vdaAt1);
             assertThat(restoredSha(repo, full, "sda")).isEqualTo(sdaAt1);
             assertThat(restoredSha(repo, inc, "vda")).isEqualTo(vdaAt2);

@@ -42,7 +42,7 @@ import org.junit.jupiter.api.Test;
 class QmpHypervisorIT extends HypervisorContract {
 
     private static final int MIB = 1 << 20;
-    private static final long GRAIN = 65536;
+    private static final long GRAIN = CapturePlan.GRANULARITY;
 
     @Override
     protected Hypervisor newHypervisor() {
@@ -525,7 +525,7 @@ class QmpHypervisorIT extends HypervisorContract {
         return new long[] {offset, length};
     }
 
-    /** The 64 KiB grains touched by the writes, merged, as "offset+length". */
+    /** The bitmap grains (16 KiB) touched by the writes, merged, as "offset+length". */
     private static List<String> grains(List<long[]> writes) {
         List<long[]> ranges = new ArrayList<>();
         for (long[] w : writes) {

@@ -1,0 +1,171 @@
+package io.tidemark.demo.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.SnapshotJob;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
+import io.tidemark.targets.file.FileObjectTarget;
+import io.tidemark.workers.BackupWorker;
+import io.tidemark.workers.CaptureHooks;
+import io.tidemark.workers.NbdBlockSource;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * Issue 15 goal 2 on the second data set ({@link MixedImage}): a full backup, then an incremental of
+ * a database-like change (one sequential run plus thousands of scattered 4 KiB writes), against
+ * restic re-backing up the raw image; bytes read and stored against the bytes the guest changed.
+ * Runs on its own repository, through the real worker, NBD export and file repository; the restore
+ * of the incremental is checked against the changed image's SHA-256. Without restic on the PATH the
+ * restic comparison is skipped and the report says so.
+ */
+public final class ScatteredBench {
+
+    private final Path dir;
+    private final long imageSize;
+    private final double fraction;
+    private final Consumer<String> phase;
+    private int jobs;
+
+    public ScatteredBench(Path dir, long imageSize, double fraction, Consumer<String> phase) {
+        this.dir = dir;
+        this.imageSize = imageSize;
+        this.fraction = fraction;
+        this.phase = phase;
+    }
+
+    /** Runs the scenario into {@code s} and returns it. */
+    public ObjectNode run(ObjectNode s) throws IOException {
+        Files.createDirectories(dir);
+        Path raw = dir.resolve("mixed.raw");
+        Path qcow2 = dir.resolve("mixed.qcow2");
+        phase.accept("generating the " + imageSize / MixedImage.MIB + " MiB mixed image (text, random, zeros)");
+        long[] mib = MixedImage.generate(raw, imageSize, 15);
+        Tools.run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-S", "0", raw.toString(), qcow2.toString());
+        s.putObject("image")
+                .put("bytes", imageSize)
+                .put("textMiB", mib[0])
+                .put("randomMiB", mib[1])
+                .put("zeroMiB", mib[2]);
+        Path repoDir = Files.createDirectories(dir.resolve("repo"));
+        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        boolean restic = onPath("restic");
+        Path resticRepo = dir.resolve("restic");
+        Map<String, String> env = Map.of(
+                "RESTIC_PASSWORD",
+                "bench",
+                "RESTIC_CACHE_DIR",
+                dir.resolve("restic-cache").toString());
+        try (ImageHypervisor hv = new ImageHypervisor(Clock.systemUTC());
+                BackupWorker worker = new BackupWorker(
+                        "bench",
+                        hv,
+                        repo,
+                        new Bench.DiscardingBus(),
+                        Clock.systemUTC(),
+                        dir.resolve("w"),
+                        CaptureHooks.NONE,
+                        NbdBlockSource::open)) {
+            hv.add("mixed", "sda", qcow2);
+            phase.accept("tidemark: full backup of the mixed image");
+            long t0 = System.nanoTime();
+            worker.backup("scattered-" + ++jobs, job());
+            s.put("fullSeconds", secs(System.nanoTime() - t0));
+            if (restic) {
+                phase.accept("restic: first backup of the mixed raw image");
+                Tools.run(
+                        List.of("restic", "init", "-q", "-r", resticRepo.toString(), "--repository-version", "2"),
+                        env,
+                        600);
+                t0 = System.nanoTime();
+                JsonNode first = Bench.restic(resticRepo, raw, env);
+                s.put("resticFullSeconds", secs(System.nanoTime() - t0));
+                s.put("resticFullBytesAdded", first.path("data_added").asLong());
+            } else {
+                s.put("resticSkipped", "restic is not on the PATH: install restic (deploy/install-deps.sh)");
+            }
+
+            MixedImage.Change change = MixedImage.change(imageSize, fraction, 16);
+            phase.accept("changing the mixed image: one " + change.runBytes() / 1024 + " KiB run and "
+                    + change.scatteredWrites() + " scattered 4 KiB writes");
+            TestImage.applyRaw(raw, change.writes());
+            TestImage.applyQcow2(qcow2, change.writes(), dir.resolve("scratch"));
+
+            phase.accept("tidemark: incremental of the scattered writes");
+            long before = Tools.treeBytes(repoDir);
+            t0 = System.nanoTime();
+            Manifest inc = worker.backup("scattered-" + ++jobs, job());
+            long incNanos = System.nanoTime() - t0;
+            long written = Tools.treeBytes(repoDir) - before;
+            DiskEntry d = inc.disk("sda").orElseThrow();
+            long changed = change.changedBytes();
+            s.put("changedBytes", changed);
+            s.put("scatteredWrites", change.scatteredWrites());
+            s.put("sequentialRunBytes", change.runBytes());
+            s.put("incremental", d.fullReason().isEmpty());
+            s.put("tidemarkSeconds", secs(incNanos));
+            s.put("tidemarkBytesRead", d.bytesRead());
+            s.put("tidemarkBytesNew", d.bytesNew());
+            s.put("tidemarkBytesWritten", written);
+            s.put("bytesReadVsChanged", Bench.round((double) d.bytesRead() / changed));
+            s.put("bytesStoredVsChanged", Bench.round((double) written / changed));
+            if (restic) {
+                phase.accept("restic: second backup of the mixed raw image");
+                t0 = System.nanoTime();
+                JsonNode r = Bench.restic(resticRepo, raw, env);
+                long resticNanos = System.nanoTime() - t0;
+                s.put("resticSeconds", secs(resticNanos));
+                s.put("resticBytesAdded", r.path("data_added").asLong());
+                s.put("resticBytesRead", r.path("total_bytes_processed").asLong());
+                s.put("timeVsRestic", Bench.round((double) incNanos / resticNanos));
+            }
+
+            phase.accept("restoring the incremental and comparing it with the changed image");
+            Path out = dir.resolve("restored.raw");
+            t0 = System.nanoTime();
+            String sha = new Restorer(repo, 8)
+                    .restoreDisk(inc, "sda", out, Restorer.Progress.NONE)
+                    .sha256();
+            s.put("restoreSeconds", secs(System.nanoTime() - t0));
+            String expected = Restorer.sha256(raw);
+            s.put("restoreMatchesImage", sha.equals(expected));
+            Files.delete(out);
+            if (!sha.equals(expected)) {
+                throw new PermanentException("the restored incremental (SHA-256 " + sha
+                        + ") differs from the changed image (" + expected + ")");
+            }
+        }
+        return s;
+    }
+
+    private static SnapshotJob job() {
+        return new SnapshotJob("mixed", "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now());
+    }
+
+    private static boolean onPath(String tool) {
+        String path = Optional.ofNullable(System.getenv("PATH")).orElse("");
+        for (String d : path.split(java.io.File.pathSeparator)) {
+            if (!d.isEmpty() && Files.isExecutable(Path.of(d, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static double secs(long nanos) {
+        return Bench.round(nanos / 1e9);
+    }
+}

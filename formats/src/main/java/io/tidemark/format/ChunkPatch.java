@@ -1,0 +1,221 @@
+package io.tidemark.format;
+
+import io.tidemark.core.CorruptObjectException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The bytes of a chunk that changed since its base chunk (ADR 15): ranges of the chunk and their
+ * new bytes. A patched chunk reads as the base chunk with every range written over it. A patch is
+ * always against a whole chunk, never against another patch, so reading a patched chunk costs the
+ * base and one patch, however many incrementals made it: a later change to the same chunk makes a
+ * new patch holding the old ranges and the new ones ({@link #with}).
+ *
+ * <p>Payload layout: {@link FormatConstants#PATCH_MAGIC}. Immutable.
+ */
+public final class ChunkPatch {
+
+    /** One changed range of the chunk: {@code [offset, offset + length)}. */
+    public record Range(int offset, int length) {
+        public Range {
+            if (offset < 0 || length <= 0) {
+                throw new IllegalArgumentException("bad patch range offset=" + offset + " length=" + length);
+            }
+        }
+
+        public int end() {
+            return offset + length;
+        }
+    }
+
+    private final Digest base;
+    private final int chunkLength;
+    private final List<Range> ranges;
+    private final byte[] data;
+
+    /**
+     * @param ranges increasing and not touching (merge touching ranges first), inside the chunk
+     * @param data the ranges' bytes, in order, as long as their total length
+     */
+    public ChunkPatch(Digest base, int chunkLength, List<Range> ranges, byte[] data) {
+        this.base = base;
+        this.chunkLength = chunkLength;
+        this.ranges = List.copyOf(ranges);
+        this.data = data;
+        int end = -1;
+        long total = 0;
+        for (Range r : this.ranges) {
+            if (r.offset() <= end || r.end() > chunkLength) {
+                throw new IllegalArgumentException("patch ranges must increase, not touch and stay inside the "
+                        + chunkLength + "-byte chunk: " + this.ranges);
+            }
+            end = r.end();
+            total += r.length();
+        }
+        if (this.ranges.isEmpty() || total != data.length) {
+            throw new IllegalArgumentException(
+                    "a patch needs at least one range and as many bytes as its ranges cover (" + total + "), got "
+                            + data.length);
+        }
+    }
+
+    public Digest base() {
+        return base;
+    }
+
+    public int chunkLength() {
+        return chunkLength;
+    }
+
+    public List<Range> ranges() {
+        return ranges;
+    }
+
+    /** The bytes the ranges cover. */
+    public int dataBytes() {
+        return data.length;
+    }
+
+    /** Writes the ranges over {@code chunk} (the base's plaintext, {@link #chunkLength} bytes) in place. */
+    public byte[] applyTo(byte[] chunk) {
+        if (chunk.length != chunkLength) {
+            throw new IllegalArgumentException(
+                    "patch for a " + chunkLength + "-byte chunk applied to " + chunk.length + " bytes");
+        }
+        int at = 0;
+        for (Range r : ranges) {
+            System.arraycopy(data, at, chunk, r.offset(), r.length());
+            at += r.length();
+        }
+        return chunk;
+    }
+
+    /**
+     * This patch's ranges and {@code changed} (offset in the chunk → its new bytes) on the same base:
+     * where they overlap, {@code changed} wins. Ranges that touch are merged.
+     */
+    public ChunkPatch with(Map<Integer, byte[]> changed) {
+        List<Map.Entry<Integer, byte[]>> layers = new ArrayList<>(ranges.size() + changed.size());
+        int at = 0;
+        for (Range r : ranges) {
+            layers.add(Map.entry(r.offset(), Arrays.copyOfRange(data, at, at + r.length())));
+            at += r.length();
+        }
+        layers.addAll(changed.entrySet()); // later layers are written over earlier ones
+        return merged(base, chunkLength, layers);
+    }
+
+    /** A patch on {@code base} of the bytes {@code changed} (offset in the chunk → new bytes) of a chunk. */
+    public static ChunkPatch of(Digest base, int chunkLength, Map<Integer, byte[]> changed) {
+        return merged(base, chunkLength, new ArrayList<>(changed.entrySet()));
+    }
+
+    /**
+     * The patch of {@code layers} (offset → bytes), each written over the ones before it: the union
+     * of their ranges, touching ones merged. Costs O(layers · log layers + bytes), not O(chunk).
+     */
+    private static ChunkPatch merged(Digest base, int chunkLength, List<Map.Entry<Integer, byte[]>> layers) {
+        List<int[]> spans = new ArrayList<>(layers.size()); // [start, end)
+        for (Map.Entry<Integer, byte[]> e : layers) {
+            if (e.getValue().length > 0) {
+                spans.add(new int[] {e.getKey(), e.getKey() + e.getValue().length});
+            }
+        }
+        spans.sort((a, b) -> Integer.compare(a[0], b[0]));
+        List<Range> out = new ArrayList<>();
+        int total = 0;
+        for (int[] sp : spans) {
+            if (!out.isEmpty() && sp[0] <= out.get(out.size() - 1).end()) {
+                Range last = out.remove(out.size() - 1);
+                int end = Math.max(last.end(), sp[1]);
+                total += end - last.end();
+                out.add(new Range(last.offset(), end - last.offset()));
+            } else {
+                out.add(new Range(sp[0], sp[1] - sp[0]));
+                total += sp[1] - sp[0];
+            }
+        }
+        int[] starts = new int[out.size()];
+        int[] dataAt = new int[out.size()];
+        int pos = 0;
+        for (int i = 0; i < out.size(); i++) {
+            starts[i] = out.get(i).offset();
+            dataAt[i] = pos;
+            pos += out.get(i).length();
+        }
+        byte[] data = new byte[total];
+        for (Map.Entry<Integer, byte[]> e : layers) {
+            int i = Arrays.binarySearch(starts, e.getKey());
+            if (i < 0) {
+                i = -i - 2; // the range that contains this offset starts before it
+            }
+            if (e.getValue().length > 0) {
+                System.arraycopy(e.getValue(), 0, data, dataAt[i] + e.getKey() - starts[i], e.getValue().length);
+            }
+        }
+        return new ChunkPatch(base, chunkLength, out, data);
+    }
+
+    public byte[] toBytes() {
+        byte[] out = new byte[FormatConstants.PATCH_HEADER_BYTES + ranges.size() * 8 + data.length];
+        ByteBuffer b = ByteBuffer.wrap(out).order(ByteOrder.BIG_ENDIAN);
+        b.putInt(FormatConstants.PATCH_MAGIC);
+        b.put((byte) FormatConstants.PATCH_VERSION);
+        b.put(new byte[3]);
+        base.copyTo(out, b.position());
+        b.position(b.position() + FormatConstants.DIGEST_BYTES);
+        b.putInt(chunkLength);
+        b.putInt(ranges.size());
+        for (Range r : ranges) {
+            b.putInt(r.offset());
+            b.putInt(r.length());
+        }
+        b.put(data);
+        return out;
+    }
+
+    /** Parses the plaintext of the patch stored under {@code key}. */
+    public static ChunkPatch parse(String key, byte[] payload) {
+        ByteBuffer b = ByteBuffer.wrap(payload).order(ByteOrder.BIG_ENDIAN);
+        if (payload.length < FormatConstants.PATCH_HEADER_BYTES || b.getInt() != FormatConstants.PATCH_MAGIC) {
+            throw new CorruptObjectException(key, "not a chunk patch");
+        }
+        int version = b.get();
+        if (version != FormatConstants.PATCH_VERSION) {
+            throw new CorruptObjectException(key, "chunk patch version " + version + " unknown; upgrade Tidemark");
+        }
+        b.position(8);
+        Digest base = Digest.readFrom(payload, 8);
+        b.position(8 + FormatConstants.DIGEST_BYTES);
+        int chunkLength = b.getInt();
+        int n = b.getInt();
+        if (chunkLength <= 0 || n <= 0 || (long) n * 8 > payload.length - FormatConstants.PATCH_HEADER_BYTES) {
+            throw new CorruptObjectException(key, "chunk patch header is inconsistent");
+        }
+        List<Range> ranges = new ArrayList<>(n);
+        long total = 0;
+        for (int i = 0; i < n; i++) {
+            int offset = b.getInt();
+            int length = b.getInt();
+            if (offset < 0 || length <= 0) {
+                throw new CorruptObjectException(key, "chunk patch range " + i + " is inconsistent");
+            }
+            ranges.add(new Range(offset, length));
+            total += length;
+        }
+        if (total != b.remaining()) {
+            throw new CorruptObjectException(key, "chunk patch data does not match its ranges");
+        }
+        byte[] data = new byte[(int) total];
+        b.get(data);
+        try {
+            return new ChunkPatch(base, chunkLength, ranges, data);
+        } catch (IllegalArgumentException e) {
+            throw new CorruptObjectException(key, e.getMessage());
+        }
+    }
+}
