@@ -48,6 +48,20 @@ final class ChunkStore {
         return readVerified(ObjectKeys.chunk(d), d);
     }
 
+    /** See {@link Repository#chunkInto}. */
+    int chunkInto(Digest d, byte[] into, byte[] scratch) {
+        String key = ObjectKeys.chunk(d);
+        int n = target.read(key, scratch);
+        if (n < 0) {
+            throw missing(key);
+        }
+        if (n > scratch.length) { // larger than any chunk of this repository: decode says what is wrong
+            byte[] object = target.get(key).orElseThrow(() -> missing(key));
+            return ObjectCodec.decodeInto(key, object, object.length, d, keys, into);
+        }
+        return ObjectCodec.decodeInto(key, scratch, n, d, keys, into);
+    }
+
     IndexPage page(Digest d) {
         String key = ObjectKeys.page(d);
         return IndexPage.parse(key, readVerified(key, d));
@@ -91,10 +105,13 @@ final class ChunkStore {
     }
 
     private byte[] readVerified(String key, Digest d) {
-        byte[] object = target.get(key)
-                .orElseThrow(() -> new PermanentException("object " + key + " is missing from " + target.describe()
-                        + " (run `tidemark verify`; restore from another target if it holds the point)"));
+        byte[] object = target.get(key).orElseThrow(() -> missing(key));
         return ObjectCodec.decode(key, object, d, keys);
+    }
+
+    private PermanentException missing(String key) {
+        return new PermanentException("object " + key + " is missing from " + target.describe()
+                + " (run `tidemark verify`; restore from another target if it holds the point)");
     }
 
     static boolean isAllZero(byte[] data, int length) {

@@ -5,6 +5,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.Digest;
+import io.tidemark.format.FormatConstants;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.MasterKeys;
@@ -159,6 +160,21 @@ public final class Repository {
     /** The plaintext of chunk {@code d}, verified; all zeros for {@link Digest#ZERO}. */
     public byte[] chunk(Digest d, int length) {
         return chunks.chunk(d, length);
+    }
+
+    /**
+     * {@link #chunk} into buffers the caller reuses: the verified plaintext of non-zero chunk {@code
+     * d} goes to {@code into[0, n)}, n returned; {@code scratch} holds the stored object meanwhile
+     * and should have room for {@link #maxObjectBytes(int)} of the chunk size. A restore keeps a few
+     * such buffers instead of allocating two per chunk.
+     */
+    public int chunkInto(Digest d, byte[] into, byte[] scratch) {
+        return chunks.chunkInto(d, into, scratch);
+    }
+
+    /** The largest stored object a chunk of {@code chunkSize} plaintext bytes can be. */
+    public static int maxObjectBytes(int chunkSize) {
+        return FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.ENCRYPTION_OVERHEAD_BYTES + chunkSize;
     }
 
     public IndexPage page(Digest d) {
