@@ -153,6 +153,33 @@ public final class ObjectCodec {
         return p.length();
     }
 
+    /**
+     * Checks {@code object} as {@link #decode(String, byte[], Digest, MasterKeys)} does without
+     * keeping its plaintext: an object stored uncompressed is hashed where it lies, not copied
+     * first (what the replicator does before shipping each object).
+     *
+     * @throws CorruptObjectException as decode does
+     */
+    public static void verify(String key, byte[] object, Digest expected, MasterKeys keys) {
+        Payload p = open(key, object, object.length, keys);
+        Digest actual;
+        if (p.codec() == FormatConstants.CODEC_NONE) {
+            if (p.size() != p.length()) {
+                throw new CorruptObjectException(key, "length " + p.size() + " != header " + p.length());
+            }
+            actual = keys == null
+                    ? Digest.sha256(p.bytes(), p.offset(), p.length())
+                    : keys.name(p.bytes(), p.offset(), p.length());
+        } else {
+            byte[] plain = new byte[p.length()];
+            p.plainInto(key, plain);
+            actual = keys == null ? Digest.sha256(plain) : keys.name(plain);
+        }
+        if (!actual.equals(expected)) {
+            throw new CorruptObjectException(key, "content hashes to " + actual.hex() + ", expected " + expected.hex());
+        }
+    }
+
     /** A checked, decrypted payload: {@code length} plaintext bytes once decompressed per {@code codec}. */
     private record Payload(byte codec, int length, byte[] bytes, int offset, int size) {
 

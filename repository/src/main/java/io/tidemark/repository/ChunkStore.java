@@ -82,7 +82,7 @@ final class ChunkStore {
 
     /** See {@link Repository#verify}. */
     void verify(String key, byte[] object, Digest d) {
-        ObjectCodec.decode(key, object, d, keys);
+        ObjectCodec.verify(key, object, d, keys);
     }
 
     /** Checks a stored object against the digest its key ends with. */
