@@ -251,7 +251,8 @@ class ReplicatorTest {
             return delegate.describe();
         }
 
-        final java.util.concurrent.atomic.AtomicInteger chunksSentTwice = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger chunksSentTwice =
+                new java.util.concurrent.atomic.AtomicInteger();
 
         @Override
         public boolean putIfAbsent(String key, byte[] data) {
@@ -312,7 +313,8 @@ class ReplicatorTest {
         primaryTarget.keys().stream()
                 .filter(k -> k.startsWith(ObjectKeys.CHUNKS))
                 .limit(150)
-                .forEach(k -> resumed.delegate.putIfAbsent(k, primaryTarget.get(k).orElseThrow()));
+                .forEach(k ->
+                        resumed.delegate.putIfAbsent(k, primaryTarget.get(k).orElseThrow()));
         try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("resumed", resumed), 4)) {
             Replicator.Result result = r.replicate("vm1", full.id(), "resumed");
             // the 50 missing chunks, the pages, the root and the manifest

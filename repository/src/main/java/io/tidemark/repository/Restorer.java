@@ -290,9 +290,8 @@ public final class Restorer {
             Thread.currentThread().interrupt();
             throw new RetriableException("restore interrupted", e);
         } catch (ExecutionException e) {
-            Throwable cause = e.getCause() instanceof CompletionException c && c.getCause() != null
-                    ? c.getCause()
-                    : e.getCause();
+            Throwable cause =
+                    e.getCause() instanceof CompletionException c && c.getCause() != null ? c.getCause() : e.getCause();
             if (cause instanceof TidemarkException t) {
                 throw t;
             }

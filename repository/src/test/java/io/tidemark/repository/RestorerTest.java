@@ -260,8 +260,7 @@ class RestorerTest {
                     super.write(offset, data, length);
                 }
             };
-            Restorer.Result r =
-                    new Restorer(repo, 8).withMemory(budget).restore(m, DISK, sink, Restorer.Progress.NONE);
+            Restorer.Result r = new Restorer(repo, 8).withMemory(budget).restore(m, DISK, sink, Restorer.Progress.NONE);
             assertThat(r.sha256()).isEqualTo(disk.sha256());
         }
         assertThat(threads).hasSize(1);
@@ -290,7 +289,8 @@ class RestorerTest {
         int nonZero = 0;
         long firstOffset = -1;
         long failOffset = -1;
-        IndexPage page = repo.page(repo.root(Digest.fromHex(m.disks().get(0).index())).pages().get(0));
+        IndexPage page = repo.page(
+                repo.root(Digest.fromHex(m.disks().get(0).index())).pages().get(0));
         for (int i = 0; i < chunks.size(); i++) {
             if (!page.get(i).isZero()) {
                 if (nonZero == 0) {
