@@ -64,6 +64,9 @@ public final class Restorer {
     public record Result(
             String image, String format, long sizeBytes, long bytesFetched, long chunksFetched, String sha256) {}
 
+    /** Chunks (holes included) between the one being hashed and the newest one submitted. */
+    private static final int PENDING_LIMIT = 4096;
+
     /** What a restore may hold in chunk buffers unless told otherwise: 32 MiB. */
     public static final long DEFAULT_MEMORY_BYTES = 32L << 20;
 
@@ -151,7 +154,6 @@ public final class Restorer {
         // in disk order: a future per fetched chunk, none for a zero chunk; hashed from the head
         ArrayDeque<Pending> pending = new ArrayDeque<>();
         ArrayDeque<byte[]> free = new ArrayDeque<>();
-        int allocated = 0;
         int inFlight = 0;
         CompletableFuture<Void> failed = new CompletableFuture<>(); // completed only by a chunk's failure
         ExecutorService pool = Executors.newFixedThreadPool(window.threads(), DaemonThreads.named("restore-fetch"));
@@ -164,6 +166,11 @@ public final class Restorer {
                     long offset = chunkNo * root.chunkSize();
                     ChunkRef ref = new ChunkRef(
                             chunkNo, offset, (int) Math.min(root.chunkSize(), total - offset), page.get(i));
+                    while (pending.size() >= PENDING_LIMIT) { // a long run of holes: hash what is done
+                        if (takeHead(pending, sha, zeros, free, failed)) {
+                            inFlight--;
+                        }
+                    }
                     if (ref.digest().isZero()) {
                         pending.add(new Pending(ref, null, null));
                         progress.update(done.addAndGet(ref.length()), total);
@@ -174,13 +181,7 @@ public final class Restorer {
                             inFlight--;
                         }
                     }
-                    byte[] buffer;
-                    if (free.isEmpty()) {
-                        buffer = new byte[root.chunkSize()];
-                        allocated++;
-                    } else {
-                        buffer = free.removeFirst();
-                    }
+                    byte[] buffer = free.isEmpty() ? new byte[root.chunkSize()] : free.removeFirst();
                     pending.add(new Pending(
                             ref,
                             buffer,

@@ -269,6 +269,55 @@ class RestorerTest {
     }
 
     @Test
+    void aLongRunOfHolesBetweenChunksRestoresTheSameBytes() throws IOException {
+        long size = 5000L * CHUNK; // more holes in a row than the restorer keeps pending
+        Repository repo = Repository.openOrInit(files("holes"), new RepositoryConfig(1, CHUNK, 1024));
+        byte[] a = new byte[CHUNK];
+        byte[] b = new byte[CHUNK];
+        random.nextBytes(a);
+        random.nextBytes(b);
+        var index = repo.newIndex(size, Optional.empty());
+        index.set(0, repo.putChunk(a, CHUNK).digest());
+        index.set(4999, repo.putChunk(b, CHUNK).digest());
+        Instant captured = Instant.parse("2026-11-24T00:00:00Z");
+        Manifest m = new Manifest(
+                1,
+                RestorePointIds.next(captured, random),
+                VM,
+                "hv1",
+                "job-holes",
+                captured,
+                captured.plusSeconds(1),
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.empty(),
+                List.of(new DiskEntry(
+                        DISK,
+                        size,
+                        CHUNK,
+                        index.finish().hex(),
+                        "tm-holes",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
+                        0,
+                        0)));
+        repo.commit(m);
+        Path out = dir.resolve("holes.raw");
+        Restorer.Result r = new Restorer(repo, 4).restoreDisk(m, DISK, out, Restorer.Progress.NONE);
+        assertThat(r.chunksFetched()).isEqualTo(2);
+        assertThat(r.sha256()).isEqualTo(Restorer.sha256(out));
+        try (var ch = java.nio.channels.FileChannel.open(out)) {
+            assertThat(ch.size()).isEqualTo(size);
+            java.nio.ByteBuffer first = java.nio.ByteBuffer.allocate(CHUNK);
+            ch.read(first, 0);
+            assertThat(first.array()).isEqualTo(a);
+            java.nio.ByteBuffer last = java.nio.ByteBuffer.allocate(CHUNK);
+            ch.read(last, 4999L * CHUNK);
+            assertThat(last.array()).isEqualTo(b);
+        }
+    }
+
+    @Test
     void theWindowFitsTheMemoryBudget() {
         int object = Repository.maxObjectBytes(CHUNK);
         assertThat(Restorer.Window.of(Restorer.DEFAULT_MEMORY_BYTES, 256 << 10, 8))
