@@ -32,10 +32,11 @@ import org.slf4j.LoggerFactory;
  * Rebuilds a disk image from one restore point into a {@link DiskSink}. Every restore point is
  * logically full, so a restore reads the point's own index root, its pages and the non-zero chunks
  * they list, nothing else: the cost does not depend on how many incrementals precede it. Chunks are
- * fetched in parallel through {@link Repository#chunk}, which verifies each against its digest (a
- * mismatch fails the restore with a {@link io.tidemark.core.CorruptObjectException} naming the
- * object); zero chunks are never fetched nor written, so the image stays sparse. The SHA-256 of the
- * whole image content is computed in disk order while restoring, without reading the image back.
+ * fetched in parallel through {@link Repository#chunkInto} into reused buffers, each verified
+ * against its digest (a mismatch fails the restore with a {@link
+ * io.tidemark.core.CorruptObjectException} naming the object); zero chunks are never fetched nor
+ * written, so the image stays sparse. The SHA-256 of the whole image content is computed in disk
+ * order while restoring, without reading the image back. Memory is bounded by {@link #withMemory}.
  * The sink publishes the image only when it is complete.
  */
 public final class Restorer {
