@@ -104,6 +104,14 @@ final class RestoreCommand implements Callable<Integer> {
     int parallel;
 
     @Option(
+            names = "--memory-mib",
+            defaultValue = "32",
+            paramLabel = "MIB",
+            description = "chunk buffers of a disk's restore at most, in MiB (default: 32); fewer chunks are"
+                    + " fetched at once (and, below two per --parallel thread, with fewer threads) to stay within it")
+    int memoryMib;
+
+    @Option(
             names = "--no-image-sha256",
             description = "skip the SHA-256 of each whole image (every chunk is still verified): saves hashing"
                     + " the holes of large sparse disks")
@@ -140,8 +148,10 @@ final class RestoreCommand implements Callable<Integer> {
             }
             ObjectNode summary = summary(m, criterion, repo);
             long t00 = System.nanoTime();
-            Restorer restorer =
-                    noImageSha ? new Restorer(repo, parallel).withoutImageDigest() : new Restorer(repo, parallel);
+            Restorer restorer = new Restorer(repo, parallel).withMemory((long) memoryMib << 20);
+            if (noImageSha) {
+                restorer = restorer.withoutImageDigest();
+            }
             ArrayNode results = summary.putArray("disks");
             for (DiskEntry d : disks) {
                 restoreDisk(restorer, m, d, fileFormat, results.addObject());

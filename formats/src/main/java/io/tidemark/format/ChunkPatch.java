@@ -86,12 +86,24 @@ public final class ChunkPatch {
             throw new IllegalArgumentException(
                     "patch for a " + chunkLength + "-byte chunk applied to " + chunk.length + " bytes");
         }
+        applyInto(chunk);
+        return chunk;
+    }
+
+    /**
+     * Writes the patch's ranges over the base chunk's bytes at the start of {@code buffer} (a reused
+     * buffer at least {@link #chunkLength()} long), leaving the rest of it alone.
+     */
+    public void applyInto(byte[] buffer) {
+        if (buffer.length < chunkLength) {
+            throw new IllegalArgumentException(
+                    "patch for a " + chunkLength + "-byte chunk applied to a " + buffer.length + "-byte buffer");
+        }
         int at = 0;
         for (Range r : ranges) {
-            System.arraycopy(data, at, chunk, r.offset(), r.length());
+            System.arraycopy(data, at, buffer, r.offset(), r.length());
             at += r.length();
         }
-        return chunk;
     }
 
     /**

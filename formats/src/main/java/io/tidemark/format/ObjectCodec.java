@@ -176,10 +176,92 @@ public final class ObjectCodec {
     }
 
     static byte[] decodeUnverified(String key, byte[] object, MasterKeys keys) {
-        if (object.length < FormatConstants.OBJECT_HEADER_BYTES) {
-            throw new CorruptObjectException(key, "truncated: " + object.length + " bytes");
+        Payload p = open(key, object, object.length, keys);
+        byte[] plain = new byte[p.length()];
+        p.plainInto(key, plain);
+        return plain;
+    }
+
+    /**
+     * {@link #decode(String, byte[], Digest, MasterKeys)} into a buffer the caller reuses: the
+     * plaintext of {@code object[0, objectLength)} goes to {@code into[0, n)} and is verified against
+     * {@code expected}; returns n. A restore decodes every chunk into one of a few pooled buffers
+     * instead of allocating one per chunk.
+     *
+     * @throws CorruptObjectException as decode does, and when the plaintext would not fit {@code into}
+     */
+    public static int decodeInto(
+            String key, byte[] object, int objectLength, Digest expected, MasterKeys keys, byte[] into) {
+        Payload p = open(key, object, objectLength, keys);
+        if (p.length() > into.length) {
+            throw new CorruptObjectException(
+                    key, "header says " + p.length() + " bytes of content, more than the " + into.length + " expected");
         }
-        ByteBuffer in = ByteBuffer.wrap(object).order(ByteOrder.BIG_ENDIAN);
+        p.plainInto(key, into);
+        Digest actual = keys == null ? Digest.sha256(into, 0, p.length()) : keys.name(into, 0, p.length());
+        if (!actual.equals(expected)) {
+            throw new CorruptObjectException(key, "content hashes to " + actual.hex() + ", expected " + expected.hex());
+        }
+        return p.length();
+    }
+
+    /**
+     * Checks {@code object} as {@link #decode(String, byte[], Digest, MasterKeys)} does without
+     * keeping its plaintext: an object stored uncompressed is hashed where it lies, not copied
+     * first (what the replicator does before shipping each object).
+     *
+     * @throws CorruptObjectException as decode does
+     */
+    public static void verify(String key, byte[] object, Digest expected, MasterKeys keys) {
+        Payload p = open(key, object, object.length, keys);
+        Digest actual;
+        if (p.codec() == FormatConstants.CODEC_NONE) {
+            if (p.size() != p.length()) {
+                throw new CorruptObjectException(key, "length " + p.size() + " != header " + p.length());
+            }
+            actual = keys == null
+                    ? Digest.sha256(p.bytes(), p.offset(), p.length())
+                    : keys.name(p.bytes(), p.offset(), p.length());
+        } else {
+            byte[] plain = new byte[p.length()];
+            p.plainInto(key, plain);
+            actual = keys == null ? Digest.sha256(plain) : keys.name(plain);
+        }
+        if (!actual.equals(expected)) {
+            throw new CorruptObjectException(key, "content hashes to " + actual.hex() + ", expected " + expected.hex());
+        }
+    }
+
+    /** A checked, decrypted payload: {@code length} plaintext bytes once decompressed per {@code codec}. */
+    private record Payload(byte codec, int length, byte[] bytes, int offset, int size) {
+
+        void plainInto(String key, byte[] plain) {
+            if (codec == FormatConstants.CODEC_NONE) {
+                if (size != length) {
+                    throw new CorruptObjectException(key, "length " + size + " != header " + length);
+                }
+                System.arraycopy(bytes, offset, plain, 0, length);
+                return;
+            }
+            if (codec != FormatConstants.CODEC_ZSTD) {
+                throw new CorruptObjectException(key, "unknown codec " + codec);
+            }
+            try {
+                long n = Zstd.decompressByteArray(plain, 0, length, bytes, offset, size);
+                if (n != length) {
+                    throw new CorruptObjectException(key, "decompressed " + n + " bytes, header says " + length);
+                }
+            } catch (ZstdException e) {
+                throw new CorruptObjectException(key, "zstd: " + e.getMessage());
+            }
+        }
+    }
+
+    private static Payload open(String key, byte[] object, int objectLength, MasterKeys keys) {
+        if (objectLength < FormatConstants.OBJECT_HEADER_BYTES) {
+            throw new CorruptObjectException(key, "truncated: " + objectLength + " bytes");
+        }
+        ByteBuffer in = ByteBuffer.wrap(object, 0, objectLength).order(ByteOrder.BIG_ENDIAN);
         if (in.getInt() != FormatConstants.OBJECT_MAGIC) {
             throw new CorruptObjectException(key, "bad magic");
         }
@@ -208,50 +290,27 @@ public final class ObjectCodec {
         if (!encrypted && keys != null) {
             throw new CorruptObjectException(key, "the object is not encrypted, but the repository is");
         }
-        byte[] payload;
-        int payloadOffset;
-        int payloadLength;
-        if (encrypted) {
-            int sealed = object.length - FormatConstants.OBJECT_HEADER_BYTES - FormatConstants.GCM_NONCE_BYTES;
-            if (sealed < FormatConstants.GCM_TAG_BYTES) {
-                throw new CorruptObjectException(key, "truncated: " + object.length + " bytes");
-            }
-            byte[] nonce = new byte[FormatConstants.GCM_NONCE_BYTES];
-            System.arraycopy(object, FormatConstants.OBJECT_HEADER_BYTES, nonce, 0, nonce.length);
-            payload = keys.open(
-                    key,
-                    nonce,
-                    aad(object, key),
+        if (!encrypted) {
+            return new Payload(
+                    codec,
+                    length,
                     object,
-                    FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.GCM_NONCE_BYTES,
-                    sealed);
-            payloadOffset = 0;
-            payloadLength = payload.length;
-        } else {
-            payload = object;
-            payloadOffset = FormatConstants.OBJECT_HEADER_BYTES;
-            payloadLength = object.length - FormatConstants.OBJECT_HEADER_BYTES;
+                    FormatConstants.OBJECT_HEADER_BYTES,
+                    objectLength - FormatConstants.OBJECT_HEADER_BYTES);
         }
-        if (codec == FormatConstants.CODEC_NONE) {
-            if (payloadLength != length) {
-                throw new CorruptObjectException(key, "length " + payloadLength + " != header " + length);
-            }
-            byte[] plain = new byte[length];
-            System.arraycopy(payload, payloadOffset, plain, 0, length);
-            return plain;
+        int sealed = objectLength - FormatConstants.OBJECT_HEADER_BYTES - FormatConstants.GCM_NONCE_BYTES;
+        if (sealed < FormatConstants.GCM_TAG_BYTES) {
+            throw new CorruptObjectException(key, "truncated: " + objectLength + " bytes");
         }
-        if (codec != FormatConstants.CODEC_ZSTD) {
-            throw new CorruptObjectException(key, "unknown codec " + codec);
-        }
-        byte[] plain = new byte[length];
-        try {
-            long n = Zstd.decompressByteArray(plain, 0, length, payload, payloadOffset, payloadLength);
-            if (n != length) {
-                throw new CorruptObjectException(key, "decompressed " + n + " bytes, header says " + length);
-            }
-        } catch (ZstdException e) {
-            throw new CorruptObjectException(key, "zstd: " + e.getMessage());
-        }
-        return plain;
+        byte[] nonce = new byte[FormatConstants.GCM_NONCE_BYTES];
+        System.arraycopy(object, FormatConstants.OBJECT_HEADER_BYTES, nonce, 0, nonce.length);
+        byte[] payload = keys.open(
+                key,
+                nonce,
+                aad(object, key),
+                object,
+                FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.GCM_NONCE_BYTES,
+                sealed);
+        return new Payload(codec, length, payload, 0, payload.length);
     }
 }

@@ -321,6 +321,44 @@ class FormatsTest {
     }
 
     @Test
+    void decodeIntoAReusedBufferAndVerifyAgreeWithDecodeAndDetectCorruption() {
+        byte[] compressible = new byte[262144];
+        compressible[7] = 1;
+        byte[] random = new byte[262144];
+        new Random(2).nextBytes(random);
+        MasterKeys keys = MasterKeys.generate(new java.security.SecureRandom());
+        byte[] into = new byte[262144];
+        byte[] scratch = new byte[262144 + 100];
+        for (MasterKeys k : java.util.Arrays.asList(null, keys)) {
+            for (byte[] plain : List.of(compressible, random, "short".getBytes(StandardCharsets.UTF_8))) {
+                Digest d = k == null ? Digest.sha256(plain) : k.name(plain);
+                String key = ObjectKeys.chunk(d);
+                byte[] obj = ObjectCodec.encode(plain, plain.length, key, k);
+                // the object sits at the start of a larger reused buffer, after a previous, longer one
+                java.util.Arrays.fill(scratch, (byte) 0x55);
+                System.arraycopy(obj, 0, scratch, 0, obj.length);
+                java.util.Arrays.fill(into, (byte) 0x66);
+                int n = ObjectCodec.decodeInto(key, scratch, obj.length, d, k, into);
+                assertThat(n).isEqualTo(plain.length);
+                assertThat(java.util.Arrays.copyOf(into, n)).isEqualTo(plain);
+                ObjectCodec.verify(key, obj, d, k);
+
+                byte[] bad = obj.clone();
+                bad[bad.length - 1] ^= 0x40;
+                assertThatThrownBy(() -> ObjectCodec.decodeInto(key, bad, bad.length, d, k, into))
+                        .isInstanceOf(CorruptObjectException.class)
+                        .hasMessageContaining(key);
+                assertThatThrownBy(() -> ObjectCodec.verify(key, bad, d, k))
+                        .isInstanceOf(CorruptObjectException.class)
+                        .hasMessageContaining(key);
+                assertThatThrownBy(() -> ObjectCodec.decodeInto(key, obj, obj.length, d, k, new byte[plain.length - 1]))
+                        .isInstanceOf(CorruptObjectException.class)
+                        .hasMessageContaining(key);
+            }
+        }
+    }
+
+    @Test
     void objectHeaderLayoutIsExact() {
         byte[] obj = ObjectCodec.encode("abc".getBytes(StandardCharsets.UTF_8));
         assertThat(HexFormat.of().formatHex(obj, 0, FormatConstants.OBJECT_HEADER_BYTES))

@@ -305,6 +305,7 @@ public final class Replicator implements AutoCloseable {
                         && p.entriesPerPage() == root.entriesPerPage())
                 .orElse(false);
         List<Future<?>> inFlight = new ArrayList<>();
+        Probing probing = new Probing();
         for (int p = 0; p < root.pages().size(); p++) {
             Digest pageDigest = root.pages().get(p);
             if (sameGeometry && parentRoot.get().pages().get(p).equals(pageDigest)) {
@@ -319,7 +320,7 @@ public final class Replicator implements AutoCloseable {
                 Digest patch = page.patch(i); // a patch (ADR 15) ships like a chunk, next to its base
                 if (!patch.isZero()
                         && (parentPage == null || !parentPage.patch(i).equals(patch))) {
-                    boolean probePatch = parentPage == null;
+                    Probing probePatch = parentPage == null ? probing : Probing.NEVER;
                     inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(patch), patch, target, sent, probePatch)));
                 }
                 Digest d = page.get(i);
@@ -328,8 +329,8 @@ public final class Replicator implements AutoCloseable {
                 }
                 // next to a parent on the target, a chunk that differs from the parent's is most likely
                 // new there: send it at once (the conditional write keeps it harmless if it is not);
-                // without one (a first copy, or a resumed one) ask first, so nothing is sent twice
-                boolean probe = parentPage == null;
+                // without one (a first copy, or a resumed one) ask first while asking pays
+                Probing probe = parentPage == null ? probing : Probing.NEVER;
                 inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(d), d, target, sent, probe)));
                 if (inFlight.size() >= window * 2) {
                     await(inFlight.remove(0));
@@ -339,19 +340,25 @@ public final class Replicator implements AutoCloseable {
                 await(f);
             }
             inFlight.clear();
-            copy(ObjectKeys.page(pageDigest), pageDigest, target, sent, true);
+            copy(ObjectKeys.page(pageDigest), pageDigest, target, sent, Probing.ALWAYS);
         }
-        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, true);
+        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, Probing.ALWAYS);
     }
 
     /**
      * Copies one content-addressed object, verified, unless the target already has it.
      *
-     * @param probe ask the target first (saves reading and sending an object it probably has)
+     * @param probing whether to ask the target first (saves reading and sending an object it
+     *     probably has, at the cost of a round trip)
      */
-    private Void copy(String key, Digest digest, ObjectTarget target, Counter sent, boolean probe) {
-        if (probe && target.exists(key)) {
-            return null;
+    private Void copy(String key, Digest digest, ObjectTarget target, Counter sent, Probing probing) {
+        boolean probe = probing.now();
+        if (probe) {
+            boolean there = target.exists(key);
+            probing.probed(there);
+            if (there) {
+                return null;
+            }
         }
         byte[] object = primary.target()
                 .get(key)
@@ -360,8 +367,58 @@ public final class Replicator implements AutoCloseable {
         primary.verify(key, object, digest); // never ship a corrupt object; encrypted ones go as they are
         if (target.putIfAbsent(key, object)) {
             sent.add(1, object.length);
+        } else if (!probe) {
+            probing.foundUnasked();
         }
         return null;
+    }
+
+    /**
+     * Whether to ask the target for a chunk before sending it, when no parent on the target says
+     * which chunks are new there. Asking first (a HEAD) costs a round trip per chunk; sending at
+     * once (the conditional PUT) costs the bytes of a chunk the target has. A resumed copy finds
+     * the chunks it sent before, a first copy finds none: so ask while asking finds chunks, stop
+     * after {@link #MISSES} answers in a row found none, and ask again as soon as a conditional PUT
+     * says the target had the chunk after all. A first copy of n chunks thus asks {@link #MISSES}
+     * times instead of n; a resumed one sends at most {@link #MISSES} plus a window of chunks twice
+     * per run of chunks the target already had.
+     */
+    static final class Probing {
+        static final int MISSES = 16;
+        static final Probing ALWAYS = new Probing(true);
+        static final Probing NEVER = new Probing(false);
+
+        private final Boolean fixed;
+        private final java.util.concurrent.atomic.AtomicInteger missesInARow =
+                new java.util.concurrent.atomic.AtomicInteger();
+
+        Probing() {
+            this.fixed = null;
+        }
+
+        private Probing(boolean fixed) {
+            this.fixed = fixed;
+        }
+
+        boolean now() {
+            return fixed != null ? fixed : missesInARow.get() < MISSES;
+        }
+
+        void probed(boolean found) {
+            if (fixed == null) {
+                if (found) {
+                    missesInARow.set(0);
+                } else {
+                    missesInARow.incrementAndGet();
+                }
+            }
+        }
+
+        void foundUnasked() {
+            if (fixed == null) {
+                missesInARow.set(0);
+            }
+        }
     }
 
     private static void await(Future<?> f) {

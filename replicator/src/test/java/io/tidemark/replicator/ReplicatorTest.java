@@ -297,4 +297,93 @@ class ReplicatorTest {
     private static RestorePointCreated created(Manifest m) {
         return new RestorePointCreated(m.vm(), m.id(), m.policy(), List.of("offsite"), m.capturedAt(), 0, 0);
     }
+
+    /** {@code offsite}, counting the HEADs (exists) asked for chunks. */
+    private static final class CountingHeads implements ObjectTarget {
+        final InMemoryObjectTarget delegate;
+        final java.util.concurrent.atomic.AtomicInteger chunkHeads = new java.util.concurrent.atomic.AtomicInteger();
+
+        CountingHeads(InMemoryObjectTarget delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public String describe() {
+            return delegate.describe();
+        }
+
+        final java.util.concurrent.atomic.AtomicInteger chunksSentTwice =
+                new java.util.concurrent.atomic.AtomicInteger();
+
+        @Override
+        public boolean putIfAbsent(String key, byte[] data) {
+            boolean added = delegate.putIfAbsent(key, data);
+            if (!added && key.startsWith(ObjectKeys.CHUNKS)) {
+                chunksSentTwice.incrementAndGet();
+            }
+            return added;
+        }
+
+        @Override
+        public Optional<byte[]> get(String key) {
+            return delegate.get(key);
+        }
+
+        @Override
+        public boolean exists(String key) {
+            if (key.startsWith(ObjectKeys.CHUNKS)) {
+                chunkHeads.incrementAndGet();
+            }
+            return delegate.exists(key);
+        }
+
+        @Override
+        public List<String> list(String prefix) {
+            return delegate.list(prefix);
+        }
+
+        @Override
+        public void delete(String key) {
+            delegate.delete(key);
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    @Test
+    void aFirstCopyStopsAskingTheTargetForChunksOnceItFindsNoneAndAResumedOneSendsOnlyTheRest() {
+        List<Integer> chunks = new java.util.ArrayList<>();
+        for (int c = 0; c < 200; c++) {
+            chunks.add(c);
+        }
+        Manifest full = point(Optional.empty(), chunks);
+        CountingHeads first = new CountingHeads(new InMemoryObjectTarget("first"));
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("first", first), 4)) {
+            assertThat(r.replicate("vm1", full.id(), "first").objectsSent()).isGreaterThan(200);
+        }
+        // a HEAD per chunk until 16 in a row found nothing (a few more race in from the window of 4)
+        assertThat(first.chunkHeads.get()).isBetween(Replicator.Probing.MISSES, Replicator.Probing.MISSES + 4);
+        assertThat(first.delegate.keys().stream().filter(k -> k.startsWith(ObjectKeys.CHUNKS)))
+                .hasSize(200);
+        assertThat(first.chunksSentTwice.get()).isZero();
+
+        // resumed: 150 of the 200 chunks are there already (a killed replicator sent them)
+        CountingHeads resumed = new CountingHeads(new InMemoryObjectTarget("resumed"));
+        Repository.openOrInit(resumed.delegate, primary.config());
+        primaryTarget.keys().stream()
+                .filter(k -> k.startsWith(ObjectKeys.CHUNKS))
+                .limit(150)
+                .forEach(k ->
+                        resumed.delegate.putIfAbsent(k, primaryTarget.get(k).orElseThrow()));
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("resumed", resumed), 4)) {
+            Replicator.Result result = r.replicate("vm1", full.id(), "resumed");
+            // the 50 missing chunks, the pages, the root and the manifest
+            assertThat(result.objectsSent()).isBetween(50L, 50L + 20);
+        }
+        // the 150 there were found by asking: none of them (or at most a window's worth) was sent again
+        assertThat(resumed.chunksSentTwice.get()).isLessThanOrEqualTo(4);
+        assertThat(resumed.delegate.keys().stream().filter(k -> k.startsWith(ObjectKeys.CHUNKS)))
+                .hasSize(200);
+    }
 }

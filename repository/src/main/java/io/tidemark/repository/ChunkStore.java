@@ -68,6 +68,20 @@ final class ChunkStore {
         return ChunkPatch.parse(key, readVerified(key, d));
     }
 
+    /** See {@link Repository#chunkInto}. */
+    int chunkInto(Digest d, byte[] into, byte[] scratch) {
+        String key = ObjectKeys.chunk(d);
+        int n = target.read(key, scratch);
+        if (n < 0) {
+            throw missing(key);
+        }
+        if (n > scratch.length) { // larger than any chunk of this repository: decode says what is wrong
+            byte[] object = target.get(key).orElseThrow(() -> missing(key));
+            return ObjectCodec.decodeInto(key, object, object.length, d, keys, into);
+        }
+        return ObjectCodec.decodeInto(key, scratch, n, d, keys, into);
+    }
+
     IndexPage page(Digest d) {
         String key = ObjectKeys.page(d);
         return IndexPage.parse(key, readVerified(key, d));
@@ -88,7 +102,7 @@ final class ChunkStore {
 
     /** See {@link Repository#verify}. */
     void verify(String key, byte[] object, Digest d) {
-        ObjectCodec.decode(key, object, d, keys);
+        ObjectCodec.verify(key, object, d, keys);
     }
 
     /** Checks a stored object against the digest its key ends with. */
@@ -111,14 +125,17 @@ final class ChunkStore {
     }
 
     private byte[] readVerified(String key, Digest d) {
-        byte[] object = target.get(key)
-                .orElseThrow(() -> new PermanentException("object " + key + " is missing from " + target.describe()
-                        + " (run `tidemark verify`; restore from another target if it holds the point)"));
+        byte[] object = target.get(key).orElseThrow(() -> missing(key));
         return ObjectCodec.decode(key, object, d, keys);
     }
 
     /** Zeros to compare with: {@link Arrays#mismatch} is vectorised, a byte loop with an early exit is not. */
     private static final byte[] ZEROS = new byte[64 << 10];
+
+    private PermanentException missing(String key) {
+        return new PermanentException("object " + key + " is missing from " + target.describe()
+                + " (run `tidemark verify`; restore from another target if it holds the point)");
+    }
 
     static boolean isAllZero(byte[] data, int length) {
         for (int from = 0; from < length; from += ZEROS.length) {

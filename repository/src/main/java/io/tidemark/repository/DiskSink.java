@@ -9,6 +9,10 @@ package io.tidemark.repository;
  *
  * <ul>
  *   <li>{@link #write} may be called from several threads at once, for disjoint ranges, in any order.
+ *       It returns only once the sink no longer needs {@code data}: the caller reuses the buffer for
+ *       the next chunk.
+ *   <li>Durability is batched: {@link #write} need not reach stable storage; {@link #commit} makes
+ *       it so, once for the whole image.
  *   <li>{@link #commit} makes every write durable and the image complete under its final name; it is
  *       called once, after the last write.
  *   <li>{@link #close} without a successful {@link #commit} removes what the sink created (or, where

@@ -7,6 +7,7 @@ import io.tidemark.core.repository.PointMark;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
+import io.tidemark.format.FormatConstants;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.MasterKeys;
@@ -193,14 +194,46 @@ public final class Repository {
         if (patch.isZero()) {
             return plain;
         }
+        ChunkPatch p = patchOf(base, patch, length);
+        if (plain.length != length) {
+            throw new CorruptObjectException(
+                    ObjectKeys.chunk(base),
+                    "chunk has " + plain.length + " bytes where its patch " + patch + " expects " + length
+                            + "; run `tidemark verify`");
+        }
+        return p.applyTo(plain);
+    }
+
+    /**
+     * The patch {@code patch}, verified to be for chunk {@code base} of {@code length} bytes, as the
+     * index entry that names both says.
+     *
+     * @throws io.tidemark.core.CorruptObjectException when it is for another base or length
+     */
+    public ChunkPatch patchOf(Digest base, Digest patch, int length) {
         ChunkPatch p = patch(patch);
-        if (!p.base().equals(base) || p.chunkLength() != length || plain.length != length) {
+        if (!p.base().equals(base) || p.chunkLength() != length) {
             throw new CorruptObjectException(
                     ObjectKeys.chunk(patch),
                     "patch is for base " + p.base() + " of " + p.chunkLength() + " bytes, the index names base " + base
                             + " of " + length + " bytes; run `tidemark verify`");
         }
-        return p.applyTo(plain);
+        return p;
+    }
+
+    /**
+     * {@link #chunk} into buffers the caller reuses: the verified plaintext of non-zero chunk {@code
+     * d} goes to {@code into[0, n)}, n returned; {@code scratch} holds the stored object meanwhile
+     * and should have room for {@link #maxObjectBytes(int)} of the chunk size. A restore keeps a few
+     * such buffers instead of allocating two per chunk.
+     */
+    public int chunkInto(Digest d, byte[] into, byte[] scratch) {
+        return chunks.chunkInto(d, into, scratch);
+    }
+
+    /** The largest stored object a chunk of {@code chunkSize} plaintext bytes can be. */
+    public static int maxObjectBytes(int chunkSize) {
+        return FormatConstants.OBJECT_HEADER_BYTES + FormatConstants.ENCRYPTION_OVERHEAD_BYTES + chunkSize;
     }
 
     public IndexPage page(Digest d) {

@@ -157,53 +157,90 @@ public final class RestoreBench {
         List<Double> cp = new ArrayList<>();
         List<Double> rLast = new ArrayList<>();
         List<Double> rFirst = new ArrayList<>();
+        List<Double> rBare = new ArrayList<>();
         List<Double> ratioCp = new ArrayList<>();
+        List<Double> ratioBareCp = new ArrayList<>();
         List<Double> ratioChain = new ArrayList<>();
+        List<Double> cpuCp = new ArrayList<>();
+        List<Double> cpuLast = new ArrayList<>();
+        List<Double> cpuBare = new ArrayList<>();
         double[] load = new double[repetitions + 1];
         load[0] = loadAverage();
-        // warm-up: one restore (JIT, page cache of the repository)
+        // warm-up: one restore of each point (JIT, page cache of the repository); every round then
+        // restores point 1 as often as point 50 (without the digest too), so that neither point's
+        // chunks are hotter in the page cache than the other's
         new Restorer(repo, parallel).restoreDisk(last, DISK, restored, Restorer.Progress.NONE);
+        Files.delete(restored);
+        new Restorer(repo, parallel).restoreDisk(first, DISK, restored, Restorer.Progress.NONE);
         for (int round = 0; round < repetitions; round++) {
-            double c;
-            double l;
-            double f;
+            Run c;
+            Run l;
+            Run f;
+            Run b;
             if (round % 2 == 0) {
                 c = cp(image, copy, size);
-                l = restore(repo, last, restored, parallel, imageSha, size);
-                f = restore(repo, first, restored, parallel, null, size);
+                l = restore(repo, last, restored, parallel, imageSha, size, true);
+                f = restore(repo, first, restored, parallel, null, size, true);
+                b = restore(repo, last, restored, parallel, null, size, false);
+                restore(repo, first, restored, parallel, null, size, false);
             } else {
-                f = restore(repo, first, restored, parallel, null, size);
-                l = restore(repo, last, restored, parallel, imageSha, size);
+                b = restore(repo, last, restored, parallel, null, size, false);
+                restore(repo, first, restored, parallel, null, size, false);
+                f = restore(repo, first, restored, parallel, null, size, true);
+                l = restore(repo, last, restored, parallel, imageSha, size, true);
                 c = cp(image, copy, size);
             }
-            cp.add(c);
-            rLast.add(l);
-            rFirst.add(f);
-            ratioCp.add(l / c);
-            ratioChain.add(l / f);
+            cp.add(c.mibPerSecond());
+            rLast.add(l.mibPerSecond());
+            rFirst.add(f.mibPerSecond());
+            rBare.add(b.mibPerSecond());
+            ratioCp.add(l.mibPerSecond() / c.mibPerSecond());
+            ratioBareCp.add(b.mibPerSecond() / c.mibPerSecond());
+            ratioChain.add(l.mibPerSecond() / f.mibPerSecond());
+            cpuCp.add(c.cpuSecondsPerGib());
+            cpuLast.add(l.cpuSecondsPerGib());
+            cpuBare.add(b.cpuSecondsPerGib());
             load[round + 1] = loadAverage();
             System.out.printf(
                     Locale.ROOT,
-                    "round %d: cp %.1f MiB/s, restore point %d %.1f MiB/s, point 1 %.1f MiB/s%n",
+                    "round %d: cp %.1f MiB/s, restore point %d %.1f MiB/s, point 1 %.1f MiB/s, point %d without"
+                            + " image digest %.1f MiB/s; CPU s/GiB: cp %.2f, restore %.2f, without digest %.2f%n",
                     round + 1,
-                    c,
+                    c.mibPerSecond(),
                     points,
-                    l,
-                    f);
+                    l.mibPerSecond(),
+                    f.mibPerSecond(),
+                    points,
+                    b.mibPerSecond(),
+                    c.cpuSecondsPerGib(),
+                    l.cpuSecondsPerGib(),
+                    b.cpuSecondsPerGib());
         }
         System.out.printf(Locale.ROOT, "%n| path | MiB/s (median of %d) | runs |%n| --- | --- | --- |%n", repetitions);
         row("cp + sync of the image file", cp);
         row("restore of point " + points + " (" + parallel + " fetch threads)", rLast);
         row("restore of point 1, the full (" + parallel + " fetch threads)", rFirst);
+        row("restore of point " + points + " without the image digest (`--no-image-sha256`)", rBare);
         System.out.printf(
                 Locale.ROOT,
-                "%nrestore (point %d) / cp: %.2f (per round %s)%nrestore point %d / point 1: %.2f (per round %s)%n",
+                "%n| CPU seconds per GiB (median) | cp + sync %.2f | restore %.2f | restore without image digest %.2f |%n",
+                median(cpuCp),
+                median(cpuLast),
+                median(cpuBare));
+        System.out.printf(
+                Locale.ROOT,
+                "%nrestore (point %d) / cp: %.2f (per round %s)%nwithout image digest / cp: %.2f (per round %s)%n"
+                        + "restore point %d / point 1: %.2f (per round %s); within ±10 %%: %s%n",
                 points,
                 median(ratioCp),
                 fmt(ratioCp),
+                median(ratioBareCp),
+                fmt(ratioBareCp),
                 points,
                 median(ratioChain),
-                fmt(ratioChain));
+                fmt(ratioChain),
+                Math.abs(median(ratioChain) - 1) <= 0.10 ? "yes" : "NO");
+        rss(repoDir, last, dir.resolve("rss.raw"), parallel);
         System.out.printf(
                 Locale.ROOT,
                 "1-minute load average per round: %s; %d cores; total %.0f s%n",
@@ -212,27 +249,109 @@ public final class RestoreBench {
                 (System.nanoTime() - t0) / 1e9);
     }
 
-    private static double cp(Path from, Path to, long size) throws IOException, InterruptedException {
+    /** One timed run: its rate and the CPU it cost (user + system, all threads or the child process). */
+    record Run(double mibPerSecond, double cpuSecondsPerGib) {}
+
+    private static Run cp(Path from, Path to, long size) throws IOException, InterruptedException {
         Files.deleteIfExists(to);
         long t = System.nanoTime();
+        double cpu0 = childrenCpuSeconds();
         exec("cp", from.toString(), to.toString());
         exec("sync", to.toString());
         double secs = (System.nanoTime() - t) / 1e9;
+        double cpu = childrenCpuSeconds() - cpu0;
         Files.delete(to);
-        return size / MIB / secs;
+        return new Run(size / MIB / secs, cpu / (size / MIB / 1024));
     }
 
-    private static double restore(Repository repo, Manifest m, Path out, int parallel, String expectSha, long size)
+    private static Run restore(
+            Repository repo, Manifest m, Path out, int parallel, String expectSha, long size, boolean imageDigest)
             throws IOException {
         Files.deleteIfExists(out);
         long t = System.nanoTime();
-        Restorer.Result r = new Restorer(repo, parallel).restoreDisk(m, DISK, out, Restorer.Progress.NONE);
+        double cpu0 = ownCpuSeconds();
+        Restorer restorer = new Restorer(repo, parallel);
+        Restorer.Result r = (imageDigest ? restorer : restorer.withoutImageDigest())
+                .restoreDisk(m, DISK, out, Restorer.Progress.NONE);
         double secs = (System.nanoTime() - t) / 1e9;
+        double cpu = ownCpuSeconds() - cpu0;
         if (expectSha != null && !expectSha.equals(r.sha256())) {
             throw new IllegalStateException("restore of " + m.id() + " does not match the image: " + r.sha256());
         }
         Files.delete(out);
-        return size / MIB / secs;
+        return new Run(size / MIB / secs, cpu / (size / MIB / 1024));
+    }
+
+    /** This process's CPU time (user + system), from /proc/self/stat. */
+    private static double ownCpuSeconds() throws IOException {
+        String[] f = procSelfStat();
+        return (Long.parseLong(f[13]) + Long.parseLong(f[14])) / 100.0;
+    }
+
+    /** CPU time of this process's reaped children (user + system), from /proc/self/stat. */
+    private static double childrenCpuSeconds() throws IOException {
+        String[] f = procSelfStat();
+        return (Long.parseLong(f[15]) + Long.parseLong(f[16])) / 100.0;
+    }
+
+    /** Fields of /proc/self/stat from the state on (index 2 is the state; clock ticks are 1/100 s). */
+    private static String[] procSelfStat() throws IOException {
+        String stat = Files.readString(Path.of("/proc/self/stat"));
+        String[] rest = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        String[] f = new String[rest.length + 2];
+        System.arraycopy(rest, 0, f, 2, rest.length);
+        return f;
+    }
+
+    /**
+     * Peak RSS of a restore on its own: a child JVM with the launcher's default options ({@code
+     * -Xmx1g}, see dist/bin/tidemark) restores the newest point with default settings and reports
+     * its VmHWM.
+     */
+    private static void rss(Path repoDir, Manifest m, Path out, int parallel) throws IOException, InterruptedException {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(
+                        java,
+                        "-Xmx1g",
+                        "-cp",
+                        System.getProperty("java.class.path"),
+                        RestoreBench.class.getName() + "$Child",
+                        repoDir.toString(),
+                        m.id(),
+                        out.toString(),
+                        Integer.toString(parallel))
+                .redirectErrorStream(true)
+                .start();
+        String output = new String(p.getInputStream().readAllBytes()).strip();
+        if (p.waitFor() != 0) {
+            throw new IOException("the restore child failed: " + output);
+        }
+        System.out.println(output);
+        Files.deleteIfExists(out);
+    }
+
+    /** The child of {@link #rss}: restores one point to a raw file, then prints its peak RSS. */
+    public static final class Child {
+        private Child() {}
+
+        public static void main(String[] args) throws IOException {
+            Repository repo = Repository.open(new FileObjectTarget(Path.of(args[0])));
+            Manifest m = repo.manifest(VM, args[1]).orElseThrow();
+            long t = System.nanoTime();
+            new Restorer(repo, Integer.parseInt(args[3]))
+                    .restoreDisk(m, DISK, Path.of(args[2]), Restorer.Progress.NONE);
+            double secs = (System.nanoTime() - t) / 1e9;
+            String hwm = Files.readAllLines(Path.of("/proc/self/status")).stream()
+                    .filter(l -> l.startsWith("VmHWM"))
+                    .findFirst()
+                    .orElse("VmHWM: ?");
+            System.out.printf(
+                    Locale.ROOT,
+                    "restore alone in a JVM with -Xmx1g, default settings (%d MiB of buffers at most): %.1f s, peak RSS %s%n",
+                    Restorer.DEFAULT_MEMORY_BYTES >> 20,
+                    secs,
+                    hwm.replaceAll("\\s+", " ").replace("VmHWM: ", ""));
+        }
     }
 
     private static void exec(String... command) throws IOException, InterruptedException {

@@ -10,6 +10,7 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
+import io.tidemark.format.IndexPage;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
@@ -232,5 +233,215 @@ class RestorerTest {
                 .hasMessageContaining(key);
         assertThat(Files.exists(out)).isFalse();
         assertThat(Files.exists(dir.resolve("bad.raw.partial"))).isFalse();
+    }
+
+    @Test
+    void aTightMemoryBudgetReusesFewBuffersAndRestoresTheSameBytes() throws IOException {
+        Repository repo = open(new CountingObjectTarget(files("m")));
+        DiskModel disk = new DiskModel(SIZE);
+        List<Integer> all = new ArrayList<>();
+        for (int c = 0; c < CHUNKS; c++) {
+            all.add(c); // random data, zero chunks (holes) and the short last chunk
+        }
+        Manifest m = commit(repo, disk, Optional.empty(), all, 0);
+        // room for one thread: its stored object and two chunk buffers, reused for all 300 chunks
+        long budget = Repository.maxObjectBytes(CHUNK) + 2L * CHUNK;
+        List<String> threads = new ArrayList<>();
+        Path out = dir.resolve("tight.raw");
+        try (RawFileSink raw = RawFileSink.create(out, SIZE)) {
+            DiskSink sink = new ForwardingSink(raw) {
+                @Override
+                public void write(long offset, byte[] data, int length) {
+                    synchronized (threads) {
+                        if (!threads.contains(Thread.currentThread().getName())) {
+                            threads.add(Thread.currentThread().getName());
+                        }
+                    }
+                    super.write(offset, data, length);
+                }
+            };
+            Restorer.Result r = new Restorer(repo, 8).withMemory(budget).restore(m, DISK, sink, Restorer.Progress.NONE);
+            assertThat(r.sha256()).isEqualTo(disk.sha256());
+        }
+        assertThat(threads).hasSize(1);
+        assertThat(Files.readAllBytes(out)).isEqualTo(disk.read(0, (int) SIZE));
+        assertThat(Restorer.sha256(out)).isEqualTo(disk.sha256());
+    }
+
+    @Test
+    void aLongRunOfHolesBetweenChunksRestoresTheSameBytes() throws IOException {
+        long size = 5000L * CHUNK; // more holes in a row than the restorer keeps pending
+        Repository repo = Repository.openOrInit(files("holes"), new RepositoryConfig(1, CHUNK, 1024));
+        byte[] a = new byte[CHUNK];
+        byte[] b = new byte[CHUNK];
+        random.nextBytes(a);
+        random.nextBytes(b);
+        var index = repo.newIndex(size, Optional.empty());
+        index.set(0, repo.putChunk(a, CHUNK).digest());
+        index.set(4999, repo.putChunk(b, CHUNK).digest());
+        Instant captured = Instant.parse("2026-11-24T00:00:00Z");
+        Manifest m = new Manifest(
+                1,
+                RestorePointIds.next(captured, random),
+                VM,
+                "hv1",
+                "job-holes",
+                captured,
+                captured.plusSeconds(1),
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.empty(),
+                List.of(new DiskEntry(
+                        DISK,
+                        size,
+                        CHUNK,
+                        index.finish().hex(),
+                        "tm-holes",
+                        Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
+                        0,
+                        0)));
+        repo.commit(m);
+        Path out = dir.resolve("holes.raw");
+        Restorer.Result r = new Restorer(repo, 4).restoreDisk(m, DISK, out, Restorer.Progress.NONE);
+        assertThat(r.chunksFetched()).isEqualTo(2);
+        assertThat(r.sha256()).isEqualTo(Restorer.sha256(out));
+        try (var ch = java.nio.channels.FileChannel.open(out)) {
+            assertThat(ch.size()).isEqualTo(size);
+            java.nio.ByteBuffer first = java.nio.ByteBuffer.allocate(CHUNK);
+            ch.read(first, 0);
+            assertThat(first.array()).isEqualTo(a);
+            java.nio.ByteBuffer last = java.nio.ByteBuffer.allocate(CHUNK);
+            ch.read(last, 4999L * CHUNK);
+            assertThat(last.array()).isEqualTo(b);
+        }
+    }
+
+    @Test
+    void theWindowFitsTheMemoryBudget() {
+        int object = Repository.maxObjectBytes(CHUNK);
+        assertThat(Restorer.Window.of(Restorer.DEFAULT_MEMORY_BYTES, 256 << 10, 8))
+                .isEqualTo(new Restorer.Window(8, 32));
+        assertThat(Restorer.Window.of(4L * (object + CHUNK), CHUNK, 8)).isEqualTo(new Restorer.Window(4, 4));
+        assertThat(Restorer.Window.of(1, CHUNK, 8)).isEqualTo(new Restorer.Window(1, 1));
+    }
+
+    @Test
+    void aFailingWriteFailsTheRestoreAtOnceClosesTheSinkOnlyOnceNoWriteIsInFlightAndLeavesNoImage() throws Exception {
+        Repository repo = open(new CountingObjectTarget(files("w")));
+        DiskModel disk = new DiskModel(SIZE);
+        List<Integer> chunks = new ArrayList<>();
+        for (int c = 0; c < 8; c++) {
+            chunks.add(c);
+        }
+        Manifest m = commit(repo, disk, Optional.empty(), chunks, 0);
+        int nonZero = 0;
+        long firstOffset = -1;
+        long failOffset = -1;
+        IndexPage page = repo.page(
+                repo.root(Digest.fromHex(m.disks().get(0).index())).pages().get(0));
+        for (int i = 0; i < chunks.size(); i++) {
+            if (!page.get(i).isZero()) {
+                if (nonZero == 0) {
+                    firstOffset = (long) i * CHUNK;
+                } else if (nonZero == 1) {
+                    failOffset = (long) i * CHUNK;
+                }
+                nonZero++;
+            }
+        }
+        assertThat(nonZero).isGreaterThanOrEqualTo(2);
+        long blocked = firstOffset;
+        long failing = failOffset;
+        Path out = dir.resolve("failed.raw");
+        java.util.concurrent.CountDownLatch entered = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger writing = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicBoolean outlived = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger writingAtClose = new java.util.concurrent.atomic.AtomicInteger(-1);
+        RawFileSink raw = RawFileSink.create(out, SIZE);
+        DiskSink sink = new ForwardingSink(raw) {
+            @Override
+            public void write(long offset, byte[] data, int length) {
+                writing.incrementAndGet();
+                try {
+                    if (offset == blocked) {
+                        entered.countDown();
+                        try {
+                            if (!release.await(20, java.util.concurrent.TimeUnit.SECONDS)) {
+                                outlived.set(true); // the restore waited for it instead of failing at once
+                            }
+                        } catch (InterruptedException e) {
+                            // a write that takes a while to notice: it still runs when a restore that
+                            // does not wait for its threads would already close the sink
+                            release.await(2, java.util.concurrent.TimeUnit.SECONDS);
+                            throw e;
+                        }
+                    } else if (offset == failing) {
+                        entered.await(30, java.util.concurrent.TimeUnit.SECONDS);
+                        throw new io.tidemark.core.PermanentException(
+                                "cannot write " + out + " at offset " + offset + ": No space left on device");
+                    }
+                    super.write(offset, data, length);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new io.tidemark.core.RetriableException("interrupted", e);
+                } finally {
+                    writing.decrementAndGet();
+                }
+            }
+
+            @Override
+            public void close() {
+                writingAtClose.set(writing.get());
+                release.countDown();
+                super.close();
+            }
+        };
+        assertThatThrownBy(() -> {
+                    try (sink) {
+                        new Restorer(repo, 4).restore(m, DISK, sink, Restorer.Progress.NONE);
+                    }
+                })
+                .isInstanceOf(io.tidemark.core.PermanentException.class)
+                .hasMessageContaining("at offset " + failing);
+        assertThat(outlived).isFalse();
+        assertThat(writingAtClose.get()).isZero();
+        assertThat(Files.exists(out)).isFalse();
+        assertThat(Files.exists(dir.resolve("failed.raw.partial"))).isFalse();
+    }
+
+    /** A sink that passes everything to another; tests override what they watch. */
+    private static class ForwardingSink implements DiskSink {
+        private final DiskSink delegate;
+
+        ForwardingSink(DiskSink delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public void write(long offset, byte[] data, int length) {
+            delegate.write(offset, data, length);
+        }
+
+        @Override
+        public void commit() {
+            delegate.commit();
+        }
+
+        @Override
+        public String describe() {
+            return delegate.describe();
+        }
+
+        @Override
+        public String format() {
+            return delegate.format();
+        }
+
+        @Override
+        public void close() {
+            delegate.close();
+        }
     }
 }

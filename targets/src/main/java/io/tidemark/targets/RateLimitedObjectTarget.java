@@ -92,6 +92,15 @@ public final class RateLimitedObjectTarget implements ObjectTarget {
     }
 
     @Override
+    public int read(String key, byte[] into) {
+        int n = delegate.read(key, into);
+        if (n > 0) {
+            pause(downloads.reserve(n, clock.instant()), "download of " + key);
+        }
+        return n;
+    }
+
+    @Override
     public boolean exists(String key) {
         return delegate.exists(key);
     }

@@ -180,6 +180,11 @@ public final class RetryingObjectTarget implements ObjectTarget {
     }
 
     @Override
+    public int read(String key, byte[] into) {
+        return call("read", key, () -> delegate.read(key, into));
+    }
+
+    @Override
     public boolean exists(String key) {
         return call("look up", key, () -> delegate.exists(key));
     }

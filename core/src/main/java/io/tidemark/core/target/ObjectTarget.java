@@ -44,6 +44,25 @@ public interface ObjectTarget extends AutoCloseable {
     /** The whole object, or empty if there is none. */
     Optional<byte[]> get(String key);
 
+    /**
+     * Reads object {@code key} into {@code into[0, n)} and returns n, its length, when it fits; when
+     * it is longer than {@code into}, returns its length and leaves {@code into} unspecified (read it
+     * with {@link #get}); -1 when there is no such object. Lets a reader that fetches many objects
+     * of a known maximum size (a restore) reuse a few buffers. The default reads it with {@link #get}
+     * and copies it; adapters that can read into the buffer directly override it.
+     */
+    default int read(String key, byte[] into) {
+        Optional<byte[]> object = get(key);
+        if (object.isEmpty()) {
+            return -1;
+        }
+        byte[] bytes = object.get();
+        if (bytes.length <= into.length) {
+            System.arraycopy(bytes, 0, into, 0, bytes.length);
+        }
+        return bytes.length;
+    }
+
     /** Whether an object exists under {@code key}. */
     boolean exists(String key);
 

@@ -284,6 +284,30 @@ public final class FileObjectTarget implements ObjectTarget {
         }
     }
 
+    /** Reads the object's file straight into {@code into}; see {@link ObjectTarget#read}. */
+    @Override
+    public int read(String key, byte[] into) {
+        Path path = resolve(key);
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+            long size = channel.size();
+            if (size > into.length) {
+                return (int) Math.min(size, Integer.MAX_VALUE);
+            }
+            ByteBuffer buf = ByteBuffer.wrap(into, 0, (int) size);
+            while (buf.hasRemaining() && channel.read(buf, buf.position()) >= 0) {
+                // positional reads until the whole object is in
+            }
+            return buf.position();
+        } catch (NoSuchFileException e) {
+            return ObjectTarget.super.read(key, into); // a deferred object, or none
+        } catch (IOException e) {
+            if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
+                return -1; // a "directory" of other keys, not an object
+            }
+            throw translate("read object " + key + " from", path, e);
+        }
+    }
+
     @Override
     public boolean exists(String key) {
         Path path = resolve(key);

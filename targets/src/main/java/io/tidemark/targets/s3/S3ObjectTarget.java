@@ -54,8 +54,12 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *
  * <ul>
  *   <li>{@link #putIfAbsent} is one conditional PUT ({@code If-None-Match: *}; 412 means present)
- *       carrying {@code x-amz-checksum-sha256} of the bytes, so the server rejects a body damaged
- *       in transit. It is atomic and exclusive.
+ *       carrying the SDK's default {@code x-amz-checksum-crc32} of the bytes, so the server rejects
+ *       a body damaged in transit. It is atomic and exclusive. CRC32, not SHA-256: the checksum only
+ *       has to catch transit damage, which CRC32 does as well; every object is named by the SHA-256
+ *       (or HMAC) of its content and verified against that name on every read, which is what
+ *       guarantees integrity end to end. A SHA-256 checksum cost one more hash of every body on the
+ *       client (docs/benchmarks.md §2).
  *   <li>In {@code ossCompatible} mode OSS offers no conditional writes through its S3 API, so
  *       {@link #putIfAbsent} is a HEAD followed by a plain PUT with {@code Content-MD5}: still
  *       atomic for readers and idempotent, but <b>not exclusive</b>. Two writers racing on one key
@@ -88,7 +92,7 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *   <li>Bodies are sent without aws-chunked encoding: they are byte arrays, so the SDK signs the
  *       payload hash up front. RGW 16 (Pacific) refuses an empty aws-chunked body
  *       (XAmzContentSHA256Mismatch) and OSS refuses aws-chunked altogether. RGW 16 also ignores
- *       {@code x-amz-checksum-sha256}; over plain HTTP the signed payload hash still protects the
+ *       {@code x-amz-checksum-*}; over plain HTTP the signed payload hash still protects the
  *       body, over HTTPS TLS does.
  * </ul>
  *
@@ -215,7 +219,7 @@ public final class S3ObjectTarget implements ObjectTarget {
     }
 
     /**
-     * Stores the object with a conditional PUT and a SHA-256 checksum; in {@code ossCompatible}
+     * Stores the object with a conditional PUT and a CRC32 checksum; in {@code ossCompatible}
      * mode with HEAD then PUT and Content-MD5, which is not exclusive (see the class Javadoc). With
      * Object Lock configured, keys outside {@code state/} are locked until now + the period.
      */
@@ -353,9 +357,8 @@ public final class S3ObjectTarget implements ObjectTarget {
         }
         if (config.ossCompatible()) {
             request.contentMD5(base64Digest("MD5", data));
-        } else {
-            request.checksumSHA256(base64Digest("SHA-256", data));
         }
+        // otherwise the SDK adds its default x-amz-checksum-crc32 (see the class Javadoc)
         if (config.storageClass() != null) {
             request.storageClass(config.storageClass());
         }

@@ -104,6 +104,20 @@ public abstract class ObjectTargetContract {
     }
 
     @Test
+    void readIntoABufferGivesTheLengthAndTheBytesOrSaysItDoesNotFit() {
+        byte[] data = "chunk bytes".getBytes(UTF_8);
+        target.putIfAbsent("chunks/cd/cdef", data);
+        byte[] into = new byte[64];
+        java.util.Arrays.fill(into, (byte) 7);
+
+        assertThat(target.read("chunks/cd/cdef", into)).isEqualTo(data.length);
+        assertThat(java.util.Arrays.copyOf(into, data.length)).isEqualTo(data);
+        assertThat(target.read("chunks/cd/cdef", new byte[3])).isEqualTo(data.length);
+        assertThat(target.read("chunks/cd/missing", into)).isEqualTo(-1);
+        assertThat(target.read("missing/nested/key", into)).isEqualTo(-1);
+    }
+
+    @Test
     void getOfAMissingKeyIsEmpty() {
         assertThat(target.get("missing")).isEmpty();
         assertThat(target.get("missing/nested/key")).isEmpty();
