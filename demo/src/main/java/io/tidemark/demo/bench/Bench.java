@@ -62,7 +62,8 @@ public final class Bench {
             long guestSize) {
 
         /** The scenarios, by the names {@code --scenarios} takes. */
-        public static final List<String> SCENARIOS = List.of("full", "incremental", "zero", "clones", "guest");
+        public static final List<String> SCENARIOS =
+                List.of("full", "incremental", "zero", "clones", "guest", "scattered");
 
         /** Every scenario, with a 256 MiB guest disk. */
         public Options(Path dir, long imageSize, long largeSize, int clones, long cloneSize, double dirtyFraction) {
