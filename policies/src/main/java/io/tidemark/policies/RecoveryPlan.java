@@ -62,19 +62,51 @@ public record RecoveryPlan(
      * @param networks libvirt network or bridge name at the source to the one at the DR host (an
      *     interface whose network is not listed keeps its name, which the DR host must then have)
      * @param newMacs whether the DR VMs get new MAC addresses (default: they keep theirs)
+     * @param disks how the DR site stores the restored disks ({@code disks.format}; default raw files)
      */
     public record DrHost(
-            HypervisorKind kind, String uri, Accel accel, java.util.Map<String, String> networks, boolean newMacs) {
+            HypervisorKind kind,
+            String uri,
+            Accel accel,
+            java.util.Map<String, String> networks,
+            boolean newMacs,
+            DiskFormat disks) {
 
         public static final String DEFAULT_URI = "qemu:///system";
 
         public DrHost {
             networks = java.util.Map.copyOf(networks);
+            java.util.Objects.requireNonNull(disks, "disks");
         }
 
-        /** Today's default: QEMU processes under the work dir, the best accelerator. */
+        /** A DR host whose disks are raw files. */
+        public DrHost(
+                HypervisorKind kind, String uri, Accel accel, java.util.Map<String, String> networks, boolean newMacs) {
+            this(kind, uri, accel, networks, newMacs, DiskFormat.RAW);
+        }
+
+        /** Today's default: QEMU processes under the work dir, the best accelerator, raw disks. */
         public static DrHost qmp() {
             return new DrHost(HypervisorKind.QMP, "", Accel.AUTO, java.util.Map.of(), false);
+        }
+    }
+
+    /** How the DR site stores each restored disk under the work dir ({@code dr-host.disks.format}). */
+    public enum DiskFormat {
+        /** A sparse raw file {@code <work-dir>/<vm>/<disk>.raw}: today's default. */
+        RAW("raw"),
+        /** A qcow2 file {@code <work-dir>/<vm>/<disk>.qcow2}, written through {@code qemu-nbd}. */
+        QCOW2("qcow2");
+
+        private final String label;
+
+        DiskFormat(String label) {
+            this.label = label;
+        }
+
+        /** QEMU's and libvirt's name of the format, also the file's extension. */
+        public String label() {
+            return label;
         }
     }
 

@@ -29,6 +29,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   accel: auto                # auto (KVM where the host runs it, else TCG, reported), kvm or tcg
  *   networks: {prod: dr-prod}  # libvirt network or bridge at the source: name at the DR host
  *   macs: keep                 # keep (default) or new
+ *   disks: {format: qcow2}     # raw (default: <work-dir>/<vm>/<disk>.raw) or qcow2 (.qcow2)
  * groups:                      # boot order
  *   - name: data
  *     vms:
@@ -46,7 +47,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 public final class RecoveryPlanParser {
 
     static final List<String> TOP_KEYS = List.of("site", "source", "work-dir", "home-dir", "dr-host", "groups");
-    static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs");
+    static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs", "disks");
+    static final List<String> DISKS_KEYS = List.of("format");
     static final List<String> GROUP_KEYS = List.of("name", "vms");
     static final List<String> VM_KEYS = List.of("name", "memory", "cpus", "qemu-args", "consistent-with");
 
@@ -112,7 +114,8 @@ public final class RecoveryPlanParser {
     }
 
     private static RecoveryPlan.DrHost drHost(MappingReader top, Problems problems) {
-        Optional<MappingReader> m = top.mapping("dr-host", "a mapping with hypervisor, uri, accel, networks, macs");
+        Optional<MappingReader> m =
+                top.mapping("dr-host", "a mapping with hypervisor, uri, accel, networks, macs, disks");
         if (m.isEmpty()) {
             return RecoveryPlan.DrHost.qmp();
         }
@@ -139,7 +142,16 @@ public final class RecoveryPlanParser {
         boolean newMacs = choice(h, "macs", List.of("keep", "new"), problems)
                 .map("new"::equals)
                 .orElse(false);
-        return new RecoveryPlan.DrHost(kind, uri.orElse(RecoveryPlan.DrHost.DEFAULT_URI), accel, networks, newMacs);
+        RecoveryPlan.DiskFormat disks = RecoveryPlan.DiskFormat.RAW;
+        Optional<MappingReader> d = h.mapping("disks", "a mapping with format");
+        if (d.isPresent()) {
+            d.get().allowOnly(DISKS_KEYS);
+            disks = choice(d.get(), "format", List.of("raw", "qcow2"), problems)
+                    .map(s -> RecoveryPlan.DiskFormat.valueOf(s.toUpperCase(java.util.Locale.ROOT)))
+                    .orElse(RecoveryPlan.DiskFormat.RAW);
+        }
+        return new RecoveryPlan.DrHost(
+                kind, uri.orElse(RecoveryPlan.DrHost.DEFAULT_URI), accel, networks, newMacs, disks);
     }
 
     private static Optional<String> choice(MappingReader m, String key, List<String> allowed, Problems problems) {

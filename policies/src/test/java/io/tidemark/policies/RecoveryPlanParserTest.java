@@ -129,6 +129,66 @@ class RecoveryPlanParserTest {
     }
 
     @Test
+    void drHostDisksFormatIsRawUnlessThePlanSaysQcow2() {
+        String groups =
+                """
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """;
+        RecoveryPlan plain = parse("site: s\nsource: t\nwork-dir: /w\ndr-host: {hypervisor: qmp}\n" + groups);
+        RecoveryPlan qcow2 = parse(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  hypervisor: qmp
+                  disks: {format: qcow2}
+                """
+                        + groups);
+
+        assertThat(plain.drHost().disks()).isEqualTo(RecoveryPlan.DiskFormat.RAW);
+        assertThat(qcow2.drHost().disks()).isEqualTo(RecoveryPlan.DiskFormat.QCOW2);
+    }
+
+    @Test
+    void badDrHostDisksAreNamedWithTheirPlace() {
+        List<String> p = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  disks:
+                    format: vmdk
+                    pool: rbd
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        List<String> notMapping = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host: {disks: qcow2}
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        assertThat(p)
+                .anySatisfy(
+                        x -> assertThat(x).contains(":6:13: dr-host.disks.format: expected raw, qcow2, got \"vmdk\""))
+                .anySatisfy(x -> assertThat(x).contains(":7:5: dr-host.disks.pool: unknown key 'pool'"));
+        assertThat(notMapping)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.disks: expected a mapping with format, got"));
+    }
+
+    @Test
     void badDrHostValuesAreNamedWithTheirPlace() {
         List<String> p = problems(
                 """
