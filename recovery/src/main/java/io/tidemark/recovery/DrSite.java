@@ -22,7 +22,7 @@ import java.util.concurrent.locks.LockSupport;
  * The files of a DR site under a plan's work dir, and the QEMU processes that run its VMs:
  *
  * <pre>
- * &lt;work-dir&gt;/&lt;vm&gt;/&lt;disk&gt;.raw   restored disks
+ * &lt;work-dir&gt;/&lt;vm&gt;/&lt;disk&gt;.raw   restored disks (.qcow2 with dr-host.disks.format: qcow2)
  * &lt;work-dir&gt;/run/&lt;vm&gt;.qmp      QMP socket (one client at a time)
  * &lt;work-dir&gt;/run/&lt;vm&gt;.pid      QEMU's pid file
  * &lt;work-dir&gt;/run/&lt;vm&gt;.log      QEMU's messages
@@ -49,6 +49,7 @@ public final class DrSite implements DrHypervisor {
 
     private final Path workDir;
     private final RecoveryPlan.Accel accel;
+    private final RecoveryPlan.DiskFormat diskFormat;
 
     public DrSite(Path workDir) {
         this(workDir, RecoveryPlan.Accel.AUTO);
@@ -56,13 +57,27 @@ public final class DrSite implements DrHypervisor {
 
     /** @param accel the accelerator the plan asks for */
     public DrSite(Path workDir, RecoveryPlan.Accel accel) {
+        this(workDir, accel, RecoveryPlan.DiskFormat.RAW);
+    }
+
+    /**
+     * @param accel the accelerator the plan asks for
+     * @param diskFormat how the restored disks are stored: raw or qcow2 files
+     */
+    public DrSite(Path workDir, RecoveryPlan.Accel accel, RecoveryPlan.DiskFormat diskFormat) {
         this.workDir = workDir.toAbsolutePath();
         this.accel = accel;
+        this.diskFormat = diskFormat;
     }
 
     /** The DR site of {@code plan}. */
     public static DrSite of(RecoveryPlan plan) {
-        return new DrSite(plan.workDir(), plan.drHost().accel());
+        return new DrSite(plan.workDir(), plan.drHost().accel(), plan.drHost().disks());
+    }
+
+    /** How the restored disks are stored. */
+    public RecoveryPlan.DiskFormat diskFormat() {
+        return diskFormat;
     }
 
     @Override
@@ -84,7 +99,7 @@ public final class DrSite implements DrHypervisor {
     }
 
     public Path disk(String vm, String disk) {
-        return workDir.resolve(vm).resolve(disk + ".raw");
+        return workDir.resolve(vm).resolve(disk + "." + diskFormat.label());
     }
 
     public Path qmp(String vm) {
@@ -208,7 +223,7 @@ public final class DrSite implements DrHypervisor {
                     "-blockdev",
                     "driver=file,filename=" + escape(disk(vm.name(), d)) + ",node-name=" + d + "-file",
                     "-blockdev",
-                    "driver=raw,file=" + d + "-file,node-name=" + d + "-disk",
+                    "driver=" + diskFormat.label() + ",file=" + d + "-file,node-name=" + d + "-disk",
                     "-device",
                     "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"
                             + serial.map(x -> ",serial=" + x.replace(",", ",,")).orElse("")));

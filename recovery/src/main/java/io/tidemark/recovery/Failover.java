@@ -8,6 +8,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -172,6 +173,13 @@ public final class Failover {
             problems.add(DrSite.QEMU + " is not on PATH (install qemu-system-x86)");
         }
         DrChecks.writable(site.workDir()).ifPresent(problems::add);
+        if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
+            for (String tool : List.of("qemu-img", "qemu-nbd")) {
+                if (!DrChecks.onPath(tool)) {
+                    problems.add(tool + " is not on PATH: dr-host.disks.format qcow2 needs it (install qemu-utils)");
+                }
+            }
+        }
         List<PlannedVm> vms = new ArrayList<>();
         for (RecoveryPlan.Group g : plan.groups()) {
             for (RecoveryPlan.Vm vm : g.vms()) {
@@ -307,14 +315,22 @@ public final class Failover {
                         e);
             }
             long[] last = {0};
-            restored.add(restorer.restoreDisk(m, d.name(), file, (n, of) -> {
+            Restorer.Progress progress = (n, of) -> {
                 long delta;
                 synchronized (last) {
                     delta = n - last[0];
                     last[0] = n;
                 }
                 added.accept(delta);
-            }));
+            };
+            if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
+                // written as <disk>.qcow2.partial through qemu-nbd, renamed once complete
+                try (QemuNbdDiskSink sink = QemuNbdDiskSink.qcow2(file, d.sizeBytes())) {
+                    restored.add(restorer.restore(m, d.name(), sink, progress));
+                }
+            } else {
+                restored.add(restorer.restoreDisk(m, d.name(), file, progress));
+            }
         }
         return restored;
     }

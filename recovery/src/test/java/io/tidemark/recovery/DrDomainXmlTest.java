@@ -117,6 +117,32 @@ class DrDomainXmlTest {
                 .contains("has no captured definition: started with the plan's settings"));
     }
 
+    @Test
+    void qcow2DisksAreDefinedAsQcow2FilesWhetherCapturedOrFromThePlan() {
+        RecoveryPlan.DrHost dr = new RecoveryPlan.DrHost(
+                RecoveryPlan.HypervisorKind.LIBVIRT,
+                "qemu:///system",
+                RecoveryPlan.Accel.AUTO,
+                Map.of(),
+                false,
+                RecoveryPlan.DiskFormat.QCOW2);
+        DrSite site = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.AUTO, RecoveryPlan.DiskFormat.QCOW2);
+        List<Path> files = List.of(Path.of("/srv/dr/db-1/vda.qcow2"));
+
+        DrDomainXml.Result captured =
+                DrDomainXml.build(vm(), point(Optional.of(LibvirtDefinition.of(CAPTURED))), files, dr, TCG_ONLY, site);
+        DrDomainXml.Result planned = DrDomainXml.build(vm(), point(Optional.empty()), files, dr, TCG_ONLY, site);
+
+        assertThat(site.disk("db-1", "vda")).isEqualTo(Path.of("/srv/dr/db-1/vda.qcow2"));
+        assertThat(captured.xml())
+                .contains("<driver name=\"qemu\" type=\"qcow2\"/><source file=\"/srv/dr/db-1/vda.qcow2\"/>")
+                .doesNotContain("type=\"raw\"")
+                .doesNotContain("rbd/db-1");
+        assertThat(planned.xml())
+                .contains("<driver name=\"qemu\" type=\"qcow2\"/><source file=\"/srv/dr/db-1/vda.qcow2\"/>")
+                .doesNotContain("type=\"raw\"");
+    }
+
     private static final String SIZED =
             """
             <domain type='qemu'>

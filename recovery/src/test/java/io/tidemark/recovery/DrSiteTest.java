@@ -40,6 +40,23 @@ class DrSiteTest {
     }
 
     @Test
+    void qcow2DisksOpenThroughTheQcow2DriverFromTheirQcow2Files() {
+        DrSite raw = new DrSite(Path.of("/srv/dr"));
+        DrSite qcow2 = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.TCG, RecoveryPlan.DiskFormat.QCOW2);
+
+        List<String> rawCmd = raw.command(vm(List.of()), List.of("sd0"));
+        List<String> qcow2Cmd = qcow2.command(vm(List.of()), List.of("sd0"));
+
+        assertThat(raw.disk("web-1", "sd0")).isEqualTo(Path.of("/srv/dr/web-1/sd0.raw"));
+        assertThat(qcow2.disk("web-1", "sd0")).isEqualTo(Path.of("/srv/dr/web-1/sd0.qcow2"));
+        assertThat(rawCmd).contains("driver=raw,file=sd0-file,node-name=sd0-disk");
+        assertThat(qcow2Cmd)
+                .contains("driver=file,filename=/srv/dr/db-1/sd0.qcow2,node-name=sd0-file")
+                .contains("driver=qcow2,file=sd0-file,node-name=sd0-disk")
+                .noneMatch(a -> a.contains("driver=raw") || a.contains(".raw"));
+    }
+
+    @Test
     void aCapturedDefinitionGivesMachineCpusMemorySerialsAndNicsAndWhatCannotRunHereIsNoted() {
         io.tidemark.core.repository.VmDefinition def = new io.tidemark.core.repository.VmDefinition(
                 1,
