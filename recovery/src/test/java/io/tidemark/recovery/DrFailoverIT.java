@@ -201,6 +201,127 @@ class DrFailoverIT {
         }
     }
 
+    /**
+     * {@code dr-host.disks.format: qcow2}: the DR VM runs on a qcow2 file (QEMU's own block node
+     * says so), the guest's disk holds exactly the point's bytes, no partial file is left, and
+     * failback reads the qcow2-backed VM and brings home what the DR site wrote.
+     */
+    @Test
+    void failsOverOntoQcow2DisksAndFailsBackFromThem() throws Exception {
+        Path drDir = dir.resolve("dr");
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
+            s3.createBucket("drsite");
+            Map<String, String> expectedSha = new HashMap<>();
+            Map<String, String> expectedPoint = new HashMap<>();
+            try (ObjectTarget target = target(s3)) {
+                backUpSources(target, expectedSha, expectedPoint);
+            }
+            Path planFile = dir.resolve("plan.yaml");
+            Files.writeString(
+                    planFile,
+                    """
+                    site: dr-test
+                    source: offsite
+                    work-dir: %s
+                    home-dir: %s
+                    dr-host:
+                      hypervisor: qmp
+                      accel: tcg
+                      disks: {format: qcow2}
+                    groups:
+                      - name: apps
+                        vms:
+                          - {name: web-1, memory: 64}
+                    """
+                            .formatted(drDir, dir.resolve("home")));
+            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            DrSite site = DrSite.of(plan);
+            try (ObjectTarget target = target(s3)) {
+                Repository repo = Repository.open(target);
+                Failover failover = new Failover(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE);
+                try {
+                    Map<String, Manifest> points = failover.points(plan);
+                    assertThat(failover.dryRun(plan, points).problems()).isEmpty();
+
+                    Failover.VmResult r =
+                            failover.run(plan, points, System.nanoTime()).get(0);
+
+                    Path disk = site.disk("web-1", "sd0");
+                    assertThat(disk).isEqualTo(drDir.toAbsolutePath().resolve("web-1/sd0.qcow2"));
+                    assertThat(r.disks()).containsExactly(disk);
+                    assertThat(r.point().id()).isEqualTo(expectedPoint.get("web-1"));
+                    assertThat(site.status("web-1")).contains("running");
+                    assertThat(qemuImg("info", "-U", "--output=json", disk.toString()))
+                            .contains("\"format\": \"qcow2\"");
+                    assertThat(disk.resolveSibling("sd0.qcow2.partial")).doesNotExist();
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        com.fasterxml.jackson.databind.JsonNode node = null;
+                        for (com.fasterxml.jackson.databind.JsonNode n : qmp.execute("query-named-block-nodes")) {
+                            if (n.path("node-name").asText().equals("sd0-disk")) {
+                                node = n;
+                            }
+                        }
+                        assertThat(node).as("the guest's sd0 block node").isNotNull();
+                        assertThat(node.path("drv").asText()).isEqualTo("qcow2");
+                        assertThat(node.path("file").asText()).isEqualTo(disk.toString());
+                    }
+                    assertThat(guestSha(disk))
+                            .as("the guest disk's bytes equal the point")
+                            .isEqualTo(expectedSha.get("web-1"));
+                    assertThat(r.restored()).singleElement().satisfies(d -> {
+                        assertThat(d.sha256()).isEqualTo(expectedSha.get("web-1"));
+                        assertThat(d.format()).isEqualTo("qcow2");
+                    });
+
+                    // failback captures the qcow2-backed VM and brings home what the DR site wrote
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        qmp.execute(
+                                "human-monitor-command",
+                                QmpClient.args().put("command-line", "qemu-io -d sd0 \"write -P 0x6b 8M 64k\""));
+                        // qcow2 keeps its cluster tables in QEMU's cache: flush so a reader beside it sees the write
+                        qmp.execute(
+                                "human-monitor-command", QmpClient.args().put("command-line", "qemu-io -d sd0 flush"));
+                    }
+                    String drSha = guestSha(disk);
+                    assertThat(drSha).isNotEqualTo(expectedSha.get("web-1"));
+                    Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
+                            .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
+                            .get(0);
+                    assertThat(back.point().sizeBytes()).isEqualTo(DISK);
+                    assertThat(back.point().bytesNew())
+                            .isPositive()
+                            .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
+                    assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw")))
+                            .isEqualTo(drSha);
+                } finally {
+                    site.stop("web-1");
+                }
+            }
+            assertThat(qemuProcessesUnder(drDir)).isEmpty();
+        }
+    }
+
+    /** The SHA-256 of what the guest sees on the qcow2 image (read beside the running VM). */
+    private String guestSha(Path qcow2) throws Exception {
+        Path raw = dir.resolve("guest-view.raw");
+        Files.deleteIfExists(raw);
+        qemuImg("convert", "-U", "-f", "qcow2", "-O", "raw", qcow2.toString(), raw.toString());
+        try {
+            return Restorer.sha256(raw);
+        } finally {
+            Files.delete(raw);
+        }
+    }
+
+    private static String qemuImg(String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("qemu-img"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as("%s: %s", cmd, out).isZero();
+        return out;
+    }
+
     private static Failover.Timing timing(Map<String, Failover.VmResult> byVm, String vm) {
         return byVm.get(vm).timing().orElseThrow();
     }
