@@ -70,7 +70,7 @@ public record RecoveryPlan(
             Accel accel,
             java.util.Map<String, String> networks,
             boolean newMacs,
-            DiskFormat disks) {
+            Disks disks) {
 
         public static final String DEFAULT_URI = "qemu:///system";
 
@@ -82,7 +82,7 @@ public record RecoveryPlan(
         /** A DR host whose disks are raw files. */
         public DrHost(
                 HypervisorKind kind, String uri, Accel accel, java.util.Map<String, String> networks, boolean newMacs) {
-            this(kind, uri, accel, networks, newMacs, DiskFormat.RAW);
+            this(kind, uri, accel, networks, newMacs, Disks.RAW);
         }
 
         /** Today's default: QEMU processes under the work dir, the best accelerator, raw disks. */
@@ -91,12 +91,48 @@ public record RecoveryPlan(
         }
     }
 
-    /** How the DR site stores each restored disk under the work dir ({@code dr-host.disks.format}). */
+    /**
+     * How the DR site stores the restored disks ({@code dr-host.disks}).
+     *
+     * @param format raw or qcow2 files under the work dir, or Ceph RBD images
+     * @param rbd where the RBD images go (RBD only)
+     */
+    public record Disks(DiskFormat format, Optional<Rbd> rbd) {
+
+        /** Raw files under the work dir: the default. */
+        public static final Disks RAW = new Disks(DiskFormat.RAW, Optional.empty());
+
+        /** Files of {@code format} (raw or qcow2) under the work dir. */
+        public static Disks files(DiskFormat format) {
+            return new Disks(format, Optional.empty());
+        }
+
+        public Disks {
+            if ((format == DiskFormat.RBD) != rbd.isPresent()) {
+                throw new IllegalArgumentException("RBD settings go with format rbd only");
+            }
+        }
+    }
+
+    /**
+     * The Ceph pool the DR disks are written to, as image {@code <vm>-<disk>}.
+     *
+     * @param pool the pool
+     * @param cephConf the {@code ceph.conf} naming the monitors
+     * @param user the cephx user, without {@code client.}
+     * @param keyFile a file holding only the user's key (base64, as {@code ceph auth get-key} prints
+     *     it); without it the keyring named in {@code cephConf} is used. The key is never in the plan.
+     */
+    public record Rbd(String pool, Path cephConf, String user, Optional<Path> keyFile) {}
+
+    /** How the DR site stores each restored disk ({@code dr-host.disks.format}). */
     public enum DiskFormat {
         /** A sparse raw file {@code <work-dir>/<vm>/<disk>.raw}: today's default. */
         RAW("raw"),
         /** A qcow2 file {@code <work-dir>/<vm>/<disk>.qcow2}, written through {@code qemu-nbd}. */
-        QCOW2("qcow2");
+        QCOW2("qcow2"),
+        /** A Ceph RBD image {@code <pool>/<vm>-<disk>} holding raw data, written through {@code qemu-nbd}. */
+        RBD("rbd");
 
         private final String label;
 

@@ -149,8 +149,23 @@ class RecoveryPlanParserTest {
                 """
                         + groups);
 
-        assertThat(plain.drHost().disks()).isEqualTo(RecoveryPlan.DiskFormat.RAW);
-        assertThat(qcow2.drHost().disks()).isEqualTo(RecoveryPlan.DiskFormat.QCOW2);
+        RecoveryPlan rbd = parse(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  hypervisor: qmp
+                  disks: {format: rbd, pool: dr, ceph-conf: /c/ceph.conf, user: dr-1, key-file: /k/dr.key}
+                """
+                        + groups);
+
+        assertThat(plain.drHost().disks()).isEqualTo(RecoveryPlan.Disks.RAW);
+        assertThat(qcow2.drHost().disks().format()).isEqualTo(RecoveryPlan.DiskFormat.QCOW2);
+        assertThat(rbd.drHost().disks().format()).isEqualTo(RecoveryPlan.DiskFormat.RBD);
+        assertThat(rbd.drHost().disks().rbd())
+                .contains(new RecoveryPlan.Rbd(
+                        "dr", Path.of("/c/ceph.conf"), "dr-1", java.util.Optional.of(Path.of("/k/dr.key"))));
     }
 
     @Test
@@ -163,7 +178,7 @@ class RecoveryPlanParserTest {
                 dr-host:
                   disks:
                     format: vmdk
-                    pool: rbd
+                    secret: x
                 groups:
                   - name: apps
                     vms:
@@ -181,9 +196,39 @@ class RecoveryPlanParserTest {
                       - name: web-1
                 """);
         assertThat(p)
-                .anySatisfy(
-                        x -> assertThat(x).contains(":6:13: dr-host.disks.format: expected raw, qcow2, got \"vmdk\""))
-                .anySatisfy(x -> assertThat(x).contains(":7:5: dr-host.disks.pool: unknown key 'pool'"));
+                .anySatisfy(x ->
+                        assertThat(x).contains(":6:13: dr-host.disks.format: expected raw, qcow2, rbd, got \"vmdk\""))
+                .anySatisfy(x -> assertThat(x).contains(":7:5: dr-host.disks.secret: unknown key 'secret'"));
+        List<String> misplaced = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  disks: {format: qcow2, pool: dr}
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        List<String> rbdOnLibvirt = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  disks: {format: rbd}
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        assertThat(misplaced)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.disks.pool: pool is for format: rbd only"));
+        assertThat(rbdOnLibvirt)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.disks.pool: missing required key 'pool'"))
+                .anySatisfy(x -> assertThat(x)
+                        .contains("dr-host.disks.format: RBD disks at the DR site run on hypervisor: qmp only"));
         assertThat(notMapping)
                 .anySatisfy(x -> assertThat(x).contains("dr-host.disks: expected a mapping with format, got"));
     }

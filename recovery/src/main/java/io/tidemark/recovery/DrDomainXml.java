@@ -65,11 +65,13 @@ final class DrDomainXml {
         if (def.flatMap(VmDefinition::domainXml).isPresent()) {
             doc = parse(def.get().domainXml().get(), "the point's domain XML");
         } else if (def.isPresent()) {
-            doc = parse(fromFacts(vm, def.get(), disks, dr.disks()), "the domain XML made from the point's definition");
+            doc = parse(
+                    fromFacts(vm, def.get(), disks, dr.disks().format()),
+                    "the domain XML made from the point's definition");
             notes.add("built the domain from what QMP told of " + point.vm() + " ("
                     + def.get().summary() + ")");
         } else {
-            doc = parse(fromPlan(vm, disks, dr.disks()), "the domain XML made from the plan");
+            doc = parse(fromPlan(vm, disks, dr.disks().format()), "the domain XML made from the plan");
             notes.add("point " + point.id() + " has no captured definition: started with the plan's settings ("
                     + vm.memoryMiB() + " MiB, " + vm.cpus() + " vCPU, q35, virtio disks, no NIC)");
         }
@@ -94,7 +96,7 @@ final class DrDomainXml {
             devices = (Element) root.appendChild(doc.createElement("devices"));
         }
         if (def.flatMap(VmDefinition::domainXml).isPresent()) {
-            disks(doc, devices, point, disks, dr.disks(), notes);
+            disks(doc, devices, point, disks, dr.disks().format(), notes);
         }
         Set<String> networks = new LinkedHashSet<>();
         Set<String> bridges = new LinkedHashSet<>();

@@ -173,10 +173,11 @@ public final class Failover {
             problems.add(DrSite.QEMU + " is not on PATH (install qemu-system-x86)");
         }
         DrChecks.writable(site.workDir()).ifPresent(problems::add);
-        if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
+        if (site.diskFormat() != RecoveryPlan.DiskFormat.RAW) {
             for (String tool : List.of("qemu-img", "qemu-nbd")) {
                 if (!DrChecks.onPath(tool)) {
-                    problems.add(tool + " is not on PATH: dr-host.disks.format qcow2 needs it (install qemu-utils)");
+                    problems.add(tool + " is not on PATH: dr-host.disks.format "
+                            + site.diskFormat().label() + " needs it (install qemu-utils)");
                 }
             }
         }
@@ -306,8 +307,11 @@ public final class Failover {
         List<Restorer.Result> restored = new ArrayList<>();
         for (DiskEntry d : m.disks()) {
             Path file = site.disk(vm, d.name());
+            Optional<String> rbd = site.rbdSpec(vm, d.name());
             try {
-                Files.createDirectories(file.getParent());
+                if (rbd.isEmpty()) {
+                    Files.createDirectories(file.getParent());
+                }
             } catch (IOException e) {
                 throw new PermanentException(
                         "cannot create " + file.getParent() + " for the disks of " + vm + ": " + e.getMessage()
@@ -323,7 +327,12 @@ public final class Failover {
                 }
                 added.accept(delta);
             };
-            if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
+            if (rbd.isPresent()) {
+                // written in place under its final name, which must not exist yet (never overwritten)
+                try (QemuNbdDiskSink sink = QemuNbdDiskSink.rbd(rbd.get(), d.sizeBytes())) {
+                    restored.add(restorer.restore(m, d.name(), sink, progress));
+                }
+            } else if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
                 // written as <disk>.qcow2.partial through qemu-nbd, renamed once complete
                 try (QemuNbdDiskSink sink = QemuNbdDiskSink.qcow2(file, d.sizeBytes())) {
                     restored.add(restorer.restore(m, d.name(), sink, progress));

@@ -125,7 +125,7 @@ class DrDomainXmlTest {
                 RecoveryPlan.Accel.AUTO,
                 Map.of(),
                 false,
-                RecoveryPlan.DiskFormat.QCOW2);
+                RecoveryPlan.Disks.files(RecoveryPlan.DiskFormat.QCOW2));
         DrSite site = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.AUTO, RecoveryPlan.DiskFormat.QCOW2);
         List<Path> files = List.of(Path.of("/srv/dr/db-1/vda.qcow2"));
 

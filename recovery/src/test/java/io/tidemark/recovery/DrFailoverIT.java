@@ -46,6 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  * common firing); the second group starts only after the first runs; a re-run restarts nothing;
  * failback ships only the changed chunk and the home copy equals the DR disk.
  */
+@org.junit.jupiter.api.extension.ExtendWith(io.tidemark.testkit.ceph.CephClusterExtension.class)
 class DrFailoverIT {
 
     private static final long DISK = 32L << 20;
@@ -301,6 +302,118 @@ class DrFailoverIT {
         }
     }
 
+    /**
+     * {@code dr-host.disks.format: rbd} on a real single-node Ceph: the DR VM runs on RBD image
+     * {@code <pool>/web-1-sd0} (QEMU's own block node says so), opened with the key from the plan's
+     * key file (the plan's ceph.conf names no keyring), the image's bytes equal the point, and
+     * failback reads the RBD-backed VM and brings home what the DR site wrote.
+     */
+    @Test
+    void failsOverOntoRbdImagesWithTheKeyFromAFile(io.tidemark.testkit.ceph.CephCluster ceph) throws Exception {
+        ceph.createPool("dr-it");
+        Path conf = dir.resolve("ceph-nokeyring.conf");
+        Files.writeString(
+                conf,
+                Files.readString(ceph.confFile())
+                        .lines()
+                        .filter(l -> !l.strip().startsWith("keyring"))
+                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
+        Path keyFile = dir.resolve("dr.key");
+        Files.writeString(keyFile, ceph.adminKey().strip());
+        Path drDir = dir.resolve("dr");
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
+            s3.createBucket("drsite");
+            Map<String, String> expectedSha = new HashMap<>();
+            Map<String, String> expectedPoint = new HashMap<>();
+            try (ObjectTarget target = target(s3)) {
+                backUpSources(target, expectedSha, expectedPoint);
+            }
+            Path planFile = dir.resolve("plan.yaml");
+            Files.writeString(
+                    planFile,
+                    """
+                    site: dr-test
+                    source: offsite
+                    work-dir: %s
+                    home-dir: %s
+                    dr-host:
+                      hypervisor: qmp
+                      accel: tcg
+                      disks: {format: rbd, pool: dr-it, ceph-conf: %s, user: admin, key-file: %s}
+                    groups:
+                      - name: apps
+                        vms:
+                          - {name: web-1, memory: 64}
+                    """
+                            .formatted(drDir, dir.resolve("home"), conf, keyFile));
+            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            DrSite site = DrSite.of(plan);
+            try (ObjectTarget target = target(s3)) {
+                Repository repo = Repository.open(target);
+                Failover failover = new Failover(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE);
+                try {
+                    Map<String, Manifest> points = failover.points(plan);
+                    assertThat(failover.dryRun(plan, points).problems()).isEmpty();
+
+                    Failover.VmResult r =
+                            failover.run(plan, points, System.nanoTime()).get(0);
+
+                    assertThat(r.point().id()).isEqualTo(expectedPoint.get("web-1"));
+                    assertThat(r.disks()).extracting(Path::toString).containsExactly("rbd:dr-it/web-1-sd0");
+                    assertThat(site.status("web-1")).contains("running");
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        Map<String, String> drv = new HashMap<>();
+                        for (com.fasterxml.jackson.databind.JsonNode n : qmp.execute("query-named-block-nodes")) {
+                            drv.put(n.path("node-name").asText(), n.path("drv").asText());
+                        }
+                        assertThat(drv).containsEntry("sd0-file", "rbd").containsEntry("sd0-disk", "raw");
+                    }
+                    assertThat(rbdSha(ceph, "dr-it/web-1-sd0"))
+                            .as("the RBD image's bytes equal the point")
+                            .isEqualTo(expectedSha.get("web-1"));
+                    assertThat(r.restored()).singleElement().satisfies(d -> {
+                        assertThat(d.sha256()).isEqualTo(expectedSha.get("web-1"));
+                        assertThat(d.format()).isEqualTo("rbd");
+                    });
+                    assertThat(drDir.resolve("web-1")).doesNotExist();
+
+                    // failback captures the RBD-backed VM and brings home what the DR site wrote
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        qmp.execute(
+                                "human-monitor-command",
+                                QmpClient.args().put("command-line", "qemu-io -d sd0 \"write -P 0x7c 8M 64k\""));
+                        qmp.execute(
+                                "human-monitor-command", QmpClient.args().put("command-line", "qemu-io -d sd0 flush"));
+                    }
+                    String drSha = rbdSha(ceph, "dr-it/web-1-sd0");
+                    assertThat(drSha).isNotEqualTo(expectedSha.get("web-1"));
+                    Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
+                            .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
+                            .get(0);
+                    assertThat(back.point().bytesNew())
+                            .isPositive()
+                            .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
+                    assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw")))
+                            .isEqualTo(drSha);
+                } finally {
+                    site.stop("web-1");
+                }
+            }
+            assertThat(qemuProcessesUnder(drDir)).isEmpty();
+        }
+    }
+
+    private String rbdSha(io.tidemark.testkit.ceph.CephCluster ceph, String image) throws Exception {
+        Path raw = dir.resolve("rbd-export.raw");
+        Files.deleteIfExists(raw);
+        run("rbd", "--conf", ceph.confFile().toString(), "export", image, raw.toString());
+        try {
+            return Restorer.sha256(raw);
+        } finally {
+            Files.delete(raw);
+        }
+    }
+
     /** The SHA-256 of what the guest sees on the qcow2 image (read beside the running VM). */
     private String guestSha(Path qcow2) throws Exception {
         Path raw = dir.resolve("guest-view.raw");
@@ -316,6 +429,11 @@ class DrFailoverIT {
     private static String qemuImg(String... args) throws Exception {
         List<String> cmd = new java.util.ArrayList<>(List.of("qemu-img"));
         cmd.addAll(List.of(args));
+        return run(cmd.toArray(String[]::new));
+    }
+
+    private static String run(String... command) throws Exception {
+        List<String> cmd = List.of(command);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         assertThat(p.waitFor()).as("%s: %s", cmd, out).isZero();
