@@ -170,11 +170,12 @@ public final class RecoveryPlanParser {
             return RecoveryPlan.Disks.files(format);
         }
         d.require("pool");
-        if (kind == RecoveryPlan.HypervisorKind.LIBVIRT) {
+        if (kind == RecoveryPlan.HypervisorKind.LIBVIRT && keyFile.isEmpty()) {
             problems.at(
                     d.value("format").orElseThrow(),
                     d.child("format"),
-                    "RBD disks at the DR site run on hypervisor: qmp only for now; use qcow2 or raw on libvirt");
+                    "RBD disks on hypervisor: libvirt need key-file (a file holding only the cephx key, for the"
+                            + " libvirt secret the disks authenticate with)");
         }
         return new RecoveryPlan.Disks(
                 format,

@@ -227,8 +227,8 @@ class RecoveryPlanParserTest {
                 .anySatisfy(x -> assertThat(x).contains("dr-host.disks.pool: pool is for format: rbd only"));
         assertThat(rbdOnLibvirt)
                 .anySatisfy(x -> assertThat(x).contains("dr-host.disks.pool: missing required key 'pool'"))
-                .anySatisfy(x -> assertThat(x)
-                        .contains("dr-host.disks.format: RBD disks at the DR site run on hypervisor: qmp only"));
+                .anySatisfy(x ->
+                        assertThat(x).contains("dr-host.disks.format: RBD disks on hypervisor: libvirt need key-file"));
         assertThat(notMapping)
                 .anySatisfy(x -> assertThat(x).contains("dr-host.disks: expected a mapping with format, got"));
     }

@@ -403,6 +403,86 @@ class DrFailoverIT {
         }
     }
 
+    /**
+     * {@code format: rbd} on a libvirt DR host: the domain is defined with a network disk on RBD
+     * image {@code <pool>/web-1-sd0} whose {@code <auth>} names an ephemeral, private libvirt secret
+     * holding the key from the plan's key file; the domain runs and the image equals the point.
+     */
+    @Test
+    void failsOverOntoRbdImagesAtALibvirtDrHostThroughALibvirtSecret(io.tidemark.testkit.ceph.CephCluster ceph)
+            throws Exception {
+        ceph.createPool("dr-lv");
+        Path conf = dir.resolve("ceph-nokeyring.conf");
+        Files.writeString(
+                conf,
+                Files.readString(ceph.confFile())
+                        .lines()
+                        .filter(l -> !l.strip().startsWith("keyring"))
+                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
+        Path keyFile = dir.resolve("dr.key");
+        Files.writeString(keyFile, ceph.adminKey().strip());
+        Path drDir = dir.resolve("dr");
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start();
+                io.tidemark.testkit.libvirt.Libvirtd lv =
+                        io.tidemark.testkit.libvirt.Libvirtd.start(dir.resolve("lv"))) {
+            s3.createBucket("drsite");
+            Map<String, String> expectedSha = new HashMap<>();
+            Map<String, String> expectedPoint = new HashMap<>();
+            try (ObjectTarget target = target(s3)) {
+                backUpSources(target, expectedSha, expectedPoint);
+            }
+            Path planFile = dir.resolve("plan.yaml");
+            Files.writeString(
+                    planFile,
+                    """
+                    site: dr-test
+                    source: offsite
+                    work-dir: %s
+                    dr-host:
+                      hypervisor: libvirt
+                      uri: "%s"
+                      accel: tcg
+                      disks: {format: rbd, pool: dr-lv, ceph-conf: %s, user: admin, key-file: %s}
+                    groups:
+                      - name: apps
+                        vms:
+                          - {name: web-1, memory: 64}
+                    """
+                            .formatted(drDir, lv.uri(), conf, keyFile));
+            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            DrSite site = DrSite.of(plan);
+            try (ObjectTarget target = target(s3);
+                    DrHypervisor host = DrHypervisor.of(plan, site)) {
+                Repository repo = Repository.open(target);
+                Failover failover = new Failover(repo, site, host, 8, Clock.systemUTC(), RecoveryProgress.NONE);
+                try {
+                    Map<String, Manifest> points = failover.points(plan);
+                    Failover.VmResult r =
+                            failover.run(plan, points, System.nanoTime()).get(0);
+
+                    assertThat(host.status("web-1")).contains("running");
+                    String uuid = DrDomainXml.cephSecret(
+                                    plan.drHost().disks().rbd().orElseThrow())
+                            .toString();
+                    assertThat(lv.virsh("dumpxml", "web-1"))
+                            .contains("protocol='rbd' name='dr-lv/web-1-sd0'")
+                            .contains("<secret type='ceph' uuid='" + uuid + "'/>")
+                            .doesNotContain(ceph.adminKey());
+                    assertThat(lv.virsh("secret-dumpxml", uuid))
+                            .contains("ephemeral='yes'")
+                            .contains("private='yes'");
+                    assertThat(rbdSha(ceph, "dr-lv/web-1-sd0"))
+                            .as("the RBD image's bytes equal the point")
+                            .isEqualTo(expectedSha.get("web-1"));
+                    assertThat(r.restored()).singleElement().satisfies(d -> assertThat(d.sha256())
+                            .isEqualTo(expectedSha.get("web-1")));
+                } finally {
+                    host.stop("web-1");
+                }
+            }
+        }
+    }
+
     private String rbdSha(io.tidemark.testkit.ceph.CephCluster ceph, String image) throws Exception {
         Path raw = dir.resolve("rbd-export.raw");
         Files.deleteIfExists(raw);
