@@ -62,19 +62,87 @@ public record RecoveryPlan(
      * @param networks libvirt network or bridge name at the source to the one at the DR host (an
      *     interface whose network is not listed keeps its name, which the DR host must then have)
      * @param newMacs whether the DR VMs get new MAC addresses (default: they keep theirs)
+     * @param disks how the DR site stores the restored disks ({@code disks.format}; default raw files)
      */
     public record DrHost(
-            HypervisorKind kind, String uri, Accel accel, java.util.Map<String, String> networks, boolean newMacs) {
+            HypervisorKind kind,
+            String uri,
+            Accel accel,
+            java.util.Map<String, String> networks,
+            boolean newMacs,
+            Disks disks) {
 
         public static final String DEFAULT_URI = "qemu:///system";
 
         public DrHost {
             networks = java.util.Map.copyOf(networks);
+            java.util.Objects.requireNonNull(disks, "disks");
         }
 
-        /** Today's default: QEMU processes under the work dir, the best accelerator. */
+        /** A DR host whose disks are raw files. */
+        public DrHost(
+                HypervisorKind kind, String uri, Accel accel, java.util.Map<String, String> networks, boolean newMacs) {
+            this(kind, uri, accel, networks, newMacs, Disks.RAW);
+        }
+
+        /** Today's default: QEMU processes under the work dir, the best accelerator, raw disks. */
         public static DrHost qmp() {
             return new DrHost(HypervisorKind.QMP, "", Accel.AUTO, java.util.Map.of(), false);
+        }
+    }
+
+    /**
+     * How the DR site stores the restored disks ({@code dr-host.disks}).
+     *
+     * @param format raw or qcow2 files under the work dir, or Ceph RBD images
+     * @param rbd where the RBD images go (RBD only)
+     */
+    public record Disks(DiskFormat format, Optional<Rbd> rbd) {
+
+        /** Raw files under the work dir: the default. */
+        public static final Disks RAW = new Disks(DiskFormat.RAW, Optional.empty());
+
+        /** Files of {@code format} (raw or qcow2) under the work dir. */
+        public static Disks files(DiskFormat format) {
+            return new Disks(format, Optional.empty());
+        }
+
+        public Disks {
+            if ((format == DiskFormat.RBD) != rbd.isPresent()) {
+                throw new IllegalArgumentException("RBD settings go with format rbd only");
+            }
+        }
+    }
+
+    /**
+     * The Ceph pool the DR disks are written to, as image {@code <vm>-<disk>}.
+     *
+     * @param pool the pool
+     * @param cephConf the {@code ceph.conf} naming the monitors
+     * @param user the cephx user, without {@code client.}
+     * @param keyFile a file holding only the user's key (base64, as {@code ceph auth get-key} prints
+     *     it); without it the keyring named in {@code cephConf} is used. The key is never in the plan.
+     */
+    public record Rbd(String pool, Path cephConf, String user, Optional<Path> keyFile) {}
+
+    /** How the DR site stores each restored disk ({@code dr-host.disks.format}). */
+    public enum DiskFormat {
+        /** A sparse raw file {@code <work-dir>/<vm>/<disk>.raw}: today's default. */
+        RAW("raw"),
+        /** A qcow2 file {@code <work-dir>/<vm>/<disk>.qcow2}, written through {@code qemu-nbd}. */
+        QCOW2("qcow2"),
+        /** A Ceph RBD image {@code <pool>/<vm>-<disk>} holding raw data, written through {@code qemu-nbd}. */
+        RBD("rbd");
+
+        private final String label;
+
+        DiskFormat(String label) {
+            this.label = label;
+        }
+
+        /** QEMU's and libvirt's name of the format, also the file's extension. */
+        public String label() {
+            return label;
         }
     }
 

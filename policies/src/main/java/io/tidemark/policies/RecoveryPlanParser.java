@@ -29,6 +29,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   accel: auto                # auto (KVM where the host runs it, else TCG, reported), kvm or tcg
  *   networks: {prod: dr-prod}  # libvirt network or bridge at the source: name at the DR host
  *   macs: keep                 # keep (default) or new
+ *   disks: {format: qcow2}     # raw (default: <work-dir>/<vm>/<disk>.raw), qcow2 (.qcow2) or rbd:
+ *   # disks: {format: rbd, pool: dr, ceph-conf: /etc/ceph/ceph.conf, user: dr, key-file: /etc/tidemark/dr.key}
  * groups:                      # boot order
  *   - name: data
  *     vms:
@@ -46,7 +48,8 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
 public final class RecoveryPlanParser {
 
     static final List<String> TOP_KEYS = List.of("site", "source", "work-dir", "home-dir", "dr-host", "groups");
-    static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs");
+    static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs", "disks");
+    static final List<String> DISKS_KEYS = List.of("format", "pool", "ceph-conf", "user", "key-file");
     static final List<String> GROUP_KEYS = List.of("name", "vms");
     static final List<String> VM_KEYS = List.of("name", "memory", "cpus", "qemu-args", "consistent-with");
 
@@ -112,7 +115,8 @@ public final class RecoveryPlanParser {
     }
 
     private static RecoveryPlan.DrHost drHost(MappingReader top, Problems problems) {
-        Optional<MappingReader> m = top.mapping("dr-host", "a mapping with hypervisor, uri, accel, networks, macs");
+        Optional<MappingReader> m =
+                top.mapping("dr-host", "a mapping with hypervisor, uri, accel, networks, macs, disks");
         if (m.isEmpty()) {
             return RecoveryPlan.DrHost.qmp();
         }
@@ -139,7 +143,47 @@ public final class RecoveryPlanParser {
         boolean newMacs = choice(h, "macs", List.of("keep", "new"), problems)
                 .map("new"::equals)
                 .orElse(false);
-        return new RecoveryPlan.DrHost(kind, uri.orElse(RecoveryPlan.DrHost.DEFAULT_URI), accel, networks, newMacs);
+        RecoveryPlan.Disks disks = disks(h, kind, problems);
+        return new RecoveryPlan.DrHost(
+                kind, uri.orElse(RecoveryPlan.DrHost.DEFAULT_URI), accel, networks, newMacs, disks);
+    }
+
+    private static RecoveryPlan.Disks disks(MappingReader h, RecoveryPlan.HypervisorKind kind, Problems problems) {
+        Optional<MappingReader> m = h.mapping("disks", "a mapping with format");
+        if (m.isEmpty()) {
+            return RecoveryPlan.Disks.RAW;
+        }
+        MappingReader d = m.get();
+        d.allowOnly(DISKS_KEYS);
+        RecoveryPlan.DiskFormat format = choice(d, "format", List.of("raw", "qcow2", "rbd"), problems)
+                .map(s -> RecoveryPlan.DiskFormat.valueOf(s.toUpperCase(java.util.Locale.ROOT)))
+                .orElse(RecoveryPlan.DiskFormat.RAW);
+        Optional<String> pool = name(d, "pool", "a Ceph pool name", problems);
+        Optional<Path> conf = d.string("ceph-conf", "the path of a ceph.conf").map(Path::of);
+        Optional<String> user = name(d, "user", "a cephx user name without client.", problems);
+        Optional<Path> keyFile =
+                d.string("key-file", "the path of a file holding the cephx key").map(Path::of);
+        if (format != RecoveryPlan.DiskFormat.RBD) {
+            for (String key : List.of("pool", "ceph-conf", "user", "key-file")) {
+                d.value(key).ifPresent(v -> problems.at(v, d.child(key), key + " is for format: rbd only"));
+            }
+            return RecoveryPlan.Disks.files(format);
+        }
+        d.require("pool");
+        if (kind == RecoveryPlan.HypervisorKind.LIBVIRT && keyFile.isEmpty()) {
+            problems.at(
+                    d.value("format").orElseThrow(),
+                    d.child("format"),
+                    "RBD disks on hypervisor: libvirt need key-file (a file holding only the cephx key, for the"
+                            + " libvirt secret the disks authenticate with)");
+        }
+        return new RecoveryPlan.Disks(
+                format,
+                Optional.of(new RecoveryPlan.Rbd(
+                        pool.orElse("rbd"),
+                        conf.orElse(Path.of("/etc/ceph/ceph.conf")),
+                        user.orElse("admin"),
+                        keyFile)));
     }
 
     private static Optional<String> choice(MappingReader m, String key, List<String> allowed, Problems problems) {

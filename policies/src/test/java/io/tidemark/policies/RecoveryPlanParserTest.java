@@ -129,6 +129,111 @@ class RecoveryPlanParserTest {
     }
 
     @Test
+    void drHostDisksFormatIsRawUnlessThePlanSaysQcow2() {
+        String groups =
+                """
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """;
+        RecoveryPlan plain = parse("site: s\nsource: t\nwork-dir: /w\ndr-host: {hypervisor: qmp}\n" + groups);
+        RecoveryPlan qcow2 = parse(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  hypervisor: qmp
+                  disks: {format: qcow2}
+                """
+                        + groups);
+
+        RecoveryPlan rbd = parse(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  hypervisor: qmp
+                  disks: {format: rbd, pool: dr, ceph-conf: /c/ceph.conf, user: dr-1, key-file: /k/dr.key}
+                """
+                        + groups);
+
+        assertThat(plain.drHost().disks()).isEqualTo(RecoveryPlan.Disks.RAW);
+        assertThat(qcow2.drHost().disks().format()).isEqualTo(RecoveryPlan.DiskFormat.QCOW2);
+        assertThat(rbd.drHost().disks().format()).isEqualTo(RecoveryPlan.DiskFormat.RBD);
+        assertThat(rbd.drHost().disks().rbd())
+                .contains(new RecoveryPlan.Rbd(
+                        "dr", Path.of("/c/ceph.conf"), "dr-1", java.util.Optional.of(Path.of("/k/dr.key"))));
+    }
+
+    @Test
+    void badDrHostDisksAreNamedWithTheirPlace() {
+        List<String> p = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  disks:
+                    format: vmdk
+                    secret: x
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        List<String> notMapping = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host: {disks: qcow2}
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        assertThat(p)
+                .anySatisfy(x ->
+                        assertThat(x).contains(":6:13: dr-host.disks.format: expected raw, qcow2, rbd, got \"vmdk\""))
+                .anySatisfy(x -> assertThat(x).contains(":7:5: dr-host.disks.secret: unknown key 'secret'"));
+        List<String> misplaced = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  disks: {format: qcow2, pool: dr}
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        List<String> rbdOnLibvirt = problems(
+                """
+                site: s
+                source: t
+                work-dir: /w
+                dr-host:
+                  disks: {format: rbd}
+                groups:
+                  - name: apps
+                    vms:
+                      - name: web-1
+                """);
+        assertThat(misplaced)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.disks.pool: pool is for format: rbd only"));
+        assertThat(rbdOnLibvirt)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.disks.pool: missing required key 'pool'"))
+                .anySatisfy(x ->
+                        assertThat(x).contains("dr-host.disks.format: RBD disks on hypervisor: libvirt need key-file"));
+        assertThat(notMapping)
+                .anySatisfy(x -> assertThat(x).contains("dr-host.disks: expected a mapping with format, got"));
+    }
+
+    @Test
     void badDrHostValuesAreNamedWithTheirPlace() {
         List<String> p = problems(
                 """

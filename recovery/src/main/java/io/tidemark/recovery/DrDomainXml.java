@@ -26,7 +26,7 @@ import org.w3c.dom.Element;
  *
  * <ul>
  *   <li>the domain type is {@code kvm} where the host runs KVM guests, else {@code qemu} (TCG);
- *   <li>each disk of the point reads its restored raw file; other disks are dropped and CD-ROMs
+ *   <li>each disk of the point reads its restored raw or qcow2 file (dr-host.disks.format); other disks are dropped and CD-ROMs
  *       emptied;
  *   <li>interfaces on a network or bridge are moved to the plan's {@code networks} names; with
  *       {@code macs: new} they lose their MAC so that libvirt makes a new one;
@@ -65,11 +65,11 @@ final class DrDomainXml {
         if (def.flatMap(VmDefinition::domainXml).isPresent()) {
             doc = parse(def.get().domainXml().get(), "the point's domain XML");
         } else if (def.isPresent()) {
-            doc = parse(fromFacts(vm, def.get(), disks), "the domain XML made from the point's definition");
+            doc = parse(fromFacts(vm, def.get(), disks, dr.disks()), "the domain XML made from the point's definition");
             notes.add("built the domain from what QMP told of " + point.vm() + " ("
                     + def.get().summary() + ")");
         } else {
-            doc = parse(fromPlan(vm, disks), "the domain XML made from the plan");
+            doc = parse(fromPlan(vm, disks, dr.disks()), "the domain XML made from the plan");
             notes.add("point " + point.id() + " has no captured definition: started with the plan's settings ("
                     + vm.memoryMiB() + " MiB, " + vm.cpus() + " vCPU, q35, virtio disks, no NIC)");
         }
@@ -94,7 +94,7 @@ final class DrDomainXml {
             devices = (Element) root.appendChild(doc.createElement("devices"));
         }
         if (def.flatMap(VmDefinition::domainXml).isPresent()) {
-            disks(doc, devices, point, disks, notes);
+            disks(doc, devices, point, disks, dr.disks(), notes);
         }
         Set<String> networks = new LinkedHashSet<>();
         Set<String> bridges = new LinkedHashSet<>();
@@ -294,7 +294,13 @@ final class DrDomainXml {
     /** libvirt's namespace for QEMU command-line pass-through. */
     static final String QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0";
 
-    private static void disks(Document doc, Element devices, Manifest point, List<Path> files, List<String> notes) {
+    private static void disks(
+            Document doc,
+            Element devices,
+            Manifest point,
+            List<Path> files,
+            RecoveryPlan.Disks format,
+            List<String> notes) {
         List<String> names = point.disks().stream().map(d -> d.name()).toList();
         for (Element d : children(devices, "disk")) {
             String target = attr(child(d, "target"), "dev");
@@ -311,18 +317,35 @@ final class DrDomainXml {
                 }
                 continue;
             }
-            d.setAttribute("type", "file");
+            d.setAttribute("type", format.rbd().isPresent() ? "network" : "file");
             Element driver = child(d, "driver");
             if (driver == null) {
                 driver = doc.createElement("driver");
                 d.insertBefore(driver, d.getFirstChild());
             }
             driver.setAttribute("name", "qemu");
-            driver.setAttribute("type", "raw");
+            driver.setAttribute("type", format.format() == RecoveryPlan.DiskFormat.QCOW2 ? "qcow2" : "raw");
             remove(d, "source");
             remove(d, "backingStore");
+            remove(d, "auth");
             Element source = doc.createElement("source");
-            source.setAttribute("file", files.get(i).toString());
+            if (format.rbd().isPresent()) {
+                RecoveryPlan.Rbd rbd = format.rbd().get();
+                source.setAttribute("protocol", "rbd");
+                source.setAttribute("name", rbdName(files.get(i)));
+                Element config = doc.createElement("config");
+                config.setAttribute("file", rbd.cephConf().toAbsolutePath().toString());
+                source.appendChild(config);
+                Element auth = doc.createElement("auth");
+                auth.setAttribute("username", rbd.user());
+                Element secret = doc.createElement("secret");
+                secret.setAttribute("type", "ceph");
+                secret.setAttribute("uuid", cephSecret(rbd).toString());
+                auth.appendChild(secret);
+                source.appendChild(auth);
+            } else {
+                source.setAttribute("file", files.get(i).toString());
+            }
             d.insertBefore(source, driver.getNextSibling());
         }
     }
@@ -415,7 +438,7 @@ final class DrDomainXml {
     }
 
     /** A domain from the facts QMP told: machine, CPUs, memory, disks by bus, NICs by MAC and model. */
-    static String fromFacts(RecoveryPlan.Vm vm, VmDefinition d, List<Path> files) {
+    static String fromFacts(RecoveryPlan.Vm vm, VmDefinition d, List<Path> files, RecoveryPlan.Disks format) {
         StringBuilder x = new StringBuilder("<domain type='qemu'><name>")
                 .append(escape(vm.name()))
                 .append("</name><memory unit='b'>")
@@ -444,7 +467,7 @@ final class DrDomainXml {
             if (bus.equals("scsi") && scsi++ == 0) {
                 x.append("<controller type='scsi' model='virtio-scsi'/>");
             }
-            x.append(disk(files.get(i), bus, next, disk == null ? Optional.empty() : disk.serial()));
+            x.append(disk(files.get(i), format, bus, next, disk == null ? Optional.empty() : disk.serial()));
         }
         for (VmDefinition.Nic nic : d.nics()) {
             String model = nic.model().replaceAll("-pci$", "").replace("virtio-net", "virtio");
@@ -459,24 +482,54 @@ final class DrDomainXml {
     }
 
     /** A domain from the plan alone (no captured definition): what the QMP DR site would start. */
-    static String fromPlan(RecoveryPlan.Vm vm, List<Path> files) {
+    static String fromPlan(RecoveryPlan.Vm vm, List<Path> files, RecoveryPlan.Disks format) {
         StringBuilder x = new StringBuilder("<domain type='qemu'><name>" + escape(vm.name())
                 + "</name><memory unit='MiB'>" + vm.memoryMiB() + "</memory><vcpu>" + vm.cpus()
                 + "</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>");
         int[] next = new int[3];
         for (Path f : files) {
-            x.append(disk(f, "virtio", next, Optional.empty()));
+            x.append(disk(f, format, "virtio", next, Optional.empty()));
         }
         return x.append("<memballoon model='none'/></devices></domain>").toString();
     }
 
-    /** A raw file disk on {@code bus}, named vda, vdb, ... (sd*, hd* by bus) in order. */
-    private static String disk(Path file, String bus, int[] next, Optional<String> serial) {
+    /**
+     * A raw or qcow2 file disk, or an RBD image, on {@code bus}, named vda, vdb, ... (sd*, hd* by
+     * bus) in order.
+     */
+    private static String disk(Path file, RecoveryPlan.Disks format, String bus, int[] next, Optional<String> serial) {
         int k = bus.equals("virtio") ? 0 : bus.equals("ide") ? 2 : 1;
         String dev = (k == 0 ? "vd" : k == 1 ? "sd" : "hd") + (char) ('a' + next[k]++);
-        return "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='"
-                + escape(file.toString()) + "'/><target dev='" + dev + "' bus='" + bus + "'/>"
+        String source;
+        if (format.rbd().isPresent()) {
+            RecoveryPlan.Rbd rbd = format.rbd().get();
+            source = "<disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='rbd' name='"
+                    + escape(rbdName(file)) + "'><config file='"
+                    + escape(rbd.cephConf().toAbsolutePath().toString())
+                    + "'/><auth username='" + escape(rbd.user()) + "'><secret type='ceph' uuid='" + cephSecret(rbd)
+                    + "'/></auth></source>";
+        } else {
+            source = "<disk type='file' device='disk'><driver name='qemu' type='"
+                    + (format.format() == RecoveryPlan.DiskFormat.QCOW2 ? "qcow2" : "raw") + "'/><source file='"
+                    + escape(file.toString()) + "'/>";
+        }
+        return source + "<target dev='" + dev + "' bus='" + bus + "'/>"
                 + serial.map(s -> "<serial>" + escape(s) + "</serial>").orElse("") + "</disk>";
+    }
+
+    /** {@code POOL/IMAGE} of an RBD disk's name {@code rbd:POOL/IMAGE} ({@link DrSite#disk}). */
+    private static String rbdName(Path disk) {
+        return disk.toString().substring("rbd:".length());
+    }
+
+    /**
+     * The uuid of the libvirt secret that holds the cephx key of {@code rbd}'s user: the same for the
+     * same user, pool and conf, so a re-run redefines the one secret rather than adding another.
+     */
+    static java.util.UUID cephSecret(RecoveryPlan.Rbd rbd) {
+        return java.util.UUID.nameUUIDFromBytes(("tidemark-dr:" + rbd.user() + "@" + rbd.pool() + ":"
+                        + rbd.cephConf().toAbsolutePath())
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
     private static void set(Document doc, Element parent, String name, String text) {

@@ -22,7 +22,7 @@ import java.util.concurrent.locks.LockSupport;
  * The files of a DR site under a plan's work dir, and the QEMU processes that run its VMs:
  *
  * <pre>
- * &lt;work-dir&gt;/&lt;vm&gt;/&lt;disk&gt;.raw   restored disks
+ * &lt;work-dir&gt;/&lt;vm&gt;/&lt;disk&gt;.raw   restored disks (.qcow2 with dr-host.disks.format: qcow2)
  * &lt;work-dir&gt;/run/&lt;vm&gt;.qmp      QMP socket (one client at a time)
  * &lt;work-dir&gt;/run/&lt;vm&gt;.pid      QEMU's pid file
  * &lt;work-dir&gt;/run/&lt;vm&gt;.log      QEMU's messages
@@ -49,6 +49,7 @@ public final class DrSite implements DrHypervisor {
 
     private final Path workDir;
     private final RecoveryPlan.Accel accel;
+    private final RecoveryPlan.Disks disks;
 
     public DrSite(Path workDir) {
         this(workDir, RecoveryPlan.Accel.AUTO);
@@ -56,13 +57,56 @@ public final class DrSite implements DrHypervisor {
 
     /** @param accel the accelerator the plan asks for */
     public DrSite(Path workDir, RecoveryPlan.Accel accel) {
+        this(workDir, accel, RecoveryPlan.DiskFormat.RAW);
+    }
+
+    /**
+     * @param accel the accelerator the plan asks for
+     * @param diskFormat how the restored disks are stored: raw or qcow2 files
+     */
+    public DrSite(Path workDir, RecoveryPlan.Accel accel, RecoveryPlan.DiskFormat diskFormat) {
+        this(workDir, accel, RecoveryPlan.Disks.files(diskFormat));
+    }
+
+    /**
+     * @param accel the accelerator the plan asks for
+     * @param disks how the restored disks are stored: raw or qcow2 files, or RBD images
+     */
+    public DrSite(Path workDir, RecoveryPlan.Accel accel, RecoveryPlan.Disks disks) {
         this.workDir = workDir.toAbsolutePath();
         this.accel = accel;
+        this.disks = disks;
     }
 
     /** The DR site of {@code plan}. */
     public static DrSite of(RecoveryPlan plan) {
-        return new DrSite(plan.workDir(), plan.drHost().accel());
+        return new DrSite(plan.workDir(), plan.drHost().accel(), plan.drHost().disks());
+    }
+
+    /** How the restored disks are stored. */
+    public RecoveryPlan.DiskFormat diskFormat() {
+        return disks.format();
+    }
+
+    /** The RBD image of {@code disk} of {@code vm}: {@code POOL/VM-DISK}. */
+    public Optional<String> rbdImage(String vm, String disk) {
+        return disks.rbd().map(r -> r.pool() + "/" + vm + "-" + disk);
+    }
+
+    /**
+     * QEMU's legacy name of the RBD image of {@code disk} of {@code vm} ({@code rbd:POOL/IMAGE:conf=…:id=…}
+     * and {@code :keyfile=…} when the plan names a key file): what {@code qemu-img} and {@code
+     * qemu-nbd} open. It holds paths, never the key.
+     */
+    public Optional<String> rbdSpec(String vm, String disk) {
+        return disks.rbd()
+                .map(r -> "rbd:" + r.pool() + "/" + vm + "-" + disk + ":conf=" + r.cephConf() + ":id=" + r.user()
+                        + r.keyFile().map(k -> ":keyfile=" + k).orElse(""));
+    }
+
+    /** The plan's RBD settings, when the disks go to Ceph. */
+    public Optional<RecoveryPlan.Rbd> rbd() {
+        return disks.rbd();
     }
 
     @Override
@@ -84,7 +128,11 @@ public final class DrSite implements DrHypervisor {
     }
 
     public Path disk(String vm, String disk) {
-        return workDir.resolve(vm).resolve(disk + ".raw");
+        Optional<String> image = rbdImage(vm, disk);
+        if (image.isPresent()) { // not a file: its name, for output
+            return Path.of("rbd:" + image.get());
+        }
+        return workDir.resolve(vm).resolve(disk + "." + disks.format().label());
     }
 
     public Path qmp(String vm) {
@@ -204,11 +252,31 @@ public final class DrSite implements DrHypervisor {
                     .filter(x -> x.name().equals(d))
                     .findFirst()
                     .flatMap(VmDefinition.Disk::serial));
+            if (this.disks.rbd().isPresent()) {
+                RecoveryPlan.Rbd rbd = this.disks.rbd().get();
+                if (rbd.keyFile().isPresent()) {
+                    cmd.addAll(List.of(
+                            "-object",
+                            "secret,id=" + d + "-key,format=base64,file="
+                                    + escape(rbd.keyFile().get())));
+                }
+                cmd.addAll(List.of(
+                        "-blockdev",
+                        "driver=rbd,pool=" + rbd.pool() + ",image=" + vm.name() + "-" + d + ",conf="
+                                + escape(rbd.cephConf()) + ",user=" + rbd.user()
+                                + rbd.keyFile()
+                                        .map(k -> ",key-secret=" + d + "-key")
+                                        .orElse("")
+                                + ",node-name=" + d + "-file"));
+            } else {
+                cmd.addAll(List.of(
+                        "-blockdev",
+                        "driver=file,filename=" + escape(disk(vm.name(), d)) + ",node-name=" + d + "-file"));
+            }
+            String format = this.disks.format() == RecoveryPlan.DiskFormat.QCOW2 ? "qcow2" : "raw";
             cmd.addAll(List.of(
                     "-blockdev",
-                    "driver=file,filename=" + escape(disk(vm.name(), d)) + ",node-name=" + d + "-file",
-                    "-blockdev",
-                    "driver=raw,file=" + d + "-file,node-name=" + d + "-disk",
+                    "driver=" + format + ",file=" + d + "-file,node-name=" + d + "-disk",
                     "-device",
                     "scsi-hd,drive=" + d + "-disk,id=" + d + ",share-rw=on"
                             + serial.map(x -> ",serial=" + x.replace(",", ",,")).orElse("")));

@@ -8,6 +8,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -172,6 +173,14 @@ public final class Failover {
             problems.add(DrSite.QEMU + " is not on PATH (install qemu-system-x86)");
         }
         DrChecks.writable(site.workDir()).ifPresent(problems::add);
+        if (site.diskFormat() != RecoveryPlan.DiskFormat.RAW) {
+            for (String tool : List.of("qemu-img", "qemu-nbd")) {
+                if (!DrChecks.onPath(tool)) {
+                    problems.add(tool + " is not on PATH: dr-host.disks.format "
+                            + site.diskFormat().label() + " needs it (install qemu-utils)");
+                }
+            }
+        }
         List<PlannedVm> vms = new ArrayList<>();
         for (RecoveryPlan.Group g : plan.groups()) {
             for (RecoveryPlan.Vm vm : g.vms()) {
@@ -298,8 +307,11 @@ public final class Failover {
         List<Restorer.Result> restored = new ArrayList<>();
         for (DiskEntry d : m.disks()) {
             Path file = site.disk(vm, d.name());
+            Optional<String> rbd = site.rbdSpec(vm, d.name());
             try {
-                Files.createDirectories(file.getParent());
+                if (rbd.isEmpty()) {
+                    Files.createDirectories(file.getParent());
+                }
             } catch (IOException e) {
                 throw new PermanentException(
                         "cannot create " + file.getParent() + " for the disks of " + vm + ": " + e.getMessage()
@@ -307,14 +319,27 @@ public final class Failover {
                         e);
             }
             long[] last = {0};
-            restored.add(restorer.restoreDisk(m, d.name(), file, (n, of) -> {
+            Restorer.Progress progress = (n, of) -> {
                 long delta;
                 synchronized (last) {
                     delta = n - last[0];
                     last[0] = n;
                 }
                 added.accept(delta);
-            }));
+            };
+            if (rbd.isPresent()) {
+                // written in place under its final name, which must not exist yet (never overwritten)
+                try (QemuNbdDiskSink sink = QemuNbdDiskSink.rbd(rbd.get(), d.sizeBytes())) {
+                    restored.add(restorer.restore(m, d.name(), sink, progress));
+                }
+            } else if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
+                // written as <disk>.qcow2.partial through qemu-nbd, renamed once complete
+                try (QemuNbdDiskSink sink = QemuNbdDiskSink.qcow2(file, d.sizeBytes())) {
+                    restored.add(restorer.restore(m, d.name(), sink, progress));
+                }
+            } else {
+                restored.add(restorer.restoreDisk(m, d.name(), file, progress));
+            }
         }
         return restored;
     }

@@ -259,6 +259,7 @@ public final class LibvirtDrSite implements DrHypervisor {
         } catch (IOException e) {
             throw new PermanentException("cannot prepare " + files.runDir() + " for " + vm.name() + ": " + e, e);
         }
+        spec.disks().rbd().ifPresent(this::defineCephSecret);
         try {
             Files.writeString(files.runDir().resolve(vm.name() + ".xml"), r.xml());
             Domain d = connection().domainDefineXML(r.xml());
@@ -272,6 +273,46 @@ public final class LibvirtDrSite implements DrHypervisor {
                     e);
         }
         return new Started(h.domainType().equals("kvm") ? "kvm" : "tcg", r.notes());
+    }
+
+    /**
+     * Defines (or redefines) the ephemeral, private libvirt secret that the RBD disks' {@code <auth>}
+     * names, with the key read from the plan's key file: kept in libvirtd's memory only, never
+     * readable back through libvirt, never written to the domain XML or a log.
+     */
+    private synchronized void defineCephSecret(RecoveryPlan.Rbd rbd) {
+        Path keyFile = rbd.keyFile()
+                .orElseThrow(() -> new PermanentException(
+                        "RBD disks on a libvirt DR host need dr-host.disks.key-file (the cephx key of client."
+                                + rbd.user() + ")"));
+        byte[] key;
+        try {
+            key = java.util.Base64.getDecoder().decode(Files.readString(keyFile).strip());
+        } catch (IOException e) {
+            throw new PermanentException(
+                    "cannot read the cephx key file " + keyFile + ": " + e.getMessage()
+                            + "; check dr-host.disks.key-file",
+                    e);
+        } catch (IllegalArgumentException e) {
+            throw new PermanentException(
+                    "the cephx key file " + keyFile + " does not hold a base64 key; write it with"
+                            + " `ceph auth get-key client." + rbd.user() + " -o " + keyFile + "`",
+                    e);
+        }
+        String uuid = DrDomainXml.cephSecret(rbd).toString();
+        String xml = "<secret ephemeral='yes' private='yes'><uuid>" + uuid + "</uuid><description>tidemark DR: cephx"
+                + " key of client." + rbd.user() + " for pool " + rbd.pool() + "</description><usage type='ceph'>"
+                + "<name>tidemark-dr " + uuid + "</name></usage></secret>";
+        try {
+            connection().secretDefineXML(xml).setValue(key);
+        } catch (LibvirtException e) {
+            throw new PermanentException(
+                    "libvirt at " + spec.uri() + " refused the secret for the cephx key of client." + rbd.user() + ": "
+                            + e.getMessage(),
+                    e);
+        } finally {
+            java.util.Arrays.fill(key, (byte) 0);
+        }
     }
 
     @Override

@@ -117,6 +117,66 @@ class DrDomainXmlTest {
                 .contains("has no captured definition: started with the plan's settings"));
     }
 
+    @Test
+    void qcow2DisksAreDefinedAsQcow2FilesWhetherCapturedOrFromThePlan() {
+        RecoveryPlan.DrHost dr = new RecoveryPlan.DrHost(
+                RecoveryPlan.HypervisorKind.LIBVIRT,
+                "qemu:///system",
+                RecoveryPlan.Accel.AUTO,
+                Map.of(),
+                false,
+                RecoveryPlan.Disks.files(RecoveryPlan.DiskFormat.QCOW2));
+        DrSite site = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.AUTO, RecoveryPlan.DiskFormat.QCOW2);
+        List<Path> files = List.of(Path.of("/srv/dr/db-1/vda.qcow2"));
+
+        DrDomainXml.Result captured =
+                DrDomainXml.build(vm(), point(Optional.of(LibvirtDefinition.of(CAPTURED))), files, dr, TCG_ONLY, site);
+        DrDomainXml.Result planned = DrDomainXml.build(vm(), point(Optional.empty()), files, dr, TCG_ONLY, site);
+
+        assertThat(site.disk("db-1", "vda")).isEqualTo(Path.of("/srv/dr/db-1/vda.qcow2"));
+        assertThat(captured.xml())
+                .contains("<driver name=\"qemu\" type=\"qcow2\"/><source file=\"/srv/dr/db-1/vda.qcow2\"/>")
+                .doesNotContain("type=\"raw\"")
+                .doesNotContain("rbd/db-1");
+        assertThat(planned.xml())
+                .contains("<driver name=\"qemu\" type=\"qcow2\"/><source file=\"/srv/dr/db-1/vda.qcow2\"/>")
+                .doesNotContain("type=\"raw\"");
+    }
+
+    @Test
+    void rbdDisksAreNetworkDisksThatAuthenticateWithTheSecretNotTheKey() {
+        RecoveryPlan.Rbd rbd =
+                new RecoveryPlan.Rbd("dr", Path.of("/etc/ceph/ceph.conf"), "dr-1", Optional.of(Path.of("/k/dr.key")));
+        RecoveryPlan.DrHost dr = new RecoveryPlan.DrHost(
+                RecoveryPlan.HypervisorKind.LIBVIRT,
+                "qemu:///system",
+                RecoveryPlan.Accel.AUTO,
+                Map.of(),
+                false,
+                new RecoveryPlan.Disks(RecoveryPlan.DiskFormat.RBD, Optional.of(rbd)));
+        DrSite site = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.AUTO, dr.disks());
+        List<Path> disks = List.of(site.disk("db-1", "vda"));
+
+        DrDomainXml.Result captured =
+                DrDomainXml.build(vm(), point(Optional.of(LibvirtDefinition.of(CAPTURED))), disks, dr, TCG_ONLY, site);
+        DrDomainXml.Result planned = DrDomainXml.build(vm(), point(Optional.empty()), disks, dr, TCG_ONLY, site);
+
+        String uuid = DrDomainXml.cephSecret(rbd).toString();
+        assertThat(DrDomainXml.cephSecret(rbd).toString())
+                .as("stable across runs")
+                .isEqualTo(uuid);
+        for (String xml : List.of(captured.xml(), planned.xml())) {
+            assertThat(xml)
+                    .contains("<disk device=\"disk\" type=\"network\">")
+                    .contains("<driver name=\"qemu\" type=\"raw\"/>"
+                            + "<source name=\"dr/db-1-vda\" protocol=\"rbd\"><config file=\"/etc/ceph/ceph.conf\"/>"
+                            + "<auth username=\"dr-1\"><secret type=\"ceph\" uuid=\"" + uuid + "\"/></auth></source>")
+                    .doesNotContain("/srv/dr/db-1")
+                    .doesNotContain("/k/dr.key")
+                    .doesNotContain("mon1");
+        }
+    }
+
     private static final String SIZED =
             """
             <domain type='qemu'>

@@ -46,6 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  * common firing); the second group starts only after the first runs; a re-run restarts nothing;
  * failback ships only the changed chunk and the home copy equals the DR disk.
  */
+@org.junit.jupiter.api.extension.ExtendWith(io.tidemark.testkit.ceph.CephClusterExtension.class)
 class DrFailoverIT {
 
     private static final long DISK = 32L << 20;
@@ -199,6 +200,324 @@ class DrFailoverIT {
             }
             assertThat(qemuProcessesUnder(drDir)).isEmpty();
         }
+    }
+
+    /**
+     * {@code dr-host.disks.format: qcow2}: the DR VM runs on a qcow2 file (QEMU's own block node
+     * says so), the guest's disk holds exactly the point's bytes, no partial file is left, and
+     * failback reads the qcow2-backed VM and brings home what the DR site wrote.
+     */
+    @Test
+    void failsOverOntoQcow2DisksAndFailsBackFromThem() throws Exception {
+        Path drDir = dir.resolve("dr");
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
+            s3.createBucket("drsite");
+            Map<String, String> expectedSha = new HashMap<>();
+            Map<String, String> expectedPoint = new HashMap<>();
+            try (ObjectTarget target = target(s3)) {
+                backUpSources(target, expectedSha, expectedPoint);
+            }
+            Path planFile = dir.resolve("plan.yaml");
+            Files.writeString(
+                    planFile,
+                    """
+                    site: dr-test
+                    source: offsite
+                    work-dir: %s
+                    home-dir: %s
+                    dr-host:
+                      hypervisor: qmp
+                      accel: tcg
+                      disks: {format: qcow2}
+                    groups:
+                      - name: apps
+                        vms:
+                          - {name: web-1, memory: 64}
+                    """
+                            .formatted(drDir, dir.resolve("home")));
+            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            DrSite site = DrSite.of(plan);
+            try (ObjectTarget target = target(s3)) {
+                Repository repo = Repository.open(target);
+                Failover failover = new Failover(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE);
+                try {
+                    Map<String, Manifest> points = failover.points(plan);
+                    assertThat(failover.dryRun(plan, points).problems()).isEmpty();
+
+                    Failover.VmResult r =
+                            failover.run(plan, points, System.nanoTime()).get(0);
+
+                    Path disk = site.disk("web-1", "sd0");
+                    assertThat(disk).isEqualTo(drDir.toAbsolutePath().resolve("web-1/sd0.qcow2"));
+                    assertThat(r.disks()).containsExactly(disk);
+                    assertThat(r.point().id()).isEqualTo(expectedPoint.get("web-1"));
+                    assertThat(site.status("web-1")).contains("running");
+                    assertThat(qemuImg("info", "-U", "--output=json", disk.toString()))
+                            .contains("\"format\": \"qcow2\"");
+                    assertThat(disk.resolveSibling("sd0.qcow2.partial")).doesNotExist();
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        com.fasterxml.jackson.databind.JsonNode node = null;
+                        for (com.fasterxml.jackson.databind.JsonNode n : qmp.execute("query-named-block-nodes")) {
+                            if (n.path("node-name").asText().equals("sd0-disk")) {
+                                node = n;
+                            }
+                        }
+                        assertThat(node).as("the guest's sd0 block node").isNotNull();
+                        assertThat(node.path("drv").asText()).isEqualTo("qcow2");
+                        assertThat(node.path("file").asText()).isEqualTo(disk.toString());
+                    }
+                    assertThat(guestSha(disk))
+                            .as("the guest disk's bytes equal the point")
+                            .isEqualTo(expectedSha.get("web-1"));
+                    assertThat(r.restored()).singleElement().satisfies(d -> {
+                        assertThat(d.sha256()).isEqualTo(expectedSha.get("web-1"));
+                        assertThat(d.format()).isEqualTo("qcow2");
+                    });
+
+                    // failback captures the qcow2-backed VM and brings home what the DR site wrote
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        qmp.execute(
+                                "human-monitor-command",
+                                QmpClient.args().put("command-line", "qemu-io -d sd0 \"write -P 0x6b 8M 64k\""));
+                        // qcow2 keeps its cluster tables in QEMU's cache: flush so a reader beside it sees the write
+                        qmp.execute(
+                                "human-monitor-command", QmpClient.args().put("command-line", "qemu-io -d sd0 flush"));
+                    }
+                    String drSha = guestSha(disk);
+                    assertThat(drSha).isNotEqualTo(expectedSha.get("web-1"));
+                    Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
+                            .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
+                            .get(0);
+                    assertThat(back.point().sizeBytes()).isEqualTo(DISK);
+                    assertThat(back.point().bytesNew())
+                            .isPositive()
+                            .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
+                    assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw")))
+                            .isEqualTo(drSha);
+                } finally {
+                    site.stop("web-1");
+                }
+            }
+            assertThat(qemuProcessesUnder(drDir)).isEmpty();
+        }
+    }
+
+    /**
+     * {@code dr-host.disks.format: rbd} on a real single-node Ceph: the DR VM runs on RBD image
+     * {@code <pool>/web-1-sd0} (QEMU's own block node says so), opened with the key from the plan's
+     * key file (the plan's ceph.conf names no keyring), the image's bytes equal the point, and
+     * failback reads the RBD-backed VM and brings home what the DR site wrote.
+     */
+    @Test
+    void failsOverOntoRbdImagesWithTheKeyFromAFile(io.tidemark.testkit.ceph.CephCluster ceph) throws Exception {
+        ceph.createPool("dr-it");
+        Path conf = dir.resolve("ceph-nokeyring.conf");
+        Files.writeString(
+                conf,
+                Files.readString(ceph.confFile())
+                        .lines()
+                        .filter(l -> !l.strip().startsWith("keyring"))
+                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
+        Path keyFile = dir.resolve("dr.key");
+        Files.writeString(keyFile, ceph.adminKey().strip());
+        Path drDir = dir.resolve("dr");
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
+            s3.createBucket("drsite");
+            Map<String, String> expectedSha = new HashMap<>();
+            Map<String, String> expectedPoint = new HashMap<>();
+            try (ObjectTarget target = target(s3)) {
+                backUpSources(target, expectedSha, expectedPoint);
+            }
+            Path planFile = dir.resolve("plan.yaml");
+            Files.writeString(
+                    planFile,
+                    """
+                    site: dr-test
+                    source: offsite
+                    work-dir: %s
+                    home-dir: %s
+                    dr-host:
+                      hypervisor: qmp
+                      accel: tcg
+                      disks: {format: rbd, pool: dr-it, ceph-conf: %s, user: admin, key-file: %s}
+                    groups:
+                      - name: apps
+                        vms:
+                          - {name: web-1, memory: 64}
+                    """
+                            .formatted(drDir, dir.resolve("home"), conf, keyFile));
+            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            DrSite site = DrSite.of(plan);
+            try (ObjectTarget target = target(s3)) {
+                Repository repo = Repository.open(target);
+                Failover failover = new Failover(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE);
+                try {
+                    Map<String, Manifest> points = failover.points(plan);
+                    assertThat(failover.dryRun(plan, points).problems()).isEmpty();
+
+                    Failover.VmResult r =
+                            failover.run(plan, points, System.nanoTime()).get(0);
+
+                    assertThat(r.point().id()).isEqualTo(expectedPoint.get("web-1"));
+                    assertThat(r.disks()).extracting(Path::toString).containsExactly("rbd:dr-it/web-1-sd0");
+                    assertThat(site.status("web-1")).contains("running");
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        Map<String, String> drv = new HashMap<>();
+                        for (com.fasterxml.jackson.databind.JsonNode n : qmp.execute("query-named-block-nodes")) {
+                            drv.put(n.path("node-name").asText(), n.path("drv").asText());
+                        }
+                        assertThat(drv).containsEntry("sd0-file", "rbd").containsEntry("sd0-disk", "raw");
+                    }
+                    assertThat(rbdSha(ceph, "dr-it/web-1-sd0"))
+                            .as("the RBD image's bytes equal the point")
+                            .isEqualTo(expectedSha.get("web-1"));
+                    assertThat(r.restored()).singleElement().satisfies(d -> {
+                        assertThat(d.sha256()).isEqualTo(expectedSha.get("web-1"));
+                        assertThat(d.format()).isEqualTo("rbd");
+                    });
+                    assertThat(drDir.resolve("web-1")).doesNotExist();
+
+                    // failback captures the RBD-backed VM and brings home what the DR site wrote
+                    try (QmpClient qmp = QmpClient.connect(site.qmp("web-1"))) {
+                        qmp.execute(
+                                "human-monitor-command",
+                                QmpClient.args().put("command-line", "qemu-io -d sd0 \"write -P 0x7c 8M 64k\""));
+                        qmp.execute(
+                                "human-monitor-command", QmpClient.args().put("command-line", "qemu-io -d sd0 flush"));
+                    }
+                    String drSha = rbdSha(ceph, "dr-it/web-1-sd0");
+                    assertThat(drSha).isNotEqualTo(expectedSha.get("web-1"));
+                    Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
+                            .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
+                            .get(0);
+                    assertThat(back.point().bytesNew())
+                            .isPositive()
+                            .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
+                    assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw")))
+                            .isEqualTo(drSha);
+                } finally {
+                    site.stop("web-1");
+                }
+            }
+            assertThat(qemuProcessesUnder(drDir)).isEmpty();
+        }
+    }
+
+    /**
+     * {@code format: rbd} on a libvirt DR host: the domain is defined with a network disk on RBD
+     * image {@code <pool>/web-1-sd0} whose {@code <auth>} names an ephemeral, private libvirt secret
+     * holding the key from the plan's key file; the domain runs and the image equals the point.
+     */
+    @Test
+    void failsOverOntoRbdImagesAtALibvirtDrHostThroughALibvirtSecret(io.tidemark.testkit.ceph.CephCluster ceph)
+            throws Exception {
+        ceph.createPool("dr-lv");
+        Path conf = dir.resolve("ceph-nokeyring.conf");
+        Files.writeString(
+                conf,
+                Files.readString(ceph.confFile())
+                        .lines()
+                        .filter(l -> !l.strip().startsWith("keyring"))
+                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
+        Path keyFile = dir.resolve("dr.key");
+        Files.writeString(keyFile, ceph.adminKey().strip());
+        Path drDir = dir.resolve("dr");
+        try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start();
+                io.tidemark.testkit.libvirt.Libvirtd lv =
+                        io.tidemark.testkit.libvirt.Libvirtd.start(dir.resolve("lv"))) {
+            s3.createBucket("drsite");
+            Map<String, String> expectedSha = new HashMap<>();
+            Map<String, String> expectedPoint = new HashMap<>();
+            try (ObjectTarget target = target(s3)) {
+                backUpSources(target, expectedSha, expectedPoint);
+            }
+            Path planFile = dir.resolve("plan.yaml");
+            Files.writeString(
+                    planFile,
+                    """
+                    site: dr-test
+                    source: offsite
+                    work-dir: %s
+                    dr-host:
+                      hypervisor: libvirt
+                      uri: "%s"
+                      accel: tcg
+                      disks: {format: rbd, pool: dr-lv, ceph-conf: %s, user: admin, key-file: %s}
+                    groups:
+                      - name: apps
+                        vms:
+                          - {name: web-1, memory: 64}
+                    """
+                            .formatted(drDir, lv.uri(), conf, keyFile));
+            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            DrSite site = DrSite.of(plan);
+            try (ObjectTarget target = target(s3);
+                    DrHypervisor host = DrHypervisor.of(plan, site)) {
+                Repository repo = Repository.open(target);
+                Failover failover = new Failover(repo, site, host, 8, Clock.systemUTC(), RecoveryProgress.NONE);
+                try {
+                    Map<String, Manifest> points = failover.points(plan);
+                    Failover.VmResult r =
+                            failover.run(plan, points, System.nanoTime()).get(0);
+
+                    assertThat(host.status("web-1")).contains("running");
+                    String uuid = DrDomainXml.cephSecret(
+                                    plan.drHost().disks().rbd().orElseThrow())
+                            .toString();
+                    assertThat(lv.virsh("dumpxml", "web-1"))
+                            .contains("protocol='rbd' name='dr-lv/web-1-sd0'")
+                            .contains("<secret type='ceph' uuid='" + uuid + "'/>")
+                            .doesNotContain(ceph.adminKey());
+                    assertThat(lv.virsh("secret-dumpxml", uuid))
+                            .contains("ephemeral='yes'")
+                            .contains("private='yes'");
+                    assertThat(rbdSha(ceph, "dr-lv/web-1-sd0"))
+                            .as("the RBD image's bytes equal the point")
+                            .isEqualTo(expectedSha.get("web-1"));
+                    assertThat(r.restored()).singleElement().satisfies(d -> assertThat(d.sha256())
+                            .isEqualTo(expectedSha.get("web-1")));
+                } finally {
+                    host.stop("web-1");
+                }
+            }
+        }
+    }
+
+    private String rbdSha(io.tidemark.testkit.ceph.CephCluster ceph, String image) throws Exception {
+        Path raw = dir.resolve("rbd-export.raw");
+        Files.deleteIfExists(raw);
+        run("rbd", "--conf", ceph.confFile().toString(), "export", image, raw.toString());
+        try {
+            return Restorer.sha256(raw);
+        } finally {
+            Files.delete(raw);
+        }
+    }
+
+    /** The SHA-256 of what the guest sees on the qcow2 image (read beside the running VM). */
+    private String guestSha(Path qcow2) throws Exception {
+        Path raw = dir.resolve("guest-view.raw");
+        Files.deleteIfExists(raw);
+        qemuImg("convert", "-U", "-f", "qcow2", "-O", "raw", qcow2.toString(), raw.toString());
+        try {
+            return Restorer.sha256(raw);
+        } finally {
+            Files.delete(raw);
+        }
+    }
+
+    private static String qemuImg(String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("qemu-img"));
+        cmd.addAll(List.of(args));
+        return run(cmd.toArray(String[]::new));
+    }
+
+    private static String run(String... command) throws Exception {
+        List<String> cmd = List.of(command);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as("%s: %s", cmd, out).isZero();
+        return out;
     }
 
     private static Failover.Timing timing(Map<String, Failover.VmResult> byVm, String vm) {

@@ -40,6 +40,52 @@ class DrSiteTest {
     }
 
     @Test
+    void qcow2DisksOpenThroughTheQcow2DriverFromTheirQcow2Files() {
+        DrSite raw = new DrSite(Path.of("/srv/dr"));
+        DrSite qcow2 = new DrSite(Path.of("/srv/dr"), RecoveryPlan.Accel.TCG, RecoveryPlan.DiskFormat.QCOW2);
+
+        List<String> rawCmd = raw.command(vm(List.of()), List.of("sd0"));
+        List<String> qcow2Cmd = qcow2.command(vm(List.of()), List.of("sd0"));
+
+        assertThat(raw.disk("web-1", "sd0")).isEqualTo(Path.of("/srv/dr/web-1/sd0.raw"));
+        assertThat(qcow2.disk("web-1", "sd0")).isEqualTo(Path.of("/srv/dr/web-1/sd0.qcow2"));
+        assertThat(rawCmd).contains("driver=raw,file=sd0-file,node-name=sd0-disk");
+        assertThat(qcow2Cmd)
+                .contains("driver=file,filename=/srv/dr/db-1/sd0.qcow2,node-name=sd0-file")
+                .contains("driver=qcow2,file=sd0-file,node-name=sd0-disk")
+                .noneMatch(a -> a.contains("driver=raw") || a.contains(".raw"));
+    }
+
+    @Test
+    void rbdDisksOpenThroughTheRbdDriverWithTheKeyFromItsFileNeverOnTheCommandLine() {
+        DrSite site = new DrSite(
+                Path.of("/srv/dr"),
+                RecoveryPlan.Accel.TCG,
+                new RecoveryPlan.Disks(
+                        RecoveryPlan.DiskFormat.RBD,
+                        java.util.Optional.of(new RecoveryPlan.Rbd(
+                                "dr",
+                                Path.of("/etc/ceph/ceph.conf"),
+                                "dr-1",
+                                java.util.Optional.of(Path.of("/etc/tidemark/dr.key"))))));
+
+        List<String> cmd = site.command(vm(List.of()), List.of("sd0"));
+
+        assertThat(site.rbdSpec("db-1", "sd0"))
+                .contains("rbd:dr/db-1-sd0:conf=/etc/ceph/ceph.conf:id=dr-1:keyfile=/etc/tidemark/dr.key");
+        assertThat(cmd)
+                .containsSubsequence(
+                        "-object",
+                        "secret,id=sd0-key,format=base64,file=/etc/tidemark/dr.key",
+                        "-blockdev",
+                        "driver=rbd,pool=dr,image=db-1-sd0,conf=/etc/ceph/ceph.conf,user=dr-1,key-secret=sd0-key,"
+                                + "node-name=sd0-file",
+                        "-blockdev",
+                        "driver=raw,file=sd0-file,node-name=sd0-disk")
+                .noneMatch(a -> a.contains("/srv/dr/db-1"));
+    }
+
+    @Test
     void aCapturedDefinitionGivesMachineCpusMemorySerialsAndNicsAndWhatCannotRunHereIsNoted() {
         io.tidemark.core.repository.VmDefinition def = new io.tidemark.core.repository.VmDefinition(
                 1,
