@@ -58,15 +58,8 @@ class BudgetWatchIT {
 
     @Test
     void aVmOverItsLocalBudgetIsPublishedAndShownInMetrics() throws Exception {
-        Path repo = Files.createDirectories(dir.resolve("data").resolve("repo"));
-        Manifest newest;
-        int chunkSize;
-        try (ObjectTarget primary = new FileObjectTarget(repo)) {
-            Repository local = Repository.openOrInit(primary, RepositoryConfig.defaults());
-            chunkSize = local.config().chunkSize();
-            newest = commitPoint(local, chunkSize);
-        }
-        long used = (long) CHUNKS * chunkSize;
+        Manifest newest = commitFullPoint(dir.resolve("data"), VM, "db", CHUNKS, random);
+        long used = (long) CHUNKS * RepositoryConfig.defaults().chunkSize();
         assertThat(used).isGreaterThan(BUDGET);
 
         Path policies = Files.createDirectories(dir.resolve("policies"));
@@ -140,12 +133,23 @@ class BudgetWatchIT {
         return m.find() ? (long) Double.parseDouble(m.group(1)) : -1;
     }
 
-    /** One full point of {@link #VM}: {@link #CHUNKS} chunks of random data. */
-    private Manifest commitPoint(Repository repo, int chunkSize) {
-        long size = (long) CHUNKS * chunkSize;
+    /**
+     * Commits one full point of {@code vm} ({@code chunks} chunks of random data) into the default
+     * primary repository of an engine whose {@code data:} is {@code data}, before the engine starts.
+     */
+    static Manifest commitFullPoint(Path data, String vm, String policy, int chunks, Random random) throws Exception {
+        try (ObjectTarget primary = new FileObjectTarget(Files.createDirectories(data.resolve("repo")))) {
+            Repository repo = Repository.openOrInit(primary, RepositoryConfig.defaults());
+            return commitFullPoint(repo, vm, policy, chunks, random);
+        }
+    }
+
+    private static Manifest commitFullPoint(Repository repo, String vm, String policy, int chunks, Random random) {
+        int chunkSize = repo.config().chunkSize();
+        long size = (long) chunks * chunkSize;
         DiskIndexBuilder index = repo.newIndex(size, Optional.empty());
         byte[] data = new byte[chunkSize];
-        for (int c = 0; c < CHUNKS; c++) {
+        for (int c = 0; c < chunks; c++) {
             random.nextBytes(data);
             index.set(c, repo.putChunk(data, chunkSize).digest());
         }
@@ -153,14 +157,14 @@ class BudgetWatchIT {
         Manifest m = new Manifest(
                 1,
                 RestorePointIds.next(at, random),
-                VM,
-                "hv-budget",
+                vm,
+                "hv1",
                 "job-1",
                 at,
                 at,
                 ConsistencyAchieved.CRASH,
                 Trigger.manual(),
-                "db",
+                policy,
                 Optional.empty(),
                 List.of(new DiskEntry("sda", size, chunkSize, index.finish().hex(), "tm", Optional.empty(), 0, 0)));
         repo.commit(m);
