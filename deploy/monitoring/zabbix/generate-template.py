@@ -99,6 +99,15 @@ rules=[
    dep('Target {#TARGET}: backlog bytes','tidemark.target.backlog.bytes[{#TARGET}]','tidemark_replication_backlog_bytes{target="{#TARGET}"}',units='B',default='0'),
    dep('Target {#TARGET}: errors','tidemark.target.errors[{#TARGET}]','tidemark_target_errors_total{target="{#TARGET}"}',mode='function',param='sum',default='0'),
  ], desc='One entry per configured replication target.'),
+ lld('Budget discovery','tidemark.budget.discovery','tidemark_budget_bytes',[('{#VM}','$.labels.vm'),('{#LOCATION}','$.labels.location'),('{#POLICY}','$.labels.policy')],[
+   dep('Budget of {#VM} at {#LOCATION}','tidemark.budget.bytes[{#VM},{#LOCATION}]','tidemark_budget_bytes{vm="%s"}'%vl,units='B',value_type='UNSIGNED',
+     desc='The capacity budget of the VM at the location (budget: of policy {#POLICY}).'),
+   dep('Budget of {#VM} at {#LOCATION}: used','tidemark.budget.used[{#VM},{#LOCATION}]','tidemark_budget_used_bytes{vm="%s"}'%vl,units='B',value_type='UNSIGNED',
+     desc='What the VM\'s restore points at the location occupy once prune has run (measured every 10 minutes).',
+     triggers=[trig('budget','Tidemark: {#VM} at {#LOCATION} is over its capacity budget',
+       'min(/{T}/tidemark.budget.used[{{#VM}},{{#LOCATION}}],{{$TIDEMARK.BUDGET.FOR}})>last(/{T}/tidemark.budget.bytes[{{#VM}},{{#LOCATION}}])'.format(T=T),
+       'WARNING','Alert TidemarkBudgetExceeded: the points prune must keep do not fit the budget of policy {#POLICY}; see docs/runbooks/budget-exceeded.md.')]),
+ ], desc='One entry per VM and location with a capacity budget (budget: in its policy), from tidemark_budget_bytes.'),
  lld('Component discovery','tidemark.component.discovery','tidemark_component_ready',[('{#COMPONENT}','$.labels.component')],[
    dep('Component {#COMPONENT}: ready','tidemark.component.ready[{#COMPONENT}]','tidemark_component_ready{component="{#COMPONENT}"}',value_type='UNSIGNED',
      triggers=[trig('roledown','Tidemark: role {#COMPONENT} is not ready',
@@ -115,9 +124,10 @@ macros=[
  ('{$TIDEMARK.BACKLOG.FOR}','30m','A backlog present this long and larger than an hour ago raises the trigger.'),
  ('{$TIDEMARK.ROLE.DOWN.FOR}','10m','A role not ready this long raises the trigger.'),
  ('{$TIDEMARK.DRILL.MAX_AGE}','8d','A drill older than this is overdue.'),
+ ('{$TIDEMARK.BUDGET.FOR}','15m','A VM over its capacity budget this long raises the trigger.'),
  ('{$TIDEMARK.FAILURES.MAX}','3','Failures of one VM within an hour that raise the trigger.'),
  ('{$TIDEMARK.FIRING_LAG.MAX}','60','Mean scheduler firing lag (seconds) over 15 minutes that raises the trigger.'),
- ('{$TIDEMARK.LLD.LIFETIME}','7d','How long a VM, target or role that disappeared is kept.'),
+ ('{$TIDEMARK.LLD.LIFETIME}','7d','How long a VM, budget, target or role that disappeared is kept.'),
 ]
 # the repeated-failure trigger: a prototype trigger on the VM's failure count
 rules[1]['item_prototypes'][0]['trigger_prototypes']=[trig('failing','Tidemark: backups of {#VM} fail repeatedly',
@@ -127,7 +137,7 @@ export={'zabbix_export':{
  'version':'6.0','date':'2026-12-06T00:00:00Z',
  'groups':[{'uuid':u('group'),'name':'Templates/Applications'}],
  'templates':[{'uuid':u('template'),'template':T,'name':T,
-   'description':'Tidemark engine: scrapes /metrics (Prometheus preprocessing), discovers VMs, locations, drills, targets and roles, with triggers matching deploy/monitoring/prometheus/tidemark-alerts.yml. docs/monitoring.md explains each.',
+   'description':'Tidemark engine: scrapes /metrics (Prometheus preprocessing), discovers VMs, locations, drills, capacity budgets, targets and roles, with triggers matching deploy/monitoring/prometheus/tidemark-alerts.yml. docs/monitoring.md explains each.',
    'groups':[{'name':'Templates/Applications'}],
    'items':items,'discovery_rules':rules,
    'tags':[{'tag':'class','value':'software'},{'tag':'target','value':'tidemark'}],

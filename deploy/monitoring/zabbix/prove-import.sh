@@ -2,25 +2,25 @@
 # Proves tidemark_template.yaml against a real, throwaway Zabbix 6.0 server (Debian's zabbix-server-pgsql
 # and zabbix-frontend-php, installed by deploy/install-deps.sh): imports it through the API, adds a host
 # that scrapes METRICS_URL, waits until discovered items have values (and each --expect-item KEY has one,
-# however late its discovery rule runs) and, with --expect-trigger, until a
+# however late its discovery rule runs) and, for each --expect-trigger TEXT, until a
 # trigger whose name contains that text fires. Everything (PostgreSQL, zabbix_server, the PHP frontend)
 # runs in a scratch directory and is stopped on exit. Needs root (PostgreSQL runs as postgres, the
 # server as zabbix). About a minute.
 #
-#   deploy/monitoring/zabbix/prove-import.sh http://127.0.0.1:9464 [--expect-trigger 'does not answer']
+#   deploy/monitoring/zabbix/prove-import.sh http://127.0.0.1:9464 [--expect-trigger 'does not answer']...
 #       [--expect-item 'tidemark.target.up[s3]']... [--timeout 150]
 #
 # Prints one line per fact it proved; exit 0 when all were, 1 otherwise.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-url="${1:?usage: prove-import.sh METRICS_BASE_URL [--expect-trigger TEXT] [--timeout SECONDS]}"
+url="${1:?usage: prove-import.sh METRICS_BASE_URL [--expect-trigger TEXT]... [--expect-item KEY]... [--timeout SECONDS]}"
 shift
 expect=""
 expect_items=""
 timeout=150
 while [ $# -gt 0 ]; do
   case "$1" in
-    --expect-trigger) expect="$2"; shift 2 ;;
+    --expect-trigger) expect="$expect$2\n"; shift 2 ;;
     --expect-item) expect_items="$expect_items$2\n"; shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -116,9 +116,10 @@ php -S "127.0.0.1:$web_port" -t "$dir/web" >"$dir/php.log" 2>&1 &
 php_pid=$!
 
 # the API steps and waits, in Python for the JSON
-python3 - "$web_port" "$here/tidemark_template.yaml" "$url" "$expect" "$timeout" "$(printf '%b' "$expect_items")" <<'PY'
+python3 - "$web_port" "$here/tidemark_template.yaml" "$url" "$(printf '%b' "$expect")" "$timeout" "$(printf '%b' "$expect_items")" <<'PY'
 import json, sys, time, urllib.request
-port, template, metrics, expect, timeout = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+port, template, metrics, timeout = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[5])
+expect = [t for t in sys.argv[4].split("\n") if t]
 expect_items = [k for k in sys.argv[6].split("\n") if k]
 api = f"http://127.0.0.1:{port}/api_jsonrpc.php"
 auth = None
@@ -158,10 +159,12 @@ host = call("host.create", {
     "macros": [{"macro": "{$TIDEMARK.URL}", "value": metrics}, {"macro": "{$TIDEMARK.INTERVAL}", "value": "2s"},
                {"macro": "{$TIDEMARK.TARGET.DOWN.FOR}", "value": "6s"},
                {"macro": "{$TIDEMARK.ROLE.DOWN.FOR}", "value": "6s"},
-               {"macro": "{$TIDEMARK.RPO.FOR}", "value": "6s"}]})["hostids"][0]
+               {"macro": "{$TIDEMARK.RPO.FOR}", "value": "6s"},
+               {"macro": "{$TIDEMARK.BUDGET.FOR}", "value": "6s"}]})["hostids"][0]
 print("host created, scraping", metrics)
 deadline = time.time() + timeout
-seen_items = seen_trigger = False
+seen_items = False
+seen_triggers = set()
 while time.time() < deadline:
     items = call("item.get", {"hostids": host, "output": ["key_", "lastvalue", "lastclock", "flags", "state", "error"]})
     discovered = [i for i in items if i["flags"] == "4" and i["lastclock"] != "0"]
@@ -172,10 +175,11 @@ while time.time() < deadline:
         print(f"items have values: {len(plain)} plain, {len(discovered)} discovered:",
               ", ".join(f"{i['key_']}={i['lastvalue']}" for i in sorted(discovered + plain, key=lambda i: i["key_"])))
     fired = call("trigger.get", {"hostids": host, "filter": {"value": 1}, "output": ["description"], "expandDescription": True})
-    if expect and any(expect in t["description"] for t in fired) and not seen_trigger:
-        seen_trigger = True
-        print("trigger fired:", [t["description"] for t in fired if expect in t["description"]])
-    if seen_items and (seen_trigger or not expect):
+    for e in expect:
+        if any(e in t["description"] for t in fired) and e not in seen_triggers:
+            seen_triggers.add(e)
+            print("trigger fired:", [t["description"] for t in fired if e in t["description"]])
+    if seen_items and len(seen_triggers) == len(expect):
         break
     time.sleep(1)
 if not seen_items:
@@ -183,8 +187,9 @@ if not seen_items:
     missing = [k for k in expect_items if k not in valued]
     raise SystemExit(f"no discovered item got a value within {timeout}s (expected items without one: {missing});"
                      f" unsupported: {bad[:8]}")
-if expect and not seen_trigger:
-    raise SystemExit(f"no trigger containing '{expect}' fired within {timeout}s; firing: {[t['description'] for t in fired]}")
+if len(seen_triggers) < len(expect):
+    missing = [e for e in expect if e not in seen_triggers]
+    raise SystemExit(f"no trigger containing {missing} fired within {timeout}s; firing: {[t['description'] for t in fired]}")
 unsupported = [f"{i['key_']}: {i['error']}" for i in items if i["state"] == "1"]
 print("unsupported items:", unsupported if unsupported else "none")
 print("PROVED")

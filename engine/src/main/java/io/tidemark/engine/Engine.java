@@ -84,10 +84,17 @@ public final class Engine implements AutoCloseable {
 
     /** How often the policy directory is checked for changes (see {@link PolicyWatcher}). */
     static final Duration POLICY_POLL_INTERVAL = Duration.ofSeconds(5);
-    /** When the capacity budgets are first measured after start, and how often after that. */
-    static final Duration BUDGET_FIRST_CHECK = Duration.ofMinutes(1);
-
-    static final Duration BUDGET_CHECK_INTERVAL = Duration.ofMinutes(10);
+    /**
+     * When the capacity budgets are first measured after start, and how often after that (a
+     * measurement reads the index pages of every budgeted point).
+     *
+     * @param first the delay after start
+     * @param every the delay between the end of one measurement and the start of the next
+     */
+    record BudgetChecks(Duration first, Duration every) {
+        /** What {@code tidemark run} uses: a minute after start, then every 10 minutes. */
+        static final BudgetChecks DEFAULT = new BudgetChecks(Duration.ofMinutes(1), Duration.ofMinutes(10));
+    }
 
     private final Deque<AutoCloseable> resources = new ArrayDeque<>();
     private final EngineConfig config;
@@ -109,13 +116,17 @@ public final class Engine implements AutoCloseable {
     private final RecentJobs recentJobs = new RecentJobs();
     /** How long a claim (host, in-memory scheduler) waits for a consumer group to empty. */
     private final Duration claimPatience;
+    /** When the budget watch measures. */
+    private final BudgetChecks budgetChecks;
 
     private BusInventory fleetInventory;
     private Supplier<List<io.tidemark.repository.DrillRecord>> drillResults = List::of;
 
-    private Engine(EngineConfig config, CaptureHooks hooks, Clock clock, Duration claimPatience) {
+    private Engine(
+            EngineConfig config, CaptureHooks hooks, Clock clock, Duration claimPatience, BudgetChecks budgetChecks) {
         this.config = config;
         this.claimPatience = claimPatience;
+        this.budgetChecks = budgetChecks;
         this.roles = config.roleSet();
         // job, byte and replication metrics from what the roles publish and are handed (docs/monitoring.md)
         this.observed = new EngineMetrics(clock);
@@ -699,12 +710,17 @@ public final class Engine implements AutoCloseable {
 
     /** Starts every role; the caller closes the engine. */
     public static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock) {
-        return new Engine(config, hooks, clock, HOST_CLAIM_PATIENCE);
+        return new Engine(config, hooks, clock, HOST_CLAIM_PATIENCE, BudgetChecks.DEFAULT);
     }
 
     /** {@link #start}, waiting {@code claimPatience} for a claimed consumer group to empty (tests). */
     static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock, Duration claimPatience) {
-        return new Engine(config, hooks, clock, claimPatience);
+        return new Engine(config, hooks, clock, claimPatience, BudgetChecks.DEFAULT);
+    }
+
+    /** {@link #start}, measuring the capacity budgets on {@code budgetChecks} instead of every 10 min (tests). */
+    static Engine start(EngineConfig config, CaptureHooks hooks, Clock clock, BudgetChecks budgetChecks) {
+        return new Engine(config, hooks, clock, HOST_CLAIM_PATIENCE, budgetChecks);
     }
 
     public EventBus bus() {
@@ -755,8 +771,8 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Capacity budgets: measured a minute after start and every {@link #BUDGET_CHECK_INTERVAL} (a
-     * measurement reads the index pages of every point of the VMs that have a budget), on a thread of
+     * Capacity budgets: measured on {@link #budgetChecks} ({@link BudgetChecks#DEFAULT}: a minute after
+     * start, then every 10 minutes; a measurement reads the index pages of every point of the VMs that have a budget), on a thread of
      * its own; {@code BudgetExceeded} when a newest point does not fit. Only the locations that
      * answered at start are measured.
      */
@@ -776,9 +792,9 @@ public final class Engine implements AutoCloseable {
                         log.warn("capacity budget check failed: {}", e.getMessage(), e);
                     }
                 },
-                BUDGET_FIRST_CHECK.toSeconds(),
-                BUDGET_CHECK_INTERVAL.toSeconds(),
-                TimeUnit.SECONDS);
+                budgetChecks.first().toMillis(),
+                budgetChecks.every().toMillis(),
+                TimeUnit.MILLISECONDS);
         return watch;
     }
 

@@ -216,6 +216,8 @@ class MonitoringAsCodeTest {
         String text = metrics.scrape()
                 + MetricsServer.renderDrills(List.of())
                 + MetricsServer.renderTargets(Map.of(), T0)
+                + MetricsServer.renderBudgets(
+                        List.of(new io.tidemark.replicator.Pruner.BudgetUse("local", "vm", "p", 2, 1)))
                 + MetricsServer.render(new io.tidemark.scheduler.RpoTracker(
                         io.tidemark.policies.PolicySet.of(), new io.tidemark.scheduler.InMemoryInventory(), clock));
         Set<String> names = new TreeSet<>();
@@ -279,7 +281,7 @@ class MonitoringAsCodeTest {
                     .as("a Zabbix trigger for %s", alerts.group(1))
                     .isTrue();
         }
-        assertThat(n).isEqualTo(10);
+        assertThat(n).isEqualTo(11);
         // every trigger names this template and only items it defines
         Matcher ref = Pattern.compile("/([^/]+)/([a-z_.]+(?:\\[[^\\]]*\\])?)").matcher(String.join("\n", expressions));
         while (ref.find()) {

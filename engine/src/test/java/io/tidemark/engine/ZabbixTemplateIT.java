@@ -26,8 +26,11 @@ import org.junit.jupiter.api.io.TempDir;
  * template through the API, adds a host for the engine's /metrics and waits.
  *
  * <p>Asserts: the engine's /metrics serves the new families (build info, component readiness, JVM)
- * beside the old ones; the import succeeds; plain and discovered items (targets, roles) get values
- * from the engine; the "target does not answer" trigger of the down target fires. 100–150 s.
+ * beside the old ones; the import succeeds; plain and discovered items (targets, roles, capacity
+ * budgets) get values from the engine; the "target does not answer" trigger of the down target
+ * fires, and so does the "over its capacity budget" trigger of a VM whose one restore point (committed
+ * into the primary repository before the start) exceeds its policy's local budget (the engine
+ * measures budgets after 1 s instead of a minute). 100–150 s.
  */
 class ZabbixTemplateIT {
 
@@ -37,8 +40,12 @@ class ZabbixTemplateIT {
     @Test
     void theTemplateImportsScrapesARunningEngineAndFiresTheTargetDownTrigger() throws Exception {
         Path config = config();
-        try (Engine engine =
-                Engine.start(EngineConfig.load(config), io.tidemark.workers.CaptureHooks.NONE, Clock.systemUTC())) {
+        BudgetWatchIT.commitFullPoint(dir.resolve("data"), "app-vm", "app", 2, new java.util.Random(6));
+        try (Engine engine = Engine.start(
+                EngineConfig.load(config),
+                io.tidemark.workers.CaptureHooks.NONE,
+                Clock.systemUTC(),
+                new Engine.BudgetChecks(Duration.ofSeconds(1), Duration.ofSeconds(5)))) {
             int port = engine.metricsPort().orElseThrow();
             HttpClient http = HttpClient.newHttpClient();
             HttpRequest scrape = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
@@ -56,6 +63,9 @@ class ZabbixTemplateIT {
                     .contains("tidemark_build_info{")
                     .contains("jvm_memory_used_bytes{area=\"heap\"")
                     .contains("tidemark_replication_missing_points{target=\"s3\"}");
+            await().atMost(Duration.ofSeconds(60)).until(() -> http.send(scrape, HttpResponse.BodyHandlers.ofString())
+                    .body()
+                    .contains("tidemark_budget_used_bytes{vm=\"app-vm\",location=\"local\",policy=\"app\"}"));
 
             Path script = MonitoringAsCodeTest.monitoring().resolve("zabbix/prove-import.sh");
             Process p = new ProcessBuilder(
@@ -64,6 +74,8 @@ class ZabbixTemplateIT {
                             "http://127.0.0.1:" + port,
                             "--expect-trigger",
                             "replication target s3 does not answer",
+                            "--expect-trigger",
+                            "app-vm at local is over its capacity budget",
                             // discovery rules run one after the other: wait for the ones asserted below
                             "--expect-item",
                             "tidemark.target.up[s3]",
@@ -71,6 +83,10 @@ class ZabbixTemplateIT {
                             "tidemark.target.up[vault]",
                             "--expect-item",
                             "tidemark.component.ready[worker]",
+                            "--expect-item",
+                            "tidemark.budget.used[app-vm,local]",
+                            "--expect-item",
+                            "tidemark.budget.bytes[app-vm,local]",
                             "--timeout",
                             "120")
                     .redirectErrorStream(true)
@@ -80,13 +96,16 @@ class ZabbixTemplateIT {
 
             assertThat(p.exitValue()).as(out).isZero();
             assertThat(out)
-                    .contains("imported template: 11 items, 5 discovery rules")
+                    .contains("imported template: 11 items, 6 discovery rules")
                     .containsPattern("items have values: \\d+ plain, \\d+ discovered")
                     .contains("tidemark.target.up[s3]=0")
                     .contains("tidemark.target.up[vault]=1")
                     .contains("tidemark.component.ready[worker]=1")
+                    .contains("tidemark.budget.bytes[app-vm,local]=65536")
+                    .containsPattern("tidemark\\.budget\\.used\\[app-vm,local]=\\d{6,}")
                     .contains("unsupported items: none")
                     .contains("trigger fired: ['Tidemark: replication target s3 does not answer']")
+                    .contains("trigger fired: ['Tidemark: app-vm at local is over its capacity budget']")
                     .contains("PROVED");
         }
     }
@@ -108,6 +127,7 @@ class ZabbixTemplateIT {
                 schedule: {interval: 1h}
                 rpo: 1h
                 targets: [s3, vault]
+                budget: {local: 64KiB}
                 """);
         Path secrets = Files.createDirectories(dir.resolve("secrets"));
         Files.writeString(secrets.resolve("s3.access"), "access");
