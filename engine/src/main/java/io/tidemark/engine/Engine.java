@@ -351,14 +351,15 @@ public final class Engine implements AutoCloseable {
                 config.data().resolve("work"),
                 hooks,
                 NbdBlockSource::open,
-                config.concurrentJobs(),
-                JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()),
-                HostReadLimit.of(
-                        config.worker().hostReadBytesPerSecond(),
-                        config.worker().hostReadIopsPerSecond(),
-                        clock,
-                        Sleeper.SYSTEM),
-                config.backupMemoryOrDefault());
+                BackupWorker.Limits.DEFAULTS
+                        .withMaxConcurrentJobs(config.concurrentJobs())
+                        .withBounds(JobBounds.defaults().withDeadline(config.jobDeadlineOrDefault()))
+                        .withHostReadLimit(HostReadLimit.of(
+                                config.worker().hostReadBytesPerSecond(),
+                                config.worker().hostReadIopsPerSecond(),
+                                clock,
+                                Sleeper.SYSTEM))
+                        .withBackupMemory(config.backupMemoryOrDefault()));
         // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
         // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
         EventBus.Subscription jobs;

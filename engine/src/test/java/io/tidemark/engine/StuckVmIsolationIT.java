@@ -105,8 +105,7 @@ class StuckVmIsolationIT {
                         dir.resolve("work"),
                         CaptureHooks.NONE,
                         NbdBlockSource::open,
-                        2,
-                        bounds)) {
+                        BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(2).withBounds(bounds))) {
             ok.write("sd0", 0, (int) MIB, 0x11);
             stuck.write("sd0", 0, (int) MIB, 0x22);
             bus.ensurePartitions(Topics.jobs(HOST), 2);

@@ -207,11 +207,10 @@ public final class BackupWorker implements AutoCloseable {
                 workRoot,
                 hooks,
                 opener,
-                maxConcurrentJobs,
-                JobBounds.defaults());
+                Limits.DEFAULTS.withMaxConcurrentJobs(maxConcurrentJobs));
     }
 
-    /** As above, with the job deadline, retries and drain time of {@code bounds}. */
+    /** A worker within {@code limits}: jobs at once, their bounds, read limits and memory. */
     public BackupWorker(
             String host,
             Hypervisor hypervisor,
@@ -221,167 +220,11 @@ public final class BackupWorker implements AutoCloseable {
             Path workRoot,
             CaptureHooks hooks,
             BlockSourceOpener opener,
-            int maxConcurrentJobs,
-            JobBounds bounds) {
-        this(
-                host,
-                hypervisor,
-                repository,
-                bus,
-                clock,
-                workRoot,
-                hooks,
-                opener,
-                maxConcurrentJobs,
-                bounds,
-                d -> TimeUnit.NANOSECONDS.sleep(d.toNanos()));
-    }
-
-    /**
-     * As above, with every job's reads also within {@code hostReadLimit}, the host's aggregate limit
-     * (shared fairly by the jobs running at once, on top of each job's own limit), and each disk's
-     * chunks in flight within {@code backupMemory} (see the constructor taking only that).
-     */
-    public BackupWorker(
-            String host,
-            Hypervisor hypervisor,
-            Repository repository,
-            EventBus bus,
-            Clock clock,
-            Path workRoot,
-            CaptureHooks hooks,
-            BlockSourceOpener opener,
-            int maxConcurrentJobs,
-            JobBounds bounds,
-            HostReadLimit hostReadLimit,
-            long backupMemory) {
-        this(
-                host,
-                hypervisor,
-                repository,
-                bus,
-                clock,
-                workRoot,
-                hooks,
-                opener,
-                maxConcurrentJobs,
-                bounds,
-                Sleeper.SYSTEM,
-                hostReadLimit,
-                backupMemory);
-    }
-
-    /** With the default bounds and the waits of the read bandwidth limit going to {@code sleeper}. */
-    BackupWorker(
-            String host,
-            Hypervisor hypervisor,
-            Repository repository,
-            EventBus bus,
-            Clock clock,
-            Path workRoot,
-            CaptureHooks hooks,
-            BlockSourceOpener opener,
-            int maxConcurrentJobs,
-            Sleeper sleeper) {
-        this(
-                host,
-                hypervisor,
-                repository,
-                bus,
-                clock,
-                workRoot,
-                hooks,
-                opener,
-                maxConcurrentJobs,
-                JobBounds.defaults(),
-                sleeper);
-    }
-
-    /**
-     * As above, with the memory each disk's read may hold for its chunks in flight ({@code
-     * backupMemory} of the engine config; {@link #DEFAULT_BACKUP_MEMORY} by default): it bounds the
-     * backup's heap whatever the disk size, and fewer chunks in flight read more slowly.
-     */
-    public BackupWorker(
-            String host,
-            Hypervisor hypervisor,
-            Repository repository,
-            EventBus bus,
-            Clock clock,
-            Path workRoot,
-            CaptureHooks hooks,
-            BlockSourceOpener opener,
-            int maxConcurrentJobs,
-            JobBounds bounds,
-            long backupMemory) {
-        this(
-                host,
-                hypervisor,
-                repository,
-                bus,
-                clock,
-                workRoot,
-                hooks,
-                opener,
-                maxConcurrentJobs,
-                bounds,
-                Sleeper.SYSTEM,
-                HostReadLimit.NONE,
-                backupMemory);
-    }
-
-    /** As the public constructor, with the waits of the read bandwidth limit going to {@code sleeper}. */
-    BackupWorker(
-            String host,
-            Hypervisor hypervisor,
-            Repository repository,
-            EventBus bus,
-            Clock clock,
-            Path workRoot,
-            CaptureHooks hooks,
-            BlockSourceOpener opener,
-            int maxConcurrentJobs,
-            JobBounds bounds,
-            Sleeper sleeper) {
-        this(
-                host,
-                hypervisor,
-                repository,
-                bus,
-                clock,
-                workRoot,
-                hooks,
-                opener,
-                maxConcurrentJobs,
-                bounds,
-                sleeper,
-                HostReadLimit.NONE,
-                DEFAULT_BACKUP_MEMORY);
-    }
-
-    /** The one that sets every field: the others give it their defaults. */
-    private BackupWorker(
-            String host,
-            Hypervisor hypervisor,
-            Repository repository,
-            EventBus bus,
-            Clock clock,
-            Path workRoot,
-            CaptureHooks hooks,
-            BlockSourceOpener opener,
-            int maxConcurrentJobs,
-            JobBounds bounds,
-            Sleeper sleeper,
-            HostReadLimit hostReadLimit,
-            long backupMemory) {
-        if (maxConcurrentJobs < 1) {
-            throw new IllegalArgumentException(
-                    "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
-        }
-        this.jobSlots = new Semaphore(maxConcurrentJobs, true);
-        this.bounds = Objects.requireNonNull(bounds, "bounds");
-        this.sleeper = sleeper;
-        this.hostReadLimit = Objects.requireNonNull(hostReadLimit, "hostReadLimit");
+            Limits limits) {
+        this.jobSlots = new Semaphore(limits.maxConcurrentJobs(), true);
+        this.bounds = limits.bounds();
+        this.sleeper = limits.sleeper();
+        this.hostReadLimit = limits.hostReadLimit();
         this.host = host;
         this.hypervisor = hypervisor;
         this.repository = repository;
@@ -391,12 +234,63 @@ public final class BackupWorker implements AutoCloseable {
         this.workRoot = workRoot;
         this.hooks = hooks;
         this.opener = opener;
-        if (backupMemory < 1) {
-            throw new IllegalArgumentException("backupMemory must be positive, not " + backupMemory);
-        }
-        this.readsInFlight = chunksInFlight(backupMemory, repository.config().chunkSize());
+        this.readsInFlight =
+                chunksInFlight(limits.backupMemory(), repository.config().chunkSize());
         int threads = Math.max(STORE_THREADS, Runtime.getRuntime().availableProcessors());
         this.cpu = Executors.newFixedThreadPool(threads, DaemonThreads.named("chunk-store"));
+    }
+
+    /**
+     * How much a worker does at once and within what: jobs of this host at once, each job's deadline,
+     * retries and drain time ({@code bounds}), the host's aggregate read limit shared fairly by the
+     * jobs running at once (on top of each job's own), the memory each disk's read may hold for its
+     * chunks in flight ({@code backupMemory} of the engine config: it bounds the backup's heap
+     * whatever the disk size; fewer chunks in flight read more slowly), and what the read limits'
+     * waits go to ({@code sleeper}: a fake clock in tests).
+     */
+    public record Limits(
+            int maxConcurrentJobs, JobBounds bounds, HostReadLimit hostReadLimit, long backupMemory, Sleeper sleeper) {
+
+        /** Two jobs at once, default bounds, no host read limit, {@link #DEFAULT_BACKUP_MEMORY}. */
+        public static final Limits DEFAULTS = new Limits(
+                DEFAULT_MAX_CONCURRENT_JOBS,
+                JobBounds.defaults(),
+                HostReadLimit.NONE,
+                DEFAULT_BACKUP_MEMORY,
+                Sleeper.SYSTEM);
+
+        public Limits {
+            if (maxConcurrentJobs < 1) {
+                throw new IllegalArgumentException(
+                        "a worker must be allowed at least one job at a time, not " + maxConcurrentJobs);
+            }
+            if (backupMemory < 1) {
+                throw new IllegalArgumentException("backupMemory must be positive, not " + backupMemory);
+            }
+            Objects.requireNonNull(bounds, "bounds");
+            Objects.requireNonNull(hostReadLimit, "hostReadLimit");
+            Objects.requireNonNull(sleeper, "sleeper");
+        }
+
+        public Limits withMaxConcurrentJobs(int n) {
+            return new Limits(n, bounds, hostReadLimit, backupMemory, sleeper);
+        }
+
+        public Limits withBounds(JobBounds b) {
+            return new Limits(maxConcurrentJobs, b, hostReadLimit, backupMemory, sleeper);
+        }
+
+        public Limits withHostReadLimit(HostReadLimit h) {
+            return new Limits(maxConcurrentJobs, bounds, h, backupMemory, sleeper);
+        }
+
+        public Limits withBackupMemory(long bytes) {
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, bytes, sleeper);
+        }
+
+        public Limits withSleeper(Sleeper s) {
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, s);
+        }
     }
 
     /**

@@ -60,8 +60,7 @@ class BackupPolicyTest {
                 dir.resolve("work"),
                 CaptureHooks.NONE,
                 this::recordingSource,
-                BackupWorker.DEFAULT_MAX_CONCURRENT_JOBS,
-                clock::advance); // a sleep moves the fake clock, nothing else does
+                BackupWorker.Limits.DEFAULTS.withSleeper(clock::advance)); // a sleep moves the fake clock
         hv.addVm("vm1", Map.of("sda", 16 * MiB, "sdb", 8 * MiB));
         hv.write("vm1", "sda", 0, randomBytes(6 * MiB));
         hv.write("vm1", "sdb", 2 * MiB, randomBytes(2 * MiB));

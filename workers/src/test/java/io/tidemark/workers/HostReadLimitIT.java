@@ -60,11 +60,13 @@ class HostReadLimitIT {
                         dir.resolve("work"),
                         CaptureHooks.NONE,
                         this::recording,
-                        2,
-                        JobBounds.defaults(),
-                        HostReadLimit.of(
-                                OptionalLong.of(HOST_LIMIT), OptionalLong.empty(), Clock.systemUTC(), Sleeper.SYSTEM),
-                        BackupWorker.DEFAULT_BACKUP_MEMORY)) {
+                        BackupWorker.Limits.DEFAULTS
+                                .withMaxConcurrentJobs(2)
+                                .withHostReadLimit(HostReadLimit.of(
+                                        OptionalLong.of(HOST_LIMIT),
+                                        OptionalLong.empty(),
+                                        Clock.systemUTC(),
+                                        Sleeper.SYSTEM)))) {
             int pattern = 1;
             for (int i = 0; i < 16; i++) {
                 a.write("sd0", (long) i * MIB, MIB, pattern++);

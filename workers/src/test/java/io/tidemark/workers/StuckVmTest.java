@@ -176,8 +176,7 @@ class StuckVmTest {
                 dir.resolve("work"),
                 CaptureHooks.NONE,
                 fake::open,
-                slots,
-                bounds);
+                BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(slots).withBounds(bounds));
         return worker;
     }
 
@@ -286,15 +285,16 @@ class StuckVmTest {
                         }
                     };
                 },
-                1,
-                new JobBounds(
-                        Duration.ofSeconds(60),
-                        Duration.ofSeconds(1),
-                        1,
-                        Duration.ofMillis(20),
-                        Duration.ofSeconds(1),
-                        Duration.ofMillis(500),
-                        Duration.ofSeconds(1)));
+                BackupWorker.Limits.DEFAULTS
+                        .withMaxConcurrentJobs(1)
+                        .withBounds(new JobBounds(
+                                Duration.ofSeconds(60),
+                                Duration.ofSeconds(1),
+                                1,
+                                Duration.ofMillis(20),
+                                Duration.ofSeconds(1),
+                                Duration.ofMillis(500),
+                                Duration.ofSeconds(1))));
         AtomicReference<Throwable> thrown = new AtomicReference<>();
         Thread job = deliver(worker, job("big", "big-1"), thrown);
         long chunk = repo.config().chunkSize();

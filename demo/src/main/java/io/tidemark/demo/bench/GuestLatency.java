@@ -12,7 +12,6 @@ import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
-import io.tidemark.workers.JobBounds;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
@@ -125,9 +124,7 @@ final class GuestLatency {
                         dir.resolve("w"),
                         CaptureHooks.NONE,
                         NbdBlockSource::open,
-                        1,
-                        JobBounds.defaults(),
-                        backupMemory)) {
+                        BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(1).withBackupMemory(backupMemory))) {
             long t0 = System.nanoTime();
             CompletableFuture<Void> backup = CompletableFuture.runAsync(() -> worker.backup(
                     "bench-" + repoName,
