@@ -285,15 +285,7 @@ class DrFailoverIT {
                     }
                     String drSha = guestSha(disk);
                     assertThat(drSha).isNotEqualTo(expectedSha.get("web-1"));
-                    Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
-                            .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
-                            .get(0);
-                    assertThat(back.point().sizeBytes()).isEqualTo(DISK);
-                    assertThat(back.point().bytesNew())
-                            .isPositive()
-                            .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
-                    assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw")))
-                            .isEqualTo(drSha);
+                    failBackWeb1(repo, site, plan, drSha);
                 } finally {
                     site.stop("web-1");
                 }
@@ -387,14 +379,7 @@ class DrFailoverIT {
                     }
                     String drSha = rbdSha(ceph, "dr-it/web-1-sd0");
                     assertThat(drSha).isNotEqualTo(expectedSha.get("web-1"));
-                    Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
-                            .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
-                            .get(0);
-                    assertThat(back.point().bytesNew())
-                            .isPositive()
-                            .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
-                    assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw")))
-                            .isEqualTo(drSha);
+                    failBackWeb1(repo, site, plan, drSha);
                 } finally {
                     site.stop("web-1");
                 }
@@ -600,5 +585,21 @@ class DrFailoverIT {
                         .map(c -> c.contains(DrSite.QEMU) && c.contains(d))
                         .orElse(false))
                 .toList();
+    }
+
+    /**
+     * Fails web-1 back home from {@code site}: the point it brings home holds the whole disk, only
+     * the chunk the DR site wrote is new, and the disk at home has the DR disk's bytes ({@code drSha}).
+     */
+    private void failBackWeb1(Repository repo, DrSite site, RecoveryPlan plan, String drSha) throws Exception {
+        Failback.VmResult back = new Failback(repo, site, 8, Clock.systemUTC(), RecoveryProgress.NONE)
+                .run(plan, List.of("web-1"), Failback.homeDir(plan, Optional.empty()))
+                .get(0);
+        assertThat(back.point().sizeBytes()).isEqualTo(DISK);
+        assertThat(back.point().bytesNew())
+                .as("only the chunk written at the DR site is new")
+                .isPositive()
+                .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
+        assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw"))).isEqualTo(drSha);
     }
 }

@@ -39,6 +39,7 @@ class ChangeTrackingIT {
     @TempDir
     Path dir;
 
+    private QmpRig rig;
     private Repository repo;
     private QmpHypervisor hv;
     private BackupWorker worker;
@@ -47,24 +48,15 @@ class ChangeTrackingIT {
 
     @BeforeEach
     void setUp() throws IOException {
-        Path root = Files.createDirectories(dir.resolve("repo"));
-        repo = Repository.openOrInit(new FileObjectTarget(root), RepositoryConfig.defaults());
-        hv = new QmpHypervisor(dir);
-        worker = new BackupWorker(
-                "hv1",
-                hv,
-                repo,
-                new RecordingEventBus(),
-                Clock.systemUTC(),
-                dir.resolve("work"),
-                CaptureHooks.NONE,
-                NbdBlockSource::open);
+        rig = new QmpRig(dir);
+        repo = rig.repo;
+        hv = rig.hv;
+        worker = rig.worker;
     }
 
     @AfterEach
     void tearDown() {
-        worker.close();
-        hv.close();
+        rig.close();
     }
 
     @Test
@@ -210,8 +202,7 @@ class ChangeTrackingIT {
     }
 
     private Manifest backup(String vm) {
-        return worker.backup(
-                "job-" + ++jobs, new SnapshotJob(vm, "hv1", "pol", Trigger.schedule("pol"), List.of(), Instant.now()));
+        return rig.backup(vm);
     }
 
     /** Writes whole chunks, each with a pattern no other chunk has, so each is one new object. */
@@ -222,7 +213,7 @@ class ChangeTrackingIT {
     }
 
     private long chunkObjects() {
-        return repo.target().list("chunks/").size();
+        return rig.chunkObjects();
     }
 
     private void assertRestores(QemuVm vm, Manifest m) throws IOException {

@@ -2,8 +2,6 @@ package io.tidemark.workers;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.tidemark.core.event.SnapshotJob;
-import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
@@ -13,17 +11,12 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import io.tidemark.repository.maintenance.Verifier;
-import io.tidemark.targets.file.FileObjectTarget;
-import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
-import java.time.Instant;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -47,32 +40,23 @@ class PatchedIncrementalIT {
     @TempDir
     Path dir;
 
+    private QmpRig rig;
     private Repository repo;
     private QmpHypervisor hv;
     private BackupWorker worker;
     private int pattern = 1;
-    private int jobs;
 
     @BeforeEach
     void setUp() throws IOException {
-        Path root = Files.createDirectories(dir.resolve("repo"));
-        repo = Repository.openOrInit(new FileObjectTarget(root), RepositoryConfig.defaults());
-        hv = new QmpHypervisor(dir);
-        worker = new BackupWorker(
-                "hv1",
-                hv,
-                repo,
-                new RecordingEventBus(),
-                Clock.systemUTC(),
-                dir.resolve("work"),
-                CaptureHooks.NONE,
-                NbdBlockSource::open);
+        rig = new QmpRig(dir);
+        repo = rig.repo;
+        hv = rig.hv;
+        worker = rig.worker;
     }
 
     @AfterEach
     void tearDown() {
-        worker.close();
-        hv.close();
+        rig.close();
     }
 
     @Test
@@ -128,15 +112,13 @@ class PatchedIncrementalIT {
     }
 
     private Manifest backup(String vmName, QemuVm vm, Map<Manifest, String> points) {
-        Manifest m = worker.backup(
-                "job-" + ++jobs,
-                new SnapshotJob(vmName, "hv1", "pol", Trigger.schedule("pol"), List.of(), Instant.now()));
+        Manifest m = rig.backup(vmName);
         points.put(m, vm.model("sd0").sha256()); // nothing writes while the test backs up
         return m;
     }
 
     private long chunkObjects() {
-        return repo.target().list("chunks/").size();
+        return rig.chunkObjects();
     }
 
     private int patchedEntries(Manifest m) {
