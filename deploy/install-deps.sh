@@ -20,6 +20,7 @@ command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v restic >/dev/null || need+=(restic)               # tidemark bench compares incrementals with restic
 command -v zstd >/dev/null || need+=(zstd)                   # tidemark bench: the CPU baseline of a full (zstd -1 + sha256sum)
+command -v borg >/dev/null || need+=(borgbackup)             # tidemark bench compares the full backup with borg
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)

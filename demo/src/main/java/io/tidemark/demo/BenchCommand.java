@@ -42,7 +42,8 @@ import picocli.CommandLine.Option;
             "The full also reports its CPU per GB of non-zero data against zstd -1 + sha256sum on the",
             "same bytes, its peak RSS and the load average. It profiles each stage (NBD read, zero",
             "check, SHA-256, zstd, chunk writes) alone, in MiB/s and CPU-seconds per GB.",
-            "A baseline that is not installed (borg) is named as skipped in the output.",
+            "The full is also compared with borg's first backup of the raw image (zstd,1).",
+            "A baseline that is not installed is named as skipped in the output.",
             "Needs qemu-img, qemu-nbd, qemu-io, qemu-system-x86_64, nbdcopy, zstd and restic",
             "(deploy/install-deps.sh) and",
             "about 4x --image-size plus 2x --clone-size of free space under --dir. Ratios, not",
@@ -197,6 +198,15 @@ final class BenchCommand implements Callable<Integer> {
                 f.path("nbdcopySeconds").asDouble(),
                 f.path("nbdcopyMiBps").asDouble(),
                 f.path("throughputVsNbdcopy").asDouble());
+        if (f.has("borgSeconds")) {
+            out.printf(
+                    Locale.ROOT,
+                    "full backup vs borg:  tidemark %.2f s  %s %.2f s (zstd,1, new repository)  -> %.2fx borg's speed%n",
+                    f.path("tidemarkSeconds").asDouble(),
+                    f.path("borg").asText(),
+                    f.path("borgSeconds").asDouble(),
+                    f.path("throughputVsBorg").asDouble());
+        }
     }
 
     private static void printIncremental(JsonNode i, PrintStream out) {

@@ -212,11 +212,35 @@ public final class Bench {
         s.put("bytesWritten", repoBytes() - repoBefore);
         s.put("tidemarkCpuSeconds", secs(full.cpuNanos()));
         cpuVsTools(s, full.cpuNanos());
-        s.put(
-                "borg",
-                Tools.onPath("borg")
-                        ? "skipped: borg is installed, but this bench has no borg comparison yet"
-                        : "skipped: borg is not installed (Debian package borgbackup); no borg comparison in this run");
+        fullVsBorg(s, full.nanos());
+    }
+
+    /**
+     * borg's first backup of the same raw image into a new local repository (no encryption, zstd
+     * level 1 as Tidemark compresses, borg's default chunker): the issue's second baseline for a
+     * full. A machine without borg says so in {@code borg} and skips only this comparison.
+     */
+    private void fullVsBorg(ObjectNode s, long tidemarkNanos) {
+        if (!Tools.onPath("borg")) {
+            s.put("borg", "skipped: borg is not installed (Debian package borgbackup); no borg comparison in this run");
+            return;
+        }
+        phase.accept("borg: first backup of the raw image");
+        Path repo = o.dir().resolve("borg");
+        Map<String, String> env = Map.of(
+                "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK",
+                "yes",
+                "BORG_BASE_DIR",
+                o.dir().resolve("borg-home").toString());
+        Tools.run(List.of("borg", "init", "--encryption=none", repo.toString()), env, 600);
+        Path image = o.dir().resolve("image.raw");
+        Timed<String> borg = time(() -> Tools.run(
+                List.of("borg", "create", "--compression", "zstd,1", repo + "::full", image.toString()), env, 7200));
+        s.put("borg", Tools.run(List.of("borg", "--version"), env, 60).trim());
+        s.put("borgSeconds", secs(borg.nanos()));
+        s.put("borgBytesWritten", Tools.treeBytes(repo));
+        s.put("throughputVsBorg", round((double) borg.nanos() / tidemarkNanos));
+        Tools.deleteTree(repo);
     }
 
     /**
