@@ -68,38 +68,6 @@ public record Policy(
         budgets = Map.copyOf(budgets);
     }
 
-    /** A policy without capacity budgets. */
-    public Policy(
-            String name,
-            VmSelector vms,
-            Schedule schedule,
-            ConsistencyPolicy consistency,
-            Duration rpo,
-            Optional<Duration> rto,
-            Optional<Duration> fullEvery,
-            List<String> targets,
-            Map<String, Retention> retention,
-            Optional<Path> source,
-            List<String> preDeployApps,
-            Map<String, Duration> targetRpos,
-            Qos qos) {
-        this(
-                name,
-                vms,
-                schedule,
-                consistency,
-                rpo,
-                rto,
-                fullEvery,
-                targets,
-                retention,
-                source,
-                preDeployApps,
-                targetRpos,
-                qos,
-                Map.of());
-    }
-
     /**
      * Quality-of-service limits of a policy's snapshot jobs; {@link #NONE} limits nothing.
      *
@@ -170,7 +138,8 @@ public record Policy(
                 source,
                 List.of(),
                 Map.of(),
-                Qos.NONE);
+                Qos.NONE,
+                Map.of());
     }
 
     /**
@@ -191,7 +160,8 @@ public record Policy(
                 Optional.empty(),
                 List.of(),
                 Map.of(),
-                Qos.NONE);
+                Qos.NONE,
+                Map.of());
     }
 
     /** This policy, triggered by the pre-deploy hooks of {@code apps} instead of its current ones. */
