@@ -25,6 +25,7 @@ import io.tidemark.workers.CaptureHooks;
 import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.qmp.QmpClient;
 import io.tidemark.workers.qmp.QmpHypervisor;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -217,25 +218,8 @@ class DrFailoverIT {
             try (ObjectTarget target = target(s3)) {
                 backUpSources(target, expectedSha, expectedPoint);
             }
-            Path planFile = dir.resolve("plan.yaml");
-            Files.writeString(
-                    planFile,
-                    """
-                    site: dr-test
-                    source: offsite
-                    work-dir: %s
-                    home-dir: %s
-                    dr-host:
-                      hypervisor: qmp
-                      accel: tcg
-                      disks: {format: qcow2}
-                    groups:
-                      - name: apps
-                        vms:
-                          - {name: web-1, memory: 64}
-                    """
-                            .formatted(drDir, dir.resolve("home")));
-            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            RecoveryPlan plan =
+                    web1Plan(drDir, String.join("\n", "hypervisor: qmp", "accel: tcg", "disks: {format: qcow2}"));
             DrSite site = DrSite.of(plan);
             try (ObjectTarget target = target(s3)) {
                 Repository repo = Repository.open(target);
@@ -302,16 +286,7 @@ class DrFailoverIT {
      */
     @Test
     void failsOverOntoRbdImagesWithTheKeyFromAFile(io.tidemark.testkit.ceph.CephCluster ceph) throws Exception {
-        ceph.createPool("dr-it");
-        Path conf = dir.resolve("ceph-nokeyring.conf");
-        Files.writeString(
-                conf,
-                Files.readString(ceph.confFile())
-                        .lines()
-                        .filter(l -> !l.strip().startsWith("keyring"))
-                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
-        Path keyFile = dir.resolve("dr.key");
-        Files.writeString(keyFile, ceph.adminKey().strip());
+        String disks = rbdDisks(ceph, "dr-it");
         Path drDir = dir.resolve("dr");
         try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start()) {
             s3.createBucket("drsite");
@@ -320,25 +295,7 @@ class DrFailoverIT {
             try (ObjectTarget target = target(s3)) {
                 backUpSources(target, expectedSha, expectedPoint);
             }
-            Path planFile = dir.resolve("plan.yaml");
-            Files.writeString(
-                    planFile,
-                    """
-                    site: dr-test
-                    source: offsite
-                    work-dir: %s
-                    home-dir: %s
-                    dr-host:
-                      hypervisor: qmp
-                      accel: tcg
-                      disks: {format: rbd, pool: dr-it, ceph-conf: %s, user: admin, key-file: %s}
-                    groups:
-                      - name: apps
-                        vms:
-                          - {name: web-1, memory: 64}
-                    """
-                            .formatted(drDir, dir.resolve("home"), conf, keyFile));
-            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            RecoveryPlan plan = web1Plan(drDir, String.join("\n", "hypervisor: qmp", "accel: tcg", disks));
             DrSite site = DrSite.of(plan);
             try (ObjectTarget target = target(s3)) {
                 Repository repo = Repository.open(target);
@@ -396,16 +353,7 @@ class DrFailoverIT {
     @Test
     void failsOverOntoRbdImagesAtALibvirtDrHostThroughALibvirtSecret(io.tidemark.testkit.ceph.CephCluster ceph)
             throws Exception {
-        ceph.createPool("dr-lv");
-        Path conf = dir.resolve("ceph-nokeyring.conf");
-        Files.writeString(
-                conf,
-                Files.readString(ceph.confFile())
-                        .lines()
-                        .filter(l -> !l.strip().startsWith("keyring"))
-                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
-        Path keyFile = dir.resolve("dr.key");
-        Files.writeString(keyFile, ceph.adminKey().strip());
+        String disks = rbdDisks(ceph, "dr-lv");
         Path drDir = dir.resolve("dr");
         try (EmbeddedS3 s3 = EmbeddedS3.builder().build().start();
                 io.tidemark.testkit.libvirt.Libvirtd lv =
@@ -416,25 +364,8 @@ class DrFailoverIT {
             try (ObjectTarget target = target(s3)) {
                 backUpSources(target, expectedSha, expectedPoint);
             }
-            Path planFile = dir.resolve("plan.yaml");
-            Files.writeString(
-                    planFile,
-                    """
-                    site: dr-test
-                    source: offsite
-                    work-dir: %s
-                    dr-host:
-                      hypervisor: libvirt
-                      uri: "%s"
-                      accel: tcg
-                      disks: {format: rbd, pool: dr-lv, ceph-conf: %s, user: admin, key-file: %s}
-                    groups:
-                      - name: apps
-                        vms:
-                          - {name: web-1, memory: 64}
-                    """
-                            .formatted(drDir, lv.uri(), conf, keyFile));
-            RecoveryPlan plan = new RecoveryPlanParser().parseFile(planFile);
+            RecoveryPlan plan = web1Plan(
+                    drDir, String.join("\n", "hypervisor: libvirt", "uri: \"" + lv.uri() + "\"", "accel: tcg", disks));
             DrSite site = DrSite.of(plan);
             try (ObjectTarget target = target(s3);
                     DrHypervisor host = DrHypervisor.of(plan, site)) {
@@ -601,5 +532,45 @@ class DrFailoverIT {
                 .isPositive()
                 .isLessThanOrEqualTo(RepositoryConfig.defaults().chunkSize());
         assertThat(Restorer.sha256(dir.resolve("home/web-1/sd0.raw"))).isEqualTo(drSha);
+    }
+
+    /** A plan that fails web-1 over to {@code drDir}, on the DR host the lines under {@code dr-host:} describe. */
+    private RecoveryPlan web1Plan(Path drDir, String drHost) throws IOException {
+        Path planFile = dir.resolve("plan.yaml");
+        Files.writeString(
+                planFile,
+                """
+                site: dr-test
+                source: offsite
+                work-dir: %s
+                home-dir: %s
+                dr-host:
+                %s
+                groups:
+                  - name: apps
+                    vms:
+                      - {name: web-1, memory: 64}
+                """
+                        .formatted(drDir, dir.resolve("home"), drHost.indent(2).stripTrailing()));
+        return new RecoveryPlanParser().parseFile(planFile);
+    }
+
+    /**
+     * Creates {@code pool} on {@code ceph} and returns the plan's RBD {@code disks:} line: a
+     * ceph.conf that names no keyring, and the admin key in a key file of its own.
+     */
+    private String rbdDisks(io.tidemark.testkit.ceph.CephCluster ceph, String pool) throws IOException {
+        ceph.createPool(pool);
+        Path conf = dir.resolve("ceph-nokeyring.conf");
+        Files.writeString(
+                conf,
+                Files.readString(ceph.confFile())
+                        .lines()
+                        .filter(l -> !l.strip().startsWith("keyring"))
+                        .collect(java.util.stream.Collectors.joining("\n", "", "\n")));
+        Path keyFile = dir.resolve("dr.key");
+        Files.writeString(keyFile, ceph.adminKey().strip());
+        return "disks: {format: rbd, pool: %s, ceph-conf: %s, user: admin, key-file: %s}"
+                .formatted(pool, conf, keyFile);
     }
 }

@@ -81,7 +81,8 @@ class PolicySchedulerTest {
                             Optional.empty(),
                             OptionalLong.empty(),
                             // superseded by the next firing, one interval later
-                            Optional.of(scheduledFor.plusSeconds(1))));
+                            Optional.of(scheduledFor.plusSeconds(1)),
+                            OptionalLong.empty()));
             assertThat(p.event().jobId()).isEqualTo("web/web-1/" + scheduledFor.toEpochMilli());
             assertThat(p.event().time()).isEqualTo(NOW);
         }
@@ -139,7 +140,8 @@ class PolicySchedulerTest {
                             Optional.of(ConsistencyPolicy.CRASH),
                             Optional.empty(),
                             OptionalLong.empty(),
-                            Optional.of(Instant.parse("2099-01-01T00:00:00Z"))));
+                            Optional.of(Instant.parse("2099-01-01T00:00:00Z")),
+                            OptionalLong.empty()));
         });
         assertThat(scheduler.fireNow("db").jobIds()).isEqualTo(first.jobIds());
         assertThat(scheduler.nextFireTime("db")).contains(Instant.parse("2099-01-01T00:00:00Z"));

@@ -58,32 +58,6 @@ public record SnapshotJob(
         Objects.requireNonNull(readIopsPerSecond, "readIopsPerSecond");
     }
 
-    /** A job with capture options but no I/O limit. */
-    public SnapshotJob(
-            String vm,
-            String host,
-            String policy,
-            Trigger trigger,
-            List<String> targets,
-            Instant scheduledFor,
-            Optional<ConsistencyPolicy> consistency,
-            Optional<Duration> fullEvery,
-            OptionalLong readBytesPerSecond,
-            Optional<Instant> notAfter) {
-        this(
-                vm,
-                host,
-                policy,
-                trigger,
-                targets,
-                scheduledFor,
-                consistency,
-                fullEvery,
-                readBytesPerSecond,
-                notAfter,
-                OptionalLong.empty());
-    }
-
     /** A job with capture options that never expires. */
     public SnapshotJob(
             String vm,
@@ -105,7 +79,8 @@ public record SnapshotJob(
                 consistency,
                 fullEvery,
                 readBytesPerSecond,
-                Optional.empty());
+                Optional.empty(),
+                OptionalLong.empty());
     }
 
     /** A job with the default capture options that never expires. */
