@@ -39,7 +39,8 @@ final class QmpRig implements AutoCloseable {
                 Clock.systemUTC(),
                 dir.resolve("work"),
                 CaptureHooks.NONE,
-                NbdBlockSource::open);
+                NbdBlockSource::open,
+                BackupWorker.Limits.DEFAULTS.withPatches(true));
     }
 
     /** A scheduled backup of {@code vm}, each with a job id of its own. */

@@ -82,7 +82,15 @@ class TinyGuestConsistencyIT {
         repo = Repository.openOrInit(
                 new FileObjectTarget(Files.createDirectories(dir.resolve("repo"))), RepositoryConfig.defaults());
         worker = new BackupWorker(
-                "hv1", hv, repo, bus, Clock.systemUTC(), dir.resolve("work"), CaptureHooks.NONE, NbdBlockSource::open);
+                "hv1",
+                hv,
+                repo,
+                bus,
+                Clock.systemUTC(),
+                dir.resolve("work"),
+                CaptureHooks.NONE,
+                NbdBlockSource::open,
+                BackupWorker.Limits.DEFAULTS.withPatches(true));
     }
 
     @AfterEach
@@ -301,7 +309,8 @@ class TinyGuestConsistencyIT {
                         Clock.systemUTC(),
                         dir.resolve("work-bare"),
                         CaptureHooks.NONE,
-                        NbdBlockSource::open)) {
+                        NbdBlockSource::open,
+                        BackupWorker.Limits.DEFAULTS.withPatches(true))) {
             vm.write("sd0", 0, 1 << 20, 0x11);
             Manifest base = w.backup("b1", bareJob(ConsistencyPolicy.CRASH));
             assertThat(base.consistency()).isEqualTo(ConsistencyAchieved.CRASH);

@@ -78,7 +78,8 @@ public final class ScatteredBench {
                         Clock.systemUTC(),
                         dir.resolve("w"),
                         CaptureHooks.NONE,
-                        NbdBlockSource::open)) {
+                        NbdBlockSource::open,
+                        BackupWorker.Limits.DEFAULTS.withPatches(true))) {
             hv.add("mixed", "sda", qcow2);
             phase.accept("tidemark: full backup of the mixed image");
             long t0 = System.nanoTime();
