@@ -149,8 +149,6 @@ public final class BackupWorker implements AutoCloseable {
     private final ExecutorService cpu;
     /** Chunks in flight per disk: what {@code backupMemory} allows. */
     private final int readsInFlight;
-    /** Whether incrementals store small writes as patches (ADR 15; {@link Limits#withPatches}). */
-    private final boolean patches;
 
     private final Sleeper sleeper;
     private final HostReadLimit hostReadLimit;
@@ -238,7 +236,6 @@ public final class BackupWorker implements AutoCloseable {
         this.opener = opener;
         this.readsInFlight =
                 chunksInFlight(limits.backupMemory(), repository.config().chunkSize());
-        this.patches = limits.patches();
         int threads = Math.max(STORE_THREADS, Runtime.getRuntime().availableProcessors());
         this.cpu = Executors.newFixedThreadPool(threads, DaemonThreads.named("chunk-store"));
     }
@@ -252,21 +249,15 @@ public final class BackupWorker implements AutoCloseable {
      * waits go to ({@code sleeper}: a fake clock in tests).
      */
     public record Limits(
-            int maxConcurrentJobs,
-            JobBounds bounds,
-            HostReadLimit hostReadLimit,
-            long backupMemory,
-            Sleeper sleeper,
-            boolean patches) {
+            int maxConcurrentJobs, JobBounds bounds, HostReadLimit hostReadLimit, long backupMemory, Sleeper sleeper) {
 
-        /** Two jobs at once, default bounds, no host read limit, {@link #DEFAULT_BACKUP_MEMORY}, no patches. */
+        /** Two jobs at once, default bounds, no host read limit, {@link #DEFAULT_BACKUP_MEMORY}. */
         public static final Limits DEFAULTS = new Limits(
                 DEFAULT_MAX_CONCURRENT_JOBS,
                 JobBounds.defaults(),
                 HostReadLimit.NONE,
                 DEFAULT_BACKUP_MEMORY,
-                Sleeper.SYSTEM,
-                false);
+                Sleeper.SYSTEM);
 
         public Limits {
             if (maxConcurrentJobs < 1) {
@@ -282,33 +273,23 @@ public final class BackupWorker implements AutoCloseable {
         }
 
         public Limits withMaxConcurrentJobs(int n) {
-            return new Limits(n, bounds, hostReadLimit, backupMemory, sleeper, patches);
+            return new Limits(n, bounds, hostReadLimit, backupMemory, sleeper);
         }
 
         public Limits withBounds(JobBounds b) {
-            return new Limits(maxConcurrentJobs, b, hostReadLimit, backupMemory, sleeper, patches);
+            return new Limits(maxConcurrentJobs, b, hostReadLimit, backupMemory, sleeper);
         }
 
         public Limits withHostReadLimit(HostReadLimit h) {
-            return new Limits(maxConcurrentJobs, bounds, h, backupMemory, sleeper, patches);
+            return new Limits(maxConcurrentJobs, bounds, h, backupMemory, sleeper);
         }
 
         public Limits withBackupMemory(long bytes) {
-            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, bytes, sleeper, patches);
-        }
-
-        /**
-         * Whether incrementals store small writes as patches on the parent's chunk (ADR 15). Off by
-         * default: GcConcurrencyIT lost a patched point's base chunk on a target under concurrent
-         * prune and GC (1 run in 4); until that race is found, only the benches and the tests of the
-         * patch path turn it on.
-         */
-        public Limits withPatches(boolean on) {
-            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, sleeper, on);
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, bytes, sleeper);
         }
 
         public Limits withSleeper(Sleeper s) {
-            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, s, patches);
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, s);
         }
     }
 
@@ -973,7 +954,7 @@ public final class BackupWorker implements AutoCloseable {
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
             out = new DiskBackup(repository, cpu, readsInFlight, readLimit)
-                    .withPatches(patches ? maxPatchBytes(repository.config().chunkSize()) : 0)
+                    .withPatches(maxPatchBytes(repository.config().chunkSize()))
                     .run(source, dirty, index, progress);
         }
         return new DiskEntry(

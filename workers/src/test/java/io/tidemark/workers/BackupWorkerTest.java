@@ -51,15 +51,7 @@ class BackupWorkerTest {
     void setUp() {
         repo = Repository.openOrInit(target, RepositoryConfig.defaults());
         worker = new BackupWorker(
-                "hv1",
-                hv,
-                repo,
-                bus,
-                Clock.systemUTC(),
-                dir.resolve("work"),
-                CaptureHooks.NONE,
-                hv::open,
-                BackupWorker.Limits.DEFAULTS.withPatches(true)); // small writes as patches (ADR 15)
+                "hv1", hv, repo, bus, Clock.systemUTC(), dir.resolve("work"), CaptureHooks.NONE, hv::open);
         hv.addVm("vm1", Map.of("sda", 8 * MiB, "sdb", 4 * MiB));
         hv.write("vm1", "sda", 0, randomBytes(MiB)); // 4 chunks of data, the rest zeros
         hv.write("vm1", "sdb", 3 * MiB, randomBytes(4096));
@@ -157,15 +149,7 @@ class BackupWorkerTest {
             public void close() {}
         };
         try (BackupWorker w = new BackupWorker(
-                "hv1",
-                hv,
-                repo,
-                flaky,
-                Clock.systemUTC(),
-                dir.resolve("work2"),
-                CaptureHooks.NONE,
-                hv::open,
-                BackupWorker.Limits.DEFAULTS.withPatches(true))) {
+                "hv1", hv, repo, flaky, Clock.systemUTC(), dir.resolve("work2"), CaptureHooks.NONE, hv::open)) {
             Event e = Event.of("job-ann", Instant.now(), job());
             assertThatThrownBy(() -> w.handle("tidemark.jobs.hv1", e)).isInstanceOf(RetriableException.class);
             assertThat(bus.payloads(io.tidemark.core.event.JobFailed.class)).isEmpty();

@@ -39,8 +39,7 @@ final class QmpRig implements AutoCloseable {
                 Clock.systemUTC(),
                 dir.resolve("work"),
                 CaptureHooks.NONE,
-                NbdBlockSource::open,
-                BackupWorker.Limits.DEFAULTS.withPatches(true));
+                NbdBlockSource::open);
     }
 
     /** A scheduled backup of {@code vm}, each with a job id of its own. */

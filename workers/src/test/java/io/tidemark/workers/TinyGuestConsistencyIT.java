@@ -82,15 +82,7 @@ class TinyGuestConsistencyIT {
         repo = Repository.openOrInit(
                 new FileObjectTarget(Files.createDirectories(dir.resolve("repo"))), RepositoryConfig.defaults());
         worker = new BackupWorker(
-                "hv1",
-                hv,
-                repo,
-                bus,
-                Clock.systemUTC(),
-                dir.resolve("work"),
-                CaptureHooks.NONE,
-                NbdBlockSource::open,
-                BackupWorker.Limits.DEFAULTS.withPatches(true));
+                "hv1", hv, repo, bus, Clock.systemUTC(), dir.resolve("work"), CaptureHooks.NONE, NbdBlockSource::open);
     }
 
     @AfterEach
@@ -309,8 +301,7 @@ class TinyGuestConsistencyIT {
                         Clock.systemUTC(),
                         dir.resolve("work-bare"),
                         CaptureHooks.NONE,
-                        NbdBlockSource::open,
-                        BackupWorker.Limits.DEFAULTS.withPatches(true))) {
+                        NbdBlockSource::open)) {
             vm.write("sd0", 0, 1 << 20, 0x11);
             Manifest base = w.backup("b1", bareJob(ConsistencyPolicy.CRASH));
             assertThat(base.consistency()).isEqualTo(ConsistencyAchieved.CRASH);

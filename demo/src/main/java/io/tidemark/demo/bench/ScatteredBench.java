@@ -78,8 +78,7 @@ public final class ScatteredBench {
                         Clock.systemUTC(),
                         dir.resolve("w"),
                         CaptureHooks.NONE,
-                        NbdBlockSource::open,
-                        BackupWorker.Limits.DEFAULTS.withPatches(true))) {
+                        NbdBlockSource::open)) {
             hv.add("mixed", "sda", qcow2);
             phase.accept("tidemark: full backup of the mixed image");
             long t0 = System.nanoTime();

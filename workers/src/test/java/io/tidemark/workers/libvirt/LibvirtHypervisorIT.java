@@ -364,8 +364,7 @@ class LibvirtHypervisorIT extends HypervisorContract {
                         Clock.systemUTC(),
                         dir.resolve("work"),
                         CaptureHooks.NONE,
-                        NbdBlockSource::open,
-                        BackupWorker.Limits.DEFAULTS.withPatches(true))) {
+                        NbdBlockSource::open)) {
             d.write("vda", 0, 3 * (int) MIB, 0x5a);
             d.write("vda", 20 * MIB, 100_000, 0x5b);
             d.write("sda", 7 * MIB, (int) MIB, 0x5c);
