@@ -12,25 +12,33 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * Captures what the CLI prints during one test: register with {@code @RegisterExtension}, then read
  * {@link #out()} and {@link #err()}. {@link #reset()} starts afresh between commands of one test.
  *
- * <p>{@code new StdStreams()} captures everything printed while the test runs, from any thread.
- * {@link #perThread()} captures only what the test's own thread, and the threads it starts, print:
- * for test classes whose tests run concurrently ({@code @Execution(CONCURRENT)}), where each test
- * must see its own command's output.
+ * <p>{@code new StdStreams()} captures what is printed while the test runs from any thread that no
+ * other running test owns. {@link #perThread()} captures only what the test's own thread, and the
+ * threads it starts, print: for test classes whose tests run concurrently ({@code
+ * @Execution(CONCURRENT)}), where each test must see its own command's output.
+ *
+ * <p>A concurrent class also runs beside the other classes of its module, so both kinds capture
+ * through one router installed on {@code System.out} and {@code System.err} while any capture is
+ * active: a thread that belongs to a running per-thread test (it or an ancestor ran that test's
+ * code) writes to that test's capture; any other thread writes to the running whole-process
+ * capture, if there is one, else to the real stream. (Replacing {@code System.out} per test, as
+ * this class once did for whole-process captures, took a concurrent class's output away from it.)
  */
 public final class StdStreams implements BeforeEachCallback, AfterEachCallback {
 
-    /** The capture of the running test, inherited by the threads it starts (per-thread mode). */
+    /** The per-thread capture of the running test, inherited by the threads it starts. */
     private static final InheritableThreadLocal<StdStreams> OWNER = new InheritableThreadLocal<>();
 
-    private static int routing;
-    private static PrintStream realOut;
-    private static PrintStream realErr;
+    private static int active;
+    private static volatile PrintStream realOut;
+    private static volatile PrintStream realErr;
+    /** The running whole-process capture, if any. */
+    private static volatile StdStreams everyThread;
 
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private final ByteArrayOutputStream err = new ByteArrayOutputStream();
     private final boolean perThread;
-    private PrintStream oldOut;
-    private PrintStream oldErr;
+    private volatile boolean running;
 
     public StdStreams() {
         this(false);
@@ -47,38 +55,35 @@ public final class StdStreams implements BeforeEachCallback, AfterEachCallback {
 
     @Override
     public void beforeEach(ExtensionContext context) {
-        if (perThread) {
-            synchronized (StdStreams.class) {
-                if (routing++ == 0) {
-                    realOut = System.out;
-                    realErr = System.err;
-                    System.setOut(new PrintStream(new Routed(realOut, true), true, StandardCharsets.UTF_8));
-                    System.setErr(new PrintStream(new Routed(realErr, false), true, StandardCharsets.UTF_8));
-                }
+        synchronized (StdStreams.class) {
+            if (active++ == 0) {
+                realOut = System.out;
+                realErr = System.err;
+                System.setOut(new PrintStream(new Routed(true), true, StandardCharsets.UTF_8));
+                System.setErr(new PrintStream(new Routed(false), true, StandardCharsets.UTF_8));
             }
-            OWNER.set(this);
-            return;
+            running = true;
+            if (!perThread) {
+                everyThread = this;
+            }
         }
-        oldOut = System.out;
-        oldErr = System.err;
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        // a whole-process test's thread (and those it starts) must not carry another test's ownership
+        OWNER.set(perThread ? this : null);
     }
 
     @Override
     public void afterEach(ExtensionContext context) {
-        if (perThread) {
-            OWNER.remove();
-            synchronized (StdStreams.class) {
-                if (--routing == 0) {
-                    System.setOut(realOut);
-                    System.setErr(realErr);
-                }
+        OWNER.remove();
+        synchronized (StdStreams.class) {
+            running = false;
+            if (everyThread == this) {
+                everyThread = null;
             }
-            return;
+            if (--active == 0) {
+                System.setOut(realOut);
+                System.setErr(realErr);
+            }
         }
-        System.setOut(oldOut);
-        System.setErr(oldErr);
     }
 
     public String out() {
@@ -94,47 +99,39 @@ public final class StdStreams implements BeforeEachCallback, AfterEachCallback {
         err.reset();
     }
 
-    /** Writes to the capture of the writing thread's test, or to the real stream outside any test. */
+    /** Writes to the capture the writing thread belongs to (see the class comment). */
     private static final class Routed extends OutputStream {
-        private final PrintStream real;
         private final boolean stdout;
 
-        Routed(PrintStream real, boolean stdout) {
-            this.real = real;
+        Routed(boolean stdout) {
             this.stdout = stdout;
         }
 
-        private ByteArrayOutputStream capture() {
+        private OutputStream target() {
             StdStreams owner = OWNER.get();
+            if (owner == null || !owner.running) {
+                owner = everyThread;
+            }
             if (owner == null) {
-                return null;
+                return stdout ? realOut : realErr;
             }
             return stdout ? owner.out : owner.err;
         }
 
         @Override
-        public void write(int b) {
-            ByteArrayOutputStream c = capture();
-            if (c == null) {
-                real.write(b);
-            } else {
-                c.write(b);
-            }
+        public void write(int b) throws java.io.IOException {
+            target().write(b);
         }
 
         @Override
-        public void write(byte[] b, int off, int len) {
-            ByteArrayOutputStream c = capture();
-            if (c == null) {
-                real.write(b, off, len);
-            } else {
-                c.write(b, off, len);
-            }
+        public void write(byte[] b, int off, int len) throws java.io.IOException {
+            target().write(b, off, len);
         }
 
         @Override
         public void flush() {
-            real.flush();
+            realOut.flush();
+            realErr.flush();
         }
     }
 }
