@@ -30,7 +30,6 @@ import io.tidemark.testkit.s3.EmbeddedS3;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -78,8 +77,20 @@ class GcConcurrencyIT {
     private static final int BACKUPS_PER_VM = 10;
     private static final int POOL = 96; // distinct chunk contents backups draw from: twice a disk
     private static final Duration GRACE = Duration.ofHours(24);
+    /**
+     * The clock jumps a grace period per round, so a lease held across a few rounds must not count as
+     * a crashed writer's: leases go stale only after far more rounds than the test runs.
+     */
+    private static final Duration WRITER_TTL = Duration.ofDays(3650);
 
+    /**
+     * The clock of every party: it jumps past the grace period between maintenance rounds. (With
+     * the writers on the system clock, days after this one, they judged the collector's sweep
+     * announcements expired and wrote during sweeps, losing chunks about one run in seven; writers
+     * now time an announcement from their own first sighting, see {@code WriteLease#sweeping}.)
+     */
     private final FakeClock gcClock = new FakeClock(Instant.parse("2026-11-24T00:00:00Z"));
+
     private final Map<String, String> expectedSha = new ConcurrentHashMap<>(); // restore point id → image SHA-256
 
     @Test
@@ -91,7 +102,7 @@ class GcConcurrencyIT {
             try (ObjectTarget offsiteTarget = S3Targets.config(s3.endpoint(), s3, "tidemark-gc", "tm")
                             .open();
                     Replicator replicator =
-                            new Replicator(primary, Map.of("offsite", offsiteTarget), null, Clock.systemUTC(), 4)) {
+                            new Replicator(primary, Map.of("offsite", offsiteTarget), null, gcClock, 4)) {
                 Repository offsite = Repository.openOrInit(offsiteTarget, REPOSITORY);
                 run(primary, offsite, replicator, tmp);
             }
@@ -205,7 +216,7 @@ class GcConcurrencyIT {
         return new GarbageCollector(
                 r,
                 gcClock,
-                new GarbageCollector.Settings(GRACE, Duration.ofHours(6), Duration.ofMinutes(2), Duration.ofDays(2)));
+                new GarbageCollector.Settings(GRACE, Duration.ofHours(6), Duration.ofMinutes(2), WRITER_TTL));
     }
 
     private static PolicySet policies() {
@@ -236,7 +247,7 @@ class GcConcurrencyIT {
         byte[] image = new byte[(int) size];
         Optional<Manifest> parent = Optional.empty();
         for (int i = 0; i < BACKUPS_PER_VM; i++) {
-            try (WriteLease lease = WriteLease.acquire(primary.target(), Clock.systemUTC(), "backup of " + vm)) {
+            try (WriteLease lease = WriteLease.acquire(primary.target(), gcClock, "backup of " + vm)) {
                 DiskIndexBuilder index = primary.newIndex(
                         size,
                         parent.map(p ->

@@ -114,6 +114,9 @@ public final class GarbageCollector {
     public Result run(boolean dryRun, Restorer.Progress progress) {
         String owner = "gc " + UUID.randomUUID().toString().substring(0, 8) + " on " + host();
         try (GcLock lock = dryRun ? null : GcLock.acquire(target, clock, settings.lockTtl(), owner)) {
+            if (lock != null) {
+                removeAnnouncementsOfEarlierLocks(lock);
+            }
             Instant now = clock.instant();
             References marked = References.mark(repository, null, progress::update);
             requireComplete(marked);
@@ -202,6 +205,19 @@ public final class GarbageCollector {
             return s;
         } finally {
             target.delete(announcement);
+        }
+    }
+
+    /**
+     * A collection that died mid-sweep left its announcement behind; holding the lock now, this one
+     * knows that collection is over, and writers need not wait out the announcement's lifetime.
+     */
+    private void removeAnnouncementsOfEarlierLocks(GcLock lock) {
+        String own = WriteLease.SWEEPS + lock.epochKey();
+        for (String k : target.list(WriteLease.SWEEPS)) {
+            if (k.compareTo(own) < 0) {
+                target.delete(k);
+            }
         }
     }
 

@@ -6,7 +6,11 @@ import io.tidemark.format.ObjectKeys;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Announces a writer (a backup, a replication) to garbage collection, for as long as it may reuse
@@ -78,16 +82,35 @@ public final class WriteLease implements AutoCloseable {
         }
     }
 
-    /** Whether a live sweep is announced on {@code target}. */
+    /**
+     * Whether a live sweep is announced on {@code target}. An announcement lives for the lifetime it
+     * states ({@code expiresAt - startedAt}, both by the collector's clock) counted from when this
+     * process first saw it, by this process's clock: the collector's and the writer's clocks are
+     * never compared, so a writer whose clock runs hours ahead of the collector's still keeps out of
+     * its sweep. (A collector that died mid-sweep leaves its announcement behind; the next
+     * collection removes it when it takes the lock, or writers ignore it after that lifetime.)
+     */
     static boolean sweeping(ObjectTarget target, Clock clock) {
         Instant now = clock.instant();
-        for (String k : target.list(SWEEPS)) {
-            if (Leases.read(target, k).map(l -> l.liveAt(now)).orElse(false)) {
-                return true;
+        Map<String, Instant> sighted = SIGHTINGS.computeIfAbsent(target.describe(), t -> new ConcurrentHashMap<>());
+        List<String> announced = target.list(SWEEPS);
+        sighted.keySet().retainAll(announced);
+        boolean live = false;
+        for (String k : announced) {
+            Optional<Leases.Lease> announcement = Leases.read(target, k);
+            if (announcement.isEmpty()) {
+                continue; // the sweep ended meanwhile
             }
+            Instant first = sighted.computeIfAbsent(k, x -> now);
+            Leases.Lease l = announcement.get(); // unreadable: it lives for ever, wait for an operator
+            Duration lifetime = Duration.between(l.startedAt(), l.expiresAt());
+            live |= Duration.between(first, now).compareTo(lifetime) < 0;
         }
-        return false;
+        return live;
     }
+
+    /** When this process first saw each sweep announcement, per target: its writers' only clock. */
+    private static final Map<String, Map<String, Instant>> SIGHTINGS = new ConcurrentHashMap<>();
 
     /** Ends the lease. */
     @Override

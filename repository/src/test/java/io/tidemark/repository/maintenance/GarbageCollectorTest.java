@@ -159,6 +159,48 @@ class GarbageCollectorTest {
     }
 
     @Test
+    void aWriterWhoseClockRunsADayAheadStillKeepsOutOfARunningSweep() {
+        Points.Pending old = points.full(4);
+        points.full(4);
+        prune(old);
+        run();
+        clock.advance(GRACE.plusHours(1));
+        // the announcement expires 6 h after the collector's now: long past by the writer's clock
+        FakeClock writerClock = new FakeClock(clock.instant().plus(Duration.ofDays(1)));
+        boolean[] tried = {false};
+        target.afterPut = key -> {
+            if (key.startsWith(WriteLease.SWEEPS)) {
+                target.afterPut = k -> {};
+                tried[0] = true;
+                assertThatThrownBy(() -> WriteLease.acquire(
+                                target, writerClock, "backup of vm2", Duration.ofHours(1), Duration.ZERO))
+                        .isInstanceOf(RetriableException.class)
+                        .hasMessageContaining("sweeping");
+            }
+        };
+        assertThat(run().swept(ObjectKeys.CHUNKS)).isEqualTo(4);
+        assertThat(tried[0]).isTrue();
+    }
+
+    @Test
+    void anAnnouncementACrashedSweepLeftIsIgnoredAfterItsLifetimeAndRemovedByTheNextCollection() {
+        GcLock crashed = GcLock.acquire(target, clock, Duration.ofHours(6), "gc that crashed mid-sweep");
+        String left = WriteLease.SWEEPS + crashed.epochKey() + ".json";
+        // dated by a collector whose clock was far behind: its own expiry says nothing to writers
+        target.putIfAbsent(left, Leases.encode("gc sweep", Instant.EPOCH, Instant.EPOCH.plus(Duration.ofHours(6))));
+        FakeClock writerClock = new FakeClock(clock.instant());
+        assertThat(WriteLease.sweeping(target, writerClock)).isTrue(); // first seen now: live for 6 h
+        writerClock.advance(Duration.ofHours(5));
+        assertThat(WriteLease.sweeping(target, writerClock)).isTrue();
+        writerClock.advance(Duration.ofHours(1));
+        assertThat(WriteLease.sweeping(target, writerClock)).isFalse();
+        // the next collection takes the stale lock over, and so knows that sweep is over
+        clock.advance(Duration.ofHours(7));
+        run();
+        assertThat(memory.keys()).noneMatch(k -> k.startsWith(WriteLease.SWEEPS));
+    }
+
+    @Test
     void aWriterLeaseSeenByCollectionsForItsTtlIsStaleAndNoLongerBlocks() {
         Points.Pending old = points.full(4);
         points.full(4);
