@@ -53,6 +53,19 @@ class GarbageCollectorTest {
         return gc(Duration.ZERO).run(false, Restorer.Progress.NONE);
     }
 
+    /**
+     * A full point of 4 chunks, pruned, beside a kept one, and one collection run ago by more than
+     * the grace period: its 4 chunks, page and root are due for the next run's sweep.
+     */
+    Points.Pending prunedPointDueForSweep() {
+        Points.Pending old = points.full(4);
+        points.full(4);
+        prune(old);
+        run();
+        clock.advance(GRACE.plusHours(1));
+        return old;
+    }
+
     void prune(Points.Pending p) {
         target.delete(ObjectKeys.manifest("vm1", p.manifest().id()));
     }
@@ -132,11 +145,7 @@ class GarbageCollectorTest {
 
     @Test
     void aLiveWriterLeasePutsTheSweepOffAndAWriterWaitsForARunningSweep() {
-        Points.Pending old = points.full(4);
-        points.full(4);
-        prune(old);
-        run();
-        clock.advance(GRACE.plusHours(1));
+        Points.Pending old = prunedPointDueForSweep();
         try (WriteLease writer = WriteLease.acquire(target, clock, "backup of vm1")) {
             GarbageCollector.Result r = run();
             assertThat(r.swept()).isEmpty();
@@ -160,11 +169,7 @@ class GarbageCollectorTest {
 
     @Test
     void aWriterWhoseClockRunsADayAheadStillKeepsOutOfARunningSweep() {
-        Points.Pending old = points.full(4);
-        points.full(4);
-        prune(old);
-        run();
-        clock.advance(GRACE.plusHours(1));
+        prunedPointDueForSweep();
         // the announcement expires 6 h after the collector's now: long past by the writer's clock
         FakeClock writerClock = new FakeClock(clock.instant().plus(Duration.ofDays(1)));
         boolean[] tried = {false};
@@ -263,11 +268,7 @@ class GarbageCollectorTest {
 
     @Test
     void aDryRunNamesWhatIsDueAndChangesNothing() {
-        Points.Pending old = points.full(4);
-        points.full(4);
-        prune(old);
-        run();
-        clock.advance(GRACE.plusHours(1));
+        Points.Pending old = prunedPointDueForSweep();
         List<String> before = memory.keys();
         GarbageCollector.Result r = gc(Duration.ZERO).run(true, Restorer.Progress.NONE);
         assertThat(r.dryRun()).isTrue();
@@ -277,11 +278,7 @@ class GarbageCollectorTest {
 
     @Test
     void objectsUnderAnImmutabilityLockAreKept() {
-        Points.Pending old = points.full(4);
-        points.full(4);
-        prune(old);
-        run();
-        clock.advance(GRACE.plusHours(1));
+        prunedPointDueForSweep();
         target.locks = key -> Optional.of(clock.instant().plus(Duration.ofDays(30)));
         GarbageCollector.Result r = run();
         assertThat(r.swept()).isEmpty();
