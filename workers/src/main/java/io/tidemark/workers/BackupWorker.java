@@ -953,8 +953,12 @@ public final class BackupWorker implements AutoCloseable {
         Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
         DiskBackup.Outcome out;
         try (BlockSource source = opener.open(export)) {
-            out = new DiskBackup(repository, cpu, readsInFlight, readLimit)
-                    .withPatches(maxPatchBytes(repository.config().chunkSize()))
+            out = new DiskBackup(
+                            repository,
+                            cpu,
+                            readsInFlight,
+                            readLimit,
+                            maxPatchBytes(repository.config().chunkSize()))
                     .run(source, dirty, index, progress);
         }
         return new DiskEntry(

@@ -42,29 +42,26 @@ final class DiskBackup {
     private final int readsInFlight;
     private final ReadLimit readLimit;
     /** The most bytes a chunk's patch may hold (ADR 15); 0: never patch, read dirty chunks whole. */
-    private int maxPatchBytes;
+    private final int maxPatchBytes;
 
+    /** Without a read limit nor patches (tests and probes). */
     DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight) {
-        this(repository, cpu, readsInFlight, ReadLimit.NONE);
+        this(repository, cpu, readsInFlight, ReadLimit.NONE, 0);
     }
 
-    /** @param readLimit paces the reads (the job's read bandwidth limit), shared by the job's disks */
-    DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight, ReadLimit readLimit) {
+    /**
+     * @param readLimit paces the reads (the job's read bandwidth limit), shared by the job's disks
+     * @param maxPatchBytes lets an incremental store a dirty chunk as a patch on its parent's chunk
+     *     (ADR 15): only the dirty ranges are read, and a patch holding them (with the parent's patch
+     *     of that chunk, if it had one) is stored instead of the whole chunk, as long as it holds at
+     *     most this many bytes; past that the chunk is read and stored whole. 0 turns patches off.
+     */
+    DiskBackup(Repository repository, ExecutorService cpu, int readsInFlight, ReadLimit readLimit, int maxPatchBytes) {
         this.repository = repository;
         this.cpu = cpu;
         this.readsInFlight = readsInFlight;
         this.readLimit = readLimit;
-    }
-
-    /**
-     * Lets an incremental store a dirty chunk as a patch on its parent's chunk (ADR 15): only the
-     * dirty ranges are read, and a patch holding them (with the parent's patch of that chunk, if it
-     * had one) is stored instead of the whole chunk, as long as it holds at most {@code
-     * maxPatchBytes}; past that the chunk is read and stored whole. 0 turns patches off.
-     */
-    DiskBackup withPatches(int maxPatchBytes) {
         this.maxPatchBytes = Math.max(0, maxPatchBytes);
-        return this;
     }
 
     /** Told how far the reading of one disk got, from the reading threads. */
@@ -247,14 +244,6 @@ final class DiskBackup {
         if (stored.added()) {
             bytesNew.addAndGet(length);
         }
-    }
-
-    /** The chunk numbers to read, from the dirty map (incremental) or the allocation map (full). */
-    static BitSet chunksToRead(BlockSource source, Optional<String> dirtyContext, int chunkSize, long size) {
-        return chunksToRead(
-                source.extents(dirtyContext.orElse(BlockSource.ALLOCATION), 0, size),
-                dirtyContext.isPresent(),
-                chunkSize);
     }
 
     /** The chunk numbers to read from {@code extents}: the dirty ones (incremental) or the non-zero ones. */
