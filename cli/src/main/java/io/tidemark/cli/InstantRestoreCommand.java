@@ -6,7 +6,6 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.engine.Locations;
 import io.tidemark.format.Json;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
@@ -52,12 +51,13 @@ import picocli.CommandLine.Option;
 final class InstantRestoreCommand implements Callable<Integer> {
 
     @Mixin
-    PassphraseOptions passphrase;
+    EngineOptions engine;
 
     @Option(
             names = "--from",
             required = true,
-            description = "repository location: DIR or s3://BUCKET/PREFIX?endpoint=…")
+            paramLabel = "SOURCE",
+            description = "repository: local, a target of --config by name, DIR or s3://BUCKET/PREFIX?endpoint=…")
     String from;
 
     @Option(names = "--vm", required = true, description = "the VM whose restore point to serve")
@@ -134,8 +134,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             return invalid(e.getMessage());
         }
-        try (ObjectTarget target = Locations.open(from)) {
-            Repository repo = Repository.open(target, passphrase.source());
+        io.tidemark.engine.EngineConfig c = engine.engineConfig();
+        try (ObjectTarget target = engine.source(c, from)) {
+            Repository repo = Repository.open(target, engine.passphrases(c));
             Manifest m = selector.select(repo, vm, criterion);
             String diskName = disk != null ? disk : onlyDisk(m);
             String nodeName = node != null ? node : "tm-" + vm + "-" + diskName;

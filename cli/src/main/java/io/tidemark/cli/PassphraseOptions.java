@@ -32,9 +32,4 @@ final class PassphraseOptions {
     PassphraseSource source(EngineConfig c) {
         return encryption(c).source(env);
     }
-
-    /** The passphrase source for a command without an engine config. */
-    PassphraseSource source() {
-        return source(EngineConfig.empty());
-    }
 }

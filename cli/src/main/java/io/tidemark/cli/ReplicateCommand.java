@@ -3,7 +3,6 @@ package io.tidemark.cli;
 import io.tidemark.core.Human;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ObjectTarget;
-import io.tidemark.engine.Locations;
 import io.tidemark.replicator.Replicator;
 import io.tidemark.repository.Repository;
 import java.util.List;
@@ -24,16 +23,25 @@ import picocli.CommandLine.Option;
             "",
             "Example:  tidemark replicate --from /mnt/usb/tidemark \\",
             "            --to 's3://dr-bucket/tm?endpoint=https://s3.dr.example&path-style=true' --vm web-1",
+            "  tidemark replicate --config /etc/tidemark/engine.yaml --from local --to offsite",
         })
 final class ReplicateCommand implements Callable<Integer> {
 
     @Mixin
-    PassphraseOptions passphrase;
+    EngineOptions engine;
 
-    @Option(names = "--from", required = true, description = "source repository: DIR or s3://BUCKET/PREFIX?…")
+    @Option(
+            names = "--from",
+            required = true,
+            paramLabel = "SOURCE",
+            description = "source repository: local, a target of --config by name, DIR or s3://BUCKET/PREFIX?…")
     String from;
 
-    @Option(names = "--to", required = true, description = "destination repository: DIR or s3://BUCKET/PREFIX?…")
+    @Option(
+            names = "--to",
+            required = true,
+            paramLabel = "DESTINATION",
+            description = "destination repository: local, a target of --config by name, DIR or s3://BUCKET/PREFIX?…")
     String to;
 
     @Option(names = "--vm", description = "only this VM (default: every VM)")
@@ -53,11 +61,12 @@ final class ReplicateCommand implements Callable<Integer> {
         com.fasterxml.jackson.databind.node.ObjectNode summary =
                 io.tidemark.format.Json.mapper().createObjectNode();
         com.fasterxml.jackson.databind.node.ArrayNode copied = summary.putArray("restorePoints");
-        try (ObjectTarget source = Locations.open(from);
-                ObjectTarget destination = Locations.open(to);
+        io.tidemark.engine.EngineConfig c = engine.engineConfig();
+        try (ObjectTarget source = engine.source(c, from);
+                ObjectTarget destination = engine.source(c, to);
                 Replicator replicator = new Replicator(
-                        Repository.open(source, passphrase.source()), Map.of("destination", destination), parallel)) {
-            Repository repo = Repository.open(source, passphrase.source());
+                        Repository.open(source, engine.passphrases(c)), Map.of("destination", destination), parallel)) {
+            Repository repo = Repository.open(source, engine.passphrases(c));
             long objects = 0;
             long bytes = 0;
             int points = 0;

@@ -159,6 +159,26 @@ class JsonContractTest {
     }
 
     @Test
+    void replicateTakesTheSameSourcesAsRestoreLocalAndTargetsOfTheConfigByName() throws Exception {
+        commit(dir.resolve("data").resolve("repo"), "web-1", "20261124T000000.000Z-000001");
+        Path vault = Files.createDirectories(dir.resolve("vault"));
+        Path config = Files.writeString(
+                dir.resolve("engine.yaml"),
+                "data: %s\ntargets:\n  vault: {type: file, path: %s}\n".formatted(dir.resolve("data"), vault));
+        assertThat(run("replicate", "--config", config.toString(), "--from", "local", "--to", "vault", "--json"))
+                .isZero();
+        assertThat(document().path("restorePoints").get(0).path("outcome").asText())
+                .isEqualTo("copied");
+        assertThat(run("list", "--config", config.toString(), "--from", "vault", "--json"))
+                .isZero();
+        assertThat(document().get(0).path("id").asText()).isEqualTo("20261124T000000.000Z-000001");
+        // a bare name the config lacks is an error naming those it has, not a directory created in ./
+        assertThat(run("replicate", "--config", config.toString(), "--from", "local", "--to", "vaul", "--json"))
+                .isEqualTo(Main.EXIT_PERMANENT);
+        assertThat(document().path("error").asText()).contains("vault");
+    }
+
+    @Test
     void policyLintJsonListsEachProblemWithFileLineAndKey() throws Exception {
         Path bad = Files.writeString(
                 dir.resolve("bad.yaml"),
