@@ -2,6 +2,7 @@ package io.tidemark.workers.qmp;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.hypervisor.DiskInfo;
+import io.tidemark.workers.rbd.RbdDisk;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -16,6 +17,7 @@ import java.util.Optional;
  * @param driver the root node's driver ({@code qcow2}, {@code raw}, ...)
  * @param canPersistBitmaps whether the node can store persistent bitmaps (qcow2 v3 only)
  * @param bitmaps the node's dirty bitmaps, including anonymous ones
+ * @param rbd the RBD image under the node, when the disk is on Ceph (ADR 17)
  */
 record BlockDevice(
         String disk,
@@ -24,7 +26,8 @@ record BlockDevice(
         String driver,
         boolean canPersistBitmaps,
         String imageDescription,
-        List<Bitmap> bitmaps) {
+        List<Bitmap> bitmaps,
+        Optional<RbdDisk> rbd) {
 
     /**
      * A dirty bitmap. Anonymous bitmaps (a busy bitmap's successor, block-copy's internal one) have
@@ -34,6 +37,18 @@ record BlockDevice(
 
     BlockDevice {
         bitmaps = List.copyOf(bitmaps);
+    }
+
+    /** A disk that is not on RBD. */
+    BlockDevice(
+            String disk,
+            String node,
+            long sizeBytes,
+            String driver,
+            boolean canPersistBitmaps,
+            String imageDescription,
+            List<Bitmap> bitmaps) {
+        this(disk, node, sizeBytes, driver, canPersistBitmaps, imageDescription, bitmaps, Optional.empty());
     }
 
     /**
@@ -85,7 +100,8 @@ record BlockDevice(
                     driver,
                     persistable,
                     description,
-                    bitmaps));
+                    bitmaps,
+                    RbdDisk.fromQemuFilename(image.path("filename").asText(""))));
         }
         return out;
     }
