@@ -950,9 +950,15 @@ public final class BackupWorker implements AutoCloseable {
             fullReason = Optional.of(
                     FullReason.of(FullReason.Kind.PARENT_GEOMETRY, "the parent index has another geometry"));
         }
-        Optional<String> dirty = fullReason.isEmpty() ? export.dirtyBitmapContext() : Optional.empty();
+        Optional<String> dirty = fullReason.isEmpty()
+                ? export.dirtyBitmapContext()
+                        .or(() -> export.changedRanges().map(r -> ChangedRangesBlockSource.CONTEXT))
+                : Optional.empty();
         DiskBackup.Outcome out;
-        try (BlockSource source = opener.open(export)) {
+        try (BlockSource source = export.changedRanges().isPresent()
+                ? new ChangedRangesBlockSource(
+                        opener.open(export), export.changedRanges().get())
+                : opener.open(export)) {
             out = new DiskBackup(
                             repository,
                             cpu,

@@ -2,6 +2,7 @@ package io.tidemark.core.hypervisor;
 
 import io.tidemark.core.event.FullReason;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -15,6 +16,9 @@ import java.util.Optional;
  *     the extents changed since the parent checkpoint; empty when the whole disk must be read
  * @param fullReason why the whole disk must be read (first backup, bitmap inconsistent after a
  *     crash, ...); empty for an incremental
+ * @param changedRanges for an incremental without a dirty-bitmap context: the ranges that the
+ *     storage itself says changed since the parent checkpoint (an RBD snapshot diff, ADR 17), sorted
+ *     and not overlapping; every other range is unchanged
  */
 public record DiskExport(
         String disk,
@@ -22,15 +26,32 @@ public record DiskExport(
         Path nbdSocket,
         String exportName,
         Optional<String> dirtyBitmapContext,
-        Optional<FullReason> fullReason) {
+        Optional<FullReason> fullReason,
+        Optional<List<ChangedRange>> changedRanges) {
 
     public DiskExport {
-        if (dirtyBitmapContext.isPresent() == fullReason.isPresent()) {
-            throw new IllegalArgumentException("exactly one of dirtyBitmapContext and fullReason must be set");
+        changedRanges = changedRanges.map(List::copyOf);
+        int set = (dirtyBitmapContext.isPresent() ? 1 : 0)
+                + (fullReason.isPresent() ? 1 : 0)
+                + (changedRanges.isPresent() ? 1 : 0);
+        if (set != 1) {
+            throw new IllegalArgumentException(
+                    "exactly one of dirtyBitmapContext, changedRanges and fullReason must be set");
         }
     }
 
+    /** An export whose changes, if any, come from a dirty-bitmap context. */
+    public DiskExport(
+            String disk,
+            long sizeBytes,
+            Path nbdSocket,
+            String exportName,
+            Optional<String> dirtyBitmapContext,
+            Optional<FullReason> fullReason) {
+        this(disk, sizeBytes, nbdSocket, exportName, dirtyBitmapContext, fullReason, Optional.empty());
+    }
+
     public boolean incremental() {
-        return dirtyBitmapContext.isPresent();
+        return fullReason.isEmpty();
     }
 }

@@ -9,6 +9,7 @@ import io.tidemark.core.TidemarkException;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureConsistency;
 import io.tidemark.core.hypervisor.CaptureRequest;
+import io.tidemark.core.hypervisor.ChangedRange;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.process.ExternalCommand;
@@ -66,6 +67,9 @@ final class QmpCapture implements Capture {
     private final String token = HostScratch.newTag();
 
     private List<CapturePlan.Disk> disks = List.of();
+    /** RBD snapshots as change tracking for the disks on Ceph (ADR 17); null until planned. */
+    private RbdCheckpoints rbd;
+
     private final List<Path> scratchFiles = new ArrayList<>();
     private final List<String> scratchNodes = new ArrayList<>();
     private final List<String> jobs = new ArrayList<>();
@@ -152,6 +156,7 @@ final class QmpCapture implements Capture {
             devices = BlockDevice.parse(qmp.execute("query-block"));
         }
         disks = devices.stream().map(d -> CapturePlan.plan(d, since)).toList();
+        rbd = RbdCheckpoints.open(vm, disks, since, newCheckpoint, prefix);
 
         for (int i = 0; i < disks.size(); i++) {
             BlockDevice d = disks.get(i).device();
@@ -167,9 +172,14 @@ final class QmpCapture implements Capture {
         }
 
         consistency = quiesce.apply(() -> {
+            rbd.takeBase(); // before the transaction: the base holds no write after the capture's instant
             fleece();
             capturedAt = clock.instant();
         });
+        List<Optional<List<ChangedRange>>> changed = new ArrayList<>();
+        for (int i = 0; i < disks.size(); i++) {
+            changed.add(rbd.diffs(i, disks.get(i)) ? rbd.changes(i) : Optional.empty());
+        }
 
         startServer(request.workDir());
         List<DiskExport> out = new ArrayList<>();
@@ -190,13 +200,15 @@ final class QmpCapture implements Capture {
             }
             qmp.execute("block-export-add", exp);
             exportIds.add(id);
+            Optional<List<ChangedRange>> ranges = changed.get(i);
             out.add(new DiskExport(
                     p.device().disk(),
                     p.device().sizeBytes(),
                     nbdSocket,
                     p.device().disk(),
                     p.incremental() ? Optional.of("qemu:dirty-bitmap:" + since.orElseThrow()) : Optional.empty(),
-                    p.fullReason()));
+                    ranges.isPresent() ? Optional.empty() : rbd.fullReason(i, p.fullReason()),
+                    ranges));
         }
         exports = List.copyOf(out);
         log.info(
@@ -206,7 +218,12 @@ final class QmpCapture implements Capture {
                 capturedAt,
                 exports.stream()
                         .map(e -> e.disk() + ": "
-                                + e.fullReason().map(r -> "full, " + r).orElse("incremental"))
+                                + e.fullReason()
+                                        .map(r -> "full, " + r)
+                                        .orElse(
+                                                e.changedRanges().isPresent()
+                                                        ? "incremental by RBD diff"
+                                                        : "incremental"))
                         .toList());
     }
 
@@ -523,6 +540,9 @@ final class QmpCapture implements Capture {
         }
         if (transactionDone) {
             step(errors, this::settleBitmaps);
+        }
+        if (rbd != null) {
+            step(errors, () -> rbd.settle(committed));
         }
         for (Path f : scratchFiles) {
             step(errors, () -> delete(f));
