@@ -95,6 +95,46 @@ class RbdChangeTrackingIT {
         }
     }
 
+    @Test
+    void leftoversOfInterruptedCapturesAreRemovedAndAVanishedBaseGivesAFullThatNamesIt() throws IOException {
+        RbdImage image = RbdImage.of(POOL, "rb2");
+        cli("rbd", "create", "--size", "16M", "--object-size", Integer.toString(CHUNK), image.spec());
+        RbdChangeTracker rbd = RbdChangeTracker.of(ceph.confFile(), "admin", Duration.ofSeconds(60));
+        try (QmpRig rig = new QmpRig(dir);
+                QemuVm vm = QemuVm.start(dir, "rb2", 1L << 20)) {
+            plug(vm, image);
+            writeChunks(vm, 0, 7);
+            Manifest first = rig.backup("rb2");
+            String cp = first.disk("rb0").orElseThrow().checkpoint();
+            String ours = cp.substring(0, cp.indexOf('-', "tm-".length()) + 1); // the owner's prefix
+            // what a capture killed after its base, or after its end snapshot, leaves; and another tool's
+            for (String s : List.of(ours + "killed", ours + "killed-end", "nightly")) {
+                rbd.createSnapshot(image, s);
+            }
+
+            vm.restart();
+            plug(vm, image);
+            writeChunks(vm, 7);
+            Manifest second = rig.backup("rb2");
+            DiskEntry d = second.disk("rb0").orElseThrow();
+            assertThat(d.fullReason()).isEmpty();
+            assertThat(d.bytesRead()).isEqualTo(CHUNK);
+            assertThat(rbd.snapshots(image)).containsExactlyInAnyOrder(d.checkpoint(), "nightly");
+
+            rbd.deleteSnapshot(image, d.checkpoint()); // someone removes our base
+            vm.restart();
+            plug(vm, image);
+            writeChunks(vm, 3);
+            Manifest third = rig.backup("rb2");
+            DiskEntry full = third.disk("rb0").orElseThrow();
+            assertThat(full.fullReason()).hasValueSatisfying(r -> assertThat(r.detail())
+                    .contains("RBD snapshot " + image.spec(d.checkpoint()) + " is gone too"));
+            assertThat(full.bytesRead()).isEqualTo(3L * CHUNK); // every written chunk
+            assertRestores(rig, third, image);
+            assertThat(rbd.snapshots(image)).containsExactlyInAnyOrder(full.checkpoint(), "nightly");
+        }
+    }
+
     /** Hot-plugs the image as SCSI disk {@code rb0} through QEMU's rbd driver. */
     private static void plug(QemuVm vm, RbdImage image) {
         ObjectNode node = QemuVm.args()
