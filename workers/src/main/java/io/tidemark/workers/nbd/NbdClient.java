@@ -401,6 +401,9 @@ public final class NbdClient implements AutoCloseable {
 
     private static TidemarkException rethrown(Throwable cause) {
         Throwable c = cause instanceof CompletionException && cause.getCause() != null ? cause.getCause() : cause;
+        if (c instanceof ServerError e) { // keeps its type: callers tell a refused request from a lost server
+            return new ServerError(e.error, e.getMessage(), e);
+        }
         if (c instanceof PermanentException p) {
             return new PermanentException(p.getMessage(), p);
         }
@@ -599,10 +602,12 @@ public final class NbdClient implements AutoCloseable {
         String what = r instanceof ReadRequest
                 ? "read"
                 : r instanceof CommandRequest c ? (c.type == CMD_WRITE ? "write" : "flush") : "block status";
-        return new ServerError(error, "NBD server error " + error + (message.isEmpty() ? "" : " (" + message + ")")
-                + " for " + what + " of export '" + exportName + "' on " + socket + " at offset " + r.offset
-                + " length " + r.length + (errOffset >= 0 ? " (failing offset " + errOffset + ")" : "")
-                + "; check QEMU's log for I/O errors on the disk");
+        return new ServerError(
+                error,
+                "NBD server error " + error + (message.isEmpty() ? "" : " (" + message + ")")
+                        + " for " + what + " of export '" + exportName + "' on " + socket + " at offset " + r.offset
+                        + " length " + r.length + (errOffset >= 0 ? " (failing offset " + errOffset + ")" : "")
+                        + "; check QEMU's log for I/O errors on the disk");
     }
 
     /** An error the server reported for one request: that request failed, the connection is fine. */
@@ -612,6 +617,11 @@ public final class NbdClient implements AutoCloseable {
 
         ServerError(int error, String message) {
             super(message);
+            this.error = error;
+        }
+
+        ServerError(int error, String message, Throwable cause) {
+            super(message, cause);
             this.error = error;
         }
 

@@ -85,8 +85,8 @@ final class QmpCapture implements Capture {
     record Options(Duration cbwTimeout, long scratchBytesPerSecond) {
         Options {
             if (cbwTimeout.isNegative() || (!cbwTimeout.isZero() && cbwTimeout.compareTo(MIN_CBW_TIMEOUT) < 0)) {
-                throw new IllegalArgumentException("the copy-before-write timeout must be zero (off) or at least 1s,"
-                        + " not " + cbwTimeout);
+                throw new IllegalArgumentException(
+                        "the copy-before-write timeout must be zero (off) or at least 1s," + " not " + cbwTimeout);
             }
             if (scratchBytesPerSecond < 0) {
                 throw new IllegalArgumentException("scratchBytesPerSecond must not be negative");
@@ -121,13 +121,15 @@ final class QmpCapture implements Capture {
     private final java.util.Map<String, String> qdevOfNode = new java.util.HashMap<>();
     /** Per disk, the node the copy-before-write job or filter writes into (the scratch, or its throttle). */
     private final List<String> targetNodes = new ArrayList<>();
+
     private final List<String> filterNodes = new ArrayList<>();
     private final List<Integer> switchedDisks = new ArrayList<>();
     private final List<String> snapshotNodes = new ArrayList<>();
     private final List<String> throttleNodes = new ArrayList<>();
     private String throttleGroup;
     private String pauseMarker;
-    private boolean pausedByUs;    /** Names everything this capture creates on the host, so that a later process can tell leftovers. */
+    private boolean pausedByUs;
+    /** Names everything this capture creates on the host, so that a later process can tell leftovers. */
     private final String token = HostScratch.newTag();
 
     private List<CapturePlan.Disk> disks = List.of();
@@ -203,6 +205,11 @@ final class QmpCapture implements Capture {
                     + " device in query-block); nothing to capture");
         }
         for (BlockDevice d : devices) {
+            if (d.underJobFilter() && d.node().startsWith(SCRATCH_PREFIX)) {
+                throw new RetriableException("disk " + d.disk() + " of VM '" + vm + "' is being captured by another"
+                        + " live capture of this engine (another repository's worker protects it too); retry when it"
+                        + " has finished");
+            }
             if (d.underJobFilter()) {
                 throw new RetriableException("disk " + d.disk() + " of VM '" + vm + "' is in use by a block job of"
                         + " another tool (its root node is a " + d.driver() + " filter); retry when it has finished");
@@ -375,7 +382,8 @@ final class QmpCapture implements Capture {
         for (JsonNode dev : qmp.execute("query-block")) {
             JsonNode inserted = dev.get("inserted");
             if (inserted != null && !dev.path("qdev").asText("").isEmpty()) {
-                qdevOfNode.put(inserted.path("node-name").asText(), dev.path("qdev").asText());
+                qdevOfNode.put(
+                        inserted.path("node-name").asText(), dev.path("qdev").asText());
             }
         }
         boolean running = qmp.execute("query-status").path("running").asBoolean(false);
@@ -595,32 +603,42 @@ final class QmpCapture implements Capture {
                 leftoverStep(vm, () -> cancelJob(qmp, id, timeout));
             }
         }
+        // users before what they use: snapshot views, then (the device moved off them) filters,
+        // throttles, then the scratch images; a filter keeps its node from other writers while a
+        // snapshot view uses it, so the device can move back only after the views are gone
+        deleteLeftoverNodes(qmp, vm, true);
         switchBackLeftoverFilters(qmp, vm);
-        ObjectNode flat = QmpClient.args().put("flat", true);
+        deleteLeftoverNodes(qmp, vm, false);
+        for (JsonNode o : qmp.execute("qom-list", QmpClient.args().put("path", "/objects"))) {
+            String id = o.path("name").asText();
+            if (id.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(id)) {
+                leftoverStep(
+                        vm, () -> qmp.execute("object-del", QmpClient.args().put("id", id)));
+            }
+        }
+    }
+
+    private static void deleteLeftoverNodes(QmpClient qmp, String vm, boolean viewsOnly) {
         List<JsonNode> leftovers = new ArrayList<>();
-        for (JsonNode n : qmp.execute("query-named-block-nodes", flat)) {
+        for (JsonNode n :
+                qmp.execute("query-named-block-nodes", QmpClient.args().put("flat", true))) {
             String name = n.path("node-name").asText();
-            if (name.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(name)) {
+            boolean view = n.path("drv").asText().equals("snapshot-access");
+            if (name.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(name) && (view || !viewsOnly)) {
                 leftovers.add(n);
             }
         }
-        // users before what they use: snapshot views, filters, throttles, then the scratch images
-        leftovers.sort(java.util.Comparator.comparingInt(n -> switch (n.path("drv").asText()) {
-            case "snapshot-access" -> 0;
-            case "copy-before-write" -> 1;
-            case "throttle" -> 2;
-            default -> 3;
-        }));
+        leftovers.sort(
+                java.util.Comparator.comparingInt(n -> switch (n.path("drv").asText()) {
+                    case "snapshot-access" -> 0;
+                    case "copy-before-write" -> 1;
+                    case "throttle" -> 2;
+                    default -> 3;
+                }));
         for (JsonNode n : leftovers) {
             String name = n.path("node-name").asText();
             log.warn("VM {}: deleting scratch node {} left by an interrupted capture", vm, name);
             leftoverStep(vm, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", name)));
-        }
-        for (JsonNode o : qmp.execute("qom-list", QmpClient.args().put("path", "/objects"))) {
-            String id = o.path("name").asText();
-            if (id.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(id)) {
-                leftoverStep(vm, () -> qmp.execute("object-del", QmpClient.args().put("id", id)));
-            }
         }
     }
 
@@ -636,7 +654,8 @@ final class QmpCapture implements Capture {
                     log.warn("VM {}: a capture that died paused the guest ({}); letting it run", vm, id);
                     leftoverStep(vm, () -> qmp.execute("cont"));
                 }
-                leftoverStep(vm, () -> qmp.execute("object-del", QmpClient.args().put("id", id)));
+                leftoverStep(
+                        vm, () -> qmp.execute("object-del", QmpClient.args().put("id", id)));
             }
         }
     }
@@ -667,8 +686,12 @@ final class QmpCapture implements Capture {
             String qdev = qdevOfFilter.get(parent);
             if (qdev != null && e.path("name").asText().equals("file")) {
                 String child = names.get(e.path("child").asLong());
-                log.warn("VM {}: moving device {} from filter {} left by an interrupted capture back onto {}",
-                        vm, qdev, parent, child);
+                log.warn(
+                        "VM {}: moving device {} from filter {} left by an interrupted capture back onto {}",
+                        vm,
+                        qdev,
+                        parent,
+                        child);
                 leftoverStep(vm, () -> switchBack(qmp, qdev, parent, child));
             }
         }

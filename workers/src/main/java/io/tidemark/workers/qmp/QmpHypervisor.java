@@ -351,10 +351,11 @@ public final class QmpHypervisor implements Hypervisor, DiskSwitch {
             GuestAgent agent = agents.apply(vm);
             Function<Runnable, CaptureConsistency> quiesce =
                     snapshot -> freezer.around(vm, request.quiesce(), agent, snapshot, onFrozen);
-            QmpCapture c = QmpCapture.open(qmp, request, clock, checkpointPrefix, timeout, quiesce, captureOptions, () -> {
-                open.remove(vm);
-                capturing.remove(vm);
-            });
+            QmpCapture c =
+                    QmpCapture.open(qmp, request, clock, checkpointPrefix, timeout, quiesce, captureOptions, () -> {
+                        open.remove(vm);
+                        capturing.remove(vm);
+                    });
             open.put(vm, c);
             return c;
         } catch (ConsistencyNotMetException | VmNotFoundException e) { // typed: the worker reports their reason
