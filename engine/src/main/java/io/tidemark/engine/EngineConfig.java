@@ -1004,7 +1004,7 @@ public record EngineConfig(
 
         public WorkerConfig {
             if (captureCbwTimeout != null) {
-                captureCbwTimeoutOrDefault();
+                parseCbwTimeout(captureCbwTimeout); // fails here, at its key
             }
             if (hostReadBandwidth != null
                     && BandwidthSyntax.parse(hostReadBandwidth).isEmpty()) {
@@ -1028,17 +1028,18 @@ public record EngineConfig(
          * off} (the classic fleece job: no bound).
          */
         public Duration captureCbwTimeoutOrDefault() {
-            if (captureCbwTimeout == null) {
-                return QmpHypervisor.DEFAULT_CBW_TIMEOUT;
-            }
+            return captureCbwTimeout == null ? QmpHypervisor.DEFAULT_CBW_TIMEOUT : parseCbwTimeout(captureCbwTimeout);
+        }
+
+        private static Duration parseCbwTimeout(String captureCbwTimeout) {
             String t = captureCbwTimeout.strip();
-            if (t.equals("off") || t.equals("0")) {
+            if (t.equals("off") || t.equals("false") || t.equals("0")) { // YAML reads a bare off as false
                 return Duration.ZERO;
             }
             Duration d = Targets.duration("worker.captureCbwTimeout", t);
             if (d.compareTo(Duration.ofSeconds(1)) < 0) {
-                throw new PermanentException("worker.captureCbwTimeout must be at least 1s, or off, got ""
-                        + captureCbwTimeout + """);
+                throw new PermanentException(
+                        "worker.captureCbwTimeout must be at least 1s, or off, got \"" + captureCbwTimeout + "\"");
             }
             return d;
         }

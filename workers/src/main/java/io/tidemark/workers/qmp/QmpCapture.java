@@ -421,12 +421,25 @@ final class QmpCapture implements Capture {
                     throw new RetriableException("disk " + disks.get(i).device().disk() + " of VM '" + vm + "' moved"
                             + " from node " + node + " to " + now + " while it was being captured; retry");
                 }
-                qmp.execute(
-                        "qom-set",
-                        QmpClient.args()
-                                .put("path", qdev)
-                                .put("property", "drive")
-                                .put("value", filterNodes.get(i)));
+                try {
+                    qmp.execute(
+                            "qom-set",
+                            QmpClient.args()
+                                    .put("path", qdev)
+                                    .put("property", "drive")
+                                    .put("value", filterNodes.get(i)));
+                } catch (QmpException e) {
+                    if (!e.description().contains("Permission conflict")) {
+                        throw e;
+                    }
+                    throw new PermanentException(
+                            "disk " + disks.get(i).device().disk() + " of VM '" + vm + "': node " + node + " has"
+                                    + " another writer besides the guest device " + qdev + " (QEMU: " + e.description()
+                                    + "); a bounded copy-before-write protects only writes through the device, so"
+                                    + " set worker.captureCbwTimeout: off to capture this VM with the classic fleece"
+                                    + " job",
+                            e);
+                }
                 switchedDisks.add(i);
             }
             rotateBitmaps(false);
