@@ -309,6 +309,7 @@ public final class Engine implements AutoCloseable {
         }
         QmpHypervisor qmpHypervisor =
                 new QmpHypervisor(config.qmpDir(), config.data().resolve("state"));
+        qmpHypervisor.cbwTimeout(config.worker().captureCbwTimeoutOrDefault());
         resources.push(qmpHypervisor);
         // a worker that died between freeze and thaw must not leave a guest frozen
         qmpHypervisor.thawLeftovers();

@@ -29,6 +29,7 @@ import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TargetSpecException;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.JobBounds;
+import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.io.StringReader;
 import java.net.InetSocketAddress;
@@ -81,6 +82,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  * worker:                        # limits shared by all snapshot jobs of this host (each job also has its policy's qos)
  *   hostReadBandwidth: 200MiB/s  # the most all jobs together read from VM disks per second; unset = unlimited
  *   hostReadIops: 5000           # the most read requests all jobs together send per second; unset = unlimited
+ *   captureCbwTimeout: 10s       # longest a guest write waits for its copy into a capture's scratch; off = no bound
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -995,12 +997,15 @@ public record EngineConfig(
      * @param hostReadIops the most read requests all jobs together send to the disks per second;
      *     null = unlimited
      */
-    public record WorkerConfig(String hostReadBandwidth, Long hostReadIops) {
+    public record WorkerConfig(String hostReadBandwidth, Long hostReadIops, String captureCbwTimeout) {
 
-        /** No host limit. */
-        public static final WorkerConfig UNLIMITED = new WorkerConfig(null, null);
+        /** No host limit, the default copy-before-write bound. */
+        public static final WorkerConfig UNLIMITED = new WorkerConfig(null, null, null);
 
         public WorkerConfig {
+            if (captureCbwTimeout != null) {
+                parseCbwTimeout(captureCbwTimeout); // fails here, at its key
+            }
             if (hostReadBandwidth != null
                     && BandwidthSyntax.parse(hostReadBandwidth).isEmpty()) {
                 throw new PermanentException("worker.hostReadBandwidth must be " + BandwidthSyntax.EXAMPLE + ", got \""
@@ -1015,6 +1020,28 @@ public record EngineConfig(
         /** {@code hostReadBandwidth} in bytes per second, if set. */
         public OptionalLong hostReadBytesPerSecond() {
             return hostReadBandwidth == null ? OptionalLong.empty() : BandwidthSyntax.parse(hostReadBandwidth);
+        }
+
+        /**
+         * How long a guest write may wait for the copy of its old data into a capture's scratch image
+         * ({@code captureCbwTimeout}, whole seconds; default 10 s); {@link Duration#ZERO} for {@code
+         * off} (the classic fleece job: no bound).
+         */
+        public Duration captureCbwTimeoutOrDefault() {
+            return captureCbwTimeout == null ? QmpHypervisor.DEFAULT_CBW_TIMEOUT : parseCbwTimeout(captureCbwTimeout);
+        }
+
+        private static Duration parseCbwTimeout(String captureCbwTimeout) {
+            String t = captureCbwTimeout.strip();
+            if (t.equals("off") || t.equals("false") || t.equals("0")) { // YAML reads a bare off as false
+                return Duration.ZERO;
+            }
+            Duration d = Targets.duration("worker.captureCbwTimeout", t);
+            if (d.compareTo(Duration.ofSeconds(1)) < 0) {
+                throw new PermanentException(
+                        "worker.captureCbwTimeout must be at least 1s, or off, got \"" + captureCbwTimeout + "\"");
+            }
+            return d;
         }
 
         /** {@code hostReadIops}, if set. */

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.tidemark.core.PermanentException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -86,5 +87,18 @@ class EngineConfigJobsTest {
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("unknown.yaml:2:10")
                 .hasMessageContaining("unknown key 'readIops'");
+    }
+
+    @Test
+    void theCopyBeforeWriteBoundIsTenSecondsByDefaultWholeSecondsOrOff() throws Exception {
+        assertThat(EngineConfig.empty().worker().captureCbwTimeoutOrDefault()).isEqualTo(Duration.ofSeconds(10));
+        Path set = Files.writeString(dir.resolve("set.yaml"), "host: hv1\nworker:\n  captureCbwTimeout: 30s\n");
+        assertThat(EngineConfig.load(set).worker().captureCbwTimeoutOrDefault()).isEqualTo(Duration.ofSeconds(30));
+        Path off = Files.writeString(dir.resolve("off.yaml"), "host: hv1\nworker: {captureCbwTimeout: off}\n");
+        assertThat(EngineConfig.load(off).worker().captureCbwTimeoutOrDefault()).isZero();
+        Path tiny = Files.writeString(dir.resolve("tiny.yaml"), "host: hv1\nworker: {captureCbwTimeout: 0.5s}\n");
+        assertThatThrownBy(() -> EngineConfig.load(tiny))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("worker.captureCbwTimeout");
     }
 }

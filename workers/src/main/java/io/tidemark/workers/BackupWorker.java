@@ -848,8 +848,21 @@ public final class BackupWorker implements AutoCloseable {
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : open.disks()) {
                     rj.exporting(disks.size() + 1, open.disks().size());
-                    disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit, rj.readProgress()));
+                    try {
+                        disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit, rj.readProgress()));
+                    } catch (RuntimeException e) {
+                        // a snapshot given up under the reader fails its reads: say why instead (§4)
+                        try {
+                            open.verifyIntact();
+                        } catch (TidemarkException lost) {
+                            lost.addSuppressed(e);
+                            throw lost;
+                        }
+                        throw e;
+                    }
                 }
+                // a snapshot given up after its last read still makes no restore point
+                open.verifyIntact();
                 Manifest m = new Manifest(
                         FormatConstants.REPOSITORY_FORMAT_VERSION,
                         id,
@@ -1063,6 +1076,11 @@ public final class BackupWorker implements AutoCloseable {
         @Override
         public void commit() {
             capture.commit();
+        }
+
+        @Override
+        public void verifyIntact() {
+            capture.verifyIntact();
         }
 
         @Override

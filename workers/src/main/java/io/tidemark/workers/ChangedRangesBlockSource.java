@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * A {@link BlockSource} whose dirty map comes from the storage instead of a QEMU bitmap (ADR 17): it
+ * A {@link BlockSource} whose dirty map comes from the storage instead of a QEMU bitmap (ADR 18): it
  * answers the context {@link #CONTEXT} from the export's {@link
  * io.tidemark.core.hypervisor.DiskExport#changedRanges() changed ranges}, as a {@code
  * qemu:dirty-bitmap:*} context would be answered, and passes everything else to the source.

@@ -175,6 +175,28 @@ class BackupWorkerTest {
         assertThat(restoredSha(retry, "sda")).isEqualTo(sha(hv.content("vm1", "sda")));
     }
 
+    /**
+     * A snapshot given up after the last read (a guest write that waited too long for its
+     * copy-before-write, ADR 17): the data read may even be exact, but no restore point is made and
+     * the retry still sees every change.
+     */
+    @Test
+    void aSnapshotGivenUpAfterItsLastReadMakesNoRestorePointAndLosesNoChange() {
+        worker.backup("j1", job());
+        hv.write("vm1", "sda", 2 * MiB, randomBytes(4096));
+        hv.loseSnapshots("copy-before-write to the scratch image of disk sda took longer than 10 s; the guest's"
+                + " write went ahead and this snapshot was abandoned; the job is retried");
+        assertThatThrownBy(() -> worker.backup("j2", job()))
+                .isInstanceOf(RetriableException.class)
+                .hasMessageContaining("this snapshot was abandoned");
+        assertThat(repo.manifests("vm1")).hasSize(1);
+
+        hv.loseSnapshots(null);
+        Manifest retry = worker.backup("j2", job());
+        assertThat(retry.incremental()).isTrue();
+        assertThat(restoredSha(retry, "sda")).isEqualTo(sha(hv.content("vm1", "sda")));
+    }
+
     private static SnapshotJob job(ConsistencyPolicy consistency) {
         return new SnapshotJob(
                 "vm1",

@@ -39,6 +39,9 @@ final class FakeHypervisor implements Hypervisor {
 
     record Snapshot(byte[] bytes, Optional<BitSet> dirty) {}
 
+    /** When set, every capture's snapshot counts as given up (its reads still work): the reason. */
+    private volatile String lostSnapshots;
+
     FakeHypervisor(Clock clock) {
         this.clock = clock;
     }
@@ -65,6 +68,11 @@ final class FakeHypervisor implements Hypervisor {
 
     synchronized List<String> checkpoints(String vm) {
         return List.copyOf(bitmaps.get(vm).keySet());
+    }
+
+    /** From now on captures report their snapshot given up with {@code reason}; null = intact again. */
+    void loseSnapshots(String reason) {
+        lostSnapshots = reason;
     }
 
     synchronized void dropCheckpoints(String vm) {
@@ -124,6 +132,14 @@ final class FakeHypervisor implements Hypervisor {
             @Override
             public List<DiskExport> disks() {
                 return out;
+            }
+
+            @Override
+            public void verifyIntact() {
+                String reason = lostSnapshots;
+                if (reason != null) {
+                    throw new io.tidemark.core.RetriableException(reason);
+                }
             }
 
             @Override

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A disk on Ceph RBD (ADR 17), on real QEMU (TCG) and the throwaway Ceph: QEMU's rbd node cannot
+ * A disk on Ceph RBD (ADR 18), on real QEMU (TCG) and the throwaway Ceph: QEMU's rbd node cannot
  * keep a bitmap across a restart, so the backup after a restart takes its changes from the RBD
  * snapshot diff, reads only the changed chunks and restores bit-identically; one snapshot of ours
  * stays on the image.

@@ -43,6 +43,16 @@ public interface Capture extends AutoCloseable {
     void commit();
 
     /**
+     * Throws a {@link io.tidemark.core.RetriableException} that says why if the point-in-time view
+     * of some disk was given up while it was exported (an adapter that bounds how long a guest write
+     * may wait for its copy-before-write lets the write go ahead and abandons the snapshot), so that
+     * no restore point is made of it. The worker calls it when reading a disk failed (its reason then
+     * replaces the read error) and before it commits a restore point. The default: the view is never
+     * given up.
+     */
+    default void verifyIntact() {}
+
+    /**
      * Tears the exports down. If {@link #commit()} was not called, the change tracking is restored
      * so that the next capture still sees every change made since the last committed one.
      *

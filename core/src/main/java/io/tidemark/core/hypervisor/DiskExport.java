@@ -17,7 +17,7 @@ import java.util.Optional;
  * @param fullReason why the whole disk must be read (first backup, bitmap inconsistent after a
  *     crash, ...); empty for an incremental
  * @param changedRanges for an incremental without a dirty-bitmap context: the ranges that the
- *     storage itself says changed since the parent checkpoint (an RBD snapshot diff, ADR 17), sorted
+ *     storage itself says changed since the parent checkpoint (an RBD snapshot diff, ADR 18), sorted
  *     and not overlapping; every other range is unchanged
  */
 public record DiskExport(

@@ -21,6 +21,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -51,6 +52,7 @@ final class GuestLatency {
 
     private static final Pattern OPS = Pattern.compile("and ([0-9.]+) ops/sec");
     private static final int WRITE = 4096;
+    private static final long SLOW_SCRATCH = 32 << 10;
 
     private GuestLatency() {}
 
@@ -78,24 +80,89 @@ final class GuestLatency {
             phase.accept("guest latency: " + samples + " writes with no backup");
             List<Double> before = writes(vm, offsets, size, samples, () -> false);
             phase.accept("guest latency: writes during a full backup of the VM (backupMemory "
-                    + (BackupWorker.DEFAULT_BACKUP_MEMORY >> 20) + " MiB, the default)");
+                    + (BackupWorker.DEFAULT_BACKUP_MEMORY >> 20) + " MiB, the default; classic fleecing, unbounded)");
             ObjectNode during = out.putObject("duringBackup");
-            List<Double> busy =
-                    during(vm, dir, "repo", BackupWorker.DEFAULT_BACKUP_MEMORY, offsets, size, samples, during);
+            List<Double> busy = during(
+                    vm,
+                    dir,
+                    "repo",
+                    BackupWorker.DEFAULT_BACKUP_MEMORY,
+                    Duration.ZERO,
+                    0,
+                    offsets,
+                    size,
+                    samples,
+                    during);
             phase.accept("guest latency: " + samples + " writes with no backup, again");
             List<Double> after = writes(vm, offsets, size, samples, () -> false);
+            phase.accept("guest latency: writes during a full backup of the VM (bounded copy-before-write, "
+                    + QmpHypervisor.DEFAULT_CBW_TIMEOUT.toSeconds() + " s)");
+            ObjectNode bounded = out.putObject("duringBackupBounded");
+            List<Double> busyBounded = during(
+                    vm,
+                    dir,
+                    "repo-bounded",
+                    BackupWorker.DEFAULT_BACKUP_MEMORY,
+                    QmpHypervisor.DEFAULT_CBW_TIMEOUT,
+                    0,
+                    offsets,
+                    size,
+                    samples,
+                    bounded);
+            phase.accept("guest latency: " + samples + " writes with no backup, a third time");
+            List<Double> after2 = writes(vm, offsets, size, samples, () -> false);
             phase.accept(
                     "guest latency: writes during a full backup of the VM (backupMemory 1 MiB: 2 chunks in flight)");
             ObjectNode small = out.putObject("duringBackupSmallWindow");
-            List<Double> busySmall = during(vm, dir, "repo-small", 1L << 20, offsets, size, samples, small);
+            List<Double> busySmall = during(
+                    vm,
+                    dir,
+                    "repo-small",
+                    1L << 20,
+                    QmpHypervisor.DEFAULT_CBW_TIMEOUT,
+                    0,
+                    offsets,
+                    size,
+                    samples,
+                    small);
+            // a slow scratch (a drill: QEMU throttles its writes to 32 KiB/s, one 64 KiB copy = 2 s)
+            phase.accept("guest latency: slow scratch (32 KiB/s), classic fleecing");
+            ObjectNode slowClassic = out.putObject("slowScratchClassic");
+            during(
+                    vm,
+                    dir,
+                    "repo-slow-classic",
+                    BackupWorker.DEFAULT_BACKUP_MEMORY,
+                    Duration.ZERO,
+                    SLOW_SCRATCH,
+                    offsets,
+                    size,
+                    samples,
+                    slowClassic);
+            phase.accept("guest latency: slow scratch (32 KiB/s), bounded copy-before-write (1 s)");
+            ObjectNode slowBounded = out.putObject("slowScratchBounded");
+            during(
+                    vm,
+                    dir,
+                    "repo-slow-bounded",
+                    BackupWorker.DEFAULT_BACKUP_MEMORY,
+                    Duration.ofSeconds(1),
+                    SLOW_SCRATCH,
+                    offsets,
+                    size,
+                    samples,
+                    slowBounded);
             List<Double> idle = new ArrayList<>(before);
             idle.addAll(after);
+            idle.addAll(after2);
             out.put("diskBytes", size);
             out.put("writeBytes", WRITE);
             out.put("issuedFrom", "outside the guest, through its disk: HMP qemu-io on the device (TCG, no guest OS)");
             put(out.putObject("noBackup"), idle);
             out.put("p50VsNoBackup", ratio(busy, idle, 50));
             out.put("p99VsNoBackup", ratio(busy, idle, 99));
+            out.put("boundedP50VsNoBackup", ratio(busyBounded, idle, 50));
+            out.put("boundedP99VsNoBackup", ratio(busyBounded, idle, 99));
             out.put("smallWindowP50VsNoBackup", ratio(busySmall, idle, 50));
             out.put("smallWindowP99VsNoBackup", ratio(busySmall, idle, 99));
         }
@@ -107,6 +174,8 @@ final class GuestLatency {
             Path dir,
             String repoName,
             long backupMemory,
+            Duration cbwTimeout,
+            long scratchBytesPerSecond,
             Random offsets,
             long size,
             int samples,
@@ -125,12 +194,24 @@ final class GuestLatency {
                         CaptureHooks.NONE,
                         NbdBlockSource::open,
                         BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(1).withBackupMemory(backupMemory))) {
+            hv.cbwTimeout(cbwTimeout);
+            hv.throttleScratch(scratchBytesPerSecond);
             long t0 = System.nanoTime();
             CompletableFuture<Void> backup = CompletableFuture.runAsync(() -> worker.backup(
                     "bench-" + repoName,
                     new SnapshotJob("guest", "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now())));
             List<Double> ms = writes(vm, offsets, size, 20 * samples, backup::isDone);
-            backup.join();
+            try {
+                backup.join();
+                out.put("backup", "restore point made");
+            } catch (java.util.concurrent.CompletionException e) { // a bounded capture of a slow scratch
+                if (scratchBytesPerSecond == 0) {
+                    throw e;
+                }
+                out.put("backup", "failed: " + e.getCause().getMessage());
+            }
+            out.put("cbwTimeoutSeconds", cbwTimeout.toSeconds());
+            out.put("scratchBytesPerSecond", scratchBytesPerSecond);
             out.put("backupMemoryBytes", backupMemory);
             out.put("backupSeconds", Math.round((System.nanoTime() - t0) / 1e6) / 1000.0);
             put(out, ms);

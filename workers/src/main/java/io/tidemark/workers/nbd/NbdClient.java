@@ -401,6 +401,9 @@ public final class NbdClient implements AutoCloseable {
 
     private static TidemarkException rethrown(Throwable cause) {
         Throwable c = cause instanceof CompletionException && cause.getCause() != null ? cause.getCause() : cause;
+        if (c instanceof ServerError e) { // keeps its type: callers tell a refused request from a lost server
+            return new ServerError(e.error, e.getMessage(), e);
+        }
         if (c instanceof PermanentException p) {
             return new PermanentException(p.getMessage(), p);
         }
@@ -599,10 +602,33 @@ public final class NbdClient implements AutoCloseable {
         String what = r instanceof ReadRequest
                 ? "read"
                 : r instanceof CommandRequest c ? (c.type == CMD_WRITE ? "write" : "flush") : "block status";
-        return new PermanentException("NBD server error " + error + (message.isEmpty() ? "" : " (" + message + ")")
-                + " for " + what + " of export '" + exportName + "' on " + socket + " at offset " + r.offset
-                + " length " + r.length + (errOffset >= 0 ? " (failing offset " + errOffset + ")" : "")
-                + "; check QEMU's log for I/O errors on the disk");
+        return new ServerError(
+                error,
+                "NBD server error " + error + (message.isEmpty() ? "" : " (" + message + ")")
+                        + " for " + what + " of export '" + exportName + "' on " + socket + " at offset " + r.offset
+                        + " length " + r.length + (errOffset >= 0 ? " (failing offset " + errOffset + ")" : "")
+                        + "; check QEMU's log for I/O errors on the disk");
+    }
+
+    /** An error the server reported for one request: that request failed, the connection is fine. */
+    public static final class ServerError extends PermanentException {
+        private static final long serialVersionUID = 1L;
+        private final int error;
+
+        ServerError(int error, String message) {
+            super(message);
+            this.error = error;
+        }
+
+        ServerError(int error, String message, Throwable cause) {
+            super(message, cause);
+            this.error = error;
+        }
+
+        /** The NBD error code ({@code NBD_EINVAL} = 22, {@code NBD_EIO} = 5, ...); -1 if none. */
+        public int error() {
+            return error;
+        }
     }
 
     private ByteBuffer readPayload(int n) throws IOException {

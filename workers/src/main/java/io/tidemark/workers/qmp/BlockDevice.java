@@ -17,7 +17,7 @@ import java.util.Optional;
  * @param driver the root node's driver ({@code qcow2}, {@code raw}, ...)
  * @param canPersistBitmaps whether the node can store persistent bitmaps (qcow2 v3 only)
  * @param bitmaps the node's dirty bitmaps, including anonymous ones
- * @param rbd the RBD image under the node, when the disk is on Ceph (ADR 17)
+ * @param rbd the RBD image under the node, when the disk is on Ceph (ADR 18)
  */
 record BlockDevice(
         String disk,

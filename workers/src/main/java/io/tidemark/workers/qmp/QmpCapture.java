@@ -14,6 +14,7 @@ import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.VmDefinition;
+import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -25,6 +26,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -32,10 +34,24 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One open capture of one VM (classic image fleecing, recipe §4b): per disk a scratch qcow2 whose
- * backing is the live node, a {@code blockdev-backup sync=none} job that copies old data into it
- * before the guest overwrites it, and a read-only NBD export of it; all started by one {@code
- * transaction}, which also rotates the checkpoint bitmaps.
+ * One open capture of one VM (image fleecing, recipe §4b), in one of two ways:
+ *
+ * <ul>
+ *   <li><b>Bounded</b> (QEMU 7.1+, when {@link Options#cbwTimeout()} is set): per disk an explicit
+ *       {@code copy-before-write} filter with {@code on-cbw-error: break-snapshot} and {@code
+ *       cbw-timeout}, which copies old data into a scratch qcow2 before the guest overwrites it,
+ *       put under the guest device with {@code qom-set drive}; a {@code snapshot-access} node gives
+ *       the point-in-time view the read-only NBD export reads. A guest write never waits longer
+ *       than the timeout for its copy: then it goes ahead and the snapshot is broken (its reads
+ *       fail; {@link #verifyIntact()} says so). Filters are not transactional, so the guest is
+ *       paused ({@code stop}/{@code cont}) while they are inserted and the bitmaps rotated, which
+ *       keeps the disks of the VM consistent with each other; a marker object in QEMU lets a later
+ *       process continue a VM whose capturing process died in that window.
+ *   <li><b>Unbounded</b> (classic, the fallback when QEMU lacks the feature or the bound is off): per
+ *       disk a scratch qcow2 whose backing is the live node and a {@code blockdev-backup sync=none}
+ *       job, whose implicit filter makes a guest write wait for its copy however long it takes; all
+ *       started by one {@code transaction}, which also rotates the checkpoint bitmaps.
+ * </ul>
  *
  * <p>{@link #close()} tears everything down in reverse order and settles the bitmaps: after {@link
  * #commit()} the old checkpoint is removed; otherwise the new checkpoint is merged back into the old
@@ -52,6 +68,42 @@ final class QmpCapture implements Capture {
     static final String EXPORT_PREFIX = "tmexp-";
     static final String FLEECE_FILE_PREFIX = "fleece-";
 
+    /** QEMU's {@code cbw-timeout} is whole seconds. */
+    private static final Duration MIN_CBW_TIMEOUT = Duration.ofSeconds(1);
+
+    /** VMs already told in the log that their QEMU cannot bound copy-before-write. */
+    private static final Set<String> TOLD_UNBOUNDED = ConcurrentHashMap.newKeySet();
+
+    /**
+     * How a capture protects the guest.
+     *
+     * @param cbwTimeout how long a guest write may wait for the copy of the old data into the
+     *     scratch image before it goes ahead and the snapshot is given up; zero = unbounded (the
+     *     classic fleece job)
+     * @param scratchBytesPerSecond for tests and fault drills: the scratch images are written
+     *     through a QEMU throttle at this rate (a slow scratch); 0 = not throttled
+     */
+    record Options(Duration cbwTimeout, long scratchBytesPerSecond) {
+        Options {
+            if (cbwTimeout.isNegative() || (!cbwTimeout.isZero() && cbwTimeout.compareTo(MIN_CBW_TIMEOUT) < 0)) {
+                throw new IllegalArgumentException(
+                        "the copy-before-write timeout must be zero (off) or at least 1s," + " not " + cbwTimeout);
+            }
+            if (scratchBytesPerSecond < 0) {
+                throw new IllegalArgumentException("scratchBytesPerSecond must not be negative");
+            }
+        }
+
+        boolean bounded() {
+            return !cbwTimeout.isZero();
+        }
+
+        /** QEMU's {@code cbw-timeout}: whole seconds, rounded up. */
+        long cbwTimeoutSeconds() {
+            return (cbwTimeout.toMillis() + 999) / 1000;
+        }
+    }
+
     private static final Pattern NOT_PERSISTABLE = Pattern.compile("Can't make bitmap '[^']*' persistent in '([^']*)'");
     private static final int MAX_SOCKET_PATH = 100;
     private static final Set<String> JOB_END_EVENTS = Set.of("BLOCK_JOB_CANCELLED", "BLOCK_JOB_COMPLETED");
@@ -63,11 +115,26 @@ final class QmpCapture implements Capture {
     private final Duration eventTimeout; // also bounds each wait of teardown
     private final Runnable onClosed;
     private final Function<Runnable, CaptureConsistency> quiesce;
+    private final Options options;
+    /** True when this capture uses explicit copy-before-write filters (bounded); false: the classic job. */
+    private boolean bounded;
+    /** The guest device (QOM path) of each disk, by its node: what {@code qom-set drive} moves. */
+    private final java.util.Map<String, String> qdevOfNode = new java.util.HashMap<>();
+    /** Per disk, the node the copy-before-write job or filter writes into (the scratch, or its throttle). */
+    private final List<String> targetNodes = new ArrayList<>();
+
+    private final List<String> filterNodes = new ArrayList<>();
+    private final List<Integer> switchedDisks = new ArrayList<>();
+    private final List<String> snapshotNodes = new ArrayList<>();
+    private final List<String> throttleNodes = new ArrayList<>();
+    private String throttleGroup;
+    private String pauseMarker;
+    private boolean pausedByUs;
     /** Names everything this capture creates on the host, so that a later process can tell leftovers. */
     private final String token = HostScratch.newTag();
 
     private List<CapturePlan.Disk> disks = List.of();
-    /** RBD snapshots as change tracking for the disks on Ceph (ADR 17); null until planned. */
+    /** RBD snapshots as change tracking for the disks on Ceph (ADR 18); null until planned. */
     private RbdCheckpoints rbd;
 
     private final List<Path> scratchFiles = new ArrayList<>();
@@ -91,8 +158,10 @@ final class QmpCapture implements Capture {
             CaptureRequest request,
             Duration eventTimeout,
             Function<Runnable, CaptureConsistency> quiesce,
+            Options options,
             Runnable onClosed) {
         this.vm = vm;
+        this.options = options;
         this.quiesce = quiesce;
         this.qmp = qmp;
         this.since = request.sinceCheckpoint();
@@ -115,8 +184,9 @@ final class QmpCapture implements Capture {
             String checkpointPrefix,
             Duration eventTimeout,
             Function<Runnable, CaptureConsistency> quiesce,
+            Options options,
             Runnable onClosed) {
-        QmpCapture c = new QmpCapture(request.vm(), qmp, request, eventTimeout, quiesce, onClosed);
+        QmpCapture c = new QmpCapture(request.vm(), qmp, request, eventTimeout, quiesce, options, onClosed);
         try {
             c.start(request, clock, request.leftoverPrefix(checkpointPrefix));
             return c;
@@ -139,6 +209,11 @@ final class QmpCapture implements Capture {
                     + " device in query-block); nothing to capture");
         }
         for (BlockDevice d : devices) {
+            if (d.underJobFilter() && d.node().startsWith(SCRATCH_PREFIX)) {
+                throw new RetriableException("disk " + d.disk() + " of VM '" + vm + "' is being captured by another"
+                        + " live capture of this engine (another repository's worker protects it too); retry when it"
+                        + " has finished");
+            }
             if (d.underJobFilter()) {
                 throw new RetriableException("disk " + d.disk() + " of VM '" + vm + "' is in use by a block job of"
                         + " another tool (its root node is a " + d.driver() + " filter); retry when it has finished");
@@ -157,7 +232,14 @@ final class QmpCapture implements Capture {
         }
         disks = devices.stream().map(d -> CapturePlan.plan(d, since)).toList();
         rbd = RbdCheckpoints.open(vm, disks, since, newCheckpoint, prefix);
+        bounded = options.bounded() && canBound();
 
+        if (options.scratchBytesPerSecond() > 0) {
+            throttleGroup = SCRATCH_PREFIX + token + "-tg";
+            ObjectNode tg = QmpClient.args().put("qom-type", "throttle-group").put("id", throttleGroup);
+            tg.putObject("limits").put("bps-write", options.scratchBytesPerSecond());
+            qmp.execute("object-add", tg);
+        }
         for (int i = 0; i < disks.size(); i++) {
             BlockDevice d = disks.get(i).device();
             Path file = request.workDir().toAbsolutePath().resolve(FLEECE_FILE_PREFIX + token + "-" + i + ".qcow2");
@@ -166,16 +248,47 @@ final class QmpCapture implements Capture {
             String node = SCRATCH_PREFIX + token + "-" + i;
             ObjectNode add = QmpClient.args().put("driver", "qcow2").put("node-name", node);
             add.putObject("file").put("driver", "file").put("filename", file.toString());
-            add.put("backing", d.node());
+            if (!bounded) {
+                add.put("backing", d.node()); // classic fleecing reads unchanged data through to the disk
+            }
             qmp.execute("blockdev-add", add);
             scratchNodes.add(node);
+            String target = node;
+            if (throttleGroup != null) {
+                target = SCRATCH_PREFIX + token + "-t" + i;
+                qmp.execute(
+                        "blockdev-add",
+                        QmpClient.args()
+                                .put("driver", "throttle")
+                                .put("node-name", target)
+                                .put("throttle-group", throttleGroup)
+                                .put("file", node));
+                throttleNodes.add(target);
+            }
+            targetNodes.add(target);
         }
 
         consistency = quiesce.apply(() -> {
-            rbd.takeBase(); // before the transaction: the base holds no write after the capture's instant
-            fleece();
+            rbd.takeBase(); // before the capture's instant: the base holds no write made after it
+            if (bounded) {
+                insertFilters();
+            } else {
+                fleece();
+            }
             capturedAt = clock.instant();
         });
+        if (bounded) {
+            for (int i = 0; i < disks.size(); i++) {
+                String snap = SCRATCH_PREFIX + token + "-s" + i;
+                qmp.execute(
+                        "blockdev-add",
+                        QmpClient.args()
+                                .put("driver", "snapshot-access")
+                                .put("node-name", snap)
+                                .put("file", filterNodes.get(i)));
+                snapshotNodes.add(snap);
+            }
+        }
         List<Optional<List<ChangedRange>>> changed = new ArrayList<>();
         for (int i = 0; i < disks.size(); i++) {
             changed.add(rbd.diffs(i, disks.get(i)) ? rbd.changes(i) : Optional.empty());
@@ -189,7 +302,7 @@ final class QmpCapture implements Capture {
             ObjectNode exp = QmpClient.args()
                     .put("type", "nbd")
                     .put("id", id)
-                    .put("node-name", scratchNodes.get(i))
+                    .put("node-name", bounded ? snapshotNodes.get(i) : scratchNodes.get(i))
                     .put("name", p.device().disk())
                     .put("writable", false);
             if (p.incremental()) {
@@ -212,10 +325,13 @@ final class QmpCapture implements Capture {
         }
         exports = List.copyOf(out);
         log.info(
-                "VM {}: captured {} disk(s) at {} ({})",
+                "VM {}: captured {} disk(s) at {}, {} ({})",
                 vm,
                 disks.size(),
                 capturedAt,
+                bounded
+                        ? "a guest write waits at most " + options.cbwTimeoutSeconds() + " s for its copy-before-write"
+                        : "copy-before-write unbounded",
                 exports.stream()
                         .map(e -> e.disk() + ": "
                                 + e.fullReason()
@@ -234,6 +350,136 @@ final class QmpCapture implements Capture {
      * default completion mode is used.
      */
     private void fleece() {
+        rotateBitmaps(true);
+        for (int i = 0; i < disks.size(); i++) {
+            jobs.add(JOB_PREFIX + token + "-" + i);
+        }
+    }
+
+    /**
+     * Whether this QEMU has the explicit copy-before-write filter with {@code cbw-timeout} and
+     * {@code on-cbw-error} (7.1+) and the {@code snapshot-access} driver (7.0+): asked of its QMP
+     * schema, not inferred from its version. Says so once per VM in the log when it has not.
+     */
+    private boolean canBound() {
+        boolean timeout = false;
+        boolean breakSnapshot = false;
+        boolean snapshotAccess = false;
+        for (JsonNode t : qmp.execute("query-qmp-schema")) {
+            for (JsonNode m : t.path("members")) {
+                String name = m.path("name").asText();
+                timeout |= name.equals("cbw-timeout");
+                snapshotAccess |= name.equals("snapshot-access");
+                breakSnapshot |= name.equals("break-snapshot");
+            }
+            for (JsonNode v : t.path("values")) {
+                snapshotAccess |= v.asText().equals("snapshot-access");
+                breakSnapshot |= v.asText().equals("break-snapshot");
+            }
+        }
+        boolean can = timeout && breakSnapshot && snapshotAccess;
+        if (!can && TOLD_UNBOUNDED.add(vm)) {
+            log.warn(
+                    "VM {}: its QEMU has no copy-before-write filter with cbw-timeout and on-cbw-error, or no"
+                            + " snapshot-access driver (QEMU 7.1 or later has them): captures use the classic fleece"
+                            + " job, and a guest write waits for its copy into the scratch image however long it"
+                            + " takes",
+                    vm);
+        }
+        return can;
+    }
+
+    /**
+     * The snapshot moment of a bounded capture: with the guest paused (if it runs), for every disk
+     * a copy-before-write filter is put under its device and the checkpoint bitmaps are rotated;
+     * then the guest runs again. A marker object in QEMU names the pause, so that if this process
+     * dies before {@code cont} the next one to connect lets the guest run.
+     */
+    private void insertFilters() {
+        for (JsonNode dev : qmp.execute("query-block")) {
+            JsonNode inserted = dev.get("inserted");
+            if (inserted != null && !dev.path("qdev").asText("").isEmpty()) {
+                qdevOfNode.put(
+                        inserted.path("node-name").asText(), dev.path("qdev").asText());
+            }
+        }
+        boolean running = qmp.execute("query-status").path("running").asBoolean(false);
+        if (running) {
+            pauseMarker = SCRATCH_PREFIX + token + "-paused";
+            qmp.execute(
+                    "object-add",
+                    QmpClient.args().put("qom-type", "throttle-group").put("id", pauseMarker));
+            qmp.execute("stop");
+            pausedByUs = true;
+        }
+        try {
+            for (int i = 0; i < disks.size(); i++) {
+                String node = disks.get(i).device().node();
+                String filter = SCRATCH_PREFIX + token + "-c" + i;
+                qmp.execute(
+                        "blockdev-add",
+                        QmpClient.args()
+                                .put("driver", "copy-before-write")
+                                .put("node-name", filter)
+                                .put("file", node)
+                                .put("target", targetNodes.get(i))
+                                .put("on-cbw-error", "break-snapshot")
+                                .put("cbw-timeout", options.cbwTimeoutSeconds()));
+                filterNodes.add(filter);
+            }
+            for (int i = 0; i < disks.size(); i++) {
+                String node = disks.get(i).device().node();
+                String qdev = qdevOfNode.get(node);
+                // qom-set onto the node the device already has kills QEMU 7.2 (recipe §4b): ask first
+                String now = qmp.execute(
+                                "qom-get", QmpClient.args().put("path", qdev).put("property", "drive"))
+                        .asText();
+                if (!now.equals(node)) {
+                    throw new RetriableException("disk " + disks.get(i).device().disk() + " of VM '" + vm + "' moved"
+                            + " from node " + node + " to " + now + " while it was being captured; retry");
+                }
+                try {
+                    qmp.execute(
+                            "qom-set",
+                            QmpClient.args()
+                                    .put("path", qdev)
+                                    .put("property", "drive")
+                                    .put("value", filterNodes.get(i)));
+                } catch (QmpException e) {
+                    if (!e.description().contains("Permission conflict")) {
+                        throw e;
+                    }
+                    throw new PermanentException(
+                            "disk " + disks.get(i).device().disk() + " of VM '" + vm + "': node " + node + " has"
+                                    + " another writer besides the guest device " + qdev + " (QEMU: " + e.description()
+                                    + "); a bounded copy-before-write protects only writes through the device, so"
+                                    + " set worker.captureCbwTimeout: off to capture this VM with the classic fleece"
+                                    + " job",
+                            e);
+                }
+                switchedDisks.add(i);
+            }
+            rotateBitmaps(false);
+        } finally {
+            if (pausedByUs) {
+                resume();
+            }
+        }
+    }
+
+    /** Lets the guest paused by {@link #insertFilters()} run again and drops the pause marker. */
+    private void resume() {
+        qmp.execute("cont");
+        pausedByUs = false;
+        qmp.execute("object-del", QmpClient.args().put("id", pauseMarker));
+        pauseMarker = null;
+    }
+
+    /**
+     * In one transaction for all disks: stop the old checkpoint, start the new one, and (classic
+     * fleecing) start the copy-before-write jobs.
+     */
+    private void rotateBitmaps(boolean withJobs) {
         while (true) {
             List<ObjectNode> actions = new ArrayList<>();
             for (int i = 0; i < disks.size(); i++) {
@@ -248,20 +494,19 @@ final class QmpCapture implements Capture {
                         CapturePlan.bitmapAction(node, newCheckpoint)
                                 .put("persistent", p.persistent())
                                 .put("granularity", CapturePlan.GRANULARITY)));
-                actions.add(CapturePlan.action(
-                        "blockdev-backup",
-                        QmpClient.args()
-                                .put("device", node)
-                                .put("target", scratchNodes.get(i))
-                                .put("sync", "none")
-                                .put("job-id", JOB_PREFIX + token + "-" + i)));
+                if (withJobs) {
+                    actions.add(CapturePlan.action(
+                            "blockdev-backup",
+                            QmpClient.args()
+                                    .put("device", node)
+                                    .put("target", targetNodes.get(i))
+                                    .put("sync", "none")
+                                    .put("job-id", JOB_PREFIX + token + "-" + i)));
+                }
             }
             try {
                 transaction(actions);
                 transactionDone = true;
-                for (int i = 0; i < disks.size(); i++) {
-                    jobs.add(JOB_PREFIX + token + "-" + i);
-                }
                 return;
             } catch (QmpException e) {
                 Matcher m = NOT_PERSISTABLE.matcher(e.description());
@@ -361,6 +606,7 @@ final class QmpCapture implements Capture {
      * holds is kept.
      */
     static void removeLeftovers(QmpClient qmp, String vm, Duration timeout) {
+        resumeLeftoverPause(qmp, vm); // first: the guest must not wait for the rest
         boolean found = false;
         boolean othersLeft = false;
         for (JsonNode e : qmp.execute("query-block-exports")) {
@@ -387,13 +633,96 @@ final class QmpCapture implements Capture {
                 leftoverStep(vm, () -> cancelJob(qmp, id, timeout));
             }
         }
-        ObjectNode flat = QmpClient.args().put("flat", true);
-        for (JsonNode n : qmp.execute("query-named-block-nodes", flat)) {
-            String name = n.path("node-name").asText();
-            if (name.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(name)) {
-                log.warn("VM {}: deleting scratch node {} left by an interrupted capture", vm, name);
+        // users before what they use: snapshot views, then (the device moved off them) filters,
+        // throttles, then the scratch images; a filter keeps its node from other writers while a
+        // snapshot view uses it, so the device can move back only after the views are gone
+        deleteLeftoverNodes(qmp, vm, true);
+        switchBackLeftoverFilters(qmp, vm);
+        deleteLeftoverNodes(qmp, vm, false);
+        for (JsonNode o : qmp.execute("qom-list", QmpClient.args().put("path", "/objects"))) {
+            String id = o.path("name").asText();
+            if (id.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(id)) {
                 leftoverStep(
-                        vm, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", name)));
+                        vm, () -> qmp.execute("object-del", QmpClient.args().put("id", id)));
+            }
+        }
+    }
+
+    private static void deleteLeftoverNodes(QmpClient qmp, String vm, boolean viewsOnly) {
+        List<JsonNode> leftovers = new ArrayList<>();
+        for (JsonNode n :
+                qmp.execute("query-named-block-nodes", QmpClient.args().put("flat", true))) {
+            String name = n.path("node-name").asText();
+            boolean view = n.path("drv").asText().equals("snapshot-access");
+            if (name.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(name) && (view || !viewsOnly)) {
+                leftovers.add(n);
+            }
+        }
+        leftovers.sort(
+                java.util.Comparator.comparingInt(n -> switch (n.path("drv").asText()) {
+                    case "snapshot-access" -> 0;
+                    case "copy-before-write" -> 1;
+                    case "throttle" -> 2;
+                    default -> 3;
+                }));
+        for (JsonNode n : leftovers) {
+            String name = n.path("node-name").asText();
+            log.warn("VM {}: deleting scratch node {} left by an interrupted capture", vm, name);
+            leftoverStep(vm, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", name)));
+        }
+    }
+
+    /**
+     * A capturing process that died while the guest was paused for the filters left its pause
+     * marker: let the guest run (if it is still paused; what paused it since is not told apart).
+     */
+    private static void resumeLeftoverPause(QmpClient qmp, String vm) {
+        for (JsonNode o : qmp.execute("qom-list", QmpClient.args().put("path", "/objects"))) {
+            String id = o.path("name").asText();
+            if (id.startsWith(SCRATCH_PREFIX) && id.endsWith("-paused") && HostScratch.isLeftover(id)) {
+                if (qmp.execute("query-status").path("status").asText().equals("paused")) {
+                    log.warn("VM {}: a capture that died paused the guest ({}); letting it run", vm, id);
+                    leftoverStep(vm, () -> qmp.execute("cont"));
+                }
+                leftoverStep(
+                        vm, () -> qmp.execute("object-del", QmpClient.args().put("id", id)));
+            }
+        }
+    }
+
+    /**
+     * Moves every guest device that an interrupted bounded capture left on its copy-before-write
+     * filter back onto the filter's {@code file} child (found in QEMU's block graph).
+     */
+    private static void switchBackLeftoverFilters(QmpClient qmp, String vm) {
+        java.util.Map<String, String> qdevOfFilter = new java.util.HashMap<>();
+        for (JsonNode dev : qmp.execute("query-block")) {
+            String node = dev.path("inserted").path("node-name").asText("");
+            String qdev = dev.path("qdev").asText("");
+            if (node.startsWith(SCRATCH_PREFIX) && !qdev.isEmpty() && HostScratch.isLeftover(node)) {
+                qdevOfFilter.put(node, qdev);
+            }
+        }
+        if (qdevOfFilter.isEmpty()) {
+            return;
+        }
+        JsonNode graph = qmp.execute("x-debug-query-block-graph");
+        java.util.Map<Long, String> names = new java.util.HashMap<>();
+        for (JsonNode n : graph.path("nodes")) {
+            names.put(n.path("id").asLong(), n.path("name").asText());
+        }
+        for (JsonNode e : graph.path("edges")) {
+            String parent = names.get(e.path("parent").asLong());
+            String qdev = qdevOfFilter.get(parent);
+            if (qdev != null && e.path("name").asText().equals("file")) {
+                String child = names.get(e.path("child").asLong());
+                log.warn(
+                        "VM {}: moving device {} from filter {} left by an interrupted capture back onto {}",
+                        vm,
+                        qdev,
+                        parent,
+                        child);
+                leftoverStep(vm, () -> switchBack(qmp, qdev, parent, child));
             }
         }
     }
@@ -526,6 +855,11 @@ final class QmpCapture implements Capture {
 
     private void teardownSteps() {
         List<TidemarkException> errors = new ArrayList<>();
+        if (pausedByUs) { // cont failed after the filters went in: never leave the guest paused
+            step(errors, this::resume);
+        } else if (pauseMarker != null) {
+            step(errors, () -> qmp.execute("object-del", QmpClient.args().put("id", pauseMarker)));
+        }
         for (String id : exportIds) {
             step(errors, () -> deleteExport(qmp, id, eventTimeout));
         }
@@ -535,8 +869,25 @@ final class QmpCapture implements Capture {
         for (String id : jobs) {
             step(errors, () -> cancelJob(qmp, id, eventTimeout));
         }
+        for (String node : snapshotNodes) {
+            step(errors, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", node)));
+        }
+        for (int i : switchedDisks) {
+            String node = disks.get(i).device().node();
+            String filter = filterNodes.get(i);
+            step(errors, () -> switchBack(qmp, qdevOfNode.get(node), filter, node));
+        }
+        for (String node : filterNodes) {
+            step(errors, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", node)));
+        }
+        for (String node : throttleNodes) {
+            step(errors, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", node)));
+        }
         for (String node : scratchNodes) {
             step(errors, () -> qmp.execute("blockdev-del", QmpClient.args().put("node-name", node)));
+        }
+        if (throttleGroup != null) {
+            step(errors, () -> qmp.execute("object-del", QmpClient.args().put("id", throttleGroup)));
         }
         if (transactionDone) {
             step(errors, this::settleBitmaps);
@@ -562,6 +913,46 @@ final class QmpCapture implements Capture {
                     first.retriable() ? new RetriableException(msg, first) : new PermanentException(msg, first);
             errors.stream().skip(1).forEach(e::addSuppressed);
             throw e;
+        }
+    }
+
+    /** Moves the guest device {@code qdev} from our filter back onto {@code node}, if it is on the filter. */
+    private static void switchBack(QmpClient qmp, String qdev, String filter, String node) {
+        String now = qmp.execute("qom-get", QmpClient.args().put("path", qdev).put("property", "drive"))
+                .asText();
+        if (now.equals(filter)) { // never onto the node it already has (that kills QEMU 7.2)
+            qmp.execute(
+                    "qom-set",
+                    QmpClient.args().put("path", qdev).put("property", "drive").put("value", node));
+        }
+    }
+
+    /**
+     * A bounded capture whose snapshot some disk gave up (a guest write waited longer than the
+     * timeout for its copy-before-write, or the copy failed, and went ahead): its reads fail, and
+     * this says why. Asked by reading one byte of each disk's export; a read refused by the server
+     * is a snapshot given up (QEMU fails every read of it from then on; 7.2 reports its EACCES as
+     * NBD error 22), while an export that is gone (the capture was closed) tells nothing and is
+     * left to the reader's own error.
+     */
+    @Override
+    public void verifyIntact() {
+        if (!bounded) {
+            return;
+        }
+        for (DiskExport e : exports) {
+            try (NbdClient nbd = NbdClient.connect(e.nbdSocket(), e.exportName(), List.of(), eventTimeout)) {
+                nbd.read(0, 1);
+            } catch (NbdClient.ServerError lost) {
+                throw new RetriableException(
+                        "copy-before-write to the scratch image of disk " + e.disk() + " of VM '" + vm + "' took"
+                                + " longer than " + options.cbwTimeoutSeconds() + " s (or failed: check the free"
+                                + " space of the work directory); the guest's write went ahead and this snapshot was"
+                                + " abandoned; the job is retried",
+                        lost);
+            } catch (TidemarkException gone) {
+                log.debug("VM {}: cannot check the snapshot of disk {}: {}", vm, e.disk(), gone.getMessage());
+            }
         }
     }
 

@@ -44,8 +44,13 @@ import org.slf4j.LoggerFactory;
  * <p>Contract, beyond {@link Hypervisor}'s:
  *
  * <ul>
- *   <li>A capture is classic image fleecing, started for all disks of the VM by one QMP {@code
- *       transaction}; the guest is never paused. The NBD socket lives in the request's work
+ *   <li>A capture is image fleecing. On QEMU 7.1+ a guest write waits at most {@link #cbwTimeout}
+ *       for the copy of its old data into the scratch image (an explicit copy-before-write filter
+ *       with {@code on-cbw-error: break-snapshot}); past it the snapshot is given up and the job
+ *       fails and is retried, never making a restore point of it. The guest is paused for the few
+ *       milliseconds the filters take to insert. Without that feature (or with the bound off) it is
+ *       classic fleecing, started for all disks by one QMP {@code transaction}, never pausing the
+ *       guest, and a guest write waits for its copy however long it takes. The NBD socket lives in the request's work
  *       directory (or a private temporary directory when that path is too long for a Unix socket).
  *   <li>A disk is incremental when the bitmap {@code sinceCheckpoint} exists on its node, is
  *       persistent and is not inconsistent; otherwise it is full and its export says why.
@@ -115,6 +120,10 @@ public final class QmpHypervisor implements Hypervisor, DiskSwitch {
     private final GuestFreezer freezer;
     private final Function<String, GuestAgent> agents;
     private volatile Consumer<String> onFrozen = vm -> {};
+    private volatile QmpCapture.Options captureOptions = new QmpCapture.Options(DEFAULT_CBW_TIMEOUT, 0);
+
+    /** How long a guest write waits at most for its copy-before-write unless {@link #cbwTimeout} says. */
+    public static final Duration DEFAULT_CBW_TIMEOUT = Duration.ofSeconds(10);
 
     /**
      * The VMs whose QMP sockets are in {@code socketDir}, with the system clock; freeze markers in
@@ -192,6 +201,27 @@ public final class QmpHypervisor implements Hypervisor, DiskSwitch {
      */
     public void onFrozen(Consumer<String> hook) {
         this.onFrozen = hook;
+    }
+
+    /**
+     * Bounds how long a guest write waits for the copy of the old data into a capture's scratch
+     * image (default {@link #DEFAULT_CBW_TIMEOUT}; whole seconds, rounded up): past it the write goes
+     * ahead, the capture's snapshot is given up and its job fails and is retried. {@link
+     * Duration#ZERO} turns the bound off (the classic fleece job, where a guest write waits however
+     * long the scratch takes), as does a QEMU older than 7.1, which has no such bound.
+     *
+     * @throws IllegalArgumentException if negative or between 0 and 1 s
+     */
+    public void cbwTimeout(Duration timeout) {
+        captureOptions = new QmpCapture.Options(timeout, captureOptions.scratchBytesPerSecond());
+    }
+
+    /**
+     * For tests and fault drills: every capture from now on writes its scratch images through a QEMU
+     * throttle at {@code bytesPerSecond} (a slow scratch disk); 0 = full speed.
+     */
+    public void throttleScratch(long bytesPerSecond) {
+        captureOptions = new QmpCapture.Options(captureOptions.cbwTimeout(), bytesPerSecond);
     }
 
     /** The socket QEMU must be started with for {@code vm}: {@code -qmp unix:<that>,server=on,wait=off}. */
@@ -321,10 +351,11 @@ public final class QmpHypervisor implements Hypervisor, DiskSwitch {
             GuestAgent agent = agents.apply(vm);
             Function<Runnable, CaptureConsistency> quiesce =
                     snapshot -> freezer.around(vm, request.quiesce(), agent, snapshot, onFrozen);
-            QmpCapture c = QmpCapture.open(qmp, request, clock, checkpointPrefix, timeout, quiesce, () -> {
-                open.remove(vm);
-                capturing.remove(vm);
-            });
+            QmpCapture c =
+                    QmpCapture.open(qmp, request, clock, checkpointPrefix, timeout, quiesce, captureOptions, () -> {
+                        open.remove(vm);
+                        capturing.remove(vm);
+                    });
             open.put(vm, c);
             return c;
         } catch (ConsistencyNotMetException | VmNotFoundException e) { // typed: the worker reports their reason

@@ -16,7 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The RBD side of one capture (ADR 17): for each disk on RBD, Tidemark's snapshots of its image
+ * The RBD side of one capture (ADR 18): for each disk on RBD, Tidemark's snapshots of its image
  * named like the checkpoints. The base snapshot of the new checkpoint is taken just before the
  * capture's transaction; when a disk's bitmap cannot be used and the previous checkpoint's snapshot
  * exists, the disk's changes come from the snapshot diff instead of a full read. After a commit the

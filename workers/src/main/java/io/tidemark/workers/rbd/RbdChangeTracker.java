@@ -19,7 +19,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Tidemark's snapshots of RBD images and the extents changed between two of them (ADR 17), through
+ * Tidemark's snapshots of RBD images and the extents changed between two of them (ADR 18), through
  * the {@code rbd} CLI with {@code --format json} (rados-java 0.6.0 has snapshots but no diff).
  *
  * <p>Contract: a snapshot taken at or before a capture's point in time, diffed against one taken at

@@ -1,5 +1,5 @@
 /**
- * Storage-native change tracking for disks on Ceph RBD (ADR 17): {@link
+ * Storage-native change tracking for disks on Ceph RBD (ADR 18): {@link
  * io.tidemark.workers.rbd.RbdChangeTracker} keeps one RBD snapshot per image at the last committed
  * point and lists the extents changed since it ({@code rbd diff}, fast with the image's {@code
  * fast-diff} object map), so an incremental does not need QEMU's dirty bitmap, which an {@code rbd}

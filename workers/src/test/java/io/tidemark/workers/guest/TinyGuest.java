@@ -138,6 +138,15 @@ public final class TinyGuest implements AutoCloseable {
      * @param dataDiskBytes size of the ext4 data disk, at least 16 MiB
      */
     public static TinyGuest boot(Path dir, String name, long dataDiskBytes) {
+        return boot(dir, name, dataDiskBytes, 0, 0);
+    }
+
+    /**
+     * As {@link #boot(Path, String, long)}, with {@code rawDisks} more empty disks {@code vd1},
+     * {@code vd2}, ... of {@code rawDiskBytes} each (qcow2 files, no file system; {@code /dev/vdb},
+     * {@code /dev/vdc}, ... in the guest).
+     */
+    public static TinyGuest boot(Path dir, String name, long dataDiskBytes, int rawDisks, long rawDiskBytes) {
         List<Path> kernel = build();
         Path abs = dir.toAbsolutePath();
         Path disk = abs.resolve(name + "-" + DISK + ".qcow2");
@@ -169,7 +178,7 @@ public final class TinyGuest implements AutoCloseable {
                 new CheckGuest.Kernel(kernel.get(0), kernel.get(1)),
                 name,
                 abs,
-                List.of(new CheckGuest.Disk(DISK, disk, "qcow2")));
+                disks(abs, name, disk, rawDisks, rawDiskBytes));
         ExternalCommand.Running p =
                 ExternalCommand.of(cmd).ifMissing("install qemu-system-x86").start(abs.resolve(name + ".log"));
         LIVE.add(p.process());
@@ -181,6 +190,16 @@ public final class TinyGuest implements AutoCloseable {
             g.close();
             throw e;
         }
+    }
+
+    private static List<CheckGuest.Disk> disks(Path dir, String name, Path data, int rawDisks, long bytes) {
+        List<CheckGuest.Disk> out = new java.util.ArrayList<>(List.of(new CheckGuest.Disk(DISK, data, "qcow2")));
+        for (int i = 1; i <= rawDisks; i++) {
+            Path f = dir.resolve(name + "-vd" + i + ".qcow2");
+            run(Duration.ofMinutes(1), "qemu-img", "create", "-q", "-f", "qcow2", f.toString(), Long.toString(bytes));
+            out.add(new CheckGuest.Disk("vd" + i, f, "qcow2"));
+        }
+        return out;
     }
 
     private void awaitReady(Path console) {

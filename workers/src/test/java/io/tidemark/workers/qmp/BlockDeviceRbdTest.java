@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
-/** Which disks are on RBD, from QEMU 7.2's query-block (the filenames as QEMU printed them, ADR 17). */
+/** Which disks are on RBD, from QEMU 7.2's query-block (the filenames as QEMU printed them, ADR 18). */
 class BlockDeviceRbdTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
