@@ -68,7 +68,7 @@ buildah config \
   --cmd '["run", "--config", "/etc/tidemark/tidemark.yaml"]' \
   --user 10001:10001 \
   --workingdir /var/lib/tidemark \
-  --env JDK_JAVA_OPTIONS=-XX:MaxRAMPercentage=75 \
+  --env JDK_JAVA_OPTIONS="-Xms32m -XX:MaxRAMPercentage=75 -XX:+UseSerialGC -XX:MaxMetaspaceSize=192m -XX:ReservedCodeCacheSize=64m -XX:MaxDirectMemorySize=128m" \
   --env TIDEMARK_ROLES=scheduler,replicator \
   --port 9464 \
   --label org.opencontainers.image.title=tidemark \

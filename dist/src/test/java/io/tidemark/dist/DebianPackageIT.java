@@ -323,12 +323,19 @@ class DebianPackageIT {
     }
 
     private static void putAssignment(Map<String, String> env, String assignment) {
-        int eq = assignment.indexOf('=');
+        String a = unquote(assignment.trim());
+        int eq = a.indexOf('=');
         if (eq > 0) {
-            env.put(
-                    assignment.substring(0, eq).trim(),
-                    assignment.substring(eq + 1).trim());
+            env.put(a.substring(0, eq).trim(), unquote(a.substring(eq + 1).trim()));
         }
+    }
+
+    /**
+     * Without the double quotes systemd lets around a whole assignment ({@code Environment="K=a b"}) or an
+     * EnvironmentFile value ({@code K="a b"}).
+     */
+    static String unquote(String s) {
+        return s.length() >= 2 && s.startsWith("\"") && s.endsWith("\"") ? s.substring(1, s.length() - 1) : s;
     }
 
     /** The [Service] section's settings; a key given several times keeps every value, one a line. */
