@@ -268,8 +268,10 @@ final class QmpCapture implements Capture {
             targetNodes.add(target);
         }
 
+        // before the capture's instant, so the base holds no write made after it; outside the guest's
+        // freeze, which a slow Ceph must not stretch (writes in between are merely read again next time)
+        rbd.takeBase();
         consistency = quiesce.apply(() -> {
-            rbd.takeBase(); // before the capture's instant: the base holds no write made after it
             if (bounded) {
                 insertFilters();
             } else {
