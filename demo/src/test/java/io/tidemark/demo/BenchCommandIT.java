@@ -64,9 +64,17 @@ class BenchCommandIT {
         // guest impact: writes through a running VM's disk with and without a backup, same run
         JsonNode guest = r.path("guest");
         assertThat(guest.path("diskBytes").asLong()).isEqualTo(32 * MIB);
-        assertThat(guest.path("noBackup").path("writes").asInt()).isEqualTo(400);
+        assertThat(guest.path("noBackup").path("writes").asInt()).isEqualTo(600); // before, between, after
         assertThat(guest.path("duringBackup").path("writes").asInt()).isPositive();
         assertThat(guest.path("p99VsNoBackup").asDouble()).isPositive();
+        // the same writes during a full with the bounded copy-before-write (ADR 17), and the slow-scratch drill
+        assertThat(guest.path("duringBackupBounded").path("writes").asInt()).isPositive();
+        assertThat(guest.path("boundedP99VsNoBackup").asDouble()).isPositive();
+        assertThat(guest.path("slowScratchBounded").path("cbwTimeoutSeconds").asInt())
+                .isEqualTo(1);
+        assertThat(guest.path("slowScratchBounded").path("backup").asText()).isNotEmpty();
+        assertThat(guest.path("slowScratchClassic").path("cbwTimeoutSeconds").asInt())
+                .isZero();
         assertThat(guest.path("duringBackupSmallWindow")
                         .path("backupMemoryBytes")
                         .asLong())

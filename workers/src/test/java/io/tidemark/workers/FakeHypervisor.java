@@ -115,7 +115,8 @@ final class FakeHypervisor implements Hypervisor {
                     since.map(s -> "qemu:dirty-bitmap:" + s),
                     since.isPresent()
                             ? Optional.empty()
-                            : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup"))));
+                            : Optional.of(FullReason.of(FullReason.Kind.FIRST_BACKUP, "first backup")),
+                    Optional.empty()));
         }
         since.ifPresent(s -> enabled.put(vm + "/" + s, false));
         vmBitmaps.put(request.newCheckpoint(), fresh);

@@ -34,7 +34,8 @@ public final class SparseBackupProbe {
                 socket,
                 args[1],
                 Optional.empty(),
-                Optional.of(FullReason.of(FullReason.Kind.UNRECORDED, "probe"))))) {
+                Optional.of(FullReason.of(FullReason.Kind.UNRECORDED, "probe")),
+                Optional.empty()))) {
             out = new DiskBackup(repo, cpu, BackupWorker.READS_IN_FLIGHT)
                     .run(source, Optional.empty(), repo.newIndex(source.size(), Optional.empty()));
         } finally {

@@ -40,17 +40,6 @@ public record DiskExport(
         }
     }
 
-    /** An export whose changes, if any, come from a dirty-bitmap context. */
-    public DiskExport(
-            String disk,
-            long sizeBytes,
-            Path nbdSocket,
-            String exportName,
-            Optional<String> dirtyBitmapContext,
-            Optional<FullReason> fullReason) {
-        this(disk, sizeBytes, nbdSocket, exportName, dirtyBitmapContext, fullReason, Optional.empty());
-    }
-
     public boolean incremental() {
         return fullReason.isEmpty();
     }

@@ -115,7 +115,8 @@ final class ImageHypervisor implements Hypervisor {
                                                 "checkpoint " + s + " missing in " + image))
                                         .orElse(FullReason.of(
                                                 FullReason.Kind.FIRST_BACKUP,
-                                                "first backup: there is no parent checkpoint")))));
+                                                "first backup: there is no parent checkpoint"))),
+                        Optional.empty()));
             }
         } catch (RuntimeException e) {
             servers.forEach(ImageHypervisor::stop);

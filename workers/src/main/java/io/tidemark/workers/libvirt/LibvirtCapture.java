@@ -293,7 +293,8 @@ final class LibvirtCapture implements Capture {
                     nbdSocket,
                     b.exportName(),
                     bitmap.map(n -> "qemu:dirty-bitmap:" + n),
-                    p.fullReason));
+                    p.fullReason,
+                    Optional.empty()));
         }
         exports = List.copyOf(out);
         log.info(

@@ -39,18 +39,6 @@ record BlockDevice(
         bitmaps = List.copyOf(bitmaps);
     }
 
-    /** A disk that is not on RBD. */
-    BlockDevice(
-            String disk,
-            String node,
-            long sizeBytes,
-            String driver,
-            boolean canPersistBitmaps,
-            String imageDescription,
-            List<Bitmap> bitmaps) {
-        this(disk, node, sizeBytes, driver, canPersistBitmaps, imageDescription, bitmaps, Optional.empty());
-    }
-
     /**
      * True when the device's root node is the implicit copy-before-write filter of a running backup
      * job: {@code query-block} then shows the filter's node name and bitmaps, not the disk's.

@@ -104,7 +104,8 @@ class CapturePlanTest {
                 raw.driver(),
                 false,
                 "raw",
-                List.of(new BlockDevice.Bitmap(Optional.of("tm-1"), true, false, false, false)));
+                List.of(new BlockDevice.Bitmap(Optional.of("tm-1"), true, false, false, false)),
+                Optional.empty());
         assertThat(CapturePlan.plan(rawWithBitmap, Optional.of("tm-1")).fullReason())
                 .hasValueSatisfying(r -> {
                     assertThat(r.kind()).isEqualTo(FullReason.Kind.NO_PERSISTENT_BITMAPS);
@@ -121,7 +122,8 @@ class CapturePlanTest {
                 "qcow2",
                 true,
                 "qcow2",
-                List.of(new BlockDevice.Bitmap(Optional.of("tm-1"), false, true, false, true)));
+                List.of(new BlockDevice.Bitmap(Optional.of("tm-1"), false, true, false, true)),
+                Optional.empty());
         assertThatThrownBy(() -> CapturePlan.plan(busy, Optional.of("tm-1"))).isInstanceOf(RetriableException.class);
     }
 
