@@ -851,14 +851,7 @@ public final class BackupWorker implements AutoCloseable {
                     try {
                         disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit, rj.readProgress()));
                     } catch (RuntimeException e) {
-                        // a snapshot given up under the reader fails its reads: say why instead (§4)
-                        try {
-                            open.verifyIntact();
-                        } catch (TidemarkException lost) {
-                            lost.addSuppressed(e);
-                            throw lost;
-                        }
-                        throw e;
+                        throw snapshotLostOr(open, e);
                     }
                 }
                 // a snapshot given up after its last read still makes no restore point
@@ -939,6 +932,20 @@ public final class BackupWorker implements AutoCloseable {
                 FullReason.Kind.FULL_EVERY,
                 "policy '" + job.policy() + "' full-every " + every + ": the newest full restore point "
                         + lastFull.get().id() + " is " + age + " old"));
+    }
+
+    /**
+     * What a failed read of {@code capture} means: a snapshot given up under the reader (a bounded
+     * copy-before-write that timed out, §4) fails its reads, so its reason replaces the read error.
+     */
+    private static RuntimeException snapshotLostOr(Capture capture, RuntimeException readFailure) {
+        try {
+            capture.verifyIntact();
+            return readFailure;
+        } catch (TidemarkException lost) {
+            lost.addSuppressed(readFailure);
+            return lost;
+        }
     }
 
     private DiskEntry readDisk(
