@@ -97,7 +97,8 @@ final class SoakCommand implements Callable<Integer> {
                 Targets.duration("--rpo", rpo),
                 Targets.duration("--retry-deadline", retryDeadline),
                 seed,
-                Targets.duration("--aim-wait", aimWait));
+                Targets.duration("--aim-wait", aimWait),
+                true);
         Soak.Result r = new Soak(options, line -> System.err.println("soak: " + line)).run();
         if (json) {
             System.out.println(Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(r.figures()));
