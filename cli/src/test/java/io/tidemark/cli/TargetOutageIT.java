@@ -124,8 +124,10 @@ class TargetOutageIT {
                     long start = System.nanoTime();
                     HttpResponse<String> r = get(port, path);
                     assertThat(Duration.ofNanos(System.nanoTime() - start))
-                            .as("%s answers from memory, well within the target's retry deadline, while the"
-                                    + " target is down", path)
+                            .as(
+                                    "%s answers from memory, well within the target's retry deadline, while the"
+                                            + " target is down",
+                                    path)
                             .isLessThan(RETRY_DEADLINE.dividedBy(2));
                     switch (path) {
                         case "/metrics" ->

@@ -73,12 +73,9 @@ final class CapturePlan {
                     FullReason.Kind.CHECKPOINT_INCONSISTENT,
                     "checkpoint " + s + " inconsistent (QEMU was not shut down cleanly)");
         }
-        if (!b.persistent()) {
-            return full(
-                    FullReason.Kind.NO_PERSISTENT_BITMAPS,
-                    "checkpoint " + s + " is not persistent: " + cannotPersist
-                            + "; convert the disk to qcow2 v3 to get incremental backups");
-        }
+        // A checkpoint that is not persistent (raw, qcow2 v2, rbd) is as good as a persistent one while
+        // it exists: it lives only in this QEMU process, so finding it means the process that started
+        // it at the parent's instant has recorded every write since (a restart loses it: missing above).
         if (b.busy()) {
             throw new RetriableException("checkpoint " + s + " on " + node + " of disk " + d.disk()
                     + " is in use by another block job or export; retry when it has finished");
