@@ -25,14 +25,18 @@ class OpenedFileTargetDefersTest {
         FileObjectTarget other = new FileObjectTarget(root);
         assertThat(opened.putIfAbsentDeferred("chunks/ab/abc", bytes)).isTrue();
         assertThat(opened.exists("chunks/ab/abc")).isTrue();
-        assertThat(other.exists("chunks/ab/abc")).as("not linked before the barrier").isFalse();
+        assertThat(other.exists("chunks/ab/abc"))
+                .as("not linked before the barrier")
+                .isFalse();
         opened.flush();
-        assertThat(other.get("chunks/ab/abc")).hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes));
+        assertThat(other.get("chunks/ab/abc"))
+                .hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes));
     }
 
     @Test
     void theRetryingWrapperForwardsDeferredWritesAndTheBarrier() {
-        assertDeferredUntilFlush(new FileTargetSpec(root, new TransferLimits(Duration.ofSeconds(5), 0)).open("primary"));
+        assertDeferredUntilFlush(
+                new FileTargetSpec(root, new TransferLimits(Duration.ofSeconds(5), 0)).open("primary"));
     }
 
     @Test

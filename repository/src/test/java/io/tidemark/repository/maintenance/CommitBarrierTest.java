@@ -38,8 +38,8 @@ class CommitBarrierTest {
         @Override
         public void file(Path file) throws IOException {
             String name = file.getFileName().toString();
-            String key = root.relativize(file.resolveSibling(
-                            name.substring(0, name.indexOf(FileObjectTarget.TEMP_MARKER))))
+            String key = root.relativize(
+                            file.resolveSibling(name.substring(0, name.indexOf(FileObjectTarget.TEMP_MARKER))))
                     .toString();
             if (failChunkFsync.get() && key.startsWith(ObjectKeys.CHUNKS)) {
                 throw new IOException("Input/output error");
@@ -86,8 +86,11 @@ class CommitBarrierTest {
         assertThat(manifest).as("the manifest was fsynced").isGreaterThanOrEqualTo(writtenBeforeCommit);
         for (String kind : List.of(ObjectKeys.CHUNKS, ObjectKeys.PAGES, ObjectKeys.ROOTS)) {
             assertThat(firstIndexOf("file " + kind)).as("%s were fsynced", kind).isGreaterThanOrEqualTo(0);
-            assertThat(lastIndexOf("file " + kind)).as("%s durable before the manifest", kind).isLessThan(manifest);
-            assertThat(lastIndexOf("dir " + kind)).as("%s directories durable before the manifest", kind)
+            assertThat(lastIndexOf("file " + kind))
+                    .as("%s durable before the manifest", kind)
+                    .isLessThan(manifest);
+            assertThat(lastIndexOf("dir " + kind))
+                    .as("%s directories durable before the manifest", kind)
                     .isGreaterThanOrEqualTo(0)
                     .isLessThan(manifest);
         }

@@ -306,7 +306,10 @@ public final class FileObjectTarget implements ObjectTarget {
                     try {
                         link(target, e.getValue().temp());
                     } catch (IOException ex) {
-                        throw translate("write object " + e.getKey() + " to", e.getValue().temp(), ex);
+                        throw translate(
+                                "write object " + e.getKey() + " to",
+                                e.getValue().temp(),
+                                ex);
                     }
                     dirs.add(target.getParent());
                     deleteTemp(e.getValue().temp());
@@ -439,7 +442,8 @@ public final class FileObjectTarget implements ObjectTarget {
      */
     private boolean objectAttributes(Path path) throws IOException {
         if (UNIX_VIEW) {
-            Map<String, Object> attrs = Files.readAttributes(path, "unix:isRegularFile,ctime", LinkOption.NOFOLLOW_LINKS);
+            Map<String, Object> attrs =
+                    Files.readAttributes(path, "unix:isRegularFile,ctime", LinkOption.NOFOLLOW_LINKS);
             boolean file = Boolean.TRUE.equals(attrs.get("isRegularFile"));
             if (file && attrs.get("ctime") instanceof FileTime ctime && recentlyLinked(ctime)) {
                 unsyncedDirs.add(path.getParent());
@@ -454,9 +458,8 @@ public final class FileObjectTarget implements ObjectTarget {
     }
 
     /** Whether the platform gives a file's ctime (the time of its last link) through the "unix" view. */
-    private static final boolean UNIX_VIEW = java.nio.file.FileSystems.getDefault()
-            .supportedFileAttributeViews()
-            .contains("unix");
+    private static final boolean UNIX_VIEW =
+            java.nio.file.FileSystems.getDefault().supportedFileAttributeViews().contains("unix");
 
     /**
      * A name changed less than {@link #RECENT_LINK} ago (or, by another machine's clock, in the

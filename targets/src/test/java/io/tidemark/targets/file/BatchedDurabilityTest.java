@@ -47,7 +47,8 @@ class BatchedDurabilityTest {
             String name = file.getFileName().toString();
             String object = name.substring(0, name.indexOf(FileObjectTarget.TEMP_MARKER));
             if (Files.exists(file.resolveSibling(object))) {
-                namesSeenAtFileSync.add(root.relativize(file.resolveSibling(object)).toString());
+                namesSeenAtFileSync.add(
+                        root.relativize(file.resolveSibling(object)).toString());
             }
             events.add("file " + root.relativize(file.resolveSibling(object)));
             FileSync.SYSTEM.file(file);
@@ -83,8 +84,12 @@ class BatchedDurabilityTest {
                     .as("the directory of %s was fsynced after its bytes", key)
                     .isGreaterThan(sync.events.indexOf("file " + key));
         }
-        assertThat(sync.namesSeenAtFileSync).as("names that existed before their bytes were durable").isEmpty();
-        assertThat(sync.namesSeenAtDirSync).as("every name existed when its directory was fsynced").containsAll(keys);
+        assertThat(sync.namesSeenAtFileSync)
+                .as("names that existed before their bytes were durable")
+                .isEmpty();
+        assertThat(sync.namesSeenAtDirSync)
+                .as("every name existed when its directory was fsynced")
+                .containsAll(keys);
         assertThat(sync.events.stream().filter(e -> e.equals("dir chunks/0"))).hasSize(1); // once per batch
     }
 
@@ -115,10 +120,16 @@ class BatchedDurabilityTest {
                 .hasMessageContaining("fsync")
                 .hasMessageContaining("restart");
         FileObjectTarget other = new FileObjectTarget(root);
-        assertThat(other.list("chunks/")).as("no object of the failed batch is visible").isEmpty();
-        assertThat(writer.exists("chunks/a/k0")).as("the writer no longer relies on them").isFalse();
+        assertThat(other.list("chunks/"))
+                .as("no object of the failed batch is visible")
+                .isEmpty();
+        assertThat(writer.exists("chunks/a/k0"))
+                .as("the writer no longer relies on them")
+                .isFalse();
         try (Stream<Path> files = Files.walk(root)) {
-            assertThat(files.filter(Files::isRegularFile)).as("temporary files removed").isEmpty();
+            assertThat(files.filter(Files::isRegularFile))
+                    .as("temporary files removed")
+                    .isEmpty();
         }
         // a backup that relied on a dropped object must not commit: every later barrier fails
         assertThatThrownBy(writer::flush).isInstanceOf(PermanentException.class);
@@ -128,7 +139,8 @@ class BatchedDurabilityTest {
         FileObjectTarget restarted = new FileObjectTarget(root);
         assertThat(restarted.putIfAbsentDeferred("chunks/a/k0", bytes("v0"))).isTrue();
         restarted.flush();
-        assertThat(other.get("chunks/a/k0")).hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes("v0")));
+        assertThat(other.get("chunks/a/k0"))
+                .hasValueSatisfying(b -> assertThat(b).isEqualTo(bytes("v0")));
     }
 
     @Test
