@@ -100,9 +100,16 @@ public final class FileObjectTarget implements ObjectTarget {
      */
     static final Duration RECENT_LINK = Duration.ofMinutes(10);
 
-    /** Threads that fsync a batch: concurrent fsyncs share the file system's journal commits. */
+    /** Threads that fsync deferred objects: concurrent fsyncs share the file system's journal commits. */
     private static final ExecutorService SYNC =
             Executors.newFixedThreadPool(16, DaemonThreads.named("file-target-sync"));
+
+    /**
+     * Threads that fsync a barrier's directories, apart from {@link #SYNC} so that a barrier does
+     * not wait behind the fsyncs of the next batch's objects.
+     */
+    private static final ExecutorService DIR_SYNC =
+            Executors.newFixedThreadPool(16, DaemonThreads.named("file-target-dir-sync"));
 
     private final Path root;
     private final FileSync sync;
@@ -317,7 +324,7 @@ public final class FileObjectTarget implements ObjectTarget {
                 }
                 List<Future<?>> dirSyncs = new ArrayList<>(dirs.size());
                 for (Path d : dirs) {
-                    dirSyncs.add(SYNC.submit(() -> {
+                    dirSyncs.add(DIR_SYNC.submit(() -> {
                         fsyncDirectory(d, d.toString());
                         return null;
                     }));
