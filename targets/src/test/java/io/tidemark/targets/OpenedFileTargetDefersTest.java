@@ -11,9 +11,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A directory target opened as the engine opens its primary (retrying, and rate-limited when a
- * bandwidth limit is set) keeps the batched durability of ADR 21: a deferred object reaches its
- * final name only at the flush, instead of being written durably one by one.
+ * A directory target opened through {@link TargetSpec#open} (a {@code targets:} entry or a
+ * command-line location: retrying, and rate-limited when a bandwidth limit is set) keeps the
+ * batched durability of ADR 21: a deferred object reaches its final name only at the flush,
+ * instead of being written durably one by one.
  */
 class OpenedFileTargetDefersTest {
 
