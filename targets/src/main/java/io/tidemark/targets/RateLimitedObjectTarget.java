@@ -81,6 +81,18 @@ public final class RateLimitedObjectTarget implements ObjectTarget {
         return delegate.putIfAbsent(key, data);
     }
 
+    /** Waits until the bytes may be sent, then writes them deferred. */
+    @Override
+    public boolean putIfAbsentDeferred(String key, byte[] data) {
+        pause(uploads.reserve(data.length, clock.instant()), "upload of " + key);
+        return delegate.putIfAbsentDeferred(key, data);
+    }
+
+    @Override
+    public void flush() {
+        delegate.flush();
+    }
+
     /** Reads, then waits until the bytes read are paid for. */
     @Override
     public Optional<byte[]> get(String key) {

@@ -174,6 +174,24 @@ public final class RetryingObjectTarget implements ObjectTarget {
         return call("write", key, () -> delegate.putIfAbsent(key, data));
     }
 
+    /** Retried as {@link #putIfAbsent}: a deferred write is idempotent too. */
+    @Override
+    public boolean putIfAbsentDeferred(String key, byte[] data) {
+        return call("write", key, () -> delegate.putIfAbsentDeferred(key, data));
+    }
+
+    /**
+     * Retried: a flush that failed on a transient fault keeps what it has not done for the next
+     * attempt, and one whose objects' bytes may be lost fails permanently (FileObjectTarget#flush).
+     */
+    @Override
+    public void flush() {
+        call("flush", "(deferred objects)", () -> {
+            delegate.flush();
+            return null;
+        });
+    }
+
     @Override
     public Optional<byte[]> get(String key) {
         return call("read", key, () -> delegate.get(key));

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -31,6 +32,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -55,10 +57,15 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #putIfAbsent} is atomic and exclusive, also on NFS: the bytes go to a temporary
  *       file in the destination directory, which is fsynced and then hard-linked to the final name;
  *       the parent directory is fsynced before the call returns true.
- *   <li>{@link #putIfAbsentDeferred} writes without fsync to a temporary name that only this
- *       instance sees; {@link #flush()} fsyncs those files in parallel, links them to their final
- *       names and fsyncs each directory once. So no final name ever holds bytes that a crash could
- *       lose, and a backup pays the fsync latency once per batch instead of twice per chunk.
+ *   <li>{@link #putIfAbsentDeferred} writes to a temporary name that only this instance sees and
+ *       starts its fsync in the background; {@link #flush()} (the barrier) waits for those fsyncs,
+ *       links the files to their final names and fsyncs each changed directory once. So no final
+ *       name ever holds bytes that a crash could lose, the fsyncs overlap the rest of the backup,
+ *       and a directory is fsynced once per batch (ADR 21).
+ *   <li>An existing name that another writer linked recently (its ctime younger than {@link
+ *       #RECENT_LINK}) may not be durable yet: {@link #exists} still answers true (the bytes under
+ *       it are durable), and the next {@link #flush()} fsyncs its directory, so a manifest written
+ *       after the flush never refers to a name a power loss could take away.
  *   <li>Temporary files left behind by a crash are never returned by {@link #get}, {@link
  *       #exists} or {@link #list}.
  *   <li>A key cannot be both an object and a "directory" of other keys ({@code a} and {@code
@@ -78,25 +85,69 @@ public final class FileObjectTarget implements ObjectTarget {
 
     private static final Logger log = LoggerFactory.getLogger(FileObjectTarget.class);
 
-    /** Deferred objects held before a put flushes them itself: bounds the batch (64 MiB of chunks). */
-    static final int MAX_DEFERRED = 256;
+    /**
+     * Deferred objects held before a put flushes them itself: bounds the batch (256 MiB of 256 KiB
+     * chunks, on disk, not in memory) and the temporary files a crash may leave. The larger the
+     * batch, the fewer directory fsyncs per object (a batch fsyncs each of its directories once).
+     */
+    static final int MAX_DEFERRED = 1024;
 
-    /** Threads that fsync a batch: concurrent fsyncs share the file system's journal commits. */
+    /**
+     * A name whose inode changed (was linked) less than this long ago may have been linked by
+     * another writer that has not fsynced its directory yet; a flush fsyncs the directory of such a
+     * name this client relied on. Much longer than any file system's periodic commit (ext4 5 s,
+     * XFS and btrfs 30 s), after which a link is on disk whether or not its writer fsynced.
+     */
+    static final Duration RECENT_LINK = Duration.ofMinutes(10);
+
+    /** Threads that fsync deferred objects: concurrent fsyncs share the file system's journal commits. */
     private static final ExecutorService SYNC =
             Executors.newFixedThreadPool(16, DaemonThreads.named("file-target-sync"));
 
+    /**
+     * Threads that fsync a barrier's directories, apart from {@link #SYNC} so that a barrier does
+     * not wait behind the fsyncs of the next batch's objects.
+     */
+    private static final ExecutorService DIR_SYNC =
+            Executors.newFixedThreadPool(16, DaemonThreads.named("file-target-dir-sync"));
+
     private final Path root;
-    /** Key → its temporary file, written but not yet fsynced nor linked (see {@link #putIfAbsentDeferred}). */
-    private final Map<String, Path> deferred = new ConcurrentHashMap<>();
+    private final FileSync sync;
+    /** Key → its temporary file, written, its fsync started, not yet linked (see {@link #putIfAbsentDeferred}). */
+    private final Map<String, Pending> deferred = new ConcurrentHashMap<>();
+    /** Directories holding a recently linked name of another writer that this client relied on. */
+    private final Set<Path> unsyncedDirs = ConcurrentHashMap.newKeySet();
+    /** Directories known to exist (created or seen): a put skips looking them up again. */
+    private final Set<Path> knownDirs = ConcurrentHashMap.newKeySet();
+
+    /** A deferred object: its temporary file and its fsync, started when it was written. */
+    private record Pending(Path temp, CompletableFuture<Void> synced) {}
 
     private final ReentrantLock flushLock = new ReentrantLock();
+
+    /**
+     * Set when an fsync of deferred objects failed: their bytes may be lost (after a failed fsync
+     * the kernel may report a later one as successful), they were dropped, and a backup that relied
+     * on them may still be running; so every later deferred write and barrier of this instance fails
+     * with it, until the process is restarted (as a database does after a failed fsync).
+     */
+    private volatile PermanentException failedBarrier;
 
     /**
      * A target on {@code root}. Does no I/O: a missing or unreadable root is reported by the first
      * operation.
      */
     public FileObjectTarget(Path root) {
+        this(root, FileSync.SYSTEM);
+    }
+
+    /**
+     * A target on {@code root} that makes its writes durable through {@code sync}: {@link
+     * FileSync#SYSTEM} in production; a recording or failing one in crash-safety tests.
+     */
+    public FileObjectTarget(Path root, FileSync sync) {
         this.root = root.toAbsolutePath().normalize();
+        this.sync = sync;
     }
 
     /** The root directory. */
@@ -128,106 +179,170 @@ public final class FileObjectTarget implements ObjectTarget {
         Path target = resolve(key);
         Path dir = target.getParent();
         createDirectories(dir, key);
-        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+        if (isObject(target)) {
             return false; // fast path for duplicate chunks: no temporary file, no fsync
         }
         Path temp = tempFor(target);
         boolean created;
         try {
-            write(temp, data, true);
+            write(temp, data);
+            sync.file(temp);
             created = link(target, temp);
         } catch (IOException e) {
             throw translate("write object " + key + " to", temp, e);
         } finally {
             deleteTemp(temp);
         }
-        if (created) {
-            fsyncDirectory(dir, key);
-        }
+        fsyncDirectory(dir, key); // ours, or another writer's that may not be durable yet
         return created;
     }
 
     /**
-     * Writes the bytes to a temporary file next to the destination without fsync and returns; the
-     * object reaches its final name only in {@link #flush()}, after its bytes are durable, so no
-     * other client (nor this one after a crash) ever sees a final name whose bytes may be lost. This
-     * client sees it at once. A put that finds {@value #MAX_DEFERRED} objects waiting flushes them
-     * itself, which bounds the batch.
+     * Writes the bytes to a temporary file next to the destination, starts its fsync on a
+     * background thread and returns; the object reaches its final name only in {@link #flush()},
+     * after its bytes are durable, so no other client (nor this one after a crash) ever sees a final
+     * name whose bytes may be lost. This client sees it at once. A put that finds {@value
+     * #MAX_DEFERRED} objects waiting flushes them itself, which bounds the batch.
      */
     @Override
     public boolean putIfAbsentDeferred(String key, byte[] data) {
+        requireNoFailedBarrier();
         Path target = resolve(key);
         Path dir = target.getParent();
+        if (deferred.containsKey(key)) {
+            return false;
+        }
         createDirectories(dir, key);
-        if (deferred.containsKey(key) || Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+        if (isObject(target)) {
             return false;
         }
         Path temp = tempFor(target);
         try {
-            write(temp, data, false);
+            writeCreatingDirectory(temp, data, key);
         } catch (IOException e) {
             deleteTemp(temp);
             throw translate("write object " + key + " to", temp, e);
         }
-        if (deferred.putIfAbsent(key, temp) != null) {
+        Pending pending = new Pending(temp, new CompletableFuture<>());
+        if (deferred.putIfAbsent(key, pending) != null) {
             deleteTemp(temp); // another thread stored the same object meanwhile
             return false;
         }
+        SYNC.execute(() -> {
+            try {
+                sync.file(temp);
+                pending.synced().complete(null);
+            } catch (IOException e) {
+                pending.synced().completeExceptionally(translate("fsync object " + key + " in", temp, e));
+            } catch (RuntimeException e) {
+                pending.synced().completeExceptionally(e);
+            }
+        });
         if (deferred.size() >= MAX_DEFERRED) {
             flush();
         }
         return true;
     }
 
+    /** Writes {@code temp}; if its directory vanished since it was known to exist, creates it again once. */
+    private void writeCreatingDirectory(Path temp, byte[] data, String key) throws IOException {
+        try {
+            write(temp, data);
+        } catch (NoSuchFileException e) {
+            knownDirs.remove(temp.getParent());
+            createDirectories(temp.getParent(), key);
+            write(temp, data);
+        }
+    }
+
     /**
-     * Makes the deferred objects durable and visible: fsyncs their temporary files (in parallel),
-     * hard-links each to its final name, removes the temporary names, and fsyncs each directory
-     * once. On failure the objects not yet linked are dropped (their temporary files removed): this
-     * client no longer sees them, and a retried backup writes them again.
+     * The barrier (ADR 21): makes the deferred objects durable and visible. Waits for the fsyncs of
+     * their temporary files (started when each was written), hard-links each to its final name,
+     * removes the temporary names, and fsyncs each changed directory once, together with the
+     * directories of recently linked names of other writers this client relied on; returns only
+     * when all of that is durable. On failure the caller writes no manifest, and:
+     *
+     * <ul>
+     *   <li>a failed fsync of an object drops the whole batch (no object of it is linked, its
+     *       temporary files are removed) and fails this and every later deferred write and barrier
+     *       of this instance with a {@link PermanentException} (see {@link #failedBarrier});
+     *   <li>a failed link or directory fsync keeps what is not done yet (objects whose bytes are
+     *       durable stay pending, directories stay to be fsynced), so a retried flush finishes it.
+     * </ul>
      */
     @Override
     public void flush() {
+        requireNoFailedBarrier();
         flushLock.lock();
         try {
-            List<Map.Entry<String, Path>> batch = new ArrayList<>(deferred.entrySet());
-            if (batch.isEmpty()) {
+            requireNoFailedBarrier();
+            List<Map.Entry<String, Pending>> batch = new ArrayList<>(deferred.entrySet());
+            Set<Path> dirs = new HashSet<>();
+            for (Path d : unsyncedDirs) {
+                unsyncedDirs.remove(d);
+                dirs.add(d);
+            }
+            if (batch.isEmpty() && dirs.isEmpty()) {
                 return;
             }
+            List<Future<?>> syncs = new ArrayList<>(batch.size());
+            for (Map.Entry<String, Pending> e : batch) {
+                syncs.add(e.getValue().synced());
+            }
             try {
-                List<Future<?>> syncs = new ArrayList<>();
-                for (Map.Entry<String, Path> e : batch) {
-                    syncs.add(SYNC.submit(() -> {
-                        fsyncFile(e.getValue(), e.getKey());
-                        return null;
-                    }));
-                }
                 awaitAll(syncs);
-                Set<Path> dirs = new HashSet<>();
-                for (Map.Entry<String, Path> e : batch) {
+            } catch (TidemarkException e) {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw e; // the caller gave up waiting; the fsyncs go on and the batch stays pending
+                }
+                failedBarrier = new PermanentException(
+                        "an fsync of objects written to " + describe() + " failed, so bytes this process wrote may be"
+                                + " lost; it makes no restore point until it is restarted (" + e.getMessage()
+                                + "). Check the kernel log and the disk, then restart it; the interrupted backups"
+                                + " are retried",
+                        e);
+                for (Map.Entry<String, Pending> p : batch) {
+                    deleteTemp(p.getValue().temp());
+                    deferred.remove(p.getKey(), p.getValue());
+                }
+                throw failedBarrier;
+            }
+            try {
+                for (Map.Entry<String, Pending> e : batch) {
                     Path target = resolve(e.getKey());
                     try {
-                        link(target, e.getValue());
+                        link(target, e.getValue().temp());
                     } catch (IOException ex) {
-                        throw translate("write object " + e.getKey() + " to", e.getValue(), ex);
+                        throw translate(
+                                "write object " + e.getKey() + " to",
+                                e.getValue().temp(),
+                                ex);
                     }
                     dirs.add(target.getParent());
+                    deleteTemp(e.getValue().temp());
+                    deferred.remove(e.getKey(), e.getValue());
                 }
-                List<Future<?>> dirSyncs = new ArrayList<>();
+                List<Future<?>> dirSyncs = new ArrayList<>(dirs.size());
                 for (Path d : dirs) {
-                    dirSyncs.add(SYNC.submit(() -> {
+                    dirSyncs.add(DIR_SYNC.submit(() -> {
                         fsyncDirectory(d, d.toString());
                         return null;
                     }));
                 }
                 awaitAll(dirSyncs);
-            } finally {
-                for (Map.Entry<String, Path> e : batch) {
-                    deleteTemp(e.getValue());
-                    deferred.remove(e.getKey(), e.getValue());
-                }
+            } catch (TidemarkException e) {
+                unsyncedDirs.addAll(dirs); // still to be made durable before any later manifest
+                throw e;
             }
         } finally {
             flushLock.unlock();
+        }
+    }
+
+    private void requireNoFailedBarrier() {
+        PermanentException failed = failedBarrier;
+        if (failed != null) {
+            throw new PermanentException(failed.getMessage(), failed);
         }
     }
 
@@ -252,21 +367,14 @@ public final class FileObjectTarget implements ObjectTarget {
         }
     }
 
-    private void fsyncFile(Path file, String key) {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
-            channel.force(true);
-        } catch (IOException e) {
-            throw translate("fsync object " + key + " in", file, e);
-        }
-    }
-
     @Override
     public Optional<byte[]> get(String key) {
         Path path = resolve(key);
         try {
             return Optional.of(Files.readAllBytes(path));
         } catch (NoSuchFileException e) {
-            Path temp = deferred.get(key);
+            Pending pending = deferred.get(key);
+            Path temp = pending == null ? null : pending.temp();
             if (temp != null) {
                 try {
                     return Optional.of(Files.readAllBytes(temp));
@@ -312,8 +420,7 @@ public final class FileObjectTarget implements ObjectTarget {
     public boolean exists(String key) {
         Path path = resolve(key);
         try {
-            return Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS)
-                    .isRegularFile();
+            return objectAttributes(path);
         } catch (NoSuchFileException e) {
             if (deferred.containsKey(key)) {
                 return true;
@@ -323,6 +430,52 @@ public final class FileObjectTarget implements ObjectTarget {
         } catch (IOException e) {
             throw translate("look up object " + key + " in", path, e);
         }
+    }
+
+    /** {@link #objectAttributes}, false for a missing name. */
+    private boolean isObject(Path path) {
+        try {
+            return objectAttributes(path);
+        } catch (NoSuchFileException e) {
+            return false;
+        } catch (IOException e) {
+            throw translate("look up object " + toKey(path) + " in", path, e);
+        }
+    }
+
+    /**
+     * Whether {@code path} is an object (a regular file); a recently linked one has its directory
+     * fsynced by the next {@link #flush()} before this client relies on it in a manifest.
+     */
+    private boolean objectAttributes(Path path) throws IOException {
+        if (UNIX_VIEW) {
+            Map<String, Object> attrs =
+                    Files.readAttributes(path, "unix:isRegularFile,ctime", LinkOption.NOFOLLOW_LINKS);
+            boolean file = Boolean.TRUE.equals(attrs.get("isRegularFile"));
+            if (file && attrs.get("ctime") instanceof FileTime ctime && recentlyLinked(ctime)) {
+                unsyncedDirs.add(path.getParent());
+            }
+            return file;
+        }
+        BasicFileAttributes attrs = Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        if (attrs.isRegularFile() && recentlyLinked(attrs.lastModifiedTime())) {
+            unsyncedDirs.add(path.getParent()); // no ctime here: the write time is the nearest
+        }
+        return attrs.isRegularFile();
+    }
+
+    /** Whether the platform gives a file's ctime (the time of its last link) through the "unix" view. */
+    private static final boolean UNIX_VIEW =
+            java.nio.file.FileSystems.getDefault().supportedFileAttributeViews().contains("unix");
+
+    /**
+     * A name changed less than {@link #RECENT_LINK} ago (or, by another machine's clock, in the
+     * future): not yet known to be durable. Names this client linked itself were fsynced with
+     * their directory already, but cannot be told apart cheaply; fsyncing such a directory again
+     * costs one fsync per directory and flush.
+     */
+    private static boolean recentlyLinked(FileTime changed) {
+        return changed.toMillis() > System.currentTimeMillis() - RECENT_LINK.toMillis();
     }
 
     @Override
@@ -480,7 +633,11 @@ public final class FileObjectTarget implements ObjectTarget {
         requireRoot();
         // the root may be a symbolic link (a repository directory on another mount): only the
         // directories below it must be real ones
-        if (dir.equals(root) || Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+        if (dir.equals(root) || knownDirs.contains(dir)) {
+            return;
+        }
+        if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+            knownDirs.add(dir);
             return;
         }
         Path current = root;
@@ -500,6 +657,7 @@ public final class FileObjectTarget implements ObjectTarget {
             }
             current = next;
         }
+        knownDirs.add(dir);
     }
 
     /**
@@ -615,14 +773,11 @@ public final class FileObjectTarget implements ObjectTarget {
         return removed.get();
     }
 
-    private static void write(Path temp, byte[] data, boolean durably) throws IOException {
+    private static void write(Path temp, byte[] data) throws IOException {
         try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ByteBuffer buffer = ByteBuffer.wrap(data);
             while (buffer.hasRemaining()) {
                 channel.write(buffer);
-            }
-            if (durably) {
-                channel.force(true);
             }
         }
     }
@@ -656,8 +811,8 @@ public final class FileObjectTarget implements ObjectTarget {
     }
 
     private void fsyncDirectory(Path dir, String key) {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
-            channel.force(true);
+        try {
+            sync.directory(dir);
         } catch (IOException e) {
             throw translate("fsync directory for object " + key + " in", dir, e);
         }
