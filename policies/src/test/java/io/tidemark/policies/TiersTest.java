@@ -142,4 +142,30 @@ class TiersTest {
         assertThat(Optional.of(parse(HOT_WARM_COLD).tiers().locations()).orElseThrow())
                 .containsExactly("local", "offsite");
     }
+
+    @Test
+    void planEstimatesTheBytesEachTierHoldsAndReceivesPerMonth() {
+        Policy p = parse(HOT_WARM_COLD);
+        // 100 MB/h of changed data, a 50 GB image
+        PolicyPlan.Options options = new PolicyPlan.Options(
+                CLOCK.instant(),
+                1,
+                Duration.ofDays(1),
+                Duration.ofMinutes(1),
+                java.util.OptionalDouble.of(100),
+                java.util.OptionalDouble.of(100),
+                java.util.OptionalDouble.of(50_000));
+        List<PolicyPlan.TierOutlook> tiers = PolicyPlan.of(p, options).tiers();
+        long month = 73_050_000_000L; // 100 MB/h x 730.5 h
+        assertThat(tiers)
+                .containsExactly(
+                        new PolicyPlan.TierOutlook(
+                                "local", "hot", Optional.empty(), 50_000_000_000L + 16_800_000_000L, month),
+                        new PolicyPlan.TierOutlook(
+                                "offsite", "warm", Optional.empty(), 50_000_000_000L + 216_000_000_000L, month),
+                        new PolicyPlan.TierOutlook(
+                                "offsite", "cold", Optional.of("GLACIER"), 100_000_000L * 24 * 365 * 7, month));
+        PolicyPlan.Options noRate = PolicyPlan.Options.defaults(CLOCK.instant());
+        assertThat(PolicyPlan.of(p, noRate).tiers()).isEmpty();
+    }
 }
