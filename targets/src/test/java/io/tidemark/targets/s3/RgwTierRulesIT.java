@@ -23,8 +23,10 @@ import software.amazon.awssdk.services.s3.model.LifecycleRule;
 
 /**
  * Tier lifecycle rules and tier tags against a real Ceph RGW (Pacific) with a GLACIER storage
- * class in its default placement: the rules Tidemark puts read back in sync, a rule it did not
- * write is never overwritten silently, and the tier tag round-trips without touching other tags.
+ * class in its default placement (added with radosgw-admin, then the gateway restarted): the rules
+ * Tidemark puts read back in sync, a rule it did not write is never overwritten silently, RGW's own
+ * lifecycle pass moves exactly the tagged chunk to GLACIER, and the tier tag round-trips without
+ * touching other tags. Its own cluster: it changes the zone group.
  */
 class RgwTierRulesIT {
 
@@ -57,8 +59,32 @@ class RgwTierRulesIT {
                 "GLACIER",
                 "--data-pool",
                 "default.rgw.glacier.data");
+        restartRgw(); // the running gateway learns the new placement class only at start
         ceph.createBucket(BUCKET, false);
         raw = ceph.newS3Client();
+    }
+
+    private static void restartRgw() {
+        Path d = ceph.dir();
+        ExternalCommand.of(
+                        "bash",
+                        "-c",
+                        "set -e; p=$(cat \"$1/rgw.pid\"); kill \"$p\"; while kill -0 \"$p\" 2>/dev/null; do sleep 0.1; done;"
+                                + " radosgw -n client.rgw -f </dev/null >>\"$1/log/rgw.out\" 2>&1 & echo $! > \"$1/rgw.pid\"",
+                        "restart-rgw",
+                        d.toString())
+                .env("CEPH_CONF", ceph.confFile().toString())
+                .mergeStderr()
+                .run();
+        org.awaitility.Awaitility.await("RGW answers after its restart")
+                .atMost(java.time.Duration.ofSeconds(60))
+                .ignoreExceptions()
+                .until(() -> {
+                    try (S3Client c = ceph.newS3Client()) {
+                        c.listBuckets();
+                        return true;
+                    }
+                });
     }
 
     @AfterAll
@@ -169,6 +195,27 @@ class RgwTierRulesIT {
             assertThat(drift.changed()).containsExactly("tidemark-tier-GLACIER:c/");
             rules.apply(Set.of("GLACIER"), false);
             assertThat(rules.check(Set.of("GLACIER")).inSync()).isTrue();
+        }
+    }
+
+    @Test
+    void rgwMovesATaggedChunkToTheArchiveClassAndLeavesTheRestAlone() {
+        raw.deleteBucketLifecycle(r -> r.bucket(BUCKET));
+        try (S3ObjectTarget e = target("e/")) {
+            new S3TierRules(e).apply(Set.of("GLACIER"), false);
+            e.putIfAbsent("chunks/11/1111", "cold".getBytes(UTF_8));
+            e.putIfAbsent("chunks/22/2222", "warm".getBytes(UTF_8));
+            e.putIfAbsent("manifests/vm/p1", "manifest".getBytes(UTF_8));
+            e.tagTier("chunks/11/1111", Optional.of("GLACIER"));
+            e.tagTier("manifests/vm/p1", Optional.of("GLACIER")); // outside chunks/: the rule must not match
+
+            admin("lc", "process", "--rgw-lc-debug-interval=1"); // one lifecycle pass now
+
+            assertThat(e.placement("chunks/11/1111").storageClass()).isEqualTo("GLACIER");
+            assertThat(e.placement("chunks/22/2222").storageClass()).isEqualTo("STANDARD");
+            assertThat(e.placement("manifests/vm/p1").storageClass()).isEqualTo("STANDARD");
+            // RGW has no restore: a GLACIER placement class is an ordinary readable pool there
+            assertThat(e.get("chunks/11/1111")).hasValue("cold".getBytes(UTF_8));
         }
     }
 
