@@ -22,9 +22,10 @@ import java.util.Set;
  * are readable or the deadline passes, and says how long it waited.
  *
  * <p>Safe to run again: a restore request is idempotent, objects already readable are only
- * counted, and a restored copy that expired meanwhile is requested again. Polls only the objects
- * still pending, every {@code pollEvery} (waiting through the injected {@link Sleeper}, so tests
- * advance a fake clock).
+ * counted, and a restored copy that expired meanwhile is requested again. Every {@code pollEvery}
+ * (waiting through the injected {@link Sleeper}, so tests advance a fake clock) it asks about the
+ * pending objects in request order and stops at the first one still restoring: restores requested
+ * together finish together, so a poll costs about one HEAD until they do.
  */
 public final class ColdRestore {
 
@@ -112,6 +113,8 @@ public final class ColdRestore {
                 } else if (p.readability() == Readability.ARCHIVED) { // the restored copy expired, or lost
                     store.requestRestore(key, days);
                     requested++;
+                } else {
+                    break; // still restoring: those requested after it most likely too; ask again next poll
                 }
             }
             progress.accept(new Progress(
