@@ -163,8 +163,8 @@ public final class S3TierRules {
                     + " Tidemark will not put its tier rules ("
                     + quoted(drift.missing().stream().map(this::ruleId).toList())
                     + ") over them. Either remove or rename them (IDs starting with '"
-                    + ID_PREFIX + "' are Tidemark's), or run again with --keep-foreign-rules to keep them unchanged"
-                    + " next to Tidemark's");
+                    + ID_PREFIX + "' are Tidemark's), or apply again keeping foreign rules (keepForeign),"
+                    + " which puts them back unchanged next to Tidemark's");
         }
         List<LifecycleRule> next = new ArrayList<>();
         for (LifecycleRule r : current) {

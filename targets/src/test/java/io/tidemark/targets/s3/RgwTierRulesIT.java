@@ -159,7 +159,7 @@ class RgwTierRulesIT {
             assertThatThrownBy(() -> rulesA.apply(Set.of("GLACIER", "STANDARD_IA"), false))
                     .isInstanceOf(PermanentException.class)
                     .hasMessageContaining("'expire-logs' that Tidemark did not write")
-                    .hasMessageContaining("--keep-foreign-rules");
+                    .hasMessageContaining("apply again keeping foreign rules");
             assertThat(raw.getBucketLifecycleConfiguration(r -> r.bucket(BUCKET))
                             .rules())
                     .extracting(LifecycleRule::id)
