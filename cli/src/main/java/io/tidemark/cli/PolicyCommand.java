@@ -1,6 +1,7 @@
 package io.tidemark.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import io.tidemark.core.Human;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
 import io.tidemark.policies.Policy;
@@ -234,6 +235,12 @@ final class PolicyCommand {
         @Option(names = "--bandwidth", paramLabel = "MB/s", description = "bandwidth to the targets, in MB/s")
         Double bandwidth;
 
+        @Option(
+                names = "--full-size",
+                paramLabel = "MB",
+                description = "size of one VM's disks, in MB, for the bytes per tier (with --change-rate)")
+        Double fullSize;
+
         @Option(names = "--json", description = "machine-readable output")
         boolean json;
 
@@ -253,7 +260,8 @@ final class PolicyCommand {
                     Duration.ofDays(days),
                     backup,
                     changeRate == null ? OptionalDouble.empty() : OptionalDouble.of(changeRate),
-                    bandwidth == null ? OptionalDouble.empty() : OptionalDouble.of(bandwidth));
+                    bandwidth == null ? OptionalDouble.empty() : OptionalDouble.of(bandwidth),
+                    fullSize == null ? OptionalDouble.empty() : OptionalDouble.of(fullSize));
             List<PolicyPlan> plans = set.policies().stream()
                     .filter(this::selected)
                     .map(p -> PolicyPlan.of(p, options))
@@ -269,6 +277,10 @@ final class PolicyCommand {
             if ((changeRate == null) != (bandwidth == null)) {
                 throw new CommandLine.ParameterException(
                         spec.commandLine(), "--change-rate and --bandwidth go together");
+            }
+            if (fullSize != null && (fullSize < 0 || changeRate == null)) {
+                throw new CommandLine.ParameterException(
+                        spec.commandLine(), "--full-size must not be negative and goes with --change-rate");
             }
             if ((bandwidth != null && bandwidth <= 0) || (changeRate != null && changeRate < 0)) {
                 throw new CommandLine.ParameterException(
@@ -324,6 +336,18 @@ final class PolicyCommand {
                         o.oldestKept().map(t -> ", oldest " + t).orElse(""),
                         o.rule().keepsAll() ? " (no retention rule: keeps all)" : "");
             }
+            for (PolicyPlan.TierOutlook t : plan.tiers()) {
+                System.out.printf(
+                        "  tier %s (%s%s): holds %s per VM, %s enter each month%n",
+                        t.tier(),
+                        t.location(),
+                        t.storageClass().map(c -> ", " + c).orElse(""),
+                        Human.bytes(t.storedBytes()),
+                        Human.bytes(t.inBytesPerMonth()));
+            }
+            if (plan.tiers().isEmpty() && !p.tiers().isEmpty()) {
+                System.out.println("  tiers: give --change-rate (and --full-size) to estimate the bytes per tier");
+            }
         }
 
         private static Map<String, Object> toJson(PolicyPlan plan) {
@@ -347,6 +371,17 @@ final class PolicyCommand {
                 locations.add(l);
             }
             m.put("retention", locations);
+            List<Map<String, Object>> tiers = new ArrayList<>();
+            for (PolicyPlan.TierOutlook t : plan.tiers()) {
+                Map<String, Object> tm = new LinkedHashMap<>();
+                tm.put("tier", t.tier());
+                tm.put("location", t.location());
+                tm.put("storageClass", t.storageClass().orElse(null));
+                tm.put("storedBytes", t.storedBytes());
+                tm.put("inBytesPerMonth", t.inBytesPerMonth());
+                tiers.add(tm);
+            }
+            m.put("tiers", tiers);
             return m;
         }
 

@@ -87,6 +87,38 @@ class PolicyCommandTest {
     }
 
     @Test
+    void planEstimatesTheBytesPerTier() throws Exception {
+        Path d = write(
+                "p",
+                "db.yaml",
+                policy("db", "1h", "2h") + "targets: [offsite]\ntiers:\n  hot: {location: local, keep: 7d}\n"
+                        + "  warm: {location: offsite, keep: 90d}\n"
+                        + "  cold: {location: offsite, storage-class: GLACIER, keep: 7y}\n");
+        assertThat(Main.execute("policy", "plan", d.toString())).isZero();
+        assertThat(std.out()).contains("tiers: give --change-rate (and --full-size) to estimate the bytes per tier");
+        std.reset();
+        assertThat(Main.execute(
+                        "policy",
+                        "plan",
+                        d.toString(),
+                        "--change-rate",
+                        "100",
+                        "--bandwidth",
+                        "100",
+                        "--full-size",
+                        "50000"))
+                .isZero();
+        assertThat(std.out()).contains("tier hot (local): holds ").contains("tier cold (offsite, GLACIER): holds ");
+        std.reset();
+        assertThat(Main.execute("policy", "plan", d.toString(), "--change-rate", "100", "--bandwidth", "100", "--json"))
+                .isZero();
+        assertThat(std.out())
+                .contains("\"storageClass\" : \"GLACIER\"")
+                .contains("\"storedBytes\" : 6132000000000")
+                .contains("\"inBytesPerMonth\" : 73050000000");
+    }
+
+    @Test
     void planOfAnInvalidDirectoryReportsLikeLint() throws Exception {
         Path d = write("p", "bad.yaml", "name: web\nvms: {names: [a]}\nschedule:\n  interval: 15 minutes\nrpo: 1h\n");
         assertThat(Main.execute("policy", "plan", d.toString())).isEqualTo(1);

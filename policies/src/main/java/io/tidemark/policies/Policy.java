@@ -34,6 +34,8 @@ import java.util.OptionalLong;
  * @param budgets the capacity budget of each VM at each location that has one ({@code budget:}):
  *     the most bytes the VM's restore points there may occupy, counted as {@code
  *     io.tidemark.replicator.Budgets} does; retention removes the oldest prunable points beyond it
+ * @param tiers the storage tiers ({@code tiers:}): per location, how long points stay in which
+ *     storage class; {@link Tiers#NONE} when not given (docs/adr/0020-storage-tiers.md)
  */
 public record Policy(
         String name,
@@ -49,7 +51,8 @@ public record Policy(
         List<String> preDeployApps,
         Map<String, Duration> targetRpos,
         Qos qos,
-        Map<String, Long> budgets) {
+        Map<String, Long> budgets,
+        Tiers tiers) {
 
     public Policy {
         Objects.requireNonNull(name, "name");
@@ -66,6 +69,41 @@ public record Policy(
         targetRpos = Map.copyOf(targetRpos);
         Objects.requireNonNull(qos, "qos");
         budgets = Map.copyOf(budgets);
+        Objects.requireNonNull(tiers, "tiers");
+    }
+
+    /** A policy without storage tiers. */
+    public Policy(
+            String name,
+            VmSelector vms,
+            Schedule schedule,
+            ConsistencyPolicy consistency,
+            Duration rpo,
+            Optional<Duration> rto,
+            Optional<Duration> fullEvery,
+            List<String> targets,
+            Map<String, Retention> retention,
+            Optional<Path> source,
+            List<String> preDeployApps,
+            Map<String, Duration> targetRpos,
+            Qos qos,
+            Map<String, Long> budgets) {
+        this(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                targetRpos,
+                qos,
+                budgets,
+                Tiers.NONE);
     }
 
     /**
@@ -94,6 +132,26 @@ public record Policy(
         return b == null ? OptionalLong.empty() : OptionalLong.of(b);
     }
 
+    /** This policy with the storage tiers {@code tiers} instead of its own. */
+    public Policy withTiers(Tiers tiers) {
+        return new Policy(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                targetRpos,
+                qos,
+                budgets,
+                tiers);
+    }
+
     /** This policy with the capacity budgets {@code byLocation} instead of its own. */
     public Policy withBudgets(Map<String, Long> byLocation) {
         return new Policy(
@@ -110,7 +168,8 @@ public record Policy(
                 preDeployApps,
                 targetRpos,
                 qos,
-                byLocation);
+                byLocation,
+                tiers);
     }
 
     /** A policy that no pre-deploy hook triggers. */
@@ -180,7 +239,8 @@ public record Policy(
                 apps,
                 targetRpos,
                 qos,
-                budgets);
+                budgets,
+                tiers);
     }
 
     /** This policy with {@code rpo} at {@code target} instead of the policy-wide one. */
@@ -201,7 +261,8 @@ public record Policy(
                 preDeployApps,
                 rpos,
                 qos,
-                budgets);
+                budgets,
+                tiers);
     }
 
     /**

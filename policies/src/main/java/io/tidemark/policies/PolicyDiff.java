@@ -74,6 +74,7 @@ public record PolicyDiff(List<String> added, List<String> removed, Map<String, L
         keys.put("triggers", Policy::preDeployApps);
         keys.put("qos", Policy::qos);
         keys.put("budget", Policy::budgets);
+        keys.put("tiers", Policy::tiers);
         return Collections.unmodifiableMap(keys);
     }
 }

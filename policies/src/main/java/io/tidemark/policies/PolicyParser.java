@@ -70,7 +70,9 @@ public final class PolicyParser {
             "retention",
             "triggers",
             "qos",
-            "budget");
+            "budget",
+            "tiers");
+    static final List<String> TIER_KEYS = List.of("location", "keep", "storage-class");
     static final List<String> TRIGGERS_KEYS = List.of("pre-deploy");
     static final List<String> PRE_DEPLOY_KEYS = List.of("apps");
     static final List<String> RETENTION_KEYS = List.of("last", "hourly", "daily", "weekly", "monthly", "yearly");
@@ -83,6 +85,7 @@ public final class PolicyParser {
     public static final long MAX_READ_IOPS = 10_000_000;
 
     private static final Pattern NAME = Pattern.compile("[a-z0-9-]+");
+    private static final Pattern STORAGE_CLASS = Pattern.compile("[A-Z][A-Z0-9_]{0,63}");
     private static final Pattern APP_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
     private static final int MAX_ALIASES = 10;
     private static final int MAX_NESTING = 20;
@@ -370,6 +373,10 @@ public final class PolicyParser {
                 ? top.mapping("budget", "a mapping of locations (local, or a target) to sizes such as 50GiB")
                         .flatMap(m -> readBudgets(m, targets.orElse(List.of()), problems))
                 : Optional.of(Map.of());
+        Optional<Tiers> tiers = top.has("tiers")
+                ? top.mapping("tiers", "a mapping of tier names to {location, keep, storage-class}")
+                        .flatMap(m -> readTiers(m, targets.orElse(List.of()), problems))
+                : Optional.of(Tiers.NONE);
 
         if (!problems.isEmpty()) {
             return Optional.empty();
@@ -388,7 +395,8 @@ public final class PolicyParser {
                 preDeployApps.orElseThrow(),
                 targetList.orElseThrow().rpos(),
                 qos.orElseThrow(),
-                budgets.orElseThrow()));
+                budgets.orElseThrow(),
+                tiers.orElseThrow()));
     }
 
     /** The targets of a policy: their names in file order, and the RPOs of those that have their own. */
@@ -554,6 +562,131 @@ public final class PolicyParser {
             }
         }
         return ok ? apps : Optional.empty();
+    }
+
+    /**
+     * {@code tiers}: named tiers, each {@code {location, keep, storage-class}}; tiers at one
+     * location chain in file order (see {@link Tier}). Refused: a location that is neither {@code
+     * local} nor a target of the policy; a storage class at {@code local} or a second tier there
+     * (a local repository has one class); an archive class (see {@link Tier#ARCHIVE_CLASSES}) as
+     * the first tier of a location, where new points are written and read by {@code list}/{@code
+     * show}; two tiers in a row at one location with the same class (nothing would move).
+     */
+    private static Optional<Tiers> readTiers(MappingReader tiers, List<String> targets, Problems problems) {
+        List<String> locations = new ArrayList<>(List.of("local"));
+        locations.addAll(targets);
+        List<Tier> out = new ArrayList<>();
+        Map<String, Tier> lastAt = new java.util.HashMap<>();
+        boolean ok = true;
+        if (tiers.keys().isEmpty()) {
+            problems.at(tiers.node(), tiers.path(), "list at least one tier, or leave out tiers");
+            return Optional.empty();
+        }
+        for (String name : tiers.keys()) {
+            String path = tiers.child(name);
+            if (!NAME.matcher(name).matches()) {
+                problems.at(
+                        tiers.keyNode(name).orElseThrow(),
+                        path,
+                        "expected a tier name of lower-case letters, digits and '-', got " + MappingReader.quote(name));
+                ok = false;
+                continue;
+            }
+            Optional<MappingReader> m = tiers.mapping(name, "a mapping of " + String.join(", ", TIER_KEYS));
+            if (m.isEmpty()) {
+                ok = false;
+                continue;
+            }
+            MappingReader tier = m.get();
+            tier.allowOnly(TIER_KEYS);
+            tier.require("location", "keep");
+            Optional<String> location = tier.string("location", "local or a target of the policy");
+            if (location.isPresent() && !locations.contains(location.get())) {
+                problems.at(
+                        tier.value("location").orElseThrow(),
+                        tier.child("location"),
+                        "expected local or a target of this policy (" + String.join(", ", locations) + "), got "
+                                + MappingReader.quote(location.get()));
+                location = Optional.empty();
+            }
+            Optional<Duration> keep = tier.value("keep").flatMap(v -> keep(tier, problems));
+            Optional<String> storageClass = tier.has("storage-class")
+                    ? tier.string("storage-class", "an S3 storage class such as STANDARD_IA or GLACIER")
+                    : Optional.empty();
+            if (storageClass.isPresent()
+                    && !STORAGE_CLASS.matcher(storageClass.get()).matches()) {
+                problems.at(
+                        tier.value("storage-class").orElseThrow(),
+                        tier.child("storage-class"),
+                        "expected an S3 storage class in upper case such as STANDARD_IA, GLACIER or DEEP_ARCHIVE,"
+                                + " got " + MappingReader.quote(storageClass.get()));
+                storageClass = Optional.empty();
+                location = Optional.empty();
+            }
+            if (location.isEmpty() || keep.isEmpty()) {
+                ok = false;
+                continue;
+            }
+            Tier t = new Tier(name, location.get(), storageClass, keep.get());
+            Tier before = lastAt.get(t.location());
+            if (t.location().equals("local") && storageClass.isPresent()) {
+                problems.at(
+                        tier.value("storage-class").orElseThrow(),
+                        tier.child("storage-class"),
+                        "local has no storage classes; leave out storage-class, or put this tier at a target");
+                ok = false;
+            } else if (t.location().equals("local") && before != null) {
+                problems.at(
+                        tier.node(),
+                        path,
+                        "local already has tier '" + before.name() + "' and a local repository has one storage"
+                                + " class; put this tier at a target, or give '" + before.name() + "' a longer keep");
+                ok = false;
+            } else if (before == null && t.archive()) {
+                problems.at(
+                        tier.value("storage-class").orElseThrow(),
+                        tier.child("storage-class"),
+                        "'" + name + "' is the first tier at " + t.location() + ", where new restore points are"
+                                + " written, and " + storageClass.get() + " must be restored (hours) before any read;"
+                                + " put a readable tier such as {location: " + t.location() + ", keep: 30d} before it");
+                ok = false;
+            } else if (before != null && before.storageClass().equals(t.storageClass())) {
+                problems.at(
+                        tier.node(),
+                        path,
+                        "'" + name + "' follows '" + before.name() + "' at " + t.location() + " in the same storage"
+                                + " class, so nothing would move; give it another storage-class, or merge the two"
+                                + " tiers into one with the sum of their keeps");
+                ok = false;
+            }
+            lastAt.put(t.location(), t);
+            out.add(t);
+        }
+        return ok && problems.isEmpty() ? Optional.of(new Tiers(out)) : Optional.empty();
+    }
+
+    /** {@code keep} of a tier: a positive duration, or a whole number of 365-day years such as {@code 7y}. */
+    private static Optional<Duration> keep(MappingReader tier, Problems problems) {
+        Optional<String> text = tier.string("keep", "a duration such as 7d or 7y");
+        if (text.isPresent() && text.get().trim().matches("\\d{1,4}y")) {
+            String t = text.get().trim();
+            long years = Long.parseLong(t.substring(0, t.length() - 1));
+            if (years > 0) {
+                return Optional.of(Duration.ofDays(365 * years));
+            }
+        } else if (text.isPresent()) {
+            Optional<Duration> d = DurationSyntax.parse(text.get().trim());
+            if (d.isPresent() && !d.get().isZero()) {
+                return d;
+            }
+        }
+        if (text.isPresent()) {
+            problems.at(
+                    tier.value("keep").orElseThrow(),
+                    tier.child("keep"),
+                    "expected a positive duration such as 7d, 12h or 7y, got " + MappingReader.quote(text.get()));
+        }
+        return Optional.empty();
     }
 
     private static Optional<Map<String, Retention>> readRetention(

@@ -24,13 +24,19 @@ import java.util.TreeSet;
  * @param problems why the RPO cannot be met; empty when feasible
  * @param retention per location ({@code local}, then targets, then other locations named by {@code
  *     retention}), what is kept at the end of the simulated days
+ * @param tiers per tier of the policy, in file order, the bytes it holds and receives each month;
+ *     empty without tiers or without a change rate
  */
 public record PolicyPlan(
         Policy policy,
         List<Instant> nextFireTimes,
         Duration longestGap,
         List<String> problems,
-        List<LocationOutlook> retention) {
+        List<LocationOutlook> retention,
+        List<TierOutlook> tiers) {
+
+    /** Hours in an average month (365.25 d / 12). */
+    static final double HOURS_PER_MONTH = 730.5;
 
     public PolicyPlan {
         Objects.requireNonNull(policy, "policy");
@@ -38,7 +44,27 @@ public record PolicyPlan(
         Objects.requireNonNull(longestGap, "longestGap");
         problems = List.copyOf(problems);
         retention = List.copyOf(retention);
+        tiers = List.copyOf(tiers);
     }
+
+    /**
+     * The steady-state estimate of one tier (docs/adr/0020-storage-tiers.md): every byte of a VM's
+     * current image is referenced by its newest point, so it stays in the location's first tier
+     * ({@code fullSize} there); data overwritten at age {@code a} stays referenced only by points
+     * older than {@code a} and moves through the tiers with them. So a tier that covers ages {@code
+     * [from, to)} holds the change rate times its keep, and every tier receives the change rate
+     * times a month. An upper bound: a block changed twice in one interval counts once
+     * in the change rate, and retention keeping fewer points keeps fewer old versions.
+     *
+     * @param location {@code local} or a target
+     * @param tier the tier's name
+     * @param storageClass the tier's storage class; empty = the location's own
+     * @param storedBytes the bytes one VM keeps in the tier (billed as byte-months each month)
+     * @param inBytesPerMonth the bytes that enter the tier each month: written, in a location's first
+     *     tier; moved by lifecycle transitions, in the others
+     */
+    public record TierOutlook(
+            String location, String tier, Optional<String> storageClass, long storedBytes, long inBytesPerMonth) {}
 
     /** True when the schedule can meet the RPO. */
     public boolean feasible() {
@@ -73,9 +99,25 @@ public record PolicyPlan(
             Duration days,
             Duration backupTime,
             OptionalDouble changeRateMbPerHour,
-            OptionalDouble bandwidthMbPerSecond) {
+            OptionalDouble bandwidthMbPerSecond,
+            OptionalDouble fullSizeMb) {
+
+        /** Options without a full size (tier estimates then count changed data only). */
+        public Options(
+                Instant now,
+                int fireCount,
+                Duration days,
+                Duration backupTime,
+                OptionalDouble changeRateMbPerHour,
+                OptionalDouble bandwidthMbPerSecond) {
+            this(now, fireCount, days, backupTime, changeRateMbPerHour, bandwidthMbPerSecond, OptionalDouble.empty());
+        }
 
         public Options {
+            Objects.requireNonNull(fullSizeMb, "fullSizeMb");
+            if (fullSizeMb.isPresent() && fullSizeMb.getAsDouble() < 0) {
+                throw new IllegalArgumentException("full size must not be negative");
+            }
             Objects.requireNonNull(now, "now");
             Objects.requireNonNull(days, "days");
             Objects.requireNonNull(backupTime, "backupTime");
@@ -116,7 +158,25 @@ public record PolicyPlan(
                 FireTimes.next(policy, options.now(), options.fireCount()),
                 gap,
                 rpoProblems(policy, gap, options),
-                retention(policy, simulated));
+                retention(policy, simulated),
+                tiers(policy, options));
+    }
+
+    private static List<TierOutlook> tiers(Policy policy, Options options) {
+        if (options.changeRateMbPerHour().isEmpty()) {
+            return List.of();
+        }
+        double bytesPerHour = options.changeRateMbPerHour().getAsDouble() * 1_000_000;
+        long full = (long) (options.fullSizeMb().orElse(0) * 1_000_000);
+        List<TierOutlook> out = new ArrayList<>();
+        for (Tier t : policy.tiers().all()) {
+            boolean first = policy.tiers().at(t.location()).get(0).equals(t);
+            double hours = t.keep().toSeconds() / 3600.0;
+            out.add(new TierOutlook(
+                    t.location(), t.name(), t.storageClass(), (long) (bytesPerHour * hours) + (first ? full : 0), (long)
+                            (bytesPerHour * HOURS_PER_MONTH)));
+        }
+        return out;
     }
 
     private static Duration longestGap(Policy policy, List<Instant> fires) {

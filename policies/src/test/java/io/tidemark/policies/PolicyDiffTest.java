@@ -44,4 +44,15 @@ class PolicyDiffTest {
                 PolicySet.of(db.withBudgets(Map.of("local", 60L << 30))));
         assertThat(diff.changed()).isEqualTo(Map.of("db", List.of("budget")));
     }
+
+    @Test
+    void aChangedTierIsAChangedKey() {
+        Policy db = policy("db", Duration.ofHours(1), Duration.ofHours(2));
+        Tier warm = new Tier("warm", "offsite", java.util.Optional.empty(), Duration.ofDays(30));
+        PolicyDiff diff = PolicyDiff.between(
+                PolicySet.of(db.withTiers(new Tiers(List.of(warm)))),
+                PolicySet.of(db.withTiers(new Tiers(List.of(
+                        warm, new Tier("cold", "offsite", java.util.Optional.of("GLACIER"), Duration.ofDays(365)))))));
+        assertThat(diff.changed()).isEqualTo(Map.of("db", List.of("tiers")));
+    }
 }

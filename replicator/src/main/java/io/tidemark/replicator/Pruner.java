@@ -149,6 +149,12 @@ public final class Pruner {
                                 .map(Manifest::capturedAt)
                                 .toList()))
                         .orElse(null);
+                if (kept != null) { // a point past its last tier at this location expires (ADR 20)
+                    policy.get()
+                            .tiers()
+                            .expiresAt(location.getKey())
+                            .ifPresent(end -> kept.removeIf(t -> !t.plus(end).isAfter(now)));
+                }
                 Manifest newest = points.get(points.size() - 1);
                 List<Decision> decisions = new ArrayList<>();
                 for (Manifest m : points) {

@@ -3,6 +3,7 @@ package io.tidemark.targets.s3;
 import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.TidemarkException;
+import io.tidemark.core.target.ColdStorage;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.core.target.TargetKeys;
 import io.tidemark.format.ObjectKeys;
@@ -44,6 +45,8 @@ import software.amazon.awssdk.services.s3.model.ObjectLockLegalHoldStatus;
 import software.amazon.awssdk.services.s3.model.ObjectLockMode;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
 import software.amazon.awssdk.services.s3.model.S3Object;
+import software.amazon.awssdk.services.s3.model.Tag;
+import software.amazon.awssdk.services.s3.model.Tier;
 
 /**
  * An {@link ObjectTarget} on a key prefix of an S3 bucket, through aws-sdk-java-v2: AWS S3, Ceph
@@ -98,7 +101,10 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *
  * <p>Thread-safe.
  */
-public final class S3ObjectTarget implements ObjectTarget {
+public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
+
+    /** Storage classes whose objects must be restored before a GET. */
+    static final Set<String> ARCHIVE_CLASSES = Set.of("GLACIER", "DEEP_ARCHIVE");
 
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
     private static final Duration SOCKET_TIMEOUT = Duration.ofSeconds(60);
@@ -337,6 +343,98 @@ public final class S3ObjectTarget implements ObjectTarget {
     }
 
     /** Closes the client if {@link #create} made it; a client passed in stays open. */
+    @Override
+    public Placement placement(String key) {
+        String s3Key = s3Key(key);
+        try {
+            HeadObjectResponse head =
+                    s3.headObject(r -> r.bucket(config.bucket()).key(s3Key));
+            return placement(head.storageClassAsString(), head.restore());
+        } catch (SdkException e) {
+            if (e instanceof NoSuchKeyException || isMissingKey(e)) {
+                throw new PermanentException("no object " + config.location() + key + " at " + endpointName()
+                        + " to look up the storage class of; check the key (was it pruned?)");
+            }
+            throw translate("look up the storage class of", key, e);
+        }
+    }
+
+    /**
+     * The placement a HEAD answers: {@code storageClass} (absent on STANDARD objects) and the
+     * {@code x-amz-restore} header ({@code ongoing-request="true"} while restoring; {@code
+     * ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"} once restored).
+     */
+    static Placement placement(String storageClass, String restoreHeader) {
+        String sc = storageClass == null || storageClass.isBlank() ? "STANDARD" : storageClass;
+        if (!ARCHIVE_CLASSES.contains(sc)) {
+            return new Placement(sc, Readability.READABLE, Optional.empty());
+        }
+        if (restoreHeader == null || restoreHeader.isBlank()) {
+            return new Placement(sc, Readability.ARCHIVED, Optional.empty());
+        }
+        if (restoreHeader.replace(" ", "").contains("ongoing-request=\"true\"")) {
+            return new Placement(sc, Readability.RESTORING, Optional.empty());
+        }
+        java.util.regex.Matcher m =
+                java.util.regex.Pattern.compile("expiry-date=\"([^\"]+)\"").matcher(restoreHeader);
+        Optional<Instant> until = m.find()
+                ? Optional.of(
+                        java.time.ZonedDateTime.parse(m.group(1), java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME)
+                                .toInstant())
+                : Optional.empty();
+        return new Placement(sc, Readability.RESTORED, until);
+    }
+
+    @Override
+    public void requestRestore(String key, int days) {
+        String s3Key = s3Key(key);
+        try {
+            s3.restoreObject(r -> r.bucket(config.bucket()).key(s3Key).restoreRequest(q -> q.days(days)
+                    .glacierJobParameters(g -> g.tier(Tier.STANDARD))));
+        } catch (AwsServiceException e) {
+            if (e.statusCode() == 409 && "RestoreAlreadyInProgress".equals(errorCode(e))) {
+                return; // asked before: idempotent
+            }
+            throw translate("restore", key, e);
+        } catch (SdkException e) {
+            throw translate("restore", key, e);
+        }
+    }
+
+    @Override
+    public void tagTier(String key, Optional<String> storageClass) {
+        String s3Key = s3Key(key);
+        try {
+            List<Tag> others = new ArrayList<>(
+                    s3.getObjectTagging(r -> r.bucket(config.bucket()).key(s3Key))
+                            .tagSet());
+            others.removeIf(t -> TIER_TAG.equals(t.key()));
+            storageClass.ifPresent(
+                    sc -> others.add(Tag.builder().key(TIER_TAG).value(sc).build()));
+            s3.putObjectTagging(r -> r.bucket(config.bucket()).key(s3Key).tagging(t -> t.tagSet(others)));
+        } catch (SdkException e) {
+            throw translate("tag", key, e);
+        }
+    }
+
+    @Override
+    public Optional<String> tierTag(String key) {
+        String s3Key = s3Key(key);
+        try {
+            return s3.getObjectTagging(r -> r.bucket(config.bucket()).key(s3Key)).tagSet().stream()
+                    .filter(t -> TIER_TAG.equals(t.key()))
+                    .map(Tag::value)
+                    .findFirst();
+        } catch (SdkException e) {
+            throw translate("read the tags of", key, e);
+        }
+    }
+
+    /** The client this target talks through, for {@link S3TierRules}. */
+    S3Client client() {
+        return s3;
+    }
+
     @Override
     public void close() {
         if (ownsClient) {
