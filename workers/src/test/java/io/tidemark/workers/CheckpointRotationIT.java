@@ -1,6 +1,7 @@
 package io.tidemark.workers;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
@@ -44,6 +45,7 @@ class CheckpointRotationIT {
     private volatile QemuVm guest;
     private volatile boolean armed;
     private volatile boolean filterIn;
+    private volatile boolean failFilter;
     private volatile String beforeInjected;
     private volatile String afterInjected;
     private int jobs;
@@ -74,7 +76,9 @@ class CheckpointRotationIT {
 
                 armed = true;
                 Manifest second = backup(worker, "rot1");
-                assertThat(afterInjected).as("the write between the filters and the old checkpoint's end").isNotNull();
+                assertThat(afterInjected)
+                        .as("the write between the filters and the old checkpoint's end")
+                        .isNotNull();
                 assertThat(second.disk("sd0").orElseThrow().fullReason()).isEmpty();
                 assertThat(restoredSha(repo, second))
                         .as("the point is the disk at its snapshot moment, before the write")
@@ -93,13 +97,72 @@ class CheckpointRotationIT {
     }
 
     /**
+     * The state the new order adds: the new checkpoint started, the old one still recording, and
+     * the capture fails there (QEMU refuses to move the device onto the filter). Closing merges the
+     * new checkpoint into the old one, which still records, and removes it; the next point is
+     * incremental and has every write, also the one made in that state.
+     */
+    @Test
+    void aCaptureThatFailsBeforeTheOldCheckpointStopsLeavesItRecordingAndLosesNothing() throws IOException {
+        Path real = Files.createDirectories(dir.resolve("real"));
+        Path tapped = Files.createDirectories(dir.resolve("tap"));
+        Repository repo = Repository.openOrInit(
+                new FileObjectTarget(Files.createDirectories(dir.resolve("repo"))), RepositoryConfig.defaults());
+        try (QemuVm vm = QemuVm.start(real, "rot2", 16L * MIB);
+                QmpTap tap = QmpTap.start(tapped.resolve("rot2.qmp"), vm.qmpSocket(), this::beforeCommand);
+                QmpHypervisor hv = new QmpHypervisor(tapped)) {
+            guest = vm;
+            hv.cbwTimeout(Duration.ofSeconds(10));
+            BackupWorker worker = new BackupWorker(
+                    "hv1",
+                    hv,
+                    repo,
+                    new RecordingEventBus(),
+                    Clock.systemUTC(),
+                    dir.resolve("work"),
+                    CaptureHooks.NONE,
+                    NbdBlockSource::open);
+            try {
+                vm.write("sd0", 0, 4 * MIB, 0x01);
+                backup(worker, "rot2");
+                List<String> checkpoints = vm.bitmapNames("sd0");
+                vm.write("sd0", 10L * MIB, 64 << 10, 0x22);
+
+                failFilter = true;
+                assertThatThrownBy(() -> backup(worker, "rot2")).hasMessageContaining("tmfl-no-such-node");
+                assertThat(failFilter)
+                        .as("the capture got as far as the filter")
+                        .isFalse();
+                assertThat(vm.bitmapNames("sd0")).as("the old checkpoint alone").isEqualTo(checkpoints);
+                assertThat(vm.bitmap("sd0", checkpoints.get(0))
+                                .orElseThrow()
+                                .path("recording")
+                                .asBoolean())
+                        .as("the old checkpoint records")
+                        .isTrue();
+
+                Manifest next = backup(worker, "rot2");
+                assertThat(next.disk("sd0").orElseThrow().fullReason()).isEmpty();
+                assertThat(restoredSha(repo, next)).isEqualTo(vm.model("sd0").sha256());
+            } finally {
+                worker.close();
+            }
+        }
+    }
+
+    /**
      * Armed, after the capture's {@code qom-set} moved the device onto its filter: before the next
      * bitmap transaction (the one that stops the old checkpoint) is passed on, a 64 KiB write at a
      * 4 KiB offset that is not granule-aligned, as the soak's writer makes.
      */
-    private void beforeCommand(String line) {
+    private String beforeCommand(String line) {
+        if (failFilter && line.contains("\"qom-set\"") && line.contains("\"value\":\"tmfl-")) {
+            failFilter = false;
+            guest.write("sd0", 6L * MIB + 5 * 4096, 64 << 10, 0x6b); // after the new checkpoint started
+            return line.replaceFirst("\"value\":\"tmfl-[^\"]*\"", "\"value\":\"tmfl-no-such-node\"");
+        }
         if (!armed) {
-            return;
+            return line;
         }
         if (line.contains("\"qom-set\"") && line.contains("\"value\":\"tmfl-")) {
             filterIn = true;
@@ -109,6 +172,7 @@ class CheckpointRotationIT {
             guest.write("sd0", 2L * MIB + 3 * 4096, 64 << 10, 0x5a);
             afterInjected = guest.model("sd0").sha256();
         }
+        return line;
     }
 
     private Manifest backup(BackupWorker worker, String vm) {

@@ -14,25 +14,26 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 
 /**
  * A QMP socket in front of a VM's real one, for fault drills that must act at an exact step of the
  * system under test: every command line a client sends is first given to {@code beforeForward}
  * (on the connection's own thread, so it may block, for example to make a guest write through
- * {@link QemuVm#write} on the fixture's own monitor) and then passed on unchanged; QEMU's replies and
- * events pass straight back. Each client connection gets its own connection to QEMU.
+ * {@link QemuVm#write} on the fixture's own monitor), and what it returns (the line itself, or
+ * another command to make QEMU refuse a step) is passed on; QEMU's replies and events pass
+ * straight back. Each client connection gets its own connection to QEMU.
  */
 public final class QmpTap implements AutoCloseable {
 
     private final Path listen;
     private final Path upstream;
-    private final Consumer<String> beforeForward;
+    private final UnaryOperator<String> beforeForward;
     private final ServerSocketChannel server;
     private final List<SocketChannel> open = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
 
-    private QmpTap(Path listen, Path upstream, Consumer<String> beforeForward) throws IOException {
+    private QmpTap(Path listen, Path upstream, UnaryOperator<String> beforeForward) throws IOException {
         this.listen = listen;
         this.upstream = upstream;
         this.beforeForward = beforeForward;
@@ -48,7 +49,7 @@ public final class QmpTap implements AutoCloseable {
      * Listens on {@code listen} (a path a system under test looks for, such as {@code
      * <qmpDir>/<vm>.qmp}) and forwards to {@code upstream} (the VM's {@link QemuVm#qmpSocket()}).
      */
-    public static QmpTap start(Path listen, Path upstream, Consumer<String> beforeForward) {
+    public static QmpTap start(Path listen, Path upstream, UnaryOperator<String> beforeForward) {
         try {
             return new QmpTap(listen, upstream, beforeForward);
         } catch (IOException e) {
@@ -97,8 +98,8 @@ public final class QmpTap implements AutoCloseable {
                     if (b == '\n') {
                         byte[] bytes = line.toByteArray();
                         line.reset();
-                        beforeForward.accept(new String(bytes, StandardCharsets.UTF_8));
-                        writeAll(qemu, ByteBuffer.wrap(bytes));
+                        String passed = beforeForward.apply(new String(bytes, StandardCharsets.UTF_8));
+                        writeAll(qemu, ByteBuffer.wrap(passed.getBytes(StandardCharsets.UTF_8)));
                     }
                 }
                 buf.clear();
