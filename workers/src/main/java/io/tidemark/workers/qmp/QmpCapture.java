@@ -44,8 +44,9 @@ import org.slf4j.LoggerFactory;
  *       the point-in-time view the read-only NBD export reads. A guest write never waits longer
  *       than the timeout for its copy: then it goes ahead and the snapshot is broken (its reads
  *       fail; {@link #verifyIntact()} says so). Filters are not transactional, so the guest is
- *       paused ({@code stop}/{@code cont}) while they are inserted and the bitmaps rotated, which
- *       keeps the disks of the VM consistent with each other; a marker object in QEMU lets a later
+ *       paused ({@code stop}/{@code cont}) while they are inserted, which keeps the disks of the VM
+ *       consistent with each other; the new checkpoint starts before and the old one stops after,
+ *       so a write the pause did not hold back is in one of them; a marker object in QEMU lets a later
  *       process continue a VM whose capturing process died in that window.
  *   <li><b>Unbounded</b> (classic, the fallback when QEMU lacks the feature or the bound is off): per
  *       disk a scratch qcow2 whose backing is the live node and a {@code blockdev-backup sync=none}
@@ -352,7 +353,7 @@ final class QmpCapture implements Capture {
      * default completion mode is used.
      */
     private void fleece() {
-        rotateBitmaps(true);
+        rotateBitmaps(true, true, true);
         for (int i = 0; i < disks.size(); i++) {
             jobs.add(JOB_PREFIX + token + "-" + i);
         }
@@ -392,9 +393,12 @@ final class QmpCapture implements Capture {
     }
 
     /**
-     * The snapshot moment of a bounded capture: with the guest paused (if it runs), for every disk
-     * a copy-before-write filter is put under its device and the checkpoint bitmaps are rotated;
-     * then the guest runs again. A marker object in QEMU names the pause, so that if this process
+     * The snapshot moment of a bounded capture: the new checkpoint starts; with the guest paused
+     * (if it runs), for every disk a copy-before-write filter is put under its device, then the old
+     * checkpoint stops; then the guest runs again. The pause keeps the disks consistent with each
+     * other; the order of the bitmaps (not the pause) makes sure that no write is missed by both
+     * this point and the next: the pause holds back the vCPUs, not every writer (HMP {@code
+     * qemu-io}, a {@code cont} from another client while the filters go in). A marker object in QEMU names the pause, so that if this process
      * dies before {@code cont} the next one to connect lets the guest run.
      */
     private void insertFilters() {
@@ -405,6 +409,10 @@ final class QmpCapture implements Capture {
                         inserted.path("node-name").asText(), dev.path("qdev").asText());
             }
         }
+        // the new checkpoint records from before the snapshot moment, the old one until after it: a write
+        // in between (nothing but the pause keeps one out, and the pause does not stop every writer) is
+        // then in both, read from the snapshot as it was and again next time, never in neither
+        rotateBitmaps(false, true, false);
         boolean running = qmp.execute("query-status").path("running").asBoolean(false);
         if (running) {
             pauseMarker = SCRATCH_PREFIX + token + "-paused";
@@ -461,7 +469,7 @@ final class QmpCapture implements Capture {
                 }
                 switchedDisks.add(i);
             }
-            rotateBitmaps(false);
+            rotateBitmaps(true, false, false);
         } finally {
             if (pausedByUs) {
                 resume();
@@ -478,24 +486,29 @@ final class QmpCapture implements Capture {
     }
 
     /**
-     * In one transaction for all disks: stop the old checkpoint, start the new one, and (classic
-     * fleecing) start the copy-before-write jobs.
+     * In one transaction for all disks: stop the old checkpoint ({@code disableOld}), start the new
+     * one ({@code addNew}), and (classic fleecing) start the copy-before-write jobs. The classic
+     * capture does all three at its snapshot moment; the bounded one starts the new checkpoint
+     * before its filters go in and stops the old one after, so that each write is in at least one
+     * of them whatever the pause holds back.
      */
-    private void rotateBitmaps(boolean withJobs) {
+    private void rotateBitmaps(boolean disableOld, boolean addNew, boolean withJobs) {
         while (true) {
             List<ObjectNode> actions = new ArrayList<>();
             for (int i = 0; i < disks.size(); i++) {
                 CapturePlan.Disk p = disks.get(i);
                 String node = p.device().node();
-                if (p.incremental()) {
+                if (disableOld && p.incremental()) {
                     actions.add(CapturePlan.action(
                             "block-dirty-bitmap-disable", CapturePlan.bitmapAction(node, since.orElseThrow())));
                 }
-                actions.add(CapturePlan.action(
-                        "block-dirty-bitmap-add",
-                        CapturePlan.bitmapAction(node, newCheckpoint)
-                                .put("persistent", p.persistent())
-                                .put("granularity", CapturePlan.GRANULARITY)));
+                if (addNew) {
+                    actions.add(CapturePlan.action(
+                            "block-dirty-bitmap-add",
+                            CapturePlan.bitmapAction(node, newCheckpoint)
+                                    .put("persistent", p.persistent())
+                                    .put("granularity", CapturePlan.GRANULARITY)));
+                }
                 if (withJobs) {
                     actions.add(CapturePlan.action(
                             "blockdev-backup",
@@ -507,8 +520,10 @@ final class QmpCapture implements Capture {
                 }
             }
             try {
-                transaction(actions);
-                transactionDone = true;
+                if (!actions.isEmpty()) {
+                    transaction(actions);
+                }
+                transactionDone |= addNew; // from now on, close() settles the new checkpoint
                 return;
             } catch (QmpException e) {
                 Matcher m = NOT_PERSISTABLE.matcher(e.description());
