@@ -1,7 +1,6 @@
 package io.tidemark.repository;
 
 import io.tidemark.core.PermanentException;
-import io.tidemark.core.concurrent.DaemonThreads;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -10,52 +9,34 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A raw image file. It is written as {@code FILE.partial}, created sparse at the full size (so chunks
  * never written are holes that read as zeros), and renamed to {@code FILE} on {@link #commit}; a
  * failed restore deletes the partial file, so {@code FILE} only ever holds a complete image.
  *
- * <p>Writeback runs while the restore does: each time {@link #WRITEBACK_BYTES} more have been
- * written, one background thread fsyncs what is there ({@code fdatasync}), so the disk writes
- * overlap the fetching and verifying instead of all waiting for {@link #commit}'s fsync at the end
- * (which then only flushes the tail), and the dirty pages a restore holds in the page cache stay
- * bounded. At most one such fsync runs at a time; its failure fails the commit.
+ * <p>Writeback runs while the restore does ({@link BackgroundWriteback}): every {@link
+ * BackgroundWriteback#DEFAULT_EVERY_BYTES} written, a background {@code fdatasync}, so that the
+ * commit's fsync only has the tail left.
  */
 public final class RawFileSink implements DiskSink {
-
-    /** Written bytes after which a background fsync starts: 64 MiB. */
-    static final long WRITEBACK_BYTES = 64L << 20;
 
     private final Path out;
     private final Path partial;
     private final FileChannel channel;
-    private final long writebackBytes;
-    private final AtomicLong unsynced = new AtomicLong();
-    private final AtomicLong writebacks = new AtomicLong();
-    private final AtomicReference<IOException> writebackFailure = new AtomicReference<>();
-    private final Object writebackLock = new Object();
-    private ExecutorService writeback; // created at the first background fsync; guarded by writebackLock
-    private Future<?> running; // guarded by writebackLock
-    private boolean stopped; // commit or close began: no more background fsyncs; guarded by writebackLock
+    private final BackgroundWriteback writeback;
     private boolean committed;
 
     private RawFileSink(Path out, Path partial, FileChannel channel, long writebackBytes) {
         this.out = out;
         this.partial = partial;
         this.channel = channel;
-        this.writebackBytes = writebackBytes;
+        this.writeback = new BackgroundWriteback(partial.toString(), writebackBytes, () -> channel.force(false));
     }
 
     /** Creates {@code out.partial} of {@code size} bytes (a hole), replacing a stale partial file. */
     public static RawFileSink create(Path out, long size) {
-        return create(out, size, WRITEBACK_BYTES);
+        return create(out, size, BackgroundWriteback.DEFAULT_EVERY_BYTES);
     }
 
     /** {@link #create(Path, long)} with a background fsync every {@code writebackBytes} written. */
@@ -88,73 +69,17 @@ public final class RawFileSink implements DiskSink {
                     "cannot write " + partial + " at offset " + offset + ": " + e.getMessage() + "; is the disk full?",
                     e);
         }
-        if (unsynced.addAndGet(length) >= writebackBytes) {
-            startWriteback();
-        }
-    }
-
-    /** Starts a background fsync of what is written so far, unless one is running. */
-    private void startWriteback() {
-        synchronized (writebackLock) {
-            if (stopped || (running != null && !running.isDone()) || unsynced.get() < writebackBytes) {
-                return;
-            }
-            unsynced.set(0);
-            if (writeback == null) {
-                writeback = Executors.newSingleThreadExecutor(DaemonThreads.named("restore-writeback"));
-            }
-            running = writeback.submit(() -> {
-                try {
-                    channel.force(false);
-                    writebacks.incrementAndGet();
-                } catch (IOException e) { // kept for commit: a later fsync may not report it again
-                    writebackFailure.compareAndSet(null, e);
-                }
-            });
-        }
+        writeback.written(length);
     }
 
     /** Background fsyncs completed so far. */
     long writebacks() {
-        return writebacks.get();
-    }
-
-    /**
-     * Stops background fsyncs and waits for the one running, if any; a background fsync's failure
-     * is thrown only if {@code rethrow} (a commit), not when an abandoned image is being removed.
-     */
-    private void awaitWriteback(boolean rethrow) {
-        Future<?> f;
-        synchronized (writebackLock) {
-            stopped = true;
-            f = running;
-            if (writeback != null) {
-                writeback.shutdown();
-            }
-        }
-        if (f != null) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                if (rethrow) {
-                    throw new PermanentException("interrupted while flushing " + partial, e);
-                }
-            } catch (ExecutionException e) {
-                throw new IllegalStateException("background fsync of " + partial + " failed", e.getCause());
-            }
-        }
-        IOException failure = writebackFailure.get();
-        if (rethrow && failure != null) {
-            throw new PermanentException(
-                    "cannot flush " + partial + " to disk: " + failure.getMessage() + "; is the disk full or failing?",
-                    failure);
-        }
+        return writeback.flushes();
     }
 
     @Override
     public void commit() {
-        awaitWriteback(true);
+        writeback.finish(true);
         try {
             channel.force(true);
             channel.close();
@@ -177,7 +102,7 @@ public final class RawFileSink implements DiskSink {
 
     @Override
     public void close() {
-        awaitWriteback(false); // no fsync may race the removal below
+        writeback.finish(false); // no fsync may race the removal below
         try {
             channel.close();
             if (!committed) {

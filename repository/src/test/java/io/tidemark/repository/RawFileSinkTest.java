@@ -79,7 +79,7 @@ class RawFileSinkTest {
 
     @Test
     void theDefaultSinkWritesBackEvery64MiB() throws IOException {
-        assertThat(RawFileSink.WRITEBACK_BYTES).isEqualTo(64L << 20);
+        assertThat(BackgroundWriteback.DEFAULT_EVERY_BYTES).isEqualTo(64L << 20);
         try (RawFileSink sink = RawFileSink.create(dir.resolve("small.raw"), 4096)) {
             sink.write(0, new byte[4096], 4096);
             sink.commit();
