@@ -34,10 +34,10 @@ import java.util.stream.Stream;
  * <p>A {@code bench.mib} MiB image of random (incompressible, non-sparse) data is stored as a full
  * restore point in a {@link FileObjectTarget} repository (default chunk size), then {@code
  * bench.points - 1} incrementals each rewrite {@code bench.changePercent} % of the chunks at random;
- * the image file is kept equal to the newest point. Each round times five paths: {@code cp} of the
- * image file followed by {@code sync FILE} (the restore fsyncs too), and restores of the newest and
- * of the first point to a raw file with {@code bench.parallel} fetch threads, with and without the
- * image digest. The order rotates each round and reverses every other round; before each path the
+ * the image file is kept equal to the newest point. Each round times six paths: {@code cp} of the
+ * image file followed by {@code sync FILE} (the restore fsyncs too), restores of the newest and of
+ * the first point to a raw file with {@code bench.parallel} fetch threads, with and without the image
+ * digest, and the newest point into a raw file flushed only at commit (no background writeback). The order rotates each round and reverses every other round; before each path the
  * previous outputs are deleted and the file system synced, and with {@code -Dbench.cold=true} (root)
  * the page cache is dropped, for {@code cp} alike.
  *
@@ -172,13 +172,16 @@ public final class RestoreBench {
         List<Double> ratioBareCp = new ArrayList<>();
         List<Double> ratioChain = new ArrayList<>();
         List<Double> ratioChainBare = new ArrayList<>();
+        List<Double> rNoWriteback = new ArrayList<>();
+        List<Double> ratioWriteback = new ArrayList<>();
         List<Double> cpuCp = new ArrayList<>();
         List<Double> cpuLast = new ArrayList<>();
         List<Double> cpuBare = new ArrayList<>();
         double[] load = new double[repetitions + 1];
         load[0] = loadAverage();
         // warm-up: one restore of each point (JIT, page cache of the repository). Every round then
-        // times five paths -- cp, point N and point 1 with the image digest, both without -- each
+        // times six paths -- cp, point N and point 1 with the image digest, both without, point N
+        // into a sink without background writeback -- each
         // from the same state: the previous outputs deleted and the file system synced (a deleted
         // 1 GiB file's freeing, and any dirty data, are paid before the clock starts, not by
         // whichever path comes next), and with -Dbench.cold=true the page cache dropped. The order
@@ -188,7 +191,7 @@ public final class RestoreBench {
         new Restorer(repo, parallel).restoreDisk(last, DISK, restored, Restorer.Progress.NONE);
         prepare.run();
         new Restorer(repo, parallel).restoreDisk(first, DISK, restored, Restorer.Progress.NONE);
-        String[] paths = {"cp", "last", "first", "last-bare", "first-bare"};
+        String[] paths = {"cp", "last", "first", "last-bare", "first-bare", "last-no-writeback"};
         for (int round = 0; round < repetitions; round++) {
             List<String> order = new ArrayList<>(List.of(paths));
             Collections.rotate(order, round);
@@ -205,6 +208,8 @@ public final class RestoreBench {
                             case "last" -> restore(repo, last, restored, parallel, imageSha, size, true);
                             case "first" -> restore(repo, first, restored, parallel, null, size, true);
                             case "last-bare" -> restore(repo, last, restored, parallel, null, size, false);
+                            case "last-no-writeback" ->
+                                restoreWithoutWriteback(repo, last, restored, parallel, imageSha, size);
                             default -> restore(repo, first, restored, parallel, null, size, false);
                         });
             }
@@ -213,6 +218,7 @@ public final class RestoreBench {
             Run f = runs.get("first");
             Run b = runs.get("last-bare");
             Run fb = runs.get("first-bare");
+            Run nw = runs.get("last-no-writeback");
             cp.add(c.mibPerSecond());
             rLast.add(l.mibPerSecond());
             rFirst.add(f.mibPerSecond());
@@ -222,6 +228,8 @@ public final class RestoreBench {
             ratioBareCp.add(b.mibPerSecond() / c.mibPerSecond());
             ratioChain.add(l.mibPerSecond() / f.mibPerSecond());
             ratioChainBare.add(b.mibPerSecond() / fb.mibPerSecond());
+            rNoWriteback.add(nw.mibPerSecond());
+            ratioWriteback.add(l.mibPerSecond() / nw.mibPerSecond());
             cpuCp.add(c.cpuSecondsPerGib());
             cpuLast.add(l.cpuSecondsPerGib());
             cpuBare.add(b.cpuSecondsPerGib());
@@ -230,7 +238,7 @@ public final class RestoreBench {
                     Locale.ROOT,
                     "round %d (%s): cp %.1f MiB/s, restore point %d %.1f MiB/s, point 1 %.1f MiB/s; without"
                             + " image digest: point %d %.1f MiB/s, point 1 %.1f MiB/s; CPU s/GiB: cp %.2f, restore"
-                            + " %.2f, without digest %.2f%n",
+                            + " %.2f, without digest %.2f; point %d, flushed only at commit: %.1f MiB/s%n",
                     round + 1,
                     String.join(" ", order),
                     c.mibPerSecond(),
@@ -242,7 +250,9 @@ public final class RestoreBench {
                     fb.mibPerSecond(),
                     c.cpuSecondsPerGib(),
                     l.cpuSecondsPerGib(),
-                    b.cpuSecondsPerGib());
+                    b.cpuSecondsPerGib(),
+                    points,
+                    nw.mibPerSecond());
         }
         System.out.printf(
                 Locale.ROOT,
@@ -255,6 +265,7 @@ public final class RestoreBench {
         row("restore of point 1, the full (" + parallel + " fetch threads)", rFirst);
         row("restore of point " + points + " without the image digest (`--no-image-sha256`)", rBare);
         row("restore of point 1 without the image digest", rFirstBare);
+        row("restore of point " + points + ", raw file flushed only at commit (before issue 15 goal 3)", rNoWriteback);
         System.out.printf(
                 Locale.ROOT,
                 "%n| CPU seconds per GiB (median) | cp + sync %.2f | restore %.2f | restore without image digest %.2f |%n",
@@ -279,6 +290,12 @@ public final class RestoreBench {
                 Math.abs(median(ratioChain) - 1) <= 0.10 && Math.abs(median(ratioChainBare) - 1) <= 0.10
                         ? "yes"
                         : "NO");
+        System.out.printf(
+                Locale.ROOT,
+                "restore point %d with background writeback / flushed only at commit: %.2f (per round %s)%n",
+                points,
+                median(ratioWriteback),
+                fmt(ratioWriteback));
         rss(repoDir, last, dir.resolve("rss.raw"), parallel);
         System.out.printf(
                 Locale.ROOT,
@@ -334,6 +351,25 @@ public final class RestoreBench {
         double secs = (System.nanoTime() - t) / 1e9;
         double cpu = ownCpuSeconds() - cpu0;
         if (expectSha != null && !expectSha.equals(r.sha256())) {
+            throw new IllegalStateException("restore of " + m.id() + " does not match the image: " + r.sha256());
+        }
+        Files.delete(out);
+        return new Run(size / MIB / secs, cpu / (size / MIB / 1024));
+    }
+
+    /** A restore into a raw file whose only flush is the commit's (the sink before issue 15 goal 3). */
+    private static Run restoreWithoutWriteback(
+            Repository repo, Manifest m, Path out, int parallel, String expectSha, long size) throws IOException {
+        Files.deleteIfExists(out);
+        long t = System.nanoTime();
+        double cpu0 = ownCpuSeconds();
+        Restorer.Result r;
+        try (RawFileSink sink = RawFileSink.create(out, size, Long.MAX_VALUE)) {
+            r = new Restorer(repo, parallel).restore(m, DISK, sink, Restorer.Progress.NONE);
+        }
+        double secs = (System.nanoTime() - t) / 1e9;
+        double cpu = ownCpuSeconds() - cpu0;
+        if (!expectSha.equals(r.sha256())) {
             throw new IllegalStateException("restore of " + m.id() + " does not match the image: " + r.sha256());
         }
         Files.delete(out);
