@@ -12,7 +12,8 @@ package io.tidemark.repository;
  *       It returns only once the sink no longer needs {@code data}: the caller reuses the buffer for
  *       the next chunk.
  *   <li>Durability is batched: {@link #write} need not reach stable storage; {@link #commit} makes
- *       it so, once for the whole image.
+ *       it so, once for the whole image. A sink may also flush in the background meanwhile ({@link
+ *       BackgroundWriteback}) so that the commit's flush has less left to do.
  *   <li>{@link #commit} makes every write durable and the image complete under its final name; it is
  *       called once, after the last write.
  *   <li>{@link #close} without a successful {@link #commit} removes what the sink created (or, where

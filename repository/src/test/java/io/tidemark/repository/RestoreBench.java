@@ -34,9 +34,12 @@ import java.util.stream.Stream;
  * <p>A {@code bench.mib} MiB image of random (incompressible, non-sparse) data is stored as a full
  * restore point in a {@link FileObjectTarget} repository (default chunk size), then {@code
  * bench.points - 1} incrementals each rewrite {@code bench.changePercent} % of the chunks at random;
- * the image file is kept equal to the newest point. Each round, in alternating order: {@code cp} of
- * the image file followed by {@code sync FILE} (the restore fsyncs too), a restore of the newest point
- * and a restore of the first point to a raw file with {@code bench.parallel} fetch threads.
+ * the image file is kept equal to the newest point. Each round times six paths: {@code cp} of the
+ * image file followed by {@code sync FILE} (the restore fsyncs too), restores of the newest and of
+ * the first point to a raw file with {@code bench.parallel} fetch threads, with and without the image
+ * digest, and the newest point into a raw file flushed only at commit (no background writeback). The order rotates each round and reverses every other round; before each path the
+ * previous outputs are deleted and the file system synced, and with {@code -Dbench.cold=true} (root)
+ * the page cache is dropped, for {@code cp} alike.
  *
  * <pre>
  * mvn -q -B -o -pl repository -am test-compile -Dspotless.check.skip=true
@@ -154,73 +157,115 @@ public final class RestoreBench {
         Manifest last = chain.get(chain.size() - 1);
         Path copy = dir.resolve("copy.raw");
         Path restored = dir.resolve("restored.raw");
+        boolean cold = Boolean.getBoolean("bench.cold");
+        if (cold && !Files.isWritable(DROP_CACHES)) {
+            System.out.println("bench.cold: " + DROP_CACHES + " is not writable (not root?); running warm");
+            cold = false;
+        }
+        Prepare prepare = new Prepare(dir, copy, restored, cold);
         List<Double> cp = new ArrayList<>();
         List<Double> rLast = new ArrayList<>();
         List<Double> rFirst = new ArrayList<>();
         List<Double> rBare = new ArrayList<>();
+        List<Double> rFirstBare = new ArrayList<>();
         List<Double> ratioCp = new ArrayList<>();
         List<Double> ratioBareCp = new ArrayList<>();
         List<Double> ratioChain = new ArrayList<>();
+        List<Double> ratioChainBare = new ArrayList<>();
+        List<Double> rNoWriteback = new ArrayList<>();
+        List<Double> ratioWriteback = new ArrayList<>();
         List<Double> cpuCp = new ArrayList<>();
         List<Double> cpuLast = new ArrayList<>();
         List<Double> cpuBare = new ArrayList<>();
         double[] load = new double[repetitions + 1];
         load[0] = loadAverage();
-        // warm-up: one restore of each point (JIT, page cache of the repository); every round then
-        // restores point 1 as often as point 50 (without the digest too), so that neither point's
-        // chunks are hotter in the page cache than the other's
+        // warm-up: one restore of each point (JIT, page cache of the repository). Every round then
+        // times six paths -- cp, point N and point 1 with the image digest, both without, point N
+        // into a sink without background writeback -- each
+        // from the same state: the previous outputs deleted and the file system synced (a deleted
+        // 1 GiB file's freeing, and any dirty data, are paid before the clock starts, not by
+        // whichever path comes next), and with -Dbench.cold=true the page cache dropped. The order
+        // rotates by one each round and reverses every other round, so that each path takes each
+        // place and follows each other path.
+        prepare.run();
         new Restorer(repo, parallel).restoreDisk(last, DISK, restored, Restorer.Progress.NONE);
-        Files.delete(restored);
+        prepare.run();
         new Restorer(repo, parallel).restoreDisk(first, DISK, restored, Restorer.Progress.NONE);
+        String[] paths = {"cp", "last", "first", "last-bare", "first-bare", "last-no-writeback"};
         for (int round = 0; round < repetitions; round++) {
-            Run c;
-            Run l;
-            Run f;
-            Run b;
-            if (round % 2 == 0) {
-                c = cp(image, copy, size);
-                l = restore(repo, last, restored, parallel, imageSha, size, true);
-                f = restore(repo, first, restored, parallel, null, size, true);
-                b = restore(repo, last, restored, parallel, null, size, false);
-                restore(repo, first, restored, parallel, null, size, false);
-            } else {
-                b = restore(repo, last, restored, parallel, null, size, false);
-                restore(repo, first, restored, parallel, null, size, false);
-                f = restore(repo, first, restored, parallel, null, size, true);
-                l = restore(repo, last, restored, parallel, imageSha, size, true);
-                c = cp(image, copy, size);
+            List<String> order = new ArrayList<>(List.of(paths));
+            Collections.rotate(order, round);
+            if (round % 2 == 1) {
+                Collections.reverse(order);
             }
+            java.util.Map<String, Run> runs = new java.util.HashMap<>();
+            for (String path : order) {
+                prepare.run();
+                runs.put(
+                        path,
+                        switch (path) {
+                            case "cp" -> cp(image, copy, size);
+                            case "last" -> restore(repo, last, restored, parallel, imageSha, size, true);
+                            case "first" -> restore(repo, first, restored, parallel, null, size, true);
+                            case "last-bare" -> restore(repo, last, restored, parallel, null, size, false);
+                            case "last-no-writeback" ->
+                                restoreWithoutWriteback(repo, last, restored, parallel, imageSha, size);
+                            default -> restore(repo, first, restored, parallel, null, size, false);
+                        });
+            }
+            Run c = runs.get("cp");
+            Run l = runs.get("last");
+            Run f = runs.get("first");
+            Run b = runs.get("last-bare");
+            Run fb = runs.get("first-bare");
+            Run nw = runs.get("last-no-writeback");
             cp.add(c.mibPerSecond());
             rLast.add(l.mibPerSecond());
             rFirst.add(f.mibPerSecond());
             rBare.add(b.mibPerSecond());
+            rFirstBare.add(fb.mibPerSecond());
             ratioCp.add(l.mibPerSecond() / c.mibPerSecond());
             ratioBareCp.add(b.mibPerSecond() / c.mibPerSecond());
             ratioChain.add(l.mibPerSecond() / f.mibPerSecond());
+            ratioChainBare.add(b.mibPerSecond() / fb.mibPerSecond());
+            rNoWriteback.add(nw.mibPerSecond());
+            ratioWriteback.add(l.mibPerSecond() / nw.mibPerSecond());
             cpuCp.add(c.cpuSecondsPerGib());
             cpuLast.add(l.cpuSecondsPerGib());
             cpuBare.add(b.cpuSecondsPerGib());
             load[round + 1] = loadAverage();
             System.out.printf(
                     Locale.ROOT,
-                    "round %d: cp %.1f MiB/s, restore point %d %.1f MiB/s, point 1 %.1f MiB/s, point %d without"
-                            + " image digest %.1f MiB/s; CPU s/GiB: cp %.2f, restore %.2f, without digest %.2f%n",
+                    "round %d (%s): cp %.1f MiB/s, restore point %d %.1f MiB/s, point 1 %.1f MiB/s; without"
+                            + " image digest: point %d %.1f MiB/s, point 1 %.1f MiB/s; CPU s/GiB: cp %.2f, restore"
+                            + " %.2f, without digest %.2f; point %d, flushed only at commit: %.1f MiB/s%n",
                     round + 1,
+                    String.join(" ", order),
                     c.mibPerSecond(),
                     points,
                     l.mibPerSecond(),
                     f.mibPerSecond(),
                     points,
                     b.mibPerSecond(),
+                    fb.mibPerSecond(),
                     c.cpuSecondsPerGib(),
                     l.cpuSecondsPerGib(),
-                    b.cpuSecondsPerGib());
+                    b.cpuSecondsPerGib(),
+                    points,
+                    nw.mibPerSecond());
         }
-        System.out.printf(Locale.ROOT, "%n| path | MiB/s (median of %d) | runs |%n| --- | --- | --- |%n", repetitions);
+        System.out.printf(
+                Locale.ROOT,
+                "%n%s page cache; %d rounds%n| path | MiB/s (median of %d) | runs |%n| --- | --- | --- |%n",
+                cold ? "cold (dropped before every timed path)" : "warm",
+                repetitions,
+                repetitions);
         row("cp + sync of the image file", cp);
         row("restore of point " + points + " (" + parallel + " fetch threads)", rLast);
         row("restore of point 1, the full (" + parallel + " fetch threads)", rFirst);
         row("restore of point " + points + " without the image digest (`--no-image-sha256`)", rBare);
+        row("restore of point 1 without the image digest", rFirstBare);
+        row("restore of point " + points + ", raw file flushed only at commit (before issue 15 goal 3)", rNoWriteback);
         System.out.printf(
                 Locale.ROOT,
                 "%n| CPU seconds per GiB (median) | cp + sync %.2f | restore %.2f | restore without image digest %.2f |%n",
@@ -230,7 +275,8 @@ public final class RestoreBench {
         System.out.printf(
                 Locale.ROOT,
                 "%nrestore (point %d) / cp: %.2f (per round %s)%nwithout image digest / cp: %.2f (per round %s)%n"
-                        + "restore point %d / point 1: %.2f (per round %s); within ±10 %%: %s%n",
+                        + "restore point %d / point 1: %.2f (per round %s); without the digest %.2f (per round %s);"
+                        + " within ±10 %%: %s%n",
                 points,
                 median(ratioCp),
                 fmt(ratioCp),
@@ -239,7 +285,17 @@ public final class RestoreBench {
                 points,
                 median(ratioChain),
                 fmt(ratioChain),
-                Math.abs(median(ratioChain) - 1) <= 0.10 ? "yes" : "NO");
+                median(ratioChainBare),
+                fmt(ratioChainBare),
+                Math.abs(median(ratioChain) - 1) <= 0.10 && Math.abs(median(ratioChainBare) - 1) <= 0.10
+                        ? "yes"
+                        : "NO");
+        System.out.printf(
+                Locale.ROOT,
+                "restore point %d with background writeback / flushed only at commit: %.2f (per round %s)%n",
+                points,
+                median(ratioWriteback),
+                fmt(ratioWriteback));
         rss(repoDir, last, dir.resolve("rss.raw"), parallel);
         System.out.printf(
                 Locale.ROOT,
@@ -247,6 +303,25 @@ public final class RestoreBench {
                 fmt(toList(load)),
                 Runtime.getRuntime().availableProcessors(),
                 (System.nanoTime() - t0) / 1e9);
+    }
+
+    private static final Path DROP_CACHES = Path.of("/proc/sys/vm/drop_caches");
+
+    /**
+     * What runs before every timed path: the outputs of the previous one deleted, the file system
+     * synced ({@code sync -f}), and with {@code cold} the page cache dropped ({@code echo 1 >
+     * /proc/sys/vm/drop_caches}, root only; it drops every process's clean page cache, so it is off
+     * by default on a shared machine).
+     */
+    record Prepare(Path dir, Path copy, Path restored, boolean cold) {
+        void run() throws IOException, InterruptedException {
+            Files.deleteIfExists(copy);
+            Files.deleteIfExists(restored);
+            exec("sync", "-f", dir.toString());
+            if (cold) {
+                Files.writeString(DROP_CACHES, "1");
+            }
+        }
     }
 
     /** One timed run: its rate and the CPU it cost (user + system, all threads or the child process). */
@@ -276,6 +351,25 @@ public final class RestoreBench {
         double secs = (System.nanoTime() - t) / 1e9;
         double cpu = ownCpuSeconds() - cpu0;
         if (expectSha != null && !expectSha.equals(r.sha256())) {
+            throw new IllegalStateException("restore of " + m.id() + " does not match the image: " + r.sha256());
+        }
+        Files.delete(out);
+        return new Run(size / MIB / secs, cpu / (size / MIB / 1024));
+    }
+
+    /** A restore into a raw file whose only flush is the commit's (the sink before issue 15 goal 3). */
+    private static Run restoreWithoutWriteback(
+            Repository repo, Manifest m, Path out, int parallel, String expectSha, long size) throws IOException {
+        Files.deleteIfExists(out);
+        long t = System.nanoTime();
+        double cpu0 = ownCpuSeconds();
+        Restorer.Result r;
+        try (RawFileSink sink = RawFileSink.create(out, size, Long.MAX_VALUE)) {
+            r = new Restorer(repo, parallel).restore(m, DISK, sink, Restorer.Progress.NONE);
+        }
+        double secs = (System.nanoTime() - t) / 1e9;
+        double cpu = ownCpuSeconds() - cpu0;
+        if (!expectSha.equals(r.sha256())) {
             throw new IllegalStateException("restore of " + m.id() + " does not match the image: " + r.sha256());
         }
         Files.delete(out);

@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.repository.BackgroundWriteback;
 import io.tidemark.repository.DiskSink;
 import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
@@ -27,6 +28,10 @@ import org.slf4j.LoggerFactory;
  * deletes it. An RBD image cannot be renamed through QEMU, so it is written in place under its final
  * name, which must not exist yet; a failed restore leaves it, and {@link #close} logs the {@code rbd
  * rm} command that removes it.
+ *
+ * <p>Every {@link BackgroundWriteback#DEFAULT_EVERY_BYTES} written, a background NBD flush makes
+ * qemu-nbd write back what it has while the restore goes on, so the commit's flush only has the tail
+ * left.
  */
 public final class QemuNbdDiskSink implements DiskSink {
 
@@ -43,6 +48,7 @@ public final class QemuNbdDiskSink implements DiskSink {
     private final Path work;
     private final ExternalCommand.Running server;
     private final NbdClient client;
+    private final BackgroundWriteback writeback;
     private boolean committed;
 
     private QemuNbdDiskSink(
@@ -62,6 +68,7 @@ public final class QemuNbdDiskSink implements DiskSink {
         this.work = work;
         this.server = server;
         this.client = client;
+        this.writeback = new BackgroundWriteback(describe, BackgroundWriteback.DEFAULT_EVERY_BYTES, client::flush);
     }
 
     /** A new qcow2 file {@code out} of virtual size {@code size}, written as {@code out.partial}. */
@@ -163,10 +170,17 @@ public final class QemuNbdDiskSink implements DiskSink {
     @Override
     public void write(long offset, byte[] data, int length) {
         client.write(offset, data, length);
+        writeback.written(length);
+    }
+
+    /** Background flushes completed so far. */
+    long writebacks() {
+        return writeback.flushes();
     }
 
     @Override
     public void commit() {
+        writeback.finish(true);
         client.flush();
         client.close();
         try {
@@ -203,7 +217,8 @@ public final class QemuNbdDiskSink implements DiskSink {
 
     @Override
     public void close() {
-        client.close();
+        client.close(); // a background flush still running fails at once: the image is being dropped
+        writeback.finish(false);
         stop(server);
         deleteTree(work);
         if (!committed) {
