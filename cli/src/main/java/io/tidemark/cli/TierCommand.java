@@ -181,9 +181,9 @@ final class TierCommand {
             name = "apply",
             mixinStandardHelpOptions = true,
             description = {
-                "Put the lifecycle rules the policies' tiers need on every S3 target's bucket (one per storage class,",
-                "tidemark-tier-CLASS:PREFIX, transition only, chunks/ with the tier tag), removing this target's rules",
-                "for classes no tier uses. Rules of other Tidemark targets in the bucket are kept. S3 replaces a",
+                "Put the lifecycle rules the policies' tiers need on the buckets of the S3 targets.",
+                "One rule per storage class per target (tidemark-tier-CLASS:PREFIX, transition only, chunks/ with the",
+                "tier tag); this target's rules for classes no tier uses are removed. Rules of other Tidemark targets in the bucket are kept. S3 replaces a",
                 "bucket's lifecycle configuration as a whole: when the bucket has rules Tidemark did not write, apply",
                 "refuses, naming them (exit 2), unless --keep-foreign, which puts them back unchanged. Idempotent.",
                 "",
@@ -218,7 +218,7 @@ final class TierCommand {
                     S3TierRules.Drift before = new S3TierRules(s3(t, name)).apply(classes, keepForeign);
                     if (json) {
                         ObjectNode o = driftJson(name, t.describe(), classes, before);
-                        o.put("changed", !before.inSync());
+                        o.put("put", !before.inSync()); // whether it put rules
                         all.add(o);
                     } else {
                         printDrift("tier rules of", name, t.describe(), classes, before);
@@ -239,8 +239,9 @@ final class TierCommand {
             name = "sweep",
             mixinStandardHelpOptions = true,
             description = {
-                "Tag the chunks of every S3 target with a tier: tidemark-tier=CLASS on a chunk when every restore",
-                "point there that references it is in a tier of CLASS (a chunk shared with a younger point, or with",
+                "Tag the chunks of the S3 targets that may move to a colder storage class.",
+                "Tags tidemark-tier=CLASS on a chunk when every restore point there that references it is in a tier of",
+                "CLASS (a chunk shared with a younger point, or with",
                 "a VM without tiers, stays where it was written). The bucket's rules (tier apply) then move tagged",
                 "chunks. Only chunks are tagged: manifests and indexes stay readable, so list and show never need a",
                 "cold restore. Prints per target the chunks seen, tagged per class, untagged, and chunks a young",

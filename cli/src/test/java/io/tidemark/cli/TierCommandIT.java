@@ -191,7 +191,7 @@ class TierCommandIT {
 
         std.reset();
         assertThat(Main.execute("tier", "apply", "--config", config, "--json")).isZero();
-        assertThat(json().get("targets").get(0).get("changed").asBoolean()).isTrue();
+        assertThat(json().get("targets").get(0).get("put").asBoolean()).isTrue();
         assertThat(raw.getBucketLifecycleConfiguration(r -> r.bucket(BUCKET)).rules())
                 .extracting(LifecycleRule::id)
                 .containsExactly("tidemark-tier-GLACIER:rules/");
