@@ -42,6 +42,7 @@ import picocli.CommandLine.Command;
             RollbackCommand.class,
             DrCommand.class,
             DrillCommand.class,
+            TierCommand.class,
             CompletionCommand.class,
             CommandLine.HelpCommand.class
         },

@@ -154,6 +154,12 @@ public final class RetryingObjectTarget implements ObjectTarget {
         return delegate;
     }
 
+    /** This wrapper if it is a {@code kind}, else what the wrapped target answers (docs/adr/0020). */
+    @Override
+    public <T> java.util.Optional<T> as(Class<T> kind) {
+        return kind.isInstance(this) ? java.util.Optional.of(kind.cast(this)) : delegate.as(kind);
+    }
+
     /** The retry settings. */
     public Backoff backoff() {
         return backoff;

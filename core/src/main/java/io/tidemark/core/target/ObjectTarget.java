@@ -81,6 +81,17 @@ public interface ObjectTarget extends AutoCloseable {
         return Optional.empty();
     }
 
+    /**
+     * This target seen as {@code kind} (an extra port such as {@link ColdStorage}, or an adapter
+     * class such as the S3 target, for operations that only it has), if it is one. Wrappers (retry,
+     * rate limit) answer for the target they wrap, so a caller holding an opened target reaches its
+     * adapter's other ports without knowing how it was wrapped. The object answered is the inner
+     * one: its calls are neither retried nor throttled by the wrappers.
+     */
+    default <T> Optional<T> as(Class<T> kind) {
+        return kind.isInstance(this) ? Optional.of(kind.cast(this)) : Optional.empty();
+    }
+
     @Override
     void close();
 }

@@ -163,7 +163,8 @@ public final class S3TierRules {
                     + " Tidemark will not put its tier rules ("
                     + quoted(drift.missing().stream().map(this::ruleId).toList())
                     + ") over them. Either remove or rename them (IDs starting with '"
-                    + ID_PREFIX + "' are Tidemark's), or apply again keeping foreign rules (keepForeign),"
+                    + ID_PREFIX
+                    + "' are Tidemark's), or apply again keeping foreign rules (`tidemark tier apply --keep-foreign`),"
                     + " which puts them back unchanged next to Tidemark's");
         }
         List<LifecycleRule> next = new ArrayList<>();

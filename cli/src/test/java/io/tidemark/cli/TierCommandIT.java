@@ -1,0 +1,310 @@
+package io.tidemark.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.tidemark.core.event.ConsistencyAchieved;
+import io.tidemark.core.event.Trigger;
+import io.tidemark.core.process.ExternalCommand;
+import io.tidemark.core.repository.DiskEntry;
+import io.tidemark.core.repository.Manifest;
+import io.tidemark.core.target.ColdStorage;
+import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.engine.EngineConfig;
+import io.tidemark.format.Digest;
+import io.tidemark.format.Json;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.RepositoryConfig;
+import io.tidemark.format.RestorePointIds;
+import io.tidemark.repository.DiskIndexBuilder;
+import io.tidemark.repository.Repository;
+import io.tidemark.testkit.StdStreams;
+import io.tidemark.testkit.ceph.CephCluster;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.ExpirationStatus;
+import software.amazon.awssdk.services.s3.model.LifecycleRule;
+
+/**
+ * {@code tidemark tier apply|check|sweep} against a real Ceph RGW (Pacific) with a GLACIER storage
+ * class in its default placement (the set-up of RgwTierRulesIT: radosgw-admin placement add, then
+ * the gateway restarted). The engine config names the RGW bucket as target {@code offsite}; the
+ * policy {@code db} keeps points 30 d at offsite, then 1 y in GLACIER. Its own cluster: it changes
+ * the zone group.
+ */
+class TierCommandIT {
+
+    private static final String BUCKET = "tidemark-tier-cli";
+    private static CephCluster ceph;
+    private static S3Client raw;
+
+    @RegisterExtension
+    final StdStreams std = new StdStreams();
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void start(@TempDir Path dir) {
+        ceph = CephCluster.start(dir.resolve("ceph"));
+        admin(
+                "zonegroup",
+                "placement",
+                "add",
+                "--rgw-zonegroup",
+                "default",
+                "--placement-id",
+                "default-placement",
+                "--storage-class",
+                "GLACIER");
+        admin(
+                "zone",
+                "placement",
+                "add",
+                "--rgw-zone",
+                "default",
+                "--placement-id",
+                "default-placement",
+                "--storage-class",
+                "GLACIER",
+                "--data-pool",
+                "default.rgw.glacier.data");
+        restartRgw(); // the running gateway learns the new placement class only at start
+        ceph.createBucket(BUCKET, false);
+        raw = ceph.newS3Client();
+    }
+
+    private static void restartRgw() {
+        Path d = ceph.dir();
+        ExternalCommand.of(
+                        "bash",
+                        "-c",
+                        "set -e; p=$(cat \"$1/rgw.pid\"); kill \"$p\"; while kill -0 \"$p\" 2>/dev/null; do sleep 0.1; done;"
+                                + " radosgw -n client.rgw -f </dev/null >>\"$1/log/rgw.out\" 2>&1 & echo $! > \"$1/rgw.pid\"",
+                        "restart-rgw",
+                        d.toString())
+                .env("CEPH_CONF", ceph.confFile().toString())
+                .mergeStderr()
+                .run();
+        org.awaitility.Awaitility.await("RGW answers after its restart")
+                .atMost(Duration.ofSeconds(60))
+                .ignoreExceptions()
+                .until(() -> {
+                    try (S3Client c = ceph.newS3Client()) {
+                        c.listBuckets();
+                        return true;
+                    }
+                });
+    }
+
+    private static void admin(String... args) {
+        List<String> cmd = new ArrayList<>(List.of("radosgw-admin"));
+        cmd.addAll(List.of(args));
+        ExternalCommand.of(cmd)
+                .env("CEPH_CONF", ceph.confFile().toString())
+                .mergeStderr()
+                .run();
+    }
+
+    @AfterAll
+    static void stop() {
+        if (raw != null) {
+            raw.close();
+        }
+        if (ceph != null) {
+            ceph.close();
+        }
+    }
+
+    /** An engine config naming the RGW bucket as {@code offsite} (prefix {@code prefix}), and the tiered policy. */
+    private Path config(String prefix) throws Exception {
+        Path access = Files.writeString(dir.resolve("s3.access"), ceph.s3AccessKey());
+        Path secret = Files.writeString(dir.resolve("s3.secret"), ceph.s3SecretKey());
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("db.yaml"),
+                """
+                name: db
+                vms: {names: [db-1]}
+                schedule:
+                  interval: 1h
+                rpo: 2h
+                targets: [offsite]
+                tiers:
+                  warm: {location: offsite, keep: 30d}
+                  cold: {location: offsite, storage-class: GLACIER, keep: 1y}
+                """);
+        return Files.writeString(
+                dir.resolve("tidemark.yaml"),
+                """
+                data: %s
+                policies: %s
+                targets:
+                  offsite:
+                    type: s3
+                    endpoint: %s
+                    region: %s
+                    bucket: %s
+                    prefix: %s
+                    pathStyle: true
+                    accessKeyFile: %s
+                    secretKeyFile: %s
+                    retryDeadline: 0s
+                """
+                        .formatted(
+                                dir.resolve("data"),
+                                policies,
+                                ceph.rgwEndpoint(),
+                                CephCluster.REGION,
+                                BUCKET,
+                                prefix,
+                                access,
+                                secret));
+    }
+
+    private JsonNode json() throws Exception {
+        return Json.mapper().readTree(std.out());
+    }
+
+    @Test
+    void applyPutsTheRulesCheckFindsThemAndForeignRulesAreRefusedByName() throws Exception {
+        raw.deleteBucketLifecycle(r -> r.bucket(BUCKET));
+        String config = config("rules").toString();
+
+        assertThat(Main.execute("tier", "check", "--config", config, "--json")).isEqualTo(2);
+        JsonNode before = json().get("targets").get(0);
+        assertThat(before.get("target").asText()).isEqualTo("offsite");
+        assertThat(before.get("inSync").asBoolean()).isFalse();
+        assertThat(before.get("missing").toString()).isEqualTo("[\"GLACIER\"]");
+
+        std.reset();
+        assertThat(Main.execute("tier", "apply", "--config", config, "--json")).isZero();
+        assertThat(json().get("targets").get(0).get("put").asBoolean()).isTrue();
+        assertThat(raw.getBucketLifecycleConfiguration(r -> r.bucket(BUCKET)).rules())
+                .extracting(LifecycleRule::id)
+                .containsExactly("tidemark-tier-GLACIER:rules/");
+
+        std.reset();
+        assertThat(Main.execute("tier", "check", "--config", config, "--json")).isZero();
+        assertThat(json().get("inSync").asBoolean()).isTrue();
+        assertThat(json().get("targets").get(0).get("missing")).isEmpty();
+
+        // an operator's own rule next to Tidemark's: check reports it, apply of a change refuses naming it
+        List<LifecycleRule> rules = new ArrayList<>(
+                raw.getBucketLifecycleConfiguration(r -> r.bucket(BUCKET)).rules());
+        rules.add(LifecycleRule.builder()
+                .id("expire-logs")
+                .status(ExpirationStatus.ENABLED)
+                .filter(f -> f.prefix("logs/"))
+                .expiration(e -> e.days(30))
+                .build());
+        rules.removeIf(r -> r.id().startsWith("tidemark-")); // and Tidemark's went missing: apply must act
+        raw.putBucketLifecycleConfiguration(r -> r.bucket(BUCKET).lifecycleConfiguration(c -> c.rules(rules)));
+
+        std.reset();
+        assertThat(Main.execute("tier", "check", "--config", config, "--json")).isEqualTo(2);
+        assertThat(json().get("targets").get(0).get("foreign").toString()).isEqualTo("[\"expire-logs\"]");
+
+        std.reset();
+        assertThat(Main.execute("tier", "apply", "--config", config)).isEqualTo(2);
+        assertThat(std.err()).contains("'expire-logs'").contains("--keep-foreign");
+        assertThat(raw.getBucketLifecycleConfiguration(r -> r.bucket(BUCKET)).rules())
+                .extracting(LifecycleRule::id)
+                .containsExactly("expire-logs"); // untouched
+
+        std.reset();
+        assertThat(Main.execute("tier", "apply", "--config", config, "--keep-foreign"))
+                .isZero();
+        assertThat(raw.getBucketLifecycleConfiguration(r -> r.bucket(BUCKET)).rules())
+                .extracting(LifecycleRule::id)
+                .containsExactlyInAnyOrder("expire-logs", "tidemark-tier-GLACIER:rules/");
+        assertThat(Main.execute("tier", "check", "--config", config, "--keep-foreign"))
+                .isZero();
+        assertThat(Main.execute("tier", "check", "--config", config)).isEqualTo(2); // foreign rule present
+    }
+
+    @Test
+    void sweepTagsTheChunksEveryReferencingPointAllowsToMove() throws Exception {
+        Path config = config("sweep");
+        Random random = new Random(11);
+        byte[] onlyOld = bytes(random);
+        byte[] shared = bytes(random);
+        byte[] onlyYoung = bytes(random);
+        Instant now = Instant.now();
+        try (ObjectTarget t = EngineConfig.load(config).targets().get("offsite").open("offsite")) {
+            Repository repo = Repository.openOrInit(t, RepositoryConfig.defaults());
+            point(repo, random, now.minus(Duration.ofDays(60)), onlyOld, shared); // in the GLACIER tier
+            point(repo, random, now.minus(Duration.ofDays(1)), shared, onlyYoung); // warm: holds `shared` back
+
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString(), "--json"))
+                    .isZero();
+            JsonNode r = json().get("targets").get(0);
+            assertThat(r.get("target").asText()).isEqualTo("offsite");
+            assertThat(r.get("chunks").asInt()).isEqualTo(3);
+            assertThat(r.get("tagged").toString()).isEqualTo("{\"GLACIER\":1}");
+            assertThat(r.get("untagged").asInt()).isZero();
+
+            ColdStorage store = t.as(ColdStorage.class).orElseThrow();
+            assertThat(store.tierTag(key(repo, onlyOld))).contains("GLACIER");
+            assertThat(store.tierTag(key(repo, shared))).isEmpty();
+            assertThat(store.tierTag(key(repo, onlyYoung))).isEmpty();
+
+            std.reset(); // a second sweep changes nothing
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                    .isZero();
+            assertThat(std.out()).contains("3 chunks, tagged none, untagged 0");
+        }
+    }
+
+    private static byte[] bytes(Random random) {
+        byte[] b = new byte[4096];
+        random.nextBytes(b);
+        return b;
+    }
+
+    private static String key(Repository repo, byte[] data) {
+        return ObjectKeys.chunk(repo.putChunk(data, data.length).digest());
+    }
+
+    private static void point(Repository repo, Random random, Instant at, byte[]... chunks) {
+        int chunk = repo.config().chunkSize();
+        DiskIndexBuilder index = repo.newIndex((long) chunks.length * chunk, Optional.empty());
+        for (int i = 0; i < chunks.length; i++) {
+            Digest d = repo.putChunk(chunks[i], chunks[i].length).digest();
+            index.set(i, d);
+        }
+        repo.commit(new Manifest(
+                1,
+                RestorePointIds.next(at, random),
+                "db-1",
+                "hv1",
+                "j-" + at,
+                at,
+                at,
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "db",
+                Optional.empty(),
+                List.of(new DiskEntry(
+                        "sda",
+                        (long) chunks.length * chunk,
+                        chunk,
+                        index.finish().hex(),
+                        "c",
+                        Optional.empty(),
+                        0,
+                        0))));
+    }
+}
