@@ -1,0 +1,209 @@
+package io.tidemark.testkit.qemu;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tidemark.core.process.ExternalCommand;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A real DR site for continuous-protection tests: a {@code qemu-storage-daemon} serving one qcow2
+ * replica as a writable NBD export ({@code <name>.nbd}, export {@code <name>}) with {@code
+ * writethrough=on} (every acknowledged write is flushed, so a killed daemon loses none), and a QMP
+ * monitor ({@code <name>.qmp}) for taking points at the DR site. {@link #stop()} quits it cleanly,
+ * {@link #restart()} starts it again on the same replica: a DR-link outage.
+ */
+public final class DrNbdSite implements AutoCloseable {
+
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(20);
+    private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Process::destroyForcibly), "qsd-reaper"));
+    }
+
+    private final Path dir;
+    private final String name;
+    private final Path image;
+    private final long size;
+    private Process process;
+
+    private DrNbdSite(Path dir, String name, long size) {
+        this.dir = dir.toAbsolutePath();
+        this.name = name;
+        this.image = this.dir.resolve(name + "-replica.qcow2");
+        this.size = size;
+    }
+
+    /** Creates an empty qcow2 replica of {@code size} bytes and serves it. */
+    public static DrNbdSite start(Path dir, String name, long size) {
+        DrNbdSite site = new DrNbdSite(dir, name, size);
+        ExternalCommand.of("qemu-img", "create", "-q", "-f", "qcow2", site.image.toString(), Long.toString(size))
+                .mergeStderr()
+                .ifMissing("install qemu-utils")
+                .run();
+        site.launch();
+        return site;
+    }
+
+    private void launch() {
+        List<String> cmd = List.of(
+                "qemu-storage-daemon",
+                "--blockdev",
+                "driver=file,filename=" + image + ",node-name=replica-file",
+                "--blockdev",
+                "driver=qcow2,file=replica-file,node-name=replica",
+                "--nbd-server",
+                "addr.type=unix,addr.path=" + nbdSocket(),
+                "--export",
+                "type=nbd,id=dr,node-name=replica,name=" + name + ",writable=on,writethrough=on",
+                "--chardev",
+                "socket,path=" + qmpSocket() + ",server=on,wait=off,id=mon0",
+                "--monitor",
+                "chardev=mon0");
+        try {
+            Files.deleteIfExists(nbdSocket());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        process = ExternalCommand.of(cmd)
+                .ifMissing("install qemu-system-common (qemu-storage-daemon)")
+                .start(dir.resolve(name + "-qsd.log"))
+                .process();
+        LIVE.add(process);
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        while (!Files.exists(nbdSocket())) {
+            if (!process.isAlive() || System.nanoTime() > deadline) {
+                throw new IllegalStateException("qemu-storage-daemon for " + name + " did not serve " + nbdSocket()
+                        + "; see " + dir.resolve(name + "-qsd.log"));
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+        }
+    }
+
+    /** The NBD URI of the replica. */
+    public String uri() {
+        return "nbd+unix:///" + name + "?socket=" + nbdSocket();
+    }
+
+    public String exportName() {
+        return name;
+    }
+
+    public Path nbdSocket() {
+        return dir.resolve(name + ".nbd");
+    }
+
+    public Path qmpSocket() {
+        return dir.resolve(name + ".qmp");
+    }
+
+    /** The replica's node name in the daemon (for points taken at the DR site). */
+    public String replicaNode() {
+        return "replica";
+    }
+
+    public Path image() {
+        return image;
+    }
+
+    public long size() {
+        return size;
+    }
+
+    public boolean running() {
+        return process != null && process.isAlive();
+    }
+
+    /** Runs a QMP command on the daemon's monitor (one connection per call). */
+    public JsonNode qmp(String command, ObjectNode args) {
+        try (MonitorConnection m = MonitorConnection.open(qmpSocket(), START_TIMEOUT)) {
+            return m.execute(command, args);
+        } catch (IOException e) {
+            throw new UncheckedIOException("QMP of the DR site " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * SHA-256 of the replica's bytes as its NBD export serves them now (read by {@code qemu-img
+     * convert} over NBD, not through any Tidemark code).
+     */
+    public String sha256() {
+        Path raw = dir.resolve(name + "-read.raw");
+        try {
+            ExternalCommand.of("qemu-img", "convert", "-f", "raw", "-O", "raw", uri(), raw.toString())
+                    .mergeStderr()
+                    .run();
+            return sha256(raw);
+        } finally {
+            try {
+                Files.deleteIfExists(raw);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** SHA-256 of a file's bytes. */
+    public static String sha256(Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 20];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                md.update(buf, 0, n);
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Quits the daemon cleanly (SIGTERM): the DR link is down until {@link #restart()}. */
+    public void stop() {
+        if (process == null) {
+            return;
+        }
+        process.destroy();
+        try {
+            if (!process.waitFor(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while stopping qemu-storage-daemon " + name, e);
+        } finally {
+            LIVE.remove(process);
+        }
+    }
+
+    /** Serves the same replica again. */
+    public void restart() {
+        stop();
+        launch();
+    }
+
+    @Override
+    public void close() {
+        stop();
+    }
+
+    @Override
+    public String toString() {
+        return "DrNbdSite[" + uri() + "]";
+    }
+}
