@@ -124,6 +124,43 @@ class ContinuousMirrorIT {
     }
 
     @Test
+    void pointsAtTheDrSiteRestoreToTheReplicaAsItWasWhenEachWasTaken() {
+        start();
+        ContinuousMirror m = mirror(DrNbdTarget.parse(dr.uri()));
+        m.start();
+        await().atMost(Duration.ofSeconds(60)).until(() -> m.poll().inSync());
+        DrPoints points = new DrPoints(dr.qmpSocket(), dr.replicaNode(), dir.resolve("points"), Clock.systemUTC());
+
+        vm.write("sd0", 2L * MIB, 256 * 1024, 0x21);
+        DrPoint full = points.take("vm1", m.poll());
+        String atFull = vm.model("sd0").sha256();
+        vm.write("sd0", 2L * MIB, 64 * 1024, 0x22);
+        vm.write("sd0", 17L * MIB, 64 * 1024, 0x23);
+        DrPoint incremental = points.take("vm1", m.poll());
+        String atIncremental = vm.model("sd0").sha256();
+        vm.write("sd0", 17L * MIB, 4096, 0x24); // after both points: only "now" (the replica) has it
+
+        assertThat(full.parent()).isEmpty();
+        assertThat(incremental.parent()).contains(full.id());
+        assertThat(full.mirrorInSync()).isTrue();
+        assertThat(full.mirrorLag()).isZero();
+        assertThat(points.list()).extracting(DrPoint::id).containsExactly(full.id(), incremental.id());
+        assertThat(flat(points, full)).isEqualTo(atFull);
+        assertThat(flat(points, incremental)).isEqualTo(atIncremental);
+        assertThat(dr.sha256()).isEqualTo(vm.model("sd0").sha256()).isNotEqualTo(atIncremental);
+    }
+
+    /** SHA-256 of a point's bytes: restored to a qcow2, then read by qemu-img as raw. */
+    private String flat(DrPoints points, DrPoint p) {
+        Path restored = points.restore(p.id(), dir.resolve(p.id() + "-restored.qcow2"));
+        Path raw = dir.resolve(p.id() + ".raw");
+        io.tidemark.core.process.ExternalCommand.of(
+                        "qemu-img", "convert", "-f", "qcow2", "-O", "raw", restored.toString(), raw.toString())
+                .run();
+        return DrNbdSite.sha256(raw);
+    }
+
+    @Test
     void aRestartedVmIsMirroredAgainFromScratch() {
         start();
         ContinuousMirror m = mirror(DrNbdTarget.parse(dr.uri()));
