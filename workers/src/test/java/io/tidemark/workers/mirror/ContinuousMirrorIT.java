@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.event.RpoViolated;
+import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.qemu.DrNbdSite;
 import io.tidemark.testkit.qemu.QemuVm;
 import java.nio.file.Path;
@@ -34,6 +36,8 @@ class ContinuousMirrorIT {
     private DrNbdSite dr;
     private final List<ContinuousMirror> mirrors = new CopyOnWriteArrayList<>();
     private final List<MirrorState> seen = new CopyOnWriteArrayList<>();
+    private final RecordingEventBus bus = new RecordingEventBus();
+    private final MirrorLagWatch watch = new MirrorLagWatch(bus, Clock.systemUTC());
 
     @AfterEach
     void stopAll() {
@@ -54,7 +58,8 @@ class ContinuousMirrorIT {
                 target,
                 ContinuousMirror.DEFAULT_RECONNECT_DELAY,
                 Clock.systemUTC(),
-                seen::add);
+                ((java.util.function.Consumer<MirrorState>) seen::add)
+                        .andThen(watch.listener("cdp", Duration.ofSeconds(1))));
         mirrors.add(m);
         return m;
     }
@@ -121,6 +126,10 @@ class ContinuousMirrorIT {
         assertThat(dr.sha256()).isEqualTo(vm.model("sd0").sha256());
         assertThat(m.state().lag()).isZero();
         assertThat(seen).anyMatch(s -> s.lag().compareTo(Duration.ofMillis(500)) > 0);
+        // the outage outlasted the 1 s RPO: one violation, and the metric is back to 0
+        assertThat(bus.payloads(RpoViolated.class)).singleElement().satisfies(v -> assertThat(v.location())
+                .isEqualTo(MirrorLagWatch.LOCATION));
+        assertThat(watch.metrics()).contains("tidemark_mirror_lag_seconds{vm=\"vm1\",disk=\"sd0\"} 0.0");
     }
 
     @Test
