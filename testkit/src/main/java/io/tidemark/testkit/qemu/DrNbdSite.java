@@ -19,11 +19,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A real DR site for continuous-protection tests: a {@code qemu-storage-daemon} serving one qcow2
- * replica as a writable NBD export ({@code <name>.nbd}, export {@code <name>}) with {@code
- * writethrough=on} (every acknowledged write is flushed, so a killed daemon loses none), and a QMP
- * monitor ({@code <name>.qmp}) for taking points at the DR site. {@link #stop()} quits it cleanly,
- * {@link #restart()} starts it again on the same replica: a DR-link outage.
+ * A real DR site for continuous-protection tests: a {@code qemu-storage-daemon} serving one raw
+ * replica as a writable NBD export ({@code <name>.nbd}, export {@code <name>}), and a QMP monitor
+ * ({@code <name>.qmp}) for taking points at the DR site. The replica is raw, as ADR 19 says: a mirrored
+ * write then never changes image metadata, so a killed daemon ({@link #kill()}) loses no
+ * acknowledged write (they are in the host's page cache) although the export is write-back ({@code
+ * writethrough=off}). A qcow2 replica loses them: its L2 updates sit in the daemon's memory. {@link #stop()} quits it cleanly, {@link
+ * #restart()} starts it again on the same replica: a DR-link outage.
  */
 public final class DrNbdSite implements AutoCloseable {
 
@@ -43,14 +45,14 @@ public final class DrNbdSite implements AutoCloseable {
     private DrNbdSite(Path dir, String name, long size) {
         this.dir = dir.toAbsolutePath();
         this.name = name;
-        this.image = this.dir.resolve(name + "-replica.qcow2");
+        this.image = this.dir.resolve(name + "-replica.raw");
         this.size = size;
     }
 
-    /** Creates an empty qcow2 replica of {@code size} bytes and serves it. */
+    /** Creates an empty raw replica of {@code size} bytes and serves it. */
     public static DrNbdSite start(Path dir, String name, long size) {
         DrNbdSite site = new DrNbdSite(dir, name, size);
-        ExternalCommand.of("qemu-img", "create", "-q", "-f", "qcow2", site.image.toString(), Long.toString(size))
+        ExternalCommand.of("qemu-img", "create", "-q", "-f", "raw", site.image.toString(), Long.toString(size))
                 .mergeStderr()
                 .ifMissing("install qemu-utils")
                 .run();
@@ -64,11 +66,11 @@ public final class DrNbdSite implements AutoCloseable {
                 "--blockdev",
                 "driver=file,filename=" + image + ",node-name=replica-file",
                 "--blockdev",
-                "driver=qcow2,file=replica-file,node-name=replica",
+                "driver=raw,file=replica-file,node-name=replica",
                 "--nbd-server",
                 "addr.type=unix,addr.path=" + nbdSocket(),
                 "--export",
-                "type=nbd,id=dr,node-name=replica,name=" + name + ",writable=on,writethrough=on",
+                "type=nbd,id=dr,node-name=replica,name=" + name + ",writable=on,writethrough=off",
                 "--chardev",
                 "socket,path=" + qmpSocket() + ",server=on,wait=off,id=mon0",
                 "--monitor",
@@ -189,6 +191,27 @@ public final class DrNbdSite implements AutoCloseable {
         } finally {
             LIVE.remove(process);
         }
+    }
+
+    /** Kills the daemon (SIGKILL): no clean close; its bitmaps are lost. */
+    public void kill() {
+        if (process == null) {
+            return;
+        }
+        process.destroyForcibly();
+        try {
+            process.waitFor(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while killing qemu-storage-daemon " + name, e);
+        } finally {
+            LIVE.remove(process);
+        }
+    }
+
+    /** Starts the daemon again on the same replica after {@link #kill()}. */
+    public void relaunch() {
+        launch();
     }
 
     /** Serves the same replica again. */

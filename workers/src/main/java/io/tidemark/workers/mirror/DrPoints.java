@@ -29,8 +29,9 @@ import org.slf4j.LoggerFactory;
  * qemu-storage-daemon} copies its replica node point-in-time ({@code blockdev-backup}, which
  * installs copy-before-write at the instant the transaction runs, so mirrored writes arriving
  * during the copy do not leak into the point) into a new qcow2 in {@code dir}. The first point, and
- * any point after the daemon lost its persistent bitmap {@code tm-dr-points} (a killed daemon makes
- * it inconsistent), is a full copy that starts the bitmap in the same transaction; every later one
+ * any point after the daemon lost its bitmap {@code tm-dr-points} (a raw replica keeps it only in
+ * memory, so a restarted daemon has none; a killed daemon makes a persistent one inconsistent), is a
+ * full copy that starts the bitmap in the same transaction; every later one
  * copies only what the bitmap marked ({@code sync=incremental}) into a file backed by the previous
  * point's file. A point exists if and only if its {@code <id>.json} exists (written last).
  *
@@ -93,6 +94,8 @@ public final class DrPoints {
                 }
             }
             Optional<DrPoint> parent = bitmapUsable ? newest : Optional.empty();
+            // a raw replica (the safe kind, ADR 19) cannot store a bitmap: it lives until the daemon stops
+            boolean persistent = node.path("drv").asText().equals("qcow2");
             List<String> create = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2"));
             parent.ifPresent(p -> create.addAll(List.of("-b", p.file().toString(), "-F", "qcow2")));
             create.addAll(List.of(tmp.toString(), Long.toString(size)));
@@ -114,7 +117,7 @@ public final class DrPoints {
                             .putObject("data")
                             .put("node", replicaNode)
                             .put("name", BITMAP)
-                            .put("persistent", true);
+                            .put("persistent", persistent);
                 }
                 ObjectNode backup =
                         actions.addObject().put("type", "blockdev-backup").putObject("data");
