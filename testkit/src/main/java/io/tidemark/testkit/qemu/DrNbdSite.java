@@ -40,9 +40,11 @@ public final class DrNbdSite implements AutoCloseable {
     private final String name;
     private final Path image;
     private final long size;
+    private final int tcpPort; // 0: Unix socket
     private Process process;
 
-    private DrNbdSite(Path dir, String name, long size) {
+    private DrNbdSite(Path dir, String name, long size, int tcpPort) {
+        this.tcpPort = tcpPort;
         this.dir = dir.toAbsolutePath();
         this.name = name;
         this.image = this.dir.resolve(name + "-replica.raw");
@@ -51,8 +53,22 @@ public final class DrNbdSite implements AutoCloseable {
 
     /** Creates an empty raw replica of {@code size} bytes and serves it. */
     public static DrNbdSite start(Path dir, String name, long size) {
-        DrNbdSite site = new DrNbdSite(dir, name, size);
-        ExternalCommand.of("qemu-img", "create", "-q", "-f", "raw", site.image.toString(), Long.toString(size))
+        return start(new DrNbdSite(dir, name, size, 0));
+    }
+
+    /** Like {@link #start(Path, String, long)}, serving NBD on TCP 127.0.0.1 at a free port instead. */
+    public static DrNbdSite startTcp(Path dir, String name, long size) {
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return start(new DrNbdSite(dir, name, size, port));
+    }
+
+    private static DrNbdSite start(DrNbdSite site) {
+        ExternalCommand.of("qemu-img", "create", "-q", "-f", "raw", site.image.toString(), Long.toString(site.size))
                 .mergeStderr()
                 .ifMissing("install qemu-utils")
                 .run();
@@ -68,7 +84,9 @@ public final class DrNbdSite implements AutoCloseable {
                 "--blockdev",
                 "driver=raw,file=replica-file,node-name=replica",
                 "--nbd-server",
-                "addr.type=unix,addr.path=" + nbdSocket(),
+                tcpPort == 0
+                        ? "addr.type=unix,addr.path=" + nbdSocket()
+                        : "addr.type=inet,addr.host=127.0.0.1,addr.port=" + tcpPort,
                 "--export",
                 "type=nbd,id=dr,node-name=replica,name=" + name + ",writable=on,writethrough=off",
                 "--chardev",
@@ -86,7 +104,7 @@ public final class DrNbdSite implements AutoCloseable {
                 .process();
         LIVE.add(process);
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        while (!Files.exists(nbdSocket())) {
+        while (tcpPort == 0 ? !Files.exists(nbdSocket()) : !listening()) {
             if (!process.isAlive() || System.nanoTime() > deadline) {
                 throw new IllegalStateException("qemu-storage-daemon for " + name + " did not serve " + nbdSocket()
                         + "; see " + dir.resolve(name + "-qsd.log"));
@@ -95,9 +113,19 @@ public final class DrNbdSite implements AutoCloseable {
         }
     }
 
+    private boolean listening() {
+        try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), tcpPort)) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** The NBD URI of the replica. */
     public String uri() {
-        return "nbd+unix:///" + name + "?socket=" + nbdSocket();
+        return tcpPort == 0
+                ? "nbd+unix:///" + name + "?socket=" + nbdSocket()
+                : "nbd://127.0.0.1:" + tcpPort + "/" + name;
     }
 
     public String exportName() {

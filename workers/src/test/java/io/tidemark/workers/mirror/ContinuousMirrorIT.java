@@ -87,6 +87,25 @@ class ContinuousMirrorIT {
     }
 
     @Test
+    void aDrSiteOverTcpGetsEveryWriteAndSurvivesAnOutage() {
+        vm = QemuVm.start(dir, "vm1", SIZE);
+        vm.write("sd0", 0, MIB, 0x11);
+        dr = DrNbdSite.startTcp(dir, "dr1", SIZE);
+        assertThat(dr.uri()).startsWith("nbd://127.0.0.1:");
+        ContinuousMirror m = mirror(DrNbdTarget.parse(dr.uri()));
+        m.supervise(Duration.ofMillis(100));
+        await().atMost(Duration.ofSeconds(60)).until(() -> m.state().inSync());
+        vm.write("sd0", 3L * MIB, 64 * 1024, 0x31);
+        assertThat(dr.sha256()).isEqualTo(vm.model("sd0").sha256());
+
+        dr.stop();
+        vm.write("sd0", 4L * MIB, 64 * 1024, 0x32);
+        dr.restart();
+        await().atMost(Duration.ofSeconds(90)).until(() -> m.state().inSync());
+        assertThat(dr.sha256()).isEqualTo(vm.model("sd0").sha256());
+    }
+
+    @Test
     void aRestartedSupervisorAdoptsTheRunningMirror() {
         start();
         ContinuousMirror first = mirror(DrNbdTarget.parse(dr.uri()));
