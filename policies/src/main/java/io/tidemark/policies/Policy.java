@@ -34,6 +34,8 @@ import java.util.OptionalLong;
  * @param budgets the capacity budget of each VM at each location that has one ({@code budget:}):
  *     the most bytes the VM's restore points there may occupy, counted as {@code
  *     io.tidemark.replicator.Budgets} does; retention removes the oldest prunable points beyond it
+ * @param continuous {@code mode: continuous} with its DR export (ADR 19): the VMs are mirrored to
+ *     the DR site, and the scheduler takes no snapshot of them; empty for {@code mode: scheduled}
  */
 public record Policy(
         String name,
@@ -49,7 +51,8 @@ public record Policy(
         List<String> preDeployApps,
         Map<String, Duration> targetRpos,
         Qos qos,
-        Map<String, Long> budgets) {
+        Map<String, Long> budgets,
+        Optional<Continuous> continuous) {
 
     public Policy {
         Objects.requireNonNull(name, "name");
@@ -66,6 +69,80 @@ public record Policy(
         targetRpos = Map.copyOf(targetRpos);
         Objects.requireNonNull(qos, "qos");
         budgets = Map.copyOf(budgets);
+        Objects.requireNonNull(continuous, "continuous");
+    }
+
+    /**
+     * Continuous protection (ADR 19, {@code mode: continuous}): every disk of each selected VM is
+     * mirrored by QEMU's active mirror to an NBD export at the DR site; {@link #rpo} is the largest
+     * mirror lag tolerated before {@code RpoViolated} (location {@code dr-mirror}).
+     *
+     * @param drNbd {@code dr.nbd}: the NBD URI of each disk's replica, with {@code {vm}} and {@code
+     *     {disk}} placeholders, such as {@code nbd://dr-host:10809/{vm}-{disk}}
+     */
+    public record Continuous(String drNbd) {
+        public Continuous {
+            Objects.requireNonNull(drNbd, "drNbd");
+        }
+    }
+
+    /** A scheduled policy (no continuous protection): every component but {@code continuous}. */
+    public Policy(
+            String name,
+            VmSelector vms,
+            Schedule schedule,
+            ConsistencyPolicy consistency,
+            Duration rpo,
+            Optional<Duration> rto,
+            Optional<Duration> fullEvery,
+            List<String> targets,
+            Map<String, Retention> retention,
+            Optional<Path> source,
+            List<String> preDeployApps,
+            Map<String, Duration> targetRpos,
+            Qos qos,
+            Map<String, Long> budgets) {
+        this(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                targetRpos,
+                qos,
+                budgets,
+                Optional.empty());
+    }
+
+    /** True for {@code mode: continuous}: mirrored to the DR site, never scheduled for snapshots. */
+    public boolean isContinuous() {
+        return continuous.isPresent();
+    }
+
+    /** This policy in {@code mode: continuous} with {@code protection}. */
+    public Policy withContinuous(Continuous protection) {
+        return new Policy(
+                name,
+                vms,
+                schedule,
+                consistency,
+                rpo,
+                rto,
+                fullEvery,
+                targets,
+                retention,
+                source,
+                preDeployApps,
+                targetRpos,
+                qos,
+                budgets,
+                Optional.of(protection));
     }
 
     /**
@@ -110,7 +187,8 @@ public record Policy(
                 preDeployApps,
                 targetRpos,
                 qos,
-                byLocation);
+                byLocation,
+                continuous);
     }
 
     /** A policy that no pre-deploy hook triggers. */
@@ -180,7 +258,8 @@ public record Policy(
                 apps,
                 targetRpos,
                 qos,
-                budgets);
+                budgets,
+                continuous);
     }
 
     /** This policy with {@code rpo} at {@code target} instead of the policy-wide one. */
@@ -201,7 +280,8 @@ public record Policy(
                 preDeployApps,
                 rpos,
                 qos,
-                budgets);
+                budgets,
+                continuous);
     }
 
     /**

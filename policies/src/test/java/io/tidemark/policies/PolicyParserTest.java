@@ -311,8 +311,9 @@ class PolicyParserTest {
                         rpo: 30m
                         colour: blue
                         """))
-                .containsExactly("policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
-                        + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos, budget");
+                .containsExactly(
+                        "policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
+                                + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos, budget, mode, dr");
     }
 
     @Test
