@@ -23,8 +23,10 @@ import org.junit.jupiter.api.io.TempDir;
  * A {@code mode: continuous} policy applied by the running engine, wired as {@code tidemark run}
  * wires it (embedded Kafka, real QEMU under TCG, a real {@code qemu-storage-daemon} as the DR
  * site): the worker mirrors the VM's disk to the policy's {@code dr.nbd}, guest writes reach the
- * replica, the lag is on {@code /metrics}; a second VM whose DR export is missing is reported and
- * retried without stopping the first; the scheduler takes no snapshot of a continuous policy.
+ * replica, the lag is on {@code /metrics} and the status page; a second VM whose DR export is
+ * missing is reported and retried without stopping the first, and protected once the export is up;
+ * the scheduler takes no snapshot of a continuous policy; a reload to {@code mode: scheduled} stops
+ * the mirrors.
  */
 class ContinuousProtectionEngineIT {
 
@@ -122,6 +124,30 @@ class ContinuousProtectionEngineIT {
             assertThat(location.path("location").asText()).isEqualTo("dr-mirror");
             assertThat(location.path("rpoSeconds").asLong()).isEqualTo(2);
             assertThat(location.path("violated").asBoolean()).isFalse();
+
+            // the cause fixed (db-2's DR export started): protected at a later round, no restart
+            try (DrNbdSite dr2 =
+                    DrNbdSite.start(drDir, "db-2-" + orphan.diskIds().get(0), 16L * MIB)) {
+                await().atMost(DEADLINE)
+                        .until(() -> mirrors.states().stream().anyMatch(s -> s.vm().equals("db-2") && s.inSync()));
+                assertThat(mirrors.failures()).isEmpty();
+
+                // a reload to mode: scheduled stops both mirrors in QEMU and hands the policy to the scheduler
+                Files.writeString(
+                        policies.resolve("db.yaml"),
+                        """
+                        name: db
+                        vms: {globs: ["db-*"]}
+                        schedule: {interval: 1h}
+                        rpo: 2h
+                        """);
+                await().atMost(DEADLINE).until(() -> mirrors.protectedVms().isEmpty());
+                assertThat(vm.qmp("query-block-jobs", null)).isEmpty();
+                assertThat(orphan.qmp("query-block-jobs", null)).isEmpty();
+                assertThat(engine.scheduler().policies().names()).contains("db");
+                vm.write(disk, 3L * MIB, 4096, 0x11); // no longer mirrored: the replica keeps the past
+                assertThat(dr.sha256()).isNotEqualTo(vm.model(disk).sha256());
+            }
         }
     }
 }
