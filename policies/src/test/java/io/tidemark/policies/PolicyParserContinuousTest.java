@@ -41,6 +41,10 @@ class PolicyParserContinuousTest {
         assertThat(p.isContinuous()).isTrue();
         assertThat(p.continuous()).hasValue(new Policy.Continuous("nbd://dr-host:10809/{vm}-{disk}"));
         assertThat(p.rpo()).isEqualTo(Duration.ofSeconds(2));
+        // policy plan: the 1h schedule does not make a 2s mirror RPO infeasible
+        assertThat(PolicyPlan.of(p, PolicyPlan.Options.defaults(Instant.parse("2025-01-01T00:00:00Z")))
+                        .problems())
+                .isEmpty();
 
         Policy scheduled = parse(
                 """
