@@ -104,6 +104,8 @@ public final class Engine implements AutoCloseable {
     private final RpoTracker rpo;
     private final MetricsServer metrics;
     private final Reconciler reconciler;
+    /** This host's continuous-protection mirrors (ADR 19), where the worker runs on QMP; else null. */
+    private final ContinuousMirrors continuous;
     /** The capacity budgets, measured in the background where replication runs; else null. */
     private final BudgetWatch budgets;
 
@@ -159,15 +161,20 @@ public final class Engine implements AutoCloseable {
             roles.forEach(r -> health.started(r.spelling()));
             // this host's VMs where it runs them (status and hooks answer for them), else the fleet's
             inventory = hypervisor != null ? startListing(hypervisor) : fleetInventory();
-            rpo = startRpoTracking(policies, locations, clock);
+            continuous = hypervisor != null ? startContinuousProtection(policies, clock) : null;
+            // a continuous policy takes no snapshots: neither fired nor measured by restore points (ADR 19)
+            rpo = startRpoTracking(policies.scheduled(), locations, clock);
             metrics = startMetrics(primaryTarget, targets, clock);
             if (metrics != null && budgets != null) {
                 metrics.budgets(budgets::uses);
             }
+            if (metrics != null && continuous != null) {
+                metrics.mirrors(continuous::metrics);
+            }
             if (metrics != null && statusToken.isPresent()) {
                 serveStatusPage(metrics, statusToken.get(), worker, clock);
             }
-            scheduler = runs(Role.SCHEDULER) ? startScheduler(policies, clock) : null;
+            scheduler = runs(Role.SCHEDULER) ? startScheduler(policies.scheduled(), clock) : null;
             HookService hooksService = runs(Role.SCHEDULER) ? startHookTriggers(policies, clock) : null;
             hookServer = hooksService != null
                     ? startHookServer(hookSecret, hooksService, locations, hypervisor, worker, clock)
@@ -387,6 +394,52 @@ public final class Engine implements AutoCloseable {
         return worker;
     }
 
+    /**
+     * Continuous protection of this host's VMs that a {@code mode: continuous} policy selects (ADR
+     * 19), reconciled every {@link #CONTINUOUS_ROUND} and after each policy reload; a VM that cannot
+     * be protected is reported and retried, never a reason to stop. Needs QMP sockets: on a libvirt
+     * host a continuous policy is reported and not applied.
+     */
+    private ContinuousMirrors startContinuousProtection(PolicySet policies, Clock clock) {
+        if (config.hypervisor().isLibvirt()) {
+            if (!policies.continuous().isEmpty()) {
+                log.error(
+                        "continuous policies {} are not applied on this host: continuous protection needs QEMU's"
+                                + " monitor socket (hypervisor: qmp), and libvirt owns it here",
+                        policies.continuous().stream().map(p -> p.name()).toList());
+            }
+            return null;
+        }
+        io.tidemark.workers.mirror.ContinuousProtection protection =
+                new io.tidemark.workers.mirror.ContinuousProtection(
+                        observed.metering(bus),
+                        clock,
+                        io.tidemark.workers.mirror.ContinuousMirror.DEFAULT_POLL,
+                        io.tidemark.workers.mirror.ContinuousMirror.DEFAULT_RECONNECT_DELAY);
+        ContinuousMirrors mirrors =
+                new ContinuousMirrors(config.host(), inventory, config.qmpDir(), policies, protection);
+        // closed before the bus: supervision ends, the mirrors keep running in QEMU for the next engine
+        resources.push(mirrors);
+        mirrors.start(CONTINUOUS_ROUND);
+        return mirrors;
+    }
+
+    /** The restore-point RPO rows and the mirrors' {@code dr-mirror} rows, for the status page. */
+    private static List<RpoTracker.Status> withMirrors(
+            List<RpoTracker.Status> points, List<RpoTracker.Status> mirrors) {
+        List<RpoTracker.Status> all = new java.util.ArrayList<>(points);
+        all.addAll(mirrors);
+        return all;
+    }
+
+    /** How often the continuous-protection loop compares this host's mirrors with the policies. */
+    static final Duration CONTINUOUS_ROUND = Duration.ofSeconds(10);
+
+    /** This host's continuous-protection mirrors, if the worker runs here on QMP (tests, status). */
+    Optional<ContinuousMirrors> continuousMirrors() {
+        return Optional.ofNullable(continuous);
+    }
+
     private Reconciler startReplication(Map<String, ObjectTarget> targets, PolicySet policies, Clock clock) {
         Replicator replicator = new Replicator(repository, targets, observed.metering(bus), clock, 8);
         resources.push(replicator);
@@ -583,7 +636,7 @@ public final class Engine implements AutoCloseable {
         }
         StatusPage page = new StatusPage(new StatusPage.Sources(
                 config.host(),
-                rpo::status,
+                continuous == null ? rpo::status : () -> withMirrors(rpo.status(), continuous.statusRows()),
                 reconciler != null ? reconciler::states : Map::of,
                 drillResults,
                 health::components,
@@ -627,9 +680,12 @@ public final class Engine implements AutoCloseable {
         PolicyWatcher watcher = new PolicyWatcher(config.policies(), new PolicyParser(clock), policies, next -> {
             checkTargetsNamedByPolicies(next, targets);
             if (scheduler != null) {
-                scheduler.reload(next);
+                scheduler.reload(next.scheduled());
             }
-            rpo.setPolicies(next);
+            rpo.setPolicies(next.scheduled());
+            if (continuous != null) {
+                continuous.setPolicies(next);
+            }
             if (reconciler != null) {
                 reconciler.setPolicies(next);
             }

@@ -25,6 +25,7 @@ public final class MetricsServer implements AutoCloseable {
 
     private final HttpServer server;
     private final java.util.concurrent.ExecutorService executor;
+    private volatile java.util.function.Supplier<String> mirrors = () -> "";
     private volatile java.util.function.Supplier<java.util.List<io.tidemark.replicator.Pruner.BudgetUse>> budgets =
             java.util.List::of;
 
@@ -79,6 +80,7 @@ public final class MetricsServer implements AutoCloseable {
                     + renderDrills(drills.get())
                     + renderTargets(targets.get(), clock.instant())
                     + renderBudgets(budgets.get())
+                    + mirrors.get()
                     + (engine == null ? "" : engine.scrape());
             send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         });
@@ -103,6 +105,11 @@ public final class MetricsServer implements AutoCloseable {
         try (OutputStream out = exchange.getResponseBody()) {
             out.write(body);
         }
+    }
+
+    /** Also exposes the continuous-protection mirrors' gauges (ADR 19), rendered from memory. */
+    void mirrors(java.util.function.Supplier<String> lines) {
+        this.mirrors = lines;
     }
 
     /** Also exposes the use of the capacity budgets, as the budget watch last measured it. */

@@ -36,6 +36,8 @@ import java.util.OptionalLong;
  *     io.tidemark.replicator.Budgets} does; retention removes the oldest prunable points beyond it
  * @param tiers the storage tiers ({@code tiers:}): per location, how long points stay in which
  *     storage class; {@link Tiers#NONE} when not given (docs/adr/0020-storage-tiers.md)
+ * @param continuous {@code mode: continuous} with its DR export (ADR 19): the VMs are mirrored to
+ *     the DR site, and the scheduler takes no snapshot of them; empty for {@code mode: scheduled}
  */
 public record Policy(
         String name,
@@ -52,7 +54,8 @@ public record Policy(
         Map<String, Duration> targetRpos,
         Qos qos,
         Map<String, Long> budgets,
-        Tiers tiers) {
+        Tiers tiers,
+        Optional<Continuous> continuous) {
 
     public Policy {
         Objects.requireNonNull(name, "name");
@@ -70,9 +73,24 @@ public record Policy(
         Objects.requireNonNull(qos, "qos");
         budgets = Map.copyOf(budgets);
         Objects.requireNonNull(tiers, "tiers");
+        Objects.requireNonNull(continuous, "continuous");
     }
 
-    /** A policy without storage tiers. */
+    /**
+     * Continuous protection (ADR 19, {@code mode: continuous}): every disk of each selected VM is
+     * mirrored by QEMU's active mirror to an NBD export at the DR site; {@link #rpo} is the largest
+     * mirror lag tolerated before {@code RpoViolated} (location {@code dr-mirror}).
+     *
+     * @param drNbd {@code dr.nbd}: the NBD URI of each disk's replica, with {@code {vm}} and {@code
+     *     {disk}} placeholders, such as {@code nbd://dr-host:10809/{vm}-{disk}}
+     */
+    public record Continuous(String drNbd) {
+        public Continuous {
+            Objects.requireNonNull(drNbd, "drNbd");
+        }
+    }
+
+    /** A scheduled policy (no continuous protection) without storage tiers. */
     public Policy(
             String name,
             VmSelector vms,
@@ -103,7 +121,8 @@ public record Policy(
                 targetRpos,
                 qos,
                 budgets,
-                Tiers.NONE);
+                Tiers.NONE,
+                Optional.empty());
     }
 
     /**
@@ -134,42 +153,22 @@ public record Policy(
 
     /** This policy with the storage tiers {@code tiers} instead of its own. */
     public Policy withTiers(Tiers tiers) {
-        return new Policy(
-                name,
-                vms,
-                schedule,
-                consistency,
-                rpo,
-                rto,
-                fullEvery,
-                targets,
-                retention,
-                source,
-                preDeployApps,
-                targetRpos,
-                qos,
-                budgets,
-                tiers);
+        return copy(preDeployApps, targetRpos, budgets, tiers, continuous);
+    }
+
+    /** True for {@code mode: continuous}: mirrored to the DR site, never scheduled for snapshots. */
+    public boolean isContinuous() {
+        return continuous.isPresent();
+    }
+
+    /** This policy in {@code mode: continuous} with {@code protection}. */
+    public Policy withContinuous(Continuous protection) {
+        return copy(preDeployApps, targetRpos, budgets, tiers, Optional.of(protection));
     }
 
     /** This policy with the capacity budgets {@code byLocation} instead of its own. */
     public Policy withBudgets(Map<String, Long> byLocation) {
-        return new Policy(
-                name,
-                vms,
-                schedule,
-                consistency,
-                rpo,
-                rto,
-                fullEvery,
-                targets,
-                retention,
-                source,
-                preDeployApps,
-                targetRpos,
-                qos,
-                byLocation,
-                tiers);
+        return copy(preDeployApps, targetRpos, byLocation, tiers, continuous);
     }
 
     /** A policy that no pre-deploy hook triggers. */
@@ -225,28 +224,23 @@ public record Policy(
 
     /** This policy, triggered by the pre-deploy hooks of {@code apps} instead of its current ones. */
     public Policy withPreDeployApps(List<String> apps) {
-        return new Policy(
-                name,
-                vms,
-                schedule,
-                consistency,
-                rpo,
-                rto,
-                fullEvery,
-                targets,
-                retention,
-                source,
-                apps,
-                targetRpos,
-                qos,
-                budgets,
-                tiers);
+        return copy(apps, targetRpos, budgets, tiers, continuous);
     }
 
     /** This policy with {@code rpo} at {@code target} instead of the policy-wide one. */
     public Policy withTargetRpo(String target, Duration targetRpo) {
         Map<String, Duration> rpos = new java.util.HashMap<>(targetRpos);
         rpos.put(target, targetRpo);
+        return copy(preDeployApps, rpos, budgets, tiers, continuous);
+    }
+
+    /** This policy with the components the withers change replaced, every other one kept. */
+    private Policy copy(
+            List<String> preDeployApps,
+            Map<String, Duration> targetRpos,
+            Map<String, Long> budgets,
+            Tiers tiers,
+            Optional<Continuous> continuous) {
         return new Policy(
                 name,
                 vms,
@@ -259,10 +253,11 @@ public record Policy(
                 retention,
                 source,
                 preDeployApps,
-                rpos,
+                targetRpos,
                 qos,
                 budgets,
-                tiers);
+                tiers,
+                continuous);
     }
 
     /**

@@ -71,7 +71,9 @@ public final class PolicyParser {
             "triggers",
             "qos",
             "budget",
-            "tiers");
+            "tiers",
+            "mode",
+            "dr");
     static final List<String> TIER_KEYS = List.of("location", "keep", "storage-class");
     static final List<String> TRIGGERS_KEYS = List.of("pre-deploy");
     static final List<String> PRE_DEPLOY_KEYS = List.of("apps");
@@ -80,6 +82,10 @@ public final class PolicyParser {
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
     static final List<String> TARGET_KEYS = List.of("name", "rpo");
     static final List<String> QOS_KEYS = List.of("read-bandwidth", "read-iops");
+    static final List<String> DR_KEYS = List.of("nbd");
+
+    /** The largest RPO of a continuous policy: the mirror lag tolerated is seconds (ADR 19). */
+    public static final Duration MAX_CONTINUOUS_RPO = Duration.ofSeconds(60);
 
     /** The most read requests per second {@code qos.read-iops} may allow. */
     public static final long MAX_READ_IOPS = 10_000_000;
@@ -378,6 +384,8 @@ public final class PolicyParser {
                         .flatMap(m -> readTiers(m, targets.orElse(List.of()), problems))
                 : Optional.of(Tiers.NONE);
 
+        Optional<Optional<Policy.Continuous>> continuous = readMode(top, rpo, problems);
+
         if (!problems.isEmpty()) {
             return Optional.empty();
         }
@@ -396,7 +404,95 @@ public final class PolicyParser {
                 targetList.orElseThrow().rpos(),
                 qos.orElseThrow(),
                 budgets.orElseThrow(),
-                tiers.orElseThrow()));
+                tiers.orElseThrow(),
+                continuous.orElseThrow()));
+    }
+
+    /**
+     * {@code mode} ({@code scheduled}, the default, or {@code continuous}) and, for continuous
+     * protection, {@code dr.nbd}: the DR export template. A continuous policy's {@code rpo} is the
+     * mirror lag it tolerates, at most {@link #MAX_CONTINUOUS_RPO}; it takes no snapshots, so it has
+     * no pre-deploy trigger.
+     */
+    private static Optional<Optional<Policy.Continuous>> readMode(
+            MappingReader top, Optional<Duration> rpo, Problems problems) {
+        boolean continuous;
+        if (top.has("mode")) {
+            Map<String, Boolean> modes = new LinkedHashMap<>();
+            modes.put("scheduled", false);
+            modes.put("continuous", true);
+            Optional<Boolean> mode = top.oneOf("mode", modes);
+            if (mode.isEmpty()) {
+                return Optional.empty();
+            }
+            continuous = mode.get();
+        } else {
+            continuous = false;
+        }
+        if (!continuous) {
+            if (top.has("dr")) {
+                problems.at(
+                        top.keyNode("dr").orElseThrow(),
+                        "dr",
+                        "dr is the DR export of continuous protection; add mode: continuous, or remove dr");
+                return Optional.empty();
+            }
+            return Optional.of(Optional.empty());
+        }
+        boolean ok = true;
+        if (rpo.isPresent() && rpo.get().compareTo(MAX_CONTINUOUS_RPO) > 0) {
+            problems.at(
+                    top.value("rpo").orElseThrow(),
+                    "rpo",
+                    "a continuous policy's rpo is the mirror lag it tolerates, from 1s to "
+                            + DurationSyntax.format(MAX_CONTINUOUS_RPO) + ", got " + DurationSyntax.format(rpo.get())
+                            + "; for a longer RPO use mode: scheduled");
+            ok = false;
+        }
+        if (top.has("triggers")) {
+            problems.at(
+                    top.keyNode("triggers").orElseThrow(),
+                    "triggers",
+                    "a continuous policy takes no snapshots, so no pre-deploy hook can trigger one; remove"
+                            + " triggers or use mode: scheduled");
+            ok = false;
+        }
+        if (!top.has("dr")) {
+            problems.at(
+                    top.value("mode").orElseThrow(),
+                    "mode",
+                    "a continuous policy needs its DR export: add dr: {nbd: \"nbd://DR-HOST:10809/{vm}-{disk}\"}");
+            return Optional.empty();
+        }
+        Optional<MappingReader> dr = top.mapping("dr", "a mapping with nbd");
+        if (dr.isEmpty()) {
+            return Optional.empty();
+        }
+        dr.get().allowOnly(DR_KEYS);
+        dr.get().require("nbd");
+        Optional<String> nbd = dr.get().string("nbd", "an NBD URI such as nbd://dr-host:10809/{vm}-{disk}");
+        if (nbd.isEmpty()) {
+            return Optional.empty();
+        }
+        String uri = nbd.get();
+        Node at = dr.get().value("nbd").orElseThrow();
+        if (!uri.startsWith("nbd://") && !uri.startsWith("nbd+unix:///")) {
+            problems.at(
+                    at,
+                    dr.get().child("nbd"),
+                    "expected an NBD URI, nbd://HOST:PORT/EXPORT or nbd+unix:///EXPORT?socket=/path, got "
+                            + MappingReader.quote(uri));
+            ok = false;
+        } else if (!uri.contains("{disk}")) {
+            problems.at(
+                    at,
+                    dr.get().child("nbd"),
+                    "each disk needs its own replica: put {disk} (and {vm} if several VMs share the DR site) in"
+                            + " the export name, such as nbd://dr-host:10809/{vm}-{disk}; got "
+                            + MappingReader.quote(uri));
+            ok = false;
+        }
+        return ok ? Optional.of(Optional.of(new Policy.Continuous(uri))) : Optional.empty();
     }
 
     /** The targets of a policy: their names in file order, and the RPOs of those that have their own. */

@@ -157,7 +157,8 @@ public record PolicyPlan(
                 policy,
                 FireTimes.next(policy, options.now(), options.fireCount()),
                 gap,
-                rpoProblems(policy, gap, options),
+                // a continuous policy's RPO is its mirror's lag, not a schedule's gap (ADR 19)
+                policy.isContinuous() ? List.of() : rpoProblems(policy, gap, options),
                 retention(policy, simulated),
                 tiers(policy, options));
     }

@@ -65,6 +65,19 @@ public record PolicySet(List<Policy> policies) {
         return policies.stream().map(Policy::name).toList();
     }
 
+    /**
+     * The policies the scheduler fires and the RPO tracker measures by restore points: all but the
+     * continuous ones ({@code mode: continuous} takes no snapshots; its lag is the mirror's, ADR 19).
+     */
+    public PolicySet scheduled() {
+        return new PolicySet(policies.stream().filter(p -> !p.isContinuous()).toList());
+    }
+
+    /** The continuous policies ({@code mode: continuous}), in name order. */
+    public List<Policy> continuous() {
+        return policies.stream().filter(Policy::isContinuous).toList();
+    }
+
     public int size() {
         return policies.size();
     }

@@ -313,7 +313,7 @@ class PolicyParserTest {
                         """))
                 .containsExactly(
                         "policies/web.yaml:5:1: colour: unknown key 'colour'; expected one of: name, vms,"
-                                + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos, budget, tiers");
+                                + " schedule, consistency, rpo, rto, full-every, targets, retention, triggers, qos, budget, tiers, mode, dr");
     }
 
     @Test

@@ -1,0 +1,273 @@
+package io.tidemark.engine;
+
+import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
+import io.tidemark.core.concurrent.DaemonThreads;
+import io.tidemark.policies.Policy;
+import io.tidemark.policies.PolicySet;
+import io.tidemark.scheduler.Inventory;
+import io.tidemark.scheduler.RpoTracker;
+import io.tidemark.scheduler.VmPlacement;
+import io.tidemark.workers.mirror.ContinuousProtection;
+import io.tidemark.workers.mirror.MirrorLagWatch;
+import io.tidemark.workers.mirror.MirrorState;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker's continuous-protection loop (ADR 19): converges this host's mirrors onto the
+ * continuous policies. Each round, every VM of this host that a {@code mode: continuous} policy
+ * selects is protected (its disks mirrored to the policy's {@code dr.nbd}); a VM whose policy is no
+ * longer continuous, or whose export changed, is unprotected (and re-protected with the new export).
+ *
+ * <p>One VM's failure (a QEMU without the mirror's features, an unreachable DR export, a replica of
+ * another size) is recorded for that VM, logged once per distinct message, and retried next round;
+ * it never stops the other VMs nor the engine. Status and metrics read memory only. {@link #close()}
+ * stops supervising and leaves the mirrors running in QEMU, so the next engine adopts them.
+ */
+final class ContinuousMirrors implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ContinuousMirrors.class);
+
+    private final String host;
+    private final Inventory inventory;
+    private final Path qmpDir;
+    private final ContinuousProtection protection;
+    private final ScheduledExecutorService loop =
+            Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("continuous-protection"));
+    /** What is protected now, by VM. Only the loop thread (or the start) writes it. */
+    private final Map<String, ContinuousProtection.Protected> running = new ConcurrentHashMap<>();
+    /** The last start-up failure of each VM not protected, by VM. */
+    private final Map<String, String> failures = new ConcurrentHashMap<>();
+
+    private volatile PolicySet policies;
+
+    ContinuousMirrors(
+            String host, Inventory inventory, Path qmpDir, PolicySet policies, ContinuousProtection protection) {
+        this.host = host;
+        this.inventory = inventory;
+        this.qmpDir = qmpDir;
+        this.policies = policies;
+        this.protection = protection;
+    }
+
+    /**
+     * Reconciles at once, then every {@code interval}, on a thread of its own: the engine's start
+     * never waits for a VM's monitor or a DR export.
+     */
+    void start(Duration interval) {
+        loop.scheduleWithFixedDelay(this::reconcileQuietly, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** The policies after a reload; applied at the next round. */
+    void setPolicies(PolicySet next) {
+        this.policies = next;
+    }
+
+    private void reconcileQuietly() {
+        try {
+            reconcile();
+        } catch (RuntimeException e) { // the next round tries again; a bug here must not end the loop
+            log.warn("continuous protection round failed (next round in a moment): {}", e.toString());
+        }
+    }
+
+    /** One round: what the continuous policies want on this host, compared with what runs. */
+    synchronized void reconcile() {
+        Map<String, ContinuousProtection.Protected> wanted = wanted();
+        for (Map.Entry<String, ContinuousProtection.Protected> was :
+                Map.copyOf(running).entrySet()) {
+            ContinuousProtection.Protected want = wanted.get(was.getKey());
+            if (want == null || !want.equals(was.getValue())) {
+                stop(
+                        was.getKey(),
+                        want == null ? "no continuous policy selects it on this host" : "its policy changed");
+            }
+        }
+        failures.keySet().retainAll(wanted.keySet());
+        for (ContinuousProtection.Protected want : wanted.values()) {
+            if (!running.containsKey(want.vm())) {
+                protect(want);
+            }
+        }
+    }
+
+    private Map<String, ContinuousProtection.Protected> wanted() {
+        Map<String, ContinuousProtection.Protected> out = new TreeMap<>();
+        List<Policy> continuous = policies.continuous();
+        if (continuous.isEmpty()) {
+            return out;
+        }
+        for (VmPlacement vm : inventory.all()) {
+            if (!vm.placement().host().equals(host)) {
+                continue;
+            }
+            for (Policy p : continuous) { // in name order: the first continuous policy that selects the VM
+                if (p.vms().matches(vm.vm(), vm.placement().labels())) {
+                    out.put(
+                            vm.vm(),
+                            new ContinuousProtection.Protected(
+                                    vm.vm(),
+                                    qmpDir.resolve(vm.vm() + ".qmp"),
+                                    p.name(),
+                                    p.rpo(),
+                                    p.continuous().orElseThrow().drNbd()));
+                    break;
+                }
+            }
+        }
+        return out;
+    }
+
+    private void protect(ContinuousProtection.Protected want) {
+        try {
+            protection.protect(want);
+            running.put(want.vm(), want);
+            failures.remove(want.vm());
+            log.info(
+                    "continuous protection of {} (policy {}) to {} started",
+                    want.vm(),
+                    want.policy(),
+                    want.drUriTemplate());
+        } catch (PermanentException | RetriableException e) {
+            // this VM only: the others and the engine go on; retried every round until it works
+            String before = failures.put(want.vm(), e.getMessage());
+            if (!e.getMessage().equals(before)) {
+                log.error(
+                        "continuous protection of {} (policy {}) could not start, retrying every round: {}",
+                        want.vm(),
+                        want.policy(),
+                        e.getMessage());
+            }
+        }
+    }
+
+    private void stop(String vm, String why) {
+        running.remove(vm);
+        try {
+            protection.unprotect(vm);
+            log.info("continuous protection of {} stopped: {}", vm, why);
+        } catch (PermanentException | RetriableException e) { // the VM's QEMU is gone: nothing left to stop
+            log.warn(
+                    "continuous protection of {} stopped ({}), its mirror could not be cancelled: {}",
+                    vm,
+                    why,
+                    e.getMessage());
+        }
+    }
+
+    /** The VMs protected now. */
+    List<String> protectedVms() {
+        return List.copyOf(new TreeMap<>(running).keySet());
+    }
+
+    /** The last start-up failure of each VM that should be protected but is not, from memory. */
+    Map<String, String> failures() {
+        return Map.copyOf(failures);
+    }
+
+    /** The newest state of every mirrored disk, from memory. */
+    List<MirrorState> states() {
+        List<MirrorState> out = protection.status();
+        return out.stream().filter(s -> running.containsKey(s.vm())).toList();
+    }
+
+    /** The largest lag of a VM's disks, if it is protected and measured. */
+    Optional<Duration> lag(String vm) {
+        return states().stream()
+                .filter(s -> s.vm().equals(vm))
+                .map(MirrorState::lag)
+                .max(Duration::compareTo);
+    }
+
+    /**
+     * One status row per protected VM at location {@code dr-mirror} (for the status page, beside the
+     * restore-point locations): age = the largest lag of its disks, newest = when all its disks were
+     * last seen in sync, violated = lag above the policy's RPO.
+     */
+    List<RpoTracker.Status> statusRows() {
+        List<MirrorState> states = states();
+        List<RpoTracker.Status> rows = new java.util.ArrayList<>();
+        for (ContinuousProtection.Protected p : new TreeMap<>(running).values()) {
+            List<MirrorState> mine =
+                    states.stream().filter(s -> s.vm().equals(p.vm())).toList();
+            if (mine.isEmpty()) {
+                continue;
+            }
+            Duration lag =
+                    mine.stream().map(MirrorState::lag).max(Duration::compareTo).orElseThrow();
+            Optional<Instant> newest = mine.stream()
+                            .allMatch(s -> s.lastInSync().isPresent())
+                    ? mine.stream().map(s -> s.lastInSync().orElseThrow()).min(Instant::compareTo)
+                    : Optional.empty();
+            rows.add(new RpoTracker.Status(
+                    p.vm(),
+                    MirrorLagWatch.LOCATION,
+                    p.policy(),
+                    p.rpo(),
+                    newest,
+                    Optional.of(lag),
+                    lag.compareTo(p.rpo()) > 0,
+                    lag));
+        }
+        return rows;
+    }
+
+    /** Prometheus lines: the mirrors' lag and in-sync gauges, and one failure gauge per VM. */
+    String metrics() {
+        // the watch's format, for the disks of VMs protected now (a stopped mirror's last state is not a gauge)
+        List<MirrorState> states = states();
+        StringBuilder b = new StringBuilder();
+        b.append(
+                "# HELP tidemark_mirror_lag_seconds Age of the oldest guest write the DR mirror may lack (0 in sync)\n");
+        b.append("# TYPE tidemark_mirror_lag_seconds gauge\n");
+        states.forEach(s -> b.append("tidemark_mirror_lag_seconds{vm=\"")
+                .append(s.vm())
+                .append("\",disk=\"")
+                .append(s.disk())
+                .append("\"} ")
+                .append(s.lag().toMillis() / 1000.0)
+                .append('\n'));
+        b.append("# HELP tidemark_mirror_in_sync 1 while every completed guest write is at the DR site\n");
+        b.append("# TYPE tidemark_mirror_in_sync gauge\n");
+        states.forEach(s -> b.append("tidemark_mirror_in_sync{vm=\"")
+                .append(s.vm())
+                .append("\",disk=\"")
+                .append(s.disk())
+                .append("\"} ")
+                .append(s.inSync() ? 1 : 0)
+                .append('\n'));
+        b.append("# HELP tidemark_mirror_start_failed 1 while a continuous policy's VM could not be protected\n");
+        b.append("# TYPE tidemark_mirror_start_failed gauge\n");
+        Map<String, Integer> all = new TreeMap<>();
+        running.keySet().forEach(vm -> all.put(vm, 0));
+        failures.keySet().forEach(vm -> all.put(vm, 1));
+        all.forEach((vm, failed) -> b.append("tidemark_mirror_start_failed{vm=\"")
+                .append(vm)
+                .append("\"} ")
+                .append(failed)
+                .append('\n'));
+        return b.toString();
+    }
+
+    /** Stops the loop and the supervisors; the mirrors keep running in QEMU for the next engine. */
+    @Override
+    public void close() {
+        loop.shutdownNow();
+        synchronized (this) {
+            protection.close();
+            running.clear();
+        }
+    }
+}
