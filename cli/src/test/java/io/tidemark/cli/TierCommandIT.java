@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
-import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ColdStorage;
@@ -59,63 +58,9 @@ class TierCommandIT {
     @BeforeAll
     static void start(@TempDir Path dir) {
         ceph = CephCluster.start(dir.resolve("ceph"));
-        admin(
-                "zonegroup",
-                "placement",
-                "add",
-                "--rgw-zonegroup",
-                "default",
-                "--placement-id",
-                "default-placement",
-                "--storage-class",
-                "GLACIER");
-        admin(
-                "zone",
-                "placement",
-                "add",
-                "--rgw-zone",
-                "default",
-                "--placement-id",
-                "default-placement",
-                "--storage-class",
-                "GLACIER",
-                "--data-pool",
-                "default.rgw.glacier.data");
-        restartRgw(); // the running gateway learns the new placement class only at start
+        ceph.addStorageClass("GLACIER"); // and restarts RGW, which learns a new class only at start
         ceph.createBucket(BUCKET, false);
         raw = ceph.newS3Client();
-    }
-
-    private static void restartRgw() {
-        Path d = ceph.dir();
-        ExternalCommand.of(
-                        "bash",
-                        "-c",
-                        "set -e; p=$(cat \"$1/rgw.pid\"); kill \"$p\"; while kill -0 \"$p\" 2>/dev/null; do sleep 0.1; done;"
-                                + " radosgw -n client.rgw -f </dev/null >>\"$1/log/rgw.out\" 2>&1 & echo $! > \"$1/rgw.pid\"",
-                        "restart-rgw",
-                        d.toString())
-                .env("CEPH_CONF", ceph.confFile().toString())
-                .mergeStderr()
-                .run();
-        org.awaitility.Awaitility.await("RGW answers after its restart")
-                .atMost(Duration.ofSeconds(60))
-                .ignoreExceptions()
-                .until(() -> {
-                    try (S3Client c = ceph.newS3Client()) {
-                        c.listBuckets();
-                        return true;
-                    }
-                });
-    }
-
-    private static void admin(String... args) {
-        List<String> cmd = new ArrayList<>(List.of("radosgw-admin"));
-        cmd.addAll(List.of(args));
-        ExternalCommand.of(cmd)
-                .env("CEPH_CONF", ceph.confFile().toString())
-                .mergeStderr()
-                .run();
     }
 
     @AfterAll

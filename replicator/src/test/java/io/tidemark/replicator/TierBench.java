@@ -1,6 +1,5 @@
 package io.tidemark.replicator;
 
-import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.policies.Policy;
@@ -41,31 +40,7 @@ public final class TierBench {
     public static void main(String[] args) throws Exception {
         Path dir = Files.createTempDirectory("tier-bench");
         try (CephCluster ceph = CephCluster.start(dir.resolve("ceph"))) {
-            admin(
-                    ceph,
-                    "zonegroup",
-                    "placement",
-                    "add",
-                    "--rgw-zonegroup",
-                    "default",
-                    "--placement-id",
-                    "default-placement",
-                    "--storage-class",
-                    "GLACIER");
-            admin(
-                    ceph,
-                    "zone",
-                    "placement",
-                    "add",
-                    "--rgw-zone",
-                    "default",
-                    "--placement-id",
-                    "default-placement",
-                    "--storage-class",
-                    "GLACIER",
-                    "--data-pool",
-                    "default.rgw.glacier.data");
-            restartRgw(ceph);
+            ceph.addStorageClass("GLACIER"); // and restarts RGW, which learns a new class only at start
             ceph.createBucket("tier-bench", false);
             S3ObjectTarget target = S3ObjectTarget.create(
                     S3TargetSpec.builder()
@@ -106,7 +81,7 @@ public final class TierBench {
             new S3TierRules(target).apply(Set.of("GLACIER"), false);
             long rulesMs = ms(t0);
             t0 = System.nanoTime();
-            admin(ceph, "lc", "process", "--rgw-lc-debug-interval=1");
+            ceph.radosgwAdmin("lc", "process", "--rgw-lc-debug-interval=1");
             long lcMs = ms(t0);
             long glacier;
             try (S3Client raw = ceph.newS3Client()) {
@@ -126,36 +101,5 @@ public final class TierBench {
 
     private static long ms(long t0) {
         return (System.nanoTime() - t0) / 1_000_000;
-    }
-
-    private static void admin(CephCluster ceph, String... args) {
-        ExternalCommand.of("radosgw-admin", args)
-                .env("CEPH_CONF", ceph.confFile().toString())
-                .mergeStderr()
-                .timeout(Duration.ofMinutes(5))
-                .run();
-    }
-
-    private static void restartRgw(CephCluster ceph) throws InterruptedException {
-        ExternalCommand.of(
-                        "bash",
-                        "-c",
-                        "set -e; p=$(cat \"$1/rgw.pid\"); kill \"$p\"; while kill -0 \"$p\" 2>/dev/null; do sleep 0.1;"
-                                + " done; radosgw -n client.rgw -f </dev/null >>\"$1/log/rgw.out\" 2>&1 & echo $! >"
-                                + " \"$1/rgw.pid\"",
-                        "restart-rgw",
-                        ceph.dir().toString())
-                .env("CEPH_CONF", ceph.confFile().toString())
-                .mergeStderr()
-                .run();
-        org.awaitility.Awaitility.await("RGW answers after its restart")
-                .atMost(Duration.ofSeconds(60))
-                .ignoreExceptions()
-                .until(() -> {
-                    try (S3Client c = ceph.newS3Client()) {
-                        c.listBuckets();
-                        return true;
-                    }
-                });
     }
 }

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
-import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.target.ColdStorage;
 import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.testkit.ceph.CephCluster;
@@ -37,54 +36,9 @@ class RgwTierRulesIT {
     @BeforeAll
     static void start(@TempDir Path dir) {
         ceph = CephCluster.start(dir.resolve("ceph"));
-        admin(
-                "zonegroup",
-                "placement",
-                "add",
-                "--rgw-zonegroup",
-                "default",
-                "--placement-id",
-                "default-placement",
-                "--storage-class",
-                "GLACIER");
-        admin(
-                "zone",
-                "placement",
-                "add",
-                "--rgw-zone",
-                "default",
-                "--placement-id",
-                "default-placement",
-                "--storage-class",
-                "GLACIER",
-                "--data-pool",
-                "default.rgw.glacier.data");
-        restartRgw(); // the running gateway learns the new placement class only at start
+        ceph.addStorageClass("GLACIER"); // and restarts RGW, which learns a new class only at start
         ceph.createBucket(BUCKET, false);
         raw = ceph.newS3Client();
-    }
-
-    private static void restartRgw() {
-        Path d = ceph.dir();
-        ExternalCommand.of(
-                        "bash",
-                        "-c",
-                        "set -e; p=$(cat \"$1/rgw.pid\"); kill \"$p\"; while kill -0 \"$p\" 2>/dev/null; do sleep 0.1; done;"
-                                + " radosgw -n client.rgw -f </dev/null >>\"$1/log/rgw.out\" 2>&1 & echo $! > \"$1/rgw.pid\"",
-                        "restart-rgw",
-                        d.toString())
-                .env("CEPH_CONF", ceph.confFile().toString())
-                .mergeStderr()
-                .run();
-        org.awaitility.Awaitility.await("RGW answers after its restart")
-                .atMost(java.time.Duration.ofSeconds(60))
-                .ignoreExceptions()
-                .until(() -> {
-                    try (S3Client c = ceph.newS3Client()) {
-                        c.listBuckets();
-                        return true;
-                    }
-                });
     }
 
     @AfterAll
@@ -95,19 +49,6 @@ class RgwTierRulesIT {
         if (ceph != null) {
             ceph.close();
         }
-    }
-
-    private static void admin(String... args) {
-        ExternalCommand.of(concat("radosgw-admin", args))
-                .env("CEPH_CONF", ceph.confFile().toString())
-                .mergeStderr()
-                .run();
-    }
-
-    private static List<String> concat(String first, String... rest) {
-        List<String> out = new java.util.ArrayList<>(List.of(first));
-        out.addAll(List.of(rest));
-        return out;
     }
 
     private static S3ObjectTarget target(String prefix) {
@@ -209,7 +150,7 @@ class RgwTierRulesIT {
             e.tagTier("chunks/11/1111", Optional.of("GLACIER"));
             e.tagTier("manifests/vm/p1", Optional.of("GLACIER")); // outside chunks/: the rule must not match
 
-            admin("lc", "process", "--rgw-lc-debug-interval=1"); // one lifecycle pass now
+            ceph.radosgwAdmin("lc", "process", "--rgw-lc-debug-interval=1"); // one lifecycle pass now
 
             assertThat(e.placement("chunks/11/1111").storageClass()).isEqualTo("GLACIER");
             assertThat(e.placement("chunks/22/2222").storageClass()).isEqualTo("STANDARD");

@@ -220,6 +220,73 @@ public final class CephCluster implements AutoCloseable {
     }
 
     /**
+     * Adds the storage class {@code storageClass} (such as {@code GLACIER}) to the default placement
+     * of the zone group and zone, with its own data pool, and restarts radosgw, which learns a new
+     * class only at start (without the restart, objects moved to it read back empty). The cluster's
+     * zone group changes, so a test that calls this wants a cluster of its own.
+     */
+    public synchronized void addStorageClass(String storageClass) {
+        requireOpen();
+        run(List.of(
+                "radosgw-admin",
+                "zonegroup",
+                "placement",
+                "add",
+                "--rgw-zonegroup",
+                "default",
+                "--placement-id",
+                "default-placement",
+                "--storage-class",
+                storageClass));
+        run(List.of(
+                "radosgw-admin",
+                "zone",
+                "placement",
+                "add",
+                "--rgw-zone",
+                "default",
+                "--placement-id",
+                "default-placement",
+                "--storage-class",
+                storageClass,
+                "--data-pool",
+                "default.rgw." + storageClass.toLowerCase(java.util.Locale.ROOT) + ".data"));
+        run(List.of(
+                "bash",
+                "-c",
+                "set -e; p=$(cat \"$1/rgw.pid\"); kill \"$p\"; while kill -0 \"$p\" 2>/dev/null; do sleep 0.1; done;"
+                        + " radosgw -n client.rgw -f </dev/null >>\"$1/log/rgw.out\" 2>&1 & echo $! > \"$1/rgw.pid\"",
+                "restart-rgw",
+                dir.toString()));
+        if (s3 != null) {
+            s3.close();
+            s3 = null;
+        }
+        org.awaitility.Awaitility.await("RGW answers after its restart")
+                .atMost(COMMAND_DEADLINE)
+                .ignoreExceptions()
+                .until(() -> {
+                    try (S3Client c = newS3Client()) {
+                        c.listBuckets();
+                        return true;
+                    }
+                });
+    }
+
+    /** Runs {@code radosgw-admin args} against this cluster and returns what it printed. */
+    public synchronized String radosgwAdmin(String... args) {
+        requireOpen();
+        List<String> command = new java.util.ArrayList<>(List.of("radosgw-admin"));
+        command.addAll(List.of(args));
+        return ExternalCommand.of(command)
+                .env("CEPH_CONF", confFile().toString())
+                .timeout(COMMAND_DEADLINE)
+                .mergeStderr()
+                .run()
+                .stdout();
+    }
+
+    /**
      * Kills the daemons (SIGKILL, by their pid files), waits until they are gone, and deletes the
      * directory. Idempotent.
      *

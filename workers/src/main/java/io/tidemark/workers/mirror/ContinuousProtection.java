@@ -93,8 +93,24 @@ public final class ContinuousProtection implements AutoCloseable {
     /** Stops the VM's mirrors in QEMU (the replicas keep what they have). */
     public synchronized void unprotect(String vm) {
         List<ContinuousMirror> ms = mirrors.remove(vm);
-        if (ms != null) {
-            ms.forEach(ContinuousMirror::stop);
+        if (ms == null) {
+            return;
+        }
+        watch.forget(vm);
+        RuntimeException first = null;
+        for (ContinuousMirror m : ms) { // every disk's supervisor ends, even when QEMU refuses one
+            try {
+                m.stop();
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
         }
     }
 

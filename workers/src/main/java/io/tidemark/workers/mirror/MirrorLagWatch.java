@@ -85,6 +85,13 @@ public final class MirrorLagWatch {
                 s.problem().map(p -> ": " + p).orElse(""));
     }
 
+    /** Forgets the disks of {@code vm}, no longer protected: its states and open violations. */
+    public void forget(String vm) {
+        String prefix = vm + "/";
+        states.keySet().removeIf(k -> k.startsWith(prefix));
+        violating.keySet().removeIf(k -> k.startsWith(prefix));
+    }
+
     /** The newest state of every protected disk, by VM and disk. */
     public List<MirrorState> states() {
         List<MirrorState> out = new ArrayList<>(states.values());

@@ -58,4 +58,16 @@ class MirrorLagWatchTest {
                 .extracting(MirrorState::inSync)
                 .isEqualTo(true);
     }
+
+    @Test
+    void anUnprotectedVmLeavesNoStateMetricOrOpenViolationBehind() {
+        listener.accept(state(MirrorState.Phase.OUTAGE, Duration.ofSeconds(3)));
+        assertThat(bus.payloads(RpoViolated.class)).hasSize(1);
+        watch.forget("vm1");
+        assertThat(watch.states()).isEmpty();
+        assertThat(watch.metrics()).doesNotContain("vm=\"vm1\"");
+        // protected again and still lagging: a new violation, not one swallowed as already open
+        listener.accept(state(MirrorState.Phase.OUTAGE, Duration.ofSeconds(4)));
+        assertThat(bus.payloads(RpoViolated.class)).hasSize(2);
+    }
 }
