@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -82,6 +83,27 @@ final class TierCommand {
     }
 
     /** The S3 adapter of an opened target, or a failure saying tiers need S3 lifecycle rules. */
+    /** A target whose bucket's lifecycle rules {@code check} and {@code apply} handle. */
+    record RuleTarget(String name, String location, Set<String> classes, S3TierRules rules) {}
+
+    /**
+     * Hands {@code each} the targets of the engine config ({@code only}, if given) whose lifecycle
+     * rules the tier commands handle, one at a time and open while it runs: every S3 target, and any
+     * target a tier names a storage class at (which fails, saying it is not S3).
+     */
+    static void forEachRuleTarget(
+            EngineOptions engine, EngineConfig c, PolicySet policies, String only, Consumer<RuleTarget> each) {
+        for (String name : targets(c, only)) {
+            try (ObjectTarget t = engine.open(c, name)) {
+                Set<String> classes = classesAt(policies, name);
+                if (t.as(S3ObjectTarget.class).isEmpty() && classes.isEmpty()) {
+                    continue; // no storage class there, and no lifecycle rules to handle
+                }
+                each.accept(new RuleTarget(name, t.describe(), classes, new S3TierRules(s3(t, name))));
+            }
+        }
+    }
+
     static S3ObjectTarget s3(ObjectTarget t, String name) {
         return t.as(S3ObjectTarget.class)
                 .orElseThrow(() -> new CommandFailure(
@@ -148,22 +170,18 @@ final class TierCommand {
             EngineConfig c = engine.engineConfig();
             PolicySet policies = engine.policies(c);
             ArrayNode all = Json.mapper().createArrayNode();
-            boolean ok = true;
-            for (String name : targets(c, target)) {
-                try (ObjectTarget t = engine.open(c, name)) {
-                    Set<String> classes = classesAt(policies, name);
-                    if (t.as(S3ObjectTarget.class).isEmpty() && classes.isEmpty()) {
-                        continue; // no storage class there, and no lifecycle rules to check
-                    }
-                    S3TierRules.Drift d = new S3TierRules(s3(t, name)).check(classes);
-                    ok &= d.inSync() && (keepForeign || d.foreign().isEmpty());
-                    if (json) {
-                        all.add(driftJson(name, t.describe(), classes, d));
-                    } else {
-                        printDrift("tier rules of", name, t.describe(), classes, d);
-                    }
+            List<S3TierRules.Drift> drifts = new ArrayList<>();
+            forEachRuleTarget(engine, c, policies, target, r -> {
+                S3TierRules.Drift d = r.rules().check(r.classes());
+                drifts.add(d);
+                if (json) {
+                    all.add(driftJson(r.name(), r.location(), r.classes(), d));
+                } else {
+                    printDrift("tier rules of", r.name(), r.location(), r.classes(), d);
                 }
-            }
+            });
+            boolean ok = drifts.stream()
+                    .allMatch(d -> d.inSync() && (keepForeign || d.foreign().isEmpty()));
             if (json) {
                 ObjectNode o = Json.mapper().createObjectNode();
                 o.put("inSync", ok);
@@ -209,23 +227,17 @@ final class TierCommand {
             EngineConfig c = engine.engineConfig();
             PolicySet policies = engine.policies(c);
             ArrayNode all = Json.mapper().createArrayNode();
-            for (String name : targets(c, target)) {
-                try (ObjectTarget t = engine.open(c, name)) {
-                    Set<String> classes = classesAt(policies, name);
-                    if (t.as(S3ObjectTarget.class).isEmpty() && classes.isEmpty()) {
-                        continue;
-                    }
-                    S3TierRules.Drift before = new S3TierRules(s3(t, name)).apply(classes, keepForeign);
-                    if (json) {
-                        ObjectNode o = driftJson(name, t.describe(), classes, before);
-                        o.put("put", !before.inSync()); // whether it put rules
-                        all.add(o);
-                    } else {
-                        printDrift("tier rules of", name, t.describe(), classes, before);
-                        System.out.println(before.inSync() ? "  nothing to change" : "  put: now in sync");
-                    }
+            forEachRuleTarget(engine, c, policies, target, r -> {
+                S3TierRules.Drift before = r.rules().apply(r.classes(), keepForeign);
+                if (json) {
+                    ObjectNode o = driftJson(r.name(), r.location(), r.classes(), before);
+                    o.put("put", !before.inSync()); // whether it put rules
+                    all.add(o);
+                } else {
+                    printDrift("tier rules of", r.name(), r.location(), r.classes(), before);
+                    System.out.println(before.inSync() ? "  nothing to change" : "  put: now in sync");
                 }
-            }
+            });
             if (json) {
                 ObjectNode o = Json.mapper().createObjectNode();
                 o.set("targets", all);
