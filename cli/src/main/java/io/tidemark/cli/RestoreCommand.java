@@ -12,6 +12,7 @@ import io.tidemark.repository.RawFileSink;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.RestorePointSelector;
 import io.tidemark.repository.Restorer;
+import io.tidemark.workers.restore.Qcow2FileSink;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -273,7 +274,7 @@ final class RestoreCommand implements Callable<Integer> {
         Path file = disk != null && !Files.isDirectory(o) ? o : o.resolve(d.name() + "." + fileFormat);
         Files.createDirectories(file.toAbsolutePath().getParent());
         return fileFormat.equals("qcow2")
-                ? QemuNbdDiskSink.qcow2(file, d.sizeBytes())
+                ? Qcow2FileSink.create(file, d.sizeBytes())
                 : RawFileSink.create(file, d.sizeBytes());
     }
 

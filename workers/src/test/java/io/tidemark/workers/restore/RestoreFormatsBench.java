@@ -35,8 +35,12 @@ import java.util.function.Supplier;
  * same run. Not a test: a {@code main} in test scope; nothing asserts on time.
  *
  * <p>One full restore point of a {@code bench.mib} MiB random (non-sparse) image in a file
- * repository; each round, in rotating order: restore to raw, restore to qcow2, {@code qemu-img
- * convert} of the image file to qcow2; each followed by {@code sync FILE}.
+ * repository; each round, in an order rotated by one each round and reversed every other round:
+ * restore to raw, restore to qcow2 through qemu-nbd, restore to qcow2 written directly ({@link
+ * Qcow2FileSink}) with and without the image digest, {@code qemu-img convert} of the image file to
+ * qcow2; each from a synced file system ({@code sync -f} after deleting the previous output) and
+ * followed by {@code sync FILE}. {@code -Dbench.check=true} also converts the qcow2 written without
+ * the digest back to raw and checks its SHA-256 (untimed).
  *
  * <pre>
  * mvn -q -B -o -pl workers -am test-compile dependency:build-classpath \
@@ -112,57 +116,105 @@ public final class RestoreFormatsBench {
 
         Path rawOut = dir.resolve("out.raw");
         Path qcowOut = dir.resolve("out.qcow2");
+        Path directOut = dir.resolve("direct.qcow2");
         Path convOut = dir.resolve("conv.qcow2");
-        List<Double> raw = new ArrayList<>();
-        List<Double> qcow = new ArrayList<>();
-        List<Double> conv = new ArrayList<>();
-        List<Double> qcowVsRaw = new ArrayList<>();
-        List<Double> qcowVsConv = new ArrayList<>();
+        String[] names = {
+            "restore to raw (RawFileSink)",
+            "restore to qcow2 through qemu-nbd (QemuNbdDiskSink)",
+            "restore to qcow2 written directly (Qcow2FileSink)",
+            "restore to qcow2 written directly, without the image digest",
+            "qemu-img convert -O qcow2 of the image file"
+        };
+        int paths = names.length;
+        List<List<Double>> rates = new ArrayList<>();
+        for (int k = 0; k < paths; k++) {
+            rates.add(new ArrayList<>());
+        }
+        List<Double> nbdVsConv = new ArrayList<>();
+        List<Double> directVsConv = new ArrayList<>();
+        List<Double> directNoDigestVsConv = new ArrayList<>();
+        List<Double> directVsNbd = new ArrayList<>();
         List<Double> load = new ArrayList<>(List.of(loadAverage()));
         // warm-up
-        restore(repo, m, () -> QemuNbdDiskSink.qcow2(qcowOut, size), parallel, sha, qcowOut);
+        restore(repo, m, () -> QemuNbdDiskSink.qcow2(qcowOut, size), parallel, sha, qcowOut, true);
+        restore(repo, m, () -> Qcow2FileSink.create(directOut, size), parallel, sha, directOut, true);
         for (int round = 0; round < repetitions; round++) {
-            double r = 0;
-            double q = 0;
-            double c = 0;
-            for (int k = 0; k < 3; k++) {
-                switch ((round + k) % 3) {
-                    case 0 ->
-                        r = size
-                                / MIB
-                                / restore(repo, m, () -> RawFileSink.create(rawOut, size), parallel, sha, rawOut);
-                    case 1 ->
-                        q = size
-                                / MIB
-                                / restore(repo, m, () -> QemuNbdDiskSink.qcow2(qcowOut, size), parallel, sha, qcowOut);
-                    default -> c = size / MIB / convert(image, convOut);
-                }
+            double[] r = new double[paths];
+            for (int j = 0; j < paths; j++) {
+                // rotate the order by one each round, reversed every other round
+                int k = round % 2 == 0 ? (round + j) % paths : (round + paths - 1 - j) % paths;
+                double secs =
+                        switch (k) {
+                            case 0 ->
+                                restore(repo, m, () -> RawFileSink.create(rawOut, size), parallel, sha, rawOut, true);
+                            case 1 ->
+                                restore(
+                                        repo,
+                                        m,
+                                        () -> QemuNbdDiskSink.qcow2(qcowOut, size),
+                                        parallel,
+                                        sha,
+                                        qcowOut,
+                                        true);
+                            case 2 ->
+                                restore(
+                                        repo,
+                                        m,
+                                        () -> Qcow2FileSink.create(directOut, size),
+                                        parallel,
+                                        sha,
+                                        directOut,
+                                        true);
+                            case 3 ->
+                                restore(
+                                        repo,
+                                        m,
+                                        () -> Qcow2FileSink.create(directOut, size),
+                                        parallel,
+                                        sha,
+                                        directOut,
+                                        false);
+                            default -> convert(image, convOut);
+                        };
+                r[k] = size / MIB / secs;
             }
-            raw.add(r);
-            qcow.add(q);
-            conv.add(c);
-            qcowVsRaw.add(q / r);
-            qcowVsConv.add(q / c);
+            for (int k = 0; k < paths; k++) {
+                rates.get(k).add(r[k]);
+            }
+            nbdVsConv.add(r[1] / r[4]);
+            directVsConv.add(r[2] / r[4]);
+            directNoDigestVsConv.add(r[3] / r[4]);
+            directVsNbd.add(r[2] / r[1]);
             load.add(loadAverage());
             System.out.printf(
                     Locale.ROOT,
-                    "round %d: raw %.1f MiB/s, qcow2 %.1f MiB/s, qemu-img convert %.1f MiB/s%n",
+                    "round %d: raw %.1f, qcow2 via qemu-nbd %.1f, qcow2 direct %.1f, direct without digest %.1f,"
+                            + " qemu-img convert %.1f MiB/s%n",
                     round + 1,
-                    r,
-                    q,
-                    c);
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4]);
         }
         System.out.printf(Locale.ROOT, "%n| path | MiB/s (median of %d) | runs |%n| --- | --- | --- |%n", repetitions);
-        row("restore to raw (RawFileSink)", raw);
-        row("restore to qcow2 (qemu-nbd, NBD writes)", qcow);
-        row("qemu-img convert -O qcow2 of the image file", conv);
+        for (int k = 0; k < paths; k++) {
+            row(names[k], rates.get(k));
+        }
         System.out.printf(
                 Locale.ROOT,
-                "%nqcow2 / raw restore: %.2f (per round %s)%nqcow2 restore / qemu-img convert: %.2f (per round %s)%n",
-                median(qcowVsRaw),
-                fmt(qcowVsRaw),
-                median(qcowVsConv),
-                fmt(qcowVsConv));
+                "%nqcow2 via qemu-nbd / qemu-img convert: %.2f (per round %s)%n"
+                        + "qcow2 direct / qemu-img convert: %.2f (per round %s)%n"
+                        + "qcow2 direct without the image digest / qemu-img convert: %.2f (per round %s)%n"
+                        + "qcow2 direct / qcow2 via qemu-nbd: %.2f (per round %s)%n",
+                median(nbdVsConv),
+                fmt(nbdVsConv),
+                median(directVsConv),
+                fmt(directVsConv),
+                median(directNoDigestVsConv),
+                fmt(directNoDigestVsConv),
+                median(directVsNbd),
+                fmt(directVsNbd));
         System.out.printf(
                 Locale.ROOT,
                 "1-minute load average per round: %s; total %.0f s%n",
@@ -172,25 +224,49 @@ public final class RestoreFormatsBench {
 
     /** Seconds for one restore (sink created, written, committed, synced). */
     private static double restore(
-            Repository repo, Manifest m, Supplier<DiskSink> sinks, int parallel, String sha, Path out)
+            Repository repo,
+            Manifest m,
+            Supplier<DiskSink> sinks,
+            int parallel,
+            String sha,
+            Path out,
+            boolean imageDigest)
             throws IOException, InterruptedException {
         Files.deleteIfExists(out);
+        exec("sync", "-f", out.getParent().toString()); // every path starts from the same synced state
         long t = System.nanoTime();
         Restorer.Result r;
+        Restorer restorer = new Restorer(repo, parallel);
         try (DiskSink sink = sinks.get()) {
-            r = new Restorer(repo, parallel).restore(m, "sda", sink, Restorer.Progress.NONE);
+            r = (imageDigest ? restorer : restorer.withoutImageDigest())
+                    .restore(m, "sda", sink, Restorer.Progress.NONE);
         }
         exec("sync", out.toString());
         double secs = (System.nanoTime() - t) / 1e9;
-        if (!r.sha256().equals(sha)) {
+        if (imageDigest && !r.sha256().equals(sha)) {
             throw new IllegalStateException("restore to " + out + " does not match the image");
+        }
+        if (!imageDigest && Boolean.getBoolean("bench.check")) {
+            checkQcow2(out, sha);
         }
         Files.delete(out);
         return secs;
     }
 
+    /** {@code -Dbench.check=true}: the qcow2 converted back to raw has the image's SHA-256 (untimed). */
+    private static void checkQcow2(Path qcow2, String sha) throws IOException, InterruptedException {
+        Path raw = qcow2.resolveSibling("check.raw");
+        exec("qemu-img", "convert", "-f", "qcow2", "-O", "raw", qcow2.toString(), raw.toString());
+        String got = Restorer.sha256(raw);
+        Files.delete(raw);
+        if (!got.equals(sha)) {
+            throw new IllegalStateException(qcow2 + " does not hold the image");
+        }
+    }
+
     private static double convert(Path image, Path out) throws IOException, InterruptedException {
         Files.deleteIfExists(out);
+        exec("sync", "-f", out.getParent().toString());
         long t = System.nanoTime();
         exec("qemu-img", "convert", "-f", "raw", "-O", "qcow2", image.toString(), out.toString());
         exec("sync", out.toString());
