@@ -127,8 +127,10 @@ public final class RestoreFormatsBench {
         };
         int paths = names.length;
         List<List<Double>> rates = new ArrayList<>();
+        List<List<Double>> cpu = new ArrayList<>();
         for (int k = 0; k < paths; k++) {
             rates.add(new ArrayList<>());
+            cpu.add(new ArrayList<>());
         }
         List<Double> nbdVsConv = new ArrayList<>();
         List<Double> directVsConv = new ArrayList<>();
@@ -177,6 +179,7 @@ public final class RestoreFormatsBench {
                             default -> convert(image, convOut);
                         };
                 r[k] = size / MIB / secs;
+                cpu.get(k).add(lastCpuSeconds / (size / MIB / 1024));
             }
             for (int k = 0; k < paths; k++) {
                 rates.get(k).add(r[k]);
@@ -200,6 +203,11 @@ public final class RestoreFormatsBench {
         System.out.printf(Locale.ROOT, "%n| path | MiB/s (median of %d) | runs |%n| --- | --- | --- |%n", repetitions);
         for (int k = 0; k < paths; k++) {
             row(names[k], rates.get(k));
+        }
+        System.out.printf(Locale.ROOT, "%n| CPU seconds per GiB (this JVM and its children) | median | runs |%n");
+        System.out.printf(Locale.ROOT, "| --- | --- | --- |%n");
+        for (int k = 0; k < paths; k++) {
+            row(names[k], cpu.get(k));
         }
         System.out.printf(
                 Locale.ROOT,
@@ -234,6 +242,7 @@ public final class RestoreFormatsBench {
             throws IOException, InterruptedException {
         Files.deleteIfExists(out);
         exec("sync", "-f", out.getParent().toString()); // every path starts from the same synced state
+        double cpu0 = cpuSeconds();
         long t = System.nanoTime();
         Restorer.Result r;
         Restorer restorer = new Restorer(repo, parallel);
@@ -243,6 +252,7 @@ public final class RestoreFormatsBench {
         }
         exec("sync", out.toString());
         double secs = (System.nanoTime() - t) / 1e9;
+        lastCpuSeconds = cpuSeconds() - cpu0;
         if (imageDigest && !r.sha256().equals(sha)) {
             throw new IllegalStateException("restore to " + out + " does not match the image");
         }
@@ -267,12 +277,25 @@ public final class RestoreFormatsBench {
     private static double convert(Path image, Path out) throws IOException, InterruptedException {
         Files.deleteIfExists(out);
         exec("sync", "-f", out.getParent().toString());
+        double cpu0 = cpuSeconds();
         long t = System.nanoTime();
         exec("qemu-img", "convert", "-f", "raw", "-O", "qcow2", image.toString(), out.toString());
         exec("sync", out.toString());
         double secs = (System.nanoTime() - t) / 1e9;
+        lastCpuSeconds = cpuSeconds() - cpu0;
         Files.delete(out);
         return secs;
+    }
+
+    /** CPU seconds of the path timed last: this JVM's and its reaped children's (qemu-nbd, qemu-img, sync). */
+    private static double lastCpuSeconds;
+
+    /** User + system CPU seconds of this process and its reaped children, from /proc/self/stat. */
+    private static double cpuSeconds() throws IOException {
+        String stat = Files.readString(Path.of("/proc/self/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        // from the state (field 3): utime 14, stime 15, cutime 16, cstime 17; clock ticks of 1/100 s
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12]) + Long.parseLong(f[13]) + Long.parseLong(f[14])) / 100.0;
     }
 
     private static void exec(String... command) throws IOException, InterruptedException {
