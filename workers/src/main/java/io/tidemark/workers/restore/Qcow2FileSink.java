@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * A new qcow2 file (version 3, 64 KiB clusters, 16-bit refcounts: what {@code qemu-img create -f
- * qcow2} makes) written directly, without QEMU (ADR 22): data clusters are allocated in the order the
+ * qcow2} makes) written directly, without QEMU (ADR 23): data clusters are allocated in the order the
  * writes arrive and written with positional writes from the callers' threads, in parallel; the
  * tables that map them (L1, L2, refcounts) and the header are written once, at {@link #commit},
  * after the data. A cluster that a write would fill with zeros is not allocated, so holes and zero
