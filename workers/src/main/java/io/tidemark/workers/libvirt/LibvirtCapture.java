@@ -301,7 +301,7 @@ final class LibvirtCapture implements Capture {
             capturedAt = clock.instant();
         } finally {
             if (resume) {
-                domain.resume();
+                resume();
                 log.info(
                         "domain {}: paused {} ms for the snapshots of its RBD disks {}",
                         vm,
@@ -393,6 +393,31 @@ final class LibvirtCapture implements Capture {
             }
         }
         begun = true;
+    }
+
+    /**
+     * Resumes the domain paused for the instant, trying twice: a guest left paused is worse than a
+     * failed capture. If both fail, the error says so and how to resume it by hand.
+     */
+    private void resume() throws LibvirtException {
+        try {
+            domain.resume();
+        } catch (LibvirtException first) {
+            log.warn(
+                    "domain {}: resuming after the RBD snapshots failed, trying again: {}",
+                    vm,
+                    LibvirtHypervisor.message(first));
+            try {
+                domain.resume();
+            } catch (LibvirtException second) {
+                second.addSuppressed(first);
+                throw new PermanentException(
+                        "domain '" + vm + "' (libvirt " + hypervisor.uri() + ") was paused for the snapshots of its"
+                                + " RBD disks and could not be resumed: " + LibvirtHypervisor.message(second)
+                                + "; resume it now with virsh -c '" + hypervisor.uri() + "' resume " + vm,
+                        second);
+            }
+        }
     }
 
     /**

@@ -101,8 +101,8 @@ class LibvirtRbdIT {
             RbdImage sda = attachRbd(d, "sda", "mixed-a", 32 * MIB);
             RbdImage sdb = attachRbd(d, "sdb", "mixed-b", 16 * MIB);
             d.write("vda", 0, (int) MIB, 0x11);
-            writeChunks(d, "sda", 0, 3, 100);
-            writeChunks(d, "sdb", 1, 60);
+            writeChunks(d.name(), "sda", 0, 3, 100);
+            writeChunks(d.name(), "sdb", 1, 60);
             SnapshotJob job = job(d);
 
             Manifest first;
@@ -121,8 +121,8 @@ class LibvirtRbdIT {
 
             // the engine restarts (a new adapter and worker): the chain goes on from the manifest's snapshot
             d.write("vda", 5 * MIB, 4096, 0x22);
-            writeChunks(d, "sda", 7);
-            writeChunks(d, "sdb", 2);
+            writeChunks(d.name(), "sda", 7);
+            writeChunks(d.name(), "sdb", 2);
             Map<String, String> at2 = checksums(d);
             Manifest second;
             try (LibvirtHypervisor hv = new LibvirtHypervisor(libvirtd.uri());
@@ -132,7 +132,7 @@ class LibvirtRbdIT {
                             // after the instant, before the disks are read, over a changed chunk: must not
                             // be in this point (read from the live image, the restored sda would hold
                             // it), but in the next
-                            writeChunks(d, "sda", 7);
+                            writeChunks(d.name(), "sda", 7);
                         }
                     })) {
                 second = worker.backup("j2", job);
@@ -152,8 +152,8 @@ class LibvirtRbdIT {
             // QEMU restarts: no bitmap could survive it on an rbd disk; the snapshots do
             d.destroy();
             d.start();
-            aliases(d); // refresh after the restart
-            writeChunks(d, "sdb", 10, 11);
+            aliases(d.name()); // refresh after the restart
+            writeChunks(d.name(), "sdb", 10, 11);
             Map<String, String> at3 = checksums(d);
             Manifest third;
             try (LibvirtHypervisor hv = new LibvirtHypervisor(libvirtd.uri());
@@ -186,7 +186,7 @@ class LibvirtRbdIT {
         RbdChangeTracker rbd = RbdChangeTracker.of(ceph.confFile(), "admin", Duration.ofSeconds(60));
         try (LibvirtDomain d = libvirtd.startDomain("lvr-killed", 16 * MIB)) {
             RbdImage sda = attachRbd(d, "sda", "killed-a", 16 * MIB);
-            writeChunks(d, "sda", 0, 5);
+            writeChunks(d.name(), "sda", 0, 5);
             SnapshotJob job = job(d);
             Manifest first;
             try (LibvirtHypervisor hv = new LibvirtHypervisor(libvirtd.uri());
@@ -197,7 +197,7 @@ class LibvirtRbdIT {
             String owner = cp1.substring(0, cp1.indexOf('-', "tm-".length()) + 1);
 
             // a capture killed mid-way: its snapshot and its qemu-nbd stay until the next capture
-            writeChunks(d, "sda", 9);
+            writeChunks(d.name(), "sda", 9);
             LibvirtHypervisor crashed = new LibvirtHypervisor(libvirtd.uri());
             Path work = Files.createDirectories(dir.resolve("crashed"));
             Capture abandoned = crashed.capture(
@@ -235,7 +235,7 @@ class LibvirtRbdIT {
             assertThat(rbd.snapshots(sda)).containsExactlyInAnyOrder(inc.checkpoint(), "nightly");
 
             rbd.deleteSnapshot(sda, inc.checkpoint()); // someone removes our base
-            writeChunks(d, "sda", 3);
+            writeChunks(d.name(), "sda", 3);
             Manifest third;
             try (LibvirtHypervisor hv = new LibvirtHypervisor(libvirtd.uri());
                     BackupWorker worker = worker(hv, repo)) {
@@ -252,27 +252,73 @@ class LibvirtRbdIT {
         }
     }
 
+    @Test
+    void aDomainWhoseOnlyDiskIsOnRbdIsCapturedWithoutLibvirtsJobAndIsIncremental() throws IOException {
+        Repository repo = Repository.openOrInit(new InMemoryObjectTarget("primary"), RepositoryConfig.defaults());
+        RbdChangeTracker rbd = RbdChangeTracker.of(ceph.confFile(), "admin", Duration.ofSeconds(60));
+        RbdImage image = createImage("only-a", 16 * MIB);
+        Path def = dir.resolve("lvr-only.xml");
+        Files.writeString(
+                def,
+                "<domain type='qemu'><name>lvr-only</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                        + "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+                        + "<emulator>/usr/bin/qemu-system-x86_64</emulator>"
+                        + "<controller type='scsi' index='0' model='virtio-scsi'/>" + rbdDiskXml(image, "sda")
+                        + "<memballoon model='none'/></devices></domain>");
+        libvirtd.virsh("define", def.toString());
+        libvirtd.virsh("start", "lvr-only");
+        try {
+            models.put("sda", new DiskModel(16 * MIB));
+            writeChunks("lvr-only", "sda", 0, 40);
+            SnapshotJob job =
+                    new SnapshotJob("lvr-only", "hv1", "pol", Trigger.schedule("pol"), List.of(), Instant.now());
+            Manifest first;
+            Manifest second;
+            String at1 = models.get("sda").sha256();
+            try (LibvirtHypervisor hv = new LibvirtHypervisor(libvirtd.uri());
+                    BackupWorker worker = worker(hv, repo)) {
+                first = worker.backup("j1", job);
+                writeChunks("lvr-only", "sda", 41);
+                second = worker.backup("j2", job);
+            }
+            DiskEntry inc = second.disk("sda").orElseThrow();
+            // on main: full (no-persistent-bitmaps), 16 MiB read
+            assertThat(inc.fullReason()).isEmpty();
+            assertThat(inc.bytesRead()).isEqualTo(CHUNK);
+            assertThat(restoredSha(repo, first, "sda")).isEqualTo(at1);
+            assertThat(restoredSha(repo, second, "sda"))
+                    .isEqualTo(models.get("sda").sha256());
+            assertThat(rbd.snapshots(image)).containsExactly(inc.checkpoint());
+            assertThat(checkpoints("lvr-only"))
+                    .as("no libvirt checkpoint: no job ran")
+                    .isEmpty();
+            assertThat(libvirtd.virsh("domstate", "lvr-only").strip()).isEqualTo("running");
+        } finally {
+            libvirtd.virsh("destroy", "lvr-only");
+            libvirtd.virsh("undefine", "lvr-only", "--checkpoints-metadata");
+        }
+    }
+
+    private static RbdImage createImage(String name, long size) {
+        RbdImage image = RbdImage.of(POOL, name);
+        cli("rbd", "create", "--size", size / MIB + "M", "--object-size", Integer.toString(CHUNK), image.spec());
+        return image;
+    }
+
+    private static String rbdDiskXml(RbdImage image, String target) {
+        Matcher mon = Pattern.compile("(\\d+\\.\\d+\\.\\d+\\.\\d+):(\\d+)").matcher(ceph.monHost());
+        assertThat(mon.find()).as("a monitor address in %s", ceph.monHost()).isTrue();
+        return "<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+                + "<source protocol='rbd' name='" + image.spec() + "'><host name='" + mon.group(1) + "' port='"
+                + mon.group(2) + "'/><config file='" + ceph.confFile() + "'/></source><target dev='" + target
+                + "' bus='scsi'/></disk>";
+    }
+
     /** Creates an image (objects of one chunk) and attaches it to the domain, live and persistently. */
     private RbdImage attachRbd(LibvirtDomain d, String target, String name, long size) throws IOException {
-        RbdImage image = RbdImage.of(POOL, name);
-        cli(
-                "rbd",
-                "create",
-                "--size",
-                Long.toString(size / MIB) + "M",
-                "--object-size",
-                Integer.toString(CHUNK),
-                image.spec());
-        String[] mon = ceph.monHost()
-                .replaceAll("^.*?(\\d+\\.\\d+\\.\\d+\\.\\d+:\\d+).*$", "$1")
-                .split(":");
+        RbdImage image = createImage(name, size);
         Path xml = dir.resolve(target + ".xml");
-        Files.writeString(
-                xml,
-                "<disk type='network' device='disk'><driver name='qemu' type='raw' cache='none'/>"
-                        + "<source protocol='rbd' name='" + image.spec() + "'><host name='" + mon[0] + "' port='"
-                        + mon[1] + "'/><config file='" + ceph.confFile() + "'/></source><target dev='" + target
-                        + "' bus='scsi'/></disk>");
+        Files.writeString(xml, rbdDiskXml(image, target));
         libvirtd.virsh("attach-device", d.name(), xml.toString(), "--live", "--config");
         models.put(target, new DiskModel(size));
         images.put(target, image);
@@ -281,29 +327,33 @@ class LibvirtRbdIT {
 
     private final Map<String, String> aliases = new LinkedHashMap<>();
 
-    private void aliases(LibvirtDomain d) {
+    private void aliases(String vm) {
         aliases.clear();
-        Matcher m = ALIAS.matcher(libvirtd.virsh("dumpxml", d.name()));
+        Matcher m = ALIAS.matcher(libvirtd.virsh("dumpxml", vm));
         while (m.find()) {
             aliases.put(m.group(1), m.group(2));
         }
     }
 
     /** Writes whole chunks through the guest's SCSI device of an RBD disk (QEMU's rbd driver). */
-    private void writeChunks(LibvirtDomain d, String disk, int... chunks) {
+    private void writeChunks(String vm, String disk, int... chunks) {
+        Path log = libvirtd.dir().resolve("log").resolve("qemu").resolve(vm + ".log");
         if (!aliases.containsKey(disk)) {
-            aliases(d);
+            aliases(vm);
         }
         for (int c : chunks) {
             long offset = (long) c * CHUNK;
             int p = pattern++ & 0xff;
-            long mark = size(d.log());
+            long mark = size(log);
             String expect = "wrote " + CHUNK + "/" + CHUNK + " bytes at offset " + offset;
-            String reply =
-                    d.hmp("qemu-io -d " + aliases.get(disk) + " \"write -P " + p + " " + offset + " " + CHUNK + "\"");
+            String reply = libvirtd.virsh(
+                    "qemu-monitor-command",
+                    vm,
+                    "--hmp",
+                    "qemu-io -d " + aliases.get(disk) + " \"write -P " + p + " " + offset + " " + CHUNK + "\"");
             assertThat(reply).isBlank();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!logFrom(d.log(), mark).contains(expect)) {
+            while (!logFrom(log, mark).contains(expect)) {
                 assertThat(System.nanoTime())
                         .as("qemu-io on %s printed '%s'", disk, expect)
                         .isLessThan(deadline);
