@@ -4,6 +4,9 @@ import static io.tidemark.workers.libvirt.LibvirtXml.child;
 import static io.tidemark.workers.libvirt.LibvirtXml.children;
 import static io.tidemark.workers.libvirt.LibvirtXml.parse;
 
+import io.tidemark.workers.rbd.RbdDisk;
+import io.tidemark.workers.rbd.RbdImage;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -24,8 +27,15 @@ final class DomainXml {
      * @param source the image file, block device or network volume
      * @param index libvirt's index of the source in the live XML (its QEMU node is {@code
      *     libvirt-<index>-format}); -1 when absent
+     * @param rbd the RBD image of a network disk with {@code protocol='rbd'}, and how to reach its
+     *     cluster (the source's {@code <config file>} and {@code <auth username>}); empty otherwise
      */
-    record Disk(String target, String format, String source, int index) {}
+    record Disk(String target, String format, String source, int index, Optional<RbdDisk> rbd) {
+
+        Disk(String target, String format, String source, int index) {
+            this(target, format, source, index, Optional.empty());
+        }
+    }
 
     /** The guest disks of a domain, in the domain's order; CD-ROMs and floppies are not backed up. */
     static List<Disk> disks(String domainXml) {
@@ -48,9 +58,44 @@ final class DomainXml {
                     target,
                     attribute(disk, "driver", "type"),
                     source,
-                    index.matches("[0-9]{1,9}") ? Integer.parseInt(index) : -1));
+                    index.matches("[0-9]{1,9}") ? Integer.parseInt(index) : -1,
+                    "network".equals(disk.getAttribute("type")) ? rbd(disk, src) : Optional.empty()));
         }
         return out;
+    }
+
+    /**
+     * The RBD image of {@code <source protocol='rbd' name='pool[/namespace]/image'>}, with the
+     * source's {@code <config file>} and the {@code <auth username>} (of the disk or the source),
+     * or empty for another protocol or a name that is not an RBD image spec.
+     */
+    private static Optional<RbdDisk> rbd(Element disk, Element src) {
+        if (src == null || !"rbd".equals(src.getAttribute("protocol"))) {
+            return Optional.empty();
+        }
+        String[] parts = src.getAttribute("name").split("/", -1);
+        RbdImage image;
+        try {
+            image = switch (parts.length) {
+                case 2 -> RbdImage.of(parts[0], parts[1]);
+                case 3 -> new RbdImage(parts[0], Optional.of(parts[1]), parts[2]);
+                default -> null;
+            };
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+        if (image == null || image.name().contains("@")) {
+            return Optional.empty();
+        }
+        String conf = attribute(src, "config", "file");
+        String user = attribute(src, "auth", "username");
+        if (user.isEmpty()) {
+            user = attribute(disk, "auth", "username");
+        }
+        return Optional.of(new RbdDisk(
+                image,
+                conf.isEmpty() ? Optional.empty() : Optional.of(Path.of(conf)),
+                user.isEmpty() ? Optional.empty() : Optional.of(user)));
     }
 
     /** Per disk of a checkpoint's XML: its {@code checkpoint} attribute ({@code bitmap} or {@code no}). */

@@ -24,6 +24,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.libvirt.Domain;
 import org.libvirt.DomainCheckpoint;
+import org.libvirt.DomainInfo;
 import org.libvirt.Error.ErrorNumber;
 import org.libvirt.LibvirtException;
 import org.slf4j.Logger;
@@ -58,12 +59,14 @@ final class LibvirtCapture implements Capture {
     private final String vm;
     private final Optional<String> since;
     private final String newCheckpoint;
+    private final String leftoverPrefix;
     private final Runnable onClosed;
     private final Map<String, Planned> disks = new LinkedHashMap<>();
     private Path nbdSocket;
     private Path privateSocketDir;
     private boolean sinceExists;
     private boolean begun;
+    private final List<RbdSnapshotDisk> rbdDisks = new ArrayList<>();
     private Instant capturedAt;
     private VmDefinition definition;
     private List<DiskExport> exports = List.of();
@@ -77,22 +80,41 @@ final class LibvirtCapture implements Capture {
         final long size;
         Optional<FullReason> fullReason;
         boolean canCheckpoint;
+        /** A raw RBD disk captured by an RBD snapshot rather than by libvirt's job; empty otherwise. */
+        Optional<RbdSnapshotDisk> rbd;
 
-        Planned(DomainXml.Disk disk, long size, Optional<FullReason> fullReason, boolean canCheckpoint) {
+        Planned(
+                DomainXml.Disk disk,
+                long size,
+                Optional<FullReason> fullReason,
+                boolean canCheckpoint,
+                Optional<RbdSnapshotDisk> rbd) {
             this.disk = disk;
             this.size = size;
             this.fullReason = fullReason;
             this.canCheckpoint = canCheckpoint;
+            this.rbd = rbd;
+        }
+
+        /** Whether libvirt's backup job captures this disk (every disk but those on RBD snapshots). */
+        boolean inJob() {
+            return rbd.isEmpty();
         }
     }
 
     private LibvirtCapture(
-            LibvirtHypervisor hypervisor, Domain domain, String vm, CaptureRequest request, Runnable onClosed) {
+            LibvirtHypervisor hypervisor,
+            Domain domain,
+            String vm,
+            CaptureRequest request,
+            String prefix,
+            Runnable onClosed) {
         this.hypervisor = hypervisor;
         this.domain = domain;
         this.vm = vm;
         this.since = request.sinceCheckpoint();
         this.newCheckpoint = request.newCheckpoint();
+        this.leftoverPrefix = request.leftoverPrefix(prefix);
         this.onClosed = onClosed;
     }
 
@@ -108,9 +130,9 @@ final class LibvirtCapture implements Capture {
             String prefix,
             Runnable onClosed)
             throws LibvirtException {
-        LibvirtCapture c = new LibvirtCapture(hypervisor, domain, request.vm(), request, onClosed);
+        LibvirtCapture c = new LibvirtCapture(hypervisor, domain, request.vm(), request, prefix, onClosed);
         try {
-            c.removeLeftovers(request.leftoverPrefix(prefix));
+            c.removeLeftovers(c.leftoverPrefix);
             c.plan();
             c.begin(request.workDir(), clock);
             return c;
@@ -185,10 +207,16 @@ final class LibvirtCapture implements Capture {
             throw new PermanentException(
                     "domain '" + vm + "' (libvirt " + hypervisor.uri() + ") has no disk to capture");
         }
+        if (all.stream().anyMatch(d -> d.rbd().isPresent())) {
+            RbdSnapshotDisk.stopLeftoverServers();
+        }
         for (DomainXml.Disk d : all) {
             boolean qcow2 = d.format().equals("qcow2");
+            Optional<RbdSnapshotDisk> rbd = RbdSnapshotDisk.open(vm, d, leftoverPrefix, since, newCheckpoint);
             Optional<FullReason> reason;
-            if (!qcow2) {
+            if (rbd.isPresent()) {
+                reason = Optional.empty(); // decided at the instant, from the RBD snapshots
+            } else if (!qcow2) {
                 reason = full(
                         FullReason.Kind.NO_PERSISTENT_BITMAPS,
                         "disk " + d.target() + " is " + (d.format().isEmpty() ? "not qcow2" : d.format())
@@ -212,7 +240,7 @@ final class LibvirtCapture implements Capture {
             } else {
                 reason = Optional.empty();
             }
-            disks.put(d.target(), new Planned(d, domain.blockInfo(d.target()).getCapacity(), reason, qcow2));
+            disks.put(d.target(), new Planned(d, domain.blockInfo(d.target()).getCapacity(), reason, qcow2, rbd));
         }
     }
 
@@ -221,12 +249,17 @@ final class LibvirtCapture implements Capture {
     }
 
     /**
-     * Starts the job and the new checkpoint in one call. A disk whose checkpoint bitmap libvirt finds
-     * missing or broken (QEMU was killed) is made full, and the job is started again.
+     * The capture's instant: the RBD snapshots of the disks on RBD, and libvirt's job with the new
+     * checkpoint over the others, with the domain paused around both when there is more than one disk
+     * and one is on RBD (so that all are at one instant). Then the exports: libvirt's NBD server for
+     * the job's disks, one read-only {@code qemu-nbd} per RBD snapshot.
      */
     private void begin(Path workDir, Clock clock) throws LibvirtException {
         nbdSocket = socketPath(workDir);
         for (Planned p : disks.values()) {
+            if (!p.inJob()) {
+                continue;
+            }
             Path scratch = scratch(workDir, p);
             try {
                 Files.deleteIfExists(scratch); // libvirt refuses a scratch file that exists
@@ -235,6 +268,94 @@ final class LibvirtCapture implements Capture {
                         + " domain '" + vm + "': " + e);
             }
         }
+        List<Planned> onRbd = disks.values().stream().filter(p -> !p.inJob()).toList();
+        // one RBD snapshot is atomic for its image; several images, or an image and libvirt's job,
+        // are at one instant only while the guest does not run: QEMU's 'stop' also flushes every disk
+        boolean resume = !onRbd.isEmpty() && disks.size() > 1 && pause();
+        long pausedAt = System.nanoTime();
+        try {
+            for (Planned p : onRbd) {
+                RbdSnapshotDisk r = p.rbd.orElseThrow();
+                try {
+                    r.takeSnapshot();
+                    rbdDisks.add(r);
+                } catch (TidemarkException e) {
+                    log.warn(
+                            "domain {}: cannot take RBD snapshot {} of disk {}; it is read whole through libvirt: {}",
+                            vm,
+                            newCheckpoint,
+                            r.target(),
+                            e.getMessage());
+                    p.rbd = Optional.empty();
+                    p.canCheckpoint = false;
+                    p.fullReason = full(
+                            FullReason.Kind.NO_PERSISTENT_BITMAPS,
+                            "disk " + r.target() + " is on RBD image " + r.image()
+                                    + ", which libvirt cannot checkpoint, and its RBD snapshot could not be taken: "
+                                    + e.getMessage());
+                }
+            }
+            if (disks.values().stream().anyMatch(Planned::inJob)) {
+                beginJob(workDir);
+            }
+            capturedAt = clock.instant();
+        } finally {
+            if (resume) {
+                resume();
+                log.info(
+                        "domain {}: paused {} ms for the snapshots of its RBD disks {}",
+                        vm,
+                        (System.nanoTime() - pausedAt) / 1_000_000,
+                        rbdDisks.stream().map(RbdSnapshotDisk::image).toList());
+            }
+        }
+        Map<String, DomainXml.BackupDisk> exported =
+                begun ? DomainXml.backupDisks(domain.getBackupXMLDesc(0)) : Map.of();
+        List<DiskExport> out = new ArrayList<>();
+        for (Planned p : disks.values()) {
+            if (p.rbd.isPresent()) {
+                RbdSnapshotDisk r = p.rbd.get();
+                out.add(r.export(p.size, nbdSocket.resolveSibling(RbdSnapshotDisk.socketName(token, p.disk.target()))));
+                continue;
+            }
+            DomainXml.BackupDisk b = exported.get(p.disk.target());
+            if (b == null) {
+                throw new PermanentException("libvirt did not export disk " + p.disk.target() + " of domain '" + vm
+                        + "' in the backup job (libvirt " + hypervisor.uri() + ")");
+            }
+            Optional<String> bitmap = p.fullReason.isPresent() ? Optional.empty() : b.exportBitmap();
+            if (p.fullReason.isEmpty() && bitmap.isEmpty()) {
+                p.fullReason = Optional.of(FullReason.of(
+                        FullReason.Kind.NO_DIRTY_BITMAP,
+                        "libvirt exported disk " + p.disk.target() + " without a dirty bitmap"));
+            }
+            out.add(new DiskExport(
+                    p.disk.target(),
+                    p.size,
+                    nbdSocket,
+                    b.exportName(),
+                    bitmap.map(n -> "qemu:dirty-bitmap:" + n),
+                    p.fullReason,
+                    Optional.empty()));
+        }
+        exports = List.copyOf(out);
+        log.info(
+                "domain {}: captured {} disk(s) at {} ({})",
+                vm,
+                exports.size(),
+                capturedAt,
+                exports.stream()
+                        .map(e -> e.disk() + ": "
+                                + e.fullReason().map(r -> "full, " + r).orElse("incremental"))
+                        .toList());
+    }
+
+    /**
+     * Starts libvirt's job over the disks it captures, and the new checkpoint, in one call. A disk
+     * whose checkpoint bitmap libvirt finds missing or broken (QEMU was killed) is made full, and the
+     * job is started again.
+     */
+    private void beginJob(Path workDir) throws LibvirtException {
         while (true) {
             try {
                 domain.backupBegin(backupXml(workDir), checkpointXml(), 0);
@@ -271,41 +392,45 @@ final class LibvirtCapture implements Capture {
                                 + " (QEMU was not shut down cleanly): " + LibvirtHypervisor.message(e)));
             }
         }
-        capturedAt = clock.instant();
         begun = true;
-        Map<String, DomainXml.BackupDisk> exported = DomainXml.backupDisks(domain.getBackupXMLDesc(0));
-        List<DiskExport> out = new ArrayList<>();
-        for (Planned p : disks.values()) {
-            DomainXml.BackupDisk b = exported.get(p.disk.target());
-            if (b == null) {
-                throw new PermanentException("libvirt did not export disk " + p.disk.target() + " of domain '" + vm
-                        + "' in the backup job (libvirt " + hypervisor.uri() + ")");
+    }
+
+    /**
+     * Resumes the domain paused for the instant, trying twice: a guest left paused is worse than a
+     * failed capture. If both fail, the error says so and how to resume it by hand.
+     */
+    private void resume() throws LibvirtException {
+        try {
+            domain.resume();
+        } catch (LibvirtException first) {
+            log.warn(
+                    "domain {}: resuming after the RBD snapshots failed, trying again: {}",
+                    vm,
+                    LibvirtHypervisor.message(first));
+            try {
+                domain.resume();
+            } catch (LibvirtException second) {
+                second.addSuppressed(first);
+                throw new PermanentException(
+                        "domain '" + vm + "' (libvirt " + hypervisor.uri() + ") was paused for the snapshots of its"
+                                + " RBD disks and could not be resumed: " + LibvirtHypervisor.message(second)
+                                + "; resume it now with virsh -c '" + hypervisor.uri() + "' resume " + vm,
+                        second);
             }
-            Optional<String> bitmap = p.fullReason.isPresent() ? Optional.empty() : b.exportBitmap();
-            if (p.fullReason.isEmpty() && bitmap.isEmpty()) {
-                p.fullReason = Optional.of(FullReason.of(
-                        FullReason.Kind.NO_DIRTY_BITMAP,
-                        "libvirt exported disk " + p.disk.target() + " without a dirty bitmap"));
-            }
-            out.add(new DiskExport(
-                    p.disk.target(),
-                    p.size,
-                    nbdSocket,
-                    b.exportName(),
-                    bitmap.map(n -> "qemu:dirty-bitmap:" + n),
-                    p.fullReason,
-                    Optional.empty()));
         }
-        exports = List.copyOf(out);
-        log.info(
-                "domain {}: captured {} disk(s) at {} ({})",
-                vm,
-                exports.size(),
-                capturedAt,
-                exports.stream()
-                        .map(e -> e.disk() + ": "
-                                + e.fullReason().map(r -> "full, " + r).orElse("incremental"))
-                        .toList());
+    }
+
+    /**
+     * Pauses the domain for the instant of a capture with RBD disks.
+     *
+     * @return whether it was running, so the capture must resume it
+     */
+    private boolean pause() throws LibvirtException {
+        if (domain.getInfo().state != DomainInfo.DomainState.VIR_DOMAIN_RUNNING) {
+            return false; // paused already (by its owner): it stays as it is
+        }
+        domain.suspend();
+        return true;
     }
 
     /** The disk QEMU could not give a persistent bitmap, if that is what the message says. */
@@ -322,7 +447,7 @@ final class LibvirtCapture implements Capture {
     }
 
     private String backupXml(Path workDir) {
-        boolean anyIncremental = disks.values().stream().anyMatch(p -> p.fullReason.isEmpty());
+        boolean anyIncremental = disks.values().stream().anyMatch(p -> p.inJob() && p.fullReason.isEmpty());
         StringBuilder x = new StringBuilder("<domainbackup mode='pull'>");
         if (anyIncremental) {
             x.append("<incremental>")
@@ -333,6 +458,12 @@ final class LibvirtCapture implements Capture {
                 .append(LibvirtXml.escape(nbdSocket.toString()))
                 .append("'/><disks>");
         for (Planned p : disks.values()) {
+            if (!p.inJob()) { // captured by its RBD snapshot
+                x.append("<disk name='")
+                        .append(LibvirtXml.escape(p.disk.target()))
+                        .append("' backup='no'/>");
+                continue;
+            }
             x.append("<disk name='").append(LibvirtXml.escape(p.disk.target())).append("' backup='yes' type='file'");
             if (p.fullReason.isPresent() && anyIncremental) {
                 x.append(" backupmode='full'");
@@ -352,7 +483,7 @@ final class LibvirtCapture implements Capture {
             x.append("<disk name='")
                     .append(LibvirtXml.escape(p.disk.target()))
                     .append("' checkpoint='")
-                    .append(p.canCheckpoint ? "bitmap" : "no")
+                    .append(p.canCheckpoint && p.inJob() ? "bitmap" : "no")
                     .append("'/>");
         }
         return x.append("</disks></domaincheckpoint>").toString();
@@ -365,7 +496,15 @@ final class LibvirtCapture implements Capture {
 
     private Path socketPath(Path workDir) {
         Path socket = workDir.toAbsolutePath().resolve(socketName());
-        if (socket.toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH) {
+        int longest = disks.values().stream()
+                .filter(p -> !p.inJob())
+                .mapToInt(
+                        p -> RbdSnapshotDisk.socketName(token, p.disk.target()).length() + ".pid".length())
+                .max()
+                .orElse(0);
+        Path longestSocket = workDir.toAbsolutePath()
+                .resolve("x".repeat(Math.max(longest, socketName().length())));
+        if (longestSocket.toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH) {
             return socket;
         }
         try {
@@ -467,6 +606,10 @@ final class LibvirtCapture implements Capture {
             } else {
                 step(errors, "deleting the new checkpoint " + newCheckpoint, () -> deleteCheckpoint(newCheckpoint));
             }
+        }
+        for (RbdSnapshotDisk r : rbdDisks) {
+            step(errors, "stopping the qemu-nbd serving RBD image " + r.image(), r::stopServer);
+            r.settle(committed);
         }
         if (privateSocketDir != null) {
             step(errors, "deleting " + privateSocketDir, () -> {

@@ -57,6 +57,15 @@ import org.slf4j.LoggerFactory;
  *       libvirt, covers the disk and its bitmap is intact; otherwise the disk is full and its export
  *       says why (first backup, checkpoint missing, not covering the disk, inconsistent after QEMU
  *       was killed, a disk format without persistent bitmaps).
+ *   <li>A raw disk on Ceph RBD ({@code <source protocol='rbd'>}), which libvirt cannot checkpoint, is
+ *       left out of the job (ADR 18 addendum, design invariant 36): its point in time is the RBD
+ *       snapshot {@code newCheckpoint} of its image, taken with the domain paused when it has more
+ *       than one disk (so every disk is at one instant), read from that snapshot through a read-only
+ *       {@code qemu-nbd} of the capture, and incremental from {@code rbd diff --from-snap
+ *       sinceCheckpoint}. A commit removes the {@code sinceCheckpoint} snapshot, a close without
+ *       commit the new one; our other snapshots and {@code qemu-nbd} servers of captures that are
+ *       over are removed when the next capture opens. An RBD disk whose snapshots cannot be managed
+ *       stays in the job and is read whole.
  *   <li>{@link Capture#commit()} then {@link Capture#close()} ends the job and deletes {@code
  *       sinceCheckpoint}; the new one keeps recording. Closing without commit ends the job and
  *       deletes the new checkpoint: libvirt's checkpoints all record, so {@code sinceCheckpoint}

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.workers.rbd.RbdDisk;
+import io.tidemark.workers.rbd.RbdImage;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
@@ -44,6 +47,61 @@ class DomainXmlTest {
                 .containsExactly(
                         new DomainXml.Disk("vda", "qcow2", "/var/lib/vms/web-1.qcow2", 2),
                         new DomainXml.Disk("sda", "raw", "/dev/vg0/data", 1));
+    }
+
+    @Test
+    void rbdNetworkDisksNameTheirImageConfAndUserAndOtherProtocolsNone() {
+        String xml =
+                """
+                <domain type='qemu'>
+                  <devices>
+                    <disk type='network' device='disk'>
+                      <driver name='qemu' type='raw' cache='none'/>
+                      <auth username='qemu'><secret type='ceph' usage='client.qemu secret'/></auth>
+                      <source protocol='rbd' name='vms/web-1-disk0' index='3'>
+                        <host name='10.0.0.1' port='6789'/>
+                        <config file='/etc/ceph/prod.conf'/>
+                      </source>
+                      <target dev='vda' bus='virtio'/>
+                    </disk>
+                    <disk type='network' device='disk'>
+                      <driver name='qemu' type='raw'/>
+                      <source protocol='rbd' name='vms/tenant-a/data'>
+                        <auth username='tenant'><secret type='ceph' uuid='0b4d2d4e-0000-0000-0000-000000000000'/></auth>
+                      </source>
+                      <target dev='vdb' bus='virtio'/>
+                    </disk>
+                    <disk type='network' device='disk'>
+                      <driver name='qemu' type='raw'/>
+                      <source protocol='rbd' name='vms/img@snap'/>
+                      <target dev='vdc' bus='virtio'/>
+                    </disk>
+                    <disk type='network' device='disk'>
+                      <driver name='qemu' type='raw'/>
+                      <source protocol='iscsi' name='iqn.2013-06.com.example:iscsi-pool/1'/>
+                      <target dev='sda' bus='scsi'/>
+                    </disk>
+                  </devices>
+                </domain>
+                """;
+
+        assertThat(DomainXml.disks(xml))
+                .extracting(DomainXml.Disk::target, DomainXml.Disk::rbd)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple(
+                                "vda",
+                                Optional.of(new RbdDisk(
+                                        RbdImage.of("vms", "web-1-disk0"),
+                                        Optional.of(Path.of("/etc/ceph/prod.conf")),
+                                        Optional.of("qemu")))),
+                        org.assertj.core.groups.Tuple.tuple(
+                                "vdb",
+                                Optional.of(new RbdDisk(
+                                        new RbdImage("vms", Optional.of("tenant-a"), "data"),
+                                        Optional.empty(),
+                                        Optional.of("tenant")))),
+                        org.assertj.core.groups.Tuple.tuple("vdc", Optional.empty()),
+                        org.assertj.core.groups.Tuple.tuple("sda", Optional.empty()));
     }
 
     @Test
