@@ -87,14 +87,19 @@ class ContinuousFailoverIT {
                 ContinuousMirror.DEFAULT_RECONNECT_DELAY);
         protection.protect(
                 new ContinuousProtection.Protected("vm1", vm.qmpSocket(), "cdp", Duration.ofSeconds(1), dr.uri()));
-        records = new FileObjectTarget(dir.resolve("records"));
+        try {
+            records = new FileObjectTarget(java.nio.file.Files.createDirectories(dir.resolve("records")));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         recorder = new MirrorRecorder(
                 protection::status,
                 v -> Optional.of(new MirrorRecorder.Destination("cdp", List.of(records))),
                 Clock.systemUTC(),
                 HEARTBEAT);
+        Instant begun = Instant.now();
         recorder.start();
-        await().atMost(Duration.ofSeconds(90)).until(() -> recorded(MirrorState.Phase.IN_SYNC, Instant.now()));
+        await().atMost(Duration.ofSeconds(90)).until(() -> recorded(MirrorState.Phase.IN_SYNC, begun));
     }
 
     /** True once a record written after {@code after} shows every disk in {@code phase}. */
@@ -131,12 +136,45 @@ class ContinuousFailoverIT {
     }
 
     private ContinuousFailover.VmResult failOver(RecoveryPlan.Group group, ContinuousFailover.Choice choice) {
+        return failOver(group, choice, records);
+    }
+
+    private ContinuousFailover.VmResult failOver(
+            RecoveryPlan.Group group, ContinuousFailover.Choice choice, ObjectTarget recordsAt) {
         site = new DrSite(dir.resolve("w"), RecoveryPlan.Accel.TCG);
-        ContinuousFailover failover = new ContinuousFailover(Optional.of(records), site, site, Clock.systemUTC());
+        ContinuousFailover failover = new ContinuousFailover(Optional.of(recordsAt), site, site, Clock.systemUTC());
         List<ContinuousFailover.VmResult> out =
                 failover.run(group, choice, Optional.empty(), System.nanoTime(), Instant.now());
         assertThat(out).hasSize(1);
-        return out.get(0);
+        ContinuousFailover.VmResult r = out.get(0);
+        log.info(
+                "failover of vm1 ({}, {}): state {}, RTO {} ms, RPO {} ({})",
+                r.source(),
+                r.pointByDisk(),
+                r.state().label(),
+                r.timing().map(t -> t.rto().toMillis()).orElse(-1L),
+                r.rpo().map(AchievedRpo::label).orElse("-"),
+                r.rpo().map(AchievedRpo::note).orElse(""));
+        return r;
+    }
+
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ContinuousFailoverIT.class);
+
+    @Test
+    void withoutAMirrorStateRecordTheFailoverRunsAndSaysTheRpoIsUnknownNotZero() {
+        protectVm();
+        vm.write("sd0", 2L * MIB, 64 * 1024, 0x61);
+        String acknowledged = vm.model("sd0").sha256();
+        losePrimary();
+
+        ContinuousFailover.VmResult r = failOver(
+                group(false), new ContinuousFailover.Choice.Now(), new io.tidemark.testkit.InMemoryObjectTarget());
+
+        assertThat(r.state()).isEqualTo(Failover.State.STARTED);
+        assertThat(DrNbdSite.sha256(site.disk("vm1", "sd0"))).isEqualTo(acknowledged);
+        assertThat(r.rpo().orElseThrow().rpo()).isEmpty();
+        assertThat(r.rpo().orElseThrow().label()).isEqualTo("unknown");
+        assertThat(r.rpo().orElseThrow().note()).contains("no mirror state record");
     }
 
     @Test
@@ -178,7 +216,7 @@ class ContinuousFailoverIT {
         for (int i = 0; i < 4; i++) {
             vm.write("sd0", (8L + i) * MIB, 64 * 1024, 0x50 + i);
         }
-        await().atMost(Duration.ofSeconds(30)).until(() -> recorded(MirrorState.Phase.OUTAGE, Instant.now()));
+        await().atMost(Duration.ofSeconds(30)).until(() -> recorded(MirrorState.Phase.OUTAGE, t0));
         vm.write("sd0", 20L * MIB, 4096, 0x5f);
         Instant lastLostWrite = Instant.now();
         Instant lost = losePrimary();
