@@ -229,6 +229,11 @@ class ContinuousFailoverIT {
         assertThat(DrNbdSite.sha256(site.disk("vm1", "sd0"))).isEqualTo(atBreak);
         AchievedRpo rpo = r.rpo().orElseThrow();
         Duration trueWindow = Duration.between(t0, lastLostWrite);
+        log.info(
+                "link broke {} ms before the last lost write, {} ms before the primary was killed; reported RPO {}",
+                trueWindow.toMillis(),
+                Duration.between(t0, lost).toMillis(),
+                rpo.label());
         assertThat(rpo.upperBound()).isTrue();
         assertThat(rpo.rpo().orElseThrow())
                 .isGreaterThanOrEqualTo(trueWindow)
