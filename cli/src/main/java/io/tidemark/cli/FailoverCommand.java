@@ -98,7 +98,7 @@ final class FailoverCommand implements Callable<Integer> {
             names = "--primary-lost-at",
             paramLabel = "TIME",
             description = "continuous VMs: when the primary was lost (ISO-8601), for the achieved RPO; default: the"
-                    + " mirror state record's last heartbeat + one interval")
+                    + " mirror state record's last heartbeat + two intervals")
     Instant primaryLostAt;
 
     Clock clock = Clock.systemUTC();
@@ -129,9 +129,10 @@ final class FailoverCommand implements Callable<Integer> {
                         ? failover.dryRun(fromPoints, points)
                         : new Failover.DryRun(List.of(), List.of());
                 List<String> problems = new java.util.ArrayList<>(dry.problems());
-                List<String> lines = continuousDryRun(plan, target, problems);
+                ArrayNode mirroredJson = Json.mapper().createArrayNode();
+                List<String> lines = continuousDryRun(plan, target, problems, mirroredJson);
                 dry = new Failover.DryRun(dry.vms(), problems);
-                printDryRun(plan, target, dry, started);
+                printDryRun(plan, target, dry, started, mirroredJson);
                 if (!json) {
                     lines.forEach(System.out::println);
                 }
@@ -189,7 +190,8 @@ final class FailoverCommand implements Callable<Integer> {
     }
 
     /** Checks the continuous VMs' replicas and records; returns the lines to print. */
-    private List<String> continuousDryRun(RecoveryPlan plan, ObjectTarget target, List<String> problems) {
+    private List<String> continuousDryRun(
+            RecoveryPlan plan, ObjectTarget target, List<String> problems, ArrayNode json) {
         List<String> lines = new java.util.ArrayList<>();
         for (RecoveryPlan.Vm vm : plan.vms()) {
             if (!vm.isContinuous()) {
@@ -197,6 +199,14 @@ final class FailoverCommand implements Callable<Integer> {
             }
             Optional<io.tidemark.workers.mirror.MirrorRecord> record =
                     io.tidemark.workers.mirror.MirrorRecord.newest(target, vm.name());
+            ObjectNode o = json.addObject().put("vm", vm.name()).put("recordFound", record.isPresent());
+            record.ifPresent(r -> {
+                o.put("lastHeardAt", r.writtenAt().toString());
+                o.put("inSync", r.inSync());
+                o.put("phases", r.phases());
+                r.dataAsOf().ifPresent(t -> o.put("dataAsOf", t.toString()));
+            });
+            ObjectNode pointCounts = o.putObject("drPoints");
             lines.add("  " + vm.name() + " (continuous): "
                     + record.map(r -> "mirror " + r.phases() + " when last heard at " + r.writtenAt())
                             .orElse("no mirror state record at " + target.describe()
@@ -205,11 +215,13 @@ final class FailoverCommand implements Callable<Integer> {
                 if (!java.nio.file.Files.isRegularFile(d.replica())) {
                     problems.add("the DR replica " + d.replica() + " of " + vm.name() + "/" + disk + " does not exist");
                 }
-                d.points().ifPresent(dir -> lines.add("    " + disk + ": "
-                        + new io.tidemark.workers.mirror.DrPoints(null, null, dir, clock)
-                                .list()
-                                .size()
-                        + " DR point(s) in " + dir));
+                d.points().ifPresent(dir -> {
+                    int n = new io.tidemark.workers.mirror.DrPoints(null, null, dir, clock)
+                            .list()
+                            .size();
+                    pointCounts.put(disk, n);
+                    lines.add("    " + disk + ": " + n + " DR point(s) in " + dir);
+                });
             });
         }
         return lines;
@@ -392,7 +404,8 @@ final class FailoverCommand implements Callable<Integer> {
         return String.format(java.util.Locale.ROOT, "%.1fs", d.toMillis() / 1000.0);
     }
 
-    private void printDryRun(RecoveryPlan plan, ObjectTarget target, Failover.DryRun dry, Instant now)
+    private void printDryRun(
+            RecoveryPlan plan, ObjectTarget target, Failover.DryRun dry, Instant now, ArrayNode continuous)
             throws IOException {
         if (json) {
             ObjectNode out = Json.mapper().createObjectNode();
@@ -402,6 +415,7 @@ final class FailoverCommand implements Callable<Integer> {
             out.put("target", target.describe());
             ArrayNode vms = out.putArray("vms");
             dry.vms().forEach(vm -> toJson(vm, now, vms.addObject()));
+            out.set("continuous", continuous);
             ArrayNode p = out.putArray("problems");
             dry.problems().forEach(p::add);
             out.put("ok", dry.ok());

@@ -31,8 +31,7 @@ class FailoverContinuousTest {
                 "dr-replica",
                 Map.of("sd0", "replica"),
                 Optional.of(rpo),
-                Optional.of(new Failover.Timing(
-                        rpo.rpo().orElse(Duration.ZERO), Duration.ofMillis(4200), T.plusSeconds(3), T.plusSeconds(4))),
+                Optional.of(new ContinuousFailover.Timing(Duration.ofMillis(4200), T.plusSeconds(3), T.plusSeconds(4))),
                 List.of(Path.of("/srv/dr/orders-1/sd0.raw")),
                 Optional.of(new DrHypervisor.Started("tcg", List.of())),
                 List.of("deleted the DR daemon's export dr of sd0 (no mirrored write after it)"));

@@ -20,7 +20,8 @@ import java.util.Optional;
  * @param lastHeardAt when the primary's engine last wrote the record
  * @param primaryLostAt the moment the primary is taken to be lost
  * @param lostAtFrom where {@code primaryLostAt} comes from: {@code operator} (--primary-lost-at),
- *     {@code heartbeat} (last heard + one heartbeat: the next record never came), or {@code now}
+ *     {@code heartbeat} (last heard + two heartbeats: the next record never came, allowing it to
+ *     be one heartbeat late), or {@code now}
  * @param note one sentence for the operator: what the figure means or why it is unknown
  */
 public record AchievedRpo(
@@ -144,12 +145,16 @@ public record AchievedRpo(
                                 : "; a point was taken while the mirror lagged"));
     }
 
-    /** The primary's loss: the operator's moment, else the next heartbeat that never came (not after now). */
+    /**
+     * The primary's loss: the operator's moment, else when the record that never came was due — one
+     * heartbeat after the last — plus one more heartbeat for a writer running late on a loaded host
+     * (never after now). Later than the true loss, so the RPO built on it is never too small.
+     */
     static Instant lostAt(MirrorRecord r, Optional<Instant> operatorLostAt, Instant now) {
         if (operatorLostAt.isPresent()) {
             return operatorLostAt.get();
         }
-        Instant next = r.writtenAt().plus(r.heartbeat());
+        Instant next = r.writtenAt().plus(r.heartbeat()).plus(r.heartbeat());
         return next.isAfter(now) ? now : next;
     }
 

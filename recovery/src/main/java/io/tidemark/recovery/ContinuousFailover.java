@@ -56,6 +56,12 @@ public final class ContinuousFailover {
         record At(Instant at) implements Choice {}
     }
 
+    /**
+     * When a VM this failover started ran: its RTO (from the start of the command until it ran),
+     * when its QEMU was launched and when it reported running. Its RPO is {@link VmResult#rpo()}.
+     */
+    public record Timing(Duration rto, Instant launchedAt, Instant runningAt) {}
+
     /** The outcome for one VM. */
     public record VmResult(
             String vm,
@@ -64,7 +70,7 @@ public final class ContinuousFailover {
             String source,
             Map<String, String> pointByDisk,
             Optional<AchievedRpo> rpo,
-            Optional<Failover.Timing> timing,
+            Optional<Timing> timing,
             List<Path> disks,
             Optional<DrHypervisor.Started> started,
             List<String> notes) {
@@ -175,7 +181,7 @@ public final class ContinuousFailover {
         Instant running = clock.instant();
         Duration rto = Duration.ofNanos(System.nanoTime() - startedNanos);
         String accel = ((DrSite) host).accelerator(vm.name());
-        Failover.Timing timing = new Failover.Timing(rpo.rpo().orElse(Duration.ZERO), rto, launched, running);
+        Timing timing = new Timing(rto, launched, running);
         return new VmResult(
                 vm.name(),
                 group,

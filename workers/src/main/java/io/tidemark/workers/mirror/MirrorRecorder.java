@@ -23,8 +23,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Writes each protected VM's {@link MirrorRecord} where the DR site can read it at failover (ADR
- * 22): on the first check, whenever a disk's phase changes, and every {@code heartbeat} while
- * nothing changes (not on every 250 ms poll of the mirror). Reads the mirror states from memory
+ * 22): on the first check, whenever a disk's phase changes, and within every {@code heartbeat}
+ * while nothing changes (not on every 250 ms poll of the mirror). Reads the mirror states from memory
  * ({@code states}), so it never waits for QEMU. Each new record is a new object (the targets are
  * put-if-absent); the one it replaces is deleted after, so a location holds one or two records per
  * VM. A location that fails is logged once per VM until it works again and retried at the next
@@ -114,7 +114,8 @@ public final class MirrorRecorder implements AutoCloseable {
             MirrorRecord before = written.get(e.getKey());
             boolean due = before == null
                     || !before.phases().equals(record.phases())
-                    || Duration.between(before.writtenAt(), now).compareTo(heartbeat) >= 0;
+                    // one check early, so the next record is written within one heartbeat of the last
+                    || Duration.between(before.writtenAt(), now).compareTo(heartbeat.minus(CHECK)) >= 0;
             if (due && write(record, to.get().targets())) {
                 written.put(e.getKey(), record);
                 out.add(record);
