@@ -107,7 +107,12 @@ class ContinuousFailoverCommandIT {
                                 "dr", "failover", "--config", config.toString(), "--plan", plan.toString(), "--json"))
                         .as(std.err())
                         .isZero();
-                JsonNode vm1 = Json.mapper().readTree(std.out()).path("vms").get(0);
+                String out = std.out();
+                // the JSON summary, after any log lines on the same stream
+                JsonNode vm1 = Json.mapper()
+                        .readTree(out.substring(out.indexOf("{\n")))
+                        .path("vms")
+                        .get(0);
                 assertThat(vm1.path("vm").asText()).isEqualTo("vm1");
                 assertThat(vm1.path("state").asText()).isEqualTo("started");
                 assertThat(vm1.path("source").asText()).isEqualTo("dr-replica");
