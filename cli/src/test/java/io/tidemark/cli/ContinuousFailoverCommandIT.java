@@ -66,10 +66,9 @@ class ContinuousFailoverCommandIT {
                 recorder.start();
                 vm.write("sd0", 1L << 20, 64 * 1024, 0x2a);
                 Instant written = Instant.now();
-                await().atMost(Duration.ofSeconds(90))
-                        .until(() -> MirrorRecord.newest(target, "vm1")
-                                .filter(r -> r.inSync() && r.writtenAt().isAfter(written))
-                                .isPresent());
+                await().atMost(Duration.ofSeconds(90)).until(() -> MirrorRecord.newest(target, "vm1")
+                        .filter(r -> r.inSync() && r.writtenAt().isAfter(written))
+                        .isPresent());
                 vm.kill();
             } finally {
                 recorder.close();

@@ -56,11 +56,14 @@ class FailoverContinuousTest {
         assertThat(o.path("rpoKnown").asBoolean()).isTrue();
         assertThat(o.path("rpoUpperBound").asBoolean()).isTrue();
         assertThat(o.path("dataAsOf").asText()).isEqualTo(T.minusSeconds(12).toString());
-        assertThat(o.path("primaryLastHeardAt").asText()).isEqualTo(T.minusSeconds(2).toString());
+        assertThat(o.path("primaryLastHeardAt").asText())
+                .isEqualTo(T.minusSeconds(2).toString());
         assertThat(o.path("primaryLostAtFrom").asText()).isEqualTo("heartbeat");
         assertThat(o.path("rtoSeconds").asDouble()).isEqualTo(4.2);
         assertThat(o.path("pointByDisk").path("sd0").asText()).isEqualTo("replica");
-        assertThat(FailoverCommand.line(started(rpo))).contains("DR replica (now)").contains("<=12.3s");
+        assertThat(FailoverCommand.line(started(rpo)))
+                .contains("DR replica (now)")
+                .contains("<=12.3s");
     }
 
     @Test
@@ -83,7 +86,14 @@ class FailoverContinuousTest {
         assertThat(now.choice()).isInstanceOf(ContinuousFailover.Choice.Now.class);
 
         FailoverCommand at = new FailoverCommand();
-        new CommandLine(at).parseArgs("--plan", "p.yaml", "--at", "2026-12-07T03:10:00Z", "--primary-lost-at", "2026-12-07T03:12:00Z");
+        new CommandLine(at)
+                .parseArgs(
+                        "--plan",
+                        "p.yaml",
+                        "--at",
+                        "2026-12-07T03:10:00Z",
+                        "--primary-lost-at",
+                        "2026-12-07T03:12:00Z");
         assertThat(at.choice()).isEqualTo(new ContinuousFailover.Choice.At(Instant.parse("2026-12-07T03:10:00Z")));
         assertThat(at.primaryLostAt).isEqualTo(Instant.parse("2026-12-07T03:12:00Z"));
 
@@ -102,7 +112,8 @@ class FailoverContinuousTest {
                 List.of(),
                 EnumSet.noneOf(RecoveryPlan.Setting.class),
                 Optional.of(new RecoveryPlan.Continuous(Map.of(
-                        "sd0", new RecoveryPlan.ReplicaDisk(Path.of("/dr/o.raw"), Optional.empty(), Optional.empty())))));
+                        "sd0",
+                        new RecoveryPlan.ReplicaDisk(Path.of("/dr/o.raw"), Optional.empty(), Optional.empty())))));
         RecoveryPlan.Vm web = new RecoveryPlan.Vm("web-1", 128, 1, List.of(), List.of());
         RecoveryPlan plan = new RecoveryPlan(
                 Path.of("p.yaml"),
@@ -110,7 +121,9 @@ class FailoverContinuousTest {
                 "offsite",
                 Path.of("/srv/dr"),
                 Optional.empty(),
-                List.of(new RecoveryPlan.Group("data", List.of(mirrored)), new RecoveryPlan.Group("apps", List.of(web))));
+                List.of(
+                        new RecoveryPlan.Group("data", List.of(mirrored)),
+                        new RecoveryPlan.Group("apps", List.of(web))));
 
         RecoveryPlan fromPoints = FailoverCommand.withoutContinuous(plan);
 

@@ -435,14 +435,15 @@ public final class Engine implements AutoCloseable {
             ContinuousMirrors mirrors, Map<String, ObjectTarget> targets, ObjectTarget primary, Clock clock) {
         io.tidemark.workers.mirror.MirrorRecorder recorder = new io.tidemark.workers.mirror.MirrorRecorder(
                 mirrors::states,
-                vm -> mirrors.policyOf(vm).map(p -> new io.tidemark.workers.mirror.MirrorRecorder.Destination(
-                        p.name(),
-                        p.targets().isEmpty()
-                                ? List.of(primary)
-                                : p.targets().stream()
-                                        .filter(targets::containsKey)
-                                        .map(targets::get)
-                                        .toList())),
+                vm -> mirrors.policyOf(vm)
+                        .map(p -> new io.tidemark.workers.mirror.MirrorRecorder.Destination(
+                                p.name(),
+                                p.targets().isEmpty()
+                                        ? List.of(primary)
+                                        : p.targets().stream()
+                                                .filter(targets::containsKey)
+                                                .map(targets::get)
+                                                .toList())),
                 clock,
                 io.tidemark.workers.mirror.MirrorRecorder.DEFAULT_HEARTBEAT);
         resources.push(recorder);

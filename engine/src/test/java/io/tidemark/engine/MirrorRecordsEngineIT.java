@@ -59,23 +59,22 @@ class MirrorRecordsEngineIT {
                 DrNbdSite dr = DrNbdSite.start(drDir, "db-1-" + vm.diskIds().get(0), 16L * MIB);
                 Engine engine = Engine.start(config, CaptureHooks.NONE, Clock.systemUTC());
                 ObjectTarget primary = Targets.primary(config)) {
-            await().atMost(DEADLINE).until(() -> newest(primary).filter(MirrorRecord::inSync).isPresent());
+            await().atMost(DEADLINE)
+                    .until(() -> newest(primary).filter(MirrorRecord::inSync).isPresent());
             MirrorRecord inSync = newest(primary).orElseThrow();
             assertThat(inSync.policy()).isEqualTo("db");
             assertThat(inSync.dataAsOf()).contains(inSync.writtenAt());
             // the heartbeat rewrites it while nothing changes
-            await().atMost(DEADLINE)
-                    .until(() -> newest(primary)
-                            .filter(r -> r.writtenAt().isAfter(inSync.writtenAt()))
-                            .isPresent());
+            await().atMost(DEADLINE).until(() -> newest(primary)
+                    .filter(r -> r.writtenAt().isAfter(inSync.writtenAt()))
+                    .isPresent());
 
             Instant broke = Instant.now();
             dr.stop();
             vm.write(vm.diskIds().get(0), MIB, 4096, 0x5a);
-            await().atMost(DEADLINE)
-                    .until(() -> newest(primary)
-                            .filter(r -> r.disks().get(0).phase() == MirrorState.Phase.OUTAGE)
-                            .isPresent());
+            await().atMost(DEADLINE).until(() -> newest(primary)
+                    .filter(r -> r.disks().get(0).phase() == MirrorState.Phase.OUTAGE)
+                    .isPresent());
             MirrorRecord outage = newest(primary).orElseThrow();
             assertThat(outage.dataAsOf().orElseThrow()).isBeforeOrEqualTo(broke);
             assertThat(primary.list(MirrorRecord.prefix("db-1"))).hasSizeLessThanOrEqualTo(2);

@@ -55,8 +55,7 @@ public final class RecoveryPlanParser {
     static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs", "disks");
     static final List<String> DISKS_KEYS = List.of("format", "pool", "ceph-conf", "user", "key-file");
     static final List<String> GROUP_KEYS = List.of("name", "vms");
-    static final List<String> VM_KEYS =
-            List.of("name", "memory", "cpus", "qemu-args", "consistent-with", "continuous");
+    static final List<String> VM_KEYS = List.of("name", "memory", "cpus", "qemu-args", "consistent-with", "continuous");
     static final List<String> CONTINUOUS_KEYS = List.of("disks");
     static final List<String> REPLICA_KEYS = List.of("replica", "qmp", "points");
 
@@ -324,11 +323,14 @@ public final class RecoveryPlanParser {
             }
             d.get().allowOnly(REPLICA_KEYS);
             d.get().require("replica");
-            Optional<Path> replica =
-                    d.get().string("replica", "the path of the raw replica file").map(Path::of);
-            Optional<Path> qmp = d.get().string("qmp", "the DR daemon's QMP socket").map(Path::of);
-            Optional<Path> points =
-                    d.get().string("points", "the directory of the disk's DR points").map(Path::of);
+            Optional<Path> replica = d.get()
+                    .string("replica", "the path of the raw replica file")
+                    .map(Path::of);
+            Optional<Path> qmp =
+                    d.get().string("qmp", "the DR daemon's QMP socket").map(Path::of);
+            Optional<Path> points = d.get()
+                    .string("points", "the directory of the disk's DR points")
+                    .map(Path::of);
             if (!NAME.matcher(disk).matches()) {
                 problems.at(
                         disks.get().keyNode(disk).orElseThrow(),

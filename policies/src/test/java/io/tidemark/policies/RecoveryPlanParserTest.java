@@ -367,8 +367,10 @@ class RecoveryPlanParserTest {
 
     @Test
     void aContinuousDiskWithoutAReplicaOrWithAnUnknownKeyIsAnError() {
-        String message = String.join("\n", problems(
-                """
+        String message = String.join(
+                "\n",
+                problems(
+                        """
                 site: dr
                 source: offsite
                 work-dir: /srv/dr

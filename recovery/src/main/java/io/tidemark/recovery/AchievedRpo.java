@@ -168,7 +168,8 @@ public record AchievedRpo(
 
     /** The RPO for output: {@code 0.0s}, {@code <=12.3s}, or {@code unknown}. */
     public String label() {
-        return rpo.map(d -> (upperBound ? "<=" : "") + String.format(java.util.Locale.ROOT, "%.1fs", d.toMillis() / 1000.0))
+        return rpo.map(d ->
+                        (upperBound ? "<=" : "") + String.format(java.util.Locale.ROOT, "%.1fs", d.toMillis() / 1000.0))
                 .orElse("unknown");
     }
 }

@@ -228,7 +228,8 @@ public final class ContinuousFailover {
         try (q) {
             List<String> formatNodes = new ArrayList<>();
             List<String> fileNodes = new ArrayList<>();
-            for (JsonNode n : q.execute("query-named-block-nodes", QmpClient.args().put("flat", true))) {
+            for (JsonNode n :
+                    q.execute("query-named-block-nodes", QmpClient.args().put("flat", true))) {
                 String file = n.path("file").asText("");
                 if (!file.isEmpty() && real(Path.of(file)).equals(replica)) {
                     (n.path("drv").asText().equals("file") ? fileNodes : formatNodes)
@@ -253,9 +254,11 @@ public final class ContinuousFailover {
                 notes.add("the DR daemon of " + disk + " went away while releasing the replica");
                 return;
             }
-            throw new PermanentException("cannot release the DR replica " + d.replica() + " of " + vm + "/" + disk
-                    + " in the DR daemon (" + qmp + "): " + e.getMessage()
-                    + "; stop the DR daemon (it must no longer write the replica), then re-run the failover", e);
+            throw new PermanentException(
+                    "cannot release the DR replica " + d.replica() + " of " + vm + "/" + disk
+                            + " in the DR daemon (" + qmp + "): " + e.getMessage()
+                            + "; stop the DR daemon (it must no longer write the replica), then re-run the failover",
+                    e);
         }
     }
 
@@ -319,10 +322,13 @@ public final class ContinuousFailover {
         List<DrPoint> points = new DrPoints(null, null, dir, clock).list();
         return pick(points, choice)
                 .orElseThrow(() -> new PermanentException("no DR point of " + vm + "/" + disk + " in " + dir + " "
-                        + (choice instanceof Choice.Point p ? "with id " + p.id() : "at or before " + ((Choice.At) choice).at())
+                        + (choice instanceof Choice.Point p
+                                ? "with id " + p.id()
+                                : "at or before " + ((Choice.At) choice).at())
                         + (points.isEmpty()
                                 ? " (there are none)"
-                                : "; there are " + points.size() + ", from " + points.get(0).id() + " ("
+                                : "; there are " + points.size() + ", from "
+                                        + points.get(0).id() + " ("
                                         + points.get(0).createdAt() + ") to "
                                         + points.get(points.size() - 1).id() + " ("
                                         + points.get(points.size() - 1).createdAt() + ")")));
@@ -362,7 +368,8 @@ public final class ContinuousFailover {
             Files.move(partial, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new PermanentException(
-                    "cannot write DR point " + p.id() + " of " + vm + "/" + disk + " to " + file + ": " + e.getMessage(),
+                    "cannot write DR point " + p.id() + " of " + vm + "/" + disk + " to " + file + ": "
+                            + e.getMessage(),
                     e);
         }
     }

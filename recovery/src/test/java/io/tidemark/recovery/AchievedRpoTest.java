@@ -135,7 +135,8 @@ class AchievedRpoTest {
     void pickTakesTheNewestPointNotAfterTheMomentOrTheExactId() {
         List<DrPoint> points = List.of(
                 new DrPoint("p-1", "db-1", HEARD.minusSeconds(20), true, Duration.ZERO, Optional.empty(), Path.of("a")),
-                new DrPoint("p-2", "db-1", HEARD.minusSeconds(10), true, Duration.ZERO, Optional.empty(), Path.of("b")));
+                new DrPoint(
+                        "p-2", "db-1", HEARD.minusSeconds(10), true, Duration.ZERO, Optional.empty(), Path.of("b")));
 
         assertThat(ContinuousFailover.pick(points, new ContinuousFailover.Choice.At(HEARD.minusSeconds(15))))
                 .map(DrPoint::id)

@@ -237,7 +237,9 @@ class ContinuousFailoverIT {
         assertThat(rpo.upperBound()).isTrue();
         assertThat(rpo.rpo().orElseThrow())
                 .isGreaterThanOrEqualTo(trueWindow)
-                .isLessThanOrEqualTo(Duration.between(t0, lost).plus(HEARTBEAT.multipliedBy(2)).plusSeconds(2));
+                .isLessThanOrEqualTo(Duration.between(t0, lost)
+                        .plus(HEARTBEAT.multipliedBy(2))
+                        .plusSeconds(2));
         assertThat(rpo.dataAsOf().orElseThrow()).isBeforeOrEqualTo(t0);
         assertThat(r.timing().orElseThrow().rto()).isLessThan(RTO_LIMIT);
     }
@@ -248,8 +250,8 @@ class ContinuousFailoverIT {
         vm.write("sd0", 2L * MIB, 64 * 1024, 0x41);
         String atPoint = vm.model("sd0").sha256();
         DrPoints points = new DrPoints(dr.qmpSocket(), dr.replicaNode(), dir.resolve("points"), Clock.systemUTC());
-        await().atMost(Duration.ofSeconds(30)).until(() -> protection.status().stream()
-                .allMatch(MirrorState::inSync));
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> protection.status().stream().allMatch(MirrorState::inSync));
         DrPoint p = points.take("vm1", protection.status().get(0));
         Instant afterPoint = Instant.now();
         vm.write("sd0", 9L * MIB, 64 * 1024, 0x42); // after the point: left behind by choice

@@ -42,7 +42,8 @@ public record MirrorRecord(String vm, String policy, Instant writtenAt, Duration
      *
      * @param lastInSync when its mirror was last seen in sync (empty: never since protection began)
      */
-    public record Disk(String disk, String target, MirrorState.Phase phase, Duration lag, Optional<Instant> lastInSync) {
+    public record Disk(
+            String disk, String target, MirrorState.Phase phase, Duration lag, Optional<Instant> lastInSync) {
 
         /** The disk's part of a record, from its newest state. */
         public static Disk of(MirrorState s) {
@@ -130,7 +131,8 @@ public record MirrorRecord(String vm, String policy, Instant writtenAt, Duration
         try {
             JsonNode o = JSON.readTree(json);
             if (o == null || o.path("version").asInt() != 1) {
-                throw new PermanentException("the mirror state record " + where + " is not version 1; upgrade Tidemark");
+                throw new PermanentException(
+                        "the mirror state record " + where + " is not version 1; upgrade Tidemark");
             }
             List<Disk> disks = new ArrayList<>();
             for (JsonNode d : o.path("disks")) {

@@ -110,7 +110,8 @@ class MirrorRecorderTest {
                 Duration.ofSeconds(2));
         next.check();
         assertThat(target.keys()).hasSize(1);
-        assertThat(MirrorRecord.newest(target, "db-1").orElseThrow().writtenAt()).isEqualTo(now.get());
+        assertThat(MirrorRecord.newest(target, "db-1").orElseThrow().writtenAt())
+                .isEqualTo(now.get());
     }
 
     @Test
