@@ -130,12 +130,10 @@ final class FailoverCommand implements Callable<Integer> {
                         : new Failover.DryRun(List.of(), List.of());
                 List<String> problems = new java.util.ArrayList<>(dry.problems());
                 ArrayNode mirroredJson = Json.mapper().createArrayNode();
-                List<String> lines = continuousDryRun(plan, target, problems, mirroredJson);
-                dry = new Failover.DryRun(dry.vms(), problems);
-                printDryRun(plan, target, dry, started, mirroredJson);
-                if (!json) {
-                    lines.forEach(System.out::println);
-                }
+                List<String> lines = continuousDryRun(plan, target, host, site, problems, mirroredJson);
+                dry = new Failover.DryRun(
+                        dry.vms(), problems.stream().distinct().toList());
+                printDryRun(plan, target, dry, started, mirroredJson, lines);
                 return dry.ok() ? 0 : Main.EXIT_PERMANENT;
             }
             Instant runStarted = clock.instant();
@@ -148,6 +146,9 @@ final class FailoverCommand implements Callable<Integer> {
                 if (failover != null && !one.vms().isEmpty()) {
                     results.addAll(failover.run(one, points, t0));
                 }
+            }
+            if ((at != null || point != null) && plan.vms().stream().noneMatch(RecoveryPlan.Vm::isContinuous)) {
+                System.err.println("note: --at and --point choose DR points of continuous VMs; this plan has none");
             }
             print(plan, results, mirrored, new Starts(jvmStarted(), started, runStarted));
             return 0;
@@ -191,12 +192,27 @@ final class FailoverCommand implements Callable<Integer> {
 
     /** Checks the continuous VMs' replicas and records; returns the lines to print. */
     private List<String> continuousDryRun(
-            RecoveryPlan plan, ObjectTarget target, List<String> problems, ArrayNode json) {
+            RecoveryPlan plan,
+            ObjectTarget target,
+            DrHypervisor host,
+            DrSite site,
+            List<String> problems,
+            ArrayNode json) {
         List<String> lines = new java.util.ArrayList<>();
         for (RecoveryPlan.Vm vm : plan.vms()) {
             if (!vm.isContinuous()) {
                 continue;
             }
+            if (host != site) {
+                problems.add(vm.name() + " is continuously protected: its failover runs on a QEMU DR host only"
+                        + " (dr-host.hypervisor: qmp), not on " + host.describe());
+            } else if (!io.tidemark.recovery.DrChecks.onPath(DrSite.QEMU)) {
+                problems.add(DrSite.QEMU + " is not on PATH (install qemu-system-x86)");
+            }
+            if (site.diskFormat() == RecoveryPlan.DiskFormat.RBD) {
+                problems.add(vm.name() + " is continuously protected: dr-host.disks.format must be raw or qcow2");
+            }
+            io.tidemark.recovery.DrChecks.writable(site.workDir()).ifPresent(problems::add);
             Optional<io.tidemark.workers.mirror.MirrorRecord> record =
                     io.tidemark.workers.mirror.MirrorRecord.newest(target, vm.name());
             ObjectNode o = json.addObject().put("vm", vm.name()).put("recordFound", record.isPresent());
@@ -405,7 +421,12 @@ final class FailoverCommand implements Callable<Integer> {
     }
 
     private void printDryRun(
-            RecoveryPlan plan, ObjectTarget target, Failover.DryRun dry, Instant now, ArrayNode continuous)
+            RecoveryPlan plan,
+            ObjectTarget target,
+            Failover.DryRun dry,
+            Instant now,
+            ArrayNode continuous,
+            List<String> continuousLines)
             throws IOException {
         if (json) {
             ObjectNode out = Json.mapper().createObjectNode();
@@ -431,6 +452,10 @@ final class FailoverCommand implements Callable<Integer> {
                 System.out.println(describe(vm, now));
                 vm.adaptations().forEach(a -> System.out.println("    would adapt: " + a));
             });
+        }
+        if (!continuousLines.isEmpty()) {
+            System.out.println("continuous VMs (boot on the DR replica, or a DR point with --at/--point):");
+            continuousLines.forEach(System.out::println);
         }
         dry.problems().forEach(p -> System.out.println("PROBLEM: " + p));
         System.out.println(

@@ -103,6 +103,27 @@ class ContinuousFailoverCommandIT {
                             .formatted(work, dr.image(), dr.qmpSocket()));
             try {
                 assertThat(Main.execute(
+                                "dr",
+                                "failover",
+                                "--config",
+                                config.toString(),
+                                "--plan",
+                                plan.toString(),
+                                "--dry-run",
+                                "--json"))
+                        .as(std.err())
+                        .isZero();
+                String dry = std.out();
+                JsonNode checked = Json.mapper()
+                        .readTree(dry.substring(dry.indexOf("{\n")))
+                        .path("continuous")
+                        .get(0);
+                assertThat(checked.path("recordFound").asBoolean()).isTrue();
+                assertThat(checked.path("inSync").asBoolean()).isTrue();
+                assertThat(site.status("vm1")).isEmpty(); // the dry run starts nothing
+                std.reset();
+
+                assertThat(Main.execute(
                                 "dr", "failover", "--config", config.toString(), "--plan", plan.toString(), "--json"))
                         .as(std.err())
                         .isZero();

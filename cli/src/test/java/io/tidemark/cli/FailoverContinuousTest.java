@@ -130,4 +130,34 @@ class FailoverContinuousTest {
         assertThat(fromPoints.groups()).extracting(RecoveryPlan.Group::name).containsExactly("apps");
         assertThat(fromPoints.vms()).extracting(RecoveryPlan.Vm::name).containsExactly("web-1");
     }
+
+    @org.junit.jupiter.api.io.TempDir
+    Path dir;
+
+    @org.junit.jupiter.api.extension.RegisterExtension
+    final io.tidemark.testkit.StdStreams std = new io.tidemark.testkit.StdStreams();
+
+    @Test
+    void theDryRunNamesAMissingReplicaAndSaysThereIsNoRecordYet() throws Exception {
+        Path records = java.nio.file.Files.createDirectories(dir.resolve("offsite"));
+        Path config = java.nio.file.Files.writeString(
+                dir.resolve("engine.yaml"),
+                "host: dr\ndata: " + dir.resolve("data") + "\ntargets:\n  offsite:\n    type: file\n    path: "
+                        + records + "\n");
+        Path plan = java.nio.file.Files.writeString(
+                dir.resolve("plan.yaml"),
+                "site: s\nsource: offsite\nwork-dir: " + dir.resolve("w")
+                        + "\ngroups: [{name: g, vms: [{name: orders-1, continuous: {disks: {sd0: {replica: "
+                        + dir.resolve("missing.raw") + "}}}}]}]\n");
+
+        int code =
+                Main.execute("dr", "failover", "--config", config.toString(), "--plan", plan.toString(), "--dry-run");
+
+        assertThat(code).as(std.err()).isEqualTo(Main.EXIT_PERMANENT);
+        assertThat(std.out())
+                .contains("orders-1 (continuous): no mirror state record at")
+                .contains("the achieved RPO would be unknown")
+                .contains("PROBLEM: the DR replica " + dir.resolve("missing.raw") + " of orders-1/sd0 does not exist");
+        assertThat(dir.resolve("w")).doesNotExist();
+    }
 }
