@@ -120,6 +120,10 @@ class ContinuousFailoverIT {
     }
 
     private RecoveryPlan.Group group(boolean withPoints) {
+        return group(withPoints, List.of());
+    }
+
+    private RecoveryPlan.Group group(boolean withPoints, List<String> qemuArgs) {
         RecoveryPlan.ReplicaDisk disk = new RecoveryPlan.ReplicaDisk(
                 dr.image(),
                 Optional.of(dr.qmpSocket()),
@@ -128,7 +132,7 @@ class ContinuousFailoverIT {
                 "vm1",
                 128,
                 1,
-                List.of(),
+                qemuArgs,
                 List.of(),
                 EnumSet.noneOf(RecoveryPlan.Setting.class),
                 Optional.of(new RecoveryPlan.Continuous(Map.of("sd0", disk))));
@@ -265,5 +269,31 @@ class ContinuousFailoverIT {
         assertThat(site.status("vm1")).contains("running");
         assertThat(DrNbdSite.sha256(site.disk("vm1", "sd0"))).isEqualTo(atPoint);
         assertThat(r.rpo().orElseThrow().dataAsOf()).contains(p.createdAt());
+    }
+
+    @Test
+    void aRerunAfterAFailoverThatStoppedHalfWayStartsTheVmOnceOnTheSameBytes() {
+        protectVm();
+        vm.write("sd0", 2L * MIB, 64 * 1024, 0x71);
+        String acknowledged = vm.model("sd0").sha256();
+        Instant afterWrites = Instant.now();
+        await().atMost(Duration.ofSeconds(30)).until(() -> recorded(MirrorState.Phase.IN_SYNC, afterWrites));
+        losePrimary();
+
+        // the first attempt releases the replica and links it, then QEMU refuses the plan's arguments
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                        () -> failOver(group(false, List.of("-no-such-option")), new ContinuousFailover.Choice.Now()))
+                .isInstanceOf(io.tidemark.core.PermanentException.class)
+                .hasMessageContaining("did not start");
+        assertThat(dr.qmp("query-block-exports", QemuVm.args())).isEmpty();
+        assertThat(site.status("vm1")).isEmpty();
+
+        ContinuousFailover.VmResult r = failOver(group(false), new ContinuousFailover.Choice.Now());
+
+        assertThat(r.state()).isEqualTo(Failover.State.STARTED);
+        assertThat(DrNbdSite.sha256(site.disk("vm1", "sd0"))).isEqualTo(acknowledged);
+        assertThat(r.rpo().orElseThrow().rpo()).contains(Duration.ZERO);
+        assertThat(failOver(group(false), new ContinuousFailover.Choice.Now()).state())
+                .isEqualTo(Failover.State.ALREADY_RUNNING);
     }
 }
