@@ -56,7 +56,7 @@ public record AchievedRpo(
         }
         MirrorRecord r = record.get();
         Instant lost = lostAt(r, operatorLostAt, now);
-        String from = operatorLostAt.isPresent() ? "operator" : "heartbeat";
+        String from = operatorLostAt.isPresent() && lost.equals(operatorLostAt.get()) ? "operator" : "heartbeat";
         Optional<Instant> asOf = r.dataAsOf();
         if (asOf.isEmpty()) {
             return new AchievedRpo(
@@ -122,8 +122,8 @@ public record AchievedRpo(
         Instant lost;
         String from;
         if (operatorLostAt.isPresent()) {
-            lost = operatorLostAt.get();
-            from = "operator";
+            lost = record.map(r -> lostAt(r, operatorLostAt, now)).orElse(operatorLostAt.get());
+            from = lost.equals(operatorLostAt.get()) ? "operator" : "heartbeat";
         } else if (record.isPresent()) {
             lost = lostAt(record.get(), Optional.empty(), now);
             from = "heartbeat";
@@ -146,13 +146,15 @@ public record AchievedRpo(
     }
 
     /**
-     * The primary's loss: the operator's moment, else when the record that never came was due — one
+     * The primary's loss: the operator's moment (but not before the record, which shows the primary
+     * alive then), else when the record that never came was due — one
      * heartbeat after the last — plus one more heartbeat for a writer running late on a loaded host
      * (never after now). Later than the true loss, so the RPO built on it is never too small.
      */
     static Instant lostAt(MirrorRecord r, Optional<Instant> operatorLostAt, Instant now) {
         if (operatorLostAt.isPresent()) {
-            return operatorLostAt.get();
+            // a record written after the operator's moment shows the primary alive (and writing) then
+            return operatorLostAt.get().isBefore(r.writtenAt()) ? r.writtenAt() : operatorLostAt.get();
         }
         Instant next = r.writtenAt().plus(r.heartbeat()).plus(r.heartbeat());
         return next.isAfter(now) ? now : next;

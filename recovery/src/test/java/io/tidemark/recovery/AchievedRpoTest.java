@@ -150,4 +150,19 @@ class AchievedRpoTest {
                 .map(DrPoint::id)
                 .contains("p-1");
     }
+
+    @Test
+    void anOperatorsMomentBeforeTheLastRecordCannotShrinkTheRpo() {
+        Instant t0 = HEARD.minusSeconds(30);
+        AchievedRpo r = AchievedRpo.ofReplica(
+                Optional.of(record(disk("sd0", MirrorState.Phase.OUTAGE, t0))),
+                Optional.of(HEARD.minusSeconds(20)),
+                NOW,
+                "x");
+
+        // the primary was still heard (and writing) at HEARD
+        assertThat(r.rpo()).contains(Duration.ofSeconds(30));
+        assertThat(r.primaryLostAt()).contains(HEARD);
+        assertThat(r.lostAtFrom()).isEqualTo("heartbeat");
+    }
 }
