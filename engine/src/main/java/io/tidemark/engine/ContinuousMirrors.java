@@ -183,6 +183,11 @@ final class ContinuousMirrors implements AutoCloseable {
         return out.stream().filter(s -> running.containsKey(s.vm())).toList();
     }
 
+    /** The continuous policy that protects {@code vm} now, if any (for its mirror state record, ADR 22). */
+    Optional<Policy> policyOf(String vm) {
+        return Optional.ofNullable(running.get(vm)).flatMap(p -> policies.find(p.policy()));
+    }
+
     /** The largest lag of a VM's disks, if it is protected and measured. */
     Optional<Duration> lag(String vm) {
         return states().stream()

@@ -162,6 +162,9 @@ public final class Engine implements AutoCloseable {
             // this host's VMs where it runs them (status and hooks answer for them), else the fleet's
             inventory = hypervisor != null ? startListing(hypervisor) : fleetInventory();
             continuous = hypervisor != null ? startContinuousProtection(policies, clock) : null;
+            if (continuous != null) {
+                startMirrorRecords(continuous, targets, primaryTarget, clock);
+            }
             // a continuous policy takes no snapshots: neither fired nor measured by restore points (ADR 19)
             rpo = startRpoTracking(policies.scheduled(), locations, clock);
             metrics = startMetrics(primaryTarget, targets, clock);
@@ -422,6 +425,29 @@ public final class Engine implements AutoCloseable {
         resources.push(mirrors);
         mirrors.start(CONTINUOUS_ROUND);
         return mirrors;
+    }
+
+    /**
+     * Writes each mirrored VM's state record (ADR 22) to the targets its continuous policy names
+     * ({@code targets:}), else to the primary repository, where {@code dr failover} reads it.
+     */
+    private void startMirrorRecords(
+            ContinuousMirrors mirrors, Map<String, ObjectTarget> targets, ObjectTarget primary, Clock clock) {
+        io.tidemark.workers.mirror.MirrorRecorder recorder = new io.tidemark.workers.mirror.MirrorRecorder(
+                mirrors::states,
+                vm -> mirrors.policyOf(vm)
+                        .map(p -> new io.tidemark.workers.mirror.MirrorRecorder.Destination(
+                                p.name(),
+                                p.targets().isEmpty()
+                                        ? List.of(primary)
+                                        : p.targets().stream()
+                                                .filter(targets::containsKey)
+                                                .map(targets::get)
+                                                .toList())),
+                clock,
+                io.tidemark.workers.mirror.MirrorRecorder.DEFAULT_HEARTBEAT);
+        resources.push(recorder);
+        recorder.start();
     }
 
     /** The restore-point RPO rows and the mirrors' {@code dr-mirror} rows, for the status page. */

@@ -175,11 +175,29 @@ public record RecoveryPlan(
             int cpus,
             List<String> qemuArgs,
             List<String> consistentWith,
-            java.util.Set<Setting> explicit) {
+            java.util.Set<Setting> explicit,
+            Optional<Continuous> continuous) {
         public Vm {
             qemuArgs = List.copyOf(qemuArgs);
             consistentWith = List.copyOf(consistentWith);
             explicit = java.util.Set.copyOf(explicit);
+            java.util.Objects.requireNonNull(continuous, "continuous");
+        }
+
+        /** A VM that comes back from restore points (not continuously protected). */
+        public Vm(
+                String name,
+                int memoryMiB,
+                int cpus,
+                List<String> qemuArgs,
+                List<String> consistentWith,
+                java.util.Set<Setting> explicit) {
+            this(name, memoryMiB, cpus, qemuArgs, consistentWith, explicit, Optional.empty());
+        }
+
+        /** Whether the VM comes back from its DR replica (continuous protection, ADR 19/22). */
+        public boolean isContinuous() {
+            return continuous.isPresent();
         }
 
         /** A VM whose memory and CPUs the plan gives itself. */
@@ -192,6 +210,28 @@ public record RecoveryPlan(
             return explicit.contains(s);
         }
     }
+
+    /**
+     * Where the DR replicas of a continuously protected VM are ({@code continuous} of a plan's VM;
+     * ADR 22): the failover boots on them (or on a DR point of them) instead of restoring a point.
+     *
+     * @param disks per disk (guest device id, in the VM's disk order): its replica and DR daemon
+     */
+    public record Continuous(java.util.Map<String, ReplicaDisk> disks) {
+        public Continuous {
+            disks = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(disks));
+        }
+    }
+
+    /**
+     * One disk's DR replica.
+     *
+     * @param replica the raw replica file the DR daemon serves (ADR 19 §1)
+     * @param drQmp the DR daemon's QMP socket: when given, the failover deletes the replica's NBD
+     *     export and nodes there, so no mirrored write lands after the cut and QEMU can open the file
+     * @param points the directory of the disk's DR points ({@code <id>.qcow2} and {@code <id>.json})
+     */
+    public record ReplicaDisk(Path replica, Optional<Path> drQmp, Optional<Path> points) {}
 
     /** Every VM of the plan, in boot order. */
     public List<Vm> vms() {

@@ -40,6 +40,10 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *         qemu-args: ["-device", "virtio-rng-pci"]
  *       - name: queue-1
  *         consistent-with: [db-1]   # same firing as db-1
+ *       - name: orders-1            # continuously protected (ADR 19/22): boots on its DR replica
+ *         continuous:
+ *           disks:
+ *             sd0: {replica: /dr/orders-1-sd0.raw, qmp: /run/dr/orders-1-sd0.qmp, points: /dr/points/orders-1-sd0}
  *   - name: apps
  *     vms:
  *       - name: web-1
@@ -51,7 +55,9 @@ public final class RecoveryPlanParser {
     static final List<String> DR_HOST_KEYS = List.of("hypervisor", "uri", "accel", "networks", "macs", "disks");
     static final List<String> DISKS_KEYS = List.of("format", "pool", "ceph-conf", "user", "key-file");
     static final List<String> GROUP_KEYS = List.of("name", "vms");
-    static final List<String> VM_KEYS = List.of("name", "memory", "cpus", "qemu-args", "consistent-with");
+    static final List<String> VM_KEYS = List.of("name", "memory", "cpus", "qemu-args", "consistent-with", "continuous");
+    static final List<String> CONTINUOUS_KEYS = List.of("disks");
+    static final List<String> REPLICA_KEYS = List.of("replica", "qmp", "points");
 
     /** The default guest memory in MiB. */
     public static final int DEFAULT_MEMORY_MIB = 128;
@@ -289,11 +295,55 @@ public final class RecoveryPlanParser {
                 if (v.value("cpus").isPresent()) {
                     explicit.add(RecoveryPlan.Setting.CPUS);
                 }
-                vm.ifPresent(n -> vms.add(new RecoveryPlan.Vm(n, memory, cpus, args, with, explicit)));
+                Optional<RecoveryPlan.Continuous> continuous = continuous(v, problems);
+                vm.ifPresent(n -> vms.add(new RecoveryPlan.Vm(n, memory, cpus, args, with, explicit, continuous)));
             }
             name.ifPresent(n -> groups.add(new RecoveryPlan.Group(n, vms)));
         }
         return groups;
+    }
+
+    /** A VM's {@code continuous: {disks: {<disk>: {replica, qmp, points}}}}, if it has one. */
+    private static Optional<RecoveryPlan.Continuous> continuous(MappingReader v, Problems problems) {
+        Optional<MappingReader> c = v.mapping("continuous", "a mapping with disks");
+        if (c.isEmpty()) {
+            return Optional.empty();
+        }
+        c.get().allowOnly(CONTINUOUS_KEYS);
+        c.get().require("disks");
+        Optional<MappingReader> disks = c.get().mapping("disks", "a mapping of disk name to replica");
+        if (disks.isEmpty()) {
+            return Optional.empty();
+        }
+        Map<String, RecoveryPlan.ReplicaDisk> out = new java.util.LinkedHashMap<>();
+        for (String disk : disks.get().keys()) {
+            Optional<MappingReader> d = disks.get().mapping(disk, "a mapping with replica, qmp and points");
+            if (d.isEmpty()) {
+                continue;
+            }
+            d.get().allowOnly(REPLICA_KEYS);
+            d.get().require("replica");
+            Optional<Path> replica = d.get()
+                    .string("replica", "the path of the raw replica file")
+                    .map(Path::of);
+            Optional<Path> qmp =
+                    d.get().string("qmp", "the DR daemon's QMP socket").map(Path::of);
+            Optional<Path> points = d.get()
+                    .string("points", "the directory of the disk's DR points")
+                    .map(Path::of);
+            if (!NAME.matcher(disk).matches()) {
+                problems.at(
+                        disks.get().keyNode(disk).orElseThrow(),
+                        disks.get().child(disk),
+                        "expected a disk name (letters, digits, '.', '_' and '-'), got " + MappingReader.quote(disk));
+                continue;
+            }
+            replica.ifPresent(r -> out.put(disk, new RecoveryPlan.ReplicaDisk(r, qmp, points)));
+        }
+        if (out.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(new RecoveryPlan.Continuous(out));
     }
 
     private static int positive(MappingReader v, String key, int dflt, Problems problems) {

@@ -289,7 +289,7 @@ class RecoveryPlanParserTest {
                         "plans/dr-east.yaml:14:27: groups[1].vms[0].consistent-with[0]: 'db-9' is not a VM of this"
                                 + " plan; it has db-1, web-1",
                         "plans/dr-east.yaml:15:9: groups[1].vms[0].colour: unknown key 'colour'; expected one of:"
-                                + " name, memory, cpus, qemu-args, consistent-with");
+                                + " name, memory, cpus, qemu-args, consistent-with, continuous");
     }
 
     @Test
@@ -335,5 +335,54 @@ class RecoveryPlanParserTest {
         assertThat(parser.parseFile(f).homeDir()).isEqualTo(Optional.empty());
         PolicyException e = assertThrows(PolicyException.class, () -> parser.parseFile(dir.resolve("nope.yaml")));
         assertThat(e.getMessage()).startsWith(dir.resolve("nope.yaml") + ": cannot read the plan");
+    }
+
+    @Test
+    void aContinuousVmNamesItsReplicasDaemonsAndPointsPerDiskInOrder() {
+        RecoveryPlan plan = parse(
+                """
+                site: dr
+                source: offsite
+                work-dir: /srv/dr
+                groups:
+                  - name: data
+                    vms:
+                      - name: orders-1
+                        continuous:
+                          disks:
+                            sd1: {replica: /dr/orders-1-sd1.raw}
+                            sd0: {replica: /dr/orders-1-sd0.raw, qmp: /run/dr/o.qmp, points: /dr/points/o-sd0}
+                      - name: web-1
+                """);
+
+        RecoveryPlan.Vm vm = plan.vm("orders-1").orElseThrow();
+        assertThat(vm.isContinuous()).isTrue();
+        assertThat(vm.continuous().orElseThrow().disks().keySet()).containsExactly("sd1", "sd0");
+        RecoveryPlan.ReplicaDisk sd0 = vm.continuous().orElseThrow().disks().get("sd0");
+        assertThat(sd0.replica()).isEqualTo(java.nio.file.Path.of("/dr/orders-1-sd0.raw"));
+        assertThat(sd0.drQmp()).contains(java.nio.file.Path.of("/run/dr/o.qmp"));
+        assertThat(sd0.points()).contains(java.nio.file.Path.of("/dr/points/o-sd0"));
+        assertThat(plan.vm("web-1").orElseThrow().isContinuous()).isFalse();
+    }
+
+    @Test
+    void aContinuousDiskWithoutAReplicaOrWithAnUnknownKeyIsAnError() {
+        String message = String.join(
+                "\n",
+                problems(
+                        """
+                site: dr
+                source: offsite
+                work-dir: /srv/dr
+                groups:
+                  - name: data
+                    vms:
+                      - name: orders-1
+                        continuous:
+                          disks:
+                            sd0: {qmp: /run/dr/o.qmp, replca: /dr/x.raw}
+                """));
+        assertThat(message).contains("groups[0].vms[0].continuous.disks.sd0").contains("replica");
+        assertThat(message).contains("replca");
     }
 }
