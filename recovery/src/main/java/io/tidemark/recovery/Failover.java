@@ -8,6 +8,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.policies.RecoveryPlan;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.workers.restore.Qcow2FileSink;
 import io.tidemark.workers.restore.QemuNbdDiskSink;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -333,8 +334,8 @@ public final class Failover {
                     restored.add(restorer.restore(m, d.name(), sink, progress));
                 }
             } else if (site.diskFormat() == RecoveryPlan.DiskFormat.QCOW2) {
-                // written as <disk>.qcow2.partial through qemu-nbd, renamed once complete
-                try (QemuNbdDiskSink sink = QemuNbdDiskSink.qcow2(file, d.sizeBytes())) {
+                // written directly as <disk>.qcow2.partial (ADR 23), renamed once complete
+                try (Qcow2FileSink sink = Qcow2FileSink.create(file, d.sizeBytes())) {
                     restored.add(restorer.restore(m, d.name(), sink, progress));
                 }
             } else {

@@ -12,7 +12,7 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.scheduler.hook.RollbackHandler;
 import io.tidemark.scheduler.hook.RollbackRequest;
 import io.tidemark.workers.BackupWorker;
-import io.tidemark.workers.restore.QemuNbdDiskSink;
+import io.tidemark.workers.restore.Qcow2FileSink;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -111,7 +111,7 @@ public final class Rollback implements RollbackHandler {
                         + " (it has " + current + "); restore it by hand with `tidemark restore`");
             }
             Path image = now.resolveSibling(m.vm() + "-" + d.name() + ".rollback-" + m.id() + ".qcow2");
-            try (QemuNbdDiskSink sink = QemuNbdDiskSink.qcow2(image, d.sizeBytes())) {
+            try (Qcow2FileSink sink = Qcow2FileSink.create(image, d.sizeBytes())) {
                 restorer.restore(m, d.name(), sink, Restorer.Progress.NONE);
             }
             images.put(d.name(), image);
