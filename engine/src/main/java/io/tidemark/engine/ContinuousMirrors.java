@@ -251,6 +251,53 @@ final class ContinuousMirrors implements AutoCloseable {
         return rows;
     }
 
+    /**
+     * Each protected VM's state at its {@code dr-mirror} and {@code dr-points} locations, keyed
+     * {@code vm@location}, for the status page: the mirror's worst phase with its largest lag
+     * ({@code in_sync lag 0s}, {@code outage lag 12s}), and the DR points' count or why the last one
+     * failed. From memory.
+     */
+    Map<String, String> locationStates() {
+        Map<String, String> out = new TreeMap<>();
+        Map<String, List<MirrorState>> byVm = new TreeMap<>();
+        states().forEach(s ->
+                byVm.computeIfAbsent(s.vm(), k -> new java.util.ArrayList<>()).add(s));
+        byVm.forEach((vm, ss) -> {
+            MirrorState worst = ss.stream()
+                    .max(java.util.Comparator.comparingInt((MirrorState s) -> severity(s.phase()))
+                            .thenComparing(MirrorState::lag))
+                    .orElseThrow();
+            Duration lag =
+                    ss.stream().map(MirrorState::lag).max(Duration::compareTo).orElseThrow();
+            out.put(
+                    StatusPage.Sources.stateKey(vm, MirrorLagWatch.LOCATION),
+                    worst.phase().name().toLowerCase(java.util.Locale.ROOT) + " lag "
+                            + io.tidemark.core.Human.duration(lag));
+        });
+        for (String vm : running.keySet()) {
+            drPoints.failure(vm)
+                    .ifPresentOrElse(
+                            f -> out.put(StatusPage.Sources.stateKey(vm, DrPointSchedule.LOCATION), "failing: " + f),
+                            () -> {
+                                if (drPoints.count(vm) > 0) {
+                                    out.put(
+                                            StatusPage.Sources.stateKey(vm, DrPointSchedule.LOCATION),
+                                            drPoints.count(vm) + " points");
+                                }
+                            });
+        }
+        return out;
+    }
+
+    private static int severity(MirrorState.Phase phase) {
+        return switch (phase) {
+            case IN_SYNC -> 0;
+            case SYNCING -> 1;
+            case UNKNOWN -> 2;
+            case OUTAGE -> 3;
+        };
+    }
+
     /** Prometheus lines: the mirrors' lag and in-sync gauges, and one failure gauge per VM. */
     String metrics() {
         // the watch's format, for the disks of VMs protected now (a stopped mirror's last state is not a gauge)

@@ -642,7 +642,8 @@ public final class Engine implements AutoCloseable {
                 health::components,
                 worker != null ? worker::running : List::of,
                 recentJobs,
-                clock));
+                clock,
+                continuous == null ? Map::of : continuous::locationStates));
         server.serve(new StatusPageHttp(token, page::view));
         log.info(
                 "status page on http://{}:{}{} (token from {})",

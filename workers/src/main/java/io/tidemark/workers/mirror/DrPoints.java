@@ -107,7 +107,7 @@ public final class DrPoints {
             this.at = at;
             this.parent = parent;
             this.why = why;
-            this.pointNode = "tm-point-" + replicaNode + "-" + id;
+            this.pointNode = nodePrefix() + Long.toString(at.toEpochMilli(), 36);
             this.tmp = dir.resolve(id + ".qcow2.tmp");
             this.persistent = persistent;
         }
@@ -260,6 +260,14 @@ public final class DrPoints {
     }
 
     /**
+     * The prefix of this replica's point nodes and copy jobs on the daemon: QEMU allows node names of
+     * 31 characters, so the replica's node is named by a hash ({@code tm-pt-<8 hex>-<millis base 36>}).
+     */
+    private String nodePrefix() {
+        return "tm-pt-" + String.format("%08x", replicaNode.hashCode()) + "-";
+    }
+
+    /**
      * Removes what an interrupted point of this replica left: its copy job and node on the daemon,
      * its files without a record. A point being merged away ({@code <id>.merging}) is not a leftover.
      *
@@ -268,7 +276,7 @@ public final class DrPoints {
      */
     private List<String> removeLeftovers(QmpClient q) throws IOException {
         List<String> removed = new ArrayList<>();
-        String prefix = "tm-point-" + replicaNode + "-";
+        String prefix = nodePrefix();
         for (JsonNode job : q.execute("query-block-jobs")) {
             String jobId = job.path("device").asText();
             if (jobId.startsWith(prefix)) {
