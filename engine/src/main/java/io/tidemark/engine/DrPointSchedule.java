@@ -196,19 +196,10 @@ final class DrPointSchedule implements AutoCloseable {
         Policy.DrPoints cfg = v.points();
         List<DrVmPoints.Disk> out = new ArrayList<>();
         for (String disk : disks.keySet()) {
-            String qmp = fill(cfg.qmp(), v.vm(), disk);
-            String dir = fill(cfg.dir(), v.vm(), disk);
             out.add(new DrVmPoints.Disk(
-                    disk,
-                    Path.of(qmp.startsWith("unix:") ? qmp.substring("unix:".length()) : qmp),
-                    cfg.node().map(n -> fill(n, v.vm(), disk)),
-                    cfg.dir().contains("{disk}") ? Path.of(dir) : Path.of(dir, disk)));
+                    disk, cfg.qmpOf(v.vm(), disk), cfg.nodeOf(v.vm(), disk), cfg.dirOf(v.vm(), disk)));
         }
         return new DrVmPoints(v.vm(), v.qmpSocket(), out, clock);
-    }
-
-    private static String fill(String template, String vm, String disk) {
-        return template.replace("{vm}", vm).replace("{disk}", disk);
     }
 
     /** When the schedule is due after a point at {@code t}. */

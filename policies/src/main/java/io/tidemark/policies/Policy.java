@@ -117,6 +117,27 @@ public record Policy(
             Objects.requireNonNull(dir, "dir");
             Objects.requireNonNull(keep, "keep");
         }
+
+        /** The DR daemon's QMP socket of the VM's disk ({@code unix:} removed). */
+        public Path qmpOf(String vm, String disk) {
+            String q = fill(qmp, vm, disk);
+            return Path.of(q.startsWith("unix:") ? q.substring("unix:".length()) : q);
+        }
+
+        /** The replica's node name of the VM's disk in its daemon, if configured. */
+        public Optional<String> nodeOf(String vm, String disk) {
+            return node.map(n -> fill(n, vm, disk));
+        }
+
+        /** The directory of the VM's disk's points: {@code dir} filled in, plus {@code /<disk>} unless it names {@code {disk}}. */
+        public Path dirOf(String vm, String disk) {
+            Path d = Path.of(fill(dir, vm, disk));
+            return dir.contains("{disk}") ? d : d.resolve(disk);
+        }
+
+        private static String fill(String template, String vm, String disk) {
+            return template.replace("{vm}", vm).replace("{disk}", disk);
+        }
     }
 
     /** A scheduled policy (no continuous protection) without storage tiers. */

@@ -64,6 +64,11 @@ class PolicyParserDrPointsTest {
                         "/dr/points/{vm}",
                         new Retention(6, 24, 0, 0, 0, 0)));
 
+        Policy.DrPoints cfg = p.continuous().orElseThrow().points().orElseThrow();
+        assertThat(cfg.qmpOf("db-1", "sd0")).isEqualTo(Path.of("/run/dr/db-1.qmp"));
+        assertThat(cfg.nodeOf("db-1", "sd0")).hasValue("db-1-sd0");
+        assertThat(cfg.dirOf("db-1", "sd0")).isEqualTo(Path.of("/dr/points/db-1/sd0"));
+
         Policy noKeep = parse(
                 HEAD
                         + """

@@ -147,6 +147,7 @@ public final class DrVmPoints {
         }
         try (QmpClient guest = connect(vmQmpSocket)) {
             boolean running = guest.execute("query-status").path("running").asBoolean(false);
+            long paused = System.nanoTime();
             if (running) {
                 guest.execute("stop");
             }
@@ -157,6 +158,11 @@ public final class DrVmPoints {
             } finally {
                 if (running) {
                     guest.execute("cont");
+                    log.info(
+                            "{}: vCPUs paused {} ms for one instant across {} DR daemons",
+                            vm,
+                            (System.nanoTime() - paused) / 1_000_000,
+                            daemons.size());
                 }
             }
         }
