@@ -33,9 +33,13 @@ import org.slf4j.LoggerFactory;
  * memory, so a restarted daemon has none; a killed daemon makes a persistent one inconsistent), is a
  * full copy that starts the bitmap in the same transaction; every later one
  * copies only what the bitmap marked ({@code sync=incremental}) into a file backed by the previous
- * point's file. A point exists if and only if its {@code <id>.json} exists (written last).
+ * point's file. A point exists if and only if its {@code <id>.json} exists (written last); its
+ * {@code why} field says why it is full or incremental. {@link #prune} drops points by merging them
+ * into the point backed by them. {@link DrVmPoints} takes the points of all of a VM's disks at one
+ * instant through {@code prepare}, one transaction per daemon, then {@code finish}.
  *
- * <p>One taker per DR replica at a time (the caller serialises, as the worker does per VM).
+ * <p>One taker per DR replica at a time (the caller serialises, as the worker does per VM). Reading
+ * ({@link #list()}) needs only the directory.
  */
 public final class DrPoints {
 
