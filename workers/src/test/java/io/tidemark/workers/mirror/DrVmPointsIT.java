@@ -114,7 +114,7 @@ class DrVmPointsIT {
     }
 
     @Test
-    void pointsOfAllDisksRestoreAsTheVmWasAndRetentionMergesWithoutBreakingLaterOnes() {
+    void pointsOfAllDisksRestoreAsTheVmWasAndRetentionMergesWithoutBreakingLaterOnes() throws Exception {
         DrVmPoints points = start();
         Map<String, Map<String, String>> expected = new HashMap<>();
         vm.write("sd0", MIB, 64 * 1024, 0x41);
@@ -169,6 +169,19 @@ class DrVmPointsIT {
         DrVmPoints.Point p5 = points.take(protection.disks("vm1"));
         assertThat(p5.disks().get("sd0").parent()).contains(p4.id());
         assertThat(bytes(p5)).isEqualTo(model());
+        expected.put(p5.id(), model());
+
+        // a drop interrupted by a crash after its record was renamed (p3 on sd1 only): p3 is no VM point
+        // any more, and the next prune finishes merging it into p4, whose bytes stay those of its moment
+        Files.move(dir.resolve("points/sd1/" + p3.id() + ".json"), dir.resolve("points/sd1/" + p3.id() + ".merging"));
+        assertThat(points.list()).extracting(DrVmPoints.Point::id).containsExactly(p4.id(), p5.id());
+        assertThat(points.prune(times -> Set.copyOf(times))).isEmpty();
+        assertThat(dir.resolve("points/sd1/" + p3.id() + ".merging")).doesNotExist();
+        assertThat(dir.resolve("points/sd1/" + p3.id() + ".qcow2")).doesNotExist();
+        for (DrVmPoints.Point p : points.list()) {
+            assertThat(bytes(p)).as("point %s after the resumed drop", p.id()).isEqualTo(expected.get(p.id()));
+        }
+        assertThat(points.list().get(0).disks().get("sd1").parent()).isEmpty();
     }
 
     @Test
