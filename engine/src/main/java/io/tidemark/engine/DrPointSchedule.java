@@ -166,7 +166,7 @@ final class DrPointSchedule implements AutoCloseable {
                         "DR point of {} (policy {}) failed, retrying in {}: {}",
                         v.vm(),
                         v.policy().name(),
-                        retry(v.policy()),
+                        io.tidemark.core.Human.duration(retry(v.policy())),
                         message);
             }
             s.failing = true;
