@@ -1,5 +1,6 @@
 package io.tidemark.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.Human;
@@ -18,6 +19,11 @@ import io.tidemark.repository.Repository;
 import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.RpoTracker;
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -56,6 +62,10 @@ import picocli.CommandLine.Option;
             "the engine's memory, plus running jobs and recent failures with their reasons:",
             "http://127.0.0.1:9464/status (the metrics address; token from statusPage.tokenFile;",
             "docs/monitoring.md).",
+            "VMs of mode: continuous policies have no restore points here: their mirror (location dr-mirror:",
+            "phase and lag) and their DR points (location dr-points: the newest one's age) live in the",
+            "engine's memory, so status asks the engine's status page for them (marked ENGINE DOWN when it",
+            "does not answer; exit 5).",
         },
         footerHeading = "%nExamples:%n",
         footer = {
@@ -119,13 +129,19 @@ final class StatusCommand implements Callable<Integer> {
             read.values().forEach(r -> drills.addAll(r.drills()));
             Map<String, Map<String, List<Manifest>>> missing = missing(set, primary, points, read);
             Instant now = Instant.now();
+            Continuous continuous =
+                    set.continuous().isEmpty() ? new Continuous(List.of(), Optional.empty()) : readContinuous(c, wait);
             boolean violated =
-                    status.stream().filter(s -> reachable(read, s.location())).anyMatch(RpoTracker.Status::violated);
-            boolean partial = read.values().stream().anyMatch(r -> r.error().isPresent());
+                    status.stream().filter(s -> reachable(read, s.location())).anyMatch(RpoTracker.Status::violated)
+                            || continuous.rows().stream()
+                                    .anyMatch(r -> r.path("violated").asBoolean());
+            boolean partial = read.values().stream().anyMatch(r -> r.error().isPresent())
+                    || continuous.error().isPresent();
             if (json) {
-                printJson(status, read, missing, drills);
+                printJson(status, read, missing, drills, continuous);
             } else {
                 printTable(status, read, drills, missing, now);
+                printContinuous(continuous);
             }
             if (violated) {
                 return EXIT_RPO_VIOLATED;
@@ -248,13 +264,123 @@ final class StatusCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * The continuous VMs' rows ({@code dr-mirror}, {@code dr-points}) from the engine's status page,
+     * each {@code {vm, location, policy, rpoSeconds, ageSeconds, newestCapturedAt, violated, state}};
+     * or why they could not be read.
+     */
+    record Continuous(List<JsonNode> rows, Optional<String> error) {}
+
+    /** Locations the engine measures from memory: the mirror and the DR points (ADR 19). */
+    static final Set<String> ENGINE_LOCATIONS = Set.of("dr-mirror", "dr-points");
+
+    /** Reads the continuous VMs' rows from the engine's {@code /status.json} (the status page's own source). */
+    static Continuous readContinuous(EngineConfig c, Duration wait) {
+        if (c.metrics() == null
+                || c.metrics().isBlank()
+                || c.statusPage() == null
+                || !c.statusPage().enabled()) {
+            return new Continuous(
+                    List.of(),
+                    Optional.of("the mirror lag and DR points of continuous policies are in the engine's memory, shown"
+                            + " on its status page, which is off: set statusPage: {tokenFile: ...} and metrics: in the"
+                            + " engine config"));
+        }
+        String address = c.metrics().replaceFirst("^(0\\.0\\.0\\.0)?:", "127.0.0.1:");
+        URI uri = URI.create("http://" + address + "/status.json");
+        try {
+            String token = Files.readString(c.statusPage().tokenFile()).strip();
+            HttpResponse<String> r = HttpClient.newBuilder()
+                    .connectTimeout(wait)
+                    .build()
+                    .send(
+                            HttpRequest.newBuilder(uri)
+                                    .header("Authorization", "Bearer " + token)
+                                    .timeout(wait)
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() != 200) {
+                return new Continuous(
+                        List.of(),
+                        Optional.of("the engine's status page " + uri + " answered HTTP " + r.statusCode()
+                                + "; check statusPage.tokenFile"));
+            }
+            List<JsonNode> rows = new ArrayList<>();
+            for (JsonNode vm : Json.mapper().readTree(r.body()).path("vms")) {
+                for (JsonNode l : vm.path("locations")) {
+                    if (ENGINE_LOCATIONS.contains(l.path("location").asText())) {
+                        ObjectNode row = Json.mapper().createObjectNode();
+                        row.put("vm", vm.path("name").asText());
+                        row.put("location", l.path("location").asText());
+                        row.put("policy", vm.path("policy").asText(""));
+                        row.put("rpoSeconds", l.path("rpoSeconds").asLong());
+                        if (l.has("ageSeconds")) {
+                            row.put("ageSeconds", l.path("ageSeconds").asLong());
+                        }
+                        if (l.has("newestCapturedAt")) {
+                            row.put(
+                                    "newestCapturedAt",
+                                    l.path("newestCapturedAt").asText());
+                        }
+                        row.put("violated", l.path("violated").asBoolean());
+                        if (l.has("state")) {
+                            row.put("state", l.path("state").asText());
+                        }
+                        row.put("source", "engine");
+                        rows.add(row);
+                    }
+                }
+            }
+            return new Continuous(rows, Optional.empty());
+        } catch (IOException e) {
+            return new Continuous(
+                    List.of(),
+                    Optional.of("the engine's status page " + uri + " does not answer (" + e
+                            + "); mirror lag and DR points unknown: is the engine running?"));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Continuous(List.of(), Optional.of("interrupted"));
+        }
+    }
+
+    private static void printContinuous(Continuous continuous) {
+        if (continuous.rows().isEmpty() && continuous.error().isEmpty()) {
+            return;
+        }
+        System.out.printf(
+                "%n%-20s %-12s %-14s %-26s %10s %8s  %s%n",
+                "CONTINUOUS VM", "LOCATION", "POLICY", "STATE", "AGE/LAG", "RPO", "");
+        continuous.error().ifPresent(e -> System.out.println("ENGINE DOWN  " + e));
+        for (JsonNode r : continuous.rows()) {
+            System.out.printf(
+                    "%-20s %-12s %-14s %-26s %10s %8s%s%n",
+                    r.path("vm").asText(),
+                    r.path("location").asText(),
+                    r.path("policy").asText(),
+                    r.path("state").asText("-"),
+                    r.has("ageSeconds")
+                            ? Human.duration(
+                                    Duration.ofSeconds(r.path("ageSeconds").asLong()))
+                            : "-",
+                    Human.duration(Duration.ofSeconds(r.path("rpoSeconds").asLong())),
+                    r.path("violated").asBoolean() ? "  VIOLATED" : "");
+        }
+    }
+
     private void printJson(
             List<RpoTracker.Status> status,
             Map<String, TargetRead> read,
             Map<String, Map<String, List<Manifest>>> missing,
-            List<DrillRecord> drills)
+            List<DrillRecord> drills,
+            Continuous continuous)
             throws IOException {
         ArrayNode out = Json.mapper().createArrayNode();
+        continuous.rows().forEach(out::add);
+        continuous.error().ifPresent(e -> out.addObject()
+                .put("location", "engine")
+                .put("source", "engine")
+                .put("reachable", false)
+                .put("error", e));
         for (RpoTracker.Status s : status) {
             ObjectNode o = out.addObject();
             o.put("vm", s.vm());

@@ -118,4 +118,82 @@ class StatusCommandTest {
 
         assertThat(std.out()).contains("statusPage:").contains("http://127.0.0.1:9464/status");
     }
+
+    /**
+     * A continuous VM's mirror lag (phase + lag) and DR points' age come from the engine's status page
+     * (served here by a stand-in HTTP server with the page's JSON shape); the engine down is ENGINE DOWN
+     * and exit 5.
+     */
+    @Test
+    void continuousVmsShowTheMirrorPhaseLagAndDrPointsAgeFromTheEnginesStatusPage() throws Exception {
+        Path repo = Files.createDirectories(dir.resolve("data/repo"));
+        Repository.openOrInit(new FileObjectTarget(repo), RepositoryConfig.defaults());
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("db.yaml"),
+                """
+                name: db
+                vms: {names: [db-1]}
+                schedule: {interval: 30s}
+                rpo: 2s
+                mode: continuous
+                dr: {nbd: "nbd://dr:10809/{vm}-{disk}"}
+                """);
+        Path token = dir.resolve("status.token");
+        Files.writeString(token, "cli-status-test-token-0123456789\n");
+        Files.setPosixFilePermissions(token, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        String page =
+                """
+                {"host": "hv1", "at": "2026-01-01T00:00:00Z", "historyLoaded": true, "vms": [{"name": "db-1",
+                 "policy": "db", "rpoViolated": true, "failing": false, "locations": [
+                  {"location": "dr-mirror", "reachable": true, "ageSeconds": 7, "rpoSeconds": 2, "violated": true,
+                   "state": "outage lag 7s"},
+                  {"location": "dr-points", "reachable": true, "newestCapturedAt": "2026-01-01T00:00:00Z",
+                   "ageSeconds": 12, "rpoSeconds": 60, "violated": false, "state": "3 points"}]}]}
+                """;
+        com.sun.net.httpserver.HttpServer server =
+                com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/status.json", x -> {
+            boolean ok = "Bearer cli-status-test-token-0123456789"
+                    .equals(x.getRequestHeaders().getFirst("Authorization"));
+            byte[] body = (ok ? page : "{}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            x.sendResponseHeaders(ok ? 200 : 401, body.length);
+            x.getResponseBody().write(body);
+            x.close();
+        });
+        server.start();
+        Path config = dir.resolve("tidemark.yaml");
+        String yaml =
+                """
+                data: %s
+                policies: %s
+                metrics: 127.0.0.1:%d
+                statusPage: {tokenFile: %s}
+                """;
+        try {
+            Files.writeString(
+                    config,
+                    yaml.formatted(
+                            dir.resolve("data"), policies, server.getAddress().getPort(), token));
+            int exit = Main.execute("status", "--config", config.toString());
+            assertThat(exit).as(std.err()).isEqualTo(StatusCommand.EXIT_RPO_VIOLATED);
+            assertThat(std.out())
+                    .containsPattern("db-1 +dr-mirror +db +outage lag 7s +7s +2s +VIOLATED")
+                    .containsPattern("db-1 +dr-points +db +3 points +12s +1m");
+
+            exit = Main.execute("status", "--config", config.toString(), "--json");
+            assertThat(exit).isEqualTo(StatusCommand.EXIT_RPO_VIOLATED);
+            assertThat(std.out())
+                    .contains("\"location\" : \"dr-mirror\"")
+                    .contains("\"state\" : \"outage lag 7s\"")
+                    .contains("\"ageSeconds\" : 12");
+        } finally {
+            server.stop(0);
+        }
+
+        // the engine down: the continuous rows are unknown, said so, exit 5 (partial)
+        int exit = Main.execute("status", "--config", config.toString());
+        assertThat(exit).isEqualTo(StatusCommand.EXIT_PARTIAL);
+        assertThat(std.out()).contains("ENGINE DOWN").contains("is the engine running?");
+    }
 }

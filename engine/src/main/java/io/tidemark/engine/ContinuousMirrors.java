@@ -44,6 +44,7 @@ final class ContinuousMirrors implements AutoCloseable {
     private final Inventory inventory;
     private final Path qmpDir;
     private final ContinuousProtection protection;
+    private final DrPointSchedule drPoints;
     private final ScheduledExecutorService loop =
             Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("continuous-protection"));
     /** What is protected now, by VM. Only the loop thread (or the start) writes it. */
@@ -54,7 +55,13 @@ final class ContinuousMirrors implements AutoCloseable {
     private volatile PolicySet policies;
 
     ContinuousMirrors(
-            String host, Inventory inventory, Path qmpDir, PolicySet policies, ContinuousProtection protection) {
+            String host,
+            Inventory inventory,
+            Path qmpDir,
+            PolicySet policies,
+            ContinuousProtection protection,
+            java.time.Clock clock) {
+        this.drPoints = new DrPointSchedule(protection, clock);
         this.host = host;
         this.inventory = inventory;
         this.qmpDir = qmpDir;
@@ -68,7 +75,11 @@ final class ContinuousMirrors implements AutoCloseable {
      */
     void start(Duration interval) {
         loop.scheduleWithFixedDelay(this::reconcileQuietly, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+        drPoints.start(DR_POINT_TICK);
     }
+
+    /** How often the DR points' thread checks whose point is due. */
+    static final Duration DR_POINT_TICK = Duration.ofSeconds(1);
 
     /** The policies after a reload; applied at the next round. */
     void setPolicies(PolicySet next) {
@@ -101,6 +112,21 @@ final class ContinuousMirrors implements AutoCloseable {
                 protect(want);
             }
         }
+        // the protected VMs whose policy takes DR points on its schedule
+        Map<String, DrPointSchedule.Vm> points = new TreeMap<>();
+        for (ContinuousProtection.Protected p : running.values()) {
+            policies.continuous().stream()
+                    .filter(c -> c.name().equals(p.policy())
+                            && c.continuous().orElseThrow().points().isPresent())
+                    .findFirst()
+                    .ifPresent(c -> points.put(p.vm(), new DrPointSchedule.Vm(p.vm(), p.qmpSocket(), c)));
+        }
+        drPoints.set(points);
+    }
+
+    /** The DR points' schedule of this host's protected VMs (status, metrics, tests). */
+    DrPointSchedule drPoints() {
+        return drPoints;
     }
 
     private Map<String, ContinuousProtection.Protected> wanted() {
@@ -226,7 +252,55 @@ final class ContinuousMirrors implements AutoCloseable {
                     lag.compareTo(p.rpo()) > 0,
                     lag));
         }
+        rows.addAll(drPoints.statusRows());
         return rows;
+    }
+
+    /**
+     * Each protected VM's state at its {@code dr-mirror} and {@code dr-points} locations, keyed
+     * {@code vm@location}, for the status page: the mirror's worst phase with its largest lag
+     * ({@code in_sync lag 0s}, {@code outage lag 12s}), and the DR points' count or why the last one
+     * failed. From memory.
+     */
+    Map<String, String> locationStates() {
+        Map<String, String> out = new TreeMap<>();
+        Map<String, List<MirrorState>> byVm = new TreeMap<>();
+        states().forEach(s ->
+                byVm.computeIfAbsent(s.vm(), k -> new java.util.ArrayList<>()).add(s));
+        byVm.forEach((vm, ss) -> {
+            MirrorState worst = ss.stream()
+                    .max(java.util.Comparator.comparingInt((MirrorState s) -> severity(s.phase()))
+                            .thenComparing(MirrorState::lag))
+                    .orElseThrow();
+            Duration lag =
+                    ss.stream().map(MirrorState::lag).max(Duration::compareTo).orElseThrow();
+            out.put(
+                    StatusPage.Sources.stateKey(vm, MirrorLagWatch.LOCATION),
+                    worst.phase().name().toLowerCase(java.util.Locale.ROOT) + " lag "
+                            + io.tidemark.core.Human.duration(lag));
+        });
+        for (String vm : running.keySet()) {
+            drPoints.failure(vm)
+                    .ifPresentOrElse(
+                            f -> out.put(StatusPage.Sources.stateKey(vm, DrPointSchedule.LOCATION), "failing: " + f),
+                            () -> {
+                                if (drPoints.count(vm) > 0) {
+                                    out.put(
+                                            StatusPage.Sources.stateKey(vm, DrPointSchedule.LOCATION),
+                                            drPoints.count(vm) + " points");
+                                }
+                            });
+        }
+        return out;
+    }
+
+    private static int severity(MirrorState.Phase phase) {
+        return switch (phase) {
+            case IN_SYNC -> 0;
+            case SYNCING -> 1;
+            case UNKNOWN -> 2;
+            case OUTAGE -> 3;
+        };
     }
 
     /** Prometheus lines: the mirrors' lag and in-sync gauges, and one failure gauge per VM. */
@@ -263,6 +337,7 @@ final class ContinuousMirrors implements AutoCloseable {
                 .append("\"} ")
                 .append(failed)
                 .append('\n'));
+        b.append(drPoints.metrics());
         return b.toString();
     }
 
@@ -270,6 +345,7 @@ final class ContinuousMirrors implements AutoCloseable {
     @Override
     public void close() {
         loop.shutdownNow();
+        drPoints.close();
         synchronized (this) {
             protection.close();
             running.clear();

@@ -420,7 +420,7 @@ public final class Engine implements AutoCloseable {
                         io.tidemark.workers.mirror.ContinuousMirror.DEFAULT_POLL,
                         io.tidemark.workers.mirror.ContinuousMirror.DEFAULT_RECONNECT_DELAY);
         ContinuousMirrors mirrors =
-                new ContinuousMirrors(config.host(), inventory, config.qmpDir(), policies, protection);
+                new ContinuousMirrors(config.host(), inventory, config.qmpDir(), policies, protection, clock);
         // closed before the bus: supervision ends, the mirrors keep running in QEMU for the next engine
         resources.push(mirrors);
         mirrors.start(CONTINUOUS_ROUND);
@@ -668,7 +668,8 @@ public final class Engine implements AutoCloseable {
                 health::components,
                 worker != null ? worker::running : List::of,
                 recentJobs,
-                clock));
+                clock,
+                continuous == null ? Map::of : continuous::locationStates));
         server.serve(new StatusPageHttp(token, page::view));
         log.info(
                 "status page on http://{}:{}{} (token from {})",

@@ -66,8 +66,28 @@ final class StatusPage {
             Supplier<List<EngineHealth.Component>> components,
             Supplier<List<JobProgress>> running,
             RecentJobs recent,
-            Clock clock) {
+            Clock clock,
+            Supplier<Map<String, String>> states) {
+        /** Without location states. */
+        Sources(
+                String host,
+                Supplier<List<RpoTracker.Status>> rpo,
+                Supplier<Map<String, Reconciler.TargetState>> targets,
+                Supplier<List<DrillRecord>> drills,
+                Supplier<List<EngineHealth.Component>> components,
+                Supplier<List<JobProgress>> running,
+                RecentJobs recent,
+                Clock clock) {
+            this(host, rpo, targets, drills, components, running, recent, clock, Map::of);
+        }
+
+        /** The key of a location's state in {@link #states}: {@code vm@location}. */
+        static String stateKey(String vm, String location) {
+            return vm + "@" + location;
+        }
+
         Sources {
+            Objects.requireNonNull(states, "states");
             Objects.requireNonNull(host, "host");
             Objects.requireNonNull(rpo, "rpo");
             Objects.requireNonNull(targets, "targets");
@@ -88,7 +108,8 @@ final class StatusPage {
             Duration rpo,
             boolean violated,
             boolean reachable,
-            Optional<DrillRecord> drill) {}
+            Optional<DrillRecord> drill,
+            Optional<String> state) {}
 
     /** A committed restore point, as the job history saw it. */
     record Point(String id, Instant capturedAt, long bytesRead, long bytesNew, List<String> replicatedTo) {}
@@ -148,6 +169,7 @@ final class StatusPage {
         Map<String, Reconciler.TargetState> targets =
                 new TreeMap<>(sources.targets().get());
         List<DrillRecord> drills = sources.drills().get();
+        Map<String, String> states = sources.states().get();
         List<JobProgress> running = sources.running().get();
         Map<String, List<JobRuns.Run>> runs = sources.recent().runs();
         TreeSet<String> names = new TreeSet<>();
@@ -183,7 +205,8 @@ final class StatusPage {
                         local || t == null || t.reachable(),
                         drills.stream()
                                 .filter(d -> d.vm().equals(vm) && d.location().equals(s.location()))
-                                .max(Comparator.comparing(DrillRecord::at))));
+                                .max(Comparator.comparing(DrillRecord::at)),
+                        Optional.ofNullable(states.get(Sources.stateKey(vm, s.location())))));
             }
             // drills at locations the RPO does not measure (a target no policy names any more)
             for (DrillRecord d : drills) {
@@ -197,7 +220,8 @@ final class StatusPage {
                             Duration.ZERO,
                             false,
                             true,
-                            Optional.of(d)));
+                            Optional.of(d),
+                            Optional.empty()));
                 }
             }
             List<Point> points = new ArrayList<>();
@@ -304,6 +328,7 @@ final class StatusPage {
                 l.age().ifPresent(a -> n.put("ageSeconds", a.toSeconds()));
                 n.put("rpoSeconds", l.rpo().toSeconds());
                 n.put("violated", l.violated());
+                l.state().ifPresent(st -> n.put("state", st));
                 l.drill().ifPresent(d -> {
                     ObjectNode dn = n.putObject("lastDrill");
                     dn.put("restorePoint", d.restorePoint());
@@ -502,6 +527,9 @@ final class StatusPage {
                 if (!l.reachable()) {
                     h.append("<span class=\"badge warn\">unreachable</span> ");
                 }
+                l.state().ifPresent(st -> h.append("<span class=\"muted\">")
+                        .append(esc(st))
+                        .append("</span> "));
                 if (l.rpo().isZero()) {
                     h.append("<span class=\"muted\">not measured</span>");
                 } else {

@@ -83,10 +83,60 @@ public record Policy(
      *
      * @param drNbd {@code dr.nbd}: the NBD URI of each disk's replica, with {@code {vm}} and {@code
      *     {disk}} placeholders, such as {@code nbd://dr-host:10809/{vm}-{disk}}
+     * @param points {@code dr.qmp} and {@code dr.points}: where the policy's {@code schedule} takes
+     *     restore points of the replicas at the DR site; empty: the mirrors keep no history
      */
-    public record Continuous(String drNbd) {
+    public record Continuous(String drNbd, Optional<DrPoints> points) {
         public Continuous {
             Objects.requireNonNull(drNbd, "drNbd");
+            Objects.requireNonNull(points, "points");
+        }
+
+        /** Mirrors only: no DR points. */
+        public Continuous(String drNbd) {
+            this(drNbd, Optional.empty());
+        }
+    }
+
+    /**
+     * Restore points of the replicas taken at the DR site on the policy's {@code schedule} (ADR 19).
+     * Templates take {@code {vm}} and {@code {disk}}.
+     *
+     * @param qmp {@code dr.qmp}: the DR storage daemon's QMP Unix socket of each disk's replica, as
+     *     seen from the VM's host, such as {@code /run/dr/{vm}-{disk}.qmp}
+     * @param node {@code dr.node}: the replica's node name in that daemon; empty: the daemon's only
+     *     block export's node
+     * @param dir {@code dr.points}: the directory of the VM's points (a sub-directory per disk unless
+     *     it names {@code {disk}}), reachable at the same path by the daemon and the VM's host
+     * @param keep {@code dr.keep}: which points to keep; {@link Retention#keepAll()} when absent
+     */
+    public record DrPoints(String qmp, Optional<String> node, String dir, Retention keep) {
+        public DrPoints {
+            Objects.requireNonNull(qmp, "qmp");
+            Objects.requireNonNull(node, "node");
+            Objects.requireNonNull(dir, "dir");
+            Objects.requireNonNull(keep, "keep");
+        }
+
+        /** The DR daemon's QMP socket of the VM's disk ({@code unix:} removed). */
+        public Path qmpOf(String vm, String disk) {
+            String q = fill(qmp, vm, disk);
+            return Path.of(q.startsWith("unix:") ? q.substring("unix:".length()) : q);
+        }
+
+        /** The replica's node name of the VM's disk in its daemon, if configured. */
+        public Optional<String> nodeOf(String vm, String disk) {
+            return node.map(n -> fill(n, vm, disk));
+        }
+
+        /** The directory of the VM's disk's points: {@code dir} filled in, plus {@code /<disk>} unless it names {@code {disk}}. */
+        public Path dirOf(String vm, String disk) {
+            Path d = Path.of(fill(dir, vm, disk));
+            return dir.contains("{disk}") ? d : d.resolve(disk);
+        }
+
+        private static String fill(String template, String vm, String disk) {
+            return template.replace("{vm}", vm).replace("{disk}", disk);
         }
     }
 

@@ -82,7 +82,7 @@ public final class PolicyParser {
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
     static final List<String> TARGET_KEYS = List.of("name", "rpo");
     static final List<String> QOS_KEYS = List.of("read-bandwidth", "read-iops");
-    static final List<String> DR_KEYS = List.of("nbd");
+    static final List<String> DR_KEYS = List.of("nbd", "qmp", "node", "points", "keep");
 
     /** The largest RPO of a continuous policy: the mirror lag tolerated is seconds (ADR 19). */
     public static final Duration MAX_CONTINUOUS_RPO = Duration.ofSeconds(60);
@@ -153,6 +153,7 @@ public final class PolicyParser {
             problems.addAll(r.problems());
         }
         problems.addAll(duplicateNames(results));
+        problems.addAll(continuousOverlaps(results));
         problems.sort(Comparator.comparing((PolicyProblem p) -> p.file().toString())
                 .thenComparingInt(PolicyProblem::line)
                 .thenComparingInt(PolicyProblem::column));
@@ -492,7 +493,94 @@ public final class PolicyParser {
                             + MappingReader.quote(uri));
             ok = false;
         }
-        return ok ? Optional.of(Optional.of(new Policy.Continuous(uri))) : Optional.empty();
+        Optional<Optional<Policy.DrPoints>> points = readDrPoints(dr.get(), problems);
+        return ok && points.isPresent()
+                ? Optional.of(Optional.of(new Policy.Continuous(uri, points.get())))
+                : Optional.empty();
+    }
+
+    /**
+     * {@code dr.qmp}, {@code dr.node}, {@code dr.points} and {@code dr.keep}: where the schedule's
+     * DR points are taken and kept. {@code qmp} and {@code points} come together; without them the
+     * mirrors keep no history (and {@code node}, {@code keep} are errors).
+     */
+    private static Optional<Optional<Policy.DrPoints>> readDrPoints(MappingReader dr, Problems problems) {
+        boolean hasQmp = dr.has("qmp");
+        boolean hasPoints = dr.has("points");
+        if (!hasQmp && !hasPoints) {
+            boolean ok = true;
+            for (String key : List.of("node", "keep")) {
+                if (dr.has(key)) {
+                    problems.at(
+                            dr.keyNode(key).orElseThrow(),
+                            dr.child(key),
+                            key + " belongs to DR points: add qmp: \"/run/dr/{vm}-{disk}.qmp\" and points:"
+                                    + " \"/dr/points/{vm}\" to dr, or remove " + key);
+                    ok = false;
+                }
+            }
+            return ok ? Optional.of(Optional.empty()) : Optional.empty();
+        }
+        if (hasQmp != hasPoints) {
+            String present = hasQmp ? "qmp" : "points";
+            problems.at(
+                    dr.keyNode(present).orElseThrow(),
+                    dr.child(present),
+                    "DR points need both the DR daemon's QMP socket and their directory: add "
+                            + (hasQmp ? "points: \"/dr/points/{vm}\"" : "qmp: \"/run/dr/{vm}-{disk}.qmp\"")
+                            + " to dr");
+            return Optional.empty();
+        }
+        boolean ok = true;
+        Optional<String> qmp = dr.string("qmp", "the DR daemon's QMP Unix socket such as /run/dr/{vm}-{disk}.qmp");
+        Optional<String> node =
+                dr.has("node") ? dr.string("node", "a node name such as {vm}-{disk}") : Optional.empty();
+        Optional<String> dir = dr.string("points", "a directory such as /dr/points/{vm}");
+        if (qmp.isPresent()) {
+            String q = qmp.get().startsWith("unix:") ? qmp.get().substring("unix:".length()) : qmp.get();
+            if (!q.startsWith("/")) {
+                problems.at(
+                        dr.value("qmp").orElseThrow(),
+                        dr.child("qmp"),
+                        "expected the DR daemon's QMP Unix socket as an absolute path (or unix:/path), such as"
+                                + " /run/dr/{vm}-{disk}.qmp, got " + MappingReader.quote(qmp.get())
+                                + "; TCP is not supported: forward the socket to this host (ssh -L)");
+                ok = false;
+            } else if (!q.contains("{disk}") && (node.isEmpty() || !node.get().contains("{disk}"))) {
+                problems.at(
+                        dr.value("qmp").orElseThrow(),
+                        dr.child("qmp"),
+                        "the disks share one DR daemon here (no {disk} in qmp), so each needs its own node:"
+                                + " add node: \"{vm}-{disk}\" (the replicas' node names in the daemon)");
+                ok = false;
+            }
+        }
+        if (dir.isPresent()) {
+            if (!dir.get().startsWith("/")) {
+                problems.at(
+                        dr.value("points").orElseThrow(),
+                        dr.child("points"),
+                        "expected an absolute directory such as /dr/points/{vm}, got "
+                                + MappingReader.quote(dir.get()));
+                ok = false;
+            } else if (!dir.get().contains("{vm}")) {
+                problems.at(
+                        dr.value("points").orElseThrow(),
+                        dr.child("points"),
+                        "each VM needs its own points directory: put {vm} in it, such as /dr/points/{vm}; got "
+                                + MappingReader.quote(dir.get()));
+                ok = false;
+            }
+        }
+        Optional<Retention> keep = Optional.of(Retention.keepAll());
+        if (dr.has("keep")) {
+            keep = dr.mapping("keep", "a mapping of " + String.join(", ", RETENTION_KEYS))
+                    .flatMap(rule -> readRule(rule, "leave keep out to keep every DR point", problems));
+        }
+        if (!ok || qmp.isEmpty() || dir.isEmpty() || keep.isEmpty() || (dr.has("node") && node.isEmpty())) {
+            return Optional.empty();
+        }
+        return Optional.of(Optional.of(new Policy.DrPoints(qmp.get(), node, dir.get(), keep.get())));
     }
 
     /** The targets of a policy: their names in file order, and the RPOs of those that have their own. */
@@ -803,28 +891,40 @@ public final class PolicyParser {
                 ok = false;
                 continue;
             }
-            rule.get().allowOnly(RETENTION_KEYS);
-            int[] n = new int[RETENTION_KEYS.size()];
-            for (int i = 0; i < n.length; i++) {
-                String key = RETENTION_KEYS.get(i);
-                if (rule.get().has(key)) {
-                    Optional<Integer> count = rule.get().count(key);
-                    ok &= count.isPresent();
-                    n[i] = count.orElse(0);
-                }
-            }
-            Retention r = new Retention(n[0], n[1], n[2], n[3], n[4], n[5]);
-            if (r.keepsAll()) {
-                problems.at(
-                        rule.get().node(),
-                        rule.get().path(),
-                        "keeps nothing specific; give at least one of " + String.join(", ", RETENTION_KEYS)
-                                + " above zero, or leave the location out to keep every restore point");
-                ok = false;
-            }
-            out.put(location, r);
+            Optional<Retention> r =
+                    readRule(rule.get(), "leave the location out to keep every restore point", problems);
+            ok &= r.isPresent();
+            r.ifPresent(x -> out.put(location, x));
         }
         return ok && problems.isEmpty() ? Optional.of(out) : Optional.empty();
+    }
+
+    /** One retention rule ({@code last}, {@code hourly}, …); one that keeps nothing specific is an error. */
+    private static Optional<Retention> readRule(MappingReader rule, String orElse, Problems problems) {
+        rule.allowOnly(RETENTION_KEYS);
+        boolean ok = true;
+        int[] n = new int[RETENTION_KEYS.size()];
+        for (int i = 0; i < n.length; i++) {
+            String key = RETENTION_KEYS.get(i);
+            if (rule.has(key)) {
+                Optional<Integer> count = rule.count(key);
+                ok &= count.isPresent();
+                n[i] = count.orElse(0);
+            }
+        }
+        if (!ok) {
+            return Optional.empty();
+        }
+        Retention r = new Retention(n[0], n[1], n[2], n[3], n[4], n[5]);
+        if (r.keepsAll()) {
+            problems.at(
+                    rule.node(),
+                    rule.path(),
+                    "keeps nothing specific; give at least one of " + String.join(", ", RETENTION_KEYS)
+                            + " above zero, or " + orElse);
+            return Optional.empty();
+        }
+        return Optional.of(r);
     }
 
     private static Optional<VmSelector> readSelector(MappingReader vms, Problems problems) {
@@ -1003,6 +1103,46 @@ public final class PolicyParser {
                         "name",
                         "duplicate policy name " + MappingReader.quote(r.name().name()) + "; also defined at "
                                 + String.join(", ", others)));
+            }
+        }
+        return problems;
+    }
+
+    /**
+     * One VM, one mode: a VM that a {@code mode: continuous} policy and a scheduled policy could both
+     * select is an error at each of the two policies' names (ADR 19: snapshots of a mirrored VM, whose
+     * root node is the mirror's filter, are not supported). Decided by a witness: a VM name one
+     * selector lists or its glob spells that the other matches too, with labels both can carry.
+     */
+    private static List<PolicyProblem> continuousOverlaps(List<FileResult> results) {
+        List<FileResult> ok = results.stream()
+                .filter(r -> r.policy().isPresent() && r.name() != null)
+                .toList();
+        List<PolicyProblem> problems = new ArrayList<>();
+        for (FileResult c : ok) {
+            if (!c.policy().get().isContinuous()) {
+                continue;
+            }
+            for (FileResult s : ok) {
+                if (s.policy().get().isContinuous()) {
+                    continue;
+                }
+                Optional<String> vm =
+                        c.policy().get().vms().overlapWitness(s.policy().get().vms());
+                if (vm.isEmpty()) {
+                    continue;
+                }
+                String both = "policy " + MappingReader.quote(c.name().name()) + " (mode: continuous, " + c.file()
+                        + ":" + c.name().line() + ":" + c.name().column() + ") and policy "
+                        + MappingReader.quote(s.name().name()) + " (scheduled, " + s.file() + ":"
+                        + s.name().line()
+                        + ":" + s.name().column() + ") both select VM " + MappingReader.quote(vm.get())
+                        + "; a VM is either mirrored or snapshotted: narrow one policy's vms (names, or a label"
+                        + " such as protection: continuous)";
+                problems.add(
+                        new PolicyProblem(c.file(), c.name().line(), c.name().column(), "vms", both));
+                problems.add(
+                        new PolicyProblem(s.file(), s.name().line(), s.name().column(), "vms", both));
             }
         }
         return problems;

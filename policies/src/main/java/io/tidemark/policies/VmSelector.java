@@ -3,6 +3,7 @@ package io.tidemark.policies;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -43,6 +44,41 @@ public record VmSelector(List<String> names, List<String> globs, Map<String, Str
             return false;
         }
         return matchesName(vmName) && matchesLabels(vmLabels);
+    }
+
+    /**
+     * A VM that both this selector and {@code other} would select, if one is evident: a name either
+     * lists, or a glob of either spelled out ({@code *} as nothing, {@code ?} as {@code a}), that both
+     * match, carrying the labels of both. Empty when none is evident (labels that contradict, names
+     * that differ); globs overlapping only in ways not spelled out are not found.
+     */
+    public Optional<String> overlapWitness(VmSelector other) {
+        if (isEmpty() || other.isEmpty()) {
+            return Optional.empty();
+        }
+        for (Map.Entry<String, String> e : labels.entrySet()) {
+            String theirs = other.labels.get(e.getKey());
+            if (theirs != null && !theirs.equals(e.getValue())) {
+                return Optional.empty();
+            }
+        }
+        Map<String, String> union = new java.util.HashMap<>(labels);
+        union.putAll(other.labels);
+        List<String> candidates = new java.util.ArrayList<>();
+        for (VmSelector s : List.of(this, other)) {
+            candidates.addAll(s.names);
+            s.globs.forEach(g -> {
+                candidates.add(g.replace("*", "a").replace("?", "a"));
+                candidates.add(g.replace("*", "").replace("?", "a"));
+            });
+        }
+        if (candidates.isEmpty()) { // both select by labels only
+            candidates.add("any VM with labels " + new java.util.TreeMap<>(union));
+            return Optional.of(candidates.get(0));
+        }
+        return candidates.stream()
+                .filter(n -> !n.isEmpty() && matches(n, union) && other.matches(n, union))
+                .findFirst();
     }
 
     private boolean matchesName(String vmName) {

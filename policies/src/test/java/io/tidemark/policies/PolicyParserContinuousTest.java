@@ -95,7 +95,8 @@ class PolicyParserContinuousTest {
                                 + " can trigger one; remove triggers or use mode: scheduled",
                         "policies/db.yaml:7:11: dr.nbd: expected an NBD URI, nbd://HOST:PORT/EXPORT or"
                                 + " nbd+unix:///EXPORT?socket=/path, got \"http://dr-host/{vm}-{disk}\"",
-                        "policies/db.yaml:7:41: dr.points: unknown key 'points'; expected one of: nbd");
+                        "policies/db.yaml:7:41: dr.points: DR points need both the DR daemon's QMP socket and their"
+                                + " directory: add qmp: \"/run/dr/{vm}-{disk}.qmp\" to dr");
     }
 
     @Test

@@ -253,7 +253,11 @@ public final class ContinuousMirror implements AutoCloseable {
         for (JsonNode dev : q.execute("query-block")) {
             String qdev = dev.path("qdev").asText("");
             JsonNode inserted = dev.get("inserted");
-            if (inserted != null && (qdev.equals(disk) || qdev.endsWith("/" + disk))) {
+            // virtio-blk's qdev ends in /virtio-backend (as ContinuousProtection lists the disks)
+            if (inserted != null
+                    && (qdev.equals(disk)
+                            || qdev.endsWith("/" + disk)
+                            || qdev.endsWith("/" + disk + "/virtio-backend"))) {
                 return inserted.path("node-name").asText();
             }
         }

@@ -114,6 +114,13 @@ public final class ContinuousProtection implements AutoCloseable {
         }
     }
 
+    /** The newest state of each disk of a protected VM, by disk; empty when it is not protected. */
+    public Map<String, MirrorState> disks(String vm) {
+        Map<String, MirrorState> out = new java.util.TreeMap<>();
+        mirrors.getOrDefault(vm, List.of()).forEach(m -> out.put(m.state().disk(), m.state()));
+        return out;
+    }
+
     /** The newest state of every protected disk, from memory. */
     public List<MirrorState> status() {
         return watch.states();
