@@ -418,6 +418,23 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
     }
 
     @Override
+    public void rewarm(String key) {
+        String s3Key = s3Key(key);
+        String sc = config.storageClass() != null ? config.storageClass() : "STANDARD";
+        try {
+            s3.copyObject(r -> r.sourceBucket(config.bucket())
+                    .sourceKey(s3Key)
+                    .destinationBucket(config.bucket())
+                    .destinationKey(s3Key)
+                    .storageClass(sc)
+                    .metadataDirective(software.amazon.awssdk.services.s3.model.MetadataDirective.COPY)
+                    .taggingDirective(software.amazon.awssdk.services.s3.model.TaggingDirective.COPY));
+        } catch (SdkException e) {
+            throw translate("copy back to " + sc, key, e);
+        }
+    }
+
+    @Override
     public Optional<String> tierTag(String key) {
         String s3Key = s3Key(key);
         try {
