@@ -7,9 +7,7 @@ import io.tidemark.core.target.ColdStorage;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
-import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
-import io.tidemark.policies.Tier;
 import io.tidemark.replicator.TierSweep;
 import io.tidemark.repository.Repository;
 import io.tidemark.targets.s3.S3ObjectTarget;
@@ -52,14 +50,7 @@ final class TierCommand {
 
     /** The storage classes chunks at {@code location} may be tagged with: every tier's class but the first's. */
     static Set<String> classesAt(PolicySet policies, String location) {
-        Set<String> out = new TreeSet<>();
-        for (Policy p : policies.policies()) {
-            List<Tier> chain = p.tiers().at(location);
-            for (int i = 1; i < chain.size(); i++) {
-                chain.get(i).storageClass().ifPresent(out::add);
-            }
-        }
-        return out;
+        return TierSweep.classesAt(policies, location);
     }
 
     /** Whether any policy has a tier at {@code location}. */

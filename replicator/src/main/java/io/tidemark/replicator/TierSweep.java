@@ -133,6 +133,21 @@ public final class TierSweep {
         return "tier sweep by " + host + " pid " + ProcessHandle.current().pid();
     }
 
+    /**
+     * The storage classes the tiers at {@code location} move chunks to (every tier's class but the
+     * first's: the first tier is where chunks are written); empty = nothing to tag there.
+     */
+    public static Set<String> classesAt(PolicySet policies, String location) {
+        Set<String> out = new TreeSet<>();
+        for (Policy p : policies.policies()) {
+            List<Tier> chain = p.tiers().at(location);
+            for (int i = 1; i < chain.size(); i++) {
+                chain.get(i).storageClass().ifPresent(out::add);
+            }
+        }
+        return out;
+    }
+
     /** The storage class every referencing point allows, per chunk key; empty = stay where written. */
     public Map<String, Optional<String>> plan(PolicySet policies, Instant now) {
         Map<String, Optional<String>> byKey = new TreeMap<>();
