@@ -17,10 +17,12 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.EpochLock;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.ceph.CephCluster;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -209,7 +211,19 @@ class TierCommandIT {
             std.reset(); // a second sweep changes nothing
             assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
                     .isZero();
-            assertThat(std.out()).contains("3 chunks, tagged none, untagged 0");
+            assertThat(std.out()).contains("3 chunks, tagged none, untagged 0, 0 tags read"); // the ledger
+
+            // a sweep already running at the target (an engine's): refused by its lock, nothing changed
+            try (EpochLock held = EpochLock.acquire(
+                    t, "state/tier/lock/", "tier sweep", Clock.systemUTC(), Duration.ofMinutes(10), "engine on hv1")) {
+                std.reset();
+                assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                        .isEqualTo(3);
+                assertThat(std.err()).contains("another tier sweep").contains("engine on hv1");
+            }
+            std.reset();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                    .isZero();
         }
     }
 
