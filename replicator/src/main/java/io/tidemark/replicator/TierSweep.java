@@ -304,10 +304,28 @@ public final class TierSweep {
         return chunkKeys(repository, point, new HashMap<>(), new HashMap<>());
     }
 
+    /** The chunk keys the disks of {@code point} that {@code disks} accepts reference. */
+    public static Set<String> chunkKeys(
+            Repository repository, Manifest point, java.util.function.Predicate<DiskEntry> disks) {
+        return chunkKeys(repository, point, disks, new HashMap<>(), new HashMap<>());
+    }
+
     private static Set<String> chunkKeys(
             Repository repository, Manifest point, Map<Digest, IndexRoot> roots, Map<Digest, IndexPage> pages) {
+        return chunkKeys(repository, point, d -> true, roots, pages);
+    }
+
+    private static Set<String> chunkKeys(
+            Repository repository,
+            Manifest point,
+            java.util.function.Predicate<DiskEntry> disks,
+            Map<Digest, IndexRoot> roots,
+            Map<Digest, IndexPage> pages) {
         Set<String> keys = new LinkedHashSet<>();
         for (DiskEntry disk : point.disks()) {
+            if (!disks.test(disk)) {
+                continue;
+            }
             IndexRoot root = roots.computeIfAbsent(Digest.fromHex(disk.index()), repository::root);
             for (Digest pageDigest : root.pages()) {
                 IndexPage page = pages.computeIfAbsent(pageDigest, repository::page);
