@@ -301,6 +301,7 @@ final class TierCommand {
                         o.put("restoresRequested", r.restoresRequested());
                         o.put("tagReads", r.tagReads());
                         o.put("fullRead", r.fullRead());
+                        r.rewarmFailures().forEach(o.putArray("rewarmFailures")::add);
                         all.add(o);
                     } else {
                         System.out.printf(
@@ -316,6 +317,13 @@ final class TierCommand {
                             System.out.printf(
                                     "  %d archived chunks a young point needs were copied back to the written class%n",
                                     r.rewarmed());
+                        }
+                        if (!r.rewarmFailures().isEmpty()) {
+                            System.out.printf(
+                                    "  %d archived chunks could not be brought back this time (first: %s); the next"
+                                            + " sweep tries again%n",
+                                    r.rewarmFailures().size(),
+                                    r.rewarmFailures().get(0));
                         }
                         if (!r.rewarm().isEmpty()) {
                             System.out.printf(

@@ -227,6 +227,43 @@ class TierCommandIT {
         }
     }
 
+    @Test
+    void aChunkAYoungPointNeedsAfterRgwMovedItToGlacierIsCopiedBackToStandard() throws Exception {
+        Path config = config("rewarm");
+        Random random = new Random(12);
+        byte[] again = bytes(random);
+        Instant now = Instant.now();
+        try (ObjectTarget t = EngineConfig.load(config).targets().get("offsite").open("offsite")) {
+            Repository repo = Repository.openOrInit(t, RepositoryConfig.defaults());
+            point(repo, random, now.minus(Duration.ofDays(60)), again);
+            assertThat(Main.execute("tier", "apply", "--config", config.toString(), "--keep-foreign"))
+                    .isZero();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                    .isZero();
+            ceph.radosgwAdmin("lc", "process", "--rgw-lc-debug-interval=1");
+            String key = key(repo, again);
+            String s3Key = "rewarm/" + key;
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> "GLACIER"
+                    .equals(raw.headObject(r -> r.bucket(BUCKET).key(s3Key)).storageClassAsString()));
+
+            point(repo, random, now, again); // the same content again: deduplicated onto the moved chunk
+            std.reset();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString(), "--json"))
+                    .isZero();
+            JsonNode r = json().get("targets").get(0);
+            assertThat(r.get("untagged").asInt()).isEqualTo(1);
+            assertThat(r.get("rewarmed").asInt())
+                    .as(r.toString())
+                    .isEqualTo(1); // RGW has no RestoreObject: copied at once
+            assertThat(r.get("rewarm")).isEmpty();
+            var head = raw.headObject(h -> h.bucket(BUCKET).key(s3Key));
+            assertThat(head.storageClassAsString()).isIn(null, "STANDARD");
+            assertThat(t.as(ColdStorage.class).orElseThrow().tierTag(key)).isEmpty();
+            Digest d = repo.putChunk(again, again.length).digest();
+            assertThat(repo.chunk(d, again.length)).isEqualTo(again);
+        }
+    }
+
     private static byte[] bytes(Random random) {
         byte[] b = new byte[4096];
         random.nextBytes(b);

@@ -80,6 +80,7 @@ public final class TierSweep {
      * @param rewarmed archived chunks copied back to the written class by this sweep
      * @param restoresRequested restore requests this sweep issued for chunks being rewarmed
      * @param fullRead why every tag was read ("" when the ledger was trusted)
+     * @param rewarmFailures chunks whose rewarm step failed this sweep, with why (tried again next sweep)
      */
     public record Report(
             int chunks,
@@ -89,10 +90,12 @@ public final class TierSweep {
             int tagReads,
             int rewarmed,
             int restoresRequested,
-            String fullRead) {
+            String fullRead,
+            List<String> rewarmFailures) {
         public Report {
             tagged = Map.copyOf(tagged);
             rewarm = List.copyOf(rewarm);
+            rewarmFailures = List.copyOf(rewarmFailures);
         }
     }
 
@@ -236,37 +239,77 @@ public final class TierSweep {
             }
             int rewarmed = 0;
             int requested = 0;
+            List<String> rewarmFailures = new java.util.ArrayList<>();
             for (java.util.Iterator<String> it = pending.iterator(); it.hasNext(); ) {
                 String key = it.next();
                 renewal.maybe();
-                ColdStorage.Placement p;
                 try {
-                    p = store.placement(key);
-                } catch (io.tidemark.core.PermanentException gone) {
-                    it.remove(); // collected meanwhile: nothing to rewarm
-                    continue;
-                }
-                switch (p.readability()) {
-                    case READABLE -> it.remove();
-                    case RESTORED -> {
-                        store.rewarm(key);
-                        rewarmed++;
-                        it.remove();
+                    switch (rewarm(key)) {
+                        case DONE -> {
+                            rewarmed++;
+                            it.remove();
+                        }
+                        case DROP -> it.remove();
+                        case REQUESTED -> requested++;
+                        case WAITING -> {
+                            // asked before; copied back by a later sweep once readable
+                        }
                     }
-                    case ARCHIVED -> {
-                        store.requestRestore(key, settings.restoreDays());
-                        requested++;
-                    }
-                    case RESTORING -> {
-                        // asked before; copied back by a later sweep once readable
-                    }
+                } catch (io.tidemark.core.TidemarkException e) {
+                    // one chunk's rewarm must not stop the others nor the ledger: tried again next sweep
+                    rewarmFailures.add(key + ": " + e.getMessage());
                 }
             }
             renewal.check();
             TierLedger.write(
                     target, prior, now, distrust.isEmpty() ? prior.fullReadAt().orElse(now) : now, next, pending);
             return new Report(
-                    plan.size(), tagged, untagged, List.copyOf(pending), reads, rewarmed, requested, distrust);
+                    plan.size(),
+                    tagged,
+                    untagged,
+                    List.copyOf(pending),
+                    reads,
+                    rewarmed,
+                    requested,
+                    distrust,
+                    rewarmFailures);
+        }
+    }
+
+    private enum Rewarm {
+        DONE,
+        DROP,
+        REQUESTED,
+        WAITING
+    }
+
+    /** One step of bringing archived {@code key} back to the written class. */
+    private Rewarm rewarm(String key) {
+        ColdStorage.Placement p;
+        try {
+            p = store.placement(key);
+        } catch (io.tidemark.core.PermanentException gone) {
+            return Rewarm.DROP; // collected meanwhile: nothing to rewarm
+        }
+        switch (p.readability()) {
+            case READABLE:
+                return Rewarm.DROP;
+            case RESTORED:
+                store.rewarm(key);
+                return Rewarm.DONE;
+            case RESTORING:
+                return Rewarm.WAITING;
+            default: // ARCHIVED
+                try {
+                    store.requestRestore(key, settings.restoreDays());
+                    return Rewarm.REQUESTED;
+                } catch (io.tidemark.core.PermanentException noRestore) {
+                    // a store without archive restore (Ceph RGW 16: its archive-named classes are
+                    // ordinary pools, readable as they are): copy it back directly; where the object
+                    // really cannot be read, the copy fails too and the chunk stays pending
+                    store.rewarm(key);
+                    return Rewarm.DONE;
+                }
         }
     }
 

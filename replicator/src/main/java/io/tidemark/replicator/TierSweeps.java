@@ -168,6 +168,14 @@ public final class TierSweeps {
                     r.rewarm().size(),
                     r.restoresRequested(),
                     Duration.between(start, end).toMillis());
+            if (!r.rewarmFailures().isEmpty()) {
+                log.warn(
+                        "tier sweep of target '{}': {} archived chunks a young point needs could not be brought back"
+                                + " yet (first: {}); tried again next round",
+                        name,
+                        r.rewarmFailures().size(),
+                        r.rewarmFailures().get(0));
+            }
         } catch (RuntimeException e) { // a round must outlive a failed target; the next round retries
             String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
             if (before.lastError().isEmpty()) {

@@ -171,6 +171,34 @@ class TierSweepTest {
     }
 
     @Test
+    void aRewarmThatFailsForOneChunkIsReportedAndTheSweepStillFinishes() {
+        point("db-1", "db", NOW.minus(Duration.ofDays(60)), onlyA, onlyB);
+        TierSweep sweep = new TierSweep("offsite", offsite, store);
+        sweep.run(policies, NOW);
+        store.runLifecycle("chunks/");
+        point("db-1", "db", NOW, onlyA, onlyB); // both needed warm again, both archived
+        String failing = key(onlyA);
+        ColdStorage refusing = new DyingStore(store, Integer.MAX_VALUE) {
+            @Override
+            public void requestRestore(String key, int days) {
+                if (key.equals(failing)) {
+                    throw new io.tidemark.core.RetriableException("HTTP 503 SlowDown");
+                }
+                super.requestRestore(key, days);
+            }
+        };
+        TierSweep.Report r = new TierSweep("offsite", offsite, refusing).run(policies, NOW);
+        assertThat(r.untagged()).isEqualTo(2);
+        assertThat(r.restoresRequested()).isEqualTo(1);
+        assertThat(r.rewarmFailures())
+                .singleElement()
+                .satisfies(f -> assertThat(f).startsWith(failing).contains("SlowDown"));
+        assertThat(r.rewarm()).containsExactlyInAnyOrder(key(onlyA), key(onlyB)); // both still pending
+        // the ledger was written and keeps the failed one pending: the next sweep asks again
+        assertThat(sweep.run(policies, NOW).restoresRequested()).isEqualTo(1);
+    }
+
+    @Test
     void aRepeatSweepWithNothingChangedReadsNoTag() {
         point("db-1", "db", NOW.minus(Duration.ofDays(60)), onlyA, sharedAB, sharedWithWeb);
         point("db-1", "db", NOW.minus(Duration.ofDays(1)), onlyB, sharedAB);

@@ -395,6 +395,12 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
             if (e.statusCode() == 409 && "RestoreAlreadyInProgress".equals(errorCode(e))) {
                 return; // asked before: idempotent
             }
+            if (e.statusCode() == 501) { // Ceph RGW 16: no archive restore; asking again will not help
+                throw new PermanentException(
+                        "S3 restore of " + config.location() + key + " at " + endpointName()
+                                + " failed: HTTP 501 NotImplemented: this store has no archive restore (Ceph RGW 16: its"
+                                + " archive-named classes are ordinary pools, readable as they are; docs/runbooks/cold-restore.md)");
+            }
             throw translate("restore", key, e);
         } catch (SdkException e) {
             throw translate("restore", key, e);
