@@ -879,6 +879,13 @@ public final class Engine implements AutoCloseable {
             log.info("tier sweep off (tierSweep.every: off): run tidemark tier sweep from cron instead");
             return null;
         }
+        if (every.get().compareTo(TierSweep.Settings.DEFAULT.ledgerMaxGap()) > 0) {
+            log.warn(
+                    "tierSweep.every is {}, longer than the {} a tier ledger is trusted: every sweep will read the tag"
+                            + " of every chunk; sweep more often (docs/configuration.md)",
+                    every.get(),
+                    TierSweep.Settings.DEFAULT.ledgerMaxGap());
+        }
         TierSweeps sweeps = new TierSweeps(
                 targets,
                 repository::replicaOn,
