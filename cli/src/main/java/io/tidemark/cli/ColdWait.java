@@ -2,6 +2,7 @@ package io.tidemark.cli;
 
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.Sleeper;
+import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ColdStorage;
 import io.tidemark.core.target.ObjectTarget;
@@ -11,11 +12,15 @@ import io.tidemark.repository.Repository;
 import java.io.PrintStream;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
- * {@code restore --cold-wait}: before a restore reads a point's chunks, make the archived ones
+ * {@code --cold-wait} ({@link ColdWaitOption}: restore, restore-instant, files, drill, replicate):
+ * before a command reads a point's chunks, make the archived ones
  * readable (docs/runbooks/cold-restore.md): HEAD each chunk the point references, request a restore
  * of the archived ones, and wait for them, at most the given time, saying how far it came and how
  * long it waited. A target without storage classes ({@link ColdStorage}) needs nothing.
@@ -50,11 +55,33 @@ final class ColdWait {
     Optional<ColdRestore.Result> prepare(
             ObjectTarget source, Repository repo, Manifest point, Duration wait, PrintStream progress)
             throws InterruptedException {
+        return prepare(source, repo, List.of(point), d -> true, wait, progress);
+    }
+
+    /**
+     * Makes the chunks of the disks {@code disks} accepts of every point of {@code points} readable,
+     * waiting at most {@code wait} for all of them together (their restores run side by side).
+     */
+    Optional<ColdRestore.Result> prepare(
+            ObjectTarget source,
+            Repository repo,
+            List<Manifest> points,
+            Predicate<DiskEntry> disks,
+            Duration wait,
+            PrintStream progress)
+            throws InterruptedException {
         Optional<ColdStorage> cold = source.as(ColdStorage.class);
-        if (cold.isEmpty()) {
+        if (cold.isEmpty() || points.isEmpty()) {
             return Optional.empty();
         }
-        Set<String> keys = TierSweep.chunkKeys(repo, point);
+        Set<String> keys = new LinkedHashSet<>();
+        for (Manifest point : points) {
+            keys.addAll(TierSweep.chunkKeys(repo, point, disks));
+        }
+        String what = points.size() == 1
+                ? "restore point " + points.get(0).id()
+                : points.size() + " restore points (" + points.get(0).id() + " … "
+                        + points.get(points.size() - 1).id() + ")";
         ColdRestore.Result r = new ColdRestore(cold.get(), clock, sleeper, pollEvery).run(keys, DAYS, wait, p -> {
             if (p.readable() < p.objects() && progress != null) {
                 progress.printf(
@@ -63,10 +90,10 @@ final class ColdWait {
             }
         });
         if (!r.complete()) {
-            throw new RetriableException(r.pending().size() + " of " + r.objects() + " chunks of restore point "
-                    + point.id() + " are still archived in " + source.describe() + " after waiting "
+            throw new RetriableException(r.pending().size() + " of " + r.objects() + " chunks of " + what
+                    + " are still archived in " + source.describe() + " after waiting "
                     + human(r.waited()) + " (" + r.requested() + " restore requests sent now; first pending: "
-                    + r.pending().get(0) + "). The requests stand: run the same restore again later (it waits only"
+                    + r.pending().get(0) + "). The requests stand: run the same command again later (it waits only"
                     + " for what is left), or with a longer --cold-wait (archive restores take hours;"
                     + " docs/runbooks/cold-restore.md)");
         }

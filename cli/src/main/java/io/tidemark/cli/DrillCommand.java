@@ -59,6 +59,9 @@ final class DrillCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
 
+    @Mixin
+    ColdWaitOption cold;
+
     @Option(names = "--vm", required = true, description = "the VM to drill")
     String vm;
 
@@ -109,6 +112,10 @@ final class DrillCommand implements Callable<Integer> {
         Drill.DrillResult result;
         try (ObjectTarget target = engine.open(c, targetName)) {
             Repository repo = Repository.open(target, engine.passphrases(c));
+            // before the drill's clock starts: the wait for an archive is not the restore's time
+            repo.latest(vm)
+                    .ifPresent(m -> cold.prepare(
+                            target, repo, java.util.List.of(m), ColdWaitOption.disk(null), json ? null : System.err));
             result = new Drill(clock, ProgressBars.onTerminal(json)).run(repo, new DrillLog(target), request);
         }
         print(result.record(), result.boot());

@@ -76,6 +76,9 @@ final class FilesCommand {
         @Mixin
         EngineOptions engine;
 
+        @Mixin
+        ColdWaitOption cold;
+
         /** Opens the point's disk, runs {@code body} and closes everything; prints what was fetched. */
         <T> T withFiles(String point, Body<T> body) throws IOException {
             PointFiles.Options options = options();
@@ -86,6 +89,7 @@ final class FilesCommand {
                 Repository repo = Repository.open(target, engine.passphrases(c));
                 Manifest m = find(repo, point);
                 String d = disk != null ? disk : onlyDisk(m);
+                cold.prepare(target, repo, List.of(m), ColdWaitOption.disk(d), json ? null : System.err);
                 try (PointFiles files = PointFiles.open(repo, m, d, work, options)) {
                     ObjectNode doc = Json.mapper().createObjectNode();
                     doc.put("vm", m.vm());

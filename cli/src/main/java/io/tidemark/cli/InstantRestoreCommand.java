@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -52,6 +53,9 @@ final class InstantRestoreCommand implements Callable<Integer> {
 
     @Mixin
     EngineOptions engine;
+
+    @Mixin
+    ColdWaitOption cold;
 
     @Option(
             names = "--from",
@@ -139,6 +143,7 @@ final class InstantRestoreCommand implements Callable<Integer> {
             Repository repo = Repository.open(target, engine.passphrases(c));
             Manifest m = selector.select(repo, vm, criterion);
             String diskName = disk != null ? disk : onlyDisk(m);
+            cold.prepare(target, repo, List.of(m), ColdWaitOption.disk(diskName), json ? null : System.err);
             String nodeName = node != null ? node : "tm-" + vm + "-" + diskName;
             long t0 = System.nanoTime();
             ObjectNode summary = Json.mapper().createObjectNode();

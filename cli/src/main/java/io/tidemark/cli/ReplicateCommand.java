@@ -30,6 +30,9 @@ final class ReplicateCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engine;
 
+    @Mixin
+    ColdWaitOption cold;
+
     @Option(
             names = "--from",
             required = true,
@@ -67,6 +70,17 @@ final class ReplicateCommand implements Callable<Integer> {
                 Replicator replicator = new Replicator(
                         Repository.open(source, engine.passphrases(c)), Map.of("destination", destination), parallel)) {
             Repository repo = Repository.open(source, engine.passphrases(c));
+            if (cold.given()) { // every point to copy, at once: their restores run side by side
+                List<Manifest> toCopy = new java.util.ArrayList<>();
+                for (String v : vm != null ? List.of(vm) : repo.vms()) {
+                    for (Manifest m : repo.manifests(v)) {
+                        if (point == null || point.equals(m.id())) {
+                            toCopy.add(m);
+                        }
+                    }
+                }
+                cold.prepare(source, repo, toCopy, ColdWaitOption.disk(null), json ? null : System.err);
+            }
             long objects = 0;
             long bytes = 0;
             int points = 0;

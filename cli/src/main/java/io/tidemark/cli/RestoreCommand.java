@@ -118,13 +118,8 @@ final class RestoreCommand implements Callable<Integer> {
                     + " the holes of large sparse disks")
     boolean noImageSha;
 
-    @Option(
-            names = "--cold-wait",
-            paramLabel = "DURATION",
-            description = "first make the point's archived chunks (GLACIER, DEEP_ARCHIVE) readable: request their"
-                    + " restore and wait at most DURATION (e.g. 6h; 0s only sends the requests), then restore;"
-                    + " exit 3 naming how many are still archived when the time is up (docs/runbooks/cold-restore.md)")
-    String coldWait;
+    @Mixin
+    ColdWaitOption cold;
 
     @Option(names = "--json", description = "print a JSON summary instead of text; no progress bar")
     boolean json;
@@ -152,21 +147,13 @@ final class RestoreCommand implements Callable<Integer> {
                 ListCommand.warn(repo.listing(vm).unreadable(), from); // they were not considered
             }
             List<DiskEntry> disks = disk == null ? m.disks() : List.of(Restorer.disk(m, disk));
-            java.util.Optional<io.tidemark.recovery.ColdRestore.Result> cold = java.util.Optional.empty();
-            if (coldWait != null) {
-                cold = ColdWait.system()
-                        .prepare(
-                                target,
-                                repo,
-                                m,
-                                io.tidemark.engine.Targets.duration("--cold-wait", coldWait),
-                                json ? null : System.err);
-            }
+            java.util.Optional<io.tidemark.recovery.ColdRestore.Result> coldRestore =
+                    cold.prepare(target, repo, List.of(m), ColdWaitOption.disk(disk), json ? null : System.err);
             if (!json) {
                 printRestoring(m, repo);
             }
             ObjectNode summary = summary(m, criterion, repo);
-            cold.ifPresent(r -> summary.putObject("coldRestore")
+            coldRestore.ifPresent(r -> summary.putObject("coldRestore")
                     .put("chunks", r.objects())
                     .put("archived", r.archived())
                     .put("requested", r.requested())

@@ -7,9 +7,7 @@ import io.tidemark.core.target.ColdStorage;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.engine.EngineConfig;
 import io.tidemark.format.Json;
-import io.tidemark.policies.Policy;
 import io.tidemark.policies.PolicySet;
-import io.tidemark.policies.Tier;
 import io.tidemark.replicator.TierSweep;
 import io.tidemark.repository.Repository;
 import io.tidemark.targets.s3.S3ObjectTarget;
@@ -38,7 +36,7 @@ import picocli.CommandLine.Option;
             "GLACIER 7y offsite). Tidemark tags a chunk tidemark-tier=CLASS once every point that needs it allows",
             "CLASS (sweep), and keeps one lifecycle rule per class per target, tidemark-tier-CLASS:PREFIX, that",
             "makes the bucket move tagged chunks (apply; check reports drift). Run apply once after changing tiers,",
-            "sweep regularly (e.g. daily), check from monitoring.",
+            "the engine sweeps on its own (engine config tierSweep:); sweep here by hand, check from monitoring.",
             "",
             "Example:  tidemark tier apply --config engine.yaml && tidemark tier sweep --config engine.yaml"
         },
@@ -52,14 +50,7 @@ final class TierCommand {
 
     /** The storage classes chunks at {@code location} may be tagged with: every tier's class but the first's. */
     static Set<String> classesAt(PolicySet policies, String location) {
-        Set<String> out = new TreeSet<>();
-        for (Policy p : policies.policies()) {
-            List<Tier> chain = p.tiers().at(location);
-            for (int i = 1; i < chain.size(); i++) {
-                chain.get(i).storageClass().ifPresent(out::add);
-            }
-        }
-        return out;
+        return TierSweep.classesAt(policies, location);
     }
 
     /** Whether any policy has a tier at {@code location}. */
@@ -258,7 +249,11 @@ final class TierCommand {
                 "chunks. Only chunks are tagged: manifests and indexes stay readable, so list and show never need a",
                 "cold restore. Prints per target the chunks seen, tagged per class, untagged, and chunks a young",
                 "point needs that are already archived (a restore of that point will wait for a cold restore).",
-                "One tag read per referenced chunk. Idempotent; safe while backups run.",
+                "Archived chunks a young point needs are restored and, at a later sweep, copied back (rewarm).",
+                "Reads the tag only of chunks new since the last sweep or whose decision changed (a ledger under",
+                "state/tier/ at the target). Holds the target's tier-sweep lock: a sweep already running there (an",
+                "engine's or another command's) makes this one fail with exit 3; run it again later.",
+                "Idempotent; safe while backups run.",
                 "",
                 "Example:  tidemark tier sweep --config engine.yaml --json"
             })
@@ -302,20 +297,41 @@ final class TierCommand {
                         r.tagged().forEach(tagged::put);
                         o.put("untagged", r.untagged());
                         r.rewarm().forEach(o.putArray("rewarm")::add);
+                        o.put("rewarmed", r.rewarmed());
+                        o.put("restoresRequested", r.restoresRequested());
+                        o.put("tagReads", r.tagReads());
+                        o.put("fullRead", r.fullRead());
+                        r.rewarmFailures().forEach(o.putArray("rewarmFailures")::add);
                         all.add(o);
                     } else {
                         System.out.printf(
-                                "tier sweep of %s (%s): %d chunks, tagged %s, untagged %d%n",
+                                "tier sweep of %s (%s): %d chunks, tagged %s, untagged %d, %d tags read (%s)%n",
                                 name,
                                 t.describe(),
                                 r.chunks(),
                                 r.tagged().isEmpty() ? "none" : r.tagged(),
-                                r.untagged());
+                                r.untagged(),
+                                r.tagReads(),
+                                r.fullRead().isEmpty() ? "the rest known from the ledger" : "all: " + r.fullRead());
+                        if (r.rewarmed() > 0) {
+                            System.out.printf(
+                                    "  %d archived chunks a young point needs were copied back to the written class%n",
+                                    r.rewarmed());
+                        }
+                        if (!r.rewarmFailures().isEmpty()) {
+                            System.out.printf(
+                                    "  %d archived chunks could not be brought back this time (first: %s); the next"
+                                            + " sweep tries again%n",
+                                    r.rewarmFailures().size(),
+                                    r.rewarmFailures().get(0));
+                        }
                         if (!r.rewarm().isEmpty()) {
                             System.out.printf(
-                                    "  %d chunks a young point needs are archived (first %s): restoring it will wait"
-                                            + " for a cold restore (docs/runbooks/cold-restore.md)%n",
-                                    r.rewarm().size(), r.rewarm().get(0));
+                                    "  %d chunks a young point needs are still archived (first %s; %d restore requests"
+                                            + " sent now): the next sweep after their restore copies them back; until"
+                                            + " then restoring that point waits for a cold restore"
+                                            + " (docs/runbooks/cold-restore.md)%n",
+                                    r.rewarm().size(), r.rewarm().get(0), r.restoresRequested());
                         }
                     }
                 }

@@ -29,6 +29,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code restore --cold-wait} before the restore reads: a point with two of its three chunks in
@@ -56,15 +58,24 @@ class ColdWaitTest {
 
     /** A point of three chunks, the first two moved to GLACIER. */
     private Manifest archivedPoint() {
-        byte[][] chunks = {bytes(), bytes(), bytes()};
+        return archivedPoint("sda");
+    }
+
+    /** A point with a disk per name, each of three chunks, the first two of each moved to GLACIER. */
+    private Manifest archivedPoint(String... diskNames) {
         int chunk = repo.config().chunkSize();
-        DiskIndexBuilder index = repo.newIndex(3L * chunk, Optional.empty());
-        for (int i = 0; i < 3; i++) {
-            Digest d = repo.putChunk(chunks[i], chunks[i].length).digest();
-            index.set(i, d);
-            if (i < 2) {
-                store.transition(ObjectKeys.chunk(d), "GLACIER");
+        List<DiskEntry> disks = new java.util.ArrayList<>();
+        for (String name : diskNames) {
+            byte[][] chunks = {bytes(), bytes(), bytes()};
+            DiskIndexBuilder index = repo.newIndex(3L * chunk, Optional.empty());
+            for (int i = 0; i < 3; i++) {
+                Digest d = repo.putChunk(chunks[i], chunks[i].length).digest();
+                index.set(i, d);
+                if (i < 2) {
+                    store.transition(ObjectKeys.chunk(d), "GLACIER");
+                }
             }
+            disks.add(new DiskEntry(name, 3L * chunk, chunk, index.finish().hex(), "c", Optional.empty(), 0, 0));
         }
         Manifest m = new Manifest(
                 1,
@@ -78,9 +89,64 @@ class ColdWaitTest {
                 Trigger.manual(),
                 "db",
                 Optional.empty(),
-                List.of(new DiskEntry("sda", 3L * chunk, chunk, index.finish().hex(), "c", Optional.empty(), 0, 0)));
+                disks);
         repo.commit(m);
         return m;
+    }
+
+    @Test
+    void onlyTheNamedDiskIsMadeReadable() throws Exception {
+        Manifest m = archivedPoint("sda", "sdb");
+        ColdWaitOption option = new ColdWaitOption();
+        option.coldWait = "6h";
+        option.waiter = cold;
+        Optional<ColdRestore.Result> r = option.prepare(opened, repo, List.of(m), ColdWaitOption.disk("sdb"), progress);
+        assertThat(r.get().objects()).isEqualTo(3);
+        assertThat(store.restoreRequests()).isEqualTo(2);
+        assertThat(io.tidemark.replicator.TierSweep.chunkKeys(
+                                repo, m, d -> d.name().equals("sda"))
+                        .stream()
+                        .filter(k -> !store.placement(k).readable()))
+                .hasSize(2); // sda's archived chunks were not asked for
+    }
+
+    @Test
+    void thePointsOfAReplicationAreRestoredSideBySideInOneWait() throws Exception {
+        List<Manifest> points = List.of(archivedPoint(), archivedPoint(), archivedPoint());
+        ColdWaitOption option = new ColdWaitOption();
+        option.coldWait = "6h";
+        option.waiter = cold;
+        Optional<ColdRestore.Result> r = option.prepare(opened, repo, points, ColdWaitOption.disk(null), progress);
+        assertThat(r.get().archived()).isEqualTo(6);
+        assertThat(store.restoreRequests()).isEqualTo(6);
+        assertThat(r.get().waited()).isLessThan(Duration.ofHours(5)); // one archive delay, not three
+
+        option.coldWait = null; // without --cold-wait nothing is looked up
+        int heads = store.heads();
+        assertThat(option.prepare(opened, repo, points, ColdWaitOption.disk(null), progress))
+                .isEmpty();
+        assertThat(store.heads()).isEqualTo(heads);
+    }
+
+    @Test
+    void anUnfinishedWaitForSeveralPointsNamesThem() {
+        List<Manifest> points = List.of(archivedPoint(), archivedPoint());
+        assertThatThrownBy(() -> cold.prepare(opened, repo, points, d -> true, Duration.ofHours(1), progress))
+                .isInstanceOf(RetriableException.class)
+                .hasMessageContaining(
+                        "4 of 6 chunks of 2 restore points (" + points.get(0).id())
+                .hasMessageContaining("run the same command again later");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"restore", "restore-instant", "files ls", "files get", "drill", "replicate"})
+    void everyCommandThatReadsChunksOffersTheSameColdWait(String path) {
+        picocli.CommandLine.Model.OptionSpec option =
+                CommandTreeTest.command(path).getCommandSpec().findOption("--cold-wait");
+        assertThat(option).as("tidemark %s --cold-wait", path).isNotNull();
+        assertThat(((java.lang.reflect.Field) option.userObject()).getDeclaringClass())
+                .as("the shared option, not a copy")
+                .isEqualTo(ColdWaitOption.class);
     }
 
     @Test

@@ -17,10 +17,12 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.EpochLock;
 import io.tidemark.testkit.StdStreams;
 import io.tidemark.testkit.ceph.CephCluster;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -209,7 +211,56 @@ class TierCommandIT {
             std.reset(); // a second sweep changes nothing
             assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
                     .isZero();
-            assertThat(std.out()).contains("3 chunks, tagged none, untagged 0");
+            assertThat(std.out()).contains("3 chunks, tagged none, untagged 0, 0 tags read"); // the ledger
+
+            // a sweep already running at the target (an engine's): refused by its lock, nothing changed
+            try (EpochLock held = EpochLock.acquire(
+                    t, "state/tier/lock/", "tier sweep", Clock.systemUTC(), Duration.ofMinutes(10), "engine on hv1")) {
+                std.reset();
+                assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                        .isEqualTo(3);
+                assertThat(std.err()).contains("another tier sweep").contains("engine on hv1");
+            }
+            std.reset();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                    .isZero();
+        }
+    }
+
+    @Test
+    void aChunkAYoungPointNeedsAfterRgwMovedItToGlacierIsCopiedBackToStandard() throws Exception {
+        Path config = config("rewarm");
+        Random random = new Random(12);
+        byte[] again = bytes(random);
+        Instant now = Instant.now();
+        try (ObjectTarget t = EngineConfig.load(config).targets().get("offsite").open("offsite")) {
+            Repository repo = Repository.openOrInit(t, RepositoryConfig.defaults());
+            point(repo, random, now.minus(Duration.ofDays(60)), again);
+            assertThat(Main.execute("tier", "apply", "--config", config.toString(), "--keep-foreign"))
+                    .isZero();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                    .isZero();
+            ceph.radosgwAdmin("lc", "process", "--rgw-lc-debug-interval=1");
+            String key = key(repo, again);
+            String s3Key = "rewarm/" + key;
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> "GLACIER"
+                    .equals(raw.headObject(r -> r.bucket(BUCKET).key(s3Key)).storageClassAsString()));
+
+            point(repo, random, now, again); // the same content again: deduplicated onto the moved chunk
+            std.reset();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString(), "--json"))
+                    .isZero();
+            JsonNode r = json().get("targets").get(0);
+            assertThat(r.get("untagged").asInt()).isEqualTo(1);
+            assertThat(r.get("rewarmed").asInt())
+                    .as(r.toString())
+                    .isEqualTo(1); // RGW has no RestoreObject: copied at once
+            assertThat(r.get("rewarm")).isEmpty();
+            var head = raw.headObject(h -> h.bucket(BUCKET).key(s3Key));
+            assertThat(head.storageClassAsString()).isIn(null, "STANDARD");
+            assertThat(t.as(ColdStorage.class).orElseThrow().tierTag(key)).isEmpty();
+            Digest d = repo.putChunk(again, again.length).digest();
+            assertThat(repo.chunk(d, again.length)).isEqualTo(again);
         }
     }
 

@@ -23,6 +23,8 @@ import io.tidemark.replicator.BudgetWatch;
 import io.tidemark.replicator.Pruner;
 import io.tidemark.replicator.Reconciler;
 import io.tidemark.replicator.Replicator;
+import io.tidemark.replicator.TierSweep;
+import io.tidemark.replicator.TierSweeps;
 import io.tidemark.repository.Repository;
 import io.tidemark.scheduler.BusInventory;
 import io.tidemark.scheduler.Inventory;
@@ -108,6 +110,8 @@ public final class Engine implements AutoCloseable {
     private final ContinuousMirrors continuous;
     /** The capacity budgets, measured in the background where replication runs; else null. */
     private final BudgetWatch budgets;
+    /** The tier sweeps (ADR 20), run in the background where replication runs; else null. */
+    private final TierSweeps tierSweeps;
 
     private final HookServer hookServer;
     private final EngineHealth health;
@@ -156,6 +160,7 @@ public final class Engine implements AutoCloseable {
             }
             reconciler = runs(Role.REPLICATOR) ? startReplication(targets, policies, clock) : null;
             budgets = runs(Role.REPLICATOR) ? startBudgetWatch(policies, locations, targets, clock) : null;
+            tierSweeps = runs(Role.REPLICATOR) ? startTierSweeps(policies, targets, clock) : null;
             health = new EngineHealth(
                     bus::subscriptions, reconciler != null ? reconciler::states : Map::of, config.host(), clock);
             roles.forEach(r -> health.started(r.spelling()));
@@ -170,6 +175,9 @@ public final class Engine implements AutoCloseable {
             metrics = startMetrics(primaryTarget, targets, clock);
             if (metrics != null && budgets != null) {
                 metrics.budgets(budgets::uses);
+            }
+            if (metrics != null && tierSweeps != null) {
+                metrics.tiers(tierSweeps::metrics);
             }
             if (metrics != null && continuous != null) {
                 metrics.mirrors(continuous::metrics);
@@ -719,6 +727,9 @@ public final class Engine implements AutoCloseable {
             if (budgets != null) {
                 budgets.setPolicies(next);
             }
+            if (tierSweeps != null) {
+                tierSweeps.setPolicies(next);
+            }
             if (hooksService != null) {
                 hooksService.setPolicies(next);
             }
@@ -881,6 +892,55 @@ public final class Engine implements AutoCloseable {
                 budgetChecks.every().toMillis(),
                 TimeUnit.MILLISECONDS);
         return watch;
+    }
+
+    /**
+     * Tier sweeps (ADR 20): every {@code tierSweep.every} (default 1 h, first {@code tierSweep.first}
+     * after start) on a thread of its own, one target after the other, each under the target's
+     * tier-sweep lock; a round does nothing while no policy's tiers name a storage class. Targets
+     * down at start are opened when they answer.
+     */
+    private TierSweeps startTierSweeps(PolicySet policies, Map<String, ObjectTarget> targets, Clock clock) {
+        Optional<Duration> every = config.tierSweep().everyOrDefault();
+        if (every.isEmpty()) {
+            log.info("tier sweep off (tierSweep.every: off): run tidemark tier sweep from cron instead");
+            return null;
+        }
+        if (every.get().compareTo(TierSweep.Settings.DEFAULT.ledgerMaxGap()) > 0) {
+            log.warn(
+                    "tierSweep.every is {}, longer than the {} a tier ledger is trusted: every sweep will read the tag"
+                            + " of every chunk; sweep more often (docs/configuration.md)",
+                    every.get(),
+                    TierSweep.Settings.DEFAULT.ledgerMaxGap());
+        }
+        TierSweeps sweeps = new TierSweeps(
+                targets,
+                repository::replicaOn,
+                policies,
+                clock,
+                "engine on " + config.host() + " pid " + ProcessHandle.current().pid(),
+                TierSweep.Settings.DEFAULT);
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("tier-sweep"));
+        resources.push(timer::shutdownNow);
+        timer.scheduleWithFixedDelay(
+                () -> {
+                    try {
+                        if (sweeps.active()) {
+                            sweeps.round();
+                        }
+                    } catch (RuntimeException e) { // the sweeps must outlive a failed round
+                        log.warn("tier sweep round failed: {}", e.getMessage(), e);
+                    }
+                },
+                config.tierSweep().firstOrDefault().toMillis(),
+                every.get().toMillis(),
+                TimeUnit.MILLISECONDS);
+        return sweeps;
+    }
+
+    /** What the tier sweeps did at each target, from memory; empty where they do not run. */
+    List<TierSweeps.Status> tierSweepStatuses() {
+        return tierSweeps == null ? List.of() : tierSweeps.statuses();
     }
 
     private void checkRpo() {

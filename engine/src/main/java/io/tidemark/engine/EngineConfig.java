@@ -126,7 +126,8 @@ public record EngineConfig(
         SchedulerConfig scheduler,
         StatusPageConfig statusPage,
         TargetSpec repository,
-        WorkerConfig worker) {
+        WorkerConfig worker,
+        TierSweepConfig tierSweep) {
 
     /** Where the data directory is when neither the config nor {@code --data} says. */
     public static final Path DEFAULT_DATA = Path.of("tidemark-data");
@@ -147,6 +148,9 @@ public record EngineConfig(
         Role.parse(roles); // an unknown role fails here, at its key
         hypervisor = hypervisor == null ? HypervisorConfig.qmp() : hypervisor;
         worker = worker == null ? WorkerConfig.UNLIMITED : worker;
+        tierSweep = tierSweep == null ? TierSweepConfig.DEFAULT : tierSweep;
+        tierSweep.everyOrDefault(); // a bad value fails here, at its key
+        tierSweep.firstOrDefault();
         if (maxConcurrentJobs != null && (maxConcurrentJobs < 1 || maxConcurrentJobs > MAX_CONCURRENT_JOBS)) {
             throw new PermanentException("maxConcurrentJobs must be from 1 to " + MAX_CONCURRENT_JOBS + " (default "
                     + DEFAULT_CONCURRENT_JOBS + "), got " + maxConcurrentJobs);
@@ -317,7 +321,8 @@ public record EngineConfig(
                 .scheduler(scheduler)
                 .statusPage(statusPage)
                 .repository(repository)
-                .worker(worker);
+                .worker(worker)
+                .tierSweep(tierSweep);
     }
 
     /** The roles this process runs ({@code roles:}; every role when none is named). */
@@ -345,6 +350,13 @@ public record EngineConfig(
         private StatusPageConfig statusPage;
         private TargetSpec repository;
         private WorkerConfig worker;
+        private TierSweepConfig tierSweep;
+
+        /** When the replicator role sweeps the tier tags; null = {@link TierSweepConfig#DEFAULT}. */
+        public Builder tierSweep(TierSweepConfig tierSweep) {
+            this.tierSweep = tierSweep;
+            return this;
+        }
 
         /** The limits shared by all snapshot jobs of this host; null = none. */
         public Builder worker(WorkerConfig worker) {
@@ -482,7 +494,8 @@ public record EngineConfig(
                     scheduler,
                     statusPage,
                     repository,
-                    worker);
+                    worker,
+                    tierSweep);
         }
     }
 
@@ -1047,6 +1060,44 @@ public record EngineConfig(
         /** {@code hostReadIops}, if set. */
         public OptionalLong hostReadIopsPerSecond() {
             return hostReadIops == null ? OptionalLong.empty() : OptionalLong.of(hostReadIops);
+        }
+    }
+
+    /**
+     * When the replicator role runs the tier sweep (ADR 20): {@code tierSweep: {every: 1h, first: 2m}}.
+     * {@code every} is the pause between the end of one round and the start of the next ({@code off}
+     * turns the engine's sweep off; operators then run {@code tidemark tier sweep}); {@code first} the
+     * delay after start. A round does nothing while no policy's tiers name a storage class.
+     */
+    public record TierSweepConfig(String every, String first) {
+
+        /** Every hour, the first two minutes after start. */
+        public static final TierSweepConfig DEFAULT = new TierSweepConfig(null, null);
+
+        public TierSweepConfig {
+            everyOrDefault(); // fails here, at its key
+            firstOrDefault();
+        }
+
+        /** The pause between rounds; empty when {@code every: off}. */
+        public Optional<Duration> everyOrDefault() {
+            if (every == null) {
+                return Optional.of(Duration.ofHours(1));
+            }
+            String t = every.strip();
+            if (t.equals("off") || t.equals("false")) { // YAML reads a bare off as false
+                return Optional.empty();
+            }
+            Duration d = Targets.duration("tierSweep.every", t);
+            if (d.compareTo(Duration.ofSeconds(10)) < 0) {
+                throw new PermanentException("tierSweep.every must be at least 10s, or off, got \"" + every + "\"");
+            }
+            return Optional.of(d);
+        }
+
+        /** The delay after start before the first round. */
+        public Duration firstOrDefault() {
+            return first == null ? Duration.ofMinutes(2) : Targets.duration("tierSweep.first", first.strip());
         }
     }
 }

@@ -26,6 +26,7 @@ public final class MetricsServer implements AutoCloseable {
     private final HttpServer server;
     private final java.util.concurrent.ExecutorService executor;
     private volatile java.util.function.Supplier<String> mirrors = () -> "";
+    private volatile java.util.function.Supplier<String> tiers = () -> "";
     private volatile java.util.function.Supplier<java.util.List<io.tidemark.replicator.Pruner.BudgetUse>> budgets =
             java.util.List::of;
 
@@ -81,6 +82,7 @@ public final class MetricsServer implements AutoCloseable {
                     + renderTargets(targets.get(), clock.instant())
                     + renderBudgets(budgets.get())
                     + mirrors.get()
+                    + tiers.get()
                     + (engine == null ? "" : engine.scrape());
             send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         });
@@ -110,6 +112,11 @@ public final class MetricsServer implements AutoCloseable {
     /** Also exposes the continuous-protection mirrors' gauges (ADR 19), rendered from memory. */
     void mirrors(java.util.function.Supplier<String> lines) {
         this.mirrors = lines;
+    }
+
+    /** Also exposes the tier sweeps' gauges and counters (ADR 20), rendered from memory. */
+    void tiers(java.util.function.Supplier<String> lines) {
+        this.tiers = lines;
     }
 
     /** Also exposes the use of the capacity budgets, as the budget watch last measured it. */

@@ -101,4 +101,24 @@ class EngineConfigJobsTest {
                 .isInstanceOf(PermanentException.class)
                 .hasMessageContaining("worker.captureCbwTimeout");
     }
+
+    @Test
+    void tierSweepRunsHourlyByDefaultCanBeTurnedOffAndIsBounded() throws Exception {
+        assertThat(EngineConfig.empty().tierSweep().everyOrDefault()).contains(Duration.ofHours(1));
+        assertThat(EngineConfig.empty().tierSweep().firstOrDefault()).isEqualTo(Duration.ofMinutes(2));
+        Path six = Files.writeString(dir.resolve("six.yaml"), "host: hv1\ntierSweep: {every: 6h, first: 30s}\n");
+        assertThat(EngineConfig.load(six).tierSweep().everyOrDefault()).contains(Duration.ofHours(6));
+        assertThat(EngineConfig.load(six).toBuilder()
+                        .metrics("")
+                        .build()
+                        .tierSweep()
+                        .firstOrDefault())
+                .isEqualTo(Duration.ofSeconds(30));
+        Path off = Files.writeString(dir.resolve("off.yaml"), "host: hv1\ntierSweep: {every: off}\n");
+        assertThat(EngineConfig.load(off).tierSweep().everyOrDefault()).isEmpty();
+        Path fast = Files.writeString(dir.resolve("fast.yaml"), "host: hv1\ntierSweep: {every: 1s}\n");
+        assertThatThrownBy(() -> EngineConfig.load(fast))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("tierSweep.every must be at least 10s, or off");
+    }
 }

@@ -29,7 +29,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * Tier transition timing on a real single-node Ceph RGW (memstore) with a GLACIER placement class
  * (docs/benchmarks.md §17): one VM, a full point of 64 chunks (256 KiB) and 19 incrementals of 8
  * changed chunks each, tiers warm 10 min then GLACIER; the sweep runs when the oldest ten points
- * are past warm. Measures the sweep (tag reads and writes), a second sweep (nothing to change),
+ * are past warm. Measures the sweep (tag reads and writes), a second sweep (nothing to change: the
+ * ledger spares every tag read), a third after one new incremental point,
  * putting the rules, and RGW's lifecycle pass that moves the tagged chunks. Not a test: a {@code
  * main} in test scope.
  */
@@ -77,6 +78,11 @@ public final class TierBench {
             t0 = System.nanoTime();
             TierSweep.Report second = sweep.run(policies, now);
             long again = ms(t0);
+            // one more incremental point (8 changed chunks): the ledger makes the sweep read only its new tags
+            m = points.incremental(m, IntStream.range(0, 8).boxed().toList());
+            t0 = System.nanoTime();
+            TierSweep.Report third = sweep.run(policies, now);
+            long afterNew = ms(t0);
             t0 = System.nanoTime();
             new S3TierRules(target).apply(Set.of("GLACIER"), false);
             long rulesMs = ms(t0);
@@ -92,9 +98,24 @@ public final class TierBench {
                                 .count();
             }
             System.out.printf(
-                    "chunks %d; sweep %d ms (tagged %s); second sweep %d ms (tagged %s); rules %d ms;"
+                    "chunks %d; sweep %d ms (tagged %s, %d tag reads); second sweep %d ms (tagged %s, %d tag reads);"
+                            + " after one new point %d ms (%d chunks, tagged %s, untagged %d, %d tag reads); rules %d ms;"
                             + " lc pass %d ms; chunks in GLACIER after it: %d%n",
-                    first.chunks(), sweepMs, first.tagged(), again, second.tagged(), rulesMs, lcMs, glacier);
+                    first.chunks(),
+                    sweepMs,
+                    first.tagged(),
+                    first.tagReads(),
+                    again,
+                    second.tagged(),
+                    second.tagReads(),
+                    afterNew,
+                    third.chunks(),
+                    third.tagged(),
+                    third.untagged(),
+                    third.tagReads(),
+                    rulesMs,
+                    lcMs,
+                    glacier);
             target.close();
         }
     }

@@ -34,6 +34,8 @@ public final class InMemoryColdStorage implements ObjectTarget, ColdStorage {
     private final Map<String, Duration> restoreLasts = new ConcurrentHashMap<>();
     private final AtomicInteger restoreRequests = new AtomicInteger();
     private final AtomicInteger heads = new AtomicInteger();
+    private final AtomicInteger tagReads = new AtomicInteger();
+    private final AtomicInteger rewarms = new AtomicInteger();
 
     public InMemoryColdStorage(Clock clock, Duration restoreDelay) {
         this.objects = new InMemoryObjectTarget("archive-model");
@@ -123,7 +125,28 @@ public final class InMemoryColdStorage implements ObjectTarget, ColdStorage {
     }
 
     @Override
+    public void rewarm(String key) {
+        if (!placement(key).readable()) {
+            throw new PermanentException("copy of " + key + ": InvalidObjectState (archived, not restored)");
+        }
+        rewarms.incrementAndGet();
+        classes.remove(key);
+        restoreReady.remove(key);
+    }
+
+    /** How many tag reads ({@link #tierTag}) were answered. */
+    public int tagReads() {
+        return tagReads.get();
+    }
+
+    /** How many archived objects {@link #rewarm} copied back. */
+    public int rewarms() {
+        return rewarms.get();
+    }
+
+    @Override
     public Optional<String> tierTag(String key) {
+        tagReads.incrementAndGet();
         return Optional.ofNullable(tags.get(key));
     }
 

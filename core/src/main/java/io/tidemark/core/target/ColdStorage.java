@@ -30,6 +30,14 @@ public interface ColdStorage {
      */
     void requestRestore(String key, int days);
 
+    /**
+     * Copies {@code key} onto itself in the storage class new objects are written in, so it stays
+     * readable after a restored copy expires (a chunk a young point needs again, ADR 20). Keeps the
+     * object's other tags and metadata. The object must be readable now ({@link Readability#RESTORED}
+     * or already readable).
+     */
+    void rewarm(String key);
+
     /** Tags {@code key} with {@link #TIER_TAG} = {@code storageClass}; empty removes the tag. */
     void tagTier(String key, Optional<String> storageClass);
 

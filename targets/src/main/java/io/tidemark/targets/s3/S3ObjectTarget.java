@@ -395,6 +395,12 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
             if (e.statusCode() == 409 && "RestoreAlreadyInProgress".equals(errorCode(e))) {
                 return; // asked before: idempotent
             }
+            if (e.statusCode() == 501) { // Ceph RGW 16: no archive restore; asking again will not help
+                throw new PermanentException(
+                        "S3 restore of " + config.location() + key + " at " + endpointName()
+                                + " failed: HTTP 501 NotImplemented: this store has no archive restore (Ceph RGW 16: its"
+                                + " archive-named classes are ordinary pools, readable as they are; docs/runbooks/cold-restore.md)");
+            }
             throw translate("restore", key, e);
         } catch (SdkException e) {
             throw translate("restore", key, e);
@@ -414,6 +420,23 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
             s3.putObjectTagging(r -> r.bucket(config.bucket()).key(s3Key).tagging(t -> t.tagSet(others)));
         } catch (SdkException e) {
             throw translate("tag", key, e);
+        }
+    }
+
+    @Override
+    public void rewarm(String key) {
+        String s3Key = s3Key(key);
+        String sc = config.storageClass() != null ? config.storageClass() : "STANDARD";
+        try {
+            s3.copyObject(r -> r.sourceBucket(config.bucket())
+                    .sourceKey(s3Key)
+                    .destinationBucket(config.bucket())
+                    .destinationKey(s3Key)
+                    .storageClass(sc)
+                    .metadataDirective(software.amazon.awssdk.services.s3.model.MetadataDirective.COPY)
+                    .taggingDirective(software.amazon.awssdk.services.s3.model.TaggingDirective.COPY));
+        } catch (SdkException e) {
+            throw translate("copy back to " + sc, key, e);
         }
     }
 
