@@ -73,7 +73,7 @@ class StatusCommandTest {
                 .containsPattern("web-1 +local +web +\\d{4}-")
                 .containsPattern("web-1 +vault +web +\\d{4}-")
                 .containsPattern("web-1 +gone +web +UNREACHABLE")
-                .containsPattern("vault +ok +1 +1m ago +by VM \\[web-1=1\\]")
+                .containsPattern("vault +ok +1 +1m(\\d+s)? ago +by VM \\[web-1=1\\]")
                 .containsPattern("gone +UNREACHABLE .*unmounted");
         assertThat(second.id()).isNotEqualTo(first.id());
     }
