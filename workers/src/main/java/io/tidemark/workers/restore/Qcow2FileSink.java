@@ -3,13 +3,9 @@ package io.tidemark.workers.restore;
 import io.tidemark.core.PermanentException;
 import io.tidemark.repository.BackgroundWriteback;
 import io.tidemark.repository.DiskSink;
-import java.io.IOException;
+import io.tidemark.repository.PartialFile;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLong;
@@ -42,24 +38,19 @@ public final class Qcow2FileSink implements DiskSink {
     private static final byte[] ZEROS = new byte[CLUSTER];
 
     private final Path out;
-    private final Path partial;
     private final long size;
-    private final FileChannel channel;
-    private final BackgroundWriteback writeback;
+    private final PartialFile file;
     /** Per L2 table (512 MiB of the disk): the host cluster of each guest cluster, 0 if none. */
     private final AtomicReferenceArray<AtomicIntegerArray> l2;
     /** The next free host cluster; cluster 0 holds the header. */
     private final AtomicLong nextCluster = new AtomicLong(1);
 
     private final Object partialClusters = new Object(); // allocates clusters that writes share
-    private boolean committed;
 
-    private Qcow2FileSink(Path out, Path partial, long size, FileChannel channel, long writebackBytes) {
+    private Qcow2FileSink(Path out, long size, PartialFile file) {
         this.out = out;
-        this.partial = partial;
         this.size = size;
-        this.channel = channel;
-        this.writeback = new BackgroundWriteback(partial.toString(), writebackBytes, () -> channel.force(false));
+        this.file = file;
         this.l2 = new AtomicReferenceArray<>(l1Size(size));
     }
 
@@ -72,21 +63,7 @@ public final class Qcow2FileSink implements DiskSink {
         if (size <= 0) {
             throw new PermanentException("cannot create " + out + ": a qcow2 image needs a positive size, got " + size);
         }
-        Path partial = out.resolveSibling(out.getFileName() + ".partial");
-        try {
-            FileChannel ch = FileChannel.open(
-                    partial,
-                    StandardOpenOption.CREATE,
-                    StandardOpenOption.TRUNCATE_EXISTING,
-                    StandardOpenOption.READ,
-                    StandardOpenOption.WRITE);
-            return new Qcow2FileSink(out, partial, size, ch, writebackBytes);
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot create " + partial + ": " + e.getMessage()
-                            + "; check that the directory exists, is writable and has room",
-                    e);
-        }
+        return new Qcow2FileSink(out, size, PartialFile.create(out, 0, writebackBytes));
     }
 
     private static int l1Size(long size) {
@@ -133,7 +110,7 @@ public final class Qcow2FileSink implements DiskSink {
             writeAt(host * CLUSTER, data, pos, run, at);
             pos += run;
         }
-        writeback.written(length);
+        file.written(length);
     }
 
     private static boolean isZero(byte[] data, int from, int n) {
@@ -180,44 +157,24 @@ public final class Qcow2FileSink implements DiskSink {
     }
 
     private void writeAt(long hostOffset, byte[] data, int from, int n, long guestOffset) {
-        ByteBuffer buf = ByteBuffer.wrap(data, from, n);
-        try {
-            long p = hostOffset;
-            while (buf.hasRemaining()) {
-                p += channel.write(buf, p);
-            }
-        } catch (IOException e) {
-            throw new PermanentException(
-                    "cannot write " + partial + " (guest offset " + guestOffset + "): " + e.getMessage()
-                            + "; is the disk full?",
-                    e);
-        }
+        file.writeAt(ByteBuffer.wrap(data, from, n), hostOffset, "(guest offset " + guestOffset + ")");
     }
 
     /** Background fsyncs completed so far. */
     long writebacks() {
-        return writeback.flushes();
+        return file.writebacks();
     }
 
     @Override
     public void commit() {
-        writeback.finish(true);
-        try {
-            writeMetadata();
-            channel.force(true);
-            channel.close();
-            Files.move(partial, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            committed = true;
-        } catch (IOException e) {
-            throw new PermanentException("cannot complete " + out + " from " + partial + ": " + e.getMessage(), e);
-        }
+        file.commit(this::writeMetadata);
     }
 
     /**
      * After the data: the L2 tables that hold entries, the L1 table, the refcount table and its
      * blocks (every cluster in use counted once), then the header in cluster 0.
      */
-    private void writeMetadata() throws IOException {
+    private void writeMetadata() {
         int l1Size = l2.length();
         long cluster = nextCluster.get();
         long[] l1 = new long[l1Size];
@@ -301,11 +258,8 @@ public final class Qcow2FileSink implements DiskSink {
         return Math.max(1, (bytes + CLUSTER - 1) / CLUSTER);
     }
 
-    private void writeAll(ByteBuffer buf, long at) throws IOException {
-        long p = at;
-        while (buf.hasRemaining()) {
-            p += channel.write(buf, p);
-        }
+    private void writeAll(ByteBuffer buf, long at) {
+        file.writeAt(buf, at, "(its tables at " + at + ")");
     }
 
     @Override
@@ -320,14 +274,6 @@ public final class Qcow2FileSink implements DiskSink {
 
     @Override
     public void close() {
-        writeback.finish(false); // no fsync may race the removal below
-        try {
-            channel.close();
-            if (!committed) {
-                Files.deleteIfExists(partial);
-            }
-        } catch (IOException e) {
-            throw new PermanentException("cannot remove the incomplete " + partial + ": " + e.getMessage(), e);
-        }
+        file.close();
     }
 }

@@ -62,8 +62,8 @@ class Qcow2FileSinkIT {
             CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get();
             assertThat(sink.format()).isEqualTo("qcow2");
             assertThat(sink.describe()).isEqualTo(out.toString());
+            sink.commit(); // waits for a background writeback still running
             assertThat(sink.writebacks()).isPositive();
-            sink.commit();
         } finally {
             pool.shutdownNow();
         }
