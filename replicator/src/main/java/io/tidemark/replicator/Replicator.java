@@ -345,7 +345,7 @@ public final class Replicator implements AutoCloseable {
         while (!pendingPages.isEmpty()) {
             writePage(pendingPages.poll(), uploads, target, sent);
         }
-        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, Probing.ALWAYS);
+        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, Probing.NEVER);
     }
 
     /** An index page to write once its chunks (and patches) are on the target. */
@@ -358,7 +358,7 @@ public final class Replicator implements AutoCloseable {
     /** Writes a page after all its chunks are there; throws instead if a copy failed. */
     private void writePage(PendingPage page, Uploads uploads, ObjectTarget target, Counter sent) {
         uploads.await(page.chunks());
-        copy(ObjectKeys.page(page.digest()), page.digest(), target, sent, Probing.ALWAYS);
+        copy(ObjectKeys.page(page.digest()), page.digest(), target, sent, Probing.NEVER);
     }
 
     /**
@@ -401,7 +401,6 @@ public final class Replicator implements AutoCloseable {
      */
     static final class Probing {
         static final int MISSES = 16;
-        static final Probing ALWAYS = new Probing(true);
         static final Probing NEVER = new Probing(false);
 
         private final Boolean fixed;

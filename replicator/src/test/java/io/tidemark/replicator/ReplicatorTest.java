@@ -302,6 +302,7 @@ class ReplicatorTest {
     private static class CountingHeads implements ObjectTarget {
         final InMemoryObjectTarget delegate;
         final java.util.concurrent.atomic.AtomicInteger chunkHeads = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger indexHeads = new java.util.concurrent.atomic.AtomicInteger();
 
         CountingHeads(InMemoryObjectTarget delegate) {
             this.delegate = delegate;
@@ -333,6 +334,9 @@ class ReplicatorTest {
         public boolean exists(String key) {
             if (key.startsWith(ObjectKeys.CHUNKS)) {
                 chunkHeads.incrementAndGet();
+            }
+            if (key.startsWith(ObjectKeys.PAGES) || key.startsWith(ObjectKeys.ROOTS)) {
+                indexHeads.incrementAndGet();
             }
             return delegate.exists(key);
         }
@@ -459,5 +463,36 @@ class ReplicatorTest {
         // at most the window's queue (2 × 4) behind the failed one was under way
         assertThat(puts.get()).isLessThanOrEqualTo(10 + 8);
         assertThat(failing.delegate.keys()).noneMatch(k -> k.startsWith(ObjectKeys.MANIFESTS));
+    }
+
+    @Test
+    void pagesAndRootsAreSentWithoutAskingFirstAndADamagedPageIsNeverShipped() {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 20, 40));
+        CountingHeads counting = new CountingHeads(new InMemoryObjectTarget("counting"));
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("counting", counting), 4)) {
+            r.replicate("vm1", full.id(), "counting");
+        }
+        // a first copy: no HEAD for its pages and root, the conditional PUT answers "there" if they are
+        assertThat(counting.indexHeads.get()).isZero();
+        assertThat(counting.delegate.keys()).anyMatch(k -> k.startsWith(ObjectKeys.ROOTS));
+
+        // a damaged page in the primary is still never shipped (the replicator reads every page it
+        // copies, to find its chunks, and that read verifies it)
+        String page = primaryTarget.keys().stream()
+                .filter(k -> k.startsWith(ObjectKeys.PAGES))
+                .findFirst()
+                .orElseThrow();
+        byte[] bad = primaryTarget.get(page).orElseThrow();
+        bad[bad.length - 1] ^= 1;
+        primaryTarget.delete(page);
+        primaryTarget.putIfAbsent(page, bad);
+        InMemoryObjectTarget empty = new InMemoryObjectTarget("empty");
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("empty", empty), 4)) {
+            assertThatThrownBy(() -> r.replicate("vm1", full.id(), "empty"))
+                    .isInstanceOf(PermanentException.class)
+                    .hasMessageContaining(page);
+        }
+        assertThat(empty.exists(page)).isFalse();
+        assertThat(empty.keys()).noneMatch(k -> k.startsWith(ObjectKeys.MANIFESTS));
     }
 }
