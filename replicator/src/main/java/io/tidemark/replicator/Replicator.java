@@ -304,8 +304,11 @@ public final class Replicator implements AutoCloseable {
                         && p.chunkSize() == root.chunkSize()
                         && p.entriesPerPage() == root.entriesPerPage())
                 .orElse(false);
-        List<Future<?>> inFlight = new ArrayList<>();
+        Uploads uploads = new Uploads();
         Probing probing = new Probing();
+        // pages whose chunks are under way: each is written once all its chunks are there, while the
+        // chunks of the next pages keep the window full (no drain at every page boundary)
+        java.util.ArrayDeque<PendingPage> pendingPages = new java.util.ArrayDeque<>();
         for (int p = 0; p < root.pages().size(); p++) {
             Digest pageDigest = root.pages().get(p);
             if (sameGeometry && parentRoot.get().pages().get(p).equals(pageDigest)) {
@@ -316,12 +319,13 @@ public final class Replicator implements AutoCloseable {
             IndexPage parentPage = parentPageDigest == null
                     ? null
                     : parentHint(() -> primary.page(parentPageDigest)).orElse(null);
+            List<Future<?>> ofPage = new ArrayList<>();
             for (int i = 0; i < page.size(); i++) {
                 Digest patch = page.patch(i); // a patch (ADR 15) ships like a chunk, next to its base
                 if (!patch.isZero()
                         && (parentPage == null || !parentPage.patch(i).equals(patch))) {
                     Probing probePatch = parentPage == null ? probing : Probing.NEVER;
-                    inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(patch), patch, target, sent, probePatch)));
+                    ofPage.add(uploads.submit(() -> copy(ObjectKeys.chunk(patch), patch, target, sent, probePatch)));
                 }
                 Digest d = page.get(i);
                 if (d.isZero() || (parentPage != null && parentPage.get(i).equals(d))) {
@@ -331,18 +335,30 @@ public final class Replicator implements AutoCloseable {
                 // new there: send it at once (the conditional write keeps it harmless if it is not);
                 // without one (a first copy, or a resumed one) ask first while asking pays
                 Probing probe = parentPage == null ? probing : Probing.NEVER;
-                inFlight.add(pool.submit(() -> copy(ObjectKeys.chunk(d), d, target, sent, probe)));
-                if (inFlight.size() >= window * 2) {
-                    await(inFlight.remove(0));
-                }
+                ofPage.add(uploads.submit(() -> copy(ObjectKeys.chunk(d), d, target, sent, probe)));
             }
-            for (Future<?> f : inFlight) {
-                await(f);
+            pendingPages.add(new PendingPage(pageDigest, ofPage));
+            while (!pendingPages.isEmpty() && pendingPages.peek().chunksDone()) {
+                writePage(pendingPages.poll(), uploads, target, sent);
             }
-            inFlight.clear();
-            copy(ObjectKeys.page(pageDigest), pageDigest, target, sent, Probing.ALWAYS);
         }
-        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, Probing.ALWAYS);
+        while (!pendingPages.isEmpty()) {
+            writePage(pendingPages.poll(), uploads, target, sent);
+        }
+        copy(ObjectKeys.root(rootDigest), rootDigest, target, sent, Probing.NEVER);
+    }
+
+    /** An index page to write once its chunks (and patches) are on the target. */
+    private record PendingPage(Digest digest, List<Future<?>> chunks) {
+        boolean chunksDone() {
+            return chunks.stream().allMatch(Future::isDone);
+        }
+    }
+
+    /** Writes a page after all its chunks are there; throws instead if a copy failed. */
+    private void writePage(PendingPage page, Uploads uploads, ObjectTarget target, Counter sent) {
+        uploads.await(page.chunks());
+        copy(ObjectKeys.page(page.digest()), page.digest(), target, sent, Probing.NEVER);
     }
 
     /**
@@ -385,7 +401,6 @@ public final class Replicator implements AutoCloseable {
      */
     static final class Probing {
         static final int MISSES = 16;
-        static final Probing ALWAYS = new Probing(true);
         static final Probing NEVER = new Probing(false);
 
         private final Boolean fixed;
@@ -417,6 +432,66 @@ public final class Replicator implements AutoCloseable {
         void foundUnasked() {
             if (fixed == null) {
                 missesInARow.set(0);
+            }
+        }
+    }
+
+    /**
+     * The chunk copies of one disk in flight: at most {@code 2 × window} queued or running, and any
+     * copy that ends frees its slot for the next. (Waiting for the oldest one instead, as before,
+     * let a single slow PUT idle the other threads once they had worked through the queue behind
+     * it: docs/benchmarks.md §2 (a).) After the first failure no further copy starts, and
+     * the next {@link #submit} or {@link #await} throws that failure.
+     */
+    private final class Uploads {
+        private final java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(window * 2);
+        private final java.util.concurrent.atomic.AtomicReference<RuntimeException> failed =
+                new java.util.concurrent.atomic.AtomicReference<>();
+
+        Future<?> submit(Runnable copy) {
+            try {
+                slots.acquire();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new RetriableException("replication interrupted", e);
+            }
+            if (failed.get() != null) {
+                slots.release();
+                throwIfFailed();
+            }
+            try {
+                return pool.submit(() -> {
+                    try {
+                        if (failed.get() == null) {
+                            copy.run();
+                        }
+                    } catch (RuntimeException e) {
+                        failed.compareAndSet(null, e);
+                    } finally {
+                        slots.release();
+                    }
+                });
+            } catch (RuntimeException e) { // rejected: the replicator is closing
+                slots.release();
+                throw e;
+            }
+        }
+
+        /** Waits for {@code copies}; throws the first failure of any copy of this disk, if any. */
+        void await(List<Future<?>> copies) {
+            for (Future<?> f : copies) {
+                Replicator.await(f);
+            }
+            throwIfFailed();
+        }
+
+        private void throwIfFailed() {
+            RuntimeException e = failed.get();
+            if (e instanceof TidemarkException t) {
+                throw t;
+            }
+            if (e != null) {
+                throw new IllegalStateException("bug in replication", e);
             }
         }
     }

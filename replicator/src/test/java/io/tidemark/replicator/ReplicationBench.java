@@ -68,6 +68,14 @@ public final class ReplicationBench {
     private static final double MIB = 1 << 20;
     private static final List<String> SECTIONS = List.of("s3proxy", "latency", "rgw");
     private static final AtomicInteger PREFIXES = new AtomicInteger();
+    private static final com.sun.management.OperatingSystemMXBean PROCESS =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    /**
+     * CPU seconds per GiB of chunk data this JVM spent in the last timed run of {@link #replicate}
+     * or {@link #rawPuts}: client, and for S3Proxy the server too (RGW's own processes are not
+     * counted). Less sensitive to the machine's load than the rate.
+     */
+    private static double lastCpuPerGiB;
 
     private ReplicationBench() {}
 
@@ -142,21 +150,33 @@ public final class ReplicationBench {
         List<Double> replicator = new ArrayList<>();
         List<Double> raw = new ArrayList<>();
         List<Double> ratios = new ArrayList<>();
+        List<Double> rawCpu = new ArrayList<>();
+        List<Double> replicatorCpu = new ArrayList<>();
+        List<Double> cpuRatios = new ArrayList<>();
         // one warm-up round, not counted
         for (int round = 0; round <= repetitions; round++) {
             double r;
             double t;
+            double rc;
+            double tc;
             if (round % 2 == 0) {
                 r = rawPuts(s3, s3.endpoint(), primary, window);
+                rc = lastCpuPerGiB;
                 t = replicate(s3, s3.endpoint(), primary, window);
+                tc = lastCpuPerGiB;
             } else {
                 t = replicate(s3, s3.endpoint(), primary, window);
+                tc = lastCpuPerGiB;
                 r = rawPuts(s3, s3.endpoint(), primary, window);
+                rc = lastCpuPerGiB;
             }
             if (round > 0) {
                 raw.add(r);
                 replicator.add(t);
                 ratios.add(t / r);
+                rawCpu.add(rc);
+                replicatorCpu.add(tc);
+                cpuRatios.add(tc / rc);
             }
         }
         System.out.printf(
@@ -171,6 +191,10 @@ public final class ReplicationBench {
         row("raw SDK PutObject, " + window + " threads", raw);
         row("Replicator (Retrying → S3ObjectTarget), window " + window, replicator);
         ratio("Replicator / raw", ratios);
+        cpu("raw SDK PutObject (client + S3Proxy)", rawCpu);
+        cpu("Replicator (client + S3Proxy)", replicatorCpu);
+        ratio("CPU per GiB, Replicator / raw", cpuRatios);
+        fixedCost(s3, window, repetitions, median(replicator), mib);
     }
 
     /** (b): windows 8 and 32 against window 1, every request delayed by the proxy. */
@@ -222,9 +246,13 @@ public final class ReplicationBench {
         List<Double> rawS3Proxy = new ArrayList<>();
         List<Double> replicatorRatios = new ArrayList<>();
         List<Double> serverRatios = new ArrayList<>();
+        List<Double> rawCpu = new ArrayList<>();
+        List<Double> replicatorCpu = new ArrayList<>();
+        List<Double> cpuRatios = new ArrayList<>();
         // one warm-up round, not counted
         for (int round = 0; round <= repetitions; round++) {
             double[] rates = new double[3];
+            double[] cpu = new double[3];
             for (int i = 0; i < 3; i++) {
                 int path = (round + i) % 3;
                 rates[path] = switch (path) {
@@ -232,6 +260,12 @@ public final class ReplicationBench {
                     case 1 -> replicate(rgw, rgw.endpoint(), primary, window);
                     default -> rawPuts(s3proxy, s3proxy.endpoint(), primary, window);
                 };
+                cpu[path] = lastCpuPerGiB;
+            }
+            if (round > 0) {
+                rawCpu.add(cpu[0]);
+                replicatorCpu.add(cpu[1]);
+                cpuRatios.add(cpu[1] / cpu[0]);
             }
             if (round > 0) {
                 rawRgw.add(rates[0]);
@@ -257,6 +291,40 @@ public final class ReplicationBench {
         row("S3Proxy: raw SDK PutObject, " + window + " threads", rawS3Proxy);
         ratio("RGW: Replicator / raw", replicatorRatios);
         ratio("raw PutObject RGW / S3Proxy", serverRatios);
+        cpu("RGW: raw SDK PutObject (client only)", rawCpu);
+        cpu("RGW: Replicator (client only)", replicatorCpu);
+        ratio("RGW: client CPU per GiB, Replicator / raw", cpuRatios);
+        fixedCost(rgw, window, repetitions, median(replicator), mib);
+    }
+
+    /**
+     * The time of replicating a point of a single chunk: what every replication costs besides its
+     * chunks (config, lease, manifest check, page, root, manifest, the lease's release), printed
+     * as a share of the time a replication of {@code mib} MiB at {@code mibPerS} takes.
+     */
+    private static void fixedCost(Server server, int window, int repetitions, double mibPerS, int mib) {
+        Primary one = Primary.ofChunks(1);
+        List<Double> seconds = new ArrayList<>();
+        for (int i = 0; i <= repetitions; i++) {
+            double rate = replicate(server, server.endpoint(), one, window);
+            if (i > 0) {
+                seconds.add(one.bytes / MIB / rate);
+            }
+        }
+        double s = median(seconds);
+        System.out.printf(
+                Locale.ROOT,
+                "%s: a one-chunk replication takes %.3f s (median; %s ms): %.1f %% of a %d MiB one at %.1f MiB/s%n",
+                server.name(),
+                s,
+                String.join(
+                        ", ",
+                        seconds.stream()
+                                .map(v -> String.format(Locale.ROOT, "%.0f", v * 1000))
+                                .toList()),
+                100 * s / (mib / mibPerS),
+                mib,
+                mibPerS);
     }
 
     /** Replicates the primary's restore point to a fresh prefix; returns MiB/s of chunk objects. */
@@ -271,7 +339,9 @@ public final class ReplicationBench {
                         Clock.systemUTC(),
                         window)) {
             long start = System.nanoTime();
+            long cpu = PROCESS.getProcessCpuTime();
             replicator.replicate(VM, primary.point.id(), "bench");
+            lastCpuPerGiB = (PROCESS.getProcessCpuTime() - cpu) / 1e9 / (primary.bytes / MIB / 1024);
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } finally {
             wipe(server, config);
@@ -301,6 +371,7 @@ public final class ReplicationBench {
                 objects.add(primary.repository.target().get(key).orElseThrow());
             }
             long start = System.nanoTime();
+            long cpu = PROCESS.getProcessCpuTime();
             List<Future<?>> puts = new ArrayList<>();
             for (int i = 0; i < objects.size(); i++) {
                 String key = config.spec().prefix() + primary.chunkKeys.get(i);
@@ -312,6 +383,7 @@ public final class ReplicationBench {
             for (Future<?> put : puts) {
                 put.get();
             }
+            lastCpuPerGiB = (PROCESS.getProcessCpuTime() - cpu) / 1e9 / (primary.bytes / MIB / 1024);
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } catch (ExecutionException e) {
             throw new IllegalStateException("raw PutObject to " + server.name() + " failed", e.getCause());
@@ -323,6 +395,10 @@ public final class ReplicationBench {
 
     private static void row(String path, List<Double> rates) {
         System.out.printf(Locale.ROOT, "| %s | %.1f | %s |%n", path, median(rates), fmt(rates));
+    }
+
+    private static void cpu(String path, List<Double> perGiB) {
+        System.out.printf(Locale.ROOT, "CPU s/GiB %s: median %.2f (%s)%n", path, median(perGiB), fmt(perGiB));
     }
 
     private static void ratio(String name, List<Double> ratios) {
@@ -426,7 +502,10 @@ public final class ReplicationBench {
     /** An in-memory primary repository holding one full restore point of random 256 KiB chunks. */
     private record Primary(Repository repository, Manifest point, List<String> chunkKeys, long bytes) {
         static Primary of(int mib) {
-            int chunks = mib * 4;
+            return ofChunks(mib * 4);
+        }
+
+        static Primary ofChunks(int chunks) {
             Repository repository =
                     Repository.openOrInit(new InMemoryObjectTarget("bench-primary"), RepositoryConfig.defaults());
             RestorePoints points = new RestorePoints(repository, VM, chunks, 42);

@@ -299,9 +299,10 @@ class ReplicatorTest {
     }
 
     /** {@code offsite}, counting the HEADs (exists) asked for chunks. */
-    private static final class CountingHeads implements ObjectTarget {
+    private static class CountingHeads implements ObjectTarget {
         final InMemoryObjectTarget delegate;
         final java.util.concurrent.atomic.AtomicInteger chunkHeads = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger indexHeads = new java.util.concurrent.atomic.AtomicInteger();
 
         CountingHeads(InMemoryObjectTarget delegate) {
             this.delegate = delegate;
@@ -333,6 +334,9 @@ class ReplicatorTest {
         public boolean exists(String key) {
             if (key.startsWith(ObjectKeys.CHUNKS)) {
                 chunkHeads.incrementAndGet();
+            }
+            if (key.startsWith(ObjectKeys.PAGES) || key.startsWith(ObjectKeys.ROOTS)) {
+                indexHeads.incrementAndGet();
             }
             return delegate.exists(key);
         }
@@ -385,5 +389,110 @@ class ReplicatorTest {
         assertThat(resumed.chunksSentTwice.get()).isLessThanOrEqualTo(4);
         assertThat(resumed.delegate.keys().stream().filter(k -> k.startsWith(ObjectKeys.CHUNKS)))
                 .hasSize(200);
+    }
+
+    /** {@code offsite}, whose first chunk PUT waits until {@code others} other chunks are there. */
+    private static final class OneSlowPut extends CountingHeads {
+        final java.util.concurrent.CountDownLatch othersDone;
+        final java.util.concurrent.atomic.AtomicBoolean slowTaken = new java.util.concurrent.atomic.AtomicBoolean();
+        volatile boolean othersWentPastTheSlowOne;
+
+        OneSlowPut(InMemoryObjectTarget delegate, int others) {
+            super(delegate);
+            this.othersDone = new java.util.concurrent.CountDownLatch(others);
+        }
+
+        @Override
+        public boolean putIfAbsent(String key, byte[] data) {
+            if (key.startsWith(ObjectKeys.CHUNKS) && slowTaken.compareAndSet(false, true)) {
+                try {
+                    othersWentPastTheSlowOne = othersDone.await(20, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new RetriableException("interrupted", e);
+                }
+                return super.putIfAbsent(key, data);
+            }
+            boolean added = super.putIfAbsent(key, data);
+            if (key.startsWith(ObjectKeys.CHUNKS)) {
+                othersDone.countDown();
+            }
+            return added;
+        }
+    }
+
+    @Test
+    void aSlowChunkUploadDoesNotStopTheOthers() {
+        List<Integer> chunks = new java.util.ArrayList<>();
+        for (int c = 0; c < 40; c++) {
+            chunks.add(c);
+        }
+        Manifest full = point(Optional.empty(), chunks);
+        // window 2: 2 uploads run, 4 may wait; the 39 other chunks must all get through while one hangs
+        OneSlowPut slow = new OneSlowPut(new InMemoryObjectTarget("slow"), 39);
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("slow", slow), 2)) {
+            r.replicate("vm1", full.id(), "slow");
+        }
+        assertThat(slow.othersWentPastTheSlowOne).isTrue();
+        assertThat(slow.delegate.keys().stream().filter(k -> k.startsWith(ObjectKeys.CHUNKS)))
+                .hasSize(40);
+    }
+
+    @Test
+    void afterAFailedChunkNoFurtherChunkIsReadOrSent() {
+        List<Integer> chunks = new java.util.ArrayList<>();
+        for (int c = 0; c < 200; c++) {
+            chunks.add(c);
+        }
+        Manifest full = point(Optional.empty(), chunks);
+        java.util.concurrent.atomic.AtomicInteger puts = new java.util.concurrent.atomic.AtomicInteger();
+        CountingHeads failing = new CountingHeads(new InMemoryObjectTarget("failing")) {
+            @Override
+            public boolean putIfAbsent(String key, byte[] data) {
+                if (key.startsWith(ObjectKeys.CHUNKS) && puts.incrementAndGet() == 10) {
+                    throw new PermanentException("injected: 403 on " + key);
+                }
+                return super.putIfAbsent(key, data);
+            }
+        };
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("failing", failing), 4)) {
+            assertThatThrownBy(() -> r.replicate("vm1", full.id(), "failing"))
+                    .isInstanceOf(PermanentException.class)
+                    .hasMessageContaining("injected: 403");
+        }
+        // at most the window's queue (2 × 4) behind the failed one was under way
+        assertThat(puts.get()).isLessThanOrEqualTo(10 + 8);
+        assertThat(failing.delegate.keys()).noneMatch(k -> k.startsWith(ObjectKeys.MANIFESTS));
+    }
+
+    @Test
+    void pagesAndRootsAreSentWithoutAskingFirstAndADamagedPageIsNeverShipped() {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 20, 40));
+        CountingHeads counting = new CountingHeads(new InMemoryObjectTarget("counting"));
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("counting", counting), 4)) {
+            r.replicate("vm1", full.id(), "counting");
+        }
+        // a first copy: no HEAD for its pages and root, the conditional PUT answers "there" if they are
+        assertThat(counting.indexHeads.get()).isZero();
+        assertThat(counting.delegate.keys()).anyMatch(k -> k.startsWith(ObjectKeys.ROOTS));
+
+        // a damaged page in the primary is still never shipped (the replicator reads every page it
+        // copies, to find its chunks, and that read verifies it)
+        String page = primaryTarget.keys().stream()
+                .filter(k -> k.startsWith(ObjectKeys.PAGES))
+                .findFirst()
+                .orElseThrow();
+        byte[] bad = primaryTarget.get(page).orElseThrow();
+        bad[bad.length - 1] ^= 1;
+        primaryTarget.delete(page);
+        primaryTarget.putIfAbsent(page, bad);
+        InMemoryObjectTarget empty = new InMemoryObjectTarget("empty");
+        try (Replicator r = new Replicator(primary, Map.<String, ObjectTarget>of("empty", empty), 4)) {
+            assertThatThrownBy(() -> r.replicate("vm1", full.id(), "empty"))
+                    .isInstanceOf(PermanentException.class)
+                    .hasMessageContaining(page);
+        }
+        assertThat(empty.exists(page)).isFalse();
+        assertThat(empty.keys()).noneMatch(k -> k.startsWith(ObjectKeys.MANIFESTS));
     }
 }
