@@ -53,13 +53,9 @@ import software.amazon.awssdk.services.s3.S3Client;
  *
  * <p>{@code bench.sections} (comma-separated, default all three) selects the sections.
  *
- * <p>Run (see docs/benchmarks.md):
- *
- * <pre>
- * mvn -q -B -o install -pl testkit,repository,replicator -DskipTests -Dspotless.check.skip=true
- * mvn -q -B -o -pl replicator test-compile org.codehaus.mojo:exec-maven-plugin:3.6.2:java \
- *     -Dexec.mainClass=io.tidemark.replicator.ReplicationBench -Dexec.classpathScope=test
- * </pre>
+ * <p>Run it as docs/benchmarks.md §2 shows: a reactor {@code test-compile} that writes the test
+ * class path, then {@code java -cp ...} (no {@code mvn install}, which would replace the snapshot
+ * jars other builds on the machine use).
  */
 public final class ReplicationBench {
 
