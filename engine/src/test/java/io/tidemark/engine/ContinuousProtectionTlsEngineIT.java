@@ -64,8 +64,7 @@ class ContinuousProtectionTlsEngineIT {
                 try (Engine engine = Engine.start(config, CaptureHooks.NONE, Clock.systemUTC())) {
                     ContinuousMirrors mirrors = engine.continuousMirrors().orElseThrow();
                     await().atMost(DEADLINE)
-                            .until(() -> mirrors.states().stream()
-                                    .anyMatch(s -> s.vm().equals("db-1") && s.inSync()));
+                            .until(() -> mirrors.states().stream().anyMatch(s -> s.vm().equals("db-1") && s.inSync()));
                     vm.write(disk, MIB, 64 * 1024, 0x3c);
                     assertThat(dr.sha256()).isEqualTo(vm.model(disk).sha256());
                     assertThat(objects(vm)).anyMatch(o -> o.startsWith("tm-dr-tls-"));

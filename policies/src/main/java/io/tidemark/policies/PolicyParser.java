@@ -527,8 +527,8 @@ public final class PolicyParser {
         }
         tls.get().allowOnly(DR_TLS_KEYS);
         tls.get().require("dir");
-        Optional<String> dir = tls.get()
-                .string("dir", "the absolute directory of ca-cert.pem, client-cert.pem and client-key.pem");
+        Optional<String> dir =
+                tls.get().string("dir", "the absolute directory of ca-cert.pem, client-cert.pem and client-key.pem");
         Optional<String> hostname = tls.get().has("hostname")
                 ? tls.get().string("hostname", "the host name in the DR daemon's certificate")
                 : Optional.empty();

@@ -25,7 +25,8 @@ class PolicyParserDrTlsTest {
                 schedule: {interval: 1h}
                 rpo: 2s
                 mode: continuous
-                """ + dr;
+                """
+                + dr;
     }
 
     private Policy parse(String yaml) {
@@ -39,8 +40,9 @@ class PolicyParserDrTlsTest {
 
     @Test
     void tlsCarriesTheCredentialsDirectoryAndTheHostname() {
-        Policy p = parse(policy(
-                """
+        Policy p = parse(
+                policy(
+                        """
                 dr:
                   nbd: "nbd://dr-host:10809/{vm}-{disk}"
                   tls: {dir: /etc/pki/tidemark/dr, hostname: dr.example.net}
@@ -48,14 +50,15 @@ class PolicyParserDrTlsTest {
         assertThat(p.continuous().orElseThrow().tls())
                 .hasValue(new Policy.DrTls("/etc/pki/tidemark/dr", Optional.of("dr.example.net")));
 
-        Policy noHostname = parse(policy(
-                """
+        Policy noHostname = parse(
+                policy(
+                        """
                 dr: {nbd: "nbd://dr-host:10809/{vm}-{disk}", tls: {dir: /etc/pki/tidemark/dr}}
                 """));
         assertThat(noHostname.continuous().orElseThrow().tls())
                 .hasValue(new Policy.DrTls("/etc/pki/tidemark/dr", Optional.empty()));
-        Policy plain = parse(policy(
-                """
+        Policy plain =
+                parse(policy("""
                 dr: {nbd: "nbd://dr-host:10809/{vm}-{disk}"}
                 """));
         assertThat(plain.continuous().orElseThrow().tls()).isEmpty();
@@ -63,8 +66,10 @@ class PolicyParserDrTlsTest {
 
     @Test
     void tlsOnAUnixSocketIsAnErrorAtTheTlsKey() {
-        assertThat(problems(policy(
-                        """
+        assertThat(
+                        problems(
+                                policy(
+                                        """
                 dr:
                   nbd: "nbd+unix:///{vm}-{disk}?socket=/run/dr.sock"
                   tls: {dir: /etc/pki/tidemark/dr}
@@ -76,8 +81,10 @@ class PolicyParserDrTlsTest {
 
     @Test
     void aRelativeDirAnUnknownKeyAndAMissingDirAreErrorsAtTheirPlace() {
-        assertThat(problems(policy(
-                        """
+        assertThat(
+                        problems(
+                                policy(
+                                        """
                 dr:
                   nbd: "nbd://dr-host:10809/{vm}-{disk}"
                   tls: {dir: pki/dr, key: /etc/pki/dr/client-key.pem}
@@ -86,8 +93,10 @@ class PolicyParserDrTlsTest {
                         "policies/db.yaml:8:14: dr.tls.dir: expected an absolute directory on the VM's host such as"
                                 + " /etc/pki/tidemark/dr, got \"pki/dr\"",
                         "policies/db.yaml:8:22: dr.tls.key: unknown key 'key'; expected one of: dir, hostname");
-        assertThat(problems(policy(
-                        """
+        assertThat(
+                        problems(
+                                policy(
+                                        """
                 dr:
                   nbd: "nbd://dr-host:10809/{vm}-{disk}"
                   tls: {hostname: dr-host}

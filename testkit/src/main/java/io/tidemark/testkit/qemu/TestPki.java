@@ -27,19 +27,59 @@ public final class TestPki {
         try {
             Files.createDirectories(root.resolve("server"));
             Files.createDirectories(root.resolve("client"));
-            openssl(root, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out",
-                    "ca-cert.pem", "-days", "2", "-subj", "/CN=Tidemark test CA", "-addext",
-                    "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+            openssl(
+                    root,
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    "ca-key.pem",
+                    "-out",
+                    "ca-cert.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=Tidemark test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign");
             for (String who : new String[] {"server", "client"}) {
                 Files.writeString(
                         root.resolve(who + ".ext"),
                         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage="
                                 + (who.equals("server") ? "serverAuth" : "clientAuth")
                                 + "\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n");
-                openssl(root, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", who + "/" + who + "-key.pem",
-                        "-out", who + ".csr", "-subj", "/CN=127.0.0.1");
-                openssl(root, "x509", "-req", "-in", who + ".csr", "-CA", "ca-cert.pem", "-CAkey", "ca-key.pem",
-                        "-CAcreateserial", "-out", who + "/" + who + "-cert.pem", "-days", "2", "-extfile",
+                openssl(
+                        root,
+                        "req",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-keyout",
+                        who + "/" + who + "-key.pem",
+                        "-out",
+                        who + ".csr",
+                        "-subj",
+                        "/CN=127.0.0.1");
+                openssl(
+                        root,
+                        "x509",
+                        "-req",
+                        "-in",
+                        who + ".csr",
+                        "-CA",
+                        "ca-cert.pem",
+                        "-CAkey",
+                        "ca-key.pem",
+                        "-CAcreateserial",
+                        "-out",
+                        who + "/" + who + "-cert.pem",
+                        "-days",
+                        "2",
+                        "-extfile",
                         who + ".ext");
                 Files.copy(root.resolve("ca-cert.pem"), root.resolve(who).resolve("ca-cert.pem"));
             }
@@ -56,7 +96,10 @@ public final class TestPki {
         cmd[2] = "cd \"$0\" && exec openssl \"$@\"";
         cmd[3] = cwd.toString();
         System.arraycopy(args, 0, cmd, 4, args.length);
-        ExternalCommand.of(java.util.List.of(cmd)).mergeStderr().ifMissing("install openssl").run();
+        ExternalCommand.of(java.util.List.of(cmd))
+                .mergeStderr()
+                .ifMissing("install openssl")
+                .run();
     }
 
     /** The DR daemon's directory: ca-cert.pem, server-cert.pem, server-key.pem. */

@@ -214,7 +214,11 @@ public final class ContinuousMirror implements AutoCloseable {
         List<String> missing = tls.missingFiles();
         if (!missing.isEmpty()) {
             throw new PermanentException("TLS to the DR target " + target + " of " + vm + "/" + disk + " needs "
-                    + String.join(", ", missing.stream().map(f -> tls.dir().resolve(f).toString()).toList())
+                    + String.join(
+                            ", ",
+                            missing.stream()
+                                    .map(f -> tls.dir().resolve(f).toString())
+                                    .toList())
                     + " (missing or unreadable on this host); put the DR CA's ca-cert.pem and this host's"
                     + " client-cert.pem and client-key.pem in " + tls.dir() + " (continuous-protection.md §1)");
         }
@@ -305,8 +309,8 @@ public final class ContinuousMirror implements AutoCloseable {
     }
 
     private String unreachable(String why) {
-        String prefix = "the DR target " + target + " of " + vm + "/" + disk + " cannot be reached from QEMU (" + why
-                + "); ";
+        String prefix =
+                "the DR target " + target + " of " + vm + "/" + disk + " cannot be reached from QEMU (" + why + "); ";
         boolean tlsProblem = why.contains("TLS") || why.contains("certificate") || why.contains("issuer");
         if (target.tls().isEmpty() && tlsProblem) {
             return prefix + "the DR site's NBD server requires TLS: add tls: {dir: /etc/pki/tidemark/dr} to the"

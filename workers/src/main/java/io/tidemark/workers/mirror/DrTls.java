@@ -29,8 +29,6 @@ public record DrTls(Path dir, Optional<String> hostname) {
 
     /** The needed files that are missing or unreadable in {@link #dir}; empty when all are there. */
     public List<String> missingFiles() {
-        return FILES.stream()
-                .filter(f -> !Files.isReadable(dir.resolve(f)))
-                .toList();
+        return FILES.stream().filter(f -> !Files.isReadable(dir.resolve(f))).toList();
     }
 }
