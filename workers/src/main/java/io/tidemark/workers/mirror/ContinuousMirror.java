@@ -236,6 +236,9 @@ public final class ContinuousMirror implements AutoCloseable {
                             .put("endpoint", "client")
                             .put("verify-peer", true));
         } catch (QmpException e) {
+            if (objectExists(q, id)) { // another disk of this VM added it meanwhile
+                return;
+            }
             throw new PermanentException(
                     "QEMU rejected the TLS credentials in " + tls.dir() + " for the DR target " + target + " of " + vm
                             + "/" + disk + " (" + e.description() + "); check that ca-cert.pem, client-cert.pem and"

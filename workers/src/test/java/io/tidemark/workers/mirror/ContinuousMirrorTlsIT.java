@@ -139,6 +139,23 @@ class ContinuousMirrorTlsIT {
     }
 
     @Test
+    void aKeyThatIsNotPemIsRejectedByQemuWithTheDirectoryNamed() throws Exception {
+        Path broken = dir.resolve("broken");
+        Files.createDirectories(broken);
+        for (String f : DrTls.FILES) {
+            Files.copy(pki.clientDir().resolve(f), broken.resolve(f));
+        }
+        Files.writeString(broken.resolve("client-key.pem"), "not a key\n");
+        ContinuousMirror m = mirror(overTls(broken));
+
+        assertThatThrownBy(m::start)
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("QEMU rejected the TLS credentials in " + broken)
+                .hasMessageContaining("the key belongs to the certificate");
+        assertThat(qemuObjects()).noneMatch(o -> o.startsWith("tm-dr-tls"));
+    }
+
+    @Test
     void aRestartedSupervisorAdoptsTheTlsMirrorAndStopRemovesTheCredentials() {
         ContinuousMirror first = mirror(overTls(pki.clientDir()));
         first.start();
