@@ -121,7 +121,11 @@ public final class ContinuousMirror implements AutoCloseable {
      */
     public synchronized void start() {
         try (QmpClient q = QmpClient.connect(qmpSocket, QMP_TIMEOUT)) {
-            List<String> missing = MirrorFeatures.missing(q.execute("query-qmp-schema"));
+            JsonNode schema = q.execute("query-qmp-schema");
+            List<String> missing = new java.util.ArrayList<>(MirrorFeatures.missing(schema));
+            target.tls()
+                    .ifPresent(t -> missing.addAll(
+                            MirrorFeatures.missingTls(schema, t.hostname().isPresent())));
             if (!missing.isEmpty()) {
                 throw new PermanentException("continuous protection of " + vm + " needs QEMU features that "
                         + qmpSocket + " lacks: " + String.join(", ", missing)
