@@ -318,7 +318,8 @@ public final class ContinuousMirror implements AutoCloseable {
     private String unreachable(String why) {
         String prefix =
                 "the DR target " + target + " of " + vm + "/" + disk + " cannot be reached from QEMU (" + why + "); ";
-        boolean tlsProblem = why.contains("TLS") || why.contains("certificate") || why.contains("issuer");
+        String w = why.toLowerCase(java.util.Locale.ROOT);
+        boolean tlsProblem = w.contains("tls") || w.contains("certificate") || w.contains("issuer");
         if (target.tls().isEmpty() && tlsProblem) {
             return prefix + "the DR site's NBD server requires TLS: add tls: {dir: /etc/pki/tidemark/dr} to the"
                     + " policy's dr (continuous-protection.md §1)";

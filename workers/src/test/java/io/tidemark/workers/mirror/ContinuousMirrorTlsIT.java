@@ -101,6 +101,19 @@ class ContinuousMirrorTlsIT {
     }
 
     @Test
+    void aDrLinkOutageOverTlsIsResynchronisedAfterANewHandshake() {
+        ContinuousMirror m = mirror(overTls(pki.clientDir()));
+        m.supervise(Duration.ofMillis(100));
+        await().atMost(Duration.ofSeconds(60)).until(() -> m.state().inSync());
+
+        dr.stop();
+        vm.write("sd0", 8L * MIB, 64 * 1024, 0x51); // waits up to reconnect-delay, then tracked as dirty
+        dr.restart(); // QEMU's nbd client reconnects, with a new TLS handshake
+        await().atMost(Duration.ofSeconds(90)).until(() -> m.state().inSync());
+        assertThat(dr.sha256()).isEqualTo(vm.model("sd0").sha256());
+    }
+
+    @Test
     void aClientWithoutTlsIsRefusedByTheServerAndTheMessageNamesTls() {
         ContinuousMirror m = mirror(DrNbdTarget.parse(dr.uri()));
 
@@ -121,6 +134,18 @@ class ContinuousMirrorTlsIT {
                 .hasMessageContaining("TLS handshake failed")
                 .hasMessageContaining(other.clientDir().resolve("ca-cert.pem").toString());
         assertThat(qemuObjects()).noneMatch(o -> o.startsWith("tm-dr-tls")); // nothing left behind
+    }
+
+    @Test
+    void aHostnameTheServerCertificateLacksIsNamed() {
+        ContinuousMirror m =
+                mirror(DrNbdTarget.parse(dr.uri()).withTls(new DrTls(pki.clientDir(), Optional.of("dr.example.net"))));
+
+        assertThatThrownBy(m::start)
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("does not match the hostname") // QEMU's reason
+                .hasMessageContaining("TLS handshake failed")
+                .hasMessageContaining("names dr.example.net");
     }
 
     @Test
