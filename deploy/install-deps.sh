@@ -11,6 +11,7 @@ need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v nbdinfo >/dev/null || need+=(libnbd-bin)
+command -v openssl >/dev/null || need+=(openssl)          # ContinuousMirrorTlsIT makes a throwaway CA + NBD TLS certificates
 ls /usr/lib/*/qemu/block-rbd.so >/dev/null 2>&1 || need+=(qemu-block-extra)   # restore to Ceph RBD (QEMU's rbd driver)
 command -v ceph-mon >/dev/null || need+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v uuidgen >/dev/null || need+=(uuid-runtime)   # deploy/ceph/start-ceph.sh

@@ -9,6 +9,7 @@ import io.tidemark.scheduler.Inventory;
 import io.tidemark.scheduler.RpoTracker;
 import io.tidemark.scheduler.VmPlacement;
 import io.tidemark.workers.mirror.ContinuousProtection;
+import io.tidemark.workers.mirror.DrTls;
 import io.tidemark.workers.mirror.MirrorLagWatch;
 import io.tidemark.workers.mirror.MirrorState;
 import java.nio.file.Path;
@@ -148,7 +149,11 @@ final class ContinuousMirrors implements AutoCloseable {
                                     qmpDir.resolve(vm.vm() + ".qmp"),
                                     p.name(),
                                     p.rpo(),
-                                    p.continuous().orElseThrow().drNbd()));
+                                    p.continuous().orElseThrow().drNbd(),
+                                    p.continuous()
+                                            .orElseThrow()
+                                            .tls()
+                                            .map(t -> new DrTls(Path.of(t.dir()), t.hostname()))));
                     break;
                 }
             }

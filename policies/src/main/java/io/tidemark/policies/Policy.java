@@ -85,16 +85,38 @@ public record Policy(
      *     {disk}} placeholders, such as {@code nbd://dr-host:10809/{vm}-{disk}}
      * @param points {@code dr.qmp} and {@code dr.points}: where the policy's {@code schedule} takes
      *     restore points of the replicas at the DR site; empty: the mirrors keep no history
+     * @param tls {@code dr.tls}: TLS on the NBD link; empty: plain NBD
      */
-    public record Continuous(String drNbd, Optional<DrPoints> points) {
+    public record Continuous(String drNbd, Optional<DrPoints> points, Optional<DrTls> tls) {
         public Continuous {
             Objects.requireNonNull(drNbd, "drNbd");
             Objects.requireNonNull(points, "points");
+            Objects.requireNonNull(tls, "tls");
         }
 
-        /** Mirrors only: no DR points. */
+        public Continuous(String drNbd, Optional<DrPoints> points) {
+            this(drNbd, points, Optional.empty());
+        }
+
+        /** Mirrors only: no DR points, no TLS. */
         public Continuous(String drNbd) {
-            this(drNbd, Optional.empty());
+            this(drNbd, Optional.empty(), Optional.empty());
+        }
+    }
+
+    /**
+     * TLS on the NBD link to the DR site ({@code dr.tls}, ADR 19): QEMU's NBD TLS with x509
+     * credentials. Secrets are never in the policy: the key is a file on the VM's host.
+     *
+     * @param dir {@code dr.tls.dir}: absolute directory on the VM's host holding {@code
+     *     ca-cert.pem}, {@code client-cert.pem} and {@code client-key.pem}
+     * @param hostname {@code dr.tls.hostname}: the name the DR daemon's certificate must carry;
+     *     empty: the host of {@code dr.nbd}
+     */
+    public record DrTls(String dir, Optional<String> hostname) {
+        public DrTls {
+            Objects.requireNonNull(dir, "dir");
+            Objects.requireNonNull(hostname, "hostname");
         }
     }
 

@@ -82,7 +82,10 @@ public final class PolicyParser {
     static final List<String> SCHEDULE_KEYS = List.of("interval", "cron", "jitter");
     static final List<String> TARGET_KEYS = List.of("name", "rpo");
     static final List<String> QOS_KEYS = List.of("read-bandwidth", "read-iops");
-    static final List<String> DR_KEYS = List.of("nbd", "qmp", "node", "points", "keep");
+    static final List<String> DR_KEYS = List.of("nbd", "qmp", "node", "points", "keep", "tls");
+
+    /** Keys of {@code dr.tls}. */
+    static final List<String> DR_TLS_KEYS = List.of("dir", "hostname");
 
     /** The largest RPO of a continuous policy: the mirror lag tolerated is seconds (ADR 19). */
     public static final Duration MAX_CONTINUOUS_RPO = Duration.ofSeconds(60);
@@ -494,9 +497,53 @@ public final class PolicyParser {
             ok = false;
         }
         Optional<Optional<Policy.DrPoints>> points = readDrPoints(dr.get(), problems);
-        return ok && points.isPresent()
-                ? Optional.of(Optional.of(new Policy.Continuous(uri, points.get())))
+        Optional<Optional<Policy.DrTls>> tls = readDrTls(dr.get(), uri, problems);
+        return ok && points.isPresent() && tls.isPresent()
+                ? Optional.of(Optional.of(new Policy.Continuous(uri, points.get(), tls.get())))
                 : Optional.empty();
+    }
+
+    /**
+     * {@code dr.tls}: TLS on the NBD link, {@code {dir: /abs/path, hostname: NAME}}. Only for
+     * {@code nbd://} (TCP): a Unix socket never leaves the host, so TLS on it is an error (a
+     * forwarded socket is already protected by its tunnel).
+     */
+    private static Optional<Optional<Policy.DrTls>> readDrTls(MappingReader dr, String uri, Problems problems) {
+        if (!dr.has("tls")) {
+            return Optional.of(Optional.empty());
+        }
+        if (uri.startsWith("nbd+unix:")) {
+            problems.at(
+                    dr.keyNode("tls").orElseThrow(),
+                    dr.child("tls"),
+                    "tls protects a network link, but dr.nbd is a Unix socket on this host; use"
+                            + " nbd://DR-HOST:10809/{vm}-{disk} for TLS, or remove tls (a socket forwarded by ssh is"
+                            + " already encrypted)");
+            return Optional.empty();
+        }
+        Optional<MappingReader> tls = dr.mapping("tls", "a mapping with dir (and hostname)");
+        if (tls.isEmpty()) {
+            return Optional.empty();
+        }
+        tls.get().allowOnly(DR_TLS_KEYS);
+        tls.get().require("dir");
+        Optional<String> dir =
+                tls.get().string("dir", "the absolute directory of ca-cert.pem, client-cert.pem and client-key.pem");
+        Optional<String> hostname = tls.get().has("hostname")
+                ? tls.get().string("hostname", "the host name in the DR daemon's certificate")
+                : Optional.empty();
+        if (dir.isEmpty() || (tls.get().has("hostname") && hostname.isEmpty())) {
+            return Optional.empty();
+        }
+        if (!dir.get().startsWith("/")) {
+            problems.at(
+                    tls.get().value("dir").orElseThrow(),
+                    tls.get().child("dir"),
+                    "expected an absolute directory on the VM's host such as /etc/pki/tidemark/dr, got "
+                            + MappingReader.quote(dir.get()));
+            return Optional.empty();
+        }
+        return Optional.of(Optional.of(new Policy.DrTls(dir.get(), hostname)));
     }
 
     /**

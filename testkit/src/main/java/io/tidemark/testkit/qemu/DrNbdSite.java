@@ -41,10 +41,16 @@ public final class DrNbdSite implements AutoCloseable {
     private final Path image;
     private final long size;
     private final int tcpPort; // 0: Unix socket
+    private final TestPki tls; // null: plain NBD
     private Process process;
 
     private DrNbdSite(Path dir, String name, long size, int tcpPort) {
+        this(dir, name, size, tcpPort, null);
+    }
+
+    private DrNbdSite(Path dir, String name, long size, int tcpPort, TestPki tls) {
         this.tcpPort = tcpPort;
+        this.tls = tls;
         this.dir = dir.toAbsolutePath();
         this.name = name;
         this.image = this.dir.resolve(name + "-replica.raw");
@@ -58,13 +64,26 @@ public final class DrNbdSite implements AutoCloseable {
 
     /** Like {@link #start(Path, String, long)}, serving NBD on TCP 127.0.0.1 at a free port instead. */
     public static DrNbdSite startTcp(Path dir, String name, long size) {
+        return start(new DrNbdSite(dir, name, size, freePort()));
+    }
+
+    /**
+     * Like {@link #startTcp}, with NBD over TLS: the server requires TLS ({@code tls-creds-x509}
+     * from {@link TestPki#serverDir()}, {@code verify-peer=on}, so clients need a certificate of the
+     * same CA too).
+     */
+    public static DrNbdSite startTcpTls(Path dir, String name, long size, TestPki pki) {
+        return start(new DrNbdSite(dir, name, size, freePort(), pki));
+    }
+
+    private static int freePort() {
         int port;
         try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             port = probe.getLocalPort();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return start(new DrNbdSite(dir, name, size, port));
+        return port;
     }
 
     private static DrNbdSite start(DrNbdSite site) {
@@ -77,8 +96,12 @@ public final class DrNbdSite implements AutoCloseable {
     }
 
     private void launch() {
-        List<String> cmd = List.of(
-                "qemu-storage-daemon",
+        List<String> cmd = new java.util.ArrayList<>(List.of("qemu-storage-daemon"));
+        if (tls != null) {
+            cmd.add("--object");
+            cmd.add("tls-creds-x509,id=dr-tls,dir=" + tls.serverDir() + ",endpoint=server,verify-peer=on");
+        }
+        cmd.addAll(List.of(
                 "--blockdev",
                 "driver=file,filename=" + image + ",node-name=replica-file",
                 "--blockdev",
@@ -86,13 +109,14 @@ public final class DrNbdSite implements AutoCloseable {
                 "--nbd-server",
                 tcpPort == 0
                         ? "addr.type=unix,addr.path=" + nbdSocket()
-                        : "addr.type=inet,addr.host=127.0.0.1,addr.port=" + tcpPort,
+                        : "addr.type=inet,addr.host=127.0.0.1,addr.port=" + tcpPort
+                                + (tls == null ? "" : ",tls-creds=dr-tls"),
                 "--export",
                 "type=nbd,id=dr,node-name=replica,name=" + name + ",writable=on,writethrough=off",
                 "--chardev",
                 "socket,path=" + qmpSocket() + ",server=on,wait=off,id=mon0",
                 "--monitor",
-                "chardev=mon0");
+                "chardev=mon0"));
         try {
             Files.deleteIfExists(nbdSocket());
         } catch (IOException e) {
@@ -173,9 +197,20 @@ public final class DrNbdSite implements AutoCloseable {
     public String sha256() {
         Path raw = dir.resolve(name + "-read.raw");
         try {
-            ExternalCommand.of("qemu-img", "convert", "-f", "raw", "-O", "raw", uri(), raw.toString())
-                    .mergeStderr()
-                    .run();
+            List<String> convert = tls == null
+                    ? List.of("qemu-img", "convert", "-f", "raw", "-O", "raw", uri(), raw.toString())
+                    : List.of(
+                            "qemu-img",
+                            "convert",
+                            "--object",
+                            "tls-creds-x509,id=t,dir=" + tls.clientDir() + ",endpoint=client",
+                            "--image-opts",
+                            "driver=raw,file.driver=nbd,file.server.type=inet,file.server.host=127.0.0.1,"
+                                    + "file.server.port=" + tcpPort + ",file.export=" + name + ",file.tls-creds=t",
+                            "-O",
+                            "raw",
+                            raw.toString());
+            ExternalCommand.of(convert).mergeStderr().run();
             return sha256(raw);
         } finally {
             try {

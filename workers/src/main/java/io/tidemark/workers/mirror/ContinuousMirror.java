@@ -121,7 +121,11 @@ public final class ContinuousMirror implements AutoCloseable {
      */
     public synchronized void start() {
         try (QmpClient q = QmpClient.connect(qmpSocket, QMP_TIMEOUT)) {
-            List<String> missing = MirrorFeatures.missing(q.execute("query-qmp-schema"));
+            JsonNode schema = q.execute("query-qmp-schema");
+            List<String> missing = new java.util.ArrayList<>(MirrorFeatures.missing(schema));
+            target.tls()
+                    .ifPresent(t -> missing.addAll(
+                            MirrorFeatures.missingTls(schema, t.hostname().isPresent())));
             if (!missing.isEmpty()) {
                 throw new PermanentException("continuous protection of " + vm + " needs QEMU features that "
                         + qmpSocket + " lacks: " + String.join(", ", missing)
@@ -201,6 +205,62 @@ public final class ContinuousMirror implements AutoCloseable {
         observe(inSync ? MirrorState.Phase.IN_SYNC : MirrorState.Phase.SYNCING, remaining, Optional.empty());
     }
 
+    /**
+     * The id of the {@code tls-creds-x509} object of a TLS directory in QEMU: named as ours, and
+     * the same for every disk of the VM that uses that directory, so they share it.
+     */
+    public static String tlsCredsId(DrTls tls) {
+        return "tm-dr-tls-" + Integer.toHexString(tls.dir().toString().hashCode());
+    }
+
+    /** Adds the client TLS credentials object to QEMU unless it is there already (adopted). */
+    private void ensureTlsCreds(QmpClient q, DrTls tls) {
+        List<String> missing = tls.missingFiles();
+        if (!missing.isEmpty()) {
+            throw new PermanentException("TLS to the DR target " + target + " of " + vm + "/" + disk + " needs "
+                    + String.join(
+                            ", ",
+                            missing.stream()
+                                    .map(f -> tls.dir().resolve(f).toString())
+                                    .toList())
+                    + " (missing or unreadable on this host); put the DR CA's ca-cert.pem and this host's"
+                    + " client-cert.pem and client-key.pem in " + tls.dir() + " (continuous-protection.md §1)");
+        }
+        String id = tlsCredsId(tls);
+        if (objectExists(q, id)) {
+            return;
+        }
+        try {
+            q.execute(
+                    "object-add",
+                    QmpClient.args()
+                            .put("qom-type", "tls-creds-x509")
+                            .put("id", id)
+                            .put("dir", tls.dir().toString())
+                            .put("endpoint", "client")
+                            .put("verify-peer", true));
+        } catch (QmpException e) {
+            if (objectExists(q, id)) { // another disk of this VM added it meanwhile
+                return;
+            }
+            throw new PermanentException(
+                    "QEMU rejected the TLS credentials in " + tls.dir() + " for the DR target " + target + " of " + vm
+                            + "/" + disk + " (" + e.description() + "); check that ca-cert.pem, client-cert.pem and"
+                            + " client-key.pem are PEM files and that the key belongs to the certificate",
+                    e);
+        }
+        log.info("TLS credentials {} from {} added to {} for its DR link", id, tls.dir(), vm);
+    }
+
+    private static boolean objectExists(QmpClient q, String id) {
+        for (JsonNode o : q.execute("qom-list", QmpClient.args().put("path", "/objects"))) {
+            if (o.path("name").asText().equals(id)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void create(QmpClient q, boolean strict) {
         if (!nodeExists(q, targetNode())) {
             ObjectNode add = QmpClient.args()
@@ -209,13 +269,19 @@ public final class ContinuousMirror implements AutoCloseable {
                     .put("export", target.export())
                     .put("reconnect-delay", Math.max(1, reconnectDelay.toSeconds()));
             add.set("server", target.qmpServer());
+            if (target.tls().isPresent()) {
+                DrTls tls = target.tls().get();
+                ensureTlsCreds(q, tls);
+                add.put("tls-creds", tlsCredsId(tls));
+                tls.hostname().ifPresent(h -> add.put("tls-hostname", h));
+            }
             try {
                 q.execute("blockdev-add", add);
             } catch (QmpException e) {
-                throw new PermanentException(
-                        "the DR target " + target + " of " + vm + "/" + disk + " cannot be reached from QEMU ("
-                                + e.description() + "); start the DR site's NBD server or fix the policy's dr target",
-                        e);
+                if (target.tls().isPresent()) { // leave no credentials behind that nothing uses
+                    removeTlsCredsIfUnused(q, tlsCredsId(target.tls().get()));
+                }
+                throw new PermanentException(unreachable(e.description()), e);
             }
         }
         String node = diskNode(q);
@@ -247,6 +313,25 @@ public final class ContinuousMirror implements AutoCloseable {
             throw e;
         }
         log.info("continuous mirror of {}/{} to {} started (full sync)", vm, disk, target);
+    }
+
+    private String unreachable(String why) {
+        String prefix =
+                "the DR target " + target + " of " + vm + "/" + disk + " cannot be reached from QEMU (" + why + "); ";
+        String w = why.toLowerCase(java.util.Locale.ROOT);
+        boolean tlsProblem = w.contains("tls") || w.contains("certificate") || w.contains("issuer");
+        if (target.tls().isEmpty() && tlsProblem) {
+            return prefix + "the DR site's NBD server requires TLS: add tls: {dir: /etc/pki/tidemark/dr} to the"
+                    + " policy's dr (continuous-protection.md §1)";
+        }
+        if (target.tls().isPresent() && tlsProblem) {
+            DrTls tls = target.tls().get();
+            return prefix + "the TLS handshake failed: check that " + tls.dir().resolve("ca-cert.pem")
+                    + " is the CA that signed the DR daemon's server certificate, that the certificate names "
+                    + tls.hostname().orElse(target.host().orElse("the host"))
+                    + " (set dr.tls.hostname otherwise), and that the DR daemon trusts this host's client-cert.pem";
+        }
+        return prefix + "start the DR site's NBD server or fix the policy's dr target";
     }
 
     private String diskNode(QmpClient q) {
@@ -335,6 +420,22 @@ public final class ContinuousMirror implements AutoCloseable {
             if (nodeExists(q, targetNode())) {
                 q.execute("blockdev-del", QmpClient.args().put("node-name", targetNode()));
             }
+            if (target.tls().isPresent()) {
+                removeTlsCredsIfUnused(q, tlsCredsId(target.tls().get()));
+            }
+        }
+    }
+
+    /** Deletes the TLS credentials object once no DR node of ours (another disk's) is left to use it. */
+    private void removeTlsCredsIfUnused(QmpClient q, String id) {
+        for (JsonNode n : q.execute("query-named-block-nodes", QmpClient.args().put("flat", true))) {
+            if (n.path("node-name").asText().startsWith("tm-dr-")) {
+                return;
+            }
+        }
+        if (objectExists(q, id)) {
+            q.execute("object-del", QmpClient.args().put("id", id));
+            log.info("TLS credentials {} removed from {}: no DR link uses them", id, vm);
         }
     }
 

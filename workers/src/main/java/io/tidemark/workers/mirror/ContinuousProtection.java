@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -22,8 +23,19 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class ContinuousProtection implements AutoCloseable {
 
-    /** One continuously protected VM. */
-    public record Protected(String vm, Path qmpSocket, String policy, Duration rpo, String drUriTemplate) {}
+    /**
+     * One continuously protected VM.
+     *
+     * @param tls TLS on the NBD link of every disk; empty: plain NBD
+     */
+    public record Protected(
+            String vm, Path qmpSocket, String policy, Duration rpo, String drUriTemplate, Optional<DrTls> tls) {
+
+        /** Plain NBD. */
+        public Protected(String vm, Path qmpSocket, String policy, Duration rpo, String drUriTemplate) {
+            this(vm, qmpSocket, policy, rpo, drUriTemplate, Optional.empty());
+        }
+    }
 
     private final MirrorLagWatch watch;
     private final Clock clock;
@@ -52,7 +64,8 @@ public final class ContinuousProtection implements AutoCloseable {
         try {
             for (String disk : disks(p)) {
                 DrNbdTarget target = DrNbdTarget.parse(
-                        p.drUriTemplate().replace("{vm}", p.vm()).replace("{disk}", disk));
+                                p.drUriTemplate().replace("{vm}", p.vm()).replace("{disk}", disk))
+                        .withTls(p.tls());
                 ContinuousMirror m = new ContinuousMirror(
                         p.vm(),
                         p.qmpSocket(),

@@ -16,8 +16,13 @@ import java.util.Optional;
  * @param host the host, for {@code nbd}
  * @param port the TCP port (10809 when the URI has none)
  * @param export the export name
+ * @param tls TLS on the link (QEMU's NBD TLS); empty: plain NBD
  */
-public record DrNbdTarget(Optional<Path> socket, Optional<String> host, int port, String export) {
+public record DrNbdTarget(Optional<Path> socket, Optional<String> host, int port, String export, Optional<DrTls> tls) {
+
+    public DrNbdTarget(Optional<Path> socket, Optional<String> host, int port, String export) {
+        this(socket, host, port, export, Optional.empty());
+    }
 
     public DrNbdTarget {
         if (socket.isPresent() == host.isPresent()) {
@@ -68,6 +73,16 @@ public record DrNbdTarget(Optional<Path> socket, Optional<String> host, int port
                                     export));
         }
         throw new PermanentException("DR target '" + uri + "' is not an NBD URI" + forms);
+    }
+
+    /** The same export reached over TLS. */
+    public DrNbdTarget withTls(DrTls t) {
+        return new DrNbdTarget(socket, host, port, export, Optional.of(t));
+    }
+
+    /** The same export reached over TLS when {@code t} is present, plain otherwise. */
+    public DrNbdTarget withTls(Optional<DrTls> t) {
+        return new DrNbdTarget(socket, host, port, export, t);
     }
 
     private static DrNbdTarget unixOrNull(Path socket, String export) {

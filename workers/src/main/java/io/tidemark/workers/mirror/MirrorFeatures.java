@@ -50,6 +50,30 @@ public final class MirrorFeatures {
         return withNbd(byName, missing);
     }
 
+    /**
+     * What NBD over TLS needs besides {@link #missing}: the {@code nbd} driver's {@code tls-creds}
+     * and, when a host name is set, {@code tls-hostname} (QEMU >= 7.0); empty when all exist.
+     */
+    public static List<String> missingTls(JsonNode schema, boolean hostname) {
+        List<String> missing = new ArrayList<>();
+        List<JsonNode> nbd = new ArrayList<>();
+        for (JsonNode e : schema) {
+            if (e.path("meta-type").asText().equals("object")
+                    && member(e, "reconnect-delay").isPresent()
+                    && member(e, "export").isPresent()
+                    && member(e, "server").isPresent()) {
+                nbd.add(e);
+            }
+        }
+        if (nbd.stream().noneMatch(e -> member(e, "tls-creds").isPresent())) {
+            missing.add("nbd blockdev driver option tls-creds (NBD over TLS)");
+        }
+        if (hostname && nbd.stream().noneMatch(e -> member(e, "tls-hostname").isPresent())) {
+            missing.add("nbd blockdev driver option tls-hostname (QEMU >= 7.0; or leave dr.tls.hostname out)");
+        }
+        return missing;
+    }
+
     private static List<String> withNbd(Map<String, JsonNode> byName, List<String> missing) {
         boolean reconnect = byName.values().stream()
                 .filter(e -> e.path("meta-type").asText().equals("object"))

@@ -32,4 +32,21 @@ class DrNbdTargetTest {
         assertThatThrownBy(() -> DrNbdTarget.parse("nbd://dr.example:10809/")).hasMessageContaining("names no export");
         assertThatThrownBy(() -> DrNbdTarget.parse("s3://bucket/x")).hasMessageContaining("is not an NBD URI");
     }
+
+    @Test
+    void tlsIsCarriedAndTheUriStaysTheSame(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        DrNbdTarget tcp = DrNbdTarget.parse("nbd://dr.example:10810/vm1-sd0");
+        DrTls tls = new DrTls(dir, Optional.of("dr.example"));
+        DrNbdTarget secured = tcp.withTls(tls);
+        assertThat(secured.tls()).contains(tls);
+        assertThat(secured.toString()).isEqualTo(tcp.toString());
+        assertThat(secured).isNotEqualTo(tcp);
+        assertThat(tcp.tls()).isEmpty();
+        assertThat(tls.missingFiles()).containsExactlyElementsOf(DrTls.FILES);
+        java.nio.file.Files.writeString(dir.resolve("ca-cert.pem"), "x");
+        assertThat(tls.missingFiles()).containsExactly("client-cert.pem", "client-key.pem");
+        assertThatThrownBy(() -> new DrTls(Path.of("pki/dr"), Optional.empty()))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("absolute");
+    }
 }

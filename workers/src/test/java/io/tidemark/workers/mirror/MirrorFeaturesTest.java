@@ -48,4 +48,18 @@ class MirrorFeaturesTest {
                 .containsExactly(
                         "QMP command blockdev-mirror", "nbd blockdev driver option reconnect-delay (QEMU >= 4.2)");
     }
+
+    @Test
+    void nbdWithoutTlsOptionsIsNamedOnlyForWhatTheTargetUses() throws Exception {
+        String tls = NBD + ",{'name':'tls-creds'},{'name':'tls-hostname'}";
+        assertThat(MirrorFeatures.missingTls(schema(MIRROR, "'write-blocking'", tls), true))
+                .isEmpty();
+        String noHostname = NBD + ",{'name':'tls-creds'}";
+        assertThat(MirrorFeatures.missingTls(schema(MIRROR, "'write-blocking'", noHostname), false))
+                .isEmpty();
+        assertThat(MirrorFeatures.missingTls(schema(MIRROR, "'write-blocking'", noHostname), true))
+                .containsExactly("nbd blockdev driver option tls-hostname (QEMU >= 7.0; or leave dr.tls.hostname out)");
+        assertThat(MirrorFeatures.missingTls(schema(MIRROR, "'write-blocking'", NBD), false))
+                .containsExactly("nbd blockdev driver option tls-creds (NBD over TLS)");
+    }
 }
