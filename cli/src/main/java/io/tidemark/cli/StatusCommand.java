@@ -13,6 +13,7 @@ import io.tidemark.format.Json;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.replicator.ReplicaGap;
+import io.tidemark.replicator.TierSweep;
 import io.tidemark.repository.DrillLog;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.repository.Repository;
@@ -129,8 +130,14 @@ final class StatusCommand implements Callable<Integer> {
             read.values().forEach(r -> drills.addAll(r.drills()));
             Map<String, Map<String, List<Manifest>>> missing = missing(set, primary, points, read);
             Instant now = Instant.now();
-            Continuous continuous =
-                    set.continuous().isEmpty() ? new Continuous(List.of(), Optional.empty()) : readContinuous(c, wait);
+            boolean sweeps = c.targets().keySet().stream()
+                    .anyMatch(t -> !TierSweep.classesAt(set, t).isEmpty());
+            Continuous continuous = set.continuous().isEmpty() && !sweeps
+                    ? new Continuous(List.of(), Optional.empty())
+                    : readContinuous(c, wait);
+            if (set.continuous().isEmpty() && !engineStatusPage(c)) {
+                continuous = new Continuous(List.of(), Optional.empty()); // tier sweeps unknown: not an error
+            }
             boolean violated =
                     status.stream().filter(s -> reachable(read, s.location())).anyMatch(RpoTracker.Status::violated)
                             || continuous.rows().stream()
@@ -142,6 +149,7 @@ final class StatusCommand implements Callable<Integer> {
             } else {
                 printTable(status, read, drills, missing, now);
                 printContinuous(continuous);
+                printTiers(continuous, sweeps && engineStatusPage(c), now);
             }
             if (violated) {
                 return EXIT_RPO_VIOLATED;
@@ -269,17 +277,18 @@ final class StatusCommand implements Callable<Integer> {
      * each {@code {vm, location, policy, rpoSeconds, ageSeconds, newestCapturedAt, violated, state}};
      * or why they could not be read.
      */
-    record Continuous(List<JsonNode> rows, Optional<String> error) {}
+    record Continuous(List<JsonNode> rows, List<JsonNode> tiers, Optional<String> error) {
+        Continuous(List<JsonNode> rows, Optional<String> error) {
+            this(rows, List.of(), error);
+        }
+    }
 
     /** Locations the engine measures from memory: the mirror and the DR points (ADR 19). */
     static final Set<String> ENGINE_LOCATIONS = Set.of("dr-mirror", "dr-points");
 
     /** Reads the continuous VMs' rows from the engine's {@code /status.json} (the status page's own source). */
     static Continuous readContinuous(EngineConfig c, Duration wait) {
-        if (c.metrics() == null
-                || c.metrics().isBlank()
-                || c.statusPage() == null
-                || !c.statusPage().enabled()) {
+        if (!engineStatusPage(c)) {
             return new Continuous(
                     List.of(),
                     Optional.of("the mirror lag and DR points of continuous policies are in the engine's memory, shown"
@@ -306,7 +315,17 @@ final class StatusCommand implements Callable<Integer> {
                                 + "; check statusPage.tokenFile"));
             }
             List<JsonNode> rows = new ArrayList<>();
-            for (JsonNode vm : Json.mapper().readTree(r.body()).path("vms")) {
+            JsonNode page = Json.mapper().readTree(r.body());
+            List<JsonNode> tiers = new ArrayList<>();
+            for (JsonNode t : page.path("tierSweeps")) {
+                ObjectNode row = Json.mapper().createObjectNode();
+                row.put("tierSweep", t.path("target").asText());
+                row.setAll((ObjectNode) t);
+                row.remove("target");
+                row.put("source", "engine");
+                tiers.add(row);
+            }
+            for (JsonNode vm : page.path("vms")) {
                 for (JsonNode l : vm.path("locations")) {
                     if (ENGINE_LOCATIONS.contains(l.path("location").asText())) {
                         ObjectNode row = Json.mapper().createObjectNode();
@@ -331,7 +350,7 @@ final class StatusCommand implements Callable<Integer> {
                     }
                 }
             }
-            return new Continuous(rows, Optional.empty());
+            return new Continuous(rows, tiers, Optional.empty());
         } catch (IOException e) {
             return new Continuous(
                     List.of(),
@@ -340,6 +359,50 @@ final class StatusCommand implements Callable<Integer> {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return new Continuous(List.of(), Optional.of("interrupted"));
+        }
+    }
+
+    /** Whether the engine serves its status page ({@code /status.json}), the source of its in-memory rows. */
+    static boolean engineStatusPage(EngineConfig c) {
+        return c.metrics() != null
+                && !c.metrics().isBlank()
+                && c.statusPage() != null
+                && c.statusPage().enabled();
+    }
+
+    /** Each target's tier sweep, as the engine last saw it (ADR 20): from its status page, from memory. */
+    private static void printTiers(Continuous continuous, boolean shown, Instant now) {
+        if (continuous.tiers().isEmpty()) {
+            if (!shown) {
+                return;
+            }
+            System.out.printf(
+                    "%nTIER SWEEPS  %s%n",
+                    continuous
+                            .error()
+                            .map(e -> "unknown (engine down)")
+                            .orElse(
+                                    "none yet (the engine sweeps every tierSweep.every, first tierSweep.first after start)"));
+            return;
+        }
+        System.out.printf(
+                "%n%-20s %-8s %-12s %8s %8s  %s%n", "TIER SWEEP TARGET", "STATE", "LAST SWEEP", "TAGGED", "REWARM", "");
+        for (JsonNode t : continuous.tiers()) {
+            String last = t.has("lastAttempt")
+                    ? Human.duration(Duration.between(
+                                    Instant.parse(t.path("lastAttempt").asText()), now)) + " ago"
+                    : "never";
+            String detail = t.has("heldBy")
+                    ? "held by another tier sweep: " + t.path("heldBy").asText()
+                    : t.path("error").asText("");
+            System.out.printf(
+                    "%-20s %-8s %-12s %8s %8s  %s%n",
+                    t.path("tierSweep").asText(),
+                    t.path("state").asText("-"),
+                    last,
+                    t.has("taggedLast") ? t.path("taggedLast").asText() : "-",
+                    t.path("rewarmPending").asText("0"),
+                    detail);
         }
     }
 
@@ -376,6 +439,7 @@ final class StatusCommand implements Callable<Integer> {
             throws IOException {
         ArrayNode out = Json.mapper().createArrayNode();
         continuous.rows().forEach(out::add);
+        continuous.tiers().forEach(out::add);
         continuous.error().ifPresent(e -> out.addObject()
                 .put("location", "engine")
                 .put("source", "engine")

@@ -196,4 +196,90 @@ class StatusCommandTest {
         assertThat(exit).isEqualTo(StatusCommand.EXIT_PARTIAL);
         assertThat(std.out()).contains("ENGINE DOWN").contains("is the engine running?");
     }
+
+    @Test
+    void eachTargetsTierSweepIsShownFromTheEnginesStatusPageWithItsResult() throws Exception {
+        Path repo = Files.createDirectories(dir.resolve("data/repo"));
+        Repository.openOrInit(new FileObjectTarget(repo), RepositoryConfig.defaults());
+        Path vault = Files.createDirectories(dir.resolve("vault"));
+        Path policies = Files.createDirectories(dir.resolve("policies"));
+        Files.writeString(
+                policies.resolve("db.yaml"),
+                """
+                name: db
+                vms: {names: [db-1]}
+                schedule: {interval: 1h}
+                rpo: 2h
+                targets: [vault]
+                tiers:
+                  warm: {location: vault, keep: 30d}
+                  cold: {location: vault, storage-class: GLACIER, keep: 1y}
+                """);
+        Path token = dir.resolve("status.token");
+        Files.writeString(token, "cli-status-test-token-0123456789\n");
+        Files.setPosixFilePermissions(token, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        String at = Instant.now().minusSeconds(120).toString();
+        String page =
+                """
+                {"host": "hv1", "at": "%s", "historyLoaded": true, "vms": [], "tierSweeps": [
+                  {"target": "vault", "state": "held", "lastAttempt": "%s", "error": "another tier sweep holds it",
+                   "heldBy": "cli on hv2 until 2026-01-01T00:10:00Z", "rewarmPending": 0, "taggedTotal": 0,
+                   "untaggedTotal": 0, "rewarmedTotal": 0, "failures": 1},
+                  {"target": "offsite", "state": "ok", "lastAttempt": "%s", "lastSuccess": "%s", "chunks": 40,
+                   "taggedLast": 3, "untaggedLast": 0, "tagReads": 4, "restoresRequested": 2, "rewarmPending": 2,
+                   "taggedTotal": 7, "untaggedTotal": 0, "rewarmedTotal": 0, "failures": 0}]}
+                """
+                        .formatted(at, at, at, at);
+        com.sun.net.httpserver.HttpServer server =
+                com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/status.json", x -> {
+            boolean ok = "Bearer cli-status-test-token-0123456789"
+                    .equals(x.getRequestHeaders().getFirst("Authorization"));
+            byte[] body = (ok ? page : "{}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            x.sendResponseHeaders(ok ? 200 : 401, body.length);
+            x.getResponseBody().write(body);
+            x.close();
+        });
+        server.start();
+        Path config = dir.resolve("tidemark.yaml");
+        try {
+            Files.writeString(
+                    config,
+                    """
+                    data: %s
+                    policies: %s
+                    metrics: 127.0.0.1:%d
+                    statusPage: {tokenFile: %s}
+                    targets:
+                      vault: {type: file, path: %s}
+                    """
+                            .formatted(
+                                    dir.resolve("data"),
+                                    policies,
+                                    server.getAddress().getPort(),
+                                    token,
+                                    vault));
+            int exit = Main.execute("status", "--config", config.toString());
+            assertThat(exit).as(std.err()).isZero();
+            assertThat(std.out())
+                    .containsPattern("TIER SWEEP TARGET +STATE")
+                    .containsPattern("vault +held +2m ago +- +0  held by another tier sweep: cli on hv2")
+                    .containsPattern("offsite +ok +2m ago +3 +2");
+
+            exit = Main.execute("status", "--config", config.toString(), "--json");
+            assertThat(exit).isZero();
+            assertThat(std.out())
+                    .contains("\"tierSweep\" : \"offsite\"")
+                    .contains("\"state\" : \"held\"")
+                    .contains("\"heldBy\" : \"cli on hv2 until 2026-01-01T00:10:00Z\"")
+                    .contains("\"rewarmPending\" : 2");
+        } finally {
+            server.stop(0);
+        }
+
+        // the engine down: the tier sweeps are unknown, said so, exit 5 (partial)
+        int exit = Main.execute("status", "--config", config.toString());
+        assertThat(exit).isEqualTo(StatusCommand.EXIT_PARTIAL);
+        assertThat(std.out()).contains("ENGINE DOWN").contains("TIER SWEEPS  unknown (engine down)");
+    }
 }

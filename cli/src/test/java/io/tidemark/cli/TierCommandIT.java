@@ -264,6 +264,50 @@ class TierCommandIT {
         }
     }
 
+    @Test
+    void aPointWhoseChunkRgwMovedToGlacierRestoresWithColdWaitRequestingNoRestore() throws Exception {
+        Path config = config("coldwait");
+        Random random = new Random(16);
+        byte[] cold = new byte[RepositoryConfig.defaults().chunkSize()]; // a whole chunk: the restore checks sizes
+        random.nextBytes(cold);
+        Instant now = Instant.now();
+        try (ObjectTarget t = EngineConfig.load(config).targets().get("offsite").open("offsite")) {
+            Repository repo = Repository.openOrInit(t, RepositoryConfig.defaults());
+            point(repo, random, now.minus(Duration.ofDays(60)), cold);
+            assertThat(Main.execute("tier", "apply", "--config", config.toString(), "--keep-foreign"))
+                    .isZero();
+            assertThat(Main.execute("tier", "sweep", "--config", config.toString()))
+                    .isZero();
+            ceph.radosgwAdmin("lc", "process", "--rgw-lc-debug-interval=1");
+            String s3Key = "coldwait/" + key(repo, cold);
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(60)).until(() -> "GLACIER"
+                    .equals(raw.headObject(r -> r.bucket(BUCKET).key(s3Key)).storageClassAsString()));
+        }
+        // RGW's GLACIER is an ordinary pool and RestoreObject answers 501: --cold-wait finds the chunk
+        // readable as it is, requests nothing, and the restore reads the right bytes
+        Path out = dir.resolve("coldwait-out");
+        std.reset();
+        int exit = Main.execute(
+                "restore",
+                "--config",
+                config.toString(),
+                "--from",
+                "offsite",
+                "--vm",
+                "db-1",
+                "--out",
+                out.toString(),
+                "--cold-wait",
+                "1m",
+                "--json");
+        assertThat(exit).as(std.err()).isZero();
+        JsonNode r = json();
+        assertThat(r.path("coldRestore").path("chunks").asInt()).isEqualTo(1);
+        assertThat(r.path("coldRestore").path("requested").asInt()).isZero();
+        assertThat(r.path("coldRestore").path("archived").asInt()).isZero();
+        assertThat(Files.readAllBytes(out.resolve("sda.raw"))).isEqualTo(cold);
+    }
+
     private static byte[] bytes(Random random) {
         byte[] b = new byte[4096];
         random.nextBytes(b);

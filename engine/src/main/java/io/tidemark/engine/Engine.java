@@ -677,7 +677,8 @@ public final class Engine implements AutoCloseable {
                 worker != null ? worker::running : List::of,
                 recentJobs,
                 clock,
-                continuous == null ? Map::of : continuous::locationStates));
+                continuous == null ? Map::of : continuous::locationStates,
+                this::tierSweepStatuses));
         server.serve(new StatusPageHttp(token, page::view));
         log.info(
                 "status page on http://{}:{}{} (token from {})",

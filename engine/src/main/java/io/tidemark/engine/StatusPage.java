@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.Human;
 import io.tidemark.format.Json;
 import io.tidemark.replicator.Reconciler;
+import io.tidemark.replicator.TierSweeps;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.scheduler.RpoTracker;
 import io.tidemark.workers.JobProgress;
@@ -27,7 +28,7 @@ import java.util.function.Supplier;
 /**
  * The engine's status page: per VM and location the RPO state and newest point, the VM's running
  * jobs and how far they got, its newest restore points, its recent failures with their reasons, the
- * newest drill per location, and per target its health — as one {@link View}, rendered as HTML
+ * newest drill per location, per target its health and what its tier sweep last did — as one {@link View}, rendered as HTML
  * ({@link #html}) and JSON ({@link #json}).
  *
  * <p>Every source is memory the engine keeps current in the background (the RPO tracker, the
@@ -57,6 +58,8 @@ final class StatusPage {
      * @param running the jobs this host's worker runs now (empty where no worker runs)
      * @param recent the newest job events per VM
      * @param clock the time the view is taken at
+     * @param states each continuous VM's location state ({@link #stateKey})
+     * @param tierSweeps what the tier sweeps last did per target ({@link TierSweeps#statuses()})
      */
     record Sources(
             String host,
@@ -67,7 +70,22 @@ final class StatusPage {
             Supplier<List<JobProgress>> running,
             RecentJobs recent,
             Clock clock,
-            Supplier<Map<String, String>> states) {
+            Supplier<Map<String, String>> states,
+            Supplier<List<TierSweeps.Status>> tierSweeps) {
+        /** Without tier sweeps. */
+        Sources(
+                String host,
+                Supplier<List<RpoTracker.Status>> rpo,
+                Supplier<Map<String, Reconciler.TargetState>> targets,
+                Supplier<List<DrillRecord>> drills,
+                Supplier<List<EngineHealth.Component>> components,
+                Supplier<List<JobProgress>> running,
+                RecentJobs recent,
+                Clock clock,
+                Supplier<Map<String, String>> states) {
+            this(host, rpo, targets, drills, components, running, recent, clock, states, List::of);
+        }
+
         /** Without location states. */
         Sources(
                 String host,
@@ -88,6 +106,7 @@ final class StatusPage {
 
         Sources {
             Objects.requireNonNull(states, "states");
+            Objects.requireNonNull(tierSweeps, "tierSweeps");
             Objects.requireNonNull(host, "host");
             Objects.requireNonNull(rpo, "rpo");
             Objects.requireNonNull(targets, "targets");
@@ -154,7 +173,8 @@ final class StatusPage {
             boolean historyLoaded,
             List<Vm> vms,
             List<Reconciler.TargetState> targets,
-            List<EngineHealth.Component> components) {}
+            List<EngineHealth.Component> components,
+            List<TierSweeps.Status> tierSweeps) {}
 
     private final Sources sources;
 
@@ -263,7 +283,8 @@ final class StatusPage {
                 sources.recent().seeded(),
                 vms,
                 List.copyOf(targets.values()),
-                sources.components().get());
+                sources.components().get(),
+                List.copyOf(sources.tierSweeps().get()));
     }
 
     /** The VM's failed jobs, newest first, alike ones (reason, stage, message) as one row with a count. */
@@ -391,6 +412,30 @@ final class StatusPage {
             t.reconciledAt().ifPresent(p -> n.put("reconciledAt", p.toString()));
             t.lastError().ifPresent(e -> n.put("lastError", e));
         }
+        ArrayNode tiers = o.putArray("tierSweeps");
+        for (TierSweeps.Status t : view.tierSweeps()) {
+            ObjectNode n = tiers.addObject();
+            n.put("target", t.target());
+            n.put("state", t.state());
+            t.lastAttempt().ifPresent(p -> n.put("lastAttempt", p.toString()));
+            t.lastSuccess().ifPresent(p -> n.put("lastSuccess", p.toString()));
+            t.lastError().ifPresent(e -> n.put("error", e));
+            t.heldBy().ifPresent(e -> n.put("heldBy", e));
+            t.last().ifPresent(r -> {
+                n.put("chunks", r.chunks());
+                n.put(
+                        "taggedLast",
+                        r.tagged().values().stream().mapToInt(Integer::intValue).sum());
+                n.put("untaggedLast", r.untagged());
+                n.put("tagReads", r.tagReads());
+                n.put("restoresRequested", r.restoresRequested());
+            });
+            n.put("rewarmPending", t.rewarmPending());
+            n.put("taggedTotal", t.taggedTotal());
+            n.put("untaggedTotal", t.untaggedTotal());
+            n.put("rewarmedTotal", t.rewarmedTotal());
+            n.put("failures", t.failures());
+        }
         ArrayNode components = o.putArray("components");
         for (EngineHealth.Component c : view.components()) {
             ObjectNode n = components.addObject();
@@ -475,6 +520,7 @@ final class StatusPage {
             vmSection(h, vm, now);
         }
         targetsSection(h, view, now);
+        tierSection(h, view, now);
         componentsSection(h, view);
         h.append("</main><footer>Read-only. Built from the engine's memory (never asks a target or a VM);"
                         + " reloads every ")
@@ -680,6 +726,50 @@ final class StatusPage {
             h.append("</table>");
         }
         h.append("</section>");
+    }
+
+    /** The tier sweeps (ADR 20), where they run: shown only when some policy's tiers name a storage class. */
+    private static void tierSection(StringBuilder h, View view, Instant now) {
+        if (view.tierSweeps().isEmpty()) {
+            return;
+        }
+        h.append("<section id=\"tiers\"><h2>Tier sweeps</h2><table><tr><th>Target</th><th>State</th>"
+                + "<th>Last sweep</th><th>Last success</th><th>Chunks tagged</th><th>Rewarm pending</th>"
+                + "<th>Detail</th></tr>");
+        for (TierSweeps.Status t : view.tierSweeps()) {
+            String badge =
+                    switch (t.state()) {
+                        case "ok" -> "<span class=\"badge ok\">ok</span>";
+                        case "held" -> "<span class=\"badge warn\">held</span>";
+                        case "failing" -> "<span class=\"badge bad\">failing</span>";
+                        default -> "<span class=\"muted\">not yet</span>";
+                    };
+            h.append("<tr class=\"tier\"><td>")
+                    .append(esc(t.target()))
+                    .append("</td><td>")
+                    .append(badge)
+                    .append("</td><td>")
+                    .append(t.lastAttempt().map(p -> ago(p, now)).orElse("never"))
+                    .append("</td><td>")
+                    .append(t.lastSuccess().map(p -> ago(p, now)).orElse("never"))
+                    .append("</td><td>")
+                    .append(t.last()
+                            .map(r -> r.tagged().values().stream()
+                                            .mapToInt(Integer::intValue)
+                                            .sum()
+                                    + " last sweep, ")
+                            .orElse(""))
+                    .append(t.taggedTotal())
+                    .append(" since start</td><td>")
+                    .append(t.rewarmPending())
+                    .append("</td><td class=\"err\">")
+                    .append(esc(t.heldBy()
+                            .map(b -> "another tier sweep holds the lock: " + b)
+                            .or(t::lastError)
+                            .orElse("")))
+                    .append("</td></tr>");
+        }
+        h.append("</table></section>");
     }
 
     private static void componentsSection(StringBuilder h, View view) {

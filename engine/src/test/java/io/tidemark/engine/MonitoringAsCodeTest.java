@@ -214,6 +214,7 @@ class MonitoringAsCodeTest {
                 Optional.empty(),
                 java.util.OptionalLong.of(0))));
         String text = metrics.scrape()
+                + tierSweepMetrics()
                 + MetricsServer.renderDrills(List.of())
                 + MetricsServer.renderTargets(Map.of(), T0)
                 + MetricsServer.renderBudgets(
@@ -281,7 +282,7 @@ class MonitoringAsCodeTest {
                     .as("a Zabbix trigger for %s", alerts.group(1))
                     .isTrue();
         }
-        assertThat(n).isEqualTo(11);
+        assertThat(n).isEqualTo(12);
         // every trigger names this template and only items it defines
         Matcher ref = Pattern.compile("/([^/]+)/([a-z_.]+(?:\\[[^\\]]*\\])?)").matcher(String.join("\n", expressions));
         while (ref.find()) {
@@ -289,5 +290,30 @@ class MonitoringAsCodeTest {
             assertThat(keys).as("the item of %s", ref.group()).contains(ref.group(2));
         }
         assertThat(expressions).hasSizeGreaterThanOrEqualTo(10);
+    }
+
+    /** The {@code tidemark_tier_*} families of a tier sweep that ran once, as the engine renders them. */
+    private static String tierSweepMetrics() {
+        io.tidemark.policies.Policy tiered = io.tidemark.policies.Policy.of(
+                        "db",
+                        io.tidemark.policies.VmSelector.ofNames("db-1"),
+                        io.tidemark.policies.Schedule.Interval.every(java.time.Duration.ofHours(1)),
+                        java.time.Duration.ofHours(2),
+                        List.of("t"))
+                .withTiers(new io.tidemark.policies.Tiers(List.of(
+                        new io.tidemark.policies.Tier("warm", "t", Optional.empty(), java.time.Duration.ofDays(30)),
+                        new io.tidemark.policies.Tier(
+                                "cold", "t", Optional.of("GLACIER"), java.time.Duration.ofDays(365)))));
+        io.tidemark.replicator.TierSweeps sweeps = new io.tidemark.replicator.TierSweeps(
+                Map.of("t", new io.tidemark.targets.file.FileObjectTarget(java.nio.file.Path.of("/nonexistent-tier"))),
+                t -> {
+                    throw new IllegalStateException("no repository");
+                },
+                io.tidemark.policies.PolicySet.of(tiered),
+                java.time.Clock.systemUTC(),
+                "test",
+                io.tidemark.replicator.TierSweep.Settings.DEFAULT);
+        sweeps.round(); // a file target has no storage classes: the sweep fails, so every family shows
+        return sweeps.metrics();
     }
 }

@@ -17,6 +17,8 @@ import io.tidemark.policies.PolicySet;
 import io.tidemark.policies.Schedule;
 import io.tidemark.policies.VmSelector;
 import io.tidemark.replicator.Reconciler;
+import io.tidemark.replicator.TierSweep;
+import io.tidemark.replicator.TierSweeps;
 import io.tidemark.repository.DrillRecord;
 import io.tidemark.scheduler.InMemoryInventory;
 import io.tidemark.scheduler.RpoTracker;
@@ -267,5 +269,91 @@ class StatusPageTest {
                         org.assertj.core.groups.Tuple.tuple("no guest agent", 2));
         assertThat(view.vms().get(0).failures().get(1).firstAt()).isEqualTo(T0.plusSeconds(2));
         assertThat(StatusPage.html(view)).contains("2 times since");
+    }
+
+    @Test
+    void eachTargetsTierSweepShowsItsLastResultItsTaggedChunksAndPendingRewarmsFromMemory() throws Exception {
+        TierSweep.Report report = new TierSweep.Report(
+                40, Map.of("GLACIER", 3), 1, List.of("chunks/ab/c1", "chunks/cd/c2"), 4, 0, 2, "", List.of());
+        TierSweeps.Status ok = new TierSweeps.Status(
+                "vault",
+                Optional.of(T0),
+                Optional.of(T0.plusSeconds(2)),
+                Optional.empty(),
+                Optional.of(report),
+                Optional.of(Duration.ofSeconds(2)),
+                7,
+                1,
+                0,
+                0);
+        TierSweeps.Status held = new TierSweeps.Status(
+                "cold",
+                Optional.of(T0),
+                Optional.empty(),
+                Optional.of("another tier sweep of s3://b/ holds the lock (cli on hv2, since ..."),
+                Optional.empty(),
+                Optional.empty(),
+                0,
+                0,
+                0,
+                1,
+                Optional.of("cli on hv2 until " + T0.plusSeconds(600)));
+        TierSweeps.Status failing = new TierSweeps.Status(
+                "gone",
+                Optional.of(T0),
+                Optional.empty(),
+                Optional.of("s3 target " + EVIL + " does not answer; check the endpoint"),
+                Optional.empty(),
+                Optional.empty(),
+                0,
+                0,
+                0,
+                3);
+        RpoTracker rpo = tracker("web-1");
+        StatusPage page = new StatusPage(new StatusPage.Sources(
+                "hv1",
+                rpo::status,
+                Map::of,
+                List::of,
+                List::of,
+                List::of,
+                recent,
+                clock,
+                Map::of,
+                () -> List.of(held, failing, ok)));
+        clock.advance(Duration.ofMinutes(1));
+        StatusPage.View view = page.view();
+
+        JsonNode json = Json.mapper().readTree(StatusPage.json(view));
+        JsonNode tiers = json.path("tierSweeps");
+        assertThat(tiers).hasSize(3);
+        JsonNode vault = tiers.get(2);
+        assertThat(vault.path("target").asText()).isEqualTo("vault");
+        assertThat(vault.path("state").asText()).isEqualTo("ok");
+        assertThat(vault.path("lastSuccess").asText())
+                .isEqualTo(T0.plusSeconds(2).toString());
+        assertThat(vault.path("taggedLast").asInt()).isEqualTo(3);
+        assertThat(vault.path("taggedTotal").asLong()).isEqualTo(7);
+        assertThat(vault.path("rewarmPending").asInt()).isEqualTo(2);
+        assertThat(vault.path("restoresRequested").asInt()).isEqualTo(2);
+        assertThat(vault.has("error")).isFalse();
+        assertThat(tiers.get(0).path("state").asText()).isEqualTo("held");
+        assertThat(tiers.get(0).path("heldBy").asText()).startsWith("cli on hv2 until");
+        assertThat(tiers.get(1).path("state").asText()).isEqualTo("failing");
+        assertThat(tiers.get(1).path("error").asText()).contains("does not answer");
+        assertThat(tiers.get(1).path("failures").asLong()).isEqualTo(3);
+
+        String html = StatusPage.html(view);
+        assertThat(html)
+                .contains("<section id=\"tiers\">")
+                .contains("another tier sweep holds the lock: cli on hv2")
+                .contains("3 last sweep, 7 since start")
+                .doesNotContain("<script>alert");
+
+        // no tiers with a storage class anywhere: no section, an empty list
+        StatusPage.View none = page(rpo, true, List.of(), List.of()).view();
+        assertThat(StatusPage.html(none)).doesNotContain("id=\"tiers\"");
+        assertThat(Json.mapper().readTree(StatusPage.json(none)).path("tierSweeps"))
+                .isEmpty();
     }
 }

@@ -3,12 +3,14 @@ package io.tidemark.engine;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.core.event.ConsistencyAchieved;
 import io.tidemark.core.event.Trigger;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.core.target.ColdStorage;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.format.Json;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.format.RestorePointIds;
@@ -50,6 +52,7 @@ class TierSweepEngineIT {
 
     private static final String BUCKET = "tidemark-tier-engine";
     private static final Duration DEADLINE = Duration.ofSeconds(180);
+    private static final String TOKEN = "tier-engine-it-status-token-0123456789";
 
     @TempDir
     Path dir;
@@ -94,6 +97,17 @@ class TierSweepEngineIT {
                     // the target that does not answer: failing, counted, and it held nothing up
                     awaitMetrics(engine, m -> sample(m, "tidemark_tier_sweep_failures_total", "gone") >= 1);
                     assertThat(sample(text, "tidemark_tier_sweep_ok", "gone")).isIn(-1.0, 0.0);
+                    // the status page shows the same, from memory: the offsite sweep ok, the gone one failing
+                    JsonNode offsite = awaitTierRow(
+                            engine, "offsite", r -> r.path("taggedTotal").asLong() == 1);
+                    assertThat(offsite.path("state").asText()).isEqualTo("ok");
+                    assertThat(offsite.path("taggedLast").asInt()).isEqualTo(1);
+                    assertThat(offsite.path("rewarmPending").asInt()).isZero();
+                    assertThat(offsite.has("lastSuccess")).isTrue();
+                    JsonNode gone =
+                            awaitTierRow(engine, "gone", r -> r.path("failures").asLong() >= 1);
+                    assertThat(gone.path("state").asText()).isEqualTo("failing");
+                    assertThat(gone.path("error").asText()).isNotBlank();
 
                     // a young point needs the tagged chunk: the next round untags it, reading that tag only
                     point(repo, Instant.now(), onlyOld);
@@ -120,6 +134,9 @@ class TierSweepEngineIT {
                                 .contains("another tier sweep")
                                 .contains("cli sweep");
                         awaitMetrics(engine, m -> sample(m, "tidemark_tier_sweep_ok", "offsite") == 0);
+                        JsonNode row = awaitTierRow(
+                                engine, "offsite", r -> r.path("state").asText().equals("held"));
+                        assertThat(row.path("heldBy").asText()).contains("cli sweep");
                     }
                     awaitStatus(engine, st -> st.lastError().isEmpty());
                 }
@@ -144,6 +161,29 @@ class TierSweepEngineIT {
             return s.isPresent() && done.test(s.get());
         });
         return seen[0];
+    }
+
+    /** The target's row of the status page's tier-sweep section ({@code /status.json}) once {@code done}. */
+    private JsonNode awaitTierRow(Engine engine, String target, java.util.function.Predicate<JsonNode> done) {
+        HttpClient http = HttpClient.newHttpClient();
+        HttpRequest status = HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + engine.metricsPort().orElseThrow() + "/status.json"))
+                .header("Authorization", "Bearer " + TOKEN)
+                .timeout(Duration.ofSeconds(5)) // the page answers from memory, whatever a target does
+                .build();
+        JsonNode[] row = {null};
+        await().atMost(DEADLINE).pollInterval(Duration.ofMillis(500)).until(() -> {
+            HttpResponse<String> r = http.send(status, HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            for (JsonNode t : Json.mapper().readTree(r.body()).path("tierSweeps")) {
+                if (t.path("target").asText().equals(target)) {
+                    row[0] = t;
+                    return done.test(t);
+                }
+            }
+            return false;
+        });
+        return row[0];
     }
 
     private static String awaitMetrics(Engine engine, java.util.function.Predicate<String> done) {
@@ -176,6 +216,8 @@ class TierSweepEngineIT {
         Path access = Files.writeString(dir.resolve("s3.access"), ceph.s3AccessKey());
         Path secret = Files.writeString(dir.resolve("s3.secret"), ceph.s3SecretKey());
         Path policies = Files.createDirectories(dir.resolve("policies"));
+        Path token = Files.writeString(dir.resolve("status.token"), TOKEN + "\n");
+        Files.setPosixFilePermissions(token, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
         Files.writeString(
                 policies.resolve("db.yaml"),
                 """
@@ -213,9 +255,10 @@ class TierSweepEngineIT {
                 roles: [replicator]
                 metrics: 127.0.0.1:0
                 tierSweep: {every: 10s, first: 0s}
+                statusPage: {tokenFile: %s}
                 targets:
                 """
-                                .formatted(dir.resolve("data"), policies)
+                                .formatted(dir.resolve("data"), policies, token)
                         + target.formatted("offsite", ceph.rgwEndpoint(), CephCluster.REGION, BUCKET, access, secret)
                         + target.formatted(
                                 "gone",

@@ -232,7 +232,7 @@ public final class TierSweep {
                     tagged.merge(e.getValue().get(), 1, Integer::sum);
                 } else {
                     untagged++;
-                    if (!store.placement(key).readable()) {
+                    if (needsRewarm(store.placement(key))) {
                         pending.add(key);
                     }
                 }
@@ -283,6 +283,19 @@ public final class TierSweep {
         WAITING
     }
 
+    /** Archive classes by name: readable in one only where the store has no archive tier (Ceph RGW). */
+    private static final Set<String> ARCHIVE_NAMED = Set.of("GLACIER", "DEEP_ARCHIVE");
+
+    /**
+     * Whether an object a warm point needs must be brought back: it cannot be read, or it sits in an
+     * archive-named class of a store that serves it as it is (Ceph RGW: its GLACIER is an ordinary
+     * pool, {@code placement} says READABLE) and is copied back to the written class at once.
+     */
+    private static boolean needsRewarm(ColdStorage.Placement p) {
+        return !p.readable()
+                || (p.readability() == ColdStorage.Readability.READABLE && ARCHIVE_NAMED.contains(p.storageClass()));
+    }
+
     /** One step of bringing archived {@code key} back to the written class. */
     private Rewarm rewarm(String key) {
         ColdStorage.Placement p;
@@ -293,7 +306,11 @@ public final class TierSweep {
         }
         switch (p.readability()) {
             case READABLE:
-                return Rewarm.DROP;
+                if (!needsRewarm(p)) {
+                    return Rewarm.DROP;
+                }
+                store.rewarm(key); // an archive-named class of a store without archive tier: copied back at once
+                return Rewarm.DONE;
             case RESTORED:
                 store.rewarm(key);
                 return Rewarm.DONE;

@@ -5,6 +5,7 @@ import io.tidemark.core.target.ColdStorage;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.policies.PolicySet;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.maintenance.EpochLock;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -53,7 +54,54 @@ public final class TierSweeps {
             long taggedTotal,
             long untaggedTotal,
             long rewarmedTotal,
-            long failures) {
+            long failures,
+            Optional<String> heldBy) {
+
+        /** Without a holder: the last sweep did not find the lock held by someone else. */
+        public Status(
+                String target,
+                Optional<Instant> lastAttempt,
+                Optional<Instant> lastSuccess,
+                Optional<String> lastError,
+                Optional<TierSweep.Report> last,
+                Optional<Duration> lastDuration,
+                long taggedTotal,
+                long untaggedTotal,
+                long rewarmedTotal,
+                long failures) {
+            this(
+                    target,
+                    lastAttempt,
+                    lastSuccess,
+                    lastError,
+                    last,
+                    lastDuration,
+                    taggedTotal,
+                    untaggedTotal,
+                    rewarmedTotal,
+                    failures,
+                    Optional.empty());
+        }
+
+        /**
+         * What the last sweep came to: {@code ok}, {@code held} (another sweep, named by {@link #heldBy},
+         * holds the target's tier-sweep lock: nothing is wrong unless it lasts) or {@code failing}
+         * ({@link #lastError} says why); {@code pending} before the first sweep ended.
+         */
+        public String state() {
+            if (heldBy.isPresent()) {
+                return "held";
+            }
+            if (lastError.isPresent()) {
+                return "failing";
+            }
+            return last.isPresent() ? "ok" : "pending";
+        }
+
+        /** Archived chunks a young point needs that the last successful sweep could not copy back yet. */
+        public int rewarmPending() {
+            return last.map(r -> r.rewarm().size()).orElse(0);
+        }
 
         static Status none(String target) {
             return new Status(
@@ -200,7 +248,10 @@ public final class TierSweeps {
                             before.taggedTotal(),
                             before.untaggedTotal(),
                             before.rewarmedTotal(),
-                            before.failures() + 1));
+                            before.failures() + 1,
+                            e instanceof EpochLock.Held held
+                                    ? Optional.of(held.holder() + " until " + held.until())
+                                    : Optional.empty()));
         }
     }
 

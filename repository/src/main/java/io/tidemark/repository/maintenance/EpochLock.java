@@ -75,9 +75,34 @@ public final class EpochLock implements AutoCloseable {
     }
 
     private static RetriableException busy(ObjectTarget target, String what, Leases.Lease l) {
-        return new RetriableException("another " + what + " of " + target.describe() + " holds the lock ("
-                + l.owner() + ", since " + l.startedAt() + ", until " + l.expiresAt() + "); try again after it"
-                + " finishes. If that process is dead, the lock is taken over once it expires");
+        return new Held(
+                "another " + what + " of " + target.describe() + " holds the lock (" + l.owner() + ", since "
+                        + l.startedAt() + ", until " + l.expiresAt() + "); try again after it finishes. If that"
+                        + " process is dead, the lock is taken over once it expires",
+                l.owner(),
+                l.expiresAt());
+    }
+
+    /** The lock is held by another live holder: who, and until when its lease runs (status pages show it). */
+    public static final class Held extends RetriableException {
+        private final String holder;
+        private final Instant until;
+
+        Held(String message, String holder, Instant until) {
+            super(message);
+            this.holder = holder;
+            this.until = until;
+        }
+
+        /** The holder named in the lock. */
+        public String holder() {
+            return holder;
+        }
+
+        /** When the holder's lease runs out unless it renews it. */
+        public Instant until() {
+            return until;
+        }
     }
 
     /** Whether no later holder has taken the lock over. */

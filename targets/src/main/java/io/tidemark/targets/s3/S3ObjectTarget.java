@@ -121,12 +121,22 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
             "ConditionalRequestConflict",
             "OperationAborted");
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(S3ObjectTarget.class);
+
     private final S3TargetSpec config;
     private final S3Credentials credentials;
     private final S3Client s3;
     private final boolean ownsClient;
     private final Clock clock;
     private final String description;
+
+    /**
+     * Whether this store really archives its archive-named classes: unknown until the first object
+     * in one is probed (a 1-byte ranged GET, {@link #servesBytes}); Ceph RGW's GLACIER classes are
+     * ordinary pools, so there an archived-looking object is {@link Readability#READABLE} and needs
+     * no restore (a RestoreObject answers 501). Per target instance; a store does not change kind.
+     */
+    private volatile Boolean archives;
 
     /**
      * A target using {@code s3}, which stays the caller's to close; for tests and for sharing one
@@ -349,7 +359,11 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
         try {
             HeadObjectResponse head =
                     s3.headObject(r -> r.bucket(config.bucket()).key(s3Key));
-            return placement(head.storageClassAsString(), head.restore());
+            Placement p = placement(head.storageClassAsString(), head.restore());
+            if (p.readability() == Readability.ARCHIVED && !archivesReally(key)) {
+                return new Placement(p.storageClass(), Readability.READABLE, Optional.empty());
+            }
+            return p;
         } catch (SdkException e) {
             if (e instanceof NoSuchKeyException || isMissingKey(e)) {
                 throw new PermanentException("no object " + config.location() + key + " at " + endpointName()
@@ -385,6 +399,46 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
         return new Placement(sc, Readability.RESTORED, until);
     }
 
+    /**
+     * Whether this store's archive-named classes really archive: asked of the first archived-looking
+     * object (a 1-byte GET), then remembered. A GET refused with InvalidObjectState (AWS) means yes.
+     */
+    private boolean archivesReally(String key) {
+        Boolean known = archives;
+        if (known == null) {
+            known = !servesBytes(key);
+            archives = known;
+            if (!known) {
+                log.debug(
+                        "{} serves objects of its archive-named classes as they are (no archive tier, as Ceph RGW):"
+                                + " they need no restore",
+                        endpointName());
+            }
+        }
+        return known;
+    }
+
+    /** Whether a 1-byte ranged GET of {@code key} serves bytes (false when the store refuses: archived). */
+    private boolean servesBytes(String key) {
+        String s3Key = s3Key(key);
+        try {
+            return s3.getObjectAsBytes(r -> r.bucket(config.bucket()).key(s3Key).range("bytes=0-0"))
+                            .asByteArray()
+                            .length
+                    > 0;
+        } catch (AwsServiceException e) {
+            if (e.statusCode() == 403 && "InvalidObjectState".equals(errorCode(e))) {
+                return false; // archived: a GET needs a restore first
+            }
+            if (e.statusCode() == 416) {
+                return true; // an empty object: readable, nothing to serve
+            }
+            throw translate("read", key, e);
+        } catch (SdkException e) {
+            throw translate("read", key, e);
+        }
+    }
+
     @Override
     public void requestRestore(String key, int days) {
         String s3Key = s3Key(key);
@@ -396,10 +450,14 @@ public final class S3ObjectTarget implements ObjectTarget, ColdStorage {
                 return; // asked before: idempotent
             }
             if (e.statusCode() == 501) { // Ceph RGW 16: no archive restore; asking again will not help
-                throw new PermanentException(
-                        "S3 restore of " + config.location() + key + " at " + endpointName()
-                                + " failed: HTTP 501 NotImplemented: this store has no archive restore (Ceph RGW 16: its"
-                                + " archive-named classes are ordinary pools, readable as they are; docs/runbooks/cold-restore.md)");
+                if (servesBytes(key)) {
+                    archives = false; // readable as it is: nothing to restore, here or for any other object
+                    return;
+                }
+                throw new PermanentException("S3 restore of " + config.location() + key + " at " + endpointName()
+                        + " failed: HTTP 501 NotImplemented, and the object cannot be read as it is either: this store"
+                        + " cannot restore it; copy it back with the store's own tools (or read the point from"
+                        + " another location), see docs/runbooks/cold-restore.md");
             }
             throw translate("restore", key, e);
         } catch (SdkException e) {

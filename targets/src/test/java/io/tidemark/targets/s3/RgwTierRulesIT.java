@@ -157,6 +157,19 @@ class RgwTierRulesIT {
             assertThat(e.placement("manifests/vm/p1").storageClass()).isEqualTo("STANDARD");
             // RGW has no restore: a GLACIER placement class is an ordinary readable pool there
             assertThat(e.get("chunks/11/1111")).hasValue("cold".getBytes(UTF_8));
+            // so the chunk is readable as it is: a cold restore (ColdRestore, --cold-wait) requests nothing
+            assertThat(e.placement("chunks/11/1111").readability()).isEqualTo(ColdStorage.Readability.READABLE);
+        }
+        // a restore request RGW answers 501 to: the object serves bytes, so it needs none (no error)
+        try (S3ObjectTarget fresh = target("e/")) {
+            fresh.requestRestore("chunks/11/1111", 1);
+            ColdStorage.Placement p = fresh.placement("chunks/11/1111");
+            assertThat(p.storageClass()).isEqualTo("GLACIER");
+            assertThat(p.readable()).isTrue();
+        }
+        // a GLACIER object the store could not serve keeps the permanent error naming what to do
+        try (S3ObjectTarget fresh = target("e/")) {
+            assertThatThrownBy(() -> fresh.requestRestore("chunks/99/none", 1)).isInstanceOf(PermanentException.class);
         }
     }
 
