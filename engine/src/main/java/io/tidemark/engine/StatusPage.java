@@ -72,21 +72,7 @@ final class StatusPage {
             Clock clock,
             Supplier<Map<String, String>> states,
             Supplier<List<TierSweeps.Status>> tierSweeps) {
-        /** Without tier sweeps. */
-        Sources(
-                String host,
-                Supplier<List<RpoTracker.Status>> rpo,
-                Supplier<Map<String, Reconciler.TargetState>> targets,
-                Supplier<List<DrillRecord>> drills,
-                Supplier<List<EngineHealth.Component>> components,
-                Supplier<List<JobProgress>> running,
-                RecentJobs recent,
-                Clock clock,
-                Supplier<Map<String, String>> states) {
-            this(host, rpo, targets, drills, components, running, recent, clock, states, List::of);
-        }
-
-        /** Without location states. */
+        /** Without continuous VMs' location states and tier sweeps (a page that has neither). */
         Sources(
                 String host,
                 Supplier<List<RpoTracker.Status>> rpo,
@@ -96,7 +82,7 @@ final class StatusPage {
                 Supplier<List<JobProgress>> running,
                 RecentJobs recent,
                 Clock clock) {
-            this(host, rpo, targets, drills, components, running, recent, clock, Map::of);
+            this(host, rpo, targets, drills, components, running, recent, clock, Map::of, List::of);
         }
 
         /** The key of a location's state in {@link #states}: {@code vm@location}. */
