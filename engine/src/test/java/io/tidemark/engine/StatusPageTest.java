@@ -285,7 +285,8 @@ class StatusPageTest {
                 7,
                 1,
                 0,
-                0);
+                0,
+                Optional.empty());
         TierSweeps.Status held = new TierSweeps.Status(
                 "cold",
                 Optional.of(T0),
@@ -308,7 +309,8 @@ class StatusPageTest {
                 0,
                 0,
                 0,
-                3);
+                3,
+                Optional.empty());
         RpoTracker rpo = tracker("web-1");
         StatusPage page = new StatusPage(new StatusPage.Sources(
                 "hv1",

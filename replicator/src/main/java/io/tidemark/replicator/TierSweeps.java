@@ -43,6 +43,7 @@ public final class TierSweeps {
      * @param untaggedTotal chunks untagged by this process's sweeps
      * @param rewarmedTotal archived chunks copied back by this process's sweeps
      * @param failures sweeps of this target that failed in this process
+     * @param heldBy who held the target's tier-sweep lock when the last sweep found it taken
      */
     public record Status(
             String target,
@@ -56,32 +57,6 @@ public final class TierSweeps {
             long rewarmedTotal,
             long failures,
             Optional<String> heldBy) {
-
-        /** Without a holder: the last sweep did not find the lock held by someone else. */
-        public Status(
-                String target,
-                Optional<Instant> lastAttempt,
-                Optional<Instant> lastSuccess,
-                Optional<String> lastError,
-                Optional<TierSweep.Report> last,
-                Optional<Duration> lastDuration,
-                long taggedTotal,
-                long untaggedTotal,
-                long rewarmedTotal,
-                long failures) {
-            this(
-                    target,
-                    lastAttempt,
-                    lastSuccess,
-                    lastError,
-                    last,
-                    lastDuration,
-                    taggedTotal,
-                    untaggedTotal,
-                    rewarmedTotal,
-                    failures,
-                    Optional.empty());
-        }
 
         /**
          * What the last sweep came to: {@code ok}, {@code held} (another sweep, named by {@link #heldBy},
@@ -114,7 +89,8 @@ public final class TierSweeps {
                     0,
                     0,
                     0,
-                    0);
+                    0,
+                    Optional.empty());
         }
     }
 
@@ -199,7 +175,8 @@ public final class TierSweeps {
                                             .sum(),
                             before.untaggedTotal() + r.untagged(),
                             before.rewarmedTotal() + r.rewarmed(),
-                            before.failures()));
+                            before.failures(),
+                            Optional.empty()));
             if (before.lastError().isPresent()) {
                 log.info("tier sweep of target '{}' works again", name);
             }
