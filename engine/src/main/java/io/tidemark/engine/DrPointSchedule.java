@@ -113,9 +113,10 @@ final class DrPointSchedule implements AutoCloseable {
             }
             if (s == null) {
                 s = new State(v);
-                Optional<Instant> newest = newest(points(v, disks));
+                List<DrVmPoints.Point> all = points(v, disks).list(); // once: the DR site's directories
+                Optional<Instant> newest = newest(all);
                 s.newest = newest;
-                s.count = count(v);
+                s.count = all.size();
                 s.next = newest.map(t -> after(v.policy(), t)).orElse(clock.instant());
                 states.put(v.vm(), s);
                 log.info(
@@ -184,8 +185,7 @@ final class DrPointSchedule implements AutoCloseable {
         return disks.isEmpty() ? 0 : points(v, disks).list().size();
     }
 
-    private static Optional<Instant> newest(DrVmPoints points) {
-        List<DrVmPoints.Point> all = points.list();
+    private static Optional<Instant> newest(List<DrVmPoints.Point> all) {
         return all.isEmpty()
                 ? Optional.empty()
                 : Optional.of(all.get(all.size() - 1).createdAt());
