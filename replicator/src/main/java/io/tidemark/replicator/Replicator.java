@@ -56,8 +56,7 @@ public final class Replicator implements AutoCloseable {
      * same VM to the same target at once, so the second of them finds the point there and sends
      * nothing (see the concurrency table in docs/design.md).
      */
-    private final Map<String, java.util.concurrent.locks.ReentrantLock> shipping =
-            new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, Shipping> shipping = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * @param targets replication targets by name
@@ -195,18 +194,33 @@ public final class Replicator implements AutoCloseable {
             return new Result(targetName, restorePointId, 0, 0, false, true);
         }
         Manifest m = found.get();
-        // an empty target gets the primary's config (and key objects, when encrypted) first
-        Repository remote = primary.replicaOn(target);
+        Shipping shipping = this.shipping.computeIfAbsent(targetName + "\u0000" + vm, k -> new Shipping());
+        // ask whether the point is there while the config is read (two reads, no write: invariant 8
+        // holds), one round trip instead of two; a replication of this VM to this target that ends
+        // meanwhile makes the answer stale, so it is asked again under the lock then
+        long ended = shipping.ended.get();
+        Future<Boolean> there = pool.submit(() -> target.exists(ObjectKeys.manifest(vm, restorePointId)));
+        Repository remote;
+        try {
+            // an empty target gets the primary's config (and key objects, when encrypted) first
+            remote = primary.replicaOn(target);
+        } catch (RuntimeException e) {
+            there.cancel(true);
+            throw e;
+        }
         if (!remote.config().equals(primary.config())) {
+            there.cancel(true);
             throw new PermanentException("target " + targetName + " (" + target.describe() + ") was created with "
                     + remote.config() + " but the primary repository uses " + primary.config()
                     + "; use an empty location for this target");
         }
-        java.util.concurrent.locks.ReentrantLock lock = shipping.computeIfAbsent(
-                targetName + "\u0000" + vm, k -> new java.util.concurrent.locks.ReentrantLock());
-        lock.lock();
+        shipping.lock.lock();
         try {
-            if (remote.hasManifest(vm, restorePointId)) {
+            boolean committed = Replicator.<Boolean>await(there);
+            if (shipping.ended.get() != ended) {
+                committed = remote.hasManifest(vm, restorePointId);
+            }
+            if (committed) {
                 return new Result(targetName, restorePointId, 0, 0, true, false);
             }
             // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
@@ -215,8 +229,18 @@ public final class Replicator implements AutoCloseable {
                 return ship(m, vm, restorePointId, targetName, target, remote);
             }
         } finally {
-            lock.unlock();
+            shipping.ended.incrementAndGet();
+            shipping.lock.unlock();
         }
+    }
+
+    /**
+     * The shipping of one VM to one target in this process: its lock, and how many shippings ended
+     * (to tell whether a manifest check made before taking the lock may be stale).
+     */
+    private static final class Shipping {
+        final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+        final AtomicLong ended = new AtomicLong();
     }
 
     /** The repository of the primary this replicator ships from. */
@@ -496,9 +520,9 @@ public final class Replicator implements AutoCloseable {
         }
     }
 
-    private static void await(Future<?> f) {
+    private static <T> T await(Future<T> f) {
         try {
-            f.get();
+            return f.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RetriableException("replication interrupted", e);
