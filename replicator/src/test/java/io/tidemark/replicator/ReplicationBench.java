@@ -64,6 +64,12 @@ public final class ReplicationBench {
     private static final double MIB = 1 << 20;
     private static final List<String> SECTIONS = List.of("s3proxy", "latency", "rgw");
     private static final AtomicInteger PREFIXES = new AtomicInteger();
+    /**
+     * {@code -Dbench.rawConditional=true}: the raw baseline sends {@code If-None-Match: *} too, as
+     * the Replicator's put-if-absent does, to tell the server's cost of the condition apart.
+     */
+    private static final boolean RAW_CONDITIONAL = Boolean.getBoolean("bench.rawConditional");
+
     private static final com.sun.management.OperatingSystemMXBean PROCESS =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     /**
@@ -79,6 +85,8 @@ public final class ReplicationBench {
      * of the JVM, and what no Java thread accounts for (garbage collection, the JIT compiler).
      */
     private static String lastCpuSplit = "";
+    /** CPU seconds per GiB the server's own processes (Ceph's) spent in the same timed run. */
+    private static double lastDaemonsPerGiB;
 
     private ReplicationBench() {}
 
@@ -282,15 +290,17 @@ public final class ReplicationBench {
                     default -> rawPuts(s3proxy, s3proxy.endpoint(), primary, window);
                 };
                 cpu[path] = lastCpuPerGiB;
+                double daemons = lastDaemonsPerGiB;
                 if (path < 2) {
                     System.out.printf(
                             Locale.ROOT,
-                            "round %d, RGW %s: %.1f MiB/s, CPU s/GiB %.2f = %s%n",
+                            "round %d, RGW %s: %.1f MiB/s, CPU s/GiB %.2f = %s; Ceph daemons %.2f%n",
                             round,
                             path == 0 ? "raw" : "Replicator",
                             rates[path],
                             cpu[path],
-                            lastCpuSplit);
+                            lastCpuSplit,
+                            daemons);
                 }
             }
             if (round > 0) {
@@ -370,10 +380,12 @@ public final class ReplicationBench {
                         Clock.systemUTC(),
                         window)) {
             CpuSplit split = CpuSplit.start();
+            double daemons = server.daemonCpuSeconds();
             long start = System.nanoTime();
             long cpu = PROCESS.getProcessCpuTime();
             replicator.replicate(VM, primary.point.id(), "bench");
             lastCpuPerGiB = (PROCESS.getProcessCpuTime() - cpu) / 1e9 / (primary.bytes / MIB / 1024);
+            lastDaemonsPerGiB = (server.daemonCpuSeconds() - daemons) / (primary.bytes / MIB / 1024);
             lastCpuSplit = split.perGiB(primary.bytes / MIB / 1024);
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } finally {
@@ -406,6 +418,7 @@ public final class ReplicationBench {
                 objects.add(primary.repository.target().get(key).orElseThrow());
             }
             CpuSplit split = CpuSplit.start();
+            double daemons = server.daemonCpuSeconds();
             long start = System.nanoTime();
             long cpu = PROCESS.getProcessCpuTime();
             List<Future<?>> puts = new ArrayList<>();
@@ -413,13 +426,19 @@ public final class ReplicationBench {
                 String key = config.spec().prefix() + primary.chunkKeys.get(i);
                 byte[] object = objects.get(i);
                 puts.add(pool.submit(() -> client.putObject(
-                        r -> r.bucket(BUCKET).key(key).contentLength((long) object.length),
+                        r -> {
+                            r.bucket(BUCKET).key(key).contentLength((long) object.length);
+                            if (RAW_CONDITIONAL) {
+                                r.ifNoneMatch("*");
+                            }
+                        },
                         RequestBody.fromBytes(object))));
             }
             for (Future<?> put : puts) {
                 put.get();
             }
             lastCpuPerGiB = (PROCESS.getProcessCpuTime() - cpu) / 1e9 / (primary.bytes / MIB / 1024);
+            lastDaemonsPerGiB = (server.daemonCpuSeconds() - daemons) / (primary.bytes / MIB / 1024);
             lastCpuSplit = split.perGiB(primary.bytes / MIB / 1024);
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } catch (ExecutionException e) {
@@ -464,9 +483,40 @@ public final class ReplicationBench {
     }
 
     /** An S3 server under test: its own endpoint, and target settings for a key prefix reached at an endpoint. */
-    private record Server(String name, URI endpoint, BiFunction<URI, String, S3Targets.Settings> settings) {
+    private record Server(
+            String name,
+            URI endpoint,
+            BiFunction<URI, String, S3Targets.Settings> settings,
+            java.util.Optional<java.nio.file.Path> daemons) {
         static Server of(EmbeddedS3 s3) {
-            return new Server("S3Proxy", s3.endpoint(), (via, prefix) -> S3Targets.config(via, s3, BUCKET, prefix));
+            return new Server(
+                    "S3Proxy",
+                    s3.endpoint(),
+                    (via, prefix) -> S3Targets.config(via, s3, BUCKET, prefix),
+                    java.util.Optional.empty());
+        }
+
+        /**
+         * CPU seconds the server's own processes (Ceph's mon, OSD and radosgw, named by the pid
+         * files in the cluster's directory) have used so far; 0 for the in-process S3Proxy.
+         */
+        double daemonCpuSeconds() {
+            if (daemons.isEmpty()) {
+                return 0;
+            }
+            long ticks = 0;
+            try (var files = Files.list(daemons.get())) {
+                for (java.nio.file.Path pidFile :
+                        files.filter(f -> f.toString().endsWith(".pid")).toList()) {
+                    String pid = Files.readString(pidFile).strip();
+                    String stat = Files.readString(java.nio.file.Path.of("/proc", pid, "stat"));
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                return Double.NaN;
+            }
+            return ticks / 100.0; // USER_HZ
         }
 
         /** Path style, as in RgwObjectTargetIT. */
@@ -479,7 +529,8 @@ public final class ReplicationBench {
                             CephCluster.REGION,
                             BUCKET,
                             prefix,
-                            S3Credentials.of(ceph.s3AccessKey(), ceph.s3SecretKey())));
+                            S3Credentials.of(ceph.s3AccessKey(), ceph.s3SecretKey())),
+                    java.util.Optional.of(ceph.dir()));
         }
 
         S3Targets.Settings config(URI via, String prefix) {
