@@ -50,6 +50,13 @@ public final class Replicator implements AutoCloseable {
     private final EventBus bus;
     private final Clock clock;
     private final ExecutorService pool;
+    /**
+     * Reads made beside the caller's (the manifest HEAD beside the config read): their own threads,
+     * not the upload pool's queue, where they would wait behind other replications' uploads and be
+     * dropped by {@link #close}'s {@code shutdownNow} while the caller waits for them.
+     */
+    private final ExecutorService asks = Executors.newCachedThreadPool(DaemonThreads.named("replicate-ask"));
+
     private final int window;
     /**
      * One lock per target and VM: the event-driven path and the {@link Reconciler} never ship the
@@ -199,7 +206,12 @@ public final class Replicator implements AutoCloseable {
         // holds), one round trip instead of two; a replication of this VM to this target that ends
         // meanwhile makes the answer stale, so it is asked again under the lock then
         long ended = shipping.ended.get();
-        Future<Boolean> there = pool.submit(() -> target.exists(ObjectKeys.manifest(vm, restorePointId)));
+        Future<Boolean> there;
+        try {
+            there = asks.submit(() -> target.exists(ObjectKeys.manifest(vm, restorePointId)));
+        } catch (java.util.concurrent.RejectedExecutionException e) { // closing: ask under the lock below
+            there = java.util.concurrent.CompletableFuture.completedFuture(null);
+        }
         Repository remote;
         try {
             // an empty target gets the primary's config (and key objects, when encrypted) first
@@ -216,10 +228,9 @@ public final class Replicator implements AutoCloseable {
         }
         shipping.lock.lock();
         try {
-            boolean committed = Replicator.<Boolean>await(there);
-            if (shipping.ended.get() != ended) {
-                committed = remote.hasManifest(vm, restorePointId);
-            }
+            Boolean asked = Replicator.<Boolean>await(there);
+            boolean committed =
+                    asked == null || shipping.ended.get() != ended ? remote.hasManifest(vm, restorePointId) : asked;
             if (committed) {
                 return new Result(targetName, restorePointId, 0, 0, true, false);
             }
@@ -536,6 +547,7 @@ public final class Replicator implements AutoCloseable {
 
     @Override
     public void close() {
+        asks.shutdown(); // a read under way ends by itself (the target's timeouts)
         pool.shutdownNow();
     }
 
