@@ -50,14 +50,20 @@ public final class Replicator implements AutoCloseable {
     private final EventBus bus;
     private final Clock clock;
     private final ExecutorService pool;
+    /**
+     * Reads made beside the caller's (the manifest HEAD beside the config read): their own threads,
+     * not the upload pool's queue, where they would wait behind other replications' uploads and be
+     * dropped by {@link #close}'s {@code shutdownNow} while the caller waits for them.
+     */
+    private final ExecutorService asks = Executors.newCachedThreadPool(DaemonThreads.named("replicate-ask"));
+
     private final int window;
     /**
      * One lock per target and VM: the event-driven path and the {@link Reconciler} never ship the
      * same VM to the same target at once, so the second of them finds the point there and sends
      * nothing (see the concurrency table in docs/design.md).
      */
-    private final Map<String, java.util.concurrent.locks.ReentrantLock> shipping =
-            new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, Shipping> shipping = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * @param targets replication targets by name
@@ -195,18 +201,37 @@ public final class Replicator implements AutoCloseable {
             return new Result(targetName, restorePointId, 0, 0, false, true);
         }
         Manifest m = found.get();
-        // an empty target gets the primary's config (and key objects, when encrypted) first
-        Repository remote = primary.replicaOn(target);
+        Shipping shipping = this.shipping.computeIfAbsent(targetName + "\u0000" + vm, k -> new Shipping());
+        // ask whether the point is there while the config is read (two reads, no write: invariant 8
+        // holds), one round trip instead of two; a replication of this VM to this target that ends
+        // meanwhile makes the answer stale, so it is asked again under the lock then
+        long ended = shipping.ended.get();
+        Future<Boolean> there;
+        try {
+            there = asks.submit(() -> target.exists(ObjectKeys.manifest(vm, restorePointId)));
+        } catch (java.util.concurrent.RejectedExecutionException e) { // closing: ask under the lock below
+            there = java.util.concurrent.CompletableFuture.completedFuture(null);
+        }
+        Repository remote;
+        try {
+            // an empty target gets the primary's config (and key objects, when encrypted) first
+            remote = primary.replicaOn(target);
+        } catch (RuntimeException e) {
+            there.cancel(true);
+            throw e;
+        }
         if (!remote.config().equals(primary.config())) {
+            there.cancel(true);
             throw new PermanentException("target " + targetName + " (" + target.describe() + ") was created with "
                     + remote.config() + " but the primary repository uses " + primary.config()
                     + "; use an empty location for this target");
         }
-        java.util.concurrent.locks.ReentrantLock lock = shipping.computeIfAbsent(
-                targetName + "\u0000" + vm, k -> new java.util.concurrent.locks.ReentrantLock());
-        lock.lock();
+        shipping.lock.lock();
         try {
-            if (remote.hasManifest(vm, restorePointId)) {
+            Boolean asked = Replicator.<Boolean>await(there);
+            boolean committed =
+                    asked == null || shipping.ended.get() != ended ? remote.hasManifest(vm, restorePointId) : asked;
+            if (committed) {
                 return new Result(targetName, restorePointId, 0, 0, true, false);
             }
             // skipping what the target has is deduplication: keep its garbage collection from sweeping meanwhile
@@ -215,8 +240,18 @@ public final class Replicator implements AutoCloseable {
                 return ship(m, vm, restorePointId, targetName, target, remote);
             }
         } finally {
-            lock.unlock();
+            shipping.ended.incrementAndGet();
+            shipping.lock.unlock();
         }
+    }
+
+    /**
+     * The shipping of one VM to one target in this process: its lock, and how many shippings ended
+     * (to tell whether a manifest check made before taking the lock may be stale).
+     */
+    private static final class Shipping {
+        final java.util.concurrent.locks.ReentrantLock lock = new java.util.concurrent.locks.ReentrantLock();
+        final AtomicLong ended = new AtomicLong();
     }
 
     /** The repository of the primary this replicator ships from. */
@@ -496,9 +531,9 @@ public final class Replicator implements AutoCloseable {
         }
     }
 
-    private static void await(Future<?> f) {
+    private static <T> T await(Future<T> f) {
         try {
-            f.get();
+            return f.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RetriableException("replication interrupted", e);
@@ -512,6 +547,7 @@ public final class Replicator implements AutoCloseable {
 
     @Override
     public void close() {
+        asks.shutdown(); // a read under way ends by itself (the target's timeouts)
         pool.shutdownNow();
     }
 

@@ -64,6 +64,12 @@ public final class ReplicationBench {
     private static final double MIB = 1 << 20;
     private static final List<String> SECTIONS = List.of("s3proxy", "latency", "rgw");
     private static final AtomicInteger PREFIXES = new AtomicInteger();
+    /**
+     * {@code -Dbench.rawConditional=true}: the raw baseline sends {@code If-None-Match: *} too, as
+     * the Replicator's put-if-absent does, to tell the server's cost of the condition apart.
+     */
+    private static final boolean RAW_CONDITIONAL = Boolean.getBoolean("bench.rawConditional");
+
     private static final com.sun.management.OperatingSystemMXBean PROCESS =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     /**
@@ -72,6 +78,15 @@ public final class ReplicationBench {
      * counted). Less sensitive to the machine's load than the rate.
      */
     private static double lastCpuPerGiB;
+    /**
+     * The same CPU seconds per GiB split by thread: the upload threads ({@code replicate-*} or the
+     * raw pool's {@code raw-put-*}), the thread that drives the run ({@code main}: reads index
+     * pages, hands out uploads, writes config, lease, page, root, manifest), the other Java threads
+     * of the JVM, and what no Java thread accounts for (garbage collection, the JIT compiler).
+     */
+    private static String lastCpuSplit = "";
+    /** CPU seconds per GiB the server's own processes (Ceph's) spent in the same timed run. */
+    private static double lastDaemonsPerGiB;
 
     private ReplicationBench() {}
 
@@ -155,17 +170,35 @@ public final class ReplicationBench {
             double t;
             double rc;
             double tc;
+            String rs;
+            String ts;
             if (round % 2 == 0) {
                 r = rawPuts(s3, s3.endpoint(), primary, window);
                 rc = lastCpuPerGiB;
+                rs = lastCpuSplit;
                 t = replicate(s3, s3.endpoint(), primary, window);
                 tc = lastCpuPerGiB;
+                ts = lastCpuSplit;
             } else {
                 t = replicate(s3, s3.endpoint(), primary, window);
                 tc = lastCpuPerGiB;
+                ts = lastCpuSplit;
                 r = rawPuts(s3, s3.endpoint(), primary, window);
                 rc = lastCpuPerGiB;
+                rs = lastCpuSplit;
             }
+            System.out.printf(
+                    Locale.ROOT,
+                    "round %d, S3Proxy raw: %.1f MiB/s, CPU s/GiB %.2f = %s%n"
+                            + "round %d, S3Proxy Replicator: %.1f MiB/s, CPU s/GiB %.2f = %s%n",
+                    round,
+                    r,
+                    rc,
+                    rs,
+                    round,
+                    t,
+                    tc,
+                    ts);
             if (round > 0) {
                 raw.add(r);
                 replicator.add(t);
@@ -257,6 +290,18 @@ public final class ReplicationBench {
                     default -> rawPuts(s3proxy, s3proxy.endpoint(), primary, window);
                 };
                 cpu[path] = lastCpuPerGiB;
+                double daemons = lastDaemonsPerGiB;
+                if (path < 2) {
+                    System.out.printf(
+                            Locale.ROOT,
+                            "round %d, RGW %s: %.1f MiB/s, CPU s/GiB %.2f = %s; Ceph daemons %.2f%n",
+                            round,
+                            path == 0 ? "raw" : "Replicator",
+                            rates[path],
+                            cpu[path],
+                            lastCpuSplit,
+                            daemons);
+                }
             }
             if (round > 0) {
                 rawCpu.add(cpu[0]);
@@ -334,10 +379,14 @@ public final class ReplicationBench {
                         new RecordingEventBus(),
                         Clock.systemUTC(),
                         window)) {
+            CpuSplit split = CpuSplit.start();
+            double daemons = server.daemonCpuSeconds();
             long start = System.nanoTime();
             long cpu = PROCESS.getProcessCpuTime();
             replicator.replicate(VM, primary.point.id(), "bench");
             lastCpuPerGiB = (PROCESS.getProcessCpuTime() - cpu) / 1e9 / (primary.bytes / MIB / 1024);
+            lastDaemonsPerGiB = (server.daemonCpuSeconds() - daemons) / (primary.bytes / MIB / 1024);
+            lastCpuSplit = split.perGiB(primary.bytes / MIB / 1024);
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } finally {
             wipe(server, config);
@@ -358,7 +407,9 @@ public final class ReplicationBench {
     /** Puts the primary's chunk objects with plain PutObject from {@code threads} threads; MiB/s. */
     private static double rawPuts(Server server, URI endpoint, Primary primary, int threads) throws Exception {
         S3Targets.Settings config = server.config(endpoint, "raw-" + PREFIXES.incrementAndGet());
-        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        AtomicInteger names = new AtomicInteger();
+        ExecutorService pool =
+                Executors.newFixedThreadPool(threads, r -> new Thread(r, "raw-put-" + names.incrementAndGet()));
         try (S3Client client = S3ObjectTarget.clientBuilder(
                         config.spec(), config.credentials(), S3ObjectTarget.Timeouts.DEFAULT)
                 .build()) {
@@ -366,6 +417,8 @@ public final class ReplicationBench {
             for (String key : primary.chunkKeys) {
                 objects.add(primary.repository.target().get(key).orElseThrow());
             }
+            CpuSplit split = CpuSplit.start();
+            double daemons = server.daemonCpuSeconds();
             long start = System.nanoTime();
             long cpu = PROCESS.getProcessCpuTime();
             List<Future<?>> puts = new ArrayList<>();
@@ -373,13 +426,20 @@ public final class ReplicationBench {
                 String key = config.spec().prefix() + primary.chunkKeys.get(i);
                 byte[] object = objects.get(i);
                 puts.add(pool.submit(() -> client.putObject(
-                        r -> r.bucket(BUCKET).key(key).contentLength((long) object.length),
+                        r -> {
+                            r.bucket(BUCKET).key(key).contentLength((long) object.length);
+                            if (RAW_CONDITIONAL) {
+                                r.ifNoneMatch("*");
+                            }
+                        },
                         RequestBody.fromBytes(object))));
             }
             for (Future<?> put : puts) {
                 put.get();
             }
             lastCpuPerGiB = (PROCESS.getProcessCpuTime() - cpu) / 1e9 / (primary.bytes / MIB / 1024);
+            lastDaemonsPerGiB = (server.daemonCpuSeconds() - daemons) / (primary.bytes / MIB / 1024);
+            lastCpuSplit = split.perGiB(primary.bytes / MIB / 1024);
             return primary.bytes / MIB / ((System.nanoTime() - start) / 1e9);
         } catch (ExecutionException e) {
             throw new IllegalStateException("raw PutObject to " + server.name() + " failed", e.getCause());
@@ -423,9 +483,40 @@ public final class ReplicationBench {
     }
 
     /** An S3 server under test: its own endpoint, and target settings for a key prefix reached at an endpoint. */
-    private record Server(String name, URI endpoint, BiFunction<URI, String, S3Targets.Settings> settings) {
+    private record Server(
+            String name,
+            URI endpoint,
+            BiFunction<URI, String, S3Targets.Settings> settings,
+            java.util.Optional<java.nio.file.Path> daemons) {
         static Server of(EmbeddedS3 s3) {
-            return new Server("S3Proxy", s3.endpoint(), (via, prefix) -> S3Targets.config(via, s3, BUCKET, prefix));
+            return new Server(
+                    "S3Proxy",
+                    s3.endpoint(),
+                    (via, prefix) -> S3Targets.config(via, s3, BUCKET, prefix),
+                    java.util.Optional.empty());
+        }
+
+        /**
+         * CPU seconds the server's own processes (Ceph's mon, OSD and radosgw, named by the pid
+         * files in the cluster's directory) have used so far; 0 for the in-process S3Proxy.
+         */
+        double daemonCpuSeconds() {
+            if (daemons.isEmpty()) {
+                return 0;
+            }
+            long ticks = 0;
+            try (var files = Files.list(daemons.get())) {
+                for (java.nio.file.Path pidFile :
+                        files.filter(f -> f.toString().endsWith(".pid")).toList()) {
+                    String pid = Files.readString(pidFile).strip();
+                    String stat = Files.readString(java.nio.file.Path.of("/proc", pid, "stat"));
+                    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(fields[11]) + Long.parseLong(fields[12]);
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                return Double.NaN;
+            }
+            return ticks / 100.0; // USER_HZ
         }
 
         /** Path style, as in RgwObjectTargetIT. */
@@ -438,11 +529,100 @@ public final class ReplicationBench {
                             CephCluster.REGION,
                             BUCKET,
                             prefix,
-                            S3Credentials.of(ceph.s3AccessKey(), ceph.s3SecretKey())));
+                            S3Credentials.of(ceph.s3AccessKey(), ceph.s3SecretKey())),
+                    java.util.Optional.of(ceph.dir()));
         }
 
         S3Targets.Settings config(URI via, String prefix) {
             return settings.apply(via, prefix);
+        }
+    }
+
+    /** CPU seconds of this JVM's Java threads by group, from a snapshot to now. */
+    private static final class CpuSplit {
+        private static final java.lang.management.ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+        private final Map<Long, Long> before = new java.util.HashMap<>();
+        private final long process;
+        private final Map<String, Long> nativeBefore = nativeThreads();
+
+        /**
+         * CPU ticks of the JVM's own threads by kind (garbage collection, JIT compilers, the VM
+         * thread), from /proc (Linux only; empty elsewhere).
+         */
+        private static Map<String, Long> nativeThreads() {
+            Map<String, Long> ticks = new java.util.TreeMap<>();
+            java.nio.file.Path tasks = java.nio.file.Path.of("/proc/self/task");
+            if (!Files.isDirectory(tasks)) {
+                return ticks;
+            }
+            try (var dirs = Files.list(tasks)) {
+                for (java.nio.file.Path task : dirs.toList()) {
+                    try {
+                        String stat = Files.readString(task.resolve("stat"));
+                        String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                        String kind = comm.startsWith("GC Thread") || comm.startsWith("G1")
+                                ? "GC"
+                                : comm.startsWith("C1") || comm.startsWith("C2") ? "JIT" : null;
+                        if (kind == null) {
+                            continue;
+                        }
+                        String[] fields =
+                                stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                        ticks.merge(kind, Long.parseLong(fields[11]) + Long.parseLong(fields[12]), Long::sum);
+                    } catch (java.io.IOException | RuntimeException e) {
+                        // the thread ended meanwhile
+                    }
+                }
+            } catch (java.io.IOException e) {
+                return ticks;
+            }
+            return ticks;
+        }
+
+        private CpuSplit() {
+            for (long id : THREADS.getAllThreadIds()) {
+                before.put(id, Math.max(0, THREADS.getThreadCpuTime(id)));
+            }
+            process = PROCESS.getProcessCpuTime();
+        }
+
+        static CpuSplit start() {
+            return new CpuSplit();
+        }
+
+        /** "upload a, main b, other Java c, GC/JIT/native d" in CPU seconds per {@code gib}. */
+        String perGiB(double gib) {
+            long processNow = PROCESS.getProcessCpuTime();
+            Map<String, Long> groups = new java.util.TreeMap<>();
+            long java = 0;
+            for (java.lang.management.ThreadInfo info : THREADS.getThreadInfo(THREADS.getAllThreadIds())) {
+                if (info == null) {
+                    continue;
+                }
+                long now = THREADS.getThreadCpuTime(info.getThreadId());
+                if (now < 0) {
+                    continue;
+                }
+                long spent = now - before.getOrDefault(info.getThreadId(), 0L);
+                java += spent;
+                String name = info.getThreadName();
+                String group = name.startsWith("replicate") || name.startsWith("raw-put")
+                        ? "upload"
+                        : name.equals("main") ? "main" : "other Java";
+                groups.merge(group, spent, Long::sum);
+            }
+            long nativeKinds = 0;
+            for (Map.Entry<String, Long> e : nativeThreads().entrySet()) {
+                long spent = (e.getValue() - nativeBefore.getOrDefault(e.getKey(), 0L)) * 10_000_000L; // 100 Hz
+                groups.put(e.getKey(), spent);
+                nativeKinds += spent;
+            }
+            groups.put("other native", (processNow - process) - java - nativeKinds);
+            return String.join(
+                    ", ",
+                    groups.entrySet().stream()
+                            .map(e -> String.format(Locale.ROOT, "%s %.2f", e.getKey(), e.getValue() / 1e9 / gib))
+                            .toList());
         }
     }
 

@@ -34,10 +34,18 @@ final class ConfigObject {
      * @throws io.tidemark.core.CorruptObjectException when it cannot be parsed
      */
     static RepositoryConfig read(ObjectTarget target) {
-        byte[] bytes = target.get(ObjectKeys.CONFIG)
+        return find(target)
                 .orElseThrow(() -> new PermanentException("no Tidemark repository at " + target.describe()
                         + ": it has no '" + ObjectKeys.CONFIG + "' object. Check the location, or let a backup"
                         + " create the repository there"));
-        return RepositoryConfig.parse(ObjectKeys.CONFIG, bytes);
+    }
+
+    /**
+     * The config of the repository at {@code target}, or empty when the location has none: one read.
+     *
+     * @throws io.tidemark.core.CorruptObjectException when it cannot be parsed
+     */
+    static java.util.Optional<RepositoryConfig> find(ObjectTarget target) {
+        return target.get(ObjectKeys.CONFIG).map(bytes -> RepositoryConfig.parse(ObjectKeys.CONFIG, bytes));
     }
 }

@@ -119,11 +119,17 @@ public final class Repository {
      * detect a location that holds another repository.
      */
     public Repository replicaOn(ObjectTarget other) {
-        if (!ConfigObject.exists(other)) {
+        // one read for a target that has its config (every replication but the first), two writes
+        // and no read back for one that had none: the config that this call wrote is ours
+        java.util.Optional<RepositoryConfig> there = ConfigObject.find(other);
+        if (there.isEmpty()) {
             keys.copyKeyObjects(target, other);
-            ConfigObject.putIfAbsent(other, config);
+            if (ConfigObject.putIfAbsent(other, config)) {
+                return new Repository(other, config, keys.forReplica());
+            }
+            there = java.util.Optional.of(ConfigObject.read(other)); // another writer's won the race
         }
-        return new Repository(other, ConfigObject.read(other), keys.forReplica());
+        return new Repository(other, there.get(), keys.forReplica());
     }
 
     /**
