@@ -130,9 +130,14 @@ final class DiskBackup {
                 progress.read(length);
                 if (Repository.isZeroChunk(data, length)) {
                     // nothing to hash nor store: done here, on the reader's thread, without a hand-off
-                    index.set(chunkNo, Digest.ZERO);
-                    buffers.add(data);
-                    window.release();
+                    try {
+                        index.set(chunkNo, Digest.ZERO);
+                    } catch (RuntimeException e) {
+                        failure.compareAndSet(null, e);
+                    } finally {
+                        buffers.add(data);
+                        window.release();
+                    }
                     return;
                 }
                 cpu.execute(() -> {
