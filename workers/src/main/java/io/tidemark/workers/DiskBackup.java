@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * Reads the chunks of one captured disk that need reading and stores them: for an incremental,
  * the chunks overlapping dirty extents; for a full, every chunk that does not read as zeros.
- * Reads are pipelined ({@code readsInFlight}) and hashing/compression runs on {@code cpu}; memory
+ * Reads are pipelined ({@code readsInFlight}) and hashing/compression runs on {@code cpu} (a chunk
+ * that reads as zeros is recorded where its read completes, with no hand-off); memory
  * stays bounded by the number of chunks in flight, whatever the disk size: a chunk holds a permit
  * of the window and one of at most {@code readsInFlight} reused buffers from its read until it is
  * stored, so the hand-over from the reader to the hashing and compression workers is a bounded
@@ -127,6 +128,18 @@ final class DiskBackup {
                 }
                 bytesRead.addAndGet(length);
                 progress.read(length);
+                if (Repository.isZeroChunk(data, length)) {
+                    // nothing to hash nor store: done here, on the reader's thread, without a hand-off
+                    try {
+                        index.set(chunkNo, Digest.ZERO);
+                    } catch (RuntimeException e) {
+                        failure.compareAndSet(null, e);
+                    } finally {
+                        buffers.add(data);
+                        window.release();
+                    }
+                    return;
+                }
                 cpu.execute(() -> {
                     try {
                         Repository.StoredChunk stored = repository.putChunk(data, length);

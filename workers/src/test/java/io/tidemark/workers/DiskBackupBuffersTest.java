@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -83,6 +84,91 @@ class DiskBackupBuffersTest {
         } finally {
             io.shutdownNow();
             cpu.shutdownNow();
+        }
+    }
+
+    /**
+     * A chunk that reads as zeros is recorded as {@link Digest#ZERO} where its read completes: only
+     * the other chunks are handed to the hashing and store threads (a full of a half-empty disk
+     * spends no thread hand-off, wake-up or store on its zeros).
+     */
+    @Test
+    void zeroChunksAreRecordedWithoutAHandOffToTheStoreThreads() {
+        Repository repo = Repository.openOrInit(new InMemoryObjectTarget(), RepositoryConfig.defaults());
+        ExecutorService io = Executors.newFixedThreadPool(3);
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        AtomicInteger handedOff = new AtomicInteger();
+        ExecutorService cpu = new java.util.concurrent.AbstractExecutorService() {
+            @Override
+            public void execute(Runnable command) {
+                handedOff.incrementAndGet();
+                pool.execute(command);
+            }
+
+            @Override
+            public void shutdown() {
+                pool.shutdown();
+            }
+
+            @Override
+            public List<Runnable> shutdownNow() {
+                return pool.shutdownNow();
+            }
+
+            @Override
+            public boolean isShutdown() {
+                return pool.isShutdown();
+            }
+
+            @Override
+            public boolean isTerminated() {
+                return pool.isTerminated();
+            }
+
+            @Override
+            public boolean awaitTermination(long timeout, java.util.concurrent.TimeUnit unit)
+                    throws InterruptedException {
+                return pool.awaitTermination(timeout, unit);
+            }
+        };
+        try {
+            BlockSource source = new BlockSource() {
+                @Override
+                public long size() {
+                    return (long) CHUNKS * CHUNK;
+                }
+
+                @Override
+                public List<Extent> extents(String context, long offset, long length) {
+                    return List.of(new Extent(offset, length, 0)); // allocated: every chunk is read
+                }
+
+                @Override
+                public CompletableFuture<byte[]> read(long offset, int length) {
+                    return CompletableFuture.supplyAsync(() -> content(offset, length), io);
+                }
+
+                @Override
+                public void close() {}
+            };
+            DiskBackup.Outcome out = new DiskBackup(repo, cpu, IN_FLIGHT)
+                    .run(source, Optional.empty(), repo.newIndex(source.size(), Optional.empty()));
+
+            assertThat(out.chunksRead()).isEqualTo(CHUNKS);
+            assertThat(out.bytesRead()).isEqualTo((long) CHUNKS * CHUNK);
+            assertThat(handedOff).hasValue(CHUNKS - CHUNKS / 3); // every third chunk is zeros
+            IndexRoot root = repo.root(out.index());
+            int n = 0;
+            for (int p = 0; p < root.pages().size(); p++) {
+                IndexPage page = repo.page(root.pages().get(p));
+                for (int i = 0; i < root.entriesInPage(p); i++, n++) {
+                    assertThat(page.get(i).isZero()).as("chunk %d", n).isEqualTo(n % 3 == 2);
+                }
+            }
+            assertThat(n).isEqualTo(CHUNKS);
+        } finally {
+            io.shutdownNow();
+            pool.shutdownNow();
         }
     }
 

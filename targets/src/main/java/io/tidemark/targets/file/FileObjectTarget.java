@@ -87,7 +87,8 @@ public final class FileObjectTarget implements ObjectTarget {
 
     /**
      * Deferred objects held before a put flushes them itself: bounds the batch (256 MiB of 256 KiB
-     * chunks, on disk, not in memory) and the temporary files a crash may leave. The larger the
+     * chunks, on disk, not in memory; twice that while one flush runs and other puts go on) and the
+     * temporary files a crash may leave. The larger the
      * batch, the fewer directory fsyncs per object (a batch fsyncs each of its directories once).
      */
     static final int MAX_DEFERRED = 1024;
@@ -202,7 +203,8 @@ public final class FileObjectTarget implements ObjectTarget {
      * background thread and returns; the object reaches its final name only in {@link #flush()},
      * after its bytes are durable, so no other client (nor this one after a crash) ever sees a final
      * name whose bytes may be lost. This client sees it at once. A put that finds {@value
-     * #MAX_DEFERRED} objects waiting flushes them itself, which bounds the batch.
+     * #MAX_DEFERRED} objects waiting flushes them itself unless another put is flushing already,
+     * which bounds the batch (at twice that while a flush runs; see {@link #flushIfFull}).
      */
     @Override
     public boolean putIfAbsentDeferred(String key, byte[] data) {
@@ -238,10 +240,26 @@ public final class FileObjectTarget implements ObjectTarget {
                 pending.synced().completeExceptionally(e);
             }
         });
-        if (deferred.size() >= MAX_DEFERRED) {
-            flush();
-        }
+        flushIfFull();
         return true;
+    }
+
+    /**
+     * Bounds the batch: the put that finds {@value #MAX_DEFERRED} objects waiting flushes them. A put
+     * that finds them while another thread is already flushing goes on (that flush takes the batch it
+     * found; this object waits for the next), so the other writers do not stall behind one barrier;
+     * only at twice the bound, when flushes do not keep up, does a put wait for the flush and run
+     * the next one itself.
+     */
+    private void flushIfFull() {
+        int waiting = deferred.size();
+        if (waiting < MAX_DEFERRED) {
+            return;
+        }
+        if (waiting < 2 * MAX_DEFERRED && flushLock.isLocked()) {
+            return;
+        }
+        flush();
     }
 
     /** Writes {@code temp}; if its directory vanished since it was known to exist, creates it again once. */
