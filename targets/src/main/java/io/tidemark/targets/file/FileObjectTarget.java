@@ -254,7 +254,7 @@ public final class FileObjectTarget implements ObjectTarget {
         if (deferred.containsKey(key)) {
             return false;
         }
-        createDirectories(dir, key);
+        createDirectories(dir, key, durability == Durability.PER_FILE);
         if (isObject(target)) {
             return false;
         }
@@ -302,7 +302,7 @@ public final class FileObjectTarget implements ObjectTarget {
             write(temp, data);
         } catch (NoSuchFileException e) {
             knownDirs.remove(temp.getParent());
-            createDirectories(temp.getParent(), key);
+            createDirectories(temp.getParent(), key, durability == Durability.PER_FILE);
             write(temp, data);
         }
     }
@@ -790,6 +790,15 @@ public final class FileObjectTarget implements ObjectTarget {
 
     /** Creates the missing directories between the root and {@code dir}, fsyncing each new entry. */
     private void createDirectories(Path dir, String key) {
+        createDirectories(dir, key, true);
+    }
+
+    /**
+     * Creates the missing directories between the root and {@code dir}; fsyncs each new entry unless
+     * {@code fsyncEntries} is false (a deferred write in {@link Durability#FILESYSTEM} mode, whose
+     * barrier's second syncfs makes them durable before any manifest relies on them).
+     */
+    private void createDirectories(Path dir, String key, boolean fsyncEntries) {
         requireRoot();
         // the root may be a symbolic link (a repository directory on another mount): only the
         // directories below it must be real ones
@@ -805,7 +814,9 @@ public final class FileObjectTarget implements ObjectTarget {
             Path next = current.resolve(name);
             try {
                 Files.createDirectory(next);
-                fsyncDirectory(current, key);
+                if (fsyncEntries) {
+                    fsyncDirectory(current, key);
+                }
             } catch (FileAlreadyExistsException e) {
                 if (!Files.isDirectory(next, LinkOption.NOFOLLOW_LINKS)) {
                     throw new PermanentException("cannot store object " + key + " in " + describe() + ": " + next
