@@ -56,11 +56,12 @@ final class ScatteredBenchCommand implements Callable<Integer> {
         Path work = dir != null ? dir : Files.createTempDirectory("tm-bench-scattered-");
         ObjectNode report = Json.mapper().createObjectNode();
         try {
-            new ScatteredBench(work, BenchCommand.size(imageSize), dirtyPercent / 100, Durability.parse(durability), p -> {
-                        if (!json) {
-                            System.err.println("- " + p);
-                        }
-                    })
+            new ScatteredBench(
+                            work, BenchCommand.size(imageSize), dirtyPercent / 100, Durability.parse(durability), p -> {
+                                if (!json) {
+                                    System.err.println("- " + p);
+                                }
+                            })
                     .run(report);
         } finally {
             if (!keep) {

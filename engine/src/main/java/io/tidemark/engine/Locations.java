@@ -48,8 +48,8 @@ public final class Locations {
                 int eq = kv.indexOf('=');
                 String key = eq < 0 ? kv : kv.substring(0, eq);
                 if (!key.equals(Durability.KEY) || eq < 0) {
-                    throw new PermanentException("'" + uri + "': a file: location takes only ?" + Durability.KEY
-                            + "=<" + String.join("|", Durability.allowed().split(", ")) + ">, not '" + kv + "'");
+                    throw new PermanentException("'" + uri + "': a file: location takes only ?" + Durability.KEY + "=<"
+                            + String.join("|", Durability.allowed().split(", ")) + ">, not '" + kv + "'");
                 }
                 durability = Durability.parse(kv.substring(eq + 1));
             }

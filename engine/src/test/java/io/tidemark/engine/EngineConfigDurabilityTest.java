@@ -50,7 +50,8 @@ class EngineConfigDurabilityTest {
     @Test
     void theDefaultIsAnFsyncPerFile() throws Exception {
         Path repo = Files.createDirectories(dir.resolve("repo"));
-        EngineConfig c = EngineConfig.load(config("repository: " + repo + "\ntargets:\n  nas:\n    type: file\n    path: /mnt/nas\n"));
+        EngineConfig c = EngineConfig.load(
+                config("repository: " + repo + "\ntargets:\n  nas:\n    type: file\n    path: /mnt/nas\n"));
         try (ObjectTarget t = Targets.primary(c)) {
             assertThat(((FileObjectTarget) t).durability()).isEqualTo(Durability.PER_FILE);
         }
@@ -59,8 +60,9 @@ class EngineConfigDurabilityTest {
 
     @Test
     void aTargetEntryTakesIt() throws Exception {
-        EngineConfig c = EngineConfig.load(config(
-                """
+        EngineConfig c = EngineConfig.load(
+                config(
+                        """
                 targets:
                   vault:
                     type: file

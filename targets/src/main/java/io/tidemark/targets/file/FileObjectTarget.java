@@ -426,7 +426,8 @@ public final class FileObjectTarget implements ObjectTarget {
                 try {
                     link(target, e.getValue().temp());
                 } catch (IOException ex) {
-                    throw translate("write object " + e.getKey() + " to", e.getValue().temp(), ex);
+                    throw translate(
+                            "write object " + e.getKey() + " to", e.getValue().temp(), ex);
                 }
                 dirs.add(target.getParent());
                 deleteTemp(e.getValue().temp());
@@ -446,9 +447,8 @@ public final class FileObjectTarget implements ObjectTarget {
     /** Records and returns the failure of a barrier's syncfs; see {@link #failedBarrier}. */
     private PermanentException failFileSystem(String when, IOException e) {
         failedBarrier = new PermanentException(
-                "syncfs of the file system holding " + describe() + " failed " + when + " (" + translate(
-                                "make objects durable in", root, e)
-                        .getMessage()
+                "syncfs of the file system holding " + describe() + " failed " + when + " ("
+                        + translate("make objects durable in", root, e).getMessage()
                         + "), so bytes this process wrote may be lost; it makes no restore point until it is"
                         + " restarted. Check the kernel log and the disk of that file system (durability:"
                         + " filesystem), then restart it; the interrupted backups are retried",
@@ -493,8 +493,8 @@ public final class FileObjectTarget implements ObjectTarget {
     }
 
     /** Closes the file systems opened for syncfs by targets no longer used. */
-    private static final java.lang.ref.Cleaner CLEANER = java.lang.ref.Cleaner.create(
-            DaemonThreads.named("file-target-cleaner"));
+    private static final java.lang.ref.Cleaner CLEANER =
+            java.lang.ref.Cleaner.create(DaemonThreads.named("file-target-cleaner"));
 
     /** The pending state of a deferred object in {@link Durability#FILESYSTEM} mode: no fsync of its own. */
     private static final CompletableFuture<Void> SYNCED_AT_BARRIER = CompletableFuture.completedFuture(null);

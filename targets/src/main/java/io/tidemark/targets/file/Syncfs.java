@@ -32,11 +32,8 @@ final class Syncfs implements FileSystemSync.Handle {
     private static final int O_RDONLY = 0;
     private static final int O_CLOEXEC = 02000000;
     /** {@code O_DIRECTORY}: 040000 on ARM, 0200000 on x86 and most others. */
-    private static final int O_DIRECTORY = System.getProperty("os.arch", "")
-                    .toLowerCase(Locale.ROOT)
-                    .matches("aarch64|arm.*")
-            ? 040000
-            : 0200000;
+    private static final int O_DIRECTORY =
+            System.getProperty("os.arch", "").toLowerCase(Locale.ROOT).matches("aarch64|arm.*") ? 040000 : 0200000;
 
     private final Path dir;
     private final int fd;
@@ -53,8 +50,10 @@ final class Syncfs implements FileSystemSync.Handle {
         } catch (LastErrorException e) {
             throw error(dir, "open", e);
         } catch (LinkageError e) {
-            throw new IOException("cannot call syncfs for " + dir + " (no libc with syncfs through JNA: " + e.getMessage()
-                    + "); use durability: per-file", e);
+            throw new IOException(
+                    "cannot call syncfs for " + dir + " (no libc with syncfs through JNA: " + e.getMessage()
+                            + "); use durability: per-file",
+                    e);
         }
     }
 
@@ -92,7 +91,8 @@ final class Syncfs implements FileSystemSync.Handle {
         } catch (RuntimeException | LinkageError ignored) { // the errno alone then
             text = "errno " + errno;
         }
-        FileSystemException out = new FileSystemException(dir.toString(), null, call + ": " + text + " (errno " + errno + ")");
+        FileSystemException out =
+                new FileSystemException(dir.toString(), null, call + ": " + text + " (errno " + errno + ")");
         out.initCause(e);
         return out;
     }

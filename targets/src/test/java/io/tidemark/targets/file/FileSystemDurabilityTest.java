@@ -135,7 +135,9 @@ class FileSystemDurabilityTest {
                 .hasMessageContaining("restart");
         assertThat(visibleNames()).isZero();
         try (Stream<Path> files = Files.walk(root)) {
-            assertThat(files.filter(Files::isRegularFile)).as("temporary files removed").isEmpty();
+            assertThat(files.filter(Files::isRegularFile))
+                    .as("temporary files removed")
+                    .isEmpty();
         }
         assertThat(writer.exists("chunks/a/k0")).isFalse();
         assertThatThrownBy(writer::flush).isInstanceOf(PermanentException.class);
