@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.demo.bench.ScatteredBench;
 import io.tidemark.format.Json;
+import io.tidemark.targets.file.Durability;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,6 +38,13 @@ final class ScatteredBenchCommand implements Callable<Integer> {
             description = "percent of the image changed (default ${DEFAULT-VALUE})")
     double dirtyPercent;
 
+    @Option(
+            names = "--durability",
+            defaultValue = "per-file",
+            description = "the repository's durability: per-file (default: an fsync per object and directory) or"
+                    + " filesystem (syncfs at each barrier, for a repository on a file system of its own; ADR 26)")
+    String durability;
+
     @Option(names = "--keep", description = "keep the images and repositories")
     boolean keep;
 
@@ -48,11 +56,12 @@ final class ScatteredBenchCommand implements Callable<Integer> {
         Path work = dir != null ? dir : Files.createTempDirectory("tm-bench-scattered-");
         ObjectNode report = Json.mapper().createObjectNode();
         try {
-            new ScatteredBench(work, BenchCommand.size(imageSize), dirtyPercent / 100, p -> {
-                        if (!json) {
-                            System.err.println("- " + p);
-                        }
-                    })
+            new ScatteredBench(
+                            work, BenchCommand.size(imageSize), dirtyPercent / 100, Durability.parse(durability), p -> {
+                                if (!json) {
+                                    System.err.println("- " + p);
+                                }
+                            })
                     .run(report);
         } finally {
             if (!keep) {

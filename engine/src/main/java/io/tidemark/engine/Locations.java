@@ -4,6 +4,7 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.targets.TargetSpec;
+import io.tidemark.targets.file.Durability;
 import io.tidemark.targets.file.FileObjectTarget;
 import java.net.URI;
 import java.nio.file.Path;
@@ -12,7 +13,7 @@ import java.util.Map;
 
 /**
  * Repository locations on the command line: a directory ({@code /var/lib/tidemark/repo} or
- * {@code file:/…}) or {@code s3://bucket/prefix?endpoint=http://…&region=…&path-style=true}, with the
+ * {@code file:/…}, {@code file:/…?durability=filesystem} for one on a file system of its own) or {@code s3://bucket/prefix?endpoint=http://…&region=…&path-style=true}, with the
  * S3 keys from {@code TIDEMARK_S3_ACCESS_KEY} / {@code TIDEMARK_S3_SECRET_KEY} (or their
  * {@code _FILE} variants).
  */
@@ -31,9 +32,29 @@ public final class Locations {
             return s3(URI.create(spec));
         }
         if (spec.startsWith("file:")) {
-            return new FileObjectTarget(Path.of(URI.create(spec)));
+            return file(URI.create(spec));
         }
         return new FileObjectTarget(Path.of(spec));
+    }
+
+    /**
+     * {@code file:/dir}, or {@code file:/dir?durability=filesystem} for a repository on a file
+     * system of its own (ADR 26); any other query is an error naming what is allowed.
+     */
+    private static ObjectTarget file(URI uri) {
+        Durability durability = Durability.PER_FILE;
+        if (uri.getRawQuery() != null) {
+            for (String kv : uri.getRawQuery().split("&")) {
+                int eq = kv.indexOf('=');
+                String key = eq < 0 ? kv : kv.substring(0, eq);
+                if (!key.equals(Durability.KEY) || eq < 0) {
+                    throw new PermanentException("'" + uri + "': a file: location takes only ?" + Durability.KEY + "=<"
+                            + String.join("|", Durability.allowed().split(", ")) + ">, not '" + kv + "'");
+                }
+                durability = Durability.parse(kv.substring(eq + 1));
+            }
+        }
+        return new FileObjectTarget(Path.of(URI.create("file:" + uri.getRawPath())), durability);
     }
 
     private static ObjectTarget s3(URI uri) {

@@ -16,6 +16,7 @@ import io.tidemark.targets.RadosTargetSpec;
 import io.tidemark.targets.S3TargetSpec;
 import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TargetSpecBuilder;
+import io.tidemark.targets.file.Durability;
 import java.io.IOException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
@@ -39,7 +40,7 @@ final class TargetSpecYaml {
         mapper.addMixIn(FileTargetSpec.class, FileMixin.class);
         mapper.addMixIn(S3TargetSpec.class, S3Mixin.class);
         mapper.addMixIn(RadosTargetSpec.class, RadosMixin.class);
-        mapper.addMixIn(FileTargetSpec.Builder.class, BuilderMixin.class);
+        mapper.addMixIn(FileTargetSpec.Builder.class, FileBuilderMixin.class);
         mapper.addMixIn(S3TargetSpec.Builder.class, BuilderMixin.class);
         mapper.addMixIn(RadosTargetSpec.Builder.class, BuilderMixin.class);
         mapper.addMixIn(TargetSpecBuilder.class, TransferMixin.class);
@@ -85,6 +86,12 @@ final class TargetSpecYaml {
     @JsonPOJOBuilder(withPrefix = "")
     interface BuilderMixin {}
 
+    @JsonPOJOBuilder(withPrefix = "")
+    abstract static class FileBuilderMixin {
+        @JsonDeserialize(using = DurabilityText.class)
+        abstract Object durability(Durability durability);
+    }
+
     abstract static class TransferMixin {
         @JsonDeserialize(using = DurationText.class)
         abstract Object retryDeadline(Duration retryDeadline);
@@ -129,6 +136,18 @@ final class TargetSpecYaml {
         @Override
         Duration parse(String text) {
             return Targets.retryDeadline("", text);
+        }
+    }
+
+    /** {@code durability} of a directory target: {@code per-file} or {@code filesystem} (ADR 26). */
+    static final class DurabilityText extends TextSetting<Durability> {
+        DurabilityText() {
+            super("one of " + Durability.allowed(), Durability.class);
+        }
+
+        @Override
+        Durability parse(String text) {
+            return Durability.parse(text);
         }
     }
 

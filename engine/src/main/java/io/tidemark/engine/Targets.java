@@ -89,13 +89,13 @@ public final class Targets {
     /**
      * The primary repository of {@code c} ({@link EngineConfig#primary()}), as every role and
      * command opens it: a directory is the bare {@link FileObjectTarget} (as the host-local default
-     * always was); an S3 or RADOS primary gets the spec's retries and bandwidth limit. Not checked:
+     * always was), with its {@code durability}; an S3 or RADOS primary gets the spec's retries and bandwidth limit. Not checked:
      * a directory that does not exist fails at its first use, naming it.
      */
     public static ObjectTarget primary(EngineConfig c) {
         TargetSpec spec = c.primary();
         if (spec instanceof FileTargetSpec file) {
-            return new FileObjectTarget(file.path());
+            return new FileObjectTarget(file.path(), file.durability());
         }
         return spec.open(PRIMARY);
     }

@@ -10,6 +10,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
+import io.tidemark.targets.file.Durability;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.CaptureHooks;
@@ -40,10 +41,18 @@ public final class ScatteredBench {
     private final Consumer<String> phase;
     private int jobs;
 
+    private final Durability durability;
+
     public ScatteredBench(Path dir, long imageSize, double fraction, Consumer<String> phase) {
+        this(dir, imageSize, fraction, Durability.PER_FILE, phase);
+    }
+
+    /** With the repository's {@code durability} (ADR 26): per-file fsyncs, or syncfs at each barrier. */
+    public ScatteredBench(Path dir, long imageSize, double fraction, Durability durability, Consumer<String> phase) {
         this.dir = dir;
         this.imageSize = imageSize;
         this.fraction = fraction;
+        this.durability = durability;
         this.phase = phase;
     }
 
@@ -61,7 +70,8 @@ public final class ScatteredBench {
                 .put("randomMiB", mib[1])
                 .put("zeroMiB", mib[2]);
         Path repoDir = Files.createDirectories(dir.resolve("repo"));
-        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir, durability), RepositoryConfig.defaults());
+        s.put("durability", durability.configName());
         boolean restic = onPath("restic");
         Path resticRepo = dir.resolve("restic");
         Map<String, String> env = Map.of(

@@ -61,7 +61,10 @@ import org.slf4j.LoggerFactory;
  *       starts its fsync in the background; {@link #flush()} (the barrier) waits for those fsyncs,
  *       links the files to their final names and fsyncs each changed directory once. So no final
  *       name ever holds bytes that a crash could lose, the fsyncs overlap the rest of the backup,
- *       and a directory is fsynced once per batch (ADR 21).
+ *       and a directory is fsynced once per batch (ADR 21). With {@link Durability#FILESYSTEM}
+ *       (a repository on a file system of its own) no object is fsynced: the barrier calls {@code
+ *       syncfs(2)} once before the links and once after them (ADR 26). Durable puts ({@link
+ *       #putIfAbsent}: manifests, the config) fsync their file and directory in both modes.
  *   <li>An existing name that another writer linked recently (its ctime younger than {@link
  *       #RECENT_LINK}) may not be durable yet: {@link #exists} still answers true (the bytes under
  *       it are durable), and the next {@link #flush()} fsyncs its directory, so a manifest written
@@ -114,6 +117,17 @@ public final class FileObjectTarget implements ObjectTarget {
 
     private final Path root;
     private final FileSync sync;
+    /** How the barrier makes a batch durable: an fsync per object and directory, or syncfs (ADR 26). */
+    private final Durability durability;
+    /** {@code syncfs(2)} in {@link Durability#FILESYSTEM} mode. */
+    private final FileSystemSync fileSystemSync;
+    /**
+     * The file system of {@link #root} opened for {@code syncfs} ({@link Durability#FILESYSTEM}
+     * only): opened before the first deferred write and kept open for the life of this target, so
+     * that its {@code syncfs} reports every writeback error since then (closed when the target is
+     * unreachable).
+     */
+    private final FileSystemHolder fileSystem = new FileSystemHolder();
     /** Key → its temporary file, written, its fsync started, not yet linked (see {@link #putIfAbsentDeferred}). */
     private final Map<String, Pending> deferred = new ConcurrentHashMap<>();
     /** Directories holding a recently linked name of another writer that this client relied on. */
@@ -147,8 +161,36 @@ public final class FileObjectTarget implements ObjectTarget {
      * FileSync#SYSTEM} in production; a recording or failing one in crash-safety tests.
      */
     public FileObjectTarget(Path root, FileSync sync) {
+        this(root, sync, FileSystemSync.SYSTEM, Durability.PER_FILE);
+    }
+
+    /**
+     * A target on {@code root} with the given durability ({@code durability:} of a directory
+     * target); {@link Durability#FILESYSTEM} only for a repository on a file system of its own (ADR
+     * 26).
+     */
+    public FileObjectTarget(Path root, Durability durability) {
+        this(root, FileSync.SYSTEM, FileSystemSync.SYSTEM, durability);
+    }
+
+    /**
+     * A target on {@code root} that makes its writes durable through {@code sync} and, in {@link
+     * Durability#FILESYSTEM} mode, its barriers through {@code fileSystemSync}: the {@code SYSTEM}
+     * ones in production; recording or failing ones in crash-safety tests.
+     */
+    public FileObjectTarget(Path root, FileSync sync, FileSystemSync fileSystemSync, Durability durability) {
         this.root = root.toAbsolutePath().normalize();
         this.sync = sync;
+        this.fileSystemSync = fileSystemSync;
+        this.durability = durability == null ? Durability.PER_FILE : durability;
+        if (this.durability == Durability.FILESYSTEM) {
+            CLEANER.register(this, fileSystem::close);
+        }
+    }
+
+    /** How this target makes its barriers durable. */
+    public Durability durability() {
+        return durability;
     }
 
     /** The root directory. */
@@ -214,9 +256,12 @@ public final class FileObjectTarget implements ObjectTarget {
         if (deferred.containsKey(key)) {
             return false;
         }
-        createDirectories(dir, key);
+        createDirectories(dir, key, durability == Durability.PER_FILE);
         if (isObject(target)) {
             return false;
+        }
+        if (durability == Durability.FILESYSTEM) {
+            openFileSystem(); // before the write: its syncfs then reports a writeback error of it
         }
         Path temp = tempFor(target);
         try {
@@ -225,10 +270,15 @@ public final class FileObjectTarget implements ObjectTarget {
             deleteTemp(temp);
             throw translate("write object " + key + " to", temp, e);
         }
-        Pending pending = new Pending(temp, new CompletableFuture<>());
+        boolean perFile = durability == Durability.PER_FILE;
+        Pending pending = new Pending(temp, perFile ? new CompletableFuture<>() : SYNCED_AT_BARRIER);
         if (deferred.putIfAbsent(key, pending) != null) {
             deleteTemp(temp); // another thread stored the same object meanwhile
             return false;
+        }
+        if (!perFile) {
+            flushIfFull();
+            return true; // its bytes are made durable by the barrier's first syncfs
         }
         SYNC.execute(() -> {
             try {
@@ -268,7 +318,7 @@ public final class FileObjectTarget implements ObjectTarget {
             write(temp, data);
         } catch (NoSuchFileException e) {
             knownDirs.remove(temp.getParent());
-            createDirectories(temp.getParent(), key);
+            createDirectories(temp.getParent(), key, durability == Durability.PER_FILE);
             write(temp, data);
         }
     }
@@ -301,6 +351,10 @@ public final class FileObjectTarget implements ObjectTarget {
                 dirs.add(d);
             }
             if (batch.isEmpty() && dirs.isEmpty()) {
+                return;
+            }
+            if (durability == Durability.FILESYSTEM) {
+                flushFileSystem(batch, dirs);
                 return;
             }
             List<Future<?>> syncs = new ArrayList<>(batch.size());
@@ -356,6 +410,110 @@ public final class FileObjectTarget implements ObjectTarget {
             flushLock.unlock();
         }
     }
+
+    /**
+     * The barrier in {@link Durability#FILESYSTEM} mode (ADR 26): one {@code syncfs} (the bytes of
+     * every temporary file of the batch durable), the links, one more {@code syncfs} (their directory
+     * entries durable, and those of other writers' names this client relied on). A failed {@code
+     * syncfs} may have dropped dirty pages that a later one would not report, so either failure takes
+     * this target out of service until restart, as a failed object fsync does (ADR 21 §4); the first
+     * one also drops the batch, so no name of it appears. A failed link keeps the rest pending.
+     */
+    private void flushFileSystem(List<Map.Entry<String, Pending>> batch, Set<Path> dirs) {
+        FileSystemSync.Handle fs;
+        try {
+            fs = openFileSystem();
+        } catch (TidemarkException e) {
+            unsyncedDirs.addAll(dirs);
+            throw e;
+        }
+        try {
+            fs.sync();
+        } catch (IOException e) {
+            for (Map.Entry<String, Pending> p : batch) {
+                deleteTemp(p.getValue().temp());
+                deferred.remove(p.getKey(), p.getValue());
+            }
+            throw failFileSystem("before linking " + batch.size() + " objects", e);
+        }
+        try {
+            for (Map.Entry<String, Pending> e : batch) {
+                Path target = resolve(e.getKey());
+                try {
+                    link(target, e.getValue().temp());
+                } catch (IOException ex) {
+                    throw translate(
+                            "write object " + e.getKey() + " to", e.getValue().temp(), ex);
+                }
+                dirs.add(target.getParent());
+                deleteTemp(e.getValue().temp());
+                deferred.remove(e.getKey(), e.getValue());
+            }
+        } catch (TidemarkException e) {
+            unsyncedDirs.addAll(dirs); // the next barrier's syncfs makes the links made so far durable
+            throw e;
+        }
+        try {
+            fs.sync();
+        } catch (IOException e) {
+            throw failFileSystem("after linking " + batch.size() + " objects", e);
+        }
+    }
+
+    /** Records and returns the failure of a barrier's syncfs; see {@link #failedBarrier}. */
+    private PermanentException failFileSystem(String when, IOException e) {
+        failedBarrier = new PermanentException(
+                "syncfs of the file system holding " + describe() + " failed " + when + " ("
+                        + translate("make objects durable in", root, e).getMessage()
+                        + "), so bytes this process wrote may be lost; it makes no restore point until it is"
+                        + " restarted. Check the kernel log and the disk of that file system (durability:"
+                        + " filesystem), then restart it; the interrupted backups are retried",
+                e);
+        return failedBarrier;
+    }
+
+    /** The file system of the root, opened for {@code syncfs} once ({@link Durability#FILESYSTEM}). */
+    private FileSystemSync.Handle openFileSystem() {
+        try {
+            return fileSystem.open(() -> fileSystemSync.open(root));
+        } catch (IOException e) {
+            throw translate("open the file system for syncfs of", root, e);
+        }
+    }
+
+    /** The object of an open file system, apart from the target so that the cleaner can close it. */
+    private static final class FileSystemHolder {
+        private FileSystemSync.Handle handle;
+
+        interface Opener {
+            FileSystemSync.Handle open() throws IOException;
+        }
+
+        synchronized FileSystemSync.Handle open(Opener opener) throws IOException {
+            if (handle == null) {
+                handle = opener.open();
+            }
+            return handle;
+        }
+
+        synchronized void close() {
+            if (handle != null) {
+                try {
+                    handle.close();
+                } catch (IOException e) {
+                    log.debug("closing {} failed: {}", handle, e.getMessage());
+                }
+                handle = null;
+            }
+        }
+    }
+
+    /** Closes the file systems opened for syncfs by targets no longer used. */
+    private static final java.lang.ref.Cleaner CLEANER =
+            java.lang.ref.Cleaner.create(DaemonThreads.named("file-target-cleaner"));
+
+    /** The pending state of a deferred object in {@link Durability#FILESYSTEM} mode: no fsync of its own. */
+    private static final CompletableFuture<Void> SYNCED_AT_BARRIER = CompletableFuture.completedFuture(null);
 
     private void requireNoFailedBarrier() {
         PermanentException failed = failedBarrier;
@@ -648,6 +806,15 @@ public final class FileObjectTarget implements ObjectTarget {
 
     /** Creates the missing directories between the root and {@code dir}, fsyncing each new entry. */
     private void createDirectories(Path dir, String key) {
+        createDirectories(dir, key, true);
+    }
+
+    /**
+     * Creates the missing directories between the root and {@code dir}; fsyncs each new entry unless
+     * {@code fsyncEntries} is false (a deferred write in {@link Durability#FILESYSTEM} mode, whose
+     * barrier's second syncfs makes them durable before any manifest relies on them).
+     */
+    private void createDirectories(Path dir, String key, boolean fsyncEntries) {
         requireRoot();
         // the root may be a symbolic link (a repository directory on another mount): only the
         // directories below it must be real ones
@@ -663,7 +830,9 @@ public final class FileObjectTarget implements ObjectTarget {
             Path next = current.resolve(name);
             try {
                 Files.createDirectory(next);
-                fsyncDirectory(current, key);
+                if (fsyncEntries) {
+                    fsyncDirectory(current, key);
+                }
             } catch (FileAlreadyExistsException e) {
                 if (!Files.isDirectory(next, LinkOption.NOFOLLOW_LINKS)) {
                     throw new PermanentException("cannot store object " + key + " in " + describe() + ": " + next
