@@ -42,7 +42,7 @@ final class ScatteredBenchCommand implements Callable<Integer> {
             names = "--durability",
             defaultValue = "per-file",
             description = "the repository's durability: per-file (default: an fsync per object and directory) or"
-                    + " filesystem (syncfs at each barrier, for a repository on a file system of its own; ADR 26)")
+                    + " filesystem (syncfs at each barrier, for a repository on a file system of its own; ADR 25)")
     String durability;
 
     @Option(names = "--keep", description = "keep the images and repositories")

@@ -39,7 +39,7 @@ public final class Locations {
 
     /**
      * {@code file:/dir}, or {@code file:/dir?durability=filesystem} for a repository on a file
-     * system of its own (ADR 26); any other query is an error naming what is allowed.
+     * system of its own (ADR 25); any other query is an error naming what is allowed.
      */
     private static ObjectTarget file(URI uri) {
         Durability durability = Durability.PER_FILE;

@@ -139,7 +139,7 @@ final class TargetSpecYaml {
         }
     }
 
-    /** {@code durability} of a directory target: {@code per-file} or {@code filesystem} (ADR 26). */
+    /** {@code durability} of a directory target: {@code per-file} or {@code filesystem} (ADR 25). */
     static final class DurabilityText extends TextSetting<Durability> {
         DurabilityText() {
             super("one of " + Durability.allowed(), Durability.class);

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code durability:} of a directory target and of a directory primary (ADR 26, docs/configuration.md):
+ * {@code durability:} of a directory target and of a directory primary (ADR 25, docs/configuration.md):
  * read from the engine config and from {@code file:} locations, the default unchanged, and a wrong
  * value reported at its key with the values allowed.
  */

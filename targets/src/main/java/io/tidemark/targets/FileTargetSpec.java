@@ -12,7 +12,7 @@ import java.nio.file.Path;
  * @param transfer retries and bandwidth; {@code null} for {@link TransferLimits#DEFAULTS}
  * @param durability {@code durability}: how a barrier makes the written objects durable; {@code
  *     null} for {@link Durability#PER_FILE} ({@link Durability#FILESYSTEM}: {@code syncfs}, for a
- *     repository on a file system of its own, ADR 26)
+ *     repository on a file system of its own, ADR 25)
  */
 public record FileTargetSpec(Path path, TransferLimits transfer, Durability durability) implements TargetSpec {
 

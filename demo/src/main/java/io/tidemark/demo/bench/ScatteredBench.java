@@ -47,7 +47,7 @@ public final class ScatteredBench {
         this(dir, imageSize, fraction, Durability.PER_FILE, phase);
     }
 
-    /** With the repository's {@code durability} (ADR 26): per-file fsyncs, or syncfs at each barrier. */
+    /** With the repository's {@code durability} (ADR 25): per-file fsyncs, or syncfs at each barrier. */
     public ScatteredBench(Path dir, long imageSize, double fraction, Durability durability, Consumer<String> phase) {
         this.dir = dir;
         this.imageSize = imageSize;

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The commit of a restore point on a file repository with {@code durability: filesystem} (ADR 26):
+ * The commit of a restore point on a file repository with {@code durability: filesystem} (ADR 25):
  * no chunk, page or root is fsynced on its own, a syncfs precedes every link and another one the
  * manifest, a failed syncfs leaves no restore point, and with the real {@code syncfs(2)} a full and
  * a patched incremental restore byte for byte after a restart.

@@ -7,7 +7,7 @@ import java.util.stream.Collectors;
 
 /**
  * How a {@link FileObjectTarget} makes a batch of deferred objects durable at its barrier (ADR 21,
- * ADR 26). The setting {@code durability:} of a directory target.
+ * ADR 25). The setting {@code durability:} of a directory target.
  */
 public enum Durability {
 
@@ -20,7 +20,7 @@ public enum Durability {
     PER_FILE("per-file"),
 
     /**
-     * For a repository on a file system of its own (ADR 26): no fsync per object; the barrier calls
+     * For a repository on a file system of its own (ADR 25): no fsync per object; the barrier calls
      * {@code syncfs(2)} once (every temporary file's bytes durable), links the names, then calls it
      * once more (the directory entries durable). {@code syncfs} flushes every dirty page of the
      * whole file system, so on a shared one it makes others' writes wait (and costs them).

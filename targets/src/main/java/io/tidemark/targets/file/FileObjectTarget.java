@@ -63,7 +63,7 @@ import org.slf4j.LoggerFactory;
  *       name ever holds bytes that a crash could lose, the fsyncs overlap the rest of the backup,
  *       and a directory is fsynced once per batch (ADR 21). With {@link Durability#FILESYSTEM}
  *       (a repository on a file system of its own) no object is fsynced: the barrier calls {@code
- *       syncfs(2)} once before the links and once after them (ADR 26). Durable puts ({@link
+ *       syncfs(2)} once before the links and once after them (ADR 25). Durable puts ({@link
  *       #putIfAbsent}: manifests, the config) fsync their file and directory in both modes.
  *   <li>An existing name that another writer linked recently (its ctime younger than {@link
  *       #RECENT_LINK}) may not be durable yet: {@link #exists} still answers true (the bytes under
@@ -117,7 +117,7 @@ public final class FileObjectTarget implements ObjectTarget {
 
     private final Path root;
     private final FileSync sync;
-    /** How the barrier makes a batch durable: an fsync per object and directory, or syncfs (ADR 26). */
+    /** How the barrier makes a batch durable: an fsync per object and directory, or syncfs (ADR 25). */
     private final Durability durability;
     /** {@code syncfs(2)} in {@link Durability#FILESYSTEM} mode. */
     private final FileSystemSync fileSystemSync;
@@ -412,7 +412,7 @@ public final class FileObjectTarget implements ObjectTarget {
     }
 
     /**
-     * The barrier in {@link Durability#FILESYSTEM} mode (ADR 26): one {@code syncfs} (the bytes of
+     * The barrier in {@link Durability#FILESYSTEM} mode (ADR 25): one {@code syncfs} (the bytes of
      * every temporary file of the batch durable), the links, one more {@code syncfs} (their directory
      * entries durable, and those of other writers' names this client relied on). A failed {@code
      * syncfs} may have dropped dirty pages that a later one would not report, so either failure takes

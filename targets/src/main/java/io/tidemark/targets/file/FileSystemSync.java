@@ -6,7 +6,7 @@ import java.nio.file.Path;
 
 /**
  * The call by which a {@link FileObjectTarget} in {@link Durability#FILESYSTEM} mode makes a batch
- * durable: {@code syncfs(2)} of the file system holding its root (ADR 26). A sibling of {@link
+ * durable: {@code syncfs(2)} of the file system holding its root (ADR 25). A sibling of {@link
  * FileSync}; {@link #SYSTEM} is the only production implementation, tests pass one that records the
  * order of the calls or fails them.
  */

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The barrier of {@code durability: filesystem} (ADR 26), with ports that record or fail the calls:
+ * The barrier of {@code durability: filesystem} (ADR 25), with ports that record or fail the calls:
  * no object is fsynced, one syncfs comes before any name is linked and one after the last link, a
  * failed syncfs publishes nothing and refuses later writes until restart; and the real {@code
  * syncfs(2)} through JNA on this machine's file system.
