@@ -373,27 +373,11 @@ public final class FileObjectTarget implements ObjectTarget {
                                 + "). Check the kernel log and the disk, then restart it; the interrupted backups"
                                 + " are retried",
                         e);
-                for (Map.Entry<String, Pending> p : batch) {
-                    deleteTemp(p.getValue().temp());
-                    deferred.remove(p.getKey(), p.getValue());
-                }
+                drop(batch);
                 throw failedBarrier;
             }
             try {
-                for (Map.Entry<String, Pending> e : batch) {
-                    Path target = resolve(e.getKey());
-                    try {
-                        link(target, e.getValue().temp());
-                    } catch (IOException ex) {
-                        throw translate(
-                                "write object " + e.getKey() + " to",
-                                e.getValue().temp(),
-                                ex);
-                    }
-                    dirs.add(target.getParent());
-                    deleteTemp(e.getValue().temp());
-                    deferred.remove(e.getKey(), e.getValue());
-                }
+                link(batch, dirs);
                 List<Future<?>> dirSyncs = new ArrayList<>(dirs.size());
                 for (Path d : dirs) {
                     dirSyncs.add(DIR_SYNC.submit(() -> {
@@ -430,25 +414,11 @@ public final class FileObjectTarget implements ObjectTarget {
         try {
             fs.sync();
         } catch (IOException e) {
-            for (Map.Entry<String, Pending> p : batch) {
-                deleteTemp(p.getValue().temp());
-                deferred.remove(p.getKey(), p.getValue());
-            }
+            drop(batch);
             throw failFileSystem("before linking " + batch.size() + " objects", e);
         }
         try {
-            for (Map.Entry<String, Pending> e : batch) {
-                Path target = resolve(e.getKey());
-                try {
-                    link(target, e.getValue().temp());
-                } catch (IOException ex) {
-                    throw translate(
-                            "write object " + e.getKey() + " to", e.getValue().temp(), ex);
-                }
-                dirs.add(target.getParent());
-                deleteTemp(e.getValue().temp());
-                deferred.remove(e.getKey(), e.getValue());
-            }
+            link(batch, dirs);
         } catch (TidemarkException e) {
             unsyncedDirs.addAll(dirs); // the next barrier's syncfs makes the links made so far durable
             throw e;
@@ -457,6 +427,34 @@ public final class FileObjectTarget implements ObjectTarget {
             fs.sync();
         } catch (IOException e) {
             throw failFileSystem("after linking " + batch.size() + " objects", e);
+        }
+    }
+
+    /**
+     * Links each object of {@code batch} to its name (put-if-absent), removes its temporary name and
+     * its pending entry, and adds its directory to {@code dirs}; stops at the first failed link,
+     * leaving that object and the rest pending.
+     */
+    private void link(List<Map.Entry<String, Pending>> batch, Set<Path> dirs) {
+        for (Map.Entry<String, Pending> e : batch) {
+            Path target = resolve(e.getKey());
+            try {
+                link(target, e.getValue().temp());
+            } catch (IOException ex) {
+                throw translate(
+                        "write object " + e.getKey() + " to", e.getValue().temp(), ex);
+            }
+            dirs.add(target.getParent());
+            deleteTemp(e.getValue().temp());
+            deferred.remove(e.getKey(), e.getValue());
+        }
+    }
+
+    /** Forgets {@code batch} after a failed barrier: its temporary files removed, none of it linked. */
+    private void drop(List<Map.Entry<String, Pending>> batch) {
+        for (Map.Entry<String, Pending> p : batch) {
+            deleteTemp(p.getValue().temp());
+            deferred.remove(p.getKey(), p.getValue());
         }
     }
 
