@@ -190,4 +190,64 @@ class DiskBackupBuffersTest {
         }
         return b;
     }
+
+    /**
+     * A zero chunk recorded on the reader's thread can fail there: an incremental's first entry in
+     * a page reads the parent's page. That failure fails the backup, naming the page, and frees the
+     * chunk's slot, so the backup neither hangs in its drain nor reports success.
+     */
+    @Test
+    void aZeroChunkWhoseParentPageCannotBeReadFailsTheBackupInsteadOfHangingIt() {
+        InMemoryObjectTarget target = new InMemoryObjectTarget();
+        Repository first = Repository.openOrInit(target, RepositoryConfig.defaults());
+        long size = (long) CHUNKS * CHUNK;
+        io.tidemark.repository.DiskIndexBuilder full = first.newIndex(size, Optional.empty());
+        for (int c = 0; c < CHUNKS; c++) {
+            byte[] data = content((long) c * CHUNK, CHUNK);
+            full.set(c, first.putChunk(data, CHUNK).digest());
+        }
+        Digest parent = full.finish();
+        List<String> pages = target.keys().stream()
+                .filter(k -> k.startsWith(io.tidemark.format.ObjectKeys.PAGES))
+                .toList();
+        assertThat(pages).isNotEmpty();
+        pages.forEach(target::delete); // a damaged primary: the parent's index pages are gone
+        Repository repo = Repository.open(target); // no page of the parent in any cache
+        IndexRoot parentRoot = repo.root(parent);
+        ExecutorService io = Executors.newFixedThreadPool(2);
+        ExecutorService cpu = Executors.newFixedThreadPool(2);
+        try {
+            BlockSource zeros = new BlockSource() {
+                @Override
+                public long size() {
+                    return size;
+                }
+
+                @Override
+                public List<Extent> extents(String context, long offset, long length) {
+                    return List.of(new Extent(offset, length, 1)); // all dirty
+                }
+
+                @Override
+                public CompletableFuture<byte[]> read(long offset, int length) {
+                    return CompletableFuture.supplyAsync(() -> new byte[length], io);
+                }
+
+                @Override
+                public void close() {}
+            };
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                    java.time.Duration.ofSeconds(30),
+                    () -> org.assertj.core.api.Assertions.assertThatThrownBy(() -> new DiskBackup(repo, cpu, IN_FLIGHT)
+                                    .run(
+                                            zeros,
+                                            Optional.of("qemu:dirty-bitmap:tm"),
+                                            repo.newIndex(size, Optional.of(parentRoot))))
+                            .hasMessageContaining(
+                                    pages.get(0).substring(pages.get(0).lastIndexOf('/') + 1)));
+        } finally {
+            io.shutdownNow();
+            cpu.shutdownNow();
+        }
+    }
 }
