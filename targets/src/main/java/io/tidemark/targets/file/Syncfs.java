@@ -45,6 +45,13 @@ final class Syncfs implements FileSystemSync.Handle {
     }
 
     static FileSystemSync.Handle open(Path dir) throws IOException {
+        String os = System.getProperty("os.name", "");
+        String version = System.getProperty("os.version", "");
+        if (!reportsWritebackErrors(os, version)) {
+            throw new IOException("durability: filesystem needs Linux 5.8 or later, where syncfs reports the"
+                    + " writeback errors of the file system; this is " + os + " " + version + ", where a lost"
+                    + " write could go unnoticed. Use durability: per-file for " + dir);
+        }
         try {
             return new Syncfs(dir, LibC.LIB.open(dir.toString(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         } catch (LastErrorException e) {
@@ -55,6 +62,21 @@ final class Syncfs implements FileSystemSync.Handle {
                             + "); use durability: per-file",
                     e);
         }
+    }
+
+    /** Whether {@code syncfs} reports writeback errors on this system: Linux 5.8 or later. */
+    static boolean reportsWritebackErrors(String osName, String osVersion) {
+        if (!osName.equals("Linux")) {
+            return false;
+        }
+        java.util.regex.Matcher m =
+                java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)").matcher(osVersion);
+        if (!m.find()) {
+            return false;
+        }
+        int major = Integer.parseInt(m.group(1));
+        int minor = Integer.parseInt(m.group(2));
+        return major > 5 || (major == 5 && minor >= 8);
     }
 
     @Override

@@ -203,4 +203,15 @@ class FileSystemDurabilityTest {
                 .hasMessageContaining("'syncfs'")
                 .hasMessageContaining("per-file, filesystem");
     }
+
+    @Test
+    void syncfsIsUsedOnlyWhereItReportsWritebackErrorsLinux58OrLater() {
+        assertThat(Syncfs.reportsWritebackErrors("Linux", "6.1.0-28-amd64")).isTrue();
+        assertThat(Syncfs.reportsWritebackErrors("Linux", "5.8.0")).isTrue();
+        assertThat(Syncfs.reportsWritebackErrors("Linux", "5.10.0-33-amd64")).isTrue();
+        assertThat(Syncfs.reportsWritebackErrors("Linux", "5.7.19")).isFalse();
+        assertThat(Syncfs.reportsWritebackErrors("Linux", "4.19.0-27-amd64")).isFalse();
+        assertThat(Syncfs.reportsWritebackErrors("Linux", "unknown")).isFalse();
+        assertThat(Syncfs.reportsWritebackErrors("Mac OS X", "14.5")).isFalse();
+    }
 }
