@@ -40,31 +40,13 @@ class DiskBackupBuffersTest {
         ExecutorService io = Executors.newFixedThreadPool(3);
         ExecutorService cpu = Executors.newFixedThreadPool(4);
         try {
-            BlockSource source = new BlockSource() {
-                @Override
-                public long size() {
-                    return (long) CHUNKS * CHUNK;
-                }
-
-                @Override
-                public List<Extent> extents(String context, long offset, long length) {
-                    return List.of(new Extent(offset, length, 0));
-                }
-
-                @Override
-                public CompletableFuture<byte[]> read(long offset, int length) {
-                    return CompletableFuture.supplyAsync(() -> content(offset, length), io);
-                }
-
+            BlockSource source = new AsyncSource((long) CHUNKS * CHUNK, 0, io, DiskBackupBuffersTest::content) {
                 @Override
                 public CompletableFuture<Void> readInto(long offset, int length, byte[] into) {
                     buffers.add(into);
                     return CompletableFuture.runAsync(
                             () -> System.arraycopy(content(offset, length), 0, into, 0, length), io);
                 }
-
-                @Override
-                public void close() {}
             };
             DiskBackup.Outcome out = new DiskBackup(repo, cpu, IN_FLIGHT)
                     .run(source, Optional.empty(), repo.newIndex(source.size(), Optional.empty()));
@@ -132,25 +114,8 @@ class DiskBackupBuffersTest {
             }
         };
         try {
-            BlockSource source = new BlockSource() {
-                @Override
-                public long size() {
-                    return (long) CHUNKS * CHUNK;
-                }
-
-                @Override
-                public List<Extent> extents(String context, long offset, long length) {
-                    return List.of(new Extent(offset, length, 0)); // allocated: every chunk is read
-                }
-
-                @Override
-                public CompletableFuture<byte[]> read(long offset, int length) {
-                    return CompletableFuture.supplyAsync(() -> content(offset, length), io);
-                }
-
-                @Override
-                public void close() {}
-            };
+            // allocated: every chunk is read
+            BlockSource source = new AsyncSource((long) CHUNKS * CHUNK, 0, io, DiskBackupBuffersTest::content);
             DiskBackup.Outcome out = new DiskBackup(repo, cpu, IN_FLIGHT)
                     .run(source, Optional.empty(), repo.newIndex(source.size(), Optional.empty()));
 
@@ -217,25 +182,7 @@ class DiskBackupBuffersTest {
         ExecutorService io = Executors.newFixedThreadPool(2);
         ExecutorService cpu = Executors.newFixedThreadPool(2);
         try {
-            BlockSource zeros = new BlockSource() {
-                @Override
-                public long size() {
-                    return size;
-                }
-
-                @Override
-                public List<Extent> extents(String context, long offset, long length) {
-                    return List.of(new Extent(offset, length, 1)); // all dirty
-                }
-
-                @Override
-                public CompletableFuture<byte[]> read(long offset, int length) {
-                    return CompletableFuture.supplyAsync(() -> new byte[length], io);
-                }
-
-                @Override
-                public void close() {}
-            };
+            BlockSource zeros = new AsyncSource(size, 1, io, (offset, length) -> new byte[length]); // all dirty
             org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
                     java.time.Duration.ofSeconds(30),
                     () -> org.assertj.core.api.Assertions.assertThatThrownBy(() -> new DiskBackup(repo, cpu, IN_FLIGHT)
@@ -249,5 +196,42 @@ class DiskBackupBuffersTest {
             io.shutdownNow();
             cpu.shutdownNow();
         }
+    }
+
+    /**
+     * A disk of {@code size} bytes, one extent of {@code flags} over any range asked for, whose reads
+     * return {@code bytes} of the range, completed on {@code io}.
+     */
+    private static class AsyncSource implements BlockSource {
+        private final long size;
+        private final int flags;
+        private final ExecutorService io;
+        private final java.util.function.BiFunction<Long, Integer, byte[]> bytes;
+
+        AsyncSource(
+                long size, int flags, ExecutorService io, java.util.function.BiFunction<Long, Integer, byte[]> bytes) {
+            this.size = size;
+            this.flags = flags;
+            this.io = io;
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long size() {
+            return size;
+        }
+
+        @Override
+        public List<Extent> extents(String context, long offset, long length) {
+            return List.of(new Extent(offset, length, flags));
+        }
+
+        @Override
+        public CompletableFuture<byte[]> read(long offset, int length) {
+            return CompletableFuture.supplyAsync(() -> bytes.apply(offset, length), io);
+        }
+
+        @Override
+        public void close() {}
     }
 }

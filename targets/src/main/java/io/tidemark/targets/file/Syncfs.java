@@ -35,6 +35,9 @@ final class Syncfs implements FileSystemSync.Handle {
     private static final int O_DIRECTORY =
             System.getProperty("os.arch", "").toLowerCase(Locale.ROOT).matches("aarch64|arm.*") ? 040000 : 0200000;
 
+    /** Major and minor of {@code os.version}, e.g. {@code 6.1} of {@code 6.1.0-28-amd64}. */
+    private static final java.util.regex.Pattern KERNEL_VERSION = java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)");
+
     private final Path dir;
     private final int fd;
     private boolean closed;
@@ -69,8 +72,7 @@ final class Syncfs implements FileSystemSync.Handle {
         if (!osName.equals("Linux")) {
             return false;
         }
-        java.util.regex.Matcher m =
-                java.util.regex.Pattern.compile("^(\\d+)\\.(\\d+)").matcher(osVersion);
+        java.util.regex.Matcher m = KERNEL_VERSION.matcher(osVersion);
         if (!m.find()) {
             return false;
         }
