@@ -172,13 +172,24 @@ public final class ChunkPatch {
         return new ChunkPatch(base, chunkLength, out, data);
     }
 
+    /** The length of {@link #toBytes()}. */
+    public int payloadBytes() {
+        return FormatConstants.PATCH_HEADER_BYTES + ranges.size() * 8 + data.length;
+    }
+
     public byte[] toBytes() {
-        byte[] out = new byte[FormatConstants.PATCH_HEADER_BYTES + ranges.size() * 8 + data.length];
-        ByteBuffer b = ByteBuffer.wrap(out).order(ByteOrder.BIG_ENDIAN);
+        byte[] out = new byte[payloadBytes()];
+        writeTo(ByteBuffer.wrap(out));
+        return out;
+    }
+
+    /** Writes {@link #toBytes()} at {@code b}'s position (a pack's slot, ADR 26), advancing it. */
+    void writeTo(ByteBuffer b) {
+        b.order(ByteOrder.BIG_ENDIAN);
         b.putInt(FormatConstants.PATCH_MAGIC);
         b.put((byte) FormatConstants.PATCH_VERSION);
         b.put(new byte[3]);
-        base.copyTo(out, b.position());
+        base.copyTo(b.array(), b.arrayOffset() + b.position());
         b.position(b.position() + FormatConstants.DIGEST_BYTES);
         b.putInt(chunkLength);
         b.putInt(ranges.size());
@@ -187,7 +198,6 @@ public final class ChunkPatch {
             b.putInt(r.length());
         }
         b.put(data);
-        return out;
     }
 
     /** Parses the plaintext of the patch stored under {@code key}. */

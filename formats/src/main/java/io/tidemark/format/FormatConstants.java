@@ -100,6 +100,52 @@ public final class FormatConstants {
     public static final int PATCH_VERSION = 1;
 
     public static final int PATCH_HEADER_BYTES = 4 + 4 + 32 + 4 + 4;
+
+    /**
+     * Version of an index page whose patches are held in packs (ADR 26): the version 1 layout, then an
+     * object table — count (4, at least 1), then per object its 32-byte digest, its kind (1: {@link
+     * #PAGE_OBJECT_PATCH} or {@link #PAGE_OBJECT_PACK}), 3 reserved and, for a pack, the bytes of all
+     * its slots (4; 0 for a patch) — then a patch table — count (4, at least 1), then per patched entry
+     * its index (4, increasing), the ordinal of its object in the object table (4) and the bytes of its
+     * slot in that pack (4; 0 for a patch). A page whose patches are all standalone is still written
+     * as version 2, and one with none as version 1.
+     */
+    public static final int PAGE_VERSION_PACKS = 3;
+
+    /** Object table kind of a standalone patch ({@link #PATCH_MAGIC}). */
+    public static final int PAGE_OBJECT_PATCH = 0;
+
+    /** Object table kind of a pack of patches ({@link #PACK_MAGIC}). */
+    public static final int PAGE_OBJECT_PACK = 1;
+
+    /** One object of a version 3 page's object table: digest (32), kind (1), reserved (3), bytes (4). */
+    public static final int PAGE_OBJECT_ENTRY_BYTES = 32 + 4 + 4;
+
+    /** One entry of a version 3 page's patch table: entry index (4), object ordinal (4), slot bytes (4). */
+    public static final int PAGE_PACKED_ENTRY_BYTES = 4 + 4 + 4;
+
+    /**
+     * Pack of patches payload (ADR 26): "TMPK", version (1), 3 reserved, slot count (4, at least 1),
+     * then per slot the index of the page entry it patches (4, increasing) and its length (4), then the
+     * slots in order, each a whole chunk patch payload ({@link #PATCH_MAGIC}). Stored as a
+     * content-addressed object under {@code chunks/} like a chunk; the patches of one index page of one
+     * backup go into packs of at most {@link #PACK_MAX_BYTES} slot bytes.
+     */
+    public static final int PACK_MAGIC = 0x544D504B;
+
+    public static final int PACK_VERSION = 1;
+
+    public static final int PACK_HEADER_BYTES = 4 + 4 + 4;
+
+    /** One slot of a pack's table: entry index (4) and slot length (4). */
+    public static final int PACK_SLOT_ENTRY_BYTES = 4 + 4;
+
+    /**
+     * The most slot bytes a backup puts in one pack (1 MiB): a reader holds a few decoded packs, and a
+     * page that an incremental patches all over costs a few packs instead of one object per chunk.
+     */
+    public static final int PACK_MAX_BYTES = 1 << 20;
+
     public static final int ROOT_HEADER_BYTES = 28;
 
     /** Size of a digest (SHA-256). The all-zero digest stands for an all-zero chunk, never stored. */

@@ -73,10 +73,10 @@ class ChunkPatchFormatTest {
         // the reader of version 1 (main before ADR 15) accepts exactly version byte 1
         assertThat(golden("page-v2-patches.bin")[4]).isEqualTo((byte) 2);
         byte[] future = golden("page-v2-patches.bin");
-        future[4] = 3;
+        future[4] = 4; // 3 is packs (ADR 26)
         assertThatThrownBy(() -> IndexPage.parse("pages/ab/abc", future))
                 .isInstanceOf(CorruptObjectException.class)
-                .hasMessageContaining("index page version 3 unknown; upgrade Tidemark");
+                .hasMessageContaining("index page version 4 unknown; upgrade Tidemark");
     }
 
     @Test

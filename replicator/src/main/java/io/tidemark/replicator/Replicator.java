@@ -355,10 +355,12 @@ public final class Replicator implements AutoCloseable {
                     ? null
                     : parentHint(() -> primary.page(parentPageDigest)).orElse(null);
             List<Future<?>> ofPage = new ArrayList<>();
+            java.util.Set<Digest> patchesOfPage = new java.util.HashSet<>(); // a pack (ADR 26) serves many entries
             for (int i = 0; i < page.size(); i++) {
                 Digest patch = page.patch(i); // a patch (ADR 15) ships like a chunk, next to its base
                 if (!patch.isZero()
-                        && (parentPage == null || !parentPage.patch(i).equals(patch))) {
+                        && (parentPage == null || !parentPage.patch(i).equals(patch))
+                        && patchesOfPage.add(patch)) {
                     Probing probePatch = parentPage == null ? probing : Probing.NEVER;
                     ofPage.add(uploads.submit(() -> copy(ObjectKeys.chunk(patch), patch, target, sent, probePatch)));
                 }

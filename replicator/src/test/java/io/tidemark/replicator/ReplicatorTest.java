@@ -103,7 +103,7 @@ class ReplicatorTest {
             byte[] data = new byte[4096];
             random.nextBytes(data);
             DiskIndexBuilder.Entry was = index.parentEntry(c);
-            ChunkPatch patch = was.patch().isZero()
+            ChunkPatch patch = was.patch().isNone()
                     ? ChunkPatch.of(was.chunk(), CHUNK, Map.of(8192, data))
                     : primary.patch(was.patch()).with(Map.of(8192, data));
             index.setPatched(c, was.chunk(), primary.putPatch(patch).digest());

@@ -9,19 +9,40 @@ import io.tidemark.format.IndexRoot;
 import io.tidemark.format.MasterKeys;
 import io.tidemark.format.ObjectCodec;
 import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.PatchPack;
+import io.tidemark.format.PatchRef;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * The content-addressed objects of a repository: chunks, index pages and index roots. Each is
  * named by its content (SHA-256, or HMAC-SHA256 under the id key when encrypted), written once
  * (put-if-absent, made durable by the target's next flush) and verified against its name on every
- * read. Thread-safe: it keeps no state besides the target and the keys.
+ * read. Thread-safe: besides the target and the keys it keeps only the last few packs of patches it
+ * read (ADR 26), which are immutable like every object here.
  */
 final class ChunkStore {
+
+    /**
+     * Decoded packs kept for the next entries of the same page: at most this many, each at most
+     * {@link io.tidemark.format.FormatConstants#PACK_MAX_BYTES} of slots.
+     */
+    static final int PACKS_KEPT = 16;
 
     private final ObjectTarget target;
     /** Null when the repository is not encrypted. */
     private final MasterKeys keys;
+
+    /** Packs read or being read, least recently used first; each read once however many threads ask. */
+    private final Map<Digest, CompletableFuture<PatchPack>> packs = new LinkedHashMap<>(32, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Digest, CompletableFuture<PatchPack>> eldest) {
+            return size() > PACKS_KEPT;
+        }
+    };
 
     ChunkStore(ObjectTarget target, MasterKeys keys) {
         this.target = target;
@@ -66,6 +87,63 @@ final class ChunkStore {
     ChunkPatch patch(Digest d) {
         String key = ObjectKeys.chunk(d);
         return ChunkPatch.parse(key, readVerified(key, d));
+    }
+
+    /** The patch {@code ref} names: a patch object, or its slot of a pack. */
+    ChunkPatch patch(PatchRef ref) {
+        if (!ref.packed()) {
+            return patch(ref.object());
+        }
+        return pack(ref.object()).slot(ObjectKeys.chunk(ref.object()), ref.slot());
+    }
+
+    /** See {@link Repository#putPack}. */
+    Repository.StoredChunk putPack(PatchPack pack) {
+        byte[] plain = pack.toBytes();
+        Digest d = name(plain, plain.length);
+        String key = ObjectKeys.chunk(d);
+        if (target.exists(key)) {
+            return new Repository.StoredChunk(d, false, 0);
+        }
+        byte[] object = ObjectCodec.encode(plain, plain.length, key, keys);
+        boolean added = target.putIfAbsentDeferred(key, object); // durable at commit()
+        return new Repository.StoredChunk(d, added, added ? object.length : 0);
+    }
+
+    /** The pack {@code d}, read from the target now, verified and parsed. */
+    PatchPack readPack(Digest d) {
+        String key = ObjectKeys.chunk(d);
+        return PatchPack.parse(key, readVerified(key, d));
+    }
+
+    /** The pack {@code d}, verified and parsed; read once while it stays among the last {@link #PACKS_KEPT}. */
+    PatchPack pack(Digest d) {
+        CompletableFuture<PatchPack> f;
+        boolean mine = false;
+        synchronized (packs) {
+            f = packs.get(d);
+            if (f == null) {
+                f = new CompletableFuture<>();
+                packs.put(d, f);
+                mine = true;
+            }
+        }
+        if (mine) {
+            try {
+                f.complete(readPack(d));
+            } catch (RuntimeException e) {
+                synchronized (packs) {
+                    packs.remove(d, f); // a failed read is not kept: the next one tries again
+                }
+                f.completeExceptionally(e);
+                throw e;
+            }
+        }
+        try {
+            return f.join();
+        } catch (CompletionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : e;
+        }
     }
 
     /** See {@link Repository#chunkInto}. */

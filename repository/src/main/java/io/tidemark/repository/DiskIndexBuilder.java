@@ -1,17 +1,31 @@
 package io.tidemark.repository;
 
+import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
+import io.tidemark.format.FormatConstants;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
+import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.PatchPack;
+import io.tidemark.format.PatchRef;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Builds the index of one disk of one restore point. Chunks not {@link #set} keep their parent's
  * digest (or are zero without a parent). Writing costs O(changed pages): an untouched page is the
  * parent's page object. Thread-safe.
+ *
+ * <p>Patches given to {@link #setPatched(long, ChunkPatch)} go into packs (ADR 26): the patches of
+ * one page wait until they fill {@link FormatConstants#PACK_MAX_BYTES} or {@link #finish}, and are
+ * then written as one object. At {@link #finish}, an older pack that a changed page now names for
+ * less than half of its bytes has its live slots written again into a new pack, so a reader of any
+ * page reads at most twice the patch bytes it uses, however many incrementals came before.
  */
 public final class DiskIndexBuilder {
 
@@ -21,6 +35,13 @@ public final class DiskIndexBuilder {
     private final int perPage;
     private final Optional<IndexRoot> parent;
     private final TreeMap<Integer, IndexPage> touched = new TreeMap<>();
+    /** Patches waiting for their pack, by page: entry → patch. */
+    private final Map<Integer, TreeMap<Integer, ChunkPatch>> pending = new HashMap<>();
+    /** The slot bytes of {@link #pending}, by page. */
+    private final Map<Integer, Integer> pendingBytes = new HashMap<>();
+
+    private final AtomicLong patchBytesAdded = new AtomicLong();
+    private final AtomicLong packsWritten = new AtomicLong();
 
     DiskIndexBuilder(Repository repository, long diskSize, Optional<IndexRoot> parent) {
         this.repository = repository;
@@ -41,16 +62,69 @@ public final class DiskIndexBuilder {
         page.set((int) (chunkNo % perPage), digest);
     }
 
-    /** Sets chunk {@code chunkNo} to base chunk {@code base} with {@code patch} over it (ADR 15). */
+    /**
+     * Sets chunk {@code chunkNo} to base chunk {@code base} with the patch object {@code patch} over
+     * it (ADR 15): how points were written before packs, and still read.
+     */
     public synchronized void setPatched(long chunkNo, Digest base, Digest patch) {
         int p = Math.toIntExact(chunkNo / perPage);
         IndexPage page = touched.computeIfAbsent(p, this::startPage);
         page.set((int) (chunkNo % perPage), base, patch);
     }
 
+    /**
+     * Sets chunk {@code chunkNo} to {@code patch}'s base chunk with {@code patch} over it, in a pack
+     * with other patches of its page (ADR 26). The pack is written once the page's waiting patches
+     * reach {@link FormatConstants#PACK_MAX_BYTES}, else at {@link #finish}; until then the entry
+     * is not read again by this builder's caller (each chunk is set once per backup).
+     */
+    public void setPatched(long chunkNo, ChunkPatch patch) {
+        int p = Math.toIntExact(chunkNo / perPage);
+        TreeMap<Integer, ChunkPatch> full = null;
+        synchronized (this) {
+            touched.computeIfAbsent(p, this::startPage);
+            int size = pendingBytes.getOrDefault(p, 0);
+            if (size > 0 && size + patch.payloadBytes() > FormatConstants.PACK_MAX_BYTES) {
+                full = pending.remove(p);
+                size = 0;
+            }
+            pending.computeIfAbsent(p, k -> new TreeMap<>()).put((int) (chunkNo % perPage), patch);
+            pendingBytes.put(p, size + patch.payloadBytes());
+        }
+        if (full != null) {
+            writePack(p, full); // outside the lock: compressing and storing a pack takes milliseconds
+        }
+    }
+
+    /** Stores the patches {@code slots} of page {@code p} as one pack and points their entries at it. */
+    private void writePack(int p, TreeMap<Integer, ChunkPatch> slots) {
+        PatchPack pack = new PatchPack(slots);
+        Repository.StoredChunk stored = repository.putPack(pack);
+        packsWritten.incrementAndGet();
+        if (stored.added()) {
+            patchBytesAdded.addAndGet(
+                    slots.values().stream().mapToLong(ChunkPatch::dataBytes).sum());
+        }
+        synchronized (this) {
+            IndexPage page = touched.get(p);
+            slots.forEach(
+                    (i, patch) -> page.setPacked(i, patch.base(), stored.digest(), pack.slotBytes(i), pack.bytes()));
+        }
+    }
+
+    /** The bytes of changed data the patches and packs written so far hold, counting only new packs. */
+    public long patchBytesAdded() {
+        return patchBytesAdded.get();
+    }
+
+    /** How many packs this builder wrote (ADR 26), new or already stored. */
+    public long packsWritten() {
+        return packsWritten.get();
+    }
+
     /** What the parent index holds for one chunk: its chunk (or base) and its patch, if any. */
-    public record Entry(Digest chunk, Digest patch) {
-        public static final Entry ZERO = new Entry(Digest.ZERO, Digest.ZERO);
+    public record Entry(Digest chunk, PatchRef patch) {
+        public static final Entry ZERO = new Entry(Digest.ZERO, PatchRef.NONE);
     }
 
     /**
@@ -65,7 +139,7 @@ public final class DiskIndexBuilder {
         int p = Math.toIntExact(chunkNo / perPage);
         IndexPage page = touched.computeIfAbsent(p, this::startPage);
         int i = (int) (chunkNo % perPage);
-        return new Entry(page.get(i), page.patch(i));
+        return new Entry(page.get(i), page.patchRef(i));
     }
 
     private IndexPage startPage(int p) {
@@ -80,8 +154,17 @@ public final class DiskIndexBuilder {
         return (int) Math.min(perPage, remaining);
     }
 
-    /** Writes the changed pages and the root; returns the root's digest. */
+    /**
+     * Writes the waiting packs, the changed pages and the root; returns the root's digest. Called once,
+     * after every set.
+     */
     public synchronized Digest finish() {
+        for (int p : touched.keySet()) {
+            TreeMap<Integer, ChunkPatch> slots = pending.getOrDefault(p, new TreeMap<>());
+            repackMostlyDead(touched.get(p), slots);
+            writePacks(p, slots);
+        }
+        pending.clear();
         int pages = IndexRoot.pageCount(diskSize, chunkSize, perPage);
         List<Digest> digests = new ArrayList<>(pages);
         for (int p = 0; p < pages; p++) {
@@ -95,5 +178,49 @@ public final class DiskIndexBuilder {
             }
         }
         return repository.putRoot(new IndexRoot(diskSize, chunkSize, perPage, digests));
+    }
+
+    /**
+     * Adds to {@code slots} the live patches of every pack {@code page} names for less than half of
+     * its bytes, so that pack is no longer named and a reader of the page reads at most twice the
+     * patch bytes it uses.
+     */
+    private void repackMostlyDead(IndexPage page, TreeMap<Integer, ChunkPatch> slots) {
+        Map<Digest, Integer> live = new HashMap<>(); // entries with a new patch waiting no longer name theirs
+        for (int i = 0; i < page.size(); i++) {
+            if (page.packed(i) && !slots.containsKey(i)) {
+                live.merge(page.patch(i), page.slotBytes(i), Integer::sum);
+            }
+        }
+        for (Map.Entry<Digest, Integer> e : live.entrySet()) {
+            if (2L * e.getValue() >= page.packBytes(e.getKey())) {
+                continue;
+            }
+            PatchPack old = repository.pack(e.getKey());
+            for (int i = 0; i < page.size(); i++) {
+                if (page.packed(i) && page.patch(i).equals(e.getKey()) && !slots.containsKey(i)) {
+                    slots.put(i, old.slot(ObjectKeys.chunk(e.getKey()), i));
+                }
+            }
+        }
+    }
+
+    /** Writes {@code slots} of page {@code p} as packs of at most {@link FormatConstants#PACK_MAX_BYTES}. */
+    private void writePacks(int p, TreeMap<Integer, ChunkPatch> slots) {
+        TreeMap<Integer, ChunkPatch> pack = new TreeMap<>();
+        int bytes = 0;
+        for (Map.Entry<Integer, ChunkPatch> e : slots.entrySet()) {
+            int n = e.getValue().payloadBytes();
+            if (!pack.isEmpty() && bytes + n > FormatConstants.PACK_MAX_BYTES) {
+                writePack(p, pack);
+                pack = new TreeMap<>();
+                bytes = 0;
+            }
+            pack.put(e.getKey(), e.getValue());
+            bytes += n;
+        }
+        if (!pack.isEmpty()) {
+            writePack(p, pack);
+        }
     }
 }

@@ -13,6 +13,8 @@ import io.tidemark.format.IndexRoot;
 import io.tidemark.format.MasterKeys;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.Passphrase;
+import io.tidemark.format.PatchPack;
+import io.tidemark.format.PatchRef;
 import io.tidemark.format.RepositoryConfig;
 import java.util.List;
 import java.util.Map;
@@ -188,50 +190,72 @@ public final class Repository {
         return chunks.putPatch(patch);
     }
 
+    /**
+     * Stores {@code pack} (ADR 26) unless the repository already has it: like {@link #putPatch}, one
+     * object for the patches of several entries of one index page.
+     */
+    public StoredChunk putPack(PatchPack pack) {
+        return chunks.putPack(pack);
+    }
+
     /** The patch {@code d}, verified and parsed. */
     public ChunkPatch patch(Digest d) {
         return chunks.patch(d);
     }
 
+    /** The patch {@code ref} names, a patch object or a pack's slot, verified and parsed. */
+    public ChunkPatch patch(PatchRef ref) {
+        return chunks.patch(ref);
+    }
+
+    /**
+     * The pack {@code d}, read from the target, verified and parsed: what {@code verify} checks.
+     * Readers of restore points go through {@link #patch(PatchRef)}, which keeps the last few packs.
+     */
+    public PatchPack pack(Digest d) {
+        return chunks.readPack(d);
+    }
+
     /**
      * The plaintext of entry {@code i} of {@code page}: its chunk, or its base chunk with its patch
-     * applied (ADR 15). What every reader of a restore point's data uses.
+     * applied (ADR 15, ADR 26). What every reader of a restore point's data uses.
      *
      * @throws io.tidemark.core.CorruptObjectException when the patch is not for this entry's base or length
      */
     public byte[] chunk(IndexPage page, int i, int length) {
-        return chunk(page.get(i), page.patch(i), length);
+        return chunk(page.get(i), page.patchRef(i), length);
     }
 
-    /** The plaintext of chunk {@code base} with {@code patch} over it ({@link Digest#ZERO}: none). */
-    public byte[] chunk(Digest base, Digest patch, int length) {
+    /** The plaintext of chunk {@code base} with the patch {@code patch} names over it ({@link PatchRef#NONE}: none). */
+    public byte[] chunk(Digest base, PatchRef patch, int length) {
         byte[] plain = chunk(base, length);
-        if (patch.isZero()) {
+        if (patch.isNone()) {
             return plain;
         }
         ChunkPatch p = patchOf(base, patch, length);
         if (plain.length != length) {
             throw new CorruptObjectException(
                     ObjectKeys.chunk(base),
-                    "chunk has " + plain.length + " bytes where its patch " + patch + " expects " + length
+                    "chunk has " + plain.length + " bytes where its patch " + patch.object() + " expects " + length
                             + "; run `tidemark verify`");
         }
         return p.applyTo(plain);
     }
 
     /**
-     * The patch {@code patch}, verified to be for chunk {@code base} of {@code length} bytes, as the
-     * index entry that names both says.
+     * The patch {@code patch} names, verified to be for chunk {@code base} of {@code length} bytes,
+     * as the index entry that names both says.
      *
      * @throws io.tidemark.core.CorruptObjectException when it is for another base or length
      */
-    public ChunkPatch patchOf(Digest base, Digest patch, int length) {
-        ChunkPatch p = patch(patch);
+    public ChunkPatch patchOf(Digest base, PatchRef patch, int length) {
+        ChunkPatch p = chunks.patch(patch);
         if (!p.base().equals(base) || p.chunkLength() != length) {
             throw new CorruptObjectException(
-                    ObjectKeys.chunk(patch),
-                    "patch is for base " + p.base() + " of " + p.chunkLength() + " bytes, the index names base " + base
-                            + " of " + length + " bytes; run `tidemark verify`");
+                    ObjectKeys.chunk(patch.object()),
+                    (patch.packed() ? "pack slot of entry " + patch.slot() : "patch") + " is for base " + p.base()
+                            + " of " + p.chunkLength() + " bytes, the index names base " + base + " of " + length
+                            + " bytes; run `tidemark verify`");
         }
         return p;
     }

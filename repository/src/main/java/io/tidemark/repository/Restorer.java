@@ -9,6 +9,7 @@ import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
+import io.tidemark.format.PatchRef;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -171,13 +172,13 @@ public final class Restorer {
                             offset,
                             (int) Math.min(root.chunkSize(), total - offset),
                             page.get(i),
-                            page.patch(i));
+                            page.patchRef(i));
                     while (pending.size() >= PENDING_LIMIT) { // a long run of holes: hash what is done
                         if (takeHead(pending, sha, zeros, free, failed)) {
                             inFlight--;
                         }
                     }
-                    if (ref.digest().isZero() && ref.patch().isZero()) {
+                    if (ref.digest().isZero() && ref.patch().isNone()) {
                         pending.add(new Pending(ref, null, null));
                         progress.update(done.addAndGet(ref.length()), total);
                         continue;
@@ -232,8 +233,8 @@ public final class Restorer {
      * One chunk of the disk: its number, where it goes, how long it is (the last one may be short)
      * and the digest its content must have ({@link Digest#isZero() zero}: a hole).
      */
-    /** @param patch the entry's patch (ADR 15), {@link Digest#ZERO} when it has none */
-    record ChunkRef(long index, long offset, int length, Digest digest, Digest patch) {}
+    /** @param patch the entry's patch (ADR 15, ADR 26), {@link PatchRef#NONE} when it has none */
+    record ChunkRef(long index, long offset, int length, Digest digest, PatchRef patch) {}
 
     /**
      * The resolve step: the verified bytes of {@code ref} into {@code into[0, ref.length())}: its
@@ -252,7 +253,7 @@ public final class Restorer {
                     + ref.offset() + ") has " + n + " bytes where the index of restore point " + manifest.id()
                     + " expects " + ref.length() + "; run `tidemark verify`");
         }
-        if (!ref.patch().isZero()) {
+        if (!ref.patch().isNone()) {
             repository.patchOf(ref.digest(), ref.patch(), ref.length()).applyInto(into);
         }
     }

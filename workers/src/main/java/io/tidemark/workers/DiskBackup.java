@@ -161,7 +161,8 @@ final class DiskBackup {
         if (failure.get() != null) {
             throw failure.get();
         }
-        return new Outcome(index.finish(), bytesRead.get(), bytesNew.get(), count);
+        Digest root = index.finish();
+        return new Outcome(root, bytesRead.get(), bytesNew.get() + index.patchBytesAdded(), count);
     }
 
     /**
@@ -237,15 +238,11 @@ final class DiskBackup {
             DiskIndexBuilder index,
             AtomicLong bytesRead,
             AtomicLong bytesNew) {
-        ChunkPatch patch = parent.patch().isZero()
+        ChunkPatch patch = parent.patch().isNone()
                 ? ChunkPatch.of(parent.chunk(), length, changed)
-                : repository.patch(parent.patch()).with(changed);
+                : repository.patchOf(parent.chunk(), parent.patch(), length).with(changed);
         if (patch.dataBytes() <= maxPatchBytes && patch.chunkLength() == length) {
-            Repository.StoredChunk stored = repository.putPatch(patch);
-            index.setPatched(chunkNo, parent.chunk(), stored.digest());
-            if (stored.added()) {
-                bytesNew.addAndGet(patch.dataBytes());
-            }
+            index.setPatched(chunkNo, patch); // into a pack with the page's other patches (ADR 26)
             return;
         }
         // past the bound: the chunk whole, as the whole-chunk path would have stored it

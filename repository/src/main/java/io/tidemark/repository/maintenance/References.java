@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -35,6 +36,12 @@ final class References {
     private final Map<String, List<String>> pagesByChunk = new HashMap<>();
     /** Patch key → the base digest its page names (ADR 15); patches are also in pagesByChunk. */
     private final Map<String, Digest> patchBases = new HashMap<>();
+    /**
+     * Pack key → the page entries whose patch is its slot, each with the base digest its page names
+     * (ADR 26). Entries of a pack named by several pages (the same page of later points) agree: a
+     * pack holds one page's patches, and its name is the digest of its payload.
+     */
+    private final Map<String, Map<Integer, Digest>> packBases = new HashMap<>();
 
     private final Map<String, Problem> problems = new LinkedHashMap<>();
     private final List<PointRef> points = new ArrayList<>();
@@ -135,7 +142,13 @@ final class References {
             Digest patch = p.patch(i);
             if (!patch.isZero()) { // a patch (ADR 15) lives in the chunk key space, kept and checked like a chunk
                 referencedBy(ObjectKeys.chunk(patch), pageKey);
-                patchBases.put(ObjectKeys.chunk(patch), d);
+                if (p.packed(i)) { // a pack (ADR 26): its slot for this entry must be on this base
+                    packBases
+                            .computeIfAbsent(ObjectKeys.chunk(patch), k -> new TreeMap<>())
+                            .put(i, d);
+                } else {
+                    patchBases.put(ObjectKeys.chunk(patch), d);
+                }
             }
         }
     }
@@ -154,6 +167,11 @@ final class References {
      */
     Optional<Digest> patchBase(String key) {
         return Optional.ofNullable(patchBases.get(key));
+    }
+
+    /** The entries whose patch is a slot of pack {@code key}, with their bases; empty when {@code key} is no pack. */
+    Optional<Map<Integer, Digest>> packBases(String key) {
+        return Optional.ofNullable(packBases.get(key));
     }
 
     private interface Read<T> {

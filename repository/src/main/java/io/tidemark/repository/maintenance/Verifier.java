@@ -9,6 +9,7 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
 import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.PatchPack;
 import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
 import java.time.Clock;
@@ -16,6 +17,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
@@ -132,6 +134,27 @@ public final class Verifier {
 
     private Problem readChunk(String key, int chunkSize, AtomicLong plain, References refs) {
         try {
+            Optional<Map<Integer, Digest>> slots = refs.packBases(key);
+            if (slots.isPresent()) { // a pack (ADR 26): verified, parsed, each named slot on the base its page names
+                PatchPack pack = repository.pack(References.digestOf(key));
+                for (Map.Entry<Integer, Digest> e : slots.get().entrySet()) {
+                    ChunkPatch slot = pack.slots().get(e.getKey());
+                    if (slot == null || !slot.base().equals(e.getValue())) {
+                        return new Problem(
+                                key,
+                                Problem.Kind.CORRUPT,
+                                slot == null
+                                        ? "pack has no patch for index entry " + e.getKey() + " that names it"
+                                        : "pack slot of entry " + e.getKey() + " is for base " + slot.base()
+                                                + ", its index page names " + e.getValue(),
+                                List.of());
+                    }
+                }
+                plain.addAndGet(pack.slots().values().stream()
+                        .mapToLong(ChunkPatch::dataBytes)
+                        .sum());
+                return null;
+            }
             Optional<Digest> base = refs.patchBase(key);
             if (base.isPresent()) { // a patch (ADR 15): verified, parsed, and on the base its index names
                 ChunkPatch patch = repository.patch(References.digestOf(key));

@@ -113,10 +113,37 @@ final class Points {
             System.arraycopy(data, 0, image, c * chunkSize + e.getValue(), bytes);
             DiskIndexBuilder.Entry was = index.parentEntry(c);
             Map<Integer, byte[]> changed = Map.of(e.getValue(), data);
-            ChunkPatch patch = was.patch().isZero()
+            ChunkPatch patch = was.patch().isNone()
                     ? ChunkPatch.of(was.chunk(), chunkSize, changed)
                     : repository.patch(was.patch()).with(changed);
             index.setPatched(c, was.chunk(), repository.putPatch(patch).digest());
+        }
+        return commit(manifest(Optional.of(parent), index.finish(), image));
+    }
+
+    /**
+     * As {@link #patched}, stored as a backup stores patches since ADR 26: in packs of the page's
+     * patches, written when the index is finished.
+     */
+    Pending packed(Pending parent, Map<Integer, Integer> patched, int bytes) {
+        int chunkSize = repository.config().chunkSize();
+        long size = (long) chunks * chunkSize;
+        byte[] image = parent.image().clone();
+        DiskIndexBuilder index = repository.newIndex(
+                size,
+                Optional.of(repository.root(
+                        Digest.fromHex(parent.manifest().disks().get(0).index()))));
+        for (Map.Entry<Integer, Integer> e : new java.util.TreeMap<>(patched).entrySet()) {
+            byte[] data = new byte[bytes];
+            random.nextBytes(data);
+            int c = e.getKey();
+            System.arraycopy(data, 0, image, c * chunkSize + e.getValue(), bytes);
+            DiskIndexBuilder.Entry was = index.parentEntry(c);
+            Map<Integer, byte[]> changed = Map.of(e.getValue(), data);
+            ChunkPatch patch = was.patch().isNone()
+                    ? ChunkPatch.of(was.chunk(), chunkSize, changed)
+                    : repository.patchOf(was.chunk(), was.patch(), chunkSize).with(changed);
+            index.setPatched(c, patch);
         }
         return commit(manifest(Optional.of(parent), index.finish(), image));
     }

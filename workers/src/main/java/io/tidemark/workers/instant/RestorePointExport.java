@@ -10,6 +10,7 @@ import io.tidemark.format.Digest;
 import io.tidemark.format.IndexPage;
 import io.tidemark.format.IndexRoot;
 import io.tidemark.format.ObjectKeys;
+import io.tidemark.format.PatchRef;
 import io.tidemark.repository.Repository;
 import io.tidemark.workers.nbd.Extent;
 import io.tidemark.workers.nbd.NbdServer;
@@ -82,7 +83,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
     private final int chunkSize;
     private final Digest[] digests;
     /** The patches of patched chunks (ADR 15), by chunk number; most disks have few or none. */
-    private final Map<Integer, Digest> patches;
+    private final Map<Integer, PatchRef> patches;
 
     private final int prefetch;
     private final int maxCached;
@@ -112,7 +113,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
             String describe,
             IndexRoot root,
             Digest[] digests,
-            Map<Integer, Digest> patches,
+            Map<Integer, PatchRef> patches,
             Options options) {
         this.repository = repository;
         this.name = name;
@@ -135,12 +136,12 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
                         + m.disks().stream().map(DiskEntry::name).toList()));
         IndexRoot root = repository.root(Digest.fromHex(disk.index()));
         Digest[] digests = new Digest[(int) root.chunkCount()];
-        Map<Integer, Digest> patches = new HashMap<>();
+        Map<Integer, PatchRef> patches = new HashMap<>();
         int n = 0;
         for (IndexPage page : pages(repository, root, options.fetchThreads())) {
             for (int i = 0; i < page.size() && n < digests.length; i++) {
                 if (!page.patch(i).isZero()) {
-                    patches.put(n, page.patch(i));
+                    patches.put(n, page.patchRef(i));
                 }
                 digests[n++] = page.get(i);
             }
@@ -486,7 +487,7 @@ public final class RestorePointExport implements NbdServer.Export, AutoCloseable
         Digest d = digests[(int) c];
         int length = chunkLength(c);
         try {
-            byte[] plain = repository.chunk(d, patches.getOrDefault((int) c, Digest.ZERO), length);
+            byte[] plain = repository.chunk(d, patches.getOrDefault((int) c, PatchRef.NONE), length);
             if (plain.length != length) {
                 throw new PermanentException("chunk " + ObjectKeys.chunk(d) + " has " + plain.length
                         + " bytes where the index expects " + length);
