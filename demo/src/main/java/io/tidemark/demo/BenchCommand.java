@@ -272,6 +272,19 @@ final class BenchCommand implements Callable<Integer> {
             out.println(
                     "  restic comparison skipped: " + s.path("resticSkipped").asText());
         }
+        JsonNode next = s.path("second");
+        if (!next.isMissingNode()) {
+            out.printf(
+                    Locale.ROOT,
+                    "  a second day's incremental (%s changed; the worker warm, as a running one): tidemark %.2f s,"
+                            + " read %.2fx, stored %.2fx  restic %.2f s  -> time %.3fx of restic%n",
+                    Human.bytes(next.path("changedBytes").asLong()),
+                    next.path("tidemarkSeconds").asDouble(),
+                    next.path("bytesReadVsChanged").asDouble(),
+                    next.path("bytesStoredVsChanged").asDouble(),
+                    next.path("resticSeconds").asDouble(),
+                    next.path("timeVsRestic").asDouble());
+        }
     }
 
     private static void printGuest(JsonNode g, PrintStream out) {

@@ -29,6 +29,9 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class DiskIndexBuilder {
 
+    /** The most patch bytes waiting for their packs, all pages together (ADR 26): a bound on memory. */
+    static final int PENDING_MAX_BYTES = 2 * FormatConstants.PACK_MAX_BYTES;
+
     private final Repository repository;
     private final long diskSize;
     private final int chunkSize;
@@ -39,6 +42,8 @@ public final class DiskIndexBuilder {
     private final Map<Integer, TreeMap<Integer, ChunkPatch>> pending = new HashMap<>();
     /** The slot bytes of {@link #pending}, by page. */
     private final Map<Integer, Integer> pendingBytes = new HashMap<>();
+    /** The sum of {@link #pendingBytes}. */
+    private long pendingTotal;
 
     private final AtomicLong patchBytesAdded = new AtomicLong();
     private final AtomicLong packsWritten = new AtomicLong();
@@ -80,20 +85,35 @@ public final class DiskIndexBuilder {
      */
     public void setPatched(long chunkNo, ChunkPatch patch) {
         int p = Math.toIntExact(chunkNo / perPage);
-        TreeMap<Integer, ChunkPatch> full = null;
+        Map<Integer, TreeMap<Integer, ChunkPatch>> ready = new TreeMap<>();
         synchronized (this) {
             touched.computeIfAbsent(p, this::startPage);
             int size = pendingBytes.getOrDefault(p, 0);
             if (size > 0 && size + patch.payloadBytes() > FormatConstants.PACK_MAX_BYTES) {
-                full = pending.remove(p);
+                ready.put(p, takePending(p));
                 size = 0;
             }
             pending.computeIfAbsent(p, k -> new TreeMap<>()).put((int) (chunkNo % perPage), patch);
             pendingBytes.put(p, size + patch.payloadBytes());
+            pendingTotal += patch.payloadBytes();
+            // a backup goes through the disk in order: the lowest other page waiting is one it has
+            // passed, so memory stays at a few packs whatever the number of pages
+            while (pendingTotal > PENDING_MAX_BYTES) {
+                int oldest = pending.keySet().stream()
+                        .filter(k -> k != p)
+                        .min(Integer::compare)
+                        .orElseThrow();
+                ready.put(oldest, takePending(oldest));
+            }
         }
-        if (full != null) {
-            writePack(p, full); // outside the lock: compressing and storing a pack takes milliseconds
-        }
+        // outside the lock: compressing and storing a pack takes milliseconds
+        ready.forEach(this::writePack);
+    }
+
+    /** Removes page {@code p}'s waiting patches from {@link #pending}; the caller writes them. */
+    private TreeMap<Integer, ChunkPatch> takePending(int p) {
+        pendingTotal -= pendingBytes.remove(p);
+        return pending.remove(p);
     }
 
     /** Stores the patches {@code slots} of page {@code p} as one pack and points their entries at it. */
@@ -115,6 +135,11 @@ public final class DiskIndexBuilder {
     /** The bytes of changed data the patches and packs written so far hold, counting only new packs. */
     public long patchBytesAdded() {
         return patchBytesAdded.get();
+    }
+
+    /** The patch bytes waiting for their packs now (at most about {@link #PENDING_MAX_BYTES}). */
+    synchronized long pendingBytes() {
+        return pendingTotal;
     }
 
     /** How many packs this builder wrote (ADR 26), new or already stored. */
@@ -165,6 +190,8 @@ public final class DiskIndexBuilder {
             writePacks(p, slots);
         }
         pending.clear();
+        pendingBytes.clear();
+        pendingTotal = 0;
         int pages = IndexRoot.pageCount(diskSize, chunkSize, perPage);
         List<Digest> digests = new ArrayList<>(pages);
         for (int p = 0; p < pages; p++) {

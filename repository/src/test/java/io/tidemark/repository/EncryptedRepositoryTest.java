@@ -133,6 +133,48 @@ class EncryptedRepositoryTest {
     }
 
     @Test
+    void aPackOfPatchesIsEncryptedAndNamedLikeAChunkAndRestores() throws IOException {
+        // ADR 26: the patches of chunks 1 and 3 (one page) of an encrypted point, in one pack
+        byte[] img = image(2);
+        Manifest full = backup(repo, img, "20261124T000000.000Z-aaaaaa");
+        var index = repo.newIndex(
+                img.length,
+                Optional.of(repo.root(Digest.fromHex(full.disks().get(0).index()))));
+        for (int c : new int[] {1, 3}) {
+            var was = index.parentEntry(c);
+            index.setPatched(c, io.tidemark.format.ChunkPatch.of(was.chunk(), CHUNK, java.util.Map.of(100, MARKER)));
+            System.arraycopy(MARKER, 0, img, c * CHUNK + 100, MARKER.length);
+        }
+        Digest root = index.finish();
+        Manifest patched = new Manifest(
+                1,
+                "20261124T000100.000Z-bbbbbb",
+                "vm1",
+                "hv1",
+                "job-b",
+                full.capturedAt().plusSeconds(60),
+                full.committedAt().plusSeconds(60),
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.of(full.id()),
+                List.of(new DiskEntry("sda", img.length, CHUNK, root.hex(), "cp2", Optional.empty(), 0, 0)));
+        repo.commit(patched);
+
+        Path out = restore(Repository.open(target, PassphraseSource.of(PASSPHRASE)), patched);
+        assertThat(Files.readAllBytes(out)).isEqualTo(img);
+        var page = repo.page(repo.root(root).pages().get(0));
+        assertThat(page.packed(3)).isTrue();
+        assertThat(page.patch(1)).isEqualTo(page.patch(3));
+        byte[] object = target.get(ObjectKeys.chunk(page.patch(3))).orElseThrow();
+        assertThat(object[6]).as("encrypted flag").isEqualTo(FormatConstants.FLAG_ENCRYPTED);
+        assertThat(indexOf(object, MARKER)).isNegative();
+        assertThat(page.patch(3))
+                .as("an HMAC name")
+                .isNotEqualTo(Digest.sha256(repo.pack(page.patch(3)).toBytes()));
+    }
+
+    @Test
     void roundTripWithHmacNamesDedupAndNoPlaintextStored() throws IOException {
         byte[] img = image(1);
         Manifest m = backup(repo, img, "20261124T000000.000Z-aaaaaa");
