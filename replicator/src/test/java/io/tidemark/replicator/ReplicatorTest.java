@@ -96,6 +96,11 @@ class ReplicatorTest {
 
     /** Commits a point on {@code parent} where each listed chunk gets a 4 KiB patch at offset 8 KiB (ADR 15). */
     private Manifest patchedPoint(Manifest parent, List<Integer> chunks) {
+        return patchedPoint(parent, chunks, false);
+    }
+
+    /** As {@link #patchedPoint(Manifest, List)}; with {@code packed}, the patches go into packs (ADR 26). */
+    private Manifest patchedPoint(Manifest parent, List<Integer> chunks, boolean packed) {
         DiskIndexBuilder index = primary.newIndex(
                 DISK,
                 Optional.of(primary.root(Digest.fromHex(parent.disks().get(0).index()))));
@@ -106,7 +111,11 @@ class ReplicatorTest {
             ChunkPatch patch = was.patch().isNone()
                     ? ChunkPatch.of(was.chunk(), CHUNK, Map.of(8192, data))
                     : primary.patch(was.patch()).with(Map.of(8192, data));
-            index.setPatched(c, was.chunk(), primary.putPatch(patch).digest());
+            if (packed) {
+                index.setPatched(c, patch);
+            } else {
+                index.setPatched(c, was.chunk(), primary.putPatch(patch).digest());
+            }
         }
         Digest root = index.finish();
         Manifest m = new Manifest(
@@ -136,6 +145,31 @@ class ReplicatorTest {
                 .isEqualTo(5);
         Manifest p2 = patchedPoint(p1, List.of(2));
         // chunk 1's and 5's patches are unchanged: only chunk 2's, its page, the root and the manifest
+        assertThat(replicator.replicate("vm1", p2.id(), "offsite").objectsSent())
+                .isEqualTo(4);
+
+        Repository remote = Repository.open(offsite);
+        for (Manifest m : List.of(p1, p2)) {
+            String here = new Restorer(primary, 2)
+                    .restoreDisk(m, "sda", tmp.resolve("primary-" + m.id()), Restorer.Progress.NONE)
+                    .sha256();
+            String there = new Restorer(remote, 2)
+                    .restoreDisk(m, "sda", tmp.resolve("replica-" + m.id()), Restorer.Progress.NONE)
+                    .sha256();
+            assertThat(there).isEqualTo(here);
+        }
+    }
+
+    @Test
+    void aPackShipsOnceForAllTheEntriesThatNameItAndTheReplicaRestoresIt(@TempDir Path tmp) {
+        Manifest full = point(Optional.empty(), List.of(0, 1, 2, 3));
+        replicator.replicate("vm1", full.id(), "offsite");
+        Manifest p1 = patchedPoint(full, List.of(1, 3, 5), true);
+        // one pack for the three patches of page 0 + the page + the root + the manifest
+        assertThat(replicator.replicate("vm1", p1.id(), "offsite").objectsSent())
+                .isEqualTo(4);
+        Manifest p2 = patchedPoint(p1, List.of(2), true);
+        // p1's pack is unchanged and still live: only the new pack, the page, the root and the manifest
         assertThat(replicator.replicate("vm1", p2.id(), "offsite").objectsSent())
                 .isEqualTo(4);
 
