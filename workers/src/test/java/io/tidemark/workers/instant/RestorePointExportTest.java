@@ -26,6 +26,8 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class RestorePointExportTest {
 
@@ -152,9 +154,11 @@ class RestorePointExportTest {
                 .hasMessageContaining("[sda]");
     }
 
-    @Test
-    void patchedChunksReadAsBaseAndPatchAndAPatchedZeroChunkIsNoHole() {
-        // ADR 15: chunk 3 (data) and chunk 5 (zero in the parent) get 4 KiB patches
+    @ParameterizedTest(name = "in a pack: {0}")
+    @ValueSource(booleans = {false, true})
+    void patchedChunksReadAsBaseAndPatchAndAPatchedZeroChunkIsNoHole(boolean packed) {
+        // ADR 15: chunk 3 (data) and chunk 5 (zero in the parent) get 4 KiB patches, as patch objects
+        // or in a pack (ADR 26)
         byte[] expected = image.clone();
         DiskIndexBuilder index = repo.newIndex(
                 SIZE, Optional.of(repo.root(Digest.fromHex(point.disks().get(0).index()))));
@@ -164,9 +168,12 @@ class RestorePointExportTest {
             r.nextBytes(data);
             System.arraycopy(data, 0, expected, c * CHUNK + 8192, 4096);
             DiskIndexBuilder.Entry was = index.parentEntry(c);
-            Digest patch = repo.putPatch(ChunkPatch.of(was.chunk(), CHUNK, Map.of(8192, data)))
-                    .digest();
-            index.setPatched(c, was.chunk(), patch);
+            ChunkPatch patch = ChunkPatch.of(was.chunk(), CHUNK, Map.of(8192, data));
+            if (packed) {
+                index.setPatched(c, patch);
+            } else {
+                index.setPatched(c, was.chunk(), repo.putPatch(patch).digest());
+            }
         }
         Digest root = index.finish();
         Manifest child = new Manifest(
