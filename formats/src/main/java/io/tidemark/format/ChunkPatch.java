@@ -111,63 +111,81 @@ public final class ChunkPatch {
      * where they overlap, {@code changed} wins. Ranges that touch are merged.
      */
     public ChunkPatch with(Map<Integer, byte[]> changed) {
-        List<Map.Entry<Integer, byte[]>> layers = new ArrayList<>(ranges.size() + changed.size());
+        int n = ranges.size() + changed.size();
+        int[] offsets = new int[n];
+        byte[][] layers = new byte[n][];
+        int k = 0;
         int at = 0;
         for (Range r : ranges) {
-            layers.add(Map.entry(r.offset(), Arrays.copyOfRange(data, at, at + r.length())));
+            offsets[k] = r.offset();
+            layers[k++] = Arrays.copyOfRange(data, at, at + r.length());
             at += r.length();
         }
-        layers.addAll(changed.entrySet()); // later layers are written over earlier ones
-        return merged(base, chunkLength, layers);
+        for (Map.Entry<Integer, byte[]> e : changed.entrySet()) { // later layers are written over earlier ones
+            offsets[k] = e.getKey();
+            layers[k++] = e.getValue();
+        }
+        return merged(base, chunkLength, offsets, layers);
     }
 
     /** A patch on {@code base} of the bytes {@code changed} (offset in the chunk → new bytes) of a chunk. */
     public static ChunkPatch of(Digest base, int chunkLength, Map<Integer, byte[]> changed) {
-        return merged(base, chunkLength, new ArrayList<>(changed.entrySet()));
+        int[] offsets = new int[changed.size()];
+        byte[][] layers = new byte[changed.size()][];
+        int k = 0;
+        for (Map.Entry<Integer, byte[]> e : changed.entrySet()) {
+            offsets[k] = e.getKey();
+            layers[k++] = e.getValue();
+        }
+        return merged(base, chunkLength, offsets, layers);
     }
 
     /**
-     * The patch of {@code layers} (offset → bytes), each written over the ones before it: the union
-     * of their ranges, touching ones merged. Costs O(layers · log layers + bytes), not O(chunk).
+     * The patch of the layers ({@code offsets[i]} → {@code layers[i]}), each written over the ones
+     * before it: the union of their ranges, touching ones merged. Costs O(layers · log layers +
+     * bytes), not O(chunk). Plain loops over primitive arrays: it runs once per patched chunk, and a
+     * backup in a fresh process (the CLI's) pays for compiling what it calls.
      */
-    private static ChunkPatch merged(Digest base, int chunkLength, List<Map.Entry<Integer, byte[]>> layers) {
-        List<int[]> spans = new ArrayList<>(layers.size()); // [start, end)
-        for (Map.Entry<Integer, byte[]> e : layers) {
-            if (e.getValue().length > 0) {
-                spans.add(new int[] {e.getKey(), e.getKey() + e.getValue().length});
+    private static ChunkPatch merged(Digest base, int chunkLength, int[] offsets, byte[][] layers) {
+        int n = 0;
+        long[] spans = new long[offsets.length]; // start << 32 | end, sorted by start
+        for (int i = 0; i < offsets.length; i++) {
+            if (layers[i].length > 0) {
+                spans[n++] = ((long) offsets[i] << 32) | (offsets[i] + layers[i].length);
             }
         }
-        spans.sort((a, b) -> Integer.compare(a[0], b[0]));
-        List<Range> out = new ArrayList<>();
-        int total = 0;
-        for (int[] sp : spans) {
-            if (!out.isEmpty() && sp[0] <= out.get(out.size() - 1).end()) {
-                Range last = out.remove(out.size() - 1);
-                int end = Math.max(last.end(), sp[1]);
-                total += end - last.end();
-                out.add(new Range(last.offset(), end - last.offset()));
+        Arrays.sort(spans, 0, n);
+        int[] starts = new int[n];
+        int[] ends = new int[n];
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            int start = (int) (spans[i] >>> 32);
+            int end = (int) spans[i];
+            if (count > 0 && start <= ends[count - 1]) {
+                ends[count - 1] = Math.max(ends[count - 1], end);
             } else {
-                out.add(new Range(sp[0], sp[1] - sp[0]));
-                total += sp[1] - sp[0];
+                starts[count] = start;
+                ends[count++] = end;
             }
         }
-        int[] starts = new int[out.size()];
-        int[] dataAt = new int[out.size()];
-        int pos = 0;
-        for (int i = 0; i < out.size(); i++) {
-            starts[i] = out.get(i).offset();
-            dataAt[i] = pos;
-            pos += out.get(i).length();
+        List<Range> out = new ArrayList<>(count);
+        int[] dataAt = new int[count];
+        int total = 0;
+        for (int i = 0; i < count; i++) {
+            out.add(new Range(starts[i], ends[i] - starts[i]));
+            dataAt[i] = total;
+            total += ends[i] - starts[i];
         }
         byte[] data = new byte[total];
-        for (Map.Entry<Integer, byte[]> e : layers) {
-            int i = Arrays.binarySearch(starts, e.getKey());
-            if (i < 0) {
-                i = -i - 2; // the range that contains this offset starts before it
+        for (int i = 0; i < offsets.length; i++) {
+            if (layers[i].length == 0) {
+                continue;
             }
-            if (e.getValue().length > 0) {
-                System.arraycopy(e.getValue(), 0, data, dataAt[i] + e.getKey() - starts[i], e.getValue().length);
+            int r = Arrays.binarySearch(starts, 0, count, offsets[i]);
+            if (r < 0) {
+                r = -r - 2; // the range that contains this offset starts before it
             }
+            System.arraycopy(layers[i], 0, data, dataAt[r] + offsets[i] - starts[r], layers[i].length);
         }
         return new ChunkPatch(base, chunkLength, out, data);
     }

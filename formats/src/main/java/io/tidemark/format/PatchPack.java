@@ -53,7 +53,11 @@ public final class PatchPack {
 
     /** The bytes of all slots: what a page records as the pack's size. */
     public int bytes() {
-        return slotBytes.values().stream().mapToInt(Integer::intValue).sum();
+        int total = 0;
+        for (int n : slotBytes.values()) {
+            total += n;
+        }
+        return total;
     }
 
     /**

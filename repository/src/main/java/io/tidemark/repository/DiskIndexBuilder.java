@@ -122,8 +122,11 @@ public final class DiskIndexBuilder {
         Repository.StoredChunk stored = repository.putPack(pack);
         packsWritten.incrementAndGet();
         if (stored.added()) {
-            patchBytesAdded.addAndGet(
-                    slots.values().stream().mapToLong(ChunkPatch::dataBytes).sum());
+            long bytes = 0;
+            for (ChunkPatch patch : slots.values()) {
+                bytes += patch.dataBytes();
+            }
+            patchBytesAdded.addAndGet(bytes);
         }
         synchronized (this) {
             IndexPage page = touched.get(p);
