@@ -20,13 +20,13 @@ import org.junit.jupiter.api.Test;
  */
 class ChunkPatchFormatTest {
 
-    private static byte[] golden(String name) throws IOException {
+    static byte[] golden(String name) throws IOException {
         try (InputStream in = ChunkPatchFormatTest.class.getResourceAsStream("/golden/" + name)) {
             return in.readAllBytes();
         }
     }
 
-    private static Digest filled(int b) {
+    static Digest filled(int b) {
         byte[] d = new byte[32];
         Arrays.fill(d, (byte) b);
         return Digest.of(d);

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.CorruptObjectException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Map;
@@ -18,23 +17,12 @@ import org.junit.jupiter.api.Test;
  */
 class PatchPackFormatTest {
 
-    private static byte[] golden(String name) throws IOException {
-        try (InputStream in = PatchPackFormatTest.class.getResourceAsStream("/golden/" + name)) {
-            return in.readAllBytes();
-        }
-    }
-
-    private static Digest filled(int b) {
-        byte[] d = new byte[32];
-        Arrays.fill(d, (byte) b);
-        return Digest.of(d);
-    }
-
     @Test
     void goldenPackParsesForeverAndIsWrittenTheSameWay() throws IOException {
-        byte[] golden = golden("pack-v1.bin");
+        byte[] golden = ChunkPatchFormatTest.golden("pack-v1.bin");
         assertThat(PatchPack.isPack(golden)).isTrue();
-        assertThat(PatchPack.isPack(golden("patch-v1.bin"))).isFalse();
+        assertThat(PatchPack.isPack(ChunkPatchFormatTest.golden("patch-v1.bin")))
+                .isFalse();
         PatchPack pack = PatchPack.parse("golden", golden);
         assertThat(pack.slots().keySet()).containsExactly(1, 3);
         assertThat(pack.slotBytes(1)).isEqualTo(64);
@@ -46,7 +34,7 @@ class PatchPackFormatTest {
         byte[] chunk = one.applyTo(new byte[65536]);
         assertThat(new String(chunk, 8192, 8, StandardCharsets.US_ASCII)).isEqualTo("tidemark");
         ChunkPatch three = pack.slot("golden", 3);
-        assertThat(three.base()).isEqualTo(filled(0x33));
+        assertThat(three.base()).isEqualTo(ChunkPatchFormatTest.filled(0x33));
         assertThat(three.ranges()).containsExactly(new ChunkPatch.Range(0, 4), new ChunkPatch.Range(100, 2));
         assertThat(pack.toBytes()).isEqualTo(golden);
         assertThat(new PatchPack(Map.of(3, three, 1, one)).toBytes()).isEqualTo(golden);
@@ -54,7 +42,7 @@ class PatchPackFormatTest {
 
     @Test
     void anEntryWithoutItsSlotIsCorruptNamingThePack() throws IOException {
-        PatchPack pack = PatchPack.parse("golden", golden("pack-v1.bin"));
+        PatchPack pack = PatchPack.parse("golden", ChunkPatchFormatTest.golden("pack-v1.bin"));
         assertThatThrownBy(() -> pack.slot("chunks/b1/b1b1", 2))
                 .isInstanceOf(CorruptObjectException.class)
                 .hasMessageContaining("chunks/b1/b1b1")
@@ -64,7 +52,7 @@ class PatchPackFormatTest {
 
     @Test
     void aDamagedPackIsCorruptNotIgnored() throws IOException {
-        byte[] golden = golden("pack-v1.bin");
+        byte[] golden = ChunkPatchFormatTest.golden("pack-v1.bin");
         assertThatThrownBy(() -> PatchPack.parse("k", Arrays.copyOf(golden, golden.length - 1)))
                 .isInstanceOf(CorruptObjectException.class)
                 .hasMessageContaining("does not match its slots");
@@ -82,41 +70,42 @@ class PatchPackFormatTest {
 
     @Test
     void goldenPageWithPacksParsesForeverAndIsWrittenTheSameWay() throws IOException {
-        byte[] golden = golden("page-v3-packs.bin");
+        byte[] golden = ChunkPatchFormatTest.golden("page-v3-packs.bin");
         IndexPage page = IndexPage.parse("golden", golden);
         assertThat(page.patchCount()).isEqualTo(3);
         assertThat(page.patchRef(0)).isEqualTo(PatchRef.NONE);
-        assertThat(page.patchRef(1)).isEqualTo(new PatchRef(filled(0xB1), 1));
-        assertThat(page.patchRef(2)).isEqualTo(PatchRef.patch(filled(0xA2)));
-        assertThat(page.patchRef(3)).isEqualTo(new PatchRef(filled(0xB1), 3));
+        assertThat(page.patchRef(1)).isEqualTo(new PatchRef(ChunkPatchFormatTest.filled(0xB1), 1));
+        assertThat(page.patchRef(2)).isEqualTo(PatchRef.patch(ChunkPatchFormatTest.filled(0xA2)));
+        assertThat(page.patchRef(3)).isEqualTo(new PatchRef(ChunkPatchFormatTest.filled(0xB1), 3));
         assertThat(page.get(1).isZero()).isTrue();
         assertThat(page.slotBytes(1)).isEqualTo(64);
         assertThat(page.slotBytes(3)).isEqualTo(70);
-        assertThat(page.packBytes(filled(0xB1))).isEqualTo(134);
+        assertThat(page.packBytes(ChunkPatchFormatTest.filled(0xB1))).isEqualTo(134);
         assertThat(page.toBytes()).isEqualTo(golden);
 
-        IndexPage built = IndexPage.parse("golden", golden("page-v1.bin")).copy();
-        built.setPacked(1, Digest.ZERO, filled(0xB1), 64, 134);
-        built.set(2, filled(0x22), filled(0xA2));
-        built.setPacked(3, filled(0x33), filled(0xB1), 70, 134);
+        IndexPage built = IndexPage.parse("golden", ChunkPatchFormatTest.golden("page-v1.bin"))
+                .copy();
+        built.setPacked(1, Digest.ZERO, ChunkPatchFormatTest.filled(0xB1), 64, 134);
+        built.set(2, ChunkPatchFormatTest.filled(0x22), ChunkPatchFormatTest.filled(0xA2));
+        built.setPacked(3, ChunkPatchFormatTest.filled(0x33), ChunkPatchFormatTest.filled(0xB1), 70, 134);
         assertThat(built.toBytes()).isEqualTo(golden);
     }
 
     @Test
     void aPageWithPacksIsVersionThreeSoAReaderOfPatchObjectsRefusesIt() throws IOException {
         // readers before ADR 26 accept versions 1 and 2 only
-        assertThat(golden("page-v3-packs.bin")[4]).isEqualTo((byte) 3);
+        assertThat(ChunkPatchFormatTest.golden("page-v3-packs.bin")[4]).isEqualTo((byte) 3);
         // once no entry names a pack, the page is version 2 again, as before packs
-        IndexPage page = IndexPage.parse("golden", golden("page-v3-packs.bin"));
+        IndexPage page = IndexPage.parse("golden", ChunkPatchFormatTest.golden("page-v3-packs.bin"));
         page.set(1, Digest.ZERO);
-        page.set(3, filled(0x33));
+        page.set(3, ChunkPatchFormatTest.filled(0x33));
         assertThat(page.toBytes()[4]).isEqualTo((byte) 2);
         assertThat(page.packed(1)).isFalse();
     }
 
     @Test
     void aDamagedObjectTableIsCorruptNotIgnored() throws IOException {
-        byte[] golden = golden("page-v3-packs.bin");
+        byte[] golden = ChunkPatchFormatTest.golden("page-v3-packs.bin");
         int objects = 12 + 4 * 32;
         byte[] badKind = golden.clone();
         badKind[objects + 4 + 32] = 7;

@@ -73,7 +73,11 @@ final class ChunkStore {
 
     /** See {@link Repository#putPatch}. */
     Repository.StoredChunk putPatch(ChunkPatch patch) {
-        byte[] plain = patch.toBytes();
+        return putInChunks(patch.toBytes());
+    }
+
+    /** Stores {@code plain} (a patch or a pack) in the chunk key space unless it is there, named by its content. */
+    private Repository.StoredChunk putInChunks(byte[] plain) {
         Digest d = name(plain, plain.length);
         String key = ObjectKeys.chunk(d);
         if (target.exists(key)) {
@@ -99,15 +103,7 @@ final class ChunkStore {
 
     /** See {@link Repository#putPack}. */
     Repository.StoredChunk putPack(PatchPack pack) {
-        byte[] plain = pack.toBytes();
-        Digest d = name(plain, plain.length);
-        String key = ObjectKeys.chunk(d);
-        if (target.exists(key)) {
-            return new Repository.StoredChunk(d, false, 0);
-        }
-        byte[] object = ObjectCodec.encode(plain, plain.length, key, keys);
-        boolean added = target.putIfAbsentDeferred(key, object); // durable at commit()
-        return new Repository.StoredChunk(d, added, added ? object.length : 0);
+        return putInChunks(pack.toBytes());
     }
 
     /** The pack {@code d}, read from the target now, verified and parsed. */

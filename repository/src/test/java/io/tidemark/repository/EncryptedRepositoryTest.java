@@ -106,20 +106,7 @@ class EncryptedRepositoryTest {
                 repo.putPatch(io.tidemark.format.ChunkPatch.of(was.chunk(), CHUNK, java.util.Map.of(100, MARKER)));
         index.setPatched(3, was.chunk(), stored.digest());
         Digest root = index.finish();
-        Manifest patched = new Manifest(
-                1,
-                "20261124T000100.000Z-bbbbbb",
-                "vm1",
-                "hv1",
-                "job-b",
-                full.capturedAt().plusSeconds(60),
-                full.committedAt().plusSeconds(60),
-                ConsistencyAchieved.CRASH,
-                Trigger.manual(),
-                "pol",
-                Optional.of(full.id()),
-                List.of(new DiskEntry("sda", img.length, CHUNK, root.hex(), "cp2", Optional.empty(), 0, 0)));
-        repo.commit(patched);
+        Manifest patched = commitChild(full, root, img.length);
         System.arraycopy(MARKER, 0, img, 3 * CHUNK + 100, MARKER.length);
 
         Path out = restore(Repository.open(target, PassphraseSource.of(PASSPHRASE)), patched);
@@ -146,20 +133,7 @@ class EncryptedRepositoryTest {
             System.arraycopy(MARKER, 0, img, c * CHUNK + 100, MARKER.length);
         }
         Digest root = index.finish();
-        Manifest patched = new Manifest(
-                1,
-                "20261124T000100.000Z-bbbbbb",
-                "vm1",
-                "hv1",
-                "job-b",
-                full.capturedAt().plusSeconds(60),
-                full.committedAt().plusSeconds(60),
-                ConsistencyAchieved.CRASH,
-                Trigger.manual(),
-                "pol",
-                Optional.of(full.id()),
-                List.of(new DiskEntry("sda", img.length, CHUNK, root.hex(), "cp2", Optional.empty(), 0, 0)));
-        repo.commit(patched);
+        Manifest patched = commitChild(full, root, img.length);
 
         Path out = restore(Repository.open(target, PassphraseSource.of(PASSPHRASE)), patched);
         assertThat(Files.readAllBytes(out)).isEqualTo(img);
@@ -172,6 +146,25 @@ class EncryptedRepositoryTest {
         assertThat(page.patch(3))
                 .as("an HMAC name")
                 .isNotEqualTo(Digest.sha256(repo.pack(page.patch(3)).toBytes()));
+    }
+
+    /** Commits the point of index {@code root}, a child of {@code full}. */
+    private Manifest commitChild(Manifest full, Digest root, long size) {
+        Manifest child = new Manifest(
+                1,
+                "20261124T000100.000Z-bbbbbb",
+                "vm1",
+                "hv1",
+                "job-b",
+                full.capturedAt().plusSeconds(60),
+                full.committedAt().plusSeconds(60),
+                ConsistencyAchieved.CRASH,
+                Trigger.manual(),
+                "pol",
+                Optional.of(full.id()),
+                List.of(new DiskEntry("sda", size, CHUNK, root.hex(), "cp2", Optional.empty(), 0, 0)));
+        repo.commit(child);
+        return child;
     }
 
     @Test

@@ -18,9 +18,7 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.testkit.FakeClock;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
 import java.util.List;
@@ -71,7 +69,7 @@ class PatchPacksTest {
         Set<String> added = chunkKeys();
         added.removeAll(before);
         assertThat(added).as("two packs, not 100 patches").hasSize(2);
-        IndexPage page = firstPage(p1);
+        IndexPage page = repo.page(points.firstPage(p1));
         assertThat(page.toBytes()[4]).as("a page naming packs is version 3").isEqualTo((byte) 3);
         assertThat(IntStream.range(0, 100).mapToObj(page::patch).distinct().count())
                 .isEqualTo(2);
@@ -79,10 +77,10 @@ class PatchPacksTest {
                 new HashSet<>(IntStream.range(0, 100).mapToObj(page::patch).toList())) {
             assertThat(repo.pack(pack).bytes()).isLessThanOrEqualTo(FormatConstants.PACK_MAX_BYTES);
         }
-        assertRestores(full, tmp);
-        assertRestores(p1, tmp);
+        points.assertRestores(full, tmp);
+        points.assertRestores(p1, tmp);
         assertThat(PointFootprint.of(repo, p1.manifest()).missing()).isZero();
-        assertThat(verify(true).problems()).isEmpty();
+        assertThat(points.verify(true).problems()).isEmpty();
     }
 
     @Test
@@ -92,41 +90,41 @@ class PatchPacksTest {
         Points.Pending p2 = points.packed(p1, Map.of(1, 20000, 5, 60000, 20, 8), 512); // 20: a zero base
         Points.Pending p3 = points.packed(p2, Map.of(1, 4096, 6, 0), 4096); // over p1's range: the newest wins
         for (Points.Pending p : List.of(full, p1, p2, p3)) {
-            assertRestores(p, tmp);
+            points.assertRestores(p, tmp);
         }
-        IndexPage page = firstPage(p3);
+        IndexPage page = repo.page(points.firstPage(p3));
         assertThat(page.patchRef(2))
                 .as("untouched since p1: still its patch object")
-                .isEqualTo(PatchRef.patch(firstPage(p1).patch(2)));
+                .isEqualTo(PatchRef.patch(repo.page(points.firstPage(p1)).patch(2)));
         assertThat(page.packed(1)).isTrue();
         assertThat(repo.patchOf(page.get(1), page.patchRef(1), CHUNK).ranges())
                 .as("one patch on the whole base, holding p1's, p2's and p3's ranges")
                 .extracting(r -> r.offset())
                 .containsExactly(4096, 20000);
-        assertThat(verify(true).problems()).isEmpty();
+        assertThat(points.verify(true).problems()).isEmpty();
     }
 
     @Test
     void aPackMostlySupersededIsWrittenAgainSoAReaderReadsAtMostTwiceWhatItUses(@TempDir Path tmp) throws IOException {
         Points.Pending full = points.full(16);
         Points.Pending p1 = points.packed(full, changes(0, 10), 4096);
-        Digest first = firstPage(p1).patch(0);
+        Digest first = repo.page(points.firstPage(p1)).patch(0);
 
         // 4 of 10 re-patched: 60 % of the first pack still read by this page, it stays
         Points.Pending p2 = points.packed(p1, changes(0, 4), 4096);
-        IndexPage page2 = firstPage(p2);
+        IndexPage page2 = repo.page(points.firstPage(p2));
         assertThat(page2.patch(9)).isEqualTo(first);
         assertThat(page2.patch(0)).isNotEqualTo(first);
 
         // 2 more: 40 % live, under half: its live slots move into the new pack
         Points.Pending p3 = points.packed(p2, changes(4, 6), 4096);
-        IndexPage page3 = firstPage(p3);
+        IndexPage page3 = repo.page(points.firstPage(p3));
         for (int i = 0; i < 16; i++) {
             assertThat(page3.patch(i)).as("entry %d", i).isNotEqualTo(first);
         }
         assertThat(page3.patch(9)).isEqualTo(page3.patch(4));
         for (Points.Pending p : List.of(p1, p2, p3)) {
-            assertRestores(p, tmp);
+            points.assertRestores(p, tmp);
         }
         // every pack p3's page names is at least half live
         Map<Digest, Integer> live = new TreeMap<>();
@@ -142,31 +140,24 @@ class PatchPacksTest {
     void gcKeepsThePacksOfKeptPointsAndSweepsTheRest(@TempDir Path tmp) throws IOException {
         Points.Pending full = points.full(16);
         Points.Pending p1 = points.packed(full, changes(0, 10), 4096);
-        String first = ObjectKeys.chunk(firstPage(p1).patch(0));
+        String first = ObjectKeys.chunk(repo.page(points.firstPage(p1)).patch(0));
         Points.Pending p2 = points.packed(p1, changes(0, 6), 4096); // 40 % live: repacked, p1's pack unnamed
-        String second = ObjectKeys.chunk(firstPage(p2).patch(0));
-        memory.delete(ObjectKeys.manifest("vm1", full.manifest().id()));
-        memory.delete(ObjectKeys.manifest("vm1", p1.manifest().id()));
-
-        GarbageCollector gc =
-                new GarbageCollector(repo, clock, GarbageCollector.Settings.withGrace(Duration.ofHours(1)));
-        gc.run(false, Restorer.Progress.NONE);
-        clock.advance(Duration.ofHours(2));
-        gc.run(false, Restorer.Progress.NONE);
+        String second = ObjectKeys.chunk(repo.page(points.firstPage(p2)).patch(0));
+        points.forgetAndCollect(clock, memory, full, p1);
 
         assertThat(memory.keys()).contains(second).doesNotContain(first);
-        assertRestores(p2, tmp);
-        assertThat(verify(true).problems()).isEmpty();
+        points.assertRestores(p2, tmp);
+        assertThat(points.verify(true).problems()).isEmpty();
     }
 
     @Test
     void verifyFindsADamagedPackEvenAfterReadingItIntact() {
         Points.Pending full = points.full(16);
         Points.Pending p1 = points.packed(full, changes(0, 3), 4096);
-        assertThat(verify(true).chunks()).as("16 chunks and 1 pack").isEqualTo(17);
-        String pack = ObjectKeys.chunk(firstPage(p1).patch(0));
+        assertThat(points.verify(true).chunks()).as("16 chunks and 1 pack").isEqualTo(17);
+        String pack = ObjectKeys.chunk(repo.page(points.firstPage(p1)).patch(0));
         VerifierTest.flipAByte(memory, pack);
-        assertThat(verify(true).problems()).singleElement().satisfies(p -> {
+        assertThat(points.verify(true).problems()).singleElement().satisfies(p -> {
             assertThat(p.key()).isEqualTo(pack);
             assertThat(p.kind()).isEqualTo(Problem.Kind.CORRUPT);
             assertThat(p.affected())
@@ -178,7 +169,7 @@ class PatchPacksTest {
     void aPageNamingAPackSlotOnAnotherBaseIsReportedByVerifyAndRefusedByARestore(@TempDir Path tmp) {
         Points.Pending full = points.full(16);
         Points.Pending p1 = points.packed(full, changes(0, 2), 4096);
-        IndexPage page = firstPage(p1);
+        IndexPage page = repo.page(points.firstPage(p1));
         Digest pack = page.patch(0);
         // a page that says entry 0's base is chunk 5's
         IndexPage bad = page.copy();
@@ -189,7 +180,7 @@ class PatchPacksTest {
         var badPoint = points.manifest(Optional.of(full), root, full.image()).manifest();
         repo.commit(badPoint);
 
-        assertThat(verify(true).problems()).singleElement().satisfies(p -> {
+        assertThat(points.verify(true).problems()).singleElement().satisfies(p -> {
             assertThat(p.key()).isEqualTo(ObjectKeys.chunk(pack));
             assertThat(p.detail()).contains("pack slot of entry 0 is for base", "its index page names");
         });
@@ -217,22 +208,5 @@ class PatchPacksTest {
         return memory.keys().stream()
                 .filter(k -> k.startsWith(ObjectKeys.CHUNKS))
                 .collect(Collectors.toCollection(HashSet::new));
-    }
-
-    private IndexPage firstPage(Points.Pending p) {
-        return repo.page(repo.root(Digest.fromHex(p.manifest().disks().get(0).index()))
-                .pages()
-                .get(0));
-    }
-
-    private Verifier.Report verify(boolean deep) {
-        return new Verifier(repo, 2).verify(deep, null, Restorer.Progress.NONE, Restorer.Progress.NONE);
-    }
-
-    private void assertRestores(Points.Pending p, Path tmp) throws IOException {
-        Path out = tmp.resolve(p.manifest().id() + ".raw");
-        Restorer.Result r = new Restorer(repo, 2).restoreDisk(p.manifest(), Points.DISK, out, Restorer.Progress.NONE);
-        assertThat(r.sha256()).as("restore of %s", p.manifest().id()).isEqualTo(Points.sha256(p.image()));
-        Files.delete(out);
     }
 }

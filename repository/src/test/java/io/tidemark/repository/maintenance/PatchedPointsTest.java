@@ -14,9 +14,7 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.testkit.FakeClock;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
@@ -52,7 +50,7 @@ class PatchedPointsTest {
         Points.Pending p2 = points.patched(p1, Map.of(1, 20000, 5, 60000), 512);
         Points.Pending p3 = points.patched(p2, Map.of(1, 4096), 4096); // over p1's range: the newest wins
         for (Points.Pending p : List.of(full, p1, p2, p3)) {
-            assertRestores(p, tmp);
+            points.assertRestores(p, tmp);
         }
         IndexPage page =
                 repo.page(repo.root(Digest.fromHex(p3.manifest().disks().get(0).index()))
@@ -72,35 +70,28 @@ class PatchedPointsTest {
         Points.Pending p2 = points.patched(p1, Map.of(1, 8192), 4096); // chunk 1: a new patch of both ranges
         String p1Patch1 = ObjectKeys.chunk(patchOf(p1, 1));
         String p2Patch1 = ObjectKeys.chunk(patchOf(p2, 1));
-        String base1 = ObjectKeys.chunk(repo.page(firstPage(p2)).get(1));
-        memory.delete(ObjectKeys.manifest("vm1", full.manifest().id()));
-        memory.delete(ObjectKeys.manifest("vm1", p1.manifest().id()));
-
-        GarbageCollector gc =
-                new GarbageCollector(repo, clock, GarbageCollector.Settings.withGrace(Duration.ofHours(1)));
-        gc.run(false, Restorer.Progress.NONE);
-        clock.advance(Duration.ofHours(2));
-        GarbageCollector.Result r = gc.run(false, Restorer.Progress.NONE);
+        String base1 = ObjectKeys.chunk(repo.page(points.firstPage(p2)).get(1));
+        GarbageCollector.Result r = points.forgetAndCollect(clock, memory, full, p1);
 
         assertThat(memory.keys()).as("p2's patch and its base").contains(p2Patch1, base1);
         assertThat(memory.keys())
                 .as("p1's patch of chunk 1, which no kept point needs")
                 .doesNotContain(p1Patch1);
         assertThat(r.swept(ObjectKeys.CHUNKS)).isEqualTo(1);
-        assertRestores(p2, tmp);
-        assertThat(verify(true).problems()).isEmpty();
+        points.assertRestores(p2, tmp);
+        assertThat(points.verify(true).problems()).isEmpty();
     }
 
     @Test
     void verifyFindsAMissingOrDamagedPatchAndAPatchOnAnotherBase() {
         Points.Pending full = points.full(8);
         Points.Pending p1 = points.patched(full, Map.of(1, 4096, 2, 0), 4096);
-        assertThat(verify(true).chunks()).as("8 chunks and 2 patches").isEqualTo(10);
+        assertThat(points.verify(true).chunks()).as("8 chunks and 2 patches").isEqualTo(10);
 
         String damaged = ObjectKeys.chunk(patchOf(p1, 1));
         VerifierTest.flipAByte(memory, damaged);
-        assertThat(verify(false).problems()).isEmpty();
-        assertThat(verify(true).problems()).singleElement().satisfies(p -> {
+        assertThat(points.verify(false).problems()).isEmpty();
+        assertThat(points.verify(true).problems()).singleElement().satisfies(p -> {
             assertThat(p.key()).isEqualTo(damaged);
             assertThat(p.kind()).isEqualTo(Problem.Kind.CORRUPT);
             assertThat(p.affected())
@@ -109,7 +100,7 @@ class PatchedPointsTest {
 
         String missing = ObjectKeys.chunk(patchOf(p1, 2));
         memory.delete(missing);
-        assertThat(verify(false).problems()).anySatisfy(p -> {
+        assertThat(points.verify(false).problems()).anySatisfy(p -> {
             assertThat(p.key()).isEqualTo(missing);
             assertThat(p.kind()).isEqualTo(Problem.Kind.MISSING);
         });
@@ -119,19 +110,19 @@ class PatchedPointsTest {
     void aPatchForAnotherBaseIsReportedByVerifyAndRefusedByARestore(@TempDir Path tmp) {
         Points.Pending full = points.full(8);
         // a patch written for chunk 2's base, named by the index at chunk 1
-        Digest base2 = repo.page(firstPage(full)).get(2);
+        Digest base2 = repo.page(points.firstPage(full)).get(2);
         Digest wrong = repo.putPatch(ChunkPatch.of(base2, 64 * 1024, Map.of(0, new byte[] {1, 2, 3})))
                 .digest();
         var index = repo.newIndex(
                 16L * 64 * 1024,
                 Optional.of(
                         repo.root(Digest.fromHex(full.manifest().disks().get(0).index()))));
-        index.setPatched(1, repo.page(firstPage(full)).get(1), wrong);
+        index.setPatched(1, repo.page(points.firstPage(full)).get(1), wrong);
         var bad =
                 points.manifest(Optional.of(full), index.finish(), full.image()).manifest();
         repo.commit(bad);
 
-        assertThat(verify(true).problems()).singleElement().satisfies(p -> assertThat(p.detail())
+        assertThat(points.verify(true).problems()).singleElement().satisfies(p -> assertThat(p.detail())
                 .contains("patch is for base", "its index page names"));
         assertThatThrownBy(() -> new Restorer(repo, 2)
                         .restoreDisk(bad, Points.DISK, tmp.resolve("bad.raw"), Restorer.Progress.NONE))
@@ -141,24 +132,7 @@ class PatchedPointsTest {
         assertThat(tmp.resolve("bad.raw")).doesNotExist();
     }
 
-    private Digest firstPage(Points.Pending p) {
-        return repo.root(Digest.fromHex(p.manifest().disks().get(0).index()))
-                .pages()
-                .get(0);
-    }
-
     private Digest patchOf(Points.Pending p, int chunk) {
-        return repo.page(firstPage(p)).patch(chunk);
-    }
-
-    private Verifier.Report verify(boolean deep) {
-        return new Verifier(repo, 2).verify(deep, null, Restorer.Progress.NONE, Restorer.Progress.NONE);
-    }
-
-    private void assertRestores(Points.Pending p, Path tmp) throws IOException {
-        Path out = tmp.resolve(p.manifest().id() + ".raw");
-        Restorer.Result r = new Restorer(repo, 2).restoreDisk(p.manifest(), Points.DISK, out, Restorer.Progress.NONE);
-        assertThat(r.sha256()).as("restore of %s", p.manifest().id()).isEqualTo(Points.sha256(p.image()));
-        Files.delete(out);
+        return repo.page(points.firstPage(p)).patch(chunk);
     }
 }

@@ -11,6 +11,7 @@ import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.RestorePointIds;
 import io.tidemark.repository.DiskIndexBuilder;
 import io.tidemark.repository.Repository;
+import io.tidemark.repository.Restorer;
 import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.HexFormat;
@@ -99,33 +100,10 @@ final class Points {
      * patch on the parent's base chunk holding the parent's patch ranges and the new ones.
      */
     Pending patched(Pending parent, Map<Integer, Integer> patched, int bytes) {
-        int chunkSize = repository.config().chunkSize();
-        long size = (long) chunks * chunkSize;
-        byte[] image = parent.image().clone();
-        DiskIndexBuilder index = repository.newIndex(
-                size,
-                Optional.of(repository.root(
-                        Digest.fromHex(parent.manifest().disks().get(0).index()))));
-        for (Map.Entry<Integer, Integer> e : patched.entrySet()) {
-            byte[] data = new byte[bytes];
-            random.nextBytes(data);
-            int c = e.getKey();
-            System.arraycopy(data, 0, image, c * chunkSize + e.getValue(), bytes);
-            DiskIndexBuilder.Entry was = index.parentEntry(c);
-            Map<Integer, byte[]> changed = Map.of(e.getValue(), data);
-            ChunkPatch patch = was.patch().isNone()
-                    ? ChunkPatch.of(was.chunk(), chunkSize, changed)
-                    : repository.patch(was.patch()).with(changed);
-            index.setPatched(c, was.chunk(), repository.putPatch(patch).digest());
-        }
-        return commit(manifest(Optional.of(parent), index.finish(), image));
+        return patched(parent, patched, bytes, false);
     }
 
-    /**
-     * As {@link #patched}, stored as a backup stores patches since ADR 26: in packs of the page's
-     * patches, written when the index is finished.
-     */
-    Pending packed(Pending parent, Map<Integer, Integer> patched, int bytes) {
+    private Pending patched(Pending parent, Map<Integer, Integer> patched, int bytes, boolean packed) {
         int chunkSize = repository.config().chunkSize();
         long size = (long) chunks * chunkSize;
         byte[] image = parent.image().clone();
@@ -143,9 +121,21 @@ final class Points {
             ChunkPatch patch = was.patch().isNone()
                     ? ChunkPatch.of(was.chunk(), chunkSize, changed)
                     : repository.patchOf(was.chunk(), was.patch(), chunkSize).with(changed);
-            index.setPatched(c, patch);
+            if (packed) {
+                index.setPatched(c, patch);
+            } else {
+                index.setPatched(c, was.chunk(), repository.putPatch(patch).digest());
+            }
         }
         return commit(manifest(Optional.of(parent), index.finish(), image));
+    }
+
+    /**
+     * As {@link #patched}, stored as a backup stores patches since ADR 26: in packs of the page's
+     * patches, written when the index is finished.
+     */
+    Pending packed(Pending parent, Map<Integer, Integer> patched, int bytes) {
+        return patched(parent, patched, bytes, true);
     }
 
     Pending commit(Pending p) {
@@ -190,5 +180,47 @@ final class Points {
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** The digest of {@code p}'s first index page. */
+    Digest firstPage(Pending p) {
+        return repository
+                .root(Digest.fromHex(p.manifest().disks().get(0).index()))
+                .pages()
+                .get(0);
+    }
+
+    /** A verify of the whole repository, {@code deep} or not. */
+    Verifier.Report verify(boolean deep) {
+        return new Verifier(repository, 2).verify(deep, null, Restorer.Progress.NONE, Restorer.Progress.NONE);
+    }
+
+    /** Restores {@code p} under {@code tmp} and checks it is {@code p}'s image byte for byte. */
+    void assertRestores(Pending p, java.nio.file.Path tmp) throws java.io.IOException {
+        java.nio.file.Path out = tmp.resolve(p.manifest().id() + ".raw");
+        Restorer.Result r = new Restorer(repository, 2).restoreDisk(p.manifest(), DISK, out, Restorer.Progress.NONE);
+        org.assertj.core.api.Assertions.assertThat(r.sha256())
+                .as("restore of %s", p.manifest().id())
+                .isEqualTo(sha256(p.image()));
+        java.nio.file.Files.delete(out);
+    }
+
+    /**
+     * Forgets {@code forgotten} (deletes their manifests) and collects garbage twice, an hour past the
+     * grace apart, so what only they needed is swept; the second run's result.
+     */
+    GarbageCollector.Result forgetAndCollect(
+            io.tidemark.testkit.FakeClock clock,
+            io.tidemark.testkit.InMemoryObjectTarget memory,
+            Pending... forgotten) {
+        for (Pending p : forgotten) {
+            memory.delete(
+                    io.tidemark.format.ObjectKeys.manifest(vm, p.manifest().id()));
+        }
+        GarbageCollector gc = new GarbageCollector(
+                repository, clock, GarbageCollector.Settings.withGrace(java.time.Duration.ofHours(1)));
+        gc.run(false, Restorer.Progress.NONE);
+        clock.advance(java.time.Duration.ofHours(2));
+        return gc.run(false, Restorer.Progress.NONE);
     }
 }
