@@ -5,9 +5,11 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A page of a disk index: the digests of consecutive chunks. Pages are content-addressed objects,
@@ -316,6 +318,7 @@ public final class IndexPage {
         Digest[] objects = new Digest[objectCount];
         int[] sizes = new int[objectCount];
         boolean[] isPack = new boolean[objectCount];
+        Set<Digest> distinct = new HashSet<>(); // an object is listed once, as one kind
         for (int k = 0; k < objectCount; k++) {
             objects[k] = Digest.readFrom(data, b.position());
             b.position(b.position() + FormatConstants.DIGEST_BYTES);
@@ -324,6 +327,7 @@ public final class IndexPage {
             sizes[k] = b.getInt();
             isPack[k] = kind == FormatConstants.PAGE_OBJECT_PACK;
             if (objects[k].isZero()
+                    || !distinct.add(objects[k])
                     || (kind != FormatConstants.PAGE_OBJECT_PACK && kind != FormatConstants.PAGE_OBJECT_PATCH)
                     || (isPack[k] ? sizes[k] <= 0 : sizes[k] != 0)) {
                 throw new CorruptObjectException(key, "index page object " + k + " is inconsistent");

@@ -122,6 +122,11 @@ class PatchPackFormatTest {
         assertThatThrownBy(() -> IndexPage.parse("k", slotsOverPack))
                 .isInstanceOf(CorruptObjectException.class)
                 .hasMessageContaining("smaller than its slots");
+        byte[] twice = golden.clone(); // the patch object listed with the pack's digest: one object, two kinds
+        System.arraycopy(golden, objects + 4, twice, objects + 4 + 40, 32);
+        assertThatThrownBy(() -> IndexPage.parse("k", twice))
+                .isInstanceOf(CorruptObjectException.class)
+                .hasMessageContaining("object 1 is inconsistent");
         byte[] shortTable = Arrays.copyOf(golden, golden.length - 1);
         assertThatThrownBy(() -> IndexPage.parse("k", shortTable)).isInstanceOf(CorruptObjectException.class);
     }

@@ -1,6 +1,7 @@
 package io.tidemark.repository;
 
 import io.tidemark.core.PermanentException;
+import io.tidemark.core.RetriableException;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ChunkPatch;
 import io.tidemark.format.Digest;
@@ -128,11 +129,16 @@ final class ChunkStore {
             try {
                 f.complete(readPack(d));
             } catch (RuntimeException e) {
-                synchronized (packs) {
-                    packs.remove(d, f); // a failed read is not kept: the next one tries again
-                }
                 f.completeExceptionally(e);
                 throw e;
+            } finally {
+                if (f.isCompletedExceptionally() || !f.isDone()) { // a failed read is not kept: the next one tries
+                    synchronized (packs) {
+                        packs.remove(d, f);
+                    }
+                    f.completeExceptionally(
+                            new RetriableException("reading pack " + ObjectKeys.chunk(d) + " failed; retry"));
+                }
             }
         }
         try {

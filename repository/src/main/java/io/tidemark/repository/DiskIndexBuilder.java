@@ -44,6 +44,8 @@ public final class DiskIndexBuilder {
     private final Map<Integer, Integer> pendingBytes = new HashMap<>();
     /** The sum of {@link #pendingBytes}. */
     private long pendingTotal;
+    /** Set by {@link #finish}: the pages are written, nothing may change them. */
+    private boolean finished;
 
     private final AtomicLong patchBytesAdded = new AtomicLong();
     private final AtomicLong packsWritten = new AtomicLong();
@@ -64,7 +66,18 @@ public final class DiskIndexBuilder {
     public synchronized void set(long chunkNo, Digest digest) {
         int p = Math.toIntExact(chunkNo / perPage);
         IndexPage page = touched.computeIfAbsent(p, this::startPage);
+        dropPending(p, (int) (chunkNo % perPage));
         page.set((int) (chunkNo % perPage), digest);
+    }
+
+    /** Forgets a waiting patch of entry {@code i} of page {@code p}: the entry is set otherwise now. */
+    private void dropPending(int p, int i) {
+        TreeMap<Integer, ChunkPatch> waiting = pending.get(p);
+        ChunkPatch dropped = waiting == null ? null : waiting.remove(i);
+        if (dropped != null) {
+            pendingBytes.merge(p, -dropped.payloadBytes(), Integer::sum);
+            pendingTotal -= dropped.payloadBytes();
+        }
     }
 
     /**
@@ -74,6 +87,7 @@ public final class DiskIndexBuilder {
     public synchronized void setPatched(long chunkNo, Digest base, Digest patch) {
         int p = Math.toIntExact(chunkNo / perPage);
         IndexPage page = touched.computeIfAbsent(p, this::startPage);
+        dropPending(p, (int) (chunkNo % perPage));
         page.set((int) (chunkNo % perPage), base, patch);
     }
 
@@ -87,7 +101,9 @@ public final class DiskIndexBuilder {
         int p = Math.toIntExact(chunkNo / perPage);
         Map<Integer, TreeMap<Integer, ChunkPatch>> ready = new TreeMap<>();
         synchronized (this) {
+            checkNotFinished();
             touched.computeIfAbsent(p, this::startPage);
+            dropPending(p, (int) (chunkNo % perPage)); // set twice: the later patch wins
             int size = pendingBytes.getOrDefault(p, 0);
             if (size > 0 && size + patch.payloadBytes() > FormatConstants.PACK_MAX_BYTES) {
                 ready.put(p, takePending(p));
@@ -98,7 +114,7 @@ public final class DiskIndexBuilder {
             pendingTotal += patch.payloadBytes();
             // a backup goes through the disk in order: the lowest other page waiting is one it has
             // passed, so memory stays at a few packs whatever the number of pages
-            while (pendingTotal > PENDING_MAX_BYTES) {
+            while (pendingTotal > PENDING_MAX_BYTES && pending.size() > 1) {
                 int oldest = pending.keySet().stream()
                         .filter(k -> k != p)
                         .min(Integer::compare)
@@ -129,6 +145,7 @@ public final class DiskIndexBuilder {
             patchBytesAdded.addAndGet(bytes);
         }
         synchronized (this) {
+            checkNotFinished(); // a pack stored after its page was written would be named by nothing
             IndexPage page = touched.get(p);
             slots.forEach(
                     (i, patch) -> page.setPacked(i, patch.base(), stored.digest(), pack.slotBytes(i), pack.bytes()));
@@ -187,6 +204,7 @@ public final class DiskIndexBuilder {
      * after every set.
      */
     public synchronized Digest finish() {
+        checkNotFinished();
         for (int p : touched.keySet()) {
             TreeMap<Integer, ChunkPatch> slots = pending.getOrDefault(p, new TreeMap<>());
             repackMostlyDead(touched.get(p), slots);
@@ -207,7 +225,18 @@ public final class DiskIndexBuilder {
                 digests.add(repository.putPage(new IndexPage(entriesInPage(p))));
             }
         }
+        finished = true;
         return repository.putRoot(new IndexRoot(diskSize, chunkSize, perPage, digests));
+    }
+
+    /**
+     * Refuses work after {@link #finish}: its caller lets every {@link #setPatched} return before
+     * finishing (a backup drains its store threads first).
+     */
+    private void checkNotFinished() {
+        if (finished) {
+            throw new IllegalStateException("the index was finished before all its patches were stored");
+        }
     }
 
     /**
