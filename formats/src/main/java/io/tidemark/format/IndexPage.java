@@ -214,7 +214,7 @@ public final class IndexPage {
             o.copyTo(out, b.position());
             b.position(b.position() + FormatConstants.DIGEST_BYTES);
             Integer size = packBytes.get(o);
-            boolean pack = size != null && isPackOf(o);
+            boolean pack = size != null; // an object is a pack or a patch, never both (parse refuses both)
             b.put((byte) (pack ? FormatConstants.PAGE_OBJECT_PACK : FormatConstants.PAGE_OBJECT_PATCH));
             b.put(new byte[3]);
             b.putInt(pack ? size : 0);
@@ -239,16 +239,6 @@ public final class IndexPage {
             }
         }
         return List.copyOf(seen.keySet());
-    }
-
-    /** Whether some entry names {@code o} as a pack (an object is a pack or a patch, never both). */
-    private boolean isPackOf(Digest o) {
-        for (int i = 0; i < entries.length; i++) {
-            if (packed(i) && patches[i].equals(o)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     public static IndexPage parse(String key, byte[] data) {

@@ -38,11 +38,9 @@ public final class DiskIndexBuilder {
     private final int perPage;
     private final Optional<IndexRoot> parent;
     private final TreeMap<Integer, IndexPage> touched = new TreeMap<>();
-    /** Patches waiting for their pack, by page: entry → patch. */
-    private final Map<Integer, TreeMap<Integer, ChunkPatch>> pending = new HashMap<>();
-    /** The slot bytes of {@link #pending}, by page. */
-    private final Map<Integer, Integer> pendingBytes = new HashMap<>();
-    /** The sum of {@link #pendingBytes}. */
+    /** Patches waiting for their pack, by page. */
+    private final Map<Integer, Waiting> pending = new HashMap<>();
+    /** The slot bytes waiting in {@link #pending}, all pages together. */
     private long pendingTotal;
     /** Set by {@link #finish}: the pages are written, nothing may change them. */
     private boolean finished;
@@ -72,11 +70,34 @@ public final class DiskIndexBuilder {
 
     /** Forgets a waiting patch of entry {@code i} of page {@code p}: the entry is set otherwise now. */
     private void dropPending(int p, int i) {
-        TreeMap<Integer, ChunkPatch> waiting = pending.get(p);
-        ChunkPatch dropped = waiting == null ? null : waiting.remove(i);
-        if (dropped != null) {
-            pendingBytes.merge(p, -dropped.payloadBytes(), Integer::sum);
-            pendingTotal -= dropped.payloadBytes();
+        Waiting waiting = pending.get(p);
+        if (waiting != null) {
+            pendingTotal -= waiting.remove(i);
+            if (waiting.slots.isEmpty()) {
+                pending.remove(p); // an empty page never becomes a pack
+            }
+        }
+    }
+
+    /** The patches of one page waiting for their pack (entry → patch) and their slot bytes. */
+    private static final class Waiting {
+        final TreeMap<Integer, ChunkPatch> slots = new TreeMap<>();
+        int bytes;
+
+        /** Adds (or replaces) entry {@code i}'s patch; returns how many bytes now wait more. */
+        int put(int i, ChunkPatch patch) {
+            int grown = patch.payloadBytes() - remove(i);
+            slots.put(i, patch);
+            bytes += patch.payloadBytes();
+            return grown;
+        }
+
+        /** Forgets entry {@code i}'s patch; returns its bytes (0 if none waited). */
+        int remove(int i) {
+            ChunkPatch dropped = slots.remove(i);
+            int n = dropped == null ? 0 : dropped.payloadBytes();
+            bytes -= n;
+            return n;
         }
     }
 
@@ -104,14 +125,13 @@ public final class DiskIndexBuilder {
             checkNotFinished();
             touched.computeIfAbsent(p, this::startPage);
             dropPending(p, (int) (chunkNo % perPage)); // set twice: the later patch wins
-            int size = pendingBytes.getOrDefault(p, 0);
-            if (size > 0 && size + patch.payloadBytes() > FormatConstants.PACK_MAX_BYTES) {
+            Waiting waiting = pending.get(p);
+            if (waiting != null
+                    && waiting.bytes > 0
+                    && waiting.bytes + patch.payloadBytes() > FormatConstants.PACK_MAX_BYTES) {
                 ready.put(p, takePending(p));
-                size = 0;
             }
-            pending.computeIfAbsent(p, k -> new TreeMap<>()).put((int) (chunkNo % perPage), patch);
-            pendingBytes.put(p, size + patch.payloadBytes());
-            pendingTotal += patch.payloadBytes();
+            pendingTotal += pending.computeIfAbsent(p, k -> new Waiting()).put((int) (chunkNo % perPage), patch);
             // a backup goes through the disk in order: the lowest other page waiting is one it has
             // passed, so memory stays at a few packs whatever the number of pages
             while (pendingTotal > PENDING_MAX_BYTES && pending.size() > 1) {
@@ -128,8 +148,9 @@ public final class DiskIndexBuilder {
 
     /** Removes page {@code p}'s waiting patches from {@link #pending}; the caller writes them. */
     private TreeMap<Integer, ChunkPatch> takePending(int p) {
-        pendingTotal -= pendingBytes.remove(p);
-        return pending.remove(p);
+        Waiting waiting = pending.remove(p);
+        pendingTotal -= waiting.bytes;
+        return waiting.slots;
     }
 
     /** Stores the patches {@code slots} of page {@code p} as one pack and points their entries at it. */
@@ -206,12 +227,12 @@ public final class DiskIndexBuilder {
     public synchronized Digest finish() {
         checkNotFinished();
         for (int p : touched.keySet()) {
-            TreeMap<Integer, ChunkPatch> slots = pending.getOrDefault(p, new TreeMap<>());
+            Waiting waiting = pending.get(p);
+            TreeMap<Integer, ChunkPatch> slots = waiting == null ? new TreeMap<>() : waiting.slots;
             repackMostlyDead(touched.get(p), slots);
             writePacks(p, slots);
         }
         pending.clear();
-        pendingBytes.clear();
         pendingTotal = 0;
         int pages = IndexRoot.pageCount(diskSize, chunkSize, perPage);
         List<Digest> digests = new ArrayList<>(pages);

@@ -151,9 +151,10 @@ class PatchPacksTest {
     }
 
     @Test
-    void verifyFindsADamagedPackEvenAfterReadingItIntact() {
+    void verifyFindsADamagedPackEvenAfterReadingItIntact(@TempDir Path tmp) throws IOException {
         Points.Pending full = points.full(16);
         Points.Pending p1 = points.packed(full, changes(0, 3), 4096);
+        points.assertRestores(p1, tmp); // the readers' cache now holds the pack, intact
         assertThat(points.verify(true).chunks()).as("16 chunks and 1 pack").isEqualTo(17);
         String pack = ObjectKeys.chunk(repo.page(points.firstPage(p1)).patch(0));
         VerifierTest.flipAByte(memory, pack);
