@@ -184,8 +184,11 @@ final class ContinuousMirrors implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops a VM's mirror; the VM counts as protected until QEMU has ended the job (a cancelled ready
+     * mirror first copies what is still dirty), so status never shows it unprotected while it still is.
+     */
     private void stop(String vm, String why) {
-        running.remove(vm);
         try {
             protection.unprotect(vm);
             log.info("continuous protection of {} stopped: {}", vm, why);
@@ -195,6 +198,8 @@ final class ContinuousMirrors implements AutoCloseable {
                     vm,
                     why,
                     e.getMessage());
+        } finally {
+            running.remove(vm);
         }
     }
 
