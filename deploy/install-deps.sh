@@ -25,6 +25,9 @@ command -v borg >/dev/null || need+=(borgbackup)             # tidemark bench co
 # PostgreSQL server for the clustered scheduler's ITs (initdb/pg_ctl are not on PATH; the ITs run their own throwaway cluster)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || need+=(postgresql)
 command -v cpio >/dev/null || need+=(cpio)              # deploy/guest/build-tiny-guest.sh (the tiny QGA test guest)
+# build-tiny-guest.sh compiles the in-guest write-latency probe (guest-write-latency.c) statically into the
+# tiny guest for `tidemark bench --scenarios guest-os`; libc6-dev brings the static libc.a
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
 # tidemark files: libguestfs's appliance (its kernel comes from deploy/guest/guestfs-kernel.sh, not linux-image-amd64),
 # with XFS, NTFS and vfat tools in the appliance (FilesCommandIT builds disks with them)
 command -v guestfish >/dev/null || need+=(libguestfs-tools)

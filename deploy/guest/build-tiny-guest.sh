@@ -2,23 +2,27 @@
 # Builds the tiny test guest of recipes/qemu.md §7 into CACHE_DIR: a Debian kernel (vmlinuz) and a
 # busybox initramfs (initrd.gz) that loads the virtio + ext4 modules, mounts /dev/vda on /mnt when it
 # holds a file system, starts qemu-guest-agent on the virtio-serial port org.qemu.guest_agent.0 and
-# prints "init: ready" on the serial console.
+# prints "init: ready" on the serial console. It also holds /bin/tm-wlat, the in-guest write-latency
+# probe (guest-write-latency.c next to this script), compiled here with the host's gcc, static.
 #
 # Nothing is installed on the host: the packages are fetched with `apt-get download` into
 # CACHE_DIR/debs and unpacked there. The kernel is the one linux-image-amd64 depends on now.
 # Idempotent: when CACHE_DIR/vmlinuz and CACHE_DIR/initrd.gz exist and were built by this version
-# of the script, it only prints their paths.
+# of the script and of guest-write-latency.c, it only prints their paths.
 #
-# Usage: deploy/guest/build-tiny-guest.sh CACHE_DIR        (needs dpkg-deb, cpio, gzip, ldd)
+# Usage: deploy/guest/build-tiny-guest.sh CACHE_DIR   (needs dpkg-deb, cpio, gzip, ldd, gcc + libc6-dev)
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 CACHE_DIR" >&2; exit 1; }
 cache=$(mkdir -p "$1" && cd "$1" && pwd)
 stamp="$cache/build.stamp"
-want=$(sha256sum "$0" | cut -c1-16)
+wlat="$(cd "$(dirname "$0")" && pwd)/guest-write-latency.c"
+[ -f "$wlat" ] || { echo "tidemark: $wlat is missing; run this script from the Tidemark source tree" >&2; exit 1; }
+# the stamp covers everything that goes into the guest from this tree: this script and the probe
+want=$(cat "$0" "$wlat" | sha256sum | cut -c1-16)
 if [ -f "$cache/vmlinuz" ] && [ -f "$cache/initrd.gz" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   echo "$cache/vmlinuz $cache/initrd.gz"; exit 0
 fi
-for tool in dpkg-deb cpio gzip ldd apt-get; do
+for tool in dpkg-deb cpio gzip ldd apt-get gcc; do
   command -v $tool >/dev/null || { echo "tidemark: $tool is missing; run deploy/install-deps.sh" >&2; exit 1; }
 done
 
@@ -48,6 +52,9 @@ r="$work/initrd"
 mkdir -p "$r"/{bin,dev,proc,sys,tmp,mnt,run,lib64,lib/x86_64-linux-gnu,usr/sbin,lib/modules/$K}
 cp "$work/root/bin/busybox" "$r/bin/"
 cp "$work/root/usr/sbin/qemu-ga" "$r/usr/sbin/"
+# the write-latency probe: static, so it needs no library in the guest
+gcc -static -O2 -Wall -o "$r/bin/tm-wlat" "$wlat" \
+  || { echo "tidemark: cannot compile $wlat statically; install gcc and libc6-dev (deploy/install-deps.sh)" >&2; exit 1; }
 # qemu-ga's shared libraries: the host runs the same Debian release (QEMU itself needs glib)
 for l in $(ldd "$work/root/usr/sbin/qemu-ga" | grep -o '/lib[^ ]*'); do
   mkdir -p "$r$(dirname "$l")"; cp -L "$l" "$r$l"
