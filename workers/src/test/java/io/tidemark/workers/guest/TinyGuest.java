@@ -147,6 +147,36 @@ public final class TinyGuest implements AutoCloseable {
      * {@code /dev/vdc}, ... in the guest).
      */
     public static TinyGuest boot(Path dir, String name, long dataDiskBytes, int rawDisks, long rawDiskBytes) {
+        Path abs = dir.toAbsolutePath();
+        List<Path> images = new java.util.ArrayList<>();
+        try {
+            Files.createDirectories(abs);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + abs, e);
+        }
+        for (int i = 1; i <= rawDisks; i++) {
+            Path f = abs.resolve(name + "-vd" + i + ".qcow2");
+            run(
+                    Duration.ofMinutes(1),
+                    "qemu-img",
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    f.toString(),
+                    Long.toString(rawDiskBytes));
+            images.add(f);
+        }
+        return boot(dir, name, dataDiskBytes, images);
+    }
+
+    /**
+     * As {@link #boot(Path, String, long)}, with the caller's qcow2 images as the disks {@code vd1},
+     * {@code vd2}, ... ({@code /dev/vdb}, ... in the guest), in that order: for a disk that must
+     * hold data before the guest starts (write it with {@code qemu-img} first). QEMU opens them
+     * read-write and locks them while it runs; they stay where they are after {@link #close()}.
+     */
+    public static TinyGuest boot(Path dir, String name, long dataDiskBytes, List<Path> diskImages) {
         List<Path> kernel = build();
         Path abs = dir.toAbsolutePath();
         Path disk = abs.resolve(name + "-" + DISK + ".qcow2");
@@ -175,10 +205,7 @@ public final class TinyGuest implements AutoCloseable {
         Path console = abs.resolve(name + ".console");
         // the same launcher as the drill's check guest (product code), with the data disk as vd0
         List<String> cmd = CheckGuest.commandLine(
-                new CheckGuest.Kernel(kernel.get(0), kernel.get(1)),
-                name,
-                abs,
-                disks(abs, name, disk, rawDisks, rawDiskBytes));
+                new CheckGuest.Kernel(kernel.get(0), kernel.get(1)), name, abs, disks(disk, diskImages));
         ExternalCommand.Running p =
                 ExternalCommand.of(cmd).ifMissing("install qemu-system-x86").start(abs.resolve(name + ".log"));
         LIVE.add(p.process());
@@ -192,12 +219,10 @@ public final class TinyGuest implements AutoCloseable {
         }
     }
 
-    private static List<CheckGuest.Disk> disks(Path dir, String name, Path data, int rawDisks, long bytes) {
+    private static List<CheckGuest.Disk> disks(Path data, List<Path> images) {
         List<CheckGuest.Disk> out = new java.util.ArrayList<>(List.of(new CheckGuest.Disk(DISK, data, "qcow2")));
-        for (int i = 1; i <= rawDisks; i++) {
-            Path f = dir.resolve(name + "-vd" + i + ".qcow2");
-            run(Duration.ofMinutes(1), "qemu-img", "create", "-q", "-f", "qcow2", f.toString(), Long.toString(bytes));
-            out.add(new CheckGuest.Disk("vd" + i, f, "qcow2"));
+        for (int i = 0; i < images.size(); i++) {
+            out.add(new CheckGuest.Disk("vd" + (i + 1), images.get(i).toAbsolutePath(), "qcow2"));
         }
         return out;
     }
