@@ -39,6 +39,10 @@ import picocli.CommandLine.Option;
             "     without a full backup running: p50/p99 ratios",
             "  6. on a second image (text, random, zeros), an incremental of one sequential run plus",
             "     scattered 4 KiB writes vs restic: bytes read and stored per byte changed, time",
+            "  7. guest-os (not run by default; --scenarios guest-os): the guest impact measured inside",
+            "     a Linux guest (the tiny test guest): O_DIRECT|O_DSYNC 4 KiB writes every 5 ms with",
+            "     no backup and during a full (default bounded and classic capture): p50/p99 ratios;",
+            "     needs gcc + libc6-dev and, once, the Debian mirror (deploy/guest/build-tiny-guest.sh)",
             "The full also reports its CPU per GB of non-zero data against zstd -1 + sha256sum on the",
             "same bytes, its peak RSS and the load average. It profiles each stage (NBD read, zero",
             "check, SHA-256, zstd, chunk writes) alone, in MiB/s and CPU-seconds per GB.",
@@ -91,15 +95,16 @@ final class BenchCommand implements Callable<Integer> {
             names = "--scenarios",
             split = ",",
             defaultValue = "full,incremental,zero,clones,guest,scattered",
-            description = "scenarios to run: full, incremental (runs full first), zero, clones, guest, scattered"
-                    + " (default ${DEFAULT-VALUE})")
+            description = "scenarios to run: full, incremental (runs full first), zero, clones, guest, scattered,"
+                    + " guest-os (default ${DEFAULT-VALUE})")
     java.util.List<String> scenarios;
 
     @Option(
             names = "--guest-size",
             defaultValue = "256MiB",
-            description = "disk of the running VM of the guest-impact scenario, at most 2GiB and --image-size;"
-                    + " the VM fixture models the disk in the heap (default ${DEFAULT-VALUE})")
+            description = "disk of the running VM of the guest-impact scenarios (guest, guest-os), at most 2GiB"
+                    + " and --image-size; the VM fixture of guest models the disk in the heap"
+                    + " (default ${DEFAULT-VALUE})")
     String guestSize;
 
     @Option(
@@ -175,6 +180,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         printScattered(r.path("scatteredIncremental"), out);
         printGuest(r.path("guest"), out);
+        printGuestOs(r.path("guestOs"), out);
     }
 
     private static void printFull(JsonNode f, PrintStream out) {
@@ -309,6 +315,44 @@ final class BenchCommand implements Callable<Integer> {
                 g.path("duringBackupSmallWindow").path("p99Ms").asDouble(),
                 g.path("smallWindowP50VsNoBackup").asDouble(),
                 g.path("smallWindowP99VsNoBackup").asDouble());
+    }
+
+    private static void printGuestOs(JsonNode g, PrintStream out) {
+        if (g.isMissingNode()) {
+            return;
+        }
+        out.printf(
+                Locale.ROOT,
+                "guest 4 KiB O_DIRECT|O_DSYNC writes measured in the guest (%s, every %d us, load at start %s):"
+                        + " no backup p50 %.3f ms p99 %.3f ms (%d writes)%n",
+                g.path("accelerator").asText(),
+                g.path("paceMicros").asLong(),
+                g.path("loadAverageAtStart").asText(),
+                g.path("noBackup").path("p50Ms").asDouble(),
+                g.path("noBackup").path("p99Ms").asDouble(),
+                g.path("noBackup").path("writes").asInt());
+        out.printf(
+                Locale.ROOT,
+                "  during a full, default capture (bounded copy-before-write): p50 %.3f ms p99 %.3f ms max %.3f ms"
+                        + " (%d writes, backup %.2f s)  -> p50 %.2fx, p99 %.2fx%n",
+                g.path("duringBackup").path("p50Ms").asDouble(),
+                g.path("duringBackup").path("p99Ms").asDouble(),
+                g.path("duringBackup").path("maxMs").asDouble(),
+                g.path("duringBackup").path("writes").asInt(),
+                g.path("duringBackup").path("backupSeconds").asDouble(),
+                g.path("p50VsNoBackup").asDouble(),
+                g.path("p99VsNoBackup").asDouble());
+        out.printf(
+                Locale.ROOT,
+                "  during a full, classic capture: p50 %.3f ms p99 %.3f ms max %.3f ms"
+                        + " (%d writes, backup %.2f s)  -> p50 %.2fx, p99 %.2fx%n",
+                g.path("duringBackupClassic").path("p50Ms").asDouble(),
+                g.path("duringBackupClassic").path("p99Ms").asDouble(),
+                g.path("duringBackupClassic").path("maxMs").asDouble(),
+                g.path("duringBackupClassic").path("writes").asInt(),
+                g.path("duringBackupClassic").path("backupSeconds").asDouble(),
+                g.path("classicP50VsNoBackup").asDouble(),
+                g.path("classicP99VsNoBackup").asDouble());
     }
 
     /** {@code 4GiB}, {@code 64M}, {@code 1048576}: binary units. */

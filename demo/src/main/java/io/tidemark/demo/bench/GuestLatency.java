@@ -219,7 +219,8 @@ final class GuestLatency {
         }
     }
 
-    private static double ratio(List<Double> busy, List<Double> idle, double p) {
+    /** {@code p}-th percentile of {@code busy} / that of {@code idle}, to 2 decimals. */
+    static double ratio(List<Double> busy, List<Double> idle, double p) {
         return Math.round(percentile(busy, p) / percentile(idle, p) * 100) / 100.0;
     }
 
@@ -261,7 +262,8 @@ final class GuestLatency {
         return a;
     }
 
-    private static void put(ObjectNode o, List<Double> ms) {
+    /** Puts {@code writes}, {@code p50Ms}, {@code p99Ms} and {@code maxMs} of {@code ms} into {@code o}. */
+    static void put(ObjectNode o, List<Double> ms) {
         o.put("writes", ms.size());
         o.put("p50Ms", Math.round(percentile(ms, 50) * 1000) / 1000.0);
         o.put("p99Ms", Math.round(percentile(ms, 99) * 1000) / 1000.0);
