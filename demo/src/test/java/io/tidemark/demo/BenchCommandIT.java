@@ -4,10 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tidemark.cli.Main;
+import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.format.Json;
 import io.tidemark.testkit.StdStreams;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -113,12 +120,102 @@ class BenchCommandIT {
         assertThat(Files.exists(work)).isFalse(); // removed without --keep
     }
 
+    /**
+     * {@code --scenarios guest-os} at 32 MiB (about 30 s, most of it the guest's boot under TCG):
+     * the phases' figures, and the guest's disk afterwards holds the writer's pattern in exactly the
+     * blocks its seeds and write counts name (tm-wlat's offsets, modelled below), so each reported
+     * latency is a write that reached the disk and the stop file ended the writer of each backup.
+     */
+    @Test
+    void guestOsMeasuresWritesInsideTheGuestThatReachTheDiskWhereItSays() throws Exception {
+        Path work = dir.resolve("g");
+        int code = Main.execute(
+                "bench",
+                "--scenarios",
+                "guest-os",
+                "--image-size",
+                "32MiB",
+                "--dir",
+                work.toString(),
+                "--keep",
+                "--json");
+        assertThat(code).as(std.err()).isZero();
+        String out = std.out();
+        JsonNode g =
+                Json.mapper().readTree(out.substring(out.indexOf("\n{") + 1)).path("guestOs");
+
+        assertThat(g.path("diskBytes").asLong()).isEqualTo(32 * MIB); // --guest-size capped by --image-size
+        assertThat(g.path("loadAverageAtStart").asText()).matches("[0-9.]+ [0-9.]+ [0-9.]+");
+        assertThat(g.path("idlePhases"))
+                .hasSize(3)
+                .allSatisfy(p -> assertThat(p.path("writes").asInt()).isEqualTo(400));
+        assertThat(g.path("noBackup").path("writes").asInt()).isEqualTo(1200);
+        assertThat(g.path("noBackup").path("p50Ms").asDouble()).isPositive();
+        JsonNode bounded = g.path("duringBackup");
+        JsonNode classic = g.path("duringBackupClassic");
+        assertThat(bounded.path("cbwTimeoutSeconds").asInt()).isEqualTo(10); // the default capture
+        assertThat(classic.path("cbwTimeoutSeconds").asInt()).isZero();
+        for (JsonNode during : List.of(bounded, classic)) {
+            assertThat(during.path("backup").asText()).isEqualTo("restore point made");
+            assertThat(during.path("writes").asInt()).isPositive();
+            assertThat(during.path("backupSeconds").asDouble()).isPositive();
+            assertThat(during.path("p99Ms").asDouble())
+                    .isGreaterThanOrEqualTo(during.path("p50Ms").asDouble());
+        }
+        assertThat(g.path("p99VsNoBackup").asDouble()).isPositive();
+        assertThat(g.path("classicP99VsNoBackup").asDouble()).isPositive();
+
+        Set<Long> written = new TreeSet<>();
+        List<JsonNode> phases = new ArrayList<>();
+        g.path("idlePhases").forEach(phases::add);
+        phases.addAll(List.of(bounded, classic));
+        for (JsonNode p : phases) {
+            written.addAll(
+                    tmWlatBlocks(p.path("seed").asLong(), p.path("writes").asInt(), 32 * MIB / 4096));
+        }
+        assertThat(phases).extracting(p -> p.path("seed").asLong()).doesNotHaveDuplicates();
+        Path raw = dir.resolve("vd1.raw");
+        Path image = work.resolve("guest-os").resolve("gl-vd1.qcow2");
+        ExternalCommand.of("qemu-img", "convert", "-f", "qcow2", "-O", "raw", image.toString(), raw.toString())
+                .run();
+        assertThat(patternBlocks(Files.readAllBytes(raw))).isEqualTo(written);
+    }
+
+    /** The blocks tm-wlat writes (deploy/guest/guest-write-latency.c): xorshift64 from the seed, mod blocks. */
+    private static Set<Long> tmWlatBlocks(long seed, int writes, long blocks) {
+        Set<Long> out = new TreeSet<>();
+        long x = seed != 0 ? seed : 0x9E3779B97F4A7C15L;
+        for (int i = 0; i < writes; i++) {
+            x ^= x << 13;
+            x ^= x >>> 7;
+            x ^= x << 17;
+            out.add(Long.remainderUnsigned(x, blocks));
+        }
+        return out;
+    }
+
+    /** The 4 KiB blocks of {@code image} that hold tm-wlat's 16-byte pattern, repeated, and nothing else. */
+    private static Set<Long> patternBlocks(byte[] image) {
+        byte[] block = new byte[4096];
+        byte[] pattern = "tm-wlat pattern\n".getBytes(StandardCharsets.US_ASCII);
+        for (int i = 0; i < block.length; i += pattern.length) {
+            System.arraycopy(pattern, 0, block, i, pattern.length);
+        }
+        Set<Long> out = new TreeSet<>();
+        for (int b = 0; b < image.length / block.length; b++) {
+            if (Arrays.equals(image, b * block.length, (b + 1) * block.length, block, 0, block.length)) {
+                out.add((long) b);
+            }
+        }
+        return out;
+    }
+
     @Test
     void aSizeThatIsNotOneIsInvalidInput() {
         assertThat(Main.execute("bench", "--image-size", "lots")).isEqualTo(1);
         assertThat(std.err()).contains("'lots' is not a size");
         std.reset();
         assertThat(Main.execute("bench", "--help")).isZero();
-        assertThat(std.out()).contains("Example", "--image-size", "nbdcopy", "restic");
+        assertThat(std.out()).contains("Example", "--image-size", "nbdcopy", "restic", "guest-os");
     }
 }
