@@ -6,6 +6,7 @@ import io.tidemark.core.Human;
 import io.tidemark.core.files.FileTrees;
 import io.tidemark.demo.bench.Bench;
 import io.tidemark.format.Json;
+import io.tidemark.workers.BackupWorker;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -308,6 +309,19 @@ final class BenchCommand implements Callable<Integer> {
                 g.path("duringBackup").path("p99Ms").asDouble(),
                 g.path("p50VsNoBackup").asDouble(),
                 g.path("p99VsNoBackup").asDouble());
+        out.printf(
+                Locale.ROOT,
+                "  bounded capture, backupNice %d: p50 %.3f ms p99 %.3f ms  -> p50 %.2fx, p99 %.2fx; backupNice 0:"
+                        + " p50 %.3f ms p99 %.3f ms  -> p50 %.2fx, p99 %.2fx%n",
+                BackupWorker.DEFAULT_BACKUP_NICE,
+                g.path("boundedPooled").path("p50Ms").asDouble(),
+                g.path("boundedPooled").path("p99Ms").asDouble(),
+                g.path("boundedP50VsNoBackup").asDouble(),
+                g.path("boundedP99VsNoBackup").asDouble(),
+                g.path("boundedNiceZeroPooled").path("p50Ms").asDouble(),
+                g.path("boundedNiceZeroPooled").path("p99Ms").asDouble(),
+                g.path("boundedNiceZeroP50VsNoBackup").asDouble(),
+                g.path("boundedNiceZeroP99VsNoBackup").asDouble());
         out.printf(
                 Locale.ROOT,
                 "  with backupMemory 1 MiB (2 chunks in flight): p50 %.3f ms p99 %.3f ms  -> p50 %.2fx, p99 %.2fx%n",

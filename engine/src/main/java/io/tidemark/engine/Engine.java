@@ -378,7 +378,8 @@ public final class Engine implements AutoCloseable {
                                 config.worker().hostReadIopsPerSecond(),
                                 clock,
                                 Sleeper.SYSTEM))
-                        .withBackupMemory(config.backupMemoryOrDefault()));
+                        .withBackupMemory(config.backupMemoryOrDefault())
+                        .withBackupNice(config.worker().backupNiceOrDefault()));
         // N jobs at once, one lane per VM (jobs are keyed by VM): a VM whose job blocks holds only its own
         // lane, and the worker ends every job within its deadline; offsets are committed after each outcome
         EventBus.Subscription jobs;

@@ -29,6 +29,7 @@ import io.tidemark.targets.TargetSpec;
 import io.tidemark.targets.TargetSpecException;
 import io.tidemark.workers.BackupWorker;
 import io.tidemark.workers.JobBounds;
+import io.tidemark.workers.Niceness;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.io.StringReader;
@@ -83,6 +84,7 @@ import org.yaml.snakeyaml.nodes.SequenceNode;
  *   hostReadBandwidth: 200MiB/s  # the most all jobs together read from VM disks per second; unset = unlimited
  *   hostReadIops: 5000           # the most read requests all jobs together send per second; unset = unlimited
  *   captureCbwTimeout: 10s       # longest a guest write waits for its copy into a capture's scratch; off = no bound
+ *   backupNice: 10               # nice value (0-19) of a backup's reading and storing threads; 0 = normal priority
  * encryption:                    # passphrase of encrypted repositories; a new one is encrypted when one is given
  *   passphraseFile: /etc/tidemark/passphrase   # or passphraseEnv (default TIDEMARK_PASSPHRASE)
  *   kdfIterations: 600000        # PBKDF2-HMAC-SHA256 iterations for new key objects
@@ -1009,13 +1011,22 @@ public record EngineConfig(
      *     as {@code 200MiB/s}; null = unlimited
      * @param hostReadIops the most read requests all jobs together send to the disks per second;
      *     null = unlimited
+     * @param backupNice the nice value (0–19) of a backup's reading and storing threads once the VM
+     *     is captured, so the VMs run first when the host's CPUs are contended; null = {@link
+     *     BackupWorker#DEFAULT_BACKUP_NICE}, 0 = the normal priority
      */
-    public record WorkerConfig(String hostReadBandwidth, Long hostReadIops, String captureCbwTimeout) {
+    public record WorkerConfig(
+            String hostReadBandwidth, Long hostReadIops, String captureCbwTimeout, Integer backupNice) {
 
-        /** No host limit, the default copy-before-write bound. */
-        public static final WorkerConfig UNLIMITED = new WorkerConfig(null, null, null);
+        /** No host limit, the default copy-before-write bound and backup priority. */
+        public static final WorkerConfig UNLIMITED = new WorkerConfig(null, null, null, null);
 
         public WorkerConfig {
+            if (backupNice != null && (backupNice < Niceness.MIN || backupNice > Niceness.MAX)) {
+                throw new PermanentException("worker.backupNice must be a nice value from 0 (the normal priority) to"
+                        + " 19 (the lowest), got " + backupNice + "; leave it out for "
+                        + BackupWorker.DEFAULT_BACKUP_NICE);
+            }
             if (captureCbwTimeout != null) {
                 parseCbwTimeout(captureCbwTimeout); // fails here, at its key
             }
@@ -1055,6 +1066,11 @@ public record EngineConfig(
                         "worker.captureCbwTimeout must be at least 1s, or off, got \"" + captureCbwTimeout + "\"");
             }
             return d;
+        }
+
+        /** {@code backupNice}, or {@link BackupWorker#DEFAULT_BACKUP_NICE}. */
+        public int backupNiceOrDefault() {
+            return backupNice == null ? BackupWorker.DEFAULT_BACKUP_NICE : backupNice;
         }
 
         /** {@code hostReadIops}, if set. */

@@ -90,6 +90,20 @@ class EngineConfigJobsTest {
     }
 
     @Test
+    void backupsRunAtNiceTenByDefaultZeroToNineteenOrTheNormalPriority() throws Exception {
+        assertThat(EngineConfig.empty().worker().backupNiceOrDefault()).isEqualTo(10);
+        Path set = Files.writeString(dir.resolve("nice.yaml"), "host: hv1\nworker:\n  backupNice: 19\n");
+        assertThat(EngineConfig.load(set).worker().backupNiceOrDefault()).isEqualTo(19);
+        Path off = Files.writeString(dir.resolve("normal.yaml"), "host: hv1\nworker: {backupNice: 0}\n");
+        assertThat(EngineConfig.load(off).worker().backupNiceOrDefault()).isZero();
+        Path bad = Files.writeString(dir.resolve("bad-nice.yaml"), "host: hv1\nworker:\n  backupNice: 20\n");
+        assertThatThrownBy(() -> EngineConfig.load(bad))
+                .isInstanceOf(PermanentException.class)
+                .hasMessageContaining("bad-nice.yaml:3:")
+                .hasMessageContaining("worker.backupNice must be a nice value from 0 (the normal priority) to 19");
+    }
+
+    @Test
     void theCopyBeforeWriteBoundIsTenSecondsByDefaultWholeSecondsOrOff() throws Exception {
         assertThat(EngineConfig.empty().worker().captureCbwTimeoutOrDefault()).isEqualTo(Duration.ofSeconds(10));
         Path set = Files.writeString(dir.resolve("set.yaml"), "host: hv1\nworker:\n  captureCbwTimeout: 30s\n");

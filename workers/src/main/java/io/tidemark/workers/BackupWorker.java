@@ -52,6 +52,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -95,6 +96,13 @@ public final class BackupWorker implements AutoCloseable {
      * reused for the whole read, so they stay in the heap's old generation while it runs.
      */
     public static final long DEFAULT_BACKUP_MEMORY = 8L << 20;
+
+    /**
+     * The default of {@code backupNice}: the nice value of a backup's reading and storing threads
+     * (10, as {@code nice} gives a command by default), so the VMs' threads win the CPU when the host
+     * is contended; 0 runs backups at the normal priority.
+     */
+    public static final int DEFAULT_BACKUP_NICE = 10;
 
     /** Chunks in flight per disk at the default memory and chunk size. */
     static final int READS_IN_FLIGHT = chunksInFlight(DEFAULT_BACKUP_MEMORY, 256 << 10);
@@ -149,6 +157,8 @@ public final class BackupWorker implements AutoCloseable {
     private final ExecutorService cpu;
     /** Chunks in flight per disk: what {@code backupMemory} allows. */
     private final int readsInFlight;
+
+    private final int backupNice;
 
     private final Sleeper sleeper;
     private final HostReadLimit hostReadLimit;
@@ -236,8 +246,10 @@ public final class BackupWorker implements AutoCloseable {
         this.opener = opener;
         this.readsInFlight =
                 chunksInFlight(limits.backupMemory(), repository.config().chunkSize());
+        this.backupNice = limits.backupNice();
         int threads = Math.max(STORE_THREADS, Runtime.getRuntime().availableProcessors());
-        this.cpu = Executors.newFixedThreadPool(threads, DaemonThreads.named("chunk-store"));
+        ThreadFactory store = DaemonThreads.named("chunk-store");
+        this.cpu = Executors.newFixedThreadPool(threads, r -> store.newThread(Niceness.lowering(backupNice, r)));
     }
 
     /**
@@ -245,18 +257,29 @@ public final class BackupWorker implements AutoCloseable {
      * retries and drain time ({@code bounds}), the host's aggregate read limit shared fairly by the
      * jobs running at once (on top of each job's own), the memory each disk's read may hold for its
      * chunks in flight ({@code backupMemory} of the engine config: it bounds the backup's heap
-     * whatever the disk size; fewer chunks in flight read more slowly), and what the read limits'
-     * waits go to ({@code sleeper}: a fake clock in tests).
+     * whatever the disk size; fewer chunks in flight read more slowly), the nice value of a backup's
+     * reading and storing threads once its capture is done ({@code backupNice}: the VMs run first on a
+     * contended host; 0 = normal priority), and what the read limits' waits go to ({@code sleeper}: a
+     * fake clock in tests).
      */
     public record Limits(
-            int maxConcurrentJobs, JobBounds bounds, HostReadLimit hostReadLimit, long backupMemory, Sleeper sleeper) {
+            int maxConcurrentJobs,
+            JobBounds bounds,
+            HostReadLimit hostReadLimit,
+            long backupMemory,
+            int backupNice,
+            Sleeper sleeper) {
 
-        /** Two jobs at once, default bounds, no host read limit, {@link #DEFAULT_BACKUP_MEMORY}. */
+        /**
+         * Two jobs at once, default bounds, no host read limit, {@link #DEFAULT_BACKUP_MEMORY}, {@link
+         * #DEFAULT_BACKUP_NICE}.
+         */
         public static final Limits DEFAULTS = new Limits(
                 DEFAULT_MAX_CONCURRENT_JOBS,
                 JobBounds.defaults(),
                 HostReadLimit.NONE,
                 DEFAULT_BACKUP_MEMORY,
+                DEFAULT_BACKUP_NICE,
                 Sleeper.SYSTEM);
 
         public Limits {
@@ -267,29 +290,37 @@ public final class BackupWorker implements AutoCloseable {
             if (backupMemory < 1) {
                 throw new IllegalArgumentException("backupMemory must be positive, not " + backupMemory);
             }
+            if (backupNice < Niceness.MIN || backupNice > Niceness.MAX) {
+                throw new IllegalArgumentException("backupNice must be between 0 and 19, not " + backupNice);
+            }
             Objects.requireNonNull(bounds, "bounds");
             Objects.requireNonNull(hostReadLimit, "hostReadLimit");
             Objects.requireNonNull(sleeper, "sleeper");
         }
 
         public Limits withMaxConcurrentJobs(int n) {
-            return new Limits(n, bounds, hostReadLimit, backupMemory, sleeper);
+            return new Limits(n, bounds, hostReadLimit, backupMemory, backupNice, sleeper);
         }
 
         public Limits withBounds(JobBounds b) {
-            return new Limits(maxConcurrentJobs, b, hostReadLimit, backupMemory, sleeper);
+            return new Limits(maxConcurrentJobs, b, hostReadLimit, backupMemory, backupNice, sleeper);
         }
 
         public Limits withHostReadLimit(HostReadLimit h) {
-            return new Limits(maxConcurrentJobs, bounds, h, backupMemory, sleeper);
+            return new Limits(maxConcurrentJobs, bounds, h, backupMemory, backupNice, sleeper);
         }
 
         public Limits withBackupMemory(long bytes) {
-            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, bytes, sleeper);
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, bytes, backupNice, sleeper);
+        }
+
+        /** The nice value (0–19) of a backup's reading and storing threads; 0 for the normal priority. */
+        public Limits withBackupNice(int nice) {
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, nice, sleeper);
         }
 
         public Limits withSleeper(Sleeper s) {
-            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, s);
+            return new Limits(maxConcurrentJobs, bounds, hostReadLimit, backupMemory, backupNice, s);
         }
     }
 
@@ -845,6 +876,9 @@ public final class BackupWorker implements AutoCloseable {
                         job.vm(),
                         Event.of(jobId, clock.instant(), new SnapshotCaptured(job.vm(), open.capturedAt())));
                 rj.enter(RunningJob.Stage.EXPORT, clock.instant());
+                // the capture is done (the guest thawed): from here this job's thread, and the NBD reader
+                // it starts, yield the CPU to the VMs; a job's thread is never reused
+                Niceness.lowerCurrentThread(backupNice);
                 List<DiskEntry> disks = new ArrayList<>();
                 for (DiskExport export : open.disks()) {
                     rj.exporting(disks.size() + 1, open.disks().size());

@@ -82,45 +82,40 @@ final class GuestLatency {
             phase.accept("guest latency: writes during a full backup of the VM (backupMemory "
                     + (BackupWorker.DEFAULT_BACKUP_MEMORY >> 20) + " MiB, the default; classic fleecing, unbounded)");
             ObjectNode during = out.putObject("duringBackup");
-            List<Double> busy = during(
-                    vm,
-                    dir,
-                    "repo",
-                    BackupWorker.DEFAULT_BACKUP_MEMORY,
-                    Duration.ZERO,
-                    0,
-                    offsets,
-                    size,
-                    samples,
-                    during);
+            List<Double> busy = during(vm, dir, new Backup("repo", Duration.ZERO, 0), offsets, size, samples, during);
             phase.accept("guest latency: " + samples + " writes with no backup, again");
             List<Double> after = writes(vm, offsets, size, samples, () -> false);
-            phase.accept("guest latency: writes during a full backup of the VM (bounded copy-before-write, "
-                    + QmpHypervisor.DEFAULT_CBW_TIMEOUT.toSeconds() + " s)");
-            ObjectNode bounded = out.putObject("duringBackupBounded");
-            List<Double> busyBounded = during(
-                    vm,
-                    dir,
-                    "repo-bounded",
-                    BackupWorker.DEFAULT_BACKUP_MEMORY,
-                    QmpHypervisor.DEFAULT_CBW_TIMEOUT,
-                    0,
-                    offsets,
-                    size,
-                    samples,
-                    bounded);
-            phase.accept("guest latency: " + samples + " writes with no backup, a third time");
-            List<Double> after2 = writes(vm, offsets, size, samples, () -> false);
+            // bounded captures with the backup threads at backupNice 0 and at the default, in the order
+            // A B B A (the page cache and the JIT favour what runs later), each followed by idle writes
+            List<Double> busyBounded = new ArrayList<>();
+            List<Double> busyBoundedNormal = new ArrayList<>();
+            List<Double> afterBounded = new ArrayList<>();
+            int[] nices = {0, BackupWorker.DEFAULT_BACKUP_NICE, BackupWorker.DEFAULT_BACKUP_NICE, 0};
+            for (int i = 0; i < nices.length; i++) {
+                int nice = nices[i];
+                phase.accept("guest latency: writes during a full backup of the VM (bounded copy-before-write, "
+                        + QmpHypervisor.DEFAULT_CBW_TIMEOUT.toSeconds() + " s; backupNice " + nice + ")");
+                ObjectNode o = out.putObject(
+                        (nice == 0 ? "duringBackupBoundedNiceZero" : "duringBackupBounded") + (i < 2 ? "" : "Again"));
+                (nice == 0 ? busyBoundedNormal : busyBounded)
+                        .addAll(during(
+                                vm,
+                                dir,
+                                new Backup("repo-bounded-" + i, QmpHypervisor.DEFAULT_CBW_TIMEOUT, 0).nice(nice),
+                                offsets,
+                                size,
+                                samples,
+                                o));
+                phase.accept("guest latency: " + samples / 2 + " writes with no backup");
+                afterBounded.addAll(writes(vm, offsets, size, samples / 2, () -> false));
+            }
             phase.accept(
                     "guest latency: writes during a full backup of the VM (backupMemory 1 MiB: 2 chunks in flight)");
             ObjectNode small = out.putObject("duringBackupSmallWindow");
             List<Double> busySmall = during(
                     vm,
                     dir,
-                    "repo-small",
-                    1L << 20,
-                    QmpHypervisor.DEFAULT_CBW_TIMEOUT,
-                    0,
+                    new Backup("repo-small", QmpHypervisor.DEFAULT_CBW_TIMEOUT, 0).memory(1L << 20),
                     offsets,
                     size,
                     samples,
@@ -131,10 +126,7 @@ final class GuestLatency {
             during(
                     vm,
                     dir,
-                    "repo-slow-classic",
-                    BackupWorker.DEFAULT_BACKUP_MEMORY,
-                    Duration.ZERO,
-                    SLOW_SCRATCH,
+                    new Backup("repo-slow-classic", Duration.ZERO, SLOW_SCRATCH),
                     offsets,
                     size,
                     samples,
@@ -144,43 +136,63 @@ final class GuestLatency {
             during(
                     vm,
                     dir,
-                    "repo-slow-bounded",
-                    BackupWorker.DEFAULT_BACKUP_MEMORY,
-                    Duration.ofSeconds(1),
-                    SLOW_SCRATCH,
+                    new Backup("repo-slow-bounded", Duration.ofSeconds(1), SLOW_SCRATCH),
                     offsets,
                     size,
                     samples,
                     slowBounded);
             List<Double> idle = new ArrayList<>(before);
             idle.addAll(after);
-            idle.addAll(after2);
+            idle.addAll(afterBounded);
             out.put("diskBytes", size);
             out.put("writeBytes", WRITE);
             out.put("issuedFrom", "outside the guest, through its disk: HMP qemu-io on the device (TCG, no guest OS)");
             put(out.putObject("noBackup"), idle);
             out.put("p50VsNoBackup", ratio(busy, idle, 50));
             out.put("p99VsNoBackup", ratio(busy, idle, 99));
+            put(out.putObject("boundedPooled"), busyBounded);
+            put(out.putObject("boundedNiceZeroPooled"), busyBoundedNormal);
             out.put("boundedP50VsNoBackup", ratio(busyBounded, idle, 50));
             out.put("boundedP99VsNoBackup", ratio(busyBounded, idle, 99));
+            out.put("boundedNiceZeroP50VsNoBackup", ratio(busyBoundedNormal, idle, 50));
+            out.put("boundedNiceZeroP99VsNoBackup", ratio(busyBoundedNormal, idle, 99));
             out.put("smallWindowP50VsNoBackup", ratio(busySmall, idle, 50));
             out.put("smallWindowP99VsNoBackup", ratio(busySmall, idle, 99));
         }
     }
 
-    /** Writes while a full backup of the VM into a new repository {@code repoName} runs. */
+    /**
+     * One backup of a phase: into a new repository {@code repoName}, with this copy-before-write bound
+     * ({@link Duration#ZERO}: classic), scratch throttle (0: none), chunk memory and backup nice value.
+     */
+    private record Backup(
+            String repoName, Duration cbwTimeout, long scratchBytesPerSecond, long backupMemory, int backupNice) {
+
+        Backup(String repoName, Duration cbwTimeout, long scratchBytesPerSecond) {
+            this(
+                    repoName,
+                    cbwTimeout,
+                    scratchBytesPerSecond,
+                    BackupWorker.DEFAULT_BACKUP_MEMORY,
+                    BackupWorker.DEFAULT_BACKUP_NICE);
+        }
+
+        Backup memory(long bytes) {
+            return new Backup(repoName, cbwTimeout, scratchBytesPerSecond, bytes, backupNice);
+        }
+
+        Backup nice(int nice) {
+            return new Backup(repoName, cbwTimeout, scratchBytesPerSecond, backupMemory, nice);
+        }
+    }
+
+    /** Writes while {@code b}, a full backup of the VM, runs. */
     private static List<Double> during(
-            QemuVm vm,
-            Path dir,
-            String repoName,
-            long backupMemory,
-            Duration cbwTimeout,
-            long scratchBytesPerSecond,
-            Random offsets,
-            long size,
-            int samples,
-            ObjectNode out)
-            throws IOException {
+            QemuVm vm, Path dir, Backup b, Random offsets, long size, int samples, ObjectNode out) throws IOException {
+        String repoName = b.repoName();
+        Duration cbwTimeout = b.cbwTimeout();
+        long scratchBytesPerSecond = b.scratchBytesPerSecond();
+        long backupMemory = b.backupMemory();
         Path repoDir = Files.createDirectories(dir.resolve(repoName));
         Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
         try (QmpHypervisor hv = new QmpHypervisor(dir, dir.resolve("state"));
@@ -193,7 +205,10 @@ final class GuestLatency {
                         dir.resolve("w"),
                         CaptureHooks.NONE,
                         NbdBlockSource::open,
-                        BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(1).withBackupMemory(backupMemory))) {
+                        BackupWorker.Limits.DEFAULTS
+                                .withMaxConcurrentJobs(1)
+                                .withBackupMemory(backupMemory)
+                                .withBackupNice(b.backupNice()))) {
             hv.cbwTimeout(cbwTimeout);
             hv.throttleScratch(scratchBytesPerSecond);
             long t0 = System.nanoTime();
@@ -213,6 +228,7 @@ final class GuestLatency {
             out.put("cbwTimeoutSeconds", cbwTimeout.toSeconds());
             out.put("scratchBytesPerSecond", scratchBytesPerSecond);
             out.put("backupMemoryBytes", backupMemory);
+            out.put("backupNice", b.backupNice());
             out.put("backupSeconds", Math.round((System.nanoTime() - t0) / 1e6) / 1000.0);
             put(out, ms);
             return ms;
