@@ -51,7 +51,8 @@ import java.util.function.Consumer;
  * 0); {@code samples} idle writes. During a backup the writer runs from just before the backup
  * starts (the host waits for its first write) until the backup has returned (the host then creates
  * its stop file). Each backup goes into a new repository, through the real {@link QmpHypervisor}
- * and {@link BackupWorker}, as {@link GuestLatency} does. Each phase reports its writer's seed:
+ * and {@link BackupWorker} at its default limits (the backup threads at {@code backupNice}), as
+ * {@link GuestLatency} does. Each phase reports its writer's seed:
  * with the writes count, it tells which blocks the writer wrote.
  */
 final class GuestOsLatency {
@@ -198,6 +199,7 @@ final class GuestOsLatency {
         List<Double> ms = parse(guest.shOk("cat " + outFile, GUEST));
         out.put("seed", seed);
         out.put("cbwTimeoutSeconds", cbwTimeout.toSeconds());
+        out.put("backupNice", BackupWorker.Limits.DEFAULTS.backupNice());
         out.put("backup", "restore point made");
         out.put("backupSeconds", Math.round(nanos / 1e6) / 1000.0);
         GuestLatency.put(out, ms);
