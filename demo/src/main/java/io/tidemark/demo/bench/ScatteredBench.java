@@ -144,6 +144,7 @@ public final class ScatteredBench {
 
         phase.accept("tidemark: incremental of the scattered writes");
         long before = Tools.treeBytes(repoDir);
+        settle();
         long t0 = System.nanoTime();
         Manifest inc = worker.backup("scattered-" + ++jobs, job());
         long incNanos = System.nanoTime() - t0;
@@ -162,6 +163,7 @@ public final class ScatteredBench {
         s.put("bytesStoredVsChanged", Bench.round((double) written / changed));
         if (restic) {
             phase.accept("restic: re-backup of the changed mixed raw image");
+            settle();
             t0 = System.nanoTime();
             JsonNode r = Bench.restic(resticRepo, raw, env);
             long resticNanos = System.nanoTime() - t0;
@@ -171,6 +173,15 @@ public final class ScatteredBench {
             s.put("timeVsRestic", Bench.round((double) incNanos / resticNanos));
         }
         return inc;
+    }
+
+    /**
+     * Writes back what earlier phases left dirty in the page cache (the images, the full backup,
+     * restic's repository, a restore: gigabytes), so the kernel's writeback does not run during the
+     * next timed backup; the same before each contender.
+     */
+    private static void settle() {
+        Tools.run("sync");
     }
 
     /** Restores {@code point} and fails the run unless it equals {@code raw} as it is now. */
