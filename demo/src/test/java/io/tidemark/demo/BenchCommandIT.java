@@ -71,12 +71,21 @@ class BenchCommandIT {
         // guest impact: writes through a running VM's disk with and without a backup, same run
         JsonNode guest = r.path("guest");
         assertThat(guest.path("diskBytes").asLong()).isEqualTo(32 * MIB);
-        assertThat(guest.path("noBackup").path("writes").asInt()).isEqualTo(600); // before, between, after
+        // 200 before and after the classic full, and 100 after each of the four bounded fulls
+        assertThat(guest.path("noBackup").path("writes").asInt()).isEqualTo(800);
         assertThat(guest.path("duringBackup").path("writes").asInt()).isPositive();
         assertThat(guest.path("p99VsNoBackup").asDouble()).isPositive();
         // the same writes during a full with the bounded copy-before-write (ADR 17), and the slow-scratch drill
         assertThat(guest.path("duringBackupBounded").path("writes").asInt()).isPositive();
         assertThat(guest.path("boundedP99VsNoBackup").asDouble()).isPositive();
+        // the bounded fulls at backupNice 0 and 10 (the default), A B B A, each pooled
+        assertThat(guest.path("duringBackupBoundedNiceZero").path("backupNice").asInt())
+                .isZero();
+        assertThat(guest.path("duringBackupBounded").path("backupNice").asInt()).isEqualTo(10);
+        assertThat(guest.path("boundedPooled").path("writes").asInt())
+                .isEqualTo(guest.path("duringBackupBounded").path("writes").asInt()
+                        + guest.path("duringBackupBoundedAgain").path("writes").asInt());
+        assertThat(guest.path("boundedNiceZeroP99VsNoBackup").asDouble()).isPositive();
         assertThat(guest.path("slowScratchBounded").path("cbwTimeoutSeconds").asInt())
                 .isEqualTo(1);
         assertThat(guest.path("slowScratchBounded").path("backup").asText()).isNotEmpty();
