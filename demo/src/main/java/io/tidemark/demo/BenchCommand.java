@@ -345,28 +345,40 @@ final class BenchCommand implements Callable<Integer> {
                 g.path("noBackup").path("p50Ms").asDouble(),
                 g.path("noBackup").path("p99Ms").asDouble(),
                 g.path("noBackup").path("writes").asInt());
+        printGuestOsPhase(
+                out,
+                "default capture (bounded copy-before-write, backupNice "
+                        + g.path("duringBackup").path("backupNice").asInt() + ")",
+                g.path("duringBackup"),
+                g.path("p50VsNoBackup"),
+                g.path("p99VsNoBackup"));
+        printGuestOsPhase(
+                out,
+                "classic capture",
+                g.path("duringBackupClassic"),
+                g.path("classicP50VsNoBackup"),
+                g.path("classicP99VsNoBackup"));
+        printGuestOsPhase(
+                out,
+                "bounded capture, backupNice 0",
+                g.path("duringBackupNiceZero"),
+                g.path("niceZeroP50VsNoBackup"),
+                g.path("niceZeroP99VsNoBackup"));
+    }
+
+    private static void printGuestOsPhase(PrintStream out, String what, JsonNode p, JsonNode p50, JsonNode p99) {
         out.printf(
                 Locale.ROOT,
-                "  during a full, default capture (bounded copy-before-write): p50 %.3f ms p99 %.3f ms max %.3f ms"
-                        + " (%d writes, backup %.2f s)  -> p50 %.2fx, p99 %.2fx%n",
-                g.path("duringBackup").path("p50Ms").asDouble(),
-                g.path("duringBackup").path("p99Ms").asDouble(),
-                g.path("duringBackup").path("maxMs").asDouble(),
-                g.path("duringBackup").path("writes").asInt(),
-                g.path("duringBackup").path("backupSeconds").asDouble(),
-                g.path("p50VsNoBackup").asDouble(),
-                g.path("p99VsNoBackup").asDouble());
-        out.printf(
-                Locale.ROOT,
-                "  during a full, classic capture: p50 %.3f ms p99 %.3f ms max %.3f ms"
-                        + " (%d writes, backup %.2f s)  -> p50 %.2fx, p99 %.2fx%n",
-                g.path("duringBackupClassic").path("p50Ms").asDouble(),
-                g.path("duringBackupClassic").path("p99Ms").asDouble(),
-                g.path("duringBackupClassic").path("maxMs").asDouble(),
-                g.path("duringBackupClassic").path("writes").asInt(),
-                g.path("duringBackupClassic").path("backupSeconds").asDouble(),
-                g.path("classicP50VsNoBackup").asDouble(),
-                g.path("classicP99VsNoBackup").asDouble());
+                "  during a full, %s: p50 %.3f ms p99 %.3f ms max %.3f ms (%d writes, backup %.2f s)"
+                        + "  -> p50 %.2fx, p99 %.2fx%n",
+                what,
+                p.path("p50Ms").asDouble(),
+                p.path("p99Ms").asDouble(),
+                p.path("maxMs").asDouble(),
+                p.path("writes").asInt(),
+                p.path("backupSeconds").asDouble(),
+                p50.asDouble(),
+                p99.asDouble());
     }
 
     /** {@code 4GiB}, {@code 64M}, {@code 1048576}: binary units. */

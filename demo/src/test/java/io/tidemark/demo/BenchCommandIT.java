@@ -156,15 +156,19 @@ class BenchCommandIT {
         assertThat(g.path("diskBytes").asLong()).isEqualTo(32 * MIB); // --guest-size capped by --image-size
         assertThat(g.path("loadAverageAtStart").asText()).matches("[0-9.]+ [0-9.]+ [0-9.]+");
         assertThat(g.path("idlePhases"))
-                .hasSize(3)
+                .hasSize(4)
                 .allSatisfy(p -> assertThat(p.path("writes").asInt()).isEqualTo(400));
-        assertThat(g.path("noBackup").path("writes").asInt()).isEqualTo(1200);
+        assertThat(g.path("noBackup").path("writes").asInt()).isEqualTo(1600);
         assertThat(g.path("noBackup").path("p50Ms").asDouble()).isPositive();
         JsonNode bounded = g.path("duringBackup");
         JsonNode classic = g.path("duringBackupClassic");
+        JsonNode niceZero = g.path("duringBackupNiceZero");
         assertThat(bounded.path("cbwTimeoutSeconds").asInt()).isEqualTo(10); // the default capture
         assertThat(classic.path("cbwTimeoutSeconds").asInt()).isZero();
-        for (JsonNode during : List.of(bounded, classic)) {
+        assertThat(niceZero.path("cbwTimeoutSeconds").asInt()).isEqualTo(10);
+        assertThat(bounded.path("backupNice").asInt()).isEqualTo(10); // the default
+        assertThat(niceZero.path("backupNice").asInt()).isZero();
+        for (JsonNode during : List.of(bounded, classic, niceZero)) {
             assertThat(during.path("backup").asText()).isEqualTo("restore point made");
             assertThat(during.path("writes").asInt()).isPositive();
             assertThat(during.path("backupSeconds").asDouble()).isPositive();
@@ -173,11 +177,12 @@ class BenchCommandIT {
         }
         assertThat(g.path("p99VsNoBackup").asDouble()).isPositive();
         assertThat(g.path("classicP99VsNoBackup").asDouble()).isPositive();
+        assertThat(g.path("niceZeroP99VsNoBackup").asDouble()).isPositive();
 
         Set<Long> written = new TreeSet<>();
         List<JsonNode> phases = new ArrayList<>();
         g.path("idlePhases").forEach(phases::add);
-        phases.addAll(List.of(bounded, classic));
+        phases.addAll(List.of(bounded, classic, niceZero));
         for (JsonNode p : phases) {
             written.addAll(
                     tmWlatBlocks(p.path("seed").asLong(), p.path("writes").asInt(), 32 * MIB / 4096));
