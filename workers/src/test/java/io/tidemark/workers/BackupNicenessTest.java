@@ -7,6 +7,7 @@ import io.tidemark.core.event.Trigger;
 import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
+import io.tidemark.testkit.ForwardingObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.workers.nbd.Extent;
@@ -15,7 +16,6 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -119,18 +119,12 @@ class BackupNicenessTest {
     }
 
     /** Records the nice value of each thread that stores a chunk. */
-    private static final class NiceRecording implements ObjectTarget {
-        private final ObjectTarget delegate;
+    private static final class NiceRecording extends ForwardingObjectTarget {
         private final Seen seen;
 
         NiceRecording(ObjectTarget delegate, Seen seen) {
-            this.delegate = delegate;
+            super(delegate);
             this.seen = seen;
-        }
-
-        @Override
-        public String describe() {
-            return delegate.describe();
         }
 
         @Override
@@ -138,32 +132,7 @@ class BackupNicenessTest {
             if (key.startsWith("chunks/")) {
                 seen.chunkStores().add(currentNice());
             }
-            return delegate.putIfAbsent(key, data);
-        }
-
-        @Override
-        public Optional<byte[]> get(String key) {
-            return delegate.get(key);
-        }
-
-        @Override
-        public boolean exists(String key) {
-            return delegate.exists(key);
-        }
-
-        @Override
-        public List<String> list(String prefix) {
-            return delegate.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) {
-            delegate.delete(key);
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
+            return super.putIfAbsent(key, data);
         }
     }
 }

@@ -7,6 +7,7 @@ import io.tidemark.core.bus.EventBus;
 import io.tidemark.core.event.Event;
 import io.tidemark.core.event.SnapshotJob;
 import io.tidemark.core.event.Trigger;
+import io.tidemark.core.hypervisor.Hypervisor;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.Manifest;
 import io.tidemark.format.Json;
@@ -547,15 +548,24 @@ public final class Bench {
             throw new PermanentException("cannot create " + repoDir + ": " + e, e);
         }
         Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        return worker(hv, repo, o.dir().resolve("w"), BackupWorker.Limits.DEFAULTS);
+    }
+
+    /**
+     * The worker every bench backs up with: host {@code bench}, reads over NBD, no capture hooks,
+     * its events discarded, work files under {@code workDir}.
+     */
+    static BackupWorker worker(Hypervisor hv, Repository repo, Path workDir, BackupWorker.Limits limits) {
         return new BackupWorker(
                 "bench",
                 hv,
                 repo,
                 new DiscardingBus(),
                 Clock.systemUTC(),
-                o.dir().resolve("w"),
+                workDir,
                 CaptureHooks.NONE,
-                NbdBlockSource::open);
+                NbdBlockSource::open,
+                limits);
     }
 
     private long repoBytes() {

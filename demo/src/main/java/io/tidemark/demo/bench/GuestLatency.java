@@ -11,8 +11,6 @@ import io.tidemark.repository.Repository;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.BackupWorker;
-import io.tidemark.workers.CaptureHooks;
-import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,7 +18,6 @@ import java.nio.channels.SeekableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -196,15 +193,10 @@ final class GuestLatency {
         Path repoDir = Files.createDirectories(dir.resolve(repoName));
         Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
         try (QmpHypervisor hv = new QmpHypervisor(dir, dir.resolve("state"));
-                BackupWorker worker = new BackupWorker(
-                        "bench",
+                BackupWorker worker = Bench.worker(
                         hv,
                         repo,
-                        new Bench.DiscardingBus(),
-                        Clock.systemUTC(),
                         dir.resolve("w"),
-                        CaptureHooks.NONE,
-                        NbdBlockSource::open,
                         BackupWorker.Limits.DEFAULTS
                                 .withMaxConcurrentJobs(1)
                                 .withBackupMemory(backupMemory)

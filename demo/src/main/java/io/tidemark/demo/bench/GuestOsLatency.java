@@ -10,8 +10,6 @@ import io.tidemark.format.RepositoryConfig;
 import io.tidemark.repository.Repository;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
-import io.tidemark.workers.CaptureHooks;
-import io.tidemark.workers.NbdBlockSource;
 import io.tidemark.workers.guest.TinyGuest;
 import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
@@ -19,7 +17,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -201,15 +198,10 @@ final class GuestOsLatency {
         Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
         long nanos;
         try (QmpHypervisor hv = new QmpHypervisor(dir, dir.resolve("state"));
-                BackupWorker worker = new BackupWorker(
-                        "bench",
+                BackupWorker worker = Bench.worker(
                         hv,
                         repo,
-                        new Bench.DiscardingBus(),
-                        Clock.systemUTC(),
                         dir.resolve("w"),
-                        CaptureHooks.NONE,
-                        NbdBlockSource::open,
                         BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(1).withBackupNice(backupNice))) {
             hv.cbwTimeout(cbwTimeout);
             long t0 = System.nanoTime();

@@ -13,8 +13,6 @@ import io.tidemark.repository.Restorer;
 import io.tidemark.targets.file.Durability;
 import io.tidemark.targets.file.FileObjectTarget;
 import io.tidemark.workers.BackupWorker;
-import io.tidemark.workers.CaptureHooks;
-import io.tidemark.workers.NbdBlockSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,15 +78,7 @@ public final class ScatteredBench {
                 "RESTIC_CACHE_DIR",
                 dir.resolve("restic-cache").toString());
         try (ImageHypervisor hv = new ImageHypervisor(Clock.systemUTC());
-                BackupWorker worker = new BackupWorker(
-                        "bench",
-                        hv,
-                        repo,
-                        new Bench.DiscardingBus(),
-                        Clock.systemUTC(),
-                        dir.resolve("w"),
-                        CaptureHooks.NONE,
-                        NbdBlockSource::open)) {
+                BackupWorker worker = Bench.worker(hv, repo, dir.resolve("w"), BackupWorker.Limits.DEFAULTS)) {
             hv.add("mixed", "sda", qcow2);
             phase.accept("tidemark: full backup of the mixed image");
             long t0 = System.nanoTime();
