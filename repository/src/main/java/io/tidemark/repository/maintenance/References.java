@@ -12,11 +12,11 @@ import io.tidemark.repository.Repository;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -41,7 +41,8 @@ final class References {
      * (ADR 26). Entries of a pack named by several pages (the same page of later points) agree: a
      * pack holds one page's patches, and its name is the digest of its payload.
      */
-    private final Map<String, Map<Integer, Digest>> packBases = new HashMap<>();
+    /** Pack key → what the pages that name it record about their slots (ADR 26), one per page and entry. */
+    private final Map<String, Set<PackSlot>> packSlots = new HashMap<>();
 
     private final Map<String, Problem> problems = new LinkedHashMap<>();
     private final List<PointRef> points = new ArrayList<>();
@@ -142,10 +143,10 @@ final class References {
             Digest patch = p.patch(i);
             if (!patch.isZero()) { // a patch (ADR 15) lives in the chunk key space, kept and checked like a chunk
                 referencedBy(ObjectKeys.chunk(patch), pageKey);
-                if (p.packed(i)) { // a pack (ADR 26): its slot for this entry must be on this base
-                    packBases
-                            .computeIfAbsent(ObjectKeys.chunk(patch), k -> new TreeMap<>())
-                            .put(i, d);
+                if (p.packed(i)) { // a pack (ADR 26): its slot for this entry must be as this page records it
+                    packSlots
+                            .computeIfAbsent(ObjectKeys.chunk(patch), k -> new LinkedHashSet<>())
+                            .add(new PackSlot(pageKey, i, d, p.slotBytes(i), p.packBytes(patch)));
                 } else {
                     patchBases.put(ObjectKeys.chunk(patch), d);
                 }
@@ -169,9 +170,18 @@ final class References {
         return Optional.ofNullable(patchBases.get(key));
     }
 
-    /** The entries whose patch is a slot of pack {@code key}, with their bases; empty when {@code key} is no pack. */
-    Optional<Map<Integer, Digest>> packBases(String key) {
-        return Optional.ofNullable(packBases.get(key));
+    /**
+     * What an index page records about one entry's slot in a pack (ADR 26): the slot's base chunk,
+     * its bytes, and the bytes of all the pack's slots (what a writer reads to decide a repack).
+     */
+    record PackSlot(String pageKey, int entry, Digest base, int slotBytes, int packBytes) {}
+
+    /**
+     * What every page that names pack {@code key} records about its slots, however many pages (of
+     * however many points) name it; empty when {@code key} is no pack.
+     */
+    Optional<Set<PackSlot>> packSlots(String key) {
+        return Optional.ofNullable(packSlots.get(key));
     }
 
     private interface Read<T> {

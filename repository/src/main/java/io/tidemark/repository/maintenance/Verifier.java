@@ -17,7 +17,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
@@ -132,22 +131,36 @@ public final class Verifier {
         return plain.get();
     }
 
+    /** How pack {@code pack} differs from what index page {@code s.pageKey()} records of entry {@code s.entry()}. */
+    static Optional<String> packSlotProblem(PatchPack pack, References.PackSlot s) {
+        ChunkPatch slot = pack.slots().get(s.entry());
+        String of = " (index page " + s.pageKey() + ", entry " + s.entry() + ")";
+        if (slot == null) {
+            return Optional.of("pack has no patch for an index entry that names it" + of);
+        }
+        if (!slot.base().equals(s.base())) {
+            return Optional.of("pack slot is for base " + slot.base() + ", its index page names " + s.base() + of);
+        }
+        if (pack.slotBytes(s.entry()) != s.slotBytes()) {
+            return Optional.of("pack slot holds " + pack.slotBytes(s.entry()) + " bytes, its index page records "
+                    + s.slotBytes() + of);
+        }
+        if (pack.bytes() != s.packBytes()) {
+            return Optional.of(
+                    "pack's slots hold " + pack.bytes() + " bytes, its index page records " + s.packBytes() + of);
+        }
+        return Optional.empty();
+    }
+
     private Problem readChunk(String key, int chunkSize, AtomicLong plain, References refs) {
         try {
-            Optional<Map<Integer, Digest>> slots = refs.packBases(key);
-            if (slots.isPresent()) { // a pack (ADR 26): verified, parsed, each named slot on the base its page names
+            Optional<Set<References.PackSlot>> slots = refs.packSlots(key);
+            if (slots.isPresent()) { // a pack (ADR 26): verified, parsed, each slot as every page naming it records
                 PatchPack pack = repository.pack(References.digestOf(key));
-                for (Map.Entry<Integer, Digest> e : slots.get().entrySet()) {
-                    ChunkPatch slot = pack.slots().get(e.getKey());
-                    if (slot == null || !slot.base().equals(e.getValue())) {
-                        return new Problem(
-                                key,
-                                Problem.Kind.CORRUPT,
-                                slot == null
-                                        ? "pack has no patch for index entry " + e.getKey() + " that names it"
-                                        : "pack slot of entry " + e.getKey() + " is for base " + slot.base()
-                                                + ", its index page names " + e.getValue(),
-                                List.of());
+                for (References.PackSlot s : slots.get()) {
+                    Optional<String> wrong = packSlotProblem(pack, s);
+                    if (wrong.isPresent()) {
+                        return new Problem(key, Problem.Kind.CORRUPT, wrong.get(), List.of());
                     }
                 }
                 plain.addAndGet(pack.slots().values().stream()
