@@ -322,10 +322,18 @@ public final class Repository {
      * are {@link DiskIndexBuilder#set set} differ from it, and only their pages are written.
      */
     public DiskIndexBuilder newIndex(long diskSize, Optional<IndexRoot> parent) {
-        Optional<IndexRoot> usable = parent.filter(p -> p.diskSize() == diskSize
-                && p.chunkSize() == config.chunkSize()
-                && p.entriesPerPage() == config.entriesPerPage());
-        return new DiskIndexBuilder(this, diskSize, usable);
+        return new DiskIndexBuilder(this, diskSize, parent.filter(p -> canStartFrom(p, diskSize)));
+    }
+
+    /**
+     * Whether a new index of a disk of {@code diskSize} bytes can start from {@code parent} (same
+     * size and geometry), so that an incremental reads only what changed: what {@link #newIndex}
+     * decides.
+     */
+    public boolean canStartFrom(IndexRoot parent, long diskSize) {
+        return parent.diskSize() == diskSize
+                && parent.chunkSize() == config.chunkSize()
+                && parent.entriesPerPage() == config.entriesPerPage();
     }
 
     // ---- manifests (ManifestStore) ----

@@ -41,6 +41,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -845,7 +846,13 @@ public final class BackupWorker implements AutoCloseable {
             Capture capture;
             try {
                 capture = hypervisor.capture(new CaptureRequest(
-                        job.vm(), since, checkpoint, workDir, quiesce, Optional.of(checkpointOwner)));
+                        job.vm(),
+                        since,
+                        checkpoint,
+                        workDir,
+                        quiesce,
+                        Optional.of(checkpointOwner),
+                        forcedFull.isPresent() ? CaptureRequest.ChangesOnly.NONE : changesOnly(parent)));
             } finally {
                 hooks.thaw(job.vm());
             }
@@ -982,6 +989,31 @@ public final class BackupWorker implements AutoCloseable {
         }
     }
 
+    /**
+     * The disks of {@code parent} (name → size) that an incremental capture reads only the changed
+     * chunks of, as {@link #readDisk} will decide: those whose index the new one can start from. A disk
+     * whose index cannot be read is left out (snapshot whole; its read fails as before).
+     */
+    private CaptureRequest.ChangesOnly changesOnly(Optional<Manifest> parent) {
+        int chunk = repository.config().chunkSize();
+        if (Integer.bitCount(chunk) != 1) { // a bitmap's blocks are powers of two: chunks of 192 KiB are not
+            return CaptureRequest.ChangesOnly.NONE;
+        }
+        Map<String, Long> out = new HashMap<>();
+        for (DiskEntry d : parent.map(Manifest::disks).orElse(List.of())) {
+            try {
+                IndexRoot root = repository.root(Digest.fromHex(d.index()));
+                if (repository.canStartFrom(root, root.diskSize())) {
+                    out.put(d.name(), root.diskSize());
+                }
+            } catch (TidemarkException e) {
+                log.debug("disk {}: its parent index is unreadable, snapshot whole: {}", d.name(), e.getMessage());
+            }
+        }
+        // a changed chunk is read whole (or its changed ranges, which lie within it)
+        return out.isEmpty() ? CaptureRequest.ChangesOnly.NONE : new CaptureRequest.ChangesOnly(out, chunk);
+    }
+
     private DiskEntry readDisk(
             DiskExport export,
             Optional<Manifest> parent,
@@ -1008,6 +1040,12 @@ public final class BackupWorker implements AutoCloseable {
                 ? export.dirtyBitmapContext()
                         .or(() -> export.changedRanges().map(r -> ChangedRangesBlockSource.CONTEXT))
                 : Optional.empty();
+        if (export.snapshotOfChangesOnly() && !dirty.equals(export.dirtyBitmapContext())) {
+            // changesOnly and this method disagree: reading more than the changes would mix in later writes
+            throw new PermanentException("disk " + export.disk() + " was snapshot for its changes only, but would"
+                    + " be read " + fullReason.map(FullReason::detail).orElse("by other ranges")
+                    + "; no restore point is made from it. This is a bug: please report it");
+        }
         DiskBackup.Outcome out;
         try (BlockSource source = export.changedRanges().isPresent()
                 ? new ChangedRangesBlockSource(

@@ -111,6 +111,9 @@ class CopyBeforeWriteBoundIT {
             Manifest first = backup("cbw1");
             List<String> checkpoints = vm.bitmapNames("sd0");
 
+            // changed since the first point, so the incremental reads them and a write to them waits for a copy
+            vm.write("sd0", MIB, CLUSTER, 0x31);
+            vm.write("sd0", 3L * MIB, CLUSTER, 0x32);
             hv.throttleScratch(SLOW_SCRATCH);
             writeAfterCapture = true;
             assertThatThrownBy(() -> backup("cbw1"))

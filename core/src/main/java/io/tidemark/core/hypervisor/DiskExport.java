@@ -19,6 +19,9 @@ import java.util.Optional;
  * @param changedRanges for an incremental without a dirty-bitmap context: the ranges that the
  *     storage itself says changed since the parent checkpoint (an RBD snapshot diff, ADR 18), sorted
  *     and not overlapping; every other range is unchanged
+ * @param snapshotOfChangesOnly whether the export holds the snapshot moment only for the extents of
+ *     {@code dirtyBitmapContext} (see {@link CaptureRequest#changesOnly()}): elsewhere it may show
+ *     later writes, so only those extents may be read from it
  */
 public record DiskExport(
         String disk,
@@ -27,9 +30,25 @@ public record DiskExport(
         String exportName,
         Optional<String> dirtyBitmapContext,
         Optional<FullReason> fullReason,
-        Optional<List<ChangedRange>> changedRanges) {
+        Optional<List<ChangedRange>> changedRanges,
+        boolean snapshotOfChangesOnly) {
+
+    /** An export that holds the snapshot moment for the whole disk. */
+    public DiskExport(
+            String disk,
+            long sizeBytes,
+            Path nbdSocket,
+            String exportName,
+            Optional<String> dirtyBitmapContext,
+            Optional<FullReason> fullReason,
+            Optional<List<ChangedRange>> changedRanges) {
+        this(disk, sizeBytes, nbdSocket, exportName, dirtyBitmapContext, fullReason, changedRanges, false);
+    }
 
     public DiskExport {
+        if (snapshotOfChangesOnly && dirtyBitmapContext.isEmpty()) {
+            throw new IllegalArgumentException("a snapshot of the changes only needs the dirty-bitmap context");
+        }
         changedRanges = changedRanges.map(List::copyOf);
         int set = (dirtyBitmapContext.isPresent() ? 1 : 0)
                 + (fullReason.isPresent() ? 1 : 0)

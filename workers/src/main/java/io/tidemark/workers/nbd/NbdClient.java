@@ -124,10 +124,15 @@ public final class NbdClient implements AutoCloseable {
 
     /**
      * Opens the export of one captured disk with {@code base:allocation} and, for an incremental
-     * capture, its dirty-bitmap context.
+     * capture, its dirty-bitmap context; a snapshot of the changes only with its dirty-bitmap
+     * context alone (QEMU answers the block status of every selected context, and refuses the
+     * allocation of what it did not keep).
      */
     public static NbdClient connect(DiskExport export) {
-        List<String> wanted = new ArrayList<>(List.of(BASE_ALLOCATION));
+        List<String> wanted = new ArrayList<>();
+        if (!export.snapshotOfChangesOnly()) {
+            wanted.add(BASE_ALLOCATION);
+        }
         export.dirtyBitmapContext().ifPresent(wanted::add);
         return connect(export.nbdSocket(), export.exportName(), wanted, DEFAULT_TIMEOUT);
     }

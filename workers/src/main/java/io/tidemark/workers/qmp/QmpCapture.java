@@ -14,6 +14,7 @@ import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.hypervisor.HostScratch;
 import io.tidemark.core.process.ExternalCommand;
 import io.tidemark.core.repository.VmDefinition;
+import io.tidemark.workers.nbd.Extent;
 import io.tidemark.workers.nbd.NbdClient;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -24,8 +25,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
 import java.util.regex.Matcher;
@@ -112,6 +116,14 @@ final class QmpCapture implements Capture {
     private final String vm;
     private final QmpClient qmp;
     private final Optional<String> since;
+    /** The disks read only by their changed blocks since {@link #since} (see {@link CaptureRequest#changesOnly()}). */
+    private final CaptureRequest.ChangesOnly changesOnly;
+    /**
+     * Disk index → our bitmap of the blocks it is read by (the old checkpoint at the reader's block
+     * size), for the disks whose copy-before-write copies only those blocks.
+     */
+    private final Map<Integer, String> changedBlocks = new TreeMap<>();
+
     private final String newCheckpoint;
     private final Duration eventTimeout; // also bounds each wait of teardown
     private final Runnable onClosed;
@@ -166,6 +178,7 @@ final class QmpCapture implements Capture {
         this.quiesce = quiesce;
         this.qmp = qmp;
         this.since = request.sinceCheckpoint();
+        this.changesOnly = request.changesOnly();
         this.newCheckpoint = request.newCheckpoint();
         this.eventTimeout = eventTimeout;
         this.onClosed = onClosed;
@@ -324,7 +337,8 @@ final class QmpCapture implements Capture {
                     p.device().disk(),
                     p.incremental() ? Optional.of("qemu:dirty-bitmap:" + since.orElseThrow()) : Optional.empty(),
                     ranges.isPresent() ? Optional.empty() : rbd.fullReason(i, p.fullReason()),
-                    ranges));
+                    ranges,
+                    changedBlocks.containsKey(i)));
         }
         exports = List.copyOf(out);
         log.info(
@@ -422,19 +436,48 @@ final class QmpCapture implements Capture {
             qmp.execute("stop");
             pausedByUs = true;
         }
+        // a disk read by its changed blocks alone gets a copy of the old checkpoint, taken once that checkpoint
+        // is final: it stops first, while the guest is paused (a write from then on is in the new checkpoint
+        // only, so in the next point); otherwise it stops after the filters are in, as above
+        boolean changedBlocksOnly = disks.stream()
+                .anyMatch(d -> d.incremental()
+                        && changesOnly.covers(d.device().disk(), d.device().sizeBytes()));
         try {
+            if (changedBlocksOnly) {
+                rotateBitmaps(true, false, false);
+            }
             for (int i = 0; i < disks.size(); i++) {
-                String node = disks.get(i).device().node();
+                CapturePlan.Disk d = disks.get(i);
+                String node = d.device().node();
                 String filter = SCRATCH_PREFIX + token + "-c" + i;
-                qmp.execute(
-                        "blockdev-add",
-                        QmpClient.args()
-                                .put("driver", "copy-before-write")
-                                .put("node-name", filter)
-                                .put("file", node)
-                                .put("target", targetNodes.get(i))
-                                .put("on-cbw-error", "break-snapshot")
-                                .put("cbw-timeout", options.cbwTimeoutSeconds()));
+                ObjectNode add = QmpClient.args()
+                        .put("driver", "copy-before-write")
+                        .put("node-name", filter)
+                        .put("file", node)
+                        .put("target", targetNodes.get(i))
+                        .put("on-cbw-error", "break-snapshot")
+                        .put("cbw-timeout", options.cbwTimeoutSeconds());
+                if (d.incremental()
+                        && changesOnly.covers(d.device().disk(), d.device().sizeBytes())) {
+                    // the reader reads only the blocks that hold a change since the old checkpoint (stopped
+                    // above, the guest paused): a guest write elsewhere needs no copy, as
+                    // in QEMU's own incremental backup. The filter takes the bitmap's state when added;
+                    // QEMU refuses reads of the snapshot outside it
+                    String blocks = SCRATCH_PREFIX + token + "-b" + i;
+                    qmp.execute(
+                            "block-dirty-bitmap-add",
+                            QmpClient.args()
+                                    .put("node", node)
+                                    .put("name", blocks)
+                                    .put("granularity", changesOnly.blockBytes())
+                                    .put("persistent", false)
+                                    .put("disabled", true));
+                    changedBlocks.put(i, blocks);
+                    qmp.execute(
+                            "block-dirty-bitmap-merge", CapturePlan.merge(node, blocks, List.of(since.orElseThrow())));
+                    add.putObject("bitmap").put("node", node).put("name", blocks);
+                }
+                qmp.execute("blockdev-add", add);
                 filterNodes.add(filter);
             }
             for (int i = 0; i < disks.size(); i++) {
@@ -469,7 +512,9 @@ final class QmpCapture implements Capture {
                 }
                 switchedDisks.add(i);
             }
-            rotateBitmaps(true, false, false);
+            if (!changedBlocksOnly) {
+                rotateBitmaps(true, false, false);
+            }
         } finally {
             if (pausedByUs) {
                 resume();
@@ -656,6 +701,17 @@ final class QmpCapture implements Capture {
         deleteLeftoverNodes(qmp, vm, true);
         switchBackLeftoverFilters(qmp, vm);
         deleteLeftoverNodes(qmp, vm, false);
+        for (JsonNode n :
+                qmp.execute("query-named-block-nodes", QmpClient.args().put("flat", true))) {
+            for (JsonNode b : n.path("dirty-bitmaps")) { // the changed-blocks bitmaps of changes-only captures
+                String name = b.path("name").asText();
+                if (name.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(name)) {
+                    String node = n.path("node-name").asText();
+                    leftoverStep(
+                            vm, () -> qmp.execute("block-dirty-bitmap-remove", CapturePlan.bitmapAction(node, name)));
+                }
+            }
+        }
         for (JsonNode o : qmp.execute("qom-list", QmpClient.args().put("path", "/objects"))) {
             String id = o.path("name").asText();
             if (id.startsWith(SCRATCH_PREFIX) && HostScratch.isLeftover(id)) {
@@ -906,6 +962,10 @@ final class QmpCapture implements Capture {
         if (throttleGroup != null) {
             step(errors, () -> qmp.execute("object-del", QmpClient.args().put("id", throttleGroup)));
         }
+        for (Map.Entry<Integer, String> b : changedBlocks.entrySet()) {
+            String node = disks.get(b.getKey()).device().node();
+            step(errors, () -> qmp.execute("block-dirty-bitmap-remove", CapturePlan.bitmapAction(node, b.getValue())));
+        }
         if (transactionDone) {
             step(errors, this::settleBitmaps);
         }
@@ -958,8 +1018,14 @@ final class QmpCapture implements Capture {
             return;
         }
         for (DiskExport e : exports) {
-            try (NbdClient nbd = NbdClient.connect(e.nbdSocket(), e.exportName(), List.of(), eventTimeout)) {
-                nbd.read(0, 1);
+            List<String> contexts =
+                    e.snapshotOfChangesOnly() ? List.of(e.dirtyBitmapContext().orElseThrow()) : List.of();
+            try (NbdClient nbd = NbdClient.connect(e.nbdSocket(), e.exportName(), contexts, eventTimeout)) {
+                // a snapshot of the changes only is readable only where it changed (QEMU refuses the rest)
+                OptionalLong at = e.snapshotOfChangesOnly() ? firstChanged(nbd, e) : OptionalLong.of(0);
+                if (at.isPresent()) {
+                    nbd.read(at.getAsLong(), 1);
+                }
             } catch (NbdClient.ServerError lost) {
                 throw new RetriableException(
                         "copy-before-write to the scratch image of disk " + e.disk() + " of VM '" + vm + "' took"
@@ -971,6 +1037,25 @@ final class QmpCapture implements Capture {
                 log.debug("VM {}: cannot check the snapshot of disk {}: {}", vm, e.disk(), gone.getMessage());
             }
         }
+    }
+
+    /** The first changed byte of a changes-only export, from its dirty-bitmap context; empty when nothing changed. */
+    private static OptionalLong firstChanged(NbdClient nbd, DiskExport e) {
+        String context = e.dirtyBitmapContext().orElseThrow();
+        long offset = 0;
+        while (offset < e.sizeBytes()) {
+            List<Extent> extents = nbd.blockStatus(context, offset, Math.min(e.sizeBytes() - offset, 1L << 30));
+            if (extents.isEmpty()) {
+                break;
+            }
+            for (Extent x : extents) {
+                if (x.dirty()) {
+                    return OptionalLong.of(x.offset());
+                }
+            }
+            offset = extents.get(extents.size() - 1).end();
+        }
+        return OptionalLong.empty();
     }
 
     /**
