@@ -19,9 +19,9 @@ import java.util.Optional;
  * @param changedRanges for an incremental without a dirty-bitmap context: the ranges that the
  *     storage itself says changed since the parent checkpoint (an RBD snapshot diff, ADR 18), sorted
  *     and not overlapping; every other range is unchanged
- * @param snapshotOfChangesOnly whether the export holds the snapshot moment only for the extents of
- *     {@code dirtyBitmapContext} (see {@link CaptureRequest#changesOnly()}): elsewhere it may show
- *     later writes, so only those extents may be read from it
+ * @param snapshotOfChangesOnly whether the export keeps the snapshot moment only for the blocks
+ *     that hold a change of {@code dirtyBitmapContext} (see {@link CaptureRequest#changesOnly()}):
+ *     only those may be read from it (QEMU refuses the rest)
  */
 public record DiskExport(
         String disk,
