@@ -324,6 +324,14 @@ final class BenchCommand implements Callable<Integer> {
                 g.path("boundedNiceZeroP99VsNoBackup").asDouble());
         out.printf(
                 Locale.ROOT,
+                "  during incrementals of a 1 %% change: p50 %.3f ms p99 %.3f ms (%d writes)  -> p50 %.2fx, p99 %.2fx%n",
+                g.path("duringIncremental").path("p50Ms").asDouble(),
+                g.path("duringIncremental").path("p99Ms").asDouble(),
+                g.path("duringIncremental").path("writes").asInt(),
+                g.path("incrementalP50VsNoBackup").asDouble(),
+                g.path("incrementalP99VsNoBackup").asDouble());
+        out.printf(
+                Locale.ROOT,
                 "  with backupMemory 1 MiB (2 chunks in flight): p50 %.3f ms p99 %.3f ms  -> p50 %.2fx, p99 %.2fx%n",
                 g.path("duringBackupSmallWindow").path("p50Ms").asDouble(),
                 g.path("duringBackupSmallWindow").path("p99Ms").asDouble(),

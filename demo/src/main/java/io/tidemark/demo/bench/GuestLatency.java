@@ -50,6 +50,8 @@ final class GuestLatency {
     private static final Pattern OPS = Pattern.compile("and ([0-9.]+) ops/sec");
     private static final int WRITE = 4096;
     private static final long SLOW_SCRATCH = 32 << 10;
+    /** Incrementals of a 1 % change in the incremental phase. */
+    private static final int INCREMENTALS = 5;
 
     private GuestLatency() {}
 
@@ -117,6 +119,9 @@ final class GuestLatency {
                     size,
                     samples,
                     small);
+            phase.accept("guest latency: writes during incrementals of a 1 % change (default capture)");
+            ObjectNode incremental = out.putObject("duringIncremental");
+            List<Double> busyIncremental = incrementals(vm, dir, offsets, size, samples, incremental);
             // a slow scratch (a drill: QEMU throttles its writes to 32 KiB/s, one 64 KiB copy = 2 s)
             phase.accept("guest latency: slow scratch (32 KiB/s), classic fleecing");
             ObjectNode slowClassic = out.putObject("slowScratchClassic");
@@ -155,6 +160,8 @@ final class GuestLatency {
             out.put("boundedNiceZeroP99VsNoBackup", ratio(busyBoundedNormal, idle, 99));
             out.put("smallWindowP50VsNoBackup", ratio(busySmall, idle, 50));
             out.put("smallWindowP99VsNoBackup", ratio(busySmall, idle, 99));
+            out.put("incrementalP50VsNoBackup", ratio(busyIncremental, idle, 50));
+            out.put("incrementalP99VsNoBackup", ratio(busyIncremental, idle, 99));
         }
     }
 
@@ -225,6 +232,47 @@ final class GuestLatency {
             put(out, ms);
             return ms;
         }
+    }
+
+    /**
+     * Writes while incrementals run: a full (not timed) into a new repository, then {@link
+     * #INCREMENTALS} rounds of a seeded 1 % change (64 KiB writes) and an incremental of it with the
+     * writer going, pooled. An incremental reads only its changed chunks, and the default capture
+     * copies before a guest write only those (design §5.1.1).
+     */
+    private static List<Double> incrementals(
+            QemuVm vm, Path dir, Random offsets, long size, int samples, ObjectNode out) throws IOException {
+        Path repoDir = Files.createDirectories(dir.resolve("repo-incremental"));
+        Repository repo = Repository.openOrInit(new FileObjectTarget(repoDir), RepositoryConfig.defaults());
+        List<Double> ms = new ArrayList<>();
+        double seconds = 0;
+        try (QmpHypervisor hv = new QmpHypervisor(dir, dir.resolve("state"));
+                BackupWorker worker = Bench.worker(
+                        hv, repo, dir.resolve("w"), BackupWorker.Limits.DEFAULTS.withMaxConcurrentJobs(1))) {
+            worker.backup("bench-incremental-0", job());
+            Random change = new Random(23);
+            int cluster = 64 << 10;
+            for (int round = 1; round <= INCREMENTALS; round++) {
+                for (int w = 0; w < size / 100 / cluster; w++) {
+                    vm.write("sd0", (long) (change.nextDouble() * (size / cluster)) * cluster, cluster, 0x70 + round);
+                }
+                String id = "bench-incremental-" + round;
+                long t0 = System.nanoTime();
+                CompletableFuture<Void> backup = CompletableFuture.runAsync(() -> worker.backup(id, job()));
+                ms.addAll(writes(vm, offsets, size, 20 * samples, backup::isDone));
+                backup.join();
+                seconds += (System.nanoTime() - t0) / 1e9;
+            }
+        }
+        out.put("rounds", INCREMENTALS);
+        out.put("changePercent", 1);
+        out.put("backupSeconds", Math.round(seconds * 1000) / 1000.0);
+        put(out, ms);
+        return ms;
+    }
+
+    private static SnapshotJob job() {
+        return new SnapshotJob("guest", "bench", "bench", Trigger.schedule("bench"), List.of(), Instant.now());
     }
 
     /** {@code p}-th percentile of {@code busy} / that of {@code idle}, to 2 decimals. */
