@@ -4,25 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.tidemark.core.event.ConsistencyPolicy;
-import io.tidemark.core.event.SnapshotJob;
-import io.tidemark.core.event.Trigger;
 import io.tidemark.core.hypervisor.Capture;
 import io.tidemark.core.hypervisor.CaptureRequest;
 import io.tidemark.core.hypervisor.DiskExport;
 import io.tidemark.core.repository.DiskEntry;
 import io.tidemark.core.repository.Manifest;
-import io.tidemark.format.RepositoryConfig;
-import io.tidemark.repository.Repository;
 import io.tidemark.repository.Restorer;
-import io.tidemark.targets.file.FileObjectTarget;
-import io.tidemark.testkit.RecordingEventBus;
 import io.tidemark.testkit.qemu.QemuVm;
 import io.tidemark.workers.nbd.NbdClient;
-import io.tidemark.workers.qmp.QmpHypervisor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
@@ -49,45 +41,29 @@ class ChangesOnlySnapshotIT {
     @TempDir
     Path dir;
 
-    private Repository repo;
-    private QmpHypervisor hv;
-    private BackupWorker worker;
+    private QmpRig rig;
     private volatile Runnable onCaptured = () -> {};
-    private int jobs;
 
     @BeforeEach
     void setUp() throws IOException {
-        repo = Repository.openOrInit(
-                new FileObjectTarget(Files.createDirectories(dir.resolve("repo"))), RepositoryConfig.defaults());
-        hv = new QmpHypervisor(dir);
-        CaptureHooks hooks = new CaptureHooks() {
+        rig = new QmpRig(dir, new CaptureHooks() {
             @Override
             public void onCaptured(String vm, Instant capturedAt) {
                 onCaptured.run();
             }
-        };
-        worker = new BackupWorker(
-                "hv1",
-                hv,
-                repo,
-                new RecordingEventBus(),
-                Clock.systemUTC(),
-                dir.resolve("work"),
-                hooks,
-                NbdBlockSource::open);
+        });
     }
 
     @AfterEach
     void tearDown() {
-        worker.close();
-        hv.close();
+        rig.close();
     }
 
     @Test
     void anIncrementalIsExactWhileTheGuestOverwritesChangedAndUnchangedClustersAfterTheSnapshot() throws IOException {
         try (QemuVm vm = QemuVm.start(dir, "co1", DISK)) {
             vm.write("sd0", 0, 4 * MIB, 0x01);
-            Manifest full = backup("co1");
+            Manifest full = rig.backup("co1");
             vm.write("sd0", MIB, CLUSTER, 0x11); // changed: the incremental reads this cluster
             vm.write("sd0", 6L * MIB, 4096, 0x12);
             String atSnapshot = vm.model("sd0").sha256();
@@ -96,7 +72,7 @@ class ChangesOnlySnapshotIT {
                 vm.write("sd0", 2L * MIB, CLUSTER, 0x22); // unchanged: goes ahead without a copy
                 vm.write("sd0", 12L * MIB, CLUSTER, 0x23); // unchanged, never written before
             };
-            Manifest inc = backup("co1");
+            Manifest inc = rig.backup("co1");
             onCaptured = () -> {};
 
             DiskEntry d = inc.disk("sd0").orElseThrow();
@@ -105,7 +81,7 @@ class ChangesOnlySnapshotIT {
             assertThat(restoredSha(inc)).isEqualTo(atSnapshot);
             assertThat(restoredSha(inc)).isNotEqualTo(vm.model("sd0").sha256());
             // and the next incremental has every write made after that snapshot
-            Manifest next = backup("co1");
+            Manifest next = rig.backup("co1");
             assertThat(restoredSha(next)).isEqualTo(vm.model("sd0").sha256());
         }
     }
@@ -114,7 +90,7 @@ class ChangesOnlySnapshotIT {
     void theSnapshotOfAChangesOnlyCaptureKeepsTheChangedBlocksAndNothingElse() throws IOException {
         try (QemuVm vm = QemuVm.start(dir, "co2", DISK)) {
             vm.write("sd0", 0, 4 * MIB, 0x01);
-            Manifest full = backup("co2");
+            Manifest full = rig.backup("co2");
             String since = full.disk("sd0").orElseThrow().checkpoint();
             vm.write("sd0", MIB, CLUSTER, 0x11); // changed since the full
 
@@ -164,7 +140,7 @@ class ChangesOnlySnapshotIT {
 
     private Capture capture(String vm, String since, String checkpoint, CaptureRequest.ChangesOnly changesOnly)
             throws IOException {
-        return hv.capture(new CaptureRequest(
+        return rig.hv.capture(new CaptureRequest(
                 vm,
                 Optional.of(since),
                 checkpoint,
@@ -186,14 +162,9 @@ class ChangesOnlySnapshotIT {
         }
     }
 
-    private Manifest backup(String vm) {
-        return worker.backup(
-                "job-" + ++jobs, new SnapshotJob(vm, "hv1", "pol", Trigger.schedule("pol"), List.of(), Instant.now()));
-    }
-
     private String restoredSha(Manifest m) throws IOException {
         Path out = dir.resolve("restored-" + m.id() + "-" + System.nanoTime() + ".raw");
-        String sha = new Restorer(repo, 2)
+        String sha = new Restorer(rig.repo, 2)
                 .restoreDisk(m, "sd0", out, Restorer.Progress.NONE)
                 .sha256();
         Files.delete(out);

@@ -28,6 +28,11 @@ final class QmpRig implements AutoCloseable {
     private int jobs;
 
     QmpRig(Path dir) throws IOException {
+        this(dir, CaptureHooks.NONE);
+    }
+
+    /** As {@link #QmpRig(Path)}, with the worker calling {@code hooks} around each capture. */
+    QmpRig(Path dir, CaptureHooks hooks) throws IOException {
         Path root = Files.createDirectories(dir.resolve("repo"));
         repo = Repository.openOrInit(new FileObjectTarget(root), RepositoryConfig.defaults());
         hv = new QmpHypervisor(dir);
@@ -38,7 +43,7 @@ final class QmpRig implements AutoCloseable {
                 new RecordingEventBus(),
                 Clock.systemUTC(),
                 dir.resolve("work"),
-                CaptureHooks.NONE,
+                hooks,
                 NbdBlockSource::open);
     }
 
