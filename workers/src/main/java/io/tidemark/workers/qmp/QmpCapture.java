@@ -439,9 +439,7 @@ final class QmpCapture implements Capture {
         // a disk read by its changed blocks alone gets a copy of the old checkpoint, taken once that checkpoint
         // is final: it stops first, while the guest is paused (a write from then on is in the new checkpoint
         // only, so in the next point); otherwise it stops after the filters are in, as above
-        boolean changedBlocksOnly = disks.stream()
-                .anyMatch(d -> d.incremental()
-                        && changesOnly.covers(d.device().disk(), d.device().sizeBytes()));
+        boolean changedBlocksOnly = disks.stream().anyMatch(this::readByChangedBlocks);
         try {
             if (changedBlocksOnly) {
                 rotateBitmaps(true, false, false);
@@ -457,8 +455,7 @@ final class QmpCapture implements Capture {
                         .put("target", targetNodes.get(i))
                         .put("on-cbw-error", "break-snapshot")
                         .put("cbw-timeout", options.cbwTimeoutSeconds());
-                if (d.incremental()
-                        && changesOnly.covers(d.device().disk(), d.device().sizeBytes())) {
+                if (readByChangedBlocks(d)) {
                     // the reader reads only the blocks that hold a change since the old checkpoint (stopped
                     // above, the guest paused): a guest write elsewhere needs no copy, as
                     // in QEMU's own incremental backup. The filter takes the bitmap's state when added;
@@ -1037,6 +1034,12 @@ final class QmpCapture implements Capture {
                 log.debug("VM {}: cannot check the snapshot of disk {}: {}", vm, e.disk(), gone.getMessage());
             }
         }
+    }
+
+    /** Whether the reader reads disk {@code d} by its changed blocks alone: an incremental it asked so for. */
+    private boolean readByChangedBlocks(CapturePlan.Disk d) {
+        return d.incremental()
+                && changesOnly.covers(d.device().disk(), d.device().sizeBytes());
     }
 
     /** The first changed byte of a changes-only export, from its dirty-bitmap context; empty when nothing changed. */
