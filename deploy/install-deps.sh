@@ -16,6 +16,7 @@ ls /usr/lib/*/qemu/block-rbd.so >/dev/null 2>&1 || need+=(qemu-block-extra)   # 
 command -v ceph-mon >/dev/null || need+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v uuidgen >/dev/null || need+=(uuid-runtime)   # deploy/ceph/start-ceph.sh
 command -v curl >/dev/null || need+=(curl)               # deploy/ceph/start-ceph.sh waits for RGW with it
+command -v ps >/dev/null || need+=(procps)                  # NicenessTest reads each thread's nice value with ps
 command -v e2fsck >/dev/null || need+=(e2fsprogs)          # tidemark drill checks restored ext4 file systems
 command -v java >/dev/null || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || need+=(maven)
