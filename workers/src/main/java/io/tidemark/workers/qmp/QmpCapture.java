@@ -442,7 +442,7 @@ final class QmpCapture implements Capture {
         boolean changedBlocksOnly = disks.stream().anyMatch(this::readByChangedBlocks);
         try {
             if (changedBlocksOnly) {
-                rotateBitmaps(true, false, false);
+                takeChangedBlocks();
             }
             for (int i = 0; i < disks.size(); i++) {
                 CapturePlan.Disk d = disks.get(i);
@@ -455,24 +455,11 @@ final class QmpCapture implements Capture {
                         .put("target", targetNodes.get(i))
                         .put("on-cbw-error", "break-snapshot")
                         .put("cbw-timeout", options.cbwTimeoutSeconds());
-                if (readByChangedBlocks(d)) {
-                    // the reader reads only the blocks that hold a change since the old checkpoint (stopped
-                    // above, the guest paused): a guest write elsewhere needs no copy, as
-                    // in QEMU's own incremental backup. The filter takes the bitmap's state when added;
-                    // QEMU refuses reads of the snapshot outside it
-                    String blocks = SCRATCH_PREFIX + token + "-b" + i;
-                    qmp.execute(
-                            "block-dirty-bitmap-add",
-                            QmpClient.args()
-                                    .put("node", node)
-                                    .put("name", blocks)
-                                    .put("granularity", changesOnly.blockBytes())
-                                    .put("persistent", false)
-                                    .put("disabled", true));
-                    changedBlocks.put(i, blocks);
-                    qmp.execute(
-                            "block-dirty-bitmap-merge", CapturePlan.merge(node, blocks, List.of(since.orElseThrow())));
-                    add.putObject("bitmap").put("node", node).put("name", blocks);
+                if (changedBlocks.containsKey(i)) {
+                    // the reader reads only the blocks that hold a change since the old checkpoint: a guest
+                    // write elsewhere needs no copy, as in QEMU's own incremental backup. The filter takes
+                    // the bitmap's state when added; QEMU refuses reads of the snapshot outside it
+                    add.putObject("bitmap").put("node", node).put("name", changedBlocks.get(i));
                 }
                 qmp.execute("blockdev-add", add);
                 filterNodes.add(filter);
@@ -1034,6 +1021,39 @@ final class QmpCapture implements Capture {
                 log.debug("VM {}: cannot check the snapshot of disk {}: {}", vm, e.disk(), gone.getMessage());
             }
         }
+    }
+
+    /**
+     * In one transaction, with the guest paused: stops the old checkpoint of every incremental disk
+     * (so its state is final) and, for each disk read by its changed blocks alone, adds a disabled
+     * bitmap of ours at the reader's block size and merges the old checkpoint into it: the blocks the
+     * filter must keep. A write from then on is in the new checkpoint only, so in the next point.
+     */
+    private void takeChangedBlocks() {
+        List<ObjectNode> actions = new ArrayList<>();
+        Map<Integer, String> blocks = new TreeMap<>();
+        for (int i = 0; i < disks.size(); i++) {
+            CapturePlan.Disk d = disks.get(i);
+            String node = d.device().node();
+            if (d.incremental()) {
+                actions.add(CapturePlan.action(
+                        "block-dirty-bitmap-disable", CapturePlan.bitmapAction(node, since.orElseThrow())));
+            }
+            if (readByChangedBlocks(d)) {
+                String name = SCRATCH_PREFIX + token + "-b" + i;
+                actions.add(CapturePlan.action(
+                        "block-dirty-bitmap-add",
+                        CapturePlan.bitmapAction(node, name)
+                                .put("granularity", changesOnly.blockBytes())
+                                .put("persistent", false)
+                                .put("disabled", true)));
+                actions.add(CapturePlan.action(
+                        "block-dirty-bitmap-merge", CapturePlan.merge(node, name, List.of(since.orElseThrow()))));
+                blocks.put(i, name);
+            }
+        }
+        transaction(actions);
+        changedBlocks.putAll(blocks);
     }
 
     /** Whether the reader reads disk {@code d} by its changed blocks alone: an incremental it asked so for. */
