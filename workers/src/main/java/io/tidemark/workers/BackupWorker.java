@@ -58,6 +58,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -841,18 +842,18 @@ public final class BackupWorker implements AutoCloseable {
         createDirectories(workDir);
         try {
             rj.enter(RunningJob.Stage.CAPTURE, clock.instant());
+            // each parent index root read once, for both decisions below, and before any guest is frozen
+            Map<String, IndexRoot> roots = new HashMap<>();
+            Function<DiskEntry, IndexRoot> parentRoot =
+                    d -> roots.computeIfAbsent(d.name(), n -> repository.root(Digest.fromHex(d.index())));
+            CaptureRequest.ChangesOnly changesOnly =
+                    forcedFull.isPresent() ? CaptureRequest.ChangesOnly.NONE : changesOnly(parent, parentRoot);
             ConsistencyAchieved hooked = hooks.freeze(job.vm());
             ConsistencyPolicy quiesce = job.consistencyOrDefault();
             Capture capture;
             try {
                 capture = hypervisor.capture(new CaptureRequest(
-                        job.vm(),
-                        since,
-                        checkpoint,
-                        workDir,
-                        quiesce,
-                        Optional.of(checkpointOwner),
-                        forcedFull.isPresent() ? CaptureRequest.ChangesOnly.NONE : changesOnly(parent)));
+                        job.vm(), since, checkpoint, workDir, quiesce, Optional.of(checkpointOwner), changesOnly));
             } finally {
                 hooks.thaw(job.vm());
             }
@@ -890,7 +891,8 @@ public final class BackupWorker implements AutoCloseable {
                 for (DiskExport export : open.disks()) {
                     rj.exporting(disks.size() + 1, open.disks().size());
                     try {
-                        disks.add(readDisk(export, parent, checkpoint, forcedFull, readLimit, rj.readProgress()));
+                        disks.add(readDisk(
+                                export, parent, parentRoot, checkpoint, forcedFull, readLimit, rj.readProgress()));
                     } catch (RuntimeException e) {
                         throw snapshotLostOr(open, e);
                     }
@@ -994,7 +996,8 @@ public final class BackupWorker implements AutoCloseable {
      * chunks of, as {@link #readDisk} will decide: those whose index the new one can start from. A disk
      * whose index cannot be read is left out (snapshot whole; its read fails as before).
      */
-    private CaptureRequest.ChangesOnly changesOnly(Optional<Manifest> parent) {
+    private CaptureRequest.ChangesOnly changesOnly(
+            Optional<Manifest> parent, Function<DiskEntry, IndexRoot> parentRoot) {
         int chunk = repository.config().chunkSize();
         if (Integer.bitCount(chunk) != 1) { // a bitmap's blocks are powers of two: chunks of 192 KiB are not
             return CaptureRequest.ChangesOnly.NONE;
@@ -1002,7 +1005,7 @@ public final class BackupWorker implements AutoCloseable {
         Map<String, Long> out = new HashMap<>();
         for (DiskEntry d : parent.map(Manifest::disks).orElse(List.of())) {
             try {
-                IndexRoot root = repository.root(Digest.fromHex(d.index()));
+                IndexRoot root = parentRoot.apply(d);
                 if (repository.canStartFrom(root, root.diskSize())) {
                     out.put(d.name(), root.diskSize());
                 }
@@ -1017,21 +1020,22 @@ public final class BackupWorker implements AutoCloseable {
     private DiskEntry readDisk(
             DiskExport export,
             Optional<Manifest> parent,
+            Function<DiskEntry, IndexRoot> parentRoot,
             String checkpoint,
             Optional<FullReason> forcedFull,
             ReadLimit readLimit,
             DiskBackup.Progress progress) {
-        Optional<IndexRoot> parentRoot = parent.flatMap(p -> p.disk(export.disk()))
-                .map(d -> repository.root(Digest.fromHex(d.index())))
+        Optional<IndexRoot> parentIndex = parent.flatMap(p -> p.disk(export.disk()))
+                .map(parentRoot)
                 .filter(r -> r.diskSize() == export.sizeBytes());
         Optional<FullReason> fullReason = export.fullReason().or(() -> forcedFull);
-        if (export.incremental() && parentRoot.isEmpty()) {
+        if (export.incremental() && parentIndex.isEmpty()) {
             fullReason = Optional.of(FullReason.of(
                     FullReason.Kind.NO_PARENT_INDEX,
                     "the parent restore point has no index of this disk at this size"));
         }
         DiskIndexBuilder index =
-                repository.newIndex(export.sizeBytes(), fullReason.isEmpty() ? parentRoot : Optional.empty());
+                repository.newIndex(export.sizeBytes(), fullReason.isEmpty() ? parentIndex : Optional.empty());
         if (fullReason.isEmpty() && !index.hasParent()) {
             fullReason = Optional.of(
                     FullReason.of(FullReason.Kind.PARENT_GEOMETRY, "the parent index has another geometry"));
