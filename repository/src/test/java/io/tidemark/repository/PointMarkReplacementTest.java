@@ -9,11 +9,10 @@ import io.tidemark.core.target.ObjectTarget;
 import io.tidemark.format.ObjectKeys;
 import io.tidemark.format.PointMarkCodec;
 import io.tidemark.format.RepositoryConfig;
+import io.tidemark.testkit.ForwardingObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.time.Instant;
-import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
@@ -83,12 +82,11 @@ class PointMarkReplacementTest {
     }
 
     /** Passes writes (puts and deletes) through until told how many more may succeed, then fails them. */
-    private static final class FailingAfter implements ObjectTarget {
-        private final ObjectTarget inner;
+    private static final class FailingAfter extends ForwardingObjectTarget {
         private final AtomicInteger allowed = new AtomicInteger(Integer.MAX_VALUE);
 
         FailingAfter(ObjectTarget inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         void failAfterWrites(int n) {
@@ -102,40 +100,15 @@ class PointMarkReplacementTest {
         }
 
         @Override
-        public String describe() {
-            return inner.describe();
-        }
-
-        @Override
         public boolean putIfAbsent(String key, byte[] data) {
             write(key);
-            return inner.putIfAbsent(key, data);
-        }
-
-        @Override
-        public Optional<byte[]> get(String key) {
-            return inner.get(key);
-        }
-
-        @Override
-        public boolean exists(String key) {
-            return inner.exists(key);
-        }
-
-        @Override
-        public List<String> list(String prefix) {
-            return inner.list(prefix);
+            return delegate().putIfAbsent(key, data);
         }
 
         @Override
         public void delete(String key) {
             write(key);
-            inner.delete(key);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
+            delegate().delete(key);
         }
     }
 }

@@ -8,10 +8,10 @@ import io.tidemark.core.PermanentException;
 import io.tidemark.core.RetriableException;
 import io.tidemark.core.Sleeper;
 import io.tidemark.core.target.ObjectTarget;
+import io.tidemark.testkit.ForwardingObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.Test;
 
@@ -217,52 +217,21 @@ class RetryingObjectTargetTest {
     }
 
     /** Stores like its delegate, but the first write's answer is lost: it throws after storing. */
-    private static final class LostFirstAnswer implements ObjectTarget {
-        private final ObjectTarget delegate;
+    private static final class LostFirstAnswer extends ForwardingObjectTarget {
         private boolean lost;
 
         LostFirstAnswer(ObjectTarget delegate) {
-            this.delegate = delegate;
+            super(delegate);
         }
 
         @Override
         public boolean putIfAbsent(String key, byte[] data) {
-            boolean wrote = delegate.putIfAbsent(key, data);
+            boolean wrote = delegate().putIfAbsent(key, data);
             if (!lost) {
                 lost = true;
                 throw new RetriableException("connection reset after the request was sent");
             }
             return wrote;
-        }
-
-        @Override
-        public String describe() {
-            return delegate.describe();
-        }
-
-        @Override
-        public Optional<byte[]> get(String key) {
-            return delegate.get(key);
-        }
-
-        @Override
-        public boolean exists(String key) {
-            return delegate.exists(key);
-        }
-
-        @Override
-        public List<String> list(String prefix) {
-            return delegate.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) {
-            delegate.delete(key);
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
         }
     }
 

@@ -16,6 +16,7 @@ import io.tidemark.repository.BootReadLog;
 import io.tidemark.repository.BootReadTrace;
 import io.tidemark.repository.Repository;
 import io.tidemark.testkit.FakeClock;
+import io.tidemark.testkit.ForwardingObjectTarget;
 import io.tidemark.testkit.InMemoryObjectTarget;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -239,14 +240,13 @@ class BootReadsTest {
     }
 
     /** Counts GETs per key; can hold chunk GETs at a gate and refuse puts under state/. */
-    private static final class CountingTarget implements ObjectTarget {
-        private final ObjectTarget inner;
+    private static final class CountingTarget extends ForwardingObjectTarget {
         private final Map<String, AtomicInteger> gets = new ConcurrentHashMap<>();
         volatile CountDownLatch gate;
         volatile boolean refusePuts;
 
         CountingTarget(ObjectTarget inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         int gets(String key) {
@@ -256,15 +256,10 @@ class BootReadsTest {
 
         Map<String, Integer> keys() {
             Map<String, Integer> out = new java.util.TreeMap<>();
-            for (String k : inner.list("")) {
-                out.put(k, Arrays.hashCode(inner.get(k).orElseThrow()));
+            for (String k : delegate().list("")) {
+                out.put(k, Arrays.hashCode(delegate().get(k).orElseThrow()));
             }
             return out;
-        }
-
-        @Override
-        public String describe() {
-            return inner.describe();
         }
 
         @Override
@@ -272,7 +267,7 @@ class BootReadsTest {
             if (refusePuts && key.startsWith(ObjectKeys.STATE)) {
                 throw new io.tidemark.core.RetriableException("the target is read-only here");
             }
-            return inner.putIfAbsent(key, data);
+            return delegate().putIfAbsent(key, data);
         }
 
         @Override
@@ -288,27 +283,7 @@ class BootReadsTest {
                     }
                 }
             }
-            return inner.get(key);
-        }
-
-        @Override
-        public boolean exists(String key) {
-            return inner.exists(key);
-        }
-
-        @Override
-        public List<String> list(String prefix) {
-            return inner.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) {
-            inner.delete(key);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
+            return delegate().get(key);
         }
     }
 }
